@@ -1,0 +1,45 @@
+"""Engine speed: a D-layer sigmoid chain from equations, every weight gradient exact.
+
+Target (issue 2): D = 1000 in ≤ 2 s; t(1000)/t(100) ≤ 12. Prints medians of several runs.
+Run: python bench/bench_engine.py
+"""
+import statistics
+import sys
+import time
+
+import derive
+
+
+def chain_text(depth: int, activation: str = "sigmoid") -> str:
+    lines, prev = [], "x"
+    for layer in range(1, depth + 1):
+        lines.append(f"z{layer} = w{layer}*{prev}")
+        lines.append(f"a{layer} = {activation}(z{layer})")
+        prev = f"a{layer}"
+    lines.append(f"L = 1/2*({prev} - y)**2")
+    return "\n".join(lines)
+
+
+def run(depth: int) -> float:
+    text = chain_text(depth)
+    values = {"x": 1, "y": 0, **{f"w{l}": "1.5" for l in range(1, depth + 1)}}
+    start = time.perf_counter()
+    ex = derive.Example.from_equations(text, values=values)
+    grads = ex.gradients()
+    elapsed = time.perf_counter() - start
+    assert len(grads) == depth
+    return elapsed
+
+
+def main():
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    medians = {}
+    for depth in (100, 1000):
+        times = [run(depth) for _ in range(repeats)]
+        medians[depth] = statistics.median(times)
+        print(f"sigmoid chain depth {depth:5d}: median {medians[depth]:.3f} s over {repeats} runs")
+    print(f"t(1000)/t(100) = {medians[1000] / medians[100]:.1f}  (target ≤ 12; t(1000) target ≤ 2 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""High-precision approximations of exact values, straight-line.
+
+SymPy's ``evalf`` and assumption system re-walk nested transcendental expressions and retry at
+higher precision, which is slow and recurses; here every exact value is a shallow expression over
+Rationals and ``Quantity`` atoms whose approximations are already known, so one small mpmath walk
+at ``DIGITS`` significant digits suffices. Used for display and for the sign decisions at kinks.
+"""
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+from .errors import ValueError_
+
+DIGITS = 60
+_CTX = mpmath.mp.clone() if hasattr(mpmath.mp, "clone") else mpmath.mp
+
+
+class Undefined(ValueError_):
+    """The math is undefined at these numbers (log 0, division by zero, …)."""
+
+
+def _mpf(x):
+    return mpmath.mpf(x)
+
+
+def approx(expr: sp.Expr) -> mpmath.mpf:
+    """``expr`` (a real number expression) as an mpmath number with ``DIGITS`` digits."""
+    with mpmath.workdps(DIGITS + 10):
+        return _walk(expr)
+
+
+def _walk(e):
+    if e.is_Rational:
+        return mpmath.mpf(int(e.p)) / int(e.q)
+    cached = getattr(e, "approx_mpf", None)
+    if cached is not None:
+        return cached
+    if e.is_Float:
+        return mpmath.mpf(e._mpf_)
+    if e is sp.pi:
+        return +mpmath.pi
+    if e is sp.E:
+        return +mpmath.e
+    if e.is_Add:
+        return mpmath.fsum(_walk(a) for a in e.args)
+    if e.is_Mul:
+        result = mpmath.mpf(1)
+        for a in e.args:
+            result *= _walk(a)
+        return result
+    if e.is_Pow:
+        base, exponent = e.args
+        b = _walk(base)
+        if exponent.is_Integer:
+            if b == 0 and exponent < 0:
+                raise Undefined(f"division by zero ({sp.sstr(base)} = 0)")
+            return b ** int(exponent)
+        x = _walk(exponent)
+        if b < 0:
+            raise Undefined(f"{'square root' if exponent == sp.S.Half else 'fractional power'} of "
+                            f"a negative number ({sp.sstr(base)} < 0)")
+        if b == 0 and x < 0:
+            raise Undefined(f"division by zero ({sp.sstr(base)} = 0)")
+        return b ** x
+    if isinstance(e, sp.exp):
+        return mpmath.exp(_walk(e.args[0]))
+    if isinstance(e, sp.log):
+        x = _walk(e.args[0])
+        if x <= 0:
+            raise Undefined(f"log of {'0' if x == 0 else 'a negative number'} "
+                            f"(log needs a positive argument)")
+        return mpmath.log(x)
+    if isinstance(e, sp.tanh):
+        return mpmath.tanh(_walk(e.args[0]))
+    if isinstance(e, sp.erf):
+        return mpmath.erf(_walk(e.args[0]))
+    if isinstance(e, sp.Abs):
+        return abs(_walk(e.args[0]))
+    if isinstance(e, sp.sign):
+        return mpmath.mpf(mpmath.sign(_walk(e.args[0])))
+    numeric = getattr(type(e), "numeric", None)
+    if numeric is not None:
+        return numeric(*[_walk(a) for a in e.args])
+    if isinstance(e, sp.core.relational.Relational):
+        left, right = _walk(e.lhs), _walk(e.rhs)
+        return mpmath.mpf(1 if _compare(e.rel_op, left, right) else 0)
+    if e is sp.true:
+        return mpmath.mpf(1)
+    if e is sp.false:
+        return mpmath.mpf(0)
+    if e.has(sp.S.ComplexInfinity, sp.S.NaN) or e.has(sp.S.ImaginaryUnit):
+        raise Undefined(f"{sp.sstr(e)} is not a finite real number")
+    # Anything else (a SymPy constant we don't special-case): let SymPy do it.
+    value = e.evalf(DIGITS + 10)
+    if not value.is_Float:
+        raise Undefined(f"{sp.sstr(e)} is not a finite real number")
+    return mpmath.mpf(value._mpf_)
+
+
+def _compare(op: str, a, b) -> bool:
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[op]

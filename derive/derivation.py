@@ -1,0 +1,130 @@
+"""A derivation is data, not strings: the plain frozen dataclasses passed from the engine to the
+renderers, and the small math objects (``Chain``, ``Value``, ``Subst``, ``Partial``) that every
+printer knows how to print. Nothing here formats text."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+# --- math objects (printed by derive.printing, one printer per format) -------------------------
+
+
+@dataclass(frozen=True)
+class Value:
+    """A number shown under the display policy: exact when it terminates, else ≈ N digits."""
+
+    number: sp.Expr
+
+
+@dataclass(frozen=True)
+class Subst:
+    """``expr`` printed with its symbols replaced by numbers, *not* evaluated: 3 · 2 + 1."""
+
+    expr: sp.Expr
+    values: tuple  # ((symbol, number), ...)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """∂of/∂wrt, printed as a fraction (LaTeX) or ∂L/∂w (text)."""
+
+    of: str
+    wrt: str
+
+
+@dataclass(frozen=True)
+class Product:
+    """Factors shown side by side with ·, e.g. the chain rule ∂L/∂a · ∂a/∂z · ∂z/∂w.
+    ``elide`` keeps the first and last few factors of a long product with "…" between."""
+
+    factors: tuple
+    elide: int = 0
+
+
+@dataclass(frozen=True)
+class Sum:
+    """Terms shown with + between them (the sum over paths, or over a node's consumers)."""
+
+    terms: tuple
+
+
+@dataclass(frozen=True, init=False)
+class Chain:
+    """A displayed relation chain: ``Chain(z, "=", expr, "=", Value(7))``. A ``=`` in front of a
+    ``Value`` that is not shown exactly is printed as ≈."""
+
+    items: tuple
+
+    def __init__(self, *items):
+        object.__setattr__(self, "items", tuple(items))
+
+
+# --- the derivation ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForwardStep:
+    """One node of the forward pass: ``name = expr = substituted = value``."""
+
+    name: str
+    expr: sp.Expr  # as written (display form), in the parents' symbols
+    substituted: Subst | None
+    value: sp.Expr | None  # exact; None in a symbolic derivation
+    line: int | None
+    parents: tuple
+
+
+@dataclass(frozen=True)
+class LocalStep:
+    """One edge's local derivative ∂of/∂wrt: symbolic rule, numbers substituted, exact value."""
+
+    of: str
+    wrt: str
+    symbolic: sp.Expr  # in the symbols of ``of``'s parents
+    substituted: Subst | None
+    value: sp.Expr | None
+    justification: tuple  # of functions.Sentence
+    at_kink: bool = False
+
+
+@dataclass(frozen=True)
+class PathTerm:
+    """One path from ``wrt`` to the output: the product of its local derivatives."""
+
+    nodes: tuple  # wrt, ..., output
+    value: sp.Expr | None
+
+
+@dataclass(frozen=True)
+class AdjointStep:
+    """Reverse-mode accumulation at one node: ∂L/∂node = Σ over consumers c of ∂L/∂c · ∂c/∂node."""
+
+    node: str
+    consumers: tuple  # names of the nodes that use ``node``
+    value: sp.Expr
+
+
+@dataclass(frozen=True)
+class Update:
+    """Gradient descent on one parameter: new = old − η · ∂L/∂p."""
+
+    name: str
+    old: sp.Expr
+    lr: sp.Expr
+    grad: sp.Expr
+    new: sp.Expr
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Everything needed to show ∂output/∂wrt step by step."""
+
+    output: str
+    wrt: str
+    forward: tuple  # ForwardStep, in evaluation order
+    local: tuple  # LocalStep for every edge on a path from wrt to output
+    paths: tuple | None  # PathTerm for each path, None when there are too many to show
+    adjoints: tuple  # AdjointStep, from the output back to wrt
+    total: sp.Expr  # exact (or symbolic) ∂output/∂wrt
+    update: Update | None

@@ -1,0 +1,543 @@
+"""The engine: staged equations -> graph -> exact forward values -> local derivatives -> gradients.
+
+Differentiation is staged. Each edge gets its local derivative (``sympy.diff`` of one small line);
+gradients are combined by the chain rule in reverse topological order (adjoint accumulation),
+summing over consumers where a node fans out. The composed formula is never differentiated as a
+whole, and every traversal is iterative, so depth is no problem.
+
+Exactness at depth: values such as σ(w·σ(w·σ(…))) nest as deep as the network. SymPy recurses
+through nested expressions (hashing, assumptions, evalf, retrying precision) — slow already at
+depth 10 and a stack overflow near 1000 — so every irrational value is held as a ``Quantity``: an
+exact number that stands for its (shallow) definition, carries a 60-digit approximation, and looks
+like an atom to SymPy. The public API expands Quantities back into explicit form when that is small
+(``1/(1 + exp(-7))``).
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy import S
+from sympy.core.expr import AtomicExpr
+
+import mpmath
+
+from .approx import DIGITS, Undefined, approx
+from .derivation import (AdjointStep, Chain, Derivation, ForwardStep, LocalStep, PathTerm, Subst,
+                         Update, Value)
+from .errors import GraphError, ValueError_
+from .functions import BY_CLASS, Sentence
+from .parser import Equation, names_in, to_sympy
+
+MAX_PATHS = 24  # show the sum over paths only up to this many paths
+MAX_PATH_GRAPH = 60  # ... and only for graphs up to this many nodes
+
+
+# --- exact numbers that stay small for SymPy --------------------------------------------------
+
+
+class Quantity(AtomicExpr):
+    """An exact real number defined by a shallow expression over Rationals and other Quantities.
+    SymPy sees an atom, so nothing recurses through the definition; its sign and its evalf come
+    from a 60-digit approximation computed once, straight-line (``derive.approx``)."""
+
+    is_number = True
+    is_commutative = True
+    is_extended_real = True
+    is_real = True
+    is_finite = True
+    is_comparable = True
+    _counter = 0
+
+    __slots__ = ("label", "definition", "approx_mpf", "_uid")
+
+    def __new__(cls, label: str, definition: sp.Expr, approx_mpf):
+        obj = AtomicExpr.__new__(cls)
+        obj.label = label
+        obj.definition = definition
+        obj.approx_mpf = approx_mpf
+        Quantity._counter += 1
+        obj._uid = Quantity._counter
+        return obj
+
+    def _hashable_content(self):
+        return (self.label, self._uid)
+
+    def __getnewargs__(self):
+        return (self.label, self.definition, self.approx_mpf)
+
+    @property
+    def free_symbols(self):
+        return set()
+
+    def _eval_evalf(self, prec):
+        from mpmath.libmp import prec_to_dps
+        dps = prec_to_dps(prec)
+        if dps <= DIGITS - 5:
+            return sp.Float(self.approx_mpf, dps)
+        return expand_quantities(self).evalf(dps)
+
+    def _decided(self) -> bool:
+        return abs(self.approx_mpf) > _TINY
+
+    def _eval_is_extended_positive(self):
+        return bool(self.approx_mpf > 0) if self._decided() else None
+
+    def _eval_is_extended_negative(self):
+        return bool(self.approx_mpf < 0) if self._decided() else None
+
+    def _eval_is_zero(self):
+        return False if self._decided() else None
+
+    def _eval_is_integer(self):
+        return False if self.approx_mpf != int(self.approx_mpf) else None
+
+    def _eval_is_rational(self):
+        return None
+
+    def _sympystr(self, printer):
+        return f"[{self.label}]"
+
+
+_TINY = mpmath.mpf(10) ** (20 - DIGITS)
+
+
+def expand_quantities(expr: sp.Expr, limit: int | None = None):
+    """Replace every Quantity by its definition (the fully explicit exact form). With ``limit``,
+    give up (return None) once the expression grows past ``limit`` tree nodes."""
+    while True:
+        quantities = expr.atoms(Quantity)
+        if not quantities:
+            return expr
+        expr = expr.xreplace({q: q.definition for q in quantities})
+        if limit is not None and _size(expr, limit) > limit:
+            return None
+
+
+def _size(expr: sp.Basic, limit: int) -> int:
+    """Number of tree nodes in ``expr``, counting at most ``limit`` (iterative)."""
+    count, stack = 0, [expr]
+    while stack and count <= limit:
+        node = stack.pop()
+        count += 1
+        stack.extend(node.args)
+    return count
+
+
+_BAD = (S.ComplexInfinity, S.NaN, S.Infinity, S.NegativeInfinity, S.ImaginaryUnit)
+
+
+def compact(label: str, expr: sp.Expr) -> sp.Expr:
+    """``expr`` as a Rational if it is one, else as a Quantity. Raises ``Undefined``."""
+    if expr.is_Rational or isinstance(expr, Quantity):
+        return expr
+    if expr.has(*_BAD):
+        raise Undefined(f"{sp.sstr(expr)} is not a finite real number")
+    return Quantity(label, expr, approx(expr))
+
+
+# --- the graph -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """One computed node ``name = expr``."""
+
+    name: str
+    symbol: sp.Symbol
+    expr: sp.Expr  # evaluated SymPy form: values and derivatives come from here
+    display: sp.Expr  # as written, for documents
+    parents: tuple  # names used by expr, in order of first appearance
+    line: int | None
+    source: str
+
+
+class Graph:
+    """The DAG of staged equations: inputs, nodes in a deterministic topological order, output."""
+
+    def __init__(self, equations: list[Equation], output: str | None = None, symbols=None):
+        defined: dict[str, Equation] = {}
+        for eq in equations:
+            if eq.name in defined:
+                first = defined[eq.name]
+                raise GraphError(
+                    f"`{eq.name}` is assigned twice, on line {first.line} and line {eq.line}; "
+                    f"every name is defined once — give the second one its own name "
+                    f"(e.g. `{eq.name}2`)")
+            defined[eq.name] = eq
+        uses = {eq.name: names_in(eq.tree) for eq in equations}
+        for eq in equations:
+            if eq.name in uses[eq.name]:
+                raise GraphError(f"line {eq.line}: `{eq.name}` is defined in terms of itself; "
+                                 f"use a new name for the new value (e.g. `{eq.name}2 = …`)")
+        inputs: dict[str, None] = {}
+        for eq in equations:
+            for name in uses[eq.name]:
+                if name not in defined:
+                    inputs.setdefault(name, None)
+        self.inputs: list[str] = list(inputs)
+        self.symbols: dict[str, sp.Symbol] = dict(symbols or {})
+        for name in list(inputs) + [eq.name for eq in equations]:
+            self.symbols.setdefault(name, sp.Symbol(name, real=True))
+        order = self._topological_order(equations, uses, defined)
+        self.nodes: dict[str, Node] = {}
+        for eq in order:
+            self.nodes[eq.name] = Node(
+                eq.name, self.symbols[eq.name], to_sympy(eq.tree, self.symbols, True),
+                to_sympy(eq.tree, self.symbols, False), tuple(uses[eq.name]), eq.line, eq.source)
+        if output is None:
+            output = max(equations, key=lambda e: e.line).name
+        if output not in self.nodes:
+            known = ", ".join(self.nodes)
+            raise GraphError(f"output `{output}` is not a computed node; choose one of: {known}")
+        self.output = output
+        self.consumers: dict[str, list[str]] = {name: [] for name in self.inputs + list(self.nodes)}
+        for node in self.nodes.values():
+            for parent in node.parents:
+                self.consumers[parent].append(node.name)
+        self.position = {name: i for i, name in enumerate(self.inputs + list(self.nodes))}
+
+    @staticmethod
+    def _topological_order(equations, uses, defined):
+        """Kahn's algorithm, ties broken by line number: the order the user wrote, when valid."""
+        pending = {eq.name: sum(1 for u in uses[eq.name] if u in defined) for eq in equations}
+        consumers: dict[str, list[str]] = {name: [] for name in defined}
+        for eq in equations:
+            for u in uses[eq.name]:
+                if u in defined:
+                    consumers[u].append(eq.name)
+        ready = [(defined[n].line, n) for n, k in pending.items() if k == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            _, name = heapq.heappop(ready)
+            order.append(defined[name])
+            for c in consumers[name]:
+                pending[c] -= 1
+                if pending[c] == 0:
+                    heapq.heappush(ready, (defined[c].line, c))
+        if len(order) < len(equations):
+            stuck = {n for n, k in pending.items() if k > 0}
+            cycle = Graph._find_cycle(stuck, uses, defined)
+            where = ", ".join(f"`{n}` (line {defined[n].line})" for n in cycle[:-1])
+            raise GraphError(f"the equations form a cycle: {' -> '.join(cycle)}; "
+                             f"involved: {where}. Each value may only use values defined "
+                             f"without it")
+        return order
+
+    @staticmethod
+    def _find_cycle(stuck, uses, defined):
+        start = min(stuck, key=lambda n: defined[n].line)
+        path, seen = [start], {start: 0}
+        while True:
+            nxt = next(u for u in uses[path[-1]] if u in stuck)
+            if nxt in seen:
+                cycle = path[seen[nxt]:] + [nxt]
+                return list(reversed(cycle))
+            seen[nxt] = len(path)
+            path.append(nxt)
+
+    def ancestors(self, name: str) -> set[str]:
+        seen, stack = set(), [name]
+        while stack:
+            n = stack.pop()
+            if n in self.nodes:
+                for p in self.nodes[n].parents:
+                    if p not in seen:
+                        seen.add(p)
+                        stack.append(p)
+        return seen
+
+    def line_of(self, name: str) -> str:
+        node = self.nodes.get(name)
+        return f"line {node.line}: " if node and node.line else ""
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+def _diagnose(expr: sp.Expr, subs: dict, reason: Exception) -> str:
+    """Name the first sub-expression of ``expr`` that is undefined at ``subs`` (postorder)."""
+    stack, post = [expr], []
+    while stack:
+        e = stack.pop()
+        post.append(e)
+        stack.extend(e.args)
+    for e in reversed(post):
+        if not e.args or not isinstance(e, (sp.log, sp.Pow)):
+            continue
+        try:
+            approx(e.xreplace(subs)) if not e.xreplace(subs).has(*_BAD) else approx(
+                type(e)(*[a.xreplace(subs) for a in e.args], evaluate=False))
+        except Undefined as inner:
+            return f"{inner} in {sp.sstr(e)}"
+        except Exception:  # pragma: no cover - fall back to the outer reason
+            break
+    return str(reason)
+
+
+def _short(v: sp.Expr) -> str:
+    from .numbers import format_number
+    return format_number(v, 4)
+
+
+class Evaluation:
+    """Exact forward values and gradients of a graph at given input values (or symbolically)."""
+
+    def __init__(self, graph: Graph, values: dict[str, sp.Expr] | None):
+        self.graph = graph
+        self.symbolic = values is None
+        self.values: dict[str, sp.Expr] = {}
+        self._subs: dict[sp.Symbol, sp.Expr] = {}
+        self._local: dict[tuple[str, str], LocalStep] = {}
+        self._symbolic_local: dict[tuple[str, str], sp.Expr] = {}
+        self._adjoints: dict[str, dict[str, sp.Expr]] = {}
+        if values is not None:
+            for name in graph.inputs:
+                self.values[name] = values[name]
+                self._subs[graph.symbols[name]] = values[name]
+            for node in graph.nodes.values():
+                try:
+                    value = compact(node.name, node.expr.xreplace(self._subs))
+                except Undefined as reason:
+                    raise ValueError_(
+                        f"{graph.line_of(node.name)}`{node.name} = {node.source}` is undefined at "
+                        f"the given values: {_diagnose(node.expr, self._subs, reason)}; change "
+                        f"the values or the equation") from None
+                self.values[node.name] = value
+                self._subs[node.symbol] = value
+
+    # -- local derivatives, one per edge --
+
+    def symbolic_local(self, of: str, wrt: str) -> sp.Expr:
+        key = (of, wrt)
+        if key not in self._symbolic_local:
+            node = self.graph.nodes[of]
+            self._symbolic_local[key] = _local_rule(node.expr, node.parents, wrt, self.graph.symbols)
+        return self._symbolic_local[key]
+
+    def local(self, of: str, wrt: str) -> LocalStep:
+        key = (of, wrt)
+        if key in self._local:
+            return self._local[key]
+        graph = self.graph
+        node = graph.nodes[of]
+        symbolic = self.symbolic_local(of, wrt)
+        if self.symbolic:
+            step = LocalStep(of, wrt, symbolic, None, None, self._justify(node, wrt), False)
+        else:
+            try:
+                value = compact(f"∂{of}/∂{wrt}", symbolic.xreplace(self._subs))
+            except Undefined as reason:
+                raise ValueError_(
+                    f"{graph.line_of(of)}the derivative of `{of} = {node.source}` with respect to "
+                    f"`{wrt}` is undefined at the given values: "
+                    f"{_diagnose(symbolic, self._subs, reason)}; change the values or the "
+                    f"equation") from None
+            shown = tuple((s, self._subs[s]) for s in _ordered_symbols(symbolic))
+            kink = self._at_kink(node, wrt)
+            step = LocalStep(of, wrt, symbolic, Subst(symbolic, shown), value,
+                             self._justify(node, wrt), kink)
+        self._local[key] = step
+        return step
+
+    def _applications(self, node: Node, wrt: str):
+        """Registry function applications in ``node`` whose argument depends on ``wrt``."""
+        sym = self.graph.symbols[wrt]
+        found = []
+        stack = [node.expr]
+        while stack:
+            e = stack.pop()
+            spec = BY_CLASS.get(type(e))
+            if spec is not None and e.has(sym):
+                found.append((spec, e))
+            stack.extend(reversed(e.args))
+        return found
+
+    def _at_kink(self, node: Node, wrt: str) -> bool:
+        for spec, app in self._applications(node, wrt):
+            if spec.kink and spec.kink([a.xreplace(self._subs) for a in app.args]):
+                return True
+        return False
+
+    def _justify(self, node: Node, wrt: str) -> tuple:
+        sentences = []
+        for spec, app in self._applications(node, wrt):
+            arg = app.args[0]
+            if self.symbolic:
+                sentences.append(spec.justify(arg, None, False))
+                continue
+            argvals = [a.xreplace(self._subs) for a in app.args]
+            at_kink = bool(spec.kink and spec.kink(argvals))
+            sentences.append(spec.justify(arg, argvals[0], at_kink))
+        if not sentences:
+            sym = self.graph.symbols[wrt]
+            d = self.symbolic_local(node.name, wrt)
+            if not d.has(sym) and (node.expr.is_Add or node.expr.is_Mul):
+                sentences.append(Sentence("{0} is linear in {1}; its coefficient is the derivative",
+                                          (node.symbol, sym)))
+            elif node.expr.is_Pow:
+                sentences.append(Sentence("by the power rule (and the chain rule inside)"))
+            else:
+                sentences.append(Sentence("by the sum, product and chain rules"))
+        return tuple(sentences)
+
+    # -- reverse mode --
+
+    def adjoints(self, of: str) -> dict[str, sp.Expr]:
+        """∂of/∂n for every node n that ``of`` depends on, by reverse accumulation."""
+        if of in self._adjoints:
+            return self._adjoints[of]
+        graph = self.graph
+        adjoint: dict[str, sp.Expr] = {of: S.One}
+        if of in graph.nodes:
+            relevant = graph.ancestors(of) | {of}
+            order = [n for n in graph.nodes if n in relevant]
+            for name in reversed(order):
+                if name not in adjoint:
+                    continue
+                if not self.symbolic:  # final now: every consumer has contributed
+                    adjoint[name] = compact(f"∂{of}/∂{name}", adjoint[name])
+                up = adjoint[name]
+                for parent in graph.nodes[name].parents:
+                    local = (self.symbolic_local(name, parent) if self.symbolic
+                             else self.local(name, parent).value)
+                    term = up * local
+                    adjoint[parent] = adjoint[parent] + term if parent in adjoint else term
+                # Children are all done (reverse topological order): fix the parents later.
+            if not self.symbolic:
+                adjoint = {n: compact(f"∂{of}/∂{n}", v) for n, v in adjoint.items()}
+            else:
+                adjoint = {n: sp.factor_terms(v) for n, v in adjoint.items()}
+        self._adjoints[of] = adjoint
+        return adjoint
+
+    def grad(self, wrt: str, of: str) -> sp.Expr:
+        return self.adjoints(of).get(wrt, S.Zero)
+
+    def paths(self, wrt: str, of: str, limit: int = MAX_PATHS) -> list[tuple[str, ...]] | None:
+        """Every path wrt -> … -> of (deterministic order), or None if more than ``limit``."""
+        graph = self.graph
+        relevant = graph.ancestors(of) | {of}
+        if wrt not in relevant:
+            return []
+        found: list[tuple[str, ...]] = []
+        stack = [(wrt,)]
+        while stack:
+            path = stack.pop()
+            last = path[-1]
+            if last == of:
+                found.append(path)
+                if len(found) > limit:
+                    return None
+                continue
+            for c in reversed(graph.consumers[last]):
+                if c in relevant:
+                    stack.append(path + (c,))
+        return found
+
+    def derivation(self, wrt: str, of: str, lr: sp.Expr | None = None) -> Derivation:
+        graph = self.graph
+        relevant = graph.ancestors(of) | {of}
+        forward = []
+        for node in graph.nodes.values():
+            if node.name not in relevant:
+                continue
+            if self.symbolic:
+                forward.append(ForwardStep(node.name, node.display, None, None, node.line, node.parents))
+            else:
+                shown = tuple((s, self._subs[s]) for s in _ordered_symbols(node.display))
+                forward.append(ForwardStep(node.name, node.display, Subst(node.display, shown),
+                                           self.values[node.name], node.line, node.parents))
+        descendants = _descendants(graph, wrt) & relevant
+        local = [self.local(n, p) for n in graph.nodes if n in descendants
+                 for p in graph.nodes[n].parents if p == wrt or p in descendants]
+        adjoint = self.adjoints(of)
+        paths = None
+        if len(graph.nodes) + len(graph.inputs) <= MAX_PATH_GRAPH:
+            found = self.paths(wrt, of)
+            if found is not None:
+                paths = []
+                for p in found:
+                    value = None
+                    if not self.symbolic:
+                        value = S.One
+                        for a, b in zip(p, p[1:]):
+                            value = value * self.local(b, a).value
+                    paths.append(PathTerm(p, value))
+                paths = tuple(paths)
+        order = [n for n in reversed(list(graph.nodes)) if n in descendants or n == of]
+        adjoints = tuple(AdjointStep(n, tuple(c for c in graph.consumers[n] if c in relevant),
+                                     adjoint.get(n, S.Zero)) for n in order)
+        adjoints += (AdjointStep(wrt, tuple(c for c in graph.consumers[wrt] if c in relevant),
+                                 adjoint.get(wrt, S.Zero)),)
+        total = adjoint.get(wrt, S.Zero)
+        update = None
+        if lr is not None and not self.symbolic and wrt in self.graph.inputs:
+            old = self.values[wrt]
+            update = Update(wrt, old, lr, total, compact(f"{wrt}_new", old - lr * total))
+        return Derivation(of, wrt, tuple(forward), tuple(local), paths, adjoints, total, update)
+
+
+def _descendants(graph: Graph, name: str) -> set[str]:
+    seen, stack = set(), [name]
+    while stack:
+        n = stack.pop()
+        for c in graph.consumers.get(n, ()):
+            if c not in seen:
+                seen.add(c)
+                stack.append(c)
+    return seen
+
+
+def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:
+    """Free symbols in a deterministic order (by name)."""
+    return sorted(expr.free_symbols, key=lambda s: s.name)
+
+
+def value_chain(name_symbol, display, subst, value):
+    """``name = expr = substituted = value`` as a Chain (used by every renderer)."""
+    items = [name_symbol, "=", display]
+    if subst is not None and subst.values:
+        items += ["=", subst]
+    if value is not None and value != display:
+        items += ["=", Value(value)]
+    return Chain(*items)
+
+
+_PLACEHOLDERS = [sp.Symbol(f"p{i}", real=True) for i in range(64)]
+_RULES: dict = {}
+
+
+def _local_rule(expr, parents, wrt, symbols):
+    """∂expr/∂wrt, differentiated once per *shape*: the layers of a chain or an MLP share one
+    template (parents renamed p0, p1 …), so a 1000-layer chain costs a handful of ``diff`` calls.
+    factor_terms keeps 2(a − y) as written by hand (SymPy would distribute the 2)."""
+    if len(parents) > len(_PLACEHOLDERS):
+        return sp.factor_terms(sp.diff(expr, symbols[wrt]))
+    forward = {symbols[p]: _PLACEHOLDERS[i] for i, p in enumerate(parents)}
+    template = expr.xreplace(forward)
+    index = parents.index(wrt)
+    key = (template, index)
+    rule = _RULES.get(key)
+    if rule is None:
+        rule = sp.factor_terms(sp.diff(template, _PLACEHOLDERS[index]))
+        if len(_RULES) > 4096:
+            _RULES.clear()
+        _RULES[key] = rule
+    return rename(rule, {v: k for k, v in forward.items()})
+
+
+def rename(expr: sp.Expr, mapping: dict) -> sp.Expr:
+    """Replace symbols without re-evaluating: keeps 2(a − y) as built. (``sympy.evaluate(False)``
+    would do the same but clears SymPy's cache on every switch, which costs more than all the
+    rest of a deep chain.)"""
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args or not expr.free_symbols & mapping.keys():
+        return expr
+    args = [rename(a, mapping) for a in expr.args]
+    if isinstance(expr, sp.core.relational.Relational):
+        return type(expr)(*args, evaluate=False)
+    return expr.func(*args, evaluate=False)

@@ -1,0 +1,297 @@
+"""``Example``: the object users hold — a staged computation with (optional) values, its exact
+forward values and gradients, and its documents."""
+from __future__ import annotations
+
+import re
+from functools import cached_property
+
+import sympy as sp
+
+from .derivation import Derivation
+from .engine import Evaluation, Graph, expand_quantities
+from .errors import DeriveError, ValueError_
+from .numbers import to_exact
+from .parser import BinOp, Call, Equation, Name, Neg, Num, parse_equations, parse_expression
+
+_PARAM = re.compile(r"^(w|b|W|B|theta|bias|weight)")
+_DATA = re.compile(r"^(x|y|t|target|label|input)")
+
+
+class Example:
+    """A staged computation ready to be derived.
+
+    >>> ex = Example.from_equations("z = w*x + b\\na = relu(z)\\nL = (a - y)**2",
+    ...                             values={"x": 2, "w": 3, "b": 1, "y": 5}, lr=0.1)
+    >>> ex.value("z"), ex.grad("w"), ex.update("w")
+    (7, 8, 11/5)
+    """
+
+    def __init__(self, graph: Graph, values=None, params=None, lr=None, title: str | None = None,
+                 kind: str = "generic", meta: dict | None = None, latex_names: dict | None = None):
+        self.graph = graph
+        self.title = title
+        self.kind = kind  # "neuron", "chain", "mlp" or "generic": which document layout
+        self.meta = dict(meta or {})
+        self.latex_names = dict(latex_names or {})
+        self.precision = 4
+        given = {} if values is None else dict(values)
+        unknown = [k for k in given if k not in graph.inputs]
+        if unknown:
+            computed = [k for k in unknown if k in graph.nodes]
+            if computed:
+                k = computed[0]
+                raise ValueError_(f"`{k}` is computed on line {graph.nodes[k].line}; it cannot be "
+                                  f"given a value (give values only to the inputs: "
+                                  f"{', '.join(graph.inputs)})")
+            raise ValueError_(f"values given for unknown name(s) {', '.join(map(repr, unknown))}; "
+                              f"the inputs are: {', '.join(graph.inputs) or '(none)'}")
+        if given:
+            missing = [n for n in graph.inputs if n not in given]
+            if missing:
+                raise ValueError_(f"missing value(s) for {', '.join(missing)}; give every input a "
+                                  f"value (or none, for a symbolic derivation)")
+            exact = {n: to_exact(given[n], n) for n in graph.inputs}
+        else:
+            exact = None
+        self.values = exact
+        self.lr = None if lr is None else to_exact(lr, "lr")
+        if params is None:
+            params = [n for n in graph.inputs if _PARAM.match(n)] or \
+                     [n for n in graph.inputs if not _DATA.match(n)] or list(graph.inputs)
+        else:
+            params = [params] if isinstance(params, str) else list(params)
+            for p in params:
+                if p not in graph.inputs:
+                    raise DeriveError(f"parameter {p!r} is not an input; the inputs are: "
+                                      f"{', '.join(graph.inputs)}")
+        self.params = params
+        self.evaluation = Evaluation(graph, exact)
+
+    # --- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_equations(cls, text: str, values=None, params=None, lr=None, output=None,
+                       title: str | None = None) -> "Example":
+        """Staged equations, one ``name = expression`` per line.
+
+        >>> Example.from_equations("q = x*y\\nf = q + x", values={"x": 2, "y": 3}).grad("x")
+        4
+        """
+        return cls(Graph(parse_equations(text), output), values, params, lr, title)
+
+    @classmethod
+    def from_expr(cls, text: str, values=None, params=None, lr=None, name: str = "f",
+                  title: str | None = None) -> "Example":
+        """Any expression, auto-staged into named intermediates u1, u2, …: one node per
+        function application, per compound function argument and per operand of the top-level
+        operation; the whole expression is ``name``.
+
+        >>> ex = Example.from_expr("1/(1 + exp(-(w0*x0 + w1*x1 + w2)))")
+        >>> [n for n in ex.nodes]
+        ['u1', 'u2', 'u3', 'u4', 'f']
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise DeriveError("from_expr needs an expression, e.g. \"relu(w*x + b)\"")
+        if "\n" in text.strip():
+            raise DeriveError("from_expr takes one expression; for several lines use from_equations")
+        tree = parse_expression(text.strip())
+        try:
+            equations = _stage(tree, name, text.strip())
+        except RecursionError:
+            raise DeriveError("expression too deeply nested to stage; write it as equations") from None
+        return cls(Graph(equations, name), values, params, lr, title)
+
+    # --- the graph --------------------------------------------------------------------------
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.graph.inputs)
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self.graph.nodes)
+
+    @property
+    def output(self) -> str:
+        return self.graph.output
+
+    @property
+    def symbolic(self) -> bool:
+        return self.values is None
+
+    @property
+    def focus(self) -> str:
+        """The parameter whose gradient the document derives in full (first parameter)."""
+        return self.meta.get("focus") or (self.params[0] if self.params else self.inputs[0])
+
+    def _check_name(self, name: str, what: str = "name"):
+        if name not in self.graph.symbols:
+            known = ", ".join(self.inputs + self.nodes)
+            raise DeriveError(f"unknown {what} {name!r}; known names: {known}")
+
+    # --- values and gradients ---------------------------------------------------------------
+
+    def value(self, name: str) -> sp.Expr:
+        """Exact forward value of an input or node (``7``, ``1/(1 + exp(-7))``)."""
+        self._check_name(name)
+        if self.symbolic:
+            raise DeriveError("this example has no values (it is symbolic); give values=… "
+                              "to compute numbers")
+        return _public(self.evaluation.values[name])
+
+    def grad(self, wrt: str, of: str | None = None) -> sp.Expr:
+        """Total derivative of ``of`` (default: the output) with respect to ``wrt``, exact.
+        Symbolic (in the node names) when the example has no values."""
+        self._check_name(wrt)
+        of = of or self.output
+        self._check_name(of)
+        return _public(self.evaluation.grad(wrt, of))
+
+    def update(self, name: str) -> sp.Expr:
+        """One gradient-descent step: ``name - lr * d(output)/d(name)``."""
+        self._check_name(name)
+        if self.lr is None:
+            raise DeriveError("no learning rate: give lr=… to compute an update")
+        if name not in self.graph.inputs:
+            raise DeriveError(f"{name!r} is computed, not a parameter; updates apply to inputs "
+                              f"such as {', '.join(self.params)}")
+        if self.symbolic:
+            return self.graph.symbols[name] - self.lr * self.grad(name)
+        return _public(self.evaluation.values[name] - self.lr * self.evaluation.grad(name, self.output))
+
+    def derivation(self, wrt: str | None = None, of: str | None = None) -> Derivation:
+        """The step-by-step derivation of ∂of/∂wrt as plain data."""
+        wrt = wrt or self.focus
+        self._check_name(wrt)
+        of = of or self.output
+        self._check_name(of)
+        return self.evaluation.derivation(wrt, of, self.lr if wrt in self.params else None)
+
+    def gradients(self) -> dict[str, sp.Expr]:
+        """∂output/∂p for every parameter, in parameter order."""
+        return {p: self.evaluation.grad(p, self.output) for p in self.params}
+
+    def check(self, answers: dict, rtol=None, atol=None):
+        """Compare a student's answers with the exact ones; see ``derive.checking``."""
+        from .checking import check
+        return check(self, answers, rtol=rtol, atol=atol)
+
+    # --- documents ------------------------------------------------------------------------
+
+    def to_text(self, precision: int | None = None) -> str:
+        from .render import render
+        return render(self, "text", precision=precision)
+
+    def to_markdown(self, precision: int | None = None) -> str:
+        from .render import render
+        return render(self, "markdown", precision=precision)
+
+    def to_latex(self, precision: int | None = None, fragment: bool = False) -> str:
+        from .render import render
+        return render(self, "latex", precision=precision, fragment=fragment)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def __repr__(self) -> str:
+        vals = "symbolic" if self.symbolic else f"{len(self.values)} values"
+        return f"<derive.Example {self.output} of {', '.join(self.inputs)}: {len(self.nodes)} nodes, {vals}>"
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_latex_(self) -> str:
+        return self.to_latex(fragment=True)
+
+
+def _public(expr: sp.Expr) -> sp.Expr:
+    """What the API hands out: exact SymPy, with Quantity atoms expanded into the explicit form
+    (``1/(1 + exp(-7))``) when that stays small; deep networks keep the atoms (still exact)."""
+    expanded = expand_quantities(expr, limit=4000)
+    return expr if expanded is None else expanded
+
+
+def _stage(tree, name: str, source: str) -> list[Equation]:
+    """Auto-staging for ``from_expr`` (see its docstring)."""
+    from .parser import names_in
+    used = set(names_in(tree)) | {name}
+    equations: list[Equation] = []
+    counter = [0]
+
+    def fresh() -> str:
+        while True:
+            counter[0] += 1
+            candidate = f"u{counter[0]}"
+            if candidate not in used:
+                used.add(candidate)
+                return candidate
+
+    precedence = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 4}
+
+    def level(node) -> int:
+        if isinstance(node, BinOp):
+            return precedence[node.op]
+        return 3 if isinstance(node, Neg) else 5
+
+    def text_of(node) -> str:
+        if isinstance(node, Num):
+            return node.text
+        if isinstance(node, Name):
+            return node.id
+        if isinstance(node, Neg):
+            return f"-{wrap(node.operand, level(node.operand) < 4)}"
+        if isinstance(node, Call):
+            return f"{node.func}({', '.join(text_of(a) for a in node.args)})"
+        p = precedence[node.op]
+        if node.op == "**":
+            return f"{wrap(node.left, level(node.left) <= p)}**{wrap(node.right, level(node.right) < 3)}"
+        strict = node.op in ("-", "/")
+        right = level(node.right) <= p if strict else level(node.right) < p
+        return f"{wrap(node.left, level(node.left) < p)} {node.op} {wrap(node.right, right)}"
+
+    def wrap(node, parenthesize: bool) -> str:
+        t = text_of(node)
+        return f"({t})" if parenthesize else t
+
+    def emit(node, target: str | None = None) -> Name:
+        target = target or fresh()
+        line = len(equations) + 1
+        equations.append(Equation(target, node, line, text_of(node)))
+        return Name(target, 0)
+
+    def atomic(node) -> bool:
+        return isinstance(node, (Num, Name))
+
+    def stage(node, as_operand: bool):
+        """Return a tree for ``node`` in which each function application is a named node."""
+        if atomic(node):
+            return node
+        if isinstance(node, Call):
+            args = tuple(a if atomic(a) else _name_of(stage(a, False)) for a in node.args)
+            return emit(Call(node.func, args, node.column))
+        if isinstance(node, Neg):
+            inner = node.operand
+            inner = inner if atomic(inner) else _name_of(stage(inner, False))
+            return Neg(inner, node.column)
+        left = stage(node.left, True)
+        right = stage(node.right, True)
+        return BinOp(node.op, left, right, node.column)
+
+    def _name_of(staged) -> Name:
+        return staged if isinstance(staged, Name) else emit(staged)
+
+    if isinstance(tree, BinOp):
+        left = stage(tree.left, True)
+        right = stage(tree.right, True)
+        left = left if atomic(left) else _name_of(left)
+        right = right if atomic(right) else _name_of(right)
+        emit(BinOp(tree.op, left, right, tree.column), name)
+    elif isinstance(tree, Call):
+        args = tuple(a if atomic(a) else _name_of(stage(a, False)) for a in tree.args)
+        emit(Call(tree.func, args, tree.column), name)
+    elif isinstance(tree, Neg):
+        inner = tree.operand if atomic(tree.operand) else _name_of(stage(tree.operand, False))
+        emit(Neg(inner, tree.column), name)
+    else:
+        emit(tree, name)
+    return equations

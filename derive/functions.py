@@ -1,0 +1,432 @@
+"""The function registry: every function the equation language knows, one entry each.
+
+An entry carries the SymPy definition (a ``sympy.Function`` subclass whose ``fdiff`` *is* the
+derivative rule, next to the definition as in micrograd), its LaTeX and Unicode names, its
+convention at kinks, the sentence that justifies a local derivative, and the PyTorch spelling used by
+the exporter and the cross-checking tests. Adding a function is one entry in ``FUNCTIONS``.
+
+Conventions at kinks (PyTorch's): ReLU'(0) = 0, leaky ReLU'(0) = α, ELU'(0) = α, |x|'(0) = 0,
+max/min at a tie send the whole gradient to the first argument.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import mpmath
+import sympy as sp
+from sympy import S
+
+from .errors import ParseError
+
+
+def _positive(x):
+    """True/False when the sign of the real number ``x`` is decidable, None for symbols."""
+    if not x.is_number:
+        return None
+    return x.is_extended_positive
+
+
+class Indicator(sp.Function):
+    """𝟙[condition]: 1 where the condition holds, else 0 (the gate of ReLU and friends)."""
+
+    numeric = staticmethod(lambda c: c)  # the relation already evaluates to 1 or 0
+    nargs = 1
+
+    @classmethod
+    def eval(cls, condition):
+        if condition is sp.true:
+            return S.One
+        if condition is sp.false:
+            return S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        return S.Zero  # piecewise constant: zero derivative away from the switch point
+
+    def _eval_is_extended_real(self):
+        return True
+
+
+class Relu(sp.Function):
+    """max(0, z)."""
+
+    numeric = staticmethod(lambda z: z if z > 0 else z * 0)
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        p = _positive(z)
+        if p is True:
+            return z
+        if p is False:
+            return S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        return Indicator(sp.StrictGreaterThan(self.args[0], 0))
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+
+class LeakyRelu(sp.Function):
+    """z for z > 0, αz otherwise."""
+
+    numeric = staticmethod(lambda z, alpha: z if z > 0 else alpha * z)
+    nargs = 2
+
+    @classmethod
+    def eval(cls, z, alpha):
+        p = _positive(z)
+        if p is True:
+            return z
+        if p is False:
+            return alpha * z
+        return None
+
+    def fdiff(self, argindex=1):
+        z, alpha = self.args
+        if argindex == 1:
+            return Indicator(sp.StrictGreaterThan(z, 0)) + alpha * Indicator(sp.LessThan(z, 0))
+        return z * Indicator(sp.LessThan(z, 0))
+
+
+class Sigmoid(sp.Function):
+    """σ(z) = 1/(1 + e^(−z)); a number argument evaluates to that exact form."""
+
+    numeric = staticmethod(lambda z: 1 / (1 + mpmath.exp(-z)))
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_number:
+            return 1 / (1 + sp.exp(-z))
+        return None
+
+    def fdiff(self, argindex=1):
+        return Sigmoid(self.args[0]) * (1 - Sigmoid(self.args[0]))
+
+    def _eval_rewrite_as_exp(self, z, **kwargs):
+        return 1 / (1 + sp.exp(-z))
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+
+class Softplus(sp.Function):
+    """log(1 + e^z)."""
+
+    numeric = staticmethod(lambda z: mpmath.log1p(mpmath.exp(z)))
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_number:
+            return sp.log(1 + sp.exp(z))
+        return None
+
+    def fdiff(self, argindex=1):
+        return Sigmoid(self.args[0])
+
+
+class Elu(sp.Function):
+    """z for z > 0, α(e^z − 1) otherwise."""
+
+    numeric = staticmethod(lambda z, alpha: z if z > 0 else alpha * mpmath.expm1(z))
+    nargs = 2
+
+    @classmethod
+    def eval(cls, z, alpha):
+        p = _positive(z)
+        if p is True:
+            return z
+        if p is False:
+            return alpha * (sp.exp(z) - 1)
+        return None
+
+    def fdiff(self, argindex=1):
+        z, alpha = self.args
+        if argindex == 1:
+            return Indicator(sp.StrictGreaterThan(z, 0)) + alpha * sp.exp(z) * Indicator(sp.LessThan(z, 0))
+        return (sp.exp(z) - 1) * Indicator(sp.LessThan(z, 0))
+
+
+class Gelu(sp.Function):
+    """z·Φ(z) = z(1 + erf(z/√2))/2 (the exact, erf form)."""
+
+    numeric = staticmethod(lambda z: z * (1 + mpmath.erf(z / mpmath.sqrt(2))) / 2)
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_number:
+            return z * (1 + sp.erf(z / sp.sqrt(2))) / 2
+        return None
+
+    def fdiff(self, argindex=1):
+        z = self.args[0]
+        return (1 + sp.erf(z / sp.sqrt(2))) / 2 + z * sp.exp(-z**2 / 2) / sp.sqrt(2 * sp.pi)
+
+
+class Silu(sp.Function):
+    """z·σ(z) (also called swish)."""
+
+    numeric = staticmethod(lambda z: z / (1 + mpmath.exp(-z)))
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_number:
+            return z / (1 + sp.exp(-z))
+        return None
+
+    def fdiff(self, argindex=1):
+        z = self.args[0]
+        return Sigmoid(z) * (1 + z * (1 - Sigmoid(z)))
+
+
+class Identity(sp.Function):
+    """z itself (a linear output unit)."""
+
+    numeric = staticmethod(lambda z: z)
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_number:
+            return z
+        return None
+
+    def fdiff(self, argindex=1):
+        return S.One
+
+
+class Maximum(sp.Function):
+    """max(a, b); at a tie the first argument wins (and gets the gradient)."""
+
+    numeric = staticmethod(lambda a, b: a if a >= b else b)
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_number and b.is_number:
+            return a if (a - b).is_extended_nonnegative else b
+        return None
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        if argindex == 1:
+            return Indicator(sp.GreaterThan(a, b))
+        return Indicator(sp.StrictLessThan(a, b))
+
+
+class Minimum(sp.Function):
+    """min(a, b); at a tie the first argument wins (and gets the gradient)."""
+
+    numeric = staticmethod(lambda a, b: a if a <= b else b)
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_number and b.is_number:
+            return a if (a - b).is_extended_nonpositive else b
+        return None
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        if argindex == 1:
+            return Indicator(sp.LessThan(a, b))
+        return Indicator(sp.StrictGreaterThan(a, b))
+
+
+# --- justification sentences -------------------------------------------------------------------
+# A sentence is a format string whose {fields} are math objects (see ``derive.derivation.Math``);
+# each output format prints the math with its own printer. Built here, next to each function.
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """Text with math holes: ``Sentence("since {0}, ReLU is active", (chain,))``."""
+
+    template: str
+    math: tuple = ()
+
+
+def _relu_like(name: str, slope_neg: str):
+    def justify(arg, value, at_kink: bool):
+        from .derivation import Chain, Value
+        if at_kink:
+            return Sentence(f"{{0}} is exactly {name}'s kink; by convention (as in PyTorch) "
+                            f"{name}'(0) = {slope_neg}", (Chain(arg, "=", Value(S.Zero)),))
+        if value.is_extended_positive:
+            return Sentence(f"since {{0}}, the unit is active and {name}' = 1",
+                            (Chain(arg, "=", Value(value), ">", Value(S.Zero)),))
+        gate = "passes no gradient" if slope_neg == "0" else f"passes only the slope {slope_neg}"
+        return Sentence(f"since {{0}}, the unit is inactive and {gate}",
+                        (Chain(arg, "=", Value(value), "<", Value(S.Zero)),))
+    return justify
+
+
+def _smooth(rule_text: str):
+    def justify(arg, value, at_kink: bool):
+        return Sentence(rule_text)
+    return justify
+
+
+def _abs_justify(arg, value, at_kink: bool):
+    from .derivation import Chain, Value
+    if at_kink:
+        return Sentence("{0} is the kink of |x|; by convention |x|'(0) = 0",
+                        (Chain(arg, "=", Value(S.Zero)),))
+    return Sentence("the derivative of |x| is sign(x), here {0}",
+                    (Chain(sp.sign(arg), "=", Value(sp.sign(value))),))
+
+
+def _max_justify(arg, value, at_kink: bool):
+    if at_kink:
+        return Sentence("the arguments tie; by convention the first one gets the whole gradient")
+    return Sentence("the gradient flows only into the larger (for min: smaller) argument")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One registry entry."""
+
+    name: str
+    function: Callable  # builds the SymPy expression from SymPy arguments
+    cls: type  # the SymPy class, for printers and the numeric checkers
+    arity: int  # number of arguments written
+    kind: str  # "activation" or "math"
+    latex: str  # name in LaTeX, e.g. r"\operatorname{ReLU}"
+    unicode: str  # name in plain text, e.g. "ReLU"
+    torch: str  # PyTorch expression, {0} {1} the arguments
+    defaults: tuple = ()  # values of trailing optional arguments (alpha)
+    kink: Callable | None = None  # args -> True when exactly at a kink
+    justify: Callable = field(default=_smooth("by the rules of differentiation"))
+    derivative_latex: str = ""  # f'(z) written for the document's introduction (LaTeX)
+    definition_latex: str = ""  # f(z) written for the document's introduction (LaTeX)
+    description: str = ""
+
+    @property
+    def min_arity(self) -> int:
+        return self.arity - len(self.defaults)
+
+
+def _zero_kink(args):
+    return args[0] == 0
+
+
+def _tie(args):
+    return args[0] == args[1]
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {}
+
+
+def register(spec: FunctionSpec) -> FunctionSpec:
+    FUNCTIONS[spec.name] = spec
+    return spec
+
+
+register(FunctionSpec(
+    "relu", Relu, Relu, 1, "activation", r"\operatorname{ReLU}", "ReLU", "torch.relu({0})",
+    kink=_zero_kink, justify=_relu_like("ReLU", "0"),
+    definition_latex=r"\operatorname{ReLU}(z) = \max(0, z) = \begin{cases} z, & z > 0 \\ 0, & z \le 0 \end{cases}",
+    derivative_latex=r"\operatorname{ReLU}'(z) = \mathbb{1}[z > 0] = \begin{cases} 1, & z > 0 \\ 0, & z \le 0 \end{cases}",
+    description="rectified linear unit"))
+register(FunctionSpec(
+    "leaky_relu", LeakyRelu, LeakyRelu, 2, "activation", r"\operatorname{LeakyReLU}", "LeakyReLU",
+    "torch.nn.functional.leaky_relu({0}, float({1}))", defaults=(sp.Rational(1, 100),),
+    kink=_zero_kink, justify=_relu_like("LeakyReLU", "α"),
+    definition_latex=r"\operatorname{LeakyReLU}(z) = \begin{cases} z, & z > 0 \\ \alpha z, & z \le 0 \end{cases}",
+    derivative_latex=r"\operatorname{LeakyReLU}'(z) = \begin{cases} 1, & z > 0 \\ \alpha, & z \le 0 \end{cases}",
+    description="leaky ReLU with negative slope α (default 0.01)"))
+register(FunctionSpec(
+    "sigmoid", Sigmoid, Sigmoid, 1, "activation", r"\sigma", "σ", "torch.sigmoid({0})",
+    justify=_smooth("the sigmoid's derivative is σ'(z) = σ(z)(1 − σ(z))"),
+    definition_latex=r"\sigma(z) = \frac{1}{1 + e^{-z}}",
+    derivative_latex=r"\sigma'(z) = \sigma(z)\,\bigl(1 - \sigma(z)\bigr)",
+    description="logistic sigmoid"))
+register(FunctionSpec(
+    "tanh", sp.tanh, sp.tanh, 1, "activation", r"\tanh", "tanh", "torch.tanh({0})",
+    justify=_smooth("tanh'(z) = 1 − tanh²(z)"),
+    definition_latex=r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}",
+    derivative_latex=r"\tanh'(z) = 1 - \tanh^2(z)",
+    description="hyperbolic tangent"))
+register(FunctionSpec(
+    "softplus", Softplus, Softplus, 1, "activation", r"\operatorname{softplus}", "softplus",
+    "torch.nn.functional.softplus({0})",
+    justify=_smooth("softplus'(z) = σ(z)"),
+    definition_latex=r"\operatorname{softplus}(z) = \log(1 + e^{z})",
+    derivative_latex=r"\operatorname{softplus}'(z) = \sigma(z)",
+    description="smooth ReLU"))
+register(FunctionSpec(
+    "elu", Elu, Elu, 2, "activation", r"\operatorname{ELU}", "ELU",
+    "torch.nn.functional.elu({0}, float({1}))", defaults=(S.One,),
+    kink=_zero_kink, justify=_relu_like("ELU", "α"),
+    definition_latex=r"\operatorname{ELU}(z) = \begin{cases} z, & z > 0 \\ \alpha (e^{z} - 1), & z \le 0 \end{cases}",
+    derivative_latex=r"\operatorname{ELU}'(z) = \begin{cases} 1, & z > 0 \\ \alpha e^{z}, & z \le 0 \end{cases}",
+    description="exponential linear unit (default α = 1)"))
+register(FunctionSpec(
+    "gelu", Gelu, Gelu, 1, "activation", r"\operatorname{GELU}", "GELU",
+    "torch.nn.functional.gelu({0})",
+    justify=_smooth("GELU'(z) = Φ(z) + z φ(z), with Φ and φ the standard normal CDF and density"),
+    definition_latex=r"\operatorname{GELU}(z) = z\,\Phi(z) = \frac{z}{2}\Bigl(1 + \operatorname{erf}\bigl(z/\sqrt{2}\bigr)\Bigr)",
+    derivative_latex=r"\operatorname{GELU}'(z) = \Phi(z) + z\,\varphi(z)",
+    description="Gaussian error linear unit (exact erf form)"))
+register(FunctionSpec(
+    "silu", Silu, Silu, 1, "activation", r"\operatorname{SiLU}", "SiLU",
+    "torch.nn.functional.silu({0})",
+    justify=_smooth("SiLU'(z) = σ(z)(1 + z(1 − σ(z)))"),
+    definition_latex=r"\operatorname{SiLU}(z) = z\,\sigma(z)",
+    derivative_latex=r"\operatorname{SiLU}'(z) = \sigma(z)\bigl(1 + z(1 - \sigma(z))\bigr)",
+    description="sigmoid-weighted linear unit (swish)"))
+register(FunctionSpec(
+    "identity", Identity, Identity, 1, "activation", r"\operatorname{id}", "id", "({0})",
+    justify=_smooth("the identity passes the gradient unchanged: id'(z) = 1"),
+    definition_latex=r"\operatorname{id}(z) = z", derivative_latex=r"\operatorname{id}'(z) = 1",
+    description="identity (linear unit)"))
+register(FunctionSpec(
+    "exp", sp.exp, sp.exp, 1, "math", r"\exp", "exp", "torch.exp({0})",
+    justify=_smooth("the exponential is its own derivative")))
+register(FunctionSpec(
+    "log", sp.log, sp.log, 1, "math", r"\log", "log", "torch.log({0})",
+    justify=_smooth("d/dx log x = 1/x (natural logarithm)")))
+register(FunctionSpec(
+    "sqrt", sp.sqrt, sp.Pow, 1, "math", r"\sqrt", "√", "torch.sqrt({0})",
+    justify=_smooth("d/dx √x = 1/(2√x)")))
+register(FunctionSpec(
+    "abs", sp.Abs, sp.Abs, 1, "math", r"\left|\cdot\right|", "abs", "torch.abs({0})",
+    kink=_zero_kink, justify=_abs_justify))
+register(FunctionSpec(
+    "max", Maximum, Maximum, 2, "math", r"\max", "max", "torch.maximum({0}, {1})",
+    kink=_tie, justify=_max_justify))
+register(FunctionSpec(
+    "min", Minimum, Minimum, 2, "math", r"\min", "min", "torch.minimum({0}, {1})",
+    kink=_tie, justify=_max_justify))
+
+ACTIVATIONS = {name: spec for name, spec in FUNCTIONS.items() if spec.kind == "activation"}
+
+# SymPy class -> registry entry, for printers and the engine's kink/justification lookup.
+BY_CLASS: dict[type, FunctionSpec] = {spec.cls: spec for spec in FUNCTIONS.values()
+                                      if spec.name != "sqrt"}
+
+
+def lookup(name: str, line: int | None = None, column: int | None = None) -> FunctionSpec:
+    """The registry entry called ``name``; a clear error listing the known ones otherwise."""
+    try:
+        return FUNCTIONS[name]
+    except KeyError:
+        known = ", ".join(sorted(FUNCTIONS))
+        raise ParseError(f"unknown function `{name}`; known functions: {known}", line, column) from None
+
+
+def activation(name: str) -> FunctionSpec:
+    """The activation called ``name`` (for builders and the CLI)."""
+    from .errors import DeriveError
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise DeriveError(f"unknown activation {name!r}; choose one of: "
+                          + ", ".join(sorted(ACTIVATIONS))) from None

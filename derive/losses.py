@@ -1,0 +1,69 @@
+"""The loss registry: one entry per loss. Each entry writes its formula as an equation line over
+the prediction and target names, so a loss goes through the same parser and engine as any
+user equation (and shows in documents exactly as it is computed)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import DeriveError
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str
+    equation: Callable[[list[str], list[str]], str]  # (predictions, targets) -> right-hand side
+    latex: str  # the formula in LaTeX for the document's introduction (one output)
+    description: str
+
+
+def _sum(terms: list[str]) -> str:
+    return " + ".join(terms)
+
+
+def _squared(a: list[str], y: list[str]) -> str:
+    return _sum([f"({p} - {t})**2" for p, t in zip(a, y)])
+
+
+def _half_squared(a, y):
+    if len(a) == 1:
+        return f"1/2*({a[0]} - {y[0]})**2"
+    return f"1/2*({_squared(a, y)})"
+
+
+def _mse(a, y):
+    if len(a) == 1:
+        return _squared(a, y)
+    return f"({_squared(a, y)})/{len(a)}"
+
+
+def _bce(a, y):
+    return _sum([f"-({t}*log({p}) + (1 - {t})*log(1 - {p}))" for p, t in zip(a, y)])
+
+
+def _absolute(a, y):
+    return _sum([f"abs({p} - {t})" for p, t in zip(a, y)])
+
+
+LOSSES: dict[str, LossSpec] = {}
+
+
+def register(spec: LossSpec) -> LossSpec:
+    LOSSES[spec.name] = spec
+    return spec
+
+
+register(LossSpec("squared_error", _squared, r"L = (a - y)^2", "squared error, summed over outputs"))
+register(LossSpec("half_squared_error", _half_squared, r"L = \tfrac{1}{2}(a - y)^2",
+                  "half squared error, summed over outputs (its derivative is a − y)"))
+register(LossSpec("mse", _mse, r"L = \frac{1}{n}\sum_k (a_k - y_k)^2", "mean squared error over outputs"))
+register(LossSpec("binary_cross_entropy", _bce, r"L = -\bigl(y \log a + (1 - y)\log(1 - a)\bigr)",
+                  "binary cross-entropy (a is a probability in (0, 1))"))
+register(LossSpec("absolute_error", _absolute, r"L = |a - y|", "absolute error, summed over outputs"))
+
+
+def loss(name: str) -> LossSpec:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise DeriveError(f"unknown loss {name!r}; choose one of: " + ", ".join(sorted(LOSSES))) from None

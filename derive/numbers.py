@@ -1,0 +1,131 @@
+"""Exact numbers in, exact numbers through, rounded numbers only on display.
+
+* ``to_exact`` turns what a user types (int, float, str, Fraction, Decimal, SymPy number) into an
+  exact SymPy number. A float is the decimal it prints as: ``0.1`` is 1/10, not 3602879701896397/2**55.
+* ``format_number`` is the one display policy: integers and terminating decimals print as themselves
+  (7, 2.2, 7812.5); everything else as ≈ with N significant digits.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from fractions import Fraction
+
+import sympy as sp
+
+from .errors import ValueError_
+
+_DECIMAL = re.compile(r"^\s*([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?\s*$")
+_FRACTION = re.compile(r"^\s*([+-]?\d+)\s*/\s*(\d+)\s*$")
+
+
+def parse_decimal(text: str) -> sp.Rational | None:
+    """The exact rational a decimal literal like ``-0.15`` or ``2e-3`` denotes, else None."""
+    m = _DECIMAL.match(text)
+    if not m:
+        return None
+    sign, digits, exponent = m.groups()
+    value = Fraction(Decimal(digits)) * (Fraction(10) ** int(exponent or 0))
+    if sign == "-":
+        value = -value
+    return sp.Rational(value.numerator, value.denominator)
+
+
+def to_exact(value, name: str = "value") -> sp.Expr:
+    """Convert a user-supplied number to an exact SymPy number.
+
+    >>> to_exact(0.1), to_exact("3/20"), to_exact(7)
+    (1/10, 3/20, 7)
+    """
+    if isinstance(value, bool):
+        raise ValueError_(f"{name}: got a boolean ({value}); give a number such as 2 or 0.5")
+    if isinstance(value, int):
+        return sp.Integer(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError_(f"{name}: {value} is not a finite number")
+        # repr() is the shortest decimal that round-trips: the number the user typed.
+        return parse_decimal(repr(value))
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError_(f"{name}: {value} is not a finite number")
+        f = Fraction(value)
+        return sp.Rational(f.numerator, f.denominator)
+    if isinstance(value, str):
+        exact = parse_decimal(value)
+        if exact is None:
+            m = _FRACTION.match(value)
+            if m and int(m.group(2)) != 0:
+                exact = sp.Rational(int(m.group(1)), int(m.group(2)))
+        if exact is None:
+            raise ValueError_(
+                f"{name}: cannot read {value!r} as a number; write it like 2, -0.15, 1e-3 or 3/20")
+        return exact
+    if isinstance(value, sp.Basic):
+        if value.is_number and value.is_extended_real and value.is_finite:
+            return value
+        raise ValueError_(f"{name}: {value} is not a finite real number")
+    try:  # numpy scalars and the like
+        import numbers
+        if isinstance(value, numbers.Integral):
+            return sp.Integer(int(value))
+        if isinstance(value, numbers.Real):
+            return to_exact(float(value), name)
+    except ValueError_:
+        raise
+    raise ValueError_(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+
+
+def terminating_decimal(value: sp.Rational, max_digits: int = 15) -> str | None:
+    """``value`` written out exactly as a decimal, if it terminates within ``max_digits`` digits."""
+    if not isinstance(value, sp.Rational):
+        return None
+    p, q = int(value.p), int(value.q)
+    twos = fives = 0
+    while q % 2 == 0:
+        q //= 2
+        twos += 1
+    while q % 5 == 0:
+        q //= 5
+        fives += 1
+    if q != 1:
+        return None
+    places = max(twos, fives)
+    scaled = abs(p) * 10 ** places // int(value.q)
+    digits = str(scaled).rjust(places + 1, "0")
+    if len(digits.lstrip("0")) > max_digits:
+        return None
+    text = digits if places == 0 else digits[:-places] + "." + digits[-places:]
+    return ("-" if p < 0 else "") + text
+
+
+def significant(value, digits: int) -> str:
+    """``value`` (any real SymPy number) rounded to ``digits`` significant digits: plain notation for
+    moderate magnitudes, ``1.953e+6`` style beyond (printers turn that into ×10^k)."""
+    import mpmath
+
+    x = value.evalf(digits + 15) if isinstance(value, sp.Basic) else sp.Float(value, digits + 15)
+    if x == 0:
+        return "0"
+    with mpmath.workdps(digits + 15):
+        return mpmath.nstr(mpmath.mpf(x._mpf_), digits, min_fixed=-4, max_fixed=digits + 1,
+                           strip_zeros=True)
+
+
+def is_exact_display(value) -> bool:
+    """True when ``format_number`` shows ``value`` exactly (no ≈)."""
+    return terminating_decimal(value) is not None if isinstance(value, sp.Rational) else False
+
+
+def format_number(value, precision: int = 4) -> str:
+    """The display policy: ``7``, ``2.2``, ``7812.5`` exactly; ``≈0.9991`` otherwise.
+
+    Returns the number without the ≈ sign; use ``is_exact_display`` to decide whether to add one.
+    """
+    if isinstance(value, sp.Rational):
+        exact = terminating_decimal(value)
+        if exact is not None:
+            return exact
+    return significant(value, precision)

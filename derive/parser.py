@@ -1,0 +1,445 @@
+"""The equation language, parsed by a whitelist.
+
+Nothing the user writes reaches ``eval``, ``exec``, ``sympify`` or ``parse_expr``. A small tokenizer
+accepts numbers, names, ``+ - * / ** ^ ( ) ,`` (and comparisons where the caller allows them); a
+precedence-climbing parser builds a tiny syntax tree of plain dataclasses; ``to_sympy`` turns that
+tree into SymPy objects directly. Anything else is a ``ParseError`` with line and column.
+
+Grammar (``^`` is a synonym of ``**``; ``-x**2`` is ``-(x**2)``; ``2**-1`` is allowed)::
+
+    equation   := NAME '=' expr
+    expr       := sum (('<' | '<=' | '>' | '>=' | '==' | '!=') sum)?     # only where allowed
+    sum        := product (('+' | '-') product)*
+    product    := unary (('*' | '/') unary)*
+    unary      := ('-' | '+') unary | power
+    power      := atom (('**' | '^') unary)?
+    atom       := NUMBER | NAME | NAME '(' expr (',' expr)* ')' | '(' expr ')'
+"""
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .errors import ParseError
+from .numbers import parse_decimal
+
+MAX_NESTING = 150  # parentheses/unary depth; far beyond hand-written formulas, far below the stack
+
+# --- syntax tree -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Num:
+    value: sp.Rational
+    text: str
+    column: int
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    column: int
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple
+    column: int
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * / ** and comparisons
+    left: object
+    right: object
+    column: int
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: object
+    column: int
+
+
+@dataclass(frozen=True)
+class Equation:
+    """One line ``name = expression`` of the user's text."""
+
+    name: str
+    tree: object
+    line: int
+    source: str  # the right-hand side as written
+
+
+# --- tokenizer ------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"""
+    (?P<space>[ \t]+)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>\*\*|<=|>=|==|!=|[-+*/^(),=<>])
+""", re.VERBOSE)
+
+_FORBIDDEN = {
+    "'": "strings are not allowed",
+    '"': "strings are not allowed",
+    "[": "subscripts and lists are not allowed; name each value (w1, w2, …)",
+    "]": "subscripts and lists are not allowed",
+    "{": "sets and dicts are not allowed",
+    "}": "sets and dicts are not allowed",
+    ".": "attribute access is not allowed; only plain names and registry functions",
+    ":": "`:` is not allowed (no lambdas, slices or annotations)",
+    ";": "one equation per line; `;` is not allowed",
+    "@": "`@` is not allowed; write products with *",
+    "%": "`%` is not allowed",
+    "&": "bitwise operators are not allowed",
+    "|": "bitwise operators are not allowed; write abs(x) for |x|",
+    "~": "bitwise operators are not allowed",
+    "!": "`!` is not allowed",
+}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # number, name, op, end
+    text: str
+    column: int  # 1-based
+
+
+def tokenize(text: str, line: int, column0: int = 1) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        col = column0 + pos
+        if not m:
+            ch = text[pos]
+            if ch in _FORBIDDEN:
+                raise ParseError(f"{_FORBIDDEN[ch]} (found `{ch}`)", line, col)
+            raise ParseError(f"unexpected character `{ch}`", line, col)
+        kind = m.lastgroup
+        tok = m.group()
+        if kind == "number" and m.end() < len(text) and (text[m.end()].isalpha() or text[m.end()] == "_"):
+            raise ParseError(f"a number cannot run into a name (`{text[pos:m.end() + 1]}`); "
+                             f"write a product with *, e.g. `2*x`", line, col)
+        if kind == "name" and tok[0] == "_":
+            raise ParseError(f"names may not start with `_` (found `{tok}`)", line, col)
+        if kind == "name" and keyword.iskeyword(tok):
+            raise ParseError(f"`{tok}` is a Python keyword and is not allowed; equations hold only "
+                             f"numbers, names, + - * / ** and registry functions", line, col)
+        if kind != "space":
+            tokens.append(Token(kind, tok, col))
+        pos = m.end()
+    tokens.append(Token("end", "", column0 + len(text)))
+    return tokens
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+_COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+
+
+class _Parser:
+    def __init__(self, tokens: list[Token], line: int, functions, allow_comparison: bool):
+        self.tokens, self.i, self.line = tokens, 0, line
+        self.functions, self.allow_comparison = functions, allow_comparison
+        self.depth = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def error(self, message: str, tok: Token | None = None):
+        tok = tok or self.tok
+        raise ParseError(message, self.line, tok.column)
+
+    def take(self) -> Token:
+        tok = self.tok
+        self.i += 1
+        return tok
+
+    def expect(self, text: str):
+        if self.tok.text != text:
+            found = f"`{self.tok.text}`" if self.tok.kind != "end" else "the end of the line"
+            self.error(f"expected `{text}`, found {found}")
+        return self.take()
+
+    def nest(self):
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.error(f"expression nested too deeply (more than {MAX_NESTING} levels); "
+                       f"split it into several equations")
+
+    def parse(self):
+        if self.tok.kind == "end":
+            self.error("expected an expression, found nothing")
+        node = self.expr()
+        if self.tok.kind != "end":
+            tok = self.tok
+            if tok.text == "=":
+                self.error("`=` may appear once per line, after the name being defined; "
+                           "comparisons are not allowed here" if not self.allow_comparison
+                           else "use == to compare")
+            if tok.text in _COMPARISONS:
+                self.error("comparisons are not allowed in equations")
+            if tok.kind in ("name", "number") or tok.text == "(":
+                self.error(f"missing operator before `{tok.text}` (write products with *)")
+            self.error(f"unexpected `{tok.text}`")
+        return node
+
+    def expr(self):
+        left = self.sum()
+        if self.tok.text in _COMPARISONS:
+            if not self.allow_comparison:
+                self.error("comparisons are not allowed in equations")
+            op = self.take()
+            right = self.sum()
+            if self.tok.text in _COMPARISONS:
+                self.error("chained comparisons are not allowed; combine two constraints instead")
+            return BinOp(op.text, left, right, op.column)
+        return left
+
+    def sum(self):
+        node = self.product()
+        while self.tok.text in ("+", "-"):
+            op = self.take()
+            node = BinOp(op.text, node, self.product(), op.column)
+        return node
+
+    def product(self):
+        node = self.unary()
+        while self.tok.text in ("*", "/"):
+            op = self.take()
+            node = BinOp(op.text, node, self.unary(), op.column)
+        return node
+
+    def unary(self):
+        if self.tok.text in ("-", "+"):
+            op = self.take()
+            self.nest()
+            operand = self.unary()
+            self.depth -= 1
+            return Neg(operand, op.column) if op.text == "-" else operand
+        return self.power()
+
+    def power(self):
+        base = self.atom()
+        if self.tok.text in ("**", "^"):
+            op = self.take()
+            self.nest()
+            exponent = self.unary()
+            self.depth -= 1
+            return BinOp("**", base, exponent, op.column)
+        return base
+
+    def atom(self):
+        tok = self.tok
+        if tok.kind == "number":
+            self.take()
+            return Num(parse_decimal(tok.text), tok.text, tok.column)
+        if tok.kind == "name":
+            self.take()
+            if self.tok.text == "(":
+                return self.call(tok)
+            if tok.text in self.functions:
+                self.error(f"`{tok.text}` is a function; call it like `{tok.text}(z)` "
+                           f"or pick another variable name", tok)
+            return Name(tok.text, tok.column)
+        if tok.text == "(":
+            self.take()
+            self.nest()
+            node = self.expr()
+            self.depth -= 1
+            if self.tok.text == ",":
+                self.error("tuples are not allowed")
+            self.expect(")")
+            return node
+        if tok.kind == "end":
+            self.error("the expression ends too early")
+        self.error(f"unexpected `{tok.text}`")
+
+    def call(self, name: Token):
+        from .functions import lookup
+        spec = lookup(name.text, self.line, name.column) if name.text not in self.functions else self.functions[name.text]
+        self.take()  # (
+        self.nest()
+        args = []
+        if self.tok.text != ")":
+            while True:
+                if self.tok.kind == "name" and self.tokens[self.i + 1].text == "=":
+                    self.error("keyword arguments are not allowed; pass values by position, "
+                               f"e.g. `{name.text}(z, 0.1)`")
+                args.append(self.expr())
+                if self.tok.text != ",":
+                    break
+                self.take()
+        self.expect(")")
+        self.depth -= 1
+        if not spec.min_arity <= len(args) <= spec.arity:
+            want = (str(spec.arity) if spec.min_arity == spec.arity
+                    else f"{spec.min_arity} or {spec.arity}")
+            plural = "" if want == "1" else "s"
+            self.error(f"`{name.text}` takes {want} argument{plural}, got {len(args)}", name)
+        return Call(name.text, tuple(args), name.column)
+
+
+def parse_expression(text: str, line: int = 1, column0: int = 1, allow_comparison: bool = False):
+    """Parse one expression (no ``name =``) into the syntax tree."""
+    from .functions import FUNCTIONS
+    return _Parser(tokenize(text, line, column0), line, FUNCTIONS, allow_comparison).parse()
+
+
+_ASSIGN = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*)=(?!=)")
+
+
+def parse_equations(text: str) -> list[Equation]:
+    """Parse staged equations, one ``name = expression`` per line (``#`` comments, blank lines)."""
+    from .functions import FUNCTIONS
+    if not isinstance(text, str):
+        raise ParseError(f"equations must be text, got {type(text).__name__}")
+    equations: list[Equation] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        m = _ASSIGN.match(line)
+        if not m:
+            tokens = tokenize(line, number)  # report forbidden characters precisely first
+            first = tokens[0]
+            if first.kind == "name" and len(tokens) > 1 and tokens[1].text == "=":
+                pass
+            raise ParseError("expected `name = expression`", number, first.column)
+        name = m.group(2)
+        col = len(m.group(1)) + 1
+        tokenize(name, number, col)  # keyword / underscore checks
+        if name in FUNCTIONS:
+            raise ParseError(f"`{name}` is a function name; choose another name for this node",
+                             number, col)
+        rhs_col = m.end() + 1
+        rhs = line[m.end():]
+        tree = parse_expression(rhs, number, rhs_col)
+        equations.append(Equation(name, tree, number, rhs.strip()))
+    if not equations:
+        raise ParseError("no equations given; write one `name = expression` per line, "
+                         "e.g. `z = w*x + b`")
+    return equations
+
+
+# --- syntax tree -> SymPy --------------------------------------------------------------------
+
+def names_in(tree) -> list[str]:
+    """Names a tree uses, in order of first appearance (iterative: no recursion limit)."""
+    seen: dict[str, None] = {}
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Name):
+            seen.setdefault(node.id, None)
+        elif isinstance(node, Call):
+            stack.extend(reversed(node.args))
+        elif isinstance(node, BinOp):
+            stack.append(node.right)
+            stack.append(node.left)
+        elif isinstance(node, Neg):
+            stack.append(node.operand)
+    return list(seen)
+
+
+def to_sympy(tree, symbols: dict[str, sp.Symbol], evaluate: bool = True):
+    """Build the SymPy expression for ``tree``; with ``evaluate=False`` the order and shape the user
+    wrote is kept for display (``w*x + b`` stays ``w x + b``)."""
+    from .functions import FUNCTIONS
+    if isinstance(tree, Num):
+        return tree.value
+    if isinstance(tree, Name):
+        return symbols[tree.id]
+    if isinstance(tree, Neg):
+        operand = to_sympy(tree.operand, symbols, evaluate)
+        if isinstance(operand, sp.Number):
+            return -operand
+        return sp.Mul(sp.S.NegativeOne, operand, evaluate=evaluate)
+    if isinstance(tree, Call):
+        spec = FUNCTIONS[tree.func]
+        args = [to_sympy(a, symbols, evaluate) for a in tree.args]
+        args += list(spec.defaults[len(args) - spec.min_arity:]) if len(args) < spec.arity else []
+        if evaluate:
+            return spec.function(*args)
+        if spec.name == "sqrt":
+            return sp.Pow(args[0], sp.S.Half, evaluate=False)
+        return spec.function(*args, evaluate=False)
+    if isinstance(tree, BinOp) and tree.op in ("+", "-", "*", "/"):
+        return _chain_to_sympy(tree, symbols, evaluate)
+    if isinstance(tree, BinOp):
+        left = to_sympy(tree.left, symbols, evaluate)
+        right = to_sympy(tree.right, symbols, evaluate)
+        op = tree.op
+        if isinstance(left, sp.Number) and isinstance(right, sp.Number) and op in "+-*/":
+            if op == "/" and right == 0:
+                raise ParseError("division by zero", None)
+            return {"+": lambda: left + right, "-": lambda: left - right,
+                    "*": lambda: left * right, "/": lambda: left / right}[op]()
+        if op == "+":
+            return sp.Add(left, right, evaluate=evaluate)
+        if op == "-":
+            neg = -right if isinstance(right, sp.Number) else sp.Mul(sp.S.NegativeOne, right, evaluate=evaluate)
+            return sp.Add(left, neg, evaluate=evaluate)
+        if op == "*":
+            return sp.Mul(left, right, evaluate=evaluate)
+        if op == "/":
+            if isinstance(right, sp.Number) and right == 0:
+                raise ParseError("division by zero")
+            if evaluate:
+                return left / right
+            if left == 1:
+                return sp.Pow(right, -1, evaluate=False)
+            return sp.Mul(left, sp.Pow(right, -1, evaluate=False), evaluate=False)
+        if op == "**":
+            return sp.Pow(left, right, evaluate=evaluate)
+        relation = {"<": sp.StrictLessThan, "<=": sp.LessThan, ">": sp.StrictGreaterThan,
+                    ">=": sp.GreaterThan, "==": sp.Eq, "!=": sp.Ne}[op]
+        return relation(left, right, evaluate=evaluate)
+    raise TypeError(f"not a syntax tree node: {tree!r}")
+
+
+def _chain_to_sympy(tree, symbols, evaluate):
+    """A left-leaning run of + − (or * /) as one flat Add (Mul): long sums don't recurse."""
+    additive = tree.op in ("+", "-")
+    ops = ("+", "-") if additive else ("*", "/")
+    terms = []  # (op, subtree), leftmost first
+    node = tree
+    while isinstance(node, BinOp) and node.op in ops:
+        terms.append((node.op, node.right))
+        node = node.left
+    terms.append(("+" if additive else "*", node))
+    terms.reverse()
+    parts = []
+    for op, sub in terms:
+        value = to_sympy(sub, symbols, evaluate)
+        if op == "-":
+            value = -value if isinstance(value, sp.Number) else sp.Mul(sp.S.NegativeOne, value, evaluate=evaluate)
+        elif op == "/":
+            if isinstance(value, sp.Number) and value == 0:
+                raise ParseError("division by zero: the divisor is the constant 0")
+            if evaluate or not isinstance(value, sp.Number) or not parts or not isinstance(parts[-1], sp.Number):
+                value = 1 / value if (evaluate and isinstance(value, sp.Number)) else sp.Pow(value, -1, evaluate=evaluate)
+            else:
+                value = 1 / value  # 1/2 between numbers is the number one half
+        parts.append(value)
+    # Fold neighbouring constants (``1/2``, ``2*3``) so numbers read as the user meant them.
+    folded = []
+    for part in parts:
+        if folded and isinstance(part, sp.Number) and isinstance(folded[-1], sp.Number) and not additive:
+            folded[-1] = folded[-1] * part
+        else:
+            folded.append(part)
+    if len(folded) == 1:
+        return folded[0]
+    if additive:
+        return sp.Add(*folded, evaluate=evaluate)
+    if not evaluate and folded[0] == 1 and len(folded) == 2:
+        return folded[1]
+    return sp.Mul(*folded, evaluate=evaluate)
