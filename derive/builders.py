@@ -63,5 +63,8 @@ def neuron(x=None, w=None, b=None, y=None, activation: str = "relu", loss: str =
     meta = {"activation": activation, "loss": loss, "focus": params[0]}
     if alpha is not None:
         meta["alpha"] = alpha
-    title = title or f"Backpropagation through one {_activation(activation).unicode} neuron"
-    return Example(Graph(parse_equations(text)), given or None, params, lr, title, "neuron", meta)
+    spec = _activation(activation)
+    shown = spec.unicode if spec.unicode.isascii() else spec.name
+    title = title or f"Backpropagation through one {shown} neuron"
+    return Example(Graph(parse_equations(text), inputs=list(values)), given or None, params, lr,
+                   title, "neuron", meta)

@@ -49,6 +49,14 @@ class Sum:
     terms: tuple
 
 
+@dataclass(frozen=True)
+class Formula:
+    """A formula written by hand once per notation (registry definitions, textbook rules)."""
+
+    latex: str
+    text: str
+
+
 @dataclass(frozen=True, init=False)
 class Chain:
     """A displayed relation chain: ``Chain(z, "=", expr, "=", Value(7))``. A ``=`` in front of a

@@ -156,7 +156,8 @@ class Node:
 class Graph:
     """The DAG of staged equations: inputs, nodes in a deterministic topological order, output."""
 
-    def __init__(self, equations: list[Equation], output: str | None = None, symbols=None):
+    def __init__(self, equations: list[Equation], output: str | None = None, symbols=None,
+                 inputs: list[str] | None = None):
         defined: dict[str, Equation] = {}
         for eq in equations:
             if eq.name in defined:
@@ -171,11 +172,15 @@ class Graph:
             if eq.name in uses[eq.name]:
                 raise GraphError(f"line {eq.line}: `{eq.name}` is defined in terms of itself; "
                                  f"use a new name for the new value (e.g. `{eq.name}2 = …`)")
+        order_hint = inputs
         inputs: dict[str, None] = {}
         for eq in equations:
             for name in uses[eq.name]:
                 if name not in defined:
                     inputs.setdefault(name, None)
+        if order_hint is not None:  # a builder's preferred order (x, w, b, y), where it fits
+            ranked = {name: i for i, name in enumerate(order_hint)}
+            inputs = dict.fromkeys(sorted(inputs, key=lambda n: (ranked.get(n, len(ranked)), list(inputs).index(n))))
         self.inputs: list[str] = list(inputs)
         self.symbols: dict[str, sp.Symbol] = dict(symbols or {})
         for name in list(inputs) + [eq.name for eq in equations]:
@@ -378,7 +383,7 @@ class Evaluation:
                 sentences.append(Sentence("{0} is linear in {1}; its coefficient is the derivative",
                                           (node.symbol, sym)))
             elif node.expr.is_Pow:
-                sentences.append(Sentence("by the power rule (and the chain rule inside)"))
+                sentences.append(Sentence("by the power rule and the chain rule"))
             else:
                 sentences.append(Sentence("by the sum, product and chain rules"))
         return tuple(sentences)

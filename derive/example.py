@@ -204,11 +204,26 @@ class Example:
         return self.to_latex(fragment=True)
 
 
+PUBLIC_EXPANSION_LIMIT = 12  # Quantities (transitively) that the API expands into explicit form
+
+
 def _public(expr: sp.Expr) -> sp.Expr:
-    """What the API hands out: exact SymPy, with Quantity atoms expanded into the explicit form
-    (``1/(1 + exp(-7))``) when that stays small; deep networks keep the atoms (still exact)."""
-    expanded = expand_quantities(expr, limit=4000)
-    return expr if expanded is None else expanded
+    """What the API hands out: exact SymPy. Small results are expanded into the explicit form
+    (``1/(1 + exp(-7))``); deep ones keep their Quantity atoms (still exact, fast to evaluate) —
+    the explicit form of a deep sigmoid chain is a tower of nested exponentials that SymPy itself
+    cannot evaluate in reasonable time."""
+    from .engine import Quantity
+    seen: set = set()
+    stack = list(expr.atoms(Quantity)) if isinstance(expr, sp.Basic) else []
+    while stack:
+        q = stack.pop()
+        if q in seen:
+            continue
+        seen.add(q)
+        if len(seen) > PUBLIC_EXPANSION_LIMIT:
+            return expr
+        stack.extend(q.definition.atoms(Quantity))
+    return expand_quantities(expr) if seen else expr
 
 
 def _stage(tree, name: str, source: str) -> list[Equation]:

@@ -186,7 +186,7 @@ class Silu(sp.Function):
         return Sigmoid(z) * (1 + z * (1 - Sigmoid(z)))
 
 
-class Identity(sp.Function):
+class IdentityActivation(sp.Function):
     """z itself (a linear output unit)."""
 
     numeric = staticmethod(lambda z: z)
@@ -256,6 +256,9 @@ class Sentence:
 def _relu_like(name: str, slope_neg: str):
     def justify(arg, value, at_kink: bool):
         from .derivation import Chain, Value
+        if value is None:  # symbolic derivation: state the rule
+            return Sentence(f"{name}' is 1 where the unit is active ({{0}}) and "
+                            f"{slope_neg} elsewhere", (sp.StrictGreaterThan(arg, 0),))
         if at_kink:
             return Sentence(f"{{0}} is exactly {name}'s kink; by convention (as in PyTorch) "
                             f"{name}'(0) = {slope_neg}", (Chain(arg, "=", Value(S.Zero)),))
@@ -268,14 +271,18 @@ def _relu_like(name: str, slope_neg: str):
     return justify
 
 
-def _smooth(rule_text: str):
+def _smooth(latex: str, text: str):
+    """Justify by the function's derivative rule, written once per notation."""
     def justify(arg, value, at_kink: bool):
-        return Sentence(rule_text)
+        from .derivation import Formula
+        return Sentence("by the derivative rule {0}", (Formula(latex, text),))
     return justify
 
 
 def _abs_justify(arg, value, at_kink: bool):
     from .derivation import Chain, Value
+    if value is None:
+        return Sentence("the derivative of |x| is sign(x) (0 at x = 0 by convention)")
     if at_kink:
         return Sentence("{0} is the kink of |x|; by convention |x|'(0) = 0",
                         (Chain(arg, "=", Value(S.Zero)),))
@@ -303,10 +310,22 @@ class FunctionSpec:
     torch: str  # PyTorch expression, {0} {1} the arguments
     defaults: tuple = ()  # values of trailing optional arguments (alpha)
     kink: Callable | None = None  # args -> True when exactly at a kink
-    justify: Callable = field(default=_smooth("by the rules of differentiation"))
-    derivative_latex: str = ""  # f'(z) written for the document's introduction (LaTeX)
-    definition_latex: str = ""  # f(z) written for the document's introduction (LaTeX)
+    justify: Callable = field(default=None)
+    derivative_latex: str = ""  # f'(z) for the document's introduction (LaTeX)
+    definition_latex: str = ""  # f(z) for the document's introduction (LaTeX)
     description: str = ""
+    definition_text: str = ""  # the same two in plain Unicode
+    derivative_text: str = ""
+
+    @property
+    def definition(self):
+        from .derivation import Formula
+        return Formula(self.definition_latex, self.definition_text)
+
+    @property
+    def derivative(self):
+        from .derivation import Formula
+        return Formula(self.derivative_latex, self.derivative_text)
 
     @property
     def min_arity(self) -> int:
@@ -332,6 +351,8 @@ def register(spec: FunctionSpec) -> FunctionSpec:
 register(FunctionSpec(
     "relu", Relu, Relu, 1, "activation", r"\operatorname{ReLU}", "ReLU", "torch.relu({0})",
     kink=_zero_kink, justify=_relu_like("ReLU", "0"),
+    definition_text="ReLU(z) = max(0, z) = z if z > 0, else 0",
+    derivative_text="ReLU'(z) = 𝟙[z > 0] = 1 if z > 0, else 0 (ReLU'(0) = 0 by convention)",
     definition_latex=r"\operatorname{ReLU}(z) = \max(0, z) = \begin{cases} z, & z > 0 \\ 0, & z \le 0 \end{cases}",
     derivative_latex=r"\operatorname{ReLU}'(z) = \mathbb{1}[z > 0] = \begin{cases} 1, & z > 0 \\ 0, & z \le 0 \end{cases}",
     description="rectified linear unit"))
@@ -339,25 +360,30 @@ register(FunctionSpec(
     "leaky_relu", LeakyRelu, LeakyRelu, 2, "activation", r"\operatorname{LeakyReLU}", "LeakyReLU",
     "torch.nn.functional.leaky_relu({0}, float({1}))", defaults=(sp.Rational(1, 100),),
     kink=_zero_kink, justify=_relu_like("LeakyReLU", "α"),
+    definition_text="LeakyReLU(z) = z if z > 0, else αz",
+    derivative_text="LeakyReLU'(z) = 1 if z > 0, else α",
     definition_latex=r"\operatorname{LeakyReLU}(z) = \begin{cases} z, & z > 0 \\ \alpha z, & z \le 0 \end{cases}",
     derivative_latex=r"\operatorname{LeakyReLU}'(z) = \begin{cases} 1, & z > 0 \\ \alpha, & z \le 0 \end{cases}",
     description="leaky ReLU with negative slope α (default 0.01)"))
 register(FunctionSpec(
     "sigmoid", Sigmoid, Sigmoid, 1, "activation", r"\sigma", "σ", "torch.sigmoid({0})",
-    justify=_smooth("the sigmoid's derivative is σ'(z) = σ(z)(1 − σ(z))"),
+    justify=_smooth(r"\sigma'(z) = \sigma(z)\bigl(1 - \sigma(z)\bigr)", "σ'(z) = σ(z)(1 − σ(z))"),
+    definition_text="σ(z) = 1/(1 + e^(−z))", derivative_text="σ'(z) = σ(z)(1 − σ(z))",
     definition_latex=r"\sigma(z) = \frac{1}{1 + e^{-z}}",
     derivative_latex=r"\sigma'(z) = \sigma(z)\,\bigl(1 - \sigma(z)\bigr)",
     description="logistic sigmoid"))
 register(FunctionSpec(
     "tanh", sp.tanh, sp.tanh, 1, "activation", r"\tanh", "tanh", "torch.tanh({0})",
-    justify=_smooth("tanh'(z) = 1 − tanh²(z)"),
+    justify=_smooth(r"\tanh'(z) = 1 - \tanh^2(z)", "tanh'(z) = 1 − tanh²(z)"),
+    definition_text="tanh(z) = (e^z − e^(−z))/(e^z + e^(−z))", derivative_text="tanh'(z) = 1 − tanh²(z)",
     definition_latex=r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}",
     derivative_latex=r"\tanh'(z) = 1 - \tanh^2(z)",
     description="hyperbolic tangent"))
 register(FunctionSpec(
     "softplus", Softplus, Softplus, 1, "activation", r"\operatorname{softplus}", "softplus",
     "torch.nn.functional.softplus({0})",
-    justify=_smooth("softplus'(z) = σ(z)"),
+    justify=_smooth(r"\operatorname{softplus}'(z) = \sigma(z)", "softplus'(z) = σ(z)"),
+    definition_text="softplus(z) = log(1 + e^z)", derivative_text="softplus'(z) = σ(z)",
     definition_latex=r"\operatorname{softplus}(z) = \log(1 + e^{z})",
     derivative_latex=r"\operatorname{softplus}'(z) = \sigma(z)",
     description="smooth ReLU"))
@@ -365,37 +391,42 @@ register(FunctionSpec(
     "elu", Elu, Elu, 2, "activation", r"\operatorname{ELU}", "ELU",
     "torch.nn.functional.elu({0}, float({1}))", defaults=(S.One,),
     kink=_zero_kink, justify=_relu_like("ELU", "α"),
+    definition_text="ELU(z) = z if z > 0, else α(e^z − 1)",
+    derivative_text="ELU'(z) = 1 if z > 0, else α·e^z",
     definition_latex=r"\operatorname{ELU}(z) = \begin{cases} z, & z > 0 \\ \alpha (e^{z} - 1), & z \le 0 \end{cases}",
     derivative_latex=r"\operatorname{ELU}'(z) = \begin{cases} 1, & z > 0 \\ \alpha e^{z}, & z \le 0 \end{cases}",
     description="exponential linear unit (default α = 1)"))
 register(FunctionSpec(
     "gelu", Gelu, Gelu, 1, "activation", r"\operatorname{GELU}", "GELU",
     "torch.nn.functional.gelu({0})",
-    justify=_smooth("GELU'(z) = Φ(z) + z φ(z), with Φ and φ the standard normal CDF and density"),
+    justify=_smooth(r"\operatorname{GELU}'(z) = \Phi(z) + z\,\varphi(z)", "GELU'(z) = Φ(z) + z·φ(z)"),
+    definition_text="GELU(z) = z·Φ(z) = (z/2)(1 + erf(z/√2))", derivative_text="GELU'(z) = Φ(z) + z·φ(z)  (Φ, φ: standard normal CDF and density)",
     definition_latex=r"\operatorname{GELU}(z) = z\,\Phi(z) = \frac{z}{2}\Bigl(1 + \operatorname{erf}\bigl(z/\sqrt{2}\bigr)\Bigr)",
     derivative_latex=r"\operatorname{GELU}'(z) = \Phi(z) + z\,\varphi(z)",
     description="Gaussian error linear unit (exact erf form)"))
 register(FunctionSpec(
     "silu", Silu, Silu, 1, "activation", r"\operatorname{SiLU}", "SiLU",
     "torch.nn.functional.silu({0})",
-    justify=_smooth("SiLU'(z) = σ(z)(1 + z(1 − σ(z)))"),
+    justify=_smooth(r"\operatorname{SiLU}'(z) = \sigma(z)\bigl(1 + z(1 - \sigma(z))\bigr)", "SiLU'(z) = σ(z)(1 + z(1 − σ(z)))"),
+    definition_text="SiLU(z) = z·σ(z)", derivative_text="SiLU'(z) = σ(z)(1 + z(1 − σ(z)))",
     definition_latex=r"\operatorname{SiLU}(z) = z\,\sigma(z)",
     derivative_latex=r"\operatorname{SiLU}'(z) = \sigma(z)\bigl(1 + z(1 - \sigma(z))\bigr)",
     description="sigmoid-weighted linear unit (swish)"))
 register(FunctionSpec(
-    "identity", Identity, Identity, 1, "activation", r"\operatorname{id}", "id", "({0})",
-    justify=_smooth("the identity passes the gradient unchanged: id'(z) = 1"),
+    "identity", IdentityActivation, IdentityActivation, 1, "activation", r"\operatorname{id}", "id", "({0})",
+    justify=_smooth(r"\operatorname{id}'(z) = 1", "id'(z) = 1"),
+    definition_text="id(z) = z", derivative_text="id'(z) = 1",
     definition_latex=r"\operatorname{id}(z) = z", derivative_latex=r"\operatorname{id}'(z) = 1",
     description="identity (linear unit)"))
 register(FunctionSpec(
     "exp", sp.exp, sp.exp, 1, "math", r"\exp", "exp", "torch.exp({0})",
-    justify=_smooth("the exponential is its own derivative")))
+    justify=_smooth(r"\frac{d}{dx} e^{x} = e^{x}", "d/dx eˣ = eˣ")))
 register(FunctionSpec(
     "log", sp.log, sp.log, 1, "math", r"\log", "log", "torch.log({0})",
-    justify=_smooth("d/dx log x = 1/x (natural logarithm)")))
+    justify=_smooth(r"\frac{d}{dx} \log x = \frac{1}{x}", "d/dx log x = 1/x")))
 register(FunctionSpec(
     "sqrt", sp.sqrt, sp.Pow, 1, "math", r"\sqrt", "√", "torch.sqrt({0})",
-    justify=_smooth("d/dx √x = 1/(2√x)")))
+    justify=_smooth(r"\frac{d}{dx} \sqrt{x} = \frac{1}{2\sqrt{x}}", "d/dx √x = 1/(2√x)")))
 register(FunctionSpec(
     "abs", sp.Abs, sp.Abs, 1, "math", r"\left|\cdot\right|", "abs", "torch.abs({0})",
     kink=_zero_kink, justify=_abs_justify))

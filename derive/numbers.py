@@ -110,7 +110,7 @@ def significant(value, digits: int) -> str:
     if x == 0:
         return "0"
     with mpmath.workdps(digits + 15):
-        return mpmath.nstr(mpmath.mpf(x._mpf_), digits, min_fixed=-4, max_fixed=digits + 1,
+        return mpmath.nstr(mpmath.mpf(x._mpf_), digits, min_fixed=-5, max_fixed=max(digits + 1, 7),
                            strip_zeros=True)
 
 

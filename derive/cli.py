@@ -1,0 +1,197 @@
+"""The command line: a thin layer over the Python API. Every command's help has an example;
+errors are one line on stderr and a non-zero exit status, never a traceback."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import DeriveError
+
+FORMATS = ("md", "markdown", "tex", "latex", "pdf", "text", "txt")
+
+
+def _output_options(f):
+    f = click.option("--force", is_flag=True, help="Overwrite an existing output file.")(f)
+    f = click.option("--fragment", is_flag=True,
+                     help="With --format tex: only the body, to \\input into your own document.")(f)
+    f = click.option("--precision", type=click.IntRange(1, 30), default=4, show_default=True,
+                     help="Significant digits of rounded (≈) numbers.")(f)
+    f = click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
+                     help="Write to FILE instead of standard output.")(f)
+    f = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
+                     show_default=True, help="Output format.")(f)
+    return f
+
+
+def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = False):
+    """``render(format_name, fragment)`` -> str; write it where the user asked."""
+    from .files import compile_pdf, write_atomic
+    if fmt == "pdf":
+        if not output:
+            raise DeriveError("--format pdf needs -o FILE.pdf (a PDF is not printed to the terminal)")
+        from pathlib import Path
+        if Path(output).exists() and not force:
+            raise DeriveError(f"{output} exists; pass --force to overwrite it")
+        write_atomic(output, compile_pdf(render("latex", False)), force=True)
+        return
+    name = {"md": "markdown", "tex": "latex", "txt": "text"}.get(fmt, fmt)
+    text = render(name, fragment)
+    if output:
+        write_atomic(output, text, force)
+    else:
+        click.echo(text, nl=False)
+
+
+def _number(ctx, param, value):
+    """Accept numbers as typed (exact: 0.1 stays 1/10); reject anything else with a clear line."""
+    if value is None:
+        return None
+    from .numbers import to_exact
+    try:
+        return to_exact(value, "value")
+    except DeriveError as e:
+        raise click.BadParameter(str(e).removeprefix("value: ")) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="derive", message="derive %(version)s")
+def cli():
+    """derive: exact, step-by-step chain-rule derivations (backpropagation worked examples).
+
+    \b
+    Example:
+      derive neuron --x 2 --w 3 --b 1 --y 5 --activation relu --lr 0.1
+    """
+
+
+@cli.command()
+@click.option("--x", callback=_number, help="Input x.")
+@click.option("--w", callback=_number, help="Weight w.")
+@click.option("--b", callback=_number, help="Bias b.")
+@click.option("--y", callback=_number, help="Target y.")
+@click.option("--activation", default="relu", show_default=True, help="Activation (relu, sigmoid, tanh, …).")
+@click.option("--loss", default="squared_error", show_default=True, help="Loss (squared_error, half_squared_error, …).")
+@click.option("--lr", callback=_number, help="Learning rate η for the update.")
+@_output_options
+def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, force):
+    """One neuron z = w·x + b, a = activation(z), L = loss(a, y), backpropagated by hand.
+
+    Leave out every value for a symbolic derivation.
+
+    \b
+    Example:
+      derive neuron --x 2 --w 3 --b 1 --y 5 --activation relu --lr 0.1 --format md
+    """
+    from .builders import neuron as build
+    ex = build(x=x, w=w, b=b, y=y, activation=activation, loss=loss, lr=lr)
+    ex.precision = precision
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
+
+
+def _render(ex, fmt_name: str, fragment: bool) -> str:
+    from .render import render
+    return render(ex, fmt_name, fragment=fragment)
+
+
+@cli.command()
+@click.option("--activations", default="relu,sigmoid", show_default=True,
+              help="Comma-separated activations to compare.")
+@click.option("--x", callback=_number)
+@click.option("--w", callback=_number)
+@click.option("--b", callback=_number)
+@click.option("--y", callback=_number)
+@click.option("--loss", default="squared_error", show_default=True)
+@click.option("--lr", callback=_number)
+@_output_options
+def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment, force):
+    """The same neuron under several activations, side by side (output, local gradient,
+    dL/dw, update, gradient strength).
+
+    \b
+    Example:
+      derive compare --activations relu,sigmoid --x 2 --w 3 --b 1 --y 5 --lr 0.1
+    """
+    from .compare import compare_activations, render_comparison
+    if None in (x, w, b, y):
+        raise DeriveError("compare needs --x, --w, --b and --y")
+    comp = compare_activations(activations, x=x, w=w, b=b, y=y, loss=loss, lr=lr)
+    emit(lambda f, frag: render_comparison(comp, f, precision, frag), fmt, output, force, fragment)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@_output_options
+def render(spec, fmt, output, precision, fragment, force):
+    """Render the worked example of a YAML spec (title, equations, values, lr).
+
+    \b
+    Example spec.yaml:
+      title: Backprop through one ReLU neuron
+      equations: |
+        z = w*x + b
+        a = relu(z)
+        L = (a - y)**2
+      values: {x: 2, w: 3, b: 1, y: 5}
+      lr: 0.1
+    \b
+    Example:
+      derive render spec.yaml --format tex -o neuron.tex
+    """
+    from .spec import example_from_spec, load_spec
+    s = load_spec(spec)
+    ex = example_from_spec(s)
+    ex.precision = s.precision or precision
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
+
+
+@cli.command()
+@click.option("--out", "out", default="output", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to write the examples into.")
+@click.option("--force", is_flag=True, help="Replace the folder's generated files if it exists.")
+@click.option("--no-pdf", is_flag=True, help="Skip PDFs even when pdflatex is installed.")
+def demo(out, force, no_pdf):
+    """Write every worked example of the source conversation (ReLU neuron, sigmoid instead,
+    the comparison, …) as Markdown, LaTeX, text and PDF, with an index README.md.
+
+    \b
+    Example:
+      derive demo --out output/ --force
+    """
+    from .demo import write_demo
+    written = write_demo(out, force=force, pdf=not no_pdf)
+    click.echo(f"wrote {len(written)} files to {out}/", err=True)
+
+
+def main(argv=None):
+    """Console entry point: one line on stderr for any error, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="derive", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        click.echo(f"derive: error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("derive: aborted", err=True)
+        sys.exit(130)
+    except DeriveError as e:
+        message = " ".join(str(e).split())
+        click.echo(f"derive: error: {message}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("derive: interrupted", err=True)
+        sys.exit(130)
+    except RecursionError:
+        click.echo("derive: error: the input is nested too deeply to process", err=True)
+        sys.exit(2)
+    except OSError as e:
+        click.echo(f"derive: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), err=True)
+        sys.exit(2)
+    except Exception as e:  # a bug in derive: still one line, and say so
+        click.echo(f"derive: internal error ({type(e).__name__}: {e}); please report it", err=True)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The conversation's comparison table (ReLU vs sigmoid …) for any list of activations."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .builders import neuron
+from .derivation import Partial, Value
+from .document import Content, Section
+from .functions import Sentence, activation as _activation
+
+# Local-gradient bands for the "gradient strength" row (|∂a/∂z|).
+STRENGTH = ((sp.Integer(0), "zero: no gradient (inactive unit)"),
+            (sp.Rational(1, 100), "very weak (vanishing gradient)"),
+            (sp.Rational(1, 5), "weak"),
+            (sp.Rational(9, 10), "moderate"))
+
+
+def strength(local) -> str:
+    from .approx import approx
+    mag = abs(approx(local))
+    if mag == 0:
+        return STRENGTH[0][1]
+    for bound, label in STRENGTH[1:]:
+        if mag < approx(bound):
+            return label
+    return "strong (no vanishing)"
+
+
+@dataclass
+class Comparison:
+    """One neuron per activation, same inputs; ``rows`` for tables, ``examples`` for detail."""
+
+    activations: list
+    examples: dict
+
+    @property
+    def rows(self) -> list[dict]:
+        out = []
+        for name, ex in self.examples.items():
+            from .example import _public
+            local = ex.evaluation.local("a", "z").value
+            row = {"activation": name, "a": ex.value("a"), "da/dz": _public(local), "dL/dw": ex.grad(ex.focus),
+                   "strength": strength(local)}
+            if ex.lr is not None:
+                row["w_new"] = ex.update(ex.focus)
+            out.append(row)
+        return out
+
+    def content(self) -> Content:
+        names = list(self.examples)
+        first = self.examples[names[0]]
+        specs = [_activation(n) for n in names]
+        title = "Comparison: " + " vs. ".join(s.unicode if s.unicode.isascii() else s.name for s in specs)
+        s = Section("The same neuron, different activations")
+        vals = first.evaluation.values
+        given = [n for n in first.inputs]
+        s.say(Sentence("Inputs " + ", ".join(f"{{{i}}}" for i in range(len(given))) + "; "
+                       "the loss and the learning rate are the same for every column.",
+                       tuple(sp.Eq(first.graph.symbols[n], vals[n], evaluate=False) for n in given)))
+        header = ["", *[s.unicode if s.unicode.isascii() else s.name for s in specs]]
+        focus = first.focus
+        rows = [["forward output a"] + [Value(ex.value("a")) for ex in self.examples.values()],
+                ["local gradient ∂a/∂z"] + [Value(ex.evaluation.local("a", "z").value)
+                                           for ex in self.examples.values()],
+                [f"gradient ∂L/∂{focus}"] + [Value(ex.evaluation.grad(focus, "L"))
+                                            for ex in self.examples.values()]]
+        if first.lr is not None:
+            rows.append([f"updated weight {focus}_new"] + [Value(ex.update(focus))
+                                                          for ex in self.examples.values()])
+        rows.append(["gradient strength"] + [r["strength"] for r in self.rows])
+        s.tabulate(header, rows)
+        sections = [s]
+        for name, ex in self.examples.items():
+            t = Section(f"With {_activation(name).unicode if _activation(name).unicode.isascii() else name}")
+            t.show(_chain_line(ex))
+            t.say(Sentence("Forward output {0}; the chain rule gives {1}.",
+                           (_eq("a", ex.value("a")), _grad_eq(ex))))
+            sections.append(t)
+        obs = Section("Key takeaways")
+        for name, ex in self.examples.items():
+            from .document import observations
+            for o in observations(ex, ex.derivation())[:1]:
+                obs.bullet(o)
+        sections.append(obs)
+        return Content(title, sections)
+
+
+def _eq(name, value):
+    from .derivation import Chain
+    return Chain(sp.Symbol(name), "=", Value(value))
+
+
+def _grad_eq(ex):
+    from .derivation import Chain
+    return Chain(Partial("L", ex.focus), "=", Value(ex.grad(ex.focus)))
+
+
+def _chain_line(ex):
+    from .derivation import Chain, Product
+    edges = [("L", "a"), ("a", "z"), ("z", ex.focus)]
+    return Chain(Partial("L", ex.focus), "=", Product(tuple(Partial(a, b) for a, b in edges)), "=",
+                 Product(tuple(Value(ex.evaluation.local(a, b).value) for a, b in edges)), "=",
+                 Value(ex.grad(ex.focus)))
+
+
+def compare_activations(activations, x=None, w=None, b=None, y=None, loss: str = "squared_error",
+                        lr=None) -> Comparison:
+    """The same neuron under each activation, side by side.
+
+    >>> c = compare_activations(["relu", "sigmoid"], x=2, w=3, b=1, y=5, lr=0.1)
+    >>> [str(r["w_new"]) for r in c.rows][0]
+    '11/5'
+    """
+    if isinstance(activations, str):
+        activations = [a.strip() for a in activations.split(",") if a.strip()]
+    if not activations:
+        from .errors import DeriveError
+        raise DeriveError("compare needs at least one activation, e.g. relu,sigmoid")
+    examples = {name: neuron(x=x, w=w, b=b, y=y, activation=name, loss=loss, lr=lr)
+                for name in activations}
+    return Comparison(list(activations), examples)
+
+
+def render_comparison(comp: Comparison, fmt: str, precision: int = 4, fragment: bool = False) -> str:
+    from .render import render_content
+    return render_content(comp.content(), fmt, None, precision, fragment)

@@ -1,0 +1,56 @@
+"""Writing files safely: atomically (temp file + rename, so no partial file is ever left), never
+over an existing file without ``force``; and compiling LaTeX with a real pdflatex."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .errors import DeriveError
+
+
+def write_atomic(path, data, force: bool = False) -> Path:
+    path = Path(path)
+    if path.exists() and not force:
+        raise DeriveError(f"{path} exists; pass --force to overwrite it")
+    if path.is_dir():
+        raise DeriveError(f"{path} is a folder; give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def pdflatex_available() -> bool:
+    return shutil.which("pdflatex") is not None
+
+
+def compile_pdf(tex: str) -> bytes:
+    """Run pdflatex (twice, for references) on ``tex`` and return the PDF bytes. Deterministic:
+    SOURCE_DATE_EPOCH fixes the dates and the trailer ID."""
+    if not pdflatex_available():
+        raise DeriveError("pdflatex is not installed; install TeX Live (e.g. apt-get install "
+                          "texlive-latex-base texlive-latex-recommended lmodern) or use --format tex")
+    tex = tex.replace("\\documentclass", "\\pdftrailerid{}\\documentclass", 1)
+    with tempfile.TemporaryDirectory(prefix="derive-pdf-") as tmp:
+        src = Path(tmp) / "doc.tex"
+        src.write_text(tex, encoding="utf-8")
+        env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
+        for _ in range(2):
+            run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                                 cwd=tmp, env=env, capture_output=True, text=True, errors="replace")
+            if run.returncode != 0:
+                lines = [l for l in run.stdout.splitlines() if l.startswith("!")]
+                raise DeriveError("pdflatex failed: " + (lines[0] if lines else "see its log"))
+            if "Rerun" not in run.stdout:
+                break
+        return (Path(tmp) / "doc.pdf").read_bytes()

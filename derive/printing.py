@@ -1,0 +1,450 @@
+"""The printers: all LaTeX comes from ``LatexPrinter`` (a SymPy ``LatexPrinter`` subclass), all
+plain text from ``TextPrinter`` (a ``StrPrinter`` subclass). They print SymPy expressions the way a
+lecturer writes them (σ(z), ReLU(z), 𝟙[z > 0], ∂L/∂w, ½(a − y)²) and the derivation's math objects
+(``Chain``, ``Value``, ``Subst``, ``Partial``, ``Product``, ``Sum``). Templates receive finished
+strings from here; nothing else builds math text."""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter as _SympyLatex
+from sympy.printing.str import StrPrinter
+
+from .derivation import Chain, Formula, Partial, Product, Subst, Sum, Value
+from .functions import BY_CLASS, Indicator
+from .numbers import format_number, terminating_decimal
+
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "lambda", "mu", "sigma",
+          "tau", "phi", "psi", "omega", "rho", "kappa", "nu", "xi", "zeta", "chi"}
+_GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eta": "η",
+               "theta": "θ", "lambda": "λ", "mu": "μ", "sigma": "σ", "tau": "τ", "phi": "φ",
+               "psi": "ψ", "omega": "ω", "rho": "ρ", "kappa": "κ", "nu": "ν", "xi": "ξ",
+               "zeta": "ζ", "chi": "χ"}
+_LAYERED = re.compile(r"^([A-Za-z]+)(\d+)((?:_\d+)+)$")  # w1_2_1 -> w^{(1)}_{21}
+_INDEXED = re.compile(r"^([A-Za-z]+?)(\d+)$")  # x1 -> x_{1}
+_SUFFIXED = re.compile(r"^([A-Za-z]+)_([A-Za-z0-9_]+)$")  # a_prev -> a_{prev}
+
+
+def latex_name(name: str, names: dict | None = None) -> str:
+    """LaTeX for a variable name: ``w1`` -> ``w_{1}``, ``w1_2_1`` -> ``w^{(1)}_{2,1}``,
+    ``alpha`` -> ``\\alpha``, ``a_prev`` -> ``a_{\\mathrm{prev}}``; builders may override."""
+    if names and name in names:
+        return names[name]
+    if name in _GREEK:
+        return "\\" + name
+    m = _LAYERED.match(name)
+    if m:
+        base, layer, rest = m.groups()
+        idx = ",".join(rest.strip("_").split("_"))
+        return f"{latex_name(base)}^{{({layer})}}_{{{idx}}}"
+    m = _INDEXED.match(name)
+    if m:
+        return f"{latex_name(m.group(1))}_{{{m.group(2)}}}"
+    m = _SUFFIXED.match(name)
+    if m:
+        sub = m.group(2)
+        sub = sub if sub.isdigit() else r"\mathrm{" + sub.replace("_", r"\_") + "}"
+        return f"{latex_name(m.group(1))}_{{{sub}}}"
+    if len(name) > 1:
+        return r"\mathrm{" + name.replace("_", r"\_") + "}"
+    return name
+
+
+def text_name(name: str, names: dict | None = None) -> str:
+    if names and name in names:
+        return names[name]
+    return _GREEK_TEXT.get(name, name)
+
+
+def _scientific(text: str):
+    """'1.953e+6' -> ('1.953', 6); None when not scientific."""
+    if "e" not in text:
+        return None
+    mantissa, exponent = text.split("e")
+    return mantissa, int(exponent)
+
+
+class LatexPrinter(_SympyLatex):
+    """The one LaTeX printer. Settings: ``names`` (symbol -> LaTeX), ``values`` (symbol -> number,
+    printed in place of the symbol), ``precision`` (significant digits of ≈ values)."""
+
+    _default_settings = dict(_SympyLatex._default_settings, names=None, values=None, precision=4,
+                             order="none")
+
+    # -- numbers --
+
+    def number(self, value) -> str:
+        text = format_number(value, self._settings["precision"])
+        sci = _scientific(text)
+        if sci:
+            mantissa, exponent = sci
+            text = f"{mantissa} \\times 10^{{{exponent}}}"
+        return text.replace("-", "-", 1)
+
+    def _print_Rational(self, expr):
+        if expr.q == 1:
+            return str(expr.p)
+        if 10 ** len(str(expr.q)) // 10 == expr.q or expr.q in (4, 8, 20, 25, 40, 50):
+            text = terminating_decimal(expr)
+            if text is not None:
+                return text
+        sign = "- " if expr.p < 0 else ""
+        return f"{sign}\\frac{{{abs(expr.p)}}}{{{expr.q}}}"
+
+    def _print_Quantity(self, expr):
+        return self.number(expr)
+
+    # -- names and substitution --
+
+    def _print_Symbol(self, expr, style="plain"):
+        values = self._settings["values"]
+        if values and expr in values:
+            v = values[expr]
+            text = self.number(v)
+            return f"\\left({text}\\right)" if text.startswith("-") else text
+        return latex_name(expr.name, self._settings["names"])
+
+    # -- functions of the registry --
+
+    def _print_Function(self, expr, exp=None):
+        spec = BY_CLASS.get(type(expr))
+        if spec is None or isinstance(expr, (sp.exp, sp.log, sp.tanh, sp.Abs)):
+            return super()._print_Function(expr, exp)
+        args = ", ".join(self._print(a) for a in expr.args)
+        name = spec.latex
+        if exp is not None:
+            name = f"{name}^{{{exp}}}"
+        if all(a.is_Atom for a in expr.args):  # σ(z), not σ\left(z\right): tighter, as by hand
+            return f"{name}({args})"
+        return f"{name}\\left({args}\\right)"
+
+    def _print_Indicator(self, expr, exp=None):
+        return f"\\mathbb{{1}}\\left[{self._print(expr.args[0])}\\right]"
+
+    def _print_exp(self, expr, exp=None):
+        inner = self._print(expr.args[0])
+        base = f"e^{{{inner}}}"
+        return f"\\left({base}\\right)^{{{exp}}}" if exp else base
+
+    # -- products written by hand: ½(a − y)², 3 · 2, \frac{x}{2} --
+
+    def _print_Mul(self, expr):
+        values = self._settings["values"]
+        dot = " \\cdot " if values else " "
+        factors = list(expr.args)
+        coeff = sp.S.One
+        if factors and factors[0].is_Rational:
+            coeff = factors.pop(0)
+        # Hand order: coefficient, then symbols and functions, then bracketed sums.
+        factors = [f for f in factors if not f.is_Add] + [f for f in factors if f.is_Add]
+        numerator, denominator = [], []
+        for f in factors:
+            if f.is_Pow and f.exp.is_Rational and f.exp.is_negative and f.exp != -sp.S.Half:
+                denominator.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp, evaluate=False))
+            else:
+                numerator.append(f)
+        if not numerator and not denominator:
+            return self._print(coeff)
+
+        def join(parts):
+            out = []
+            for p in parts:
+                text = self._print(p)
+                if p.is_Add or (p.is_Mul and not values) or (p.is_Rational and p < 0):
+                    text = f"\\left({text}\\right)"
+                out.append(text)
+            sep = dot
+            if not values and all(p.is_Symbol or p.is_Function or p.is_Pow for p in parts):
+                sep = " "
+            return sep.join(out)
+
+        sign = ""
+        if coeff.is_negative:
+            sign, coeff = "- ", -coeff
+        body = join(numerator) if numerator else "1"
+        if denominator:
+            if coeff.is_Integer and coeff != 1:
+                body = f"{coeff}{dot}{body}" if numerator else str(coeff)
+                coeff = sp.S.One
+            body = f"\\frac{{{body}}}{{{join(denominator)}}}"
+        if coeff == 1:
+            return sign + body
+        return f"{sign}{self._print(coeff)}{dot if (values or coeff.is_Integer) else ' '}{body}"
+
+    def _print_Pow(self, expr):
+        if expr.exp == sp.S.Half:
+            return f"\\sqrt{{{self._print(expr.base)}}}"
+        if expr.exp == -1:
+            return f"\\frac{{1}}{{{self._print(expr.base)}}}"
+        base = self._print(expr.base)
+        b = expr.base
+        if b.is_Add or b.is_Mul or b.is_Pow or (b.is_Rational and (b.q != 1 or b < 0)):
+            base = f"\\left({base}\\right)"
+        return f"{base}^{{{self._print(expr.exp)}}}"
+
+    # -- the derivation's math objects --
+
+    def _print_Value(self, v: Value):
+        return self.number(v.number)
+
+    def _print_Formula(self, f: Formula):
+        return f.latex
+
+    def _print_Partial(self, p: Partial):
+        names = self._settings["names"]
+        return f"\\frac{{\\partial {latex_name(p.of, names)}}}{{\\partial {latex_name(p.wrt, names)}}}"
+
+    def _print_Subst(self, s: Subst):
+        sub = LatexPrinter(dict(self._init_settings(), values=dict(s.values)))
+        return sub.doprint(s.expr)
+
+    def _init_settings(self):
+        return {k: self._settings[k] for k in ("names", "precision")}
+
+    def _print_Product(self, p: Product):
+        parts = [self._print_factor(f) for f in p.factors]
+        if p.elide and len(parts) > 2 * p.elide + 1:
+            parts = parts[:p.elide] + ["\\cdots"] + parts[-p.elide:]
+        return " \\cdot ".join(parts)
+
+    def _print_factor(self, f):
+        text = self._print(f)
+        if isinstance(f, Value) and text.startswith("-"):
+            return f"\\left({text}\\right)"
+        return text
+
+    def _print_Sum(self, s: Sum):
+        out = []
+        for i, t in enumerate(s.terms):
+            text = self._print(t)
+            if i and text.startswith("-"):
+                out.append(f" - {text[1:].lstrip()}")
+            elif i:
+                out.append(f" + {text}")
+            else:
+                out.append(text)
+        return "".join(out)
+
+    def _print_Chain(self, c: Chain):
+        rel = {"=": "=", "≈": "\\approx", ">": ">", "<": "<", "≥": "\\ge", "≤": "\\le",
+               "→": "\\to", "∝": "\\propto"}
+        out = []
+        items = c.items
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                r = item
+                nxt = items[i + 1] if i + 1 < len(items) else None
+                if r == "=" and isinstance(nxt, Value) and not _exact(nxt.number):
+                    r = "≈"
+                out.append(f" {rel.get(r, r)} ")
+            else:
+                out.append(self._print(item))
+        return "".join(out)
+
+    def _print_Relational(self, expr):
+        ops = {"<": "<", "<=": "\\le", ">": ">", ">=": "\\ge", "==": "=", "!=": "\\ne"}
+        return f"{self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)}"
+
+    def _print_sign(self, expr, exp=None):
+        return f"\\operatorname{{sign}}\\left({self._print(expr.args[0])}\\right)"
+
+
+def _exact(number) -> bool:
+    return isinstance(number, sp.Rational) and terminating_decimal(number) is not None
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+class TextPrinter(StrPrinter):
+    """The plain-text (Unicode) printer: σ(z)(1 − σ(z)), 𝟙[z > 0], ∂L/∂w, 3 · 2 + 1."""
+
+    _default_settings = dict(StrPrinter._default_settings, names=None, values=None, precision=4,
+                             order="none")
+
+    def number(self, value) -> str:
+        text = format_number(value, self._settings["precision"])
+        sci = _scientific(text)
+        if sci:
+            mantissa, exponent = sci
+            text = f"{mantissa}×10{str(exponent).translate(_SUPERSCRIPT)}"
+        return text.replace("-", "−")
+
+    def _print_Rational(self, expr):
+        text = terminating_decimal(expr) if 10 ** len(str(expr.q)) // 10 == expr.q else None
+        if expr.q == 1:
+            text = str(expr.p)
+        return (text or f"{expr.p}/{expr.q}").replace("-", "−")
+
+    def _print_Integer(self, expr):
+        return str(expr.p).replace("-", "−")
+
+    def _print_Quantity(self, expr):
+        return self.number(expr)
+
+    def _print_Symbol(self, expr):
+        values = self._settings["values"]
+        if values and expr in values:
+            text = self.number(values[expr])
+            return f"({text})" if text.startswith("−") else text
+        return text_name(expr.name, self._settings["names"])
+
+    def _print_Function(self, expr):
+        spec = BY_CLASS.get(type(expr))
+        args = ", ".join(self._print(a) for a in expr.args)
+        if isinstance(expr, sp.exp):
+            return f"e^({args})" if not expr.args[0].is_Atom else f"e^{args}"
+        name = spec.unicode if spec else expr.func.__name__
+        return f"{name}({args})"
+
+    def _print_Indicator(self, expr):
+        return f"𝟙[{self._print(expr.args[0])}]"
+
+    def _print_Abs(self, expr):
+        return f"|{self._print(expr.args[0])}|"
+
+    def _print_Add(self, expr, order=None):
+        out = []
+        for i, term in enumerate(expr.args):
+            text = self._print(term)
+            if i == 0:
+                out.append(text)
+            elif text.startswith("−") or text.startswith("-"):
+                out.append(f" − {text[1:].lstrip()}")
+            else:
+                out.append(f" + {text}")
+        return "".join(out)
+
+    def _print_Mul(self, expr):
+        values = self._settings["values"]
+        factors = list(expr.args)
+        coeff = sp.S.One
+        if factors and factors[0].is_Rational:
+            coeff = factors.pop(0)
+        # Hand order: coefficient, then symbols and functions, then bracketed sums.
+        factors = [f for f in factors if not f.is_Add] + [f for f in factors if f.is_Add]
+        numerator, denominator = [], []
+        for f in factors:
+            if f.is_Pow and f.exp.is_Rational and f.exp.is_negative and f.exp != -sp.S.Half:
+                denominator.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp, evaluate=False))
+            else:
+                numerator.append(f)
+
+        def join(parts):
+            out = []
+            for p in parts:
+                text = self._print(p)
+                if p.is_Add or (p.is_Rational and p < 0):
+                    text = f"({text})"
+                out.append(text)
+            if not values and all(p.is_Symbol for p in parts) and all(len(o) == 1 for o in out):
+                return "".join(out)  # wx, as written by hand
+            return " · ".join(out)
+
+        sign = ""
+        if coeff.is_negative:
+            sign, coeff = "−", -coeff
+        body = join(numerator) if numerator else ""
+        if denominator:
+            den = join(denominator)
+            den = f"({den})" if len(denominator) > 1 or denominator[0].is_Add or denominator[0].is_Mul else den
+            num = body or "1"
+            if numerator and (len(numerator) > 1 or numerator[0].is_Add):
+                num = f"({num})"
+            if coeff.is_Integer and coeff != 1:
+                num = f"{coeff} · {num}" if body else str(coeff)
+                coeff = sp.S.One
+            body = f"{num}/{den}"
+        if coeff == 1:
+            return sign + (body or "1")
+        c = self._print(coeff)
+        if not body:
+            return sign + c
+        if coeff.q != 1:
+            c = f"({c})" if "/" in c else c
+        sep = " · " if values or not (numerator and numerator[0].is_Add) else ""
+        if not values and coeff.q == 1 and not (numerator and numerator[0].is_Number):
+            sep = ""
+        return f"{sign}{c}{sep}{body}"
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp == sp.S.Half:
+            inner = self._print(expr.base)
+            return f"√{inner}" if expr.base.is_Atom else f"√({inner})"
+        if expr.exp == -1:
+            base = self._print(expr.base)
+            return f"1/({base})" if not expr.base.is_Atom else f"1/{base}"
+        base = self._print(expr.base)
+        if not expr.base.is_Atom or base.startswith("−") or base.startswith("("):
+            base = base if base.startswith("(") and base.endswith(")") and expr.base.is_Symbol else f"({base})"
+        if expr.exp.is_Integer and 0 <= expr.exp <= 9:
+            return base + str(expr.exp).translate(_SUPERSCRIPT)
+        return f"{base}^{self._print(expr.exp)}"
+
+    def _print_Relational(self, expr):
+        ops = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
+        return f"{self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)}"
+
+    def _print_Value(self, v: Value):
+        return self.number(v.number)
+
+    def _print_Formula(self, f: Formula):
+        return f.text
+
+    def _print_Partial(self, p: Partial):
+        names = self._settings["names"]
+        return f"∂{text_name(p.of, names)}/∂{text_name(p.wrt, names)}"
+
+    def _print_Subst(self, s: Subst):
+        sub = TextPrinter({"names": self._settings["names"], "precision": self._settings["precision"],
+                           "values": dict(s.values)})
+        return sub.doprint(s.expr)
+
+    def _print_Product(self, p: Product):
+        parts = []
+        for f in p.factors:
+            text = self._print(f)
+            parts.append(f"({text})" if isinstance(f, Value) and text.startswith("−") else text)
+        if p.elide and len(parts) > 2 * p.elide + 1:
+            parts = parts[:p.elide] + ["…"] + parts[-p.elide:]
+        return " · ".join(parts)
+
+    def _print_Sum(self, s: Sum):
+        out = []
+        for i, t in enumerate(s.terms):
+            text = self._print(t)
+            if i and text.startswith("−"):
+                out.append(f" − {text[1:].lstrip()}")
+            elif i:
+                out.append(f" + {text}")
+            else:
+                out.append(text)
+        return "".join(out)
+
+    def _print_Chain(self, c: Chain):
+        out = []
+        items = c.items
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                r = item
+                nxt = items[i + 1] if i + 1 < len(items) else None
+                if r == "=" and isinstance(nxt, Value) and not _exact(nxt.number):
+                    r = "≈"
+                out.append(f" {'−' if r == '-' else r} ")
+            else:
+                out.append(self._print(item))
+        return "".join(out)
+
+    def _print_sign(self, expr):
+        return f"sign({self._print(expr.args[0])})"
+
+
+def printer_for(kind: str, names=None, precision: int = 4):
+    """A printer for ``kind`` ("latex" or "text")."""
+    if kind == "latex":
+        return LatexPrinter({"names": names, "precision": precision})
+    return TextPrinter({"names": names, "precision": precision})
+
+
+__all__ = ["LatexPrinter", "TextPrinter", "latex_name", "text_name", "printer_for", "Indicator"]

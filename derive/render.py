@@ -1,0 +1,162 @@
+"""Rendering: one registry entry per output format; Jinja templates lay out finished strings.
+
+A format says which printer writes its math, how inline and display math are delimited, and how
+user text is escaped. ``render(example, "markdown")`` builds the document content
+(``derive.document``), prints every math object and sentence with the format's printer, and fills
+``templates/<format>/<layout>.j2``. Templates never compute and never see SymPy objects.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .errors import DeriveError
+from .functions import Sentence
+from .printing import printer_for
+
+
+def _escape_latex(text: str) -> str:
+    import latexcodec  # noqa: F401  (registers the codec)
+    # latexcodec turns Unicode (σ, −, …) into LaTeX and escapes specials (&, %, _, #, $ …).
+    return text.encode("ulatex+utf8").decode("utf8") if False else text.encode("latex").decode("ascii")
+
+
+def _escape_markdown(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>#|$])", r"\\\1", text)
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    printer: str  # "latex" or "text"
+    extension: str
+    inline: Callable[[str], str]
+    display: Callable[[str], str]
+    escape: Callable[[str], str]
+
+
+FORMATS: dict[str, Format] = {}
+
+
+def register(fmt: Format) -> Format:
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+register(Format("markdown", "latex", "md", lambda m: f"${m}$", lambda m: f"$$\n{m}\n$$",
+                _escape_markdown))
+register(Format("latex", "latex", "tex", lambda m: f"\\({m}\\)", lambda m: f"\\[\n{m}\n\\]",
+                _escape_latex))
+register(Format("text", "text", "txt", lambda m: m, lambda m: f"    {m}", lambda t: t))
+
+ALIASES = {"md": "markdown", "tex": "latex", "txt": "text"}
+
+
+def get_format(name: str) -> Format:
+    name = ALIASES.get(name, name)
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise DeriveError(f"unknown format {name!r}; choose one of: "
+                          f"{', '.join(sorted(FORMATS))}") from None
+
+
+def templates_dir() -> Path:
+    """The shipped templates: the installed ``derive.templates`` package, or the source tree."""
+    try:
+        from importlib.resources import files
+        path = Path(str(files("derive.templates")))
+        if (path / "markdown").is_dir():
+            return path
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+@functools.lru_cache(maxsize=None)
+def environment(fmt_name: str):
+    import jinja2
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir() / fmt_name)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # TeX and Markdown are not HTML; user text is escaped before it arrives
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env
+
+
+class Writer:
+    """Prints math objects and sentences for one format."""
+
+    def __init__(self, fmt: Format, names=None, precision: int = 4):
+        self.fmt = fmt
+        self.printer = printer_for(fmt.printer, names, precision)
+
+    def math(self, obj) -> str:
+        return self.printer.doprint(obj)
+
+    def inline(self, obj) -> str:
+        return self.fmt.inline(self.math(obj).strip())
+
+    def display(self, obj) -> str:
+        return self.fmt.display(self.math(obj))
+
+    def sentence(self, s) -> str:
+        if isinstance(s, str):
+            return self.fmt.escape(s)
+        parts = re.split(r"(\{\d+\})", s.template)
+        out = []
+        for part in parts:
+            m = re.fullmatch(r"\{(\d+)\}", part)
+            out.append(self.inline(s.math[int(m.group(1))]) if m else self.fmt.escape(part))
+        return "".join(out)
+
+    def cell(self, c) -> str:
+        from .derivation import Chain, Value
+        from .printing import _exact
+        if isinstance(c, str):
+            return self.fmt.escape(c)
+        if isinstance(c, Sentence):
+            return self.sentence(c)
+        if isinstance(c, Value) and not _exact(c.number):
+            return self.inline(Chain("≈", c))[:]  # a table cell shows ≈ for rounded values
+        return self.inline(c)
+
+
+def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
+                   layout: str = "document") -> str:
+    fmt = get_format(fmt_name)
+    w = Writer(fmt, names, precision)
+    sections = []
+    for s in content.sections:
+        blocks = []
+        for kind, payload in s.blocks:
+            if kind in ("say", "bullet"):
+                blocks.append({"kind": kind, "text": w.sentence(payload)})
+            elif kind == "show":
+                blocks.append({"kind": kind, "math": w.display(payload)})
+            elif kind == "step":
+                math, reasons = payload
+                blocks.append({"kind": kind, "math": w.display(math),
+                               "why": "; ".join(w.sentence(r) for r in reasons)})
+            elif kind == "table":
+                blocks.append({"kind": kind, "header": [w.cell(h) for h in payload["header"]],
+                               "rows": [[w.cell(c) for c in row] for row in payload["rows"]]})
+        sections.append({"title": fmt.escape(s.title), "blocks": blocks})
+    template = environment(fmt.name).get_template(f"{layout}.j2")
+    return template.render(title=fmt.escape(content.title), sections=sections, fragment=fragment,
+                           footer=fmt.escape(content.footer))
+
+
+def render(example, fmt_name: str, precision: int | None = None, fragment: bool = False) -> str:
+    """The worked example for ``example`` in one format ("markdown", "latex", "text")."""
+    from .document import build
+    precision = precision or example.precision
+    if not isinstance(precision, int) or not 1 <= precision <= 30:
+        raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
+    return render_content(build(example), fmt_name, example.latex_names, precision, fragment)

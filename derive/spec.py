@@ -1,0 +1,105 @@
+"""Spec files (YAML, safe loader): validated into a plain ``Spec``; errors name the field."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SpecError
+
+KNOWN_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
+                "lr", "params", "output", "precision", "inputs", "weights", "biases", "targets",
+                "activation", "activations", "loss", "focus")
+
+
+@dataclass
+class Spec:
+    title: str | None = None
+    instructions: str | None = None
+    equations: str | None = None
+    values: dict = field(default_factory=dict)
+    random: dict = field(default_factory=dict)
+    constraints: list = field(default_factory=list)
+    ask: list = field(default_factory=list)
+    lr: object = None
+    params: list | None = None
+    output: str | None = None
+    precision: int | None = None
+    raw: dict = field(default_factory=dict)
+    source: str = ""
+
+
+def load_yaml(path) -> dict:
+    import yaml
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecError(f"{path}: malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a spec must be a YAML mapping (title:, equations:, values: …), "
+                        f"got {type(data).__name__}")
+    return data
+
+
+def _number_map(data: dict, key: str, path) -> dict:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise SpecError(f"{path}: `{key}` must be a mapping like {{x: 2, w: 3}}, got {value!r}")
+    for k in value:
+        if not isinstance(k, str):
+            raise SpecError(f"{path}: `{key}` has a non-name key {k!r}")
+    return dict(value)
+
+
+def load_spec(path) -> Spec:
+    data = load_yaml(path)
+    unknown = [k for k in data if k not in KNOWN_FIELDS]
+    if unknown:
+        raise SpecError(f"{path}: unknown field(s) {', '.join(map(str, unknown))}; known fields: "
+                        f"{', '.join(KNOWN_FIELDS)}")
+    eqs = data.get("equations")
+    if eqs is not None and not isinstance(eqs, str):
+        raise SpecError(f"{path}: `equations` must be text, one `name = expression` per line "
+                        f"(use `equations: |` in YAML)")
+    for key in ("title", "instructions", "output"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise SpecError(f"{path}: `{key}` must be text")
+    ask = data.get("ask") or []
+    if not isinstance(ask, list) or not all(isinstance(a, str) for a in ask):
+        raise SpecError(f"{path}: `ask` must be a list like [\"dL/dw\", \"w_new\"]")
+    constraints = data.get("constraints") or []
+    if not isinstance(constraints, list) or not all(isinstance(c, str) for c in constraints):
+        raise SpecError(f"{path}: `constraints` must be a list of conditions like [\"z > 0\"]")
+    params = data.get("params")
+    if params is not None and (not isinstance(params, list) or not all(isinstance(p, str) for p in params)):
+        raise SpecError(f"{path}: `params` must be a list of input names")
+    random = _number_map(data, "random", path)
+    precision = data.get("precision")
+    if precision is not None and (not isinstance(precision, int) or not 1 <= precision <= 30):
+        raise SpecError(f"{path}: `precision` must be a whole number from 1 to 30")
+    return Spec(title=data.get("title"), instructions=data.get("instructions"), equations=eqs,
+                values=_number_map(data, "values", path), random=random, constraints=constraints,
+                ask=ask, lr=data.get("lr"), params=params, output=data.get("output"),
+                precision=precision, raw=data, source=str(path))
+
+
+def example_from_spec(spec: Spec):
+    """The ``Example`` a spec describes (fixed values only; homework adds the random ones)."""
+    from .example import Example
+    if not spec.equations:
+        raise SpecError(f"{spec.source}: `equations` is missing; write e.g.\n"
+                        f"equations: |\n  z = w*x + b\n  a = relu(z)\n  L = (a - y)**2")
+    if spec.random:
+        raise SpecError(f"{spec.source}: `random` values are for `derive homework`; "
+                        f"give fixed `values` to render one example")
+    return Example.from_equations(spec.equations, values=spec.values or None, params=spec.params,
+                                  lr=spec.lr, output=spec.output, title=spec.title)

@@ -1,0 +1,104 @@
+"""Every registry entry: derivative rule vs central differences and vs PyTorch, and its LaTeX."""
+import mpmath
+import pytest
+import sympy as sp
+
+from derive import functions as F
+from derive.losses import LOSSES
+from derive.printing import LatexPrinter, TextPrinter
+from tests.reference import ELEMENTARY, torch_functions
+
+POINTS = [sp.Rational(-17, 10), sp.Rational(-3, 10), sp.Rational(2, 5), sp.Rational(13, 10), 3]
+
+
+def _domain_ok(name, args):
+    if name in ("log", "sqrt"):
+        return args[0] > 0
+    if name in ("max", "min"):
+        return args[0] != args[1]
+    return True
+
+
+def _args(spec, z):
+    if spec.arity == 2 and spec.defaults:
+        return [z, spec.defaults[0]]
+    if spec.arity == 2:
+        return [z, sp.Rational(1, 3)]
+    return [z]
+
+
+def test_every_entry_has_a_reference():
+    assert set(F.FUNCTIONS) == set(ELEMENTARY) == set(torch_functions())
+
+
+@pytest.mark.parametrize("name", sorted(F.FUNCTIONS))
+def test_derivative_rule_matches_central_differences(name):
+    spec = F.FUNCTIONS[name]
+    z = sp.Symbol("z", real=True)
+    rule = sp.diff(spec.function(*_args(spec, z)), z)
+    checked = 0
+    for point in POINTS:
+        args = _args(spec, point)
+        if not _domain_ok(name, args):
+            continue
+        exact = sp.N(rule.xreplace({z: point}), 30)
+        def f(t):
+            value = sp.N(spec.function(*_args(spec, sp.Float(t, 40))), 40)
+            return mpmath.mpf(value._mpf_) if value.is_Float else mpmath.mpf(int(value))
+        with mpmath.workdps(40):
+            fd = mpmath.diff(f, mpmath.mpf(sp.N(point, 40)), h=mpmath.mpf("1e-12"))
+        assert abs(float(exact) - float(fd)) < 1e-9, (name, point)
+        checked += 1
+    assert checked >= 3
+
+
+@pytest.mark.parametrize("name", sorted(F.FUNCTIONS))
+def test_derivative_rule_matches_torch(name):
+    import torch
+    spec = F.FUNCTIONS[name]
+    z = sp.Symbol("z", real=True)
+    rule = sp.diff(spec.function(*_args(spec, z)), z)
+    fn = torch_functions()[name]
+    for point in POINTS:
+        args = _args(spec, point)
+        if not _domain_ok(name, args):
+            continue
+        t = torch.tensor(float(point), dtype=torch.float64, requires_grad=True)
+        extra = [float(a) if spec.defaults else torch.tensor(float(a), dtype=torch.float64) for a in args[1:]]
+        out = fn(t, *extra)
+        (g,) = torch.autograd.grad(out, [t])
+        assert abs(float(sp.N(rule.xreplace({z: point}), 20)) - float(g)) < 1e-12, (name, point)
+        assert abs(float(sp.N(spec.function(*args), 20)) - float(out)) < 1e-12, (name, point)
+
+
+@pytest.mark.parametrize("name", sorted(F.FUNCTIONS))
+def test_latex_and_text_names(name):
+    spec = F.FUNCTIONS[name]
+    z = sp.Symbol("z", real=True)
+    expr = spec.function(*_args(spec, z))
+    latex = LatexPrinter().doprint(expr)
+    text = TextPrinter().doprint(expr)
+    assert latex and text and "z" in latex and "z" in text
+    assert "\\theta" not in latex and "Heaviside" not in latex
+    derivative = LatexPrinter().doprint(sp.diff(expr, z))
+    assert "Heaviside" not in derivative and "\\theta" not in derivative
+    if spec.kind == "activation":
+        assert spec.definition_latex and spec.derivative_latex
+        assert spec.definition_text and spec.derivative_text
+
+
+def test_relu_derivative_prints_as_indicator():
+    z = sp.Symbol("z", real=True)
+    assert LatexPrinter().doprint(sp.diff(F.Relu(z), z)) == "\\mathbb{1}\\left[z > 0\\right]"
+    assert TextPrinter().doprint(sp.diff(F.Relu(z), z)) == "𝟙[z > 0]"
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_builds_and_differentiates(name):
+    from derive import Example
+    rhs = LOSSES[name].equation(["a"], ["y"])
+    ex = Example.from_equations(f"L = {rhs}", values={"a": sp.Rational(3, 10), "y": 1})
+    fd_up = Example.from_equations(f"L = {rhs}", values={"a": sp.Rational(3, 10) + sp.Rational(1, 10**7), "y": 1})
+    fd_dn = Example.from_equations(f"L = {rhs}", values={"a": sp.Rational(3, 10) - sp.Rational(1, 10**7), "y": 1})
+    fd = (float(fd_up.value("L")) - float(fd_dn.value("L"))) / 2e-7
+    assert abs(float(ex.grad("a")) - fd) < 1e-6
