@@ -65,15 +65,15 @@ def get_format(name: str) -> Format:
 
 
 def templates_dir() -> Path:
-    """The shipped templates: the installed ``derive.templates`` package, or the source tree."""
-    try:
-        from importlib.resources import files
-        path = Path(str(files("derive.templates")))
-        if (path / "markdown").is_dir():
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "templates"
+    """The shipped templates: ``derive/templates`` in an installed package (setuptools maps the
+    top-level ``templates/`` there), else the source tree's ``templates/`` (editable installs).
+    Plain paths, no importlib.resources: start-up time matters."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "markdown").is_dir():
+            return candidate
+    raise DeriveError(f"derive's templates are missing (looked in {here / 'templates'}); "
+                      f"reinstall the package")
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,44 @@
+"""Document speed (issue 3 targets):
+* derivation + Markdown of the neuron, in process: ≤ 10 ms (median);
+* `derive neuron … --format md` as a whole process: ≤ 1.5 × `python -c "import sympy"`.
+Run: python bench/bench_documents.py
+"""
+import statistics
+import subprocess
+import sys
+import time
+
+import derive
+
+
+def in_process(activation: str, repeats: int = 30) -> float:
+    derive.neuron(x=2, w=3, b=1, y=5, activation=activation, lr=0.1).to_markdown()  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        derive.neuron(x=2, w=3, b=1, y=5, activation=activation, lr=0.1).to_markdown()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def process(cmd, repeats: int = 7) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    for act in ("relu", "sigmoid"):
+        print(f"neuron ({act}) derivation + Markdown in process: median {in_process(act) * 1000:.1f} ms (target ≤ 10 ms)")
+    base = process([sys.executable, "-c", "import sympy"])
+    cli = process([sys.executable, "-m", "derive.cli", "neuron", "--x", "2", "--w", "3", "--b", "1",
+                   "--y", "5", "--activation", "sigmoid", "--lr", "0.1", "--format", "md"])
+    print(f"python -c 'import sympy': median {base:.3f} s")
+    print(f"derive neuron … --format md: median {cli:.3f} s = {cli / base:.2f} × import sympy (target ≤ 1.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Random staged graphs (fan-out, every registry function, values away from kinks): every gradient
+agrees with (a) plain ``sympy.diff`` of the composed formula written with SymPy's own elementary
+functions, (b) central finite differences, (c) PyTorch float64 autograd."""
+import re
+
+import mpmath
+import sympy as sp
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from derive import Example
+from derive.approx import approx
+from derive.functions import BY_CLASS, FUNCTIONS
+from tests.reference import composed, elementary, torch_gradients
+
+UNARY = ["relu({a})", "sigmoid({a})", "tanh({a})", "softplus({a})", "gelu({a})", "silu({a})",
+         "identity({a})", "exp({a}/4)", "log(1 + {a}*{a})", "sqrt(1 + {a}*{a})", "abs({a})",
+         "leaky_relu({a}, 0.1)", "leaky_relu({a})", "elu({a}, 0.5)", "elu({a})", "{a}**2", "-{a}"]
+BINARY = ["{a} + {b}", "{a} - {b}", "{a}*{b}", "{a}/(1 + {b}*{b})", "max({a}, {b})",
+          "min({a}, {b})", "{a}*{b} + {a}", "relu({a}*{b}) + {b}"]
+VALUES = [sp.Rational(p, q) for q in (1, 2, 3, 7) for p in range(-9, 10) if p]
+
+
+@st.composite
+def graphs(draw):
+    n_inputs = draw(st.integers(1, 3))
+    names = [f"x{i}" for i in range(1, n_inputs + 1)]
+    lines = []
+    for k in range(1, draw(st.integers(1, 5)) + 1):
+        a = draw(st.sampled_from(names))
+        b = draw(st.sampled_from(names))
+        template = draw(st.sampled_from(UNARY + BINARY))
+        lines.append(f"n{k} = {template.format(a=a, b=b)}")
+        names.append(f"n{k}")
+    # Make the output use several earlier nodes: fan-out.
+    used = draw(st.lists(st.sampled_from(names), min_size=1, max_size=3))
+    lines.append("out = " + " + ".join(f"{c}*{u}" for c, u in zip((1, 2, -1), used)))
+    text = "\n".join(lines)
+    values = {f"x{i}": draw(st.sampled_from(VALUES)) for i in range(1, n_inputs + 1)}
+    return text, {k: v for k, v in values.items() if re.search(rf"\b{k}\b", text)}
+
+
+def _away_from_kinks(ex) -> bool:
+    subs = ex.evaluation._subs
+    for node in ex.graph.nodes.values():
+        stack = [node.expr]
+        while stack:
+            e = stack.pop()
+            stack.extend(e.args)
+            spec = BY_CLASS.get(type(e))
+            if spec is None or spec.kink is None:
+                continue
+            args = [approx(a.xreplace(subs)) for a in e.args]
+            gap = args[0] - args[1] if spec.arity == 2 and spec.name in ("max", "min") else args[0]
+            if abs(gap) < mpmath.mpf("1e-4"):
+                return False
+    return True
+
+
+def _close(x, y, rel, abs_=1e-12):
+    return abs(x - y) <= rel * max(abs(x), abs(y)) + abs_
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(graphs())
+def test_random_graphs_agree_with_three_references(case):
+    text, values = case
+    ex = Example.from_equations(text, values=values)
+    assume(_away_from_kinks(ex))
+    out = float(approx(ex.evaluation.values["out"]))
+    assume(abs(out) < 1e12)
+    grads = {n: float(approx(ex.evaluation.grad(n, "out"))) for n in ex.inputs}
+
+    # (a) plain sympy.diff of the composed formula, in SymPy's own elementary functions
+    formula = elementary(composed(ex))
+    subs = {ex.graph.symbols[n]: v for n, v in values.items()}
+    for n in ex.inputs:
+        reference = float(sp.N(sp.diff(formula, ex.graph.symbols[n]).xreplace(subs), 30))
+        assert _close(grads[n], reference, 1e-10), (text, values, n, grads[n], reference)
+
+    # (b) central finite differences on the exact engine
+    h = sp.Rational(1, 10**6)
+    for n in ex.inputs:
+        up = Example.from_equations(text, values={**values, n: values[n] + h})
+        dn = Example.from_equations(text, values={**values, n: values[n] - h})
+        if not (_away_from_kinks(up) and _away_from_kinks(dn)):
+            continue
+        fd = float((approx(up.evaluation.values["out"]) - approx(dn.evaluation.values["out"])) / (2 * approx(h)))
+        assert _close(grads[n], fd, 1e-5, 1e-7), (text, values, n, grads[n], fd)
+
+    # (c) PyTorch float64 autograd
+    forward, torch_grads = torch_gradients(ex)
+    assert _close(forward["out"], out, 1e-12)
+    for n in ex.inputs:
+        assert _close(grads[n], torch_grads[n], 1e-9, 1e-12), (text, values, n, grads[n], torch_grads[n])
+
+
+def test_every_function_appears_in_the_generator():
+    templates = " ".join(UNARY + BINARY)
+    for name in FUNCTIONS:
+        assert f"{name}(" in templates
