@@ -5,11 +5,12 @@
 >>> ex.grad("w"), ex.update("w")
 (8, 11/5)
 """
-from .builders import neuron
+from .builders import chain, mlp, neuron
+from .compare import compare_activations
 from .errors import DeriveError
 from .example import Example
 from .functions import ACTIVATIONS, FUNCTIONS
 from .losses import LOSSES
 
-__all__ = ["Example", "neuron", "DeriveError", "FUNCTIONS", "ACTIVATIONS", "LOSSES"]
+__all__ = ["Example", "neuron", "chain", "mlp", "compare_activations", "DeriveError", "FUNCTIONS", "ACTIVATIONS", "LOSSES"]
 __version__ = "0.1.0"

@@ -68,3 +68,110 @@ def neuron(x=None, w=None, b=None, y=None, activation: str = "relu", loss: str =
     title = title or f"Backpropagation through one {shown} neuron"
     return Example(Graph(parse_equations(text), inputs=list(values)), given or None, params, lr,
                    title, "neuron", meta)
+
+
+def _per_layer(value, depth: int, name: str) -> list:
+    if isinstance(value, (list, tuple)):
+        if len(value) != depth:
+            raise DeriveError(f"{name}: expected {depth} values (one per layer), got {len(value)}")
+        return list(value)
+    return [value] * depth
+
+
+def chain(depth: int = 3, weight=5, x=1, activation: str = "relu", loss: str = "half_squared_error",
+          y=0, bias=None, lr=None, title: str | None = None) -> Example:
+    """A deep chain of single units: ``z_l = w_l·a_(l−1) [+ b_l]``, ``a_l = activation(z_l)``,
+    ``a_0 = x``, then the loss. ``weight`` (and ``bias``) is a number or a list, one per layer.
+
+    >>> chain(depth=3, weight=5, x=1).grad("w1")
+    3125
+    """
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise DeriveError(f"depth must be a whole number ≥ 1, got {depth!r}")
+    _loss(loss)
+    act = _activation(activation)
+    weights = _per_layer(weight, depth, "weight")
+    biases = None if bias is None else _per_layer(bias, depth, "bias")
+    lines, values, latex = [], {"x": x}, {}
+    for l in range(1, depth + 1):
+        prev = "x" if l == 1 else f"a{l - 1}"
+        lines.append(f"z{l} = w{l}*{prev}" + (f" + b{l}" if biases else ""))
+        lines.append(f"a{l} = {_activation_call(activation, f'z{l}')}")
+        values[f"w{l}"] = weights[l - 1]
+        if biases:
+            values[f"b{l}"] = biases[l - 1]
+        for base in ("z", "a", "w", "b"):
+            latex[f"{base}{l}"] = f"{base}^{{({l})}}"
+    lines.append(f"L = {_loss(loss).equation([f'a{depth}'], ['y'])}")
+    values["y"] = y
+    params = [f"w{l}" for l in range(1, depth + 1)] + ([f"b{l}" for l in range(1, depth + 1)] if biases else [])
+    order = ["x"] + [k for k in values if k not in ("x", "y")] + ["y"]
+    meta = {"activation": activation, "loss": loss, "depth": depth, "focus": "w1",
+            "weights": weights, "biases": biases}
+    title = title or f"Exploding and vanishing gradients: a {depth}-layer {act.unicode if act.unicode.isascii() else act.name} chain"
+    return Example(Graph(parse_equations("\n".join(lines)), inputs=order), values, params, lr, title,
+                   "chain", meta, latex)
+
+
+def mlp(inputs, weights, biases, targets, activation="sigmoid", loss: str = "half_squared_error",
+        lr=None, focus: str | None = None, title: str | None = None) -> Example:
+    """A multi-layer perceptron of any widths. ``weights[l][j][i]`` is layer l+1's weight from
+    input i to neuron j (PyTorch's (out, in) order), named ``w{l}_{j}_{i}`` (1-based); biases
+    ``b{l}_{j}``; nodes ``z{l}_{j}``, ``a{l}_{j}``; inputs ``x1 …``, targets ``y1 …``.
+    ``activation`` is one name or a list with one per layer (e.g. ["relu", "sigmoid"]).
+
+    >>> ex = mlp([1, 2], [[[1, 0], [0, 1]]], [[0, 0]], [1, 2], activation="identity")
+    >>> ex.grad("w1_1_1")
+    0
+    """
+    xs = list(inputs) if isinstance(inputs, (list, tuple)) else None
+    ys = list(targets) if isinstance(targets, (list, tuple)) else None
+    if not xs or not ys:
+        raise DeriveError("mlp: inputs and targets must be non-empty lists of numbers")
+    if not isinstance(weights, (list, tuple)) or not weights:
+        raise DeriveError("mlp: weights must be a list with one matrix [out][in] per layer")
+    layers = len(weights)
+    acts = list(activation) if isinstance(activation, (list, tuple)) else [activation] * layers
+    if len(acts) != layers:
+        raise DeriveError(f"mlp: {layers} layers but {len(acts)} activations")
+    for a in acts:
+        _activation(a)
+    _loss(loss)
+    if not isinstance(biases, (list, tuple)) or len(biases) != layers:
+        raise DeriveError(f"mlp: biases must be a list with one vector per layer ({layers} layers)")
+    lines, values = [], {f"x{i}": v for i, v in enumerate(xs, start=1)}
+    width_in = len(xs)
+    prev = [f"x{i}" for i in range(1, width_in + 1)]
+    for l, (W, bvec) in enumerate(zip(weights, biases), start=1):
+        if not isinstance(W, (list, tuple)) or not W or not all(isinstance(r, (list, tuple)) for r in W):
+            raise DeriveError(f"mlp: weights[{l - 1}] must be a matrix (a list of rows)")
+        if any(len(r) != width_in for r in W):
+            raise DeriveError(f"mlp: layer {l} weights must have {width_in} columns (its inputs), "
+                              f"got rows of length {sorted({len(r) for r in W})}")
+        if len(bvec) != len(W):
+            raise DeriveError(f"mlp: layer {l} has {len(W)} neurons but {len(bvec)} biases")
+        current = []
+        for j, row in enumerate(W, start=1):
+            terms = [f"w{l}_{j}_{i}*{p}" for i, p in enumerate(prev, start=1)]
+            lines.append(f"z{l}_{j} = {' + '.join(terms)} + b{l}_{j}")
+            lines.append(f"a{l}_{j} = {_activation_call(acts[l - 1], f'z{l}_{j}')}")
+            for i, wji in enumerate(row, start=1):
+                values[f"w{l}_{j}_{i}"] = wji
+            values[f"b{l}_{j}"] = bvec[j - 1]
+            current.append(f"a{l}_{j}")
+        prev, width_in = current, len(W)
+    if len(ys) != len(prev):
+        raise DeriveError(f"mlp: the last layer has {len(prev)} outputs but {len(ys)} targets")
+    lines.append(f"L = {_loss(loss).equation(prev, [f'y{k}' for k in range(1, len(ys) + 1)])}")
+    for k, v in enumerate(ys, start=1):
+        values[f"y{k}"] = v
+    params = [k for k in values if k.startswith(("w", "b"))]
+    focus = focus or params[0]
+    if focus not in params:
+        raise DeriveError(f"mlp: focus {focus!r} is not a parameter; choose one of {', '.join(params[:6])} …")
+    meta = {"activation": acts, "loss": loss, "focus": focus, "layers": layers,
+            "widths": [len(xs)] + [len(W) for W in weights]}
+    widths = "-".join(str(w) for w in meta["widths"])
+    title = title or f"Backpropagation through a {widths} network"
+    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, params, lr,
+                   title, "mlp", meta)

@@ -143,12 +143,16 @@ def observations(ex, d) -> list:
                     f"{spec.unicode}'s local gradient here is {{0}}; it is never more than "
                     f"{bound}, so stacking many {spec.unicode} layers shrinks gradients.",
                     (Chain(Partial(node_name, str(arg)) if arg.is_Symbol else arg, "=", Value(local)),)))
-    for p, g in ex.gradients().items():
-        if _mag(g) >= LARGE_GRADIENT:
-            out.append(Sentence(
-                "The gradient {0} is large: with a fixed learning rate, large gradients make "
-                "big, unstable steps (the exploding-gradient problem).",
-                (Chain(Partial(ex.output, p), "=", Value(g)),)))
+    large = [(p, g) for p, g in ex.gradients().items() if _mag(g) >= LARGE_GRADIENT]
+    if large:
+        shown = large[:3]
+        more = f" and {len(large) - 3} more" if len(large) > 3 else ""
+        out.append(Sentence(
+            ("The gradient " if len(large) == 1 else "The gradients ")
+            + ", ".join(f"{{{i}}}" for i in range(len(shown))) + more
+            + (" is" if len(large) == 1 else " are") + " large (≥ 100): with a fixed learning "
+            "rate such gradients make big, unstable steps (the exploding-gradient problem).",
+            tuple(Chain(Partial(ex.output, p), "=", Value(g)) for p, g in shown)))
     if ex.lr is not None and d.update is not None:
         g = d.update.grad
         if g != 0:
@@ -164,6 +168,9 @@ def observations(ex, d) -> list:
 
 def build(ex) -> Content:
     """The whole worked example for any ``Example`` (neuron, chain, MLP or user equations)."""
+    if ex.kind == "chain":
+        from .deep import build_chain
+        return build_chain(ex)
     d = ex.derivation()
     ev = ex.evaluation
     sections = []
@@ -262,10 +269,13 @@ def build(ex) -> Content:
                                          Value(a.value) if not ex.symbolic else a.value))
     sections.append(s)
 
-    # 5. Every parameter, and the update.
+    # 5. Every parameter, and the update (an MLP gets δ notation and a table instead).
     grads = ex.gradients()
     others = [p for p in ex.params if p != d.wrt]
-    if others or ex.lr is not None:
+    if ex.kind == "mlp":
+        from .deep import mlp_sections
+        sections.extend(mlp_sections(ex))
+    elif others or ex.lr is not None:
         s = Section("Gradients of every parameter" + (" and the update" if ex.lr is not None else ""))
         for p in others:
             dp = ex.evaluation.derivation(p, ex.output)

@@ -382,7 +382,7 @@ class Evaluation:
             if not d.has(sym) and (node.expr.is_Add or node.expr.is_Mul):
                 sentences.append(Sentence("{0} is linear in {1}; its coefficient is the derivative",
                                           (node.symbol, sym)))
-            elif node.expr.is_Pow:
+            elif any(e.is_Pow and e.has(sym) and not e.exp.has(sym) for e in sp.preorder_traversal(node.expr)):
                 sentences.append(Sentence("by the power rule and the chain rule"))
             else:
                 sentences.append(Sentence("by the sum, product and chain rules"))

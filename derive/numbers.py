@@ -110,13 +110,16 @@ def significant(value, digits: int) -> str:
     if x == 0:
         return "0"
     with mpmath.workdps(digits + 15):
-        return mpmath.nstr(mpmath.mpf(x._mpf_), digits, min_fixed=-5, max_fixed=max(digits + 1, 7),
+        text = mpmath.nstr(mpmath.mpf(x._mpf_), digits, min_fixed=-5, max_fixed=max(digits + 1, 7),
                            strip_zeros=True)
+    return text[:-2] if text.endswith(".0") else text
 
 
 def is_exact_display(value) -> bool:
     """True when ``format_number`` shows ``value`` exactly (no ≈)."""
-    return terminating_decimal(value) is not None if isinstance(value, sp.Rational) else False
+    if not isinstance(value, sp.Rational):
+        return False
+    return terminating_decimal(value, 15 if value.q == 1 else 10) is not None
 
 
 def format_number(value, precision: int = 4) -> str:
@@ -125,7 +128,9 @@ def format_number(value, precision: int = 4) -> str:
     Returns the number without the ≈ sign; use ``is_exact_display`` to decide whether to add one.
     """
     if isinstance(value, sp.Rational):
-        exact = terminating_decimal(value)
+        # Integers up to 15 digits and short terminating decimals print exactly; a long decimal
+        # (0.000003814697265625) is shown rounded like any other number.
+        exact = terminating_decimal(value, 15 if value.q == 1 else 10)
         if exact is not None:
             return exact
     return significant(value, precision)

@@ -242,6 +242,18 @@ class LatexPrinter(_SympyLatex):
                 out.append(self._print(item))
         return "".join(out)
 
+    def _print_Add(self, expr, order=None):
+        out = []
+        for i, term in enumerate(_hand_order(expr.args)):
+            text = self._print(term)
+            if i == 0:
+                out.append(text)
+            elif text.startswith("-"):
+                out.append(f" - {text[1:].lstrip()}")
+            else:
+                out.append(f" + {text}")
+        return "".join(out)
+
     def _print_Relational(self, expr):
         ops = {"<": "<", "<=": "\\le", ">": ">", ">=": "\\ge", "==": "=", "!=": "\\ne"}
         return f"{self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)}"
@@ -251,7 +263,20 @@ class LatexPrinter(_SympyLatex):
 
 
 def _exact(number) -> bool:
-    return isinstance(number, sp.Rational) and terminating_decimal(number) is not None
+    from .numbers import is_exact_display
+    return is_exact_display(number)
+
+
+def _hand_order(args) -> list:
+    """SymPy sorts a number to the front of a sum (−1 + D); by hand it goes last (D − 1)."""
+    args = list(args)
+    if len(args) > 1 and args[0].is_Number:
+        return args[1:] + args[:1]
+    return args
+
+
+_VULGAR = {(1, 2): "½", (1, 3): "⅓", (2, 3): "⅔", (1, 4): "¼", (3, 4): "¾", (1, 5): "⅕",
+           (1, 8): "⅛"}
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -306,7 +331,7 @@ class TextPrinter(StrPrinter):
 
     def _print_Add(self, expr, order=None):
         out = []
-        for i, term in enumerate(expr.args):
+        for i, term in enumerate(_hand_order(expr.args)):
             text = self._print(term)
             if i == 0:
                 out.append(text)
@@ -361,6 +386,15 @@ class TextPrinter(StrPrinter):
         c = self._print(coeff)
         if not body:
             return sign + c
+        if coeff.q != 1 and not denominator:
+            vulgar = _VULGAR.get((int(coeff.p), int(coeff.q)))
+            if vulgar and not values:
+                return f"{sign}{vulgar}{body}"
+            if not values:
+                top = body if coeff.p == 1 else f"{coeff.p}{body}"
+                if len(numerator) > 1 or numerator[0].is_Add:
+                    top = f"({top})" if coeff.p != 1 or len(numerator) > 1 else top
+                return f"{sign}{top}/{coeff.q}"
         if coeff.q != 1:
             c = f"({c})" if "/" in c else c
         sep = " · " if values or not (numerator and numerator[0].is_Add) else ""
@@ -380,7 +414,10 @@ class TextPrinter(StrPrinter):
             base = base if base.startswith("(") and base.endswith(")") and expr.base.is_Symbol else f"({base})"
         if expr.exp.is_Integer and 0 <= expr.exp <= 9:
             return base + str(expr.exp).translate(_SUPERSCRIPT)
-        return f"{base}^{self._print(expr.exp)}"
+        exponent = self._print(expr.exp)
+        if not expr.exp.is_Atom:
+            exponent = f"({exponent})"
+        return f"{base}^{exponent}"
 
     def _print_Relational(self, expr):
         ops = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}

@@ -19,9 +19,36 @@ from .printing import printer_for
 
 
 def _escape_latex(text: str) -> str:
-    import latexcodec  # noqa: F401  (registers the codec)
-    # latexcodec turns Unicode (σ, −, …) into LaTeX and escapes specials (&, %, _, #, $ …).
-    return text.encode("ulatex+utf8").decode("utf8") if False else text.encode("latex").decode("ascii")
+    """User and sentence text for LaTeX: ASCII specials escaped here, other Unicode (σ, −, é …)
+    spelled in LaTeX by latexcodec; a character neither knows is dropped rather than break the
+    document."""
+    import latexcodec  # noqa: F401  (registers the "latex" codec)
+    out = []
+    for ch in text:
+        if ch in _ASCII_SPECIALS:
+            out.append(_ASCII_SPECIALS[ch])
+        elif ch in _LATEX_SYMBOLS:
+            out.append(_LATEX_SYMBOLS[ch])
+        elif ch.isascii():
+            out.append(ch)
+        else:
+            try:
+                out.append(ch.encode("latex").decode("ascii"))
+            except UnicodeError:
+                out.append("")
+    return "".join(out)
+
+
+_ASCII_SPECIALS = {"\\": r"\textbackslash{}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
+                   "$": r"\$", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%", "#": r"\#",
+                   "_": r"\_", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+
+
+# Symbols our own sentences use that latexcodec does not know (or spells less well).
+_LATEX_SYMBOLS = {"⊙": r"\ensuremath{\odot}", "∂": r"\ensuremath{\partial}", "∏": r"\ensuremath{\prod}",
+                  "⋮": r"\ensuremath{\vdots}", "𝟙": r"\ensuremath{\mathbb{1}}", "≈": r"\ensuremath{\approx}",
+                  "ᵀ": r"\ensuremath{^{\top}}", "×": r"\ensuremath{\times}", "→": r"\ensuremath{\to}",
+                  "√": r"\ensuremath{\surd}", "·": r"\ensuremath{\cdot}"}
 
 
 def _escape_markdown(text: str) -> str:
@@ -131,7 +158,7 @@ class Writer:
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
                    layout: str = "document") -> str:
     fmt = get_format(fmt_name)
-    w = Writer(fmt, names, precision)
+    w = Writer(fmt, names if fmt.printer == "latex" else None, precision)  # names are LaTeX
     sections = []
     for s in content.sections:
         blocks = []

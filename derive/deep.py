@@ -1,0 +1,266 @@
+"""Documents for deep networks: the chain (exploding and vanishing gradients, derived) and the
+multi-layer perceptron (δ notation, matrix form, every parameter's gradient and update)."""
+from __future__ import annotations
+
+import sympy as sp
+
+from .approx import approx
+from .derivation import Chain, Formula, Partial, Product, Value
+from .document import Content, Section, _activations_used, observations
+from .functions import Sentence, activation as _activation
+
+ELIDE = 3  # long products keep this many factors at each end
+TABLE_HEAD = 6  # long tables keep this many rows at each end
+GENERAL_K = (sp.Rational(1, 2), sp.Integer(1), sp.Integer(5))
+GENERAL_D = (3, 10, 50)
+
+
+def _label(factor) -> str:
+    """Vanishing / stable / exploding, from the size of a product of local derivatives."""
+    mag = abs(approx(factor))
+    if mag < sp.Float("0.01"):
+        return "vanishing"
+    if mag > 100:
+        return "exploding"
+    return "stable"
+
+
+def _elided_rows(rows: list, head: int = TABLE_HEAD, filler=None) -> list:
+    if len(rows) <= 2 * head + 1:
+        return rows
+    width = len(rows[0])
+    gap = [filler or "⋮"] + ["⋮"] * (width - 1)
+    return rows[:head] + [gap] + rows[-head:]
+
+
+def general_rule():
+    """dL/dw1 for a chain with every weight k and every unit active, the depth D a symbol:
+    the product of the D − 1 weight factors is derived with SymPy (Product(...).doit())."""
+    k, D, l, x = sp.symbols("k D l x", positive=True)
+    weights_product = sp.Product(k, (l, 2, D)).doit()  # ∂z(l)/∂a(l−1) = w(l) = k, l = 2 … D
+    return k, D, x, weights_product
+
+
+def sigmoid_derivative_maximum():
+    """max σ'(z), derived: σ'' = 0 at z = 0, so σ'(z) ≤ σ'(0) = 1/4."""
+    z = sp.Symbol("z", real=True)
+    s = 1 / (1 + sp.exp(-z))
+    ds = sp.diff(s, z)
+    critical = sp.solve(sp.Eq(sp.diff(ds, z), 0), z)
+    return critical, sp.simplify(ds.subs(z, critical[0]))
+
+
+def build_chain(ex) -> Content:
+    depth = ex.meta["depth"]
+    ev = ex.evaluation
+    spec = _activation(ex.meta["activation"])
+    act_name = spec.unicode if spec.unicode.isascii() else spec.name
+    sym = ex.graph.symbols
+    sections = []
+
+    s = Section("The network")
+    s.say(Sentence(f"A chain of {depth} layer{'s' if depth > 1 else ''} with one unit each "
+                   f"{'and no biases' if not ex.meta.get('biases') else 'with biases'}; "
+                   "each layer computes {0} and {1}, starting from {2}.",
+                   (Chain(sym["z1"], "=", ex.graph.nodes["z1"].display),
+                    Chain(sym["a1"], "=", ex.graph.nodes["a1"].display),
+                    Chain(sp.Symbol("a0"), "=", sym["x"]))))
+    s.say(Sentence("The activation is {0}; its derivative is {1}.", (spec.definition, spec.derivative)))
+    s.show(Chain(sym["L"], "=", ex.graph.nodes["L"].display))
+    weights = ex.meta["weights"]
+    same = len({str(w) for w in weights}) == 1
+    s.say(Sentence("Given {0} and {1}; " + ("every weight is {2}." if same else "the weights are listed below."),
+                   (Chain(sym["x"], "=", Value(ev.values["x"])), Chain(sym["y"], "=", Value(ev.values["y"])),
+                    Value(ev.values["w1"]))))
+    sections.append(s)
+
+    # Forward pass: lines for short chains (as in the conversation), a table for long ones.
+    s = Section("Forward pass")
+    if depth <= 6:
+        for l in range(1, depth + 1):
+            for name in (f"z{l}", f"a{l}"):
+                node = ex.graph.nodes[name]
+                shown = tuple((v, ev._subs[v]) for v in sorted(node.display.free_symbols, key=lambda q: q.name))
+                from .derivation import Subst
+                s.show(Chain(node.symbol, "=", node.display, "=", Subst(node.display, shown), "=",
+                             Value(ev.values[name])))
+    rows = []
+    for l in range(1, depth + 1):
+        rows.append([str(l), Value(ev.values[f"w{l}"]), Value(ev.values[f"z{l}"]), Value(ev.values[f"a{l}"]),
+                     Value(ev.local(f"a{l}", f"z{l}").value)])
+    s.say(Sentence(f"Layer by layer{' (first and last layers)' if depth > 2 * TABLE_HEAD + 1 else ''}:"))
+    s.tabulate(["layer", "weight", "z", "a", f"{act_name}'(z)"], _elided_rows(rows))
+    node = ex.graph.nodes["L"]
+    from .derivation import Subst
+    shown = tuple((v, ev._subs[v]) for v in sorted(node.display.free_symbols, key=lambda q: q.name))
+    s.say(Sentence("The loss:"))
+    s.show(Chain(sym["L"], "=", node.display, "=", Subst(node.display, shown), "=", Value(ev.values["L"])))
+    sections.append(s)
+
+    # Backward pass for w1: the full product, elided when long.
+    s = Section("Backward pass: the chain rule through every layer")
+    edges = [("L", f"a{depth}")]
+    for l in range(depth, 0, -1):
+        edges.append((f"a{l}", f"z{l}"))
+        edges.append((f"z{l}", f"a{l - 1}" if l > 1 else "w1"))
+    symbolic = Product(tuple(Partial(of, wrt) for of, wrt in edges), elide=ELIDE)
+    numeric = Product(tuple(Value(ev.local(of, wrt).value) for of, wrt in edges), elide=ELIDE)
+    total = ev.grad("w1", "L")
+    s.say(Sentence(f"{{0}} is a product of {len(edges)} local derivatives: the loss, then for each "
+                   f"layer its activation's derivative and its weight.", (Partial("L", "w1"),)))
+    s.show(Chain(Partial("L", "w1"), "=", symbolic))
+    if depth <= 6:
+        for of, wrt in edges:
+            step = ev.local(of, wrt)
+            from .document import _local_chain
+            s.step(_local_chain(ex, step), step.justification)
+    s.say(Sentence("Multiply:"))
+    s.show(Chain(Partial("L", "w1"), "=", numeric, "=", Value(total)))
+    grads = ex.gradients()
+    rows = [[str(l), Value(grads[f"w{l}"])] for l in range(1, depth + 1)]
+    header = ["layer", "∂L/∂w"]
+    if ex.lr is not None:
+        header.append("updated weight")
+        for l, row in enumerate(rows, start=1):
+            row.append(Value(ev.values[f"w{l}"] - ex.lr * grads[f"w{l}"]))
+    s.say(Sentence("Every weight's gradient:"))
+    s.tabulate(header, _elided_rows(rows))
+    sections.append(s)
+
+    sections.append(_generalisation(ex))
+    sections.append(_sigmoid_bound())
+    obs = observations(ex, ex.derivation())
+    if obs:
+        o = Section("Observations")
+        for sentence in obs:
+            o.bullet(sentence)
+        sections.append(o)
+    return Content(ex.title, sections)
+
+
+def _generalisation(ex) -> Section:
+    k, D, x, weights_product = general_rule()
+    s = Section("Generalisation: D layers, every weight k")
+    aD = sp.Symbol("a^{(D)}") if False else sp.Symbol("a_D")
+    s.say(Sentence("Suppose every weight is {0} and every ReLU is active (each ReLU' = 1). The "
+                   "backward product then keeps one factor {0} per layer above the first, and "
+                   "SymPy evaluates the product over layers 2 … D:", (k,)))
+    s.show(Chain(Formula(r"\prod_{l=2}^{D} \frac{\partial z^{(l)}}{\partial a^{(l-1)}} = \prod_{l=2}^{D} k",
+                         "∏_{l=2..D} ∂z(l)/∂a(l−1) = ∏_{l=2..D} k"), "=", weights_product))
+    s.say(Sentence("so the gradient of the first weight is"))
+    s.show(Chain(Formula(r"\frac{\partial L}{\partial w^{(1)}}", "∂L/∂w1"), "=",
+                 Product((Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), weights_product, x))))
+    s.say(Sentence("With the half squared error, {0} and {1}, the output is {2} and {3} too, so the "
+                   "whole gradient is {4}: the loss factor grows with the depth as well, which makes "
+                   "the explosion even faster than the weight factors alone.",
+                   (Chain(sp.Symbol("y"), "=", Value(sp.S.Zero)), Chain(x, "=", Value(sp.S.One)),
+                    Chain(Formula("a^{(D)}", "a_D"), "=", k ** D),
+                    Chain(Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), "=", k ** D),
+                    Chain(Formula(r"\frac{\partial L}{\partial w^{(1)}}", "∂L/∂w1"), "=",
+                          sp.simplify(k ** D * weights_product)))))
+    rows = []
+    for kv in GENERAL_K:
+        row = [Chain(k, "=", Value(kv))]
+        for dv in GENERAL_D:
+            factor = weights_product.subs({k: kv, D: dv})
+            row.append(Sentence("{0} (" + _label(factor) + ")", (Value(factor),)))
+        rows.append(row)
+    s.say(Sentence("The weight factor {0} for a few weights and depths:", (weights_product,)))
+    s.tabulate(["", *[f"D = {d}" for d in GENERAL_D]], rows)
+    s.say(Sentence("Only k = 1 keeps the gradient stable at every depth: ReLU passes gradients "
+                   "through unchanged, so it cannot stop them from exploding when the weights are "
+                   "large — that is the job of a good initialisation."))
+    return s
+
+
+def _sigmoid_bound() -> Section:
+    critical, maximum = sigmoid_derivative_maximum()
+    k, D, _, weights_product = general_rule()
+    s = Section("The same chain with sigmoids")
+    s.say(Sentence("Setting the derivative of σ'(z) to zero gives z = {0}, so σ'(z) ≤ {1} for every z "
+                   "(SymPy solves σ''(z) = 0).", (Value(critical[0]), Chain(
+                       Formula(r"\sigma'(0)", "σ'(0)"), "=", Value(maximum)))))
+    bound = (k / 4) ** (D - 1)
+    s.say(Sentence("Each sigmoid layer multiplies the gradient by at most {0}, so through D layers "
+                   "the factor is at most {1}.", (Chain(Formula(r"w\,\sigma'(z)", "w·σ'(z)"), "≤",
+                                                        k / 4), bound)))
+    rows = []
+    for kv in GENERAL_K:
+        row = [Chain(k, "=", Value(kv))]
+        for dv in GENERAL_D:
+            factor = bound.subs({k: kv, D: dv})
+            row.append(Sentence("{0} (" + _label(factor) + ")", (Value(factor),)))
+        rows.append(row)
+    s.tabulate([Chain(Formula(r"\text{bound}", "bound"), "", bound), *[f"D = {d}" for d in GENERAL_D]], rows)
+    s.say(Sentence("With moderate weights sigmoid chains vanish: the opposite failure from ReLU's."))
+    return s
+
+
+# --- MLP ---------------------------------------------------------------------------------
+
+
+def mlp_sections(ex) -> list:
+    """δ notation, matrix form and the table of every parameter (added to the generic document)."""
+    ev = ex.evaluation
+    widths = ex.meta["widths"]
+    layers = ex.meta["layers"]
+    acts = ex.meta["activation"]
+    sym = ex.graph.symbols
+    s = Section("Backpropagation layer by layer (δ notation)")
+    s.say(Sentence("Write δ for the gradient of the loss with respect to a neuron's pre-activation, "
+                   "{0}. Then every weight's gradient is its neuron's δ times the input it "
+                   "multiplies, and every bias's gradient is δ itself:",
+                   (Formula(r"\delta^{(l)}_j = \frac{\partial L}{\partial z^{(l)}_j}",
+                            "δ(l)_j = ∂L/∂z(l)_j"),)))
+    s.show(Formula(r"\frac{\partial L}{\partial w^{(l)}_{j,i}} = \delta^{(l)}_j\, a^{(l-1)}_i, \qquad "
+                   r"\frac{\partial L}{\partial b^{(l)}_j} = \delta^{(l)}_j",
+                   "∂L/∂w(l)_j,i = δ(l)_j · a(l−1)_i,    ∂L/∂b(l)_j = δ(l)_j"))
+    for l in range(layers, 0, -1):
+        act = _activation(acts[l - 1])
+        for j in range(1, widths[l] + 1):
+            z = f"z{l}_{j}"
+            a = f"a{l}_{j}"
+            delta = ev.grad(z, "L")
+            local = ev.local(a, z).value
+            if l == layers:
+                up = ev.grad(a, "L")
+                s.show(Chain(Formula(_delta_tex(l, j), f"δ{l}_{j}"), "=",
+                             Product((Partial("L", a), Partial(a, z))), "=",
+                             Product((Value(up), Value(local))), "=", Value(delta)))
+            else:
+                terms = []
+                values = []
+                for k in range(1, widths[l + 1] + 1):
+                    terms.append(Product((sym[f"w{l + 1}_{k}_{j}"], Formula(_delta_tex(l + 1, k), f"δ{l + 1}_{k}"))))
+                    values.append(Product((Value(ev.values[f"w{l + 1}_{k}_{j}"]), Value(ev.grad(f"z{l + 1}_{k}", "L")))))
+                from .derivation import Sum
+                s.show(Chain(Formula(_delta_tex(l, j), f"δ{l}_{j}"), "=",
+                             Product((Formula(f"{act.latex}'(z^{{({l})}}_{j})", f"{act.unicode}'(z{l}_{j})"),
+                                      Sum(tuple(terms)))), "=",
+                             Product((Value(local), Sum(tuple(values)))), "=", Value(delta)))
+    s.say(Sentence("In matrix form, for the whole layer at once (⊙ is the elementwise product):"))
+    s.show(Formula(r"\delta^{(l)} = \bigl((W^{(l+1)})^{\top} \delta^{(l+1)}\bigr) \odot \sigma'\bigl(z^{(l)}\bigr), "
+                   r"\qquad \frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} \bigl(a^{(l-1)}\bigr)^{\top}",
+                   "δ(l) = ((W(l+1))ᵀ δ(l+1)) ⊙ σ'(z(l)),    ∂L/∂W(l) = δ(l) (a(l−1))ᵀ"))
+    t = Section("Every parameter" + (": gradient and update" if ex.lr is not None else ""))
+    grads = ex.gradients()
+    rows = []
+    for p in ex.params:
+        row = [sym[p], Value(ev.values[p]), Value(grads[p])]
+        if ex.lr is not None:
+            row.append(Value(ev.values[p] - ex.lr * grads[p]))
+        rows.append(row)
+    header = ["parameter", "value", "∂L/∂p"] + (["updated"] if ex.lr is not None else [])
+    if ex.lr is not None:
+        t.say(Sentence("Gradient descent with {0}: each parameter p becomes p − η ∂L/∂p.",
+                       (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),)))
+    t.tabulate(header, rows)
+    return [s, t]
+
+
+def _delta_tex(l: int, j: int) -> str:
+    return f"\\delta^{{({l})}}_{{{j}}}"
+
+
+__all__ = ["build_chain", "mlp_sections", "general_rule", "sigmoid_derivative_maximum",
+           "_activations_used"]
