@@ -13,6 +13,8 @@ FORMATS = ("md", "markdown", "tex", "latex", "pdf", "text", "txt")
 
 def _output_options(f):
     f = click.option("--force", is_flag=True, help="Overwrite an existing output file.")(f)
+    f = click.option("--exact", is_flag=True,
+                     help="Also show exact forms of rounded values: σ(7) = 1/(1 + e^(−7)) ≈ 0.9991.")(f)
     f = click.option("--fragment", is_flag=True,
                      help="With --format tex: only the body, to \\input into your own document.")(f)
     f = click.option("--precision", type=click.IntRange(1, 30), default=4, show_default=True,
@@ -74,7 +76,7 @@ def cli():
 @click.option("--loss", default="squared_error", show_default=True, help="Loss (squared_error, half_squared_error, …).")
 @click.option("--lr", callback=_number, help="Learning rate η for the update.")
 @_output_options
-def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, force):
+def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, force, exact):
     """One neuron z = w·x + b, a = activation(z), L = loss(a, y), backpropagated by hand.
 
     Leave out every value for a symbolic derivation.
@@ -85,7 +87,7 @@ def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, f
     """
     from .builders import neuron as build
     ex = build(x=x, w=w, b=b, y=y, activation=activation, loss=loss, lr=lr)
-    ex.precision = precision
+    ex.precision, ex.exact = precision, exact
     emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
 
 
@@ -104,7 +106,7 @@ def _render(ex, fmt_name: str, fragment: bool) -> str:
 @click.option("--loss", default="squared_error", show_default=True)
 @click.option("--lr", callback=_number)
 @_output_options
-def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment, force):
+def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment, force, exact):
     """The same neuron under several activations, side by side (output, local gradient,
     dL/dw, update, gradient strength).
 
@@ -116,13 +118,13 @@ def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment,
     if None in (x, w, b, y):
         raise DeriveError("compare needs --x, --w, --b and --y")
     comp = compare_activations(activations, x=x, w=w, b=b, y=y, loss=loss, lr=lr)
-    emit(lambda f, frag: render_comparison(comp, f, precision, frag), fmt, output, force, fragment)
+    emit(lambda f, frag: render_comparison(comp, f, precision, frag, exact), fmt, output, force, fragment)
 
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @_output_options
-def render(spec, fmt, output, precision, fragment, force):
+def render(spec, fmt, output, precision, fragment, force, exact):
     """Render the worked example of a YAML spec (title, equations, values, lr).
 
     \b
@@ -141,7 +143,62 @@ def render(spec, fmt, output, precision, fragment, force):
     from .spec import example_from_spec, load_spec
     s = load_spec(spec)
     ex = example_from_spec(s)
-    ex.precision = s.precision or precision
+    ex.precision, ex.exact = s.precision or precision, exact
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
+
+
+@cli.command()
+@click.option("--depth", type=click.IntRange(1, 100000), default=3, show_default=True, help="Number of layers.")
+@click.option("--weight", default="5", show_default=True,
+              help="Every layer's weight, or a comma-separated list (one per layer).")
+@click.option("--x", callback=_number, default="1", show_default=True)
+@click.option("--y", callback=_number, default="0", show_default=True)
+@click.option("--activation", default="relu", show_default=True)
+@click.option("--loss", default="half_squared_error", show_default=True)
+@click.option("--lr", callback=_number)
+@_output_options
+def chain(depth, weight, x, y, activation, loss, lr, fmt, output, precision, fragment, force, exact):
+    """A deep chain of single units (exploding and vanishing gradients): the forward table, the
+    full chain-rule product, and the generalisation to any depth.
+
+    \b
+    Example:
+      derive chain --depth 3 --weight 5 --x 1 --activation relu --loss half_squared_error --y 0
+    """
+    from .builders import chain as build
+    from .numbers import to_exact
+    parts = [p.strip() for p in str(weight).split(",") if p.strip()]
+    weights = [to_exact(p, "--weight") for p in parts]
+    ex = build(depth=depth, weight=weights[0] if len(weights) == 1 else weights, x=x, y=y,
+               activation=activation, loss=loss, lr=lr)
+    ex.precision, ex.exact = precision, exact
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--focus", help="The parameter derived in full detail, e.g. w1_1_1.")
+@_output_options
+def mlp(spec, focus, fmt, output, precision, fragment, force, exact):
+    """A multi-layer network from a YAML spec: forward pass neuron by neuron, δ notation, matrix
+    form, every parameter's gradient and update, one parameter in full detail.
+
+    \b
+    Example net.yaml:
+      inputs: [0.05, 0.10]
+      weights: [[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]]
+      biases: [[0.35, 0.35], [0.60, 0.60]]
+      targets: [0.01, 0.99]
+      activation: sigmoid          # or one per layer: [relu, sigmoid]
+      loss: half_squared_error
+      lr: 0.5
+    \b
+    Example:
+      derive mlp net.yaml --focus w1_1_1 --format md
+    """
+    from .spec import mlp_from_spec
+    ex = mlp_from_spec(spec, focus)
+    ex.precision, ex.exact = precision, exact
     emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
 
 

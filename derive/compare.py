@@ -123,6 +123,7 @@ def compare_activations(activations, x=None, w=None, b=None, y=None, loss: str =
     return Comparison(list(activations), examples)
 
 
-def render_comparison(comp: Comparison, fmt: str, precision: int = 4, fragment: bool = False) -> str:
+def render_comparison(comp: Comparison, fmt: str, precision: int = 4, fragment: bool = False,
+                      exact: bool = False) -> str:
     from .render import render_content
-    return render_content(comp.content(), fmt, None, precision, fragment)
+    return render_content(comp.content(), fmt, None, precision, fragment, exact=exact)

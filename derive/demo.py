@@ -44,6 +44,25 @@ def _compare(fmt):
     return render_comparison(compare_activations(["relu", "sigmoid"], x=2, w=3, b=1, y=5, lr="0.1"), fmt)
 
 
+def _chain(depth):
+    def render(fmt):
+        from .builders import chain
+        from .render import render as r
+        return r(chain(depth=depth, weight=5, x=1, activation="relu", loss="half_squared_error", y=0), fmt)
+    return render
+
+
+NETWORK_222 = dict(inputs=["0.05", "0.10"],
+                   weights=[[["0.15", "0.20"], ["0.25", "0.30"]], [["0.40", "0.45"], ["0.50", "0.55"]]],
+                   biases=[["0.35", "0.35"], ["0.60", "0.60"]], targets=["0.01", "0.99"])
+
+
+def _network(fmt):
+    from .builders import mlp
+    from .render import render as r
+    return r(mlp(**NETWORK_222, activation="sigmoid", loss="half_squared_error", lr="0.5"), fmt)
+
+
 EXAMPLES: list[DemoExample] = [
     DemoExample("neuron-relu", "One ReLU neuron backpropagated (x = 2, w = 3, b = 1, y = 5): "
                 "dL/dw = 4 · 1 · 2 = 8, w_new = 2.2", _neuron("relu")),
@@ -52,6 +71,12 @@ EXAMPLES: list[DemoExample] = [
                 "the conversation's 0.000999 came from rounding σ(7) too early)", _neuron("sigmoid")),
     DemoExample("compare-relu-sigmoid", "ReLU vs sigmoid side by side: forward output, local "
                 "gradient, dL/dw, updated weight, gradient strength", _compare),
+    DemoExample("chain-relu-3", "Does ReLU prevent exploding gradients? A 3-layer ReLU chain with "
+                "every weight 5: a3 = 125, L = 7812.5, dL/dw1 = 125 · 5 · 5 = 3125, and the "
+                "generalisation k^(D−1) over weights and depths, with the sigmoid bound", _chain(3)),
+    DemoExample("chain-relu-10", "The same chain 10 layers deep: dL/dw1 = 5^19", _chain(10)),
+    DemoExample("network-2-2-2", "A full backpropagation through a 2-2-2 sigmoid network: δ "
+                "notation, matrix form, every gradient and update", _network),
     DemoExample("neuron-relu-symbolic", "The ReLU neuron without numbers: "
                 "dL/dw = 2(a − y) · 𝟙[z > 0] · x", _symbolic),
 ]

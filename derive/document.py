@@ -244,16 +244,22 @@ def build(ex) -> Content:
         for step in d.local:
             s.step(_local_chain(ex, step), step.justification)
         if d.paths is not None:
-            terms = []
-            for path in d.paths:
+            s.say(Sentence(f"There are {len(d.paths)} paths; each contributes the product of the "
+                           f"local derivatives along it:"))
+            for i, path in enumerate(d.paths, start=1):
                 edges = list(zip(path.nodes, path.nodes[1:]))[::-1]
-                terms.append(Product(tuple(Partial(b, a) for a, b in edges)))
-            s.say(Sentence("Sum over every path, one product of local derivatives "
-                                         "per path:"))
-            s.show(Chain(target, "=", Sum(tuple(terms))))
+                symbolic = Product(tuple(Partial(b, a) for a, b in edges))
+                if ex.symbolic:
+                    s.step(Chain(symbolic, "=", Product(tuple(ev.local(b, a).symbolic for a, b in edges))),
+                           (Sentence(f"path {i}: " + " → ".join(path.nodes)),))
+                else:
+                    s.step(Chain(symbolic, "=", Product(tuple(Value(ev.local(b, a).value) for a, b in edges)),
+                                 "=", Value(path.value)),
+                           (Sentence(f"path {i}: " + " → ".join(path.nodes)),))
+            s.say(Sentence("The gradient is the sum over the paths:"))
             if not ex.symbolic:
                 s.show(Chain(target, "=", Sum(tuple(Value(p.value) for p in d.paths)),
-                                         "=", Value(d.total)))
+                             "=", Value(d.total)))
             else:
                 s.show(Chain(target, "=", d.total))
         else:

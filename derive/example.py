@@ -33,7 +33,8 @@ class Example:
         self.kind = kind  # "neuron", "chain", "mlp" or "generic": which document layout
         self.meta = dict(meta or {})
         self.latex_names = dict(latex_names or {})
-        self.precision = 4
+        self.precision = 4  # significant digits of ≈ numbers in documents
+        self.exact = False  # documents also show exact forms: σ(7) = 1/(1 + e^(−7)) ≈ 0.9991
         given = {} if values is None else dict(values)
         unknown = [k for k in given if k not in graph.inputs]
         if unknown:

@@ -70,7 +70,7 @@ class LatexPrinter(_SympyLatex):
     printed in place of the symbol), ``precision`` (significant digits of ≈ values)."""
 
     _default_settings = dict(_SympyLatex._default_settings, names=None, values=None, precision=4,
-                             order="none")
+                             order="none", exact=False)
 
     # -- numbers --
 
@@ -186,6 +186,9 @@ class LatexPrinter(_SympyLatex):
     # -- the derivation's math objects --
 
     def _print_Value(self, v: Value):
+        form = exact_form(v.number) if self._settings["exact"] else None
+        if form is not None:
+            return f"{LatexPrinter(self._init_settings()).doprint(form)} \\approx {self.number(v.number)}"
         return self.number(v.number)
 
     def _print_Formula(self, f: Formula):
@@ -200,7 +203,7 @@ class LatexPrinter(_SympyLatex):
         return sub.doprint(s.expr)
 
     def _init_settings(self):
-        return {k: self._settings[k] for k in ("names", "precision")}
+        return {k: self._settings[k] for k in ("names", "precision", "exact")}
 
     def _print_Product(self, p: Product):
         parts = [self._print_factor(f) for f in p.factors]
@@ -210,7 +213,8 @@ class LatexPrinter(_SympyLatex):
 
     def _print_factor(self, f):
         text = self._print(f)
-        if isinstance(f, Value) and text.startswith("-"):
+        if (isinstance(f, Value) and text.startswith("-")) or isinstance(f, Sum) or (
+                isinstance(f, sp.Basic) and f.is_Add):
             return f"\\left({text}\\right)"
         return text
 
@@ -235,7 +239,8 @@ class LatexPrinter(_SympyLatex):
             if isinstance(item, str):
                 r = item
                 nxt = items[i + 1] if i + 1 < len(items) else None
-                if r == "=" and isinstance(nxt, Value) and not _exact(nxt.number):
+                if r == "=" and isinstance(nxt, Value) and not _exact(nxt.number) and not (
+                        self._settings["exact"] and exact_form(nxt.number) is not None):
                     r = "≈"
                 out.append(f" {rel.get(r, r)} ")
             else:
@@ -270,8 +275,8 @@ def _exact(number) -> bool:
 def _hand_order(args) -> list:
     """SymPy sorts a number to the front of a sum (−1 + D); by hand it goes last (D − 1)."""
     args = list(args)
-    if len(args) > 1 and args[0].is_Number:
-        return args[1:] + args[:1]
+    if len(args) > 1 and args[0].is_Number and not args[1].could_extract_minus_sign():
+        return args[1:] + args[:1]  # −1 + D -> D − 1, but 1 − σ(z) stays
     return args
 
 
@@ -286,7 +291,7 @@ class TextPrinter(StrPrinter):
     """The plain-text (Unicode) printer: σ(z)(1 − σ(z)), 𝟙[z > 0], ∂L/∂w, 3 · 2 + 1."""
 
     _default_settings = dict(StrPrinter._default_settings, names=None, values=None, precision=4,
-                             order="none")
+                             order="none", exact=False)
 
     def number(self, value) -> str:
         text = format_number(value, self._settings["precision"])
@@ -319,7 +324,8 @@ class TextPrinter(StrPrinter):
         spec = BY_CLASS.get(type(expr))
         args = ", ".join(self._print(a) for a in expr.args)
         if isinstance(expr, sp.exp):
-            return f"e^({args})" if not expr.args[0].is_Atom else f"e^{args}"
+            simple = expr.args[0].is_Atom and not args.startswith("−")
+            return f"e^{args}" if simple else f"e^({args})"
         name = spec.unicode if spec else expr.func.__name__
         return f"{name}({args})"
 
@@ -373,7 +379,8 @@ class TextPrinter(StrPrinter):
         body = join(numerator) if numerator else ""
         if denominator:
             den = join(denominator)
-            den = f"({den})" if len(denominator) > 1 or denominator[0].is_Add or denominator[0].is_Mul else den
+            if (len(denominator) > 1 or denominator[0].is_Mul) and not (den.startswith("(") and den.endswith(")")):
+                den = f"({den})"
             num = body or "1"
             if numerator and (len(numerator) > 1 or numerator[0].is_Add):
                 num = f"({num})"
@@ -424,6 +431,10 @@ class TextPrinter(StrPrinter):
         return f"{self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)}"
 
     def _print_Value(self, v: Value):
+        form = exact_form(v.number) if self._settings["exact"] else None
+        if form is not None:
+            plain = TextPrinter({"names": self._settings["names"], "precision": self._settings["precision"]})
+            return f"{plain.doprint(form)} ≈ {self.number(v.number)}"
         return self.number(v.number)
 
     def _print_Formula(self, f: Formula):
@@ -442,7 +453,9 @@ class TextPrinter(StrPrinter):
         parts = []
         for f in p.factors:
             text = self._print(f)
-            parts.append(f"({text})" if isinstance(f, Value) and text.startswith("−") else text)
+            wrap = (isinstance(f, Value) and text.startswith("−")) or isinstance(f, Sum) or (
+                isinstance(f, sp.Basic) and f.is_Add)
+            parts.append(f"({text})" if wrap else text)
         if p.elide and len(parts) > 2 * p.elide + 1:
             parts = parts[:p.elide] + ["…"] + parts[-p.elide:]
         return " · ".join(parts)
@@ -466,7 +479,8 @@ class TextPrinter(StrPrinter):
             if isinstance(item, str):
                 r = item
                 nxt = items[i + 1] if i + 1 < len(items) else None
-                if r == "=" and isinstance(nxt, Value) and not _exact(nxt.number):
+                if r == "=" and isinstance(nxt, Value) and not _exact(nxt.number) and not (
+                        self._settings["exact"] and exact_form(nxt.number) is not None):
                     r = "≈"
                 out.append(f" {'−' if r == '-' else r} ")
             else:
@@ -477,11 +491,24 @@ class TextPrinter(StrPrinter):
         return f"sign({self._print(expr.args[0])})"
 
 
-def printer_for(kind: str, names=None, precision: int = 4):
-    """A printer for ``kind`` ("latex" or "text")."""
+def printer_for(kind: str, names=None, precision: int = 4, exact: bool = False):
+    """A printer for ``kind`` ("latex" or "text"); ``exact`` shows exact forms before ≈."""
     if kind == "latex":
-        return LatexPrinter({"names": names, "precision": precision})
-    return TextPrinter({"names": names, "precision": precision})
+        return LatexPrinter({"names": names, "precision": precision, "exact": exact})
+    return TextPrinter({"names": names, "precision": precision, "exact": exact})
+
+
+def exact_form(number):
+    """The explicit exact form of a value for display (1/(1 + e^(−7))), or None if it is a plain
+    number already or too large to be worth showing."""
+    if _exact(number):
+        return None
+    from .example import _public
+    from .engine import Quantity
+    form = _public(number)
+    if form.has(Quantity) or sp.count_ops(form) > 12 or form.is_Rational and form.q > 10**6:
+        return None
+    return form
 
 
 __all__ = ["LatexPrinter", "TextPrinter", "latex_name", "text_name", "printer_for", "Indicator"]

@@ -120,9 +120,9 @@ def environment(fmt_name: str):
 class Writer:
     """Prints math objects and sentences for one format."""
 
-    def __init__(self, fmt: Format, names=None, precision: int = 4):
+    def __init__(self, fmt: Format, names=None, precision: int = 4, exact: bool = False):
         self.fmt = fmt
-        self.printer = printer_for(fmt.printer, names, precision)
+        self.printer = printer_for(fmt.printer, names, precision, exact)
 
     def math(self, obj) -> str:
         return self.printer.doprint(obj)
@@ -156,9 +156,9 @@ class Writer:
 
 
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
-                   layout: str = "document") -> str:
+                   layout: str = "document", exact: bool = False) -> str:
     fmt = get_format(fmt_name)
-    w = Writer(fmt, names if fmt.printer == "latex" else None, precision)  # names are LaTeX
+    w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact)  # names are LaTeX
     sections = []
     for s in content.sections:
         blocks = []
@@ -180,10 +180,13 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
                            footer=fmt.escape(content.footer))
 
 
-def render(example, fmt_name: str, precision: int | None = None, fragment: bool = False) -> str:
+def render(example, fmt_name: str, precision: int | None = None, fragment: bool = False,
+           exact: bool | None = None) -> str:
     """The worked example for ``example`` in one format ("markdown", "latex", "text")."""
     from .document import build
-    precision = precision or example.precision
+    precision = example.precision if precision is None else precision
     if not isinstance(precision, int) or not 1 <= precision <= 30:
         raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
-    return render_content(build(example), fmt_name, example.latex_names, precision, fragment)
+    exact = example.exact if exact is None else exact
+    return render_content(build(example), fmt_name, example.latex_names, precision, fragment,
+                          exact=exact)

@@ -103,3 +103,20 @@ def example_from_spec(spec: Spec):
                         f"give fixed `values` to render one example")
     return Example.from_equations(spec.equations, values=spec.values or None, params=spec.params,
                                   lr=spec.lr, output=spec.output, title=spec.title)
+
+
+def mlp_from_spec(path, focus: str | None = None):
+    """``derive mlp net.yaml``: inputs, weights, biases, targets, activation, loss, lr."""
+    from .builders import mlp
+    data = load_yaml(path)
+    unknown = [k for k in data if k not in KNOWN_FIELDS]
+    if unknown:
+        raise SpecError(f"{path}: unknown field(s) {', '.join(map(str, unknown))}")
+    missing = [k for k in ("inputs", "weights", "biases", "targets") if k not in data]
+    if missing:
+        raise SpecError(f"{path}: missing field(s) {', '.join(missing)}; an mlp spec needs inputs, "
+                        f"weights, biases and targets (see `derive mlp --help`)")
+    activation = data.get("activation", data.get("activations", "sigmoid"))
+    return mlp(data["inputs"], data["weights"], data["biases"], data["targets"],
+               activation=activation, loss=data.get("loss", "half_squared_error"),
+               lr=data.get("lr"), focus=focus or data.get("focus"), title=data.get("title"))

@@ -1,0 +1,160 @@
+"""The command line: every command documented with an example, clean one-line errors, safe
+writes, PDFs, the demo folder current, and templates found by a non-editable install."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from derive.cli import cli, main
+
+ROOT = Path(__file__).resolve().parent.parent
+NEURON = ["neuron", "--x", "2", "--w", "3", "--b", "1", "--y", "5", "--activation", "relu", "--lr", "0.1"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "derive.cli", *args], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+def test_every_command_has_help_with_an_example():
+    runner = CliRunner()
+    assert cli.commands, "no commands"
+    for name, command in cli.commands.items():
+        result = runner.invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "Example" in result.output and f"derive {name}" in result.output, name
+
+
+def test_neuron_prints_the_worked_example():
+    out = run(*NEURON)
+    assert out.returncode == 0
+    assert "∂L/∂w = 4 · 1 · 2 = 8" in out.stdout and "= 2.2" in out.stdout
+
+
+def test_sigmoid_on_the_command_line():
+    out = run(*NEURON[:-4], "--activation", "sigmoid", "--lr", "0.1")
+    assert "σ(7) ≈ 0.9991" in out.stdout and "0.0009102" in out.stdout
+    assert "−0.01457" in out.stdout and "≈ 3.001" in out.stdout and "0.000999" not in out.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["neuron", "--x", "2", "--w", "3", "--b", "1", "--y", "5", "--activation", "nope"], "unknown activation"),
+    (["neuron", "--x", "abc"], "cannot read 'abc' as a number"),
+    (["neuron", "--x", "2", "--w", "3"], "missing value(s)"),
+    (["render", "missing.yaml"], "no such file"),
+    (["chain", "--depth", "3", "--weight", "five"], "cannot read"),
+    (["neuron", *NEURON[1:], "--format", "pdf"], "needs -o FILE.pdf"),
+    (["compare", "--activations", "relu,bogus", "--x", "1", "--w", "1", "--b", "0", "--y", "1"], "unknown activation"),
+])
+def test_bad_input_is_one_line_and_nonzero(args, words):
+    out = run(*args)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("yaml_text, words", [
+    ("title: [unclosed\n", "malformed YAML at line"),
+    ("- just\n- a list\n", "must be a YAML mapping"),
+    ("equations: |\n  z = w*x +\nvalues: {w: 1, x: 2}\n", "line 1, column"),
+    ("equations: |\n  z = w*x\nvalues: {w: 1}\n", "missing value(s) for x"),
+    ("equations: |\n  a = relu(z, 2)\n", "`relu` takes 1 argument, got 2"),
+    ("equations: |\n  z = w*x\nvalue: {w: 1}\n", "unknown field(s) value"),
+    ("equations: |\n  z = log(x)\nvalues: {x: 0}\n", "log of 0"),
+])
+def test_bad_specs(tmp_path, yaml_text, words):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml_text)
+    out = run("render", str(spec))
+    assert out.returncode == 2
+    assert words in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_render_spec_and_output_files(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("title: Backprop through one ReLU neuron\nequations: |\n  z = w*x + b\n  a = relu(z)\n"
+                    "  L = (a - y)**2\nvalues: {x: 2, w: 3, b: 1, y: 5}\nlr: 0.1\n")
+    target = tmp_path / "out.md"
+    assert run("render", str(spec), "--format", "md", "-o", str(target)).returncode == 0
+    first = target.read_bytes()
+    assert b"# Backprop through one ReLU neuron" in first
+    refused = run("render", str(spec), "--format", "md", "-o", str(target))
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert run("render", str(spec), "--format", "md", "-o", str(target), "--force").returncode == 0
+    assert target.read_bytes() == first  # same input, same bytes
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_failed_render_leaves_no_file(tmp_path):
+    target = tmp_path / "x.md"
+    out = run("neuron", "--x", "2", "--w", "3", "--b", "1", "--y", "5", "--activation", "bogus", "-o", str(target))
+    assert out.returncode == 2 and not target.exists()
+
+
+def test_tex_and_pdf(tmp_path, pdflatex):
+    tex = run(*NEURON, "--format", "tex")
+    assert tex.stdout.startswith("\\documentclass") and tex.stdout.rstrip().endswith("\\end{document}")
+    body = run(*NEURON, "--format", "tex", "--fragment")
+    assert "\\documentclass" not in body.stdout
+    pdf = tmp_path / "n.pdf"
+    assert run(*NEURON, "--format", "pdf", "-o", str(pdf)).returncode == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_pdf_without_pdflatex_is_a_clear_error(tmp_path):
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))
+    out = subprocess.run([sys.executable, "-m", "derive.cli", *NEURON, "--format", "pdf", "-o",
+                          str(tmp_path / "n.pdf")], capture_output=True, text=True, env=env)
+    assert out.returncode == 2 and "pdflatex is not installed" in out.stderr
+
+
+def test_main_exit_codes():
+    with pytest.raises(SystemExit) as e:
+        main(["neuron", "--activation", "bogus"])
+    assert e.value.code == 2
+
+
+def test_demo_output_is_current(tmp_path):
+    from derive.demo import EXAMPLES, write_demo
+    fresh = tmp_path / "out"
+    write_demo(fresh, pdf=False)
+    committed = ROOT / "output"
+    for path in sorted(fresh.iterdir()):
+        assert (committed / path.name).exists(), f"output/{path.name} missing: run `derive demo --out output/ --force`"
+        if path.name != "README.md":
+            assert (committed / path.name).read_bytes() == path.read_bytes(), \
+                f"output/{path.name} is stale: run `derive demo --out output/ --force`"
+    for ex in EXAMPLES:
+        assert (committed / f"{ex.name}.pdf").exists()
+
+
+def test_demo_refuses_a_non_empty_folder(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    out = run("demo", "--out", str(tmp_path), "--no-pdf")
+    assert out.returncode == 2 and "--force" in out.stderr
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_non_editable_install_finds_its_templates(tmp_path):
+    venv = tmp_path / "venv"
+    # A fresh venv (seeing the already-installed dependencies), and a real, non-editable install
+    # of this tree into it, built with this interpreter's setuptools: no download needed.
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                   check=True)
+    source = tmp_path / "src"  # build from a copy: setuptools writes build/ into the tree
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", "output", "build", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+                    "-q", "--no-deps", "--no-build-isolation", str(source)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    python = venv / "bin" / "python"
+    where = subprocess.run([str(python), "-c", "import derive, derive.render as r; print(derive.__file__); print(r.templates_dir())"],
+                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout.split()
+    assert str(venv) in where[0] and str(venv) in where[1], where
+    out = subprocess.run([str(venv / "bin" / "derive"), *NEURON, "--format", "md"], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert out.returncode == 0 and "$$" in out.stdout
