@@ -369,9 +369,15 @@ class TextPrinter(StrPrinter):
                 if p.is_Add or (p.is_Rational and p < 0):
                     text = f"({text})"
                 out.append(text)
-            if not values and all(p.is_Symbol for p in parts) and all(len(o) == 1 for o in out):
-                return "".join(out)  # wx, as written by hand
-            return " · ".join(out)
+            if values:
+                return " · ".join(out)
+            # By hand: wx, σ(z)(1 − σ(z)); a dot only where juxtaposition would be ambiguous.
+            text = out[0]
+            for prev, part, shown in zip(parts, parts[1:], out[1:]):
+                tight = part.is_Add or (prev.is_Symbol and part.is_Symbol and len(shown) == 1
+                                        and len(text.split(" ")[-1]) == 1)
+                text += ("" if tight else " · ") + shown
+            return text
 
         sign = ""
         if coeff.is_negative:
