@@ -83,6 +83,8 @@ def terminating_decimal(value: sp.Rational, max_digits: int = 15) -> str | None:
     if not isinstance(value, sp.Rational):
         return None
     p, q = int(value.p), int(value.q)
+    if q > 10**12:  # more than 12 decimal places: never shown as a plain decimal (and fast to reject)
+        return None
     twos = fives = 0
     while q % 2 == 0:
         q //= 2

@@ -1,0 +1,48 @@
+"""Deep-network speed (issue 4 targets):
+* a 1000-layer chain derived and rendered to Markdown ≤ 3 s, t(1000)/t(100) ≤ 12;
+* an MLP with widths [4, 8, 8, 2] (130 parameters): all exact gradients and the full document ≤ 3 s.
+Prints medians. Run: python bench/bench_deep.py [repeats]
+"""
+import random
+import statistics
+import sys
+import time
+
+import derive
+
+
+def chain_doc(depth: int, activation: str) -> float:
+    start = time.perf_counter()
+    ex = derive.chain(depth=depth, weight="1.01", x=1, activation=activation, loss="half_squared_error", y=0)
+    ex.gradients()
+    ex.to_markdown()
+    return time.perf_counter() - start
+
+
+def mlp_doc() -> float:
+    rng = random.Random(7)
+    widths = [4, 8, 8, 2]
+    weights = [[[round(rng.uniform(-1, 1), 2) for _ in range(widths[l])] for _ in range(widths[l + 1])]
+               for l in range(3)]
+    biases = [[round(rng.uniform(-0.5, 0.5), 2) for _ in range(widths[l + 1])] for l in range(3)]
+    start = time.perf_counter()
+    ex = derive.mlp([0.5, -1, 0.25, 2], weights, biases, [0, 1], activation=["relu", "relu", "sigmoid"],
+                    loss="half_squared_error", lr="0.1")
+    assert len(ex.params) == 130
+    ex.gradients()
+    ex.to_markdown()
+    return time.perf_counter() - start
+
+
+def main():
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    for activation in ("relu", "sigmoid"):
+        med = {d: statistics.median(chain_doc(d, activation) for _ in range(repeats)) for d in (100, 1000)}
+        print(f"{activation} chain + Markdown: depth 100 {med[100]:.3f} s, depth 1000 {med[1000]:.3f} s "
+              f"(target ≤ 3 s), ratio {med[1000] / med[100]:.1f} (target ≤ 12)")
+    m = statistics.median(mlp_doc() for _ in range(repeats))
+    print(f"MLP [4, 8, 8, 2], 130 parameters, gradients + Markdown: median {m:.3f} s (target ≤ 3 s)")
+
+
+if __name__ == "__main__":
+    main()
