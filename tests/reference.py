@@ -110,5 +110,5 @@ def torch_gradients(ex):
         env[name] = torch_eval(node.expr, env)
     out = env[ex.output]
     grads = torch.autograd.grad(out, [env[n] for n in ex.inputs], allow_unused=True)
-    return ({n: float(env[n]) for n in env},
+    return ({n: float(env[n].detach()) for n in env},
             {n: (0.0 if g is None else float(g)) for n, g in zip(ex.inputs, grads)})
