@@ -1,0 +1,404 @@
+"""Checking a student's answers: per key a verdict ("correct", "incorrect", or "carried": wrong, but
+right given the student's own earlier answers), a tolerance that respects the significant figures
+the student wrote, symbolic answers compared symbolically, and diagnosed mistakes from the
+catalogue in ``derive.mistakes``.
+
+>>> import derive
+>>> ex = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)
+>>> ex.check({"z": 7, "dL/dw": 8, "w_new": 2.2}).ok
+True
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+import mpmath
+import sympy as sp
+
+from .approx import approx
+from .errors import DeriveError
+
+_DERIVATIVE = re.compile(r"^\s*(?:d|∂)\s*([A-Za-z][A-Za-z0-9_]*)\s*/\s*(?:d|∂)\s*([A-Za-z][A-Za-z0-9_]*)\s*$")
+_NEW = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)_new\s*$")
+MIN_SIGNIFICANT = 2
+
+
+@dataclass(frozen=True)
+class Key:
+    """What an answer key names: a value, a derivative d(of)/d(wrt), or an update."""
+
+    text: str
+    kind: str  # "value", "derivative", "update"
+    name: str = ""  # value / update
+    of: str = ""
+    wrt: str = ""
+
+
+def parse_key(ex, text: str) -> Key:
+    if not isinstance(text, str):
+        raise DeriveError(f"answer key {text!r} must be text like \"z\", \"dL/dw\" or \"w_new\"")
+    names = set(ex.inputs) | set(ex.nodes)
+    if text.strip() in names:
+        return Key(text, "value", name=text.strip())
+    m = _DERIVATIVE.match(text)
+    if m:
+        of, wrt = m.groups()
+        for n in (of, wrt):
+            if n not in names:
+                raise DeriveError(f"answer key {text!r}: unknown name {n!r}; known: {', '.join(sorted(names))}")
+        return Key(text, "derivative", of=of, wrt=wrt)
+    m = _NEW.match(text)
+    if m and m.group(1) in ex.inputs:
+        return Key(text, "update", name=m.group(1))
+    raise DeriveError(f"cannot read the answer key {text!r}: use a name (\"z\"), a derivative "
+                      f"(\"dL/dw\" or \"∂L/∂w\") or an update (\"w_new\")")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A student's answer: a number with the significant figures written, or a formula."""
+
+    raw: object
+    value: sp.Expr | None  # exact number, if numeric
+    digits: int | None  # significant figures written (None: exact, e.g. a fraction)
+    formula: sp.Expr | None = None  # if symbolic
+
+
+def _significant_digits(text: str) -> int | None:
+    text = text.strip().lstrip("+-")
+    if "/" in text:
+        return None
+    mantissa = re.split(r"[eE]", text)[0]
+    digits = mantissa.replace(".", "").lstrip("0")
+    return max(len(digits), 1)
+
+
+def parse_answer(ex, raw) -> Answer:
+    from .numbers import parse_decimal, to_exact
+    from .parser import Num, parse_expression, to_sympy
+    if isinstance(raw, bool) or raw is None:
+        raise DeriveError(f"answer {raw!r} is not a number or a formula")
+    if isinstance(raw, int):
+        return Answer(raw, sp.Integer(raw), len(str(abs(raw)).rstrip("0")) or 1)
+    if isinstance(raw, float):
+        return Answer(raw, to_exact(raw), _significant_digits(repr(raw)))
+    if isinstance(raw, (sp.Basic,)) or not isinstance(raw, str):
+        value = to_exact(raw, "answer")
+        return Answer(raw, value, None)
+    text = raw.strip()
+    exact = parse_decimal(text)
+    if exact is not None:
+        return Answer(raw, exact, _significant_digits(text))
+    tree = parse_expression(text.replace("∂", "d"))  # the engine's whitelist parser
+    symbols = {n: ex.graph.symbols.get(n, sp.Symbol(n, real=True)) for n in _names(tree)}
+    expr = to_sympy(tree, symbols)
+    if not expr.free_symbols:
+        literals = [len(n.text.replace(".", "").lstrip("0")) for n in _walk(tree) if isinstance(n, Num)
+                    and "." in n.text]
+        return Answer(raw, expr, max(literals) if literals else None)
+    unknown = [s.name for s in expr.free_symbols if s.name not in ex.graph.symbols]
+    if unknown:
+        raise DeriveError(f"answer {text!r} uses unknown name(s) {', '.join(sorted(unknown))}")
+    return Answer(raw, None, None, expr)
+
+
+def _names(tree):
+    from .parser import names_in
+    return names_in(tree)
+
+
+def _walk(tree):
+    from .parser import BinOp, Call, Neg
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, BinOp):
+            stack += [node.left, node.right]
+        elif isinstance(node, Neg):
+            stack.append(node.operand)
+        elif isinstance(node, Call):
+            stack += list(node.args)
+
+
+def matches(answer: Answer, target, rtol=None, atol=None) -> bool:
+    """Does a numeric answer equal ``target`` as far as the student's digits (or rtol/atol) say?"""
+    if answer.value is None or target is None:
+        return False
+    given, want = approx(answer.value), approx(target)
+    if answer.value == target:
+        return True
+    if rtol is not None or atol is not None:
+        return abs(given - want) <= (atol or 0) + (rtol or 0) * abs(want)
+    digits = answer.digits
+    if digits is None:  # an exact form (3/20, 2*exp(-7)…): must be exact, up to rounding noise
+        return abs(given - want) <= mpmath.mpf(10) ** -30 * max(1, abs(want))
+    digits = max(digits, 1)
+    if given == 0:
+        return abs(want) < mpmath.mpf("0.5") * mpmath.mpf(10) ** (-digits)
+    exponent = mpmath.floor(mpmath.log10(abs(given)))
+    half_unit = mpmath.mpf("0.5") * mpmath.mpf(10) ** (exponent - digits + 1)
+    return abs(given - want) <= half_unit * (1 + mpmath.mpf(10) ** -9)
+
+
+@dataclass
+class Verdict:
+    key: str
+    given: object
+    expected: sp.Expr
+    status: str  # correct / incorrect / carried
+    hint: str = ""
+    diagnosis: str = ""  # name of the catalogue mistake, if one explains the answer
+
+
+@dataclass
+class Report:
+    """The outcome of ``Example.check``."""
+
+    verdicts: dict = field(default_factory=dict)
+    title: str = "Your answers, checked"
+
+    @property
+    def ok(self) -> bool:
+        return all(v.status == "correct" for v in self.verdicts.values())
+
+    def _get(self, key):
+        for k, v in self.verdicts.items():
+            if k == key or k.replace("∂", "d") == key.replace("∂", "d"):
+                return v
+        raise KeyError(f"no answer was given for {key!r}")
+
+    def status(self, key: str) -> str:
+        return self._get(key).status
+
+    def hint(self, key: str) -> str:
+        return self._get(key).hint
+
+    def expected(self, key: str):
+        return self._get(key).expected
+
+    def diagnosis(self, key: str) -> str:
+        return self._get(key).diagnosis
+
+    def content(self):
+        from .derivation import Value
+        from .document import Content, Section
+        from .functions import Sentence
+        s = Section("Step by step")
+        rows = []
+        for v in self.verdicts.values():
+            given = v.given if isinstance(v.given, str) else str(v.given)
+            expected = Value(v.expected) if isinstance(v.expected, sp.Basic) and v.expected.is_number else str(v.expected)
+            mark = {"correct": "✓ correct", "incorrect": "✗ incorrect", "carried": "✓ carried forward"}[v.status]
+            rows.append([v.key, given, expected, mark])
+        s.tabulate(["step", "your answer", "correct value", "verdict"], rows)
+        hints = Section("Hints")
+        for v in self.verdicts.values():
+            if v.hint:
+                hints.bullet(Sentence(f"{v.key}: {v.hint}"))
+        total = len(self.verdicts)
+        good = sum(v.status != "incorrect" for v in self.verdicts.values())
+        s.say(Sentence(f"{good} of {total} steps earn credit"
+                       f"{' (carried-forward steps are right given your earlier answers)' if any(v.status == 'carried' for v in self.verdicts.values()) else ''}."))
+        return Content(self.title, [s] + ([hints] if hints.blocks else []))
+
+    def to_text(self) -> str:
+        from .render import render_content
+        return render_content(self.content(), "text")
+
+    def to_markdown(self) -> str:
+        from .render import render_content
+        return render_content(self.content(), "markdown")
+
+    def to_latex(self, fragment: bool = False) -> str:
+        from .render import render_content
+        return render_content(self.content(), "latex", fragment=fragment)
+
+    def __str__(self):
+        return self.to_text()
+
+    def _repr_markdown_(self):
+        return self.to_markdown()
+
+    def _repr_latex_(self):
+        return self.to_latex(fragment=True)
+
+
+class Checker:
+    """Expected and carried-forward values for the keys of one example."""
+
+    def __init__(self, ex, answers: dict, rtol=None, atol=None):
+        if ex.symbolic:
+            raise DeriveError("checking needs an example with values")
+        if not isinstance(answers, dict) or not answers:
+            raise DeriveError("answers must be a non-empty mapping like {\"z\": 7, \"dL/dw\": 8}")
+        self.ex, self.ev = ex, ex.evaluation
+        self.rtol, self.atol = rtol, atol
+        self.keys = {k: parse_key(ex, k) for k in answers}
+        self.answers = {k: parse_answer(ex, a) for k, a in answers.items()}
+        self.by_meaning = {}
+        for k, key in self.keys.items():
+            self.by_meaning[(key.kind, key.name, key.of, key.wrt)] = self.answers[k]
+
+    # -- exact values --
+
+    def expected(self, key: Key):
+        if key.kind == "value":
+            return self.ev.values[key.name]
+        if key.kind == "derivative":
+            return self.ev.grad(key.wrt, key.of)
+        if self.ex.lr is None:
+            raise DeriveError(f"answer key {key.text!r} needs a learning rate (lr) in the example")
+        return self.ev.values[key.name] - self.ex.lr * self.ev.grad(key.name, self.ex.output)
+
+    # -- values computed from the student's own earlier answers --
+
+    _top = None
+
+    def _student(self, kind, name="", of="", wrt=""):
+        if (kind, name, of, wrt) == self._top:  # never the answer being judged
+            return None
+        a = self.by_meaning.get((kind, name, of, wrt))
+        return a.value if a is not None and a.value is not None else None
+
+    def carried(self, key: Key):
+        """``key`` recomputed from the student's *other* answers (exact where none was given)."""
+        self._top = (key.kind, key.name, key.of, key.wrt)
+        try:
+            return self._carried(key)
+        finally:
+            self._top = None
+
+    def _carried(self, key: Key):
+        if key.kind == "value":
+            return self._carried_value(key.name, top=True)
+        if key.kind == "derivative":
+            return self._carried_derivative(key.of, key.wrt, top=True)
+        grad = self._student("derivative", of=self.ex.output, wrt=key.name)
+        if grad is None:
+            grad = self._carried_derivative(self.ex.output, key.name, top=True)
+        return self.ev.values[key.name] - self.ex.lr * grad
+
+    def _carried_value(self, name, top=False):
+        if not top:
+            mine = self._student("value", name=name)
+            if mine is not None:
+                return mine
+        if name in self.ex.graph.inputs:
+            return self.ev.values[name]
+        node = self.ex.graph.nodes[name]
+        subs = {self.ex.graph.symbols[p]: self._carried_value(p) for p in node.parents}
+        return node.expr.xreplace(subs)
+
+    def _carried_local(self, of, wrt):
+        mine = self._student("derivative", of=of, wrt=wrt)
+        if mine is not None and len(self.ex.graph.nodes[of].parents) >= 1:
+            return mine
+        node = self.ex.graph.nodes[of]
+        rule = self.ev.symbolic_local(of, wrt)
+        subs = {self.ex.graph.symbols[p]: self._carried_value(p) for p in node.parents}
+        return rule.xreplace(subs)
+
+    def _carried_derivative(self, of, wrt, top=False):
+        if of == wrt:
+            return sp.S.One
+        if not top:
+            mine = self._student("derivative", of=of, wrt=wrt)
+            if mine is not None:
+                return mine
+        graph = self.ex.graph
+        relevant = graph.ancestors(of) | {of}
+        total = sp.S.Zero
+        for c in graph.consumers.get(wrt, []):
+            if c not in relevant:
+                continue
+            upstream = self._carried_derivative(of, c)
+            total += upstream * self._carried_local(c, wrt)
+        return total
+
+
+def check(ex, answers: dict, rtol=None, atol=None) -> Report:
+    from .mistakes import diagnose
+    checker = Checker(ex, answers, rtol, atol)
+    report = Report()
+    for text, key in checker.keys.items():
+        answer = checker.answers[text]
+        expected = checker.expected(key)
+        from .example import _public
+        shown_expected = _public(expected)
+        if answer.formula is not None:
+            status, hint = _check_formula(checker, key, answer.formula)
+            report.verdicts[text] = Verdict(text, answer.raw, shown_expected, status, hint)
+            continue
+        explicit = rtol is not None or atol is not None
+        too_few = (not explicit and answer.digits is not None and answer.digits < MIN_SIGNIFICANT
+                   and answer.value != expected)
+        if not too_few and matches(answer, expected, rtol, atol):
+            report.verdicts[text] = Verdict(text, answer.raw, shown_expected, "correct")
+            continue
+        verdict = Verdict(text, answer.raw, shown_expected, "incorrect")
+        if too_few and matches(answer, expected):
+            verdict.hint = (f"too few digits: give at least {MIN_SIGNIFICANT} significant figures "
+                            f"(the value is {_fmt(expected)})")
+            report.verdicts[text] = verdict
+            continue
+        carried = checker.carried(key)
+        if not matches(Answer(answer.raw, carried, answer.digits), expected) and matches(answer, carried, rtol, atol):
+            verdict.status = "carried"
+            verdict.hint = ("right given your earlier answers, which this step inherits "
+                            f"(with exact earlier values it would be {_fmt(expected)})")
+        found = diagnose(checker, key, answer)
+        if found is not None:
+            mistake, detail = found
+            verdict.diagnosis = mistake.name
+            if verdict.status != "carried":
+                verdict.hint = f"{mistake.title}: {mistake.hint}" + (f" ({detail})" if detail else "")
+        if verdict.status == "incorrect" and not verdict.hint:
+            verdict.hint = f"the correct value is {_fmt(expected)}; recheck this step"
+        report.verdicts[text] = verdict
+    return report
+
+
+def _fmt(value) -> str:
+    from .numbers import format_number, is_exact_display
+    text = format_number(value, 4)
+    return text if is_exact_display(value) else f"≈ {text}"
+
+
+def _check_formula(checker, key: Key, formula: sp.Expr):
+    """Compare a symbolic answer with the symbolic truth: structurally, else at random points
+    (inputs sampled on both sides of every kink)."""
+    from .engine import Evaluation
+    ex = checker.ex
+    graph = ex.graph
+    symbolic = Evaluation(graph, None)
+    if key.kind == "value":
+        truth = graph.symbols[key.name] if key.name in graph.inputs else graph.nodes[key.name].expr
+    elif key.kind == "derivative":
+        truth = symbolic.grad(key.wrt, key.of)
+    else:
+        return "incorrect", "give the updated value as a number"
+    if sp.simplify(formula - truth) == 0:
+        return "correct", ""
+    # Express both sides in the inputs, then compare at random points.
+    def in_inputs(expr):
+        for name in reversed(list(graph.nodes)):
+            expr = expr.xreplace({graph.symbols[name]: graph.nodes[name].expr})
+        return expr
+    left, right = in_inputs(formula), in_inputs(truth)
+    rng = random.Random(0)
+    for _ in range(12):
+        point = {graph.symbols[n]: sp.Rational(rng.choice([-1, 1]) * rng.randint(1, 40), rng.randint(3, 9))
+                 for n in graph.inputs}
+        try:
+            a, b = approx(left.xreplace(point)), approx(right.xreplace(point))
+        except Exception:
+            continue
+        if abs(a - b) > mpmath.mpf(10) ** -20 * (1 + abs(b)):
+            return "incorrect", "this formula differs from the correct one at some inputs"
+    return "correct", ""
+
+
+__all__ = ["check", "Report", "Verdict", "parse_key", "parse_answer", "matches", "Checker"]
