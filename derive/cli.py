@@ -203,6 +203,96 @@ def mlp(spec, focus, fmt, output, precision, fragment, force, exact):
 
 
 @cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("answers", type=click.Path(dir_okay=False), required=False)
+@click.option("--interactive", is_flag=True, help="Ask for each step in the terminal, with a verdict after each.")
+@click.option("--rtol", type=float, help="Relative tolerance instead of the significant figures written.")
+@click.option("--atol", type=float, help="Absolute tolerance instead of the significant figures written.")
+@click.option("--format", "fmt", type=click.Choice(("text", "md", "markdown", "tex", "latex")), default="text",
+              show_default=True)
+def check(spec, answers, interactive, rtol, atol, fmt):
+    """Check a student's answers against the exact derivation: each step correct, incorrect, or
+    carried forward (right given the student's own earlier answers), with hints that name common
+    mistakes. Exit status 0 if all correct, 1 if something is not, 2 for bad input.
+
+    \b
+    Example answers.yaml:
+      z: 7
+      dL/dw: 8
+      w_new: 2.2
+    \b
+    Example:
+      derive check spec.yaml answers.yaml
+      derive check --interactive spec.yaml
+    """
+    from .spec import example_from_spec, load_spec, load_yaml
+    s = load_spec(spec)
+    ex = example_from_spec(s)
+    if interactive:
+        sys.exit(_interactive(ex, s.ask))
+    if not answers:
+        raise DeriveError("give an answers file (YAML: `dL/dw: 8` …) or use --interactive")
+    given = load_yaml(answers)
+    report = ex.check(given, rtol=rtol, atol=atol)
+    name = {"md": "markdown", "tex": "latex"}.get(fmt, fmt)
+    click.echo({"text": report.to_text, "markdown": report.to_markdown,
+                "latex": report.to_latex}[name](), nl=False)
+    sys.exit(0 if report.ok else 1)
+
+
+def default_steps(ex) -> list[str]:
+    """The steps a student writes for the focus parameter: forward values, each local derivative
+    on the path back from the output, the total derivative, the update."""
+    steps = [n for n in ex.nodes]
+    d = ex.derivation()
+    if d.paths and len(d.paths) == 1:
+        path = d.paths[0].nodes
+        steps += [f"d{b}/d{a}" for a, b in reversed(list(zip(path, path[1:])))]
+    else:
+        steps += [f"d{ex.output}/d{n}" for n in ex.nodes if n != ex.output][::-1]
+    steps.append(f"d{ex.output}/d{ex.focus}")
+    if ex.lr is not None:
+        steps.append(f"{ex.focus}_new")
+    return list(dict.fromkeys(steps))
+
+
+def _interactive(ex, ask) -> int:
+    steps = list(ask) or default_steps(ex)
+    click.echo(f"{ex.title or 'Derivation'}: give each step (empty to skip, q to quit).")
+    from .numbers import format_number
+    click.echo("Given: " + ", ".join(f"{n} = {format_number(ex.values[n])}" for n in ex.inputs)
+               + (f", η = {format_number(ex.lr)}" if ex.lr is not None else ""))
+    answers: dict = {}
+    for step in steps:
+        try:
+            raw = click.prompt(step, default="", show_default=False, prompt_suffix=" = ")
+        except click.exceptions.Abort:  # end of input: stop asking, report what we have
+            click.echo()
+            break
+        raw = raw.strip()
+        if raw.lower() in ("q", "quit", "exit"):
+            break
+        if not raw:
+            continue
+        try:
+            report = ex.check({**answers, step: raw})
+        except DeriveError as e:
+            click.echo(f"  cannot read that: {e}")
+            continue
+        answers[step] = raw
+        v = report.verdicts[step]
+        mark = {"correct": "✓ correct", "incorrect": "✗ incorrect", "carried": "✓ carried forward"}[v.status]
+        click.echo(f"  {mark}" + (f" — {v.hint}" if v.hint else ""))
+    if not answers:
+        click.echo("No answers given.")
+        return 1
+    report = ex.check(answers)
+    good = sum(v.status != "incorrect" for v in report.verdicts.values())
+    click.echo(f"{good} of {len(report.verdicts)} steps earn credit.")
+    return 0 if report.ok else 1
+
+
+@cli.command()
 @click.option("--out", "out", default="output", show_default=True, type=click.Path(file_okay=False),
               help="Folder to write the examples into.")
 @click.option("--force", is_flag=True, help="Replace the folder's generated files if it exists.")

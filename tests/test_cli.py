@@ -158,3 +158,57 @@ def test_non_editable_install_finds_its_templates(tmp_path):
     out = subprocess.run([str(venv / "bin" / "derive"), *NEURON, "--format", "md"], capture_output=True,
                          text=True, cwd=tmp_path)
     assert out.returncode == 0 and "$$" in out.stdout
+
+
+SPEC = ("title: One sigmoid neuron\nequations: |\n  z = w*x + b\n  a = sigmoid(z)\n  L = (a - y)**2\n"
+        "values: {x: 2, w: 3, b: 1, y: 5}\nlr: 0.1\n")
+
+
+def test_check_command_exit_codes(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    good = tmp_path / "good.yaml"
+    good.write_text("z: 7\ndL/dw: -0.01457\nw_new: 3.001457\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: 0.999\ndL/da: -8.002\nda/dz: 0.000999\ndz/dw: 2\ndL/dw: -0.016\nw_new: 3.0016\n")
+    out = run("check", str(spec), str(good))
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = run("check", str(spec), str(bad))
+    assert out.returncode == 1 and "premature rounding" in out.stdout and "carried forward" in out.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("dL/dw: __import__('os')\n")
+    out = run("check", str(spec), str(broken))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_check_interactive_driven_by_pexpect(tmp_path):
+    pexpect = pytest.importorskip("pexpect")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    child = pexpect.spawn(sys.executable, ["-m", "derive.cli", "check", "--interactive", str(spec)],
+                          encoding="utf-8", timeout=30)
+    child.expect("z = ")
+    child.sendline("7")
+    child.expect("correct")
+    child.expect("a = ")
+    child.sendline("0.999")
+    child.expect("correct")
+    child.expect("L = ")
+    child.sendline("")
+    child.expect("dL/da = ")
+    child.sendline("-8.002")
+    child.expect("da/dz = ")
+    child.sendline("0.000999")
+    child.expect("incorrect — premature rounding")
+    child.expect("dz/dw = ")
+    child.sendline("2")
+    child.expect("dL/dw = ")
+    child.sendline("-0.016")
+    child.expect("carried forward")
+    child.expect("w_new = ")
+    child.sendline("3.0016")
+    child.expect("carried forward")
+    child.expect("6 of 7 steps earn credit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
