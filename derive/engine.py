@@ -14,7 +14,9 @@ like an atom to SymPy. The public API expands Quantities back into explicit form
 """
 from __future__ import annotations
 
+import gc
 import heapq
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sympy as sp
@@ -135,6 +137,19 @@ def compact(label: str, expr: sp.Expr) -> sp.Expr:
     if expr.has(*_BAD):
         raise Undefined(f"{sp.sstr(expr)} is not a finite real number")
     return Quantity(label, expr, approx(expr))
+
+
+@contextmanager
+def _gc_paused():
+    """Pause Python's cyclic garbage collector while thousands of long-lived SymPy objects are
+    built: its collections grow with the heap and would make deep graphs superlinear."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # --- the graph -----------------------------------------------------------------------------
@@ -302,16 +317,22 @@ class Evaluation:
             for name in graph.inputs:
                 self.values[name] = values[name]
                 self._subs[graph.symbols[name]] = values[name]
-            for node in graph.nodes.values():
-                try:
-                    value = compact(node.name, node.expr.xreplace(self._subs))
-                except Undefined as reason:
-                    raise ValueError_(
-                        f"{graph.line_of(node.name)}`{node.name} = {node.source}` is undefined at "
-                        f"the given values: {_diagnose(node.expr, self._subs, reason)}; change "
-                        f"the values or the equation") from None
-                self.values[node.name] = value
-                self._subs[node.symbol] = value
+            with _gc_paused():
+                self._forward()
+
+    def _forward(self):
+        """Exact forward values in topological order."""
+        graph = self.graph
+        for node in graph.nodes.values():
+            try:
+                value = compact(node.name, node.expr.xreplace(self._subs))
+            except Undefined as reason:
+                raise ValueError_(
+                    f"{graph.line_of(node.name)}`{node.name} = {node.source}` is undefined at "
+                    f"the given values: {_diagnose(node.expr, self._subs, reason)}; change "
+                    f"the values or the equation") from None
+            self.values[node.name] = value
+            self._subs[node.symbol] = value
 
     # -- local derivatives, one per edge --
 
@@ -394,6 +415,10 @@ class Evaluation:
         """∂of/∂n for every node n that ``of`` depends on, by reverse accumulation."""
         if of in self._adjoints:
             return self._adjoints[of]
+        with _gc_paused():
+            return self._accumulate(of)
+
+    def _accumulate(self, of: str) -> dict[str, sp.Expr]:
         graph = self.graph
         adjoint: dict[str, sp.Expr] = {of: S.One}
         if of in graph.nodes:
@@ -410,7 +435,6 @@ class Evaluation:
                              else self.local(name, parent).value)
                     term = up * local
                     adjoint[parent] = adjoint[parent] + term if parent in adjoint else term
-                # Children are all done (reverse topological order): fix the parents later.
             if not self.symbolic:
                 adjoint = {n: compact(f"∂{of}/∂{n}", v) for n, v in adjoint.items()}
             else:
