@@ -227,6 +227,13 @@ def check(spec, answers, interactive, rtol, atol, fmt):
     """
     from .spec import example_from_spec, load_spec, load_yaml
     s = load_spec(spec)
+    name = {"md": "markdown", "tex": "latex"}.get(fmt, fmt)
+    if s.random:  # a homework spec: answers are keyed by variant id
+        if interactive:
+            raise DeriveError("--interactive needs a spec with fixed values (this one has `random`)")
+        if not answers:
+            raise DeriveError("give the answers file, keyed by variant id")
+        sys.exit(_check_homework(s, load_yaml(answers), rtol, atol, name))
     ex = example_from_spec(s)
     if interactive:
         sys.exit(_interactive(ex, s.ask))
@@ -234,10 +241,40 @@ def check(spec, answers, interactive, rtol, atol, fmt):
         raise DeriveError("give an answers file (YAML: `dL/dw: 8` …) or use --interactive")
     given = load_yaml(answers)
     report = ex.check(given, rtol=rtol, atol=atol)
-    name = {"md": "markdown", "tex": "latex"}.get(fmt, fmt)
-    click.echo({"text": report.to_text, "markdown": report.to_markdown,
-                "latex": report.to_latex}[name](), nl=False)
+    click.echo(_report_text(report, name), nl=False)
     sys.exit(0 if report.ok else 1)
+
+
+def _report_text(report, name: str) -> str:
+    return {"text": report.to_text, "markdown": report.to_markdown, "latex": report.to_latex}[name]()
+
+
+def _check_homework(spec, given: dict, rtol, atol, name: str) -> int:
+    """Answers for homework variants: {variant id: {key: answer}}; each variant regenerated from
+    its id (spec hash, seed, index) and checked."""
+    import re
+    from .homework import Generator, spec_hash
+    ids = re.compile(r"^([0-9a-f]{8})-s(-?\d+)-(\d+)$")
+    all_ok = True
+    generators: dict = {}
+    for variant_id, answers in given.items():
+        m = ids.match(str(variant_id))
+        if not m:
+            raise DeriveError(f"{variant_id!r} is not a variant id like 1a2b3c4d-s7-3 "
+                              f"(see answers.json of the homework)")
+        digest, seed, index = m.group(1), int(m.group(2)), int(m.group(3))
+        if digest != spec_hash(spec):
+            raise DeriveError(f"variant {variant_id} was generated from another version of the spec "
+                              f"(hash {digest}, this spec is {spec_hash(spec)})")
+        if not isinstance(answers, dict):
+            raise DeriveError(f"answers for {variant_id} must be a mapping like {{dL/dw: 8}}")
+        gen = generators.setdefault(seed, Generator(spec, seed))
+        variant = gen.variants(index)[index - 1]
+        report = variant.example.check(answers, rtol=rtol, atol=atol)
+        report.title = f"Variant {variant_id}"
+        click.echo(_report_text(report, name), nl=False)
+        all_ok = all_ok and report.ok
+    return 0 if all_ok else 1
 
 
 def default_steps(ex) -> list[str]:
@@ -290,6 +327,44 @@ def _interactive(ex, ask) -> int:
     good = sum(v.status != "incorrect" for v in report.verdicts.values())
     click.echo(f"{good} of {len(report.verdicts)} steps earn credit.")
     return 0 if report.ok else 1
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--variants", type=int, default=10, show_default=True, help="How many variants.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same variants.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write.")
+@click.option("--format", "fmts", default="md,tex", show_default=True,
+              help="Comma-separated: md, tex, pdf, text, moodle (answers.csv/json are always written).")
+@click.option("--jobs", type=int, help="Processes to render with (default: the number of cores).")
+@click.option("--force", is_flag=True, help="Replace the folder if it exists and is not empty.")
+def homework(spec, variants, seed, out, fmts, jobs, force):
+    """Seeded homework variants with constraints: problems.*, solutions.* (the full worked
+    derivation per variant), answers.csv, answers.json and Moodle XML.
+
+    \b
+    Example spec.yaml:
+      title: Backprop through one ReLU neuron
+      equations: |
+        z = w*x + b
+        a = relu(z)
+        L = (a - y)**2
+      values: {y: 5}
+      random:
+        x: {integers: [1, 5]}
+        w: {integers: [-4, 4], exclude: [0]}
+        b: {choice: [-1, 0, 1, 2]}
+      constraints: ["z > 0"]
+      lr: 0.1
+      ask: ["dL/dw", "dL/db", "w_new"]
+    \b
+    Example:
+      derive homework spec.yaml --variants 30 --seed 7 --out hw1/ --format md,tex,pdf,moodle
+    """
+    from .homework import generate
+    from .spec import load_spec
+    written = generate(load_spec(spec), variants, seed, out, fmts.split(","), jobs=jobs, force=force)
+    click.echo(f"wrote {len(written)} files to {out}", err=True)
 
 
 @cli.command()

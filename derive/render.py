@@ -156,7 +156,9 @@ class Writer:
 
 
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
-                   layout: str = "document", exact: bool = False) -> str:
+                   layout: str = "document", exact: bool = False, body: str = "") -> str:
+    """``body`` is already-rendered text of the same format placed after the sections (used to
+    assemble sheets rendered in parallel)."""
     fmt = get_format(fmt_name)
     w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact)  # names are LaTeX
     sections = []
@@ -177,7 +179,7 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
         sections.append({"title": fmt.escape(s.title), "blocks": blocks})
     template = environment(fmt.name).get_template(f"{layout}.j2")
     return template.render(title=fmt.escape(content.title), sections=sections, fragment=fragment,
-                           footer=fmt.escape(content.footer))
+                           footer=fmt.escape(content.footer), body=body)
 
 
 def render(example, fmt_name: str, precision: int | None = None, fragment: bool = False,
