@@ -21,21 +21,24 @@ def in_process(activation: str, repeats: int = 30) -> float:
     return statistics.median(times)
 
 
-def process(cmd, repeats: int = 7) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def process(cmd) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
 
 
 def main():
     for act in ("relu", "sigmoid"):
         print(f"neuron ({act}) derivation + Markdown in process: median {in_process(act) * 1000:.1f} ms (target ≤ 10 ms)")
-    base = process([sys.executable, "-c", "import sympy"])
-    cli = process([sys.executable, "-m", "derive.cli", "neuron", "--x", "2", "--w", "3", "--b", "1",
-                   "--y", "5", "--activation", "sigmoid", "--lr", "0.1", "--format", "md"])
+    # Interleave the two commands so drifting machine load affects both alike.
+    base_cmd = [sys.executable, "-c", "import sympy"]
+    cli_cmd = [sys.executable, "-m", "derive.cli", "neuron", "--x", "2", "--w", "3", "--b", "1",
+               "--y", "5", "--activation", "sigmoid", "--lr", "0.1", "--format", "md"]
+    bases, clis = [], []
+    for _ in range(15):
+        bases.append(process(base_cmd))
+        clis.append(process(cli_cmd))
+    base, cli = statistics.median(bases), statistics.median(clis)
     print(f"python -c 'import sympy': median {base:.3f} s")
     print(f"derive neuron … --format md: median {cli:.3f} s = {cli / base:.2f} × import sympy (target ≤ 1.5)")
 

@@ -4,13 +4,31 @@
 >>> ex = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)
 >>> ex.grad("w"), ex.update("w")
 (8, 11/5)
-"""
-from .builders import chain, mlp, neuron
-from .compare import compare_activations
-from .errors import DeriveError
-from .example import Example
-from .functions import ACTIVATIONS, FUNCTIONS
-from .losses import LOSSES
 
-__all__ = ["Example", "neuron", "chain", "mlp", "compare_activations", "DeriveError", "FUNCTIONS", "ACTIVATIONS", "LOSSES"]
+Names are imported on first use (PEP 562), so the command line starts fast.
+"""
+from .errors import DeriveError
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Example": "example", "neuron": "builders", "chain": "builders", "mlp": "builders",
+    "compare_activations": "compare", "FUNCTIONS": "functions", "ACTIVATIONS": "functions",
+    "LOSSES": "losses", "Report": "checking",
+}
+
+__all__ = ["DeriveError", *_EXPORTS]
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'derive' has no attribute {name!r}")
+    from importlib import import_module
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

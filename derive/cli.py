@@ -361,6 +361,8 @@ def homework(spec, variants, seed, out, fmts, jobs, force):
     Example:
       derive homework spec.yaml --variants 30 --seed 7 --out hw1/ --format md,tex,pdf,moodle
     """
+    import gc
+    gc.enable()  # a long run: collect as usual (main() pauses the collector for short commands)
     from .homework import generate
     from .spec import load_spec
     written = generate(load_spec(spec), variants, seed, out, fmts.split(","), jobs=jobs, force=force)
@@ -380,6 +382,8 @@ def demo(out, force, no_pdf):
     Example:
       derive demo --out output/ --force
     """
+    import gc
+    gc.enable()  # a long run: collect as usual
     from .demo import write_demo
     written = write_demo(out, force=force, pdf=not no_pdf)
     click.echo(f"wrote {len(written)} files to {out}/", err=True)
@@ -387,6 +391,10 @@ def demo(out, force, no_pdf):
 
 def main(argv=None):
     """Console entry point: one line on stderr for any error, never a traceback."""
+    # A short-lived process: the cyclic garbage collector only costs time here (its passes over
+    # SymPy's import-time objects alone take tens of milliseconds); memory is freed at exit.
+    import gc
+    gc.disable()
     try:
         cli.main(args=argv, prog_name="derive", standalone_mode=False)
     except click.exceptions.Exit as e:
