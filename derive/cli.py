@@ -8,7 +8,7 @@ import click
 
 from .errors import DeriveError
 
-FORMATS = ("md", "markdown", "tex", "latex", "pdf", "text", "txt")
+FORMATS = ("md", "markdown", "tex", "latex", "pdf", "text", "txt", "pytorch")
 
 
 def _output_options(f):
@@ -92,6 +92,8 @@ def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, f
 
 
 def _render(ex, fmt_name: str, fragment: bool) -> str:
+    if fmt_name == "pytorch":
+        return ex.to_pytorch()
     from .render import render
     return render(ex, fmt_name, fragment=fragment)
 
@@ -115,6 +117,8 @@ def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment,
       derive compare --activations relu,sigmoid --x 2 --w 3 --b 1 --y 5 --lr 0.1
     """
     from .compare import compare_activations, render_comparison
+    if fmt == "pytorch":
+        raise DeriveError("--format pytorch exports one example; use `derive neuron … --format pytorch`")
     if None in (x, w, b, y):
         raise DeriveError("compare needs --x, --w, --b and --y")
     comp = compare_activations(activations, x=x, w=w, b=b, y=y, loss=loss, lr=lr)
@@ -367,6 +371,54 @@ def homework(spec, variants, seed, out, fmts, jobs, force):
     from .spec import load_spec
     written = generate(load_spec(spec), variants, seed, out, fmts.split(","), jobs=jobs, force=force)
     click.echo(f"wrote {len(written)} files to {out}", err=True)
+
+
+@cli.command()
+@click.option("--activation", default="relu", show_default=True,
+              type=click.Choice(("relu", "leaky_relu", "tanh", "sigmoid", "identity")))
+@click.option("--depth", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--width", type=click.IntRange(1, 4096), default=256, show_default=True)
+@click.option("--batch", type=click.IntRange(1, 100000), default=1024, show_default=True)
+@click.option("--schemes", default="normal,small,xavier,he", show_default=True,
+              help="Comma-separated: normal (std 1), small (std 0.01), xavier, he, lecun.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--plot", "plot", type=click.Path(dir_okay=False),
+              help="Write the variance plot here (.png, .pdf or .svg); with -o it defaults to FILE's name + .png.")
+@_output_options
+def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, precision, fragment, force, exact):
+    """Why He initialisation: the variance rule derived with SymPy (E[ReLU(z)²] = ½·Var[z] from
+    sympy.stats), and a Monte Carlo simulation of a deep network under several schemes, plotted.
+
+    \b
+    Example:
+      derive variance --activation relu --depth 50 --width 256 --format md -o he.md
+    """
+    from pathlib import Path
+    from .initialization import simulate_variance, variance_derivation, simulation_section
+    if fmt == "pytorch":
+        raise DeriveError("--format pytorch is for examples; variance writes a document")
+    handout = variance_derivation("relu" if activation == "sigmoid" else activation)
+    sim = simulate_variance(depth, width, activation, [s.strip() for s in schemes.split(",") if s.strip()],
+                            seed, batch)
+    if plot is None and output:
+        plot = str(Path(output).with_suffix(".png"))
+    name = None
+    if plot:
+        if Path(plot).exists() and not force:
+            raise DeriveError(f"{plot} exists; pass --force to overwrite it")
+        sim.plot(plot)
+        name = Path(plot).name if output and Path(plot).parent == Path(output).parent else plot
+    handout.content.sections.append(simulation_section(sim, name))
+    handout.precision = precision
+    if fmt == "pdf" and plot:  # the PDF embeds the plot: compile with it beside the source
+        from .files import compile_pdf, write_atomic
+        if not output:
+            raise DeriveError("--format pdf needs -o FILE.pdf")
+        if Path(output).exists() and not force:
+            raise DeriveError(f"{output} exists; pass --force to overwrite it")
+        write_atomic(output, compile_pdf(handout.render("latex"), resources=[plot]), force=True)
+        return
+    emit(lambda f, frag: handout.render(f, frag), fmt, output, force, fragment)
 
 
 @cli.command()

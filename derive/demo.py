@@ -63,6 +63,31 @@ def _network(fmt):
     return r(mlp(**NETWORK_222, activation="sigmoid", loss="half_squared_error", lr="0.5"), fmt)
 
 
+def _he(fmt):
+    from .initialization import simulate_variance, simulation_section, variance_derivation
+    handout = variance_derivation("relu")
+    sim = simulate_variance(depth=50, width=256, activation="relu", schemes=["normal", "small", "xavier", "he"],
+                            seed=0, batch=1024)
+    handout.content.sections.append(simulation_section(sim, "he-initialization-plot.png"))
+    deep = simulate_variance(depth=100, width=256, activation="relu", schemes=["normal", "he"], seed=0, batch=256)
+    handout.content.sections.append(simulation_section(deep, "he-initialization-100-layers.png"))
+    return handout.render(fmt)
+
+
+def _he_plots(folder: Path):
+    from .initialization import simulate_variance
+    sim = simulate_variance(depth=50, width=256, activation="relu", schemes=["normal", "small", "xavier", "he"],
+                            seed=0, batch=1024)
+    sim.plot(folder / "he-initialization-plot.png")
+    deep = simulate_variance(depth=100, width=256, activation="relu", schemes=["normal", "he"], seed=0, batch=256)
+    deep.plot(folder / "he-initialization-100-layers.png")
+
+
+def _remedies(fmt):
+    from .remedies import remedies
+    return remedies().render(fmt)
+
+
 EXAMPLES: list[DemoExample] = [
     DemoExample("neuron-relu", "One ReLU neuron backpropagated (x = 2, w = 3, b = 1, y = 5): "
                 "dL/dw = 4 · 1 · 2 = 8, w_new = 2.2", _neuron("relu")),
@@ -77,6 +102,12 @@ EXAMPLES: list[DemoExample] = [
     DemoExample("chain-relu-10", "The same chain 10 layers deep: dL/dw1 = 5^19", _chain(10)),
     DemoExample("network-2-2-2", "A full backpropagation through a 2-2-2 sigmoid network: δ "
                 "notation, matrix form, every gradient and update", _network),
+    DemoExample("he-initialization", "Why He initialisation: Var[z] = n·Var[w]·E[a²], E[ReLU(z)²] = "
+                "½·Var[z] derived with sympy.stats, hence Var[w] = 2/n_in (std √(2/n_in)); LeCun, "
+                "Glorot; a 50-layer simulation and the conversation's 100-layer example, plotted", _he),
+    DemoExample("remedies", "Remedies worked on the exploding chain: gradient clipping (norm and "
+                "value), weight decay, a residual connection, a normalisation step, and the table",
+                _remedies),
     DemoExample("neuron-relu-symbolic", "The ReLU neuron without numbers: "
                 "dL/dw = 2(a − y) · 𝟙[z > 0] · x", _symbolic),
 ]
@@ -108,11 +139,17 @@ def write_demo(out, force: bool = False, pdf: bool = True, examples=None) -> lis
     written = []
     with tempfile.TemporaryDirectory(prefix=".derive-demo-", dir=out) as tmp:
         staged = Path(tmp)
+        pending = []
         for ex in examples:
             for fmt, ext in TEXT_FORMATS:
                 (staged / f"{ex.name}.{ext}").write_text(ex.render(fmt), encoding="utf-8")
             if pdf:
-                (staged / f"{ex.name}.pdf").write_bytes(compile_pdf(ex.render("latex")))
+                pending.append(ex)
+        if any(ex.name == "he-initialization" for ex in examples):
+            _he_plots(staged)
+        for ex in pending:
+            (staged / f"{ex.name}.pdf").write_bytes(
+                compile_pdf(ex.render("latex"), resources=sorted(staged.glob("*.png"))))
         (staged / "README.md").write_text(_index(examples, pdf), encoding="utf-8")
         # Everything rendered: only now touch the destination, one atomic rename per file.
         for path in sorted(staged.iterdir()):

@@ -179,6 +179,11 @@ class Example:
 
     # --- documents ------------------------------------------------------------------------
 
+    def to_pytorch(self) -> str:
+        """A runnable PyTorch script rebuilding this example; it prints values and gradients."""
+        from .export import to_pytorch
+        return to_pytorch(self)
+
     def to_text(self, precision: int | None = None) -> str:
         from .render import render
         return render(self, "text", precision=precision)

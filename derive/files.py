@@ -34,7 +34,7 @@ def pdflatex_available() -> bool:
     return shutil.which("pdflatex") is not None
 
 
-def compile_pdf(tex: str) -> bytes:
+def compile_pdf(tex: str, resources=()) -> bytes:
     """Run pdflatex (twice, for references) on ``tex`` and return the PDF bytes. Deterministic:
     SOURCE_DATE_EPOCH fixes the dates and the trailer ID."""
     if not pdflatex_available():
@@ -42,6 +42,8 @@ def compile_pdf(tex: str) -> bytes:
                           "texlive-latex-base texlive-latex-recommended lmodern) or use --format tex")
     tex = tex.replace("\\documentclass", "\\pdftrailerid{}\\documentclass", 1)
     with tempfile.TemporaryDirectory(prefix="derive-pdf-") as tmp:
+        for resource in resources:  # images the document includes
+            shutil.copy(resource, Path(tmp) / Path(resource).name)
         src = Path(tmp) / "doc.tex"
         src.write_text(tex, encoding="utf-8")
         env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")

@@ -167,7 +167,9 @@ class LatexPrinter(_SympyLatex):
             if coeff.is_Integer and coeff != 1:
                 body = f"{coeff}{dot}{body}" if numerator else str(coeff)
                 coeff = sp.S.One
-            body = f"\\frac{{{body}}}{{{join(denominator)}}}"
+            # A lone sum in a fraction's denominator needs no brackets: \frac{2}{n + m}.
+            den = self._print(denominator[0]) if len(denominator) == 1 else join(denominator)
+            body = f"\\frac{{{body}}}{{{den}}}"
         if coeff == 1:
             return sign + body
         return f"{sign}{self._print(coeff)}{dot if (values or coeff.is_Integer) else ' '}{body}"

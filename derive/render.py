@@ -173,6 +173,8 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
                 math, reasons = payload
                 blocks.append({"kind": kind, "math": w.display(math),
                                "why": "; ".join(w.sentence(r) for r in reasons)})
+            elif kind == "figure":
+                blocks.append({"kind": kind, "path": payload})
             elif kind == "table":
                 blocks.append({"kind": kind, "header": [w.cell(h) for h in payload["header"]],
                                "rows": [[w.cell(c) for c in row] for row in payload["rows"]]})

@@ -1,0 +1,366 @@
+"""Initialisation: why He (and LeCun, Glorot) scale the weights the way they do — derived with
+SymPy, not asserted — and a Monte Carlo simulation of deep networks under several schemes.
+
+The derivation (for one layer z = Σ_i w_i a_i with n = n_in inputs):
+* assumptions: the weights are independent of each other and of the activations, with mean 0;
+* Var[z] = Σ Var[w_i a_i] = n (E[w²] E[a²] − E[w]² E[a]²) = n · Var[w] · E[a²]  (E[w] = 0);
+* for z ~ N(0, v): E[ReLU(z)²] = v/2 (sympy.stats integrates it), so E[a²] = ½ Var[z_prev];
+* keeping Var[z] the same from layer to layer: n · Var[w] · ½ = 1, so Var[w] = 2/n (He).
+Note the second moment E[a²], not Var[a]: Var[ReLU(z)] = (½ − 1/(2π)) v, which would give the
+wrong rule; the source conversation used Var[a] and got the right answer only by accident.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import sympy as sp
+
+from .derivation import Chain, Formula, Value
+from .document import Content, Section
+from .errors import DeriveError
+from .functions import Sentence
+
+SCHEMES = ("he", "lecun", "xavier", "xavier_uniform", "leaky_he", "he_fan_out")
+SIM_SCHEMES = {"normal": "std 1", "small": "std 0.01", "xavier": "Glorot, Var 2/(n_in + n_out)",
+               "he": "He, Var 2/n_in", "lecun": "LeCun, Var 1/n_in"}
+
+
+@lru_cache(maxsize=None)
+def second_moments():
+    """E[f(z)²] and E[f(z)] for z ~ N(0, v), by sympy.stats (exact integrals)."""
+    from sympy.stats import E, Normal, variance
+    v = sp.Symbol("v", positive=True)
+    alpha = sp.Symbol("alpha", positive=True)
+    z = Normal("z", 0, sp.sqrt(v))
+    relu_sq = sp.simplify(E(sp.Piecewise((z ** 2, z > 0), (0, True))))
+    relu_mean = sp.simplify(E(sp.Piecewise((z, z > 0), (0, True))))
+    leaky_sq = sp.simplify(E(sp.Piecewise((z ** 2, z > 0), (alpha ** 2 * z ** 2, True))))
+    identity_sq = sp.simplify(E(z ** 2))
+    relu_var = sp.simplify(relu_sq - relu_mean ** 2)
+    return {"v": v, "alpha": alpha, "relu_sq": relu_sq, "relu_mean": relu_mean, "relu_var": relu_var,
+            "leaky_sq": leaky_sq, "identity_sq": identity_sq, "normal_var": sp.simplify(variance(z))}
+
+
+@lru_cache(maxsize=None)
+def rules():
+    """The initialisation variances, each solved from its condition with SymPy."""
+    from sympy.stats import Uniform, variance
+    m = second_moments()
+    v = m["v"]
+    n_in, n_out, var_w, r = sp.symbols("n_in n_out Var_w r", positive=True)
+    gain_relu = sp.simplify(m["relu_sq"] / v)  # E[ReLU(z)²] / Var[z] = 1/2
+    gain_leaky = sp.simplify(m["leaky_sq"] / v)
+    he = sp.solve(sp.Eq(n_in * var_w * gain_relu, 1), var_w)[0]
+    lecun = sp.solve(sp.Eq(n_in * var_w, 1), var_w)[0]  # tanh, linear regime: tanh'(0) = 1
+    leaky = sp.solve(sp.Eq(n_in * var_w * gain_leaky, 1), var_w)[0]
+    he_out = sp.solve(sp.Eq(n_out * var_w * gain_relu, 1), var_w)[0]
+    # Glorot: the forward condition n_in Var[w] = 1 and the backward one n_out Var[w] = 1 cannot
+    # both hold; their compromise (n_in + n_out)/2 · Var[w] = 1.
+    xavier = sp.solve(sp.Eq((n_in + n_out) / 2 * var_w, 1), var_w)[0]
+    u = Uniform("u", -r, r)
+    bound = sp.solve(sp.Eq(variance(u), xavier), r)[0]
+    return {"n_in": n_in, "n_out": n_out, "Var_w": var_w, "gain_relu": gain_relu,
+            "gain_leaky": gain_leaky, "he": he, "lecun": lecun, "leaky_he": leaky, "he_fan_out": he_out,
+            "xavier": xavier, "xavier_uniform_bound": sp.simplify(bound),
+            "uniform_variance": sp.simplify(variance(u))}
+
+
+@dataclass
+class Handout:
+    """A document built from sections (renders like every other document)."""
+
+    content: Content
+    results: dict = field(default_factory=dict)
+    precision: int = 4
+
+    def to_markdown(self):
+        from .render import render_content
+        return render_content(self.content, "markdown", None, self.precision)
+
+    def to_latex(self, fragment: bool = False):
+        from .render import render_content
+        return render_content(self.content, "latex", None, self.precision, fragment)
+
+    def to_text(self):
+        from .render import render_content
+        return render_content(self.content, "text", None, self.precision)
+
+    def render(self, fmt: str, fragment: bool = False):
+        from .render import render_content
+        return render_content(self.content, fmt, None, self.precision, fragment)
+
+    def __str__(self):
+        return self.to_text()
+
+    def _repr_markdown_(self):
+        return self.to_markdown()
+
+
+def variance_derivation(activation: str = "relu", scheme: str = "he") -> Handout:
+    """Derive the weight variance that keeps activations (and gradients) from exploding or
+    vanishing, for ``activation`` ("relu", "leaky_relu", "tanh", "identity").
+
+    >>> variance_derivation("relu").results["he"]
+    2/n_in
+    """
+    if activation not in ("relu", "leaky_relu", "tanh", "identity"):
+        raise DeriveError(f"variance_derivation supports relu, leaky_relu, tanh and identity, got {activation!r}")
+    if scheme not in SCHEMES:
+        raise DeriveError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    m, r = second_moments(), rules()
+    v, n_in, n_out = m["v"], r["n_in"], r["n_out"]
+    sections = []
+
+    s = Section("The question")
+    s.say(Sentence("In a deep network each layer computes {0} and {1}. Backpropagation multiplies "
+                   "one local derivative per layer, so if every layer scales the signal by a "
+                   "factor other than 1, activations and gradients grow or shrink exponentially "
+                   "with depth. How large should the weights be at the start of training?",
+                   (Formula(r"z^{(l)}_j = \sum_{i=1}^{n} w_{ji}\, a^{(l-1)}_i", "z(l)_j = Σ_i w_ji · a(l−1)_i"),
+                    Formula(r"a^{(l)}_j = f\bigl(z^{(l)}_j\bigr)", "a(l)_j = f(z(l)_j)"))))
+    sections.append(s)
+
+    s = Section("Step 1: the variance of a weighted sum")
+    s.say(Sentence("Assume the weights are independent of each other and of the activations, all "
+                   "with mean 0 (as every initialisation scheme draws them). For one term, "
+                   "independence gives {0}, and with {1}:",
+                   (Formula(r"\operatorname{Var}[w a] = \mathbb{E}[w^2]\,\mathbb{E}[a^2] - \mathbb{E}[w]^2\,\mathbb{E}[a]^2",
+                            "Var[w·a] = E[w²]E[a²] − E[w]²E[a]²"),
+                    Formula(r"\mathbb{E}[w] = 0", "E[w] = 0"))))
+    s.show(Formula(r"\operatorname{Var}[z] = \sum_{i=1}^{n} \operatorname{Var}[w_i a_i] = n\,\operatorname{Var}[w]\,\mathbb{E}[a^2]",
+                   "Var[z] = Σ_i Var[w_i·a_i] = n · Var[w] · E[a²]"))
+    s.say(Sentence("It is the second moment E[a²] that appears, not Var[a]: the two differ "
+                   "whenever the activations do not have mean 0, as ReLU's never do."))
+    sections.append(s)
+
+    s = Section("Step 2: what the activation does to the second moment")
+    s.say(Sentence("Let {0} (symmetric, mean 0). SymPy's sympy.stats integrates over the normal "
+                   "density:", (Formula(r"z \sim \mathcal{N}(0, v)", "z ~ N(0, v), v the variance"),)))
+    s.show(Chain(Formula(r"\mathbb{E}\bigl[\operatorname{ReLU}(z)^2\bigr]", "E[ReLU(z)²]"), "=", m["relu_sq"]))
+    s.show(Chain(Formula(r"\mathbb{E}\bigl[\operatorname{ReLU}(z)\bigr]", "E[ReLU(z)]"), "=", m["relu_mean"]))
+    s.show(Chain(Formula(r"\operatorname{Var}\bigl[\operatorname{ReLU}(z)\bigr]", "Var[ReLU(z)]"), "=", m["relu_var"]))
+    s.show(Chain(Formula(r"\mathbb{E}\bigl[\operatorname{LeakyReLU}_\alpha(z)^2\bigr]", "E[LeakyReLU_α(z)²]"), "=", m["leaky_sq"]))
+    s.say(Sentence("ReLU zeroes the negative half, so exactly half of the second moment survives: "
+                   "{0}. (Its variance is smaller still, because the mean is no longer 0.) For tanh "
+                   "near 0, tanh(z) ≈ z, so E[a²] ≈ Var[z].",
+                   (Chain(Formula(r"\mathbb{E}[a^2]", "E[a²]"), "=", Value(r["gain_relu"]), "·",
+                          Formula(r"\operatorname{Var}[z]", "Var[z]")),)))
+    sections.append(s)
+
+    s = Section("Step 3: keep the variance constant from layer to layer")
+    s.say(Sentence("Combining the two steps for ReLU:"))
+    s.show(Formula(r"\operatorname{Var}\bigl[z^{(l)}\bigr] = n\,\operatorname{Var}[w]\,\tfrac{1}{2}\,\operatorname{Var}\bigl[z^{(l-1)}\bigr]",
+                   "Var[z(l)] = n · Var[w] · ½ · Var[z(l−1)]"))
+    s.say(Sentence("Over L layers the factor is raised to the power L: it must equal 1. Solving "
+                   "{0} for Var[w] (SymPy's solve):",
+                   (Formula(r"n_{\text{in}} \cdot \operatorname{Var}[w] \cdot \tfrac{1}{2} = 1", "n_in · Var[w] · ½ = 1"),)))
+    s.show(Chain(Formula(r"\operatorname{Var}[w]", "Var[w]"), "=", r["he"]))
+    s.say(Sentence("That is He initialisation: weights drawn from a normal distribution with "
+                   "variance {0}, i.e. standard deviation {1}. The source conversation wrote "
+                   "N(0, √(2/n)): correct only if the second argument is read as the standard "
+                   "deviation; with the usual N(mean, variance) notation it is N(0, 2/n).",
+                   (Chain(Formula(r"\operatorname{Var}[w]", "Var[w]"), "=", r["he"]),
+                    Chain(Formula(r"\operatorname{std}[w]", "std[w]"), "=", _root(r["he"])))))
+    s.say(Sentence("PyTorch's torch.nn.init.kaiming_normal_(w, nonlinearity='relu') draws exactly "
+                   "this: standard deviation gain/√fan_in with gain √2."))
+    sections.append(s)
+
+    s = Section("The backward pass")
+    s.say(Sentence("Backpropagation sums over the n_out units a value feeds, so the same argument "
+                   "for gradients gives the fan-out version {0}. Glorot and Bengio balance the two "
+                   "conditions:", (Chain(Formula(r"\operatorname{Var}[w]", "Var[w]"), "=", r["he_fan_out"]),)))
+    s.show(Chain(Formula(r"\operatorname{Var}[w]_{\text{Glorot}}", "Var[w] (Glorot)"), "=", r["xavier"]))
+    s.say(Sentence("For a uniform distribution U(−r, r), SymPy gives the variance {0}; setting it "
+                   "equal to the Glorot variance gives the bound {1}.",
+                   (r["uniform_variance"], Chain(sp.Symbol("r"), "=", _root(6 / (n_in + n_out))))))
+    sections.append(s)
+
+    s = Section("Summary: variances by scheme")
+    rows = [
+        ["He (Kaiming), normal", "ReLU", r["he"], _root(r["he"])],
+        ["He, fan-out (backward pass)", "ReLU", r["he_fan_out"], _root(r["he_fan_out"])],
+        ["He for leaky ReLU (slope α)", "LeakyReLU", r["leaky_he"], _root(r["leaky_he"])],
+        ["LeCun, normal", "tanh (linear regime), SELU", r["lecun"], _root(r["lecun"])],
+        ["Glorot (Xavier), normal", "tanh, sigmoid", r["xavier"], _root(r["xavier"])],
+        ["Glorot (Xavier), uniform U(−r, r)", "tanh, sigmoid", r["xavier"],
+         Sentence("bound {0}", (Chain(sp.Symbol("r"), "=", _root(6 / (r["n_in"] + r["n_out"]))),))],
+    ]
+    s.tabulate(["scheme", "for", "variance Var[w]", "standard deviation"], rows)
+    s.say(Sentence("The source conversation's table gave Glorot as N(0, 1/(n_in + n_out)); the "
+                   "correct variance is 2/(n_in + n_out)."))
+    chosen = {"he": r["he"], "lecun": r["lecun"], "xavier": r["xavier"], "xavier_uniform": r["xavier_uniform_bound"],
+              "leaky_he": r["leaky_he"], "he_fan_out": r["he_fan_out"]}[scheme]
+    s.say(Sentence(f"For {activation} with the {scheme.replace('_', ' ')} scheme: {{0}}.",
+                   (Chain(Formula(r"\text{result}", "result"), "=", chosen),)))
+    sections.append(s)
+    results = dict(r)
+    results.update(second_moments())
+    return Handout(Content(f"Why He initialisation: the variance of {activation} layers, derived", sections),
+                   results)
+
+
+# --- Monte Carlo ------------------------------------------------------------------------------
+
+
+@dataclass
+class Simulation:
+    """Per scheme, per layer (layer 1 first): the forward second moment E[a²] and the norm of the
+    backward gradient ∂L/∂a; from ``simulate_variance``."""
+
+    depth: int
+    width: int
+    activation: str
+    batch: int
+    seed: int
+    variances: dict
+    gradients: dict
+
+    def table(self, layers=None) -> list[list]:
+        layers = layers or sorted({1, 2, 5, 10, 25, self.depth // 2, self.depth} & set(range(1, self.depth + 1)))
+        rows = []
+        for scheme in self.variances:
+            rows.append([scheme, *[self.variances[scheme][l - 1] for l in layers]])
+        return [["scheme", *[f"layer {l}" for l in layers]], *rows]
+
+    def ratio(self, scheme: str) -> float:
+        """Second moment at the last layer over layer 1."""
+        v = self.variances[scheme]
+        return v[-1] / v[0]
+
+    def plot(self, path) -> str:
+        """Two panels, log y: forward E[a²] and backward ‖∂L/∂a‖ per layer, one line per scheme.
+        The format follows the extension (.png, .pdf, .svg). Returns the path."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from pathlib import Path
+        path = Path(path)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+        layers = list(range(1, self.depth + 1))
+        for scheme in self.variances:
+            label = f"{scheme}: {SIM_SCHEMES.get(scheme, scheme)}"
+            left.plot(layers, self.variances[scheme], label=label, linewidth=1.8)
+            right.plot(layers, self.gradients[scheme], label=label, linewidth=1.8)
+        for ax, title in ((left, "forward: second moment E[a²] per layer"),
+                          (right, "backward: gradient norm ‖∂L/∂a‖ per layer")):
+            ax.set_yscale("log")
+            ax.set_xlabel("layer")
+            ax.set_title(title, fontsize=10)
+            ax.grid(True, which="major", alpha=0.3)
+        left.legend(fontsize=8)
+        fig.suptitle(f"{self.depth}-layer {self.activation} network, width {self.width}, batch "
+                     f"{self.batch}, seed {self.seed}", fontsize=11)
+        metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None},
+                    "svg": {"Date": None}}.get(path.suffix.lstrip(".").lower(), {})
+        fig.savefig(path, dpi=120, metadata=metadata)
+        plt.close(fig)
+        return str(path)
+
+
+def _std(scheme: str, n_in: int, n_out: int) -> float:
+    import math
+    return {"normal": 1.0, "small": 0.01, "xavier": math.sqrt(2 / (n_in + n_out)),
+            "he": math.sqrt(2 / n_in), "lecun": math.sqrt(1 / n_in)}[scheme]
+
+
+def simulate_variance(depth: int = 50, width: int = 256, activation: str = "relu",
+                      schemes=("normal", "small", "xavier", "he"), seed: int = 0,
+                      batch: int = 1024) -> Simulation:
+    """Push a batch of N(0, 1) inputs through ``depth`` fully connected layers initialised by each
+    scheme; record the forward second moment and backpropagate a N(0, 1) output gradient.
+
+    Homogeneous activations (ReLU, leaky ReLU, identity) are renormalised every layer and the scale
+    carried in log space, so even std-1 weights over 100 layers (factor ~10²⁰⁰) do not overflow.
+    """
+    import numpy as np
+    if activation not in ("relu", "tanh", "sigmoid", "leaky_relu", "identity"):
+        raise DeriveError(f"simulate_variance supports relu, leaky_relu, tanh, sigmoid, identity; got {activation!r}")
+    for s in schemes:
+        if s not in SIM_SCHEMES:
+            raise DeriveError(f"unknown scheme {s!r}; choose from {', '.join(SIM_SCHEMES)}")
+    if depth < 1 or width < 1 or batch < 1:
+        raise DeriveError("depth, width and batch must be at least 1")
+    homogeneous = activation in ("relu", "leaky_relu", "identity")
+    f, df = _activation_numpy(activation)
+    variances, gradients = {}, {}
+    import zlib
+    for scheme in schemes:
+        # One stream per (seed, scheme name): a scheme's numbers do not depend on the others listed.
+        rng = np.random.default_rng([seed, zlib.crc32(scheme.encode())])
+        x = rng.standard_normal((batch, width)).astype(np.float32)
+        std = _std(scheme, width, width)
+        weights = [(rng.standard_normal((width, width)) * std).astype(np.float32) for _ in range(depth)]
+        a, log_scale = x, 0.0
+        moments, cache = [], []
+        for W in weights:
+            z = a @ W
+            a = f(z)
+            m = float(np.mean(np.square(a, dtype=np.float64)))
+            moments.append(np.log(m) + 2 * log_scale if m > 0 else -np.inf)
+            cache.append((z, log_scale))
+            if homogeneous and m > 0:
+                factor = np.sqrt(m)
+                a = a / np.float32(factor)
+                log_scale += float(np.log(factor))
+        g = rng.standard_normal((batch, width)).astype(np.float32)
+        g_log = 0.0
+        norms = [0.0] * depth
+        for layer in range(depth - 1, -1, -1):
+            z, _ = cache[layer]
+            norm = float(np.sqrt(np.mean(np.sum(np.square(g, dtype=np.float64), axis=1))))
+            norms[layer] = np.log(norm) + g_log if norm > 0 else -np.inf
+            if homogeneous and norm > 0:
+                g = g / np.float32(norm)
+                g_log += float(np.log(norm))
+            g = (g * df(z)) @ weights[layer].T
+        variances[scheme] = [float(np.exp(v)) for v in moments]
+        gradients[scheme] = [float(np.exp(v)) for v in norms]
+    return Simulation(depth, width, activation, batch, seed, variances, gradients)
+
+
+def _activation_numpy(name):
+    import numpy as np
+    if name == "relu":
+        return (lambda z: np.maximum(z, 0)), (lambda z: (z > 0).astype(z.dtype))
+    if name == "leaky_relu":
+        return (lambda z: np.where(z > 0, z, 0.01 * z)), (lambda z: np.where(z > 0, 1, 0.01).astype(z.dtype))
+    if name == "tanh":
+        return np.tanh, (lambda z: (1 - np.tanh(z) ** 2).astype(z.dtype))
+    if name == "sigmoid":
+        def s(z):
+            return 1 / (1 + np.exp(-z))
+        return s, (lambda z: (s(z) * (1 - s(z))).astype(z.dtype))
+    return (lambda z: z), (lambda z: np.ones_like(z))
+
+
+def simulation_section(sim: Simulation, plot_name: str | None = None) -> Section:
+    s = Section(f"Simulation: {sim.depth} layers of width {sim.width}")
+    s.say(Sentence(f"A batch of {sim.batch} random inputs through {sim.depth} {sim.activation} "
+                   f"layers of width {sim.width}, weights drawn by each scheme (seed {sim.seed}). "
+                   "The second moment E[a²] per layer:"))
+    table = sim.table()
+    s.tabulate(table[0], [[row[0], *[Value(_to_rational(x)) for x in row[1:]]] for row in table[1:]])
+    for scheme in sim.variances:
+        ratio = sim.ratio(scheme)
+        # A random walk drifts a little even when the scale is right; an order of magnitude is the
+        # line between drift and the exponential trend of a wrong scale.
+        verdict = ("stays within an order of magnitude (stable)" if 0.1 <= ratio <= 10
+                   else ("explodes" if ratio > 10 else "vanishes"))
+        s.say(Sentence(f"{scheme} ({SIM_SCHEMES[scheme]}): layer {sim.depth} / layer 1 = {{0}} — it {verdict}.",
+                       (Value(_to_rational(ratio)),)))
+    if plot_name:
+        s.blocks.append(("figure", plot_name))
+    return s
+
+
+def _to_rational(x: float):
+    import math
+    if not math.isfinite(x):
+        return sp.oo
+    return sp.Float(x, 17)
+
+
+def _root(expr):
+    """√(2/n) as written by hand (SymPy would rewrite it as √2·n^(−1/2))."""
+    return sp.Pow(expr, sp.S.Half, evaluate=False)
