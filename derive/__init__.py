@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Example": "example", "neuron": "builders", "chain": "builders", "mlp": "builders",
     "compare_activations": "compare", "FUNCTIONS": "functions", "ACTIVATIONS": "functions",
-    "LOSSES": "losses", "Report": "checking",
+    "LOSSES": "losses", "Report": "checking", "variance_derivation": "initialization",
+    "simulate_variance": "initialization", "remedies": "remedies",
 }
 
 __all__ = ["DeriveError", *_EXPORTS]
