@@ -422,6 +422,36 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
 
 
 @cli.command()
+@click.option("--format", "fmt", type=click.Choice(("md", "markdown", "tex", "latex", "pdf", "text")),
+              default="md", show_default=True)
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
+              help="Write here (the plot and diagrams go beside it); stdout by default.")
+@click.option("--slides", is_flag=True, help="A beamer slide deck instead of a handout (tex or pdf).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--x", callback=_number, default="2", show_default=True)
+@click.option("--w", callback=_number, default="3", show_default=True)
+@click.option("--b", callback=_number, default="1", show_default=True)
+@click.option("--y", callback=_number, default="5", show_default=True)
+@click.option("--lr", callback=_number, default="0.1", show_default=True)
+def handout(fmt, output, slides, force, x, w, b, y, lr):
+    """The whole conversation as one lecture handout: ReLU and its derivative, one neuron with
+    its computation graph, sigmoid instead, exploding gradients, He initialisation with the
+    variance plot, remedies. Every number comes from the engine.
+
+    \b
+    Example:
+      derive handout --format pdf -o handout.pdf
+      derive handout --slides --format pdf -o slides.pdf
+    """
+    import gc
+    gc.enable()
+    from .handout import write_handout
+    text = write_handout(output, fmt, slides, force, x=x, w=w, b=b, y=y, lr=lr)
+    if text is not None:
+        click.echo(text, nl=False)
+
+
+@cli.command()
 @click.option("--out", "out", default="output", show_default=True, type=click.Path(file_okay=False),
               help="Folder to write the examples into.")
 @click.option("--force", is_flag=True, help="Replace the folder's generated files if it exists.")

@@ -6,6 +6,7 @@ temporary folder and moved into place; an existing non-empty folder needs ``forc
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ class DemoExample:
     name: str
     description: str
     render: Callable[[str], str]  # format name -> document
+    extra: Callable | None = None  # writes side files (plots, diagrams) into a folder
 
 
 def _neuron(activation):
@@ -83,6 +85,29 @@ def _he_plots(folder: Path):
     deep.plot(folder / "he-initialization-100-layers.png")
 
 
+@functools.lru_cache(maxsize=1)
+def _handout_content():
+    from .diagrams import dot_available
+    from .handout import handout_content
+    return handout_content(svg_names=dot_available())
+
+
+def _handout(fmt):
+    from .render import render_content
+    content, _ = _handout_content()
+    return render_content(content, fmt)
+
+
+def _handout_files(folder: Path):
+    from .diagrams import dot_available, to_svg
+    from .handout import PLOT_NAME
+    content, extra = _handout_content()
+    extra["simulation"].plot(folder / PLOT_NAME)
+    if dot_available():
+        for d in extra["diagrams"].values():
+            (folder / d.svg_name).write_bytes(to_svg(d))
+
+
 def _remedies(fmt):
     from .remedies import remedies
     return remedies().render(fmt)
@@ -104,10 +129,14 @@ EXAMPLES: list[DemoExample] = [
                 "notation, matrix form, every gradient and update", _network),
     DemoExample("he-initialization", "Why He initialisation: Var[z] = n·Var[w]·E[a²], E[ReLU(z)²] = "
                 "½·Var[z] derived with sympy.stats, hence Var[w] = 2/n_in (std √(2/n_in)); LeCun, "
-                "Glorot; a 50-layer simulation and the conversation's 100-layer example, plotted", _he),
+                "Glorot; a 50-layer simulation and the conversation's 100-layer example, plotted", _he,
+                _he_plots),
     DemoExample("remedies", "Remedies worked on the exploding chain: gradient clipping (norm and "
                 "value), weight decay, a residual connection, a normalisation step, and the table",
                 _remedies),
+    DemoExample("handout", "The whole conversation as one lecture handout, with computation-graph "
+                "diagrams and the variance plot (slides: `derive handout --slides`)", _handout,
+                _handout_files),
     DemoExample("neuron-relu-symbolic", "The ReLU neuron without numbers: "
                 "dL/dw = 2(a − y) · 𝟙[z > 0] · x", _symbolic),
 ]
@@ -145,8 +174,9 @@ def write_demo(out, force: bool = False, pdf: bool = True, examples=None) -> lis
                 (staged / f"{ex.name}.{ext}").write_text(ex.render(fmt), encoding="utf-8")
             if pdf:
                 pending.append(ex)
-        if any(ex.name == "he-initialization" for ex in examples):
-            _he_plots(staged)
+        for ex in examples:
+            if ex.extra is not None:
+                ex.extra(staged)
         for ex in pending:
             (staged / f"{ex.name}.pdf").write_bytes(
                 compile_pdf(ex.render("latex"), resources=sorted(staged.glob("*.png"))))

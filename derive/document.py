@@ -38,6 +38,9 @@ class Section:
     def bullet(self, sentence):
         self.blocks.append(("bullet", sentence))
 
+    def diagram(self, d):
+        self.blocks.append(("diagram", d))
+
     def tabulate(self, header, rows):
         self.blocks.append(("table", {"header": list(header), "rows": [list(r) for r in rows]}))
 

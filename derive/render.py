@@ -143,6 +143,17 @@ class Writer:
             out.append(self.inline(s.math[int(m.group(1))]) if m else self.fmt.escape(part))
         return "".join(out)
 
+    def diagram(self, d) -> str:
+        """A computation-graph diagram in this format (TikZ, SVG image or Mermaid, or text)."""
+        from . import diagrams
+        if self.fmt.name == "latex":
+            return diagrams.to_tikz(d, self.printer)
+        if self.fmt.name == "markdown":
+            if d.svg_name:
+                return f"![Computation graph: forward values in blue, gradients in red]({d.svg_name})"
+            return diagrams.to_mermaid(d)
+        return diagrams.to_text(d)
+
     def cell(self, c) -> str:
         from .derivation import Chain, Value
         from .printing import _exact
@@ -175,6 +186,8 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
                                "why": "; ".join(w.sentence(r) for r in reasons)})
             elif kind == "figure":
                 blocks.append({"kind": kind, "path": payload})
+            elif kind == "diagram":
+                blocks.append({"kind": "raw", "raw": w.diagram(payload)})
             elif kind == "table":
                 blocks.append({"kind": kind, "header": [w.cell(h) for h in payload["header"]],
                                "rows": [[w.cell(c) for c in row] for row in payload["rows"]]})

@@ -1,0 +1,110 @@
+"""The whole tutoring conversation as one lecture handout (or a beamer deck): ReLU and its
+derivative; one neuron backpropagated, with its computation graph; sigmoid instead and the
+comparison; exploding gradients through the 3-layer chain and their generalisation; He
+initialisation derived, with the variance plot; remedies. Every number comes from the engine:
+change an input and every number in the handout changes with it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .document import Content, Section, build
+from .errors import DeriveError
+from .functions import Sentence
+
+PLOT_NAME = "handout-variance.png"
+
+
+def _part(number: int, title: str, intro: str) -> Section:
+    s = Section(f"Part {number} · {title}")
+    s.say(Sentence(intro))
+    return s
+
+
+def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3, seed=0,
+                    plot: str | None = PLOT_NAME, svg_names: bool = False) -> tuple[Content, dict]:
+    """The handout's content and the diagrams in it (name -> Diagram), for writers that render
+    the diagrams as separate SVG files."""
+    from .builders import chain, neuron
+    from .compare import compare_activations
+    from .diagrams import diagram
+    from .initialization import simulate_variance, simulation_section, variance_derivation
+    from .remedies import remedies
+
+    relu = neuron(x=x, w=w, b=b, y=y, activation="relu", lr=lr)
+    sigmoid = neuron(x=x, w=w, b=b, y=y, activation="sigmoid", lr=lr)
+    deep = chain(depth=chain_depth, weight=chain_weight, x=1, activation="relu", loss="half_squared_error", y=0)
+    sections, diagrams = [], {}
+
+    def with_diagram(section_list, ex, name):
+        d = diagram(ex)
+        if svg_names:
+            d.svg_name = f"handout-{name}.svg"
+        diagrams[name] = d
+        s = Section("The computation graph")
+        s.say(Sentence("Forward values (blue) flow left to right above each edge; the gradient "
+                       "flowing back along each edge (red) is written below it. " + d.summary))
+        s.diagram(d)
+        return [s] + section_list
+
+    relu_doc = build(relu).sections
+    intro = [s for s in relu_doc if s.title.startswith("The activation")]
+    rest = [s for s in relu_doc if not s.title.startswith("The activation")]
+    sections.append(_part(1, "ReLU and its derivative", "ReLU(z) = max(0, z) passes positive inputs "
+                          "unchanged and blocks negative ones; its derivative is 1 or 0."))
+    sections += intro
+    sections.append(_part(2, "Backpropagation through one ReLU neuron",
+                          "The smallest network: one input, one weight, one bias, one ReLU."))
+    sections += with_diagram(rest, relu, "neuron")
+    sections.append(_part(3, "How would sigmoid do instead?",
+                          "The same neuron and numbers, with a sigmoid in place of the ReLU."))
+    sections += [s for s in build(sigmoid).sections if s.title in ("Forward pass", "Backward pass: the chain rule", "Observations")]
+    sections += compare_activations(["relu", "sigmoid"], x=x, w=w, b=b, y=y, lr=lr).content().sections[:1]
+    sections.append(_part(4, "Does ReLU prevent exploding gradients?",
+                          "No: ReLU passes gradients through unchanged, so large weights multiply "
+                          "up layer after layer."))
+    sections += with_diagram(build(deep).sections, deep, "chain")
+    sections.append(_part(5, "The role of He initialisation",
+                          "Choose the weights' scale so that each layer keeps the signal's size."))
+    he = variance_derivation("relu")
+    sections += he.content.sections
+    sim = simulate_variance(depth=50, width=256, activation="relu", schemes=["normal", "small", "xavier", "he"],
+                            seed=seed, batch=1024)
+    sections.append(simulation_section(sim, plot))
+    sections.append(_part(6, "Remedies", "What else keeps gradients in check."))
+    sections += remedies().content.sections
+    return Content("ReLU, backpropagation and exploding gradients — a worked handout", sections), \
+        {"diagrams": diagrams, "simulation": sim}
+
+
+def write_handout(output: str | None, fmt: str = "md", slides: bool = False, force: bool = False,
+                  **inputs) -> str | None:
+    """Write the handout (and its plot and diagrams beside it); without ``output`` return the
+    document text (diagrams as Mermaid, no plot)."""
+    from .files import compile_pdf, write_atomic
+    from .render import render_content
+    fmt = {"md": "markdown", "tex": "latex", "txt": "text"}.get(fmt, fmt)
+    if slides and fmt not in ("latex", "pdf"):
+        raise DeriveError("--slides makes a beamer deck: use --format tex or pdf")
+    if fmt == "pdf" and not output:
+        raise DeriveError("--format pdf needs -o FILE.pdf")
+    layout = "slides" if slides else "document"
+    if not output:
+        content, _ = handout_content(plot=None, **inputs)
+        return render_content(content, fmt, None, layout=layout)
+    out = Path(output)
+    if out.exists() and not force:
+        raise DeriveError(f"{out} exists; pass --force to overwrite it")
+    from .diagrams import dot_available, to_svg
+    svg = fmt == "markdown" and dot_available()
+    content, extra = handout_content(svg_names=svg, **inputs)
+    plot_path = out.parent / PLOT_NAME
+    extra["simulation"].plot(plot_path)
+    if svg:
+        for d in extra["diagrams"].values():
+            write_atomic(out.parent / d.svg_name, to_svg(d), force=True)
+    if fmt == "pdf":
+        tex = render_content(content, "latex", None, layout=layout)
+        write_atomic(out, compile_pdf(tex, resources=[plot_path]), force=True)
+    else:
+        write_atomic(out, render_content(content, fmt, None, layout=layout), force=True)
+    return None
