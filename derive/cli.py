@@ -26,8 +26,9 @@ def _output_options(f):
     return f
 
 
-def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = False):
-    """``render(format_name, fragment)`` -> str; write it where the user asked."""
+def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = False, resources=()):
+    """``render(format_name, fragment)`` -> str; write it where the user asked (``resources``:
+    images a PDF includes)."""
     from .files import compile_pdf, write_atomic
     if fmt == "pdf":
         if not output:
@@ -35,7 +36,7 @@ def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = Fal
         from pathlib import Path
         if Path(output).exists() and not force:
             raise DeriveError(f"{output} exists; pass --force to overwrite it")
-        write_atomic(output, compile_pdf(render("latex", False)), force=True)
+        write_atomic(output, compile_pdf(render("latex", False), resources=resources), force=True)
         return
     name = {"md": "markdown", "tex": "latex", "txt": "text"}.get(fmt, fmt)
     text = render(name, fragment)
@@ -410,15 +411,8 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
         name = Path(plot).name if output and Path(plot).parent == Path(output).parent else plot
     handout.content.sections.append(simulation_section(sim, name))
     handout.precision = precision
-    if fmt == "pdf" and plot:  # the PDF embeds the plot: compile with it beside the source
-        from .files import compile_pdf, write_atomic
-        if not output:
-            raise DeriveError("--format pdf needs -o FILE.pdf")
-        if Path(output).exists() and not force:
-            raise DeriveError(f"{output} exists; pass --force to overwrite it")
-        write_atomic(output, compile_pdf(handout.render("latex"), resources=[plot]), force=True)
-        return
-    emit(lambda f, frag: handout.render(f, frag), fmt, output, force, fragment)
+    emit(lambda f, frag: handout.render(f, frag), fmt, output, force, fragment,
+         resources=[plot] if plot else [])  # a PDF embeds the plot
 
 
 @cli.command()

@@ -25,6 +25,18 @@ def _label(factor) -> str:
     return "stable"
 
 
+def _k_by_depth(factor, k, D) -> list:
+    """Table rows: one weight k per row, one depth D per column, each cell labelled."""
+    rows = []
+    for kv in GENERAL_K:
+        row = [Chain(k, "=", Value(kv))]
+        for dv in GENERAL_D:
+            value = factor.subs({k: kv, D: dv})
+            row.append(Sentence("{0} (" + _label(value) + ")", (Value(value),)))
+        rows.append(row)
+    return rows
+
+
 def _elided_rows(rows: list, head: int = TABLE_HEAD, filler=None) -> list:
     if len(rows) <= 2 * head + 1:
         return rows
@@ -158,15 +170,8 @@ def _generalisation(ex) -> Section:
                     Chain(Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), "=", k ** D),
                     Chain(Formula(r"\frac{\partial L}{\partial w^{(1)}}", "∂L/∂w1"), "=",
                           sp.simplify(k ** D * weights_product)))))
-    rows = []
-    for kv in GENERAL_K:
-        row = [Chain(k, "=", Value(kv))]
-        for dv in GENERAL_D:
-            factor = weights_product.subs({k: kv, D: dv})
-            row.append(Sentence("{0} (" + _label(factor) + ")", (Value(factor),)))
-        rows.append(row)
     s.say(Sentence("The weight factor {0} for a few weights and depths:", (weights_product,)))
-    s.tabulate(["", *[f"D = {d}" for d in GENERAL_D]], rows)
+    s.tabulate(["", *[f"D = {d}" for d in GENERAL_D]], _k_by_depth(weights_product, k, D))
     s.say(Sentence("Only k = 1 keeps the gradient stable at every depth: ReLU passes gradients "
                    "through unchanged, so it cannot stop them from exploding when the weights are "
                    "large — that is the job of a good initialisation."))
@@ -184,14 +189,8 @@ def _sigmoid_bound() -> Section:
     s.say(Sentence("Each sigmoid layer multiplies the gradient by at most {0}, so through D layers "
                    "the factor is at most {1}.", (Chain(Formula(r"w\,\sigma'(z)", "w·σ'(z)"), "≤",
                                                         k / 4), bound)))
-    rows = []
-    for kv in GENERAL_K:
-        row = [Chain(k, "=", Value(kv))]
-        for dv in GENERAL_D:
-            factor = bound.subs({k: kv, D: dv})
-            row.append(Sentence("{0} (" + _label(factor) + ")", (Value(factor),)))
-        rows.append(row)
-    s.tabulate([Chain(Formula(r"\text{bound}", "bound"), "", bound), *[f"D = {d}" for d in GENERAL_D]], rows)
+    s.tabulate([Chain(Formula(r"\text{bound}", "bound"), "", bound), *[f"D = {d}" for d in GENERAL_D]],
+               _k_by_depth(bound, k, D))
     s.say(Sentence("With moderate weights sigmoid chains vanish: the opposite failure from ReLU's."))
     return s
 

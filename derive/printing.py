@@ -65,12 +65,71 @@ def _scientific(text: str):
     return mantissa, int(exponent)
 
 
-class LatexPrinter(_SympyLatex):
+def _split_product(expr):
+    """A product as written by hand: (rational coefficient, numerator factors — symbols and
+    functions before bracketed sums —, denominator factors)."""
+    factors = list(expr.args)
+    coeff = sp.S.One
+    if factors and factors[0].is_Rational:
+        coeff = factors.pop(0)
+    factors = [f for f in factors if not f.is_Add] + [f for f in factors if f.is_Add]
+    numerator, denominator = [], []
+    for f in factors:
+        if f.is_Pow and f.exp.is_Rational and f.exp.is_negative and f.exp != -sp.S.Half:
+            denominator.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp, evaluate=False))
+        else:
+            numerator.append(f)
+    return coeff, numerator, denominator
+
+
+class _HandWritten:
+    """What both printers share: sums and relation chains written as by hand. A printer sets
+    ``MINUS`` (the minus sign it prints) and ``RELATIONS`` (how it spells =, ≈, >, …)."""
+
+    MINUS = "-"
+    RELATIONS: dict = {}
+
+    def _signed_join(self, texts) -> str:
+        out = []
+        for i, text in enumerate(texts):
+            negative = text.startswith(self.MINUS) or text.startswith("-")
+            if i == 0:
+                out.append(text)
+            elif negative:
+                out.append(f" {self.MINUS} {text[1:].lstrip()}")
+            else:
+                out.append(f" + {text}")
+        return "".join(out)
+
+    def _print_Add(self, expr, order=None):
+        return self._signed_join([self._print(t) for t in _hand_order(expr.args)])
+
+    def _print_Sum(self, s: Sum):
+        return self._signed_join([self._print(t) for t in s.terms])
+
+    def _print_Chain(self, c: Chain):
+        out = []
+        items = c.items
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                out.append(self._print(item))
+                continue
+            relation = item
+            following = items[i + 1] if i + 1 < len(items) else None
+            if relation == "=" and isinstance(following, Value) and not _exact(following.number) and not (
+                    self._settings["exact"] and exact_form(following.number) is not None):
+                relation = "≈"  # the value shown is rounded
+            out.append(f" {self.RELATIONS.get(relation, relation)} ")
+        return "".join(out)
+
+
+class LatexPrinter(_HandWritten, _SympyLatex):
     """The one LaTeX printer. Settings: ``names`` (symbol -> LaTeX), ``values`` (symbol -> number,
     printed in place of the symbol), ``precision`` (significant digits of ≈ values)."""
 
     _default_settings = dict(_SympyLatex._default_settings, names=None, values=None, precision=4,
                              order="none", exact=False)
+    RELATIONS = {"≈": "\\approx", "≥": "\\ge", "≤": "\\le", "→": "\\to", "∝": "\\propto"}
 
     # -- numbers --
 
@@ -132,18 +191,7 @@ class LatexPrinter(_SympyLatex):
     def _print_Mul(self, expr):
         values = self._settings["values"]
         dot = " \\cdot " if values else " "
-        factors = list(expr.args)
-        coeff = sp.S.One
-        if factors and factors[0].is_Rational:
-            coeff = factors.pop(0)
-        # Hand order: coefficient, then symbols and functions, then bracketed sums.
-        factors = [f for f in factors if not f.is_Add] + [f for f in factors if f.is_Add]
-        numerator, denominator = [], []
-        for f in factors:
-            if f.is_Pow and f.exp.is_Rational and f.exp.is_negative and f.exp != -sp.S.Half:
-                denominator.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp, evaluate=False))
-            else:
-                numerator.append(f)
+        coeff, numerator, denominator = _split_product(expr)
         if not numerator and not denominator:
             return self._print(coeff)
 
@@ -220,47 +268,6 @@ class LatexPrinter(_SympyLatex):
             return f"\\left({text}\\right)"
         return text
 
-    def _print_Sum(self, s: Sum):
-        out = []
-        for i, t in enumerate(s.terms):
-            text = self._print(t)
-            if i and text.startswith("-"):
-                out.append(f" - {text[1:].lstrip()}")
-            elif i:
-                out.append(f" + {text}")
-            else:
-                out.append(text)
-        return "".join(out)
-
-    def _print_Chain(self, c: Chain):
-        rel = {"=": "=", "≈": "\\approx", ">": ">", "<": "<", "≥": "\\ge", "≤": "\\le",
-               "→": "\\to", "∝": "\\propto"}
-        out = []
-        items = c.items
-        for i, item in enumerate(items):
-            if isinstance(item, str):
-                r = item
-                nxt = items[i + 1] if i + 1 < len(items) else None
-                if r == "=" and isinstance(nxt, Value) and not _exact(nxt.number) and not (
-                        self._settings["exact"] and exact_form(nxt.number) is not None):
-                    r = "≈"
-                out.append(f" {rel.get(r, r)} ")
-            else:
-                out.append(self._print(item))
-        return "".join(out)
-
-    def _print_Add(self, expr, order=None):
-        out = []
-        for i, term in enumerate(_hand_order(expr.args)):
-            text = self._print(term)
-            if i == 0:
-                out.append(text)
-            elif text.startswith("-"):
-                out.append(f" - {text[1:].lstrip()}")
-            else:
-                out.append(f" + {text}")
-        return "".join(out)
-
     def _print_Relational(self, expr):
         ops = {"<": "<", "<=": "\\le", ">": ">", ">=": "\\ge", "==": "=", "!=": "\\ne"}
         return f"{self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)}"
@@ -289,11 +296,13 @@ _VULGAR = {(1, 2): "½", (1, 3): "⅓", (2, 3): "⅔", (1, 4): "¼", (3, 4): "¾
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
-class TextPrinter(StrPrinter):
+class TextPrinter(_HandWritten, StrPrinter):
     """The plain-text (Unicode) printer: σ(z)(1 − σ(z)), 𝟙[z > 0], ∂L/∂w, 3 · 2 + 1."""
 
     _default_settings = dict(StrPrinter._default_settings, names=None, values=None, precision=4,
                              order="none", exact=False)
+    MINUS = "−"
+    RELATIONS = {"-": "−"}
 
     def number(self, value) -> str:
         text = format_number(value, self._settings["precision"])
@@ -337,32 +346,9 @@ class TextPrinter(StrPrinter):
     def _print_Abs(self, expr):
         return f"|{self._print(expr.args[0])}|"
 
-    def _print_Add(self, expr, order=None):
-        out = []
-        for i, term in enumerate(_hand_order(expr.args)):
-            text = self._print(term)
-            if i == 0:
-                out.append(text)
-            elif text.startswith("−") or text.startswith("-"):
-                out.append(f" − {text[1:].lstrip()}")
-            else:
-                out.append(f" + {text}")
-        return "".join(out)
-
     def _print_Mul(self, expr):
         values = self._settings["values"]
-        factors = list(expr.args)
-        coeff = sp.S.One
-        if factors and factors[0].is_Rational:
-            coeff = factors.pop(0)
-        # Hand order: coefficient, then symbols and functions, then bracketed sums.
-        factors = [f for f in factors if not f.is_Add] + [f for f in factors if f.is_Add]
-        numerator, denominator = [], []
-        for f in factors:
-            if f.is_Pow and f.exp.is_Rational and f.exp.is_negative and f.exp != -sp.S.Half:
-                denominator.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp, evaluate=False))
-            else:
-                numerator.append(f)
+        coeff, numerator, denominator = _split_product(expr)
 
         def join(parts):
             out = []
@@ -467,33 +453,6 @@ class TextPrinter(StrPrinter):
         if p.elide and len(parts) > 2 * p.elide + 1:
             parts = parts[:p.elide] + ["…"] + parts[-p.elide:]
         return " · ".join(parts)
-
-    def _print_Sum(self, s: Sum):
-        out = []
-        for i, t in enumerate(s.terms):
-            text = self._print(t)
-            if i and text.startswith("−"):
-                out.append(f" − {text[1:].lstrip()}")
-            elif i:
-                out.append(f" + {text}")
-            else:
-                out.append(text)
-        return "".join(out)
-
-    def _print_Chain(self, c: Chain):
-        out = []
-        items = c.items
-        for i, item in enumerate(items):
-            if isinstance(item, str):
-                r = item
-                nxt = items[i + 1] if i + 1 < len(items) else None
-                if r == "=" and isinstance(nxt, Value) and not _exact(nxt.number) and not (
-                        self._settings["exact"] and exact_form(nxt.number) is not None):
-                    r = "≈"
-                out.append(f" {'−' if r == '-' else r} ")
-            else:
-                out.append(self._print(item))
-        return "".join(out)
 
     def _print_sign(self, expr):
         return f"sign({self._print(expr.args[0])})"
