@@ -125,3 +125,34 @@ def test_user_text_is_escaped_for_latex(tmp_path, pdflatex):
     run = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
                          cwd=tmp_path, capture_output=True, text=True, errors="replace")
     assert run.returncode == 0
+
+
+def other_documents():
+    """Every other document derive writes, by name -> (markdown, latex)."""
+    from derive.compare import compare_activations, render_comparison
+    from derive.initialization import variance_derivation
+    from derive.remedies import remedies
+    comparison = compare_activations(["relu", "sigmoid", "tanh"], x=2, w=3, b=1, y=5, lr=0.1)
+    report = derive.neuron(**SIGMOID).check({"a": 0.999, "da/dz": 0.000999, "dL/dw": -0.016})
+    he, fixes = variance_derivation("relu"), remedies()
+    return {
+        "compare": (render_comparison(comparison, "markdown"), render_comparison(comparison, "latex")),
+        "report": (report.to_markdown(), report.to_latex()),
+        "he": (he.to_markdown(), he.to_latex()),
+        "remedies": (fixes.to_markdown(), fixes.to_latex()),
+    }
+
+
+def test_every_other_document_compiles_and_parses(tmp_path, pdflatex, pandoc):
+    for name, (md, tex) in other_documents().items():
+        (tmp_path / f"{name}.tex").write_text(tex, encoding="utf-8")
+        run = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"],
+                             cwd=tmp_path, capture_output=True, text=True, errors="replace")
+        assert run.returncode == 0, (name, [l for l in run.stdout.splitlines() if l.startswith("!")][:3])
+        parsed = subprocess.run([pandoc, "-f", "markdown", "-t", "json"], input=md, capture_output=True,
+                                text=True, check=True)
+        found = {}
+        _walk(json.loads(parsed.stdout), found)
+        assert found.get("Math"), name
+        strays = [s for s in found.get("Str", []) if "$" in s or "\\frac" in s]
+        assert not strays, (name, strays[:3])
