@@ -30,9 +30,21 @@ def approx(expr: sp.Expr) -> mpmath.mpf:
         return _walk(expr)
 
 
+def rational(p: int, q: int) -> mpmath.mpf:
+    """p/q rounded to the working precision, by one big-integer division (mpmath would convert
+    both thousand-digit integers exactly first, which dominates deep exact chains)."""
+    if p == 0:
+        return mpmath.mpf(0)
+    prec = mpmath.mp.prec + 10
+    shift = max(0, prec + q.bit_length() - abs(p).bit_length())
+    man = (abs(p) << shift) // q
+    value = mpmath.mpf((0 if p > 0 else 1, man, -shift, man.bit_length()))
+    return value
+
+
 def _walk(e):
     if e.is_Rational:
-        return mpmath.mpf(int(e.p)) / int(e.q)
+        return rational(int(e.p), int(e.q))
     cached = getattr(e, "approx_mpf", None)
     if cached is not None:
         return cached

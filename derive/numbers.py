@@ -85,6 +85,8 @@ def terminating_decimal(value: sp.Rational, max_digits: int = 15) -> str | None:
     p, q = int(value.p), int(value.q)
     if q > 10**12:  # more than 12 decimal places: never shown as a plain decimal (and fast to reject)
         return None
+    if abs(p).bit_length() - q.bit_length() > 3.33 * max_digits + 4:
+        return None  # too many integer digits (also: str() of a huge int is slow, then refused)
     twos = fives = 0
     while q % 2 == 0:
         q //= 2
@@ -108,12 +110,12 @@ def significant(value, digits: int) -> str:
     moderate magnitudes, ``1.953e+6`` style beyond (printers turn that into ×10^k)."""
     import mpmath
 
-    x = value.evalf(digits + 15) if isinstance(value, sp.Basic) else sp.Float(value, digits + 15)
-    if x == 0:
-        return "0"
+    from .approx import approx
     with mpmath.workdps(digits + 15):
-        text = mpmath.nstr(mpmath.mpf(x._mpf_), digits, min_fixed=-5, max_fixed=max(digits + 1, 7),
-                           strip_zeros=True)
+        x = approx(value) if isinstance(value, sp.Basic) else mpmath.mpf(value)
+        if x == 0:
+            return "0"
+        text = mpmath.nstr(x, digits, min_fixed=-5, max_fixed=max(digits + 1, 7), strip_zeros=True)
     return text[:-2] if text.endswith(".0") else text
 
 

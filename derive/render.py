@@ -205,5 +205,7 @@ def render(example, fmt_name: str, precision: int | None = None, fragment: bool 
     if not isinstance(precision, int) or not 1 <= precision <= 30:
         raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
     exact = example.exact if exact is None else exact
-    return render_content(build(example), fmt_name, example.latex_names, precision, fragment,
-                          exact=exact)
+    from .engine import _gc_paused
+    with _gc_paused():  # thousands of short-lived printer objects for a deep network
+        return render_content(build(example), fmt_name, example.latex_names, precision, fragment,
+                              exact=exact)
