@@ -153,7 +153,6 @@ def build_chain(ex) -> Content:
 def _generalisation(ex) -> Section:
     k, D, x, weights_product = general_rule()
     s = Section("Generalisation: D layers, every weight k")
-    aD = sp.Symbol("a^{(D)}") if False else sp.Symbol("a_D")
     s.say(Sentence("Suppose every weight is {0} and every ReLU is active (each ReLU' = 1). The "
                    "backward product then keeps one factor {0} per layer above the first, and "
                    "SymPy evaluates the product over layers 2 … D:", (k,)))

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .derivation import Chain, Partial, Product, Sum, Value
-from .engine import Quantity
-from .functions import ACTIVATIONS, BY_CLASS, Sentence
+from .functions import BY_CLASS, Sentence
 from .losses import LOSSES
 
 SMALL_LOCAL_GRADIENT = sp.Rational(1, 100)  # below this an activation is called saturated
@@ -324,11 +323,7 @@ def _update(ex, p):
     return compact(f"{p}_new", ex.evaluation.values[p] - ex.lr * ex.evaluation.grad(p, ex.output))
 
 
-def has_quantities(expr) -> bool:
-    return isinstance(expr, Quantity) or (isinstance(expr, sp.Basic) and expr.has(Quantity))
-
-
-__all__ = ["build", "Content", "Section", "observations", "ACTIVATIONS"]
+__all__ = ["build", "Content", "Section", "observations"]
 
 
 def _listing(n: int) -> str:

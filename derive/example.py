@@ -3,7 +3,6 @@ forward values and gradients, and its documents."""
 from __future__ import annotations
 
 import re
-from functools import cached_property
 
 import sympy as sp
 

@@ -97,7 +97,13 @@ class Handout:
         return self.to_markdown()
 
 
-def variance_derivation(activation: str = "relu", scheme: str = "he") -> Handout:
+RECOMMENDED = {"relu": "he", "leaky_relu": "leaky_he", "tanh": "xavier", "identity": "lecun"}
+SCHEME_NAMES = {"he": "He", "lecun": "LeCun", "xavier": "Glorot (Xavier), normal",
+                "xavier_uniform": "Glorot (Xavier), uniform bound", "leaky_he": "He for leaky ReLU",
+                "he_fan_out": "He, fan-out"}
+
+
+def variance_derivation(activation: str = "relu", scheme: str | None = None) -> Handout:
     """Derive the weight variance that keeps activations (and gradients) from exploding or
     vanishing, for ``activation`` ("relu", "leaky_relu", "tanh", "identity").
 
@@ -106,10 +112,11 @@ def variance_derivation(activation: str = "relu", scheme: str = "he") -> Handout
     """
     if activation not in ("relu", "leaky_relu", "tanh", "identity"):
         raise DeriveError(f"variance_derivation supports relu, leaky_relu, tanh and identity, got {activation!r}")
+    scheme = scheme or RECOMMENDED[activation]
     if scheme not in SCHEMES:
         raise DeriveError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     m, r = second_moments(), rules()
-    v, n_in, n_out = m["v"], r["n_in"], r["n_out"]
+    n_in, n_out = r["n_in"], r["n_out"]
     sections = []
 
     s = Section("The question")
@@ -191,8 +198,11 @@ def variance_derivation(activation: str = "relu", scheme: str = "he") -> Handout
                    "correct variance is 2/(n_in + n_out)."))
     chosen = {"he": r["he"], "lecun": r["lecun"], "xavier": r["xavier"], "xavier_uniform": r["xavier_uniform_bound"],
               "leaky_he": r["leaky_he"], "he_fan_out": r["he_fan_out"]}[scheme]
-    s.say(Sentence(f"For {activation} with the {scheme.replace('_', ' ')} scheme: {{0}}.",
-                   (Chain(Formula(r"\text{result}", "result"), "=", chosen),)))
+    label = "bound r" if scheme == "xavier_uniform" else "Var[w]"
+    advice = ("" if RECOMMENDED[activation] == scheme else
+              f" (for {activation} the usual choice is {SCHEME_NAMES[RECOMMENDED[activation]]})")
+    s.say(Sentence(f"For {activation} with the {SCHEME_NAMES[scheme]} scheme: {{0}}{advice}.",
+                   (Chain(Formula(r"\text{" + label + "}", label), "=", chosen),)))
     sections.append(s)
     results = dict(r)
     results.update(second_moments())

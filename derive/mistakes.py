@@ -172,12 +172,10 @@ def _function_instead_of_derivative(checker, key):
 def _derivative_at_output(checker, key):
     out = []
     for a, z, spec in _activation_edges(checker.ex):
-        node = checker.ex.graph.nodes[a]
         rule = checker.ev.symbolic_local(a, z)
         at_a = rule.xreplace({checker.ex.graph.symbols[z]: checker.ev.values[a]})
         out += [(v, f"{spec.unicode}' evaluated at {a} instead of {z}")
                 for v in _with_locals(checker, key, {(a, z): at_a})]
-        del node
     return out
 
 

@@ -130,8 +130,9 @@ def normalisation_section() -> tuple[Section, dict]:
     return s, {"plain": plain.grad("w1"), "normalised": ex.grad("w1")}
 
 
-def remedies() -> "Handout":
-    """The worked remedies and a summary table like the conversation's, generated."""
+def remedies():
+    """The worked remedies and a summary table like the conversation's, generated (a
+    ``Handout``: renders as Markdown, LaTeX or text)."""
     from .initialization import Handout
     clip, c = clipping_section()
     decay, d = weight_decay_section()

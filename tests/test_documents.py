@@ -15,7 +15,6 @@ NET = dict(inputs=[0.05, 0.10], weights=[[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0
 
 
 def examples():
-    from derive.compare import compare_activations
     return {
         "relu": derive.neuron(**RELU),
         "sigmoid": derive.neuron(**SIGMOID),
