@@ -98,6 +98,11 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     svg = fmt == "markdown" and dot_available()
     content, extra = handout_content(svg_names=svg, **inputs)
     plot_path = out.parent / PLOT_NAME
+    side_files = [plot_path] + ([out.parent / d.svg_name for d in extra["diagrams"].values()] if svg else [])
+    clash = [str(p) for p in side_files if p.exists()]
+    if clash and not force:
+        raise DeriveError(f"{clash[0]} exists (the handout writes its plot and diagrams beside it); "
+                          f"pass --force to overwrite")
     extra["simulation"].plot(plot_path)
     if svg:
         for d in extra["diagrams"].values():

@@ -103,3 +103,23 @@ def test_every_loss_builds_and_differentiates(name):
     fd_dn = Example.from_equations(f"L = {rhs}", values={"a": sp.Rational(3, 10) - sp.Rational(1, 10**7), "y": 1})
     fd = (float(fd_up.value("L")) - float(fd_dn.value("L"))) / 2e-7
     assert abs(float(ex.grad("a")) - fd) < 1e-6
+
+
+def test_every_entry_compiles_in_latex(tmp_path, pdflatex):
+    """One document with every function, its derivative rule and its hand-written formulas."""
+    import subprocess
+    from derive.derivation import Chain
+    from derive.document import Content, Section
+    from derive.render import render_content
+    z = sp.Symbol("z", real=True)
+    s = Section("Every registry function")
+    for name, spec in sorted(F.FUNCTIONS.items()):
+        expr = spec.function(*_args(spec, z))
+        s.show(Chain(expr, "=", sp.diff(expr, z)))
+        if spec.kind == "activation":
+            s.show(spec.definition)
+            s.show(spec.derivative)
+    (tmp_path / "f.tex").write_text(render_content(Content("Registry", [s]), "latex"), encoding="utf-8")
+    run = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "f.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, errors="replace")
+    assert run.returncode == 0, [l for l in run.stdout.splitlines() if l.startswith("!")][:3]
