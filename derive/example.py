@@ -171,6 +171,22 @@ class Example:
         """∂output/∂p for every parameter, in parameter order."""
         return {p: self.evaluation.grad(p, self.output) for p in self.params}
 
+    def rounded(self, digits: int) -> dict:
+        """Hand-style rounding: the derivation recomputed with every intermediate value, local
+        derivative and gradient rounded to ``digits`` significant figures as it is computed —
+        the numbers a textbook gets (σ(7) → 0.999, σ'(7) → 0.000999 with 3 digits).
+
+        >>> ex = Example.from_equations("a = sigmoid(z)", values={"z": 7})
+        >>> ex.rounded(3)["a"]
+        999/1000
+        """
+        from .mistakes import hand_rounded
+        if not isinstance(digits, int) or not 1 <= digits <= 30:
+            raise DeriveError(f"rounding needs a number of significant digits from 1 to 30, got {digits!r}")
+        if self.symbolic:
+            raise DeriveError("hand-style rounding needs an example with values")
+        return hand_rounded(self, digits)
+
     def check(self, answers: dict, rtol=None, atol=None):
         """Compare a student's answers with the exact ones; see ``derive.checking``."""
         from .checking import check

@@ -314,6 +314,9 @@ def hand_rounded(ex, digits: int) -> dict:
     out = {}
     for name in ex.nodes:
         out[name] = s.value(name)
+    for name in ex.nodes:  # every local derivative, keyed like the answers: "da/dz"
+        for parent in ex.graph.nodes[name].parents:
+            out[f"d{name}/d{parent}"] = s.local(name, parent)
     for name in ex.inputs:
         out[f"d{ex.output}/d{name}"] = s.answer(Key("", "derivative", of=ex.output, wrt=name))
         if ex.lr is not None and name in ex.params:

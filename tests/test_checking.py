@@ -106,9 +106,12 @@ def test_bad_keys():
 
 
 def test_hand_rounding_reproduces_textbook_numbers():
-    values = hand_rounded(derive.neuron(**SIGMOID), 3)
+    ex = derive.neuron(**SIGMOID)
+    values = ex.rounded(3)
     assert values["a"] == sp.Rational(999, 1000)
+    assert values["da/dz"] == sp.Rational(999, 1000000)  # 0.999 × (1 − 0.999): the conversation's slip
     assert values["dL/dw"] == sp.Rational(-16, 1000)
+    assert values == hand_rounded(ex, 3)
 
 
 def test_report_renders():
