@@ -7,7 +7,14 @@
 
 Names are imported on first use (PEP 562), so the command line starts fast.
 """
-from .errors import DeriveError
+import os as _os
+
+# SymPy's expression cache holds 1000 entries by default; a deep network touches more distinct
+# expressions than that per pass, and the thrashing made 1000-layer chains superlinear. The size is
+# read when SymPy is first imported, so this only takes effect if derive is imported first.
+_os.environ.setdefault("SYMPY_CACHE_SIZE", "20000")
+
+from .errors import DeriveError  # noqa: E402
 
 __version__ = "0.1.0"
 
