@@ -34,13 +34,21 @@ def main():
     base_cmd = [sys.executable, "-c", "import sympy"]
     cli_cmd = [sys.executable, "-m", "derive.cli", "neuron", "--x", "2", "--w", "3", "--b", "1",
                "--y", "5", "--activation", "sigmoid", "--lr", "0.1", "--format", "md"]
-    bases, clis = [], []
+    import shutil
+    script = shutil.which("derive")
+    script_cmd = [script, *cli_cmd[3:]] if script else None
+    bases, clis, scripts = [], [], []
     for _ in range(15):
         bases.append(process(base_cmd))
         clis.append(process(cli_cmd))
+        if script_cmd:
+            scripts.append(process(script_cmd))
     base, cli = statistics.median(bases), statistics.median(clis)
+    if scripts:
+        s = statistics.median(scripts)
+        print(f"`derive neuron … --format md` (console script): median {s:.3f} s = {s / base:.2f} × import sympy")
     print(f"python -c 'import sympy': median {base:.3f} s")
-    print(f"derive neuron … --format md: median {cli:.3f} s = {cli / base:.2f} × import sympy (target ≤ 1.5)")
+    print(f"python -m derive.cli neuron … --format md: median {cli:.3f} s = {cli / base:.2f} × import sympy (target ≤ 1.5)")
 
 
 if __name__ == "__main__":
