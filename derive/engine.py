@@ -26,8 +26,8 @@ from sympy.core.expr import AtomicExpr
 import mpmath
 
 from .approx import DIGITS, Undefined, approx
-from .derivation import (AdjointStep, Chain, Derivation, ForwardStep, LocalStep, PathTerm, Subst,
-                         Update, Value)
+from .derivation import (AdjointStep, Derivation, ForwardStep, LocalStep, PathTerm, Subst,
+                         Update)
 from .errors import GraphError, ValueError_
 from .functions import BY_CLASS, Sentence
 from .parser import Equation, names_in, to_sympy
@@ -523,16 +523,6 @@ def _descendants(graph: Graph, name: str) -> set[str]:
 def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:
     """Free symbols in a deterministic order (by name)."""
     return sorted(expr.free_symbols, key=lambda s: s.name)
-
-
-def value_chain(name_symbol, display, subst, value):
-    """``name = expr = substituted = value`` as a Chain (used by every renderer)."""
-    items = [name_symbol, "=", display]
-    if subst is not None and subst.values:
-        items += ["=", subst]
-    if value is not None and value != display:
-        items += ["=", Value(value)]
-    return Chain(*items)
 
 
 _PLACEHOLDERS = [sp.Symbol(f"p{i}", real=True) for i in range(64)]
