@@ -56,6 +56,18 @@ def parse_key(ex, text: str) -> Key:
                       f"(\"dL/dw\" or \"∂L/∂w\") or an update (\"w_new\")")
 
 
+def expected_value(ex, key: Key):
+    """The exact value an answer key asks for."""
+    ev = ex.evaluation
+    if key.kind == "value":
+        return ev.values[key.name]
+    if key.kind == "derivative":
+        return ev.grad(key.wrt, key.of)
+    if ex.lr is None:
+        raise DeriveError(f"answer key {key.text!r} needs a learning rate (lr) in the example")
+    return ev.values[key.name] - ex.lr * ev.grad(key.name, ex.output)
+
+
 @dataclass(frozen=True)
 class Answer:
     """A student's answer: a number with the significant figures written, or a formula."""
@@ -245,13 +257,7 @@ class Checker:
     # -- exact values --
 
     def expected(self, key: Key):
-        if key.kind == "value":
-            return self.ev.values[key.name]
-        if key.kind == "derivative":
-            return self.ev.grad(key.wrt, key.of)
-        if self.ex.lr is None:
-            raise DeriveError(f"answer key {key.text!r} needs a learning rate (lr) in the example")
-        return self.ev.values[key.name] - self.ex.lr * self.ev.grad(key.name, self.ex.output)
+        return expected_value(self.ex, key)
 
     # -- values computed from the student's own earlier answers --
 
