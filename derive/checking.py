@@ -326,13 +326,13 @@ class Checker:
 
 
 def check(ex, answers: dict, rtol=None, atol=None) -> Report:
+    from .example import _public
     from .mistakes import diagnose
     checker = Checker(ex, answers, rtol, atol)
     report = Report()
     for text, key in checker.keys.items():
         answer = checker.answers[text]
         expected = checker.expected(key)
-        from .example import _public
         shown_expected = _public(expected)
         if answer.formula is not None:
             status, hint = _check_formula(checker, key, answer.formula)
@@ -353,8 +353,10 @@ def check(ex, answers: dict, rtol=None, atol=None) -> Report:
         carried = checker.carried(key)
         if not matches(Answer(answer.raw, carried, answer.digits), expected) and matches(answer, carried, rtol, atol):
             verdict.status = "carried"
-            verdict.hint = ("right given your earlier answers, which this step inherits "
-                            f"(with exact earlier values it would be {_fmt(expected)})")
+            inherited = [k for k, v in report.verdicts.items() if v.status != "correct"]
+            given = f"your {', '.join(inherited)}" if inherited else "your earlier answers"
+            verdict.hint = (f"right given {given}, which this step inherits (with exact earlier "
+                            f"values it would be {_fmt(expected)})")
         found = diagnose(checker, key, answer)
         if found is not None:
             mistake, detail = found
