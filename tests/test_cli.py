@@ -182,7 +182,7 @@ def test_check_command_exit_codes(tmp_path):
 
 
 def test_check_interactive_driven_by_pexpect(tmp_path):
-    pexpect = pytest.importorskip("pexpect")
+    import pexpect  # a test dependency: in CI it must be there, never skipped
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)
     child = pexpect.spawn(sys.executable, ["-m", "derive.cli", "check", "--interactive", str(spec)],
