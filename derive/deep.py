@@ -25,6 +25,18 @@ def _label(factor) -> str:
     return "stable"
 
 
+def _as_power(total, weights):
+    """5^19 for 19073486328125 when every weight is the integer 5 (as the conversation writes it)."""
+    if not (total.is_Integer and total > 1) or len({str(w) for w in weights}) != 1:
+        return None
+    from .numbers import to_exact
+    k = to_exact(weights[0], "weight")
+    if not (k.is_Integer and k > 1):
+        return None
+    n = sp.integer_log(int(total), int(k))
+    return sp.Pow(k, n[0], evaluate=False) if n[1] else None
+
+
 def _k_by_depth(factor, k, D) -> list:
     """Table rows: one weight k per row, one depth D per column, each cell labelled."""
     rows = []
@@ -127,7 +139,8 @@ def build_chain(ex) -> Content:
             from .document import _local_chain
             s.step(_local_chain(ex, step), step.justification)
     s.say(Sentence("Multiply:"))
-    s.show(Chain(Partial("L", "w1"), "=", numeric, "=", Value(total)))
+    power = _as_power(total, ex.meta["weights"])
+    s.show(Chain(Partial("L", "w1"), "=", numeric, "=", Value(total), *(("=", power) if power is not None else ())))
     grads = ex.gradients()
     rows = [[str(l), Value(grads[f"w{l}"])] for l in range(1, depth + 1)]
     header = ["layer", "∂L/∂w"]

@@ -413,7 +413,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         base = self._print(expr.base)
         if not expr.base.is_Atom or base.startswith("−") or base.startswith("("):
             base = base if base.startswith("(") and base.endswith(")") and expr.base.is_Symbol else f"({base})"
-        if expr.exp.is_Integer and 0 <= expr.exp <= 9:
+        if expr.exp.is_Integer and 0 <= expr.exp <= 999:
             return base + str(expr.exp).translate(_SUPERSCRIPT)
         exponent = self._print(expr.exp)
         if not expr.exp.is_Atom:
