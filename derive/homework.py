@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -47,8 +48,13 @@ class Distribution:
     def draw(self, stream: int) -> sp.Rational:
         """A value from a 256-bit uniform integer ``stream``."""
         if self.kind == "integers":
-            allowed = [v for v in range(self.low, self.high + 1) if v not in self.exclude]
-            return sp.Integer(allowed[stream % len(allowed)])
+            # The k-th allowed integer, without listing the range (it may be huge).
+            k = stream % self.size
+            value = self.low + k
+            for excluded in sorted(e for e in set(self.exclude) if self.low <= e <= self.high):
+                if excluded <= value:
+                    value += 1
+            return sp.Integer(value)
         if self.kind == "choice":
             return self.choices[stream % len(self.choices)]
         u = Fraction(stream, 2 ** 256)
@@ -60,7 +66,8 @@ class Distribution:
     @property
     def size(self) -> int | None:
         if self.kind == "integers":
-            return len([v for v in range(self.low, self.high + 1) if v not in self.exclude])
+            excluded = {e for e in self.exclude if self.low <= e <= self.high}
+            return self.high - self.low + 1 - len(excluded)
         if self.kind == "choice":
             return len(self.choices)
         span = (Fraction(self.high) - Fraction(self.low)) * 10 ** self.decimals
@@ -124,8 +131,6 @@ def spec_hash(spec) -> str:
 
 
 # --- constraints ---------------------------------------------------------------------------
-
-import re
 
 _DERIV = re.compile(r"(?<![A-Za-z0-9_])(?:d|∂)([A-Za-z][A-Za-z0-9_]*)\s*/\s*(?:d|∂)([A-Za-z][A-Za-z0-9_]*)")
 
