@@ -249,10 +249,11 @@ def mlp_sections(ex) -> list:
                              Product((Formula(f"{act.latex}'(z^{{({l})}}_{j})", f"{act.unicode}'(z{l}_{j})"),
                                       Sum(tuple(terms)))), "=",
                              Product((Value(local), Sum(tuple(values)))), "=", Value(delta)))
-    s.say(Sentence("In matrix form, for the whole layer at once (⊙ is the elementwise product):"))
-    s.show(Formula(r"\delta^{(l)} = \bigl((W^{(l+1)})^{\top} \delta^{(l+1)}\bigr) \odot \sigma'\bigl(z^{(l)}\bigr), "
+    s.say(Sentence("In matrix form, for the whole layer at once (⊙ is the elementwise product, f the "
+                   "layer's activation — here " + ", ".join(_activation(a).unicode for a in acts) + "):"))
+    s.show(Formula(r"\delta^{(l)} = \bigl((W^{(l+1)})^{\top} \delta^{(l+1)}\bigr) \odot f'\bigl(z^{(l)}\bigr), "
                    r"\qquad \frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} \bigl(a^{(l-1)}\bigr)^{\top}",
-                   "δ(l) = ((W(l+1))ᵀ δ(l+1)) ⊙ σ'(z(l)),    ∂L/∂W(l) = δ(l) (a(l−1))ᵀ"))
+                   "δ(l) = ((W(l+1))ᵀ δ(l+1)) ⊙ f'(z(l)),    ∂L/∂W(l) = δ(l) (a(l−1))ᵀ"))
     t = Section("Every parameter" + (": gradient and update" if ex.lr is not None else ""))
     grads = ex.gradients()
     rows = []
