@@ -124,6 +124,12 @@ def _short(value) -> str:
     return format_number(value, 4)
 
 
+def _labels(e: DEdge) -> list:
+    """An edge's labels: ("forward", value) and ("gradient", value), where known."""
+    return [(kind, _short(v)) for kind, v in (("forward", e.forward), ("gradient", e.gradient))
+            if v is not None]
+
+
 # --- TikZ ---------------------------------------------------------------------------------
 
 
@@ -184,12 +190,9 @@ def to_dot(d: Diagram) -> str:
         else:
             lines.append(f'  {_id(n.name)} [label=<{escape(n.name)}<br/><font point-size="9" color="#666666">'
                          f'{escape(n.op)}</font>>, shape=circle, style=filled, fillcolor="#fde8d0"];')
+    colours = {"forward": "#1f4e9c", "gradient": "#b22222"}
     for e in d.edges:
-        parts = []
-        if e.forward is not None:
-            parts.append(f'<font color="#1f4e9c">{escape(_short(e.forward))}</font>')
-        if e.gradient is not None:
-            parts.append(f'<font color="#b22222">{escape(_short(e.gradient))}</font>')
+        parts = [f'<font color="{colours[kind]}">{escape(text)}</font>' for kind, text in _labels(e)]
         label = f" [label=<{'<br/>'.join(parts)}>]" if parts else ""
         lines.append(f"  {_id(e.parent)} -> {_id(e.child)}{label};")
     lines.append("}")
@@ -211,11 +214,7 @@ def to_mermaid(d: Diagram) -> str:
         shape = f'["{n.name}"]' if n.kind == "input" else f'(("{n.name} {n.op}"))'
         lines.append(f"  {_id(n.name)}{shape}")
     for e in d.edges:
-        parts = []
-        if e.forward is not None:
-            parts.append(f"fwd {_short(e.forward)}")
-        if e.gradient is not None:
-            parts.append(f"grad {_short(e.gradient)}")
+        parts = [f"{'fwd' if kind == 'forward' else 'grad'} {text}" for kind, text in _labels(e)]
         label = f'|"{" / ".join(parts)}"|' if parts else ""
         lines.append(f"  {_id(e.parent)} -->{label} {_id(e.child)}")
     lines.append("```")
@@ -225,8 +224,6 @@ def to_mermaid(d: Diagram) -> str:
 def to_text(d: Diagram) -> str:
     out = []
     for e in d.edges:
-        fwd = f"forward {_short(e.forward)}" if e.forward is not None else ""
-        bwd = f"gradient {_short(e.gradient)}" if e.gradient is not None else ""
-        info = ", ".join(x for x in (fwd, bwd) if x)
+        info = ", ".join(f"{kind} {text}" for kind, text in _labels(e))
         out.append(f"    {e.parent} ──▶ {e.child}" + (f"   ({info})" if info else ""))
     return "\n".join(out)

@@ -153,11 +153,9 @@ def _factor_two(checker, key):
 
 
 def _activation_omitted(checker, key):
-    # (An inactive ReLU's factor set to 1 is the more specific "gate ignored" below.)
-    return [(v, f"∂{a}/∂{z} left out") for a, z, spec in _activation_edges(checker.ex)
+    return [(v, f"∂{a}/∂{z} left out") for a, z, _ in _activation_edges(checker.ex)
             for v in _with_locals(checker, key, {(a, z): sp.S.One})
-            if checker.ev.local(a, z).value != 1
-            and not (spec.name == "relu" and not checker.ev.values[z].is_extended_positive)]
+            if checker.ev.local(a, z).value != 1]
 
 
 def _function_instead_of_derivative(checker, key):
@@ -252,6 +250,15 @@ def _factors_added(checker, key):
     return [(sum((checker.ev.local(b, a).value for a, b in zip(p, p[1:])), sp.S.Zero), "")]
 
 
+
+# Order matters: the first mistake that explains an answer is named, so the more specific ones
+# come first (an update's own slips; an inactive ReLU's gate before "derivative omitted").
+register(Mistake("update_sign", "update with the wrong sign",
+                 "gradient descent moves against the gradient: w_new = w − η·∂L/∂w", _update_sign))
+register(Mistake("update_without_rate", "update without the learning rate η",
+                 "scale the gradient by η: w_new = w − η·∂L/∂w", _update_without_rate))
+register(Mistake("relu_gate_ignored", "ReLU gate ignored for z ≤ 0",
+                 "ReLU'(z) = 0 when z ≤ 0: no gradient flows through an inactive unit", _gate_ignored))
 register(Mistake("sign_error", "sign error in (a − y)",
                  "the loss's derivative is 2(a − y): prediction minus target, in that order",
                  _sign_error))
@@ -266,18 +273,12 @@ register(Mistake("function_instead_of_derivative", "σ used instead of σ'",
 register(Mistake("derivative_at_output", "derivative evaluated at a instead of z",
                  "evaluate the activation's derivative at its input z, not at its output a",
                  _derivative_at_output))
-register(Mistake("relu_gate_ignored", "ReLU gate ignored for z ≤ 0",
-                 "ReLU'(z) = 0 when z ≤ 0: no gradient flows through an inactive unit", _gate_ignored))
 register(Mistake("premature_rounding", "premature rounding of an intermediate",
                  "carry full precision through the calculation and round only the final answer",
                  _premature_rounding))
 register(Mistake("path_not_summed", "a path not summed",
                  "a value used in several places collects a gradient from each use: sum over "
                  "every path", _path_not_summed))
-register(Mistake("update_sign", "update with the wrong sign",
-                 "gradient descent moves against the gradient: w_new = w − η·∂L/∂w", _update_sign))
-register(Mistake("update_without_rate", "update without the learning rate η",
-                 "scale the gradient by η: w_new = w − η·∂L/∂w", _update_without_rate))
 register(Mistake("factors_added", "factors added instead of multiplied",
                  "the chain rule multiplies the local derivatives along the path", _factors_added))
 
@@ -286,9 +287,7 @@ def diagnose(checker, key, answer):
     """The first catalogue mistake that explains ``answer`` for ``key``, with its detail."""
     from .checking import matches
     expected = checker.expected(key)
-    # For an update, the update's own mistakes are the likelier explanation: try them first.
-    ordered = sorted(MISTAKES, key=lambda m: not (key.kind == "update" and m.name.startswith("update")))
-    for mistake in ordered:
+    for mistake in MISTAKES:  # catalogue order: the more specific explanation first
         try:
             alternatives = mistake.alternatives(checker, key)
         except Exception:  # a mistake that does not apply to this graph shape

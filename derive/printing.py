@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
-from .derivation import Chain, Formula, Partial, Product, Subst, Sum, Value
+from .derivation import Chain, Formula, Partial, Product, Subst, Sum, Value  # noqa: F401
 from .functions import BY_CLASS, Indicator
 from .numbers import format_number, terminating_decimal
 
@@ -106,6 +106,22 @@ class _HandWritten:
 
     def _print_Sum(self, s: Sum):
         return self._signed_join([self._print(t) for t in s.terms])
+
+    def _plain(self, **settings):
+        """A printer of the same kind with the same names and precision (for sub-expressions)."""
+        return type(self)({"names": self._settings["names"], "precision": self._settings["precision"],
+                           **settings})
+
+    def _print_Value(self, v: Value):
+        form = exact_form(v.number) if self._settings["exact"] else None
+        if form is not None:
+            approx_sign = self.RELATIONS.get("≈", "≈")
+            return f"{self._plain().doprint(form)} {approx_sign} {self.number(v.number)}"
+        return self.number(v.number)
+
+    def _print_Subst(self, s: Subst):
+        """The expression with its symbols replaced by numbers, not evaluated: 3 · 2 + 1."""
+        return self._plain(values=dict(s.values)).doprint(s.expr)
 
     def _print_Chain(self, c: Chain):
         out = []
@@ -235,12 +251,6 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
     # -- the derivation's math objects --
 
-    def _print_Value(self, v: Value):
-        form = exact_form(v.number) if self._settings["exact"] else None
-        if form is not None:
-            return f"{LatexPrinter(self._init_settings()).doprint(form)} \\approx {self.number(v.number)}"
-        return self.number(v.number)
-
     def _print_Formula(self, f: Formula):
         return f.latex
 
@@ -248,12 +258,6 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         names = self._settings["names"]
         return f"\\frac{{\\partial {latex_name(p.of, names)}}}{{\\partial {latex_name(p.wrt, names)}}}"
 
-    def _print_Subst(self, s: Subst):
-        sub = LatexPrinter(dict(self._init_settings(), values=dict(s.values)))
-        return sub.doprint(s.expr)
-
-    def _init_settings(self):
-        return {k: self._settings[k] for k in ("names", "precision", "exact")}
 
     def _print_Product(self, p: Product):
         parts = [self._print_factor(f) for f in p.factors]
@@ -424,13 +428,6 @@ class TextPrinter(_HandWritten, StrPrinter):
         ops = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
         return f"{self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)}"
 
-    def _print_Value(self, v: Value):
-        form = exact_form(v.number) if self._settings["exact"] else None
-        if form is not None:
-            plain = TextPrinter({"names": self._settings["names"], "precision": self._settings["precision"]})
-            return f"{plain.doprint(form)} ≈ {self.number(v.number)}"
-        return self.number(v.number)
-
     def _print_Formula(self, f: Formula):
         return f.text
 
@@ -438,10 +435,6 @@ class TextPrinter(_HandWritten, StrPrinter):
         names = self._settings["names"]
         return f"∂{text_name(p.of, names)}/∂{text_name(p.wrt, names)}"
 
-    def _print_Subst(self, s: Subst):
-        sub = TextPrinter({"names": self._settings["names"], "precision": self._settings["precision"],
-                           "values": dict(s.values)})
-        return sub.doprint(s.expr)
 
     def _print_Product(self, p: Product):
         parts = []

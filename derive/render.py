@@ -162,7 +162,7 @@ class Writer:
         if isinstance(c, Sentence):
             return self.sentence(c)
         if isinstance(c, Value) and not _exact(c.number):
-            return self.inline(Chain("≈", c))[:]  # a table cell shows ≈ for rounded values
+            return self.inline(Chain("≈", c))  # a table cell shows ≈ for rounded values
         return self.inline(c)
 
 
