@@ -9,10 +9,10 @@ import derive
 def answers_for(ex):
     keys = {}
     for n in ex.nodes:
-        keys[n] = str(derive.numbers.format_number(ex.value(n), 6))
+        keys[n] = str(derive.core.numbers.format_number(ex.value(n), 6))
     for p in ex.params:
-        keys[f"dL/d{p}"] = str(derive.numbers.format_number(ex.grad(p), 6))
-        keys[f"{p}_new"] = str(derive.numbers.format_number(ex.update(p), 6))
+        keys[f"dL/d{p}"] = str(derive.core.numbers.format_number(ex.grad(p), 6))
+        keys[f"{p}_new"] = str(derive.core.numbers.format_number(ex.update(p), 6))
     return dict(list(keys.items())[:20])
 
 

@@ -7,8 +7,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from derive.homework import generate
-from derive.spec import load_spec
+from derive.courseware.homework import generate
+from derive.model.spec import load_spec
 
 SPEC = Path(__file__).resolve().parent.parent / "examples" / "relu-homework-wide.yaml"
 

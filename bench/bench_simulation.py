@@ -3,7 +3,7 @@
 import statistics
 import time
 
-from derive.initialization import simulate_variance
+from derive.teaching.initialization import simulate_variance
 
 
 def run() -> float:

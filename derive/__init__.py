@@ -14,15 +14,28 @@ import os as _os
 # read when SymPy is first imported, so this only takes effect if derive is imported first.
 _os.environ.setdefault("SYMPY_CACHE_SIZE", "20000")
 
-from .errors import DeriveError  # noqa: E402
+from .core.errors import DeriveError  # noqa: E402
 
 __version__ = "0.1.0"
 
+# The layers of the package, bottom first. A module imports only from its own layer or from those
+# before it (tests/test_architecture.py parses every import, function-level ones included):
+#   core        parser, exact numbers, function and loss registries, graph, engine, derivation data
+#   rendering   printers (one per format), content blocks, the format registry, diagrams
+#   io          atomic files and folders, exports that only need the core (PyTorch script)
+#   teaching    worked-solution content, observations, deep networks, initialisation, checking
+#               and the mistake catalogue: all built from a graph and its derivation
+#   model       the examples users build: Example, builders, spec files
+#   courseware  documents made of several examples: comparison, remedies, homework, handout, demo
+#   cli         the command line, thin over the rest
+LAYERS = ("core", "rendering", "io", "teaching", "model", "courseware", "cli")
+
 _EXPORTS = {
-    "Example": "example", "neuron": "builders", "chain": "builders", "mlp": "builders",
-    "compare_activations": "compare", "FUNCTIONS": "functions", "ACTIVATIONS": "functions",
-    "LOSSES": "losses", "Report": "checking", "variance_derivation": "initialization",
-    "simulate_variance": "initialization", "remedies": "remedies",
+    "Example": "model.example", "neuron": "model.builders", "chain": "model.builders",
+    "mlp": "model.builders", "compare_activations": "courseware.compare",
+    "FUNCTIONS": "core.functions", "ACTIVATIONS": "core.functions", "LOSSES": "core.losses",
+    "Report": "teaching.checking", "variance_derivation": "teaching.initialization",
+    "simulate_variance": "teaching.initialization", "remedies": "courseware.remedies",
 }
 
 __all__ = ["DeriveError", *_EXPORTS]

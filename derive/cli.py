@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .errors import DeriveError
+from .core.errors import DeriveError
 
 FORMATS = ("md", "markdown", "tex", "latex", "pdf", "text", "txt", "pytorch")
 
@@ -29,7 +29,7 @@ def _output_options(f):
 def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = False, resources=()):
     """``render(format_name, fragment)`` -> str; write it where the user asked (``resources``:
     images a PDF includes)."""
-    from .files import compile_pdf, write_atomic
+    from .io.files import compile_pdf, write_atomic
     if fmt == "pdf":
         if not output:
             raise DeriveError("--format pdf needs -o FILE.pdf (a PDF is not printed to the terminal)")
@@ -50,7 +50,7 @@ def _number(ctx, param, value):
     """Accept numbers as typed (exact: 0.1 stays 1/10); reject anything else with a clear line."""
     if value is None:
         return None
-    from .numbers import to_exact
+    from .core.numbers import to_exact
     try:
         return to_exact(value, "value")
     except DeriveError as e:
@@ -86,7 +86,7 @@ def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, f
     Example:
       derive neuron --x 2 --w 3 --b 1 --y 5 --activation relu --lr 0.1 --format md
     """
-    from .builders import neuron as build
+    from .model.builders import neuron as build
     ex = build(x=x, w=w, b=b, y=y, activation=activation, loss=loss, lr=lr)
     ex.precision, ex.exact = precision, exact
     emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
@@ -95,7 +95,7 @@ def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, f
 def _render(ex, fmt_name: str, fragment: bool) -> str:
     if fmt_name == "pytorch":
         return ex.to_pytorch()
-    from .render import render
+    from .model.example import render
     return render(ex, fmt_name, fragment=fragment)
 
 
@@ -117,7 +117,7 @@ def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment,
     Example:
       derive compare --activations relu,sigmoid --x 2 --w 3 --b 1 --y 5 --lr 0.1
     """
-    from .compare import compare_activations, render_comparison
+    from .courseware.compare import compare_activations, render_comparison
     if fmt == "pytorch":
         raise DeriveError("--format pytorch exports one example; use `derive neuron … --format pytorch`")
     if None in (x, w, b, y):
@@ -145,7 +145,7 @@ def render(spec, fmt, output, precision, fragment, force, exact):
     Example:
       derive render spec.yaml --format tex -o neuron.tex
     """
-    from .spec import example_from_spec, load_spec
+    from .model.spec import example_from_spec, load_spec
     s = load_spec(spec)
     ex = example_from_spec(s)
     ex.precision, ex.exact = s.precision or precision, exact
@@ -170,8 +170,8 @@ def chain(depth, weight, x, y, activation, loss, lr, fmt, output, precision, fra
     Example:
       derive chain --depth 3 --weight 5 --x 1 --activation relu --loss half_squared_error --y 0
     """
-    from .builders import chain as build
-    from .numbers import to_exact
+    from .model.builders import chain as build
+    from .core.numbers import to_exact
     parts = [p.strip() for p in str(weight).split(",") if p.strip()]
     weights = [to_exact(p, "--weight") for p in parts]
     ex = build(depth=depth, weight=weights[0] if len(weights) == 1 else weights, x=x, y=y,
@@ -201,7 +201,7 @@ def mlp(spec, focus, fmt, output, precision, fragment, force, exact):
     Example:
       derive mlp net.yaml --focus w1_1_1 --format md
     """
-    from .spec import mlp_from_spec
+    from .model.spec import mlp_from_spec
     ex = mlp_from_spec(spec, focus)
     ex.precision, ex.exact = precision, exact
     emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
@@ -230,7 +230,7 @@ def check(spec, answers, interactive, rtol, atol, fmt):
       derive check spec.yaml answers.yaml
       derive check --interactive spec.yaml
     """
-    from .spec import example_from_spec, load_spec, load_yaml
+    from .model.spec import example_from_spec, load_spec, load_yaml
     s = load_spec(spec)
     name = {"md": "markdown", "tex": "latex"}.get(fmt, fmt)
     if s.random:  # a homework spec: answers are keyed by variant id
@@ -258,7 +258,7 @@ def _check_homework(spec, given: dict, rtol, atol, name: str) -> int:
     """Answers for homework variants: {variant id: {key: answer}}; each variant regenerated from
     its id (spec hash, seed, index) and checked."""
     import re
-    from .homework import Generator, spec_hash
+    from .courseware.homework import Generator, spec_hash
     ids = re.compile(r"^([0-9a-f]{8})-s(-?\d+)-(\d+)$")
     all_ok = True
     generators: dict = {}
@@ -301,7 +301,7 @@ def default_steps(ex) -> list[str]:
 def _interactive(ex, ask) -> int:
     steps = list(ask) or default_steps(ex)
     click.echo(f"{ex.title or 'Derivation'}: give each step (empty to skip, q to quit).")
-    from .numbers import format_number
+    from .core.numbers import format_number
     click.echo("Given: " + ", ".join(f"{n} = {format_number(ex.values[n])}" for n in ex.inputs)
                + (f", η = {format_number(ex.lr)}" if ex.lr is not None else ""))
     answers: dict = {}
@@ -368,8 +368,8 @@ def homework(spec, variants, seed, out, fmts, jobs, force):
     """
     import gc
     gc.enable()  # a long run: collect as usual (main() pauses the collector for short commands)
-    from .homework import generate
-    from .spec import load_spec
+    from .courseware.homework import generate
+    from .model.spec import load_spec
     written = generate(load_spec(spec), variants, seed, out, fmts.split(","), jobs=jobs, force=force)
     click.echo(f"wrote {len(written)} files to {out}", err=True)
 
@@ -395,7 +395,7 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
       derive variance --activation relu --depth 50 --width 256 --format md -o he.md
     """
     from pathlib import Path
-    from .initialization import simulate_variance, variance_derivation, simulation_section
+    from .teaching.initialization import simulate_variance, variance_derivation, simulation_section
     if fmt == "pytorch":
         raise DeriveError("--format pytorch is for examples; variance writes a document")
     handout = variance_derivation("relu" if activation == "sigmoid" else activation)
@@ -439,7 +439,7 @@ def handout(fmt, output, slides, force, x, w, b, y, lr):
     """
     import gc
     gc.enable()
-    from .handout import write_handout
+    from .courseware.handout import write_handout
     text = write_handout(output, fmt, slides, force, x=x, w=w, b=b, y=y, lr=lr)
     if text is not None:
         click.echo(text, nl=False)
@@ -460,7 +460,7 @@ def demo(out, force, no_pdf):
     """
     import gc
     gc.enable()  # a long run: collect as usual
-    from .demo import write_demo
+    from .courseware.demo import write_demo
     written = write_demo(out, force=force, pdf=not no_pdf)
     click.echo(f"wrote {len(written)} files to {out}/", err=True)
 

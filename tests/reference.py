@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive import functions as F
+from derive.core import functions as F
 
 # Each registry function in SymPy's own elementary terms (not our fdiff rules).
 ELEMENTARY = {

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 import derive
 from derive import DeriveError, Example
-from derive.mistakes import MISTAKES, hand_rounded
-from derive.approx import approx
+from derive.teaching.mistakes import MISTAKES, hand_rounded
+from derive.core.approx import approx
 import mpmath
 
 RELU = dict(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)

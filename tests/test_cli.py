@@ -119,7 +119,7 @@ def test_main_exit_codes():
 
 
 def test_demo_output_is_current(tmp_path):
-    from derive.demo import EXAMPLES, write_demo
+    from derive.courseware.demo import EXAMPLES, write_demo
     fresh = tmp_path / "out"
     write_demo(fresh, pdf=False)
     committed = ROOT / "output"
@@ -152,7 +152,7 @@ def test_non_editable_install_finds_its_templates(tmp_path):
                     "-q", "--no-deps", "--no-build-isolation", str(source)],
                    check=True, capture_output=True, cwd=tmp_path)
     python = venv / "bin" / "python"
-    where = subprocess.run([str(python), "-c", "import derive, derive.render as r; print(derive.__file__); print(r.templates_dir())"],
+    where = subprocess.run([str(python), "-c", "import derive, derive.rendering.formats as r; print(derive.__file__); print(r.templates_dir())"],
                            capture_output=True, text=True, cwd=tmp_path, check=True).stdout.split()
     assert str(venv) in where[0] and str(venv) in where[1], where
     out = subprocess.run([str(venv / "bin" / "derive"), *NEURON, "--format", "md"], capture_output=True,

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from derive import Example
-from derive.approx import approx
-from derive.functions import BY_CLASS, FUNCTIONS
+from derive.core.approx import approx
+from derive.core.functions import BY_CLASS, FUNCTIONS
 from tests.reference import composed, elementary, torch_gradients
 
 UNARY = ["relu({a})", "sigmoid({a})", "tanh({a})", "softplus({a})", "gelu({a})", "silu({a})",

@@ -5,10 +5,10 @@ import subprocess
 import pytest
 
 import derive
-from derive.diagrams import diagram, to_dot, to_mermaid, to_svg
-from derive.document import Content, Section
-from derive.handout import handout_content, write_handout
-from derive.render import render_content
+from derive.rendering.diagrams import diagram, to_dot, to_mermaid, to_svg
+from derive.rendering.blocks import Content, Section
+from derive.courseware.handout import handout_content, write_handout
+from derive.rendering.formats import render_content
 from tests.conftest import require_tool
 
 NET = dict(inputs=[0.05, 0.10], weights=[[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]],

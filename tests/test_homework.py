@@ -10,8 +10,8 @@ import sympy as sp
 
 import derive
 from derive import DeriveError
-from derive.homework import Generator, generate, stream
-from derive.spec import load_spec
+from derive.courseware.homework import Generator, generate, stream
+from derive.model.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "examples" / "relu-homework.yaml"
@@ -149,7 +149,7 @@ def test_existing_folder_refused_then_forced_and_nothing_half_written(tmp_path, 
     with pytest.raises(DeriveError, match="--force"):
         generate(load_spec(SPEC), 2, 7, out, ["md"])
     assert (out / "mine.txt").read_text() == "keep"
-    import derive.homework as hw
+    import derive.courseware.homework as hw
     monkeypatch.setattr(hw, "moodle_xml", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         generate(load_spec(SPEC), 2, 7, out, ["md", "moodle"], force=True)

@@ -8,8 +8,8 @@ import pytest
 import sympy as sp
 
 import derive
-from derive.initialization import rules, second_moments, simulate_variance, variance_derivation
-from derive.remedies import remedies
+from derive.teaching.initialization import rules, second_moments, simulate_variance, variance_derivation
+from derive.courseware.remedies import remedies
 
 
 def test_second_moments_come_from_sympy_stats():

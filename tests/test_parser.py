@@ -4,7 +4,7 @@ import pytest
 import sympy as sp
 
 from derive import DeriveError, Example
-from derive.parser import parse_equations
+from derive.core.parser import parse_equations
 
 
 @pytest.mark.parametrize("text, message", [

@@ -3,9 +3,9 @@ import mpmath
 import pytest
 import sympy as sp
 
-from derive import functions as F
-from derive.losses import LOSSES
-from derive.printing import LatexPrinter, TextPrinter
+from derive.core import functions as F
+from derive.core.losses import LOSSES
+from derive.rendering.printing import LatexPrinter, TextPrinter
 from tests.reference import ELEMENTARY, torch_functions
 
 POINTS = [sp.Rational(-17, 10), sp.Rational(-3, 10), sp.Rational(2, 5), sp.Rational(13, 10), 3]
@@ -108,9 +108,9 @@ def test_every_loss_builds_and_differentiates(name):
 def test_every_entry_compiles_in_latex(tmp_path, pdflatex):
     """One document with every function, its derivative rule and its hand-written formulas."""
     import subprocess
-    from derive.derivation import Chain
-    from derive.document import Content, Section
-    from derive.render import render_content
+    from derive.core.derivation import Chain
+    from derive.rendering.blocks import Content, Section
+    from derive.rendering.formats import render_content
     z = sp.Symbol("z", real=True)
     s = Section("Every registry function")
     for name, spec in sorted(F.FUNCTIONS.items()):

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .builders import chain
-from .derivation import Chain, Formula, Partial, Product, Sum, Value
-from .document import Content, Section
-from .example import Example
-from .functions import Sentence
+from ..model.builders import chain
+from ..core.derivation import Chain, Formula, Partial, Product, Sum, Value
+from ..rendering.blocks import Content, Section
+from ..model.example import Example
+from ..core.functions import Sentence
 
 ETA = sp.Rational(1, 1000)  # a learning rate for the before/after updates
 CLIP = sp.Integer(5)  # clipping threshold (norm and value)
@@ -133,7 +133,7 @@ def normalisation_section() -> tuple[Section, dict]:
 def remedies():
     """The worked remedies and a summary table like the conversation's, generated (a
     ``Handout``: renders as Markdown, LaTeX or text)."""
-    from .initialization import Handout
+    from ..teaching.initialization import Handout
     clip, c = clipping_section()
     decay, d = weight_decay_section()
     resid, r = residual_section()

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .errors import DeriveError
+from ..core.errors import DeriveError
 
 
 def write_atomic(path, data, force: bool = False) -> Path:

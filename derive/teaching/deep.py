@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .approx import approx
-from .derivation import Chain, Formula, Partial, Product, Value
-from .document import Content, Section, _activations_used, observations
-from .functions import Sentence, activation as _activation
+from ..core.approx import approx
+from ..core.derivation import Chain, Formula, Partial, Product, Value
+from ..rendering.blocks import Content, Section
+from .observations import observations
+from .steps import activations_used, local_chain
+from ..core.functions import Sentence, activation as _activation
 
 ELIDE = 3  # long products keep this many factors at each end
 TABLE_HEAD = 6  # long tables keep this many rows at each end
@@ -29,7 +31,7 @@ def _as_power(total, weights):
     """5^19 for 19073486328125 when every weight is the integer 5 (as the conversation writes it)."""
     if not (total.is_Integer and total > 1) or len({str(w) for w in weights}) != 1:
         return None
-    from .numbers import to_exact
+    from ..core.numbers import to_exact
     k = to_exact(weights[0], "weight")
     if not (k.is_Integer and k > 1):
         return None
@@ -105,7 +107,7 @@ def build_chain(ex) -> Content:
             for name in (f"z{l}", f"a{l}"):
                 node = ex.graph.nodes[name]
                 shown = tuple((v, ev._subs[v]) for v in sorted(node.display.free_symbols, key=lambda q: q.name))
-                from .derivation import Subst
+                from ..core.derivation import Subst
                 s.show(Chain(node.symbol, "=", node.display, "=", Subst(node.display, shown), "=",
                              Value(ev.values[name])))
     rows = []
@@ -115,7 +117,7 @@ def build_chain(ex) -> Content:
     s.say(Sentence(f"Layer by layer{' (first and last layers)' if depth > 2 * TABLE_HEAD + 1 else ''}:"))
     s.tabulate(["layer", "weight", "z", "a", f"{act_name}'(z)"], _elided_rows(rows))
     node = ex.graph.nodes["L"]
-    from .derivation import Subst
+    from ..core.derivation import Subst
     shown = tuple((v, ev._subs[v]) for v in sorted(node.display.free_symbols, key=lambda q: q.name))
     s.say(Sentence("The loss:"))
     s.show(Chain(sym["L"], "=", node.display, "=", Subst(node.display, shown), "=", Value(ev.values["L"])))
@@ -136,8 +138,7 @@ def build_chain(ex) -> Content:
     if depth <= 6:
         for of, wrt in edges:
             step = ev.local(of, wrt)
-            from .document import _local_chain
-            s.step(_local_chain(ex, step), step.justification)
+            s.step(local_chain(ex, step), step.justification)
     s.say(Sentence("Multiply:"))
     power = _as_power(total, ex.meta["weights"])
     s.show(Chain(Partial("L", "w1"), "=", numeric, "=", Value(total), *(("=", power) if power is not None else ())))
@@ -244,7 +245,7 @@ def mlp_sections(ex) -> list:
                 for k in range(1, widths[l + 1] + 1):
                     terms.append(Product((sym[f"w{l + 1}_{k}_{j}"], Formula(_delta_tex(l + 1, k), f"δ{l + 1}_{k}"))))
                     values.append(Product((Value(ev.values[f"w{l + 1}_{k}_{j}"]), Value(ev.grad(f"z{l + 1}_{k}", "L")))))
-                from .derivation import Sum
+                from ..core.derivation import Sum
                 s.show(Chain(Formula(_delta_tex(l, j), f"δ{l}_{j}"), "=",
                              Product((Formula(f"{act.latex}'(z^{{({l})}}_{j})", f"{act.unicode}'(z{l}_{j})"),
                                       Sum(tuple(terms)))), "=",
@@ -275,4 +276,4 @@ def _delta_tex(l: int, j: int) -> str:
 
 
 __all__ = ["build_chain", "mlp_sections", "general_rule", "sigmoid_derivative_maximum",
-           "_activations_used"]
+           "activations_used"]

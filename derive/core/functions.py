@@ -241,7 +241,7 @@ class Minimum(sp.Function):
 
 
 # --- justification sentences -------------------------------------------------------------------
-# A sentence is a format string whose {fields} are math objects (see ``derive.derivation.Math``);
+# A sentence is a format string whose {fields} are math objects (see ``derive.core.derivation.Math``);
 # each output format prints the math with its own printer. Built here, next to each function.
 
 

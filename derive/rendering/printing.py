@@ -11,9 +11,9 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
-from .derivation import Chain, Formula, Partial, Product, Subst, Sum, Value  # noqa: F401
-from .functions import BY_CLASS, Indicator
-from .numbers import format_number, terminating_decimal
+from ..core.derivation import Chain, Formula, Partial, Product, Subst, Sum, Value  # noqa: F401
+from ..core.functions import BY_CLASS, Indicator
+from ..core.numbers import format_number, terminating_decimal
 
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "lambda", "mu", "sigma",
           "tau", "phi", "psi", "omega", "rho", "kappa", "nu", "xi", "zeta", "chi"}
@@ -281,7 +281,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
 
 def _exact(number) -> bool:
-    from .numbers import is_exact_display
+    from ..core.numbers import is_exact_display
     return is_exact_display(number)
 
 
@@ -463,9 +463,9 @@ def exact_form(number):
     number already or too large to be worth showing."""
     if _exact(number):
         return None
-    from .example import _public
-    from .engine import Quantity
-    form = _public(number)
+    from ..core.engine import public_form
+    from ..core.engine import Quantity
+    form = public_form(number)
     if form.has(Quantity) or sp.count_ops(form) > 12 or form.is_Rational and form.q > 10**6:
         return None
     return form

@@ -6,11 +6,13 @@ import re
 
 import sympy as sp
 
-from .derivation import Derivation
-from .engine import Evaluation, Graph, expand_quantities
-from .errors import DeriveError, ValueError_
-from .numbers import to_exact
-from .parser import BinOp, Call, Equation, Name, Neg, Num, parse_equations, parse_expression
+from ..core.derivation import Derivation
+from ..core.engine import Evaluation, Graph, gc_paused, public_form
+from ..rendering.formats import render_content
+from ..teaching.content import build
+from ..core.errors import DeriveError, ValueError_
+from ..core.numbers import to_exact
+from ..core.parser import BinOp, Call, Equation, Name, Neg, Num, parse_equations, parse_expression
 
 _PARAM = re.compile(r"^(w|b|W|B|theta|bias|weight)")
 _DATA = re.compile(r"^(x|y|t|target|label|input)")
@@ -137,7 +139,7 @@ class Example:
         if self.symbolic:
             raise DeriveError("this example has no values (it is symbolic); give values=… "
                               "to compute numbers")
-        return _public(self.evaluation.values[name])
+        return public_form(self.evaluation.values[name])
 
     def grad(self, wrt: str, of: str | None = None) -> sp.Expr:
         """Total derivative of ``of`` (default: the output) with respect to ``wrt``, exact.
@@ -145,7 +147,7 @@ class Example:
         self._check_name(wrt)
         of = of or self.output
         self._check_name(of)
-        return _public(self.evaluation.grad(wrt, of))
+        return public_form(self.evaluation.grad(wrt, of))
 
     def update(self, name: str) -> sp.Expr:
         """One gradient-descent step: ``name - lr * d(output)/d(name)``."""
@@ -157,7 +159,7 @@ class Example:
                               f"such as {', '.join(self.params)}")
         if self.symbolic:
             return self.graph.symbols[name] - self.lr * self.grad(name)
-        return _public(self.evaluation.values[name] - self.lr * self.evaluation.grad(name, self.output))
+        return public_form(self.evaluation.values[name] - self.lr * self.evaluation.grad(name, self.output))
 
     def derivation(self, wrt: str | None = None, of: str | None = None) -> Derivation:
         """The step-by-step derivation of ∂of/∂wrt as plain data."""
@@ -180,7 +182,7 @@ class Example:
         >>> ex.rounded(3)["a"]
         999/1000
         """
-        from .mistakes import hand_rounded
+        from ..teaching.mistakes import hand_rounded
         if not isinstance(digits, int) or not 1 <= digits <= 30:
             raise DeriveError(f"rounding needs a number of significant digits from 1 to 30, got {digits!r}")
         if self.symbolic:
@@ -188,27 +190,24 @@ class Example:
         return hand_rounded(self, digits)
 
     def check(self, answers: dict, rtol=None, atol=None):
-        """Compare a student's answers with the exact ones; see ``derive.checking``."""
-        from .checking import check
+        """Compare a student's answers with the exact ones; see ``derive.teaching.checking``."""
+        from ..teaching.checking import check
         return check(self, answers, rtol=rtol, atol=atol)
 
     # --- documents ------------------------------------------------------------------------
 
     def to_pytorch(self) -> str:
         """A runnable PyTorch script rebuilding this example; it prints values and gradients."""
-        from .export import to_pytorch
+        from ..io.pytorch import to_pytorch
         return to_pytorch(self)
 
     def to_text(self, precision: int | None = None) -> str:
-        from .render import render
         return render(self, "text", precision=precision)
 
     def to_markdown(self, precision: int | None = None) -> str:
-        from .render import render
         return render(self, "markdown", precision=precision)
 
     def to_latex(self, precision: int | None = None, fragment: bool = False) -> str:
-        from .render import render
         return render(self, "latex", precision=precision, fragment=fragment)
 
     def __str__(self) -> str:
@@ -225,31 +224,9 @@ class Example:
         return self.to_latex(fragment=True)
 
 
-PUBLIC_EXPANSION_LIMIT = 12  # Quantities (transitively) that the API expands into explicit form
-
-
-def _public(expr: sp.Expr) -> sp.Expr:
-    """What the API hands out: exact SymPy. Small results are expanded into the explicit form
-    (``1/(1 + exp(-7))``); deep ones keep their Quantity atoms (still exact, fast to evaluate) —
-    the explicit form of a deep sigmoid chain is a tower of nested exponentials that SymPy itself
-    cannot evaluate in reasonable time."""
-    from .engine import Quantity
-    seen: set = set()
-    stack = list(expr.atoms(Quantity)) if isinstance(expr, sp.Basic) else []
-    while stack:
-        q = stack.pop()
-        if q in seen:
-            continue
-        seen.add(q)
-        if len(seen) > PUBLIC_EXPANSION_LIMIT:
-            return expr
-        stack.extend(q.definition.atoms(Quantity))
-    return expand_quantities(expr) if seen else expr
-
-
 def _stage(tree, name: str, source: str) -> list[Equation]:
     """Auto-staging for ``from_expr`` (see its docstring)."""
-    from .parser import names_in
+    from ..core.parser import names_in
     used = set(names_in(tree)) | {name}
     equations: list[Equation] = []
     counter = [0]
@@ -331,3 +308,15 @@ def _stage(tree, name: str, source: str) -> list[Equation]:
     else:
         emit(tree, name)
     return equations
+
+
+def render(example, fmt_name: str, precision: int | None = None, fragment: bool = False,
+           exact: bool | None = None) -> str:
+    """The worked example for ``example`` in one format ("markdown", "latex", "text")."""
+    precision = example.precision if precision is None else precision
+    if not isinstance(precision, int) or not 1 <= precision <= 30:
+        raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
+    exact = example.exact if exact is None else exact
+    with gc_paused():  # thousands of short-lived printer objects for a deep network
+        return render_content(build(example), fmt_name, example.latex_names, precision, fragment,
+                              exact=exact)

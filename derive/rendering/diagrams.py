@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .numbers import format_number
+from ..core.numbers import format_number
 
 MAX_NODES = 30
 
@@ -47,7 +47,7 @@ class Diagram:
 
 
 def _op_label(node) -> str:
-    from .functions import BY_CLASS
+    from ..core.functions import BY_CLASS
     expr = node.expr
     spec = BY_CLASS.get(type(expr))
     if spec is not None:

@@ -16,10 +16,10 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .derivation import Chain, Formula, Value
-from .document import Content, Section
-from .errors import DeriveError
-from .functions import Sentence
+from ..core.derivation import Chain, Formula, Value
+from ..rendering.blocks import Content, Section
+from ..core.errors import DeriveError
+from ..core.functions import Sentence
 
 SCHEMES = ("he", "lecun", "xavier", "xavier_uniform", "leaky_he", "he_fan_out")
 SIM_SCHEMES = {"normal": "std 1", "small": "std 0.01", "xavier": "Glorot, Var 2/(n_in + n_out)",
@@ -75,19 +75,19 @@ class Handout:
     precision: int = 4
 
     def to_markdown(self):
-        from .render import render_content
+        from ..rendering.formats import render_content
         return render_content(self.content, "markdown", None, self.precision)
 
     def to_latex(self, fragment: bool = False):
-        from .render import render_content
+        from ..rendering.formats import render_content
         return render_content(self.content, "latex", None, self.precision, fragment)
 
     def to_text(self):
-        from .render import render_content
+        from ..rendering.formats import render_content
         return render_content(self.content, "text", None, self.precision)
 
     def render(self, fmt: str, fragment: bool = False):
-        from .render import render_content
+        from ..rendering.formats import render_content
         return render_content(self.content, fmt, None, self.precision, fragment)
 
     def __str__(self):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-# --- math objects (printed by derive.printing, one printer per format) -------------------------
+# --- math objects (printed by derive.rendering.printing, one printer per format) -------------------------
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ MAX_PATH_GRAPH = 60  # ... and only for graphs up to this many nodes
 class Quantity(AtomicExpr):
     """An exact real number defined by a shallow expression over Rationals and other Quantities.
     SymPy sees an atom, so nothing recurses through the definition; its sign and its evalf come
-    from a 60-digit approximation computed once, straight-line (``derive.approx``)."""
+    from a 60-digit approximation computed once, straight-line (``derive.core.approx``)."""
 
     is_number = True
     is_commutative = True
@@ -105,6 +105,27 @@ class Quantity(AtomicExpr):
 _TINY = mpmath.mpf(10) ** (20 - DIGITS)
 
 
+PUBLIC_EXPANSION_LIMIT = 12  # Quantities (transitively) that the API expands into explicit form
+
+
+def public_form(expr: sp.Expr) -> sp.Expr:
+    """What the API hands out: exact SymPy. Small results are expanded into the explicit form
+    (``1/(1 + exp(-7))``); deep ones keep their Quantity atoms (still exact, fast to evaluate) —
+    the explicit form of a deep sigmoid chain is a tower of nested exponentials that SymPy itself
+    cannot evaluate in reasonable time."""
+    seen: set = set()
+    stack = list(expr.atoms(Quantity)) if isinstance(expr, sp.Basic) else []
+    while stack:
+        q = stack.pop()
+        if q in seen:
+            continue
+        seen.add(q)
+        if len(seen) > PUBLIC_EXPANSION_LIMIT:
+            return expr
+        stack.extend(q.definition.atoms(Quantity))
+    return expand_quantities(expr) if seen else expr
+
+
 def expand_quantities(expr: sp.Expr, limit: int | None = None):
     """Replace every Quantity by its definition (the fully explicit exact form). With ``limit``,
     give up (return None) once the expression grows past ``limit`` tree nodes."""
@@ -140,7 +161,7 @@ def compact(label: str, expr: sp.Expr) -> sp.Expr:
 
 
 @contextmanager
-def _gc_paused():
+def gc_paused():
     """Pause Python's cyclic garbage collector while thousands of long-lived SymPy objects are
     built: its collections grow with the heap and would make deep graphs superlinear."""
     enabled = gc.isenabled()
@@ -317,7 +338,7 @@ class Evaluation:
             for name in graph.inputs:
                 self.values[name] = values[name]
                 self._subs[graph.symbols[name]] = values[name]
-            with _gc_paused():
+            with gc_paused():
                 self._forward()
 
     def _forward(self):
@@ -415,7 +436,7 @@ class Evaluation:
         """∂of/∂n for every node n that ``of`` depends on, by reverse accumulation."""
         if of in self._adjoints:
             return self._adjoints[of]
-        with _gc_paused():
+        with gc_paused():
             return self._accumulate(of)
 
     def _accumulate(self, of: str) -> dict[str, sp.Expr]:

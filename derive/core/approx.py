@@ -96,7 +96,7 @@ def _walk(e):
         return numeric(*[_walk(a) for a in e.args])
     if isinstance(e, sp.core.relational.Relational):
         left, right = _walk(e.lhs), _walk(e.rhs)
-        return mpmath.mpf(1 if _compare(e.rel_op, left, right) else 0)
+        return mpmath.mpf(1 if compare_relation(e.rel_op, left, right) else 0)
     if e is sp.true:
         return mpmath.mpf(1)
     if e is sp.false:
@@ -110,5 +110,5 @@ def _walk(e):
     return mpmath.mpf(value._mpf_)
 
 
-def _compare(op: str, a, b) -> bool:
+def compare_relation(op: str, a, b) -> bool:
     return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[op]

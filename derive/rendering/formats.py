@@ -2,7 +2,7 @@
 
 A format says which printer writes its math, how inline and display math are delimited, and how
 user text is escaped. ``render(example, "markdown")`` builds the document content
-(``derive.document``), prints every math object and sentence with the format's printer, and fills
+(``derive.teaching.content``), prints every math object and sentence with the format's printer, and fills
 ``templates/<format>/<layout>.j2``. Templates never compute and never see SymPy objects.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import DeriveError
-from .functions import Sentence
+from ..core.errors import DeriveError
+from ..core.functions import Sentence
 from .printing import printer_for
 
 
@@ -95,11 +95,11 @@ def templates_dir() -> Path:
     """The shipped templates: ``derive/templates`` in an installed package (setuptools maps the
     top-level ``templates/`` there), else the source tree's ``templates/`` (editable installs).
     Plain paths, no importlib.resources: start-up time matters."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "templates", package.parent / "templates"):
         if (candidate / "markdown").is_dir():
             return candidate
-    raise DeriveError(f"derive's templates are missing (looked in {here / 'templates'}); "
+    raise DeriveError(f"derive's templates are missing (looked in {package / 'templates'}); "
                       f"reinstall the package")
 
 
@@ -155,13 +155,13 @@ class Writer:
         return diagrams.to_text(d)
 
     def cell(self, c) -> str:
-        from .derivation import Chain, Value
-        from .printing import _exact
+        from ..core.derivation import Chain, Value
+        from ..core.numbers import is_exact_display
         if isinstance(c, str):
             return self.fmt.escape(c)
         if isinstance(c, Sentence):
             return self.sentence(c)
-        if isinstance(c, Value) and not _exact(c.number):
+        if isinstance(c, Value) and not is_exact_display(c.number):
             return self.inline(Chain("≈", c))  # a table cell shows ≈ for rounded values
         return self.inline(c)
 
@@ -195,17 +195,3 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
     template = environment(fmt.name).get_template(f"{layout}.j2")
     return template.render(title=fmt.escape(content.title), sections=sections, fragment=fragment,
                            footer=fmt.escape(content.footer), body=body)
-
-
-def render(example, fmt_name: str, precision: int | None = None, fragment: bool = False,
-           exact: bool | None = None) -> str:
-    """The worked example for ``example`` in one format ("markdown", "latex", "text")."""
-    from .document import build
-    precision = example.precision if precision is None else precision
-    if not isinstance(precision, int) or not 1 <= precision <= 30:
-        raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
-    exact = example.exact if exact is None else exact
-    from .engine import _gc_paused
-    with _gc_paused():  # thousands of short-lived printer objects for a deep network
-        return render_content(build(example), fmt_name, example.latex_names, precision, fragment,
-                              exact=exact)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import DeriveError
+from ..core.errors import DeriveError
 
 TEXT_FORMATS = (("markdown", "md"), ("latex", "tex"), ("text", "txt"))
 
@@ -29,15 +29,15 @@ class DemoExample:
 
 def _neuron(activation):
     def render(fmt):
-        from .builders import neuron
-        from .render import render as r
+        from ..model.builders import neuron
+        from ..model.example import render as r
         return r(neuron(x=2, w=3, b=1, y=5, activation=activation, loss="squared_error", lr="0.1"), fmt)
     return render
 
 
 def _symbolic(fmt):
-    from .builders import neuron
-    from .render import render as r
+    from ..model.builders import neuron
+    from ..model.example import render as r
     return r(neuron(activation="relu"), fmt)
 
 
@@ -48,8 +48,8 @@ def _compare(fmt):
 
 def _chain(depth):
     def render(fmt):
-        from .builders import chain
-        from .render import render as r
+        from ..model.builders import chain
+        from ..model.example import render as r
         return r(chain(depth=depth, weight=5, x=1, activation="relu", loss="half_squared_error", y=0), fmt)
     return render
 
@@ -60,13 +60,13 @@ NETWORK_222 = dict(inputs=["0.05", "0.10"],
 
 
 def _network(fmt):
-    from .builders import mlp
-    from .render import render as r
+    from ..model.builders import mlp
+    from ..model.example import render as r
     return r(mlp(**NETWORK_222, activation="sigmoid", loss="half_squared_error", lr="0.5"), fmt)
 
 
 def _he(fmt):
-    from .initialization import simulate_variance, simulation_section, variance_derivation
+    from ..teaching.initialization import simulate_variance, simulation_section, variance_derivation
     handout = variance_derivation("relu")
     sim = simulate_variance(depth=50, width=256, activation="relu", schemes=["normal", "small", "xavier", "he"],
                             seed=0, batch=1024)
@@ -77,7 +77,7 @@ def _he(fmt):
 
 
 def _he_plots(folder: Path):
-    from .initialization import simulate_variance
+    from ..teaching.initialization import simulate_variance
     sim = simulate_variance(depth=50, width=256, activation="relu", schemes=["normal", "small", "xavier", "he"],
                             seed=0, batch=1024)
     sim.plot(folder / "he-initialization-plot.png")
@@ -87,19 +87,19 @@ def _he_plots(folder: Path):
 
 @functools.lru_cache(maxsize=1)
 def _handout_content():
-    from .diagrams import dot_available
+    from ..rendering.diagrams import dot_available
     from .handout import handout_content
     return handout_content(svg_names=dot_available())
 
 
 def _handout(fmt):
-    from .render import render_content
+    from ..rendering.formats import render_content
     content, _ = _handout_content()
     return render_content(content, fmt)
 
 
 def _handout_files(folder: Path):
-    from .diagrams import dot_available, to_svg
+    from ..rendering.diagrams import dot_available, to_svg
     from .handout import PLOT_NAME
     content, extra = _handout_content()
     extra["simulation"].plot(folder / PLOT_NAME)
@@ -156,7 +156,7 @@ def _index(examples, pdf: bool) -> str:
 
 
 def write_demo(out, force: bool = False, pdf: bool = True, examples=None) -> list[Path]:
-    from .files import compile_pdf, pdflatex_available
+    from ..io.files import compile_pdf, pdflatex_available
     out = Path(out)
     examples = EXAMPLES if examples is None else examples
     if out.exists() and not out.is_dir():

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SpecError
+from ..core.errors import SpecError
 
 KNOWN_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
                 "lr", "params", "output", "precision", "inputs", "weights", "biases", "targets",

@@ -25,8 +25,8 @@ from xml.sax.saxutils import escape as xml_escape
 
 import sympy as sp
 
-from .errors import DeriveError, SpecError
-from .numbers import to_exact
+from ..core.errors import DeriveError, SpecError
+from ..core.numbers import to_exact
 
 MAX_ATTEMPTS = 400  # draws per variant before the constraints are declared unsatisfiable
 FORMATS = ("md", "tex", "pdf", "moodle", "text")
@@ -143,7 +143,7 @@ class Constraint:
 
 
 def parse_constraint(text: str, graph, source: str) -> Constraint:
-    from .parser import parse_expression, to_sympy, names_in
+    from ..core.parser import parse_expression, to_sympy, names_in
     if not isinstance(text, str) or not text.strip():
         raise SpecError(f"{source}: each constraint must be text like \"z > 0\"")
     derivatives = []
@@ -175,8 +175,8 @@ def parse_constraint(text: str, graph, source: str) -> Constraint:
 
 
 def holds(constraint: Constraint, ex) -> bool:
-    from .approx import approx
-    from .approx import _compare
+    from ..core.approx import approx
+    from ..core.approx import compare_relation
     values = {}
     for sym in constraint.relation.free_symbols:
         name = sym.name
@@ -189,7 +189,7 @@ def holds(constraint: Constraint, ex) -> bool:
             values[sym] = ex.evaluation.values[name[:-4]] - ex.lr * ex.evaluation.grad(name[:-4], ex.output)
     lhs = approx(constraint.relation.lhs.xreplace(values))
     rhs = approx(constraint.relation.rhs.xreplace(values))
-    return _compare(constraint.relation.rel_op, lhs, rhs)
+    return compare_relation(constraint.relation.rel_op, lhs, rhs)
 
 
 # --- variants -------------------------------------------------------------------------------
@@ -207,8 +207,8 @@ class Generator:
     """Draws constrained, distinct variants of one spec; the graph is parsed once."""
 
     def __init__(self, spec, seed: int):
-        from .engine import Graph
-        from .parser import parse_equations
+        from ..core.engine import Graph
+        from ..core.parser import parse_equations
         if not spec.equations:
             raise SpecError(f"{spec.source}: `equations` is missing")
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -233,7 +233,7 @@ class Generator:
                             for c in spec.constraints]
         self.hash = spec_hash(spec)
         self.ask = list(spec.ask)
-        from .checking import parse_key
+        from ..teaching.checking import parse_key
         probe = self._example(dict(fixed, **{d.name: d.draw(0) for d in self.random}), check=False)
         for key in self.ask:
             if probe is not None:
@@ -242,8 +242,8 @@ class Generator:
             raise SpecError(f"{spec.source}: `ask` has an update but no `lr` is given")
 
     def _example(self, values, check=True):
-        from .example import Example
-        from .errors import ValueError_
+        from ..model.example import Example
+        from ..core.errors import ValueError_
         try:
             return Example(self.graph, values, self.spec.params, self.spec.lr, self.spec.title)
         except ValueError_:
@@ -327,16 +327,16 @@ def ask_keys(gen: Generator, ex) -> list[str]:
 
 def answers_of(gen: Generator, v: Variant) -> dict:
     """The exact answers of one variant, for the keys the spec asks."""
-    from .checking import expected_value, parse_key
-    from .example import _public
+    from ..teaching.checking import expected_value, parse_key
+    from ..core.engine import public_form
     ex = v.example
-    return {key: _public(expected_value(ex, parse_key(ex, key))) for key in ask_keys(gen, ex)}
+    return {key: public_form(expected_value(ex, parse_key(ex, key))) for key in ask_keys(gen, ex)}
 
 
 def _number(value) -> float | int:
     if isinstance(value, sp.Integer):
         return int(value)
-    from .approx import approx
+    from ..core.approx import approx
     return float(approx(value))
 
 
@@ -374,7 +374,7 @@ def tolerance(value) -> float:
 
 
 def moodle_xml(gen, variants, answers) -> str:
-    from .numbers import format_number
+    from ..core.numbers import format_number
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<quiz>"]
     title = gen.spec.title or "Backpropagation"
     for v in variants:
@@ -403,9 +403,9 @@ def moodle_xml(gen, variants, answers) -> str:
 
 
 def _problem_sections(gen, v, number: int):
-    from .derivation import Chain, Value
-    from .document import Section
-    from .functions import Sentence
+    from ..core.derivation import Chain, Value
+    from ..rendering.blocks import Section
+    from ..core.functions import Sentence
     ex = v.example
     s = Section(f"Problem {number}")
     if gen.spec.instructions:
@@ -425,8 +425,8 @@ def _problem_sections(gen, v, number: int):
 
 def _key_math(ex, key: str):
     """An ask key as math: ∂L/∂w, z, w_new."""
-    from .checking import parse_key
-    from .derivation import Partial
+    from ..teaching.checking import parse_key
+    from ..core.derivation import Partial
     k = parse_key(ex, key)
     if k.kind == "derivative":
         return Partial(k.of, k.wrt)
@@ -434,8 +434,9 @@ def _key_math(ex, key: str):
 
 
 def _solution_sections(gen, v, number: int):
-    from .document import Section, build
-    from .functions import Sentence
+    from ..rendering.blocks import Section
+    from ..teaching.content import build
+    from ..core.functions import Sentence
     content = build(v.example)
     head = Section(f"Solution {number}")
     head.say(Sentence(f"Variant {v.id}"))
@@ -449,8 +450,8 @@ def _solution_sections(gen, v, number: int):
 
 def _sheet_body(gen, variants, fmt: str, solutions: bool, precision: int = 4) -> str:
     """The body (no title, no footer) of a sheet for some variants."""
-    from .document import Content
-    from .render import render_content
+    from ..rendering.blocks import Content
+    from ..rendering.formats import render_content
     sections = []
     for v in variants:
         sections += (_solution_sections if solutions else _problem_sections)(gen, v, v.index)
@@ -458,8 +459,8 @@ def _sheet_body(gen, variants, fmt: str, solutions: bool, precision: int = 4) ->
 
 
 def _sheet(gen, fmt: str, solutions: bool, body: str) -> str:
-    from .document import Content
-    from .render import render_content
+    from ..rendering.blocks import Content
+    from ..rendering.formats import render_content
     title = (gen.spec.title or "Homework") + (" — solutions" if solutions else " — problems")
     footer = (f"Generated by derive from spec {gen.hash} with seed {gen.seed}; each variant shows "
               f"its id (spec-seed-index).")
@@ -509,7 +510,7 @@ def generate(spec, variants: int, seed: int, out, formats=("md",), jobs: int | N
             (staging / f"problems.{ext[fmt]}").write_text(sheets[(fmt, False)], encoding="utf-8")
             (staging / f"solutions.{ext[fmt]}").write_text(sheets[(fmt, True)], encoding="utf-8")
         if "pdf" in formats:
-            from .files import compile_pdf
+            from ..io.files import compile_pdf
             (staging / "problems.pdf").write_bytes(compile_pdf(sheets[("latex", False)]))
             (staging / "solutions.pdf").write_bytes(compile_pdf(sheets[("latex", True)]))
         (staging / "answers.json").write_text(answer_key_json(gen, chosen, answers), encoding="utf-8")

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .document import Content, Section, build
-from .errors import DeriveError
-from .functions import Sentence
+from ..rendering.blocks import Content, Section
+from ..teaching.content import build
+from ..core.errors import DeriveError
+from ..core.functions import Sentence
 
 PLOT_NAME = "handout-variance.png"
 
@@ -24,10 +25,10 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
                     plot: str | None = PLOT_NAME, svg_names: bool = False) -> tuple[Content, dict]:
     """The handout's content and the diagrams in it (name -> Diagram), for writers that render
     the diagrams as separate SVG files."""
-    from .builders import chain, neuron
+    from ..model.builders import chain, neuron
     from .compare import compare_activations
-    from .diagrams import diagram
-    from .initialization import simulate_variance, simulation_section, variance_derivation
+    from ..rendering.diagrams import diagram
+    from ..teaching.initialization import simulate_variance, simulation_section, variance_derivation
     from .remedies import remedies
 
     relu = neuron(x=x, w=w, b=b, y=y, activation="relu", lr=lr)
@@ -80,8 +81,8 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
                   **inputs) -> str | None:
     """Write the handout (and its plot and diagrams beside it); without ``output`` return the
     document text (diagrams as Mermaid, no plot)."""
-    from .files import compile_pdf, write_atomic
-    from .render import render_content
+    from ..io.files import compile_pdf, write_atomic
+    from ..rendering.formats import render_content
     fmt = {"md": "markdown", "tex": "latex", "txt": "text"}.get(fmt, fmt)
     if slides and fmt not in ("latex", "pdf"):
         raise DeriveError("--slides makes a beamer deck: use --format tex or pdf")
@@ -94,7 +95,7 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     out = Path(output)
     if out.exists() and not force:
         raise DeriveError(f"{out} exists; pass --force to overwrite it")
-    from .diagrams import dot_available, to_svg
+    from ..rendering.diagrams import dot_available, to_svg
     svg = fmt == "markdown" and dot_available()
     content, extra = handout_content(svg_names=svg, **inputs)
     plot_path = out.parent / PLOT_NAME

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .builders import neuron
-from .derivation import Partial, Value
-from .document import Content, Section
-from .functions import Sentence, activation as _activation
+from ..model.builders import neuron
+from ..core.derivation import Partial, Value
+from ..rendering.blocks import Content, Section
+from ..core.functions import Sentence, activation as _activation
 
 # Local-gradient bands for the "gradient strength" row (|∂a/∂z|).
 STRENGTH = ((sp.Integer(0), "zero: no gradient (inactive unit)"),
@@ -18,7 +18,7 @@ STRENGTH = ((sp.Integer(0), "zero: no gradient (inactive unit)"),
 
 
 def strength(local) -> str:
-    from .approx import approx
+    from ..core.approx import approx
     mag = abs(approx(local))
     if mag == 0:
         return STRENGTH[0][1]
@@ -39,9 +39,9 @@ class Comparison:
     def rows(self) -> list[dict]:
         out = []
         for name, ex in self.examples.items():
-            from .example import _public
+            from ..core.engine import public_form
             local = ex.evaluation.local("a", "z").value
-            row = {"activation": name, "a": ex.value("a"), "da/dz": _public(local), "dL/dw": ex.grad(ex.focus),
+            row = {"activation": name, "a": ex.value("a"), "da/dz": public_form(local), "dL/dw": ex.grad(ex.focus),
                    "strength": strength(local)}
             if ex.lr is not None:
                 row["w_new"] = ex.update(ex.focus)
@@ -80,7 +80,7 @@ class Comparison:
             sections.append(t)
         obs = Section("Key takeaways")
         for name, ex in self.examples.items():
-            from .document import observations
+            from ..teaching.observations import observations
             for o in observations(ex, ex.derivation())[:1]:
                 obs.bullet(o)
         sections.append(obs)
@@ -88,17 +88,17 @@ class Comparison:
 
 
 def _eq(name, value):
-    from .derivation import Chain
+    from ..core.derivation import Chain
     return Chain(sp.Symbol(name), "=", Value(value))
 
 
 def _grad_eq(ex):
-    from .derivation import Chain
+    from ..core.derivation import Chain
     return Chain(Partial("L", ex.focus), "=", Value(ex.grad(ex.focus)))
 
 
 def _chain_line(ex):
-    from .derivation import Chain, Product
+    from ..core.derivation import Chain, Product
     edges = [("L", "a"), ("a", "z"), ("z", ex.focus)]
     return Chain(Partial("L", ex.focus), "=", Product(tuple(Partial(a, b) for a, b in edges)), "=",
                  Product(tuple(Value(ex.evaluation.local(a, b).value) for a, b in edges)), "=",
@@ -116,7 +116,7 @@ def compare_activations(activations, x=None, w=None, b=None, y=None, loss: str =
     if isinstance(activations, str):
         activations = [a.strip() for a in activations.split(",") if a.strip()]
     if not activations:
-        from .errors import DeriveError
+        from ..core.errors import DeriveError
         raise DeriveError("compare needs at least one activation, e.g. relu,sigmoid")
     examples = {name: neuron(x=x, w=w, b=b, y=y, activation=name, loss=loss, lr=lr)
                 for name in activations}
@@ -125,5 +125,5 @@ def compare_activations(activations, x=None, w=None, b=None, y=None, loss: str =
 
 def render_comparison(comp: Comparison, fmt: str, precision: int = 4, fragment: bool = False,
                       exact: bool = False) -> str:
-    from .render import render_content
+    from ..rendering.formats import render_content
     return render_content(comp.content(), fmt, None, precision, fragment, exact=exact)

@@ -13,8 +13,8 @@ from typing import Callable
 import mpmath
 import sympy as sp
 
-from .approx import approx
-from .functions import BY_CLASS
+from ..core.approx import approx
+from ..core.functions import BY_CLASS
 
 
 def round_significant(value, digits: int) -> sp.Rational:
@@ -23,7 +23,7 @@ def round_significant(value, digits: int) -> sp.Rational:
     if x == 0:
         return sp.S.Zero
     text = mpmath.nstr(x, digits, min_fixed=-50, max_fixed=50)
-    from .numbers import parse_decimal
+    from ..core.numbers import parse_decimal
     return parse_decimal(text)
 
 
@@ -197,7 +197,7 @@ def _premature_rounding(checker, key):
             if rounded == exact:
                 continue
             v = Scenario(ex, values={name: rounded}, value_form=True).answer(key)
-            from .numbers import format_number
+            from ..core.numbers import format_number
             out.append((v, f"{name} was rounded to {format_number(rounded, digits)} before use"))
     for digits in (2, 3, 4):
         out.append((Scenario(ex, round_all=digits).answer(key),
@@ -285,7 +285,7 @@ register(Mistake("factors_added", "factors added instead of multiplied",
 
 def diagnose(checker, key, answer):
     """The first catalogue mistake that explains ``answer`` for ``key``, with its detail."""
-    from .checking import matches
+    from .answers import matches
     expected = checker.expected(key)
     for mistake in MISTAKES:  # catalogue order: the more specific explanation first
         try:
@@ -299,7 +299,7 @@ def diagnose(checker, key, answer):
                     mpmath.mpf(10) ** -12 * (1 + abs(approx(expected))):
                 # Only when the mistake's value is distinguishable from the correct one at the
                 # student's precision.
-                from .checking import Answer
+                from .answers import Answer
                 if not matches(Answer(answer.raw, value, answer.digits), expected):
                     return mistake, detail
     return None
@@ -308,7 +308,7 @@ def diagnose(checker, key, answer):
 def hand_rounded(ex, digits: int) -> dict:
     """Hand-style rounding: every value, local derivative and gradient rounded to ``digits``
     significant figures as it is computed (to reproduce textbook numbers)."""
-    from .checking import Key
+    from .answers import Key
     s = Scenario(ex, round_all=digits)
     out = {}
     for name in ex.nodes:

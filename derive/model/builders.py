@@ -2,12 +2,12 @@
 card and hands them to the engine, so a builder's example is derived exactly like user text."""
 from __future__ import annotations
 
-from .engine import Graph
-from .errors import DeriveError
+from ..core.engine import Graph
+from ..core.errors import DeriveError
 from .example import Example
-from .functions import activation as _activation
-from .losses import loss as _loss
-from .parser import parse_equations
+from ..core.functions import activation as _activation
+from ..core.losses import loss as _loss
+from ..core.parser import parse_equations
 
 
 def _activation_call(name: str, arg: str, alpha=None) -> str:

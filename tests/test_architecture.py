@@ -1,0 +1,115 @@
+"""The package's layers, enforced: every import (module-level and inside functions) goes down the
+order declared in ``derive.LAYERS`` or stays in its own layer, no module imports cycle, and no
+private name (``_x``) is imported from another module."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import derive
+
+PACKAGE = Path(derive.__file__).resolve().parent
+
+
+def modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        yield ".".join(("derive",) + parts), path
+
+
+def imports(name: str, path: Path):
+    """(imported module, imported names, line) for every import of a derive module in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("derive"):
+                continue
+            names = [a.name for a in node.names]
+            # ``from . import x`` imports the submodule x
+            known = {m for m, _ in modules()}
+            subs = [f"{target}.{n}" for n in names if f"{target}.{n}" in known]
+            if subs:
+                for s in subs:
+                    yield s, [], node.lineno
+            else:
+                yield target, names, node.lineno
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("derive"):
+                    yield a.name, [], node.lineno
+
+
+def layer_of(module: str) -> int | None:
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None  # the package facade
+    return derive.LAYERS.index(parts[1]) if parts[1] in derive.LAYERS else None
+
+
+def test_every_module_belongs_to_a_layer():
+    for name, path in modules():
+        if name == "derive":
+            continue
+        assert layer_of(name) is not None, f"{name} is in no layer of derive.LAYERS"
+
+
+def test_imports_only_go_down():
+    wrong = []
+    for name, path in modules():
+        here = layer_of(name)
+        if here is None:
+            continue
+        for target, _, line in imports(name, path):
+            there = layer_of(target)
+            if target == "derive" or (there is not None and there > here):
+                wrong.append(f"{path.relative_to(PACKAGE)}:{line} imports {target} (up a layer)")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_import_cycles():
+    graph = {name: sorted({t for t, _, _ in imports(name, path) if t != name})
+             for name, path in modules()}
+    # iterative DFS with colours; report the first cycle found
+    colour = {n: 0 for n in graph}
+    for start in graph:
+        if colour[start]:
+            continue
+        stack = [(start, iter(graph[start]))]
+        colour[start] = 1
+        trail = [start]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child not in graph:
+                    continue
+                if colour[child] == 1:
+                    cycle = trail[trail.index(child):] + [child]
+                    raise AssertionError("import cycle: " + " -> ".join(cycle))
+                if colour[child] == 0:
+                    colour[child] = 1
+                    trail.append(child)
+                    stack.append((child, iter(graph[child])))
+                    break
+            else:
+                colour[node] = 2
+                trail.pop()
+                stack.pop()
+
+
+def test_no_private_names_across_modules():
+    wrong = []
+    for name, path in modules():
+        for target, names, line in imports(name, path):
+            for n in names:
+                if n.startswith("_") and not n.startswith("__"):
+                    wrong.append(f"{path.relative_to(PACKAGE)}:{line} imports {n} from {target}")
+    assert not wrong, "\n".join(wrong)
