@@ -401,18 +401,25 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
     handout = variance_derivation("relu" if activation == "sigmoid" else activation)
     sim = simulate_variance(depth, width, activation, [s.strip() for s in schemes.split(",") if s.strip()],
                             seed, batch)
-    if plot is None and output:
-        plot = str(Path(output).with_suffix(".png"))
-    name = None
-    if plot:
-        if Path(plot).exists() and not force:
-            raise DeriveError(f"{plot} exists; pass --force to overwrite it")
-        sim.plot(plot)
-        name = Path(plot).name if output and Path(plot).parent == Path(output).parent else plot
-    handout.content.sections.append(simulation_section(sim, name))
-    handout.precision = precision
-    emit(lambda f, frag: handout.render(f, frag), fmt, output, force, fragment,
-         resources=[plot] if plot else [])  # a PDF embeds the plot
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="derive-variance-") as build:
+        name = None
+        if plot is None and output and fmt == "pdf":
+            plot = str(Path(build) / (Path(output).stem + ".png"))  # a PDF's plot stays in its build folder
+            name = Path(plot).name
+        elif plot is None and output:
+            plot = str(Path(output).with_suffix(".png"))  # named after the output, beside it
+        if plot:
+            if Path(plot).exists() and not force:
+                raise DeriveError(f"{plot} exists; pass --force to overwrite it")
+            Path(plot).parent.mkdir(parents=True, exist_ok=True)
+            sim.plot(plot)
+            if name is None:
+                name = Path(plot).name if output and Path(plot).parent == Path(output).parent else plot
+        handout.content.sections.append(simulation_section(sim, name))
+        handout.precision = precision
+        emit(lambda f, frag: handout.render(f, frag), fmt, output, force, fragment,
+             resources=[plot] if plot else [])  # a PDF embeds the plot
 
 
 @cli.command()

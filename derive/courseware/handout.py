@@ -22,9 +22,10 @@ def _part(number: int, title: str, intro: str) -> Section:
 
 
 def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3, seed=0,
-                    plot: str | None = PLOT_NAME, svg_names: bool = False) -> tuple[Content, dict]:
+                    plot: str | None = PLOT_NAME, svg_names: bool = False,
+                    stem: str = "handout") -> tuple[Content, dict]:
     """The handout's content and the diagrams in it (name -> Diagram), for writers that render
-    the diagrams as separate SVG files."""
+    the diagrams as separate SVG files (named ``{stem}-{diagram}.svg``, after the output)."""
     from ..model.builders import chain, neuron
     from .compare import compare_activations
     from ..rendering.diagrams import diagram
@@ -39,7 +40,7 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
     def with_diagram(section_list, ex, name):
         d = diagram(ex)
         if svg_names:
-            d.svg_name = f"handout-{name}.svg"
+            d.svg_name = f"{stem}-{name}.svg"
         diagrams[name] = d
         s = Section("The computation graph")
         s.say(Sentence("Forward values (blue) flow left to right above each edge; the gradient "
@@ -77,10 +78,20 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
         {"diagrams": diagrams, "simulation": sim}
 
 
+def side_file_names(output) -> tuple[str, str]:
+    """The plot's file name and the diagrams' stem for an output path: named after the output, so
+    the slides (slides.pdf) and the handout (handout.md) never claim the same side file."""
+    stem = Path(output).stem
+    return f"{stem}-variance.png", stem
+
+
 def write_handout(output: str | None, fmt: str = "md", slides: bool = False, force: bool = False,
                   **inputs) -> str | None:
-    """Write the handout (and its plot and diagrams beside it); without ``output`` return the
-    document text (diagrams as Mermaid, no plot)."""
+    """Write the handout; a Markdown or LaTeX handout gets its plot and diagrams beside it, named
+    after the output (``notes.md`` -> ``notes-variance.png``, ``notes-neuron.svg``); a PDF keeps
+    them in its temporary build folder. Without ``output`` return the document text (diagrams as
+    Mermaid or TikZ, no plot)."""
+    import tempfile
     from ..io.files import compile_pdf, write_atomic
     from ..rendering.formats import render_content
     fmt = {"md": "markdown", "tex": "latex", "txt": "text"}.get(fmt, fmt)
@@ -96,21 +107,29 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     if out.exists() and not force:
         raise DeriveError(f"{out} exists; pass --force to overwrite it")
     from ..rendering.diagrams import dot_available, to_svg
+    plot_name, stem = side_file_names(out)
     svg = fmt == "markdown" and dot_available()
-    content, extra = handout_content(svg_names=svg, **inputs)
-    plot_path = out.parent / PLOT_NAME
-    side_files = [plot_path] + ([out.parent / d.svg_name for d in extra["diagrams"].values()] if svg else [])
+    content, extra = handout_content(svg_names=svg, plot=plot_name, stem=stem, **inputs)
+    if fmt == "pdf":
+        with tempfile.TemporaryDirectory(prefix="derive-handout-") as build:
+            plot_path = Path(build) / plot_name
+            extra["simulation"].plot(plot_path)
+            tex = render_content(content, "latex", None, layout=layout)
+            write_atomic(out, compile_pdf(tex, resources=[plot_path]), force=True)
+        return None
+    side_files = [out.parent / plot_name] + (
+        [out.parent / d.svg_name for d in extra["diagrams"].values()] if svg else [])
     clash = [str(p) for p in side_files if p.exists()]
     if clash and not force:
-        raise DeriveError(f"{clash[0]} exists (the handout writes its plot and diagrams beside it); "
-                          f"pass --force to overwrite")
-    extra["simulation"].plot(plot_path)
+        raise DeriveError(f"{clash[0]} exists (the handout writes its plot and diagrams beside it, "
+                          f"named after {out.name}); pass --force to overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="derive-handout-") as build:
+        plot_tmp = Path(build) / plot_name
+        extra["simulation"].plot(plot_tmp)
+        write_atomic(out.parent / plot_name, plot_tmp.read_bytes(), force=True)
     if svg:
         for d in extra["diagrams"].values():
             write_atomic(out.parent / d.svg_name, to_svg(d), force=True)
-    if fmt == "pdf":
-        tex = render_content(content, "latex", None, layout=layout)
-        write_atomic(out, compile_pdf(tex, resources=[plot_path]), force=True)
-    else:
-        write_atomic(out, render_content(content, fmt, None, layout=layout), force=True)
+    write_atomic(out, render_content(content, fmt, None, layout=layout), force=True)
     return None

@@ -500,8 +500,8 @@ def generate(spec, variants: int, seed: int, out, formats=("md",), jobs: int | N
         text_formats.append("latex")
     # Derivations, documents and answers are computed in the workers (in variant order).
     sheets, answers = _render_parallel(gen, spec, seed, chosen, text_formats, jobs, progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    from ..io.files import make_staging_dir
+    staging = make_staging_dir(out.parent, f".{out.name}.")
     try:
         ext = {"markdown": "md", "latex": "tex", "text": "txt"}
         for fmt in text_formats:

@@ -11,7 +11,35 @@ from pathlib import Path
 from ..core.errors import DeriveError
 
 
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path, folder: bool = False) -> None:
+    """mkstemp/mkdtemp create 0600/0700 whatever the umask; give a file we publish the mode a
+    plain open() or mkdir() would (0644/0755 under the usual umask 022)."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
+
+
+def make_staging_dir(parent, prefix: str) -> Path:
+    """A temporary folder beside ``parent``'s final output that is renamed into place later, with
+    the permissions of an ordinary folder."""
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    honour_umask(staging, folder=True)
+    return staging
+
+
 def write_atomic(path, data, force: bool = False) -> Path:
+    """Write ``data`` (str or bytes) to ``path`` atomically; missing parent folders are created
+    and the file gets the umask's usual mode.
+
+    >>> write_atomic("/tmp/derive-doctest.txt", "hi", force=True).read_text()
+    'hi'
+    """
     path = Path(path)
     if path.exists() and not force:
         raise DeriveError(f"{path} exists; pass --force to overwrite it")
@@ -23,6 +51,7 @@ def write_atomic(path, data, force: bool = False) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
+        honour_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
