@@ -11,7 +11,12 @@ from .core.errors import DeriveError
 FORMATS = ("md", "markdown", "tex", "latex", "pdf", "text", "txt", "pytorch")
 
 
+PAPER = click.option("--paper", type=click.Choice(("a4", "letter")), default="a4", show_default=True,
+                     help="Paper size of LaTeX and PDF documents.")
+
+
 def _output_options(f):
+    f = PAPER(f)
     f = click.option("--force", is_flag=True, help="Overwrite an existing output file.")(f)
     f = click.option("--exact", is_flag=True,
                      help="Also show exact forms of rounded values: σ(7) = 1/(1 + e^(−7)) ≈ 0.9991.")(f)
@@ -26,10 +31,14 @@ def _output_options(f):
     return f
 
 
-def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = False, resources=()):
+def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = False, resources=(),
+         paper: str = "a4"):
     """``render(format_name, fragment)`` -> str; write it where the user asked (``resources``:
-    images a PDF includes)."""
+    images a PDF includes; ``paper``: a4 or letter for LaTeX and PDF)."""
     from .io.files import compile_pdf, write_atomic
+    from .rendering.latex_layout import set_paper
+    plain = render
+    render = lambda f, frag: set_paper(plain(f, frag), paper) if f == "latex" else plain(f, frag)  # noqa: E731
     if fmt == "pdf":
         if not output:
             raise DeriveError("--format pdf needs -o FILE.pdf (a PDF is not printed to the terminal)")
@@ -77,7 +86,7 @@ def cli():
 @click.option("--loss", default="squared_error", show_default=True, help="Loss (squared_error, half_squared_error, …).")
 @click.option("--lr", callback=_number, help="Learning rate η for the update.")
 @_output_options
-def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, force, exact):
+def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, force, exact, paper):
     """One neuron z = w·x + b, a = activation(z), L = loss(a, y), backpropagated by hand.
 
     Leave out every value for a symbolic derivation.
@@ -89,7 +98,7 @@ def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, f
     from .model.builders import neuron as build
     ex = build(x=x, w=w, b=b, y=y, activation=activation, loss=loss, lr=lr)
     ex.precision, ex.exact = precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper)
 
 
 def _render(ex, fmt_name: str, fragment: bool) -> str:
@@ -109,7 +118,7 @@ def _render(ex, fmt_name: str, fragment: bool) -> str:
 @click.option("--loss", default="squared_error", show_default=True)
 @click.option("--lr", callback=_number)
 @_output_options
-def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment, force, exact):
+def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment, force, exact, paper):
     """The same neuron under several activations, side by side (output, local gradient,
     dL/dw, update, gradient strength).
 
@@ -123,13 +132,13 @@ def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment,
     if None in (x, w, b, y):
         raise DeriveError("compare needs --x, --w, --b and --y")
     comp = compare_activations(activations, x=x, w=w, b=b, y=y, loss=loss, lr=lr)
-    emit(lambda f, frag: render_comparison(comp, f, precision, frag, exact), fmt, output, force, fragment)
+    emit(lambda f, frag: render_comparison(comp, f, precision, frag, exact), fmt, output, force, fragment, paper=paper)
 
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @_output_options
-def render(spec, fmt, output, precision, fragment, force, exact):
+def render(spec, fmt, output, precision, fragment, force, exact, paper):
     """Render the worked example of a YAML spec (title, equations, values, lr).
 
     \b
@@ -149,7 +158,7 @@ def render(spec, fmt, output, precision, fragment, force, exact):
     s = load_spec(spec)
     ex = example_from_spec(s)
     ex.precision, ex.exact = s.precision or precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper)
 
 
 @cli.command()
@@ -162,7 +171,7 @@ def render(spec, fmt, output, precision, fragment, force, exact):
 @click.option("--loss", default="half_squared_error", show_default=True)
 @click.option("--lr", callback=_number)
 @_output_options
-def chain(depth, weight, x, y, activation, loss, lr, fmt, output, precision, fragment, force, exact):
+def chain(depth, weight, x, y, activation, loss, lr, fmt, output, precision, fragment, force, exact, paper):
     """A deep chain of single units (exploding and vanishing gradients): the forward table, the
     full chain-rule product, and the generalisation to any depth.
 
@@ -177,14 +186,14 @@ def chain(depth, weight, x, y, activation, loss, lr, fmt, output, precision, fra
     ex = build(depth=depth, weight=weights[0] if len(weights) == 1 else weights, x=x, y=y,
                activation=activation, loss=loss, lr=lr)
     ex.precision, ex.exact = precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper)
 
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--focus", help="The parameter derived in full detail, e.g. w1_1_1.")
 @_output_options
-def mlp(spec, focus, fmt, output, precision, fragment, force, exact):
+def mlp(spec, focus, fmt, output, precision, fragment, force, exact, paper):
     """A multi-layer network from a YAML spec: forward pass neuron by neuron, δ notation, matrix
     form, every parameter's gradient and update, one parameter in full detail.
 
@@ -204,7 +213,7 @@ def mlp(spec, focus, fmt, output, precision, fragment, force, exact):
     from .model.spec import mlp_from_spec
     ex = mlp_from_spec(spec, focus)
     ex.precision, ex.exact = precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment)
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper)
 
 
 @cli.command()
@@ -386,7 +395,7 @@ def homework(spec, variants, seed, out, fmts, jobs, force):
 @click.option("--plot", "plot", type=click.Path(dir_okay=False),
               help="Write the variance plot here (.png, .pdf or .svg); with -o it defaults to FILE's name + .png.")
 @_output_options
-def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, precision, fragment, force, exact):
+def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, precision, fragment, force, exact, paper):
     """Why He initialisation: the variance rule derived with SymPy (E[ReLU(z)²] = ½·Var[z] from
     sympy.stats), and a Monte Carlo simulation of a deep network under several schemes, plotted.
 
@@ -419,7 +428,7 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
         handout.content.sections.append(simulation_section(sim, name))
         handout.precision = precision
         emit(lambda f, frag: handout.render(f, frag), fmt, output, force, fragment,
-             resources=[plot] if plot else [])  # a PDF embeds the plot
+             resources=[plot] if plot else [], paper=paper)  # a PDF embeds the plot
 
 
 @cli.command()
@@ -429,12 +438,13 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
               help="Write here (the plot and diagrams go beside it); stdout by default.")
 @click.option("--slides", is_flag=True, help="A beamer slide deck instead of a handout (tex or pdf).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@PAPER
 @click.option("--x", callback=_number, default="2", show_default=True)
 @click.option("--w", callback=_number, default="3", show_default=True)
 @click.option("--b", callback=_number, default="1", show_default=True)
 @click.option("--y", callback=_number, default="5", show_default=True)
 @click.option("--lr", callback=_number, default="0.1", show_default=True)
-def handout(fmt, output, slides, force, x, w, b, y, lr):
+def handout(fmt, output, slides, force, paper, x, w, b, y, lr):
     """The whole conversation as one lecture handout: ReLU and its derivative, one neuron with
     its computation graph, sigmoid instead, exploding gradients, He initialisation with the
     variance plot, remedies. Every number comes from the engine.
@@ -447,7 +457,7 @@ def handout(fmt, output, slides, force, x, w, b, y, lr):
     import gc
     gc.enable()
     from .courseware.handout import write_handout
-    text = write_handout(output, fmt, slides, force, x=x, w=w, b=b, y=y, lr=lr)
+    text = write_handout(output, fmt, slides, force, paper=paper, x=x, w=w, b=b, y=y, lr=lr)
     if text is not None:
         click.echo(text, nl=False)
 

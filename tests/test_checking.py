@@ -117,7 +117,7 @@ def test_hand_rounding_reproduces_textbook_numbers():
 def test_report_renders():
     report = derive.neuron(**SIGMOID).check({"a": 0.999, "da/dz": 0.000999})
     assert "premature rounding" in report.to_text()
-    assert "$" in report.to_markdown() and "\\begin{tabular}" in report.to_latex()
+    assert "$" in report.to_markdown() and "\\begin{longtable}" in report.to_latex()
     assert report._repr_markdown_() and report._repr_latex_()
 
 

@@ -78,6 +78,26 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
         {"diagrams": diagrams, "simulation": sim}
 
 
+def slides_content(content: Content) -> Content:
+    """The handout's content cut for projection: a part's one-line introduction opens the part's
+    first frame (its title becomes that frame's subtitle) instead of filling a frame of its own,
+    and steps lose their written-out justifications (said aloud, and printed in the handout)."""
+    sections: list[Section] = []
+    pending: Section | None = None
+    for s in content.sections:
+        if s.title.startswith("Part ") and all(kind == "say" for kind, _ in s.blocks):
+            pending = s
+            continue
+        blocks = [("show", payload[0]) if kind == "step" else (kind, payload) for kind, payload in s.blocks]
+        frame = Section(s.title, blocks, s.subtitle)
+        if pending is not None:
+            frame.subtitle = pending.title
+            frame.blocks = list(pending.blocks) + frame.blocks
+            pending = None
+        sections.append(frame)
+    return Content(content.title, sections, content.footer)
+
+
 def side_file_names(output) -> tuple[str, str]:
     """The plot's file name and the diagrams' stem for an output path: named after the output, so
     the slides (slides.pdf) and the handout (handout.md) never claim the same side file."""
@@ -86,23 +106,29 @@ def side_file_names(output) -> tuple[str, str]:
 
 
 def write_handout(output: str | None, fmt: str = "md", slides: bool = False, force: bool = False,
-                  **inputs) -> str | None:
+                  paper: str = "a4", **inputs) -> str | None:
     """Write the handout; a Markdown or LaTeX handout gets its plot and diagrams beside it, named
     after the output (``notes.md`` -> ``notes-variance.png``, ``notes-neuron.svg``); a PDF keeps
     them in its temporary build folder. Without ``output`` return the document text (diagrams as
     Mermaid or TikZ, no plot)."""
     import tempfile
     from ..io.files import compile_pdf, write_atomic
-    from ..rendering.formats import render_content
+    from ..rendering.formats import render_content as render_plain
+    from ..rendering.latex_layout import set_paper
+
+    def render_content(content, fmt, names, layout):
+        text = render_plain(content, fmt, names, layout=layout)
+        return set_paper(text, paper) if fmt == "latex" else text
     fmt = {"md": "markdown", "tex": "latex", "txt": "text"}.get(fmt, fmt)
     if slides and fmt not in ("latex", "pdf"):
         raise DeriveError("--slides makes a beamer deck: use --format tex or pdf")
     if fmt == "pdf" and not output:
         raise DeriveError("--format pdf needs -o FILE.pdf")
     layout = "slides" if slides else "document"
+    cut = slides_content if slides else (lambda c: c)
     if not output:
         content, _ = handout_content(plot=None, **inputs)
-        return render_content(content, fmt, None, layout=layout)
+        return render_content(cut(content), fmt, None, layout=layout)
     out = Path(output)
     if out.exists() and not force:
         raise DeriveError(f"{out} exists; pass --force to overwrite it")
@@ -110,6 +136,7 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     plot_name, stem = side_file_names(out)
     svg = fmt == "markdown" and dot_available()
     content, extra = handout_content(svg_names=svg, plot=plot_name, stem=stem, **inputs)
+    content = cut(content)
     if fmt == "pdf":
         with tempfile.TemporaryDirectory(prefix="derive-handout-") as build:
             plot_path = Path(build) / plot_name

@@ -13,6 +13,7 @@ class Section:
 
     title: str
     blocks: list = field(default_factory=list)
+    subtitle: str = ""  # slides: the part a frame belongs to
 
     def say(self, sentence):
         self.blocks.append(("say", sentence))

@@ -75,8 +75,12 @@ def register(fmt: Format) -> Format:
 
 register(Format("markdown", "latex", "md", lambda m: f"${m}$", lambda m: f"$$\n{m}\n$$",
                 _escape_markdown))
-register(Format("latex", "latex", "tex", lambda m: f"\\({m}\\)", lambda m: f"\\[\n{m}\n\\]",
-                _escape_latex))
+def _latex_display(math: str) -> str:
+    from .latex_layout import display
+    return display(math)
+
+
+register(Format("latex", "latex", "tex", lambda m: f"\\({m}\\)", _latex_display, _escape_latex))
 register(Format("text", "text", "txt", lambda m: m, lambda m: f"    {m}", lambda t: t))
 
 ALIASES = {"md": "markdown", "tex": "latex", "txt": "text"}
@@ -166,11 +170,17 @@ class Writer:
         return self.inline(c)
 
 
+# Widest a LaTeX table part may be, in ems of its font (see latex_layout.table_parts): A4 with the
+# document's margins (letter is wider), and a 16:9 beamer frame's tables at \footnotesize.
+TABLE_BUDGET = {"document": 41.0, "slides": 38.0}
+
+
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
                    layout: str = "document", exact: bool = False, body: str = "") -> str:
     """``body`` is already-rendered text of the same format placed after the sections (used to
     assemble sheets rendered in parallel)."""
     fmt = get_format(fmt_name)
+    from .latex_layout import MACROS, table_parts
     w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact)  # names are LaTeX
     sections = []
     for s in content.sections:
@@ -189,9 +199,14 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
             elif kind == "diagram":
                 blocks.append({"kind": "raw", "raw": w.diagram(payload)})
             elif kind == "table":
-                blocks.append({"kind": kind, "header": [w.cell(h) for h in payload["header"]],
-                               "rows": [[w.cell(c) for c in row] for row in payload["rows"]]})
-        sections.append({"title": fmt.escape(s.title), "blocks": blocks})
+                header = [w.cell(h) for h in payload["header"]]
+                rows = [[w.cell(c) for c in row] for row in payload["rows"]]
+                parts = (table_parts(header, rows, TABLE_BUDGET.get(layout, 41.0))
+                         if fmt.name == "latex" else [{"header": header, "rows": rows}])
+                blocks.append({"kind": kind, "header": header, "rows": rows, "parts": parts})
+        sections.append({"title": fmt.escape(s.title), "blocks": blocks,
+                         "subtitle": fmt.escape(getattr(s, "subtitle", ""))})
     template = environment(fmt.name).get_template(f"{layout}.j2")
     return template.render(title=fmt.escape(content.title), sections=sections, fragment=fragment,
-                           footer=fmt.escape(content.footer), body=body)
+                           footer=fmt.escape(content.footer), body=body,
+                           macros=MACROS if fmt.name == "latex" else "")

@@ -1,0 +1,172 @@
+"""LaTeX layout that holds at any size: long displays break, wide tables split by columns, long
+tables run over pages with their header repeated.
+
+Displays. ``display(math)`` writes ``\\derivedisplay{math}{breakable}``; the macro (``MACROS``,
+defined once in each document's preamble, or with ``\\providecommand`` at the top of a fragment)
+measures the equation and, if it is wider than the line, sets it as a paragraph that TeX breaks
+after relations (preferred) and binary operators, continuation lines indented. ``breakable`` is
+the same math with ``\\left…\\right`` pairs (which TeX can never break inside) replaced by fixed
+``\\bigl…\\bigr`` sizes (``\\Bigl`` around fractions). Only packages of texlive-latex-base.
+
+Tables. ``table_parts(header, rows, budget)`` estimates each column's printed width from its
+LaTeX (a character is about half an em); a table wider than ``budget`` gives its long text columns
+a paragraph width (``p{…}``) and, if still too wide, is split into several tables of consecutive
+columns, each repeating the first (label) column. Nothing is ever scaled.
+"""
+from __future__ import annotations
+
+import re
+
+from ..core.errors import DeriveError
+
+# \derivedisplay{math}{breakable}: a centred display if it fits, else a broken ragged paragraph
+# (an empty second argument: the math itself breaks as it is).
+MACROS = r"""\providecommand{\derivedisplay}[2]{%
+\setbox0=\hbox{$\displaystyle #1$}%
+\ifdim\wd0>\linewidth
+\par\begingroup\raggedright\leftskip=1em\hangindent=2.5em\hangafter=1
+\relpenalty=50 \binoppenalty=400 \emergencystretch=4em \medskip
+\noindent$\displaystyle\if\relax\detokenize{#2}\relax #1\else #2\fi$\par\medskip\endgroup
+\else\[ #1 \]\fi}
+"""
+
+_DELIMS = {"(": ")", "[": "]", "|": "|", r"\{": r"\}", ".": "."}
+_LEFT = re.compile(r"\\left(\\\{|\\\||[(\[|.])")
+_RIGHT = re.compile(r"\\right(\\\}|\\\||[)\]|.])")
+
+
+def breakable(math: str) -> str:
+    r"""``math`` with every ``\left``/``\right`` pair in fixed sizes, so TeX may break inside.
+
+    >>> breakable(r"2 \left(a + \frac{1}{2}\right) \left(b\right)")
+    '2 \\Bigl(a + \\frac{1}{2}\\Bigr) \\bigl(b\\bigr)'
+    """
+    tokens = list(re.finditer(r"\\left(?:\\\{|\\\||[(\[|.])|\\right(?:\\\}|\\\||[)\]|.])", math))
+    if not tokens:
+        return math
+    size: dict[int, str] = {}
+    stack = []
+    for t in tokens:
+        if t.group().startswith("\\left"):
+            stack.append(t)
+        elif stack:
+            opener = stack.pop()
+            inner = math[opener.end():t.start()]
+            big = "Big" if "\\frac" in inner or "\\sum" in inner or "\\prod" in inner else "big"
+            size[opener.start()] = size[t.start()] = big
+    out, pos = [], 0
+    for t in tokens:
+        out.append(math[pos:t.start()])
+        big = size.get(t.start(), "big")
+        text = t.group()
+        if text.startswith("\\left"):
+            delim = text[len("\\left"):]
+            out.append("" if delim == "." else f"\\{big}l{delim}")
+        else:
+            delim = text[len("\\right"):]
+            out.append("" if delim == "." else f"\\{big}r{delim}")
+        pos = t.end()
+    out.append(math[pos:])
+    return "".join(out)
+
+
+def display(math: str) -> str:
+    """A display that breaks when it is too wide for the line (see the module docstring)."""
+    math = math.strip()
+    other = breakable(math)
+    return f"\\derivedisplay{{{math}}}{{{other if other != math else ''}}}"
+
+
+# --- width estimates ----------------------------------------------------------------------
+
+_ZERO = re.compile(r"\\(left|right|bigl|bigr|Bigl|Bigr|operatorname|mathrm|mathbf|mathit|text|"
+                   r"ensuremath|displaystyle|textstyle|,|!|;|quad)\b|\\[,;!]")
+_SCRIPT = re.compile(r"[_^](\{[^{}]*\}|\\?[A-Za-z0-9])")
+
+
+def width(latex: str) -> float:
+    r"""The printed width of a cell or formula in ems, roughly (half an em per character,
+    scripts at 70 %, a fraction as wide as its wider part).
+
+    >>> width(r"\(3125\) \ensuremath{\to} \(2.887\)") < width(r"\(1.091 \times 10^{210}\)") + 3
+    True
+    """
+    text = latex.replace("\\(", "").replace("\\)", "").replace("$", "")
+    # fractions: the wider of numerator and denominator (innermost first)
+    frac = re.compile(r"\\frac\{([^{}]*)\}\{([^{}]*)\}")
+    while True:
+        new = frac.sub(lambda m: m.group(1) if len(m.group(1)) >= len(m.group(2)) else m.group(2), text)
+        if new == text:
+            break
+        text = new
+    scripts = sum(len(re.sub(r"\\[A-Za-z]+", "x", m.group(1))) for m in _SCRIPT.finditer(text))
+    text = _SCRIPT.sub("", text)
+    text = _ZERO.sub("", text)
+    text = re.sub(r"\\[A-Za-z]+", "xx", text)  # a symbol command (\cdot, \approx …) with its space
+    text = re.sub(r"[{}\s]", "", text).replace("\\", "")
+    text = re.sub(r"([=+<>-])", r"\1x", text)  # relations and operators carry space around them
+    return 0.5 * len(text) + 0.35 * scripts
+
+
+def table_parts(header: list[str], rows: list[list[str]], budget: float) -> list[dict]:
+    """Split a table into parts that each fit ``budget`` ems: ``[{"spec", "header", "rows"}]``.
+
+    >>> parts = table_parts(["k", "a", "b"], [["1", "2", "3"]], budget=100)
+    >>> [p["spec"] for p in parts]
+    ['lll']
+    """
+    ncols = len(header)
+    cells = [header] + rows
+    widths = [max(width(r[c]) for r in cells if c < len(r)) for c in range(ncols)]
+    gap = 1.2  # \tabcolsep on both sides of a column, in ems
+    total = sum(widths) + gap * ncols
+    specs = ["l"] * ncols
+    if total > budget:
+        # Long text columns (cells written as words, not math) wrap within a paragraph width.
+        text_cols = [c for c in range(ncols) if widths[c] > 8 and
+                     sum("\\(" not in r[c] for r in rows if c < len(r)) * 2 >= len(rows)]
+        if text_cols:
+            fixed = sum(widths[c] + gap for c in range(ncols) if c not in text_cols)
+            room = budget - fixed - gap * len(text_cols)
+            share = sum(widths[c] for c in text_cols)
+            if room > 6 * len(text_cols):
+                for c in text_cols:
+                    w = max(6.0, room * widths[c] / share)
+                    specs[c] = f">{{\\raggedright\\arraybackslash}}p{{{w:.1f}em}}"
+                    widths[c] = w
+                total = sum(widths) + gap * ncols
+    if total <= budget or ncols <= 2:
+        return [{"spec": "".join(specs), "header": header, "rows": rows}]
+    # Still too wide: consecutive column groups, each with the first (label) column again.
+    parts, group, used = [], [], widths[0] + gap
+    for c in range(1, ncols):
+        if group and used + widths[c] + gap > budget:
+            parts.append(group)
+            group, used = [], widths[0] + gap
+        group.append(c)
+        used += widths[c] + gap
+    parts.append(group)
+    out = []
+    for group in parts:
+        cols = [0] + group
+        out.append({"spec": "".join(specs[c] for c in cols), "header": [header[c] for c in cols],
+                    "rows": [[r[c] if c < len(r) else "" for c in cols] for r in rows]})
+    return out
+
+
+PAPERS = {"a4": "a4paper", "letter": "letterpaper"}
+
+
+def set_paper(tex: str, paper: str) -> str:
+    r"""A document for ``paper`` (a4 or letter); the layout budgets hold on both (A4 is the
+    narrower, letter the shorter). Slides and fragments have no paper and are returned as is.
+
+    >>> set_paper(r"\usepackage[a4paper,margin=2.2cm]{geometry}", "letter")
+    '\\usepackage[letterpaper,margin=2.2cm]{geometry}'
+    """
+    if paper not in PAPERS:
+        raise DeriveError(f"unknown paper {paper!r}; choose a4 or letter")
+    return tex.replace("[a4paper,", f"[{PAPERS[paper]},", 1)
+
+
+__all__ = ["MACROS", "breakable", "display", "width", "table_parts", "set_paper", "PAPERS"]

@@ -1,0 +1,91 @@
+"""Every LaTeX document the test suite produces, for the layout test (tests/test_layout.py):
+name -> (tex, side files it includes). Kept in one place so a new document is checked by adding it
+here."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import sympy as sp
+
+import derive
+
+ROOT = Path(__file__).resolve().parent.parent
+NET = dict(inputs=[0.05, 0.10], weights=[[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]],
+           biases=[[0.35, 0.35], [0.60, 0.60]], targets=[0.01, 0.99])
+
+
+def mlp_643():
+    """A 6-4-3 sigmoid MLP with mixed-sign decimals: the wide-table case."""
+    inputs = ["0.5", "-1.2", "0.3", "0.8", "-0.4", "1.5"]
+    w1 = [[f"{(-1) ** (i + j) * (0.1 * (i + 1) + 0.05 * j):.2f}" for j in range(6)] for i in range(4)]
+    w2 = [[f"{(-1) ** (i * j) * (0.2 + 0.1 * i - 0.05 * j):.2f}" for j in range(4)] for i in range(3)]
+    return derive.mlp(inputs, [w1, w2], [["0.1", "-0.2", "0.3", "0"], ["0.05", "-0.05", "0.1"]],
+                      ["0.2", "0.7", "0.1"], activation="sigmoid", loss="half_squared_error", lr="0.5")
+
+
+def registry_document() -> str:
+    from derive.core import functions as F
+    from derive.core.derivation import Chain
+    from derive.rendering.blocks import Content, Section
+    from derive.rendering.formats import render_content
+    z = sp.Symbol("z", real=True)
+    s = Section("Every registry function")
+    for name, spec in sorted(F.FUNCTIONS.items()):
+        args = [z] + [sp.Rational(1, 2)] * (spec.arity - 1) if hasattr(spec, "arity") else [z]
+        try:
+            expr = spec.function(*args)
+        except TypeError:
+            expr = spec.function(z)
+        s.show(Chain(expr, "=", sp.diff(expr, z)))
+        if spec.kind == "activation":
+            s.show(spec.definition)
+            s.show(spec.derivative)
+    return render_content(Content("Registry", [s]), "latex")
+
+
+HOMEWORK = """title: Backprop through one sigmoid neuron
+equations: |
+  z = w*x + b
+  a = sigmoid(z)
+  L = (a - y)**2
+values: {y: 1}
+random:
+  x: {uniform: [-2, 2], decimals: 2}
+  w: {uniform: [-3, 3], decimals: 2}
+  b: {choice: [-1, 0, 0.5, 1]}
+lr: 0.1
+ask: ["dL/dw", "dL/db", "w_new"]
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def documents(tmp: str) -> dict:
+    """name -> (tex, [side files]). ``tmp`` is a folder for the plots the handout includes."""
+    from derive.courseware.demo import EXAMPLES, _handout_files, _he_plots
+    from derive.courseware.handout import handout_content, slides_content
+    from derive.courseware.homework import Generator, _sheet, _sheet_body
+    from derive.model.spec import load_spec
+    from derive.rendering.formats import render_content
+    folder = Path(tmp)
+    folder.mkdir(parents=True, exist_ok=True)
+    _handout_files(folder)
+    _he_plots(folder)
+    plots = sorted(folder.glob("*.png"))
+    docs = {f"demo-{ex.name}": (ex.render("latex"), plots) for ex in EXAMPLES}
+    content, _ = handout_content()
+    docs["slides"] = (render_content(slides_content(content), "latex", layout="slides"), plots)
+    docs["mlp-6-4-3"] = (mlp_643().to_latex(), [])
+    docs["chain-20-sigmoid"] = (derive.chain(depth=20, weight="1.5", x=1, activation="sigmoid",
+                                             loss="half_squared_error", y=0, lr="0.1").to_latex(), [])
+    docs["neuron-gelu"] = (derive.neuron(x="0.7", w="-1.3", b="0.25", y=1, activation="gelu",
+                                         lr="0.1").to_latex(), [])
+    docs["registry"] = (registry_document(), [])
+    spec_path = folder / "hw.yaml"
+    spec_path.write_text(HOMEWORK)
+    gen = Generator(load_spec(str(spec_path)), 3)
+    variants = gen.variants(4)
+    for sol in (False, True):
+        body = _sheet_body(gen, variants, "latex", sol)
+        docs["homework-" + ("solutions" if sol else "problems")] = (_sheet(gen, "latex", sol, body), [])
+    return docs
