@@ -5,14 +5,16 @@ accepts numbers, names, ``+ - * / ** ^ ( ) ,`` (and comparisons where the caller
 precedence-climbing parser builds a tiny syntax tree of plain dataclasses; ``to_sympy`` turns that
 tree into SymPy objects directly. Anything else is a ``ParseError`` with line and column.
 
-Grammar (``^`` is a synonym of ``**``; ``-x**2`` is ``-(x**2)``; ``2**-1`` is allowed)::
+Grammar (``^`` is a synonym of ``**``; ``-x**2`` is ``-(x**2)``; ``2**-1`` is allowed; ``@`` is the
+matrix product, as binding as ``*``; ``.T`` transposes, binding tightest)::
 
     equation   := NAME '=' expr
     expr       := sum (('<' | '<=' | '>' | '>=' | '==' | '!=') sum)?     # only where allowed
     sum        := product (('+' | '-') product)*
-    product    := unary (('*' | '/') unary)*
+    product    := unary (('*' | '/' | '@') unary)*
     unary      := ('-' | '+') unary | power
-    power      := atom (('**' | '^') unary)?
+    power      := postfix (('**' | '^') unary)?
+    postfix    := atom ('.T')*
     atom       := NUMBER | NAME | NAME '(' expr (',' expr)* ')' | '(' expr ')'
 """
 from __future__ import annotations
@@ -66,6 +68,14 @@ class Neg:
 
 
 @dataclass(frozen=True)
+class Transpose:
+    """``x.T``: the transpose of a vector or matrix (tensor equations only)."""
+
+    operand: object
+    column: int
+
+
+@dataclass(frozen=True)
 class Equation:
     """One line ``name = expression`` of the user's text."""
 
@@ -81,7 +91,7 @@ _TOKEN = re.compile(r"""
     (?P<space>[ \t]+)
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>\*\*|<=|>=|==|!=|[-+*/^(),=<>])
+  | (?P<op>\*\*|<=|>=|==|!=|\.T(?![A-Za-z0-9_])|[-+*/^(),=<>@])
 """, re.VERBOSE)
 
 _FORBIDDEN = {
@@ -91,10 +101,9 @@ _FORBIDDEN = {
     "]": "subscripts and lists are not allowed",
     "{": "sets and dicts are not allowed",
     "}": "sets and dicts are not allowed",
-    ".": "attribute access is not allowed; only plain names and registry functions",
+    ".": "attribute access is not allowed; only plain names, registry functions and `.T`",
     ":": "`:` is not allowed (no lambdas, slices or annotations)",
     ";": "one equation per line; `;` is not allowed",
-    "@": "`@` is not allowed; write products with *",
     "%": "`%` is not allowed",
     "&": "bitwise operators are not allowed",
     "|": "bitwise operators are not allowed; write abs(x) for |x|",
@@ -212,7 +221,7 @@ class _Parser:
 
     def product(self):
         node = self.unary()
-        while self.tok.text in ("*", "/"):
+        while self.tok.text in ("*", "/", "@"):
             op = self.take()
             node = BinOp(op.text, node, self.unary(), op.column)
         return node
@@ -228,6 +237,8 @@ class _Parser:
 
     def power(self):
         base = self.atom()
+        while self.tok.text == ".T":
+            base = Transpose(base, self.take().column)
         if self.tok.text in ("**", "^"):
             op = self.take()
             self.nest()
@@ -287,18 +298,23 @@ class _Parser:
         return Call(name.text, tuple(args), name.column)
 
 
-def parse_expression(text: str, line: int = 1, column0: int = 1, allow_comparison: bool = False):
-    """Parse one expression (no ``name =``) into the syntax tree."""
+def parse_expression(text: str, line: int = 1, column0: int = 1, allow_comparison: bool = False,
+                     functions: dict | None = None):
+    """Parse one expression (no ``name =``) into the syntax tree. ``functions`` is the registry of
+    callable names (default: the scalar registry; the tensor language adds softmax, sum …)."""
     from .functions import FUNCTIONS
-    return _Parser(tokenize(text, line, column0), line, FUNCTIONS, allow_comparison).parse()
+    return _Parser(tokenize(text, line, column0), line, functions or FUNCTIONS,
+                   allow_comparison).parse()
 
 
 _ASSIGN = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*)=(?!=)")
 
 
-def parse_equations(text: str) -> list[Equation]:
-    """Parse staged equations, one ``name = expression`` per line (``#`` comments, blank lines)."""
+def parse_equations(text: str, functions: dict | None = None) -> list[Equation]:
+    """Parse staged equations, one ``name = expression`` per line (``#`` comments, blank lines).
+    ``functions``: the callable names, as for ``parse_expression``."""
     from .functions import FUNCTIONS
+    functions = functions or FUNCTIONS
     if not isinstance(text, str):
         raise ParseError(f"equations must be text, got {type(text).__name__}")
     equations: list[Equation] = []
@@ -316,12 +332,12 @@ def parse_equations(text: str) -> list[Equation]:
         name = m.group(2)
         col = len(m.group(1)) + 1
         tokenize(name, number, col)  # keyword / underscore checks
-        if name in FUNCTIONS:
+        if name in functions:
             raise ParseError(f"`{name}` is a function name; choose another name for this node",
                              number, col)
         rhs_col = m.end() + 1
         rhs = line[m.end():]
-        tree = parse_expression(rhs, number, rhs_col)
+        tree = parse_expression(rhs, number, rhs_col, functions=functions)
         equations.append(Equation(name, tree, number, rhs.strip()))
     if not equations:
         raise ParseError("no equations given; write one `name = expression` per line, "
@@ -344,7 +360,7 @@ def names_in(tree) -> list[str]:
         elif isinstance(node, BinOp):
             stack.append(node.right)
             stack.append(node.left)
-        elif isinstance(node, Neg):
+        elif isinstance(node, (Neg, Transpose)):
             stack.append(node.operand)
     return list(seen)
 
@@ -355,6 +371,12 @@ def to_sympy(tree, symbols: dict[str, sp.Symbol], evaluate: bool = True):
     from .functions import FUNCTIONS
     if isinstance(tree, Num):
         return tree.value
+    if isinstance(tree, Transpose) or (isinstance(tree, BinOp) and tree.op == "@") or (
+            isinstance(tree, Call) and tree.func not in FUNCTIONS):
+        what = ("`.T`" if isinstance(tree, Transpose) else "`@`" if isinstance(tree, BinOp)
+                else f"`{tree.func}`")
+        raise ParseError(f"{what} works on vectors and matrices: give the inputs as lists "
+                         f"(column vectors) or nested lists (matrices)", None, tree.column)
     if isinstance(tree, Name):
         return symbols[tree.id]
     if isinstance(tree, Neg):

@@ -78,8 +78,18 @@ class Example:
 
         >>> Example.from_equations("q = x*y\\nf = q + x", values={"x": 2, "y": 3}).grad("x")
         4
+
+        With vectors or matrices (lists, nested lists, numpy arrays) or ``@``, ``.T``, ``softmax``
+        …, the result is a ``TensorExample`` (same API; values and gradients are matrices).
         """
-        return cls(Graph(parse_equations(text), output), values, params, lr, title)
+        from ..core.functions import FUNCTIONS
+        from ..core.tensor import TENSOR_FUNCTIONS, is_tensor_value
+        from ..core.tensorgraph import TensorGraph, uses_tensor_syntax
+        equations = parse_equations(text, {**FUNCTIONS, **TENSOR_FUNCTIONS})
+        if uses_tensor_syntax(equations) or any(is_tensor_value(v) for v in (values or {}).values()):
+            from .tensors import TensorExample
+            return TensorExample(TensorGraph(equations, output), values, params, lr, title)
+        return cls(Graph(equations, output), values, params, lr, title)
 
     @classmethod
     def from_expr(cls, text: str, values=None, params=None, lr=None, name: str = "f",

@@ -1,0 +1,709 @@
+"""Exact tensors: vectors and matrices whose entries are exact numbers, and the operations of the
+tensor equation language, each with its vector–Jacobian product next to it.
+
+Entries are SymPy numbers: a ``Rational`` where the value is rational, otherwise a ``Quantity``
+(the scalar engine's exact atom: it stands for a shallow exact definition and carries a
+high-precision approximation). For tensors the definitions are *lazy*: a ``LazyQuantity`` keeps a
+recipe (``∂L/∂W1[2,1] = Σ_b δ1[2,b]·x[1,b]``) that builds its exact definition only when asked,
+and a fixed-point approximation (an integer scaled by 2^PRECISION) computed for the whole tensor
+at once by integer matrix products. That makes the cost follow the matrix sizes — a 784×64 weight
+gradient is one integer matrix product — while every entry stays exact: its definition, expanded,
+is the exact value, and the approximation decides signs (ReLU masks, max) as in the scalar engine.
+
+Rational matrices are multiplied exactly through a common denominator (one integer matrix product).
+A rational result stays a ``Rational``; where a product mixes in irrational entries, the entries
+whose row and column are all rational are still computed exactly.
+
+Shapes are 2-D (rows, columns): a list is a column vector (n, 1), a nested list a matrix
+(row-major); a scalar is shape () and broadcasts. A mini-batch is a matrix whose columns are the
+examples; a column vector broadcasts over the columns (a bias over a batch).
+
+Every operation returns ``(value, vjp)``: ``vjp(G)`` maps the gradient ``G`` of the result to the
+gradients of the operands (``None`` where an operand takes none).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from math import lcm
+from typing import Callable
+
+import mpmath
+import numpy as np
+import sympy as sp
+from mpmath.libmp import from_man_exp, to_fixed
+from sympy import S
+from sympy.core.expr import AtomicExpr
+
+from .approx import Undefined, approx
+from .engine import Quantity, compact
+from .errors import GraphError
+
+PRECISION = 320  # bits of the fixed-point approximations (≈ 96 decimal digits)
+_TRUSTED = 1 << 170  # below 2^(170 − PRECISION) a fixed approximation is recomputed from the
+# definition instead (it has too few significant bits left for display or sign decisions)
+
+
+class ShapeError(GraphError):
+    """Operands whose shapes do not fit (``W @ x`` with the wrong number of rows)."""
+
+
+# --- lazy exact entries ------------------------------------------------------------------------
+
+
+class LazyQuantity(Quantity):
+    """A Quantity whose exact definition is built on demand from a recipe and whose approximation
+    comes from a fixed-point integer (value ≈ fixed / 2^PRECISION)."""
+
+    __slots__ = ("_recipe", "_fixed", "_definition", "_mpf")
+
+    def __new__(cls, label: str, recipe: Callable[[], sp.Expr], fixed: int):
+        obj = AtomicExpr.__new__(cls)
+        obj.label = label
+        obj._recipe, obj._fixed, obj._definition, obj._mpf = recipe, fixed, None, None
+        Quantity._counter += 1
+        obj._uid = Quantity._counter
+        return obj
+
+    @property
+    def definition(self) -> sp.Expr:
+        if self._definition is None:
+            self._definition = self._recipe()
+        return self._definition
+
+    @property
+    def approx_mpf(self):
+        if self._mpf is None:
+            if abs(self._fixed) >= _TRUSTED:
+                self._mpf = mpmath.mp.make_mpf(from_man_exp(self._fixed, -PRECISION))
+            else:  # tiny or cancelled: go back to the exact definition
+                self._mpf = approx(self.definition)
+        return self._mpf
+
+    def __reduce__(self):
+        return (Quantity, (self.label, self.definition, self.approx_mpf))
+
+
+def fixed(e: sp.Expr) -> int:
+    """The fixed-point approximation ``round(e · 2^PRECISION)`` (floor) of an exact entry."""
+    if e.is_Rational:
+        return (int(e.p) << PRECISION) // int(e.q)
+    f = getattr(e, "_fixed", None)
+    if f is not None:
+        return f
+    if isinstance(e, Quantity):
+        return to_fixed(e.approx_mpf._mpf_, PRECISION)
+    return to_fixed(approx(e)._mpf_, PRECISION)
+
+
+def _entry(label: str, recipe: Callable[[], sp.Expr], fx: int) -> sp.Expr:
+    return LazyQuantity(label, recipe, fx)
+
+
+# --- tensor values -----------------------------------------------------------------------------
+
+
+class Tensor:
+    """An exact vector or matrix (2-D object array of SymPy numbers), or a scalar (shape ())."""
+
+    __slots__ = ("a", "scalar", "_rational", "_ints", "_fixed", "index", "const")
+
+    def __init__(self, a: np.ndarray, scalar: bool = False, index: bool = False):
+        self.a = a
+        self.scalar = scalar
+        self.index = index  # holds class indices (integers), not values to differentiate
+        self.const = False  # a number written in the equations: takes no gradient
+        self._rational = self._ints = self._fixed = None
+
+    @property
+    def shape(self) -> tuple:
+        return () if self.scalar else self.a.shape
+
+    @property
+    def size(self) -> int:
+        return self.a.size
+
+    def rational(self) -> np.ndarray:
+        """Boolean array: which entries are Rationals."""
+        if self._rational is None:
+            self._rational = np.vectorize(lambda e: e.is_Rational, otypes=[bool])(self.a) \
+                if self.a.size else np.zeros(self.a.shape, bool)
+        return self._rational
+
+    def all_rational(self) -> bool:
+        return bool(self.rational().all())
+
+    def ints(self) -> tuple[np.ndarray, int]:
+        """(integer array, common denominator) of an all-rational tensor."""
+        if self._ints is None:
+            flat = self.a.ravel()
+            den = lcm(*{int(e.q) for e in flat}) if flat.size else 1
+            nums = np.empty(flat.size, dtype=object)
+            nums[:] = [int(e.p) * (den // int(e.q)) for e in flat]
+            self._ints = (nums.reshape(self.a.shape), den)
+        return self._ints
+
+    def fixed(self) -> np.ndarray:
+        if self._fixed is None:
+            out = np.empty(self.a.shape, dtype=object)
+            out.ravel()[:] = [fixed(e) for e in self.a.ravel()] if self.a.size else []
+            self._fixed = out
+        return self._fixed
+
+    def item(self) -> sp.Expr:
+        return self.a[0, 0]
+
+    def to_matrix(self) -> sp.Matrix | sp.Expr:
+        if self.scalar:
+            return self.item()
+        return sp.Matrix(self.a.tolist())
+
+    def __repr__(self):
+        return f"Tensor{self.shape}"
+
+
+def scalar(value: sp.Expr) -> Tensor:
+    a = np.empty((1, 1), dtype=object)
+    a[0, 0] = value
+    return Tensor(a, scalar=True)
+
+
+def from_entries(entries, shape: tuple) -> Tensor:
+    """A tensor of shape ``shape`` (() or (r, c)) from a flat list of exact entries."""
+    if shape == ():
+        return scalar(entries[0])
+    a = np.empty(shape[0] * shape[1], dtype=object)
+    a[:] = list(entries)
+    return Tensor(a.reshape(shape))
+
+
+def zeros(shape: tuple) -> Tensor:
+    return from_entries([S.Zero] * (1 if shape == () else shape[0] * shape[1]), shape)
+
+
+def full(shape: tuple, value: sp.Expr) -> Tensor:
+    return from_entries([value] * (1 if shape == () else shape[0] * shape[1]), shape)
+
+
+def _from_ints(nums: np.ndarray, den: int) -> np.ndarray:
+    out = np.empty(nums.shape, dtype=object)
+    out.ravel()[:] = [sp.Rational(int(n), den) for n in nums.ravel()]
+    return out
+
+
+def shape_text(shape: tuple) -> str:
+    if shape == ():
+        return "a scalar"
+    r, c = shape
+    if c == 1:
+        return f"a column vector of {r}"
+    return f"a {r}×{c} matrix"
+
+
+# --- where an operation sits, for error messages -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Where:
+    """The line and operand texts of an operation, so shape errors can quote the equation."""
+
+    line: int | None
+    texts: tuple = ()
+
+    def prefix(self) -> str:
+        return f"line {self.line}: " if self.line else ""
+
+    def text(self, i: int, default: str) -> str:
+        return self.texts[i] if i < len(self.texts) else default
+
+
+# --- linear algebra ----------------------------------------------------------------------------
+
+
+def _dot_recipe(arow: np.ndarray, bcol: np.ndarray) -> sp.Expr:
+    return sp.Add(*[x * y for x, y in zip(arow, bcol) if x != 0 and y != 0])
+
+
+def matmul_values(A: Tensor, B: Tensor, label: str) -> Tensor:
+    """A @ B exactly: rational blocks by one integer product, the rest as lazy entries."""
+    m, n = A.a.shape
+    p = B.a.shape[1]
+    if A.all_rational() and B.all_rational():
+        (ai, da), (bi, db) = A.ints(), B.ints()
+        return Tensor(_from_ints(ai.dot(bi), da * db))
+    if A.all_rational():
+        ai, da = A.ints()
+        fx = ai.dot(B.fixed()) // da
+    elif B.all_rational():
+        bi, db = B.ints()
+        fx = A.fixed().dot(bi) // db
+    else:
+        fx = A.fixed().dot(B.fixed()) >> PRECISION
+    out = np.empty((m, p), dtype=object)
+    rows = A.rational().all(axis=1)
+    cols = B.rational().all(axis=0)
+    if rows.any() and cols.any():  # entries built only from rationals are computed exactly
+        sub_a, sub_b = Tensor(A.a[rows]), Tensor(B.a[:, cols])
+        (ai, da), (bi, db) = sub_a.ints(), sub_b.ints()
+        exact = _from_ints(ai.dot(bi), da * db)
+        out[np.ix_(rows, cols)] = exact
+    a_rows = [A.a[i] for i in range(m)]
+    b_cols = [B.a[:, j] for j in range(p)]
+    for i in range(m):
+        for j in range(p):
+            if rows[i] and cols[j]:
+                continue
+            out[i, j] = _entry(label, partial(_dot_recipe, a_rows[i], b_cols[j]), fx[i, j])
+    return Tensor(out)
+
+
+def matmul(A: Tensor, B: Tensor, where: Where, label: str = "@"):
+    if A.scalar or B.scalar:
+        raise ShapeError(f"{where.prefix()}`@` multiplies vectors and matrices; "
+                         f"{where.text(0 if A.scalar else 1, 'an operand')} is a scalar — use * "
+                         f"to scale by a number")
+    (m, n), (n2, p) = A.a.shape, B.a.shape
+    if n != n2:
+        left, right = where.text(0, "A"), where.text(1, "B")
+        raise ShapeError(f"{where.prefix()}{left} @ {right} needs {right} with {n} rows "
+                         f"({left} is {m}×{n}), got {n2} (it is {n2}×{p}); transpose one of them "
+                         f"or fix the values")
+    out = matmul_values(A, B, label)
+
+    def vjp(G: Tensor):
+        return [matmul_values(G, transpose(B), f"∂/∂{where.text(0, 'A')}"),
+                matmul_values(transpose(A), G, f"∂/∂{where.text(1, 'B')}")]
+    return out, vjp
+
+
+def transpose(A: Tensor) -> Tensor:
+    if A.scalar:
+        return A
+    t = Tensor(A.a.T.copy())
+    if A._rational is not None:
+        t._rational = A._rational.T.copy()
+    return t
+
+
+def transpose_op(A: Tensor, where: Where):
+    return transpose(A), lambda G: [transpose(G)]
+
+
+# --- elementwise -------------------------------------------------------------------------------
+
+
+def _broadcast_shape(A: Tensor, B: Tensor, where: Where, op: str) -> tuple:
+    if A.scalar:
+        return B.shape
+    if B.scalar:
+        return A.shape
+    (r1, c1), (r2, c2) = A.a.shape, B.a.shape
+    r = r1 if r1 == r2 or r2 == 1 else (r2 if r1 == 1 else None)
+    c = c1 if c1 == c2 or c2 == 1 else (c2 if c1 == 1 else None)
+    if r is None or c is None:
+        raise ShapeError(f"{where.prefix()}{where.text(0, 'the left side')} {op} "
+                         f"{where.text(1, 'the right side')} needs equal shapes (or one that "
+                         f"broadcasts: a scalar, a column vector over columns, a row over rows), "
+                         f"got {shape_text(A.shape)} and {shape_text(B.shape)}")
+    return (r, c)
+
+
+def _expand(A: Tensor, shape: tuple) -> np.ndarray:
+    if shape == ():
+        return A.a
+    return np.broadcast_to(A.a, shape)
+
+
+def _fixed_binary(op: str, x: int, y: int, xr: bool, yr: bool, ex, ey) -> int:
+    if op == "+":
+        return x + y
+    if op == "-":
+        return x - y
+    if op == "*":
+        if xr:
+            return (int(ex.p) * y) // int(ex.q)
+        if yr:
+            return (x * int(ey.p)) // int(ey.q)
+        return (x * y) >> PRECISION
+    # division
+    if y == 0:
+        raise Undefined("division by zero")
+    if yr:
+        return (x * int(ey.q)) // int(ey.p)
+    return (x << PRECISION) // y
+
+
+def _binary_recipe(op: str, x, y):
+    return {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y}[op]()
+
+
+def binary_values(op: str, A: Tensor, B: Tensor, shape: tuple, label: str) -> Tensor:
+    xa, ya = _expand(A, shape).ravel(), _expand(B, shape).ravel()
+    out = []
+    for x, y in zip(xa, ya):
+        xr, yr = x.is_Rational, y.is_Rational
+        if xr and yr:
+            if op == "/" and y == 0:
+                raise Undefined("division by zero")
+            out.append(_binary_recipe(op, x, y))
+            continue
+        if op == "*" and ((xr and x == 0) or (yr and y == 0)):
+            out.append(S.Zero)
+            continue
+        if op == "*" and ((xr and x == 1) or (yr and y == 1)):
+            out.append(y if xr else x)
+            continue
+        if op in "+-" and yr and y == 0:
+            out.append(x)
+            continue
+        if op == "+" and xr and x == 0:
+            out.append(y)
+            continue
+        fx = _fixed_binary(op, fixed(x), fixed(y), xr, yr, x, y)
+        out.append(_entry(label, partial(_binary_recipe, op, x, y), fx))
+    return from_entries(out, shape)
+
+
+def unbroadcast(G: Tensor, shape: tuple, label: str) -> Tensor:
+    """Sum ``G`` over the axes along which an operand of ``shape`` was broadcast."""
+    if G.shape == shape:
+        return G
+    if shape == ():
+        return sum_all(G, label)
+    out = G
+    if shape[0] == 1 and G.a.shape[0] != 1:
+        out = sum_axis(out, 0, label)
+    if shape[1] == 1 and out.a.shape[1] != 1:
+        out = sum_axis(out, 1, label)
+    return out
+
+
+def binary(op: str, A: Tensor, B: Tensor, where: Where, label: str = ""):
+    shape = _broadcast_shape(A, B, where, op)
+    try:
+        out = binary_values(op, A, B, shape, label or op)
+    except Undefined as reason:
+        raise Undefined(f"{where.prefix()}{where.text(0, 'x')} {op} {where.text(1, 'y')}: "
+                        f"{reason}") from None
+
+    def vjp(G: Tensor):
+        la, lb = f"∂/∂{where.text(0, 'x')}", f"∂/∂{where.text(1, 'y')}"
+        if op == "+":
+            ga, gb = G, G
+        elif op == "-":
+            ga, gb = G, negate(G, lb)
+        elif op == "*":
+            ga = binary_values("*", G, B, shape, la)
+            gb = binary_values("*", G, A, shape, lb)
+        else:  # d(x/y) = G/y, −G·x/y²
+            ga = binary_values("/", G, B, shape, la)
+            gb = negate(binary_values("/", binary_values("*", G, out, shape, lb), B, shape, lb), lb)
+        return [unbroadcast(ga, A.shape, la), unbroadcast(gb, B.shape, lb)]
+    return out, vjp
+
+
+def negate(A: Tensor, label: str = "−") -> Tensor:
+    return binary_values("*", scalar(S.NegativeOne), A, A.shape, label)
+
+
+def negate_op(A: Tensor, where: Where):
+    return negate(A), lambda G: [negate(G)]
+
+
+def map_entries(A: Tensor, func: Callable[[sp.Expr], sp.Expr], label: str) -> Tensor:
+    """Apply an exact scalar function to every entry (compact: Rational or Quantity)."""
+    return from_entries([compact(label, func(e)) for e in A.a.ravel()], A.shape)
+
+
+def power(A: Tensor, B: Tensor, where: Where):
+    """Elementwise A**B; B is usually a number (x**2)."""
+    shape = _broadcast_shape(A, B, where, "**")
+    xa, ya = _expand(A, shape).ravel(), _expand(B, shape).ravel()
+    try:
+        out = from_entries([compact("**", x ** y) for x, y in zip(xa, ya)], shape)
+    except Undefined as reason:
+        raise Undefined(f"{where.prefix()}{where.text(0, 'x')}**{where.text(1, 'y')}: {reason}") from None
+
+    def vjp(G: Tensor):
+        ga = from_entries([compact("∂**", g * y * x ** (y - 1)) for g, x, y in
+                           zip(_expand(G, shape).ravel(), xa, ya)], shape)
+        gb = None
+        if not B.const:  # x**2: no derivative with respect to the written exponent
+            gb_entries = []
+            for g, x, y, o in zip(_expand(G, shape).ravel(), xa, ya, out.a.ravel()):
+                gb_entries.append(S.Zero if (g == 0 or o == 0) else compact("∂**", g * o * sp.log(x)))
+            gb = from_entries(gb_entries, shape)
+        return [unbroadcast(ga, A.shape, "∂**"), gb and unbroadcast(gb, B.shape, "∂**")]
+    return out, vjp
+
+
+_RULES: dict = {}
+_Z = sp.Symbol("z", real=True)
+
+
+def _derivative_rule(spec, extra: tuple):
+    """f'(z) of a registry function, differentiated once (extra arguments fixed numbers)."""
+    key = (spec.name, extra)
+    if key not in _RULES:
+        _RULES[key] = sp.diff(spec.function(_Z, *extra), _Z)
+    return _RULES[key]
+
+
+def apply_function(spec, A: Tensor, extra: tuple, where: Where):
+    """A registry function (relu, sigmoid, exp, …) applied to every entry."""
+    name = spec.name
+    try:
+        out = map_entries(A, lambda e: spec.function(e, *extra), name)
+    except Undefined as reason:
+        raise Undefined(f"{where.prefix()}{name}({where.text(0, 'x')}): {reason}") from None
+    rule = _derivative_rule(spec, extra)
+
+    def vjp(G: Tensor):
+        local = map_entries(A, lambda e: rule.xreplace({_Z: e}), f"{name}'")
+        return [binary_values("*", G, local, A.shape, f"∂{name}")]
+    return out, vjp
+
+
+# --- reductions --------------------------------------------------------------------------------
+
+
+def _sum_entries(entries, label: str) -> sp.Expr:
+    entries = [e for e in entries if e != 0]
+    if all(e.is_Rational for e in entries):
+        return sp.Add(*entries) if entries else S.Zero
+    fx = sum(fixed(e) for e in entries)
+    return _entry(label, partial(sp.Add, *entries), fx)
+
+
+def sum_all(A: Tensor, label: str = "Σ") -> Tensor:
+    if A.all_rational() and A.size > 16:
+        nums, den = A.ints()
+        return scalar(sp.Rational(int(sum(nums.ravel())), den))
+    return scalar(_sum_entries(list(A.a.ravel()), label))
+
+
+def sum_axis(A: Tensor, axis: int, label: str = "Σ") -> Tensor:
+    """Sum over rows (axis 0, a row vector results) or over columns (axis 1: a column vector)."""
+    a = A.a if axis == 1 else A.a.T
+    entries = [_sum_entries(list(row), label) for row in a]
+    return from_entries(entries, (len(entries), 1) if axis == 1 else (1, len(entries)))
+
+
+def sum_op(A: Tensor, where: Where):
+    return sum_all(A), lambda G: [full(A.shape, G.item())]
+
+
+def mean_op(A: Tensor, where: Where):
+    n = sp.Integer(A.size)
+    total = sum_all(A)
+    out = scalar(compact("mean", total.item() / n))
+    return out, lambda G: [full(A.shape, compact("∂mean", G.item() / n))]
+
+
+# --- softmax and cross-entropy -----------------------------------------------------------------
+
+
+def _columns(A: Tensor) -> list[list]:
+    return [list(A.a[:, j]) for j in range(A.a.shape[1])]
+
+
+def _from_columns(cols: list[list]) -> Tensor:
+    a = np.empty((len(cols[0]), len(cols)), dtype=object)
+    for j, col in enumerate(cols):
+        a[:, j] = col
+    return Tensor(a)
+
+
+def _softmax_column(col: list) -> tuple[list, sp.Expr]:
+    exps = [compact("exp", sp.exp(z)) for z in col]
+    total = compact("Σexp", sp.Add(*exps))
+    return [compact("softmax", e / total) for e in exps], total
+
+
+def softmax_values(Z: Tensor) -> Tensor:
+    return _from_columns([_softmax_column(col)[0] for col in _columns(Z)])
+
+
+def softmax_op(Z: Tensor, where: Where):
+    """Softmax over each column (each example of a batch)."""
+    if Z.scalar:
+        raise ShapeError(f"{where.prefix()}softmax needs a vector (or a batch of vectors as "
+                         f"columns); {where.text(0, 'its argument')} is a scalar")
+    P = softmax_values(Z)
+
+    def vjp(G: Tensor):
+        cols = []
+        for g, p in zip(_columns(G), _columns(P)):
+            inner = compact("gᵀp", sp.Add(*[gi * pi for gi, pi in zip(g, p)]))
+            cols.append([S.Zero if pi == 0 else compact("∂softmax", pi * (gi - inner))
+                         for gi, pi in zip(g, p)])
+        return [_from_columns(cols)]
+    vjp.softmax_of = Z  # cross-entropy of this softmax differentiates the pair at once
+    return P, vjp
+
+
+def log_softmax_op(Z: Tensor, where: Where):
+    if Z.scalar:
+        raise ShapeError(f"{where.prefix()}log_softmax needs a vector (or a batch of vectors as "
+                         f"columns); {where.text(0, 'its argument')} is a scalar")
+    cols, probs = [], []
+    for col in _columns(Z):
+        p, total = _softmax_column(col)
+        log_total = compact("log Σexp", sp.log(total))
+        cols.append([compact("log_softmax", z - log_total) for z in col])
+        probs.append(p)
+
+    def vjp(G: Tensor):
+        out = []
+        for g, p in zip(_columns(G), probs):
+            s = sp.Add(*g)
+            out.append([compact("∂log_softmax", gi - pi * s) for gi, pi in zip(g, p)])
+        return [_from_columns(out)]
+    return _from_columns(cols), vjp
+
+
+def targets(P: Tensor, Y: Tensor, where: Where) -> Tensor:
+    """Y as a one-hot (or soft) target matrix of P's shape: Y itself when shapes agree, else one
+    0-based class index per column of P."""
+    if not P.scalar and Y.shape == P.shape:
+        return Y
+    k, batch = P.a.shape if not P.scalar else (1, 1)
+    indices = list(Y.a.ravel())
+    if P.scalar or len(indices) != batch or (not Y.scalar and 1 not in Y.a.shape):
+        raise ShapeError(f"{where.prefix()}cross_entropy({where.text(0, 'p')}, "
+                         f"{where.text(1, 'y')}) needs y one-hot with p's shape "
+                         f"({shape_text(P.shape)}) or one class index per column ({batch}), "
+                         f"got {shape_text(Y.shape)}")
+    a = np.empty((k, batch), dtype=object)
+    a[:] = S.Zero
+    for j, c in enumerate(indices):
+        if not (c.is_Integer and 0 <= int(c) < k):
+            raise ShapeError(f"{where.prefix()}class index {c} in {where.text(1, 'y')} is not a "
+                             f"whole number from 0 to {k - 1} (indices are 0-based, as in PyTorch)")
+        a[int(c), j] = S.One
+    Y.index = True
+    return Tensor(a)
+
+
+def cross_entropy_op(P: Tensor, Y: Tensor, where: Where, logits: Tensor | None = None):
+    """−(1/B) Σ_b Σ_k y_kb log p_kb: the mean over the batch (the columns). With ``logits`` (P is
+    softmax(logits)) the gradient for the logits is also given directly: δ = (p·Σy − y)/B, exactly
+    p − y for one example with a one-hot target."""
+    onehot = targets(P, Y, where)
+    k, batch = P.a.shape
+    n = sp.Integer(batch)
+    terms = []
+    for p, y in zip(P.a.ravel(), onehot.a.ravel()):
+        if y != 0:
+            if p.is_Rational and p <= 0:
+                raise Undefined(f"{where.prefix()}cross_entropy: log of {p} (p must be positive)")
+            terms.append(compact("y log p", y * sp.log(p)))
+    loss = scalar(compact("cross-entropy", -_sum_entries(terms, "Σ y log p") / n))
+
+    def vjp(G: Tensor):
+        g = G.item()
+        grad_p = from_entries([S.Zero if y == 0 else compact("∂CE/∂p", -g * y / (n * p))
+                               for p, y in zip(P.a.ravel(), onehot.a.ravel())], P.shape)
+        grad_y = None
+        if not Y.index:
+            grad_y = from_entries([compact("∂CE/∂y", -g * sp.log(p) / n) if p != 0 else S.Zero
+                                   for p in P.a.ravel()], P.shape)
+        fused = None
+        if logits is not None:
+            sums = [sp.Add(*onehot.a[:, j]) for j in range(batch)]
+            fused = from_entries(
+                [compact("δ", g * (P.a[i, j] * sums[j] - onehot.a[i, j]) / n)
+                 for i in range(k) for j in range(batch)], P.shape)
+        return [grad_p, grad_y], fused
+    return loss, vjp
+
+
+# --- the registry of tensor functions ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TensorFunction:
+    """A function of whole tensors in the equation language (the parser checks the arity)."""
+
+    name: str
+    arity: int
+    op: Callable  # (Tensor args..., where) -> (value, vjp)
+    latex: str
+    unicode: str
+    torch: str  # PyTorch spelling for the reference tests ({0}, {1} the arguments)
+    description: str
+    defaults: tuple = ()
+
+    @property
+    def min_arity(self) -> int:
+        return self.arity - len(self.defaults)
+
+
+TENSOR_FUNCTIONS: dict[str, TensorFunction] = {}
+
+
+def register_tensor_function(spec: TensorFunction) -> TensorFunction:
+    TENSOR_FUNCTIONS[spec.name] = spec
+    return spec
+
+
+register_tensor_function(TensorFunction(
+    "softmax", 1, softmax_op, r"\operatorname{softmax}", "softmax", "torch.softmax({0}, dim=0)",
+    "softmax over each column: p_k = e^(z_k) / Σ_m e^(z_m)"))
+register_tensor_function(TensorFunction(
+    "log_softmax", 1, log_softmax_op, r"\operatorname{log\,softmax}", "log_softmax",
+    "torch.log_softmax({0}, dim=0)", "log of the softmax, per column: z_k − log Σ_m e^(z_m)"))
+register_tensor_function(TensorFunction(
+    "sum", 1, sum_op, r"\sum", "Σ", "torch.sum({0})", "sum of every entry"))
+register_tensor_function(TensorFunction(
+    "mean", 1, mean_op, r"\operatorname{mean}", "mean", "torch.mean({0})", "mean of every entry"))
+register_tensor_function(TensorFunction(
+    "cross_entropy", 2, cross_entropy_op, r"\operatorname{CE}", "CE",
+    "-(({1}) * torch.log({0})).sum() / ({0}).shape[1]",
+    "cross-entropy of probabilities p (columns) and targets y (one-hot, or a 0-based class index "
+    "per column), averaged over the batch"))
+
+
+# --- values from users -------------------------------------------------------------------------
+
+
+def is_tensor_value(value) -> bool:
+    """True for what the tensor language takes as a vector or matrix: lists, arrays, matrices."""
+    return isinstance(value, (list, tuple, np.ndarray, sp.MatrixBase))
+
+
+def tensor_value(value, name: str) -> Tensor:
+    """A user's value as an exact Tensor: a number (scalar), a list (column vector), a nested list
+    (matrix, row-major), a numpy array (1-D: column vector) or a SymPy matrix."""
+    from .errors import ValueError_
+    from .numbers import to_exact
+    if isinstance(value, sp.MatrixBase):
+        value = value.tolist()
+    if isinstance(value, np.ndarray):
+        if value.ndim > 2:
+            raise ValueError_(f"{name}: arrays of {value.ndim} dimensions are not supported; give "
+                              f"a vector or a matrix (a batch is a matrix with one column per example)")
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        return scalar(to_exact(value, name))
+    if not value:
+        raise ValueError_(f"{name}: the list is empty; give at least one number")
+    nested = [isinstance(v, (list, tuple, np.ndarray)) for v in value]
+    if any(nested) and not all(nested):
+        raise ValueError_(f"{name}: mixes numbers and lists; a matrix is a list of rows of equal "
+                          f"length, a vector a list of numbers")
+    if not any(nested):
+        rows = [[to_exact(v, f"{name}[{i}]")] for i, v in enumerate(value)]
+    else:
+        width = {len(r) for r in value}
+        if len(width) != 1 or 0 in width:
+            raise ValueError_(f"{name}: rows of different lengths {sorted(width)}; every row of a "
+                              f"matrix needs the same number of entries")
+        rows = []
+        for i, r in enumerate(value):
+            if any(isinstance(v, (list, tuple, np.ndarray)) for v in r):
+                raise ValueError_(f"{name}: lists nested more than two deep; give a matrix")
+            rows.append([to_exact(v, f"{name}[{i}][{j}]") for j, v in enumerate(r)])
+    a = np.empty((len(rows), len(rows[0])), dtype=object)
+    a[:] = rows
+    return Tensor(a)

@@ -1,0 +1,182 @@
+"""``TensorExample``: staged equations over vectors and matrices, with exact values and gradients.
+
+``Example.from_equations`` returns one when the values include lists or arrays, or the equations
+use ``@``, ``.T`` or a tensor function (``softmax``, ``sum`` …). Its API mirrors ``Example``:
+``value`` and ``grad`` return a ``sympy.Matrix`` of the node's shape (a SymPy number for a scalar).
+"""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+
+from ..core.engine import public_form
+from ..core.errors import DeriveError, ValueError_
+from ..core.numbers import to_exact
+from ..core.tensor import Tensor, binary_values, scalar, shape_text
+from ..core.tensorgraph import TensorEvaluation, TensorGraph
+
+_PARAM = re.compile(r"^(w|b|W|B|theta|bias|weight|gamma|beta|k|kernel)")
+_DATA = re.compile(r"^(x|X|y|Y|t|target|label|input|h0|mask|upstream)")
+PUBLIC_ENTRIES = 400  # up to this many entries, value/grad expand small exact forms (as Example)
+
+
+class TensorExample:
+    """A staged computation over exact vectors and matrices.
+
+    >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]})
+    >>> ex.grad("W")
+    Matrix([
+    [5, 6],
+    [5, 6]])
+    """
+
+    kind = "tensor"
+
+    def __init__(self, graph: TensorGraph, values, params=None, lr=None, title: str | None = None,
+                 kind: str = "tensor", meta: dict | None = None, aliases: dict | None = None):
+        if not values:
+            raise DeriveError("equations over vectors and matrices need values (lists for vectors, "
+                              "nested lists for matrices); symbolic matrix derivations are not "
+                              "supported")
+        given = dict(values)
+        unknown = [k for k in given if k not in graph.inputs]
+        if unknown:
+            computed = [k for k in unknown if k in graph.by_name]
+            if computed:
+                raise ValueError_(f"`{computed[0]}` is computed on line "
+                                  f"{graph.by_name[computed[0]].line}; it cannot be given a value")
+            raise ValueError_(f"values given for unknown name(s) {', '.join(map(repr, unknown))}; "
+                              f"the inputs are: {', '.join(graph.inputs)}")
+        missing = [n for n in graph.inputs if n not in given]
+        if missing:
+            raise ValueError_(f"missing value(s) for {', '.join(missing)}; give every input a value")
+        self.graph = graph
+        self.title = title
+        self.kind = kind
+        self.meta = dict(meta or {})
+        self.aliases = dict(aliases or {})  # scalar name -> (tensor name, row, column)
+        self.lr = None if lr is None else to_exact(lr, "lr")
+        self.evaluation = TensorEvaluation(graph, given)
+        self.values = {n: self.evaluation.values[n] for n in graph.inputs}
+        if params is None:
+            params = [n for n in graph.inputs if _PARAM.match(n)] or \
+                     [n for n in graph.inputs if not _DATA.match(n)] or list(graph.inputs)
+        else:
+            params = [params] if isinstance(params, str) else list(params)
+            for p in params:
+                if p not in graph.inputs and p not in self.aliases:
+                    raise DeriveError(f"parameter {p!r} is not an input; the inputs are: "
+                                      f"{', '.join(graph.inputs)}")
+        self.params = params
+
+    @classmethod
+    def from_equations(cls, text: str, values=None, params=None, lr=None, output=None,
+                       title: str | None = None) -> "TensorExample":
+        from ..core.functions import FUNCTIONS
+        from ..core.parser import parse_equations
+        from ..core.tensor import TENSOR_FUNCTIONS
+        return cls(TensorGraph(parse_equations(text, {**FUNCTIONS, **TENSOR_FUNCTIONS}), output),
+                   values, params, lr, title)
+
+    # --- the graph --------------------------------------------------------------------------
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.graph.inputs)
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self.graph.nodes)
+
+    @property
+    def output(self) -> str:
+        return self.graph.output
+
+    @property
+    def symbolic(self) -> bool:
+        return False
+
+    def shape(self, name: str) -> tuple:
+        """The shape of a node or input: () for a scalar, (rows, columns) otherwise."""
+        self._check_name(name)
+        if name in self.aliases:
+            return ()
+        return self.evaluation.values[name].shape
+
+    def _check_name(self, name: str):
+        if name not in self.evaluation.values and name not in self.aliases:
+            known = ", ".join(self.inputs + self.nodes)
+            raise DeriveError(f"unknown name {name!r}; known names: {known}")
+
+    def _tensor(self, name: str, table: dict) -> Tensor | sp.Expr:
+        if name in self.aliases:
+            base, i, j = self.aliases[name]
+            return table[base].a[i, j]
+        return table[name]
+
+    # --- values and gradients ---------------------------------------------------------------
+
+    def tensor(self, name: str) -> Tensor:
+        """The exact forward Tensor of a node or input (entries: Rationals and exact atoms)."""
+        self._check_name(name)
+        return self.evaluation.values[self.aliases[name][0] if name in self.aliases else name]
+
+    def value(self, name: str):
+        """Exact forward value: a ``sympy.Matrix`` of the node's shape, or a number."""
+        self._check_name(name)
+        return _public(self._tensor(name, self.evaluation.values))
+
+    def grad_tensor(self, wrt: str, of: str | None = None) -> Tensor:
+        of = of or self.output
+        self._check_name(wrt)
+        self._check_name(of)
+        base = self.aliases[wrt][0] if wrt in self.aliases else wrt
+        return self.evaluation.grad(base, of)
+
+    def grad(self, wrt: str, of: str | None = None):
+        """∂of/∂wrt (default: the output): a ``sympy.Matrix`` of wrt's shape, exact."""
+        of = of or self.output
+        self._check_name(wrt)
+        self._check_name(of)
+        return _public(self._tensor(wrt, self.evaluation.adjoints(of)))
+
+    def update(self, name: str):
+        """One gradient-descent step ``name − lr·∂L/∂name``, exact."""
+        self._check_name(name)
+        if self.lr is None:
+            raise DeriveError("no learning rate: give lr=… to compute an update")
+        base = self.aliases[name][0] if name in self.aliases else name
+        if base not in self.graph.inputs:
+            raise DeriveError(f"{name!r} is computed, not a parameter; updates apply to inputs "
+                              f"such as {', '.join(self.params[:4])}")
+        old = self._tensor(name, self.evaluation.values)
+        g = self._tensor(name, self.evaluation.adjoints(self.output))
+        if not isinstance(old, Tensor):
+            old, g = scalar(old), scalar(g)
+        step = binary_values("*", scalar(self.lr), g, g.shape, "lr·∂L")
+        return _public(binary_values("-", old, step, old.shape, f"{name}_new"))
+
+    def gradients(self) -> dict:
+        """∂output/∂p for every parameter (exact Tensors' public form), in parameter order."""
+        return {p: self.grad(p) for p in self.params}
+
+    def check(self, answers: dict, rtol=None, atol=None):
+        """Compare answers (numbers, nested lists or arrays) entry by entry; see
+        ``derive.teaching.matrixcheck``."""
+        from ..teaching.matrixcheck import check_tensor_answers
+        return check_tensor_answers(self, answers, rtol=rtol, atol=atol)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{n} {shape_text(self.evaluation.values[n].shape)}" for n in self.inputs[:6])
+        return f"<derive.TensorExample {self.output} of {shapes}: {len(self.nodes)} nodes>"
+
+
+def _public(value):
+    if not isinstance(value, Tensor):
+        return public_form(value)
+    if value.scalar:
+        return public_form(value.item())
+    if value.size <= PUBLIC_ENTRIES:
+        return sp.Matrix([[public_form(e) for e in row] for row in value.a.tolist()])
+    return sp.Matrix(value.a.tolist())
