@@ -36,6 +36,7 @@ _EXPORTS = {
     "FUNCTIONS": "core.functions", "ACTIVATIONS": "core.functions", "LOSSES": "core.losses",
     "Report": "teaching.checking", "variance_derivation": "teaching.initialization",
     "simulate_variance": "teaching.initialization", "remedies": "courseware.remedies",
+    "TensorExample": "model.tensors", "from_torch": "model.fromtorch",
 }
 
 __all__ = ["DeriveError", *_EXPORTS]

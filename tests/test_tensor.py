@@ -295,3 +295,87 @@ def test_scalar_and_tensor_engines_agree(graph):
     for name in scalar_ex.inputs + scalar_ex.nodes:
         assert _same(scalar_ex.value(name), tensor_ex.value(name)), name
         assert _same(scalar_ex.grad(name), tensor_ex.grad(name)), (name, text)
+
+
+# --- mlp with mini-batches and softmax, and from_torch ----------------------------------------
+
+def _torch_net(seed, widths, acts):
+    torch.manual_seed(seed)
+    layers = []
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        lin = torch.nn.Linear(a, b).double()
+        with torch.no_grad():  # decimals, so derive and torch start from the same numbers
+            lin.weight.copy_(torch.round(lin.weight * 100) / 100)
+            lin.bias.copy_(torch.round(lin.bias * 100) / 100)
+        layers.append(lin)
+        if acts[i]:
+            layers.append(acts[i]())
+    return torch.nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("batch, acts, loss", [
+    (3, [torch.nn.ReLU, None], "cross_entropy"),
+    (1, [torch.nn.Tanh, None], "cross_entropy"),
+    (4, [torch.nn.Sigmoid, torch.nn.Sigmoid], "mse"),
+    (2, [torch.nn.LeakyReLU, torch.nn.Softmax], "cross_entropy"),
+])
+def test_from_torch_matches_autograd(batch, acts, loss):
+    if acts[-1] is torch.nn.Softmax:
+        acts = [acts[0], lambda: torch.nn.Softmax(dim=1)]
+    net = _torch_net(batch, [3, 4, 3], acts)
+    x = torch.round(torch.randn(batch, 3, dtype=torch.float64) * 10) / 10
+    if loss == "cross_entropy":
+        y = torch.tensor([i % 3 for i in range(batch)])
+        out = net(x)
+        L = (torch.nn.NLLLoss()(torch.log(out), y) if isinstance(net[-1], torch.nn.Softmax)
+             else torch.nn.CrossEntropyLoss()(out, y))
+    else:
+        y = torch.round(torch.rand(batch, 3, dtype=torch.float64) * 10) / 10
+        L = torch.nn.MSELoss()(net(x), y)
+    L.backward()
+    ex = derive.from_torch(net, x, y, loss=loss)
+    assert math.isclose(float(ex.value("L")), L.item(), rel_tol=1e-12)
+    linear = [m for m in net if isinstance(m, torch.nn.Linear)]
+    for l, lin in enumerate(linear, start=1):
+        W = as_float(ex.grad(f"W{l}")) if isinstance(ex, TensorExample) else None
+        assert np.allclose(W, lin.weight.grad.numpy(), rtol=1e-12, atol=1e-12)
+        assert np.allclose(as_float(ex.grad(f"b{l}")).ravel(), lin.bias.grad.numpy(), rtol=1e-12, atol=1e-12)
+        j, i = lin.weight.shape[0] - 1, lin.weight.shape[1] - 1
+        assert math.isclose(float(ex.grad(f"w{l}_{j + 1}_{i + 1}")), lin.weight.grad[j, i].item(),
+                            rel_tol=1e-12, abs_tol=1e-15)
+
+
+def test_from_torch_names_an_unsupported_layer():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5), torch.nn.Linear(2, 1))
+    with pytest.raises(derive.DeriveError, match=r"layer 2 \(Dropout\(p=0.5, inplace=False\)\) is not supported"):
+        derive.from_torch(net, torch.ones(1, 2), torch.ones(1, 1))
+    with pytest.raises(derive.DeriveError, match="negative_slope=0.2"):
+        derive.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.LeakyReLU(0.2)),
+                          torch.ones(1, 2), torch.ones(1, 1))
+
+
+def test_mlp_batch_softmax_names_and_mean_loss():
+    X = [[1, 2], [0, -1], [0.5, 0.5]]
+    W = [[[1, -1], [0, 1], [0.5, 0.25]], [[1, 0.5, -1], [0.2, 0.3, 0.1]]]
+    b = [[0, 0, 0.1], [0.5, 0]]
+    ex = derive.mlp(X, W, b, [0, 1, 1], activation=["relu", "softmax"], loss="cross_entropy")
+    assert ex.shape("X") == (2, 3) and ex.params[:3] == ["w1_1_1", "w1_1_2", "w1_2_1"]
+    assert len(ex.params) == 6 + 3 + 6 + 2
+    # the mean loss over the batch is the mean of the per-example losses
+    singles = [derive.mlp(x, W, b, c, activation=["relu", "softmax"], loss="cross_entropy")
+               for x, c in zip(X, [0, 1, 1])]
+    assert sp.simplify(expand_quantities(ex.value("L") - sum(s.value("L") for s in singles) / 3)) == 0
+    import mpmath
+    with mpmath.workdps(80):
+        for name in ("w1_2_1", "b2_1", "w2_1_3"):
+            mean = sum(approx(s.grad(name)) for s in singles) / 3
+            assert abs(approx(ex.grad(name)) - mean) < 1e-50
+    # one-hot targets give the same example
+    onehot = derive.mlp(X, W, b, [[1, 0], [0, 1], [0, 1]], activation=["relu", "softmax"], loss="cross_entropy")
+    for a, b in zip(onehot.grad("W1"), ex.grad("W1")):
+        assert a == b or sp.simplify(expand_quantities(a - b)) == 0
+
+
+def approx(e):
+    from derive.core.approx import approx as _approx
+    return _approx(sp.sympify(e))

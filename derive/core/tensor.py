@@ -633,6 +633,7 @@ class TensorFunction:
     torch: str  # PyTorch spelling for the reference tests ({0}, {1} the arguments)
     description: str
     defaults: tuple = ()
+    layer: bool = False  # may be a layer's activation (mlp(activation=[…, "softmax"]))
 
     @property
     def min_arity(self) -> int:
@@ -649,10 +650,10 @@ def register_tensor_function(spec: TensorFunction) -> TensorFunction:
 
 register_tensor_function(TensorFunction(
     "softmax", 1, softmax_op, r"\operatorname{softmax}", "softmax", "torch.softmax({0}, dim=0)",
-    "softmax over each column: p_k = e^(z_k) / Σ_m e^(z_m)"))
+    "softmax over each column: p_k = e^(z_k) / Σ_m e^(z_m)", layer=True))
 register_tensor_function(TensorFunction(
     "log_softmax", 1, log_softmax_op, r"\operatorname{log\,softmax}", "log_softmax",
-    "torch.log_softmax({0}, dim=0)", "log of the softmax, per column: z_k − log Σ_m e^(z_m)"))
+    "torch.log_softmax({0}, dim=0)", "log of the softmax, per column: z_k − log Σ_m e^(z_m)", layer=True))
 register_tensor_function(TensorFunction(
     "sum", 1, sum_op, r"\sum", "Σ", "torch.sum({0})", "sum of every entry"))
 register_tensor_function(TensorFunction(
@@ -676,7 +677,17 @@ def tensor_value(value, name: str) -> Tensor:
     """A user's value as an exact Tensor: a number (scalar), a list (column vector), a nested list
     (matrix, row-major), a numpy array (1-D: column vector) or a SymPy matrix."""
     from .errors import ValueError_
-    from .numbers import to_exact
+    from .numbers import to_exact as exact_number
+    seen: dict = {}
+
+    def to_exact(v, label):  # data repeats values (pixels, rounded weights): convert each once
+        key = (type(v), v) if isinstance(v, (int, float, str)) else None
+        if key is None:
+            return exact_number(v, label)
+        if key not in seen:
+            seen[key] = exact_number(v, label)
+        return seen[key]
+
     if isinstance(value, sp.MatrixBase):
         value = value.tolist()
     if isinstance(value, np.ndarray):

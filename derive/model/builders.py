@@ -120,10 +120,18 @@ def mlp(inputs, weights, biases, targets, activation="sigmoid", loss: str = "hal
     ``b{l}_{j}``; nodes ``z{l}_{j}``, ``a{l}_{j}``; inputs ``x1 …``, targets ``y1 …``.
     ``activation`` is one name or a list with one per layer (e.g. ["relu", "sigmoid"]).
 
+    ``inputs`` may also be a mini-batch (a list of input vectors; the loss is the mean over it),
+    and the last activation may be ``"softmax"`` with ``loss="cross_entropy"``, whose ``targets``
+    are 0-based class indices (one per example) or one-hot vectors: then the example is built
+    with matrices (``W{l}``, ``b{l}``, ``X``, ``Y``; see ``mlp_tensor``), its parameters still
+    named ``w{l}_{j}_{i}`` and ``b{l}_{j}``.
+
     >>> ex = mlp([1, 2], [[[1, 0], [0, 1]]], [[0, 0]], [1, 2], activation="identity")
     >>> ex.grad("w1_1_1")
     0
     """
+    if _tensor_mlp(inputs, activation, targets):
+        return mlp_tensor(inputs, weights, biases, targets, activation, loss, lr, focus, title)
     xs = list(inputs) if isinstance(inputs, (list, tuple)) else None
     ys = list(targets) if isinstance(targets, (list, tuple)) else None
     if not xs or not ys:
@@ -175,3 +183,122 @@ def mlp(inputs, weights, biases, targets, activation="sigmoid", loss: str = "hal
     title = title or f"Backpropagation through a {widths} network"
     return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, params, lr,
                    title, "mlp", meta)
+
+
+def _is_vector(v) -> bool:
+    import numpy as np
+    return isinstance(v, (list, tuple, np.ndarray))
+
+
+def _tensor_mlp(inputs, activation, targets) -> bool:
+    """A mini-batch, a layer function over whole vectors (softmax) or a class-index target needs
+    the tensor engine; everything else keeps the scalar derivation (one line per neuron)."""
+    from ..core.tensor import TENSOR_FUNCTIONS
+    acts = list(activation) if isinstance(activation, (list, tuple)) else [activation]
+    batch = _is_vector(inputs) and len(inputs) > 0 and _is_vector(inputs[0])
+    return batch or any(a in TENSOR_FUNCTIONS for a in acts) or not _is_vector(targets)
+
+
+def mlp_tensor(inputs, weights, biases, targets, activation="relu", loss: str = "half_squared_error",
+               lr=None, focus: str | None = None, title: str | None = None):
+    """The MLP in matrix form: ``z{l} = W{l} @ a{l−1} + b{l}``, ``a{l} = f(z{l})``, ``a0 = X``
+    (one column per example), then the loss averaged over the batch. Parameters keep the scalar
+    names (``w{l}_{j}_{i}`` is ``W{l}[j−1, i−1]``; ``b{l}_{j}``); with one example the nodes do too
+    (``z{l}_{j}``, ``a{l}_{j}``).
+
+    >>> ex = mlp_tensor([[1, 2], [0, 1]], [[[1, -1], [0, 1]]], [[0, 0]], [0, 1],
+    ...                 activation=["softmax"], loss="cross_entropy")
+    >>> ex.shape("X"), ex.shape("W1")
+    ((2, 2), (2, 2))
+    """
+    import numpy as np
+
+    from ..core.functions import ACTIVATIONS
+    from ..core.losses import loss as loss_spec
+    from ..core.tensor import TENSOR_FUNCTIONS, TensorFunction
+    from ..core.tensorgraph import TensorGraph
+    from .tensors import TensorExample
+
+    rows = [list(np.asarray(v, dtype=object).ravel()) for v in inputs] if (
+        _is_vector(inputs) and len(inputs) and _is_vector(inputs[0])) else None
+    batch = rows is not None
+    if rows is None:
+        if not _is_vector(inputs) or not len(inputs):
+            raise DeriveError("mlp: inputs must be a vector or a list of vectors (a mini-batch)")
+        rows = [list(inputs)]
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise DeriveError(f"mlp: the input vectors have different lengths {sorted(widths)}")
+    n = len(rows)
+    if not isinstance(weights, (list, tuple)) or not weights:
+        raise DeriveError("mlp: weights must be a list with one matrix [out][in] per layer")
+    layers = len(weights)
+    acts = list(activation) if isinstance(activation, (list, tuple)) else [activation] * layers
+    if len(acts) != layers:
+        raise DeriveError(f"mlp: {layers} layers but {len(acts)} activations")
+    for a in acts:
+        spec = TENSOR_FUNCTIONS.get(a)
+        if not (isinstance(spec, TensorFunction) and spec.layer) and a not in ACTIVATIONS:
+            layer_functions = sorted([*ACTIVATIONS, *(k for k, v in TENSOR_FUNCTIONS.items() if v.layer)])
+            raise DeriveError(f"unknown activation {a!r}; choose one of: {', '.join(layer_functions)}")
+    spec = loss_spec(loss)
+    if spec.batch is None:
+        raise DeriveError(f"mlp: the loss {loss!r} has no matrix form")
+    if not isinstance(biases, (list, tuple)) or len(biases) != layers:
+        raise DeriveError(f"mlp: biases must be a list with one vector per layer ({layers} layers)")
+    values = {"X": [[r[i] for r in rows] for i in range(len(rows[0]))]}
+    lines, prev, width, aliases = [], "X", len(rows[0]), {}
+    for l, (W, bvec) in enumerate(zip(weights, biases), start=1):
+        W = np.asarray(W, dtype=object)
+        if W.ndim != 2 or W.shape[1] != width:
+            raise DeriveError(f"mlp: layer {l} weights must be a matrix with {width} columns (its "
+                              f"inputs), got shape {W.shape}")
+        if len(bvec) != W.shape[0]:
+            raise DeriveError(f"mlp: layer {l} has {W.shape[0]} neurons but {len(bvec)} biases")
+        lines.append(f"z{l} = W{l} @ {prev} + b{l}")
+        lines.append(f"a{l} = {acts[l - 1]}(z{l})")
+        values[f"W{l}"], values[f"b{l}"] = W.tolist(), list(bvec)
+        for j in range(W.shape[0]):
+            for i in range(W.shape[1]):
+                aliases[f"w{l}_{j + 1}_{i + 1}"] = (f"W{l}", j, i)
+        for j in range(W.shape[0]):
+            aliases[f"b{l}_{j + 1}"] = (f"b{l}", j, 0)
+            if not batch:
+                aliases[f"z{l}_{j + 1}"] = (f"z{l}", j, 0)
+                aliases[f"a{l}_{j + 1}"] = (f"a{l}", j, 0)
+        prev, width = f"a{l}", W.shape[0]
+    if not batch:
+        for i in range(len(rows[0])):
+            aliases[f"x{i + 1}"] = ("X", i, 0)
+    values["Y"] = _targets(targets, n, width, batch, spec.class_targets)
+    lines.append(f"L = {spec.batch(prev, 'Y', n)}")
+    params = [name for name in aliases if name[0] in "wb"]
+    focus = focus or params[0]
+    if focus not in params:
+        raise DeriveError(f"mlp: focus {focus!r} is not a parameter; choose one of {', '.join(params[:6])} …")
+    meta = {"activation": acts, "loss": loss, "focus": focus, "layers": layers, "batch": n,
+            "widths": [len(rows[0])] + [len(w) for w in weights]}
+    title = title or (f"Backpropagation through a {'-'.join(map(str, meta['widths']))} network"
+                      + (f" on a mini-batch of {n}" if batch else ""))
+    from ..core.functions import FUNCTIONS
+    from ..core.parser import parse_equations
+    graph = TensorGraph(parse_equations("\n".join(lines), {**FUNCTIONS, **TENSOR_FUNCTIONS}),
+                        inputs=["X"] + [k for k in values if k not in ("X", "Y")] + ["Y"])
+    return TensorExample(graph, values, params, lr, title, "mlp", meta, aliases)
+
+
+def _targets(targets, n: int, k: int, batch: bool, classes: bool):
+    """Targets as the matrix Y (k × n, one column per example), or class indices (one per example)."""
+    import numpy as np
+    if not batch:
+        if classes and not _is_vector(targets):
+            return targets  # one class index
+        targets = [targets]
+    if len(targets) != n:
+        raise DeriveError(f"mlp: {n} examples but {len(targets)} targets")
+    if classes and not any(_is_vector(t) for t in targets):
+        return list(targets)  # class indices
+    cols = [list(np.asarray(t, dtype=object).ravel()) for t in targets]
+    if any(len(c) != k for c in cols):
+        raise DeriveError(f"mlp: the last layer has {k} outputs; every target needs {k} entries")
+    return [[c[i] for c in cols] for i in range(k)]
