@@ -37,6 +37,9 @@ _EXPORTS = {
     "Report": "teaching.checking", "variance_derivation": "teaching.initialization",
     "simulate_variance": "teaching.initialization", "remedies": "courseware.remedies",
     "TensorExample": "model.tensors", "from_torch": "model.fromtorch",
+    "batchnorm": "model.layers", "rnn": "model.layers", "conv1d": "model.layers",
+    "conv2d": "model.layers", "maxpool": "model.layers", "dropout": "model.layers",
+    "batchnorm_simplified": "model.layers",
 }
 
 __all__ = ["DeriveError", *_EXPORTS]

@@ -1,0 +1,302 @@
+"""Builders for the canonical layer exercises (CS231n's assignments, d2l): batch normalisation, a
+recurrent net unrolled in time, 1-D and 2-D convolution, max-pooling and dropout.
+
+Each writes staged equations with scalar names — one line per entry, the way the exercise is
+worked by hand — so the scalar engine derives it and every document, check and export works as
+for any example. A layer inside a larger net is represented by its upstream gradient: the loss is
+``L = Σ upstream_i · out_i``, so ∂L/∂out_i = upstream_i (CS231n's ``dout``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.engine import Graph
+from ..core.errors import DeriveError
+from ..core.functions import activation as activation_spec
+from ..core.losses import loss as loss_spec
+from ..core.parser import parse_equations
+from .example import Example
+
+
+def _vector(value, name: str) -> list:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)) or not value:
+        raise DeriveError(f"{name}: expected a non-empty list of numbers, got {value!r}")
+    if any(isinstance(v, (list, tuple)) for v in value):
+        raise DeriveError(f"{name}: expected a list of numbers, not of lists")
+    return list(value)
+
+
+def _matrix(value, name: str) -> list:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if (not isinstance(value, (list, tuple)) or not value
+            or not all(isinstance(r, (list, tuple)) and r for r in value)):
+        raise DeriveError(f"{name}: expected a matrix (a non-empty list of rows), got {value!r}")
+    if len({len(r) for r in value}) != 1:
+        raise DeriveError(f"{name}: rows of different lengths")
+    return [list(r) for r in value]
+
+
+def _upstream(upstream, n: int, name: str = "upstream") -> list:
+    """The gradient arriving from above; default 1, 2, …, n (distinct, so no symmetry hides a bug)."""
+    if upstream is None:
+        return list(range(1, n + 1))
+    values = _vector(upstream, name)
+    if len(values) != n:
+        raise DeriveError(f"{name}: {n} outputs need {n} upstream gradients, got {len(values)}")
+    return values
+
+
+def _readout(outputs: list[str], upstream: list, values: dict) -> str:
+    terms = []
+    for i, (o, u) in enumerate(zip(outputs, upstream), start=1):
+        values[f"g{i}"] = u
+        terms.append(f"g{i}*{o}")
+    return "L = " + " + ".join(terms)
+
+
+def _act(name: str, arg: str) -> str:
+    activation_spec(name)
+    return f"{name}({arg})"
+
+
+# --- batch normalisation ---------------------------------------------------------------------
+
+
+def batchnorm(x, gamma=1, beta=0, eps="1e-5", upstream=None, title: str | None = None) -> Example:
+    """Batch normalisation of one feature over a batch ``x1 … xn`` (training mode, biased variance
+    as in PyTorch): ``mu``, ``var``, ``xhat_i = (x_i − mu)/sqrt(var + eps)``,
+    ``out_i = gamma·xhat_i + beta``; ``L = Σ g_i·out_i`` with ``g = upstream`` (default 1 … n).
+
+    >>> ex = batchnorm([1, 2, 3], gamma=2, beta=0, eps=0, upstream=[1, 0, 0])
+    >>> ex.grad("beta"), ex.grad("x2")  # = γ/(n·s)·(0 − 1 − 0), s = sqrt(2/3)
+    (1, -sqrt(6)/3)
+    """
+    xs = _vector(x, "x")
+    n = len(xs)
+    if n < 2:
+        raise DeriveError("batchnorm: a batch needs at least 2 examples (the variance of one is 0)")
+    ups = _upstream(upstream, n)
+    values = {f"x{i}": v for i, v in enumerate(xs, start=1)}
+    values.update({"gamma": gamma, "beta": beta, "eps": eps})
+    lines = [f"mu = ({' + '.join(values_of('x', n))})/{n}"]
+    lines += [f"d{i} = x{i} - mu" for i in range(1, n + 1)]
+    lines.append(f"var = ({' + '.join(f'd{i}**2' for i in range(1, n + 1))})/{n}")
+    lines.append("s = sqrt(var + eps)")
+    lines += [f"xhat{i} = d{i}/s" for i in range(1, n + 1)]
+    lines += [f"out{i} = gamma*xhat{i} + beta" for i in range(1, n + 1)]
+    lines.append(_readout([f"out{i}" for i in range(1, n + 1)], ups, values))
+    meta = {"layer": "batchnorm", "batch": n, "focus": "x1", "upstream": ups}
+    latex = {"mu": r"\mu", "var": r"\sigma^2", "gamma": r"\gamma", "beta": r"\beta", "eps": r"\varepsilon",
+             **{f"xhat{i}": rf"\hat{{x}}_{{{i}}}" for i in range(1, n + 1)}}
+    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
+                   [f"x{i}" for i in range(1, n + 1)] + ["gamma", "beta"], None,
+                   title or f"Batch normalisation: the backward pass over a batch of {n}", "generic",
+                   meta, latex)
+
+
+def values_of(base: str, n: int) -> list[str]:
+    return [f"{base}{i}" for i in range(1, n + 1)]
+
+
+def batchnorm_simplified(ex: Example) -> list:
+    """CS231n's one-line gradient for the batchnorm example ``ex``, from its exact forward values:
+    ∂L/∂x_i = γ/(n·s) · (n·g_i − Σ_j g_j − x̂_i · Σ_j g_j x̂_j), with s = sqrt(var + eps).
+    Returns the exact ∂L/∂x_i, i = 1 … n (to compare with the step-by-step ones)."""
+    if ex.meta.get("layer") != "batchnorm":
+        raise DeriveError("batchnorm_simplified needs an example built by batchnorm(...)")
+    n = ex.meta["batch"]
+    v = ex.evaluation.values
+    gs = [v[f"g{i}"] for i in range(1, n + 1)]
+    xh = [v[f"xhat{i}"] for i in range(1, n + 1)]
+    total = sum(gs)
+    weighted = sum(g * h for g, h in zip(gs, xh))
+    return [v["gamma"] / (n * v["s"]) * (n * g - total - h * weighted) for g, h in zip(gs, xh)]
+
+
+# --- recurrent net -----------------------------------------------------------------------------
+
+
+def rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0, b_y=0, activation: str = "tanh",
+        loss: str = "half_squared_error", lr=None, title: str | None = None) -> Example:
+    """A recurrent net unrolled over ``len(xs)`` steps: ``h_t = f(w_xh·x_t + w_hh·h_(t−1) + b_h)``,
+    output ``yhat = w_hy·h_T + b_y`` at the last step, ``L = loss(yhat, y)``. The weights are
+    shared across time, so ∂L/∂w_hh is a sum over the time steps (one path per step) — and a
+    product of T factors w_hh·f'(…) along the longest path: exploding or vanishing gradients.
+    Scalars here; matrices (lists) give the same equations with ``@``.
+
+    >>> ex = rnn([1, 2, 3], h0=0, w_xh=1, w_hh=2, w_hy=1, y=0, activation="identity")
+    >>> ex.value("h3"), ex.grad("w_hh")
+    (11, 66)
+    """
+    steps = _vector(xs, "xs") if not isinstance(xs, (list, tuple)) or not any(
+        isinstance(v, (list, tuple, np.ndarray)) for v in xs) else list(xs)
+    loss_spec(loss)
+    matrices = any(isinstance(v, (list, tuple, np.ndarray)) for v in [*steps, h0, w_xh, w_hh, w_hy, y])
+    mul = " @ " if matrices else "*"
+    values = {f"x{t}": v for t, v in enumerate(steps, start=1)}
+    values.update({"h0": h0, "w_xh": w_xh, "w_hh": w_hh, "b_h": b_h, "w_hy": w_hy, "b_y": b_y, "y": y})
+    lines = [f"h{t} = {_act(activation, f'w_xh{mul}x{t} + w_hh{mul}h{t - 1} + b_h')}"
+             for t in range(1, len(steps) + 1)]
+    lines.append(f"yhat = w_hy{mul}h{len(steps)} + b_y")
+    if matrices:
+        spec = loss_spec(loss)
+        if spec.batch is None:
+            raise DeriveError(f"rnn: the loss {loss!r} has no matrix form")
+        lines.append(f"L = {spec.batch('yhat', 'y', 1)}")
+    else:
+        lines.append(f"L = {loss_spec(loss).equation(['yhat'], ['y'])}")
+    params = ["w_hh", "w_xh", "w_hy", "b_h", "b_y"]
+    meta = {"layer": "rnn", "steps": len(steps), "activation": activation, "loss": loss, "focus": "w_hh"}
+    title = title or f"A recurrent net over {len(steps)} steps: the shared weight w_hh"
+    latex = {"w_xh": r"w_{xh}", "w_hh": r"w_{hh}", "w_hy": r"w_{hy}", "b_h": "b_h", "b_y": "b_y",
+             "yhat": r"\hat{y}", **{f"h{t}": f"h_{{{t}}}" for t in range(len(steps) + 1)}}
+    text = "\n".join(lines)
+    if matrices:
+        from .tensors import TensorExample
+        ex = TensorExample.from_equations(text, values=values, params=params, lr=lr, title=title)
+        ex.meta.update(meta)
+        return ex
+    return Example(Graph(parse_equations(text), inputs=list(values)), values, params, lr, title,
+                   "generic", meta, latex)
+
+
+# --- convolution, pooling, dropout ------------------------------------------------------------
+
+
+def _window_starts(size: int, k: int, stride: int, padding: int, name: str) -> list[int]:
+    if not isinstance(stride, int) or stride < 1 or not isinstance(padding, int) or padding < 0:
+        raise DeriveError(f"{name}: stride must be a whole number ≥ 1 and padding ≥ 0")
+    span = size + 2 * padding
+    if k > span:
+        raise DeriveError(f"{name}: the kernel ({k}) is longer than the padded input ({span})")
+    return [s - padding for s in range(0, span - k + 1, stride)]
+
+
+def conv1d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str = "identity",
+           upstream=None, title: str | None = None) -> Example:
+    """1-D convolution (cross-correlation, as PyTorch's ``conv1d``) with a shared kernel:
+    ``o_j = f(Σ_m k_m·x_(j·stride + m − padding) + b)`` (zero padding), ``L = Σ g_j·o_j``.
+    The kernel's gradient sums over every position it was used at.
+
+    >>> ex = conv1d([1, 2, 3, 4], [1, -1], upstream=[1, 1, 1])
+    >>> ex.value("o1"), ex.grad("k1"), ex.grad("x2")
+    (-1, 6, 0)
+    """
+    xs, ks = _vector(x, "x"), _vector(kernel, "kernel")
+    starts = _window_starts(len(xs), len(ks), stride, padding, "conv1d")
+    ups = _upstream(upstream, len(starts))
+    values = {f"x{i}": v for i, v in enumerate(xs, start=1)}
+    values.update({f"k{m}": v for m, v in enumerate(ks, start=1)})
+    values["b"] = bias
+    lines, outputs = [], []
+    for j, s in enumerate(starts, start=1):
+        terms = [f"k{m + 1}*x{s + m + 1}" for m in range(len(ks)) if 0 <= s + m < len(xs)]
+        lines.append(f"o{j} = {_act(activation, ' + '.join(terms + ['b']))}")
+        outputs.append(f"o{j}")
+    lines.append(_readout(outputs, ups, values))
+    meta = {"layer": "conv1d", "stride": stride, "padding": padding, "focus": "k1"}
+    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
+                   [f"k{m}" for m in range(1, len(ks) + 1)] + ["b"], None,
+                   title or "A 1-D convolution: one kernel shared by every position", "generic", meta)
+
+
+def conv2d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str = "identity",
+           upstream=None, title: str | None = None) -> Example:
+    """2-D convolution (cross-correlation, as PyTorch's ``conv2d``), one channel: inputs
+    ``x{r}_{c}``, kernel ``k{r}_{c}``, outputs ``o{r}_{c}`` (1-based), ``L = Σ g·o`` with
+    ``upstream`` a matrix of the output's shape (default 1, 2, … row by row).
+
+    >>> ex = conv2d([[1, 2], [3, 4]], [[1, 0], [0, 1]])
+    >>> ex.value("o1_1"), ex.grad("k2_2")
+    (5, 4)
+    """
+    X, K = _matrix(x, "x"), _matrix(kernel, "kernel")
+    rows = _window_starts(len(X), len(K), stride, padding, "conv2d")
+    cols = _window_starts(len(X[0]), len(K[0]), stride, padding, "conv2d")
+    n_out = len(rows) * len(cols)
+    ups = _upstream(None if upstream is None else np.asarray(upstream, dtype=object).ravel().tolist(), n_out)
+    values = {f"x{r + 1}_{c + 1}": v for r, row in enumerate(X) for c, v in enumerate(row)}
+    values.update({f"k{r + 1}_{c + 1}": v for r, row in enumerate(K) for c, v in enumerate(row)})
+    values["b"] = bias
+    lines, outputs = [], []
+    for i, r0 in enumerate(rows, start=1):
+        for j, c0 in enumerate(cols, start=1):
+            terms = [f"k{a + 1}_{b + 1}*x{r0 + a + 1}_{c0 + b + 1}" for a in range(len(K))
+                     for b in range(len(K[0])) if 0 <= r0 + a < len(X) and 0 <= c0 + b < len(X[0])]
+            lines.append(f"o{i}_{j} = {_act(activation, ' + '.join(terms + ['b']))}")
+            outputs.append(f"o{i}_{j}")
+    lines.append(_readout(outputs, ups, values))
+    meta = {"layer": "conv2d", "stride": stride, "padding": padding, "focus": "k1_1"}
+    params = [f"k{r + 1}_{c + 1}" for r in range(len(K)) for c in range(len(K[0]))] + ["b"]
+    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, params,
+                   None, title or "A 2-D convolution: one kernel shared by every position",
+                   "generic", meta)
+
+
+def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
+            title: str | None = None) -> Example:
+    """Max-pooling over windows of ``size`` (``size×size`` for a matrix ``x``), stride ``size`` by
+    default: ``o_j = max(window)``; the gradient is routed to the window's maximum (at a tie to the
+    first one, as PyTorch). Inputs ``x1 …`` (or ``x{r}_{c}``), outputs ``o1 …`` (or ``o{r}_{c}``).
+
+    >>> ex = maxpool([1, 5, 2, 0], size=2)
+    >>> ex.value("o2"), ex.grad("x2"), ex.grad("x1")
+    (2, 1, 0)
+    """
+    stride = stride or size
+    two_d = isinstance(x, (list, tuple, np.ndarray)) and any(isinstance(r, (list, tuple, np.ndarray)) for r in x)
+    if two_d:
+        X = _matrix(x, "x")
+        cells = {(r, c): f"x{r + 1}_{c + 1}" for r in range(len(X)) for c in range(len(X[0]))}
+        values = {cells[r, c]: X[r][c] for r, c in cells}
+        rows = _window_starts(len(X), size, stride, 0, "maxpool")
+        cols = _window_starts(len(X[0]), size, stride, 0, "maxpool")
+        windows = [(f"o{i + 1}_{j + 1}", [cells[r0 + a, c0 + b] for a in range(size) for b in range(size)])
+                   for i, r0 in enumerate(rows) for j, c0 in enumerate(cols)]
+    else:
+        xs = _vector(x, "x")
+        values = {f"x{i}": v for i, v in enumerate(xs, start=1)}
+        windows = [(f"o{j}", [f"x{s + m + 1}" for m in range(size)])
+                   for j, s in enumerate(_window_starts(len(xs), size, stride, 0, "maxpool"), start=1)]
+    ups = _upstream(None if upstream is None else np.asarray(upstream, dtype=object).ravel().tolist(),
+                    len(windows))
+    lines = []
+    for out, cells_ in windows:
+        expr = cells_[0]
+        for c in cells_[1:]:  # max(max(a, b), c): at a tie the earlier entry keeps the gradient
+            expr = f"max({expr}, {c})"
+        lines.append(f"{out} = {expr}")
+    lines.append(_readout([o for o, _ in windows], ups, values))
+    meta = {"layer": "maxpool", "size": size, "stride": stride, "focus": next(iter(values))}
+    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
+                   [k for k in values if k.startswith("x")], None,
+                   title or "Max-pooling: the gradient goes to the maximum", "generic", meta)
+
+
+def dropout(x, mask, p, upstream=None, title: str | None = None) -> Example:
+    """Inverted dropout with a fixed mask: ``out_i = x_i·m_i/(1 − p)`` (kept units are scaled up
+    at training time, so nothing changes at test time); ``L = Σ g_i·out_i``. The gradient is
+    g_i·m_i/(1 − p): dropped units pass none.
+
+    >>> ex = dropout([1, 2, 3], mask=[1, 0, 1], p=0.5)
+    >>> ex.value("out1"), ex.grad("x2"), ex.grad("x3")
+    (2, 0, 6)
+    """
+    xs, ms = _vector(x, "x"), _vector(mask, "mask")
+    if len(xs) != len(ms):
+        raise DeriveError(f"dropout: x has {len(xs)} entries but the mask {len(ms)}")
+    if any(m not in (0, 1) for m in ms):
+        raise DeriveError("dropout: the mask holds 0 (dropped) or 1 (kept) per unit")
+    ups = _upstream(upstream, len(xs))
+    values = {f"x{i}": v for i, v in enumerate(xs, start=1)}
+    values.update({f"m{i}": v for i, v in enumerate(ms, start=1)})
+    values["p"] = p
+    lines = [f"out{i} = x{i}*m{i}/(1 - p)" for i in range(1, len(xs) + 1)]
+    lines.append(_readout([f"out{i}" for i in range(1, len(xs) + 1)], ups, values))
+    meta = {"layer": "dropout", "focus": "x1"}
+    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
+                   [f"x{i}" for i in range(1, len(xs) + 1)], None,
+                   title or "Inverted dropout with a fixed mask", "generic", meta)

@@ -1,0 +1,166 @@
+"""The canonical layer builders (batchnorm, rnn, conv1d, conv2d, maxpool, dropout) against PyTorch
+float64 autograd, and BatchNorm's step-by-step gradient against CS231n's simplified formula."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+import torch.nn.functional as F
+
+import derive
+from derive.core.engine import expand_quantities
+
+TOL = 1e-12
+
+
+def t(v, grad=True):
+    return torch.tensor(np.array(v, dtype=float), dtype=torch.float64, requires_grad=grad)
+
+
+def close(a, b):
+    return abs(float(a) - float(b)) <= TOL * max(1.0, abs(float(b)))
+
+
+@pytest.mark.parametrize("x, gamma, beta, eps, upstream", [
+    ([1, 2, 4], 2, 0.5, "1e-5", None),
+    ([-0.5, 0.25, 3, 1.5], "1.5", -1, "0.001", [1, -2, 0.5, 3]),
+    ([0, 0, 1], 1, 0, "1e-5", [0, 1, 0]),
+])
+def test_batchnorm_matches_torch_and_the_simplified_formula(x, gamma, beta, eps, upstream):
+    ex = derive.batchnorm(x, gamma=gamma, beta=beta, eps=eps, upstream=upstream)
+    n = len(x)
+    g = t(upstream if upstream is not None else list(range(1, n + 1)), grad=False)
+    tx, tg, tb = t(x), t([float(gamma)]), t([float(beta)])
+    out = F.batch_norm(tx.reshape(n, 1), None, None, weight=tg, bias=tb, training=True, eps=float(eps))
+    (out.reshape(-1) * g).sum().backward()
+    for i in range(n):
+        assert close(ex.value(f"out{i + 1}"), out[i, 0].item())
+        assert close(ex.grad(f"x{i + 1}"), tx.grad[i].item())
+    assert close(ex.grad("gamma"), tg.grad[0].item()) and close(ex.grad("beta"), tb.grad[0].item())
+    # the step-by-step gradient and CS231n's simplified one are the same exact number
+    for i, simple in enumerate(derive.batchnorm_simplified(ex), start=1):
+        step = ex.evaluation.grad(f"x{i}", "L")
+        assert sp.simplify(expand_quantities(step - simple)) == 0
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_scalar_rnn_matches_torch_and_sums_over_time(activation):
+    xs, h0, w_xh, w_hh, w_hy, y = [1, -0.5, 2], 0.25, 0.5, 1.5, -1, 0.3
+    ex = derive.rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0.1, b_y=-0.2, activation=activation)
+    p = {k: t(v) for k, v in dict(w_xh=w_xh, w_hh=w_hh, w_hy=w_hy, b_h=0.1, b_y=-0.2).items()}
+    f = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}[activation]
+    h = t(h0, grad=False)
+    for x in xs:
+        h = f(p["w_xh"] * x + p["w_hh"] * h + p["b_h"])
+    L = 0.5 * (p["w_hy"] * h + p["b_y"] - y) ** 2
+    L.backward()
+    for name, tensor in p.items():
+        assert close(ex.grad(name), tensor.grad.item()), name
+    # the shared weight's gradient is a sum over the time steps: one path per use of w_hh
+    paths = ex.evaluation.paths("w_hh", "L")
+    assert len(paths) == len(xs)
+
+
+def test_exploding_gradient_through_w_hh_grows_with_steps():
+    grads = [abs(float(derive.rnn([1] * T, 0, 1, 3, 1, 0, activation="identity").grad("w_hh")))
+             for T in (1, 2, 3, 4)]
+    assert all(b > 2.5 * a for a, b in zip(grads, grads[1:]))
+
+
+def test_matrix_rnn_matches_torch():
+    xs = [[1, 0], [0.5, -1], [0, 2]]
+    W_xh, W_hh, W_hy = [[0.5, -0.25], [0.1, 0.3]], [[0.9, -0.4], [0.2, 0.7]], [[1, -1]]
+    ex = derive.rnn(xs, h0=[0, 0], w_xh=W_xh, w_hh=W_hh, w_hy=W_hy, y=[0.5], b_h=[0.1, 0], b_y=[0])
+    P = {"w_xh": t(W_xh), "w_hh": t(W_hh), "w_hy": t(W_hy), "b_h": t([[0.1], [0]])}
+    h = torch.zeros(2, 1, dtype=torch.float64)
+    for x in xs:
+        h = torch.tanh(P["w_xh"] @ t([[v] for v in x], grad=False) + P["w_hh"] @ h + P["b_h"])
+    L = 0.5 * ((P["w_hy"] @ h - 0.5) ** 2).sum()
+    L.backward()
+    for name, tensor in P.items():
+        assert np.allclose(np.array(ex.grad(name).tolist(), dtype=float), tensor.grad.numpy(), atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("stride, padding, activation", [(1, 0, "identity"), (2, 1, "relu"), (1, 2, "tanh")])
+def test_conv1d_matches_torch(stride, padding, activation):
+    x, k = [1, -2, 0.5, 3, -1, 2], [0.5, -1, 0.25]
+    ex = derive.conv1d(x, k, bias=0.1, stride=stride, padding=padding, activation=activation)
+    tx, tk, tb = t([[x]]), t([[k]]), t([0.1])
+    out = F.conv1d(tx, tk, tb, stride=stride, padding=padding)
+    out = {"identity": lambda o: o, "relu": torch.relu, "tanh": torch.tanh}[activation](out)
+    n_out = out.shape[-1]
+    (out.reshape(-1) * t(list(range(1, n_out + 1)), grad=False)).sum().backward()
+    for j in range(n_out):
+        assert close(ex.value(f"o{j + 1}"), out.reshape(-1)[j].item())
+    for m in range(len(k)):
+        assert close(ex.grad(f"k{m + 1}"), tk.grad[0, 0, m].item())
+    for i in range(len(x)):
+        assert close(ex.grad(f"x{i + 1}"), tx.grad[0, 0, i].item())
+    assert close(ex.grad("b"), tb.grad[0].item())
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1)])
+def test_conv2d_matches_torch(stride, padding):
+    x = [[1, 2, 0, -1], [0.5, -1, 3, 2], [2, 0, 1, 1], [-2, 1, 0.5, 0]]
+    k = [[1, -0.5], [0.25, 2]]
+    ex = derive.conv2d(x, k, bias=-0.5, stride=stride, padding=padding, activation="relu")
+    tx, tk, tb = t([[x]]), t([[k]]), t([-0.5])
+    out = torch.relu(F.conv2d(tx, tk, tb, stride=stride, padding=padding))
+    n = out.numel()
+    (out.reshape(-1) * t(list(range(1, n + 1)), grad=False)).sum().backward()
+    rows, cols = out.shape[-2:]
+    for r in range(rows):
+        for c in range(cols):
+            assert close(ex.value(f"o{r + 1}_{c + 1}"), out[0, 0, r, c].item())
+    for r in range(2):
+        for c in range(2):
+            assert close(ex.grad(f"k{r + 1}_{c + 1}"), tk.grad[0, 0, r, c].item())
+    for r in range(4):
+        for c in range(4):
+            assert close(ex.grad(f"x{r + 1}_{c + 1}"), tx.grad[0, 0, r, c].item())
+
+
+@pytest.mark.parametrize("x", [[1, 5, 2, 0, -1, -3], [2, 2, 0, 1, 4, 4]])
+def test_maxpool1d_routes_the_gradient_to_the_argmax(x):
+    ex = derive.maxpool(x, size=2)
+    tx = t([[x]])
+    out = F.max_pool1d(tx, 2)
+    (out.reshape(-1) * t([1, 2, 3], grad=False)).sum().backward()
+    for i in range(len(x)):
+        assert close(ex.grad(f"x{i + 1}"), tx.grad[0, 0, i].item()), (i, x)
+
+
+def test_maxpool2d_matches_torch():
+    x = [[1, 3, 0, 2], [4, -1, 5, 1], [0, 0, 2, 7], [1, 6, -3, 2]]
+    ex = derive.maxpool(x, size=2)
+    tx = t([[x]])
+    out = F.max_pool2d(tx, 2)
+    (out.reshape(-1) * t([1, 2, 3, 4], grad=False)).sum().backward()
+    for r in range(4):
+        for c in range(4):
+            assert close(ex.grad(f"x{r + 1}_{c + 1}"), tx.grad[0, 0, r, c].item())
+    assert ex.value("o2_2") == 7
+
+
+def test_dropout_scales_kept_units_and_blocks_dropped_ones():
+    x, mask, p = [1, -2, 0.5, 3], [1, 0, 1, 1], 0.25
+    ex = derive.dropout(x, mask, p, upstream=[1, 1, 2, -1])
+    tx = t(x)
+    out = tx * t(mask, grad=False) / (1 - p)
+    (out * t([1, 1, 2, -1], grad=False)).sum().backward()
+    for i in range(4):
+        assert close(ex.grad(f"x{i + 1}"), tx.grad[i].item())
+    assert ex.grad("x2") == 0 and ex.grad("x3") == sp.Rational(8, 3)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: derive.batchnorm([1]), "at least 2 examples"),
+    (lambda: derive.conv1d([1, 2], [1, 2, 3]), "kernel (3) is longer than the padded input (2)"),
+    (lambda: derive.dropout([1, 2], [1, 2], 0.5), "mask holds 0 (dropped) or 1 (kept)"),
+    (lambda: derive.conv1d([1, 2, 3], [1], upstream=[1]), "3 outputs need 3 upstream gradients"),
+])
+def test_builder_errors_name_the_problem(call, message):
+    with pytest.raises(derive.DeriveError) as err:
+        call()
+    assert message in str(err.value)
