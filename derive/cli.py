@@ -8,7 +8,24 @@ import click
 
 from .core.errors import DeriveError
 
-FORMATS = ("md", "markdown", "tex", "latex", "pdf", "text", "txt", "pytorch")
+
+
+class FormatChoice(click.Choice):
+    """``--format``: the names and aliases of the format registry, read when the option is used
+    (so a format registered later is offered too, and ``derive --help`` imports nothing)."""
+
+    def __init__(self, documents_only: bool = False, printable: bool = False):
+        self.documents_only, self.printable = documents_only, printable
+        super().__init__((), case_sensitive=True)
+
+    @property
+    def choices(self):
+        from .rendering.formats import format_choices
+        return tuple(format_choices(self.documents_only, self.printable))
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ assigns; the registry is the source
+        pass
 
 
 PAPER = click.option("--paper", type=click.Choice(("a4", "letter")), default="a4", show_default=True,
@@ -26,7 +43,7 @@ def _output_options(f):
                      help="Significant digits of rounded (≈) numbers.")(f)
     f = click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
                      help="Write to FILE instead of standard output.")(f)
-    f = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
+    f = click.option("--format", "fmt", type=FormatChoice(), default="text",
                      show_default=True, help="Output format.")(f)
     return f
 
@@ -36,23 +53,35 @@ def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = Fal
     """``render(format_name, fragment)`` -> str; write it where the user asked (``resources``:
     images a PDF includes; ``paper``: a4 or letter for LaTeX and PDF)."""
     from .io.files import compile_pdf, write_atomic
-    from .rendering.latex_layout import set_paper
+    from .rendering.formats import get_format
+    chosen = get_format(fmt)
     plain = render
-    render = lambda f, frag: set_paper(plain(f, frag), paper) if f == "latex" else plain(f, frag)  # noqa: E731
-    if fmt == "pdf":
+
+    def render(name, frag):  # LaTeX on the paper asked for
+        text = plain(name, frag)
+        paper_of = get_format(name).paper
+        return paper_of(text, paper) if paper_of else text
+    if chosen.binary:
         if not output:
-            raise DeriveError("--format pdf needs -o FILE.pdf (a PDF is not printed to the terminal)")
+            raise DeriveError(f"--format {fmt} needs -o FILE.{chosen.extension} (it is not printed "
+                              f"to the terminal)")
         from pathlib import Path
         if Path(output).exists() and not force:
             raise DeriveError(f"{output} exists; pass --force to overwrite it")
-        write_atomic(output, compile_pdf(render("latex", False), resources=resources), force=True)
+        write_atomic(output, compile_pdf(render(chosen.source, False), resources=resources), force=True)
         return
-    name = {"md": "markdown", "tex": "latex", "txt": "text"}.get(fmt, fmt)
-    text = render(name, fragment)
+    text = render(chosen.name, fragment)
     if output:
         write_atomic(output, text, force)
     else:
         click.echo(text, nl=False)
+
+
+def _documents_only(fmt: str, why: str) -> None:
+    """Commands that write documents refuse export formats (the PyTorch script) with a reason."""
+    from .rendering.formats import get_format
+    if get_format(fmt).printer is None:
+        raise DeriveError(f"--format {fmt} {why}")
 
 
 def _number(ctx, param, value):
@@ -102,7 +131,8 @@ def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, f
 
 
 def _render(ex, fmt_name: str, fragment: bool) -> str:
-    if fmt_name == "pytorch":
+    from .rendering.formats import get_format
+    if get_format(fmt_name).printer is None:  # an export, not a document
         return ex.to_pytorch()
     from .model.example import render
     return render(ex, fmt_name, fragment=fragment)
@@ -127,8 +157,7 @@ def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment,
       derive compare --activations relu,sigmoid --x 2 --w 3 --b 1 --y 5 --lr 0.1
     """
     from .courseware.compare import compare_activations, render_comparison
-    if fmt == "pytorch":
-        raise DeriveError("--format pytorch exports one example; use `derive neuron … --format pytorch`")
+    _documents_only(fmt, "exports one example; use `derive neuron … --format pytorch`")
     if None in (x, w, b, y):
         raise DeriveError("compare needs --x, --w, --b and --y")
     comp = compare_activations(activations, x=x, w=w, b=b, y=y, loss=loss, lr=lr)
@@ -222,8 +251,7 @@ def mlp(spec, focus, fmt, output, precision, fragment, force, exact, paper):
 @click.option("--interactive", is_flag=True, help="Ask for each step in the terminal, with a verdict after each.")
 @click.option("--rtol", type=float, help="Relative tolerance instead of the significant figures written.")
 @click.option("--atol", type=float, help="Absolute tolerance instead of the significant figures written.")
-@click.option("--format", "fmt", type=click.Choice(("text", "md", "markdown", "tex", "latex")), default="text",
-              show_default=True)
+@click.option("--format", "fmt", type=FormatChoice(printable=True), default="text", show_default=True)
 def check(spec, answers, interactive, rtol, atol, fmt):
     """Check a student's answers against the exact derivation: each step correct, incorrect, or
     carried forward (right given the student's own earlier answers), with hints that name common
@@ -241,7 +269,8 @@ def check(spec, answers, interactive, rtol, atol, fmt):
     """
     from .model.spec import example_from_spec, load_spec, load_yaml
     s = load_spec(spec)
-    name = {"md": "markdown", "tex": "latex"}.get(fmt, fmt)
+    from .rendering.formats import get_format
+    name = get_format(fmt).name
     if s.random:  # a homework spec: answers are keyed by variant id
         if interactive:
             raise DeriveError("--interactive needs a spec with fixed values (this one has `random`)")
@@ -260,7 +289,8 @@ def check(spec, answers, interactive, rtol, atol, fmt):
 
 
 def _report_text(report, name: str) -> str:
-    return {"text": report.to_text, "markdown": report.to_markdown, "latex": report.to_latex}[name]()
+    from .rendering.formats import render_content
+    return render_content(report.content(), name)
 
 
 def _check_homework(spec, given: dict, rtol, atol, name: str) -> int:
@@ -385,7 +415,7 @@ def homework(spec, variants, seed, out, fmts, jobs, force):
 
 @cli.command()
 @click.option("--activation", default="relu", show_default=True,
-              type=click.Choice(("relu", "leaky_relu", "tanh", "sigmoid", "identity")))
+              help="Any activation whose registry entry names an initialisation scheme (relu, tanh, sigmoid …).")
 @click.option("--depth", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--width", type=click.IntRange(1, 4096), default=256, show_default=True)
 @click.option("--batch", type=click.IntRange(1, 100000), default=1024, show_default=True)
@@ -405,9 +435,8 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
     """
     from pathlib import Path
     from .teaching.initialization import simulate_variance, variance_derivation, simulation_section
-    if fmt == "pytorch":
-        raise DeriveError("--format pytorch is for examples; variance writes a document")
-    handout = variance_derivation("relu" if activation == "sigmoid" else activation)
+    _documents_only(fmt, "is for examples; variance writes a document")
+    handout = variance_derivation(activation)
     sim = simulate_variance(depth, width, activation, [s.strip() for s in schemes.split(",") if s.strip()],
                             seed, batch)
     import tempfile
@@ -432,8 +461,7 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(("md", "markdown", "tex", "latex", "pdf", "text")),
-              default="md", show_default=True)
+@click.option("--format", "fmt", type=FormatChoice(documents_only=True), default="md", show_default=True)
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
               help="Write here (the plot and diagrams go beside it); stdout by default.")
 @click.option("--slides", is_flag=True, help="A beamer slide deck instead of a handout (tex or pdf).")

@@ -50,6 +50,14 @@ class Sum:
 
 
 @dataclass(frozen=True)
+class Prime:
+    """f'(arg) for the registry function called ``function``: σ'(z), ReLU'(z₁)."""
+
+    function: str
+    arg: sp.Expr
+
+
+@dataclass(frozen=True)
 class Formula:
     """A formula written by hand once per notation (registry definitions, textbook rules)."""
 

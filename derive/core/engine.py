@@ -355,6 +355,16 @@ class Evaluation:
             self.values[node.name] = value
             self._subs[node.symbol] = value
 
+    # -- values of expressions in the graph's symbols (for documents) --
+
+    def at(self, expr: sp.Expr) -> sp.Expr:
+        """The exact value of any expression in the graph's symbols at the given values."""
+        return compact("value", expr.xreplace(self._subs))
+
+    def substituted(self, expr: sp.Expr) -> Subst:
+        """``expr`` with its symbols' values shown in place, not evaluated (3 · 2 + 1)."""
+        return Subst(expr, tuple((s, self._subs[s]) for s in _ordered_symbols(expr)))
+
     # -- local derivatives, one per edge --
 
     def symbolic_local(self, of: str, wrt: str) -> sp.Expr:

@@ -11,6 +11,7 @@ max/min at a tie send the whole gradient to the first argument.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Callable
 
 import mpmath
@@ -253,7 +254,9 @@ class Sentence:
     math: tuple = ()
 
 
-def _relu_like(name: str, slope_neg: str):
+def _relu_like(name: str, slope_neg: str, slope_at_kink: str | None = None):
+    at_zero = slope_at_kink or slope_neg
+
     def justify(arg, value, at_kink: bool):
         from .derivation import Chain, Value
         if value is None:  # symbolic derivation: state the rule
@@ -261,7 +264,7 @@ def _relu_like(name: str, slope_neg: str):
                             f"{slope_neg} elsewhere", (sp.StrictGreaterThan(arg, 0),))
         if at_kink:
             return Sentence(f"{{0}} is exactly {name}'s kink; by convention (as in PyTorch) "
-                            f"{name}'(0) = {slope_neg}", (Chain(arg, "=", Value(S.Zero)),))
+                            f"{name}'(0) = {at_zero}", (Chain(arg, "=", Value(S.Zero)),))
         if value.is_extended_positive:
             return Sentence(f"since {{0}}, the unit is active and {name}' = 1",
                             (Chain(arg, "=", Value(value), ">", Value(S.Zero)),))
@@ -298,7 +301,13 @@ def _max_justify(arg, value, at_kink: bool):
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """One registry entry."""
+    """One registry entry: every fact about a function that the engine, the teaching layer, the
+    printers, the simulations and the exporters need. Nothing outside the registry is keyed by a
+    function's name; code asks the entry (``spec.gates``, ``spec.saturation_bound`` …).
+
+    >>> FUNCTIONS["sigmoid"].saturation_bound, FUNCTIONS["relu"].gates
+    (1/4, True)
+    """
 
     name: str
     function: Callable  # builds the SymPy expression from SymPy arguments
@@ -307,7 +316,7 @@ class FunctionSpec:
     kind: str  # "activation" or "math"
     latex: str  # name in LaTeX, e.g. r"\operatorname{ReLU}"
     unicode: str  # name in plain text, e.g. "ReLU"
-    torch: str  # PyTorch expression, {0} {1} the arguments
+    torch: str | None  # PyTorch expression, {0} {1} the arguments; None: spelled from ``expand``
     defaults: tuple = ()  # values of trailing optional arguments (alpha)
     kink: Callable | None = None  # args -> True when exactly at a kink
     justify: Callable = field(default=None)
@@ -316,20 +325,44 @@ class FunctionSpec:
     description: str = ""
     definition_text: str = ""  # the same two in plain Unicode
     derivative_text: str = ""
+    # -- teaching facts --
+    convention: str = ""  # the convention at its kink, e.g. "ReLU'(0) = 0" (empty: smooth)
+    gates: bool = False  # a gate like ReLU: slope 1 where z > 0, ``inactive_slope`` elsewhere
+    inactive_slope: str = "0"  # a gate's slope where it is inactive ("0", "α")
+    saturation_bound: sp.Expr | None = None  # sup |f'| of a saturating function (σ' ≤ 1/4)
+    init: str | None = None  # recommended initialisation scheme (teaching.initialization)
+    homogeneous: bool = False  # f(cz) = c·f(z) for c > 0: a simulation may renormalise each layer
+    numpy: Callable | None = None  # forward on numpy arrays (simulations); None: from ``expand``
+    expand: Callable | None = None  # args -> its definition in other registry functions (user entries)
+    formula: str = ""  # the formula a user registered it with
 
     @property
     def definition(self):
-        from .derivation import Formula
-        return Formula(self.definition_latex, self.definition_text)
+        """f(z) = … as a printable math object (hand-written cases for the built-in entries)."""
+        from .derivation import Chain, Formula
+        if self.definition_latex:
+            return Formula(self.definition_latex, self.definition_text)
+        z = sp.Symbol("z", real=True)
+        return Chain(self.function(z), "=", self.expand(z))
 
     @property
     def derivative(self):
-        from .derivation import Formula
-        return Formula(self.derivative_latex, self.derivative_text)
+        """f'(z) = … as a printable math object; a user entry's comes from SymPy."""
+        from .derivation import Chain, Formula, Prime
+        if self.derivative_latex:
+            return Formula(self.derivative_latex, self.derivative_text)
+        z = sp.Symbol("z", real=True)
+        return Chain(Prime(self.name, z), "=", derivative_rule(self, z))
 
     @property
     def min_arity(self) -> int:
         return self.arity - len(self.defaults)
+
+
+def derivative_rule(spec: FunctionSpec, z: sp.Symbol) -> sp.Expr:
+    """f'(z) of a one-argument entry, from its SymPy definition (its ``fdiff``)."""
+    args = [z, *spec.defaults]
+    return sp.diff(spec.function(*args), z)
 
 
 def _zero_kink(args):
@@ -342,10 +375,36 @@ def _tie(args):
 
 FUNCTIONS: dict[str, FunctionSpec] = {}
 
+# SymPy class -> registry entry, for printers and the engine's kink/justification lookup. Only
+# entries with a class of their own (sqrt is a power, x**(1/2), and prints as one).
+BY_CLASS: dict[type, FunctionSpec] = {}
+
 
 def register(spec: FunctionSpec) -> FunctionSpec:
+    """Add an entry; it is found by every lookup from then on (parser, builders, printers)."""
     FUNCTIONS[spec.name] = spec
+    if issubclass(spec.cls, sp.Function):
+        BY_CLASS[spec.cls] = spec
     return spec
+
+
+def unregister(name: str) -> None:
+    """Remove an entry added by ``register`` (tests use it to leave the registry as they found it)."""
+    spec = FUNCTIONS.pop(name)
+    if BY_CLASS.get(spec.cls) is spec:
+        del BY_CLASS[spec.cls]
+
+
+def _np():
+    import numpy
+    return numpy
+
+
+def _erf(x):
+    """erf on numpy arrays (numpy has none; math.erf elementwise)."""
+    import math
+    np = _np()
+    return np.vectorize(math.erf, otypes=[float])(x)
 
 
 register(FunctionSpec(
@@ -355,7 +414,9 @@ register(FunctionSpec(
     derivative_text="ReLU'(z) = 𝟙[z > 0] = 1 if z > 0, else 0 (ReLU'(0) = 0 by convention)",
     definition_latex=r"\operatorname{ReLU}(z) = \max(0, z) = \begin{cases} z, & z > 0 \\ 0, & z \le 0 \end{cases}",
     derivative_latex=r"\operatorname{ReLU}'(z) = \mathbb{1}[z > 0] = \begin{cases} 1, & z > 0 \\ 0, & z \le 0 \end{cases}",
-    description="rectified linear unit"))
+    description="rectified linear unit",
+    convention="ReLU'(0) = 0", gates=True, inactive_slope="0", init="he", homogeneous=True,
+    numpy=lambda z: _np().maximum(z, 0)))
 register(FunctionSpec(
     "leaky_relu", LeakyRelu, LeakyRelu, 2, "activation", r"\operatorname{LeakyReLU}", "LeakyReLU",
     "torch.nn.functional.leaky_relu({0}, float({1}))", defaults=(sp.Rational(1, 100),),
@@ -364,21 +425,25 @@ register(FunctionSpec(
     derivative_text="LeakyReLU'(z) = 1 if z > 0, else α",
     definition_latex=r"\operatorname{LeakyReLU}(z) = \begin{cases} z, & z > 0 \\ \alpha z, & z \le 0 \end{cases}",
     derivative_latex=r"\operatorname{LeakyReLU}'(z) = \begin{cases} 1, & z > 0 \\ \alpha, & z \le 0 \end{cases}",
-    description="leaky ReLU with negative slope α (default 0.01)"))
+    description="leaky ReLU with negative slope α (default 0.01)",
+    convention="LeakyReLU'(0) = α", gates=True, inactive_slope="α", init="leaky_he", homogeneous=True,
+    numpy=lambda z, alpha: _np().where(z > 0, z, alpha * z)))
 register(FunctionSpec(
     "sigmoid", Sigmoid, Sigmoid, 1, "activation", r"\sigma", "σ", "torch.sigmoid({0})",
     justify=_smooth(r"\sigma'(z) = \sigma(z)\bigl(1 - \sigma(z)\bigr)", "σ'(z) = σ(z)(1 − σ(z))"),
     definition_text="σ(z) = 1/(1 + e^(−z))", derivative_text="σ'(z) = σ(z)(1 − σ(z))",
     definition_latex=r"\sigma(z) = \frac{1}{1 + e^{-z}}",
     derivative_latex=r"\sigma'(z) = \sigma(z)\,\bigl(1 - \sigma(z)\bigr)",
-    description="logistic sigmoid"))
+    description="logistic sigmoid",
+    saturation_bound=sp.Rational(1, 4), init="xavier", numpy=lambda z: 1 / (1 + _np().exp(-z))))
 register(FunctionSpec(
     "tanh", sp.tanh, sp.tanh, 1, "activation", r"\tanh", "tanh", "torch.tanh({0})",
     justify=_smooth(r"\tanh'(z) = 1 - \tanh^2(z)", "tanh'(z) = 1 − tanh²(z)"),
     definition_text="tanh(z) = (e^z − e^(−z))/(e^z + e^(−z))", derivative_text="tanh'(z) = 1 − tanh²(z)",
     definition_latex=r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}",
     derivative_latex=r"\tanh'(z) = 1 - \tanh^2(z)",
-    description="hyperbolic tangent"))
+    description="hyperbolic tangent",
+    saturation_bound=S.One, init="xavier", numpy=lambda z: _np().tanh(z)))
 register(FunctionSpec(
     "softplus", Softplus, Softplus, 1, "activation", r"\operatorname{softplus}", "softplus",
     "torch.nn.functional.softplus({0})",
@@ -386,16 +451,19 @@ register(FunctionSpec(
     definition_text="softplus(z) = log(1 + e^z)", derivative_text="softplus'(z) = σ(z)",
     definition_latex=r"\operatorname{softplus}(z) = \log(1 + e^{z})",
     derivative_latex=r"\operatorname{softplus}'(z) = \sigma(z)",
-    description="smooth ReLU"))
+    description="smooth ReLU",
+    numpy=lambda z: _np().logaddexp(0, z)))
 register(FunctionSpec(
     "elu", Elu, Elu, 2, "activation", r"\operatorname{ELU}", "ELU",
     "torch.nn.functional.elu({0}, float({1}))", defaults=(S.One,),
-    kink=_zero_kink, justify=_relu_like("ELU", "α"),
+    kink=_zero_kink, justify=_relu_like("ELU", "αe^z", "α"),
     definition_text="ELU(z) = z if z > 0, else α(e^z − 1)",
     derivative_text="ELU'(z) = 1 if z > 0, else α·e^z",
     definition_latex=r"\operatorname{ELU}(z) = \begin{cases} z, & z > 0 \\ \alpha (e^{z} - 1), & z \le 0 \end{cases}",
     derivative_latex=r"\operatorname{ELU}'(z) = \begin{cases} 1, & z > 0 \\ \alpha e^{z}, & z \le 0 \end{cases}",
-    description="exponential linear unit (default α = 1)"))
+    description="exponential linear unit (default α = 1)",
+    convention="ELU'(0) = α", gates=True, inactive_slope="αe^z",
+    numpy=lambda z, alpha: _np().where(z > 0, z, alpha * _np().expm1(_np().minimum(z, 0)))))
 register(FunctionSpec(
     "gelu", Gelu, Gelu, 1, "activation", r"\operatorname{GELU}", "GELU",
     "torch.nn.functional.gelu({0})",
@@ -403,7 +471,8 @@ register(FunctionSpec(
     definition_text="GELU(z) = z·Φ(z) = (z/2)(1 + erf(z/√2))", derivative_text="GELU'(z) = Φ(z) + z·φ(z)  (Φ, φ: standard normal CDF and density)",
     definition_latex=r"\operatorname{GELU}(z) = z\,\Phi(z) = \frac{z}{2}\Bigl(1 + \operatorname{erf}\bigl(z/\sqrt{2}\bigr)\Bigr)",
     derivative_latex=r"\operatorname{GELU}'(z) = \Phi(z) + z\,\varphi(z)",
-    description="Gaussian error linear unit (exact erf form)"))
+    description="Gaussian error linear unit (exact erf form)",
+    numpy=lambda z: z * (1 + _erf(z / 2 ** 0.5)) / 2))
 register(FunctionSpec(
     "silu", Silu, Silu, 1, "activation", r"\operatorname{SiLU}", "SiLU",
     "torch.nn.functional.silu({0})",
@@ -411,13 +480,15 @@ register(FunctionSpec(
     definition_text="SiLU(z) = z·σ(z)", derivative_text="SiLU'(z) = σ(z)(1 + z(1 − σ(z)))",
     definition_latex=r"\operatorname{SiLU}(z) = z\,\sigma(z)",
     derivative_latex=r"\operatorname{SiLU}'(z) = \sigma(z)\bigl(1 + z(1 - \sigma(z))\bigr)",
-    description="sigmoid-weighted linear unit (swish)"))
+    description="sigmoid-weighted linear unit (swish)",
+    numpy=lambda z: z / (1 + _np().exp(-z))))
 register(FunctionSpec(
     "identity", IdentityActivation, IdentityActivation, 1, "activation", r"\operatorname{id}", "id", "({0})",
     justify=_smooth(r"\operatorname{id}'(z) = 1", "id'(z) = 1"),
     definition_text="id(z) = z", derivative_text="id'(z) = 1",
     definition_latex=r"\operatorname{id}(z) = z", derivative_latex=r"\operatorname{id}'(z) = 1",
-    description="identity (linear unit)"))
+    description="identity (linear unit)",
+    init="lecun", homogeneous=True, numpy=lambda z: z))
 register(FunctionSpec(
     "exp", sp.exp, sp.exp, 1, "math", r"\exp", "exp", "torch.exp({0})",
     justify=_smooth(r"\frac{d}{dx} e^{x} = e^{x}", "d/dx eˣ = eˣ")))
@@ -437,11 +508,28 @@ register(FunctionSpec(
     "min", Minimum, Minimum, 2, "math", r"\min", "min", "torch.minimum({0}, {1})",
     kink=_tie, justify=_max_justify))
 
-ACTIVATIONS = {name: spec for name, spec in FUNCTIONS.items() if spec.kind == "activation"}
 
-# SymPy class -> registry entry, for printers and the engine's kink/justification lookup.
-BY_CLASS: dict[type, FunctionSpec] = {spec.cls: spec for spec in FUNCTIONS.values()
-                                      if spec.name != "sqrt"}
+
+class _Activations(Mapping):
+    """The activations of ``FUNCTIONS``, looked up at call time (so one registered later counts)."""
+
+    def __getitem__(self, name):
+        spec = FUNCTIONS[name]
+        if spec.kind != "activation":
+            raise KeyError(name)
+        return spec
+
+    def __iter__(self):
+        return (name for name, spec in FUNCTIONS.items() if spec.kind == "activation")
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def __repr__(self):
+        return f"ACTIVATIONS({', '.join(self)})"
+
+
+ACTIVATIONS = _Activations()
 
 
 def lookup(name: str, line: int | None = None, column: int | None = None) -> FunctionSpec:
@@ -461,3 +549,49 @@ def activation(name: str) -> FunctionSpec:
     except KeyError:
         raise DeriveError(f"unknown activation {name!r}; choose one of: "
                           + ", ".join(sorted(ACTIVATIONS))) from None
+
+
+def numpy_function(expr: sp.Expr, symbol: sp.Symbol) -> Callable:
+    """``expr`` (in ``symbol``) as a function on numpy arrays, from each entry's ``numpy`` fact —
+    no code generation. Used for simulations of any activation and its derivative.
+
+    >>> import numpy as np
+    >>> z = sp.Symbol("z", real=True)
+    >>> numpy_function(Relu(z), z)(np.array([-1.0, 2.0])).tolist()
+    [0.0, 2.0]
+    """
+    np = _np()
+    comparisons = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+                   "==": np.equal, "!=": np.not_equal}
+
+    def walk(e, z):
+        if e == symbol:
+            return z
+        if e.is_Number or e.is_NumberSymbol:
+            return float(e)
+        if e.is_Add:
+            return sum(walk(a, z) for a in e.args)
+        if e.is_Mul:
+            out = 1.0
+            for a in e.args:
+                out = out * walk(a, z)
+            return out
+        if e.is_Pow:
+            return np.power(walk(e.base, z), walk(e.exp, z))
+        if isinstance(e, sp.core.relational.Relational):
+            return comparisons[e.rel_op](walk(e.lhs, z), walk(e.rhs, z)).astype(float)
+        elementary = {sp.exp: np.exp, sp.log: np.log, sp.tanh: np.tanh, sp.Abs: np.abs,
+                      sp.sign: np.sign, sp.erf: _erf}
+        if type(e) in elementary:
+            return elementary[type(e)](walk(e.args[0], z))
+        if isinstance(e, Indicator):
+            return walk(e.args[0], z)
+        spec = BY_CLASS.get(type(e))
+        if spec is not None and spec.numpy is not None:
+            return spec.numpy(*[walk(a, z) for a in e.args])
+        if spec is not None and spec.expand is not None:
+            return walk(spec.expand(*e.args), z)
+        raise TypeError(f"no numpy form for {type(e).__name__}")
+
+    # a constant (identity' = 1) is broadcast to the input's shape
+    return lambda z: np.broadcast_to(walk(expr, z), np.shape(z))

@@ -390,7 +390,7 @@ def to_sympy(tree, symbols: dict[str, sp.Symbol], evaluate: bool = True):
         args += list(spec.defaults[len(args) - spec.min_arity:]) if len(args) < spec.arity else []
         if evaluate:
             return spec.function(*args)
-        if spec.name == "sqrt":
+        if not issubclass(spec.cls, sp.Function):  # sqrt is a power, x**(1/2)
             return sp.Pow(args[0], sp.S.Half, evaluate=False)
         return spec.function(*args, evaluate=False)
     if isinstance(tree, BinOp) and tree.op in ("+", "-", "*", "/"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..rendering.blocks import Content, Section
+from ..rendering.blocks import Content, Say, Section, Show, Step
 from ..teaching.content import build
 from ..core.errors import DeriveError
 from ..core.functions import Sentence
@@ -85,10 +85,10 @@ def slides_content(content: Content) -> Content:
     sections: list[Section] = []
     pending: Section | None = None
     for s in content.sections:
-        if s.title.startswith("Part ") and all(kind == "say" for kind, _ in s.blocks):
+        if s.title.startswith("Part ") and all(isinstance(b, Say) for b in s.blocks):
             pending = s
             continue
-        blocks = [("show", payload[0]) if kind == "step" else (kind, payload) for kind, payload in s.blocks]
+        blocks = [Show(b.math) if isinstance(b, Step) else b for b in s.blocks]
         frame = Section(s.title, blocks, s.subtitle)
         if pending is not None:
             frame.subtitle = pending.title
@@ -113,13 +113,14 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     Mermaid or TikZ, no plot)."""
     import tempfile
     from ..io.files import compile_pdf, write_atomic
+    from ..rendering.formats import get_format
     from ..rendering.formats import render_content as render_plain
-    from ..rendering.latex_layout import set_paper
 
     def render_content(content, fmt, names, layout):
         text = render_plain(content, fmt, names, layout=layout)
-        return set_paper(text, paper) if fmt == "latex" else text
-    fmt = {"md": "markdown", "tex": "latex", "txt": "text"}.get(fmt, fmt)
+        paper_of = get_format(fmt).paper
+        return paper_of(text, paper) if paper_of else text
+    fmt = get_format(fmt).name
     if slides and fmt not in ("latex", "pdf"):
         raise DeriveError("--slides makes a beamer deck: use --format tex or pdf")
     if fmt == "pdf" and not output:

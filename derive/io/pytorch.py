@@ -29,6 +29,8 @@ def _code(expr) -> str:
     spec = BY_CLASS.get(type(expr))
     if spec is None:
         raise TypeError(f"no PyTorch spelling for {type(expr).__name__}")
+    if spec.torch is None:  # a registered activation: spelled out from its definition
+        return _code(spec.expand(*expr.args))
     args = [_code(a) for a in expr.args]
     if spec.defaults:  # trailing constant parameters (alpha) are plain floats
         args = args[:1] + [repr(float(a)) for a in expr.args[1:]]

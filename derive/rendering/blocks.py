@@ -1,41 +1,123 @@
 """Content blocks: the typed, format-free structure of a document (titled sections of sentences,
-displayed math, justified steps, bullets, tables and diagrams). The teaching layer fills them; the
-format registry prints them; templates lay them out."""
+displayed math, justified steps, bullets, tables, figures and diagrams). The teaching layer fills
+them; the format registry prints them; templates lay them out.
+
+Each kind of block is a frozen dataclass holding math objects and sentences (never markup). A
+``Section`` collects blocks in reading order:
+
+>>> s = Section("Forward pass")
+>>> s.say("Substitute the values:")
+>>> [type(b).__name__ for b in s.blocks]
+['Say']
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True)
+class Block:
+    """Base of every block; ``kind`` names it for the templates."""
+
+    kind = "block"
+
+
+@dataclass(frozen=True)
+class Say(Block):
+    """A paragraph: a ``Sentence`` (text with math holes) or plain text."""
+
+    sentence: object
+    kind = "say"
+
+
+@dataclass(frozen=True)
+class Show(Block):
+    """Displayed math (a ``Chain``, a SymPy expression or another math object)."""
+
+    math: object
+    kind = "show"
+
+
+@dataclass(frozen=True)
+class Step(Block):
+    """Displayed math with the sentences that justify it ("Why: …")."""
+
+    math: object
+    reasons: tuple = ()
+    kind = "step"
+
+
+@dataclass(frozen=True)
+class Bullet(Block):
+    """One item of a bulleted list (consecutive bullets form one list)."""
+
+    sentence: object
+    kind = "bullet"
+
+
+@dataclass(frozen=True)
+class Table(Block):
+    """A table of cells (text, sentences, math objects or values)."""
+
+    header: tuple
+    rows: tuple
+    kind = "table"
+
+
+@dataclass(frozen=True)
+class Figure(Block):
+    """An image file included by path, with its caption."""
+
+    path: str
+    caption: str = "Variance and gradient norm per layer"
+    kind = "figure"
+
+
+@dataclass(frozen=True)
+class DiagramBlock(Block):
+    """A computation-graph diagram, drawn by the format's diagram writer."""
+
+    diagram: object
+    kind = "diagram"
+
+
 @dataclass
 class Section:
-    """A titled run of blocks, in reading order: ("say", Sentence), ("show", math),
-    ("step", (math, reasons)), ("bullet", Sentence), ("table", {"header", "rows"})."""
+    """A titled run of blocks, in reading order. The methods append one typed block each."""
 
     title: str
     blocks: list = field(default_factory=list)
     subtitle: str = ""  # slides: the part a frame belongs to
 
+    def add(self, block: Block) -> None:
+        self.blocks.append(block)
+
     def say(self, sentence):
-        self.blocks.append(("say", sentence))
+        self.add(Say(sentence))
 
     def show(self, math):
-        self.blocks.append(("show", math))
+        self.add(Show(math))
 
     def step(self, math, reasons=()):
-        self.blocks.append(("step", (math, tuple(reasons))))
+        self.add(Step(math, tuple(reasons)))
 
     def bullet(self, sentence):
-        self.blocks.append(("bullet", sentence))
+        self.add(Bullet(sentence))
 
     def diagram(self, d):
-        self.blocks.append(("diagram", d))
+        self.add(DiagramBlock(d))
+
+    def figure(self, path: str, caption: str | None = None):
+        self.add(Figure(path) if caption is None else Figure(path, caption))
 
     def tabulate(self, header, rows):
-        self.blocks.append(("table", {"header": list(header), "rows": [list(r) for r in rows]}))
+        self.add(Table(tuple(header), tuple(tuple(r) for r in rows)))
 
 
 @dataclass
 class Content:
+    """A document's content: its title, its sections and an optional footer."""
+
     title: str
     sections: list
     footer: str = ""

@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..core.errors import DeriveError
 from ..core.functions import Sentence
+from . import blocks
 from .printing import printer_for
 
 
@@ -55,44 +56,155 @@ def _escape_markdown(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>#|$])", r"\\\1", text)
 
 
+def _text_table(header: list, rows: list, layout: str = "document") -> dict:
+    """Plain-text tables are aligned by padding: every cell but a row's last one is padded to
+    its column's width (computed here, so the template only lays out)."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows if i < len(r)]) for i, h in enumerate(header)]
+
+    def pad(cells):
+        return [c.ljust(widths[i]) if i < len(cells) - 1 else c for i, c in enumerate(cells)]
+
+    return {"header": [h.ljust(w) for h, w in zip(header, widths)], "rule": ["-" * w for w in widths],
+            "rows": [pad(r) for r in rows]}
+
+
+def _plain_table(header: list, rows: list, layout: str = "document") -> dict:
+    return {"header": header, "rows": rows, "parts": [{"header": header, "rows": rows}]}
+
+
+
+def _latex_table(header: list, rows: list, layout: str = "document") -> dict:
+    """LaTeX tables too wide for the page are split by columns or wrapped (latex_layout)."""
+    from .latex_layout import table_parts
+    return {"header": header, "rows": rows,
+            "parts": table_parts(header, rows, TABLE_BUDGET.get(layout, 41.0))}
+
+
+def _latex_display(math: str) -> str:
+    from .latex_layout import display
+    return display(math)
+
+
+def _latex_macros() -> str:
+    from .latex_layout import MACROS
+    return MACROS
+
+
+def _latex_paper(text: str, paper: str) -> str:
+    from .latex_layout import set_paper
+    return set_paper(text, paper)
+
+
+def _markdown_diagram(d, printer) -> str:
+    from . import diagrams
+    if d.svg_name:
+        return f"![Computation graph: forward values in blue, gradients in red]({d.svg_name})"
+    return diagrams.to_mermaid(d)
+
+
+def _tikz_diagram(d, printer) -> str:
+    from . import diagrams
+    return diagrams.to_tikz(d, printer)
+
+
+def _text_diagram(d, printer) -> str:
+    from . import diagrams
+    return diagrams.to_text(d)
+
+
 @dataclass(frozen=True)
 class Format:
+    """One output format: its names, file extension, the printer that writes its math, how math
+    is delimited and text escaped, its templates (``templates/<templates>/<layout>.j2``), how it
+    draws computation-graph diagrams and lays out tables. A format made from another one
+    (``source``: a PDF is compiled LaTeX) or an export (``printer`` None) has no templates.
+
+    >>> get_format("md").name, get_format("md").extension
+    ('markdown', 'md')
+    """
+
     name: str
-    printer: str  # "latex" or "text"
+    printer: str | None  # "latex" or "text"; None for an export (the PyTorch script)
     extension: str
-    inline: Callable[[str], str]
-    display: Callable[[str], str]
-    escape: Callable[[str], str]
+    inline: Callable[[str], str] = lambda m: m
+    display: Callable[[str], str] = lambda m: m
+    escape: Callable[[str], str] = lambda t: t
+    aliases: tuple = ()
+    templates: str | None = None  # template folder; None: the format's name
+    diagram: Callable | None = None  # (Diagram, printer) -> markup
+    table: Callable[[list, list, str], dict] = _plain_table  # printed cells, layout -> template data
+    macros: Callable[[], str] = lambda: ""  # definitions the templates put in the preamble
+    paper: Callable[[str, str], str] | None = None  # (document, "a4"|"letter") -> document
+    source: str | None = None  # rendered as this format, then converted (pdf: latex)
+    binary: bool = False  # the converted result is bytes (written, never printed)
+    description: str = ""
+
+    @property
+    def template_folder(self) -> str:
+        return self.templates or self.name
+
+    @property
+    def document(self) -> bool:
+        """A document format of its own (templates and a printer)."""
+        return self.printer is not None and self.source is None
 
 
 FORMATS: dict[str, Format] = {}
 
 
 def register(fmt: Format) -> Format:
+    """Add an output format; the CLI's ``--format`` choices and every writer find it from then on.
+
+    >>> fmt = register(Format("plain", "text", "txt2", templates="text"))
+    >>> "plain" in format_choices()
+    True
+    >>> unregister("plain")
+    """
     FORMATS[fmt.name] = fmt
     return fmt
 
 
+register_format = register
+
+
+def unregister(name: str) -> None:
+    """Remove a format added by ``register`` (tests leave the registry as they found it)."""
+    del FORMATS[name]
+    environment.cache_clear()
+
+
 register(Format("markdown", "latex", "md", lambda m: f"${m}$", lambda m: f"$$\n{m}\n$$",
-                _escape_markdown))
-def _latex_display(math: str) -> str:
-    from .latex_layout import display
-    return display(math)
-
-
-register(Format("latex", "latex", "tex", lambda m: f"\\({m}\\)", _latex_display, _escape_latex))
-register(Format("text", "text", "txt", lambda m: m, lambda m: f"    {m}", lambda t: t))
-
-ALIASES = {"md": "markdown", "tex": "latex", "txt": "text"}
+                _escape_markdown, aliases=("md",), diagram=_markdown_diagram,
+                description="Markdown with $…$ math (pandoc, GitHub, Jupyter)"))
+register(Format("latex", "latex", "tex", lambda m: f"\\({m}\\)", _latex_display,
+                _escape_latex, aliases=("tex",), diagram=_tikz_diagram, table=_latex_table,
+                macros=_latex_macros, paper=_latex_paper, description="a LaTeX document (pdflatex)"))
+register(Format("text", "text", "txt", lambda m: m, lambda m: f"    {m}", lambda t: t,
+                aliases=("txt",), diagram=_text_diagram, table=_text_table,
+                description="plain Unicode text"))
+register(Format("pdf", "latex", "pdf", source="latex", binary=True, paper=_latex_paper,
+                description="the LaTeX document compiled with pdflatex"))
+register(Format("pytorch", None, "py", description="a runnable PyTorch script (one example)"))
 
 
 def get_format(name: str) -> Format:
-    name = ALIASES.get(name, name)
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise DeriveError(f"unknown format {name!r}; choose one of: "
-                          f"{', '.join(sorted(FORMATS))}") from None
+    """The format called ``name`` or one of its aliases (``md``, ``tex``, ``txt``)."""
+    for fmt in FORMATS.values():
+        if name == fmt.name or name in fmt.aliases:
+            return fmt
+    raise DeriveError(f"unknown format {name!r}; choose one of: {', '.join(format_choices())}")
+
+
+def format_choices(documents_only: bool = False, printable: bool = False) -> list[str]:
+    """Every name and alias, for the CLI's ``--format``. ``documents_only``: no exports (the
+    PyTorch script); ``printable``: only formats with templates of their own (text a terminal
+    can show, no PDF)."""
+    out = []
+    for fmt in FORMATS.values():
+        if (documents_only and fmt.printer is None) or (printable and not fmt.document):
+            continue
+        out += [*fmt.aliases, fmt.name]
+    return out
 
 
 def templates_dir() -> Path:
@@ -108,24 +220,28 @@ def templates_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def environment(fmt_name: str):
+def environment(folder: str):
+    """The Jinja environment of one template folder (cached)."""
     import jinja2
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir() / fmt_name)),
+        loader=jinja2.FileSystemLoader(str(templates_dir() / folder)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # TeX and Markdown are not HTML; user text is escaped before it arrives
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["underline"] = lambda text, char: char * len(text)  # a plain-text heading's rule
     return env
 
 
 class Writer:
-    """Prints math objects and sentences for one format."""
+    """Prints math objects, sentences and blocks for one format."""
 
-    def __init__(self, fmt: Format, names=None, precision: int = 4, exact: bool = False):
+    def __init__(self, fmt: Format, names=None, precision: int = 4, exact: bool = False,
+                 layout: str = "document"):
         self.fmt = fmt
+        self.layout = layout  # the template ("document", "slides"): tables fit its width
         self.printer = printer_for(fmt.printer, names, precision, exact)
 
     def math(self, obj) -> str:
@@ -148,15 +264,10 @@ class Writer:
         return "".join(out)
 
     def diagram(self, d) -> str:
-        """A computation-graph diagram in this format (TikZ, SVG image or Mermaid, or text)."""
-        from . import diagrams
-        if self.fmt.name == "latex":
-            return diagrams.to_tikz(d, self.printer)
-        if self.fmt.name == "markdown":
-            if d.svg_name:
-                return f"![Computation graph: forward values in blue, gradients in red]({d.svg_name})"
-            return diagrams.to_mermaid(d)
-        return diagrams.to_text(d)
+        """A computation-graph diagram in this format (the format's own diagram writer)."""
+        if self.fmt.diagram is None:
+            raise DeriveError(f"the {self.fmt.name} format cannot draw diagrams")
+        return self.fmt.diagram(d, self.printer)
 
     def cell(self, c) -> str:
         from ..core.derivation import Chain, Value
@@ -169,6 +280,31 @@ class Writer:
             return self.inline(Chain("≈", c))  # a table cell shows ≈ for rounded values
         return self.inline(c)
 
+    def block(self, b) -> dict:
+        """One block as the finished strings its template lays out."""
+        writer = BLOCK_WRITERS.get(type(b))
+        if writer is None:
+            raise DeriveError(f"no writer for the block {type(b).__name__}")
+        return {"kind": b.kind, **writer(self, b)}
+
+
+def _table(w: Writer, b: blocks.Table) -> dict:
+    return w.fmt.table([w.cell(h) for h in b.header], [[w.cell(c) for c in row] for row in b.rows],
+                       w.layout)
+
+
+# Block type -> its printed fields. A new block kind is one entry here plus its template branch.
+BLOCK_WRITERS: dict[type, Callable] = {
+    blocks.Say: lambda w, b: {"text": w.sentence(b.sentence)},
+    blocks.Bullet: lambda w, b: {"text": w.sentence(b.sentence)},
+    blocks.Show: lambda w, b: {"math": w.display(b.math)},
+    blocks.Step: lambda w, b: {"math": w.display(b.math),
+                               "why": "; ".join(w.sentence(r) for r in b.reasons)},
+    blocks.Figure: lambda w, b: {"path": b.path, "caption": w.fmt.escape(b.caption)},
+    blocks.DiagramBlock: lambda w, b: {"kind": "raw", "raw": w.diagram(b.diagram)},
+    blocks.Table: _table,
+}
+
 
 # Widest a LaTeX table part may be, in ems of its font (see latex_layout.table_parts): A4 with the
 # document's margins (letter is wider), and a 16:9 beamer frame's tables at \footnotesize.
@@ -177,36 +313,19 @@ TABLE_BUDGET = {"document": 41.0, "slides": 38.0}
 
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
                    layout: str = "document", exact: bool = False, body: str = "") -> str:
-    """``body`` is already-rendered text of the same format placed after the sections (used to
+    """``content`` in one document format, laid out by ``templates/<format>/<layout>.j2``.
+    ``body`` is already-rendered text of the same format placed after the sections (used to
     assemble sheets rendered in parallel)."""
     fmt = get_format(fmt_name)
-    from .latex_layout import MACROS, table_parts
-    w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact)  # names are LaTeX
+    if not fmt.document:
+        raise DeriveError(f"{fmt.name} is not a document format of its own; render "
+                          f"{fmt.source or 'an example'} instead")
+    w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact, layout)  # names: LaTeX
     sections = []
     for s in content.sections:
-        blocks = []
-        for kind, payload in s.blocks:
-            if kind in ("say", "bullet"):
-                blocks.append({"kind": kind, "text": w.sentence(payload)})
-            elif kind == "show":
-                blocks.append({"kind": kind, "math": w.display(payload)})
-            elif kind == "step":
-                math, reasons = payload
-                blocks.append({"kind": kind, "math": w.display(math),
-                               "why": "; ".join(w.sentence(r) for r in reasons)})
-            elif kind == "figure":
-                blocks.append({"kind": kind, "path": payload})
-            elif kind == "diagram":
-                blocks.append({"kind": "raw", "raw": w.diagram(payload)})
-            elif kind == "table":
-                header = [w.cell(h) for h in payload["header"]]
-                rows = [[w.cell(c) for c in row] for row in payload["rows"]]
-                parts = (table_parts(header, rows, TABLE_BUDGET.get(layout, 41.0))
-                         if fmt.name == "latex" else [{"header": header, "rows": rows}])
-                blocks.append({"kind": kind, "header": header, "rows": rows, "parts": parts})
-        sections.append({"title": fmt.escape(s.title), "blocks": blocks,
-                         "subtitle": fmt.escape(getattr(s, "subtitle", ""))})
-    template = environment(fmt.name).get_template(f"{layout}.j2")
+        printed = [w.block(b) for b in s.blocks]
+        sections.append({"title": fmt.escape(s.title), "blocks": printed,
+                         "subtitle": fmt.escape(s.subtitle)})
+    template = environment(fmt.template_folder).get_template(f"{layout}.j2")
     return template.render(title=fmt.escape(content.title), sections=sections, fragment=fragment,
-                           footer=fmt.escape(content.footer), body=body,
-                           macros=MACROS if fmt.name == "latex" else "")
+                           footer=fmt.escape(content.footer), body=body, macros=fmt.macros())

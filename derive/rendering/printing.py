@@ -11,8 +11,8 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
-from ..core.derivation import Chain, Formula, Partial, Product, Subst, Sum, Value  # noqa: F401
-from ..core.functions import BY_CLASS, Indicator
+from ..core.derivation import Chain, Formula, Partial, Prime, Product, Subst, Sum, Value  # noqa: F401
+from ..core.functions import BY_CLASS, FUNCTIONS, Indicator
 from ..core.numbers import format_number, terminating_decimal
 
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "lambda", "mu", "sigma",
@@ -258,6 +258,11 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         names = self._settings["names"]
         return f"\\frac{{\\partial {latex_name(p.of, names)}}}{{\\partial {latex_name(p.wrt, names)}}}"
 
+    def _print_Prime(self, p: Prime):
+        arg = self._print(p.arg)
+        return f"{FUNCTIONS[p.function].latex}'({arg})" if p.arg.is_Atom else \
+            f"{FUNCTIONS[p.function].latex}'\\left({arg}\\right)"
+
 
     def _print_Product(self, p: Product):
         parts = [self._print_factor(f) for f in p.factors]
@@ -434,6 +439,9 @@ class TextPrinter(_HandWritten, StrPrinter):
     def _print_Partial(self, p: Partial):
         names = self._settings["names"]
         return f"∂{text_name(p.of, names)}/∂{text_name(p.wrt, names)}"
+
+    def _print_Prime(self, p: Prime):
+        return f"{FUNCTIONS[p.function].unicode}'({self._print(p.arg)})"
 
 
     def _print_Product(self, p: Product):

@@ -5,6 +5,9 @@ derivative, the network and values, the forward pass, the loss, the chain rule w
 factor justified, the product, the update, and observations generated from the values."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import sympy as sp
 
 from ..core.derivation import Chain, Partial, Product, Sum, Value
@@ -14,15 +17,53 @@ from ..core.losses import LOSSES
 
 
 from ..rendering.blocks import Content, Section
+from .deep import build_chain, mlp_sections
 from .observations import observations
 from .steps import activations_used, forward_chain, local_chain, product_form
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How an example kind becomes a document: ``build(ex) -> Content``."""
+
+    kind: str
+    build: Callable
+    description: str = ""
+
+
+LAYOUTS: dict[str, Layout] = {}
+
+
+def register_layout(kind: str, build_fn: Callable, description: str = "") -> Layout:
+    """Give an example kind (``Example.kind``) its document layout. A new kind is its builder
+    (which sets ``kind``) plus one entry here.
+
+    >>> sorted(LAYOUTS)
+    ['chain', 'generic', 'mlp', 'neuron']
+    """
+    layout = Layout(kind, build_fn, description)
+    LAYOUTS[kind] = layout
+    return layout
+
+
+def unregister_layout(kind: str) -> None:
+    del LAYOUTS[kind]
+
+
 def build(ex) -> Content:
-    """The whole worked example for any ``Example`` (neuron, chain, MLP or user equations)."""
-    if ex.kind == "chain":
-        from .deep import build_chain
-        return build_chain(ex)
+    """The whole worked example for any ``Example``, laid out by its kind's registry entry."""
+    layout = LAYOUTS.get(ex.kind)
+    if layout is None:
+        from ..core.errors import DeriveError
+        raise DeriveError(f"no document layout for examples of kind {ex.kind!r}; known kinds: "
+                          f"{', '.join(sorted(LAYOUTS))} (add one with register_layout)")
+    return layout.build(ex)
+
+
+def build_generic(ex, parameters=None) -> Content:
+    """The generic worked example: activations, computation, forward pass, the chain rule for the
+    focus parameter, then ``parameters(ex)`` (sections for every other parameter and the update;
+    by default ``parameter_sections``) and observations."""
     d = ex.derivation()
     ev = ex.evaluation
     sections = []
@@ -128,12 +169,25 @@ def build(ex) -> Content:
     sections.append(s)
 
     # 5. Every parameter, and the update (an MLP gets δ notation and a table instead).
+    sections.extend((parameters or parameter_sections)(ex, d))
+
+    # 6. Observations.
+    obs = observations(ex, d)
+    if obs:
+        s = Section("Observations")
+        for o in obs:
+            s.bullet(o)
+        sections.append(s)
+    return Content(title, sections)
+
+
+def parameter_sections(ex, d) -> list:
+    """Every parameter's gradient other than the focus one, and the update of each."""
+    sections = []
+    ev = ex.evaluation
     grads = ex.gradients()
     others = [p for p in ex.params if p != d.wrt]
-    if ex.kind == "mlp":
-        from .deep import mlp_sections
-        sections.extend(mlp_sections(ex))
-    elif others or ex.lr is not None:
+    if others or ex.lr is not None:
         s = Section("Gradients of every parameter" + (" and the update" if ex.lr is not None else ""))
         for p in others:
             dp = ex.evaluation.derivation(p, ex.output)
@@ -157,15 +211,7 @@ def build(ex) -> Content:
                     Value(ev.values[p]), "-", Product((Value(ex.lr), Value(grads[p]))), "=",
                     Value(_update(ex, p))))
         sections.append(s)
-
-    # 6. Observations.
-    obs = observations(ex, d)
-    if obs:
-        s = Section("Observations")
-        for o in obs:
-            s.bullet(o)
-        sections.append(s)
-    return Content(title, sections)
+    return sections
 
 
 def _update(ex, p):
@@ -173,7 +219,16 @@ def _update(ex, p):
     return compact(f"{p}_new", ex.evaluation.values[p] - ex.lr * ex.evaluation.grad(p, ex.output))
 
 
-__all__ = ["build", "Content", "Section", "observations"]
+def _mlp_document(ex) -> Content:
+    return build_generic(ex, parameters=lambda ex, d: mlp_sections(ex))
+
+
+register_layout("generic", build_generic, "staged equations: the chain rule for the focus parameter")
+register_layout("neuron", build_generic, "one neuron: the chain rule for its weight")
+register_layout("mlp", _mlp_document, "a multi-layer network: δ notation, matrix form, every parameter")
+register_layout("chain", build_chain, "a deep chain: exploding and vanishing gradients")
+
+__all__ = ["build", "build_generic", "register_layout", "LAYOUTS", "Content", "Section", "observations"]
 
 
 def _listing(n: int) -> str:

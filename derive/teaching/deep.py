@@ -106,9 +106,7 @@ def build_chain(ex) -> Content:
         for l in range(1, depth + 1):
             for name in (f"z{l}", f"a{l}"):
                 node = ex.graph.nodes[name]
-                shown = tuple((v, ev._subs[v]) for v in sorted(node.display.free_symbols, key=lambda q: q.name))
-                from ..core.derivation import Subst
-                s.show(Chain(node.symbol, "=", node.display, "=", Subst(node.display, shown), "=",
+                s.show(Chain(node.symbol, "=", node.display, "=", ev.substituted(node.display), "=",
                              Value(ev.values[name])))
     rows = []
     for l in range(1, depth + 1):
@@ -117,10 +115,8 @@ def build_chain(ex) -> Content:
     s.say(Sentence(f"Layer by layer{' (first and last layers)' if depth > 2 * TABLE_HEAD + 1 else ''}:"))
     s.tabulate(["layer", "weight", "z", "a", f"{act_name}'(z)"], _elided_rows(rows))
     node = ex.graph.nodes["L"]
-    from ..core.derivation import Subst
-    shown = tuple((v, ev._subs[v]) for v in sorted(node.display.free_symbols, key=lambda q: q.name))
     s.say(Sentence("The loss:"))
-    s.show(Chain(sym["L"], "=", node.display, "=", Subst(node.display, shown), "=", Value(ev.values["L"])))
+    s.show(Chain(sym["L"], "=", node.display, "=", ev.substituted(node.display), "=", Value(ev.values["L"])))
     sections.append(s)
 
     # Backward pass for w1: the full product, elided when long.

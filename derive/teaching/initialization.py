@@ -97,7 +97,6 @@ class Handout:
         return self.to_markdown()
 
 
-RECOMMENDED = {"relu": "he", "leaky_relu": "leaky_he", "tanh": "xavier", "identity": "lecun"}
 SCHEME_NAMES = {"he": "He", "lecun": "LeCun", "xavier": "Glorot (Xavier), normal",
                 "xavier_uniform": "Glorot (Xavier), uniform bound", "leaky_he": "He for leaky ReLU",
                 "he_fan_out": "He, fan-out"}
@@ -110,9 +109,9 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
     >>> variance_derivation("relu").results["he"]
     2/n_in
     """
-    if activation not in ("relu", "leaky_relu", "tanh", "identity"):
-        raise DeriveError(f"variance_derivation supports relu, leaky_relu, tanh and identity, got {activation!r}")
-    scheme = scheme or RECOMMENDED[activation]
+    spec = _with_init(activation)
+    recommended = spec.init
+    scheme = scheme or recommended
     if scheme not in SCHEMES:
         raise DeriveError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     m, r = second_moments(), rules()
@@ -126,6 +125,10 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
                    "with depth. How large should the weights be at the start of training?",
                    (Formula(r"z^{(l)}_j = \sum_{i=1}^{n} w_{ji}\, a^{(l-1)}_i", "z(l)_j = Σ_i w_ji · a(l−1)_i"),
                     Formula(r"a^{(l)}_j = f\bigl(z^{(l)}_j\bigr)", "a(l)_j = f(z(l)_j)"))))
+    if scheme not in ("he", "he_fan_out"):
+        s.say(Sentence(f"The derivation is worked first for ReLU layers, where it gives He's rule; "
+                       f"the scheme for {activation}, {SCHEME_NAMES[scheme]}, follows from the same "
+                       f"argument in the backward pass and the summary."))
     sections.append(s)
 
     s = Section("Step 1: the variance of a weighted sum")
@@ -199,14 +202,15 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
     chosen = {"he": r["he"], "lecun": r["lecun"], "xavier": r["xavier"], "xavier_uniform": r["xavier_uniform_bound"],
               "leaky_he": r["leaky_he"], "he_fan_out": r["he_fan_out"]}[scheme]
     label = "bound r" if scheme == "xavier_uniform" else "Var[w]"
-    advice = ("" if RECOMMENDED[activation] == scheme else
-              f" (for {activation} the usual choice is {SCHEME_NAMES[RECOMMENDED[activation]]})")
+    advice = ("" if recommended == scheme else
+              f" (for {activation} the usual choice is {SCHEME_NAMES[recommended]})")
     s.say(Sentence(f"For {activation} with the {SCHEME_NAMES[scheme]} scheme: {{0}}{advice}.",
                    (Chain(Formula(r"\text{" + label + "}", label), "=", chosen),)))
     sections.append(s)
     results = dict(r)
     results.update(second_moments())
-    return Handout(Content(f"Why He initialisation: the variance of {activation} layers, derived", sections),
+    short = SCHEME_NAMES[scheme].split(",")[0]
+    return Handout(Content(f"Why {short} initialisation: the variance of {activation} layers, derived", sections),
                    results)
 
 
@@ -284,15 +288,14 @@ def simulate_variance(depth: int = 50, width: int = 256, activation: str = "relu
     carried in log space, so even std-1 weights over 100 layers (factor ~10²⁰⁰) do not overflow.
     """
     import numpy as np
-    if activation not in ("relu", "tanh", "sigmoid", "leaky_relu", "identity"):
-        raise DeriveError(f"simulate_variance supports relu, leaky_relu, tanh, sigmoid, identity; got {activation!r}")
+    spec = _activation(activation)
     for s in schemes:
         if s not in SIM_SCHEMES:
             raise DeriveError(f"unknown scheme {s!r}; choose from {', '.join(SIM_SCHEMES)}")
     if depth < 1 or width < 1 or batch < 1:
         raise DeriveError("depth, width and batch must be at least 1")
-    homogeneous = activation in ("relu", "leaky_relu", "identity")
-    f, df = _activation_numpy(activation)
+    homogeneous = spec.homogeneous
+    f, df = _activation_numpy(spec)
     variances, gradients = {}, {}
     import zlib
     for scheme in schemes:
@@ -329,19 +332,38 @@ def simulate_variance(depth: int = 50, width: int = 256, activation: str = "relu
     return Simulation(depth, width, activation, batch, seed, variances, gradients)
 
 
-def _activation_numpy(name):
+def _activation_numpy(spec):
+    """The activation and its derivative on numpy arrays, from the registry (its ``numpy`` fact
+    and its SymPy derivative), in the arrays' own dtype."""
+    from ..core.functions import derivative_rule, numpy_function
+    z = sp.Symbol("z", real=True)
+    args = [z, *spec.defaults]
+    forward = numpy_function(spec.function(*args), z)
+    backward = numpy_function(derivative_rule(spec, z), z)
     import numpy as np
-    if name == "relu":
-        return (lambda z: np.maximum(z, 0)), (lambda z: (z > 0).astype(z.dtype))
-    if name == "leaky_relu":
-        return (lambda z: np.where(z > 0, z, 0.01 * z)), (lambda z: np.where(z > 0, 1, 0.01).astype(z.dtype))
-    if name == "tanh":
-        return np.tanh, (lambda z: (1 - np.tanh(z) ** 2).astype(z.dtype))
-    if name == "sigmoid":
-        def s(z):
-            return 1 / (1 + np.exp(-z))
-        return s, (lambda z: (s(z) * (1 - s(z))).astype(z.dtype))
-    return (lambda z: z), (lambda z: np.ones_like(z))
+
+    def f(x):
+        return np.asarray(forward(x), dtype=x.dtype)
+
+    def df(x):
+        return np.asarray(backward(x), dtype=x.dtype)
+    return f, df
+
+
+def _activation(name: str):
+    from ..core.functions import activation
+    return activation(name)
+
+
+def _with_init(name: str):
+    """The activation called ``name``, which must name a recommended initialisation scheme."""
+    spec = _activation(name)
+    if spec.init is None:
+        from ..core.functions import ACTIVATIONS
+        known = ", ".join(n for n, a in ACTIVATIONS.items() if a.init)
+        raise DeriveError(f"the registry names no initialisation scheme for {name!r}; "
+                          f"variance_derivation covers: {known}")
+    return spec
 
 
 def simulation_section(sim: Simulation, plot_name: str | None = None) -> Section:
@@ -360,7 +382,7 @@ def simulation_section(sim: Simulation, plot_name: str | None = None) -> Section
         s.say(Sentence(f"{scheme} ({SIM_SCHEMES[scheme]}): layer {sim.depth} / layer 1 = {{0}} — it {verdict}.",
                        (Value(_to_rational(ratio)),)))
     if plot_name:
-        s.blocks.append(("figure", plot_name))
+        s.figure(plot_name)
     return s
 
 

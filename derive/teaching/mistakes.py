@@ -161,7 +161,7 @@ def _activation_omitted(checker, key):
 def _function_instead_of_derivative(checker, key):
     out = []
     for a, z, spec in _activation_edges(checker.ex):
-        if spec.name in ("sigmoid", "tanh", "softplus", "silu", "gelu"):
+        if spec.kink is None and not spec.homogeneous:  # a smooth curve: f(z) differs from f'(z)
             out += [(v, f"{spec.unicode}({z}) = {a} used for {spec.unicode}'({z})")
                     for v in _with_locals(checker, key, {(a, z): checker.ev.values[a]})]
     return out
@@ -180,8 +180,8 @@ def _derivative_at_output(checker, key):
 def _gate_ignored(checker, key):
     out = []
     for a, z, spec in _activation_edges(checker.ex):
-        if spec.name == "relu" and not checker.ev.values[z].is_extended_positive:
-            out += [(v, f"{z} ≤ 0, so ReLU'({z}) = 0") for v in _with_locals(checker, key, {(a, z): sp.S.One})]
+        if spec.gates and spec.inactive_slope == "0" and not checker.ev.values[z].is_extended_positive:
+            out += [(v, f"{z} ≤ 0, so {spec.unicode}'({z}) = 0") for v in _with_locals(checker, key, {(a, z): sp.S.One})]
     return out
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..core.derivation import Chain, Partial, Value
+from ..core.derivation import Chain, Partial, Prime, Value
 from ..core.functions import Sentence
 from .steps import activations_used
 
@@ -16,47 +16,60 @@ def magnitude(value):
     return abs(approx(value))
 
 
+def activation_facts(ex):
+    """Each activation application with its actual input and local derivative there:
+    (spec, the application, its argument, the argument's value, f' at that value). The local
+    derivative is the activation's own f'(u) at u = its argument — not the edge's ∂a/∂w, which
+    also holds the inner derivative."""
+    out = []
+    for spec, _, app in activations_used(ex):
+        arg = app.args[0]
+        z = ex.evaluation.at(arg)
+        u = sp.Dummy("u", real=True)
+        rule = sp.diff(spec.function(u, *app.args[1:]), u)
+        local = rule.xreplace({u: z})
+        out.append((spec, app, arg, z, local))
+    return out
+
+
 def observations(ex, d) -> list:
-    """Sentences a lecturer would add, generated from the values (never canned)."""
+    """Sentences a lecturer would add, generated from the values and the registry's facts about
+    each activation (never canned, never keyed by an activation's name)."""
     out = []
     if ex.symbolic:
         return out
-    for spec, node_name, app in activations_used(ex):
-        arg = app.args[0]
-        z = arg.xreplace(ex.evaluation._subs)
-        local = ex.evaluation.local(node_name, next(
-            (p for p in ex.graph.nodes[node_name].parents if ex.graph.symbols[p] in arg.free_symbols),
-            ex.graph.nodes[node_name].parents[0])).value
-        if spec.name in ("relu", "leaky_relu", "elu"):
+    for spec, app, arg, z, local in activation_facts(ex):
+        name = spec.unicode
+        at = Chain(arg, "=", Value(z))
+        slope = Chain(Prime(spec.name, arg), "=", Value(local))
+        if spec.gates:
             if z.is_extended_positive:
                 out.append(Sentence(
-                    f"{spec.unicode} is active for this input ({{0}}): it passes the gradient on "
-                    f"unchanged ({{1}}), so it does not shrink it — no vanishing gradient here.",
-                    (Chain(arg, "=", Value(z), ">", Value(sp.S.Zero)),
-                     Chain(Partial(node_name, str(arg)) if arg.is_Symbol else arg, "=", Value(sp.S.One)))))
+                    f"{name} is active for this input ({{0}}): its local derivative is {{1}}, so it "
+                    f"passes the gradient on unchanged — no vanishing gradient here.",
+                    (Chain(arg, "=", Value(z), ">", Value(sp.S.Zero)), slope)))
             else:
-                slope = "0" if spec.name == "relu" else "small"
+                none = spec.inactive_slope == "0"
+                where = (Chain(arg, "=", Value(sp.S.Zero)) if z == 0
+                         else Chain(arg, "=", Value(z), "<", Value(sp.S.Zero)))
+                kink = f" (the kink: by convention {spec.convention})" if z == 0 and spec.convention else ""
                 out.append(Sentence(
-                    f"{spec.unicode} is inactive for this input ({{0}}): its local gradient is "
-                    f"{slope}, so {'no' if slope == '0' else 'little'} gradient reaches the weights "
-                    f"before it. A unit that is inactive for every input never learns again: a "
-                    f"'dead' neuron.",
-                    (Chain(arg, "=", Value(z), "≤", Value(sp.S.Zero)),)))
-        elif spec.name in ("sigmoid", "tanh"):
-            mag = magnitude(local)
-            bound = "1/4" if spec.name == "sigmoid" else "1"
-            if mag < SMALL_LOCAL_GRADIENT:
+                    f"{name} is inactive for this input ({{0}}){kink}: its local derivative is {{1}}, "
+                    f"so {'no' if none else 'little'} gradient reaches the weights before it."
+                    + (" A unit that is inactive for every input never learns again: a 'dead' "
+                       "neuron." if none else ""),
+                    (where, slope)))
+        elif spec.saturation_bound is not None:
+            bound = Chain(Prime(spec.name, sp.Symbol("z")), "≤", spec.saturation_bound)
+            if magnitude(local) < SMALL_LOCAL_GRADIENT:
                 out.append(Sentence(
-                    f"{spec.unicode} is saturated at {{0}}: its local gradient is only {{1}} "
-                    f"(< 0.01), so every gradient flowing back through it is scaled down by that "
-                    f"factor — the vanishing-gradient problem.",
-                    (Chain(arg, "=", Value(z)), Chain(Partial(node_name, str(arg)) if arg.is_Symbol else arg,
-                                                       "=", Value(local)))))
+                    f"{name} is saturated at {{0}}: its local derivative is only {{1}} (< 0.01), "
+                    f"so every gradient flowing back through it is scaled down by that factor — "
+                    f"the vanishing-gradient problem.", (at, slope)))
             else:
                 out.append(Sentence(
-                    f"{spec.unicode}'s local gradient here is {{0}}; it is never more than "
-                    f"{bound}, so stacking many {spec.unicode} layers shrinks gradients.",
-                    (Chain(Partial(node_name, str(arg)) if arg.is_Symbol else arg, "=", Value(local)),)))
+                    f"{name}'s local derivative at {{0}} is {{1}}; since {{2}} for every z, stacking "
+                    f"many {name} layers shrinks gradients.", (at, slope, bound)))
     large = [(p, g) for p, g in ex.gradients().items() if magnitude(g) >= LARGE_GRADIENT]
     if large:
         shown = large[:3]
