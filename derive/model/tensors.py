@@ -69,6 +69,7 @@ class TensorExample:
                     raise DeriveError(f"parameter {p!r} is not an input; the inputs are: "
                                       f"{', '.join(graph.inputs)}")
         self.params = params
+        self.precision = 4  # significant digits of ≈ numbers in documents
 
     @classmethod
     def from_equations(cls, text: str, values=None, params=None, lr=None, output=None,
@@ -166,6 +167,37 @@ class TensorExample:
         ``derive.teaching.matrixcheck``."""
         from ..teaching.matrixcheck import check_tensor_answers
         return check_tensor_answers(self, answers, rtol=rtol, atol=atol)
+
+    # --- documents ------------------------------------------------------------------------
+
+    def content(self):
+        from ..teaching.matrixdoc import build_matrix
+        return build_matrix(self)
+
+    def render(self, fmt_name: str, precision: int | None = None, fragment: bool = False) -> str:
+        """The matrix-form worked solution in one format ("markdown", "latex", "text")."""
+        from ..core.engine import gc_paused
+        from ..rendering.formats import render_content
+        precision = self.precision if precision is None else precision
+        if not isinstance(precision, int) or not 1 <= precision <= 30:
+            raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
+        with gc_paused():
+            return render_content(self.content(), fmt_name, None, precision, fragment)
+
+    def to_text(self, precision: int | None = None) -> str:
+        return self.render("text", precision)
+
+    def to_markdown(self, precision: int | None = None) -> str:
+        return self.render("markdown", precision)
+
+    def to_latex(self, precision: int | None = None, fragment: bool = False) -> str:
+        return self.render("latex", precision, fragment)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{n} {shape_text(self.evaluation.values[n].shape)}" for n in self.inputs[:6])

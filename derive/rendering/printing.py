@@ -13,6 +13,8 @@ from sympy.printing.str import StrPrinter
 
 from ..core.derivation import Chain, Formula, Partial, Prime, Product, Subst, Sum, Value  # noqa: F401
 from ..core.functions import BY_CLASS, FUNCTIONS, Indicator
+from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
+                               Source, TensorCall, Transposed)
 from ..core.numbers import format_number, terminating_decimal
 
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "lambda", "mu", "sigma",
@@ -277,6 +279,68 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             return f"\\left({text}\\right)"
         return text
 
+    # -- matrices --
+
+    def _print_MatrixValue(self, m: MatrixValue):
+        more_rows, more_cols = m.elided()
+        lines = []
+        for i, row in enumerate(m.rows):
+            cells = [self.number(v) for v in row]
+            if more_cols:
+                cells = cells[:3] + ["\\cdots"] + cells[3:]
+            lines.append(" & ".join(cells))
+            if more_rows and i == 2:
+                dots = ["\\vdots"] * len(cells)
+                if more_cols:
+                    dots[3] = "\\ddots"
+                lines.append(" & ".join(dots))
+        body = " \\\\ ".join(lines)
+        text = f"\\begin{{bmatrix}} {body} \\end{{bmatrix}}"
+        if more_rows or more_cols:
+            text += f"_{{{m.shape[0]} \\times {m.shape[1]}}}"
+        return text
+
+    def _matrix_factor(self, f) -> str:
+        text = self._print(f)
+        if isinstance(f, (Sum, Hadamard, Scaled)) or (isinstance(f, sp.Basic) and f.is_Add):
+            return f"\\left({text}\\right)"
+        return text
+
+    def _print_MatProduct(self, p: MatProduct):
+        return " ".join(self._matrix_factor(f) for f in p.factors)
+
+    def _print_Hadamard(self, p: Hadamard):
+        return " \\odot ".join(self._matrix_factor(f) for f in p.factors)
+
+    def _print_Transposed(self, t: Transposed):
+        inner = self._matrix_factor(t.operand)
+        if isinstance(t.operand, (Partial, MatProduct)):
+            inner = f"\\left({self._print(t.operand)}\\right)"
+        return f"{inner}^{{\\top}}"
+
+    def _print_BatchSum(self, b: BatchSum):
+        return f"\\sum_{{\\text{{batch}}}} {self._matrix_factor(b.operand)}"
+
+    def _print_Scaled(self, s: Scaled):
+        return f"\\frac{{{self._print(s.operand)}}}{{{self._print(s.divisor)}}}"
+
+    def _print_Entry(self, e: Entry):
+        names = self._settings["names"]
+        entry = f"\\left({latex_name(e.name, names)}\\right)_{{{e.row},{e.column}}}"
+        if e.of:
+            return f"\\frac{{\\partial {latex_name(e.of, names)}}}{{\\partial {entry}}}"
+        return entry
+
+    def _print_ShapeOf(self, s: ShapeOf):
+        return "1 \\times 1" if s.shape == () else f"{s.shape[0]} \\times {s.shape[1]}"
+
+
+    def _print_TensorCall(self, c: TensorCall):
+        return f"{c.latex}\\left({', '.join(self._print(a) for a in c.args)}\\right)"
+
+    def _print_Source(self, s: Source):
+        return "\\texttt{" + s.text.replace("_", "\\_").replace("@", "@") + "}"
+
     def _print_Relational(self, expr):
         ops = {"<": "<", "<=": "\\le", ">": ">", ">=": "\\ge", "==": "=", "!=": "\\ne"}
         return f"{self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)}"
@@ -457,6 +521,61 @@ class TextPrinter(_HandWritten, StrPrinter):
 
     def _print_sign(self, expr):
         return f"sign({self._print(expr.args[0])})"
+
+    # -- matrices: one line, rows separated by ; --
+
+    def _print_MatrixValue(self, m: MatrixValue):
+        more_rows, more_cols = m.elided()
+        rows = []
+        for i, row in enumerate(m.rows):
+            cells = [self.number(v) for v in row]
+            if more_cols:
+                cells = cells[:3] + ["…"] + cells[3:]
+            rows.append(", ".join(cells))
+            if more_rows and i == 2:
+                rows.append("⋮")
+        text = "[" + "; ".join(rows) + "]"
+        if more_rows or more_cols:
+            text += f" ({m.shape[0]}×{m.shape[1]})"
+        return text
+
+    def _matrix_factor(self, f) -> str:
+        text = self._print(f)
+        if isinstance(f, (Sum, Hadamard, Scaled)) or (isinstance(f, sp.Basic) and f.is_Add):
+            return f"({text})"
+        return text
+
+    def _print_MatProduct(self, p: MatProduct):
+        return " ".join(self._matrix_factor(f) for f in p.factors)
+
+    def _print_Hadamard(self, p: Hadamard):
+        return " ⊙ ".join(self._matrix_factor(f) for f in p.factors)
+
+    def _print_Transposed(self, t: Transposed):
+        inner = self._matrix_factor(t.operand)
+        if isinstance(t.operand, (Partial, MatProduct)):
+            inner = f"({self._print(t.operand)})"
+        return f"{inner}ᵀ"
+
+    def _print_BatchSum(self, b: BatchSum):
+        return f"Σ_batch {self._matrix_factor(b.operand)}"
+
+    def _print_Scaled(self, s: Scaled):
+        return f"{self._matrix_factor(s.operand)}/{self._print(s.divisor)}"
+
+    def _print_Entry(self, e: Entry):
+        names = self._settings["names"]
+        entry = f"{text_name(e.name, names)}[{e.row},{e.column}]"
+        return f"∂{text_name(e.of, names)}/∂{entry}" if e.of else entry
+
+    def _print_ShapeOf(self, s: ShapeOf):
+        return "1×1" if s.shape == () else f"{s.shape[0]}×{s.shape[1]}"
+
+    def _print_TensorCall(self, c: TensorCall):
+        return f"{c.text}({', '.join(self._print(a) for a in c.args)})"
+
+    def _print_Source(self, s: Source):
+        return s.text
 
 
 def printer_for(kind: str, names=None, precision: int = 4, exact: bool = False):

@@ -1,0 +1,416 @@
+"""The worked solution of a tensor example, in matrix form: every step as formula → shapes →
+numbers. The forward pass shows each line with its matrices; the backward pass writes each
+gradient with the rule a lecturer uses — ∂L/∂W = δ aᵀ, ∂L/∂a = Wᵀ δ, the ReLU mask ⊙ 𝟙[z > 0],
+a broadcast bias summed over the batch, softmax with cross-entropy as δ = p − y — and then its
+numbers (large matrices elided to their corners, with the shape). A chosen entry (``focus``, e.g.
+``W1[2,1]`` or ``w1_2_1``) is then derived in scalar form, as a sum over the batch.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+
+from ..core.derivation import Chain, Formula, Partial, Product, Sum, Value
+from ..core.errors import DeriveError
+from ..core.functions import FUNCTIONS, Indicator, Sentence
+from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
+                               Source, TensorCall, Transposed)
+from ..core.tensor import TENSOR_FUNCTIONS
+from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose
+from ..core.tensorgraph import source_text
+from ..rendering.blocks import Content, Section
+
+ONES = Formula(r"\mathbf{1}", "𝟏")
+_FOCUS = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[(\d+),\s*(\d+)\]$")
+
+
+class _NoRule(Exception):
+    """The form has no hand-written matrix rule; the gradient is shown by its numbers only."""
+
+
+def _sym(name: str) -> sp.Symbol:
+    return sp.Symbol(name, real=True)
+
+
+def _shown(t):
+    """A tensor's numbers as a math object: a matrix, or a plain value for a scalar."""
+    return Value(t.item()) if t.scalar else MatrixValue.of(t)
+
+
+class _Shapes:
+    """Shapes of sub-expressions, from the shapes of the named tensors."""
+
+    def __init__(self, ex):
+        self.values = ex.evaluation.values
+
+    def __call__(self, tree) -> tuple:
+        if isinstance(tree, Num):
+            return ()
+        if isinstance(tree, Name):
+            return self.values[tree.id].shape
+        if isinstance(tree, Transpose):
+            s = self(tree.operand)
+            return s if s == () else (s[1], s[0])
+        if isinstance(tree, Neg):
+            return self(tree.operand)
+        if isinstance(tree, Call):
+            if tree.func in ("sum", "mean", "cross_entropy"):
+                return ()
+            return self(tree.args[0])
+        left, right = self(tree.left), self(tree.right)
+        if tree.op == "@":
+            return (left[0], right[1])
+        if left == ():
+            return right
+        if right == ():
+            return left
+        return (max(left[0], right[0]), max(left[1], right[1]))
+
+
+def display(tree):
+    """The equation's right-hand side as math objects (W1 a + b, ReLU(z1), softmax(z2))."""
+    if isinstance(tree, Num):
+        return tree.value
+    if isinstance(tree, Name):
+        return _sym(tree.id)
+    if isinstance(tree, Transpose):
+        return Transposed(display(tree.operand))
+    if isinstance(tree, Neg):
+        return Product((sp.Integer(-1), display(tree.operand)))
+    if isinstance(tree, Call):
+        args = [display(a) for a in tree.args]
+        if tree.func in TENSOR_FUNCTIONS:
+            spec = TENSOR_FUNCTIONS[tree.func]
+            return TensorCall(spec.latex, spec.unicode, tuple(args))
+        if not all(isinstance(a, sp.Basic) for a in args):
+            return Source(source_text(tree))
+        spec = FUNCTIONS[tree.func]
+        return spec.function(*args, evaluate=False) if spec.name != "sqrt" else sp.sqrt(args[0])
+    left, right = display(tree.left), display(tree.right)
+    if tree.op == "@":
+        return MatProduct((left, right))
+    if tree.op in ("+", "-"):
+        if tree.op == "-":
+            right = Product((sp.Integer(-1), right)) if not isinstance(right, sp.Basic) else -right
+        return Sum((left, right))
+    if tree.op == "*":
+        if isinstance(left, sp.Basic) and isinstance(right, sp.Basic):
+            return sp.Mul(left, right, evaluate=False)
+        return Product((left, right))
+    if tree.op == "/" and isinstance(right, sp.Basic):
+        return Scaled(left, right)
+    if tree.op == "**" and isinstance(left, sp.Basic) and isinstance(right, sp.Basic):
+        return sp.Pow(left, right, evaluate=False)
+    return Source(source_text(tree))
+
+
+def _T(x):
+    """xᵀ, with (xᵀ)ᵀ written as x and (AB)ᵀ as BᵀAᵀ."""
+    if isinstance(x, Transposed):
+        return x.operand
+    if isinstance(x, MatProduct):
+        return MatProduct(tuple(_T(f) for f in reversed(x.factors)))
+    if isinstance(x, sp.Basic) and x.is_number:
+        return x
+    return Transposed(x)
+
+
+def _times(g, factor, side: str):
+    """g @ factor (side "right") or factor @ g, dropping a factor 1."""
+    if g == 1:
+        return factor
+    return MatProduct((g, factor) if side == "right" else (factor, g))
+
+
+def _occurrences(tree, name: str, path=()):
+    """Paths (tuples of (node, child index)) from the root to each Name(name)."""
+    if isinstance(tree, Name):
+        return [path] if tree.id == name else []
+    children = ()
+    if isinstance(tree, BinOp):
+        children = (tree.left, tree.right)
+    elif isinstance(tree, Call):
+        children = tree.args
+    elif isinstance(tree, (Neg, Transpose)):
+        children = (tree.operand,)
+    found = []
+    for i, c in enumerate(children):
+        found += _occurrences(c, name, path + ((tree, i),))
+    return found
+
+
+def _rule_along(g, path, shapes):
+    """The gradient reaching the end of ``path``, as a matrix formula built from ``g``."""
+    for node, i in path:
+        if isinstance(node, Transpose):
+            g = _T(g)
+        elif isinstance(node, Neg):
+            g = Product((sp.Integer(-1), g))
+        elif isinstance(node, BinOp):
+            other = node.right if i == 0 else node.left
+            mine = node.left if i == 0 else node.right
+            if node.op == "@":
+                g = _times(g, _T(display(other)), "right" if i == 0 else "left")
+            elif node.op in ("+", "-"):
+                if node.op == "-" and i == 1:
+                    g = Product((sp.Integer(-1), g))
+            elif node.op == "*":
+                factor = display(other)
+                g = factor if g == 1 else (Product((factor, g)) if shapes(other) == () or shapes(mine) == ()
+                                           else Hadamard((g, factor)))
+            elif node.op == "/" and i == 0:
+                g = Scaled(g, display(other))
+            elif node.op == "**" and i == 0 and isinstance(other, Num) and isinstance(mine, Name):
+                c = other.value
+                local = sp.Mul(c, sp.Pow(_sym(mine.id), c - 1, evaluate=False), evaluate=False)
+                g = local if g == 1 else (Product((local, g)) if shapes(mine) == () else Hadamard((g, local)))
+            else:
+                raise _NoRule
+            if node.op in ("+", "-", "*") and shapes(mine) != shapes(node):
+                g = BatchSum(g)  # broadcast over the batch: collect the gradient of every column
+        elif isinstance(node, Call):
+            if node.func in FUNCTIONS and i == 0 and isinstance(node.args[0], Name):
+                spec = FUNCTIONS[node.func]
+                z = _sym(node.args[0].id)
+                extra = [display(a) for a in node.args[1:]]
+                extra += list(spec.defaults[len(node.args) - spec.min_arity:]) if len(node.args) < spec.arity else []
+                local = sp.diff(spec.function(z, *extra), z)
+                g = local if g == 1 else (Product((local, g)) if shapes(node) == () else Hadamard((g, local)))
+            elif node.func == "sum":
+                g = Product((g, ONES)) if g != 1 else ONES
+            elif node.func == "mean":
+                g = Scaled(ONES if g == 1 else Product((g, ONES)), sp.Integer(_size(shapes(node.args[0]))))
+            else:
+                raise _NoRule
+        else:
+            raise _NoRule
+    return g
+
+
+def _size(shape) -> int:
+    return 1 if shape == () else shape[0] * shape[1]
+
+
+def _softmax_pair(ex, name: str):
+    """(p, y, batch) when ``name`` is the logits of ``p = softmax(name)`` and the output is
+    ``cross_entropy(p, y)`` — the pair whose gradient is δ = (p − y)/B."""
+    graph = ex.graph
+    for eq in graph.equations:
+        t = eq.tree
+        if isinstance(t, Call) and t.func == "softmax" and isinstance(t.args[0], Name) and t.args[0].id == name:
+            for eq2 in graph.equations:
+                t2 = eq2.tree
+                if (isinstance(t2, Call) and t2.func == "cross_entropy" and isinstance(t2.args[0], Name)
+                        and t2.args[0].id == eq.name and isinstance(t2.args[1], Name)):
+                    users = [e for e in graph.equations if eq.name in graph.uses[e.name]]
+                    if len(users) == 1:
+                        batch = ex.evaluation.values[eq.name].a.shape[1]
+                        return eq.name, t2.args[1].id, batch, eq2.name
+    return None
+
+
+def backward_formula(ex, name: str):
+    """∂L/∂name as a matrix formula over the gradients of the lines that use ``name``, or None
+    when one of the forms has no hand-written rule."""
+    out = ex.output
+    pair = _softmax_pair(ex, name)
+    if pair is not None and pair[3] == out:
+        p, y, batch, _ = pair
+        diff = Sum((_sym(p), -_sym(y)))
+        return diff if batch == 1 else Scaled(diff, sp.Integer(batch))
+    shapes = _Shapes(ex)
+    terms = []
+    for eq in ex.graph.equations:
+        if name not in ex.graph.uses[eq.name]:
+            continue
+        g = sp.Integer(1) if eq.name == out else Partial(out, eq.name)
+        if eq.name != out and eq.name not in _ancestors_of_output(ex):
+            continue
+        for path in _occurrences(eq.tree, name):
+            try:
+                terms.append(_rule_along(g, path, shapes))
+            except _NoRule:
+                return None
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else Sum(tuple(terms))
+
+
+def _ancestors_of_output(ex) -> set:
+    graph, seen, stack = ex.graph, set(), [ex.output]
+    while stack:
+        n = stack.pop()
+        for u in graph.uses.get(n, ()):
+            if u not in seen:
+                seen.add(u)
+                stack.append(u)
+    return seen
+
+
+def _focus_entry(ex):
+    """The entry to zoom into: meta focus (``W1[2,1]`` or an alias such as ``w1_2_1``)."""
+    focus = ex.meta.get("focus")
+    if not focus:
+        return None
+    m = _FOCUS.match(focus)
+    if m:
+        name, i, j = m.group(1), int(m.group(2)) - 1, int(m.group(3)) - 1
+    elif focus in ex.aliases:
+        name, i, j = ex.aliases[focus]
+    else:
+        return None
+    if name not in ex.evaluation.values or ex.evaluation.values[name].scalar:
+        raise DeriveError(f"focus {focus!r}: {name} is not a matrix of this example")
+    r, c = ex.evaluation.values[name].a.shape
+    if not (0 <= i < r and 0 <= j < c):
+        raise DeriveError(f"focus {focus!r}: {name} is {r}×{c}; entries are numbered from 1")
+    return name, i, j
+
+
+def zoom_section(ex, name: str, i: int, j: int) -> Section | None:
+    """∂L/∂W[i,j] in scalar form, for W used as ``W @ A``: Σ_b ∂L/∂z[i,b] · A[j,b]."""
+    for eq in ex.graph.equations:
+        for path in _occurrences(eq.tree, name):
+            node, k = path[-1]
+            if not (isinstance(node, BinOp) and node.op == "@" and k == 0 and isinstance(node.right, Name)):
+                continue
+            if len(path) > 1 and not all(isinstance(n, BinOp) and n.op in "+-" for n, _ in path[:-1]):
+                continue
+            a_name = node.right.id
+            grad_z = ex.evaluation.adjoints(ex.output)[eq.name]
+            A = ex.evaluation.values[a_name]
+            batch = A.a.shape[1]
+            total = ex.evaluation.adjoints(ex.output)[name].a[i, j]
+            s = Section(f"Zoom in: one entry of ∂{ex.output}/∂{name}")
+            s.say(Sentence("Entry ({0}) of the matrix product {1} uses row {2} of {3} and column "
+                           "{4} of {5}ᵀ, so one weight's gradient is a sum over the examples of "
+                           "the batch:", (Source(f"{i + 1},{j + 1}"), MatProduct((Partial(ex.output, eq.name), Transposed(_sym(a_name)))),
+                                            sp.Integer(i + 1), Partial(ex.output, eq.name),
+                                            sp.Integer(j + 1), _sym(a_name))))
+            terms = tuple(Product((Entry(eq.name, i + 1, b + 1, ex.output), Entry(a_name, j + 1, b + 1)))
+                          for b in range(min(batch, 4)))
+            numbers = tuple(Product((Value(grad_z.a[i, b]), Value(A.a[j, b]))) for b in range(min(batch, 4)))
+            if batch > 4:
+                terms += (Source("…"),)
+                numbers += (Source("…"),)
+            s.show(Chain(Entry(name, i + 1, j + 1, ex.output), "=", Sum(terms)))
+            s.show(Chain(Entry(name, i + 1, j + 1, ex.output), "=", Sum(numbers), "=", Value(total)))
+            return s
+    return None
+
+
+def build_matrix(ex) -> Content:
+    """The document of a TensorExample (see the module docstring)."""
+    values = ex.evaluation.values
+    grads = ex.evaluation.adjoints(ex.output)
+    shapes = _Shapes(ex)
+    sections = []
+
+    s = Section("The computation")
+    batch = ex.meta.get("batch")
+    s.say(Sentence("Each line computes a whole vector or matrix at once. Vectors are columns"
+                   + (f"; the {batch} examples of the mini-batch are the columns of X, and the "
+                      "loss is their mean." if batch and batch > 1 else ".")))
+    rows = []
+    for name in ex.inputs:
+        role = "parameter" if name in ex.params or any(
+            a[0] == name for k, a in ex.aliases.items() if k in ex.params) else "given"
+        if values[name].index:
+            role = "given (class indices, 0-based)"
+        rows.append([_sym(name), ShapeOf(values[name].shape), role])
+    for eq in ex.graph.equations:
+        rows.append([_sym(eq.name), ShapeOf(values[eq.name].shape), Chain(_sym(eq.name), "=", display(eq.tree))])
+    s.tabulate(["name", "shape", "role or definition"], rows)
+    sections.append(s)
+
+    s = Section("Forward pass")
+    for eq in ex.graph.equations:
+        shape = values[eq.name].shape
+        if shape == ():
+            s.say(Sentence("{0} is a number:", (_sym(eq.name),)))
+        else:
+            s.say(Sentence("{0} is {1}:", (_sym(eq.name), ShapeOf(shape))))
+        s.show(Chain(_sym(eq.name), "=", display(eq.tree), "=", _shown(values[eq.name])))
+    sections.append(s)
+
+    s = Section("Backward pass in matrix form")
+    s.say(Sentence("Going backwards, each gradient has the shape of its variable. A matrix "
+                   "product passes the gradient through the transpose of the other factor; an "
+                   "elementwise function multiplies it entry by entry (⊙) by its derivative."))
+    relevant = _ancestors_of_output(ex)
+    order = [eq.name for eq in reversed(ex.graph.equations) if eq.name in relevant]
+    order += [n for n in ex.inputs if n in relevant and not values[n].index]
+    for name in order:
+        g = grads[name]
+        formula = backward_formula(ex, name)
+        pair = _softmax_pair(ex, name)
+        if pair is not None and pair[3] == ex.output:
+            s.say(Sentence("Softmax followed by cross-entropy: the gradient with respect to the "
+                           "logits {0} is the probabilities minus the one-hot target, δ = p − y"
+                           + (f", divided by the batch size {pair[2]} (the loss is a mean)."
+                              if pair[2] > 1 else "."), (_sym(name),)))
+        elif formula is not None and _has_mask(formula):
+            active = sum(1 for e in values[_mask_arg(formula)].a.ravel() if e.is_extended_positive)
+            s.say(Sentence(f"The mask keeps the gradient where the unit was active: "
+                           f"{active} of {values[_mask_arg(formula)].size} entries here."))
+        elif formula is not None and isinstance(formula, BatchSum):
+            s.say(Sentence("{0} was added to every column (every example), so its gradient sums "
+                           "the columns of the gradient over the batch.", (_sym(name),)))
+        items = [Partial(ex.output, name), "="]
+        if formula is not None:
+            items += [formula, "="]
+        items.append(_shown(g))
+        s.show(Chain(*items))
+    sections.append(s)
+
+    focus = _focus_entry(ex)
+    if focus is not None:
+        zoom = zoom_section(ex, *focus)
+        if zoom is not None:
+            sections.append(zoom)
+
+    if ex.lr is not None:
+        s = Section("The update")
+        eta = _sym("eta")
+        s.say(Sentence("Gradient descent with learning rate {0} moves every parameter matrix "
+                       "against its gradient:", (Chain(eta, "=", Value(ex.lr)),)))
+        for name in _param_tensors(ex):
+            s.show(Chain(_sym(f"{name}_new"), "=", Sum((_sym(name), Product((-eta, Partial(ex.output, name))))),
+                         "=", _shown(_update(ex, name))))
+        sections.append(s)
+    title = ex.title or "Backpropagation in matrix form"
+    return Content(title, sections)
+
+
+def _param_tensors(ex) -> list[str]:
+    names = []
+    for p in ex.params:
+        base = ex.aliases[p][0] if p in ex.aliases else p
+        if base not in names:
+            names.append(base)
+    return names
+
+
+def _update(ex, name: str):
+    from ..core.tensor import binary_values, scalar
+    old = ex.evaluation.values[name]
+    g = ex.evaluation.adjoints(ex.output)[name]
+    step = binary_values("*", scalar(ex.lr), g, g.shape, "η·∂L")
+    return binary_values("-", old, step, old.shape, f"{name}_new")
+
+
+def _has_mask(formula) -> bool:
+    return _mask_arg(formula) is not None
+
+
+def _mask_arg(formula):
+    if isinstance(formula, Hadamard):
+        for f in formula.factors:
+            ind = [a for a in sp.preorder_traversal(f) if isinstance(a, Indicator)] \
+                if isinstance(f, sp.Basic) else []
+            if ind:
+                syms = sorted(ind[0].free_symbols, key=lambda x: x.name)
+                return syms[0].name if syms else None
+    return None
+

@@ -1,0 +1,100 @@
+"""Matrix-form documents: formula → shapes → numbers, the rules courses teach, elided large
+matrices, the zoom into one entry; they compile (tests/test_layout.py) and parse with pandoc."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+
+import pytest
+import sympy as sp
+
+import derive
+
+
+def small_batch():
+    return derive.mlp([[1, 2], [0, 1], [0.5, -1]], [[[1, -1], [0, 1], [0.5, 0.25]], [[1, 0.5, -1], [0.2, 0.3, 0.1]]],
+                      [[0, 0, 0.1], [0.5, 0]], [0, 1, 1], activation=["relu", "softmax"],
+                      loss="cross_entropy", lr=0.1, focus="w1_2_1")
+
+
+def large_batch():
+    rng = random.Random(1)
+    W1 = [[round(rng.uniform(-1, 1), 2) for _ in range(12)] for _ in range(8)]
+    W2 = [[round(rng.uniform(-1, 1), 2) for _ in range(8)] for _ in range(3)]
+    X = [[round(rng.uniform(0, 1), 1) for _ in range(12)] for _ in range(10)]
+    return derive.mlp(X, [W1, W2], [[0] * 8, [0] * 3], [i % 3 for i in range(10)],
+                      activation=["relu", "softmax"], loss="cross_entropy", focus="w1_2_1")
+
+
+def regression():
+    return derive.Example.from_equations(
+        "z = W @ x + c\nh = tanh(z)\nyhat = v.T @ h\nL = mean((yhat - y)**2)",
+        values={"W": [[0.5, -1], [2, 0.25]], "x": [1, -2], "c": [0, 0.5], "v": [1, -1], "y": 0.5}, lr="0.1")
+
+
+def matrix_examples():
+    return {"softmax-batch": small_batch(), "large": large_batch(), "regression": regression()}
+
+
+def test_softmax_batch_document_shows_the_rules_with_numbers():
+    text = small_batch().to_text()
+    assert "z1 = W1 X + b1" in text and "z1 is 3×3" in text
+    assert "δ = p − y, divided by the batch size 3" in text
+    assert "∂L/∂z2 = (a2 − Y)/3 = [−0.1923, 0.1927, 0.2769; 0.1923, −0.1927, −0.2769]" in text
+    assert "∂L/∂z1 = ∂L/∂a1 ⊙ 𝟙[z1 > 0]" in text
+    assert "the unit was active: 6 of 9 entries" in text
+    assert "∂L/∂W1 = ∂L/∂z1 Xᵀ" in text and "∂L/∂a1 = W2ᵀ ∂L/∂z2" in text
+    assert "∂L/∂b1 = Σ_batch ∂L/∂z1" in text
+    assert "∂L/∂W1[2,1] = (−0.03846) · 1 + 0.03854 · 0 + 0 · 0.5 ≈ −0.03846" in text
+    assert "W1_new = W1 − η · ∂L/∂W1" in text
+
+
+def test_zoomed_entry_is_the_matrix_entry():
+    ex = small_batch()
+    g = ex.grad("w1_2_1")
+    assert ex.grad("W1")[1, 0] == g
+    dz1, X = ex.grad("z1"), ex.value("X")
+    assert sp.simplify(g - sum(dz1[1, b] * X[0, b] for b in range(3))) == 0
+    assert f"≈ {float(g):.4g}".replace("-", "−") in ex.to_text()
+
+
+def test_large_matrices_are_elided_with_their_shape():
+    text = large_batch().to_text()
+    assert "(8×10)" in text and "…" in text and "⋮" in text
+    tex = large_batch().to_latex()
+    assert "\\cdots" in tex and "\\vdots" in tex and "_{8 \\times 10}" in tex
+
+
+def test_other_rules_mean_transpose_and_tanh():
+    text = regression().to_text()
+    assert "∂L/∂h = v ∂L/∂yhat = [−0.9548; 0.9548]" in text  # (vᵀ)ᵀ = v
+    assert "∂L/∂z = ∂L/∂h ⊙ (1 − (tanh(z))²)" in text
+    assert "∂L/∂v = h (∂L/∂yhat)ᵀ = [−0.942; −0.9205]" in text  # (∂L/∂yhat hᵀ)ᵀ
+    assert "∂L/∂W = ∂L/∂z xᵀ" in text and "∂L/∂c = ∂L/∂z =" in text
+
+
+@pytest.mark.parametrize("name", sorted(matrix_examples()))
+def test_matrix_markdown_parses_with_pandoc(name, pandoc):
+    md = matrix_examples()[name].to_markdown()
+    run = subprocess.run([pandoc, "-f", "markdown", "-t", "json"], input=md, capture_output=True,
+                         text=True, check=True)
+    found = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "t" in node:
+                found.setdefault(node["t"], []).append(node.get("c"))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(json.loads(run.stdout))
+    assert len(found.get("Math", [])) >= md.count("$$\n") // 2
+    strays = [s for s in found.get("Str", []) if "$" in s or "\\frac" in s or "bmatrix" in s]
+    assert not strays, strays[:5]
+
+
+def test_documents_are_deterministic():
+    assert small_batch().to_latex() == small_batch().to_latex()
