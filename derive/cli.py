@@ -266,8 +266,9 @@ def check(spec, answers, interactive, rtol, atol, fmt):
     Example:
       derive check spec.yaml answers.yaml
       derive check --interactive spec.yaml
+      derive check softmax.yaml grads.npz     # matrix answers: nested lists or a numpy archive
     """
-    from .model.spec import example_from_spec, load_spec, load_yaml
+    from .model.spec import example_from_spec, load_answers, load_spec, load_yaml
     s = load_spec(spec)
     from .rendering.formats import get_format
     name = get_format(fmt).name
@@ -282,7 +283,7 @@ def check(spec, answers, interactive, rtol, atol, fmt):
         sys.exit(_interactive(ex, s.ask))
     if not answers:
         raise DeriveError("give an answers file (YAML: `dL/dw: 8` …) or use --interactive")
-    given = load_yaml(answers)
+    given = load_answers(answers)
     report = ex.check(given, rtol=rtol, atol=atol)
     click.echo(_report_text(report, name), nl=False)
     sys.exit(0 if report.ok else 1)

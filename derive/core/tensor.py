@@ -449,8 +449,9 @@ def _derivative_rule(spec, extra: tuple):
     return _RULES[key]
 
 
-def apply_function(spec, A: Tensor, extra: tuple, where: Where):
-    """A registry function (relu, sigmoid, exp, …) applied to every entry."""
+def apply_function(spec, A: Tensor, extra: tuple, where: Where, ungated: bool = False):
+    """A registry function (relu, sigmoid, exp, …) applied to every entry. ``ungated`` (a mistake
+    scenario for checking) lets a gate such as ReLU pass the gradient everywhere, mask forgotten."""
     name = spec.name
     try:
         out = map_entries(A, lambda e: spec.function(e, *extra), name)
@@ -459,6 +460,8 @@ def apply_function(spec, A: Tensor, extra: tuple, where: Where):
     rule = _derivative_rule(spec, extra)
 
     def vjp(G: Tensor):
+        if ungated and getattr(spec, "gates", False):
+            return [G]
         local = map_entries(A, lambda e: rule.xreplace({_Z: e}), f"{name}'")
         return [binary_values("*", G, local, A.shape, f"∂{name}")]
     return out, vjp
@@ -585,10 +588,12 @@ def targets(P: Tensor, Y: Tensor, where: Where) -> Tensor:
     return Tensor(a)
 
 
-def cross_entropy_op(P: Tensor, Y: Tensor, where: Where, logits: Tensor | None = None):
+def cross_entropy_op(P: Tensor, Y: Tensor, where: Where, logits: Tensor | None = None,
+                     forget_targets: bool = False):
     """−(1/B) Σ_b Σ_k y_kb log p_kb: the mean over the batch (the columns). With ``logits`` (P is
     softmax(logits)) the gradient for the logits is also given directly: δ = (p·Σy − y)/B, exactly
-    p − y for one example with a one-hot target."""
+    p − y for one example with a one-hot target. ``forget_targets`` (a mistake scenario for
+    checking) gives p·Σy/B, the classic slip of not subtracting y."""
     onehot = targets(P, Y, where)
     k, batch = P.a.shape
     n = sp.Integer(batch)
@@ -612,7 +617,7 @@ def cross_entropy_op(P: Tensor, Y: Tensor, where: Where, logits: Tensor | None =
         if logits is not None:
             sums = [sp.Add(*onehot.a[:, j]) for j in range(batch)]
             fused = from_entries(
-                [compact("δ", g * (P.a[i, j] * sums[j] - onehot.a[i, j]) / n)
+                [compact("δ", g * (P.a[i, j] * sums[j] - (0 if forget_targets else onehot.a[i, j])) / n)
                  for i in range(k) for j in range(batch)], P.shape)
         return [grad_p, grad_y], fused
     return loss, vjp

@@ -109,8 +109,11 @@ class TensorGraph:
 class TensorEvaluation:
     """Exact forward tensors and reverse-mode gradients of a TensorGraph at given values."""
 
-    def __init__(self, graph: TensorGraph, values: dict):
+    def __init__(self, graph: TensorGraph, values: dict, mistakes: frozenset = frozenset()):
+        """``mistakes``: deliberate slips for diagnosing answers — "mask" (gates pass every
+        gradient), "targets" (softmax + cross-entropy without subtracting y)."""
         self.graph = graph
+        self.mistakes = frozenset(mistakes)
         self.values: dict[str, Tensor] = {}
         for name in graph.inputs:
             v = values[name]
@@ -173,8 +176,8 @@ class TensorEvaluation:
                                      f"number (it is applied to every entry of the first)")
                 extra.append(t.item())
             extra += list(spec.defaults[len(args) - spec.min_arity:]) if len(args) < spec.arity else []
-            return self._record(*_pair(apply_function(spec, args[0], tuple(extra), where),
-                                       (args[0],)))
+            return self._record(*_pair(apply_function(spec, args[0], tuple(extra), where,
+                                                      "mask" in self.mistakes), (args[0],)))
         raise TypeError(f"not a syntax tree node: {tree!r}")
 
     def _cross_entropy(self, args, where: Where) -> Tensor:
@@ -183,7 +186,8 @@ class TensorEvaluation:
         logits = None
         if producer is not None and getattr(producer.vjp, "softmax_of", None) is not None:
             logits = producer.vjp.softmax_of
-        out, vjp = TENSOR_FUNCTIONS["cross_entropy"].op(p, y, where, logits)
+        out, vjp = TENSOR_FUNCTIONS["cross_entropy"].op(p, y, where, logits,
+                                                        "targets" in self.mistakes)
         entry = TapeEntry(out, (p, y), vjp)
         entry.fused = logits
         self.tape.append(entry)

@@ -50,6 +50,23 @@ def load_yaml(path) -> dict:
     return data
 
 
+def load_answers(path) -> dict:
+    """A student's answers: YAML (``dL/dW1: [[0.1, 0.2], …]``) or a numpy ``.npz`` archive whose
+    array names are the answer keys (``np.savez("a.npz", **{"dL/dW1": grad})``)."""
+    if str(path).lower().endswith(".npz"):
+        import zipfile
+
+        import numpy as np
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                return {key: archive[key] for key in archive.files}
+        except FileNotFoundError:
+            raise SpecError(f"{path}: no such file") from None
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise SpecError(f"{path}: not a numpy .npz archive of answer arrays ({e})") from None
+    return load_yaml(path)
+
+
 def _number_map(data: dict, key: str, path) -> dict:
     value = data.get(key) or {}
     if not isinstance(value, dict):
@@ -101,8 +118,11 @@ def example_from_spec(spec: Spec):
     if spec.random:
         raise SpecError(f"{spec.source}: `random` values are for `derive homework`; "
                         f"give fixed `values` to render one example")
-    return Example.from_equations(spec.equations, values=spec.values or None, params=spec.params,
-                                  lr=spec.lr, output=spec.output, title=spec.title)
+    ex = Example.from_equations(spec.equations, values=spec.values or None, params=spec.params,
+                                lr=spec.lr, output=spec.output, title=spec.title)
+    if spec.raw.get("focus") and getattr(ex, "aliases", None) is not None:
+        ex.meta["focus"] = str(spec.raw["focus"])  # a matrix entry to zoom into, e.g. W1[2,1]
+    return ex
 
 
 def mlp_from_spec(path, focus: str | None = None):

@@ -1,0 +1,102 @@
+"""Matrix answers checked entry by entry, the classic implementation slips diagnosed, and the
+CLI reading matrix answers from YAML or a numpy .npz archive."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+import derive
+from derive.core.tensorgraph import TensorEvaluation
+
+X = [[1, 2], [0, 1], [0.5, -1], [2, 0.5]]
+W = [[[1, -1], [0, 1], [0.5, 0.25]], [[1, 0.5, -1], [0.2, 0.3, 0.1], [-0.5, 0, 1]]]
+B = [[0, 0, 0.1], [0.5, 0, -0.25]]
+
+
+def classifier(activation="relu"):
+    return derive.mlp(X, W, B, [0, 2, 1, 1], activation=[activation, "softmax"], loss="cross_entropy", lr="0.5")
+
+
+def floats(m):
+    return np.array(m.evalf(30).tolist(), dtype=float)
+
+
+def test_correct_matrix_answers_in_every_form():
+    ex = classifier()
+    g = floats(ex.grad("W1"))
+    for answer in (g, g.tolist(), derive.Example.from_equations("L = sum(A)", values={"A": g.tolist()}).value("A")):
+        assert ex.check({"dL/dW1": answer}).ok
+    assert ex.check({"dL/db2": floats(ex.grad("b2")).ravel().tolist(), "dL/dw1_2_1": float(ex.grad("w1_2_1"))}).ok
+    assert ex.check({"W1_new": floats(ex.update("W1"))}).ok
+
+
+@pytest.mark.parametrize("key, slip, diagnosis", [
+    ("dL/dW2", lambda ex: floats(ex.grad("W2")).T, "transposed"),
+    ("dL/dW1", lambda ex: floats(ex.grad("W1")) * 4, "missing_mean"),
+    ("dL/db1", lambda ex: floats(ex.grad("z1")), "bias_not_summed"),
+    ("dL/dW1", lambda ex: floats(TensorEvaluation(ex.graph, ex.values, frozenset({"mask"})).grad("W1", "L").to_matrix()),
+     "mask_forgotten"),
+    ("dL/dW2", lambda ex: floats(TensorEvaluation(ex.graph, ex.values, frozenset({"targets"})).grad("W2", "L").to_matrix()),
+     "softmax_without_y"),
+])
+def test_classic_slips_are_diagnosed(key, slip, diagnosis):
+    ex = classifier()
+    report = ex.check({key: slip(ex)})
+    assert not report.ok and report.diagnosis(key) == diagnosis
+    assert report.status(key) == "incorrect"
+
+
+def test_mask_slip_needs_a_gate():
+    ex = classifier("tanh")  # no gate: forgetting a mask is not a possible slip
+    wrong = floats(ex.grad("W1")) + 0.5
+    report = ex.check({"dL/dW1": wrong})
+    assert report.diagnosis("dL/dW1") == "" and "6 of 6 entries differ" in report.hint("dL/dW1")
+
+
+def test_one_wrong_entry_and_wrong_shape():
+    ex = classifier()
+    g = floats(ex.grad("W1"))
+    g[1, 0] += 0.01
+    assert "1 of 6 entries differ" in ex.check({"dL/dW1": g}).hint("dL/dW1")
+    assert "shape 2×2 but dL/dW1 has shape 3×2" in ex.check({"dL/dW1": [[1, 2], [3, 4]]}).hint("dL/dW1")
+
+
+SPEC = """title: A softmax classifier on a mini-batch
+equations: |
+  z = W @ X + b
+  p = softmax(z)
+  L = cross_entropy(p, y)
+values:
+  W: [[0.2, -0.5], [1.5, 1.3], [0, 0.25]]
+  X: [[1, 0, -1], [2, 1, 0.5]]
+  b: [0.1, -0.2, 0.3]
+  y: [1, 0, 2]
+focus: W[2,1]
+"""
+
+
+def test_cli_checks_matrix_answers_from_yaml_and_npz(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    from derive.model.spec import example_from_spec, load_spec
+    ex = example_from_spec(load_spec(str(spec)))
+    assert "Zoom in: one entry of ∂L/∂W" in ex.to_text()
+    good = {"dL/dW": floats(ex.grad("W")), "dL/db": floats(ex.grad("b"))}
+    np.savez(tmp_path / "good.npz", **good)
+    run = cli("check", str(spec), str(tmp_path / "good.npz"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"dL/dW": floats(ex.grad("W")).T.tolist()}))
+    run = cli("check", str(spec), str(tmp_path / "bad.yaml"))
+    assert run.returncode == 1 and "transposed matrix" in run.stdout
+    (tmp_path / "broken.npz").write_text("not a zip")
+    run = cli("check", str(spec), str(tmp_path / "broken.npz"))
+    assert run.returncode == 2 and "not a numpy .npz archive" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "derive.cli", *args], capture_output=True, text=True)
