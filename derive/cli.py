@@ -97,13 +97,19 @@ def _number(ctx, param, value):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="derive", message="derive %(version)s")
-def cli():
+@click.option("--limit", "limits", multiple=True, metavar="NAME=N",
+              help="Raise (or lower) a limit of the work budget, e.g. --limit max_digits=20000; "
+                   "see derive.core.budget for the limits.")
+def cli(limits):
     """derive: exact, step-by-step chain-rule derivations (backpropagation worked examples).
 
     \b
     Example:
       derive neuron --x 2 --w 3 --b 1 --y 5 --activation relu --lr 0.1
     """
+    if limits:
+        from .core import budget
+        budget.configure(**budget.parse_assignments(",".join(limits)))
 
 
 @cli.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mpmath
 import sympy as sp
 
+from . import budget
 from .errors import ValueError_
 
 DIGITS = 60
@@ -42,7 +43,24 @@ def rational(p: int, q: int) -> mpmath.mpf:
     return value
 
 
+_LOG2_10 = 3.321928094887362
+
+
 def _walk(e):
+    """The approximation of ``e``, refused when its size is beyond ``max_magnitude``: every value
+    is checked as it is computed, so no later step (exp, a power) starts from a monstrous one."""
+    x = _walk_unguarded(e)
+    if x and mpmath.isfinite(x) and mpmath.mag(x) > budget.current().max_magnitude * _LOG2_10 + 2:
+        budget.check_magnitude(float(mpmath.mag(x)) / _LOG2_10, _short(e))
+    return x
+
+
+def _short(e) -> str:
+    text = sp.sstr(e)
+    return text if len(text) <= 60 else text[:40] + "…"
+
+
+def _walk_unguarded(e):
     if e.is_Rational:
         return rational(int(e.p), int(e.q))
     cached = getattr(e, "approx_mpf", None)
@@ -67,8 +85,10 @@ def _walk(e):
         if exponent.is_Integer:
             if b == 0 and exponent < 0:
                 raise Undefined(f"division by zero ({sp.sstr(base)} = 0)")
+            _check_power_size(b, mpmath.mpf(int(exponent)), e)
             return b ** int(exponent)
         x = _walk(exponent)
+        _check_power_size(b, x, e)
         if b < 0:
             raise Undefined(f"{'square root' if exponent == sp.S.Half else 'fractional power'} of "
                             f"a negative number ({sp.sstr(base)} < 0)")
@@ -76,7 +96,10 @@ def _walk(e):
             raise Undefined(f"division by zero ({sp.sstr(base)} = 0)")
         return b ** x
     if isinstance(e, sp.exp):
-        return mpmath.exp(_walk(e.args[0]))
+        x = _walk(e.args[0])
+        if x > budget.current().max_magnitude * 2.303 + 2:  # before mpmath spends time on it
+            budget.check_magnitude(float(x / mpmath.ln(10)), _short(e))
+        return mpmath.exp(x)
     if isinstance(e, sp.log):
         x = _walk(e.args[0])
         if x <= 0:
@@ -112,3 +135,12 @@ def _walk(e):
 
 def compare_relation(op: str, a, b) -> bool:
     return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[op]
+
+
+def _check_power_size(b, x, e) -> None:
+    """``b**x`` would be more than ``max_magnitude`` orders of magnitude: refused before computing."""
+    if b == 0 or not mpmath.isfinite(b):
+        return
+    size = float(abs(mpmath.log10(abs(b)) * x)) if abs(x) < mpmath.mpf(10) ** 30 else float("inf")
+    if size > budget.current().max_magnitude + 1 and (abs(b) > 1) == (x > 0):
+        budget.check_magnitude(size, _short(e))

@@ -28,7 +28,9 @@ import mpmath
 from .approx import DIGITS, Undefined, approx
 from .derivation import (AdjointStep, Derivation, ForwardStep, LocalStep, PathTerm, Subst,
                          Update)
-from .errors import GraphError, ValueError_
+from . import budget
+from .errors import DeriveError, GraphError, ValueError_
+from .exact import substitute
 from .functions import BY_CLASS, Sentence
 from .parser import Equation, names_in, to_sympy
 
@@ -153,7 +155,10 @@ _BAD = (S.ComplexInfinity, S.NaN, S.Infinity, S.NegativeInfinity, S.ImaginaryUni
 
 def compact(label: str, expr: sp.Expr) -> sp.Expr:
     """``expr`` as a Rational if it is one, else as a Quantity. Raises ``Undefined``."""
-    if expr.is_Rational or isinstance(expr, Quantity):
+    if expr.is_Rational:
+        budget.check_rational(expr, label)
+        return expr
+    if isinstance(expr, Quantity):
         return expr
     if expr.has(*_BAD):
         raise Undefined(f"{sp.sstr(expr)} is not a finite real number")
@@ -221,12 +226,20 @@ class Graph:
         self.symbols: dict[str, sp.Symbol] = dict(symbols or {})
         for name in list(inputs) + [eq.name for eq in equations]:
             self.symbols.setdefault(name, sp.Symbol(name, real=True))
+        budget.check_nodes(len(self.inputs) + len(equations))
         order = self._topological_order(equations, uses, defined)
         self.nodes: dict[str, Node] = {}
         for eq in order:
-            self.nodes[eq.name] = Node(
-                eq.name, self.symbols[eq.name], to_sympy(eq.tree, self.symbols, True),
-                to_sympy(eq.tree, self.symbols, False), tuple(uses[eq.name]), eq.line, eq.source)
+            try:
+                evaluated = to_sympy(eq.tree, self.symbols, True)
+                shown = to_sympy(eq.tree, self.symbols, False)
+            except RecursionError:
+                raise budget.BudgetError("max_nesting", f"line {eq.line}: `{eq.name} = …` is nested "
+                                         f"too deeply to process") from None
+            except budget.BudgetError as e:
+                raise e.located(f"line {eq.line}") from None
+            self.nodes[eq.name] = Node(eq.name, self.symbols[eq.name], evaluated, shown,
+                                       tuple(uses[eq.name]), eq.line, eq.source)
         if output is None:
             output = max(equations, key=lambda e: e.line).name
         if output not in self.nodes:
@@ -346,7 +359,17 @@ class Evaluation:
         graph = self.graph
         for node in graph.nodes.values():
             try:
-                value = compact(node.name, node.expr.xreplace(self._subs))
+                value = substitute(node.expr, self._subs)
+            except Undefined as reason:  # named precisely where it arose (sqrt(x) with x = -1)
+                raise ValueError_(
+                    f"{graph.line_of(node.name)}`{node.name} = {node.source}` is undefined at "
+                    f"the given values: {reason}; change the values or the equation") from None
+            except budget.BudgetError as e:
+                raise e.located(f"{graph.line_of(node.name)}`{node.name}`".rstrip()) from None
+            try:
+                value = compact(node.name, value)
+            except budget.BudgetError as e:
+                raise e.located(f"{graph.line_of(node.name)}`{node.name}`".rstrip()) from None
             except Undefined as reason:
                 raise ValueError_(
                     f"{graph.line_of(node.name)}`{node.name} = {node.source}` is undefined at "
@@ -385,7 +408,9 @@ class Evaluation:
             step = LocalStep(of, wrt, symbolic, None, None, self._justify(node, wrt), False)
         else:
             try:
-                value = compact(f"∂{of}/∂{wrt}", symbolic.xreplace(self._subs))
+                value = compact(f"∂{of}/∂{wrt}", substitute(symbolic, self._subs))
+            except budget.BudgetError as e:
+                raise e.located(f"{graph.line_of(of)}∂{of}/∂{wrt}") from None
             except Undefined as reason:
                 raise ValueError_(
                     f"{graph.line_of(of)}the derivative of `{of} = {node.source}` with respect to "

@@ -13,10 +13,12 @@ from fractions import Fraction
 
 import sympy as sp
 
+from .budget import check_literal, check_rational
 from .errors import ValueError_
 
-_DECIMAL = re.compile(r"^\s*([+-]?)(\d+\.?\d*|\.\d+)(?:[eE]([+-]?\d+))?\s*$")
-_FRACTION = re.compile(r"^\s*([+-]?\d+)\s*/\s*(\d+)\s*$")
+# ASCII digits only: ``\d`` would also read Arabic-Indic ``٣`` or full-width ``３`` as numbers.
+_DECIMAL = re.compile(r"^\s*([+-]?)([0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?\s*$", re.ASCII)
+_FRACTION = re.compile(r"^\s*([+-]?[0-9]+)\s*/\s*([0-9]+)\s*$", re.ASCII)
 
 
 def parse_decimal(text: str) -> sp.Rational | None:
@@ -25,10 +27,14 @@ def parse_decimal(text: str) -> sp.Rational | None:
     if not m:
         return None
     sign, digits, exponent = m.groups()
+    # refused before any arithmetic: Fraction(10) ** 999999999 would never finish
+    check_literal(text)
     value = Fraction(Decimal(digits)) * (Fraction(10) ** int(exponent or 0))
     if sign == "-":
         value = -value
-    return sp.Rational(value.numerator, value.denominator)
+    result = sp.Rational(value.numerator, value.denominator)
+    check_rational(result, text.strip())
+    return result
 
 
 def to_exact(value, name: str = "value") -> sp.Expr:
@@ -40,6 +46,7 @@ def to_exact(value, name: str = "value") -> sp.Expr:
     if isinstance(value, bool):
         raise ValueError_(f"{name}: got a boolean ({value}); give a number such as 2 or 0.5")
     if isinstance(value, int):
+        check_rational(sp.Integer(value), name)
         return sp.Integer(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
@@ -47,16 +54,23 @@ def to_exact(value, name: str = "value") -> sp.Expr:
         # repr() is the shortest decimal that round-trips: the number the user typed.
         return parse_decimal(repr(value))
     if isinstance(value, Fraction):
-        return sp.Rational(value.numerator, value.denominator)
+        result = sp.Rational(value.numerator, value.denominator)
+        check_rational(result, name)
+        return result
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError_(f"{name}: {value} is not a finite number")
+        _, digits, exponent = value.as_tuple()
+        check_literal(str(value), len(digits), exponent)  # before Fraction() expands 10**exponent
         f = Fraction(value)
         return sp.Rational(f.numerator, f.denominator)
     if isinstance(value, str):
         exact = parse_decimal(value)
         if exact is None:
             m = _FRACTION.match(value)
+            if m:
+                check_literal(m.group(1))
+                check_literal(m.group(2))
             if m and int(m.group(2)) != 0:
                 exact = sp.Rational(int(m.group(1)), int(m.group(2)))
         if exact is None:
@@ -65,6 +79,7 @@ def to_exact(value, name: str = "value") -> sp.Expr:
         return exact
     if isinstance(value, sp.Basic):
         if value.is_number and value.is_extended_real and value.is_finite:
+            check_rational(value, name)
             return value
         raise ValueError_(f"{name}: {value} is not a finite real number")
     try:  # numpy scalars and the like

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from . import budget
 from .errors import ParseError
 from .numbers import parse_decimal
 
-MAX_NESTING = 150  # parentheses/unary depth; far beyond hand-written formulas, far below the stack
 
 # --- syntax tree -----------------------------------------------------------------------------
 
@@ -89,10 +89,10 @@ class Equation:
 
 _TOKEN = re.compile(r"""
     (?P<space>[ \t]+)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>\*\*|<=|>=|==|!=|\.T(?![A-Za-z0-9_])|[-+*/^(),=<>@])
-""", re.VERBOSE)
+""", re.VERBOSE | re.ASCII)  # ASCII: `٣` is not a digit, U+2028 not a space
 
 _FORBIDDEN = {
     "'": "strings are not allowed",
@@ -179,9 +179,11 @@ class _Parser:
 
     def nest(self):
         self.depth += 1
-        if self.depth > MAX_NESTING:
-            self.error(f"expression nested too deeply (more than {MAX_NESTING} levels); "
-                       f"split it into several equations")
+        try:
+            budget.check_nesting(self.depth, f"line {self.line}, column {self.tok.column}: expression")
+        except budget.BudgetError as e:
+            e.line, e.column = self.line, self.tok.column
+            raise
 
     def parse(self):
         if self.tok.kind == "end":
@@ -251,7 +253,11 @@ class _Parser:
         tok = self.tok
         if tok.kind == "number":
             self.take()
-            return Num(parse_decimal(tok.text), tok.text, tok.column)
+            try:
+                value = parse_decimal(tok.text)
+            except budget.BudgetError as e:
+                raise e.located(f"line {self.line}, column {tok.column}") from None
+            return Num(value, tok.text, tok.column)
         if tok.kind == "name":
             self.take()
             if self.tok.text == "(":
@@ -318,7 +324,12 @@ def parse_equations(text: str, functions: dict | None = None) -> list[Equation]:
     if not isinstance(text, str):
         raise ParseError(f"equations must be text, got {type(text).__name__}")
     equations: list[Equation] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Lines end at \n (or \r\n) only: str.splitlines() would also split at U+2028, \x0c, \x1c …,
+    # which no editor shows as a line break.
+    lines = text.replace("\r\n", "\n").split("\n")
+    budget.check_nodes(sum(1 for l in lines if l.strip() and not l.lstrip().startswith("#")),
+                       "the text of the equations")  # before parsing thousands of lines
+    for number, raw in enumerate(lines, start=1):
         line = raw.split("#", 1)[0].rstrip()
         if not line.strip():
             continue
@@ -420,6 +431,8 @@ def to_sympy(tree, symbols: dict[str, sp.Symbol], evaluate: bool = True):
                 return sp.Pow(right, -1, evaluate=False)
             return sp.Mul(left, sp.Pow(right, -1, evaluate=False), evaluate=False)
         if op == "**":
+            if evaluate:  # 2**2**2**2**2**2: estimated before SymPy computes it
+                budget.check_power(left, right, _source(tree))
             return sp.Pow(left, right, evaluate=evaluate)
         relation = {"<": sp.StrictLessThan, "<=": sp.LessThan, ">": sp.StrictGreaterThan,
                     ">=": sp.GreaterThan, "==": sp.Eq, "!=": sp.Ne}[op]
@@ -458,6 +471,9 @@ def _chain_to_sympy(tree, symbols, evaluate):
             folded[-1] = folded[-1] * part
         else:
             folded.append(part)
+    for part in folded:
+        if isinstance(part, sp.Rational):
+            budget.check_rational(part, "a product of numbers")
     if len(folded) == 1:
         return folded[0]
     if additive:
@@ -465,3 +481,16 @@ def _chain_to_sympy(tree, symbols, evaluate):
     if not evaluate and folded[0] == 1 and len(folded) == 2:
         return folded[1]
     return sp.Mul(*folded, evaluate=evaluate)
+
+
+def _source(tree) -> str:
+    """A short rendering of a power for error messages: ``2**65536``."""
+    def short(node):
+        if isinstance(node, Num):
+            return node.text
+        if isinstance(node, Name):
+            return node.id
+        if isinstance(node, BinOp) and node.op == "**":
+            return f"{short(node.left)}**{short(node.right)}"
+        return "(…)"
+    return short(tree)

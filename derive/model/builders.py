@@ -2,6 +2,7 @@
 card and hands them to the engine, so a builder's example is derived exactly like user text."""
 from __future__ import annotations
 
+from ..core import budget
 from ..core.engine import Graph
 from ..core.errors import DeriveError
 from .example import Example
@@ -88,6 +89,7 @@ def chain(depth: int = 3, weight=5, x=1, activation: str = "relu", loss: str = "
     """
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
         raise DeriveError(f"depth must be a whole number ≥ 1, got {depth!r}")
+    budget.check_nodes(2 * depth + 3, f"a chain of depth {depth}")  # before writing its lines
     _loss(loss)
     act = _activation(activation)
     weights = _per_layer(weight, depth, "weight")
@@ -147,6 +149,7 @@ def mlp(inputs, weights, biases, targets, activation="sigmoid", loss: str = "hal
     _loss(loss)
     if not isinstance(biases, (list, tuple)) or len(biases) != layers:
         raise DeriveError(f"mlp: biases must be a list with one vector per layer ({layers} layers)")
+    _check_mlp_size(xs, ys, weights)
     lines, values = [], {f"x{i}": v for i, v in enumerate(xs, start=1)}
     width_in = len(xs)
     prev = [f"x{i}" for i in range(1, width_in + 1)]
@@ -302,3 +305,17 @@ def _targets(targets, n: int, k: int, batch: bool, classes: bool):
     if any(len(c) != k for c in cols):
         raise DeriveError(f"mlp: the last layer has {k} outputs; every target needs {k} entries")
     return [[c[i] for c in cols] for i in range(k)]
+
+
+def _check_mlp_size(xs, ys, weights) -> None:
+    """Nodes and inputs of the network, counted from the shapes before any line is written (one
+    1000×1000 layer is a million weights)."""
+    count = len(xs) + len(ys) + 1
+    for W in weights:
+        if isinstance(W, (list, tuple)):
+            rows = len(W)
+            cols = max((len(r) for r in W if isinstance(r, (list, tuple))), default=0)
+            count += rows * (cols + 3)  # weights, bias, z and a per neuron
+            if count > budget.current().max_nodes:
+                break
+    budget.check_nodes(count, "the network")

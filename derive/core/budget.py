@@ -1,0 +1,323 @@
+"""The budget for exact work: every limit that keeps derive's work bounded on any input, in one place.
+
+Exact arithmetic has no natural ceiling: ``1e999999999``, ``3**100000000``, ``2**2**2**2**2**2``,
+a chain of forty squarings or ``exp`` nested five deep would each run for minutes or exhaust memory.
+Every such case is refused *before* the expensive step, with a ``BudgetError`` naming the limit,
+the culprit and how to raise the limit:
+
+====================  =========  ================================================================
+limit                 default    what it bounds
+====================  =========  ================================================================
+``max_digits``        4000       digits of a number literal, and of the numerator or denominator
+                                 of any exact value (below Python's 4300-digit ``str`` limit)
+``max_exponent``      10000      the ``e`` exponent of a literal and an integer power's exponent
+``max_magnitude``     4000       decimal orders of magnitude of any value (``exp(1e6)`` is refused)
+``max_nesting``       100        parentheses, unary signs and calls nested in one expression
+``max_nodes``         5000       nodes plus inputs of one graph (a chain of depth d has 2d + 1)
+``max_variants``      5000       homework variants per run, and the index in a variant id
+``simplify_seconds``  0.5        time for ``simplify`` in symbolic comparison; past it derive
+                                 compares at random points instead
+``max_file_bytes``    1000000    size of a spec, equations or answers file
+====================  =========  ================================================================
+
+The limits are options: ``configure(max_digits=20000)`` for the process, ``limits(...)`` as a
+context manager, the environment variable ``DERIVE_LIMITS="max_digits=20000,max_nodes=9000"`` or
+``derive --limit max_digits=20000 …`` on the command line.
+
+>>> from derive.core import budget
+>>> budget.current().max_digits
+4000
+>>> with budget.limits(max_digits=10):
+...     budget.check_literal("12345678901")
+Traceback (most recent call last):
+...
+derive.core.budget.BudgetError: the number 12345678901 has 11 digits, more than the limit max_digits = 10; ...
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+
+from .errors import DeriveError
+
+
+class BudgetError(DeriveError):
+    """Work beyond a limit of the budget; the message names the limit, the culprit and the fix."""
+
+    def __init__(self, limit: str, message: str):
+        self.limit, self.message = limit, message
+        super().__init__(f"{message}; {_raise_hint(limit)}")
+
+    def located(self, where: str) -> "BudgetError":
+        """The same error, prefixed with where it happened (``line 3: …``)."""
+        where = where.rstrip(": ")
+        return BudgetError(self.limit, f"{where}: {self.message}" if where else self.message)
+
+
+def _raise_hint(limit: str) -> str:
+    return (f"raise it with --limit {limit}=N (Python: derive.core.budget.configure({limit}=N)) "
+            f"if you really need more")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits in force (see the module docstring for each)."""
+
+    max_digits: int = 4000
+    max_exponent: int = 10000
+    max_magnitude: int = 4000
+    max_nesting: int = 100
+    max_nodes: int = 5000
+    max_variants: int = 5000
+    simplify_seconds: float = 0.5
+    max_file_bytes: int = 1_000_000
+
+
+_FLOAT_LIMITS = {"simplify_seconds"}
+
+
+def _coerce(name: str, value) -> int | float:
+    known = {f.name for f in fields(Limits)}
+    if name not in known:
+        raise DeriveError(f"unknown limit {name!r}; the limits are: {', '.join(sorted(known))}")
+    if isinstance(value, str):
+        try:
+            value = float(value) if name in _FLOAT_LIMITS else int(value.strip())
+        except ValueError:
+            raise DeriveError(f"limit {name}: {value!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DeriveError(f"limit {name}: expected a number, got {value!r}")
+    if name not in _FLOAT_LIMITS and value != int(value):
+        raise DeriveError(f"limit {name}: expected a whole number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise DeriveError(f"limit {name}: must be a positive finite number, got {value!r}")
+    return float(value) if name in _FLOAT_LIMITS else int(value)
+
+
+def parse_assignments(text: str) -> dict:
+    """``"max_digits=20000, max_nodes=9000"`` -> {"max_digits": 20000, "max_nodes": 9000}."""
+    out = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise DeriveError(f"limit {part.strip()!r}: write NAME=VALUE, e.g. max_digits=20000")
+        out[name.strip()] = _coerce(name.strip(), value.strip())
+    return out
+
+
+def _from_environment() -> Limits:
+    text = os.environ.get("DERIVE_LIMITS", "")
+    try:
+        return replace(Limits(), **parse_assignments(text)) if text.strip() else Limits()
+    except DeriveError as e:
+        raise DeriveError(f"DERIVE_LIMITS: {e}") from None
+
+
+_current: Limits | None = None
+
+
+def current() -> Limits:
+    """The limits in force."""
+    global _current
+    if _current is None:
+        _current = _from_environment()
+    return _current
+
+
+def configure(**changes) -> Limits:
+    """Change limits for the rest of the process; returns the previous limits.
+
+    >>> old = configure(max_nodes=9000); _ = configure(**vars(old))
+    """
+    global _current
+    previous = current()
+    _current = replace(previous, **{k: _coerce(k, v) for k, v in changes.items()})
+    return previous
+
+
+@contextmanager
+def limits(**changes):
+    """The same as ``configure``, undone on leaving the block."""
+    global _current
+    previous = configure(**changes)
+    try:
+        yield current()
+    finally:
+        _current = previous
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+
+def _digits_of_bits(bits: int) -> int:
+    return int(bits * 0.30103) + 1
+
+
+def _show(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[:width // 2] + "…" + text[-width // 4:]
+
+
+def check_literal(text: str, mantissa_digits: int | None = None, exponent: int | None = None) -> None:
+    """A number literal as written (``1e999999999``, a 5000-digit integer): refused before any
+    arithmetic. ``mantissa_digits``/``exponent`` may be given when already split."""
+    lim = current()
+    if mantissa_digits is None:
+        body = text.strip().lstrip("+-")
+        mantissa, _, exp_text = body.replace("E", "e").partition("e")
+        mantissa_digits = sum(c.isdigit() for c in mantissa)
+        if exp_text:
+            exp_digits = exp_text.lstrip("+-")
+            if len(exp_digits) > 12:
+                raise BudgetError("max_exponent", f"the number {_show(text)} has an exponent of "
+                                  f"{len(exp_digits)} digits, beyond the limit max_exponent = "
+                                  f"{lim.max_exponent}")
+            exponent = int(exp_text)
+    if mantissa_digits > lim.max_digits:
+        raise BudgetError("max_digits", f"the number {_show(text)} has {mantissa_digits} digits, more "
+                          f"than the limit max_digits = {lim.max_digits}")
+    if exponent is not None and abs(exponent) > lim.max_exponent:
+        raise BudgetError("max_exponent", f"the number {_show(text)} has the exponent {exponent}, "
+                          f"beyond the limit max_exponent = {lim.max_exponent}")
+
+
+def check_rational(value, culprit: str = "") -> None:
+    """An exact value whose numerator or denominator has too many digits (a squaring chain)."""
+    p, q = getattr(value, "p", None), getattr(value, "q", None)
+    if p is None:
+        return
+    lim = current()
+    bits = max(abs(int(p)).bit_length(), int(q).bit_length())
+    if bits > lim.max_digits * 3.3219 + 4 and _digits_of_bits(bits) > lim.max_digits:
+        where = f" ({culprit})" if culprit else ""
+        raise BudgetError("max_digits", f"an exact value{where} has about {_digits_of_bits(bits)} "
+                          f"digits, more than the limit max_digits = {lim.max_digits}")
+
+
+def check_power(base, exponent, culprit: str = "") -> None:
+    """``base ** exponent`` with exact numbers: its size is estimated before it is computed.
+
+    The exponent must be at most ``max_exponent`` in size (unless the base is 0 or ±1), and the
+    result's numerator and denominator at most ``max_digits`` digits."""
+    if not (getattr(base, "is_Rational", False) and getattr(exponent, "is_Rational", False)):
+        return
+    if base in (0, 1, -1):
+        return
+    lim = current()
+    where = f" in {_show(culprit)}" if culprit else ""
+    # the digits of p**(m/n) are (m/n)·digits(p): estimated from bit lengths, never computed
+    e_num, e_den = abs(int(exponent.p)), int(exponent.q)
+    if e_num.bit_length() > 64 or e_num > lim.max_exponent * e_den:
+        raise BudgetError("max_exponent", f"the power with exponent {_show(str(exponent))}{where} "
+                          f"is beyond the limit max_exponent = {lim.max_exponent}")
+    bits = max(abs(int(base.p)).bit_length(), int(base.q).bit_length())
+    digits = _digits_of_bits(bits) * e_num / e_den
+    if digits > lim.max_digits:
+        raise BudgetError("max_digits", f"the power {_show(str(base))}**{_show(str(exponent))}{where} "
+                          f"would have about {int(digits)} digits, more than the limit "
+                          f"max_digits = {lim.max_digits}")
+
+
+def check_magnitude(log10_abs: float, culprit: str = "") -> None:
+    """A value whose size is more than ``max_magnitude`` orders of magnitude (``exp(exp(10))``)."""
+    lim = current()
+    if log10_abs > lim.max_magnitude:
+        where = f" ({_show(culprit)})" if culprit else ""
+        size = f"about 10^{int(log10_abs)}" if log10_abs < 1e15 else "astronomically large"
+        raise BudgetError("max_magnitude", f"a value{where} is {size}, beyond the limit "
+                          f"max_magnitude = {lim.max_magnitude} (orders of magnitude)")
+
+
+def check_nesting(depth: int, where: str = "expression") -> None:
+    lim = current()
+    if depth > lim.max_nesting:
+        raise BudgetError("max_nesting", f"{where} nested too deeply (more than {lim.max_nesting} "
+                          f"levels, the limit max_nesting); split it into several equations")
+
+
+def check_nodes(count: int, what: str = "the graph") -> None:
+    lim = current()
+    if count > lim.max_nodes:
+        raise BudgetError("max_nodes", f"{what} has {count} nodes and inputs, more than the limit "
+                          f"max_nodes = {lim.max_nodes}")
+
+
+def check_variants(count: int, what: str = "--variants") -> None:
+    lim = current()
+    if count > lim.max_variants:
+        raise BudgetError("max_variants", f"{what} is {count}, more than the limit max_variants = "
+                          f"{lim.max_variants}")
+
+
+def check_file_size(size: int, path) -> None:
+    lim = current()
+    if size > lim.max_file_bytes:
+        raise BudgetError("max_file_bytes", f"{path} is {size} bytes, more than the limit "
+                          f"max_file_bytes = {lim.max_file_bytes}")
+
+
+# --- time budget ----------------------------------------------------------------------------------
+
+
+class _OutOfTime(BaseException):
+    """Raised by the timer inside the guarded block (BaseException: no library swallows it)."""
+
+
+@contextmanager
+def deadline(seconds: float):
+    """Run the block for at most ``seconds``; yields a one-item list set to True if it timed out
+    (the block is then interrupted). The timer is SIGALRM, so it works in the main thread of a
+    POSIX process; elsewhere the block runs unguarded (callers also cap the size of its input)."""
+    state = [False]
+    usable = (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+    if not usable:
+        yield state
+        return
+
+    active = [True]
+
+    def expire(signum, frame):
+        if active[0]:  # never after the block has ended
+            active[0] = False
+            raise _OutOfTime()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield state
+    except _OutOfTime:
+        state[0] = True
+    finally:
+        active[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+SIMPLIFY_MAX_OPS = 400  # larger differences go straight to the random-point comparison
+
+
+def is_zero(expr) -> bool | None:
+    """Whether ``simplify(expr) == 0``, decided within ``simplify_seconds``; None if undecided (too
+    large or out of time: compare at random points instead).
+
+    >>> import sympy as sp; x = sp.Symbol("x")
+    >>> is_zero(sp.sin(x)**2 + sp.cos(x)**2 - 1)
+    True
+    """
+    import sympy as sp
+    if sp.count_ops(expr, visual=False) > SIMPLIFY_MAX_OPS:
+        return None
+    result = None
+    with deadline(current().simplify_seconds) as timed_out:
+        result = sp.simplify(expr) == 0
+    return None if timed_out[0] else result
+
+
+__all__ = ["BudgetError", "Limits", "current", "configure", "limits", "parse_assignments",
+           "check_literal", "check_rational", "check_power", "check_magnitude", "check_nesting",
+           "check_nodes", "check_variants", "check_file_size", "deadline", "is_zero"]

@@ -1,0 +1,123 @@
+"""Exact evaluation that stays defined and within budget: values substituted into an expression
+bottom-up, every intermediate checked as it is computed.
+
+``expr.xreplace(values)`` lets SymPy evaluate whatever appears: ``3**100000000`` (never finishes),
+``sqrt(-1)`` (``I``, which ``relu`` then silently maps to 0 and ``max`` cannot compare), ``log(-1)``
+(``I·π``). ``substitute`` rebuilds the expression one node at a time instead: a power's size is
+estimated before SymPy computes it (``derive.core.budget``), and a node whose value is not a finite
+real number raises ``Undefined`` naming that sub-expression — before any function (``max``,
+``relu``, ``abs`` …) sees it.
+
+>>> import sympy as sp
+>>> x = sp.Symbol("x", real=True)
+>>> substitute(sp.sqrt(x) + 1, {x: sp.Integer(4)})
+3
+>>> substitute(sp.Abs(sp.sqrt(x)), {x: sp.Integer(-1)})
+Traceback (most recent call last):
+...
+derive.core.approx.Undefined: square root of a negative number (sqrt(x) with x = -1)
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy import S
+
+from . import budget
+from .approx import Undefined
+
+_BAD = (S.ComplexInfinity, S.NaN, S.Infinity, S.NegativeInfinity, S.ImaginaryUnit)
+
+
+def _negative_base_root(e) -> bool:
+    """``(-8)**(1/3)`` and the like: SymPy's principal root is complex."""
+    if not e.is_Pow:
+        return False
+    base, exponent = e.args
+    return (exponent.is_Rational and not exponent.is_Integer and base.is_number
+            and base.is_extended_negative is True)
+
+
+def _describe(original, args, values_text: str) -> str:
+    """Why ``original`` (rebuilt from ``args``) is undefined, in words a student knows."""
+    shown = sp.sstr(original)
+    where = f" ({shown}{values_text})"
+    if original.is_Pow:
+        base, exponent = args
+        if exponent.is_number and exponent.is_negative and base == 0:
+            return f"division by zero{where}"
+        if exponent == S.Half:
+            return f"square root of a negative number{where}"
+        return f"fractional power of a negative number{where}"
+    if isinstance(original, sp.log):
+        return f"log of {'0' if args[0] == 0 else 'a negative number'}{where} (log needs a positive argument)"
+    if original.is_Mul and any(a.is_Pow and a.exp.is_negative and a.base == 0 for a in args):
+        return f"division by zero{where}"
+    return f"not a finite real number{where}"
+
+
+def substitute(expr: sp.Expr, values: dict, culprit: str = "") -> sp.Expr:
+    """``expr`` with ``values`` (symbol -> exact number) substituted, evaluated bottom-up; raises
+    ``Undefined`` for a non-real or infinite intermediate and ``BudgetError`` for one too large."""
+    if expr in values:
+        return values[expr]
+    if not expr.args:
+        return expr
+    # iterative postorder: deep expressions do not touch the recursion limit
+    done: dict = {}
+    stack = [(expr, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if node in done:
+            continue
+        if not node.args:
+            done[node] = values.get(node, node)
+            continue
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in done)
+            continue
+        args = [done[a] for a in node.args]
+        if all(new is old for new, old in zip(args, node.args)):
+            done[node] = node  # nothing substituted below: as it was
+            continue
+        if node.is_Pow:
+            budget.check_power(args[0], args[1], culprit or sp.sstr(node))
+            if args[0] == 0 and args[1].is_number and args[1].is_extended_negative:
+                raise Undefined(_describe(node, args, _values_text(node, values)))
+        if isinstance(node, sp.core.relational.Relational):
+            result = type(node)(*args)
+        else:
+            result = node.func(*args)
+        _check(node, args, result, values)
+        done[node] = result
+    return done[expr]
+
+
+def _values_text(node, values) -> str:
+    used = sorted((s for s in node.free_symbols if s in values), key=lambda s: s.name)[:3]
+    return "".join(f" with {s} = {sp.sstr(values[s])}" if i == 0 else f", {s} = {sp.sstr(values[s])}"
+                   for i, s in enumerate(used))
+
+
+def _check(node, args, result, values) -> None:
+    if result.is_Rational:
+        budget.check_rational(result, sp.sstr(node))
+        return
+    if result in _BAD or _negative_base_root(result) or any(
+            a in _BAD or _negative_base_root(a) for a in result.args):
+        raise Undefined(_describe(node, args, _values_text(node, values)))
+    if not result.free_symbols and result.has(*_BAD):
+        raise Undefined(_describe(node, args, _values_text(node, values)))
+
+
+def check_real(value: sp.Expr, culprit: str = "") -> sp.Expr:
+    """``value`` if it is a finite real number (no ``I``, ``zoo``, ``nan``, complex roots)."""
+    bad = value in _BAD or value.has(*_BAD) or any(
+        _negative_base_root(e) for e in sp.preorder_traversal(value) if e.is_Pow)
+    if bad:
+        where = f" ({culprit})" if culprit else ""
+        raise Undefined(f"{sp.sstr(value)} is not a finite real number{where}")
+    return value
+
+
+__all__ = ["substitute", "check_real"]
