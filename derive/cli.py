@@ -84,6 +84,41 @@ def _documents_only(fmt: str, why: str) -> None:
         raise DeriveError(f"--format {fmt} {why}")
 
 
+def _tolerance(param, value):
+    """--rtol/--atol: a finite number ≥ 0."""
+    import math
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise click.BadParameter(f"must be a finite number ≥ 0, got {value}")
+    return value
+
+
+def _jobs(value):
+    """--jobs: 1 … 4 × the cores (more processes than that only thrash)."""
+    import os
+    if value is None:
+        return None
+    top = 4 * (os.cpu_count() or 1)
+    if not 1 <= value <= top:
+        raise click.BadParameter(f"must be from 1 to {top} (4 × the {os.cpu_count() or 1} cores), got {value}",
+                                 param_hint="'--jobs'")
+    return value
+
+
+MAX_SIMULATION_VALUES = 2 ** 23  # batch × width floats held at once (64 MB)
+MAX_SIMULATION_WORK = 4 * 10 ** 10  # depth × batch × width² multiply-adds (tens of seconds)
+
+
+def _simulation_size(depth: int, width: int, batch: int) -> None:
+    """The Monte Carlo simulation's memory and time, bounded before it starts."""
+    if batch * width > MAX_SIMULATION_VALUES:
+        raise DeriveError(f"--batch {batch} × --width {width} = {batch * width} values, more than the "
+                          f"limit {MAX_SIMULATION_VALUES}; lower the batch or the width")
+    if depth * batch * width * width > MAX_SIMULATION_WORK:
+        raise DeriveError(f"--depth {depth} × --batch {batch} × --width {width}² is "
+                          f"{depth * batch * width * width:.2e} multiply-adds, more than the limit "
+                          f"{MAX_SIMULATION_WORK:.0e}; lower the depth, batch or width")
+
+
 def _number(ctx, param, value):
     """Accept numbers as typed (exact: 0.1 stays 1/10); reject anything else with a clear line."""
     if value is None:
@@ -255,8 +290,10 @@ def mlp(spec, focus, fmt, output, precision, fragment, force, exact, paper):
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.argument("answers", type=click.Path(dir_okay=False), required=False)
 @click.option("--interactive", is_flag=True, help="Ask for each step in the terminal, with a verdict after each.")
-@click.option("--rtol", type=float, help="Relative tolerance instead of the significant figures written.")
-@click.option("--atol", type=float, help="Absolute tolerance instead of the significant figures written.")
+@click.option("--rtol", type=float, callback=lambda c, p, v: _tolerance(p, v),
+              help="Relative tolerance (≥ 0) instead of the significant figures written.")
+@click.option("--atol", type=float, callback=lambda c, p, v: _tolerance(p, v),
+              help="Absolute tolerance (≥ 0) instead of the significant figures written.")
 @click.option("--format", "fmt", type=FormatChoice(printable=True), default="text", show_default=True)
 def check(spec, answers, interactive, rtol, atol, fmt):
     """Check a student's answers against the exact derivation: each step correct, incorrect, or
@@ -382,12 +419,14 @@ def _interactive(ex, ask) -> int:
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--variants", type=int, default=10, show_default=True, help="How many variants.")
+@click.option("--variants", type=click.IntRange(1), default=10, show_default=True,
+              help="How many variants (at most the budget's max_variants, 5000 by default).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same variants.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.option("--format", "fmts", default="md,tex", show_default=True,
               help="Comma-separated: md, tex, pdf, text, moodle (answers.csv/json are always written).")
-@click.option("--jobs", type=int, help="Processes to render with (default: the number of cores).")
+@click.option("--jobs", type=int, callback=lambda c, p, v: _jobs(v),
+              help="Processes to render with, 1 to 4 × the cores (default: the number of cores).")
 @click.option("--force", is_flag=True, help="Replace the folder if it exists and is not empty.")
 def homework(spec, variants, seed, out, fmts, jobs, force):
     """Seeded homework variants with constraints: problems.*, solutions.* (the full worked
@@ -414,8 +453,12 @@ def homework(spec, variants, seed, out, fmts, jobs, force):
     """
     import gc
     gc.enable()  # a long run: collect as usual (main() pauses the collector for short commands)
+    from .core.budget import check_variants
     from .courseware.homework import generate
     from .model.spec import load_spec
+    check_variants(variants)
+    if not [f for f in fmts.split(",") if f.strip()]:
+        raise DeriveError("--format is empty; give one or more of md, tex, pdf, text, moodle")
     written = generate(load_spec(spec), variants, seed, out, fmts.split(","), jobs=jobs, force=force)
     click.echo(f"wrote {len(written)} files to {out}", err=True)
 
@@ -443,6 +486,12 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
     from pathlib import Path
     from .teaching.initialization import simulate_variance, variance_derivation, simulation_section
     _documents_only(fmt, "is for examples; variance writes a document")
+    _simulation_size(depth, width, batch)
+    if plot and Path(plot).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise DeriveError(f"--plot {plot}: the plot is written as .png, .pdf or .svg; "
+                          f"end the file name with one of them")
+    if output and Path(output).exists() and not force:  # before any side file is written
+        raise DeriveError(f"{output} exists; pass --force to overwrite it")
     handout = variance_derivation(activation)
     sim = simulate_variance(depth, width, activation, [s.strip() for s in schemes.split(",") if s.strip()],
                             seed, batch)

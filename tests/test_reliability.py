@@ -129,3 +129,137 @@ def test_kinks_and_ties_at_defined_values_still_work():
     assert ex.value("L") == 0 and ex.grad("x") == 0
     ex = Example.from_equations("L = abs(sqrt(x) - 3)", values={"x": 16})
     assert ex.value("L") == 1 and ex.grad("x") == sp.Rational(1, 8)
+
+
+# --- answers are graded under the same budget ----------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["1e999999999", "2**2**2**2**2**2", "3**100000000",
+                                    "exp(exp(exp(exp(exp(1)))))", "10**5000"])
+def test_answers_beyond_the_budget_are_graded_incorrect_quickly(answer):
+    if answer == "10**5000":
+        answer = 10 ** 5000  # a Python int over 4300 digits (str() of it fails)
+    ex = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)
+    start = time.perf_counter()
+    report = ex.check({"z": 7, "dL/dw": answer})
+    assert time.perf_counter() - start < SECOND
+    assert report.status("z") == "correct" and report.status("dL/dw") == "incorrect"
+    assert "not graded" in report.hint("dL/dw") and "max_" in report.hint("dL/dw")
+    assert "dL/dw" in report.to_text()
+
+
+@pytest.mark.parametrize("formula", ["(w*x + b - y)**40*(x + w)**40", "x**100000000*w",
+                                     "exp(exp(exp(exp(exp(w)))))"])
+def test_symbolic_answers_are_compared_within_the_time_budget(formula):
+    ex = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)
+    start = time.perf_counter()
+    report = ex.check({"dL/dw": formula})
+    assert time.perf_counter() - start < 2 * SECOND + budget.current().simplify_seconds
+    assert report.status("dL/dw") == "incorrect"
+    right = ex.check({"a": "relu(w*x + b)", "L": "(relu(b + x*w) - y)**2"})  # true formulas still are
+    assert right.status("a") == "correct" and right.status("L") == "correct"
+
+
+def test_is_zero_gives_up_in_time():
+    x, y = sp.symbols("x y")
+    big = sp.expand((x + y + 1) ** 12) - (x + y + 1) ** 12
+    start = time.perf_counter()
+    with budget.limits(simplify_seconds=0.05):
+        assert budget.is_zero(big) in (True, None)
+    assert time.perf_counter() - start < SECOND
+    assert budget.is_zero(sp.sin(x) ** 2 + sp.cos(x) ** 2 - 1) is True
+    assert budget.is_zero(x - y) is False
+
+
+# --- 3. no internal errors ------------------------------------------------------------------------
+
+
+def test_graphs_without_inputs_give_a_clear_error():
+    refused(lambda: str(Example.from_equations("z = 1")), DeriveError, "no inputs", "`z`")
+    refused(lambda: Example.from_expr("2*3"), DeriveError, "no inputs")
+
+
+def test_unused_lines_and_constant_outputs_give_documents():
+    ex = Example.from_equations("z = y\nL = tanh(3)", values={"y": 2})
+    assert ex.grad("y") == 0 and "L" in str(ex)
+    ex = Example.from_equations("z = x\nL = 3", values={"x": 1})
+    assert ex.grad("x") == 0 and str(ex)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda ex: ex.check({"z": 7}, rtol="abc"), ["rtol", "abc"]),
+    (lambda ex: ex.check({"z": 7}, rtol=-1), ["rtol", "≥ 0"]),
+    (lambda ex: ex.check({"z": 7}, atol=float("nan")), ["atol"]),
+])
+def test_bad_tolerances_are_refused(call, words):
+    ex = derive.neuron(x=2, w=3, b=1, y=5)
+    refused(lambda: call(ex), DeriveError, *words)
+
+
+def test_wrongly_typed_arguments_are_refused():
+    refused(lambda: Example.from_equations("z = w*x", values={"w": 1, "x": 2}, params=5), DeriveError, "params")
+    refused(lambda: Example.from_equations("z = w*x", values=[1, 2]), DeriveError, "mapping")
+    refused(lambda: derive.mlp([1], [[[1]]], [5], [1]), DeriveError, "biases[0]")
+    refused(lambda: derive.mlp("abc", [[1]], 5, [1]), DeriveError, "inputs")
+    refused(lambda: derive.mlp([1], [[["a"]]], [[0]], [1]), DeriveError, "w1_1_1")
+
+
+def test_unicode_digits_and_line_separators_are_not_syntax():
+    refused(eqs("z = x*٣", x=1), DeriveError, "`٣`")
+    refused(eqs("z = x*３", x=1), DeriveError, "`３`")
+    refused(eqs("z = x\u2028L = z*2", x=1), DeriveError, "column")
+    refused(lambda: derive.neuron(x="٣", w=1, b=0, y=0), DeriveError, "cannot read")
+    ex = derive.neuron(x=2, w=3, b=1, y=5)
+    assert ex.check({"z": "7"}).status("z") == "correct"
+    assert ex.check({"z": "٧"}).status("z") != "correct" if _readable(ex, "٧") else True
+
+
+def _readable(ex, answer):
+    try:
+        ex.check({"z": answer})
+        return True
+    except DeriveError:
+        return False
+
+
+YAML_BOMB = """a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_spec_files_are_read_strictly(tmp_path):
+    from derive.model.spec import load_spec
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(YAML_BOMB)
+    refused(lambda: load_spec(bomb), DeriveError, "aliases", "line 2")
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("equations: |\n  z = w*x\nvalues: {w: 1, x: 2}\nvalues: {w: 3, x: 4}\n")
+    refused(lambda: load_spec(dup), DeriveError, "'values' appears twice", "line 4")
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("title: caf\xe9\n".encode("latin-1"))
+    refused(lambda: load_spec(latin), DeriveError, "not UTF-8", "line 1")
+    big = tmp_path / "big.yaml"
+    big.write_text("title: " + "x" * 2_000_000)
+    refused(lambda: load_spec(big), DeriveError, "max_file_bytes")
+    refused(lambda: load_spec("/dev/zero"), DeriveError, "not a regular file")
+    refused(lambda: load_spec(tmp_path), DeriveError, "folder")
+    import os
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    refused(lambda: load_spec(fifo), DeriveError, "not a regular file")
+
+
+def test_variant_index_is_bounded(tmp_path):
+    from derive.courseware.homework import Generator
+    from derive.model.spec import load_spec
+    spec = tmp_path / "hw.yaml"
+    spec.write_text("equations: |\n  z = w*x\nrandom:\n  w: {integers: [1, 100000000]}\nvalues: {x: 2}\n")
+    gen = Generator(load_spec(spec), 0)
+    refused(lambda: gen.variants(10_000_000), BudgetError, "max_variants")

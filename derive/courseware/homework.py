@@ -257,6 +257,8 @@ class Generator:
     def variants(self, count: int) -> list[Variant]:
         if not isinstance(count, int) or count < 1:
             raise DeriveError(f"--variants must be at least 1, got {count!r}")
+        from ..core.budget import check_variants
+        check_variants(count, "the number of variants (or a variant's index)")
         space = 1
         for d in self.random:
             space *= d.size or 1

@@ -159,6 +159,8 @@ def mlp(inputs, weights, biases, targets, activation="sigmoid", loss: str = "hal
         if any(len(r) != width_in for r in W):
             raise DeriveError(f"mlp: layer {l} weights must have {width_in} columns (its inputs), "
                               f"got rows of length {sorted({len(r) for r in W})}")
+        if not isinstance(bvec, (list, tuple)):
+            raise DeriveError(f"mlp: biases[{l - 1}] must be a list with one bias per neuron, got {bvec!r}")
         if len(bvec) != len(W):
             raise DeriveError(f"mlp: layer {l} has {len(W)} neurons but {len(bvec)} biases")
         current = []

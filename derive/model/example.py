@@ -36,6 +36,12 @@ class Example:
         self.latex_names = dict(latex_names or {})
         self.precision = 4  # significant digits of ≈ numbers in documents
         self.exact = False  # documents also show exact forms: σ(7) = 1/(1 + e^(−7)) ≈ 0.9991
+        if not graph.inputs:
+            raise DeriveError(f"the equations have no inputs: `{graph.output}` is a constant, so "
+                              f"there is nothing to differentiate; use a name such as x in them "
+                              f"(e.g. `{graph.output} = 2*x`)")
+        if values is not None and not hasattr(values, "items"):
+            raise DeriveError(f"values must be a mapping like {{\"x\": 2}}, got {type(values).__name__}")
         given = {} if values is None else dict(values)
         unknown = [k for k in given if k not in graph.inputs]
         if unknown:
@@ -61,7 +67,11 @@ class Example:
             params = [n for n in graph.inputs if _PARAM.match(n)] or \
                      [n for n in graph.inputs if not _DATA.match(n)] or list(graph.inputs)
         else:
-            params = [params] if isinstance(params, str) else list(params)
+            params = [params] if isinstance(params, str) else params
+            if not isinstance(params, (list, tuple)) or not all(isinstance(p, str) for p in params):
+                raise DeriveError(f"params must be an input name or a list of input names, "
+                                  f"got {params!r}")
+            params = list(params)
             for p in params:
                 if p not in graph.inputs:
                     raise DeriveError(f"parameter {p!r} is not an input; the inputs are: "
@@ -86,6 +96,8 @@ class Example:
         from ..core.tensor import TENSOR_FUNCTIONS, is_tensor_value
         from ..core.tensorgraph import TensorGraph, uses_tensor_syntax
         equations = parse_equations(text, {**FUNCTIONS, **TENSOR_FUNCTIONS})
+        if values is not None and not hasattr(values, "items"):
+            raise DeriveError(f"values must be a mapping like {{\"x\": 2}}, got {type(values).__name__}")
         if uses_tensor_syntax(equations) or any(is_tensor_value(v) for v in (values or {}).values()):
             from .tensors import TensorExample
             return TensorExample(TensorGraph(equations, output), values, params, lr, title)

@@ -29,21 +29,11 @@ class Spec:
 
 
 def load_yaml(path) -> dict:
-    import yaml
+    """A YAML mapping from ``path``: a regular UTF-8 file under the size cap, no aliases, no
+    duplicate keys (``derive.io.inputs``)."""
+    from ..io.inputs import load_yaml_file
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such file") from None
-    except OSError as e:
-        raise SpecError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SpecError(f"{path}: malformed YAML{where}: {problem}") from None
+    data = load_yaml_file(path, "spec file")
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a spec must be a YAML mapping (title:, equations:, values: …), "
                         f"got {type(data).__name__}")

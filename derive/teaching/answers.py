@@ -67,6 +67,7 @@ class Answer:
     value: sp.Expr | None  # exact number, if numeric
     digits: int | None  # significant figures written (None: exact, e.g. a fraction)
     formula: sp.Expr | None = None  # if symbolic
+    problem: str = ""  # why the answer could not be graded (beyond the work budget)
 
 
 def _significant_digits(text: str) -> int | None:
@@ -79,12 +80,58 @@ def _significant_digits(text: str) -> int | None:
 
 
 def parse_answer(ex, raw) -> Answer:
+    """The student's answer, read under the same work budget as equations: an answer beyond it
+    (``1e999999999``, ``3**100000000``) comes back with ``problem`` set, graded incorrect."""
+    from ..core.budget import BudgetError
+    try:
+        answer = _parse_answer(ex, raw)
+        if answer.value is not None:
+            approx(answer.value)  # its size is within the budget before anything compares it
+        return answer
+    except BudgetError as e:
+        return Answer(_shown(raw), None, None, problem=f"not graded: {e}")
+    except RecursionError:
+        return Answer(_shown(raw), None, None, problem="not graded: the answer is nested too deeply")
+
+
+def _shown(raw) -> object:
+    """A huge answer as a short description (``str`` of a 5000-digit int fails, and a report is
+    no place for it)."""
+    if isinstance(raw, int) and abs(raw).bit_length() > 200:
+        return f"<a number of about {int(abs(raw).bit_length() * 0.30103) + 1} digits>"
+    if isinstance(raw, str) and len(raw) > 80:
+        return raw[:60] + "…"
+    return raw
+
+
+def check_tolerance(name: str, value):
+    """``rtol``/``atol``: None or a finite number ≥ 0.
+
+    >>> check_tolerance("rtol", 0.01)
+    0.01
+    """
+    import math
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise DeriveError(f"{name} must be a number ≥ 0 such as 0.01, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DeriveError(f"{name} must be a number ≥ 0 such as 0.01, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise DeriveError(f"{name} must be a finite number ≥ 0, got {value!r}")
+    return value
+
+
+def _parse_answer(ex, raw) -> Answer:
     from ..core.numbers import parse_decimal, to_exact
     from ..core.parser import Num, parse_expression, to_sympy
     if isinstance(raw, bool) or raw is None:
         raise DeriveError(f"answer {raw!r} is not a number or a formula")
     if isinstance(raw, int):
-        return Answer(raw, sp.Integer(raw), len(str(abs(raw)).rstrip("0")) or 1)
+        value = to_exact(raw, "answer")  # within the digit budget before str() is called
+        return Answer(raw, value, len(str(abs(raw)).rstrip("0")) or 1)
     if isinstance(raw, float):
         return Answer(raw, to_exact(raw), _significant_digits(repr(raw)))
     if isinstance(raw, (sp.Basic,)) or not isinstance(raw, str):
