@@ -24,7 +24,7 @@ def read_text(path, what: str = "file") -> str:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block us
     except FileNotFoundError:
-        raise SpecError(f"{path}: no such {what}") from None
+        raise SpecError(f"{path}: no such file ({what})") from None
     except IsADirectoryError:
         raise SpecError(f"{path} is a folder; give a {what}") from None
     except OSError as e:
