@@ -36,7 +36,12 @@ TORCH_LOSSES = {
 
 
 def _rows(t) -> list:
-    return t.detach().cpu().double().tolist()
+    """A tensor, numpy array or (nested) list of numbers as nested Python lists."""
+    if hasattr(t, "detach"):
+        return t.detach().cpu().double().tolist()
+    if hasattr(t, "tolist"):  # numpy arrays: a user may pass the data they fed to torch.tensor
+        return t.tolist()
+    return list(t)
 
 
 def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = None):

@@ -103,8 +103,17 @@ class _HandWritten:
                 out.append(f" + {text}")
         return "".join(out)
 
+    def _bare(self, expr) -> str:
+        """``expr`` where no bracket is needed around a substituted negative number (a function's
+        argument, a side of a comparison, the first term of a sum): relu(−7), not relu((−7))."""
+        values = self._settings["values"]
+        if values and expr in values:
+            return self.number(values[expr])
+        return self._print(expr)
+
     def _print_Add(self, expr, order=None):
-        return self._signed_join([self._print(t) for t in _hand_order(expr.args)])
+        terms = _hand_order(expr.args)
+        return self._signed_join([self._bare(terms[0])] + [self._print(t) for t in terms[1:]])
 
     def _print_Sum(self, s: Sum):
         return self._signed_join([self._print(t) for t in s.terms])
@@ -188,7 +197,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         spec = BY_CLASS.get(type(expr))
         if spec is None or isinstance(expr, (sp.exp, sp.log, sp.tanh, sp.Abs)):
             return super()._print_Function(expr, exp)
-        args = ", ".join(self._print(a) for a in expr.args)
+        args = ", ".join(self._bare(a) for a in expr.args)
         name = spec.latex
         if exp is not None:
             name = f"{name}^{{{exp}}}"
@@ -343,7 +352,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
     def _print_Relational(self, expr):
         ops = {"<": "<", "<=": "\\le", ">": ">", ">=": "\\ge", "==": "=", "!=": "\\ne"}
-        return f"{self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)}"
+        return f"{self._bare(expr.lhs)} {ops[expr.rel_op]} {self._bare(expr.rhs)}"
 
     def _print_sign(self, expr, exp=None):
         return f"\\operatorname{{sign}}\\left({self._print(expr.args[0])}\\right)"
@@ -406,7 +415,7 @@ class TextPrinter(_HandWritten, StrPrinter):
 
     def _print_Function(self, expr):
         spec = BY_CLASS.get(type(expr))
-        args = ", ".join(self._print(a) for a in expr.args)
+        args = ", ".join(self._bare(a) for a in expr.args)
         if isinstance(expr, sp.exp):
             simple = expr.args[0].is_Atom and not args.startswith("−")
             return f"e^{args}" if simple else f"e^({args})"
@@ -495,7 +504,7 @@ class TextPrinter(_HandWritten, StrPrinter):
 
     def _print_Relational(self, expr):
         ops = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
-        return f"{self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)}"
+        return f"{self._bare(expr.lhs)} {ops[expr.rel_op]} {self._bare(expr.rhs)}"
 
     def _print_Formula(self, f: Formula):
         return f.text

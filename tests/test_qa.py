@@ -1,0 +1,44 @@
+"""Regressions found by trying features as a lecturer or student would (QA rounds)."""
+import numpy as np
+import pytest
+
+import derive
+
+torch = pytest.importorskip("torch")
+
+
+def test_from_torch_accepts_plain_lists_and_numpy_inputs():
+    # A student passes the data as lists (or the numpy array they built it from), not tensors.
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ELU(), torch.nn.Linear(4, 3)).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.round(p * 10) / 10)
+    rows = [[1.0, -2.0, 0.0], [0.5, 0.0, -1.0]]
+    X = torch.tensor(rows, dtype=torch.float64)
+    L = torch.nn.functional.cross_entropy(net(X), torch.tensor([2, 0]))
+    L.backward()
+    for x in (rows, np.array(rows)):
+        ex = derive.from_torch(net, x, [2, 0], loss="cross_entropy")
+        assert float(ex.value("L")) == pytest.approx(L.item(), rel=1e-12)
+        assert float(ex.grad("w1_2_3")) == pytest.approx(net[0].weight.grad[1, 2].item(), rel=1e-12)
+        assert float(ex.grad("b2_1")) == pytest.approx(net[2].bias.grad[0].item(), rel=1e-12)
+
+
+def _lines(text, start):
+    return [line.strip() for line in text.splitlines() if line.strip().startswith(start)]
+
+
+def test_substituted_negatives_are_bracketed_only_where_needed():
+    # relu((−7)) and ((−0.7) − 0)² carry brackets a lecturer would strike out; 3 · (−2) needs them.
+    ex = derive.Example.from_equations("z = w*x + b\na = leaky_relu(z, 0.1)\nm = max(a, -1)\n"
+                                       "L = (m - y)**2", values=dict(x=-2, w=3, b=-1, y=0))
+    text = ex.to_text()
+    assert "z = wx + b = 3 · (−2) + (−1) = −7" in text
+    assert "a = LeakyReLU(z, 0.1) = LeakyReLU(−7, 0.1) = −0.7" in text
+    assert "m = max(a, −1) = max(−0.7, −1) = −0.7" in text
+    assert "L = (m − y)² = (−0.7 − 0)² = 0.49" in text
+    assert "((" not in text
+    latex = ex.to_latex()
+    assert r"\operatorname{LeakyReLU}(-7, 0.1)" in latex
+    assert r"\left(\left(" not in latex
