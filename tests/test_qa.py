@@ -42,3 +42,12 @@ def test_substituted_negatives_are_bracketed_only_where_needed():
     latex = ex.to_latex()
     assert r"\operatorname{LeakyReLU}(-7, 0.1)" in latex
     assert r"\left(\left(" not in latex
+
+
+def test_undefined_message_quotes_an_irrational_value_not_its_label():
+    # tanh output with binary cross-entropy: log of a negative number; the message showed "a = [a]"
+    with pytest.raises(derive.DeriveError) as info:
+        derive.neuron(x=2, w=-3, b=1, y=1, activation="tanh", loss="binary_cross_entropy").value("L")
+    message = str(info.value)
+    assert "log(a) with a ≈ -0.9999" in message
+    assert "[a]" not in message

@@ -93,10 +93,16 @@ def substitute(expr: sp.Expr, values: dict, culprit: str = "") -> sp.Expr:
     return done[expr]
 
 
+def _shown(symbol, value) -> str:
+    """``a = 2/5``, or ``a ≈ -0.8312`` for an irrational value (whose own sstr is only its label)."""
+    if value.is_Rational:
+        return f"{symbol} = {sp.sstr(value)}"
+    return f"{symbol} ≈ {sp.sstr(sp.N(value, 4))}"
+
+
 def _values_text(node, values) -> str:
     used = sorted((s for s in node.free_symbols if s in values), key=lambda s: s.name)[:3]
-    return "".join(f" with {s} = {sp.sstr(values[s])}" if i == 0 else f", {s} = {sp.sstr(values[s])}"
-                   for i, s in enumerate(used))
+    return "".join((" with " if i == 0 else ", ") + _shown(s, values[s]) for i, s in enumerate(used))
 
 
 def _check(node, args, result, values) -> None:
