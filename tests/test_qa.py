@@ -51,3 +51,18 @@ def test_undefined_message_quotes_an_irrational_value_not_its_label():
     message = str(info.value)
     assert "log(a) with a ≈ -0.9999" in message
     assert "[a]" not in message
+
+
+def test_no_double_brackets_in_sympy_laid_out_functions():
+    # tanh, log, exp, |·| and sign are laid out apart from the registry path; same rule there.
+    ex = derive.Example.from_equations("z = w*x + b\na = tanh(z)\nL = log(1 + exp(-a)) + abs(z)**3 + exp(z)",
+                                       values=dict(w=-1.5, x=2, b=0.5))
+    latex = ex.to_latex()
+    assert r"\tanh{\left(-2.5 \right)}" in latex
+    assert r"\left|-2.5\right|^{3}" in latex and r"e^{-2.5}" in latex
+    assert r"\operatorname{sign}\left(-2.5\right)" in latex
+    assert r"\left(\left(" not in latex and r"{\left(-2.5\right)}" not in latex
+    text = ex.to_text()
+    assert "tanh(−2.5) ≈ −0.9866" in text
+    assert "|−2.5|³" in text and "sign(−2.5)" in text and "e^(−2.5)" in text
+    assert "((" not in text and "(|" not in text

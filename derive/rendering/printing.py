@@ -188,7 +188,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         if values and expr in values:
             v = values[expr]
             text = self.number(v)
-            return f"\\left({text}\\right)" if text.startswith("-") else text
+            bare = expr is getattr(self, "_bare_arg", None)
+            return f"\\left({text}\\right)" if text.startswith("-") and not bare else text
         return latex_name(expr.name, self._settings["names"])
 
     # -- functions of the registry --
@@ -196,7 +197,13 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     def _print_Function(self, expr, exp=None):
         spec = BY_CLASS.get(type(expr))
         if spec is None or isinstance(expr, (sp.exp, sp.log, sp.tanh, sp.Abs)):
-            return super()._print_Function(expr, exp)
+            # SymPy's own layout; a substituted negative argument needs no second bracket:
+            # \tanh(-2.088), not \tanh((-2.088))
+            self._bare_arg = expr.args[0] if len(expr.args) == 1 else None
+            try:
+                return super()._print_Function(expr, exp)
+            finally:
+                self._bare_arg = None
         args = ", ".join(self._bare(a) for a in expr.args)
         name = spec.latex
         if exp is not None:
@@ -209,7 +216,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return f"\\mathbb{{1}}\\left[{self._print(expr.args[0])}\\right]"
 
     def _print_exp(self, expr, exp=None):
-        inner = self._print(expr.args[0])
+        inner = self._bare(expr.args[0])  # e^{-2.5}: the exponent's braces already group it
         base = f"e^{{{inner}}}"
         return f"\\left({base}\\right)^{{{exp}}}" if exp else base
 
@@ -355,7 +362,11 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return f"{self._bare(expr.lhs)} {ops[expr.rel_op]} {self._bare(expr.rhs)}"
 
     def _print_sign(self, expr, exp=None):
-        return f"\\operatorname{{sign}}\\left({self._print(expr.args[0])}\\right)"
+        return f"\\operatorname{{sign}}\\left({self._bare(expr.args[0])}\\right)"
+
+    def _print_Abs(self, expr, exp=None):
+        text = f"\\left|{self._bare(expr.args[0])}\\right|"
+        return f"{text}^{{{exp}}}" if exp else text
 
 
 def _exact(number) -> bool:
@@ -426,7 +437,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"𝟙[{self._print(expr.args[0])}]"
 
     def _print_Abs(self, expr):
-        return f"|{self._print(expr.args[0])}|"
+        return f"|{self._bare(expr.args[0])}|"
 
     def _print_Mul(self, expr):
         values = self._settings["values"]
@@ -493,7 +504,9 @@ class TextPrinter(_HandWritten, StrPrinter):
             base = self._print(expr.base)
             return f"1/({base})" if not expr.base.is_Atom else f"1/{base}"
         base = self._print(expr.base)
-        if not expr.base.is_Atom or base.startswith("−") or base.startswith("("):
+        if isinstance(expr.base, sp.Abs):  # |z|³: the bars already group it
+            pass
+        elif not expr.base.is_Atom or base.startswith("−") or base.startswith("("):
             base = base if base.startswith("(") and base.endswith(")") and expr.base.is_Symbol else f"({base})"
         if expr.exp.is_Integer and 0 <= expr.exp <= 999:
             return base + str(expr.exp).translate(_SUPERSCRIPT)
@@ -529,7 +542,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         return " · ".join(parts)
 
     def _print_sign(self, expr):
-        return f"sign({self._print(expr.args[0])})"
+        return f"sign({self._bare(expr.args[0])})"
 
     # -- matrices: one line, rows separated by ; --
 
