@@ -40,6 +40,7 @@ _EXPORTS = {
     "batchnorm": "model.layers", "rnn": "model.layers", "conv1d": "model.layers",
     "conv2d": "model.layers", "maxpool": "model.layers", "dropout": "model.layers",
     "batchnorm_simplified": "model.layers",
+    "register_activation": "core.extend",  # the documented extension point (DESIGN.md: Extending)
 }
 
 __all__ = ["DeriveError", *_EXPORTS]

@@ -66,3 +66,17 @@ def test_no_double_brackets_in_sympy_laid_out_functions():
     assert "tanh(−2.5) ≈ −0.9866" in text
     assert "|−2.5|³" in text and "sign(−2.5)" in text and "e^(−2.5)" in text
     assert "((" not in text and "(|" not in text
+
+
+def test_a_lone_sum_over_a_fraction_bar_is_bracketed_once():
+    # binary cross-entropy's ∂L/∂p printed ((1 − y))/(1 − p) and \frac{\left(1 - y\right)}{1 - p}
+    ex = derive.Example.from_equations("p = sigmoid(a)\nL = -(y*log(p) + (1 - y)*log(1 - p))",
+                                       values=dict(a=0.3, y=1))
+    text = ex.to_text()
+    assert "∂L/∂p = (1 − y)/(1 − p) − y/p = (1 − 1)/(1 − 0.5744) − 1/0.5744 ≈ −1.741" in text
+    assert "((" not in text
+    latex = ex.to_latex()
+    assert r"\frac{1 - y}{1 - p} - \frac{y}{p} = \frac{1 - 1}{1 - 0.5744}" in latex
+    # an integer factor still needs its bracket: 2 · (1 − y) over the bar
+    two = derive.Example.from_equations("L = 2*(1 - y)/(1 + a)", values=dict(a=1, y=0))
+    assert r"\frac{2 \left(1 - y\right)}{a + 1} = \frac{2 \cdot \left(1 - 0\right)}{1 + 1} = 1" in two.to_latex()

@@ -249,6 +249,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             if coeff.is_Integer and coeff != 1:
                 body = f"{coeff}{dot}{body}" if numerator else str(coeff)
                 coeff = sp.S.One
+            elif len(numerator) == 1 and numerator[0].is_Add:
+                body = self._print(numerator[0])  # the fraction bar groups it: \frac{1 - y}{1 - p}
             # A lone sum in a fraction's denominator needs no brackets: \frac{2}{n + m}.
             den = self._print(denominator[0]) if len(denominator) == 1 else join(denominator)
             body = f"\\frac{{{body}}}{{{den}}}"
@@ -469,7 +471,7 @@ class TextPrinter(_HandWritten, StrPrinter):
             if (len(denominator) > 1 or denominator[0].is_Mul) and not (den.startswith("(") and den.endswith(")")):
                 den = f"({den})"
             num = body or "1"
-            if numerator and (len(numerator) > 1 or numerator[0].is_Add):
+            if numerator and len(numerator) > 1:  # a lone sum is bracketed by join already
                 num = f"({num})"
             if coeff.is_Integer and coeff != 1:
                 num = f"{coeff} · {num}" if body else str(coeff)
