@@ -80,3 +80,18 @@ def test_a_lone_sum_over_a_fraction_bar_is_bracketed_once():
     # an integer factor still needs its bracket: 2 · (1 − y) over the bar
     two = derive.Example.from_equations("L = 2*(1 - y)/(1 + a)", values=dict(a=1, y=0))
     assert r"\frac{2 \left(1 - y\right)}{a + 1} = \frac{2 \cdot \left(1 - 0\right)}{1 + 1} = 1" in two.to_latex()
+
+
+def test_register_activation_is_reachable_from_the_package():
+    # DESIGN.md's extension point: derive.register_activation(...) in one call
+    from derive.core.extend import unregister
+    derive.register_activation("mishqa", "z*tanh(softplus(z))")
+    try:
+        ex = derive.neuron(x=-1.5, w=0.4, b=0, y=1, activation="mishqa")
+        z = torch.tensor(-0.6, dtype=torch.float64, requires_grad=True)
+        a = z * torch.tanh(torch.nn.functional.softplus(z))
+        ((a - 1) ** 2).backward()
+        assert float(ex.grad("w")) == pytest.approx(z.grad.item() * -1.5, rel=1e-12)
+        assert "mishqa" in derive.ACTIVATIONS
+    finally:
+        unregister("mishqa")
