@@ -95,3 +95,21 @@ def test_register_activation_is_reachable_from_the_package():
         assert "mishqa" in derive.ACTIVATIONS
     finally:
         unregister("mishqa")
+
+
+@pytest.mark.parametrize("answer, ok", [
+    (np.float64(-0.01457), True),      # was graded incorrect: repr is "np.float64(-0.01457)"
+    (np.float64(-0.0167), False),
+    ("−0.01457", True),                # copied from a document: Unicode minus (was ParseError)
+    ("≈ −0.01457", True),              # … with its ≈
+    ("−0.0167", False),
+])
+def test_check_reads_numpy_floats_and_answers_copied_from_documents(answer, ok):
+    ex = derive.neuron(x=2, w=3, b=1, y=5, activation="sigmoid", lr=0.1)
+    assert ex.check({"dL/dw": answer}).ok is ok
+
+
+def test_check_reads_numpy_float32_and_int_scalars():
+    ex = derive.neuron(x=2, w=3, b=1, y=5, activation="sigmoid", lr=0.1)
+    assert ex.check({"w_new": np.float32(3.001457), "z": np.int64(7), "a": "≈ 0.9991"}).ok
+    assert not ex.check({"z": np.int64(6)}).ok

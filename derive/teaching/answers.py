@@ -129,6 +129,10 @@ def _parse_answer(ex, raw) -> Answer:
     from ..core.parser import Num, parse_expression, to_sympy
     if isinstance(raw, bool) or raw is None:
         raise DeriveError(f"answer {raw!r} is not a number or a formula")
+    if type(raw).__module__ == "numpy" and getattr(raw, "shape", None) == ():
+        # a numpy scalar: an integer as int; a float as the decimal it prints as (np.float32(3.001)
+        # is 3.001, and repr(np.float64(x)) is "np.float64(x)", not a decimal)
+        raw = raw.item() if raw.dtype.kind in "iub" else str(raw)
     if isinstance(raw, int):
         value = to_exact(raw, "answer")  # within the digit budget before str() is called
         return Answer(raw, value, len(str(abs(raw)).rstrip("0")) or 1)
@@ -137,7 +141,8 @@ def _parse_answer(ex, raw) -> Answer:
     if isinstance(raw, (sp.Basic,)) or not isinstance(raw, str):
         value = to_exact(raw, "answer")
         return Answer(raw, value, None)
-    text = raw.strip()
+    # as copied from a derive document: a Unicode minus, a leading ≈ of a rounded value
+    text = raw.strip().replace("−", "-").lstrip("≈~").strip()
     exact = parse_decimal(text)
     if exact is not None:
         return Answer(raw, exact, _significant_digits(text))
