@@ -113,3 +113,16 @@ def test_check_reads_numpy_float32_and_int_scalars():
     ex = derive.neuron(x=2, w=3, b=1, y=5, activation="sigmoid", lr=0.1)
     assert ex.check({"w_new": np.float32(3.001457), "z": np.int64(7), "a": "≈ 0.9991"}).ok
     assert not ex.check({"z": np.int64(6)}).ok
+
+
+def test_conv2d_and_maxpool_grid_names_are_row_column_subscripts_in_latex():
+    # x2_1 is row 2, column 1 of the image — not the mlp's layer-2 x^{(2)}_{1}
+    ex = derive.conv2d([[1, 0, -1], [2, -2, 0.5], [0, 1, 1]], [[1, -1], [0.5, 0]], bias=0.25,
+                       activation="relu", upstream=[[1, 0], [-1, 2]])
+    latex = ex.to_latex()
+    assert r"\frac{\partial L}{\partial o_{2,1}} = g_{3} = -1" in latex
+    assert "k_{1,1} x_{2,1} + k_{1,2} x_{2,2} + k_{2,1} x_{3,1} + k_{2,2} x_{3,2} + b" in latex
+    assert "^{(" not in latex
+    assert float(ex.grad("k2_2")) == -3  # PyTorch float64: kernel grad [[-1, 2], [2, -3]]
+    pool = derive.maxpool([[1, 2], [3, -4]]).to_latex()
+    assert "x_{2,1}" in pool and "^{(" not in pool

@@ -8,6 +8,8 @@ for any example. A layer inside a larger net is represented by its upstream grad
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..core.engine import Graph
@@ -203,6 +205,15 @@ def conv1d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str
                    title or "A 1-D convolution: one kernel shared by every position", "generic", meta)
 
 
+_GRID = re.compile(r"^([A-Za-z]+)(\d+)_(\d+)$")
+
+
+def _grid_names(names) -> dict:
+    """LaTeX for row/column names: ``x2_1`` -> ``x_{2,1}`` (the default would read it as the mlp's
+    layer-2 ``x^{(2)}_{1}``)."""
+    return {n: f"{m[1]}_{{{m[2]},{m[3]}}}" for n in names if (m := _GRID.match(n))}
+
+
 def conv2d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str = "identity",
            upstream=None, title: str | None = None) -> Example:
     """2-D convolution (cross-correlation, as PyTorch's ``conv2d``), one channel: inputs
@@ -233,7 +244,7 @@ def conv2d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str
     params = [f"k{r + 1}_{c + 1}" for r in range(len(K)) for c in range(len(K[0]))] + ["b"]
     return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, params,
                    None, title or "A 2-D convolution: one kernel shared by every position",
-                   "generic", meta)
+                   "generic", meta, latex_names=_grid_names([*values, *outputs]))
 
 
 def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
@@ -273,7 +284,8 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
     meta = {"layer": "maxpool", "size": size, "stride": stride, "focus": next(iter(values))}
     return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
                    [k for k in values if k.startswith("x")], None,
-                   title or "Max-pooling: the gradient goes to the maximum", "generic", meta)
+                   title or "Max-pooling: the gradient goes to the maximum", "generic", meta,
+                   latex_names=_grid_names([*values, *(o for o, _ in windows)]))
 
 
 def dropout(x, mask, p, upstream=None, title: str | None = None) -> Example:
