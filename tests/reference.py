@@ -21,8 +21,19 @@ ELEMENTARY = {
     "log": sp.log,
     "sqrt": sp.sqrt,
     "abs": sp.Abs,
-    "max": lambda a, b: sp.Piecewise((a, a >= b), (b, True)),
-    "min": lambda a, b: sp.Piecewise((a, a <= b), (b, True)),
+    "max": lambda *a: sp.Max(*a),
+    "min": lambda *a: sp.Min(*a),
+    "where": lambda c, a, b: sp.Piecewise((a, c), (b, True)),
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "logsumexp": lambda *a: sp.log(sp.Add(*[sp.exp(v) for v in a])),
+    "squared_error": lambda a, y: (a - y) ** 2,
+    "half_squared_error": lambda a, y: (a - y) ** 2 / 2,
+    "mse": lambda a, y: (a - y) ** 2,
+    "absolute_error": lambda a, y: sp.Abs(a - y),
+    "binary_cross_entropy": lambda a, y: -(y * sp.log(a) + (1 - y) * sp.log(1 - a)),
+    "huber": lambda r, d: sp.Piecewise((r ** 2 / 2, sp.Abs(r) <= d), (d * (sp.Abs(r) - d / 2), True)),
+    "hinge": lambda y, s: sp.Piecewise((1 - y * s, y * s <= 1), (0, True)),
 }
 
 _BY_CLASS = {spec.cls: name for name, spec in F.FUNCTIONS.items() if name != "sqrt"}
@@ -66,8 +77,20 @@ def torch_functions():
         "log": torch.log,
         "sqrt": torch.sqrt,
         "abs": torch.abs,
-        "max": torch.maximum,
-        "min": torch.minimum,
+        "max": lambda *a: torch.amax(torch.stack(torch.broadcast_tensors(*a)), 0),
+        "min": lambda *a: torch.amin(torch.stack(torch.broadcast_tensors(*a)), 0),
+        "where": torch.where,
+        "sin": torch.sin,
+        "cos": torch.cos,
+        "logsumexp": lambda *a: torch.logsumexp(torch.stack(torch.broadcast_tensors(*a)), 0),
+        # PyTorch's own losses, not our formulas: an independent reference
+        "squared_error": lambda a, y: Fn.mse_loss(a, y, reduction="sum"),
+        "half_squared_error": lambda a, y: Fn.mse_loss(a, y, reduction="sum") / 2,
+        "mse": Fn.mse_loss,
+        "absolute_error": Fn.l1_loss,
+        "binary_cross_entropy": Fn.binary_cross_entropy,
+        "huber": lambda r, d: Fn.huber_loss(r, torch.zeros_like(r), delta=float(d)),
+        "hinge": lambda y, s: Fn.hinge_embedding_loss(y * s, torch.tensor(-1.0)),
     }
 
 
@@ -79,6 +102,10 @@ def torch_eval(expr, env):
         return env[expr.name]
     if expr.is_Number:
         return torch.tensor(float(expr), dtype=torch.float64)
+    if isinstance(expr, sp.core.relational.Relational):
+        import operator
+        ops = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+        return ops[expr.rel_op](torch_eval(expr.lhs, env), torch_eval(expr.rhs, env))
     args = [torch_eval(a, env) if not (a.is_Number and _BY_CLASS.get(type(expr)) in ("leaky_relu", "elu")
                                        and a is expr.args[-1]) else a for a in expr.args]
     if expr.is_Add:

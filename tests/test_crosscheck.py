@@ -15,9 +15,14 @@ from tests.reference import composed, elementary, torch_gradients
 
 UNARY = ["relu({a})", "sigmoid({a})", "tanh({a})", "softplus({a})", "gelu({a})", "silu({a})",
          "identity({a})", "exp({a}/4)", "log(1 + {a}*{a})", "sqrt(1 + {a}*{a})", "abs({a})",
-         "leaky_relu({a}, 0.1)", "leaky_relu({a})", "elu({a}, 0.5)", "elu({a})", "{a}**2", "-{a}"]
+         "leaky_relu({a}, 0.1)", "leaky_relu({a})", "elu({a}, 0.5)", "elu({a})", "{a}**2", "-{a}",
+         "sin({a})", "cos({a}/2)", "huber({a})", "binary_cross_entropy(sigmoid({a}), 0.3)"]
 BINARY = ["{a} + {b}", "{a} - {b}", "{a}*{b}", "{a}/(1 + {b}*{b})", "max({a}, {b})",
-          "min({a}, {b})", "{a}*{b} + {a}", "relu({a}*{b}) + {b}"]
+          "min({a}, {b})", "{a}*{b} + {a}", "relu({a}*{b}) + {b}", "max({a}, {b}, 1, -{a})",
+          "min({b}, {a}, 0)", "where({a} > {b}, {a}*{b}, {b})", "logsumexp({a}, {b}, 0)",
+          "squared_error({a}, {b})", "half_squared_error({a}, {b})", "mse({a}, {b})",
+          "absolute_error({a}, {b})", "huber({a}, 1 + {b}*{b})", "hinge({a}, {b})",
+          "binary_cross_entropy(sigmoid({a}), sigmoid({b}))"]
 VALUES = [sp.Rational(p, q) for q in (1, 2, 3, 7) for p in range(-9, 10) if p]
 
 
@@ -40,6 +45,31 @@ def graphs(draw):
     return text, {k: v for k, v in values.items() if re.search(rf"\b{k}\b", text)}
 
 
+def _gap(expr, subs):
+    """Distance of a registry application from its kink, tie or switch point (None: smooth)."""
+    spec = BY_CLASS.get(type(expr))
+    args = [approx(a.xreplace(subs)) if not isinstance(a, sp.core.relational.Relational) else a
+            for a in expr.args]
+    if spec is None:
+        return None
+    if spec.name in ("max", "min"):
+        ordered = sorted(args, reverse=spec.name == "max")
+        return ordered[0] - ordered[1]
+    if spec.name == "where":
+        condition = expr.args[0]
+        return approx((condition.lhs - condition.rhs).xreplace(subs))
+    if spec.name in ("absolute_error", "squared_error"):
+        return args[0] - args[1]
+    if spec.name == "huber":
+        delta = args[1] if len(args) > 1 else 1
+        return abs(args[0]) - delta
+    if spec.name == "hinge":
+        return args[0] * args[1] - 1
+    if spec.kink is None:
+        return None
+    return args[0]
+
+
 def _away_from_kinks(ex) -> bool:
     subs = ex.evaluation._subs
     for node in ex.graph.nodes.values():
@@ -47,12 +77,8 @@ def _away_from_kinks(ex) -> bool:
         while stack:
             e = stack.pop()
             stack.extend(e.args)
-            spec = BY_CLASS.get(type(e))
-            if spec is None or spec.kink is None:
-                continue
-            args = [approx(a.xreplace(subs)) for a in e.args]
-            gap = args[0] - args[1] if spec.arity == 2 and spec.name in ("max", "min") else args[0]
-            if abs(gap) < mpmath.mpf("1e-4"):
+            gap = _gap(e, subs)
+            if gap is not None and abs(gap) < mpmath.mpf("1e-4"):
                 return False
     return True
 

@@ -84,8 +84,13 @@ def test_float_lr_is_the_decimal_it_prints_as():
 @pytest.mark.parametrize("text, values, wrt, expected, word", [
     ("a = relu(z)", {"z": 0}, "z", 0, "ReLU'(0) = 0"),
     ("a = abs(z)", {"z": 0}, "z", 0, "|x|'(0) = 0"),
-    ("a = max(p, q)", {"p": 2, "q": 2}, "p", 1, "first"),
-    ("a = max(p, q)", {"p": 2, "q": 2}, "q", 0, "first"),
+    ("a = max(p, q)", {"p": 2, "q": 2}, "p", sp.Rational(1, 2), "share the gradient equally"),
+    ("a = max(p, q)", {"p": 2, "q": 2}, "q", sp.Rational(1, 2), "share the gradient equally"),
+    ("a = max(p, q, r, s)", {"p": 2, "q": 5, "r": 5, "s": 5}, "q", sp.Rational(1, 3), "torch.amax"),
+    ("a = max(p, q, r, s)", {"p": 2, "q": 5, "r": 5, "s": 5}, "p", 0, "torch.amax"),
+    ("a = min(p, q, r)", {"p": -1, "q": -1, "r": 0}, "p", sp.Rational(1, 2), "torch.amin"),
+    ("a = hinge(y, s)", {"y": -1, "s": -1}, "s", 1, "hinge_embedding_loss"),
+    ("a = absolute_error(p, q)", {"p": 3, "q": 3}, "p", 0, "sign(0) = 0"),
     ("a = leaky_relu(z, 0.1)", {"z": 0}, "z", sp.Rational(1, 10), "LeakyReLU'(0) = α"),
 ])
 def test_kinks_use_the_convention_and_say_so(text, values, wrt, expected, word):

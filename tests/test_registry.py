@@ -8,7 +8,8 @@ from derive.core.losses import LOSSES
 from derive.rendering.printing import LatexPrinter, TextPrinter
 from tests.reference import ELEMENTARY, torch_functions
 
-POINTS = [sp.Rational(-17, 10), sp.Rational(-3, 10), sp.Rational(2, 5), sp.Rational(13, 10), 3]
+POINTS = [sp.Rational(-17, 10), sp.Rational(-3, 10), sp.Rational(1, 10), sp.Rational(2, 5),
+          sp.Rational(7, 10), sp.Rational(13, 10), 3]
 
 
 def _domain_ok(name, args):
@@ -16,10 +17,18 @@ def _domain_ok(name, args):
         return args[0] > 0
     if name in ("max", "min"):
         return args[0] != args[1]
+    if name == "binary_cross_entropy":
+        return 0 < args[0] < 1
+    if name in ("absolute_error", "huber"):  # away from the kink and the switch point
+        return args[0] != args[1] and abs(args[0]) != args[1]
+    if name == "hinge":
+        return args[0] * args[1] != 1
     return True
 
 
 def _args(spec, z):
+    if spec.name == "where":  # the condition is on z; the branches differ on each side
+        return [sp.StrictGreaterThan(z, 0), z ** 2, -2 * z]
     if spec.arity == 2 and spec.defaults:
         return [z, spec.defaults[0]]
     if spec.arity == 2:
@@ -65,7 +74,7 @@ def test_derivative_rule_matches_torch(name):
             continue
         t = torch.tensor(float(point), dtype=torch.float64, requires_grad=True)
         extra = [float(a) if spec.defaults else torch.tensor(float(a), dtype=torch.float64) for a in args[1:]]
-        out = fn(t, *extra)
+        out = fn(t > 0, t ** 2, -2 * t) if name == "where" else fn(t, *extra)
         out_value = float(out.detach())
         (g,) = torch.autograd.grad(out, [t])
         assert abs(float(sp.N(rule.xreplace({z: point}), 20)) - float(g)) < 1e-12, (name, point)
@@ -83,7 +92,7 @@ def test_latex_and_text_names(name):
     assert "\\theta" not in latex and "Heaviside" not in latex
     derivative = LatexPrinter().doprint(sp.diff(expr, z))
     assert "Heaviside" not in derivative and "\\theta" not in derivative
-    if spec.kind == "activation":
+    if spec.kind in ("activation", "loss"):
         assert spec.definition_latex and spec.derivative_latex
         assert spec.definition_text and spec.derivative_text
 
@@ -116,7 +125,7 @@ def test_every_entry_compiles_in_latex(tmp_path, pdflatex):
     for name, spec in sorted(F.FUNCTIONS.items()):
         expr = spec.function(*_args(spec, z))
         s.show(Chain(expr, "=", sp.diff(expr, z)))
-        if spec.kind == "activation":
+        if spec.kind in ("activation", "loss"):
             s.show(spec.definition)
             s.show(spec.derivative)
     (tmp_path / "f.tex").write_text(render_content(Content("Registry", [s]), "latex"), encoding="utf-8")

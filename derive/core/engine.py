@@ -447,6 +447,10 @@ class Evaluation:
         sentences = []
         for spec, app in self._applications(node, wrt):
             arg = app.args[0]
+            if spec.justify_call is not None:  # needs every argument (max, min: which one wins)
+                argvals = None if self.symbolic else [a.xreplace(self._subs) for a in app.args]
+                sentences.append(spec.justify_call(app, argvals, self.graph.symbols[wrt]))
+                continue
             if self.symbolic:
                 sentences.append(spec.justify(arg, None, False))
                 continue

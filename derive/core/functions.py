@@ -5,8 +5,10 @@ derivative rule, next to the definition as in micrograd), its LaTeX and Unicode 
 convention at kinks, the sentence that justifies a local derivative, and the PyTorch spelling used by
 the exporter and the cross-checking tests. Adding a function is one entry in ``FUNCTIONS``.
 
-Conventions at kinks (PyTorch's): ReLU'(0) = 0, leaky ReLU'(0) = α, ELU'(0) = α, |x|'(0) = 0,
-max/min at a tie send the whole gradient to the first argument.
+Conventions at kinks and ties agree with PyTorch, so a document's justification and the exported
+script give the same number: ReLU'(0) = 0, leaky ReLU'(0) = α, ELU'(0) = α, |x|'(0) = 0, and max/min
+at a tie of k arguments give each tied argument 1/k of the gradient (torch.amax, torch.maximum).
+Each convention is one fact of its entry (``FunctionSpec.convention``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ import sympy as sp
 from sympy import S
 
 from .errors import ParseError
+from .operations import (AbsoluteError, BinaryCrossEntropy, HalfSquaredError, Hinge, Huber,
+                         Indicator, LogSumExp, Maximum, MeanSquaredError, Minimum, SquaredError,
+                         Where)
 
 
 def _positive(x):
@@ -26,27 +31,6 @@ def _positive(x):
     if not x.is_number:
         return None
     return x.is_extended_positive
-
-
-class Indicator(sp.Function):
-    """𝟙[condition]: 1 where the condition holds, else 0 (the gate of ReLU and friends)."""
-
-    numeric = staticmethod(lambda c: c)  # the relation already evaluates to 1 or 0
-    nargs = 1
-
-    @classmethod
-    def eval(cls, condition):
-        if condition is sp.true:
-            return S.One
-        if condition is sp.false:
-            return S.Zero
-        return None
-
-    def fdiff(self, argindex=1):
-        return S.Zero  # piecewise constant: zero derivative away from the switch point
-
-    def _eval_is_extended_real(self):
-        return True
 
 
 class Relu(sp.Function):
@@ -203,44 +187,6 @@ class IdentityActivation(sp.Function):
         return S.One
 
 
-class Maximum(sp.Function):
-    """max(a, b); at a tie the first argument wins (and gets the gradient)."""
-
-    numeric = staticmethod(lambda a, b: a if a >= b else b)
-    nargs = 2
-
-    @classmethod
-    def eval(cls, a, b):
-        if a.is_number and b.is_number:
-            return a if (a - b).is_extended_nonnegative else b
-        return None
-
-    def fdiff(self, argindex=1):
-        a, b = self.args
-        if argindex == 1:
-            return Indicator(sp.GreaterThan(a, b))
-        return Indicator(sp.StrictLessThan(a, b))
-
-
-class Minimum(sp.Function):
-    """min(a, b); at a tie the first argument wins (and gets the gradient)."""
-
-    numeric = staticmethod(lambda a, b: a if a <= b else b)
-    nargs = 2
-
-    @classmethod
-    def eval(cls, a, b):
-        if a.is_number and b.is_number:
-            return a if (a - b).is_extended_nonpositive else b
-        return None
-
-    def fdiff(self, argindex=1):
-        a, b = self.args
-        if argindex == 1:
-            return Indicator(sp.LessThan(a, b))
-        return Indicator(sp.StrictGreaterThan(a, b))
-
-
 # --- justification sentences -------------------------------------------------------------------
 # A sentence is a format string whose {fields} are math objects (see ``derive.core.derivation.Math``);
 # each output format prints the math with its own printer. Built here, next to each function.
@@ -293,10 +239,56 @@ def _abs_justify(arg, value, at_kink: bool):
                     (Chain(sp.sign(arg), "=", Value(sp.sign(value))),))
 
 
-def _max_justify(arg, value, at_kink: bool):
-    if at_kink:
-        return Sentence("the arguments tie; by convention the first one gets the whole gradient")
-    return Sentence("the gradient flows only into the larger (for min: smaller) argument")
+TIE_CONVENTION = ("tied arguments share the gradient equally (as torch.amax and torch.maximum do; "
+                  "PyTorch's max pooling routes it all to one of them instead)")
+
+
+MIN_TIE_CONVENTION = TIE_CONVENTION.replace("amax", "amin").replace("maximum", "minimum").replace(
+    "max pooling", "min pooling")
+
+
+def _extreme_justify(word: str, convention: str):
+    """max and min: the gradient goes to the extreme argument; a tie is shared (one fact)."""
+    extreme = "largest" if word == "maximum" else "smallest"
+
+    def justify(app, argvals, wrt):
+        from .derivation import Chain, Value
+        if argvals is None:
+            return Sentence(f"the gradient flows only into the {extreme} argument; by convention "
+                            f"{convention}")
+        mine = next(i for i, a in enumerate(app.args) if a.has(wrt))
+        top = app.func(*argvals)
+        tied = [i for i, v in enumerate(argvals) if v == top]
+        here = Chain(app.args[mine], "=", Value(argvals[mine]))
+        if mine not in tied:
+            relation = "<" if word == "maximum" else ">"
+            return Sentence(f"since {{0}}, this argument is not the {word} and gets no gradient",
+                            (Chain(app.args[mine], "=", Value(argvals[mine]), relation, Value(top)),))
+        if len(tied) == 1:
+            return Sentence(f"since {{0}} is the {extreme} argument, all of the gradient flows "
+                            f"into it", (here,))
+        return Sentence(f"{len(tied)} arguments tie for the {word} {{0}}; by convention "
+                        f"{convention}, so each gets 1/{len(tied)}", (Value(top),))
+    return justify
+
+
+def _where_justify(condition, holds, at_kink: bool):
+    if holds is None:
+        return Sentence("where(c, a, b) passes the gradient to a where c holds and to b elsewhere; "
+                        "the condition itself gets none (as torch.where)")
+    branch = "first" if holds is sp.true or holds == 1 else "second"
+    verdict = "holds" if branch == "first" else "does not hold"
+    return Sentence(f"the condition {{0}} {verdict}, so the gradient flows only into the {branch} "
+                    f"branch (as torch.where)", (condition,))
+
+
+def _loss_justify(latex: str, text: str, convention: str):
+    def justify(arg, value, at_kink: bool):
+        from .derivation import Formula
+        if at_kink:
+            return Sentence(f"this is the loss's kink: by convention {convention}")
+        return Sentence("by the loss's derivative {0}", (Formula(latex, text),))
+    return justify
 
 
 @dataclass(frozen=True)
@@ -335,6 +327,10 @@ class FunctionSpec:
     numpy: Callable | None = None  # forward on numpy arrays (simulations); None: from ``expand``
     expand: Callable | None = None  # args -> its definition in other registry functions (user entries)
     formula: str = ""  # the formula a user registered it with
+    variadic: bool = False  # takes ``arity`` or more arguments (max, min, logsumexp)
+    conditions: tuple = ()  # 0-based positions of arguments that are comparisons (where)
+    justify_call: Callable | None = None  # (application, argument values, wrt) -> Sentence,
+    # for functions whose justification needs every argument (max, min: which one wins)
 
     @property
     def definition(self):
@@ -370,6 +366,19 @@ def _zero_kink(args):
 
 
 def _tie(args):
+    """Two or more arguments share the extreme value (max and min alike: a tie at the top)."""
+    if not all(a.is_number for a in args):
+        return False
+    top = max(args, key=lambda a: float(sp.N(a, 30)))
+    bottom = min(args, key=lambda a: float(sp.N(a, 30)))
+    return sum(1 for a in args if a == top) > 1 or sum(1 for a in args if a == bottom) > 1
+
+
+def _margin(args):
+    return args[0] * args[1] == 1
+
+
+def _zero_kink_residual(args):
     return args[0] == args[1]
 
 
@@ -502,11 +511,91 @@ register(FunctionSpec(
     "abs", sp.Abs, sp.Abs, 1, "math", r"\left|\cdot\right|", "abs", "torch.abs({0})",
     kink=_zero_kink, justify=_abs_justify))
 register(FunctionSpec(
-    "max", Maximum, Maximum, 2, "math", r"\max", "max", "torch.maximum({0}, {1})",
-    kink=_tie, justify=_max_justify))
+    "max", Maximum, Maximum, 2, "math", r"\max", "max",
+    "torch.amax(torch.stack([torch.as_tensor(v) for v in ({*},)]), 0)",
+    kink=_tie, justify_call=_extreme_justify("maximum", TIE_CONVENTION), variadic=True,
+    convention=TIE_CONVENTION,
+    description="the largest of two or more arguments"))
 register(FunctionSpec(
-    "min", Minimum, Minimum, 2, "math", r"\min", "min", "torch.minimum({0}, {1})",
-    kink=_tie, justify=_max_justify))
+    "min", Minimum, Minimum, 2, "math", r"\min", "min",
+    "torch.amin(torch.stack([torch.as_tensor(v) for v in ({*},)]), 0)",
+    kink=_tie, justify_call=_extreme_justify("minimum", MIN_TIE_CONVENTION), variadic=True,
+    convention=MIN_TIE_CONVENTION,
+    description="the smallest of two or more arguments"))
+register(FunctionSpec(
+    "where", Where, Where, 3, "math", r"\operatorname{where}", "where",
+    "torch.where({0}, torch.as_tensor({1}), torch.as_tensor({2}))", justify=_where_justify,
+    conditions=(0,), convention="the gradient flows only into the branch the condition selects "
+    "(as torch.where)", description="where(c, a, b): a where the condition c holds, else b"))
+register(FunctionSpec(
+    "sin", sp.sin, sp.sin, 1, "math", r"\sin", "sin", "torch.sin({0})",
+    justify=_smooth(r"\frac{d}{dx} \sin x = \cos x", "d/dx sin x = cos x")))
+register(FunctionSpec(
+    "cos", sp.cos, sp.cos, 1, "math", r"\cos", "cos", "torch.cos({0})",
+    justify=_smooth(r"\frac{d}{dx} \cos x = -\sin x", "d/dx cos x = −sin x")))
+register(FunctionSpec(
+    "logsumexp", LogSumExp, LogSumExp, 2, "math", r"\operatorname{logsumexp}", "logsumexp",
+    "torch.logsumexp(torch.stack([torch.as_tensor(v) for v in ({*},)]), 0)", variadic=True,
+    justify=_smooth(r"\frac{\partial}{\partial a_i} \log \sum_j e^{a_j} = \frac{e^{a_i}}{\sum_j e^{a_j}}",
+                    "∂/∂aᵢ log Σⱼ e^aⱼ = e^aᵢ / Σⱼ e^aⱼ (the softmax)"),
+    description="log(e^a₁ + … + e^aₙ), a smooth maximum"))
+
+# The losses, callable in equations: L = binary_cross_entropy(a, y). (``derive.core.losses``
+# holds the builders' loss registry, which writes the same formulas over several outputs.)
+_LOSS_ENTRIES = (
+    ("squared_error", SquaredError, r"\operatorname{SE}", "SE", "(({0} - {1}) ** 2)",
+     r"\operatorname{SE}(a, y) = (a - y)^2", "SE(a, y) = (a − y)²",
+     r"\frac{\partial \operatorname{SE}}{\partial a} = 2(a - y)", "∂SE/∂a = 2(a − y)", "squared error"),
+    ("half_squared_error", HalfSquaredError, r"\tfrac{1}{2}\operatorname{SE}", "½SE",
+     "(0.5 * ({0} - {1}) ** 2)",
+     r"\tfrac{1}{2}\operatorname{SE}(a, y) = \tfrac{1}{2}(a - y)^2", "½SE(a, y) = ½(a − y)²",
+     r"\frac{\partial}{\partial a} \tfrac{1}{2}(a - y)^2 = a - y", "∂/∂a ½(a − y)² = a − y",
+     "half squared error"),
+    ("mse", MeanSquaredError, r"\operatorname{MSE}", "MSE",
+     "torch.nn.functional.mse_loss({0}, torch.as_tensor({1}))",
+     r"\operatorname{MSE}(a, y) = (a - y)^2", "MSE(a, y) = (a − y)²",
+     r"\frac{\partial \operatorname{MSE}}{\partial a} = 2(a - y)", "∂MSE/∂a = 2(a − y)",
+     "mean squared error (of one output)"),
+    ("absolute_error", AbsoluteError, r"\operatorname{AE}", "AE",
+     "torch.nn.functional.l1_loss({0}, torch.as_tensor({1}))",
+     r"\operatorname{AE}(a, y) = |a - y|", "AE(a, y) = |a − y|",
+     r"\frac{\partial \operatorname{AE}}{\partial a} = \operatorname{sign}(a - y)", "∂AE/∂a = sign(a − y)",
+     "absolute error"),
+    ("binary_cross_entropy", BinaryCrossEntropy, r"\operatorname{BCE}", "BCE",
+     "torch.nn.functional.binary_cross_entropy({0}, torch.as_tensor({1}))",
+     r"\operatorname{BCE}(a, y) = -\bigl(y \log a + (1 - y)\log(1 - a)\bigr)",
+     "BCE(a, y) = −(y log a + (1 − y) log(1 − a))",
+     r"\frac{\partial \operatorname{BCE}}{\partial a} = \frac{a - y}{a(1 - a)}", "∂BCE/∂a = (a − y)/(a(1 − a))",
+     "binary cross-entropy (a is a probability in (0, 1))"),
+    ("huber", Huber, r"\operatorname{Huber}", "Huber",
+     "torch.where(torch.abs({0}) <= {1}, 0.5 * {0} ** 2, {1} * (torch.abs({0}) - 0.5 * {1}))",
+     r"\operatorname{Huber}(r, \delta) = \begin{cases} \tfrac{1}{2} r^2, & |r| \le \delta \\ "
+     r"\delta\bigl(|r| - \tfrac{1}{2}\delta\bigr), & |r| > \delta \end{cases}",
+     "Huber(r, δ) = ½r² if |r| ≤ δ, else δ(|r| − ½δ)",
+     r"\frac{\partial \operatorname{Huber}}{\partial r} = \begin{cases} r, & |r| \le \delta \\ "
+     r"\delta \operatorname{sign}(r), & |r| > \delta \end{cases}",
+     "∂Huber/∂r = r if |r| ≤ δ, else δ·sign(r)",
+     "Huber loss of a residual r (quadratic up to δ, then linear)"),
+    ("hinge", Hinge, r"\operatorname{hinge}", "hinge",
+     "torch.nn.functional.hinge_embedding_loss(torch.as_tensor({0} * {1}), torch.tensor(-1.0))",
+     r"\operatorname{hinge}(y, s) = \max(0, 1 - y s)", "hinge(y, s) = max(0, 1 − y·s)",
+     r"\frac{\partial \operatorname{hinge}}{\partial s} = -y\,\mathbb{1}[y s \le 1]",
+     "∂hinge/∂s = −y·𝟙[y·s ≤ 1]",
+     "hinge loss of a label y = ±1 and a score s"),
+)
+for (_name, _cls, _latex, _text, _torch, _def_latex, _def_text, _der_latex, _der_text,
+     _description) in _LOSS_ENTRIES:
+    _convention = {"hinge": "at the margin y·s = 1 the gradient is that of the linear piece, "
+                            "∂/∂s = −y (as PyTorch's hinge_embedding_loss and scikit-learn's hinge)",
+                   "absolute_error": "at a = y the gradient is 0 (sign(0) = 0, as torch.abs)"}.get(_name, "")
+    register(FunctionSpec(
+        _name, _cls, _cls, 2, "loss", _latex, _text, _torch,
+        justify=_loss_justify(_der_latex, _der_text, _convention),
+        definition_latex=_def_latex, definition_text=_def_text, derivative_latex=_der_latex,
+        derivative_text=_der_text, description=_description,
+        defaults=(S.One,) if _name == "huber" else (),
+        kink=_margin if _name == "hinge" else (_zero_kink_residual if _name == "absolute_error" else None),
+        convention=_convention))
 
 
 

@@ -15,7 +15,8 @@ matrix product, as binding as ``*``; ``.T`` transposes, binding tightest)::
     unary      := ('-' | '+') unary | power
     power      := postfix (('**' | '^') unary)?
     postfix    := atom ('.T')*
-    atom       := NUMBER | NAME | NAME '(' expr (',' expr)* ')' | '(' expr ')'
+    atom       := NUMBER | NAME | NAME '(' arg (',' arg)* ')' | '(' expr ')'
+    arg        := expr, or a comparison where the function takes one (``where(x > 0, x, 0)``)
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ from . import budget
 from .errors import ParseError
 from .numbers import parse_decimal
 
+# Python keywords that are ordinary names in maths: λ is a regularisation strength. Nothing the user
+# writes is ever executed, and the PyTorch export prefixes every name (v_lambda), so this is safe.
+ALLOWED_KEYWORDS = frozenset({"lambda"})
 
 # --- syntax tree -----------------------------------------------------------------------------
 
@@ -137,7 +141,7 @@ def tokenize(text: str, line: int, column0: int = 1) -> list[Token]:
                              f"write a product with *, e.g. `2*x`", line, col)
         if kind == "name" and tok[0] == "_":
             raise ParseError(f"names may not start with `_` (found `{tok}`)", line, col)
-        if kind == "name" and keyword.iskeyword(tok):
+        if kind == "name" and keyword.iskeyword(tok) and tok not in ALLOWED_KEYWORDS:
             raise ParseError(f"`{tok}` is a Python keyword and is not allowed; equations hold only "
                              f"numbers, names, + - * / ** and registry functions", line, col)
         if kind != "space":
@@ -214,6 +218,14 @@ class _Parser:
             return BinOp(op.text, left, right, op.column)
         return left
 
+    def condition(self):
+        """A comparison, where a function takes one (the first argument of ``where``)."""
+        allowed, self.allow_comparison = self.allow_comparison, True
+        try:
+            return self.expr()
+        finally:
+            self.allow_comparison = allowed
+
     def sum(self):
         node = self.product()
         while self.tok.text in ("+", "-"):
@@ -285,22 +297,30 @@ class _Parser:
         self.take()  # (
         self.nest()
         args = []
+        conditions = getattr(spec, "conditions", ())  # the tensor registry's entries have none
+        variadic = getattr(spec, "variadic", False)
         if self.tok.text != ")":
             while True:
                 if self.tok.kind == "name" and self.tokens[self.i + 1].text == "=":
                     self.error("keyword arguments are not allowed; pass values by position, "
                                f"e.g. `{name.text}(z, 0.1)`")
-                args.append(self.expr())
+                args.append(self.condition() if len(args) in conditions else self.expr())
                 if self.tok.text != ",":
                     break
                 self.take()
         self.expect(")")
         self.depth -= 1
-        if not spec.min_arity <= len(args) <= spec.arity:
+        if variadic and len(args) < spec.arity:
+            self.error(f"`{name.text}` takes at least {spec.arity} arguments, got {len(args)}", name)
+        if not variadic and not spec.min_arity <= len(args) <= spec.arity:
             want = (str(spec.arity) if spec.min_arity == spec.arity
                     else f"{spec.min_arity} or {spec.arity}")
             plural = "" if want == "1" else "s"
             self.error(f"`{name.text}` takes {want} argument{plural}, got {len(args)}", name)
+        for i in conditions:
+            if i < len(args) and not (isinstance(args[i], BinOp) and args[i].op in _COMPARISONS):
+                self.error(f"argument {i + 1} of `{name.text}` must be a comparison, "
+                           f"e.g. `{name.text}(x > 0, x, 0)`", name)
         return Call(name.text, tuple(args), name.column)
 
 

@@ -26,15 +26,16 @@ def _code(expr) -> str:
         if expr.exp == sp.S.Half:
             return f"torch.sqrt({_code(expr.base)})"
         return f"({_code(expr.base)} ** {_code(expr.exp)})"
+    if isinstance(expr, sp.core.relational.Relational):  # the condition of where(c, a, b)
+        return f"({_code(expr.lhs)} {expr.rel_op} {_code(expr.rhs)})"
     spec = BY_CLASS.get(type(expr))
     if spec is None:
         raise TypeError(f"no PyTorch spelling for {type(expr).__name__}")
     if spec.torch is None:  # a registered activation: spelled out from its definition
         return _code(spec.expand(*expr.args))
     args = [_code(a) for a in expr.args]
-    if spec.defaults:  # trailing constant parameters (alpha) are plain floats
-        args = args[:1] + [repr(float(a)) for a in expr.args[1:]]
-    return spec.torch.format(*args)
+    # ``{*}`` stands for all the arguments of a function that takes any number of them (max).
+    return spec.torch.replace("{*}", ", ".join(args)).format(*args)
 
 
 def to_pytorch(ex) -> str:

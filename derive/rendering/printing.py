@@ -363,6 +363,10 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         ops = {"<": "<", "<=": "\\le", ">": ">", ">=": "\\ge", "==": "=", "!=": "\\ne"}
         return f"{self._bare(expr.lhs)} {ops[expr.rel_op]} {self._bare(expr.rhs)}"
 
+    def _print_And(self, expr):
+        """Conditions that all hold, as in 𝟙[a ≥ b, a ≥ c] (max's gate)."""
+        return ",\\ ".join(self._print(a) for a in expr.args)
+
     def _print_sign(self, expr, exp=None):
         return f"\\operatorname{{sign}}\\left({self._bare(expr.args[0])}\\right)"
 
@@ -520,6 +524,9 @@ class TextPrinter(_HandWritten, StrPrinter):
     def _print_Relational(self, expr):
         ops = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
         return f"{self._bare(expr.lhs)} {ops[expr.rel_op]} {self._bare(expr.rhs)}"
+
+    def _print_And(self, expr):
+        return ", ".join(self._print(a) for a in expr.args)
 
     def _print_Formula(self, f: Formula):
         return f.text

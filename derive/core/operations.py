@@ -1,0 +1,223 @@
+"""SymPy classes for the registry functions beyond the activations: the indicator 𝟙[·], n-ary
+``max``/``min``, ``where``, ``logsumexp`` and the losses callable in equations. Each class carries
+its derivative rule next to its definition (``fdiff``); ``derive.core.functions`` registers them.
+
+Conventions where a derivative does not exist are chosen to agree with PyTorch, so a document, its
+justification and the exported script give the same number:
+
+* ``max``/``min`` at a tie of k arguments: each tied argument gets 1/k of the gradient
+  (``torch.amax``/``torch.amin``, and ``torch.maximum``/``torch.minimum`` for two arguments).
+* ``where(c, a, b)``: the gradient flows into the chosen branch only (``torch.where``).
+* ``hinge(y, s)`` at the margin y·s = 1: the linear piece's gradient, −y (as PyTorch's
+  ``hinge_embedding_loss`` and scikit-learn's hinge loss).
+* ``absolute_error`` at a = y: gradient 0 (sign(0) = 0, ``torch.abs``).
+"""
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+from sympy import S
+
+
+class Indicator(sp.Function):
+    """𝟙[condition]: 1 where the condition holds, else 0 (the gate of ReLU and friends)."""
+
+    numeric = staticmethod(lambda c: c)  # the relation already evaluates to 1 or 0
+    nargs = 1
+
+    @classmethod
+    def eval(cls, condition):
+        if condition is sp.true:
+            return S.One
+        if condition is sp.false:
+            return S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        return S.Zero  # piecewise constant: zero derivative away from the switch point
+
+    def _eval_is_extended_real(self):
+        return True
+
+
+def _tie_share(args, i: int, wins) -> sp.Expr:
+    """∂ max(args)/∂ args[i] (``wins`` = GreaterThan) or min (LessThan): 1 when args[i] is the
+    extreme, shared equally with the arguments that tie with it —
+    𝟙[a_i ≥ a_j for all j ≠ i] / (1 + Σ_{j ≠ i} 𝟙[a_j = a_i])."""
+    mine = args[i]
+    others = [a for j, a in enumerate(args) if j != i]
+    gate = Indicator(sp.And(*[wins(mine, a) for a in others]))
+    ties = [Indicator(sp.Eq(a, mine)) for a in others]
+    return gate / (1 + sp.Add(*ties))
+
+
+def _extreme(args, better):
+    """The largest (``better`` = positive difference) of numeric args, first one at a tie."""
+    best = args[0]
+    for a in args[1:]:
+        if better(a - best):
+            best = a
+    return best
+
+
+class Maximum(sp.Function):
+    """max(a₁, …, aₙ); at a tie the tied arguments share the gradient equally (as torch.amax)."""
+
+    numeric = staticmethod(lambda *a: max(a))
+
+    @classmethod
+    def eval(cls, *args):
+        if all(a.is_number for a in args):
+            return _extreme(args, lambda d: bool(d.is_extended_positive))
+        return None
+
+    def fdiff(self, argindex=1):
+        return _tie_share(self.args, argindex - 1, sp.GreaterThan)
+
+
+class Minimum(sp.Function):
+    """min(a₁, …, aₙ); at a tie the tied arguments share the gradient equally (as torch.amin)."""
+
+    numeric = staticmethod(lambda *a: min(a))
+
+    @classmethod
+    def eval(cls, *args):
+        if all(a.is_number for a in args):
+            return _extreme(args, lambda d: bool(d.is_extended_negative))
+        return None
+
+    def fdiff(self, argindex=1):
+        return _tie_share(self.args, argindex - 1, sp.LessThan)
+
+
+class Where(sp.Function):
+    """where(condition, a, b): a where the condition holds, else b (as torch.where)."""
+
+    nargs = 3
+
+    @classmethod
+    def eval(cls, condition, a, b):
+        if condition is sp.true:
+            return a
+        if condition is sp.false:
+            return b
+        return None
+
+    def _eval_derivative(self, s):
+        # The condition only switches between the branches: it contributes nothing to the
+        # derivative (0 almost everywhere, like ReLU's gate); each branch gets its own gate.
+        condition, a, b = self.args
+        return Indicator(condition) * a.diff(s) + Indicator(~condition) * b.diff(s)
+
+    def _eval_is_extended_real(self):
+        return self.args[1].is_extended_real and self.args[2].is_extended_real
+
+
+class LogSumExp(sp.Function):
+    """log(e^a₁ + … + e^aₙ), the smooth maximum; its gradient is the softmax."""
+
+    numeric = staticmethod(lambda *a: mpmath.log(mpmath.fsum(mpmath.exp(v) for v in a)))
+
+    @classmethod
+    def eval(cls, *args):
+        if all(a.is_number for a in args):
+            return sp.log(sp.Add(*[sp.exp(a) for a in args]))
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.exp(self.args[argindex - 1]) / sp.Add(*[sp.exp(a) for a in self.args])
+
+    def _eval_is_extended_real(self):
+        return all(a.is_extended_real for a in self.args) or None
+
+
+# --- losses callable in equations ----------------------------------------------------------------
+# A loss is a function of the prediction and the target (huber: of the residual and δ), with both
+# partial derivatives written by hand in the form a textbook gives them.
+
+
+class _Loss(sp.Function):
+    """A loss: ``formula`` defines it, ``partials`` are its derivatives (hand-written)."""
+
+    nargs = 2
+
+    @staticmethod
+    def formula(a, b):  # pragma: no cover - every loss defines it
+        raise NotImplementedError
+
+    @staticmethod
+    def partials(a, b):  # pragma: no cover
+        raise NotImplementedError
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_number and b.is_number:
+            return cls.formula(a, b)
+        return None
+
+    def fdiff(self, argindex=1):
+        return self.partials(*self.args)[argindex - 1]
+
+    def _eval_is_extended_real(self):
+        return True
+
+    def _eval_rewrite_as_elementary(self, a, b, **kwargs):
+        return self.formula(a, b)
+
+
+class SquaredError(_Loss):
+    """(a − y)²."""
+
+    formula = staticmethod(lambda a, y: (a - y) ** 2)
+    partials = staticmethod(lambda a, y: (2 * (a - y), -2 * (a - y)))
+
+
+class HalfSquaredError(_Loss):
+    """½(a − y)²."""
+
+    formula = staticmethod(lambda a, y: (a - y) ** 2 / 2)
+    partials = staticmethod(lambda a, y: (a - y, -(a - y)))
+
+
+class MeanSquaredError(_Loss):
+    """(a − y)², the mean over a single output (``torch.nn.functional.mse_loss``)."""
+
+    formula = staticmethod(lambda a, y: (a - y) ** 2)
+    partials = staticmethod(lambda a, y: (2 * (a - y), -2 * (a - y)))
+
+
+class AbsoluteError(_Loss):
+    """|a − y|; at a = y the gradient is 0 (sign(0) = 0, as torch.abs)."""
+
+    formula = staticmethod(lambda a, y: sp.Abs(a - y))
+    partials = staticmethod(lambda a, y: (sp.sign(a - y), -sp.sign(a - y)))
+
+
+class BinaryCrossEntropy(_Loss):
+    """−(y log a + (1 − y) log(1 − a)); ∂/∂a = (a − y)/(a(1 − a))."""
+
+    formula = staticmethod(lambda a, y: -(y * sp.log(a) + (1 - y) * sp.log(1 - a)))
+    partials = staticmethod(lambda a, y: ((a - y) / (a * (1 - a)), sp.log(1 - a) - sp.log(a)))
+
+
+class Huber(_Loss):
+    """huber(r, δ) = ½r² for |r| ≤ δ, else δ(|r| − ½δ): quadratic near 0, linear beyond δ
+    (``torch.nn.functional.huber_loss`` of the residual r). Its derivative is continuous."""
+
+    formula = staticmethod(lambda r, d: Where(sp.LessThan(sp.Abs(r), d), r ** 2 / 2,
+                                              d * (sp.Abs(r) - d / 2)))
+    partials = staticmethod(lambda r, d: (Where(sp.LessThan(sp.Abs(r), d), r, d * sp.sign(r)),
+                                          Where(sp.LessThan(sp.Abs(r), d), S.Zero, sp.Abs(r) - d)))
+
+
+class Hinge(_Loss):
+    """hinge(y, s) = max(0, 1 − y·s) for a label y = ±1 and a score s; at the margin y·s = 1 the
+    gradient is the linear piece's (as torch's hinge_embedding_loss and scikit-learn's hinge)."""
+
+    formula = staticmethod(lambda y, s: _relu_value(1 - y * s))
+    partials = staticmethod(lambda y, s: (-s * Indicator(sp.LessThan(y * s, 1)),
+                                          -y * Indicator(sp.LessThan(y * s, 1))))
+
+
+def _relu_value(v):
+    return v if v.is_extended_positive else S.Zero
