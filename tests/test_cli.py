@@ -152,11 +152,12 @@ def test_non_editable_install_finds_its_templates(tmp_path):
                     "-q", "--no-deps", "--no-build-isolation", str(source)],
                    check=True, capture_output=True, cwd=tmp_path)
     python = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed copy, not this tree
     where = subprocess.run([str(python), "-c", "import derive, derive.rendering.formats as r; print(derive.__file__); print(r.templates_dir())"],
-                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout.split()
+                           capture_output=True, text=True, cwd=tmp_path, check=True, env=env).stdout.split()
     assert str(venv) in where[0] and str(venv) in where[1], where
     out = subprocess.run([str(venv / "bin" / "derive"), *NEURON, "--format", "md"], capture_output=True,
-                         text=True, cwd=tmp_path)
+                         text=True, cwd=tmp_path, env=env)
     assert out.returncode == 0 and "$$" in out.stdout
 
 
