@@ -282,7 +282,7 @@ def mlp(spec, focus, fmt, output, precision, fragment, force, exact, paper):
     """
     from .model.spec import mlp_from_spec
     ex = mlp_from_spec(spec, focus)
-    ex.precision, ex.exact = precision, exact
+    ex.precision, ex.exact = ex.meta.get("precision") or precision, exact
     emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper)
 
 

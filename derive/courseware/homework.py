@@ -245,7 +245,8 @@ class Generator:
         from ..model.example import Example
         from ..core.errors import ValueError_
         try:
-            return Example(self.graph, values, self.spec.params, self.spec.lr, self.spec.title)
+            return Example(self.graph, values, self.spec.params, self.spec.lr, self.spec.title,
+                           data=self.spec.data, constants=self.spec.constants)
         except ValueError_:
             if not check:
                 return None

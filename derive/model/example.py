@@ -14,8 +14,59 @@ from ..core.errors import DeriveError, ValueError_
 from ..core.numbers import to_exact
 from ..core.parser import BinOp, Call, Equation, Name, Neg, Num, parse_equations, parse_expression
 
-_PARAM = re.compile(r"^(w|b|W|B|theta|bias|weight)")
-_DATA = re.compile(r"^(x|y|t|target|label|input)")
+# Inputs that are given, never updated, recognised by name: x…, y… (inputs and targets), t and h
+# with an index (a target, a hidden state carried in: `U*x + V*h`), target…, label…, mask…, input…
+DATA_NAME = re.compile(r"^(?:[xyXY]\w*|[thTH](?:\d\w*|_\w*)?|target\w*|label\w*|mask\w*|input\w*)$")
+# Hyperparameters, never updated: a regularisation strength λ, a BatchNorm ε, a dropout p, a margin …
+CONSTANT_NAME = re.compile(r"^(?:lam|lambda|eps|epsilon|p|delta|alpha|margin|eta|lr|tau|temperature|"
+                           r"keep|momentum|decay|n|N)(?:\d+|_\w*)?$")
+
+
+def classify_inputs(inputs, params=None, data=None, constants=None) -> dict[str, str]:
+    """Each input's role: "parameter" (updated by gradient descent), "data" or "constant".
+
+    ``params`` when given; otherwise every input except data and constants, which are the names
+    listed under ``data``/``constants`` or recognised by name (see ``DATA_NAME``, ``CONSTANT_NAME``).
+    When nothing is left to train (``q = x*y``), the data inputs are differentiated instead.
+
+    >>> classify_inputs(["x", "gamma", "beta", "eps"])
+    {'x': 'data', 'gamma': 'parameter', 'beta': 'parameter', 'eps': 'constant'}
+    """
+    inputs = list(inputs)
+    lists = {}
+    for label, names in (("params", params), ("data", data), ("constants", constants)):
+        if names is None:
+            continue
+        names = [names] if isinstance(names, str) else list(names)
+        for n in names:
+            if not isinstance(n, str) or n not in inputs:
+                raise DeriveError(f"{label}: {n!r} is not an input; the inputs are: {', '.join(inputs)}")
+        lists[label] = names
+    seen: dict[str, str] = {}
+    for label, names in lists.items():
+        for n in names:
+            if n in seen and seen[n] != label:
+                raise DeriveError(f"{n!r} is listed under both `{seen[n]}` and `{label}`; keep one")
+            seen[n] = label
+    roles = {}
+    for n in inputs:
+        if "params" in lists:
+            roles[n] = "parameter" if n in lists["params"] else (
+                "constant" if n in lists.get("constants", ()) or (
+                    n not in lists.get("data", ()) and CONSTANT_NAME.match(n)) else "data")
+        elif n in lists.get("data", ()):
+            roles[n] = "data"
+        elif n in lists.get("constants", ()):
+            roles[n] = "constant"
+        elif DATA_NAME.match(n):
+            roles[n] = "data"
+        elif CONSTANT_NAME.match(n):
+            roles[n] = "constant"
+        else:
+            roles[n] = "parameter"
+    if "params" not in lists and "parameter" not in roles.values():
+        roles = {n: "parameter" if r == "data" else r for n, r in roles.items()}
+    return roles
 
 
 class Example:
@@ -28,7 +79,8 @@ class Example:
     """
 
     def __init__(self, graph: Graph, values=None, params=None, lr=None, title: str | None = None,
-                 kind: str = "generic", meta: dict | None = None, latex_names: dict | None = None):
+                 kind: str = "generic", meta: dict | None = None, latex_names: dict | None = None,
+                 data=None, constants=None):
         self.graph = graph
         self.title = title
         self.kind = kind  # "neuron", "chain", "mlp" or "generic": which document layout
@@ -63,10 +115,7 @@ class Example:
             exact = None
         self.values = exact
         self.lr = None if lr is None else to_exact(lr, "lr")
-        if params is None:
-            params = [n for n in graph.inputs if _PARAM.match(n)] or \
-                     [n for n in graph.inputs if not _DATA.match(n)] or list(graph.inputs)
-        else:
+        if params is not None:
             params = [params] if isinstance(params, str) else params
             if not isinstance(params, (list, tuple)) or not all(isinstance(p, str) for p in params):
                 raise DeriveError(f"params must be an input name or a list of input names, "
@@ -76,18 +125,24 @@ class Example:
                 if p not in graph.inputs:
                     raise DeriveError(f"parameter {p!r} is not an input; the inputs are: "
                                       f"{', '.join(graph.inputs)}")
-        self.params = params
+        self.roles = classify_inputs(graph.inputs, params, data, constants)
+        self.params = params if params is not None else [
+            n for n in graph.inputs if self.roles[n] == "parameter"]
         self.evaluation = Evaluation(graph, exact)
 
     # --- construction ---------------------------------------------------------------------
 
     @classmethod
     def from_equations(cls, text: str, values=None, params=None, lr=None, output=None,
-                       title: str | None = None) -> "Example":
-        """Staged equations, one ``name = expression`` per line.
+                       title: str | None = None, data=None, constants=None) -> "Example":
+        """Staged equations, one ``name = expression`` per line. ``params`` are the inputs gradient
+        descent updates; without it, every input but data and constants (by name, or listed in
+        ``data``/``constants``).
 
         >>> Example.from_equations("q = x*y\\nf = q + x", values={"x": 2, "y": 3}).grad("x")
         4
+        >>> Example.from_equations("L = (gamma*x + beta - y)**2 + lam*gamma**2").params
+        ['gamma', 'beta']
 
         With vectors or matrices (lists, nested lists, numpy arrays) or ``@``, ``.T``, ``softmax``
         …, the result is a ``TensorExample`` (same API; values and gradients are matrices).
@@ -100,12 +155,17 @@ class Example:
             raise DeriveError(f"values must be a mapping like {{\"x\": 2}}, got {type(values).__name__}")
         if uses_tensor_syntax(equations) or any(is_tensor_value(v) for v in (values or {}).values()):
             from .tensors import TensorExample
-            return TensorExample(TensorGraph(equations, output), values, params, lr, title)
-        return cls(Graph(equations, output), values, params, lr, title)
+            graph = TensorGraph(equations, output)
+            if params is None:  # the same rule as for scalars: every input but data and constants
+                roles = classify_inputs(graph.inputs, None, data, constants)
+                params = [n for n in graph.inputs if roles[n] == "parameter"]
+            return TensorExample(graph, values, params, lr, title)
+        return cls(Graph(equations, output), values, params, lr, title, data=data,
+                   constants=constants)
 
     @classmethod
     def from_expr(cls, text: str, values=None, params=None, lr=None, name: str = "f",
-                  title: str | None = None) -> "Example":
+                  title: str | None = None, data=None, constants=None) -> "Example":
         """Any expression, auto-staged into named intermediates u1, u2, …: one node per
         function application, per compound function argument and per operand of the top-level
         operation; the whole expression is ``name``.
@@ -123,7 +183,7 @@ class Example:
             equations = _stage(tree, name, text.strip())
         except RecursionError:
             raise DeriveError("expression too deeply nested to stage; write it as equations") from None
-        return cls(Graph(equations, name), values, params, lr, title)
+        return cls(Graph(equations, name), values, params, lr, title, data=data, constants=constants)
 
     # --- the graph --------------------------------------------------------------------------
 
@@ -142,6 +202,16 @@ class Example:
     @property
     def symbolic(self) -> bool:
         return self.values is None
+
+    def inputs_with_role(self, role: str) -> list[str]:
+        """The inputs that are "parameter", "data" or "constant", in input order.
+
+        >>> Example.from_equations("h1 = tanh(U*x + V*h)").inputs_with_role("data")
+        ['x', 'h']
+        """
+        if role == "parameter":
+            return list(self.params)
+        return [n for n in self.inputs if self.roles[n] == role and n not in self.params]
 
     @property
     def focus(self) -> str:

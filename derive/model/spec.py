@@ -4,11 +4,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.errors import SpecError
+from ..core.errors import DeriveError, SpecError
 
-KNOWN_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
-                "lr", "params", "output", "precision", "inputs", "weights", "biases", "targets",
-                "activation", "activations", "loss", "focus")
+# Every field a spec may hold, by the kind of spec that uses it. A field is either used or refused
+# with a message that names it and says what to do instead — never silently dropped.
+EQUATION_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
+                   "lr", "params", "data", "constants", "output", "precision", "focus")
+MLP_FIELDS = ("title", "inputs", "weights", "biases", "targets", "activation", "activations", "loss",
+              "lr", "focus", "precision")
+KNOWN_FIELDS = tuple(dict.fromkeys(EQUATION_FIELDS + MLP_FIELDS))
+
+# What to do with a field that belongs to the other kind of spec.
+_NOT_IN_EQUATIONS = {
+    "loss": "write the loss as an equation line instead, e.g. `L = binary_cross_entropy(a, y)` "
+            "(every registry loss is callable in equations)",
+    "activation": "write the activation in the equations instead, e.g. `a = relu(z)`",
+    "activations": "write each activation in the equations instead, e.g. `a1 = relu(z1)`",
+    "inputs": "`inputs`, `weights`, `biases` and `targets` describe a network for `derive mlp`; an "
+              "equations spec gives every input a value under `values:`",
+}
+_NOT_IN_EQUATIONS.update({k: _NOT_IN_EQUATIONS["inputs"] for k in ("weights", "biases", "targets")})
+_NOT_IN_MLP = "it belongs to an equations spec (`derive render`); an mlp spec gives inputs, " \
+              "weights, biases, targets, activation, loss, lr and focus"
 
 
 @dataclass
@@ -26,6 +43,9 @@ class Spec:
     precision: int | None = None
     raw: dict = field(default_factory=dict)
     source: str = ""
+    data: list | None = None
+    constants: list | None = None
+    focus: str | None = None
 
 
 def load_yaml(path) -> dict:
@@ -67,12 +87,35 @@ def _number_map(data: dict, key: str, path) -> dict:
     return dict(value)
 
 
-def load_spec(path) -> Spec:
-    data = load_yaml(path)
+def _refuse_unknown(data: dict, path, allowed: tuple):
     unknown = [k for k in data if k not in KNOWN_FIELDS]
     if unknown:
         raise SpecError(f"{path}: unknown field(s) {', '.join(map(str, unknown))}; known fields: "
-                        f"{', '.join(KNOWN_FIELDS)}")
+                        f"{', '.join(allowed)}")
+
+
+def _names(data: dict, key: str, path) -> list | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise SpecError(f"{path}: `{key}` must be a list of input names, like [w, b]")
+    return value
+
+
+def load_spec(path) -> Spec:
+    """An equations spec (``derive render``, ``check``, ``homework``), validated field by field.
+
+    >>> load_spec("examples/relu-homework.yaml").ask
+    ['dL/dw', 'dL/db', 'w_new']
+    """
+    data = load_yaml(path)
+    _refuse_unknown(data, path, EQUATION_FIELDS)
+    for key, fix in _NOT_IN_EQUATIONS.items():
+        if key in data:
+            raise SpecError(f"{path}: `{key}` is not used by an equations spec; {fix}")
     eqs = data.get("equations")
     if eqs is not None and not isinstance(eqs, str):
         raise SpecError(f"{path}: `equations` must be text, one `name = expression` per line "
@@ -86,9 +129,10 @@ def load_spec(path) -> Spec:
     constraints = data.get("constraints") or []
     if not isinstance(constraints, list) or not all(isinstance(c, str) for c in constraints):
         raise SpecError(f"{path}: `constraints` must be a list of conditions like [\"z > 0\"]")
-    params = data.get("params")
-    if params is not None and (not isinstance(params, list) or not all(isinstance(p, str) for p in params)):
-        raise SpecError(f"{path}: `params` must be a list of input names")
+    params = _names(data, "params", path)
+    focus = data.get("focus")
+    if focus is not None and not isinstance(focus, str):
+        raise SpecError(f"{path}: `focus` must be one input name, e.g. `focus: w`")
     random = _number_map(data, "random", path)
     precision = data.get("precision")
     if precision is not None and (not isinstance(precision, int) or not 1 <= precision <= 30):
@@ -96,7 +140,8 @@ def load_spec(path) -> Spec:
     return Spec(title=data.get("title"), instructions=data.get("instructions"), equations=eqs,
                 values=_number_map(data, "values", path), random=random, constraints=constraints,
                 ask=ask, lr=data.get("lr"), params=params, output=data.get("output"),
-                precision=precision, raw=data, source=str(path))
+                precision=precision, raw=data, source=str(path), data=_names(data, "data", path),
+                constants=_names(data, "constants", path), focus=focus)
 
 
 def example_from_spec(spec: Spec):
@@ -108,10 +153,36 @@ def example_from_spec(spec: Spec):
     if spec.random:
         raise SpecError(f"{spec.source}: `random` values are for `derive homework`; "
                         f"give fixed `values` to render one example")
-    ex = Example.from_equations(spec.equations, values=spec.values or None, params=spec.params,
-                                lr=spec.lr, output=spec.output, title=spec.title)
-    if spec.raw.get("focus") and getattr(ex, "aliases", None) is not None:
-        ex.meta["focus"] = str(spec.raw["focus"])  # a matrix entry to zoom into, e.g. W1[2,1]
+    if spec.constraints:
+        raise SpecError(f"{spec.source}: `constraints` filter the `random` draws of `derive "
+                        f"homework`; with fixed `values` there is nothing to filter — remove them")
+    try:
+        ex = Example.from_equations(spec.equations, values=spec.values or None, params=spec.params,
+                                    lr=spec.lr, output=spec.output, title=spec.title,
+                                    data=spec.data, constants=spec.constants)
+    except SpecError:
+        raise
+    except DeriveError as e:
+        raise SpecError(f"{spec.source}: {e}") from None
+    if spec.focus is not None and getattr(ex, "aliases", None) is not None:
+        ex.meta["focus"] = str(spec.focus)  # a matrix entry to zoom into, e.g. W1[2,1]
+    elif spec.focus is not None:
+        if spec.focus not in ex.inputs:
+            raise SpecError(f"{spec.source}: `focus: {spec.focus}` is not an input; the inputs are "
+                            f"{', '.join(ex.inputs)}")
+        ex.meta["focus"] = spec.focus
+    if spec.ask:
+        from ..teaching.answers import parse_key
+        for key in spec.ask:
+            try:
+                parse_key(ex, key)
+            except DeriveError as e:
+                raise SpecError(f"{spec.source}: `ask` entry {key!r}: {e}") from None
+        ex.meta["ask"] = list(spec.ask)
+    if spec.instructions:
+        ex.meta["instructions"] = spec.instructions.strip()
+    if spec.precision is not None:
+        ex.precision = spec.precision
     return ex
 
 
@@ -119,14 +190,24 @@ def mlp_from_spec(path, focus: str | None = None):
     """``derive mlp net.yaml``: inputs, weights, biases, targets, activation, loss, lr."""
     from .builders import mlp
     data = load_yaml(path)
-    unknown = [k for k in data if k not in KNOWN_FIELDS]
-    if unknown:
-        raise SpecError(f"{path}: unknown field(s) {', '.join(map(str, unknown))}")
+    _refuse_unknown(data, path, MLP_FIELDS)
+    for key in data:
+        if key not in MLP_FIELDS:
+            raise SpecError(f"{path}: `{key}` is not used by an mlp spec; {_NOT_IN_MLP}")
     missing = [k for k in ("inputs", "weights", "biases", "targets") if k not in data]
     if missing:
         raise SpecError(f"{path}: missing field(s) {', '.join(missing)}; an mlp spec needs inputs, "
                         f"weights, biases and targets (see `derive mlp --help`)")
+    if "activation" in data and "activations" in data:
+        raise SpecError(f"{path}: give `activation` (one for every layer) or `activations` (a list, "
+                        f"one per layer), not both")
     activation = data.get("activation", data.get("activations", "sigmoid"))
-    return mlp(data["inputs"], data["weights"], data["biases"], data["targets"],
-               activation=activation, loss=data.get("loss", "half_squared_error"),
-               lr=data.get("lr"), focus=focus or data.get("focus"), title=data.get("title"))
+    precision = data.get("precision")
+    if precision is not None and (not isinstance(precision, int) or not 1 <= precision <= 30):
+        raise SpecError(f"{path}: `precision` must be a whole number from 1 to 30")
+    ex = mlp(data["inputs"], data["weights"], data["biases"], data["targets"],
+             activation=activation, loss=data.get("loss", "half_squared_error"),
+             lr=data.get("lr"), focus=focus or data.get("focus"), title=data.get("title"))
+    if precision is not None:
+        ex.meta["precision"] = ex.precision = precision
+    return ex

@@ -19,7 +19,7 @@ from ..core.losses import LOSSES
 from ..rendering.blocks import Content, Section
 from .deep import build_chain, mlp_sections
 from .observations import observations
-from .steps import activations_used, forward_chain, local_chain, product_form
+from .steps import activations_used, forward_chain, local_chain, product_form, roles_sentence
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ def build_generic(ex, parameters=None) -> Content:
                    tuple(ex.graph.symbols[n] for n in ex.inputs))
           if len(ex.inputs) <= 12 else Sentence(f"Each line defines one node; there are "
                                                 f"{len(ex.inputs)} inputs."))
+    s.say(roles_sentence(ex))
     for node in ex.graph.nodes.values():
         s.show(Chain(node.symbol, "=", node.display))
     if not ex.symbolic:

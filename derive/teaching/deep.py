@@ -8,7 +8,7 @@ from ..core.approx import approx
 from ..core.derivation import Chain, Formula, Partial, Product, Value
 from ..rendering.blocks import Content, Section
 from .observations import observations
-from .steps import activations_used, local_chain
+from .steps import activations_used, local_chain, roles_sentence
 from ..core.functions import Sentence, activation as _activation
 
 ELIDE = 3  # long products keep this many factors at each end
@@ -98,6 +98,7 @@ def build_chain(ex) -> Content:
     s.say(Sentence("Given {0} and {1}; " + ("every weight is {2}." if same else "the weights are listed below."),
                    (Chain(sym["x"], "=", Value(ev.values["x"])), Chain(sym["y"], "=", Value(ev.values["y"])),
                     Value(ev.values["w1"]))))
+    s.say(roles_sentence(ex))
     sections.append(s)
 
     # Forward pass: lines for short chains (as in the conversation), a table for long ones.

@@ -52,3 +52,45 @@ def forward_chain(ex, f):
     if f.value is not None:
         items += ["=", Value(f.value)]
     return Chain(*items)
+
+
+def roles_sentence(ex):
+    """Which inputs the document updates, and which stay fixed (data and constants):
+    "Gradient descent updates the parameters w and b; x and y are data, and λ is a constant."
+    Long lists are shortened to their first two and last names."""
+    from ..core.functions import Sentence
+    symbols = ex.graph.symbols
+    math: list = []
+
+    def listing(names):
+        shown = names if len(names) <= 6 else names[:2] + [None] + names[-1:]
+        fields = []
+        for n in shown:
+            if n is None:
+                fields.append("…")
+                continue
+            math.append(symbols[n])
+            fields.append(f"{{{len(math) - 1}}}")
+        text = fields[0] if len(fields) == 1 else ", ".join(fields[:-1]) + " and " + fields[-1]
+        return text + (f" ({len(names)} in all)" if len(names) > 6 else "")
+
+    params = ex.inputs_with_role("parameter")
+    fixed = [(role, ex.inputs_with_role(role)) for role in ("data", "constant")]
+    plural = len(params) != 1
+    if not params:
+        head = "No input is updated"
+    elif ex.lr is not None:
+        head = (f"Gradient descent updates the parameter{'s' if plural else ''} " + listing(params))
+    else:
+        head = (f"The parameter{'s' if plural else ''} (what training would update) "
+                f"{'are' if plural else 'is'} " + listing(params))
+    tails = []
+    for role, names in fixed:
+        if not names:
+            continue
+        noun = "data" if role == "data" else ("a constant" if len(names) == 1 else "constants")
+        verb = "is" if len(names) == 1 else "are"
+        tails.append(f"{listing(names)} {verb} {noun}")
+    text = head + ("; " + " and ".join(tails) + (", given and never updated" if tails else "")
+                   if tails else "") + "."
+    return Sentence(text, tuple(math))
