@@ -246,6 +246,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             sign, coeff = "- ", -coeff
         body = join(numerator) if numerator else "1"
         if denominator:
+            if len(numerator) == 1 and numerator[0].is_Add and not (coeff.is_Integer and coeff != 1):
+                body = self._print(numerator[0])  # the fraction bar brackets it: \frac{a - y}{…}
             if coeff.is_Integer and coeff != 1:
                 body = f"{coeff}{dot}{body}" if numerator else str(coeff)
                 coeff = sp.S.One
@@ -259,6 +261,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return f"{sign}{self._print(coeff)}{dot if (values or coeff.is_Integer) else ' '}{body}"
 
     def _print_Pow(self, expr):
+        if _named_power(expr):  # tanh^2(z), as by hand, not (tanh(z))^2
+            return self._print_Function(expr.base, exp=self._print(expr.exp))
         if expr.exp == sp.S.Half:
             return f"\\sqrt{{{self._print(expr.base)}}}"
         if expr.exp == -1:
@@ -373,6 +377,13 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     def _print_Abs(self, expr, exp=None):
         text = f"\\left|{self._bare(expr.args[0])}\\right|"
         return f"{text}^{{{exp}}}" if exp else text
+
+
+def _named_power(expr) -> bool:
+    """f(z)^n for a named function (tanh, σ, sin …) and a small positive integer n: printed f^n(z)."""
+    base = expr.base
+    return (isinstance(base, sp.Function) and not isinstance(base, (sp.exp, sp.Abs, Indicator))
+            and BY_CLASS.get(type(base)) is not None and expr.exp.is_Integer and 1 < expr.exp < 10)
 
 
 def _exact(number) -> bool:
@@ -503,6 +514,10 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"{sign}{c}{sep}{body}"
 
     def _print_Pow(self, expr, rational=False):
+        if _named_power(expr):  # tanh²(z), as by hand
+            text = self._print(expr.base)
+            cut = text.index("(")
+            return text[:cut] + str(expr.exp).translate(_SUPERSCRIPT) + text[cut:]
         if expr.exp == sp.S.Half:
             inner = self._print(expr.base)
             return f"√{inner}" if expr.base.is_Atom else f"√({inner})"

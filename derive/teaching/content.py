@@ -10,7 +10,7 @@ from typing import Callable
 
 import sympy as sp
 
-from ..core.derivation import Chain, Partial, Product, Sum, Value
+from ..core.derivation import Chain, Partial, Product, Subst, Sum, Value
 from ..core.functions import Sentence
 from ..core.losses import LOSSES
 
@@ -19,6 +19,7 @@ from ..core.losses import LOSSES
 from ..rendering.blocks import Content, Section
 from .deep import build_chain, mlp_sections
 from .observations import observations
+from .simplify import local_form as textbook_local, product_form as textbook_product
 from .steps import activations_used, forward_chain, local_chain, product_form, roles_sentence
 
 
@@ -124,12 +125,17 @@ def build_generic(ex, parameters=None) -> Content:
         s.say(Sentence("One factor at a time:"))
         for a, b in edges:
             step = ev.local(b, a)
-            s.step(local_chain(ex, step), step.justification)
+            form = textbook_local(ex, step)
+            if form is None:
+                s.step(local_chain(ex, step), step.justification)
+            else:
+                s.step(*_local_with_form(ex, step, form))
         if numeric is not None:
             s.say(Sentence("Multiply the factors:"))
             s.show(Chain(target, "=", numeric, "=", Value(d.total)))
         else:  # symbolic: the product of the local rules, in chain order
             s.show(Chain(target, "=", Product(tuple(ev.local(b, a).symbolic for a, b in edges))))
+        _textbook_product(ex, d, edges, s)
     else:
         s.say(Sentence(
             "{0} reaches {1} along more than one path, so the chain rule sums over the paths "
@@ -213,6 +219,57 @@ def parameter_sections(ex, d) -> list:
                     Value(_update(ex, p))))
         sections.append(s)
     return sections
+
+
+def _values_of(ex, expr) -> tuple:
+    """(symbol, value) for the symbols of ``expr``, by name: to show it with numbers substituted."""
+    symbols = sorted(expr.free_symbols, key=lambda sym: sym.name)
+    return tuple((sym, ex.evaluation.values[sym.name]) for sym in symbols)
+
+
+def _local_with_form(ex, step, form):
+    """A local derivative whose rule simplifies in terms of the unit's own output:
+    ∂a/∂z = 1 − tanh²(z) = 1 − a² = 1 − 0.4621² ≈ 0.7864, with the reason it simplifies."""
+    node = ex.graph.nodes[step.of]
+    items = [Partial(step.of, step.wrt), "=", step.symbolic, "=", form.simplified]
+    if not ex.symbolic:
+        items += ["=", Subst(form.simplified, _values_of(ex, form.simplified)), "=", Value(step.value)]
+    reason = Sentence("since {0}, this simplifies to {1}",
+                      (Chain(node.symbol, "=", node.display), form.simplified))
+    return Chain(*items), step.justification + (reason,)
+
+
+def _textbook_product(ex, d, edges, s):
+    """After the mechanical product, the textbook form when factors cancel (σ with binary
+    cross-entropy: ∂L/∂z = a − y), verified equal by SymPy in ``derive.teaching.simplify``."""
+    form = textbook_product(ex, d)
+    if form is None:
+        return
+    partial = Partial(form.of, form.wrt)
+    prefix = [(a, b) for a, b in edges][:len(form.mechanical)]
+    mechanical = Chain(partial, "=", Product(tuple(Partial(b, a) for a, b in prefix)), "=",
+                       Product(form.mechanical))
+    math = [mechanical, Chain(partial, "=", form.simplified)]
+    note = ""
+    if form.cancelled:
+        fields = []
+        for of, wrt in form.cancelled:
+            math.append(Chain(Partial(of, wrt), "=", ex.evaluation.local(of, wrt).symbolic))
+            fields.append(f"{{{len(math) - 1}}}")
+        note = (" (the factor " if len(fields) == 1 else " (the factors ") + " and ".join(fields) \
+            + (" cancels)" if len(fields) == 1 else " cancel)")
+    s.say(Sentence("Written out symbolically, {0}, which simplifies to {1}" + note + ":", tuple(math)))
+    if ex.symbolic:
+        s.show(Chain(partial, "=", form.simplified))
+    else:
+        s.show(Chain(partial, "=", form.simplified, "=",
+                     Subst(form.simplified, _values_of(ex, form.simplified)), "=", Value(form.value)))
+    rest = edges[len(form.mechanical):]
+    if rest:
+        factors = [ex.evaluation.local(b, a).symbolic for a, b in rest]
+        whole = sp.Mul(form.simplified, *factors, evaluate=False)
+        s.say(Sentence("so {0}.", (Chain(Partial(d.output, d.wrt), "=", partial, "·",
+                                         Product(tuple(Partial(b, a) for a, b in rest)), "=", whole),)))
 
 
 def _update(ex, p):

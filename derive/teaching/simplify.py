@@ -1,0 +1,122 @@
+"""Textbook forms: after the mechanical chain-rule product, the simplified form a textbook states,
+found and verified by SymPy — never looked up by activation or loss name.
+
+* A local derivative written in terms of the unit's own output: σ'(z) = σ(z)(1 − σ(z)) = a(1 − a),
+  tanh'(z) = 1 − tanh²(z) = 1 − a² (the node a = f(z) replaces f(z) wherever it appears).
+* A product of local derivatives that cancels: with a sigmoid and binary cross-entropy,
+  ∂L/∂a · ∂a/∂z = (a − y)/(a(1 − a)) · a(1 − a), which simplifies to ∂L/∂z = a − y.
+
+Each form is kept only when SymPy confirms it equals the mechanical one (with every node replaced
+by its definition) and it is shorter. The content layer states them ("which simplifies to …").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..core.functions import BY_CLASS
+
+MAX_FACTORS = 8  # products longer than this are not searched (deep chains: nothing cancels)
+
+
+@dataclass(frozen=True)
+class TextbookForm:
+    """∂of/∂wrt as derived (``mechanical``: the factors, output side first) and as a textbook
+    writes it (``simplified``, in node names); ``cancelled`` names the factors that cancel
+    (as (of, wrt) edges); ``value`` is the exact number (None when symbolic)."""
+
+    of: str
+    wrt: str
+    mechanical: tuple
+    simplified: sp.Expr
+    cancelled: tuple = ()
+    value: sp.Expr | None = None
+
+
+def _outputs(ex) -> dict:
+    """{f(z): a} for every node a = f(z) that is one registry application (or a power, e^z …)."""
+    forms = {}
+    for node in ex.graph.nodes.values():
+        expr = node.expr
+        if BY_CLASS.get(type(expr)) is not None or isinstance(expr, (sp.exp, sp.tanh)):
+            forms[expr] = node.symbol
+    return forms
+
+
+def _definitions(ex) -> dict:
+    """Node symbol -> its expression in the inputs (to verify a form by full substitution)."""
+    graph = ex.graph
+    full = {}
+    for name, node in graph.nodes.items():
+        full[node.symbol] = node.expr.xreplace(full)
+    return full
+
+
+def _equal(a: sp.Expr, b: sp.Expr, definitions: dict) -> bool:
+    difference = (a - b).xreplace(definitions)
+    for rewrite in (lambda e: e, lambda e: e.rewrite(sp.exp)):
+        if sp.simplify(rewrite(difference)) == 0:
+            return True
+    return False
+
+
+def _ops(expr) -> int:
+    return sp.count_ops(expr)
+
+
+def local_form(ex, step):
+    """∂of/∂wrt of one edge rewritten in terms of ``of``'s own value, or None:
+    ∂a/∂z = σ(z)(1 − σ(z)) -> a(1 − a)."""
+    node = ex.graph.nodes[step.of]
+    if BY_CLASS.get(type(node.expr)) is None and not isinstance(node.expr, (sp.exp, sp.tanh)):
+        return None
+    rewritten = step.symbolic.xreplace({node.expr: node.symbol})
+    if rewritten == step.symbolic or rewritten.has(node.expr) or _ops(rewritten) >= _ops(step.symbolic):
+        return None
+    if not _equal(rewritten, step.symbolic, _definitions(ex)):
+        return None
+    return TextbookForm(step.of, step.wrt, (step.symbolic,), rewritten, (), step.value)
+
+
+def product_form(ex, d):
+    """The first product ∂L/∂n = ∂L/∂… · … · ∂…/∂n along a single path whose factors cancel,
+    or None. Factors are taken in terms of the nodes (a for σ(z)), multiplied, and cancelled."""
+    if d.paths is None or len(d.paths) != 1:
+        return None
+    path = d.paths[0].nodes
+    edges = list(zip(path, path[1:]))[::-1][:MAX_FACTORS]  # (parent, child) from the output back
+    outputs = _outputs(ex)
+    factors = []
+    for parent, child in edges:
+        factors.append(ex.evaluation.local(child, parent).symbolic.xreplace(outputs))
+        if len(factors) < 2:
+            continue
+        written = sum(_ops(f) for f in factors)
+        candidates = [sp.cancel(sp.Mul(*factors)), sp.factor(sp.Mul(*factors))]
+        best = min(candidates, key=_ops)
+        if _ops(best) >= written or any(best.has(f) for f in outputs):
+            continue
+        mechanical = tuple(ex.evaluation.local(c, p).symbolic for p, c in edges[:len(factors)])
+        if not _equal(best, sp.Mul(*mechanical), _definitions(ex)):
+            continue
+        cancelled = _cancelled(factors, edges)
+        value = None if ex.symbolic else ex.evaluation.grad(parent, d.output)
+        return TextbookForm(d.output, parent, mechanical, best, cancelled, value)
+    return None
+
+
+def _cancelled(factors, edges) -> tuple:
+    """The edges whose factor divides the product of the factors before it (σ' against BCE's
+    denominator a(1 − a))."""
+    out = []
+    for k in range(1, len(factors)):
+        before = sp.together(sp.Mul(*factors[:k]))
+        denominator = sp.denom(before)
+        if denominator == 1 or factors[k] == 1:
+            continue
+        quotient = sp.cancel(denominator / factors[k])
+        if sp.denom(quotient) == 1:
+            parent, child = edges[k]
+            out.append((child, parent))
+    return tuple(out)
