@@ -243,8 +243,7 @@ TIE_CONVENTION = ("tied arguments share the gradient equally (as torch.amax and 
                   "PyTorch's max pooling routes it all to one of them instead)")
 
 
-MIN_TIE_CONVENTION = TIE_CONVENTION.replace("amax", "amin").replace("maximum", "minimum").replace(
-    "max pooling", "min pooling")
+MIN_TIE_CONVENTION = "tied arguments share the gradient equally (as torch.amin and torch.minimum do)"
 
 
 def _extreme_justify(word: str, convention: str):

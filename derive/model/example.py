@@ -64,8 +64,10 @@ def classify_inputs(inputs, params=None, data=None, constants=None) -> dict[str,
             roles[n] = "constant"
         else:
             roles[n] = "parameter"
-    if "params" not in lists and "parameter" not in roles.values():
-        roles = {n: "parameter" if r == "data" else r for n, r in roles.items()}
+    if "params" not in lists and "parameter" not in roles.values():  # nothing to train: the
+        # inputs recognised as data by name are what the gradients are about (q = x*y)
+        roles = {n: "parameter" if r == "data" and n not in lists.get("data", ()) else r
+                 for n, r in roles.items()}
     return roles
 
 

@@ -2,6 +2,8 @@
 chain rule of a single path, a local derivative or forward node written out with its numbers."""
 from __future__ import annotations
 
+import sympy as sp
+
 from ..core.derivation import Chain, Partial, Product, Value
 from ..core.functions import BY_CLASS
 
@@ -39,10 +41,17 @@ def local_chain(ex, step):
         items.append(step.symbolic if step.value is None else Value(step.value))
         return Chain(*items)
     items.append(step.symbolic)
-    if not step.symbolic.is_Symbol and step.substituted and step.substituted.values:
+    if not step.symbolic.is_Symbol and step.substituted and step.substituted.values \
+            and not _compares_many(step.symbolic):
         items += ["=", step.substituted]
     items += ["=", Value(step.value)]
     return Chain(*items)
+
+
+def _compares_many(expr) -> bool:
+    """A gate over several comparisons (max over four units): its substituted form only repeats
+    the comparisons, which the justification states with the numbers that decide them."""
+    return any(isinstance(e, sp.And) for e in sp.preorder_traversal(expr))
 
 
 def forward_chain(ex, f):
