@@ -17,12 +17,14 @@ from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValu
                                Source, TensorCall, Transposed)
 from ..core.numbers import format_number, terminating_decimal
 
-_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "lambda", "mu", "sigma",
-          "tau", "phi", "psi", "omega", "rho", "kappa", "nu", "xi", "zeta", "chi"}
 _GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eta": "η",
                "theta": "θ", "lambda": "λ", "mu": "μ", "sigma": "σ", "tau": "τ", "phi": "φ",
                "psi": "ψ", "omega": "ω", "rho": "ρ", "kappa": "κ", "nu": "ν", "xi": "ξ",
-               "zeta": "ζ", "chi": "χ"}
+               "zeta": "ζ", "chi": "χ", "iota": "ι", "upsilon": "υ",
+               # capitals that differ from Latin letters (LaTeX has no \Alpha)
+               "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π",
+               "Sigma": "Σ", "Upsilon": "Υ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω"}
+_GREEK = set(_GREEK_TEXT)
 _LAYERED = re.compile(r"^([A-Za-z]+)(\d+)((?:_\d+)+)$")  # w1_2_1 -> w^{(1)}_{21}
 _INDEXED = re.compile(r"^([A-Za-z]+?)(\d+)$")  # x1 -> x_{1}
 _SUFFIXED = re.compile(r"^([A-Za-z]+)_([A-Za-z0-9_]+)$")  # a_prev -> a_{prev}
@@ -54,9 +56,15 @@ def latex_name(name: str, names: dict | None = None) -> str:
 
 
 def text_name(name: str, names: dict | None = None) -> str:
+    """Plain-text name: Greek names as Greek letters, with any index kept (``lambda1`` -> λ1)."""
     if names and name in names:
         return names[name]
-    return _GREEK_TEXT.get(name, name)
+    if name in _GREEK_TEXT:
+        return _GREEK_TEXT[name]
+    m = re.match(r"^([A-Za-z]+)(\d+|_\w+)$", name)
+    if m and m.group(1) in _GREEK_TEXT:
+        return _GREEK_TEXT[m.group(1)] + m.group(2)
+    return name
 
 
 def _scientific(text: str):

@@ -10,7 +10,7 @@ from typing import Callable
 
 import sympy as sp
 
-from ..core.derivation import Chain, Partial, Product, Subst, Sum, Value
+from ..core.derivation import Chain, Partial, Product, Sum, Value
 from ..core.functions import Sentence
 from ..core.losses import LOSSES
 
@@ -20,7 +20,8 @@ from ..rendering.blocks import Content, Section
 from .deep import build_chain, mlp_sections
 from .observations import observations
 from .simplify import local_form as textbook_local, product_form as textbook_product
-from .steps import activations_used, forward_chain, local_chain, product_form, roles_sentence
+from .steps import (activations_used, forward_chain, functions_used, local_chain, product_form,
+                    roles_sentence)
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,23 @@ def build_generic(ex, parameters=None) -> Content:
                     "shown (as PyTorch does)."))
         sections.append(s)
 
+    # 1b. The losses called in the equations (L = binary_cross_entropy(a, y)).
+    losses = functions_used(ex, "loss")
+    if losses:
+        s = Section("The loss function" + ("s" if len(losses) > 1 else ""))
+        for spec, _, _ in losses:
+            s.say(Sentence(f"{spec.description[0].upper()}{spec.description[1:]}:"))
+            s.show(spec.definition)
+            s.say(Sentence("Its derivative:"))
+            s.show(spec.derivative)
+            if spec.convention:
+                s.say(Sentence(f"By convention {spec.convention}."))
+        sections.append(s)
+
     # 2. The computation and the given values.
     s = Section("The computation")
+    if ex.meta.get("instructions"):  # the spec's task, as the teacher wrote it (plain text)
+        s.say(Sentence(ex.meta["instructions"].replace("{", "{{").replace("}", "}}")))
     s.say(Sentence("Each line defines one node; the inputs are " + _listing(len(ex.inputs)) + ".",
                    tuple(ex.graph.symbols[n] for n in ex.inputs))
           if len(ex.inputs) <= 12 else Sentence(f"Each line defines one node; there are "
@@ -221,19 +237,17 @@ def parameter_sections(ex, d) -> list:
     return sections
 
 
-def _values_of(ex, expr) -> tuple:
-    """(symbol, value) for the symbols of ``expr``, by name: to show it with numbers substituted."""
-    symbols = sorted(expr.free_symbols, key=lambda sym: sym.name)
-    return tuple((sym, ex.evaluation.values[sym.name]) for sym in symbols)
-
-
 def _local_with_form(ex, step, form):
     """A local derivative whose rule simplifies in terms of the unit's own output:
     ∂a/∂z = 1 − tanh²(z) = 1 − a² = 1 − 0.4621² ≈ 0.7864, with the reason it simplifies."""
     node = ex.graph.nodes[step.of]
     items = [Partial(step.of, step.wrt), "=", step.symbolic, "=", form.simplified]
     if not ex.symbolic:
-        items += ["=", Subst(form.simplified, _values_of(ex, form.simplified)), "=", Value(step.value)]
+        # Substitute into the rule, not into a(1 − a): a rounded a would give the hand-rounding
+        # slip (σ(7) ≈ 0.999 -> σ'(7) ≈ 0.000999) that the exact value avoids.
+        if step.substituted is not None and step.substituted.values:
+            items += ["=", step.substituted]
+        items += ["=", Value(step.value)]
     reason = Sentence("since {0}, this simplifies to {1}",
                       (Chain(node.symbol, "=", node.display), form.simplified))
     return Chain(*items), step.justification + (reason,)
@@ -262,8 +276,7 @@ def _textbook_product(ex, d, edges, s):
     if ex.symbolic:
         s.show(Chain(partial, "=", form.simplified))
     else:
-        s.show(Chain(partial, "=", form.simplified, "=",
-                     Subst(form.simplified, _values_of(ex, form.simplified)), "=", Value(form.value)))
+        s.show(Chain(partial, "=", form.simplified, "=", Value(form.value)))
     rest = edges[len(form.mechanical):]
     if rest:
         factors = [ex.evaluation.local(b, a).symbolic for a, b in rest]

@@ -9,13 +9,19 @@ from ..core.functions import BY_CLASS
 
 
 def activations_used(ex):
+    return functions_used(ex, "activation")
+
+
+def functions_used(ex, kind: str):
+    """(registry entry, node, application) for each registry function of ``kind`` the graph
+    applies ("activation", "loss" …), first use only, in node order."""
     seen = {}
     for node in ex.graph.nodes.values():
         stack = [node.expr]
         while stack:
             e = stack.pop()
             spec = BY_CLASS.get(type(e))
-            if spec is not None and spec.kind == "activation":
+            if spec is not None and spec.kind == kind:
                 seen.setdefault(spec.name, (spec, node.name, e))
             stack.extend(e.args)
     return list(seen.values())
