@@ -19,9 +19,9 @@ def test_sigmoid_with_cross_entropy_simplifies_to_a_minus_y(loss, values):
     a, y = ex.graph.symbols["a"], ex.graph.symbols["y"]
     assert form.of == "L" and form.wrt == "z" and sp.expand(form.simplified - (a - y)) == 0
     assert ("a", "z") in form.cancelled
-    text = ex.to_text()
+    text = " ".join(ex.to_text().split())
     assert "which simplifies to ∂L/∂z = a − y" in text
-    assert "so ∂L/∂w = ∂L/∂z · ∂z/∂w = x(a − y)." in text
+    assert "The factor ∂a/∂z = σ(z)(1 − σ(z)) cancels, so ∂L/∂w = ∂L/∂z · ∂z/∂w = x(a − y)" in text
     if values is not None:  # the simplified form has the exact value of the gradient
         from derive.core.approx import approx
         assert abs(approx(form.value) - approx(ex.grad("z"))) < 1e-40
@@ -30,7 +30,7 @@ def test_sigmoid_with_cross_entropy_simplifies_to_a_minus_y(loss, values):
 
 def test_the_conversations_bce_neuron_states_the_textbook_result():
     ex = derive.neuron(x=2, w="0.5", b=0, y=1, activation="sigmoid", loss="binary_cross_entropy", lr="0.1")
-    assert "which simplifies to ∂L/∂z = a − y" in ex.to_text()
+    assert "which simplifies to ∂L/∂z = a − y" in " ".join(ex.to_text().split())
     assert "which simplifies to" in ex.to_latex() and "a - y" in ex.to_latex()
 
 

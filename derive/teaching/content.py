@@ -260,29 +260,29 @@ def _textbook_product(ex, d, edges, s):
     if form is None:
         return
     partial = Partial(form.of, form.wrt)
-    prefix = [(a, b) for a, b in edges][:len(form.mechanical)]
-    mechanical = Chain(partial, "=", Product(tuple(Partial(b, a) for a, b in prefix)), "=",
-                       Product(form.mechanical))
-    math = [mechanical, Chain(partial, "=", form.simplified)]
-    note = ""
-    if form.cancelled:
-        fields = []
-        for of, wrt in form.cancelled:
-            math.append(Chain(Partial(of, wrt), "=", ex.evaluation.local(of, wrt).symbolic))
-            fields.append(f"{{{len(math) - 1}}}")
-        note = (" (the factor " if len(fields) == 1 else " (the factors ") + " and ".join(fields) \
-            + (" cancels)" if len(fields) == 1 else " cancel)")
-    s.say(Sentence("Written out symbolically, {0}, which simplifies to {1}" + note + ":", tuple(math)))
-    if ex.symbolic:
-        s.show(Chain(partial, "=", form.simplified))
-    else:
-        s.show(Chain(partial, "=", form.simplified, "=", Value(form.value)))
+    prefix = list(edges)[:len(form.mechanical)]
+    count = "two" if len(prefix) == 2 else str(len(prefix))
+    s.say(Sentence(f"Written out symbolically, the first {count} factors are"))
+    s.show(Chain(partial, "=", Product(tuple(Partial(b, a) for a, b in prefix)), "=",
+                 Product(form.mechanical)))
+    s.say(Sentence("which simplifies to"))
+    s.show(Chain(partial, "=", form.simplified) if ex.symbolic else
+           Chain(partial, "=", form.simplified, "=", Value(form.value)))
     rest = edges[len(form.mechanical):]
+    math = tuple(Chain(Partial(of, wrt), "=", ex.evaluation.local(of, wrt).symbolic)
+                 for of, wrt in form.cancelled)
+    fields = " and ".join(f"{{{i}}}" for i in range(len(math)))
+    tail = ", so" if rest else "."
+    if math:
+        s.say(Sentence(("The factor " if len(math) == 1 else "The factors ") + fields
+                       + (" cancels" if len(math) == 1 else " cancel") + tail, math))
+    elif rest:
+        s.say(Sentence("so"))
     if rest:
         factors = [ex.evaluation.local(b, a).symbolic for a, b in rest]
         whole = sp.Mul(form.simplified, *factors, evaluate=False)
-        s.say(Sentence("so {0}.", (Chain(Partial(d.output, d.wrt), "=", partial, "·",
-                                         Product(tuple(Partial(b, a) for a, b in rest)), "=", whole),)))
+        s.show(Chain(Partial(d.output, d.wrt), "=",
+                     Product((partial,) + tuple(Partial(b, a) for a, b in rest)), "=", whole))
 
 
 def _update(ex, p):
