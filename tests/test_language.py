@@ -35,8 +35,14 @@ def _agree(ex, expected: dict | None = None, untracked=()):
             assert ex.grad(name) == expected[name], (name, ex.grad(name))
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
-def test_every_registry_loss_is_callable_in_equations(name):
+def test_every_registry_loss_is_callable_in_equations():
+    from derive.core.tensor import TENSOR_FUNCTIONS
+    for name in LOSSES:  # scalar losses here; cross_entropy over vectors is the tensor language's
+        assert (name in FUNCTIONS and FUNCTIONS[name].kind == "loss") or name in TENSOR_FUNCTIONS, name
+
+
+@pytest.mark.parametrize("name", sorted(n for n in LOSSES if n in FUNCTIONS))
+def test_every_scalar_loss_agrees_with_its_written_formula_and_torch(name):
     assert FUNCTIONS[name].kind == "loss"
     ex = Example.from_equations(f"a = sigmoid(w*x)\nL = {name}(a, y)",
                                 values={"w": "-0.7", "x": 2, "y": 1})
@@ -126,3 +132,18 @@ def test_greek_names_print_as_greek(name, greek, latex):
 def test_other_keywords_are_still_refused():
     with pytest.raises(DeriveError, match="`import` is a Python keyword"):
         Example.from_equations("L = import*2")
+
+
+def test_why_bullet_losses_max_lambda_and_the_tie_export():
+    """Issue 12, "Why": `L = binary_cross_entropy(a, y)` was an unknown function, max/min took two
+    arguments, `lambda` was refused, and at a max tie derive gave the first argument everything
+    while its own export (torch.maximum) split it."""
+    bce = Example.from_equations("a = sigmoid(z)\nL = binary_cross_entropy(a, y)", values={"z": 0, "y": 1})
+    assert bce.grad("z") == -sp.Rational(1, 2)  # a − y at σ(0) = 1/2
+    assert Example.from_equations("m = max(a, b, c)\nn = min(a, b, c)",
+                                  values={"a": 1, "b": 3, "c": 2}).value("m") == 3
+    assert Example.from_equations("L = lambda*w", values={"lambda": 2, "w": 5}).grad("w") == 2
+    tie = Example.from_equations("m = max(p, q)\nL = m", values={"p": 2, "q": 2})
+    assert tie.grad("p") == tie.grad("q") == sp.Rational(1, 2)
+    exported = _export(tie)["gradients"]
+    assert exported == {"p": 0.5, "q": 0.5}
