@@ -16,10 +16,10 @@ from tests.reference import composed, elementary, torch_gradients
 UNARY = ["relu({a})", "sigmoid({a})", "tanh({a})", "softplus({a})", "gelu({a})", "silu({a})",
          "identity({a})", "exp({a}/4)", "log(1 + {a}*{a})", "sqrt(1 + {a}*{a})", "abs({a})",
          "leaky_relu({a}, 0.1)", "leaky_relu({a})", "elu({a}, 0.5)", "elu({a})", "{a}**2", "-{a}",
-         "sin({a})", "cos({a}/2)", "huber({a})", "binary_cross_entropy(sigmoid({a}), 0.3)"]
+         "sin({a})", "cos({a}/2)", "normal_cdf({a})", "normal_pdf({a})", "huber({a})", "binary_cross_entropy(sigmoid({a}), 0.3)"]
 BINARY = ["{a} + {b}", "{a} - {b}", "{a}*{b}", "{a}/(1 + {b}*{b})", "max({a}, {b})",
           "min({a}, {b})", "{a}*{b} + {a}", "relu({a}*{b}) + {b}", "max({a}, {b}, 1, -{a})",
-          "min({b}, {a}, 0)", "where({a} > {b}, {a}*{b}, {b})", "logsumexp({a}, {b}, 0)",
+          "min({b}, {a}, 0)", "pool_max({a}, {b}, 0)", "where({a} > {b}, {a}*{b}, {b})", "logsumexp({a}, {b}, 0)",
           "squared_error({a}, {b})", "half_squared_error({a}, {b})", "mse({a}, {b})",
           "absolute_error({a}, {b})", "huber({a}, 1 + {b}*{b})", "hinge({a}, {b})",
           "binary_cross_entropy(sigmoid({a}), sigmoid({b}))"]
@@ -52,7 +52,7 @@ def _gap(expr, subs):
             for a in expr.args]
     if spec is None:
         return None
-    if spec.name in ("max", "min"):
+    if spec.name in ("max", "min", "pool_max"):
         ordered = sorted(args, reverse=spec.name == "max")
         return ordered[0] - ordered[1]
     if spec.name == "where":

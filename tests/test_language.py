@@ -60,6 +60,8 @@ def test_every_scalar_loss_agrees_with_its_written_formula_and_torch(name):
     ("m = max(x1, x2)\nL = 4*m", {"x1": -1, "x2": -1}, {"x1": 2, "x2": 2}),
     ("m = min(x1, x2, x3)\nL = m", {"x1": 0, "x2": 0, "x3": 1}, {"x1": sp.Rational(1, 2), "x3": 0}),
     ("m = max(relu(x1), x2, 0)\nL = m*m", {"x1": -2, "x2": 1}, {"x1": 0, "x2": 2}),
+    # max pooling's convention: the first maximal entry gets everything (F.max_pool1d)
+    ("m = pool_max(x1, x2, x3, x4)\nL = 3*m", {"x1": 2, "x2": 5, "x3": 5, "x4": 5}, {"x2": 3, "x3": 0}),
     ("L = hinge(y, w*x)", {"y": -1, "w": 1, "x": -1}, {"w": -1, "x": 1}),  # at the margin
     ("L = hinge(y, w*x)", {"y": 1, "w": 2, "x": 1}, {"w": 0}),
     ("L = absolute_error(w*x, y)", {"w": 3, "x": 1, "y": 3}, {"w": 0}),

@@ -15,7 +15,7 @@ POINTS = [sp.Rational(-17, 10), sp.Rational(-3, 10), sp.Rational(1, 10), sp.Rati
 def _domain_ok(name, args):
     if name in ("log", "sqrt"):
         return args[0] > 0
-    if name in ("max", "min"):
+    if name in ("max", "min", "pool_max"):
         return args[0] != args[1]
     if name == "binary_cross_entropy":
         return 0 < args[0] < 1

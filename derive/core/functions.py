@@ -22,8 +22,8 @@ from sympy import S
 
 from .errors import ParseError
 from .operations import (AbsoluteError, BinaryCrossEntropy, HalfSquaredError, Hinge, Huber,
-                         Indicator, LogSumExp, Maximum, MeanSquaredError, Minimum, SquaredError,
-                         Where)
+                         Indicator, LogSumExp, Maximum, MeanSquaredError, Minimum, NormalCdf,
+                         NormalPdf, PoolMax, SquaredError, Where)
 
 
 def _positive(x):
@@ -150,8 +150,8 @@ class Gelu(sp.Function):
         return None
 
     def fdiff(self, argindex=1):
-        z = self.args[0]
-        return (1 + sp.erf(z / sp.sqrt(2))) / 2 + z * sp.exp(-z**2 / 2) / sp.sqrt(2 * sp.pi)
+        z = self.args[0]  # Φ(z) + z·φ(z), as a textbook writes it (SymPy would expand erf and exp)
+        return sp.Add(NormalCdf(z), sp.Mul(z, NormalPdf(z)), evaluate=False)
 
 
 class Silu(sp.Function):
@@ -243,10 +243,12 @@ TIE_CONVENTION = ("tied arguments share the gradient equally (as torch.amax and 
                   "PyTorch's max pooling routes it all to one of them instead)")
 
 
+POOL_CONVENTION = ("the first of the tied arguments gets the whole gradient (as PyTorch's max "
+                   "pooling, which routes it to one index)")
 MIN_TIE_CONVENTION = "tied arguments share the gradient equally (as torch.amin and torch.minimum do)"
 
 
-def _extreme_justify(word: str, convention: str):
+def _extreme_justify(word: str, convention: str, shared: bool = True):
     """max and min: the gradient goes to the extreme argument; a tie is shared (one fact)."""
     extreme = "largest" if word == "maximum" else "smallest"
 
@@ -266,8 +268,10 @@ def _extreme_justify(word: str, convention: str):
         if len(tied) == 1:
             return Sentence(f"since {{0}} is the {extreme} argument, all of the gradient flows "
                             f"into it", (here,))
+        share = (f"each gets 1/{len(tied)}" if shared else
+                 "this one gets all of it" if mine == tied[0] else "this one gets none")
         return Sentence(f"{len(tied)} arguments tie for the {word} {{0}}; by convention "
-                        f"{convention}, so each gets 1/{len(tied)}", (Value(top),))
+                        f"{convention}, so {share}", (Value(top),))
     return justify
 
 
@@ -279,6 +283,13 @@ def _where_justify(condition, holds, at_kink: bool):
     verdict = "holds" if branch == "first" else "does not hold"
     return Sentence(f"the condition {{0}} {verdict}, so the gradient flows only into the {branch} "
                     f"branch (as torch.where)", (condition,))
+
+
+_INLINE_DERIVATIVE = {  # where the displayed derivative has cases, a one-line form for "Why:"
+    "huber": (r"\frac{\partial \operatorname{Huber}}{\partial r} = r \text{ if } |r| \le \delta"
+              r"\text{, else } \delta \operatorname{sign}(r)",
+              "∂Huber/∂r = r if |r| ≤ δ, else δ·sign(r)"),
+}
 
 
 def _loss_justify(latex: str, text: str, convention: str):
@@ -522,6 +533,13 @@ register(FunctionSpec(
     convention=MIN_TIE_CONVENTION,
     description="the smallest of two or more arguments"))
 register(FunctionSpec(
+    "pool_max", PoolMax, PoolMax, 2, "math", r"\max", "max",
+    "torch.nn.functional.max_pool1d(torch.stack([torch.as_tensor(v) for v in ({*},)]).reshape(1, 1, -1), "
+    "len(({*},))).reshape(())",
+    kink=_tie, justify_call=_extreme_justify("maximum", POOL_CONVENTION, shared=False), variadic=True,
+    convention=POOL_CONVENTION,
+    description="the largest argument, as max pooling: a tie's gradient goes to the first"))
+register(FunctionSpec(
     "where", Where, Where, 3, "math", r"\operatorname{where}", "where",
     "torch.where({0}, torch.as_tensor({1}), torch.as_tensor({2}))", justify=_where_justify,
     conditions=(0,), convention="the gradient flows only into the branch the condition selects "
@@ -538,6 +556,16 @@ register(FunctionSpec(
     justify=_smooth(r"\frac{\partial}{\partial a_i} \log \sum_j e^{a_j} = \frac{e^{a_i}}{\sum_j e^{a_j}}",
                     "∂/∂aᵢ log Σⱼ e^aⱼ = e^aᵢ / Σⱼ e^aⱼ (the softmax)"),
     description="log(e^a₁ + … + e^aₙ), a smooth maximum"))
+
+register(FunctionSpec(
+    "normal_cdf", NormalCdf, NormalCdf, 1, "math", r"\Phi", "Φ", "torch.special.ndtr({0})",
+    justify=_smooth(r"\Phi'(z) = \varphi(z)", "Φ'(z) = φ(z)"),
+    description="Φ(z), the standard normal distribution function"))
+register(FunctionSpec(
+    "normal_pdf", NormalPdf, NormalPdf, 1, "math", r"\varphi", "φ",
+    "(torch.exp(-({0}) ** 2 / 2) / math.sqrt(2 * math.pi))",
+    justify=_smooth(r"\varphi'(z) = -z\,\varphi(z)", "φ'(z) = −z·φ(z)"),
+    description="φ(z), the standard normal density"))
 
 # The losses, callable in equations: L = binary_cross_entropy(a, y). (``derive.core.losses``
 # holds the builders' loss registry, which writes the same formulas over several outputs.)
@@ -589,7 +617,7 @@ for (_name, _cls, _latex, _text, _torch, _def_latex, _def_text, _der_latex, _der
                    "absolute_error": "at a = y the gradient is 0 (sign(0) = 0, as torch.abs)"}.get(_name, "")
     register(FunctionSpec(
         _name, _cls, _cls, 2, "loss", _latex, _text, _torch,
-        justify=_loss_justify(_der_latex, _der_text, _convention),
+        justify=_loss_justify(*_INLINE_DERIVATIVE.get(_name, (_der_latex, _der_text)), _convention),
         definition_latex=_def_latex, definition_text=_def_text, derivative_latex=_der_latex,
         derivative_text=_der_text, description=_description,
         defaults=(S.One,) if _name == "huber" else (),

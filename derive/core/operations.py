@@ -90,6 +90,25 @@ class Minimum(sp.Function):
         return _tie_share(self.args, argindex - 1, sp.LessThan)
 
 
+class PoolMax(sp.Function):
+    """max(a₁, …, aₙ) as PyTorch's max pooling computes it: at a tie the first maximal argument
+    gets the whole gradient (F.max_pool1d routes it to one index, the first)."""
+
+    numeric = staticmethod(lambda *a: max(a))
+
+    @classmethod
+    def eval(cls, *args):
+        if all(a.is_number for a in args):
+            return _extreme(args, lambda d: bool(d.is_extended_positive))
+        return None
+
+    def fdiff(self, argindex=1):
+        # 𝟙[a_i > a_j for the earlier j, a_i ≥ a_j for the later j]: the first maximum wins
+        i, args = argindex - 1, self.args
+        return Indicator(sp.And(*[sp.StrictGreaterThan(args[i], a) for a in args[:i]],
+                                *[sp.GreaterThan(args[i], a) for a in args[i + 1:]]))
+
+
 class Where(sp.Function):
     """where(condition, a, b): a where the condition holds, else b (as torch.where)."""
 
@@ -129,6 +148,44 @@ class LogSumExp(sp.Function):
 
     def _eval_is_extended_real(self):
         return all(a.is_extended_real for a in self.args) or None
+
+
+class NormalCdf(sp.Function):
+    """Φ(z), the standard normal distribution function (GELU(z) = z·Φ(z))."""
+
+    numeric = staticmethod(lambda z: mpmath.ncdf(z))
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_number:
+            return (1 + sp.erf(z / sp.sqrt(2))) / 2
+        return None
+
+    def fdiff(self, argindex=1):
+        return NormalPdf(self.args[0])
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+
+class NormalPdf(sp.Function):
+    """φ(z) = e^(−z²/2)/√(2π), the standard normal density."""
+
+    numeric = staticmethod(lambda z: mpmath.npdf(z))
+    nargs = 1
+
+    @classmethod
+    def eval(cls, z):
+        if z.is_number:
+            return sp.exp(-z ** 2 / 2) / sp.sqrt(2 * sp.pi)
+        return None
+
+    def fdiff(self, argindex=1):
+        return -self.args[0] * NormalPdf(self.args[0])
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
 
 
 # --- losses callable in equations ----------------------------------------------------------------

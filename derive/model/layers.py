@@ -276,10 +276,8 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
                     len(windows))
     lines = []
     for out, cells_ in windows:
-        expr = cells_[0]
-        for c in cells_[1:]:  # max(max(a, b), c): at a tie the earlier entry keeps the gradient
-            expr = f"max({expr}, {c})"
-        lines.append(f"{out} = {expr}")
+        # pool_max: at a tie the first maximal entry gets the gradient, as F.max_pool1d/2d
+        lines.append(f"{out} = pool_max({', '.join(cells_)})")
     lines.append(_readout([o for o, _ in windows], ups, values))
     meta = {"layer": "maxpool", "size": size, "stride": stride, "focus": next(iter(values))}
     return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,

@@ -223,6 +223,12 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     def _print_Indicator(self, expr, exp=None):
         return f"\\mathbb{{1}}\\left[{self._print(expr.args[0])}\\right]"
 
+    def _print_Where(self, expr, exp=None):
+        """where(c, a, b) as a lecturer writes it: cases."""
+        condition, a, b = expr.args
+        return (f"\\begin{{cases}} {self._print(a)}, & {self._print(condition)} \\\\ "
+                f"{self._print(b)}, & \\text{{otherwise}} \\end{{cases}}")
+
     def _print_exp(self, expr, exp=None):
         inner = self._bare(expr.args[0])  # e^{-2.5}: the exponent's braces already group it
         base = f"e^{{{inner}}}"
