@@ -560,11 +560,13 @@ register(FunctionSpec(
 register(FunctionSpec(
     "normal_cdf", NormalCdf, NormalCdf, 1, "math", r"\Phi", "Φ", "torch.special.ndtr({0})",
     justify=_smooth(r"\Phi'(z) = \varphi(z)", "Φ'(z) = φ(z)"),
+    numpy=lambda z: (1 + _erf(z / _np().sqrt(2))) / 2,
     description="Φ(z), the standard normal distribution function"))
 register(FunctionSpec(
     "normal_pdf", NormalPdf, NormalPdf, 1, "math", r"\varphi", "φ",
     "(torch.exp(-({0}) ** 2 / 2) / math.sqrt(2 * math.pi))",
     justify=_smooth(r"\varphi'(z) = -z\,\varphi(z)", "φ'(z) = −z·φ(z)"),
+    numpy=lambda z: _np().exp(-z ** 2 / 2) / _np().sqrt(2 * _np().pi),
     description="φ(z), the standard normal density"))
 
 # The losses, callable in equations: L = binary_cross_entropy(a, y). (``derive.core.losses``
