@@ -120,7 +120,8 @@ def test_undefined_inside_functions_is_refused_naming_node_and_line(text, words)
 def test_every_registry_function_refuses_a_non_real_argument():
     from derive.core.functions import FUNCTIONS
     for name, spec in FUNCTIONS.items():
-        args = ", ".join(["sqrt(x)"] + ["1"] * (spec.min_arity - 1))
+        first = "sqrt(x) > 0" if 0 in spec.conditions else "sqrt(x)"  # where takes a comparison
+        args = ", ".join([first] + ["1"] * (spec.min_arity - 1))
         refused(eqs(f"z = {name}({args})", x=-4), ValueError_, "of a negative number", "x = -4")
 
 

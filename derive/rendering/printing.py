@@ -574,7 +574,7 @@ class TextPrinter(_HandWritten, StrPrinter):
             text = self._print(f)
             wrap = (isinstance(f, Value) and text.startswith("−")) or isinstance(f, Sum) or (
                 isinstance(f, sp.Basic) and f.is_Add)
-            parts.append(f"({text})" if wrap else text)
+            parts.append((f"[{text}]" if text.startswith("(") else f"({text})") if wrap else text)
         if p.elide and len(parts) > 2 * p.elide + 1:
             parts = parts[:p.elide] + ["…"] + parts[-p.elide:]
         return " · ".join(parts)
