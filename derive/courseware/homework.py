@@ -428,10 +428,10 @@ def _problem_sections(gen, v, number: int):
 def _key_math(ex, key: str):
     """An ask key as math: ∂L/∂w, z, w_new."""
     from ..teaching.checking import parse_key
-    from ..core.derivation import Partial
+    from ..core.derivation import Total
     k = parse_key(ex, key)
     if k.kind == "derivative":
-        return Partial(k.of, k.wrt)
+        return Total(k.of, k.wrt)
     return sp.Symbol(k.name if k.kind == "value" else f"{k.name}_new")
 
 

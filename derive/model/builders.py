@@ -74,7 +74,7 @@ def neuron(x=None, w=None, b=None, y=None, activation: str = "relu", loss: str =
 def _per_layer(value, depth: int, name: str) -> list:
     if isinstance(value, (list, tuple)):
         if len(value) != depth:
-            raise DeriveError(f"{name}: expected {depth} values (one per layer), got {len(value)}")
+            raise DeriveError(f"{name}: expected {depth} value{'' if depth == 1 else 's'} (one per layer), got {len(value)}")
         return list(value)
     return [value] * depth
 

@@ -8,7 +8,7 @@ from ..core.errors import SpecError
 
 KNOWN_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
                 "lr", "params", "output", "precision", "inputs", "weights", "biases", "targets",
-                "activation", "activations", "loss", "focus")
+                "activation", "activations", "loss", "focus", "notation")
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Spec:
     params: list | None = None
     output: str | None = None
     precision: int | None = None
+    notation: dict | None = None  # {total: d | ∂}
     raw: dict = field(default_factory=dict)
     source: str = ""
 
@@ -96,7 +97,20 @@ def load_spec(path) -> Spec:
     return Spec(title=data.get("title"), instructions=data.get("instructions"), equations=eqs,
                 values=_number_map(data, "values", path), random=random, constraints=constraints,
                 ask=ask, lr=data.get("lr"), params=params, output=data.get("output"),
-                precision=precision, raw=data, source=str(path))
+                precision=precision, notation=_notation(data, path), raw=data, source=str(path))
+
+
+def _notation(data: dict, path):
+    """The spec's notation preset, checked now so a typo is reported with the file."""
+    if data.get("notation") is None:
+        return None
+    from ..rendering.formats import check_notation
+    from ..core.errors import DeriveError
+    try:
+        check_notation(data["notation"])
+    except DeriveError as e:
+        raise SpecError(f"{path}: {e}") from None
+    return dict(data["notation"])
 
 
 def example_from_spec(spec: Spec):
@@ -112,6 +126,9 @@ def example_from_spec(spec: Spec):
                                 lr=spec.lr, output=spec.output, title=spec.title)
     if spec.raw.get("focus") and getattr(ex, "aliases", None) is not None:
         ex.meta["focus"] = str(spec.raw["focus"])  # a matrix entry to zoom into, e.g. W1[2,1]
+    ex.notation = spec.notation
+    if spec.ask and hasattr(ex, "meta"):
+        ex.meta["ask"] = list(spec.ask)  # the document works what the spec asks, in that order
     return ex
 
 

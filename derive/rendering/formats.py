@@ -56,6 +56,35 @@ def _escape_markdown(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>#|$])", r"\\\1", text)
 
 
+NOTATION_KEYS = {"total": ("d", "∂")}  # delta and index_base: not yet (refused, never ignored)
+
+
+def check_notation(notation) -> dict:
+    """A course's notation preset, checked: ``{"total": "d" | "∂"}`` (``partial`` is accepted for
+    ``∂``): how total derivatives are written.
+
+    >>> check_notation({"total": "partial"})["total"]
+    '∂'
+    """
+    # ∂ for totals by default (as derive always wrote them); a direct partial that would collide
+    # with a total is then marked |direct. Courses that write dL/dw choose total: d.
+    out = {"total": "∂"}
+    if notation is None:
+        return out
+    if not isinstance(notation, dict):
+        raise DeriveError(f"notation must be a mapping like {{total: d, delta: true}}, got {notation!r}")
+    for key, value in notation.items():
+        if key not in NOTATION_KEYS:
+            raise DeriveError(f"unknown notation setting {key!r}; known: {', '.join(NOTATION_KEYS)}")
+        if key == "total" and value in ("partial", "\\partial"):
+            value = "∂"
+        if value not in NOTATION_KEYS[key]:
+            raise DeriveError(f"notation {key} must be one of "
+                              f"{', '.join(map(str, NOTATION_KEYS[key]))}, got {value!r}")
+        out[key] = value
+    return out
+
+
 def _text_table(header: list, rows: list, layout: str = "document") -> dict:
     """Plain-text tables are aligned by padding: every cell but a row's last one is padded to
     its column's width (computed here, so the template only lays out)."""
@@ -239,10 +268,10 @@ class Writer:
     """Prints math objects, sentences and blocks for one format."""
 
     def __init__(self, fmt: Format, names=None, precision: int = 4, exact: bool = False,
-                 layout: str = "document"):
+                 layout: str = "document", notation=None):
         self.fmt = fmt
         self.layout = layout  # the template ("document", "slides"): tables fit its width
-        self.printer = printer_for(fmt.printer, names, precision, exact)
+        self.printer = printer_for(fmt.printer, names, precision, exact, notation)
 
     def math(self, obj) -> str:
         return self.printer.doprint(obj)
@@ -298,8 +327,8 @@ BLOCK_WRITERS: dict[type, Callable] = {
     blocks.Say: lambda w, b: {"text": w.sentence(b.sentence)},
     blocks.Bullet: lambda w, b: {"text": w.sentence(b.sentence)},
     blocks.Show: lambda w, b: {"math": w.display(b.math)},
-    blocks.Step: lambda w, b: {"math": w.display(b.math),
-                               "why": "; ".join(w.sentence(r) for r in b.reasons)},
+    blocks.Step: lambda w, b: {"math": w.display(b.math),  # each rule cited once
+                               "why": "; ".join(dict.fromkeys(w.sentence(r) for r in b.reasons))},
     blocks.Figure: lambda w, b: {"path": b.path, "caption": w.fmt.escape(b.caption)},
     blocks.DiagramBlock: lambda w, b: {"kind": "raw", "raw": w.diagram(b.diagram)},
     blocks.Table: _table,
@@ -312,7 +341,8 @@ TABLE_BUDGET = {"document": 41.0, "slides": 38.0}
 
 
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
-                   layout: str = "document", exact: bool = False, body: str = "") -> str:
+                   layout: str = "document", exact: bool = False, body: str = "",
+                   notation=None) -> str:
     """``content`` in one document format, laid out by ``templates/<format>/<layout>.j2``.
     ``body`` is already-rendered text of the same format placed after the sections (used to
     assemble sheets rendered in parallel)."""
@@ -320,7 +350,8 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
     if not fmt.document:
         raise DeriveError(f"{fmt.name} is not a document format of its own; render "
                           f"{fmt.source or 'an example'} instead")
-    w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact, layout)  # names: LaTeX
+    w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact, layout,
+               check_notation(notation))  # names are LaTeX
     sections = []
     for s in content.sections:
         printed = [w.block(b) for b in s.blocks]
