@@ -201,10 +201,17 @@ class Worked:
                 node = edges[reuse][0]
                 upper, rest = edges[:reuse + 1], edges[reuse + 1:]
                 upstream = Total(d.output, node)
-                if node in self.stated or ex.symbolic:
+                if node in self.stated:
                     s.say(Sentence("{0} reaches {1} through {2}; {3} from above:",
                                    (sym, ex.graph.symbols[d.output], ex.graph.symbols[node],
-                                    upstream if ex.symbolic else Chain(upstream, "=", Value(ev.grad(node, d.output))))))
+                                    Chain(upstream, "=", Value(ev.grad(node, d.output))))))
+                elif ex.symbolic:
+                    s.say(Sentence("{0} reaches {1} through {2}, whose gradient follows from the "
+                                   "factors above:",
+                                   (sym, ex.graph.symbols[d.output], ex.graph.symbols[node])))
+                    s.show(Chain(upstream, "=", Product(tuple(_partial(ex, b, a) for a, b in upper)), "=",
+                                 Product(tuple(ev.local(b, a).symbolic for a, b in upper))))
+                    self.stated.add(node)
                 else:
                     s.say(Sentence("{0} reaches {1} through {2}, whose gradient follows from the "
                                    "factors above:",
