@@ -70,7 +70,7 @@ def test_other_rules_mean_transpose_and_tanh():
     text = regression().to_text()
     assert "∂L/∂h = v ∂L/∂yhat = [−0.9548; 0.9548]" in text  # (vᵀ)ᵀ = v
     assert "∂L/∂z = ∂L/∂h ⊙ (1 − (tanh(z))²)" in text
-    assert "∂L/∂v = h (∂L/∂yhat)ᵀ = [−0.942; −0.9205]" in text  # (∂L/∂yhat hᵀ)ᵀ
+    assert "∂L/∂v = h (∂L/∂yhat)ᵀ = [−0.9420; −0.9205]" in text  # (∂L/∂yhat hᵀ)ᵀ
     assert "∂L/∂W = ∂L/∂z xᵀ" in text and "∂L/∂c = ∂L/∂z =" in text
 
 
