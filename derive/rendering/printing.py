@@ -263,10 +263,11 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             if coeff.is_Integer and coeff != 1:
                 body = f"{coeff}{dot}{body}" if numerator else str(coeff)
                 coeff = sp.S.One
-            elif len(numerator) == 1 and numerator[0].is_Add:
-                body = self._print(numerator[0])  # the fraction bar groups it: \frac{1 - y}{1 - p}
+            elif len(numerator) == 1 and (numerator[0].is_Add or not sign):
+                # the fraction bar groups it: \frac{1 - y}{1 - p}, \frac{-2.625}{1.781}
+                body = self._bare(numerator[0])
             # A lone sum in a fraction's denominator needs no brackets: \frac{2}{n + m}.
-            den = self._print(denominator[0]) if len(denominator) == 1 else join(denominator)
+            den = self._bare(denominator[0]) if len(denominator) == 1 else join(denominator)
             body = f"\\frac{{{body}}}{{{den}}}"
         if coeff == 1:
             return sign + body
