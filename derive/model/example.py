@@ -246,11 +246,18 @@ class Example:
         vals = "symbolic" if self.symbolic else plural(len(self.values), "value")
         return f"<derive.Example {self.output} of {', '.join(self.inputs)}: {plural(len(self.nodes), 'node')}, {vals}>"
 
+    def to_html(self, precision: int | None = None, fragment: bool = False) -> str:
+        """One self-contained HTML page (math as MathML); ``fragment``: the sections only."""
+        return render(self, "html", precision=precision, fragment=fragment)
+
+    # Jupyter: HTML (MathML, rendered natively) first, Markdown (MathJax-safe TeX) as the
+    # fallback. No _repr_latex_: a whole LaTeX document is not display math, and notebooks
+    # showed it raw.
+    def _repr_html_(self) -> str:
+        return self.to_html(fragment=True)
+
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
-
-    def _repr_latex_(self) -> str:
-        return self.to_latex(fragment=True)
 
 
 def _stage(tree, name: str, source: str) -> list[Equation]:

@@ -8,7 +8,7 @@ from ..core.errors import SpecError
 
 KNOWN_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
                 "lr", "params", "output", "precision", "inputs", "weights", "biases", "targets",
-                "activation", "activations", "loss", "focus", "notation")
+                "activation", "activations", "loss", "focus", "notation", "tolerance")
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Spec:
     output: str | None = None
     precision: int | None = None
     notation: dict | None = None  # {total: d | ∂}
+    tolerance: object = None  # derive.core.tolerance.Tolerance: LMS exports, the key, `check`
     raw: dict = field(default_factory=dict)
     source: str = ""
 
@@ -94,6 +95,8 @@ def load_spec(path) -> Spec:
     precision = data.get("precision")
     if precision is not None and (not isinstance(precision, int) or not 1 <= precision <= 30):
         raise SpecError(f"{path}: `precision` must be a whole number from 1 to 30")
+    from ..core.tolerance import parse_tolerance
+    tolerance = parse_tolerance(data.get("tolerance"), str(path))
     return Spec(title=data.get("title"), instructions=data.get("instructions"), equations=eqs,
                 values=_number_map(data, "values", path), random=random, constraints=constraints,
                 ask=ask, lr=data.get("lr"), params=params, output=data.get("output"),

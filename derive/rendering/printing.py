@@ -140,7 +140,8 @@ class _HandWritten:
 
     def _print_Subst(self, s: Subst):
         """The expression with its symbols replaced by numbers, not evaluated: 3 · 2 + 1."""
-        return self._plain(values=dict(s.values)).doprint(s.expr)
+        return self._plain(values=dict(s.values),
+                           precision=self._settings["precision"] + self._settings.get("carry", 0)).doprint(s.expr)
 
     def _print_Chain(self, c: Chain):
         out = []
@@ -167,7 +168,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     printed in place of the symbol), ``precision`` (significant digits of ≈ values)."""
 
     _default_settings = dict(_SympyLatex._default_settings, names=None, values=None, precision=4,
-                             order="none", exact=False, notation=None)
+                             order="none", exact=False, notation=None, carry=0)
     RELATIONS = {"≈": "\\approx", "≥": "\\ge", "≤": "\\le", "→": "\\to", "∝": "\\propto"}
 
     # -- numbers --
@@ -423,7 +424,7 @@ class TextPrinter(_HandWritten, StrPrinter):
     """The plain-text (Unicode) printer: σ(z)(1 − σ(z)), 𝟙[z > 0], ∂L/∂w, 3 · 2 + 1."""
 
     _default_settings = dict(StrPrinter._default_settings, names=None, values=None, precision=4,
-                             order="none", exact=False, notation=None)
+                             order="none", exact=False, notation=None, carry=0)
     MINUS = "−"
     RELATIONS = {"-": "−"}
 
@@ -636,10 +637,14 @@ class TextPrinter(_HandWritten, StrPrinter):
         return s.text
 
 
-def printer_for(kind: str, names=None, precision: int = 4, exact: bool = False, notation=None):
+def printer_for(kind: str, names=None, precision: int = 4, exact: bool = False, notation=None,
+                carry: int = 0):
     """A printer for ``kind`` ("latex" or "text"); ``exact`` shows exact forms before ≈;
-    ``notation`` is the course's preset ({"total": "d" | "∂", …})."""
-    settings = {"names": names, "precision": precision, "exact": exact, "notation": notation}
+    ``notation`` is the course's preset ({"total": "d" | "∂", …}); ``carry``: extra digits of
+    rounded numbers substituted into a formula, so the shown arithmetic reproduces the shown
+    result (homework sheets)."""
+    settings = {"names": names, "precision": precision, "exact": exact, "notation": notation,
+                "carry": carry}
     if kind == "latex":
         return LatexPrinter(settings)
     return TextPrinter(settings)
