@@ -96,20 +96,28 @@ def test_sheets_compile_and_moodle_parses(tmp_path, pdflatex):
     for name in ("problems", "solutions"):
         assert (tmp_path / "hw" / f"{name}.pdf").read_bytes().startswith(b"%PDF")
     root = ET.parse(tmp_path / "hw" / "moodle.xml").getroot()
-    questions = root.findall("question")
-    assert len(questions) == 4
+    category, *questions = root.findall("question")
+    assert category.get("type") == "category" and len(questions) == 4
     for q in questions:
         text = q.find("questiontext/text").text
         assert ":NUMERICAL:=" in text and text.count("{1:NUMERICAL:") == 3
 
 
-def test_single_ask_is_a_numerical_question_with_tolerance(tmp_path):
+def test_single_ask_is_a_one_part_cloze_with_the_default_tolerance(tmp_path):
+    import json
+    import re
     spec = write_spec(tmp_path, spec_text(**{'ask: ["dL/dw", "dL/db", "w_new"]': 'ask: ["dL/dw"]'}))
     generate(spec, 3, 1, tmp_path / "hw", ["moodle"], jobs=1)
     root = ET.parse(tmp_path / "hw" / "moodle.xml").getroot()
-    for q in root.findall("question"):
-        assert q.get("type") == "numerical"
-        assert float(q.find("answer/tolerance").text) > 0
+    key = json.loads((tmp_path / "hw" / "answers.json").read_text())
+    for q, row in zip(root.findall("question")[1:], key):
+        assert q.get("type") == "cloze"
+        (value, tol), = re.findall(r"\{1:NUMERICAL:=([^:]+):([^}]+)\}", q.find("questiontext/text").text)
+        answer = row["answers"]["dL/dw"]
+        # no `tolerance:` in the spec: half a unit in the 4th significant figure
+        import math
+        assert float(value) == answer and answer != 0
+        assert float(tol) == pytest.approx(0.5 * 10.0 ** (math.floor(math.log10(abs(answer))) - 3))
 
 
 def test_unsatisfiable_constraints_fail_fast_and_say_why(tmp_path):

@@ -408,9 +408,11 @@ def lms_questions(gen, variants, answers) -> list:
     return out
 
 
-def moodle_xml(gen, variants, answers) -> str:
+def moodle_xml(gen, variants, answers, questions=None) -> str:
+    """Moodle XML: a category, one cloze question per variant (a part per asked step)."""
     from ..io.lms import moodle_xml as write
-    return write(gen.spec.title or "Backpropagation", lms_questions(gen, variants, answers))
+    return write(gen.spec.title or "Backpropagation",
+                 questions if questions is not None else lms_questions(gen, variants, answers))
 
 
 # --- sheets ------------------------------------------------------------------------------
@@ -579,7 +581,8 @@ def generate(spec, variants: int, seed: int, out, formats=("md",), jobs: int | N
             category = gen.spec.title or "Backpropagation"
             questions = lms_questions(gen, chosen, answers)
             if "moodle" in formats:
-                (staging / "moodle.xml").write_text(lms.moodle_xml(category, questions), encoding="utf-8")
+                (staging / "moodle.xml").write_text(moodle_xml(gen, chosen, answers, questions),
+                                                    encoding="utf-8")
             if "gift" in formats:
                 (staging / "questions.gift").write_text(lms.gift(category, questions), encoding="utf-8")
             if "qti" in formats:
