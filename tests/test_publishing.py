@@ -109,7 +109,7 @@ def test_notebooks_execute(published, name):
 def test_notebook_crosscheck_can_fail():
     """The check cell compares against derive's exact numbers: a wrong value makes it raise."""
     import derive
-    from derive.io.notebook import crosscheck_code
+    from derive.rendering.notebook import crosscheck_code
     ex = derive.neuron(x=2, w=3, b=1, y=5, activation="sigmoid")
     code = crosscheck_code(ex).replace("v_z = ", "v_z = 1e-3 + ", 1)
     with pytest.raises(AssertionError):

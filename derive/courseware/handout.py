@@ -138,7 +138,7 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     if out.exists() and not force:
         raise DeriveError(f"{out} exists; pass --force to overwrite it")
     if fmt == "ipynb":  # Markdown cells (diagrams as Mermaid), code cells rebuilding the examples
-        from ..io.notebook import notebook
+        from ..rendering.notebook import notebook
         content, extra = handout_content(plot=None, **inputs)
         write_atomic(out, notebook(render_plain(content, "markdown", None), extra["examples"]), force=True)
         return None

@@ -570,7 +570,7 @@ def generate(spec, variants: int, seed: int, out, formats=("md",), jobs: int | N
             (staging / "problems.pdf").write_bytes(compile_pdf(sheets[("latex", False)]))
             (staging / "solutions.pdf").write_bytes(compile_pdf(sheets[("latex", True)]))
         if "ipynb" in formats:
-            from ..io.notebook import notebook
+            from ..rendering.notebook import notebook
             (staging / "solutions.ipynb").write_text(
                 notebook(sheets[("markdown", True)], [(f"Variant {v.id}", v.example) for v in chosen]),
                 encoding="utf-8")

@@ -251,7 +251,7 @@ def _html_diagram(d, printer) -> str:
 
 
 def _notebook(markdown: str, examples=()) -> str:
-    from ..io.notebook import notebook
+    from .notebook import notebook
     return notebook(markdown, examples)
 
 

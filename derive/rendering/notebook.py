@@ -51,8 +51,7 @@ def rebuild_code(ex, var: str = "ex") -> str:
 
 def crosscheck_code(ex, var: str = "ex") -> str:
     """PyTorch's autograd (float64) on the same equations, checked against derive's exact values."""
-    from .pytorch import to_pytorch
-    script = to_pytorch(ex)
+    script = ex.to_pytorch()  # derive.io.pytorch, through the example (a higher layer)
     body = script[script.index("import torch"):script.rindex("print(json.dumps")].rstrip()
     return "\n".join([
         "# The same example in PyTorch (float64 autograd), compared with derive's exact values.",
