@@ -309,6 +309,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
 
     def _print_Product(self, p: Product):
+        if len(p.factors) == 1:  # one factor is no product: −0.24, not \left(-0.24\right)
+            return self._print(p.factors[0])
         parts = [self._print_factor(f) for f in p.factors]
         if p.elide and len(parts) > 2 * p.elide + 1:
             parts = parts[:p.elide] + ["\\cdots"] + parts[-p.elide:]
@@ -568,6 +570,8 @@ class TextPrinter(_HandWritten, StrPrinter):
 
 
     def _print_Product(self, p: Product):
+        if len(p.factors) == 1:  # one factor is no product: −0.24, not (−0.24)
+            return self._print(p.factors[0])
         parts = []
         for f in p.factors:
             text = self._print(f)
