@@ -596,12 +596,26 @@ def demo(out, force, no_pdf):
     click.echo(f"wrote {len(written)} files to {out}/", err=True)
 
 
+def _terminate_cleanly():
+    """SIGTERM unwinds like Ctrl-C: staging folders and temporary build folders are removed on the
+    way out, and the command ends with one line (``derive: interrupted``)."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv=None):
     """Console entry point: one line on stderr for any error, never a traceback."""
     # A short-lived process: the cyclic garbage collector only costs time here (its passes over
     # SymPy's import-time objects alone take tens of milliseconds); memory is freed at exit.
     import gc
     gc.disable()
+    _terminate_cleanly()
     try:
         cli.main(args=argv, prog_name="derive", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -609,8 +623,9 @@ def main(argv=None):
     except click.ClickException as e:
         click.echo(f"derive: error: {e.format_message()}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("derive: aborted", err=True)
+    except click.exceptions.Abort as e:  # click turns Ctrl-C (and our SIGTERM) into Abort
+        interrupted = isinstance(e.__cause__, KeyboardInterrupt)
+        click.echo("derive: interrupted" if interrupted else "derive: aborted", err=True)
         sys.exit(130)
     except DeriveError as e:
         message = " ".join(str(e).split())

@@ -156,16 +156,22 @@ def test_existing_folder_refused_then_forced_and_nothing_half_written(tmp_path, 
     (out / "mine.txt").write_text("keep")
     with pytest.raises(DeriveError, match="--force"):
         generate(load_spec(SPEC), 2, 7, out, ["md"])
+    with pytest.raises(DeriveError, match="not written by derive"):  # --force replaces only derive's own output
+        generate(load_spec(SPEC), 2, 7, out, ["md"], force=True)
     assert (out / "mine.txt").read_text() == "keep"
+    (out / "mine.txt").unlink()
+    out.rmdir()
+    generate(load_spec(SPEC), 2, 7, out, ["md"])
+    first = sorted(p.name for p in out.iterdir())
     import derive.courseware.homework as hw
     monkeypatch.setattr(hw, "moodle_xml", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         generate(load_spec(SPEC), 2, 7, out, ["md", "moodle"], force=True)
-    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]  # untouched
-    assert [p.name for p in tmp_path.iterdir()] == ["hw"]  # no temp folder left
+    assert sorted(p.name for p in out.iterdir()) == first  # untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["hw"]  # no temp folder or lock left
     monkeypatch.undo()
-    generate(load_spec(SPEC), 2, 7, out, ["md"], force=True)
-    assert "mine.txt" not in {p.name for p in out.iterdir()}
+    generate(load_spec(SPEC), 2, 7, out, ["md", "moodle"], force=True)
+    assert "moodle.xml" in {p.name for p in out.iterdir()}
 
 
 def test_cli_homework(tmp_path):

@@ -537,11 +537,14 @@ def generate(spec, variants: int, seed: int, out, formats=("md",), jobs: int | N
     for f in formats:
         if f not in FORMATS:
             raise DeriveError(f"unknown homework format {f!r}; choose from {', '.join(FORMATS)}")
+    from ..io.files import FolderClaim, check_folder_replaceable
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DeriveError(f"{out} is a file; give a folder for --out")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise DeriveError(f"{out}/ exists and is not empty; pass --force to replace it")
+    check_folder_replaceable(out, force)  # before any work: --force replaces only derive's output
+    with FolderClaim(out):  # a concurrent run into the same folder fails now, clearly
+        return _generate(spec, variants, seed, out, formats, jobs, force, progress)
+
+
+def _generate(spec, variants, seed, out, formats, jobs, force, progress) -> list[Path]:
     gen = Generator(spec, seed)
     chosen = gen.variants(variants)
     text_formats = [{"md": "markdown", "tex": "latex", "text": "text", "html": "html"}[f]
@@ -589,17 +592,23 @@ def generate(spec, variants: int, seed: int, out, formats=("md",), jobs: int | N
                 (staging / "qti.zip").write_bytes(
                     lms.qti_zip(f"derive-{gen.hash}-s{gen.seed}", category, questions))
         # Everything is written: swap the folder in (the old one, if forced, goes last).
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-        os.replace(staging, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        from ..io.files import publish_folder
+        publish_folder(staging, out, force)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        from ..io.files import uninterruptible
+        with uninterruptible():
+            shutil.rmtree(staging, ignore_errors=True)
         raise
-    return sorted(out.iterdir())
+    from ..io.files import MANIFEST
+    return sorted(p for p in out.iterdir() if p.name != MANIFEST)
+
+
+def _quiet_worker():
+    """Pool workers leave Ctrl-C and SIGTERM to the parent, which stops them: no worker prints a
+    traceback when the user interrupts."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _render_parallel(gen, spec, seed, chosen, fmts, jobs, progress, per_page=False):
@@ -617,7 +626,7 @@ def _render_parallel(gen, spec, seed, chosen, fmts, jobs, progress, per_page=Fal
             chunks = [list(range(i, min(i + size, count))) for i in range(0, count, size)]
             ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
             results = []
-            with ctx.Pool(jobs) as pool:
+            with ctx.Pool(jobs, initializer=_quiet_worker) as pool:
                 for done, r in enumerate(pool.imap(_render_chunk, [(c, fmts) for c in chunks]), 1):
                     results.append(r)
                     if show:

@@ -89,7 +89,7 @@ def chain(depth: int = 3, weight=5, x=1, activation: str = "relu", loss: str = "
     """
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
         raise DeriveError(f"depth must be a whole number ≥ 1, got {depth!r}")
-    budget.check_nodes(2 * depth + 3, f"a chain of depth {depth}")  # before writing its lines
+    budget.check_nodes(3 * depth + 3, f"a chain of depth {depth}")  # before writing its lines
     _loss(loss)
     act = _activation(activation)
     weights = _per_layer(weight, depth, "weight")
