@@ -541,10 +541,11 @@ def generate(spec, variants: int, seed: int, out, formats=("md",), jobs: int | N
     out = Path(out)
     check_folder_replaceable(out, force)  # before any work: --force replaces only derive's output
     with FolderClaim(out):  # a concurrent run into the same folder fails now, clearly
-        return _generate(spec, variants, seed, out, formats, jobs, force, progress)
+        return _generate(spec, variants, seed, out, formats, jobs, force, progress, per_page, paper)
 
 
-def _generate(spec, variants, seed, out, formats, jobs, force, progress) -> list[Path]:
+def _generate(spec, variants, seed, out, formats, jobs, force, progress, per_page=False,
+              paper="a4") -> list[Path]:
     gen = Generator(spec, seed)
     chosen = gen.variants(variants)
     text_formats = [{"md": "markdown", "tex": "latex", "text": "text", "html": "html"}[f]
