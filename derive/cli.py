@@ -49,9 +49,10 @@ def _output_options(f):
 
 
 def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = False, resources=(),
-         paper: str = "a4"):
+         paper: str = "a4", examples=()):
     """``render(format_name, fragment)`` -> str; write it where the user asked (``resources``:
-    images a PDF includes; ``paper``: a4 or letter for LaTeX and PDF)."""
+    images a PDF or HTML page includes; ``paper``: a4 or letter for LaTeX and PDF; ``examples``:
+    (label, Example) pairs a notebook rebuilds and cross-checks in code cells)."""
     from .io.files import compile_pdf, write_atomic
     from .rendering.formats import get_format
     chosen = get_format(fmt)
@@ -70,7 +71,13 @@ def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = Fal
             raise DeriveError(f"{output} exists; pass --force to overwrite it")
         write_atomic(output, compile_pdf(render(chosen.source, False), resources=resources), force=True)
         return
-    text = render(chosen.name, fragment)
+    if chosen.convert is not None:  # made from another format (ipynb from Markdown)
+        text = chosen.convert(plain(chosen.source, False), examples)
+    else:
+        text = render(chosen.name, fragment)
+    if chosen.name == "html":  # one self-contained page: plots inside it
+        from .rendering.formats import embed_images
+        text = embed_images(text, resources)
     if output:
         write_atomic(output, text, force)
     else:
@@ -168,7 +175,8 @@ def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, f
     from .model.builders import neuron as build
     ex = build(x=x, w=w, b=b, y=y, activation=activation, loss=loss, lr=lr)
     ex.precision, ex.exact = precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper)
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper,
+         examples=[(ex.title or "the example", ex)])
 
 
 def _render(ex, fmt_name: str, fragment: bool) -> str:
@@ -182,12 +190,12 @@ def _render(ex, fmt_name: str, fragment: bool) -> str:
 @cli.command()
 @click.option("--activations", default="relu,sigmoid", show_default=True,
               help="Comma-separated activations to compare.")
-@click.option("--x", callback=_number)
-@click.option("--w", callback=_number)
-@click.option("--b", callback=_number)
-@click.option("--y", callback=_number)
-@click.option("--loss", default="squared_error", show_default=True)
-@click.option("--lr", callback=_number)
+@click.option("--x", callback=_number, help="Input x.")
+@click.option("--w", callback=_number, help="Weight w.")
+@click.option("--b", callback=_number, help="Bias b.")
+@click.option("--y", callback=_number, help="Target y.")
+@click.option("--loss", default="squared_error", show_default=True, help="Loss (squared_error, half_squared_error, …).")
+@click.option("--lr", callback=_number, help="Learning rate η for the update.")
 @_output_options
 def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment, force, exact, paper):
     """The same neuron under several activations, side by side (output, local gradient,
@@ -228,18 +236,19 @@ def render(spec, fmt, output, precision, fragment, force, exact, paper):
     s = load_spec(spec)
     ex = example_from_spec(s)
     ex.precision, ex.exact = s.precision or precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper)
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper,
+         examples=[(ex.title or "the example", ex)])
 
 
 @cli.command()
 @click.option("--depth", type=click.IntRange(1, 100000), default=3, show_default=True, help="Number of layers.")
 @click.option("--weight", default="5", show_default=True,
               help="Every layer's weight, or a comma-separated list (one per layer).")
-@click.option("--x", callback=_number, default="1", show_default=True)
-@click.option("--y", callback=_number, default="0", show_default=True)
-@click.option("--activation", default="relu", show_default=True)
-@click.option("--loss", default="half_squared_error", show_default=True)
-@click.option("--lr", callback=_number)
+@click.option("--x", callback=_number, default="1", show_default=True, help="Input x of the first layer.")
+@click.option("--y", callback=_number, default="0", show_default=True, help="Target y.")
+@click.option("--activation", default="relu", show_default=True, help="Every layer's activation (relu, sigmoid, tanh, …).")
+@click.option("--loss", default="half_squared_error", show_default=True, help="Loss (half_squared_error, squared_error, …).")
+@click.option("--lr", callback=_number, help="Learning rate η for the update.")
 @_output_options
 def chain(depth, weight, x, y, activation, loss, lr, fmt, output, precision, fragment, force, exact, paper):
     """A deep chain of single units (exploding and vanishing gradients): the forward table, the
@@ -256,7 +265,8 @@ def chain(depth, weight, x, y, activation, loss, lr, fmt, output, precision, fra
     ex = build(depth=depth, weight=weights[0] if len(weights) == 1 else weights, x=x, y=y,
                activation=activation, loss=loss, lr=lr)
     ex.precision, ex.exact = precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper)
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper,
+         examples=[(ex.title or "the example", ex)])
 
 
 @cli.command()
@@ -283,7 +293,8 @@ def mlp(spec, focus, fmt, output, precision, fragment, force, exact, paper):
     from .model.spec import mlp_from_spec
     ex = mlp_from_spec(spec, focus)
     ex.precision, ex.exact = ex.meta.get("precision") or precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper)
+    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper,
+         examples=[(ex.title or "the example", ex)])
 
 
 @cli.command()
@@ -294,7 +305,8 @@ def mlp(spec, focus, fmt, output, precision, fragment, force, exact, paper):
               help="Relative tolerance (≥ 0) instead of the significant figures written.")
 @click.option("--atol", type=float, callback=lambda c, p, v: _tolerance(p, v),
               help="Absolute tolerance (≥ 0) instead of the significant figures written.")
-@click.option("--format", "fmt", type=FormatChoice(printable=True), default="text", show_default=True)
+@click.option("--format", "fmt", type=FormatChoice(printable=True), default="text", show_default=True,
+              help="Format of the report.")
 def check(spec, answers, interactive, rtol, atol, fmt):
     """Check a student's answers against the exact derivation: each step correct, incorrect, or
     carried forward (right given the student's own earlier answers), with hints that name common
@@ -320,16 +332,25 @@ def check(spec, answers, interactive, rtol, atol, fmt):
             raise DeriveError("--interactive needs a spec with fixed values (this one has `random`)")
         if not answers:
             raise DeriveError("give the answers file, keyed by variant id")
-        sys.exit(_check_homework(s, load_yaml(answers), rtol, atol, name))
+        sys.exit(_check_homework(s, load_yaml(answers), *_spec_tolerance(s, rtol, atol), name))
     ex = example_from_spec(s)
     if interactive:
         sys.exit(_interactive(ex, s.ask))
     if not answers:
         raise DeriveError("give an answers file (YAML: `dL/dw: 8` …) or use --interactive")
     given = load_answers(answers)
+    rtol, atol = _spec_tolerance(s, rtol, atol)
     report = ex.check(given, rtol=rtol, atol=atol)
     click.echo(_report_text(report, name), nl=False)
     sys.exit(0 if report.ok else 1)
+
+
+def _spec_tolerance(spec, rtol, atol):
+    """--rtol/--atol if given, else the spec's `tolerance:`, else the student's own digits."""
+    if rtol is not None or atol is not None or spec.tolerance is None:
+        return rtol, atol
+    args = spec.tolerance.check_args()
+    return args.get("rtol"), args.get("atol")
 
 
 def _report_text(report, name: str) -> str:
@@ -424,11 +445,14 @@ def _interactive(ex, ask) -> int:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same variants.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.option("--format", "fmts", default="md,tex", show_default=True,
-              help="Comma-separated: md, tex, pdf, text, moodle (answers.csv/json are always written).")
+              help="Comma-separated: md, tex, pdf, html, ipynb, text, moodle, qti, gift "
+                   "(answers.csv/json are always written).")
+@click.option("--per-page", is_flag=True, help="One variant per page, each with its own name and ID line.")
+@PAPER
 @click.option("--jobs", type=int, callback=lambda c, p, v: _jobs(v),
               help="Processes to render with, 1 to 4 × the cores (default: the number of cores).")
 @click.option("--force", is_flag=True, help="Replace the folder if it exists and is not empty.")
-def homework(spec, variants, seed, out, fmts, jobs, force):
+def homework(spec, variants, seed, out, fmts, jobs, force, per_page, paper):
     """Seeded homework variants with constraints: problems.*, solutions.* (the full worked
     derivation per variant), answers.csv, answers.json and Moodle XML.
 
@@ -458,20 +482,21 @@ def homework(spec, variants, seed, out, fmts, jobs, force):
     from .model.spec import load_spec
     check_variants(variants)
     if not [f for f in fmts.split(",") if f.strip()]:
-        raise DeriveError("--format is empty; give one or more of md, tex, pdf, text, moodle")
-    written = generate(load_spec(spec), variants, seed, out, fmts.split(","), jobs=jobs, force=force)
+        raise DeriveError("--format is empty; give one or more of md, tex, pdf, html, ipynb, text, moodle, qti, gift")
+    written = generate(load_spec(spec), variants, seed, out, fmts.split(","), jobs=jobs, force=force,
+                       per_page=per_page, paper=paper)
     click.echo(f"wrote {len(written)} files to {out}", err=True)
 
 
 @cli.command()
 @click.option("--activation", default="relu", show_default=True,
               help="Any activation whose registry entry names an initialisation scheme (relu, tanh, sigmoid …).")
-@click.option("--depth", type=click.IntRange(1, 1000), default=50, show_default=True)
-@click.option("--width", type=click.IntRange(1, 4096), default=256, show_default=True)
-@click.option("--batch", type=click.IntRange(1, 100000), default=1024, show_default=True)
+@click.option("--depth", type=click.IntRange(1, 1000), default=50, show_default=True, help="Layers of the simulated network.")
+@click.option("--width", type=click.IntRange(1, 4096), default=256, show_default=True, help="Units per layer.")
+@click.option("--batch", type=click.IntRange(1, 100000), default=1024, show_default=True, help="Random inputs per simulation.")
 @click.option("--schemes", default="normal,small,xavier,he", show_default=True,
               help="Comma-separated: normal (std 1), small (std 0.01), xavier, he, lecun.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same simulation.")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False),
               help="Write the variance plot here (.png, .pdf or .svg); with -o it defaults to FILE's name + .png.")
 @_output_options
@@ -498,8 +523,9 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
     import tempfile
     with tempfile.TemporaryDirectory(prefix="derive-variance-") as build:
         name = None
-        if plot is None and output and fmt == "pdf":
-            plot = str(Path(build) / (Path(output).stem + ".png"))  # a PDF's plot stays in its build folder
+        if plot is None and (fmt == "html" or (output and fmt == "pdf")):
+            # a PDF's plot stays in its build folder; an HTML page carries it inside
+            plot = str(Path(build) / (Path(output or "variance").stem + ".png"))
             name = Path(plot).name
         elif plot is None and output:
             plot = str(Path(output).with_suffix(".png"))  # named after the output, beside it
@@ -510,6 +536,8 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
             sim.plot(plot)
             if name is None:
                 name = Path(plot).name if output and Path(plot).parent == Path(output).parent else plot
+        if fmt == "html":
+            name = plot
         handout.content.sections.append(simulation_section(sim, name))
         handout.precision = precision
         emit(lambda f, frag: handout.render(f, frag), fmt, output, force, fragment,
@@ -517,17 +545,19 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
 
 
 @cli.command()
-@click.option("--format", "fmt", type=FormatChoice(documents_only=True), default="md", show_default=True)
+@click.option("--format", "fmt", type=FormatChoice(documents_only=True), default="md", show_default=True,
+              help="Output format (pdf and ipynb need -o).")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
-              help="Write here (the plot and diagrams go beside it); stdout by default.")
+              help="Write here; md/tex put the plot and diagrams beside it, named after it "
+                   "(notes.md -> notes-variance.png); pdf and html keep them inside. Stdout by default.")
 @click.option("--slides", is_flag=True, help="A beamer slide deck instead of a handout (tex or pdf).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @PAPER
-@click.option("--x", callback=_number, default="2", show_default=True)
-@click.option("--w", callback=_number, default="3", show_default=True)
-@click.option("--b", callback=_number, default="1", show_default=True)
-@click.option("--y", callback=_number, default="5", show_default=True)
-@click.option("--lr", callback=_number, default="0.1", show_default=True)
+@click.option("--x", callback=_number, default="2", show_default=True, help="Input x of the worked neuron.")
+@click.option("--w", callback=_number, default="3", show_default=True, help="Weight w.")
+@click.option("--b", callback=_number, default="1", show_default=True, help="Bias b.")
+@click.option("--y", callback=_number, default="5", show_default=True, help="Target y.")
+@click.option("--lr", callback=_number, default="0.1", show_default=True, help="Learning rate η.")
 def handout(fmt, output, slides, force, paper, x, w, b, y, lr):
     """The whole conversation as one lecture handout: ReLU and its derivative, one neuron with
     its computation graph, sigmoid instead, exploding gradients, He initialisation with the
@@ -553,7 +583,7 @@ def handout(fmt, output, slides, force, paper, x, w, b, y, lr):
 @click.option("--no-pdf", is_flag=True, help="Skip PDFs even when pdflatex is installed.")
 def demo(out, force, no_pdf):
     """Write every worked example of the source conversation (ReLU neuron, sigmoid instead,
-    the comparison, …) as Markdown, LaTeX, text and PDF, with an index README.md.
+    the comparison, …) as Markdown, LaTeX, text, HTML and PDF, with an index README.md.
 
     \b
     Example:
@@ -566,12 +596,26 @@ def demo(out, force, no_pdf):
     click.echo(f"wrote {len(written)} files to {out}/", err=True)
 
 
+def _terminate_cleanly():
+    """SIGTERM unwinds like Ctrl-C: staging folders and temporary build folders are removed on the
+    way out, and the command ends with one line (``derive: interrupted``)."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv=None):
     """Console entry point: one line on stderr for any error, never a traceback."""
     # A short-lived process: the cyclic garbage collector only costs time here (its passes over
     # SymPy's import-time objects alone take tens of milliseconds); memory is freed at exit.
     import gc
     gc.disable()
+    _terminate_cleanly()
     try:
         cli.main(args=argv, prog_name="derive", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -579,8 +623,9 @@ def main(argv=None):
     except click.ClickException as e:
         click.echo(f"derive: error: {e.format_message()}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("derive: aborted", err=True)
+    except click.exceptions.Abort as e:  # click turns Ctrl-C (and our SIGTERM) into Abort
+        interrupted = isinstance(e.__cause__, KeyboardInterrupt)
+        click.echo("derive: interrupted" if interrupted else "derive: aborted", err=True)
         sys.exit(130)
     except DeriveError as e:
         message = " ".join(str(e).split())

@@ -89,6 +89,8 @@ def documents(tmp: str) -> dict:
     gen = Generator(load_spec(str(spec_path)), 3)
     variants = gen.variants(4)
     for sol in (False, True):
-        body = _sheet_body(gen, variants, "latex", sol)
-        docs["homework-" + ("solutions" if sol else "problems")] = (_sheet(gen, "latex", sol, body), [])
+        for per_page in (False, True):
+            body = _sheet_body(gen, variants, "latex", sol, per_page=per_page)
+            name = "homework-" + ("solutions" if sol else "problems") + ("-per-page" if per_page else "")
+            docs[name] = (_sheet(gen, "latex", sol, body, variants, per_page), [])
     return docs

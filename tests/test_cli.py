@@ -213,3 +213,15 @@ def test_check_interactive_driven_by_pexpect(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1
+
+
+def test_every_option_is_documented_in_help_and_readme():
+    """Each command's --help describes every option it takes, and the README names them."""
+    readme = (ROOT / "README.md").read_text()
+    for name, command in cli.commands.items():
+        for param in command.params:
+            if param.param_type_name != "option":
+                continue
+            assert param.help, (name, param.opts)
+            assert any(f"`{o}" in readme or f" {o} " in readme for o in param.opts), \
+                f"README does not mention {param.opts} (derive {name})"

@@ -72,8 +72,11 @@ def test_same_input_same_bytes():
 def test_jupyter_reprs():
     ex = derive.neuron(**RELU)
     assert ex._repr_markdown_().startswith("# Backpropagation")
-    latex = ex._repr_latex_()
-    assert "\\documentclass" not in latex and "\\frac{\\partial L}{\\partial w}" in latex
+    assert not hasattr(ex, "_repr_latex_")  # notebooks showed the LaTeX document raw
+    html = ex._repr_html_()
+    assert "<html" not in html and "<math" in html and "<h2>Backward pass" in html
+    symbolic = derive.neuron(activation="relu")._repr_markdown_()
+    assert "\\mathbf{1}" in symbolic and "\\mathbb{1}" not in symbolic  # MathJax draws \mathbb{1} as 1
 
 
 @pytest.mark.parametrize("name", sorted(examples()))

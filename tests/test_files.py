@@ -54,7 +54,8 @@ def test_homework_folder_and_files_are_0755_0644(tmp_path, umask022):
     folder = tmp_path / "hw"
     assert mode(folder) == 0o755
     assert {p.name: mode(p) for p in folder.iterdir()} == {
-        "problems.md": 0o644, "solutions.md": 0o644, "answers.csv": 0o644, "answers.json": 0o644}
+        "problems.md": 0o644, "solutions.md": 0o644, "answers.csv": 0o644, "answers.json": 0o644,
+        ".derive-manifest": 0o644}  # the files derive wrote: what a later --force may replace
 
 
 def test_handout_side_files_are_named_after_the_output(tmp_path, umask022):

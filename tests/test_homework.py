@@ -96,20 +96,28 @@ def test_sheets_compile_and_moodle_parses(tmp_path, pdflatex):
     for name in ("problems", "solutions"):
         assert (tmp_path / "hw" / f"{name}.pdf").read_bytes().startswith(b"%PDF")
     root = ET.parse(tmp_path / "hw" / "moodle.xml").getroot()
-    questions = root.findall("question")
-    assert len(questions) == 4
+    category, *questions = root.findall("question")
+    assert category.get("type") == "category" and len(questions) == 4
     for q in questions:
         text = q.find("questiontext/text").text
         assert ":NUMERICAL:=" in text and text.count("{1:NUMERICAL:") == 3
 
 
-def test_single_ask_is_a_numerical_question_with_tolerance(tmp_path):
+def test_single_ask_is_a_one_part_cloze_with_the_default_tolerance(tmp_path):
+    import json
+    import re
     spec = write_spec(tmp_path, spec_text(**{'ask: ["dL/dw", "dL/db", "w_new"]': 'ask: ["dL/dw"]'}))
     generate(spec, 3, 1, tmp_path / "hw", ["moodle"], jobs=1)
     root = ET.parse(tmp_path / "hw" / "moodle.xml").getroot()
-    for q in root.findall("question"):
-        assert q.get("type") == "numerical"
-        assert float(q.find("answer/tolerance").text) > 0
+    key = json.loads((tmp_path / "hw" / "answers.json").read_text())
+    for q, row in zip(root.findall("question")[1:], key):
+        assert q.get("type") == "cloze"
+        (value, tol), = re.findall(r"\{1:NUMERICAL:=([^:]+):([^}]+)\}", q.find("questiontext/text").text)
+        answer = row["answers"]["dL/dw"]
+        # no `tolerance:` in the spec: half a unit in the 4th significant figure
+        import math
+        assert float(value) == answer and answer != 0
+        assert float(tol) == pytest.approx(0.5 * 10.0 ** (math.floor(math.log10(abs(answer))) - 3))
 
 
 def test_unsatisfiable_constraints_fail_fast_and_say_why(tmp_path):
@@ -148,16 +156,22 @@ def test_existing_folder_refused_then_forced_and_nothing_half_written(tmp_path, 
     (out / "mine.txt").write_text("keep")
     with pytest.raises(DeriveError, match="--force"):
         generate(load_spec(SPEC), 2, 7, out, ["md"])
+    with pytest.raises(DeriveError, match="not written by derive"):  # --force replaces only derive's own output
+        generate(load_spec(SPEC), 2, 7, out, ["md"], force=True)
     assert (out / "mine.txt").read_text() == "keep"
+    (out / "mine.txt").unlink()
+    out.rmdir()
+    generate(load_spec(SPEC), 2, 7, out, ["md"])
+    first = sorted(p.name for p in out.iterdir())
     import derive.courseware.homework as hw
     monkeypatch.setattr(hw, "moodle_xml", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         generate(load_spec(SPEC), 2, 7, out, ["md", "moodle"], force=True)
-    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]  # untouched
-    assert [p.name for p in tmp_path.iterdir()] == ["hw"]  # no temp folder left
+    assert sorted(p.name for p in out.iterdir()) == first  # untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["hw"]  # no temp folder or lock left
     monkeypatch.undo()
-    generate(load_spec(SPEC), 2, 7, out, ["md"], force=True)
-    assert "mine.txt" not in {p.name for p in out.iterdir()}
+    generate(load_spec(SPEC), 2, 7, out, ["md", "moodle"], force=True)
+    assert "moodle.xml" in {p.name for p in out.iterdir()}
 
 
 def test_cli_homework(tmp_path):

@@ -126,3 +126,24 @@ def test_conv2d_and_maxpool_grid_names_are_row_column_subscripts_in_latex():
     assert float(ex.grad("k2_2")) == -3  # PyTorch float64: kernel grad [[-1, 2], [2, -3]]
     pool = derive.maxpool([[1, 2], [3, -4]]).to_latex()
     assert "x_{2,1}" in pool and "^{(" not in pool
+
+
+def test_a_fraction_bar_groups_a_substituted_negative():
+    # batch norm's x̂2 = d2/s printed \frac{\left(-2.625\right)}{1.781}
+    ex = derive.batchnorm([1, -2, 0.5, 3], gamma=1.5, beta=-0.5, upstream=[1, 0, -1, 2])
+    latex = ex.to_latex()
+    assert r"\hat{x}_{2} = \frac{d_{2}}{s} = \frac{-2.625}{1.781} \approx -1.474" in latex
+    # under a minus sign the bracket stays, as in the text form − (−2.625)/1.781²
+    assert r"= - \frac{\left(-2.625\right)}{1.781^{2}} \approx 0.8276" in latex
+    ex = derive.Example.from_equations("L = d/s - s/d", values=dict(d=-2.625, s=1.5))
+    assert r"= \frac{-2.625}{1.5} - \frac{1.5}{-2.625} \approx" in ex.to_latex()
+
+
+def test_a_one_factor_path_is_not_bracketed_or_repeated():
+    # an L2 term's direct path printed "∂L/∂w|direct = (−0.24) = −0.24"
+    ex = derive.Example.from_equations("z = w*x + b\na = tanh(z)\nL = (a - y)**2 + lam*w**2",
+                                       values=dict(x=0.5, w=-1.2, b=0.3, y=1, lam=0.1), lr=0.2)
+    lines = [line.strip() for line in ex.to_text().splitlines()]
+    assert "∂L/∂w|direct = −0.24" in lines
+    assert not any("(−0.24) =" in line for line in lines)
+    assert r"\left(-0.24\right) = -0.24" not in ex.to_latex()

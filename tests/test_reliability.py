@@ -264,3 +264,136 @@ def test_variant_index_is_bounded(tmp_path):
     spec.write_text("equations: |\n  z = w*x\nrandom:\n  w: {integers: [1, 100000000]}\nvalues: {x: 2}\n")
     gen = Generator(load_spec(spec), 0)
     refused(lambda: gen.variants(10_000_000), BudgetError, "max_variants")
+
+
+# --- 4. nothing lost --------------------------------------------------------------------------------
+
+HW = "equations: |\n  z = w*x\n  L = (z - 1)**2\nrandom:\n  w: {integers: [1, 50]}\nvalues: {x: 2}\nask: [dL/dw]\n"
+
+
+def _spec(tmp_path):
+    from derive.model.spec import load_spec
+    path = tmp_path / "hw.yaml"
+    path.write_text(HW)
+    return load_spec(path)
+
+
+def test_force_never_deletes_files_derive_did_not_write(tmp_path):
+    from derive.courseware.homework import generate
+    out = tmp_path / "userdir"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    refused(lambda: generate(_spec(tmp_path), 2, 0, out, ["md"], force=True), DeriveError, "not written by derive")
+    assert (out / "thesis.tex").read_text() == "years of work"
+    hw = tmp_path / "hw"
+    generate(_spec(tmp_path), 2, 0, hw, ["md"])
+    (hw / "notes.txt").write_text("mine")  # added to derive's folder by the user
+    refused(lambda: generate(_spec(tmp_path), 2, 0, hw, ["md"], force=True), DeriveError, "notes.txt")
+    (hw / "notes.txt").unlink()
+    generate(_spec(tmp_path), 3, 1, hw, ["md"], force=True)  # derive's own folder: replaced
+    assert "hw-s1-3" not in (hw / "answers.json").read_text() and "-s1-3" in (hw / "answers.json").read_text()
+
+
+def test_a_file_created_during_a_run_is_kept(tmp_path, monkeypatch):
+    import derive.courseware.homework as hw_module
+    from derive.courseware.homework import generate
+    out = tmp_path / "hw"
+    generate(_spec(tmp_path), 2, 0, out, ["md"])
+    original = hw_module.answer_key_csv
+
+    def meanwhile(*args):
+        (out / "late.txt").write_text("written during the run")
+        return original(*args)
+    monkeypatch.setattr(hw_module, "answer_key_csv", meanwhile)
+    generate(_spec(tmp_path), 2, 1, out, ["md"], force=True)
+    assert (out / "late.txt").read_text() == "written during the run"
+
+
+def test_concurrent_runs_into_one_folder_fail_clearly(tmp_path):
+    from derive.courseware.homework import generate
+    from derive.io.files import FolderClaim
+    out = tmp_path / "hw"
+    with FolderClaim(out):  # another run holds the folder
+        refused(lambda: generate(_spec(tmp_path), 2, 0, out, ["md"]), DeriveError, "another derive run")
+    generate(_spec(tmp_path), 2, 0, out, ["md"])  # released: works
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hw", "hw.yaml"]  # no lock left
+
+
+def test_special_files_and_dangling_links_are_never_replaced(tmp_path):
+    import os
+    from derive.io.files import write_atomic
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    refused(lambda: write_atomic(fifo, "x", force=True), DeriveError, "device, pipe or socket")
+    assert fifo.is_fifo()
+    refused(lambda: write_atomic("/dev/null", "x", force=True), DeriveError, "device")
+    link = tmp_path / "link.md"
+    link.symlink_to(tmp_path / "missing.md")
+    refused(lambda: write_atomic(link, "x"), DeriveError, "symbolic link")
+    refused(lambda: write_atomic(link, "x", force=True), DeriveError, "symbolic link")
+    assert link.is_symlink() and not (tmp_path / "missing.md").exists()
+
+
+def test_side_files_only_after_every_check(tmp_path):
+    import subprocess
+    import sys
+    (tmp_path / "v.md").write_text("mine")
+    out = subprocess.run([sys.executable, "-m", "derive.cli", "variance", "--depth", "2", "--width", "4",
+                          "--batch", "8", "--format", "md", "-o", "v.md"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "exists" in out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.md"]  # no v.png written first
+
+
+def test_sigterm_removes_staging_and_prints_one_line(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    spec = tmp_path / "hw.yaml"
+    spec.write_text(HW.replace("[1, 50]", "[1, 100000]"))
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "derive.cli", "homework", str(spec), "--variants", "400",
+                             "--out", str(tmp_path / "hw"), "--format", "md,tex", "--jobs", "2"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(p.name.startswith(".hw.") and p.is_dir() for p in tmp_path.iterdir()):
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # while the staging folder is being filled
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (130, 0), err
+    if proc.returncode == 130:
+        assert err.strip().splitlines() == ["derive: interrupted"], err
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left in (["hw.yaml", "tmp"], ["hw", "hw.yaml", "tmp"]), left  # no staging folder, no lock
+    assert not list((tmp_path / "tmp").iterdir())  # no temporary build folders
+
+
+# --- 5. option validation ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, words", [
+    (["homework", "s.yaml", "--out", "o", "--jobs", "200"], "--jobs"),
+    (["homework", "s.yaml", "--out", "o", "--jobs", "0"], "from 1 to"),
+    (["homework", "s.yaml", "--out", "o", "--variants", "10000000"], "max_variants"),
+    (["homework", "s.yaml", "--out", "o", "--variants", "0"], "--variants"),
+    (["homework", "s.yaml", "--out", "o", "--format", ""], "--format is empty"),
+    (["check", "s.yaml", "a.yaml", "--rtol", "-1"], "≥ 0"),
+    (["check", "s.yaml", "a.yaml", "--atol", "inf"], "finite"),
+    (["chain", "--depth", "100000"], "max_nodes"),
+    (["variance", "--depth", "1000", "--width", "4096", "--batch", "100000"], "limit"),
+    (["variance", "--plot", "p.xyz"], ".png, .pdf or .svg"),
+    (["neuron", "--x", "1e999999999", "--w", "1", "--b", "0", "--y", "0"], "max_exponent"),
+    (["--limit", "max_digits=abc", "neuron"], "max_digits"),
+])
+def test_options_out_of_range_are_one_line_errors(args, words, capsys):
+    from derive.cli import main
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert time.perf_counter() - start < SECOND
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1 and words in err, err

@@ -27,7 +27,19 @@ class Subst:
 
 @dataclass(frozen=True)
 class Partial:
-    """∂of/∂wrt, printed as a fraction (LaTeX) or ∂L/∂w (text)."""
+    """∂of/∂wrt: the direct partial derivative of one line with respect to one of its inputs, the
+    others held fixed. ``direct`` marks one whose (of, wrt) is also shown as a total derivative
+    (an L2 term: ∂L/∂w|direct = λw, next to the total dL/dw); printers then keep them apart."""
+
+    of: str
+    wrt: str
+    direct: bool = False
+
+
+@dataclass(frozen=True)
+class Total:
+    """d of/d wrt: the total derivative through every path of the graph (what gradient descent
+    uses). Printed dL/dw, or ∂L/∂w under the notation preset ``total: "∂"``."""
 
     of: str
     wrt: str

@@ -130,8 +130,10 @@ def significant(value, digits: int) -> str:
         x = approx(value) if isinstance(value, sp.Basic) else mpmath.mpf(value)
         if x == 0:
             return "0"
-        text = mpmath.nstr(x, digits, min_fixed=-5, max_fixed=max(digits + 1, 7), strip_zeros=True)
-    return text[:-2] if text.endswith(".0") else text
+        # N significant figures means N digits shown: trailing zeros are kept (7.000, 0.2500)
+        text = mpmath.nstr(x, digits, min_fixed=-5, max_fixed=max(digits + 1, 7), strip_zeros=False)
+    text = text.replace(".e", "e")  # one significant figure: 7, 6e+12 (no bare point)
+    return text[:-1] if text.endswith(".") else text
 
 
 def is_exact_display(value) -> bool:
@@ -153,3 +155,12 @@ def format_number(value, precision: int = 4) -> str:
         if exact is not None:
             return exact
     return significant(value, precision)
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``count`` with its noun in the right number: "1 value", "3 values", "1 path".
+
+    >>> plural(1, "value"), plural(2, "value"), plural(2, "child", "children")
+    ('1 value', '2 values', '2 children')
+    """
+    return f"{count} {noun if count == 1 else (many or noun + 's')}"

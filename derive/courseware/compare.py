@@ -94,13 +94,15 @@ def _eq(name, value):
 
 def _grad_eq(ex):
     from ..core.derivation import Chain
-    return Chain(Partial("L", ex.focus), "=", Value(ex.grad(ex.focus)))
+    from ..core.derivation import Total
+    return Chain(Total("L", ex.focus), "=", Value(ex.grad(ex.focus)))
 
 
 def _chain_line(ex):
     from ..core.derivation import Chain, Product
     edges = [("L", "a"), ("a", "z"), ("z", ex.focus)]
-    return Chain(Partial("L", ex.focus), "=", Product(tuple(Partial(a, b) for a, b in edges)), "=",
+    from ..core.derivation import Total
+    return Chain(Total("L", ex.focus), "=", Product(tuple(Partial(a, b) for a, b in edges)), "=",
                  Product(tuple(Value(ex.evaluation.local(a, b).value) for a, b in edges)), "=",
                  Value(ex.grad(ex.focus)))
 

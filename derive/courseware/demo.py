@@ -1,4 +1,5 @@
-"""``derive demo``: every worked example of the source conversation, regenerated from the engine.
+"""``derive demo``: every worked example of the source conversation, regenerated from the engine,
+as Markdown, LaTeX, text, a self-contained HTML page and PDF.
 
 Each example is one entry in ``EXAMPLES`` (a name, a one-line description and a function giving
 ``render(format) -> str``), so later features add their example here. Files are generated into a
@@ -148,7 +149,7 @@ def _index(examples, pdf: bool) -> str:
              "current.", "",
              "| example | what it shows | files |", "| --- | --- | --- |"]
     for ex in examples:
-        files = [f"[{ext}]({ex.name}.{ext})" for _, ext in TEXT_FORMATS]
+        files = [f"[{ext}]({ex.name}.{ext})" for _, ext in TEXT_FORMATS] + [f"[html]({ex.name}.html)"]
         if pdf:
             files.append(f"[pdf]({ex.name}.pdf)")
         lines.append(f"| {ex.name} | {ex.description} | {' · '.join(files)} |")
@@ -177,6 +178,10 @@ def write_demo(out, force: bool = False, pdf: bool = True, examples=None) -> lis
         for ex in examples:
             if ex.extra is not None:
                 ex.extra(staged)
+        from ..rendering.formats import embed_images
+        plots = sorted(staged.glob("*.png"))
+        for ex in examples:  # one self-contained page each, plots inside
+            (staged / f"{ex.name}.html").write_text(embed_images(ex.render("html"), plots), encoding="utf-8")
         for ex in pending:
             (staged / f"{ex.name}.pdf").write_bytes(
                 compile_pdf(ex.render("latex"), resources=sorted(staged.glob("*.png"))))

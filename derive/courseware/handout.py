@@ -75,7 +75,9 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
     sections.append(_part(6, "Remedies", "What else keeps gradients in check."))
     sections += remedies().content.sections
     return Content("ReLU, backpropagation and exploding gradients — a worked handout", sections), \
-        {"diagrams": diagrams, "simulation": sim}
+        {"diagrams": diagrams, "simulation": sim,
+         "examples": [("One ReLU neuron", relu), ("One sigmoid neuron", sigmoid),
+                      (f"A {chain_depth}-layer ReLU chain", deep)]}
 
 
 def slides_content(content: Content) -> Content:
@@ -121,6 +123,8 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
         paper_of = get_format(fmt).paper
         return paper_of(text, paper) if paper_of else text
     fmt = get_format(fmt).name
+    if fmt == "ipynb" and not output:
+        raise DeriveError("--format ipynb needs -o FILE.ipynb")
     if slides and fmt not in ("latex", "pdf"):
         raise DeriveError("--slides makes a beamer deck: use --format tex or pdf")
     if fmt == "pdf" and not output:
@@ -133,11 +137,24 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     out = Path(output)
     if out.exists() and not force:
         raise DeriveError(f"{out} exists; pass --force to overwrite it")
+    if fmt == "ipynb":  # Markdown cells (diagrams as Mermaid), code cells rebuilding the examples
+        from ..rendering.notebook import notebook
+        content, extra = handout_content(plot=None, **inputs)
+        write_atomic(out, notebook(render_plain(content, "markdown", None), extra["examples"]), force=True)
+        return None
     from ..rendering.diagrams import dot_available, to_svg
     plot_name, stem = side_file_names(out)
     svg = fmt == "markdown" and dot_available()
     content, extra = handout_content(svg_names=svg, plot=plot_name, stem=stem, **inputs)
     content = cut(content)
+    if fmt == "html":  # one page: plot and diagrams inside it
+        from ..rendering.formats import embed_images
+        with tempfile.TemporaryDirectory(prefix="derive-handout-") as build:
+            plot_path = Path(build) / plot_name
+            extra["simulation"].plot(plot_path)
+            page = render_content(content, "html", None, layout=layout)
+            write_atomic(out, embed_images(page, [plot_path]), force=True)
+        return None
     if fmt == "pdf":
         with tempfile.TemporaryDirectory(prefix="derive-handout-") as build:
             plot_path = Path(build) / plot_name

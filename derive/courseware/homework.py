@@ -29,7 +29,7 @@ from ..core.errors import DeriveError, SpecError
 from ..core.numbers import to_exact
 
 MAX_ATTEMPTS = 400  # draws per variant before the constraints are declared unsatisfiable
-FORMATS = ("md", "tex", "pdf", "moodle", "text")
+FORMATS = ("md", "tex", "pdf", "html", "ipynb", "moodle", "qti", "gift", "text")
 
 
 # --- random values -----------------------------------------------------------------------
@@ -233,6 +233,7 @@ class Generator:
                             for c in spec.constraints]
         self.hash = spec_hash(spec)
         self.ask = list(spec.ask)
+        self.tolerance = getattr(spec, "tolerance", None)
         from ..teaching.checking import parse_key
         probe = self._example(dict(fixed, **{d.name: d.draw(0) for d in self.random}), check=False)
         for key in self.ask:
@@ -349,7 +350,9 @@ def answer_key_json(gen, variants, answers) -> str:
         rows.append({"id": v.id,
                      "values": {n: _number(x) for n, x in v.values.items()},
                      "answers": {k: _number(a) for k, a in answers[v.id].items()},
-                     "exact": {k: sp.sstr(a) for k, a in answers[v.id].items()}})
+                     "exact": {k: sp.sstr(a) for k, a in answers[v.id].items()},
+                     # the accepted |answer − exact| under the spec's `tolerance:` rule
+                     "tolerance": {k: tolerance(a, gen) for k, a in answers[v.id].items()}})
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -367,50 +370,68 @@ def answer_key_csv(gen, variants, answers) -> str:
     return buf.getvalue()
 
 
-def tolerance(value) -> float:
-    """Moodle tolerance: half a unit in the 4th significant figure (what the sheets print)."""
-    import math
-    x = abs(_number(value))
-    if x == 0:
-        return 1e-6
-    return 0.5 * 10 ** (math.floor(math.log10(x)) - 3)
+DEFAULT_TOLERANCE = ("sig_figs", 4)  # without `tolerance:` in the spec: what the sheets print
 
 
-def moodle_xml(gen, variants, answers) -> str:
-    from ..core.numbers import format_number
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<quiz>"]
+def rule(gen):
+    """The spec's tolerance, or half a unit in the 4th significant figure."""
+    from ..core.tolerance import Tolerance
+    return gen.tolerance or Tolerance(*DEFAULT_TOLERANCE)
+
+
+def tolerance(value, gen=None) -> float:
+    """The accepted |answer − value| for an exact ``value`` under the spec's rule."""
+    from ..core.tolerance import Tolerance
+    return (rule(gen) if gen is not None else Tolerance(*DEFAULT_TOLERANCE)).bound(_number(value))
+
+
+def lms_questions(gen, variants, answers) -> list:
+    """One LMS question per variant: the problem in HTML with MathJax TeX, a numeric part per
+    asked step (value and tolerance from the spec's rule), the worked solution as feedback."""
+    from ..io.lms import Part, Question
+    from ..rendering.blocks import Content
+    from ..rendering.formats import Writer, get_format, render_content
+    fmt = get_format("html_tex")
+    writer = Writer(fmt)
     title = gen.spec.title or "Backpropagation"
+    out = []
     for v in variants:
-        given = ", ".join(f"{n} = {format_number(x)}" for n, x in v.values.items())
-        keys = list(answers[v.id])
-        lines.append('  <question type="%s">' % ("numerical" if len(keys) == 1 else "cloze"))
-        lines.append(f"    <name><text>{xml_escape(title)} — variant {v.index} ({v.id})</text></name>")
-        eqs = "<br/>".join(xml_escape(line.strip()) for line in gen.spec.equations.strip().splitlines())
-        intro = f"<p>{xml_escape(gen.spec.instructions or 'Compute the following.')}</p><p>{eqs}</p><p>Given {xml_escape(given)}" + (
-            f", learning rate {format_number(v.example.lr)}" if v.example.lr is not None else "") + ".</p>"
-        if len(keys) == 1:
-            k = keys[0]
-            a = answers[v.id][k]
-            lines.append(f'    <questiontext format="html"><text><![CDATA[{intro}<p>{xml_escape(k)} = ?</p>]]></text></questiontext>')
-            lines.append(f'    <answer fraction="100"><text>{_number(a)!r}</text><tolerance>{tolerance(a)!r}</tolerance></answer>')
-        else:
-            parts = "".join(f"<p>{xml_escape(k)} = {{1:NUMERICAL:={_number(answers[v.id][k])!r}:{tolerance(answers[v.id][k])!r}}}</p>"
-                            for k in keys)
-            lines.append(f'    <questiontext format="html"><text><![CDATA[{intro}{parts}]]></text></questiontext>')
-        lines.append("  </question>")
-    lines.append("</quiz>")
-    return "\n".join(lines) + "\n"
+        problem = _problem_sections(gen, v, v.index)[0]
+        problem.blocks = problem.blocks[:-2 if gen.tolerance is None else -3]  # not "Compute …", tolerance, id
+        text = render_content(Content("", [problem], ""), "html_tex", None, fragment=True, carry=1)
+        text = text.replace(f"<h2>Problem {v.index}</h2>", "")
+        solution = _definitions(gen, [v]) + _solution_sections(gen, v, v.index)[1:]
+        feedback = render_content(Content("", solution, ""), "html_tex", None, fragment=True, carry=1)
+        parts = [Part(k, writer.inline(_key_math(v.example, k)), float(_number(a)), tolerance(a, gen))
+                 for k, a in answers[v.id].items()]
+        out.append(Question(v.id, f"{title} — variant {v.index} ({v.id})", " ".join(text.split("\n")),
+                            parts, feedback))
+    return out
+
+
+def moodle_xml(gen, variants, answers, questions=None) -> str:
+    """Moodle XML: a category, one cloze question per variant (a part per asked step)."""
+    from ..io.lms import moodle_xml as write
+    return write(gen.spec.title or "Backpropagation",
+                 questions if questions is not None else lms_questions(gen, variants, answers))
 
 
 # --- sheets ------------------------------------------------------------------------------
 
 
-def _problem_sections(gen, v, number: int):
+def _is_definition(section) -> bool:
+    """The activation's definition, which a sheet gives once at the top, not per variant."""
+    return section.title.startswith("The activation function")
+
+
+def _problem_sections(gen, v, number: int, per_page: bool = False):
     from ..core.derivation import Chain, Value
-    from ..rendering.blocks import Section
+    from ..rendering.blocks import NameLine, PageBreak, Section
     from ..core.functions import Sentence
     ex = v.example
     s = Section(f"Problem {number}")
+    if per_page:  # each page goes to a different student
+        s.add(NameLine())
     if gen.spec.instructions:
         s.say(Sentence(gen.spec.instructions.strip()))
     for node in ex.graph.nodes.values():
@@ -422,52 +443,76 @@ def _problem_sections(gen, v, number: int):
     keys = ask_keys(gen, ex)
     s.say(Sentence("Compute " + ", ".join(f"{{{i}}}" for i in range(len(keys))) + ".",
                    tuple(_key_math(ex, k) for k in keys)))
+    if gen.tolerance is not None:
+        s.say(Sentence(f"Answers within {gen.tolerance.describe()} of the exact value are accepted."))
     s.say(Sentence(f"Variant {v.id}"))
+    if per_page:  # the next variant starts on a new page (breaks end a page: headings stay on theirs)
+        s.add(PageBreak())
     return [s]
 
 
 def _key_math(ex, key: str):
     """An ask key as math: ∂L/∂w, z, w_new."""
     from ..teaching.checking import parse_key
-    from ..core.derivation import Partial
+    from ..core.derivation import Total
     k = parse_key(ex, key)
     if k.kind == "derivative":
-        return Partial(k.of, k.wrt)
+        return Total(k.of, k.wrt)
     return sp.Symbol(k.name if k.kind == "value" else f"{k.name}_new")
 
 
-def _solution_sections(gen, v, number: int):
-    from ..rendering.blocks import Section
+def _solution_sections(gen, v, number: int, per_page: bool = False):
+    """Solution ``number``: its parts numbered ``number.1``, ``number.2`` … (headings never repeat
+    across variants); the activation's definition is left to the top of the sheet."""
+    from ..rendering.blocks import PageBreak, Section
     from ..teaching.content import build
     from ..core.functions import Sentence
     content = build(v.example)
     head = Section(f"Solution {number}")
     head.say(Sentence(f"Variant {v.id}"))
     out = [head]
-    for s in content.sections:
-        s.title = f"{number}. {s.title}"
+    for part, s in enumerate((s for s in content.sections if not _is_definition(s)), 1):
+        s.title = f"{number}.{part} {s.title}"
         out.append(s)
-    out[-1].say(Sentence(f"End of solution {number} — variant {v.id}"))
+    if per_page:
+        out[-1].add(PageBreak())
     return out
 
 
-def _sheet_body(gen, variants, fmt: str, solutions: bool, precision: int = 4) -> str:
-    """The body (no title, no footer) of a sheet for some variants."""
+def _definitions(gen, variants):
+    """The activation's definition (from the first variant: every variant has the same graph)."""
+    from ..teaching.content import build
+    return [s for s in build(variants[0].example).sections if _is_definition(s)][:1]
+
+
+def _sheet_body(gen, variants, fmt: str, solutions: bool, precision: int = 4,
+                per_page: bool = False) -> str:
+    """The body (no title, no footer) of a sheet for some variants. Shown substitutions carry
+    one digit more than results, so the arithmetic on the sheet adds up at the shown precision."""
     from ..rendering.blocks import Content
     from ..rendering.formats import render_content
     sections = []
     for v in variants:
-        sections += (_solution_sections if solutions else _problem_sections)(gen, v, v.index)
-    return render_content(Content("", sections, ""), fmt, None, precision, fragment=True)
+        sections += (_solution_sections if solutions else _problem_sections)(gen, v, v.index, per_page)
+    return render_content(Content("", sections, ""), fmt, None, precision, fragment=True, carry=1)
 
 
-def _sheet(gen, fmt: str, solutions: bool, body: str) -> str:
-    from ..rendering.blocks import Content
+def _sheet(gen, fmt: str, solutions: bool, body: str, variants=(), per_page: bool = False) -> str:
+    from ..rendering.blocks import Content, NameLine, PageBreak, Section
     from ..rendering.formats import render_content
     title = (gen.spec.title or "Homework") + (" — solutions" if solutions else " — problems")
     footer = (f"Generated by derive from spec {gen.hash} with seed {gen.seed}; each variant shows "
               f"its id (spec-seed-index).")
-    return render_content(Content(title, [], footer), fmt, None, body=body)
+    top = []
+    if not solutions and not per_page:
+        head = Section("Your details")
+        head.add(NameLine())
+        top.append(head)
+    if variants:
+        top += _definitions(gen, variants)
+    if per_page and top:
+        top[-1].add(PageBreak())
+    return render_content(Content(title, top, footer), fmt, None, body=body, carry=1)
 
 
 # Set in the parent before forking: workers render from the variants already derived.
@@ -477,38 +522,51 @@ _SHARED: dict = {}
 def _render_chunk(args):
     """Worker: the sheet bodies for one chunk of variants (indices into _SHARED['variants'])."""
     indices, fmts = args
-    gen, variants = _SHARED["gen"], _SHARED["variants"]
+    gen, variants, per_page = _SHARED["gen"], _SHARED["variants"], _SHARED["per_page"]
     chosen = [variants[i] for i in indices]
-    out = {(fmt, sol): _sheet_body(gen, chosen, fmt, sol) for fmt in fmts for sol in (False, True)}
+    out = {(fmt, sol): _sheet_body(gen, chosen, fmt, sol, per_page=per_page)
+           for fmt in fmts for sol in (False, True)}
     out["answers"] = {v.id: answers_of(gen, v) for v in chosen}
     return out
 
 
 def generate(spec, variants: int, seed: int, out, formats=("md",), jobs: int | None = None,
-             force: bool = False, progress: bool | None = None) -> list[Path]:
+             force: bool = False, progress: bool | None = None, per_page: bool = False,
+             paper: str = "a4") -> list[Path]:
     """Write problems.*, solutions.*, answers.csv/json (and moodle.xml) into ``out``, atomically."""
     formats = [f.strip().lower() for f in formats if f.strip()]
     for f in formats:
         if f not in FORMATS:
             raise DeriveError(f"unknown homework format {f!r}; choose from {', '.join(FORMATS)}")
+    from ..io.files import FolderClaim, check_folder_replaceable
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DeriveError(f"{out} is a file; give a folder for --out")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise DeriveError(f"{out}/ exists and is not empty; pass --force to replace it")
+    check_folder_replaceable(out, force)  # before any work: --force replaces only derive's output
+    with FolderClaim(out):  # a concurrent run into the same folder fails now, clearly
+        return _generate(spec, variants, seed, out, formats, jobs, force, progress, per_page, paper)
+
+
+def _generate(spec, variants, seed, out, formats, jobs, force, progress, per_page=False,
+              paper="a4") -> list[Path]:
     gen = Generator(spec, seed)
     chosen = gen.variants(variants)
-    text_formats = [{"md": "markdown", "tex": "latex", "text": "text"}[f] for f in formats if f in ("md", "tex", "text")]
+    text_formats = [{"md": "markdown", "tex": "latex", "text": "text", "html": "html"}[f]
+                    for f in formats if f in ("md", "tex", "text", "html")]
     if "pdf" in formats and "latex" not in text_formats:
         text_formats.append("latex")
+    if "ipynb" in formats and "markdown" not in text_formats:
+        text_formats.append("markdown")
     # Derivations, documents and answers are computed in the workers (in variant order).
-    sheets, answers = _render_parallel(gen, spec, seed, chosen, text_formats, jobs, progress)
+    sheets, answers = _render_parallel(gen, spec, seed, chosen, text_formats, jobs, progress, per_page)
+    if "latex" in text_formats:
+        from ..rendering.latex_layout import set_paper
+        for sol in (False, True):
+            sheets[("latex", sol)] = set_paper(sheets[("latex", sol)], paper)
     from ..io.files import make_staging_dir
     staging = make_staging_dir(out.parent, f".{out.name}.")
     try:
-        ext = {"markdown": "md", "latex": "tex", "text": "txt"}
+        ext = {"markdown": "md", "latex": "tex", "text": "txt", "html": "html"}
         for fmt in text_formats:
-            if fmt == "latex" and "tex" not in formats:
+            if (fmt == "latex" and "tex" not in formats) or (fmt == "markdown" and "md" not in formats):
                 continue
             (staging / f"problems.{ext[fmt]}").write_text(sheets[(fmt, False)], encoding="utf-8")
             (staging / f"solutions.{ext[fmt]}").write_text(sheets[(fmt, True)], encoding="utf-8")
@@ -516,30 +574,51 @@ def generate(spec, variants: int, seed: int, out, formats=("md",), jobs: int | N
             from ..io.files import compile_pdf
             (staging / "problems.pdf").write_bytes(compile_pdf(sheets[("latex", False)]))
             (staging / "solutions.pdf").write_bytes(compile_pdf(sheets[("latex", True)]))
+        if "ipynb" in formats:
+            from ..rendering.notebook import notebook
+            (staging / "solutions.ipynb").write_text(
+                notebook(sheets[("markdown", True)], [(f"Variant {v.id}", v.example) for v in chosen]),
+                encoding="utf-8")
         (staging / "answers.json").write_text(answer_key_json(gen, chosen, answers), encoding="utf-8")
         (staging / "answers.csv").write_text(answer_key_csv(gen, chosen, answers), encoding="utf-8")
-        if "moodle" in formats:
-            (staging / "moodle.xml").write_text(moodle_xml(gen, chosen, answers), encoding="utf-8")
+        if {"moodle", "qti", "gift"} & set(formats):
+            from ..io import lms
+            category = gen.spec.title or "Backpropagation"
+            questions = lms_questions(gen, chosen, answers)
+            if "moodle" in formats:
+                (staging / "moodle.xml").write_text(moodle_xml(gen, chosen, answers, questions),
+                                                    encoding="utf-8")
+            if "gift" in formats:
+                (staging / "questions.gift").write_text(lms.gift(category, questions), encoding="utf-8")
+            if "qti" in formats:
+                (staging / "qti.zip").write_bytes(
+                    lms.qti_zip(f"derive-{gen.hash}-s{gen.seed}", category, questions))
         # Everything is written: swap the folder in (the old one, if forced, goes last).
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(out, old)
-        os.replace(staging, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        from ..io.files import publish_folder
+        publish_folder(staging, out, force)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        from ..io.files import uninterruptible
+        with uninterruptible():
+            shutil.rmtree(staging, ignore_errors=True)
         raise
-    return sorted(out.iterdir())
+    from ..io.files import MANIFEST
+    return sorted(p for p in out.iterdir() if p.name != MANIFEST)
 
 
-def _render_parallel(gen, spec, seed, chosen, fmts, jobs, progress):
+def _quiet_worker():
+    """Pool workers leave Ctrl-C and SIGTERM to the parent, which stops them: no worker prints a
+    traceback when the user interrupts."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _render_parallel(gen, spec, seed, chosen, fmts, jobs, progress, per_page=False):
     """Render the sheets, splitting the variants over ``jobs`` processes; same bytes either way."""
     jobs = jobs or os.cpu_count() or 1
     count = len(chosen)
     show = progress if progress is not None else (sys.stderr.isatty() and count >= 50)
-    _SHARED.update(gen=gen, variants=chosen)
+    _SHARED.update(gen=gen, variants=chosen, per_page=per_page)
     try:
         if jobs <= 1 or count < 20:
             results = [_render_chunk((list(range(count)), fmts))]
@@ -549,7 +628,7 @@ def _render_parallel(gen, spec, seed, chosen, fmts, jobs, progress):
             chunks = [list(range(i, min(i + size, count))) for i in range(0, count, size)]
             ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
             results = []
-            with ctx.Pool(jobs) as pool:
+            with ctx.Pool(jobs, initializer=_quiet_worker) as pool:
                 for done, r in enumerate(pool.imap(_render_chunk, [(c, fmts) for c in chunks]), 1):
                     results.append(r)
                     if show:
@@ -559,7 +638,7 @@ def _render_parallel(gen, spec, seed, chosen, fmts, jobs, progress):
                 sys.stderr.write("\n")
     finally:
         _SHARED.clear()
-    sheets = {(fmt, sol): _sheet(gen, fmt, sol, "".join(r[(fmt, sol)] for r in results))
+    sheets = {(fmt, sol): _sheet(gen, fmt, sol, "".join(r[(fmt, sol)] for r in results), chosen, per_page)
               for fmt in fmts for sol in (False, True)}
     answers = {}
     for r in results:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..model.builders import chain
-from ..core.derivation import Chain, Formula, Partial, Product, Sum, Value
+from ..core.derivation import Chain, Formula, Partial, Product, Sum, Total, Value
 from ..rendering.blocks import Content, Section
 from ..model.example import Example
 from ..core.functions import Sentence
@@ -66,7 +66,7 @@ def weight_decay_section() -> tuple[Section, dict]:
                    (Formula(r"\frac{\lambda}{2}\sum_l \bigl(w^{(l)}\bigr)^2", "(λ/2)·Σ w_l²"),
                     Formula(r"\lambda w^{(l)}", "λ·w_l"))))
     g = ex.grad("w1")
-    s.show(Chain(Partial("R", "w1"), "=", Sum((Partial("L", "w1"), Product((Formula(r"\lambda", "λ"),
+    s.show(Chain(Total("R", "w1"), "=", Sum((Total("L", "w1"), Product((Formula(r"\lambda", "λ"),
                                                                                  sp.Symbol("w1"))))),
                  "=", Sum((Value(ex.grad("w1", of="L")), Product((Value(DECAY), Value(sp.Integer(5)))))),
                  "=", Value(g)))
@@ -91,7 +91,7 @@ def residual_section() -> tuple[Section, dict]:
                    "(skip) connection adds each layer's input to its output, {2}, so the local "
                    "derivative gains a 1:",
                    (Chain(sp.Symbol("w"), "=", Value(weight)),
-                    Chain(Partial("L", "w1"), "=", Value(plain.grad("w1"))),
+                    Chain(Total("L", "w1"), "=", Value(plain.grad("w1"))),
                     Formula(r"a^{(l)} = \operatorname{ReLU}\bigl(z^{(l)}\bigr) + a^{(l-1)}",
                             "a(l) = ReLU(z(l)) + a(l−1)"))))
     total = res.grad("a1", of="a2")  # the direct edge (1) plus the path through z2
@@ -101,7 +101,7 @@ def residual_section() -> tuple[Section, dict]:
                                                    Value(weight))))), "=", Value(total)))
     s.say(Sentence("Through the engine, the same chain with skips gives {0}: the identity path "
                    "keeps the gradient alive however small the weights are.",
-                   (Chain(Partial("L", "w1"), "=", Value(res.grad("w1"))),)))
+                   (Chain(Total("L", "w1"), "=", Value(res.grad("w1"))),)))
     return s, {"plain": plain.grad("w1"), "residual": res.grad("w1"), "local": total}
 
 
@@ -125,8 +125,8 @@ def normalisation_section() -> tuple[Section, dict]:
                     Chain(sp.Symbol("n1"), "=", Value(ex.value("n1"))), Chain(sp.Symbol("n2"), "=", Value(ex.value("n2"))))))
     s.say(Sentence("The gradient reaching the first-layer weight shrinks accordingly: {0} without "
                    "normalisation, {1} with it (the engine differentiates through r).",
-                   (Chain(Partial("L", "w1"), "=", Value(plain.grad("w1"))),
-                    Chain(Partial("L", "w1"), "=", Value(ex.grad("w1"))))))
+                   (Chain(Total("L", "w1"), "=", Value(plain.grad("w1"))),
+                    Chain(Total("L", "w1"), "=", Value(ex.grad("w1"))))))
     return s, {"plain": plain.grad("w1"), "normalised": ex.grad("w1")}
 
 
@@ -143,7 +143,7 @@ def remedies():
     intro.say(Sentence("The 3-layer ReLU chain with every weight 5 (x = 1, y = 0, half squared "
                        "error) has {0} for every weight. ReLU passes gradients through unchanged, so "
                        "it cannot stop this; the remedies below act elsewhere.",
-                       (Chain(Partial("L", "w1"), "=", Value(base.grad("w1"))),)))
+                       (Chain(Total("L", "w1"), "=", Value(base.grad("w1"))),)))
     summary = Section("Summary")
     summary.tabulate(
         ["technique", "what it does", "on the examples"],

@@ -41,6 +41,7 @@ def write_atomic(path, data, force: bool = False) -> Path:
     'hi'
     """
     path = Path(path)
+    check_replaceable(path)
     if path.exists() and not force:
         raise DeriveError(f"{path} exists; pass --force to overwrite it")
     if path.is_dir():
@@ -85,3 +86,134 @@ def compile_pdf(tex: str, resources=()) -> bytes:
             if "Rerun" not in run.stdout:
                 break
         return (Path(tmp) / "doc.pdf").read_bytes()
+
+
+# --- nothing lost: what derive may replace, and output folders claimed atomically ---------------
+
+MANIFEST = ".derive-manifest"  # in every output folder: the files derive wrote there
+
+
+def check_replaceable(path) -> None:
+    """Refuse, whatever ``--force`` says, to replace a device, FIFO or socket (``-o /dev/null``
+    would become a regular file) or a dangling symlink (its target may be a user's file to be)."""
+    import stat
+    path = Path(path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode) and not path.exists():
+        raise DeriveError(f"{path} is a symbolic link to a missing file; derive does not replace it "
+                          f"(remove the link or choose another name)")
+    mode = os.stat(path).st_mode if stat.S_ISLNK(info.st_mode) else info.st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise DeriveError(f"{path} is a device, pipe or socket, not a file; derive writes only "
+                          f"regular files (choose another name)")
+
+
+def _written_by_derive(folder: Path) -> set[str] | None:
+    """The names in ``folder``'s manifest, or None if it has none."""
+    try:
+        text = (folder / MANIFEST).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        return None
+    return {line for line in text.splitlines() if line and "/" not in line}
+
+
+def check_folder_replaceable(out, force: bool) -> None:
+    """An output folder may be replaced only if it is empty, or with ``force`` if everything in it
+    was written by derive (listed in its manifest): ``--force`` never deletes a user's thesis.tex."""
+    out = Path(out)
+    check_replaceable(out)
+    if out.exists() and not out.is_dir():
+        raise DeriveError(f"{out} is a file; give a folder")
+    if not out.is_dir():
+        return
+    present = {p.name for p in out.iterdir()}
+    if not present:
+        return
+    if not force:
+        raise DeriveError(f"{out}/ exists and is not empty; pass --force to replace it")
+    ours = _written_by_derive(out)
+    if ours is None:
+        raise DeriveError(f"{out}/ was not written by derive (it has no {MANIFEST}); --force replaces "
+                          f"only derive's own output folders — choose an empty or new folder")
+    foreign = sorted(present - ours - {MANIFEST})
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (" …" if len(foreign) > 3 else "")
+        raise DeriveError(f"{out}/ holds files derive did not write ({shown}); --force will not "
+                          f"delete them — move them or choose another folder")
+
+
+class FolderClaim:
+    """Exclusive right to write one output folder: a lock file beside it, created with O_EXCL, so a
+    concurrent run fails at once with a clear error instead of silently replacing the other's output.
+
+    >>> with FolderClaim("/tmp/derive-doctest-out"):
+    ...     pass
+    """
+
+    def __init__(self, out):
+        self.out = Path(out)
+        self.lock = self.out.parent / f".{self.out.name}.derive-lock"
+
+    def __enter__(self):
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise DeriveError(f"{self.out}/ is being written by another derive run (lock {self.lock}); "
+                              f"wait for it to finish, or delete the lock if no run is active") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        return self
+
+    def __exit__(self, *exc):
+        Path(self.lock).unlink(missing_ok=True)
+        return False
+
+
+def publish_folder(staging, out, force: bool) -> None:
+    """Move the finished ``staging`` folder to ``out`` (writing its manifest first). An existing
+    ``out`` is re-checked now — files may have appeared during the run — and anything in it that
+    derive did not write is moved into the new folder rather than deleted."""
+    staging, out = Path(staging), Path(out)
+    names = sorted(p.name for p in staging.iterdir() if p.name != MANIFEST)
+    (staging / MANIFEST).write_text("\n".join(names) + "\n", encoding="utf-8")
+    honour_umask(staging / MANIFEST)
+    old = None
+    if out.exists():
+        check_replaceable(out)
+        if any(out.iterdir()) and (not force or _written_by_derive(out) is None):
+            check_folder_replaceable(out, force)  # someone else's folder appeared meanwhile: refuse
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        ours = _written_by_derive(old) or set()
+        for p in old.iterdir():  # created while we ran: keep it
+            if p.name not in ours and p.name != MANIFEST and not (out / p.name).exists():
+                os.replace(p, out / p.name)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+class uninterruptible:
+    """Hold off SIGINT/SIGTERM while cleaning up (a second Ctrl-C must not leave half a staging
+    folder behind); a signal that arrives meanwhile is delivered on leaving."""
+
+    def __enter__(self):
+        import signal
+        import threading
+        self.saved, self.pending = {}, []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.saved[sig] = signal.signal(sig, lambda s, f: self.pending.append(s))
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        if self.pending and exc[0] is None:
+            raise KeyboardInterrupt
+        return False

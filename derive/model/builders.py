@@ -74,7 +74,7 @@ def neuron(x=None, w=None, b=None, y=None, activation: str = "relu", loss: str =
 def _per_layer(value, depth: int, name: str) -> list:
     if isinstance(value, (list, tuple)):
         if len(value) != depth:
-            raise DeriveError(f"{name}: expected {depth} values (one per layer), got {len(value)}")
+            raise DeriveError(f"{name}: expected {depth} value{'' if depth == 1 else 's'} (one per layer), got {len(value)}")
         return list(value)
     return [value] * depth
 
@@ -89,7 +89,7 @@ def chain(depth: int = 3, weight=5, x=1, activation: str = "relu", loss: str = "
     """
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
         raise DeriveError(f"depth must be a whole number ≥ 1, got {depth!r}")
-    budget.check_nodes(2 * depth + 3, f"a chain of depth {depth}")  # before writing its lines
+    budget.check_nodes(3 * depth + 3, f"a chain of depth {depth}")  # before writing its lines
     _loss(loss)
     act = _activation(activation)
     weights = _per_layer(weight, depth, "weight")

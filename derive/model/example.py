@@ -90,6 +90,7 @@ class Example:
         self.latex_names = dict(latex_names or {})
         self.precision = 4  # significant digits of ≈ numbers in documents
         self.exact = False  # documents also show exact forms: σ(7) = 1/(1 + e^(−7)) ≈ 0.9991
+        self.notation = None  # the course's notation preset ({"total": "d"}), e.g. from a spec
         if not graph.inputs:
             raise DeriveError(f"the equations have no inputs: `{graph.output}` is a constant, so "
                               f"there is nothing to differentiate; use a name such as x in them "
@@ -295,27 +296,40 @@ class Example:
         from ..io.pytorch import to_pytorch
         return to_pytorch(self)
 
-    def to_text(self, precision: int | None = None) -> str:
-        return render(self, "text", precision=precision)
+    def to_text(self, precision: int | None = None, notation: dict | None = None) -> str:
+        """The worked example as plain text; ``notation`` is the course's preset, e.g.
+        ``{"total": "d"}`` for dL/dw (see ``derive.rendering.formats.check_notation``)."""
+        return render(self, "text", precision=precision, notation=notation)
 
-    def to_markdown(self, precision: int | None = None) -> str:
-        return render(self, "markdown", precision=precision)
+    def to_markdown(self, precision: int | None = None, notation: dict | None = None) -> str:
+        """The worked example as Markdown with $…$ math."""
+        return render(self, "markdown", precision=precision, notation=notation)
 
-    def to_latex(self, precision: int | None = None, fragment: bool = False) -> str:
-        return render(self, "latex", precision=precision, fragment=fragment)
+    def to_latex(self, precision: int | None = None, fragment: bool = False,
+                 notation: dict | None = None) -> str:
+        """The worked example as a LaTeX document (``fragment``: the body only)."""
+        return render(self, "latex", precision=precision, fragment=fragment, notation=notation)
 
     def __str__(self) -> str:
         return self.to_text()
 
     def __repr__(self) -> str:
-        vals = "symbolic" if self.symbolic else f"{len(self.values)} values"
-        return f"<derive.Example {self.output} of {', '.join(self.inputs)}: {len(self.nodes)} nodes, {vals}>"
+        from ..core.numbers import plural
+        vals = "symbolic" if self.symbolic else plural(len(self.values), "value")
+        return f"<derive.Example {self.output} of {', '.join(self.inputs)}: {plural(len(self.nodes), 'node')}, {vals}>"
+
+    def to_html(self, precision: int | None = None, fragment: bool = False) -> str:
+        """One self-contained HTML page (math as MathML); ``fragment``: the sections only."""
+        return render(self, "html", precision=precision, fragment=fragment)
+
+    # Jupyter: HTML (MathML, rendered natively) first, Markdown (MathJax-safe TeX) as the
+    # fallback. No _repr_latex_: a whole LaTeX document is not display math, and notebooks
+    # showed it raw.
+    def _repr_html_(self) -> str:
+        return self.to_html(fragment=True)
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
-
-    def _repr_latex_(self) -> str:
-        return self.to_latex(fragment=True)
 
 
 def _stage(tree, name: str, source: str) -> list[Equation]:
@@ -405,12 +419,14 @@ def _stage(tree, name: str, source: str) -> list[Equation]:
 
 
 def render(example, fmt_name: str, precision: int | None = None, fragment: bool = False,
-           exact: bool | None = None) -> str:
-    """The worked example for ``example`` in one format ("markdown", "latex", "text")."""
+           exact: bool | None = None, notation: dict | None = None) -> str:
+    """The worked example for ``example`` in one format ("markdown", "latex", "text");
+    ``notation`` defaults to the example's own preset (from its spec)."""
     precision = example.precision if precision is None else precision
     if not isinstance(precision, int) or not 1 <= precision <= 30:
         raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
     exact = example.exact if exact is None else exact
     with gc_paused():  # thousands of short-lived printer objects for a deep network
         return render_content(build(example), fmt_name, example.latex_names, precision, fragment,
-                              exact=exact)
+                              exact=exact, notation=notation if notation is not None
+                              else getattr(example, "notation", None))

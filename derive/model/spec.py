@@ -9,7 +9,8 @@ from ..core.errors import DeriveError, SpecError
 # Every field a spec may hold, by the kind of spec that uses it. A field is either used or refused
 # with a message that names it and says what to do instead — never silently dropped.
 EQUATION_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
-                   "lr", "params", "data", "constants", "output", "precision", "focus")
+                   "lr", "params", "data", "constants", "output", "precision", "focus", "notation",
+                   "tolerance")
 MLP_FIELDS = ("title", "inputs", "weights", "biases", "targets", "activation", "activations", "loss",
               "lr", "focus", "precision")
 KNOWN_FIELDS = tuple(dict.fromkeys(EQUATION_FIELDS + MLP_FIELDS))
@@ -41,6 +42,8 @@ class Spec:
     params: list | None = None
     output: str | None = None
     precision: int | None = None
+    notation: dict | None = None  # {total: d | ∂}
+    tolerance: object = None  # derive.core.tolerance.Tolerance: LMS exports, the key, `check`
     raw: dict = field(default_factory=dict)
     source: str = ""
     data: list | None = None
@@ -137,11 +140,26 @@ def load_spec(path) -> Spec:
     precision = data.get("precision")
     if precision is not None and (not isinstance(precision, int) or not 1 <= precision <= 30):
         raise SpecError(f"{path}: `precision` must be a whole number from 1 to 30")
+    from ..core.tolerance import parse_tolerance
+    tolerance = parse_tolerance(data.get("tolerance"), str(path))
     return Spec(title=data.get("title"), instructions=data.get("instructions"), equations=eqs,
                 values=_number_map(data, "values", path), random=random, constraints=constraints,
                 ask=ask, lr=data.get("lr"), params=params, output=data.get("output"),
-                precision=precision, raw=data, source=str(path), data=_names(data, "data", path),
-                constants=_names(data, "constants", path), focus=focus)
+                precision=precision, notation=_notation(data, path), raw=data, source=str(path),
+                data=_names(data, "data", path), constants=_names(data, "constants", path), focus=focus)
+
+
+def _notation(data: dict, path):
+    """The spec's notation preset, checked now so a typo is reported with the file."""
+    if data.get("notation") is None:
+        return None
+    from ..rendering.formats import check_notation
+    from ..core.errors import DeriveError
+    try:
+        check_notation(data["notation"])
+    except DeriveError as e:
+        raise SpecError(f"{path}: {e}") from None
+    return dict(data["notation"])
 
 
 def example_from_spec(spec: Spec):
@@ -179,6 +197,7 @@ def example_from_spec(spec: Spec):
             except DeriveError as e:
                 raise SpecError(f"{spec.source}: `ask` entry {key!r}: {e}") from None
         ex.meta["ask"] = list(spec.ask)
+    ex.notation = spec.notation
     if spec.instructions:
         ex.meta["instructions"] = spec.instructions.strip()
     if spec.precision is not None:

@@ -81,6 +81,20 @@ class DiagramBlock(Block):
     kind = "diagram"
 
 
+@dataclass(frozen=True)
+class PageBreak(Block):
+    """The next block starts a new page (homework handed out one variant per page)."""
+
+    kind = "pagebreak"
+
+
+@dataclass(frozen=True)
+class NameLine(Block):
+    """A line for the student's name and ID."""
+
+    kind = "nameline"
+
+
 @dataclass
 class Section:
     """A titled run of blocks, in reading order. The methods append one typed block each."""

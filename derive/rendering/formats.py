@@ -56,6 +56,35 @@ def _escape_markdown(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>#|$])", r"\\\1", text)
 
 
+NOTATION_KEYS = {"total": ("d", "∂")}  # delta and index_base: not yet (refused, never ignored)
+
+
+def check_notation(notation) -> dict:
+    """A course's notation preset, checked: ``{"total": "d" | "∂"}`` (``partial`` is accepted for
+    ``∂``): how total derivatives are written.
+
+    >>> check_notation({"total": "partial"})["total"]
+    '∂'
+    """
+    # ∂ for totals by default (as derive always wrote them); a direct partial that would collide
+    # with a total is then marked |direct. Courses that write dL/dw choose total: d.
+    out = {"total": "∂"}
+    if notation is None:
+        return out
+    if not isinstance(notation, dict):
+        raise DeriveError(f"notation must be a mapping like {{total: d, delta: true}}, got {notation!r}")
+    for key, value in notation.items():
+        if key not in NOTATION_KEYS:
+            raise DeriveError(f"unknown notation setting {key!r}; known: {', '.join(NOTATION_KEYS)}")
+        if key == "total" and value in ("partial", "\\partial"):
+            value = "∂"
+        if value not in NOTATION_KEYS[key]:
+            raise DeriveError(f"notation {key} must be one of "
+                              f"{', '.join(map(str, NOTATION_KEYS[key]))}, got {value!r}")
+        out[key] = value
+    return out
+
+
 def _text_table(header: list, rows: list, layout: str = "document") -> dict:
     """Plain-text tables are aligned by padding: every cell but a row's last one is padded to
     its column's width (computed here, so the template only lays out)."""
@@ -138,6 +167,9 @@ class Format:
     source: str | None = None  # rendered as this format, then converted (pdf: latex)
     binary: bool = False  # the converted result is bytes (written, never printed)
     description: str = ""
+    # (source document, examples) -> this format, for a non-binary converted format (ipynb)
+    convert: Callable | None = None
+    listed: bool = True  # offered by the CLI's --format (html_tex is for LMS feedback only)
 
     @property
     def template_folder(self) -> str:
@@ -173,8 +205,77 @@ def unregister(name: str) -> None:
     environment.cache_clear()
 
 
-register(Format("markdown", "latex", "md", lambda m: f"${m}$", lambda m: f"$$\n{m}\n$$",
-                _escape_markdown, aliases=("md",), diagram=_markdown_diagram,
+def mathjax_tex(math: str) -> str:
+    r"""LaTeX as MathJax (Jupyter, GitHub, Moodle) renders it: MathJax draws ``\mathbb{1}`` as a
+    plain 1 (its blackboard font has letters only), so the indicator is written ``\mathbf{1}``.
+
+    >>> mathjax_tex(r"\mathbb{1}\left[z > 0\right]")
+    '\\mathbf{1}\\left[z > 0\\right]'
+    """
+    return math.replace("\\mathbb{1}", "\\mathbf{1}")
+
+
+def _escape_html(text: str) -> str:
+    import html
+    return html.escape(text, quote=False)
+
+
+def mathml(math: str, display: bool = False) -> str:
+    """LaTeX from the printer as MathML (latex2mathml), which browsers render natively; math it
+    cannot convert stays visible as TeX source rather than vanish.
+
+    >>> mathml("x^{2}").startswith('<math xmlns="http://www.w3.org/1998/Math/MathML"')
+    True
+    """
+    from latex2mathml.converter import convert
+    from .latex_layout import breakable
+    # Browsers space stretchy fences widely: plain parentheses unless they enclose a fraction.
+    tex = breakable(mathjax_tex(math.strip()), small="", large=None)
+    try:
+        out = convert(tex, display="block" if display else "inline")
+    except Exception:  # latex2mathml raises bare exceptions on what it does not know
+        return f'<code class="tex">{_escape_html(math)}</code>'
+    # \operatorname{ReLU} arrives as an operator <mo>, which browsers pad like a relation.
+    return re.sub(r"<mo>([A-Za-z]{2,})</mo>", r"<mi>\1</mi>", out)
+
+
+def _html_diagram(d, printer) -> str:
+    """Inline SVG drawn by Graphviz (the page stays one file), else the text drawing."""
+    from . import diagrams
+    if diagrams.dot_available():
+        svg = diagrams.to_svg(d).decode("utf-8")
+        svg = svg[svg.index("<svg"):]  # inline: no XML prolog or doctype
+        return (f'<figure class="diagram">{svg}<figcaption>Computation graph: forward values in '
+                f'blue, gradients in red</figcaption></figure>')
+    return f"<pre>{_escape_html(diagrams.to_text(d))}</pre>"
+
+
+def _notebook(markdown: str, examples=()) -> str:
+    from .notebook import notebook
+    return notebook(markdown, examples)
+
+
+def embed_images(html: str, files) -> str:
+    """An HTML page carries its plots as data URIs, so the page is one self-contained file:
+    every ``src="…"`` naming one of ``files`` (by path or file name) is replaced by the data.
+
+    >>> embed_images('<img src="missing.png">', [])
+    '<img src="missing.png">'
+    """
+    import base64
+    import mimetypes
+    for file in map(Path, files):
+        if not file.is_file():
+            continue
+        kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        data = f"data:{kind};base64,{base64.b64encode(file.read_bytes()).decode('ascii')}"
+        for ref in {str(file), file.name}:
+            html = html.replace(f'src="{ref}"', f'src="{data}"')
+    return html
+
+
+register(Format("markdown", "latex", "md", lambda m: f"${mathjax_tex(m)}$",
+                lambda m: f"$$\n{mathjax_tex(m)}\n$$", _escape_markdown, aliases=("md",), diagram=_markdown_diagram,
                 description="Markdown with $…$ math (pandoc, GitHub, Jupyter)"))
 register(Format("latex", "latex", "tex", lambda m: f"\\({m}\\)", _latex_display,
                 _escape_latex, aliases=("tex",), diagram=_tikz_diagram, table=_latex_table,
@@ -184,6 +285,19 @@ register(Format("text", "text", "txt", lambda m: m, lambda m: f"    {m}", lambda
                 description="plain Unicode text"))
 register(Format("pdf", "latex", "pdf", source="latex", binary=True, paper=_latex_paper,
                 description="the LaTeX document compiled with pdflatex"))
+# One self-contained page with math as MathML; the same page with MathJax-compatible TeX for
+# learning platforms (Moodle feedback), whose HTML filters strip MathML.
+register(Format("html", "latex", "html", lambda m: mathml(m),
+                lambda m: f'<div class="math">{mathml(m, display=True)}</div>', _escape_html,
+                aliases=("htm",), diagram=_html_diagram,
+                description="one self-contained HTML page: MathML, inline SVG, embedded plots"))
+register(Format("html_tex", "latex", "html", lambda m: f"\\({_escape_html(mathjax_tex(m.strip()))}\\)",
+                lambda m: f'<p class="math">\\[{_escape_html(mathjax_tex(m.strip()))}\\]</p>',
+                _escape_html, templates="html", diagram=_html_diagram, listed=False,
+                description="HTML with TeX for MathJax (LMS feedback)"))
+register(Format("ipynb", "latex", "ipynb", source="markdown", convert=_notebook,
+                description="a Jupyter notebook: the solution as Markdown, code cells rebuilding and "
+                            "cross-checking each example with PyTorch"))
 register(Format("pytorch", None, "py", description="a runnable PyTorch script (one example)"))
 
 
@@ -201,7 +315,7 @@ def format_choices(documents_only: bool = False, printable: bool = False) -> lis
     can show, no PDF)."""
     out = []
     for fmt in FORMATS.values():
-        if (documents_only and fmt.printer is None) or (printable and not fmt.document):
+        if not fmt.listed or (documents_only and fmt.printer is None) or (printable and not fmt.document):
             continue
         out += [*fmt.aliases, fmt.name]
     return out
@@ -239,10 +353,10 @@ class Writer:
     """Prints math objects, sentences and blocks for one format."""
 
     def __init__(self, fmt: Format, names=None, precision: int = 4, exact: bool = False,
-                 layout: str = "document"):
+                 layout: str = "document", notation=None, carry: int = 0):
         self.fmt = fmt
         self.layout = layout  # the template ("document", "slides"): tables fit its width
-        self.printer = printer_for(fmt.printer, names, precision, exact)
+        self.printer = printer_for(fmt.printer, names, precision, exact, notation, carry)
 
     def math(self, obj) -> str:
         return self.printer.doprint(obj)
@@ -298,11 +412,13 @@ BLOCK_WRITERS: dict[type, Callable] = {
     blocks.Say: lambda w, b: {"text": w.sentence(b.sentence)},
     blocks.Bullet: lambda w, b: {"text": w.sentence(b.sentence)},
     blocks.Show: lambda w, b: {"math": w.display(b.math)},
-    blocks.Step: lambda w, b: {"math": w.display(b.math),
-                               "why": "; ".join(w.sentence(r) for r in b.reasons)},
+    blocks.Step: lambda w, b: {"math": w.display(b.math),  # each rule cited once
+                               "why": "; ".join(dict.fromkeys(w.sentence(r) for r in b.reasons))},
     blocks.Figure: lambda w, b: {"path": b.path, "caption": w.fmt.escape(b.caption)},
     blocks.DiagramBlock: lambda w, b: {"kind": "raw", "raw": w.diagram(b.diagram)},
     blocks.Table: _table,
+    blocks.PageBreak: lambda w, b: {},
+    blocks.NameLine: lambda w, b: {},
 }
 
 
@@ -312,15 +428,18 @@ TABLE_BUDGET = {"document": 41.0, "slides": 38.0}
 
 
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
-                   layout: str = "document", exact: bool = False, body: str = "") -> str:
+                   layout: str = "document", exact: bool = False, body: str = "",
+                   notation=None, carry: int = 0) -> str:
     """``content`` in one document format, laid out by ``templates/<format>/<layout>.j2``.
     ``body`` is already-rendered text of the same format placed after the sections (used to
-    assemble sheets rendered in parallel)."""
+    assemble sheets rendered in parallel); ``carry``: extra digits in shown substitutions, so the
+    arithmetic on a homework sheet adds up at the shown precision."""
     fmt = get_format(fmt_name)
     if not fmt.document:
         raise DeriveError(f"{fmt.name} is not a document format of its own; render "
                           f"{fmt.source or 'an example'} instead")
-    w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact, layout)  # names: LaTeX
+    w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact, layout,
+               check_notation(notation), carry)  # names are LaTeX
     sections = []
     for s in content.sections:
         printed = [w.block(b) for b in s.blocks]

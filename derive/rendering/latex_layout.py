@@ -35,11 +35,15 @@ _LEFT = re.compile(r"\\left(\\\{|\\\||[(\[|.])")
 _RIGHT = re.compile(r"\\right(\\\}|\\\||[)\]|.])")
 
 
-def breakable(math: str) -> str:
-    r"""``math`` with every ``\left``/``\right`` pair in fixed sizes, so TeX may break inside.
+def breakable(math: str, small: str = "big", large: str | None = "Big") -> str:
+    r"""``math`` with every ``\left``/``\right`` pair in fixed sizes, so TeX may break inside:
+    ``small`` around plain content, ``large`` around fractions, sums and products (an empty size
+    writes the bare delimiter; ``None`` keeps ``\left``/``\right``).
 
     >>> breakable(r"2 \left(a + \frac{1}{2}\right) \left(b\right)")
     '2 \\Bigl(a + \\frac{1}{2}\\Bigr) \\bigl(b\\bigr)'
+    >>> breakable(r"\left(b\right)^{2}", small="")
+    '(b)^{2}'
     """
     tokens = list(re.finditer(r"\\left(?:\\\{|\\\||[(\[|.])|\\right(?:\\\}|\\\||[)\]|.])", math))
     if not tokens:
@@ -52,19 +56,21 @@ def breakable(math: str) -> str:
         elif stack:
             opener = stack.pop()
             inner = math[opener.end():t.start()]
-            big = "Big" if "\\frac" in inner or "\\sum" in inner or "\\prod" in inner else "big"
-            size[opener.start()] = size[t.start()] = big
+            tall = "\\frac" in inner or "\\sum" in inner or "\\prod" in inner
+            size[opener.start()] = size[t.start()] = large if tall else small
     out, pos = [], 0
     for t in tokens:
         out.append(math[pos:t.start()])
-        big = size.get(t.start(), "big")
+        big = size.get(t.start(), small)
         text = t.group()
-        if text.startswith("\\left"):
+        if big is None:
+            out.append(text)
+        elif text.startswith("\\left"):
             delim = text[len("\\left"):]
-            out.append("" if delim == "." else f"\\{big}l{delim}")
+            out.append("" if delim == "." else f"\\{big}l{delim}" if big else delim)
         else:
             delim = text[len("\\right"):]
-            out.append("" if delim == "." else f"\\{big}r{delim}")
+            out.append("" if delim == "." else f"\\{big}r{delim}" if big else delim)
         pos = t.end()
     out.append(math[pos:])
     return "".join(out)

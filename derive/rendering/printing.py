@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
-from ..core.derivation import Chain, Formula, Partial, Prime, Product, Subst, Sum, Value  # noqa: F401
+from ..core.derivation import Chain, Formula, Partial, Prime, Product, Subst, Sum, Total, Value  # noqa: F401
 from ..core.functions import BY_CLASS, FUNCTIONS, Indicator
 from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
                                Source, TensorCall, Transposed)
@@ -35,6 +35,10 @@ def latex_name(name: str, names: dict | None = None) -> str:
     ``alpha`` -> ``\\alpha``, ``a_prev`` -> ``a_{\\mathrm{prev}}``; builders may override."""
     if names and name in names:
         return names[name]
+    if name.endswith("_new") and len(name) > 4:  # an updated parameter: w₁⁽ⁿᵉʷ⁾, not w1\_new
+        base = latex_name(name[:-4], names)
+        base = f"{{{base}}}" if "^" in base else base
+        return f"{base}^{{(\\mathrm{{new}})}}"
     if name in _GREEK:
         return "\\" + name
     m = _LAYERED.match(name)
@@ -129,7 +133,11 @@ class _HandWritten:
     def _plain(self, **settings):
         """A printer of the same kind with the same names and precision (for sub-expressions)."""
         return type(self)({"names": self._settings["names"], "precision": self._settings["precision"],
-                           **settings})
+                           "notation": self._settings["notation"], **settings})
+
+    def _total_symbol(self) -> str:
+        """The notation preset's symbol for total derivatives: "∂" (default) or "d"."""
+        return (self._settings["notation"] or {}).get("total", "∂")
 
     def _print_Value(self, v: Value):
         form = exact_form(v.number) if self._settings["exact"] else None
@@ -140,14 +148,19 @@ class _HandWritten:
 
     def _print_Subst(self, s: Subst):
         """The expression with its symbols replaced by numbers, not evaluated: 3 · 2 + 1."""
-        return self._plain(values=dict(s.values)).doprint(s.expr)
+        return self._plain(values=dict(s.values),
+                           precision=self._settings["precision"] + self._settings.get("carry", 0)).doprint(s.expr)
 
     def _print_Chain(self, c: Chain):
         out = []
         items = c.items
         for i, item in enumerate(items):
             if not isinstance(item, str):
-                out.append(self._print(item))
+                text = self._print(item)
+                if len(out) >= 2 and out[-1].strip() in ("=", "\\approx", "≈") and text == out[-2]:
+                    out.pop()  # "∂y/∂x = 40 = 40": the second member adds nothing
+                    continue
+                out.append(text)
                 continue
             relation = item
             following = items[i + 1] if i + 1 < len(items) else None
@@ -163,7 +176,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     printed in place of the symbol), ``precision`` (significant digits of ≈ values)."""
 
     _default_settings = dict(_SympyLatex._default_settings, names=None, values=None, precision=4,
-                             order="none", exact=False)
+                             order="none", exact=False, notation=None, carry=0)
     RELATIONS = {"≈": "\\approx", "≥": "\\ge", "≤": "\\le", "→": "\\to", "∝": "\\propto"}
 
     # -- numbers --
@@ -253,6 +266,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             sep = dot
             if not values and all(p.is_Symbol or p.is_Function or p.is_Pow for p in parts):
                 sep = " "
+            if sep == " " and len(out) > 1 and any(_multi_letter(t) for t in out):
+                sep = " \\cdot "  # lam · w1, not lamw1
             return sep.join(out)
 
         sign = ""
@@ -265,10 +280,11 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             if coeff.is_Integer and coeff != 1:
                 body = f"{coeff}{dot}{body}" if numerator else str(coeff)
                 coeff = sp.S.One
-            elif len(numerator) == 1 and numerator[0].is_Add:
-                body = self._print(numerator[0])  # the fraction bar groups it: \frac{1 - y}{1 - p}
+            elif len(numerator) == 1 and (numerator[0].is_Add or not sign):
+                # the fraction bar groups it: \frac{1 - y}{1 - p}, \frac{-2.625}{1.781}
+                body = self._bare(numerator[0])
             # A lone sum in a fraction's denominator needs no brackets: \frac{2}{n + m}.
-            den = self._print(denominator[0]) if len(denominator) == 1 else join(denominator)
+            den = self._bare(denominator[0]) if len(denominator) == 1 else join(denominator)
             body = f"\\frac{{{body}}}{{{den}}}"
         if coeff == 1:
             return sign + body
@@ -294,7 +310,15 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
     def _print_Partial(self, p: Partial):
         names = self._settings["names"]
-        return f"\\frac{{\\partial {latex_name(p.of, names)}}}{{\\partial {latex_name(p.wrt, names)}}}"
+        text = f"\\frac{{\\partial {latex_name(p.of, names)}}}{{\\partial {latex_name(p.wrt, names)}}}"
+        if p.direct and self._total_symbol() == "∂":  # the total is written with ∂ too: mark this one
+            return f"\\left.{text}\\right|_{{\\mathrm{{direct}}}}"
+        return text
+
+    def _print_Total(self, t: Total):
+        names = self._settings["names"]
+        d = "\\partial " if self._total_symbol() == "∂" else "d"
+        return f"\\frac{{{d}{latex_name(t.of, names)}}}{{{d}{latex_name(t.wrt, names)}}}"
 
     def _print_Prime(self, p: Prime):
         arg = self._print(p.arg)
@@ -303,6 +327,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
 
     def _print_Product(self, p: Product):
+        if len(p.factors) == 1:  # one factor is no product: −0.24, not \left(-0.24\right)
+            return self._print(p.factors[0])
         parts = [self._print_factor(f) for f in p.factors]
         if p.elide and len(parts) > 2 * p.elide + 1:
             parts = parts[:p.elide] + ["\\cdots"] + parts[-p.elide:]
@@ -400,6 +426,11 @@ def _named_power(expr) -> bool:
             and BY_CLASS.get(type(base)) is not None and expr.exp.is_Integer and 1 < expr.exp < 10)
 
 
+def _multi_letter(text: str) -> bool:
+    """A name printed upright (mathrm, operatorname): juxtaposed, it would read as one word."""
+    return text.startswith("\\mathrm") or text.startswith("\\operatorname")
+
+
 def _exact(number) -> bool:
     from ..core.numbers import is_exact_display
     return is_exact_display(number)
@@ -424,7 +455,7 @@ class TextPrinter(_HandWritten, StrPrinter):
     """The plain-text (Unicode) printer: σ(z)(1 − σ(z)), 𝟙[z > 0], ∂L/∂w, 3 · 2 + 1."""
 
     _default_settings = dict(StrPrinter._default_settings, names=None, values=None, precision=4,
-                             order="none", exact=False)
+                             order="none", exact=False, notation=None, carry=0)
     MINUS = "−"
     RELATIONS = {"-": "−"}
 
@@ -562,13 +593,21 @@ class TextPrinter(_HandWritten, StrPrinter):
 
     def _print_Partial(self, p: Partial):
         names = self._settings["names"]
-        return f"∂{text_name(p.of, names)}/∂{text_name(p.wrt, names)}"
+        text = f"∂{text_name(p.of, names)}/∂{text_name(p.wrt, names)}"
+        return f"{text}|direct" if p.direct and self._total_symbol() == "∂" else text
+
+    def _print_Total(self, t: Total):
+        names = self._settings["names"]
+        d = self._total_symbol()
+        return f"{d}{text_name(t.of, names)}/{d}{text_name(t.wrt, names)}"
 
     def _print_Prime(self, p: Prime):
         return f"{FUNCTIONS[p.function].unicode}'({self._print(p.arg)})"
 
 
     def _print_Product(self, p: Product):
+        if len(p.factors) == 1:  # one factor is no product: −0.24, not (−0.24)
+            return self._print(p.factors[0])
         parts = []
         for f in p.factors:
             text = self._print(f)
@@ -638,11 +677,17 @@ class TextPrinter(_HandWritten, StrPrinter):
         return s.text
 
 
-def printer_for(kind: str, names=None, precision: int = 4, exact: bool = False):
-    """A printer for ``kind`` ("latex" or "text"); ``exact`` shows exact forms before ≈."""
+def printer_for(kind: str, names=None, precision: int = 4, exact: bool = False, notation=None,
+                carry: int = 0):
+    """A printer for ``kind`` ("latex" or "text"); ``exact`` shows exact forms before ≈;
+    ``notation`` is the course's preset ({"total": "d" | "∂", …}); ``carry``: extra digits of
+    rounded numbers substituted into a formula, so the shown arithmetic reproduces the shown
+    result (homework sheets)."""
+    settings = {"names": names, "precision": precision, "exact": exact, "notation": notation,
+                "carry": carry}
     if kind == "latex":
-        return LatexPrinter({"names": names, "precision": precision, "exact": exact})
-    return TextPrinter({"names": names, "precision": precision, "exact": exact})
+        return LatexPrinter(settings)
+    return TextPrinter(settings)
 
 
 def exact_form(number):

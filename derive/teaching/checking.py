@@ -79,7 +79,7 @@ class Report:
                 hints.bullet(Sentence(f"{v.key}: {v.hint}"))
         total = len(self.verdicts)
         good = sum(v.status != "incorrect" for v in self.verdicts.values())
-        s.say(Sentence(f"{good} of {total} steps earn credit"
+        s.say(Sentence(f"{good} of {total} step{'' if total == 1 else 's'} earn{'s' if good == 1 else ''} credit"
                        f"{' (carried-forward steps are right given your earlier answers)' if any(v.status == 'carried' for v in self.verdicts.values()) else ''}."))
         return Content(self.title, [s] + ([hints] if hints.blocks else []))
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 import sympy as sp
 
-from ..core.derivation import Chain, Partial, Product, Sum, Value
+from ..core.derivation import Chain, Partial, Product, Sum, Total, Value
 from ..core.functions import Sentence
 from ..core.losses import LOSSES
 
@@ -19,9 +19,9 @@ from ..core.losses import LOSSES
 from ..rendering.blocks import Content, Section
 from .deep import build_chain, mlp_sections
 from .observations import observations
+from .steps import (activations_used, forward_chain, functions_used, local_chain, partial as _partial,
+                    product_form, roles_sentence)
 from .simplify import local_form as textbook_local, product_form as textbook_product
-from .steps import (activations_used, forward_chain, functions_used, local_chain, product_form,
-                    roles_sentence)
 
 
 @dataclass(frozen=True)
@@ -129,70 +129,18 @@ def build_generic(ex, parameters=None) -> Content:
             s.show(forward_chain(ex, f))
         sections.append(s)
 
-    # 4. Backward pass.
-    target = Partial(d.output, d.wrt)
+    # 4. Backward pass: the focus parameter in full; what it computes is reused below.
+    work = Worked(ex)
     s = Section("Backward pass: the chain rule")
-    product = product_form(ex, d)
-    if product is not None:
-        symbolic, numeric, edges = product
-        s.say(Sentence("To update {0} we need {1}. By the chain rule:",
-                                     (ex.graph.symbols[d.wrt], target)))
-        s.show(Chain(target, "=", symbolic))
-        s.say(Sentence("One factor at a time:"))
-        for a, b in edges:
-            step = ev.local(b, a)
-            form = textbook_local(ex, step)
-            if form is None:
-                s.step(local_chain(ex, step), step.justification)
-            else:
-                s.step(*_local_with_form(ex, step, form))
-        if numeric is not None:
-            s.say(Sentence("Multiply the factors:"))
-            s.show(Chain(target, "=", numeric, "=", Value(d.total)))
-        else:  # symbolic: the product of the local rules, in chain order
-            s.show(Chain(target, "=", Product(tuple(ev.local(b, a).symbolic for a, b in edges))))
-        _textbook_product(ex, d, edges, s)
-    else:
-        s.say(Sentence(
-            "{0} reaches {1} along more than one path, so the chain rule sums over the paths "
-            "(a node used twice collects a gradient from each use). The local derivatives:",
-            (ex.graph.symbols[d.wrt], ex.graph.symbols[d.output])))
-        for step in d.local:
-            s.step(local_chain(ex, step), step.justification)
-        if d.paths is not None:
-            s.say(Sentence(f"There are {len(d.paths)} paths; each contributes the product of the "
-                           f"local derivatives along it:"))
-            for i, path in enumerate(d.paths, start=1):
-                edges = list(zip(path.nodes, path.nodes[1:]))[::-1]
-                symbolic = Product(tuple(Partial(b, a) for a, b in edges))
-                if ex.symbolic:
-                    s.step(Chain(symbolic, "=", Product(tuple(ev.local(b, a).symbolic for a, b in edges))),
-                           (Sentence(f"path {i}: " + " → ".join(path.nodes)),))
-                else:
-                    s.step(Chain(symbolic, "=", Product(tuple(Value(ev.local(b, a).value) for a, b in edges)),
-                                 "=", Value(path.value)),
-                           (Sentence(f"path {i}: " + " → ".join(path.nodes)),))
-            s.say(Sentence("The gradient is the sum over the paths:"))
-            if not ex.symbolic:
-                s.show(Chain(target, "=", Sum(tuple(Value(p.value) for p in d.paths)),
-                             "=", Value(d.total)))
-            else:
-                s.show(Chain(target, "=", d.total))
-        else:
-            s.say(Sentence(
-                "There are too many paths to list, so accumulate backwards instead: each node's "
-                "gradient is the sum, over the nodes that use it, of their gradient times the "
-                "local derivative."))
-            for a in d.adjoints:
-                if not a.consumers:
-                    continue
-                terms = tuple(Product((Partial(d.output, c), Partial(c, a.node))) for c in a.consumers)
-                s.show(Chain(Partial(d.output, a.node), "=", Sum(terms), "=",
-                                         Value(a.value) if not ex.symbolic else a.value))
+    s.say(Sentence("Notation: {0} is the total derivative of the output through every path of the "
+                   "graph (what gradient descent uses); {1} is the derivative of one line with "
+                   "respect to one of its inputs, the others held fixed.",
+                   (Total(ex.output, d.wrt), Partial(ex.output, d.wrt, direct=True))))
+    work.gradient(s, d, first=True)
     sections.append(s)
 
     # 5. Every parameter, and the update (an MLP gets δ notation and a table instead).
-    sections.extend((parameters or parameter_sections)(ex, d))
+    sections.extend(parameters(ex, d) if parameters else parameter_sections(ex, d, work))
 
     # 6. Observations.
     obs = observations(ex, d)
@@ -204,85 +152,170 @@ def build_generic(ex, parameters=None) -> Content:
     return Content(title, sections)
 
 
-def parameter_sections(ex, d) -> list:
-    """Every parameter's gradient other than the focus one, and the update of each."""
+def asked_parameters(ex, d) -> list:
+    """The parameters a document works in full: those ``ask`` names (dL/dw, in that order) when
+    the example has an ``ask`` list, else every parameter; the focus parameter first."""
+    asked = []
+    for key in ex.meta.get("ask") or ():
+        for sep in ("/d", "/∂"):
+            if sep in key:
+                name = key.split(sep, 1)[1]
+                if name in ex.params and name not in asked:
+                    asked.append(name)
+        if key.endswith("_new") and key[:-4] in ex.params and key[:-4] not in asked:
+            asked.append(key[:-4])
+    order = asked or list(ex.params)
+    return [p for p in order if p != d.wrt]
+
+
+def parameter_sections(ex, d, work=None) -> list:
+    """Every other asked parameter's gradient worked in full (shared factors referred to, not
+    recomputed), then the update of each parameter."""
     sections = []
-    ev = ex.evaluation
-    grads = ex.gradients()
-    others = [p for p in ex.params if p != d.wrt]
-    if others or ex.lr is not None:
-        s = Section("Gradients of every parameter" + (" and the update" if ex.lr is not None else ""))
-        for p in others:
-            dp = ex.evaluation.derivation(p, ex.output)
-            prod = product_form(ex, dp)
-            if prod is not None and not ex.symbolic:
-                s.show(Chain(Partial(ex.output, p), "=", prod[0], "=", prod[1], "=",
-                                         Value(grads[p])))
-            else:
-                s.show(Chain(Partial(ex.output, p), "=",
-                                         Value(grads[p]) if not ex.symbolic else grads[p]))
-        if ex.lr is not None and not ex.symbolic:
-            s.say(Sentence("Gradient descent with learning rate {0} moves each "
-                                         "parameter against its gradient:",
-                                         (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),)))
-            eta = sp.Symbol("eta")
-            for p in ex.params:
-                sym = ex.graph.symbols[p]
-                new = sp.Symbol(f"{p}_new")
-                s.show(Chain(
-                    new, "=", sym, "-", Product((eta, Partial(ex.output, p))), "=",
-                    Value(ev.values[p]), "-", Product((Value(ex.lr), Value(grads[p]))), "=",
-                    Value(_update(ex, p))))
-        sections.append(s)
+    work = work or Worked(ex, d)
+    others = asked_parameters(ex, d)
+    if not others and ex.lr is None:
+        return sections
+    s = Section("Gradients of every parameter" + (" and the update" if ex.lr is not None else "")
+                if others else "The update")
+    for p in others:
+        work.gradient(s, ex.evaluation.derivation(p, ex.output))
+    if ex.lr is not None and not ex.symbolic:
+        grads = ex.gradients()
+        s.say(Sentence("Gradient descent with learning rate {0} moves each parameter against its "
+                       "gradient:", (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),)))
+        eta = sp.Symbol("eta")
+        for p in ex.params:
+            sym = ex.graph.symbols[p]
+            new = sp.Symbol(f"{p}_new")
+            s.show(Chain(
+                new, "=", sym, "-", Product((eta, Total(ex.output, p))), "=",
+                Value(ex.evaluation.values[p]), "-", Product((Value(ex.lr), Value(grads[p]))), "=",
+                Value(_update(ex, p))))
+    sections.append(s)
     return sections
 
 
-def _local_with_form(ex, step, form):
-    """A local derivative whose rule simplifies in terms of the unit's own output:
-    ∂a/∂z = 1 − tanh²(z) = 1 − a² = 1 − 0.4621² ≈ 0.7864, with the reason it simplifies."""
-    node = ex.graph.nodes[step.of]
-    items = [Partial(step.of, step.wrt), "=", step.symbolic, "=", form.simplified]
-    if not ex.symbolic:
-        # Substitute into the rule, not into a(1 − a): a rounded a would give the hand-rounding
-        # slip (σ(7) ≈ 0.999 -> σ'(7) ≈ 0.000999) that the exact value avoids.
-        if step.substituted is not None and step.substituted.values:
-            items += ["=", step.substituted]
-        items += ["=", Value(step.value)]
-    reason = Sentence("since {0}, this simplifies to {1}",
-                      (Chain(node.symbol, "=", node.display), form.simplified))
-    return Chain(*items), step.justification + (reason,)
+class Worked:
+    """Works gradients one after another in one document: each local derivative is justified
+    once, and a total derivative already computed (dL/dz) is referred to, not recomputed."""
 
+    def __init__(self, ex, d=None):
+        self.ex = ex
+        self.shown: set = set()  # (of, wrt) local steps already justified
+        self.known: dict = {}  # node -> the single-path edges from the output down to it
+        self.stated: set = set()  # nodes whose total gradient is displayed already
 
-def _textbook_product(ex, d, edges, s):
-    """After the mechanical product, the textbook form when factors cancel (σ with binary
-    cross-entropy: ∂L/∂z = a − y), verified equal by SymPy in ``derive.teaching.simplify``."""
-    form = textbook_product(ex, d)
-    if form is None:
-        return
-    partial = Partial(form.of, form.wrt)
-    prefix = list(edges)[:len(form.mechanical)]
-    count = "two" if len(prefix) == 2 else str(len(prefix))
-    s.say(Sentence(f"Written out symbolically, the first {count} factors are"))
-    s.show(Chain(partial, "=", Product(tuple(Partial(b, a) for a, b in prefix)), "=",
-                 Product(form.mechanical)))
-    s.say(Sentence("which simplifies to"))
-    s.show(Chain(partial, "=", form.simplified) if ex.symbolic else
-           Chain(partial, "=", form.simplified, "=", Value(form.value)))
-    rest = edges[len(form.mechanical):]
-    math = tuple(Chain(Partial(of, wrt), "=", ex.evaluation.local(of, wrt).symbolic)
-                 for of, wrt in form.cancelled)
-    fields = " and ".join(f"{{{i}}}" for i in range(len(math)))
-    tail = ", so" if rest else "."
-    if math:
-        s.say(Sentence(("The factor " if len(math) == 1 else "The factors ") + fields
-                       + (" cancels" if len(math) == 1 else " cancel") + tail, math))
-    elif rest:
-        s.say(Sentence("so"))
-    if rest:
-        factors = [ex.evaluation.local(b, a).symbolic for a, b in rest]
-        whole = sp.Mul(form.simplified, *factors, evaluate=False)
-        s.show(Chain(Partial(d.output, d.wrt), "=",
-                     Product((partial,) + tuple(Partial(b, a) for a, b in rest)), "=", whole))
+    def gradient(self, s: Section, d, first: bool = False) -> None:
+        ex, ev = self.ex, self.ex.evaluation
+        target = Total(d.output, d.wrt)
+        sym = ex.graph.symbols[d.wrt]
+        product = product_form(ex, d)
+        if product is not None:
+            symbolic, numeric, edges = product
+            # the longest stretch from the output already derived: refer to it, don't recompute
+            reuse = max((k for k, (a, _) in enumerate(edges) if a in self.known), default=None)
+            if reuse is not None:
+                node = edges[reuse][0]
+                upper, rest = edges[:reuse + 1], edges[reuse + 1:]
+                upstream = Total(d.output, node)
+                if node in self.stated:
+                    s.say(Sentence("{0} reaches {1} through {2}; {3} from above:",
+                                   (sym, ex.graph.symbols[d.output], ex.graph.symbols[node],
+                                    Chain(upstream, "=", Value(ev.grad(node, d.output))))))
+                elif ex.symbolic:
+                    s.say(Sentence("{0} reaches {1} through {2}, whose gradient follows from the "
+                                   "factors above:",
+                                   (sym, ex.graph.symbols[d.output], ex.graph.symbols[node])))
+                    s.show(Chain(upstream, "=", Product(tuple(_partial(ex, b, a) for a, b in upper)), "=",
+                                 Product(tuple(ev.local(b, a).symbolic for a, b in upper))))
+                    self.stated.add(node)
+                else:
+                    s.say(Sentence("{0} reaches {1} through {2}, whose gradient follows from the "
+                                   "factors above:",
+                                   (sym, ex.graph.symbols[d.output], ex.graph.symbols[node])))
+                    numbers = (("=", Product(tuple(Value(ev.local(b, a).value) for a, b in upper)))
+                               if len(upper) > 1 else ()) + ("=", Value(ev.grad(node, d.output)))
+                    s.show(Chain(upstream, "=", Product(tuple(_partial(ex, b, a) for a, b in upper)), *numbers))
+                    self.stated.add(node)
+                s.show(Chain(target, "=", Product((upstream, *(_partial(ex, b, a) for a, b in rest)))))
+                todo = rest
+            else:
+                s.say(Sentence(("To update {0} we need {1}. By the chain rule:" if ex.lr is not None
+                                else "By the chain rule, {1} is a product of local derivatives:"),
+                               (sym, target)))
+                s.show(Chain(target, "=", symbolic))
+                todo = edges
+            fresh = [(a, b) for a, b in todo if (b, a) not in self.shown]
+            if fresh:
+                s.say(Sentence("One factor at a time:" if len(fresh) > 1 else "The new factor:"))
+            for a, b in fresh:
+                step = ev.local(b, a)
+                form = textbook_local(ex, step)
+                if form is None:
+                    s.step(local_chain(ex, step), step.justification)
+                else:
+                    s.step(*_local_with_form(ex, step, form))
+                self.shown.add((b, a))
+            if ex.symbolic:
+                s.show(Chain(target, "=", Product(tuple(ev.local(b, a).symbolic for a, b in edges))))
+            elif reuse is not None:
+                s.show(Chain(target, "=", Product((Value(ev.grad(edges[reuse][0], d.output)),
+                                                   *(Value(ev.local(b, a).value) for a, b in rest))),
+                             "=", Value(d.total)))
+            else:
+                s.say(Sentence("Multiply the factors:"))
+                s.show(Chain(target, "=", numeric, "=", Value(d.total)))
+            if reuse is None:
+                _textbook_product(ex, d, edges, s)
+            for k, (a, _) in enumerate(edges[:-1]):  # every node on the path now has a known gradient
+                self.known.setdefault(a, edges[:k + 1])
+            return
+        self._multipath(s, d, target)
+
+    def _multipath(self, s: Section, d, target) -> None:
+        ex, ev = self.ex, self.ex.evaluation
+        s.say(Sentence(
+            "{0} reaches {1} along more than one path, so the chain rule sums over the paths "
+            "(a node used twice collects a gradient from each use).",
+            (ex.graph.symbols[d.wrt], ex.graph.symbols[d.output])))
+        fresh = [step for step in d.local if (step.of, step.wrt) not in self.shown]
+        if fresh:
+            s.say(Sentence("The local derivatives:" if len(fresh) == len(d.local)
+                           else "The local derivatives not shown above:"))
+        for step in fresh:
+            s.step(local_chain(ex, step), step.justification)
+            self.shown.add((step.of, step.wrt))
+        if d.paths is not None:
+            n = len(d.paths)
+            s.say(Sentence(f"There {'is' if n == 1 else 'are'} {n} path{'' if n == 1 else 's'}; "
+                           f"each contributes the product of the local derivatives along it:"))
+            for i, path in enumerate(d.paths, start=1):
+                edges = list(zip(path.nodes, path.nodes[1:]))[::-1]
+                symbolic = Product(tuple(_partial(ex, b, a) for a, b in edges))
+                why = (Sentence(f"path {i}: " + " → ".join(path.nodes)),)
+                if ex.symbolic:
+                    s.step(Chain(symbolic, "=", Product(tuple(ev.local(b, a).symbolic for a, b in edges))), why)
+                else:
+                    s.step(Chain(symbolic, "=", Product(tuple(Value(ev.local(b, a).value) for a, b in edges)),
+                                 "=", Value(path.value)), why)
+            s.say(Sentence("The gradient is the sum over the paths:"))
+            if not ex.symbolic:
+                s.show(Chain(target, "=", Sum(tuple(Value(p.value) for p in d.paths)), "=", Value(d.total)))
+            else:
+                s.show(Chain(target, "=", d.total))
+        else:
+            s.say(Sentence(
+                "There are too many paths to list, so accumulate backwards instead: each node's "
+                "gradient is the sum, over the nodes that use it, of their gradient times the "
+                "local derivative."))
+            for a in d.adjoints:
+                if not a.consumers:
+                    continue
+                terms = tuple(_partial(ex, c, a.node) if c == d.output
+                              else Product((Total(d.output, c), _partial(ex, c, a.node))) for c in a.consumers)
+                s.show(Chain(Total(d.output, a.node), "=", Sum(terms) if len(terms) > 1 else terms[0], "=",
+                             Value(a.value) if not ex.symbolic else a.value))
 
 
 def _update(ex, p):
@@ -306,3 +339,51 @@ def _listing(n: int) -> str:
     """"{0}, {1} and {2}" for n = 3."""
     fields = [f"{{{i}}}" for i in range(n)]
     return fields[0] if n == 1 else ", ".join(fields[:-1]) + " and " + fields[-1]
+
+
+def _local_with_form(ex, step, form):
+    """A local derivative whose rule simplifies in terms of the unit's own output:
+    ∂a/∂z = 1 − tanh²(z) = 1 − a² = 1 − tanh²(0.5) ≈ 0.7864, with the reason it simplifies."""
+    node = ex.graph.nodes[step.of]
+    items = [_partial(ex, step.of, step.wrt), "=", step.symbolic, "=", form.simplified]
+    if not ex.symbolic:
+        # Substitute into the rule, not into a(1 − a): a rounded a would give the hand-rounding
+        # slip (σ(7) ≈ 0.999 -> σ'(7) ≈ 0.000999) that the exact value avoids.
+        if step.substituted is not None and step.substituted.values:
+            items += ["=", step.substituted]
+        items += ["=", Value(step.value)]
+    reason = Sentence("since {0}, this simplifies to {1}",
+                      (Chain(node.symbol, "=", node.display), form.simplified))
+    return Chain(*items), step.justification + (reason,)
+
+
+def _textbook_product(ex, d, edges, s):
+    """After the mechanical product, the textbook form when factors cancel (σ with binary
+    cross-entropy: dL/dz = a − y), verified equal by SymPy in ``derive.teaching.simplify``."""
+    form = textbook_product(ex, d)
+    if form is None:
+        return
+    total = Total(form.of, form.wrt)
+    prefix = list(edges)[:len(form.mechanical)]
+    count = "two" if len(prefix) == 2 else str(len(prefix))
+    s.say(Sentence(f"Written out symbolically, the first {count} factors are"))
+    s.show(Chain(total, "=", Product(tuple(_partial(ex, b, a) for a, b in prefix)), "=",
+                 Product(form.mechanical)))
+    s.say(Sentence("which simplifies to"))
+    s.show(Chain(total, "=", form.simplified) if ex.symbolic else
+           Chain(total, "=", form.simplified, "=", Value(form.value)))
+    rest = edges[len(form.mechanical):]
+    math = tuple(Chain(_partial(ex, of, wrt), "=", ex.evaluation.local(of, wrt).symbolic)
+                 for of, wrt in form.cancelled)
+    fields = " and ".join(f"{{{i}}}" for i in range(len(math)))
+    tail = ", so" if rest else "."
+    if math:
+        s.say(Sentence(("The factor " if len(math) == 1 else "The factors ") + fields
+                       + (" cancels" if len(math) == 1 else " cancel") + tail, math))
+    elif rest:
+        s.say(Sentence("so"))
+    if rest:
+        factors = [ex.evaluation.local(b, a).symbolic for a, b in rest]
+        whole = sp.Mul(form.simplified, *factors, evaluate=False)
+        s.show(Chain(Total(d.output, d.wrt), "=",
+                     Product((total,) + tuple(_partial(ex, b, a) for a, b in rest)), "=", whole))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..core.approx import approx
-from ..core.derivation import Chain, Formula, Partial, Product, Value
+from ..core.derivation import Chain, Formula, Partial, Prime, Product, Total, Value
 from ..rendering.blocks import Content, Section
 from .observations import observations
 from .steps import activations_used, local_chain, roles_sentence
@@ -130,15 +130,15 @@ def build_chain(ex) -> Content:
     numeric = Product(tuple(Value(ev.local(of, wrt).value) for of, wrt in edges), elide=ELIDE)
     total = ev.grad("w1", "L")
     s.say(Sentence(f"{{0}} is a product of {len(edges)} local derivatives: the loss, then for each "
-                   f"layer its activation's derivative and its weight.", (Partial("L", "w1"),)))
-    s.show(Chain(Partial("L", "w1"), "=", symbolic))
+                   f"layer its activation's derivative and its weight.", (Total("L", "w1"),)))
+    s.show(Chain(Total("L", "w1"), "=", symbolic))
     if depth <= 6:
         for of, wrt in edges:
             step = ev.local(of, wrt)
             s.step(local_chain(ex, step), step.justification)
     s.say(Sentence("Multiply:"))
     power = _as_power(total, ex.meta["weights"])
-    s.show(Chain(Partial("L", "w1"), "=", numeric, "=", Value(total), *(("=", power) if power is not None else ())))
+    s.show(Chain(Total("L", "w1"), "=", numeric, "=", Value(total), *(("=", power) if power is not None else ())))
     grads = ex.gradients()
     rows = [[str(l), Value(grads[f"w{l}"])] for l in range(1, depth + 1)]
     header = ["layer", "∂L/∂w"]
@@ -150,8 +150,14 @@ def build_chain(ex) -> Content:
     s.tabulate(header, _elided_rows(rows))
     sections.append(s)
 
-    sections.append(_generalisation(ex))
-    sections.append(_sigmoid_bound())
+    # What a chain of this activation does at any depth, from the registry's facts: a gate passes
+    # the weights' product unchanged (it explodes with large weights); a saturating curve scales
+    # each layer by at most its bound.
+    if spec.gates:
+        sections.append(_generalisation(ex, spec))
+        sections.append(_sigmoid_bound())
+    elif spec.saturation_bound is not None:
+        sections.append(_saturation_bound(spec))
     obs = observations(ex, ex.derivation())
     if obs:
         o = Section("Observations")
@@ -161,30 +167,63 @@ def build_chain(ex) -> Content:
     return Content(ex.title, sections)
 
 
-def _generalisation(ex) -> Section:
+def _generalisation(ex, spec) -> Section:
     k, D, x, weights_product = general_rule()
+    act = spec.unicode
     s = Section("Generalisation: D layers, every weight k")
-    s.say(Sentence("Suppose every weight is {0} and every ReLU is active (each ReLU' = 1). The "
-                   "backward product then keeps one factor {0} per layer above the first, and "
-                   "SymPy evaluates the product over layers 2 … D:", (k,)))
+    s.say(Sentence(f"Suppose every weight is {{0}} and every {act} unit is active (each {act}' = 1). "
+                   f"The backward product then keeps one factor {{0}} per layer above the first, and "
+                   f"SymPy evaluates the product over layers 2 … D:", (k,)))
     s.show(Chain(Formula(r"\prod_{l=2}^{D} \frac{\partial z^{(l)}}{\partial a^{(l-1)}} = \prod_{l=2}^{D} k",
                          "∏_{l=2..D} ∂z(l)/∂a(l−1) = ∏_{l=2..D} k"), "=", weights_product))
     s.say(Sentence("so the gradient of the first weight is"))
     s.show(Chain(Formula(r"\frac{\partial L}{\partial w^{(1)}}", "∂L/∂w1"), "=",
                  Product((Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), weights_product, x))))
-    s.say(Sentence("With the half squared error, {0} and {1}, the output is {2} and {3} too, so the "
-                   "whole gradient is {4}: the loss factor grows with the depth as well, which makes "
-                   "the explosion even faster than the weight factors alone.",
-                   (Chain(sp.Symbol("y"), "=", Value(sp.S.Zero)), Chain(x, "=", Value(sp.S.One)),
-                    Chain(Formula("a^{(D)}", "a_D"), "=", k ** D),
-                    Chain(Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), "=", k ** D),
-                    Chain(Formula(r"\frac{\partial L}{\partial w^{(1)}}", "∂L/∂w1"), "=",
-                          sp.simplify(k ** D * weights_product)))))
+    if _loss_grows_with_depth(ex):
+        s.say(Sentence("Here the loss's own factor is {0} and {1}, so with {2} the output is {3} and "
+                       "{4} too, and the whole gradient is {5}: the loss factor grows with the depth "
+                       "as well, which makes the explosion even faster than the weight factors alone.",
+                       (Chain(Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), "=",
+                              Formula("a^{(D)}", "a_D")),
+                        Chain(sp.Symbol("y"), "=", Value(sp.S.Zero)), Chain(x, "=", Value(sp.S.One)),
+                        Chain(Formula("a^{(D)}", "a_D"), "=", k ** D),
+                        Chain(Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), "=", k ** D),
+                        Chain(Formula(r"\frac{\partial L}{\partial w^{(1)}}", "∂L/∂w1"), "=",
+                              sp.simplify(k ** D * weights_product)))))
     s.say(Sentence("The weight factor {0} for a few weights and depths:", (weights_product,)))
     s.tabulate(["", *[f"D = {d}" for d in GENERAL_D]], _k_by_depth(weights_product, k, D))
-    s.say(Sentence("Only k = 1 keeps the gradient stable at every depth: ReLU passes gradients "
-                   "through unchanged, so it cannot stop them from exploding when the weights are "
-                   "large — that is the job of a good initialisation."))
+    s.say(Sentence(f"Only k = 1 keeps the gradient stable at every depth: an active {act} passes "
+                   f"gradients through unchanged, so it cannot stop them from exploding when the "
+                   f"weights are large — that is the job of a good initialisation."))
+    return s
+
+
+def _loss_grows_with_depth(ex) -> bool:
+    """True when this chain's loss has ∂L/∂a = a at its target, with input 1 (y = 0 under the half
+    squared error, for instance): then the loss factor itself is k^D. Computed, not assumed."""
+    ev = ex.evaluation
+    node = ex.graph.nodes["L"]
+    depth = ex.meta["depth"]
+    a = ex.graph.symbols[f"a{depth}"]
+    given = {ex.graph.symbols[n]: ev.values[n] for n in node.parents if n != f"a{depth}"}
+    rule = sp.diff(node.expr.xreplace(given), a)
+    return ev.values["x"] == 1 and sp.simplify(rule - a) == 0
+
+
+def _saturation_bound(spec) -> Section:
+    """A chain of a saturating activation: each layer scales the gradient by at most k·bound."""
+    k, D, _, _ = general_rule()
+    act = spec.unicode
+    s = Section(f"Generalisation: D {act} layers, every weight k")
+    bound = spec.saturation_bound
+    s.say(Sentence(f"{act}' is at most {{0}} everywhere, so each layer multiplies the gradient by at "
+                   f"most {{1}}, and through D layers the factor is at most {{2}}.",
+                   (bound, Chain(sp.Symbol("w"), "·", Prime(spec.name, sp.Symbol("z")), "≤", k * bound),
+                    (k * bound) ** (D - 1))))
+    s.tabulate([Chain(Formula(r"\text{bound}", "bound"), "", (k * bound) ** (D - 1)),
+                *[f"D = {d}" for d in GENERAL_D]], _k_by_depth((k * bound) ** (D - 1), k, D))
+    s.say(Sentence(f"With weights below {{0}} a {act} chain's gradients vanish with depth.",
+                   (1 / bound,)))
     return s
 
 
@@ -261,6 +300,19 @@ def mlp_sections(ex) -> list:
             row.append(Value(ev.values[p] - ex.lr * grads[p]))
         rows.append(row)
     header = ["parameter", "value", "∂L/∂p"] + (["updated"] if ex.lr is not None else [])
+    t.say(Sentence("Each parameter's gradient from its neuron's δ (computed above) and the input "
+                   "it multiplies:"))
+    for l in range(1, layers + 1):
+        for j in range(1, widths[l] + 1):
+            delta = Formula(_delta_tex(l, j), f"δ{l}_{j}")
+            dv = Value(ev.grad(f"z{l}_{j}", "L"))
+            for i in range(1, widths[l - 1] + 1):
+                w, source = f"w{l}_{j}_{i}", (f"x{i}" if l == 1 else f"a{l - 1}_{i}")
+                if w in sym and source in sym:
+                    t.show(Chain(Total("L", w), "=", Product((delta, sym[source])), "=",
+                                 Product((dv, Value(ev.values[source]))), "=", Value(grads[w])))
+            if f"b{l}_{j}" in grads:
+                t.show(Chain(Total("L", f"b{l}_{j}"), "=", delta, "=", Value(grads[f"b{l}_{j}"])))
     if ex.lr is not None:
         t.say(Sentence("Gradient descent with {0}: each parameter p becomes p − η ∂L/∂p.",
                        (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),)))

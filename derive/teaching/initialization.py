@@ -367,7 +367,8 @@ def _with_init(name: str):
 
 
 def simulation_section(sim: Simulation, plot_name: str | None = None) -> Section:
-    s = Section(f"Simulation: {sim.depth} layers of width {sim.width}")
+    from ..core.numbers import plural
+    s = Section(f"Simulation: {plural(sim.depth, 'layer')} of width {sim.width}")
     s.say(Sentence(f"A batch of {sim.batch} random inputs through {sim.depth} {sim.activation} "
                    f"layers of width {sim.width}, weights drawn by each scheme (seed {sim.seed}). "
                    "The second moment E[a²] per layer:"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..core.derivation import Chain, Partial, Prime, Value
+from ..core.derivation import Chain, Prime, Total, Value
 from ..core.functions import Sentence
 from .steps import activations_used
 
@@ -79,7 +79,7 @@ def observations(ex, d) -> list:
             + ", ".join(f"{{{i}}}" for i in range(len(shown))) + more
             + (" is" if len(large) == 1 else " are") + " large (≥ 100): with a fixed learning "
             "rate such gradients make big, unstable steps (the exploding-gradient problem).",
-            tuple(Chain(Partial(ex.output, p), "=", Value(g)) for p, g in shown)))
+            tuple(Chain(Total(ex.output, p), "=", Value(g)) for p, g in shown)))
     if ex.lr is not None and d.update is not None:
         g = d.update.grad
         if g != 0:

@@ -34,15 +34,25 @@ def product_form(ex, d):
         return None
     path = d.paths[0].nodes
     edges = list(zip(path, path[1:]))[::-1]  # from the output back to wrt
-    symbolic = Product(tuple(Partial(b, a) for a, b in edges))
+    symbolic = Product(tuple(partial(ex, b, a) for a, b in edges))
     numeric = None
     if not ex.symbolic:
         numeric = Product(tuple(Value(ex.evaluation.local(b, a).value) for a, b in edges))
     return symbolic, numeric, edges
 
 
+def partial(ex, of: str, wrt: str) -> Partial:
+    """∂of/∂wrt of one line, marked direct when ``of`` is the output and ``wrt`` also reaches it
+    another way (so that the total d(of)/d(wrt) differs: an L2 term's ∂L/∂w)."""
+    direct = False
+    if of == ex.output and wrt in ex.graph.position:
+        paths = ex.evaluation.paths(wrt, of)
+        direct = paths is None or len(paths) > 1
+    return Partial(of, wrt, direct)
+
+
 def local_chain(ex, step):
-    items = [Partial(step.of, step.wrt), "="]
+    items = [partial(ex, step.of, step.wrt), "="]
     if step.symbolic.is_Number or step.value is None:
         items.append(step.symbolic if step.value is None else Value(step.value))
         return Chain(*items)

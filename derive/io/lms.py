@@ -1,0 +1,174 @@
+"""Learning-platform exports of a homework set: Moodle XML, QTI 1.2 (Canvas Classic Quizzes,
+Blackboard) and GIFT. The courseware layer turns variants into ``Question``s (HTML with
+MathJax-compatible TeX, one numeric ``Part`` per asked step with its tolerance, and the worked
+solution as feedback); this module only writes the formats.
+
+QTI is written here rather than with text2qti: text2qti reads its own quiz text format, turns
+LaTeX into images through a Canvas server (or pandoc), and cannot carry a per-answer tolerance
+interval or HTML feedback as we have it — our items are a few lines of XML, deterministic, and
+checked by the tests (well-formed, manifest present, intervals right).
+"""
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape, quoteattr
+
+
+@dataclass(frozen=True)
+class Part:
+    key: str  # the ask key (dL/dw)
+    label: str  # HTML (TeX inside \( \)) shown before the answer box
+    value: float
+    tolerance: float  # accepted |answer − value|
+
+
+@dataclass
+class Question:
+    ident: str  # a variant id
+    name: str
+    text: str  # HTML: the problem statement
+    parts: list = field(default_factory=list)
+    feedback: str = ""  # HTML: the worked solution
+
+
+def number(x: float) -> str:
+    """A float as every platform reads it back exactly (shortest round-trip form).
+
+    >>> number(0.1), number(2.0), number(-1.5e-07)
+    ('0.1', '2', '-1.5e-07')
+    """
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _cdata(html: str) -> str:
+    return "<![CDATA[" + html.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+# --- Moodle XML ---------------------------------------------------------------------------
+
+CLOZE = re.compile(r"\{(\d+):(NUMERICAL|NM):=([^:}]+):([^}#]+)\}")
+
+
+def moodle_xml(category: str, questions: list[Question]) -> str:
+    """A Moodle XML quiz: the category first, then one multi-part cloze question per variant
+    (``{1:NUMERICAL:=value:tolerance}`` per asked step) with the worked solution as general
+    feedback."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<quiz>",
+             '  <question type="category">',
+             f"    <category><text>{escape('$course$/top/' + category)}</text></category>",
+             "  </question>"]
+    for q in questions:
+        parts = "".join(f"<p>{p.label} = {{1:NUMERICAL:={number(p.value)}:{number(p.tolerance)}}}</p>"
+                        for p in q.parts)
+        lines += ['  <question type="cloze">',
+                  f"    <name><text>{escape(q.name)}</text></name>",
+                  f'    <questiontext format="html"><text>{_cdata(q.text + parts)}</text></questiontext>',
+                  f'    <generalfeedback format="html"><text>{_cdata(q.feedback)}</text></generalfeedback>',
+                  "    <penalty>0.3333333</penalty>",
+                  "    <hidden>0</hidden>",
+                  f"    <idnumber>{escape(q.ident)}</idnumber>",
+                  "  </question>"]
+    lines.append("</quiz>")
+    return "\n".join(lines) + "\n"
+
+
+# --- GIFT ---------------------------------------------------------------------------------
+
+def gift_escape(text: str) -> str:
+    r"""GIFT's special characters escaped (a backslash first, so TeX survives).
+
+    >>> gift_escape(r"\frac{a}{b} = 1")
+    '\\\\frac\\{a\\}\\{b\\} \\= 1'
+    """
+    text = text.replace("\\", "\\\\")
+    return re.sub(r"([~=#{}:])", r"\\\1", text).replace("\n", " ")
+
+
+def gift(category: str, questions: list[Question]) -> str:
+    """GIFT: one numerical question per asked step (GIFT has no multi-part questions), named
+    after the variant and the step; the solution as general feedback (``####``)."""
+    out = [f"// {gift_escape(category)}: exported by derive", f"$CATEGORY: $course$/top/{category}", ""]
+    for q in questions:
+        for p in q.parts:
+            name = gift_escape(f"{q.name} — {p.key}")
+            text = gift_escape(f"{q.text}<p>{p.label} = ?</p>")
+            out.append(f"::{name}::[html]{text}{{#{number(p.value)}:{number(p.tolerance)}"
+                       f"####{gift_escape(q.feedback)}}}")
+            out.append("")
+    return "\n".join(out)
+
+
+# --- QTI 1.2 ------------------------------------------------------------------------------
+
+def _field(label: str, entry: str) -> str:
+    return (f"<qtimetadatafield><fieldlabel>{label}</fieldlabel>"
+            f"<fieldentry>{escape(entry)}</fieldentry></qtimetadatafield>")
+
+
+def _item(ident: str, title: str, text: str, part: Part, feedback: str) -> str:
+    lo, hi = part.value - part.tolerance, part.value + part.tolerance
+    return "\n".join([
+        f"<item ident={quoteattr(ident)} title={quoteattr(title)}>",
+        "<itemmetadata><qtimetadata>" + _field("question_type", "numerical_question")
+        + _field("points_possible", "1.0") + "</qtimetadata></itemmetadata>",
+        "<presentation>",
+        f'<material><mattext texttype="text/html">{escape(text)}</mattext></material>',
+        '<response_str ident="response1" rcardinality="Single"><render_fib fibtype="Decimal">'
+        '<response_label ident="answer1"/></render_fib></response_str>',
+        "</presentation>",
+        "<resprocessing>",
+        '<outcomes><decvar maxvalue="100" minvalue="0" varname="SCORE" vartype="Decimal"/></outcomes>',
+        '<respcondition continue="Yes"><conditionvar><other/></conditionvar>'
+        '<displayfeedback feedbacktype="Response" linkrefid="general_fb"/></respcondition>',
+        '<respcondition continue="No"><conditionvar><or>'
+        f'<varequal respident="response1">{number(part.value)}</varequal>'
+        f'<and><vargte respident="response1">{number(lo)}</vargte>'
+        f'<varlte respident="response1">{number(hi)}</varlte></and>'
+        '</or></conditionvar><setvar action="Set" varname="SCORE">100</setvar></respcondition>',
+        "</resprocessing>",
+        '<itemfeedback ident="general_fb"><flow_mat><material>'
+        f'<mattext texttype="text/html">{escape(feedback)}</mattext></material></flow_mat></itemfeedback>',
+        "</item>"])
+
+
+def qti_zip(ident: str, title: str, questions: list[Question]) -> bytes:
+    """A QTI 1.2 package (zip): ``imsmanifest.xml`` and one assessment with a numerical item per
+    variant and asked step, each accepting [value − tolerance, value + tolerance]. Same input,
+    same bytes (fixed timestamps, sorted entries)."""
+    ident = re.sub(r"[^A-Za-z0-9_-]", "_", ident)
+    items = [_item(f"{q.ident}-{i}", f"{q.name} — {p.key}", f"{q.text}<p>{p.label} = ?</p>", p, q.feedback)
+             for q in questions for i, p in enumerate(q.parts, 1)]
+    assessment = "\n".join([
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<questestinterop xmlns="http://www.imsglobal.org/xsd/ims_qtiasiv1p2" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xsi:schemaLocation="http://www.imsglobal.org/xsd/ims_qtiasiv1p2 '
+        'http://www.imsglobal.org/xsd/ims_qtiasiv1p2p1.xsd">',
+        f"<assessment ident={quoteattr(ident)} title={quoteattr(title)}>",
+        "<qtimetadata>" + _field("cc_maxattempts", "1") + "</qtimetadata>",
+        '<section ident="root_section">', *items, "</section>", "</assessment>", "</questestinterop>", ""])
+    manifest = "\n".join([
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<manifest identifier={quoteattr(ident + "-manifest")} '
+        'xmlns="http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1">',
+        "<metadata><schema>IMS Content</schema><schemaversion>1.1.3</schemaversion></metadata>",
+        "<organizations/>",
+        "<resources>",
+        f'<resource identifier={quoteattr(ident)} type="imsqti_xmlv1p2" href="{ident}/{ident}.xml">',
+        f'<file href="{ident}/{ident}.xml"/>',
+        "</resource>", "</resources>", "</manifest>", ""])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in sorted({"imsmanifest.xml": manifest, f"{ident}/{ident}.xml": assessment}.items()):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+__all__ = ["Part", "Question", "moodle_xml", "gift", "qti_zip", "CLOZE", "number", "gift_escape"]
