@@ -8,7 +8,9 @@ from ..core.errors import SpecError
 
 KNOWN_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
                 "lr", "params", "output", "precision", "inputs", "weights", "biases", "targets",
-                "activation", "activations", "loss", "focus", "notation", "tolerance")
+                "activation", "activations", "loss", "focus", "notation", "tolerance", "train")
+TRAIN_FIELDS = ("steps", "optimizer", "lr", "momentum", "nesterov", "alpha", "betas", "eps",
+                "weight_decay", "clip_norm", "clip_value")
 
 
 @dataclass
@@ -135,7 +137,7 @@ def example_from_spec(spec: Spec):
     return ex
 
 
-def mlp_from_spec(path, focus: str | None = None):
+def mlp_from_spec(path, focus: str | None = None, training: bool = False):
     """``derive mlp net.yaml``: inputs, weights, biases, targets, activation, loss, lr."""
     from .builders import mlp
     data = load_yaml(path)
@@ -149,4 +151,46 @@ def mlp_from_spec(path, focus: str | None = None):
     activation = data.get("activation", data.get("activations", "sigmoid"))
     return mlp(data["inputs"], data["weights"], data["biases"], data["targets"],
                activation=activation, loss=data.get("loss", "half_squared_error"),
-               lr=data.get("lr"), focus=focus or data.get("focus"), title=data.get("title"))
+               lr=None if training and isinstance(data.get("lr"), dict) else data.get("lr"),
+               focus=focus or data.get("focus"), title=data.get("title"))
+
+
+def train_options(data: dict, path) -> dict:
+    """The spec's ``train:`` section (every key of ``Example.train``), checked by name; a
+    per-parameter ``lr: {w: 0.1, b: 0.01}`` at the top level belongs to training too."""
+    section = data.get("train") or {}
+    if not isinstance(section, dict):
+        raise SpecError(f"{path}: `train` must be a mapping like {{steps: 10, optimizer: adam, lr: 0.01}}")
+    unknown = [k for k in section if k not in TRAIN_FIELDS]
+    if unknown:
+        raise SpecError(f"{path}: unknown field(s) in `train`: {', '.join(map(str, unknown))}; known: "
+                        f"{', '.join(TRAIN_FIELDS)}")
+    options = dict(section)
+    if isinstance(data.get("lr"), dict) and "lr" not in options:
+        options["lr"] = data["lr"]
+    if "betas" in options and (not isinstance(options["betas"], list) or len(options["betas"]) != 2):
+        raise SpecError(f"{path}: `train.betas` must be two numbers like [0.9, 0.999]")
+    if "nesterov" in options and not isinstance(options["nesterov"], bool):
+        raise SpecError(f"{path}: `train.nesterov` must be true or false")
+    if "optimizer" in options and not isinstance(options["optimizer"], str):
+        raise SpecError(f"{path}: `train.optimizer` must be a name such as adam")
+    if isinstance(options.get("lr"), dict):
+        for k in options["lr"]:
+            if not isinstance(k, str):
+                raise SpecError(f"{path}: `lr` has a non-name key {k!r}")
+    return options
+
+
+def training_from_spec(path):
+    """``derive train SPEC``: the example (equations, or an mlp's inputs/weights/…) and its
+    ``train:`` options."""
+    data = load_yaml(path)
+    if "equations" not in data and "weights" in data:
+        example = mlp_from_spec(path, training=True)
+    else:
+        spec = load_spec(path)
+        if isinstance(spec.lr, dict):
+            spec.lr = None  # a learning rate per parameter: a training option
+        example = example_from_spec(spec)
+    return example, train_options(data, path)
+
