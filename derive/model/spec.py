@@ -102,7 +102,7 @@ def load_spec(path) -> Spec:
     return Spec(title=data.get("title"), instructions=data.get("instructions"), equations=eqs,
                 values=_number_map(data, "values", path), random=random, constraints=constraints,
                 ask=ask, lr=data.get("lr"), params=params, output=data.get("output"),
-                precision=precision, notation=_notation(data, path), raw=data, source=str(path))
+                precision=precision, notation=_notation(data, path), tolerance=tolerance, raw=data, source=str(path))
 
 
 def _notation(data: dict, path):
