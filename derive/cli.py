@@ -488,6 +488,100 @@ def homework(spec, variants, seed, out, fmts, jobs, force, per_page, paper):
     click.echo(f"wrote {len(written)} files to {out}", err=True)
 
 
+def _learning_rates(ctx, param, value):
+    """``0.1`` or ``w=0.1,b=0.01`` (one per parameter)."""
+    if value is None:
+        return None
+    if "=" not in value:
+        return _number(ctx, param, value)
+    rates = {}
+    for part in value.split(","):
+        name, _, number = part.partition("=")
+        if not name.strip() or not number.strip():
+            raise click.BadParameter(f"{part!r}: write one number, or name=number pairs like w=0.1,b=0.01")
+        rates[name.strip()] = _number(ctx, param, number.strip())
+    return rates
+
+
+def _betas(ctx, param, value):
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) != 2:
+        raise click.BadParameter(f"{value!r}: give two numbers like 0.9,0.999")
+    return tuple(_number(ctx, param, p) for p in parts)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--steps", type=click.IntRange(0, 10000), help="Number of updates (or `steps:` in the spec's train section).")
+@click.option("--optimizer", help="sgd, momentum, nesterov, rmsprop, adam, adamw or adagrad (default sgd).")
+@click.option("--lr", callback=_learning_rates,
+              help="Learning rate: a number, or one per parameter like w=0.1,b=0.01.")
+@click.option("--momentum", callback=_number, help="Momentum μ (sgd, rmsprop; momentum/nesterov default 0.9).")
+@click.option("--nesterov", is_flag=True, default=None, help="Nesterov momentum (SGD).")
+@click.option("--alpha", callback=_number, help="RMSprop's average factor α (default 0.99).")
+@click.option("--betas", callback=_betas, help="Adam's β₁,β₂ (default 0.9,0.999).")
+@click.option("--eps", callback=_number, help="ε of rmsprop, adam, adamw, adagrad (default 1e-8).")
+@click.option("--weight-decay", "weight_decay", callback=_number,
+              help="Weight decay λ (L2 in the gradient; decoupled for adamw).")
+@click.option("--clip-norm", "clip_norm", callback=_number, help="Clip the gradient's norm to at most this.")
+@click.option("--clip-value", "clip_value", callback=_number, help="Clip each gradient component to ±this.")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False),
+              help="Write the loss curve here (.png, .pdf, .svg); with -o it defaults to FILE's name + .png.")
+@_output_options
+def train(spec, steps, optimizer, lr, momentum, nesterov, alpha, betas, eps, weight_decay, clip_norm,
+          clip_value, plot, fmt, output, precision, fragment, force, exact, paper):
+    """Train an example for several steps with an optimizer (PyTorch's rules, exact numbers):
+    step 1 in full, the update rule with its numbers, a table per step, the loss curve and what
+    the run shows (dead units, saturation, divergence, clipping). Options override the spec's
+    `train:` section.
+
+    \b
+    Example spec.yaml:
+      equations: |
+        z = w*x + b
+        a = sigmoid(z)
+        L = (a - y)**2
+      values: {x: 2, w: 3, b: 1, y: 5}
+      train: {steps: 20, optimizer: adam, lr: 0.1}
+    \b
+    Example:
+      derive train spec.yaml --steps 20 --optimizer momentum --lr 0.1 --format md -o run.md
+    """
+    from pathlib import Path
+    from .model.spec import training_from_spec
+    if fmt == "pytorch":
+        raise DeriveError("--format pytorch exports one example; use `derive render SPEC --format pytorch`")
+    ex, options = training_from_spec(spec)
+    given = {"steps": steps, "optimizer": optimizer, "lr": lr, "momentum": momentum,
+             "nesterov": nesterov, "alpha": alpha, "betas": betas, "eps": eps,
+             "weight_decay": weight_decay, "clip_norm": clip_norm, "clip_value": clip_value}
+    options.update({k: v for k, v in given.items() if v is not None})
+    if "steps" not in options:
+        raise DeriveError("how many steps? give --steps N (or `train: {steps: N}` in the spec)")
+    run = ex.train(**options)
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="derive-train-") as build:
+        name = None
+        if plot is None and output and fmt == "pdf":
+            plot = str(Path(build) / (Path(output).stem + ".png"))  # a PDF's plot stays in its build folder
+        elif plot is None and output and fmt != "text":
+            plot = str(Path(output).with_suffix(".png"))  # named after the output, beside it
+        if plot:
+            if output and Path(plot).resolve() == Path(output).resolve():
+                raise DeriveError(f"--plot {plot} is the output file; give the plot its own name")
+            if fmt in ("pdf", "tex", "latex") and Path(plot).suffix.lower() == ".svg":
+                raise DeriveError(f"--plot {plot}: LaTeX cannot include SVG; use a .png or .pdf plot")
+            if Path(plot).exists() and not force:
+                raise DeriveError(f"{plot} exists; pass --force to overwrite it")
+            run.plot(plot)
+            beside = output and Path(plot).parent.resolve() == Path(output).parent.resolve()
+            name = Path(plot).name if beside or fmt == "pdf" else plot  # a PDF is built beside a copy
+        emit(lambda f, frag: run.render(f, precision, frag, name, exact), fmt, output, force, fragment,
+             resources=[plot] if plot else [], paper=paper)
+
+
 @cli.command()
 @click.option("--activation", default="relu", show_default=True,
               help="Any activation whose registry entry names an initialisation scheme (relu, tanh, sigmoid …).")

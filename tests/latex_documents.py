@@ -62,15 +62,16 @@ ask: ["dL/dw", "dL/db", "w_new"]
 @functools.lru_cache(maxsize=1)
 def documents(tmp: str) -> dict:
     """name -> (tex, [side files]). ``tmp`` is a folder for the plots the handout includes."""
-    from derive.courseware.demo import EXAMPLES, _handout_files, _he_plots
+    from derive.courseware.demo import EXAMPLES
     from derive.courseware.handout import handout_content, slides_content
     from derive.courseware.homework import Generator, _sheet, _sheet_body
     from derive.model.spec import load_spec
     from derive.rendering.formats import render_content
     folder = Path(tmp)
     folder.mkdir(parents=True, exist_ok=True)
-    _handout_files(folder)
-    _he_plots(folder)
+    for ex in EXAMPLES:  # the side files (plots, diagrams) every demo document includes
+        if ex.extra is not None:
+            ex.extra(folder)
     plots = sorted(folder.glob("*.png"))
     docs = {f"demo-{ex.name}": (ex.render("latex"), plots) for ex in EXAMPLES}
     content, _ = handout_content()

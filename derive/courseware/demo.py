@@ -114,6 +114,44 @@ def _remedies(fmt):
     return remedies().render(fmt)
 
 
+@functools.lru_cache(maxsize=None)
+def _training(name: str):
+    """The demo's training runs (each computed once for all formats)."""
+    from ..model.builders import chain, neuron
+    from ..teaching.training import TrainingComparison
+    conversation = dict(x=2, w=3, b=1, y=5, loss="squared_error")
+    if name == "relu-vs-sigmoid":
+        runs = {a: neuron(activation=a, **conversation).train(20, lr="0.1") for a in ["relu", "sigmoid"]}
+        return TrainingComparison(
+            "Training the conversation's neuron: ReLU vs sigmoid, 20 steps", runs,
+            "The same neuron (x = 2, w = 3, b = 1, y = 5, squared error), trained by gradient descent "
+            "with learning rate 0.1, once with ReLU and once with a sigmoid.")
+    if name == "dying-relu":
+        return neuron(activation="relu", **conversation).train(6, lr="0.25")
+    runs = {"without clipping": chain(depth=3, weight=5, x=1, activation="relu", loss="half_squared_error",
+                                      y=0).train(20, lr="0.01"),
+            "clipped to norm 5": chain(depth=3, weight=5, x=1, activation="relu", loss="half_squared_error",
+                                       y=0).train(20, lr="0.01", clip_norm=5)}
+    return TrainingComparison("The exploding 3-layer ReLU chain, trained with and without gradient clipping",
+                              runs, "The conversation's chain (every weight 5, x = 1, y = 0, ½(a − y)²): "
+                              "every gradient is 3125 at the start. Gradient descent with learning rate "
+                              "0.01, once as it is and once with the gradient norm clipped to 5.")
+
+
+def _training_doc(name: str):
+    def render(fmt):
+        # 7 digits: the sigmoid's crawl (16.00728 → 16.00678) is invisible at the usual 4
+        return _training(name).render(fmt, precision=7 if name == "relu-vs-sigmoid" else 4,
+                                      figure=f"training-{name}.png")
+    return render
+
+
+def _training_plot(name: str):
+    def extra(folder: Path):
+        _training(name).plot(folder / f"training-{name}.png")
+    return extra
+
+
 EXAMPLES: list[DemoExample] = [
     DemoExample("neuron-relu", "One ReLU neuron backpropagated (x = 2, w = 3, b = 1, y = 5): "
                 "dL/dw = 4 · 1 · 2 = 8, w_new = 2.2", _neuron("relu")),
@@ -138,6 +176,18 @@ EXAMPLES: list[DemoExample] = [
     DemoExample("handout", "The whole conversation as one lecture handout, with computation-graph "
                 "diagrams and the variance plot (slides: `derive handout --slides`)", _handout,
                 _handout_files),
+    DemoExample("training-relu-vs-sigmoid", "The conversation's neuron trained for 20 steps (SGD, "
+                "η = 0.1) with ReLU and with a sigmoid: ReLU fits in one step (loss 4 → 0), the "
+                "saturated sigmoid crawls (loss ≈ 16.01 → 15.99): the vanishing gradient over time",
+                _training_doc("relu-vs-sigmoid"), _training_plot("relu-vs-sigmoid")),
+    DemoExample("training-dying-relu", "The ReLU neuron with too large a learning rate (η = 0.25): "
+                "the loss grows 4 → 9 → 20.25, then z < 0 and the unit is dead for good (loss 25, "
+                "every gradient 0); step 1 derived in full, a table per step, the loss curve",
+                _training_doc("dying-relu"), _training_plot("dying-relu")),
+    DemoExample("training-exploding-chain", "The exploding 3-layer ReLU chain trained with and "
+                "without clipping (η = 0.01): unclipped, one step of 31.25 kills every unit; clipped "
+                "to norm 5, the weights shrink steadily", _training_doc("exploding-chain"),
+                _training_plot("exploding-chain")),
     DemoExample("neuron-relu-symbolic", "The ReLU neuron without numbers: "
                 "dL/dw = 2(a − y) · 𝟙[z > 0] · x", _symbolic),
 ]

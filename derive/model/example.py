@@ -284,6 +284,26 @@ class Example:
             raise DeriveError("hand-style rounding needs an example with values")
         return hand_rounded(self, digits)
 
+    def train(self, steps: int, optimizer: str = "sgd", lr=None, momentum=0, nesterov=False,
+              alpha=0.99, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, clip_norm=None,
+              clip_value=None):
+        """``steps`` updates of ``optimizer`` (sgd, momentum, nesterov, rmsprop, adam, adamw,
+        adagrad — PyTorch's rules, exact) from this example's values. ``lr`` is a number or
+        ``{parameter: lr}`` (default: the example's lr, else PyTorch's default for the optimizer);
+        ``momentum``/``nesterov`` go with SGD (and momentum with RMSprop; the optimizers named
+        momentum and nesterov use 0.9 unless given), ``alpha`` with RMSprop, ``betas`` with Adam,
+        ``weight_decay`` is L2 in the gradient (decoupled for AdamW), ``clip_norm`` and ``clip_value``
+        clip the gradient first. Returns a ``Training``.
+
+        >>> tr = Example.from_equations("z = w*x + b\\na = relu(z)\\nL = (a - y)**2",
+        ...                             values={"x": 2, "w": 3, "b": 1, "y": 5}).train(2, lr=0.1)
+        >>> tr.loss, tr.value("w", 1)
+        ([4, 0, 0], 11/5)
+        """
+        from ..teaching.training import train
+        return train(self, steps, optimizer, lr, momentum, nesterov, alpha, betas, eps,
+                     weight_decay, clip_norm, clip_value)
+
     def check(self, answers: dict, rtol=None, atol=None):
         """Compare a student's answers with the exact ones; see ``derive.teaching.checking``."""
         from ..teaching.checking import check

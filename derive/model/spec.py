@@ -10,9 +10,9 @@ from ..core.errors import DeriveError, SpecError
 # with a message that names it and says what to do instead — never silently dropped.
 EQUATION_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
                    "lr", "params", "data", "constants", "output", "precision", "focus", "notation",
-                   "tolerance")
+                   "tolerance", "train")
 MLP_FIELDS = ("title", "inputs", "weights", "biases", "targets", "activation", "activations", "loss",
-              "lr", "focus", "precision")
+              "lr", "focus", "precision", "train")
 KNOWN_FIELDS = tuple(dict.fromkeys(EQUATION_FIELDS + MLP_FIELDS))
 
 # What to do with a field that belongs to the other kind of spec.
@@ -27,6 +27,8 @@ _NOT_IN_EQUATIONS = {
 _NOT_IN_EQUATIONS.update({k: _NOT_IN_EQUATIONS["inputs"] for k in ("weights", "biases", "targets")})
 _NOT_IN_MLP = "it belongs to an equations spec (`derive render`); an mlp spec gives inputs, " \
               "weights, biases, targets, activation, loss, lr and focus"
+TRAIN_FIELDS = ("steps", "optimizer", "lr", "momentum", "nesterov", "alpha", "betas", "eps",
+                "weight_decay", "clip_norm", "clip_value")
 
 
 @dataclass
@@ -145,8 +147,9 @@ def load_spec(path) -> Spec:
     return Spec(title=data.get("title"), instructions=data.get("instructions"), equations=eqs,
                 values=_number_map(data, "values", path), random=random, constraints=constraints,
                 ask=ask, lr=data.get("lr"), params=params, output=data.get("output"),
-                precision=precision, notation=_notation(data, path), raw=data, source=str(path),
-                data=_names(data, "data", path), constants=_names(data, "constants", path), focus=focus)
+                precision=precision, notation=_notation(data, path), tolerance=tolerance, raw=data,
+                source=str(path), data=_names(data, "data", path),
+                constants=_names(data, "constants", path), focus=focus)
 
 
 def _notation(data: dict, path):
@@ -205,7 +208,7 @@ def example_from_spec(spec: Spec):
     return ex
 
 
-def mlp_from_spec(path, focus: str | None = None):
+def mlp_from_spec(path, focus: str | None = None, training: bool = False):
     """``derive mlp net.yaml``: inputs, weights, biases, targets, activation, loss, lr."""
     from .builders import mlp
     data = load_yaml(path)
@@ -226,7 +229,49 @@ def mlp_from_spec(path, focus: str | None = None):
         raise SpecError(f"{path}: `precision` must be a whole number from 1 to 30")
     ex = mlp(data["inputs"], data["weights"], data["biases"], data["targets"],
              activation=activation, loss=data.get("loss", "half_squared_error"),
-             lr=data.get("lr"), focus=focus or data.get("focus"), title=data.get("title"))
+             lr=None if training and isinstance(data.get("lr"), dict) else data.get("lr"),
+             focus=focus or data.get("focus"), title=data.get("title"))
     if precision is not None:
         ex.meta["precision"] = ex.precision = precision
     return ex
+
+
+def train_options(data: dict, path) -> dict:
+    """The spec's ``train:`` section (every key of ``Example.train``), checked by name; a
+    per-parameter ``lr: {w: 0.1, b: 0.01}`` at the top level belongs to training too."""
+    section = data.get("train") or {}
+    if not isinstance(section, dict):
+        raise SpecError(f"{path}: `train` must be a mapping like {{steps: 10, optimizer: adam, lr: 0.01}}")
+    unknown = [k for k in section if k not in TRAIN_FIELDS]
+    if unknown:
+        raise SpecError(f"{path}: unknown field(s) in `train`: {', '.join(map(str, unknown))}; known: "
+                        f"{', '.join(TRAIN_FIELDS)}")
+    options = dict(section)
+    if isinstance(data.get("lr"), dict) and "lr" not in options:
+        options["lr"] = data["lr"]
+    if "betas" in options and (not isinstance(options["betas"], list) or len(options["betas"]) != 2):
+        raise SpecError(f"{path}: `train.betas` must be two numbers like [0.9, 0.999]")
+    if "nesterov" in options and not isinstance(options["nesterov"], bool):
+        raise SpecError(f"{path}: `train.nesterov` must be true or false")
+    if "optimizer" in options and not isinstance(options["optimizer"], str):
+        raise SpecError(f"{path}: `train.optimizer` must be a name such as adam")
+    if isinstance(options.get("lr"), dict):
+        for k in options["lr"]:
+            if not isinstance(k, str):
+                raise SpecError(f"{path}: `lr` has a non-name key {k!r}")
+    return options
+
+
+def training_from_spec(path):
+    """``derive train SPEC``: the example (equations, or an mlp's inputs/weights/…) and its
+    ``train:`` options."""
+    data = load_yaml(path)
+    if "equations" not in data and "weights" in data:
+        example = mlp_from_spec(path, training=True)
+    else:
+        spec = load_spec(path)
+        if isinstance(spec.lr, dict):
+            spec.lr = None  # a learning rate per parameter: a training option
+        example = example_from_spec(spec)
+    return example, train_options(data, path)
+
