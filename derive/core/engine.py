@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import heapq
+import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -81,6 +82,12 @@ class Quantity(AtomicExpr):
 
     def _hashable_content(self):
         return (self._key,)
+
+    @staticmethod
+    def unique_key() -> bytes:
+        """A key for a subclass whose definition is built lazily (it cannot be fingerprinted
+        up front): such a Quantity equals only itself."""
+        return b"U%d" % next(_SERIAL)
 
     def __getnewargs__(self):
         return (self.label, self.definition, self.approx_mpf)
@@ -163,6 +170,9 @@ def _replace(expr: sp.Basic, mapping: dict) -> sp.Basic:
     if all(a is b for a, b in zip(args, expr.args)):
         return expr
     return expr.func(*args, evaluate=False)
+
+
+_SERIAL = itertools.count()
 
 
 def _int_bytes(n: int) -> bytes:

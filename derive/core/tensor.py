@@ -61,8 +61,7 @@ class LazyQuantity(Quantity):
         obj = AtomicExpr.__new__(cls)
         obj.label = label
         obj._recipe, obj._fixed, obj._definition, obj._mpf = recipe, fixed, None, None
-        Quantity._counter += 1
-        obj._uid = Quantity._counter
+        obj._key = Quantity.unique_key()
         return obj
 
     @property
