@@ -6,6 +6,11 @@
 (8, 11/5)
 
 Names are imported on first use (PEP 562), so the command line starts fast.
+
+Importing derive has one side effect a caller can see: it sets the environment variable
+``SYMPY_CACHE_SIZE`` to 20000 unless it is set already (SymPy reads it once, when it is first
+imported; see below). It changes no other global state: no matplotlib backend, no garbage
+collector setting, no SymPy option.
 """
 import os as _os
 
@@ -14,7 +19,8 @@ import os as _os
 # read when SymPy is first imported, so this only takes effect if derive is imported first.
 _os.environ.setdefault("SYMPY_CACHE_SIZE", "20000")
 
-from .core.errors import DeriveError  # noqa: E402
+from .core.errors import (AnswerError, DeriveError, GraphError, InvalidValue,  # noqa: E402
+                          OutputExists, ParseError, SpecError, UndefinedValue, UnknownName)
 
 __version__ = "0.1.0"
 
@@ -43,7 +49,8 @@ _EXPORTS = {
     "register_activation": "core.extend",  # the documented extension point (DESIGN.md: Extending)
 }
 
-__all__ = ["DeriveError", *_EXPORTS]
+__all__ = ["DeriveError", "ParseError", "GraphError", "InvalidValue", "UndefinedValue",
+           "UnknownName", "AnswerError", "SpecError", "OutputExists", *_EXPORTS]
 
 
 def __getattr__(name):

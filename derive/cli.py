@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .core.errors import DeriveError
+from .core.errors import DeriveError, OutputExists
 
 
 
@@ -68,7 +68,7 @@ def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = Fal
                               f"to the terminal)")
         from pathlib import Path
         if Path(output).exists() and not force:
-            raise DeriveError(f"{output} exists; pass --force to overwrite it")
+            raise OutputExists(f"{output} exists; pass --force to overwrite it")
         write_atomic(output, compile_pdf(render(chosen.source, False), resources=resources), force=True)
         return
     if chosen.convert is not None:  # made from another format (ipynb from Markdown)
@@ -625,7 +625,7 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
             plot = str(Path(output).with_suffix(".png"))  # named after the output, beside it
         if plot:
             if Path(plot).exists() and not force:
-                raise DeriveError(f"{plot} exists; pass --force to overwrite it")
+                raise OutputExists(f"{plot} exists; pass --force to overwrite it")
             Path(plot).parent.mkdir(parents=True, exist_ok=True)
             sim.plot(plot)
             if name is None:
@@ -708,8 +708,16 @@ def main(argv=None):
     # A short-lived process: the cyclic garbage collector only costs time here (its passes over
     # SymPy's import-time objects alone take tens of milliseconds); memory is freed at exit.
     import gc
+    enabled = gc.isenabled()
     gc.disable()
     _terminate_cleanly()
+    try:
+        _run(argv)
+    finally:  # main() may be called in-process (tests, notebooks): leave the collector as found
+        (gc.enable if enabled else gc.disable)()
+
+
+def _run(argv):
     try:
         cli.main(args=argv, prog_name="derive", standalone_mode=False)
     except click.exceptions.Exit as e:

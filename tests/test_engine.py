@@ -157,4 +157,6 @@ def test_deep_sigmoid_chain_is_exact_and_finite():
 def test_determinism_of_order():
     ex = Example.from_equations("b2 = x*x\nb1 = x + 1\nf = b1*b2 + b2", values={"x": 3})
     assert ex.nodes == ["b2", "b1", "f"]
-    assert [p.nodes for p in ex.derivation("x").paths] == [p.nodes for p in ex.derivation("x").paths]
+    # paths in the order of the consumers' lines, and the same on every call
+    assert [p.nodes for p in ex.derivation("x").paths] == [("x", "b2", "f"), ("x", "b1", "f")]
+    assert [p.nodes for p in ex.derivation("x").paths] == [("x", "b2", "f"), ("x", "b1", "f")]

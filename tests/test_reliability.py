@@ -10,7 +10,7 @@ import derive
 from derive import DeriveError, Example
 from derive.core import budget
 from derive.core.budget import BudgetError
-from derive.core.errors import ValueError_
+from derive.core.errors import InvalidValue
 
 SECOND = 1.0
 
@@ -114,7 +114,7 @@ def test_depth_limits_hold_for_builders():
 ])
 def test_undefined_inside_functions_is_refused_naming_node_and_line(text, words):
     name = text.splitlines()[-1].split("=")[0].strip()
-    refused(eqs(text, x=-1), ValueError_, f"`{name} =", "undefined", *words)
+    refused(eqs(text, x=-1), InvalidValue, f"`{name} =", "undefined", *words)
 
 
 def test_every_registry_function_refuses_a_non_real_argument():
@@ -122,7 +122,7 @@ def test_every_registry_function_refuses_a_non_real_argument():
     for name, spec in FUNCTIONS.items():
         first = "sqrt(x) > 0" if 0 in spec.conditions else "sqrt(x)"  # where takes a comparison
         args = ", ".join([first] + ["1"] * (spec.min_arity - 1))
-        refused(eqs(f"z = {name}({args})", x=-4), ValueError_, "of a negative number", "x = -4")
+        refused(eqs(f"z = {name}({args})", x=-4), InvalidValue, "of a negative number", "x = -4")
 
 
 def test_kinks_and_ties_at_defined_values_still_work():

@@ -11,13 +11,13 @@ import mpmath
 import sympy as sp
 
 from . import budget
-from .errors import ValueError_
+from .errors import UndefinedValue
 
 DIGITS = 60
 _CTX = mpmath.mp.clone() if hasattr(mpmath.mp, "clone") else mpmath.mp
 
 
-class Undefined(ValueError_):
+class Undefined(UndefinedValue):
     """The math is undefined at these numbers (log 0, division by zero, …)."""
 
 

@@ -15,7 +15,9 @@ like an atom to SymPy. The public API expands Quantities back into explicit form
 from __future__ import annotations
 
 import gc
+import hashlib
 import heapq
+import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -29,7 +31,7 @@ from .approx import DIGITS, Undefined, approx
 from .derivation import (AdjointStep, Derivation, ForwardStep, LocalStep, PathTerm, Subst,
                          Update)
 from . import budget
-from .errors import DeriveError, GraphError, ValueError_
+from .errors import GraphError, UndefinedValue
 from .exact import substitute
 from .functions import BY_CLASS, Sentence
 from .parser import Equation, names_in, to_sympy
@@ -43,8 +45,23 @@ MAX_PATH_GRAPH = 60  # ... and only for graphs up to this many nodes
 
 class Quantity(AtomicExpr):
     """An exact real number defined by a shallow expression over Rationals and other Quantities.
+
     SymPy sees an atom, so nothing recurses through the definition; its sign and its evalf come
-    from a 60-digit approximation computed once, straight-line (``derive.core.approx``)."""
+    from a 60-digit approximation computed once, straight-line (``derive.core.approx``). Two
+    Quantities with the same definition are equal (a fingerprint of the definition, computed once
+    from the fingerprints of the Quantities inside it, so comparing deep values never recurses).
+    It prints as its approximation, converts with ``float()`` and ``sympy.N``, and ``doit()``
+    gives the explicit exact form.
+
+    >>> import sympy as sp
+    >>> q = compact("a", 1 / (1 + sp.exp(-7)))
+    >>> q
+    ≈ 0.9991…
+    >>> float(q) == float(sp.N(q)), q.doit()
+    (True, 1/(exp(-7) + 1))
+    >>> q == compact("another label", 1 / (1 + sp.exp(-7)))
+    True
+    """
 
     is_number = True
     is_commutative = True
@@ -52,21 +69,25 @@ class Quantity(AtomicExpr):
     is_real = True
     is_finite = True
     is_comparable = True
-    _counter = 0
 
-    __slots__ = ("label", "definition", "approx_mpf", "_uid")
+    __slots__ = ("label", "definition", "approx_mpf", "_key")
 
     def __new__(cls, label: str, definition: sp.Expr, approx_mpf):
         obj = AtomicExpr.__new__(cls)
         obj.label = label
         obj.definition = definition
         obj.approx_mpf = approx_mpf
-        Quantity._counter += 1
-        obj._uid = Quantity._counter
+        obj._key = _fingerprint(definition)
         return obj
 
     def _hashable_content(self):
-        return (self.label, self._uid)
+        return (self._key,)
+
+    @staticmethod
+    def unique_key() -> bytes:
+        """A key for a subclass whose definition is built lazily (it cannot be fingerprinted
+        up front): such a Quantity equals only itself."""
+        return b"U%d" % next(_SERIAL)
 
     def __getnewargs__(self):
         return (self.label, self.definition, self.approx_mpf)
@@ -100,8 +121,86 @@ class Quantity(AtomicExpr):
     def _eval_is_rational(self):
         return None
 
+    def doit(self, **hints):
+        """The explicit exact form (every nested Quantity replaced by its definition), built
+        without re-evaluating (SymPy would re-walk the tower at every level). For a deep
+        network this is a tower of nested exponentials: ask for it only when you need it."""
+        order, seen, stack = [], {self}, [(self, False)]
+        while stack:  # dependencies first (iterative post-order over the Quantities)
+            q, done = stack.pop()
+            if done:
+                order.append(q)
+                continue
+            stack.append((q, True))
+            for inner in q.definition.atoms(Quantity):
+                if inner not in seen:
+                    seen.add(inner)
+                    stack.append((inner, False))
+        explicit: dict = {}
+        for q in order:
+            explicit[q] = _replace(q.definition, explicit)
+        return explicit[self]
+
+    def _readable(self) -> str:
+        from .numbers import significant
+        return "≈ " + significant(self, 4).replace("-", "−") + "…"
+
     def _sympystr(self, printer):
-        return f"[{self.label}]"
+        return self._readable()
+
+    def _latex(self, printer):
+        from .numbers import significant
+        text = significant(self, 4)
+        if "e" in text:
+            mantissa, exponent = text.split("e")
+            text = rf"{mantissa} \times 10^{{{int(exponent)}}}"
+        return rf"\approx {text}\ldots"
+
+    def _repr_latex_(self):
+        return f"${self._latex(None)}$"
+
+
+def _replace(expr: sp.Basic, mapping: dict) -> sp.Basic:
+    """``expr`` with atoms replaced, unevaluated (recurses only as deep as ``expr`` itself)."""
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args:
+        return expr
+    args = [_replace(a, mapping) for a in expr.args]
+    if all(a is b for a, b in zip(args, expr.args)):
+        return expr
+    return expr.func(*args, evaluate=False)
+
+
+_SERIAL = itertools.count()
+
+
+def _int_bytes(n: int) -> bytes:
+    return n.to_bytes(n.bit_length() // 8 + 1, "big", signed=True)
+
+
+def _fingerprint(expr: sp.Expr) -> bytes:
+    """A digest of ``expr``'s tree (prefix order with arities, so unambiguous), with nested
+    Quantities entering by their own fingerprints: iterative, and linear in the size of the
+    definition (huge integers are hashed as bytes, never turned into decimal strings)."""
+    h = hashlib.blake2b(digest_size=20)
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Quantity):
+            h.update(b"Q" + e._key)
+        elif e.is_Rational:
+            h.update(b"R" + _int_bytes(int(e.p)) + b"/" + _int_bytes(int(e.q)))
+        elif e.is_Symbol:
+            h.update(b"S" + e.name.encode() + b";")
+        elif e.is_Float:
+            h.update(b"F" + repr(e._mpf_).encode())
+        elif not e.args:
+            h.update(b"A" + sp.srepr(e).encode() + b";")
+        else:
+            h.update(b"(" + type(e).__name__.encode() + b"%d;" % len(e.args))
+            stack.extend(reversed(e.args))
+    return h.digest()
 
 
 _TINY = mpmath.mpf(10) ** (20 - DIGITS)
@@ -111,19 +210,26 @@ PUBLIC_EXPANSION_LIMIT = 12  # Quantities (transitively) that the API expands in
 
 
 def public_form(expr: sp.Expr) -> sp.Expr:
-    """What the API hands out: exact SymPy. Small results are expanded into the explicit form
-    (``1/(1 + exp(-7))``); deep ones keep their Quantity atoms (still exact, fast to evaluate) —
-    the explicit form of a deep sigmoid chain is a tower of nested exponentials that SymPy itself
-    cannot evaluate in reasonable time."""
+    """What the API hands out: exact SymPy that never shows engine internals. Small results are
+    expanded into the explicit form (``1/(1 + exp(-7))``); deep ones become one ``Quantity``
+    (still exact; prints as ``≈ 2.534e−12…``, ``doit()`` expands it) — the explicit form of a deep
+    sigmoid chain is a tower of nested exponentials that SymPy itself cannot evaluate in
+    reasonable time.
+
+    >>> public_form(compact("a", 1 / (1 + sp.exp(-7))))
+    1/(exp(-7) + 1)
+    """
+    if not isinstance(expr, sp.Basic):
+        return expr
     seen: set = set()
-    stack = list(expr.atoms(Quantity)) if isinstance(expr, sp.Basic) else []
+    stack = list(expr.atoms(Quantity))
     while stack:
         q = stack.pop()
         if q in seen:
             continue
         seen.add(q)
         if len(seen) > PUBLIC_EXPANSION_LIMIT:
-            return expr
+            return expr if isinstance(expr, Quantity) else compact("value", expr)
         stack.extend(q.definition.atoms(Quantity))
     return expand_quantities(expr) if seen else expr
 
@@ -361,7 +467,7 @@ class Evaluation:
             try:
                 value = substitute(node.expr, self._subs)
             except Undefined as reason:  # named precisely where it arose (sqrt(x) with x = -1)
-                raise ValueError_(
+                raise UndefinedValue(
                     f"{graph.line_of(node.name)}`{node.name} = {node.source}` is undefined at "
                     f"the given values: {reason}; change the values or the equation") from None
             except budget.BudgetError as e:
@@ -371,7 +477,7 @@ class Evaluation:
             except budget.BudgetError as e:
                 raise e.located(f"{graph.line_of(node.name)}`{node.name}`".rstrip()) from None
             except Undefined as reason:
-                raise ValueError_(
+                raise UndefinedValue(
                     f"{graph.line_of(node.name)}`{node.name} = {node.source}` is undefined at "
                     f"the given values: {_diagnose(node.expr, self._subs, reason)}; change "
                     f"the values or the equation") from None
@@ -412,7 +518,7 @@ class Evaluation:
             except budget.BudgetError as e:
                 raise e.located(f"{graph.line_of(of)}∂{of}/∂{wrt}") from None
             except Undefined as reason:
-                raise ValueError_(
+                raise UndefinedValue(
                     f"{graph.line_of(of)}the derivative of `{of} = {node.source}` with respect to "
                     f"`{wrt}` is undefined at the given values: "
                     f"{_diagnose(symbolic, self._subs, reason)}; change the values or the "
@@ -479,26 +585,14 @@ class Evaluation:
             return self._accumulate(of)
 
     def _accumulate(self, of: str) -> dict[str, sp.Expr]:
-        graph = self.graph
-        adjoint: dict[str, sp.Expr] = {of: S.One}
-        if of in graph.nodes:
-            relevant = graph.ancestors(of) | {of}
-            order = [n for n in graph.nodes if n in relevant]
-            for name in reversed(order):
-                if name not in adjoint:
-                    continue
-                if not self.symbolic:  # final now: every consumer has contributed
-                    adjoint[name] = compact(f"∂{of}/∂{name}", adjoint[name])
-                up = adjoint[name]
-                for parent in graph.nodes[name].parents:
-                    local = (self.symbolic_local(name, parent) if self.symbolic
-                             else self.local(name, parent).value)
-                    term = up * local
-                    adjoint[parent] = adjoint[parent] + term if parent in adjoint else term
-            if not self.symbolic:
-                adjoint = {n: compact(f"∂{of}/∂{n}", v) for n, v in adjoint.items()}
-            else:
-                adjoint = {n: _common_factor(v) for n, v in adjoint.items()}
+        if self.symbolic:
+            adjoint = accumulate(self.graph, of, self.symbolic_local)
+            adjoint = {n: _common_factor(v) for n, v in adjoint.items()}
+        else:
+            # Final once every consumer has contributed: then held compact, so a deep chain's
+            # adjoints stay shallow.
+            adjoint = accumulate(self.graph, of, lambda c, p: self.local(c, p).value,
+                                 settle=lambda n, v: compact(f"∂{of}/∂{n}", v))
         self._adjoints[of] = adjoint
         return adjoint
 
@@ -565,8 +659,97 @@ class Evaluation:
         update = None
         if lr is not None and not self.symbolic and wrt in self.graph.inputs:
             old = self.values[wrt]
-            update = Update(wrt, old, lr, total, compact(f"{wrt}_new", old - lr * total))
+            update = Update(wrt, old, lr, total, compact(f"{wrt}_new", descend(old, lr, total)))
         return Derivation(of, wrt, tuple(forward), tuple(local), paths, adjoints, total, update)
+
+
+# --- the chain rule and the update rule, once ---------------------------------------------
+
+
+def accumulate(graph: Graph, of: str, local, settle=None) -> dict[str, sp.Expr]:
+    """∂of/∂n for every n that ``of`` depends on: reverse accumulation, iterative.
+
+    Nodes are visited in reverse topological order; a node's adjoint is final once all its
+    consumers have contributed ``adjoint[consumer] * local(consumer, node)`` (sums over fan-out).
+    Hooks make this the one chain rule for every user:
+
+    * ``local(consumer, parent)`` — the local derivative to use on that edge (the engine's exact
+      value, the student's own answer, a mistake scenario's altered value, a rounded one);
+    * ``settle(name, adjoint)`` — applied once the adjoint of ``name`` is final (the engine keeps
+      it compact, hand rounding rounds it, checking substitutes the student's own ∂of/∂name).
+
+    The adjoint of ``of`` itself is 1 and is not settled.
+
+    >>> from derive.core.parser import parse_equations
+    >>> g = Graph(parse_equations("q = x*y\\nf = q + x"))
+    >>> ones = accumulate(g, "f", lambda c, p: 1)  # every local derivative 1: counts paths
+    >>> ones["x"], ones["y"]
+    (2, 1)
+    """
+    adjoint: dict[str, sp.Expr] = {of: S.One}
+    if of not in graph.nodes:
+        return adjoint
+    relevant = graph.ancestors(of)
+    for name in reversed(list(graph.nodes)):
+        if name != of and name not in relevant or name not in adjoint:
+            continue
+        if settle is not None and name != of:
+            adjoint[name] = settle(name, adjoint[name])
+        up = adjoint[name]
+        for parent in graph.nodes[name].parents:
+            term = up * local(name, parent)
+            adjoint[parent] = adjoint[parent] + term if parent in adjoint else term
+    if settle is not None:
+        for name in graph.inputs:
+            if name in adjoint:
+                adjoint[name] = settle(name, adjoint[name])
+    return adjoint
+
+
+def propagate(graph: Graph, values: dict, override=None, evaluate=None,
+              recompute_all: bool = False) -> dict:
+    """Forward values with some of them replaced, iterative: the one forward pass for checking,
+    mistake scenarios and hand rounding.
+
+    ``values`` holds exact values of every input and node. ``override(name)`` returns a value
+    to use instead (or None); every node downstream of a replaced value is recomputed with
+    ``evaluate(node, subs)`` (``subs`` maps the parents' symbols to their values); the rest keep
+    their values, so nothing is recomputed when nothing changed (``recompute_all``: every node is
+    recomputed, as hand rounding needs).
+
+    >>> from derive.core.parser import parse_equations
+    >>> g = Graph(parse_equations("z = 2*x\\nL = z + 1"))
+    >>> propagate(g, {"x": 1, "z": 2, "L": 3}, override=lambda n: 5 if n == "x" else None,
+    ...           evaluate=lambda node, subs: node.expr.xreplace(subs))
+    {'x': 5, 'z': 10, 'L': 11}
+    """
+    out: dict = {}
+    changed: set[str] = set()
+    for name in graph.inputs:
+        mine = override(name) if override is not None else None
+        out[name] = values[name] if mine is None else mine
+        if mine is not None:
+            changed.add(name)
+    for node in graph.nodes.values():
+        mine = override(node.name) if override is not None else None
+        if mine is not None:
+            out[node.name] = mine
+            changed.add(node.name)
+        elif recompute_all or any(p in changed for p in node.parents):
+            out[node.name] = evaluate(node, {graph.symbols[p]: out[p] for p in node.parents})
+            changed.add(node.name)
+        else:
+            out[node.name] = values[node.name]
+    return out
+
+
+def descend(value: sp.Expr, lr: sp.Expr, gradient: sp.Expr) -> sp.Expr:
+    """The update rule, once: one step of gradient descent, ``value − lr·gradient``.
+
+    >>> descend(3, sp.Rational(1, 10), 8)
+    11/5
+    """
+    return value - lr * gradient
 
 
 def _descendants(graph: Graph, name: str) -> set[str]:

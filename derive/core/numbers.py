@@ -14,7 +14,7 @@ from fractions import Fraction
 import sympy as sp
 
 from .budget import check_literal, check_rational
-from .errors import ValueError_
+from .errors import InvalidValue
 
 # ASCII digits only: ``\d`` would also read Arabic-Indic ``٣`` or full-width ``３`` as numbers.
 _DECIMAL = re.compile(r"^\s*([+-]?)([0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?\s*$", re.ASCII)
@@ -44,13 +44,13 @@ def to_exact(value, name: str = "value") -> sp.Expr:
     (1/10, 3/20, 7)
     """
     if isinstance(value, bool):
-        raise ValueError_(f"{name}: got a boolean ({value}); give a number such as 2 or 0.5")
+        raise InvalidValue(f"{name}: got a boolean ({value}); give a number such as 2 or 0.5")
     if isinstance(value, int):
         check_rational(sp.Integer(value), name)
         return sp.Integer(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError_(f"{name}: {value} is not a finite number")
+            raise InvalidValue(f"{name}: {value} is not a finite number")
         # repr() is the shortest decimal that round-trips: the number the user typed.
         return parse_decimal(repr(value))
     if isinstance(value, Fraction):
@@ -59,7 +59,7 @@ def to_exact(value, name: str = "value") -> sp.Expr:
         return result
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise ValueError_(f"{name}: {value} is not a finite number")
+            raise InvalidValue(f"{name}: {value} is not a finite number")
         _, digits, exponent = value.as_tuple()
         check_literal(str(value), len(digits), exponent)  # before Fraction() expands 10**exponent
         f = Fraction(value)
@@ -74,23 +74,23 @@ def to_exact(value, name: str = "value") -> sp.Expr:
             if m and int(m.group(2)) != 0:
                 exact = sp.Rational(int(m.group(1)), int(m.group(2)))
         if exact is None:
-            raise ValueError_(
+            raise InvalidValue(
                 f"{name}: cannot read {value!r} as a number; write it like 2, -0.15, 1e-3 or 3/20")
         return exact
     if isinstance(value, sp.Basic):
         if value.is_number and value.is_extended_real and value.is_finite:
             check_rational(value, name)
             return value
-        raise ValueError_(f"{name}: {value} is not a finite real number")
+        raise InvalidValue(f"{name}: {value} is not a finite real number")
     try:  # numpy scalars and the like
         import numbers
         if isinstance(value, numbers.Integral):
             return sp.Integer(int(value))
         if isinstance(value, numbers.Real):
             return to_exact(float(value), name)
-    except ValueError_:
+    except InvalidValue:
         raise
-    raise ValueError_(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+    raise InvalidValue(f"{name}: expected a number, got {type(value).__name__} {value!r}")
 
 
 def terminating_decimal(value: sp.Rational, max_digits: int = 15) -> str | None:

@@ -61,8 +61,7 @@ class LazyQuantity(Quantity):
         obj = AtomicExpr.__new__(cls)
         obj.label = label
         obj._recipe, obj._fixed, obj._definition, obj._mpf = recipe, fixed, None, None
-        Quantity._counter += 1
-        obj._uid = Quantity._counter
+        obj._key = Quantity.unique_key()
         return obj
 
     @property
@@ -681,7 +680,7 @@ def is_tensor_value(value) -> bool:
 def tensor_value(value, name: str) -> Tensor:
     """A user's value as an exact Tensor: a number (scalar), a list (column vector), a nested list
     (matrix, row-major), a numpy array (1-D: column vector) or a SymPy matrix."""
-    from .errors import ValueError_
+    from .errors import InvalidValue
     from .numbers import to_exact as exact_number
     seen: dict = {}
 
@@ -697,28 +696,28 @@ def tensor_value(value, name: str) -> Tensor:
         value = value.tolist()
     if isinstance(value, np.ndarray):
         if value.ndim > 2:
-            raise ValueError_(f"{name}: arrays of {value.ndim} dimensions are not supported; give "
+            raise InvalidValue(f"{name}: arrays of {value.ndim} dimensions are not supported; give "
                               f"a vector or a matrix (a batch is a matrix with one column per example)")
         value = value.tolist()
     if not isinstance(value, (list, tuple)):
         return scalar(to_exact(value, name))
     if not value:
-        raise ValueError_(f"{name}: the list is empty; give at least one number")
+        raise InvalidValue(f"{name}: the list is empty; give at least one number")
     nested = [isinstance(v, (list, tuple, np.ndarray)) for v in value]
     if any(nested) and not all(nested):
-        raise ValueError_(f"{name}: mixes numbers and lists; a matrix is a list of rows of equal "
+        raise InvalidValue(f"{name}: mixes numbers and lists; a matrix is a list of rows of equal "
                           f"length, a vector a list of numbers")
     if not any(nested):
         rows = [[to_exact(v, f"{name}[{i}]")] for i, v in enumerate(value)]
     else:
         width = {len(r) for r in value}
         if len(width) != 1 or 0 in width:
-            raise ValueError_(f"{name}: rows of different lengths {sorted(width)}; every row of a "
+            raise InvalidValue(f"{name}: rows of different lengths {sorted(width)}; every row of a "
                               f"matrix needs the same number of entries")
         rows = []
         for i, r in enumerate(value):
             if any(isinstance(v, (list, tuple, np.ndarray)) for v in r):
-                raise ValueError_(f"{name}: lists nested more than two deep; give a matrix")
+                raise InvalidValue(f"{name}: lists nested more than two deep; give a matrix")
             rows.append([to_exact(v, f"{name}[{i}][{j}]") for j, v in enumerate(r)])
     a = np.empty((len(rows), len(rows[0])), dtype=object)
     a[:] = rows

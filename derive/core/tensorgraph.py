@@ -17,7 +17,7 @@ from sympy import S
 
 from .approx import Undefined
 from .engine import gc_paused
-from .errors import GraphError, ValueError_
+from .errors import GraphError, InvalidValue
 from .functions import FUNCTIONS
 from .parser import BinOp, Call, Equation, Name, Neg, Num, Transpose, names_in
 from .tensor import (TENSOR_FUNCTIONS, Tensor, Where, apply_function, binary, binary_values,
@@ -126,7 +126,7 @@ class TensorEvaluation:
                 try:
                     self.values[eq.name] = self._eval(eq.tree, eq)
                 except Undefined as reason:
-                    raise ValueError_(f"line {eq.line}: `{eq.name} = {eq.source}` is undefined at "
+                    raise InvalidValue(f"line {eq.line}: `{eq.name} = {eq.source}` is undefined at "
                                       f"the given values: {reason}; change the values or the "
                                       f"equation") from None
 

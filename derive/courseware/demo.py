@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..core.errors import DeriveError
+from ..core.errors import DeriveError, OutputExists
 
 TEXT_FORMATS = (("markdown", "md"), ("latex", "tex"), ("text", "txt"))
 
@@ -213,7 +213,7 @@ def write_demo(out, force: bool = False, pdf: bool = True, examples=None) -> lis
     if out.exists() and not out.is_dir():
         raise DeriveError(f"{out} is a file; give a folder for --out")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise DeriveError(f"{out}/ exists and is not empty; pass --force to regenerate its examples")
+        raise OutputExists(f"{out}/ exists and is not empty; pass --force to regenerate its examples")
     pdf = pdf and pdflatex_available()
     out.mkdir(parents=True, exist_ok=True)
     written = []

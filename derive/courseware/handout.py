@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..rendering.blocks import Content, Say, Section, Show, Step
 from ..teaching.content import build
-from ..core.errors import DeriveError
+from ..core.errors import DeriveError, OutputExists
 from ..core.functions import Sentence
 
 PLOT_NAME = "handout-variance.png"
@@ -136,7 +136,7 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
         return render_content(cut(content), fmt, None, layout=layout)
     out = Path(output)
     if out.exists() and not force:
-        raise DeriveError(f"{out} exists; pass --force to overwrite it")
+        raise OutputExists(f"{out} exists; pass --force to overwrite it")
     if fmt == "ipynb":  # Markdown cells (diagrams as Mermaid), code cells rebuilding the examples
         from ..rendering.notebook import notebook
         content, extra = handout_content(plot=None, **inputs)

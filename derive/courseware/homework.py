@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -177,6 +176,7 @@ def parse_constraint(text: str, graph, source: str) -> Constraint:
 def holds(constraint: Constraint, ex) -> bool:
     from ..core.approx import approx
     from ..core.approx import compare_relation
+    from ..core.engine import descend
     values = {}
     for sym in constraint.relation.free_symbols:
         name = sym.name
@@ -186,7 +186,8 @@ def holds(constraint: Constraint, ex) -> bool:
         elif name in ex.evaluation.values:
             values[sym] = ex.evaluation.values[name]
         elif name.endswith("_new"):
-            values[sym] = ex.evaluation.values[name[:-4]] - ex.lr * ex.evaluation.grad(name[:-4], ex.output)
+            values[sym] = descend(ex.evaluation.values[name[:-4]], ex.lr,
+                                  ex.evaluation.grad(name[:-4], ex.output))
     lhs = approx(constraint.relation.lhs.xreplace(values))
     rhs = approx(constraint.relation.rhs.xreplace(values))
     return compare_relation(constraint.relation.rel_op, lhs, rhs)
@@ -244,11 +245,11 @@ class Generator:
 
     def _example(self, values, check=True):
         from ..model.example import Example
-        from ..core.errors import ValueError_
+        from ..core.errors import InvalidValue
         try:
             return Example(self.graph, values, self.spec.params, self.spec.lr, self.spec.title,
                            data=self.spec.data, constants=self.spec.constants)
-        except ValueError_:
+        except InvalidValue:
             if not check:
                 return None
             raise

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..core.errors import DeriveError
+from ..core.errors import DeriveError, OutputExists
 
 
 def current_umask() -> int:
@@ -43,7 +43,7 @@ def write_atomic(path, data, force: bool = False) -> Path:
     path = Path(path)
     check_replaceable(path)
     if path.exists() and not force:
-        raise DeriveError(f"{path} exists; pass --force to overwrite it")
+        raise OutputExists(f"{path} exists; pass --force to overwrite it")
     if path.is_dir():
         raise DeriveError(f"{path} is a folder; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)

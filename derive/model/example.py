@@ -3,14 +3,15 @@ forward values and gradients, and its documents."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from ..core.derivation import Derivation
-from ..core.engine import Evaluation, Graph, gc_paused, public_form
+from ..core.engine import Evaluation, Graph, descend, gc_paused, public_form
 from ..rendering.formats import render_content
 from ..teaching.content import build
-from ..core.errors import DeriveError, ValueError_
+from ..core.errors import DeriveError, InvalidValue, UnknownName
 from ..core.numbers import to_exact
 from ..core.parser import BinOp, Call, Equation, Name, Neg, Num, parse_equations, parse_expression
 
@@ -71,6 +72,10 @@ def classify_inputs(inputs, params=None, data=None, constants=None) -> dict[str,
     return roles
 
 
+if TYPE_CHECKING:
+    from ..teaching.checking import Report
+
+
 class Example:
     """A staged computation ready to be derived.
 
@@ -103,15 +108,15 @@ class Example:
             computed = [k for k in unknown if k in graph.nodes]
             if computed:
                 k = computed[0]
-                raise ValueError_(f"`{k}` is computed on line {graph.nodes[k].line}; it cannot be "
+                raise InvalidValue(f"`{k}` is computed on line {graph.nodes[k].line}; it cannot be "
                                   f"given a value (give values only to the inputs: "
                                   f"{', '.join(graph.inputs)})")
-            raise ValueError_(f"values given for unknown name(s) {', '.join(map(repr, unknown))}; "
+            raise InvalidValue(f"values given for unknown name(s) {', '.join(map(repr, unknown))}; "
                               f"the inputs are: {', '.join(graph.inputs) or '(none)'}")
         if given:
             missing = [n for n in graph.inputs if n not in given]
             if missing:
-                raise ValueError_(f"missing value(s) for {', '.join(missing)}; give every input a "
+                raise InvalidValue(f"missing value(s) for {', '.join(missing)}; give every input a "
                                   f"value (or none, for a symbolic derivation)")
             exact = {n: to_exact(given[n], n) for n in graph.inputs}
         else:
@@ -192,18 +197,38 @@ class Example:
 
     @property
     def inputs(self) -> list[str]:
+        """Names used but never assigned, in order of first use (builders: x, w, b, y).
+
+        >>> Example.from_equations("z = w*x + b").inputs
+        ['w', 'x', 'b']
+        """
         return list(self.graph.inputs)
 
     @property
     def nodes(self) -> list[str]:
+        """Computed names in evaluation order.
+
+        >>> Example.from_equations("z = w*x\\nL = z**2").nodes
+        ['z', 'L']
+        """
         return list(self.graph.nodes)
 
     @property
     def output(self) -> str:
+        """The node differentiated (the last line unless ``output=`` named another).
+
+        >>> Example.from_equations("z = w*x\\nL = z**2").output
+        'L'
+        """
         return self.graph.output
 
     @property
     def symbolic(self) -> bool:
+        """True when no values were given: the derivation is in the names only.
+
+        >>> Example.from_equations("z = w*x").symbolic
+        True
+        """
         return self.values is None
 
     def inputs_with_role(self, role: str) -> list[str]:
@@ -218,18 +243,29 @@ class Example:
 
     @property
     def focus(self) -> str:
-        """The parameter whose gradient the document derives in full (first parameter)."""
+        """The parameter whose gradient the document derives in full (first parameter).
+
+        >>> Example.from_equations("z = w*x + b\\nL = z**2").focus
+        'w'
+        """
         return self.meta.get("focus") or (self.params[0] if self.params else self.inputs[0])
 
     def _check_name(self, name: str, what: str = "name"):
         if name not in self.graph.symbols:
             known = ", ".join(self.inputs + self.nodes)
-            raise DeriveError(f"unknown {what} {name!r}; known names: {known}")
+            raise UnknownName(f"unknown {what} {name!r}; known names: {known}")
 
     # --- values and gradients ---------------------------------------------------------------
 
     def value(self, name: str) -> sp.Expr:
-        """Exact forward value of an input or node (``7``, ``1/(1 + exp(-7))``)."""
+        """Exact forward value of an input or node (``7``, ``1/(1 + exp(-7))``). A value whose
+        explicit form would be huge (deep networks) is one exact number that prints as
+        ``≈ 0.7568…``; ``float()``, ``sympy.N`` and ``.doit()`` (the explicit form) work on it.
+
+        >>> ex = Example.from_equations("a = sigmoid(z)", values={"z": 7})
+        >>> ex.value("a"), ex.value("z")
+        (1/(exp(-7) + 1), 7)
+        """
         self._check_name(name)
         if self.symbolic:
             raise DeriveError("this example has no values (it is symbolic); give values=… "
@@ -237,15 +273,27 @@ class Example:
         return public_form(self.evaluation.values[name])
 
     def grad(self, wrt: str, of: str | None = None) -> sp.Expr:
-        """Total derivative of ``of`` (default: the output) with respect to ``wrt``, exact.
-        Symbolic (in the node names) when the example has no values."""
+        """Total derivative of ``of`` (default: the output) with respect to ``wrt``, exact
+        (huge forms as one exact number, like ``value``). Symbolic (in the node names) when the
+        example has no values.
+
+        >>> ex = Example.from_equations("q = x*y\\nf = q + x", values={"x": 2, "y": 3})
+        >>> ex.grad("x"), ex.grad("x", of="q")
+        (4, 3)
+        >>> Example.from_equations("q = x*y\\nf = q + x").grad("x")
+        y + 1
+        """
         self._check_name(wrt)
         of = of or self.output
         self._check_name(of)
         return public_form(self.evaluation.grad(wrt, of))
 
     def update(self, name: str) -> sp.Expr:
-        """One gradient-descent step: ``name - lr * d(output)/d(name)``."""
+        """One gradient-descent step: ``name - lr * d(output)/d(name)``.
+
+        >>> Example.from_equations("L = (w*x - 1)**2", values={"w": 1, "x": 2}, lr=0.1).update("w")
+        3/5
+        """
         self._check_name(name)
         if self.lr is None:
             raise DeriveError("no learning rate: give lr=… to compute an update")
@@ -253,11 +301,18 @@ class Example:
             raise DeriveError(f"{name!r} is computed, not a parameter; updates apply to inputs "
                               f"such as {', '.join(self.params)}")
         if self.symbolic:
-            return self.graph.symbols[name] - self.lr * self.grad(name)
-        return public_form(self.evaluation.values[name] - self.lr * self.evaluation.grad(name, self.output))
+            return descend(self.graph.symbols[name], self.lr, self.grad(name))
+        return public_form(descend(self.evaluation.values[name], self.lr,
+                                   self.evaluation.grad(name, self.output)))
 
     def derivation(self, wrt: str | None = None, of: str | None = None) -> Derivation:
-        """The step-by-step derivation of ∂of/∂wrt as plain data."""
+        """The step-by-step derivation of ∂of/∂wrt as plain data (forward steps, local
+        derivatives, paths, adjoints, total, update).
+
+        >>> d = Example.from_equations("z = w*x\\nL = z**2", values={"w": 3, "x": 2}).derivation("w")
+        >>> [step.name for step in d.forward], d.total
+        (['z', 'L'], 24)
+        """
         wrt = wrt or self.focus
         self._check_name(wrt)
         of = of or self.output
@@ -265,8 +320,12 @@ class Example:
         return self.evaluation.derivation(wrt, of, self.lr if wrt in self.params else None)
 
     def gradients(self) -> dict[str, sp.Expr]:
-        """∂output/∂p for every parameter, in parameter order."""
-        return {p: self.evaluation.grad(p, self.output) for p in self.params}
+        """∂output/∂p for every parameter, in parameter order (the same numbers as ``grad``).
+
+        >>> Example.from_equations("z = w*x + b\\nL = z**2", values={"w": 3, "x": 2, "b": 1}).gradients()
+        {'w': 28, 'b': 14}
+        """
+        return {p: public_form(self.evaluation.grad(p, self.output)) for p in self.params}
 
     def rounded(self, digits: int) -> dict:
         """Hand-style rounding: the derivation recomputed with every intermediate value, local
@@ -304,30 +363,52 @@ class Example:
         return train(self, steps, optimizer, lr, momentum, nesterov, alpha, betas, eps,
                      weight_decay, clip_norm, clip_value)
 
-    def check(self, answers: dict, rtol=None, atol=None):
-        """Compare a student's answers with the exact ones; see ``derive.teaching.checking``."""
+    def check(self, answers: dict, rtol=None, atol=None) -> "Report":
+        """Compare a student's answers with the exact ones; see ``derive.teaching.checking``.
+
+        >>> ex = Example.from_equations("z = w*x\\nL = z**2", values={"w": 3, "x": 2})
+        >>> report = ex.check({"z": 6, "dL/dw": 20})
+        >>> report.status("z"), report.status("dL/dw")
+        ('correct', 'incorrect')
+        """
         from ..teaching.checking import check
         return check(self, answers, rtol=rtol, atol=atol)
 
     # --- documents ------------------------------------------------------------------------
 
     def to_pytorch(self) -> str:
-        """A runnable PyTorch script rebuilding this example; it prints values and gradients."""
+        """A runnable PyTorch script rebuilding this example; it prints values and gradients.
+
+        >>> "import torch" in Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2}).to_pytorch()
+        True
+        """
         from ..io.pytorch import to_pytorch
         return to_pytorch(self)
 
     def to_text(self, precision: int | None = None, notation: dict | None = None) -> str:
         """The worked example as plain text; ``notation`` is the course's preset, e.g.
-        ``{"total": "d"}`` for dL/dw (see ``derive.rendering.formats.check_notation``)."""
+        ``{"total": "d"}`` for dL/dw (see ``derive.rendering.formats.check_notation``).
+
+        >>> "= 24" in Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2}).to_text()
+        True
+        """
         return render(self, "text", precision=precision, notation=notation)
 
     def to_markdown(self, precision: int | None = None, notation: dict | None = None) -> str:
-        """The worked example as Markdown with $…$ math."""
+        """The worked example as Markdown with $…$ math.
+
+        >>> Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2}).to_markdown().startswith("#")
+        True
+        """
         return render(self, "markdown", precision=precision, notation=notation)
 
     def to_latex(self, precision: int | None = None, fragment: bool = False,
                  notation: dict | None = None) -> str:
-        """The worked example as a LaTeX document (``fragment``: the body only)."""
+        """The worked example as a LaTeX document (``fragment``: the body only).
+
+        >>> "documentclass" in Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2}).to_latex()
+        True
+        """
         return render(self, "latex", precision=precision, fragment=fragment, notation=notation)
 
     def __str__(self) -> str:

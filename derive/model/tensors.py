@@ -11,7 +11,7 @@ import re
 import sympy as sp
 
 from ..core.engine import public_form
-from ..core.errors import DeriveError, ValueError_
+from ..core.errors import DeriveError, InvalidValue
 from ..core.numbers import to_exact
 from ..core.tensor import Tensor, binary_values, scalar, shape_text
 from ..core.tensorgraph import TensorEvaluation, TensorGraph
@@ -44,13 +44,13 @@ class TensorExample:
         if unknown:
             computed = [k for k in unknown if k in graph.by_name]
             if computed:
-                raise ValueError_(f"`{computed[0]}` is computed on line "
+                raise InvalidValue(f"`{computed[0]}` is computed on line "
                                   f"{graph.by_name[computed[0]].line}; it cannot be given a value")
-            raise ValueError_(f"values given for unknown name(s) {', '.join(map(repr, unknown))}; "
+            raise InvalidValue(f"values given for unknown name(s) {', '.join(map(repr, unknown))}; "
                               f"the inputs are: {', '.join(graph.inputs)}")
         missing = [n for n in graph.inputs if n not in given]
         if missing:
-            raise ValueError_(f"missing value(s) for {', '.join(missing)}; give every input a value")
+            raise InvalidValue(f"missing value(s) for {', '.join(missing)}; give every input a value")
         self.graph = graph
         self.title = title
         self.kind = kind

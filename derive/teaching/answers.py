@@ -9,7 +9,7 @@ import mpmath
 import sympy as sp
 
 from ..core.approx import approx
-from ..core.errors import DeriveError
+from ..core.errors import AnswerError, DeriveError
 
 _DERIVATIVE = re.compile(r"^\s*(?:d|∂)\s*([A-Za-z][A-Za-z0-9_]*)\s*/\s*(?:d|∂)\s*([A-Za-z][A-Za-z0-9_]*)\s*$")
 _NEW = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)_new\s*$")
@@ -29,7 +29,7 @@ class Key:
 
 def parse_key(ex, text: str) -> Key:
     if not isinstance(text, str):
-        raise DeriveError(f"answer key {text!r} must be text like \"z\", \"dL/dw\" or \"w_new\"")
+        raise AnswerError(f"answer key {text!r} must be text like \"z\", \"dL/dw\" or \"w_new\"")
     names = set(ex.inputs) | set(ex.nodes)
     if text.strip() in names:
         return Key(text, "value", name=text.strip())
@@ -38,12 +38,12 @@ def parse_key(ex, text: str) -> Key:
         of, wrt = m.groups()
         for n in (of, wrt):
             if n not in names:
-                raise DeriveError(f"answer key {text!r}: unknown name {n!r}; known: {', '.join(sorted(names))}")
+                raise AnswerError(f"answer key {text!r}: unknown name {n!r}; known: {', '.join(sorted(names))}")
         return Key(text, "derivative", of=of, wrt=wrt)
     m = _NEW.match(text)
     if m and m.group(1) in ex.inputs:
         return Key(text, "update", name=m.group(1))
-    raise DeriveError(f"cannot read the answer key {text!r}: use a name (\"z\"), a derivative "
+    raise AnswerError(f"cannot read the answer key {text!r}: use a name (\"z\"), a derivative "
                       f"(\"dL/dw\" or \"∂L/∂w\") or an update (\"w_new\")")
 
 
@@ -55,8 +55,9 @@ def expected_value(ex, key: Key):
     if key.kind == "derivative":
         return ev.grad(key.wrt, key.of)
     if ex.lr is None:
-        raise DeriveError(f"answer key {key.text!r} needs a learning rate (lr) in the example")
-    return ev.values[key.name] - ex.lr * ev.grad(key.name, ex.output)
+        raise AnswerError(f"answer key {key.text!r} needs a learning rate (lr) in the example")
+    from ..core.engine import descend
+    return descend(ev.values[key.name], ex.lr, ev.grad(key.name, ex.output))
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def _parse_answer(ex, raw) -> Answer:
     from ..core.numbers import parse_decimal, to_exact
     from ..core.parser import Num, parse_expression, to_sympy
     if isinstance(raw, bool) or raw is None:
-        raise DeriveError(f"answer {raw!r} is not a number or a formula")
+        raise AnswerError(f"answer {raw!r} is not a number or a formula")
     if type(raw).__module__ == "numpy" and getattr(raw, "shape", None) == ():
         # a numpy scalar: an integer as int; a float as the decimal it prints as (np.float32(3.001)
         # is 3.001, and repr(np.float64(x)) is "np.float64(x)", not a decimal)
@@ -155,7 +156,7 @@ def _parse_answer(ex, raw) -> Answer:
         return Answer(raw, expr, max(literals) if literals else None)
     unknown = [s.name for s in expr.free_symbols if s.name not in ex.graph.symbols]
     if unknown:
-        raise DeriveError(f"answer {text!r} uses unknown name(s) {', '.join(sorted(unknown))}")
+        raise AnswerError(f"answer {text!r} uses unknown name(s) {', '.join(sorted(unknown))}")
     return Answer(raw, None, None, expr)
 
 

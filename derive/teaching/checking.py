@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy as sp
 
-from ..core.approx import approx
-from ..core.errors import DeriveError
+from ..core.approx import Undefined, approx
+from ..core.engine import accumulate, compact, descend, propagate
+from ..core.errors import AnswerError, DeriveError
 
 from .answers import Answer, Key, MIN_SIGNIFICANT, expected_value, matches, parse_answer, parse_key  # noqa: F401
 
@@ -112,7 +113,7 @@ class Checker:
         if ex.symbolic:
             raise DeriveError("checking needs an example with values")
         if not isinstance(answers, dict) or not answers:
-            raise DeriveError("answers must be a non-empty mapping like {\"z\": 7, \"dL/dw\": 8}")
+            raise AnswerError("answers must be a non-empty mapping like {\"z\": 7, \"dL/dw\": 8}")
         self.ex, self.ev = ex, ex.evaluation
         self.rtol, self.atol = rtol, atol
         self.keys = {k: parse_key(ex, k) for k in answers}
@@ -137,59 +138,55 @@ class Checker:
         return a.value if a is not None and a.value is not None else None
 
     def carried(self, key: Key):
-        """``key`` recomputed from the student's *other* answers (exact where none was given)."""
+        """``key`` recomputed from the student's *other* answers (exact where none was given),
+        by the engine's one forward pass and one reverse accumulation; None when the student's
+        values leave the math undefined."""
         self._top = (key.kind, key.name, key.of, key.wrt)
         try:
             return self._carried(key)
+        except Undefined:
+            return None
         finally:
             self._top = None
 
     def _carried(self, key: Key):
+        ex, ev, graph = self.ex, self.ev, self.ex.graph
+        # The judged key's own answer never feeds its recomputation (the _student guard).
+        values = propagate(graph, ev.values, lambda n: self._student("value", name=n),
+                           lambda node, subs: compact(node.name, node.expr.xreplace(subs)))
         if key.kind == "value":
-            return self._carried_value(key.name, top=True)
+            if key.name in graph.inputs:
+                return values[key.name]
+            node = graph.nodes[key.name]
+            return compact(key.name, node.expr.xreplace({graph.symbols[p]: values[p]
+                                                         for p in node.parents}))
+        changed = {n for n in values if values[n] is not ev.values[n]}
+
+        def local(c, p):
+            mine = self._student("derivative", of=c, wrt=p)
+            if mine is not None:
+                return mine
+            node = graph.nodes[c]
+            if not any(q in changed for q in node.parents):
+                return ev.local(c, p).value
+            subs = {graph.symbols[q]: values[q] for q in node.parents}
+            return compact(f"∂{c}/∂{p}", ev.symbolic_local(c, p).xreplace(subs))
+
+        def settle(n, adjoint):
+            mine = self._student("derivative", of=of, wrt=n)
+            return mine if mine is not None else compact(f"∂{of}/∂{n}", adjoint)
+
         if key.kind == "derivative":
-            return self._carried_derivative(key.of, key.wrt, top=True)
-        grad = self._student("derivative", of=self.ex.output, wrt=key.name)
+            of, wrt = key.of, key.wrt
+            if of == wrt:
+                return sp.S.One
+            # the top key's own total is never replaced (settle asks _student, which refuses it)
+            return accumulate(graph, of, local, settle).get(wrt, sp.S.Zero)
+        of = ex.output
+        grad = self._student("derivative", of=of, wrt=key.name)
         if grad is None:
-            grad = self._carried_derivative(self.ex.output, key.name, top=True)
-        return self.ev.values[key.name] - self.ex.lr * grad
-
-    def _carried_value(self, name, top=False):
-        if not top:
-            mine = self._student("value", name=name)
-            if mine is not None:
-                return mine
-        if name in self.ex.graph.inputs:
-            return self.ev.values[name]
-        node = self.ex.graph.nodes[name]
-        subs = {self.ex.graph.symbols[p]: self._carried_value(p) for p in node.parents}
-        return node.expr.xreplace(subs)
-
-    def _carried_local(self, of, wrt):
-        mine = self._student("derivative", of=of, wrt=wrt)
-        if mine is not None and len(self.ex.graph.nodes[of].parents) >= 1:
-            return mine
-        node = self.ex.graph.nodes[of]
-        rule = self.ev.symbolic_local(of, wrt)
-        subs = {self.ex.graph.symbols[p]: self._carried_value(p) for p in node.parents}
-        return rule.xreplace(subs)
-
-    def _carried_derivative(self, of, wrt, top=False):
-        if of == wrt:
-            return sp.S.One
-        if not top:
-            mine = self._student("derivative", of=of, wrt=wrt)
-            if mine is not None:
-                return mine
-        graph = self.ex.graph
-        relevant = graph.ancestors(of) | {of}
-        total = sp.S.Zero
-        for c in graph.consumers.get(wrt, []):
-            if c not in relevant:
-                continue
-            upstream = self._carried_derivative(of, c)
-            total += upstream * self._carried_local(c, wrt)
-        return total
+            grad = accumulate(graph, of, local, settle).get(key.name, sp.S.Zero)
+        return descend(ev.values[key.name], ex.lr, grad)
 
 
 def check(ex, answers: dict, rtol=None, atol=None) -> Report:

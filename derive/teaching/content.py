@@ -319,8 +319,8 @@ class Worked:
 
 
 def _update(ex, p):
-    from ..core.engine import compact
-    return compact(f"{p}_new", ex.evaluation.values[p] - ex.lr * ex.evaluation.grad(p, ex.output))
+    from ..core.engine import compact, descend
+    return compact(f"{p}_new", descend(ex.evaluation.values[p], ex.lr, ex.evaluation.grad(p, ex.output)))
 
 
 def _mlp_document(ex) -> Content:

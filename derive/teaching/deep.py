@@ -6,6 +6,7 @@ import sympy as sp
 
 from ..core.approx import approx
 from ..core.derivation import Chain, Formula, Partial, Prime, Product, Total, Value
+from ..core.engine import descend
 from ..rendering.blocks import Content, Section
 from .observations import observations
 from .steps import activations_used, local_chain, roles_sentence
@@ -145,7 +146,7 @@ def build_chain(ex) -> Content:
     if ex.lr is not None:
         header.append("updated weight")
         for l, row in enumerate(rows, start=1):
-            row.append(Value(ev.values[f"w{l}"] - ex.lr * grads[f"w{l}"]))
+            row.append(Value(descend(ev.values[f"w{l}"], ex.lr, grads[f"w{l}"])))
     s.say(Sentence("Every weight's gradient:"))
     s.tabulate(header, _elided_rows(rows))
     sections.append(s)
@@ -297,7 +298,7 @@ def mlp_sections(ex) -> list:
     for p in ex.params:
         row = [sym[p], Value(ev.values[p]), Value(grads[p])]
         if ex.lr is not None:
-            row.append(Value(ev.values[p] - ex.lr * grads[p]))
+            row.append(Value(descend(ev.values[p], ex.lr, grads[p])))
         rows.append(row)
     header = ["parameter", "value", "∂L/∂p"] + (["updated"] if ex.lr is not None else [])
     t.say(Sentence("Each parameter's gradient from its neuron's δ (computed above) and the input "

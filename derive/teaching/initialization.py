@@ -245,12 +245,14 @@ class Simulation:
     def plot(self, path) -> str:
         """Two panels, log y: forward E[a²] and backward ‖∂L/∂a‖ per layer, one line per scheme.
         The format follows the extension (.png, .pdf, .svg). Returns the path."""
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        # A Figure on the Agg canvas: no pyplot, so the caller's backend and figures are untouched.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
         from pathlib import Path
         path = Path(path)
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+        fig = Figure(figsize=(10, 4), layout="constrained")
+        FigureCanvasAgg(fig)
+        left, right = fig.subplots(1, 2)
         layers = list(range(1, self.depth + 1))
         for scheme in self.variances:
             label = f"{scheme}: {SIM_SCHEMES.get(scheme, scheme)}"
@@ -268,7 +270,6 @@ class Simulation:
         metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None},
                     "svg": {"Date": None}}.get(path.suffix.lstrip(".").lower(), {})
         fig.savefig(path, dpi=120, metadata=metadata)
-        plt.close(fig)
         return str(path)
 
 

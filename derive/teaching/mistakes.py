@@ -14,6 +14,7 @@ import mpmath
 import sympy as sp
 
 from ..core.approx import approx
+from ..core.engine import accumulate, compact, descend, propagate
 from ..core.functions import BY_CLASS
 
 
@@ -28,7 +29,19 @@ def round_significant(value, digits: int) -> sp.Rational:
 
 
 class Scenario:
-    """Recompute values, local derivatives and gradients with overrides (exact elsewhere)."""
+    """Recompute values, local derivatives and gradients with overrides (exact elsewhere), through
+    the engine's one forward pass (``propagate``) and one reverse accumulation (``accumulate``).
+
+    ``values``: node values replaced; ``locals_``: local derivatives replaced, keyed by edge
+    ``(of, wrt)``; ``round_all``: hand-style rounding of every value, local derivative and
+    gradient to that many significant figures; ``value_form``: activation derivatives computed
+    from the node's (possibly rounded) output, as by hand (σ' as a(1 − a)).
+
+    >>> import derive
+    >>> ex = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)
+    >>> Scenario(ex, locals_={("L", "a"): -4}).derivative("L", "w")  # the sign slip in 2(a − y)
+    -8
+    """
 
     def __init__(self, ex, values=None, locals_=None, round_all: int | None = None,
                  value_form: bool = False):
@@ -37,52 +50,71 @@ class Scenario:
         self.local_overrides = dict(locals_ or {})
         self.round_all = round_all
         self.value_form = value_form or round_all is not None
-        self._values: dict = {}
+        self._values: dict | None = None
         self._adjoints: dict = {}
 
     def _round(self, v):
         return round_significant(v, self.round_all) if self.round_all else v
 
+    def values(self) -> dict:
+        """Every input and node value in this scenario."""
+        if self._values is None:
+            ev = self.ex.evaluation
+            if self.round_all:  # rounding touches every node: recompute all, rounded
+                evaluate = lambda node, subs: self._round(node.expr.xreplace(subs))  # noqa: E731
+            else:
+                evaluate = lambda node, subs: compact(node.name, node.expr.xreplace(subs))  # noqa: E731
+            self._values = propagate(self.graph, ev.values, self.value_overrides.get, evaluate,
+                                     recompute_all=bool(self.round_all))
+        return self._values
+
     def value(self, name):
-        if name in self._values:
-            return self._values[name]
-        if name in self.value_overrides:
-            v = self.value_overrides[name]
-        elif name in self.graph.inputs:
-            v = self.ex.evaluation.values[name]
-        else:
-            node = self.graph.nodes[name]
-            subs = {self.graph.symbols[p]: self.value(p) for p in node.parents}
-            v = self._round(node.expr.xreplace(subs))
-        self._values[name] = v
-        return v
+        return self.values()[name]
 
     def local(self, of, wrt):
         if (of, wrt) in self.local_overrides:
             return self.local_overrides[(of, wrt)]
+        ev = self.ex.evaluation
         node = self.graph.nodes[of]
-        rule = self.ex.evaluation.symbolic_local(of, wrt)
-        subs = {self.graph.symbols[p]: self.value(p) for p in node.parents}
+        values = self.values()
+        if not self.round_all and all(values[p] is ev.values[p] for p in node.parents) \
+                and values[of] is ev.values[of]:
+            return ev.local(of, wrt).value  # nothing changed upstream: the engine's own value
+        rule = ev.symbolic_local(of, wrt)
+        subs = {self.graph.symbols[p]: values[p] for p in node.parents}
         if self.value_form and type(node.expr) in BY_CLASS:
             # By hand, σ'(z) is computed as a(1 − a) from the rounded a: use the node's value.
             rule = rule.xreplace({node.expr: node.symbol})
-            subs[node.symbol] = self.value(of)
-        return self._round(rule.xreplace(subs))
+            subs[node.symbol] = values[of]
+        local = rule.xreplace(subs)
+        return self._round(local) if self.round_all else compact(f"∂{of}/∂{wrt}", local)
 
     def derivative(self, of, wrt):
         if of == wrt:
             return sp.S.One
-        key = (of, wrt)
-        if key in self._adjoints:
-            return self._adjoints[key]
-        relevant = self.graph.ancestors(of) | {of}
-        total = sp.S.Zero
-        for c in self.graph.consumers.get(wrt, []):
-            if c in relevant:
-                total += self.derivative(of, c) * self.local(c, wrt)
-        total = self._round(total)
-        self._adjoints[key] = total
-        return total
+        if of not in self._adjoints:
+            if self.round_all:
+                settle = lambda n, v: self._round(v)  # noqa: E731
+            else:
+                exact, touched = self.ex.evaluation.adjoints(of), self._touched()
+                # An adjoint no override reaches is the engine's own: reuse it (a deep network
+                # would otherwise rebuild every adjoint for every scenario).
+                settle = lambda n, v: compact(f"∂{of}/∂{n}", v) if n in touched else exact[n]  # noqa: E731
+            self._adjoints[of] = accumulate(self.graph, of, self.local, settle)
+        return self._adjoints[of].get(wrt, sp.S.Zero)
+
+    def _touched(self) -> set:
+        """Nodes whose adjoint may differ from the engine's: reached, in reverse, from an
+        overridden local derivative or from a node whose inputs changed."""
+        values, ev = self.values(), self.ex.evaluation
+        touched: set = set()
+        for name in reversed(list(self.graph.nodes)):
+            node = self.graph.nodes[name]
+            altered = name in touched or any(values[p] is not ev.values[p] for p in node.parents)
+            for p in node.parents:
+                if altered or (name, p) in self.local_overrides:
+                    touched.add(p)
+        return touched
 
     def answer(self, key):
         if key.kind == "value":
@@ -90,7 +122,7 @@ class Scenario:
         if key.kind == "derivative":
             return self.derivative(key.of, key.wrt)
         g = self.derivative(self.ex.output, key.name)
-        return self._round(self.ex.evaluation.values[key.name] - self.ex.lr * g)
+        return self._round(descend(self.ex.evaluation.values[key.name], self.ex.lr, g))
 
 
 @dataclass(frozen=True)
@@ -102,6 +134,10 @@ class Mistake:
 
 
 MISTAKES: list[Mistake] = []
+
+# Searches over single edges or single rounded intermediates are hand-sized (each is a full
+# recomputation); beyond this many nodes they look only where a hand calculation starts and ends.
+SINGLE_ROUNDING_NODES = 60
 
 
 def register(m: Mistake) -> Mistake:
@@ -122,11 +158,15 @@ def _loss_edges(ex):
 
 
 def _activation_edges(ex):
+    """Edges (a, z, spec) of activations applied to a node. A deep network keeps the first and
+    last two: where a hand calculation starts and ends (each edge costs a recomputation)."""
     out = []
     for node in ex.graph.nodes.values():
         spec = BY_CLASS.get(type(node.expr))
         if spec is not None and spec.kind == "activation" and node.expr.args[0].is_Symbol:
             out.append((node.name, node.expr.args[0].name, spec))
+    if len(ex.graph.nodes) > SINGLE_ROUNDING_NODES and len(out) > 4:
+        out = out[:2] + out[-2:]
     return out
 
 
@@ -185,10 +225,11 @@ def _gate_ignored(checker, key):
     return out
 
 
+
 def _premature_rounding(checker, key):
     ex = checker.ex
     out = []
-    for name in ex.nodes:
+    for name in ex.nodes if len(ex.nodes) <= SINGLE_ROUNDING_NODES else ():
         if name == ex.output:
             continue
         exact = ex.evaluation.values[name]
@@ -218,7 +259,7 @@ def _path_not_summed(checker, key):
         for a, b in zip(p, p[1:]):
             value *= checker.ev.local(b, a).value
         if key.kind == "update":
-            value = checker.ev.values[key.name] - checker.ex.lr * value
+            value = descend(checker.ev.values[key.name], checker.ex.lr, value)
         out.append((value, "only the path " + " → ".join(p) + " was used"))
     return out
 
@@ -229,7 +270,7 @@ def _update_sign(checker, key):
     ex = checker.ex
     g = ex.evaluation.grad(key.name, ex.output)
     w = ex.evaluation.values[key.name]
-    return [(w + ex.lr * g, "added η·gradient instead of subtracting it")]
+    return [(descend(w, -ex.lr, g), "added η·gradient instead of subtracting it")]
 
 
 def _update_without_rate(checker, key):
@@ -237,7 +278,7 @@ def _update_without_rate(checker, key):
         return []
     ex = checker.ex
     g = ex.evaluation.grad(key.name, ex.output)
-    return [(ex.evaluation.values[key.name] - g, "subtracted the gradient without η")]
+    return [(descend(ex.evaluation.values[key.name], 1, g), "subtracted the gradient without η")]
 
 
 def _factors_added(checker, key):
