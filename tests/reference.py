@@ -143,6 +143,8 @@ def torch_gradients(ex):
     for name, node in ex.graph.nodes.items():
         env[name] = torch_eval(node.expr, env)
     out = env[ex.output]
+    if not out.requires_grad:  # SymPy folded the output to a constant (x1 - x1): every gradient is 0
+        return ({n: float(env[n].detach()) for n in env}, {n: 0.0 for n in ex.inputs})
     grads = torch.autograd.grad(out, [env[n] for n in ex.inputs], allow_unused=True)
     return ({n: float(env[n].detach()) for n in env},
             {n: (0.0 if g is None else float(g)) for n, g in zip(ex.inputs, grads)})
