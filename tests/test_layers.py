@@ -164,3 +164,17 @@ def test_builder_errors_name_the_problem(call, message):
     with pytest.raises(derive.DeriveError) as err:
         call()
     assert message in str(err.value)
+
+
+def test_batchnorm_document_shows_the_simplified_formula_equal():
+    text = " ".join(derive.batchnorm([1, 2, 4], gamma=2, beta="0.5", upstream=[1, -2, "0.5"]).to_text().split())
+    assert "The simplified formula (CS231n)" in text
+    assert "3 of 3 values equal the step-by-step ones exactly" in text and "sum to 0" in text
+    assert "∂L/∂x2 ≈ −2.921" in text
+
+
+def test_rnn_document_shows_the_factor_per_step_back():
+    text = " ".join(derive.rnn([1, "0.5", -1], h0=1, w_xh=1, w_hh=3, w_hy=1, y=0, activation="relu").to_text().split())
+    assert "∂h3/∂h2 3" in text and "∂h3/∂h1 = 9" in text and "explodes" in text
+    small = derive.rnn([1, 1, 1], h0=1, w_xh=1, w_hh="0.5", w_hy=1, y=0, activation="tanh").to_text()
+    assert "vanishes" in small

@@ -109,6 +109,29 @@ def _handout_files(folder: Path):
             (folder / d.svg_name).write_bytes(to_svg(d))
 
 
+SOFTMAX_BATCH = dict(inputs=[[1, 2], [0, 1], [0.5, -1], [2, 0.5]],
+                     weights=[[[1, -1], [0, 1], [0.5, 0.25]], [[1, 0.5, -1], [0.2, 0.3, 0.1], [-0.5, 0, 1]]],
+                     biases=[[0, 0, 0.1], [0.5, 0, -0.25]], targets=[0, 2, 1, 1])
+
+
+def _softmax_batch(fmt):
+    from ..model.builders import mlp
+    return mlp(**SOFTMAX_BATCH, activation=["relu", "softmax"], loss="cross_entropy", lr="0.5",
+               focus="w1_2_1").render(fmt)
+
+
+def _batchnorm(fmt):
+    from ..model.example import render as r
+    from ..model.layers import batchnorm
+    return r(batchnorm([1, 2, 4], gamma=2, beta="0.5", upstream=[1, -2, "0.5"]), fmt)
+
+
+def _rnn(fmt):
+    from ..model.example import render as r
+    from ..model.layers import rnn
+    return r(rnn([1, "0.5", -1], h0=1, w_xh=1, w_hh=3, w_hy=1, y=0, activation="relu"), fmt)
+
+
 def _remedies(fmt):
     from .remedies import remedies
     return remedies().render(fmt)
@@ -190,6 +213,13 @@ EXAMPLES: list[DemoExample] = [
                 _training_plot("exploding-chain")),
     DemoExample("neuron-relu-symbolic", "The ReLU neuron without numbers: "
                 "dL/dw = 2(a − y) · 𝟙[z > 0] · x", _symbolic),
+    DemoExample("softmax-classifier-batch", "A 2-3-3 ReLU + softmax classifier on a mini-batch of "
+                "4, in matrix form: shapes, δ = (p − y)/4, ∂L/∂W = δ aᵀ, the ReLU mask, the bias "
+                "gradient summed over the batch, one weight zoomed in", _softmax_batch),
+    DemoExample("batchnorm-backward", "Batch normalisation's backward pass over a batch of 3, path "
+                "by path, and CS231n's simplified formula shown equal", _batchnorm),
+    DemoExample("rnn-exploding-w_hh", "A 3-step recurrent net: the shared w_hh's gradient is a sum "
+                "over time, each step back multiplies by w_hh · f' = 3 — exploding gradients", _rnn),
 ]
 
 

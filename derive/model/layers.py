@@ -17,6 +17,7 @@ from ..core.errors import DeriveError
 from ..core.functions import activation as activation_spec
 from ..core.losses import loss as loss_spec
 from ..core.parser import parse_equations
+from ..teaching.layerdocs import batchnorm_simplified as simplified  # also registers the layouts
 from .example import Example
 
 
@@ -95,7 +96,7 @@ def batchnorm(x, gamma=1, beta=0, eps="1e-5", upstream=None, title: str | None =
              **{f"xhat{i}": rf"\hat{{x}}_{{{i}}}" for i in range(1, n + 1)}}
     return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
                    [f"x{i}" for i in range(1, n + 1)] + ["gamma", "beta"], None,
-                   title or f"Batch normalisation: the backward pass over a batch of {n}", "generic",
+                   title or f"Batch normalisation: the backward pass over a batch of {n}", "batchnorm",
                    meta, latex)
 
 
@@ -109,13 +110,7 @@ def batchnorm_simplified(ex: Example) -> list:
     Returns the exact ∂L/∂x_i, i = 1 … n (to compare with the step-by-step ones)."""
     if ex.meta.get("layer") != "batchnorm":
         raise DeriveError("batchnorm_simplified needs an example built by batchnorm(...)")
-    n = ex.meta["batch"]
-    v = ex.evaluation.values
-    gs = [v[f"g{i}"] for i in range(1, n + 1)]
-    xh = [v[f"xhat{i}"] for i in range(1, n + 1)]
-    total = sum(gs)
-    weighted = sum(g * h for g, h in zip(gs, xh))
-    return [v["gamma"] / (n * v["s"]) * (n * g - total - h * weighted) for g, h in zip(gs, xh)]
+    return simplified(ex)
 
 
 # --- recurrent net -----------------------------------------------------------------------------
@@ -162,7 +157,7 @@ def rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0, b_y=0, activation: str = "tanh",
         ex.meta.update(meta)
         return ex
     return Example(Graph(parse_equations(text), inputs=list(values)), values, params, lr, title,
-                   "generic", meta, latex)
+                   "rnn", meta, latex)
 
 
 # --- convolution, pooling, dropout ------------------------------------------------------------
