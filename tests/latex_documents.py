@@ -82,7 +82,7 @@ def documents(tmp: str) -> dict:
     docs["neuron-gelu"] = (derive.neuron(x="0.7", w="-1.3", b="0.25", y=1, activation="gelu",
                                          lr="0.1").to_latex(), [])
     docs["registry"] = (registry_document(), [])
-    from test_matrixdoc import matrix_examples
+    from tests.test_matrixdoc import matrix_examples
     for name, ex in matrix_examples().items():
         docs[f"matrix-{name}"] = (ex.to_latex(), [])
     spec_path = folder / "hw.yaml"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import derive
 from derive.core.engine import expand_quantities
 from derive.core.functions import FUNCTIONS
-from derive.core.parser import BinOp, Call, Name, Neg, Num, Transpose, parse_equations
+from derive.core.parser import BinOp, Name, Neg, Num, Transpose, parse_equations
 from derive.core.tensor import TENSOR_FUNCTIONS
 from derive.model.tensors import TensorExample
 

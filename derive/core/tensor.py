@@ -638,6 +638,7 @@ class TensorFunction:
     description: str
     defaults: tuple = ()
     layer: bool = False  # may be a layer's activation (mlp(activation=[…, "softmax"]))
+    after_softmax: bool = False  # takes softmax(z) and gives z its gradient directly (p − y)
 
     @property
     def min_arity(self) -> int:
@@ -666,7 +667,7 @@ register_tensor_function(TensorFunction(
     "cross_entropy", 2, cross_entropy_op, r"\operatorname{CE}", "CE",
     "-(({1}) * torch.log({0})).sum() / ({0}).shape[1]",
     "cross-entropy of probabilities p (columns) and targets y (one-hot, or a 0-based class index "
-    "per column), averaged over the batch"))
+    "per column), averaged over the batch", after_softmax=True))
 
 
 # --- values from users -------------------------------------------------------------------------

@@ -165,8 +165,8 @@ class TensorEvaluation:
             args = [self._eval(a, eq) for a in tree.args]
             if tree.func in TENSOR_FUNCTIONS:
                 spec = TENSOR_FUNCTIONS[tree.func]
-                if spec.name == "cross_entropy":
-                    return self._cross_entropy(args, where)
+                if spec.after_softmax:
+                    return self._after_softmax(spec, args, where)
                 return self._record(*_pair(spec.op(*args, where), tuple(args)))
             spec = FUNCTIONS[tree.func]
             extra = []
@@ -180,14 +180,15 @@ class TensorEvaluation:
                                                       "mask" in self.mistakes), (args[0],)))
         raise TypeError(f"not a syntax tree node: {tree!r}")
 
-    def _cross_entropy(self, args, where: Where) -> Tensor:
+    def _after_softmax(self, spec, args, where: Where) -> Tensor:
+        """A loss of probabilities (cross-entropy): when they come straight from a softmax, the
+        pair is differentiated at once, the logits receiving δ directly."""
         p, y = args
         producer = self.produced_by.get(id(p))
         logits = None
         if producer is not None and getattr(producer.vjp, "softmax_of", None) is not None:
             logits = producer.vjp.softmax_of
-        out, vjp = TENSOR_FUNCTIONS["cross_entropy"].op(p, y, where, logits,
-                                                        "targets" in self.mistakes)
+        out, vjp = spec.op(p, y, where, logits, "targets" in self.mistakes)
         entry = TapeEntry(out, (p, y), vjp)
         entry.fused = logits
         self.tape.append(entry)

@@ -118,7 +118,8 @@ def batchnorm_simplified(ex: Example) -> list:
 
 def rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0, b_y=0, activation: str = "tanh",
         loss: str = "half_squared_error", lr=None, title: str | None = None) -> Example:
-    """A recurrent net unrolled over ``len(xs)`` steps: ``h_t = f(w_xh·x_t + w_hh·h_(t−1) + b_h)``,
+    """A recurrent net unrolled over ``len(xs)`` steps: ``z_t = w_xh·x_t + w_hh·h_(t−1) + b_h``,
+    ``h_t = f(z_t)``,
     output ``yhat = w_hy·h_T + b_y`` at the last step, ``L = loss(yhat, y)``. The weights are
     shared across time, so ∂L/∂w_hh is a sum over the time steps (one path per step) — and a
     product of T factors w_hh·f'(…) along the longest path: exploding or vanishing gradients.
@@ -135,8 +136,10 @@ def rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0, b_y=0, activation: str = "tanh",
     mul = " @ " if matrices else "*"
     values = {f"x{t}": v for t, v in enumerate(steps, start=1)}
     values.update({"h0": h0, "w_xh": w_xh, "w_hh": w_hh, "b_h": b_h, "w_hy": w_hy, "b_y": b_y, "y": y})
-    lines = [f"h{t} = {_act(activation, f'w_xh{mul}x{t} + w_hh{mul}h{t - 1} + b_h')}"
-             for t in range(1, len(steps) + 1)]
+    lines = []
+    for t in range(1, len(steps) + 1):  # the pre-activation z_t named: short, as on the board
+        lines.append(f"z{t} = w_xh{mul}x{t} + w_hh{mul}h{t - 1} + b_h")
+        lines.append(f"h{t} = {_act(activation, f'z{t}')}")
     lines.append(f"yhat = w_hy{mul}h{len(steps)} + b_y")
     if matrices:
         spec = loss_spec(loss)

@@ -52,7 +52,7 @@ def build_batchnorm(ex):
     total = sp.S.Zero if _equal(total, sp.S.Zero) else total
     s.say(Sentence(f"{same} of {n} values equal the step-by-step ones exactly (checked "
                    f"symbolically), and they sum to {{0}}" + (": shifting every input by the same "
-                   f"amount does not change a normalised output." if total == 0 else "."),
+                   "amount does not change a normalised output." if total == 0 else "."),
                    (Value(total),)))
     content.sections.insert(len(content.sections) - (1 if content.sections[-1].title == "Observations" else 0), s)
     return content
@@ -70,11 +70,11 @@ def build_rnn(ex):
                    "multiplying by w_hh times the activation's slope:"))
     rows = []
     for path in sorted(d.paths, key=lambda p: -len(p.nodes)):
-        used_at = path.nodes[1]  # the h_t the path starts from
-        later = sum(1 for n in path.nodes[2:] if n in ex.graph.nodes and n.startswith("h"))
+        hs = [n for n in path.nodes[1:] if n in ex.graph.nodes and n.startswith("h")]
+        used_at, later = hs[0], len(hs) - 1  # the h_t the path starts from, the steps after it
         rows.append([used_at, str(later), Value(path.value)])
     s.tabulate(["use of w_hh in", "later steps passed back", "contribution to ∂L/∂w_hh"], rows)
-    factors = [ex.evaluation.local(f"h{t}", f"h{t - 1}").value for t in range(2, steps + 1)]
+    factors = [ex.evaluation.grad(f"h{t - 1}", f"h{t}") for t in range(2, steps + 1)]
     if factors:
         product = compact("∏", sp.Mul(*factors))
         s.say(Sentence("Each step back multiplies by ∂h_t/∂h_(t−1) = w_hh · f'(…):"))

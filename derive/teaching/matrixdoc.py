@@ -201,7 +201,8 @@ def _softmax_pair(ex, name: str):
         if isinstance(t, Call) and t.func == "softmax" and isinstance(t.args[0], Name) and t.args[0].id == name:
             for eq2 in graph.equations:
                 t2 = eq2.tree
-                if (isinstance(t2, Call) and t2.func == "cross_entropy" and isinstance(t2.args[0], Name)
+                if (isinstance(t2, Call) and t2.func in TENSOR_FUNCTIONS
+                        and TENSOR_FUNCTIONS[t2.func].after_softmax and isinstance(t2.args[0], Name)
                         and t2.args[0].id == eq.name and isinstance(t2.args[1], Name)):
                     users = [e for e in graph.equations if eq.name in graph.uses[e.name]]
                     if len(users) == 1:
@@ -304,7 +305,6 @@ def build_matrix(ex) -> Content:
     """The document of a TensorExample (see the module docstring)."""
     values = ex.evaluation.values
     grads = ex.evaluation.adjoints(ex.output)
-    shapes = _Shapes(ex)
     sections = []
 
     s = Section("The computation")
