@@ -284,13 +284,17 @@ def deadline(seconds: float):
 
     def expire(signum, frame):
         if active[0]:  # never after the block has ended
-            active[0] = False
+            # Python may deliver the exception where it is ignored (a __del__ or weakref callback
+            # during the block), so keep firing every 50 ms until the block really stops.
+            state[0] = True
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
             raise _OutOfTime()
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield state
     except _OutOfTime:
+        active[0] = False
         state[0] = True
     finally:
         active[0] = False
