@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import derive
 from derive import DeriveError, Example
 
 HERE = Path(__file__).resolve().parent

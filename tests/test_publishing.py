@@ -2,12 +2,10 @@
 diagrams inline SVG, plots embedded), notebooks executed with nbclient (derive rebuilds each
 example, PyTorch cross-checks it), homework sheets to hand out, and LMS exports (Moodle XML with
 cloze parts and worked-solution feedback, QTI 1.2, GIFT) with the spec's tolerance."""
-import io
 import json
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from pathlib import Path
 
 import pytest
 

@@ -1,7 +1,6 @@
 """Issue 12, one test per "Why" bullet (items 1, 2, 3, 7) on its exact example: the words around
 the numbers are right for any graph, not only the conversation's."""
 import pytest
-import sympy as sp
 
 import derive
 from derive import Example

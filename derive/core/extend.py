@@ -32,7 +32,7 @@ def register_activation(name: str, formula: str, latex: str | None = None) -> Fu
         raise DeriveError(f"`{name}` is a built-in function; register the activation under another "
                           f"name")
     if not isinstance(formula, str) or not formula.strip():
-        raise DeriveError(f"register_activation needs a formula in one variable, e.g. \"z*sigmoid(2*z)\"")
+        raise DeriveError("register_activation needs a formula in one variable, e.g. \"z*sigmoid(2*z)\"")
     tree = parse_expression(formula.strip())
     variables = list(dict.fromkeys(names_in(tree)))
     if len(variables) != 1:

@@ -20,7 +20,6 @@ import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from xml.sax.saxutils import escape as xml_escape
 
 import sympy as sp
 
