@@ -12,6 +12,7 @@ by its definition) and it is shorter. The content layer states them ("which simp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
@@ -54,7 +55,13 @@ def _definitions(ex) -> dict:
 
 
 def _equal(a: sp.Expr, b: sp.Expr, definitions: dict) -> bool:
-    difference = (a - b).xreplace(definitions)
+    return _is_zero((a - b).xreplace(definitions))
+
+
+# The symbolic work depends only on the graph's structure, not on its numbers: homework variants,
+# training steps and repeated renders of one graph ask the same questions, so answers are cached.
+@lru_cache(maxsize=2048)
+def _is_zero(difference: sp.Expr) -> bool:
     for rewrite in (lambda e: e, lambda e: e.rewrite(sp.exp)):
         if sp.simplify(rewrite(difference)) == 0:
             return True
@@ -93,8 +100,7 @@ def product_form(ex, d):
         if len(factors) < 2:
             continue
         written = sum(_ops(f) for f in factors)
-        candidates = [sp.cancel(sp.Mul(*factors)), sp.factor(sp.Mul(*factors))]
-        best = min(candidates, key=_ops)
+        best = _simplest(sp.Mul(*factors))
         if _ops(best) >= written or any(best.has(f) for f in outputs):
             continue
         mechanical = tuple(ex.evaluation.local(c, p).symbolic for p, c in edges[:len(factors)])
@@ -104,6 +110,12 @@ def product_form(ex, d):
         value = None if ex.symbolic else ex.evaluation.grad(parent, d.output)
         return TextbookForm(d.output, parent, mechanical, best, cancelled, value)
     return None
+
+
+@lru_cache(maxsize=2048)
+def _simplest(product: sp.Expr) -> sp.Expr:
+    """The shorter of the cancelled and the factored form of a product."""
+    return min([sp.cancel(product), sp.factor(product)], key=_ops)
 
 
 def _cancelled(factors, edges) -> tuple:
