@@ -95,10 +95,3 @@ class OutputExists(DeriveError):
 
 __all__ = ["DeriveError", "ParseError", "GraphError", "InvalidValue", "UndefinedValue",
            "UnknownName", "AnswerError", "SpecError", "OutputExists"]
-
-
-def __getattr__(name):
-    # Transitional: branches written before the rename still import the old name.
-    if name == "ValueError_":
-        return InvalidValue
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

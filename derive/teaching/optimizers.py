@@ -24,6 +24,7 @@ import mpmath
 from ..core.approx import DIGITS, Undefined, approx
 from ..core.derivation import Chain, Formula, Subst, Value
 from ..core.engine import Quantity
+from ..core.numbers import to_exact
 
 
 def _approx_of(x):
@@ -47,7 +48,7 @@ class Exact:
     def __init__(self, value, number=None):
         if isinstance(value, Exact):
             value, number = value.value, value.number
-        self.value = value if isinstance(value, sp.Basic) else sp.sympify(value)
+        self.value = value if isinstance(value, sp.Basic) else to_exact(value)
         self.number = number  # the approximation, when ``value`` is not a Rational
 
     @property

@@ -24,7 +24,7 @@ from sympy import S
 from ..core.approx import Undefined, approx
 from ..core.derivation import Value
 from ..core.engine import Evaluation, Quantity, compact, gc_paused, public_form
-from ..core.errors import DeriveError, ValueError_
+from ..core.errors import DeriveError, InvalidValue
 from ..core.functions import Sentence
 from ..core.numbers import format_number, to_exact
 from ..rendering.blocks import Content, Section
@@ -39,7 +39,7 @@ MAX_RATIONAL_BITS = 4096  # a rational with more bits than this is kept as an ex
 def settle(label: str, expr) -> sp.Expr:
     """``expr`` as an exact number that stays small: a Rational, or a Quantity atom defined by
     ``expr`` (whose own atoms are the previous step's numbers)."""
-    value = expr.atom(label) if isinstance(expr, Exact) else compact(label, sp.sympify(expr))
+    value = expr.atom(label) if isinstance(expr, Exact) else compact(label, expr if isinstance(expr, sp.Basic) else to_exact(expr, label))
     if value.is_Rational and int(value.p).bit_length() + int(value.q).bit_length() > MAX_RATIONAL_BITS:
         return Quantity(label, value, approx(value))
     return value
@@ -142,8 +142,8 @@ def train(ex, steps, optimizer="sgd", lr=None, momentum=0, nesterov=False, alpha
             if t > 0:
                 try:
                     evaluation = Evaluation(graph, values)
-                except ValueError_ as e:
-                    raise ValueError_(f"step {t}: {e}") from None
+                except InvalidValue as e:
+                    raise InvalidValue(f"step {t}: {e}") from None
             grads = {p: evaluation.grad(p, output) for p in params}
             norm = _norm(grads)
             before = _copy_state(state)  # the state after t updates belongs to step t
@@ -163,7 +163,7 @@ def train(ex, steps, optimizer="sgd", lr=None, momentum=0, nesterov=False, alpha
                         worked = tuple(lines)
                     values[p] = new
             except Undefined as e:
-                raise ValueError_(f"step {t + 1}: the {spec.title} update is undefined ({e}); "
+                raise InvalidValue(f"step {t + 1}: the {spec.title} update is undefined ({e}); "
                                   f"use eps > 0 or another learning rate") from None
             records.append(StepRecord(evaluation, grads, before, norm, used, clipped, worked))
     return Training(ex, spec, hyper, steps, records)
