@@ -342,6 +342,11 @@ def check(spec, answers, interactive, rtol, atol, fmt):
     rtol, atol = _spec_tolerance(s, rtol, atol)
     report = ex.check(given, rtol=rtol, atol=atol)
     click.echo(_report_text(report, name), nl=False)
+    unreadable = [k for k, v in report.verdicts.items() if v.status == "unreadable"]
+    if unreadable:  # bad input, but every readable answer was still checked (report above)
+        click.echo(f"error: {report.hint(unreadable[0])} (key {unreadable[0]!r}"
+                   f"{f' and {len(unreadable) - 1} more' if len(unreadable) > 1 else ''})", err=True)
+        sys.exit(2)
     sys.exit(0 if report.ok else 1)
 
 

@@ -1,7 +1,8 @@
 """Exact numbers in, exact numbers through, rounded numbers only on display.
 
-* ``to_exact`` turns what a user types (int, float, str, Fraction, Decimal, SymPy number) into an
-  exact SymPy number. A float is the decimal it prints as: ``0.1`` is 1/10, not 3602879701896397/2**55.
+* ``to_exact`` turns what a user types (int, float, str, Fraction, Decimal, numpy scalar, SymPy
+  number) into an exact SymPy number. A float is the decimal it prints as: ``0.1`` is 1/10, not
+  3602879701896397/2**55; ``np.float32(3.001)`` is 3.001.
 * ``format_number`` is the one display policy: integers and terminating decimals print as themselves
   (7, 2.2, 7812.5); everything else as ≈ with N significant digits.
 """
@@ -45,14 +46,17 @@ def to_exact(value, name: str = "value") -> sp.Expr:
     """
     if isinstance(value, bool):
         raise InvalidValue(f"{name}: got a boolean ({value}); give a number such as 2 or 0.5")
+    if type(value).__module__ == "numpy":
+        value = _from_numpy(value, name)
     if isinstance(value, int):
         check_rational(sp.Integer(value), name)
         return sp.Integer(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise InvalidValue(f"{name}: {value} is not a finite number")
-        # repr() is the shortest decimal that round-trips: the number the user typed.
-        return parse_decimal(repr(value))
+        # repr() is the shortest decimal that round-trips: the number the user typed. (float's own
+        # repr: a float subclass such as numpy.float64 prints as "np.float64(0.1)".)
+        return parse_decimal(float.__repr__(value))
     if isinstance(value, Fraction):
         result = sp.Rational(value.numerator, value.denominator)
         check_rational(result, name)
@@ -91,6 +95,29 @@ def to_exact(value, name: str = "value") -> sp.Expr:
     except InvalidValue:
         raise
     raise InvalidValue(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+
+
+def _from_numpy(value, name: str):
+    """A numpy scalar (or 0-d array) as the Python number it stands for: an integer as ``int``, a
+    float as the shortest decimal *of its own precision* (``np.float32(3.001)`` is 3.001, not
+    3.0009999275207520 — ``str`` of a numpy float is that decimal)."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return value
+    if shape != ():
+        raise InvalidValue(f"{name}: expected one number, got an array of shape {tuple(shape)}; "
+                           f"give a scalar (or a list where the example takes a vector)")
+    value = value[()]  # a 0-d array's scalar; a scalar's own value
+    kind = value.dtype.kind
+    if kind == "b":
+        raise InvalidValue(f"{name}: got a boolean ({value}); give a number such as 2 or 0.5")
+    if kind in "iu":
+        return int(value)
+    if kind == "f":
+        if not bool(value == value) or abs(float(value)) == float("inf"):
+            raise InvalidValue(f"{name}: {value} is not a finite number")
+        return str(value)
+    raise InvalidValue(f"{name}: expected a real number, got numpy {value.dtype} {value!r}")
 
 
 def terminating_decimal(value: sp.Rational, max_digits: int = 15) -> str | None:

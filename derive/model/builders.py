@@ -18,6 +18,19 @@ def _activation_call(name: str, arg: str, alpha=None) -> str:
     return f"{name}({arg})"
 
 
+def _plain(value):
+    """A numpy array as nested lists of its own scalars (``tolist()`` would turn a float32 3.001
+    into the Python float 3.0009999275207520); a 0-d array as its scalar; lists and tuples
+    element by element; anything else unchanged. Builders take arrays wherever they take lists."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) is not None:
+        if value.ndim == 0:
+            return value[()]
+        return [_plain(v) for v in value]
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _as_list(value, name: str):
     if isinstance(value, (list, tuple)):
         if not value:
@@ -35,7 +48,11 @@ def neuron(x=None, w=None, b=None, y=None, activation: str = "relu", loss: str =
 
     >>> neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1).grad("w")
     8
+    >>> import numpy as np
+    >>> neuron(x=np.array([1.0, 2.0]), w=np.array([0.5, -0.25]), b=np.float64(0), y=1).value("z")
+    0
     """
+    x, w, b, y, lr = _plain(x), _plain(w), _plain(b), _plain(y), _plain(lr)
     _loss(loss)
     xs, ws = _as_list(x, "x"), _as_list(w, "w")
     values = {}
@@ -87,6 +104,10 @@ def chain(depth: int = 3, weight=5, x=1, activation: str = "relu", loss: str = "
     >>> chain(depth=3, weight=5, x=1).grad("w1")
     3125
     """
+    weight, x, y, bias, lr = _plain(weight), _plain(x), _plain(y), _plain(bias), _plain(lr)
+    depth = _plain(depth)
+    if type(depth).__module__ == "numpy" and getattr(depth, "dtype", None) is not None and depth.dtype.kind in "iu":
+        depth = int(depth)  # np.int64(3), e.g. from a range of depths
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
         raise DeriveError(f"depth must be a whole number ≥ 1, got {depth!r}")
     budget.check_nodes(3 * depth + 3, f"a chain of depth {depth}")  # before writing its lines
@@ -132,6 +153,8 @@ def mlp(inputs, weights, biases, targets, activation="sigmoid", loss: str = "hal
     >>> ex.grad("w1_1_1")
     0
     """
+    inputs, weights, biases, targets = _plain(inputs), _plain(weights), _plain(biases), _plain(targets)
+    lr = _plain(lr)
     if _tensor_mlp(inputs, activation, targets):
         return mlp_tensor(inputs, weights, biases, targets, activation, loss, lr, focus, title)
     xs = list(inputs) if isinstance(inputs, (list, tuple)) else None

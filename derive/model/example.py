@@ -374,6 +374,31 @@ class Example:
         from ..teaching.checking import check
         return check(self, answers, rtol=rtol, atol=atol)
 
+    def keys(self) -> dict[str, str]:
+        """The answer keys ``check`` accepts, each with its display name: every value, local
+        derivative, the output's derivative with respect to every name, and the updates (with a
+        learning rate). ``check`` also accepts a key written as displayed (``∂L/∂w⁽¹⁾₁,₁``).
+
+        >>> ex = Example.from_equations("z = w*x\\nL = z**2", values={"w": 3, "x": 2})
+        >>> ex.keys()
+        {'w': 'w', 'x': 'x', 'z': 'z', 'L': 'L', 'dz/dw': '∂z/∂w', 'dz/dx': '∂z/∂x', 'dL/dz': '∂L/∂z', 'dL/dw': '∂L/∂w', 'dL/dx': '∂L/∂x'}
+        """
+        from ..teaching.answers import answer_keys
+        return answer_keys(self)
+
+    def table(self, as_dataframe: bool = False):
+        """Every input's and node's value, local derivatives and gradient as Python floats: a
+        ``Table`` (a list of ``Row``; ``.to_pandas()`` gives a DataFrame, as does
+        ``as_dataframe=True``, when pandas is installed).
+
+        >>> ex = Example.from_equations("z = w*x\\nL = z**2", values={"w": 3, "x": 2})
+        >>> ex.table()[2]
+        Row(name='z', display='z', kind='node', value=6.0, gradient=12.0, local={'w': 2.0, 'x': 3.0})
+        """
+        from ..teaching.table import value_table
+        table = value_table(self)
+        return table.to_pandas() if as_dataframe else table
+
     # --- documents ------------------------------------------------------------------------
 
     def to_pytorch(self) -> str:

@@ -162,6 +162,12 @@ class TensorExample:
         """∂output/∂p for every parameter (exact Tensors' public form), in parameter order."""
         return {p: self.grad(p) for p in self.params}
 
+    def keys(self) -> dict[str, str]:
+        """The answer keys ``check`` accepts (tensors by name and their entries such as
+        ``w1_2_1``), each with its display name (``w⁽¹⁾₂,₁``)."""
+        from ..teaching.answers import answer_keys
+        return answer_keys(self)
+
     def check(self, answers: dict, rtol=None, atol=None):
         """Compare answers (numbers, nested lists or arrays) entry by entry; see
         ``derive.teaching.matrixcheck``."""

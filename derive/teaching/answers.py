@@ -1,5 +1,23 @@
 """What a student writes and what it is compared with: answer keys ("z", "dL/dw", "w_new") and
-the exact value each names, answers read by the safe parser, and the significant-figure tolerance."""
+the exact value each names, answers read by the safe parser, and the significant-figure tolerance.
+
+Numbers are taken as people type them: int, float, ``Fraction``, ``Decimal``, numpy scalars (and
+one-element arrays), text. How close a number must be (``matches``):
+
+* a number written with few digits (``0.9991``, ``"≈ 0.9991"``, ``Decimal("0.9991")``) is right
+  when it is the exact value rounded to the significant figures written (± half a unit in the last
+  digit written);
+* a *machine value* — a float whose shortest repr has 10 or more significant digits
+  (``0.1*3 == 0.30000000000000004``, ``float(ex.grad("w"))``), or text or a Decimal written with
+  as many — carries its digits by accident of binary arithmetic; it is right within a relative
+  tolerance of 1e-9 (``MACHINE_RTOL``). A numpy float32 (float16) is a machine value from 6 (3)
+  significant digits on, within 1e-6 (1e-3);
+* an exact form (``3/20``, ``Fraction(3, 20)``, ``2*exp(-7)``) must be exact.
+
+>>> answer = parse_answer(None, 0.1 * 3)
+>>> answer.digits, answer.rtol, matches(answer, sp.Rational(3, 10))
+(17, 1e-09, True)
+"""
 from __future__ import annotations
 
 import re
@@ -14,6 +32,11 @@ from ..core.errors import AnswerError, DeriveError
 _DERIVATIVE = re.compile(r"^\s*(?:d|∂)\s*([A-Za-z][A-Za-z0-9_]*)\s*/\s*(?:d|∂)\s*([A-Za-z][A-Za-z0-9_]*)\s*$")
 _NEW = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)_new\s*$")
 MIN_SIGNIFICANT = 2
+# A float carries 17 significant digits by accident; one typed by a person rarely has 10.
+MACHINE_DIGITS = 10
+MACHINE_RTOL = 1e-9
+# numpy floats by size (bytes): (machine digits, relative tolerance); float64 and wider as a float
+_NUMPY_MACHINE = {2: (3, 1e-3), 4: (6, 1e-6)}
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,80 @@ def parse_key(ex, text: str) -> Key:
                       f"(\"dL/dw\" or \"∂L/∂w\") or an update (\"w_new\")")
 
 
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_SUPERSCRIPT = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
+_LAYERED = re.compile(r"^([A-Za-z]+)(\d+)((?:_\d+)+)$")  # w1_2_1: layer 1, indices 2, 1
+_INDEXED = re.compile(r"^([A-Za-z]+?)(\d+)$")  # x1
+
+
+def display_name(name: str) -> str:
+    """A name as a lecturer writes it: ``w1_1_2`` -> ``w⁽¹⁾₁,₂``, ``x1`` -> ``x₁``,
+    ``lambda`` -> ``λ``.
+
+    >>> display_name("w1_1_2"), display_name("x1"), display_name("lambda"), display_name("W1")
+    ('w⁽¹⁾₁,₂', 'x₁', 'λ', 'W₁')
+    """
+    from ..rendering.printing import text_name
+    m = _LAYERED.match(name)
+    if m:
+        base, layer, rest = m.groups()
+        return (text_name(base) + f"({layer})".translate(_SUPERSCRIPT)
+                + ",".join(i.translate(_SUBSCRIPT) for i in rest.strip("_").split("_")))
+    m = _INDEXED.match(name)
+    if m and text_name(name) == name:
+        return text_name(m.group(1)) + m.group(2).translate(_SUBSCRIPT)
+    return text_name(name)
+
+
+def answer_keys(ex) -> dict[str, str]:
+    """Every answer key of ``ex`` (key -> display name): each value, each local derivative
+    ∂child/∂parent, the output's derivative with respect to every name, and each parameter's
+    update when the example has a learning rate. Works for scalar and tensor examples (whose
+    entries, such as ``w1_2_1`` of ``W1``, are keys too).
+
+    >>> import derive
+    >>> keys = derive.neuron(x=2, w=3, b=1, y=5, lr=0.1).keys()
+    >>> keys["dL/dw"], keys["w_new"], len(keys)
+    ('∂L/∂w', 'w (updated)', 19)
+    """
+    keys: dict[str, str] = {}
+    out = ex.output
+    aliases = getattr(ex, "aliases", None)
+    if aliases is not None:  # a tensor example: tensors by name, and their entries
+        names = list(ex.inputs) + list(ex.nodes)
+        entries = [a for a in aliases if aliases[a][0] in names]
+        for n in names + entries:
+            keys[n] = display_name(n)
+        for n in names + entries:
+            if n != out:
+                keys[f"d{out}/d{n}"] = f"∂{display_name(out)}/∂{display_name(n)}"
+    else:
+        graph = ex.graph
+        names = list(graph.inputs) + list(graph.nodes)
+        for n in names:
+            keys[n] = display_name(n)
+        for child, node in graph.nodes.items():
+            for parent in node.parents:
+                keys[f"d{child}/d{parent}"] = f"∂{display_name(child)}/∂{display_name(parent)}"
+        for n in names:
+            if n != out:
+                keys[f"d{out}/d{n}"] = f"∂{display_name(out)}/∂{display_name(n)}"
+    if ex.lr is not None:
+        for p in ex.params:
+            keys[f"{p}_new"] = f"{display_name(p)} (updated)"
+    return keys
+
+
+def key_from_display(ex, text: str) -> str | None:
+    """The key whose display name (or whose display with d for ∂) is ``text``, else None:
+    ``∂L/∂w⁽¹⁾₁,₁`` -> ``dL/dw1_1_1``."""
+    wanted = "".join(text.split())
+    for key, shown in answer_keys(ex).items():
+        if "".join(shown.split()) == wanted or "".join(shown.replace("∂", "d").split()) == wanted:
+            return key
+    return None
+
+
 def expected_value(ex, key: Key):
     """The exact value an answer key asks for."""
     ev = ex.evaluation
@@ -69,6 +166,13 @@ class Answer:
     digits: int | None  # significant figures written (None: exact, e.g. a fraction)
     formula: sp.Expr | None = None  # if symbolic
     problem: str = ""  # why the answer could not be graded (beyond the work budget)
+    rtol: float | None = None  # a machine value's relative tolerance (see the module docstring)
+    unreadable: str = ""  # why the answer could not be read (where, and what was expected)
+
+    @property
+    def machine(self) -> bool:
+        """True when the answer is a machine value (judged by ``rtol``, not by its digits)."""
+        return self.rtol is not None
 
 
 def _significant_digits(text: str) -> int | None:
@@ -76,6 +180,7 @@ def _significant_digits(text: str) -> int | None:
     if "/" in text:
         return None
     mantissa = re.split(r"[eE]", text)[0]
+
     digits = mantissa.replace(".", "").lstrip("0")
     return max(len(digits), 1)
 
@@ -93,6 +198,26 @@ def parse_answer(ex, raw) -> Answer:
         return Answer(_shown(raw), None, None, problem=f"not graded: {e}")
     except RecursionError:
         return Answer(_shown(raw), None, None, problem="not graded: the answer is nested too deeply")
+    except DeriveError as e:  # unreadable: reported for this key, the others are still checked
+        return Answer(_shown(raw), None, None, unreadable=_reason(e))
+
+
+def _reason(error: DeriveError) -> str:
+    """A read error as a reason for one answer: ``column 4: unexpected `)```."""
+    from ..core.errors import ParseError
+    text = str(error)
+    if isinstance(error, ParseError) and error.line is not None:
+        text = text.split(": ", 1)[1] if ": " in text else text
+        return f"column {error.column}: {text}" if error.column is not None else text
+    return text
+
+
+def _with_digits(raw, value, text: str, machine=(MACHINE_DIGITS, MACHINE_RTOL)) -> Answer:
+    """A decimal answer with the significant figures written in ``text``; a machine value
+    (``machine``: digits from which it is one, and its relative tolerance) also gets its rtol."""
+    digits = _significant_digits(text)
+    threshold, rtol = machine
+    return Answer(raw, value, digits, rtol=rtol if digits is not None and digits >= threshold else None)
 
 
 def _shown(raw) -> object:
@@ -128,17 +253,21 @@ def check_tolerance(name: str, value):
 def _parse_answer(ex, raw) -> Answer:
     from ..core.numbers import parse_decimal, to_exact
     from ..core.parser import Num, parse_expression, to_sympy
+    from decimal import Decimal
     if isinstance(raw, bool) or raw is None:
         raise AnswerError(f"answer {raw!r} is not a number or a formula")
-    if type(raw).__module__ == "numpy" and getattr(raw, "shape", None) == ():
-        # a numpy scalar: an integer as int; a float as the decimal it prints as (np.float32(3.001)
-        # is 3.001, and repr(np.float64(x)) is "np.float64(x)", not a decimal)
-        raw = raw.item() if raw.dtype.kind in "iub" else str(raw)
+    if type(raw).__module__ == "numpy" and getattr(raw, "shape", None) is not None:
+        return _numpy_answer(raw)
     if isinstance(raw, int):
         value = to_exact(raw, "answer")  # within the digit budget before str() is called
         return Answer(raw, value, len(str(abs(raw)).rstrip("0")) or 1)
     if isinstance(raw, float):
-        return Answer(raw, to_exact(raw), _significant_digits(repr(raw)))
+        return _with_digits(raw, to_exact(raw, "answer"), float.__repr__(raw))
+    if isinstance(raw, Decimal):  # as written: Decimal("0.9991") has 4 significant figures
+        return _with_digits(raw, to_exact(raw, "answer"), str(raw))
+    if isinstance(raw, (list, tuple, dict, set)):
+        raise AnswerError(f"expected one number or a formula for this key, got a "
+                          f"{type(raw).__name__} of {len(raw)} item(s)")
     if isinstance(raw, (sp.Basic,)) or not isinstance(raw, str):
         value = to_exact(raw, "answer")
         return Answer(raw, value, None)
@@ -146,7 +275,7 @@ def _parse_answer(ex, raw) -> Answer:
     text = raw.strip().replace("−", "-").lstrip("≈~").strip()
     exact = parse_decimal(text)
     if exact is not None:
-        return Answer(raw, exact, _significant_digits(text))
+        return _with_digits(raw, exact, text)
     tree = parse_expression(text.replace("∂", "d"))  # the engine's whitelist parser
     symbols = {n: ex.graph.symbols.get(n, sp.Symbol(n, real=True)) for n in _names(tree)}
     expr = to_sympy(tree, symbols)
@@ -158,6 +287,23 @@ def _parse_answer(ex, raw) -> Answer:
     if unknown:
         raise AnswerError(f"answer {text!r} uses unknown name(s) {', '.join(sorted(unknown))}")
     return Answer(raw, None, None, expr)
+
+
+def _numpy_answer(raw) -> Answer:
+    """A numpy scalar or one-element array: an integer exactly, a float as the decimal it prints
+    as in its own precision (``str(np.float32(x))``), a machine value by its size."""
+    from ..core.numbers import to_exact
+    if raw.shape != ():
+        if raw.size != 1:
+            raise AnswerError(f"expected one number for this key, got an array of shape "
+                              f"{tuple(raw.shape)}")
+        raw = raw.reshape(())
+    scalar = raw[()]
+    value = to_exact(scalar, "answer")
+    if scalar.dtype.kind in "iu":
+        return Answer(scalar, value, len(str(abs(int(scalar))).rstrip("0")) or 1)
+    machine = _NUMPY_MACHINE.get(scalar.dtype.itemsize, (MACHINE_DIGITS, MACHINE_RTOL))
+    return _with_digits(scalar, value, str(scalar), machine)
 
 
 def _names(tree):
@@ -186,6 +332,8 @@ def matches(answer: Answer, target, rtol=None, atol=None) -> bool:
     given, want = approx(answer.value), approx(target)
     if answer.value == target:
         return True
+    if answer.rtol is not None and abs(given - want) <= answer.rtol * abs(want):
+        return True  # a machine value: its 17 digits are binary noise, not the student's claim
     if rtol is not None or atol is not None:
         return abs(given - want) <= (atol or 0) + (rtol or 0) * abs(want)
     digits = answer.digits

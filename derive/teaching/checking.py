@@ -1,17 +1,26 @@
-"""Checking a student's answers: per key a verdict ("correct", "incorrect", or "carried": wrong, but
-right given the student's own earlier answers), a tolerance that respects the significant figures
-the student wrote, symbolic answers compared symbolically, and diagnosed mistakes from the
-catalogue in ``derive.teaching.mistakes``.
+"""Checking a student's answers: per key a verdict ("correct", "incorrect", "carried": wrong, but
+right given the student's own earlier answers, or "unreadable": the answer or its key could not be
+read — the reason says where and what was expected), a tolerance that respects the significant
+figures the student wrote (and a relative 1e-9 for machine floats such as ``0.1*3``; see
+``derive.teaching.answers``), symbolic answers compared symbolically, and diagnosed mistakes from
+the catalogue in ``derive.teaching.mistakes``.
 
 >>> import derive
 >>> ex = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)
 >>> ex.check({"z": 7, "dL/dw": 8, "w_new": 2.2}).ok
 True
+>>> report = ex.check({"z": 7.0, "dL/dw": "8 +", "gradient": 8})
+>>> report
+<Report 1 correct, 2 unreadable>
+>>> report.status("dL/dw"), report.hint("dL/dw")
+('unreadable', 'cannot read this answer: column 4: the expression ends too early')
+>>> float(report.expected("dL/dw")), report.expected("dL/dw", as_float=True)
+(8.0, 8.0)
 """
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import mpmath
 import sympy as sp
@@ -20,22 +29,40 @@ from ..core.approx import Undefined, approx
 from ..core.engine import accumulate, compact, descend, propagate
 from ..core.errors import AnswerError, DeriveError
 
-from .answers import Answer, Key, MIN_SIGNIFICANT, expected_value, matches, parse_answer, parse_key  # noqa: F401
+from .answers import (Answer, Key, MIN_SIGNIFICANT, expected_value, key_from_display,  # noqa: F401
+                      matches, parse_answer, parse_key)
+
+
+STATUSES = ("correct", "carried", "incorrect", "unreadable")
 
 
 @dataclass
 class Verdict:
     key: str
     given: object
-    expected: sp.Expr
-    status: str  # correct / incorrect / carried
+    expected: sp.Expr | None  # None when the key itself could not be read
+    status: str  # correct / incorrect / carried / unreadable
     hint: str = ""
     diagnosis: str = ""  # name of the catalogue mistake, if one explains the answer
+    note: str = ""  # how the answer was compared, when that is not the usual rule (machine floats)
 
 
 @dataclass
 class Report:
-    """The outcome of ``Example.check``."""
+    """The outcome of ``Example.check``: one ``Verdict`` per answer key, in the order given.
+
+    In a REPL its repr counts the statuses; in a notebook it displays as a table (HTML or
+    Markdown); ``str(report)`` is the plain-text table with hints.
+
+    >>> import derive
+    >>> report = derive.neuron(x=2, w=3, b=1, y=5, lr=0.1).check({"z": 7, "dL/dw": 9})
+    >>> report
+    <Report 1 correct, 1 incorrect>
+    >>> report.counts()
+    {'correct': 1, 'incorrect': 1}
+    >>> report.expected("dL/dw", as_float=True)
+    8.0
+    """
 
     verdicts: dict = field(default_factory=dict)
     title: str = "Your answers, checked"
@@ -43,6 +70,19 @@ class Report:
     @property
     def ok(self) -> bool:
         return all(v.status == "correct" for v in self.verdicts.values())
+
+    def counts(self) -> dict:
+        """How many answers have each status (statuses that occur only), in a fixed order."""
+        counts = {s: sum(v.status == s for v in self.verdicts.values()) for s in STATUSES}
+        return {s: n for s, n in counts.items() if n}
+
+    def __repr__(self) -> str:
+        counts = self.counts()
+        return "<Report " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "empty") + ">"
+
+    def keys(self) -> list[str]:
+        """The answer keys checked, in the order given."""
+        return list(self.verdicts)
 
     def _get(self, key):
         for k, v in self.verdicts.items():
@@ -56,8 +96,20 @@ class Report:
     def hint(self, key: str) -> str:
         return self._get(key).hint
 
-    def expected(self, key: str):
-        return self._get(key).expected
+    def expected(self, key: str, as_float: bool = False):
+        """The exact value ``key`` asks for (a SymPy number, so ``float()`` works on it; a formula
+        for a symbolic example); ``as_float=True`` returns it as a Python float."""
+        value = self._get(key).expected
+        if as_float:
+            if value is None or not getattr(value, "is_number", False):
+                raise DeriveError(f"{key!r} has no numeric value to give as a float "
+                                  f"(expected: {value})")
+            return float(value)
+        return value
+
+    def expected_float(self, key: str) -> float:
+        """``expected(key)`` as a Python float."""
+        return self.expected(key, as_float=True)
 
     def diagnosis(self, key: str) -> str:
         return self._get(key).diagnosis
@@ -70,16 +122,20 @@ class Report:
         rows = []
         for v in self.verdicts.values():
             given = v.given if isinstance(v.given, str) else str(v.given)
-            expected = Value(v.expected) if isinstance(v.expected, sp.Basic) and v.expected.is_number else str(v.expected)
-            mark = {"correct": "✓ correct", "incorrect": "✗ incorrect", "carried": "✓ carried forward"}[v.status]
+            expected = (Value(v.expected) if isinstance(v.expected, sp.Basic) and v.expected.is_number
+                        else "—" if v.expected is None else str(v.expected))
+            mark = {"correct": "✓ correct", "incorrect": "✗ incorrect", "carried": "✓ carried forward",
+                    "unreadable": "? unreadable"}[v.status]
             rows.append([v.key, given, expected, mark])
         s.tabulate(["step", "your answer", "correct value", "verdict"], rows)
         hints = Section("Hints")
         for v in self.verdicts.values():
             if v.hint:
                 hints.bullet(Sentence(f"{v.key}: {v.hint}"))
+            if v.note:
+                hints.bullet(Sentence(f"{v.key}: {v.note}"))
         total = len(self.verdicts)
-        good = sum(v.status != "incorrect" for v in self.verdicts.values())
+        good = sum(v.status in ("correct", "carried") for v in self.verdicts.values())
         s.say(Sentence(f"{good} of {total} step{'' if total == 1 else 's'} earn{'s' if good == 1 else ''} credit"
                        f"{' (carried-forward steps are right given your earlier answers)' if any(v.status == 'carried' for v in self.verdicts.values()) else ''}."))
         return Content(self.title, [s] + ([hints] if hints.blocks else []))
@@ -99,6 +155,13 @@ class Report:
     def __str__(self):
         return self.to_text()
 
+    def to_html(self, fragment: bool = True) -> str:
+        from ..rendering.formats import render_content
+        return render_content(self.content(), "html", fragment=fragment)
+
+    def _repr_html_(self):
+        return self.to_html(fragment=True)
+
     def _repr_markdown_(self):
         return self.to_markdown()
 
@@ -110,14 +173,22 @@ class Checker:
     """Expected and carried-forward values for the keys of one example."""
 
     def __init__(self, ex, answers: dict, rtol=None, atol=None):
-        if ex.symbolic:
-            raise DeriveError("checking needs an example with values")
         if not isinstance(answers, dict) or not answers:
             raise AnswerError("answers must be a non-empty mapping like {\"z\": 7, \"dL/dw\": 8}")
         self.ex, self.ev = ex, ex.evaluation
         self.rtol, self.atol = rtol, atol
-        self.keys = {k: parse_key(ex, k) for k in answers}
-        self.answers = {k: parse_answer(ex, a) for k, a in answers.items()}
+        # A key or an answer that cannot be read is reported for that key; the others are checked.
+        self.keys, self.unknown = {}, {}
+        for k in answers:
+            try:
+                self.keys[k] = parse_key(ex, k)
+            except AnswerError as e:
+                shown = key_from_display(ex, k) if isinstance(k, str) else None
+                if shown is not None:  # written as the document shows it: ∂L/∂w⁽¹⁾₁,₁
+                    self.keys[k] = replace(parse_key(ex, shown), text=k)
+                else:
+                    self.unknown[k] = unknown_key_reason(ex, k, e)
+        self.answers = {k: parse_answer(ex, answers[k]) for k in self.keys}
         self.by_meaning = {}
         for k, key in self.keys.items():
             self.by_meaning[(key.kind, key.name, key.of, key.wrt)] = self.answers[k]
@@ -190,16 +261,29 @@ class Checker:
 
 
 def check(ex, answers: dict, rtol=None, atol=None) -> Report:
+    """Check ``answers`` ({key: answer}) against ``ex``; see ``Example.check`` for the rules."""
     from ..core.engine import public_form
     from .mistakes import diagnose
     from .answers import check_tolerance
     rtol, atol = check_tolerance("rtol", rtol), check_tolerance("atol", atol)
     checker = Checker(ex, answers, rtol, atol)
     report = Report()
-    for text, key in checker.keys.items():
-        answer = checker.answers[text]
-        expected = checker.expected(key)
+    for text in answers:
+        if text in checker.unknown:
+            report.verdicts[text] = Verdict(str(text), answers[text], None, "unreadable",
+                                            checker.unknown[text])
+            continue
+        key, answer = checker.keys[text], checker.answers[text]
+        try:
+            expected = symbolic_truth(ex, key) if ex.symbolic else checker.expected(key)
+        except AnswerError as e:  # w_new without a learning rate
+            report.verdicts[text] = Verdict(text, answer.raw, None, "unreadable", str(e))
+            continue
         shown_expected = public_form(expected)
+        if answer.unreadable:
+            report.verdicts[text] = Verdict(text, answer.raw, shown_expected, "unreadable",
+                                            f"cannot read this answer: {answer.unreadable}")
+            continue
         if answer.problem:  # beyond the work budget: graded, never a hang
             report.verdicts[text] = Verdict(text, answer.raw, shown_expected, "incorrect", answer.problem)
             continue
@@ -207,11 +291,23 @@ def check(ex, answers: dict, rtol=None, atol=None) -> Report:
             status, hint = _check_formula(checker, key, answer.formula)
             report.verdicts[text] = Verdict(text, answer.raw, shown_expected, status, hint)
             continue
+        if ex.symbolic:  # a number for a formula: right only where the truth is a constant
+            right = expected.is_number and matches(answer, expected, rtol, atol)
+            report.verdicts[text] = Verdict(
+                text, answer.raw, shown_expected, "correct" if right else "incorrect",
+                "" if right else "this example has no values: write this step as a formula in its "
+                                 f"names, e.g. {_formula_hint(expected)}")
+            continue
         explicit = rtol is not None or atol is not None
         too_few = (not explicit and answer.digits is not None and answer.digits < MIN_SIGNIFICANT
                    and answer.value != expected)
         if not too_few and matches(answer, expected, rtol, atol):
-            report.verdicts[text] = Verdict(text, answer.raw, shown_expected, "correct")
+            verdict = Verdict(text, answer.raw, shown_expected, "correct")
+            if answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
+                verdict.note = (f"read as a machine float ({answer.digits} significant digits, "
+                                f"most of them binary rounding noise): compared within a relative "
+                                f"tolerance of {answer.rtol:g}")
+            report.verdicts[text] = verdict
             continue
         verdict = Verdict(text, answer.raw, shown_expected, "incorrect")
         if too_few and matches(answer, expected):
@@ -238,6 +334,36 @@ def check(ex, answers: dict, rtol=None, atol=None) -> Report:
     return report
 
 
+def symbolic_truth(ex, key: Key) -> sp.Expr:
+    """What ``key`` asks for in the names of the graph (no values): a node's definition, a
+    derivative's symbolic form, an update ``w − lr·∂L/∂w``."""
+    from ..core.engine import Evaluation
+    graph = ex.graph
+    if key.kind == "value":
+        return graph.symbols[key.name] if key.name in graph.inputs else graph.nodes[key.name].expr
+    symbolic = Evaluation(graph, None)
+    if key.kind == "derivative":
+        return symbolic.grad(key.wrt, key.of)
+    if ex.lr is None:
+        raise AnswerError(f"answer key {key.text!r} needs a learning rate (lr) in the example")
+    return descend(graph.symbols[key.name], ex.lr, symbolic.grad(key.name, graph.output))
+
+
+def _formula_hint(expected) -> str:
+    from ..core.engine import public_form
+    text = str(public_form(expected))
+    return text if len(text) <= 40 else "2*(a - y)"
+
+
+def unknown_key_reason(ex, key, error: Exception) -> str:
+    """Why a key is not one of ``ex``'s, with the valid keys listed (the first dozen)."""
+    from .answers import answer_keys
+    valid = list(answer_keys(ex))
+    shown = ", ".join(valid[:12]) + (f", … ({len(valid)} in all; ex.keys() lists them)"
+                                     if len(valid) > 12 else "")
+    return f"{error}; valid keys: {shown}"
+
+
 def _fmt(value) -> str:
     from ..core.numbers import format_number, is_exact_display
     text = format_number(value, 4)
@@ -247,16 +373,11 @@ def _fmt(value) -> str:
 def _check_formula(checker, key: Key, formula: sp.Expr):
     """Compare a symbolic answer with the symbolic truth: structurally, else at random points
     (inputs sampled on both sides of every kink)."""
-    from ..core.engine import Evaluation
     ex = checker.ex
     graph = ex.graph
-    symbolic = Evaluation(graph, None)
-    if key.kind == "value":
-        truth = graph.symbols[key.name] if key.name in graph.inputs else graph.nodes[key.name].expr
-    elif key.kind == "derivative":
-        truth = symbolic.grad(key.wrt, key.of)
-    else:
+    if key.kind == "update" and not ex.symbolic:
         return "incorrect", "give the updated value as a number"
+    truth = symbolic_truth(ex, key)
     from ..core.budget import is_zero
     if is_zero(formula - truth):  # within the time budget; undecided: compare at random points
         return "correct", ""
@@ -284,4 +405,5 @@ def _check_formula(checker, key: Key, formula: sp.Expr):
     return "correct", ""
 
 
-__all__ = ["check", "Report", "Verdict", "parse_key", "parse_answer", "matches", "Checker"]
+__all__ = ["check", "Report", "Verdict", "parse_key", "parse_answer", "matches", "Checker",
+           "symbolic_truth", "STATUSES"]

@@ -1,0 +1,90 @@
+"""Every number of an example as Python floats, one row per input and node: its value, its local
+derivatives (∂node/∂parent) and its gradient (∂output/∂name) — for a REPL, a notebook or a
+plotting script. The exact values stay in the example; these are their float approximations.
+
+>>> import derive
+>>> table = derive.neuron(x=2, w=3, b=1, y=5).table()
+>>> [(row.name, row.value, row.gradient) for row in table][:3]
+[('x', 2.0, 12.0), ('w', 3.0, 8.0), ('b', 1.0, 4.0)]
+>>> table.row("a").local
+{'z': 1.0}
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..core.approx import approx
+from ..core.errors import DeriveError, UnknownName
+
+
+@dataclass(frozen=True)
+class Row:
+    """One input or node: ``local`` maps each parent p to ∂name/∂p (empty for an input)."""
+
+    name: str
+    display: str
+    kind: str  # "parameter", "data", "constant" (inputs) or "node"
+    value: float
+    gradient: float  # ∂output/∂name (1.0 for the output itself)
+    local: dict = field(default_factory=dict)
+
+
+class Table(list):
+    """A list of ``Row`` with lookups and conversions (``to_pandas``, ``to_dicts``)."""
+
+    def row(self, name: str) -> Row:
+        for r in self:
+            if r.name == name:
+                return r
+        raise UnknownName(f"no row {name!r}; the rows are: {', '.join(r.name for r in self)}")
+
+    def to_dicts(self) -> list[dict]:
+        """The rows as plain dicts (``local`` stays a dict)."""
+        return [asdict(r) for r in self]
+
+    def to_pandas(self):
+        """The table as a ``pandas.DataFrame`` indexed by name; the local derivatives are one
+        column each, ``∂name/∂parent`` written ``d/dparent`` (NaN where a node has no such parent).
+        Needs pandas (an optional dependency)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise DeriveError("to_pandas needs pandas (pip install pandas); the rows themselves "
+                              "are plain data: table.to_dicts()") from None
+        parents = []
+        for r in self:
+            parents += [p for p in r.local if p not in parents]
+        records = []
+        for r in self:
+            record = {"name": r.name, "display": r.display, "kind": r.kind, "value": r.value,
+                      "gradient": r.gradient}
+            record.update({f"d/d{p}": r.local.get(p, float("nan")) for p in parents})
+            records.append(record)
+        return pd.DataFrame.from_records(records, index="name")
+
+
+def _float(value) -> float:
+    return float(approx(value))
+
+
+def value_table(ex) -> Table:
+    """The ``Table`` of an example with values (see the module docstring)."""
+    from .answers import display_name
+    if ex.symbolic:
+        raise DeriveError("a table of numbers needs an example with values; give values=…")
+    if getattr(ex, "aliases", None) is not None:
+        raise DeriveError("a tensor example's values are matrices: use ex.value(name) and "
+                          "ex.grad(name) per tensor, or its entries (w1_1_1) by name")
+    graph, ev = ex.graph, ex.evaluation
+    adjoints = ev.adjoints(ex.output)
+    rows = Table()
+    for name in list(graph.inputs) + list(graph.nodes):
+        node = graph.nodes.get(name)
+        kind = "node" if node is not None else ex.roles.get(name, "parameter")
+        gradient = 1.0 if name == ex.output else _float(adjoints.get(name, 0))
+        local = {p: _float(ev.local(name, p).value) for p in node.parents} if node is not None else {}
+        rows.append(Row(name, display_name(name), kind, _float(ev.values[name]), gradient, local))
+    return rows
+
+
+__all__ = ["Row", "Table", "value_table"]
