@@ -3,9 +3,12 @@ renderers, and the small math objects (``Chain``, ``Value``, ``Subst``, ``Partia
 printer knows how to print. Nothing here formats text."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import sympy as sp
+
+_EMPTY = MappingProxyType({})
 
 # --- math objects (printed by derive.rendering.printing, one printer per format) -------------------------
 
@@ -146,7 +149,17 @@ class Update:
 
 @dataclass(frozen=True)
 class Derivation:
-    """Everything needed to show ∂output/∂wrt step by step."""
+    """Everything a document shows about ∂output/∂wrt, step by step, and what it looks up around
+    it: every value, every edge's local derivative, every node's total derivative. Documents read
+    this, never the engine's evaluation.
+
+    >>> import derive
+    >>> d = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1).derivation("w")
+    >>> d.output, d.wrt, d.total, d.value("z"), d.total_of("b"), d.local_step("a", "z").value
+    ('L', 'w', 8, 7, 4, 1)
+    >>> d.is_multipath("w"), d.substituted(d.forward[0].expr).values[0][1]
+    (False, 1)
+    """
 
     output: str
     wrt: str
@@ -156,3 +169,41 @@ class Derivation:
     adjoints: tuple  # AdjointStep, from the output back to wrt
     total: sp.Expr  # exact (or symbolic) ∂output/∂wrt
     update: Update | None
+    # Read-only lookups around the focus (views, not copies: a derivation costs no more to make).
+    values: MappingProxyType = field(default_factory=lambda: _EMPTY, compare=False, repr=False)  # name -> exact value
+    totals: MappingProxyType = field(default_factory=lambda: _EMPTY, compare=False, repr=False)  # n -> ∂output/∂n
+    edges: MappingProxyType = field(default_factory=lambda: _EMPTY, compare=False, repr=False)  # (of, wrt) -> LocalStep
+    subs: MappingProxyType = field(default_factory=lambda: _EMPTY, compare=False, repr=False)  # Symbol -> value
+    multipath: frozenset = field(default=frozenset(), compare=False, repr=False)  # >1 path to output
+    symbolic: bool = field(default=False, compare=False)  # no values: a symbolic derivation
+
+    def value(self, name: str) -> sp.Expr:
+        """The exact value of an input or node (``d.value("z")``)."""
+        return self.values[name]
+
+    def total_of(self, name: str) -> sp.Expr:
+        """The total derivative ∂output/∂name through every path (0 if the output does not
+        depend on ``name``)."""
+        return self.totals.get(name, sp.S.Zero)
+
+    def local_step(self, of: str, wrt: str) -> LocalStep:
+        """The local derivative ∂of/∂wrt of one edge of the graph (rule, substitution, value)."""
+        return self.edges[(of, wrt)]
+
+    def is_multipath(self, name: str) -> bool:
+        """Whether ``name`` reaches the output along more than one path (its ∂output/∂name then
+        differs from the direct partial of the output's own line)."""
+        return name in self.multipath
+
+    def at(self, expr: sp.Expr) -> sp.Expr:
+        """The exact value of an expression in the graph's symbols (an activation's argument)."""
+        return expr.xreplace(dict(self.subs))
+
+    def substituted(self, expr: sp.Expr) -> Subst:
+        """``expr`` with its symbols' values shown in place, not evaluated (3 · 2 + 1)."""
+        return Subst(expr, tuple((s, self.subs[s]) for s in ordered_symbols(expr)))
+
+
+def ordered_symbols(expr: sp.Expr) -> list:
+    """Free symbols in a deterministic order (by name): the order substitutions are shown in."""
+    return sorted(expr.free_symbols, key=lambda s: s.name)

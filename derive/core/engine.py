@@ -20,6 +20,7 @@ import heapq
 import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import sympy as sp
 from sympy import S
@@ -29,7 +30,7 @@ import mpmath
 
 from .approx import DIGITS, Undefined, approx
 from .derivation import (AdjointStep, Derivation, ForwardStep, LocalStep, PathTerm, Subst,
-                         Update)
+                         Update, ordered_symbols)
 from . import budget
 from .errors import GraphError, UndefinedValue
 from .exact import substitute
@@ -660,7 +661,21 @@ class Evaluation:
         if lr is not None and not self.symbolic and wrt in self.graph.inputs:
             old = self.values[wrt]
             update = Update(wrt, old, lr, total, compact(f"{wrt}_new", descend(old, lr, total)))
-        return Derivation(of, wrt, tuple(forward), tuple(local), paths, adjoints, total, update)
+        edges = {(n, p): self.local(n, p) for n in relevant if n in graph.nodes
+                 for p in graph.nodes[n].parents}
+        return Derivation(of, wrt, tuple(forward), tuple(local), paths, adjoints, total, update,
+                          values=MappingProxyType(self.values), totals=MappingProxyType(adjoint),
+                          edges=MappingProxyType(edges), subs=MappingProxyType(self._subs),
+                          multipath=self._multipath(of), symbolic=self.symbolic)
+
+    def _multipath(self, of: str) -> frozenset:
+        """The names that reach ``of`` along more than one path (counted backwards, capped at 2)."""
+        graph = self.graph
+        count = {of: 1}
+        for n in reversed([*graph.inputs, *graph.nodes]):
+            if n != of:
+                count[n] = min(2, sum(count.get(c, 0) for c in graph.consumers[n]))
+        return frozenset(n for n, k in count.items() if k > 1)
 
 
 # --- the chain rule and the update rule, once ---------------------------------------------
@@ -763,9 +778,7 @@ def _descendants(graph: Graph, name: str) -> set[str]:
     return seen
 
 
-def _ordered_symbols(expr: sp.Expr) -> list[sp.Symbol]:
-    """Free symbols in a deterministic order (by name)."""
-    return sorted(expr.free_symbols, key=lambda s: s.name)
+_ordered_symbols = ordered_symbols  # one definition, in the derivation data
 
 
 _PLACEHOLDERS = [sp.Symbol(f"p{i}", real=True) for i in range(64)]

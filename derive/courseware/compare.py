@@ -40,7 +40,7 @@ class Comparison:
         out = []
         for name, ex in self.examples.items():
             from ..core.engine import public_form
-            local = ex.evaluation.local("a", "z").value
+            local = ex.derivation().local_step("a", "z").value
             row = {"activation": name, "a": ex.value("a"), "da/dz": public_form(local), "dL/dw": ex.grad(ex.focus),
                    "strength": strength(local)}
             if ex.lr is not None:
@@ -54,18 +54,17 @@ class Comparison:
         specs = [_activation(n) for n in names]
         title = "Comparison: " + " vs. ".join(s.unicode if s.unicode.isascii() else s.name for s in specs)
         s = Section("The same neuron, different activations")
-        vals = first.evaluation.values
+        vals = first.derivation().values
         given = [n for n in first.inputs]
         s.say(Sentence("Inputs " + ", ".join(f"{{{i}}}" for i in range(len(given))) + "; "
                        "the loss and the learning rate are the same for every column.",
                        tuple(sp.Eq(first.graph.symbols[n], vals[n], evaluate=False) for n in given)))
         header = ["", *[s.unicode if s.unicode.isascii() else s.name for s in specs]]
         focus = first.focus
+        derivations = [ex.derivation(focus) for ex in self.examples.values()]
         rows = [["forward output a"] + [Value(ex.value("a")) for ex in self.examples.values()],
-                ["local gradient ∂a/∂z"] + [Value(ex.evaluation.local("a", "z").value)
-                                           for ex in self.examples.values()],
-                [f"gradient ∂L/∂{focus}"] + [Value(ex.evaluation.grad(focus, "L"))
-                                            for ex in self.examples.values()]]
+                ["local gradient ∂a/∂z"] + [Value(d.local_step("a", "z").value) for d in derivations],
+                [f"gradient ∂L/∂{focus}"] + [Value(d.total) for d in derivations]]
         if first.lr is not None:
             rows.append([f"updated weight {focus}_new"] + [Value(ex.update(focus))
                                                           for ex in self.examples.values()])
@@ -74,7 +73,7 @@ class Comparison:
         sections = [s]
         for name, ex in self.examples.items():
             t = Section(f"With {_activation(name).unicode if _activation(name).unicode.isascii() else name}")
-            t.show(_chain_line(ex))
+            t.show(_chain_line(ex, ex.derivation()))
             t.say(Sentence("Forward output {0}; the chain rule gives {1}.",
                            (_eq("a", ex.value("a")), _grad_eq(ex))))
             sections.append(t)
@@ -98,12 +97,12 @@ def _grad_eq(ex):
     return Chain(Total("L", ex.focus), "=", Value(ex.grad(ex.focus)))
 
 
-def _chain_line(ex):
+def _chain_line(ex, d):
     from ..core.derivation import Chain, Product
     edges = [("L", "a"), ("a", "z"), ("z", ex.focus)]
     from ..core.derivation import Total
     return Chain(Total("L", ex.focus), "=", Product(tuple(Partial(a, b) for a, b in edges)), "=",
-                 Product(tuple(Value(ex.evaluation.local(a, b).value) for a, b in edges)), "=",
+                 Product(tuple(Value(d.local_step(a, b).value) for a, b in edges)), "=",
                  Value(ex.grad(ex.focus)))
 
 

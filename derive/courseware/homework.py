@@ -176,17 +176,24 @@ def holds(constraint: Constraint, ex) -> bool:
     from ..core.approx import approx
     from ..core.approx import compare_relation
     from ..core.engine import descend
+    derivations = {}  # of -> its derivation, whose totals hold ∂of/∂n for every n
+
+    def derivation(of):
+        if of not in derivations:
+            derivations[of] = ex.derivation(ex.focus, of)
+        return derivations[of]
+
     values = {}
     for sym in constraint.relation.free_symbols:
         name = sym.name
         deriv = next((d for d in constraint.derivatives if d[0] == name), None)
         if deriv is not None:
-            values[sym] = ex.evaluation.grad(deriv[2], deriv[1])
-        elif name in ex.evaluation.values:
-            values[sym] = ex.evaluation.values[name]
+            values[sym] = derivation(deriv[1]).total_of(deriv[2])
+        elif name in derivation(ex.output).values:
+            values[sym] = derivation(ex.output).value(name)
         elif name.endswith("_new"):
-            values[sym] = descend(ex.evaluation.values[name[:-4]], ex.lr,
-                                  ex.evaluation.grad(name[:-4], ex.output))
+            d = derivation(ex.output)
+            values[sym] = descend(d.value(name[:-4]), ex.lr, d.total_of(name[:-4]))
     lhs = approx(constraint.relation.lhs.xreplace(values))
     rhs = approx(constraint.relation.rhs.xreplace(values))
     return compare_relation(constraint.relation.rel_op, lhs, rhs)

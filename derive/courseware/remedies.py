@@ -85,7 +85,8 @@ def residual_section() -> tuple[Section, dict]:
             "a3 = relu(z3) + a2\nL = 1/2*(a3 - y)**2")
     res = Example.from_equations(text, values={"x": 1, "y": 0, "w1": weight, "w2": weight, "w3": weight},
                                  params=["w1", "w2", "w3"])
-    local = res.evaluation.local("a2", "a1")
+    d = res.derivation("w1")
+    local = d.local_step("a2", "a1")
     s = Section("A residual connection")
     s.say(Sentence("With small weights {0} the plain chain's gradient vanishes: {1}. A residual "
                    "(skip) connection adds each layer's input to its output, {2}, so the local "
@@ -97,7 +98,7 @@ def residual_section() -> tuple[Section, dict]:
     total = res.grad("a1", of="a2")  # the direct edge (1) plus the path through z2
     s.show(Chain(Partial("a2", "a1"), "=",
                  Formula(r"1 + \operatorname{ReLU}'\bigl(z^{(2)}\bigr)\, w^{(2)}", "1 + ReLU'(z2) · w2"), "=",
-                 Sum((Value(local.value), Product((Value(res.evaluation.local("a2", "z2").value),
+                 Sum((Value(local.value), Product((Value(d.local_step("a2", "z2").value),
                                                    Value(weight))))), "=", Value(total)))
     s.say(Sentence("Through the engine, the same chain with skips gives {0}: the identity path "
                    "keeps the gradient alive however small the weights are.",

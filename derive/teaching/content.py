@@ -67,7 +67,6 @@ def build_generic(ex, parameters=None) -> Content:
     focus parameter, then ``parameters(ex)`` (sections for every other parameter and the update;
     by default ``parameter_sections``) and observations."""
     d = ex.derivation()
-    ev = ex.evaluation
     sections = []
     title = ex.title or f"Derivative of {ex.output} by the chain rule"
 
@@ -112,7 +111,7 @@ def build_generic(ex, parameters=None) -> Content:
         s.show(Chain(node.symbol, "=", node.display))
     if not ex.symbolic:
         s.say(Sentence("The given values:"))
-        s.tabulate(["input", "value"], [[ex.graph.symbols[n], Value(ev.values[n])] for n in ex.inputs])
+        s.tabulate(["input", "value"], [[ex.graph.symbols[n], Value(d.value(n))] for n in ex.inputs])
     if ex.lr is not None:
         s.say(Sentence("The learning rate is {0}.",
                                      (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),)))
@@ -179,7 +178,7 @@ def parameter_sections(ex, d, work=None) -> list:
     s = Section("Gradients of every parameter" + (" and the update" if ex.lr is not None else "")
                 if others else "The update")
     for p in others:
-        work.gradient(s, ex.evaluation.derivation(p, ex.output))
+        work.gradient(s, ex.derivation(p, ex.output))
     if ex.lr is not None and not ex.symbolic:
         grads = ex.gradients()
         s.say(Sentence("Gradient descent with learning rate {0} moves each parameter against its "
@@ -190,8 +189,8 @@ def parameter_sections(ex, d, work=None) -> list:
             new = sp.Symbol(f"{p}_new")
             s.show(Chain(
                 new, "=", sym, "-", Product((eta, Total(ex.output, p))), "=",
-                Value(ex.evaluation.values[p]), "-", Product((Value(ex.lr), Value(grads[p]))), "=",
-                Value(_update(ex, p))))
+                Value(d.value(p)), "-", Product((Value(ex.lr), Value(grads[p]))), "=",
+                Value(_update(ex, d, p))))
     sections.append(s)
     return sections
 
@@ -207,10 +206,10 @@ class Worked:
         self.stated: set = set()  # nodes whose total gradient is displayed already
 
     def gradient(self, s: Section, d, first: bool = False) -> None:
-        ex, ev = self.ex, self.ex.evaluation
+        ex = self.ex
         target = Total(d.output, d.wrt)
         sym = ex.graph.symbols[d.wrt]
-        product = product_form(ex, d)
+        product = product_form(d)
         if product is not None:
             symbolic, numeric, edges = product
             # the longest stretch from the output already derived: refer to it, don't recompute
@@ -222,23 +221,23 @@ class Worked:
                 if node in self.stated:
                     s.say(Sentence("{0} reaches {1} through {2}; {3} from above:",
                                    (sym, ex.graph.symbols[d.output], ex.graph.symbols[node],
-                                    Chain(upstream, "=", Value(ev.grad(node, d.output))))))
+                                    Chain(upstream, "=", Value(d.total_of(node))))))
                 elif ex.symbolic:
                     s.say(Sentence("{0} reaches {1} through {2}, whose gradient follows from the "
                                    "factors above:",
                                    (sym, ex.graph.symbols[d.output], ex.graph.symbols[node])))
-                    s.show(Chain(upstream, "=", Product(tuple(_partial(ex, b, a) for a, b in upper)), "=",
-                                 Product(tuple(ev.local(b, a).symbolic for a, b in upper))))
+                    s.show(Chain(upstream, "=", Product(tuple(_partial(d, b, a) for a, b in upper)), "=",
+                                 Product(tuple(d.local_step(b, a).symbolic for a, b in upper))))
                     self.stated.add(node)
                 else:
                     s.say(Sentence("{0} reaches {1} through {2}, whose gradient follows from the "
                                    "factors above:",
                                    (sym, ex.graph.symbols[d.output], ex.graph.symbols[node])))
-                    numbers = (("=", Product(tuple(Value(ev.local(b, a).value) for a, b in upper)))
-                               if len(upper) > 1 else ()) + ("=", Value(ev.grad(node, d.output)))
-                    s.show(Chain(upstream, "=", Product(tuple(_partial(ex, b, a) for a, b in upper)), *numbers))
+                    numbers = (("=", Product(tuple(Value(d.local_step(b, a).value) for a, b in upper)))
+                               if len(upper) > 1 else ()) + ("=", Value(d.total_of(node)))
+                    s.show(Chain(upstream, "=", Product(tuple(_partial(d, b, a) for a, b in upper)), *numbers))
                     self.stated.add(node)
-                s.show(Chain(target, "=", Product((upstream, *(_partial(ex, b, a) for a, b in rest)))))
+                s.show(Chain(target, "=", Product((upstream, *(_partial(d, b, a) for a, b in rest)))))
                 todo = rest
             else:
                 s.say(Sentence(("To update {0} we need {1}. By the chain rule:" if ex.lr is not None
@@ -250,18 +249,18 @@ class Worked:
             if fresh:
                 s.say(Sentence("One factor at a time:" if len(fresh) > 1 else "The new factor:"))
             for a, b in fresh:
-                step = ev.local(b, a)
+                step = d.local_step(b, a)
                 form = textbook_local(ex, step)
                 if form is None:
-                    s.step(local_chain(ex, step), step.justification)
+                    s.step(local_chain(d, step), step.justification)
                 else:
-                    s.step(*_local_with_form(ex, step, form))
+                    s.step(*_local_with_form(ex, d, step, form))
                 self.shown.add((b, a))
             if ex.symbolic:
-                s.show(Chain(target, "=", Product(tuple(ev.local(b, a).symbolic for a, b in edges))))
+                s.show(Chain(target, "=", Product(tuple(d.local_step(b, a).symbolic for a, b in edges))))
             elif reuse is not None:
-                s.show(Chain(target, "=", Product((Value(ev.grad(edges[reuse][0], d.output)),
-                                                   *(Value(ev.local(b, a).value) for a, b in rest))),
+                s.show(Chain(target, "=", Product((Value(d.total_of(edges[reuse][0])),
+                                                   *(Value(d.local_step(b, a).value) for a, b in rest))),
                              "=", Value(d.total)))
             else:
                 s.say(Sentence("Multiply the factors:"))
@@ -274,7 +273,7 @@ class Worked:
         self._multipath(s, d, target)
 
     def _multipath(self, s: Section, d, target) -> None:
-        ex, ev = self.ex, self.ex.evaluation
+        ex = self.ex
         s.say(Sentence(
             "{0} reaches {1} along more than one path, so the chain rule sums over the paths "
             "(a node used twice collects a gradient from each use).",
@@ -284,7 +283,7 @@ class Worked:
             s.say(Sentence("The local derivatives:" if len(fresh) == len(d.local)
                            else "The local derivatives not shown above:"))
         for step in fresh:
-            s.step(local_chain(ex, step), step.justification)
+            s.step(local_chain(d, step), step.justification)
             self.shown.add((step.of, step.wrt))
         if d.paths is not None:
             n = len(d.paths)
@@ -292,12 +291,12 @@ class Worked:
                            f"each contributes the product of the local derivatives along it:"))
             for i, path in enumerate(d.paths, start=1):
                 edges = list(zip(path.nodes, path.nodes[1:]))[::-1]
-                symbolic = Product(tuple(_partial(ex, b, a) for a, b in edges))
+                symbolic = Product(tuple(_partial(d, b, a) for a, b in edges))
                 why = (Sentence(f"path {i}: " + " → ".join(path.nodes)),)
                 if ex.symbolic:
-                    s.step(Chain(symbolic, "=", Product(tuple(ev.local(b, a).symbolic for a, b in edges))), why)
+                    s.step(Chain(symbolic, "=", Product(tuple(d.local_step(b, a).symbolic for a, b in edges))), why)
                 else:
-                    s.step(Chain(symbolic, "=", Product(tuple(Value(ev.local(b, a).value) for a, b in edges)),
+                    s.step(Chain(symbolic, "=", Product(tuple(Value(d.local_step(b, a).value) for a, b in edges)),
                                  "=", Value(path.value)), why)
             s.say(Sentence("The gradient is the sum over the paths:"))
             if not ex.symbolic:
@@ -312,19 +311,19 @@ class Worked:
             for a in d.adjoints:
                 if not a.consumers:
                     continue
-                terms = tuple(_partial(ex, c, a.node) if c == d.output
-                              else Product((Total(d.output, c), _partial(ex, c, a.node))) for c in a.consumers)
+                terms = tuple(_partial(d, c, a.node) if c == d.output
+                              else Product((Total(d.output, c), _partial(d, c, a.node))) for c in a.consumers)
                 s.show(Chain(Total(d.output, a.node), "=", Sum(terms) if len(terms) > 1 else terms[0], "=",
                              Value(a.value) if not ex.symbolic else a.value))
 
 
-def _update(ex, p):
+def _update(ex, d, p):
     from ..core.engine import compact, descend
-    return compact(f"{p}_new", descend(ex.evaluation.values[p], ex.lr, ex.evaluation.grad(p, ex.output)))
+    return compact(f"{p}_new", descend(d.value(p), ex.lr, d.total_of(p)))
 
 
 def _mlp_document(ex) -> Content:
-    return build_generic(ex, parameters=lambda ex, d: mlp_sections(ex))
+    return build_generic(ex, parameters=lambda ex, d: mlp_sections(ex, d))
 
 
 register_layout("generic", build_generic, "staged equations: the chain rule for the focus parameter")
@@ -341,11 +340,11 @@ def _listing(n: int) -> str:
     return fields[0] if n == 1 else ", ".join(fields[:-1]) + " and " + fields[-1]
 
 
-def _local_with_form(ex, step, form):
+def _local_with_form(ex, d, step, form):
     """A local derivative whose rule simplifies in terms of the unit's own output:
     ∂a/∂z = 1 − tanh²(z) = 1 − a² = 1 − tanh²(0.5) ≈ 0.7864, with the reason it simplifies."""
     node = ex.graph.nodes[step.of]
-    items = [_partial(ex, step.of, step.wrt), "=", step.symbolic, "=", form.simplified]
+    items = [_partial(d, step.of, step.wrt), "=", step.symbolic, "=", form.simplified]
     if not ex.symbolic:
         # Substitute into the rule, not into a(1 − a): a rounded a would give the hand-rounding
         # slip (σ(7) ≈ 0.999 -> σ'(7) ≈ 0.000999) that the exact value avoids.
@@ -367,13 +366,13 @@ def _textbook_product(ex, d, edges, s):
     prefix = list(edges)[:len(form.mechanical)]
     count = "two" if len(prefix) == 2 else str(len(prefix))
     s.say(Sentence(f"Written out symbolically, the first {count} factors are"))
-    s.show(Chain(total, "=", Product(tuple(_partial(ex, b, a) for a, b in prefix)), "=",
+    s.show(Chain(total, "=", Product(tuple(_partial(d, b, a) for a, b in prefix)), "=",
                  Product(form.mechanical)))
     s.say(Sentence("which simplifies to"))
     s.show(Chain(total, "=", form.simplified) if ex.symbolic else
            Chain(total, "=", form.simplified, "=", Value(form.value)))
     rest = edges[len(form.mechanical):]
-    math = tuple(Chain(_partial(ex, of, wrt), "=", ex.evaluation.local(of, wrt).symbolic)
+    math = tuple(Chain(_partial(d, of, wrt), "=", d.local_step(of, wrt).symbolic)
                  for of, wrt in form.cancelled)
     fields = " and ".join(f"{{{i}}}" for i in range(len(math)))
     tail = ", so" if rest else "."
@@ -383,7 +382,7 @@ def _textbook_product(ex, d, edges, s):
     elif rest:
         s.say(Sentence("so"))
     if rest:
-        factors = [ex.evaluation.local(b, a).symbolic for a, b in rest]
+        factors = [d.local_step(b, a).symbolic for a, b in rest]
         whole = sp.Mul(form.simplified, *factors, evaluate=False)
         s.show(Chain(Total(d.output, d.wrt), "=",
-                     Product((total,) + tuple(_partial(ex, b, a) for a, b in rest)), "=", whole))
+                     Product((total,) + tuple(_partial(d, b, a) for a, b in rest)), "=", whole))

@@ -79,7 +79,7 @@ def sigmoid_derivative_maximum():
 
 def build_chain(ex) -> Content:
     depth = ex.meta["depth"]
-    ev = ex.evaluation
+    d = ex.derivation("w1")
     spec = _activation(ex.meta["activation"])
     act_name = spec.unicode if spec.unicode.isascii() else spec.name
     sym = ex.graph.symbols
@@ -97,8 +97,8 @@ def build_chain(ex) -> Content:
     weights = ex.meta["weights"]
     same = len({str(w) for w in weights}) == 1
     s.say(Sentence("Given {0} and {1}; " + ("every weight is {2}." if same else "the weights are listed below."),
-                   (Chain(sym["x"], "=", Value(ev.values["x"])), Chain(sym["y"], "=", Value(ev.values["y"])),
-                    Value(ev.values["w1"]))))
+                   (Chain(sym["x"], "=", Value(d.value("x"))), Chain(sym["y"], "=", Value(d.value("y"))),
+                    Value(d.value("w1")))))
     s.say(roles_sentence(ex))
     sections.append(s)
 
@@ -108,17 +108,17 @@ def build_chain(ex) -> Content:
         for l in range(1, depth + 1):
             for name in (f"z{l}", f"a{l}"):
                 node = ex.graph.nodes[name]
-                s.show(Chain(node.symbol, "=", node.display, "=", ev.substituted(node.display), "=",
-                             Value(ev.values[name])))
+                s.show(Chain(node.symbol, "=", node.display, "=", d.substituted(node.display), "=",
+                             Value(d.value(name))))
     rows = []
     for l in range(1, depth + 1):
-        rows.append([str(l), Value(ev.values[f"w{l}"]), Value(ev.values[f"z{l}"]), Value(ev.values[f"a{l}"]),
-                     Value(ev.local(f"a{l}", f"z{l}").value)])
+        rows.append([str(l), Value(d.value(f"w{l}")), Value(d.value(f"z{l}")), Value(d.value(f"a{l}")),
+                     Value(d.local_step(f"a{l}", f"z{l}").value)])
     s.say(Sentence(f"Layer by layer{' (first and last layers)' if depth > 2 * TABLE_HEAD + 1 else ''}:"))
     s.tabulate(["layer", "weight", "z", "a", f"{act_name}'(z)"], _elided_rows(rows))
     node = ex.graph.nodes["L"]
     s.say(Sentence("The loss:"))
-    s.show(Chain(sym["L"], "=", node.display, "=", ev.substituted(node.display), "=", Value(ev.values["L"])))
+    s.show(Chain(sym["L"], "=", node.display, "=", d.substituted(node.display), "=", Value(d.value("L"))))
     sections.append(s)
 
     # Backward pass for w1: the full product, elided when long.
@@ -128,15 +128,15 @@ def build_chain(ex) -> Content:
         edges.append((f"a{l}", f"z{l}"))
         edges.append((f"z{l}", f"a{l - 1}" if l > 1 else "w1"))
     symbolic = Product(tuple(Partial(of, wrt) for of, wrt in edges), elide=ELIDE)
-    numeric = Product(tuple(Value(ev.local(of, wrt).value) for of, wrt in edges), elide=ELIDE)
-    total = ev.grad("w1", "L")
+    numeric = Product(tuple(Value(d.local_step(of, wrt).value) for of, wrt in edges), elide=ELIDE)
+    total = d.total
     s.say(Sentence(f"{{0}} is a product of {len(edges)} local derivatives: the loss, then for each "
                    f"layer its activation's derivative and its weight.", (Total("L", "w1"),)))
     s.show(Chain(Total("L", "w1"), "=", symbolic))
     if depth <= 6:
         for of, wrt in edges:
-            step = ev.local(of, wrt)
-            s.step(local_chain(ex, step), step.justification)
+            step = d.local_step(of, wrt)
+            s.step(local_chain(d, step), step.justification)
     s.say(Sentence("Multiply:"))
     power = _as_power(total, ex.meta["weights"])
     s.show(Chain(Total("L", "w1"), "=", numeric, "=", Value(total), *(("=", power) if power is not None else ())))
@@ -146,7 +146,7 @@ def build_chain(ex) -> Content:
     if ex.lr is not None:
         header.append("updated weight")
         for l, row in enumerate(rows, start=1):
-            row.append(Value(descend(ev.values[f"w{l}"], ex.lr, grads[f"w{l}"])))
+            row.append(Value(descend(d.value(f"w{l}"), ex.lr, grads[f"w{l}"])))
     s.say(Sentence("Every weight's gradient:"))
     s.tabulate(header, _elided_rows(rows))
     sections.append(s)
@@ -155,7 +155,7 @@ def build_chain(ex) -> Content:
     # the weights' product unchanged (it explodes with large weights); a saturating curve scales
     # each layer by at most its bound.
     if spec.gates:
-        sections.append(_generalisation(ex, spec))
+        sections.append(_generalisation(ex, d, spec))
         sections.append(_sigmoid_bound())
     elif spec.saturation_bound is not None:
         sections.append(_saturation_bound(spec))
@@ -168,7 +168,7 @@ def build_chain(ex) -> Content:
     return Content(ex.title, sections)
 
 
-def _generalisation(ex, spec) -> Section:
+def _generalisation(ex, d, spec) -> Section:
     k, D, x, weights_product = general_rule()
     act = spec.unicode
     s = Section("Generalisation: D layers, every weight k")
@@ -180,7 +180,7 @@ def _generalisation(ex, spec) -> Section:
     s.say(Sentence("so the gradient of the first weight is"))
     s.show(Chain(Formula(r"\frac{\partial L}{\partial w^{(1)}}", "∂L/∂w1"), "=",
                  Product((Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), weights_product, x))))
-    if _loss_grows_with_depth(ex):
+    if _loss_grows_with_depth(ex, d):
         s.say(Sentence("Here the loss's own factor is {0} and {1}, so with {2} the output is {3} and "
                        "{4} too, and the whole gradient is {5}: the loss factor grows with the depth "
                        "as well, which makes the explosion even faster than the weight factors alone.",
@@ -199,16 +199,15 @@ def _generalisation(ex, spec) -> Section:
     return s
 
 
-def _loss_grows_with_depth(ex) -> bool:
+def _loss_grows_with_depth(ex, d) -> bool:
     """True when this chain's loss has ∂L/∂a = a at its target, with input 1 (y = 0 under the half
     squared error, for instance): then the loss factor itself is k^D. Computed, not assumed."""
-    ev = ex.evaluation
     node = ex.graph.nodes["L"]
     depth = ex.meta["depth"]
     a = ex.graph.symbols[f"a{depth}"]
-    given = {ex.graph.symbols[n]: ev.values[n] for n in node.parents if n != f"a{depth}"}
+    given = {ex.graph.symbols[n]: d.value(n) for n in node.parents if n != f"a{depth}"}
     rule = sp.diff(node.expr.xreplace(given), a)
-    return ev.values["x"] == 1 and sp.simplify(rule - a) == 0
+    return d.value("x") == 1 and sp.simplify(rule - a) == 0
 
 
 def _saturation_bound(spec) -> Section:
@@ -248,9 +247,9 @@ def _sigmoid_bound() -> Section:
 # --- MLP ---------------------------------------------------------------------------------
 
 
-def mlp_sections(ex) -> list:
-    """δ notation, matrix form and the table of every parameter (added to the generic document)."""
-    ev = ex.evaluation
+def mlp_sections(ex, d) -> list:
+    """δ notation, matrix form and the table of every parameter (added to the generic document),
+    read from the derivation ``d`` of the loss."""
     widths = ex.meta["widths"]
     layers = ex.meta["layers"]
     acts = ex.meta["activation"]
@@ -269,10 +268,10 @@ def mlp_sections(ex) -> list:
         for j in range(1, widths[l] + 1):
             z = f"z{l}_{j}"
             a = f"a{l}_{j}"
-            delta = ev.grad(z, "L")
-            local = ev.local(a, z).value
+            delta = d.total_of(z)
+            local = d.local_step(a, z).value
             if l == layers:
-                up = ev.grad(a, "L")
+                up = d.total_of(a)
                 s.show(Chain(Formula(_delta_tex(l, j), f"δ{l}_{j}"), "=",
                              Product((Partial("L", a), Partial(a, z))), "=",
                              Product((Value(up), Value(local))), "=", Value(delta)))
@@ -281,7 +280,7 @@ def mlp_sections(ex) -> list:
                 values = []
                 for k in range(1, widths[l + 1] + 1):
                     terms.append(Product((sym[f"w{l + 1}_{k}_{j}"], Formula(_delta_tex(l + 1, k), f"δ{l + 1}_{k}"))))
-                    values.append(Product((Value(ev.values[f"w{l + 1}_{k}_{j}"]), Value(ev.grad(f"z{l + 1}_{k}", "L")))))
+                    values.append(Product((Value(d.value(f"w{l + 1}_{k}_{j}")), Value(d.total_of(f"z{l + 1}_{k}")))))
                 from ..core.derivation import Sum
                 s.show(Chain(Formula(_delta_tex(l, j), f"δ{l}_{j}"), "=",
                              Product((Formula(f"{act.latex}'(z^{{({l})}}_{j})", f"{act.unicode}'(z{l}_{j})"),
@@ -296,9 +295,9 @@ def mlp_sections(ex) -> list:
     grads = ex.gradients()
     rows = []
     for p in ex.params:
-        row = [sym[p], Value(ev.values[p]), Value(grads[p])]
+        row = [sym[p], Value(d.value(p)), Value(grads[p])]
         if ex.lr is not None:
-            row.append(Value(descend(ev.values[p], ex.lr, grads[p])))
+            row.append(Value(descend(d.value(p), ex.lr, grads[p])))
         rows.append(row)
     header = ["parameter", "value", "∂L/∂p"] + (["updated"] if ex.lr is not None else [])
     t.say(Sentence("Each parameter's gradient from its neuron's δ (computed above) and the input "
@@ -306,12 +305,12 @@ def mlp_sections(ex) -> list:
     for l in range(1, layers + 1):
         for j in range(1, widths[l] + 1):
             delta = Formula(_delta_tex(l, j), f"δ{l}_{j}")
-            dv = Value(ev.grad(f"z{l}_{j}", "L"))
+            dv = Value(d.total_of(f"z{l}_{j}"))
             for i in range(1, widths[l - 1] + 1):
                 w, source = f"w{l}_{j}_{i}", (f"x{i}" if l == 1 else f"a{l - 1}_{i}")
                 if w in sym and source in sym:
                     t.show(Chain(Total("L", w), "=", Product((delta, sym[source])), "=",
-                                 Product((dv, Value(ev.values[source]))), "=", Value(grads[w])))
+                                 Product((dv, Value(d.value(source)))), "=", Value(grads[w])))
             if f"b{l}_{j}" in grads:
                 t.show(Chain(Total("L", f"b{l}_{j}"), "=", delta, "=", Value(grads[f"b{l}_{j}"])))
     if ex.lr is not None:

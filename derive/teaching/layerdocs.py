@@ -22,7 +22,7 @@ def batchnorm_simplified(ex) -> list:
     """CS231n's one-line gradient for a ``batchnorm`` example, from its exact forward values:
     ∂L/∂x_i = γ/(n·s) · (n·g_i − Σ_j g_j − x̂_i · Σ_j g_j x̂_j), s = sqrt(var + eps); exact."""
     n = ex.meta["batch"]
-    v = ex.evaluation.values
+    v = ex.derivation().values
     gs = [v[f"g{i}"] for i in range(1, n + 1)]
     xh = [v[f"xhat{i}"] for i in range(1, n + 1)]
     total = sum(gs)
@@ -43,9 +43,10 @@ def build_batchnorm(ex):
                    "for the whole backward pass, with g the upstream gradient:"))
     s.show(SIMPLIFIED)
     simple = batchnorm_simplified(ex)
+    d = ex.derivation()
     same = 0
     for i, value in enumerate(simple, start=1):
-        step = ex.evaluation.grad(f"x{i}", ex.output)
+        step = d.total_of(f"x{i}")
         same += _equal(step, value)
         s.show(Chain(Partial(ex.output, f"x{i}"), "=", Value(value)))
     total = sum(simple)
@@ -60,7 +61,7 @@ def build_batchnorm(ex):
 
 def build_rnn(ex):
     content = build_generic(ex)
-    d = ex.evaluation.derivation("w_hh", ex.output)
+    d = ex.derivation("w_hh")
     if not d.paths:
         return content
     steps = ex.meta["steps"]
@@ -74,7 +75,7 @@ def build_rnn(ex):
         used_at, later = hs[0], len(hs) - 1  # the h_t the path starts from, the steps after it
         rows.append([used_at, str(later), Value(path.value)])
     s.tabulate(["use of w_hh in", "later steps passed back", "contribution to ∂L/∂w_hh"], rows)
-    factors = [ex.evaluation.grad(f"h{t - 1}", f"h{t}") for t in range(2, steps + 1)]
+    factors = [ex.derivation(f"h{t - 1}", f"h{t}").total for t in range(2, steps + 1)]
     if factors:
         product = compact("∏", sp.Mul(*factors))
         s.say(Sentence("Each step back multiplies by ∂h_t/∂h_(t−1) = w_hh · f'(…):"))

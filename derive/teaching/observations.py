@@ -16,7 +16,7 @@ def magnitude(value):
     return abs(approx(value))
 
 
-def activation_facts(ex):
+def activation_facts(ex, d):
     """Each activation application with its actual input and local derivative there:
     (spec, the application, its argument, the argument's value, f' at that value). The local
     derivative is the activation's own f'(u) at u = its argument — not the edge's ∂a/∂w, which
@@ -24,7 +24,7 @@ def activation_facts(ex):
     out = []
     for spec, _, app in activations_used(ex):
         arg = app.args[0]
-        z = ex.evaluation.at(arg)
+        z = d.at(arg)
         u = sp.Dummy("u", real=True)
         rule = sp.diff(spec.function(u, *app.args[1:]), u)
         local = rule.xreplace({u: z})
@@ -38,7 +38,7 @@ def observations(ex, d) -> list:
     out = []
     if ex.symbolic:
         return out
-    for spec, app, arg, z, local in activation_facts(ex):
+    for spec, app, arg, z, local in activation_facts(ex, d):
         name = spec.unicode
         at = Chain(arg, "=", Value(z))
         slope = Chain(Prime(spec.name, arg), "=", Value(local))

@@ -96,18 +96,18 @@ def product_form(ex, d):
     outputs = _outputs(ex)
     factors = []
     for parent, child in edges:
-        factors.append(ex.evaluation.local(child, parent).symbolic.xreplace(outputs))
+        factors.append(d.local_step(child, parent).symbolic.xreplace(outputs))
         if len(factors) < 2:
             continue
         written = sum(_ops(f) for f in factors)
         best = _simplest(sp.Mul(*factors))
         if _ops(best) >= written or any(best.has(f) for f in outputs):
             continue
-        mechanical = tuple(ex.evaluation.local(c, p).symbolic for p, c in edges[:len(factors)])
+        mechanical = tuple(d.local_step(c, p).symbolic for p, c in edges[:len(factors)])
         if not _equal(best, sp.Mul(*mechanical), _definitions(ex)):
             continue
         cancelled = _cancelled(factors, edges)
-        value = None if ex.symbolic else ex.evaluation.grad(parent, d.output)
+        value = None if ex.symbolic else d.total_of(parent)
         return TextbookForm(d.output, parent, mechanical, best, cancelled, value)
     return None
 

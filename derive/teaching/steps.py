@@ -27,32 +27,29 @@ def functions_used(ex, kind: str):
     return list(seen.values())
 
 
-def product_form(ex, d):
-    """The chain rule for a single path as (symbolic product, numeric product); None if the
-    gradient has more than one path."""
+def product_form(d):
+    """The chain rule for a single path of the derivation ``d`` as (symbolic product, numeric
+    product, edges); None if the gradient has more than one path."""
     if d.paths is None or len(d.paths) != 1:
         return None
     path = d.paths[0].nodes
     edges = list(zip(path, path[1:]))[::-1]  # from the output back to wrt
-    symbolic = Product(tuple(partial(ex, b, a) for a, b in edges))
+    symbolic = Product(tuple(partial(d, b, a) for a, b in edges))
     numeric = None
-    if not ex.symbolic:
-        numeric = Product(tuple(Value(ex.evaluation.local(b, a).value) for a, b in edges))
+    if not d.symbolic:
+        numeric = Product(tuple(Value(d.local_step(b, a).value) for a, b in edges))
     return symbolic, numeric, edges
 
 
-def partial(ex, of: str, wrt: str) -> Partial:
-    """∂of/∂wrt of one line, marked direct when ``of`` is the output and ``wrt`` also reaches it
-    another way (so that the total d(of)/d(wrt) differs: an L2 term's ∂L/∂w)."""
-    direct = False
-    if of == ex.output and wrt in ex.graph.position:
-        paths = ex.evaluation.paths(wrt, of)
-        direct = paths is None or len(paths) > 1
-    return Partial(of, wrt, direct)
+def partial(d, of: str, wrt: str) -> Partial:
+    """∂of/∂wrt of one line, marked direct when ``of`` is the derivation's output and ``wrt``
+    also reaches it another way (so that the total d(of)/d(wrt) differs: an L2 term's ∂L/∂w)."""
+    return Partial(of, wrt, of == d.output and d.is_multipath(wrt))
 
 
-def local_chain(ex, step):
-    items = [partial(ex, step.of, step.wrt), "="]
+def local_chain(d, step):
+    """∂of/∂wrt = rule = the rule with numbers = value, for one edge of the derivation ``d``."""
+    items = [partial(d, step.of, step.wrt), "="]
     if step.symbolic.is_Number or step.value is None:
         items.append(step.symbolic if step.value is None else Value(step.value))
         return Chain(*items)

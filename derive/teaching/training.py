@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import sympy as sp
 from sympy import S
@@ -114,6 +115,12 @@ class StepRecord:
     used: dict | None = None  # the gradient after clipping (None at the last step)
     clipped: tuple = ()  # ("norm", norm, threshold) and/or ("value", [params], threshold)
     worked: tuple = ()  # the focus parameter's update rule with numbers (update k + 1)
+
+    @property
+    def values(self):
+        """Every input's and node's exact value at this step, read-only: what documents show
+        (they never reach into the evaluation)."""
+        return MappingProxyType(self.evaluation.values)
 
 
 def train(ex, steps, optimizer="sgd", lr=None, momentum=0, nesterov=False, alpha=0.99,
@@ -237,7 +244,7 @@ class Training:
     def loss(self) -> list:
         """The loss at steps 0 … steps, exact."""
         output = self.example.output
-        return [public_form(r.evaluation.values[output]) for r in self.records]
+        return [public_form(r.values[output]) for r in self.records]
 
     def _record(self, step) -> StepRecord:
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= self.steps:
@@ -253,7 +260,7 @@ class Training:
     def value(self, name: str, step: int) -> sp.Expr:
         """Exact value of a parameter, input or node at ``step`` (after ``step`` updates)."""
         self._name(name)
-        return public_form(self._record(step).evaluation.values[name])
+        return public_form(self._record(step).values[name])
 
     def grad(self, name: str, step: int) -> sp.Expr:
         """Exact ∂loss/∂name at ``step`` (before clipping; the gradient update step + 1 uses)."""
@@ -321,8 +328,8 @@ class Training:
         first, last = self.records[0], self.records[-1]
         output = self.example.output
         return (f"<derive.Training {self.optimizer.name}, {self.steps} steps: {output} "
-                f"{format_number(first.evaluation.values[output])} → "
-                f"{format_number(last.evaluation.values[output])}>")
+                f"{format_number(first.values[output])} → "
+                f"{format_number(last.values[output])}>")
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
@@ -341,11 +348,11 @@ class Training:
         left, right = figure.axes
         steps = list(range(self.steps + 1))
         output = self.example.output
-        losses = [_float(r.evaluation.values[output]) for r in self.records]
+        losses = [_float(r.values[output]) for r in self.records]
         loss_axes(left, steps, {f"{self.optimizer.title}": losses}, output)
         if len(self.params) <= 6:
             for p in self.params:
-                right.plot(steps, [_float(r.evaluation.values[p]) for r in self.records], label=p,
+                right.plot(steps, [_float(r.values[p]) for r in self.records], label=p,
                            marker="o" if self.steps <= 30 else None, markersize=3, linewidth=1.6)
             right.set_title("parameters", fontsize=10)
             right.ticklabel_format(axis="y", useOffset=False)
@@ -448,7 +455,7 @@ class TrainingComparison:
         s = Section("The loss, step by step")
         outputs = {label: tr.example.output for label, tr in self.runs.items()}
         header = ["step"] + [f"{label}: {outputs[label]}" for label in self.runs]
-        rows = [[str(k)] + [Value(tr.records[k].evaluation.values[tr.example.output])
+        rows = [[str(k)] + [Value(tr.records[k].values[tr.example.output])
                             for tr in self.runs.values()] for k in range(self.steps + 1)]
         s.tabulate(header, rows)
         sections.append(s)
@@ -491,7 +498,7 @@ class TrainingComparison:
         figure = new_figure(1)
         ax = figure.axes[0]
         steps = list(range(self.steps + 1))
-        curves = {label: [_float(r.evaluation.values[tr.example.output]) for r in tr.records]
+        curves = {label: [_float(r.values[tr.example.output]) for r in tr.records]
                   for label, tr in self.runs.items()}
         loss_axes(ax, steps, curves, "per step")
         figure.suptitle(self.title, fontsize=11)

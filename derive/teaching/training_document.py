@@ -152,10 +152,10 @@ def _rule_section(tr) -> Section:
     g_used = record.used[focus]
     s.say(Sentence("Update 1 with the numbers, for {0}:", (ex.graph.symbols[focus],)))
     if h.weight_decay != 0 and not opt.decoupled_decay:
-        g = g_used + h.weight_decay * record.evaluation.values[focus]
+        g = g_used + h.weight_decay * record.values[focus]
         first = Partial(ex.output, focus) if g_used == g_raw else Formula(r"g_{\text{clipped}}", "g_clipped")
         s.show(Chain(_G, "=", Sum((first, Product((LAM, ex.graph.symbols[focus])))), "=",
-                     Sum((Value(g_used), Product((Value(h.weight_decay), Value(record.evaluation.values[focus]))))),
+                     Sum((Value(g_used), Product((Value(h.weight_decay), Value(record.values[focus]))))),
                      "=", Value(g)))
     elif g_used != g_raw:
         s.show(Chain(_G, "=", Value(g_used), Formula(r"\quad\text{(clipped)}", "   (clipped)")))
@@ -188,7 +188,7 @@ def _tables(tr) -> list:
         header.append("clipped")
     rows = []
     for k, r in enumerate(records):
-        row = [str(k), Value(r.evaluation.values[output]), Value(r.norm)]
+        row = [str(k), Value(r.values[output]), Value(r.norm)]
         if clip:
             row.append("yes" if r.clipped else ("" if k == tr.steps else "no"))
         rows.append(row)
@@ -211,7 +211,7 @@ def _tables(tr) -> list:
     for k in shown:
         before, after = records[k - 1], records[k]
         scaled = [c for c in before.clipped if c[0] == "norm"]
-        note, math = "", (Value(before.evaluation.values[output]), Value(after.evaluation.values[output]))
+        note, math = "", (Value(before.values[output]), Value(after.values[output]))
         if scaled and not both:
             note, math = "; the gradient clipped: scaled by {2}", math + (Value(scaled[0][2] / scaled[0][1]),)
         s.say(Sentence(f"Update {k} (loss {{0}} at step {k - 1}, {{1}} at step {k}{note}):", math))
@@ -222,12 +222,12 @@ def _tables(tr) -> list:
         head.append(f"at step {k}")
         body = []
         for p in ex.params:
-            row = [symbols[p], Value(before.evaluation.values[p]),
+            row = [symbols[p], Value(before.values[p]),
                    Value(before.grads[p] if both or not clip else before.used[p])]
             if both:
                 row.append(Value(before.used[p]))
             row += [Value(after.state[p].get(key, sp.S.Zero)) for key, _ in state_header]
-            row.append(Value(after.evaluation.values[p]))
+            row.append(Value(after.values[p]))
             body.append(row)
         s.tabulate(head, body)
     sections.append(s)

@@ -30,10 +30,9 @@ def activation_units(graph):
     return units
 
 
-def _slope(evaluation, app):
+def _slope(graph, values, app):
     """f'(argument) of one activation application at this step's values, exact."""
-    graph = evaluation.graph
-    subs = {graph.symbols[n]: evaluation.values[n] for n in graph.symbols if n in evaluation.values}
+    subs = {graph.symbols[n]: values[n] for n in graph.symbols if n in values}
     arg = app.args[0].xreplace(subs)
     return arg, compact("f'", app.fdiff(1).xreplace(subs))
 
@@ -43,13 +42,13 @@ def observations(tr) -> list:
     out = []
     ex, records, graph = tr.example, tr.records, tr.example.graph
     output = ex.output
-    losses = [r.evaluation.values[output] for r in records]
+    losses = [r.values[output] for r in records]
     n = tr.steps
     # A unit whose derivative is exactly 0 from step k to the end: dead, and its parameters learn nothing.
     dead: dict = {}  # first dead step -> [(node, spec, argument, its value)]
     crawling = False
     for spec, node, app in activation_units(graph):
-        slopes = [_slope(r.evaluation, app) for r in records]
+        slopes = [_slope(graph, r.values, app) for r in records]
         zero_from = None
         for k in range(len(slopes) - 1, -1, -1):
             if slopes[k][1] != 0:
@@ -77,7 +76,7 @@ def observations(tr) -> list:
         upstream = set().union(*(_upstream_symbols(graph, node) for node in nodes))
         starved = [p for p in tr.params if graph.symbols[p] in upstream
                    and all(r.grads[p] == 0 for r in records[k:])]
-        frozen = [p for p in starved if all(r.evaluation.values[p] == records[k].evaluation.values[p]
+        frozen = [p for p in starved if all(r.values[p] == records[k].values[p]
                                             for r in records[k:])]
         one = len(units) == 1
         when = "from the start" if k == 0 else f"from step {k} on"
