@@ -75,15 +75,17 @@ def value_table(ex) -> Table:
     if getattr(ex, "aliases", None) is not None:
         raise DeriveError("a tensor example's values are matrices: use ex.value(name) and "
                           "ex.grad(name) per tensor, or its entries (w1_1_1) by name")
-    graph, ev = ex.graph, ex.evaluation
-    adjoints = ev.adjoints(ex.output)
+    graph, d = ex.graph, ex.derivation()
     rows = Table()
     for name in list(graph.inputs) + list(graph.nodes):
         node = graph.nodes.get(name)
         kind = "node" if node is not None else ex.roles.get(name, "parameter")
-        gradient = 1.0 if name == ex.output else _float(adjoints.get(name, 0))
-        local = {p: _float(ev.local(name, p).value) for p in node.parents} if node is not None else {}
-        rows.append(Row(name, display_name(name), kind, _float(ev.values[name]), gradient, local))
+        gradient = 1.0 if name == ex.output else _float(d.total_of(name))
+        local = {}
+        if node is not None and node.parents:  # a node the output does not use: its own derivation has its edges
+            own = d if (name, node.parents[0]) in d.edges else ex.derivation(of=name)
+            local = {p: _float(own.local_step(name, p).value) for p in node.parents}
+        rows.append(Row(name, display_name(name), kind, _float(d.value(name)), gradient, local))
     return rows
 
 
