@@ -300,17 +300,28 @@ def mlp(spec, focus, fmt, output, precision, fragment, force, exact, paper):
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.argument("answers", type=click.Path(dir_okay=False), required=False)
-@click.option("--interactive", is_flag=True, help="Ask for each step in the terminal, with a verdict after each.")
+@click.option("--interactive", is_flag=True,
+              help="Ask for each step in turn: three tries with hints, ? shows the value, q stops; "
+                   "a summary at the end.")
 @click.option("--rtol", type=float, callback=lambda c, p, v: _tolerance(p, v),
               help="Relative tolerance (≥ 0) instead of the significant figures written.")
 @click.option("--atol", type=float, callback=lambda c, p, v: _tolerance(p, v),
               help="Absolute tolerance (≥ 0) instead of the significant figures written.")
 @click.option("--format", "fmt", type=FormatChoice(printable=True), default="text", show_default=True,
-              help="Format of the report.")
+              help="Format of the report (with --interactive: of the closing summary).")
 def check(spec, answers, interactive, rtol, atol, fmt):
     """Check a student's answers against the exact derivation: each step correct, incorrect, or
     carried forward (right given the student's own earlier answers), with hints that name common
-    mistakes. Exit status 0 if all correct, 1 if something is not, 2 for bad input.
+    mistakes. SPEC is an equations spec (`derive render`) or a network spec (`derive mlp`).
+    Exit status 0 if all correct, 1 if something is not, 2 for bad input.
+
+    --interactive asks the steps of the worked solution in order (or the spec's `ask:` list):
+    forward values, local derivatives, the gradient, the update. An answer it cannot read is
+    asked again; a wrong one gets up to three tries, with a hint that grows each time (the
+    mistake or the rule, then the formula with its numbers, then the value). Type ? to see the
+    value, q to stop. At a terminal the line can be edited (arrow keys, ↑ for earlier answers);
+    from a pipe the answers are read one per line. Exit status 0 only when every step is
+    correct or carried forward; a step left unanswered counts as not answered (1).
 
     \b
     Example answers.yaml:
@@ -320,26 +331,36 @@ def check(spec, answers, interactive, rtol, atol, fmt):
     \b
     Example:
       derive check spec.yaml answers.yaml
-      derive check --interactive spec.yaml
+      derive check spec.yaml --interactive
+      printf '7\n0.9991\n' | derive check spec.yaml --interactive   # answers from a pipe
       derive check softmax.yaml grads.npz     # matrix answers: nested lists or a numpy archive
     """
-    from .model.spec import example_from_spec, load_answers, load_spec, load_yaml
-    s = load_spec(spec)
+    from .model.spec import load_answers, load_yaml
     from .rendering.formats import get_format
     name = get_format(fmt).name
-    if s.random:  # a homework spec: answers are keyed by variant id
-        if interactive:
-            raise DeriveError("--interactive needs a spec with fixed values (this one has `random`)")
-        if not answers:
-            raise DeriveError("give the answers file, keyed by variant id")
-        sys.exit(_check_homework(s, load_yaml(answers), *_spec_tolerance(s, rtol, atol), name))
-    ex = example_from_spec(s)
+    if _is_network_spec(spec):
+        from .model.spec import mlp_from_spec
+        ex, s = mlp_from_spec(spec), None
+    else:
+        from .model.spec import example_from_spec, load_spec
+        s = load_spec(spec)
+        if s.random:  # a homework spec: answers are keyed by variant id
+            if interactive:
+                raise DeriveError("--interactive needs a spec with fixed values (this one has `random`)")
+            if not answers:
+                raise DeriveError("give the answers file, keyed by variant id")
+            sys.exit(_check_homework(s, load_yaml(answers), *_spec_tolerance(s, rtol, atol), name))
+        ex = example_from_spec(s)
+    if s is not None:
+        rtol, atol = _spec_tolerance(s, rtol, atol)
     if interactive:
-        sys.exit(_interactive(ex, s.ask))
+        if answers:
+            raise DeriveError("--interactive asks for the answers; give an answers file or "
+                              "--interactive, not both")
+        sys.exit(_interactive(ex, rtol, atol, name))
     if not answers:
         raise DeriveError("give an answers file (YAML: `dL/dw: 8` …) or use --interactive")
     given = load_answers(answers)
-    rtol, atol = _spec_tolerance(s, rtol, atol)
     report = ex.check(given, rtol=rtol, atol=atol)
     click.echo(_report_text(report, name), nl=False)
     unreadable = [k for k, v in report.verdicts.items() if v.status == "unreadable"]
@@ -348,6 +369,25 @@ def check(spec, answers, interactive, rtol, atol, fmt):
                    f"{f' and {len(unreadable) - 1} more' if len(unreadable) > 1 else ''})", err=True)
         sys.exit(2)
     sys.exit(0 if report.ok else 1)
+
+
+def _is_network_spec(path) -> bool:
+    """A `derive mlp` spec (inputs, weights, biases, targets) rather than an equations spec."""
+    from .model.spec import load_yaml
+    data = load_yaml(path)
+    return "equations" not in data and any(k in data for k in ("weights", "biases", "targets"))
+
+
+def _interactive(ex, rtol, atol, fmt: str) -> int:
+    """The tutor session: prompt_toolkit's line editing when both ends are a terminal, else the
+    answers read from stdin one per line."""
+    from .teaching.tutor import Tutor, line_reader, run, terminal_reader
+    tutor = Tutor(ex, rtol=rtol, atol=atol)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        read = terminal_reader()
+    else:
+        read = line_reader(sys.stdin, click.echo)
+    return run(tutor, read, click.echo, fmt)
 
 
 def _spec_tolerance(spec, rtol, atol):
@@ -389,58 +429,6 @@ def _check_homework(spec, given: dict, rtol, atol, name: str) -> int:
         click.echo(_report_text(report, name), nl=False)
         all_ok = all_ok and report.ok
     return 0 if all_ok else 1
-
-
-def default_steps(ex) -> list[str]:
-    """The steps a student writes for the focus parameter: forward values, each local derivative
-    on the path back from the output, the total derivative, the update."""
-    steps = [n for n in ex.nodes]
-    d = ex.derivation()
-    if d.paths and len(d.paths) == 1:
-        path = d.paths[0].nodes
-        steps += [f"d{b}/d{a}" for a, b in reversed(list(zip(path, path[1:])))]
-    else:
-        steps += [f"d{ex.output}/d{n}" for n in ex.nodes if n != ex.output][::-1]
-    steps.append(f"d{ex.output}/d{ex.focus}")
-    if ex.lr is not None:
-        steps.append(f"{ex.focus}_new")
-    return list(dict.fromkeys(steps))
-
-
-def _interactive(ex, ask) -> int:
-    steps = list(ask) or default_steps(ex)
-    click.echo(f"{ex.title or 'Derivation'}: give each step (empty to skip, q to quit).")
-    from .core.numbers import format_number
-    click.echo("Given: " + ", ".join(f"{n} = {format_number(ex.values[n])}" for n in ex.inputs)
-               + (f", η = {format_number(ex.lr)}" if ex.lr is not None else ""))
-    answers: dict = {}
-    for step in steps:
-        try:
-            raw = click.prompt(step, default="", show_default=False, prompt_suffix=" = ")
-        except click.exceptions.Abort:  # end of input: stop asking, report what we have
-            click.echo()
-            break
-        raw = raw.strip()
-        if raw.lower() in ("q", "quit", "exit"):
-            break
-        if not raw:
-            continue
-        try:
-            report = ex.check({**answers, step: raw})
-        except DeriveError as e:
-            click.echo(f"  cannot read that: {e}")
-            continue
-        answers[step] = raw
-        v = report.verdicts[step]
-        mark = {"correct": "✓ correct", "incorrect": "✗ incorrect", "carried": "✓ carried forward"}[v.status]
-        click.echo(f"  {mark}" + (f" — {v.hint}" if v.hint else ""))
-    if not answers:
-        click.echo("No answers given.")
-        return 1
-    report = ex.check(answers)
-    good = sum(v.status != "incorrect" for v in report.verdicts.values())
-    click.echo(f"{good} of {len(report.verdicts)} steps earn credit.")
-    return 0 if report.ok else 1
 
 
 @cli.command()

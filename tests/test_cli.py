@@ -182,39 +182,6 @@ def test_check_command_exit_codes(tmp_path):
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
 
 
-def test_check_interactive_driven_by_pexpect(tmp_path):
-    import pexpect  # a test dependency: in CI it must be there, never skipped
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC)
-    child = pexpect.spawn(sys.executable, ["-m", "derive.cli", "check", "--interactive", str(spec)],
-                          encoding="utf-8", timeout=30)
-    child.expect("z = ")
-    child.sendline("7")
-    child.expect("correct")
-    child.expect("a = ")
-    child.sendline("0.999")
-    child.expect("correct")
-    child.expect("L = ")
-    child.sendline("")
-    child.expect("dL/da = ")
-    child.sendline("-8.002")
-    child.expect("da/dz = ")
-    child.sendline("0.000999")
-    child.expect("incorrect — premature rounding")
-    child.expect("dz/dw = ")
-    child.sendline("2")
-    child.expect("dL/dw = ")
-    child.sendline("-0.016")
-    child.expect("carried forward")
-    child.expect("w_new = ")
-    child.sendline("3.0016")
-    child.expect("carried forward")
-    child.expect("6 of 7 steps earn credit")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 1
-
-
 def test_every_option_is_documented_in_help_and_readme():
     """Each command's --help describes every option it takes, and the README names them."""
     readme = (ROOT / "README.md").read_text()

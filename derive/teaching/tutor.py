@@ -1,0 +1,459 @@
+"""The interactive tutor behind ``derive check --interactive``: a student answers one step of the
+worked solution at a time and gets a verdict after each.
+
+The session is a plain state machine (``Tutor``): it is fed one line at a time and answers with
+the lines to show, so it is tested without a terminal. ``run`` drives it with any line reader:
+``terminal_reader`` (prompt_toolkit: line editing and history) when both ends are a terminal,
+``line_reader`` (line by line, the answers echoed as a transcript) for piped input.
+
+The rules of a session:
+
+* the steps come in the worked solution's order (forward values, local derivatives, the gradient,
+  the update), or in the order of the spec's ``ask:`` list;
+* an answer the checker cannot read is asked again and does not count as a try;
+* three tries per step; the hints escalate: after the first wrong answer the diagnosed mistake or
+  the rule that applies, after the second the formula with the numbers in it, after the third the
+  value. ``?`` shows the value at once (the step then earns no credit), ``q`` stops;
+* every verdict comes from ``Example.check`` on all answers so far, so an answer that is right
+  given the student's own earlier (wrong) answers is carried forward — consistent, and credited;
+* at the end a summary table; the session succeeds (exit status 0) only when every step is
+  correct or carried forward — a step not answered counts against it.
+
+>>> import derive
+>>> tutor = Tutor(derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1))
+>>> tutor.prompt()
+'z = '
+>>> tutor.respond("7").lines
+('  ✓ correct',)
+>>> tutor.respond("3").lines[0]
+'  ✗ not right yet'
+>>> tutor.respond("q").done, tutor.exit_code
+(True, 1)
+"""
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ..core.derivation import Chain, Partial, Product, Sum, Total, Value
+from ..core.errors import DeriveError
+
+TRIES = 3  # tries per step before the value is shown
+QUIT = frozenset({"q", "quit", "exit"})
+SHOW = "?"
+# A step earns credit when it ends in one of these.
+CREDITED = ("correct", "carried")
+STATUS_TEXT = {"correct": "✓ correct", "carried": "✓ carried forward", "incorrect": "✗ incorrect",
+               "shown": "shown (?)", "not answered": "not answered"}
+WIDTH = 88  # wrap long hint lines for an ordinary terminal
+
+
+@dataclass
+class StepState:
+    """One step of a session: its answer key, the readable answers given, how it ended."""
+
+    key: str
+    attempts: list = field(default_factory=list)  # every readable answer, in order
+    status: str = "not answered"  # correct, carried, incorrect, shown, not answered
+
+    @property
+    def tries(self) -> int:
+        return len(self.attempts)
+
+    @property
+    def answer(self) -> str:
+        return self.attempts[-1] if self.attempts else ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the tutor says to one line, and whether the session is over."""
+
+    lines: tuple
+    done: bool = False
+
+
+def worked_steps(ex) -> list[str]:
+    """The answer keys of a worked solution of ``ex``, in the order the document shows them: the
+    forward values, the local derivatives (from the output back along a single path; in graph
+    order when several paths meet), the gradient of the focus parameter and its update.
+    A spec's ``ask:`` list, when given, replaces them.
+
+    >>> import derive
+    >>> worked_steps(derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1))
+    ['z', 'a', 'L', 'dL/da', 'da/dz', 'dz/dw', 'dL/dw', 'w_new']
+    """
+    if ex.meta.get("ask"):
+        return list(ex.meta["ask"])
+    d = ex.derivation()
+    steps = [f.name for f in d.forward]
+    single = d.paths is not None and len(d.paths) == 1
+    local = list(d.local)[::-1] if single else list(d.local)
+    # A local derivative is asked only when it equals the total d(of)/d(wrt) the answer key
+    # names: the edge is the only way from wrt to of (not so for an L2 term's ∂L/∂w).
+    steps += [f"d{s.of}/d{s.wrt}" for s in local if _only_edge(ex, s.of, s.wrt)]
+    steps.append(f"d{d.output}/d{d.wrt}")
+    if d.update is not None:
+        steps.append(f"{d.wrt}_new")
+    return list(dict.fromkeys(steps))
+
+
+def _only_edge(ex, of: str, wrt: str) -> bool:
+    graph = ex.graph
+    return not any(wrt in graph.ancestors(q) for q in graph.nodes[of].parents if q != wrt)
+
+
+class Tutor:
+    """A checking session over ``steps`` (default: ``worked_steps(ex)``), fed one line at a time.
+
+    ``respond(line)`` returns a ``Reply``; ``prompt()`` is what to ask next; ``stop()`` ends the
+    session (``q``, end of input); ``summary()`` is the closing table as document content and
+    ``exit_code`` 0 only when every step earned credit.
+
+    >>> import derive
+    >>> tutor = Tutor(derive.neuron(x=2, w=3, b=1, y=5, lr=0.1), steps=["z", "dL/dw"])
+    >>> [tutor.respond(a).done for a in ("7", "8")], tutor.exit_code
+    ([False, True], 0)
+    """
+
+    def __init__(self, ex, steps=None, tries: int = TRIES, rtol=None, atol=None):
+        if getattr(ex, "symbolic", True) or not hasattr(ex, "derivation"):
+            raise DeriveError("the tutor needs an example with values (give every input a value)")
+        if getattr(ex, "aliases", None) is not None:
+            raise DeriveError("the tutor asks scalar steps; check matrix answers with an answers "
+                              "file: derive check spec.yaml answers.yaml")
+        if not isinstance(tries, int) or tries < 1:
+            raise DeriveError(f"tries must be a whole number ≥ 1, got {tries!r}")
+        from .answers import parse_key
+        keys = list(dict.fromkeys(steps)) if steps else worked_steps(ex)
+        for k in keys:
+            parse_key(ex, k)  # an unknown step is an error now, not in the middle of a session
+        self.ex, self.tries, self.rtol, self.atol = ex, tries, rtol, atol
+        self.steps = [StepState(k) for k in keys]
+        self.index = 0
+        self.stopped = False
+        from ..rendering.formats import Writer, get_format
+        self.writer = Writer(get_format("text"), precision=ex.precision or 4, notation=ex.notation)
+
+    # -- the state --
+
+    @property
+    def current(self) -> StepState | None:
+        return self.steps[self.index] if self.index < len(self.steps) else None
+
+    @property
+    def done(self) -> bool:
+        return self.stopped or self.current is None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if all(s.status in CREDITED for s in self.steps) else 1
+
+    def prompt(self) -> str:
+        return f"{self.current.key} = " if self.current else ""
+
+    def intro(self) -> list[str]:
+        """The opening lines: the title, the given values, how to answer."""
+        ex, m = self.ex, self.writer.math
+        given = [m(Chain(ex.graph.symbols[n], "=", Value(ex.evaluation.values[n]))) for n in ex.inputs]
+        if ex.lr is not None:
+            given.append(m(Chain(sp.Symbol("eta"), "=", Value(ex.lr))))
+        n = len(self.steps)
+        return [ex.title or "Derivation",
+                *textwrap.wrap("Given: " + ", ".join(given), WIDTH, subsequent_indent="  "),
+                f"Answer each of the {n} step{'s' if n != 1 else ''} with a number or a formula: "
+                f"{self.tries} tries per step, ? shows the value, q stops."]
+
+    # -- one line of input --
+
+    def respond(self, line: str) -> Reply:
+        """The tutor's answer to one line the student typed."""
+        if self.done:
+            return Reply((), True)
+        text = (line or "").strip()
+        step = self.current
+        if text.lower() in QUIT:
+            return self.stop()
+        if not text:
+            return Reply((f"  type your answer for {step.key} (a number or a formula); "
+                          f"? shows the value, q stops",))
+        if text == SHOW:
+            step.status = "shown"
+            return self._advance([f"  {self._reveal(step.key)}"])
+        report, unreadable = self._judge(step.key, text)
+        if unreadable is not None:
+            return Reply((f"  cannot read that: {unreadable}. Try again (this does not count "
+                          f"as a try).",))
+        step.attempts.append(text)
+        status = report.status(step.key)
+        if status == "correct":
+            step.status = "correct"
+            return self._advance(["  ✓ correct"])
+        if status == "carried":
+            step.status = "carried"
+            return self._advance([f"  ✓ carried forward: {report.hint(step.key)}"])
+        left = self.tries - step.tries
+        lines = ["  ✗ not right yet" if left else "  ✗ incorrect"]
+        said = self._diagnosis(report, step.key)
+        if said:
+            lines.append(f"  {said}")
+        if not left:
+            step.status = "incorrect"
+            return self._advance(lines + [f"  {self._reveal(step.key)}"])
+        if step.tries == 1 and not said:
+            lines.append(f"  Hint: {self._rule(step.key)}")
+        elif step.tries >= 2:
+            formula, why = self._formula(step.key)
+            lines += [f"  Hint: {formula}"] + ([f"    ({why})"] if why else [])
+        lines.append(f"  Try again ({left} {'try' if left == 1 else 'tries'} left; ? shows the value).")
+        return Reply(tuple(lines))
+
+    def stop(self, reason: str = "Stopped") -> Reply:
+        """End the session (``q``, or ``reason="End of input"``): the remaining steps are not
+        answered."""
+        self.stopped = True
+        missing = [s.key for s in self.steps if s.status == "not answered"]
+        if not missing:
+            return Reply((), True)
+        return Reply(tuple(self._wrap(f"{reason}; not answered: {', '.join(missing)}.")), True)
+
+    def _advance(self, lines) -> Reply:
+        self.index += 1
+        return Reply(tuple(lines), self.done)
+
+    def _wrap(self, text: str) -> list[str]:
+        return textwrap.wrap(text, WIDTH, subsequent_indent="    ", break_on_hyphens=False) or [""]
+
+    # -- judging, through the public checking API --
+
+    def given(self, credited_only: bool = False) -> dict:
+        """The answers earlier steps ended with: the basis of carried-forward credit. With
+        ``credited_only`` just the steps that earned credit; a step whose value was shown then
+        counts with its exact value, which the student now knows."""
+        return {s.key: s.answer for s in self.steps[:self.index]
+                if s.attempts and (s.status in CREDITED or not credited_only)}
+
+    def _judge(self, key: str, text: str):
+        """(report, None), or (None, why) when the answer cannot be read.
+
+        A later answer may build on the student's own earlier answers or on the values shown
+        for steps they missed; it is checked against both and keeps the better verdict
+        (correct, else carried forward)."""
+        rank = {"correct": 0, "carried": 1}
+        best = None
+        for basis in dict.fromkeys((tuple(self.given(True).items()), tuple(self.given().items()))):
+            try:
+                report = self.ex.check({**dict(basis), key: text}, rtol=self.rtol, atol=self.atol)
+            except DeriveError as e:  # an unreadable answer (the checker may also say so per key)
+                return None, str(e)
+            if report.status(key) == "unreadable":
+                return None, report.hint(key) or "not a number or a formula"
+            if best is None or rank.get(report.status(key), 2) < rank.get(best.status(key), 2):
+                best = report
+        return best, None
+
+    def _diagnosis(self, report, key: str) -> str:
+        """What the checker says about a wrong answer, never the value itself: a diagnosed
+        mistake, or a request for more digits when the answer is right to the digits written."""
+        if report.diagnosis(key):
+            return report.hint(key)
+        hint = report.hint(key)
+        if hint.startswith("too few digits"):
+            from .answers import MIN_SIGNIFICANT
+            return (f"right to the digits you wrote, but too few digits: give at least "
+                    f"{MIN_SIGNIFICANT} significant figures")
+        return ""
+
+    # -- hints, from the derivation --
+
+    def _kind(self, key: str):
+        from .answers import parse_key
+        return parse_key(self.ex, key)
+
+    def _label(self, k):
+        ex = self.ex
+        if k.kind == "value":
+            return ex.graph.symbols[k.name]
+        if k.kind == "update":
+            return sp.Symbol(f"{k.name}_new")
+        return Partial(k.of, k.wrt) if ex.graph.nodes.get(k.of) and k.wrt in ex.graph.nodes[k.of].parents \
+            and _only_edge(ex, k.of, k.wrt) else Total(k.of, k.wrt)
+
+    def _expected(self, k):
+        from .answers import expected_value
+        return expected_value(self.ex, k)
+
+    def _reveal(self, key: str) -> str:
+        k = self._kind(key)
+        return f"The value: {self.writer.math(Chain(self._label(k), '=', Value(self._expected(k))))}"
+
+    def _rule(self, key: str) -> str:
+        """Which rule gives this step, without its numbers."""
+        k, m, ex = self._kind(key), self.writer.math, self.ex
+        if k.kind == "value":
+            if k.name in ex.graph.inputs:
+                return f"{key} is given"
+            node = ex.graph.nodes[k.name]
+            plural = "s" if len(node.parents) > 1 else ""
+            return (f"the forward pass: {m(Chain(node.symbol, '=', node.display))}, with the "
+                    f"value{plural} of {self._names(node.parents)}")
+        if k.kind == "update":
+            return ("gradient descent: " + m(Chain(sp.Symbol(f"{k.name}_new"), "=", ex.graph.symbols[k.name],
+                                                   "-", Product((sp.Symbol("eta"), Total(ex.output, k.name))))))
+        if k.of == k.wrt:
+            return f"the derivative of {key[1:key.index('/')]} with respect to itself"
+        d = ex.derivation(k.wrt, k.of)
+        if isinstance(self._label(k), Partial):
+            node = ex.graph.nodes[k.of]
+            return (f"the local derivative of the line {m(Chain(node.symbol, '=', node.display))} "
+                    f"with respect to {k.wrt}, the other inputs held fixed")
+        if not d.paths and d.paths is not None:
+            return f"{k.of} does not depend on {k.wrt}"
+        if d.paths is not None and len(d.paths) == 1:
+            return "the chain rule: " + m(Chain(Total(k.of, k.wrt), "=", self._path_product(d)[0]))
+        return ("the chain rule, summed over every use of " + k.wrt + ": "
+                + m(Chain(Total(k.of, k.wrt), "=", self._consumer_sum(d)[0])))
+
+    def _formula(self, key: str) -> tuple[str, str]:
+        """The formula of this step with the numbers in it, short of the result, and the rule
+        that justifies it (or "")."""
+        k, m, ex = self._kind(key), self.writer.math, self.ex
+        if k.kind == "value":
+            if k.name in ex.graph.inputs:
+                return f"{key} is given", ""
+            f = next((f for f in ex.derivation(ex.focus, k.name).forward if f.name == k.name), None)
+            node = ex.graph.nodes[k.name]
+            items = [node.symbol, "=", node.display]
+            if f is not None and f.substituted is not None and f.substituted.values and not f.expr.is_Symbol:
+                items += ["=", f.substituted]
+            return m(Chain(*items)), ""
+        if k.kind == "update":
+            ev = ex.evaluation
+            return m(Chain(sp.Symbol(f"{k.name}_new"), "=", ex.graph.symbols[k.name], "-",
+                           Product((sp.Symbol("eta"), Total(ex.output, k.name))), "=",
+                           Value(ev.values[k.name]), "-",
+                           Product((Value(ex.lr), Value(ev.grad(k.name, ex.output)))))), ""
+        if k.of == k.wrt:
+            return self._rule(key), ""
+        d = ex.derivation(k.wrt, k.of)
+        label = self._label(k)
+        if isinstance(label, Partial):
+            step = ex.evaluation.local(k.of, k.wrt)
+            items = [label, "=", step.symbolic]
+            if not step.symbolic.is_Number and step.substituted is not None and step.substituted.values:
+                items += ["=", step.substituted]
+            why = "; ".join(dict.fromkeys(self.writer.sentence(s) for s in step.justification))
+            return m(Chain(*items)), why
+        if not d.paths and d.paths is not None:
+            return self._rule(key), ""
+        if d.paths is not None and len(d.paths) == 1:
+            rule, numbers = self._path_product(d)
+        else:
+            rule, numbers = self._consumer_sum(d)
+        return m(Chain(Total(k.of, k.wrt), "=", rule, "=", numbers)), ""
+
+    def _names(self, names) -> str:
+        names = list(names)
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+    def _path_product(self, d):
+        """The chain rule along the one path: (symbolic product, product of the local values)."""
+        path = d.paths[0].nodes
+        edges = list(zip(path, path[1:]))[::-1]  # from the output back
+        ev = self.ex.evaluation
+        return (Product(tuple(Partial(b, a) for a, b in edges)),
+                Product(tuple(Value(ev.local(b, a).value) for a, b in edges)))
+
+    def _consumer_sum(self, d):
+        """Reverse accumulation at ``d.wrt``: Σ over its consumers c of d(out)/dc · ∂c/∂wrt."""
+        ev, wrt, of = self.ex.evaluation, d.wrt, d.output
+        consumers = d.adjoints[-1].consumers
+        rule = [Partial(c, wrt) if c == of else Product((Total(of, c), Partial(c, wrt))) for c in consumers]
+        numbers = [Value(ev.local(c, wrt).value) if c == of
+                   else Product((Value(ev.grad(c, of)), Value(ev.local(c, wrt).value))) for c in consumers]
+        if len(rule) == 1:
+            return rule[0], numbers[0]
+        return Sum(tuple(rule)), Sum(tuple(numbers))
+
+    # -- the end --
+
+    def summary(self):
+        """The closing table (step, your answer, status, tries) as document content."""
+        from ..core.functions import Sentence
+        from ..rendering.blocks import Content, Section
+        s = Section("Summary")
+        s.tabulate(["step", "your answer", "status", "tries"],
+                   [[st.key, st.answer or "—", STATUS_TEXT[st.status], str(st.tries)] for st in self.steps])
+        good = sum(st.status in CREDITED for st in self.steps)
+        total = len(self.steps)
+        s.say(Sentence(f"{good} of {total} step{'' if total == 1 else 's'} "
+                       f"earn{'s' if good == 1 and total == 1 else ''} credit."))
+        for status, label in (("not answered", "Not answered"), ("shown", "Shown with ?"),
+                              ("incorrect", "Incorrect after " + str(self.tries) + " tries")):
+            keys = [st.key for st in self.steps if st.status == status]
+            if keys:
+                s.say(Sentence(f"{label}: {', '.join(keys)}."))
+        return Content(self.ex.title or "Your session", [s])
+
+    def summary_text(self, fmt: str = "text") -> str:
+        from ..rendering.formats import render_content
+        return render_content(self.summary(), fmt)
+
+
+# -- driving a session ---------------------------------------------------------------------------
+
+
+def run(tutor: Tutor, read, write, fmt: str = "text") -> int:
+    """Run a session: ``read(prompt)`` returns the next line (raises EOFError at the end of the
+    input, KeyboardInterrupt on Ctrl-C: both stop the session), ``write(line)`` shows one line.
+    Returns the exit status (0: every step correct or carried forward).
+
+    >>> import derive
+    >>> lines = iter(["7", "?"])
+    >>> def read(prompt):
+    ...     return next(lines)
+    >>> run(Tutor(derive.neuron(x=2, w=3, b=1, y=5), steps=["z", "L"]), read, lambda s: None)
+    1
+    """
+    for line in tutor.intro():
+        write(line)
+    while not tutor.done:
+        try:
+            reply = tutor.respond(read(tutor.prompt()))
+        except EOFError:  # a pipe ran dry, or Ctrl-D
+            reply = tutor.stop("End of input")
+        except KeyboardInterrupt:  # Ctrl-C: stop, but still show the summary
+            reply = tutor.stop()
+        for line in reply.lines:
+            write(line)
+    write("")
+    write(tutor.summary_text(fmt).rstrip("\n"))
+    return tutor.exit_code
+
+
+def line_reader(stream, write):
+    """Answers read line by line from a non-terminal ``stream`` (a pipe, a file): each prompt is
+    written with the answer after it, so the output reads as a transcript."""
+    def read(prompt: str) -> str:
+        line = stream.readline()
+        if not line:
+            raise EOFError
+        line = line.rstrip("\r\n")
+        write(prompt + line)
+        return line
+    return read
+
+
+def terminal_reader():
+    """Answers typed at a terminal with line editing (arrow keys, Home/End, Ctrl-A/E …) and the
+    session's history (↑ recalls an earlier answer), by prompt_toolkit."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import InMemoryHistory
+    session = PromptSession(history=InMemoryHistory())
+    return lambda prompt: session.prompt(prompt)
+
+
+__all__ = ["Tutor", "StepState", "Reply", "worked_steps", "run", "line_reader", "terminal_reader",
+           "TRIES"]
