@@ -226,6 +226,10 @@ def test_piped_full_session_exits_0_and_a_network_spec_works_too(tmp_path):
     out = derive_cli("check", str(net), "--interactive", stdin="\n".join(exact_answers(ex, steps)) + "\n")
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"{len(steps)} of {len(steps)} steps earn credit." in out.stdout
+    answers = tmp_path / "answers.yaml"  # a network spec is checked from a file as well
+    answers.write_text(f"dL/dw1_1_1: {exact_answers(ex, ['dL/dw1_1_1'])[0]}\nz1_1: 1\n")
+    out = derive_cli("check", str(net), str(answers))
+    assert out.returncode == 1 and "✓ correct" in out.stdout and "✗ incorrect" in out.stdout
     both = derive_cli("check", str(spec), str(spec), "--interactive")
     assert both.returncode == 2 and "not both" in both.stderr
 
@@ -269,3 +273,15 @@ def test_terminal_session_with_line_editing_hints_question_mark_and_q(tmp_path):
     finally:
         child.close()
     assert child.exitstatus == 1
+
+
+def test_examples_the_tutor_cannot_ask_are_refused_with_the_fix(tmp_path):
+    matrix = derive.Example.from_equations("L = sum(A)", values={"A": [[1, 2], [3, 4]]})
+    with pytest.raises(derive.DeriveError, match="answers file"):
+        Tutor(matrix)
+    with pytest.raises(derive.DeriveError, match="needs an example with values"):
+        Tutor(derive.Example.from_equations("z = w*x\nL = z**2"))
+    spec = tmp_path / "symbolic.yaml"
+    spec.write_text("equations: |\n  z = w*x\n  L = z**2\n")
+    out = derive_cli("check", str(spec), "--interactive")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "values" in out.stderr

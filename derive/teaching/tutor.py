@@ -32,7 +32,6 @@ The rules of a session:
 """
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -119,11 +118,11 @@ class Tutor:
     """
 
     def __init__(self, ex, steps=None, tries: int = TRIES, rtol=None, atol=None):
-        if getattr(ex, "symbolic", True) or not hasattr(ex, "derivation"):
-            raise DeriveError("the tutor needs an example with values (give every input a value)")
-        if getattr(ex, "aliases", None) is not None:
+        if getattr(ex, "aliases", None) is not None or not hasattr(ex, "derivation"):
             raise DeriveError("the tutor asks scalar steps; check matrix answers with an answers "
                               "file: derive check spec.yaml answers.yaml")
+        if ex.symbolic:
+            raise DeriveError("the tutor needs an example with values (give every input a value)")
         if not isinstance(tries, int) or tries < 1:
             raise DeriveError(f"tries must be a whole number ≥ 1, got {tries!r}")
         from .answers import parse_key
@@ -161,8 +160,7 @@ class Tutor:
         if ex.lr is not None:
             given.append(m(Chain(sp.Symbol("eta"), "=", Value(ex.lr))))
         n = len(self.steps)
-        return [ex.title or "Derivation",
-                *textwrap.wrap("Given: " + ", ".join(given), WIDTH, subsequent_indent="  "),
+        return [ex.title or "Derivation", *_joined("Given: ", given),
                 f"Answer each of the {n} step{'s' if n != 1 else ''} with a number or a formula: "
                 f"{self.tries} tries per step, ? shows the value, q stops."]
 
@@ -217,14 +215,11 @@ class Tutor:
         missing = [s.key for s in self.steps if s.status == "not answered"]
         if not missing:
             return Reply((), True)
-        return Reply(tuple(self._wrap(f"{reason}; not answered: {', '.join(missing)}.")), True)
+        return Reply(tuple(_joined(f"{reason}; not answered: ", missing, ".")), True)
 
     def _advance(self, lines) -> Reply:
         self.index += 1
         return Reply(tuple(lines), self.done)
-
-    def _wrap(self, text: str) -> list[str]:
-        return textwrap.wrap(text, WIDTH, subsequent_indent="    ", break_on_hyphens=False) or [""]
 
     # -- judging, through the public checking API --
 
@@ -323,11 +318,10 @@ class Tutor:
         if k.kind == "value":
             if k.name in ex.graph.inputs:
                 return f"{key} is given", ""
-            f = next((f for f in ex.derivation(ex.focus, k.name).forward if f.name == k.name), None)
             node = ex.graph.nodes[k.name]
             items = [node.symbol, "=", node.display]
-            if f is not None and f.substituted is not None and f.substituted.values and not f.expr.is_Symbol:
-                items += ["=", f.substituted]
+            if not node.display.is_Symbol:
+                items += ["=", ex.evaluation.substituted(node.display)]
             return m(Chain(*items)), ""
         if k.kind == "update":
             ev = ex.evaluation
@@ -400,6 +394,19 @@ class Tutor:
     def summary_text(self, fmt: str = "text") -> str:
         from ..rendering.formats import render_content
         return render_content(self.summary(), fmt)
+
+
+def _joined(head: str, items, tail: str = "") -> list[str]:
+    """``head`` and the items joined by ", " on lines of at most WIDTH characters, broken only
+    between items (never inside "y = 5")."""
+    lines, line = [], head
+    for i, item in enumerate(items):
+        text = item + (", " if i < len(items) - 1 else tail)
+        if len(line) + len(text.rstrip()) > WIDTH and line.strip():
+            lines.append(line.rstrip())
+            line = "  "
+        line += text
+    return lines + [line.rstrip()]
 
 
 # -- driving a session ---------------------------------------------------------------------------
