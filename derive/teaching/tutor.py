@@ -182,8 +182,8 @@ class Tutor:
             return self._advance([f"  {self._reveal(step.key)}"])
         report, unreadable = self._judge(step.key, text)
         if unreadable is not None:
-            return Reply((f"  cannot read that: {unreadable}. Try again (this does not count "
-                          f"as a try).",))
+            said = unreadable if unreadable.startswith("cannot read") else f"cannot read that: {unreadable}"
+            return Reply((f"  {said.rstrip('.')}. Try again (this does not count as a try).",))
         step.attempts.append(text)
         status = report.status(step.key)
         if status == "correct":
