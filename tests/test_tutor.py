@@ -285,3 +285,25 @@ def test_examples_the_tutor_cannot_ask_are_refused_with_the_fix(tmp_path):
     spec.write_text("equations: |\n  z = w*x\n  L = z**2\n")
     out = derive_cli("check", str(spec), "--interactive")
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "values" in out.stderr
+
+
+def test_hints_for_other_graphs_read_their_own_rules():
+    """Max pooling with a tie, the Huber loss, an RNN: each hint is written from the graph's own
+    lines and registry entries, and a bare coefficient is not substituted into its value."""
+    ex = derive.Example.from_equations("z1 = w*x1\nz2 = w*x2\nm = max(z1, z2)\nL = huber(m - y, delta)",
+                                       values={"w": 0.5, "x1": 3, "x2": 3, "y": 1, "delta": 1},
+                                       params=["w"])
+    steps = worked_steps(ex)
+    assert steps[:5] == ["z1", "z2", "m", "L", "dz1/dw"] and "dm/dz1" in steps and steps[-1] == "dL/dw"
+    t = Tutor(ex, steps=["dz1/dw", "dm/dz2", "L", "dL/dw"])
+    coefficient = session(t, ["5", "6"])
+    assert "∂z1/∂w = x1\n" in coefficient[1] and "= 3" not in coefficient[1]
+    t.respond("?")
+    tie = session(t, ["1", "2"])
+    assert "tie" in tie[1] and "0.5" not in tie[1].replace("0.5 ·", "")
+    t.respond("?")
+    huber = session(t, ["9", "8"])
+    assert "the values of m, y and δ" in huber[0] and "1.5" in huber[1]
+    t.respond("?")
+    total = session(t, ["9"])[0]
+    assert "the chain rule, summed over every use of w" in total

@@ -233,19 +233,24 @@ class Tutor:
     def _judge(self, key: str, text: str):
         """(report, None), or (None, why) when the answer cannot be read.
 
-        A later answer may build on the student's own earlier answers or on the values shown
-        for steps they missed; it is checked against both and keeps the better verdict
+        A later answer may build on the values shown for steps the student missed, or on the
+        student's own earlier (wrong) answers: it is checked against the credited answers first
+        and, unless that makes it correct, against all of them, keeping the better verdict
         (correct, else carried forward)."""
         rank = {"correct": 0, "carried": 1}
-        best = None
-        for basis in dict.fromkeys((tuple(self.given(True).items()), tuple(self.given().items()))):
+        try:
+            best = self.ex.check({**self.given(True), key: text}, rtol=self.rtol, atol=self.atol)
+        except DeriveError as e:  # an unreadable answer (the checker also says so per key)
+            return None, str(e)
+        if best.status(key) == "unreadable":
+            return None, best.hint(key) or "not a number or a formula"
+        everything = self.given()
+        if best.status(key) != "correct" and everything != self.given(True):
             try:
-                report = self.ex.check({**dict(basis), key: text}, rtol=self.rtol, atol=self.atol)
-            except DeriveError as e:  # an unreadable answer (the checker may also say so per key)
-                return None, str(e)
-            if report.status(key) == "unreadable":
-                return None, report.hint(key) or "not a number or a formula"
-            if best is None or rank.get(report.status(key), 2) < rank.get(best.status(key), 2):
+                report = self.ex.check({**everything, key: text}, rtol=self.rtol, atol=self.atol)
+            except DeriveError:  # the student's own values leave the math undefined or huge
+                report = None
+            if report is not None and rank.get(report.status(key), 2) < rank.get(best.status(key), 2):
                 best = report
         return best, None
 
@@ -298,18 +303,20 @@ class Tutor:
             return ("gradient descent: " + m(Chain(sp.Symbol(f"{k.name}_new"), "=", ex.graph.symbols[k.name],
                                                    "-", Product((sp.Symbol("eta"), Total(ex.output, k.name))))))
         if k.of == k.wrt:
-            return f"the derivative of {key[1:key.index('/')]} with respect to itself"
-        d = ex.derivation(k.wrt, k.of)
+            return f"the derivative of {self._names([k.of])} with respect to itself"
         if isinstance(self._label(k), Partial):
             node = ex.graph.nodes[k.of]
             return (f"the local derivative of the line {m(Chain(node.symbol, '=', node.display))} "
-                    f"with respect to {k.wrt}, the other inputs held fixed")
+                    f"with respect to {self._names([k.wrt])}, the other inputs held fixed")
+        d = ex.derivation(k.wrt, k.of)
         if not d.paths and d.paths is not None:
             return f"{k.of} does not depend on {k.wrt}"
         if d.paths is not None and len(d.paths) == 1:
             return "the chain rule: " + m(Chain(Total(k.of, k.wrt), "=", self._path_product(d)[0]))
-        return ("the chain rule, summed over every use of " + k.wrt + ": "
-                + m(Chain(Total(k.of, k.wrt), "=", self._consumer_sum(d)[0])))
+        consumers = d.adjoints[-1].consumers
+        how = (f"summed over every use of {self._names([k.wrt])}" if len(consumers) > 1
+               else f"through {self._names(consumers)}")
+        return f"the chain rule, {how}: " + m(Chain(Total(k.of, k.wrt), "=", self._consumer_sum(d)[0]))
 
     def _formula(self, key: str) -> tuple[str, str]:
         """The formula of this step with the numbers in it, short of the result, and the rule
@@ -331,15 +338,18 @@ class Tutor:
                            Product((Value(ex.lr), Value(ev.grad(k.name, ex.output)))))), ""
         if k.of == k.wrt:
             return self._rule(key), ""
-        d = ex.derivation(k.wrt, k.of)
         label = self._label(k)
         if isinstance(label, Partial):
             step = ex.evaluation.local(k.of, k.wrt)
-            items = [label, "=", step.symbolic]
-            if not step.symbolic.is_Number and step.substituted is not None and step.substituted.values:
-                items += ["=", step.substituted]
             why = "; ".join(dict.fromkeys(self.writer.sentence(s) for s in step.justification))
+            if step.symbolic.is_Number:  # the formula would be the value: the rule alone
+                return why or self._rule(key), ""
+            items = [label, "=", step.symbolic]
+            # a bare symbol (∂z/∂w = x) substituted would be the value itself
+            if not step.symbolic.is_Symbol and step.substituted is not None and step.substituted.values:
+                items += ["=", step.substituted]
             return m(Chain(*items)), why
+        d = ex.derivation(k.wrt, k.of)
         if not d.paths and d.paths is not None:
             return self._rule(key), ""
         if d.paths is not None and len(d.paths) == 1:
@@ -349,7 +359,8 @@ class Tutor:
         return m(Chain(Total(k.of, k.wrt), "=", rule, "=", numbers)), ""
 
     def _names(self, names) -> str:
-        names = list(names)
+        """Graph names as printed (δ for delta), joined: "w, x and b"."""
+        names = [self.writer.math(self.ex.graph.symbols[n]) for n in names]
         return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
     def _path_product(self, d):
