@@ -681,7 +681,7 @@ class Evaluation:
 # --- the chain rule and the update rule, once ---------------------------------------------
 
 
-def accumulate(graph: Graph, of: str, local, settle=None) -> dict[str, sp.Expr]:
+def accumulate(graph: Graph, of: str, local, settle=None, combine=None) -> dict[str, sp.Expr]:
     """∂of/∂n for every n that ``of`` depends on: reverse accumulation, iterative.
 
     Nodes are visited in reverse topological order; a node's adjoint is final once all its
@@ -691,7 +691,12 @@ def accumulate(graph: Graph, of: str, local, settle=None) -> dict[str, sp.Expr]:
     * ``local(consumer, parent)`` — the local derivative to use on that edge (the engine's exact
       value, the student's own answer, a mistake scenario's altered value, a rounded one);
     * ``settle(name, adjoint)`` — applied once the adjoint of ``name`` is final (the engine keeps
-      it compact, hand rounding rounds it, checking substitutes the student's own ∂of/∂name).
+      it compact, hand rounding rounds it, checking substitutes the student's own ∂of/∂name);
+    * ``combine(name, collected, term)`` — how a further consumer's contribution joins the ones
+      ``name`` has collected (the chain rule adds them; a mistake scenario multiplies them).
+
+    Values may be any numbers that support ``+`` and ``*`` with SymPy numbers: exact SymPy,
+    or the intervals of carried-forward checking (``derive.core.interval``).
 
     The adjoint of ``of`` itself is 1 and is not settled.
 
@@ -713,7 +718,12 @@ def accumulate(graph: Graph, of: str, local, settle=None) -> dict[str, sp.Expr]:
         up = adjoint[name]
         for parent in graph.nodes[name].parents:
             term = up * local(name, parent)
-            adjoint[parent] = adjoint[parent] + term if parent in adjoint else term
+            if parent not in adjoint:
+                adjoint[parent] = term
+            elif combine is None:
+                adjoint[parent] = adjoint[parent] + term
+            else:
+                adjoint[parent] = combine(parent, adjoint[parent], term)
     if settle is not None:
         for name in graph.inputs:
             if name in adjoint:

@@ -341,6 +341,9 @@ class FunctionSpec:
     conditions: tuple = ()  # 0-based positions of arguments that are comparisons (where)
     justify_call: Callable | None = None  # (application, argument values, wrt) -> Sentence,
     # for functions whose justification needs every argument (max, min: which one wins)
+    slips: tuple = ()  # common hand slips in f'(z), for diagnosing answers: pairs (what went
+    # wrong, the wrong f'(z) in the equation language over z), e.g. ("the square was forgotten",
+    # "1 - tanh(z)")
 
     @property
     def definition(self):
@@ -454,7 +457,8 @@ register(FunctionSpec(
     definition_latex=r"\sigma(z) = \frac{1}{1 + e^{-z}}",
     derivative_latex=r"\sigma'(z) = \sigma(z)\,\bigl(1 - \sigma(z)\bigr)",
     description="logistic sigmoid",
-    saturation_bound=sp.Rational(1, 4), init="xavier", numpy=lambda z: 1 / (1 + _np().exp(-z))))
+    saturation_bound=sp.Rational(1, 4), init="xavier", numpy=lambda z: 1 / (1 + _np().exp(-z)),
+    slips=(("the factor σ(z) was forgotten", "1 - sigmoid(z)"),)))
 register(FunctionSpec(
     "tanh", sp.tanh, sp.tanh, 1, "activation", r"\tanh", "tanh", "torch.tanh({0})",
     justify=_smooth(r"\tanh'(z) = 1 - \tanh^2(z)", "tanh'(z) = 1 − tanh²(z)"),
@@ -462,7 +466,8 @@ register(FunctionSpec(
     definition_latex=r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}",
     derivative_latex=r"\tanh'(z) = 1 - \tanh^2(z)",
     description="hyperbolic tangent",
-    saturation_bound=S.One, init="xavier", numpy=lambda z: _np().tanh(z)))
+    saturation_bound=S.One, init="xavier", numpy=lambda z: _np().tanh(z),
+    slips=(("the square was forgotten", "1 - tanh(z)"),)))
 register(FunctionSpec(
     "softplus", Softplus, Softplus, 1, "activation", r"\operatorname{softplus}", "softplus",
     "torch.nn.functional.softplus({0})",

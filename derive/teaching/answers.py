@@ -339,9 +339,35 @@ def matches(answer: Answer, target, rtol=None, atol=None) -> bool:
     digits = answer.digits
     if digits is None:  # an exact form (3/20, 2*exp(-7)…): must be exact, up to rounding noise
         return abs(given - want) <= mpmath.mpf(10) ** -30 * max(1, abs(want))
-    digits = max(digits, 1)
+    return abs(given - want) <= half_unit(answer) * (1 + mpmath.mpf(10) ** -9)
+
+
+def half_unit(answer: Answer):
+    """Half a unit in the last digit the student wrote: every number within it of the written
+    value rounds to it (``0.0350`` → 0.00005, ``8`` → 0.5, ``0.0000`` → 0.00005: a written zero
+    counts its decimals). None for an exact form (a fraction, ``2*exp(-7)``).
+
+    >>> float(half_unit(Answer("0.0350", sp.Rational(35, 1000), 3)))
+    5e-05
+    >>> float(half_unit(Answer("0.0000", sp.S.Zero, 1))), float(half_unit(Answer(8, sp.Integer(8), 1)))
+    (5e-05, 0.5)
+    """
+    if answer.digits is None or answer.value is None:
+        return None
+    given = approx(answer.value)
     if given == 0:
-        return abs(want) < mpmath.mpf("0.5") * mpmath.mpf(10) ** (-digits)
+        return mpmath.mpf("0.5") * mpmath.mpf(10) ** -_decimals(answer.raw)
     exponent = mpmath.floor(mpmath.log10(abs(given)))
-    half_unit = mpmath.mpf("0.5") * mpmath.mpf(10) ** (exponent - digits + 1)
-    return abs(given - want) <= half_unit * (1 + mpmath.mpf(10) ** -9)
+    return mpmath.mpf("0.5") * mpmath.mpf(10) ** (exponent - max(answer.digits, 1) + 1)
+
+
+def _decimals(raw) -> int:
+    """Decimal places written in a number (``0.0000`` → 4, ``0e-3`` → 3, ``0`` → 0)."""
+    text = (repr(raw) if isinstance(raw, float) else str(raw)).strip()
+    match = re.match(r"^[^0-9.]*([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-−]?[0-9]+))?", text)
+    if not match:
+        return 0
+    places = len(match.group(2) or "")
+    if match.group(3):
+        places -= int(match.group(3).replace("−", "-"))
+    return places

@@ -26,14 +26,17 @@ import mpmath
 import sympy as sp
 
 from ..core.approx import Undefined, approx
-from ..core.engine import accumulate, compact, descend, propagate
+from ..core.engine import accumulate, descend, propagate
 from ..core.errors import AnswerError, DeriveError
+from ..core.interval import Interval, evaluate
 
-from .answers import (Answer, Key, MIN_SIGNIFICANT, expected_value, key_from_display,  # noqa: F401
-                      matches, parse_answer, parse_key)
+from .answers import (Answer, Key, MIN_SIGNIFICANT, expected_value, half_unit,  # noqa: F401
+                      key_from_display, matches, parse_answer, parse_key)
 
 
 STATUSES = ("correct", "carried", "incorrect", "unreadable")
+
+INTERVAL_DIGITS = 30  # working precision of carried intervals (far below a machine value's rtol)
 
 
 @dataclass
@@ -190,8 +193,13 @@ class Checker:
                     self.unknown[k] = unknown_key_reason(ex, k, e)
         self.answers = {k: parse_answer(ex, answers[k]) for k in self.keys}
         self.by_meaning = {}
+        self.text_of = {}  # meaning -> the key as the student wrote it
         for k, key in self.keys.items():
-            self.by_meaning[(key.kind, key.name, key.of, key.wrt)] = self.answers[k]
+            self.by_meaning[_meaning(key)] = self.answers[k]
+            self.text_of[_meaning(key)] = k
+        self._intervals: dict = {}
+        self._top = None
+        self._used: set = set()
 
     # -- exact values --
 
@@ -200,70 +208,138 @@ class Checker:
 
     # -- values computed from the student's own earlier answers --
 
-    _top = None
-
-    def _student(self, kind, name="", of="", wrt=""):
-        if (kind, name, of, wrt) == self._top:  # never the answer being judged
+    def given(self, kind, name="", of="", wrt=""):
+        """The student's answer with this meaning as what it stands for: the exact value when it
+        is exactly right, else an ``Interval`` (± half a unit in the last digit written; a machine
+        value ± its relative tolerance, 1e-9 for a float). None when not given, not a number, or the answer being judged."""
+        meaning = (kind, name, of, wrt)
+        if meaning == self._top:  # never the answer being judged
             return None
-        a = self.by_meaning.get((kind, name, of, wrt))
-        return a.value if a is not None and a.value is not None else None
+        answer = self.by_meaning.get(meaning)
+        if answer is None or answer.value is None:
+            return None
+        if meaning not in self._intervals:
+            self._intervals[meaning] = self._stands_for(answer, Key("", kind, name, of, wrt))
+        value = self._intervals[meaning]
+        if value is not None:
+            self._used.add(meaning)
+        return value
+
+    def _stands_for(self, answer: Answer, key: Key):
+        try:
+            exact = self.expected(key)
+        except DeriveError:  # an update without a learning rate: reported on its own key
+            return None
+        if answer.value == exact:
+            return exact
+        value = approx(answer.value)
+        radius = half_unit(answer)
+        if radius is None:  # an exact form: exactly what it says
+            return Interval(value)
+        if answer.machine:  # a float's accidental digits: its relative tolerance instead
+            radius = max(radius, abs(value) * mpmath.mpf(answer.rtol))
+        return Interval.around(value, radius)
 
     def carried(self, key: Key):
-        """``key`` recomputed from the student's *other* answers (exact where none was given),
-        by the engine's one forward pass and one reverse accumulation; None when the student's
-        values leave the math undefined."""
-        self._top = (key.kind, key.name, key.of, key.wrt)
+        """``key`` recomputed from the student's *other* answers, each standing for every number
+        that rounds to it: an ``Interval`` (or an exact value when no answer enters), by the
+        engine's one forward pass and one reverse accumulation; None when the student's values
+        leave the math undefined. ``inherited()`` then names the answers that entered."""
+        self._top, self._used = _meaning(key), set()
         try:
-            return self._carried(key)
-        except Undefined:
+            with mpmath.workdps(INTERVAL_DIGITS):
+                return self._carried(key)
+        except (Undefined, ZeroDivisionError):
             return None
         finally:
             self._top = None
 
+    def inherited(self) -> list[str]:
+        """The keys of the answers the last ``carried`` used that are not right as written."""
+        out = []
+        for meaning in self._used:
+            answer = self.by_meaning[meaning]
+            key = Key("", *meaning)
+            exact = self.expected(key)
+            too_few = answer.digits is not None and answer.digits < MIN_SIGNIFICANT and answer.value != exact
+            if too_few or not matches(answer, exact):
+                out.append(self.text_of[meaning])
+        return sorted(out, key=list(self.keys).index)
+
+    def consistent(self, answer: Answer, carried, rtol=None, atol=None) -> bool:
+        """Does ``answer`` round to a value in ``carried`` at the digits written (or within
+        rtol/atol of one)?"""
+        if answer.value is None or carried is None:
+            return False
+        if not isinstance(carried, Interval):
+            return matches(answer, carried, rtol, atol)
+        given = approx(answer.value)
+        if rtol is not None or atol is not None:
+            slack = (atol or 0) + (rtol or 0) * max(abs(carried.lo), abs(carried.hi))
+        else:
+            slack = half_unit(answer)
+            if slack is None:  # an exact form: rounding noise only
+                slack = mpmath.mpf(10) ** -30 * max(1, abs(given))
+            elif answer.machine:
+                slack = max(slack, abs(given) * mpmath.mpf(answer.rtol))
+        slack = slack * (1 + mpmath.mpf(10) ** -9) + mpmath.mpf(10) ** -(INTERVAL_DIGITS - 5) * abs(given)
+        return carried.lo - slack <= given <= carried.hi + slack
+
     def _carried(self, key: Key):
         ex, ev, graph = self.ex, self.ev, self.ex.graph
-        # The judged key's own answer never feeds its recomputation (the _student guard).
-        values = propagate(graph, ev.values, lambda n: self._student("value", name=n),
-                           lambda node, subs: compact(node.name, node.expr.xreplace(subs)))
+        values = propagate(graph, ev.values, lambda n: self.given("value", name=n),
+                           lambda node, subs: evaluate(node.expr, subs))
+        changed = {n for n in values if values[n] is not ev.values[n]}
+
+        def at_parents(node):
+            return {graph.symbols[q]: values[q] for q in node.parents}
+
         if key.kind == "value":
             if key.name in graph.inputs:
                 return values[key.name]
             node = graph.nodes[key.name]
-            return compact(key.name, node.expr.xreplace({graph.symbols[p]: values[p]
-                                                         for p in node.parents}))
-        changed = {n for n in values if values[n] is not ev.values[n]}
+            if not any(q in changed for q in node.parents):
+                return ev.values[key.name]
+            return evaluate(node.expr, at_parents(node))
 
         def local(c, p):
-            mine = self._student("derivative", of=c, wrt=p)
+            mine = self.given("derivative", of=c, wrt=p)
             if mine is not None:
                 return mine
             node = graph.nodes[c]
             if not any(q in changed for q in node.parents):
                 return ev.local(c, p).value
-            subs = {graph.symbols[q]: values[q] for q in node.parents}
-            return compact(f"∂{c}/∂{p}", ev.symbolic_local(c, p).xreplace(subs))
+            return evaluate(ev.symbolic_local(c, p), at_parents(node))
 
-        def settle(n, adjoint):
-            mine = self._student("derivative", of=of, wrt=n)
-            return mine if mine is not None else compact(f"∂{of}/∂{n}", adjoint)
+        def accumulated(of):
+            exact = ev.adjoints(of)
+
+            def settle(n, adjoint):
+                mine = self.given("derivative", of=of, wrt=n)  # never the judged key's own
+                if mine is not None:
+                    return mine
+                # no student value reached it: the engine's own (compact) adjoint
+                return adjoint if isinstance(adjoint, Interval) else exact[n]
+            return accumulate(graph, of, local, settle)
 
         if key.kind == "derivative":
-            of, wrt = key.of, key.wrt
-            if of == wrt:
+            if key.of == key.wrt:
                 return sp.S.One
-            # the top key's own total is never replaced (settle asks _student, which refuses it)
-            return accumulate(graph, of, local, settle).get(wrt, sp.S.Zero)
-        of = ex.output
-        grad = self._student("derivative", of=of, wrt=key.name)
+            return accumulated(key.of).get(key.wrt, sp.S.Zero)
+        grad = self.given("derivative", of=ex.output, wrt=key.name)
         if grad is None:
-            grad = accumulate(graph, of, local, settle).get(key.name, sp.S.Zero)
+            grad = accumulated(ex.output).get(key.name, sp.S.Zero)
         return descend(ev.values[key.name], ex.lr, grad)
+
+
+def _meaning(key: Key) -> tuple:
+    return (key.kind, key.name, key.of, key.wrt)
 
 
 def check(ex, answers: dict, rtol=None, atol=None) -> Report:
     """Check ``answers`` ({key: answer}) against ``ex``; see ``Example.check`` for the rules."""
     from ..core.engine import public_form
-    from .mistakes import diagnose
+    from .mistakes import diagnose, diagnose_formula
     from .answers import check_tolerance
     rtol, atol = check_tolerance("rtol", rtol), check_tolerance("atol", atol)
     checker = Checker(ex, answers, rtol, atol)
@@ -289,7 +365,12 @@ def check(ex, answers: dict, rtol=None, atol=None) -> Report:
             continue
         if answer.formula is not None:
             status, hint = _check_formula(checker, key, answer.formula)
-            report.verdicts[text] = Verdict(text, answer.raw, shown_expected, status, hint)
+            verdict = Verdict(text, answer.raw, shown_expected, status, hint)
+            found = diagnose_formula(checker, key, answer.formula, answer.raw) \
+                if status == "incorrect" else None
+            if found is not None:  # a catalogue slip inside the formula (2*(y - a))
+                verdict.diagnosis, verdict.hint = found.name, found.text
+            report.verdicts[text] = verdict
             continue
         if ex.symbolic:  # a number for a formula: right only where the truth is a constant
             right = expected.is_number and matches(answer, expected, rtol, atol)
@@ -316,18 +397,19 @@ def check(ex, answers: dict, rtol=None, atol=None) -> Report:
             report.verdicts[text] = verdict
             continue
         carried = checker.carried(key)
-        if not matches(Answer(answer.raw, carried, answer.digits), expected) and matches(answer, carried, rtol, atol):
+        if checker.consistent(answer, carried, rtol, atol):
+            # right given the student's own earlier answers: credit, and no diagnosis (the
+            # mistake, if any, is diagnosed where it was made)
             verdict.status = "carried"
-            inherited = [k for k, v in report.verdicts.items() if v.status != "correct"]
-            given = f"your {', '.join(inherited)}" if inherited else "your earlier answers"
-            verdict.hint = (f"right given {given}, which this step inherits (with exact earlier "
-                            f"values it would be {_fmt(expected)})")
+            inherited = checker.inherited()
+            given = (f"your {', '.join(inherited)}, which this step inherits" if inherited
+                     else "your earlier answers as written (carry more digits)")
+            verdict.hint = f"right given {given} (with exact earlier values it would be {_fmt(expected)})"
+            report.verdicts[text] = verdict
+            continue
         found = diagnose(checker, key, answer)
         if found is not None:
-            mistake, detail = found
-            verdict.diagnosis = mistake.name
-            if verdict.status != "carried":
-                verdict.hint = f"{mistake.title}: {mistake.hint}" + (f" ({detail})" if detail else "")
+            verdict.diagnosis, verdict.hint = found.name, found.text
         if verdict.status == "incorrect" and not verdict.hint:
             verdict.hint = f"the correct value is {_fmt(expected)}; recheck this step"
         report.verdicts[text] = verdict

@@ -1,9 +1,14 @@
 """The catalogue of common backprop mistakes. Each entry recomputes what a student would get by
-making that mistake on *this* example; a diagnosis is given only when the student's answer matches
-that value and the value differs from the correct one. Adding a mistake is one entry.
+making that mistake on *this* example, in words that fit it: the actual activation's rule from its
+registry entry (tanh'(z) = 1 − tanh²(z), not σ by name), the actual loss's derivative
+(∂L/∂a = a − y for ½(a − y)²), the actual names. A diagnosis is given only when the student's
+answer matches the mistake's value, the value differs from the correct one at the digits the
+student wrote, and every answer the mistake relies on was given and shows it (no "a was rounded
+to 0.38" when no ``a`` was given). Adding a mistake is one entry.
 
 ``Scenario`` recomputes any answer key with some local derivatives or node values replaced (or
-with hand-style rounding of every intermediate), which is all the entries need.
+with hand-style rounding of every intermediate, or with the contributions of several paths
+multiplied), which is all the entries need.
 """
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ import sympy as sp
 
 from ..core.approx import approx
 from ..core.engine import accumulate, compact, descend, propagate
-from ..core.functions import BY_CLASS
+from ..core.exact import substitute
+from ..core.functions import BY_CLASS, derivative_rule
 
 
 def round_significant(value, digits: int) -> sp.Rational:
@@ -35,7 +41,8 @@ class Scenario:
     ``values``: node values replaced; ``locals_``: local derivatives replaced, keyed by edge
     ``(of, wrt)``; ``round_all``: hand-style rounding of every value, local derivative and
     gradient to that many significant figures; ``value_form``: activation derivatives computed
-    from the node's (possibly rounded) output, as by hand (σ' as a(1 − a)).
+    from the node's (possibly rounded) output, as by hand (σ' as a(1 − a)); ``multiply_at``:
+    names whose adjoint multiplies the contributions of its consumers instead of adding them.
 
     >>> import derive
     >>> ex = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)
@@ -44,10 +51,11 @@ class Scenario:
     """
 
     def __init__(self, ex, values=None, locals_=None, round_all: int | None = None,
-                 value_form: bool = False):
+                 value_form: bool = False, multiply_at=()):
         self.ex, self.graph = ex, ex.graph
         self.value_overrides = dict(values or {})
         self.local_overrides = dict(locals_ or {})
+        self.multiply_at = frozenset(multiply_at)
         self.round_all = round_all
         self.value_form = value_form or round_all is not None
         self._values: dict | None = None
@@ -100,14 +108,18 @@ class Scenario:
                 # An adjoint no override reaches is the engine's own: reuse it (a deep network
                 # would otherwise rebuild every adjoint for every scenario).
                 settle = lambda n, v: compact(f"∂{of}/∂{n}", v) if n in touched else exact[n]  # noqa: E731
-            self._adjoints[of] = accumulate(self.graph, of, self.local, settle)
+            combine = None
+            if self.multiply_at:
+                combine = lambda n, collected, term: collected * term if n in self.multiply_at \
+                    else collected + term  # noqa: E731
+            self._adjoints[of] = accumulate(self.graph, of, self.local, settle, combine)
         return self._adjoints[of].get(wrt, sp.S.Zero)
 
     def _touched(self) -> set:
         """Nodes whose adjoint may differ from the engine's: reached, in reverse, from an
         overridden local derivative or from a node whose inputs changed."""
         values, ev = self.values(), self.ex.evaluation
-        touched: set = set()
+        touched: set = set(self.multiply_at)
         for name in reversed(list(self.graph.nodes)):
             node = self.graph.nodes[name]
             altered = name in touched or any(values[p] is not ev.values[p] for p in node.parents)
@@ -126,11 +138,43 @@ class Scenario:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One way a mistake plays out on this example: the value the student would get, and words
+    that fit it (``title``/``hint`` replace the mistake's own when set). ``needs``: answers, by
+    meaning ``(kind, name, of, wrt)``, that the mistake says the student wrote, each with the value
+    it must show — it fires only when each was given and shows it; ``agrees``: answers that, when
+    given, must show the value the mistake implies (a sign slip in ∂L/∂a is no explanation when
+    the student's own ∂L/∂a is right)."""
+
+    value: object
+    detail: str = ""
+    title: str = ""
+    hint: str = ""
+    needs: tuple = ()
+    agrees: tuple = ()
+
+
+@dataclass(frozen=True)
 class Mistake:
     name: str
     title: str
     hint: str
-    alternatives: Callable  # (checker, key) -> list of (value, detail)
+    alternatives: Callable  # (checker, key) -> list of Candidate
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A catalogue mistake that explains an answer, in this example's terms."""
+
+    name: str
+    title: str
+    hint: str
+    detail: str = ""
+
+    @property
+    def text(self) -> str:
+        """The hint a report shows: ``title: hint (detail)``."""
+        return f"{self.title}: {self.hint}" + (f" ({self.detail})" if self.detail else "")
 
 
 MISTAKES: list[Mistake] = []
@@ -145,16 +189,53 @@ def register(m: Mistake) -> Mistake:
     return m
 
 
-def _loss_edges(ex):
-    """Edges (output, a) of a squared-difference loss (a − y)²."""
+# --- words computed from the example ----------------------------------------------------------
+
+
+def _text(expr) -> str:
+    from ..rendering.printing import printer_for
+    return printer_for("text").doprint(expr)
+
+
+def _number(value) -> str:
+    from ..core.numbers import format_number
+    return format_number(value, 4).replace("-", "−")
+
+
+def _value(name: str) -> tuple:
+    return ("value", name, "", "")
+
+
+def _edge(of: str, wrt: str) -> tuple:
+    return ("derivative", "", of, wrt)
+
+
+def _rule(spec) -> str:
+    """f'(z) = … in words from the registry entry (a user entry's from SymPy)."""
+    if spec.derivative_text:
+        return spec.derivative_text
+    z = sp.Symbol("z", real=True)
+    return f"{spec.unicode}'(z) = {_text(derivative_rule(spec, z))}"
+
+
+def _squared_difference(ex, parent: str):
+    """The difference (a − y) inside a square of the loss that involves ``parent``, or None."""
     node = ex.graph.nodes[ex.output]
-    out = []
-    for p in node.parents:
-        diff = [e for e in sp.preorder_traversal(node.expr)
-                if e.is_Pow and e.exp == 2 and e.base.is_Add and e.base.has(ex.graph.symbols[p])]
-        if diff:
-            out.append((ex.output, p))
-    return out
+    symbol = ex.graph.symbols[parent]
+    for e in sp.preorder_traversal(node.expr):
+        if e.is_Pow and e.exp == 2 and e.base.is_Add and e.base.has(symbol):
+            return e.base
+    return None
+
+
+def _loss_edges(ex):
+    """Edges (output, prediction) of the loss: its parents that are computed nodes (for a loss
+    written straight over inputs, the parents inside a squared difference)."""
+    node = ex.graph.nodes[ex.output]
+    computed = [p for p in node.parents if p in ex.graph.nodes]
+    if not computed:
+        computed = [p for p in node.parents if _squared_difference(ex, p) is not None]
+    return [(ex.output, p) for p in computed]
 
 
 def _activation_edges(ex):
@@ -170,97 +251,253 @@ def _activation_edges(ex):
     return out
 
 
+def _inactive(checker, z: str) -> bool:
+    return not checker.ev.values[z].is_extended_positive
+
+
 def _with_locals(checker, key, overrides):
     if key.kind == "value":
         return []
     return [Scenario(checker.ex, locals_=overrides).answer(key)]
 
 
+def _local_slip(checker, key, edge, wrong, **words):
+    """Candidates for one local derivative replaced by ``wrong`` (the student's own answer for
+    that edge, if given, must show ``wrong``)."""
+    return [Candidate(v, agrees=((_edge(*edge), wrong),), **words)
+            for v in _with_locals(checker, key, {edge: wrong})]
+
+
+# --- the catalogue ----------------------------------------------------------------------------
+
+
 def _sign_error(checker, key):
-    ev = checker.ev
-    return [(v, "") for e in _loss_edges(checker.ex)
-            for v in _with_locals(checker, key, {e: -ev.local(*e).value})]
+    ex, ev = checker.ex, checker.ev
+    out = []
+    for L, a in _loss_edges(ex):
+        local = ev.local(L, a).value
+        if local == 0:
+            continue
+        formula = _text(ev.symbolic_local(L, a))
+        difference = _squared_difference(ex, a)
+        if difference is not None:
+            title = f"sign error in ({_text(difference)})"
+            hint = f"∂{L}/∂{a} = {formula}: prediction minus target, in that order"
+        else:
+            title, hint = f"sign error in ∂{L}/∂{a}", f"∂{L}/∂{a} = {formula}"
+        out += _local_slip(checker, key, (L, a), -local, title=title, hint=hint)
+    return out
 
 
 def _factor_two(checker, key):
-    ev = checker.ev
+    ex, ev = checker.ex, checker.ev
     out = []
-    for e in _loss_edges(checker.ex):
-        for factor, detail in ((sp.Rational(1, 2), "the 2 from the square was dropped"),
-                               (2, "a ½ in front of the square was missed or doubled")):
-            out += [(v, detail) for v in _with_locals(checker, key, {e: factor * ev.local(*e).value})]
+    for L, a in _loss_edges(ex):
+        difference = _squared_difference(ex, a)
+        local = ev.local(L, a).value
+        if difference is None or local == 0:
+            continue
+        rule = ev.symbolic_local(L, a)
+        coefficient = sp.cancel(rule / difference)
+        hint = f"here {L} = {_text(ex.graph.nodes[L].display)}, so ∂{L}/∂{a} = {_text(rule)}"
+        if coefficient == 2:  # (a − y)²: the 2 comes down from the square
+            halved, doubled = "the 2 from the square was dropped", "∂L/∂a was doubled"
+        elif coefficient == 1:  # ½(a − y)²: the ½ cancels the 2
+            halved = "the ½ was applied after it had cancelled the 2 from the square"
+            doubled = "the ½ in front of the square was dropped"
+        else:
+            halved, doubled = "off by a factor ½", "off by a factor 2"
+        for factor, detail, title in ((sp.Rational(1, 2), halved, "factor 2 dropped"),
+                                      (2, doubled, "factor 2 too many")):
+            out += _local_slip(checker, key, (L, a), factor * local, detail=detail, title=title,
+                               hint=hint)
     return out
 
 
 def _activation_omitted(checker, key):
-    return [(v, f"∂{a}/∂{z} left out") for a, z, _ in _activation_edges(checker.ex)
-            for v in _with_locals(checker, key, {(a, z): sp.S.One})
-            if checker.ev.local(a, z).value != 1]
+    out = []
+    for a, z, spec in _activation_edges(checker.ex):
+        local = checker.ev.local(a, z).value
+        if local == 1:
+            continue
+        u = spec.unicode
+        out += _local_slip(
+            checker, key, (a, z), sp.S.One, title=f"{u}' omitted",
+            hint=f"the chain rule needs ∂{a}/∂{z} = {u}'({z}) between ∂L/∂{a} and the factors "
+                 f"below {z}; {_rule(spec)}",
+            detail=f"∂{a}/∂{z} = {_number(local)} left out")
+    return out
 
 
 def _function_instead_of_derivative(checker, key):
     out = []
+    ev = checker.ev
     for a, z, spec in _activation_edges(checker.ex):
         if spec.kink is None and not spec.homogeneous:  # a smooth curve: f(z) differs from f'(z)
-            out += [(v, f"{spec.unicode}({z}) = {a} used for {spec.unicode}'({z})")
-                    for v in _with_locals(checker, key, {(a, z): checker.ev.values[a]})]
+            u = spec.unicode
+            out += _local_slip(
+                checker, key, (a, z), ev.values[a], title=f"{u} used instead of {u}'",
+                hint=f"the local derivative of {a} = {u}({z}) is {_rule(spec)}, not {u}({z}) itself",
+                detail=f"{u}({z}) = {_number(ev.values[a])} used for {u}'({z}) = "
+                       f"{_number(ev.local(a, z).value)}")
     return out
 
 
 def _derivative_at_output(checker, key):
     out = []
+    ev = checker.ev
     for a, z, spec in _activation_edges(checker.ex):
-        rule = checker.ev.symbolic_local(a, z)
-        at_a = rule.xreplace({checker.ex.graph.symbols[z]: checker.ev.values[a]})
-        out += [(v, f"{spec.unicode}' evaluated at {a} instead of {z}")
-                for v in _with_locals(checker, key, {(a, z): at_a})]
+        rule = ev.symbolic_local(a, z)
+        at_a = compact(f"∂{a}/∂{z}", substitute(rule, {checker.ex.graph.symbols[z]: ev.values[a]}))
+        if at_a == ev.local(a, z).value:
+            continue
+        u = spec.unicode
+        out += _local_slip(
+            checker, key, (a, z), at_a, title=f"{u}' evaluated at {a} instead of {z}",
+            hint=f"evaluate {u}' at its input {z} = {_number(ev.values[z])}, not at its output "
+                 f"{a} = {_number(ev.values[a])}")
+    return out
+
+
+def _slip_rule(text: str) -> sp.Expr:
+    """A registry slip's wrong f'(z), read by derive's own parser (never sympify)."""
+    from ..core.parser import parse_expression, to_sympy
+    if text not in _SLIP_RULES:
+        _SLIP_RULES[text] = to_sympy(parse_expression(text), {"z": _Z})
+    return _SLIP_RULES[text]
+
+
+_Z = sp.Symbol("z", real=True)
+_SLIP_RULES: dict = {}
+
+
+def _derivative_slip(checker, key):
+    out = []
+    ev = checker.ev
+    for a, z, spec in _activation_edges(checker.ex):
+        for what, text in spec.slips:
+            wrong_rule = _slip_rule(text)
+            wrong = compact(f"∂{a}/∂{z}", substitute(wrong_rule, {_Z: ev.values[z]}))
+            if wrong == ev.local(a, z).value:
+                continue
+            out += _local_slip(checker, key, (a, z), wrong,
+                               title=f"{spec.unicode}' written as {_text(wrong_rule)}",
+                               hint=_rule(spec), detail=what)
     return out
 
 
 def _gate_ignored(checker, key):
     out = []
+    ev = checker.ev
     for a, z, spec in _activation_edges(checker.ex):
-        if spec.gates and spec.inactive_slope == "0" and not checker.ev.values[z].is_extended_positive:
-            out += [(v, f"{z} ≤ 0, so {spec.unicode}'({z}) = 0") for v in _with_locals(checker, key, {(a, z): sp.S.One})]
+        local = ev.local(a, z).value
+        if not spec.gates or not _inactive(checker, z) or local == 1:
+            continue
+        u = spec.unicode
+        flows = ("no gradient flows through an inactive unit" if local == 0
+                 else "only the inactive side's slope passes the gradient on")
+        out += _local_slip(
+            checker, key, (a, z), sp.S.One, title=f"{u} gate ignored for {z} ≤ 0",
+            hint=f"{u}'({z}) = {spec.inactive_slope} for {z} ≤ 0 ({spec.convention}): {flows}",
+            detail=f"{z} = {_number(ev.values[z])}, so ∂{a}/∂{z} = {_number(local)}")
     return out
 
+
+def _activation_not_applied(checker, key):
+    """a = z written for a gate's inactive input (ReLU(−4) taken as −4)."""
+    out = []
+    ex, ev = checker.ex, checker.ev
+    for a, z, spec in _activation_edges(ex):
+        if not spec.gates or not _inactive(checker, z) or ev.values[a] == ev.values[z]:
+            continue
+        words = dict(title=f"{spec.unicode} not applied",
+                     hint=spec.definition_text or f"{a} = {spec.unicode}({z})",
+                     detail=f"{z} = {_number(ev.values[z])} ≤ 0, so {a} = {spec.unicode}({z}) = "
+                            f"{_number(ev.values[a])}, not {z}")
+        agrees = ((_value(a), ev.values[z]),)
+        # its local derivative taken as 1 too (the identity's), or still the gate's own
+        for locals_ in ({(a, z): sp.S.One}, {}):
+            value = Scenario(ex, values={a: ev.values[z]}, locals_=locals_).answer(key)
+            out.append(Candidate(value, agrees=agrees, **words))
+    return out
 
 
 def _premature_rounding(checker, key):
+    """An intermediate the student wrote rounded, then used rounded (σ' as a(1 − a) from the
+    rounded a); or every intermediate rounded as it was computed — only as far as the student's
+    own answers show it."""
     ex = checker.ex
     out = []
-    for name in ex.nodes if len(ex.nodes) <= SINGLE_ROUNDING_NODES else ():
-        if name == ex.output:
+    judged = (key.kind, key.name, key.of, key.wrt)
+    given = [(m, ans) for m, ans in checker.by_meaning.items()
+             if m != judged and ans.value is not None and ans.formula is None]
+    for meaning, answer in given:
+        name = meaning[1]
+        if meaning[0] != "value" or name == ex.output or answer.digits is None:
             continue
         exact = ex.evaluation.values[name]
-        for digits in (1, 2, 3, 4):
-            rounded = round_significant(exact, digits)
-            if rounded == exact:
-                continue
-            v = Scenario(ex, values={name: rounded}, value_form=True).answer(key)
-            from ..core.numbers import format_number
-            out.append((v, f"{name} was rounded to {format_number(rounded, digits)} before use"))
+        written = answer.value
+        if written == exact or round_significant(exact, answer.digits) != written:
+            continue
+        v = Scenario(ex, values={name: written}, value_form=True).answer(key)
+        out.append(Candidate(v, f"{name} was rounded to {_number(written)} before use",
+                             needs=((meaning, written),)))
     for digits in (2, 3, 4):
-        out.append((Scenario(ex, round_all=digits).answer(key),
-                    f"every intermediate was rounded to {digits} significant figures"))
+        if not given or not any(a.digits is not None and a.digits <= digits for _, a in given):
+            continue  # nothing the student wrote looks rounded to this many figures
+        scenario = Scenario(ex, round_all=digits)
+        from .answers import Key, matches
+        shows = []
+        for meaning, answer in sorted(given, key=lambda g: g[0][0] != "value"):  # values first: cheap
+            value = scenario.answer(Key("", *meaning))
+            if not matches(answer, value):
+                break
+            shows.append((meaning, value))
+        else:
+            out.append(Candidate(scenario.answer(key),
+                                 f"every intermediate was rounded to {digits} significant figures",
+                                 needs=tuple(shows)))
     return out
 
 
-def _path_not_summed(checker, key):
+def _paths_of(checker, key):
     if key.kind not in ("derivative", "update"):
-        return []
+        return None, None, None
     of, wrt = (key.of, key.wrt) if key.kind == "derivative" else (checker.ex.output, key.name)
-    paths = checker.ev.paths(wrt, of)
+    return of, wrt, checker.ev.paths(wrt, of)
+
+
+def _path_not_summed(checker, key):
+    of, wrt, paths = _paths_of(checker, key)
     if not paths or len(paths) < 2:
         return []
+    graph = checker.ex.graph
     out = []
     for p in paths:
-        value = sp.S.One
-        for a, b in zip(p, p[1:]):
-            value *= checker.ev.local(b, a).value
-        if key.kind == "update":
-            value = descend(checker.ev.values[key.name], checker.ex.lr, value)
-        out.append((value, "only the path " + " → ".join(p) + " was used"))
+        # the one accumulation with every edge off this path set to 0: this path's product alone
+        on_path = set(zip(p[1:], p))
+        off = {(c, q): sp.S.Zero for c in graph.nodes for q in graph.nodes[c].parents
+               if (c, q) not in on_path}
+        out.append(Candidate(Scenario(checker.ex, locals_=off).answer(key),
+                             "only the path " + " → ".join(p) + " was used"))
+    return out
+
+
+def _paths_multiplied(checker, key):
+    of, wrt, paths = _paths_of(checker, key)
+    if not paths or len(paths) < 2:
+        return []
+    graph = checker.ex.graph
+    on_paths = {n for p in paths for n in p}
+    fans = [n for n in graph.inputs + list(graph.nodes) if n in on_paths and n != of
+            and sum(1 for c in graph.consumers[n] if c in on_paths) > 1]
+    out = []
+    for group in [[n] for n in fans] + ([fans] if len(fans) > 1 else []):
+        consumers = [c for c in graph.consumers[group[0]] if c in on_paths]
+        detail = (f"the contributions to ∂{of}/∂{group[0]} through {', '.join(consumers)} were "
+                  f"multiplied" if len(group) == 1 else
+                  f"the contributions were multiplied at {', '.join(group)}")
+        out.append(Candidate(Scenario(checker.ex, multiply_at=group).answer(key), detail))
     return out
 
 
@@ -270,7 +507,10 @@ def _update_sign(checker, key):
     ex = checker.ex
     g = ex.evaluation.grad(key.name, ex.output)
     w = ex.evaluation.values[key.name]
-    return [(descend(w, -ex.lr, g), "added η·gradient instead of subtracting it")]
+    name, L = key.name, ex.output
+    return [Candidate(descend(w, -ex.lr, g), "added η·gradient instead of subtracting it",
+                      hint=f"gradient descent moves against the gradient: {name}_new = {name} − "
+                           f"η·∂{L}/∂{name}")]
 
 
 def _update_without_rate(checker, key):
@@ -278,7 +518,10 @@ def _update_without_rate(checker, key):
         return []
     ex = checker.ex
     g = ex.evaluation.grad(key.name, ex.output)
-    return [(descend(ex.evaluation.values[key.name], 1, g), "subtracted the gradient without η")]
+    name, L = key.name, ex.output
+    return [Candidate(descend(ex.evaluation.values[key.name], 1, g), "subtracted the gradient without η",
+                      hint=f"scale the gradient by η = {_number(ex.lr)}: {name}_new = {name} − "
+                           f"η·∂{L}/∂{name}")]
 
 
 def _factors_added(checker, key):
@@ -288,30 +531,35 @@ def _factors_added(checker, key):
     if not paths or len(paths) != 1 or len(paths[0]) < 3:
         return []
     p = paths[0]
-    return [(sum((checker.ev.local(b, a).value for a, b in zip(p, p[1:])), sp.S.Zero), "")]
-
+    return [Candidate(sum((checker.ev.local(b, a).value for a, b in zip(p, p[1:])), sp.S.Zero),
+                      "the local derivatives along " + " → ".join(p) + " were added")]
 
 
 # Order matters: the first mistake that explains an answer is named, so the more specific ones
-# come first (an update's own slips; an inactive ReLU's gate before "derivative omitted").
+# come first (an update's own slips; an inactive gate before "derivative omitted").
 register(Mistake("update_sign", "update with the wrong sign",
                  "gradient descent moves against the gradient: w_new = w − η·∂L/∂w", _update_sign))
 register(Mistake("update_without_rate", "update without the learning rate η",
                  "scale the gradient by η: w_new = w − η·∂L/∂w", _update_without_rate))
-register(Mistake("relu_gate_ignored", "ReLU gate ignored for z ≤ 0",
-                 "ReLU'(z) = 0 when z ≤ 0: no gradient flows through an inactive unit", _gate_ignored))
-register(Mistake("sign_error", "sign error in (a − y)",
-                 "the loss's derivative is 2(a − y): prediction minus target, in that order",
-                 _sign_error))
+register(Mistake("relu_gate_ignored", "gate ignored for an inactive unit",
+                 "a gate's derivative is its inactive slope where its input is ≤ 0", _gate_ignored))
+register(Mistake("activation_not_applied", "activation not applied",
+                 "apply the activation to its input, also where the input is ≤ 0",
+                 _activation_not_applied))
+register(Mistake("sign_error", "sign error in the loss's derivative",
+                 "differentiate the loss with respect to the prediction, keeping the order of "
+                 "prediction and target", _sign_error))
 register(Mistake("factor_two", "factor 2 dropped or ½ mismatched",
                  "d/da (a − y)² = 2(a − y), while d/da ½(a − y)² = a − y", _factor_two))
 register(Mistake("activation_derivative_omitted", "activation derivative omitted",
                  "the chain rule needs the activation's local derivative between ∂L/∂a and ∂z/∂w",
                  _activation_omitted))
-register(Mistake("function_instead_of_derivative", "σ used instead of σ'",
-                 "the local derivative of a = σ(z) is σ'(z) = σ(z)(1 − σ(z)), not σ(z) itself",
+register(Mistake("derivative_slip", "activation derivative written wrongly",
+                 "use the activation's derivative rule as stated", _derivative_slip))
+register(Mistake("function_instead_of_derivative", "activation used instead of its derivative",
+                 "the local derivative of a = f(z) is f'(z), not f(z) itself",
                  _function_instead_of_derivative))
-register(Mistake("derivative_at_output", "derivative evaluated at a instead of z",
+register(Mistake("derivative_at_output", "derivative evaluated at the output instead of the input",
                  "evaluate the activation's derivative at its input z, not at its output a",
                  _derivative_at_output))
 register(Mistake("premature_rounding", "premature rounding of an intermediate",
@@ -320,30 +568,66 @@ register(Mistake("premature_rounding", "premature rounding of an intermediate",
 register(Mistake("path_not_summed", "a path not summed",
                  "a value used in several places collects a gradient from each use: sum over "
                  "every path", _path_not_summed))
+register(Mistake("paths_multiplied", "paths multiplied instead of added",
+                 "where a value feeds several others, the chain rule adds the contributions "
+                 "through each: ∂L/∂x = Σ over its consumers c of ∂L/∂c · ∂c/∂x", _paths_multiplied))
 register(Mistake("factors_added", "factors added instead of multiplied",
                  "the chain rule multiplies the local derivatives along the path", _factors_added))
 
 
-def diagnose(checker, key, answer):
-    """The first catalogue mistake that explains ``answer`` for ``key``, with its detail."""
+def _shows(checker, meaning, value) -> bool | None:
+    """Does the student's answer with this meaning show ``value``? None when not given."""
     from .answers import matches
+    answer = checker.by_meaning.get(meaning)
+    if answer is None or answer.value is None:
+        return None
+    return matches(answer, value)
+
+
+def diagnose(checker, key, answer) -> Diagnosis | None:
+    """The first catalogue mistake that explains ``answer`` for ``key``, in this example's words.
+
+    >>> import derive
+    >>> from derive.teaching.checking import Checker
+    >>> ex = derive.neuron(x=2, w=3, b=1, y=5, activation="tanh", loss="half_squared_error")
+    >>> checker = Checker(ex, {"dL/da": "4.000"})
+    >>> diagnose(checker, checker.keys["dL/da"], checker.answers["dL/da"]).text
+    'sign error in (a − y): ∂L/∂a = a − y: prediction minus target, in that order'
+    """
+    from .answers import Answer, matches
     expected = checker.expected(key)
+    judged = (key.kind, key.name, key.of, key.wrt)
     for mistake in MISTAKES:  # catalogue order: the more specific explanation first
         try:
-            alternatives = mistake.alternatives(checker, key)
+            candidates = mistake.alternatives(checker, key)
         except Exception:  # a mistake that does not apply to this graph shape
             continue
-        for value, detail in alternatives:
-            if value is None:
+        for c in candidates:
+            if c.value is None or not matches(answer, c.value):
                 continue
-            if matches(answer, value) and abs(approx(value) - approx(expected)) > \
-                    mpmath.mpf(10) ** -12 * (1 + abs(approx(expected))):
-                # Only when the mistake's value is distinguishable from the correct one at the
-                # student's precision.
-                from .answers import Answer
-                if not matches(Answer(answer.raw, value, answer.digits), expected):
-                    return mistake, detail
+            # distinguishable from the correct value at the student's precision
+            if c.value == expected or matches(Answer(answer.raw, c.value, answer.digits), expected):
+                continue
+            if any(m != judged and _shows(checker, m, v) is not True for m, v in c.needs):
+                continue
+            if any(m != judged and _shows(checker, m, v) is False for m, v in c.agrees):
+                continue
+            return Diagnosis(mistake.name, c.title or mistake.title, c.hint or mistake.hint,
+                             c.detail)
     return None
+
+
+def diagnose_formula(checker, key, formula: sp.Expr, raw) -> Diagnosis | None:
+    """A mistake inside a symbolic answer (``2*(y - a)`` for ``2*(a - y)``): the formula at the
+    example's values, diagnosed like a number given exactly."""
+    from .answers import Answer
+    ev, graph = checker.ev, checker.ex.graph
+    subs = {graph.symbols[n]: ev.values[n] for n in list(graph.inputs) + list(graph.nodes)}
+    try:
+        value = compact("answer", substitute(formula, subs))
+    except Exception:  # undefined at these values (log of a negative …): nothing to diagnose
+        return None
+    return diagnose(checker, key, Answer(raw, value, None))
 
 
 def hand_rounded(ex, digits: int) -> dict:
