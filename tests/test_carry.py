@@ -82,3 +82,144 @@ def test_deep_chain_checks_iteratively(depth):
     assert report.status(f"dL/da{depth}") == "incorrect"
     assert report.diagnosis(f"dL/da{depth}") == "factor_two"
     assert report.status(f"dL/dz{depth}") == "carried" and report.status("dL/dw1") == "carried"
+
+
+# --- hints that fit: the issue's examples ------------------------------------------------------
+
+
+def test_tanh_used_for_its_derivative_gets_the_tanh_hint():
+    ex = derive.neuron(x=1, w="0.5", b=0, y=1, activation="tanh", lr=0.1)
+    report = ex.check({"da/dz": f"{math.tanh(0.5):.4g}"})
+    assert report.status("da/dz") == "incorrect"
+    assert report.diagnosis("da/dz") == "function_instead_of_derivative"
+    hint = report.hint("da/dz")
+    assert hint.startswith("tanh used instead of tanh'") and "tanh'(z) = 1 − tanh²(z)" in hint
+    assert "σ" not in hint
+
+
+def test_no_rounding_diagnosis_for_a_value_that_was_not_given():
+    ex = derive.neuron(x=1, w="-0.5", b=0, y=1, activation="sigmoid", lr=0.1)
+    a = 0.38  # σ(−0.5) = 0.3775 rounded, then σ' taken as a(1 − a) from it
+    rounded_first = f"{2 * (a - 1) * a * (1 - a):.4g}"
+    report = ex.check({"dL/dw": rounded_first})
+    assert report.status("dL/dw") == "incorrect" and report.diagnosis("dL/dw") == ""
+    assert "rounded" not in report.hint("dL/dw")
+    # with the rounded a written down, the step is right given it
+    report = ex.check({"a": "0.38", "dL/dw": rounded_first})
+    assert report.status("a") == "correct" and report.status("dL/dw") == "carried"
+    # and where the rounded a cannot be carried (σ' computed from it), it is named
+    report = ex.check({"a": "0.38", "da/dz": f"{a * (1 - a):.4g}"})
+    assert report.diagnosis("da/dz") == "premature_rounding"
+    assert "a was rounded to 0.38 before use" in report.hint("da/dz")
+
+
+def test_too_few_digits_only_for_answers_right_to_their_digits():
+    ex = derive.neuron(x=2, w=3, b=1, y=5, activation="sigmoid", lr=0.1)  # σ'(7) = 0.000910
+    report = ex.check({"da/dz": "0.0000"})
+    assert report.status("da/dz") == "incorrect" and "too few digits" not in report.hint("da/dz")
+    report = ex.check({"da/dz": "0.0009"})
+    assert report.status("da/dz") == "incorrect" and report.hint("da/dz").startswith("too few digits")
+
+
+def test_loss_hints_follow_the_actual_loss():
+    half = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", loss="half_squared_error", lr=0.1)
+    # z = 7, a = 7: ∂L/∂a = a − y = 2
+    report = half.check({"dL/da": -2})
+    assert report.diagnosis("dL/da") == "sign_error"
+    assert "∂L/∂a = a − y: prediction minus target" in report.hint("dL/da")
+    assert "2(a − y)" not in report.hint("dL/da")
+    report = half.check({"dL/da": 4})
+    assert report.diagnosis("dL/da") == "factor_two"
+    assert "the ½ in front of the square was dropped" in report.hint("dL/da")
+    full = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", loss="squared_error", lr=0.1)
+    report = full.check({"dL/da": 2})
+    assert report.diagnosis("dL/da") == "factor_two"
+    assert "the 2 from the square was dropped" in report.hint("dL/da")
+    assert "∂L/∂a = 2(a − y)" in report.hint("dL/da")
+
+
+def test_a_rule_is_not_named_against_the_students_own_earlier_answer():
+    ex = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)  # dL/da = 4, dL/dw = 8
+    assert ex.check({"dL/dw": -8}).diagnosis("dL/dw") == "sign_error"
+    report = ex.check({"dL/da": 4, "dL/dw": -8})  # their own ∂L/∂a has the right sign
+    assert report.status("dL/dw") == "incorrect" and report.diagnosis("dL/dw") == ""
+
+
+# --- new rules -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation, name", [("relu", "ReLU"), ("leaky_relu", "LeakyReLU")])
+def test_gate_not_applied(activation, name):
+    ex = derive.neuron(x=2, w=-3, b=1, y=5, activation=activation, lr=0.1)  # z = −5
+    report = ex.check({"a": -5})
+    assert report.status("a") == "incorrect" and report.diagnosis("a") == "activation_not_applied"
+    hint = report.hint("a")
+    assert hint.startswith(f"{name} not applied") and f"a = {name}(z) =" in hint
+    assert "z = −5 ≤ 0" in hint
+    # the whole calculation with a = z and slope 1: 2(z − y)·1·x
+    report = ex.check({"dL/dw": 2 * (-5 - 5) * 2})
+    assert report.diagnosis("dL/dw") == "activation_not_applied"
+    # an inactive gate's slope treated as 1 keeps its own rule
+    slope = 0 if activation == "relu" else 0.01
+    report = ex.check({"dL/dw": 2 * (ex.value("a") - 5) * 2})
+    assert slope != 1 and report.diagnosis("dL/dw") == "relu_gate_ignored"
+    assert f"{name}'(z) =" in report.hint("dL/dw")
+
+
+def test_tanh_derivative_without_the_square():
+    ex = derive.neuron(x=1, w="0.5", b=0, y=1, activation="tanh", loss="half_squared_error", lr=0.1)
+    t = math.tanh(0.5)
+    report = ex.check({"da/dz": f"{1 - t:.4g}"})
+    assert report.diagnosis("da/dz") == "derivative_slip"
+    assert report.hint("da/dz") == ("tanh' written as 1 − tanh(z): tanh'(z) = 1 − tanh²(z) "
+                                    "(the square was forgotten)")
+    slipped = (t - 1) * (1 - t) * 1  # ∂L/∂w with the slip, at full precision
+    assert ex.check({"dL/dw": f"{slipped:.5g}"}).diagnosis("dL/dw") == "derivative_slip"
+    report = ex.check({"da/dz": f"{1 - t:.4g}", "dL/dw": f"{slipped:.5g}"})
+    assert report.status("dL/dw") == "carried" and report.diagnosis("dL/dw") == ""
+
+
+def test_paths_multiplied_instead_of_added():
+    ex = derive.Example.from_equations("u = w*x\nv = w + u\nL = (v - y)**2",
+                                       values={"w": 2, "x": 3, "y": 1})
+    v = 2 + 2 * 3
+    dldv = 2 * (v - 1)
+    assert ex.grad("w") == dldv * (1 + 3)  # two paths: w → v and w → u → v
+    report = ex.check({"dL/dw": dldv * (dldv * 3)})
+    assert report.status("dL/dw") == "incorrect" and report.diagnosis("dL/dw") == "paths_multiplied"
+    assert "the contributions to ∂L/∂w through u, v were multiplied" in report.hint("dL/dw")
+    assert ex.check({"dL/dw": dldv}).diagnosis("dL/dw") == "path_not_summed"
+
+
+@pytest.mark.parametrize("key", ["δ", "delta", "delta_"])
+def test_delta_keys_are_read_and_diagnosed(key):
+    ex = derive.neuron(x=2, w=3, b=1, y=5, activation="sigmoid", loss="half_squared_error", lr=0.1)
+    a = _sigmoid(7)
+    assert ex.check({key: f"{(a - 5) * a * (1 - a):.5g}"}).status(key) == "correct"
+    report = ex.check({key: f"{a - 5:.4g}", "dL/dw": f"{(a - 5) * 2:.4g}"})  # σ' left out
+    assert report.diagnosis(key) == "activation_derivative_omitted"
+    assert "σ'(z) = σ(z)(1 − σ(z))" in report.hint(key)
+    assert report.status("dL/dw") == "carried" and f"your {key}" in report.hint("dL/dw")
+
+
+def test_delta_keys_name_each_unit():
+    ex = derive.chain(depth=3, weight=2, x=1, activation="relu", loss="half_squared_error", y=0)
+    for index in (1, 2, 3):
+        for key in (f"delta{index}", f"δ{index}", f"δ_{index}"):
+            report = ex.check({key: ex.grad(f"z{index}")})
+            assert report.status(key) == "correct"
+    with pytest.raises(derive.DeriveError, match="delta1"):
+        ex.check({"delta4": 1})
+    net = derive.mlp([1, 2], [[[0.5, -0.25], [0.75, 0.5]], [[1, -1]]], [[0.1, -0.2], [0.3]], [1],
+                     activation=["relu", "sigmoid"], loss="half_squared_error")
+    assert net.check({"delta1_2": f"{float(net.grad('z1_2')):.6g}"}).status("delta1_2") == "correct"
+
+
+def test_a_slip_inside_a_symbolic_answer_is_diagnosed():
+    ex = derive.neuron(x=2, w=3, b=1, y=5, activation="sigmoid", lr=0.1)
+    assert ex.check({"dL/da": "2*(a - y)"}).status("dL/da") == "correct"
+    report = ex.check({"dL/da": "2*(y - a)"})
+    assert report.status("dL/da") == "incorrect" and report.diagnosis("dL/da") == "sign_error"
+    assert report.hint("dL/da").startswith("sign error in (a − y): ∂L/∂a = 2(a − y)")
+    report = ex.check({"da/dz": "sigmoid(z)"})
+    assert report.diagnosis("da/dz") == "function_instead_of_derivative"

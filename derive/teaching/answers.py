@@ -66,8 +66,42 @@ def parse_key(ex, text: str) -> Key:
     m = _NEW.match(text)
     if m and m.group(1) in ex.inputs:
         return Key(text, "update", name=m.group(1))
+    delta = delta_node(ex, text)
+    if delta is not None:  # δ1, delta2_1: ∂L/∂z of that unit, as backprop is taught
+        return Key(text, "derivative", of=ex.graph.output, wrt=delta)
     raise AnswerError(f"cannot read the answer key {text!r}: use a name (\"z\"), a derivative "
-                      f"(\"dL/dw\" or \"∂L/∂w\") or an update (\"w_new\")")
+                      f"(\"dL/dw\" or \"∂L/∂w\"), an update (\"w_new\") or a unit's δ "
+                      f"(\"delta1\" for ∂L/∂z1)")
+
+
+_DELTA = re.compile(r"^\s*(?:δ|delta)\s*_?\s*([0-9][0-9_]*)?\s*$")
+
+
+def delta_node(ex, text: str) -> str | None:
+    """The node a δ key names: ``δ``/``delta`` is ∂L/∂z for the unit whose pre-activation z
+    carries the same index (``delta1`` → z1, ``δ2_1`` → z2_1, ``δ`` → the only one). A
+    pre-activation is a node an activation of the registry is applied to.
+
+    >>> import derive
+    >>> delta_node(derive.chain(depth=2, weight=2, x=1), "delta1"), delta_node(derive.neuron(x=1, w=2, b=0, y=1), "δ")
+    ('z1', 'z')
+    """
+    m = _DELTA.match(text) if isinstance(text, str) else None
+    if not m:
+        return None
+    from ..core.functions import BY_CLASS
+    graph = ex.graph
+    units = []
+    for node in graph.nodes.values():
+        spec = BY_CLASS.get(type(node.expr))
+        if spec is not None and spec.kind == "activation" and node.expr.args \
+                and node.expr.args[0].is_Symbol and node.expr.args[0].name in graph.nodes:
+            units.append(node.expr.args[0].name)
+    index = m.group(1) or ""
+    if not index:
+        return units[0] if len(units) == 1 else None
+    found = [z for z in units if re.sub(r"^[^\d]*", "", z) == index]
+    return found[0] if len(found) == 1 else None
 
 
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")

@@ -323,8 +323,8 @@ def _activation_omitted(checker, key):
         u = spec.unicode
         out += _local_slip(
             checker, key, (a, z), sp.S.One, title=f"{u}' omitted",
-            hint=f"the chain rule needs ∂{a}/∂{z} = {u}'({z}) between ∂L/∂{a} and the factors "
-                 f"below {z}; {_rule(spec)}",
+            hint=f"on the way from ∂L/∂{a} to ∂L/∂{z} the chain rule multiplies by "
+                 f"∂{a}/∂{z} = {u}'({z}); {_rule(spec)}",
             detail=f"∂{a}/∂{z} = {_number(local)} left out")
     return out
 
