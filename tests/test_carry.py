@@ -2,10 +2,21 @@
 the issue's "Why" on its example, the new catalogue rules, and the property that consistent
 follow-on steps are carried however the student rounded."""
 import math
+import random
 
+import mpmath
 import pytest
+import sympy as sp
+from hypothesis import given
+from hypothesis import strategies as st
 
 import derive
+from derive.core.approx import approx
+from derive.core.engine import compact
+from derive.core.exact import substitute
+from derive.core.functions import BY_CLASS
+from derive.teaching.answers import Key
+from derive.teaching.mistakes import Scenario, slip_rule
 
 # A sigmoid neuron where the sign slip in ∂L/∂a gives the issue's dL/dw = −0.03501.
 SIGN = dict(x=1, w=3, b=1, y=-1, activation="sigmoid", loss="half_squared_error", lr=0.1)
@@ -223,3 +234,104 @@ def test_a_slip_inside_a_symbolic_answer_is_diagnosed():
     assert report.hint("dL/da").startswith("sign error in (a − y): ∂L/∂a = 2(a − y)")
     report = ex.check({"da/dz": "sigmoid(z)"})
     assert report.diagnosis("da/dz") == "function_instead_of_derivative"
+
+
+# --- the property: consistent follow-on steps are carried ----------------------------------------
+
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu", "gelu", "silu"]
+
+
+def _decimal(rng, lo, hi):
+    value = rng.randint(lo, hi) / 10
+    return str(value if value != 0 else 0.5)
+
+
+def _example(rng):
+    activation = rng.choice(ACTIVATIONS)
+    losses = ["squared_error", "half_squared_error"] + (["binary_cross_entropy"] if activation == "sigmoid" else [])
+    loss = rng.choice(losses)
+    y = rng.choice(["0", "1"]) if loss == "binary_cross_entropy" else _decimal(rng, -20, 20)
+    depth = rng.choice([1, 1, 2, 3])
+    if depth == 1:
+        return derive.neuron(x=_decimal(rng, -20, 20), w=_decimal(rng, -15, 15), b=_decimal(rng, -10, 10),
+                             y=y, activation=activation, loss=loss, lr="0.1")
+    weights = [_decimal(rng, -15, 15) for _ in range(depth)]
+    return derive.chain(depth=depth, weight=weights, x=_decimal(rng, -20, 20), activation=activation,
+                        loss=loss, y=y, bias=[_decimal(rng, -5, 5) for _ in range(depth)], lr="0.1")
+
+
+def _single_mistakes(ex):
+    """Every single mistake of the catalogue that applies here, as (scenario, the steps it is
+    made in): the loss's derivative negated, halved or doubled; an activation's derivative left
+    out, replaced by the function, taken at the output, written with a registry slip; an inactive
+    gate's slope taken as 1; a gate not applied (a = z, slope 1)."""
+    ev, graph = ex.evaluation, ex.graph
+    out = []
+    loss_edges = [(ex.output, p) for p in graph.nodes[ex.output].parents if p in graph.nodes]
+    for edge in loss_edges:
+        local = ev.local(*edge).value
+        for wrong in (-local, local / 2, 2 * local):
+            out.append(({"locals_": {edge: wrong}}, [edge]))
+    for node in graph.nodes.values():
+        spec = BY_CLASS.get(type(node.expr))
+        if spec is None or spec.kind != "activation":
+            continue
+        a, z = node.name, node.expr.args[0].name
+        rule = ev.symbolic_local(a, z)
+        wrongs = [sp.S.One, compact("d", substitute(rule, {graph.symbols[z]: ev.values[a]}))]
+        if spec.kink is None and not spec.homogeneous:
+            wrongs.append(ev.values[a])
+        for _, text in spec.slips:
+            wrongs.append(compact("d", substitute(slip_rule(text), {sp.Symbol("z", real=True): ev.values[z]})))
+        out += [({"locals_": {(a, z): w}}, [(a, z)]) for w in wrongs]
+        if spec.gates and not ev.values[z].is_extended_positive:
+            out.append(({"values": {a: ev.values[z]}, "locals_": {(a, z): sp.S.One}}, [(a, z), a]))
+    return out
+
+
+
+def _worksheet(ex):
+    """Every step a student writes, forward then backward: values, local derivatives, totals,
+    updates (key text, Key)."""
+    graph, L = ex.graph, ex.output
+    steps = [(n, Key(n, "value", name=n)) for n in graph.nodes]
+    for n in reversed(list(graph.nodes)):
+        steps += [(f"d{n}/d{p}", Key("", "derivative", of=n, wrt=p)) for p in graph.nodes[n].parents]
+        if n != L:
+            steps.append((f"d{L}/d{n}", Key("", "derivative", of=L, wrt=n)))
+    for p in ex.params:
+        steps.append((f"d{L}/d{p}", Key("", "derivative", of=L, wrt=p)))
+        steps.append((f"{p}_new", Key("", "update", name=p)))
+    return dict(steps)
+
+
+def _follow_on_outcomes(rng):
+    """One random example and single mistake; the statuses of its follow-on steps, computed at
+    full precision from the mistaken value and written to 3–6 significant figures."""
+    ex = _example(rng)
+    mistakes = _single_mistakes(ex)
+    overrides, sites = rng.choice(mistakes)
+    scenario = Scenario(ex, **overrides)
+    steps = _worksheet(ex)
+    own = {f"d{e[0]}/d{e[1]}" if isinstance(e, tuple) else e for e in sites}  # where it is made
+    answers = {}
+    for text, key in steps.items():
+        digits = rng.randint(3, 6)
+        answers[text] = mpmath.nstr(approx(scenario.answer(key)), digits, strip_zeros=False)
+    report = ex.check(answers)
+    return [(text, report.status(text), answers[text]) for text in steps
+            if text not in own and report.status(text) != "correct"]
+
+
+@given(st.randoms(use_true_random=False))
+def test_follow_on_steps_of_a_single_mistake_are_carried(rng):
+    outcomes = _follow_on_outcomes(rng)
+    assert all(status == "carried" for _, status, _ in outcomes), outcomes
+
+
+def test_carried_rate_over_a_fixed_sample():
+    rng = random.Random(15)
+    statuses = [status for _ in range(300) for _, status, _ in _follow_on_outcomes(rng)]
+    rate = statuses.count("carried") / len(statuses)
+    print(f"follow-on steps carried: {statuses.count('carried')} of {len(statuses)} ({rate:.2%})")
+    assert len(statuses) > 300 and rate >= 0.99

@@ -20,6 +20,7 @@ one-element arrays), text. How close a number must be (``matches``):
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -388,11 +389,16 @@ def half_unit(answer: Answer):
     """
     if answer.digits is None or answer.value is None:
         return None
-    given = approx(answer.value)
-    if given == 0:
+    if answer.value == 0:
         return mpmath.mpf("0.5") * mpmath.mpf(10) ** -_decimals(answer.raw)
-    exponent = mpmath.floor(mpmath.log10(abs(given)))
-    return mpmath.mpf("0.5") * mpmath.mpf(10) ** (exponent - max(answer.digits, 1) + 1)
+    return _half_unit(answer.value, max(answer.digits, 1))
+
+
+@functools.lru_cache(maxsize=4096)
+def _half_unit(value: sp.Expr, digits: int):
+    # cached: the diagnosis compares one answer with dozens of candidate values
+    exponent = mpmath.floor(mpmath.log10(abs(approx(value))))
+    return mpmath.mpf("0.5") * mpmath.mpf(10) ** (exponent - digits + 1)
 
 
 def _decimals(raw) -> int:

@@ -198,6 +198,7 @@ class Checker:
             self.by_meaning[_meaning(key)] = self.answers[k]
             self.text_of[_meaning(key)] = k
         self._intervals: dict = {}
+        self._right: dict = {}  # meaning -> is the answer right as written
         self._top = None
         self._used: set = set()
 
@@ -258,11 +259,12 @@ class Checker:
         """The keys of the answers the last ``carried`` used that are not right as written."""
         out = []
         for meaning in self._used:
-            answer = self.by_meaning[meaning]
-            key = Key("", *meaning)
-            exact = self.expected(key)
-            too_few = answer.digits is not None and answer.digits < MIN_SIGNIFICANT and answer.value != exact
-            if too_few or not matches(answer, exact):
+            if meaning not in self._right:
+                answer, exact = self.by_meaning[meaning], self.expected(Key("", *meaning))
+                too_few = (answer.digits is not None and answer.digits < MIN_SIGNIFICANT
+                           and answer.value != exact)
+                self._right[meaning] = not too_few and matches(answer, exact)
+            if not self._right[meaning]:
                 out.append(self.text_of[meaning])
         return sorted(out, key=list(self.keys).index)
 

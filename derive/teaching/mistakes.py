@@ -359,8 +359,13 @@ def _derivative_at_output(checker, key):
     return out
 
 
-def _slip_rule(text: str) -> sp.Expr:
-    """A registry slip's wrong f'(z), read by derive's own parser (never sympify)."""
+def slip_rule(text: str) -> sp.Expr:
+    """A registry slip's wrong f'(z) over the symbol ``z``, read by derive's own parser (never
+    sympify).
+
+    >>> slip_rule("1 - tanh(z)")
+    1 - tanh(z)
+    """
     from ..core.parser import parse_expression, to_sympy
     if text not in _SLIP_RULES:
         _SLIP_RULES[text] = to_sympy(parse_expression(text), {"z": _Z})
@@ -376,7 +381,7 @@ def _derivative_slip(checker, key):
     ev = checker.ev
     for a, z, spec in _activation_edges(checker.ex):
         for what, text in spec.slips:
-            wrong_rule = _slip_rule(text)
+            wrong_rule = slip_rule(text)
             wrong = compact(f"∂{a}/∂{z}", substitute(wrong_rule, {_Z: ev.values[z]}))
             if wrong == ev.local(a, z).value:
                 continue
@@ -622,6 +627,8 @@ def diagnose_formula(checker, key, formula: sp.Expr, raw) -> Diagnosis | None:
     example's values, diagnosed like a number given exactly."""
     from .answers import Answer
     ev, graph = checker.ev, checker.ex.graph
+    if checker.ex.symbolic:  # no values to evaluate the formula at
+        return None
     subs = {graph.symbols[n]: ev.values[n] for n in list(graph.inputs) + list(graph.nodes)}
     try:
         value = compact("answer", substitute(formula, subs))
