@@ -219,8 +219,8 @@ def test_delta_keys_name_each_unit():
         for key in (f"delta{index}", f"δ{index}", f"δ_{index}"):
             report = ex.check({key: ex.grad(f"z{index}")})
             assert report.status(key) == "correct"
-    with pytest.raises(derive.DeriveError, match="delta1"):
-        ex.check({"delta4": 1})
+    report = ex.check({"delta4": 1})  # no fourth unit: unreadable, with the δ form explained
+    assert report.status("delta4") == "unreadable" and "\"delta1\" for ∂L/∂z1" in report.hint("delta4")
     net = derive.mlp([1, 2], [[[0.5, -0.25], [0.75, 0.5]], [[1, -1]]], [[0.1, -0.2], [0.3]], [1],
                      activation=["relu", "sigmoid"], loss="half_squared_error")
     assert net.check({"delta1_2": f"{float(net.grad('z1_2')):.6g}"}).status("delta1_2") == "correct"
