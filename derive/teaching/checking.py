@@ -5,6 +5,13 @@ figures the student wrote (and a relative 1e-9 for machine floats such as ``0.1*
 ``derive.teaching.answers``), symbolic answers compared symbolically, and diagnosed mistakes from
 the catalogue in ``derive.teaching.mistakes``.
 
+Carried forward: a wrong step is recomputed from the student's own other answers, each standing
+for every number that rounds to it (0.0350 for [0.03495, 0.03505]; a machine float for itself
+± its relative tolerance; an exactly right answer for itself), by the engine's one forward pass
+and one reverse accumulation over intervals (``derive.core.interval``). The step is carried when
+the student's answer, at the digits written, lies in that range — however the student rounded
+on the way — and a carried step gets no diagnosis (the slip is named where it was made).
+
 >>> import derive
 >>> ex = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)
 >>> ex.check({"z": 7, "dL/dw": 8, "w_new": 2.2}).ok

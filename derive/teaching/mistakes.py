@@ -164,7 +164,8 @@ class Mistake:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """A catalogue mistake that explains an answer, in this example's terms."""
+    """A catalogue mistake that explains an answer, in this example's terms. Its words name the
+    rule and the slip, never the step's correct value (a tutor shows them before the value)."""
 
     name: str
     title: str
@@ -325,7 +326,7 @@ def _activation_omitted(checker, key):
             checker, key, (a, z), sp.S.One, title=f"{u}' omitted",
             hint=f"on the way from ∂L/∂{a} to ∂L/∂{z} the chain rule multiplies by "
                  f"∂{a}/∂{z} = {u}'({z}); {_rule(spec)}",
-            detail=f"∂{a}/∂{z} = {_number(local)} left out")
+            detail=f"∂{a}/∂{z} left out")
     return out
 
 
@@ -338,8 +339,7 @@ def _function_instead_of_derivative(checker, key):
             out += _local_slip(
                 checker, key, (a, z), ev.values[a], title=f"{u} used instead of {u}'",
                 hint=f"the local derivative of {a} = {u}({z}) is {_rule(spec)}, not {u}({z}) itself",
-                detail=f"{u}({z}) = {_number(ev.values[a])} used for {u}'({z}) = "
-                       f"{_number(ev.local(a, z).value)}")
+                detail=f"{u}({z}) = {_number(ev.values[a])} used for {u}'({z})")
     return out
 
 
@@ -404,7 +404,7 @@ def _gate_ignored(checker, key):
         out += _local_slip(
             checker, key, (a, z), sp.S.One, title=f"{u} gate ignored for {z} ≤ 0",
             hint=f"{u}'({z}) = {spec.inactive_slope} for {z} ≤ 0 ({spec.convention}): {flows}",
-            detail=f"{z} = {_number(ev.values[z])}, so ∂{a}/∂{z} = {_number(local)}")
+            detail=f"here {z} = {_number(ev.values[z])} ≤ 0")
     return out
 
 
@@ -417,8 +417,8 @@ def _activation_not_applied(checker, key):
             continue
         words = dict(title=f"{spec.unicode} not applied",
                      hint=spec.definition_text or f"{a} = {spec.unicode}({z})",
-                     detail=f"{z} = {_number(ev.values[z])} ≤ 0, so {a} = {spec.unicode}({z}) = "
-                            f"{_number(ev.values[a])}, not {z}")
+                     detail=f"here {z} = {_number(ev.values[z])} ≤ 0, where {a} = "
+                            f"{spec.unicode}({z}) is not {z}")
         agrees = ((_value(a), ev.values[z]),)
         # its local derivative taken as 1 too (the identity's), or still the gate's own
         for locals_ in ({(a, z): sp.S.One}, {}):
