@@ -52,3 +52,22 @@ def load(page: Path) -> dict:
     assert m, ("the page did not load or the probe did not run", run.returncode, run.stderr[-500:])
     math, laid, svg, images = map(int, m.groups())
     return {"math": math, "mathml_laid_out": laid, "svg": svg, "data_images": images, "console": console}
+
+
+def evaluate(page: Path, script: str) -> str:
+    """Run ``script`` (JavaScript that returns a string) in the loaded page, after its content;
+    returns that string (written into the DOM that --dump-dom returns)."""
+    browser = chromium()
+    probe = ('<script>document.documentElement.setAttribute("data-answer", encodeURIComponent('
+             f"(function () {{ {script} }})()));</script>")
+    with tempfile.TemporaryDirectory(prefix="derive-browser-") as tmp:
+        copy = Path(tmp) / page.name
+        html = page.read_text(encoding="utf-8")
+        copy.write_text(html.replace("</body>", probe + "</body>") if "</body>" in html else html + probe,
+                        encoding="utf-8")
+        run = subprocess.run([browser, *FLAGS, f"--user-data-dir={tmp}/profile", "--dump-dom",
+                              copy.as_uri()], capture_output=True, text=True, timeout=120)
+    m = re.search(r'data-answer="([^"]*)"', run.stdout)
+    assert m, ("the page did not load or the script did not run", run.returncode, run.stderr[-500:])
+    from urllib.parse import unquote
+    return unquote(m.group(1))

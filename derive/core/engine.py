@@ -841,5 +841,9 @@ def _common_factor(expr: sp.Expr) -> sp.Expr:
         g = -g
     if g in (0, 1):
         return expr
+    # Only when it tidies: 2a − 2y -> 2(a − y), ½a − ½y -> ½(a − y); but 𝟙[z > 0] + 0.1·𝟙[z ≤ 0]
+    # stays as written (pulling 1/10 out would give (10·𝟙[z > 0] + 𝟙[z ≤ 0])/10).
+    if sum(abs(c / g) != 1 for c in coefficients) >= sum(abs(c) != 1 for c in coefficients):
+        return expr
     inner = sp.Add(*[sp.Mul(t.as_coeff_Mul()[0] / g, t.as_coeff_Mul()[1]) for t in expr.args])
     return sp.Mul(g, inner, evaluate=False)

@@ -73,7 +73,9 @@ class LeakyRelu(sp.Function):
     def fdiff(self, argindex=1):
         z, alpha = self.args
         if argindex == 1:
-            return Indicator(sp.StrictGreaterThan(z, 0)) + alpha * Indicator(sp.LessThan(z, 0))
+            # unevaluated: the active branch first, as the rule reads (1 if z > 0, else α)
+            return sp.Add(Indicator(sp.StrictGreaterThan(z, 0)), alpha * Indicator(sp.LessThan(z, 0)),
+                          evaluate=False)
         return z * Indicator(sp.LessThan(z, 0))
 
 
@@ -339,6 +341,7 @@ class FunctionSpec:
     formula: str = ""  # the formula a user registered it with
     variadic: bool = False  # takes ``arity`` or more arguments (max, min, logsumexp)
     conditions: tuple = ()  # 0-based positions of arguments that are comparisons (where)
+    parameters: tuple = ()  # names of the optional arguments after z, as printed ("α",)
     justify_call: Callable | None = None  # (application, argument values, wrt) -> Sentence,
     # for functions whose justification needs every argument (max, min: which one wins)
     slips: tuple = ()  # common hand slips in f'(z), for diagnosing answers: pairs (what went
@@ -447,7 +450,7 @@ register(FunctionSpec(
     derivative_text="LeakyReLU'(z) = 1 if z > 0, else α",
     definition_latex=r"\operatorname{LeakyReLU}(z) = \begin{cases} z, & z > 0 \\ \alpha z, & z \le 0 \end{cases}",
     derivative_latex=r"\operatorname{LeakyReLU}'(z) = \begin{cases} 1, & z > 0 \\ \alpha, & z \le 0 \end{cases}",
-    description="leaky ReLU with negative slope α (default 0.01)",
+    description="LeakyReLU with negative slope α (default 0.01)", parameters=("α",),
     convention="LeakyReLU'(0) = α", gates=True, inactive_slope="α", init="leaky_he", homogeneous=True,
     numpy=lambda z, alpha: _np().where(z > 0, z, alpha * z)))
 register(FunctionSpec(
@@ -485,7 +488,7 @@ register(FunctionSpec(
     derivative_text="ELU'(z) = 1 if z > 0, else α·e^z",
     definition_latex=r"\operatorname{ELU}(z) = \begin{cases} z, & z > 0 \\ \alpha (e^{z} - 1), & z \le 0 \end{cases}",
     derivative_latex=r"\operatorname{ELU}'(z) = \begin{cases} 1, & z > 0 \\ \alpha e^{z}, & z \le 0 \end{cases}",
-    description="exponential linear unit (default α = 1)",
+    description="exponential linear unit (default α = 1)", parameters=("α",),
     convention="ELU'(0) = α", gates=True, inactive_slope="αe^z",
     numpy=lambda z, alpha: _np().where(z > 0, z, alpha * _np().expm1(_np().minimum(z, 0)))))
 register(FunctionSpec(

@@ -236,7 +236,30 @@ def mathml(math: str, display: bool = False) -> str:
     except Exception:  # latex2mathml raises bare exceptions on what it does not know
         return f'<code class="tex">{_escape_html(math)}</code>'
     # \operatorname{ReLU} arrives as an operator <mo>, which browsers pad like a relation.
-    return re.sub(r"<mo>([A-Za-z]{2,})</mo>", r"<mi>\1</mi>", out)
+    out = re.sub(r"<mo>([A-Za-z]{2,})</mo>", r"<mi>\1</mi>", out)
+    return _prefix_minus(out)
+
+
+_MINUS = "<mo>&#x02212;</mo>"
+# what a binary minus follows: a closing fence (a bracket, bars)
+_CLOSING = ("&#x00029;", "&#x0005D;", "&#x0007D;", "&#x0007C;", "&#x02016;", "&#x0232A;", "&#x027E9;")
+
+
+def _prefix_minus(mathml_text: str) -> str:
+    """A minus that starts a row or follows an operator is a sign, not a subtraction: latex2mathml
+    writes both as ``<mo>−</mo>``, which browsers space like a binary operator ("= − 0.5",
+    "( − 1.5)"). A sign gets ``form="prefix"`` and no extra space.
+
+    >>> _prefix_minus("<mrow><mo>&#x0003D;</mo><mo>&#x02212;</mo><mn>1</mn></mrow>")
+    '<mrow><mo>&#x0003D;</mo><mo form="prefix" lspace="0" rspace="0">&#x02212;</mo><mn>1</mn></mrow>'
+    """
+    def sign(match):
+        before = re.search(r"(<mrow>|<math[^>]*>|<mo[^>]*>([^<]*)</mo>)$", match.string[:match.start()])
+        if before is None or before.group(2) in _CLOSING:
+            return match.group(0)  # after a number, a name or (a): a subtraction
+        return '<mo form="prefix" lspace="0" rspace="0">&#x02212;</mo>'
+
+    return re.sub(re.escape(_MINUS), sign, mathml_text)
 
 
 def _html_diagram(d, printer) -> str:

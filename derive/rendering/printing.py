@@ -28,6 +28,7 @@ _GREEK = set(_GREEK_TEXT)
 _LAYERED = re.compile(r"^([A-Za-z]+)(\d+)((?:_\d+)+)$")  # w1_2_1 -> w^{(1)}_{21}
 _INDEXED = re.compile(r"^([A-Za-z]+?)(\d+)$")  # x1 -> x_{1}
 _SUFFIXED = re.compile(r"^([A-Za-z]+)_([A-Za-z0-9_]+)$")  # a_prev -> a_{prev}
+_HATTED = re.compile(r"^([A-Za-z])hat(\d*)$")  # yhat -> ŷ, xhat1 -> x̂1 (an estimate, as on the board)
 
 
 def latex_name(name: str, names: dict | None = None) -> str:
@@ -41,6 +42,9 @@ def latex_name(name: str, names: dict | None = None) -> str:
         return f"{base}^{{(\\mathrm{{new}})}}"
     if name in _GREEK:
         return "\\" + name
+    m = _HATTED.match(name)
+    if m:
+        return f"\\hat{{{m.group(1)}}}" + (f"_{{{m.group(2)}}}" if m.group(2) else "")
     m = _LAYERED.match(name)
     if m:
         base, layer, rest = m.groups()
@@ -65,6 +69,9 @@ def text_name(name: str, names: dict | None = None) -> str:
         return names[name]
     if name in _GREEK_TEXT:
         return _GREEK_TEXT[name]
+    m = _HATTED.match(name)
+    if m:
+        return f"{m.group(1)}\u0302{m.group(2)}"
     m = re.match(r"^([A-Za-z]+)(\d+|_\w+)$", name)
     if m and m.group(1) in _GREEK_TEXT:
         return _GREEK_TEXT[m.group(1)] + m.group(2)
@@ -266,8 +273,9 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             sep = dot
             if not values and all(p.is_Symbol or p.is_Function or p.is_Pow for p in parts):
                 sep = " "
-            if sep == " " and len(out) > 1 and any(_multi_letter(t) for t in out):
-                sep = " \\cdot "  # lam · w1, not lamw1
+            if sep == " " and len(out) > 1 and (any(_multi_letter(t) for t in out)
+                                                or any(a == b for a, b in zip(parts, parts[1:]))):
+                sep = " \\cdot "  # lam · w1, not lamw1; x · x, not xx
             return sep.join(out)
 
         sign = ""
@@ -426,6 +434,13 @@ def _named_power(expr) -> bool:
             and BY_CLASS.get(type(base)) is not None and expr.exp.is_Integer and 1 < expr.exp < 10)
 
 
+def _decimal_coefficient(coeff) -> bool:
+    """A rational written as a short decimal (0.1, 0.25, 0.01): shown as such in front of a
+    product, the way the user typed it, rather than as a fraction bar over the whole product."""
+    q = int(coeff.q)
+    return q > 1 and 10 ** (len(str(q)) - 1) == q and abs(coeff) < 1
+
+
 def _multi_letter(text: str) -> bool:
     """A name printed upright (mathrm, operatorname): juxtaposed, it would read as one word."""
     return text.startswith("\\mathrm") or text.startswith("\\operatorname")
@@ -518,7 +533,7 @@ class TextPrinter(_HandWritten, StrPrinter):
             text = out[0]
             for prev, part, shown in zip(parts, parts[1:], out[1:]):
                 tight = part.is_Add or (prev.is_Symbol and part.is_Symbol and len(shown) == 1
-                                        and len(text.split(" ")[-1]) == 1)
+                                        and len(text.split(" ")[-1]) == 1 and prev != part)  # x · x, not xx
                 text += ("" if tight else " · ") + shown
             return text
 
@@ -546,6 +561,8 @@ class TextPrinter(_HandWritten, StrPrinter):
             vulgar = _VULGAR.get((int(coeff.p), int(coeff.q)))
             if vulgar and not values:
                 return f"{sign}{vulgar}{body}"
+            if not values and _decimal_coefficient(coeff):
+                return f"{sign}{c}·{body}"  # 0.1·𝟙[z ≤ 0], as the user wrote the slope
             if not values:
                 top = body if coeff.p == 1 else f"{coeff.p}{body}"
                 if len(numerator) > 1 or numerator[0].is_Add:

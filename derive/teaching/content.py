@@ -62,6 +62,16 @@ def build(ex) -> Content:
     return layout.build(ex)
 
 
+def _chosen(spec, application) -> str:
+    """"; here α = 0.1" for the optional arguments (a slope) the equations set to a number other
+    than the default."""
+    from ..core.numbers import format_number
+    chosen = [f"{name} = {format_number(value, 4).replace('-', '−')}"
+              for name, value, default in zip(spec.parameters, application.args[1:], spec.defaults)
+              if value.is_number and value != default]  # the default is stated already
+    return "; here " + ", ".join(chosen) if chosen else ""
+
+
 def build_generic(ex, parameters=None) -> Content:
     """The generic worked example: activations, computation, forward pass, the chain rule for the
     focus parameter, then ``parameters(ex)`` (sections for every other parameter and the update;
@@ -74,8 +84,8 @@ def build_generic(ex, parameters=None) -> Content:
     used = activations_used(ex)
     if used:
         s = Section("The activation function" + ("s" if len(used) > 1 else ""))
-        for spec, _, _ in used:
-            s.say(Sentence(f"{spec.description.capitalize()}:"))
+        for spec, _, application in used:
+            s.say(Sentence(spec.description[0].upper() + spec.description[1:] + _chosen(spec, application) + ":"))
             s.show(spec.definition)
             s.say(Sentence("Its derivative:"))
             s.show(spec.derivative)
@@ -292,7 +302,9 @@ class Worked:
             for i, path in enumerate(d.paths, start=1):
                 edges = list(zip(path.nodes, path.nodes[1:]))[::-1]
                 symbolic = Product(tuple(_partial(d, b, a) for a, b in edges))
-                why = (Sentence(f"path {i}: " + " → ".join(path.nodes)),)
+                # the nodes as math (ŷ, w⁽¹⁾₁,₁), not as the names typed
+                why = (Sentence(f"path {i}: " + " → ".join(f"{{{k}}}" for k in range(len(path.nodes))),
+                                tuple(ex.graph.symbols[n] for n in path.nodes)),)
                 if ex.symbolic:
                     s.step(Chain(symbolic, "=", Product(tuple(d.local_step(b, a).symbolic for a, b in edges))), why)
                 else:

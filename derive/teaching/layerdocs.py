@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..core.derivation import Chain, Formula, Partial, Value
+from ..core.derivation import Chain, Formula, Partial, Product, Value
 from ..core.engine import compact, expand_quantities
-from ..core.functions import Sentence
+from ..core.functions import FUNCTIONS, Sentence
 from ..rendering.blocks import Section
 from .content import build_generic, register_layout
 
@@ -72,25 +72,51 @@ def build_rnn(ex):
     rows = []
     for path in sorted(d.paths, key=lambda p: -len(p.nodes)):
         hs = [n for n in path.nodes[1:] if n in ex.graph.nodes and n.startswith("h")]
-        used_at, later = hs[0], len(hs) - 1  # the h_t the path starts from, the steps after it
-        rows.append([used_at, str(later), Value(path.value)])
-    s.tabulate(["use of w_hh in", "later steps passed back", "contribution to ∂L/∂w_hh"], rows)
+        rows.append([hs[0][1:], str(len(hs) - 1), Value(path.value)])  # the step t of h_t, steps after it
+    s.tabulate(["w_hh used at step", "later steps passed back", "contribution to ∂L/∂w_hh"], rows)
     factors = [ex.derivation(f"h{t - 1}", f"h{t}").total for t in range(2, steps + 1)]
     if factors:
         product = compact("∏", sp.Mul(*factors))
-        s.say(Sentence("Each step back multiplies by ∂h_t/∂h_(t−1) = w_hh · f'(…):"))
+        s.say(Sentence("Each step back multiplies by ∂h_t/∂h_(t−1) = w_hh · f'(z_t):"))
         s.tabulate(["step", "∂h_t/∂h_(t−1)"], [[Chain(Partial(f"h{t}", f"h{t - 1}")), Value(f)]
                                                  for t, f in zip(range(2, steps + 1), factors)])
-        size = abs(sp.N(product, 30))
-        fate = ("explodes: the earliest use's factor grows as a power of the step count"
-                if size > 1 else "vanishes: the earliest use's factor shrinks as a power of the "
-                "step count" if size < 1 else "neither explodes nor vanishes here")
-        s.say(Sentence(f"From the last step back to the first the factor is {{0}}, so the gradient "
-                       f"{fate} — the recurrent net's exploding or vanishing gradient.",
-                       (Chain(Partial(f"h{steps}", "h1"), "=", Value(product)),)))
+        s.say(_through_time(ex, d, product))
     s.show(Chain(Partial(ex.output, "w_hh"), "=", Value(d.total)))
     content.sections.insert(len(content.sections) - (1 if content.sections[-1].title == "Observations" else 0), s)
     return content
+
+
+def _through_time(ex, d, product) -> Sentence:
+    """What the product of the factors says, at this w_hh: only what the numbers and the
+    activation's bound on f' (a registry fact) show — explode or vanish over more steps."""
+    steps = ex.meta["steps"]
+    size = abs(sp.N(product, 30))
+    first = Chain(Partial(f"h{steps}", "h1"), "=", Value(product))
+    if size > 1:
+        fate = ("above 1, so the earliest use's contribution is amplified: with factors like these the "
+                "gradient explodes as the sequence gets longer")
+    elif size < 1:
+        fate = ("below 1, so the earliest use's contribution is damped: with factors like these the "
+                "gradient vanishes as the sequence gets longer")
+    else:
+        fate = "exactly 1: the gradient neither explodes nor vanishes here"
+    spec = FUNCTIONS[ex.meta["activation"]]
+    bound = spec.saturation_bound if spec.saturation_bound is not None else (sp.S.One if spec.gates else None)
+    w_hh = d.value("w_hh")
+    if bound is None:
+        return Sentence(f"From the last step back to the first the factor is {{0}}, {fate}.", (first,))
+    limit = abs(w_hh) * bound
+    # |w_hh| times f's largest slope (σ' ≤ 1/4, tanh' ≤ 1, a gate's 1)
+    cap = Chain(Product((sp.Abs(ex.graph.symbols["w_hh"]), Value(bound))), "=", Value(limit))
+    if limit < 1:
+        why = (". Since every factor is at most {1} < 1 in size (|w_hh| times the largest slope of f), at "
+               "this w_hh the gradient through time vanishes over many steps whatever the inputs")
+    else:
+        why = (". Every factor is at most {1} in size (|w_hh| times the largest slope of f), so at this "
+               "w_hh factors above 1 are possible: "
+               "the gradient explodes over many steps while the slopes f'(z_t) stay near their "
+               "maximum, and vanishes where they saturate")
+    return Sentence(f"From the last step back to the first the factor is {{0}}, {fate}{why}.", (first, cap))
 
 
 register_layout("batchnorm", build_batchnorm, "batch normalisation with the simplified gradient")

@@ -68,8 +68,10 @@ def observations(ex, d) -> list:
                     f"the vanishing-gradient problem.", (at, slope)))
             else:
                 out.append(Sentence(
-                    f"{name}'s local derivative at {{0}} is {{1}}; since {{2}} for every z, stacking "
-                    f"many {name} layers shrinks gradients.", (at, slope, bound)))
+                    f"{name}'s local derivative at {{0}} is {{1}}; since {{2}} for every z, each {name} "
+                    f"multiplies the gradient passing back by at most that much: stacked {name} layers "
+                    f"shrink gradients unless their weights exceed {{3}} in size.",
+                    (at, slope, bound, Value(1 / spec.saturation_bound))))
     large = [(p, g) for p, g in ex.gradients().items() if magnitude(g) >= LARGE_GRADIENT]
     if large:
         shown = large[:3]
