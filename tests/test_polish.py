@@ -142,3 +142,121 @@ def test_html_leading_minus_is_a_prefix_sign_in_chromium(tmp_path):
     assert all(right < 0.05 for _, right in signs), signs
     # … while "a − y" keeps the operator's space on both sides
     assert all(left > 0.15 and right > 0.15 for left, right in binary), binary
+
+
+# --- the notation preset: δ and indices from 0 ---------------------------------------------------
+
+import re  # noqa: E402
+
+import pytest  # noqa: E402
+
+PRESET = {"delta": True, "index_base": 0}
+MLP = dict(inputs=[1, 2], weights=[[[0.1, 0.2], [0.3, -0.4]], [[0.5, -0.6]]], biases=[[0.1, 0.2], [0.3]],
+           targets=[1], activation="sigmoid", loss="half_squared_error", lr=0.5)
+
+
+def test_delta_preset_on_a_neuron_in_text_markdown_and_latex():
+    ex = derive.neuron(x=2, w=3, b=1, y=5, activation="relu", loss="squared_error", lr=0.1)
+    text = _flat(ex.to_text(notation={"delta": True, "total": "d"}))
+    assert "Write δ for dL/dz, the gradient of the loss with respect to the pre-activation z." in text
+    assert "δ = ∂L/∂a · ∂a/∂z = 4 · 1 = 4 dL/db = δ · ∂z/∂b" in text
+    assert "dL/dz" not in text.replace("Write δ for dL/dz", "")  # stated once, then always δ
+    plain = _flat(ex.to_text(notation={"total": "d"}))
+    assert "δ" not in plain and "dL/dz = ∂L/∂a · ∂a/∂z = 4 · 1 = 4" in plain  # off by default
+    md = ex.to_markdown(notation={"delta": True})
+    assert r"Write $\delta$ for $\frac{\partial L}{\partial z}$" in md
+    assert r"\delta = \frac{\partial L}{\partial a} \cdot \frac{\partial a}{\partial z} = 4 \cdot 1 = 4" in md
+    latex = ex.to_latex(notation={"delta": True})
+    assert latex.count(r"\frac{\partial L}{\partial z}") == 1 and r"\delta \cdot \frac{\partial z}{\partial b}" in latex
+    assert ex.grad("b") == 4  # the numbers do not depend on the notation
+
+
+def _indices(text: str) -> set:
+    """Every index of a numbered name (w1_2_1, z2_1, δ1_2, x1, y1) in a plain-text document."""
+    return {int(i) for m in re.finditer(r"(?<![A-Za-z0-9.])(?:[wbzaxy]|δ)(\d+(?:_\d+)*)\b", text)
+            for i in m.group(1).split("_")}
+
+
+def test_index_base_zero_and_delta_on_an_mlp_in_every_format():
+    ex = derive.mlp(**MLP)
+    one, zero = ex.to_text(), ex.to_text(notation=PRESET)
+    assert _indices(one) == {1, 2} and _indices(zero) == {0, 1}  # every name shifted, none left over
+    z = _flat(zero)
+    assert "Write δ0_0 for ∂L/∂z0_0" in z
+    assert "δ1_0 = ∂L/∂a1_0 · ∂a1_0/∂z1_0 = (−0.4091) · 0.2417 ≈ −0.09891" in z
+    assert "δ0_1 = σ'(z0_1) · (w1_0_1 · δ1_0) = 0.2445 · [(−0.6) · (−0.09891)] ≈ 0.01451" in z
+    assert "∂L/∂w0_1_0 = δ0_1 · x0 = 0.01451 · 1 ≈ 0.01451" in z
+    assert ex.grad("w1_2_1") == ex.grad("w1_2_1")  # the API keeps the builder's names
+    assert abs(float(ex.grad("w1_2_1")) - 0.01451) < 5e-6
+    latex = ex.to_latex(notation=PRESET)
+    shown = set(re.findall(r"(?:w|b|z|a|\\delta)\^\{\((-?\d)\)\}_\{([\d,]+)\}", latex))
+    assert {layer for layer, _ in shown} == {"0", "1"}
+    assert {int(i) for _, idx in shown for i in idx.split(",")} == {0, 1}
+    assert r"w^{(0)}_{0,0}" in latex and r"\delta^{(1)}_{0}" in latex and r"w^{(2)}" not in latex
+    md = ex.to_markdown(notation=PRESET)
+    assert r"w^{(0)}_{0,0}" in md and r"\delta^{(0)}_{1}" in md and r"w^{(1)}_{1,1}" not in md
+
+
+def test_index_base_zero_on_a_chain_numbers_layers_from_zero():
+    ex = derive.chain(depth=3, weight=5, x=1, activation="tanh", loss="half_squared_error", y=0, lr="0.1")
+    text = ex.to_text(notation=PRESET)
+    assert _indices(text) == {0, 1, 2}
+    flat = _flat(text)
+    assert "each layer computes z0 = w0 · x and a0 = tanh(z0), starting from a_(−1) = x." in flat
+    assert re.search(r"layer weight z a tanh'\(z\) [- ]+ 0 5 5 ≈ 0.9999 ≈ 0.0001816 1 5", flat)
+    assert "∂L/∂w0 = ∂L/∂a2 · ∂a2/∂z2 · ∂z2/∂a1 · ∂a1/∂z1 · ∂z1/∂a0 · ∂a0/∂z0 · ∂z0/∂w0" in flat
+    latex = ex.to_latex(notation=PRESET)
+    assert r"a^{(-1)} = x" in latex and r"w^{(3)}" not in latex and r"w^{(0)}" in latex
+    # an RNN counts from 0 already (h0, the initial state): shown as it is
+    rnn = derive.rnn([1, 2], h0=0, w_xh=1, w_hh="0.5", w_hy=1, y=0)
+    assert rnn.to_text(notation={"index_base": 0}) == rnn.to_text()
+
+
+def test_notation_preset_from_a_spec_reaches_documents_and_homework(tmp_path):
+    from derive.cli import main
+    spec = tmp_path / "hw.yaml"
+    spec.write_text("title: One neuron, two inputs\nequations: |\n  z1 = w1*x1 + w2*x2 + b1\n"
+                    "  a1 = sigmoid(z1)\n  L = (a1 - y1)**2\nvalues: {y1: 1}\nrandom:\n"
+                    "  x1: {integers: [1, 3]}\n  x2: {integers: [-2, 2]}\n  w1: {choice: [0.5, -0.5]}\n"
+                    "  w2: {choice: [1, 2]}\n  b1: {choice: [0, 1]}\nlr: 0.1\n"
+                    "ask: [\"dL/dw1\", \"dL/db1\", \"w1_new\"]\n"
+                    "notation: {delta: true, index_base: 0, total: d}\n")
+    try:
+        main(["homework", str(spec), "--variants", "2", "--seed", "1", "--out", str(tmp_path / "hw"),
+              "--format", "text,tex"])
+    except SystemExit as e:
+        assert e.code in (0, None)
+    problems = _flat((tmp_path / "hw" / "problems.txt").read_text())
+    solutions = _flat((tmp_path / "hw" / "solutions.txt").read_text())
+    assert "z0 = w0 · x0 + w1 · x1 + b0" in problems and "Compute dL/dw0, dL/db0, w0_new." in problems
+    assert "Write δ0 for dL/dz0, the gradient of the loss with respect to the pre-activation z0." in solutions
+    assert "dL/db0 = δ0 · ∂z0/∂b0" in solutions and _indices(solutions) <= {0, 1}
+    tex = (tmp_path / "hw" / "solutions.tex").read_text()
+    assert r"\delta_{0}" in tex and r"w_{2}" not in tex
+
+
+@pytest.mark.parametrize("preset, message", [
+    ({"index_base": 2}, "notation index_base must be one of 0, 1, got 2"),
+    ({"delta": "yes"}, "notation delta must be one of true, false, got 'yes'"),
+    ({"index_base": True}, "notation index_base must be one of 0, 1, got True"),
+    ({"deltas": True}, "unknown notation setting 'deltas'"),
+])
+def test_notation_preset_is_checked(preset, message):
+    ex = derive.neuron(x=2, w=3, b=1, y=5)
+    with pytest.raises(derive.DeriveError, match=re.escape(message)):
+        ex.to_text(notation=preset)
+
+
+def test_notation_documents_compile_and_parse(tmp_path, pdflatex, pandoc):
+    import subprocess
+    from tests.test_layout import compile_once
+    docs = {"neuron": derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr="0.1"),
+            "chain": derive.chain(depth=3, weight=5, x=1, activation="tanh", y=0, lr="0.1"),
+            "mlp": derive.mlp(**MLP)}
+    for name, ex in docs.items():
+        code, errors, overfull = compile_once(tmp_path / name, ex.to_latex(notation=dict(PRESET, total="d")))
+        assert code == 0 and not errors and not overfull, (name, errors, overfull)
+        md = ex.to_markdown(notation=PRESET)
+        run = subprocess.run([pandoc, "-f", "markdown", "-t", "html", "--mathml"], input=md,
+                             capture_output=True, text=True, check=True)
+        assert "<math" in run.stdout and "\\delta" not in run.stdout.split("<math")[0]

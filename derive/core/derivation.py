@@ -42,10 +42,21 @@ class Partial:
 @dataclass(frozen=True)
 class Total:
     """d of/d wrt: the total derivative through every path of the graph (what gradient descent
-    uses). Printed dL/dw, or ∂L/∂w under the notation preset ``total: "∂"``."""
+    uses). Printed dL/dw, or ∂L/∂w under the notation preset ``total: "∂"``; with ``delta: true``
+    the gradient with respect to a pre-activation is printed δ, unless ``abbreviate`` is False
+    (where the document says what δ stands for)."""
 
     of: str
     wrt: str
+    abbreviate: bool = True
+
+
+@dataclass(frozen=True)
+class Ordinal:
+    """A layer, unit or step number as the builders count it (from 1), printed as the notation
+    preset counts (from 0 under ``index_base: 0``)."""
+
+    number: int
 
 
 @dataclass(frozen=True)

@@ -399,16 +399,19 @@ def lms_questions(gen, variants, answers) -> list:
     from ..rendering.blocks import Content
     from ..rendering.formats import Writer, get_format, render_content
     fmt = get_format("html_tex")
-    writer = Writer(fmt)
     title = gen.spec.title or "Backpropagation"
     out = []
     for v in variants:
+        notation = _notation(gen, v.example)
+        writer = Writer(fmt, notation=notation)
         problem = _problem_sections(gen, v, v.index)[0]
         problem.blocks = problem.blocks[:-2 if gen.tolerance is None else -3]  # not "Compute …", tolerance, id
-        text = render_content(Content("", [problem], ""), "html_tex", None, fragment=True, carry=1)
+        text = render_content(Content("", [problem], ""), "html_tex", v.example.latex_names, fragment=True,
+                              carry=1, notation=notation)
         text = text.replace(f"<h2>Problem {v.index}</h2>", "")
         solution = _definitions(gen, [v]) + _solution_sections(gen, v, v.index)[1:]
-        feedback = render_content(Content("", solution, ""), "html_tex", None, fragment=True, carry=1)
+        feedback = render_content(Content("", solution, ""), "html_tex", v.example.latex_names, fragment=True,
+                                  carry=1, notation=notation)
         parts = [Part(k, writer.inline(_key_math(v.example, k)), float(_number(a)), tolerance(a, gen))
                  for k, a in answers[v.id].items()]
         out.append(Question(v.id, f"{title} — variant {v.index} ({v.id})", " ".join(text.split("\n")),
@@ -501,7 +504,9 @@ def _sheet_body(gen, variants, fmt: str, solutions: bool, precision: int = 4,
     sections = []
     for v in variants:
         sections += (_solution_sections if solutions else _problem_sections)(gen, v, v.index, per_page)
-    return render_content(Content("", sections, ""), fmt, None, precision, fragment=True, carry=1)
+    ex = variants[0].example if variants else None
+    return render_content(Content("", sections, ""), fmt, ex.latex_names if ex else None, precision,
+                          fragment=True, carry=1, notation=_notation(gen, ex) if ex else gen.spec.notation)
 
 
 def _sheet(gen, fmt: str, solutions: bool, body: str, variants=(), per_page: bool = False) -> str:
@@ -519,7 +524,15 @@ def _sheet(gen, fmt: str, solutions: bool, body: str, variants=(), per_page: boo
         top += _definitions(gen, variants)
     if per_page and top:
         top[-1].add(PageBreak())
-    return render_content(Content(title, top, footer), fmt, None, body=body, carry=1)
+    ex = variants[0].example if variants else None
+    return render_content(Content(title, top, footer), fmt, ex.latex_names if ex else None, body=body, carry=1,
+                          notation=_notation(gen, ex) if ex else gen.spec.notation)
+
+
+def _notation(gen, ex):
+    """The spec's notation preset, completed for the variants' graph (they all share it)."""
+    from ..teaching.steps import resolve_notation
+    return resolve_notation(ex, gen.spec.notation)
 
 
 # Set in the parent before forking: workers render from the variants already derived.

@@ -115,7 +115,7 @@ def chain(depth: int = 3, weight=5, x=1, activation: str = "relu", loss: str = "
     act = _activation(activation)
     weights = _per_layer(weight, depth, "weight")
     biases = None if bias is None else _per_layer(bias, depth, "bias")
-    lines, values, latex = [], {"x": x}, {}
+    lines, values, latex = [], {"x": x}, {"a0": "a^{(0)}"}  # a0 = x, as the document says
     for l in range(1, depth + 1):
         prev = "x" if l == 1 else f"a{l - 1}"
         lines.append(f"z{l} = w{l}*{prev}" + (f" + b{l}" if biases else ""))

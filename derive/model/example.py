@@ -11,6 +11,7 @@ from ..core.derivation import Derivation
 from ..core.engine import Evaluation, Graph, descend, gc_paused, public_form
 from ..rendering.formats import render_content
 from ..teaching.content import build
+from ..teaching.steps import resolve_notation
 from ..core.errors import DeriveError, InvalidValue, UnknownName
 from ..core.numbers import to_exact
 from ..core.parser import BinOp, Call, Equation, Name, Neg, Num, parse_equations, parse_expression
@@ -554,5 +555,4 @@ def render(example, fmt_name: str, precision: int | None = None, fragment: bool 
     exact = example.exact if exact is None else exact
     with gc_paused():  # thousands of short-lived printer objects for a deep network
         return render_content(build(example), fmt_name, example.latex_names, precision, fragment,
-                              exact=exact, notation=notation if notation is not None
-                              else getattr(example, "notation", None))
+                              exact=exact, notation=resolve_notation(example, notation))

@@ -31,6 +31,16 @@ class Say(Block):
 
 
 @dataclass(frozen=True)
+class NotationNote(Block):
+    """A paragraph stating a notation preset's convention ("Write δ for ∂L/∂z …"), printed only
+    when the preset turns ``key`` on (so one content serves every course's notation)."""
+
+    sentence: object
+    key: str
+    kind = "say"
+
+
+@dataclass(frozen=True)
 class Show(Block):
     """Displayed math (a ``Chain``, a SymPy expression or another math object)."""
 
@@ -108,6 +118,10 @@ class Section:
 
     def say(self, sentence):
         self.add(Say(sentence))
+
+    def note(self, sentence, key: str):
+        """A sentence shown only under the notation preset ``key`` (see ``NotationNote``)."""
+        self.add(NotationNote(sentence, key))
 
     def show(self, math):
         self.add(Show(math))

@@ -56,16 +56,28 @@ def _escape_markdown(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>#|$])", r"\\\1", text)
 
 
-NOTATION_KEYS = {"total": ("d", "∂")}  # delta and index_base: not yet (refused, never ignored)
+NOTATION_KEYS = {"total": ("d", "∂"), "delta": (True, False), "index_base": (0, 1)}
+
+
+class ResolvedNotation(dict):
+    """A notation preset already checked and completed for one example (``derive.teaching.steps.
+    resolve_notation``): the user's keys plus what the printers need to apply them — ``output``,
+    ``deltas`` (pre-activation -> its δ name) and ``renumber`` (the shift of displayed indices)."""
 
 
 def check_notation(notation) -> dict:
-    """A course's notation preset, checked: ``{"total": "d" | "∂"}`` (``partial`` is accepted for
-    ``∂``): how total derivatives are written.
+    """A course's notation preset, checked: ``total`` ("d" or "∂"; ``partial`` is accepted for
+    ``∂``) is how total derivatives are written; ``delta: true`` writes the loss's gradient with
+    respect to a pre-activation as δ (δ, δ₁, δ⁽ˡ⁾ⱼ); ``index_base: 0`` numbers layers, units and
+    inputs from 0 in the names shown.
 
     >>> check_notation({"total": "partial"})["total"]
     '∂'
+    >>> check_notation({"delta": True, "index_base": 0})
+    {'total': '∂', 'delta': True, 'index_base': 0}
     """
+    if isinstance(notation, ResolvedNotation):
+        return notation
     # ∂ for totals by default (as derive always wrote them); a direct partial that would collide
     # with a total is then marked |direct. Courses that write dL/dw choose total: d.
     out = {"total": "∂"}
@@ -78,9 +90,11 @@ def check_notation(notation) -> dict:
             raise DeriveError(f"unknown notation setting {key!r}; known: {', '.join(NOTATION_KEYS)}")
         if key == "total" and value in ("partial", "\\partial"):
             value = "∂"
-        if value not in NOTATION_KEYS[key]:
+        # true/false, 0/1 exactly (YAML's yes/no arrive as bools; 1.0 or "0" are refused)
+        if not any(value == v and type(value) is type(v) for v in NOTATION_KEYS[key]):
             raise DeriveError(f"notation {key} must be one of "
-                              f"{', '.join(map(str, NOTATION_KEYS[key]))}, got {value!r}")
+                              f"{', '.join(str(v).lower() if isinstance(v, bool) else str(v) for v in NOTATION_KEYS[key])}, "
+                              f"got {value!r}")
         out[key] = value
     return out
 
@@ -433,6 +447,7 @@ def _table(w: Writer, b: blocks.Table) -> dict:
 # Block type -> its printed fields. A new block kind is one entry here plus its template branch.
 BLOCK_WRITERS: dict[type, Callable] = {
     blocks.Say: lambda w, b: {"text": w.sentence(b.sentence)},
+    blocks.NotationNote: lambda w, b: {"text": w.sentence(b.sentence)},
     blocks.Bullet: lambda w, b: {"text": w.sentence(b.sentence)},
     blocks.Show: lambda w, b: {"math": w.display(b.math)},
     blocks.Step: lambda w, b: {"math": w.display(b.math),  # each rule cited once
@@ -461,11 +476,13 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
     if not fmt.document:
         raise DeriveError(f"{fmt.name} is not a document format of its own; render "
                           f"{fmt.source or 'an example'} instead")
+    notation = check_notation(notation)
     w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact, layout,
-               check_notation(notation), carry)  # names are LaTeX
+               notation, carry)  # names are LaTeX
     sections = []
     for s in content.sections:
-        printed = [w.block(b) for b in s.blocks]
+        printed = [w.block(b) for b in s.blocks
+                   if not isinstance(b, blocks.NotationNote) or notation.get(b.key)]
         sections.append({"title": fmt.escape(s.title), "blocks": printed,
                          "subtitle": fmt.escape(s.subtitle)})
     template = environment(fmt.template_folder).get_template(f"{layout}.j2")

@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
-from ..core.derivation import Chain, Formula, Partial, Prime, Product, Subst, Sum, Total, Value  # noqa: F401
+from ..core.derivation import Chain, Formula, Ordinal, Partial, Prime, Product, Subst, Sum, Total, Value  # noqa: F401
 from ..core.functions import BY_CLASS, FUNCTIONS, Indicator
 from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
                                Source, TensorCall, Transposed)
@@ -72,10 +72,49 @@ def text_name(name: str, names: dict | None = None) -> str:
     m = _HATTED.match(name)
     if m:
         return f"{m.group(1)}\u0302{m.group(2)}"
-    m = re.match(r"^([A-Za-z]+)(\d+|_\w+)$", name)
+    m = re.match(r"^([A-Za-z]+)(\d[\d_]*|_\w+)$", name)  # lambda1, delta2_1
     if m and m.group(1) in _GREEK_TEXT:
         return _GREEK_TEXT[m.group(1)] + m.group(2)
     return name
+
+
+_NUMBERED = re.compile(r"^([A-Za-z]+?)(\d+)((?:_\d+)*)(_new)?$")  # x1, w1_2_1, xhat1, w2_new
+
+
+def name_indices(name: str) -> list[int]:
+    """The numeric indices of a name as the printers read them: ``w1_2_1`` -> [1, 2, 1], ``x1`` ->
+    [1], ``w_hh`` -> []."""
+    m = _NUMBERED.match(name)
+    if m is None:
+        return []
+    return [int(m.group(2))] + [int(i) for i in m.group(3).split("_")[1:]]
+
+
+def renumber(name: str, shift: int) -> str:
+    """A name with its indices moved by ``shift`` (the notation preset ``index_base: 0`` shows
+    the builders' 1-based names from 0): ``renumber("w1_2_1", -1)`` -> ``"w0_1_0"``.
+
+    >>> renumber("x1", -1), renumber("w_hh", -1), renumber("z2_1", 0)
+    ('x0', 'w_hh', 'z2_1')
+    """
+    m = _NUMBERED.match(name) if shift else None
+    if m is None:
+        return name
+    return m.group(1) + "_".join(str(i + shift) for i in name_indices(name)) + (m.group(4) or "")
+
+
+def renumber_latex(text: str, shift: int) -> str:
+    r"""LaTeX of a name with its indices moved by ``shift``: subscripts ``_{2,1}`` and layer
+    superscripts ``^{(1)}`` (also in names a builder spelled itself, such as ``\hat{x}_{1}``).
+
+    >>> renumber_latex(r"w^{(1)}_{2,1}", -1)
+    'w^{(0)}_{1,0}'
+    """
+    if not shift:
+        return text
+    text = re.sub(r"_\{([\d,]+)\}", lambda m: "_{" + ",".join(str(int(i) + shift) for i in m.group(1).split(","))
+                  + "}", text)
+    return re.sub(r"\^\{\((\d+)\)\}", lambda m: f"^{{({int(m.group(1)) + shift})}}", text)
 
 
 def _scientific(text: str):
@@ -141,6 +180,34 @@ class _HandWritten:
         """A printer of the same kind with the same names and precision (for sub-expressions)."""
         return type(self)({"names": self._settings["names"], "precision": self._settings["precision"],
                            "notation": self._settings["notation"], **settings})
+
+    def _notation(self) -> dict:
+        return self._settings["notation"] or {}
+
+    def _name(self, name: str) -> str:
+        """A name as the notation preset shows it (indices from 0 under ``index_base: 0``)."""
+        shift = self._notation().get("renumber", 0)
+        if self.printmethod == "_latex":
+            return renumber_latex(latex_name(name, self._settings["names"]), shift)
+        # a builder's a0 = x shown from 0 is a₋₁: "a_(−1)" in text, never "a-1" (a minus one)
+        return re.sub(r"-(\d+)", r"_(−\1)", text_name(renumber(name, shift), self._settings["names"]))
+
+    def _delta(self, t) -> str | None:
+        """δ for the total derivative of the output with respect to a pre-activation, under the
+        preset ``delta: true`` (δ, δ₁, δ⁽²⁾₁ for z, z1, z2_1; δ_s for another name s)."""
+        n = self._notation()
+        if not n.get("delta") or not t.abbreviate or t.of != n.get("output"):
+            return None
+        deltas = n.get("deltas") or {}
+        if t.wrt not in deltas:
+            return None
+        if deltas[t.wrt]:
+            return self._name(deltas[t.wrt])
+        sub = self._name(t.wrt)
+        return f"\\delta_{{{sub}}}" if self.printmethod == "_latex" else f"δ_{sub}"
+
+    def _print_Ordinal(self, o: Ordinal):
+        return str(o.number + self._notation().get("renumber", 0))
 
     def _total_symbol(self) -> str:
         """The notation preset's symbol for total derivatives: "∂" (default) or "d"."""
@@ -218,7 +285,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             text = self.number(v)
             bare = expr is getattr(self, "_bare_arg", None)
             return f"\\left({text}\\right)" if text.startswith("-") and not bare else text
-        return latex_name(expr.name, self._settings["names"])
+        return self._name(expr.name)
 
     # -- functions of the registry --
 
@@ -317,16 +384,17 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return f.latex
 
     def _print_Partial(self, p: Partial):
-        names = self._settings["names"]
-        text = f"\\frac{{\\partial {latex_name(p.of, names)}}}{{\\partial {latex_name(p.wrt, names)}}}"
+        text = f"\\frac{{\\partial {self._name(p.of)}}}{{\\partial {self._name(p.wrt)}}}"
         if p.direct and self._total_symbol() == "∂":  # the total is written with ∂ too: mark this one
             return f"\\left.{text}\\right|_{{\\mathrm{{direct}}}}"
         return text
 
     def _print_Total(self, t: Total):
-        names = self._settings["names"]
+        delta = self._delta(t)
+        if delta is not None:
+            return delta
         d = "\\partial " if self._total_symbol() == "∂" else "d"
-        return f"\\frac{{{d}{latex_name(t.of, names)}}}{{{d}{latex_name(t.wrt, names)}}}"
+        return f"\\frac{{{d}{self._name(t.of)}}}{{{d}{self._name(t.wrt)}}}"
 
     def _print_Prime(self, p: Prime):
         arg = self._print(p.arg)
@@ -395,10 +463,9 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return f"\\frac{{{self._print(s.operand)}}}{{{self._print(s.divisor)}}}"
 
     def _print_Entry(self, e: Entry):
-        names = self._settings["names"]
-        entry = f"\\left({latex_name(e.name, names)}\\right)_{{{e.row},{e.column}}}"
+        entry = f"\\left({self._name(e.name)}\\right)_{{{e.row},{e.column}}}"
         if e.of:
-            return f"\\frac{{\\partial {latex_name(e.of, names)}}}{{\\partial {entry}}}"
+            return f"\\frac{{\\partial {self._name(e.of)}}}{{\\partial {entry}}}"
         return entry
 
     def _print_ShapeOf(self, s: ShapeOf):
@@ -499,7 +566,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         if values and expr in values:
             text = self.number(values[expr])
             return f"({text})" if text.startswith("−") else text
-        return text_name(expr.name, self._settings["names"])
+        return self._name(expr.name)
 
     def _print_Function(self, expr):
         spec = BY_CLASS.get(type(expr))
@@ -609,14 +676,15 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f.text
 
     def _print_Partial(self, p: Partial):
-        names = self._settings["names"]
-        text = f"∂{text_name(p.of, names)}/∂{text_name(p.wrt, names)}"
+        text = f"∂{self._name(p.of)}/∂{self._name(p.wrt)}"
         return f"{text}|direct" if p.direct and self._total_symbol() == "∂" else text
 
     def _print_Total(self, t: Total):
-        names = self._settings["names"]
+        delta = self._delta(t)
+        if delta is not None:
+            return delta
         d = self._total_symbol()
-        return f"{d}{text_name(t.of, names)}/{d}{text_name(t.wrt, names)}"
+        return f"{d}{self._name(t.of)}/{d}{self._name(t.wrt)}"
 
     def _print_Prime(self, p: Prime):
         return f"{FUNCTIONS[p.function].unicode}'({self._print(p.arg)})"
@@ -680,9 +748,8 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"{self._matrix_factor(s.operand)}/{self._print(s.divisor)}"
 
     def _print_Entry(self, e: Entry):
-        names = self._settings["names"]
-        entry = f"{text_name(e.name, names)}[{e.row},{e.column}]"
-        return f"∂{text_name(e.of, names)}/∂{entry}" if e.of else entry
+        entry = f"{self._name(e.name)}[{e.row},{e.column}]"
+        return f"∂{self._name(e.of)}/∂{entry}" if e.of else entry
 
     def _print_ShapeOf(self, s: ShapeOf):
         return "1×1" if s.shape == () else f"{s.shape[0]}×{s.shape[1]}"
@@ -720,4 +787,5 @@ def exact_form(number):
     return form
 
 
-__all__ = ["LatexPrinter", "TextPrinter", "latex_name", "text_name", "printer_for", "Indicator"]
+__all__ = ["LatexPrinter", "TextPrinter", "latex_name", "text_name", "printer_for", "Indicator", "renumber",
+           "renumber_latex", "name_indices"]

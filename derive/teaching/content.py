@@ -20,6 +20,7 @@ from ..rendering.blocks import Content, Section
 from .deep import build_chain, mlp_sections
 from .observations import observations
 from .steps import (activations_used, forward_chain, functions_used, local_chain, partial as _partial,
+                    pre_activations,
                     product_form, roles_sentence)
 from .simplify import local_form as textbook_local, product_form as textbook_product
 
@@ -70,6 +71,15 @@ def _chosen(spec, application) -> str:
               for name, value, default in zip(spec.parameters, application.args[1:], spec.defaults)
               if value.is_number and value != default]  # the default is stated already
     return "; here " + ", ".join(chosen) if chosen else ""
+
+
+def delta_sentence(ex) -> Sentence:
+    """What the preset ``delta: true`` abbreviates, said once: "Write δ for ∂L/∂z, …"."""
+    zs = pre_activations(ex)
+    more = " (likewise for every pre-activation)" if len(zs) > 1 else ""
+    return Sentence("Write {0} for {1}, the gradient of the loss with respect to the pre-activation "
+                    "{2}" + more + ".", (Total(ex.output, zs[0]), Total(ex.output, zs[0], abbreviate=False),
+                                         ex.graph.symbols[zs[0]]))
 
 
 def build_generic(ex, parameters=None) -> Content:
@@ -145,6 +155,8 @@ def build_generic(ex, parameters=None) -> Content:
                    "graph (what gradient descent uses); {1} is the derivative of one line with "
                    "respect to one of its inputs, the others held fixed.",
                    (Total(ex.output, d.wrt), Partial(ex.output, d.wrt, direct=True))))
+    if pre_activations(ex):
+        s.note(delta_sentence(ex), "delta")
     work.gradient(s, d, first=True)
     sections.append(s)
 

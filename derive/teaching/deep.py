@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..core.approx import approx
-from ..core.derivation import Chain, Formula, Partial, Prime, Product, Total, Value
+from ..core.derivation import Chain, Formula, Ordinal, Partial, Prime, Product, Total, Value
 from ..core.engine import descend
 from ..rendering.blocks import Content, Section
 from .observations import observations
@@ -112,7 +112,7 @@ def build_chain(ex) -> Content:
                              Value(d.value(name))))
     rows = []
     for l in range(1, depth + 1):
-        rows.append([str(l), Value(d.value(f"w{l}")), Value(d.value(f"z{l}")), Value(d.value(f"a{l}")),
+        rows.append([Ordinal(l), Value(d.value(f"w{l}")), Value(d.value(f"z{l}")), Value(d.value(f"a{l}")),
                      Value(d.local_step(f"a{l}", f"z{l}").value)])
     s.say(Sentence(f"Layer by layer{' (first and last layers)' if depth > 2 * TABLE_HEAD + 1 else ''}:"))
     s.tabulate(["layer", "weight", "z", "a", f"{act_name}'(z)"], _elided_rows(rows))
@@ -141,7 +141,7 @@ def build_chain(ex) -> Content:
     power = _as_power(total, ex.meta["weights"])
     s.show(Chain(Total("L", "w1"), "=", numeric, "=", Value(total), *(("=", power) if power is not None else ())))
     grads = ex.gradients()
-    rows = [[str(l), Value(grads[f"w{l}"])] for l in range(1, depth + 1)]
+    rows = [[Ordinal(l), Value(grads[f"w{l}"])] for l in range(1, depth + 1)]
     header = ["layer", "∂L/∂w"]
     if ex.lr is not None:
         header.append("updated weight")
@@ -272,18 +272,18 @@ def mlp_sections(ex, d) -> list:
             local = d.local_step(a, z).value
             if l == layers:
                 up = d.total_of(a)
-                s.show(Chain(Formula(_delta_tex(l, j), f"δ{l}_{j}"), "=",
+                s.show(Chain(_delta(l, j), "=",
                              Product((Partial("L", a), Partial(a, z))), "=",
                              Product((Value(up), Value(local))), "=", Value(delta)))
             else:
                 terms = []
                 values = []
                 for k in range(1, widths[l + 1] + 1):
-                    terms.append(Product((sym[f"w{l + 1}_{k}_{j}"], Formula(_delta_tex(l + 1, k), f"δ{l + 1}_{k}"))))
+                    terms.append(Product((sym[f"w{l + 1}_{k}_{j}"], _delta(l + 1, k))))
                     values.append(Product((Value(d.value(f"w{l + 1}_{k}_{j}")), Value(d.total_of(f"z{l + 1}_{k}")))))
                 from ..core.derivation import Sum
-                s.show(Chain(Formula(_delta_tex(l, j), f"δ{l}_{j}"), "=",
-                             Product((Formula(f"{act.latex}'(z^{{({l})}}_{j})", f"{act.unicode}'(z{l}_{j})"),
+                s.show(Chain(_delta(l, j), "=",
+                             Product((Prime(act.name, sym[z]),
                                       Sum(tuple(terms)))), "=",
                              Product((Value(local), Sum(tuple(values)))), "=", Value(delta)))
     s.say(Sentence("In matrix form, for the whole layer at once (⊙ is the elementwise product, f the "
@@ -304,7 +304,7 @@ def mlp_sections(ex, d) -> list:
                    "it multiplies:"))
     for l in range(1, layers + 1):
         for j in range(1, widths[l] + 1):
-            delta = Formula(_delta_tex(l, j), f"δ{l}_{j}")
+            delta = _delta(l, j)
             dv = Value(d.total_of(f"z{l}_{j}"))
             for i in range(1, widths[l - 1] + 1):
                 w, source = f"w{l}_{j}_{i}", (f"x{i}" if l == 1 else f"a{l - 1}_{i}")
@@ -320,8 +320,10 @@ def mlp_sections(ex, d) -> list:
     return [s, t]
 
 
-def _delta_tex(l: int, j: int) -> str:
-    return f"\\delta^{{({l})}}_{{{j}}}"
+def _delta(l: int, j: int) -> sp.Symbol:
+    """δ⁽ˡ⁾ⱼ as a name the printers know (\\delta^{(l)}_{j}, δl_j), renumbered with the others
+    under the notation preset ``index_base: 0``."""
+    return sp.Symbol(f"delta{l}_{j}")
 
 
 __all__ = ["build_chain", "mlp_sections", "general_rule", "sigmoid_derivative_maximum",

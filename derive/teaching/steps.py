@@ -2,6 +2,8 @@
 chain rule of a single path, a local derivative or forward node written out with its numbers."""
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from ..core.derivation import Chain, Partial, Product, Value
@@ -116,3 +118,47 @@ def roles_sentence(ex):
     text = head + ("; " + " and ".join(tails) + (", given and never updated" if tails else "")
                    if tails else "") + "."
     return Sentence(text, tuple(math))
+
+
+_PRE_ACTIVATION = re.compile(r"^z(\d+(?:_\d+)*)?$")  # z, z1, z2_1: δ takes over z's indices
+
+
+def pre_activations(ex) -> list[str]:
+    """The nodes an activation function is applied to (``a = relu(z)``: ``z``), in node order —
+    what δ notation abbreviates the loss's gradient for."""
+    out = []
+    for node in ex.graph.nodes.values():
+        for e in sp.preorder_traversal(node.expr):
+            spec = BY_CLASS.get(type(e))
+            if spec is not None and spec.kind == "activation" and e.args and e.args[0].is_Symbol:
+                name = e.args[0].name
+                if name in ex.graph.nodes and name not in out:
+                    out.append(name)
+    return out
+
+
+def resolve_notation(ex, notation=None):
+    """The notation preset (``{total, delta, index_base}``, checked) completed for ``ex``: the δ
+    name of each pre-activation (``z2_1`` -> ``delta2_1``, printed δ⁽²⁾₁; another name ``s`` ->
+    δ_s) and the shift of displayed indices. ``index_base: 0`` shows names numbered from 1 (x1,
+    w1_2_1 — the builders' convention) from 0; a graph that already has a 0 index (an RNN's h0)
+    counts from 0 already and is shown as it is.
+
+    >>> import derive
+    >>> n = resolve_notation(derive.chain(depth=2, weight=1, x=1), {"delta": True, "index_base": 0})
+    >>> n["deltas"], n["renumber"]
+    ({'z1': 'delta1', 'z2': 'delta2'}, -1)
+    """
+    from ..rendering.formats import ResolvedNotation, check_notation
+    from ..rendering.printing import name_indices
+    checked = dict(check_notation(notation if notation is not None else getattr(ex, "notation", None)))
+    out = ResolvedNotation(checked)
+    out["output"] = ex.output
+    out["deltas"] = {}
+    if checked.get("delta"):
+        for z in pre_activations(ex):
+            m = _PRE_ACTIVATION.match(z)
+            out["deltas"][z] = ("delta" + (m.group(1) or "")) if m else None
+    indices = [i for n in [*ex.inputs, *ex.graph.nodes] for i in name_indices(n)]
+    out["renumber"] = -1 if checked.get("index_base") == 0 and indices and min(indices) >= 1 else 0
+    return out
