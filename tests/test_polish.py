@@ -53,15 +53,15 @@ def test_a_square_written_as_a_product_keeps_a_visible_product():
 # --- names as on the board ---------------------------------------------------------------------------
 
 def test_hatted_names_print_with_a_hat_in_every_format():
-    assert (text_name("xhat1"), text_name("yhat"), text_name("x1")) == ("x\u03021", "y\u0302", "x1")
+    assert (text_name("xhat1"), text_name("yhat"), text_name("x1")) == ("x\u03021", "\u0177", "x1")
     assert (latex_name("xhat1"), latex_name("yhat")) == (r"\hat{x}_{1}", r"\hat{y}")
     bn = derive.batchnorm([1, 2, 4], gamma=2, beta="0.5")
     text = bn.to_text()
     assert "x\u03021 = d1/s" in text and "xhat" not in text
     rnn = derive.rnn([1, "-0.5", 2], h0=0, w_xh="0.5", w_hh="1.5", w_hy=1, y=1)
     text = rnn.to_text()
-    assert "y\u0302 = w_hy · h3 + b_y" in text and "yhat" not in text
-    assert "(path 3: w_hh → z3 → h3 → y\u0302 → L)" in text
+    assert "ŷ = w_hy · h3 + b_y" in text and "yhat" not in text
+    assert "(path 3: w_hh → z3 → h3 → ŷ → L)" in text
 
 
 # --- the recurrent net's wording at its actual w_hh ---------------------------------------------------
@@ -260,3 +260,131 @@ def test_notation_documents_compile_and_parse(tmp_path, pdflatex, pandoc):
         run = subprocess.run([pandoc, "-f", "markdown", "-t", "html", "--mathml"], input=md,
                              capture_output=True, text=True, check=True)
         assert "<math" in run.stdout and "\\delta" not in run.stdout.split("<math")[0]
+
+
+# --- LMS exports, validated against the formats' grammars -------------------------------------------
+
+LMS_SPEC = """title: Backprop through one sigmoid neuron
+equations: |
+  z = w*x + b
+  a = sigmoid(z)
+  L = (a - y)**2
+values: {y: 1}
+random:
+  x: {uniform: [-2, 2], decimals: 1}
+  w: {uniform: [-3, 3], decimals: 1}
+  b: {choice: [-1, 0, 0.5, 1]}
+lr: 0.1
+ask: ["dL/dw", "dL/db", "w_new"]
+tolerance: {relative: 0.01}
+"""
+
+
+@pytest.fixture(scope="module")
+def lms(tmp_path_factory):
+    import json
+    from derive.cli import main
+    out = tmp_path_factory.mktemp("lms-polish")
+    (out / "hw.yaml").write_text(LMS_SPEC)
+    try:
+        main(["homework", str(out / "hw.yaml"), "--variants", "30", "--seed", "11", "--out", str(out / "hw"),
+              "--format", "moodle,qti,gift"])
+    except SystemExit as e:
+        assert e.code in (0, None)
+    key = json.loads((out / "hw" / "answers.json").read_text())
+    answers = [(row["id"], k, a) for row in key for k, a in row["answers"].items()]
+    assert len(key) == 30 and len(answers) == 90
+    return out / "hw", answers
+
+
+def _one_percent(value: float, low: float, high: float) -> None:
+    """[low, high] is value ± 1 % of |value| (to the last bits of a float); an exact 0 keeps the
+    tolerance's floor of 1e-12, so an answer computed in floats still counts."""
+    assert low <= value <= high
+    if value == 0:
+        assert high - low == 2e-12, (low, high)
+        return
+    assert abs((high - low) / 2 - 0.01 * abs(value)) <= 1e-13 * abs(value), (value, low, high)
+    assert abs((high + low) / 2 - value) <= 1e-13 * abs(value), (value, low, high)
+
+
+def test_qti_package_is_valid_qti_1_2_with_one_percent_ranges(lms):
+    from tests.lms_validate import validate_qti
+    folder, answers = lms
+    items = validate_qti((folder / "qti.zip").read_bytes())
+    assert len(items) == 90
+    for item, (ident, key, answer) in zip(items, answers):
+        assert item.ident.startswith(ident) and item.title.endswith(f"— {key}")
+        assert item.value == answer
+        _one_percent(answer, item.low, item.high)
+        assert "\\(" in item.text and "Forward pass" in item.feedback and "<math" not in item.feedback
+
+
+def test_moodle_xml_is_valid_cloze_with_one_percent_tolerances(lms):
+    from tests.lms_validate import validate_moodle
+    folder, answers = lms
+    questions = validate_moodle((folder / "moodle.xml").read_text())
+    assert len(questions) == 30
+    parts = [(ident, p) for ident, ps, _ in questions for p in ps]
+    assert len(parts) == 90
+    for (ident, part), (key_id, _, answer) in zip(parts, answers):
+        assert ident == key_id and part.weight == 1 and part.value == answer
+        _one_percent(answer, answer - part.tolerance, answer + part.tolerance)
+    for _, _, feedback in questions:  # the worked solution, TeX for MathJax
+        assert "\\frac{\\partial L}{\\partial w}" in feedback and "\\mathbb" not in feedback
+
+
+def test_gift_numerical_questions_with_one_percent_tolerances(lms):
+    from tests.lms_validate import validate_gift
+    folder, answers = lms
+    questions = validate_gift((folder / "questions.gift").read_text())
+    assert len(questions) == 90
+    for (title, value, tolerance, feedback), (_, key, answer) in zip(questions, answers):
+        assert title.endswith(key.replace("/", "/")) and value == answer
+        _one_percent(answer, answer - tolerance, answer + tolerance)
+        assert "Forward pass" in feedback
+
+
+def test_the_validators_reject_broken_exports(lms):
+    """Each checker fails on the mistakes it exists to catch."""
+    import io
+    import zipfile
+    from tests.lms_validate import validate_gift, validate_moodle, validate_qti
+    folder, _ = lms
+    package = (folder / "qti.zip").read_bytes()
+
+    def rezip(change):
+        with zipfile.ZipFile(io.BytesIO(package)) as z:
+            files = {n: z.read(n).decode() for n in z.namelist()}
+        files = change(files)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for n, data in files.items():
+                z.writestr(n, data)
+        return buf.getvalue()
+
+    def assessment(edit):
+        return lambda files: {n: (edit(d) if n != "imsmanifest.xml" else d) for n, d in files.items()}
+
+    broken = {
+        "not in the zip": lambda files: {n: d for n, d in files.items() if n == "imsmanifest.xml"},
+        "no resource names": lambda files: dict(files, **{"extra.xml": "<x/>"}),
+        "break the model": assessment(lambda d: d.replace("<resprocessing>", "<resprocessing><qticomment/>", 1)
+                                      .replace("</itemfeedback>\n</item>", "</itemfeedback>\n<presentation/></item>", 1)),
+        "linkrefid": assessment(lambda d: d.replace('linkrefid="general_fb"', 'linkrefid="fb"', 1)),
+        "respident": assessment(lambda d: d.replace('<vargte respident="response1">', '<vargte respident="r2">', 1)),
+        "fibtype": assessment(lambda d: d.replace('fibtype="Decimal"', 'fibtype="Float"', 1)),
+    }
+    for words, change in broken.items():
+        with pytest.raises(AssertionError, match=words):
+            validate_qti(rezip(change))
+    moodle = (folder / "moodle.xml").read_text()
+    with pytest.raises(AssertionError, match="broken"):
+        validate_moodle(moodle.replace(":NUMERICAL:=", ":NUMERICAL=", 1))
+    with pytest.raises(AssertionError, match="bad answer"):
+        validate_moodle(moodle.replace(":NUMERICAL:=", ":NUMERICAL:=0.1.2:", 1))
+    with pytest.raises(AssertionError, match="category comes first"):
+        validate_moodle(moodle.replace('type="category"', 'type="cloze"', 1))
+    gift = (folder / "questions.gift").read_text()
+    with pytest.raises(AssertionError, match="unescaped"):
+        validate_gift(gift.replace("\\=", "=", 1))

@@ -71,7 +71,8 @@ def text_name(name: str, names: dict | None = None) -> str:
         return _GREEK_TEXT[name]
     m = _HATTED.match(name)
     if m:
-        return f"{m.group(1)}\u0302{m.group(2)}"
+        import unicodedata  # ŷ has a precomposed letter, x̂ only the combining hat
+        return unicodedata.normalize("NFC", f"{m.group(1)}\u0302") + m.group(2)
     m = re.match(r"^([A-Za-z]+)(\d[\d_]*|_\w+)$", name)  # lambda1, delta2_1
     if m and m.group(1) in _GREEK_TEXT:
         return _GREEK_TEXT[m.group(1)] + m.group(2)
