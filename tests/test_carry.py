@@ -335,3 +335,25 @@ def test_carried_rate_over_a_fixed_sample():
     rate = statuses.count("carried") / len(statuses)
     print(f"follow-on steps carried: {statuses.count('carried')} of {len(statuses)} ({rate:.2%})")
     assert len(statuses) > 300 and rate >= 0.99
+
+
+# --- the interval arithmetic under carried credit --------------------------------------------
+
+MONOTONE_PIECES = ["2*z - 3", "z**2 - z", "exp(-z)", "log(1 + z**2)", "tanh(z)", "relu(z)",
+                   "leaky_relu(z, 0.1)", "sigmoid(2*z)", "softplus(z)", "elu(z)", "abs(z - 0.5)",
+                   "max(z, 1 - z)", "1/(1 + z**2)", "sqrt(z**2 + 1)", "relu(z)*sigmoid(z) + z"]
+
+
+@given(st.sampled_from(MONOTONE_PIECES), st.integers(-30, 30), st.integers(0, 40), st.randoms(use_true_random=False))
+def test_an_interval_holds_every_value_of_its_box(text, centre, width, rng):
+    from derive.core.interval import Interval, evaluate
+    from derive.core.parser import parse_expression, to_sympy
+    z = sp.Symbol("z", real=True)
+    expr = to_sympy(parse_expression(text), {"z": z})
+    c, r = sp.Rational(centre, 10), sp.Rational(width, 100)
+    box = evaluate(expr, {z: Interval(c - r, c + r)})
+    points = [c - r, c + r] + [c + sp.Rational(rng.randint(-1000, 1000), 1000) * r for _ in range(12)]
+    for point in points:  # the ends and random points inside
+        value = approx(expr.xreplace({z: point}))
+        with mpmath.workdps(40):
+            assert box.lo - mpmath.mpf(10) ** -20 <= value <= box.hi + mpmath.mpf(10) ** -20, (text, c, r, point)

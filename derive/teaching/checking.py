@@ -282,6 +282,11 @@ class Checker:
             return False
         if not isinstance(carried, Interval):
             return matches(answer, carried, rtol, atol)
+        with mpmath.workdps(INTERVAL_DIGITS):  # the slack of an exact form is below double precision
+            return self._within(answer, carried, rtol, atol)
+
+    @staticmethod
+    def _within(answer: Answer, carried: Interval, rtol, atol) -> bool:
         given = approx(answer.value)
         if rtol is not None or atol is not None:
             slack = (atol or 0) + (rtol or 0) * max(abs(carried.lo), abs(carried.hi))
