@@ -599,7 +599,8 @@ def diagnose(checker, key, answer) -> Diagnosis | None:
     >>> diagnose(checker, checker.keys["dL/da"], checker.answers["dL/da"]).text
     'sign error in (a − y): ∂L/∂a = a − y: prediction minus target, in that order'
     """
-    from .answers import Answer, matches
+    from dataclasses import replace
+    from .answers import matches
     expected = checker.expected(key)
     judged = (key.kind, key.name, key.of, key.wrt)
     for mistake in MISTAKES:  # catalogue order: the more specific explanation first
@@ -611,7 +612,7 @@ def diagnose(checker, key, answer) -> Diagnosis | None:
             if c.value is None or not matches(answer, c.value):
                 continue
             # distinguishable from the correct value at the student's precision
-            if c.value == expected or matches(Answer(answer.raw, c.value, answer.digits), expected):
+            if c.value == expected or matches(replace(answer, value=c.value), expected):
                 continue
             if any(m != judged and _shows(checker, m, v) is not True for m, v in c.needs):
                 continue
