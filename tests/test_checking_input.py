@@ -233,3 +233,223 @@ def test_table_as_pandas_dataframe():
     assert frame.loc["z", "value"] == 7.0 and frame.loc["z", "d/dw"] == 2.0
     assert frame.loc["w", "gradient"] == pytest.approx(float(ex.grad("w")), rel=1e-15)
     assert frame.equals(ex.table().to_pandas())
+
+
+# --- 2. the tool's own notation ----------------------------------------------------------------
+
+@pytest.mark.parametrize("answer", [
+    "−0.01457", "≈ −0.01457", "~ -0.01457", "≈−0.01457", "-1.457e-2", "−1.457 × 10^−2",
+    "-1.457×10^-2", "−1.457 × 10⁻²", "-1.457·10^-2", "−1.457 ⋅ 10^(−2)", r"\approx -0.01457",
+    "-0.014567", "−14.57 × 10^−3", "−1.4567e−2"])
+def test_numbers_as_the_documents_print_them(answer):
+    # the issue's examples: Unicode minus, ≈ prefix, × 10^−2 were all refused
+    ex = derive.neuron(**SIGMOID)
+    report = ex.check({"dL/dw": answer})
+    assert report.status("dL/dw") == "correct", report.hint("dL/dw")
+
+
+@pytest.mark.parametrize("answer", ["−0.01557", "≈ −0.0146 × 10^1", "-1.6 × 10^-2", "−1.457 × 10⁻³"])
+def test_wrong_numbers_in_the_same_notation_stay_wrong(answer):
+    ex = derive.neuron(**SIGMOID)
+    assert ex.check({"dL/dw": answer}).status("dL/dw") == "incorrect"
+
+
+def test_significant_figures_of_scientific_notation():
+    ex = derive.neuron(**SIGMOID)
+    # 1.5 × 10^-2 has two significant figures: −0.015 is −0.014567 to two figures
+    assert ex.check({"dL/dw": "−1.5 × 10^−2"}).status("dL/dw") == "correct"
+    assert ex.check({"dL/dw": "−1.46 × 10^−2"}).status("dL/dw") == "correct"
+    assert ex.check({"dL/dw": "−1.45 × 10^−2"}).status("dL/dw") == "incorrect"
+
+
+@pytest.mark.parametrize("key,answer", [
+    ("a", "σ(7)"), ("a", "sigmoid(7)"), ("a", "Sigmoid(7)"), ("a", "1/(1 + e^(−7))"), ("a", "1/(1 + e^−7)"),
+    ("a", r"\frac{1}{1 + e^{-7}}"), ("a", r"\sigma(7)"), ("da/dz", "σ(7)(1 − σ(7))"), ("da/dz", "σ'(7)"),
+    ("da/dz", "sigmoid'(7)"), ("da/dz", "a(1 − a)"), ("da/dz", "σ(z)·(1 − σ(z))"), ("da/dz", "σ'(z)"),
+    ("dL/da", "2(a − y)"), ("dL/da", "2 (a - y)"), ("dL/da", r"2 \left(a - y\right)"), ("dL/da", "2a − 2y"),
+    ("L", "(a − y)²"), ("L", "(a - y)^2"), ("L", r"\left(a - y\right)^{2}"), ("dL/dw", "2(a − y) · σ'(z) · x"),
+    ("dL/dw", "2x(a − y)a(1 − a)"), ("dL/dw", r"2 \left(a - y\right) \cdot \sigma(z) \left(1 - \sigma(z)\right) \cdot x"),
+    ("z", "wx + b"), ("z", "w·x + b"), ("z", "w × x + b"), ("z", "7"), ("w_new", "3.001457"),
+    ("w_new", "w − 0.1·(−0.01457)"), ("w_new", "3 + 1.457×10⁻³")])
+def test_sigmoid_answers_in_the_tool_notation(key, answer):
+    report = derive.neuron(**SIGMOID).check({key: answer})
+    assert report.status(key) == "correct", (answer, report.hint(key))
+
+
+@pytest.mark.parametrize("answer", [
+    "2*x*(a - y)*Indicator(z > 0)", "2x(a − y)𝟙[z > 0]", "2x(a − y)[z > 0]", "2(a − y) · 𝟙[z > 0] · x",
+    "2(a − y)·relu'(z)·x", "2(a − y)·ReLU'(z)·x", "2·(a − y)·heaviside(z)·x", "2(a − y)·Heaviside(z)·x",
+    r"2 \left(a - y\right) \cdot \mathbf{1}\left[z > 0\right] \cdot x",
+    r"2 \left(a - y\right) \cdot \mathbb{1}[z > 0] \cdot x", "2(a − y)·where(z > 0, 1, 0)·x"])
+def test_relu_gradient_forms(answer):
+    # the issue: `2*x*(a - y)*Indicator(z > 0)` (its own str()) was "unknown function Indicator"
+    for ex in (derive.neuron(activation="relu"), derive.neuron(**RELU),
+               derive.neuron(x=2, w=-3, b=1, y=5, activation="relu")):
+        report = ex.check({"dL/dw": answer})
+        assert report.status("dL/dw") == "correct", (answer, report.hint("dL/dw"))
+    # with the gate on the wrong side it is wrong wherever it matters
+    wrong = answer.replace("z > 0", "z < 0").replace("relu'(z)", "(1 - relu'(z))").replace(
+        "ReLU'(z)", "(1 - ReLU'(z))").replace("heaviside(z)", "heaviside(-z)").replace(
+        "Heaviside(z)", "Heaviside(-z)")
+    assert derive.neuron(**RELU).check({"dL/dw": wrong}).status("dL/dw") == "incorrect"
+
+
+def test_greek_names_and_functions():
+    ex = derive.Example.from_equations("L = (w*x - y)**2 + lambda*w**2",
+                                       values={"x": 2, "w": 3, "y": 1, "lambda": 0.5})
+    assert ex.grad("w") == 23
+    for answer in ("2x(wx − y) + 2λw", "2*x*(w*x - y) + 2*lambda*w", r"2 x \left(w x - y\right) + 2 \lambda w",
+                   "23", "2·2·(3·2 − 1) + 2·0.5·3"):
+        assert ex.check({"dL/dw": answer}).status("dL/dw") == "correct", answer
+    tanh = derive.neuron(x=0.5, w=-1, b=0.25, y=0, activation="tanh")
+    for answer in ("1 − tanh²(z)", "1 - tanh(z)^2", r"1 - \tanh^{2}{\left(z \right)}", "tanh'(z)", "1 − a²"):
+        assert tanh.check({"da/dz": answer}).status("da/dz") == "correct", answer
+    assert tanh.check({"da/dz": "1 − tanh(z)"}).status("da/dz") == "incorrect"
+
+
+def test_unreadable_answers_say_where_and_what():
+    ex = derive.neuron(**SIGMOID)
+    cases = {"2(a − y": "expected `)`", "σ(": "ends too early", "2 ** ** 3": "unexpected `**`",
+             "a.b": "attribute access", "q + 1": "unknown name(s) q", r"\foo{1}": "unknown LaTeX command",
+             "|a − y": "never closed", "[z > 0": "never closed", "2 @ 3": "vectors and matrices"}
+    for answer, reason in cases.items():
+        report = ex.check({"dL/da": answer, "z": 7})
+        assert report.status("dL/da") == "unreadable", answer
+        assert reason in report.hint("dL/da"), (answer, report.hint("dL/da"))
+        assert report.status("z") == "correct"
+    assert "column 8: expected `)`" in ex.check({"dL/da": "2(a − y"}).hint("dL/da")
+    assert "column 8: unexpected `**`" in ex.check({"dL/da": "≈ 2 ** ** 3"}).hint("dL/da")
+
+
+@pytest.mark.parametrize("hostile", ["10^999999999", "2⁹⁹⁹⁹⁹⁹⁹⁹⁹", r"x^{99999999}", "9" * 5000,
+                                     "(" * 500 + "1" + ")" * 500, "[" * 500 + "1" + "]" * 500,
+                                     "|" * 400, "−" * 3000 + "1", "σ(" * 300 + "1" + ")" * 300,
+                                     "__import__('os')", "exec('1')", "lambda: 1"])
+def test_answer_notation_keeps_the_parser_bounds(hostile):
+    import time
+    start = time.perf_counter()
+    report = derive.neuron(**SIGMOID).check({"dL/dw": hostile, "z": 7})
+    assert time.perf_counter() - start < 2
+    assert report.status("dL/dw") in ("unreadable", "incorrect")
+    assert report.status("z") == "correct"
+
+
+EXAMPLES = [
+    lambda: derive.neuron(activation="relu"),
+    lambda: derive.neuron(activation="sigmoid", loss="half_squared_error"),
+    lambda: derive.neuron(activation="tanh", loss="binary_cross_entropy"),
+    lambda: derive.neuron(activation="leaky_relu", loss="absolute_error"),
+    lambda: derive.neuron(activation="gelu", loss="mse"),
+    lambda: derive.neuron(x=0.5, w=-2, b=0, y=1, activation="elu"),
+    lambda: derive.neuron(x=2, w=-3, b=1, y=5, activation="relu"),
+    lambda: derive.neuron(x=-1, w=0.25, b=0.5, y=0, activation="silu", loss="half_squared_error"),
+    lambda: derive.mlp([1, 2], [[[0.5, -0.25], [0.75, 0.5]], [[1, -1]]], [[0.1, -0.2], [0.3]], [1],
+                       activation=["relu", "sigmoid"]),
+    lambda: derive.chain(depth=2, weight=0.5, activation="tanh"),
+    lambda: derive.Example.from_equations("L = (w*x - y)**2 + lambda*w**2 + sqrt(w**2 + 1)",
+                                          values={"x": 1, "w": 2, "y": 0, "lambda": 0.1}),
+]
+
+
+def _printed_forms(ex):
+    """(key, form) for every right-hand side the text document and the Markdown print for a
+    value or a derivative: symbolic forms, and plain numbers (not products of rounded numbers)."""
+    import re
+
+    from derive.teaching.answers import answer_names
+    names, _ = answer_names(ex)
+
+    def key_of(lhs, derivative):
+        m = re.fullmatch(derivative, lhs)
+        if m:
+            of, wrt = m.groups()
+            return f"d{names[of]}/d{names[wrt]}" if of in names and wrt in names else None
+        return names[lhs] if lhs in names and names[lhs] in ex.nodes else None
+
+    forms = []
+    for line in ex.to_text().splitlines():
+        if line.startswith("    ") and " = " in line and not line.strip().startswith("("):
+            lhs, *rest = [p.strip() for p in re.split(r" = | ≈ ", line.strip())]
+            key = key_of(lhs, r"∂(\S+)/∂(\S+)")
+            forms += [("text", key, f) for f in rest if key and "∂" not in f and (
+                re.search(r"[A-Za-zσ𝟙√δ]", f) or re.fullmatch(r"[−-]?[0-9.]+(×10[⁰-⁹⁻]+)?", f))]
+    for block in re.findall(r"\$\$\n(.*?)\n\$\$", ex.to_markdown(), re.S):
+        lhs, *rest = [p.strip() for p in re.split(r" = | \\approx ", block)]
+        key = key_of(lhs, r"\\frac\{\\partial (.+?)\}\{\\partial (.+?)\}")
+        forms += [("markdown", key, f) for f in rest if key and "\\partial" not in f and "\\begin" not in f
+                  and re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", f))]
+    return forms
+
+
+@pytest.mark.parametrize("make", EXAMPLES)
+def test_every_printed_form_round_trips_as_a_correct_answer(make):
+    ex = make()
+    forms = _printed_forms(ex)
+    assert len({f for _, _, f in forms}) >= 6  # the extraction found the document's forms
+    assert {"text", "markdown"} <= {source for source, _, _ in forms}
+    for source, key, form in forms:
+        report = ex.check({key: form})
+        assert report.status(key) == "correct", (source, key, form, report.hint(key))
+
+
+@pytest.mark.parametrize("make", EXAMPLES + [lambda: derive.chain(depth=12, weight=0.9, activation="tanh", x=0.3)])
+def test_str_of_every_value_and_gradient_round_trips(make):
+    ex = make()
+    answers = {}
+    for key in ex.keys():
+        if key.endswith("_new"):
+            continue
+        expected = ex.check({key: 0}).expected(key)
+        answers[key] = str(expected)
+    report = ex.check(answers)
+    assert report.ok, [(k, v.given, v.hint) for k, v in report.verdicts.items() if v.status != "correct"]
+
+
+def test_mlp_delta_notation_in_answers():
+    ex = EXAMPLES[8]()
+    for answer in ("δ1_1 · x1", r"\delta^{(1)}_{1} \cdot x_{1}", "δ⁽¹⁾₁·x₁", "delta1_1*x1"):
+        assert ex.check({"dL/dw1_1_1": answer}).status("dL/dw1_1_1") == "correct", answer
+    assert ex.check({"dL/dw1_1_1": "δ1_2 · x1"}).status("dL/dw1_1_1") == "incorrect"
+    assert ex.check({"dL/db2_1": "δ2_1"}).ok and ex.check({"dL/dw1_1_1": "w⁽¹⁾₁,₁"}).status("dL/dw1_1_1") == "incorrect"
+
+
+# --- acceptance: the engine's own values, however they are handed in -----------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NUMBERS = st.sampled_from([0, 1, -1, 2, -3, 0.5, -0.25, 1.5, 0.1, -0.7, 3])
+
+
+@st.composite
+def _neurons(draw):
+    activation = draw(st.sampled_from(["relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus",
+                                       "gelu", "silu", "identity"]))
+    loss = draw(st.sampled_from(["squared_error", "half_squared_error", "absolute_error", "mse"]
+                                + (["binary_cross_entropy"] if activation == "sigmoid" else [])))
+    y = draw(st.sampled_from([0, 1, 0.25])) if loss == "binary_cross_entropy" else draw(_NUMBERS)
+    return derive.neuron(x=draw(_NUMBERS), w=draw(_NUMBERS), b=draw(_NUMBERS), y=y,
+                         activation=activation, loss=loss, lr=draw(st.sampled_from([0.1, 0.01, 1])))
+
+
+@settings(max_examples=40)  # the CI profile otherwise (derandomized, no deadline)
+@given(_neurons())
+def test_engine_values_as_floats_numpy_and_printed_strings_are_correct(ex):
+    from derive.core.numbers import format_number
+    exact = {}
+    for key in ["z", "a", "L", "dL/da", "da/dz", "dz/dw", "dL/dw", "dL/db", "w_new", "b_new"]:
+        exact[key] = ex.check({key: 0}).expected(key) if key.endswith("_new") else (
+            ex.value(key) if "/" not in key else ex.grad(key.split("/d")[1], of=key[1:].split("/")[0]))
+    forms = {
+        "python float": {k: float(v) for k, v in exact.items()},
+        "numpy float64": {k: np.float64(float(v)) for k, v in exact.items()},
+        "numpy float32": {k: np.float32(float(v)) for k, v in exact.items()},
+        "str of the exact value": {k: str(v) for k, v in exact.items()},
+        "as the documents print it": {k: ("≈ " + format_number(v, 4)).replace("-", "−")
+                                      for k, v in exact.items()},
+        "repr of the float": {k: repr(float(v)) for k, v in exact.items()},
+    }
+    for name, answers in forms.items():
+        report = ex.check(answers)
+        assert report.ok, (name, [(k, v.given, v.hint) for k, v in report.verdicts.items()
+                                  if v.status != "correct"])

@@ -157,10 +157,14 @@ _COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token], line: int, functions, allow_comparison: bool):
+    def __init__(self, tokens: list[Token], line: int, functions, allow_comparison: bool,
+                 names: frozenset | None = None):
         self.tokens, self.i, self.line = tokens, 0, line
         self.functions, self.allow_comparison = functions, allow_comparison
         self.depth = 0
+        # answer mode (``names`` given: the example's names): products may be implicit
+        # (2(a − y), σ(z)(1 − σ(z)), wx) and superscripts are powers (x², 10⁻²)
+        self.names = names
 
     @property
     def tok(self) -> Token:
@@ -235,10 +239,19 @@ class _Parser:
 
     def product(self):
         node = self.unary()
-        while self.tok.text in ("*", "/", "@"):
-            op = self.take()
-            node = BinOp(op.text, node, self.unary(), op.column)
+        while self.tok.text in ("*", "/", "@") or self._implicit():
+            if self.tok.text in ("*", "/", "@"):
+                op = self.take()
+                node = BinOp(op.text, node, self.unary(), op.column)
+            else:  # juxtaposition: 2(a − y), x(1 − a)
+                node = BinOp("*", node, self.power(), self.tok.column)
         return node
+
+    def _implicit(self) -> bool:
+        """In an answer, does the next token start a factor multiplied by juxtaposition?"""
+        tok = self.tok
+        return self.names is not None and (tok.kind in ("number", "name", "prefix", "bracket")
+                                           or tok.text == "(")
 
     def unary(self):
         if self.tok.text in ("-", "+"):
@@ -253,6 +266,8 @@ class _Parser:
         base = self.atom()
         while self.tok.text == ".T":
             base = Transpose(base, self.take().column)
+        if self.tok.kind == "sup":  # x², 10⁻²
+            return BinOp("**", base, self.superscript(), self.tok.column)
         if self.tok.text in ("**", "^"):
             op = self.take()
             self.nest()
@@ -261,8 +276,32 @@ class _Parser:
             return BinOp("**", base, exponent, op.column)
         return base
 
+    def superscript(self):
+        tok = self.take()
+        value = int(tok.text)
+        number = Num(sp.Integer(abs(value)), str(abs(value)), tok.column)
+        return Neg(number, tok.column) if value < 0 else number
+
     def atom(self):
         tok = self.tok
+        if tok.kind == "prefix":  # √x, √(x + 1)
+            self.take()
+            self.nest()
+            argument = self.power()
+            self.depth -= 1
+            return Call(tok.text, (argument,), tok.column)
+        if (self.names is not None and tok.kind == "name" and tok.text in self.functions
+                and (self.tokens[self.i + 1].kind == "sup" or self.tokens[self.i + 1].text in ("**", "^"))):
+            # tanh²(z), \tanh^{2}(z): the power of a call, written before its argument
+            self.take()
+            if self.tok.kind == "sup":
+                exponent = self.superscript()
+            else:
+                self.take()
+                exponent = self.atom()
+            if self.tok.text != "(":
+                self.error(f"expected `(` after `{tok.text}`")
+            return BinOp("**", self.call(tok), exponent, tok.column)
         if tok.kind == "number":
             self.take()
             try:
@@ -272,7 +311,7 @@ class _Parser:
             return Num(value, tok.text, tok.column)
         if tok.kind == "name":
             self.take()
-            if self.tok.text == "(":
+            if self.tok.text == "(" and (self.names is None or tok.text not in self.names):
                 return self.call(tok)
             if tok.text in self.functions:
                 self.error(f"`{tok.text}` is a function; call it like `{tok.text}(z)` "
@@ -286,6 +325,15 @@ class _Parser:
             if self.tok.text == ",":
                 self.error("tuples are not allowed")
             self.expect(")")
+            return node
+        if tok.kind == "bracket":  # an answer's [z > 0] is Iverson's bracket, [a − y] a group
+            self.take()
+            self.nest()
+            node = self.condition()
+            self.depth -= 1
+            self.expect("]")
+            if isinstance(node, BinOp) and node.op in _COMPARISONS:
+                return Call("Indicator", (node,), tok.column)
             return node
         if tok.kind == "end":
             self.error("the expression ends too early")
@@ -331,6 +379,312 @@ def parse_expression(text: str, line: int = 1, column0: int = 1, allow_compariso
     from .functions import FUNCTIONS
     return _Parser(tokenize(text, line, column0), line, functions or FUNCTIONS,
                    allow_comparison).parse()
+
+
+# --- answers: the notation derive's own documents print -----------------------------------------
+# An answer may be copied from a derive document or from Python: Unicode minus, ·, ×, implicit
+# products, superscripts, 𝟙[z > 0], σ(z), ReLU'(z), |a − y|, √x, the names as displayed
+# (w⁽¹⁾₁,₁, λ), and the LaTeX subset the Markdown prints (\frac{…}{…}, \left( … \right),
+# \operatorname{ReLU}, \mathbb{1}[…]). Each is translated, token by token, into the tokens of the
+# equation language; the same whitelist parser then builds the tree (columns are the answer's).
+
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+_SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+_VULGAR = {"½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5), "⅙": (1, 6),
+           "⅛": (1, 8)}
+_ANSWER_OPS = {"−": "-", "–": "-", "·": "*", "⋅": "*", "×": "*", "∙": "*", "÷": "/", "≤": "<=",
+               "≥": ">=", "≠": "!="}
+_LATEX_OPS = {"cdot": "*", "times": "*", "div": "/", "le": "<=", "leq": "<=", "ge": ">=",
+              "geq": ">=", "lt": "<", "gt": ">", "ne": "!=", "neq": "!="}
+_LATEX_SKIP = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "bigl", "bigr", "Bigl",
+               "Bigr", "biggl", "biggr", "big", "Big", "bigg", "displaystyle", "textstyle"}
+_LATEX_FRACTIONS = {"frac", "tfrac", "dfrac"}
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.ASCII)
+_LATEX_COMMAND = re.compile(r"\\([A-Za-z]+|[,;:! ])")
+
+
+@dataclass(frozen=True)
+class AnswerFunction:
+    """A function an answer may call that is not an equation's: 𝟙[…], heaviside, sign, f'(z)."""
+
+    name: str
+    function: object
+    arity: int
+    conditions: tuple = ()
+    defaults: tuple = ()
+    variadic: bool = False
+    cls: type = object
+
+    @property
+    def min_arity(self) -> int:
+        return self.arity - len(self.defaults)
+
+
+def _prime_of(spec):
+    """f' of a registry entry with one written argument (and optional ones such as α)."""
+    def derivative(z, *rest):
+        dummy = sp.Dummy("z", real=True)
+        return sp.diff(spec.function(dummy, *rest), dummy).xreplace({dummy: z})
+    return AnswerFunction(spec.name + "'", derivative, spec.arity, defaults=spec.defaults)
+
+
+def answer_functions() -> tuple[dict, dict]:
+    """What an answer may call: (name -> entry, alias -> name). The registry's entries and, for
+    each with one written argument, its derivative ``f'``; ``Indicator`` / ``heaviside`` /
+    ``sign``; each entry also by its printed names (``σ``, ``ReLU``, ``\\sigma``,
+    ``\\operatorname{ReLU}``) and SymPy class name (``Sigmoid``, as ``str()`` prints it)."""
+    from .functions import FUNCTIONS
+    from .operations import Indicator
+    functions: dict = dict(FUNCTIONS)
+    functions["Indicator"] = AnswerFunction("Indicator", Indicator, 1, conditions=(0,))
+    functions["heaviside"] = AnswerFunction(  # numpy's heaviside(z, h0): h0 at 0, 0 by default
+        "heaviside", lambda z, h0=sp.S.Zero: Indicator(sp.StrictGreaterThan(z, 0))
+        + h0 * Indicator(sp.Eq(z, 0)), 2, defaults=(sp.S.Zero,))
+    functions["sign"] = AnswerFunction("sign", sp.sign, 1)
+    functions["erf"] = AnswerFunction("erf", sp.erf, 1)  # GELU's exact values print with it
+    aliases: dict = {"𝟙": "Indicator", "\\mathbb{1}": "Indicator", "\\mathbf{1}": "Indicator",
+                     "Heaviside": "heaviside",
+                     "√": "sqrt"}
+    for spec in FUNCTIONS.values():
+        if not spec.variadic and not spec.conditions and spec.min_arity == 1:
+            functions[spec.name + "'"] = _prime_of(spec)
+        class_name = spec.cls.__name__ if issubclass(spec.cls, sp.Function) else ""  # sqrt is a Pow
+        for alias in (spec.unicode, spec.latex, class_name):
+            if alias and alias not in functions and alias != "√":
+                aliases.setdefault(alias, spec.name)
+    return functions, aliases
+
+
+def tokenize_answer(text: str, names: dict[str, str], functions: dict, aliases: dict,
+                    column0: int = 1) -> list[Token]:
+    """The tokens of an answer written in derive's printed notation (see above). ``names`` maps
+    each way a name is displayed (``w1_1_1``, ``w⁽¹⁾₁,₁``, ``w^{(1)}_{1,1}``, ``λ``) to the name."""
+    out: list[Token] = []
+    plain = {n: v for n, v in names.items() if _IDENTIFIER.fullmatch(n)}
+    fancy = sorted((n for n in names if n not in plain), key=len, reverse=True)
+    fancy_functions = sorted((a for a in aliases if not _IDENTIFIER.fullmatch(a)), key=len, reverse=True)
+    known = set(plain.values()) | set(names.values())
+    braces: list[str] = []  # what each open { closes into
+    pending_fraction: list[str] = []
+    bars = 0  # open |…| pairs
+    brackets: list[str] = []  # what each open [ closes into
+    pos = 0
+
+    def emit(kind, tok, col):
+        out.append(Token(kind, tok, col))
+
+    def ends_operand() -> bool:
+        return bool(out) and (out[-1].kind in ("number", "name", "sup") or out[-1].text == ")")
+
+    def function_token(name: str, col: int, end: int) -> int:
+        """A function name; a following ' (or ′) makes it the derivative f'."""
+        if end < len(text) and text[end] in "'′" and name + "'" in functions:
+            emit("name", name + "'", col)
+            return end + 1
+        emit("name", name, col)
+        return end
+
+    def split_name(word: str, col: int) -> bool:
+        """``wx`` as w·x when it is made of the example's names (the text document writes wx)."""
+        parts, i = [], 0
+        while i < len(word):
+            for j in range(len(word), i, -1):
+                if word[i:j] in known:
+                    parts.append((word[i:j], col + i))
+                    i = j
+                    break
+            else:
+                return False
+        for part, c in parts:
+            emit("name", part, c)
+        return True
+
+    while pos < len(text):
+        col = column0 + pos
+        ch = text[pos]
+        if ch in " \t":
+            pos += 1
+            continue
+        matched = next((n for n in fancy if text.startswith(n, pos)), None)
+        if matched:
+            emit("name", names[matched], col)
+            pos += len(matched)
+            continue
+        matched = next((a for a in fancy_functions if text.startswith(a, pos)), None)
+        if matched:
+            target = aliases[matched]
+            if target == "sqrt" and matched == "√":
+                emit("prefix", "sqrt", col)
+                pos += 1
+            else:
+                pos = function_token(target, col, pos + len(matched))
+            continue
+        if ch == "\\":
+            m = _LATEX_COMMAND.match(text, pos)
+            if not m:
+                raise ParseError("a `\\` must start a LaTeX command such as \\frac", 1, col)
+            command = m.group(1)
+            pos = m.end()
+            if command in _LATEX_SKIP:
+                if command in ("left", "right") and text.startswith(".", pos):
+                    pos += 1  # \left. : no delimiter
+                continue
+            if command in _LATEX_OPS:
+                emit("op", _LATEX_OPS[command], col)
+            elif command in _LATEX_FRACTIONS:
+                emit("op", "(", col)
+                pending_fraction.append("numerator")
+            elif command == "sqrt":
+                emit("name", "sqrt", col)
+            elif command in ("operatorname", "mathrm", "text", "mathit"):
+                inner = re.match(r"\{([A-Za-z][A-Za-z0-9_\\]*)\}", text[pos:])
+                if not inner:
+                    raise ParseError(f"expected `{{name}}` after \\{command}", 1, column0 + pos)
+                word = inner.group(1).replace("\\_", "_")
+                end = pos + inner.end()
+                if word in functions or word in aliases:
+                    pos = function_token(aliases.get(word, word), col, end)
+                else:
+                    emit("name", word, col)
+                    pos = end
+            elif command == "approx" and not out:
+                pass
+            else:
+                raise ParseError(f"unknown LaTeX command `\\{command}` (answers may use \\frac, "
+                                 f"\\cdot, \\left( \\right), \\sigma, \\operatorname{{…}} and "
+                                 f"the example's names)", 1, col)
+            continue
+        if ch == "{":
+            if pending_fraction:
+                part = pending_fraction.pop()
+                emit("op", "(", col)
+                braces.append(part)
+            else:
+                emit("op", "(", col)
+                braces.append("group")
+            pos += 1
+            continue
+        if ch == "}":
+            if not braces:
+                raise ParseError("unmatched `}`", 1, col)
+            part = braces.pop()
+            emit("op", ")", col)
+            if part == "numerator":
+                emit("op", "/", col)
+                pending_fraction.append("denominator")
+            elif part == "denominator":
+                emit("op", ")", col)
+            pos += 1
+            continue
+        if ch == "[":
+            if out and out[-1].text == "Indicator":  # 𝟙[z > 0]
+                emit("op", "(", col)
+                brackets.append(")")
+            else:  # Iverson's [z > 0] or a bracketed group; the parser tells them apart
+                if pos and (text[pos - 1].isalnum() or text[pos - 1] == "_"):  # y[0]
+                    raise ParseError(f"{_FORBIDDEN['[']} (found `[`)", 1, col)
+                emit("bracket", "[", col)
+                brackets.append("]")
+            pos += 1
+            continue
+        if ch == "]":
+            if not brackets:
+                raise ParseError("unmatched `]`", 1, col)
+            emit("op", brackets.pop(), col)
+            pos += 1
+            continue
+        if ch == "|":
+            if bars and ends_operand():
+                emit("op", ")", col)
+                bars -= 1
+            else:
+                emit("name", "abs", col)
+                emit("op", "(", col)
+                bars += 1
+            pos += 1
+            continue
+        if ch in _ANSWER_OPS:
+            emit("op", _ANSWER_OPS[ch], col)
+            pos += 1
+            continue
+        if ch in _VULGAR:
+            p, q = _VULGAR[ch]
+            emit("op", "(", col)
+            emit("number", str(p), col)
+            emit("op", "/", col)
+            emit("number", str(q), col)
+            emit("op", ")", col)
+            pos += 1
+            continue
+        if ch in "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺":
+            end = pos
+            while end < len(text) and text[end] in "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺":
+                end += 1
+            exponent = text[pos:end].translate(_SUPERSCRIPTS)
+            if not re.fullmatch(r"[-+]?[0-9]+", exponent):
+                raise ParseError(f"cannot read the superscript `{text[pos:end]}`", 1, col)
+            budget.check_literal(exponent)
+            emit("sup", str(int(exponent)), col)
+            pos = end
+            continue
+        if ch == "^" and text.startswith("{", pos + 1):
+            emit("op", "**", col)
+            pos += 1
+            continue
+        m = _IDENTIFIER.match(text, pos)
+        if m:
+            word = m.group()
+            end = m.end()
+            while end < len(text) and text[end] in "₀₁₂₃₄₅₆₇₈₉":  # x₁ is x1
+                end += 1
+            word += text[m.end():end].translate(_SUBSCRIPTS)
+            if keyword.iskeyword(word) and word not in ALLOWED_KEYWORDS:
+                raise ParseError(f"`{word}` is a Python keyword and is not allowed in an answer", 1, col)
+            if word in plain:
+                emit("name", plain[word], col)
+                pos = end
+            elif word in functions or word in aliases:
+                pos = function_token(aliases.get(word, word) if word not in functions else word, col, end)
+            elif split_name(word, col):
+                pos = end
+            else:
+                emit("name", word, col)
+                pos = end
+            continue
+        if ch == "_" or ch == ".":
+            # `_` starts no name, `.` no attribute (the equation tokenizer says why)
+            tokenize(ch + "x" if ch == "_" else ch, 1, col)
+        m = _TOKEN.match(text, pos)
+        if not m or m.lastgroup == "space":
+            if ch in _FORBIDDEN:
+                raise ParseError(f"{_FORBIDDEN[ch]} (found `{ch}`)", 1, col)
+            raise ParseError(f"unexpected character `{ch}`", 1, col)
+        emit(m.lastgroup, m.group(), col)
+        pos = m.end()
+    if braces:
+        raise ParseError("a `{` is never closed", 1, column0 + len(text))
+    if bars:
+        raise ParseError("a `|` is never closed", 1, column0 + len(text))
+    if brackets:
+        raise ParseError("a `[` is never closed", 1, column0 + len(text))
+    budget.check_nodes(len(out), "the answer")
+    out.append(Token("end", "", column0 + len(text)))
+    return out
+
+
+def parse_answer_expression(text: str, names: dict[str, str], column0: int = 1):
+    """Parse an answer written in derive's printed notation (``2(a − y)·σ'(z)``,
+    ``𝟙[z > 0]``, ``\\frac{1}{2}``…) into the syntax tree; ``names`` maps each displayed form of
+    the example's names to the name. Build it with ``to_sympy(tree, symbols,
+    functions=answer_functions()[0])``.
+
+    >>> tree = parse_answer_expression("2(a − y)·𝟙[z > 0]", {"a": "a", "y": "y", "z": "z"})
+    >>> to_sympy(tree, {n: sp.Symbol(n) for n in "ayz"}, functions=answer_functions()[0])
+    2*(a - y)*Indicator(z > 0)
+    """
+    functions, aliases = answer_functions()
+    tokens = tokenize_answer(text, names, functions, aliases, column0)
+    return _Parser(tokens, 1, functions, False, frozenset(names.values())).parse()
 
 
 _ASSIGN = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*)=(?!=)")
@@ -396,10 +750,12 @@ def names_in(tree) -> list[str]:
     return list(seen)
 
 
-def to_sympy(tree, symbols: dict[str, sp.Symbol], evaluate: bool = True):
+def to_sympy(tree, symbols: dict[str, sp.Symbol], evaluate: bool = True, functions: dict | None = None):
     """Build the SymPy expression for ``tree``; with ``evaluate=False`` the order and shape the user
-    wrote is kept for display (``w*x + b`` stays ``w x + b``)."""
+    wrote is kept for display (``w*x + b`` stays ``w x + b``). ``functions``: the callable names
+    (default: the registry; answers add ``answer_functions()``)."""
     from .functions import FUNCTIONS
+    FUNCTIONS = functions or FUNCTIONS  # noqa: N806 (the table this tree's calls come from)
     if isinstance(tree, Num):
         return tree.value
     if isinstance(tree, Transpose) or (isinstance(tree, BinOp) and tree.op == "@") or (
@@ -411,13 +767,13 @@ def to_sympy(tree, symbols: dict[str, sp.Symbol], evaluate: bool = True):
     if isinstance(tree, Name):
         return symbols[tree.id]
     if isinstance(tree, Neg):
-        operand = to_sympy(tree.operand, symbols, evaluate)
+        operand = to_sympy(tree.operand, symbols, evaluate, functions)
         if isinstance(operand, sp.Number):
             return -operand
         return sp.Mul(sp.S.NegativeOne, operand, evaluate=evaluate)
     if isinstance(tree, Call):
         spec = FUNCTIONS[tree.func]
-        args = [to_sympy(a, symbols, evaluate) for a in tree.args]
+        args = [to_sympy(a, symbols, evaluate, functions) for a in tree.args]
         args += list(spec.defaults[len(args) - spec.min_arity:]) if len(args) < spec.arity else []
         if evaluate:
             return spec.function(*args)
@@ -425,10 +781,10 @@ def to_sympy(tree, symbols: dict[str, sp.Symbol], evaluate: bool = True):
             return sp.Pow(args[0], sp.S.Half, evaluate=False)
         return spec.function(*args, evaluate=False)
     if isinstance(tree, BinOp) and tree.op in ("+", "-", "*", "/"):
-        return _chain_to_sympy(tree, symbols, evaluate)
+        return _chain_to_sympy(tree, symbols, evaluate, functions)
     if isinstance(tree, BinOp):
-        left = to_sympy(tree.left, symbols, evaluate)
-        right = to_sympy(tree.right, symbols, evaluate)
+        left = to_sympy(tree.left, symbols, evaluate, functions)
+        right = to_sympy(tree.right, symbols, evaluate, functions)
         op = tree.op
         if isinstance(left, sp.Number) and isinstance(right, sp.Number) and op in "+-*/":
             if op == "/" and right == 0:
@@ -460,7 +816,7 @@ def to_sympy(tree, symbols: dict[str, sp.Symbol], evaluate: bool = True):
     raise TypeError(f"not a syntax tree node: {tree!r}")
 
 
-def _chain_to_sympy(tree, symbols, evaluate):
+def _chain_to_sympy(tree, symbols, evaluate, functions=None):
     """A left-leaning run of + − (or * /) as one flat Add (Mul): long sums don't recurse."""
     additive = tree.op in ("+", "-")
     ops = ("+", "-") if additive else ("*", "/")
@@ -473,7 +829,7 @@ def _chain_to_sympy(tree, symbols, evaluate):
     terms.reverse()
     parts = []
     for op, sub in terms:
-        value = to_sympy(sub, symbols, evaluate)
+        value = to_sympy(sub, symbols, evaluate, functions)
         if op == "-":
             value = -value if isinstance(value, sp.Number) else sp.Mul(sp.S.NegativeOne, value, evaluate=evaluate)
         elif op == "/":

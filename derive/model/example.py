@@ -365,12 +365,37 @@ class Example:
                      weight_decay, clip_norm, clip_value)
 
     def check(self, answers: dict, rtol=None, atol=None) -> "Report":
-        """Compare a student's answers with the exact ones; see ``derive.teaching.checking``.
+        """Compare a student's answers ``{key: answer}`` with the exact ones; see
+        ``derive.teaching.checking``. ``ex.keys()`` lists the keys (``"z"``, ``"dL/dw"``,
+        ``"w_new"``; also as displayed, ``"∂L/∂w⁽¹⁾₁,₁"``).
+
+        An answer is a number — int, float, ``Fraction``, ``Decimal``, a numpy scalar or
+        one-element array — or text: a number as derive prints it (``−0.01457``, ``≈ 0.9991``,
+        ``1.457 × 10^−2``, ``1.457e-2``) or a formula in the example's names, in the notation of
+        its documents or of ``str()`` (``2(a − y)·σ'(z)``, ``2*x*(a - y)*Indicator(z > 0)``,
+        ``𝟙[z > 0]``, ``relu'(z)``, ``heaviside(z)``, ``λ``, and the Markdown's LaTeX), read by the
+        whitelist parser. A formula is compared symbolically; an example without values is
+        checked symbolically.
+
+        How close a number must be: a short decimal is right when it is the exact value rounded
+        to the significant figures written; a *machine value* — a float whose shortest repr has
+        10 or more significant digits, such as ``0.1*3`` (0.30000000000000004) or
+        ``float(ex.grad("w"))`` — is right within a relative tolerance of 1e-9 (the report notes
+        it); an exact form (``3/20``, ``Fraction(3, 20)``) must be exact. ``rtol``/``atol``
+        replace the significant-figure rule.
+
+        Each key gets a status: "correct", "incorrect", "carried" (right given the student's
+        earlier answers) or "unreadable" (the reason says where and what was expected; unknown
+        keys list the valid ones); one unreadable answer does not stop the others being checked.
 
         >>> ex = Example.from_equations("z = w*x\\nL = z**2", values={"w": 3, "x": 2})
         >>> report = ex.check({"z": 6, "dL/dw": 20})
         >>> report.status("z"), report.status("dL/dw")
         ('correct', 'incorrect')
+        >>> Example.from_equations("z = w*x", values={"w": 0.1, "x": 3}).check({"z": 0.1 * 3}).ok
+        True
+        >>> ex.check({"dL/dw": "2·z·x", "dL/dz": "2 × 6", "z": "6 +"})
+        <Report 2 correct, 1 unreadable>
         """
         from ..teaching.checking import check
         return check(self, answers, rtol=rtol, atol=atol)

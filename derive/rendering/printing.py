@@ -662,7 +662,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         if expr.exp.is_Integer and 0 <= expr.exp <= 999:
             return base + str(expr.exp).translate(_SUPERSCRIPT)
         exponent = self._print(expr.exp)
-        if not expr.exp.is_Atom:
+        if not expr.exp.is_Atom or (expr.exp.is_Rational and not expr.exp.is_Integer):  # x^(−1/2), not x^−1/2
             exponent = f"({exponent})"
         return f"{base}^{exponent}"
 

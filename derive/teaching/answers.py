@@ -287,7 +287,7 @@ def check_tolerance(name: str, value):
 
 def _parse_answer(ex, raw) -> Answer:
     from ..core.numbers import parse_decimal, to_exact
-    from ..core.parser import Num, parse_expression, to_sympy
+    from ..core.parser import to_sympy
     from decimal import Decimal
     if isinstance(raw, bool) or raw is None:
         raise AnswerError(f"answer {raw!r} is not a number or a formula")
@@ -307,21 +307,90 @@ def _parse_answer(ex, raw) -> Answer:
         value = to_exact(raw, "answer")
         return Answer(raw, value, None)
     # as copied from a derive document: a Unicode minus, a leading ≈ of a rounded value
-    text = raw.strip().replace("−", "-").lstrip("≈~").strip()
-    exact = parse_decimal(text)
+    stripped = raw.lstrip()
+    prefix = re.match(r"(?:≈|~|\\approx)?\s*", stripped).end()
+    offset = len(raw) - len(stripped) + prefix
+    # ≈ 0.7568… is how a huge exact value prints (rounded to 4 digits, more exist)
+    text = re.sub(r"\s*(?:…|\.\.\.|\\ldots)$", "", stripped[prefix:].rstrip())
+    exact = parse_decimal(text.replace("−", "-"))
     if exact is not None:
-        return _with_digits(raw, exact, text)
-    tree = parse_expression(text.replace("∂", "d"))  # the engine's whitelist parser
-    symbols = {n: ex.graph.symbols.get(n, sp.Symbol(n, real=True)) for n in _names(tree)}
-    expr = to_sympy(tree, symbols)
-    if not expr.free_symbols:
-        literals = [len(n.text.replace(".", "").lstrip("0")) for n in _walk(tree) if isinstance(n, Num)
-                    and "." in n.text]
-        return Answer(raw, expr, max(literals) if literals else None)
-    unknown = [s.name for s in expr.free_symbols if s.name not in ex.graph.symbols]
+        return _with_digits(raw, exact, text.replace("−", "-"))
+    if ex is None:
+        raise AnswerError(f"answer {raw!r} is not a number")
+    from ..core.parser import answer_functions, parse_answer_expression
+    names, symbols = answer_names(ex)
+    tree = parse_answer_expression(text, names, column0=offset + 1)  # the whitelist parser
+    used = {n: symbols.get(n) for n in _names(tree)}
+    unknown = sorted(n for n, s in used.items() if s is None)
     if unknown:
-        raise AnswerError(f"answer {text!r} uses unknown name(s) {', '.join(sorted(unknown))}")
-    return Answer(raw, None, None, expr)
+        raise AnswerError(f"answer {text!r} uses unknown name(s) {', '.join(unknown)}; the "
+                          f"example's names are {', '.join(ex.graph.symbols)}")
+    expr = to_sympy(tree, used, functions=answer_functions()[0])
+    deltas = {s: n for s, n in _deltas(ex).items() if s in expr.free_symbols}
+    if deltas:  # δ⁽ˡ⁾ⱼ is ∂L/∂z⁽ˡ⁾ⱼ, in the names of the graph
+        from ..core.engine import Evaluation
+        symbolic = Evaluation(ex.graph, None)
+        expr = expr.xreplace({s: symbolic.grad(n, ex.graph.output) for s, n in deltas.items()})
+    if not expr.free_symbols:
+        return Answer(raw, expr, _literal_digits(tree))
+    return Answer(raw, None, _literal_digits(tree), expr)
+
+
+def _literal_digits(tree) -> int | None:
+    """Significant figures of a number written as an expression: those of its decimal literals
+    (``2 · (0.3 − 1)``: 1), of the mantissa of ``m × 10^k`` (``7 × 10⁻¹``: 1); None when every
+    literal is a whole number (``3/20``, ``2*exp(-7)``: exact)."""
+    from ..core.parser import BinOp, Neg, Num
+    node = tree.operand if isinstance(tree, Neg) else tree
+    if (isinstance(node, BinOp) and node.op == "*" and isinstance(node.left, Num)
+            and isinstance(node.right, BinOp) and node.right.op == "**"
+            and isinstance(node.right.left, Num) and node.right.left.text == "10"):
+        return _significant_digits(node.left.text)
+    literals = [len(n.text.replace(".", "").lstrip("0")) or 1 for n in _walk(tree)
+                if isinstance(n, Num) and "." in n.text]
+    return max(literals) if literals else None
+
+
+_NAMES_CACHE: dict = {}
+
+
+def _deltas(ex) -> dict:
+    """The δ notation of the documents: ``delta1_2`` (δ⁽¹⁾₂, ``\\delta^{(1)}_{2}``) stands for
+    ∂L/∂z1_2, the gradient with respect to a pre-activation z… (symbol -> node name)."""
+    graph = ex.graph
+    return {sp.Symbol("delta" + n[1:], real=True): n for n in graph.nodes
+            if n.startswith("z") and "delta" + n[1:] not in graph.symbols}
+
+
+def answer_names(ex) -> tuple[dict, dict]:
+    """(every displayed form of the example's names -> name, name -> SymPy symbol): the name as
+    written in equations, in text documents (λ), as displayed by ``keys()`` (w⁽¹⁾₁,₁) and in
+    LaTeX (w^{(1)}_{1,1}); ``e`` and ``π`` are the constants unless the example has such names."""
+    from ..rendering.printing import latex_name, text_name
+    graph = ex.graph
+    cache_key = (id(graph), tuple(sorted((ex.latex_names or {}).items())))
+    cached = _NAMES_CACHE.get(cache_key)
+    if cached is not None and cached[0] is graph:
+        return cached[1], cached[2]
+    names: dict[str, str] = {}
+    for name in graph.symbols:
+        for shown in (latex_name(name, ex.latex_names), display_name(name), text_name(name), name):
+            names[shown] = name
+    symbols = dict(graph.symbols)
+    for delta, node in _deltas(ex).items():
+        for shown in (latex_name(delta.name), display_name(delta.name), "δ" + node[1:], delta.name):
+            names.setdefault(shown, delta.name)
+        symbols.setdefault(delta.name, delta)
+    for constant, value, shown in (("e", sp.E, ("e",)), ("pi", sp.pi, ("π", "\\pi"))):
+        if constant not in symbols:
+            symbols[constant] = value
+            names.setdefault(constant, constant)
+            for s in shown:
+                names.setdefault(s, constant)
+    if len(_NAMES_CACHE) > 64:
+        _NAMES_CACHE.clear()
+    _NAMES_CACHE[cache_key] = (graph, names, symbols)
+    return names, symbols
 
 
 def _numpy_answer(raw) -> Answer:
@@ -347,14 +416,14 @@ def _names(tree):
 
 
 def _walk(tree):
-    from ..core.parser import BinOp, Call, Neg
+    from ..core.parser import BinOp, Call, Neg, Transpose
     stack = [tree]
     while stack:
         node = stack.pop()
         yield node
         if isinstance(node, BinOp):
             stack += [node.left, node.right]
-        elif isinstance(node, Neg):
+        elif isinstance(node, (Neg, Transpose)):
             stack.append(node.operand)
         elif isinstance(node, Call):
             stack += list(node.args)

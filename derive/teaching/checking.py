@@ -377,6 +377,9 @@ def check(ex, answers: dict, rtol=None, atol=None) -> Report:
         if answer.problem:  # beyond the work budget: graded, never a hang
             report.verdicts[text] = Verdict(text, answer.raw, shown_expected, "incorrect", answer.problem)
             continue
+        if answer.formula is not None and key.kind == "update" and not ex.symbolic:
+            # w − 0.1·(−0.01457): an update written in the example's names, at its values
+            answer = replace(answer, value=_at_values(ex, answer.formula), formula=None)
         if answer.formula is not None:
             status, hint = _check_formula(checker, key, answer.formula)
             verdict = Verdict(text, answer.raw, shown_expected, status, hint)
@@ -394,8 +397,9 @@ def check(ex, answers: dict, rtol=None, atol=None) -> Report:
                                  f"names, e.g. {_formula_hint(expected)}")
             continue
         explicit = rtol is not None or atol is not None
+        # an exact form with a short literal (tanh(0.5)) is exact, not too few digits
         too_few = (not explicit and answer.digits is not None and answer.digits < MIN_SIGNIFICANT
-                   and answer.value != expected)
+                   and not matches(replace(answer, digits=None, rtol=None), expected))
         if not too_few and matches(answer, expected, rtol, atol):
             verdict = Verdict(text, answer.raw, shown_expected, "correct")
             if answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
@@ -443,6 +447,13 @@ def symbolic_truth(ex, key: Key) -> sp.Expr:
     if ex.lr is None:
         raise AnswerError(f"answer key {key.text!r} needs a learning rate (lr) in the example")
     return descend(graph.symbols[key.name], ex.lr, symbolic.grad(key.name, graph.output))
+
+
+def _at_values(ex, formula: sp.Expr):
+    """A formula in the example's names at the example's values (exact, within the budget)."""
+    from ..core.exact import substitute
+    graph, values = ex.graph, ex.evaluation.values
+    return substitute(formula, {graph.symbols[n]: v for n, v in values.items()})
 
 
 def _formula_hint(expected) -> str:
