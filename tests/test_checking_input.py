@@ -453,3 +453,20 @@ def test_engine_values_as_floats_numpy_and_printed_strings_are_correct(ex):
         report = ex.check(answers)
         assert report.ok, (name, [(k, v.given, v.hint) for k, v in report.verdicts.items()
                                   if v.status != "correct"])
+
+
+def test_juxtaposition_only_where_the_documents_use_it():
+    ex = derive.neuron(**SIGMOID)
+    assert ex.check({"dL/da": "2a − 2y"}).status("dL/da") == "correct"  # 2x, 2λw: as printed
+    report = ex.check({"dL/da": "2.0a − 2y"})  # a decimal running into a name: likely a typo
+    assert report.status("dL/da") == "unreadable" and "2.0·a" in report.hint("dL/da")
+    assert ex.check({"dL/da": "2.0·a − 2·y"}).status("dL/da") == "correct"
+
+
+def test_deep_chain_checks_without_recursion_error():
+    # the issue: chain(depth=400).check(...) raised RecursionError
+    ex = derive.chain(depth=400, weight=1, activation="tanh", x=0.5)
+    grad = float(ex.grad("w1"))
+    report = ex.check({"dL/dw1": grad, "dL/dw400": -float(ex.grad("w400")), "a400": str(ex.value("a400"))})
+    assert report.status("dL/dw1") == "correct" and report.status("a400") == "correct"
+    assert report.status("dL/dw400") == "incorrect"

@@ -435,6 +435,9 @@ def answer_functions() -> tuple[dict, dict]:
     ``\\operatorname{ReLU}``) and SymPy class name (``Sigmoid``, as ``str()`` prints it)."""
     from .functions import FUNCTIONS
     from .operations import Indicator
+    state = tuple((name, id(spec)) for name, spec in FUNCTIONS.items())  # the registry as it is now
+    if _ANSWER_FUNCTIONS and _ANSWER_FUNCTIONS[0] == state:
+        return _ANSWER_FUNCTIONS[1], _ANSWER_FUNCTIONS[2]
     functions: dict = dict(FUNCTIONS)
     functions["Indicator"] = AnswerFunction("Indicator", Indicator, 1, conditions=(0,))
     functions["heaviside"] = AnswerFunction(  # numpy's heaviside(z, h0): h0 at 0, 0 by default
@@ -452,7 +455,11 @@ def answer_functions() -> tuple[dict, dict]:
         for alias in (spec.unicode, spec.latex, class_name):
             if alias and alias not in functions and alias != "√":
                 aliases.setdefault(alias, spec.name)
+    _ANSWER_FUNCTIONS[:] = [state, functions, aliases]
     return functions, aliases
+
+
+_ANSWER_FUNCTIONS: list = []  # [registry state, functions, aliases]: rebuilt when the registry changes
 
 
 def tokenize_answer(text: str, names: dict[str, str], functions: dict, aliases: dict,
@@ -659,6 +666,11 @@ def tokenize_answer(text: str, names: dict[str, str], functions: dict, aliases: 
             if ch in _FORBIDDEN:
                 raise ParseError(f"{_FORBIDDEN[ch]} (found `{ch}`)", 1, col)
             raise ParseError(f"unexpected character `{ch}`", 1, col)
+        if (m.lastgroup == "number" and not m.group().isdigit() and m.end() < len(text)
+                and (text[m.end()].isalpha() or text[m.end()] == "_")):
+            # 2x is a product as the documents write it; 0.9x is more likely a typo
+            raise ParseError(f"a decimal cannot run into a name (`{text[pos:m.end() + 1]}`); write "
+                             f"a product with * or ·, e.g. `{m.group()}·{text[m.end()]}`", 1, col)
         emit(m.lastgroup, m.group(), col)
         pos = m.end()
     if braces:
