@@ -100,10 +100,11 @@ def test_a_diagnosed_mistake_comes_first_and_the_value_stays_hidden():
     assert "2(a − y) = 2 · (0.9991 − 5)" in second and "≈ −8.002" not in second
     # local derivative of a smooth activation: its formula and the derivative rule
     t.respond("?")
-    da = session(t, ["0.5", "0.6"])
+    da = session(t, ["0.5", "0.6", "0.7"])
     assert "the local derivative of the line a = σ(z) with respect to z" in da[0]
-    assert "σ(7) · (1 − σ(7))" in da[1] and "derivative rule σ'(z) = σ(z)(1 − σ(z))" in da[1]
-    assert "0.0009102" not in "".join(da)
+    assert "σ(7) · (1 − σ(7))" in da[1] and "0.0009102" not in "".join(da[:2])
+    # the value comes with the sentence that justifies it
+    assert "The value: ∂a/∂z ≈ 0.0009102\n    (by the derivative rule σ'(z) = σ(z)(1 − σ(z)))" in da[2]
 
 
 def test_too_few_digits_asks_for_more_without_giving_them():
@@ -297,13 +298,34 @@ def test_hints_for_other_graphs_read_their_own_rules():
     assert steps[:5] == ["z1", "z2", "m", "L", "dz1/dw"] and "dm/dz1" in steps and steps[-1] == "dL/dw"
     t = Tutor(ex, steps=["dz1/dw", "dm/dz2", "L", "dL/dw"])
     coefficient = session(t, ["5", "6"])
-    assert "∂z1/∂w = x1\n" in coefficient[1] and "= 3" not in coefficient[1]
+    assert "Hint: ∂z1/∂w = x1\n" in coefficient[1] and "= 3" not in coefficient[1]
     t.respond("?")
-    tie = session(t, ["1", "2"])
-    assert "tie" in tie[1] and "0.5" not in tie[1].replace("0.5 ·", "")
-    t.respond("?")
+    tie = session(t, ["1", "2", "?"])
+    assert "tie" not in tie[1] and "The value: ∂m/∂z2 = 0.5" in tie[2] and "tie for the maximum" in tie[2]
     huber = session(t, ["9", "8"])
     assert "the values of m, y and δ" in huber[0] and "1.5" in huber[1]
     t.respond("?")
     total = session(t, ["9"])[0]
     assert "the chain rule, summed over every use of w" in total
+
+
+@pytest.mark.parametrize("ex", [
+    derive.neuron(x=1, w=-1, b=1, y=2, activation="relu", loss="absolute_error", lr=0.5),  # z = 0: the kink
+    derive.mlp(inputs=[-1], weights=[[[0.25], [2]], [[1.5, -1]]], biases=[[0, 0.5], [0.1]],
+               targets=[0.2], activation="tanh", loss="mse", lr=0.1),
+], ids=["relu-kink-abs", "mlp-tanh-mse"])
+def test_no_hint_gives_the_value_before_the_third_try(ex):
+    t = Tutor(ex)
+    while not t.done:
+        step = t.current
+        k = parse_key(ex, step.key)
+        value = t.writer.math(derive.core.derivation.Value(expected_value(ex, k)))
+        for wrong in ("12345", "23456"):
+            if t.current is not step:  # consistent with the earlier wrong answers: carried
+                break
+            for line in t.respond(wrong).lines:
+                assert not line.rstrip(")").endswith((f"= {value}", f"≈ {value}")), (step.key, line)
+        if t.current is step:
+            assert "The value:" in t.respond("?").lines[0]
+    assert t.exit_code == 1 and {s.status for s in t.steps} <= {"shown", "carried"}
+    assert sum(s.status == "shown" for s in t.steps) > len(t.steps) / 2

@@ -179,7 +179,7 @@ class Tutor:
                           f"? shows the value, q stops",))
         if text == SHOW:
             step.status = "shown"
-            return self._advance([f"  {self._reveal(step.key)}"])
+            return self._advance(self._reveal(step.key))
         report, unreadable = self._judge(step.key, text)
         if unreadable is not None:
             said = unreadable if unreadable.startswith("cannot read") else f"cannot read that: {unreadable}"
@@ -199,12 +199,11 @@ class Tutor:
             lines.append(f"  {said}")
         if not left:
             step.status = "incorrect"
-            return self._advance(lines + [f"  {self._reveal(step.key)}"])
+            return self._advance(lines + self._reveal(step.key))
         if step.tries == 1 and not said:
             lines.append(f"  Hint: {self._rule(step.key)}")
         elif step.tries >= 2:
-            formula, why = self._formula(step.key)
-            lines += [f"  Hint: {formula}"] + ([f"    ({why})"] if why else [])
+            lines.append(f"  Hint: {self._formula(step.key)}")
         lines.append(f"  Try again ({left} {'try' if left == 1 else 'tries'} left; ? shows the value).")
         return Reply(tuple(lines))
 
@@ -285,9 +284,14 @@ class Tutor:
         from .answers import expected_value
         return expected_value(self.ex, k)
 
-    def _reveal(self, key: str) -> str:
+    def _reveal(self, key: str) -> list[str]:
+        """The value, and for a local derivative the sentence that justifies it."""
         k = self._kind(key)
-        return f"The value: {self.writer.math(Chain(self._label(k), '=', Value(self._expected(k))))}"
+        lines = [f"  The value: {self.writer.math(Chain(self._label(k), '=', Value(self._expected(k))))}"]
+        if isinstance(self._label(k), Partial):
+            step = self.ex.evaluation.local(k.of, k.wrt)
+            lines += [f"    ({why})" for why in dict.fromkeys(self.writer.sentence(s) for s in step.justification)]
+        return lines
 
     def _rule(self, key: str) -> str:
         """Which rule gives this step, without its numbers."""
@@ -318,45 +322,45 @@ class Tutor:
                else f"through {self._names(consumers)}")
         return f"the chain rule, {how}: " + m(Chain(Total(k.of, k.wrt), "=", self._consumer_sum(d)[0]))
 
-    def _formula(self, key: str) -> tuple[str, str]:
-        """The formula of this step with the numbers in it, short of the result, and the rule
-        that justifies it (or "")."""
+    def _formula(self, key: str) -> str:
+        """The formula of this step with the numbers in it, short of the result. (The sentence
+        that justifies a local derivative often states its value — "z = 7 > 0, so ReLU' = 1" —
+        so it comes with the value.)"""
         k, m, ex = self._kind(key), self.writer.math, self.ex
         if k.kind == "value":
             if k.name in ex.graph.inputs:
-                return f"{key} is given", ""
+                return f"{key} is given"
             node = ex.graph.nodes[k.name]
             items = [node.symbol, "=", node.display]
             if not node.display.is_Symbol:
                 items += ["=", ex.evaluation.substituted(node.display)]
-            return m(Chain(*items)), ""
+            return m(Chain(*items))
         if k.kind == "update":
             ev = ex.evaluation
             return m(Chain(sp.Symbol(f"{k.name}_new"), "=", ex.graph.symbols[k.name], "-",
                            Product((sp.Symbol("eta"), Total(ex.output, k.name))), "=",
                            Value(ev.values[k.name]), "-",
-                           Product((Value(ex.lr), Value(ev.grad(k.name, ex.output)))))), ""
+                           Product((Value(ex.lr), Value(ev.grad(k.name, ex.output))))))
         if k.of == k.wrt:
-            return self._rule(key), ""
+            return self._rule(key)
         label = self._label(k)
         if isinstance(label, Partial):
             step = ex.evaluation.local(k.of, k.wrt)
-            why = "; ".join(dict.fromkeys(self.writer.sentence(s) for s in step.justification))
             if step.symbolic.is_Number:  # the formula would be the value: the rule alone
-                return why or self._rule(key), ""
+                return f"{self._rule(key)}; it is a constant, the same at any values"
             items = [label, "=", step.symbolic]
             # a bare symbol (∂z/∂w = x) substituted would be the value itself
             if not step.symbolic.is_Symbol and step.substituted is not None and step.substituted.values:
                 items += ["=", step.substituted]
-            return m(Chain(*items)), why
+            return m(Chain(*items))
         d = ex.derivation(k.wrt, k.of)
         if not d.paths and d.paths is not None:
-            return self._rule(key), ""
+            return self._rule(key)
         if d.paths is not None and len(d.paths) == 1:
             rule, numbers = self._path_product(d)
         else:
             rule, numbers = self._consumer_sum(d)
-        return m(Chain(Total(k.of, k.wrt), "=", rule, "=", numbers)), ""
+        return m(Chain(Total(k.of, k.wrt), "=", rule, "=", numbers))
 
     def _names(self, names) -> str:
         """Graph names as printed (δ for delta), joined: "w, x and b"."""
