@@ -137,10 +137,18 @@ def compare_relation(op: str, a, b) -> bool:
     return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[op]
 
 
+_CHEAP_EXPONENT = 2 ** 50  # exponents a float holds exactly enough for the cheap bound
+
+
 def _check_power_size(b, x, e) -> None:
     """``b**x`` would be more than ``max_magnitude`` orders of magnitude: refused before computing."""
     if b == 0 or not mpmath.isfinite(b):
         return
+    limit = budget.current().max_magnitude + 1
+    # A cheap bound first: 2^(mag−1) ≤ |b| < 2^mag, so |log10 |b|| ≤ (|mag| + 1)·log10 2; the
+    # 70-digit logarithm below is needed only for powers near the limit.
+    if abs(x) < _CHEAP_EXPONENT and (abs(mpmath.mag(b)) + 1) * 0.302 * float(abs(x)) <= limit:
+        return
     size = float(abs(mpmath.log10(abs(b)) * x)) if abs(x) < mpmath.mpf(10) ** 30 else float("inf")
-    if size > budget.current().max_magnitude + 1 and (abs(b) > 1) == (x > 0):
+    if size > limit and (abs(b) > 1) == (x > 0):
         budget.check_magnitude(size, _short(e))

@@ -186,39 +186,51 @@ def check_literal(text: str, mantissa_digits: int | None = None, exponent: int |
                           f"beyond the limit max_exponent = {lim.max_exponent}")
 
 
-def check_rational(value, culprit: str = "") -> None:
-    """An exact value whose numerator or denominator has too many digits (a squaring chain)."""
+def _named(culprit) -> str:
+    """The culprit's text; callers on hot paths pass a function that writes it, called only when a
+    limit is exceeded (printing every checked expression dominated exact evaluation)."""
+    return culprit() if callable(culprit) else culprit
+
+
+def check_rational(value, culprit="") -> None:
+    """An exact value whose numerator or denominator has too many digits (a squaring chain).
+    ``culprit``: text naming where it arose, or a function returning it."""
     p, q = getattr(value, "p", None), getattr(value, "q", None)
     if p is None:
         return
     lim = current()
     bits = max(abs(int(p)).bit_length(), int(q).bit_length())
     if bits > lim.max_digits * 3.3219 + 4 and _digits_of_bits(bits) > lim.max_digits:
+        culprit = _named(culprit)
         where = f" ({culprit})" if culprit else ""
         raise BudgetError("max_digits", f"an exact value{where} has about {_digits_of_bits(bits)} "
                           f"digits, more than the limit max_digits = {lim.max_digits}")
 
 
-def check_power(base, exponent, culprit: str = "") -> None:
+def check_power(base, exponent, culprit="") -> None:
     """``base ** exponent`` with exact numbers: its size is estimated before it is computed.
 
     The exponent must be at most ``max_exponent`` in size (unless the base is 0 or ±1), and the
-    result's numerator and denominator at most ``max_digits`` digits."""
+    result's numerator and denominator at most ``max_digits`` digits. ``culprit``: text naming
+    the power, or a function returning it."""
     if not (getattr(base, "is_Rational", False) and getattr(exponent, "is_Rational", False)):
         return
     if base in (0, 1, -1):
         return
     lim = current()
-    where = f" in {_show(culprit)}" if culprit else ""
+
+    def where() -> str:
+        text = _named(culprit)
+        return f" in {_show(text)}" if text else ""
     # the digits of p**(m/n) are (m/n)·digits(p): estimated from bit lengths, never computed
     e_num, e_den = abs(int(exponent.p)), int(exponent.q)
     if e_num.bit_length() > 64 or e_num > lim.max_exponent * e_den:
-        raise BudgetError("max_exponent", f"the power with exponent {_show(str(exponent))}{where} "
+        raise BudgetError("max_exponent", f"the power with exponent {_show(str(exponent))}{where()} "
                           f"is beyond the limit max_exponent = {lim.max_exponent}")
     bits = max(abs(int(base.p)).bit_length(), int(base.q).bit_length())
     digits = _digits_of_bits(bits) * e_num / e_den
     if digits > lim.max_digits:
-        raise BudgetError("max_digits", f"the power {_show(str(base))}**{_show(str(exponent))}{where} "
+        raise BudgetError("max_digits", f"the power {_show(str(base))}**{_show(str(exponent))}{where()} "
                           f"would have about {int(digits)} digits, more than the limit "
                           f"max_digits = {lim.max_digits}")
 

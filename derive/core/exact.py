@@ -81,7 +81,7 @@ def substitute(expr: sp.Expr, values: dict, culprit: str = "") -> sp.Expr:
             done[node] = node  # nothing substituted below: as it was
             continue
         if node.is_Pow:
-            budget.check_power(args[0], args[1], culprit or sp.sstr(node))
+            budget.check_power(args[0], args[1], culprit or (lambda: sp.sstr(node)))
             if args[0] == 0 and args[1].is_number and args[1].is_extended_negative:
                 raise Undefined(_describe(node, args, _values_text(node, values)))
         if isinstance(node, sp.core.relational.Relational):
@@ -107,7 +107,7 @@ def _values_text(node, values) -> str:
 
 def _check(node, args, result, values) -> None:
     if result.is_Rational:
-        budget.check_rational(result, sp.sstr(node))
+        budget.check_rational(result, lambda: sp.sstr(node))  # printed only if refused
         return
     if result in _BAD or _negative_base_root(result) or any(
             a in _BAD or _negative_base_root(a) for a in result.args):

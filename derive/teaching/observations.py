@@ -1,6 +1,8 @@
 """Observations a lecturer would add under a worked solution, generated from the values."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 
 from ..core.derivation import Chain, Prime, Total, Value
@@ -25,11 +27,20 @@ def activation_facts(ex, d):
     for spec, _, app in activations_used(ex):
         arg = app.args[0]
         z = d.at(arg)
-        u = sp.Dummy("u", real=True)
-        rule = sp.diff(spec.function(u, *app.args[1:]), u)
-        local = rule.xreplace({u: z})
+        local = _local_rule(spec, app.args[1:]).xreplace({_U: z})
         out.append((spec, app, arg, z, local))
     return out
+
+
+_U = sp.Dummy("u", real=True)
+
+
+# Differentiated once per entry and extra arguments (keyed by the entry itself, so a name
+# registered again with another formula gets its own rule): SymPy's diff with a fresh symbol
+# re-derives every assumption, and dominated a document's time.
+@lru_cache(maxsize=512)
+def _local_rule(spec, extra: tuple) -> sp.Expr:
+    return sp.diff(spec.function(_U, *extra), _U)
 
 
 def observations(ex, d) -> list:
