@@ -27,8 +27,23 @@ def _mpf(x):
 
 def approx(expr: sp.Expr) -> mpmath.mpf:
     """``expr`` (a real number expression) as an mpmath number with ``DIGITS`` digits."""
-    with mpmath.workdps(DIGITS + 10):
-        return _walk(expr)
+    if getattr(expr, "approx_mpf", None) is not None:
+        return _walk(expr)  # a Quantity carries its own (still checked against the budget)
+    # A document, a check and its diagnoses approximate the same values again and again (every
+    # printed number, every sign and size test): remembered per expression and magnitude limit.
+    key = (expr, budget.current().max_magnitude)
+    value = _SEEN.get(key)
+    if value is None:
+        with mpmath.workdps(DIGITS + 10):
+            value = _walk(expr)
+        if len(_SEEN) >= _SEEN_SIZE:
+            del _SEEN[next(iter(_SEEN))]  # the oldest
+        _SEEN[key] = value
+    return value
+
+
+_SEEN: dict = {}
+_SEEN_SIZE = 4096
 
 
 def rational(p: int, q: int) -> mpmath.mpf:
