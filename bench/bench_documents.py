@@ -1,54 +1,94 @@
 """Document speed (issue 3 targets):
 * derivation + Markdown of the neuron, in process: ≤ 10 ms (median);
 * `derive neuron … --format md` as a whole process: ≤ 1.5 × `python -c "import sympy"`.
-Run: python bench/bench_documents.py
+
+Every figure is a median, given as wall time and as CPU time (the CPU time of the process or of
+the child processes, which a machine shared with other work disturbs much less than wall time).
+The in-process figure is measured twice: the same neuron again and again (what the targets were
+set with) and a different x every run (so no value computed in an earlier run is reused).
+
+Start-up is measured as an installed copy runs: with Python's bytecode cache (pip compiles
+bytecode at install; PYTHONDONTWRITEBYTECODE, if set, would make every run compile derive from
+source while SymPy's bytecode is prebuilt). The caches go to a temporary PYTHONPYCACHEPREFIX, not
+into the source tree. Run: python bench/bench_documents.py [repeats]
 """
+import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import derive
 
 
-def in_process(activation: str, repeats: int = 30) -> float:
-    derive.neuron(x=2, w=3, b=1, y=5, activation=activation, lr=0.1).to_markdown()  # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        derive.neuron(x=2, w=3, b=1, y=5, activation=activation, lr=0.1).to_markdown()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def in_process(activation: str, repeats: int = 30, fresh: bool = False) -> tuple[float, float]:
+    """(wall, CPU) medians in seconds; ``fresh``: x differs every run."""
+    def one(i):
+        x = 2 + i % 97 if fresh else 2
+        derive.neuron(x=x, w=3, b=1, y=5, activation=activation, lr=0.1).to_markdown()
+    one(0)  # warm up
+    walls, cpus = [], []
+    for i in range(1, repeats + 1):
+        wall, cpu = time.perf_counter(), time.process_time()
+        one(i)
+        cpus.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - wall)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def process(cmd) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process(cmd, env) -> tuple[float, float]:
+    """(wall, CPU) of one run of ``cmd`` in seconds."""
+    cpu = _children_cpu()
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - start
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    return time.perf_counter() - start, _children_cpu() - cpu
 
 
 def main():
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     for act in ("relu", "sigmoid"):
-        print(f"neuron ({act}) derivation + Markdown in process: median {in_process(act) * 1000:.1f} ms (target ≤ 10 ms)")
-    # Interleave the two commands so drifting machine load affects both alike.
+        wall, cpu = in_process(act)
+        fresh_wall, fresh_cpu = in_process(act, fresh=True)
+        print(f"neuron ({act}) derivation + Markdown in process: median {wall * 1000:.1f} ms "
+              f"(CPU {cpu * 1000:.1f} ms; a different x every run: {fresh_wall * 1000:.1f} ms, "
+              f"CPU {fresh_cpu * 1000:.1f} ms) (target ≤ 10 ms)")
     base_cmd = [sys.executable, "-c", "import sympy"]
     cli_cmd = [sys.executable, "-m", "derive.cli", "neuron", "--x", "2", "--w", "3", "--b", "1",
                "--y", "5", "--activation", "sigmoid", "--lr", "0.1", "--format", "md"]
-    import shutil
     script = shutil.which("derive")
-    script_cmd = [script, *cli_cmd[3:]] if script else None
-    bases, clis, scripts = [], [], []
-    for _ in range(15):
-        bases.append(process(base_cmd))
-        clis.append(process(cli_cmd))
-        if script_cmd:
-            scripts.append(process(script_cmd))
-    base, cli = statistics.median(bases), statistics.median(clis)
-    if scripts:
-        s = statistics.median(scripts)
-        print(f"`derive neuron … --format md` (console script): median {s:.3f} s = {s / base:.2f} × import sympy")
-    print(f"python -c 'import sympy': median {base:.3f} s")
-    print(f"python -m derive.cli neuron … --format md: median {cli:.3f} s = {cli / base:.2f} × import sympy (target ≤ 1.5)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = cache
+        commands = {"base": base_cmd, "cli": cli_cmd}
+        if script:
+            commands["script"] = [script, *cli_cmd[3:]]
+        for cmd in commands.values():  # writes the bytecode caches
+            process(cmd, env)
+        runs = {name: [] for name in commands}
+        # Interleaved, so that drifting machine load affects every command alike.
+        for _ in range(repeats):
+            for name, cmd in commands.items():
+                runs[name].append(process(cmd, env))
+
+    def med(name, i):
+        return statistics.median(r[i] for r in runs[name])
+    base, base_cpu = med("base", 0), med("base", 1)
+    print(f"python -c 'import sympy': median {base:.3f} s (CPU {base_cpu:.3f} s)")
+    if script:
+        s, s_cpu = med("script", 0), med("script", 1)
+        print(f"`derive neuron … --format md` (console script): median {s:.3f} s = {s / base:.2f} × "
+              f"import sympy (CPU {s_cpu / base_cpu:.2f} ×)")
+    cli, cli_cpu = med("cli", 0), med("cli", 1)
+    print(f"python -m derive.cli neuron … --format md: median {cli:.3f} s = {cli / base:.2f} × "
+          f"import sympy (CPU {cli_cpu / base_cpu:.2f} ×) (target ≤ 1.5)")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ printer knows how to print. Nothing here formats text."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 
 import sympy as sp
@@ -215,6 +216,7 @@ class Derivation:
         return Subst(expr, tuple((s, self.subs[s]) for s in ordered_symbols(expr)))
 
 
-def ordered_symbols(expr: sp.Expr) -> list:
+@lru_cache(maxsize=4096)  # the same local derivatives and lines for every set of values
+def ordered_symbols(expr: sp.Expr) -> tuple:
     """Free symbols in a deterministic order (by name): the order substitutions are shown in."""
-    return sorted(expr.free_symbols, key=lambda s: s.name)
+    return tuple(sorted(expr.free_symbols, key=lambda s: s.name))

@@ -14,6 +14,7 @@ like an atom to SymPy. The public API expands Quantities back into explicit form
 """
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import heapq
@@ -358,6 +359,12 @@ class Graph:
             for parent in node.parents:
                 self.consumers[parent].append(node.name)
         self.position = {name: i for i, name in enumerate(self.inputs + list(self.nodes))}
+        # What depends only on the graph, never on the numbers: computed once per graph, so the
+        # evaluations of many values (homework variants, training steps, mistake scenarios)
+        # share it. A Graph is not changed after it is built.
+        self._rules: dict[tuple[str, str], sp.Expr] = {}
+        self._applied: dict[tuple[str, str], list] = {}
+        self._paths: dict[tuple[str, str, int], list | None] = {}
 
     @staticmethod
     def _topological_order(equations, uses, defined):
@@ -452,7 +459,6 @@ class Evaluation:
         self.values: dict[str, sp.Expr] = {}
         self._subs: dict[sp.Symbol, sp.Expr] = {}
         self._local: dict[tuple[str, str], LocalStep] = {}
-        self._symbolic_local: dict[tuple[str, str], sp.Expr] = {}
         self._adjoints: dict[str, dict[str, sp.Expr]] = {}
         if values is not None:
             for name in graph.inputs:
@@ -499,10 +505,11 @@ class Evaluation:
 
     def symbolic_local(self, of: str, wrt: str) -> sp.Expr:
         key = (of, wrt)
-        if key not in self._symbolic_local:
+        rules = self.graph._rules
+        if key not in rules:
             node = self.graph.nodes[of]
-            self._symbolic_local[key] = _local_rule(node.expr, node.parents, wrt, self.graph.symbols)
-        return self._symbolic_local[key]
+            rules[key] = _local_rule(node.expr, node.parents, wrt, self.graph.symbols)
+        return rules[key]
 
     def local(self, of: str, wrt: str) -> LocalStep:
         key = (of, wrt)
@@ -533,6 +540,10 @@ class Evaluation:
 
     def _applications(self, node: Node, wrt: str):
         """Registry function applications in ``node`` whose argument depends on ``wrt``."""
+        key = (node.name, wrt)
+        known = self.graph._applied.get(key)
+        if known is not None:
+            return known
         sym = self.graph.symbols[wrt]
         found = []
         stack = [node.expr]
@@ -542,6 +553,7 @@ class Evaluation:
             if spec is not None and e.has(sym):
                 found.append((spec, e))
             stack.extend(reversed(e.args))
+        self.graph._applied[key] = found
         return found
 
     def _at_kink(self, node: Node, wrt: str) -> bool:
@@ -602,6 +614,13 @@ class Evaluation:
 
     def paths(self, wrt: str, of: str, limit: int = MAX_PATHS) -> list[tuple[str, ...]] | None:
         """Every path wrt -> … -> of (deterministic order), or None if more than ``limit``."""
+        key = (wrt, of, limit)
+        if key not in self.graph._paths:
+            self.graph._paths[key] = self._find_paths(wrt, of, limit)
+        found = self.graph._paths[key]
+        return None if found is None else list(found)
+
+    def _find_paths(self, wrt: str, of: str, limit: int):
         graph = self.graph
         relevant = graph.ancestors(of) | {of}
         if wrt not in relevant:

@@ -68,6 +68,7 @@ def _is_zero(difference: sp.Expr) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)  # the same symbolic factors for every set of values
 def _ops(expr) -> int:
     return sp.count_ops(expr)
 
