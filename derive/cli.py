@@ -53,7 +53,6 @@ def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = Fal
     """``render(format_name, fragment)`` -> str; write it where the user asked (``resources``:
     images a PDF or HTML page includes; ``paper``: a4 or letter for LaTeX and PDF; ``examples``:
     (label, Example) pairs a notebook rebuilds and cross-checks in code cells)."""
-    from .io.files import compile_pdf, write_atomic
     from .rendering.formats import get_format
     chosen = get_format(fmt)
     plain = render
@@ -69,6 +68,7 @@ def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = Fal
         from pathlib import Path
         if Path(output).exists() and not force:
             raise OutputExists(f"{output} exists; pass --force to overwrite it")
+        from .io.files import compile_pdf, write_atomic
         write_atomic(output, compile_pdf(render(chosen.source, False), resources=resources), force=True)
         return
     if chosen.convert is not None:  # made from another format (ipynb from Markdown)
@@ -79,6 +79,7 @@ def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = Fal
         from .rendering.formats import embed_images
         text = embed_images(text, resources)
     if output:
+        from .io.files import write_atomic  # imported only when a file is written
         write_atomic(output, text, force)
     else:
         click.echo(text, nl=False)
