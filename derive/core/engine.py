@@ -223,6 +223,13 @@ def public_form(expr: sp.Expr) -> sp.Expr:
     """
     if not isinstance(expr, sp.Basic):
         return expr
+    return _public_form(expr, budget.current().max_magnitude)
+
+
+# Checks and documents hand out the same values many times. (The magnitude limit is part of the
+# key: a deep value is compacted, which checks its size.)
+@functools.lru_cache(maxsize=4096)
+def _public_form(expr: sp.Basic, max_magnitude: int) -> sp.Expr:
     seen: set = set()
     stack = list(expr.atoms(Quantity))
     while stack:

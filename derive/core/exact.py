@@ -26,6 +26,7 @@ from . import budget
 from .approx import Undefined
 
 _BAD = (S.ComplexInfinity, S.NaN, S.Infinity, S.NegativeInfinity, S.ImaginaryUnit)
+_BAD_SET = frozenset(_BAD)  # membership by hash: no SymPy equality test against each of them
 
 
 def _negative_base_root(e) -> bool:
@@ -109,8 +110,8 @@ def _check(node, args, result, values) -> None:
     if result.is_Rational:
         budget.check_rational(result, lambda: sp.sstr(node))  # printed only if refused
         return
-    if result in _BAD or _negative_base_root(result) or any(
-            a in _BAD or _negative_base_root(a) for a in result.args):
+    if result in _BAD_SET or _negative_base_root(result) or any(
+            a in _BAD_SET or _negative_base_root(a) for a in result.args):
         raise Undefined(_describe(node, args, _values_text(node, values)))
     if not result.free_symbols and result.has(*_BAD):
         raise Undefined(_describe(node, args, _values_text(node, values)))
