@@ -819,6 +819,7 @@ _ordered_symbols = ordered_symbols  # one definition, in the derivation data
 
 _PLACEHOLDERS = [sp.Symbol(f"p{i}", real=True) for i in range(64)]
 _RULES: dict = {}
+_LINES: dict = {}
 
 
 def _local_rule(expr, parents, wrt, symbols):
@@ -827,6 +828,11 @@ def _local_rule(expr, parents, wrt, symbols):
     The common numeric factor is pulled out: 2(a − y), as by hand (SymPy distributes the 2)."""
     if len(parents) > len(_PLACEHOLDERS):
         return _common_factor(sp.diff(expr, symbols[wrt]))
+    # The same line in another graph (every neuron, every variant built anew) has the same rule.
+    line = (expr, tuple(symbols[p] for p in parents), symbols[wrt])
+    known = _LINES.get(line)
+    if known is not None:
+        return known
     forward = {symbols[p]: _PLACEHOLDERS[i] for i, p in enumerate(parents)}
     template = expr.xreplace(forward)
     index = parents.index(wrt)
@@ -837,7 +843,11 @@ def _local_rule(expr, parents, wrt, symbols):
         if len(_RULES) > 4096:
             _RULES.clear()
         _RULES[key] = rule
-    return rename(rule, {v: k for k, v in forward.items()})
+    rule = rename(rule, {v: k for k, v in forward.items()})
+    if len(_LINES) >= 4096:
+        del _LINES[next(iter(_LINES))]  # the oldest
+    _LINES[line] = rule
+    return rule
 
 
 def rename(expr: sp.Expr, mapping: dict) -> sp.Expr:
