@@ -220,7 +220,7 @@ def test_notation_preset_from_a_spec_reaches_documents_and_homework(tmp_path):
                     "  x1: {integers: [1, 3]}\n  x2: {integers: [-2, 2]}\n  w1: {choice: [0.5, -0.5]}\n"
                     "  w2: {choice: [1, 2]}\n  b1: {choice: [0, 1]}\nlr: 0.1\n"
                     "ask: [\"dL/dw1\", \"dL/db1\", \"w1_new\"]\n"
-                    "notation: {delta: true, index_base: 0, total: d}\n")
+                    "notation: {delta: true, total: d}\n")
     try:
         main(["homework", str(spec), "--variants", "2", "--seed", "1", "--out", str(tmp_path / "hw"),
               "--format", "text,tex"])
@@ -228,11 +228,20 @@ def test_notation_preset_from_a_spec_reaches_documents_and_homework(tmp_path):
         assert e.code in (0, None)
     problems = _flat((tmp_path / "hw" / "problems.txt").read_text())
     solutions = _flat((tmp_path / "hw" / "solutions.txt").read_text())
-    assert "z0 = w0 · x0 + w1 · x1 + b0" in problems and "Compute dL/dw0, dL/db0, w0_new." in problems
-    assert "Write δ0 for dL/dz0, the gradient of the loss with respect to the pre-activation z0." in solutions
-    assert "dL/db0 = δ0 · ∂z0/∂b0" in solutions and _indices(solutions) <= {0, 1}
+    assert "z1 = w1 · x1 + w2 · x2 + b1" in problems and "Compute dL/dw1, dL/db1, w1_new." in problems
+    assert "Write δ1 for dL/dz1, the gradient of the loss with respect to the pre-activation z1." in solutions
+    assert "dL/db1 = δ1 · ∂z1/∂b1" in solutions and _indices(solutions) <= {1, 2}
     tex = (tmp_path / "hw" / "solutions.tex").read_text()
-    assert r"\delta_{0}" in tex and r"w_{2}" not in tex
+    assert r"\delta_{1}" in tex and r"w_{0}" not in tex
+
+
+def test_index_base_zero_refused_on_the_users_own_equations():
+    # QA: renumbering a spec's own w1, w2 to w0, w1 made the document's ∂L/∂w1 the spec's w2
+    ex = derive.Example.from_equations("z1 = w1*x1 + w2*x2 + b\na1 = sigmoid(z1)\nL = squared_error(a1, y)",
+                                       values={"w1": 0.3, "w2": -0.1, "x1": 1, "x2": 2, "b": 0, "y": 1})
+    with pytest.raises(derive.SpecError, match="equations keep their names as written"):
+        ex.to_text(notation={"index_base": 0})
+    assert "δ1" in ex.to_text(notation={"delta": True})  # delta alone keeps the user's names
 
 
 @pytest.mark.parametrize("preset, message", [

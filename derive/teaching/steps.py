@@ -8,6 +8,7 @@ import sympy as sp
 
 from ..core.derivation import Chain, Partial, Product, Value
 from ..core.functions import BY_CLASS
+from ..core.errors import SpecError
 
 
 def activations_used(ex):
@@ -159,6 +160,12 @@ def resolve_notation(ex, notation=None):
         for z in pre_activations(ex):
             m = _PRE_ACTIVATION.match(z)
             out["deltas"][z] = ("delta" + (m.group(1) or "")) if m else None
+    if checked.get("index_base") == 0 and ex.kind == "generic":
+        # Renumbering the user's own names would make the document's w1 the spec's w2: an answer
+        # key written from the spec would then be wrong.
+        raise SpecError("notation index_base: 0 renumbers the names derive generates (neuron, chain, "
+                        "mlp, layers); equations keep their names as written: name them from 0 "
+                        "(w0, x0, …) and drop index_base")
     indices = [i for n in [*ex.inputs, *ex.graph.nodes] for i in name_indices(n)]
     out["renumber"] = -1 if checked.get("index_base") == 0 and indices and min(indices) >= 1 else 0
     return out
