@@ -397,3 +397,36 @@ def test_the_validators_reject_broken_exports(lms):
     gift = (folder / "questions.gift").read_text()
     with pytest.raises(AssertionError, match="unescaped"):
         validate_gift(gift.replace("\\=", "=", 1))
+
+
+# --- slides worth projecting ---------------------------------------------------------------------
+
+def test_slides_one_idea_per_frame_about_half_the_old_count(tmp_path, pdflatex):
+    import subprocess
+    from derive.courseware.handout import handout_content, slides_content, write_handout
+    from derive.rendering.blocks import DiagramBlock, Figure, Say, Show, Table
+    from tests.test_layout import compile_once
+    content, _ = handout_content(plot=None)
+    frames = slides_content(content).sections
+    titles = [f.title for f in frames]
+    assert len(frames) <= 24 and len(set(titles)) >= len(titles) - 2  # 47 pages before, 38 frames
+    assert "The computation" not in titles and not any(t.startswith("Part ") for t in titles)
+    assert [f.subtitle for f in frames if f.subtitle] == [
+        "Part 1 · ReLU and its derivative", "Part 2 · Backpropagation through one ReLU neuron",
+        "Part 3 · How would sigmoid do instead?", "Part 4 · Does ReLU prevent exploding gradients?",
+        "Part 5 · The role of He initialisation", "Part 6 · Remedies"]
+    for f in frames:  # nearly-empty frames are merged: two blocks at least, or a whole summary table
+        assert len(f.blocks) >= 2 or any(isinstance(b, Table) and len(b.rows) >= 4 for b in f.blocks), f.title
+    shown = [f for f in frames if any(isinstance(b, (Show, Table, Figure, DiagramBlock)) for b in f.blocks)]
+    assert len(shown) >= len(frames) - 1  # only one frame of prose (normalisation)
+    notation = [f for f in frames for b in f.blocks if isinstance(b, Say) and "Notation:" in str(b.sentence)]
+    assert len(notation) == 1  # said once, not again for sigmoid
+    # compiled: every frame on one page (no continuation pages), no overfull box over 2 pt
+    write_handout(str(tmp_path / "deck" / "slides.tex"), "tex", slides=True)
+    tex = (tmp_path / "deck" / "slides.tex").read_text()
+    code, errors, overfull = compile_once(tmp_path / "build", tex, [tmp_path / "deck" / "slides-variance.png"])
+    assert code == 0 and not errors and not overfull, (errors, overfull)
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(tmp_path / "build" / "doc.pdf")],
+                                                             capture_output=True, text=True).stdout).group(1))
+    assert pages == tex.count("\\begin{frame}") <= 25, pages
+    assert " I}" not in tex and "\\documentclass[10pt,aspectratio=169]{beamer}" in tex

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..rendering.blocks import Content, Say, Section, Show, Step
+from ..rendering.blocks import Bullet, Content, Figure, Say, Section, Show, Step, Table
 from ..teaching.content import build
 from ..core.errors import DeriveError, OutputExists
 from ..core.functions import Sentence
@@ -80,23 +80,97 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
                       (f"A {chain_depth}-layer ReLU chain", deep)]}
 
 
+# How the handout's sections become frames, by (part, title start); the rest get a frame each.
+#   skip:   printed in the handout only (the slides show the same numbers elsewhere)
+#   lead:   its sentences open the next frame (a few lines are no frame of their own)
+#   follow: it closes the frame before it (which has room: a wide, short diagram)
+#   table:  from the sentence before its first table on (the table restates the lines above it)
+#   figure: its first sentence and the plot (the plot shows the table's numbers)
+#   product: without the local derivatives one by one (the product shows each factor's value)
+SLIDE_PLAN = {
+    (2, "The computation"): "skip",  # the forward pass shows the same lines with the values in
+    (2, "Observations"): "skip",  # said aloud
+    (3, "Forward pass"): "skip",  # the comparison table has a and L for both activations
+    (3, "Observations"): "lead",
+    (4, "The network"): "lead",
+    (4, "Forward pass"): "table",
+    (4, "Backward pass"): "product",
+    (4, "Observations"): "skip",
+    (5, "The question"): "lead",
+    (5, "Simulation"): "figure",
+    (6, "The problem"): "lead",
+}
+
+
+def _slide_blocks(s: Section, action: str) -> list:
+    blocks = [Show(b.math) if isinstance(b, Step) else b for b in s.blocks]
+    if action == "lead":
+        return [b for b in blocks if isinstance(b, (Say, Bullet))]
+    if action == "table":
+        first = next((i for i, b in enumerate(blocks) if isinstance(b, Table)), None)
+        if first is not None:
+            start = first - 1 if first and isinstance(blocks[first - 1], Say) else first
+            return blocks[start:]
+    if action == "product":
+        return [b for b in s.blocks if not isinstance(b, Step)]
+    if action == "figure" and any(isinstance(b, Figure) for b in blocks):
+        return blocks[:1] + [b for b in blocks if isinstance(b, Figure)]
+    return blocks
+
+
+def _said(block: Say, said: set) -> bool:
+    math = getattr(block.sentence, "math", ())
+    return _key(block) in said or bool(math) and all(_key(m) in said for m in math)
+
+
+def _remember(block, said: set) -> None:
+    if isinstance(block, Say):
+        said.add(_key(block))
+    elif isinstance(block, Show):
+        said.add(_key(block.math))
+
+
+def _key(obj):
+    """A hashable stand-in for a block or math object (what was said or shown already)."""
+    try:
+        hash(obj)
+        return obj
+    except TypeError:
+        return repr(obj)
+
+
 def slides_content(content: Content) -> Content:
-    """The handout's content cut for projection: a part's one-line introduction opens the part's
-    first frame (its title becomes that frame's subtitle) instead of filling a frame of its own,
-    and steps lose their written-out justifications (said aloud, and printed in the handout)."""
+    """The handout's content cut for projection, one idea per frame (``SLIDE_PLAN``): a part's
+    one-line introduction opens the part's first frame (its title becomes that frame's subtitle),
+    short text-only sections open the frame after them, what another frame restates is left to
+    the handout, and steps lose their written-out justifications (said aloud, and printed in the
+    handout)."""
     sections: list[Section] = []
-    pending: Section | None = None
+    pending: list = []  # sentences that open the next frame
+    subtitle, part = "", 0
+    said: set = set()
     for s in content.sections:
         if s.title.startswith("Part ") and all(isinstance(b, Say) for b in s.blocks):
-            pending = s
+            part += 1
+            subtitle, pending = s.title, list(s.blocks)
             continue
-        blocks = [Show(b.math) if isinstance(b, Step) else b for b in s.blocks]
-        frame = Section(s.title, blocks, s.subtitle)
-        if pending is not None:
-            frame.subtitle = pending.title
-            frame.blocks = list(pending.blocks) + frame.blocks
-            pending = None
-        sections.append(frame)
+        action = next((a for (p, start), a in SLIDE_PLAN.items() if p == part and s.title.startswith(start)),
+                      "frame")
+        if action == "skip":
+            continue
+        # a sentence said on an earlier frame (the notation, again for sigmoid), or one whose
+        # math was all displayed before (the activation, defined in part 1), is not repeated
+        blocks = [b for b in _slide_blocks(s, action) if not (isinstance(b, Say) and _said(b, said))]
+        for b in blocks:
+            _remember(b, said)
+        if action == "lead":
+            pending += blocks
+            continue
+        if action == "follow" and sections:
+            sections[-1].blocks.extend(blocks)
+            continue
+        sections.append(Section(s.title, pending + blocks, subtitle or s.subtitle))
+        subtitle, pending = "", []
     return Content(content.title, sections, content.footer)
 
 
