@@ -430,3 +430,15 @@ def test_slides_one_idea_per_frame_about_half_the_old_count(tmp_path, pdflatex):
                                                              capture_output=True, text=True).stdout).group(1))
     assert pages == tex.count("\\begin{frame}") <= 25, pages
     assert " I}" not in tex and "\\documentclass[10pt,aspectratio=169]{beamer}" in tex
+
+
+def test_keys_and_check_follow_the_index_base():
+    ex = derive.mlp(**MLP)
+    assert ex.keys()["dL/dw1_2_1"] == "∂L/∂w⁽¹⁾₂,₁"
+    ex.notation = {"index_base": 0, "delta": True}
+    keys = ex.keys()
+    assert (keys["dL/dw1_2_1"], keys["w2_1_2"], keys["x1"], keys["w1_1_1_new"]) == (
+        "∂L/∂w⁽⁰⁾₁,₀", "w⁽¹⁾₀,₁", "x₀", "w⁽⁰⁾₀,₀ (updated)")
+    g = ex.grad("w1_2_1")
+    report = ex.check({"∂L/∂w⁽⁰⁾₁,₀": float(g), "∂L/∂w⁽⁰⁾₀,₀": float(g)})  # typed as the sheet shows them
+    assert report.status("∂L/∂w⁽⁰⁾₁,₀") == "correct" and report.status("∂L/∂w⁽⁰⁾₀,₀") == "incorrect"

@@ -130,6 +130,18 @@ def display_name(name: str) -> str:
     return text_name(name)
 
 
+def _course_names(ex):
+    """``display_name`` under the example's notation preset: ``index_base: 0`` shows the
+    builders' 1-based names from 0 (w⁽⁰⁾₀,₀ for the key w1_1_1), as its documents do."""
+    notation = getattr(ex, "notation", None)
+    if not notation or notation.get("index_base") != 0:
+        return display_name
+    from ..rendering.printing import renumber
+    from .steps import resolve_notation
+    shift = resolve_notation(ex)["renumber"]
+    return lambda name: display_name(renumber(name, shift))
+
+
 def answer_keys(ex) -> dict[str, str]:
     """Every answer key of ``ex`` (key -> display name): each value, each local derivative
     ∂child/∂parent, the output's derivative with respect to every name, and each parameter's
@@ -155,17 +167,18 @@ def answer_keys(ex) -> dict[str, str]:
     else:
         graph = ex.graph
         names = list(graph.inputs) + list(graph.nodes)
+        shown = _course_names(ex)  # as the course numbers them (the preset index_base: 0)
         for n in names:
-            keys[n] = display_name(n)
+            keys[n] = shown(n)
         for child, node in graph.nodes.items():
             for parent in node.parents:
-                keys[f"d{child}/d{parent}"] = f"∂{display_name(child)}/∂{display_name(parent)}"
+                keys[f"d{child}/d{parent}"] = f"∂{shown(child)}/∂{shown(parent)}"
         for n in names:
             if n != out:
-                keys[f"d{out}/d{n}"] = f"∂{display_name(out)}/∂{display_name(n)}"
+                keys[f"d{out}/d{n}"] = f"∂{shown(out)}/∂{shown(n)}"
     if ex.lr is not None:
         for p in ex.params:
-            keys[f"{p}_new"] = f"{display_name(p)} (updated)"
+            keys[f"{p}_new"] = f"{_course_names(ex)(p)} (updated)"
     return keys
 
 
