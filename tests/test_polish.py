@@ -122,6 +122,10 @@ def test_html_leading_minus_is_a_prefix_sign_in_chromium(tmp_path):
     sign = '<mo form="prefix" lspace="0" rspace="0">&#x02212;</mo>'
     assert mathml(r"0.4 \cdot \left(-1.5\right) + 0.1 = -0.5").count(sign) == 2
     # a subtraction stays binary, after a name, a number or a closing bracket; a sign after a minus
+    # f' on the line, not a superscript prime raised twice (a detached accent over ELU′)
+    prime = mathml(r"\operatorname{ELU}'(z) + \sigma'(z)")
+    assert '<mi>ELU</mi><mo lspace="0" rspace="0">&#x02032;</mo>' in prime and "<msup>" not in prime
+    assert '<mi>&#x003C3;</mi><mo lspace="0" rspace="0">&#x02032;</mo>' in prime
     tex = mathml(r"-x - 2 - (a) - -3")
     assert tex.count(sign) == 2 and tex.count("<mo>&#x02212;</mo>") == 3
     page = tmp_path / "elu.html"
@@ -442,3 +446,17 @@ def test_keys_and_check_follow_the_index_base():
     g = ex.grad("w1_2_1")
     report = ex.check({"∂L/∂w⁽⁰⁾₁,₀": float(g), "∂L/∂w⁽⁰⁾₀,₀": float(g)})  # typed as the sheet shows them
     assert report.status("∂L/∂w⁽⁰⁾₁,₀") == "correct" and report.status("∂L/∂w⁽⁰⁾₀,₀") == "incorrect"
+
+
+def test_notation_in_a_network_spec(tmp_path):
+    from derive.model.spec import mlp_from_spec
+    spec = tmp_path / "net.yaml"
+    spec.write_text("inputs: [1, 2]\nweights: [[[0.1, 0.2], [0.3, -0.4]], [[0.5, -0.6]]]\n"
+                    "biases: [[0.1, 0.2], [0.3]]\ntargets: [1]\nactivation: sigmoid\nlr: 0.5\n"
+                    "notation: {delta: true, index_base: 0}\n")
+    ex = mlp_from_spec(str(spec))
+    assert ex.notation == {"delta": True, "index_base": 0} and ex.keys()["dL/dw1_1_1"] == "∂L/∂w⁽⁰⁾₀,₀"
+    assert "Write δ0_0 for ∂L/∂z0_0" in _flat(ex.to_text())
+    spec.write_text(spec.read_text().replace("index_base: 0", "index_base: 3"))
+    with pytest.raises(derive.DeriveError, match="net.yaml: notation index_base must be one of 0, 1, got 3"):
+        mlp_from_spec(str(spec))

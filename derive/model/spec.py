@@ -12,7 +12,7 @@ EQUATION_FIELDS = ("title", "instructions", "equations", "values", "random", "co
                    "lr", "params", "data", "constants", "output", "precision", "focus", "notation",
                    "tolerance", "train")
 MLP_FIELDS = ("title", "inputs", "weights", "biases", "targets", "activation", "activations", "loss",
-              "lr", "focus", "precision", "train")
+              "lr", "focus", "precision", "notation", "train")
 KNOWN_FIELDS = tuple(dict.fromkeys(EQUATION_FIELDS + MLP_FIELDS))
 
 # What to do with a field that belongs to the other kind of spec.
@@ -26,7 +26,7 @@ _NOT_IN_EQUATIONS = {
 }
 _NOT_IN_EQUATIONS.update({k: _NOT_IN_EQUATIONS["inputs"] for k in ("weights", "biases", "targets")})
 _NOT_IN_MLP = "it belongs to an equations spec (`derive render`); an mlp spec gives inputs, " \
-              "weights, biases, targets, activation, loss, lr and focus"
+              "weights, biases, targets, activation, loss, lr, focus, precision and notation"
 TRAIN_FIELDS = ("steps", "optimizer", "lr", "momentum", "nesterov", "alpha", "betas", "eps",
                 "weight_decay", "clip_norm", "clip_value")
 
@@ -233,6 +233,7 @@ def mlp_from_spec(path, focus: str | None = None, training: bool = False):
              focus=focus or data.get("focus"), title=data.get("title"))
     if precision is not None:
         ex.meta["precision"] = ex.precision = precision
+    ex.notation = _notation(data, path)  # δ and 0-based layers matter most for networks
     return ex
 
 

@@ -251,6 +251,10 @@ def mathml(math: str, display: bool = False) -> str:
         return f'<code class="tex">{_escape_html(math)}</code>'
     # \operatorname{ReLU} arrives as an operator <mo>, which browsers pad like a relation.
     out = re.sub(r"<mo>([A-Za-z]{2,})</mo>", r"<mi>\1</mi>", out)
+    # f' arrives as a superscript prime, which browsers raise a second time (a detached accent
+    # over ELU′): the prime glyph already sits high, so it follows its function on the line.
+    out = re.sub(r"<msup>(<mi>[^<]*</mi>)<mi>&#x02032;</mi></msup>",
+                 r'\1<mo lspace="0" rspace="0">&#x02032;</mo>', out)
     return _prefix_minus(out)
 
 
