@@ -502,6 +502,78 @@ def mean_op(A: Tensor, where: Where):
     return out, lambda G: [full(A.shape, compact("∂mean", G.item() / n))]
 
 
+def batch_mean_op(A: Tensor, where: Where):
+    """The mean over the batch (the columns), per row: an n×B matrix gives a column of n means
+    (BatchNorm's μ and σ²); the gradient spreads each G_i evenly, G_i/B, over its row."""
+    if A.scalar:
+        raise ShapeError(f"{where.prefix()}batch_mean needs a vector or a matrix (examples as "
+                         f"columns); {where.text(0, 'its argument')} is a scalar")
+    rows, batch = A.a.shape
+    n = sp.Integer(batch)
+    out = from_entries([compact("mean", e / n) for e in sum_axis(A, 1, "Σ").a.ravel()], (rows, 1))
+
+    def vjp(G: Tensor):
+        spread = [compact("∂mean", g / n) for g in G.a.ravel()]
+        return [from_entries([spread[i] for i in range(rows) for _ in range(batch)], (rows, batch))]
+    return out, vjp
+
+
+def _whole(t: Tensor, what: str, where: Where, least: int) -> int:
+    v = t.item() if t.scalar else None
+    if v is None or not v.is_Integer or v < least:
+        raise ShapeError(f"{where.prefix()}conv1d: the {what} must be a whole number ≥ {least}, got "
+                         f"{v if v is not None else shape_text(t.shape)}")
+    return int(v)
+
+
+def conv_windows(length: int, k: int, stride: int, padding: int) -> list[int]:
+    """Start positions (0-based, into the unpadded input; negative inside the padding) of the
+    windows of a 1-D convolution, as PyTorch places them."""
+    span = length + 2 * padding
+    return [s - padding for s in range(0, span - k + 1, stride)] if k <= span else []
+
+
+def conv1d_op(X: Tensor, K: Tensor, *rest):
+    """1-D convolution (cross-correlation, as ``torch.nn.functional.conv1d``, one channel) of each
+    column of X (length L, one column per example) with the kernel column K, zero padding:
+    ``o[j, b] = Σ_m K[m]·X[j·stride + m − padding, b]``. As a matrix product o = T(K) X with the
+    banded matrix T(K); so ∂L/∂X = T(K)ᵀ G, and ∂L/∂K[m] sums G times the inputs K[m] met."""
+    where = rest[-1]
+    stride = _whole(rest[0], "stride", where, 1) if len(rest) > 1 else 1
+    padding = _whole(rest[1], "padding", where, 0) if len(rest) > 2 else 0
+    if X.scalar or K.scalar or K.a.shape[1] != 1:
+        raise ShapeError(f"{where.prefix()}conv1d(x, k) needs x a column (or a batch of columns) "
+                         f"and k a column vector (the kernel), got {shape_text(X.shape)} and "
+                         f"{shape_text(K.shape)}")
+    length, batch = X.a.shape
+    k = K.a.shape[0]
+    starts = conv_windows(length, k, stride, padding)
+    if not starts:
+        raise ShapeError(f"{where.prefix()}conv1d: the kernel ({k}) is longer than the padded "
+                         f"input ({length + 2 * padding})")
+    band = np.empty((len(starts), length), dtype=object)
+    band[:] = S.Zero
+    for j, s in enumerate(starts):
+        for m in range(k):
+            if 0 <= s + m < length:
+                band[j, s + m] = K.a[m, 0]
+    T = Tensor(band)
+    out = matmul_values(T, X, "conv")
+
+    def vjp(G: Tensor):
+        # the inputs each kernel entry met, against the gradient they produced (one column)
+        met = np.empty((k, len(starts) * batch), dtype=object)
+        met[:] = S.Zero
+        for j, s in enumerate(starts):
+            for m in range(k):
+                if 0 <= s + m < length:
+                    met[m, j * batch:(j + 1) * batch] = X.a[s + m, :]
+        column = Tensor(G.a.reshape(len(starts) * batch, 1))
+        return [matmul_values(transpose(T), G, "∂conv/∂x"),
+                matmul_values(Tensor(met), column, "∂conv/∂k")] + [None] * (len(rest) - 1)
+    return out, vjp
+
+
 # --- softmax and cross-entropy -----------------------------------------------------------------
 
 
@@ -663,6 +735,15 @@ register_tensor_function(TensorFunction(
     "sum", 1, sum_op, r"\sum", "Σ", "torch.sum({0})", "sum of every entry"))
 register_tensor_function(TensorFunction(
     "mean", 1, mean_op, r"\operatorname{mean}", "mean", "torch.mean({0})", "mean of every entry"))
+register_tensor_function(TensorFunction(
+    "batch_mean", 1, batch_mean_op, r"\operatorname{mean}_{\mathrm{batch}}", "mean_batch",
+    "torch.mean({0}, dim=1, keepdim=True)", "mean over the batch (the columns) of each row"))
+register_tensor_function(TensorFunction(
+    "conv1d", 4, conv1d_op, r"\operatorname{conv1d}", "conv1d",
+    "torch.nn.functional.conv1d({0}.T.unsqueeze(1), {1}.T.unsqueeze(0), stride=int({2}), "
+    "padding=int({3})).squeeze(1).T",
+    "1-D convolution (cross-correlation) of each column with a kernel column; stride, padding",
+    defaults=(sp.Integer(1), sp.Integer(0))))
 register_tensor_function(TensorFunction(
     "cross_entropy", 2, cross_entropy_op, r"\operatorname{CE}", "CE",
     "-(({1}) * torch.log({0})).sum() / ({0}).shape[1]",
