@@ -2,6 +2,8 @@
 float64 autograd, and BatchNorm's step-by-step gradient against CS231n's simplified formula."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -178,3 +180,38 @@ def test_rnn_document_shows_the_factor_per_step_back():
     assert "∂h3/∂h2 3" in text and "∂h3/∂h1 = 9" in text and "explodes" in text
     small = derive.rnn([1, 1, 1], h0=1, w_xh=1, w_hh="0.5", w_hy=1, y=0, activation="tanh").to_text()
     assert "vanishes" in small
+
+
+@pytest.mark.parametrize("build, params, asked", [
+    (lambda: derive.maxpool([1, 5, 2, 0], size=2), [], ["x1", "x2", "x3", "x4"]),
+    (lambda: derive.maxpool([[1, 5], [2, 0]], size=2), [], ["x1_1", "x1_2", "x2_1", "x2_2"]),
+    (lambda: derive.dropout([1, 2, 3], mask=[1, 0, 1], p=0.5), [], ["x1", "x2", "x3"]),
+    (lambda: derive.batchnorm([1, 2, 4], gamma=2, beta=0.5, upstream=[1, 0, -1]), ["gamma", "beta"],
+     ["x1", "x2", "x3"]),
+    (lambda: derive.conv1d([1, 2, 3, 4], [1, -1]), ["k1", "k2", "b"], []),
+])
+def test_layer_documents_call_only_parameters_parameters(build, params, asked):
+    ex = build()
+    assert ex.params == params
+    text = ex.to_text()
+    if not params:
+        assert "No input is updated (the layer has no parameters)" in text
+        assert "what training would update" not in text and "Gradients of every parameter" not in text
+    else:
+        assert "what training would update) are " + (" and ".join([", ".join(
+            derive_text(p) for p in params[:-1]), derive_text(params[-1])]) if len(params) > 1 else "") in " ".join(text.split())
+    for x in asked:  # the input gradients (dx) are still worked, each in full, with its value
+        assert f"∂L/∂{x} = " in text
+        finals = [float(line.split()[-1].replace("−", "-")) for line in text.splitlines()
+                  if line.strip().startswith(f"∂L/∂{x} = ")
+                  and re.fullmatch(r"−?[0-9.]+", line.split()[-1])]
+        assert finals and finals[-1] == pytest.approx(float(ex.grad(x)), rel=1e-3, abs=1e-12), x
+    if asked:
+        flat = " ".join(text.split())
+        assert "The gradients asked for " in flat and "what the layer passes back" in flat
+        assert "To update x" not in text
+
+
+def derive_text(name):
+    from derive.rendering.printing import text_name
+    return text_name(name)

@@ -10,6 +10,7 @@ import pytest
 import sympy as sp
 
 import derive
+from derive.core.engine import expand_quantities
 
 
 def small_batch():
@@ -40,14 +41,16 @@ def matrix_examples():
 def test_softmax_batch_document_shows_the_rules_with_numbers():
     text = small_batch().to_text()
     assert "z1 = W1 X + b1" in text and "z1 is 3×3" in text
-    assert "δ = p − y, divided by the batch size 3" in text
-    assert "∂L/∂z2 = (a2 − Y)/3 = [−0.1923, 0.1927, 0.2769; 0.1923, −0.1927, −0.2769]" in text
+    assert "probabilities a2 minus the one-hot targets onehot(Y), divided by the batch size 3" in text
+    assert "Y holds class indices" in text and "δ = p − y" not in text
+    assert "∂L/∂z2 = (a2 − onehot(Y))/3 = [−0.1923, 0.1927, 0.2769; 0.1923, −0.1927, −0.2769]" in text
     assert "∂L/∂z1 = ∂L/∂a1 ⊙ 𝟙[z1 > 0]" in text
     assert "the unit was active: 6 of 9 entries" in text
     assert "∂L/∂W1 = ∂L/∂z1 Xᵀ" in text and "∂L/∂a1 = W2ᵀ ∂L/∂z2" in text
     assert "∂L/∂b1 = Σ_batch ∂L/∂z1" in text
     assert "∂L/∂W1[2,1] = (−0.03846) · 1 + 0.03854 · 0 + 0 · 0.5 ≈ −0.03846" in text
-    assert "W1_new = W1 − η · ∂L/∂W1" in text
+    assert "W1⁽ⁿᵉʷ⁾ = W1 − η · ∂L/∂W1" in text and "W1_new" not in text
+    assert "W_{1}^{(\\mathrm{new})} = W_{1}" in small_batch().to_latex()
 
 
 def test_zoomed_entry_is_the_matrix_entry():
@@ -55,7 +58,8 @@ def test_zoomed_entry_is_the_matrix_entry():
     g = ex.grad("w1_2_1")
     assert ex.grad("W1")[1, 0] == g
     dz1, X = ex.grad("z1"), ex.value("X")
-    assert sp.simplify(g - sum(dz1[1, b] * X[0, b] for b in range(3))) == 0
+    # one form per matrix: the entry is an exact atom (≈ value) like the rest of ∂L/∂W1
+    assert sp.simplify(expand_quantities(g - sum(dz1[1, b] * X[0, b] for b in range(3)))) == 0
     assert f"≈ {float(g):.4g}".replace("-", "−") in ex.to_text()
 
 
@@ -98,3 +102,67 @@ def test_matrix_markdown_parses_with_pandoc(name, pandoc):
 
 def test_documents_are_deterministic():
     assert small_batch().to_latex() == small_batch().to_latex()
+
+
+def _net(activation, targets=(1, 0, 1)):
+    return derive.mlp([[1, -1], [0, 2], [0.5, 0.5]],
+                      [[[0.1, -0.2], [0.3, 0.4], [-0.5, 0]], [[1, -1, 0.5], [0.2, 0.2, -0.3]]],
+                      [[0, 0.1, -0.1], [0, 0]], list(targets), activation=[activation, "softmax"],
+                      loss="cross_entropy", lr=0.1)
+
+
+@pytest.mark.parametrize("activation, rule", [
+    ("gelu", "∂L/∂z1 = ∂L/∂a1 ⊙ (Φ(z1) + z1 · φ(z1))"),
+    ("elu", "∂L/∂z1 = ∂L/∂a1 ⊙ ELU'(z1)"),
+    ("leaky_relu", "∂L/∂z1 = ∂L/∂a1 ⊙ LeakyReLU'(z1)"),
+    ("silu", "∂L/∂z1 = ∂L/∂a1 ⊙ SiLU'(z1)"),
+    ("sigmoid", "∂L/∂z1 = ∂L/∂a1 ⊙ σ(z1)(1 − σ(z1))"),
+    ("identity", "∂L/∂z1 = ∂L/∂a1 = ["),
+])
+def test_local_derivatives_are_the_registry_rules(activation, rule):
+    text, latex = _net(activation).to_text(), _net(activation).to_latex()
+    assert rule in text
+    for sympy_spelling in ("erf", "pi", "√2", "/100", "⊙ 1 ", "e^z1"):
+        assert sympy_spelling not in text, sympy_spelling
+    assert "erf" not in latex and "\\pi" not in latex
+    if rule.endswith("'(z1)"):  # a rule written as f'(z1) is stated once, as the registry states it
+        prime = rule.split("⊙ ")[1][:-4]
+        assert text.count(f"where {prime}(z) = ") == 1
+    else:
+        assert "where " not in text
+
+
+def test_prose_uses_the_documents_names_and_the_table_a_scalar():
+    onehot_targets = [[0, 1, 0], [1, 0, 1]]  # 2 classes × 3 examples, one-hot columns
+    ex = derive.mlp([[1, -1], [0, 2], [0.5, 0.5]], [[[1, -1], [0.5, 0.5]], [[1, -1], [0.2, 0.2]]],
+                    [[0, 0.1], [0, 0]], [[0, 1], [1, 0], [0, 1]], activation=["tanh", "softmax"],
+                    loss="cross_entropy")
+    text = ex.to_text()
+    assert "∂L/∂z2 = (a2 − Y)/3" in text and "minus the one-hot targets Y, divided by the batch size 3" in text
+    assert "δ = p − y" not in text and "onehot" not in text
+    assert onehot_targets == [[int(v) for v in row] for row in ex.value("Y").tolist()]
+    rows = [line.split() for line in text.splitlines() if line.strip().startswith("L ")]
+    assert rows[0][:2] == ["L", "scalar"] and "1×1" not in text
+    assert "\\text{scalar}" in ex.to_latex() and "1 \\times 1" not in ex.to_latex()
+
+
+def test_one_form_per_matrix_never_a_placeholder_next_to_formulas():
+    ex = derive.Example.from_equations(
+        "h = W @ x + b\ng = tanh(h)\np = softmax(g)\nL = cross_entropy(p, y)",
+        values={"W": [[0.3, -1.2], [0, 2.5], [-0.7, 0.1], [1, 1]], "x": [-2, 0.5], "b": [0, -0.1, 0.2, 0],
+                "y": [0, 0, 1, 0]})
+    from derive.core.engine import Quantity
+    for name in ("b", "W", "h", "g", "p"):
+        m = ex.grad(name)
+        atoms = [isinstance(e, Quantity) for e in m]
+        assert all(atoms) or not any(atoms), (name, m)
+    b = ex.grad("b")
+    assert "≈ −0.07558" in str(b) and "∂tanh" not in str(b)
+    import torch
+    W = torch.tensor([[0.3, -1.2], [0, 2.5], [-0.7, 0.1], [1, 1]], dtype=torch.float64)
+    tb = torch.tensor([0, -0.1, 0.2, 0], dtype=torch.float64, requires_grad=True)
+    logits = torch.tanh(W @ torch.tensor([-2, 0.5], dtype=torch.float64) + tb)
+    torch.nn.functional.cross_entropy(logits.reshape(1, -1), torch.tensor([2])).backward()
+    assert [float(e) for e in b] == pytest.approx(tb.grad.tolist(), abs=1e-12)
+    # the scalar alias of an entry is the entry the matrix shows
+    assert ex.grad("b")[2] == b[2]

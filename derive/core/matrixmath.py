@@ -1,7 +1,7 @@
 """Math objects of matrix-form derivations (plain data; the printers in
 ``derive.rendering.printing`` write them): a matrix of exact numbers shown with its shape and,
 when large, elided to its corners; matrix products written side by side; the elementwise product
-⊙; the transpose; a sum over the batch; one entry of a matrix."""
+⊙; the transpose; a sum over the batch; one entry of a matrix; a parameter after its update."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -97,3 +97,11 @@ class TensorCall:
     latex: str
     text: str
     args: tuple
+
+
+@dataclass(frozen=True)
+class Updated:
+    """A parameter after one gradient-descent step: W⁽¹⁾ new, written as the scalar documents
+    write w_new in LaTeX (a superscript (new))."""
+
+    name: str

@@ -91,11 +91,15 @@ def batchnorm(x, gamma=1, beta=0, eps="1e-5", upstream=None, title: str | None =
     lines += [f"xhat{i} = d{i}/s" for i in range(1, n + 1)]
     lines += [f"out{i} = gamma*xhat{i} + beta" for i in range(1, n + 1)]
     lines.append(_readout([f"out{i}" for i in range(1, n + 1)], ups, values))
-    meta = {"layer": "batchnorm", "batch": n, "focus": "x1", "upstream": ups}
+    xs_names = [f"x{i}" for i in range(1, n + 1)]
+    meta = {"layer": "batchnorm", "batch": n, "focus": "x1", "upstream": ups,
+            "ask": [f"dL/d{x}" for x in xs_names] + ["dL/dgamma", "dL/dbeta"]}
     latex = {"mu": r"\mu", "var": r"\sigma^2", "gamma": r"\gamma", "beta": r"\beta", "eps": r"\varepsilon",
              **{f"xhat{i}": rf"\hat{{x}}_{{{i}}}" for i in range(1, n + 1)}}
+    # γ and β are what training updates; the x's are the layer's input, whose gradient (CS231n's
+    # dx) the exercise asks for and passes down — data here, not parameters
     return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
-                   [f"x{i}" for i in range(1, n + 1)] + ["gamma", "beta"], None,
+                   ["gamma", "beta"], None,
                    title or f"Batch normalisation: the backward pass over a batch of {n}", "batchnorm",
                    meta, latex)
 
@@ -277,9 +281,11 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
         # pool_max: at a tie the first maximal entry gets the gradient, as F.max_pool1d/2d
         lines.append(f"{out} = pool_max({', '.join(cells_)})")
     lines.append(_readout([o for o, _ in windows], ups, values))
-    meta = {"layer": "maxpool", "size": size, "stride": stride, "focus": next(iter(values))}
-    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
-                   [k for k in values if k.startswith("x")], None,
+    inputs = [k for k in values if k.startswith("x")]
+    # no parameters: the exercise asks for the gradient the layer passes down to its inputs
+    meta = {"layer": "maxpool", "size": size, "stride": stride, "focus": inputs[0],
+            "ask": [f"dL/d{x}" for x in inputs]}
+    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, [], None,
                    title or "Max-pooling: the gradient goes to the maximum", "generic", meta,
                    latex_names=_grid_names([*values, *(o for o, _ in windows)]))
 
@@ -304,7 +310,7 @@ def dropout(x, mask, p, upstream=None, title: str | None = None) -> Example:
     values["p"] = p
     lines = [f"out{i} = x{i}*m{i}/(1 - p)" for i in range(1, len(xs) + 1)]
     lines.append(_readout([f"out{i}" for i in range(1, len(xs) + 1)], ups, values))
-    meta = {"layer": "dropout", "focus": "x1"}
-    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
-                   [f"x{i}" for i in range(1, len(xs) + 1)], None,
+    meta = {"layer": "dropout", "focus": "x1", "ask": [f"dL/dx{i}" for i in range(1, len(xs) + 1)]}
+    # no parameters (the mask and p are fixed): the gradient asked for is the inputs'
+    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, [], None,
                    title or "Inverted dropout with a fixed mask", "generic", meta)

@@ -10,7 +10,7 @@ import re
 
 import sympy as sp
 
-from ..core.engine import public_form
+from ..core.engine import Quantity, public_form
 from ..core.errors import DeriveError, InvalidValue
 from ..core.numbers import to_exact
 from ..core.tensor import Tensor, binary_values, scalar, shape_text
@@ -123,10 +123,24 @@ class TensorExample:
         self._check_name(name)
         return self.evaluation.values[self.aliases[name][0] if name in self.aliases else name]
 
+    def _public_of(self, name: str, table: dict, key: tuple):
+        """The public form of a node, or of one entry through its scalar alias: the entry as
+        the whole matrix shows it (one form per matrix), computed once per matrix."""
+        if name not in self.aliases:
+            return _public(table[name])
+        base, i, j = self.aliases[name]
+        if table[base].size > PUBLIC_ENTRIES:
+            return public_form(table[base].a[i, j])
+        cache = self.__dict__.setdefault("_public_cache", {})
+        if key + (base,) not in cache:
+            cache[key + (base,)] = _public(table[base])
+        whole = cache[key + (base,)]
+        return whole[i, j] if isinstance(whole, sp.MatrixBase) else whole
+
     def value(self, name: str):
         """Exact forward value: a ``sympy.Matrix`` of the node's shape, or a number."""
         self._check_name(name)
-        return _public(self._tensor(name, self.evaluation.values))
+        return self._public_of(name, self.evaluation.values, ("value",))
 
     def grad_tensor(self, wrt: str, of: str | None = None) -> Tensor:
         of = of or self.output
@@ -140,7 +154,7 @@ class TensorExample:
         of = of or self.output
         self._check_name(wrt)
         self._check_name(of)
-        return _public(self._tensor(wrt, self.evaluation.adjoints(of)))
+        return self._public_of(wrt, self.evaluation.adjoints(of), ("grad", of))
 
     def update(self, name: str):
         """One gradient-descent step ``name − lr·∂L/∂name``, exact."""
@@ -215,6 +229,12 @@ def _public(value):
         return public_form(value)
     if value.scalar:
         return public_form(value.item())
+    rows = value.a.tolist()
     if value.size <= PUBLIC_ENTRIES:
-        return sp.Matrix([[public_form(e) for e in row] for row in value.a.tolist()])
-    return sp.Matrix(value.a.tolist())
+        forms = [public_form(e) for row in rows for e in row]
+        # one form for the whole matrix: when an entry is too deep to expand (it stays an exact
+        # atom, printing as ≈ its value), the others are shown that way too, not as formulas
+        if (not any(isinstance(f, Quantity) for f in forms)
+                or all(isinstance(f, Quantity) or f.is_Rational for f in forms)):
+            return sp.Matrix(value.a.shape[0], value.a.shape[1], forms)
+    return sp.Matrix(rows)

@@ -14,7 +14,7 @@ from sympy.printing.str import StrPrinter
 from ..core.derivation import Chain, Formula, Ordinal, Partial, Prime, Product, Subst, Sum, Total, Value  # noqa: F401
 from ..core.functions import BY_CLASS, FUNCTIONS, Indicator
 from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
-                               Source, TensorCall, Transposed)
+                               Source, TensorCall, Transposed, Updated)
 from ..core.numbers import format_number, terminating_decimal
 
 _GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eta": "η",
@@ -406,6 +406,9 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     def _print_Product(self, p: Product):
         if len(p.factors) == 1:  # one factor is no product: −0.24, not \left(-0.24\right)
             return self._print(p.factors[0])
+        if len(p.factors) == 2 and p.factors[0] is sp.S.NegativeOne and not isinstance(
+                p.factors[1], (Sum, Value)):  # a negated matrix term: −onehot(Y), not −1 · onehot(Y)
+            return "-" + self._print_factor(p.factors[1])
         parts = [self._print_factor(f) for f in p.factors]
         if p.elide and len(parts) > 2 * p.elide + 1:
             parts = parts[:p.elide] + ["\\cdots"] + parts[-p.elide:]
@@ -470,7 +473,10 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return entry
 
     def _print_ShapeOf(self, s: ShapeOf):
-        return "1 \\times 1" if s.shape == () else f"{s.shape[0]} \\times {s.shape[1]}"
+        return "\\text{scalar}" if s.shape == () else f"{s.shape[0]} \\times {s.shape[1]}"
+
+    def _print_Updated(self, u: Updated):
+        return latex_name(f"{u.name}_new", self._settings["names"])
 
 
     def _print_TensorCall(self, c: TensorCall):
@@ -694,6 +700,9 @@ class TextPrinter(_HandWritten, StrPrinter):
     def _print_Product(self, p: Product):
         if len(p.factors) == 1:  # one factor is no product: −0.24, not (−0.24)
             return self._print(p.factors[0])
+        if len(p.factors) == 2 and p.factors[0] is sp.S.NegativeOne and not isinstance(
+                p.factors[1], (Sum, Value)):  # a negated matrix term: −onehot(Y), not −1 · onehot(Y)
+            return "−" + self._print(p.factors[1])
         parts = []
         for f in p.factors:
             text = self._print(f)
@@ -753,7 +762,10 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"∂{self._name(e.of)}/∂{entry}" if e.of else entry
 
     def _print_ShapeOf(self, s: ShapeOf):
-        return "1×1" if s.shape == () else f"{s.shape[0]}×{s.shape[1]}"
+        return "scalar" if s.shape == () else f"{s.shape[0]}×{s.shape[1]}"
+
+    def _print_Updated(self, u: Updated):
+        return f"{text_name(u.name, self._settings['names'])}⁽ⁿᵉʷ⁾"  # as LaTeX's W_1^(new)
 
     def _print_TensorCall(self, c: TensorCall):
         return f"{c.text}({', '.join(self._print(a) for a in c.args)})"

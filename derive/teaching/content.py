@@ -175,14 +175,15 @@ def build_generic(ex, parameters=None) -> Content:
 
 def asked_parameters(ex, d) -> list:
     """The parameters a document works in full: those ``ask`` names (dL/dw, in that order) when
-    the example has an ``ask`` list, else every parameter; the focus parameter first."""
+    the example has an ``ask`` list, else every parameter; the focus parameter first. An ``ask``
+    list may name inputs that are not parameters (a layer's dx): their gradients are worked too."""
     asked = []
     for key in ex.meta.get("ask") or ():
         for sep in ("/d", "/∂"):
             if sep in key:
                 name = key.split(sep, 1)[1]
-                if name in ex.params and name not in asked:
-                    asked.append(name)
+                if (name in ex.params or name in ex.inputs) and name not in asked:
+                    asked.append(name)  # an input's gradient too (a layer's dx): asked, not updated
         if key.endswith("_new") and key[:-4] in ex.params and key[:-4] not in asked:
             asked.append(key[:-4])
     order = asked or list(ex.params)
@@ -197,8 +198,9 @@ def parameter_sections(ex, d, work=None) -> list:
     others = asked_parameters(ex, d)
     if not others and ex.lr is None:
         return sections
-    s = Section("Gradients of every parameter" + (" and the update" if ex.lr is not None else "")
-                if others else "The update")
+    heading = ("Gradients of every parameter" if all(p in ex.params for p in others)
+               else "Every other gradient asked for")
+    s = Section(heading + (" and the update" if ex.lr is not None else "") if others else "The update")
     for p in others:
         work.gradient(s, ex.derivation(p, ex.output))
     if ex.lr is not None and not ex.symbolic:

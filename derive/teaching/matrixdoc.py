@@ -11,11 +11,11 @@ import re
 
 import sympy as sp
 
-from ..core.derivation import Chain, Formula, Partial, Product, Sum, Value
+from ..core.derivation import Chain, Formula, Partial, Prime, Product, Sum, Value
 from ..core.errors import DeriveError
 from ..core.functions import FUNCTIONS, Indicator, Sentence
 from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
-                               Source, TensorCall, Transposed)
+                               Source, TensorCall, Transposed, Updated)
 from ..core.tensor import TENSOR_FUNCTIONS
 from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose
 from ..core.tensorgraph import source_text
@@ -86,6 +86,7 @@ def display(tree):
         if not all(isinstance(a, sp.Basic) for a in args):
             return Source(source_text(tree))
         spec = FUNCTIONS[tree.func]
+        args += list(spec.defaults[len(args) - spec.min_arity:]) if len(args) < spec.arity else []
         return spec.function(*args, evaluate=False) if spec.name != "sqrt" else sp.sqrt(args[0])
     left, right = display(tree.left), display(tree.right)
     if tree.op == "@":
@@ -175,8 +176,9 @@ def _rule_along(g, path, shapes):
                 z = _sym(node.args[0].id)
                 extra = [display(a) for a in node.args[1:]]
                 extra += list(spec.defaults[len(node.args) - spec.min_arity:]) if len(node.args) < spec.arity else []
-                local = sp.diff(spec.function(z, *extra), z)
-                g = local if g == 1 else (Product((local, g)) if shapes(node) == () else Hadamard((g, local)))
+                local = _local_rule(spec, z, sp.diff(spec.function(z, *extra), z))
+                if local != 1:  # identity: the gradient passes unchanged
+                    g = local if g == 1 else (Product((local, g)) if shapes(node) == () else Hadamard((g, local)))
             elif node.func == "sum":
                 g = Product((g, ONES)) if g != 1 else ONES
             elif node.func == "mean":
@@ -186,6 +188,32 @@ def _rule_along(g, path, shapes):
         else:
             raise _NoRule
     return g
+
+
+def _local_rule(spec, z, local):
+    """The local derivative as a course writes it: short forms as SymPy gives them (the ReLU
+    mask 𝟙[z > 0], 1 − tanh²(z), σ(z)(1 − σ(z))); a piecewise or long one as the registry's
+    rule applied, ELU'(z1), whose definition the document states once (``rules_used``)."""
+    if spec.kind == "activation" and (len(local.atoms(Indicator)) > 1 or sp.count_ops(local) > 4):
+        return Prime(spec.name, z)
+    return local
+
+
+def rules_used(formula) -> list:
+    """The registry functions written as f'(z) in a formula, in order (each once)."""
+    found, stack = [], [formula]
+    while stack:
+        f = stack.pop(0)
+        if isinstance(f, Prime):
+            if f.function not in found:
+                found.append(f.function)
+        elif isinstance(f, (Hadamard, Product, MatProduct, Sum)):
+            stack.extend(f.factors if not isinstance(f, Sum) else f.terms)
+        elif isinstance(f, (Transposed, BatchSum)):
+            stack.append(f.operand)
+        elif isinstance(f, Scaled):
+            stack.append(f.operand)
+    return found
 
 
 def _size(shape) -> int:
@@ -218,7 +246,7 @@ def backward_formula(ex, name: str):
     pair = _softmax_pair(ex, name)
     if pair is not None and pair[3] == out:
         p, y, batch, _ = pair
-        diff = Sum((_sym(p), -_sym(y)))
+        diff = Sum((_sym(p), Product((sp.Integer(-1), _target(ex, y)))))
         return diff if batch == 1 else Scaled(diff, sp.Integer(batch))
     shapes = _Shapes(ex)
     terms = []
@@ -236,6 +264,14 @@ def backward_formula(ex, name: str):
     if not terms:
         return None
     return terms[0] if len(terms) == 1 else Sum(tuple(terms))
+
+
+def _target(ex, y: str):
+    """The target as it enters p − y: y itself when one-hot, onehot(y) when it holds class
+    indices (read literally, p − 2 would subtract the index)."""
+    if ex.evaluation.values[y].index:
+        return TensorCall(r"\operatorname{onehot}", "onehot", (_sym(y),))
+    return _sym(y)
 
 
 def _ancestors_of_output(ex) -> set:
@@ -341,15 +377,21 @@ def build_matrix(ex) -> Content:
     relevant = _ancestors_of_output(ex)
     order = [eq.name for eq in reversed(ex.graph.equations) if eq.name in relevant]
     order += [n for n in ex.inputs if n in relevant and not values[n].index]
+    stated: list = []
     for name in order:
         g = grads[name]
         formula = backward_formula(ex, name)
         pair = _softmax_pair(ex, name)
         if pair is not None and pair[3] == ex.output:
+            p, y, batch, _ = pair
+            onehot = values[y].index
             s.say(Sentence("Softmax followed by cross-entropy: the gradient with respect to the "
-                           "logits {0} is the probabilities minus the one-hot target, δ = p − y"
-                           + (f", divided by the batch size {pair[2]} (the loss is a mean)."
-                              if pair[2] > 1 else "."), (_sym(name),)))
+                           "logits {0} is the probabilities {1} minus the one-hot targets {2}"
+                           + (f", divided by the batch size {batch} (the loss is a mean)"
+                              if batch > 1 else "")
+                           + (" — {3} holds class indices, so {2} puts a 1 in the row of each "
+                              "example's class." if onehot else "."),
+                           (_sym(name), _sym(p), _target(ex, y), _sym(y))))
         elif formula is not None and _has_mask(formula):
             active = sum(1 for e in values[_mask_arg(formula)].a.ravel() if e.is_extended_positive)
             s.say(Sentence(f"The mask keeps the gradient where the unit was active: "
@@ -362,6 +404,10 @@ def build_matrix(ex) -> Content:
             items += [formula, "="]
         items.append(_shown(g))
         s.show(Chain(*items))
+        for function in rules_used(formula) if formula is not None else ():
+            if function not in stated:  # the registry's rule, once per document
+                stated.append(function)
+                s.say(Sentence("where {0}, entry by entry.", (FUNCTIONS[function].derivative,)))
     sections.append(s)
 
     focus = _focus_entry(ex)
@@ -376,7 +422,7 @@ def build_matrix(ex) -> Content:
         s.say(Sentence("Gradient descent with learning rate {0} moves every parameter matrix "
                        "against its gradient:", (Chain(eta, "=", Value(ex.lr)),)))
         for name in _param_tensors(ex):
-            s.show(Chain(_sym(f"{name}_new"), "=", Sum((_sym(name), Product((-eta, Partial(ex.output, name))))),
+            s.show(Chain(Updated(name), "=", Sum((_sym(name), Product((-eta, Partial(ex.output, name))))),
                          "=", _shown(_update(ex, name))))
         sections.append(s)
     title = ex.title or "Backpropagation in matrix form"

@@ -103,7 +103,7 @@ def roles_sentence(ex):
     fixed = [(role, ex.inputs_with_role(role)) for role in ("data", "constant")]
     plural = len(params) != 1
     if not params:
-        head = "No input is updated"
+        head = "No input is updated" + (" (the layer has no parameters)" if asked_inputs(ex) else "")
     elif ex.lr is not None:
         head = (f"Gradient descent updates the parameter{'s' if plural else ''} " + listing(params))
     else:
@@ -118,6 +118,11 @@ def roles_sentence(ex):
         tails.append(f"{listing(names)} {verb} {noun}")
     text = head + ("; " + " and ".join(tails) + (", given and never updated" if tails else "")
                    if tails else "") + "."
+    asked = [n for n in asked_inputs(ex) if n not in params]
+    if asked:  # a layer exercise asks for the gradient passed down to its inputs (dx)
+        text += (f" The gradient{'s' if len(asked) > 1 else ''} asked for "
+                 + ("also " if params else "") + f"{'go' if len(asked) > 1 else 'goes'} to "
+                 + listing(asked) + ", what the layer passes back to the layer below.")
     return Sentence(text, tuple(math))
 
 
@@ -169,3 +174,10 @@ def resolve_notation(ex, notation=None):
     indices = [i for n in [*ex.inputs, *ex.graph.nodes] for i in name_indices(n)]
     out["renumber"] = -1 if checked.get("index_base") == 0 and indices and min(indices) >= 1 else 0
     return out
+
+
+def asked_inputs(ex) -> list:
+    """The inputs whose gradients an example's ``ask`` list names (dL/dx1 …), in input order."""
+    keys = ex.meta.get("ask") or ()
+    named = {k.split(sep, 1)[1] for k in keys for sep in ("/d", "/∂") if sep in k}
+    return [n for n in ex.inputs if n in named]
