@@ -85,6 +85,9 @@ def documents(tmp: str) -> dict:
     from tests.test_matrixdoc import matrix_examples
     for name, ex in matrix_examples().items():
         docs[f"matrix-{name}"] = (ex.to_latex(), [])
+    from tests.test_layers import layer_documents
+    for name, ex in layer_documents().items():
+        docs[f"layer-{name}"] = (ex.to_latex(), [])
     spec_path = folder / "hw.yaml"
     spec_path.write_text(HOMEWORK)
     gen = Generator(load_spec(str(spec_path)), 3)

@@ -161,6 +161,9 @@ def test_dropout_scales_kept_units_and_blocks_dropped_ones():
     (lambda: derive.conv1d([1, 2], [1, 2, 3]), "kernel (3) is longer than the padded input (2)"),
     (lambda: derive.dropout([1, 2], [1, 2], 0.5), "mask holds 0 (dropped) or 1 (kept)"),
     (lambda: derive.conv1d([1, 2, 3], [1], upstream=[1]), "3 outputs need 3 upstream gradients"),
+    (lambda: derive.conv1d([1, 2, 3], [1, 2], stride=3), "x3 never meets the kernel"),
+    (lambda: derive.conv1d([1], [1], stride=2, padding=1), "x1 never meets the kernel and k1 never meets an input"),
+    (lambda: derive.maxpool([1, 2], size=1), "size must be a whole number ≥ 2"),
 ])
 def test_builder_errors_name_the_problem(call, message):
     with pytest.raises(derive.DeriveError) as err:
@@ -215,3 +218,88 @@ def test_layer_documents_call_only_parameters_parameters(build, params, asked):
 def derive_text(name):
     from derive.rendering.printing import text_name
     return text_name(name)
+
+
+# --- the matrix view: one matrix product per scalar derivation -----------------------------------
+
+def _same(a, b) -> bool:
+    return a == b or sp.simplify(expand_quantities(sp.sympify(a) - sp.sympify(b))) == 0
+
+
+def layer_documents():
+    """One example of each layer with a matrix view (also compiled by tests/test_layout.py)."""
+    return {"conv1d": derive.conv1d([1, 2, -1, 0.5, 3], [1, -0.5, 2], bias=0.5, stride=2, padding=1,
+                                    activation="relu"),
+            "conv2d": derive.conv2d([[1, 2, 0], [-1, 0.5, 3], [2, 1, -2]], [[1, -1], [0.5, 2]], bias=-0.5,
+                                    activation="tanh"),
+            "maxpool": derive.maxpool([[1, 5, 2, 0], [3, 3, -1, 4]], size=2),
+            "dropout": derive.dropout([1, -2, 3, 0.5], mask=[1, 0, 1, 1], p=0.25)}
+
+
+@pytest.mark.parametrize("build", [
+    lambda: derive.conv1d([1, 2, -1, 0.5, 3], [1, -0.5, 2], bias=0.5, stride=2, padding=1, activation="relu"),
+    lambda: derive.conv1d([0.3, -2, 1, 1], [2, 1], stride=1, padding=2, activation="sigmoid", upstream=[1, -1, 0.5, 2, 0, 3, -2]),
+    lambda: derive.conv2d([[1, 2, 0], [-1, 0.5, 3], [2, 1, -2]], [[1, -1], [0.5, 2]], bias=-0.5, activation="tanh"),
+    lambda: derive.conv2d([[1, 2], [3, 4]], [[1, 0], [0, -1]], padding=1, stride=2),
+])
+def test_conv_matrix_view_equals_the_scalar_gradients(build):
+    from derive.teaching.layerdocs import matrix_view_conv
+    ex = build()
+    m = matrix_view_conv(ex)
+    for name, value in zip(ex.meta["inputs"], m["dx"]):
+        assert _same(value, ex.grad(name)), name
+    for name, value in zip(ex.meta["kernel"], m["dk"]):
+        assert _same(value, ex.grad(name)), name
+    assert _same(m["db"], ex.grad("b"))
+    text = ex.to_text()
+    assert "The same layer in matrix form" in text and "∂L/∂x = Tᵀ δ = [" in text
+    assert "∂L/∂k = P δ = [" in text and "z = T x + b = [" in text
+    act = ex.meta["activation"]
+    assert ("δ = g ⊙ " in text) == (act != "identity")
+
+
+@pytest.mark.parametrize("x, size", [([1, 5, 2, 0, 7, 7], 2), ([[1, 5, 2, 0], [3, 3, -1, 4]], 2),
+                                     ([[2, 2], [2, 2]], 2), ([-1, -3, -2], 3)])
+def test_maxpool_selection_matrix_routes_like_the_scalar_gradients(x, size):
+    from derive.teaching.layerdocs import matrix_view_maxpool
+    ex = derive.maxpool(x, size=size)
+    m = matrix_view_maxpool(ex)
+    assert all(sum(row) == 1 for row in m["R"])  # one input copied per output
+    for name, value in zip(ex.meta["inputs"], m["dx"]):
+        assert value == ex.grad(name), name
+    for j, value in enumerate(m["o"], start=1):
+        out = f"o{j}" if f"o{j}" in ex.nodes else list(ex.meta["windows"])[j - 1]
+        assert value == ex.value(out)
+    assert "∂L/∂x = Rᵀ g = [" in ex.to_text()
+
+
+def test_dropout_vector_form_equals_the_scalar_gradients():
+    from derive.teaching.layerdocs import matrix_view_dropout
+    ex = derive.dropout([1, -2, 3, 0.5], mask=[1, 0, 1, 1], p=0.25, upstream=[2, 1, -1, 0.5])
+    m = matrix_view_dropout(ex)
+    assert m["dx"] == [ex.grad(f"x{i}") for i in range(1, 5)] == [sp.Rational(8, 3), 0, sp.Rational(-4, 3), sp.Rational(2, 3)]
+    text = ex.to_text()
+    assert "∂L/∂x = (m ⊙ g)/(1 − p) = [2.667; 0; −1.333; 0.6667]" in text
+    assert "out = (m ⊙ x)/(1 − p) = [" in text
+
+
+@pytest.mark.parametrize("name", ["conv1d", "conv2d", "maxpool", "dropout"])
+def test_layer_markdown_parses_with_pandoc(name, pandoc):
+    import subprocess
+    md = layer_documents()[name].to_markdown()
+    assert "## The same layer in matrix form" in md or "The same layer in matrix form\n" in md
+    run = subprocess.run([pandoc, "-f", "markdown", "-t", "json"], input=md, capture_output=True,
+                         text=True, check=True)
+    strs, maths = [], []
+
+    def walk(node):  # every string outside math is prose: no stray $ or LaTeX in it
+        if isinstance(node, dict):
+            (strs if node.get("t") == "Str" else maths if node.get("t") == "Math" else []).append(node.get("c"))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(__import__("json").loads(run.stdout))
+    assert not [x for x in strs if "$" in str(x) or "bmatrix" in str(x) or "\\frac" in str(x)]
+    assert sum("bmatrix" in str(m) for m in maths) >= 3

@@ -3,6 +3,7 @@ matrices, the zoom into one entry; they compile (tests/test_layout.py) and parse
 from __future__ import annotations
 
 import json
+import re
 import random
 import subprocess
 
@@ -34,8 +35,18 @@ def regression():
         values={"W": [[0.5, -1], [2, 0.25]], "x": [1, -2], "c": [0, 0.5], "v": [1, -1], "y": 0.5}, lr="0.1")
 
 
+TWO_LAYER = "z1 = W1 @ X + b1\na1 = relu(z1)\nz2 = W2 @ a1 + b2\np = softmax(z2)\nL = cross_entropy(p, y)"
+
+
+def symbolic():
+    """The two-layer net of CS231n from shapes alone (a batch of 8, class-index targets)."""
+    return derive.Example.from_equations(TWO_LAYER, shapes={"X": [4, 8], "W1": [3, 4], "b1": [3],
+                                                            "W2": [2, 3], "b2": [2], "y": [8]}, lr="0.1")
+
+
 def matrix_examples():
-    return {"softmax-batch": small_batch(), "large": large_batch(), "regression": regression()}
+    return {"softmax-batch": small_batch(), "large": large_batch(), "regression": regression(),
+            "symbolic": symbolic()}
 
 
 def test_softmax_batch_document_shows_the_rules_with_numbers():
@@ -166,3 +177,71 @@ def test_one_form_per_matrix_never_a_placeholder_next_to_formulas():
     assert [float(e) for e in b] == pytest.approx(tb.grad.tolist(), abs=1e-12)
     # the scalar alias of an entry is the entry the matrix shows
     assert ex.grad("b")[2] == b[2]
+
+
+# --- symbolic derivations from shapes -------------------------------------------------------------
+
+def test_symbolic_derivation_shows_the_rules_with_shapes_and_no_numbers():
+    ex = symbolic()
+    assert ex.symbolic and ex.shape("z1") == (3, 8) and ex.shape("L") == ()
+    text = ex.to_text()
+    for line in ("z1 = W1 X + b1", "∂L/∂z2 = (p − onehot(y))/8", "∂L/∂a1 = W2ᵀ ∂L/∂z2",
+                 "∂L/∂z1 = ∂L/∂a1 ⊙ 𝟙[z1 > 0]", "∂L/∂W1 = ∂L/∂z1 Xᵀ", "∂L/∂b1 = Σ_batch ∂L/∂z1",
+                 "∂L/∂W2 = ∂L/∂z2 a1ᵀ", "W1⁽ⁿᵉʷ⁾ = W1 − η · ∂L/∂W1"):
+        assert line in text, line
+    flat = " ".join(text.split())
+    assert "∂L/∂W1 is 3×4, like W1:" in flat and "Shapes: 3×8 times 8×4 gives 3×4." in flat
+    # value-dependent prose and numbers are left out
+    assert "entries here" not in text and "≈" not in text and "Zoom in" not in text
+    numbers = text.replace("η = 0.1", "")  # the one number given: the learning rate
+    assert not re.search(r"= \[|−?\d+\.\d", numbers), re.search(r"= \[|−?\d+\.\d", numbers)
+    assert "∂L/∂p" not in text and "∂L/∂y" not in text  # the fused pair and the targets
+    for call in (lambda: ex.grad("W1"), lambda: ex.value("z1"), lambda: ex.check({"dL/dW1": 0}),
+                 lambda: ex.update("W1")):
+        with pytest.raises(derive.DeriveError, match="symbolic .shapes only"):
+            call()
+
+
+def test_symbolic_rules_are_the_numeric_documents_rules():
+    values = {"X": [[1, 2, 0], [0, -1, 1]], "W1": [[1, -1], [0.5, 0.5], [0, 1]], "b1": [0, 0.1, 0],
+              "W2": [[1, 0, -1], [0.5, 1, 0]], "b2": [0, 0], "y": [1, 0, 1]}
+    numeric = derive.Example.from_equations(TWO_LAYER, values=values).to_text()
+    shaped = derive.Example.from_equations(TWO_LAYER, shapes={"X": [2, 3], "W1": [3, 2], "b1": [3],
+                                                              "W2": [2, 3], "b2": [2], "y": [3]}).to_text()
+    rules = [l.strip() for l in shaped.splitlines() if l.strip().startswith("∂L/∂") and " = " in l]
+    assert len(rules) >= 7
+    for rule in rules:  # the numeric document writes the same rule, then its numbers
+        assert any(l.strip().startswith(rule + " = [") for l in numeric.splitlines()), rule
+
+
+@pytest.mark.parametrize("shapes, message", [
+    ({"W": [3, 2], "x": [3], "b": [3]}, r"line 1: W @ x needs x with 2 rows \(W is 3×2\), got 3"),
+    ({"W": [3, 2], "x": [2], "b": [2]}, r"line 1: W @ x \+ b needs equal shapes"),
+    ({"W": [3, 2], "x": [2]}, r"missing shape\(s\) for b"),
+    ({"W": [3, 2, 1], "x": [2], "b": [3]}, r"`W: \[3, 2, 1\]` is not a shape"),
+    ({"W": [3, 2], "x": [2], "b": [3], "v": [1]}, r"unknown name\(s\) 'v'"),
+])
+def test_symbolic_shape_errors_name_the_shapes_and_the_line(shapes, message):
+    with pytest.raises(derive.DeriveError, match=message):
+        derive.Example.from_equations("z = W @ x + b\nL = sum(z)", shapes=shapes)
+    with pytest.raises(derive.DeriveError, match="either values .* or shapes"):
+        derive.Example.from_equations("z = W @ x\nL = sum(z)", values={"W": [[1]], "x": [1]},
+                                      shapes={"W": [1, 1], "x": [1]})
+
+
+def test_symbolic_spec_renders_from_the_command_line(tmp_path, capsys):
+    from click.testing import CliRunner
+    from derive.cli import cli, main
+    spec = tmp_path / "sym.yaml"
+    spec.write_text("title: Softmax regression from shapes\nequations: |\n  z = W @ x + b\n"
+                    "  p = softmax(z)\n  L = cross_entropy(p, y)\nshapes: {W: [3, 2], x: [2], b: [3], y: [3]}\n")
+    run = CliRunner().invoke(cli, ["render", str(spec), "--format", "text"])
+    assert run.exit_code == 0, run.output
+    assert "∂L/∂z = p − y" in run.output and "∂L/∂W = ∂L/∂z xᵀ" in run.output
+    assert "minus the one-hot targets y." in " ".join(run.output.split())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("equations: |\n  z = W @ x\n  L = sum(z)\nshapes: {W: [3, 2], x: [2]}\n"
+                   "values: {W: [[1, 2]], x: [1, 2]}\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["render", str(bad)])
+    assert stop.value.code == 2 and "not both" in capsys.readouterr().err

@@ -15,18 +15,22 @@ class MatrixValue:
 
     rows: tuple
     shape: tuple
+    limit: int = MAX_SHOWN  # rows or columns shown in full
 
     @staticmethod
-    def of(tensor) -> "MatrixValue":
-        """From a ``derive.core.tensor.Tensor`` (only the entries that will be shown are kept)."""
+    def of(tensor, limit: int = MAX_SHOWN) -> "MatrixValue":
+        """From a ``derive.core.tensor.Tensor`` (only the entries that will be shown are kept).
+        ``limit`` up to 10 (LaTeX's bmatrix takes at most 10 columns): a small exercise's
+        selection or band matrix shown whole."""
         a = tensor.a
         r, c = a.shape
-        keep_r = list(range(r)) if r <= MAX_SHOWN else [0, 1, 2, r - 2, r - 1]
-        keep_c = list(range(c)) if c <= MAX_SHOWN else [0, 1, 2, c - 2, c - 1]
-        return MatrixValue(tuple(tuple(a[i, j] for j in keep_c) for i in keep_r), (r, c))
+        limit = min(limit, 10)
+        keep_r = list(range(r)) if r <= limit else [0, 1, 2, r - 2, r - 1]
+        keep_c = list(range(c)) if c <= limit else [0, 1, 2, c - 2, c - 1]
+        return MatrixValue(tuple(tuple(a[i, j] for j in keep_c) for i in keep_r), (r, c), limit)
 
     def elided(self) -> tuple[bool, bool]:
-        return self.shape[0] > MAX_SHOWN, self.shape[1] > MAX_SHOWN
+        return self.shape[0] > self.limit, self.shape[1] > self.limit
 
 
 @dataclass(frozen=True)

@@ -533,6 +533,13 @@ def conv_windows(length: int, k: int, stride: int, padding: int) -> list[int]:
     return [s - padding for s in range(0, span - k + 1, stride)] if k <= span else []
 
 
+def _conv_shape(shapes, numbers) -> tuple:
+    (length, batch), (k, _) = shapes[0], shapes[1]
+    stride = int(numbers[2]) if len(numbers) > 2 and numbers[2] is not None else 1
+    padding = int(numbers[3]) if len(numbers) > 3 and numbers[3] is not None else 0
+    return (len(conv_windows(length, k, stride, padding)), batch)
+
+
 def conv1d_op(X: Tensor, K: Tensor, *rest):
     """1-D convolution (cross-correlation, as ``torch.nn.functional.conv1d``, one channel) of each
     column of X (length L, one column per example) with the kernel column K, zero padding:
@@ -711,6 +718,9 @@ class TensorFunction:
     defaults: tuple = ()
     layer: bool = False  # may be a layer's activation (mlp(activation=[…, "softmax"]))
     after_softmax: bool = False  # takes softmax(z) and gives z its gradient directly (p − y)
+    # the result's shape from the arguments' shapes and written numbers (None where an argument
+    # is not a number), for derivations from shapes alone; None: the first argument's shape
+    shape: Callable | None = None
 
     @property
     def min_arity(self) -> int:
@@ -732,23 +742,26 @@ register_tensor_function(TensorFunction(
     "log_softmax", 1, log_softmax_op, r"\operatorname{log\,softmax}", "log_softmax",
     "torch.log_softmax({0}, dim=0)", "log of the softmax, per column: z_k − log Σ_m e^(z_m)", layer=True))
 register_tensor_function(TensorFunction(
-    "sum", 1, sum_op, r"\sum", "Σ", "torch.sum({0})", "sum of every entry"))
+    "sum", 1, sum_op, r"\sum", "Σ", "torch.sum({0})", "sum of every entry",
+    shape=lambda shapes, numbers: ()))
 register_tensor_function(TensorFunction(
-    "mean", 1, mean_op, r"\operatorname{mean}", "mean", "torch.mean({0})", "mean of every entry"))
+    "mean", 1, mean_op, r"\operatorname{mean}", "mean", "torch.mean({0})", "mean of every entry",
+    shape=lambda shapes, numbers: ()))
 register_tensor_function(TensorFunction(
     "batch_mean", 1, batch_mean_op, r"\operatorname{mean}_{\mathrm{batch}}", "mean_batch",
-    "torch.mean({0}, dim=1, keepdim=True)", "mean over the batch (the columns) of each row"))
+    "torch.mean({0}, dim=1, keepdim=True)", "mean over the batch (the columns) of each row",
+    shape=lambda shapes, numbers: (shapes[0][0], 1) if shapes[0] else ()))
 register_tensor_function(TensorFunction(
     "conv1d", 4, conv1d_op, r"\operatorname{conv1d}", "conv1d",
     "torch.nn.functional.conv1d({0}.T.unsqueeze(1), {1}.T.unsqueeze(0), stride=int({2}), "
     "padding=int({3})).squeeze(1).T",
     "1-D convolution (cross-correlation) of each column with a kernel column; stride, padding",
-    defaults=(sp.Integer(1), sp.Integer(0))))
+    defaults=(sp.Integer(1), sp.Integer(0)), shape=lambda shapes, numbers: _conv_shape(shapes, numbers)))
 register_tensor_function(TensorFunction(
     "cross_entropy", 2, cross_entropy_op, r"\operatorname{CE}", "CE",
     "-(({1}) * torch.log({0})).sum() / ({0}).shape[1]",
     "cross-entropy of probabilities p (columns) and targets y (one-hot, or a 0-based class index "
-    "per column), averaged over the batch", after_softmax=True))
+    "per column), averaged over the batch", after_softmax=True, shape=lambda shapes, numbers: ()))
 
 
 # --- values from users -------------------------------------------------------------------------

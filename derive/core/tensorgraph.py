@@ -274,3 +274,100 @@ def _accumulate(adj: dict, t: Tensor, g: Tensor):
     key = id(t)
     adj[key] = g if key not in adj else _sum(adj[key], g)
 
+
+
+def _shape_of_given(name: str, value) -> tuple:
+    """A user's shape: [rows, columns], [n] (a column vector), [] or 1-free scalar forms."""
+    from .errors import InvalidValue
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or len(value) > 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+        raise InvalidValue(f"shapes: `{name}: {value!r}` is not a shape; write [rows, columns] "
+                           f"(e.g. `W: [3, 2]`), [n] for a column vector or [] for a scalar")
+    if not value:
+        return ()
+    return (value[0], 1) if len(value) == 1 else (value[0], value[1])
+
+
+class ShapeEvaluation:
+    """Shapes of every node from the inputs' shapes alone, for a symbolic matrix derivation
+    (no values): the same shape rules, and the same messages, as the evaluation with numbers.
+
+    >>> from derive.core.parser import parse_equations
+    >>> from derive.core.tensor import TENSOR_FUNCTIONS
+    >>> g = TensorGraph(parse_equations("z = W @ x + b\\nL = sum(z)", {**FUNCTIONS, **TENSOR_FUNCTIONS}))
+    >>> ShapeEvaluation(g, {"W": [3, 2], "x": [2], "b": [3]}).shapes["z"]
+    (3, 1)
+    """
+
+    def __init__(self, graph: TensorGraph, shapes: dict):
+        from .errors import InvalidValue
+        unknown = [k for k in shapes if k not in graph.inputs]
+        if unknown:
+            raise InvalidValue(f"shapes given for unknown name(s) {', '.join(map(repr, unknown))}; "
+                               f"the inputs are: {', '.join(graph.inputs)}")
+        missing = [n for n in graph.inputs if n not in shapes]
+        if missing:
+            raise InvalidValue(f"missing shape(s) for {', '.join(missing)}; give every input a "
+                               f"shape, e.g. `{missing[0]}: [3, 1]`")
+        self.graph = graph
+        self.shapes = {n: _shape_of_given(n, shapes[n]) for n in graph.inputs}
+        for eq in graph.equations:
+            self.shapes[eq.name] = self._shape(eq.tree, eq)
+
+    def _shape(self, tree, eq: Equation) -> tuple:
+        from .tensor import ShapeError, shape_text
+        if isinstance(tree, Num):
+            return ()
+        if isinstance(tree, Name):
+            return self.shapes[tree.id]
+        where = Where(eq.line, tuple(source_text(a) for a in _operands(tree)))
+        if isinstance(tree, Neg):
+            return self._shape(tree.operand, eq)
+        if isinstance(tree, Transpose):
+            s = self._shape(tree.operand, eq)
+            return s if s == () else (s[1], s[0])
+        if isinstance(tree, BinOp):
+            a, b = self._shape(tree.left, eq), self._shape(tree.right, eq)
+            if tree.op == "@":
+                if a == () or b == ():
+                    raise ShapeError(f"{where.prefix()}`@` multiplies vectors and matrices; "
+                                     f"{where.text(0 if a == () else 1, 'an operand')} is a scalar "
+                                     f"— use * to scale by a number")
+                if a[1] != b[0]:
+                    left, right = where.text(0, "A"), where.text(1, "B")
+                    raise ShapeError(f"{where.prefix()}{left} @ {right} needs {right} with {a[1]} "
+                                     f"rows ({left} is {a[0]}×{a[1]}), got {b[0]} (it is "
+                                     f"{b[0]}×{b[1]}); transpose one of them or fix the shapes")
+                return (a[0], b[1])
+            if a == ():
+                return b
+            if b == ():
+                return a
+            r = a[0] if a[0] == b[0] or b[0] == 1 else (b[0] if a[0] == 1 else None)
+            c = a[1] if a[1] == b[1] or b[1] == 1 else (b[1] if a[1] == 1 else None)
+            if r is None or c is None:
+                raise ShapeError(f"{where.prefix()}{where.text(0, 'the left side')} {tree.op} "
+                                 f"{where.text(1, 'the right side')} needs equal shapes (or one "
+                                 f"that broadcasts: a scalar, a column vector over columns, a row "
+                                 f"over rows), got {shape_text(a)} and {shape_text(b)}")
+            return (r, c)
+        if isinstance(tree, Call):
+            shapes = [self._shape(a, eq) for a in tree.args]
+            if tree.func in TENSOR_FUNCTIONS:
+                spec = TENSOR_FUNCTIONS[tree.func]
+                numbers = [a.value if isinstance(a, Num) else None for a in tree.args]
+                if spec.shape is None:
+                    if shapes[0] == () and spec.layer:
+                        raise ShapeError(f"{where.prefix()}{tree.func} needs a vector (or a batch "
+                                         f"of vectors as columns); {where.text(0, 'its argument')} "
+                                         f"is a scalar")
+                    return shapes[0]
+                return spec.shape(shapes, numbers)
+            for i, s in enumerate(shapes[1:], start=1):
+                if s != () or not isinstance(tree.args[i], Num):
+                    raise GraphError(f"line {eq.line}: argument {i + 1} of `{tree.func}` must be a "
+                                     f"number (it is applied to every entry of the first)")
+            return shapes[0]
+        raise TypeError(f"not a syntax tree node: {tree!r}")

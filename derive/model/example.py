@@ -143,7 +143,8 @@ class Example:
 
     @classmethod
     def from_equations(cls, text: str, values=None, params=None, lr=None, output=None,
-                       title: str | None = None, data=None, constants=None) -> "Example":
+                       title: str | None = None, data=None, constants=None,
+                       shapes=None) -> "Example":
         """Staged equations, one ``name = expression`` per line. ``params`` are the inputs gradient
         descent updates; without it, every input but data and constants (by name, or listed in
         ``data``/``constants``).
@@ -155,6 +156,8 @@ class Example:
 
         With vectors or matrices (lists, nested lists, numpy arrays) or ``@``, ``.T``, ``softmax``
         …, the result is a ``TensorExample`` (same API; values and gradients are matrices).
+        ``shapes`` instead of values (``{"W": [3, 2], "x": [2]}``) gives a symbolic matrix
+        derivation: the rules with their shapes, no numbers.
         """
         from ..core.functions import FUNCTIONS
         from ..core.tensor import TENSOR_FUNCTIONS, is_tensor_value
@@ -162,13 +165,14 @@ class Example:
         equations = parse_equations(text, {**FUNCTIONS, **TENSOR_FUNCTIONS})
         if values is not None and not hasattr(values, "items"):
             raise DeriveError(f"values must be a mapping like {{\"x\": 2}}, got {type(values).__name__}")
-        if uses_tensor_syntax(equations) or any(is_tensor_value(v) for v in (values or {}).values()):
+        if shapes is not None or uses_tensor_syntax(equations) or any(
+                is_tensor_value(v) for v in (values or {}).values()):
             from .tensors import TensorExample
             graph = TensorGraph(equations, output)
             if params is None:  # the same rule as for scalars: every input but data and constants
                 roles = classify_inputs(graph.inputs, None, data, constants)
                 params = [n for n in graph.inputs if roles[n] == "parameter"]
-            return TensorExample(graph, values, params, lr, title)
+            return TensorExample(graph, values, params, lr, title, shapes=shapes)
         return cls(Graph(equations, output), values, params, lr, title, data=data,
                    constants=constants)
 
@@ -574,6 +578,9 @@ def render(example, fmt_name: str, precision: int | None = None, fragment: bool 
            exact: bool | None = None, notation: dict | None = None) -> str:
     """The worked example for ``example`` in one format ("markdown", "latex", "text");
     ``notation`` defaults to the example's own preset (from its spec)."""
+    from .tensors import TensorExample
+    if isinstance(example, TensorExample):  # matrix form: its own document (derive render spec)
+        return example.render(fmt_name, precision, fragment)
     precision = example.precision if precision is None else precision
     if not isinstance(precision, int) or not 1 <= precision <= 30:
         raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")

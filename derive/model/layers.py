@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import sympy as sp
 
 from ..core.engine import Graph
 from ..core.errors import DeriveError
 from ..core.functions import activation as activation_spec
+from ..core.functions import derivative_rule
 from ..core.losses import loss as loss_spec
 from ..core.parser import parse_equations
 from ..teaching.layerdocs import batchnorm_simplified as simplified  # also registers the layouts
@@ -63,6 +65,15 @@ def _readout(outputs: list[str], upstream: list, values: dict) -> str:
 def _act(name: str, arg: str) -> str:
     activation_spec(name)
     return f"{name}({arg})"
+
+
+def _unit(out: str, pre: str, total: str, activation: str) -> list[str]:
+    """``out = total`` without an activation; else the pre-activation named, ``pre = total`` and
+    ``out = f(pre)`` — short lines and local derivatives, as on the board."""
+    spec = activation_spec(activation)
+    if derivative_rule(spec, sp.Symbol("z", real=True)) == 1:  # the identity: nothing to name
+        return [f"{out} = {total}"]
+    return [f"{pre} = {total}", f"{out} = {_act(activation, pre)}"]
 
 
 # --- batch normalisation ---------------------------------------------------------------------
@@ -170,6 +181,21 @@ def rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0, b_y=0, activation: str = "tanh",
 # --- convolution, pooling, dropout ------------------------------------------------------------
 
 
+def _all_used(taps: dict, names: list[str], layer: str, stride: int, padding: int) -> None:
+    """Every input and kernel entry must meet the other at least once: one that only ever meets
+    the zero padding (or that the stride skips) is not in the computation at all."""
+    used = {n for pairs in taps.values() for pair in pairs for n in pair}
+    clauses = []
+    for prefix, other in (("x", "the kernel"), ("k", "an input")):
+        unused = [n for n in names if n.startswith(prefix) and n not in used]
+        if unused:
+            clauses.append(f"{', '.join(unused)} never meet{'s' if len(unused) == 1 else ''} {other}")
+    if clauses:
+        raise DeriveError(f"{layer}: with stride {stride} and padding {padding}, "
+                          f"{' and '.join(clauses)} (a gradient of 0, as in PyTorch, but no part of "
+                          f"the computation); use a smaller stride or padding")
+
+
 def _window_starts(size: int, k: int, stride: int, padding: int, name: str) -> list[int]:
     if not isinstance(stride, int) or stride < 1 or not isinstance(padding, int) or padding < 0:
         raise DeriveError(f"{name}: stride must be a whole number ≥ 1 and padding ≥ 0")
@@ -195,16 +221,20 @@ def conv1d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str
     values = {f"x{i}": v for i, v in enumerate(xs, start=1)}
     values.update({f"k{m}": v for m, v in enumerate(ks, start=1)})
     values["b"] = bias
-    lines, outputs = [], []
+    lines, outputs, taps = [], [], {}
     for j, s in enumerate(starts, start=1):
-        terms = [f"k{m + 1}*x{s + m + 1}" for m in range(len(ks)) if 0 <= s + m < len(xs)]
-        lines.append(f"o{j} = {_act(activation, ' + '.join(terms + ['b']))}")
+        pairs = [(f"k{m + 1}", f"x{s + m + 1}") for m in range(len(ks)) if 0 <= s + m < len(xs)]
+        lines += _unit(f"o{j}", f"z{j}", " + ".join([f"{k}*{x}" for k, x in pairs] + ["b"]), activation)
         outputs.append(f"o{j}")
+        taps[f"o{j}"] = pairs
+    _all_used(taps, values_of("x", len(xs)) + values_of("k", len(ks)), "conv1d", stride, padding)
     lines.append(_readout(outputs, ups, values))
-    meta = {"layer": "conv1d", "stride": stride, "padding": padding, "focus": "k1"}
+    meta = {"layer": "conv1d", "stride": stride, "padding": padding, "focus": "k1", "taps": taps,
+            "inputs": list(values_of("x", len(xs))), "kernel": list(values_of("k", len(ks))),
+            "activation": activation}
     return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
                    [f"k{m}" for m in range(1, len(ks) + 1)] + ["b"], None,
-                   title or "A 1-D convolution: one kernel shared by every position", "generic", meta)
+                   title or "A 1-D convolution: one kernel shared by every position", "conv", meta)
 
 
 _GRID = re.compile(r"^([A-Za-z]+)(\d+)_(\d+)$")
@@ -234,19 +264,25 @@ def conv2d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str
     values = {f"x{r + 1}_{c + 1}": v for r, row in enumerate(X) for c, v in enumerate(row)}
     values.update({f"k{r + 1}_{c + 1}": v for r, row in enumerate(K) for c, v in enumerate(row)})
     values["b"] = bias
-    lines, outputs = [], []
+    lines, outputs, taps = [], [], {}
     for i, r0 in enumerate(rows, start=1):
         for j, c0 in enumerate(cols, start=1):
-            terms = [f"k{a + 1}_{b + 1}*x{r0 + a + 1}_{c0 + b + 1}" for a in range(len(K))
+            pairs = [(f"k{a + 1}_{b + 1}", f"x{r0 + a + 1}_{c0 + b + 1}") for a in range(len(K))
                      for b in range(len(K[0])) if 0 <= r0 + a < len(X) and 0 <= c0 + b < len(X[0])]
-            lines.append(f"o{i}_{j} = {_act(activation, ' + '.join(terms + ['b']))}")
+            lines += _unit(f"o{i}_{j}", f"z{i}_{j}", " + ".join([f"{k}*{x}" for k, x in pairs] + ["b"]),
+                           activation)
             outputs.append(f"o{i}_{j}")
-    lines.append(_readout(outputs, ups, values))
-    meta = {"layer": "conv2d", "stride": stride, "padding": padding, "focus": "k1_1"}
+            taps[f"o{i}_{j}"] = pairs
     params = [f"k{r + 1}_{c + 1}" for r in range(len(K)) for c in range(len(K[0]))] + ["b"]
+    _all_used(taps, [k for k in values if k.startswith("x")] + params[:-1], "conv2d", stride, padding)
+    lines.append(_readout(outputs, ups, values))
+    meta = {"layer": "conv2d", "stride": stride, "padding": padding, "focus": "k1_1", "taps": taps,
+            "inputs": [k for k in values if k.startswith("x")], "kernel": params[:-1],
+            "activation": activation}
     return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, params,
                    None, title or "A 2-D convolution: one kernel shared by every position",
-                   "generic", meta, latex_names=_grid_names([*values, *outputs]))
+                   "conv", meta, latex_names=_grid_names([*values, *outputs, *(
+                       "z" + o[1:] for o in outputs)]))
 
 
 def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
@@ -259,6 +295,9 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
     >>> ex.value("o2"), ex.grad("x2"), ex.grad("x1")
     (2, 1, 0)
     """
+    if not isinstance(size, int) or size < 2:
+        raise DeriveError(f"maxpool: size must be a whole number ≥ 2, got {size!r} (a window of "
+                          f"one entry just copies it)")
     stride = stride or size
     two_d = isinstance(x, (list, tuple, np.ndarray)) and any(isinstance(r, (list, tuple, np.ndarray)) for r in x)
     if two_d:
@@ -284,9 +323,9 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
     inputs = [k for k in values if k.startswith("x")]
     # no parameters: the exercise asks for the gradient the layer passes down to its inputs
     meta = {"layer": "maxpool", "size": size, "stride": stride, "focus": inputs[0],
-            "ask": [f"dL/d{x}" for x in inputs]}
+            "ask": [f"dL/d{x}" for x in inputs], "windows": dict(windows), "inputs": inputs}
     return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, [], None,
-                   title or "Max-pooling: the gradient goes to the maximum", "generic", meta,
+                   title or "Max-pooling: the gradient goes to the maximum", "maxpool", meta,
                    latex_names=_grid_names([*values, *(o for o, _ in windows)]))
 
 
@@ -310,7 +349,8 @@ def dropout(x, mask, p, upstream=None, title: str | None = None) -> Example:
     values["p"] = p
     lines = [f"out{i} = x{i}*m{i}/(1 - p)" for i in range(1, len(xs) + 1)]
     lines.append(_readout([f"out{i}" for i in range(1, len(xs) + 1)], ups, values))
-    meta = {"layer": "dropout", "focus": "x1", "ask": [f"dL/dx{i}" for i in range(1, len(xs) + 1)]}
+    meta = {"layer": "dropout", "focus": "x1", "ask": [f"dL/dx{i}" for i in range(1, len(xs) + 1)],
+            "inputs": values_of("x", len(xs))}
     # no parameters (the mask and p are fixed): the gradient asked for is the inputs'
     return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, [], None,
-                   title or "Inverted dropout with a fixed mask", "generic", meta)
+                   title or "Inverted dropout with a fixed mask", "dropout", meta)

@@ -10,7 +10,7 @@ from ..core.errors import DeriveError, SpecError
 # with a message that names it and says what to do instead — never silently dropped.
 EQUATION_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
                    "lr", "params", "data", "constants", "output", "precision", "focus", "notation",
-                   "tolerance", "train")
+                   "tolerance", "train", "shapes")
 MLP_FIELDS = ("title", "inputs", "weights", "biases", "targets", "activation", "activations", "loss",
               "lr", "focus", "precision", "notation", "train")
 KNOWN_FIELDS = tuple(dict.fromkeys(EQUATION_FIELDS + MLP_FIELDS))
@@ -51,6 +51,7 @@ class Spec:
     data: list | None = None
     constants: list | None = None
     focus: str | None = None
+    shapes: dict | None = None  # {W: [3, 2]}: a symbolic matrix derivation (no values)
 
 
 def load_yaml(path) -> dict:
@@ -149,7 +150,26 @@ def load_spec(path) -> Spec:
                 ask=ask, lr=data.get("lr"), params=params, output=data.get("output"),
                 precision=precision, notation=_notation(data, path), tolerance=tolerance, raw=data,
                 source=str(path), data=_names(data, "data", path),
-                constants=_names(data, "constants", path), focus=focus)
+                constants=_names(data, "constants", path), focus=focus, shapes=_shapes(data, path))
+
+
+def _shapes(data: dict, path):
+    """``shapes: {W: [3, 2], x: [2]}``: each input's shape, for a derivation without values."""
+    shapes = data.get("shapes")
+    if shapes is None:
+        return None
+    if not isinstance(shapes, dict) or not all(isinstance(k, str) for k in shapes):
+        raise SpecError(f"{path}: `shapes` must map input names to shapes, e.g. `shapes: {{W: [3, 2], "
+                        f"x: [2]}}`")
+    if data.get("values"):
+        raise SpecError(f"{path}: give `values` (numbers) or `shapes` (a symbolic matrix "
+                        f"derivation), not both — values have their own shapes")
+    for name, shape in shapes.items():
+        if not isinstance(shape, list) or len(shape) > 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape):
+            raise SpecError(f"{path}: `shapes: {name}: {shape!r}` is not a shape; write [rows, "
+                            f"columns], [n] for a column vector or [] for a scalar")
+    return dict(shapes)
 
 
 def _notation(data: dict, path):
@@ -180,7 +200,7 @@ def example_from_spec(spec: Spec):
     try:
         ex = Example.from_equations(spec.equations, values=spec.values or None, params=spec.params,
                                     lr=spec.lr, output=spec.output, title=spec.title,
-                                    data=spec.data, constants=spec.constants)
+                                    data=spec.data, constants=spec.constants, shapes=spec.shapes)
     except SpecError:
         raise
     except DeriveError as e:

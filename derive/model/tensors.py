@@ -13,8 +13,9 @@ import sympy as sp
 from ..core.engine import Quantity, public_form
 from ..core.errors import DeriveError, InvalidValue
 from ..core.numbers import to_exact
-from ..core.tensor import Tensor, binary_values, scalar, shape_text
-from ..core.tensorgraph import TensorEvaluation, TensorGraph
+from ..core.parser import Call, Name
+from ..core.tensor import TENSOR_FUNCTIONS, Tensor, binary_values, scalar, shape_text
+from ..core.tensorgraph import ShapeEvaluation, TensorEvaluation, TensorGraph
 
 _PARAM = re.compile(r"^(w|b|W|B|theta|bias|weight|gamma|beta|k|kernel)")
 _DATA = re.compile(r"^(x|X|y|Y|t|target|label|input|h0|mask|upstream)")
@@ -34,11 +35,21 @@ class TensorExample:
     kind = "tensor"
 
     def __init__(self, graph: TensorGraph, values, params=None, lr=None, title: str | None = None,
-                 kind: str = "tensor", meta: dict | None = None, aliases: dict | None = None):
-        if not values:
+                 kind: str = "tensor", meta: dict | None = None, aliases: dict | None = None,
+                 shapes: dict | None = None):
+        if values and shapes:
+            raise DeriveError("give either values (a worked example with numbers) or shapes (a "
+                              "symbolic derivation), not both: the values have their own shapes")
+        if not values and not shapes:
             raise DeriveError("equations over vectors and matrices need values (lists for vectors, "
-                              "nested lists for matrices); symbolic matrix derivations are not "
-                              "supported")
+                              "nested lists for matrices), or shapes for a symbolic derivation, "
+                              "e.g. shapes={\"W\": [3, 2], \"x\": [2, 1]}")
+        if shapes:
+            if not hasattr(shapes, "items"):
+                raise DeriveError(f"shapes must be a mapping like {{\"W\": [3, 2]}}, got "
+                                  f"{type(shapes).__name__}")
+            self._init_symbolic(graph, dict(shapes), params, lr, title, kind, meta)
+            return
         given = dict(values)
         unknown = [k for k in given if k not in graph.inputs]
         if unknown:
@@ -71,14 +82,44 @@ class TensorExample:
         self.params = params
         self.precision = 4  # significant digits of ≈ numbers in documents
 
+    def _init_symbolic(self, graph, shapes, params, lr, title, kind, meta):
+        """A derivation from shapes alone: the matrix rules with their shapes, no numbers."""
+        self.graph = graph
+        self.title = title
+        self.kind = kind
+        self.meta = dict(meta or {})
+        self.aliases = {}
+        self.lr = None if lr is None else to_exact(lr, "lr")
+        self.evaluation = None
+        self.shapes = ShapeEvaluation(graph, shapes).shapes
+        self.values = None
+        if params is None:
+            params = [n for n in graph.inputs if _PARAM.match(n)] or \
+                     [n for n in graph.inputs if not _DATA.match(n)] or list(graph.inputs)
+        else:
+            params = [params] if isinstance(params, str) else list(params)
+            for p in params:
+                if p not in graph.inputs:
+                    raise DeriveError(f"parameter {p!r} is not an input; the inputs are: "
+                                      f"{', '.join(graph.inputs)}")
+        self.params = params
+        self.precision = 4
+
     @classmethod
     def from_equations(cls, text: str, values=None, params=None, lr=None, output=None,
-                       title: str | None = None) -> "TensorExample":
+                       title: str | None = None, shapes=None) -> "TensorExample":
+        """Staged tensor equations with values, or with ``shapes`` for a symbolic derivation.
+
+        >>> ex = TensorExample.from_equations("z = W @ x + b\\nL = sum(z)",
+        ...                                   shapes={"W": [3, 2], "x": [2], "b": [3]})
+        >>> ex.symbolic, ex.shape("z")
+        (True, (3, 1))
+        """
         from ..core.functions import FUNCTIONS
         from ..core.parser import parse_equations
         from ..core.tensor import TENSOR_FUNCTIONS
         return cls(TensorGraph(parse_equations(text, {**FUNCTIONS, **TENSOR_FUNCTIONS}), output),
-                   values, params, lr, title)
+                   values, params, lr, title, shapes=shapes)
 
     # --- the graph --------------------------------------------------------------------------
 
@@ -96,19 +137,40 @@ class TensorExample:
 
     @property
     def symbolic(self) -> bool:
-        return False
+        """True for a derivation from shapes alone (no values)."""
+        return self.evaluation is None
 
     def shape(self, name: str) -> tuple:
         """The shape of a node or input: () for a scalar, (rows, columns) otherwise."""
         self._check_name(name)
         if name in self.aliases:
             return ()
+        if self.symbolic:
+            return self.shapes[name]
         return self.evaluation.values[name].shape
 
+    def is_index(self, name: str) -> bool:
+        """True when ``name`` holds class indices (the targets of a cross-entropy, one per
+        example) rather than a one-hot matrix of the probabilities' shape."""
+        if not self.symbolic:
+            return bool(self.evaluation.values[name].index)
+        for eq in self.graph.equations:
+            t = eq.tree
+            if (isinstance(t, Call) and t.func in TENSOR_FUNCTIONS and TENSOR_FUNCTIONS[t.func].after_softmax
+                    and isinstance(t.args[1], Name) and t.args[1].id == name and isinstance(t.args[0], Name)):
+                return self.shapes[name] != self.shapes[t.args[0].id]
+        return False
+
     def _check_name(self, name: str):
-        if name not in self.evaluation.values and name not in self.aliases:
+        known = self.shapes if self.symbolic else self.evaluation.values
+        if name not in known and name not in self.aliases:
             known = ", ".join(self.inputs + self.nodes)
             raise DeriveError(f"unknown name {name!r}; known names: {known}")
+
+    def _numbers(self, what: str):
+        if self.symbolic:
+            raise DeriveError(f"{what}: this example is symbolic (shapes only, no values); give "
+                              f"values=… for numbers, or read the derivation (ex.to_text())")
 
     def _tensor(self, name: str, table: dict) -> Tensor | sp.Expr:
         if name in self.aliases:
@@ -120,6 +182,7 @@ class TensorExample:
 
     def tensor(self, name: str) -> Tensor:
         """The exact forward Tensor of a node or input (entries: Rationals and exact atoms)."""
+        self._numbers("tensor")
         self._check_name(name)
         return self.evaluation.values[self.aliases[name][0] if name in self.aliases else name]
 
@@ -139,10 +202,12 @@ class TensorExample:
 
     def value(self, name: str):
         """Exact forward value: a ``sympy.Matrix`` of the node's shape, or a number."""
+        self._numbers("value")
         self._check_name(name)
         return self._public_of(name, self.evaluation.values, ("value",))
 
     def grad_tensor(self, wrt: str, of: str | None = None) -> Tensor:
+        self._numbers("grad")
         of = of or self.output
         self._check_name(wrt)
         self._check_name(of)
@@ -151,6 +216,7 @@ class TensorExample:
 
     def grad(self, wrt: str, of: str | None = None):
         """∂of/∂wrt (default: the output): a ``sympy.Matrix`` of wrt's shape, exact."""
+        self._numbers("grad")
         of = of or self.output
         self._check_name(wrt)
         self._check_name(of)
@@ -158,6 +224,7 @@ class TensorExample:
 
     def update(self, name: str):
         """One gradient-descent step ``name − lr·∂L/∂name``, exact."""
+        self._numbers("update")
         self._check_name(name)
         if self.lr is None:
             raise DeriveError("no learning rate: give lr=… to compute an update")
@@ -186,6 +253,7 @@ class TensorExample:
         """Compare answers (numbers, nested lists or arrays) entry by entry; see
         ``derive.teaching.matrixcheck``."""
         from ..teaching.matrixcheck import check_tensor_answers
+        self._numbers("check")
         return check_tensor_answers(self, answers, rtol=rtol, atol=atol)
 
     # --- documents ------------------------------------------------------------------------
@@ -220,7 +288,7 @@ class TensorExample:
         return self.to_markdown()
 
     def __repr__(self) -> str:
-        shapes = ", ".join(f"{n} {shape_text(self.evaluation.values[n].shape)}" for n in self.inputs[:6])
+        shapes = ", ".join(f"{n} {shape_text(self.shape(n))}" for n in self.inputs[:6])
         return f"<derive.TensorExample {self.output} of {shapes}: {len(self.nodes)} nodes>"
 
 

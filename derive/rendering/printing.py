@@ -755,7 +755,10 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"Σ_batch {self._matrix_factor(b.operand)}"
 
     def _print_Scaled(self, s: Scaled):
-        return f"{self._matrix_factor(s.operand)}/{self._print(s.divisor)}"
+        divisor = self._print(s.divisor)
+        if isinstance(s.divisor, sp.Basic) and (s.divisor.is_Add or s.divisor.is_Mul):
+            divisor = f"({divisor})"  # (m ⊙ g)/(1 − p), not /1 − p
+        return f"{self._matrix_factor(s.operand)}/{divisor}"
 
     def _print_Entry(self, e: Entry):
         entry = f"{self._name(e.name)}[{e.row},{e.column}]"

@@ -1,16 +1,21 @@
 """Documents of the layer exercises that say more than the generic worked example: batch
-normalisation's backward pass checked against CS231n's simplified formula, and a recurrent net's
-shared weight whose gradient is a sum over time steps that explodes or vanishes. Each is a layout
-registry entry (``register_layout``) for the kind its builder sets."""
+normalisation's backward pass checked against CS231n's simplified formula, a recurrent net's
+shared weight whose gradient is a sum over time steps that explodes or vanishes, and the matrix
+view of convolution, max-pooling and dropout — the scalar lines of the worked example written as
+one matrix product each (o = T x + b, ∂L/∂x = Tᵀ δ, ∂L/∂k = P δ), with their numbers. Each is a
+layout registry entry (``register_layout``) for the kind its builder sets."""
 from __future__ import annotations
 
 import sympy as sp
 
-from ..core.derivation import Chain, Formula, Partial, Product, Value
+from ..core.derivation import Chain, Formula, Partial, Prime, Product, Sum, Value
 from ..core.engine import compact, expand_quantities
-from ..core.functions import FUNCTIONS, Sentence
+from ..core.functions import FUNCTIONS, Sentence, derivative_rule
+from ..core.matrixmath import Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf, Transposed
+from ..core.tensor import from_entries
 from ..rendering.blocks import Section
 from .content import build_generic, register_layout
+from .matrixdoc import ONES
 
 SIMPLIFIED = Formula(
     r"\frac{\partial L}{\partial x_i} = \frac{\gamma}{n\,s}\Bigl(n\,g_i - \sum_j g_j"
@@ -119,7 +124,181 @@ def _through_time(ex, d, product) -> Sentence:
     return Sentence(f"From the last step back to the first the factor is {{0}}, {fate}{why}.", (first, cap))
 
 
+# --- the matrix view of convolution, max-pooling and dropout ------------------------------------
+
+
+LAYER_SHOWN = 10  # a layer exercise's matrices are small: shown whole up to 10 rows or columns
+
+
+def _vec(entries):
+    """Exact numbers as a column (a MatrixValue to show)."""
+    return MatrixValue.of(from_entries(list(entries), (len(entries), 1)), LAYER_SHOWN)
+
+
+def _mat(rows):
+    return MatrixValue.of(from_entries([e for r in rows for e in r], (len(rows), len(rows[0]))), LAYER_SHOWN)
+
+
+def _v(name: str) -> sp.Symbol:
+    return sp.Symbol(name, real=True)
+
+
+def _insert(content, section):
+    """Place ``section`` before the observations (the last word stays theirs)."""
+    at = len(content.sections) - (1 if content.sections[-1].title == "Observations" else 0)
+    content.sections.insert(at, section)
+
+
+def _matvec(rows, vector, label: str) -> list:
+    return [compact(label, sp.Add(*[a * b for a, b in zip(row, vector) if a != 0 and b != 0]))
+            for row in rows]
+
+
+def matrix_view_conv(ex) -> dict:
+    """The convolution as matrices, from the exact forward values: T (outputs × inputs) with the
+    kernel on its band, P (kernel × outputs) whose column j is output j's window, the upstream g,
+    the pre-activation z = T x + b, δ = g ⊙ f'(z), and the gradients Tᵀδ, Pδ, Σδ (exact)."""
+    v, meta = ex.evaluation.values, ex.meta
+    xs, ks, taps = meta["inputs"], meta["kernel"], meta["taps"]
+    outs = list(taps)
+    T = [[sp.S.Zero] * len(xs) for _ in outs]
+    P = [[sp.S.Zero] * len(outs) for _ in ks]
+    for j, out in enumerate(outs):
+        for k, x in taps[out]:
+            T[j][xs.index(x)] = v[k]
+            P[ks.index(k)][j] = v[x]
+    x = [v[n] for n in xs]
+    z = [compact("z", e + v["b"]) for e in _matvec(T, x, "Tx")]
+    g = [v[f"g{j}"] for j in range(1, len(outs) + 1)]
+    spec = FUNCTIONS[meta.get("activation", "identity")]
+    zsym = sp.Symbol("z", real=True)
+    rule = derivative_rule(spec, zsym)
+    delta = [compact("δ", gj * rule.xreplace({zsym: zj})) for gj, zj in zip(g, z)]
+    Tt = [list(col) for col in zip(*T)]
+    return {"T": T, "P": P, "x": x, "z": z, "g": g, "delta": delta, "outs": outs,
+            "dx": _matvec(Tt, delta, "Tᵀδ"), "dk": _matvec(P, delta, "Pδ"),
+            "db": compact("Σδ", sp.Add(*delta))}
+
+
+def build_conv(ex):
+    content = build_generic(ex)
+    m = matrix_view_conv(ex)
+    meta = ex.meta
+    two_d = meta["layer"] == "conv2d"
+    n_out, n_in, n_k = len(m["outs"]), len(m["x"]), len(m["P"])
+    x, k, b, g, z, T, P, d = (_v(n) for n in ("x", "k", "b", "g", "z", "T", "P", "delta"))
+    s = Section("The same layer in matrix form")
+    s.say(Sentence(("The input read row by row is the column {0} (" if two_d else "Stack the inputs "
+                    "in the column {0} (") + f"{n_in} entries), the kernel in {{1}} ({n_k}) and the "
+                   f"outputs' upstream gradients in {{2}} ({n_out}). Every output is one row of a "
+                   "matrix product, {3}, where row j of {4} holds the kernel at output j's window "
+                   f"(stride {meta['stride']}, padding {meta['padding']}) and zeros elsewhere:",
+                   (x, k, g, Chain(z, "=", Sum((MatProduct((T, x)), b))), T)))
+    s.show(Chain(_v("T"), "=", _mat(m["T"])))
+    s.show(Chain(z, "=", Sum((MatProduct((T, x)), b)), "=", _vec(m["z"])))
+    activation = meta.get("activation", "identity")
+    if derivative_rule(FUNCTIONS[activation], sp.Symbol("z", real=True)) != 1:  # not the identity
+        s.say(Sentence("The activation acts entry by entry, so the gradient reaching {0} is the "
+                       "upstream one times its derivative:", (z,)))
+        s.show(Chain(d, "=", Hadamard((g, Prime(activation, z))), "=", _vec(m["delta"])))
+    else:
+        s.say(Sentence("There is no activation, so the gradient reaching {0} is the upstream one: {1}.",
+                   (z, Chain(d, "=", g))))
+    s.say(Sentence("Going back through a matrix product takes the transpose: the input's gradient "
+                   "is {0}, what the layer passes to the layer below (CS231n's dx):",
+                   (MatProduct((Transposed(T), d)),)))
+    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(T), d)), "=", _vec(m["dx"])))
+    s.say(Sentence("The kernel is shared: {0} multiplies one input at every output, so its gradient "
+                   "sums over the outputs. Writing output j's window as column j of {1}:",
+                   (_v("k_m"), P)))
+    s.show(Chain(_v("P"), "=", _mat(m["P"])))
+    s.show(Chain(Partial(ex.output, "k"), "=", MatProduct((P, d)), "=", _vec(m["dk"])))
+    s.show(Chain(Partial(ex.output, "b"), "=", Sum(tuple(_v(f"delta{j}") for j in range(1, n_out + 1)))
+                 if n_out <= 4 else MatProduct((Transposed(ONES), d)), "=", Value(m["db"])))
+    s.say(Sentence("These are the numbers of the scalar derivation above, entry by entry."))
+    _insert(content, s)
+    return content
+
+
+def matrix_view_maxpool(ex) -> dict:
+    """Max-pooling as a selection matrix R (outputs × inputs, one 1 per row at the window's
+    first maximum, as PyTorch breaks ties), with o = R x and ∂L/∂x = Rᵀ g (exact)."""
+    v, meta = ex.evaluation.values, ex.meta
+    xs, windows = meta["inputs"], meta["windows"]
+    R = []
+    for out, cells in windows.items():
+        values = [v[c] for c in cells]
+        top = values[0]
+        best = 0
+        for i, val in enumerate(values):
+            if (val - top).is_positive:
+                top, best = val, i
+        row = [sp.S.Zero] * len(xs)
+        row[xs.index(cells[best])] = sp.S.One
+        R.append(row)
+    g = [v[f"g{j}"] for j in range(1, len(windows) + 1)]
+    Rt = [list(col) for col in zip(*R)]
+    return {"R": R, "x": [v[n] for n in xs], "o": _matvec(R, [v[n] for n in xs], "Rx"), "g": g,
+            "dx": _matvec(Rt, g, "Rᵀg")}
+
+
+def build_maxpool(ex):
+    content = build_generic(ex)
+    m = matrix_view_maxpool(ex)
+    two_d = any("_" in n for n in ex.meta["inputs"])
+    R, x, g = _v("R"), _v("x"), _v("g")
+    s = Section("The same layer in matrix form")
+    s.say(Sentence(("Read the input row by row into the column {0}" if two_d else "Stack the inputs "
+                    "in the column {0}") + f" ({len(m['x'])} entries) and the upstream gradients in "
+                   f"{{1}} ({len(m['g'])}). At these values each output copies one input — its "
+                   "window's maximum (the first one at a tie, as PyTorch) — so the layer is a "
+                   "selection matrix {2} with one 1 per row:", (x, g, R)))
+    s.show(Chain(R, "=", _mat(m["R"])))
+    s.show(Chain(_v("o"), "=", MatProduct((R, x)), "=", _vec(m["o"])))
+    s.say(Sentence("Going back through R takes its transpose: each output's gradient returns to "
+                   "the input it copied, and every other input gets 0:"))
+    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(R), g)), "=", _vec(m["dx"])))
+    s.say(Sentence("These are the numbers of the scalar derivation above, entry by entry."))
+    _insert(content, s)
+    return content
+
+
+def matrix_view_dropout(ex) -> dict:
+    """Inverted dropout as vectors: out = (m ⊙ x)/(1 − p), ∂L/∂x = (m ⊙ g)/(1 − p) (exact)."""
+    v = ex.evaluation.values
+    n = len(ex.meta["inputs"])
+    keep = 1 - v["p"]
+    x = [v[f"x{i}"] for i in range(1, n + 1)]
+    mask = [v[f"m{i}"] for i in range(1, n + 1)]
+    g = [v[f"g{i}"] for i in range(1, n + 1)]
+    return {"x": x, "m": mask, "g": g, "out": [compact("out", mi * xi / keep) for mi, xi in zip(mask, x)],
+            "dx": [compact("dx", mi * gi / keep) for mi, gi in zip(mask, g)], "keep": keep}
+
+
+def build_dropout(ex):
+    content = build_generic(ex)
+    m = matrix_view_dropout(ex)
+    x, mask, g, p = _v("x"), _v("m"), _v("g"), _v("p")
+    s = Section("The same layer in matrix form")
+    s.say(Sentence("Stack the inputs in the column {0}, the mask in {1} (1 keeps a unit, 0 drops "
+                   "it) and the upstream gradients in {2}. The layer multiplies entry by entry:",
+                   (x, mask, g)))
+    s.show(Chain(_v("m"), "=", _vec(m["m"])))
+    s.show(Chain(_v("out"), "=", Scaled(Hadamard((mask, x)), 1 - p), "=", _vec(m["out"])))
+    s.say(Sentence("The mask and the scaling are fixed numbers, so the gradient goes back through "
+                   "the same product: a dropped unit passes none, a kept one passes {0}.",
+                   (Scaled(g, 1 - p),)))
+    s.show(Chain(Partial(ex.output, "x"), "=", Scaled(Hadamard((mask, g)), 1 - p), "=", _vec(m["dx"])))
+    s.say(Sentence("These are the numbers of the scalar derivation above, entry by entry."))
+    _insert(content, s)
+    return content
+
+
 register_layout("batchnorm", build_batchnorm, "batch normalisation with the simplified gradient")
+register_layout("conv", build_conv, "a 1-D or 2-D convolution, with its matrix view (o = T x + b)")
+register_layout("maxpool", build_maxpool, "max-pooling, with its selection matrix (∂L/∂x = Rᵀ g)")
+register_layout("dropout", build_dropout, "inverted dropout, with its vector form")
 register_layout("rnn", build_rnn, "a recurrent net: the shared weight's gradient through time")
 
-__all__ = ["batchnorm_simplified", "build_batchnorm", "build_rnn"]
+__all__ = ["batchnorm_simplified", "build_batchnorm", "build_conv", "build_dropout", "build_maxpool",
+           "build_rnn", "matrix_view_conv", "matrix_view_dropout", "matrix_view_maxpool"]

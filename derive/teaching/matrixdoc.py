@@ -42,21 +42,23 @@ class _Shapes:
     """Shapes of sub-expressions, from the shapes of the named tensors."""
 
     def __init__(self, ex):
-        self.values = ex.evaluation.values
+        self.ex = ex
 
     def __call__(self, tree) -> tuple:
         if isinstance(tree, Num):
             return ()
         if isinstance(tree, Name):
-            return self.values[tree.id].shape
+            return self.ex.shape(tree.id)
         if isinstance(tree, Transpose):
             s = self(tree.operand)
             return s if s == () else (s[1], s[0])
         if isinstance(tree, Neg):
             return self(tree.operand)
         if isinstance(tree, Call):
-            if tree.func in ("sum", "mean", "cross_entropy"):
-                return ()
+            spec = TENSOR_FUNCTIONS.get(tree.func)
+            if spec is not None and spec.shape is not None:  # the registry's shape rule
+                return spec.shape([self(a) for a in tree.args],
+                                  [a.value if isinstance(a, Num) else None for a in tree.args])
             return self(tree.args[0])
         left, right = self(tree.left), self(tree.right)
         if tree.op == "@":
@@ -234,7 +236,7 @@ def _softmax_pair(ex, name: str):
                         and t2.args[0].id == eq.name and isinstance(t2.args[1], Name)):
                     users = [e for e in graph.equations if eq.name in graph.uses[e.name]]
                     if len(users) == 1:
-                        batch = ex.evaluation.values[eq.name].a.shape[1]
+                        batch = ex.shape(eq.name)[1]
                         return eq.name, t2.args[1].id, batch, eq2.name
     return None
 
@@ -269,9 +271,39 @@ def backward_formula(ex, name: str):
 def _target(ex, y: str):
     """The target as it enters p − y: y itself when one-hot, onehot(y) when it holds class
     indices (read literally, p − 2 would subtract the index)."""
-    if ex.evaluation.values[y].index:
+    if ex.is_index(y):
         return TensorCall(r"\operatorname{onehot}", "onehot", (_sym(y),))
     return _sym(y)
+
+
+def _is_softmax_output(ex, name: str) -> bool:
+    """True for p in ``p = softmax(z)`` followed by ``L = cross_entropy(p, y)``."""
+    for eq in ex.graph.equations:
+        t = eq.tree
+        if eq.name == name and isinstance(t, Call) and t.func == "softmax" and isinstance(t.args[0], Name):
+            pair = _softmax_pair(ex, t.args[0].id)
+            return pair is not None and pair[0] == name
+    return False
+
+
+def _shape_of_formula(ex, f):
+    """The shape of a factor of a matrix rule: a named tensor, its gradient, a transpose."""
+    if isinstance(f, Partial):
+        return ex.shape(f.wrt)
+    if isinstance(f, sp.Symbol) and f.name in ex.graph.inputs + ex.graph.nodes:
+        return ex.shape(f.name)
+    if isinstance(f, Transposed):
+        inner = _shape_of_formula(ex, f.operand)
+        return None if inner is None else (inner if inner == () else (inner[1], inner[0]))
+    return None
+
+
+def _product_shapes(ex, formula) -> list:
+    """The factors' shapes of a matrix product ∂L/∂z1 Xᵀ: [(3, 8), (8, 4)]; [] otherwise."""
+    if not isinstance(formula, MatProduct):
+        return []
+    shapes = [_shape_of_formula(ex, f) for f in formula.factors]
+    return shapes if all(s not in (None, ()) for s in shapes) else []
 
 
 def _ancestors_of_output(ex) -> set:
@@ -338,9 +370,11 @@ def zoom_section(ex, name: str, i: int, j: int) -> Section | None:
 
 
 def build_matrix(ex) -> Content:
-    """The document of a TensorExample (see the module docstring)."""
-    values = ex.evaluation.values
-    grads = ex.evaluation.adjoints(ex.output)
+    """The document of a TensorExample (see the module docstring). A symbolic example (shapes,
+    no values) gets the same steps with their shapes and no numbers."""
+    symbolic = ex.symbolic
+    values = None if symbolic else ex.evaluation.values
+    grads = None if symbolic else ex.evaluation.adjoints(ex.output)
     sections = []
 
     s = Section("The computation")
@@ -348,26 +382,30 @@ def build_matrix(ex) -> Content:
     s.say(Sentence("Each line computes a whole vector or matrix at once. Vectors are columns"
                    + (f"; the {batch} examples of the mini-batch are the columns of X, and the "
                       "loss is their mean." if batch and batch > 1 else ".")))
+    if symbolic:
+        s.say(Sentence("The inputs have shapes but no values: every step below is the matrix "
+                       "rule with its shapes, for any numbers of those shapes."))
     rows = []
     for name in ex.inputs:
         role = "parameter" if name in ex.params or any(
             a[0] == name for k, a in ex.aliases.items() if k in ex.params) else "given"
-        if values[name].index:
+        if ex.is_index(name):
             role = "given (class indices, 0-based)"
-        rows.append([_sym(name), ShapeOf(values[name].shape), role])
+        rows.append([_sym(name), ShapeOf(ex.shape(name)), role])
     for eq in ex.graph.equations:
-        rows.append([_sym(eq.name), ShapeOf(values[eq.name].shape), Chain(_sym(eq.name), "=", display(eq.tree))])
+        rows.append([_sym(eq.name), ShapeOf(ex.shape(eq.name)), Chain(_sym(eq.name), "=", display(eq.tree))])
     s.tabulate(["name", "shape", "role or definition"], rows)
     sections.append(s)
 
     s = Section("Forward pass")
     for eq in ex.graph.equations:
-        shape = values[eq.name].shape
+        shape = ex.shape(eq.name)
         if shape == ():
             s.say(Sentence("{0} is a number:", (_sym(eq.name),)))
         else:
             s.say(Sentence("{0} is {1}:", (_sym(eq.name), ShapeOf(shape))))
-        s.show(Chain(_sym(eq.name), "=", display(eq.tree), "=", _shown(values[eq.name])))
+        items = [_sym(eq.name), "=", display(eq.tree)]
+        s.show(Chain(*items) if symbolic else Chain(*items, "=", _shown(values[eq.name])))
     sections.append(s)
 
     s = Section("Backward pass in matrix form")
@@ -376,15 +414,14 @@ def build_matrix(ex) -> Content:
                    "elementwise function multiplies it entry by entry (⊙) by its derivative."))
     relevant = _ancestors_of_output(ex)
     order = [eq.name for eq in reversed(ex.graph.equations) if eq.name in relevant]
-    order += [n for n in ex.inputs if n in relevant and not values[n].index]
+    order += [n for n in ex.inputs if n in relevant and not ex.is_index(n)]
     stated: list = []
     for name in order:
-        g = grads[name]
         formula = backward_formula(ex, name)
         pair = _softmax_pair(ex, name)
         if pair is not None and pair[3] == ex.output:
             p, y, batch, _ = pair
-            onehot = values[y].index
+            onehot = ex.is_index(y)
             s.say(Sentence("Softmax followed by cross-entropy: the gradient with respect to the "
                            "logits {0} is the probabilities {1} minus the one-hot targets {2}"
                            + (f", divided by the batch size {batch} (the loss is a mean)"
@@ -393,24 +430,45 @@ def build_matrix(ex) -> Content:
                               "example's class." if onehot else "."),
                            (_sym(name), _sym(p), _target(ex, y), _sym(y))))
         elif formula is not None and _has_mask(formula):
-            active = sum(1 for e in values[_mask_arg(formula)].a.ravel() if e.is_extended_positive)
-            s.say(Sentence(f"The mask keeps the gradient where the unit was active: "
-                           f"{active} of {values[_mask_arg(formula)].size} entries here."))
+            if symbolic:  # how many units are active depends on the values
+                s.say(Sentence("The mask keeps the gradient where the unit was active (z > 0) "
+                               "and stops it elsewhere."))
+            else:
+                active = sum(1 for e in values[_mask_arg(formula)].a.ravel() if e.is_extended_positive)
+                s.say(Sentence(f"The mask keeps the gradient where the unit was active: "
+                               f"{active} of {values[_mask_arg(formula)].size} entries here."))
         elif formula is not None and isinstance(formula, BatchSum):
             s.say(Sentence("{0} was added to every column (every example), so its gradient sums "
                            "the columns of the gradient over the batch.", (_sym(name),)))
-        items = [Partial(ex.output, name), "="]
-        if formula is not None:
-            items += [formula, "="]
-        items.append(_shown(g))
-        s.show(Chain(*items))
+        if symbolic:
+            if formula is None and (_is_softmax_output(ex, name) or name in ex.graph.inputs):
+                continue  # p of softmax + cross-entropy (the pair is done at once); a target
+            shape = ex.shape(name)
+            s.say(Sentence("{0} is " + ("a number, like {1}:" if shape == () else "{2}, like {1}:"),
+                           (Partial(ex.output, name), _sym(name), ShapeOf(shape))))
+            if formula is None:
+                s.say(Sentence("(no matrix rule is written for this step; its entries follow "
+                               "from the chain rule once values are given)"))
+                continue
+            s.show(Chain(Partial(ex.output, name), "=", formula))
+            factors = _product_shapes(ex, formula)
+            if factors:  # the inner sizes match and the outer ones give the gradient's shape
+                s.say(Sentence("Shapes: " + " times ".join(f"{{{i}}}" for i in range(len(factors)))
+                               + f" gives {{{len(factors)}}}.",
+                               tuple(ShapeOf(f) for f in factors) + (ShapeOf(shape),)))
+        else:
+            items = [Partial(ex.output, name), "="]
+            if formula is not None:
+                items += [formula, "="]
+            items.append(_shown(grads[name]))
+            s.show(Chain(*items))
         for function in rules_used(formula) if formula is not None else ():
             if function not in stated:  # the registry's rule, once per document
                 stated.append(function)
                 s.say(Sentence("where {0}, entry by entry.", (FUNCTIONS[function].derivative,)))
     sections.append(s)
 
-    focus = _focus_entry(ex)
+    focus = None if symbolic else _focus_entry(ex)
     if focus is not None:
         zoom = zoom_section(ex, *focus)
         if zoom is not None:
@@ -422,8 +480,8 @@ def build_matrix(ex) -> Content:
         s.say(Sentence("Gradient descent with learning rate {0} moves every parameter matrix "
                        "against its gradient:", (Chain(eta, "=", Value(ex.lr)),)))
         for name in _param_tensors(ex):
-            s.show(Chain(Updated(name), "=", Sum((_sym(name), Product((-eta, Partial(ex.output, name))))),
-                         "=", _shown(_update(ex, name))))
+            rule = [Updated(name), "=", Sum((_sym(name), Product((-eta, Partial(ex.output, name)))))]
+            s.show(Chain(*rule) if symbolic else Chain(*rule, "=", _shown(_update(ex, name))))
         sections.append(s)
     title = ex.title or "Backpropagation in matrix form"
     return Content(title, sections)
