@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..core.derivation import Chain, Formula, Partial, Prime, Product, Sum, Value
+from ..core.derivation import Chain, Formula, Partial, Prime, Sum, Value
 from ..core.engine import compact, expand_quantities
 from ..core.functions import FUNCTIONS, Sentence, derivative_rule
-from ..core.matrixmath import Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf, Transposed
+from ..core.matrixmath import Hadamard, MatProduct, MatrixValue, Scaled, Transposed
 from ..core.tensor import from_entries
 from ..rendering.blocks import Section
 from .content import build_generic, register_layout
@@ -158,7 +158,7 @@ def matrix_view_conv(ex) -> dict:
     """The convolution as matrices, from the exact forward values: T (outputs × inputs) with the
     kernel on its band, P (kernel × outputs) whose column j is output j's window, the upstream g,
     the pre-activation z = T x + b, δ = g ⊙ f'(z), and the gradients Tᵀδ, Pδ, Σδ (exact)."""
-    v, meta = ex.evaluation.values, ex.meta
+    v, meta = ex.derivation().values, ex.meta
     xs, ks, taps = meta["inputs"], meta["kernel"], meta["taps"]
     outs = list(taps)
     T = [[sp.S.Zero] * len(xs) for _ in outs]
@@ -223,7 +223,7 @@ def build_conv(ex):
 def matrix_view_maxpool(ex) -> dict:
     """Max-pooling as a selection matrix R (outputs × inputs, one 1 per row at the window's
     first maximum, as PyTorch breaks ties), with o = R x and ∂L/∂x = Rᵀ g (exact)."""
-    v, meta = ex.evaluation.values, ex.meta
+    v, meta = ex.derivation().values, ex.meta
     xs, windows = meta["inputs"], meta["windows"]
     R = []
     for out, cells in windows.items():
@@ -265,7 +265,7 @@ def build_maxpool(ex):
 
 def matrix_view_dropout(ex) -> dict:
     """Inverted dropout as vectors: out = (m ⊙ x)/(1 − p), ∂L/∂x = (m ⊙ g)/(1 − p) (exact)."""
-    v = ex.evaluation.values
+    v = ex.derivation().values
     n = len(ex.meta["inputs"])
     keep = 1 - v["p"]
     x = [v[f"x{i}"] for i in range(1, n + 1)]
