@@ -40,7 +40,7 @@ from derive.core.parser import parse_equations
     ("x = a if b else c", "`if` is a Python keyword"),
     ("x = relu(z=1)", "keyword arguments are not allowed"),
     ("x = a; y = b", "one equation per line"),
-    ("x = a @ b", "symbolic matrix derivations are not supported"),
+    ("x = a @ b", "need values (lists for vectors, nested lists for matrices), or shapes for a symbolic derivation"),
     ("x = a.shape", "attribute access is not allowed; only plain names, registry functions and `.T`"),
     ("x = a.Tx", "attribute access is not allowed"),
     ("x = a > b", "comparisons are not allowed in equations"),
