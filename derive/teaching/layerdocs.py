@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..core.derivation import Chain, Formula, Partial, Prime, Sum, Value
+from ..core.derivation import Chain, Formula, Partial, Prime, Product, Sum, Value
 from ..core.engine import compact, expand_quantities
 from ..core.functions import FUNCTIONS, Sentence, derivative_rule
 from ..core.matrixmath import Hadamard, MatProduct, MatrixValue, Scaled, Transposed
