@@ -578,8 +578,9 @@ def render(example, fmt_name: str, precision: int | None = None, fragment: bool 
            exact: bool | None = None, notation: dict | None = None) -> str:
     """The worked example for ``example`` in one format ("markdown", "latex", "text");
     ``notation`` defaults to the example's own preset (from its spec)."""
-    from .tensors import TensorExample
-    if isinstance(example, TensorExample):  # matrix form: its own document (derive render spec)
+    import sys
+    tensors = sys.modules.get(f"{__package__}.tensors")  # not imported for scalar documents (numpy)
+    if tensors is not None and isinstance(example, tensors.TensorExample):  # matrix form (a spec)
         return example.render(fmt_name, precision, fragment)
     precision = example.precision if precision is None else precision
     if not isinstance(precision, int) or not 1 <= precision <= 30:
