@@ -357,3 +357,61 @@ def test_an_interval_holds_every_value_of_its_box(text, centre, width, rng):
         value = approx(expr.xreplace({z: point}))
         with mpmath.workdps(40):
             assert box.lo - mpmath.mpf(10) ** -20 <= value <= box.hi + mpmath.mpf(10) ** -20, (text, c, r, point)
+
+
+# --- QA round 5: whole numbers are exact, a formula's literals widen it only by their last digit
+
+MAXPOOL_TIE = """z1 = w*x1 + b
+z2 = w*x2 + b
+z3 = w*x3 + b
+z4 = w*x4 + b
+m = max(z1, z2, z3, z4)
+L = half_squared_error(m, y)"""
+
+
+@pytest.mark.parametrize("value", [1, "1", 0, "0"])
+def test_a_single_digit_whole_number_is_exact_not_rounded(value):
+    # the max-pool tie (z2 = z3): PyTorch's split 1/0 is wrong here (derive gives ½ each), not rounded
+    ex = derive.Example.from_equations(MAXPOOL_TIE, values={"x1": 1, "x2": 3, "x3": 3, "x4": -2,
+                                                            "w": 0.5, "b": 0.25, "y": 1}, lr=0.1)
+    report = ex.check({"dm/dz2": value, "dm/dz3": value})
+    for key in ("dm/dz2", "dm/dz3"):
+        assert report.status(key) == "incorrect"
+        assert "too few digits" not in report.hint(key) and "rounded" not in report.hint(key)
+        assert "0.5" in report.hint(key)
+    # softmax's z1 = 0.5·1 + 0: the answer 1 is wrong, not "right to the digits you wrote"
+    soft = derive.Example.from_equations("z = w*x + b\nL = z**2", values={"w": 0.5, "x": 1, "b": 0})
+    assert soft.check({"z": 1}).status("z") == "incorrect"
+    assert "too few digits" not in soft.check({"z": 1}).hint("z")
+    # 0 for LeakyReLU's 0.01 (the ReLU slip) and for a = −0.015: never "too few digits"
+    leaky = derive.neuron(x=2, w=-1, b=0.5, y=1, activation="leaky_relu")
+    for key in ("da/dz", "a"):
+        r = leaky.check({key: 0})
+        assert r.status(key) == "incorrect" and "too few digits" not in r.hint(key)
+
+
+def test_whole_numbers_from_ten_count_figures_and_one_digit_near_the_value_is_too_few():
+    ex = derive.Example.from_equations("z = w*x\nL = z**2", values={"w": 4.1, "x": 3})  # z = 12.3
+    assert ex.check({"z": 12}).status("z") == "correct"
+    assert ex.check({"z": "12"}).status("z") == "correct"
+    sig = derive.neuron(x=2, w=3, b=1, y=5, activation="sigmoid")  # a ≈ 0.9991
+    r = sig.check({"a": 1})
+    assert r.status("a") == "incorrect" and r.hint("a").startswith("too few digits")
+    assert sig.check({"dz/db": 1}).status("dz/db") == "correct"
+
+
+def test_a_formulas_literals_are_exact_or_widen_it_by_their_last_digit():
+    ex = derive.neuron(x=0.5, w=-1.2, b=0.3, y=0.5, activation="tanh", lr=0.1)  # z = −0.3
+    for form in ("1 - tanh(-0.3)", 1.2913, "1 - tanh(-3/10)"):  # the same value, the same verdict
+        r = ex.check({"dL/da": form})
+        assert r.status("dL/da") == "incorrect" and not r.diagnosis("dL/da"), form
+        assert "sign error" not in r.hint("dL/da")
+    for form in ("1 - tanh(-0.3)", "1 - tanh(-0.30000)"):  # the square forgotten
+        r = ex.check({"da/dz": form})
+        assert r.status("da/dz") == "incorrect" and "too few digits" not in r.hint("da/dz")
+        assert "square was forgotten" in r.hint("da/dz")
+    r = ex.check({"dL/da": "2*(-0.3 - 0.5)"})  # z used for a: z = −0.3 and y = 0.5 are exact
+    assert r.status("dL/da") == "incorrect" and "too few digits" not in r.hint("dL/da")
+    # a rounded a inside the formula is fine: ±0.00005 carried through 2·(a − y)
+    assert ex.check({"dL/da": "2*(-0.2913 - 0.5)"}).status("dL/da") == "correct"
+    assert ex.check({"dL/da": "2*(-0.2900 - 0.5)"}).status("dL/da") == "incorrect"

@@ -385,8 +385,15 @@ class Example:
         to the significant figures written; a *machine value* — a float whose shortest repr has
         10 or more significant digits, such as ``0.1*3`` (0.30000000000000004) or
         ``float(ex.grad("w"))`` — is right within a relative tolerance of 1e-9 (the report notes
-        it); an exact form (``3/20``, ``Fraction(3, 20)``) must be exact. ``rtol``/``atol``
-        replace the significant-figure rule.
+        it); an exact form (``3/20``, ``Fraction(3, 20)``) must be exact. A single-digit whole
+        number written without a point (``0``, ``1``, ``-1``) is exact, not rounded: ``1`` for
+        0.5 or ``0`` for 0.01 is incorrect (and diagnosed), while ``1`` for 0.9991 — the value to
+        one figure — gets "too few digits"; from ``10`` on a whole number counts its significant
+        figures (``12`` for 12.3 is right). In a formula whole numbers are exact, a decimal that
+        equals one of the example's exact values is that value, and any other decimal stands for
+        ± half a unit in its last digit, carried through the formula (``1 - tanh(-0.3)``: ±0.046);
+        "too few digits" is said of plain numbers only. ``rtol``/``atol`` replace the
+        significant-figure rule.
 
         Each key gets a status: "correct", "incorrect", "carried" (right given the student's
         earlier answers) or "unreadable" (the reason says where and what was expected; unknown

@@ -216,6 +216,8 @@ class Answer:
     problem: str = ""  # why the answer could not be graded (beyond the work budget)
     rtol: float | None = None  # a machine value's relative tolerance (see the module docstring)
     unreadable: str = ""  # why the answer could not be read (where, and what was expected)
+    slack: object = None  # a numeric formula's half-width, from its decimal literals' last digits
+    whole: bool = False  # a single-digit whole number written without a point (exact: 0, 1, −1)
 
     @property
     def machine(self) -> bool:
@@ -264,8 +266,26 @@ def _with_digits(raw, value, text: str, machine=(MACHINE_DIGITS, MACHINE_RTOL)) 
     """A decimal answer with the significant figures written in ``text``; a machine value
     (``machine``: digits from which it is one, and its relative tolerance) also gets its rtol."""
     digits = _significant_digits(text)
+    if re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):  # a whole number as typed: see _whole_digits
+        digits = _whole_digits(int(text))
+        if digits is None:
+            return Answer(raw, value, None, whole=True)
     threshold, rtol = machine
     return Answer(raw, value, digits, rtol=rtol if digits is not None and digits >= threshold else None)
+
+
+def _whole_digits(number: int) -> int | None:
+    """Significant figures of a whole number written without a point: a single digit (0, 1,
+    −1, 7) is exact — gates, indicators and max routing are exactly 0 or 1, and "1" for 0.5 is
+    wrong, not rounded; from 10 on the trailing zeros are not counted (``1200``: 2 figures, so
+    1200 stands for anything in [1150, 1250)).
+
+    >>> _whole_digits(0), _whole_digits(-1), _whole_digits(12), _whole_digits(1200)
+    (None, None, 2, 2)
+    """
+    if abs(number) < 10:
+        return None
+    return len(str(abs(number)).rstrip("0")) or 1
 
 
 def _shown(raw) -> object:
@@ -308,7 +328,7 @@ def _parse_answer(ex, raw) -> Answer:
         return _numpy_answer(raw)
     if isinstance(raw, int):
         value = to_exact(raw, "answer")  # within the digit budget before str() is called
-        return Answer(raw, value, len(str(abs(raw)).rstrip("0")) or 1)
+        return Answer(raw, value, _whole_digits(raw), whole=abs(raw) < 10)
     if isinstance(raw, float):
         return _with_digits(raw, to_exact(raw, "answer"), float.__repr__(raw))
     if isinstance(raw, Decimal):  # as written: Decimal("0.9991") has 4 significant figures
@@ -345,7 +365,11 @@ def _parse_answer(ex, raw) -> Answer:
         symbolic = Evaluation(ex.graph, None)
         expr = expr.xreplace({s: symbolic.grad(n, ex.graph.output) for s, n in deltas.items()})
     if not expr.free_symbols:
-        return Answer(raw, expr, _literal_digits(tree))
+        digits = _literal_digits(tree)
+        if digits is None or _is_scientific(tree):
+            return Answer(raw, expr, digits)
+        slack = _formula_slack(ex, tree, used)
+        return Answer(raw, expr, digits if slack else None, slack=slack if slack else None)
     return Answer(raw, None, _literal_digits(tree), expr)
 
 
@@ -362,6 +386,62 @@ def _literal_digits(tree) -> int | None:
     literals = [len(n.text.replace(".", "").lstrip("0")) or 1 for n in _walk(tree)
                 if isinstance(n, Num) and "." in n.text]
     return max(literals) if literals else None
+
+
+def _is_scientific(tree) -> bool:
+    """``m × 10^k``: a number in scientific notation (its mantissa's digits count)."""
+    from ..core.parser import BinOp, Neg, Num
+    node = tree.operand if isinstance(tree, Neg) else tree
+    return (isinstance(node, BinOp) and node.op == "*" and isinstance(node.left, Num)
+            and isinstance(node.right, BinOp) and node.right.op == "**"
+            and isinstance(node.right.left, Num) and node.right.left.text == "10")
+
+
+def _formula_slack(ex, tree, used):
+    """How far a numeric formula's value may be off because its decimal literals are rounded:
+    each literal stands for ± half a unit in its last written digit, propagated to first order
+    (``1 - tanh(-0.3)``: 0.05·tanh'(−0.3) ≈ 0.046, not ±0.5 as if the result had 1 figure).
+    Whole numbers are exact, and so is a decimal equal to one of the example's exact values
+    (``2*(-0.3 - 0.5)`` with z = −0.3 and y = 0.5 is exact)."""
+    from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose, to_sympy
+    from ..core.parser import answer_functions
+    known = set()
+    try:
+        known = {v for v in ex.evaluation.values.values() if getattr(v, "is_Rational", False)}
+    except Exception:  # noqa: BLE001 — a symbolic example has no values: nothing is known
+        known = set()
+    stand_ins: dict = {}
+
+    def swap(node):
+        if isinstance(node, Num):
+            if "." not in node.text or node.value in known or -node.value in known:
+                return node
+            name = f"_literal{len(stand_ins)}"
+            stand_ins[name] = (sp.Symbol(name), node.value,
+                               mpmath.mpf("0.5") * mpmath.mpf(10) ** -len(node.text.split(".", 1)[1]))
+            return Name(name, node.column)
+        if isinstance(node, BinOp):
+            return BinOp(node.op, swap(node.left), swap(node.right), node.column)
+        if isinstance(node, Neg):
+            return Neg(swap(node.operand), node.column)
+        if isinstance(node, Transpose):
+            return Transpose(swap(node.operand), node.column)
+        if isinstance(node, Call):
+            return Call(node.func, tuple(swap(a) for a in node.args), node.column)
+        return node
+
+    swapped = swap(tree)
+    if not stand_ins:
+        return mpmath.mpf(0)
+    symbols = dict(used)
+    symbols.update({name: symbol for name, (symbol, _, _) in stand_ins.items()})
+    expr = to_sympy(swapped, symbols, functions=answer_functions()[0])
+    at = {symbol: value for symbol, value, _ in stand_ins.values()}
+    slack = mpmath.mpf(0)
+    for symbol, _, half in stand_ins.values():
+        slope = approx(sp.diff(expr, symbol).xreplace(at))
+        slack += abs(slope) * half
+    return slack
 
 
 _NAMES_CACHE: dict = {}
@@ -418,7 +498,7 @@ def _numpy_answer(raw) -> Answer:
     scalar = raw[()]
     value = to_exact(scalar, "answer")
     if scalar.dtype.kind in "iu":
-        return Answer(scalar, value, len(str(abs(int(scalar))).rstrip("0")) or 1)
+        return Answer(scalar, value, _whole_digits(int(scalar)), whole=abs(int(scalar)) < 10)
     machine = _NUMPY_MACHINE.get(scalar.dtype.itemsize, (MACHINE_DIGITS, MACHINE_RTOL))
     return _with_digits(scalar, value, str(scalar), machine)
 
@@ -471,6 +551,8 @@ def half_unit(answer: Answer):
     """
     if answer.digits is None or answer.value is None:
         return None
+    if answer.slack is not None:
+        return answer.slack
     if answer.value == 0:
         return mpmath.mpf("0.5") * mpmath.mpf(10) ** -_decimals(answer.raw)
     return _half_unit(answer.value, max(answer.digits, 1))

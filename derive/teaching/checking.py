@@ -399,6 +399,7 @@ def check(ex, answers: dict, rtol=None, atol=None) -> Report:
         explicit = rtol is not None or atol is not None
         # an exact form with a short literal (tanh(0.5)) is exact, not too few digits
         too_few = (not explicit and answer.digits is not None and answer.digits < MIN_SIGNIFICANT
+                   and answer.slack is None
                    and not matches(replace(answer, digits=None, rtol=None), expected))
         if not too_few and matches(answer, expected, rtol, atol):
             verdict = Verdict(text, answer.raw, shown_expected, "correct")
@@ -409,7 +410,9 @@ def check(ex, answers: dict, rtol=None, atol=None) -> Report:
             report.verdicts[text] = verdict
             continue
         verdict = Verdict(text, answer.raw, shown_expected, "incorrect")
-        if too_few and matches(answer, expected):
+        if answer.whole and not explicit and _rounds_to(expected, answer.value):
+            too_few = True  # 1 for 0.9991: the value to one figure, so too few digits, not wrong
+        if too_few and (answer.whole or matches(answer, expected)):
             verdict.hint = (f"too few digits: give at least {MIN_SIGNIFICANT} significant figures "
                             f"(the value is {_fmt(expected)})")
             report.verdicts[text] = verdict
@@ -469,6 +472,15 @@ def unknown_key_reason(ex, key, error: Exception) -> str:
     shown = ", ".join(valid[:12]) + (f", … ({len(valid)} in all; ex.keys() lists them)"
                                      if len(valid) > 12 else "")
     return f"{error}; valid keys: {shown}"
+
+
+def _rounds_to(value, whole) -> bool:
+    """Is ``value`` ``whole`` when rounded to one significant figure (0.9991 → 1; 0.5 → 0.5,
+    not 1; 0.01 → 0.01, not 0)? Decides when a single-digit answer is "too few digits"."""
+    from .mistakes import round_significant
+    if whole == 0 or not getattr(value, "is_number", False) or not value.is_real:
+        return False
+    return round_significant(value, 1) == whole
 
 
 def _fmt(value) -> str:
