@@ -415,3 +415,27 @@ def test_a_formulas_literals_are_exact_or_widen_it_by_their_last_digit():
     # a rounded a inside the formula is fine: ±0.00005 carried through 2·(a − y)
     assert ex.check({"dL/da": "2*(-0.2913 - 0.5)"}).status("dL/da") == "correct"
     assert ex.check({"dL/da": "2*(-0.2900 - 0.5)"}).status("dL/da") == "incorrect"
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_a_sign_error_in_dL_dz_names_that_step(activation):
+    # σ + BCE: y − a for ∂L/∂z is a sign error in ∂L/∂z (= a − y), not "in ∂L/∂a"
+    ex = derive.neuron(x=2, w=3, b=1, y=0, activation=activation, loss="binary_cross_entropy")
+    wrong = -float(ex.grad("z"))
+    r = ex.check({"dL/dz": f"{wrong:.5f}"})
+    assert r.status("dL/dz") == "incorrect" and r.hint("dL/dz").startswith("sign error in ∂L/∂z")
+    assert "sign error in ∂L/∂a" not in r.hint("dL/dz")
+    if activation == "sigmoid":
+        assert r.hint("dL/dz").endswith("= a − y")
+    sq = derive.neuron(x=2, w=3, b=1, y=0, activation=activation)  # squared error keeps (a − y)
+    r = sq.check({"dL/dz": f"{-float(sq.grad('z')):.4e}"})
+    assert r.hint("dL/dz").startswith("sign error in (a − y)")
+
+
+def test_hints_print_numbers_as_the_table_does():
+    ex = derive.neuron(x=2, w=3, b=-18, y=0, activation="sigmoid")  # a ≈ 6.144×10⁻⁶
+    r = ex.check({"a": 0.3})
+    assert r.hint("a") == "the correct value is ≈ 6.144×10⁻⁶; recheck this step"
+    assert "e-" not in r.to_text() and "\\ensuremath{^{-6}}" in r.to_latex()
+    tanh = derive.neuron(x=0.5, w=-1.2, b=0.3, y=0.5, activation="tanh")
+    assert tanh.check({"a": 0.3}).hint("a") == "the correct value is ≈ −0.2913; recheck this step"

@@ -25,6 +25,11 @@ def _escape_latex(text: str) -> str:
     document."""
     import latexcodec  # noqa: F401  (registers the "latex" codec)
     out = []
+    # a run of superscripts (10⁻⁶ in a sentence) is one LaTeX exponent, not one per character
+    parts = re.split(r"([⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+)", text)
+    if len(parts) > 1:
+        return "".join(r"\ensuremath{^{" + p.translate(_FROM_SUPERSCRIPT) + "}}" if i % 2
+                       else _escape_latex(p) for i, p in enumerate(parts))
     for ch in text:
         if ch in _ASCII_SPECIALS:
             out.append(_ASCII_SPECIALS[ch])
@@ -40,6 +45,7 @@ def _escape_latex(text: str) -> str:
     return "".join(out)
 
 
+_FROM_SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 _ASCII_SPECIALS = {"\\": r"\textbackslash{}", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}",
                    "$": r"\$", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%", "#": r"\#",
                    "_": r"\_", "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}

@@ -484,8 +484,9 @@ def _rounds_to(value, whole) -> bool:
 
 
 def _fmt(value) -> str:
-    from ..core.numbers import format_number, is_exact_display
-    text = format_number(value, 4)
+    from ..core.numbers import is_exact_display
+    from ..rendering.printing import printer_for
+    text = printer_for("text").number(value)  # as the table prints it: −0.2913, 8.655×10⁻⁶
     return text if is_exact_display(value) else f"≈ {text}"
 
 

@@ -199,8 +199,9 @@ def _text(expr) -> str:
 
 
 def _number(value) -> str:
-    from ..core.numbers import format_number
-    return format_number(value, 4).replace("-", "−")
+    """A number as the report's table shows it: −0.2913, 8.655×10⁻⁶."""
+    from ..rendering.printing import printer_for
+    return printer_for("text").number(value)
 
 
 def _value(name: str) -> tuple:
@@ -286,8 +287,33 @@ def _sign_error(checker, key):
             hint = f"∂{L}/∂{a} = {formula}: prediction minus target, in that order"
         else:
             title, hint = f"sign error in ∂{L}/∂{a}", f"∂{L}/∂{a} = {formula}"
+            combined = _combined_step(checker, key, L, a)
+            if combined is not None:  # asked for ∂L/∂z: name that step, not ∂L/∂a inside it
+                title, hint = combined
         out += _local_slip(checker, key, (L, a), -local, title=title, hint=hint)
     return out
+
+
+def _combined_step(checker, key, L, a):
+    """(title, hint) of a sign error when ``key`` is ∂L/∂z through ``a`` = f(z) and the loss's
+    and activation's derivatives combine into a shorter form (σ and BCE: a − y); else None."""
+    ex, ev = checker.ex, checker.ev
+    if key.kind != "derivative" or key.of != L:
+        return None
+    for node, z, spec in _activation_edges(ex):
+        if node != a or key.wrt != z:
+            continue
+        symbol = ex.graph.symbols[a]
+        product = (ev.symbolic_local(L, a) * ev.symbolic_local(a, z)).xreplace(
+            {ex.graph.nodes[a].expr: symbol})
+        if z in {s.name for s in product.free_symbols}:
+            return None
+        combined = sp.factor(sp.cancel(product))
+        if sp.count_ops(combined) >= sp.count_ops(product):
+            return None
+        return (f"sign error in ∂{L}/∂{z}",
+                f"∂{L}/∂{z} = ∂{L}/∂{a} · {spec.unicode}′({z}) = {_text(combined)}")
+    return None
 
 
 def _factor_two(checker, key):
