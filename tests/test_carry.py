@@ -439,3 +439,15 @@ def test_hints_print_numbers_as_the_table_does():
     assert "e-" not in r.to_text() and "\\ensuremath{^{-6}}" in r.to_latex()
     tanh = derive.neuron(x=0.5, w=-1.2, b=0.3, y=0.5, activation="tanh")
     assert tanh.check({"a": 0.3}).hint("a") == "the correct value is ≈ −0.2913; recheck this step"
+
+
+def test_expected_of_an_unanswered_key_and_of_an_unknown_one():
+    from derive.core.errors import UnknownKeyError
+    ex = derive.neuron(x=2, w=3, b=1, y=5, lr=0.1)
+    report = ex.check({"z": 7})
+    assert report.expected("dL/dw") == 8 and report.expected("∂L/∂w") == 8
+    assert report.expected("w_new", as_float=True) == 2.2
+    with pytest.raises(UnknownKeyError, match="valid keys: x, w, b, y, z"):
+        report.expected("dL/dq")
+    with pytest.raises(KeyError):  # a status is only for answered keys
+        report.status("dL/dw")

@@ -177,8 +177,15 @@ def test_check_command_exit_codes(tmp_path):
     out = run("check", str(spec), str(bad))
     assert out.returncode == 1 and "premature rounding" in out.stdout and "carried forward" in out.stdout
     broken = tmp_path / "broken.yaml"
-    broken.write_text("dL/dw: __import__('os')\n")
+    broken.write_text("dL/dw: __import__('os')\nz: 7\ndL/dW: 3\n")
     out = run("check", str(spec), str(broken))
+    # unreadable answers and unknown keys are verdicts in the report: exit 1, no error line
+    assert out.returncode == 1 and out.stderr == "", out.stderr
+    assert "? unreadable" in out.stdout and "✓ correct" in out.stdout
+    assert "ex.keys()" not in out.stdout and f"derive check {spec} --keys" in " ".join(out.stdout.split())
+    keys = run("check", str(spec), "--keys")
+    assert keys.returncode == 0 and "dL/dw  (∂L/∂w)" in keys.stdout.splitlines()
+    out = run("check", str(spec), str(tmp_path / "missing.yaml"))  # bad usage stays 2
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
 
 

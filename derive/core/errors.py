@@ -77,6 +77,18 @@ class AnswerError(DeriveError):
     """
 
 
+class UnknownKeyError(AnswerError, KeyError):
+    """An answer key that names nothing in the example (``dL/dq``); the message lists the valid
+    keys. Also a ``KeyError``, as a missing key of a mapping is.
+
+    >>> issubclass(UnknownKeyError, DeriveError) and issubclass(UnknownKeyError, KeyError)
+    True
+    """
+
+    def __str__(self):  # KeyError would quote the message
+        return Exception.__str__(self)
+
+
 class SpecError(DeriveError):
     """A spec file (YAML) is malformed or has a bad field.
 

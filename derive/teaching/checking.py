@@ -76,6 +76,7 @@ class Report:
 
     verdicts: dict = field(default_factory=dict)
     title: str = "Your answers, checked"
+    example: object = field(default=None, repr=False, compare=False)  # for keys not answered
 
     @property
     def ok(self) -> bool:
@@ -109,13 +110,33 @@ class Report:
     def expected(self, key: str, as_float: bool = False):
         """The exact value ``key`` asks for (a SymPy number, so ``float()`` works on it; a formula
         for a symbolic example); ``as_float=True`` returns it as a Python float."""
-        value = self._get(key).expected
+        value = self._expected(key)
         if as_float:
             if value is None or not getattr(value, "is_number", False):
                 raise DeriveError(f"{key!r} has no numeric value to give as a float "
                                   f"(expected: {value})")
             return float(value)
         return value
+
+    def _expected(self, key):
+        """The value of an answered key, else of any valid key of the example (unanswered):
+        an unknown key raises ``UnknownKeyError`` listing the valid ones."""
+        try:
+            return self._get(key).expected
+        except KeyError:
+            if self.example is None:
+                raise
+        from ..core.engine import public_form
+        from ..core.errors import UnknownKeyError
+        ex = self.example
+        try:
+            parsed = parse_key(ex, key)
+        except AnswerError as e:
+            shown = key_from_display(ex, key) if isinstance(key, str) else None
+            if shown is None:
+                raise UnknownKeyError(unknown_key_reason(ex, key, e)) from None
+            parsed = parse_key(ex, shown)
+        return public_form(symbolic_truth(ex, parsed) if ex.symbolic else expected_value(ex, parsed))
 
     def expected_float(self, key: str) -> float:
         """``expected(key)`` as a Python float."""
@@ -357,7 +378,7 @@ def check(ex, answers: dict, rtol=None, atol=None) -> Report:
     from .answers import check_tolerance
     rtol, atol = check_tolerance("rtol", rtol), check_tolerance("atol", atol)
     checker = Checker(ex, answers, rtol, atol)
-    report = Report()
+    report = Report(example=ex)
     for text in answers:
         if text in checker.unknown:
             report.verdicts[text] = Verdict(str(text), answers[text], None, "unreadable",
@@ -465,11 +486,14 @@ def _formula_hint(expected) -> str:
     return text if len(text) <= 40 else "2*(a - y)"
 
 
+KEYS_LISTED = "ex.keys() lists them"  # the command line says how to list them there
+
+
 def unknown_key_reason(ex, key, error: Exception) -> str:
     """Why a key is not one of ``ex``'s, with the valid keys listed (the first dozen)."""
     from .answers import answer_keys
     valid = list(answer_keys(ex))
-    shown = ", ".join(valid[:12]) + (f", … ({len(valid)} in all; ex.keys() lists them)"
+    shown = ", ".join(valid[:12]) + (f", … ({len(valid)} in all; {KEYS_LISTED})"
                                      if len(valid) > 12 else "")
     return f"{error}; valid keys: {shown}"
 
