@@ -26,7 +26,8 @@ def _escape_latex(text: str) -> str:
     import latexcodec  # noqa: F401  (registers the "latex" codec)
     out = []
     # a run of superscripts (10⁻⁶ in a sentence) is one LaTeX exponent, not one per character
-    parts = re.split(r"([⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+)", text)
+    # (a lone ¹ ² ³ latexcodec spells itself)
+    parts = re.split(r"([⁰¹²³⁴⁵⁶⁷⁸⁹⁻]{2,}|[⁰⁴⁵⁶⁷⁸⁹⁻])", text)
     if len(parts) > 1:
         return "".join(r"\ensuremath{^{" + p.translate(_FROM_SUPERSCRIPT) + "}}" if i % 2
                        else _escape_latex(p) for i, p in enumerate(parts))
