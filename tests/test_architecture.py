@@ -162,3 +162,30 @@ def test_the_document_check_can_fail():
     assert internals_read(source) == [(2, "_private"), (2, "evaluation")]
     assert {"derive.teaching.content", "derive.courseware.homework", "derive.teaching.steps"} \
         <= {n for n, _ in document_modules()}
+
+
+def formula_pairs(source: str) -> list:
+    """Lines that build a ``Formula`` by hand: a call ``Formula(...)`` with two arguments, at least
+    one of them written out (a string or f-string) — a (LaTeX, text) pair typed twice."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Formula" \
+                and len(node.args) == 2 and any(isinstance(a, (ast.Constant, ast.JoinedStr)) for a in node.args):
+            found.append(node.lineno)
+    return found
+
+
+def test_formulas_are_printable_objects_not_handwritten_pairs():
+    """Formulas are SymPy expressions and the math objects of ``derive.core.derivation`` /
+    ``derive.core.notation``, printed by the one printer per format; nobody writes a formula twice
+    (LaTeX and text). The registry's own definitions are data in ``FunctionSpec`` fields."""
+    wrong = [f"{path.relative_to(PACKAGE)}:{line} writes a Formula by hand"
+             for name, path in modules() if name != "derive.rendering.printing"
+             for line in formula_pairs(path.read_text(encoding="utf-8"))]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_formula_check_can_fail():
+    source = ('x = Formula(r"\\\\lVert g \\\\rVert", "‖g‖")\ny = Formula(latex, f"δ{l}")\n'
+              'z = Formula(spec.latex, spec.text)\nw = Norm(g)\n')
+    assert formula_pairs(source) == [1, 2]

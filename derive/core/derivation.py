@@ -16,9 +16,11 @@ _EMPTY = MappingProxyType({})
 
 @dataclass(frozen=True)
 class Value:
-    """A number shown under the display policy: exact when it terminates, else ≈ N digits."""
+    """A number shown under the display policy: exact when it terminates, else ≈ N digits
+    (``digits`` significant digits instead of the document's precision, when given)."""
 
     number: sp.Expr
+    digits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,33 @@ class Prime:
 
 
 @dataclass(frozen=True)
+class Vector:
+    """Items side by side, separated by commas: ``(3125, 3125, 3125)``, or without brackets
+    (``β₁, β₂``) when ``brackets`` is false."""
+
+    items: tuple
+    brackets: bool = True
+
+
+@dataclass(frozen=True)
+class Row:
+    """Formulas shown on one line with a wide gap between them (two related rules)."""
+
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Note:
+    """A short remark in words after a formula, printed upright: ``(clipped)``."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Formula:
-    """A formula written by hand once per notation (registry definitions, textbook rules)."""
+    """A registry entry's own definition, written once per notation (``FunctionSpec`` data:
+    ``definition_latex``/``definition_text``). Documents build their formulas from SymPy and the
+    math objects here instead; a test keeps it that way."""
 
     latex: str
     text: str

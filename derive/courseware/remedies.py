@@ -8,12 +8,16 @@ from __future__ import annotations
 import sympy as sp
 
 from ..model.builders import chain
-from ..core.derivation import Chain, Formula, Partial, Product, Sum, Total, Value
+from ..core.derivation import Chain, Note, Partial, Prime, Product, Sum, Total, Value, Vector
+from ..core.functions import FUNCTIONS
+from ..core.notation import Indexed, Norm, SumOver
 from ..rendering.blocks import Content, Section
 from ..model.example import Example
 from ..core.functions import Sentence
 
 ETA = sp.Rational(1, 1000)  # a learning rate for the before/after updates
+# the general formulas' symbols: layer l, unit i, weight w, λ
+L, I, W, A, Z, LAM = sp.symbols("l i w a z lambda")
 CLIP = sp.Integer(5)  # clipping threshold (norm and value)
 DECAY = sp.Rational(1, 10)  # λ
 
@@ -29,27 +33,25 @@ def clipping_section() -> tuple[Section, dict]:
     scale = sp.Min(1, CLIP / norm)
     by_norm = [sp.nsimplify(g * scale) for g in grads]
     by_value = [sp.Max(-CLIP, sp.Min(CLIP, g)) for g in grads]
+    g, c = sp.Symbol("g"), sp.Symbol("c")
     s = Section("Gradient clipping")
     s.say(Sentence("Backpropagation gives the gradient vector {0}. Its length is {1}.",
-                   (Chain(Formula(r"g", "g"), "=", Formula(r"(3125, 3125, 3125)", "(3125, 3125, 3125)")),
-                    Chain(Formula(r"\lVert g \rVert", "‖g‖"), "=", norm, "=", Value(norm)))))
+                   (Chain(g, "=", Vector(tuple(Value(x) for x in grads))),
+                    Chain(Norm(g), "=", norm, "=", Value(norm)))))
     s.say(Sentence("Clipping by norm rescales the whole vector to length at most {0}, keeping its "
                    "direction:", (Chain(sp.Symbol("c"), "=", Value(CLIP)),)))
-    s.show(Chain(Formula(r"g_{\text{clipped}}", "g_clipped"), "=",
-                 Formula(r"g \cdot \min\!\left(1, \frac{c}{\lVert g \rVert}\right)", "g · min(1, c/‖g‖)"),
-                 "=", Value(by_norm[0]), Formula(r"\,\cdot\,(1, 1, 1)", " · (1, 1, 1)")))
+    s.show(Chain(sp.Symbol("g_clipped"), "=", sp.Mul(g, sp.Min(1, c / Norm(g)), evaluate=False),
+                 "=", Vector(tuple(Value(x) for x in by_norm))))
     s.say(Sentence("Clipping by value caps each component at ±c instead: every component becomes "
                    "{0} (here the same, because all components are equal; in general the direction "
                    "changes).", (Value(by_value[0]),)))
     s.say(Sentence("The update of w1 with learning rate {0}:", (Chain(sp.Symbol("eta"), "=", Value(ETA)),)))
     before = 5 - ETA * grads[0]
     after = 5 - ETA * by_norm[0]
-    s.show(Chain(Formula(r"w^{(1)}_{\text{new}}", "w1_new"), "=", Value(sp.Integer(5)), "-",
-                 Product((Value(ETA), Value(grads[0]))), "=", Value(before),
-                 Formula(r"\quad\text{(unclipped)}", "   (unclipped)")))
-    s.show(Chain(Formula(r"w^{(1)}_{\text{new}}", "w1_new"), "=", Value(sp.Integer(5)), "-",
-                 Product((Value(ETA), Value(by_norm[0]))), "=", Value(after),
-                 Formula(r"\quad\text{(clipped by norm)}", "   (clipped by norm)")))
+    s.show(Chain(sp.Symbol("w1_new"), "=", Value(sp.Integer(5)), "-",
+                 Product((Value(ETA), Value(grads[0]))), "=", Value(before), Note("unclipped")))
+    s.show(Chain(sp.Symbol("w1_new"), "=", Value(sp.Integer(5)), "-",
+                 Product((Value(ETA), Value(by_norm[0]))), "=", Value(after), Note("clipped by norm")))
     s.say(Sentence("Clipping does not make the gradient correct — it bounds the step, so one huge "
                    "gradient cannot throw the weights far away."))
     return s, {"norm": norm, "by_norm": by_norm[0], "by_value": by_value[0], "before": before, "after": after}
@@ -63,15 +65,15 @@ def weight_decay_section() -> tuple[Section, dict]:
     s = Section("Weight decay (L2 regularisation)")
     s.say(Sentence("Add {0} to the loss. Its derivative adds {1} to every weight's gradient, "
                    "pulling large weights back towards 0:",
-                   (Formula(r"\frac{\lambda}{2}\sum_l \bigl(w^{(l)}\bigr)^2", "(λ/2)·Σ w_l²"),
-                    Formula(r"\lambda w^{(l)}", "λ·w_l"))))
+                   (sp.Mul(sp.Rational(1, 2), LAM, SumOver(Indexed(W, L) ** 2, L), evaluate=False),
+                    sp.Mul(LAM, Indexed(W, L), evaluate=False))))
     g = ex.grad("w1")
-    s.show(Chain(Total("R", "w1"), "=", Sum((Total("L", "w1"), Product((Formula(r"\lambda", "λ"),
+    s.show(Chain(Total("R", "w1"), "=", Sum((Total("L", "w1"), Product((LAM,
                                                                                  sp.Symbol("w1"))))),
                  "=", Sum((Value(ex.grad("w1", of="L")), Product((Value(DECAY), Value(sp.Integer(5)))))),
                  "=", Value(g)))
     new = ex.update("w1")
-    s.show(Chain(Formula(r"w^{(1)}_{\text{new}}", "w1_new"), "=", Value(sp.Integer(5)), "-",
+    s.show(Chain(sp.Symbol("w1_new"), "=", Value(sp.Integer(5)), "-",
                  Product((Value(ETA), Value(g))), "=", Value(new)))
     s.say(Sentence("Weight decay mostly prevents the weights from growing large in the first place; "
                    "on its own it does not tame a gradient that is already 3125."))
@@ -79,6 +81,7 @@ def weight_decay_section() -> tuple[Section, dict]:
 
 
 def residual_section() -> tuple[Section, dict]:
+    relu = FUNCTIONS["relu"].function  # the remedy is for a ReLU chain
     weight = sp.Rational(1, 10)  # small weights: the plain chain vanishes
     plain = chain(depth=3, weight=weight, x=1, activation="relu", loss="half_squared_error", y=0)
     text = ("z1 = w1*x\na1 = relu(z1) + x\nz2 = w2*a1\na2 = relu(z2) + a1\nz3 = w3*a2\n"
@@ -93,11 +96,10 @@ def residual_section() -> tuple[Section, dict]:
                    "derivative gains a 1:",
                    (Chain(sp.Symbol("w"), "=", Value(weight)),
                     Chain(Total("L", "w1"), "=", Value(plain.grad("w1"))),
-                    Formula(r"a^{(l)} = \operatorname{ReLU}\bigl(z^{(l)}\bigr) + a^{(l-1)}",
-                            "a(l) = ReLU(z(l)) + a(l−1)"))))
+                    Chain(Indexed(A, L), "=", sp.Add(relu(Indexed(Z, L)), Indexed(A, L - 1), evaluate=False)))))
     total = res.grad("a1", of="a2")  # the direct edge (1) plus the path through z2
     s.show(Chain(Partial("a2", "a1"), "=",
-                 Formula(r"1 + \operatorname{ReLU}'\bigl(z^{(2)}\bigr)\, w^{(2)}", "1 + ReLU'(z2) · w2"), "=",
+                 Sum((sp.S.One, Product((Prime("relu", sp.Symbol("z2")), sp.Symbol("w2"))))), "=",
                  Sum((Value(local.value), Product((Value(d.local_step("a2", "z2").value),
                                                    Value(weight))))), "=", Value(total)))
     s.say(Sentence("Through the engine, the same chain with skips gives {0}: the identity path "
@@ -120,8 +122,8 @@ def normalisation_section() -> tuple[Section, dict]:
     s.say(Sentence("Normalise a layer's activations by their root mean square, {0} and {1}. With "
                    "weights 5 and 15 the layer's outputs are {2} and {3}; after normalisation "
                    "they are {4} and {5}, whatever the weights' scale.",
-                   (Formula(r"r = \sqrt{\tfrac{1}{2}\bigl(a_1^2 + a_2^2\bigr)}", "r = √((a1² + a2²)/2)"),
-                    Formula(r"n_i = a_i / r", "n_i = a_i / r"),
+                   (Chain(ex.graph.symbols["r"], "=", ex.graph.nodes["r"].display),
+                    Chain(Indexed(sp.Symbol("n"), I), "=", Indexed(sp.Symbol("a"), I) / sp.Symbol("r")),
                     Chain(sp.Symbol("a1"), "=", Value(ex.value("a1"))), Chain(sp.Symbol("a2"), "=", Value(ex.value("a2"))),
                     Chain(sp.Symbol("n1"), "=", Value(ex.value("n1"))), Chain(sp.Symbol("n2"), "=", Value(ex.value("n2"))))))
     s.say(Sentence("The gradient reaching the first-layer weight shrinks accordingly: {0} without "

@@ -8,13 +8,16 @@ from __future__ import annotations
 import re
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
 from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
-from ..core.derivation import Chain, Formula, Ordinal, Partial, Prime, Product, Subst, Sum, Total, Value  # noqa: F401
+from ..core.derivation import (Chain, Formula, Note, Ordinal, Partial, Prime, Product, Row, Subst,  # noqa: F401
+                               Sum, Total, Value, Vector)
 from ..core.functions import BY_CLASS, FUNCTIONS, Indicator
 from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
                                Source, TensorCall, Transposed, Updated)
+from ..core.notation import Hat, Indexed, Layered, Notation, PartialOf, ProductOver, SumOver
 from ..core.numbers import format_number, terminating_decimal
 
 _GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eta": "η",
@@ -215,6 +218,8 @@ class _HandWritten:
         return (self._settings["notation"] or {}).get("total", "∂")
 
     def _print_Value(self, v: Value):
+        if v.digits is not None:  # just enough digits to tell two values apart
+            return self._plain(precision=v.digits).number(v.number)
         form = exact_form(v.number) if self._settings["exact"] else None
         if form is not None:
             approx_sign = self.RELATIONS.get("≈", "≈")
@@ -225,6 +230,20 @@ class _HandWritten:
         """The expression with its symbols replaced by numbers, not evaluated: 3 · 2 + 1."""
         return self._plain(values=dict(s.values),
                            precision=self._settings["precision"] + self._settings.get("carry", 0)).doprint(s.expr)
+
+    def _print_Vector(self, v: Vector):
+        text = ", ".join(self._print(item) for item in v.items)
+        return self._bracketed(text) if v.brackets else text
+
+    def _print_Row(self, r: Row):
+        return self.ROW_GAP.join(self._print(item) for item in r.items)
+
+    def _function_name(self, name: str) -> str:
+        """A registry function's name (σ, ReLU), or a general f as a plain symbol."""
+        spec = FUNCTIONS.get(name)
+        if spec is not None:
+            return spec.latex if isinstance(self, LatexPrinter) else spec.unicode
+        return self._print(sp.Symbol(name))
 
     def _print_Chain(self, c: Chain):
         out = []
@@ -239,8 +258,10 @@ class _HandWritten:
                 continue
             relation = item
             following = items[i + 1] if i + 1 < len(items) else None
-            if relation == "=" and isinstance(following, Value) and not _exact(following.number) and not (
-                    self._settings["exact"] and exact_form(following.number) is not None):
+            shown = following.items if isinstance(following, Vector) else (following,)
+            if relation == "=" and shown and all(isinstance(v, Value) for v in shown) and any(
+                    not _exact(v.number) and not (self._settings["exact"] and exact_form(v.number) is not None)
+                    for v in shown):
                 relation = "≈"  # the value shown is rounded
             out.append(f" {self.RELATIONS.get(relation, relation)} ")
         return "".join(out)
@@ -252,7 +273,12 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
     _default_settings = dict(_SympyLatex._default_settings, names=None, values=None, precision=4,
                              order="none", exact=False, notation=None, carry=0)
-    RELATIONS = {"≈": "\\approx", "≥": "\\ge", "≤": "\\le", "→": "\\to", "∝": "\\propto"}
+    RELATIONS = {"≈": "\\approx", "≥": "\\ge", "≤": "\\le", "→": "\\to", "∝": "\\propto", "~": "\\sim",
+                 "·": "\\cdot"}
+    ROW_GAP = ", \\qquad "
+
+    def _bracketed(self, text: str) -> str:
+        return f"\\left({text}\\right)"
 
     # -- numbers --
 
@@ -292,6 +318,9 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
     def _print_Function(self, expr, exp=None):
         spec = BY_CLASS.get(type(expr))
+        if isinstance(expr, AppliedUndef):  # a general f(z) of a textbook rule
+            args = ", ".join(self._bare(a) for a in expr.args)
+            return f"{latex_name(expr.func.__name__)}\\left({args}\\right)"
         if spec is None or isinstance(expr, (sp.exp, sp.log, sp.tanh, sp.Abs)):
             # SymPy's own layout; a substituted negative argument needs no second bracket:
             # \tanh(-2.088), not \tanh((-2.088))
@@ -375,7 +404,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             return f"\\frac{{1}}{{{self._print(expr.base)}}}"
         base = self._print(expr.base)
         b = expr.base
-        if b.is_Add or b.is_Mul or b.is_Pow or (b.is_Rational and (b.q != 1 or b < 0)):
+        if b.is_Add or b.is_Mul or b.is_Pow or isinstance(b, Layered) or (b.is_Rational and (b.q != 1 or b < 0)):
             base = f"\\left({base}\\right)"
         return f"{base}^{{{self._print(expr.exp)}}}"
 
@@ -399,8 +428,74 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
     def _print_Prime(self, p: Prime):
         arg = self._print(p.arg)
-        return f"{FUNCTIONS[p.function].latex}'({arg})" if p.arg.is_Atom else \
-            f"{FUNCTIONS[p.function].latex}'\\left({arg}\\right)"
+        name = self._function_name(p.function)
+        return f"{name}'({arg})" if p.arg.is_Atom else f"{name}'\\left({arg}\\right)"
+
+    # -- textbook notation (derive.core.notation) --
+
+    def _print_Norm(self, e, exp=None):
+        return f"\\lVert {self._print(e.args[0])} \\rVert"
+
+    def _square_brackets(self, e) -> str:
+        """[x]; stretched only around something tall (a fraction, a sum)."""
+        inner = self._print(e.args[0])
+        return f"\\left[{inner}\\right]" if "\\frac" in inner or "\\sum" in inner else f"[{inner}]"
+
+    def _print_Expectation(self, e, exp=None):
+        return f"\\mathbb{{E}}{self._square_brackets(e)}"
+
+    def _print_Variance(self, e, exp=None):
+        return f"\\operatorname{{Var}}{self._square_brackets(e)}"
+
+    def _print_StdDev(self, e, exp=None):
+        return f"\\operatorname{{std}}{self._square_brackets(e)}"
+
+    def _print_Normal(self, e, exp=None):
+        return f"\\mathcal{{N}}\\left({self._print(e.args[0])}, {self._print(e.args[1])}\\right)"
+
+    def _over(self, symbol: str, e) -> str:
+        body, index, *bounds = e.args
+        below = self._print(index) + (f" = {self._print(bounds[0])}" if bounds else "")
+        above = f"^{{{self._print(bounds[1])}}}" if bounds else ""
+        inner = self._print(body)
+        if body.is_Add:
+            inner = f"\\left({inner}\\right)"
+        return f"{symbol}_{{{below}}}{above} {inner}"
+
+    def _print_SumOver(self, e, exp=None):
+        return self._over("\\sum", e)
+
+    def _print_ProductOver(self, e, exp=None):
+        return self._over("\\prod", e)
+
+    def _index(self, index, sep: str) -> str:
+        if isinstance(index, sp.Tuple):
+            return sep.join(self._print(i) for i in index)
+        return self._print(index)
+
+    def _print_Layered(self, e, exp=None):
+        base, layer, *index = e.args
+        text = f"{self._print(base)}^{{({self._print(layer)})}}"
+        return text + (f"_{{{self._index(index[0], ',')}}}" if index else "")
+
+    def _print_Indexed(self, e, exp=None):
+        return f"{self._print(e.args[0])}_{{{self._index(e.args[1], '')}}}"
+
+    def _print_Hat(self, e, exp=None):
+        return f"\\hat{{{self._print(e.args[0])}}}"
+
+    def _print_Ones(self, e, exp=None):
+        return "\\mathbf{1}"
+
+    def _print_Nabla(self, e, exp=None):
+        return f"\\nabla {self._print(e.args[0])}"
+
+    def _print_PartialOf(self, e, exp=None):
+        return f"\\frac{{\\partial {self._print(e.args[0])}}}{{\\partial {self._print(e.args[1])}}}"
+
+    def _print_Note(self, n: Note):
+        text = "".join("\\" + c if c in "&%$#_{}" else c for c in n.text)
+        return f"\\quad\\text{{({text})}}"
 
 
     def _print_Product(self, p: Product):
@@ -452,11 +547,12 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return " ".join(self._matrix_factor(f) for f in p.factors)
 
     def _print_Hadamard(self, p: Hadamard):
-        return " \\odot ".join(self._matrix_factor(f) for f in p.factors)
+        return " \\odot ".join(f"\\left({self._print(f)}\\right)" if isinstance(f, MatProduct)
+                                else self._matrix_factor(f) for f in p.factors)
 
     def _print_Transposed(self, t: Transposed):
         inner = self._matrix_factor(t.operand)
-        if isinstance(t.operand, (Partial, MatProduct)):
+        if isinstance(t.operand, (Partial, MatProduct, Layered)):
             inner = f"\\left({self._print(t.operand)}\\right)"
         return f"{inner}^{{\\top}}"
 
@@ -538,6 +634,8 @@ _VULGAR = {(1, 2): "½", (1, 3): "⅓", (2, 3): "⅔", (1, 4): "¼", (3, 4): "¾
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_LETTER_SUPERSCRIPT = dict(zip("ijklmnt", "ⁱʲᵏˡᵐⁿᵗ"))
+_SUBSCRIPT = dict(zip("0123456789+-−aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₋ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ"))
 
 
 class TextPrinter(_HandWritten, StrPrinter):
@@ -547,6 +645,10 @@ class TextPrinter(_HandWritten, StrPrinter):
                              order="none", exact=False, notation=None, carry=0)
     MINUS = "−"
     RELATIONS = {"-": "−"}
+    ROW_GAP = ",    "
+
+    def _bracketed(self, text: str) -> str:
+        return f"({text})"
 
     def number(self, value) -> str:
         text = format_number(value, self._settings["precision"])
@@ -586,6 +688,12 @@ class TextPrinter(_HandWritten, StrPrinter):
 
     def _print_Indicator(self, expr):
         return f"𝟙[{self._print(expr.args[0])}]"
+
+    def _print_Min(self, expr):
+        return f"min({', '.join(self._bare(a) for a in expr.args)})"
+
+    def _print_Max(self, expr):
+        return f"max({', '.join(self._bare(a) for a in expr.args)})"
 
     def _print_Abs(self, expr):
         return f"|{self._bare(expr.args[0])}|"
@@ -663,10 +771,14 @@ class TextPrinter(_HandWritten, StrPrinter):
         base = self._print(expr.base)
         if isinstance(expr.base, sp.Abs):  # |z|³: the bars already group it
             pass
+        elif isinstance(expr.base, Notation) and not isinstance(expr.base, (SumOver, ProductOver)):
+            pass  # ‖g‖², wₗ², E[a]²: the notation groups it already
         elif not expr.base.is_Atom or base.startswith("−") or base.startswith("("):
             base = base if base.startswith("(") and base.endswith(")") and expr.base.is_Symbol else f"({base})"
         if expr.exp.is_Integer and 0 <= expr.exp <= 999:
             return base + str(expr.exp).translate(_SUPERSCRIPT)
+        if expr.exp.is_Symbol and expr.exp.name in _LETTER_SUPERSCRIPT:  # β₁ᵗ: an index as exponent
+            return base + _LETTER_SUPERSCRIPT[expr.exp.name]
         exponent = self._print(expr.exp)
         if not expr.exp.is_Atom or (expr.exp.is_Rational and not expr.exp.is_Integer):  # x^(−1/2), not x^−1/2
             exponent = f"({exponent})"
@@ -694,7 +806,70 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"{d}{self._name(t.of)}/{d}{self._name(t.wrt)}"
 
     def _print_Prime(self, p: Prime):
-        return f"{FUNCTIONS[p.function].unicode}'({self._print(p.arg)})"
+        return f"{self._function_name(p.function)}'({self._print(p.arg)})"
+
+    # -- textbook notation (derive.core.notation) --
+
+    def _print_Norm(self, e):
+        return f"‖{self._print(e.args[0])}‖"
+
+    def _print_Expectation(self, e):
+        return f"E[{self._print(e.args[0])}]"
+
+    def _print_Variance(self, e):
+        return f"Var[{self._print(e.args[0])}]"
+
+    def _print_StdDev(self, e):
+        return f"std[{self._print(e.args[0])}]"
+
+    def _print_Normal(self, e):
+        return f"N({self._print(e.args[0])}, {self._print(e.args[1])})"
+
+    def _over(self, symbol: str, e) -> str:
+        body, index, *bounds = e.args
+        below = self._print(index)
+        if bounds:
+            below = f"{{{below}={self._print(bounds[0])}..{self._print(bounds[1])}}}"
+        inner = self._print(body)
+        return f"{symbol}_{below} " + (f"({inner})" if body.is_Add else inner)
+
+    def _print_SumOver(self, e):
+        return self._over("Σ", e)
+
+    def _print_ProductOver(self, e):
+        return self._over("∏", e)
+
+    def _index(self, index, sep: str) -> str:
+        if isinstance(index, sp.Tuple):
+            return sep.join(self._print(i) for i in index)
+        return self._print(index)
+
+    def _print_Layered(self, e):
+        base, layer, *index = e.args
+        layer_text = self._print(layer).replace(" ", "")  # a(l−1), tight as by hand
+        text = self._print(base) + (layer_text if layer.is_Integer else f"({layer_text})")
+        return text + (f"_{self._index(index[0], ',')}" if index else "")
+
+    def _print_Indexed(self, e):
+        base, index = self._print(e.args[0]), self._index(e.args[1], "").replace(" ", "")
+        if all(c in _SUBSCRIPT for c in index):  # θₜ₋₁, wᵢ
+            return base + "".join(_SUBSCRIPT[c] for c in index)
+        return f"{base}_{index}"
+
+    def _print_Hat(self, e):
+        return self._print(e.args[0]) + "\u0302"
+
+    def _print_Ones(self, e):
+        return "𝟏"
+
+    def _print_Nabla(self, e):
+        return f"∇{self._print(e.args[0])}"
+
+    def _print_PartialOf(self, e):
+        return f"∂{self._print(e.args[0])}/∂{self._print(e.args[1])}"
+
+    def _print_Note(self, n: Note):
+        return f"   ({n.text})"
 
 
     def _print_Product(self, p: Product):
@@ -743,11 +918,12 @@ class TextPrinter(_HandWritten, StrPrinter):
         return " ".join(self._matrix_factor(f) for f in p.factors)
 
     def _print_Hadamard(self, p: Hadamard):
-        return " ⊙ ".join(self._matrix_factor(f) for f in p.factors)
+        return " ⊙ ".join(f"({self._print(f)})" if isinstance(f, MatProduct) else self._matrix_factor(f)
+                          for f in p.factors)
 
     def _print_Transposed(self, t: Transposed):
         inner = self._matrix_factor(t.operand)
-        if isinstance(t.operand, (Partial, MatProduct)):
+        if isinstance(t.operand, (Partial, MatProduct, Layered)):
             inner = f"({self._print(t.operand)})"
         return f"{inner}ᵀ"
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sympy as sp
 
 from ..core.approx import approx
-from ..core.derivation import Chain, Formula, Ordinal, Partial, Prime, Product, Total, Value
+from ..core.derivation import Chain, Ordinal, Partial, Prime, Product, Row, Total, Value
 from ..core.engine import descend
+from ..core.matrixmath import Hadamard, MatProduct, Transposed
+from ..core.notation import Indexed, Layered, PartialOf, ProductOver
 from ..rendering.blocks import Content, Section
 from .observations import observations
 from .steps import activations_used, local_chain, roles_sentence
@@ -58,6 +60,12 @@ def _elided_rows(rows: list, head: int = TABLE_HEAD, filler=None) -> list:
     width = len(rows[0])
     gap = [filler or "⋮"] + ["⋮"] * (width - 1)
     return rows[:head] + [gap] + rows[-head:]
+
+
+# the general formulas' symbols: layer l, units j and i, the loss, weights and biases, the
+# weight matrix W, activations a, pre-activations z, δ
+L, J, I, LOSS, W, B, MATRIX, A, Z, DELTA = sp.symbols("l j i L w b W a z delta")
+BOUND = sp.Symbol("bound")
 
 
 def general_rule():
@@ -175,22 +183,20 @@ def _generalisation(ex, d, spec) -> Section:
     s.say(Sentence(f"Suppose every weight is {{0}} and every {act} unit is active (each {act}' = 1). "
                    f"The backward product then keeps one factor {{0}} per layer above the first, and "
                    f"SymPy evaluates the product over layers 2 … D:", (k,)))
-    s.show(Chain(Formula(r"\prod_{l=2}^{D} \frac{\partial z^{(l)}}{\partial a^{(l-1)}} = \prod_{l=2}^{D} k",
-                         "∏_{l=2..D} ∂z(l)/∂a(l−1) = ∏_{l=2..D} k"), "=", weights_product))
+    s.show(Chain(ProductOver(PartialOf(Layered(Z, L), Layered(A, L - 1)), L, 2, D), "=",
+                 ProductOver(k, L, 2, D), "=", weights_product))
     s.say(Sentence("so the gradient of the first weight is"))
-    s.show(Chain(Formula(r"\frac{\partial L}{\partial w^{(1)}}", "∂L/∂w1"), "=",
-                 Product((Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), weights_product, x))))
+    loss_factor, last = PartialOf(LOSS, Indexed(A, D)), Indexed(A, D)
+    s.show(Chain(Total("L", "w1"), "=", Product((loss_factor, weights_product, x))))
     if _loss_grows_with_depth(ex, d):
         s.say(Sentence("Here the loss's own factor is {0} and {1}, so with {2} the output is {3} and "
                        "{4} too, and the whole gradient is {5}: the loss factor grows with the depth "
                        "as well, which makes the explosion even faster than the weight factors alone.",
-                       (Chain(Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), "=",
-                              Formula("a^{(D)}", "a_D")),
+                       (Chain(loss_factor, "=", last),
                         Chain(sp.Symbol("y"), "=", Value(sp.S.Zero)), Chain(x, "=", Value(sp.S.One)),
-                        Chain(Formula("a^{(D)}", "a_D"), "=", k ** D),
-                        Chain(Formula(r"\frac{\partial L}{\partial a^{(D)}}", "∂L/∂a_D"), "=", k ** D),
-                        Chain(Formula(r"\frac{\partial L}{\partial w^{(1)}}", "∂L/∂w1"), "=",
-                              sp.simplify(k ** D * weights_product)))))
+                        Chain(last, "=", k ** D),
+                        Chain(loss_factor, "=", k ** D),
+                        Chain(Total("L", "w1"), "=", sp.simplify(k ** D * weights_product)))))
     s.say(Sentence("The weight factor {0} for a few weights and depths:", (weights_product,)))
     s.tabulate(["", *[f"D = {d}" for d in GENERAL_D]], _k_by_depth(weights_product, k, D))
     s.say(Sentence(f"Only k = 1 keeps the gradient stable at every depth: an active {act} passes "
@@ -220,7 +226,7 @@ def _saturation_bound(spec) -> Section:
                    f"most {{1}}, and through D layers the factor is at most {{2}}.",
                    (bound, Chain(sp.Symbol("w"), "·", Prime(spec.name, sp.Symbol("z")), "≤", k * bound),
                     (k * bound) ** (D - 1))))
-    s.tabulate([Chain(Formula(r"\text{bound}", "bound"), "", (k * bound) ** (D - 1)),
+    s.tabulate([Chain(BOUND, "", (k * bound) ** (D - 1)),
                 *[f"D = {d}" for d in GENERAL_D]], _k_by_depth((k * bound) ** (D - 1), k, D))
     s.say(Sentence(f"With weights below {{0}} a {act} chain's gradients vanish with depth.",
                    (1 / bound,)))
@@ -233,12 +239,12 @@ def _sigmoid_bound() -> Section:
     s = Section("The same chain with sigmoids")
     s.say(Sentence("Setting the derivative of σ'(z) to zero gives z = {0}, so σ'(z) ≤ {1} for every z "
                    "(SymPy solves σ''(z) = 0).", (Value(critical[0]), Chain(
-                       Formula(r"\sigma'(0)", "σ'(0)"), "=", Value(maximum)))))
+                       Prime("sigmoid", sp.S.Zero), "=", Value(maximum)))))
     bound = (k / 4) ** (D - 1)
     s.say(Sentence("Each sigmoid layer multiplies the gradient by at most {0}, so through D layers "
-                   "the factor is at most {1}.", (Chain(Formula(r"w\,\sigma'(z)", "w·σ'(z)"), "≤",
+                   "the factor is at most {1}.", (Chain(Product((sp.Symbol("w"), Prime("sigmoid", Z))), "≤",
                                                         k / 4), bound)))
-    s.tabulate([Chain(Formula(r"\text{bound}", "bound"), "", bound), *[f"D = {d}" for d in GENERAL_D]],
+    s.tabulate([Chain(BOUND, "", bound), *[f"D = {d}" for d in GENERAL_D]],
                _k_by_depth(bound, k, D))
     s.say(Sentence("With moderate weights sigmoid chains vanish: the opposite failure from ReLU's."))
     return s
@@ -258,11 +264,10 @@ def mlp_sections(ex, d) -> list:
     s.say(Sentence("Write δ for the gradient of the loss with respect to a neuron's pre-activation, "
                    "{0}. Then every weight's gradient is its neuron's δ times the input it "
                    "multiplies, and every bias's gradient is δ itself:",
-                   (Formula(r"\delta^{(l)}_j = \frac{\partial L}{\partial z^{(l)}_j}",
-                            "δ(l)_j = ∂L/∂z(l)_j"),)))
-    s.show(Formula(r"\frac{\partial L}{\partial w^{(l)}_{j,i}} = \delta^{(l)}_j\, a^{(l-1)}_i, \qquad "
-                   r"\frac{\partial L}{\partial b^{(l)}_j} = \delta^{(l)}_j",
-                   "∂L/∂w(l)_j,i = δ(l)_j · a(l−1)_i,    ∂L/∂b(l)_j = δ(l)_j"))
+                   (Chain(Layered(DELTA, L, J), "=", PartialOf(LOSS, Layered(Z, L, J))),)))
+    s.show(Row((Chain(PartialOf(LOSS, Layered(W, L, sp.Tuple(J, I))), "=",
+                      Product((Layered(DELTA, L, J), Layered(A, L - 1, I)))),
+                Chain(PartialOf(LOSS, Layered(B, L, J)), "=", Layered(DELTA, L, J)))))
     for l in range(layers, 0, -1):
         act = _activation(acts[l - 1])
         for j in range(1, widths[l] + 1):
@@ -288,9 +293,11 @@ def mlp_sections(ex, d) -> list:
                              Product((Value(local), Sum(tuple(values)))), "=", Value(delta)))
     s.say(Sentence("In matrix form, for the whole layer at once (⊙ is the elementwise product, f the "
                    "layer's activation — here " + ", ".join(_activation(a).unicode for a in acts) + "):"))
-    s.show(Formula(r"\delta^{(l)} = \bigl((W^{(l+1)})^{\top} \delta^{(l+1)}\bigr) \odot f'\bigl(z^{(l)}\bigr), "
-                   r"\qquad \frac{\partial L}{\partial W^{(l)}} = \delta^{(l)} \bigl(a^{(l-1)}\bigr)^{\top}",
-                   "δ(l) = ((W(l+1))ᵀ δ(l+1)) ⊙ f'(z(l)),    ∂L/∂W(l) = δ(l) (a(l−1))ᵀ"))
+    s.show(Row((Chain(Layered(DELTA, L), "=",
+                      Hadamard((MatProduct((Transposed(Layered(MATRIX, L + 1)), Layered(DELTA, L + 1))),
+                                Prime("f", Layered(Z, L))))),
+                Chain(PartialOf(LOSS, Layered(MATRIX, L)), "=",
+                      MatProduct((Layered(DELTA, L), Transposed(Layered(A, L - 1))))))))
     t = Section("Every parameter" + (": gradient and update" if ex.lr is not None else ""))
     grads = ex.gradients()
     rows = []

@@ -16,10 +16,15 @@ from functools import lru_cache
 
 import sympy as sp
 
-from ..core.derivation import Chain, Formula, Value
+from ..core.derivation import Chain, Value
+from ..core.notation import Expectation, Indexed, Layered, Normal, StdDev, SumOver, Variance
 from ..rendering.blocks import Content, Section
 from ..core.errors import DeriveError
-from ..core.functions import Sentence
+from ..core.functions import FUNCTIONS, Sentence
+
+# the general formulas' symbols: layer l, units j and i, n inputs, weight, activation,
+# pre-activation, variance
+L, J, I, N, W, A, Z, V = sp.symbols("l j i n w a z v")
 
 SCHEMES = ("he", "lecun", "xavier", "xavier_uniform", "leaky_he", "he_fan_out")
 SIM_SCHEMES = {"normal": "std 1", "small": "std 0.01", "xavier": "Glorot, Var 2/(n_in + n_out)",
@@ -123,8 +128,9 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
                    "one local derivative per layer, so if every layer scales the signal by a "
                    "factor other than 1, activations and gradients grow or shrink exponentially "
                    "with depth. How large should the weights be at the start of training?",
-                   (Formula(r"z^{(l)}_j = \sum_{i=1}^{n} w_{ji}\, a^{(l-1)}_i", "z(l)_j = Σ_i w_ji · a(l−1)_i"),
-                    Formula(r"a^{(l)}_j = f\bigl(z^{(l)}_j\bigr)", "a(l)_j = f(z(l)_j)"))))
+                   (Chain(Layered(Z, L, J), "=", SumOver(sp.Mul(Indexed(W, sp.Tuple(J, I)), Layered(A, L - 1, I),
+                                                                 evaluate=False), I, 1, N)),
+                    Chain(Layered(A, L, J), "=", sp.Function("f")(Layered(Z, L, J))))))
     if scheme not in ("he", "he_fan_out"):
         s.say(Sentence(f"The derivation is worked first for ReLU layers, where it gives He's rule; "
                        f"the scheme for {activation}, {SCHEME_NAMES[scheme]}, follows from the same "
@@ -135,43 +141,43 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
     s.say(Sentence("Assume the weights are independent of each other and of the activations, all "
                    "with mean 0 (as every initialisation scheme draws them). For one term, "
                    "independence gives {0}, and with {1}:",
-                   (Formula(r"\operatorname{Var}[w a] = \mathbb{E}[w^2]\,\mathbb{E}[a^2] - \mathbb{E}[w]^2\,\mathbb{E}[a]^2",
-                            "Var[w·a] = E[w²]E[a²] − E[w]²E[a]²"),
-                    Formula(r"\mathbb{E}[w] = 0", "E[w] = 0"))))
-    s.show(Formula(r"\operatorname{Var}[z] = \sum_{i=1}^{n} \operatorname{Var}[w_i a_i] = n\,\operatorname{Var}[w]\,\mathbb{E}[a^2]",
-                   "Var[z] = Σ_i Var[w_i·a_i] = n · Var[w] · E[a²]"))
+                   (Chain(Variance(sp.Mul(W, A, evaluate=False)), "=", sp.Add(
+                       sp.Mul(Expectation(W ** 2), Expectation(A ** 2), evaluate=False),
+                       sp.Mul(-1, Expectation(W) ** 2, Expectation(A) ** 2, evaluate=False), evaluate=False)),
+                    Chain(Expectation(W), "=", sp.S.Zero))))
+    s.show(Chain(Variance(Z), "=", SumOver(Variance(sp.Mul(Indexed(W, I), Indexed(A, I), evaluate=False)), I, 1, N),
+                 "=", sp.Mul(N, Variance(W), Expectation(A ** 2), evaluate=False)))
     s.say(Sentence("It is the second moment E[a²] that appears, not Var[a]: the two differ "
                    "whenever the activations do not have mean 0, as ReLU's never do."))
     sections.append(s)
 
     s = Section("Step 2: what the activation does to the second moment")
-    s.say(Sentence("Let {0} (symmetric, mean 0). SymPy's sympy.stats integrates over the normal "
-                   "density:", (Formula(r"z \sim \mathcal{N}(0, v)", "z ~ N(0, v), v the variance"),)))
-    s.show(Chain(Formula(r"\mathbb{E}\bigl[\operatorname{ReLU}(z)^2\bigr]", "E[ReLU(z)²]"), "=", m["relu_sq"]))
-    s.show(Chain(Formula(r"\mathbb{E}\bigl[\operatorname{ReLU}(z)\bigr]", "E[ReLU(z)]"), "=", m["relu_mean"]))
-    s.show(Chain(Formula(r"\operatorname{Var}\bigl[\operatorname{ReLU}(z)\bigr]", "Var[ReLU(z)]"), "=", m["relu_var"]))
-    s.show(Chain(Formula(r"\mathbb{E}\bigl[\operatorname{LeakyReLU}_\alpha(z)^2\bigr]", "E[LeakyReLU_α(z)²]"), "=", m["leaky_sq"]))
+    s.say(Sentence("Let {0}, v the variance (symmetric, mean 0). SymPy's sympy.stats integrates "
+                   "over the normal density:", (Chain(Z, "~", Normal(0, V)),)))
+    relu, leaky = FUNCTIONS["relu"].function, FUNCTIONS["leaky_relu"].function  # the worked case
+    s.show(Chain(Expectation(relu(Z) ** 2), "=", m["relu_sq"]))
+    s.show(Chain(Expectation(relu(Z)), "=", m["relu_mean"]))
+    s.show(Chain(Variance(relu(Z)), "=", m["relu_var"]))
+    s.show(Chain(Expectation(leaky(Z, sp.Symbol("alpha")) ** 2), "=", m["leaky_sq"]))
     s.say(Sentence("ReLU zeroes the negative half, so exactly half of the second moment survives: "
                    "{0}. (Its variance is smaller still, because the mean is no longer 0.) For tanh "
                    "near 0, tanh(z) ≈ z, so E[a²] ≈ Var[z].",
-                   (Chain(Formula(r"\mathbb{E}[a^2]", "E[a²]"), "=", Value(r["gain_relu"]), "·",
-                          Formula(r"\operatorname{Var}[z]", "Var[z]")),)))
+                   (Chain(Expectation(A ** 2), "=", Value(r["gain_relu"]), "·", Variance(Z)),)))
     sections.append(s)
 
     s = Section("Step 3: keep the variance constant from layer to layer")
     s.say(Sentence("Combining the two steps for ReLU:"))
-    s.show(Formula(r"\operatorname{Var}\bigl[z^{(l)}\bigr] = n\,\operatorname{Var}[w]\,\tfrac{1}{2}\,\operatorname{Var}\bigl[z^{(l-1)}\bigr]",
-                   "Var[z(l)] = n · Var[w] · ½ · Var[z(l−1)]"))
+    s.show(Chain(Variance(Layered(Z, L)), "=",
+                 sp.Mul(sp.Rational(1, 2), N, Variance(W), Variance(Layered(Z, L - 1)), evaluate=False)))
     s.say(Sentence("Over L layers the factor is raised to the power L: it must equal 1. Solving "
                    "{0} for Var[w] (SymPy's solve):",
-                   (Formula(r"n_{\text{in}} \cdot \operatorname{Var}[w] \cdot \tfrac{1}{2} = 1", "n_in · Var[w] · ½ = 1"),)))
-    s.show(Chain(Formula(r"\operatorname{Var}[w]", "Var[w]"), "=", r["he"]))
+                   (Chain(sp.Mul(sp.Rational(1, 2), sp.Symbol("n_in"), Variance(W), evaluate=False), "=", sp.S.One),)))
+    s.show(Chain(Variance(W), "=", r["he"]))
     s.say(Sentence("That is He initialisation: weights drawn from a normal distribution with "
                    "variance {0}, i.e. standard deviation {1}. The source conversation wrote "
                    "N(0, √(2/n)): correct only if the second argument is read as the standard "
                    "deviation; with the usual N(mean, variance) notation it is N(0, 2/n).",
-                   (Chain(Formula(r"\operatorname{Var}[w]", "Var[w]"), "=", r["he"]),
-                    Chain(Formula(r"\operatorname{std}[w]", "std[w]"), "=", _root(r["he"])))))
+                   (Chain(Variance(W), "=", r["he"]), Chain(StdDev(W), "=", _root(r["he"])))))
     s.say(Sentence("PyTorch's torch.nn.init.kaiming_normal_(w, nonlinearity='relu') draws exactly "
                    "this: standard deviation gain/√fan_in with gain √2."))
     sections.append(s)
@@ -179,8 +185,8 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
     s = Section("The backward pass")
     s.say(Sentence("Backpropagation sums over the n_out units a value feeds, so the same argument "
                    "for gradients gives the fan-out version {0}. Glorot and Bengio balance the two "
-                   "conditions:", (Chain(Formula(r"\operatorname{Var}[w]", "Var[w]"), "=", r["he_fan_out"]),)))
-    s.show(Chain(Formula(r"\operatorname{Var}[w]_{\text{Glorot}}", "Var[w] (Glorot)"), "=", r["xavier"]))
+                   "conditions:", (Chain(Variance(W), "=", r["he_fan_out"]),)))
+    s.show(Chain(Indexed(Variance(W), sp.Symbol("Glorot")), "=", r["xavier"]))
     s.say(Sentence("For a uniform distribution U(−r, r), SymPy gives the variance {0}; setting it "
                    "equal to the Glorot variance gives the bound {1}.",
                    (r["uniform_variance"], Chain(sp.Symbol("r"), "=", _root(6 / (n_in + n_out))))))
@@ -201,11 +207,11 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
                    "correct variance is 2/(n_in + n_out)."))
     chosen = {"he": r["he"], "lecun": r["lecun"], "xavier": r["xavier"], "xavier_uniform": r["xavier_uniform_bound"],
               "leaky_he": r["leaky_he"], "he_fan_out": r["he_fan_out"]}[scheme]
-    label = "bound r" if scheme == "xavier_uniform" else "Var[w]"
+    bound = scheme == "xavier_uniform"
     advice = ("" if recommended == scheme else
               f" (for {activation} the usual choice is {SCHEME_NAMES[recommended]})")
-    s.say(Sentence(f"For {activation} with the {SCHEME_NAMES[scheme]} scheme: {{0}}{advice}.",
-                   (Chain(Formula(r"\text{" + label + "}", label), "=", chosen),)))
+    s.say(Sentence(f"For {activation} with the {SCHEME_NAMES[scheme]} scheme: {'bound ' if bound else ''}"
+                   f"{{0}}{advice}.", (Chain(sp.Symbol("r") if bound else Variance(W), "=", chosen),)))
     sections.append(s)
     results = dict(r)
     results.update(second_moments())

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..core.derivation import Chain, Formula, Partial, Prime, Product, Sum, Value
+from ..core.derivation import Chain, Partial, Prime, Product, Row, Sum, Value
+from ..core.notation import Hat, Indexed, PartialOf, SumOver
 from ..core.engine import compact, expand_quantities
 from ..core.functions import FUNCTIONS, Sentence, derivative_rule
 from ..core.matrixmath import Hadamard, MatProduct, MatrixValue, Scaled, Transposed
@@ -17,10 +18,21 @@ from ..rendering.blocks import Section
 from .content import build_generic, register_layout
 from .matrixdoc import ONES
 
-SIMPLIFIED = Formula(
-    r"\frac{\partial L}{\partial x_i} = \frac{\gamma}{n\,s}\Bigl(n\,g_i - \sum_j g_j"
-    r" - \hat{x}_i \sum_j g_j \hat{x}_j\Bigr), \quad s = \sqrt{\sigma^2 + \varepsilon}",
-    "∂L/∂x_i = γ/(n·s) · (n·g_i − Σ_j g_j − x̂_i · Σ_j g_j·x̂_j),  s = √(σ² + ε)")
+def _simplified():
+    """CS231n's formula, ∂L/∂x_i = γ/(n·s) · (n·g_i − Σ_j g_j − x̂_i · Σ_j g_j·x̂_j) with
+    s = √(σ² + ε), as a printable formula."""
+    i, j, n, s, x, g, gamma, sigma, eps = sp.symbols("i j n s x g gamma sigma epsilon")
+    xhat = Hat(x)
+    bracket = sp.Add(sp.Mul(n, Indexed(g, i), evaluate=False), -SumOver(Indexed(g, j), j),
+                     sp.Mul(-1, Indexed(xhat, i), SumOver(sp.Mul(Indexed(g, j), Indexed(xhat, j),
+                                                                 evaluate=False), j), evaluate=False),
+                     evaluate=False)
+    return Row((Chain(PartialOf(sp.Symbol("L"), Indexed(x, i)), "=",
+                      Product((gamma / sp.Mul(n, s, evaluate=False), bracket))),
+                Chain(s, "=", sp.sqrt(sp.Add(sigma ** 2, eps, evaluate=False)))))
+
+
+SIMPLIFIED = _simplified()
 
 
 def batchnorm_simplified(ex) -> list:

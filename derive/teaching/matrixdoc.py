@@ -11,17 +11,18 @@ import re
 
 import sympy as sp
 
-from ..core.derivation import Chain, Formula, Partial, Prime, Product, Sum, Value
+from ..core.derivation import Chain, Partial, Prime, Product, Sum, Value
 from ..core.errors import DeriveError
 from ..core.functions import FUNCTIONS, Indicator, Sentence
 from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
                                Source, TensorCall, Transposed, Updated)
+from ..core.notation import Ones
 from ..core.tensor import TENSOR_FUNCTIONS
 from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose
 from ..core.tensorgraph import source_text
 from ..rendering.blocks import Content, Section
 
-ONES = Formula(r"\mathbf{1}", "𝟏")
+ONES = Ones()
 _FOCUS = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[(\d+),\s*(\d+)\]$")
 
 

@@ -22,7 +22,7 @@ from sympy import S
 import mpmath
 
 from ..core.approx import DIGITS, Undefined, approx
-from ..core.derivation import Chain, Formula, Subst, Value
+from ..core.derivation import Chain, Subst, Value
 from ..core.engine import Quantity
 from ..core.numbers import to_exact
 
@@ -151,11 +151,21 @@ class Hyper:
 
 # Symbols of the rules. Their names are Unicode, which the text printer shows as written; LaTeX
 # gets them through ``LATEX_NAMES`` (the printer's ``names`` setting).
-def _sym(name: str) -> sp.Symbol:
+def rule_symbol(name: str) -> sp.Symbol:
+    """A symbol of the update rules, by its Unicode name (``θₜ₋₁``, ``m̂₁``); LaTeX from
+    ``LATEX_NAMES``.
+
+    >>> from derive.rendering.printing import printer_for
+    >>> printer_for("latex", names=LATEX_NAMES).doprint(rule_symbol("m̂ₜ₋₁"))
+    '\\hat{m}_{t-1}'
+    """
     return sp.Symbol(name, real=True)
 
 
-ETA, MU, ALPHA, B1, B2, EPS, LAM = (_sym(n) for n in ("η", "μ", "α", "β₁", "β₂", "ε", "λ"))
+_sym = rule_symbol
+
+
+ETA, MU, ALPHA, B1, B2, EPS, LAM, THETA = (_sym(n) for n in ("η", "μ", "α", "β₁", "β₂", "ε", "λ", "θ"))
 _SUB = str.maketrans("0123456789ₜ₋₁", "0123456789t-1")
 _LATEX_BASE = {"η": r"\eta", "μ": r"\mu", "α": r"\alpha", "β": r"\beta", "ε": r"\varepsilon",
                "λ": r"\lambda", "θ": r"\theta", "m̂": r"\hat{m}", "v̂": r"\hat{v}"}
@@ -173,7 +183,7 @@ def latex_of(name: str) -> str:
 
 
 LATEX_NAMES = {n: latex_of(n) for n in
-               ["η", "μ", "α", "β₁", "β₂", "ε", "λ"]
+               ["η", "μ", "α", "β₁", "β₂", "ε", "λ", "θ"]
                + [base + sub for base in ("g", "d", "θ", "m", "v", "s", "G", "m̂", "v̂")
                   for sub in ("₀", "₁", "ₜ", "ₜ₋₁")]}
 
@@ -220,7 +230,7 @@ class Optimizer:
     torch: str  # the torch.optim class
     default_lr: sp.Expr  # PyTorch's default learning rate
     update: Callable
-    rule: Callable  # Hyper -> [(Formula lhs, Formula or Chain rule)] printable lines
+    rule: Callable  # Hyper -> [(lhs symbol, SymPy rule)] printable lines
     state_names: Callable  # Hyper -> [(key, display name, description)]
     decoupled_decay: bool = False
 
@@ -231,10 +241,6 @@ OPTIMIZERS: dict[str, Optimizer] = {}
 def register(opt: Optimizer) -> Optimizer:
     OPTIMIZERS[opt.name] = opt
     return opt
-
-
-def _F(latex: str, text: str) -> Formula:
-    return Formula(latex, text)
 
 
 THETA_T, THETA_PREV, G_T = _sym("θₜ"), _sym("θₜ₋₁"), _sym("gₜ")

@@ -7,11 +7,12 @@ import copy
 
 import sympy as sp
 
-from ..core.derivation import Chain, Formula, Partial, Product, Sum, Value
+from ..core.derivation import Chain, Note, Partial, Product, Sum, Value, Vector
+from ..core.notation import Nabla, Norm
 from ..core.functions import Sentence
 from ..rendering.blocks import Content, Section
 from .content import build
-from .optimizers import ETA, LAM
+from .optimizers import B1, B2, ETA, G_T, LAM, THETA, rule_symbol
 from .training_observations import observations
 
 TABLE_STEPS = 8  # per-step tables shown in full; longer runs show the first and last ones
@@ -96,8 +97,8 @@ def _hyper_rows(tr):
     if name == "rmsprop":
         rows.append(["α (average of g²)", Value(h.alpha)])
     if name in ("adam", "adamw"):
-        rows.append([Formula(r"\beta_1, \beta_2", "β₁, β₂"),
-                     Formula(rf"{_num(h.beta1)},\ {_num(h.beta2)}", f"{_num(h.beta1)}, {_num(h.beta2)}")])
+        rows.append([Vector((B1, B2), brackets=False),
+                     Vector((Value(h.beta1), Value(h.beta2)), brackets=False)])
     if name in ("rmsprop", "adam", "adamw", "adagrad"):
         rows.append(["ε", Value(h.eps)])
     if h.weight_decay != 0:
@@ -110,37 +111,30 @@ def _hyper_rows(tr):
     return rows
 
 
-def _num(x) -> str:
-    from ..core.numbers import format_number
-    return format_number(x)
-
-
 def _rule_section(tr) -> Section:
     ex, h, opt = tr.example, tr.hyper, tr.optimizer
     s = Section(f"The update rule: {opt.title}")
-    theta = Formula(r"\theta", "θ")
     s.say(Sentence("For every parameter {0} with gradient {1} at update t (t = 1, 2, …), starting "
-                   "from zero state:", (theta, Formula("g_t", "gₜ"))))
+                   "from zero state:", (THETA, G_T)))
     for lhs, rule in opt.rule(h):
         s.show(Chain(lhs, "=", rule))
     if opt.name in ("adam", "adamw"):
         s.say(Sentence("The moments start at 0, so early averages are biased towards 0; dividing by "
                        "{0} and {1} corrects that (both tend to 1 as t grows).",
-                       (Formula(r"1 - \beta_1^{t}", "1 − β₁ᵗ"), Formula(r"1 - \beta_2^{t}", "1 − β₂ᵗ"))))
+                       tuple(sp.Add(1, -sp.Pow(b, sp.Symbol("t"), evaluate=False), evaluate=False)
+                             for b in (B1, B2))))
     if h.weight_decay != 0 and not opt.decoupled_decay:
         s.say(Sentence("Weight decay enters as L2 regularisation in the gradient: {0}.",
-                       (Chain(Formula("g_t", "gₜ"), "=", Formula(r"\frac{\partial L}{\partial \theta} + \lambda\,\theta_{t-1}",
-                                                                "∂L/∂θ + λ·θₜ₋₁")),)))
+                       (Chain(G_T, "=", Sum((Partial(ex.output, THETA.name), Product((LAM, rule_symbol("θₜ₋₁")))))),)))
     record = tr.records[0]
     if record.clipped:
         s.say(Sentence("Before the update the gradient is clipped:"))
         for kind, *data in record.clipped:
             if kind == "norm":
                 norm, c = data
-                s.show(Chain(Formula(r"g", "g"), "=",
-                             Formula(r"g \cdot \frac{c}{\lVert g \rVert}", "g · c/‖g‖"), "=",
-                             Product((Formula(r"g", "g"), Value(c / norm)))))
-                s.say(Sentence("since {0} exceeds {1}.", (Chain(Formula(r"\lVert g \rVert", "‖g‖"), "=", Value(norm)),
+                g = sp.Symbol("g")
+                s.show(Chain(g, "=", Product((g, sp.Symbol("c") / Norm(g))), "=", Product((g, Value(c / norm)))))
+                s.say(Sentence("since {0} exceeds {1}.", (Chain(Norm(g), "=", Value(norm)),
                                                           Chain(sp.Symbol("c"), "=", Value(c)))))
             else:
                 params, c = data
@@ -153,12 +147,12 @@ def _rule_section(tr) -> Section:
     s.say(Sentence("Update 1 with the numbers, for {0}:", (ex.graph.symbols[focus],)))
     if h.weight_decay != 0 and not opt.decoupled_decay:
         g = g_used + h.weight_decay * record.values[focus]
-        first = Partial(ex.output, focus) if g_used == g_raw else Formula(r"g_{\text{clipped}}", "g_clipped")
+        first = Partial(ex.output, focus) if g_used == g_raw else sp.Symbol("g_clipped")
         s.show(Chain(_G, "=", Sum((first, Product((LAM, ex.graph.symbols[focus])))), "=",
                      Sum((Value(g_used), Product((Value(h.weight_decay), Value(record.values[focus]))))),
                      "=", Value(g)))
     elif g_used != g_raw:
-        s.show(Chain(_G, "=", Value(g_used), Formula(r"\quad\text{(clipped)}", "   (clipped)")))
+        s.show(Chain(_G, "=", Value(g_used), Note("clipped")))
     else:
         s.show(Chain(_G, "=", Partial(ex.output, focus), "=", Value(g_raw)))
     for line in record.worked:
@@ -166,14 +160,14 @@ def _rule_section(tr) -> Section:
     if opt.name in ("adam", "adamw"):
         s.say(Sentence("At t = 1 the bias corrections undo the averaging exactly: {0} and {1}, so the "
                        "first step moves every parameter by about η in the direction of −g, whatever "
-                       "the gradient's size.", (Chain(Formula(r"\hat{m}_1", "m̂₁"), "=", Formula("g_1", "g₁")),
-                                                 Chain(Formula(r"\hat{v}_1", "v̂₁"), "=", Formula("g_1^2", "g₁²")))))
+                       "the gradient's size.", (Chain(rule_symbol("m̂₁"), "=", _G),
+                                                 Chain(rule_symbol("v̂₁"), "=", _G ** 2))))
     return s
 
 
 def _state_header(tr):
     """(state key, column heading) per state entry: the state after the update."""
-    return [(key, Formula(short, short)) for key, short, _ in tr.optimizer.state_names(tr.hyper)]
+    return [(key, sp.Symbol(short)) for key, short, _ in tr.optimizer.state_names(tr.hyper)]
 
 
 def _tables(tr) -> list:
@@ -183,7 +177,7 @@ def _tables(tr) -> list:
     clip = tr.hyper.clip_norm is not None or tr.hyper.clip_value is not None
     both = tr.hyper.clip_value is not None  # by value: show the raw and the clipped gradient
     s = Section("The loss at every step")
-    header = ["step", Formula(output, output), Formula(r"\lVert \nabla L \rVert", "‖∇L‖")]
+    header = ["step", symbols[output], Norm(Nabla(symbols[output]))]
     if clip:
         header.append("clipped")
     rows = []

@@ -7,8 +7,9 @@ import sympy as sp
 from sympy import S
 
 from ..core.approx import approx
-from ..core.derivation import Chain, Formula, Value
+from ..core.derivation import Chain, Value
 from ..core.engine import compact
+from ..core.notation import Norm
 from ..core.functions import BY_CLASS, Sentence
 from ..core.numbers import format_number
 from .optimizers import ETA
@@ -151,10 +152,10 @@ def distinct(a, b) -> tuple:
             break
     if "e" in ta + tb:
         return Value(a), Value(b)
-    return tuple(Formula(t.replace("−", "-"), t.replace("-", "−")) for t in (ta, tb))
+    return Value(a, digits), Value(b, digits)
 
 
-_NORM = Formula(r"\lVert g \rVert", "‖g‖")
+_NORM = Norm(sp.Symbol("g"))
 
 
 def _typical_lr(tr):
