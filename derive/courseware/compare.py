@@ -30,13 +30,24 @@ def strength(local) -> str:
 
 @dataclass
 class Comparison:
-    """One neuron per activation, same inputs; ``rows`` for tables, ``examples`` for detail."""
+    """One neuron per activation, same inputs; ``rows`` for tables, ``examples`` for detail.
+
+    >>> c = compare_activations(["relu", "sigmoid"], x=2, w=3, b=1, y=5)
+    >>> list(c.examples), c.rows[0]["dL/dw"]
+    (['relu', 'sigmoid'], 8)
+    """
 
     activations: list
     examples: dict
 
     @property
     def rows(self) -> list[dict]:
+        """One dict per activation: its output a, local derivative da/dz, dL/dw, the gradient's
+        strength and (with a learning rate) the updated weight.
+
+        >>> compare_activations(["relu", "sigmoid"], x=2, w=3, b=1, y=5).rows[0]["da/dz"]
+        1
+        """
         out = []
         for name, ex in self.examples.items():
             from ..core.engine import public_form
@@ -49,6 +60,12 @@ class Comparison:
         return out
 
     def content(self) -> Content:
+        """The comparison as a document: the side-by-side table, each neuron's chain rule and the
+        key takeaways.
+
+        >>> compare_activations(["relu", "sigmoid"], x=2, w=3, b=1, y=5).content().title
+        'Comparison: ReLU vs. sigmoid'
+        """
         names = list(self.examples)
         first = self.examples[names[0]]
         specs = [_activation(n) for n in names]

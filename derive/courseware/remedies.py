@@ -135,7 +135,12 @@ def normalisation_section() -> tuple[Section, dict]:
 
 def remedies():
     """The worked remedies and a summary table like the conversation's, generated (a
-    ``Handout``: renders as Markdown, LaTeX or text)."""
+    ``Handout``: renders as Markdown, LaTeX or text).
+
+    >>> r = remedies()
+    >>> r.results["clipping"]["norm"], r.results["clipping"]["by_norm"]
+    (3125*sqrt(3), 5*sqrt(3)/3)
+    """
     from ..teaching.initialization import Handout
     clip, c = clipping_section()
     decay, d = weight_decay_section()

@@ -482,7 +482,11 @@ class Example:
         return f"<derive.Example {self.output} of {', '.join(self.inputs)}: {plural(len(self.nodes), 'node')}, {vals}>"
 
     def to_html(self, precision: int | None = None, fragment: bool = False) -> str:
-        """One self-contained HTML page (math as MathML); ``fragment``: the sections only."""
+        """One self-contained HTML page (math as MathML); ``fragment``: the sections only.
+
+        >>> "<math" in Example.from_equations("L = w*x", values={"w": 3, "x": 2}).to_html()
+        True
+        """
         return render(self, "html", precision=precision, fragment=fragment)
 
     # Jupyter: HTML (MathML, rendered natively) first, Markdown (MathJax-safe TeX) as the

@@ -122,7 +122,14 @@ def values_of(base: str, n: int) -> list[str]:
 def batchnorm_simplified(ex: Example) -> list:
     """CS231n's one-line gradient for the batchnorm example ``ex``, from its exact forward values:
     ∂L/∂x_i = γ/(n·s) · (n·g_i − Σ_j g_j − x̂_i · Σ_j g_j x̂_j), with s = sqrt(var + eps).
-    Returns the exact ∂L/∂x_i, i = 1 … n (to compare with the step-by-step ones)."""
+    Returns the exact ∂L/∂x_i, i = 1 … n (to compare with the step-by-step ones).
+
+    >>> ex = batchnorm([1, 2, 4])
+    >>> [round(float(v), 4) for v in batchnorm_simplified(ex)]
+    [-0.1145, 0.1718, -0.0573]
+    >>> [round(float(ex.grad(f"x{i}")), 4) for i in (1, 2, 3)]
+    [-0.1145, 0.1718, -0.0573]
+    """
     if ex.meta.get("layer") != "batchnorm":
         raise DeriveError("batchnorm_simplified needs an example built by batchnorm(...)")
     return simplified(ex)

@@ -125,14 +125,32 @@ class TensorExample:
 
     @property
     def inputs(self) -> list[str]:
+        """The names that are given, not computed, in order of first use.
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.inputs
+        ['W', 'x']
+        """
         return list(self.graph.inputs)
 
     @property
     def nodes(self) -> list[str]:
+        """The computed names, in evaluation order.
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.nodes
+        ['z', 'L']
+        """
         return list(self.graph.nodes)
 
     @property
     def output(self) -> str:
+        """The node differentiated by default (the last line, or ``output=``).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.output
+        'L'
+        """
         return self.graph.output
 
     @property
@@ -141,7 +159,12 @@ class TensorExample:
         return self.evaluation is None
 
     def shape(self, name: str) -> tuple:
-        """The shape of a node or input: () for a scalar, (rows, columns) otherwise."""
+        """The shape of a node or input: () for a scalar, (rows, columns) otherwise.
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.shape("W"), ex.shape("x"), ex.shape("L")
+        ((2, 2), (2, 1), ())
+        """
         self._check_name(name)
         if name in self.aliases:
             return ()
@@ -151,7 +174,12 @@ class TensorExample:
 
     def is_index(self, name: str) -> bool:
         """True when ``name`` holds class indices (the targets of a cross-entropy, one per
-        example) rather than a one-hot matrix of the probabilities' shape."""
+        example) rather than a one-hot matrix of the probabilities' shape.
+
+        >>> ex = TensorExample.from_equations("p = softmax(z)\\nL = cross_entropy(p, y)", values={"z": [1, 2], "y": [0, 1]})
+        >>> ex.is_index("y")
+        False
+        """
         if not self.symbolic:
             return bool(self.evaluation.values[name].index)
         for eq in self.graph.equations:
@@ -181,7 +209,12 @@ class TensorExample:
     # --- values and gradients ---------------------------------------------------------------
 
     def tensor(self, name: str) -> Tensor:
-        """The exact forward Tensor of a node or input (entries: Rationals and exact atoms)."""
+        """The exact forward Tensor of a node or input (entries: Rationals and exact atoms).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.tensor("z").shape
+        (2, 1)
+        """
         self._numbers("tensor")
         self._check_name(name)
         return self.evaluation.values[self.aliases[name][0] if name in self.aliases else name]
@@ -201,12 +234,23 @@ class TensorExample:
         return whole[i, j] if isinstance(whole, sp.MatrixBase) else whole
 
     def value(self, name: str):
-        """Exact forward value: a ``sympy.Matrix`` of the node's shape, or a number."""
+        """Exact forward value: a ``sympy.Matrix`` of the node's shape, or a number.
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.value("L")
+        56
+        """
         self._numbers("value")
         self._check_name(name)
         return self._public_of(name, self.evaluation.values, ("value",))
 
     def grad_tensor(self, wrt: str, of: str | None = None) -> Tensor:
+        """∂of/∂wrt as the engine's exact Tensor (``grad`` gives its public ``sympy.Matrix``).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.grad_tensor("x").shape
+        (2, 1)
+        """
         self._numbers("grad")
         of = of or self.output
         self._check_name(wrt)
@@ -215,7 +259,14 @@ class TensorExample:
         return self.evaluation.grad(base, of)
 
     def grad(self, wrt: str, of: str | None = None):
-        """∂of/∂wrt (default: the output): a ``sympy.Matrix`` of wrt's shape, exact."""
+        """∂of/∂wrt (default: the output): a ``sympy.Matrix`` of wrt's shape, exact.
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.grad("x")
+        Matrix([
+        [4],
+        [6]])
+        """
         self._numbers("grad")
         of = of or self.output
         self._check_name(wrt)
@@ -223,7 +274,14 @@ class TensorExample:
         return self._public_of(wrt, self.evaluation.adjoints(of), ("grad", of))
 
     def update(self, name: str):
-        """One gradient-descent step ``name − lr·∂L/∂name``, exact."""
+        """One gradient-descent step ``name − lr·∂L/∂name``, exact.
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.update("x")
+        Matrix([
+        [1],
+        [0]])
+        """
         self._numbers("update")
         self._check_name(name)
         if self.lr is None:
@@ -240,18 +298,35 @@ class TensorExample:
         return _public(binary_values("-", old, step, old.shape, f"{name}_new"))
 
     def gradients(self) -> dict:
-        """∂output/∂p for every parameter (exact Tensors' public form), in parameter order."""
+        """∂output/∂p for every parameter (exact Tensors' public form), in parameter order.
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.gradients()["W"]
+        Matrix([
+        [5, 6],
+        [5, 6]])
+        """
         return {p: self.grad(p) for p in self.params}
 
     def keys(self) -> dict[str, str]:
         """The answer keys ``check`` accepts (tensors by name and their entries such as
-        ``w1_2_1``), each with its display name (``w⁽¹⁾₂,₁``)."""
+        ``w1_2_1``), each with its display name (``w⁽¹⁾₂,₁``).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> "W" in ex.keys()
+        True
+        """
         from ..teaching.answers import answer_keys
         return answer_keys(self)
 
     def check(self, answers: dict, rtol=None, atol=None):
         """Compare answers (numbers, nested lists or arrays) entry by entry; see
-        ``derive.teaching.matrixcheck``."""
+        ``derive.teaching.matrixcheck``.
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.check({"dL/dx": [4, 6]}).ok
+        True
+        """
         from ..teaching.matrixcheck import check_tensor_answers
         self._numbers("check")
         return check_tensor_answers(self, answers, rtol=rtol, atol=atol)
@@ -259,11 +334,22 @@ class TensorExample:
     # --- documents ------------------------------------------------------------------------
 
     def content(self):
+        """The matrix-form worked solution as format-free content (sections of math objects).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.content().sections[0].title != ""
+        True
+        """
         from ..teaching.matrixdoc import build_matrix
         return build_matrix(self)
 
     def render(self, fmt_name: str, precision: int | None = None, fragment: bool = False) -> str:
-        """The matrix-form worked solution in one format ("markdown", "latex", "text")."""
+        """The matrix-form worked solution in one format ("markdown", "latex", "text", "html").
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.render("text") == ex.to_text()
+        True
+        """
         from ..core.engine import gc_paused
         from ..rendering.formats import render_content
         precision = self.precision if precision is None else precision
@@ -273,12 +359,30 @@ class TensorExample:
             return render_content(self.content(), fmt_name, None, precision, fragment)
 
     def to_text(self, precision: int | None = None) -> str:
+        """The worked solution as plain text (``precision`` significant digits).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> "∂L/∂x" in ex.to_text()
+        True
+        """
         return self.render("text", precision)
 
     def to_markdown(self, precision: int | None = None) -> str:
+        """The worked solution as Markdown with $…$ math.
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> ex.to_markdown().startswith("#")
+        True
+        """
         return self.render("markdown", precision)
 
     def to_latex(self, precision: int | None = None, fragment: bool = False) -> str:
+        """The worked solution as a LaTeX document (``fragment=True``: the body only).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
+        >>> "begin{document}" in ex.to_latex()
+        True
+        """
         return self.render("latex", precision, fragment)
 
     def __str__(self) -> str:

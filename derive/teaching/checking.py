@@ -80,10 +80,21 @@ class Report:
 
     @property
     def ok(self) -> bool:
+        """True when every answer is correct (carried-forward credit is not "ok").
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).check({"z": 7}).ok
+        True
+        """
         return all(v.status == "correct" for v in self.verdicts.values())
 
     def counts(self) -> dict:
-        """How many answers have each status (statuses that occur only), in a fixed order."""
+        """How many answers have each status (statuses that occur only), in a fixed order.
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).check({"z": 7, "a": 1}).counts()
+        {'correct': 1, 'incorrect': 1}
+        """
         counts = {s: sum(v.status == s for v in self.verdicts.values()) for s in STATUSES}
         return {s: n for s, n in counts.items() if n}
 
@@ -92,7 +103,12 @@ class Report:
         return "<Report " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "empty") + ">"
 
     def keys(self) -> list[str]:
-        """The answer keys checked, in the order given."""
+        """The answer keys checked, in the order given.
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).check({"dL/dw": 8, "z": 7}).keys()
+        ['dL/dw', 'z']
+        """
         return list(self.verdicts)
 
     def _get(self, key):
@@ -102,14 +118,32 @@ class Report:
         raise KeyError(f"no answer was given for {key!r}")
 
     def status(self, key: str) -> str:
+        """The verdict on one answer: "correct", "incorrect", "carried" (right given your earlier
+        answers) or "unreadable".
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).check({"z": 7, "dL/dw": 9}).status("dL/dw")
+        'incorrect'
+        """
         return self._get(key).status
 
     def hint(self, key: str) -> str:
+        """What to look at again for one answer ("" when it is correct).
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).check({"z": 7}).hint("z")
+        ''
+        """
         return self._get(key).hint
 
     def expected(self, key: str, as_float: bool = False):
         """The exact value ``key`` asks for (a SymPy number, so ``float()`` works on it; a formula
-        for a symbolic example); ``as_float=True`` returns it as a Python float."""
+        for a symbolic example); ``as_float=True`` returns it as a Python float.
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).check({"dL/dw": 9}).expected("dL/dw")
+        8
+        """
         value = self._expected(key)
         if as_float:
             if value is None or not getattr(value, "is_number", False):
@@ -139,13 +173,31 @@ class Report:
         return public_form(symbolic_truth(ex, parsed) if ex.symbolic else expected_value(ex, parsed))
 
     def expected_float(self, key: str) -> float:
-        """``expected(key)`` as a Python float."""
+        """``expected(key)`` as a Python float.
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).check({"dL/dw": 9}).expected_float("dL/dw")
+        8.0
+        """
         return self.expected(key, as_float=True)
 
     def diagnosis(self, key: str) -> str:
+        """The likely slip behind a wrong answer, from the mistake catalogue ("" if none fits).
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).check({"z": 7}).diagnosis("z")
+        ''
+        """
         return self._get(key).diagnosis
 
     def content(self):
+        """The report as format-free content (a table of the answers and the hints), which the
+        ``to_*`` methods print.
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).check({"z": 7}).content().sections[0].title
+        'Step by step'
+        """
         from ..core.derivation import Value
         from ..rendering.blocks import Content, Section
         from ..core.functions import Sentence
@@ -172,14 +224,32 @@ class Report:
         return Content(self.title, [s] + ([hints] if hints.blocks else []))
 
     def to_text(self) -> str:
+        """The report as a plain-text table with the hints (also ``str(report)``).
+
+        >>> import derive
+        >>> "✓ correct" in derive.neuron(x=2, w=3, b=1, y=5).check({"z": 7}).to_text()
+        True
+        """
         from ..rendering.formats import render_content
         return render_content(self.content(), "text")
 
     def to_markdown(self) -> str:
+        """The report as Markdown (a pipe table and a list of hints).
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).check({"z": 7}).to_markdown().startswith("#")
+        True
+        """
         from ..rendering.formats import render_content
         return render_content(self.content(), "markdown")
 
     def to_latex(self, fragment: bool = False) -> str:
+        """The report as a LaTeX document (``fragment=True``: the body only, to include).
+
+        >>> import derive
+        >>> "begin{document}" in derive.neuron(x=2, w=3, b=1, y=5).check({"z": 7}).to_latex()
+        True
+        """
         from ..rendering.formats import render_content
         return render_content(self.content(), "latex", fragment=fragment)
 
@@ -187,6 +257,12 @@ class Report:
         return self.to_text()
 
     def to_html(self, fragment: bool = True) -> str:
+        """The report as HTML (a fragment for a notebook by default; ``fragment=False``: a page).
+
+        >>> import derive
+        >>> "<table" in derive.neuron(x=2, w=3, b=1, y=5).check({"z": 7}).to_html()
+        True
+        """
         from ..rendering.formats import render_content
         return render_content(self.content(), "html", fragment=fragment)
 

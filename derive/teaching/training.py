@@ -238,11 +238,24 @@ class Training:
 
     @property
     def params(self) -> list:
+        """The parameters the run updates (the example's), in order.
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> tr.params
+        ['w', 'b']
+        """
         return list(self.example.params)
 
     @property
     def loss(self) -> list:
-        """The loss at steps 0 … steps, exact."""
+        """The loss at steps 0 … steps, exact.
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> tr.loss
+        [4, 81/25, 6561/2500]
+        """
         output = self.example.output
         return [public_form(r.values[output]) for r in self.records]
 
@@ -258,12 +271,24 @@ class Training:
                               f"{', '.join(list(graph.inputs) + list(graph.nodes))}")
 
     def value(self, name: str, step: int) -> sp.Expr:
-        """Exact value of a parameter, input or node at ``step`` (after ``step`` updates)."""
+        """Exact value of a parameter, input or node at ``step`` (after ``step`` updates).
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> tr.value("w", 1)
+        73/25
+        """
         self._name(name)
         return public_form(self._record(step).values[name])
 
     def grad(self, name: str, step: int) -> sp.Expr:
-        """Exact ∂loss/∂name at ``step`` (before clipping; the gradient update step + 1 uses)."""
+        """Exact ∂loss/∂name at ``step`` (before clipping; the gradient update step + 1 uses).
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> tr.grad("w", 1)
+        36/5
+        """
         self._name(name)
         record = self._record(step)
         if name in record.grads:
@@ -272,7 +297,12 @@ class Training:
 
     def state(self, name: str, step: int) -> dict:
         """The optimizer's state for parameter ``name`` after ``step`` updates: velocity (momentum),
-        ``m`` and ``v`` (Adam's moments), ``square_avg`` (RMSprop), ``sum`` (Adagrad); {} for SGD."""
+        ``m`` and ``v`` (Adam's moments), ``square_avg`` (RMSprop), ``sum`` (Adagrad); {} for SGD.
+
+        >>> from derive import neuron
+        >>> neuron(x=2, w=3, b=1, y=5, activation="relu").train(1, optimizer="momentum", momentum=0.9, lr=0.01).state("w", 1)
+        {'velocity': 8}
+        """
         self._name(name)
         if name not in self.params:
             raise DeriveError(f"{name!r} is not a parameter; the parameters are: {', '.join(self.params)}")
@@ -280,20 +310,38 @@ class Training:
         return {key: public_form(held.get(key, S.Zero)) for key, _, _ in self.optimizer.state_names(self.hyper)}
 
     def gradient_norm(self, step: int) -> sp.Expr:
-        """‖∇L‖ over every parameter at ``step`` (before clipping)."""
+        """‖∇L‖ over every parameter at ``step`` (before clipping).
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> tr.gradient_norm(0)
+        4*sqrt(5)
+        """
         return public_form(self._record(step).norm)
 
     # --- documents -------------------------------------------------------------------------
 
     def content(self, figure: str | None = None) -> Content:
-        """The document as content blocks; ``figure`` names the loss-curve image to include."""
+        """The document as content blocks; ``figure`` names the loss-curve image to include.
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> tr.content().title
+        'Backpropagation through one ReLU neuron: 2 steps of SGD'
+        """
         from .training_document import training_content
         return training_content(self, figure)
 
     def render(self, fmt: str, precision: int | None = None, fragment: bool = False,
                figure: str | None = None, exact: bool = False) -> str:
         """The document in one format ("markdown", "latex", "text"); ``figure`` is the file name
-        of the loss curve (``plot``) to include; ``exact`` also shows exact forms."""
+        of the loss curve (``plot``) to include; ``exact`` also shows exact forms.
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> tr.render("text") == tr.to_text()
+        True
+        """
         from ..rendering.formats import render_content
         precision = self.precision if precision is None else precision
         if isinstance(precision, bool) or not isinstance(precision, int) or not 1 <= precision <= 30:
@@ -303,6 +351,14 @@ class Training:
                                   fragment=fragment, exact=exact)
 
     def latex_names(self) -> dict:
+        """LaTeX for every name the document prints: the rules' symbols (η, β₁, m̂ₜ …), the
+        example's names and each parameter's updated value.
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> print(tr.latex_names()["w_new"], tr.latex_names()["β₁"])
+        {w}_{\\mathrm{new}} \\beta_{1}
+        """
         names = dict(LATEX_NAMES)
         names.update(self.example.latex_names)
         for p in self.params:
@@ -312,13 +368,34 @@ class Training:
         return names
 
     def to_markdown(self, precision: int | None = None, figure: str | None = None) -> str:
+        """The document as Markdown with $…$ math.
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> tr.to_markdown().startswith("# Backpropagation through one ReLU neuron")
+        True
+        """
         return self.render("markdown", precision, figure=figure)
 
     def to_latex(self, precision: int | None = None, fragment: bool = False,
                  figure: str | None = None) -> str:
+        """The document as LaTeX (``fragment=True``: the body only).
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> "begin{document}" in tr.to_latex()
+        True
+        """
         return self.render("latex", precision, fragment, figure)
 
     def to_text(self, precision: int | None = None, figure: str | None = None) -> str:
+        """The document as plain text (also ``str(training)``).
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> "The loss at every step" in tr.to_text()
+        True
+        """
         return self.render("text", precision, figure=figure)
 
     def __str__(self) -> str:
@@ -343,7 +420,13 @@ class Training:
     def plot(self, path=None):
         """The loss curve (left) and the parameters — or, for more than six, the gradient norm —
         per step (right). A matplotlib ``Figure`` on the Agg canvas (pyplot and the global backend
-        are left alone); saved to ``path`` (.png, .pdf, .svg) when given."""
+        are left alone); saved to ``path`` (.png, .pdf, .svg) when given.
+
+        >>> from derive import neuron
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> len(tr.plot().axes)
+        2
+        """
         figure = new_figure(2)
         left, right = figure.axes
         steps = list(range(self.steps + 1))
