@@ -156,8 +156,8 @@ def rule_symbol(name: str) -> sp.Symbol:
     ``LATEX_NAMES``.
 
     >>> from derive.rendering.printing import printer_for
-    >>> printer_for("latex", names=LATEX_NAMES).doprint(rule_symbol("m̂ₜ₋₁"))
-    '\\hat{m}_{t-1}'
+    >>> print(printer_for("latex", names=LATEX_NAMES).doprint(rule_symbol("m̂ₜ₋₁")))
+    \\hat{m}_{t-1}
     """
     return sp.Symbol(name, real=True)
 
