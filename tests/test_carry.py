@@ -451,3 +451,18 @@ def test_expected_of_an_unanswered_key_and_of_an_unknown_one():
         report.expected("dL/dq")
     with pytest.raises(KeyError):  # a status is only for answered keys
         report.status("dL/dw")
+
+
+@pytest.mark.parametrize("activation, formula, diagnosis, words", [
+    ("tanh", "2*x*(y-a)*(1-a**2)", "sign_error", "sign error in (a − y)"),
+    ("tanh", "2*x*(a-y)*(1-a)", "derivative_slip", "the square was forgotten"),
+    ("tanh", "x*(a-y)*(1-a**2)", "factor_two", "factor 2 dropped"),
+    ("relu", "2*x*(y-a)*Indicator(z > 0)", "sign_error", "sign error in (a − y)"),
+])
+def test_mistakes_inside_a_symbolic_answer_are_named(activation, formula, diagnosis, words):
+    ex = derive.neuron(activation=activation)  # no values: checked symbolically
+    r = ex.check({"dL/dw": formula})
+    assert r.status("dL/dw") == "incorrect" and r.diagnosis("dL/dw") == diagnosis
+    assert words in r.hint("dL/dw")
+    right = ex.check({"dL/dw": str(ex.grad("w"))})
+    assert right.status("dL/dw") == "correct" and not right.diagnosis("dL/dw")

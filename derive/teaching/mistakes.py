@@ -654,14 +654,47 @@ def diagnose_formula(checker, key, formula: sp.Expr, raw) -> Diagnosis | None:
     example's values, diagnosed like a number given exactly."""
     from .answers import Answer
     ev, graph = checker.ev, checker.ex.graph
-    if checker.ex.symbolic:  # no values to evaluate the formula at
-        return None
+    if checker.ex.symbolic:  # no values: diagnose at two generic points, agreeing
+        return _diagnose_symbolic(checker, key, formula, raw)
     subs = {graph.symbols[n]: ev.values[n] for n in list(graph.inputs) + list(graph.nodes)}
     try:
         value = compact("answer", substitute(formula, subs))
     except Exception:  # undefined at these values (log of a negative …): nothing to diagnose
         return None
     return diagnose(checker, key, Answer(raw, value, None))
+
+
+_GENERIC = ((sp.Rational(3, 7), sp.Rational(-5, 11), sp.Rational(2, 13), sp.Rational(7, 5)),
+            (sp.Rational(-4, 9), sp.Rational(6, 7), sp.Rational(-3, 17), sp.Rational(5, 3)),
+            (sp.Rational(5, 7), sp.Rational(9, 11), sp.Rational(4, 13), sp.Rational(-2, 5)),
+            (sp.Rational(8, 9), sp.Rational(3, 5), sp.Rational(7, 17), sp.Rational(11, 3)))
+
+
+def _diagnose_symbolic(checker, key, formula, raw):
+    """A symbolic example's formula answer: the same mistake must explain it at two generic
+    points (values no kink or tie sits on), so a coincidence at one point names nothing."""
+    from .answers import Answer
+    ex = checker.ex
+    names = list(ex.graph.inputs)
+    found = []
+    for point in _GENERIC:
+        values = {n: point[i % len(point)] * (1 + i // len(point)) for i, n in enumerate(names)}
+        try:  # the example's own class, at values (model is a layer above: no import)
+            twin = type(ex)(ex.graph, values=values, params=list(ex.params), lr=ex.lr)
+            twin_checker = type(checker)(twin, {key.text: 0})  # checking imports this module
+            subs = {ex.graph.symbols[n]: v for n, v in twin.evaluation.values.items()}
+            value = compact("answer", substitute(formula, subs))
+            if value == twin_checker.expected(key):
+                continue  # the slip is invisible here (a gate that is closed): another point
+            diagnosis = diagnose(twin_checker, key, Answer(raw, value, None))
+        except Exception:  # noqa: BLE001 — undefined at this point: nothing to name
+            continue
+        if diagnosis is None:
+            return None
+        found.append(diagnosis)
+    if len(found) >= 2 and all(d.name == found[0].name and d.text == found[0].text for d in found):
+        return found[0]
+    return None
 
 
 def hand_rounded(ex, digits: int) -> dict:
