@@ -142,9 +142,8 @@ def internals_read(source: str) -> list:
     return sorted(found)
 
 
-# Matrix documents read the tensor engine's evaluation still (issue 13's module, owned by the
-# matrix work); listed here so that the rule holds everywhere else meanwhile.
-NOT_YET = {"derive.teaching.matrixdoc"}
+# Every document module is held to the rule (matrix documents read ex.matrix_derivation()).
+NOT_YET = set()
 
 
 def test_documents_read_only_the_derivation():

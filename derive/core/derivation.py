@@ -247,3 +247,20 @@ class Derivation:
 def ordered_symbols(expr: sp.Expr) -> tuple:
     """Free symbols in a deterministic order (by name): the order substitutions are shown in."""
     return tuple(sorted(expr.free_symbols, key=lambda s: s.name))
+
+
+@dataclass(frozen=True)
+class MatrixDerivation:
+    """What a matrix document reads of a tensor example: every name's value and ∂output/∂name
+    (tensors of the name's shape; read-only). Empty for a symbolic example (shapes, no values).
+
+    >>> import derive
+    >>> ex = derive.Example.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]})
+    >>> d = ex.matrix_derivation()
+    >>> d.output, d.values["z"].a.tolist(), d.gradients["W"].a.tolist()
+    ('L', [[17], [39]], [[5, 6], [5, 6]])
+    """
+
+    output: str
+    values: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    gradients: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))

@@ -308,6 +308,20 @@ class TensorExample:
         """
         return {p: self.grad(p) for p in self.params}
 
+    def matrix_derivation(self):
+        """Every tensor's value and gradient as documents read them (a ``MatrixDerivation``).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]})
+        >>> ex.matrix_derivation().gradients["x"].a.tolist()
+        [[4], [6]]
+        """
+        from types import MappingProxyType
+        from ..core.derivation import MatrixDerivation
+        if self.symbolic:
+            return MatrixDerivation(self.output)
+        return MatrixDerivation(self.output, MappingProxyType(dict(self.evaluation.values)),
+                                MappingProxyType(dict(self.evaluation.adjoints(self.output))))
+
     def keys(self) -> dict[str, str]:
         """The answer keys ``check`` accepts (tensors by name and their entries such as
         ``w1_2_1``), each with its display name (``w⁽¹⁾₂,₁``).

@@ -330,9 +330,10 @@ def _focus_entry(ex):
         name, i, j = ex.aliases[focus]
     else:
         return None
-    if name not in ex.evaluation.values or ex.evaluation.values[name].scalar:
+    values = ex.matrix_derivation().values
+    if name not in values or values[name].scalar:
         raise DeriveError(f"focus {focus!r}: {name} is not a matrix of this example")
-    r, c = ex.evaluation.values[name].a.shape
+    r, c = values[name].a.shape
     if not (0 <= i < r and 0 <= j < c):
         raise DeriveError(f"focus {focus!r}: {name} is {r}×{c}; entries are numbered from 1")
     return name, i, j
@@ -348,10 +349,11 @@ def zoom_section(ex, name: str, i: int, j: int) -> Section | None:
             if len(path) > 1 and not all(isinstance(n, BinOp) and n.op in "+-" for n, _ in path[:-1]):
                 continue
             a_name = node.right.id
-            grad_z = ex.evaluation.adjoints(ex.output)[eq.name]
-            A = ex.evaluation.values[a_name]
+            d = ex.matrix_derivation()
+            grad_z = d.gradients[eq.name]
+            A = d.values[a_name]
             batch = A.a.shape[1]
-            total = ex.evaluation.adjoints(ex.output)[name].a[i, j]
+            total = d.gradients[name].a[i, j]
             s = Section(f"Zoom in: one entry of ∂{ex.output}/∂{name}")
             s.say(Sentence("Entry ({0}) of the matrix product {1} uses row {2} of {3} and column "
                            "{4} of {5}ᵀ, so one weight's gradient is a sum over the examples of "
@@ -374,8 +376,9 @@ def build_matrix(ex) -> Content:
     """The document of a TensorExample (see the module docstring). A symbolic example (shapes,
     no values) gets the same steps with their shapes and no numbers."""
     symbolic = ex.symbolic
-    values = None if symbolic else ex.evaluation.values
-    grads = None if symbolic else ex.evaluation.adjoints(ex.output)
+    d = ex.matrix_derivation()
+    values = None if symbolic else d.values
+    grads = None if symbolic else d.gradients
     sections = []
 
     s = Section("The computation")
@@ -499,8 +502,9 @@ def _param_tensors(ex) -> list[str]:
 
 def _update(ex, name: str):
     from ..core.tensor import binary_values, scalar
-    old = ex.evaluation.values[name]
-    g = ex.evaluation.adjoints(ex.output)[name]
+    d = ex.matrix_derivation()
+    old = d.values[name]
+    g = d.gradients[name]
     step = binary_values("*", scalar(ex.lr), g, g.shape, "η·∂L")
     return binary_values("-", old, step, old.shape, f"{name}_new")
 
