@@ -206,7 +206,8 @@ def test_index_base_zero_on_a_chain_numbers_layers_from_zero():
     text = ex.to_text(notation=PRESET)
     assert _indices(text) == {0, 1, 2}
     flat = _flat(text)
-    assert "each layer computes z0 = w0 · x and a0 = tanh(z0), starting from a_(−1) = x." in flat
+    # the rule of every layer l (numbered from 0: layer 0 reads a(−1) = x)
+    assert "each layer l computes z(l) = w(l) · a(l−1) and a(l) = tanh(z(l)), starting from a_(−1) = x." in flat
     assert re.search(r"layer weight z a tanh'\(z\) [- ]+ 0 5 5 ≈ 0.9999 ≈ 0.0001816 1 5", flat)
     assert "∂L/∂w0 = ∂L/∂a2 · ∂a2/∂z2 · ∂z2/∂a1 · ∂a1/∂z1 · ∂z1/∂a0 · ∂a0/∂z0 · ∂z0/∂w0" in flat
     latex = ex.to_latex(notation=PRESET)

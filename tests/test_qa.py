@@ -147,3 +147,38 @@ def test_a_one_factor_path_is_not_bracketed_or_repeated():
     assert "∂L/∂w|direct = −0.24" in lines
     assert not any("(−0.24) =" in line for line in lines)
     assert r"\left(-0.24\right) = -0.24" not in ex.to_latex()
+
+
+# QA round 6 (final)
+
+def test_a_layered_name_squared_is_grouped_in_latex():
+    # tanh's 1 − a² on an mlp name a^{(1)}_{1}: two superscripts in a row stopped pdflatex
+    ex = derive.mlp([0.3, -0.8], [[[0.4, -0.6], [0.2, 0.9]], [[-0.7, 0.5]]], [[0.1, -0.2], [0.05]], [1],
+                    activation=["tanh", "sigmoid"], loss="binary_cross_entropy")
+    latex = ex.to_latex()
+    assert "1 - {a^{(1)}_{1}}^{2}" in latex and "}_{1}^{2}" not in latex
+
+
+def test_a_chain_states_the_rule_of_every_layer_not_layer_one():
+    ex = derive.chain(depth=3, weight=5, x=1, activation="relu", loss="half_squared_error", y=0)
+    text = " ".join(ex.to_text().split())
+    assert "each layer l computes z(l) = w(l) · a(l−1) and a(l) = ReLU(z(l)), starting from a0 = x." in text
+    biased = derive.chain(depth=2, weight=2, bias=1, x=1, activation="tanh", loss="half_squared_error", y=0)
+    assert "z(l) = w(l) · a(l−1) + b(l)" in " ".join(biased.to_text().split())
+
+
+def test_depth_table_labels_follow_the_factor_per_layer():
+    text = derive.chain(depth=3, weight=5, x=1, activation="relu", loss="half_squared_error", y=0).to_text()
+    first_table = [line for line in text.splitlines() if line.strip().startswith("k = ")][:3]
+    rows = {line.split()[2]: line for line in first_table}
+    assert "25 (exploding)" in rows["5"] and "0.25 (vanishing)" in rows["0.5"] and "1 (stable)" in rows["1"]
+
+
+def test_batch_sums_are_not_said_to_be_added():
+    # γ multiplies and μ is subtracted; what every batch-summed quantity shares is the batch
+    ex = derive.Example.from_equations("Z = W @ X + b\nL = mean((Z - Y)**2)",
+                                       values={"W": [[1, 2], [0, -1]], "X": [[1, 0, 2], [-1, 1, 0]],
+                                               "b": [0.5, -0.5], "Y": [[0, 1, 0], [1, 0, 1]]})
+    text = " ".join(ex.to_text().split())
+    assert "b is shared by every column (every example of the batch), so its gradient sums" in text
+    assert "added to every column" not in text

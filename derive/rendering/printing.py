@@ -406,6 +406,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         b = expr.base
         if b.is_Add or b.is_Mul or b.is_Pow or isinstance(b, Layered) or (b.is_Rational and (b.q != 1 or b < 0)):
             base = f"\\left({base}\\right)"
+        elif "^" in base:  # a layered name a^{(1)}_{1}: a second superscript needs a group
+            base = f"{{{base}}}"
         return f"{base}^{{{self._print(expr.exp)}}}"
 
     # -- the derivation's math objects --

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..core.approx import approx
 from ..core.derivation import Chain, Ordinal, Partial, Prime, Product, Row, Total, Value
 from ..core.engine import descend
 from ..core.matrixmath import Hadamard, MatProduct, Transposed
@@ -20,14 +19,11 @@ GENERAL_K = (sp.Rational(1, 2), sp.Integer(1), sp.Integer(5))
 GENERAL_D = (3, 10, 50)
 
 
-def _label(factor) -> str:
-    """Vanishing / stable / exploding, from the size of a product of local derivatives."""
-    mag = abs(approx(factor))
-    if mag < sp.Float("0.01"):
-        return "vanishing"
-    if mag > 100:
-        return "exploding"
-    return "stable"
+def _trend(per_layer) -> str:
+    """Exploding, stable or vanishing, from the factor each layer contributes (its size above,
+    at or below 1)."""
+    mag = abs(per_layer)
+    return "exploding" if mag > 1 else "vanishing" if mag < 1 else "stable"
 
 
 def _as_power(total, weights):
@@ -47,9 +43,12 @@ def _k_by_depth(factor, k, D) -> list:
     rows = []
     for kv in GENERAL_K:
         row = [Chain(k, "=", Value(kv))]
+        # The label follows the factor per layer, not the size at one depth: 25 at D = 3 is the
+        # start of an explosion (×5 per layer), not a stable gradient.
+        trend = _trend(factor.subs({k: kv, D: 2}))
         for dv in GENERAL_D:
             value = factor.subs({k: kv, D: dv})
-            row.append(Sentence("{0} (" + _label(value) + ")", (Value(value),)))
+            row.append(Sentence("{0} (" + trend + ")", (Value(value),)))
         rows.append(row)
     return rows
 
@@ -93,12 +92,18 @@ def build_chain(ex) -> Content:
     sym = ex.graph.symbols
     sections = []
 
+    # The rule of every layer, not layer 1's instance of it (z1 = w1 · x read as "each layer
+    # multiplies x").
+    layer_l = {sym["z1"]: Layered(Z, L)}
+    z_rule = sp.Mul(Layered(W, L), Layered(A, L - 1), evaluate=False)  # w before a, as written
+    if "b1" in sym:
+        z_rule = sp.Add(z_rule, Layered(B, L), evaluate=False)
     s = Section("The network")
     s.say(Sentence(f"A chain of {depth} layer{'s' if depth > 1 else ''} with one unit each "
                    f"{'and no biases' if not ex.meta.get('biases') else 'with biases'}; "
-                   "each layer computes {0} and {1}, starting from {2}.",
-                   (Chain(sym["z1"], "=", ex.graph.nodes["z1"].display),
-                    Chain(sym["a1"], "=", ex.graph.nodes["a1"].display),
+                   "each layer l computes {0} and {1}, starting from {2}.",
+                   (Chain(Layered(Z, L), "=", z_rule),
+                    Chain(Layered(A, L), "=", ex.graph.nodes["a1"].display.xreplace(layer_l)),
                     Chain(sp.Symbol("a0"), "=", sym["x"]))))
     s.say(Sentence("The activation is {0}; its derivative is {1}.", (spec.definition, spec.derivative)))
     s.show(Chain(sym["L"], "=", ex.graph.nodes["L"].display))

@@ -442,8 +442,9 @@ def build_matrix(ex) -> Content:
                 s.say(Sentence(f"The mask keeps the gradient where the unit was active: "
                                f"{active} of {values[_mask_arg(formula)].size} entries here."))
         elif formula is not None and isinstance(formula, BatchSum):
-            s.say(Sentence("{0} was added to every column (every example), so its gradient sums "
-                           "the columns of the gradient over the batch.", (_sym(name),)))
+            # a bias is added, γ multiplies, μ is subtracted: what they share is the batch
+            s.say(Sentence("{0} is shared by every column (every example of the batch), so its "
+                           "gradient sums the contributions of the columns.", (_sym(name),)))
         if symbolic:
             if formula is None and (_is_softmax_output(ex, name) or name in ex.graph.inputs):
                 continue  # p of softmax + cross-entropy (the pair is done at once); a target
