@@ -182,3 +182,17 @@ def test_batch_sums_are_not_said_to_be_added():
     text = " ".join(ex.to_text().split())
     assert "b is shared by every column (every example of the batch), so its gradient sums" in text
     assert "added to every column" not in text
+
+
+def test_a_cancelled_exact_zero_is_not_printed_as_rounding_noise():
+    # A bias before BatchNorm has gradient exactly 0 (the batch mean removes it); its exact
+    # entries approximate to ~1e-73 noise, which was printed as −1.666×10⁻⁷³.
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(5)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(),
+                              torch.nn.Linear(4, 2)).double()
+    ex = derive.from_torch(net, [[0.5, -1, 2], [1.5, 0.25, -0.5], [-1, 1, 0]],
+                           [[1, 0], [0, 1], [0.5, 0.5]], loss="mse", lr=0.1)
+    assert all(abs(float(g)) < 1e-60 for g in ex.grad("b1"))
+    assert "∂L/∂b1 = Σ_batch ∂L/∂z1 = [0; 0; 0; 0]" in ex.to_text()
+    assert "10⁻⁷" not in ex.to_text()

@@ -147,6 +147,9 @@ def terminating_decimal(value: sp.Rational, max_digits: int = 15) -> str | None:
     return ("-" if p < 0 else "") + text
 
 
+UNDECIDED = "1e-40"  # what the engine's approximations (60 digits) cannot tell from 0
+
+
 def significant(value, digits: int) -> str:
     """``value`` (any real SymPy number) rounded to ``digits`` significant digits: plain notation for
     moderate magnitudes, ``1.953e+6`` style beyond (printers turn that into ×10^k)."""
@@ -156,6 +159,10 @@ def significant(value, digits: int) -> str:
     with mpmath.workdps(digits + 15):
         x = approx(value) if isinstance(value, sp.Basic) else mpmath.mpf(value)
         if x == 0:
+            return "0"
+        # An exact quantity this close to 0 is below what its approximation can tell from 0 (a
+        # cancelled sum, e.g. a bias before BatchNorm): its digits would be rounding noise.
+        if getattr(value, "approx_mpf", None) is not None and abs(x) <= mpmath.mpf(UNDECIDED):
             return "0"
         # N significant figures means N digits shown: trailing zeros are kept (7.000, 0.2500)
         text = mpmath.nstr(x, digits, min_fixed=-5, max_fixed=max(digits + 1, 7), strip_zeros=False)
