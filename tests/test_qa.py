@@ -196,3 +196,15 @@ def test_a_cancelled_exact_zero_is_not_printed_as_rounding_noise():
     assert all(abs(float(g)) < 1e-60 for g in ex.grad("b1"))
     assert "∂L/∂b1 = Σ_batch ∂L/∂z1 = [0; 0; 0; 0]" in ex.to_text()
     assert "10⁻⁷" not in ex.to_text()
+
+
+def test_the_mlp_delta_section_writes_totals_in_the_presets_symbol():
+    # QA round 6: under total: d the δ section still wrote ∂L/∂z(l)_j after "Write δ… for dL/dz…"
+    ex = derive.mlp([0.3, -0.8], [[[0.4, -0.6], [0.2, 0.9]], [[-0.7, 0.5]]], [[0.1, -0.2], [0.05]], [1],
+                    activation=["tanh", "sigmoid"], loss="binary_cross_entropy", lr=0.5)
+    text = " ".join(ex.to_text(notation={"delta": True, "total": "d"}).split())
+    assert "dL/dw(l)_j,i = δ(l)_j · a(l−1)_i, dL/db(l)_j = δ(l)_j" in text
+    assert "each parameter p becomes p − η · dL/dp." in text and "∂L/∂p" not in text
+    default = " ".join(ex.to_text().split())
+    assert "∂L/∂w(l)_j,i = δ(l)_j · a(l−1)_i" in default
+    assert r"p - \eta \frac{dL}{dp}" in ex.to_latex(notation={"total": "d"})

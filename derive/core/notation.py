@@ -105,6 +105,13 @@ class PartialOf(Notation):
     nargs = 2
 
 
+class TotalOf(PartialOf):
+    """dof/dwrt through the whole graph between general quantities (∂L/∂z(l)_j): written with
+    the notation preset's symbol for totals (∂ by default, d under ``total: d``)."""
+
+    nargs = 2
+
+
 __all__ = ["Notation", "Norm", "Expectation", "Variance", "StdDev", "Normal", "SumOver",
            "ProductOver", "Layered", "Indexed", "Hat", "Nabla", "Ones",
-           "PartialOf"]
+           "PartialOf", "TotalOf"]

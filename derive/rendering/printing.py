@@ -495,6 +495,10 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     def _print_PartialOf(self, e, exp=None):
         return f"\\frac{{\\partial {self._print(e.args[0])}}}{{\\partial {self._print(e.args[1])}}}"
 
+    def _print_TotalOf(self, e, exp=None):
+        d = "\\partial " if self._total_symbol() == "∂" else "d"
+        return f"\\frac{{{d}{self._print(e.args[0])}}}{{{d}{self._print(e.args[1])}}}"
+
     def _print_Note(self, n: Note):
         text = "".join("\\" + c if c in "&%$#_{}" else c for c in n.text)
         return f"\\quad\\text{{({text})}}"
@@ -869,6 +873,10 @@ class TextPrinter(_HandWritten, StrPrinter):
 
     def _print_PartialOf(self, e):
         return f"∂{self._print(e.args[0])}/∂{self._print(e.args[1])}"
+
+    def _print_TotalOf(self, e):
+        d = self._total_symbol()
+        return f"{d}{self._print(e.args[0])}/{d}{self._print(e.args[1])}"
 
     def _print_Note(self, n: Note):
         return f"   ({n.text})"

@@ -7,7 +7,7 @@ import sympy as sp
 from ..core.derivation import Chain, Ordinal, Partial, Prime, Product, Row, Total, Value
 from ..core.engine import descend
 from ..core.matrixmath import Hadamard, MatProduct, Transposed
-from ..core.notation import Indexed, Layered, PartialOf, ProductOver
+from ..core.notation import Indexed, Layered, PartialOf, ProductOver, TotalOf
 from ..rendering.blocks import Content, Section
 from .observations import observations
 from .steps import activations_used, local_chain, roles_sentence
@@ -269,10 +269,10 @@ def mlp_sections(ex, d) -> list:
     s.say(Sentence("Write δ for the gradient of the loss with respect to a neuron's pre-activation, "
                    "{0}. Then every weight's gradient is its neuron's δ times the input it "
                    "multiplies, and every bias's gradient is δ itself:",
-                   (Chain(Layered(DELTA, L, J), "=", PartialOf(LOSS, Layered(Z, L, J))),)))
-    s.show(Row((Chain(PartialOf(LOSS, Layered(W, L, sp.Tuple(J, I))), "=",
+                   (Chain(Layered(DELTA, L, J), "=", TotalOf(LOSS, Layered(Z, L, J))),)))
+    s.show(Row((Chain(TotalOf(LOSS, Layered(W, L, sp.Tuple(J, I))), "=",
                       Product((Layered(DELTA, L, J), Layered(A, L - 1, I)))),
-                Chain(PartialOf(LOSS, Layered(B, L, J)), "=", Layered(DELTA, L, J)))))
+                Chain(TotalOf(LOSS, Layered(B, L, J)), "=", Layered(DELTA, L, J)))))
     for l in range(layers, 0, -1):
         act = _activation(acts[l - 1])
         for j in range(1, widths[l] + 1):
@@ -301,7 +301,7 @@ def mlp_sections(ex, d) -> list:
     s.show(Row((Chain(Layered(DELTA, L), "=",
                       Hadamard((MatProduct((Transposed(Layered(MATRIX, L + 1)), Layered(DELTA, L + 1))),
                                 Prime("f", Layered(Z, L))))),
-                Chain(PartialOf(LOSS, Layered(MATRIX, L)), "=",
+                Chain(TotalOf(LOSS, Layered(MATRIX, L)), "=",
                       MatProduct((Layered(DELTA, L), Transposed(Layered(A, L - 1))))))))
     t = Section("Every parameter" + (": gradient and update" if ex.lr is not None else ""))
     grads = ex.gradients()
@@ -311,7 +311,7 @@ def mlp_sections(ex, d) -> list:
         if ex.lr is not None:
             row.append(Value(descend(d.value(p), ex.lr, grads[p])))
         rows.append(row)
-    header = ["parameter", "value", "∂L/∂p"] + (["updated"] if ex.lr is not None else [])
+    header = ["parameter", "value", "gradient"] + (["updated"] if ex.lr is not None else [])
     t.say(Sentence("Each parameter's gradient from its neuron's δ (computed above) and the input "
                    "it multiplies:"))
     for l in range(1, layers + 1):
@@ -326,8 +326,10 @@ def mlp_sections(ex, d) -> list:
             if f"b{l}_{j}" in grads:
                 t.show(Chain(Total("L", f"b{l}_{j}"), "=", delta, "=", Value(grads[f"b{l}_{j}"])))
     if ex.lr is not None:
-        t.say(Sentence("Gradient descent with {0}: each parameter p becomes p − η ∂L/∂p.",
-                       (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),)))
+        p = sp.Symbol("p")
+        t.say(Sentence("Gradient descent with {0}: each parameter p becomes {1}.",
+                       (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),
+                        sp.Add(p, sp.Mul(-1, sp.Symbol("eta"), TotalOf(LOSS, p), evaluate=False), evaluate=False))))
     t.tabulate(header, rows)
     return [s, t]
 
