@@ -101,10 +101,10 @@ def build_chain(ex) -> Content:
     s = Section("The network")
     s.say(Sentence(f"A chain of {depth} layer{'s' if depth > 1 else ''} with one unit each "
                    f"{'and no biases' if not ex.meta.get('biases') else 'with biases'}; "
-                   "each layer l computes {0} and {1}, starting from {2}.",
+                   "each layer {3} computes {0} and {1}, starting from {2}.",
                    (Chain(Layered(Z, L), "=", z_rule),
                     Chain(Layered(A, L), "=", ex.graph.nodes["a1"].display.xreplace(layer_l)),
-                    Chain(sp.Symbol("a0"), "=", sym["x"]))))
+                    Chain(sp.Symbol("a0"), "=", sym["x"]), L)))
     s.say(Sentence("The activation is {0}; its derivative is {1}.", (spec.definition, spec.derivative)))
     s.show(Chain(sym["L"], "=", ex.graph.nodes["L"].display))
     weights = ex.meta["weights"]
