@@ -25,6 +25,7 @@ from ..core.approx import DIGITS, Undefined, approx
 from ..core.derivation import Chain, Subst, Value
 from ..core.engine import Quantity
 from ..core.numbers import to_exact
+from ..core.errors import InvalidValue
 
 
 def _approx_of(x):
@@ -125,9 +126,20 @@ class Exact:
         return Exact._op("/", Exact(other), self)
 
     def __pow__(self, k):
-        if k == 2:
-            return self * self
-        raise NotImplementedError("only squares are needed")
+        """Whole powers by repeated squaring (every optimizer needs g², Adam β^t); ½ is sqrt."""
+        if k == S.Half or k == 0.5:
+            return self.sqrt()
+        if int(k) != k:
+            raise InvalidValue(f"an optimizer value raised to {k}: only whole powers and ½ are exact here")
+        k = int(k)
+        if k < 0:
+            return Exact(S.One) / self ** -k
+        result, base = Exact(S.One), self
+        while k:
+            if k & 1:
+                result = result * base
+            base, k = base * base, k >> 1
+        return result
 
     def sqrt(self):
         return Exact._op("sqrt", self)
