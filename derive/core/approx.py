@@ -43,6 +43,7 @@ def approx(expr: sp.Expr) -> mpmath.mpf:
 
 
 _SEEN: dict = {}
+_EXP_SEEN: dict = {}
 _SEEN_SIZE = 4096
 
 
@@ -111,10 +112,19 @@ def _walk_unguarded(e):
             raise Undefined(f"division by zero ({sp.sstr(base)} = 0)")
         return b ** x
     if isinstance(e, sp.exp):
-        x = _walk(e.args[0])
-        if x > budget.current().max_magnitude * 2.303 + 2:  # before mpmath spends time on it
-            budget.check_magnitude(float(x / mpmath.ln(10)), _short(e))
-        return mpmath.exp(x)
+        # A value and its local derivative share their exponentials (σ(z) and σ(z)(1 − σ(z))):
+        # each is computed once per precision.
+        key = (e, mpmath.mp.prec, budget.current().max_magnitude)
+        value = _EXP_SEEN.get(key)
+        if value is None:
+            x = _walk(e.args[0])
+            if x > budget.current().max_magnitude * 2.303 + 2:  # before mpmath spends time on it
+                budget.check_magnitude(float(x / mpmath.ln(10)), _short(e))
+            value = mpmath.exp(x)
+            if len(_EXP_SEEN) >= _SEEN_SIZE:
+                del _EXP_SEEN[next(iter(_EXP_SEEN))]  # the oldest
+            _EXP_SEEN[key] = value
+        return value
     if isinstance(e, sp.log):
         x = _walk(e.args[0])
         if x <= 0:

@@ -56,6 +56,25 @@ def _describe(original, args, values_text: str) -> str:
     return f"not a finite real number{where}"
 
 
+def _plain_real(x) -> bool:
+    """``x`` is an exact number that SymPy's ``exp`` cannot simplify: a remembered value (an atom
+    with an approximation) or a rational multiple of one. ``exp``'s own evaluation would look for
+    ``log``, ``π·i`` and coefficients in it first, at a cost of ~0.2 ms each time."""
+    parts = x.args if x.is_Mul else (x,)
+    return all(p.is_Rational or getattr(p, "approx_mpf", None) is not None for p in parts) \
+        and not x.is_Rational
+
+
+def exp(x: sp.Expr) -> sp.Expr:
+    """``sp.exp(x)`` for a real number ``x``, its finiteness settled as it is built. SymPy answers
+    ``is_finite`` of an exponential at once, but asked ``is_infinite`` first (as every later
+    power ``1/(1 + e^(−z))`` and product does) it tries the other facts in random order and often
+    runs the costly ``is_algebraic`` test — most of the time of a deep sigmoid chain."""
+    e = sp.exp(x, evaluate=not _plain_real(x))
+    e.is_finite  # noqa: B018 — cached on the object, and it decides is_infinite too
+    return e
+
+
 def substitute(expr: sp.Expr, values: dict, culprit: str = "") -> sp.Expr:
     """``expr`` with ``values`` (symbol -> exact number) substituted, evaluated bottom-up; raises
     ``Undefined`` for a non-real or infinite intermediate and ``BudgetError`` for one too large."""
@@ -88,6 +107,8 @@ def substitute(expr: sp.Expr, values: dict, culprit: str = "") -> sp.Expr:
         if isinstance(node, sp.core.relational.Relational):
             result = _compare(node.rel_op, *args) if args[0].is_Rational and args[1].is_Rational \
                 else type(node)(*args)
+        elif node.func is sp.exp:
+            result = exp(args[0])
         else:
             result = node.func(*args)
         _check(node, args, result, values)

@@ -21,6 +21,7 @@ import sympy as sp
 from sympy import S
 
 from .errors import ParseError
+from .exact import exp as _exp
 from .operations import (AbsoluteError, BinaryCrossEntropy, HalfSquaredError, Hinge, Huber,
                          Indicator, LogSumExp, Maximum, MeanSquaredError, Minimum, NormalCdf,
                          NormalPdf, PoolMax, SquaredError, Where)
@@ -88,7 +89,7 @@ class Sigmoid(sp.Function):
     @classmethod
     def eval(cls, z):
         if z.is_number:
-            return 1 / (1 + sp.exp(-z))
+            return 1 / (1 + _exp(-z))
         return None
 
     def fdiff(self, argindex=1):
@@ -110,7 +111,7 @@ class Softplus(sp.Function):
     @classmethod
     def eval(cls, z):
         if z.is_number:
-            return sp.log(1 + sp.exp(z))
+            return sp.log(1 + _exp(z))
         return None
 
     def fdiff(self, argindex=1):
@@ -129,7 +130,7 @@ class Elu(sp.Function):
         if p is True:
             return z
         if p is False:
-            return alpha * (sp.exp(z) - 1)
+            return alpha * (_exp(z) - 1)
         return None
 
     def fdiff(self, argindex=1):
@@ -165,7 +166,7 @@ class Silu(sp.Function):
     @classmethod
     def eval(cls, z):
         if z.is_number:
-            return z / (1 + sp.exp(-z))
+            return z / (1 + _exp(-z))
         return None
 
     def fdiff(self, argindex=1):
