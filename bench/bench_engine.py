@@ -8,6 +8,7 @@ import sys
 import time
 
 import derive
+from derive.core import engine
 
 
 def chain_text(depth: int, activation: str = "sigmoid") -> str:
@@ -21,8 +22,10 @@ def chain_text(depth: int, activation: str = "sigmoid") -> str:
 
 
 def run(depth: int, repeat: int = 0) -> float:
-    # Fresh weights on every repeat: derive remembers values per expression, and a benchmark that
-    # asks the same question twice would measure the memory, not the engine.
+    # Fresh weights on every repeat, and the graph built anew: derive remembers values per
+    # expression and graphs per text, and a benchmark that asks the same question twice would
+    # measure the memory, not the engine.
+    engine._GRAPHS.clear()
     text = chain_text(depth)
     weight = f"1.{5 + repeat}"
     values = {"x": 1, "y": 0, **{f"w{l}": weight for l in range(1, depth + 1)}}

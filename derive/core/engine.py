@@ -452,6 +452,41 @@ def _diagnose(expr: sp.Expr, subs: dict, reason: Exception) -> str:
     return str(reason)
 
 
+_GRAPHS: dict = {}  # (text, output, inputs, registry, limits) -> (Graph, the registry's specs)
+_GRAPHS_SIZE = 32
+
+
+def graph_of(text: str, output: str | None = None, inputs: list[str] | None = None,
+             equations: list[Equation] | None = None) -> Graph:
+    """``Graph(parse_equations(text), output, inputs=inputs)``, built once per text. A Graph is
+    never changed after it is built, so examples with the same equations and other numbers (a
+    homework's variants, a student's retries, a course's neurons) share it and the facts it
+    remembers: symbolic local derivatives, paths, function applications.
+
+    >>> graph_of("z = w*x\nL = z**2") is graph_of("z = w*x\nL = z**2")
+    True
+
+    The function registry is part of the key, so a function registered or replaced later is
+    parsed with its new meaning; so are the budget limits the graph was checked against.
+    ``equations``: ``text`` already parsed (used when the graph is not known yet).
+    """
+    from .functions import FUNCTIONS
+    from .parser import parse_equations
+    specs = tuple(FUNCTIONS.items())
+    # Specs enter the key by identity (a FunctionSpec holds dicts, so it has no hash); the cache
+    # keeps them alive with the graph, so an id is never reused while its key exists.
+    key = (text, output, None if inputs is None else tuple(inputs),
+           tuple((name, id(spec)) for name, spec in specs), budget.current())
+    hit = _GRAPHS.get(key)
+    if hit is not None:
+        return hit[0]
+    graph = Graph(parse_equations(text) if equations is None else equations, output, inputs=inputs)
+    if len(_GRAPHS) >= _GRAPHS_SIZE:
+        del _GRAPHS[next(iter(_GRAPHS))]  # the oldest
+    _GRAPHS[key] = (graph, specs)
+    return graph
+
+
 def _short(v: sp.Expr) -> str:
     from .numbers import format_number
     return format_number(v, 4)

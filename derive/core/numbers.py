@@ -15,6 +15,7 @@ from fractions import Fraction
 import sympy as sp
 
 from .budget import check_literal, check_rational
+from .budget import current as current_limits
 from .errors import InvalidValue
 
 # ASCII digits only: ``\d`` would also read Arabic-Indic ``٣`` or full-width ``３`` as numbers.
@@ -182,6 +183,25 @@ def format_number(value, precision: int = 4) -> str:
 
     Returns the number without the ≈ sign; use ``is_exact_display`` to decide whether to add one.
     """
+    # A document prints the same value many times (a step, its product, the update, a table):
+    # each is rounded once. The type is part of the key: SymPy's 2.0 equals 2, yet prints "2.000".
+    key = (type(value), value, precision, current_limits().max_magnitude)
+    try:
+        text = _PRINTED.get(key)
+    except TypeError:  # an unhashable number type: rounded every time
+        return _format_number(value, precision)
+    if text is None:
+        text = _format_number(value, precision)
+        if len(_PRINTED) >= 4096:
+            del _PRINTED[next(iter(_PRINTED))]  # the oldest
+        _PRINTED[key] = text
+    return text
+
+
+_PRINTED: dict = {}
+
+
+def _format_number(value, precision: int) -> str:
     if isinstance(value, sp.Rational):
         # Integers up to 15 digits and short terminating decimals print exactly; a long decimal
         # (0.000003814697265625) is shown rounded like any other number.

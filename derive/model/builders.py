@@ -3,12 +3,11 @@ card and hands them to the engine, so a builder's example is derived exactly lik
 from __future__ import annotations
 
 from ..core import budget
-from ..core.engine import Graph
+from ..core.engine import graph_of
 from ..core.errors import DeriveError
 from .example import Example
 from ..core.functions import activation as _activation
 from ..core.losses import loss as _loss
-from ..core.parser import parse_equations
 
 
 def _activation_call(name: str, arg: str, alpha=None) -> str:
@@ -84,7 +83,7 @@ def neuron(x=None, w=None, b=None, y=None, activation: str = "relu", loss: str =
     spec = _activation(activation)
     shown = spec.unicode if spec.unicode.isascii() else spec.name
     title = title or f"Backpropagation through one {shown} neuron"
-    return Example(Graph(parse_equations(text), inputs=list(values)), given or None, params, lr,
+    return Example(graph_of(text, inputs=list(values)), given or None, params, lr,
                    title, "neuron", meta)
 
 
@@ -132,7 +131,7 @@ def chain(depth: int = 3, weight=5, x=1, activation: str = "relu", loss: str = "
     meta = {"activation": activation, "loss": loss, "depth": depth, "focus": "w1",
             "weights": weights, "biases": biases}
     title = title or f"Exploding and vanishing gradients: a {depth}-layer {act.unicode if act.unicode.isascii() else act.name} chain"
-    return Example(Graph(parse_equations("\n".join(lines)), inputs=order), values, params, lr, title,
+    return Example(graph_of("\n".join(lines), inputs=order), values, params, lr, title,
                    "chain", meta, latex)
 
 
@@ -209,7 +208,7 @@ def mlp(inputs, weights, biases, targets, activation="sigmoid", loss: str = "hal
             "widths": [len(xs)] + [len(W) for W in weights]}
     widths = "-".join(str(w) for w in meta["widths"])
     title = title or f"Backpropagation through a {widths} network"
-    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, params, lr,
+    return Example(graph_of("\n".join(lines), inputs=list(values)), values, params, lr,
                    title, "mlp", meta)
 
 

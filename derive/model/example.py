@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from ..core.derivation import Derivation
-from ..core.engine import Evaluation, Graph, descend, gc_paused, public_form
+from ..core.engine import Evaluation, Graph, descend, graph_of, gc_paused, public_form
 from ..rendering.formats import render_content
 from ..teaching.content import build
 from ..teaching.steps import resolve_notation
@@ -173,8 +173,8 @@ class Example:
                 roles = classify_inputs(graph.inputs, None, data, constants)
                 params = [n for n in graph.inputs if roles[n] == "parameter"]
             return TensorExample(graph, values, params, lr, title, shapes=shapes)
-        return cls(Graph(equations, output), values, params, lr, title, data=data,
-                   constants=constants)
+        return cls(graph_of(text, output, equations=equations), values, params, lr, title,
+                   data=data, constants=constants)
 
     @classmethod
     def from_expr(cls, text: str, values=None, params=None, lr=None, name: str = "f",

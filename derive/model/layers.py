@@ -13,12 +13,11 @@ import re
 import numpy as np
 import sympy as sp
 
-from ..core.engine import Graph
+from ..core.engine import graph_of
 from ..core.errors import DeriveError
 from ..core.functions import activation as activation_spec
 from ..core.functions import derivative_rule
 from ..core.losses import loss as loss_spec
-from ..core.parser import parse_equations
 from ..teaching.layerdocs import batchnorm_simplified as simplified  # also registers the layouts
 from .example import Example
 
@@ -109,7 +108,7 @@ def batchnorm(x, gamma=1, beta=0, eps="1e-5", upstream=None, title: str | None =
              **{f"xhat{i}": rf"\hat{{x}}_{{{i}}}" for i in range(1, n + 1)}}
     # γ and β are what training updates; the x's are the layer's input, whose gradient (CS231n's
     # dx) the exercise asks for and passes down — data here, not parameters
-    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
+    return Example(graph_of("\n".join(lines), inputs=list(values)), values,
                    ["gamma", "beta"], None,
                    title or f"Batch normalisation: the backward pass over a batch of {n}", "batchnorm",
                    meta, latex)
@@ -181,7 +180,7 @@ def rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0, b_y=0, activation: str = "tanh",
         ex = TensorExample.from_equations(text, values=values, params=params, lr=lr, title=title)
         ex.meta.update(meta)
         return ex
-    return Example(Graph(parse_equations(text), inputs=list(values)), values, params, lr, title,
+    return Example(graph_of(text, inputs=list(values)), values, params, lr, title,
                    "rnn", meta, latex)
 
 
@@ -239,7 +238,7 @@ def conv1d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str
     meta = {"layer": "conv1d", "stride": stride, "padding": padding, "focus": "k1", "taps": taps,
             "inputs": list(values_of("x", len(xs))), "kernel": list(values_of("k", len(ks))),
             "activation": activation}
-    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values,
+    return Example(graph_of("\n".join(lines), inputs=list(values)), values,
                    [f"k{m}" for m in range(1, len(ks) + 1)] + ["b"], None,
                    title or "A 1-D convolution: one kernel shared by every position", "conv", meta)
 
@@ -286,7 +285,7 @@ def conv2d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str
     meta = {"layer": "conv2d", "stride": stride, "padding": padding, "focus": "k1_1", "taps": taps,
             "inputs": [k for k in values if k.startswith("x")], "kernel": params[:-1],
             "activation": activation}
-    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, params,
+    return Example(graph_of("\n".join(lines), inputs=list(values)), values, params,
                    None, title or "A 2-D convolution: one kernel shared by every position",
                    "conv", meta, latex_names=_grid_names([*values, *outputs, *(
                        "z" + o[1:] for o in outputs)]))
@@ -331,7 +330,7 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
     # no parameters: the exercise asks for the gradient the layer passes down to its inputs
     meta = {"layer": "maxpool", "size": size, "stride": stride, "focus": inputs[0],
             "ask": [f"dL/d{x}" for x in inputs], "windows": dict(windows), "inputs": inputs}
-    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, [], None,
+    return Example(graph_of("\n".join(lines), inputs=list(values)), values, [], None,
                    title or "Max-pooling: the gradient goes to the maximum", "maxpool", meta,
                    latex_names=_grid_names([*values, *(o for o, _ in windows)]))
 
@@ -359,5 +358,5 @@ def dropout(x, mask, p, upstream=None, title: str | None = None) -> Example:
     meta = {"layer": "dropout", "focus": "x1", "ask": [f"dL/dx{i}" for i in range(1, len(xs) + 1)],
             "inputs": values_of("x", len(xs))}
     # no parameters (the mask and p are fixed): the gradient asked for is the inputs'
-    return Example(Graph(parse_equations("\n".join(lines)), inputs=list(values)), values, [], None,
+    return Example(graph_of("\n".join(lines), inputs=list(values)), values, [], None,
                    title or "Inverted dropout with a fixed mask", "dropout", meta)
