@@ -463,7 +463,7 @@ def graph_of(text: str, output: str | None = None, inputs: list[str] | None = No
     homework's variants, a student's retries, a course's neurons) share it and the facts it
     remembers: symbolic local derivatives, paths, function applications.
 
-    >>> graph_of("z = w*x\nL = z**2") is graph_of("z = w*x\nL = z**2")
+    >>> graph_of("z = w*x\\nL = z**2") is graph_of("z = w*x\\nL = z**2")
     True
 
     The function registry is part of the key, so a function registered or replaced later is
