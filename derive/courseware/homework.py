@@ -183,21 +183,17 @@ def holds(constraint: Constraint, ex) -> bool:
             derivations[of] = ex.derivation(ex.focus, of)
         return derivations[of]
 
-    def known():
-        """Every input's and node's value. Any derivation holds them all: the first node's is
-        the cheapest (most drawn values fail a constraint such as z > 0 on values alone, and
-        a whole derivation of the output for each of them dominated drawing the variants)."""
-        return (derivations[ex.output] if ex.output in derivations
-                else derivation(next(iter(ex.graph.nodes)))).values
-
+    # Values straight from the example: most drawn values fail a constraint such as z > 0 on
+    # values alone, and building a derivation for each of them dominated drawing the variants.
+    named = set(ex.graph.inputs) | set(ex.graph.nodes)
     values = {}
     for sym in constraint.relation.free_symbols:
         name = sym.name
         deriv = next((d for d in constraint.derivatives if d[0] == name), None)
         if deriv is not None:
             values[sym] = derivation(deriv[1]).total_of(deriv[2])
-        elif name in known():
-            values[sym] = known()[name]
+        elif name in named:
+            values[sym] = ex.value(name)
         elif name.endswith("_new"):
             d = derivation(ex.output)
             values[sym] = descend(d.value(name[:-4]), ex.lr, d.total_of(name[:-4]))
