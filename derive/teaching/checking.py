@@ -279,7 +279,7 @@ class Report:
 class Checker:
     """Expected and carried-forward values for the keys of one example."""
 
-    def __init__(self, ex, answers: dict, rtol=None, atol=None):
+    def __init__(self, ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED):
         if not isinstance(answers, dict) or not answers:
             raise AnswerError("answers must be a non-empty mapping like {\"z\": 7, \"dL/dw\": 8}")
         self.ex, self.ev = ex, ex.evaluation
@@ -294,7 +294,7 @@ class Checker:
                 if shown is not None:  # written as the document shows it: ∂L/∂w⁽¹⁾₁,₁
                     self.keys[k] = replace(parse_key(ex, shown), text=k)
                 else:
-                    self.unknown[k] = unknown_key_reason(ex, k, e)
+                    self.unknown[k] = unknown_key_reason(ex, k, e, listed)
         self.answers = {k: parse_answer(ex, answers[k]) for k in self.keys}
         self.by_meaning = {}
         self.text_of = {}  # meaning -> the key as the student wrote it
@@ -447,13 +447,15 @@ def _meaning(key: Key) -> tuple:
     return (key.kind, key.name, key.of, key.wrt)
 
 
-def check(ex, answers: dict, rtol=None, atol=None) -> Report:
-    """Check ``answers`` ({key: answer}) against ``ex``; see ``Example.check`` for the rules."""
+def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) -> Report:
+    """Check ``answers`` ({key: answer}) against ``ex``; see ``Example.check`` for the rules.
+    ``listed``: how the student lists every key, named when an unknown key's hint cannot show
+    them all (``ex.keys()`` in Python; the command line names its ``--keys`` option)."""
     from ..core.engine import public_form
     from .mistakes import diagnose, diagnose_formula
     from .answers import check_tolerance
     rtol, atol = check_tolerance("rtol", rtol), check_tolerance("atol", atol)
-    checker = Checker(ex, answers, rtol, atol)
+    checker = Checker(ex, answers, rtol, atol, listed)
     report = Report(example=ex)
     for text in answers:
         if text in checker.unknown:
@@ -556,14 +558,15 @@ def _at_values(ex, formula: sp.Expr):
     return substitute(formula, {graph.symbols[n]: v for n, v in values.items()})
 
 
-KEYS_LISTED = "ex.keys() lists them"  # the command line says how to list them there
+KEYS_LISTED = "ex.keys() lists them"  # how Python lists every key (the command line passes its own)
 
 
-def unknown_key_reason(ex, key, error: Exception) -> str:
-    """Why a key is not one of ``ex``'s, with the valid keys listed (the first dozen)."""
+def unknown_key_reason(ex, key, error: Exception, listed: str = KEYS_LISTED) -> str:
+    """Why a key is not one of ``ex``'s, with the valid keys listed (the first dozen) and, when
+    there are more, ``listed``: how the student can see them all where they are."""
     from .answers import answer_keys
     valid = list(answer_keys(ex))
-    shown = ", ".join(valid[:12]) + (f", … ({len(valid)} in all; {KEYS_LISTED})"
+    shown = ", ".join(valid[:12]) + (f", … ({len(valid)} in all; {listed})"
                                      if len(valid) > 12 else "")
     return f"{error}; valid keys: {shown}"
 
