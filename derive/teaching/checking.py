@@ -46,6 +46,9 @@ STATUSES = ("correct", "carried", "incorrect", "unreadable")
 INTERVAL_DIGITS = 30  # working precision of carried intervals (far below a machine value's rtol)
 
 
+KEYS_LISTED = "ex.keys() lists them"  # how Python lists every key (the command line passes its own)
+
+
 @dataclass
 class Verdict:
     key: str
@@ -556,9 +559,6 @@ def _at_values(ex, formula: sp.Expr):
     from ..core.exact import substitute
     graph, values = ex.graph, ex.evaluation.values
     return substitute(formula, {graph.symbols[n]: v for n, v in values.items()})
-
-
-KEYS_LISTED = "ex.keys() lists them"  # how Python lists every key (the command line passes its own)
 
 
 def unknown_key_reason(ex, key, error: Exception, listed: str = KEYS_LISTED) -> str:
