@@ -397,6 +397,14 @@ def environment(folder: str):
     return env
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen sentence templates, printed again and again
+def _holes(template: str) -> tuple:
+    """A sentence template split into its text and the numbers of its math holes:
+    ``"since {0}, ReLU is active"`` -> ``("since ", 0, ", ReLU is active")``."""
+    return tuple(int(part[1:-1]) if re.fullmatch(r"\{\d+\}", part) else part
+                 for part in re.split(r"(\{\d+\})", template) if part)
+
+
 class Writer:
     """Prints math objects, sentences and blocks for one format."""
 
@@ -418,12 +426,8 @@ class Writer:
     def sentence(self, s) -> str:
         if isinstance(s, str):
             return self.fmt.escape(s)
-        parts = re.split(r"(\{\d+\})", s.template)
-        out = []
-        for part in parts:
-            m = re.fullmatch(r"\{(\d+)\}", part)
-            out.append(self.inline(s.math[int(m.group(1))]) if m else self.fmt.escape(part))
-        return "".join(out)
+        return "".join(self.inline(s.math[part]) if isinstance(part, int) else self.fmt.escape(part)
+                       for part in _holes(s.template))
 
     def diagram(self, d) -> str:
         """A computation-graph diagram in this format (the format's own diagram writer)."""
