@@ -470,3 +470,16 @@ def test_deep_chain_checks_without_recursion_error():
     report = ex.check({"dL/dw1": grad, "dL/dw400": -float(ex.grad("w400")), "a400": str(ex.value("a400"))})
     assert report.status("dL/dw1") == "correct" and report.status("a400") == "correct"
     assert report.status("dL/dw400") == "incorrect"
+
+
+def test_symbolic_report_prints_formulas_as_the_documents_do():
+    """The correct value of a symbolic step is printed by each format's printer (σ, ·, LaTeX),
+    never as SymPy code (``Sigmoid(z)``, ``**``)."""
+    ex = derive.Example.from_equations("z = w*x + b\na = sigmoid(z)\nL = (a - y)**2")
+    report = ex.check({"dL/dw": "2*(a - y)*a*(1-a)*x", "dL/db": "2*(a-y)*x", "a": "sigmoid(z)"})
+    text, markdown = report.to_text(), report.to_markdown()
+    assert "2x · σ(z)(1 − σ(z))(a − y)" in text and "σ(z)" in text
+    assert r"$2 \sigma(z) \left(1 - \sigma(z)\right) \left(a - y\right)$" in markdown
+    for shown in (text, markdown):
+        assert "Sigmoid" not in shown and "**" not in shown
+    assert [v.status for v in report.verdicts.values()] == ["correct", "incorrect", "correct"]

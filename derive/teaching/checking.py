@@ -208,8 +208,10 @@ class Report:
         rows = []
         for v in self.verdicts.values():
             given = v.given if isinstance(v.given, str) else str(v.given)
-            expected = (Value(v.expected) if isinstance(v.expected, sp.Basic) and v.expected.is_number
-                        else "—" if v.expected is None else str(v.expected))
+            # a formula is printed like the worked solution prints it (σ(z), ·), not as SymPy code
+            expected = ("—" if v.expected is None
+                        else Value(v.expected) if v.expected.is_number
+                        else v.expected if isinstance(v.expected, sp.Basic) else str(v.expected))
             mark = {"correct": "✓ correct", "incorrect": "✗ incorrect", "carried": "✓ carried forward",
                     "unreadable": "? unreadable"}[v.status]
             rows.append([v.key, given, expected, mark])
