@@ -354,7 +354,7 @@ def check(spec, answers, interactive, rtol, atol, fmt, list_keys):
                 raise DeriveError("--interactive needs a spec with fixed values (this one has `random`)")
             if not answers:
                 raise DeriveError("give the answers file, keyed by variant id")
-            sys.exit(_check_homework(s, load_yaml(answers), *_spec_tolerance(s, rtol, atol), name))
+            sys.exit(_check_homework(s, load_yaml(answers, "answers file"), *_spec_tolerance(s, rtol, atol), name))
         ex = example_from_spec(s)
     if list_keys:
         for key, shown in ex.keys().items():

@@ -187,6 +187,11 @@ def test_check_command_exit_codes(tmp_path):
     assert keys.returncode == 0 and "dL/dw  (∂L/∂w)" in keys.stdout.splitlines()
     out = run("check", str(spec), str(tmp_path / "missing.yaml"))  # bad usage stays 2
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "missing.yaml: no such file (answers file)" in out.stderr  # not "(spec file)"
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("- 7\n- 8\n")
+    out = run("check", str(spec), str(listed))
+    assert out.returncode == 2 and "the answers file must be a YAML mapping" in out.stderr
 
 
 def test_every_option_is_documented_in_help_and_readme():

@@ -54,14 +54,16 @@ class Spec:
     shapes: dict | None = None  # {W: [3, 2]}: a symbolic matrix derivation (no values)
 
 
-def load_yaml(path) -> dict:
+def load_yaml(path, what: str = "spec file") -> dict:
     """A YAML mapping from ``path``: a regular UTF-8 file under the size cap, no aliases, no
-    duplicate keys (``derive.io.inputs``)."""
+    duplicate keys (``derive.io.inputs``). ``what`` names the file in errors."""
     from ..io.inputs import load_yaml_file
     path = Path(path)
-    data = load_yaml_file(path, "spec file")
+    data = load_yaml_file(path, what)
     if not isinstance(data, dict):
-        raise SpecError(f"{path}: a spec must be a YAML mapping (title:, equations:, values: …), "
+        example = ("title:, equations:, values: …" if what == "spec file"
+                   else "`dL/dw: 8`, one answer per line")
+        raise SpecError(f"{path}: the {what} must be a YAML mapping ({example}), "
                         f"got {type(data).__name__}")
     return data
 
@@ -80,7 +82,7 @@ def load_answers(path) -> dict:
             raise SpecError(f"{path}: no such file") from None
         except (OSError, ValueError, zipfile.BadZipFile) as e:
             raise SpecError(f"{path}: not a numpy .npz archive of answer arrays ({e})") from None
-    return load_yaml(path)
+    return load_yaml(path, "answers file")
 
 
 def _number_map(data: dict, key: str, path) -> dict:
