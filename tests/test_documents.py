@@ -158,3 +158,14 @@ def test_every_other_document_compiles_and_parses(tmp_path, pdflatex, pandoc):
         assert found.get("Math"), name
         strays = [s for s in found.get("Str", []) if "$" in s or "\\frac" in s]
         assert not strays, (name, strays[:3])
+
+
+def test_comparison_states_its_inputs_as_the_document_prints_numbers():
+    """Decimal inputs read as typed (x = 0.5), a repeating one rounded with ≈, never 1/2."""
+    from derive.courseware.compare import compare_activations, render_comparison
+    text = render_comparison(compare_activations(["relu", "tanh"], x=0.5, w=-1.5, b=0.25, y=1,
+                                                 lr=0.1), "text")
+    assert "Inputs x = 0.5, w = −1.5, b = 0.25, y = 1;" in " ".join(text.split())
+    text = render_comparison(compare_activations(["elu", "softplus"], x="1/3", w=2, b=0, y=-1), "text")
+    assert "Inputs x ≈ 0.3333, w = 2, b = 0, y = −1;" in " ".join(text.split())
+    assert "1/2" not in text and "1/3" not in text

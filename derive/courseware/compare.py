@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..model.builders import neuron
-from ..core.derivation import Partial, Value
+from ..core.derivation import Chain, Partial, Value
 from ..rendering.blocks import Content, Section
 from ..core.functions import Sentence, activation as _activation
 
@@ -75,7 +75,7 @@ class Comparison:
         given = [n for n in first.inputs]
         s.say(Sentence("Inputs " + ", ".join(f"{{{i}}}" for i in range(len(given))) + "; "
                        "the loss and the learning rate are the same for every column.",
-                       tuple(sp.Eq(first.graph.symbols[n], vals[n], evaluate=False) for n in given)))
+                       tuple(Chain(first.graph.symbols[n], "=", Value(vals[n])) for n in given)))
         header = ["", *[s.unicode if s.unicode.isascii() else s.name for s in specs]]
         focus = first.focus
         derivations = [ex.derivation(focus) for ex in self.examples.values()]
