@@ -461,3 +461,15 @@ def test_notation_in_a_network_spec(tmp_path):
     spec.write_text(spec.read_text().replace("index_base: 0", "index_base: 3"))
     with pytest.raises(derive.DeriveError, match="net.yaml: notation index_base must be one of 0, 1, got 3"):
         mlp_from_spec(str(spec))
+
+
+def test_text_prints_pi_as_a_letter_and_constant_roots_below_the_line():
+    """π, never "pi"; 1/√π as a root in the denominator, not π^(−1/2) (the variance document)."""
+    import sympy as sp
+    from derive.rendering.printing import printer_for
+    v = sp.Symbol("v", positive=True)
+    text, latex = printer_for("text"), printer_for("latex")
+    assert text.doprint(v * (sp.pi - 1) / (2 * sp.pi)) == "(1/2) · (v(π − 1))/π"
+    assert text.doprint(sp.sqrt(2) * sp.sqrt(v) / (2 * sp.sqrt(sp.pi))) == "(1/2) · (√2 · √v)/√π"
+    assert latex.doprint(sp.sqrt(v) / sp.sqrt(sp.pi)) == r"\frac{\sqrt{v}}{\sqrt{\pi}}"
+    assert text.doprint(3 * v ** sp.Rational(-1, 2)) == "3v^(−1/2)"  # a variable's stays a power

@@ -139,7 +139,9 @@ def _split_product(expr):
     factors = [f for f in factors if not f.is_Add] + [f for f in factors if f.is_Add]
     numerator, denominator = [], []
     for f in factors:
-        if f.is_Pow and f.exp.is_Rational and f.exp.is_negative and f.exp != -sp.S.Half:
+        # x^(−1/2) stays a power (an optimiser's step reads so), but a constant's goes below: √π
+        if f.is_Pow and f.exp.is_Rational and f.exp.is_negative and (
+                f.exp != -sp.S.Half or f.base.is_number):
             denominator.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp, evaluate=False))
         else:
             numerator.append(f)
@@ -728,6 +730,9 @@ class TextPrinter(_HandWritten, StrPrinter):
         if expr.q == 1:
             text = str(expr.p)
         return (text or f"{expr.p}/{expr.q}").replace("-", "−")
+
+    def _print_Pi(self, expr):
+        return "π"
 
     def _print_Integer(self, expr):
         return str(expr.p).replace("-", "−")
