@@ -473,3 +473,15 @@ def test_text_prints_pi_as_a_letter_and_constant_roots_below_the_line():
     assert text.doprint(sp.sqrt(2) * sp.sqrt(v) / (2 * sp.sqrt(sp.pi))) == "(1/2) · (√2 · √v)/√π"
     assert latex.doprint(sp.sqrt(v) / sp.sqrt(sp.pi)) == r"\frac{\sqrt{v}}{\sqrt{\pi}}"
     assert text.doprint(3 * v ** sp.Rational(-1, 2)) == "3v^(−1/2)"  # a variable's stays a power
+
+
+def test_a_denominator_of_several_brackets_is_bracketed_as_a_whole():
+    """a/((b + 1)(c + 1)): written "(a)/(b + 1)(c + 1)" it reads as a product (QA: hardclip′)."""
+    import sympy as sp
+    from derive.rendering.printing import printer_for
+    a, b, c = sp.symbols("a b c", real=True)
+    text = printer_for("text")
+    assert text.doprint(a / ((b + 1) * (c + 1))) == "a/((b + 1)(c + 1))"
+    assert text.doprint((a + 1) / (b + 1)) == "(a + 1)/(b + 1)"
+    shown = text._plain(values={b: sp.Integer(2), c: sp.Integer(-3)}).doprint(a / ((b + 1) * (c + 1)))
+    assert shown == "a/((2 + 1) · (−3 + 1))"

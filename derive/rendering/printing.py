@@ -148,6 +148,20 @@ def _split_product(expr):
     return coeff, numerator, denominator
 
 
+def _one_group(text: str) -> bool:
+    """``text`` is one bracketed group, "(a + b)" — not "(a + 1)(b + 1)", whose first bracket
+    closes early: a denominator like that needs brackets of its own."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(text) - 1:
+            return False
+    return True
+
+
 _OWN = "own"  # the object prints itself (its ``_latex`` / ``_sympystr``)
 _DISPATCH: dict = {}  # (printer class, object class) -> the method that prints it
 _NAMES: dict = {}  # (print method, name, index shift) -> the name as printed
@@ -795,7 +809,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         body = join(numerator) if numerator else ""
         if denominator:
             den = join(denominator)
-            if (len(denominator) > 1 or denominator[0].is_Mul) and not (den.startswith("(") and den.endswith(")")):
+            if (len(denominator) > 1 or denominator[0].is_Mul) and not _one_group(den):
                 den = f"({den})"
             num = body or "1"
             if numerator and len(numerator) > 1:  # a lone sum is bracketed by join already
