@@ -169,3 +169,17 @@ def test_comparison_states_its_inputs_as_the_document_prints_numbers():
     text = render_comparison(compare_activations(["elu", "softplus"], x="1/3", w=2, b=0, y=-1), "text")
     assert "Inputs x ≈ 0.3333, w = 2, b = 0, y = −1;" in " ".join(text.split())
     assert "1/2" not in text and "1/3" not in text
+
+
+def test_comparison_takeaways_name_their_activation_and_it_renders_itself():
+    """Two activations sharing a generic takeaway each say whose it is; the comparison object
+    renders itself like an Example (to_text, to_markdown, to_latex, to_html)."""
+    from derive.courseware.compare import compare_activations, render_comparison
+    c = compare_activations(["softplus", "identity", "relu"], x=-0.5, w=1.5, b=0.25, y=1, lr=0.1)
+    text = " ".join(c.to_text().split())
+    takeaways = text[text.index("Key takeaways"):]
+    assert "With softplus, the gradient is positive, so gradient descent decreases w." in takeaways
+    assert "With identity, the gradient is positive, so gradient descent decreases w." in takeaways
+    assert "ReLU is inactive for this input" in takeaways and "With ReLU" not in takeaways
+    assert c.to_markdown() == render_comparison(c, "markdown")
+    assert c.to_latex().startswith("\\documentclass") and c.to_html().lstrip().startswith("<!DOCTYPE")

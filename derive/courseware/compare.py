@@ -98,9 +98,51 @@ class Comparison:
         for name, ex in self.examples.items():
             from ..teaching.observations import observations
             for o in observations(ex, ex.derivation())[:1]:
-                obs.bullet(o)
+                obs.bullet(_attributed(o, name))
         sections.append(obs)
         return Content(title, sections)
+
+    def render(self, fmt: str, precision: int = 4, fragment: bool = False) -> str:
+        """The comparison in one format (``"text"``, ``"markdown"``, ``"latex"``, ``"html"``).
+
+        >>> c = compare_activations(["relu", "tanh"], x=0.5, w=-1.5, b=0.25, y=1)
+        >>> "ReLU" in c.render("text") and c.render("text") == c.to_text()
+        True
+        """
+        return render_comparison(self, fmt, precision, fragment)
+
+    def to_text(self, precision: int = 4) -> str:
+        """The comparison as plain text (tables, chain rules, takeaways)."""
+        return self.render("text", precision)
+
+    def to_markdown(self, precision: int = 4) -> str:
+        """The comparison as Markdown (math in $…$)."""
+        return self.render("markdown", precision)
+
+    def to_latex(self, precision: int = 4, fragment: bool = False) -> str:
+        """The comparison as a LaTeX document (or a fragment to \\input)."""
+        return self.render("latex", precision, fragment)
+
+    def to_html(self, precision: int = 4, fragment: bool = False) -> str:
+        """The comparison as an HTML page (or a fragment)."""
+        return self.render("html", precision, fragment)
+
+
+def _shown(name: str) -> str:
+    spec = _activation(name)
+    return spec.unicode if spec.unicode.isascii() else name
+
+
+def _attributed(sentence: Sentence, name: str) -> Sentence:
+    """A takeaway that names its column: several activations can share a sentence ("The
+    gradient is positive …"), which would otherwise repeat without saying whose it is."""
+    text, spec = sentence.template, _activation(name)
+    shown = spec.unicode if spec.unicode.lower() == name.lower() else name  # ReLU; identity, not id
+    if any(n.lower() in text.lower() for n in (spec.unicode, spec.name, shown)):
+        return sentence
+    acronym = len(text) > 1 and text[0].isupper() and text[1].isupper()  # keep "ReLU", "ELU"
+    first = text[:1] if acronym else text[:1].lower()
+    return Sentence(f"With {shown}, {first}{text[1:]}", sentence.math)
 
 
 def _eq(name, value):
