@@ -370,9 +370,8 @@ def check(spec, answers, interactive, rtol, atol, fmt, list_keys):
     if not answers:
         raise DeriveError("give an answers file (YAML: `dL/dw: 8` …) or use --interactive")
     given = load_answers(answers)
-    from .teaching.checking import check
-    report = check(ex, given, rtol=rtol, atol=atol,  # not Python's ex.keys() on the command line
-                   listed=f"`derive check {spec} --keys` lists them")
+    report = ex.check(given, rtol=rtol, atol=atol,  # not Python's ex.keys() on the command line
+                      listed=f"`derive check {spec} --keys` lists them")
     click.echo(_report_text(report, name), nl=False)
     # an unreadable answer or unknown key is a verdict on that key (in the report), not bad
     # command-line input: exit 1 like any answer that is not right

@@ -483,3 +483,23 @@ def test_symbolic_report_prints_formulas_as_the_documents_do():
     for shown in (text, markdown):
         assert "Sigmoid" not in shown and "**" not in shown
     assert [v.status for v in report.verdicts.values()] == ["correct", "incorrect", "correct"]
+
+
+def test_an_update_of_data_or_a_constant_is_not_graded():
+    """ex.keys() lists updates of parameters only; check says why p_new or x_new is no key."""
+    ex = derive.Example.from_equations("u = p*q - 1\nL = u**2", values={"p": -0.5, "q": 2}, lr=0.1)
+    assert "p_new" not in ex.keys() and "q_new" in ex.keys()
+    report = ex.check({"p_new": 0, "q_new": "1.8"})
+    assert report.status("p_new") == "unreadable" and report.status("q_new") == "correct"
+    assert "p is a constant, given and never updated; the updated parameters are q_new" in \
+        report.verdicts["p_new"].hint
+    report = derive.neuron(x=-1, w=0.5, b=0, y=2, activation="tanh", lr=1).check({"x_new": -1})
+    assert "x is data" in report.verdicts["x_new"].hint
+
+
+def test_a_matrix_example_reports_an_unknown_key_with_the_valid_ones():
+    ex = derive.Example.from_equations("z = W @ x\nL = sum(z)",
+                                       values={"W": [[1, -2], [0, 3]], "x": [5, -6]}, lr=1)
+    report = ex.check({"dL/dV": [1, 2], "dL/dx": [1, 1]}, listed="`--keys` lists them")
+    assert report.status("dL/dx") == "correct" and report.status("dL/dV") == "unreadable"
+    assert "valid keys:" in report.verdicts["dL/dV"].hint and "dL/dW" in report.verdicts["dL/dV"].hint

@@ -112,19 +112,35 @@ class Comparison:
         return render_comparison(self, fmt, precision, fragment)
 
     def to_text(self, precision: int = 4) -> str:
-        """The comparison as plain text (tables, chain rules, takeaways)."""
+        """The comparison as plain text (tables, chain rules, takeaways).
+
+        >>> compare_activations(["relu", "elu"], x=1, w=-2, b=0, y=1).to_text().splitlines()[0]
+        'Comparison: ReLU vs. ELU'
+        """
         return self.render("text", precision)
 
     def to_markdown(self, precision: int = 4) -> str:
-        """The comparison as Markdown (math in $…$)."""
+        """The comparison as Markdown (math in $…$).
+
+        >>> compare_activations(["relu", "elu"], x=1, w=-2, b=0, y=1).to_markdown().splitlines()[0]
+        '# Comparison: ReLU vs. ELU'
+        """
         return self.render("markdown", precision)
 
     def to_latex(self, precision: int = 4, fragment: bool = False) -> str:
-        """The comparison as a LaTeX document (or a fragment to \\input)."""
+        """The comparison as a LaTeX document (or a fragment to \\input).
+
+        >>> compare_activations(["relu", "elu"], x=1, w=-2, b=0, y=1).to_latex().startswith(r"\documentclass")
+        True
+        """
         return self.render("latex", precision, fragment)
 
     def to_html(self, precision: int = 4, fragment: bool = False) -> str:
-        """The comparison as an HTML page (or a fragment)."""
+        """The comparison as an HTML page (or a fragment).
+
+        >>> "<table" in compare_activations(["relu", "elu"], x=1, w=-2, b=0, y=1).to_html(fragment=True)
+        True
+        """
         return self.render("html", precision, fragment)
 
 

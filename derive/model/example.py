@@ -368,7 +368,7 @@ class Example:
         return train(self, steps, optimizer, lr, momentum, nesterov, alpha, betas, eps,
                      weight_decay, clip_norm, clip_value)
 
-    def check(self, answers: dict, rtol=None, atol=None) -> "Report":
+    def check(self, answers: dict, rtol=None, atol=None, *, listed: str | None = None) -> "Report":
         """Compare a student's answers ``{key: answer}`` with the exact ones; see
         ``derive.teaching.checking``. ``ex.keys()`` lists the keys (``"z"``, ``"dL/dw"``,
         ``"w_new"``; also as displayed, ``"∂L/∂w⁽¹⁾₁,₁"``).
@@ -398,6 +398,9 @@ class Example:
         Each key gets a status: "correct", "incorrect", "carried" (right given the student's
         earlier answers) or "unreadable" (the reason says where and what was expected; unknown
         keys list the valid ones); one unreadable answer does not stop the others being checked.
+        ``listed``: how the student lists every key, named in an unknown key's hint when the
+        valid keys are too many to show (default "ex.keys() lists them"; ``derive check``
+        names its ``--keys`` option).
 
         >>> ex = Example.from_equations("z = w*x\\nL = z**2", values={"w": 3, "x": 2})
         >>> report = ex.check({"z": 6, "dL/dw": 20})
@@ -408,8 +411,8 @@ class Example:
         >>> ex.check({"dL/dw": "2·z·x", "dL/dz": "2 × 6", "z": "6 +"})
         <Report 2 correct, 1 unreadable>
         """
-        from ..teaching.checking import check
-        return check(self, answers, rtol=rtol, atol=atol)
+        from ..teaching.checking import KEYS_LISTED, check
+        return check(self, answers, rtol=rtol, atol=atol, listed=listed or KEYS_LISTED)
 
     def keys(self) -> dict[str, str]:
         """The answer keys ``check`` accepts, each with its display name: every value, local

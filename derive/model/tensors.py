@@ -333,7 +333,7 @@ class TensorExample:
         from ..teaching.answers import answer_keys
         return answer_keys(self)
 
-    def check(self, answers: dict, rtol=None, atol=None):
+    def check(self, answers: dict, rtol=None, atol=None, *, listed: str | None = None):
         """Compare answers (numbers, nested lists or arrays) entry by entry; see
         ``derive.teaching.matrixcheck``.
 
@@ -341,9 +341,11 @@ class TensorExample:
         >>> ex.check({"dL/dx": [4, 6]}).ok
         True
         """
+        from ..teaching.checking import KEYS_LISTED
         from ..teaching.matrixcheck import check_tensor_answers
         self._numbers("check")
-        return check_tensor_answers(self, answers, rtol=rtol, atol=atol)
+        return check_tensor_answers(self, answers, rtol=rtol, atol=atol,
+                                    listed=listed or KEYS_LISTED)
 
     # --- documents ------------------------------------------------------------------------
 

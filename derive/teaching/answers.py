@@ -66,7 +66,14 @@ def parse_key(ex, text: str) -> Key:
         return Key(text, "derivative", of=of, wrt=wrt)
     m = _NEW.match(text)
     if m and m.group(1) in ex.inputs:
-        return Key(text, "update", name=m.group(1))
+        name = m.group(1)
+        params = list(getattr(ex, "params", None) or ())
+        if params and name not in params:  # ex.keys() lists no such update: nor is one graded
+            role = getattr(ex, "roles", {}).get(name, "data")
+            raise AnswerError(f"answer key {text!r}: {name} is {'a constant' if role == 'constant' else 'data'}, "
+                              f"given and never updated; the updated parameters are "
+                              f"{', '.join(p + '_new' for p in params)}")
+        return Key(text, "update", name=name)
     delta = delta_node(ex, text)
     if delta is not None:  # δ1, delta2_1: ∂L/∂z of that unit, as backprop is taught
         return Key(text, "derivative", of=ex.graph.output, wrt=delta)

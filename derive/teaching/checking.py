@@ -210,8 +210,8 @@ class Report:
             given = v.given if isinstance(v.given, str) else str(v.given)
             # a formula is printed like the worked solution prints it (σ(z), ·), not as SymPy code
             expected = ("—" if v.expected is None
-                        else Value(v.expected) if v.expected.is_number
-                        else v.expected if isinstance(v.expected, sp.Basic) else str(v.expected))
+                        else str(v.expected) if not isinstance(v.expected, sp.Basic)
+                        else Value(v.expected) if v.expected.is_number else v.expected)
             mark = {"correct": "✓ correct", "incorrect": "✗ incorrect", "carried": "✓ carried forward",
                     "unreadable": "? unreadable"}[v.status]
             rows.append([v.key, given, expected, mark])

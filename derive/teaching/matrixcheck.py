@@ -18,14 +18,14 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from ..core.errors import DeriveError
+from ..core.errors import AnswerError, DeriveError
 from ..core.matrixmath import MatrixValue
 from ..core.numbers import to_exact
 from ..core.tensor import Tensor, binary_values, scalar, tensor_value
 from ..core.tensorgraph import TensorEvaluation
 from ..rendering.printing import printer_for
 from .answers import Answer, matches, parse_key
-from .checking import Report, Verdict
+from .checking import KEYS_LISTED, Report, Verdict, unknown_key_reason
 
 ENTRY_DIGITS = 12  # a float entry is held to 12 significant digits (float64 noise stays below)
 
@@ -164,15 +164,23 @@ def _raw_entries(raw, n: int) -> list:
     return [float(v) if isinstance(v, np.floating) else v for v in flat]
 
 
-def check_tensor_answers(ex, answers: dict, rtol=None, atol=None) -> Report:
-    """The Report for answers to a TensorExample (numbers, nested lists, arrays, matrices)."""
+def check_tensor_answers(ex, answers: dict, rtol=None, atol=None,
+                         listed: str = KEYS_LISTED) -> Report:
+    """The Report for answers to a TensorExample (numbers, nested lists, arrays, matrices).
+    A key that is not one of the example's is reported for that key (``unreadable``, with the
+    valid keys and ``listed``: how to list them all), like a scalar example's."""
     if not isinstance(answers, dict) or not answers:
         raise DeriveError("answers must be a non-empty mapping like {\"dL/dW1\": [[...], ...]}")
     names = _Names(ex)
     printer = printer_for("text")
     report = Report()
     for text, raw in answers.items():
-        key = parse_key(names, text)
+        try:
+            key = parse_key(names, text)
+        except AnswerError as e:
+            report.verdicts[str(text)] = Verdict(str(text), raw, None, "unreadable",
+                                                 unknown_key_reason(ex, text, e, listed))
+            continue
         expected = expected_tensor(ex, key)
         answer = _answer_tensor(raw, text)
         shown = (printer.doprint(MatrixValue.of(expected)) if not expected.scalar
