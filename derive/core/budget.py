@@ -235,6 +235,25 @@ def check_power(base, exponent, culprit="") -> None:
                           f"max_digits = {lim.max_digits}")
 
 
+def check_exponents(expr, culprit="") -> None:
+    """Every power in ``expr`` whose exponent is an exact number: at most ``max_exponent`` in size,
+    also when the base is a symbol (``z**99999999`` would stall the first evaluation).
+
+    >>> import sympy as sp
+    >>> check_exponents(sp.Symbol("z") ** 3)
+    """
+    import sympy as sp
+    lim = current()
+    for e in sp.preorder_traversal(expr):
+        if e.is_Pow and e.exp.is_Rational and e.base not in (0, 1, -1):
+            num, den = abs(int(e.exp.p)), int(e.exp.q)
+            if num.bit_length() > 64 or num > lim.max_exponent * den:
+                where = _named(culprit)
+                raise BudgetError("max_exponent", f"the power with exponent {_show(str(e.exp))}"
+                                  f"{' in ' + _show(where) if where else ''} is beyond the limit "
+                                  f"max_exponent = {lim.max_exponent}")
+
+
 def check_magnitude(log10_abs: float, culprit: str = "") -> None:
     """A value whose size is more than ``max_magnitude`` orders of magnitude (``exp(exp(10))``)."""
     lim = current()

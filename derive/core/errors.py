@@ -97,6 +97,15 @@ class SpecError(DeriveError):
     """
 
 
+class RegistrationError(DeriveError):
+    """A function given to ``register_activation`` cannot be registered: its name, formula or
+    ``latex=`` would break later calls or documents.
+
+    >>> issubclass(RegistrationError, DeriveError)
+    True
+    """
+
+
 class OutputExists(DeriveError):
     """A file or folder to be written exists already; pass ``force=True`` (``--force``).
 
@@ -106,4 +115,5 @@ class OutputExists(DeriveError):
 
 
 __all__ = ["DeriveError", "ParseError", "GraphError", "InvalidValue", "UndefinedValue",
-           "UnknownName", "AnswerError", "SpecError", "OutputExists"]
+           "UnknownName", "AnswerError", "SpecError", "OutputExists",
+           "RegistrationError"]

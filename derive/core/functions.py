@@ -324,6 +324,8 @@ class FunctionSpec:
     torch: str | None  # PyTorch expression, {0} {1} the arguments; None: spelled from ``expand``
     defaults: tuple = ()  # values of trailing optional arguments (alpha)
     kink: Callable | None = None  # args -> True when exactly at a kink
+    kinks: tuple = ()  # the points of the first argument where f' jumps (ReLU: (0,)); the value
+    # derive uses there is its rule's value at the point (``kink_slopes``)
     justify: Callable = field(default=None)
     derivative_latex: str = ""  # f'(z) for the document's introduction (LaTeX)
     definition_latex: str = ""  # f(z) for the document's introduction (LaTeX)
@@ -376,6 +378,20 @@ def derivative_rule(spec: FunctionSpec, z: sp.Symbol) -> sp.Expr:
     """f'(z) of a one-argument entry, from its SymPy definition (its ``fdiff``)."""
     args = [z, *spec.defaults]
     return sp.diff(spec.function(*args), z)
+
+
+def kink_slopes(spec: FunctionSpec) -> tuple:
+    """(point, f'(point)) for each of ``spec.kinks``: the value derive (and PyTorch) uses where the
+    derivative is not defined; trailing parameters stay symbols (LeakyReLU'(0) = α).
+
+    >>> kink_slopes(FUNCTIONS["relu"]), kink_slopes(FUNCTIONS["leaky_relu"])
+    (((0, 0),), ((0, alpha),))
+    """
+    import unicodedata
+    z = sp.Symbol("z", real=True)
+    params = [sp.Symbol(unicodedata.name(p).split()[-1].lower(), real=True) for p in spec.parameters]
+    rule = sp.diff(spec.function(z, *params, *spec.defaults[len(params):spec.arity - 1]), z)
+    return tuple((k, rule.xreplace({z: k})) for k in spec.kinks)
 
 
 def _zero_kink(args):
@@ -435,7 +451,7 @@ def _erf(x):
 
 register(FunctionSpec(
     "relu", Relu, Relu, 1, "activation", r"\operatorname{ReLU}", "ReLU", "torch.relu({0})",
-    kink=_zero_kink, justify=_relu_like("ReLU", "0"),
+    kink=_zero_kink, kinks=(S.Zero,), justify=_relu_like("ReLU", "0"),
     definition_text="ReLU(z) = max(0, z) = z if z > 0, else 0",
     derivative_text="ReLU'(z) = 𝟙[z > 0] = 1 if z > 0, else 0 (ReLU'(0) = 0 by convention)",
     definition_latex=r"\operatorname{ReLU}(z) = \max(0, z) = \begin{cases} z, & z > 0 \\ 0, & z \le 0 \end{cases}",
@@ -446,7 +462,7 @@ register(FunctionSpec(
 register(FunctionSpec(
     "leaky_relu", LeakyRelu, LeakyRelu, 2, "activation", r"\operatorname{LeakyReLU}", "LeakyReLU",
     "torch.nn.functional.leaky_relu({0}, float({1}))", defaults=(sp.Rational(1, 100),),
-    kink=_zero_kink, justify=_relu_like("LeakyReLU", "α"),
+    kink=_zero_kink, kinks=(S.Zero,), justify=_relu_like("LeakyReLU", "α"),
     definition_text="LeakyReLU(z) = z if z > 0, else αz",
     derivative_text="LeakyReLU'(z) = 1 if z > 0, else α",
     definition_latex=r"\operatorname{LeakyReLU}(z) = \begin{cases} z, & z > 0 \\ \alpha z, & z \le 0 \end{cases}",
@@ -484,7 +500,7 @@ register(FunctionSpec(
 register(FunctionSpec(
     "elu", Elu, Elu, 2, "activation", r"\operatorname{ELU}", "ELU",
     "torch.nn.functional.elu({0}, float({1}))", defaults=(S.One,),
-    kink=_zero_kink, justify=_relu_like("ELU", "αe^z", "α"),
+    kink=_zero_kink, kinks=(S.Zero,), justify=_relu_like("ELU", "αe^z", "α"),
     definition_text="ELU(z) = z if z > 0, else α(e^z − 1)",
     derivative_text="ELU'(z) = 1 if z > 0, else α·e^z",
     definition_latex=r"\operatorname{ELU}(z) = \begin{cases} z, & z > 0 \\ \alpha (e^{z} - 1), & z \le 0 \end{cases}",
@@ -528,7 +544,7 @@ register(FunctionSpec(
     justify=_smooth(r"\frac{d}{dx} \sqrt{x} = \frac{1}{2\sqrt{x}}", "d/dx √x = 1/(2√x)")))
 register(FunctionSpec(
     "abs", sp.Abs, sp.Abs, 1, "math", r"\left|\cdot\right|", "abs", "torch.abs({0})",
-    kink=_zero_kink, justify=_abs_justify))
+    kink=_zero_kink, kinks=(S.Zero,), justify=_abs_justify))
 register(FunctionSpec(
     "max", Maximum, Maximum, 2, "math", r"\max", "max",
     "torch.amax(torch.stack([torch.as_tensor(v) for v in ({*},)]), 0)",

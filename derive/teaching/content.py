@@ -10,8 +10,8 @@ from typing import Callable
 
 import sympy as sp
 
-from ..core.derivation import Chain, Partial, Product, Sum, Total, Value
-from ..core.functions import Sentence
+from ..core.derivation import Chain, Partial, Prime, Product, Sum, Total, Value
+from ..core.functions import Sentence, kink_slopes
 from ..core.losses import LOSSES
 
 
@@ -82,6 +82,28 @@ def delta_sentence(ex) -> Sentence:
                                          ex.graph.symbols[zs[0]]))
 
 
+def _listed(first: int, count: int) -> str:
+    holes = [f"{{{first + i}}}" for i in range(count)]
+    return holes[0] if count == 1 else ", ".join(holes[:-1]) + " and " + holes[-1]
+
+
+def kink_sentence(spec) -> Sentence:
+    """Where the activation's derivative is not defined and the value derive uses there, from the
+    entry's facts (``kinks``; the rule's value at each): "At the kinks z = −1 and z = 1 …".
+
+    >>> from derive.core.functions import FUNCTIONS
+    >>> kink_sentence(FUNCTIONS["relu"]).template
+    'At the kink {0} the derivative is not defined; derive uses {1}, as PyTorch does.'
+    """
+    z = sp.Symbol("z", real=True)
+    slopes = kink_slopes(spec)
+    n = len(slopes)
+    points = tuple(Chain(z, "=", Value(k)) for k, _ in slopes)
+    values = tuple(Chain(Prime(spec.name, k), "=", Value(v) if v.is_number else v) for k, v in slopes)
+    return Sentence(f"At the kink{'s' if n > 1 else ''} {_listed(0, n)} the derivative is not "
+                    f"defined; derive uses {_listed(n, n)}, as PyTorch does.", points + values)
+
+
 def build_generic(ex, parameters=None) -> Content:
     """The generic worked example: activations, computation, forward pass, the chain rule for the
     focus parameter, then ``parameters(ex)`` (sections for every other parameter and the update;
@@ -99,10 +121,8 @@ def build_generic(ex, parameters=None) -> Content:
             s.show(spec.definition)
             s.say(Sentence("Its derivative:"))
             s.show(spec.derivative)
-            if spec.kink is not None:
-                s.say(Sentence(
-                    "At the kink z = 0 the derivative is not defined; derive uses the convention "
-                    "shown (as PyTorch does)."))
+            if spec.kinks:
+                s.say(kink_sentence(spec))
         sections.append(s)
 
     # 1b. The losses called in the equations (L = binary_cross_entropy(a, y)).

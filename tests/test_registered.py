@@ -1,0 +1,160 @@
+"""A registered activation is as trustworthy as a built-in one: its kinks and the value used there
+are facts found from the formula (and agree with PyTorch), bad names, formulas and ``latex=`` are
+refused at registration, and documents, messages, hints and notebooks treat it like a built-in."""
+import contextlib
+import io
+import json
+import time
+
+import pytest
+import sympy as sp
+
+import derive
+from derive.core import functions as F
+from derive.core.budget import BudgetError
+from derive.core.errors import RegistrationError
+from derive.core.extend import register_activation
+from derive.core.functions import kink_slopes
+
+# name, formula, kinks, f' derive uses at each (the parts' PyTorch conventions)
+KINKED = [
+    ("hardclip", "max(-1, min(1, z))", (-1, 1), (sp.Rational(1, 2), sp.Rational(1, 2))),
+    ("floor1", "max(z, 1)", (1,), (sp.Rational(1, 2),)),
+    ("vee2", "abs(z - 2)", (2,), (0,)),
+    ("leaky10", "where(z > 0, z, 0.1*z)", (0,), (sp.Rational(1, 10),)),
+    ("relu6", "min(max(0, z), 6)", (0, 6), (sp.Rational(1, 2), sp.Rational(1, 2))),
+    ("bent", "relu(t - 1) + t/2", (1,), (sp.Rational(1, 2),)),
+]
+SMOOTH = [("softsign", "z/(1 + abs(z))"), ("zabs", "z*abs(z)"), ("sq2", "w**2/2 + w")]
+
+
+@pytest.fixture
+def registered():
+    """Register every formula of this module; leave the registry as it was."""
+    names = []
+
+    def add(name, formula, latex=None):
+        spec = register_activation(name, formula, latex=latex)
+        names.append(name)
+        return spec
+    yield add
+    for name in names:
+        F.unregister(name)
+
+
+@pytest.mark.parametrize("name, formula, kinks, slopes", KINKED)
+def test_kinks_and_their_values_are_facts_of_the_entry(registered, name, formula, kinks, slopes):
+    spec = registered(name, formula)
+    assert spec.kinks == kinks
+    assert kink_slopes(spec) == tuple(zip(kinks, slopes))
+    assert spec.kink is not None and all(spec.kink([sp.Integer(k)]) for k in kinks)
+    assert not spec.kink([sp.Rational(1, 3)])
+
+
+@pytest.mark.parametrize("name, formula", SMOOTH)
+def test_a_continuous_derivative_has_no_kink_and_no_sentence(registered, name, formula):
+    spec = registered(name, formula)
+    assert spec.kinks == () and spec.kink is None
+    text = derive.neuron(x=1, w=-1, b=0, y=3, activation=name).to_text()
+    assert "kink" not in text
+
+
+def test_builtin_kinks_are_written_in_their_entries():
+    alpha = sp.Symbol("alpha", real=True)
+    assert kink_slopes(F.FUNCTIONS["relu"]) == ((0, 0),)
+    assert kink_slopes(F.FUNCTIONS["leaky_relu"]) == ((0, alpha),)
+    assert kink_slopes(F.FUNCTIONS["elu"]) == ((0, alpha),)
+    assert kink_slopes(F.FUNCTIONS["abs"]) == ((0, 0),)
+    assert all(F.FUNCTIONS[n].kinks == () for n in ("sigmoid", "tanh", "gelu", "silu", "softplus"))
+
+
+def test_kink_sentence_names_the_points_and_the_values(registered):
+    registered("hardclip", "max(-1, min(1, z))")
+    ex = derive.neuron(x=1, w=-1, b=0, y=3, activation="hardclip")
+    text = " ".join(ex.to_text().split())
+    assert ("At the kinks z = −1 and z = 1 the derivative is not defined; derive uses "
+            "hardclip'(−1) = 0.5 and hardclip'(1) = 0.5, as PyTorch does.") in text
+    md = ex.to_markdown()
+    assert "At the kinks $z = -1$ and $z = 1$" in md
+    assert r"$\operatorname{hardclip}'(1) = 0.5$" in md
+    assert "z = 0" not in text.split("Backward")[0]  # the old fixed sentence is gone
+    relu = " ".join(derive.neuron(x=1, w=-1, b=0, y=3, activation="relu").to_text().split())
+    assert "At the kink z = 0 the derivative is not defined; derive uses ReLU'(0) = 0" in relu
+    registered("relu6", "min(max(0, z), 6)")  # a teacher's ReLU6: ½ at 0, unlike relu's 0
+    six = " ".join(derive.neuron(x=1, w=-1, b=0, y=3, activation="relu6").to_text().split())
+    assert "At the kinks z = 0 and z = 6" in six and "relu6'(0) = 0.5 and relu6'(6) = 0.5" in six
+
+
+def _torch_gradients(ex) -> dict:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(ex.to_pytorch(), "<to_pytorch>", "exec"), {"__name__": "__main__"})  # noqa: S102
+    return json.loads(out.getvalue())["gradients"]
+
+
+@pytest.mark.parametrize("name, formula, kinks, slopes", KINKED)
+def test_gradient_at_each_kink_agrees_with_pytorch(registered, name, formula, kinks, slopes):
+    pytest.importorskip("torch")
+    registered(name, formula)
+    for k, slope in zip(kinks, slopes):
+        ex = derive.neuron(x=1, w=k, b=0, y=3, activation=name)  # z = k exactly
+        assert ex.evaluation.local("a", "z").at_kink
+        assert ex.evaluation.local("a", "z").value == slope
+        got = _torch_gradients(ex)
+        for p in ("w", "b"):
+            assert abs(got[p] - float(ex.grad(p))) < 1e-12, (name, k, p)
+
+
+def test_huge_power_is_refused_at_registration():
+    t0 = time.perf_counter()
+    with pytest.raises(BudgetError, match=r"register_activation\('huge'\).*max_exponent = 10000"):
+        register_activation("huge", "z**99999999")
+    with pytest.raises(BudgetError, match="max_exponent"):
+        register_activation("huge", "sigmoid(z)**(99999999/2)")
+    assert time.perf_counter() - t0 < 2 and "huge" not in F.FUNCTIONS
+
+
+@pytest.mark.parametrize("name", ["L", "w", "z", "x1", "w1_2_1", "z2", "alpha", "alpha2", "Sigma",
+                                  "lr", "eta", "pi", "e"])
+def test_names_used_as_variables_are_refused(name):
+    with pytest.raises(RegistrationError, match=f"`{name}` is .*such as {name}_act"):
+        register_activation(name, "z**2")
+    assert name not in F.FUNCTIONS
+    ex = derive.neuron(x=1, w=2, b=0, y=1, activation="relu")  # later calls still work
+    assert ex.grad("w") == 2 * (2 - 1) * 1
+
+
+def test_a_constant_in_the_formula_is_named():
+    with pytest.raises(RegistrationError, match="`pi`, a constant"):
+        register_activation("piz", "pi*z")
+    with pytest.raises(RegistrationError, match="found 2: z, y"):
+        register_activation("zy", "z*y")
+
+
+@pytest.mark.parametrize("latex, why", [
+    (r"\foo{", "brace open"), (r"\mathcal{M}#", "'#'"), (r"\input{/etc/passwd}", r"\\input"),
+    ("a}{", "never opened"), (r"\mathrm{x}\\", "not one of the allowed"), ("x\ny", r"'\\n'"),
+    (r"50\%", r"\\%"), ("φ", "ASCII")])
+def test_bad_latex_is_refused_naming_latex(latex, why):
+    with pytest.raises(RegistrationError, match=f"latex= .*{why}"):
+        register_activation("fancy", "z**2", latex=latex)
+    assert "fancy" not in F.FUNCTIONS
+
+
+def test_rule_line_uses_the_applications_argument(registered):
+    registered("sq2", "w**2/2 + w")
+    ex = derive.Example.from_equations("u = w*x + b\na = sq2(u)\nL = (a - y)**2",
+                                       values={"x": 2, "w": 1, "b": 0, "y": 1})
+    text = ex.to_text()
+    assert "sq2'(u) = u + 1, from its definition sq2(u) = u + ½u²" in text
+    assert "sq2'(w)" not in text and "sq2(w)" not in text
+    assert ex.grad("w") == 2 * (4 - 1) * (2 + 1) * 2
+
+
+def test_messages_print_the_registered_name(registered):
+    registered("recip", "1/z")
+    with pytest.raises(derive.DeriveError) as caught:
+        derive.neuron(x=1, w=0, b=0, y=1, activation="recip").grad("w")
+    assert "recip(z) with z = 0" in str(caught.value) and "Registered_" not in str(caught.value)
+    z = sp.Symbol("z")
+    assert str(F.FUNCTIONS["recip"].cls(z)) == "recip(z)"
