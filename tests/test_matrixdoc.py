@@ -245,3 +245,17 @@ def test_symbolic_spec_renders_from_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["render", str(bad)])
     assert stop.value.code == 2 and "not both" in capsys.readouterr().err
+
+
+def test_the_given_values_are_stated_side_by_side_before_the_forward_pass():
+    """Like a scalar document, a matrix one states the numbers it starts from (a few per line);
+    a symbolic one (shapes only) has none to state."""
+    ex = derive.Example.from_equations("z = W @ x + b\np = softmax(z)\nL = cross_entropy(p, y)",
+                                       values={"W": [[0.2, -0.5], [1.5, 1.3], [0, 0.25]],
+                                               "x": [1, -2], "b": [0.1, -0.2, 0.3], "y": 2})
+    text = ex.to_text()
+    given = text[text.index("The given values:"):text.index("Forward pass")]
+    assert "W = [0.2, −0.5; 1.5, 1.3; 0, 0.25],    x = [1; −2],    b = [0.1; −0.2; 0.3]" in given
+    assert "    y = 2" in given
+    symbolic = derive.Example.from_equations("z = W @ x\nL = sum(z)", shapes={"W": [3, 2], "x": [2]})
+    assert "The given values" not in symbolic.to_text()

@@ -11,10 +11,10 @@ import re
 
 import sympy as sp
 
-from ..core.derivation import Chain, Partial, Prime, Product, Sum, Value
+from ..core.derivation import Chain, Partial, Prime, Product, Row, Sum, Value
 from ..core.errors import DeriveError
 from ..core.functions import FUNCTIONS, Indicator, Sentence
-from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
+from ..core.matrixmath import (MAX_SHOWN, BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
                                Source, TensorCall, Transposed, Updated)
 from ..core.notation import Ones
 from ..core.tensor import TENSOR_FUNCTIONS
@@ -32,6 +32,23 @@ class _NoRule(Exception):
 
 def _sym(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
+
+
+def _side_by_side(names, values, columns: int = 8, most: int = 3) -> list[list[str]]:
+    """Inputs grouped to share a line: at most ``most`` of them and ``columns`` matrix columns
+    in all (a page holds about that many numbers side by side), in the given order."""
+    groups: list[list[str]] = []
+    width = 0
+    for name in names:
+        t = values[name]
+        cols = 1 if t.scalar else min(t.a.shape[1], MAX_SHOWN)
+        if groups and len(groups[-1]) < most and width + cols <= columns:
+            groups[-1].append(name)
+            width += cols
+        else:
+            groups.append([name])
+            width = cols
+    return groups
 
 
 def _shown(t):
@@ -399,6 +416,11 @@ def build_matrix(ex) -> Content:
     for eq in ex.graph.equations:
         rows.append([_sym(eq.name), ShapeOf(ex.shape(eq.name)), Chain(_sym(eq.name), "=", display(eq.tree))])
     s.tabulate(["name", "shape", "role or definition"], rows)
+    if not symbolic:  # the numbers the forward pass starts from, as the scalar documents give them
+        s.say(Sentence("The given values:"))
+        for group in _side_by_side(ex.inputs, values):
+            given = [Chain(_sym(name), "=", _shown(values[name])) for name in group]
+            s.show(given[0] if len(given) == 1 else Row(tuple(given)))
     sections.append(s)
 
     s = Section("Forward pass")
