@@ -20,7 +20,8 @@ import os as _os
 _os.environ.setdefault("SYMPY_CACHE_SIZE", "20000")
 
 from .core.errors import (AnswerError, DeriveError, GraphError, InvalidValue,  # noqa: E402
-                          OutputExists, ParseError, SpecError, UndefinedValue, UnknownName)
+                          OutputExists, ParseError, RegistrationError, SpecError, UndefinedValue,
+                          UnknownName)
 
 __version__ = "0.1.0"
 
@@ -47,10 +48,11 @@ _EXPORTS = {
     "conv2d": "model.layers", "maxpool": "model.layers", "dropout": "model.layers",
     "batchnorm_simplified": "model.layers",
     "register_activation": "core.extend",  # the documented extension point (DESIGN.md: Extending)
+    "unregister": "core.extend",
 }
 
 __all__ = ["DeriveError", "ParseError", "GraphError", "InvalidValue", "UndefinedValue",
-           "UnknownName", "AnswerError", "SpecError", "OutputExists", *_EXPORTS]
+           "UnknownName", "AnswerError", "SpecError", "OutputExists", "RegistrationError", *_EXPORTS]
 
 
 def __getattr__(name):

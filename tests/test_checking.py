@@ -49,6 +49,8 @@ CATALOGUE_CASES = [
     ("factors_added", dict(RELU), "dL/dw", 7),
     ("activation_not_applied", dict(x=2, w=-3, b=1, y=5, activation="relu", lr=0.1), "a", -5),
     ("derivative_slip", dict(x=1, w="0.5", b=0, y=1, activation="tanh", lr=0.1), "da/dz", "0.5379"),
+    ("derivative_sign_flipped", dict(x=1, w="0.5", b=0, y=1, activation="tanh", lr=0.1), "da/dz",
+     "-0.7864"),
 ]
 
 

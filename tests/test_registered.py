@@ -158,3 +158,83 @@ def test_messages_print_the_registered_name(registered):
     assert "recip(z) with z = 0" in str(caught.value) and "Registered_" not in str(caught.value)
     z = sp.Symbol("z")
     assert str(F.FUNCTIONS["recip"].cls(z)) == "recip(z)"
+
+
+def test_notebook_registers_the_activations_it_uses(registered, tmp_path):
+    """A notebook of an example with registered activations runs in a fresh kernel: a code cell
+    registers them (a formula's own registered parts first) before the cells that use them."""
+    import nbformat
+    from nbclient import NotebookClient
+    from derive.rendering.notebook import notebook, registration_code
+    registered("mish", "z*tanh(softplus(z))", latex=r"\operatorname{mish}")
+    registered("mish2", "mish(z)/2 + relu(z - 1)", latex=r"\phi_2")
+    ex = derive.Example.from_equations("u = w*x + b\na = mish2(u)\nL = (a - y)**2",
+                                       values={"x": 2, "w": sp.Rational(-1, 4), "b": 1, "y": 1})
+    code = registration_code([("e", ex)])
+    assert code.index("'mish'") < code.index("'mish2'")  # mish2's formula calls mish
+    assert "derive.register_activation('mish2', 'mish(z)/2 + relu(z - 1)', latex='\\\\phi_2')" in code
+    nb = nbformat.reads(notebook(ex.to_markdown(), [("e", ex)]), as_version=4)
+    sources = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert sources[0] == code and "from_equations" in sources[1]
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "registered: mish, mish2" in text and "PyTorch agrees with derive" in text
+    assert registration_code([("n", derive.neuron(x=1, w=1, b=0, y=0))]) is None
+
+
+def test_unregister_is_public_and_keeps_builtins():
+    assert "unregister" in derive.__all__ and "RegistrationError" in derive.__all__
+    derive.register_activation("cube3", "z**3")
+    assert derive.neuron(x=1, w=2, b=0, y=0, activation="cube3").grad("w") == 2 * 8 * 12
+    derive.unregister("cube3")
+    assert "cube3" not in F.FUNCTIONS
+    with pytest.raises(derive.RegistrationError, match="`relu` is a built-in function"):
+        derive.unregister("relu")
+    with pytest.raises(derive.RegistrationError, match="`cube3` is not a registered activation"):
+        derive.unregister("cube3")
+    assert "relu" in F.FUNCTIONS
+
+
+@pytest.mark.parametrize("name, formula", [("mish", "z*tanh(softplus(z))"), ("tanh2", "tanh(z)"),
+                                           ("softsign", "z/(1 + abs(z))"), ("tanh", None)])
+def test_derivative_slips_of_any_activation_are_named(registered, name, formula):
+    """Sign flip and f' evaluated at a: the same named hints for registered and built-in ones."""
+    from derive.core.functions import derivative_rule
+    if formula:
+        registered(name, formula)
+    ex = derive.neuron(x=1, w=sp.Rational(1, 2), b=sp.Rational(1, 4), y=1, activation=name)
+    local = ex.grad("z", of="a")
+    assert local != 0
+    hints = [h for h in str(ex.check({"da/dz": float(-local)})).splitlines() if h.startswith("* ")]
+    assert len(hints) == 1 and "sign flipped" in hints[0], hints
+    assert "recheck" not in hints[0]
+    z = sp.Symbol("z", real=True)
+    at_a = derivative_rule(F.FUNCTIONS[name], z).subs(z, ex.value("a"))
+    if at_a != local:
+        report = str(ex.check({"da/dz": float(at_a)}))
+        assert "evaluated at a instead of z" in report, report
+    right = str(ex.check({"da/dz": float(local)}))
+    assert "sign flipped" not in right and "1 of 1 step" in right
+
+
+@pytest.mark.parametrize("name, formula", [("hardclip", "max(-1, min(1, z))"), ("relu", None)])
+def test_no_sign_flip_is_named_for_a_gate(registered, name, formula):
+    """A derivative without a minus sign to lose (𝟙[z > 0], hardclip's ½ or 1): no such slip."""
+    if formula:
+        registered(name, formula)
+    ex = derive.neuron(x=1, w=sp.Rational(1, 2), b=sp.Rational(1, 4), y=1, activation=name)
+    report = ex.check({"da/dz": float(-ex.grad("z", of="a"))})
+    assert report.status("da/dz") == "incorrect" and report.diagnosis("da/dz") != "derivative_sign_flipped"
+
+
+def test_justification_at_a_kink_states_the_value_used(registered):
+    registered("hardclip", "max(-1, min(1, z))")
+    ex = derive.neuron(x=1, w=1, b=0, y=3, activation="hardclip")  # z = 1: a kink
+    text = " ".join(ex.to_text().split())
+    assert ("z = 1 is a kink of hardclip, where its derivative is not defined; derive uses "
+            "hardclip'(1) = 0.5, as PyTorch does") in text
+    off = " ".join(derive.neuron(x=1, w=sp.Rational(1, 2), b=0, y=3, activation="hardclip").to_text().split())
+    assert "is a kink of hardclip" not in off and "by the derivative rule hardclip'(z)" in off

@@ -120,15 +120,31 @@ def test_every_entry_compiles_in_latex(tmp_path, pdflatex):
     from derive.core.derivation import Chain
     from derive.rendering.blocks import Content, Section
     from derive.rendering.formats import render_content
+    from derive.core.extend import register_activation
+    from derive.teaching.content import kink_sentence
     z = sp.Symbol("z", real=True)
     s = Section("Every registry function")
-    for name, spec in sorted(F.FUNCTIONS.items()):
-        expr = spec.function(*_args(spec, z))
-        s.show(Chain(expr, "=", sp.diff(expr, z)))
-        if spec.kind in ("activation", "loss"):
-            s.show(spec.definition)
-            s.show(spec.derivative)
-    (tmp_path / "f.tex").write_text(render_content(Content("Registry", [s]), "latex"), encoding="utf-8")
+    # registered entries too, with custom latex= names and kinks of their own
+    mine = [register_activation(*entry) for entry in (
+        ("swish_two", "z*sigmoid(2*z)", r"\operatorname{swish}_2"), ("phi_two", "z*tanh(z)", r"\phi_2"),
+        ("hardclip", "max(-1, min(1, z))", r"\mathrm{hc}"), ("relu_six", "min(max(0, z), 6)", None))]
+    try:
+        for name, spec in sorted(F.FUNCTIONS.items()):
+            expr = spec.function(*_args(spec, z))
+            s.show(Chain(expr, "=", sp.diff(expr, z)))
+            if spec.kind in ("activation", "loss"):
+                s.show(spec.definition)
+                s.show(spec.derivative)
+            if spec.kinks:
+                s.say(kink_sentence(spec))
+        tex = render_content(Content("Registry", [s]), "latex")  # printed while registered
+    finally:
+        for spec in mine:
+            F.unregister(spec.name)
+    assert r"\phi_2'" in tex and r"\operatorname{swish}_2'" in tex and r"\mathrm{hc}'(-1)" in tex
+    (tmp_path / "f.tex").write_text(tex, encoding="utf-8")
     run = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "f.tex"], cwd=tmp_path,
                          capture_output=True, text=True, errors="replace")
     assert run.returncode == 0, [l for l in run.stdout.splitlines() if l.startswith("!")][:3]
+    log = (tmp_path / "f.log").read_text(errors="replace")
+    assert "Undefined control sequence" not in log

@@ -8,9 +8,10 @@ import re
 import sympy as sp
 
 from .errors import RegistrationError
-from .functions import BY_CLASS, FUNCTIONS, FunctionSpec, Sentence, register, unregister
+from .functions import BY_CLASS, FUNCTIONS, FunctionSpec, Sentence, register
+from .functions import unregister as _remove
 
-__all__ = ["register_activation", "unregister"]
+__all__ = ["register_activation", "unregister", "registered"]
 
 
 # Names builders and users write as variables (x, w1, w1_2_1, z2, L), the Greek names derive prints
@@ -166,8 +167,8 @@ def register_activation(name: str, formula: str, latex: str | None = None) -> Fu
     >>> spec.kinks
     (-1, 1)
     >>> from derive import neuron
-    >>> float(neuron(x=1, w=1, b=0, y=0, activation="hardclip").grad("w"))
-    0.5
+    >>> float(neuron(x=1, w=1, b=0, y=0, activation="hardclip").grad("w"))  # 2(a - y)·½·x at z = 1
+    1.0
     >>> unregister("hardclip")
     """
     from .budget import BudgetError, check_exponents
@@ -235,7 +236,12 @@ def register_activation(name: str, formula: str, latex: str | None = None) -> Fu
 
     def justify(arg, value, at_kink: bool):
         # the rule and the definition in the application's own argument (z₁, not the formula's w)
-        from .derivation import Chain, Prime
+        from .derivation import Chain, Prime, Value
+        if at_kink and value is not None:  # the value used where f' is not defined, as ReLU's
+            return Sentence(f"{{0}} is a kink of {name}, where its derivative is not defined; "
+                            f"derive uses {{1}}, as PyTorch does",
+                            (Chain(arg, "=", Value(value)), Chain(Prime(name, value), "=",
+                                                                  Value(at(rule, value)))))
         return Sentence("by the derivative rule {0}, from its definition {1}",
                         (Chain(Prime(name, arg), "=", at(rule, arg)), Chain(cls(arg), "=", at(body, arg))))
 
@@ -246,3 +252,29 @@ def register_activation(name: str, formula: str, latex: str | None = None) -> Fu
         convention=("at a kink, the conventions of its parts (as PyTorch)" if kinks else ""),
         expand=lambda z: at(body, z), formula=formula.strip())
     return register(spec)
+
+
+def unregister(name: str) -> None:
+    """Remove an activation added by ``register_activation`` (built-in functions stay).
+
+    >>> _ = register_activation("cube3", "z**3")
+    >>> unregister("cube3")
+    >>> "cube3" in FUNCTIONS
+    False
+    """
+    spec = FUNCTIONS.get(name)
+    if spec is None or not spec.formula:
+        what = "a built-in function" if spec is not None else "not a registered activation"
+        raise RegistrationError(f"`{name}` is {what}; unregister removes only activations added "
+                                f"by register_activation ({', '.join(registered()) or 'none now'})")
+    _remove(name)
+
+
+def registered() -> list[str]:
+    """The names of the activations added by ``register_activation``, in order.
+
+    >>> _ = register_activation("cube3", "z**3"); registered()[-1]
+    'cube3'
+    >>> unregister("cube3")
+    """
+    return [n for n, s in FUNCTIONS.items() if s.formula]

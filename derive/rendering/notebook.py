@@ -49,6 +49,35 @@ def rebuild_code(ex, var: str = "ex") -> str:
     return "\n".join(lines)
 
 
+def registration_code(examples) -> str | None:
+    """``derive.register_activation(...)`` for every registered activation the examples apply
+    (those a formula defines, its dependencies first), so the notebook runs in a fresh kernel; None
+    when they use built-in functions only.
+
+    >>> import derive
+    >>> registration_code([("n", derive.neuron(x=2, w=3, b=1, y=5))]) is None
+    True
+    """
+    from ..core.functions import BY_CLASS
+    needed: dict = {}
+
+    def visit(expr):
+        for e in sp.preorder_traversal(expr):
+            spec = BY_CLASS.get(type(e))
+            if spec is not None and spec.formula and spec.name not in needed:
+                visit(spec.expand(sp.Symbol("z", real=True)))  # a formula may use another
+                needed[spec.name] = spec
+    for _, ex in examples:
+        for node in ex.graph.nodes.values():
+            visit(node.expr)
+    if not needed:
+        return None
+    return "\n".join(["# The activations these examples use, registered as in the session that made "
+                      "them", "import derive", ""] + [
+        f"derive.register_activation({s.name!r}, {s.formula!r}, latex={s.latex!r})"
+        for s in needed.values()] + [f"print({'registered: ' + ', '.join(needed)!r})"])
+
+
 def crosscheck_code(ex, var: str = "ex") -> str:
     """PyTorch's autograd (float64) on the same equations, checked against derive's exact values."""
     script = ex.to_pytorch()  # derive.io.pytorch, through the example (a higher layer)
@@ -77,6 +106,9 @@ def notebook(markdown: str, examples=()) -> str:
         nb.cells.append(new_markdown_cell(
             "## Rebuild and cross-check\n\nEach example again from its equations with derive "
             "(exact), then with PyTorch autograd in float64; the check fails if they disagree."))
+        registration = registration_code(examples)
+        if registration:
+            nb.cells.append(new_code_cell(registration))
     for i, (label, ex) in enumerate(examples, 1):
         var = "ex" if len(examples) == 1 else f"ex{i}"
         if len(examples) > 1:
@@ -89,4 +121,4 @@ def notebook(markdown: str, examples=()) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-__all__ = ["notebook", "rebuild_code", "crosscheck_code"]
+__all__ = ["notebook", "rebuild_code", "crosscheck_code", "registration_code"]

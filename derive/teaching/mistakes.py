@@ -21,7 +21,7 @@ import sympy as sp
 from ..core.approx import approx
 from ..core.engine import accumulate, compact, descend, propagate
 from ..core.exact import substitute
-from ..core.functions import BY_CLASS, derivative_rule
+from ..core.functions import BY_CLASS, Indicator, derivative_rule
 
 
 def round_significant(value, digits: int) -> sp.Rational:
@@ -417,6 +417,39 @@ def _derivative_slip(checker, key):
     return out
 
 
+def _has_minus(rule: sp.Expr) -> bool:
+    """Does f'(z) carry a minus sign a hand calculation can lose (1 − tanh²(z), σ(z)(1 − σ(z)))?
+    A gate's 𝟙[z > 0] has none: there a sign flip is no plausible slip."""
+    stack = [rule]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, (Indicator, sp.core.relational.Relational)):
+            continue
+        if e.is_Number and e.is_negative:
+            return True
+        if e.is_Pow:  # 1/(1 + |z|)² is a division, not a minus sign
+            stack += [e.base] if e.exp.is_Number else [e.base, e.exp]
+            continue
+        stack.extend(e.args)
+    return False
+
+
+def _derivative_sign_flipped(checker, key):
+    """f'(z) with the wrong sign: a generic slip for every activation (built-in or registered),
+    from its derivative rule alone."""
+    out = []
+    ev = checker.ev
+    for a, z, spec in _activation_edges(checker.ex):
+        local = ev.local(a, z).value
+        if local == 0 or not _has_minus(derivative_rule(spec, _Z)):
+            continue
+        u = spec.unicode
+        out += _local_slip(checker, key, (a, z), -local, title=f"{u}'({z}) with its sign flipped",
+                           hint=f"{_rule(spec)}; at {z} = {_number(ev.values[z])} it is "
+                                f"{_number(local)}", detail=f"∂{a}/∂{z} = {_number(-local)}")
+    return out
+
+
 def _gate_ignored(checker, key):
     out = []
     ev = checker.ev
@@ -587,6 +620,9 @@ register(Mistake("activation_derivative_omitted", "activation derivative omitted
                  _activation_omitted))
 register(Mistake("derivative_slip", "activation derivative written wrongly",
                  "use the activation's derivative rule as stated", _derivative_slip))
+register(Mistake("derivative_sign_flipped", "activation derivative with the wrong sign",
+                 "evaluate the activation's derivative rule as stated, keeping its sign",
+                 _derivative_sign_flipped))
 register(Mistake("function_instead_of_derivative", "activation used instead of its derivative",
                  "the local derivative of a = f(z) is f'(z), not f(z) itself",
                  _function_instead_of_derivative))
