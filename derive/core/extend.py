@@ -35,6 +35,9 @@ _LATEX_COMMANDS = frozenset(_GREEK) | {
     "underline", "prime", "star", "ast", "circ", "dagger", "_", ",", ";", "!", " "}
 
 
+_INLINE_OPS = 6  # a derivative rule with more operations is shown displayed, not inside a sentence
+
+
 def _suggest(name: str) -> str:
     return f"{name}_act" if name.isidentifier() else "my_activation"
 
@@ -242,8 +245,12 @@ def register_activation(name: str, formula: str, latex: str | None = None) -> Fu
                             f"derive uses {{1}}, as PyTorch does",
                             (Chain(arg, "=", Value(value)), Chain(Prime(name, value), "=",
                                                                   Value(at(rule, value)))))
+        definition = Chain(cls(arg), "=", at(body, arg))
+        if sp.count_ops(rule) > _INLINE_OPS:  # a long rule is no inline formula: name it only
+            return Sentence("by the derivative rule {0} stated with the activation above, from its "
+                            "definition {1}", (Prime(name, arg), definition))
         return Sentence("by the derivative rule {0}, from its definition {1}",
-                        (Chain(Prime(name, arg), "=", at(rule, arg)), Chain(cls(arg), "=", at(body, arg))))
+                        (Chain(Prime(name, arg), "=", at(rule, arg)), definition))
 
     spec = FunctionSpec(
         name, cls, cls, 1, "activation", latex_name, name, None, kink=kink if kinks else None,
