@@ -38,9 +38,11 @@ def registry_document() -> str:
         except TypeError:
             expr = spec.function(z)
         s.show(Chain(expr, "=", sp.diff(expr, z)))
-        if spec.kind == "activation":
+        if spec.kind in ("activation", "loss"):  # the formulas a document introduces it with
             s.show(spec.definition)
             s.show(spec.derivative)
+        if not spec.conditions:  # the rule a justification quotes
+            s.show(spec.rule)
     return render_content(Content("Registry", [s]), "latex")
 
 

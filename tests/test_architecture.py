@@ -4,6 +4,7 @@ private name (``_x``) is imported from another module."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import derive
@@ -164,12 +165,33 @@ def test_the_document_check_can_fail():
 
 
 def formula_pairs(source: str) -> list:
-    """Lines that build a ``Formula`` by hand: a call ``Formula(...)`` with two arguments, at least
-    one of them written out (a string or f-string) — a (LaTeX, text) pair typed twice."""
+    """Lines that build a formula by hand: any call ``Formula(...)`` (the (LaTeX, text) pair class
+    is gone; a formula is math printed by each format's printer)."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Formula" \
-                and len(node.args) == 2 and any(isinstance(a, (ast.Constant, ast.JoinedStr)) for a in node.args):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Formula":
+            found.append(node.lineno)
+    return found
+
+
+# LaTeX that states a formula rather than a name: a relation, a fraction, cases, an indicator,
+# sub/superscripts. A registry entry may carry its function's name in LaTeX (\operatorname{ReLU},
+# \tfrac{1}{2}\operatorname{SE}), never a formula.
+_LATEX_FORMULA = re.compile(r"=|\\frac|\\begin|\\mathbb|\\[lg]e\b|\^|\\bigl|\\sum|\\partial")
+REGISTRY_MODULES = ("derive.core.functions", "derive.core.losses", "derive.core.operations",
+                    "derive.core.extend", "derive.core.notation")
+
+
+def latex_formulas(source: str) -> list:
+    """Lines of string constants (docstrings aside) that write a formula in LaTeX."""
+    tree = ast.parse(source)
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
+                and "\\" in node.value and _LATEX_FORMULA.search(node.value):
             found.append(node.lineno)
     return found
 
@@ -177,14 +199,30 @@ def formula_pairs(source: str) -> list:
 def test_formulas_are_printable_objects_not_handwritten_pairs():
     """Formulas are SymPy expressions and the math objects of ``derive.core.derivation`` /
     ``derive.core.notation``, printed by the one printer per format; nobody writes a formula twice
-    (LaTeX and text). The registry's own definitions are data in ``FunctionSpec`` fields."""
+    (LaTeX and text), and the registries write none at all: an entry states its definition and
+    derivative as math (``FunctionSpec.forms``, the SymPy class's ``fdiff``)."""
     wrong = [f"{path.relative_to(PACKAGE)}:{line} writes a Formula by hand"
-             for name, path in modules() if name != "derive.rendering.printing"
-             for line in formula_pairs(path.read_text(encoding="utf-8"))]
+             for name, path in modules() for line in formula_pairs(path.read_text(encoding="utf-8"))]
+    wrong += [f"{path.relative_to(PACKAGE)}:{line} writes a formula in LaTeX"
+              for name, path in modules() if name in REGISTRY_MODULES
+              for line in latex_formulas(path.read_text(encoding="utf-8"))]
+    from dataclasses import fields
+    from derive.core import derivation
+    from derive.core.functions import FunctionSpec
+    from derive.core.losses import LossSpec
+    wrong += [f"{spec.__name__}.{f.name} holds a formula as a string" for spec in (FunctionSpec, LossSpec)
+              for f in fields(spec) if f.name.endswith(("_latex", "_text")) or f.name == "latex" and spec is LossSpec]
+    wrong += ["derive.core.derivation still defines Formula"] if hasattr(derivation, "Formula") else []
     assert not wrong, "\n".join(wrong)
 
 
 def test_the_formula_check_can_fail():
     source = ('x = Formula(r"\\\\lVert g \\\\rVert", "‖g‖")\ny = Formula(latex, f"δ{l}")\n'
               'z = Formula(spec.latex, spec.text)\nw = Norm(g)\n')
-    assert formula_pairs(source) == [1, 2]
+    assert formula_pairs(source) == [1, 2, 3]
+    registry = ('"""A docstring: \\\\sigma(z) = 1/(1 + e^{-z})."""\n'
+                'name = r"\\operatorname{ReLU}"\n'
+                'half = r"\\tfrac{1}{2}\\operatorname{SE}"\n'
+                'rule = r"\\sigma\'(z) = \\sigma(z)\\bigl(1 - \\sigma(z)\\bigr)"\n'
+                'cases = (r"\\begin{cases} z, & z > 0 \\\\ 0, & z \\le 0 \\end{cases}", "text")\n')
+    assert latex_formulas(registry) == [4, 5]

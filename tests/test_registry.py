@@ -92,9 +92,12 @@ def test_latex_and_text_names(name):
     assert "\\theta" not in latex and "Heaviside" not in latex
     derivative = LatexPrinter().doprint(sp.diff(expr, z))
     assert "Heaviside" not in derivative and "\\theta" not in derivative
-    if spec.kind in ("activation", "loss"):
-        assert spec.definition_latex and spec.derivative_latex
-        assert spec.definition_text and spec.derivative_text
+    if spec.kind in ("activation", "loss"):  # its formulas are math, printed by each printer
+        name_latex = LatexPrinter().doprint(spec.function(*spec.arguments))
+        assert LatexPrinter().doprint(spec.definition).startswith(name_latex + " = ")
+        assert TextPrinter().doprint(spec.definition).startswith(TextPrinter().doprint(
+            spec.function(*spec.arguments)) + " = ")
+        assert " = " in TextPrinter().doprint(spec.derivative)
 
 
 def test_relu_derivative_prints_as_indicator():
@@ -115,7 +118,7 @@ def test_every_loss_builds_and_differentiates(name):
 
 
 def test_every_entry_compiles_in_latex(tmp_path, pdflatex):
-    """One document with every function, its derivative rule and its hand-written formulas."""
+    """One document with every function, its derivative rule and its printed formulas."""
     import subprocess
     from derive.core.derivation import Chain
     from derive.rendering.blocks import Content, Section
@@ -135,6 +138,8 @@ def test_every_entry_compiles_in_latex(tmp_path, pdflatex):
             if spec.kind in ("activation", "loss"):
                 s.show(spec.definition)
                 s.show(spec.derivative)
+            if not spec.conditions:  # the rule a justification quotes
+                s.show(spec.rule)
             if spec.kinks:
                 s.say(kink_sentence(spec))
         tex = render_content(Content("Registry", [s]), "latex")  # printed while registered

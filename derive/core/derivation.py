@@ -110,13 +110,13 @@ class Note:
 
 
 @dataclass(frozen=True)
-class Formula:
-    """A registry entry's own definition, written once per notation (``FunctionSpec`` data:
-    ``definition_latex``/``definition_text``). Documents build their formulas from SymPy and the
-    math objects here instead; a test keeps it that way."""
+class Remark:
+    """A remark in brackets after a formula, words with math holes, the math printed as math:
+    ``Remark("{0} by convention", (Chain(Prime("relu", 0), "=", 0),))`` reads
+    (ReLU'(0) = 0 by convention)."""
 
-    latex: str
-    text: str
+    template: str
+    math: tuple = ()
 
 
 @dataclass(frozen=True, init=False)

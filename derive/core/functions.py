@@ -13,6 +13,7 @@ Each convention is one fact of its entry (``FunctionSpec.convention``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from collections.abc import Mapping
 from typing import Callable
 
@@ -223,11 +224,11 @@ def _relu_like(name: str, slope_neg: str, slope_at_kink: str | None = None):
     return justify
 
 
-def _smooth(latex: str, text: str):
-    """Justify by the function's derivative rule, written once per notation."""
+def _smooth(name: str):
+    """Justify by the function's derivative rule, f'(z) = … as its entry states it (printed by each
+    format's printer). The entry is looked up when a derivation asks, so it is built by then."""
     def justify(arg, value, at_kink: bool):
-        from .derivation import Formula
-        return Sentence("by the derivative rule {0}", (Formula(latex, text),))
+        return Sentence("by the derivative rule {0}", (FUNCTIONS[name].rule,))
     return justify
 
 
@@ -288,19 +289,11 @@ def _where_justify(condition, holds, at_kink: bool):
                     f"branch (as torch.where)", (condition,))
 
 
-_INLINE_DERIVATIVE = {  # where the displayed derivative has cases, a one-line form for "Why:"
-    "huber": (r"\frac{\partial \operatorname{Huber}}{\partial r} = r \text{ if } |r| \le \delta"
-              r"\text{, else } \delta \operatorname{sign}(r)",
-              "∂Huber/∂r = r if |r| ≤ δ, else δ·sign(r)"),
-}
-
-
-def _loss_justify(latex: str, text: str, convention: str):
+def _loss_justify(name: str, convention: str):
     def justify(arg, value, at_kink: bool):
-        from .derivation import Formula
         if at_kink:
             return Sentence(f"this is the loss's kink: by convention {convention}")
-        return Sentence("by the loss's derivative {0}", (Formula(latex, text),))
+        return Sentence("by the loss's derivative {0}", (FUNCTIONS[name].rule,))
     return justify
 
 
@@ -327,11 +320,15 @@ class FunctionSpec:
     kinks: tuple = ()  # the points of the first argument where f' jumps (ReLU: (0,)); the value
     # derive uses there is its rule's value at the point (``kink_slopes``)
     justify: Callable = field(default=None)
-    derivative_latex: str = ""  # f'(z) for the document's introduction (LaTeX)
-    definition_latex: str = ""  # f(z) for the document's introduction (LaTeX)
     description: str = ""
-    definition_text: str = ""  # the same two in plain Unicode
-    derivative_text: str = ""
+    # -- its formulas, as math (printed by each format's printer; never written as LaTeX/text) --
+    variables: tuple = ()  # names of its arguments in its formulas; default z (x for math) and
+    # the parameters (α -> alpha), e.g. ("a", "y") for a loss
+    forms: Callable | None = None  # (*arguments) -> the definition's written forms, each equal to
+    # f(arguments), e.g. max(0, z) and the cases; None: a user entry's formula, a loss's own
+    derivative_forms: Callable | None = None  # (*arguments) -> f'(z) as written, when the rule from
+    # ``fdiff`` reads worse (σ(z)(1 + z(1 − σ(z))), not σ(z)(z(1 − σ(z)) + 1))
+    wrt: int = 0  # the argument a loss's derivative is stated for (hinge(y, s): s)
     # -- teaching facts --
     convention: str = ""  # the convention at its kink, e.g. "ReLU'(0) = 0" (empty: smooth)
     gates: bool = False  # a gate like ReLU: slope 1 where z > 0, ``inactive_slope`` elsewhere
@@ -351,27 +348,139 @@ class FunctionSpec:
     # wrong, the wrong f'(z) in the equation language over z), e.g. ("the square was forgotten",
     # "1 - tanh(z)")
 
-    @property
-    def definition(self):
-        """f(z) = … as a printable math object (hand-written cases for the built-in entries)."""
-        from .derivation import Chain, Formula
-        if self.definition_latex:
-            return Formula(self.definition_latex, self.definition_text)
-        z = sp.Symbol("z", real=True)
-        return Chain(self.function(z), "=", self.expand(z))
+    # The printable formulas are built once per entry (documents ask for them on every render);
+    # an entry registered later builds its own on first use.
 
-    @property
+    @cached_property
+    def arguments(self) -> tuple:
+        """The symbols its formulas are written in: (z,), (z, α), (a, y), (x,).
+
+        >>> FUNCTIONS["leaky_relu"].arguments, FUNCTIONS["hinge"].arguments
+        ((z, alpha), (y, s))
+        """
+        names = self.variables
+        if not names:
+            first = ("z",) if self.kind == "activation" else ("x",) if self.arity == 1 else tuple(
+                "abcdefgh"[:self.arity])
+            names = first + tuple(_symbol_name(p) for p in self.parameters)
+        return tuple(sp.Symbol(n, real=True) for n in names)
+
+    @cached_property
+    def definition(self):
+        """f(z) = … as printable math: the entry's written forms, a user entry's formula, a
+        loss's own definition.
+
+        >>> from derive.rendering.printing import printer_for
+        >>> printer_for("text").doprint(FUNCTIONS["relu"].definition)
+        'ReLU(z) = max(0, z) = z if z > 0, else 0'
+        """
+        from .derivation import Chain
+        args = self.arguments
+        if self.forms is not None:
+            forms = self.forms(*args)
+        elif self.expand is not None:
+            forms = (self.expand(*args),)
+        else:
+            forms = (_written(self.cls.formula(*args)),) if hasattr(self.cls, "formula") else ()
+        items = [self.function(*args)]
+        for form in forms:
+            items += ["=", form]
+        return Chain(*items)
+
+    @cached_property
     def derivative(self):
-        """f'(z) = … as a printable math object; a user entry's comes from SymPy."""
-        from .derivation import Chain, Formula, Prime
-        if self.derivative_latex:
-            return Formula(self.derivative_latex, self.derivative_text)
-        z = sp.Symbol("z", real=True)
-        return Chain(Prime(self.name, z), "=", derivative_rule(self, z))
+        """f'(z) = … as printable math, from the SymPy class's ``fdiff``; a gate's rule also as
+        cases, with its kink convention.
+
+        >>> from derive.rendering.printing import printer_for
+        >>> printer_for("text").doprint(FUNCTIONS["tanh"].derivative)
+        "tanh'(z) = 1 − tanh²(z)"
+        """
+        from .derivation import Chain, Prime, Remark
+        rule = self.rule.items
+        items = list(rule)
+        cases = _as_cases(rule[-1])
+        if cases is not None:  # 𝟙[z > 0] = cases; a sum of gated terms reads better as cases alone
+            items = items[:-1] + ([] if _indicators(rule[-1]) > 1 else [rule[-1], "="]) + [cases]
+        if self.kind != "activation" or not self.kinks:
+            return Chain(*items)
+        # the value the rule gives at each kink, stated as the convention it is (ReLU'(0) = 0)
+        values = tuple(Chain(Prime(self.name, k), "=", v) for k, v in kink_slopes(self))
+        holes = ", ".join(f"{{{i}}}" for i in range(len(values)))
+        return Chain(*items, Remark(holes + " by convention", values))
+
+    @cached_property
+    def rule(self):
+        """The derivative rule in one line, the way a justification quotes it: σ'(z) = σ(z)(1 − σ(z)),
+        ∂SE(a, y)/∂a = 2(a − y), d/dx eˣ = eˣ.
+
+        >>> from derive.rendering.printing import printer_for
+        >>> printer_for("text").doprint(FUNCTIONS["log"].rule)
+        'd/dx log(x) = 1/x'
+        """
+        from .derivation import Chain, Prime
+        from .notation import PartialOf
+        args = self.arguments
+        wrt = args[self.wrt]
+        if self.derivative_forms is not None:
+            body = self.derivative_forms(*args)
+        else:
+            body = _written(sp.diff(self.function(*args), wrt))
+            if self.kind == "loss":  # 2(a − y), not −2y + 2a
+                body = sp.factor_terms(body)
+        if self.kind == "activation":
+            return Chain(Prime(self.name, wrt), "=", body)
+        if self.kind == "loss":
+            return Chain(PartialOf(self.function(*args), wrt), "=", body)
+        return Chain(sp.Derivative(self.function(*args), wrt), "=", body)
 
     @property
     def min_arity(self) -> int:
         return self.arity - len(self.defaults)
+
+
+def _symbol_name(printed: str) -> str:
+    """A parameter's symbol name from its printed letter: α -> alpha (so every printer shows it
+    as its own Greek letter, \\alpha in LaTeX)."""
+    import unicodedata
+    try:
+        words = unicodedata.name(printed).split()
+    except (TypeError, ValueError):
+        return printed
+    return words[-1].lower() if words[:2] == ["GREEK", "SMALL"] else printed
+
+
+def _written(expr):
+    """A formula for display: ``where(c, a, b)`` as cases."""
+    return expr.replace(Where, lambda c, a, b: sp.Piecewise((a, c), (b, True))) if expr.has(Where) else expr
+
+
+def _indicators(expr) -> int:
+    return len(expr.atoms(Indicator))
+
+
+def _as_cases(rule):
+    """A rule written with indicators (𝟙[z > 0] + α·𝟙[z ≤ 0]) as cases, the condition that holds
+    for positive inputs first; None when it has no indicator or is not a sum of gated terms."""
+    if isinstance(rule, sp.Piecewise):
+        return None
+    if not rule.has(Indicator):
+        return None
+    rows = []
+    for term in sp.Add.make_args(rule):
+        gates = [f for f in sp.Mul.make_args(term) if isinstance(f, Indicator)]
+        if len(gates) != 1 or not isinstance(gates[0].args[0], sp.core.relational.Relational):
+            return None
+        rest = sp.Mul(*[f for f in sp.Mul.make_args(term) if f is not gates[0]])
+        rows.append((rest, gates[0].args[0]))
+    rows.sort(key=lambda row: 0 if row[1].rel_op in (">", ">=") else 1)
+    if len(rows) == 1:
+        rows.append((S.Zero, True))
+    elif len(rows) == 2 and rows[1][1] == sp.Not(rows[0][1]):
+        rows[1] = (rows[1][0], True)
+    else:
+        return None
+    return sp.Piecewise(*rows)
 
 
 def derivative_rule(spec: FunctionSpec, z: sp.Symbol) -> sp.Expr:
@@ -445,6 +554,25 @@ def unregister(name: str) -> None:
         del BY_CLASS[spec.cls]
 
 
+def _one_plus(term):
+    """1 + term in that order, as a textbook writes 1 + e^(−z) (a sum would put the 1 last)."""
+    return sp.Add(sp.UnevaluatedExpr(S.One), term, evaluate=False)
+
+
+def _as_written(*terms):
+    """A sum with its terms in the order given: e^z − e^(−z)."""
+    return sp.Add(*terms, evaluate=False)
+
+
+def _ratio(numerator, denominator):
+    """numerator/denominator as one fraction, neither side rearranged: z/√2."""
+    return sp.Mul(numerator, sp.Pow(denominator, -1, evaluate=False), evaluate=False)
+
+
+def _reciprocal(denominator):
+    return sp.Pow(denominator, -1, evaluate=False)
+
+
 def _np():
     import numpy
     return numpy
@@ -460,10 +588,7 @@ def _erf(x):
 register(FunctionSpec(
     "relu", Relu, Relu, 1, "activation", r"\operatorname{ReLU}", "ReLU", "torch.relu({0})",
     kink=_zero_kink, kinks=(S.Zero,), justify=_relu_like("ReLU", "0"),
-    definition_text="ReLU(z) = max(0, z) = z if z > 0, else 0",
-    derivative_text="ReLU'(z) = 𝟙[z > 0] = 1 if z > 0, else 0 (ReLU'(0) = 0 by convention)",
-    definition_latex=r"\operatorname{ReLU}(z) = \max(0, z) = \begin{cases} z, & z > 0 \\ 0, & z \le 0 \end{cases}",
-    derivative_latex=r"\operatorname{ReLU}'(z) = \mathbb{1}[z > 0] = \begin{cases} 1, & z > 0 \\ 0, & z \le 0 \end{cases}",
+    forms=lambda z: (Maximum(S.Zero, z), sp.Piecewise((z, z > 0), (S.Zero, True))),
     description="rectified linear unit",
     convention="ReLU'(0) = 0", gates=True, inactive_slope="0", init="he", homogeneous=True,
     numpy=lambda z: _np().maximum(z, 0)))
@@ -471,85 +596,66 @@ register(FunctionSpec(
     "leaky_relu", LeakyRelu, LeakyRelu, 2, "activation", r"\operatorname{LeakyReLU}", "LeakyReLU",
     "torch.nn.functional.leaky_relu({0}, float({1}))", defaults=(sp.Rational(1, 100),),
     kink=_zero_kink, kinks=(S.Zero,), justify=_relu_like("LeakyReLU", "α"),
-    definition_text="LeakyReLU(z) = z if z > 0, else αz",
-    derivative_text="LeakyReLU'(z) = 1 if z > 0, else α",
-    definition_latex=r"\operatorname{LeakyReLU}(z) = \begin{cases} z, & z > 0 \\ \alpha z, & z \le 0 \end{cases}",
-    derivative_latex=r"\operatorname{LeakyReLU}'(z) = \begin{cases} 1, & z > 0 \\ \alpha, & z \le 0 \end{cases}",
+    forms=lambda z, alpha: (sp.Piecewise((z, z > 0), (alpha * z, True)),),
     description="LeakyReLU with negative slope α (default 0.01)", parameters=("α",),
     convention="LeakyReLU'(0) = α", gates=True, inactive_slope="α", init="leaky_he", homogeneous=True,
     numpy=lambda z, alpha: _np().where(z > 0, z, alpha * z)))
 register(FunctionSpec(
     "sigmoid", Sigmoid, Sigmoid, 1, "activation", r"\sigma", "σ", "torch.sigmoid({0})",
-    justify=_smooth(r"\sigma'(z) = \sigma(z)\bigl(1 - \sigma(z)\bigr)", "σ'(z) = σ(z)(1 − σ(z))"),
-    definition_text="σ(z) = 1/(1 + e^(−z))", derivative_text="σ'(z) = σ(z)(1 − σ(z))",
-    definition_latex=r"\sigma(z) = \frac{1}{1 + e^{-z}}",
-    derivative_latex=r"\sigma'(z) = \sigma(z)\,\bigl(1 - \sigma(z)\bigr)",
+    justify=_smooth("sigmoid"), forms=lambda z: (_reciprocal(_one_plus(sp.exp(-z))),),
     description="logistic sigmoid",
     saturation_bound=sp.Rational(1, 4), init="xavier", numpy=lambda z: 1 / (1 + _np().exp(-z)),
     slips=(("the factor σ(z) was forgotten", "1 - sigmoid(z)"),)))
 register(FunctionSpec(
     "tanh", sp.tanh, sp.tanh, 1, "activation", r"\tanh", "tanh", "torch.tanh({0})",
-    justify=_smooth(r"\tanh'(z) = 1 - \tanh^2(z)", "tanh'(z) = 1 − tanh²(z)"),
-    definition_text="tanh(z) = (e^z − e^(−z))/(e^z + e^(−z))", derivative_text="tanh'(z) = 1 − tanh²(z)",
-    definition_latex=r"\tanh(z) = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}",
-    derivative_latex=r"\tanh'(z) = 1 - \tanh^2(z)",
+    justify=_smooth("tanh"),
+    forms=lambda z: (_ratio(_as_written(sp.exp(z), -sp.exp(-z)), _as_written(sp.exp(z), sp.exp(-z))),),
     description="hyperbolic tangent",
     saturation_bound=S.One, init="xavier", numpy=lambda z: _np().tanh(z),
     slips=(("the square was forgotten", "1 - tanh(z)"),)))
 register(FunctionSpec(
     "softplus", Softplus, Softplus, 1, "activation", r"\operatorname{softplus}", "softplus",
     "torch.nn.functional.softplus({0})",
-    justify=_smooth(r"\operatorname{softplus}'(z) = \sigma(z)", "softplus'(z) = σ(z)"),
-    definition_text="softplus(z) = log(1 + e^z)", derivative_text="softplus'(z) = σ(z)",
-    definition_latex=r"\operatorname{softplus}(z) = \log(1 + e^{z})",
-    derivative_latex=r"\operatorname{softplus}'(z) = \sigma(z)",
+    justify=_smooth("softplus"), forms=lambda z: (sp.log(_one_plus(sp.exp(z))),),
     description="smooth ReLU",
     numpy=lambda z: _np().logaddexp(0, z)))
 register(FunctionSpec(
     "elu", Elu, Elu, 2, "activation", r"\operatorname{ELU}", "ELU",
     "torch.nn.functional.elu({0}, float({1}))", defaults=(S.One,),
     kink=_zero_kink, kinks=(S.Zero,), justify=_relu_like("ELU", "αe^z", "α"),
-    definition_text="ELU(z) = z if z > 0, else α(e^z − 1)",
-    derivative_text="ELU'(z) = 1 if z > 0, else α·e^z",
-    definition_latex=r"\operatorname{ELU}(z) = \begin{cases} z, & z > 0 \\ \alpha (e^{z} - 1), & z \le 0 \end{cases}",
-    derivative_latex=r"\operatorname{ELU}'(z) = \begin{cases} 1, & z > 0 \\ \alpha e^{z}, & z \le 0 \end{cases}",
+    forms=lambda z, alpha: (sp.Piecewise((z, z > 0), (alpha * (sp.exp(z) - 1), True)),),
     description="exponential linear unit (default α = 1)", parameters=("α",),
     convention="ELU'(0) = α", gates=True, inactive_slope="αe^z",
     numpy=lambda z, alpha: _np().where(z > 0, z, alpha * _np().expm1(_np().minimum(z, 0)))))
 register(FunctionSpec(
     "gelu", Gelu, Gelu, 1, "activation", r"\operatorname{GELU}", "GELU",
     "torch.nn.functional.gelu({0})",
-    justify=_smooth(r"\operatorname{GELU}'(z) = \Phi(z) + z\,\varphi(z)", "GELU'(z) = Φ(z) + z·φ(z)"),
-    definition_text="GELU(z) = z·Φ(z) = (z/2)(1 + erf(z/√2))", derivative_text="GELU'(z) = Φ(z) + z·φ(z)  (Φ, φ: standard normal CDF and density)",
-    definition_latex=r"\operatorname{GELU}(z) = z\,\Phi(z) = \frac{z}{2}\Bigl(1 + \operatorname{erf}\bigl(z/\sqrt{2}\bigr)\Bigr)",
-    derivative_latex=r"\operatorname{GELU}'(z) = \Phi(z) + z\,\varphi(z)",
+    justify=_smooth("gelu"),
+    forms=lambda z: (z * NormalCdf(z), sp.Mul(S.Half, z, _one_plus(sp.erf(_ratio(z, sp.sqrt(2)))),
+                                               evaluate=False)),
     description="Gaussian error linear unit (exact erf form)",
     numpy=lambda z: z * (1 + _erf(z / 2 ** 0.5)) / 2))
 register(FunctionSpec(
     "silu", Silu, Silu, 1, "activation", r"\operatorname{SiLU}", "SiLU",
     "torch.nn.functional.silu({0})",
-    justify=_smooth(r"\operatorname{SiLU}'(z) = \sigma(z)\bigl(1 + z(1 - \sigma(z))\bigr)", "SiLU'(z) = σ(z)(1 + z(1 − σ(z)))"),
-    definition_text="SiLU(z) = z·σ(z)", derivative_text="SiLU'(z) = σ(z)(1 + z(1 − σ(z)))",
-    definition_latex=r"\operatorname{SiLU}(z) = z\,\sigma(z)",
-    derivative_latex=r"\operatorname{SiLU}'(z) = \sigma(z)\bigl(1 + z(1 - \sigma(z))\bigr)",
+    justify=_smooth("silu"), forms=lambda z: (z * Sigmoid(z),),
+    derivative_forms=lambda z: sp.Mul(Sigmoid(z), _one_plus(z * (1 - Sigmoid(z))), evaluate=False),
     description="sigmoid-weighted linear unit (swish)",
     numpy=lambda z: z / (1 + _np().exp(-z))))
 register(FunctionSpec(
     "identity", IdentityActivation, IdentityActivation, 1, "activation", r"\operatorname{id}", "id", "({0})",
-    justify=_smooth(r"\operatorname{id}'(z) = 1", "id'(z) = 1"),
-    definition_text="id(z) = z", derivative_text="id'(z) = 1",
-    definition_latex=r"\operatorname{id}(z) = z", derivative_latex=r"\operatorname{id}'(z) = 1",
+    justify=_smooth("identity"), forms=lambda z: (z,),
     description="identity (linear unit)",
     init="lecun", homogeneous=True, numpy=lambda z: z))
 register(FunctionSpec(
     "exp", sp.exp, sp.exp, 1, "math", r"\exp", "exp", "torch.exp({0})",
-    justify=_smooth(r"\frac{d}{dx} e^{x} = e^{x}", "d/dx eˣ = eˣ")))
+    justify=_smooth("exp")))
 register(FunctionSpec(
     "log", sp.log, sp.log, 1, "math", r"\log", "log", "torch.log({0})",
-    justify=_smooth(r"\frac{d}{dx} \log x = \frac{1}{x}", "d/dx log x = 1/x")))
+    justify=_smooth("log")))
 register(FunctionSpec(
     "sqrt", sp.sqrt, sp.Pow, 1, "math", r"\sqrt", "√", "torch.sqrt({0})",
-    justify=_smooth(r"\frac{d}{dx} \sqrt{x} = \frac{1}{2\sqrt{x}}", "d/dx √x = 1/(2√x)")))
+    justify=_smooth("sqrt"), derivative_forms=lambda x: _reciprocal(sp.Mul(2, sp.sqrt(x), evaluate=False))))
 register(FunctionSpec(
     "abs", sp.Abs, sp.Abs, 1, "math", r"\left|\cdot\right|", "abs", "torch.abs({0})",
     kink=_zero_kink, kinks=(S.Zero,), justify=_abs_justify))
@@ -579,82 +685,72 @@ register(FunctionSpec(
     "(as torch.where)", description="where(c, a, b): a where the condition c holds, else b"))
 register(FunctionSpec(
     "sin", sp.sin, sp.sin, 1, "math", r"\sin", "sin", "torch.sin({0})",
-    justify=_smooth(r"\frac{d}{dx} \sin x = \cos x", "d/dx sin x = cos x")))
+    justify=_smooth("sin")))
 register(FunctionSpec(
     "cos", sp.cos, sp.cos, 1, "math", r"\cos", "cos", "torch.cos({0})",
-    justify=_smooth(r"\frac{d}{dx} \cos x = -\sin x", "d/dx cos x = −sin x")))
+    justify=_smooth("cos")))
 register(FunctionSpec(
     "logsumexp", LogSumExp, LogSumExp, 2, "math", r"\operatorname{logsumexp}", "logsumexp",
     "torch.logsumexp(torch.stack([torch.as_tensor(v) for v in ({*},)]), 0)", variadic=True,
-    justify=_smooth(r"\frac{\partial}{\partial a_i} \log \sum_j e^{a_j} = \frac{e^{a_i}}{\sum_j e^{a_j}}",
-                    "∂/∂aᵢ log Σⱼ e^aⱼ = e^aᵢ / Σⱼ e^aⱼ (the softmax)"),
+    justify=_smooth("logsumexp"),
     description="log(e^a₁ + … + e^aₙ), a smooth maximum"))
 
 register(FunctionSpec(
     "normal_cdf", NormalCdf, NormalCdf, 1, "math", r"\Phi", "Φ", "torch.special.ndtr({0})",
-    justify=_smooth(r"\Phi'(z) = \varphi(z)", "Φ'(z) = φ(z)"),
+    justify=_smooth("normal_cdf"),
     numpy=lambda z: (1 + _erf(z / _np().sqrt(2))) / 2,
     description="Φ(z), the standard normal distribution function"))
 register(FunctionSpec(
     "normal_pdf", NormalPdf, NormalPdf, 1, "math", r"\varphi", "φ",
     "(torch.exp(-({0}) ** 2 / 2) / math.sqrt(2 * math.pi))",
-    justify=_smooth(r"\varphi'(z) = -z\,\varphi(z)", "φ'(z) = −z·φ(z)"),
+    justify=_smooth("normal_pdf"),
     numpy=lambda z: _np().exp(-z ** 2 / 2) / _np().sqrt(2 * _np().pi),
     description="φ(z), the standard normal density"))
 
 # The losses, callable in equations: L = binary_cross_entropy(a, y). (``derive.core.losses``
 # holds the builders' loss registry, which writes the same formulas over several outputs.)
-_LOSS_ENTRIES = (
-    ("squared_error", SquaredError, r"\operatorname{SE}", "SE", "(({0} - {1}) ** 2)",
-     r"\operatorname{SE}(a, y) = (a - y)^2", "SE(a, y) = (a − y)²",
-     r"\frac{\partial \operatorname{SE}}{\partial a} = 2(a - y)", "∂SE/∂a = 2(a − y)", "squared error"),
+_LOSS_ENTRIES = (  # name, class, LaTeX and text names, torch, its variables, the one its
+    # derivative is stated for, description; the formulas themselves are the classes' own
+    ("squared_error", SquaredError, r"\operatorname{SE}", "SE", "(({0} - {1}) ** 2)", ("a", "y"), 0,
+     "squared error"),
     ("half_squared_error", HalfSquaredError, r"\tfrac{1}{2}\operatorname{SE}", "½SE",
-     "(0.5 * ({0} - {1}) ** 2)",
-     r"\tfrac{1}{2}\operatorname{SE}(a, y) = \tfrac{1}{2}(a - y)^2", "½SE(a, y) = ½(a − y)²",
-     r"\frac{\partial}{\partial a} \tfrac{1}{2}(a - y)^2 = a - y", "∂/∂a ½(a − y)² = a − y",
-     "half squared error"),
+     "(0.5 * ({0} - {1}) ** 2)", ("a", "y"), 0, "half squared error"),
     ("mse", MeanSquaredError, r"\operatorname{MSE}", "MSE",
-     "torch.nn.functional.mse_loss({0}, torch.as_tensor({1}))",
-     r"\operatorname{MSE}(a, y) = (a - y)^2", "MSE(a, y) = (a − y)²",
-     r"\frac{\partial \operatorname{MSE}}{\partial a} = 2(a - y)", "∂MSE/∂a = 2(a − y)",
+     "torch.nn.functional.mse_loss({0}, torch.as_tensor({1}))", ("a", "y"), 0,
      "mean squared error (of one output)"),
     ("absolute_error", AbsoluteError, r"\operatorname{AE}", "AE",
-     "torch.nn.functional.l1_loss({0}, torch.as_tensor({1}))",
-     r"\operatorname{AE}(a, y) = |a - y|", "AE(a, y) = |a − y|",
-     r"\frac{\partial \operatorname{AE}}{\partial a} = \operatorname{sign}(a - y)", "∂AE/∂a = sign(a − y)",
-     "absolute error"),
+     "torch.nn.functional.l1_loss({0}, torch.as_tensor({1}))", ("a", "y"), 0, "absolute error"),
     ("binary_cross_entropy", BinaryCrossEntropy, r"\operatorname{BCE}", "BCE",
-     "torch.nn.functional.binary_cross_entropy({0}, torch.as_tensor({1}))",
-     r"\operatorname{BCE}(a, y) = -\bigl(y \log a + (1 - y)\log(1 - a)\bigr)",
-     "BCE(a, y) = −(y log a + (1 − y) log(1 − a))",
-     r"\frac{\partial \operatorname{BCE}}{\partial a} = \frac{a - y}{a(1 - a)}", "∂BCE/∂a = (a − y)/(a(1 − a))",
+     "torch.nn.functional.binary_cross_entropy({0}, torch.as_tensor({1}))", ("a", "y"), 0,
      "binary cross-entropy (a is a probability in (0, 1))"),
     ("huber", Huber, r"\operatorname{Huber}", "Huber",
      "torch.where(torch.abs({0}) <= {1}, 0.5 * {0} ** 2, {1} * (torch.abs({0}) - 0.5 * {1}))",
-     r"\operatorname{Huber}(r, \delta) = \begin{cases} \tfrac{1}{2} r^2, & |r| \le \delta \\ "
-     r"\delta\bigl(|r| - \tfrac{1}{2}\delta\bigr), & |r| > \delta \end{cases}",
-     "Huber(r, δ) = ½r² if |r| ≤ δ, else δ(|r| − ½δ)",
-     r"\frac{\partial \operatorname{Huber}}{\partial r} = \begin{cases} r, & |r| \le \delta \\ "
-     r"\delta \operatorname{sign}(r), & |r| > \delta \end{cases}",
-     "∂Huber/∂r = r if |r| ≤ δ, else δ·sign(r)",
-     "Huber loss of a residual r (quadratic up to δ, then linear)"),
+     ("r", "delta"), 0, "Huber loss of a residual r (quadratic up to δ, then linear)"),
     ("hinge", Hinge, r"\operatorname{hinge}", "hinge",
      "torch.nn.functional.hinge_embedding_loss(torch.as_tensor({0} * {1}), torch.tensor(-1.0))",
-     r"\operatorname{hinge}(y, s) = \max(0, 1 - y s)", "hinge(y, s) = max(0, 1 − y·s)",
-     r"\frac{\partial \operatorname{hinge}}{\partial s} = -y\,\mathbb{1}[y s \le 1]",
-     "∂hinge/∂s = −y·𝟙[y·s ≤ 1]",
-     "hinge loss of a label y = ±1 and a score s"),
+     ("y", "s"), 1, "hinge loss of a label y = ±1 and a score s"),
 )
-for (_name, _cls, _latex, _text, _torch, _def_latex, _def_text, _der_latex, _der_text,
-     _description) in _LOSS_ENTRIES:
+_LOSS_FORMS = {  # where a loss's own formula reads worse than a textbook's (|r| − ½δ, y·s)
+    "huber": dict(
+        forms=lambda r, d: (sp.Piecewise((r ** 2 / 2, sp.LessThan(sp.Abs(r), d)),
+                                         (d * _as_written(sp.Abs(r), -d / 2), True), evaluate=False),),
+        derivative_forms=lambda r, d: sp.Piecewise((r, sp.LessThan(sp.Abs(r), d)),
+                                                   (d * sp.sign(r), True), evaluate=False)),
+    "hinge": dict(
+        forms=lambda y, s: (Maximum(S.Zero, 1 - sp.Mul(y, s, evaluate=False)),),
+        derivative_forms=lambda y, s: -y * Indicator(sp.LessThan(sp.Mul(y, s, evaluate=False), 1))),
+    "binary_cross_entropy": dict(
+        forms=lambda a, y: (sp.Mul(-1, _as_written(y * sp.log(a), (1 - y) * sp.log(1 - a)),
+                                   evaluate=False),)),
+}
+for _name, _cls, _latex, _text, _torch, _variables, _wrt, _description in _LOSS_ENTRIES:
     _convention = {"hinge": "at the margin y·s = 1 the gradient is that of the linear piece, "
                             "∂/∂s = −y (as PyTorch's hinge_embedding_loss and scikit-learn's hinge)",
                    "absolute_error": "at a = y the gradient is 0 (sign(0) = 0, as torch.abs)"}.get(_name, "")
     register(FunctionSpec(
         _name, _cls, _cls, 2, "loss", _latex, _text, _torch,
-        justify=_loss_justify(*_INLINE_DERIVATIVE.get(_name, (_der_latex, _der_text)), _convention),
-        definition_latex=_def_latex, definition_text=_def_text, derivative_latex=_der_latex,
-        derivative_text=_der_text, description=_description,
+        justify=_loss_justify(_name, _convention), description=_description,
+        variables=_variables, wrt=_wrt, **_LOSS_FORMS.get(_name, {}),
         defaults=(S.One,) if _name == "huber" else (),
         kink=_margin if _name == "hinge" else (_zero_kink_residual if _name == "absolute_error" else None),
         convention=_convention))

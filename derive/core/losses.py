@@ -13,7 +13,6 @@ from .errors import DeriveError
 class LossSpec:
     name: str
     equation: Callable[[list[str], list[str]], str]  # (predictions, targets) -> right-hand side
-    latex: str  # the formula in LaTeX for the document's introduction (one output)
     description: str
     # The same loss over whole tensors (columns = examples), averaged over a batch of ``n``:
     # (prediction name, target name, n) -> right-hand side in the tensor language.
@@ -65,19 +64,19 @@ def register(spec: LossSpec) -> LossSpec:
     return spec
 
 
-register(LossSpec("squared_error", _squared, r"L = (a - y)^2", "squared error, summed over outputs",
+register(LossSpec("squared_error", _squared, "squared error, summed over outputs",
                   lambda a, y, n: f"sum(({a} - {y})**2){_over(n)}"))
-register(LossSpec("half_squared_error", _half_squared, r"L = \tfrac{1}{2}(a - y)^2",
+register(LossSpec("half_squared_error", _half_squared,
                   "half squared error, summed over outputs (its derivative is a − y)",
                   lambda a, y, n: f"sum(({a} - {y})**2){_over(n, 2)}"))
-register(LossSpec("mse", _mse, r"L = \frac{1}{n}\sum_k (a_k - y_k)^2", "mean squared error over outputs",
+register(LossSpec("mse", _mse, "mean squared error over outputs",
                   lambda a, y, n: f"mean(({a} - {y})**2)"))
-register(LossSpec("binary_cross_entropy", _bce, r"L = -\bigl(y \log a + (1 - y)\log(1 - a)\bigr)",
+register(LossSpec("binary_cross_entropy", _bce,
                   "binary cross-entropy (a is a probability in (0, 1))",
                   lambda a, y, n: f"-sum({y}*log({a}) + (1 - {y})*log(1 - {a})){_over(n)}"))
-register(LossSpec("absolute_error", _absolute, r"L = |a - y|", "absolute error, summed over outputs",
+register(LossSpec("absolute_error", _absolute, "absolute error, summed over outputs",
                   lambda a, y, n: f"sum(abs({a} - {y})){_over(n)}"))
-register(LossSpec("cross_entropy", _cross_entropy, r"L = -\sum_k y_k \log p_k",
+register(LossSpec("cross_entropy", _cross_entropy,
                   "cross-entropy of probabilities p (a softmax output) and a one-hot target or "
                   "class index; the mean over a batch",
                   lambda a, y, n: f"cross_entropy({a}, {y})", class_targets=True))

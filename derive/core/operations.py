@@ -271,10 +271,7 @@ class Hinge(_Loss):
     """hinge(y, s) = max(0, 1 − y·s) for a label y = ±1 and a score s; at the margin y·s = 1 the
     gradient is the linear piece's (as torch's hinge_embedding_loss and scikit-learn's hinge)."""
 
-    formula = staticmethod(lambda y, s: _relu_value(1 - y * s))
+    formula = staticmethod(lambda y, s: Maximum(S.Zero, 1 - y * s))
     partials = staticmethod(lambda y, s: (-s * Indicator(sp.LessThan(y * s, 1)),
                                           -y * Indicator(sp.LessThan(y * s, 1))))
 
-
-def _relu_value(v):
-    return v if v.is_extended_positive else S.Zero

@@ -12,7 +12,7 @@ from sympy.core.function import AppliedUndef, Function, UndefinedFunction
 from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
-from ..core.derivation import (Chain, Formula, Note, Ordinal, Partial, Prime, Product, Row, Subst,  # noqa: F401
+from ..core.derivation import (Chain, Note, Ordinal, Partial, Prime, Product, Remark, Row, Subst,  # noqa: F401
                                Sum, Total, Value, Vector)
 from ..core.functions import BY_CLASS, FUNCTIONS, Indicator
 from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
@@ -487,8 +487,22 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
     # -- the derivation's math objects --
 
-    def _print_Formula(self, f: Formula):
-        return f.latex
+    def _print_Piecewise(self, expr, exp=None):
+        r"""Cases as a lecturer writes them: ``z, & z > 0 \\ 0, & z \le 0``; the last condition
+        "otherwise" is written out when it is the negation of the one before (z ≤ 0)."""
+        otherwise = "\\text{otherwise}"
+        rows = [f"{self._print(e)}, & {otherwise if c is None else self._print(c)}"
+                for e, c in _cases(expr)]
+        return "\\begin{cases} " + " \\\\ ".join(rows) + " \\end{cases}"
+
+    def _print_Derivative(self, expr):
+        """d/dx f(x) (∂/∂a for one of several variables), the operator in front."""
+        d = "\\partial " if len(expr.expr.free_symbols) > 1 else "d"
+        below = " ".join(f"{d}{self._print(v)}" for v in expr.variables)
+        body = self._print(expr.expr)
+        if expr.expr.is_Add:
+            body = f"\\left({body}\\right)"
+        return f"\\frac{{{d.strip()}}}{{{below}}} {body}"
 
     def _print_Partial(self, p: Partial):
         text = f"\\frac{{\\partial {self._name(p.of)}}}{{\\partial {self._name(p.wrt)}}}"
@@ -577,6 +591,12 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     def _print_Note(self, n: Note):
         text = "".join("\\" + c if c in "&%$#_{}" else c for c in n.text)
         return f"\\quad\\text{{({text})}}"
+
+    def _print_Remark(self, r: Remark):
+        def words(text):
+            return "\\text{" + "".join("\\" + c if c in "&%$#_{}" else c for c in text) + "}"
+        # each hole a group of its own: an ordinary atom after "(", not an operator spaced off it
+        return "\\quad" + _fill(Remark(f"({r.template})", r.math), lambda m: f"{{{self._print(m)}}}", words)
 
 
     def _print_Product(self, p: Product):
@@ -676,6 +696,32 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     def _print_Abs(self, expr, exp=None):
         text = f"\\left|{self._bare(expr.args[0])}\\right|"
         return f"{text}^{{{exp}}}" if exp else text
+
+
+def _fill(remark, math, words) -> str:
+    """A remark's template with its words passed through ``words`` and its holes printed by
+    ``math``; empty words are dropped."""
+    out = []
+    for part in re.split(r"(\{\d+\})", remark.template):
+        hole = re.fullmatch(r"\{(\d+)\}", part)
+        if hole:
+            out.append(math(remark.math[int(hole.group(1))]))
+        elif part:
+            out.append(words(part))
+    return "".join(out)
+
+
+def _cases(expr) -> list:
+    """The (value, condition) rows of a ``Piecewise``; the condition of a last "otherwise" row is
+    the negation of the row before when that reads as one relation (z ≤ 0), else None."""
+    rows = [(e, c) for e, c in expr.args]
+    out = []
+    for i, (e, c) in enumerate(rows):
+        if c is sp.true:
+            negation = sp.Not(rows[i - 1][1]) if i == 1 else None
+            c = negation if isinstance(negation, sp.core.relational.Relational) else None
+        out.append((e, c))
+    return out
 
 
 def _named_power(expr) -> bool:
@@ -875,8 +921,18 @@ class TextPrinter(_HandWritten, StrPrinter):
     def _print_And(self, expr):
         return ", ".join(self._print(a) for a in expr.args)
 
-    def _print_Formula(self, f: Formula):
-        return f.text
+    def _print_Piecewise(self, expr):
+        """z if z > 0, else 0."""
+        parts = [f"else {self._print(e)}" if c is sp.true else f"{self._print(e)} if {self._print(c)}"
+                 for e, c in expr.args]
+        return ", ".join(parts)
+
+    def _print_Derivative(self, expr):
+        """d/dx eˣ-style: d/dx f(x), or ∂/∂a f(a, b) for one of several variables."""
+        d = "∂" if len(expr.expr.free_symbols) > 1 else "d"
+        below = "".join(f"{d}{self._print(v)}" for v in expr.variables)
+        body = self._print(expr.expr)
+        return f"{d}/{below} " + (f"({body})" if expr.expr.is_Add else body)
 
     def _print_Partial(self, p: Partial):
         text = f"∂{self._name(p.of)}/∂{self._name(p.wrt)}"
@@ -958,6 +1014,9 @@ class TextPrinter(_HandWritten, StrPrinter):
 
     def _print_Note(self, n: Note):
         return f"   ({n.text})"
+
+    def _print_Remark(self, r: Remark):
+        return " " + _fill(Remark(f"({r.template})", r.math), self._print, lambda text: text)
 
 
     def _print_Product(self, p: Product):

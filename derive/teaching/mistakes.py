@@ -213,11 +213,9 @@ def _edge(of: str, wrt: str) -> tuple:
 
 
 def _rule(spec) -> str:
-    """f'(z) = … in words from the registry entry (a user entry's from SymPy)."""
-    if spec.derivative_text:
-        return spec.derivative_text
-    z = sp.Symbol("z", real=True)
-    return f"{spec.unicode}'(z) = {_text(derivative_rule(spec, z))}"
+    """f'(z) = … as the text printer prints the registry entry's derivative (from its SymPy
+    class's ``fdiff``; a user entry's alike)."""
+    return _text(spec.derivative)
 
 
 def _squared_difference(ex, parent: str):
@@ -475,7 +473,7 @@ def _activation_not_applied(checker, key):
         if not spec.gates or not _inactive(checker, z) or ev.values[a] == ev.values[z]:
             continue
         words = dict(title=f"{spec.unicode} not applied",
-                     hint=spec.definition_text or f"{a} = {spec.unicode}({z})",
+                     hint=_text(spec.definition),
                      detail=f"here {z} = {_number(ev.values[z])} ≤ 0, where {a} = "
                             f"{spec.unicode}({z}) is not {z}")
         agrees = ((_value(a), ev.values[z]),)
