@@ -130,6 +130,17 @@ def _latex_table(header: list, rows: list, layout: str = "document") -> dict:
             "parts": table_parts(header, rows, TABLE_BUDGET.get(layout, 41.0))}
 
 
+def _latex_inline(math: str) -> str:
+    r"""Math in a sentence, which TeX must be able to break like the words around it: brackets
+    in fixed sizes (``\bigl(``), never ``\left(``, which TeX cannot break inside.
+
+    >>> _latex_inline(r"\sigma(z) \left(1 - \sigma(z)\right)")
+    '\\(\\sigma(z) \\bigl(1 - \\sigma(z)\\bigr)\\)'
+    """
+    from .latex_layout import breakable
+    return f"\\({breakable(math)}\\)"
+
+
 def _latex_display(math: str) -> str:
     from .latex_layout import display
     return display(math)
@@ -325,7 +336,7 @@ def embed_images(html: str, files) -> str:
 register(Format("markdown", "latex", "md", lambda m: f"${mathjax_tex(m)}$",
                 lambda m: f"$$\n{mathjax_tex(m)}\n$$", _escape_markdown, aliases=("md",), diagram=_markdown_diagram,
                 description="Markdown with $…$ math (pandoc, GitHub, Jupyter)"))
-register(Format("latex", "latex", "tex", lambda m: f"\\({m}\\)", _latex_display,
+register(Format("latex", "latex", "tex", _latex_inline, _latex_display,
                 _escape_latex, aliases=("tex",), diagram=_tikz_diagram, table=_latex_table,
                 macros=_latex_macros, paper=_latex_paper, description="a LaTeX document (pdflatex)"))
 register(Format("text", "text", "txt", lambda m: m, lambda m: f"    {m}", lambda t: t,
