@@ -188,9 +188,13 @@ def latex_formulas(source: str) -> list:
     docstrings = {id(n.body[0].value) for n in ast.walk(tree)
                   if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
                   and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    patterns = {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call)  # regular expressions
+                and getattr(n.func, "attr", None) in ("compile", "match", "fullmatch", "search", "sub")
+                for a in n.args}
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
+                and id(node) not in patterns \
                 and "\\" in node.value and _LATEX_FORMULA.search(node.value):
             found.append(node.lineno)
     return found
@@ -224,5 +228,6 @@ def test_the_formula_check_can_fail():
                 'name = r"\\operatorname{ReLU}"\n'
                 'half = r"\\tfrac{1}{2}\\operatorname{SE}"\n'
                 'rule = r"\\sigma\'(z) = \\sigma(z)\\bigl(1 - \\sigma(z)\\bigr)"\n'
-                'cases = (r"\\begin{cases} z, & z > 0 \\\\ 0, & z \\le 0 \\end{cases}", "text")\n')
+                'cases = (r"\\begin{cases} z, & z > 0 \\\\ 0, & z \\le 0 \\end{cases}", "text")\n'
+                'names = re.compile(r"^[A-Za-z]\\d*$")\n')
     assert latex_formulas(registry) == [4, 5]

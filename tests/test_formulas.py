@@ -157,7 +157,7 @@ def test_a_registered_activation_gets_printed_formulas_for_free():
         assert LATEX.doprint(spec.derivative) == (r"\operatorname{swish2}'(z) = 2 z \sigma\left(2 z\right) "
                                                   r"\left(1 - \sigma\left(2 z\right)\right) + \sigma\left(2 z\right)")
         gate = derive.register_activation("half_gate", "relu(z)/2")
-        assert TEXT.doprint(gate.derivative) == "half_gate'(z) = ½𝟙[z > 0] = 1/2 if z > 0, else 0"
+        assert TEXT.doprint(gate.derivative) == "half_gate'(z) = ½𝟙[z > 0] = 1/2 if z > 0, else 0 (half_gate'(0) = 0 by convention)"
     finally:
         for name in ("swish2", "half_gate"):
             if name in F.FUNCTIONS:
