@@ -20,19 +20,19 @@ PRINTED = {
         r"\operatorname{ReLU}(z) = \max(0, z) = " + CASES % ("z", "z > 0", "0", r"z \le 0"),
         "ReLU(z) = max(0, z) = z if z > 0, else 0",
         r"\operatorname{ReLU}'(z) = \mathbb{1}\left[z > 0\right] = " + CASES % ("1", "z > 0", "0", r"z \le 0")
-        + r"\quad\text{(}{\operatorname{ReLU}'(0) = 0}\text{ by convention)}",
+        + r"\quad(\operatorname{ReLU}'(0) = 0\text{ by convention})",
         "ReLU'(z) = 𝟙[z > 0] = 1 if z > 0, else 0 (ReLU'(0) = 0 by convention)"),
     "leaky_relu": (
         r"\operatorname{LeakyReLU}(z, \alpha) = " + CASES % ("z", "z > 0", r"\alpha z", r"z \le 0"),
         "LeakyReLU(z, α) = z if z > 0, else αz",
         r"\operatorname{LeakyReLU}'(z) = " + CASES % ("1", "z > 0", r"\alpha", r"z \le 0")
-        + r"\quad\text{(}{\operatorname{LeakyReLU}'(0) = \alpha}\text{ by convention)}",
+        + r"\quad(\operatorname{LeakyReLU}'(0) = \alpha\text{ by convention})",
         "LeakyReLU'(z) = 1 if z > 0, else α (LeakyReLU'(0) = α by convention)"),
     "elu": (
         r"\operatorname{ELU}(z, \alpha) = " + CASES % ("z", "z > 0", r"\alpha \left(e^{z} - 1\right)", r"z \le 0"),
         "ELU(z, α) = z if z > 0, else α(e^z − 1)",
         r"\operatorname{ELU}'(z) = " + CASES % ("1", "z > 0", r"\alpha e^{z}", r"z \le 0")
-        + r"\quad\text{(}{\operatorname{ELU}'(0) = \alpha}\text{ by convention)}",
+        + r"\quad(\operatorname{ELU}'(0) = \alpha\text{ by convention})",
         "ELU'(z) = 1 if z > 0, else α · e^z (ELU'(0) = α by convention)"),
     "sigmoid": (
         r"\sigma(z) = \frac{1}{1 + e^{- z}}", "σ(z) = 1/(1 + e^(−z))",
@@ -158,8 +158,20 @@ def test_a_registered_activation_gets_printed_formulas_for_free():
                                                   r"\left(1 - \sigma\left(2 z\right)\right) + \sigma\left(2 z\right)")
         gate = derive.register_activation("half_gate", "relu(z)/2")
         assert TEXT.doprint(gate.derivative) == "half_gate'(z) = ½𝟙[z > 0] = 1/2 if z > 0, else 0 (half_gate'(0) = 0 by convention)"
+        leaky = derive.register_activation("leaky_where", "where(z > 0, z, 0.1*z)")
+        assert TEXT.doprint(leaky.definition) == "leaky_where(z) = z if z > 0, else 0.1·z"
+        assert LATEX.doprint(leaky.definition) == (r"\operatorname{leaky\_where}(z) = "
+                                                   + CASES % ("z", "z > 0", "0.1 z", r"z \le 0"))
+        assert TEXT.doprint(leaky.derivative) == ("leaky_where'(z) = 1 if z > 0, else 0.1 "
+                                                  "(leaky_where'(0) = 0.1 by convention)")
+        clip = derive.register_activation("clip_two", "max(-1, min(1, z))")  # two kinks, ties shared
+        assert TEXT.doprint(clip.derivative).endswith(
+            " (clip_two'(−1) = 1/2, clip_two'(1) = 1/2 by convention)")
+        assert LATEX.doprint(clip.derivative).endswith(
+            r"\quad(\operatorname{clip\_two}'(-1) = \frac{1}{2}\text{, }"
+            r"\operatorname{clip\_two}'(1) = \frac{1}{2}\text{ by convention})")
     finally:
-        for name in ("swish2", "half_gate"):
+        for name in ("swish2", "half_gate", "leaky_where", "clip_two"):
             if name in F.FUNCTIONS:
                 F.unregister(name)
 

@@ -379,7 +379,7 @@ class FunctionSpec:
         if self.forms is not None:
             forms = self.forms(*args)
         elif self.expand is not None:
-            forms = (self.expand(*args),)
+            forms = (_written(self.expand(*args)),)
         else:
             forms = (_written(self.cls.formula(*args)),) if hasattr(self.cls, "formula") else ()
         items = [self.function(*args)]

@@ -131,14 +131,15 @@ def _latex_table(header: list, rows: list, layout: str = "document") -> dict:
 
 
 def _latex_inline(math: str) -> str:
-    r"""Math in a sentence, which TeX must be able to break like the words around it: brackets
-    in fixed sizes (``\bigl(``), never ``\left(``, which TeX cannot break inside.
+    r"""Math in a sentence, which TeX must be able to break like the words around it: plain
+    brackets (``\bigl`` around a fraction), never ``\left…\right``, which TeX cannot break inside
+    and which sizes brackets in a small inline fraction too large.
 
-    >>> _latex_inline(r"\sigma(z) \left(1 - \sigma(z)\right)")
-    '\\(\\sigma(z) \\bigl(1 - \\sigma(z)\\bigr)\\)'
+    >>> _latex_inline(r"\sigma(z) \left(1 - \sigma(z)\right) = \left(\frac{1}{2}\right)")
+    '\\(\\sigma(z) (1 - \\sigma(z)) = \\bigl(\\frac{1}{2}\\bigr)\\)'
     """
     from .latex_layout import breakable
-    return f"\\({breakable(math)}\\)"
+    return f"\\({breakable(math, small='', large='big')}\\)"
 
 
 def _latex_display(math: str) -> str:

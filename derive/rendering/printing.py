@@ -595,8 +595,9 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     def _print_Remark(self, r: Remark):
         def words(text):
             return "\\text{" + "".join("\\" + c if c in "&%$#_{}" else c for c in text) + "}"
-        # each hole a group of its own: an ordinary atom after "(", not an operator spaced off it
-        return "\\quad" + _fill(Remark(f"({r.template})", r.math), lambda m: f"{{{self._print(m)}}}", words)
+        # brackets in math: no space between "(" and an operator name after it, and TeX may break
+        # the remark after its relations when the display is too wide
+        return "\\quad(" + _fill(r, self._print, words) + ")"
 
 
     def _print_Product(self, p: Product):
