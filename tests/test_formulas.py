@@ -104,6 +104,10 @@ def test_rules_quoted_by_justifications():
     assert why.template == "by the derivative rule {0}" and TEXT.doprint(why.math[0]) == "tanh'(z) = 1 − tanh²(z)"
     loss_why = F.FUNCTIONS["huber"].justify(sp.Symbol("r"), sp.Rational(1, 2), False)
     assert TEXT.doprint(loss_why.math[0]) == "∂Huber(r, δ)/∂r = r if |r| ≤ δ, else δ · sign(r)"
+    # in a sentence the cases stay on one line (a display writes them one below the other)
+    assert LATEX.doprint(loss_why.math[0]) == (
+        r"\frac{\partial \operatorname{Huber}(r, \delta)}{\partial r} = r \text{ if } \left|r\right| \le "
+        r"\delta\text{, else } \delta \cdot \operatorname{sign}\left(r\right)")
 
 
 def _members(chain):

@@ -228,7 +228,7 @@ def _smooth(name: str):
     """Justify by the function's derivative rule, f'(z) = … as its entry states it (printed by each
     format's printer). The entry is looked up when a derivation asks, so it is built by then."""
     def justify(arg, value, at_kink: bool):
-        return Sentence("by the derivative rule {0}", (FUNCTIONS[name].rule,))
+        return Sentence("by the derivative rule {0}", (FUNCTIONS[name].quoted_rule,))
     return justify
 
 
@@ -293,7 +293,7 @@ def _loss_justify(name: str, convention: str):
     def justify(arg, value, at_kink: bool):
         if at_kink:
             return Sentence(f"this is the loss's kink: by convention {convention}")
-        return Sentence("by the loss's derivative {0}", (FUNCTIONS[name].rule,))
+        return Sentence("by the loss's derivative {0}", (FUNCTIONS[name].quoted_rule,))
     return justify
 
 
@@ -408,6 +408,19 @@ class FunctionSpec:
         values = tuple(Chain(Prime(self.name, k), "=", v) for k, v in kink_slopes(self))
         holes = ", ".join(f"{{{i}}}" for i in range(len(values)))
         return Chain(*items, Remark(holes + " by convention", values))
+
+    @cached_property
+    def quoted_rule(self):
+        """``rule`` as a sentence quotes it: cases on one line.
+
+        >>> from derive.rendering.printing import printer_for
+        >>> print(printer_for("text").doprint(FUNCTIONS["huber"].quoted_rule))
+        ∂Huber(r, δ)/∂r = r if |r| ≤ δ, else δ · sign(r)
+        """
+        from .derivation import Chain
+        from .notation import OneLine
+        return Chain(*[item.replace(sp.Piecewise, lambda *rows: OneLine(sp.Piecewise(*rows, evaluate=False)))
+                       if isinstance(item, sp.Basic) else item for item in self.rule.items])
 
     @cached_property
     def rule(self):

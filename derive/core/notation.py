@@ -112,6 +112,14 @@ class TotalOf(PartialOf):
     nargs = 2
 
 
-__all__ = ["Notation", "Norm", "Expectation", "Variance", "StdDev", "Normal", "SumOver",
+class OneLine(Notation):
+    """Cases written on one line, as a sentence quotes them: ``OneLine(Piecewise((r, |r| ≤ δ),
+    (δ·sign(r), True)))`` reads r if |r| ≤ δ, else δ·sign(r) (a display writes the cases one
+    below the other)."""
+
+    nargs = 1
+
+
+__all__ = ["Notation", "OneLine", "Norm", "Expectation", "Variance", "StdDev", "Normal", "SumOver",
            "ProductOver", "Layered", "Indexed", "Hat", "Nabla", "Ones",
            "PartialOf", "TotalOf"]

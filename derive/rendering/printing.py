@@ -495,6 +495,15 @@ class LatexPrinter(_HandWritten, _SympyLatex):
                 for e, c in _cases(expr)]
         return "\\begin{cases} " + " \\\\ ".join(rows) + " \\end{cases}"
 
+    def _print_OneLine(self, e, exp=None):
+        out = []
+        for v, c in e.args[0].args:
+            if c is sp.true:
+                out.append(f"\\text{{, else }} {self._print(v)}")
+            else:
+                out.append(("\\text{, } " if out else "") + f"{self._print(v)} \\text{{ if }} {self._print(c)}")
+        return "".join(out)
+
     def _print_Derivative(self, expr):
         """d/dx f(x) (∂/∂a for one of several variables), the operator in front."""
         d = "\\partial " if len(expr.expr.free_symbols) > 1 else "d"
@@ -927,6 +936,9 @@ class TextPrinter(_HandWritten, StrPrinter):
         parts = [f"else {self._print(e)}" if c is sp.true else f"{self._print(e)} if {self._print(c)}"
                  for e, c in expr.args]
         return ", ".join(parts)
+
+    def _print_OneLine(self, e):
+        return self._print(e.args[0])
 
     def _print_Derivative(self, expr):
         """d/dx eˣ-style: d/dx f(x), or ∂/∂a f(a, b) for one of several variables."""
