@@ -57,8 +57,8 @@ PRINTED = {
         r"\operatorname{SE}(a, y) = \left(a - y\right)^{2}", "SE(a, y) = (a − y)²",
         r"\frac{\partial \operatorname{SE}(a, y)}{\partial a} = 2 \left(a - y\right)", "∂SE(a, y)/∂a = 2(a − y)"),
     "binary_cross_entropy": (
-        r"\operatorname{BCE}(a, y) = - \left(y \log{\left(a \right)} + \log{\left(1 - a \right)} \left(1 - y\right)\right)",
-        "BCE(a, y) = −(y · log(a) + log(1 − a)(1 − y))",
+        r"\operatorname{BCE}(a, y) = - \left(y \log{\left(a \right)} + \left(1 - y\right) \log{\left(1 - a \right)}\right)",
+        "BCE(a, y) = −(y · log(a) + (1 − y) · log(1 − a))",
         r"\frac{\partial \operatorname{BCE}(a, y)}{\partial a} = \frac{a - y}{a \left(1 - a\right)}",
         "∂BCE(a, y)/∂a = (a − y)/(a(1 − a))"),
     "huber": (

@@ -485,3 +485,12 @@ def test_a_denominator_of_several_brackets_is_bracketed_as_a_whole():
     assert text.doprint((a + 1) / (b + 1)) == "(a + 1)/(b + 1)"
     shown = text._plain(values={b: sp.Integer(2), c: sp.Integer(-3)}).doprint(a / ((b + 1) * (c + 1)))
     assert shown == "a/((2 + 1) · (−3 + 1))"
+
+
+def test_gelu_names_its_normal_cdf_and_density_with_the_glyphs_its_formulas_use():
+    import derive
+    ex = derive.neuron(x=0.5, w=-1, b=0.2, y=1, activation="gelu")
+    text, latex = ex.to_text(), ex.to_latex()
+    assert "Φ and φ are the standard normal CDF and density" in " ".join(text.split())
+    assert r"$\Phi$ and \ensuremath{\varphi} are the standard normal" in latex
+    assert r"z \varphi(z)" in latex and r"\phi" not in latex  # one φ glyph throughout

@@ -646,7 +646,8 @@ register(FunctionSpec(
     justify=_smooth("gelu"),
     forms=lambda z: (z * NormalCdf(z), sp.Mul(S.Half, z, _one_plus(sp.erf(_ratio(z, sp.sqrt(2)))),
                                                evaluate=False)),
-    description="Gaussian error linear unit (exact erf form)",
+    description="Gaussian error linear unit (exact erf form; Φ and φ are the standard normal "
+                "CDF and density)",
     numpy=lambda z: z * (1 + _erf(z / 2 ** 0.5)) / 2))
 register(FunctionSpec(
     "silu", Silu, Silu, 1, "activation", r"\operatorname{SiLU}", "SiLU",

@@ -136,7 +136,9 @@ def _split_product(expr):
     coeff = sp.S.One
     if factors and factors[0].is_Rational:
         coeff = factors.pop(0)
-    factors = [f for f in factors if not f.is_Add] + [f for f in factors if f.is_Add]
+    # a logarithm goes last, as it is written by hand: (1 − y) log(1 − a), not log(1 − a)(1 − y)
+    factors = ([f for f in factors if not f.is_Add and not isinstance(f, sp.log)]
+               + [f for f in factors if f.is_Add] + [f for f in factors if isinstance(f, sp.log)])
     numerator, denominator = [], []
     for f in factors:
         # x^(−1/2) stays a power (an optimiser's step reads so), but a constant's goes below: √π
