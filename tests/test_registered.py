@@ -241,3 +241,42 @@ def test_justification_at_a_kink_states_the_value_used(registered):
     # a long rule is displayed with the activation, not squeezed into the sentence
     assert ("by the derivative rule hardclip'(z) stated with the activation above, from its "
             "definition hardclip(z) = max(−1, min(1, z))") in off
+
+
+def test_a_power_tower_in_a_registered_formula_fails_fast_where_it_is_used():
+    """Accepted at registration (it is a formula), refused at once at the numbers that make it
+    huge, within the same budget as an equation's own powers (it ran for minutes)."""
+    register_activation("tower6", "z**z**z**z**z**z")
+    try:
+        start = time.perf_counter()
+        with pytest.raises(BudgetError, match=r"tower6\(2\).*max_exponent"):
+            derive.neuron(x=1, w=2, b=0, y=0, activation="tower6")
+        assert time.perf_counter() - start < 5
+        assert derive.neuron(x=1, w=1, b=0, y=0, activation="tower6").value("a") == 1
+    finally:
+        F.unregister("tower6")
+
+
+def test_an_unbounded_slope_at_a_kink_is_said_and_the_document_renders():
+    register_activation("root_abs", "abs(z)**0.5")
+    try:
+        assert kink_slopes(F.FUNCTIONS["root_abs"]) == ((0, None),)
+        ex = derive.neuron(x=1, w=4, b=0, y=0, activation="root_abs")
+        text = " ".join(ex.to_text().split())
+        assert "At z = 0 the derivative is unbounded, so the gradient is undefined there." in text
+        assert "by convention" not in text
+        assert "undefined there" in ex.to_latex() and ex.to_markdown() and ex.to_html()
+        assert ex.grad("w") == 1  # 2a · ½·4^(−1/2) · x = 4 · ¼ · 1 at z = 4
+    finally:
+        F.unregister("root_abs")
+
+
+def test_elu_with_its_default_alpha_has_no_kink_and_is_not_called_inactive():
+    """ELU's two pieces meet with slope 1 when α = 1: no kink sentence, and at z = 0 nothing is
+    lost; with α = 0.5 the kink is there, with the value derive uses."""
+    smooth = " ".join(derive.neuron(x=1, w=0, b=0, y=1, activation="elu").to_text().split())
+    assert "At the kink" not in smooth and "is inactive" not in smooth
+    assert ("ELU is where its two pieces meet for this input (z = 0), yet its local derivative "
+            "is ELU'(z) = 1: the gradient passes on at full strength.") in smooth
+    bent = " ".join(derive.neuron(x=1, w=-1, b=0.5, y=1, activation="elu", alpha=0.5).to_text().split())
+    assert "At the kink z = 0 the derivative is not defined; derive uses ELU'(0) = 0.5" in bent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import sympy as sp
+from sympy import S
 
 from .errors import RegistrationError
 from .functions import BY_CLASS, FUNCTIONS, FunctionSpec, Sentence, register
@@ -216,8 +217,13 @@ def register_activation(name: str, formula: str, latex: str | None = None) -> Fu
         return approx(body.xreplace({t: sp.Float(z, 60)}))
 
     def _eval(cls, z):
-        if z.is_number:
-            return at(body, z)
+        if z.is_number:  # within the budget, as an equation's own powers are (z**z**z… fails fast)
+            from .approx import Undefined
+            from .exact import substitute
+            try:
+                return substitute(body, {t: z}, f"{name}({sp.sstr(z)})")
+            except Undefined:  # named where it is used, as recip(z) with z = 0, not 1/t inside
+                return S.NaN
         return None
 
     def _fdiff(self, argindex=1):

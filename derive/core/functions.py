@@ -218,6 +218,9 @@ def _relu_like(name: str, slope_neg: str, slope_at_kink: str | None = None):
         if value.is_extended_positive:
             return Sentence(f"since {{0}}, the unit is active and {name}' = 1",
                             (Chain(arg, "=", Value(value), ">", Value(S.Zero)),))
+        if value == 0:  # not a kink for these parameters (ELU with α = 1): the pieces meet smoothly
+            return Sentence(f"at {{0}} the two pieces of {name} meet with the same slope, so "
+                            f"{name}' is defined there", (Chain(arg, "=", Value(S.Zero)),))
         gate = "passes no gradient" if slope_neg == "0" else f"passes only the slope {slope_neg}"
         return Sentence(f"since {{0}}, the unit is inactive and {gate}",
                         (Chain(arg, "=", Value(value), "<", Value(S.Zero)),))
@@ -405,7 +408,10 @@ class FunctionSpec:
         if self.kind != "activation" or not self.kinks:
             return Chain(*items)
         # the value the rule gives at each kink, stated as the convention it is (ReLU'(0) = 0)
-        values = tuple(Chain(Prime(self.name, k), "=", v) for k, v in kink_slopes(self))
+        values = tuple(Chain(Prime(self.name, _shown(k)), "=", _shown(v))
+                       for k, v in kink_slopes(self) if v is not None)
+        if not values:  # unbounded at every kink: no convention to state
+            return Chain(*items)
         holes = ", ".join(f"{{{i}}}" for i in range(len(values)))
         return Chain(*items, Remark(holes + " by convention", values))
 
@@ -516,9 +522,22 @@ def kink_slopes(spec: FunctionSpec) -> tuple:
     z = sp.Symbol("z", real=True)
     params = [sp.Symbol(unicodedata.name(p).split()[-1].lower(), real=True) for p in spec.parameters]
     rule = sp.diff(spec.function(z, *params, *spec.defaults[len(params):spec.arity - 1]), z)
-    slopes = tuple((k, rule.xreplace({z: k})) for k in spec.kinks)
+    slopes = tuple((k, _bounded(rule.xreplace({z: k}))) for k in spec.kinks)
     _KINK_SLOPES[id(spec)] = (spec, slopes)  # every document with the function states them
     return slopes
+
+
+def _shown(x):
+    """A number as documents print numbers (0.5 in every format, not ½ in one and 0.5 in another);
+    a symbol (α) as itself."""
+    from .derivation import Value
+    return Value(x) if getattr(x, "is_number", False) else x
+
+
+def _bounded(slope):
+    """The slope at a kink, or None where the derivative is unbounded there (√|z| at 0: SymPy
+    gives zoo or nan, PyTorch inf or nan — no value to state)."""
+    return None if slope.has(S.ComplexInfinity, S.NaN, S.Infinity, S.NegativeInfinity) else slope
 
 
 _KINK_SLOPES: dict = {}  # id(spec) -> (spec, its kink slopes); the spec kept, so its id stays its own
@@ -526,6 +545,11 @@ _KINK_SLOPES: dict = {}  # id(spec) -> (spec, its kink slopes); the spec kept, s
 
 def _zero_kink(args):
     return args[0] == 0
+
+
+def _elu_kink(args):
+    """ELU bends at 0 unless α = 1, where both sides have slope 1 (its default is smooth)."""
+    return args[0] == 0 and (len(args) < 2 or args[1] != 1)
 
 
 def _tie(args):
@@ -635,7 +659,7 @@ register(FunctionSpec(
 register(FunctionSpec(
     "elu", Elu, Elu, 2, "activation", r"\operatorname{ELU}", "ELU",
     "torch.nn.functional.elu({0}, float({1}))", defaults=(S.One,),
-    kink=_zero_kink, kinks=(S.Zero,), justify=_relu_like("ELU", "αe^z", "α"),
+    kink=_elu_kink, kinks=(S.Zero,), justify=_relu_like("ELU", "αe^z", "α"),
     forms=lambda z, alpha: (sp.Piecewise((z, z > 0), (alpha * (sp.exp(z) - 1), True)),),
     description="exponential linear unit (default α = 1)", parameters=("α",),
     convention="ELU'(0) = α", gates=True, inactive_slope="αe^z",

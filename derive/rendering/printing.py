@@ -531,7 +531,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     def _print_Prime(self, p: Prime):
         arg = self._print(p.arg)
         name = self._function_name(p.function)
-        return f"{name}'({arg})" if p.arg.is_Atom else f"{name}'\\left({arg}\\right)"
+        atom = getattr(p.arg, "is_Atom", True)  # a shown number (Value) is one
+        return f"{name}'({arg})" if atom else f"{name}'\\left({arg}\\right)"
 
     # -- textbook notation (derive.core.notation) --
 

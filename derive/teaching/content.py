@@ -87,7 +87,7 @@ def _listed(first: int, count: int) -> str:
     return holes[0] if count == 1 else ", ".join(holes[:-1]) + " and " + holes[-1]
 
 
-def kink_sentence(spec) -> Sentence:
+def kink_sentence(spec, parameters=None) -> Sentence | None:
     """Where the activation's derivative is not defined and the value derive uses there, from the
     entry's facts (``kinks``; the rule's value at each): "At the kinks z = −1 and z = 1 …".
 
@@ -97,11 +97,34 @@ def kink_sentence(spec) -> Sentence:
     """
     z = sp.Symbol("z", real=True)
     slopes = kink_slopes(spec)
-    n = len(slopes)
-    points = tuple(Chain(z, "=", Value(k)) for k, _ in slopes)
-    values = tuple(Chain(Prime(spec.name, k), "=", Value(v) if v.is_number else v) for k, v in slopes)
-    return Sentence(f"At the kink{'s' if n > 1 else ''} {_listed(0, n)} the derivative is not "
-                    f"defined; derive uses {_listed(n, n)}, as PyTorch does.", points + values)
+    if parameters is not None:  # the application's own α …: a kink only where it bends for them
+        names = {sp.Symbol(_param_name(p), real=True): v for p, v in zip(spec.parameters, parameters)}
+        slopes = tuple((k, None if v is None else v.xreplace(names)) for k, v in slopes
+                       if spec.kink is None or spec.kink([k, *parameters]))
+    finite = [(k, v) for k, v in slopes if v is not None]
+    unbounded = [k for k, v in slopes if v is None]
+    parts, math = [], ()
+    if finite:
+        n = len(finite)
+        parts.append(f"At the kink{'s' if n > 1 else ''} {_listed(0, n)} the derivative is not "
+                     f"defined; derive uses {_listed(n, n)}, as PyTorch does.")
+        math = (tuple(Chain(z, "=", Value(k)) for k, _ in finite)
+                + tuple(Chain(Prime(spec.name, Value(k)), "=", Value(v) if v.is_number else v)
+                        for k, v in finite))
+    if unbounded:
+        m = len(unbounded)
+        parts.append(f"At {_listed(len(math), m)} the derivative is unbounded, so the gradient is "
+                     f"undefined there.")
+        math += tuple(Chain(z, "=", Value(k)) for k in unbounded)
+    if not parts:
+        return None
+    return Sentence(" ".join(parts), math)
+
+
+def _param_name(shown: str) -> str:
+    """The symbol name of a parameter printed as ``shown`` (α -> alpha), as kink_slopes names it."""
+    import unicodedata
+    return unicodedata.name(shown).split()[-1].lower()
 
 
 def build_generic(ex, parameters=None) -> Content:
@@ -122,7 +145,10 @@ def build_generic(ex, parameters=None) -> Content:
             s.say(Sentence("Its derivative:"))
             s.show(spec.derivative)
             if spec.kinks:
-                s.say(kink_sentence(spec))
+                given = [d.at(a) for a in application.args[1:]] if not ex.symbolic else None
+                kink = kink_sentence(spec, given)
+                if kink is not None:
+                    s.say(kink)
         sections.append(s)
 
     # 1b. The losses called in the equations (L = binary_cross_entropy(a, y)).

@@ -63,7 +63,15 @@ def observations(ex, d) -> list:
                 none = spec.inactive_slope == "0"
                 where = (Chain(arg, "=", Value(sp.S.Zero)) if z == 0
                          else Chain(arg, "=", Value(z), "<", Value(sp.S.Zero)))
-                kink = f" (the kink: by convention {spec.convention})" if z == 0 and spec.convention else ""
+                params = [d.at(a) for a in app.args[1:]]
+                at_kink = z == 0 and spec.convention and (spec.kink is None or spec.kink([z, *params]))
+                kink = f" (the kink: by convention {spec.convention})" if at_kink else ""
+                if not none and magnitude(local) >= 1:  # ELU with α ≥ 1 near 0: nothing is lost
+                    side = ("where its two pieces meet" if z == 0 else "on its negative side")
+                    out.append(Sentence(
+                        f"{name} is {side} for this input ({{0}}), yet its local derivative is "
+                        f"{{1}}: the gradient passes on at full strength.", (where, slope)))
+                    continue
                 out.append(Sentence(
                     f"{name} is inactive for this input ({{0}}){kink}: its local derivative is {{1}}, "
                     f"so {'no' if none else 'little'} gradient reaches the weights before it."
