@@ -280,3 +280,32 @@ def test_elu_with_its_default_alpha_has_no_kink_and_is_not_called_inactive():
             "is ELU'(z) = 1: the gradient passes on at full strength.") in smooth
     bent = " ".join(derive.neuron(x=1, w=-1, b=0.5, y=1, activation="elu", alpha=0.5).to_text().split())
     assert "At the kink z = 0 the derivative is not defined; derive uses ELU'(0) = 0.5" in bent
+
+
+def test_exporting_an_example_whose_activation_was_unregistered_says_what_to_do():
+    register_activation("cube_act", "z**3")
+    ex = derive.neuron(x=1, w=2, b=0, y=0, activation="cube_act")
+    F.unregister("cube_act")
+    with pytest.raises(derive.DeriveError, match=r"`cube_act` has no PyTorch spelling any more.*"
+                                                 r"register it again"):
+        ex.to_pytorch()
+
+
+@pytest.mark.parametrize("name", ["lam", "eps_bn", "margin", "momentum", "target", "label2", "mask1",
+                                  "t1", "h_0"])
+def test_data_and_hyperparameter_names_are_refused_as_activation_names(name):
+    """Equations use these as values (README: roles by name); as a function the name would turn
+    every later `lam*w**2` into a call."""
+    with pytest.raises(RegistrationError, match=f"`{name}` is a (data|hyperparameter's) name"):
+        register_activation(name, "z*2")
+    assert name not in F.FUNCTIONS
+
+
+def test_a_word_that_starts_like_a_data_name_is_a_fine_activation_name():
+    register_activation("xlogx", "z*log(1 + z**2)")
+    try:
+        ex = derive.Example.from_equations("z = w*x\na = xlogx(z)\nL = (a - y)**2",
+                                           values={"x": 1, "w": 2, "y": 0})
+        assert ex.value("a") == 2 * sp.log(5)
+    finally:
+        F.unregister("xlogx")

@@ -9,6 +9,7 @@ import sympy as sp
 from sympy import S
 
 from .errors import RegistrationError
+from .roles import CONSTANT_NAME, DATA_NAME
 from .functions import BY_CLASS, FUNCTIONS, FunctionSpec, Sentence, register
 from .functions import unregister as _remove
 
@@ -48,9 +49,14 @@ def _check_name(name) -> None:
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
         raise RegistrationError(f"activation name {name!r} must be a plain identifier such as swish2 "
                                 f"(letters, digits and underscores, not starting with _)")
-    if _VARIABLE_LIKE.match(name) or _GREEK_LIKE.match(name) or name in _RESERVED:
+    # data words (target, label2, mask_a) and hyperparameters (lam, eps_bn) are values in
+    # equations; a word that merely starts with x or y (xlogx) is not
+    data_word = DATA_NAME.match(name) and not re.match(r"^[xyXY][A-Za-z]", name)
+    if (_VARIABLE_LIKE.match(name) or _GREEK_LIKE.match(name) or name in _RESERVED
+            or data_word or CONSTANT_NAME.match(name)):
         what = ("a constant" if name in _CONSTANTS else "the learning rate" if name in ("lr", "eta")
-                else "a variable name")
+                else "a data name" if data_word
+                else "a hyperparameter's name" if CONSTANT_NAME.match(name) else "a variable name")
         raise RegistrationError(f"activation name `{name}` is {what} in derive's equations "
                                 f"(x, w1, z2, L, alpha … name values); register it under a longer "
                                 f"name such as {_suggest(name)}")

@@ -30,7 +30,13 @@ def _code(expr) -> str:
         return f"({_code(expr.lhs)} {expr.rel_op} {_code(expr.rhs)})"
     spec = BY_CLASS.get(type(expr))
     if spec is None:
-        raise TypeError(f"no PyTorch spelling for {type(expr).__name__}")
+        from ..core.errors import DeriveError
+        name = type(expr).__name__
+        if name.startswith("Registered_"):  # derive.core.extend's classes: the entry was removed
+            raise DeriveError(f"`{name.removeprefix('Registered_')}` has no PyTorch spelling any "
+                              f"more: it was unregistered after this example was built; register "
+                              f"it again and rebuild the example")
+        raise DeriveError(f"derive has no PyTorch spelling for {name}")
     if spec.torch is None:  # a registered activation: spelled out from its definition
         return _code(spec.expand(*expr.args))
     args = [_code(a) for a in expr.args]

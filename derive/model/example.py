@@ -15,13 +15,7 @@ from ..teaching.steps import resolve_notation
 from ..core.errors import DeriveError, InvalidValue, UnknownName
 from ..core.numbers import to_exact
 from ..core.parser import BinOp, Call, Equation, Name, Neg, Num, parse_equations, parse_expression
-
-# Inputs that are given, never updated, recognised by name: x…, y… (inputs and targets), t and h
-# with an index (a target, a hidden state carried in: `U*x + V*h`), target…, label…, mask…, input…
-DATA_NAME = re.compile(r"^(?:[xyXY]\w*|[thTH](?:\d\w*|_\w*)?|target\w*|label\w*|mask\w*|input\w*)$")
-# Hyperparameters, never updated: a regularisation strength λ, a BatchNorm ε, a dropout p, a margin …
-CONSTANT_NAME = re.compile(r"^(?:lam|lambda|eps|epsilon|p|delta|alpha|margin|eta|lr|tau|temperature|"
-                           r"keep|momentum|decay|n|N)(?:\d+|_\w*)?$")
+from ..core.roles import CONSTANT_NAME, DATA_NAME  # inputs' roles recognised by name
 
 
 def classify_inputs(inputs, params=None, data=None, constants=None) -> dict[str, str]:
