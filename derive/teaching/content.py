@@ -250,7 +250,7 @@ def parameter_sections(ex, d, work=None) -> list:
     for p in others:
         work.gradient(s, ex.derivation(p, ex.output))
     if ex.lr is not None and not ex.symbolic:
-        grads = ex.gradients()
+        grads = {p: d.total_of(p) for p in ex.params}  # the derivation's own (exact) totals
         s.say(Sentence("Gradient descent with learning rate {0} moves each parameter against its "
                        "gradient:", (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),)))
         eta = sp.Symbol("eta")

@@ -91,7 +91,7 @@ def observations(ex, d) -> list:
                     f"multiplies the gradient passing back by at most that much: stacked {name} layers "
                     f"shrink gradients unless their weights exceed {{3}} in size.",
                     (at, slope, bound, Value(1 / spec.saturation_bound))))
-    large = [(p, g) for p, g in ex.gradients().items() if magnitude(g) >= LARGE_GRADIENT]
+    large = [(p, d.total_of(p)) for p in ex.params if magnitude(d.total_of(p)) >= LARGE_GRADIENT]
     if large:
         shown = large[:3]
         more = f" and {len(large) - 3} more" if len(large) > 3 else ""
