@@ -199,3 +199,22 @@ def test_check_homework_answers_by_variant_id(tmp_path):
     assert f"Variant {key[0]['id']}" in ok.stdout
     wrong = subprocess.run(["derive", "check", str(SPEC), str(tmp_path / "bad.yaml")], capture_output=True, text=True)
     assert wrong.returncode == 1
+
+
+@pytest.mark.parametrize("count", [40, 60, 100])
+def test_drawing_in_parallel_picks_the_same_variants_and_errors(tmp_path, count):
+    """With two jobs each index's first acceptable draw is found in parallel; the variants (even
+    where draws repeat earlier ones, in a space of ~80) and the errors are the sequential ones."""
+    spec = load_spec(Path(__file__).resolve().parent.parent / "examples" / "relu-homework.yaml")
+    outcomes = []
+    for jobs in (1, 2):
+        try:
+            generate(spec, count, 3, tmp_path / f"j{jobs}", ["md"], jobs=jobs, progress=False)
+            outcomes.append({p.name: p.read_bytes() for p in (tmp_path / f"j{jobs}").iterdir()})
+        except DeriveError as e:
+            outcomes.append(str(e))
+    assert outcomes[0] == outcomes[1]
+    if count == 100:  # more than the constraint allows: the sequential loop's own message
+        assert "variant 81: no values satisfy the constraints" in outcomes[0]
+    else:
+        assert len(json.loads(outcomes[0]["answers.json"])) == count
