@@ -518,9 +518,7 @@ def kink_slopes(spec: FunctionSpec) -> tuple:
     known = _KINK_SLOPES.get(id(spec))
     if known is not None and known[0] is spec:  # the same entry (a replaced one has another id)
         return known[1]
-    import unicodedata
-    z = sp.Symbol("z", real=True)
-    params = [sp.Symbol(unicodedata.name(p).split()[-1].lower(), real=True) for p in spec.parameters]
+    z, *params = spec.arguments[:1 + len(spec.parameters)]  # z and its parameters (α) as symbols
     rule = sp.diff(spec.function(z, *params, *spec.defaults[len(params):spec.arity - 1]), z)
     slopes = tuple((k, _bounded(rule.xreplace({z: k}))) for k in spec.kinks)
     _KINK_SLOPES[id(spec)] = (spec, slopes)  # every document with the function states them

@@ -194,17 +194,10 @@ class NormalPdf(sp.Function):
 
 
 class _Loss(sp.Function):
-    """A loss: ``formula`` defines it, ``partials`` are its derivatives (hand-written)."""
+    """A loss. Each subclass defines two static methods: ``formula(a, b)``, the loss itself, and
+    ``partials(a, b)``, its two derivatives as a textbook writes them (hand-written)."""
 
     nargs = 2
-
-    @staticmethod
-    def formula(a, b):  # pragma: no cover - every loss defines it
-        raise NotImplementedError
-
-    @staticmethod
-    def partials(a, b):  # pragma: no cover
-        raise NotImplementedError
 
     @classmethod
     def eval(cls, a, b):

@@ -98,7 +98,7 @@ def kink_sentence(spec, parameters=None) -> Sentence | None:
     z = sp.Symbol("z", real=True)
     slopes = kink_slopes(spec)
     if parameters is not None:  # the application's own α …: a kink only where it bends for them
-        names = {sp.Symbol(_param_name(p), real=True): v for p, v in zip(spec.parameters, parameters)}
+        names = dict(zip(spec.arguments[1:], parameters))  # α -> the application's value
         slopes = tuple((k, None if v is None else v.xreplace(names)) for k, v in slopes
                        if spec.kink is None or spec.kink([k, *parameters]))
     finite = [(k, v) for k, v in slopes if v is not None]
@@ -119,12 +119,6 @@ def kink_sentence(spec, parameters=None) -> Sentence | None:
     if not parts:
         return None
     return Sentence(" ".join(parts), math)
-
-
-def _param_name(shown: str) -> str:
-    """The symbol name of a parameter printed as ``shown`` (α -> alpha), as kink_slopes names it."""
-    import unicodedata
-    return unicodedata.name(shown).split()[-1].lower()
 
 
 def build_generic(ex, parameters=None) -> Content:
