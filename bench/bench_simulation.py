@@ -3,7 +3,7 @@
 import statistics
 import time
 
-from derive.teaching.initialization import simulate_variance
+from derive.initialization.variance import simulate_variance
 
 
 def run() -> float:

@@ -30,19 +30,23 @@ __version__ = "0.1.0"
 #   core        parser, exact numbers, function and loss registries, graph, engine, derivation data
 #   rendering   printers (one per format), content blocks, the format registry, diagrams
 #   io          atomic files and folders, exports that only need the core (PyTorch script)
-#   teaching    worked-solution content, observations, deep networks, initialisation, checking
-#               and the mistake catalogue: all built from a graph and its derivation
+#   solutions   worked-solution content (scalar and matrix), observations, deep networks: built
+#               from a graph and its derivation
+#   checking    answer keys and the answer reader, verdicts, the mistake catalogue, the tutor
+#   training    the optimizer registry, exact training runs, their observations and document
+#   initialization  He/LeCun/Glorot derived, and the variance simulation
 #   model       the examples users build: Example, builders, spec files
 #   courseware  documents made of several examples: comparison, remedies, homework, handout, demo
 #   cli         the command line, thin over the rest
-LAYERS = ("core", "rendering", "io", "teaching", "model", "courseware", "cli")
+LAYERS = ("core", "rendering", "io", "solutions", "checking", "training", "initialization", "model",
+          "courseware", "cli")
 
 _EXPORTS = {
     "Example": "model.example", "neuron": "model.builders", "chain": "model.builders",
     "mlp": "model.builders", "compare_activations": "courseware.compare",
     "FUNCTIONS": "core.functions", "ACTIVATIONS": "core.functions", "LOSSES": "core.losses",
-    "Report": "teaching.checking", "variance_derivation": "teaching.initialization",
-    "simulate_variance": "teaching.initialization", "remedies": "courseware.remedies",
+    "Report": "checking.report", "variance_derivation": "initialization.variance",
+    "simulate_variance": "initialization.variance", "remedies": "courseware.remedies",
     "TensorExample": "model.tensors", "from_torch": "model.fromtorch",
     "batchnorm": "model.layers", "rnn": "model.layers", "conv1d": "model.layers",
     "conv2d": "model.layers", "maxpool": "model.layers", "dropout": "model.layers",

@@ -388,7 +388,7 @@ def _is_network_spec(path) -> bool:
 def _interactive(ex, rtol, atol, fmt: str) -> int:
     """The tutor session: prompt_toolkit's line editing when both ends are a terminal, else the
     answers read from stdin one per line."""
-    from .teaching.tutor import Tutor, line_reader, run, terminal_reader
+    from .checking.tutor import Tutor, line_reader, run, terminal_reader
     tutor = Tutor(ex, rtol=rtol, atol=atol)
     if sys.stdin.isatty() and sys.stdout.isatty():
         read = terminal_reader()
@@ -603,7 +603,7 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
       derive variance --activation relu --depth 50 --width 256 --format md -o he.md
     """
     from pathlib import Path
-    from .teaching.initialization import simulate_variance, variance_derivation, simulation_section
+    from .initialization.variance import simulate_variance, variance_derivation, simulation_section
     _documents_only(fmt, "is for examples; variance writes a document")
     _simulation_size(depth, width, batch)
     if plot and Path(plot).suffix.lower() not in (".png", ".pdf", ".svg"):

@@ -117,16 +117,17 @@ def test_no_private_names_across_modules():
 
 
 # Modules that compute (checking answers, the mistake catalogue, training, optimizers) may use the
-# engine's public API; every other teaching/courseware module builds documents and reads only the
+# engine's public API; every other module above the core that builds documents reads only the
 # ``Derivation`` (and a training step's read-only ``values``).
-COMPUTING = {"derive.teaching.checking", "derive.teaching.answers", "derive.teaching.mistakes",
-             "derive.teaching.matrixcheck", "derive.teaching.training", "derive.teaching.optimizers",
-             "derive.teaching.tutor", "derive.courseware.tutor"}
+COMPUTING = {"derive.checking.report", "derive.checking.answers", "derive.checking.mistakes",
+             "derive.checking.matrixcheck", "derive.training.run", "derive.training.optimizers",
+             "derive.checking.tutor", "derive.courseware.tutor"}
 
 
 def document_modules():
     for name, path in modules():
-        if name.split(".")[1:2] in (["teaching"], ["courseware"]) and name not in COMPUTING:
+        if name.split(".")[1:2] in (["solutions"], ["checking"], ["training"], ["initialization"],
+                                    ["courseware"]) and name not in COMPUTING:
             yield name, path
 
 
@@ -160,7 +161,7 @@ def test_the_document_check_can_fail():
     source = ("def build(ex, d):\n    return ex.evaluation.values['x'], ex.graph._private, "
               "self._own, d.value('x'), x.__class__\n")
     assert internals_read(source) == [(2, "_private"), (2, "evaluation")]
-    assert {"derive.teaching.content", "derive.courseware.homework", "derive.teaching.steps"} \
+    assert {"derive.solutions.content", "derive.courseware.homework", "derive.solutions.steps"} \
         <= {n for n, _ in document_modules()}
 
 

@@ -15,8 +15,8 @@ from derive.core.approx import approx
 from derive.core.engine import compact
 from derive.core.exact import substitute
 from derive.core.functions import BY_CLASS
-from derive.teaching.answers import Key
-from derive.teaching.mistakes import Scenario, slip_rule
+from derive.checking.answers import Key
+from derive.checking.mistakes import Scenario, slip_rule
 
 # A sigmoid neuron where the sign slip in ∂L/∂a gives the dL/dw = −0.03501.
 SIGN = dict(x=1, w=3, b=1, y=-1, activation="sigmoid", loss="half_squared_error", lr=0.1)

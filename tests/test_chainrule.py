@@ -9,9 +9,9 @@ from hypothesis import given, settings, strategies as st
 
 import derive
 from derive.core.engine import Quantity, accumulate, descend
-from derive.teaching.answers import Key, parse_key
-from derive.teaching.checking import Checker
-from derive.teaching.mistakes import Scenario
+from derive.checking.answers import Key, parse_key
+from derive.checking.report import Checker
+from derive.checking.mistakes import Scenario
 
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "softplus", "leaky_relu", "identity", "elu", "silu"]
 LOSSES = ["squared_error", "half_squared_error", "absolute_error"]
@@ -26,7 +26,7 @@ def every_key(ex):
 
 
 def assert_all_agree(ex):
-    from derive.teaching.answers import expected_value
+    from derive.checking.answers import expected_value
     scenario = Scenario(ex)
     for key in every_key(ex):
         expected = expected_value(ex, key)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import derive
 from derive import DeriveError, Example
-from derive.teaching.mistakes import MISTAKES, hand_rounded
+from derive.checking.mistakes import MISTAKES, hand_rounded
 from derive.core.approx import approx
 import mpmath
 

@@ -11,7 +11,7 @@ import sympy as sp
 
 import derive
 from derive import DeriveError
-from derive.teaching.answers import MACHINE_RTOL, parse_answer
+from derive.checking.answers import MACHINE_RTOL, parse_answer
 
 RELU = dict(x=2, w=3, b=1, y=5, activation="relu", lr=0.1)
 SIGMOID = dict(x=2, w=3, b=1, y=5, activation="sigmoid", lr=0.1)
@@ -356,7 +356,7 @@ def _printed_forms(ex):
     value or a derivative: symbolic forms, and plain numbers (not products of rounded numbers)."""
     import re
 
-    from derive.teaching.answers import answer_names
+    from derive.checking.answers import answer_names
     names, _ = answer_names(ex)
 
     def key_of(lhs, derivative):

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import derive
-from derive.teaching.deep import general_rule, sigmoid_derivative_maximum
+from derive.solutions.deep import general_rule, sigmoid_derivative_maximum
 from tests.reference import composed, elementary, torch_gradients
 
 NET = dict(inputs=["0.05", "0.10"], weights=[[["0.15", "0.20"], ["0.25", "0.30"]], [["0.40", "0.45"], ["0.50", "0.55"]]],

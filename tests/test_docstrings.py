@@ -11,8 +11,8 @@ import derive
 def returned_classes():
     """Classes users receive from the public API without naming them."""
     from derive.courseware.compare import Comparison
-    from derive.teaching.initialization import Handout, Simulation
-    from derive.teaching.training import Training
+    from derive.initialization.variance import Handout, Simulation
+    from derive.training.run import Training
     return {"Training": Training, "Comparison": Comparison, "Handout": Handout,
             "Simulation": Simulation}
 

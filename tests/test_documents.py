@@ -132,7 +132,7 @@ def test_user_text_is_escaped_for_latex(tmp_path, pdflatex):
 def other_documents():
     """Every other document derive writes, by name -> (markdown, latex)."""
     from derive.courseware.compare import compare_activations, render_comparison
-    from derive.teaching.initialization import variance_derivation
+    from derive.initialization.variance import variance_derivation
     from derive.courseware.remedies import remedies
     comparison = compare_activations(["relu", "sigmoid", "tanh"], x=2, w=3, b=1, y=5, lr=0.1)
     report = derive.neuron(**SIGMOID).check({"a": 0.999, "da/dz": 0.000999, "dL/dw": -0.016})

@@ -164,7 +164,7 @@ def test_numpy_forward_matches_sympy(name):
 
 
 def test_recommended_initialisation_is_a_fact_of_the_entry():
-    from derive.teaching.initialization import variance_derivation
+    from derive.initialization.variance import variance_derivation
     assert FUNCTIONS["relu"].init == "he" and FUNCTIONS["sigmoid"].init == "xavier"
     doc = variance_derivation("sigmoid")
     assert "sigmoid" in doc.content.title and "Glorot" in doc.content.title
@@ -227,7 +227,7 @@ def test_unknown_format_lists_the_registry():
 def test_a_new_example_kind_is_its_builder_plus_a_layout():
     from derive.model.example import Example
     from derive.rendering.blocks import Content, Section
-    from derive.teaching import content
+    from derive.solutions import content
     from derive.core.derivation import Chain, Partial, Value
     from derive.core.engine import Graph
     from derive.core.parser import parse_equations

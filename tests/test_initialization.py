@@ -8,7 +8,7 @@ import pytest
 import sympy as sp
 
 import derive
-from derive.teaching.initialization import rules, second_moments, simulate_variance, variance_derivation
+from derive.initialization.variance import rules, second_moments, simulate_variance, variance_derivation
 from derive.courseware.remedies import remedies
 
 

@@ -243,7 +243,7 @@ def layer_documents():
     lambda: derive.conv2d([[1, 2], [3, 4]], [[1, 0], [0, -1]], padding=1, stride=2),
 ])
 def test_conv_matrix_view_equals_the_scalar_gradients(build):
-    from derive.teaching.layerdocs import matrix_view_conv
+    from derive.solutions.layerdocs import matrix_view_conv
     ex = build()
     m = matrix_view_conv(ex)
     for name, value in zip(ex.meta["inputs"], m["dx"]):
@@ -261,7 +261,7 @@ def test_conv_matrix_view_equals_the_scalar_gradients(build):
 @pytest.mark.parametrize("x, size", [([1, 5, 2, 0, 7, 7], 2), ([[1, 5, 2, 0], [3, 3, -1, 4]], 2),
                                      ([[2, 2], [2, 2]], 2), ([-1, -3, -2], 3)])
 def test_maxpool_selection_matrix_routes_like_the_scalar_gradients(x, size):
-    from derive.teaching.layerdocs import matrix_view_maxpool
+    from derive.solutions.layerdocs import matrix_view_maxpool
     ex = derive.maxpool(x, size=size)
     m = matrix_view_maxpool(ex)
     assert all(sum(row) == 1 for row in m["R"])  # one input copied per output
@@ -274,7 +274,7 @@ def test_maxpool_selection_matrix_routes_like_the_scalar_gradients(x, size):
 
 
 def test_dropout_vector_form_equals_the_scalar_gradients():
-    from derive.teaching.layerdocs import matrix_view_dropout
+    from derive.solutions.layerdocs import matrix_view_dropout
     ex = derive.dropout([1, -2, 3, 0.5], mask=[1, 0, 1, 1], p=0.25, upstream=[2, 1, -1, 0.5])
     m = matrix_view_dropout(ex)
     assert m["dx"] == [ex.grad(f"x{i}") for i in range(1, 5)] == [sp.Rational(8, 3), 0, sp.Rational(-4, 3), sp.Rational(2, 3)]

@@ -124,7 +124,7 @@ def test_every_entry_compiles_in_latex(tmp_path, pdflatex):
     from derive.rendering.blocks import Content, Section
     from derive.rendering.formats import render_content
     from derive.core.extend import register_activation
-    from derive.teaching.content import kink_sentence
+    from derive.solutions.content import kink_sentence
     z = sp.Symbol("z", real=True)
     s = Section("Every registry function")
     # registered entries too, with custom latex= names and kinks of their own

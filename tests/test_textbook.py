@@ -6,7 +6,7 @@ import sympy as sp
 
 import derive
 from derive import Example
-from derive.teaching.simplify import local_form, product_form
+from derive.solutions.simplify import local_form, product_form
 
 BCE_WRITTEN = "-(y*log(a) + (1 - y)*log(1 - a))"
 

@@ -286,7 +286,7 @@ def _compile(tex, tmp_path, pdflatex, name="doc", resources=()):
 
 
 def test_documents_compile_and_parse(tmp_path, pdflatex, pandoc):
-    from derive.teaching.training import TrainingComparison
+    from derive.training.run import TrainingComparison
     runs = {
         "adam-per-lr": derive.mlp(**NET).train(3, optimizer="adam", lr={p: 0.1 for p in derive.mlp(**NET).params},
                                                 weight_decay=0.01, clip_norm=0.05),

@@ -10,8 +10,8 @@ import pytest
 import sympy as sp
 
 import derive
-from derive.teaching.answers import expected_value, parse_key
-from derive.teaching.tutor import Tutor, line_reader, run, worked_steps
+from derive.checking.answers import expected_value, parse_key
+from derive.checking.tutor import Tutor, line_reader, run, worked_steps
 
 SPEC = ("title: One sigmoid neuron\nequations: |\n  z = w*x + b\n  a = sigmoid(z)\n  L = (a - y)**2\n"
         "values: {x: 2, w: 3, b: 1, y: 5}\nlr: 0.1\n")

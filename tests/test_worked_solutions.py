@@ -101,7 +101,7 @@ def test_relu_chain_keeps_its_generalisation_only_where_it_holds():
 
 
 def test_variance_for_sigmoid_is_about_sigmoid():
-    from derive.teaching.initialization import variance_derivation
+    from derive.initialization.variance import variance_derivation
     h = variance_derivation("sigmoid")
     assert h.content.title == "Why Glorot (Xavier) initialisation: the variance of sigmoid layers, derived"
     assert "For sigmoid with the Glorot (Xavier), normal scheme: Var[w] = 2/(n_in + n_out)." in h.to_text()

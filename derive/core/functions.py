@@ -337,7 +337,7 @@ class FunctionSpec:
     gates: bool = False  # a gate like ReLU: slope 1 where z > 0, ``inactive_slope`` elsewhere
     inactive_slope: str = "0"  # a gate's slope where it is inactive ("0", "α")
     saturation_bound: sp.Expr | None = None  # sup |f'| of a saturating function (σ' ≤ 1/4)
-    init: str | None = None  # recommended initialisation scheme (teaching.initialization)
+    init: str | None = None  # recommended initialisation scheme (initialization.variance)
     homogeneous: bool = False  # f(cz) = c·f(z) for c > 0: a simulation may renormalise each layer
     numpy: Callable | None = None  # forward on numpy arrays (simulations); None: from ``expand``
     expand: Callable | None = None  # args -> its definition in other registry functions (user entries)

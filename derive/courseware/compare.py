@@ -96,7 +96,7 @@ class Comparison:
             sections.append(t)
         obs = Section("Key takeaways")
         for name, ex in self.examples.items():
-            from ..teaching.observations import observations
+            from ..solutions.observations import observations
             for o in observations(ex, ex.derivation())[:1]:
                 obs.bullet(_attributed(o, name))
         sections.append(obs)

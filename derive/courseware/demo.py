@@ -67,7 +67,7 @@ def _network(fmt):
 
 
 def _he(fmt):
-    from ..teaching.initialization import simulate_variance, simulation_section, variance_derivation
+    from ..initialization.variance import simulate_variance, simulation_section, variance_derivation
     handout = variance_derivation("relu")
     sim = simulate_variance(depth=50, width=256, activation="relu", schemes=["normal", "small", "xavier", "he"],
                             seed=0, batch=1024)
@@ -78,7 +78,7 @@ def _he(fmt):
 
 
 def _he_plots(folder: Path):
-    from ..teaching.initialization import simulate_variance
+    from ..initialization.variance import simulate_variance
     sim = simulate_variance(depth=50, width=256, activation="relu", schemes=["normal", "small", "xavier", "he"],
                             seed=0, batch=1024)
     sim.plot(folder / "he-initialization-plot.png")
@@ -141,7 +141,7 @@ def _remedies(fmt):
 def _training(name: str):
     """The demo's training runs (each computed once for all formats)."""
     from ..model.builders import chain, neuron
-    from ..teaching.training import TrainingComparison
+    from ..training.run import TrainingComparison
     conversation = dict(x=2, w=3, b=1, y=5, loss="squared_error")
     if name == "relu-vs-sigmoid":
         runs = {a: neuron(activation=a, **conversation).train(20, lr="0.1") for a in ["relu", "sigmoid"]}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..rendering.blocks import Bullet, Content, Figure, Say, Section, Show, Step, Table
-from ..teaching.content import build
+from ..solutions.content import build
 from ..core.errors import DeriveError, OutputExists
 from ..core.functions import Sentence
 
@@ -29,7 +29,7 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
     from ..model.builders import chain, neuron
     from .compare import compare_activations
     from ..rendering.diagrams import diagram
-    from ..teaching.initialization import simulate_variance, simulation_section, variance_derivation
+    from ..initialization.variance import simulate_variance, simulation_section, variance_derivation
     from .remedies import remedies
 
     relu = neuron(x=x, w=w, b=b, y=y, activation="relu", lr=lr)

@@ -244,7 +244,7 @@ class Generator:
         self.hash = spec_hash(spec)
         self.ask = list(spec.ask)
         self.tolerance = getattr(spec, "tolerance", None)
-        from ..teaching.checking import parse_key
+        from ..checking.report import parse_key
         probe = self._example(dict(fixed, **{d.name: d.draw(0) for d in self.random}), check=False)
         for key in self.ask:
             if probe is not None:
@@ -341,7 +341,7 @@ def ask_keys(gen: Generator, ex) -> list[str]:
 
 def answers_of(gen: Generator, v: Variant) -> dict:
     """The exact answers of one variant, for the keys the spec asks."""
-    from ..teaching.checking import expected_value, parse_key
+    from ..checking.report import expected_value, parse_key
     from ..core.engine import public_form
     ex = v.example
     return {key: public_form(expected_value(ex, parse_key(ex, key))) for key in ask_keys(gen, ex)}
@@ -466,7 +466,7 @@ def _problem_sections(gen, v, number: int, per_page: bool = False):
 
 def _key_math(ex, key: str):
     """An ask key as math: ∂L/∂w, z, w_new."""
-    from ..teaching.checking import parse_key
+    from ..checking.report import parse_key
     from ..core.derivation import Total
     k = parse_key(ex, key)
     if k.kind == "derivative":
@@ -478,7 +478,7 @@ def _solution_sections(gen, v, number: int, per_page: bool = False):
     """Solution ``number``: its parts numbered ``number.1``, ``number.2`` … (headings never repeat
     across variants); the activation's definition is left to the top of the sheet."""
     from ..rendering.blocks import PageBreak, Section
-    from ..teaching.content import build
+    from ..solutions.content import build
     from ..core.functions import Sentence
     content = build(v.example)
     head = Section(f"Solution {number}")
@@ -494,7 +494,7 @@ def _solution_sections(gen, v, number: int, per_page: bool = False):
 
 def _definitions(gen, variants):
     """The activation's definition (from the first variant: every variant has the same graph)."""
-    from ..teaching.content import build
+    from ..solutions.content import build
     return [s for s in build(variants[0].example).sections if _is_definition(s)][:1]
 
 
@@ -534,7 +534,7 @@ def _sheet(gen, fmt: str, solutions: bool, body: str, variants=(), per_page: boo
 
 def _notation(gen, ex):
     """The spec's notation preset, completed for the variants' graph (they all share it)."""
-    from ..teaching.steps import resolve_notation
+    from ..solutions.steps import resolve_notation
     return resolve_notation(ex, gen.spec.notation)
 
 

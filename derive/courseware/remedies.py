@@ -141,7 +141,7 @@ def remedies():
     >>> r.results["clipping"]["norm"], r.results["clipping"]["by_norm"]
     (3125*sqrt(3), 5*sqrt(3)/3)
     """
-    from ..teaching.initialization import Handout
+    from ..initialization.variance import Handout
     clip, c = clipping_section()
     decay, d = weight_decay_section()
     resid, r = residual_section()

@@ -10,8 +10,8 @@ import sympy as sp
 from ..core.derivation import Derivation
 from ..core.engine import Evaluation, Graph, descend, graph_of, gc_paused, public_form
 from ..rendering.formats import render_content
-from ..teaching.content import build
-from ..teaching.steps import resolve_notation
+from ..solutions.content import build
+from ..solutions.steps import resolve_notation
 from ..core.errors import DeriveError, InvalidValue, UnknownName
 from ..core.numbers import to_exact
 from ..core.parser import BinOp, Call, Equation, Name, Neg, Num, parse_equations, parse_expression
@@ -68,7 +68,7 @@ def classify_inputs(inputs, params=None, data=None, constants=None) -> dict[str,
 
 
 if TYPE_CHECKING:
-    from ..teaching.checking import Report
+    from ..checking.report import Report
 
 
 class Example:
@@ -335,7 +335,7 @@ class Example:
         >>> ex.rounded(3)["a"]
         999/1000
         """
-        from ..teaching.mistakes import hand_rounded
+        from ..checking.mistakes import hand_rounded
         if not isinstance(digits, int) or not 1 <= digits <= 30:
             raise DeriveError(f"rounding needs a number of significant digits from 1 to 30, got {digits!r}")
         if self.symbolic:
@@ -358,13 +358,13 @@ class Example:
         >>> tr.loss, tr.value("w", 1)
         ([4, 0, 0], 11/5)
         """
-        from ..teaching.training import train
+        from ..training.run import train
         return train(self, steps, optimizer, lr, momentum, nesterov, alpha, betas, eps,
                      weight_decay, clip_norm, clip_value)
 
     def check(self, answers: dict, rtol=None, atol=None, *, listed: str | None = None) -> "Report":
         """Compare a student's answers ``{key: answer}`` with the exact ones; see
-        ``derive.teaching.checking``. ``ex.keys()`` lists the keys (``"z"``, ``"dL/dw"``,
+        ``derive.checking.report``. ``ex.keys()`` lists the keys (``"z"``, ``"dL/dw"``,
         ``"w_new"``; also as displayed, ``"∂L/∂w⁽¹⁾₁,₁"``).
 
         An answer is a number — int, float, ``Fraction``, ``Decimal``, a numpy scalar or
@@ -405,7 +405,7 @@ class Example:
         >>> ex.check({"dL/dw": "2·z·x", "dL/dz": "2 × 6", "z": "6 +"})
         <Report 2 correct, 1 unreadable>
         """
-        from ..teaching.checking import KEYS_LISTED, check
+        from ..checking.report import KEYS_LISTED, check
         return check(self, answers, rtol=rtol, atol=atol, listed=listed or KEYS_LISTED)
 
     def keys(self) -> dict[str, str]:
@@ -417,7 +417,7 @@ class Example:
         >>> ex.keys()
         {'w': 'w', 'x': 'x', 'z': 'z', 'L': 'L', 'dz/dw': '∂z/∂w', 'dz/dx': '∂z/∂x', 'dL/dz': '∂L/∂z', 'dL/dw': '∂L/∂w', 'dL/dx': '∂L/∂x'}
         """
-        from ..teaching.answers import answer_keys
+        from ..checking.answers import answer_keys
         return answer_keys(self)
 
     def table(self, as_dataframe: bool = False):
@@ -429,7 +429,7 @@ class Example:
         >>> ex.table()[2]
         Row(name='z', display='z', kind='node', value=6.0, gradient=12.0, local={'w': 2.0, 'x': 3.0})
         """
-        from ..teaching.table import value_table
+        from ..checking.table import value_table
         table = value_table(self)
         return table.to_pandas() if as_dataframe else table
 

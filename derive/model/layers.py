@@ -18,7 +18,7 @@ from ..core.errors import DeriveError
 from ..core.functions import activation as activation_spec
 from ..core.functions import derivative_rule
 from ..core.losses import loss as loss_spec
-from ..teaching.layerdocs import batchnorm_simplified as simplified  # also registers the layouts
+from ..solutions.layerdocs import batchnorm_simplified as simplified  # also registers the layouts
 from .example import Example
 
 

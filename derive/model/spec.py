@@ -215,7 +215,7 @@ def example_from_spec(spec: Spec):
                             f"{', '.join(ex.inputs)}")
         ex.meta["focus"] = spec.focus
     if spec.ask:
-        from ..teaching.answers import parse_key
+        from ..checking.answers import parse_key
         for key in spec.ask:
             try:
                 parse_key(ex, key)

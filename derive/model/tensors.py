@@ -330,19 +330,19 @@ class TensorExample:
         >>> "W" in ex.keys()
         True
         """
-        from ..teaching.answers import answer_keys
+        from ..checking.answers import answer_keys
         return answer_keys(self)
 
     def check(self, answers: dict, rtol=None, atol=None, *, listed: str | None = None):
         """Compare answers (numbers, nested lists or arrays) entry by entry; see
-        ``derive.teaching.matrixcheck``.
+        ``derive.checking.matrixcheck``.
 
         >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
         >>> ex.check({"dL/dx": [4, 6]}).ok
         True
         """
-        from ..teaching.checking import KEYS_LISTED
-        from ..teaching.matrixcheck import check_tensor_answers
+        from ..checking.report import KEYS_LISTED
+        from ..checking.matrixcheck import check_tensor_answers
         self._numbers("check")
         return check_tensor_answers(self, answers, rtol=rtol, atol=atol,
                                     listed=listed or KEYS_LISTED)
@@ -356,7 +356,7 @@ class TensorExample:
         >>> ex.content().sections[0].title != ""
         True
         """
-        from ..teaching.matrixdoc import build_matrix
+        from ..solutions.matrixdoc import build_matrix
         return build_matrix(self)
 
     def render(self, fmt_name: str, precision: int | None = None, fragment: bool = False) -> str:

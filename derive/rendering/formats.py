@@ -2,7 +2,7 @@
 
 A format says which printer writes its math, how inline and display math are delimited, and how
 user text is escaped. ``render(example, "markdown")`` builds the document content
-(``derive.teaching.content``), prints every math object and sentence with the format's printer, and fills
+(``derive.solutions.content``), prints every math object and sentence with the format's printer, and fills
 ``templates/<format>/<layout>.j2``. Templates never compute and never see SymPy objects.
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ NOTATION_KEYS = {"total": ("d", "∂"), "delta": (True, False), "index_base": (0
 
 
 class ResolvedNotation(dict):
-    """A notation preset already checked and completed for one example (``derive.teaching.steps.
+    """A notation preset already checked and completed for one example (``derive.solutions.steps.
     resolve_notation``): the user's keys plus what the printers need to apply them — ``output``,
     ``deltas`` (pre-activation -> its δ name) and ``renumber`` (the shift of displayed indices)."""
 

@@ -424,7 +424,7 @@ def _local_with_form(ex, d, step, form):
 
 def _textbook_product(ex, d, edges, s):
     """After the mechanical product, the textbook form when factors cancel (σ with binary
-    cross-entropy: dL/dz = a − y), verified equal by SymPy in ``derive.teaching.simplify``."""
+    cross-entropy: dL/dz = a − y), verified equal by SymPy in ``derive.solutions.simplify``."""
     form = textbook_product(ex, d)
     if form is None:
         return

@@ -25,7 +25,7 @@ from ..core.tensor import Tensor, binary_values, scalar, tensor_value
 from ..core.tensorgraph import TensorEvaluation
 from ..rendering.printing import printer_for
 from .answers import Answer, matches, parse_key
-from .checking import KEYS_LISTED, Report, Verdict, unknown_key_reason
+from .report import KEYS_LISTED, Report, Verdict, unknown_key_reason
 
 ENTRY_DIGITS = 12  # a float entry is held to 12 significant digits (float64 noise stays below)
 

@@ -11,9 +11,9 @@ from ..core.derivation import Chain, Note, Partial, Product, Sum, Value, Vector
 from ..core.notation import Nabla, Norm
 from ..core.functions import Sentence
 from ..rendering.blocks import Content, Section
-from .content import build
+from ..solutions.content import build
 from .optimizers import B1, B2, ETA, G_T, LAM, THETA, rule_symbol
-from .training_observations import observations
+from .observations import observations
 
 TABLE_STEPS = 8  # per-step tables shown in full; longer runs show the first and last ones
 

@@ -653,7 +653,7 @@ def diagnose(checker, key, answer) -> Diagnosis | None:
     """The first catalogue mistake that explains ``answer`` for ``key``, in this example's words.
 
     >>> import derive
-    >>> from derive.teaching.checking import Checker
+    >>> from derive.checking.report import Checker
     >>> ex = derive.neuron(x=2, w=3, b=1, y=5, activation="tanh", loss="half_squared_error")
     >>> checker = Checker(ex, {"dL/da": "4.000"})
     >>> diagnose(checker, checker.keys["dL/da"], checker.answers["dL/da"]).text

@@ -31,7 +31,7 @@ from ..core.numbers import format_number, to_exact
 from ..rendering.blocks import Content, Section
 from ..rendering.printing import latex_name
 from .optimizers import LATEX_NAMES, OPTIMIZERS, Exact, Hyper
-from .training_observations import observations
+from .observations import observations
 
 MAX_STEPS = 10_000
 MAX_RATIONAL_BITS = 4096  # a rational with more bits than this is kept as an exact atom instead
@@ -329,7 +329,7 @@ class Training:
         >>> tr.content().title
         'Backpropagation through one ReLU neuron: 2 steps of SGD'
         """
-        from .training_document import training_content
+        from .document import training_content
         return training_content(self, figure)
 
     def render(self, fmt: str, precision: int | None = None, fragment: bool = False,

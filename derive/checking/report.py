@@ -2,8 +2,8 @@
 right given the student's own earlier answers, or "unreadable": the answer or its key could not be
 read — the reason says where and what was expected), a tolerance that respects the significant
 figures the student wrote (and a relative 1e-9 for machine floats such as ``0.1*3``; see
-``derive.teaching.answers``), symbolic answers compared symbolically, and diagnosed mistakes from
-the catalogue in ``derive.teaching.mistakes``.
+``derive.checking.answers``), symbolic answers compared symbolically, and diagnosed mistakes from
+the catalogue in ``derive.checking.mistakes``.
 
 Carried forward: a wrong step is recomputed from the student's own other answers, each standing
 for every number that rounds to it (0.0350 for [0.03495, 0.03505]; a machine float for itself

@@ -144,7 +144,7 @@ def _course_names(ex):
     if not notation or notation.get("index_base") != 0:
         return display_name
     from ..rendering.printing import renumber
-    from .steps import resolve_notation
+    from ..solutions.steps import resolve_notation
     shift = resolve_notation(ex)["renumber"]
     return lambda name: display_name(renumber(name, shift))
 

@@ -1,0 +1,1 @@
+"""Worked solutions: the content of a derivation's document, scalar and matrix, built from a graph and its derivation."""

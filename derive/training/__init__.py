@@ -1,0 +1,1 @@
+"""Training over several steps: the optimizer registry, the exact run, its observations and its document."""
