@@ -232,3 +232,24 @@ def test_the_formula_check_can_fail():
                 'cases = (r"\\begin{cases} z, & z > 0 \\\\ 0, & z \\le 0 \\end{cases}", "text")\n'
                 'names = re.compile(r"^[A-Za-z]\\d*$")\n')
     assert latex_formulas(registry) == [4, 5]
+
+def graph_classes(source: str) -> list[str]:
+    """Classes named like a graph (``…Graph``) other than the one ``Graph``."""
+    return [node.name for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Graph") and node.name != "Graph"]
+
+
+def test_one_graph_class():
+    """Scalar and tensor equations build the same ``derive.core.engine.Graph``: a new kind of value
+    is a new evaluator in the same graph, never a second graph class."""
+    found = [(name, cls) for name, path in modules()
+             for cls in graph_classes(path.read_text(encoding="utf-8"))]
+    assert found == [], f"a second graph class: {found}; build a derive.core.engine.Graph"
+    graphs = [name for name, path in modules()
+              if re.search(r"^class Graph\b[:(]", path.read_text(encoding="utf-8"), re.M)]
+    assert graphs == ["derive.core.engine"], graphs
+
+
+def test_the_graph_class_check_can_fail():
+    assert graph_classes("class TensorGraph:\n    pass\nclass Graph:\n    pass\n") == ["TensorGraph"]
+    assert graph_classes("class Graph:\n    pass\n") == []

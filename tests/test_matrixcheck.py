@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import derive
-from derive.core.tensorgraph import TensorEvaluation
+from derive.core.tensor import TensorEvaluation
 
 X = [[1, 2], [0, 1], [0.5, -1], [2, 0.5]]
 W = [[[1, -1], [0, 1], [0.5, 0.25]], [[1, 0.5, -1], [0.2, 0.3, 0.1], [-0.5, 0, 1]]]

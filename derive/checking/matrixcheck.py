@@ -21,8 +21,7 @@ import sympy as sp
 from ..core.errors import AnswerError, DeriveError
 from ..core.matrixmath import MatrixValue
 from ..core.numbers import to_exact
-from ..core.tensor import Tensor, binary_values, scalar, tensor_value
-from ..core.tensorgraph import TensorEvaluation
+from ..core.tensor import Tensor, TensorEvaluation, binary_values, scalar, tensor_value
 from ..rendering.printing import printer_for
 from .answers import Answer, matches, parse_key
 from .report import KEYS_LISTED, Report, Verdict, unknown_key_reason

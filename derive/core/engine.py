@@ -310,10 +310,26 @@ class Node:
 
 
 class Graph:
-    """The DAG of staged equations: inputs, nodes in a deterministic topological order, output."""
+    """The DAG of staged equations: inputs, nodes in a deterministic topological order, output.
+
+    One graph for every kind of value. The structure (inputs in a builder's order, nodes in
+    order, the output, consumers, and the checks for a name assigned twice, a cycle, an unknown
+    output) is built here, once. A scalar graph (the default) also holds each node's SymPy
+    expression, which ``Evaluation`` differentiates; a tensor graph (``tensor=True``: ``@``,
+    ``.T``, softmax … over vectors and matrices) keeps the parsed trees only, which
+    ``derive.core.tensor.TensorEvaluation`` evaluates (its nodes' ``expr`` and ``display`` are
+    None).
+
+    >>> from derive.core.parser import parse_equations
+    >>> from derive.core.functions import FUNCTIONS
+    >>> from derive.core.tensor import TENSOR_FUNCTIONS
+    >>> g = Graph(parse_equations("z = W @ x\\nL = sum(z)", {**FUNCTIONS, **TENSOR_FUNCTIONS}), tensor=True)
+    >>> g.inputs, list(g.nodes), g.output, g.consumers["z"]
+    (['W', 'x'], ['z', 'L'], 'L', ['L'])
+    """
 
     def __init__(self, equations: list[Equation], output: str | None = None, symbols=None,
-                 inputs: list[str] | None = None):
+                 inputs: list[str] | None = None, tensor: bool = False):
         defined: dict[str, Equation] = {}
         for eq in equations:
             if eq.name in defined:
@@ -343,8 +359,16 @@ class Graph:
             self.symbols.setdefault(name, sp.Symbol(name, real=True))
         budget.check_nodes(len(self.inputs) + len(equations))
         order = self._topological_order(equations, uses, defined)
+        self.tensor = tensor
+        self.equations: list[Equation] = order  # in evaluation order
+        self.by_name: dict[str, Equation] = defined
+        self.uses: dict[str, list[str]] = uses  # names each line uses, in order of first use
         self.nodes: dict[str, Node] = {}
         for eq in order:
+            if tensor:  # evaluated from its tree by the tensor evaluator
+                self.nodes[eq.name] = Node(eq.name, self.symbols[eq.name], None, None,
+                                           tuple(uses[eq.name]), eq.line, eq.source)
+                continue
             try:
                 evaluated = to_sympy(eq.tree, self.symbols, True)
                 shown = to_sympy(eq.tree, self.symbols, False)

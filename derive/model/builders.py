@@ -242,8 +242,8 @@ def mlp_tensor(inputs, weights, biases, targets, activation="relu", loss: str = 
 
     from ..core.functions import ACTIVATIONS
     from ..core.losses import loss as loss_spec
+    from ..core.engine import Graph
     from ..core.tensor import TENSOR_FUNCTIONS, TensorFunction
-    from ..core.tensorgraph import TensorGraph
     from .tensors import TensorExample
 
     rows = [list(np.asarray(v, dtype=object).ravel()) for v in inputs] if (
@@ -309,8 +309,8 @@ def mlp_tensor(inputs, weights, biases, targets, activation="relu", loss: str = 
                       + (f" on a mini-batch of {n}" if batch else ""))
     from ..core.functions import FUNCTIONS
     from ..core.parser import parse_equations
-    graph = TensorGraph(parse_equations("\n".join(lines), {**FUNCTIONS, **TENSOR_FUNCTIONS}),
-                        inputs=["X"] + [k for k in values if k not in ("X", "Y")] + ["Y"])
+    graph = Graph(parse_equations("\n".join(lines), {**FUNCTIONS, **TENSOR_FUNCTIONS}), tensor=True,
+                  inputs=["X"] + [k for k in values if k not in ("X", "Y")] + ["Y"])
     return TensorExample(graph, values, params, lr, title, "mlp", meta, aliases)
 
 

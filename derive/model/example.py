@@ -155,14 +155,14 @@ class Example:
         """
         from ..core.functions import FUNCTIONS
         from ..core.tensor import TENSOR_FUNCTIONS, is_tensor_value
-        from ..core.tensorgraph import TensorGraph, uses_tensor_syntax
+        from ..core.tensor import uses_tensor_syntax
         equations = parse_equations(text, {**FUNCTIONS, **TENSOR_FUNCTIONS})
         if values is not None and not hasattr(values, "items"):
             raise DeriveError(f"values must be a mapping like {{\"x\": 2}}, got {type(values).__name__}")
         if shapes is not None or uses_tensor_syntax(equations) or any(
                 is_tensor_value(v) for v in (values or {}).values()):
             from .tensors import TensorExample
-            graph = TensorGraph(equations, output)
+            graph = Graph(equations, output, tensor=True)
             if params is None:  # the same rule as for scalars: every input but data and constants
                 roles = classify_inputs(graph.inputs, None, data, constants)
                 params = [n for n in graph.inputs if roles[n] == "parameter"]

@@ -193,8 +193,8 @@ def _layered(layers, x, y, loss: str, lr, title):
     from ..core.functions import FUNCTIONS
     from ..core.losses import loss as loss_spec
     from ..core.parser import parse_equations
+    from ..core.engine import Graph
     from ..core.tensor import TENSOR_FUNCTIONS, conv_windows
-    from ..core.tensorgraph import TensorGraph
     from .tensors import TensorExample
 
     xs = np.asarray(_rows(x), dtype=float)
@@ -287,8 +287,8 @@ def _layered(layers, x, y, loss: str, lr, title):
     widths = "-".join(str(w) for w in [xs.shape[1], width])
     title = title or (f"Backpropagation through a PyTorch model ({len(layers)} layers, "
                       f"{widths} wide)" + (f" on a mini-batch of {batch}" if batched else ""))
-    graph = TensorGraph(parse_equations("\n".join(lines), {**FUNCTIONS, **TENSOR_FUNCTIONS}),
-                        inputs=["X"] + [k for k in values if k not in ("X", "Y")] + ["Y"])
+    graph = Graph(parse_equations("\n".join(lines), {**FUNCTIONS, **TENSOR_FUNCTIONS}), tensor=True,
+                  inputs=["X"] + [k for k in values if k not in ("X", "Y")] + ["Y"])
     # parameters by their scalar names (w1_2_1, gamma2_1, k1_3), as mlp names them; a scalar
     # tensor (a Conv1d's bias) is its own name
     scalar_params = []

@@ -14,8 +14,9 @@ from ..core.engine import Quantity, public_form
 from ..core.errors import DeriveError, InvalidValue
 from ..core.numbers import to_exact
 from ..core.parser import Call, Name
-from ..core.tensor import TENSOR_FUNCTIONS, Tensor, binary_values, scalar, shape_text
-from ..core.tensorgraph import ShapeEvaluation, TensorEvaluation, TensorGraph
+from ..core.engine import Graph
+from ..core.tensor import (TENSOR_FUNCTIONS, ShapeEvaluation, Tensor, TensorEvaluation, binary_values,
+                           scalar, shape_text)
 
 _PARAM = re.compile(r"^(w|b|W|B|theta|bias|weight|gamma|beta|k|kernel)")
 _DATA = re.compile(r"^(x|X|y|Y|t|target|label|input|h0|mask|upstream)")
@@ -34,7 +35,7 @@ class TensorExample:
 
     kind = "tensor"
 
-    def __init__(self, graph: TensorGraph, values, params=None, lr=None, title: str | None = None,
+    def __init__(self, graph: Graph, values, params=None, lr=None, title: str | None = None,
                  kind: str = "tensor", meta: dict | None = None, aliases: dict | None = None,
                  shapes: dict | None = None):
         if values and shapes:
@@ -118,7 +119,7 @@ class TensorExample:
         from ..core.functions import FUNCTIONS
         from ..core.parser import parse_equations
         from ..core.tensor import TENSOR_FUNCTIONS
-        return cls(TensorGraph(parse_equations(text, {**FUNCTIONS, **TENSOR_FUNCTIONS}), output),
+        return cls(Graph(parse_equations(text, {**FUNCTIONS, **TENSOR_FUNCTIONS}), output, tensor=True),
                    values, params, lr, title, shapes=shapes)
 
     # --- the graph --------------------------------------------------------------------------

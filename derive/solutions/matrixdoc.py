@@ -17,9 +17,8 @@ from ..core.functions import FUNCTIONS, Indicator, Sentence
 from ..core.matrixmath import (MAX_SHOWN, BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
                                Source, TensorCall, Transposed, Updated)
 from ..core.notation import Ones
-from ..core.tensor import TENSOR_FUNCTIONS
+from ..core.tensor import TENSOR_FUNCTIONS, source_text
 from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose
-from ..core.tensorgraph import source_text
 from ..rendering.blocks import Content, Section
 
 ONES = Ones()
@@ -308,7 +307,7 @@ def _shape_of_formula(ex, f):
     """The shape of a factor of a matrix rule: a named tensor, its gradient, a transpose."""
     if isinstance(f, Partial):
         return ex.shape(f.wrt)
-    if isinstance(f, sp.Symbol) and f.name in ex.graph.inputs + ex.graph.nodes:
+    if isinstance(f, sp.Symbol) and (f.name in ex.graph.inputs or f.name in ex.graph.nodes):
         return ex.shape(f.name)
     if isinstance(f, Transposed):
         inner = _shape_of_formula(ex, f.operand)
