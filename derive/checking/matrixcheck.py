@@ -2,8 +2,9 @@
 implementation slips diagnosed — a transposed matrix, the batch mean's 1/N missing, the ReLU mask
 forgotten, the bias gradient not summed over the batch, softmax's gradient without subtracting y.
 
-Each slip is one entry of ``MATRIX_MISTAKES``: a name, a title, a hint and a function giving the
-matrix a student who made it would hand in (from the same engine, with the slip switched on).
+Each slip is an entry of the one mistakes catalogue (``derive.checking.mistakes``, entries with
+``values="tensor"``), defined by the override of a step's local VJP it applies in the tensor
+engine's one reverse sweep: the matrix a student who made it would hand in.
 
 >>> import derive
 >>> ex = derive.Example.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2]], "x": [3, 4]})
@@ -12,84 +13,18 @@ matrix a student who made it would hand in (from the same engine, with the slip 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
-import sympy as sp
 
 from ..core.errors import AnswerError, DeriveError
 from ..core.matrixmath import MatrixValue
 from ..core.numbers import to_exact
-from ..core.tensor import Tensor, TensorEvaluation, binary_values, scalar, tensor_value
+from ..core.tensor import Tensor, binary_values, scalar, tensor_value
 from ..rendering.printing import printer_for
 from .answers import Answer, matches, parse_key
+from .mistakes import matrix_mistakes
 from .report import KEYS_LISTED, Report, Verdict, unknown_key_reason
 
 ENTRY_DIGITS = 12  # a float entry is held to 12 significant digits (float64 noise stays below)
-
-
-@dataclass(frozen=True)
-class MatrixMistake:
-    name: str
-    title: str
-    hint: str
-    slip: Callable  # (example, key, expected Tensor) -> the Tensor this slip produces, or None
-
-
-def _transposed(ex, key, expected: Tensor):
-    return None if expected.scalar else Tensor(expected.a.T.copy())
-
-
-def _batch_of(ex) -> int:
-    return int(ex.meta.get("batch") or 1)
-
-
-def _times_batch(ex, key, expected: Tensor):
-    n = _batch_of(ex)
-    if n == 1:
-        return None
-    return binary_values("*", scalar(sp.Integer(n)), expected, expected.shape, "×B")
-
-
-def _variant(ex, mistake: str, key):
-    if key.kind != "derivative":
-        return None
-    ev = TensorEvaluation(ex.graph, ex.values, frozenset({mistake}))
-    return ev.adjoints(key.of)[_base(ex, key.wrt)]
-
-
-def _unsummed_bias(ex, key, expected: Tensor):
-    """The per-example gradient of the sum the bias is added to (k × B instead of k × 1)."""
-    if key.kind != "derivative" or expected.scalar or expected.a.shape[1] != 1:
-        return None
-    wrt = _base(ex, key.wrt)
-    adj = ex.evaluation.adjoints(key.of)
-    for eq in ex.graph.equations:
-        if wrt in ex.graph.uses[eq.name]:
-            g = adj[eq.name]
-            if not g.scalar and g.a.shape[0] == expected.a.shape[0] and g.a.shape[1] > 1:
-                return g
-    return None
-
-
-MATRIX_MISTAKES = [
-    MatrixMistake("transposed", "transposed matrix",
-                  "the gradient has the shape of the variable (out × in for a weight): "
-                  "∂L/∂W = δ aᵀ, not a δᵀ", _transposed),
-    MatrixMistake("missing_mean", "missing 1/N of the batch mean",
-                  "every entry is N times too large: the loss is the mean over the batch, so the "
-                  "gradient carries 1/N", _times_batch),
-    MatrixMistake("mask_forgotten", "ReLU mask forgotten",
-                  "the gradient went through the activation as if every unit were active: "
-                  "multiply entrywise by 𝟙[z > 0]", lambda ex, key, e: _variant(ex, "mask", key)),
-    MatrixMistake("bias_not_summed", "bias gradient not summed over the batch",
-                  "the bias is shared by every example: sum δ over the batch (the columns) to get "
-                  "one column", _unsummed_bias),
-    MatrixMistake("softmax_without_y", "softmax gradient without subtracting y",
-                  "softmax followed by cross-entropy has the gradient p − y: subtract the one-hot "
-                  "target", lambda ex, key, e: _variant(ex, "targets", key)),
-]
 
 
 def _base(ex, name: str) -> str:
@@ -190,9 +125,9 @@ def check_tensor_answers(ex, answers: dict, rtol=None, atol=None,
             report.verdicts[text] = Verdict(text, given, shown, "correct")
             continue
         verdict = Verdict(text, given, shown, "incorrect")
-        for mistake in MATRIX_MISTAKES:
-            slipped = mistake.slip(ex, key, expected)
-            if slipped is not None and _same(answer, entries, slipped, rtol, atol):
+        for mistake in matrix_mistakes():  # the one catalogue's entries for tensors
+            if any(_same(answer, entries, c.value, rtol, atol)
+                   for c in mistake.alternatives(ex, key, expected) if c.value is not None):
                 verdict.diagnosis = mistake.name
                 verdict.hint = f"{mistake.title}: {mistake.hint}"
                 break

@@ -156,10 +156,16 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Mistake:
+    """One entry of the catalogue. ``values``: the kind of example it applies to — "scalar"
+    (``alternatives(checker, key)`` -> Candidates) or "tensor" (``alternatives(ex, key,
+    expected)`` -> Candidates whose values are Tensors, recomputed through the tensor engine's
+    one reverse sweep with the entry's override of a step's local VJP)."""
+
     name: str
     title: str
     hint: str
-    alternatives: Callable  # (checker, key) -> list of Candidate
+    alternatives: Callable
+    values: str = "scalar"
 
 
 @dataclass(frozen=True)
@@ -664,6 +670,8 @@ def diagnose(checker, key, answer) -> Diagnosis | None:
     expected = checker.expected(key)
     judged = (key.kind, key.name, key.of, key.wrt)
     for mistake in MISTAKES:  # catalogue order: the more specific explanation first
+        if mistake.values != "scalar":
+            continue
         try:
             candidates = mistake.alternatives(checker, key)
         except Exception:  # a mistake that does not apply to this graph shape
@@ -747,3 +755,107 @@ def hand_rounded(ex, digits: int) -> dict:
         if ex.lr is not None and name in ex.params:
             out[f"{name}_new"] = s.answer(Key("", "update", name=name))
     return out
+
+
+# --- matrix mistakes: overrides of a step's local VJP in the tensor engine's one sweep ----------
+#
+# Each entry is defined by the override it applies (``TensorEvaluation.adjoints(of, local=…)``):
+# the student's matrix is the engine's own reverse sweep with that one slip, on this example.
+
+
+def _base(ex, name: str) -> str:
+    return ex.aliases[name][0] if name in ex.aliases else name
+
+
+def _swept(ex, key, override):
+    """The gradient ``key`` asks for, swept back with ``override`` of the steps' local VJPs."""
+    if key.kind != "derivative":
+        return []
+    return [Candidate(ex.evaluation.adjoints(key.of, local=override)[_base(ex, key.wrt)])]
+
+
+def _transposed(ex, key, expected):
+    """The gradient laid out as the transpose of its variable (a δᵀ instead of δ aᵀ)."""
+    from ..core.tensor import Tensor
+    return [] if expected.scalar else [Candidate(Tensor(expected.a.T.copy()))]
+
+
+def _without_mean(step, G):
+    """A mean's gradient without its 1/N: the entry's own VJP times the count it divides by."""
+    from ..core.tensor import binary_values, local_vjp, scalar
+    count = step.op.averages(step.site) if step.op.averages is not None else 1
+    if count == 1:
+        return None
+    grads, fused = local_vjp(step, G)
+    times = lambda t: t and binary_values("*", scalar(sp.Integer(count)), t, t.shape, "×N")  # noqa: E731
+    return [times(g) for g in grads], times(fused)
+
+
+def _mask_forgotten(step, G):
+    """A gate (ReLU) passing every gradient, as if each unit were active."""
+    if step.op.name == "apply" and getattr(step.site.function, "gates", False):
+        return [G] + [None] * (len(step.inputs) - 1), None
+    return None
+
+
+def _bias_not_summed(step, G):
+    """A bias broadcast over the batch given the per-example gradient, not its sum Σ_batch."""
+    from ..core.tensor import local_vjp, negate
+    if step.op.name not in ("+", "-"):
+        return None
+    out = step.site.out
+    own, _ = local_vjp(step, G)
+    grads, changed = [], False
+    for i, shape in enumerate(step.site.shapes):
+        if shape != () and shape[1] == 1 and out[1] > 1 and shape[0] == out[0] and own[i] is not None:
+            grads.append(negate(G) if step.op.name == "-" and i == 1 else G)
+            changed = True
+        else:
+            grads.append(own[i])
+    return (grads, None) if changed else None
+
+
+def _without_targets(step, G):
+    """Softmax followed by cross-entropy with δ = p/B: the targets never subtracted."""
+    from ..core.matrixmath import Scaled
+    from ..core.derivation import Product
+    from ..core.tensor import evaluate_step_formula, local_vjp
+    if step.fused is None:
+        return None
+    grads, _ = local_vjp(step, G)
+    batch = step.site.shapes[0][1]
+
+    def delta(g, operands, out, logits):
+        p = Product((g, operands[0]))
+        return p if batch == 1 else Scaled(p, sp.Integer(batch))
+    return grads, evaluate_step_formula(step, G, delta, step.fused.shape)
+
+
+def _unsummed_bias(ex, key, expected):
+    if expected.scalar or expected.a.shape[1] != 1:
+        return []
+    return _swept(ex, key, _bias_not_summed)
+
+
+register(Mistake("transposed", "transposed matrix",
+                 "the gradient has the shape of the variable (out × in for a weight): "
+                 "∂L/∂W = δ aᵀ, not a δᵀ", _transposed, values="tensor"))
+register(Mistake("missing_mean", "missing 1/N of the batch mean",
+                 "every entry is N times too large: the loss is the mean over the batch, so the "
+                 "gradient carries 1/N", lambda ex, key, e: _swept(ex, key, _without_mean),
+                 values="tensor"))
+register(Mistake("mask_forgotten", "ReLU mask forgotten",
+                 "the gradient went through the activation as if every unit were active: "
+                 "multiply entrywise by 𝟙[z > 0]", lambda ex, key, e: _swept(ex, key, _mask_forgotten),
+                 values="tensor"))
+register(Mistake("bias_not_summed", "bias gradient not summed over the batch",
+                 "the bias is shared by every example: sum δ over the batch (the columns) to get "
+                 "one column", _unsummed_bias, values="tensor"))
+register(Mistake("softmax_without_y", "softmax gradient without subtracting y",
+                 "softmax followed by cross-entropy has the gradient p − y: subtract the one-hot "
+                 "target", lambda ex, key, e: _swept(ex, key, _without_targets), values="tensor"))
+
+
+def matrix_mistakes() -> list:
+    """The catalogue's entries for tensor examples, in catalogue order."""
+    return [m for m in MISTAKES if m.values == "tensor"]

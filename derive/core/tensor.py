@@ -18,12 +18,18 @@ Shapes are 2-D (rows, columns): a list is a column vector (n, 1), a nested list 
 (row-major); a scalar is shape () and broadcasts. A mini-batch is a matrix whose columns are the
 examples; a column vector broadcasts over the columns (a bias over a batch).
 
-Every operation returns ``(value, vjp)``: ``vjp(G)`` maps the gradient ``G`` of the result to the
-gradients of the operands (``None`` where an operand takes none).
+The operations of the language are ONE table (``TENSOR_OPS``: @, .T, negation, + − * / with
+broadcasting, **, registry functions entry by entry, sum, mean, batch_mean, softmax, log_softmax,
+cross_entropy, conv1d). Each entry declares its evaluation, its shape rule and its rule for each
+operand's gradient as a formula object (∂L/∂W = δ xᵀ, g ⊙ f'(z), Σ_batch g …): documents print
+that formula, and the reverse sweep evaluates the same formula with the operands' tensors
+(``evaluate_formula``), so the printed VJP is the computed one. ``ShapeEvaluation`` infers every
+shape once, from the table's shape rules; ``TensorEvaluation`` evaluates a tensor ``Graph`` and
+sweeps back, with an optional hook that overrides a step's local VJP (mistake scenarios).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from math import lcm
 from typing import Callable
@@ -36,9 +42,12 @@ from sympy import S
 from sympy.core.expr import AtomicExpr
 
 from .approx import Undefined, approx
+from .derivation import Prime, Product, Sum
 from .engine import Graph, Quantity, compact, gc_paused
 from .errors import GraphError, InvalidValue
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, Indicator
+from .matrixmath import BatchSum, Hadamard, MatProduct, Scaled, TensorCall, Transposed
+from .notation import Ones
 from .parser import BinOp, Call, Equation, Name, Neg, Num, Transpose
 
 PRECISION = 320  # bits of the fixed-point approximations (≈ 96 decimal digits)
@@ -258,25 +267,6 @@ def matmul_values(A: Tensor, B: Tensor, label: str) -> Tensor:
     return Tensor(out)
 
 
-def matmul(A: Tensor, B: Tensor, where: Where, label: str = "@"):
-    if A.scalar or B.scalar:
-        raise ShapeError(f"{where.prefix()}`@` multiplies vectors and matrices; "
-                         f"{where.text(0 if A.scalar else 1, 'an operand')} is a scalar — use * "
-                         f"to scale by a number")
-    (m, n), (n2, p) = A.a.shape, B.a.shape
-    if n != n2:
-        left, right = where.text(0, "A"), where.text(1, "B")
-        raise ShapeError(f"{where.prefix()}{left} @ {right} needs {right} with {n} rows "
-                         f"({left} is {m}×{n}), got {n2} (it is {n2}×{p}); transpose one of them "
-                         f"or fix the values")
-    out = matmul_values(A, B, label)
-
-    def vjp(G: Tensor):
-        return [matmul_values(G, transpose(B), f"∂/∂{where.text(0, 'A')}"),
-                matmul_values(transpose(A), G, f"∂/∂{where.text(1, 'B')}")]
-    return out, vjp
-
-
 def transpose(A: Tensor) -> Tensor:
     if A.scalar:
         return A
@@ -286,27 +276,7 @@ def transpose(A: Tensor) -> Tensor:
     return t
 
 
-def transpose_op(A: Tensor, where: Where):
-    return transpose(A), lambda G: [transpose(G)]
-
-
 # --- elementwise -------------------------------------------------------------------------------
-
-
-def _broadcast_shape(A: Tensor, B: Tensor, where: Where, op: str) -> tuple:
-    if A.scalar:
-        return B.shape
-    if B.scalar:
-        return A.shape
-    (r1, c1), (r2, c2) = A.a.shape, B.a.shape
-    r = r1 if r1 == r2 or r2 == 1 else (r2 if r1 == 1 else None)
-    c = c1 if c1 == c2 or c2 == 1 else (c2 if c1 == 1 else None)
-    if r is None or c is None:
-        raise ShapeError(f"{where.prefix()}{where.text(0, 'the left side')} {op} "
-                         f"{where.text(1, 'the right side')} needs equal shapes (or one that "
-                         f"broadcasts: a scalar, a column vector over columns, a row over rows), "
-                         f"got {shape_text(A.shape)} and {shape_text(B.shape)}")
-    return (r, c)
 
 
 def _expand(A: Tensor, shape: tuple) -> np.ndarray:
@@ -348,8 +318,8 @@ def binary_values(op: str, A: Tensor, B: Tensor, shape: tuple, label: str) -> Te
                 raise Undefined("division by zero")
             out.append(_binary_recipe(op, x, y))
             continue
-        if op == "*" and ((xr and x == 0) or (yr and y == 0)):
-            out.append(S.Zero)
+        if (op == "*" and ((xr and x == 0) or (yr and y == 0))) or (op == "/" and xr and x == 0):
+            out.append(S.Zero)  # (a non-rational divisor is an exact non-zero atom)
             continue
         if op == "*" and ((xr and x == 1) or (yr and y == 1)):
             out.append(y if xr else x)
@@ -379,93 +349,13 @@ def unbroadcast(G: Tensor, shape: tuple, label: str) -> Tensor:
     return out
 
 
-def binary(op: str, A: Tensor, B: Tensor, where: Where, label: str = ""):
-    shape = _broadcast_shape(A, B, where, op)
-    try:
-        out = binary_values(op, A, B, shape, label or op)
-    except Undefined as reason:
-        raise Undefined(f"{where.prefix()}{where.text(0, 'x')} {op} {where.text(1, 'y')}: "
-                        f"{reason}") from None
-
-    def vjp(G: Tensor):
-        la, lb = f"∂/∂{where.text(0, 'x')}", f"∂/∂{where.text(1, 'y')}"
-        if op == "+":
-            ga, gb = G, G
-        elif op == "-":
-            ga, gb = G, negate(G, lb)
-        elif op == "*":
-            ga = binary_values("*", G, B, shape, la)
-            gb = binary_values("*", G, A, shape, lb)
-        else:  # d(x/y) = G/y, −G·x/y²
-            ga = binary_values("/", G, B, shape, la)
-            gb = negate(binary_values("/", binary_values("*", G, out, shape, lb), B, shape, lb), lb)
-        return [unbroadcast(ga, A.shape, la), unbroadcast(gb, B.shape, lb)]
-    return out, vjp
-
-
 def negate(A: Tensor, label: str = "−") -> Tensor:
     return binary_values("*", scalar(S.NegativeOne), A, A.shape, label)
-
-
-def negate_op(A: Tensor, where: Where):
-    return negate(A), lambda G: [negate(G)]
 
 
 def map_entries(A: Tensor, func: Callable[[sp.Expr], sp.Expr], label: str) -> Tensor:
     """Apply an exact scalar function to every entry (compact: Rational or Quantity)."""
     return from_entries([compact(label, func(e)) for e in A.a.ravel()], A.shape)
-
-
-def power(A: Tensor, B: Tensor, where: Where):
-    """Elementwise A**B; B is usually a number (x**2)."""
-    shape = _broadcast_shape(A, B, where, "**")
-    xa, ya = _expand(A, shape).ravel(), _expand(B, shape).ravel()
-    try:
-        out = from_entries([compact("**", x ** y) for x, y in zip(xa, ya)], shape)
-    except Undefined as reason:
-        raise Undefined(f"{where.prefix()}{where.text(0, 'x')}**{where.text(1, 'y')}: {reason}") from None
-
-    def vjp(G: Tensor):
-        ga = from_entries([compact("∂**", g * y * x ** (y - 1)) for g, x, y in
-                           zip(_expand(G, shape).ravel(), xa, ya)], shape)
-        gb = None
-        if not B.const:  # x**2: no derivative with respect to the written exponent
-            gb_entries = []
-            for g, x, y, o in zip(_expand(G, shape).ravel(), xa, ya, out.a.ravel()):
-                gb_entries.append(S.Zero if (g == 0 or o == 0) else compact("∂**", g * o * sp.log(x)))
-            gb = from_entries(gb_entries, shape)
-        return [unbroadcast(ga, A.shape, "∂**"), gb and unbroadcast(gb, B.shape, "∂**")]
-    return out, vjp
-
-
-_RULES: dict = {}
-_Z = sp.Symbol("z", real=True)
-
-
-def _derivative_rule(spec, extra: tuple):
-    """f'(z) of a registry function, differentiated once (extra arguments fixed numbers)."""
-    key = (spec.name, extra)
-    if key not in _RULES:
-        _RULES[key] = sp.diff(spec.function(_Z, *extra), _Z)
-    return _RULES[key]
-
-
-def apply_function(spec, A: Tensor, extra: tuple, where: Where, ungated: bool = False):
-    """A registry function (relu, sigmoid, exp, …) applied to every entry. ``ungated`` (a mistake
-    scenario for checking) lets a gate such as ReLU pass the gradient everywhere, mask forgotten."""
-    name = spec.name
-    try:
-        out = map_entries(A, lambda e: spec.function(e, *extra), name)
-    except Undefined as reason:
-        raise Undefined(f"{where.prefix()}{name}({where.text(0, 'x')}): {reason}") from None
-    rule = _derivative_rule(spec, extra)
-
-    def vjp(G: Tensor):
-        if ungated and getattr(spec, "gates", False):
-            return [G]
-        local = map_entries(A, lambda e: rule.xreplace({_Z: e}), f"{name}'")
-        return [binary_values("*", G, local, A.shape, f"∂{name}")]
-    return out, vjp
 
 
 # --- reductions --------------------------------------------------------------------------------
@@ -493,94 +383,11 @@ def sum_axis(A: Tensor, axis: int, label: str = "Σ") -> Tensor:
     return from_entries(entries, (len(entries), 1) if axis == 1 else (1, len(entries)))
 
 
-def sum_op(A: Tensor, where: Where):
-    return sum_all(A), lambda G: [full(A.shape, G.item())]
-
-
-def mean_op(A: Tensor, where: Where):
-    n = sp.Integer(A.size)
-    total = sum_all(A)
-    out = scalar(compact("mean", total.item() / n))
-    return out, lambda G: [full(A.shape, compact("∂mean", G.item() / n))]
-
-
-def batch_mean_op(A: Tensor, where: Where):
-    """The mean over the batch (the columns), per row: an n×B matrix gives a column of n means
-    (BatchNorm's μ and σ²); the gradient spreads each G_i evenly, G_i/B, over its row."""
-    if A.scalar:
-        raise ShapeError(f"{where.prefix()}batch_mean needs a vector or a matrix (examples as "
-                         f"columns); {where.text(0, 'its argument')} is a scalar")
-    rows, batch = A.a.shape
-    n = sp.Integer(batch)
-    out = from_entries([compact("mean", e / n) for e in sum_axis(A, 1, "Σ").a.ravel()], (rows, 1))
-
-    def vjp(G: Tensor):
-        spread = [compact("∂mean", g / n) for g in G.a.ravel()]
-        return [from_entries([spread[i] for i in range(rows) for _ in range(batch)], (rows, batch))]
-    return out, vjp
-
-
-def _whole(t: Tensor, what: str, where: Where, least: int) -> int:
-    v = t.item() if t.scalar else None
-    if v is None or not v.is_Integer or v < least:
-        raise ShapeError(f"{where.prefix()}conv1d: the {what} must be a whole number ≥ {least}, got "
-                         f"{v if v is not None else shape_text(t.shape)}")
-    return int(v)
-
-
 def conv_windows(length: int, k: int, stride: int, padding: int) -> list[int]:
     """Start positions (0-based, into the unpadded input; negative inside the padding) of the
     windows of a 1-D convolution, as PyTorch places them."""
     span = length + 2 * padding
     return [s - padding for s in range(0, span - k + 1, stride)] if k <= span else []
-
-
-def _conv_shape(shapes, numbers) -> tuple:
-    (length, batch), (k, _) = shapes[0], shapes[1]
-    stride = int(numbers[2]) if len(numbers) > 2 and numbers[2] is not None else 1
-    padding = int(numbers[3]) if len(numbers) > 3 and numbers[3] is not None else 0
-    return (len(conv_windows(length, k, stride, padding)), batch)
-
-
-def conv1d_op(X: Tensor, K: Tensor, *rest):
-    """1-D convolution (cross-correlation, as ``torch.nn.functional.conv1d``, one channel) of each
-    column of X (length L, one column per example) with the kernel column K, zero padding:
-    ``o[j, b] = Σ_m K[m]·X[j·stride + m − padding, b]``. As a matrix product o = T(K) X with the
-    banded matrix T(K); so ∂L/∂X = T(K)ᵀ G, and ∂L/∂K[m] sums G times the inputs K[m] met."""
-    where = rest[-1]
-    stride = _whole(rest[0], "stride", where, 1) if len(rest) > 1 else 1
-    padding = _whole(rest[1], "padding", where, 0) if len(rest) > 2 else 0
-    if X.scalar or K.scalar or K.a.shape[1] != 1:
-        raise ShapeError(f"{where.prefix()}conv1d(x, k) needs x a column (or a batch of columns) "
-                         f"and k a column vector (the kernel), got {shape_text(X.shape)} and "
-                         f"{shape_text(K.shape)}")
-    length, batch = X.a.shape
-    k = K.a.shape[0]
-    starts = conv_windows(length, k, stride, padding)
-    if not starts:
-        raise ShapeError(f"{where.prefix()}conv1d: the kernel ({k}) is longer than the padded "
-                         f"input ({length + 2 * padding})")
-    band = np.empty((len(starts), length), dtype=object)
-    band[:] = S.Zero
-    for j, s in enumerate(starts):
-        for m in range(k):
-            if 0 <= s + m < length:
-                band[j, s + m] = K.a[m, 0]
-    T = Tensor(band)
-    out = matmul_values(T, X, "conv")
-
-    def vjp(G: Tensor):
-        # the inputs each kernel entry met, against the gradient they produced (one column)
-        met = np.empty((k, len(starts) * batch), dtype=object)
-        met[:] = S.Zero
-        for j, s in enumerate(starts):
-            for m in range(k):
-                if 0 <= s + m < length:
-                    met[m, j * batch:(j + 1) * batch] = X.a[s + m, :]
-        column = Tensor(G.a.reshape(len(starts) * batch, 1))
-        return [matmul_values(transpose(T), G, "∂conv/∂x"),
-                matmul_values(Tensor(met), column, "∂conv/∂k")] + [None] * (len(rest) - 1)
-    return out, vjp
 
 
 # --- softmax and cross-entropy -----------------------------------------------------------------
@@ -607,44 +414,6 @@ def softmax_values(Z: Tensor) -> Tensor:
     return _from_columns([_softmax_column(col)[0] for col in _columns(Z)])
 
 
-def softmax_op(Z: Tensor, where: Where):
-    """Softmax over each column (each example of a batch)."""
-    if Z.scalar:
-        raise ShapeError(f"{where.prefix()}softmax needs a vector (or a batch of vectors as "
-                         f"columns); {where.text(0, 'its argument')} is a scalar")
-    P = softmax_values(Z)
-
-    def vjp(G: Tensor):
-        cols = []
-        for g, p in zip(_columns(G), _columns(P)):
-            inner = compact("gᵀp", sp.Add(*[gi * pi for gi, pi in zip(g, p)]))
-            cols.append([S.Zero if pi == 0 else compact("∂softmax", pi * (gi - inner))
-                         for gi, pi in zip(g, p)])
-        return [_from_columns(cols)]
-    vjp.softmax_of = Z  # cross-entropy of this softmax differentiates the pair at once
-    return P, vjp
-
-
-def log_softmax_op(Z: Tensor, where: Where):
-    if Z.scalar:
-        raise ShapeError(f"{where.prefix()}log_softmax needs a vector (or a batch of vectors as "
-                         f"columns); {where.text(0, 'its argument')} is a scalar")
-    cols, probs = [], []
-    for col in _columns(Z):
-        p, total = _softmax_column(col)
-        log_total = compact("log Σexp", sp.log(total))
-        cols.append([compact("log_softmax", z - log_total) for z in col])
-        probs.append(p)
-
-    def vjp(G: Tensor):
-        out = []
-        for g, p in zip(_columns(G), probs):
-            s = sp.Add(*g)
-            out.append([compact("∂log_softmax", gi - pi * s) for gi, pi in zip(g, p)])
-        return [_from_columns(out)]
-    return _from_columns(cols), vjp
-
-
 def targets(P: Tensor, Y: Tensor, where: Where) -> Tensor:
     """Y as a one-hot (or soft) target matrix of P's shape: Y itself when shapes agree, else one
     0-based class index per column of P."""
@@ -666,104 +435,6 @@ def targets(P: Tensor, Y: Tensor, where: Where) -> Tensor:
         a[int(c), j] = S.One
     Y.index = True
     return Tensor(a)
-
-
-def cross_entropy_op(P: Tensor, Y: Tensor, where: Where, logits: Tensor | None = None,
-                     forget_targets: bool = False):
-    """−(1/B) Σ_b Σ_k y_kb log p_kb: the mean over the batch (the columns). With ``logits`` (P is
-    softmax(logits)) the gradient for the logits is also given directly: δ = (p·Σy − y)/B, exactly
-    p − y for one example with a one-hot target. ``forget_targets`` (a mistake scenario for
-    checking) gives p·Σy/B, the classic slip of not subtracting y."""
-    onehot = targets(P, Y, where)
-    k, batch = P.a.shape
-    n = sp.Integer(batch)
-    terms = []
-    for p, y in zip(P.a.ravel(), onehot.a.ravel()):
-        if y != 0:
-            if p.is_Rational and p <= 0:
-                raise Undefined(f"{where.prefix()}cross_entropy: log of {p} (p must be positive)")
-            terms.append(compact("y log p", y * sp.log(p)))
-    loss = scalar(compact("cross-entropy", -_sum_entries(terms, "Σ y log p") / n))
-
-    def vjp(G: Tensor):
-        g = G.item()
-        grad_p = from_entries([S.Zero if y == 0 else compact("∂CE/∂p", -g * y / (n * p))
-                               for p, y in zip(P.a.ravel(), onehot.a.ravel())], P.shape)
-        grad_y = None
-        if not Y.index:
-            grad_y = from_entries([compact("∂CE/∂y", -g * sp.log(p) / n) if p != 0 else S.Zero
-                                   for p in P.a.ravel()], P.shape)
-        fused = None
-        if logits is not None:
-            sums = [sp.Add(*onehot.a[:, j]) for j in range(batch)]
-            fused = from_entries(
-                [compact("δ", g * (P.a[i, j] * sums[j] - (0 if forget_targets else onehot.a[i, j])) / n)
-                 for i in range(k) for j in range(batch)], P.shape)
-        return [grad_p, grad_y], fused
-    return loss, vjp
-
-
-# --- the registry of tensor functions ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TensorFunction:
-    """A function of whole tensors in the equation language (the parser checks the arity)."""
-
-    name: str
-    arity: int
-    op: Callable  # (Tensor args..., where) -> (value, vjp)
-    latex: str
-    unicode: str
-    torch: str  # PyTorch spelling for the reference tests ({0}, {1} the arguments)
-    description: str
-    defaults: tuple = ()
-    layer: bool = False  # may be a layer's activation (mlp(activation=[…, "softmax"]))
-    after_softmax: bool = False  # takes softmax(z) and gives z its gradient directly (p − y)
-    # the result's shape from the arguments' shapes and written numbers (None where an argument
-    # is not a number), for derivations from shapes alone; None: the first argument's shape
-    shape: Callable | None = None
-
-    @property
-    def min_arity(self) -> int:
-        return self.arity - len(self.defaults)
-
-
-TENSOR_FUNCTIONS: dict[str, TensorFunction] = {}
-
-
-def register_tensor_function(spec: TensorFunction) -> TensorFunction:
-    TENSOR_FUNCTIONS[spec.name] = spec
-    return spec
-
-
-register_tensor_function(TensorFunction(
-    "softmax", 1, softmax_op, r"\operatorname{softmax}", "softmax", "torch.softmax({0}, dim=0)",
-    "softmax over each column: p_k = e^(z_k) / Σ_m e^(z_m)", layer=True))
-register_tensor_function(TensorFunction(
-    "log_softmax", 1, log_softmax_op, r"\operatorname{log\,softmax}", "log_softmax",
-    "torch.log_softmax({0}, dim=0)", "log of the softmax, per column: z_k − log Σ_m e^(z_m)", layer=True))
-register_tensor_function(TensorFunction(
-    "sum", 1, sum_op, r"\sum", "Σ", "torch.sum({0})", "sum of every entry",
-    shape=lambda shapes, numbers: ()))
-register_tensor_function(TensorFunction(
-    "mean", 1, mean_op, r"\operatorname{mean}", "mean", "torch.mean({0})", "mean of every entry",
-    shape=lambda shapes, numbers: ()))
-register_tensor_function(TensorFunction(
-    "batch_mean", 1, batch_mean_op, r"\operatorname{mean}_{\mathrm{batch}}", "mean_batch",
-    "torch.mean({0}, dim=1, keepdim=True)", "mean over the batch (the columns) of each row",
-    shape=lambda shapes, numbers: (shapes[0][0], 1) if shapes[0] else ()))
-register_tensor_function(TensorFunction(
-    "conv1d", 4, conv1d_op, r"\operatorname{conv1d}", "conv1d",
-    "torch.nn.functional.conv1d({0}.T.unsqueeze(1), {1}.T.unsqueeze(0), stride=int({2}), "
-    "padding=int({3})).squeeze(1).T",
-    "1-D convolution (cross-correlation) of each column with a kernel column; stride, padding",
-    defaults=(sp.Integer(1), sp.Integer(0)), shape=lambda shapes, numbers: _conv_shape(shapes, numbers)))
-register_tensor_function(TensorFunction(
-    "cross_entropy", 2, cross_entropy_op, r"\operatorname{CE}", "CE",
-    "-(({1}) * torch.log({0})).sum() / ({0}).shape[1]",
-    "cross-entropy of probabilities p (columns) and targets y (one-hot, or a 0-based class index "
-    "per column), averaged over the batch", after_softmax=True, shape=lambda shapes, numbers: ()))
 
 
 # --- values from users -------------------------------------------------------------------------
@@ -821,6 +492,714 @@ def tensor_value(value, name: str) -> Tensor:
     return Tensor(a)
 
 
+# --- formulas: the printed rules, and their numbers ----------------------------------------------
+#
+# A rule is a formula object of derive.core.matrixmath / derivation (δ xᵀ, Wᵀδ, g ⊙ f'(z), Σ_batch g,
+# p ⊙ (g − pᵀg) …), built by the table entry from its operands. Documents print it with the
+# operands' names; the reverse sweep evaluates the same entry's formula with the operands bound
+# to their tensors (``evaluate_formula``). So the VJP that is evaluated is the VJP that is printed.
+
+
+ONES = Ones()
+
+
+@dataclass(frozen=True)
+class Applied(TensorCall):
+    """A tensor function inside a rule (softmax(z), onehot(y), the band matrix T(k) of a
+    convolution): printed as a TensorCall, evaluated by the function ``name`` of ``_APPLIED``
+    with ``params`` (sizes, stride …) that are not printed."""
+
+    name: str = ""
+    params: tuple = ()
+
+
+@dataclass(frozen=True)
+class PrimeOf(Prime):
+    """f'(z) of a registry function with its extra numeric arguments (leaky_relu's slope): printed
+    as f'(z), evaluated entry by entry with those arguments."""
+
+    extra: tuple = ()
+
+
+def _T(x):
+    """xᵀ, with (xᵀ)ᵀ written as x and (AB)ᵀ as BᵀAᵀ."""
+    if isinstance(x, Transposed):
+        return x.operand
+    if isinstance(x, MatProduct):
+        return MatProduct(tuple(_T(f) for f in reversed(x.factors)))
+    if isinstance(x, sp.Basic) and x.is_number:
+        return x
+    return Transposed(x)
+
+
+def _one(g) -> bool:
+    return isinstance(g, sp.Basic) and g == 1
+
+
+def _scale(g, local, scalar_side: bool):
+    """g times a local factor: · when one side is a scalar, ⊙ entry by entry otherwise; a
+    factor 1 dropped."""
+    if _one(local):
+        return g
+    if _one(g):
+        return local
+    return Product((local, g)) if scalar_side else Hadamard((g, local))
+
+
+def _negated(g):
+    return Product((sp.Integer(-1), g))
+
+
+def collect(g, shape: tuple, to: tuple):
+    """The gradient ``g`` of a result of ``shape`` for an operand of shape ``to`` that was
+    broadcast: summed over the batch (Σ_batch g, a bias column), over the rows (𝟏ᵀ g) or over
+    every entry (𝟏ᵀ g 𝟏, a scalar)."""
+    if shape == to or shape == ():
+        return g
+    if to == () or to == (1, 1):
+        if shape[1] == 1:
+            return MatProduct((Transposed(ONES), g))
+        if shape[0] == 1:
+            return MatProduct((g, ONES))
+        return MatProduct((Transposed(ONES), g, ONES))
+    if to[1] == 1 and shape[1] != 1:
+        g = BatchSum(g)
+    if to[0] == 1 and shape[0] != 1:
+        g = MatProduct((Transposed(ONES), g))
+    return g
+
+
+def _derivative_rule(spec, extra: tuple):
+    """f'(z) of a registry function, differentiated once (extra arguments fixed numbers)."""
+    key = (spec.name, extra)
+    if key not in _DERIVATIVES:
+        _DERIVATIVES[key] = sp.diff(spec.function(_Z, *extra), _Z)
+    return _DERIVATIVES[key]
+
+
+_DERIVATIVES: dict = {}
+_Z = sp.Symbol("z", real=True)
+
+
+def local_derivative(spec, z, extra: tuple = ()):
+    """f'(z) as a course writes it: short forms as SymPy gives them (the ReLU mask 𝟙[z > 0],
+    1 − tanh²(z), σ(z)(1 − σ(z))); a piecewise or long one as the registry's rule applied,
+    ELU'(z1), whose definition a document states once."""
+    local = _derivative_rule(spec, tuple(extra))
+    if spec.kind == "activation" and (len(local.atoms(Indicator)) > 1 or sp.count_ops(local) > 4):
+        return PrimeOf(spec.name, z, tuple(extra))
+    if not isinstance(z, sp.Symbol):
+        return local.xreplace({_Z: z}) if isinstance(z, sp.Basic) else None
+    key = (spec.name, tuple(extra), z)  # differentiated in z itself: SymPy orders terms by name
+    if key not in _DERIVATIVES:
+        _DERIVATIVES[key] = sp.diff(spec.function(z, *extra), z)
+    return _DERIVATIVES[key]
+
+
+def _entrywise(expr: sp.Expr, env: dict, label: str) -> Tensor:
+    """A SymPy expression over the bound symbols, evaluated entry by entry (broadcasting)."""
+    symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+    if not symbols:
+        return scalar(compact(label, expr))
+    tensors = [env[s] for s in symbols]
+    shape = ()
+    for t in tensors:
+        shape = _broadcast(shape, t.shape)
+    if len(symbols) == 1:
+        z, t = symbols[0], tensors[0]
+        return from_entries([compact(label, expr.xreplace({z: e})) for e in _expand(t, shape).ravel()], shape)
+    columns = [_expand(t, shape).ravel() for t in tensors]
+    return from_entries([compact(label, expr.xreplace(dict(zip(symbols, vals)))) for vals in zip(*columns)],
+                        shape)
+
+
+def _broadcast(a: tuple, b: tuple) -> tuple:
+    if a == ():
+        return b
+    if b == ():
+        return a
+    return (max(a[0], b[0]), max(a[1], b[1]))
+
+
+def _elementwise(op: str, A: Tensor, B: Tensor, label: str) -> Tensor:
+    return binary_values(op, A, B, _broadcast(A.shape, B.shape), label)
+
+
+def _is_ones(f) -> bool:
+    return isinstance(f, Ones)
+
+
+def _product(factors, env, shape, label) -> Tensor:
+    """A matrix product whose first or last factor may be 𝟏 or 𝟏ᵀ (a sum, or a spread, along
+    that side); ``shape`` is the result's, for a spread."""
+    factors = list(factors)
+    lead = trail = None
+    if factors and isinstance(factors[0], Transposed) and _is_ones(factors[0].operand):
+        lead, factors = "sum", factors[1:]
+    elif factors and _is_ones(factors[0]):
+        lead, factors = "spread", factors[1:]
+    if factors and _is_ones(factors[-1]):
+        trail, factors = "sum", factors[:-1]
+    elif factors and isinstance(factors[-1], Transposed) and _is_ones(factors[-1].operand):
+        trail, factors = "spread", factors[:-1]
+    out = evaluate_formula(factors[0], env, None, label)
+    for f in factors[1:]:
+        out = matmul_values(out, evaluate_formula(f, env, None, label), label)
+    if lead == "sum":
+        out = sum_axis(out, 0, label) if not out.scalar else out
+    if trail == "sum":
+        out = sum_axis(out, 1, label) if not out.scalar else out
+    if lead == "spread" or trail == "spread":
+        out = from_entries(list(_expand(out, shape).ravel()), shape)
+    return out
+
+
+def evaluate_formula(f, env: dict, shape: tuple | None = None, label: str = "∂") -> Tensor:
+    """The numbers of a rule: ``f`` with its symbols bound to tensors in ``env`` (``shape``: the
+    result's, where a vector of ones has to be spread to it).
+
+    >>> g, x = sp.symbols("g x")
+    >>> G, X = tensor_value([1, 2], "g"), tensor_value([3, 4], "x")
+    >>> evaluate_formula(MatProduct((g, Transposed(x))), {g: G, x: X}).a.tolist()
+    [[3, 4], [6, 8]]
+    """
+    if isinstance(f, sp.Basic):
+        if f in env:
+            return env[f]
+        if f.is_number:
+            return scalar(f)
+        return _entrywise(f, env, label)
+    if isinstance(f, MatProduct):
+        out = _product(f.factors, env, shape, label)
+    elif isinstance(f, Transposed):
+        out = transpose(evaluate_formula(f.operand, env, None, label))
+    elif isinstance(f, (Hadamard, Product)):
+        if any(_is_ones(x) for x in f.factors):  # g·𝟏: a scalar spread over ``shape``
+            rest = [x for x in f.factors if not _is_ones(x)]
+            value = evaluate_formula(Product(tuple(rest)), env, None, label) if rest else scalar(S.One)
+            return full(shape, value.item())
+        out = evaluate_formula(f.factors[0], env, None, label)
+        for x in f.factors[1:]:
+            out = _elementwise("*", out, evaluate_formula(x, env, None, label), label)
+    elif isinstance(f, Sum):
+        out = evaluate_formula(f.terms[0], env, shape, label)
+        for x in f.terms[1:]:
+            out = _elementwise("+", out, evaluate_formula(x, env, shape, label), label)
+    elif isinstance(f, Scaled):
+        out = _elementwise("/", evaluate_formula(f.operand, env, shape, label),
+                           evaluate_formula(f.divisor, env, None, label), label)
+    elif isinstance(f, BatchSum):
+        out = sum_axis(evaluate_formula(f.operand, env, None, label), 1, label)
+    elif isinstance(f, PrimeOf):
+        rule = _derivative_rule(FUNCTIONS[f.function], f.extra)
+        return map_entries(evaluate_formula(f.arg, env, None, label), lambda e: rule.xreplace({_Z: e}),
+                           f"{f.function}'")
+    elif isinstance(f, Applied):
+        out = _APPLIED[f.name](*[evaluate_formula(a, env, None, label) for a in f.args], *f.params)
+    else:
+        raise TypeError(f"not a rule formula: {f!r}")
+    if shape == () and not out.scalar and out.a.shape == (1, 1):
+        return scalar(out.item())
+    return out
+
+
+# --- the table of tensor primitives ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a primitive is applied: its operands' shapes and the result's, the numbers written
+    among its operands (None where an operand is not a number), the line and operand texts for
+    messages, and the facts its rule depends on."""
+
+    shapes: tuple
+    out: tuple
+    numbers: tuple
+    where: Where
+    function: object = None  # the registry entry applied entry by entry (relu, exp …)
+    extra: tuple = ()  # its numeric arguments after the first (leaky_relu's slope)
+    index: bool = False  # cross-entropy: y holds class indices, not one-hot columns
+    one_hot: bool = True  # cross-entropy: every column of y sums to 1 (one-hot, or indices)
+
+
+@dataclass(frozen=True)
+class TensorFunction:
+    """One primitive of the tensor language, declared once: how to evaluate it, its shape rule,
+    and its rule for the gradient of each operand — a formula object that documents print and the
+    reverse sweep evaluates (``evaluate_formula``), so the printed VJP is the computed one.
+
+    * ``shape(site)`` -> the result's shape (or raises ShapeError naming the operands);
+    * ``evaluate(args, site)`` -> the result Tensor;
+    * ``rule(g, i, site, operands, out)`` -> ∂/∂operand i as a formula of ``g`` (the gradient
+      of the result), the operands' and the result's formulas (names in a document, bound
+      symbols when evaluated); None where the operand takes no gradient;
+    * ``fused(g, site, operands, out, logits)`` (cross-entropy) -> the gradient of the logits
+      when its first operand is softmax(logits): δ = (p − y)/B at once;
+    * ``averages(site)`` -> the count its gradient divides by (the 1/N of a mean), else None.
+    """
+
+    name: str
+    arity: int
+    shape: Callable
+    evaluate: Callable
+    rule: Callable
+    latex: str = ""
+    unicode: str = ""
+    torch: str = ""  # PyTorch spelling for the reference tests ({0}, {1} the arguments)
+    description: str = ""
+    defaults: tuple = ()
+    layer: bool = False  # may be a layer's activation (mlp(activation=[…, "softmax"]))
+    after_softmax: bool = False  # takes softmax(z) and gives z its gradient directly (p − y)
+    fused: Callable | None = None
+    averages: Callable | None = None
+    operator: bool = False  # written as an operator (@, +, .T …), not called by name
+
+    @property
+    def min_arity(self) -> int:
+        return self.arity - len(self.defaults)
+
+
+TENSOR_OPS: dict[str, TensorFunction] = {}  # every primitive, operators and functions
+TENSOR_FUNCTIONS: dict[str, TensorFunction] = {}  # those called by name in equations
+
+
+def register_tensor_function(spec: TensorFunction) -> TensorFunction:
+    TENSOR_OPS[spec.name] = spec
+    if not spec.operator:
+        TENSOR_FUNCTIONS[spec.name] = spec
+    return spec
+
+
+# --- shape rules --
+
+
+def _same_shape(site: Site) -> tuple:
+    return site.shapes[0]
+
+
+def _matmul_shape(site: Site) -> tuple:
+    a, b = site.shapes
+    where = site.where
+    if a == () or b == ():
+        raise ShapeError(f"{where.prefix()}`@` multiplies vectors and matrices; "
+                         f"{where.text(0 if a == () else 1, 'an operand')} is a scalar — use * "
+                         f"to scale by a number")
+    if a[1] != b[0]:
+        left, right = where.text(0, "A"), where.text(1, "B")
+        raise ShapeError(f"{where.prefix()}{left} @ {right} needs {right} with {a[1]} rows "
+                         f"({left} is {a[0]}×{a[1]}), got {b[0]} (it is {b[0]}×{b[1]}); transpose "
+                         f"one of them or fix the values")
+    return (a[0], b[1])
+
+
+def _transpose_shape(site: Site) -> tuple:
+    s = site.shapes[0]
+    return s if s == () else (s[1], s[0])
+
+
+def _broadcast_shape_of(op: str):
+    def shape(site: Site) -> tuple:
+        a, b = site.shapes
+        if a == ():
+            return b
+        if b == ():
+            return a
+        r = a[0] if a[0] == b[0] or b[0] == 1 else (b[0] if a[0] == 1 else None)
+        c = a[1] if a[1] == b[1] or b[1] == 1 else (b[1] if a[1] == 1 else None)
+        if r is None or c is None:
+            where = site.where
+            raise ShapeError(f"{where.prefix()}{where.text(0, 'the left side')} {op} "
+                             f"{where.text(1, 'the right side')} needs equal shapes (or one that "
+                             f"broadcasts: a scalar, a column vector over columns, a row over "
+                             f"rows), got {shape_text(a)} and {shape_text(b)}")
+        return (r, c)
+    return shape
+
+
+def _vector_shape(what: str):
+    def shape(site: Site) -> tuple:
+        if site.shapes[0] == ():
+            raise ShapeError(f"{site.where.prefix()}{what} needs a vector (or a batch of vectors "
+                             f"as columns); {site.where.text(0, 'its argument')} is a scalar")
+        return site.shapes[0]
+    return shape
+
+
+def _batch_mean_shape(site: Site) -> tuple:
+    if site.shapes[0] == ():
+        raise ShapeError(f"{site.where.prefix()}batch_mean needs a vector or a matrix (examples as "
+                         f"columns); {site.where.text(0, 'its argument')} is a scalar")
+    return (site.shapes[0][0], 1)
+
+
+def _cross_entropy_shape(site: Site) -> tuple:
+    p, y = site.shapes
+    where = site.where
+    if p != () and y == p:
+        return ()
+    batch = 1 if p == () else p[1]
+    count = 1 if y == () else y[0] * y[1]
+    if p == () or count != batch or (y != () and 1 not in y):
+        raise ShapeError(f"{where.prefix()}cross_entropy({where.text(0, 'p')}, "
+                         f"{where.text(1, 'y')}) needs y one-hot with p's shape "
+                         f"({shape_text(p)}) or one class index per column ({batch}), "
+                         f"got {shape_text(y)}")
+    return ()
+
+
+def _conv_numbers(site: Site) -> tuple:
+    numbers = site.numbers
+    stride = int(numbers[2]) if len(numbers) > 2 and numbers[2] is not None else 1
+    padding = int(numbers[3]) if len(numbers) > 3 and numbers[3] is not None else 0
+    return stride, padding
+
+
+def _conv_shape(site: Site) -> tuple:
+    x, k = site.shapes[0], site.shapes[1]
+    where = site.where
+    if x == () or k == () or k[1] != 1:
+        raise ShapeError(f"{where.prefix()}conv1d(x, k) needs x a column (or a batch of columns) "
+                         f"and k a column vector (the kernel), got {shape_text(x)} and "
+                         f"{shape_text(k)}")
+    stride, padding = _conv_numbers(site)
+    starts = conv_windows(x[0], k[0], stride, padding)
+    if not starts:
+        raise ShapeError(f"{where.prefix()}conv1d: the kernel ({k[0]}) is longer than the padded "
+                         f"input ({x[0] + 2 * padding})")
+    return (len(starts), x[1])
+
+
+# --- evaluation --
+
+
+def _matmul(args, site):
+    return matmul_values(args[0], args[1], "@")
+
+
+def _binary(op: str):
+    def evaluate(args, site):
+        A, B = args
+        try:
+            return binary_values(op, A, B, site.out, op)
+        except Undefined as reason:
+            where = site.where
+            raise Undefined(f"{where.prefix()}{where.text(0, 'x')} {op} {where.text(1, 'y')}: "
+                            f"{reason}") from None
+    return evaluate
+
+
+def _power(args, site):
+    A, B = args
+    xa, ya = _expand(A, site.out).ravel(), _expand(B, site.out).ravel()
+    try:
+        return from_entries([compact("**", x ** y) for x, y in zip(xa, ya)], site.out)
+    except Undefined as reason:
+        where = site.where
+        raise Undefined(f"{where.prefix()}{where.text(0, 'x')}**{where.text(1, 'y')}: {reason}") from None
+
+
+def _apply(args, site):
+    spec = site.function
+    try:
+        return map_entries(args[0], lambda e: spec.function(e, *site.extra), spec.name)
+    except Undefined as reason:
+        raise Undefined(f"{site.where.prefix()}{spec.name}({site.where.text(0, 'x')}): {reason}") from None
+
+
+def _mean(args, site):
+    A = args[0]
+    return scalar(compact("mean", sum_all(A).item() / sp.Integer(A.size)))
+
+
+def _batch_mean(args, site):
+    A = args[0]
+    n = sp.Integer(A.a.shape[1])
+    return from_entries([compact("mean", e / n) for e in sum_axis(A, 1, "Σ").a.ravel()], site.out)
+
+
+def _softmax(args, site):
+    return softmax_values(args[0])
+
+
+def _log_softmax(args, site):
+    cols = []
+    for col in _columns(args[0]):
+        _, total = _softmax_column(col)
+        log_total = compact("log Σexp", sp.log(total))
+        cols.append([compact("log_softmax", z - log_total) for z in col])
+    return _from_columns(cols)
+
+
+def _cross_entropy(args, site):
+    P, Y = args
+    onehot = targets(P, Y, site.where)
+    n = sp.Integer(P.a.shape[1])
+    terms = []
+    for p, y in zip(P.a.ravel(), onehot.a.ravel()):
+        if y != 0:
+            if p.is_Rational and p <= 0:
+                raise Undefined(f"{site.where.prefix()}cross_entropy: log of {p} (p must be positive)")
+            terms.append(compact("y log p", y * sp.log(p)))
+    return scalar(compact("cross-entropy", -_sum_entries(terms, "Σ y log p") / n))
+
+
+def _whole(t: Tensor, what: str, where: Where, least: int) -> int:
+    v = t.item() if t.scalar else None
+    if v is None or not v.is_Integer or v < least:
+        raise ShapeError(f"{where.prefix()}conv1d: the {what} must be a whole number ≥ {least}, got "
+                         f"{v if v is not None else shape_text(t.shape)}")
+    return int(v)
+
+
+def _conv_settings(args, site) -> tuple:
+    stride = _whole(args[2], "stride", site.where, 1) if len(args) > 2 else 1
+    padding = _whole(args[3], "padding", site.where, 0) if len(args) > 3 else 0
+    return stride, padding
+
+
+def band(K: Tensor, length: int, stride: int, padding: int) -> Tensor:
+    """The banded matrix T(k) of a 1-D convolution: conv1d(x, k) = T(k) x."""
+    k = K.a.shape[0]
+    starts = conv_windows(length, k, stride, padding)
+    a = np.empty((len(starts), length), dtype=object)
+    a[:] = S.Zero
+    for j, s in enumerate(starts):
+        for m in range(k):
+            if 0 <= s + m < length:
+                a[j, s + m] = K.a[m, 0]
+    return Tensor(a)
+
+
+def correlate(X: Tensor, G: Tensor, k: int, stride: int, padding: int) -> Tensor:
+    """∂L/∂k of o = conv1d(x, k): entry m sums G times the inputs kernel entry m met
+    (Σ_j,b G[j,b]·x[j·stride + m − padding, b]), one integer product."""
+    length, batch = X.a.shape
+    starts = conv_windows(length, k, stride, padding)
+    met = np.empty((k, len(starts) * batch), dtype=object)
+    met[:] = S.Zero
+    for j, s in enumerate(starts):
+        for m in range(k):
+            if 0 <= s + m < length:
+                met[m, j * batch:(j + 1) * batch] = X.a[s + m, :]
+    return matmul_values(Tensor(met), Tensor(G.a.reshape(len(starts) * batch, 1)), "∂conv/∂k")
+
+
+def _conv1d(args, site):
+    X, K = args[0], args[1]
+    stride, padding = _conv_settings(args, site)
+    return matmul_values(band(K, X.a.shape[0], stride, padding), X, "conv")
+
+
+def _onehot(Y: Tensor, k: int) -> Tensor:
+    return targets(zeros((k, 1 if Y.scalar else Y.size)), Y, Where(None))
+
+
+_APPLIED = {"softmax": softmax_values, "onehot": _onehot, "band": band, "correlate": correlate,
+            "log": lambda P: map_entries(P, sp.log, "log")}
+
+
+# --- the rules (each printed, and evaluated, as a formula) --
+
+
+def _matmul_rule(g, i, site, operands, out):
+    a, b = operands
+    if i == 0:
+        return MatProduct((g, _T(b)))
+    return MatProduct((_T(a), g))
+
+
+def _transpose_rule(g, i, site, operands, out):
+    return _T(g)
+
+
+def _negate_rule(g, i, site, operands, out):
+    return _negated(g)
+
+
+def _sum_rule(op: str):
+    def rule(g, i, site, operands, out):
+        g = collect(g, site.out, site.shapes[i])
+        return _negated(g) if op == "-" and i == 1 else g
+    return rule
+
+
+def _times_rule(g, i, site, operands, out):
+    other = operands[1 - i]
+    scalar_side = site.shapes[0] == () or site.shapes[1] == ()
+    return collect(_scale(g, other, scalar_side), site.out, site.shapes[i])
+
+
+def _divide_rule(g, i, site, operands, out):
+    x, y = operands
+    if i == 0:
+        return collect(g if _one(y) else Scaled(g, y), site.out, site.shapes[0])
+    scalar_side = site.shapes[0] == () or site.shapes[1] == ()
+    if isinstance(x, sp.Basic) and isinstance(y, sp.Basic):
+        local = -x / y ** 2  # d(x/y)/dy = −x/y²
+    else:
+        local = _negated(Scaled(out, y))
+    return collect(_scale(g, local, scalar_side), site.out, site.shapes[1])
+
+
+def _power_rule(g, i, site, operands, out):
+    x, c = operands
+    scalar_side = site.shapes[0] == () or site.shapes[1] == ()
+    if not (isinstance(x, sp.Basic) and isinstance(c, sp.Basic)):
+        raise NoRule("power of a compound base")
+    if i == 0:  # the power rule: c·x^(c−1)
+        local = sp.Mul(c, sp.Pow(x, c - 1, evaluate=False), evaluate=False) if c.is_number else c * x ** (c - 1)
+    else:  # d(x^c)/dc = x^c·log x
+        local = x ** c * sp.log(x)
+    return collect(_scale(g, local, scalar_side), site.out, site.shapes[i])
+
+
+def _apply_rule(g, i, site, operands, out):
+    if i > 0:
+        return None  # a written number (leaky_relu's slope)
+    local = local_derivative(site.function, operands[0], site.extra)
+    if local is None:
+        raise NoRule("the derivative of a function of a compound argument")
+    return _scale(g, local, site.out == ())
+
+
+def _sum_all_rule(g, i, site, operands, out):
+    return ONES if _one(g) else Product((g, ONES))
+
+
+def _mean_rule(g, i, site, operands, out):
+    return Scaled(_sum_all_rule(g, i, site, operands, out), sp.Integer(_size(site.shapes[0])))
+
+
+def _batch_mean_rule(g, i, site, operands, out):
+    return Scaled(MatProduct((g, Transposed(ONES))), sp.Integer(site.shapes[0][1]))
+
+
+def _softmax_rule(g, i, site, operands, out):
+    """The softmax JVP p ⊙ (g − pᵀg), per column of a batch: p ⊙ (g − 𝟏ᵀ(p ⊙ g))."""
+    p = out
+    inner = MatProduct((_T(p), g)) if site.out[1] == 1 else MatProduct((Transposed(ONES), Hadamard((p, g))))
+    return Hadamard((p, Sum((g, _negated(inner)))))
+
+
+def _log_softmax_rule(g, i, site, operands, out):
+    """log_softmax's: g − softmax(z) ⊙ (𝟏ᵀg), per column."""
+    spec = TENSOR_OPS["softmax"]
+    p = Applied(spec.latex, spec.unicode, (operands[0],), "softmax")
+    return Sum((g, _negated(Hadamard((p, MatProduct((Transposed(ONES), g)))))))
+
+
+def _target(site, y):
+    """The target as it enters p − y: y itself when one-hot, onehot(y) when it holds class
+    indices (read literally, p − 2 would subtract the index)."""
+    if site.index:
+        return Applied(r"\operatorname{onehot}", "onehot", (y,), "onehot", (site.shapes[0][0],))
+    return y
+
+
+def _batch(site) -> int:
+    return site.shapes[0][1]
+
+
+def _over_batch(f, site):
+    return f if _batch(site) == 1 else Scaled(f, sp.Integer(_batch(site)))
+
+
+def _cross_entropy_rule(g, i, site, operands, out):
+    p, y = operands
+    if i == 0:  # ∂L/∂p = −y ⊘ p / B
+        target = _target(site, y)
+        if isinstance(target, sp.Basic) and isinstance(p, sp.Basic):
+            local = -target / (_batch(site) * p)
+        else:
+            local = _over_batch(Scaled(_negated(target), p), site)
+        return _scale(g, local, True)
+    if site.index:
+        return None  # class indices take no gradient
+    return _scale(g, _over_batch(_negated(sp.log(p)) if isinstance(p, sp.Basic) else
+                                 _negated(Applied(r"\log", "log", (p,), "log")), site), True)
+
+
+def _cross_entropy_fused(g, site, operands, out, logits):
+    """δ for the logits of p = softmax(z): (p − y)/B; with targets whose columns do not sum to 1,
+    (p ⊙ 𝟏ᵀy − y)/B."""
+    p, y = operands
+    y = _target(site, y)
+    if site.one_hot:
+        delta = Sum((p, _negated(y)))
+    else:
+        delta = Sum((Hadamard((p, MatProduct((Transposed(ONES), y)))), _negated(y)))
+    return _scale(g, _over_batch(delta, site), True)
+
+
+def _conv_rule(g, i, site, operands, out):
+    if i > 1:
+        return None  # stride and padding are numbers
+    x, k = operands[0], operands[1]
+    stride, padding = _conv_numbers(site)
+    if i == 0:  # o = T(k) x, so ∂L/∂x = T(k)ᵀ g
+        return MatProduct((Transposed(Applied("T", "T", (k,), "band", (site.shapes[0][0], stride, padding))), g))
+    return Applied(r"\operatorname{corr}", "corr", (x, g), "correlate", (site.shapes[1][0], stride, padding))
+
+
+def _size(shape) -> int:
+    return 1 if shape == () else shape[0] * shape[1]
+
+
+class NoRule(Exception):
+    """A form whose gradient has no matrix formula (a power of a compound base …)."""
+
+
+for _op, _name in (("+", "sum"), ("-", "difference"), ("*", "product"), ("/", "quotient")):
+    register_tensor_function(TensorFunction(
+        _op, 2, _broadcast_shape_of(_op), _binary(_op),
+        _sum_rule(_op) if _op in "+-" else (_times_rule if _op == "*" else _divide_rule),
+        description=f"entrywise {_name}, broadcasting a scalar, a column or a row", operator=True))
+register_tensor_function(TensorFunction(
+    "@", 2, _matmul_shape, _matmul, _matmul_rule, description="matrix product", operator=True))
+register_tensor_function(TensorFunction(
+    "T", 1, _transpose_shape, lambda args, site: transpose(args[0]), _transpose_rule,
+    description="transpose", operator=True))
+register_tensor_function(TensorFunction(
+    "neg", 1, _same_shape, lambda args, site: negate(args[0]), _negate_rule,
+    description="negation", operator=True))
+register_tensor_function(TensorFunction(
+    "**", 2, _broadcast_shape_of("**"), _power, _power_rule, description="entrywise power",
+    operator=True))
+register_tensor_function(TensorFunction(
+    "apply", 1, _same_shape, _apply, _apply_rule,
+    description="a registry function (relu, sigmoid, exp …) applied to every entry", operator=True))
+register_tensor_function(TensorFunction(
+    "softmax", 1, _vector_shape("softmax"), _softmax, _softmax_rule, r"\operatorname{softmax}",
+    "softmax", "torch.softmax({0}, dim=0)", "softmax over each column: p_k = e^(z_k) / Σ_m e^(z_m)",
+    layer=True))
+register_tensor_function(TensorFunction(
+    "log_softmax", 1, _vector_shape("log_softmax"), _log_softmax, _log_softmax_rule,
+    r"\operatorname{log\,softmax}", "log_softmax", "torch.log_softmax({0}, dim=0)",
+    "log of the softmax, per column: z_k − log Σ_m e^(z_m)", layer=True))
+register_tensor_function(TensorFunction(
+    "sum", 1, lambda site: (), lambda args, site: sum_all(args[0]), _sum_all_rule, r"\sum", "Σ",
+    "torch.sum({0})", "sum of every entry"))
+register_tensor_function(TensorFunction(
+    "mean", 1, lambda site: (), _mean, _mean_rule, r"\operatorname{mean}", "mean",
+    "torch.mean({0})", "mean of every entry", averages=lambda site: _size(site.shapes[0])))
+register_tensor_function(TensorFunction(
+    "batch_mean", 1, _batch_mean_shape, _batch_mean, _batch_mean_rule,
+    r"\operatorname{mean}_{\mathrm{batch}}", "mean_batch", "torch.mean({0}, dim=1, keepdim=True)",
+    "mean over the batch (the columns) of each row", averages=lambda site: site.shapes[0][1]))
+register_tensor_function(TensorFunction(
+    "conv1d", 4, _conv_shape, _conv1d, _conv_rule, r"\operatorname{conv1d}", "conv1d",
+    "torch.nn.functional.conv1d({0}.T.unsqueeze(1), {1}.T.unsqueeze(0), stride=int({2}), "
+    "padding=int({3})).squeeze(1).T",
+    "1-D convolution (cross-correlation) of each column with a kernel column; stride, padding",
+    defaults=(sp.Integer(1), sp.Integer(0))))
+register_tensor_function(TensorFunction(
+    "cross_entropy", 2, _cross_entropy_shape, _cross_entropy, _cross_entropy_rule, r"\operatorname{CE}",
+    "CE", "-(({1}) * torch.log({0})).sum() / ({0}).shape[1]",
+    "cross-entropy of probabilities p (columns) and targets y (one-hot, or a 0-based class index "
+    "per column), averaged over the batch", after_softmax=True, fused=_cross_entropy_fused,
+    averages=_batch))
+
+
 # --- the tensor evaluator of a Graph ------------------------------------------------------------
 
 
@@ -843,108 +1222,243 @@ def source_text(tree) -> str:
     return f"{left} {tree.op} {right}"
 
 
+def primitive_of(tree) -> TensorFunction | None:
+    """The table entry a syntax-tree node applies (None for a name or a number)."""
+    if isinstance(tree, BinOp):
+        return TENSOR_OPS.get(tree.op)
+    if isinstance(tree, Transpose):
+        return TENSOR_OPS["T"]
+    if isinstance(tree, Neg):
+        return TENSOR_OPS["neg"]
+    if isinstance(tree, Call):
+        return TENSOR_FUNCTIONS.get(tree.func, TENSOR_OPS["apply"])
+    return None
+
+
+def operands(tree) -> tuple:
+    """The operand sub-trees of a syntax-tree node."""
+    if isinstance(tree, BinOp):
+        return (tree.left, tree.right)
+    if isinstance(tree, Call):
+        return tree.args
+    if isinstance(tree, (Neg, Transpose)):
+        return (tree.operand,)
+    return ()
+
+
+_operands = operands
+
+
+class ShapeEvaluation:
+    """Shapes of every node and sub-expression from the inputs' shapes alone, by the table's
+    shape rules: the one shape inference, used by a symbolic matrix derivation (no values) and
+    first of all by the evaluation with numbers (so both give the same messages).
+
+    >>> from derive.core.parser import parse_equations
+    >>> g = Graph(parse_equations("z = W @ x + b\\nL = sum(z)", {**FUNCTIONS, **TENSOR_FUNCTIONS}), tensor=True)
+    >>> ShapeEvaluation(g, {"W": [3, 2], "x": [2], "b": [3]}).shapes["z"]
+    (3, 1)
+    """
+
+    def __init__(self, graph: Graph, shapes: dict, given: dict | None = None):
+        """``given``: the input tensors, when the shapes come from values (their numbers decide
+        what a shape cannot: a function's numeric argument held in a name)."""
+        if given is None:
+            unknown = [k for k in shapes if k not in graph.inputs]
+            if unknown:
+                raise InvalidValue(f"shapes given for unknown name(s) {', '.join(map(repr, unknown))}; "
+                                   f"the inputs are: {', '.join(graph.inputs)}")
+            missing = [n for n in graph.inputs if n not in shapes]
+            if missing:
+                raise InvalidValue(f"missing shape(s) for {', '.join(missing)}; give every input a "
+                                   f"shape, e.g. `{missing[0]}: [3, 1]`")
+            shapes = {n: _shape_of_given(n, shapes[n]) for n in graph.inputs}
+        self.graph = graph
+        self.given = given
+        self.shapes: dict[str, tuple] = dict(shapes)
+        self.sites: dict[int, Site] = {}  # id(sub-tree) -> its Site
+        self._of: dict[int, tuple] = {}  # id(sub-tree) -> its shape
+        for eq in graph.equations:
+            self.shapes[eq.name] = self._shape(eq.tree, eq)
+
+    def of(self, tree) -> tuple:
+        """The shape of a sub-expression of one of the graph's equations."""
+        if isinstance(tree, Num):
+            return ()
+        if isinstance(tree, Name):
+            return self.shapes[tree.id]
+        return self._of[id(tree)]
+
+    def site(self, tree) -> Site:
+        """The Site of a sub-expression (shapes, numbers, facts) its rule reads."""
+        return self.sites[id(tree)]
+
+    def _shape(self, tree, eq: Equation) -> tuple:
+        if isinstance(tree, Num):
+            return ()
+        if isinstance(tree, Name):
+            return self.shapes[tree.id]
+        args = operands(tree)
+        shapes = tuple(self._shape(a, eq) for a in args)
+        numbers = tuple(a.value if isinstance(a, Num) else None for a in args)
+        where = Where(eq.line, tuple(source_text(a) for a in args))
+        spec = primitive_of(tree)
+        if spec is None:
+            raise GraphError(f"line {eq.line}: comparisons are not allowed in equations")
+        site = Site(shapes, (), numbers, where)
+        if spec.name == "apply":
+            site = self._applied(tree, eq, site)
+        if spec.after_softmax:
+            site = replace(site, index=shapes[0] != () and shapes[1] != shapes[0])
+        shape = spec.shape(site)
+        site = replace(site, out=shape)
+        self.sites[id(tree)] = site
+        self._of[id(tree)] = shape
+        return shape
+
+    def _applied(self, tree, eq: Equation, site: Site) -> Site:
+        """A registry function: its numeric arguments after the first, with their defaults."""
+        spec = FUNCTIONS[tree.func]
+        extra = []
+        for i, a in enumerate(tree.args[1:], start=1):
+            value = a.value if isinstance(a, Num) else None
+            if value is None and self.given is not None and isinstance(a, Name) and site.shapes[i] == ():
+                value = self.given[a.id].item() if a.id in self.given else None
+            if site.shapes[i] != () or value is None or not value.is_Rational:
+                raise GraphError(f"line {eq.line}: argument {i + 1} of `{tree.func}` must be a "
+                                 f"number (it is applied to every entry of the first)")
+            extra.append(value)
+        n = len(tree.args)
+        extra += list(spec.defaults[n - spec.min_arity:]) if n < spec.arity else []
+        return replace(site, function=spec, extra=tuple(extra))
+
+
 @dataclass
-class TapeEntry:
-    out: Tensor
+class TapeStep:
+    """One primitive applied in the forward pass: its table entry and Site, its operand and
+    result tensors, and the operands' formulas for its rule (numbers where written)."""
+
+    op: TensorFunction
+    site: Site
     inputs: tuple
-    vjp: object
-    fused: Tensor | None = None  # cross-entropy after softmax: the logits get δ directly
+    out: Tensor
+    tree: object
+    fused: Tensor | None = None  # cross-entropy of softmax(z): z, which gets δ directly
+
+
+_G = sp.Symbol("∂out", real=True)
+_OUT = sp.Symbol("out", real=True)
+_ARGS = tuple(sp.Symbol(f"x{i}", real=True) for i in range(8))
+_LOGITS = sp.Symbol("logits", real=True)
+
+
+def step_operands(step: TapeStep) -> tuple:
+    """The operands as the evaluated rule names them: a written number as itself, else a
+    symbol bound to the operand's tensor."""
+    return tuple(n if n is not None else _ARGS[i] for i, n in enumerate(step.site.numbers))
+
+
+def step_env(step: TapeStep, G: Tensor) -> dict:
+    env = {_G: G, _OUT: step.out}
+    for i, t in enumerate(step.inputs):
+        env[_ARGS[i]] = t
+    if step.fused is not None:
+        env[_LOGITS] = step.fused
+    return env
+
+
+def local_vjp(step: TapeStep, G: Tensor) -> tuple[list, Tensor | None]:
+    """The entry's own VJP of one step: the gradient of each operand (None where it takes none)
+    and, for cross-entropy of a softmax, the logits' — by evaluating its rule."""
+    env = step_env(step, G)
+    args = step_operands(step)
+    grads = []
+    for i, t in enumerate(step.inputs):
+        if t.const or t.index:
+            grads.append(None)
+            continue
+        formula = step.op.rule(_G, i, step.site, args, _OUT)
+        grads.append(None if formula is None else
+                     evaluate_formula(formula, env, step.site.shapes[i], f"∂/∂{step.site.where.text(i, 'x')}"))
+    fused = None
+    if step.fused is not None:
+        fused = evaluate_formula(step.op.fused(_G, step.site, args, _OUT, _LOGITS), env,
+                                 step.fused.shape, "δ")
+    return grads, fused
+
+
+def evaluate_step_formula(step: TapeStep, G: Tensor, build, shape: tuple) -> Tensor:
+    """The numbers of a formula about one step, ``build(g, operands, out, logits)`` (the
+    symbols the step's own rule uses), at the step's tensors: how an override states its
+    altered rule as a formula too."""
+    return evaluate_formula(build(_G, step_operands(step), _OUT, _LOGITS), step_env(step, G), shape)
 
 
 class TensorEvaluation:
     """Exact forward tensors and reverse-mode gradients of a tensor Graph at given values."""
 
-    def __init__(self, graph: Graph, values: dict, mistakes: frozenset = frozenset()):
-        """``mistakes``: deliberate slips for diagnosing answers — "mask" (gates pass every
-        gradient), "targets" (softmax + cross-entropy without subtracting y)."""
+    def __init__(self, graph: Graph, values: dict):
         self.graph = graph
-        self.mistakes = frozenset(mistakes)
         self.values: dict[str, Tensor] = {}
         for name in graph.inputs:
             v = values[name]
             self.values[name] = v if isinstance(v, Tensor) else tensor_value(v, name)
-        self.tape: list[TapeEntry] = []
-        self.produced_by: dict[int, TapeEntry] = {}
+        self.structure = ShapeEvaluation(graph, {n: t.shape for n, t in self.values.items()},
+                                         given=self.values)
+        self.tape: list[TapeStep] = []
+        self.produced_by: dict[int, TapeStep] = {}
         self._adjoints: dict[str, dict[str, Tensor]] = {}
         with gc_paused():
             for eq in graph.equations:
                 try:
-                    self.values[eq.name] = self._eval(eq.tree, eq)
+                    self.values[eq.name] = self._eval(eq.tree)
                 except Undefined as reason:
                     raise InvalidValue(f"line {eq.line}: `{eq.name} = {eq.source}` is undefined at "
-                                      f"the given values: {reason}; change the values or the "
-                                      f"equation") from None
+                                       f"the given values: {reason}; change the values or the "
+                                       f"equation") from None
+
+    @property
+    def shapes(self) -> dict:
+        return self.structure.shapes
 
     # -- forward --
 
-    def _record(self, out: Tensor, inputs: tuple, vjp) -> Tensor:
-        entry = TapeEntry(out, inputs, vjp)
-        self.tape.append(entry)
-        self.produced_by[id(out)] = entry
-        return out
-
-    def _eval(self, tree, eq: Equation) -> Tensor:
+    def _eval(self, tree) -> Tensor:
         if isinstance(tree, Num):
             t = scalar(tree.value)
             t.const = True
             return t
         if isinstance(tree, Name):
             return self.values[tree.id]
-        where = Where(eq.line, tuple(source_text(a) for a in _operands(tree)))
-        if isinstance(tree, Neg):
-            x = self._eval(tree.operand, eq)
-            return self._record(*_pair(negate_op(x, where), (x,)))
-        if isinstance(tree, Transpose):
-            x = self._eval(tree.operand, eq)
-            return self._record(*_pair(transpose_op(x, where), (x,)))
-        if isinstance(tree, BinOp):
-            a, b = self._eval(tree.left, eq), self._eval(tree.right, eq)
-            if tree.op == "@":
-                return self._record(*_pair(matmul(a, b, where), (a, b)))
-            if tree.op == "**":
-                return self._record(*_pair(power(a, b, where), (a, b)))
-            if tree.op in ("+", "-", "*", "/"):
-                return self._record(*_pair(binary(tree.op, a, b, where), (a, b)))
-            raise GraphError(f"line {eq.line}: comparisons are not allowed in equations")
-        if isinstance(tree, Call):
-            args = [self._eval(a, eq) for a in tree.args]
-            if tree.func in TENSOR_FUNCTIONS:
-                spec = TENSOR_FUNCTIONS[tree.func]
-                if spec.after_softmax:
-                    return self._after_softmax(spec, args, where)
-                return self._record(*_pair(spec.op(*args, where), tuple(args)))
-            spec = FUNCTIONS[tree.func]
-            extra = []
-            for i, t in enumerate(args[1:], start=1):
-                if not t.scalar or not t.item().is_Rational:
-                    raise GraphError(f"line {eq.line}: argument {i + 1} of `{tree.func}` must be a "
-                                     f"number (it is applied to every entry of the first)")
-                extra.append(t.item())
-            extra += list(spec.defaults[len(args) - spec.min_arity:]) if len(args) < spec.arity else []
-            return self._record(*_pair(apply_function(spec, args[0], tuple(extra), where,
-                                                      "mask" in self.mistakes), (args[0],)))
-        raise TypeError(f"not a syntax tree node: {tree!r}")
-
-    def _after_softmax(self, spec, args, where: Where) -> Tensor:
-        """A loss of probabilities (cross-entropy): when they come straight from a softmax, the
-        pair is differentiated at once, the logits receiving δ directly."""
-        p, y = args
-        producer = self.produced_by.get(id(p))
-        logits = None
-        if producer is not None and getattr(producer.vjp, "softmax_of", None) is not None:
-            logits = producer.vjp.softmax_of
-        out, vjp = spec.op(p, y, where, logits, "targets" in self.mistakes)
-        entry = TapeEntry(out, (p, y), vjp)
-        entry.fused = logits
-        self.tape.append(entry)
-        self.produced_by[id(out)] = entry
+        args = tuple(self._eval(a) for a in operands(tree))
+        op = primitive_of(tree)
+        site = self.structure.site(tree)
+        fused = None
+        if op.after_softmax:
+            producer = self.produced_by.get(id(args[0]))
+            if producer is not None and producer.op.name == "softmax":
+                fused = producer.inputs[0]  # the pair is differentiated at once
+            if site.index is False and not args[1].index:
+                site = replace(site, one_hot=_columns_sum_to_one(args[1]))
+                self.structure.sites[id(tree)] = site
+        out = op.evaluate(list(args), site)
+        if op.after_softmax and args[1].index and not site.index:
+            site = replace(site, index=True)
+            self.structure.sites[id(tree)] = site
+        step = TapeStep(op, site, args, out, tree, fused)
+        self.tape.append(step)
+        self.produced_by[id(out)] = step
         return out
 
     # -- reverse mode --
 
-    def adjoints(self, of: str) -> dict[str, Tensor]:
-        """∂of/∂n for every name n (a tensor of n's shape), by one reverse sweep of the tape."""
-        if of in self._adjoints:
+    def adjoints(self, of: str, local=None) -> dict[str, Tensor]:
+        """∂of/∂n for every name n (a tensor of n's shape), by one reverse sweep of the tape.
+
+        ``local(step, G)`` (optional) overrides a step's local VJP: it returns ``(grads, fused)``
+        as ``local_vjp`` does, or None for the entry's own — the hook mistake scenarios use (a
+        forgotten mask, a forgotten 1/N), like ``accumulate``'s ``local`` for scalars."""
+        if local is None and of in self._adjoints:
             return self._adjoints[of]
         target = self.values[of]
         if not target.scalar:
@@ -953,23 +1467,18 @@ class TensorEvaluation:
         with gc_paused():
             adj: dict[int, Tensor] = {id(target): scalar(S.One)}
             shown: dict[int, Tensor] = {}  # reported but not propagated (p of softmax + CE)
-            for entry in reversed(self.tape):
-                G = adj.get(id(entry.out))
+            for step in reversed(self.tape):
+                G = adj.get(id(step.out))
                 if G is None:
                     continue
-                result = entry.vjp(G)
-                fused = None
-                if isinstance(result, tuple):
-                    result, fused = result
-                for i, (inp, g) in enumerate(zip(entry.inputs, result)):
+                result = local(step, G) if local is not None else None
+                grads, fused = result if result is not None else local_vjp(step, G)
+                for i, (inp, g) in enumerate(zip(step.inputs, grads)):
                     if g is None or inp.const or inp.index:
                         continue
-                    if fused is not None and i == 0:
-                        _accumulate(shown, inp, g)
-                    else:
-                        _accumulate(adj, inp, g)
+                    _accumulate(shown if fused is not None and i == 0 else adj, inp, g)
                 if fused is not None:
-                    _accumulate(adj, entry.fused, fused)
+                    _accumulate(adj, step.fused, fused)
             result = {}
             for name, t in self.values.items():
                 g = adj.get(id(t))
@@ -977,11 +1486,42 @@ class TensorEvaluation:
                 if g is not None and extra is not None:
                     g = _sum(g, extra)
                 result[name] = g if g is not None else (extra if extra is not None else zeros(t.shape))
-        self._adjoints[of] = result
+        if local is None:
+            self._adjoints[of] = result
         return result
 
     def grad(self, wrt: str, of: str) -> Tensor:
         return self.adjoints(of)[wrt]
+
+
+def _columns_sum_to_one(Y: Tensor) -> bool:
+    if Y.scalar:
+        return Y.item() == 1
+    return all(sp.Add(*Y.a[:, j]) == 1 for j in range(Y.a.shape[1]))
+
+
+def rule_of(structure, tree, i: int, g, operand_forms: tuple, out) -> object:
+    """The printed rule of one operand of a sub-expression: ∂L/∂(operand i) as a formula of
+    ``g`` (the gradient reaching ``tree``), the operands' formulas and the result's — the
+    formula the reverse sweep evaluates. ``structure``: the example's ShapeEvaluation (its
+    ``evaluation.structure`` with values). Raises NoRule where a form has no matrix formula.
+
+    >>> from derive.core.parser import parse_equations
+    >>> from derive.core.derivation import Partial
+    >>> g = Graph(parse_equations("z = W @ x\\nL = sum(z)", {**FUNCTIONS, **TENSOR_FUNCTIONS}), tensor=True)
+    >>> s = ShapeEvaluation(g, {"W": [3, 2], "x": [2]})
+    >>> W, x, z = sp.symbols("W x z")
+    >>> rule_of(s, g.by_name["z"].tree, 0, Partial("L", "z"), (W, x), z)
+    MatProduct(factors=(Partial(of='L', wrt='z', direct=False), Transposed(operand=x)))
+    """
+    op = primitive_of(tree)
+    return op.rule(g, i, structure.site(tree), tuple(operand_forms), out)
+
+
+def fused_rule_of(structure, tree, g, operand_forms: tuple, out, logits) -> object:
+    """δ for the logits of softmax followed by cross-entropy at ``tree`` (the cross-entropy)."""
+    op = primitive_of(tree)
+    return op.fused(g, structure.site(tree), tuple(operand_forms), out, logits)
 
 
 def uses_tensor_syntax(equations: list[Equation]) -> bool:
@@ -992,23 +1532,8 @@ def uses_tensor_syntax(equations: list[Equation]) -> bool:
         if isinstance(node, Transpose) or (isinstance(node, BinOp) and node.op == "@") or (
                 isinstance(node, Call) and node.func in TENSOR_FUNCTIONS):
             return True
-        stack.extend(_operands(node))
+        stack.extend(operands(node))
     return False
-
-
-def _operands(tree) -> tuple:
-    if isinstance(tree, BinOp):
-        return (tree.left, tree.right)
-    if isinstance(tree, Call):
-        return tree.args
-    if isinstance(tree, (Neg, Transpose)):
-        return (tree.operand,)
-    return ()
-
-
-def _pair(op_result, inputs):
-    out, vjp = op_result
-    return out, inputs, vjp
 
 
 def _sum(a: Tensor, b: Tensor) -> Tensor:
@@ -1018,7 +1543,6 @@ def _sum(a: Tensor, b: Tensor) -> Tensor:
 def _accumulate(adj: dict, t: Tensor, g: Tensor):
     key = id(t)
     adj[key] = g if key not in adj else _sum(adj[key], g)
-
 
 
 def _shape_of_given(name: str, value) -> tuple:
@@ -1032,84 +1556,3 @@ def _shape_of_given(name: str, value) -> tuple:
     if not value:
         return ()
     return (value[0], 1) if len(value) == 1 else (value[0], value[1])
-
-
-class ShapeEvaluation:
-    """Shapes of every node from the inputs' shapes alone, for a symbolic matrix derivation
-    (no values): the same shape rules, and the same messages, as the evaluation with numbers.
-
-    >>> from derive.core.parser import parse_equations
-    >>> from derive.core.tensor import TENSOR_FUNCTIONS
-    >>> g = Graph(parse_equations("z = W @ x + b\\nL = sum(z)", {**FUNCTIONS, **TENSOR_FUNCTIONS}), tensor=True)
-    >>> ShapeEvaluation(g, {"W": [3, 2], "x": [2], "b": [3]}).shapes["z"]
-    (3, 1)
-    """
-
-    def __init__(self, graph: Graph, shapes: dict):
-        unknown = [k for k in shapes if k not in graph.inputs]
-        if unknown:
-            raise InvalidValue(f"shapes given for unknown name(s) {', '.join(map(repr, unknown))}; "
-                               f"the inputs are: {', '.join(graph.inputs)}")
-        missing = [n for n in graph.inputs if n not in shapes]
-        if missing:
-            raise InvalidValue(f"missing shape(s) for {', '.join(missing)}; give every input a "
-                               f"shape, e.g. `{missing[0]}: [3, 1]`")
-        self.graph = graph
-        self.shapes = {n: _shape_of_given(n, shapes[n]) for n in graph.inputs}
-        for eq in graph.equations:
-            self.shapes[eq.name] = self._shape(eq.tree, eq)
-
-    def _shape(self, tree, eq: Equation) -> tuple:
-        if isinstance(tree, Num):
-            return ()
-        if isinstance(tree, Name):
-            return self.shapes[tree.id]
-        where = Where(eq.line, tuple(source_text(a) for a in _operands(tree)))
-        if isinstance(tree, Neg):
-            return self._shape(tree.operand, eq)
-        if isinstance(tree, Transpose):
-            s = self._shape(tree.operand, eq)
-            return s if s == () else (s[1], s[0])
-        if isinstance(tree, BinOp):
-            a, b = self._shape(tree.left, eq), self._shape(tree.right, eq)
-            if tree.op == "@":
-                if a == () or b == ():
-                    raise ShapeError(f"{where.prefix()}`@` multiplies vectors and matrices; "
-                                     f"{where.text(0 if a == () else 1, 'an operand')} is a scalar "
-                                     f"— use * to scale by a number")
-                if a[1] != b[0]:
-                    left, right = where.text(0, "A"), where.text(1, "B")
-                    raise ShapeError(f"{where.prefix()}{left} @ {right} needs {right} with {a[1]} "
-                                     f"rows ({left} is {a[0]}×{a[1]}), got {b[0]} (it is "
-                                     f"{b[0]}×{b[1]}); transpose one of them or fix the shapes")
-                return (a[0], b[1])
-            if a == ():
-                return b
-            if b == ():
-                return a
-            r = a[0] if a[0] == b[0] or b[0] == 1 else (b[0] if a[0] == 1 else None)
-            c = a[1] if a[1] == b[1] or b[1] == 1 else (b[1] if a[1] == 1 else None)
-            if r is None or c is None:
-                raise ShapeError(f"{where.prefix()}{where.text(0, 'the left side')} {tree.op} "
-                                 f"{where.text(1, 'the right side')} needs equal shapes (or one "
-                                 f"that broadcasts: a scalar, a column vector over columns, a row "
-                                 f"over rows), got {shape_text(a)} and {shape_text(b)}")
-            return (r, c)
-        if isinstance(tree, Call):
-            shapes = [self._shape(a, eq) for a in tree.args]
-            if tree.func in TENSOR_FUNCTIONS:
-                spec = TENSOR_FUNCTIONS[tree.func]
-                numbers = [a.value if isinstance(a, Num) else None for a in tree.args]
-                if spec.shape is None:
-                    if shapes[0] == () and spec.layer:
-                        raise ShapeError(f"{where.prefix()}{tree.func} needs a vector (or a batch "
-                                         f"of vectors as columns); {where.text(0, 'its argument')} "
-                                         f"is a scalar")
-                    return shapes[0]
-                return spec.shape(shapes, numbers)
-            for i, s in enumerate(shapes[1:], start=1):
-                if s != () or not isinstance(tree.args[i], Num):
-                    raise GraphError(f"line {eq.line}: argument {i + 1} of `{tree.func}` must be a "
-                                     f"number (it is applied to every entry of the first)")
-            return shapes[0]
-        raise TypeError(f"not a syntax tree node: {tree!r}")

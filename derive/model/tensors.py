@@ -70,6 +70,7 @@ class TensorExample:
         self.aliases = dict(aliases or {})  # scalar name -> (tensor name, row, column)
         self.lr = None if lr is None else to_exact(lr, "lr")
         self.evaluation = TensorEvaluation(graph, given)
+        self.structure = self.evaluation.structure  # shapes and sites: what the rules read
         self.values = {n: self.evaluation.values[n] for n in graph.inputs}
         if params is None:
             params = [n for n in graph.inputs if _PARAM.match(n)] or \
@@ -92,7 +93,8 @@ class TensorExample:
         self.aliases = {}
         self.lr = None if lr is None else to_exact(lr, "lr")
         self.evaluation = None
-        self.shapes = ShapeEvaluation(graph, shapes).shapes
+        self.structure = ShapeEvaluation(graph, shapes)  # shapes and sites: what the rules read
+        self.shapes = self.structure.shapes
         self.values = None
         if params is None:
             params = [n for n in graph.inputs if _PARAM.match(n)] or \

@@ -17,7 +17,7 @@ from ..core.functions import FUNCTIONS, Indicator, Sentence
 from ..core.matrixmath import (MAX_SHOWN, BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
                                Source, TensorCall, Transposed, Updated)
 from ..core.notation import Ones
-from ..core.tensor import TENSOR_FUNCTIONS, source_text
+from ..core.tensor import TENSOR_FUNCTIONS, NoRule, fused_rule_of, operands, rule_of, source_text
 from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose
 from ..rendering.blocks import Content, Section
 
@@ -53,38 +53,6 @@ def _side_by_side(names, values, columns: int = 8, most: int = 3) -> list[list[s
 def _shown(t):
     """A tensor's numbers as a math object: a matrix, or a plain value for a scalar."""
     return Value(t.item()) if t.scalar else MatrixValue.of(t)
-
-
-class _Shapes:
-    """Shapes of sub-expressions, from the shapes of the named tensors."""
-
-    def __init__(self, ex):
-        self.ex = ex
-
-    def __call__(self, tree) -> tuple:
-        if isinstance(tree, Num):
-            return ()
-        if isinstance(tree, Name):
-            return self.ex.shape(tree.id)
-        if isinstance(tree, Transpose):
-            s = self(tree.operand)
-            return s if s == () else (s[1], s[0])
-        if isinstance(tree, Neg):
-            return self(tree.operand)
-        if isinstance(tree, Call):
-            spec = TENSOR_FUNCTIONS.get(tree.func)
-            if spec is not None and spec.shape is not None:  # the registry's shape rule
-                return spec.shape([self(a) for a in tree.args],
-                                  [a.value if isinstance(a, Num) else None for a in tree.args])
-            return self(tree.args[0])
-        left, right = self(tree.left), self(tree.right)
-        if tree.op == "@":
-            return (left[0], right[1])
-        if left == ():
-            return right
-        if right == ():
-            return left
-        return (max(left[0], right[0]), max(left[1], right[1]))
 
 
 def display(tree):
@@ -125,24 +93,6 @@ def display(tree):
     return Source(source_text(tree))
 
 
-def _T(x):
-    """xᵀ, with (xᵀ)ᵀ written as x and (AB)ᵀ as BᵀAᵀ."""
-    if isinstance(x, Transposed):
-        return x.operand
-    if isinstance(x, MatProduct):
-        return MatProduct(tuple(_T(f) for f in reversed(x.factors)))
-    if isinstance(x, sp.Basic) and x.is_number:
-        return x
-    return Transposed(x)
-
-
-def _times(g, factor, side: str):
-    """g @ factor (side "right") or factor @ g, dropping a factor 1."""
-    if g == 1:
-        return factor
-    return MatProduct((g, factor) if side == "right" else (factor, g))
-
-
 def _occurrences(tree, name: str, path=()):
     """Paths (tuples of (node, child index)) from the root to each Name(name)."""
     if isinstance(tree, Name):
@@ -160,62 +110,19 @@ def _occurrences(tree, name: str, path=()):
     return found
 
 
-def _rule_along(g, path, shapes):
-    """The gradient reaching the end of ``path``, as a matrix formula built from ``g``."""
+def _rule_along(ex, g, path, out):
+    """The gradient reaching the end of ``path`` (from an equation's root, whose result is
+    ``out``), as a matrix formula built from ``g``: each step is the table's printed rule for
+    that operand (``derive.core.tensor.rule_of``), the formula the engine evaluates."""
     for node, i in path:
-        if isinstance(node, Transpose):
-            g = _T(g)
-        elif isinstance(node, Neg):
-            g = Product((sp.Integer(-1), g))
-        elif isinstance(node, BinOp):
-            other = node.right if i == 0 else node.left
-            mine = node.left if i == 0 else node.right
-            if node.op == "@":
-                g = _times(g, _T(display(other)), "right" if i == 0 else "left")
-            elif node.op in ("+", "-"):
-                if node.op == "-" and i == 1:
-                    g = Product((sp.Integer(-1), g))
-            elif node.op == "*":
-                factor = display(other)
-                g = factor if g == 1 else (Product((factor, g)) if shapes(other) == () or shapes(mine) == ()
-                                           else Hadamard((g, factor)))
-            elif node.op == "/" and i == 0:
-                g = Scaled(g, display(other))
-            elif node.op == "**" and i == 0 and isinstance(other, Num) and isinstance(mine, Name):
-                c = other.value
-                local = sp.Mul(c, sp.Pow(_sym(mine.id), c - 1, evaluate=False), evaluate=False)
-                g = local if g == 1 else (Product((local, g)) if shapes(mine) == () else Hadamard((g, local)))
-            else:
-                raise _NoRule
-            if node.op in ("+", "-", "*") and shapes(mine) != shapes(node):
-                g = BatchSum(g)  # broadcast over the batch: collect the gradient of every column
-        elif isinstance(node, Call):
-            if node.func in FUNCTIONS and i == 0 and isinstance(node.args[0], Name):
-                spec = FUNCTIONS[node.func]
-                z = _sym(node.args[0].id)
-                extra = [display(a) for a in node.args[1:]]
-                extra += list(spec.defaults[len(node.args) - spec.min_arity:]) if len(node.args) < spec.arity else []
-                local = _local_rule(spec, z, sp.diff(spec.function(z, *extra), z))
-                if local != 1:  # identity: the gradient passes unchanged
-                    g = local if g == 1 else (Product((local, g)) if shapes(node) == () else Hadamard((g, local)))
-            elif node.func == "sum":
-                g = Product((g, ONES)) if g != 1 else ONES
-            elif node.func == "mean":
-                g = Scaled(ONES if g == 1 else Product((g, ONES)), sp.Integer(_size(shapes(node.args[0]))))
-            else:
-                raise _NoRule
-        else:
+        try:
+            g = rule_of(ex.structure, node, i, g, tuple(display(a) for a in operands(node)), out)
+        except NoRule:
+            raise _NoRule from None
+        if g is None:
             raise _NoRule
+        out = display(operands(node)[i])
     return g
-
-
-def _local_rule(spec, z, local):
-    """The local derivative as a course writes it: short forms as SymPy gives them (the ReLU
-    mask 𝟙[z > 0], 1 − tanh²(z), σ(z)(1 − σ(z))); a piecewise or long one as the registry's
-    rule applied, ELU'(z1), whose definition the document states once (``rules_used``)."""
-    if spec.kind == "activation" and (len(local.atoms(Indicator)) > 1 or sp.count_ops(local) > 4):
-        return Prime(spec.name, z)
-    return local
 
 
 def rules_used(formula) -> list:
@@ -264,10 +171,9 @@ def backward_formula(ex, name: str):
     out = ex.output
     pair = _softmax_pair(ex, name)
     if pair is not None and pair[3] == out:
-        p, y, batch, _ = pair
-        diff = Sum((_sym(p), Product((sp.Integer(-1), _target(ex, y)))))
-        return diff if batch == 1 else Scaled(diff, sp.Integer(batch))
-    shapes = _Shapes(ex)
+        p, y, batch, loss = pair
+        return fused_rule_of(ex.structure, ex.graph.by_name[loss].tree, sp.Integer(1),
+                             (_sym(p), _sym(y)), _sym(loss), _sym(name))
     terms = []
     for eq in ex.graph.equations:
         if name not in ex.graph.uses[eq.name]:
@@ -277,7 +183,7 @@ def backward_formula(ex, name: str):
             continue
         for path in _occurrences(eq.tree, name):
             try:
-                terms.append(_rule_along(g, path, shapes))
+                terms.append(_rule_along(ex, g, path, _sym(eq.name)))
             except _NoRule:
                 return None
     if not terms:
@@ -467,7 +373,7 @@ def build_matrix(ex) -> Content:
             s.say(Sentence("{0} is shared by every column (every example of the batch), so its "
                            "gradient sums the contributions of the columns.", (_sym(name),)))
         if symbolic:
-            if formula is None and (_is_softmax_output(ex, name) or name in ex.graph.inputs):
+            if _is_softmax_output(ex, name) or (formula is None and name in ex.graph.inputs):
                 continue  # p of softmax + cross-entropy (the pair is done at once); a target
             shape = ex.shape(name)
             s.say(Sentence("{0} is " + ("a number, like {1}:" if shape == () else "{2}, like {1}:"),
