@@ -76,9 +76,14 @@ def compile_pdf(tex: str, resources=()) -> bytes:
             shutil.copy(resource, Path(tmp) / Path(resource).name)
         src = Path(tmp) / "doc.tex"
         src.write_text(tex, encoding="utf-8")
-        env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
+        # Never run a shell command (\write18), and read or write files only below the build
+        # folder (TeX Live's "paranoid" setting): the document's safety does not rest on its
+        # escaping alone.
+        env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1", openin_any="p",
+                   openout_any="p", shell_escape="f")
         for _ in range(2):
-            run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+            run = subprocess.run(["pdflatex", "-no-shell-escape", "-interaction=nonstopmode",
+                                  "-halt-on-error", "doc.tex"],
                                  cwd=tmp, env=env, capture_output=True, text=True, errors="replace")
             if run.returncode != 0:
                 lines = [l for l in run.stdout.splitlines() if l.startswith("!")]
