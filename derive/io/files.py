@@ -183,6 +183,25 @@ def publish_folder(staging, out, force: bool) -> None:
     ``out`` is re-checked now — files may have appeared during the run — and anything in it that
     derive did not write is moved into the new folder rather than deleted."""
     staging, out = Path(staging), Path(out)
+    if out.is_symlink() and out.is_dir():
+        # ``--out LINK`` names the folder the link points to: that folder is replaced and the
+        # link kept (renaming the link itself would leave it behind as ``.LINK.old-<pid>``)
+        out = Path(os.path.realpath(out))
+        if staging.parent != out.parent:  # the swap below is a rename within one folder
+            moved = make_staging_dir(out.parent, f".{out.name}.")
+            try:
+                for p in staging.iterdir():
+                    shutil.move(str(p), str(moved / p.name))
+                staging.rmdir()  # emptied: nothing of it is left beside the link
+                _swap_in(moved, out, force)
+            except BaseException:
+                shutil.rmtree(moved, ignore_errors=True)  # the caller removes its own staging
+                raise
+            return
+    _swap_in(staging, out, force)
+
+
+def _swap_in(staging: Path, out: Path, force: bool) -> None:
     names = sorted(p.name for p in staging.iterdir() if p.name != MANIFEST)
     (staging / MANIFEST).write_text("\n".join(names) + "\n", encoding="utf-8")
     honour_umask(staging / MANIFEST)
