@@ -723,15 +723,16 @@ def _run(argv):
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:
-        click.echo(f"derive: error: {e.format_message()}", err=True)
+        from .core.escape import one_line
+        click.echo(f"derive: error: {one_line(e.format_message())}", err=True)
         sys.exit(2)
     except click.exceptions.Abort as e:  # click turns Ctrl-C (and our SIGTERM) into Abort
         interrupted = isinstance(e.__cause__, KeyboardInterrupt)
         click.echo("derive: interrupted" if interrupted else "derive: aborted", err=True)
         sys.exit(130)
     except DeriveError as e:
-        message = " ".join(str(e).split())
-        click.echo(f"derive: error: {message}", err=True)
+        from .core.escape import one_line  # it may quote the user's text: no control characters
+        click.echo(f"derive: error: {one_line(str(e))}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("derive: interrupted", err=True)

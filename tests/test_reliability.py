@@ -397,3 +397,22 @@ def test_options_out_of_range_are_one_line_errors(args, words, capsys):
     assert time.perf_counter() - start < SECOND
     err = capsys.readouterr().err
     assert info.value.code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
+
+
+@pytest.mark.parametrize("where", ["beside", "elsewhere"])
+def test_force_through_a_symlink_replaces_its_folder_and_keeps_the_link(tmp_path, where):
+    """Issue 27: `--out LINK --force` with LINK a link to derive's folder left `.LINK.old-<pid>`."""
+    from derive.courseware.homework import generate
+    real = tmp_path / "real"
+    generate(_spec(tmp_path), 2, 0, real, ["md"])
+    parent = tmp_path if where == "beside" else tmp_path / "other"
+    parent.mkdir(exist_ok=True)
+    link = parent / "LINK"
+    link.symlink_to(real)
+    generate(_spec(tmp_path), 3, 5, link, ["md"], force=True)
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert "-s5-3" in (real / "answers.json").read_text()
+    assert sorted(p.name for p in parent.iterdir()) == ["LINK"] + (["hw.yaml", "real"] if where == "beside" else [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["hw.yaml", "real"] + (["other"] if where != "beside" else ["LINK"]))
+    from derive.io.files import current_umask
+    assert real.stat().st_mode & 0o777 == 0o777 & ~current_umask()  # an ordinary folder's mode

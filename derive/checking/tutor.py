@@ -439,6 +439,9 @@ def run(tutor: Tutor, read, write, fmt: str = "text") -> int:
     >>> run(Tutor(derive.neuron(x=2, w=3, b=1, y=5), steps=["z", "L"]), read, lambda s: None)
     1
     """
+    from ..core.escape import visible
+    shown = write
+    write = lambda line: shown(visible(line))  # noqa: E731 - the transcript quotes the student
     for line in tutor.intro():
         write(line)
     while not tutor.done:
@@ -463,7 +466,8 @@ def line_reader(stream, write):
         if not line:
             raise EOFError
         line = line.rstrip("\r\n")
-        write(prompt + line)
+        from ..core.escape import visible
+        write(visible(prompt + line))  # the student's control characters never reach the terminal
         return line
     return read
 

@@ -30,7 +30,9 @@ class ParseError(DeriveError):
     """
 
     def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        from .escape import visible
         self.line, self.column = line, column
+        message = visible(message)  # it quotes the user's text, which may hold control characters
         where = ""
         if line is not None:
             where = f"line {line}, column {column}: " if column is not None else f"line {line}: "

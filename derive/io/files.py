@@ -76,9 +76,14 @@ def compile_pdf(tex: str, resources=()) -> bytes:
             shutil.copy(resource, Path(tmp) / Path(resource).name)
         src = Path(tmp) / "doc.tex"
         src.write_text(tex, encoding="utf-8")
-        env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
+        # Never run a shell command (\write18), and read or write files only below the build
+        # folder (TeX Live's "paranoid" setting): the document's safety does not rest on its
+        # escaping alone.
+        env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1", openin_any="p",
+                   openout_any="p", shell_escape="f")
         for _ in range(2):
-            run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+            run = subprocess.run(["pdflatex", "-no-shell-escape", "-interaction=nonstopmode",
+                                  "-halt-on-error", "doc.tex"],
                                  cwd=tmp, env=env, capture_output=True, text=True, errors="replace")
             if run.returncode != 0:
                 lines = [l for l in run.stdout.splitlines() if l.startswith("!")]
@@ -178,6 +183,25 @@ def publish_folder(staging, out, force: bool) -> None:
     ``out`` is re-checked now — files may have appeared during the run — and anything in it that
     derive did not write is moved into the new folder rather than deleted."""
     staging, out = Path(staging), Path(out)
+    if out.is_symlink() and out.is_dir():
+        # ``--out LINK`` names the folder the link points to: that folder is replaced and the
+        # link kept (renaming the link itself would leave it behind as ``.LINK.old-<pid>``)
+        out = Path(os.path.realpath(out))
+        if staging.parent != out.parent:  # the swap below is a rename within one folder
+            moved = make_staging_dir(out.parent, f".{out.name}.")
+            try:
+                for p in staging.iterdir():
+                    shutil.move(str(p), str(moved / p.name))
+                staging.rmdir()  # emptied: nothing of it is left beside the link
+                _swap_in(moved, out, force)
+            except BaseException:
+                shutil.rmtree(moved, ignore_errors=True)  # the caller removes its own staging
+                raise
+            return
+    _swap_in(staging, out, force)
+
+
+def _swap_in(staging: Path, out: Path, force: bool) -> None:
     names = sorted(p.name for p in staging.iterdir() if p.name != MANIFEST)
     (staging / MANIFEST).write_text("\n".join(names) + "\n", encoding="utf-8")
     honour_umask(staging / MANIFEST)

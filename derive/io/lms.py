@@ -14,7 +14,30 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _xml_escape
+from xml.sax.saxutils import quoteattr as _xml_quoteattr
+
+from ..core.escape import one_line, xml_text
+
+
+def escape(text: str) -> str:
+    """XML character data: markup escaped, and control characters XML cannot carry spelled out."""
+    return _xml_escape(xml_text(text))
+
+
+def quoteattr(text: str) -> str:
+    """An XML attribute value, quoted (line breaks become character references)."""
+    return _xml_quoteattr(xml_text(text))
+
+
+def category_path(title: str) -> str:
+    """A course title as one Moodle category below ``$course$/top``: on one line, with its
+    slashes doubled (Moodle reads a single ``/`` as a subcategory).
+
+    >>> category_path("Week 5 / nets\\n\\n::Q::{=1}")
+    '$course$/top/Week 5 // nets ::Q::{=1}'
+    """
+    return "$course$/top/" + one_line(title).replace("/", "//")
 
 
 @dataclass(frozen=True)
@@ -45,7 +68,7 @@ def number(x: float) -> str:
 
 
 def _cdata(html: str) -> str:
-    return "<![CDATA[" + html.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+    return "<![CDATA[" + xml_text(html).replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 # --- Moodle XML ---------------------------------------------------------------------------
@@ -59,13 +82,13 @@ def moodle_xml(category: str, questions: list[Question]) -> str:
     feedback."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<quiz>",
              '  <question type="category">',
-             f"    <category><text>{escape('$course$/top/' + category)}</text></category>",
+             f"    <category><text>{escape(category_path(category))}</text></category>",
              "  </question>"]
     for q in questions:
         parts = "".join(f"<p>{p.label} = {{1:NUMERICAL:={number(p.value)}:{number(p.tolerance)}}}</p>"
                         for p in q.parts)
         lines += ['  <question type="cloze">',
-                  f"    <name><text>{escape(q.name)}</text></name>",
+                  f"    <name><text>{escape(one_line(q.name))}</text></name>",
                   f'    <questiontext format="html"><text>{_cdata(q.text + parts)}</text></questiontext>',
                   f'    <generalfeedback format="html"><text>{_cdata(q.feedback)}</text></generalfeedback>',
                   "    <penalty>0.3333333</penalty>",
@@ -84,17 +107,19 @@ def gift_escape(text: str) -> str:
     >>> gift_escape(r"\frac{a}{b} = 1")
     '\\\\frac\\{a\\}\\{b\\} \\= 1'
     """
-    text = text.replace("\\", "\\\\")
-    return re.sub(r"([~=#{}:])", r"\\\1", text).replace("\n", " ")
+    text = xml_text(text).replace("\\", "\\\\")  # spelled controls' backslashes escaped too
+    # every line break is a space: a blank line would end the question (and start another)
+    return re.sub(r"([~=#{}:])", r"\\\1", text).replace("\r", " ").replace("\n", " ")
 
 
 def gift(category: str, questions: list[Question]) -> str:
     """GIFT: one numerical question per asked step (GIFT has no multi-part questions), named
     after the variant and the step; the solution as general feedback (``####``)."""
-    out = [f"// {gift_escape(category)}: exported by derive", f"$CATEGORY: $course$/top/{category}", ""]
+    out = [f"// {gift_escape(one_line(category))}: exported by derive",
+           f"$CATEGORY: {category_path(category)}", ""]
     for q in questions:
         for p in q.parts:
-            name = gift_escape(f"{q.name} — {p.key}")
+            name = gift_escape(one_line(f"{q.name} — {p.key}"))
             text = gift_escape(f"{q.text}<p>{p.label} = ?</p>")
             out.append(f"::{name}::[html]{text}{{#{number(p.value)}:{number(p.tolerance)}"
                        f"####{gift_escape(q.feedback)}}}")
@@ -140,7 +165,7 @@ def qti_zip(ident: str, title: str, questions: list[Question]) -> bytes:
     variant and asked step, each accepting [value − tolerance, value + tolerance]. Same input,
     same bytes (fixed timestamps, sorted entries)."""
     ident = re.sub(r"[^A-Za-z0-9_-]", "_", ident)
-    items = [_item(f"{q.ident}-{i}", f"{q.name} — {p.key}", f"{q.text}<p>{p.label} = ?</p>", p, q.feedback)
+    items = [_item(f"{q.ident}-{i}", one_line(f"{q.name} — {p.key}"), f"{q.text}<p>{p.label} = ?</p>", p, q.feedback)
              for q in questions for i, p in enumerate(q.parts, 1)]
     assessment = "\n".join([
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -148,7 +173,7 @@ def qti_zip(ident: str, title: str, questions: list[Question]) -> bytes:
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         'xsi:schemaLocation="http://www.imsglobal.org/xsd/ims_qtiasiv1p2 '
         'http://www.imsglobal.org/xsd/ims_qtiasiv1p2p1.xsd">',
-        f"<assessment ident={quoteattr(ident)} title={quoteattr(title)}>",
+        f"<assessment ident={quoteattr(ident)} title={quoteattr(one_line(title))}>",
         "<qtimetadata>" + _field("cc_maxattempts", "1") + "</qtimetadata>",
         '<section ident="root_section">', *items, "</section>", "</assessment>", "</questestinterop>", ""])
     manifest = "\n".join([
@@ -171,4 +196,5 @@ def qti_zip(ident: str, title: str, questions: list[Question]) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["Part", "Question", "moodle_xml", "gift", "qti_zip", "CLOZE", "number", "gift_escape"]
+__all__ = ["Part", "Question", "moodle_xml", "gift", "qti_zip", "CLOZE", "number", "gift_escape",
+           "category_path"]

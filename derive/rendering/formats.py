@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.errors import DeriveError
+from ..core.escape import visible
 from ..core.functions import Sentence
 from . import blocks
 from .printing import printer_for
@@ -24,6 +25,7 @@ def _escape_latex(text: str) -> str:
     spelled in LaTeX by latexcodec; a character neither knows is dropped rather than break the
     document."""
     import latexcodec  # noqa: F401  (registers the "latex" codec)
+    text = visible(text)  # a control character would end the TeX run (or be read as ^^ code)
     out = []
     # a run of superscripts (10⁻⁶ in a sentence) is one LaTeX exponent, not one per character
     # (a lone ¹ ² ³ latexcodec spells itself)
@@ -62,7 +64,8 @@ _LATEX_SYMBOLS = {"⊙": r"\ensuremath{\odot}", "∂": r"\ensuremath{\partial}",
 
 
 def _escape_markdown(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]<>#|$])", r"\\\1", text)
+    # brackets and angle brackets escaped: no user text becomes a link (`[x](javascript:…)`)
+    return re.sub(r"([\\`*_{}\[\]<>#|$])", r"\\\1", visible(text))
 
 
 NOTATION_KEYS = {"total": ("d", "∂"), "delta": (True, False), "index_base": (0, 1)}
@@ -252,7 +255,7 @@ def mathjax_tex(math: str) -> str:
 
 def _escape_html(text: str) -> str:
     import html
-    return html.escape(text, quote=False)
+    return html.escape(visible(text), quote=False)
 
 
 def mathml(math: str, display: bool = False) -> str:
@@ -342,7 +345,7 @@ register(Format("markdown", "latex", "md", lambda m: f"${mathjax_tex(m)}$",
 register(Format("latex", "latex", "tex", _latex_inline, _latex_display,
                 _escape_latex, aliases=("tex",), diagram=_tikz_diagram, table=_latex_table,
                 macros=_latex_macros, paper=_latex_paper, description="a LaTeX document (pdflatex)"))
-register(Format("text", "text", "txt", lambda m: m, lambda m: f"    {m}", lambda t: t,
+register(Format("text", "text", "txt", lambda m: m, lambda m: f"    {m}", visible,
                 aliases=("txt",), diagram=_text_diagram, table=_text_table,
                 description="plain Unicode text"))
 register(Format("pdf", "latex", "pdf", source="latex", binary=True, paper=_latex_paper,
