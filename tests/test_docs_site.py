@@ -179,6 +179,7 @@ def run_page(page: Path, tmp: Path) -> int:
                         doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE))
                     out = []
                     runner.run(test, out=out.append, clear_globs=False)
+                    namespace.update(test.globs)  # DocTest copies its globals: the next block sees them
                     assert runner.failures == 0, "".join(out)
                 elif not block.title:
                     exec(compile(block.code, where, "exec"), namespace)
