@@ -85,12 +85,8 @@ def tensor_functions_table() -> str:
         return ""
     rows = ["| name | arguments | what it computes |", "| --- | --- | --- |"]
     for name, spec in TENSOR_FUNCTIONS.items():
-        optional = len(spec.defaults)
-        args = [f"arg{i + 1}" for i in range(spec.arity)]
-        if optional:
-            args = args[: spec.arity - optional] + [f"[{', '.join(args[spec.arity - optional:])}]"]
-        rows.append(f"| `{name}` | {spec.arity - optional}"
-                    f"{f' to {spec.arity}' if optional else ''} | {_cell(spec.description)} |")
+        count = (f"{spec.min_arity} to {spec.arity}" if spec.defaults else str(spec.arity))
+        rows.append(f"| `{name}` | {count} | {_cell(spec.description)} |")
     return "\n".join(rows)
 
 
