@@ -503,7 +503,7 @@ def _learning_rates(ctx, param, value):
     return rates
 
 
-def _betas(ctx, param, value):
+def _pair(ctx, param, value):
     if value is None:
         return None
     parts = [p.strip() for p in value.split(",")]
@@ -512,30 +512,52 @@ def _betas(ctx, param, value):
     return tuple(_number(ctx, param, p) for p in parts)
 
 
-@cli.command()
+def _optimizer_options() -> list:
+    """``--optimizer`` and one option per hyperparameter of the optimizer registry (each entry's
+    own and the common ones), with its doc and the optimizers that take it."""
+    from .training.optimizers import OPTIMIZERS, options, takers
+    made = [click.Option(["--optimizer"], help=f"One of: {', '.join(OPTIMIZERS)} (default sgd).")]
+    callbacks = {"number": _number, "pair": _pair}
+    sentence = lambda text: (text[0].upper() + text[1:] if text[:1].isascii() else text)  # noqa: E731 (ε stays ε)
+    for hp in options():
+        flag = "--" + hp.name.replace("_", "-")
+        takes = takers(hp.name)
+        where = f" ({', '.join(takes)})" if takes and len(takes) < len(OPTIMIZERS) else ""
+        if hp.name == "lr":
+            made.append(click.Option([flag, hp.name], callback=_learning_rates, help=sentence(hp.doc) + "."))
+        elif hp.kind == "flag":
+            made.append(click.Option([flag, hp.name], is_flag=True, default=None,
+                                     help=sentence(hp.doc) + where + "."))
+        else:
+            example = " like 0.9,0.999" if hp.kind == "pair" else ""
+            made.append(click.Option([flag, hp.name], callback=callbacks[hp.kind],
+                                     help=sentence(hp.doc) + example + where + "."))
+    return made
+
+
+class _TrainCommand(click.Command):
+    """``derive train``: the optimizer options are generated from the registry when the command
+    parses its arguments or shows its help (so ``derive --help`` imports no SymPy)."""
+
+    def get_params(self, ctx):
+        if not getattr(self, "registry_options", False):
+            self.params[2:2] = _optimizer_options()  # after SPEC and --steps
+            self.registry_options = True
+        return super().get_params(ctx)
+
+
+@cli.command(cls=_TrainCommand)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--steps", type=click.IntRange(0, 10000), help="Number of updates (or `steps:` in the spec's train section).")
-@click.option("--optimizer", help="sgd, momentum, nesterov, rmsprop, adam, adamw or adagrad (default sgd).")
-@click.option("--lr", callback=_learning_rates,
-              help="Learning rate: a number, or one per parameter like w=0.1,b=0.01.")
-@click.option("--momentum", callback=_number, help="Momentum μ (sgd, rmsprop; momentum/nesterov default 0.9).")
-@click.option("--nesterov", is_flag=True, default=None, help="Nesterov momentum (SGD).")
-@click.option("--alpha", callback=_number, help="RMSprop's average factor α (default 0.99).")
-@click.option("--betas", callback=_betas, help="Adam's β₁,β₂ (default 0.9,0.999).")
-@click.option("--eps", callback=_number, help="ε of rmsprop, adam, adamw, adagrad (default 1e-8).")
-@click.option("--weight-decay", "weight_decay", callback=_number,
-              help="Weight decay λ (L2 in the gradient; decoupled for adamw).")
-@click.option("--clip-norm", "clip_norm", callback=_number, help="Clip the gradient's norm to at most this.")
-@click.option("--clip-value", "clip_value", callback=_number, help="Clip each gradient component to ±this.")
 @click.option("--plot", "plot", type=click.Path(dir_okay=False),
               help="Write the loss curve here (.png, .pdf, .svg); with -o it defaults to FILE's name + .png.")
 @_output_options
-def train(spec, steps, optimizer, lr, momentum, nesterov, alpha, betas, eps, weight_decay, clip_norm,
-          clip_value, plot, fmt, output, precision, fragment, force, exact, paper):
+def train(spec, steps, plot, fmt, output, precision, fragment, force, exact, paper, **hyperparameters):
     """Train an example for several steps with an optimizer (PyTorch's rules, exact numbers):
     step 1 in full, the update rule with its numbers, a table per step, the loss curve and what
-    the run shows (dead units, saturation, divergence, clipping). Options override the spec's
-    `train:` section.
+    the run shows (dead units, saturation, divergence, clipping). Scalar or tensor equations.
+    Options override the spec's `train:` section; the optimizer options come from the optimizer
+    registry.
 
     \b
     Example spec.yaml:
@@ -554,9 +576,7 @@ def train(spec, steps, optimizer, lr, momentum, nesterov, alpha, betas, eps, wei
     if fmt == "pytorch":
         raise DeriveError("--format pytorch exports one example; use `derive render SPEC --format pytorch`")
     ex, options = training_from_spec(spec)
-    given = {"steps": steps, "optimizer": optimizer, "lr": lr, "momentum": momentum,
-             "nesterov": nesterov, "alpha": alpha, "betas": betas, "eps": eps,
-             "weight_decay": weight_decay, "clip_norm": clip_norm, "clip_value": clip_value}
+    given = {"steps": steps, **hyperparameters}
     options.update({k: v for k, v in given.items() if v is not None})
     if "steps" not in options:
         raise DeriveError("how many steps? give --steps N (or `train: {steps: N}` in the spec)")

@@ -853,13 +853,20 @@ def propagate(graph: Graph, values: dict, override=None, evaluate=None,
     return out
 
 
+# Gradient descent's update rule, stated once as math: the optimizer registry's ``sgd`` entry
+# (derive.training.optimizers) writes its rule with this expression, and every single-step update
+# (``Example.update``, answer keys, worked solutions) substitutes into it.
+THETA, ETA, GRADIENT = (sp.Symbol(n, real=True) for n in ("θ", "η", "g"))
+DESCENT = sp.Add(THETA, sp.Mul(-1, ETA, GRADIENT, evaluate=False), evaluate=False)  # θ − η·g
+
+
 def descend(value: sp.Expr, lr: sp.Expr, gradient: sp.Expr) -> sp.Expr:
-    """The update rule, once: one step of gradient descent, ``value − lr·gradient``.
+    """One step of gradient descent, ``DESCENT`` (θ − η·g) at these numbers.
 
     >>> descend(3, sp.Rational(1, 10), 8)
     11/5
     """
-    return value - lr * gradient
+    return DESCENT.xreplace({THETA: sp.sympify(value), ETA: sp.sympify(lr), GRADIENT: sp.sympify(gradient)})
 
 
 def _descendants(graph: Graph, name: str) -> set[str]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from ..core.derivation import Derivation
-from ..core.engine import Evaluation, Graph, descend, graph_of, gc_paused, public_form
+from ..core.engine import Evaluation, Graph, graph_of, gc_paused, public_form
 from ..rendering.formats import render_content
 from ..solutions.content import build
 from ..solutions.steps import resolve_notation
@@ -299,10 +299,12 @@ class Example:
         if name not in self.graph.inputs:
             raise DeriveError(f"{name!r} is computed, not a parameter; updates apply to inputs "
                               f"such as {', '.join(self.params)}")
+        from ..training.optimizers import OPTIMIZERS  # one sgd step of the optimizer registry
+        sgd = OPTIMIZERS["sgd"]
         if self.symbolic:
-            return descend(self.graph.symbols[name], self.lr, self.grad(name))
-        return public_form(descend(self.evaluation.values[name], self.lr,
-                                   self.evaluation.grad(name, self.output)))
+            return sgd.step(self.graph.symbols[name], self.grad(name), self.lr)
+        return public_form(sgd.step(self.evaluation.values[name], self.evaluation.grad(name, self.output),
+                                    self.lr))
 
     def derivation(self, wrt: str | None = None, of: str | None = None) -> Derivation:
         """The step-by-step derivation of ∂of/∂wrt as plain data (forward steps, local
@@ -342,16 +344,15 @@ class Example:
             raise DeriveError("hand-style rounding needs an example with values")
         return hand_rounded(self, digits)
 
-    def train(self, steps: int, optimizer: str = "sgd", lr=None, momentum=0, nesterov=False,
-              alpha=0.99, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, clip_norm=None,
-              clip_value=None):
+    def train(self, steps: int, optimizer: str = "sgd", lr=None, **options):
         """``steps`` updates of ``optimizer`` (sgd, momentum, nesterov, rmsprop, adam, adamw,
-        adagrad — PyTorch's rules, exact) from this example's values. ``lr`` is a number or
-        ``{parameter: lr}`` (default: the example's lr, else PyTorch's default for the optimizer);
-        ``momentum``/``nesterov`` go with SGD (and momentum with RMSprop; the optimizers named
-        momentum and nesterov use 0.9 unless given), ``alpha`` with RMSprop, ``betas`` with Adam,
-        ``weight_decay`` is L2 in the gradient (decoupled for AdamW), ``clip_norm`` and ``clip_value``
-        clip the gradient first. Returns a ``Training``.
+        adagrad, or any registered in ``derive.training.optimizers`` — PyTorch's rules, exact) from
+        this example's values. ``lr`` is a number or ``{parameter: lr}`` (default: the example's lr,
+        else PyTorch's default for the optimizer). ``options`` are the optimizer's hyperparameters
+        as its registry entry declares them (``momentum``/``nesterov`` for SGD and momentum for
+        RMSprop, ``alpha`` for RMSprop, ``betas`` and ``eps`` for Adam …) and, for every optimizer,
+        ``weight_decay`` (L2 in the gradient; decoupled for AdamW), ``clip_norm`` and
+        ``clip_value``. Returns a ``Training``.
 
         >>> tr = Example.from_equations("z = w*x + b\\na = relu(z)\\nL = (a - y)**2",
         ...                             values={"x": 2, "w": 3, "b": 1, "y": 5}).train(2, lr=0.1)
@@ -359,8 +360,7 @@ class Example:
         ([4, 0, 0], 11/5)
         """
         from ..training.run import train
-        return train(self, steps, optimizer, lr, momentum, nesterov, alpha, betas, eps,
-                     weight_decay, clip_norm, clip_value)
+        return train(self, steps, optimizer, lr, **options)
 
     def check(self, answers: dict, rtol=None, atol=None, *, listed: str | None = None) -> "Report":
         """Compare a student's answers ``{key: answer}`` with the exact ones; see

@@ -27,8 +27,11 @@ _NOT_IN_EQUATIONS = {
 _NOT_IN_EQUATIONS.update({k: _NOT_IN_EQUATIONS["inputs"] for k in ("weights", "biases", "targets")})
 _NOT_IN_MLP = "it belongs to an equations spec (`derive render`); an mlp spec gives inputs, " \
               "weights, biases, targets, activation, loss, lr, focus, precision and notation"
-TRAIN_FIELDS = ("steps", "optimizer", "lr", "momentum", "nesterov", "alpha", "betas", "eps",
-                "weight_decay", "clip_norm", "clip_value")
+def train_fields() -> tuple:
+    """The fields of a spec's ``train:`` section: steps, optimizer, and every hyperparameter of
+    the optimizer registry (generated from its entries)."""
+    from ..training.optimizers import options
+    return ("steps", "optimizer") + tuple(hp.name for hp in options())
 
 
 @dataclass
@@ -265,17 +268,22 @@ def train_options(data: dict, path) -> dict:
     section = data.get("train") or {}
     if not isinstance(section, dict):
         raise SpecError(f"{path}: `train` must be a mapping like {{steps: 10, optimizer: adam, lr: 0.01}}")
-    unknown = [k for k in section if k not in TRAIN_FIELDS]
+    from ..training.optimizers import options as hyperparameters
+    fields = train_fields()
+    unknown = [k for k in section if k not in fields]
     if unknown:
         raise SpecError(f"{path}: unknown field(s) in `train`: {', '.join(map(str, unknown))}; known: "
-                        f"{', '.join(TRAIN_FIELDS)}")
+                        f"{', '.join(fields)}")
     options = dict(section)
     if isinstance(data.get("lr"), dict) and "lr" not in options:
         options["lr"] = data["lr"]
-    if "betas" in options and (not isinstance(options["betas"], list) or len(options["betas"]) != 2):
-        raise SpecError(f"{path}: `train.betas` must be two numbers like [0.9, 0.999]")
-    if "nesterov" in options and not isinstance(options["nesterov"], bool):
-        raise SpecError(f"{path}: `train.nesterov` must be true or false")
+    for hp in hyperparameters():  # the written form each kind takes (the values are checked by the run)
+        if hp.name not in options:
+            continue
+        if hp.kind == "pair" and (not isinstance(options[hp.name], list) or len(options[hp.name]) != 2):
+            raise SpecError(f"{path}: `train.{hp.name}` must be two numbers like [0.9, 0.999]")
+        if hp.kind == "flag" and not isinstance(options[hp.name], bool):
+            raise SpecError(f"{path}: `train.{hp.name}` must be true or false")
     if "optimizer" in options and not isinstance(options["optimizer"], str):
         raise SpecError(f"{path}: `train.optimizer` must be a name such as adam")
     if isinstance(options.get("lr"), dict):

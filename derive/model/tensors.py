@@ -300,6 +300,11 @@ class TensorExample:
         step = binary_values("*", scalar(self.lr), g, g.shape, "lr·∂L")
         return _public(binary_values("-", old, step, old.shape, f"{name}_new"))
 
+    def train(self, steps: int, optimizer: str = "sgd", lr=None, **options):
+        """``steps`` updates of ``optimizer``, entry by entry (see ``Example.train``)."""
+        from ..training.run import train
+        return train(self, steps, optimizer, lr, **options)
+
     def gradients(self) -> dict:
         """∂output/∂p for every parameter (exact Tensors' public form), in parameter order.
 

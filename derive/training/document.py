@@ -4,30 +4,62 @@ loss curve and observations computed from the run."""
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 
 import sympy as sp
 
+from ..core.approx import approx
 from ..core.derivation import Chain, Note, Partial, Product, Sum, Value, Vector
+from ..core.engine import descend
+from ..core.matrixmath import MatrixValue
 from ..core.notation import Nabla, Norm
 from ..core.functions import Sentence
 from ..rendering.blocks import Content, Section
 from ..solutions.content import build
-from .optimizers import B1, B2, ETA, G_T, LAM, THETA, rule_symbol
+from ..solutions.matrixdoc import build_matrix
+from .optimizers import COMMON, ETA, G_T, LAM, THETA, THETA_PREV, first_update, worked_lines
 from .observations import observations
 
 TABLE_STEPS = 8  # per-step tables shown in full; longer runs show the first and last ones
-
-_G = sp.Symbol("g₁", real=True)
-
 
 def _rate(tr):
     rates = list(dict.fromkeys(tr.hyper.lr.values()))
     return rates[0] if len(rates) == 1 else None
 
 
+def shown(value, limit: int | None = None):
+    """A number as a ``Value``, a matrix as a ``MatrixValue`` (large ones elided to their corners)."""
+    if isinstance(value, sp.MatrixBase):
+        holder = SimpleNamespace(a=value)  # MatrixValue reads entries [i, j] and the shape
+        return MatrixValue.of(holder) if limit is None else MatrixValue.of(holder, limit)
+    return Value(value)
+
+
+def _symbol_of(ex):
+    symbols = getattr(ex.graph, "symbols", None) or {}
+    return lambda name: symbols.get(name) or sp.Symbol(name)
+
+
+# Generic points (no kink, no tie) at which an optimizer's first update is compared with gradient
+# descent's θ − η·g: where they agree, the single-step worked solution's update is update 1.
+_POINTS = ((sp.Rational(3, 7), sp.Rational(-5, 11), sp.Rational(2, 13)),
+           (sp.Rational(-4, 9), sp.Rational(6, 7), sp.Rational(3, 17)))
+
+
+def _first_update_is_descent(tr) -> bool:
+    h, opt = tr.hyper, tr.optimizer
+    if tr.steps == 0 or tr.records[0].clipped or (h.weight_decay != 0 and opt.decay == "l2"):
+        return False
+    for theta, g, lr in _POINTS:
+        ours = opt.step(theta, g, lr, h.values)
+        if abs(approx(ours) - approx(descend(theta, lr, g))) > 1e-40:
+            return False
+    return True
+
+
 def training_content(tr, figure: str | None = None) -> Content:
     ex, h, opt = tr.example, tr.hyper, tr.optimizer
-    symbols = ex.graph.symbols
+    symbol = _symbol_of(ex)
     title = f"{ex.title or 'Training ' + ex.output}: {tr.steps} step{'s' if tr.steps != 1 else ''} of {opt.title}"
     sections = []
 
@@ -44,7 +76,7 @@ def training_content(tr, figure: str | None = None) -> Content:
                    "gradient at step k − 1.", tuple(math)))
     if rate is None:
         s.say(Sentence("Each parameter has its own learning rate:"))
-        s.tabulate(["parameter", "learning rate"], [[symbols[p], Value(h.lr[p])] for p in ex.params])
+        s.tabulate(["parameter", "learning rate"], [[symbol(p), Value(h.lr[p])] for p in tr.params])
     hyper = _hyper_rows(tr)
     if hyper:
         s.tabulate(["hyperparameter", "value"], hyper)
@@ -52,9 +84,9 @@ def training_content(tr, figure: str | None = None) -> Content:
 
     # 2. Step 1 in full: the single-step worked solution at the starting values.
     first = copy.copy(ex)
-    plain = opt.name == "sgd" and h.momentum == 0 and h.weight_decay == 0 and not tr.records[0].clipped
+    plain = _first_update_is_descent(tr)
     first.lr = rate if plain and rate is not None else None  # its update section is update 1 exactly
-    worked = build(first)
+    worked = build_matrix(first) if tr.model.tensor else build(first)
     intro = Section("Step 1 in full: the gradients at the start")
     intro.say(Sentence("Every step repeats one computation at new values: the forward pass, then the "
                        "chain rule back to every parameter. Here it is in full for the starting values; "
@@ -88,44 +120,49 @@ def training_content(tr, figure: str | None = None) -> Content:
 
 
 def _hyper_rows(tr):
-    h, name = tr.hyper, tr.optimizer.name
+    """One row per hyperparameter the rule uses (its symbols appear in the rule, or a flag that
+    is set), then weight decay and clipping: read from the registry entry, never by its name."""
+    h, opt = tr.hyper, tr.optimizer
+    used = set()
+    for line in opt.lines(h.values):
+        used |= line.rhs.free_symbols
     rows = []
-    if h.momentum != 0:
-        rows.append(["momentum μ", Value(h.momentum)])
-    if h.nesterov:
-        rows.append(["Nesterov", "yes"])
-    if name == "rmsprop":
-        rows.append(["α (average of g²)", Value(h.alpha)])
-    if name in ("adam", "adamw"):
-        rows.append([Vector((B1, B2), brackets=False),
-                     Vector((Value(h.beta1), Value(h.beta2)), brackets=False)])
-    if name in ("rmsprop", "adam", "adamw", "adagrad"):
-        rows.append(["ε", Value(h.eps)])
+    for hp in opt.hyperparameters:
+        value = h[hp.name]
+        if hp.kind == "flag":
+            if value:
+                rows.append([hp.label or hp.name, "yes"])
+        elif hp.symbols and any(sym in used for sym in hp.symbols):
+            if len(hp.symbols) > 1:
+                rows.append([Vector(hp.symbols, brackets=False),
+                             Vector(tuple(Value(v) for v in value), brackets=False)])
+            else:
+                rows.append([hp.label or hp.name, Value(value)])
     if h.weight_decay != 0:
-        kind = "decoupled: θ(1 − ηλ)" if tr.optimizer.decoupled_decay else "L2: adds λθ to the gradient"
+        kind = "L2: adds λθ to the gradient" if opt.decay == "l2" else "decoupled: θ(1 − ηλ)"
         rows.append([f"weight decay λ ({kind})", Value(h.weight_decay)])
-    if h.clip_value is not None:
-        rows.append(["clip each gradient component to ±c", Value(h.clip_value)])
-    if h.clip_norm is not None:
-        rows.append(["clip the gradient norm to at most c", Value(h.clip_norm)])
+    for hp in COMMON:
+        if hp.name.startswith("clip") and h[hp.name] is not None:
+            rows.append([hp.label, Value(h[hp.name])])
     return rows
 
 
 def _rule_section(tr) -> Section:
     ex, h, opt = tr.example, tr.hyper, tr.optimizer
+    symbol = _symbol_of(ex)
     s = Section(f"The update rule: {opt.title}")
+    entrywise = " (for a matrix, entry by entry: squares, roots and quotients of matrices are taken " \
+                "per entry)" if any(tr.shape(p) != () for p in tr.params) else ""
     s.say(Sentence("For every parameter {0} with gradient {1} at update t (t = 1, 2, …), starting "
-                   "from zero state:", (THETA, G_T)))
-    for lhs, rule in opt.rule(h):
-        s.show(Chain(lhs, "=", rule))
-    if opt.name in ("adam", "adamw"):
-        s.say(Sentence("The moments start at 0, so early averages are biased towards 0; dividing by "
-                       "{0} and {1} corrects that (both tend to 1 as t grows).",
-                       tuple(sp.Add(1, -sp.Pow(b, sp.Symbol("t"), evaluate=False), evaluate=False)
-                             for b in (B1, B2))))
-    if h.weight_decay != 0 and not opt.decoupled_decay:
+                   f"from zero state{entrywise}:", (THETA, G_T)))
+    lines = opt.lines(h.values)
+    for line in lines:
+        s.show(Chain(line.symbol, "=", line.rhs))
+    for remark in opt.remarks:
+        s.say(remark)
+    if h.weight_decay != 0 and opt.decay == "l2":
         s.say(Sentence("Weight decay enters as L2 regularisation in the gradient: {0}.",
-                       (Chain(G_T, "=", Sum((Partial(ex.output, THETA.name), Product((LAM, rule_symbol("θₜ₋₁")))))),)))
+                       (Chain(G_T, "=", Sum((Partial(ex.output, THETA.name), Product((LAM, THETA_PREV))))),)))
     record = tr.records[0]
     if record.clipped:
         s.say(Sentence("Before the update the gradient is clipped:"))
@@ -139,45 +176,54 @@ def _rule_section(tr) -> Section:
             else:
                 params, c = data
                 s.say(Sentence(f"by value: {', '.join(params)} capped at ±{{0}}.", (Value(c),)))
-    focus = ex.focus if ex.focus in ex.params else ex.params[0]
-    if not record.worked:
+    focus = tr.focus
+    if not record.envs:
         return s
     g_raw = record.grads[focus]
     g_used = record.used[focus]
-    s.say(Sentence("Update 1 with the numbers, for {0}:", (ex.graph.symbols[focus],)))
-    if h.weight_decay != 0 and not opt.decoupled_decay:
-        g = g_used + h.weight_decay * record.values[focus]
+    s.say(Sentence("Update 1 with the numbers, for {0}:", (symbol(focus),)))
+    g1 = first_update(G_T)
+    if h.weight_decay != 0 and opt.decay == "l2":
+        theta = record.values[focus]
+        g = g_used + h.weight_decay * theta
         first = Partial(ex.output, focus) if g_used == g_raw else sp.Symbol("g_clipped")
-        s.show(Chain(_G, "=", Sum((first, Product((LAM, ex.graph.symbols[focus])))), "=",
-                     Sum((Value(g_used), Product((Value(h.weight_decay), Value(record.values[focus]))))),
-                     "=", Value(g)))
+        s.show(Chain(g1, "=", Sum((first, Product((LAM, symbol(focus))))), "=",
+                     Sum((shown(g_used), Product((Value(h.weight_decay), shown(theta))))),
+                     "=", shown(g)))
     elif g_used != g_raw:
-        s.show(Chain(_G, "=", Value(g_used), Note("clipped")))
+        s.show(Chain(g1, "=", shown(g_used), Note("clipped")))
     else:
-        s.show(Chain(_G, "=", Partial(ex.output, focus), "=", Value(g_raw)))
-    for line in record.worked:
-        s.show(line.chain())
-    if opt.name in ("adam", "adamw"):
-        s.say(Sentence("At t = 1 the bias corrections undo the averaging exactly: {0} and {1}, so the "
-                       "first step moves every parameter by about η in the direction of −g, whatever "
-                       "the gradient's size.", (Chain(rule_symbol("m̂₁"), "=", _G),
-                                                 Chain(rule_symbol("v̂₁"), "=", _G ** 2))))
+        s.show(Chain(g1, "=", Partial(ex.output, focus), "=", shown(g_raw)))
+    per_entry = [worked_lines(opt, h.values, env, focus) for env in record.envs]
+    shape = tr.shape(focus)
+    if shape == ():
+        for line in per_entry[0]:
+            s.show(line.chain())
+    else:  # every line as a matrix, then one entry with its numbers
+        for k, line in enumerate(per_entry[0]):
+            result = sp.ImmutableMatrix(shape[0], shape[1], [entry[k].result for entry in per_entry])
+            s.show(Chain(line.lhs, "=", line.rule, "=", shown(result)))
+        s.say(Sentence("Entry by entry; for instance entry (1, 1):"))
+        for line in per_entry[0]:
+            s.show(line.chain())
+    for remark in opt.first_remarks:
+        s.say(remark)
     return s
 
 
 def _state_header(tr):
     """(state key, column heading) per state entry: the state after the update."""
-    return [(key, sp.Symbol(short)) for key, short, _ in tr.optimizer.state_names(tr.hyper)]
+    return [(st.key, sp.Symbol(st.symbol)) for st in tr.optimizer.carried(tr.hyper.values)]
 
 
 def _tables(tr) -> list:
     ex, records = tr.example, tr.records
-    symbols = ex.graph.symbols
+    symbol = _symbol_of(ex)
     output = ex.output
     clip = tr.hyper.clip_norm is not None or tr.hyper.clip_value is not None
     both = tr.hyper.clip_value is not None  # by value: show the raw and the clipped gradient
     s = Section("The loss at every step")
-    header = ["step", symbols[output], Norm(Nabla(symbols[output]))]
+    header = ["step", symbol(output), Norm(Nabla(symbol(output)))]
     if clip:
         header.append("clipped")
     rows = []
@@ -190,19 +236,19 @@ def _tables(tr) -> list:
     sections = [s]
     if tr.steps == 0:
         return sections
-    shown = list(range(1, tr.steps + 1))
-    if len(shown) > TABLE_STEPS:
-        shown = shown[:TABLE_STEPS // 2 + 1] + shown[-(TABLE_STEPS // 2 - 1):]
+    listed = list(range(1, tr.steps + 1))
+    if len(listed) > TABLE_STEPS:
+        listed = listed[:TABLE_STEPS // 2 + 1] + listed[-(TABLE_STEPS // 2 - 1):]
     state_header = _state_header(tr)
     s = Section("Step by step")
     s.say(Sentence("Update k takes each parameter from its value at step k − 1, with the gradient "
                    "there" + (" (after clipping)" if clip else "") + (" and the optimizer's state"
                                                                        if state_header else "")
                    + ", to its value at step k."
-                   + ("" if len(shown) == tr.steps else
-                      f" Updates {shown[TABLE_STEPS // 2] + 1} to {shown[TABLE_STEPS // 2 + 1] - 1} "
+                   + ("" if len(listed) == tr.steps else
+                      f" Updates {listed[TABLE_STEPS // 2] + 1} to {listed[TABLE_STEPS // 2 + 1] - 1} "
                       f"are left out here; Training.value, .grad and .state give every one.")))
-    for k in shown:
+    for k in listed:
         before, after = records[k - 1], records[k]
         scaled = [c for c in before.clipped if c[0] == "norm"]
         note, math = "", (Value(before.values[output]), Value(after.values[output]))
@@ -215,13 +261,13 @@ def _tables(tr) -> list:
         head += [shown_name for _, shown_name in state_header]
         head.append(f"at step {k}")
         body = []
-        for p in ex.params:
-            row = [symbols[p], Value(before.values[p]),
-                   Value(before.grads[p] if both or not clip else before.used[p])]
+        for p in tr.params:
+            row = [symbol(p), shown(before.values[p]),
+                   shown(before.grads[p] if both or not clip else before.used[p])]
             if both:
-                row.append(Value(before.used[p]))
-            row += [Value(after.state[p].get(key, sp.S.Zero)) for key, _ in state_header]
-            row.append(Value(after.values[p]))
+                row.append(shown(before.used[p]))
+            row += [shown(after.state[p][key]) for key, _ in state_header]
+            row.append(shown(after.values[p]))
             body.append(row)
         s.tabulate(head, body)
     sections.append(s)

@@ -18,9 +18,13 @@ SATURATED = sp.Rational(1, 100)  # |f'(z)| below this at every step: a saturated
 
 
 def activation_units(graph):
-    """Every application of a registry activation: (spec, node name, application)."""
+    """Every application of a registry activation: (spec, node name, application) — in a graph
+    of scalar nodes (a tensor graph's units are whole matrices: none here)."""
     units = []
-    for node in graph.nodes.values():
+    nodes = getattr(graph, "nodes", None)
+    if not isinstance(nodes, dict) or not all(hasattr(n, "expr") for n in nodes.values()):
+        return units
+    for node in nodes.values():
         stack = [node.expr]
         while stack:
             e = stack.pop()
@@ -137,7 +141,7 @@ def observations(tr) -> list:
         out.append(Sentence(f"Clipping by value engages at {len(value_events)} of {n} steps (first at "
                             f"step {k}, for {_listing(1, len(c[1]))}): each component is capped at "
                             f"±{{0}}, which can turn the gradient's direction.",
-                            (Value(c[2]), *[graph.symbols[p] for p in c[1]])))
+                            (Value(c[2]), *[_symbol(graph, p) for p in c[1]])))
     return out
 
 
@@ -176,3 +180,8 @@ def _unit(graph, node: str):
 
 def _upstream_symbols(graph, node: str) -> set:
     return {graph.symbols[n] for n in graph.ancestors(node)}
+
+
+def _symbol(graph, name: str):
+    symbols = getattr(graph, "symbols", None) or {}
+    return symbols.get(name) or sp.Symbol(name)

@@ -1,18 +1,26 @@
-"""The optimizer registry: one entry per optimizer, with PyTorch's exact update rules
-(``torch.optim``), written once over exact numbers.
+"""The optimizer registry: one entry per optimizer, with PyTorch's update rules (``torch.optim``).
 
-Every entry holds its update (one parameter, one step), the names of its state, the rule as printable
-formulas, and the rule again with step 1's numbers for the document. The update is the same
-arithmetic PyTorch does in float64, here on exact numbers; where PyTorch rearranges a formula for
-speed the result is mathematically identical (Adam divides √v by √(1 − β₂ᵗ) instead of taking
-√v̂). Weight decay is L2 added to the gradient (g + λθ) for every optimizer but AdamW, which
-decays the parameter itself (θ(1 − ηλ)) before its Adam step.
+An entry declares its hyperparameters (name, default, check, doc) and its rule ONCE, as math: SymPy
+lines over the symbols of one update — the parameter θₜ₋₁, its gradient gₜ, the step t, the
+learning rate η, the state before the update (mₜ₋₁, vₜ₋₁ …) and the hyperparameters' symbols
+(β₁, μ, ε …). Everything else is substitution into those lines: ``update`` evaluates them over
+exact numbers (one entry of one parameter at a time: every rule acts entry by entry), the worked
+lines of a document are the same lines with update 1's numbers, the document's hyperparameter
+table, the ``derive train`` options and the spec's ``train:`` fields are read from the entries.
+Adding an optimizer is one ``register(Optimizer(...))``.
+
+Where PyTorch rearranges a formula for speed the result is mathematically identical (Adam divides
+√v by √(1 − β₂ᵗ) instead of taking √v̂). Weight decay is L2 added to the gradient (g + λθ) for
+every optimizer whose entry says ``decay="l2"``; AdamW's rule decays the parameter itself.
 
 >>> OPTIMIZERS["adam"].title
 'Adam'
+>>> [h.name for h in OPTIMIZERS["adam"].hyperparameters]
+['betas', 'eps']
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,9 +31,10 @@ import mpmath
 
 from ..core.approx import DIGITS, Undefined, approx
 from ..core.derivation import Chain, Subst, Value
-from ..core.engine import Quantity
-from ..core.numbers import to_exact
-from ..core.errors import InvalidValue
+from ..core.engine import DESCENT, ETA as DESCENT_RATE, GRADIENT, THETA as DESCENT_PARAMETER, Quantity
+from ..core.errors import DeriveError, InvalidValue
+from ..core.functions import Sentence
+from ..core.numbers import format_number, to_exact
 
 
 def _approx_of(x):
@@ -144,60 +153,108 @@ class Exact:
     def sqrt(self):
         return Exact._op("sqrt", self)
 
-
-@dataclass(frozen=True)
-class Hyper:
-    """The hyperparameters of a run, exact (``lr`` per parameter)."""
-
-    lr: dict
-    momentum: sp.Expr = S.Zero
-    nesterov: bool = False
-    alpha: sp.Expr = sp.Rational(99, 100)
-    beta1: sp.Expr = sp.Rational(9, 10)
-    beta2: sp.Expr = sp.Rational(999, 1000)
-    eps: sp.Expr = sp.Rational(1, 10 ** 8)
-    weight_decay: sp.Expr = S.Zero
-    clip_norm: sp.Expr | None = None
-    clip_value: sp.Expr | None = None
+    def sign(self):
+        """−1, 0 or 1 (exact: a Rational's sign, or an atom's decided by its approximation)."""
+        a = self.approximation()
+        return Exact(S.Zero if a == 0 else S.One if a > 0 else S.NegativeOne)
 
 
-# Symbols of the rules. Their names are Unicode, which the text printer shows as written; LaTeX
-# gets them through ``LATEX_NAMES`` (the printer's ``names`` setting).
+def evaluate(expr: sp.Expr, env: dict) -> Exact:
+    """A rule's right-hand side at exact numbers: its symbols looked up in ``env`` (symbol ->
+    number), its operations done with ``Exact`` arithmetic (+, ·, whole powers and √, sign)."""
+    if expr.is_Symbol:
+        try:
+            return Exact(env[expr])
+        except KeyError:
+            raise DeriveError(f"the update rule uses {expr.name}, which has no value: declare it as "
+                              f"a hyperparameter's symbol or a state of the optimizer") from None
+    if expr.is_Number:
+        return Exact(expr)
+    args = [evaluate(a, env) for a in expr.args] if not expr.is_Pow else None
+    if expr.is_Add:
+        total = args[0]
+        for a in args[1:]:
+            total = total + a
+        return total
+    if expr.is_Mul:
+        product = args[0]
+        for a in args[1:]:
+            product = product * a
+        return product
+    if expr.is_Pow:
+        exponent = evaluate(expr.exp, env)
+        if not exponent.rational:
+            raise InvalidValue(f"an update rule raises to {expr.exp}: only exact rational powers")
+        return evaluate(expr.base, env) ** exponent.value
+    if isinstance(expr, sp.sign):
+        return args[0].sign()
+    raise DeriveError(f"an update rule may use +, −, ·, /, whole powers, √ and sign; not {expr.func.__name__}")
+
+
+# --- the symbols of the rules ------------------------------------------------------------------
+# Unicode names, which the text printer shows as written; LaTeX from ``latex_of``. A rule is
+# written at a general update t: ``now("m")`` is mₜ, ``before("m")`` is mₜ₋₁.
+
+
 def rule_symbol(name: str) -> sp.Symbol:
-    """A symbol of the update rules, by its Unicode name (``θₜ₋₁``, ``m̂₁``); LaTeX from
-    ``LATEX_NAMES``.
+    """A symbol of the update rules, by its Unicode name (``θₜ₋₁``, ``m̂₁``).
 
     >>> from derive.rendering.printing import printer_for
-    >>> print(printer_for("latex", names=LATEX_NAMES).doprint(rule_symbol("m̂ₜ₋₁")))
+    >>> print(printer_for("latex", names={"m̂ₜ₋₁": latex_of("m̂ₜ₋₁")}).doprint(rule_symbol("m̂ₜ₋₁")))
     \\hat{m}_{t-1}
     """
     return sp.Symbol(name, real=True)
 
 
 _sym = rule_symbol
-
-
-ETA, MU, ALPHA, B1, B2, EPS, LAM, THETA = (_sym(n) for n in ("η", "μ", "α", "β₁", "β₂", "ε", "λ", "θ"))
-_SUB = str.maketrans("0123456789ₜ₋₁", "0123456789t-1")
-_LATEX_BASE = {"η": r"\eta", "μ": r"\mu", "α": r"\alpha", "β": r"\beta", "ε": r"\varepsilon",
-               "λ": r"\lambda", "θ": r"\theta", "m̂": r"\hat{m}", "v̂": r"\hat{v}"}
 _SUBSCRIPTS = {"₀": "0", "₁": "1", "₂": "2", "₃": "3", "ₜ": "t", "₋": "-"}
+_ACCENTS = {"\u0302": r"\hat", "\u0303": r"\tilde", "\u0304": r"\bar"}
+
+
+def now(base: str) -> sp.Symbol:
+    """``base`` after update t: mₜ."""
+    return _sym(base + "ₜ")
+
+
+def before(base: str) -> sp.Symbol:
+    """``base`` before update t (its value after update t − 1): mₜ₋₁."""
+    return _sym(base + "ₜ₋₁")
+
+
+ETA, MU, ALPHA, B1, B2, EPS, LAM, RHO = (_sym(n) for n in ("η", "μ", "α", "β₁", "β₂", "ε", "λ", "ρ"))
+assert ETA == DESCENT_RATE  # gradient descent's η is the rules' η
+THETA = _sym("θ")
+THETA_T, THETA_PREV, G_T, T = now("θ"), before("θ"), now("g"), _sym("t")
+
+
+def _letter_latex(ch: str) -> str:
+    """A Greek letter by its Unicode name (ρ -> \\rho, ε -> \\varepsilon as the course writes it)."""
+    if ch == "ε":
+        return r"\varepsilon"
+    name = unicodedata.name(ch, "").replace("LAMDA", "LAMBDA")  # Unicode spells it "lamda"
+    if name.startswith("GREEK SMALL LETTER "):
+        return "\\" + name.rsplit(" ", 1)[1].lower()
+    if name.startswith("GREEK CAPITAL LETTER "):
+        return "\\" + name.rsplit(" ", 1)[1].capitalize()
+    return ch
 
 
 def latex_of(name: str) -> str:
-    """``m̂ₜ₋₁`` -> ``\\hat{m}_{t-1}``: LaTeX for the Unicode names of the rules."""
+    """``m̂ₜ₋₁`` -> ``\\hat{m}_{t-1}``, ``β₁`` -> ``\\beta_{1}``: LaTeX for the Unicode names of
+    the rules (any Greek letter, accents ^ ~ ¯, subscripts).
+
+    >>> latex_of("m̂ₜ₋₁"), latex_of("ρ"), latex_of("θ̃₁")
+    ('\\\\hat{m}_{t-1}', '\\\\rho', '\\\\tilde{\\\\theta}_{1}')
+    """
     cut = len(name)
     while cut > 0 and name[cut - 1] in _SUBSCRIPTS:
         cut -= 1
     base, sub = name[:cut], "".join(_SUBSCRIPTS[c] for c in name[cut:])
-    head = _LATEX_BASE.get(base, base)
+    accent = _ACCENTS.get(base[-1]) if len(base) > 1 else None
+    head = "".join(_letter_latex(c) for c in (base[:-1] if accent else base))
+    if accent:
+        head = f"{accent}{{{head}}}"
     return f"{head}_{{{sub}}}" if sub else head
-
-
-LATEX_NAMES = {n: latex_of(n) for n in
-               ["η", "μ", "α", "β₁", "β₂", "ε", "λ", "θ"]
-               + [base + sub for base in ("g", "d", "θ", "m", "v", "s", "G", "m̂", "v̂")
-                  for sub in ("₀", "₁", "ₜ", "ₜ₋₁")]}
 
 
 def _add(*terms):
@@ -216,9 +273,315 @@ def _sqrt(a):
     return sp.Pow(a, S.Half, evaluate=False)
 
 
+def _minus(a):
+    return _mul(-1, a)
+
+
+def _average(beta, old, new):
+    """β·old + (1 − β)·new: an exponential moving average."""
+    return _add(_mul(beta, old), _mul(_add(1, _minus(beta)), new))
+
+
+def rename(expr, mapping: dict):
+    """``expr`` with symbols renamed (or replaced by numbers), *unevaluated*: the worked lines keep
+    the rule's layout (1 − β₁¹ stays 1 − β₁¹)."""
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args:
+        return expr
+    args = [rename(a, mapping) for a in expr.args]
+    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
+
+
+# --- hyperparameters: name, default, check, doc ------------------------------------------------
+
+
+def unit_interval(value, what: str):
+    """A number in [0, 1) (momentum, averaging factors)."""
+    exact = to_exact(value, what)
+    if not 0 <= exact < 1:
+        raise DeriveError(f"{what} must be in [0, 1), got {format_number(exact)}")
+    return exact
+
+
+def positive(value, what: str):
+    exact = to_exact(value, what)
+    if not exact > 0:
+        raise DeriveError(f"{what} must be positive, got {format_number(exact)}")
+    return exact
+
+
+def nonnegative(value, what: str):
+    exact = to_exact(value, what)
+    if exact < 0:
+        raise DeriveError(f"{what} must be ≥ 0, got {format_number(exact)}")
+    return exact
+
+
+def flag(value, what: str):
+    if not isinstance(value, bool):
+        raise DeriveError(f"{what} must be True or False, got {value!r}")
+    return value
+
+
+def pair(check: Callable) -> Callable:
+    """Two numbers, each checked by ``check`` (Adam's betas)."""
+    def checked(value, what: str):
+        try:
+            first, second = value
+        except (TypeError, ValueError):
+            raise DeriveError(f"{what} must be two numbers like (0.9, 0.999), got {value!r}") from None
+        return check(first, f"{what}[0]"), check(second, f"{what}[1]")
+    checked.kind = "pair"
+    return checked
+
+
+flag.kind = "flag"
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One hyperparameter: its keyword, default, check (value, what) -> exact value or a
+    ``DeriveError`` naming it, its doc (the CLI's help), and the rule symbols it gives values to
+    (a pair gives two: β₁, β₂). ``label`` heads its row in the document's table."""
+
+    name: str
+    default: object
+    check: Callable
+    doc: str
+    symbols: tuple = ()
+    label: str = ""
+
+    @property
+    def kind(self) -> str:
+        """How it is written on the command line: "number", "flag" or "pair"."""
+        return getattr(self.check, "kind", "number")
+
+    def bind(self, value) -> dict:
+        """symbol -> value for the rules."""
+        if not self.symbols:
+            return {}
+        values = value if isinstance(value, tuple) else (value,)
+        return dict(zip(self.symbols, values))
+
+
+def momentum(default) -> Hyperparameter:
+    return Hyperparameter("momentum", default, unit_interval, "momentum factor μ", (MU,), "momentum μ")
+
+
+NESTEROV = Hyperparameter("nesterov", False, flag, "Nesterov momentum (needs momentum > 0)")
+EPSILON = Hyperparameter("eps", sp.Rational(1, 10 ** 8), nonnegative,
+                         "ε added to the denominator (stability)", (EPS,), "ε")
+
+# Hyperparameters of every run, whatever the optimizer: the learning rate (a number, or one per
+# parameter), L2 weight decay (or the entry's own decoupled decay), and gradient clipping.
+LEARNING_RATE = Hyperparameter("lr", None, positive, "learning rate η: a number, or one per parameter "
+                               "({w: 0.1, b: 0.01}; on the command line w=0.1,b=0.01)", (ETA,))
+COMMON = (
+    LEARNING_RATE,
+    Hyperparameter("weight_decay", S.Zero, nonnegative,
+                   "weight decay λ (L2 in the gradient; decoupled where the optimizer's rule says so)",
+                   (LAM,), "weight decay λ"),
+    Hyperparameter("clip_norm", None, positive, "clip the gradient's norm (over every parameter) to at most this",
+                   (), "clip the gradient norm to at most c"),
+    Hyperparameter("clip_value", None, positive, "clip each gradient component to ±this", (),
+                   "clip each gradient component to ±c"),
+)
+
+
+@dataclass(frozen=True)
+class State:
+    """A quantity the optimizer carries from update to update, starting at 0: its key (for
+    ``Training.state``), its symbol's base (``v`` -> vₜ, vₜ₋₁) and what it is."""
+
+    key: str
+    symbol: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a rule: ``now(lhs) = rhs`` (lhs "θ": the parameter after the update)."""
+
+    lhs: str
+    rhs: sp.Expr
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        return now(self.lhs)
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """One registry entry.
+
+    ``rule(h)`` gives the lines of one update from the hyperparameters ``h`` (name -> exact value),
+    ending with the line for "θ"; ``state`` lists what is carried over (any ``State`` whose
+    symbol a line assigns); ``decay`` is "l2" (weight decay added to the gradient by the run) or
+    "decoupled" (the rule itself uses λ). ``check(h)`` refuses combinations (Nesterov without
+    momentum). ``remarks`` and ``first_remarks`` are sentences the document says after the rule
+    and after update 1's numbers."""
+
+    name: str
+    title: str
+    torch: str  # the torch.optim class with these semantics
+    default_lr: sp.Expr  # PyTorch's default learning rate
+    rule: Callable
+    hyperparameters: tuple = ()
+    state: tuple = ()
+    decay: str = "l2"
+    check: Callable | None = None
+    remarks: tuple = ()
+    first_remarks: tuple = ()
+
+    def lines(self, h: dict) -> tuple:
+        lines = tuple(self.rule(h))
+        if not lines or lines[-1].lhs != "θ":
+            raise DeriveError(f"optimizer {self.name}: its rule must end with the parameter's line θₜ = …")
+        return lines
+
+    def carried(self, h: dict) -> tuple:
+        """The states this run carries (those its rule assigns)."""
+        return self.prepare(h).carried
+
+    def hyperparameter(self, name: str) -> Hyperparameter | None:
+        return next((hp for hp in self.hyperparameters if hp.name == name), None)
+
+    def bindings(self, h: dict) -> dict:
+        """symbol -> value of every hyperparameter of this run (its own and the common ones)."""
+        out = {}
+        for hp in self.hyperparameters + COMMON[1:]:
+            if hp.name in h and h[hp.name] is not None:
+                out.update(hp.bind(h[hp.name]))
+        return out
+
+    def prepare(self, h: dict) -> "Prepared":
+        """The rule at these hyperparameters, once per run: its lines, the states it carries and
+        the hyperparameters' symbols bound to their values."""
+        lines = self.lines(h)
+        assigned = {line.lhs for line in lines}
+        return Prepared(lines, tuple(s for s in self.state if s.symbol in assigned), self.bindings(h))
+
+    def update(self, theta, g, state: dict, h: dict, lr, t: int, settle: Callable, label: str,
+               prepared: "Prepared | None" = None):
+        """One update of one entry: (θ after, state after, {symbol: value} of every line)."""
+        prepared = prepared or self.prepare(h)
+        env = dict(prepared.bindings)
+        env.update({THETA_PREV: theta, G_T: g, ETA: lr, T: sp.Integer(t)})
+        for s in self.state:
+            env[before(s.symbol)] = state.get(s.key, S.Zero)
+        for line in prepared.lines:
+            name = f"{label}_new" if line.lhs == "θ" else f"{line.lhs}[{label}]"
+            env[line.symbol] = settle(name, evaluate(line.rhs, env))
+        new_state = {s.key: env[now(s.symbol)] for s in prepared.carried}
+        return env[THETA_T], new_state, env
+
+    def step(self, theta, g, lr, h: dict | None = None) -> sp.Expr:
+        """One update from zero state by substitution into the rule (numbers or symbols):
+        ``Example.update`` is ``OPTIMIZERS["sgd"].step``.
+
+        >>> OPTIMIZERS["sgd"].step(3, 8, sp.Rational(1, 10))
+        11/5
+        >>> OPTIMIZERS["adam"].step(3, 8, sp.Rational(1, 10))
+        2320000003/800000001
+        """
+        prepared = self.prepare(defaults(self) if h is None else h)
+        env = dict(prepared.bindings)
+        env.update({THETA_PREV: sp.sympify(theta), G_T: sp.sympify(g), ETA: sp.sympify(lr), T: S.One})
+        env.update({before(s.symbol): S.Zero for s in self.state})
+        for line in prepared.lines:
+            env[line.symbol] = line.rhs.xreplace(env)
+        return env[THETA_T]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    lines: tuple
+    carried: tuple
+    bindings: dict
+
+
+OPTIMIZERS: dict[str, Optimizer] = {}
+
+
+def register(opt: Optimizer) -> Optimizer:
+    """Add an optimizer: one entry (its hyperparameters, state and rule).
+
+    >>> register(OPTIMIZERS["sgd"]) is OPTIMIZERS["sgd"]
+    True
+    """
+    if not isinstance(opt, Optimizer):
+        raise DeriveError(f"register an Optimizer, got {type(opt).__name__}")
+    names = [hp.name for hp in opt.hyperparameters]
+    common = {hp.name for hp in COMMON}
+    clash = [n for n in names if n in common or n in ("steps", "optimizer")]
+    if clash or len(set(names)) != len(names):
+        raise DeriveError(f"optimizer {opt.name}: hyperparameter names must be distinct and not "
+                          f"{', '.join(sorted(common | {'steps', 'optimizer'}))}")
+    OPTIMIZERS[opt.name] = opt
+    return opt
+
+
+def defaults(opt: Optimizer) -> dict:
+    """The hyperparameters at their defaults (the common ones unset)."""
+    h = {hp.name: hp.default for hp in opt.hyperparameters}
+    h.update({hp.name: hp.default for hp in COMMON[1:]})
+    return h
+
+
+def options() -> list:
+    """Every hyperparameter any entry declares, each once (the common ones first): what the CLI's
+    ``derive train`` options and the spec's ``train:`` fields are made from."""
+    seen, out = set(), []
+    for hp in COMMON + tuple(hp for opt in OPTIMIZERS.values() for hp in opt.hyperparameters):
+        if hp.name not in seen:
+            seen.add(hp.name)
+            out.append(hp)
+    return out
+
+
+def takers(name: str) -> list:
+    """The optimizers that declare hyperparameter ``name``."""
+    return [opt.name for opt in OPTIMIZERS.values() if opt.hyperparameter(name) is not None]
+
+
+def latex_names(opt: Optimizer, h: dict) -> dict:
+    """LaTeX for every symbol the entry's rule prints, at a general t and at update 1."""
+    names = {}
+    lines = opt.lines(h)
+    symbols = {THETA, THETA_T, THETA_PREV, G_T, _sym("g₁"), ETA, T}
+    for hp in opt.hyperparameters + COMMON:
+        symbols |= set(hp.symbols)
+    for remark in opt.remarks + opt.first_remarks:
+        for m in remark.math:
+            symbols |= getattr(m, "free_symbols", set())
+    for line in lines:
+        symbols |= line.rhs.free_symbols | {line.symbol}
+    for s in list(symbols):
+        symbols.add(first_update(s))
+    for s in symbols:
+        if isinstance(s, sp.Symbol):
+            names[s.name] = latex_of(s.name)
+    return names
+
+
+def first_update(symbol):
+    """The name a rule's symbol takes at update 1: mₜ -> m₁, mₜ₋₁ -> m₀ (θ is left to the caller)."""
+    if not isinstance(symbol, sp.Symbol):
+        return symbol
+    name = symbol.name
+    if name.endswith("ₜ₋₁"):
+        return _sym(name[:-3] + "₀")
+    if name.endswith("ₜ"):
+        return _sym(name[:-1] + "₁")
+    return symbol
+
+
 @dataclass(frozen=True)
 class Worked:
-    """One line of the rule written out with step 1's numbers: ``lhs = rule = numbers = value``."""
+    """One line of the rule written out with update 1's numbers: ``lhs = rule = numbers = value``."""
 
     lhs: object
     rule: sp.Expr
@@ -226,232 +589,117 @@ class Worked:
     result: sp.Expr
 
     def chain(self):
-        shown = tuple(sorted(((s, v.value if isinstance(v, Exact) else v) for s, v in self.values.items()),
-                             key=lambda sv: sv[0].name))
+        shown = tuple(sorted(self.values.items(), key=lambda sv: sv[0].name))
         return Chain(self.lhs, "=", self.rule, "=", Subst(self.rule, shown), "=", Value(self.result))
 
 
-@dataclass(frozen=True)
-class Optimizer:
-    """One registry entry. ``update(p, g, state, h, lr, t, settle)`` -> (new p, new state,
-    worked lines); ``g`` already holds L2 weight decay unless ``decoupled_decay``; ``settle(label,
-    expr)`` makes each new number exact and atomic."""
-
-    name: str
-    title: str
-    torch: str  # the torch.optim class
-    default_lr: sp.Expr  # PyTorch's default learning rate
-    update: Callable
-    rule: Callable  # Hyper -> [(lhs symbol, SymPy rule)] printable lines
-    state_names: Callable  # Hyper -> [(key, display name, description)]
-    decoupled_decay: bool = False
+def worked_lines(opt: Optimizer, h: dict, env: dict, parameter: str) -> list:
+    """Update 1's lines for one entry of ``parameter``: the rule renamed to update 1 (θₜ₋₁ -> the
+    parameter, θₜ -> its new value, mₜ -> m₁, t -> 1), with the numbers from ``env``."""
+    names = {THETA_PREV: _sym(parameter), THETA_T: _sym(f"{parameter}_new"), T: S.One}
+    out = []
+    for line in opt.lines(h):
+        symbols = line.rhs.free_symbols | {line.symbol}
+        mapping = {s: names.get(s, first_update(s)) for s in symbols}
+        rule = rename(line.rhs, mapping)
+        values = {mapping[s]: env[s] for s in line.rhs.free_symbols if s in env and s != T}
+        out.append(Worked(mapping[line.symbol], rule, values, env[line.symbol]))
+    return out
 
 
-OPTIMIZERS: dict[str, Optimizer] = {}
+# --- the entries -------------------------------------------------------------------------------
 
 
-def register(opt: Optimizer) -> Optimizer:
-    OPTIMIZERS[opt.name] = opt
-    return opt
+def _descent_rule(h):
+    """torch.optim.SGD (dampening 0): plain descent, or with a velocity (whose first value is g
+    itself, as torch's buffer), Nesterov's look-ahead on request."""
+    plain = rename(DESCENT, {DESCENT_PARAMETER: THETA_PREV, GRADIENT: G_T})  # gradient descent's own rule
+    if h["momentum"] == 0:
+        return (Line("θ", plain),)
+    velocity = Line("v", _add(_mul(MU, before("v")), G_T))
+    direction = _add(G_T, _mul(MU, now("v"))) if h["nesterov"] else now("v")
+    return (velocity, Line("θ", rename(DESCENT, {DESCENT_PARAMETER: THETA_PREV, GRADIENT: direction})))
 
 
-THETA_T, THETA_PREV, G_T = _sym("θₜ"), _sym("θₜ₋₁"), _sym("gₜ")
+def _nesterov_needs_momentum(h):
+    if h["nesterov"] and h["momentum"] == 0:
+        raise DeriveError("nesterov needs momentum > 0 (as in PyTorch), e.g. momentum=0.9")
 
 
-# --- SGD, momentum, Nesterov (torch.optim.SGD, dampening 0) ------------------------------------
-
-
-def _sgd_update(p, g, state, h, lr, t, settle, name):
-    worked, p, g = [], Exact(p), Exact(g)
-    if h.momentum == 0:
-        new = settle(f"{name}_new", p - lr * g)
-        if t == 1:  # the worked lines are shown for update 1 only
-            worked.append(Worked(_sym(f"{name}_new"), _add(_sym(name), _mul(-1, ETA, _sym("g₁"))),
-                                 {_sym(name): p, ETA: lr, _sym("g₁"): g}, new))
-        return new, {}, worked
-    old = state.get("velocity", S.Zero)
-    velocity = settle(f"v[{name}]", h.momentum * Exact(old) + g)  # torch: the first buffer is g itself
-    if t == 1:  # the worked lines are shown for update 1 only
-        worked.append(Worked(_sym("v₁"), _add(_mul(MU, _sym("v₀")), _sym("g₁")),
-                             {MU: h.momentum, _sym("v₀"): old, _sym("g₁"): g}, velocity))
-    if h.nesterov:
-        direction = settle(f"d[{name}]", g + h.momentum * velocity)
-        if t == 1:  # the worked lines are shown for update 1 only
-            worked.append(Worked(_sym("d₁"), _add(_sym("g₁"), _mul(MU, _sym("v₁"))),
-                                 {MU: h.momentum, _sym("v₁"): velocity, _sym("g₁"): g}, direction))
-        step_symbol = _sym("d₁")
-    else:
-        direction, step_symbol = velocity, _sym("v₁")
-    new = settle(f"{name}_new", p - lr * direction)
-    if t == 1:  # the worked lines are shown for update 1 only
-        worked.append(Worked(_sym(f"{name}_new"), _add(_sym(name), _mul(-1, ETA, step_symbol)),
-                             {_sym(name): p, ETA: lr, step_symbol: direction}, new))
-    return new, {"velocity": velocity}, worked
-
-
-def _sgd_rule(h):
-    if h.momentum == 0:
-        return [(THETA_T, _add(THETA_PREV, _mul(-1, ETA, G_T)))]
-    v_t, v_prev = _sym("vₜ"), _sym("vₜ₋₁")
-    lines = [(v_t, _add(_mul(MU, v_prev), G_T))]
-    if h.nesterov:
-        lines.append((THETA_T, _add(THETA_PREV, _mul(-1, ETA, _add(G_T, _mul(MU, v_t))))))
-    else:
-        lines.append((THETA_T, _add(THETA_PREV, _mul(-1, ETA, v_t))))
-    return lines
-
-
-def _sgd_state(h):
-    return [("velocity", "v", "velocity (momentum buffer)")] if h.momentum != 0 else []
-
-
-register(Optimizer("sgd", "SGD", "SGD", sp.Rational(1, 1000), _sgd_update,
-                   _sgd_rule, _sgd_state))
-register(Optimizer("momentum", "SGD with momentum", "SGD", sp.Rational(1, 1000), _sgd_update,
-                   _sgd_rule, _sgd_state))
-register(Optimizer("nesterov", "SGD with Nesterov momentum", "SGD", sp.Rational(1, 1000),
-                   _sgd_update, _sgd_rule, _sgd_state))
-
-
-# --- RMSprop (torch.optim.RMSprop, not centered) ------------------------------------------------
-
-
-def _rmsprop_update(p, g, state, h, lr, t, settle, name):
-    p, g = Exact(p), Exact(g)
-    s0 = state.get("square_avg", S.Zero)
-    s1 = settle(f"s[{name}]", h.alpha * Exact(s0) + (1 - h.alpha) * g ** 2)
-    worked = []
-    if t == 1:  # the worked lines are shown for update 1 only
-        worked += [Worked(_sym("s₁"), _add(_mul(ALPHA, _sym("s₀")), _mul(_add(1, _mul(-1, ALPHA)), _sym("g₁") ** 2)),
-                         {ALPHA: h.alpha, _sym("s₀"): s0, _sym("g₁"): g}, s1)]
-    scaled = settle(f"g/rms[{name}]", g / (Exact(s1).sqrt() + h.eps))
-    new_state = {"square_avg": s1}
-    ratio = _div(_sym("g₁"), _add(_sqrt(_sym("s₁")), EPS))
-    if h.momentum != 0:
-        b0 = state.get("velocity", S.Zero)
-        b1 = settle(f"v[{name}]", h.momentum * Exact(b0) + scaled)
-        if t == 1:  # the worked lines are shown for update 1 only
-            worked.append(Worked(_sym("v₁"), _add(_mul(MU, _sym("v₀")), ratio),
-                                 {MU: h.momentum, _sym("v₀"): b0, _sym("g₁"): g, _sym("s₁"): s1, EPS: h.eps}, b1))
-        new = settle(f"{name}_new", p - lr * b1)
-        if t == 1:  # the worked lines are shown for update 1 only
-            worked.append(Worked(_sym(f"{name}_new"), _add(_sym(name), _mul(-1, ETA, _sym("v₁"))),
-                                 {_sym(name): p, ETA: lr, _sym("v₁"): b1}, new))
-        new_state["velocity"] = b1
-        return new, new_state, worked
-    new = settle(f"{name}_new", p - lr * scaled)
-    if t == 1:  # the worked lines are shown for update 1 only
-        worked.append(Worked(_sym(f"{name}_new"), _add(_sym(name), _mul(-1, ETA, ratio)),
-                             {_sym(name): p, ETA: lr, _sym("g₁"): g, _sym("s₁"): s1, EPS: h.eps}, new))
-    return new, new_state, worked
+_VELOCITY = (State("velocity", "v", "velocity (momentum buffer)"),)
+for _name, _title, _momentum, _nesterov in (("sgd", "SGD", S.Zero, False),
+                                            ("momentum", "SGD with momentum", sp.Rational(9, 10), False),
+                                            ("nesterov", "SGD with Nesterov momentum", sp.Rational(9, 10), True)):
+    register(Optimizer(
+        _name, _title, "SGD", sp.Rational(1, 1000), _descent_rule,
+        hyperparameters=(momentum(_momentum),
+                         Hyperparameter("nesterov", _nesterov, flag, NESTEROV.doc, label="Nesterov")),
+        state=_VELOCITY, check=_nesterov_needs_momentum))
 
 
 def _rmsprop_rule(h):
-    s_t, s_prev = _sym("sₜ"), _sym("sₜ₋₁")
-    lines = [(s_t, _add(_mul(ALPHA, s_prev), _mul(_add(1, _mul(-1, ALPHA)), G_T ** 2)))]
-    ratio = _div(G_T, _add(_sqrt(s_t), EPS))
-    if h.momentum != 0:
-        v_t = _sym("vₜ")
-        lines.append((v_t, _add(_mul(MU, _sym("vₜ₋₁")), ratio)))
-        lines.append((THETA_T, _add(THETA_PREV, _mul(-1, ETA, v_t))))
+    """torch.optim.RMSprop (not centered)."""
+    ratio = _div(G_T, _add(_sqrt(now("s")), EPS))
+    lines = [Line("s", _average(ALPHA, before("s"), G_T ** 2))]
+    if h["momentum"] != 0:
+        lines.append(Line("v", _add(_mul(MU, before("v")), ratio)))
+        lines.append(Line("θ", _add(THETA_PREV, _mul(-1, ETA, now("v")))))
     else:
-        lines.append((THETA_T, _add(THETA_PREV, _mul(-1, ETA, ratio))))
+        lines.append(Line("θ", _add(THETA_PREV, _mul(-1, ETA, ratio))))
     return lines
 
 
-def _rmsprop_state(h):
-    names = [("square_avg", "s", "running average of g²")]
-    if h.momentum != 0:
-        names.append(("velocity", "v", "velocity (momentum buffer)"))
-    return names
-
-
-register(Optimizer("rmsprop", "RMSprop", "RMSprop", sp.Rational(1, 100), _rmsprop_update,
-                   _rmsprop_rule, _rmsprop_state))
-
-
-# --- Adam and AdamW -------------------------------------------------------------------------
-
-
-def _adam_update(p, g, state, h, lr, t, settle, name, decay_first=False):
-    worked, p, g = [], Exact(p), Exact(g)
-    if decay_first:  # AdamW: θ ← θ(1 − ηλ) before the Adam step (decoupled weight decay)
-        decayed = settle(f"{name}_decayed", p * (1 - lr * h.weight_decay))
-        if t == 1:  # the worked lines are shown for update 1 only
-            worked.append(Worked(_sym(f"{name}_decayed"), _mul(_sym(name), _add(1, _mul(-1, ETA, LAM))),
-                                 {_sym(name): p, ETA: lr, LAM: h.weight_decay}, decayed))
-        p = Exact(decayed)
-    m0, v0 = state.get("m", S.Zero), state.get("v", S.Zero)
-    m1 = settle(f"m[{name}]", h.beta1 * Exact(m0) + (1 - h.beta1) * g)
-    v1 = settle(f"v[{name}]", h.beta2 * Exact(v0) + (1 - h.beta2) * g ** 2)
-    m_hat = settle(f"m̂[{name}]", Exact(m1) / (1 - h.beta1 ** t))
-    v_hat = settle(f"v̂[{name}]", Exact(v1) / (1 - h.beta2 ** t))
-    new = settle(f"{name}_new", p - lr * Exact(m_hat) / (Exact(v_hat).sqrt() + h.eps))
-    g1, ms, vs, mh, vh = (_sym(n) for n in ("g₁", "m₁", "v₁", "m̂₁", "v̂₁"))
-    old = _sym(f"{name}_decayed") if decay_first else _sym(name)
-    if t == 1:  # the worked lines are shown for update 1 only
-        worked += [
-            Worked(ms, _add(_mul(B1, _sym("m₀")), _mul(_add(1, _mul(-1, B1)), g1)),
-                   {B1: h.beta1, _sym("m₀"): m0, g1: g}, m1),
-            Worked(_sym("v₁"), _add(_mul(B2, _sym("v₀")), _mul(_add(1, _mul(-1, B2)), g1 ** 2)),
-                   {B2: h.beta2, _sym("v₀"): v0, g1: g}, v1),
-            Worked(mh, _div(ms, _add(1, _mul(-1, sp.Pow(B1, t, evaluate=False)))), {ms: m1, B1: h.beta1}, m_hat),
-            Worked(vh, _div(vs, _add(1, _mul(-1, sp.Pow(B2, t, evaluate=False)))), {vs: v1, B2: h.beta2}, v_hat),
-            Worked(_sym(f"{name}_new"), _add(old, _mul(-1, ETA, _div(mh, _add(_sqrt(vh), EPS)))),
-                   {old: p, ETA: lr, mh: m_hat, vh: v_hat, EPS: h.eps}, new),
-        ]
-    return new, {"m": m1, "v": v1}, worked
-
-
-def _adamw_update(p, g, state, h, lr, t, settle, name):
-    return _adam_update(p, g, state, h, lr, t, settle, name, decay_first=True)
+register(Optimizer(
+    "rmsprop", "RMSprop", "RMSprop", sp.Rational(1, 100), _rmsprop_rule,
+    hyperparameters=(Hyperparameter("alpha", sp.Rational(99, 100), unit_interval,
+                                    "RMSprop's averaging factor α for g²", (ALPHA,), "α (average of g²)"),
+                     EPSILON, momentum(S.Zero)),
+    state=(State("square_avg", "s", "running average of g²"),) + _VELOCITY))
 
 
 def _adam_rule(h, decoupled=False):
-    m_t, v_t, mh, vh, t = _sym("mₜ"), _sym("vₜ"), _sym("m̂ₜ"), _sym("v̂ₜ"), _sym("t")
-    lines = [
-        (m_t, _add(_mul(B1, _sym("mₜ₋₁")), _mul(_add(1, _mul(-1, B1)), G_T))),
-        (v_t, _add(_mul(B2, _sym("vₜ₋₁")), _mul(_add(1, _mul(-1, B2)), G_T ** 2))),
-        (mh, _div(m_t, _add(1, _mul(-1, sp.Pow(B1, t, evaluate=False))))),
-        (vh, _div(v_t, _add(1, _mul(-1, sp.Pow(B2, t, evaluate=False))))),
+    """torch.optim.Adam / AdamW (amsgrad off): moments, bias corrections, the step."""
+    start = THETA_PREV
+    lines = []
+    if decoupled:  # AdamW: θ(1 − ηλ) first, then the Adam step from there
+        lines.append(Line("θ̃", _mul(THETA_PREV, _add(1, _mul(-1, ETA, LAM)))))
+        start = now("θ̃")
+    lines += [
+        Line("m", _average(B1, before("m"), G_T)),
+        Line("v", _average(B2, before("v"), G_T ** 2)),
+        Line("m̂", _div(now("m"), _add(1, _minus(sp.Pow(B1, T, evaluate=False))))),
+        Line("v̂", _div(now("v"), _add(1, _minus(sp.Pow(B2, T, evaluate=False))))),
+        Line("θ", _add(start, _mul(-1, ETA, _div(now("m̂"), _add(_sqrt(now("v̂")), EPS))))),
     ]
-    start = _mul(THETA_PREV, _add(1, _mul(-1, ETA, LAM))) if decoupled else THETA_PREV
-    lines.append((THETA_T, _add(start, _mul(-1, ETA, _div(mh, _add(_sqrt(vh), EPS))))))
     return lines
 
 
-def _adam_state(h):
-    return [("m", "m", "first moment (average of g)"), ("v", "v", "second moment (average of g²)")]
+_BIAS = Sentence("The moments start at 0, so early averages are biased towards 0; dividing by {0} and "
+                 "{1} corrects that (both tend to 1 as t grows).",
+                 tuple(_add(1, _minus(sp.Pow(b, T, evaluate=False))) for b in (B1, B2)))
+_BIAS_AT_1 = Sentence("At t = 1 the bias corrections undo the averaging exactly: {0} and {1}, so the "
+                      "first step moves every parameter by about η in the direction of −g, whatever "
+                      "the gradient's size.", (Chain(_sym("m̂₁"), "=", _sym("g₁")),
+                                               Chain(_sym("v̂₁"), "=", _sym("g₁") ** 2)))
+_BETAS = Hyperparameter("betas", (sp.Rational(9, 10), sp.Rational(999, 1000)), pair(unit_interval),
+                        "Adam's averaging factors β₁ (of g) and β₂ (of g²)", (B1, B2))
+_MOMENTS = (State("m", "m", "first moment (average of g)"), State("v", "v", "second moment (average of g²)"))
 
-
-register(Optimizer("adam", "Adam", "Adam", sp.Rational(1, 1000), _adam_update, _adam_rule,
-                   _adam_state))
-register(Optimizer("adamw", "AdamW", "AdamW", sp.Rational(1, 1000), _adamw_update,
-                   lambda h: _adam_rule(h, decoupled=True), _adam_state, decoupled_decay=True))
-
-
-# --- Adagrad (torch.optim.Adagrad, lr_decay 0, initial accumulator 0) ---------------------------
-
-
-def _adagrad_update(p, g, state, h, lr, t, settle, name):
-    p, g = Exact(p), Exact(g)
-    G0 = state.get("sum", S.Zero)
-    G1 = settle(f"G[{name}]", Exact(G0) + g ** 2)
-    new = settle(f"{name}_new", p - lr * g / (Exact(G1).sqrt() + h.eps))
-    g1, Gs = _sym("g₁"), _sym("G₁")
-    worked = []
-    if t == 1:  # the worked lines are shown for update 1 only
-        worked += [Worked(Gs, _add(_sym("G₀"), g1 ** 2), {_sym("G₀"): G0, g1: g}, G1),
-                  Worked(_sym(f"{name}_new"), _add(_sym(name), _mul(-1, ETA, _div(g1, _add(_sqrt(Gs), EPS)))),
-                         {_sym(name): p, ETA: lr, g1: g, Gs: G1, EPS: h.eps}, new)]
-    return new, {"sum": G1}, worked
+register(Optimizer("adam", "Adam", "Adam", sp.Rational(1, 1000), _adam_rule,
+                   hyperparameters=(_BETAS, EPSILON), state=_MOMENTS,
+                   remarks=(_BIAS,), first_remarks=(_BIAS_AT_1,)))
+register(Optimizer("adamw", "AdamW", "AdamW", sp.Rational(1, 1000),
+                   lambda h: _adam_rule(h, decoupled=True), hyperparameters=(_BETAS, EPSILON),
+                   state=_MOMENTS, decay="decoupled", remarks=(_BIAS,), first_remarks=(_BIAS_AT_1,)))
 
 
 def _adagrad_rule(h):
-    G_t = _sym("Gₜ")
-    return [(G_t, _add(_sym("Gₜ₋₁"), G_T ** 2)),
-            (THETA_T, _add(THETA_PREV, _mul(-1, ETA, _div(G_T, _add(_sqrt(G_t), EPS)))))]
+    """torch.optim.Adagrad (lr_decay 0, initial accumulator 0)."""
+    return (Line("G", _add(before("G"), G_T ** 2)),
+            Line("θ", _add(THETA_PREV, _mul(-1, ETA, _div(G_T, _add(_sqrt(now("G")), EPS))))))
 
 
-register(Optimizer("adagrad", "Adagrad", "Adagrad", sp.Rational(1, 100), _adagrad_update,
-                   _adagrad_rule, lambda h: [("sum", "G", "sum of g²")]))
+register(Optimizer("adagrad", "Adagrad", "Adagrad", sp.Rational(1, 100), _adagrad_rule,
+                   hyperparameters=(Hyperparameter("eps", sp.Rational(1, 10 ** 10), nonnegative,
+                                                   EPSILON.doc, (EPS,), "ε"),),
+                   state=(State("sum", "G", "sum of g²"),)))

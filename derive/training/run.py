@@ -15,6 +15,7 @@ digits grow without bound (a polynomial loss under SGD) become Quantity atoms to
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -30,7 +31,7 @@ from ..core.functions import Sentence
 from ..core.numbers import format_number, to_exact
 from ..rendering.blocks import Content, Section
 from ..rendering.printing import latex_name
-from .optimizers import LATEX_NAMES, OPTIMIZERS, Exact, Hyper
+from .optimizers import COMMON, LEARNING_RATE, OPTIMIZERS, Exact, latex_names, options, takers
 from .observations import observations
 
 MAX_STEPS = 10_000
@@ -46,141 +47,274 @@ def settle(label: str, expr) -> sp.Expr:
     return value
 
 
-def _number(value, what: str, positive=False, nonnegative=False, below_one=False) -> sp.Expr:
-    exact = to_exact(value, what)
-    if positive and not exact > 0:
-        raise DeriveError(f"{what} must be positive, got {format_number(exact)}")
-    if nonnegative and exact < 0:
-        raise DeriveError(f"{what} must be ≥ 0, got {format_number(exact)}")
-    if below_one and not (0 <= exact < 1):
-        raise DeriveError(f"{what} must be in [0, 1), got {format_number(exact)}")
-    return exact
+@dataclass(frozen=True)
+class Hyper:
+    """The hyperparameters of a run, exact: ``lr`` per trained parameter, and every other
+    hyperparameter by name (the optimizer's own and the common ones; None where unset)."""
+
+    lr: dict
+    values: dict
+
+    def __getitem__(self, name: str):
+        return self.values[name]
+
+    def __getattr__(self, name: str):
+        values = self.__dict__.get("values")
+        if values is not None and name in values:
+            return values[name]
+        raise AttributeError(name)
 
 
-def hyperparameters(ex, optimizer: str, lr, momentum, nesterov, alpha, betas, eps, weight_decay,
-                    clip_norm, clip_value) -> Hyper:
-    """Validate and make exact; every error names the option and how to fix it."""
-    spec = OPTIMIZERS[optimizer]
+def _rate(value, what: str):
+    return LEARNING_RATE.check(value, what)
+
+
+def hyperparameters(ex, spec, trained: list, lr, given: dict) -> Hyper:
+    """Validate and make exact, from the entry's declarations; every error names the option and
+    how to fix it."""
     base = ex.lr if ex.lr is not None else spec.default_lr
     if isinstance(lr, dict):
-        unknown = [k for k in lr if k not in ex.params]
+        unknown = [k for k in lr if k not in trained]
         if unknown:
             raise DeriveError(f"lr: {', '.join(map(repr, unknown))} "
                               f"{'is not a parameter' if len(unknown) == 1 else 'are not parameters'}; "
-                              f"the parameters are: {', '.join(ex.params)}")
-        missing = [p for p in ex.params if p not in lr]
+                              f"the parameters are: {', '.join(trained)}")
+        missing = [p for p in trained if p not in lr]
         if missing and ex.lr is None:
             raise DeriveError(f"lr: no learning rate for {', '.join(missing)}; give every parameter "
                               f"one (e.g. lr={{{missing[0]!r}: 0.1, …}}) or one number for all")
-        rates = {p: _number(lr[p], f"lr[{p}]", positive=True) if p in lr else ex.lr for p in ex.params}
+        rates = {p: _rate(lr[p], f"lr[{p}]") if p in lr else ex.lr for p in trained}
     else:
-        rate = base if lr is None else _number(lr, "lr", positive=True)
-        rates = {p: rate for p in ex.params}
-    if isinstance(nesterov, str) or not isinstance(nesterov, bool):
-        raise DeriveError(f"nesterov must be True or False, got {nesterov!r}")
-    mu = _number(momentum, "momentum", below_one=True)
-    if optimizer == "nesterov":
-        nesterov = True
-    if optimizer in ("momentum", "nesterov") and mu == 0:
-        mu = sp.Rational(9, 10)  # these names mean momentum: PyTorch's usual 0.9 unless given
-    if nesterov and mu == 0:
-        raise DeriveError("nesterov needs momentum > 0 (as in PyTorch), e.g. momentum=0.9")
-    if nesterov and optimizer not in ("sgd", "momentum", "nesterov"):
-        raise DeriveError(f"nesterov applies to SGD; {optimizer} has no Nesterov variant here")
-    if mu != 0 and optimizer not in ("sgd", "momentum", "nesterov", "rmsprop"):
-        raise DeriveError(f"momentum applies to sgd, momentum, nesterov and rmsprop, not {optimizer}")
-    try:
-        b1, b2 = betas
-    except (TypeError, ValueError):
-        raise DeriveError(f"betas must be two numbers like (0.9, 0.999), got {betas!r}") from None
-    return Hyper(
-        lr=rates, momentum=mu, nesterov=nesterov,
-        alpha=_number(alpha, "alpha", below_one=True),
-        beta1=_number(b1, "betas[0]", below_one=True), beta2=_number(b2, "betas[1]", below_one=True),
-        eps=_number(eps, "eps", nonnegative=True),
-        weight_decay=_number(weight_decay, "weight_decay", nonnegative=True),
-        clip_norm=None if clip_norm is None else _number(clip_norm, "clip_norm", positive=True),
-        clip_value=None if clip_value is None else _number(clip_value, "clip_value", positive=True))
+        rate = base if lr is None else _rate(lr, "lr")
+        rates = {p: rate for p in trained}
+    declared = {hp.name: hp for hp in spec.hyperparameters + COMMON[1:]}
+    for name in given:
+        if name not in declared:
+            known = [hp.name for hp in options()]
+            if name not in known:
+                raise DeriveError(f"unknown option {name!r} for training; the options are: steps, "
+                                  f"optimizer, {', '.join(known)}")
+            raise DeriveError(f"{name} applies to {_listing(takers(name))}, not {spec.name}; "
+                              f"{spec.name} takes: {', '.join(hp.name for hp in spec.hyperparameters) or 'lr only'}")
+    values = {}
+    for name, hp in declared.items():
+        value = given.get(name)
+        values[name] = hp.default if value is None else hp.check(value, name)
+    if spec.check is not None:
+        spec.check(values)
+    return Hyper(lr=rates, values=values)
+
+
+def _listing(names: list) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _entries(value) -> tuple:
+    """(shape, entries row by row) of an exact number, Tensor or matrix: () and one entry for a number."""
+    a = getattr(value, "a", None)
+    if a is not None:  # the tensor engine's Tensor
+        if value.shape == ():
+            return (), (value.item(),)
+        return tuple(a.shape), tuple(a.ravel().tolist())
+    if isinstance(value, sp.MatrixBase):
+        return tuple(value.shape), tuple(value)
+    return (), (value,)
+
+
+def _shaped(shape: tuple, entries):
+    """Entries back in their shape: a number, or an immutable SymPy matrix."""
+    if shape == ():
+        return entries[0]
+    return sp.ImmutableMatrix(shape[0], shape[1], list(entries))
+
+
+class _TensorValues(Mapping):
+    """Every input's and node's value at one step of a tensor example, converted when read."""
+
+    def __init__(self, example):
+        self.example = example
+        self.names = list(example.inputs) + list(example.nodes)
+        self.cache = {}
+
+    def __getitem__(self, name):
+        if name not in self.cache:
+            if name not in self.names:
+                raise KeyError(name)
+            self.cache[name] = _shaped(*_entries(self.example.tensor(name)))
+        return self.cache[name]
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self):
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class Point:
+    """The example evaluated at one step's values: every value, and the gradients of the loss
+    with respect to the trained parameters (entries row by row)."""
+
+    values: Mapping
+    grads: dict  # parameter -> tuple of entries
+    example: object  # the example at these values (tensor examples), else None
+    evaluation: object = None  # the scalar engine's Evaluation (scalar examples)
+
+    def grad(self, name: str, output: str):
+        """∂output/∂name, public form (a matrix for a tensor)."""
+        if self.example is not None:
+            return self.example.grad(name)
+        return public_form(self.evaluation.grad(name, output))
+
+
+class Trainable:
+    """What a run needs of an example, scalar or tensor: the parameters it trains (a tensor
+    example's base tensors), their shapes, and the example re-evaluated at new values — through
+    the example's public methods (a tensor example is rebuilt at the new values)."""
+
+    def __init__(self, ex):
+        self.ex = ex
+        self.tensor = callable(getattr(ex, "grad_tensor", None))
+        aliases = getattr(ex, "aliases", None) or {}
+        self.aliases = dict(aliases)
+        trained = [aliases[p][0] if p in aliases else p for p in ex.params]
+        self.params = list(dict.fromkeys(trained))
+        self.first = self.at(None)
+        self.shapes = {p: _entries(self._start(p))[0] for p in self.params}
+
+    def shaped(self, per_param: dict) -> dict:
+        """parameter -> its entries in its shape (a number, or a matrix)."""
+        return {p: _shaped(self.shapes[p], entries) for p, entries in per_param.items()}
+
+    def shaped_state(self, state: dict) -> dict:
+        return {p: {key: _shaped(self.shapes[p], entries) for key, entries in s.items()}
+                for p, s in state.items()}
+
+    def _start(self, name):
+        return self.ex.tensor(name) if self.tensor else self.ex.evaluation.values[name]
+
+    def start(self, name) -> tuple:
+        return _entries(self._start(name))[1]
+
+    def at(self, params: dict | None) -> Point:
+        ex = self.ex
+        if not self.tensor:
+            if params is None:
+                evaluation = ex.evaluation
+            else:
+                values = {n: ex.evaluation.values[n] for n in ex.graph.inputs}
+                values.update({p: entries[0] for p, entries in params.items()})
+                evaluation = Evaluation(ex.graph, values)
+            grads = {p: (evaluation.grad(p, ex.output),) for p in self.params}
+            return Point(MappingProxyType(evaluation.values), grads, None, evaluation)
+        if params is None:
+            here = ex
+        else:
+            given = {n: ex.tensor(n) for n in ex.inputs if n not in params}
+            for p, entries in params.items():
+                shape = self.shapes[p]
+                given[p] = entries[0] if shape == () else [list(entries[i * shape[1]:(i + 1) * shape[1]])
+                                                           for i in range(shape[0])]
+            here = type(ex)(ex.graph, given, params=self.params)
+        grads = {p: _entries(here.grad_tensor(p))[1] for p in self.params}
+        return Point(_TensorValues(here), grads, here)
 
 
 @dataclass(frozen=True)
 class StepRecord:
-    """Step k: the evaluation at the parameters after k updates, its gradients, and the optimizer
-    state after k updates. ``norm``/``clipped`` describe the gradient used by update k + 1."""
+    """Step k: the example at the parameters after k updates, its gradients, and the optimizer
+    state after k updates. ``norm``/``clipped`` describe the gradient used by update k + 1.
+    A tensor parameter's values are matrices."""
 
-    evaluation: Evaluation
-    grads: dict
+    point: Point
+    grads: dict  # parameter -> gradient (a number, or a matrix of the parameter's shape)
     state: dict  # parameter -> {state key: value}
     norm: sp.Expr
     used: dict | None = None  # the gradient after clipping (None at the last step)
     clipped: tuple = ()  # ("norm", norm, threshold) and/or ("value", [params], threshold)
-    worked: tuple = ()  # the focus parameter's update rule with numbers (update k + 1)
+    envs: tuple = ()  # the focus parameter's update k + 1, per entry: {rule symbol: number}
 
     @property
     def values(self):
-        """Every input's and node's exact value at this step, read-only: what documents show
-        (they never reach into the evaluation)."""
-        return MappingProxyType(self.evaluation.values)
+        """Every input's and node's exact value at this step, read-only (a matrix for a tensor):
+        what documents show (they never reach into the evaluation)."""
+        return self.point.values
+
+    @property
+    def evaluation(self):
+        """The scalar engine's evaluation at this step (scalar examples)."""
+        return self.point.evaluation
 
 
-def train(ex, steps, optimizer="sgd", lr=None, momentum=0, nesterov=False, alpha=0.99,
-          betas=(0.9, 0.999), eps=1e-8, weight_decay=0, clip_norm=None, clip_value=None) -> "Training":
-    """Run ``steps`` updates of ``optimizer`` from the example's values; see ``Example.train``."""
+def train(ex, steps, optimizer="sgd", lr=None, **options) -> "Training":
+    """Run ``steps`` updates of ``optimizer`` from the example's values; see ``Example.train``.
+    ``options`` are the optimizer's hyperparameters and the common ones (weight_decay,
+    clip_norm, clip_value), as its registry entry declares them."""
     if ex.symbolic:
         raise DeriveError("training needs values: give the example values=… (it is symbolic)")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_STEPS:
         raise DeriveError(f"steps must be a whole number from 0 to {MAX_STEPS}, got {steps!r}")
     if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
         raise DeriveError(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
-    optimizer = optimizer.lower()
+    spec = OPTIMIZERS[optimizer.lower()]
     if not ex.params:
         raise DeriveError("the example has no parameters to train; name them with params=[…]")
-    hyper = hyperparameters(ex, optimizer, lr, momentum, nesterov, alpha, betas, eps, weight_decay,
-                            clip_norm, clip_value)
-    spec = OPTIMIZERS[optimizer]
-    graph, output, params = ex.graph, ex.output, list(ex.params)
-    values = dict(ex.evaluation.values)
-    values = {n: values[n] for n in graph.inputs}
-    state = {p: {} for p in params}
+    model = Trainable(ex)
+    hyper = hyperparameters(ex, spec, model.params, lr, options)
+    values = {p: model.start(p) for p in model.params}
+    state = {p: {} for p in model.params}
+    focus = ex.focus if getattr(ex, "focus", None) in model.params else model.params[0]
     records = []
-    evaluation = ex.evaluation
+    point = model.first
+    decay = hyper.weight_decay if spec.decay == "l2" else S.Zero
+    prepared = spec.prepare(hyper.values)
     with gc_paused():
         for t in range(steps + 1):
             if t > 0:
                 try:
-                    evaluation = Evaluation(graph, values)
+                    point = model.at(values)
                 except InvalidValue as e:
                     raise InvalidValue(f"step {t}: {e}") from None
-            grads = {p: evaluation.grad(p, output) for p in params}
+            grads = point.grads
             norm = _norm(grads)
             before = _copy_state(state)  # the state after t updates belongs to step t
             if t == steps:
-                records.append(StepRecord(evaluation, grads, before, norm))
+                records.append(StepRecord(point, model.shaped(grads), model.shaped_state(before), norm))
                 break
             used, clipped = _clip(grads, norm, hyper)
-            worked = ()
+            envs = ()
             try:
-                for p in params:
-                    g = used[p]
-                    if hyper.weight_decay != 0 and not spec.decoupled_decay:
-                        g = settle(f"g[{p}]", Exact(g) + hyper.weight_decay * Exact(values[p]))  # L2, as PyTorch
-                    new, state[p], lines = spec.update(values[p], g, state[p], hyper, hyper.lr[p],
-                                                       t + 1, settle, p)
-                    if t == 0 and p == ex.focus:
-                        worked = tuple(lines)
-                    values[p] = new
+                for p in model.params:
+                    new_values, new_state, kept = [], {}, []
+                    for i, (theta, g) in enumerate(zip(values[p], used[p])):
+                        if decay != 0:  # L2, as PyTorch: g + λθ
+                            g = settle(f"g[{p}]", Exact(g) + decay * Exact(theta))
+                        entry_state = {key: entries[i] for key, entries in state[p].items()}
+                        new, after, env = spec.update(theta, g, entry_state, hyper.values, hyper.lr[p],
+                                                      t + 1, settle, p, prepared)
+                        new_values.append(new)
+                        for key, v in after.items():
+                            new_state.setdefault(key, []).append(v)
+                        if t == 0 and p == focus:
+                            kept.append(env)
+                    values[p] = tuple(new_values)
+                    state[p] = {key: tuple(v) for key, v in new_state.items()}
+                    if kept:
+                        envs = tuple(kept)
             except Undefined as e:
                 raise InvalidValue(f"step {t + 1}: the {spec.title} update is undefined ({e}); "
                                   f"use eps > 0 or another learning rate") from None
-            records.append(StepRecord(evaluation, grads, before, norm, used, clipped, worked))
-    return Training(ex, spec, hyper, steps, records)
+            records.append(StepRecord(point, model.shaped(grads), model.shaped_state(before), norm,
+                                      model.shaped(used), clipped, envs))
+    return Training(ex, spec, hyper, steps, records, model, focus)
 
 
 def _norm(grads: dict) -> sp.Expr:
-    """‖g‖ = √(Σ g²) over every parameter, exact."""
+    """‖g‖ = √(Σ g²) over every entry of every parameter, exact."""
     total = Exact(S.Zero)
-    for g in grads.values():
-        total = total + Exact(g) ** 2
+    for entries in grads.values():
+        for g in entries:
+            total = total + Exact(g) ** 2
     return settle("‖g‖", total.sqrt())
 
 
@@ -195,19 +329,30 @@ def _clip(grads: dict, norm, hyper: Hyper):
     if hyper.clip_value is not None:
         c = hyper.clip_value
         hit = []
-        for p, g in used.items():
-            a = approx(g)
-            if a > c or a < -c:
-                used[p] = c if a > 0 else -c
+        for p, entries in used.items():
+            capped = []
+            for g in entries:
+                a = approx(g)
+                capped.append(c if a > c else -c if a < -c else g)
+            if any(a is not b for a, b in zip(capped, entries)):
+                used[p] = tuple(capped)
                 hit.append(p)
         if hit:
             clipped.append(("value", tuple(hit), c))
         norm = _norm(used)
     if hyper.clip_norm is not None and approx(norm) > hyper.clip_norm:
         scale = Exact(hyper.clip_norm) / Exact(norm)
-        used = {p: settle(f"clip[{p}]", Exact(g) * scale) for p, g in used.items()}
+        used = {p: tuple(settle(f"clip[{p}]", Exact(g) * scale) for g in entries)
+                for p, entries in used.items()}
         clipped.append(("norm", norm, hyper.clip_norm))
     return used, tuple(clipped)
+
+
+def _public(value):
+    """The public form of an exact number, or of every entry of a matrix."""
+    if isinstance(value, sp.MatrixBase):
+        return sp.Matrix(value.shape[0], value.shape[1], [public_form(e) for e in value])
+    return public_form(value)
 
 
 def _float(value) -> float:
@@ -226,26 +371,33 @@ class Training:
     (4, ['m', 'v'])
     """
 
-    def __init__(self, example, optimizer, hyper: Hyper, steps: int, records: list):
+    def __init__(self, example, optimizer, hyper: Hyper, steps: int, records: list,
+                 model: Trainable | None = None, focus: str | None = None):
         self.example = example
         self.optimizer = optimizer
         self.hyper = hyper
         self.steps = steps
         self.records = records
+        self.model = model or Trainable(example)
+        self.focus = focus or self.model.params[0]
         self.precision = 4
 
     # --- numbers ---------------------------------------------------------------------------
 
     @property
     def params(self) -> list:
-        """The parameters the run updates (the example's), in order.
+        """The parameters the run updates (the example's; a tensor example's whole tensors), in order.
 
         >>> from derive import neuron
         >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
         >>> tr.params
         ['w', 'b']
         """
-        return list(self.example.params)
+        return list(self.model.params)
+
+    def shape(self, name: str) -> tuple:
+        """A trained parameter's shape: () for a number, (rows, columns) for a matrix."""
+        return self.model.shapes[name]
 
     @property
     def loss(self) -> list:
@@ -265,13 +417,24 @@ class Training:
         return self.records[step]
 
     def _name(self, name: str):
-        graph = self.example.graph
-        if name not in graph.symbols:
-            raise DeriveError(f"unknown name {name!r}; known names: "
-                              f"{', '.join(list(graph.inputs) + list(graph.nodes))}")
+        ex = self.example
+        known = list(ex.inputs) + list(ex.nodes)
+        if name not in known and name not in self.model.aliases:
+            raise DeriveError(f"unknown name {name!r}; known names: {', '.join(known)}")
+
+    def _alias(self, name: str, whole):
+        """One entry of a matrix for a scalar alias (w1_2_1 -> W1[1, 0]), else the value itself."""
+        if name in self.model.aliases:
+            _, i, j = self.model.aliases[name]
+            return whole[i, j] if isinstance(whole, sp.MatrixBase) else whole
+        return whole
+
+    def _base(self, name: str) -> str:
+        return self.model.aliases[name][0] if name in self.model.aliases else name
 
     def value(self, name: str, step: int) -> sp.Expr:
-        """Exact value of a parameter, input or node at ``step`` (after ``step`` updates).
+        """Exact value of a parameter, input or node at ``step`` (after ``step`` updates); a
+        ``sympy.Matrix`` for a tensor.
 
         >>> from derive import neuron
         >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
@@ -279,10 +442,11 @@ class Training:
         73/25
         """
         self._name(name)
-        return public_form(self._record(step).values[name])
+        return self._alias(name, _public(self._record(step).values[self._base(name)]))
 
     def grad(self, name: str, step: int) -> sp.Expr:
-        """Exact ∂loss/∂name at ``step`` (before clipping; the gradient update step + 1 uses).
+        """Exact ∂loss/∂name at ``step`` (before clipping; the gradient update step + 1 uses); a
+        ``sympy.Matrix`` for a tensor.
 
         >>> from derive import neuron
         >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
@@ -290,24 +454,28 @@ class Training:
         36/5
         """
         self._name(name)
-        record = self._record(step)
-        if name in record.grads:
-            return public_form(record.grads[name])
-        return public_form(record.evaluation.grad(name, self.example.output))
+        record, base = self._record(step), self._base(name)
+        if base in record.grads:
+            return self._alias(name, _public(record.grads[base]))
+        return self._alias(name, record.point.grad(base, self.example.output))
 
     def state(self, name: str, step: int) -> dict:
         """The optimizer's state for parameter ``name`` after ``step`` updates: velocity (momentum),
         ``m`` and ``v`` (Adam's moments), ``square_avg`` (RMSprop), ``sum`` (Adagrad); {} for SGD.
+        Matrices for a tensor parameter.
 
         >>> from derive import neuron
         >>> neuron(x=2, w=3, b=1, y=5, activation="relu").train(1, optimizer="momentum", momentum=0.9, lr=0.01).state("w", 1)
         {'velocity': 8}
         """
         self._name(name)
-        if name not in self.params:
+        base = self._base(name)
+        if base not in self.params:
             raise DeriveError(f"{name!r} is not a parameter; the parameters are: {', '.join(self.params)}")
-        held = self._record(step).state[name]
-        return {key: public_form(held.get(key, S.Zero)) for key, _, _ in self.optimizer.state_names(self.hyper)}
+        held = self._record(step).state[base]
+        zero = _shaped(self.shape(base), [S.Zero] * max(1, sp.prod(self.shape(base))))
+        return {s.key: self._alias(name, _public(held.get(s.key, zero)))
+                for s in self.optimizer.carried(self.hyper.values)}
 
     def gradient_norm(self, step: int) -> sp.Expr:
         """‖∇L‖ over every parameter at ``step`` (before clipping).
@@ -351,20 +519,20 @@ class Training:
                                   fragment=fragment, exact=exact)
 
     def latex_names(self) -> dict:
-        """LaTeX for every name the document prints: the rules' symbols (η, β₁, m̂ₜ …), the
+        """LaTeX for every name the document prints: the rule's symbols (η, β₁, m̂ₜ …), the
         example's names and each parameter's updated value.
 
         >>> from derive import neuron
-        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
+        >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, optimizer="adam", lr=0.01)
         >>> print(tr.latex_names()["w_new"], tr.latex_names()["β₁"])
         {w}_{\\mathrm{new}} \\beta_{1}
         """
-        names = dict(LATEX_NAMES)
-        names.update(self.example.latex_names)
+        names = latex_names(self.optimizer, self.hyper.values)
+        own = dict(getattr(self.example, "latex_names", None) or {})
+        names.update(own)
         for p in self.params:
-            base = self.example.latex_names.get(p) or latex_name(p)
+            base = own.get(p) or latex_name(p)
             names[f"{p}_new"] = f"{{{base}}}_{{\\mathrm{{new}}}}"
-            names[f"{p}_decayed"] = f"{{{base}}}_{{\\mathrm{{decayed}}}}"
         return names
 
     def to_markdown(self, precision: int | None = None, figure: str | None = None) -> str:
