@@ -20,8 +20,8 @@ import os as _os
 _os.environ.setdefault("SYMPY_CACHE_SIZE", "20000")
 
 from .core.errors import (AnswerError, DeriveError, GraphError, InvalidValue,  # noqa: E402
-                          OutputExists, ParseError, RegistrationError, SpecError, UndefinedValue,
-                          UnknownName)
+                          NotApplicable, OutputExists, ParseError, RegistrationError, SpecError,
+                          UndefinedValue, UnknownName)
 
 __version__ = "0.1.0"
 
@@ -56,7 +56,8 @@ _EXPORTS = {
 }
 
 __all__ = ["DeriveError", "ParseError", "GraphError", "InvalidValue", "UndefinedValue",
-           "UnknownName", "AnswerError", "SpecError", "OutputExists", "RegistrationError", *_EXPORTS]
+           "UnknownName", "AnswerError", "SpecError", "OutputExists", "RegistrationError",
+           "NotApplicable", *_EXPORTS]
 
 
 def __getattr__(name):

@@ -181,11 +181,9 @@ def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, f
 
 
 def _render(ex, fmt_name: str, fragment: bool) -> str:
-    from .rendering.formats import get_format
-    if get_format(fmt_name).printer is None:  # an export, not a document
-        return ex.to_pytorch()
-    from .model.example import render
-    return render(ex, fmt_name, fragment=fragment)
+    """One example in one format (a document, or an export such as the PyTorch script): the
+    example's own ``render``, the same for scalar and tensor examples."""
+    return ex.render(fmt_name, fragment=fragment)
 
 
 @cli.command()

@@ -1,6 +1,9 @@
 """Every number of an example as Python floats, one row per input and node: its value, its local
 derivatives (∂node/∂parent) and its gradient (∂output/∂name) — for a REPL, a notebook or a
 plotting script. The exact values stay in the example; these are their float approximations.
+A tensor example has one row per entry (``W1[2,1]``, ``b1[3]``; a builder's entry by its own name
+such as ``w1_2_1``), with the entry's value and ∂output/∂entry; its local derivatives are
+Jacobians of whole tensors, which the matrix documents state as rules, so ``local`` is empty.
 
 >>> import derive
 >>> table = derive.neuron(x=2, w=3, b=1, y=5).table()
@@ -72,9 +75,8 @@ def value_table(ex) -> Table:
     from .answers import display_name
     if ex.symbolic:
         raise DeriveError("a table of numbers needs an example with values; give values=…")
-    if getattr(ex, "aliases", None) is not None:
-        raise DeriveError("a tensor example's values are matrices: use ex.value(name) and "
-                          "ex.grad(name) per tensor, or its entries (w1_1_1) by name")
+    if ex.matrices:
+        return _entry_table(ex)
     graph, d = ex.graph, ex.derivation()
     rows = Table()
     for name in list(graph.inputs) + list(graph.nodes):
@@ -89,4 +91,36 @@ def value_table(ex) -> Table:
     return rows
 
 
-__all__ = ["Row", "Table", "value_table"]
+def entry_name(name: str, i: int, j: int, shape: tuple) -> str:
+    """An entry of a tensor, 1-based as courses write it: ``W1[2,1]``, ``b1[3]`` (a column).
+
+    >>> entry_name("W1", 1, 0, (3, 2)), entry_name("b1", 2, 0, (3, 1))
+    ('W1[2,1]', 'b1[3]')
+    """
+    return f"{name}[{i + 1}]" if shape[1] == 1 else f"{name}[{i + 1},{j + 1}]"
+
+
+def _entry_table(ex) -> Table:
+    """One row per entry of every input and node of a tensor example (see the module docstring)."""
+    from .answers import display_name
+    gradients = ex.matrix_derivation().gradients
+    own = {entry: name for name, entry in getattr(ex, "aliases", {}).items()}  # w1_2_1 for W1[2,1]
+    rows = Table()
+    for name in list(ex.inputs) + list(ex.nodes):
+        value, gradient = ex.tensor(name), gradients.get(name)
+        kind = "node" if name in ex.nodes else ex.roles.get(name, "parameter")
+        shape = value.a.shape
+        for i in range(shape[0]):
+            for j in range(shape[1]):
+                g = 1.0 if name == ex.output else (0.0 if gradient is None else _float(gradient.a[i, j]))
+                if value.scalar:
+                    label, shown = name, display_name(name)
+                else:
+                    label = own.get((name, i, j)) or entry_name(name, i, j, shape)
+                    shown = display_name(label) if label in own.values() else \
+                        entry_name(display_name(name), i, j, shape)
+                rows.append(Row(label, shown, kind, _float(value.a[i, j]), g))
+    return rows
+
+
+__all__ = ["Row", "Table", "value_table", "entry_name"]

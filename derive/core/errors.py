@@ -116,6 +116,15 @@ class OutputExists(DeriveError):
     """
 
 
+class NotApplicable(DeriveError):
+    """A call that cannot apply to this kind of example (a scalar-only method on a tensor
+    example, or the reverse), refused by name with the reason and what to use instead.
+
+    >>> issubclass(NotApplicable, DeriveError)
+    True
+    """
+
+
 __all__ = ["DeriveError", "ParseError", "GraphError", "InvalidValue", "UndefinedValue",
            "UnknownName", "AnswerError", "SpecError", "OutputExists",
-           "RegistrationError"]
+           "RegistrationError", "NotApplicable"]

@@ -2,17 +2,16 @@
 forward values and gradients, and its documents."""
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from ..core.derivation import Derivation
-from ..core.engine import Evaluation, Graph, graph_of, gc_paused, public_form
-from ..rendering.formats import render_content
+from ..core.engine import Evaluation, Graph, graph_of, public_form
 from ..solutions.content import build
 from ..solutions.steps import resolve_notation
-from ..core.errors import DeriveError, InvalidValue, UnknownName
+from ..core.errors import DeriveError, InvalidValue, NotApplicable, UnknownName
+from .base import ExampleBase
 from ..core.numbers import to_exact
 from ..core.parser import BinOp, Call, Equation, Name, Neg, Num, parse_equations, parse_expression
 from ..core.roles import CONSTANT_NAME, DATA_NAME  # inputs' roles recognised by name
@@ -71,7 +70,8 @@ if TYPE_CHECKING:
     from ..checking.report import Report
 
 
-class Example:
+
+class Example(ExampleBase):
     """A staged computation ready to be derived.
 
     >>> ex = Example.from_equations("z = w*x + b\\na = relu(z)\\nL = (a - y)**2",
@@ -195,33 +195,6 @@ class Example:
     # --- the graph --------------------------------------------------------------------------
 
     @property
-    def inputs(self) -> list[str]:
-        """Names used but never assigned, in order of first use (builders: x, w, b, y).
-
-        >>> Example.from_equations("z = w*x + b").inputs
-        ['w', 'x', 'b']
-        """
-        return list(self.graph.inputs)
-
-    @property
-    def nodes(self) -> list[str]:
-        """Computed names in evaluation order.
-
-        >>> Example.from_equations("z = w*x\\nL = z**2").nodes
-        ['z', 'L']
-        """
-        return list(self.graph.nodes)
-
-    @property
-    def output(self) -> str:
-        """The node differentiated (the last line unless ``output=`` named another).
-
-        >>> Example.from_equations("z = w*x\\nL = z**2").output
-        'L'
-        """
-        return self.graph.output
-
-    @property
     def symbolic(self) -> bool:
         """True when no values were given: the derivation is in the names only.
 
@@ -229,25 +202,6 @@ class Example:
         True
         """
         return self.values is None
-
-    def inputs_with_role(self, role: str) -> list[str]:
-        """The inputs that are "parameter", "data" or "constant", in input order.
-
-        >>> Example.from_equations("h1 = tanh(U*x + V*h)").inputs_with_role("data")
-        ['x', 'h']
-        """
-        if role == "parameter":
-            return list(self.params)
-        return [n for n in self.inputs if self.roles[n] == role and n not in self.params]
-
-    @property
-    def focus(self) -> str:
-        """The parameter whose gradient the document derives in full (first parameter).
-
-        >>> Example.from_equations("z = w*x + b\\nL = z**2").focus
-        'w'
-        """
-        return self.meta.get("focus") or (self.params[0] if self.params else self.inputs[0])
 
     def _check_name(self, name: str, what: str = "name"):
         if name not in self.graph.symbols:
@@ -344,24 +298,6 @@ class Example:
             raise DeriveError("hand-style rounding needs an example with values")
         return hand_rounded(self, digits)
 
-    def train(self, steps: int, optimizer: str = "sgd", lr=None, **options):
-        """``steps`` updates of ``optimizer`` (sgd, momentum, nesterov, rmsprop, adam, adamw,
-        adagrad, or any registered in ``derive.training.optimizers`` — PyTorch's rules, exact) from
-        this example's values. ``lr`` is a number or ``{parameter: lr}`` (default: the example's lr,
-        else PyTorch's default for the optimizer). ``options`` are the optimizer's hyperparameters
-        as its registry entry declares them (``momentum``/``nesterov`` for SGD and momentum for
-        RMSprop, ``alpha`` for RMSprop, ``betas`` and ``eps`` for Adam …) and, for every optimizer,
-        ``weight_decay`` (L2 in the gradient; decoupled for AdamW), ``clip_norm`` and
-        ``clip_value``. Returns a ``Training``.
-
-        >>> tr = Example.from_equations("z = w*x + b\\na = relu(z)\\nL = (a - y)**2",
-        ...                             values={"x": 2, "w": 3, "b": 1, "y": 5}).train(2, lr=0.1)
-        >>> tr.loss, tr.value("w", 1)
-        ([4, 0, 0], 11/5)
-        """
-        from ..training.run import train
-        return train(self, steps, optimizer, lr, **options)
-
     def check(self, answers: dict, rtol=None, atol=None, *, listed: str | None = None) -> "Report":
         """Compare a student's answers ``{key: answer}`` with the exact ones; see
         ``derive.checking.report``. ``ex.keys()`` lists the keys (``"z"``, ``"dL/dw"``,
@@ -408,93 +344,82 @@ class Example:
         from ..checking.report import KEYS_LISTED, check
         return check(self, answers, rtol=rtol, atol=atol, listed=listed or KEYS_LISTED)
 
-    def keys(self) -> dict[str, str]:
-        """The answer keys ``check`` accepts, each with its display name: every value, local
-        derivative, the output's derivative with respect to every name, and the updates (with a
-        learning rate). ``check`` also accepts a key written as displayed (``∂L/∂w⁽¹⁾₁,₁``).
+    # --- the tensor side's methods, as they apply to scalars -----------------------------------
 
-        >>> ex = Example.from_equations("z = w*x\\nL = z**2", values={"w": 3, "x": 2})
-        >>> ex.keys()
-        {'w': 'w', 'x': 'x', 'z': 'z', 'L': 'L', 'dz/dw': '∂z/∂w', 'dz/dx': '∂z/∂x', 'dL/dz': '∂L/∂z', 'dL/dw': '∂L/∂w', 'dL/dx': '∂L/∂x'}
+    def shape(self, name: str) -> tuple:
+        """The shape of a value: ``()``, every value of a scalar example is a number.
+
+        >>> Example.from_equations("z = w*x").shape("z")
+        ()
         """
-        from ..checking.answers import answer_keys
-        return answer_keys(self)
+        self._check_name(name)
+        return ()
 
-    def table(self, as_dataframe: bool = False):
-        """Every input's and node's value, local derivatives and gradient as Python floats: a
-        ``Table`` (a list of ``Row``; ``.to_pandas()`` gives a DataFrame, as does
-        ``as_dataframe=True``, when pandas is installed).
+    def is_index(self, name: str) -> bool:
+        """False: class indices (a cross-entropy's targets) are tensors of a tensor example.
 
-        >>> ex = Example.from_equations("z = w*x\\nL = z**2", values={"w": 3, "x": 2})
-        >>> ex.table()[2]
-        Row(name='z', display='z', kind='node', value=6.0, gradient=12.0, local={'w': 2.0, 'x': 3.0})
+        >>> Example.from_equations("z = w*x").is_index("x")
+        False
         """
-        from ..checking.table import value_table
-        table = value_table(self)
-        return table.to_pandas() if as_dataframe else table
+        self._check_name(name)
+        return False
 
-    # --- documents ------------------------------------------------------------------------
+    def tensor(self, name: str):
+        """Refused: a scalar example's values are numbers; ``value(name)`` gives one.
 
-    def to_pytorch(self) -> str:
-        """A runnable PyTorch script rebuilding this example; it prints values and gradients.
+        >>> Example.from_equations("z = w*x", values={"w": 3, "x": 2}).tensor("z")
+        Traceback (most recent call last):
+        ...
+        derive.core.errors.NotApplicable: tensor(): this example's values are scalar numbers, not tensors; use ex.value(name)
+        """
+        raise NotApplicable("tensor(): this example's values are scalar numbers, not tensors; "
+                            "use ex.value(name)")
 
-        >>> "import torch" in Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2}).to_pytorch()
+    def grad_tensor(self, wrt: str, of: str | None = None):
+        """Refused: a scalar example's gradients are numbers; ``grad(wrt)`` gives one.
+
+        >>> Example.from_equations("z = w*x", values={"w": 3, "x": 2}).grad_tensor("w")
+        Traceback (most recent call last):
+        ...
+        derive.core.errors.NotApplicable: grad_tensor(): this example's gradients are scalar numbers, not tensors; use ex.grad(name)
+        """
+        raise NotApplicable("grad_tensor(): this example's gradients are scalar numbers, not "
+                            "tensors; use ex.grad(name)")
+
+    def matrix_derivation(self):
+        """Refused: the matrix form is for vectors and matrices; a scalar example's derivation
+        is ``derivation()``, edge by edge.
+
+        >>> Example.from_equations("z = w*x").matrix_derivation()
+        Traceback (most recent call last):
+        ...
+        derive.core.errors.NotApplicable: matrix_derivation(): this example's nodes are scalars; its derivation is ex.derivation() (edge by edge through the chain rule)
+        """
+        raise NotApplicable("matrix_derivation(): this example's nodes are scalars; its "
+                            "derivation is ex.derivation() (edge by edge through the chain rule)")
+
+    # --- documents (the protocol and every format's to_* come from Document) -----------------
+
+    def content(self):
+        """The worked solution as format-free content (sections of math objects and sentences).
+
+        >>> Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2}).content().sections[0].title != ""
         True
         """
-        from ..io.pytorch import to_pytorch
-        return to_pytorch(self)
+        return build(self)
 
-    def to_text(self, precision: int | None = None, notation: dict | None = None) -> str:
-        """The worked example as plain text; ``notation`` is the course's preset, e.g.
-        ``{"total": "d"}`` for dL/dw (see ``derive.rendering.formats.check_notation``).
+    def document_notation(self, notation):
+        """The notation preset completed for this example (``notation``, else the spec's own).
 
-        >>> "= 24" in Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2}).to_text()
-        True
+        >>> Example.from_equations("L = (w*x)**2").document_notation({"total": "d"})["total"]
+        'd'
         """
-        return render(self, "text", precision=precision, notation=notation)
-
-    def to_markdown(self, precision: int | None = None, notation: dict | None = None) -> str:
-        """The worked example as Markdown with $…$ math.
-
-        >>> Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2}).to_markdown().startswith("#")
-        True
-        """
-        return render(self, "markdown", precision=precision, notation=notation)
-
-    def to_latex(self, precision: int | None = None, fragment: bool = False,
-                 notation: dict | None = None) -> str:
-        """The worked example as a LaTeX document (``fragment``: the body only).
-
-        >>> "documentclass" in Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2}).to_latex()
-        True
-        """
-        return render(self, "latex", precision=precision, fragment=fragment, notation=notation)
-
-    def __str__(self) -> str:
-        return self.to_text()
+        return resolve_notation(self, notation)
 
     def __repr__(self) -> str:
         from ..core.numbers import plural
         vals = "symbolic" if self.symbolic else plural(len(self.values), "value")
         return f"<derive.Example {self.output} of {', '.join(self.inputs)}: {plural(len(self.nodes), 'node')}, {vals}>"
-
-    def to_html(self, precision: int | None = None, fragment: bool = False) -> str:
-        """One self-contained HTML page (math as MathML); ``fragment``: the sections only.
-
-        >>> "<math" in Example.from_equations("L = w*x", values={"w": 3, "x": 2}).to_html()
-        True
-        """
-        return render(self, "html", precision=precision, fragment=fragment)
-
-    # Jupyter: HTML (MathML, rendered natively) first, Markdown (MathJax-safe TeX) as the
-    # fallback. No _repr_latex_: a whole LaTeX document is not display math, and notebooks
-    # showed it raw.
-    def _repr_html_(self) -> str:
-        return self.to_html(fragment=True)
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
 
 def _stage(tree, name: str, source: str) -> list[Equation]:
     """Auto-staging for ``from_expr`` (see its docstring)."""
@@ -584,16 +509,11 @@ def _stage(tree, name: str, source: str) -> list[Equation]:
 
 def render(example, fmt_name: str, precision: int | None = None, fragment: bool = False,
            exact: bool | None = None, notation: dict | None = None) -> str:
-    """The worked example for ``example`` in one format ("markdown", "latex", "text");
-    ``notation`` defaults to the example's own preset (from its spec)."""
-    import sys
-    tensors = sys.modules.get(f"{__package__}.tensors")  # not imported for scalar documents (numpy)
-    if tensors is not None and isinstance(example, tensors.TensorExample):  # matrix form (a spec)
-        return example.render(fmt_name, precision, fragment)
-    precision = example.precision if precision is None else precision
-    if not isinstance(precision, int) or not 1 <= precision <= 30:
-        raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
-    exact = example.exact if exact is None else exact
-    with gc_paused():  # thousands of short-lived printer objects for a deep network
-        return render_content(build(example), fmt_name, example.latex_names, precision, fragment,
-                              exact=exact, notation=resolve_notation(example, notation))
+    """The worked example for ``example`` (any kind) in one format ("markdown", "latex",
+    "text" …): ``example.render`` (``derive.model.document``); ``notation`` defaults to the
+    example's own preset (from its spec).
+
+    >>> render(Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2}), "text").startswith("Derivative")
+    True
+    """
+    return example.render(fmt_name, precision, fragment=fragment, exact=exact, notation=notation)

@@ -1,8 +1,11 @@
 """``TensorExample``: staged equations over vectors and matrices, with exact values and gradients.
 
 ``Example.from_equations`` returns one when the values include lists or arrays, or the equations
-use ``@``, ``.T`` or a tensor function (``softmax``, ``sum`` …). Its API mirrors ``Example``:
-``value`` and ``grad`` return a ``sympy.Matrix`` of the node's shape (a SymPy number for a scalar).
+use ``@``, ``.T`` or a tensor function (``softmax``, ``sum`` …). It has the API of ``Example``
+(both are an ``ExampleBase``: the same methods, documents in every format): ``value`` and
+``grad`` return a ``sympy.Matrix`` of the node's shape (a SymPy number for a scalar). What
+cannot apply to matrices (hand-style rounding, the scalar edge-by-edge ``derivation``) is refused
+by name (``NotApplicable``) with what to use instead.
 """
 from __future__ import annotations
 
@@ -11,19 +14,21 @@ import re
 import sympy as sp
 
 from ..core.engine import Quantity, public_form
-from ..core.errors import DeriveError, InvalidValue
+from ..core.errors import DeriveError, InvalidValue, NotApplicable
 from ..core.numbers import to_exact
 from ..core.parser import Call, Name
 from ..core.engine import Graph
 from ..core.tensor import (TENSOR_FUNCTIONS, ShapeEvaluation, Tensor, TensorEvaluation, binary_values,
                            scalar, shape_text)
+from ..core.roles import CONSTANT_NAME
+from .base import ExampleBase
 
 _PARAM = re.compile(r"^(w|b|W|B|theta|bias|weight|gamma|beta|k|kernel)")
 _DATA = re.compile(r"^(x|X|y|Y|t|target|label|input|h0|mask|upstream)")
 PUBLIC_ENTRIES = 400  # up to this many entries, value/grad expand small exact forms (as Example)
 
 
-class TensorExample:
+class TensorExample(ExampleBase):
     """A staged computation over exact vectors and matrices.
 
     >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]})
@@ -34,6 +39,7 @@ class TensorExample:
     """
 
     kind = "tensor"
+    matrices = True  # values and gradients are matrices
 
     def __init__(self, graph: Graph, values, params=None, lr=None, title: str | None = None,
                  kind: str = "tensor", meta: dict | None = None, aliases: dict | None = None,
@@ -82,7 +88,7 @@ class TensorExample:
                     raise DeriveError(f"parameter {p!r} is not an input; the inputs are: "
                                       f"{', '.join(graph.inputs)}")
         self.params = params
-        self.precision = 4  # significant digits of ≈ numbers in documents
+        self._settings()
 
     def _init_symbolic(self, graph, shapes, params, lr, title, kind, meta):
         """A derivation from shapes alone: the matrix rules with their shapes, no numbers."""
@@ -106,7 +112,17 @@ class TensorExample:
                     raise DeriveError(f"parameter {p!r} is not an input; the inputs are: "
                                       f"{', '.join(graph.inputs)}")
         self.params = params
-        self.precision = 4
+        self._settings()
+
+    def _settings(self):
+        """What every example has beside its numbers: the inputs' roles and document settings."""
+        trained = {self.aliases[p][0] if p in self.aliases else p for p in self.params}
+        self.roles = {n: "parameter" if n in trained else "constant" if CONSTANT_NAME.match(n)
+                      else "data" for n in self.graph.inputs}
+        self.precision = 4  # significant digits of ≈ numbers in documents
+        self.exact = False  # documents also show exact forms
+        self.notation = None  # the course's notation preset, e.g. from a spec
+        self.latex_names = None
 
     @classmethod
     def from_equations(cls, text: str, values=None, params=None, lr=None, output=None,
@@ -125,36 +141,6 @@ class TensorExample:
                    values, params, lr, title, shapes=shapes)
 
     # --- the graph --------------------------------------------------------------------------
-
-    @property
-    def inputs(self) -> list[str]:
-        """The names that are given, not computed, in order of first use.
-
-        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
-        >>> ex.inputs
-        ['W', 'x']
-        """
-        return list(self.graph.inputs)
-
-    @property
-    def nodes(self) -> list[str]:
-        """The computed names, in evaluation order.
-
-        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
-        >>> ex.nodes
-        ['z', 'L']
-        """
-        return list(self.graph.nodes)
-
-    @property
-    def output(self) -> str:
-        """The node differentiated by default (the last line, or ``output=``).
-
-        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
-        >>> ex.output
-        'L'
-        """
-        return self.graph.output
 
     @property
     def symbolic(self) -> bool:
@@ -300,11 +286,6 @@ class TensorExample:
         step = binary_values("*", scalar(self.lr), g, g.shape, "lr·∂L")
         return _public(binary_values("-", old, step, old.shape, f"{name}_new"))
 
-    def train(self, steps: int, optimizer: str = "sgd", lr=None, **options):
-        """``steps`` updates of ``optimizer``, entry by entry (see ``Example.train``)."""
-        from ..training.run import train
-        return train(self, steps, optimizer, lr, **options)
-
     def gradients(self) -> dict:
         """∂output/∂p for every parameter (exact Tensors' public form), in parameter order.
 
@@ -329,17 +310,6 @@ class TensorExample:
             return MatrixDerivation(self.output)
         return MatrixDerivation(self.output, MappingProxyType(dict(self.evaluation.values)),
                                 MappingProxyType(dict(self.evaluation.adjoints(self.output))))
-
-    def keys(self) -> dict[str, str]:
-        """The answer keys ``check`` accepts (tensors by name and their entries such as
-        ``w1_2_1``), each with its display name (``w⁽¹⁾₂,₁``).
-
-        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
-        >>> "W" in ex.keys()
-        True
-        """
-        from ..checking.answers import answer_keys
-        return answer_keys(self)
 
     def check(self, answers: dict, rtol=None, atol=None, *, listed: str | None = None):
         """Compare answers (numbers, nested lists or arrays) entry by entry; see
@@ -367,53 +337,45 @@ class TensorExample:
         from ..solutions.matrixdoc import build_matrix
         return build_matrix(self)
 
-    def render(self, fmt_name: str, precision: int | None = None, fragment: bool = False) -> str:
-        """The matrix-form worked solution in one format ("markdown", "latex", "text", "html").
+    def document_notation(self, notation):
+        """The notation preset the matrix documents print with (``notation``, else the spec's).
 
-        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
-        >>> ex.render("text") == ex.to_text()
-        True
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]})
+        >>> ex.document_notation({"total": "d"})["total"]
+        'd'
         """
-        from ..core.engine import gc_paused
-        from ..rendering.formats import render_content
-        precision = self.precision if precision is None else precision
-        if not isinstance(precision, int) or not 1 <= precision <= 30:
-            raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
-        with gc_paused():
-            return render_content(self.content(), fmt_name, None, precision, fragment)
+        from ..rendering.formats import check_notation
+        return check_notation(self.notation if notation is None else notation)
 
-    def to_text(self, precision: int | None = None) -> str:
-        """The worked solution as plain text (``precision`` significant digits).
+    # --- what applies to scalar examples only, refused by name -------------------------------
 
-        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
-        >>> "∂L/∂x" in ex.to_text()
-        True
+    def derivation(self, wrt: str | None = None, of: str | None = None):
+        """Refused: the scalar derivation goes edge by edge through scalar nodes; a tensor
+        example's derivation is in matrix form, ``matrix_derivation()``.
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]})
+        >>> ex.derivation()
+        Traceback (most recent call last):
+        ...
+        derive.core.errors.NotApplicable: derivation() goes edge by edge through scalar nodes; this example's nodes are matrices: use ex.matrix_derivation() (every tensor's value and gradient) or ex.to_text() (the matrix rules)
         """
-        return self.render("text", precision)
+        raise NotApplicable("derivation() goes edge by edge through scalar nodes; this example's "
+                            "nodes are matrices: use ex.matrix_derivation() (every tensor's value "
+                            "and gradient) or ex.to_text() (the matrix rules)")
 
-    def to_markdown(self, precision: int | None = None) -> str:
-        """The worked solution as Markdown with $…$ math.
+    def rounded(self, digits: int):
+        """Refused: hand-style rounding recomputes a scalar derivation step by step; a tensor
+        example's numbers are exact matrices (``ex.table()`` lists them as floats).
 
-        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
-        >>> ex.to_markdown().startswith("#")
-        True
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]})
+        >>> ex.rounded(3)
+        Traceback (most recent call last):
+        ...
+        derive.core.errors.NotApplicable: rounded(): hand-style rounding recomputes a scalar derivation step by step; this example's nodes are matrices: ex.table() lists every entry as a float
         """
-        return self.render("markdown", precision)
-
-    def to_latex(self, precision: int | None = None, fragment: bool = False) -> str:
-        """The worked solution as a LaTeX document (``fragment=True``: the body only).
-
-        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]}, lr=1)
-        >>> "begin{document}" in ex.to_latex()
-        True
-        """
-        return self.render("latex", precision, fragment)
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
+        raise NotApplicable("rounded(): hand-style rounding recomputes a scalar derivation step by "
+                            "step; this example's nodes are matrices: ex.table() lists every "
+                            "entry as a float")
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{n} {shape_text(self.shape(n))}" for n in self.inputs[:6])

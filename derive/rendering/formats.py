@@ -208,6 +208,12 @@ class Format:
     # (source document, examples) -> this format, for a non-binary converted format (ipynb)
     convert: Callable | None = None
     listed: bool = True  # offered by the CLI's --format (html_tex is for LMS feedback only)
+    # an export (printer None): "module:function" of the writer, (example) -> text. A name, not
+    # the function: exporters live in the io layer, above this one, and are imported when used.
+    export: str | None = None
+    # the IPython display method that shows a document in this format (Jupyter's rich display)
+    notebook_repr: str | None = None
+    notebook_fragment: bool = False  # the display shows the sections only (a page inside a page)
 
     @property
     def template_folder(self) -> str:
@@ -341,7 +347,7 @@ def embed_images(html: str, files) -> str:
 
 register(Format("markdown", "latex", "md", lambda m: f"${mathjax_tex(m)}$",
                 lambda m: f"$$\n{mathjax_tex(m)}\n$$", _escape_markdown, aliases=("md",), diagram=_markdown_diagram,
-                description="Markdown with $…$ math (pandoc, GitHub, Jupyter)"))
+                notebook_repr="_repr_markdown_", description="Markdown with $…$ math (pandoc, GitHub, Jupyter)"))
 register(Format("latex", "latex", "tex", _latex_inline, _latex_display,
                 _escape_latex, aliases=("tex",), diagram=_tikz_diagram, table=_latex_table,
                 macros=_latex_macros, paper=_latex_paper, description="a LaTeX document (pdflatex)"))
@@ -354,7 +360,8 @@ register(Format("pdf", "latex", "pdf", source="latex", binary=True, paper=_latex
 # learning platforms (Moodle feedback), whose HTML filters strip MathML.
 register(Format("html", "latex", "html", lambda m: mathml(m),
                 lambda m: f'<div class="math">{mathml(m, display=True)}</div>', _escape_html,
-                aliases=("htm",), diagram=_html_diagram,
+                aliases=("htm",), diagram=_html_diagram, notebook_repr="_repr_html_",
+                notebook_fragment=True,
                 description="one self-contained HTML page: MathML, inline SVG, embedded plots"))
 register(Format("html_tex", "latex", "html", lambda m: f"\\({_escape_html(mathjax_tex(m.strip()))}\\)",
                 lambda m: f'<p class="math">\\[{_escape_html(mathjax_tex(m.strip()))}\\]</p>',
@@ -363,7 +370,8 @@ register(Format("html_tex", "latex", "html", lambda m: f"\\({_escape_html(mathja
 register(Format("ipynb", "latex", "ipynb", source="markdown", convert=_notebook,
                 description="a Jupyter notebook: the solution as Markdown, code cells rebuilding and "
                             "cross-checking each example with PyTorch"))
-register(Format("pytorch", None, "py", description="a runnable PyTorch script (one example)"))
+register(Format("pytorch", None, "py", export="derive.io.pytorch:to_pytorch",
+                description="a runnable PyTorch script (one example)"))
 
 
 def get_format(name: str) -> Format:

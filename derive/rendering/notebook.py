@@ -33,15 +33,36 @@ def _sections(markdown: str) -> list[str]:
     return cells
 
 
+def equation_lines(ex) -> list[str]:
+    """The example's staged equations as written, one ``name = expression`` per node."""
+    nodes = ex.graph.nodes
+    if isinstance(nodes, dict):
+        return [f"{name} = {node.source}" for name, node in nodes.items()]
+    return [f"{eq.name} = {eq.source}" for eq in ex.graph.equations]  # a tensor graph
+
+
+def value_literal(value):
+    """An input's exact value as the equations' values take it: a number as text (``'3/20'``),
+    a column vector as a list, a matrix as a list of rows."""
+    from ..core.tensor import Tensor
+    if not isinstance(value, Tensor):
+        return sp.sstr(value)
+    if value.scalar:
+        return sp.sstr(value.item())
+    rows = [[sp.sstr(e) for e in row] for row in value.a.tolist()]
+    return [row[0] for row in rows] if value.a.shape[1] == 1 else rows
+
+
 def rebuild_code(ex, var: str = "ex") -> str:
     """Python that rebuilds ``ex`` with derive from its staged equations and exact values."""
-    equations = "\n".join(f"{name} = {node.source}" for name, node in ex.graph.nodes.items())
-    values = ", ".join(f"{n!r}: {sp.sstr(v)!r}" for n, v in ex.values.items())
+    equations = "\n".join(equation_lines(ex))
+    values = ", ".join(f"{n!r}: {value_literal(v)!r}" for n, v in ex.values.items())
+    params = [n for n in ex.inputs if ex.roles[n] == "parameter"]
     lines = ["import derive", "",
              f"{var} = derive.Example.from_equations(",
              f'    """{equations}""",',
              f"    values={{{values}}},",
-             f"    params={list(ex.params)!r},"]
+             f"    params={params!r},"]
     if ex.lr is not None:
         lines.append(f"    lr={sp.sstr(ex.lr)!r},")
     lines += [f"    output={ex.output!r},", ")",
@@ -58,7 +79,7 @@ def registration_code(examples) -> str | None:
     >>> registration_code([("n", derive.neuron(x=2, w=3, b=1, y=5))]) is None
     True
     """
-    from ..core.functions import BY_CLASS
+    from ..core.functions import BY_CLASS, FUNCTIONS
     needed: dict = {}
 
     def visit(expr):
@@ -68,8 +89,17 @@ def registration_code(examples) -> str | None:
                 visit(spec.expand(sp.Symbol("z", real=True)))  # a formula may use another
                 needed[spec.name] = spec
     for _, ex in examples:
-        for node in ex.graph.nodes.values():
-            visit(node.expr)
+        nodes = ex.graph.nodes
+        if isinstance(nodes, dict):
+            for node in nodes.values():
+                visit(node.expr)
+            continue
+        for eq in ex.graph.equations:  # a tensor graph: its functions are applied entrywise
+            for name in _called(eq.tree):
+                spec = FUNCTIONS.get(name)
+                if spec is not None and spec.formula:
+                    visit(spec.expand(sp.Symbol("z", real=True)))
+                    needed.setdefault(spec.name, spec)
     if not needed:
         return None
     return "\n".join(["# The activations these examples use, registered as in the session that made "
@@ -78,19 +108,42 @@ def registration_code(examples) -> str | None:
         for s in needed.values()] + [f"print({'registered: ' + ', '.join(needed)!r})"])
 
 
+def _called(tree):
+    """The names of the functions a parse tree applies."""
+    from ..core.parser import BinOp, Call, Neg, Transpose
+    if isinstance(tree, Call):
+        yield tree.func
+        for a in tree.args:
+            yield from _called(a)
+    elif isinstance(tree, BinOp):
+        yield from _called(tree.left)
+        yield from _called(tree.right)
+    elif isinstance(tree, (Neg, Transpose)):
+        yield from _called(tree.operand)
+
+
 def crosscheck_code(ex, var: str = "ex") -> str:
-    """PyTorch's autograd (float64) on the same equations, checked against derive's exact values."""
+    """PyTorch's autograd (float64) on the same equations, checked against derive's exact values
+    entry by entry (a scalar is a 0-dimensional array, a tensor has its shape)."""
     script = ex.to_pytorch()  # derive.io.pytorch, through the example (a higher layer)
     body = script[script.index("import torch"):script.rindex("print(json.dumps")].rstrip()
     return "\n".join([
         "# The same example in PyTorch (float64 autograd), compared with derive's exact values.",
+        "import numpy as np", "",
         body, "",
+        "def exact(x):",
+        "    return np.array(x.tolist() if hasattr(x, 'tolist') else x, dtype=float)",
+        "",
+        "def agree(name, torch_value, derive_value):",
+        "    want = exact(derive_value)",
+        "    got = np.zeros(want.shape) if torch_value is None else np.array(torch_value, dtype=float)",
+        "    assert got.shape == want.shape, (name, got.shape, want.shape)",
+        "    assert np.allclose(got, want, rtol=1e-9, atol=1e-12), (name, got, want)",
+        "",
         "for name, value in values.items():",
-        f"    exact = float({var}.value(name))",
-        "    assert abs(value - exact) <= 1e-9 * max(1.0, abs(exact)), (name, value, exact)",
+        f"    agree(name, value, {var}.value(name))",
         "for name, grad in gradients.items():",
-        f"    exact = float({var}.grad(name))",
-        "    assert abs(grad - exact) <= 1e-9 * max(1.0, abs(exact)), (name, grad, exact)",
+        f"    agree('d/d' + name, grad, {var}.grad(name))",
         'print(f"PyTorch agrees with derive on {len(values)} values and {len(gradients)} gradients")',
     ])
 

@@ -174,7 +174,7 @@ class Trainable:
 
     def __init__(self, ex):
         self.ex = ex
-        self.tensor = callable(getattr(ex, "grad_tensor", None))
+        self.tensor = ex.matrices  # values and gradients are matrices (TensorExample)
         aliases = getattr(ex, "aliases", None) or {}
         self.aliases = dict(aliases)
         trained = [aliases[p][0] if p in aliases else p for p in ex.params]
