@@ -253,3 +253,34 @@ def test_one_graph_class():
 def test_the_graph_class_check_can_fail():
     assert graph_classes("class TensorGraph:\n    pass\nclass Graph:\n    pass\n") == ["TensorGraph"]
     assert graph_classes("class Graph:\n    pass\n") == []
+
+
+def mistake_flags(source: str) -> list[str]:
+    """Parameters, names and strings that switch a mistake on (``mistakes``, ``ungated``,
+    ``forget_targets``, "mask", "targets" as flags)."""
+    flagged = re.compile(r"^(mistakes?|ungated|forget_\w+)$")
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.arg) and flagged.match(node.arg):
+            found.append(f"parameter {node.arg}")
+        elif isinstance(node, ast.Name) and flagged.match(node.id):
+            found.append(f"name {node.id}")
+        elif isinstance(node, ast.Attribute) and flagged.match(node.attr):
+            found.append(f"attribute {node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and flagged.match(node.value):
+            found.append(f"string {node.value!r}")
+    return found
+
+
+def test_no_mistake_flag_in_the_core():
+    """Mistake scenarios are a hook on the one reverse sweep (an overridden local VJP, like
+    ``accumulate``'s ``local``) defined in derive.checking.mistakes; the core takes no flags."""
+    found = [(name, f) for name, path in modules() if name.startswith("derive.core")
+             for f in mistake_flags(path.read_text(encoding="utf-8"))]
+    assert found == [], found
+
+
+def test_the_mistake_flag_check_can_fail():
+    source = "def apply(spec, A, ungated=False):\n    return 'mask' in mistakes\n"
+    assert mistake_flags(source) == ["parameter ungated", "name mistakes"]
+    assert mistake_flags("def f(x, local=None):\n    return x\n") == []

@@ -33,7 +33,7 @@ def test_correct_matrix_answers_in_every_form():
     assert ex.check({"W1_new": floats(ex.update("W1"))}).ok
 
 
-@pytest.mark.parametrize("key, slip, diagnosis", [
+SLIPS = [  # every matrix entry of the mistakes catalogue (test_checking counts them)
     ("dL/dW2", lambda ex: floats(ex.grad("W2")).T, "transposed"),
     ("dL/dW1", lambda ex: floats(ex.grad("W1")) * 4, "missing_mean"),
     ("dL/db1", lambda ex: floats(ex.grad("z1")), "bias_not_summed"),
@@ -41,7 +41,10 @@ def test_correct_matrix_answers_in_every_form():
     ("dL/dW1", lambda ex: floats(ex.grad("a1")) @ floats(ex.value("X")).T, "mask_forgotten"),
     # δ2 = p/B without − y: ∂L/∂W2 = (p/B) a1ᵀ
     ("dL/dW2", lambda ex: floats(ex.value("a2")) / 4 @ floats(ex.value("a1")).T, "softmax_without_y"),
-])
+]
+
+
+@pytest.mark.parametrize("key, slip, diagnosis", SLIPS)
 def test_classic_slips_are_diagnosed(key, slip, diagnosis):
     ex = classifier()
     report = ex.check({key: slip(ex)})

@@ -46,7 +46,7 @@ from .derivation import Prime, Product, Sum
 from .engine import Graph, Quantity, compact, gc_paused
 from .errors import GraphError, InvalidValue
 from .functions import FUNCTIONS, Indicator
-from .matrixmath import BatchSum, Hadamard, MatProduct, Scaled, TensorCall, Transposed
+from .matrixmath import BatchSum, Hadamard, MatProduct, Scaled, Source, TensorCall, Transposed
 from .notation import Ones
 from .parser import BinOp, Call, Equation, Name, Neg, Num, Transpose
 
@@ -735,7 +735,8 @@ class TensorFunction:
       symbols when evaluated); None where the operand takes no gradient;
     * ``fused(g, site, operands, out, logits)`` (cross-entropy) -> the gradient of the logits
       when its first operand is softmax(logits): δ = (p − y)/B at once;
-    * ``averages(site)`` -> the count its gradient divides by (the 1/N of a mean), else None.
+    * ``averages(site)`` -> the count its gradient divides by (the 1/N of a mean), else None;
+    * ``display(forms, tree)`` -> the forward form as a document writes it (W x + b, σ(z)).
     """
 
     name: str
@@ -753,6 +754,7 @@ class TensorFunction:
     fused: Callable | None = None
     averages: Callable | None = None
     operator: bool = False  # written as an operator (@, +, .T …), not called by name
+    display: Callable | None = None  # (operands' formulas, tree) -> the written form; None: f(x, y)
 
     @property
     def min_arity(self) -> int:
@@ -1025,15 +1027,14 @@ def _sum_rule(op: str):
 
 def _times_rule(g, i, site, operands, out):
     other = operands[1 - i]
-    scalar_side = site.shapes[0] == () or site.shapes[1] == ()
-    return collect(_scale(g, other, scalar_side), site.out, site.shapes[i])
+    return collect(_scale(g, other, site.shapes[1 - i] == () or site.out == ()), site.out, site.shapes[i])
 
 
 def _divide_rule(g, i, site, operands, out):
     x, y = operands
     if i == 0:
         return collect(g if _one(y) else Scaled(g, y), site.out, site.shapes[0])
-    scalar_side = site.shapes[0] == () or site.shapes[1] == ()
+    scalar_side = site.out == ()  # −x/y² has the result's shape
     if isinstance(x, sp.Basic) and isinstance(y, sp.Basic):
         local = -x / y ** 2  # d(x/y)/dy = −x/y²
     else:
@@ -1043,7 +1044,7 @@ def _divide_rule(g, i, site, operands, out):
 
 def _power_rule(g, i, site, operands, out):
     x, c = operands
-    scalar_side = site.shapes[0] == () or site.shapes[1] == ()
+    scalar_side = site.out == ()  # the local derivative has the result's shape
     if not (isinstance(x, sp.Basic) and isinstance(c, sp.Basic)):
         raise NoRule("power of a compound base")
     if i == 0:  # the power rule: c·x^(c−1)
@@ -1149,25 +1150,89 @@ class NoRule(Exception):
     """A form whose gradient has no matrix formula (a power of a compound base …)."""
 
 
+# --- the written forms (W x + b, ReLU(z1), softmax(z2)) --
+
+
+def _sympy(*forms) -> bool:
+    return all(isinstance(f, sp.Basic) for f in forms)
+
+
+def _display_sum(forms, tree):
+    left, right = forms
+    return Sum((left, right))
+
+
+def _display_difference(forms, tree):
+    left, right = forms
+    return Sum((left, -right if _sympy(right) else _negated(right)))
+
+
+def _display_product(forms, tree):
+    return sp.Mul(*forms, evaluate=False) if _sympy(*forms) else Product(tuple(forms))
+
+
+def _display_quotient(forms, tree):
+    return Scaled(*forms) if _sympy(forms[1]) else Source(source_text(tree))
+
+
+def _display_power(forms, tree):
+    return sp.Pow(*forms, evaluate=False) if _sympy(*forms) else Source(source_text(tree))
+
+
+def _display_applied(forms, tree):
+    if not _sympy(*forms):
+        return Source(source_text(tree))
+    spec = FUNCTIONS[tree.func]
+    args = list(forms)
+    args += list(spec.defaults[len(args) - spec.min_arity:]) if len(args) < spec.arity else []
+    return spec.function(*args, evaluate=False) if spec.name != "sqrt" else sp.sqrt(args[0])
+
+
+_DISPLAYS = {"+": _display_sum, "-": _display_difference, "*": _display_product,
+             "/": _display_quotient}
+
+
+def display(tree):
+    """An equation's right-hand side as math objects (W1 a + b, ReLU(z1), softmax(z2)): each
+    primitive's written form, from its table entry.
+
+    >>> from derive.core.parser import parse_equations
+    >>> display(parse_equations("z = W @ x + b", {**FUNCTIONS, **TENSOR_FUNCTIONS})[0].tree)
+    Sum(terms=(MatProduct(factors=(W, x)), b))
+    """
+    if isinstance(tree, Num):
+        return tree.value
+    if isinstance(tree, Name):
+        return sp.Symbol(tree.id, real=True)
+    op = primitive_of(tree)
+    forms = tuple(display(a) for a in operands(tree))
+    if op.display is None:
+        return TensorCall(op.latex, op.unicode, forms)
+    return op.display(forms, tree)
+
+
 for _op, _name in (("+", "sum"), ("-", "difference"), ("*", "product"), ("/", "quotient")):
     register_tensor_function(TensorFunction(
         _op, 2, _broadcast_shape_of(_op), _binary(_op),
         _sum_rule(_op) if _op in "+-" else (_times_rule if _op == "*" else _divide_rule),
-        description=f"entrywise {_name}, broadcasting a scalar, a column or a row", operator=True))
+        description=f"entrywise {_name}, broadcasting a scalar, a column or a row", operator=True,
+        display=_DISPLAYS[_op]))
 register_tensor_function(TensorFunction(
-    "@", 2, _matmul_shape, _matmul, _matmul_rule, description="matrix product", operator=True))
+    "@", 2, _matmul_shape, _matmul, _matmul_rule, description="matrix product", operator=True,
+    display=lambda forms, tree: MatProduct(tuple(forms))))
 register_tensor_function(TensorFunction(
     "T", 1, _transpose_shape, lambda args, site: transpose(args[0]), _transpose_rule,
-    description="transpose", operator=True))
+    description="transpose", operator=True, display=lambda forms, tree: Transposed(forms[0])))
 register_tensor_function(TensorFunction(
     "neg", 1, _same_shape, lambda args, site: negate(args[0]), _negate_rule,
-    description="negation", operator=True))
+    description="negation", operator=True, display=lambda forms, tree: _negated(forms[0])))
 register_tensor_function(TensorFunction(
     "**", 2, _broadcast_shape_of("**"), _power, _power_rule, description="entrywise power",
-    operator=True))
+    operator=True, display=_display_power))
 register_tensor_function(TensorFunction(
     "apply", 1, _same_shape, _apply, _apply_rule,
-    description="a registry function (relu, sigmoid, exp …) applied to every entry", operator=True))
+    description="a registry function (relu, sigmoid, exp …) applied to every entry", operator=True,
+    display=_display_applied))
 register_tensor_function(TensorFunction(
     "softmax", 1, _vector_shape("softmax"), _softmax, _softmax_rule, r"\operatorname{softmax}",
     "softmax", "torch.softmax({0}, dim=0)", "softmax over each column: p_k = e^(z_k) / Σ_m e^(z_m)",

@@ -17,8 +17,8 @@ from ..core.functions import FUNCTIONS, Indicator, Sentence
 from ..core.matrixmath import (MAX_SHOWN, BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
                                Source, TensorCall, Transposed, Updated)
 from ..core.notation import Ones
-from ..core.tensor import TENSOR_FUNCTIONS, NoRule, fused_rule_of, operands, rule_of, source_text
-from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose
+from ..core.tensor import TENSOR_FUNCTIONS, NoRule, display, fused_rule_of, operands, rule_of
+from ..core.parser import BinOp, Call, Name
 from ..rendering.blocks import Content, Section
 
 ONES = Ones()
@@ -55,57 +55,12 @@ def _shown(t):
     return Value(t.item()) if t.scalar else MatrixValue.of(t)
 
 
-def display(tree):
-    """The equation's right-hand side as math objects (W1 a + b, ReLU(z1), softmax(z2))."""
-    if isinstance(tree, Num):
-        return tree.value
-    if isinstance(tree, Name):
-        return _sym(tree.id)
-    if isinstance(tree, Transpose):
-        return Transposed(display(tree.operand))
-    if isinstance(tree, Neg):
-        return Product((sp.Integer(-1), display(tree.operand)))
-    if isinstance(tree, Call):
-        args = [display(a) for a in tree.args]
-        if tree.func in TENSOR_FUNCTIONS:
-            spec = TENSOR_FUNCTIONS[tree.func]
-            return TensorCall(spec.latex, spec.unicode, tuple(args))
-        if not all(isinstance(a, sp.Basic) for a in args):
-            return Source(source_text(tree))
-        spec = FUNCTIONS[tree.func]
-        args += list(spec.defaults[len(args) - spec.min_arity:]) if len(args) < spec.arity else []
-        return spec.function(*args, evaluate=False) if spec.name != "sqrt" else sp.sqrt(args[0])
-    left, right = display(tree.left), display(tree.right)
-    if tree.op == "@":
-        return MatProduct((left, right))
-    if tree.op in ("+", "-"):
-        if tree.op == "-":
-            right = Product((sp.Integer(-1), right)) if not isinstance(right, sp.Basic) else -right
-        return Sum((left, right))
-    if tree.op == "*":
-        if isinstance(left, sp.Basic) and isinstance(right, sp.Basic):
-            return sp.Mul(left, right, evaluate=False)
-        return Product((left, right))
-    if tree.op == "/" and isinstance(right, sp.Basic):
-        return Scaled(left, right)
-    if tree.op == "**" and isinstance(left, sp.Basic) and isinstance(right, sp.Basic):
-        return sp.Pow(left, right, evaluate=False)
-    return Source(source_text(tree))
-
-
 def _occurrences(tree, name: str, path=()):
     """Paths (tuples of (node, child index)) from the root to each Name(name)."""
     if isinstance(tree, Name):
         return [path] if tree.id == name else []
-    children = ()
-    if isinstance(tree, BinOp):
-        children = (tree.left, tree.right)
-    elif isinstance(tree, Call):
-        children = tree.args
-    elif isinstance(tree, (Neg, Transpose)):
-        children = (tree.operand,)
     found = []
-    for i, c in enumerate(children):
+    for i, c in enumerate(operands(tree)):
         found += _occurrences(c, name, path + ((tree, i),))
     return found
 
