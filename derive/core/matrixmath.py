@@ -87,10 +87,8 @@ class ShapeOf:
 
 
 @dataclass(frozen=True)
-class Source:
-    """An expression shown as written (a fallback for forms without a hand-written rule)."""
-
-    text: str
+class Dots:
+    """The terms left out of a long sum: … (text), ⋯ (LaTeX)."""
 
 
 @dataclass(frozen=True)

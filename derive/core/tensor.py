@@ -46,7 +46,7 @@ from .derivation import Prime, Product, Sum
 from .engine import Graph, Quantity, compact, gc_paused
 from .errors import GraphError, InvalidValue
 from .functions import FUNCTIONS, Indicator
-from .matrixmath import BatchSum, Hadamard, MatProduct, Scaled, Source, TensorCall, Transposed
+from .matrixmath import BatchSum, Hadamard, MatProduct, Scaled, TensorCall, Transposed
 from .notation import Ones
 from .parser import BinOp, Call, Equation, Name, Neg, Num, Transpose
 
@@ -1157,32 +1157,37 @@ def _sympy(*forms) -> bool:
     return all(isinstance(f, sp.Basic) for f in forms)
 
 
-def _display_sum(forms, tree):
+def _display_sum(forms, tree, shapes):
     left, right = forms
     return Sum((left, right))
 
 
-def _display_difference(forms, tree):
+def _display_difference(forms, tree, shapes):
     left, right = forms
     return Sum((left, -right if _sympy(right) else _negated(right)))
 
 
-def _display_product(forms, tree):
+def _display_product(forms, tree, shapes):
+    # two tensors multiply entry by entry: written ⊙, never as a matrix product
+    if shapes is not None and shapes(tree.left) != () and shapes(tree.right) != ():
+        return Hadamard(tuple(forms))
     return sp.Mul(*forms, evaluate=False) if _sympy(*forms) else Product(tuple(forms))
 
 
-def _display_quotient(forms, tree):
-    return Scaled(*forms) if _sympy(forms[1]) else Source(source_text(tree))
+def _display_quotient(forms, tree, shapes):
+    return Scaled(*forms)
 
 
-def _display_power(forms, tree):
-    return sp.Pow(*forms, evaluate=False) if _sympy(*forms) else Source(source_text(tree))
+def _display_power(forms, tree, shapes):
+    if _sympy(*forms):
+        return sp.Pow(*forms, evaluate=False)
+    return TensorCall(r"\operatorname{pow}", "pow", tuple(forms))
 
 
-def _display_applied(forms, tree):
-    if not _sympy(*forms):
-        return Source(source_text(tree))
+def _display_applied(forms, tree, shapes):
     spec = FUNCTIONS[tree.func]
+    if not _sympy(*forms):  # a compound tensor argument: the function written by name, as math
+        return TensorCall(spec.latex, spec.unicode, tuple(forms))
     args = list(forms)
     args += list(spec.defaults[len(args) - spec.min_arity:]) if len(args) < spec.arity else []
     return spec.function(*args, evaluate=False) if spec.name != "sqrt" else sp.sqrt(args[0])
@@ -1192,9 +1197,10 @@ _DISPLAYS = {"+": _display_sum, "-": _display_difference, "*": _display_product,
              "/": _display_quotient}
 
 
-def display(tree):
-    """An equation's right-hand side as math objects (W1 a + b, ReLU(z1), softmax(z2)): each
-    primitive's written form, from its table entry.
+def display(tree, shapes=None):
+    """An equation's right-hand side as math objects (W1 a + b, ReLU(z1), softmax(z2)), never as
+    source code: each primitive's written form, from its table entry. ``shapes`` (a callable
+    giving a sub-expression's shape) lets a product of two tensors be written ⊙.
 
     >>> from derive.core.parser import parse_equations
     >>> display(parse_equations("z = W @ x + b", {**FUNCTIONS, **TENSOR_FUNCTIONS})[0].tree)
@@ -1205,10 +1211,10 @@ def display(tree):
     if isinstance(tree, Name):
         return sp.Symbol(tree.id, real=True)
     op = primitive_of(tree)
-    forms = tuple(display(a) for a in operands(tree))
+    forms = tuple(display(a, shapes) for a in operands(tree))
     if op.display is None:
         return TensorCall(op.latex, op.unicode, forms)
-    return op.display(forms, tree)
+    return op.display(forms, tree, shapes)
 
 
 for _op, _name in (("+", "sum"), ("-", "difference"), ("*", "product"), ("/", "quotient")):
@@ -1219,13 +1225,13 @@ for _op, _name in (("+", "sum"), ("-", "difference"), ("*", "product"), ("/", "q
         display=_DISPLAYS[_op]))
 register_tensor_function(TensorFunction(
     "@", 2, _matmul_shape, _matmul, _matmul_rule, description="matrix product", operator=True,
-    display=lambda forms, tree: MatProduct(tuple(forms))))
+    display=lambda forms, tree, shapes: MatProduct(tuple(forms))))
 register_tensor_function(TensorFunction(
     "T", 1, _transpose_shape, lambda args, site: transpose(args[0]), _transpose_rule,
-    description="transpose", operator=True, display=lambda forms, tree: Transposed(forms[0])))
+    description="transpose", operator=True, display=lambda forms, tree, shapes: Transposed(forms[0])))
 register_tensor_function(TensorFunction(
     "neg", 1, _same_shape, lambda args, site: negate(args[0]), _negate_rule,
-    description="negation", operator=True, display=lambda forms, tree: _negated(forms[0])))
+    description="negation", operator=True, display=lambda forms, tree, shapes: _negated(forms[0])))
 register_tensor_function(TensorFunction(
     "**", 2, _broadcast_shape_of("**"), _power, _power_rule, description="entrywise power",
     operator=True, display=_display_power))

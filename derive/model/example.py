@@ -13,7 +13,8 @@ from ..solutions.steps import resolve_notation
 from ..core.errors import DeriveError, InvalidValue, NotApplicable, UnknownName
 from .base import ExampleBase
 from ..core.numbers import to_exact
-from ..core.parser import BinOp, Call, Equation, Name, Neg, Num, parse_equations, parse_expression
+from ..core.parser import parse_equations, parse_expression
+from ..core.staging import stage_expression
 from ..core.roles import CONSTANT_NAME, DATA_NAME  # inputs' roles recognised by name
 
 
@@ -187,7 +188,7 @@ class Example(ExampleBase):
             raise DeriveError("from_expr takes one expression; for several lines use from_equations")
         tree = parse_expression(text.strip())
         try:
-            equations = _stage(tree, name, text.strip())
+            equations = stage_expression(tree, name)
         except RecursionError:
             raise DeriveError("expression too deeply nested to stage; write it as equations") from None
         return cls(Graph(equations, name), values, params, lr, title, data=data, constants=constants)
@@ -421,90 +422,6 @@ class Example(ExampleBase):
         vals = "symbolic" if self.symbolic else plural(len(self.values), "value")
         return f"<derive.Example {self.output} of {', '.join(self.inputs)}: {plural(len(self.nodes), 'node')}, {vals}>"
 
-def _stage(tree, name: str, source: str) -> list[Equation]:
-    """Auto-staging for ``from_expr`` (see its docstring)."""
-    from ..core.parser import names_in
-    used = set(names_in(tree)) | {name}
-    equations: list[Equation] = []
-    counter = [0]
-
-    def fresh() -> str:
-        while True:
-            counter[0] += 1
-            candidate = f"u{counter[0]}"
-            if candidate not in used:
-                used.add(candidate)
-                return candidate
-
-    precedence = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 4}
-
-    def level(node) -> int:
-        if isinstance(node, BinOp):
-            return precedence[node.op]
-        return 3 if isinstance(node, Neg) else 5
-
-    def text_of(node) -> str:
-        if isinstance(node, Num):
-            return node.text
-        if isinstance(node, Name):
-            return node.id
-        if isinstance(node, Neg):
-            return f"-{wrap(node.operand, level(node.operand) < 4)}"
-        if isinstance(node, Call):
-            return f"{node.func}({', '.join(text_of(a) for a in node.args)})"
-        p = precedence[node.op]
-        if node.op == "**":
-            return f"{wrap(node.left, level(node.left) <= p)}**{wrap(node.right, level(node.right) < 3)}"
-        strict = node.op in ("-", "/")
-        right = level(node.right) <= p if strict else level(node.right) < p
-        return f"{wrap(node.left, level(node.left) < p)} {node.op} {wrap(node.right, right)}"
-
-    def wrap(node, parenthesize: bool) -> str:
-        t = text_of(node)
-        return f"({t})" if parenthesize else t
-
-    def emit(node, target: str | None = None) -> Name:
-        target = target or fresh()
-        line = len(equations) + 1
-        equations.append(Equation(target, node, line, text_of(node)))
-        return Name(target, 0)
-
-    def atomic(node) -> bool:
-        return isinstance(node, (Num, Name))
-
-    def stage(node, as_operand: bool):
-        """Return a tree for ``node`` in which each function application is a named node."""
-        if atomic(node):
-            return node
-        if isinstance(node, Call):
-            args = tuple(a if atomic(a) else _name_of(stage(a, False)) for a in node.args)
-            return emit(Call(node.func, args, node.column))
-        if isinstance(node, Neg):
-            inner = node.operand
-            inner = inner if atomic(inner) else _name_of(stage(inner, False))
-            return Neg(inner, node.column)
-        left = stage(node.left, True)
-        right = stage(node.right, True)
-        return BinOp(node.op, left, right, node.column)
-
-    def _name_of(staged) -> Name:
-        return staged if isinstance(staged, Name) else emit(staged)
-
-    if isinstance(tree, BinOp):
-        left = stage(tree.left, True)
-        right = stage(tree.right, True)
-        left = left if atomic(left) else _name_of(left)
-        right = right if atomic(right) else _name_of(right)
-        emit(BinOp(tree.op, left, right, tree.column), name)
-    elif isinstance(tree, Call):
-        args = tuple(a if atomic(a) else _name_of(stage(a, False)) for a in tree.args)
-        emit(Call(tree.func, args, tree.column), name)
-    elif isinstance(tree, Neg):
-        inner = tree.operand if atomic(tree.operand) else _name_of(stage(tree.operand, False))
-        emit(Neg(inner, tree.column), name)
-    else:
-        emit(tree, name)
-    return equations
 
 
 def render(example, fmt_name: str, precision: int | None = None, fragment: bool = False,

@@ -104,14 +104,16 @@ def batchnorm(x, gamma=1, beta=0, eps="1e-5", upstream=None, title: str | None =
     xs_names = [f"x{i}" for i in range(1, n + 1)]
     meta = {"layer": "batchnorm", "batch": n, "focus": "x1", "upstream": ups,
             "ask": [f"dL/d{x}" for x in xs_names] + ["dL/dgamma", "dL/dbeta"]}
-    latex = {"mu": r"\mu", "var": r"\sigma^2", "gamma": r"\gamma", "beta": r"\beta", "eps": r"\varepsilon",
-             **{f"xhat{i}": rf"\hat{{x}}_{{{i}}}" for i in range(1, n + 1)}}
+    # display objects, printed alike by every format: σ² and ε in the text as in the LaTeX
+    shown = {"mu": sp.Symbol("mu"), "var": sp.Symbol("sigma") ** 2, "gamma": sp.Symbol("gamma"),
+             "beta": sp.Symbol("beta"), "eps": sp.Symbol("varepsilon"),
+             **{f"xhat{i}": sp.Symbol(f"xhat{i}") for i in range(1, n + 1)}}
     # γ and β are what training updates; the x's are the layer's input, whose gradient (CS231n's
     # dx) the exercise asks for and passes down — data here, not parameters
     return Example(graph_of("\n".join(lines), inputs=list(values)), values,
                    ["gamma", "beta"], None,
                    title or f"Batch normalisation: the backward pass over a batch of {n}", "batchnorm",
-                   meta, latex)
+                   meta, shown)
 
 
 def values_of(base: str, n: int) -> list[str]:

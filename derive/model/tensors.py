@@ -21,6 +21,7 @@ from ..core.engine import Graph
 from ..core.tensor import (TENSOR_FUNCTIONS, ShapeEvaluation, Tensor, TensorEvaluation, binary_values,
                            scalar, shape_text)
 from ..core.roles import CONSTANT_NAME
+from ..core.staging import staged_graph
 from .base import ExampleBase
 
 _PARAM = re.compile(r"^(w|b|W|B|theta|bias|weight|gamma|beta|k|kernel)")
@@ -44,6 +45,7 @@ class TensorExample(ExampleBase):
     def __init__(self, graph: Graph, values, params=None, lr=None, title: str | None = None,
                  kind: str = "tensor", meta: dict | None = None, aliases: dict | None = None,
                  shapes: dict | None = None):
+        graph = staged_graph(graph)  # compound arguments named (u1 = W x + b, then σ(u1)): every step one rule
         if values and shapes:
             raise DeriveError("give either values (a worked example with numbers) or shapes (a "
                               "symbolic derivation), not both: the values have their own shapes")

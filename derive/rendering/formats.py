@@ -517,8 +517,7 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
         raise DeriveError(f"{fmt.name} is not a document format of its own; render "
                           f"{fmt.source or 'an example'} instead")
     notation = check_notation(notation)
-    w = Writer(fmt, names if fmt.printer == "latex" else None, precision, exact, layout,
-               notation, carry)  # names are LaTeX
+    w = Writer(fmt, names, precision, exact, layout, notation, carry)  # display names: every printer
     sections = []
     for s in content.sections:
         printed = [w.block(b) for b in s.blocks

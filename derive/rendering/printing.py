@@ -16,18 +16,21 @@ from ..core.derivation import (Chain, Note, Ordinal, Partial, Prime, Product, Re
                                Sum, Total, Value, Vector)
 from ..core.functions import BY_CLASS, FUNCTIONS, Indicator
 from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
-                               Source, TensorCall, Transposed, Updated)
+                               Dots, TensorCall, Transposed, Updated)
 from ..core.notation import Hat, Indexed, Layered, Notation, PartialOf, ProductOver, SumOver
 from ..core.numbers import format_number, terminating_decimal
 
-_GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eta": "η",
+_GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
+               "eta": "η",
                "theta": "θ", "lambda": "λ", "mu": "μ", "sigma": "σ", "tau": "τ", "phi": "φ",
                "psi": "ψ", "omega": "ω", "rho": "ρ", "kappa": "κ", "nu": "ν", "xi": "ξ",
                "zeta": "ζ", "chi": "χ", "iota": "ι", "upsilon": "υ",
                # capitals that differ from Latin letters (LaTeX has no \Alpha)
                "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π",
                "Sigma": "Σ", "Upsilon": "Υ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω"}
+_GREEK_TEXT["eps"] = "ε"  # the usual short name of ε (a variance's ε, Adam's ε)
 _GREEK = set(_GREEK_TEXT)
+_GREEK_LATEX = {"eps": "varepsilon", "epsilon": "varepsilon"}  # ε as in the text, not the lunate ϵ
 _LAYERED = re.compile(r"^([A-Za-z]+)(\d+)((?:_\d+)+)$")  # w1_2_1 -> w^{(1)}_{21}
 _INDEXED = re.compile(r"^([A-Za-z]+?)(\d+)$")  # x1 -> x_{1}
 _SUFFIXED = re.compile(r"^([A-Za-z]+)_([A-Za-z0-9_]+)$")  # a_prev -> a_{prev}
@@ -36,15 +39,17 @@ _HATTED = re.compile(r"^([A-Za-z])hat(\d*)$")  # yhat -> ŷ, xhat1 -> x̂1 (an e
 
 def latex_name(name: str, names: dict | None = None) -> str:
     """LaTeX for a variable name: ``w1`` -> ``w_{1}``, ``w1_2_1`` -> ``w^{(1)}_{2,1}``,
-    ``alpha`` -> ``\\alpha``, ``a_prev`` -> ``a_{\\mathrm{prev}}``; builders may override."""
+    ``alpha`` -> ``\\alpha``, ``a_prev`` -> ``a_{\\mathrm{prev}}``; builders may override
+    with a display object (a SymPy expression such as σ², printed here) or a LaTeX string."""
     if names and name in names:
-        return names[name]
+        shown = names[name]
+        return shown if isinstance(shown, str) else _display(LatexPrinter, shown)
     if name.endswith("_new") and len(name) > 4:  # an updated parameter: w₁⁽ⁿᵉʷ⁾, not w1\_new
         base = latex_name(name[:-4], names)
         base = f"{{{base}}}" if "^" in base else base
         return f"{base}^{{(\\mathrm{{new}})}}"
     if name in _GREEK:
-        return "\\" + name
+        return "\\" + _GREEK_LATEX.get(name, name)
     m = _HATTED.match(name)
     if m:
         return f"\\hat{{{m.group(1)}}}" + (f"_{{{m.group(2)}}}" if m.group(2) else "")
@@ -67,9 +72,11 @@ def latex_name(name: str, names: dict | None = None) -> str:
 
 
 def text_name(name: str, names: dict | None = None) -> str:
-    """Plain-text name: Greek names as Greek letters, with any index kept (``lambda1`` -> λ1)."""
-    if names and name in names:
-        return names[name]
+    """Plain-text name: Greek names as Greek letters, with any index kept (``lambda1`` -> λ1); a
+    builder's display object (``var`` shown as σ²) printed as text — the same object the LaTeX
+    printer prints, so every format shows the same symbol. (A LaTeX string is LaTeX only.)"""
+    if names and name in names and not isinstance(names[name], str):
+        return _display(TextPrinter, names[name])
     if name in _GREEK_TEXT:
         return _GREEK_TEXT[name]
     m = _HATTED.match(name)
@@ -80,6 +87,11 @@ def text_name(name: str, names: dict | None = None) -> str:
     if m and m.group(1) in _GREEK_TEXT:
         return _GREEK_TEXT[m.group(1)] + m.group(2)
     return name
+
+
+def _display(printer: type, shown) -> str:
+    """A display object (σ², ε, x̂₁) printed by a plain printer of that kind."""
+    return printer({}).doprint(shown)
 
 
 _NUMBERED = re.compile(r"^([A-Za-z]+?)(\d+)((?:_\d+)*)(_new)?$")  # x1, w1_2_1, xhat1, w2_new
@@ -651,18 +663,24 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             text += f"_{{{m.shape[0]} \\times {m.shape[1]}}}"
         return text
 
-    def _matrix_factor(self, f) -> str:
+    def _matrix_factor(self, f, first: bool = True) -> str:
+        """A factor of a matrix or entrywise product: bracketed when it is a sum, a product with
+        · or a quotient, or (after the first) when it has a sign — 𝟏ᵀ (−z/T² · g) 𝟏, never
+        𝟏ᵀ −z/T² · g 𝟏."""
         text = self._print(f)
-        if isinstance(f, (Sum, Hadamard, Scaled)) or (isinstance(f, sp.Basic) and f.is_Add):
+        if isinstance(f, (Sum, Hadamard, Scaled)) or (isinstance(f, sp.Basic) and f.is_Add) or (
+                isinstance(f, Product) and len(f.factors) > 1 and not (
+                    len(f.factors) == 2 and f.factors[0] is sp.S.NegativeOne and first)) or (
+                not first and text.startswith("-")):
             return f"\\left({text}\\right)"
         return text
 
     def _print_MatProduct(self, p: MatProduct):
-        return " ".join(self._matrix_factor(f) for f in p.factors)
+        return " ".join(self._matrix_factor(f, i == 0) for i, f in enumerate(p.factors))
 
     def _print_Hadamard(self, p: Hadamard):
         return " \\odot ".join(f"\\left({self._print(f)}\\right)" if isinstance(f, MatProduct)
-                                else self._matrix_factor(f) for f in p.factors)
+                                else self._matrix_factor(f, i == 0) for i, f in enumerate(p.factors))
 
     def _print_Transposed(self, t: Transposed):
         inner = self._matrix_factor(t.operand)
@@ -692,8 +710,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     def _print_TensorCall(self, c: TensorCall):
         return f"{c.latex}\\left({', '.join(self._print(a) for a in c.args)}\\right)"
 
-    def _print_Source(self, s: Source):
-        return "\\texttt{" + s.text.replace("_", "\\_").replace("@", "@") + "}"
+    def _print_Dots(self, d: Dots):
+        return "\\cdots"
 
     def _print_Relational(self, expr):
         ops = {"<": "<", "<=": "\\le", ">": ">", ">=": "\\ge", "==": "=", "!=": "\\ne"}
@@ -742,6 +760,20 @@ def _named_power(expr) -> bool:
     base = expr.base
     return (isinstance(base, sp.Function) and not isinstance(base, (sp.exp, sp.Abs, Indicator))
             and BY_CLASS.get(type(base)) is not None and expr.exp.is_Integer and 1 < expr.exp < 10)
+
+
+def _grouped(text: str, power: bool = False, below: bool = True) -> str:
+    """``text`` as one side of a slash on one line: bracketed when it has more than one term or
+    factor (a space, a slash, a sign inside — a leading sign too ``below`` the slash), unless it
+    is one bracketed group already; with ``power``, a power such as (a + b)² is one group too."""
+    if _one_group(text) or (power and re.fullmatch(r"\(.*\)[⁰¹²³⁴⁵⁶⁷⁸⁹]+", text) and _one_group(text.rstrip("⁰¹²³⁴⁵⁶⁷⁸⁹"))):
+        return text
+    body = text[1:] if text.startswith("−") and not below else text
+    if _one_group(body):
+        return text
+    if any(c in body for c in " /·⊙+−"):
+        return f"({text})"
+    return f"({text})" if below and text.startswith("−") else text
 
 
 def _decimal_coefficient(coeff) -> bool:
@@ -911,6 +943,8 @@ class TextPrinter(_HandWritten, StrPrinter):
         if expr.exp == -1:
             base = self._print(expr.base)
             return f"1/({base})" if not expr.base.is_Atom else f"1/{base}"
+        if expr.exp.is_Integer and expr.exp < 0:  # 1/(a + b)², not (a + b)^−2
+            return f"1/{_grouped(self._print(sp.Pow(expr.base, -expr.exp, evaluate=False)), power=True)}"
         base = self._print(expr.base)
         if isinstance(expr.base, sp.Abs):  # |z|³: the bars already group it
             pass
@@ -1071,18 +1105,24 @@ class TextPrinter(_HandWritten, StrPrinter):
             text += f" ({m.shape[0]}×{m.shape[1]})"
         return text
 
-    def _matrix_factor(self, f) -> str:
+    def _matrix_factor(self, f, first: bool = True) -> str:
+        """A factor of a matrix or entrywise product: bracketed when it is a sum, a product with
+        · or a quotient, or (after the first) when it has a sign — 𝟏ᵀ (−z/T² · g) 𝟏, never
+        𝟏ᵀ −z/T² · g 𝟏."""
         text = self._print(f)
-        if isinstance(f, (Sum, Hadamard, Scaled)) or (isinstance(f, sp.Basic) and f.is_Add):
+        if isinstance(f, (Sum, Hadamard, Scaled)) or (isinstance(f, sp.Basic) and f.is_Add) or (
+                isinstance(f, Product) and len(f.factors) > 1 and not (
+                    len(f.factors) == 2 and f.factors[0] is sp.S.NegativeOne and first)) or (
+                not first and text.startswith(("−", "-"))):
             return f"({text})"
         return text
 
     def _print_MatProduct(self, p: MatProduct):
-        return " ".join(self._matrix_factor(f) for f in p.factors)
+        return " ".join(self._matrix_factor(f, i == 0) for i, f in enumerate(p.factors))
 
     def _print_Hadamard(self, p: Hadamard):
-        return " ⊙ ".join(f"({self._print(f)})" if isinstance(f, MatProduct) else self._matrix_factor(f)
-                          for f in p.factors)
+        return " ⊙ ".join(f"({self._print(f)})" if isinstance(f, MatProduct) else self._matrix_factor(f, i == 0)
+                          for i, f in enumerate(p.factors))
 
     def _print_Transposed(self, t: Transposed):
         inner = self._matrix_factor(t.operand)
@@ -1094,10 +1134,12 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"Σ_batch {self._matrix_factor(b.operand)}"
 
     def _print_Scaled(self, s: Scaled):
+        # a compound side of a slash is bracketed: (m ⊙ g)/(1 − p), (∂L/∂d)/(a + b), never
+        # ∂L/∂d/a + b — on one line the slash binds only the nearest symbol
         divisor = self._print(s.divisor)
-        if isinstance(s.divisor, sp.Basic) and (s.divisor.is_Add or s.divisor.is_Mul):
-            divisor = f"({divisor})"  # (m ⊙ g)/(1 − p), not /1 − p
-        return f"{self._matrix_factor(s.operand)}/{divisor}"
+        if isinstance(s.divisor, sp.Mul) and not _one_group(divisor):
+            divisor = f"({divisor})"  # x/(ab): juxtaposed factors are one side too
+        return f"{_grouped(self._print(s.operand), below=False)}/{_grouped(divisor)}"
 
     def _print_Entry(self, e: Entry):
         entry = f"{self._name(e.name)}[{e.row},{e.column}]"
@@ -1112,8 +1154,8 @@ class TextPrinter(_HandWritten, StrPrinter):
     def _print_TensorCall(self, c: TensorCall):
         return f"{c.text}({', '.join(self._print(a) for a in c.args)})"
 
-    def _print_Source(self, s: Source):
-        return s.text
+    def _print_Dots(self, d: Dots):
+        return "…"
 
 
 def printer_for(kind: str, names=None, precision: int = 4, exact: bool = False, notation=None,

@@ -14,11 +14,12 @@ import sympy as sp
 from ..core.derivation import Chain, Partial, Prime, Product, Row, Sum, Value
 from ..core.errors import DeriveError
 from ..core.functions import FUNCTIONS, Indicator, Sentence
-from ..core.matrixmath import (MAX_SHOWN, BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
-                               Source, TensorCall, Transposed, Updated)
+from ..core.matrixmath import (MAX_SHOWN, BatchSum, Dots, Entry, Hadamard, MatProduct, MatrixValue, Scaled,
+                               ShapeOf, TensorCall, Transposed, Updated)
 from ..core.notation import Ones
+from ..core.staging import StagedEquation
 from ..core.tensor import TENSOR_FUNCTIONS, NoRule, display, fused_rule_of, operands, rule_of
-from ..core.parser import BinOp, Call, Name
+from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose
 from ..rendering.blocks import Content, Section
 
 ONES = Ones()
@@ -53,6 +54,17 @@ def _side_by_side(names, values, columns: int = 8, most: int = 3) -> list[list[s
 def _shown(t):
     """A tensor's numbers as a math object: a matrix, or a plain value for a scalar."""
     return Value(t.item()) if t.scalar else MatrixValue.of(t)
+
+
+def _shape_reader(ex):
+    """The shape of a sub-expression of the example's lines, as the shape inference found it."""
+    def shape(tree) -> tuple:
+        if isinstance(tree, Num):
+            return ()
+        if isinstance(tree, Name):
+            return ex.shape(tree.id)
+        return ex.structure.site(tree).out
+    return shape
 
 
 def _occurrences(tree, name: str, path=()):
@@ -232,17 +244,17 @@ def zoom_section(ex, name: str, i: int, j: int) -> Section | None:
             batch = A.a.shape[1]
             total = d.gradients[name].a[i, j]
             s = Section(f"Zoom in: one entry of ∂{ex.output}/∂{name}")
-            s.say(Sentence("Entry ({0}) of the matrix product {1} uses row {2} of {3} and column "
-                           "{4} of {5}ᵀ, so one weight's gradient is a sum over the examples of "
-                           "the batch:", (Source(f"{i + 1},{j + 1}"), MatProduct((Partial(ex.output, eq.name), Transposed(_sym(a_name)))),
-                                            sp.Integer(i + 1), Partial(ex.output, eq.name),
-                                            sp.Integer(j + 1), _sym(a_name))))
+            s.say(Sentence(f"Entry ({i + 1}, {j + 1}) of the matrix product {{0}} uses row {{1}} of "
+                           f"{{2}} and column {{3}} of {{4}}ᵀ, so one weight's gradient is a sum "
+                           + ("over the examples of the batch:" if batch > 1 else "with one term:"),
+                           (MatProduct((Partial(ex.output, eq.name), Transposed(_sym(a_name)))),
+                            sp.Integer(i + 1), Partial(ex.output, eq.name), sp.Integer(j + 1), _sym(a_name))))
             terms = tuple(Product((Entry(eq.name, i + 1, b + 1, ex.output), Entry(a_name, j + 1, b + 1)))
                           for b in range(min(batch, 4)))
             numbers = tuple(Product((Value(grad_z.a[i, b]), Value(A.a[j, b]))) for b in range(min(batch, 4)))
             if batch > 4:
-                terms += (Source("…"),)
-                numbers += (Source("…"),)
+                terms += (Dots(),)
+                numbers += (Dots(),)
             s.show(Chain(Entry(name, i + 1, j + 1, ex.output), "=", Sum(terms)))
             s.show(Chain(Entry(name, i + 1, j + 1, ex.output), "=", Sum(numbers), "=", Value(total)))
             return s
@@ -256,13 +268,11 @@ def build_matrix(ex) -> Content:
     d = ex.matrix_derivation()
     values = None if symbolic else d.values
     grads = None if symbolic else d.gradients
+    shapes = _shape_reader(ex)
     sections = []
 
     s = Section("The computation")
-    batch = ex.meta.get("batch")
-    s.say(Sentence("Each line computes a whole vector or matrix at once. Vectors are columns"
-                   + (f"; the {batch} examples of the mini-batch are the columns of X, and the "
-                      "loss is their mean." if batch and batch > 1 else ".")))
+    s.say(_opening(ex))
     if symbolic:
         s.say(Sentence("The inputs have shapes but no values: every step below is the matrix "
                        "rule with its shapes, for any numbers of those shapes."))
@@ -274,8 +284,12 @@ def build_matrix(ex) -> Content:
             role = "given (class indices, 0-based)"
         rows.append([_sym(name), ShapeOf(ex.shape(name)), role])
     for eq in ex.graph.equations:
-        rows.append([_sym(eq.name), ShapeOf(ex.shape(eq.name)), Chain(_sym(eq.name), "=", display(eq.tree))])
+        rows.append([_sym(eq.name), ShapeOf(ex.shape(eq.name)),
+                     Chain(_sym(eq.name), "=", display(eq.tree, shapes))])
     s.tabulate(["name", "shape", "role or definition"], rows)
+    named = _introduced_sentence(ex, shapes)
+    if named is not None:
+        s.say(named)
     if not symbolic:  # the numbers the forward pass starts from, as the scalar documents give them
         s.say(Sentence("The given values:"))
         for group in _side_by_side(ex.inputs, values):
@@ -290,20 +304,20 @@ def build_matrix(ex) -> Content:
             s.say(Sentence("{0} is a number:", (_sym(eq.name),)))
         else:
             s.say(Sentence("{0} is {1}:", (_sym(eq.name), ShapeOf(shape))))
-        items = [_sym(eq.name), "=", display(eq.tree)]
+        items = [_sym(eq.name), "=", display(eq.tree, shapes)]
         s.show(Chain(*items) if symbolic else Chain(*items, "=", _shown(values[eq.name])))
     sections.append(s)
 
     s = Section("Backward pass in matrix form")
-    s.say(Sentence("Going backwards, each gradient has the shape of its variable. A matrix "
-                   "product passes the gradient through the transpose of the other factor; an "
-                   "elementwise function multiplies it entry by entry (⊙) by its derivative."))
+    s.say(_backward_opening(ex))
     relevant = _ancestors_of_output(ex)
     order = [eq.name for eq in reversed(ex.graph.equations) if eq.name in relevant]
     order += [n for n in ex.inputs if n in relevant and not ex.is_index(n)]
     stated: list = []
     for name in order:
-        formula = backward_formula(ex, name)
+        if _is_softmax_output(ex, name):
+            continue  # p of softmax + cross-entropy: the pair is differentiated at once, for z
+        formula = gradient_formula(ex, name)
         pair = _softmax_pair(ex, name)
         if pair is not None and pair[3] == ex.output:
             p, y, batch, _ = pair
@@ -317,22 +331,23 @@ def build_matrix(ex) -> Content:
                            (_sym(name), _sym(p), _target(ex, y), _sym(y))))
         elif formula is not None and _has_mask(formula):
             if symbolic:  # how many units are active depends on the values
-                s.say(Sentence("The mask keeps the gradient where the unit was active (z > 0) "
-                               "and stops it elsewhere."))
+                s.say(Sentence("The mask keeps the gradient where the unit was active ({0}) "
+                               "and stops it elsewhere.",
+                               (sp.StrictGreaterThan(_sym(_mask_arg(formula)), 0),)))
             else:
                 active = sum(1 for e in values[_mask_arg(formula)].a.ravel() if e.is_extended_positive)
                 s.say(Sentence(f"The mask keeps the gradient where the unit was active: "
                                f"{active} of {values[_mask_arg(formula)].size} entries here."))
-        elif formula is not None and isinstance(formula, BatchSum):
-            # a bias is added, γ multiplies, μ is subtracted: what they share is the batch
-            s.say(Sentence("{0} is shared by every column (every example of the batch), so its "
-                           "gradient sums the contributions of the columns.", (_sym(name),)))
+        elif formula is not None:
+            for said in (_shared_sentence(ex, name, formula), *_through_sentences(ex, name)):
+                if said is not None:
+                    s.say(said)
+        if formula is None and symbolic and name in ex.graph.inputs:
+            continue  # a target of cross-entropy: its gradient needs the numbers
+        shape = ex.shape(name)
+        s.say(Sentence("{0} is " + ("a number, like {1}:" if shape == () else "{2}, like {1}:"),
+                       (Partial(ex.output, name), _sym(name), ShapeOf(shape))))
         if symbolic:
-            if _is_softmax_output(ex, name) or (formula is None and name in ex.graph.inputs):
-                continue  # p of softmax + cross-entropy (the pair is done at once); a target
-            shape = ex.shape(name)
-            s.say(Sentence("{0} is " + ("a number, like {1}:" if shape == () else "{2}, like {1}:"),
-                           (Partial(ex.output, name), _sym(name), ShapeOf(shape))))
             if formula is None:
                 s.say(Sentence("(no matrix rule is written for this step; its entries follow "
                                "from the chain rule once values are given)"))
@@ -364,14 +379,163 @@ def build_matrix(ex) -> Content:
     if ex.lr is not None:
         s = Section("The update")
         eta = _sym("eta")
-        s.say(Sentence("Gradient descent with learning rate {0} moves every parameter matrix "
-                       "against its gradient:", (Chain(eta, "=", Value(ex.lr)),)))
+        s.say(Sentence("Gradient descent with learning rate {0} moves every parameter "
+                       + ("matrix " if all(ex.shape(n) != () for n in _param_tensors(ex)) else "")
+                       + "against its gradient:", (Chain(eta, "=", Value(ex.lr)),)))
         for name in _param_tensors(ex):
             rule = [Updated(name), "=", Sum((_sym(name), Product((-eta, Partial(ex.output, name)))))]
             s.show(Chain(*rule) if symbolic else Chain(*rule, "=", _shown(_update(ex, name))))
         sections.append(s)
     title = ex.title or "Backpropagation in matrix form"
     return Content(title, sections)
+
+
+# --- the words, from the example's facts --------------------------------------------------------
+
+
+def _opening(ex) -> Sentence:
+    """What the lines compute: vectors as columns, and a mini-batch only when there is one (its
+    examples the columns of the data input that has them)."""
+    batch = ex.meta.get("batch")
+    if batch and batch > 1:
+        data = [n for n in ex.inputs if n not in ex.params and ex.shape(n) != () and ex.shape(n)[1] == batch
+                and not ex.is_index(n)]
+        where = "the columns of {0}" if data else "the columns"
+        return Sentence("Each line computes a whole vector or matrix at once. Vectors are columns; "
+                        f"the {batch} examples of the mini-batch are {where}, and the loss is their "
+                        "mean.", (_sym(data[0]),) if data else ())
+    if all(ex.shape(n) == () or ex.shape(n)[1] == 1 for n in ex.inputs + ex.nodes):
+        return Sentence("Each line computes a whole vector at once; vectors are columns.")
+    return Sentence("Each line computes a whole vector or matrix at once. Vectors are columns.")
+
+
+def _introduced_sentence(ex, shapes) -> Sentence | None:
+    """What each name the staging introduced stands for: the argument of a function, or the
+    base of a power, in one of the user's lines."""
+    staged = [eq for eq in ex.graph.equations if isinstance(eq, StagedEquation)]
+    if not staged:
+        return None
+    by_name = {eq.name: eq for eq in ex.graph.equations}
+    parts, math = [], []
+    for eq in staged:
+        user = by_name[eq.of]
+        k = len(math)
+        what = "the argument" if eq.part == "argument" else "the base of the power"
+        parts.append(f"{{{k}}} is {what} in {{{k + 1}}}")
+        math += [_sym(eq.name), Chain(_sym(user.name), "=", display(user.tree, shapes))]
+    one = len(staged) == 1
+    return Sentence(("To give every step a rule of its own, a compound argument has a name of its own: "
+                     if one else "To give every step a rule of its own, each compound argument has a "
+                     "name of its own: ") + "; ".join(parts) + ".", tuple(math))
+
+
+def _backward_opening(ex) -> Sentence:
+    """How gradients travel back, naming only the kinds of step this example has."""
+    trees = [eq.tree for eq in ex.graph.equations]
+    ops, calls = set(), set()
+    while trees:
+        t = trees.pop()
+        if isinstance(t, BinOp):
+            ops.add(t.op)
+            trees += [t.left, t.right]
+        elif isinstance(t, Call):
+            calls.add(t.func)
+            trees += list(t.args)
+        elif isinstance(t, (Neg, Transpose)):
+            trees.append(t.operand)
+    clauses = []
+    if "@" in ops:
+        clauses.append("a matrix product passes the gradient through the transpose of the other factor")
+    if calls & set(FUNCTIONS):
+        clauses.append("an elementwise function multiplies it entry by entry (⊙) by its derivative")
+    text = "Going backwards, each gradient has the shape of its variable."
+    if clauses:
+        joined = "; ".join(clauses)
+        text += " " + joined[0].upper() + joined[1:] + "."
+    return Sentence(text)
+
+
+def _shared_sentence(ex, name: str, formula) -> Sentence | None:
+    """Why a gradient is a sum, from the shapes: a column shared by the columns of a batch
+    (Σ_batch …), or one number used at every entry of a vector or matrix (𝟏ᵀ … — a mean over one
+    vector is no batch)."""
+    if isinstance(formula, Product) and len(formula.factors) == 2 and formula.factors[0] == -1:
+        formula = formula.factors[1]  # −Σ_batch …, −𝟏ᵀ …: the sum is the same
+    if isinstance(formula, BatchSum) and ex.shape(name) != ():
+        return Sentence("{0} is shared by every column (every example of the batch), so its "
+                        "gradient sums the contributions of the columns.", (_sym(name),))
+    if ex.shape(name) == () and isinstance(formula, MatProduct) and formula.factors[0] == Transposed(ONES):
+        return Sentence("{0} is one number used at every entry, so its gradient sums the "
+                        "contributions of all the entries.", (_sym(name),))
+    return None
+
+
+def _through_sentences(ex, name: str) -> list:
+    """What a softmax or a mean does to the gradient of its argument ``name``, said where the
+    argument is: column by column for a matrix, over the batch only for ``batch_mean``."""
+    said = []
+    for eq in ex.graph.equations:
+        t = eq.tree
+        if not (isinstance(t, Call) and t.args and isinstance(t.args[0], Name) and t.args[0].id == name):
+            continue
+        shape = ex.shape(name)
+        if t.func == "softmax" and _softmax_pair(ex, name) is None:
+            a, g = _sym(eq.name), Partial(ex.output, eq.name)
+            col_a, col_g = _sym("a"), _sym("g")  # one column of each, as a course writes it
+            column = Hadamard((col_a, Sum((col_g, Product((sp.Integer(-1), MatProduct((Transposed(col_a), col_g))))))))
+            if shape != () and shape[1] > 1:
+                said.append(Sentence(
+                    "Each output of a softmax depends on every logit of its column, so the gradient "
+                    "is its Jacobian applied to {0}: for each column {1} of {2} and {3} of {0}, the "
+                    "column of the gradient is {4}; the row {5} holds every column's {6}, subtracted "
+                    "from each entry of its column.",
+                    (g, col_a, a, col_g, column, MatProduct((Transposed(ONES), Hadamard((a, g)))),
+                     MatProduct((Transposed(col_a), col_g)))))
+            else:
+                said.append(Sentence(
+                    "Each output of a softmax depends on every logit, so the gradient is its "
+                    "Jacobian applied to {0}: {1}, the number {2} subtracted from every entry.",
+                    (g, Hadamard((a, Sum((g, Product((sp.Integer(-1), MatProduct((Transposed(a), g)))))))),
+                     MatProduct((Transposed(a), g)))))
+        elif t.func == "batch_mean" and shape != ():
+            said.append(Sentence(
+                f"{{0}} is the mean over the {shape[1]} columns (the examples of the batch), so every "
+                "column of {1} receives {2}.",
+                (_sym(eq.name), _sym(name), Scaled(Partial(ex.output, eq.name), sp.Integer(shape[1])))))
+        elif t.func == "mean" and shape != ():
+            n = shape[0] * shape[1]
+            said.append(Sentence(
+                f"{{0}} is the mean of the {n} entries of {{1}}, so every entry receives "
+                f"{{2}}.", (_sym(eq.name), _sym(name), Scaled(Partial(ex.output, eq.name), sp.Integer(n)))))
+    return said
+
+
+# --- gradients: the rules of the table, as the document prints them -----------------------------
+
+
+def gradient_formula(ex, name: str):
+    """∂L/∂name as the document prints it: the table's rule (``backward_formula``), a term that
+    appears twice (u = zc ⊙ zc gives ∂L/∂u ⊙ zc from each factor) written once with a 2."""
+    formula = backward_formula(ex, name)
+    return None if formula is None else _collected(formula)
+
+
+def _collected(formula):
+    """A sum with a term twice (u = zc ⊙ zc gives ∂L/∂u ⊙ zc from each factor) as 2 · term."""
+    if not isinstance(formula, Sum):
+        return formula
+    terms: list = []
+    counts: list = []
+    for t in formula.terms:
+        if t in terms:
+            counts[terms.index(t)] += 1
+        else:
+            terms.append(t)
+            counts.append(1)
+    if len(terms) == len(formula.terms):
+        return formula
+    merged = tuple(t if c == 1 else Product((sp.Integer(c), t)) for t, c in zip(terms, counts))
+    return merged[0] if len(merged) == 1 else Sum(merged)
 
 
 def _param_tensors(ex) -> list[str]:

@@ -531,7 +531,7 @@ class Training:
         own = dict(getattr(self.example, "latex_names", None) or {})
         names.update(own)
         for p in self.params:
-            base = own.get(p) or latex_name(p)
+            base = latex_name(p, own)
             names[f"{p}_new"] = f"{{{base}}}_{{\\mathrm{{new}}}}"
         return names
 
