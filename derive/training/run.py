@@ -586,8 +586,8 @@ class Training:
     # --- plot ------------------------------------------------------------------------------
 
     def plot(self, path=None):
-        """The loss curve (left) and the parameters — or, for more than six, the gradient norm —
-        per step (right). A matplotlib ``Figure`` on the Agg canvas (pyplot and the global backend
+        """The loss curve (left) and the parameters — or, for more than six or for matrices, the
+        gradient norm — per step (right). A matplotlib ``Figure`` on the Agg canvas (pyplot and the global backend
         are left alone); saved to ``path`` (.png, .pdf, .svg) when given.
 
         >>> from derive import neuron
@@ -601,7 +601,7 @@ class Training:
         output = self.example.output
         losses = [_float(r.values[output]) for r in self.records]
         loss_axes(left, steps, {f"{self.optimizer.title}": losses}, output)
-        if len(self.params) <= 6:
+        if len(self.params) <= 6 and all(self.shape(p) == () for p in self.params):
             for p in self.params:
                 right.plot(steps, [_float(r.values[p]) for r in self.records], label=p,
                            marker="o" if self.steps <= 30 else None, markersize=3, linewidth=1.6)
