@@ -182,10 +182,9 @@ def find_loss(expr, predictions, targets):
     as a call (``squared_error(a, y)``) or as its formula (``(a - y)**2``, ``-(y*log(a) + …)``).
     Each candidate pairing is tried in order; a sum of such a loss and other terms (a penalty
     c·w²) is found by its loss term: what is left does not involve the predictions."""
-    from .functions import BY_CLASS
-    spec = BY_CLASS.get(type(expr))
-    if spec is not None and spec.kind == "loss" and spec.name in LOSSES and len(expr.args) == 2:
-        return LOSSES[spec.name], [tuple(expr.args)]
+    called = getattr(type(expr), "loss_entry", None)  # a callable loss names its entry
+    if called in LOSSES and len(expr.args) == 2:
+        return LOSSES[called], [tuple(expr.args)]
     pairs = list(zip(predictions, targets))
     if not pairs:
         return None

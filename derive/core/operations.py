@@ -225,6 +225,7 @@ class _Loss(sp.Function):
 class SquaredError(_Loss):
     """(a − y)²."""
 
+    loss_entry = "squared_error"
     formula = staticmethod(_registered("squared_error"))
     partials = staticmethod(lambda a, y: (2 * (a - y), -2 * (a - y)))
 
@@ -232,6 +233,7 @@ class SquaredError(_Loss):
 class HalfSquaredError(_Loss):
     """½(a − y)²."""
 
+    loss_entry = "half_squared_error"
     formula = staticmethod(_registered("half_squared_error"))
     partials = staticmethod(lambda a, y: (a - y, -(a - y)))
 
@@ -239,6 +241,7 @@ class HalfSquaredError(_Loss):
 class MeanSquaredError(_Loss):
     """(a − y)², the mean over a single output (``torch.nn.functional.mse_loss``)."""
 
+    loss_entry = "mse"
     formula = staticmethod(_registered("mse"))
     partials = staticmethod(lambda a, y: (2 * (a - y), -2 * (a - y)))
 
@@ -246,6 +249,7 @@ class MeanSquaredError(_Loss):
 class AbsoluteError(_Loss):
     """|a − y|; at a = y the gradient is 0 (sign(0) = 0, as torch.abs)."""
 
+    loss_entry = "absolute_error"
     formula = staticmethod(_registered("absolute_error"))
     partials = staticmethod(lambda a, y: (sp.sign(a - y), -sp.sign(a - y)))
 
@@ -253,6 +257,7 @@ class AbsoluteError(_Loss):
 class BinaryCrossEntropy(_Loss):
     """−(y log a + (1 − y) log(1 − a)); ∂/∂a = (a − y)/(a(1 − a))."""
 
+    loss_entry = "binary_cross_entropy"
     formula = staticmethod(_registered("binary_cross_entropy"))
     partials = staticmethod(lambda a, y: ((a - y) / (a * (1 - a)), sp.log(1 - a) - sp.log(a)))
 

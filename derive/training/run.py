@@ -396,7 +396,12 @@ class Training:
         return list(self.model.params)
 
     def shape(self, name: str) -> tuple:
-        """A trained parameter's shape: () for a number, (rows, columns) for a matrix."""
+        """A trained parameter's shape: () for a number, (rows, columns) for a matrix.
+
+        >>> from derive import neuron
+        >>> neuron(x=2, w=3, b=1, y=5, activation="relu").train(1, lr=0.01).shape("w")
+        ()
+        """
         return self.model.shapes[name]
 
     @property
