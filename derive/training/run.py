@@ -447,7 +447,10 @@ class Training:
         73/25
         """
         self._name(name)
-        return self._alias(name, _public(self._record(step).values[self._base(name)]))
+        record, base = self._record(step), self._base(name)
+        if record.point.example is not None:  # the example at this step's values, as it shows them
+            return self._alias(name, record.point.example.value(base))
+        return self._alias(name, _public(record.values[base]))
 
     def grad(self, name: str, step: int) -> sp.Expr:
         """Exact ∂loss/∂name at ``step`` (before clipping; the gradient update step + 1 uses); a
@@ -460,7 +463,7 @@ class Training:
         """
         self._name(name)
         record, base = self._record(step), self._base(name)
-        if base in record.grads:
+        if base in record.grads and record.point.example is None:
             return self._alias(name, _public(record.grads[base]))
         return self._alias(name, record.point.grad(base, self.example.output))
 
