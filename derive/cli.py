@@ -538,9 +538,13 @@ class _TrainCommand(click.Command):
     parses its arguments or shows its help (so ``derive --help`` imports no SymPy)."""
 
     def get_params(self, ctx):
-        if not getattr(self, "registry_options", False):
-            self.params[2:2] = _optimizer_options()  # after SPEC and --steps
-            self.registry_options = True
+        from .training.optimizers import OPTIMIZERS, options
+        key = (tuple(OPTIMIZERS), tuple(hp.name for hp in options()))  # an entry registered later counts
+        if getattr(self, "registry_key", None) != key:
+            if not hasattr(self, "fixed"):
+                self.fixed = list(self.params)
+            self.params = self.fixed[:2] + _optimizer_options() + self.fixed[2:]  # after SPEC and --steps
+            self.registry_key = key
         return super().get_params(ctx)
 
 

@@ -12,6 +12,7 @@ multiplied), which is all the entries need.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,6 +23,7 @@ from ..core.approx import approx
 from ..core.engine import accumulate, compact, descend, propagate
 from ..core.exact import substitute
 from ..core.functions import BY_CLASS, Indicator, derivative_rule
+from ..core.losses import find_loss
 
 
 def round_significant(value, digits: int) -> sp.Rational:
@@ -224,23 +226,50 @@ def _rule(spec) -> str:
     return _text(spec.derivative)
 
 
-def _squared_difference(ex, parent: str):
-    """The difference (a − y) inside a square of the loss that involves ``parent``, or None."""
-    node = ex.graph.nodes[ex.output]
+_LOSSES_FOUND: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _loss_found(ex):
+    """The output's loss as the registry knows it — (entry, [(prediction, target), …]) — whether
+    written as a call (``squared_error(a, y)``) or as its formula (``(a - y)**2``); None for a
+    loss no entry describes. Found once per graph."""
+    graph = ex.graph
+    if graph not in _LOSSES_FOUND:
+        node = graph.nodes[ex.output]
+        symbols = graph.symbols
+        computed = [symbols[p] for p in node.parents if p in graph.nodes]
+        given = [symbols[p] for p in node.parents if p not in graph.nodes]
+        found = find_loss(node.expr, computed, given)
+        if found is None and not computed:  # a loss over inputs only: any input may be the prediction
+            found = find_loss(node.expr, given, given[1:] + given[:1])
+        _LOSSES_FOUND[graph] = found
+    return _LOSSES_FOUND[graph]
+
+
+def _residual(ex, parent: str, squared: bool = False):
+    """The residual (a − y) of the loss's entry for the prediction ``parent`` (only for an entry
+    whose loss is a function of a − y; ``squared``: of (a − y)²), or None."""
+    found = _loss_found(ex)
+    if found is None:
+        return None
+    entry, pairs = found
+    if not entry.residual or (squared and not entry.squared):
+        return None
     symbol = ex.graph.symbols[parent]
-    for e in sp.preorder_traversal(node.expr):
-        if e.is_Pow and e.exp == 2 and e.base.is_Add and e.base.has(symbol):
-            return e.base
+    for a, y in pairs:
+        if a == symbol:
+            return a - y
     return None
 
 
 def _loss_edges(ex):
     """Edges (output, prediction) of the loss: its parents that are computed nodes (for a loss
-    written straight over inputs, the parents inside a squared difference)."""
+    written straight over inputs, the predictions its registry entry pairs with targets)."""
     node = ex.graph.nodes[ex.output]
     computed = [p for p in node.parents if p in ex.graph.nodes]
     if not computed:
-        computed = [p for p in node.parents if _squared_difference(ex, p) is not None]
+        found = _loss_found(ex)
+        computed = [a.name for a, _ in found[1] if a.is_Symbol] if found else []
     return [(ex.output, p) for p in computed]
 
 
@@ -285,7 +314,7 @@ def _sign_error(checker, key):
         if local == 0:
             continue
         formula = _text(ev.symbolic_local(L, a))
-        difference = _squared_difference(ex, a)
+        difference = _residual(ex, a)
         if difference is not None:
             title = f"sign error in ({_text(difference)})"
             hint = f"∂{L}/∂{a} = {formula}: prediction minus target, in that order"
@@ -324,7 +353,7 @@ def _factor_two(checker, key):
     ex, ev = checker.ex, checker.ev
     out = []
     for L, a in _loss_edges(ex):
-        difference = _squared_difference(ex, a)
+        difference = _residual(ex, a, squared=True)
         local = ev.local(L, a).value
         if difference is None or local == 0:
             continue

@@ -866,7 +866,21 @@ def descend(value: sp.Expr, lr: sp.Expr, gradient: sp.Expr) -> sp.Expr:
     >>> descend(3, sp.Rational(1, 10), 8)
     11/5
     """
-    return DESCENT.xreplace({THETA: sp.sympify(value), ETA: sp.sympify(lr), GRADIENT: sp.sympify(gradient)})
+    return _arithmetic(DESCENT, {THETA: value, ETA: lr, GRADIENT: gradient})
+
+
+def _arithmetic(rule: sp.Expr, values: dict):
+    """A rule of sums and products at ``values`` by their own + and · (exact numbers, symbols or
+    the checker's intervals alike)."""
+    if rule in values:
+        return values[rule]
+    if rule.is_Add or rule.is_Mul:
+        parts = [_arithmetic(a, values) for a in rule.args]
+        result = parts[0]
+        for part in parts[1:]:
+            result = result + part if rule.is_Add else result * part
+        return result
+    return rule
 
 
 def _descendants(graph: Graph, name: str) -> set[str]:

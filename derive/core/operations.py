@@ -193,9 +193,16 @@ class NormalPdf(sp.Function):
 # partial derivatives written by hand in the form a textbook gives them.
 
 
+def _registered(name: str):
+    """The loss's formula from its registry entry (``derive.core.losses``: written once there)."""
+    from .losses import LOSSES
+    return LOSSES[name].formula
+
+
 class _Loss(sp.Function):
-    """A loss. Each subclass defines two static methods: ``formula(a, b)``, the loss itself, and
-    ``partials(a, b)``, its two derivatives as a textbook writes them (hand-written)."""
+    """A loss. Each subclass defines two static methods: ``formula(a, b)``, the loss itself (the
+    registry entry's, for the losses of ``derive.core.losses``), and ``partials(a, b)``, its two
+    derivatives as a textbook writes them (tests check them against the formula's)."""
 
     nargs = 2
 
@@ -218,35 +225,40 @@ class _Loss(sp.Function):
 class SquaredError(_Loss):
     """(a − y)²."""
 
-    formula = staticmethod(lambda a, y: (a - y) ** 2)
+    loss_entry = "squared_error"
+    formula = staticmethod(_registered("squared_error"))
     partials = staticmethod(lambda a, y: (2 * (a - y), -2 * (a - y)))
 
 
 class HalfSquaredError(_Loss):
     """½(a − y)²."""
 
-    formula = staticmethod(lambda a, y: (a - y) ** 2 / 2)
+    loss_entry = "half_squared_error"
+    formula = staticmethod(_registered("half_squared_error"))
     partials = staticmethod(lambda a, y: (a - y, -(a - y)))
 
 
 class MeanSquaredError(_Loss):
     """(a − y)², the mean over a single output (``torch.nn.functional.mse_loss``)."""
 
-    formula = staticmethod(lambda a, y: (a - y) ** 2)
+    loss_entry = "mse"
+    formula = staticmethod(_registered("mse"))
     partials = staticmethod(lambda a, y: (2 * (a - y), -2 * (a - y)))
 
 
 class AbsoluteError(_Loss):
     """|a − y|; at a = y the gradient is 0 (sign(0) = 0, as torch.abs)."""
 
-    formula = staticmethod(lambda a, y: sp.Abs(a - y))
+    loss_entry = "absolute_error"
+    formula = staticmethod(_registered("absolute_error"))
     partials = staticmethod(lambda a, y: (sp.sign(a - y), -sp.sign(a - y)))
 
 
 class BinaryCrossEntropy(_Loss):
     """−(y log a + (1 − y) log(1 − a)); ∂/∂a = (a − y)/(a(1 − a))."""
 
-    formula = staticmethod(lambda a, y: -(y * sp.log(a) + (1 - y) * sp.log(1 - a)))
+    loss_entry = "binary_cross_entropy"
+    formula = staticmethod(_registered("binary_cross_entropy"))
     partials = staticmethod(lambda a, y: ((a - y) / (a * (1 - a)), sp.log(1 - a) - sp.log(a)))
 
 

@@ -203,8 +203,10 @@ def _rule_section(tr) -> Section:
         for k, line in enumerate(per_entry[0]):
             result = sp.ImmutableMatrix(shape[0], shape[1], [entry[k].result for entry in per_entry])
             s.show(Chain(line.lhs, "=", line.rule, "=", shown(result)))
-        s.say(Sentence("Entry by entry; for instance entry (1, 1):"))
-        for line in per_entry[0]:
+        moving = [i for i, env in enumerate(record.envs) if env[G_T] != 0]
+        k = moving[0] if moving else 0  # an entry the gradient moves, if any
+        s.say(Sentence(f"Entry by entry; for instance entry ({k // shape[1] + 1}, {k % shape[1] + 1}):"))
+        for line in per_entry[k]:
             s.show(line.chain())
     for remark in opt.first_remarks:
         s.say(remark)

@@ -21,10 +21,9 @@ def activation_units(graph):
     """Every application of a registry activation: (spec, node name, application) — in a graph
     of scalar nodes (a tensor graph's units are whole matrices: none here)."""
     units = []
-    nodes = getattr(graph, "nodes", None)
-    if not isinstance(nodes, dict) or not all(hasattr(n, "expr") for n in nodes.values()):
-        return units
-    for node in nodes.values():
+    for node in graph.nodes.values():
+        if getattr(node, "expr", None) is None:  # a tensor node: its units are whole matrices
+            return []
         stack = [node.expr]
         while stack:
             e = stack.pop()

@@ -396,7 +396,12 @@ class Training:
         return list(self.model.params)
 
     def shape(self, name: str) -> tuple:
-        """A trained parameter's shape: () for a number, (rows, columns) for a matrix."""
+        """A trained parameter's shape: () for a number, (rows, columns) for a matrix.
+
+        >>> from derive import neuron
+        >>> neuron(x=2, w=3, b=1, y=5, activation="relu").train(1, lr=0.01).shape("w")
+        ()
+        """
         return self.model.shapes[name]
 
     @property
@@ -442,7 +447,10 @@ class Training:
         73/25
         """
         self._name(name)
-        return self._alias(name, _public(self._record(step).values[self._base(name)]))
+        record, base = self._record(step), self._base(name)
+        if record.point.example is not None:  # the example at this step's values, as it shows them
+            return self._alias(name, record.point.example.value(base))
+        return self._alias(name, _public(record.values[base]))
 
     def grad(self, name: str, step: int) -> sp.Expr:
         """Exact ∂loss/∂name at ``step`` (before clipping; the gradient update step + 1 uses); a
@@ -455,7 +463,7 @@ class Training:
         """
         self._name(name)
         record, base = self._record(step), self._base(name)
-        if base in record.grads:
+        if base in record.grads and record.point.example is None:
             return self._alias(name, _public(record.grads[base]))
         return self._alias(name, record.point.grad(base, self.example.output))
 
@@ -586,8 +594,8 @@ class Training:
     # --- plot ------------------------------------------------------------------------------
 
     def plot(self, path=None):
-        """The loss curve (left) and the parameters — or, for more than six, the gradient norm —
-        per step (right). A matplotlib ``Figure`` on the Agg canvas (pyplot and the global backend
+        """The loss curve (left) and the parameters — or, for more than six or for matrices, the
+        gradient norm — per step (right). A matplotlib ``Figure`` on the Agg canvas (pyplot and the global backend
         are left alone); saved to ``path`` (.png, .pdf, .svg) when given.
 
         >>> from derive import neuron
@@ -601,7 +609,7 @@ class Training:
         output = self.example.output
         losses = [_float(r.values[output]) for r in self.records]
         loss_axes(left, steps, {f"{self.optimizer.title}": losses}, output)
-        if len(self.params) <= 6:
+        if len(self.params) <= 6 and all(self.shape(p) == () for p in self.params):
             for p in self.params:
                 right.plot(steps, [_float(r.values[p]) for r in self.records], label=p,
                            marker="o" if self.steps <= 30 else None, markersize=3, linewidth=1.6)
