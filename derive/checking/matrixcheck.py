@@ -62,6 +62,18 @@ def expected_tensor(ex, key) -> Tensor:
     return t
 
 
+def expected_answer(ex, text: str) -> Tensor:
+    """The exact Tensor the answer key ``text`` asks of a tensor example (``dL/dW``, ``W_new``,
+    ``z``, or an entry's own name such as ``w1_2_1``): what homework keys and the tutor ask.
+
+    >>> import derive
+    >>> ex = derive.Example.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2]], "x": [3, 4]})
+    >>> expected_answer(ex, "dL/dW").a.tolist()
+    [[3, 4]]
+    """
+    return expected_tensor(ex, parse_key(_Names(ex), text))
+
+
 def _answer_tensor(raw, key: str) -> Tensor:
     if isinstance(raw, np.ndarray) and raw.ndim == 0:
         raw = raw.item()
