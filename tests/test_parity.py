@@ -480,7 +480,7 @@ def test_tutor_through_a_pipe(tmp_path):
     run = subprocess.run([sys.executable, "-m", "derive.cli", "check", str(spec), "--interactive"],
                          input=lines + "\n", capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.count("✓ correct") == 4 and "4 of 4 steps earn credit" in run.stdout
+    assert run.stdout.count("\n  ✓ correct\n") == 4 and "4 of 4 steps earn credit" in run.stdout
 
 
 # --- every CLI command over a scalar and a tensor example -------------------------------------

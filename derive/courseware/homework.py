@@ -326,8 +326,7 @@ class Generator:
         from ..core.engine import Graph
         from ..core.functions import FUNCTIONS
         from ..core.parser import parse_equations
-        from ..core.tensor import TENSOR_FUNCTIONS, is_tensor_value
-        from ..core.tensorgraph import TensorGraph, uses_tensor_syntax
+        from ..core.tensor import TENSOR_FUNCTIONS, is_tensor_value, uses_tensor_syntax
         if not spec.equations:
             raise SpecError(f"{spec.source}: `equations` is missing")
         if not isinstance(seed, int) or isinstance(seed, bool):
@@ -338,10 +337,7 @@ class Generator:
         # vectors and matrices (random matrices, list values, @ or softmax …): a tensor example
         self.matrices = (any(d.shape for d in self.random) or uses_tensor_syntax(equations)
                          or any(is_tensor_value(v) for v in spec.values.values()))
-        if self.matrices:
-            self.graph = TensorGraph(equations, spec.output)
-        else:
-            self.graph = Graph(equations, spec.output)
+        self.graph = Graph(equations, spec.output, tensor=self.matrices)
         fixed = {k: v if is_tensor_value(v) else to_exact(v, f"{spec.source}: values.{k}")
                  for k, v in spec.values.items()}
         both = set(fixed) & {d.name for d in self.random}

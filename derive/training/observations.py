@@ -22,8 +22,9 @@ def activation_units(graph):
     of scalar nodes (a tensor graph's units are whole matrices: none here)."""
     units = []
     nodes = getattr(graph, "nodes", None)
-    if not isinstance(nodes, dict) or not all(hasattr(n, "expr") for n in nodes.values()):
-        return units
+    if getattr(graph, "tensor", False) or not isinstance(nodes, dict) or not all(
+            hasattr(n, "expr") for n in nodes.values()):
+        return units  # the one Graph of tensor equations leaves expr None (the tensor evaluator's)
     for node in nodes.values():
         stack = [node.expr]
         while stack:
