@@ -601,7 +601,7 @@ class Training:
         output = self.example.output
         losses = [_float(r.values[output]) for r in self.records]
         loss_axes(left, steps, {f"{self.optimizer.title}": losses}, output)
-        if len(self.params) <= 6:
+        if len(self.params) <= 6 and not self.model.tensor:  # a matrix is no curve: its norm is
             for p in self.params:
                 right.plot(steps, [_float(r.values[p]) for r in self.records], label=p,
                            marker="o" if self.steps <= 30 else None, markersize=3, linewidth=1.6)
