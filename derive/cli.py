@@ -323,7 +323,9 @@ def check(spec, answers, interactive, rtol, atol, fmt, list_keys):
     mistake or the rule, then the formula with its numbers, then the value). Type ? to see the
     value, q to stop. At a terminal the line can be edited (arrow keys, ↑ for earlier answers);
     from a pipe the answers are read one per line. Exit status 0 only when every step is
-    correct or carried forward; a step left unanswered counts as not answered (1).
+    correct or carried forward; a step left unanswered counts as not answered (1). On a matrix
+    spec the steps are whole matrices (each line's value, the gradients backwards, the updates),
+    typed as nested lists [[1, 2], [3, 4]] or as printed, rows split by ; [1, 2; 3, 4].
 
     \b
     Example answers.yaml:
@@ -469,6 +471,12 @@ def homework(spec, variants, seed, out, fmts, jobs, force, per_page, paper):
       constraints: ["z > 0"]
       lr: 0.1
       ask: ["dL/dw", "dL/db", "w_new"]
+    \b
+    Random matrices: every entry drawn on its own; a matrix answer is one column per entry in
+    answers.csv and one numeric part per entry in the Moodle, QTI and GIFT exports.
+      random:
+        W: {integers: [-2, 2], shape: [3, 2], exclude: [0]}
+        b: {uniform: [-1, 1], decimals: 1, shape: [3]}
     \b
     Example:
       derive homework spec.yaml --variants 30 --seed 7 --out hw1/ --format md,tex,pdf,moodle

@@ -62,6 +62,18 @@ def expected_tensor(ex, key) -> Tensor:
     return t
 
 
+def expected_answer(ex, text: str) -> Tensor:
+    """The exact Tensor the answer key ``text`` asks of a tensor example (``dL/dW``, ``W_new``,
+    ``z``, or an entry's own name such as ``w1_2_1``): what homework keys and the tutor ask.
+
+    >>> import derive
+    >>> ex = derive.Example.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2]], "x": [3, 4]})
+    >>> expected_answer(ex, "dL/dW").a.tolist()
+    [[3, 4]]
+    """
+    return expected_tensor(ex, parse_key(_Names(ex), text))
+
+
 def _answer_tensor(raw, key: str) -> Tensor:
     if isinstance(raw, np.ndarray) and raw.ndim == 0:
         raw = raw.item()
@@ -81,8 +93,10 @@ def _same(answer: Tensor, raw_entries, expected: Tensor, rtol, atol) -> bool:
         return False
     for given, raw, want in zip(answer.a.ravel(), raw_entries, expected.a.ravel()):
         digits = _digits(raw) if rtol is None and atol is None else None
+        # a whole number is exact, as in a scalar check (0 is not "0 to 12 digits": ±0.5)
+        whole = isinstance(raw, int) and not isinstance(raw, bool)
         if not matches(Answer(raw, given, digits), want, rtol, atol) and not (
-                digits is None and rtol is None and atol is None
+                digits is None and rtol is None and atol is None and not whole
                 and matches(Answer(raw, given, ENTRY_DIGITS), want)):
             return False
     return True

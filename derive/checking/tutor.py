@@ -19,6 +19,13 @@ The rules of a session:
 * at the end a summary table; the session succeeds (exit status 0) only when every step is
   correct or carried forward — a step not answered counts against it.
 
+A tensor example gets the same session over whole matrices (``MatrixTutor``, which ``Tutor``
+returns for one): the steps of the matrix solution in its order (each line's value, then the
+gradients going backwards, the parameters' gradients and their updates), answers typed as nested
+lists (``[[1, 2], [3, 4]]``) or in the printed form (``[1, 2; 3, 4]``; a column ``[1; 2]`` or
+``[1, 2]``), verdicts from the matrix check (entry by entry, transposes and other slips
+diagnosed), hints from the matrix rules.
+
 >>> import derive
 >>> tutor = Tutor(derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1))
 >>> tutor.prompt()
@@ -117,16 +124,18 @@ class Tutor:
     ([False, True], 0)
     """
 
+    def __new__(cls, ex=None, *args, **kwargs):
+        if cls is Tutor and getattr(ex, "matrices", False):
+            cls = MatrixTutor  # a tensor example: the same session over whole matrices
+        return super().__new__(cls)
+
     def __init__(self, ex, steps=None, tries: int = TRIES, rtol=None, atol=None):
-        if getattr(ex, "aliases", None) is not None or not hasattr(ex, "derivation"):
-            raise DeriveError("the tutor asks scalar steps; check matrix answers with an answers "
-                              "file: derive check spec.yaml answers.yaml")
         if ex.symbolic:
             raise DeriveError("the tutor needs an example with values (give every input a value)")
         if not isinstance(tries, int) or tries < 1:
             raise DeriveError(f"tries must be a whole number ≥ 1, got {tries!r}")
         from .answers import parse_key
-        keys = list(dict.fromkeys(steps)) if steps else worked_steps(ex)
+        keys = list(dict.fromkeys(steps)) if steps else self.worked_steps(ex)
         for k in keys:
             parse_key(ex, k)  # an unknown step is an error now, not in the middle of a session
         self.ex, self.tries, self.rtol, self.atol = ex, tries, rtol, atol
@@ -135,6 +144,15 @@ class Tutor:
         self.stopped = False
         from ..rendering.formats import Writer, get_format
         self.writer = Writer(get_format("text"), precision=ex.precision or 4, notation=ex.notation)
+
+    @staticmethod
+    def worked_steps(ex) -> list[str]:
+        """The steps a session asks by default (see ``worked_steps``)."""
+        return worked_steps(ex)
+
+    def read(self, text: str):
+        """An answer as the checker takes it (the typed text; a matrix session reads lists)."""
+        return text
 
     # -- the state --
 
@@ -238,7 +256,8 @@ class Tutor:
         (correct, else carried forward)."""
         rank = {"correct": 0, "carried": 1}
         try:
-            best = self.ex.check({**self.given(True), key: text}, rtol=self.rtol, atol=self.atol)
+            read = {k: self.read(v) for k, v in {**self.given(True), key: text}.items()}
+            best = self.ex.check(read, rtol=self.rtol, atol=self.atol)
         except DeriveError as e:  # an unreadable answer (the checker also says so per key)
             return None, str(e)
         if best.status(key) == "unreadable":
@@ -246,7 +265,8 @@ class Tutor:
         everything = self.given()
         if best.status(key) != "correct" and everything != self.given(True):
             try:
-                report = self.ex.check({**everything, key: text}, rtol=self.rtol, atol=self.atol)
+                read = {k: self.read(v) for k, v in {**everything, key: text}.items()}
+                report = self.ex.check(read, rtol=self.rtol, atol=self.atol)
             except DeriveError:  # the student's own values leave the math undefined or huge
                 report = None
             if report is not None and rank.get(report.status(key), 2) < rank.get(best.status(key), 2):
@@ -411,6 +431,173 @@ class Tutor:
         return render_content(self.summary(), fmt)
 
 
+# -- a tensor example: the same session over whole matrices ---------------------------------------
+
+
+def matrix_steps(ex) -> list[str]:
+    """The steps of a tensor example's worked solution, in its order: each line's value, the
+    gradient of every line the output depends on going backwards, each parameter's gradient and,
+    with a learning rate, its update. A spec's ``ask:`` list replaces them.
+
+    >>> import derive
+    >>> ex = derive.Example.from_equations("z = W @ x + b\\nL = sum(relu(z))",
+    ...                                    values={"W": [[1, 2]], "x": [3, 4], "b": [1]}, lr=0.1)
+    >>> matrix_steps(ex)
+    ['z', 'L', 'dL/dz', 'dL/dW', 'dL/db', 'W_new', 'b_new']
+    """
+    if ex.meta.get("ask"):
+        return list(ex.meta["ask"])
+    out, uses = ex.output, ex.graph.uses
+    relevant, pending = {out}, [out]
+    while pending:  # everything the output depends on
+        for n in uses.get(pending.pop(), ()):
+            if n not in relevant:
+                relevant.add(n)
+                pending.append(n)
+    steps = list(ex.nodes)
+    steps += [f"d{out}/d{eq.name}" for eq in reversed(ex.graph.equations)
+              if eq.name in relevant and eq.name != out]
+    params = [n for n in ex.inputs if ex.roles.get(n) == "parameter" and n in relevant]
+    steps += [f"d{out}/d{p}" for p in params]
+    if ex.lr is not None:
+        steps += [f"{p}_new" for p in params]
+    return steps
+
+
+_ENTRY_INT = __import__("re").compile(r"[+-]?\d+")
+_ENTRY_DECIMAL = __import__("re").compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def read_matrix(text: str):
+    """A matrix answer as typed: nested lists ``[[1, 2], [3, 4]]``, the printed form
+    ``[1, 2; 3, 4]`` (rows split by ;), or a column ``[1; 2]`` / ``[1, 2]``; anything else (a
+    number, a formula) is returned as typed. Entries are kept as written: a whole number exact, a
+    decimal with its significant figures, ``3/20`` exact (read by the checker, never eval'd).
+
+    >>> read_matrix("[[1, 2.50], [−3, 1/4]]")
+    [[1, 2.5], [-3, '1/4']]
+    >>> read_matrix("[0.5; −1]"), read_matrix("0.25")
+    ([[0.5], [-1]], '0.25')
+    """
+    t = text.strip().replace("−", "-").replace("≈", "")
+    if not t.startswith("["):
+        return text
+    if not t.endswith("]"):
+        raise DeriveError(f"cannot read {text!r} as a matrix: it opens with [ but does not close; "
+                          f"write [[1, 2], [3, 4]] or [1, 2; 3, 4]")
+    inner = t[1:-1].strip()
+    if inner.startswith("["):  # nested lists: one [..] per row
+        import re
+        rows = re.findall(r"\[([^\[\]]*)\]", inner)
+        rest = re.sub(r"\[[^\[\]]*\]", "", inner).replace(",", "").strip()
+        if rest or not rows:
+            raise DeriveError(f"cannot read {text!r} as a matrix; write [[1, 2], [3, 4]] or "
+                              f"[1, 2; 3, 4]")
+    else:
+        rows = inner.split(";")
+        if len(rows) == 1:  # a list: a column vector
+            return [_entry(e, text) for e in _split(rows[0])]
+    return [[_entry(e, text) for e in _split(r)] for r in rows]
+
+
+def _split(row: str) -> list[str]:
+    return [e for e in row.replace(",", " ").split() if e]
+
+
+def _entry(e: str, text: str):
+    if _ENTRY_INT.fullmatch(e):
+        return int(e)
+    if _ENTRY_DECIMAL.fullmatch(e):
+        return float(e)  # the checker reads its significant figures from the float
+    if "/" in e:
+        return e  # a fraction, exact
+    raise DeriveError(f"cannot read the entry {e!r} of {text!r}; write numbers such as 0.25, -3 or 1/4")
+
+
+class MatrixTutor(Tutor):
+    """The tutor over a tensor example's steps (whole matrices); ``Tutor(ex)`` returns one for
+    a tensor example. Hints come from the matrix rules of the worked solution.
+
+    >>> import derive
+    >>> ex = derive.Example.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]})
+    >>> tutor = Tutor(ex, steps=["z", "dL/dW"])
+    >>> type(tutor).__name__, tutor.respond("[17; 39]").lines, tutor.respond("[[5, 6], [5, 6]]").lines
+    ('MatrixTutor', ('  ✓ correct',), ('  ✓ correct',))
+    """
+
+    @staticmethod
+    def worked_steps(ex) -> list[str]:
+        return matrix_steps(ex)
+
+    def read(self, text: str):
+        return read_matrix(text)
+
+    def _shown(self, tensor):
+        from ..core.matrixmath import MatrixValue
+        return Value(tensor.item()) if tensor.scalar else MatrixValue.of(tensor)
+
+    def intro(self) -> list[str]:
+        ex, m = self.ex, self.writer.math
+        given = [m(Chain(sp.Symbol(n), "=", self._shown(ex.tensor(n)))) for n in ex.inputs]
+        if ex.lr is not None:
+            given.append(m(Chain(sp.Symbol("eta"), "=", Value(ex.lr))))
+        n = len(self.steps)
+        return [ex.title or "Derivation in matrix form", *_joined("Given: ", given),
+                f"Answer each of the {n} step{'s' if n != 1 else ''} with a number or a whole "
+                f"matrix, as nested lists [[1, 2], [3, 4]] or rows split by ; as printed "
+                f"[1, 2; 3, 4]: {self.tries} tries per step, ? shows the value, q stops."]
+
+    def _label(self, k):
+        from ..core.matrixmath import Updated
+        if k.kind == "value":
+            return sp.Symbol(k.name)
+        if k.kind == "update":
+            return Updated(k.name)
+        return Partial(k.of, k.wrt)
+
+    def _expected(self, k):
+        from .matrixcheck import expected_answer
+        return expected_answer(self.ex, k.text)
+
+    def _diagnosis(self, report, key: str) -> str:
+        """The matrix check's word on a wrong matrix: a diagnosed slip (a transpose, a missing
+        1/B …), the shapes that differ, or how many entries differ — never the entries."""
+        return report.hint(key) or ""
+
+    def _reveal(self, key: str) -> list[str]:
+        k = self._kind(key)
+        return [f"  The value: {self.writer.math(Chain(self._label(k), '=', self._shown(self._expected(k))))}"]
+
+    def _shape(self, name: str) -> str:
+        from ..core.tensor import shape_text
+        return shape_text(self.ex.shape(name))
+
+    def _rule(self, key: str) -> str:
+        from ..solutions.matrixdoc import backward_formula, display
+        from ..core.matrixmath import Updated
+        k, m, ex = self._kind(key), self.writer.math, self.ex
+        if k.kind == "value":
+            if k.name in ex.inputs:
+                return f"{key} is given"
+            eq = ex.graph.by_name[k.name]
+            return f"the forward pass: {m(Chain(sp.Symbol(k.name), '=', display(eq.tree)))}"
+        if k.kind == "update":
+            return "gradient descent: " + m(Chain(Updated(k.name), "=", sp.Symbol(k.name), "-",
+                                                  Product((sp.Symbol("eta"), Partial(ex.output, k.name)))))
+        formula = backward_formula(ex, k.wrt) if k.of == ex.output else None
+        if formula is None:
+            return (f"the chain rule through every line that uses {k.wrt}, entry by entry")
+        return "the backward pass: " + m(Chain(Partial(k.of, k.wrt), "=", formula))
+
+    def _formula(self, key: str) -> str:
+        k = self._kind(key)
+        name = k.name or k.wrt
+        if k.kind == "update":
+            return (f"{self._rule(key)}, with {self.writer.math(Chain(sp.Symbol('eta'), '=', Value(self.ex.lr)))} "
+                    f"and the gradient of {k.name} ({self._shape(k.name)})")
+        return f"{self._rule(key)}; the answer is {self._shape(name)}, the shape of {name}"
+
+
 def _joined(head: str, items, tail: str = "") -> list[str]:
     """``head`` and the items joined by ", " on lines of at most WIDTH characters, broken only
     between items (never inside "y = 5")."""
@@ -481,5 +668,5 @@ def terminal_reader():
     return lambda prompt: session.prompt(prompt)
 
 
-__all__ = ["Tutor", "StepState", "Reply", "worked_steps", "run", "line_reader", "terminal_reader",
-           "TRIES"]
+__all__ = ["Tutor", "MatrixTutor", "StepState", "Reply", "worked_steps", "matrix_steps", "read_matrix",
+           "run", "line_reader", "terminal_reader", "TRIES"]

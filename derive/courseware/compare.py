@@ -194,6 +194,14 @@ def compare_activations(activations, x=None, w=None, b=None, y=None, loss: str =
     if not activations:
         from ..core.errors import DeriveError
         raise DeriveError("compare needs at least one activation, e.g. relu,sigmoid")
+    for name, value in (("x", x), ("w", w), ("b", b), ("y", y)):
+        if isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple)) for v in value) \
+                or hasattr(value, "ndim") and getattr(value, "ndim", 0) > 1:
+            from ..core.errors import NotApplicable
+            raise NotApplicable(f"compare_activations compares one neuron (numbers, or a list of "
+                                f"inputs and weights) under several activations; {name} is a "
+                                f"matrix — for a layer, write the equations once per activation "
+                                f"(derive.Example.from_equations) and compare their gradients")
     examples = {name: neuron(x=x, w=w, b=b, y=y, activation=name, loss=loss, lr=lr)
                 for name in activations}
     return Comparison(list(activations), examples)

@@ -6,6 +6,13 @@ printed on every sheet. Each random value is drawn from its own SHA-256 stream k
 (seed, index, name, attempt) — not from ``random``, whose algorithms may change between Python
 versions — so the same spec and seed give the same bytes everywhere, and adding a parameter to the
 spec does not change the values of the others.
+
+Random matrices: ``random: {W: {integers: [-2, 2], shape: [3, 2]}}`` (also ``uniform`` with
+``decimals``, ``choice``, ``exclude``; ``shape: [n]`` is a column vector) draws every entry from
+its own stream, keyed by the entry (``W[2,1]``). A matrix answer is one numeric part per entry
+in the LMS exports and one column per entry in answers.csv; answers.json holds nested lists.
+Constraints compare numbers: over a scalar node of a tensor example (the loss) they work as for
+scalars; over a matrix node they are refused by name.
 """
 from __future__ import annotations
 
@@ -42,12 +49,35 @@ class Distribution:
     exclude: tuple = ()
     choices: tuple = ()
     decimals: int = 2
+    shape: tuple = ()  # (rows, columns) of a random matrix; () for a number
+
+    def entries(self) -> list[tuple[int, int]]:
+        """The (row, column) of every entry, row by row ([] for a number)."""
+        return [(i, j) for i in range(self.shape[0]) for j in range(self.shape[1])] if self.shape else []
+
+    def draw_value(self, seed: int, index: int, attempt: int):
+        """This input's value for one variant and attempt: a number, or for a random matrix a
+        list of rows (a list for a column vector), each entry from its own stream."""
+        if not self.shape:
+            return self.draw(stream(seed, index, self.name, attempt))
+        rows = [[self.draw(stream(seed, index, f"{self.name}[{i + 1},{j + 1}]", attempt))
+                 for j in range(self.shape[1])] for i in range(self.shape[0])]
+        return [r[0] for r in rows] if self.column else rows
+
+    column: bool = False  # shape [n]: a column vector, given as a list
+
+    def first(self):
+        """The value every entry's stream 0 gives (the lowest allowed), for reading the spec."""
+        if not self.shape:
+            return self.draw(0)
+        rows = [[self.draw(0)] * self.shape[1] for _ in range(self.shape[0])]
+        return [r[0] for r in rows] if self.column else rows
 
     def draw(self, stream: int) -> sp.Rational:
         """A value from a 256-bit uniform integer ``stream``."""
         if self.kind == "integers":
             # The k-th allowed integer, without listing the range (it may be huge).
-            k = stream % self.size
+            k = stream % self.entry_size
             value = self.low + k
             for excluded in sorted(e for e in set(self.exclude) if self.low <= e <= self.high):
                 if excluded <= value:
@@ -63,6 +93,12 @@ class Distribution:
 
     @property
     def size(self) -> int | None:
+        """How many distinct values it can take (a matrix: every combination of its entries)."""
+        per_entry = self.entry_size
+        return per_entry ** len(self.entries()) if self.shape else per_entry
+
+    @property
+    def entry_size(self) -> int:
         if self.kind == "integers":
             excluded = {e for e in self.exclude if self.low <= e <= self.high}
             return self.high - self.low + 1 - len(excluded)
@@ -83,9 +119,11 @@ def parse_random(random: dict, source: str) -> list[Distribution]:
         if len(kinds) != 1:
             raise SpecError(f"{where}: use exactly one of integers, choice, uniform (got {sorted(rule)})")
         kind = kinds[0]
-        extra = set(rule) - {kind, "exclude", "decimals"}
+        extra = set(rule) - {kind, "exclude", "decimals", "shape"}
         if extra:
-            raise SpecError(f"{where}: unknown option(s) {', '.join(sorted(extra))}")
+            raise SpecError(f"{where}: unknown option(s) {', '.join(sorted(extra))}; known: "
+                            f"{kind}, exclude, decimals, shape")
+        shape, column = _shape(rule.get("shape"), where)
         if kind == "integers":
             bounds = rule["integers"]
             if (not isinstance(bounds, list) or len(bounds) != 2
@@ -95,14 +133,16 @@ def parse_random(random: dict, source: str) -> list[Distribution]:
             exclude = rule.get("exclude", [])
             if not isinstance(exclude, list) or not all(isinstance(e, int) for e in exclude):
                 raise SpecError(f"{where}: exclude must be a list of whole numbers")
-            d = Distribution(name, kind, bounds[0], bounds[1], exclude=tuple(exclude))
-            if d.size == 0:
+            d = Distribution(name, kind, bounds[0], bounds[1], exclude=tuple(exclude), shape=shape,
+                             column=column)
+            if d.entry_size == 0:
                 raise SpecError(f"{where}: every value in {bounds} is excluded")
         elif kind == "choice":
             options = rule["choice"]
             if not isinstance(options, list) or not options:
                 raise SpecError(f"{where}: choice needs a non-empty list, e.g. [-1, 0, 1]")
-            d = Distribution(name, kind, choices=tuple(to_exact(o, where) for o in options))
+            d = Distribution(name, kind, choices=tuple(to_exact(o, where) for o in options),
+                             shape=shape, column=column)
         else:
             bounds = rule["uniform"]
             if not isinstance(bounds, list) or len(bounds) != 2:
@@ -113,9 +153,27 @@ def parse_random(random: dict, source: str) -> list[Distribution]:
             decimals = rule.get("decimals", 2)
             if not isinstance(decimals, int) or not 0 <= decimals <= 10:
                 raise SpecError(f"{where}: decimals must be a whole number from 0 to 10")
-            d = Distribution(name, kind, lo, hi, decimals=decimals)
+            d = Distribution(name, kind, lo, hi, decimals=decimals, shape=shape, column=column)
         out.append(d)
     return out
+
+
+MAX_RANDOM_ENTRIES = 400  # entries of one random matrix (each drawn and shown on every sheet)
+
+
+def _shape(shape, where: str) -> tuple[tuple, bool]:
+    """``shape: [rows, columns]`` or ``[n]`` (a column vector) of a random matrix: ((r, c), column)."""
+    if shape is None:
+        return (), False
+    if (not isinstance(shape, list) or not 1 <= len(shape) <= 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)):
+        raise SpecError(f"{where}: shape must be [rows, columns] or [n] (a column vector) with whole "
+                        f"numbers ≥ 1, got {shape!r}")
+    rows, columns = (shape[0], 1) if len(shape) == 1 else tuple(shape)
+    if rows * columns > MAX_RANDOM_ENTRIES:
+        raise SpecError(f"{where}: shape {shape} has {rows * columns} entries, more than "
+                        f"{MAX_RANDOM_ENTRIES}; a homework matrix is written out on every sheet")
+    return (rows, columns), len(shape) == 1
 
 
 def stream(seed: int, index: int, name: str, attempt: int) -> int:
@@ -176,6 +234,8 @@ def holds(constraint: Constraint, ex) -> bool:
     from ..core.approx import approx
     from ..core.approx import compare_relation
     from ..core.engine import descend
+    if ex.matrices:
+        return _holds_for_tensors(constraint, ex)
     derivations = {}  # of -> its derivation, whose totals hold ∂of/∂n for every n
 
     def derivation(of):
@@ -202,6 +262,52 @@ def holds(constraint: Constraint, ex) -> bool:
     return compare_relation(constraint.relation.rel_op, lhs, rhs)
 
 
+def _holds_for_tensors(constraint: Constraint, ex) -> bool:
+    """A constraint over the scalar nodes of a tensor example (the loss, a sum), its scalar
+    derivatives and updates (``_numbers_only`` refused the rest when the spec was read)."""
+    from ..core.approx import approx, compare_relation
+    values = {}
+    for sym in constraint.relation.free_symbols:
+        deriv = next((d for d in constraint.derivatives if d[0] == sym.name), None)
+        if deriv is not None:
+            values[sym] = ex.grad(deriv[2], of=deriv[1])
+        elif sym.name in ex.inputs or sym.name in ex.nodes:
+            values[sym] = ex.value(sym.name)
+        else:
+            values[sym] = ex.update(sym.name[:-4])
+    lhs = approx(constraint.relation.lhs.xreplace(values))
+    rhs = approx(constraint.relation.rhs.xreplace(values))
+    return compare_relation(constraint.relation.rel_op, lhs, rhs)
+
+
+def _numbers_only(constraint: Constraint, ex, source: str) -> None:
+    """A constraint compares numbers: one that names a vector or a matrix of a tensor example
+    (``z > 0`` for a column z) is refused by name, with what to constrain instead."""
+    from ..core.tensor import shape_text
+    named = {d[0]: d for d in constraint.derivatives}
+    for sym in sorted(constraint.relation.free_symbols, key=lambda s: s.name):
+        name = sym.name
+        if name in named:
+            _, of, wrt = named[name]
+            shapes = [(of, ex.shape(of)), (wrt, ex.shape(wrt))]
+        else:
+            base = name[:-4] if name.endswith("_new") and name not in ex.inputs + ex.nodes else name
+            shapes = [(base, ex.shape(base))]
+        for n, shape in shapes:
+            if shape != ():
+                raise SpecError(f"{source}: constraints: {constraint.text!r} compares {n}, "
+                                f"{shape_text(shape)}; a constraint compares numbers — constrain a "
+                                f"scalar node such as {ex.output} (e.g. \"{ex.output} > 0.1\"), or "
+                                f"draw the matrix's entries from a narrower range")
+
+
+def _hashable(value):
+    """A drawn value as a key for telling variants apart (a matrix as a tuple of rows)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
 # --- variants -------------------------------------------------------------------------------
 
 
@@ -218,15 +324,22 @@ class Generator:
 
     def __init__(self, spec, seed: int):
         from ..core.engine import Graph
+        from ..core.functions import FUNCTIONS
         from ..core.parser import parse_equations
+        from ..core.tensor import TENSOR_FUNCTIONS, is_tensor_value, uses_tensor_syntax
         if not spec.equations:
             raise SpecError(f"{spec.source}: `equations` is missing")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise DeriveError(f"--seed must be a whole number, got {seed!r}")
         self.spec, self.seed = spec, seed
-        self.graph = Graph(parse_equations(spec.equations), spec.output)
         self.random = parse_random(spec.random, spec.source)
-        fixed = {k: to_exact(v, f"{spec.source}: values.{k}") for k, v in spec.values.items()}
+        equations = parse_equations(spec.equations, {**FUNCTIONS, **TENSOR_FUNCTIONS})
+        # vectors and matrices (random matrices, list values, @ or softmax …): a tensor example
+        self.matrices = (any(d.shape for d in self.random) or uses_tensor_syntax(equations)
+                         or any(is_tensor_value(v) for v in spec.values.values()))
+        self.graph = Graph(equations, spec.output, tensor=self.matrices)
+        fixed = {k: v if is_tensor_value(v) else to_exact(v, f"{spec.source}: values.{k}")
+                 for k, v in spec.values.items()}
         both = set(fixed) & {d.name for d in self.random}
         if both:
             raise SpecError(f"{spec.source}: {', '.join(sorted(both))} appear in both values and random; keep one")
@@ -245,23 +358,37 @@ class Generator:
         self.ask = list(spec.ask)
         self.tolerance = getattr(spec, "tolerance", None)
         from ..checking.report import parse_key
-        probe = self._example(dict(fixed, **{d.name: d.draw(0) for d in self.random}), check=False)
+        probe = self._example(dict(fixed, **{d.name: d.first() for d in self.random}), check=False)
         for key in self.ask:
             if probe is not None:
                 parse_key(probe, key)
+        if probe is not None and self.matrices:
+            for c in self.constraints:
+                _numbers_only(c, probe, spec.source)
         if any(k.endswith("_new") for k in self.ask) and spec.lr is None:
             raise SpecError(f"{spec.source}: `ask` has an update but no `lr` is given")
 
     def _example(self, values, check=True):
-        from ..model.example import Example
         from ..core.errors import InvalidValue
         try:
+            if self.matrices:
+                return self._tensor_example(values)
+            from ..model.example import Example
             return Example(self.graph, values, self.spec.params, self.spec.lr, self.spec.title,
                            data=self.spec.data, constants=self.spec.constants)
         except InvalidValue:
             if not check:
                 return None
             raise
+
+    def _tensor_example(self, values):
+        from ..model.example import classify_inputs
+        from ..model.tensors import TensorExample
+        params = self.spec.params
+        if params is None:  # as for scalars: every input but data and constants
+            roles = classify_inputs(self.graph.inputs, None, self.spec.data, self.spec.constants)
+            params = [n for n in self.graph.inputs if roles[n] == "parameter"]
+        return TensorExample(self.graph, values, params, self.spec.lr, self.spec.title)
 
     def variant_id(self, index: int) -> str:
         return f"{self.hash}-s{self.seed}-{index}"
@@ -289,8 +416,8 @@ class Generator:
             for attempt in range(MAX_ATTEMPTS):
                 values = dict(self.fixed)
                 for d in self.random:
-                    values[d.name] = d.draw(stream(self.seed, index, d.name, attempt))
-                signature = tuple(values[n] for n in self.graph.inputs)
+                    values[d.name] = d.draw_value(self.seed, index, attempt)
+                signature = tuple(_hashable(values[n]) for n in self.graph.inputs)
                 if signature in seen:
                     duplicates += 1
                     continue
@@ -341,9 +468,12 @@ def ask_keys(gen: Generator, ex) -> list[str]:
 
 def answers_of(gen: Generator, v: Variant) -> dict:
     """The exact answers of one variant, for the keys the spec asks."""
+    ex = v.example
+    if ex.matrices:  # each answer a Tensor (a number is a 1×1 one)
+        from ..checking.matrixcheck import expected_answer
+        return {key: expected_answer(ex, key) for key in ask_keys(gen, ex)}
     from ..checking.report import expected_value, parse_key
     from ..core.engine import public_form
-    ex = v.example
     return {key: public_form(expected_value(ex, parse_key(ex, key))) for key in ask_keys(gen, ex)}
 
 
@@ -354,15 +484,49 @@ def _number(value) -> float | int:
     return float(approx(value))
 
 
+def _entries(value) -> list[tuple[str, object]]:
+    """A value's numbers with the suffix that names each: ``[("", x)]`` for a number, and
+    ``[("[1,1]", …), ("[1,2]", …) …]`` (``[i]`` for a column vector) for a matrix, row by row —
+    a drawn input as the spec gives it (lists) or an answer as the key holds it (a Tensor)."""
+    from ..core.tensor import Tensor
+    if isinstance(value, Tensor):
+        if value.scalar:
+            return [("", value.item())]
+        rows = value.a.tolist()
+    elif isinstance(value, (list, tuple)):
+        rows = [list(r) if isinstance(r, (list, tuple)) else [r] for r in value]
+    else:
+        return [("", value)]
+    column = len(rows[0]) == 1
+    return [(f"[{i + 1}]" if column else f"[{i + 1},{j + 1}]", e)
+            for i, row in enumerate(rows) for j, e in enumerate(row)]
+
+
+def _plain(value, convert=None):
+    """A value for answers.json: a number, or nested lists of numbers (a column vector as a list)."""
+    from ..core.tensor import Tensor
+    convert = convert or _number
+    if isinstance(value, Tensor):
+        if value.scalar:
+            return convert(value.item())
+        rows = value.a.tolist()
+        return [convert(r[0]) for r in rows] if value.a.shape[1] == 1 else \
+            [[convert(e) for e in r] for r in rows]
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, convert) for v in value]
+    return convert(to_exact(value) if isinstance(value, (int, float, str)) else value)
+
+
 def answer_key_json(gen, variants, answers) -> str:
     rows = []
     for v in variants:
         rows.append({"id": v.id,
-                     "values": {n: _number(x) for n, x in v.values.items()},
-                     "answers": {k: _number(a) for k, a in answers[v.id].items()},
-                     "exact": {k: sp.sstr(a) for k, a in answers[v.id].items()},
-                     # the accepted |answer − exact| under the spec's `tolerance:` rule
-                     "tolerance": {k: tolerance(a, gen) for k, a in answers[v.id].items()}})
+                     "values": {n: _plain(x) for n, x in v.values.items()},
+                     "answers": {k: _plain(a) for k, a in answers[v.id].items()},
+                     "exact": {k: _plain(a, sp.sstr) for k, a in answers[v.id].items()},
+                     # the accepted |answer − exact| under the spec's `tolerance:` rule (per entry)
+                     "tolerance": {k: _plain(a, lambda e: tolerance(e, gen))
+                                   for k, a in answers[v.id].items()}})
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -370,14 +534,19 @@ def answer_key_csv(gen, variants, answers) -> str:
     buf = io.StringIO()
     if not variants:
         return ""
-    inputs = list(variants[0].values)
-    keys = list(answers[variants[0].id])
+    first = variants[0]
+    inputs = [n + suffix for n, x in first.values.items() for suffix, _ in _entries(x)]
+    keys = [k + suffix for k, a in answers[first.id].items() for suffix, _ in _entries(a)]
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", *inputs, *keys])
+    writer.writerow(["id", *inputs, *keys])  # a matrix: one column per entry, W[1,1] W[1,2] …
     for v in variants:
-        writer.writerow([v.id, *[_number(v.values[n]) for n in inputs],
-                         *[repr(_number(answers[v.id][k])) for k in keys]])
+        writer.writerow([v.id, *[_number(_exact(e)) for x in v.values.values() for _, e in _entries(x)],
+                         *[repr(_number(e)) for a in answers[v.id].values() for _, e in _entries(a)]])
     return buf.getvalue()
+
+
+def _exact(value):
+    return to_exact(value) if isinstance(value, (int, float, str)) else value
 
 
 DEFAULT_TOLERANCE = ("sig_figs", 4)  # without `tolerance:` in the spec: what the sheets print
@@ -415,11 +584,20 @@ def lms_questions(gen, variants, answers) -> list:
         solution = _definitions(gen, [v]) + _solution_sections(gen, v, v.index)[1:]
         feedback = render_content(Content("", solution, ""), "html_tex", v.example.latex_names, fragment=True,
                                   carry=1, notation=notation)
-        parts = [Part(k, writer.inline(_key_math(v.example, k)), float(_number(a)), tolerance(a, gen))
-                 for k, a in answers[v.id].items()]
+        # a matrix answer: one numeric part per entry, labelled with the entry
+        parts = [Part(k + suffix, writer.inline(_key_math(v.example, k)) + _entry_label(suffix),
+                      float(_number(e)), tolerance(e, gen))
+                 for k, a in answers[v.id].items() for suffix, e in _entries(a)]
         out.append(Question(v.id, f"{title} — variant {v.index} ({v.id})", " ".join(text.split("\n")),
                             parts, feedback))
     return out
+
+
+def _entry_label(suffix: str) -> str:
+    """``[2,1]`` -> ", entry (2, 1)": which entry of a matrix answer an LMS part asks for."""
+    if not suffix:
+        return ""
+    return f", entry ({suffix[1:-1].replace(',', ', ')})"
 
 
 def moodle_xml(gen, variants, answers, questions=None) -> str:
@@ -447,12 +625,18 @@ def _problem_sections(gen, v, number: int, per_page: bool = False):
         s.add(NameLine())
     if gen.spec.instructions:
         s.say(Sentence(gen.spec.instructions.strip()))
-    for node in ex.graph.nodes.values():
-        s.show(Chain(node.symbol, "=", node.display))
-    s.say(Sentence("Given " + ", ".join(f"{{{i}}}" for i in range(len(v.values)))
-                   + (", and the learning rate {%d}" % len(v.values) if ex.lr is not None else "") + ".",
-                   tuple(Chain(ex.graph.symbols[n], "=", Value(x)) for n, x in v.values.items())
-                   + ((Chain(sp.Symbol("eta"), "=", Value(ex.lr)),) if ex.lr is not None else ())))
+    if ex.matrices:  # the equations, shapes and given matrices, as the solution states them
+        for block in ex.content().sections[0].blocks:
+            s.add(block)
+        if ex.lr is not None:
+            s.say(Sentence("The learning rate is {0}.", (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),)))
+    else:
+        for node in ex.graph.nodes.values():
+            s.show(Chain(node.symbol, "=", node.display))
+        s.say(Sentence("Given " + ", ".join(f"{{{i}}}" for i in range(len(v.values)))
+                       + (", and the learning rate {%d}" % len(v.values) if ex.lr is not None else "") + ".",
+                       tuple(Chain(ex.graph.symbols[n], "=", Value(x)) for n, x in v.values.items())
+                       + ((Chain(sp.Symbol("eta"), "=", Value(ex.lr)),) if ex.lr is not None else ())))
     keys = ask_keys(gen, ex)
     s.say(Sentence("Compute " + ", ".join(f"{{{i}}}" for i in range(len(keys))) + ".",
                    tuple(_key_math(ex, k) for k in keys)))
@@ -478,9 +662,8 @@ def _solution_sections(gen, v, number: int, per_page: bool = False):
     """Solution ``number``: its parts numbered ``number.1``, ``number.2`` … (headings never repeat
     across variants); the activation's definition is left to the top of the sheet."""
     from ..rendering.blocks import PageBreak, Section
-    from ..solutions.content import build
     from ..core.functions import Sentence
-    content = build(v.example)
+    content = v.example.content()  # scalar or matrix form: the example's own worked solution
     head = Section(f"Solution {number}")
     head.say(Sentence(f"Variant {v.id}"))
     out = [head]
@@ -494,8 +677,7 @@ def _solution_sections(gen, v, number: int, per_page: bool = False):
 
 def _definitions(gen, variants):
     """The activation's definition (from the first variant: every variant has the same graph)."""
-    from ..solutions.content import build
-    return [s for s in build(variants[0].example).sections if _is_definition(s)][:1]
+    return [s for s in variants[0].example.content().sections if _is_definition(s)][:1]
 
 
 def _sheet_body(gen, variants, fmt: str, solutions: bool, precision: int = 4,
@@ -534,8 +716,7 @@ def _sheet(gen, fmt: str, solutions: bool, body: str, variants=(), per_page: boo
 
 def _notation(gen, ex):
     """The spec's notation preset, completed for the variants' graph (they all share it)."""
-    from ..solutions.steps import resolve_notation
-    return resolve_notation(ex, gen.spec.notation)
+    return ex.document_notation(gen.spec.notation)
 
 
 # Set in the parent before forking: workers render from the variants already derived.

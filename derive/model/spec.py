@@ -210,7 +210,7 @@ def example_from_spec(spec: Spec):
         raise
     except DeriveError as e:
         raise SpecError(f"{spec.source}: {e}") from None
-    if spec.focus is not None and getattr(ex, "aliases", None) is not None:
+    if spec.focus is not None and ex.matrices:
         ex.meta["focus"] = str(spec.focus)  # a matrix entry to zoom into, e.g. W1[2,1]
     elif spec.focus is not None:
         if spec.focus not in ex.inputs:

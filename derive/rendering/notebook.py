@@ -89,9 +89,8 @@ def registration_code(examples) -> str | None:
                 visit(spec.expand(sp.Symbol("z", real=True)))  # a formula may use another
                 needed[spec.name] = spec
     for _, ex in examples:
-        nodes = ex.graph.nodes
-        if isinstance(nodes, dict):
-            for node in nodes.values():
+        if not getattr(ex.graph, "tensor", False):
+            for node in ex.graph.nodes.values():
                 visit(node.expr)
             continue
         for eq in ex.graph.equations:  # a tensor graph: its functions are applied entrywise

@@ -21,9 +21,9 @@ def activation_units(graph):
     """Every application of a registry activation: (spec, node name, application) — in a graph
     of scalar nodes (a tensor graph's units are whole matrices: none here)."""
     units = []
+    if graph.tensor:  # a tensor graph's units are whole matrices
+        return units
     for node in graph.nodes.values():
-        if getattr(node, "expr", None) is None:  # a tensor node: its units are whole matrices
-            return []
         stack = [node.expr]
         while stack:
             e = stack.pop()
