@@ -1,7 +1,8 @@
 """Engine speed: a D-layer sigmoid chain from equations, every weight gradient exact.
 
-Target (issue 2): D = 1000 in ≤ 2 s; t(1000)/t(100) ≤ 12. Prints medians of several runs.
-Run: python bench/bench_engine.py
+Target (issue 2): D = 1000 in ≤ 2 s; t(1000)/t(100) ≤ 12. Prints medians of several runs,
+each also as a ratio to a same-run `python -c "import sympy"` (reference.py), timed between runs.
+Run: python bench/bench_engine.py [repeats]
 """
 import statistics
 import sys
@@ -9,6 +10,7 @@ import time
 
 import derive
 from derive.core import engine
+from reference import Reference
 
 
 def chain_text(depth: int, activation: str = "sigmoid") -> str:
@@ -39,11 +41,15 @@ def run(depth: int, repeat: int = 0) -> float:
 
 def main():
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    medians = {}
-    for depth in (100, 1000):
-        times = [run(depth, k) for k in range(repeats)]
-        medians[depth] = statistics.median(times)
-        print(f"sigmoid chain depth {depth:5d}: median {medians[depth]:.3f} s over {repeats} runs")
+    medians, ref, times = {}, Reference(), {100: [], 1000: []}
+    for k in range(repeats):
+        for depth in times:
+            ref.sample()
+            times[depth].append(run(depth, k))
+    print(ref.summary())
+    for depth in times:
+        medians[depth] = statistics.median(times[depth])
+        print(ref.line(f"sigmoid chain depth {depth:5d}", times[depth]))
     print(f"t(1000)/t(100) = {medians[1000] / medians[100]:.1f}  (target ≤ 12; t(1000) target ≤ 2 s)")
 
 

@@ -1,9 +1,10 @@
 """Simulation speed (issue 5 target): the default simulation (depth 50, width 256, batch 1024,
-4 schemes) ≤ 2 s. Prints the median of 5 runs. Run: python bench/bench_simulation.py"""
-import statistics
+4 schemes) ≤ 2 s. Prints the median of 5 runs, also as a ratio to a same-run
+`python -c "import sympy"` (reference.py). Run: python bench/bench_simulation.py"""
 import time
 
 from derive.initialization.variance import simulate_variance
+from reference import Reference
 
 
 def run() -> float:
@@ -15,4 +16,9 @@ def run() -> float:
 
 if __name__ == "__main__":
     run()  # warm up (imports)
-    print(f"simulate_variance(50, 256, batch 1024, 4 schemes): median {statistics.median(run() for _ in range(5)):.3f} s (target ≤ 2 s)")
+    ref, times = Reference(), []
+    for _ in range(5):
+        ref.sample()
+        times.append(run())
+    print(ref.summary())
+    print(ref.line("simulate_variance(50, 256, batch 1024, 4 schemes)", times) + " (target ≤ 2 s)")

@@ -5,15 +5,16 @@
 
 "Exact" here: every gradient entry is a Rational or an exact lazy atom (its definition, built on
 demand, is the exact value) with a 96-digit approximation; the run also expands a sample of
-entries and checks them against their definitions. Run: python bench/bench_tensor.py [repeats]
+entries and checks them against their definitions. Each median is also given as a ratio to a same-run `python -c "import sympy"` (reference.py).
+Run: python bench/bench_tensor.py [repeats]
 """
 import random
-import statistics
 import sys
 import time
 
 import derive
 from derive.core.approx import approx
+from reference import Reference
 
 
 def network(batch: int, seed: int = 7):
@@ -44,15 +45,18 @@ def run(batch: int) -> float:
 
 def main():
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    import bench_deep  # beside this script, so on sys.path
+    ref, times = Reference(), {1: [], 32: [], "mlp": []}
+    for _ in range(repeats):
+        for case in times:
+            ref.sample()
+            times[case].append(bench_deep.mlp_doc() if case == "mlp" else run(case))
+    print(ref.summary())
     for batch, target in ((1, 2), (32, 10)):
-        med = statistics.median(run(batch) for _ in range(repeats))
-        print(f"MLP [784, 64, 10] ReLU + softmax/cross-entropy, batch {batch}: all 50,890 gradients "
-              f"exact, median {med:.3f} s (target ≤ {target} s)")
-    sys.path.insert(0, "bench")
-    import bench_deep
-    m = statistics.median(bench_deep.mlp_doc() for _ in range(repeats))
-    print(f"scalar MLP [4, 8, 8, 2], 130 parameters, gradients + Markdown: median {m:.3f} s "
-          f"(compare: bench_deep.py on a checkout before the tensor engine, same load)")
+        print(ref.line(f"MLP [784, 64, 10] ReLU + softmax/cross-entropy, batch {batch}: all 50,890 "
+                       f"gradients exact", times[batch]) + f" (target ≤ {target} s)")
+    print(ref.line("scalar MLP [4, 8, 8, 2], 130 parameters, gradients + Markdown", times["mlp"])
+          + " (compare: bench_deep.py on a checkout before the tensor engine, same load)")
 
 
 if __name__ == "__main__":
