@@ -416,3 +416,100 @@ def test_force_through_a_symlink_replaces_its_folder_and_keeps_the_link(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["hw.yaml", "real"] + (["other"] if where != "beside" else ["LINK"]))
     from derive.io.files import current_umask
     assert real.stat().st_mode & 0o777 == 0o777 & ~current_umask()  # an ordinary folder's mode
+
+
+# --- issue 27: no internal error from a corpus of hostile files ----------------------------------
+
+BIG = "1" * 4400  # past Python's 4300-digit int-string limit
+
+
+def _npz_files(tmp_path):
+    import io
+    import zipfile
+
+    import numpy as np
+    from numpy.lib import format as npy
+
+    def header(shape, descr="<f8"):
+        buf = io.BytesIO()
+        npy.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+        return buf.getvalue()
+    files = {}
+    bomb = tmp_path / "bomb.npz"  # 400 MB of zeros from well under a megabyte
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("dL/dw.npy", "w", force_zip64=True) as f:
+            f.write(header((50_000_000,)))
+            for _ in range(25):
+                f.write(b"\0" * (1 << 24))
+    files["bomb"] = bomb
+    shape = tmp_path / "shape.npz"
+    with zipfile.ZipFile(shape, "w") as z:
+        z.writestr("dL/dw.npy", header((100_000, 100_000)) + b"\0" * 16)
+    files["shape"] = shape
+    strings = tmp_path / "strings.npz"
+    np.savez(strings, **{"dL/dw": np.array(["8", "9"])})
+    files["strings"] = strings
+    pickled = tmp_path / "object.npz"
+    np.savez(pickled, **{"dL/dw": np.array([{"a": 1}], dtype=object)})
+    files["object"] = pickled
+    version = tmp_path / "version.npz"
+    with zipfile.ZipFile(version, "w") as z:
+        z.writestr("dL/dw.npy", b"\x93NUMPY\x09\x00" + b"\0" * 64)
+    files["version"] = version
+    return files
+
+
+def hostile_cases(tmp_path):
+    """(name, argv): each must end with exit 0, 1 or 2 and never an internal error."""
+    def write(name, text):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        return str(tmp_path / name)
+    ok = write("ok.yaml", "equations: |\n  z = w*x + b\n  L = (z - y)**2\nvalues: {x: 2, w: 3, b: 1, y: 5}\n")
+    cases = [
+        ("big value", ["render", write("v.yaml", f"equations: |\n  z = w*x\nvalues: {{w: {BIG}, x: 2}}\n")]),
+        ("big random bound", ["homework", write("r.yaml", f"equations: |\n  z = w*x\nvalues: {{x: 2}}\n"
+                                                          f"random:\n  w: {{integers: [1, {BIG}]}}\n"),
+                              "--out", str(tmp_path / "hw1"), "--variants", "2"]),
+        ("big choice", ["homework", write("c.yaml", f"equations: |\n  z = w*x\nvalues: {{x: 2}}\n"
+                                                    f"random:\n  w: {{choice: [1, {BIG}]}}\n"),
+                        "--out", str(tmp_path / "hw2"), "--variants", "2"]),
+        ("big uniform", ["homework", write("u.yaml", f"equations: |\n  z = w*x\nvalues: {{x: 2}}\n"
+                                                     f"random:\n  w: {{uniform: [0, {BIG}], decimals: 1}}\n"),
+                         "--out", str(tmp_path / "hw3"), "--variants", "2"]),
+        ("big answer", ["check", ok, write("a1.yaml", f"z: {BIG}\n")]),
+        ("big string answer", ["check", ok, write("a2.yaml", f"z: '{BIG}'\ndL/dw: '{BIG}/3'\n")]),
+        ("big fraction answer", ["check", ok, write("a3.yaml", f"dL/dw: '{BIG}/{BIG}'\n")]),
+        ("big lr", ["render", write("lr.yaml", f"equations: |\n  z = w*x\nvalues: {{w: 1, x: 2}}\nlr: {BIG}\n")]),
+        ("big precision", ["render", ok, "--precision", BIG]),
+        ("big seed", ["homework", write("s.yaml", "equations: |\n  z = w*x\nvalues: {x: 2}\n"
+                                                  "random:\n  w: {integers: [1, 9]}\n"),
+                      "--out", str(tmp_path / "hw4"), "--variants", "2", "--seed", BIG]),
+        ("big variant id", ["check", str(tmp_path / "s.yaml"), write("a4.yaml", f"'00000000-s1-{BIG}': {{z: 1}}\n")]),
+        ("big limit", ["--limit", f"max_digits={BIG}", "render", ok]),
+        ("big hex", ["check", ok, write("a5.yaml", "z: 0x" + "f" * 4000 + "\n")]),
+        ("big float text", ["check", ok, write("a6.yaml", "z: 1" + "0" * 5000 + ".5\n")]),
+        ("deep answer", ["check", ok, write("a7.yaml", "z: '" + "(" * 5000 + "1" + ")" * 5000 + "'\n")]),
+        ("nested yaml", ["check", ok, write("a8.yaml", "z: " + "[" * 3000 + "]" * 3000 + "\n")]),
+        ("binary yaml", ["check", ok, write("a9.yaml", "z: !!binary AAAA\n")]),
+        ("timestamp", ["check", ok, write("a10.yaml", "z: 2001-12-14\n")]),
+        ("set", ["check", ok, write("a11.yaml", "z: !!set {a, b}\n")]),
+    ]
+    cases += [(f"npz {name}", ["check", ok, str(path)]) for name, path in _npz_files(tmp_path).items()]
+    return cases
+
+
+def test_hostile_files_never_cause_an_internal_error(tmp_path, capsys):
+    from derive.cli import main
+    failures = []
+    for name, argv in hostile_cases(tmp_path):
+        try:
+            main(argv)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        err = capsys.readouterr().err
+        if code not in (0, 1, 2) or "internal error" in err or "Traceback" in err:
+            failures.append((name, code, err[-300:]))
+        elif code == 2:
+            assert len(err.strip().splitlines()) == 1, (name, err)
+    assert not failures, failures
