@@ -486,7 +486,9 @@ def answer_names(ex) -> tuple[dict, dict]:
         for shown in (latex_name(delta.name), display_name(delta.name), "δ" + node[1:], delta.name):
             names.setdefault(shown, delta.name)
         symbols.setdefault(delta.name, delta)
-    for constant, value, shown in (("e", sp.E, ("e",)), ("pi", sp.pi, ("π", "\\pi"))):
+    # as Python's str() (E, pi), the text documents (e, π), pretty printing (ℯ) and LaTeX write them
+    for constant, value, shown in (("e", sp.E, ("e",)), ("E", sp.E, ("ℯ",)),
+                                   ("pi", sp.pi, ("π", "\\pi"))):
         if constant not in symbols:
             symbols[constant] = value
             names.setdefault(constant, constant)
