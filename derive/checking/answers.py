@@ -298,8 +298,13 @@ def _whole_digits(number: int) -> int | None:
 def _shown(raw) -> object:
     """A huge answer as a short description (``str`` of a 5000-digit int fails, and a report is
     no place for it)."""
+    from ..core.budget import digits_of_int
     if isinstance(raw, int) and abs(raw).bit_length() > 200:
-        return f"<a number of about {int(abs(raw).bit_length() * 0.30103) + 1} digits>"
+        return f"<a number of about {digits_of_int(raw)} digits>"
+    parts = [getattr(raw, a, None) for a in ("numerator", "denominator", "p", "q")]
+    parts = [p for p in parts if isinstance(p, int) and not isinstance(p, bool)]
+    if parts and max(abs(p).bit_length() for p in parts) > 200:  # a Fraction, a SymPy Rational
+        return f"<a fraction of about {max(digits_of_int(p) for p in parts)} digits>"
     if isinstance(raw, str) and len(raw) > 80:
         return raw[:60] + "…"
     return raw
@@ -481,7 +486,9 @@ def answer_names(ex) -> tuple[dict, dict]:
         for shown in (latex_name(delta.name), display_name(delta.name), "δ" + node[1:], delta.name):
             names.setdefault(shown, delta.name)
         symbols.setdefault(delta.name, delta)
-    for constant, value, shown in (("e", sp.E, ("e",)), ("pi", sp.pi, ("π", "\\pi"))):
+    # as Python's str() (E, pi), the text documents (e, π), pretty printing (ℯ) and LaTeX write them
+    for constant, value, shown in (("e", sp.E, ("e",)), ("E", sp.E, ("ℯ",)),
+                                   ("pi", sp.pi, ("π", "\\pi"))):
         if constant not in symbols:
             symbols[constant] = value
             names.setdefault(constant, constant)

@@ -484,6 +484,10 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
         if answer.formula is not None and key.kind == "update" and not ex.symbolic:
             # w − 0.1·(−0.01457): an update written in the example's names, at its values
             answer = replace(answer, value=_at_values(ex, answer.formula), formula=None)
+        restated = _restated(ex, key, answer.formula) if answer.formula is not None else None
+        if restated:  # `z: z` would be true of any z: not a value, whatever the example
+            report.verdicts[text] = Verdict(text, answer.raw, shown_expected, "incorrect", restated)
+            continue
         if answer.formula is not None:
             status, hint = _check_formula(checker, key, answer.formula)
             verdict = Verdict(text, answer.raw, shown_expected, status, hint)
@@ -554,6 +558,41 @@ def symbolic_truth(ex, key: Key) -> sp.Expr:
     if ex.lr is None:
         raise AnswerError(f"answer key {key.text!r} needs a learning rate (lr) in the example")
     return descend(graph.symbols[key.name], ex.lr, symbolic.grad(key.name, graph.output))
+
+
+def _restated(ex, key: Key, formula: sp.Expr) -> str:
+    """Why a formula answer is no answer: it names the quantity asked for, or a step computed
+    after it (``z: z``, ``L: L``, ``z: a``), so it holds of any value. A step's answer may use
+    the inputs and the steps before it; a derivative's, every step up to the one differentiated
+    (``da/dz = a(1 − a)``). Empty when the formula is an answer.
+
+    >>> import derive
+    >>> ex = derive.neuron(x=2, w=3, b=1, y=5)
+    >>> _restated(ex, parse_key(ex, "z"), ex.graph.symbols["z"])
+    'not a value: the answer restates z (write it in the inputs x, w, b, y)'
+    """
+    graph = ex.graph
+    order = list(graph.nodes)
+    names = {s: n for n, s in graph.symbols.items()}
+    used = [names[s] for s in sorted(formula.free_symbols, key=str) if s in names]
+    if key.kind == "value" and key.name in graph.inputs and ex.symbolic:
+        return ""  # without values an input is its own symbol: `x: x` is the answer
+    if key.kind == "value":
+        banned = {key.name} | (set(order[order.index(key.name):]) if key.name in order else set())
+    elif key.kind == "derivative" and key.of in order:
+        banned = set(order[order.index(key.of) + 1:])
+    else:
+        return ""
+    named = [n for n in used if n in banned]
+    if not named:
+        return ""
+    if key.kind == "value" and key.name in graph.inputs:
+        return f"not a value: the answer restates {key.name}; give its value"
+    before = order[:order.index(key.name)] if key.kind == "value" and key.name in order else []
+    allowed = ", ".join(graph.inputs) + (", or the steps before it" if before else "")
+    what = "restates " + key.name if key.kind == "value" and key.name in named else \
+        "uses " + ", ".join(named) + ", computed after this step"
+    return f"not a value: the answer {what} (write it in the inputs {allowed})"
 
 
 def _at_values(ex, formula: sp.Expr):

@@ -9,7 +9,8 @@ the culprit and how to raise the limit:
 limit                 default    what it bounds
 ====================  =========  ================================================================
 ``max_digits``        4000       digits of a number literal, and of the numerator or denominator
-                                 of any exact value (below Python's 4300-digit ``str`` limit)
+                                 of any exact value (it replaces Python's int-string limit, see
+                                 ``python_digits``)
 ``max_exponent``      10000      the ``e`` exponent of a literal and an integer power's exponent
 ``max_magnitude``     4000       decimal orders of magnitude of any value (``exp(1e6)`` is refused)
 ``max_nesting``       100        parentheses, unary signs and calls nested in one expression
@@ -91,6 +92,8 @@ def _coerce(name: str, value) -> int | float:
             raise DeriveError(f"limit {name}: {value!r} is not a number") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise DeriveError(f"limit {name}: expected a number, got {value!r}")
+    if isinstance(value, int) and value.bit_length() > 40:  # math.isfinite would overflow
+        raise DeriveError(f"limit {name}: at most 10^12, got an integer of {digits_of_int(value)} digits")
     if name not in _FLOAT_LIMITS and value != int(value):
         raise DeriveError(f"limit {name}: expected a whole number, got {value!r}")
     if not math.isfinite(value) or value <= 0:
@@ -122,11 +125,28 @@ def _from_environment() -> Limits:
 _current: Limits | None = None
 
 
+def python_digits(lim: Limits) -> int:
+    """Python's own limit on int <-> str conversion (4300 digits by default) that derive keeps in
+    force: enough for any value within ``max_digits`` (a numerator and a denominator, and their
+    product on the way), so a number inside the budget always converts and one beyond it is
+    refused by the budget's digit count, with a ``BudgetError``, before any conversion."""
+    return 4 * lim.max_digits + 100
+
+
+def _follow(lim: Limits) -> Limits:
+    import sys
+    if hasattr(sys, "get_int_max_str_digits"):
+        now = sys.get_int_max_str_digits()
+        if now != 0 and now < python_digits(lim):  # only ever raised (0 is: no limit)
+            sys.set_int_max_str_digits(python_digits(lim))
+    return lim
+
+
 def current() -> Limits:
     """The limits in force."""
     global _current
     if _current is None:
-        _current = _from_environment()
+        _current = _follow(_from_environment())
     return _current
 
 
@@ -137,7 +157,7 @@ def configure(**changes) -> Limits:
     """
     global _current
     previous = current()
-    _current = replace(previous, **{k: _coerce(k, v) for k, v in changes.items()})
+    _current = _follow(replace(previous, **{k: _coerce(k, v) for k, v in changes.items()}))
     return previous
 
 
@@ -161,6 +181,30 @@ def _digits_of_bits(bits: int) -> int:
 
 def _show(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[:width // 2] + "…" + text[-width // 4:]
+
+
+def digits_of_int(number: int) -> int:
+    """Decimal digits of ``abs(number)``, from its bit length: never ``str()`` (Python refuses
+    that past its own limit, and it is quadratic). Exact or one too many.
+
+    >>> digits_of_int(10**5000), digits_of_int(-7)
+    (5001, 1)
+    """
+    bits = abs(int(number)).bit_length()
+    if bits <= 64:
+        return len(str(abs(int(number))))
+    return _digits_of_bits(bits)
+
+
+def check_int(number: int, culprit="") -> None:
+    """A Python int (a value, a bound, an answer) of at most ``max_digits`` digits, counted before
+    it is converted to anything."""
+    lim = current()
+    if abs(int(number)).bit_length() > lim.max_digits * 3.3219 + 4 and digits_of_int(number) > lim.max_digits:
+        where = _named(culprit)
+        raise BudgetError("max_digits", f"{where + ': ' if where else ''}the integer has about "
+                          f"{digits_of_int(number)} digits, more than the limit max_digits = "
+                          f"{lim.max_digits}")
 
 
 def check_literal(text: str, mantissa_digits: int | None = None, exponent: int | None = None) -> None:
@@ -361,5 +405,5 @@ def _timer_usable() -> bool:
 
 
 __all__ = ["BudgetError", "Limits", "current", "configure", "limits", "parse_assignments",
-           "check_literal", "check_rational", "check_power", "check_magnitude", "check_nesting",
+           "check_literal", "check_rational", "check_int", "digits_of_int", "python_digits", "check_power", "check_magnitude", "check_nesting",
            "check_nodes", "check_variants", "check_file_size", "deadline", "is_zero"]

@@ -34,7 +34,7 @@ from .derivation import (AdjointStep, Derivation, ForwardStep, LocalStep, PathTe
                          Update, ordered_symbols)
 from . import budget
 from .errors import GraphError, UndefinedValue
-from .exact import substitute
+from .exact import domain, may_hide_undefined, substitute
 from .functions import BY_CLASS, Sentence
 from .parser import Equation, names_in, to_sympy
 
@@ -516,6 +516,19 @@ def _short(v: sp.Expr) -> str:
     return format_number(v, 4)
 
 
+_HIDES_UNDEFINED: dict = {}  # (node expr, display) -> whether simplification removed a partial op
+
+
+def _may_hide_undefined(graph, node) -> bool:
+    key = (node.expr, node.display)
+    known = _HIDES_UNDEFINED.get(key)
+    if known is None:
+        if len(_HIDES_UNDEFINED) > 20000:
+            _HIDES_UNDEFINED.clear()
+        known = _HIDES_UNDEFINED[key] = may_hide_undefined(node.display, node.expr)
+    return known
+
+
 class Evaluation:
     """Exact forward values and gradients of a graph at given input values (or symbolically)."""
 
@@ -526,6 +539,7 @@ class Evaluation:
         self._subs: dict[sp.Symbol, sp.Expr] = {}
         self._local: dict[tuple[str, str], LocalStep] = {}
         self._adjoints: dict[str, dict[str, sp.Expr]] = {}
+        self._roots_at_zero: dict[str, list] = {}  # node -> written roots u**p with u = 0 here
         if values is not None:
             for name in graph.inputs:
                 self.values[name] = values[name]
@@ -538,6 +552,8 @@ class Evaluation:
         graph = self.graph
         for node in graph.nodes.values():
             try:
+                if _may_hide_undefined(graph, node):  # x/x, sqrt(x)**2: checked as written
+                    self._roots_at_zero[node.name] = domain(node.display, self._subs)
                 value = substitute(node.expr, self._subs)
             except Undefined as reason:  # named precisely where it arose (sqrt(x) with x = -1)
                 raise UndefinedValue(
@@ -584,6 +600,13 @@ class Evaluation:
         graph = self.graph
         node = graph.nodes[of]
         symbolic = self.symbolic_local(of, wrt)
+        for root, bases in self._roots_at_zero.get(of, ()):
+            if graph.symbols[wrt] in bases:  # simplification removed it: ∂ would come out finite
+                raise UndefinedValue(
+                    f"{graph.line_of(of)}the derivative of `{of} = {node.source}` with respect to "
+                    f"`{wrt}` is undefined at the given values: the root {sp.sstr(root)} has an "
+                    f"infinite derivative where {sp.sstr(root.base)} = 0; change the values or the "
+                    f"equation")
         if self.symbolic:
             step = LocalStep(of, wrt, symbolic, None, None, self._justify(node, wrt), False)
         else:

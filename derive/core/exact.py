@@ -78,9 +78,12 @@ def exp(x: sp.Expr) -> sp.Expr:
     return e
 
 
-def substitute(expr: sp.Expr, values: dict, culprit: str = "") -> sp.Expr:
+def substitute(expr: sp.Expr, values: dict, culprit: str = "", kinks: list | None = None) -> sp.Expr:
     """``expr`` with ``values`` (symbol -> exact number) substituted, evaluated bottom-up; raises
-    ``Undefined`` for a non-real or infinite intermediate and ``BudgetError`` for one too large."""
+    ``Undefined`` for a non-real or infinite intermediate and ``BudgetError`` for one too large.
+    ``kinks``: if given, every root ``u**p`` (0 < p < 1, as sqrt) whose base ``u`` depends on a
+    symbol and is 0 here is appended to it, as (the power, its base's symbols): its derivative is
+    infinite there."""
     if expr in values:
         return values[expr]
     if not expr.args:
@@ -119,6 +122,9 @@ def substitute(expr: sp.Expr, values: dict, culprit: str = "") -> sp.Expr:
         else:
             result = node.func(*args)
         _check(node, args, result, values)
+        if kinks is not None and node.is_Pow and args[0] == 0 and args[1].is_Rational \
+                and 0 < args[1] < 1 and node.args[0].free_symbols:
+            kinks.append((node, node.args[0].free_symbols))
         done[node] = result
     return done[expr]
 
@@ -166,4 +172,44 @@ def check_real(value: sp.Expr, culprit: str = "") -> sp.Expr:
     return value
 
 
-__all__ = ["substitute", "check_real"]
+def domain(written: sp.Expr, values: dict) -> list:
+    """Check ``written`` — a line as the user wrote it, built without SymPy's automatic
+    simplification (``x/x``, ``sqrt(x)**2``, ``0*log(x)`` kept as they are) — at ``values``, every
+    sub-expression bottom-up: raises ``Undefined`` for the first one that is undefined (which the
+    simplified line may have cancelled away). Returns the roots whose derivative is infinite
+    there (see ``substitute``'s ``kinks``), for the derivatives to refuse.
+
+    >>> x = sp.Symbol("x", real=True)
+    >>> domain(sp.Mul(x, sp.Pow(x, -1, evaluate=False), evaluate=False), {x: sp.Integer(0)})
+    Traceback (most recent call last):
+    ...
+    derive.core.approx.Undefined: division by zero (1/x with x = 0)
+    """
+    kinks: list = []
+    substitute(written, values, kinks=kinks)
+    return kinks
+
+
+def may_hide_undefined(written: sp.Expr, evaluated: sp.Expr) -> bool:
+    """Whether simplification may have removed a partial operation (a division, a root or
+    fractional power, a log) of ``written`` from ``evaluated``: only then is ``domain`` needed
+    beyond evaluating ``evaluated`` itself.
+
+    >>> x = sp.Symbol("x")
+    >>> may_hide_undefined(sp.Mul(x, sp.Pow(x, -1, evaluate=False), evaluate=False), sp.S.One)
+    True
+    >>> may_hide_undefined(x + 1, x + 1)
+    False
+    """
+    kept = None
+    for e in sp.preorder_traversal(written):
+        partial = (e.is_Pow and not (e.exp.is_Integer and e.exp >= 0)) or isinstance(e, sp.log)
+        if partial and e.free_symbols:
+            if kept is None:
+                kept = set(sp.preorder_traversal(evaluated))
+            if e not in kept:
+                return True
+    return False
+
+
+__all__ = ["substitute", "check_real", "domain", "may_hide_undefined"]

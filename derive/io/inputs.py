@@ -87,6 +87,19 @@ def _strict_loader():
                 seen[key] = key_node.start_mark.line + 1
             return super().construct_mapping(node, deep)
 
+        def construct_yaml_int(self, node):
+            # counted before int() converts it: past Python's int-string limit int() raises a
+            # plain ValueError, and a long integer is the budget's to refuse
+            text = str(node.value)
+            digits = sum(c.isdigit() for c in text)
+            if digits > budget.current().max_digits:
+                raise budget.BudgetError("max_digits", f"line {node.start_mark.line + 1}: the integer "
+                                         f"{text[:20]}… has "
+                                         f"{digits} digits, more than the limit max_digits = "
+                                         f"{budget.current().max_digits}")
+            return super().construct_yaml_int(node)
+
+    StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
     return StrictLoader
 
 
@@ -102,10 +115,72 @@ def load_yaml_text(text: str, source) -> object:
         raise SpecError(f"{source}: malformed YAML{where}: {problem}") from None
     except RecursionError:
         raise SpecError(f"{source}: the YAML is nested too deeply") from None
+    except budget.BudgetError as e:
+        raise e.located(str(source)) from None
 
 
 def load_yaml_file(path, what: str = "YAML file") -> object:
     return load_yaml_text(read_text(path, what), path)
 
 
-__all__ = ["read_text", "load_yaml_text", "load_yaml_file"]
+def load_npz(path, what: str = "answers file") -> dict:
+    """The arrays of a numpy ``.npz`` archive, each member limited by what its headers declare
+    *before* anything is inflated or allocated: the archive's own size and the sum of its members'
+    uncompressed sizes at most ``max_file_bytes`` (a zip bomb inflates 800 MB from 1 MB), every
+    array's shape × item size equal to its member's size (a header may declare (10⁵, 10⁵)),
+    numbers only (no strings, objects or records), and never a pickle."""
+    import zipfile
+
+    import numpy as np
+    from numpy.lib import format as npy
+    path = Path(path)
+    limit = budget.current().max_file_bytes
+    try:
+        budget.check_file_size(os.stat(path).st_size, path)
+        archive = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file ({what})") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path} is a folder; give a {what}") from None
+    except (OSError, zipfile.BadZipFile, ValueError) as e:
+        raise SpecError(f"{path}: not a numpy .npz archive of answer arrays ({e})") from None
+    out = {}
+    with archive:
+        members = archive.infolist()
+        budget.check_nodes(len(members), f"{path}")
+        total = sum(m.file_size for m in members)
+        if total > limit:
+            raise budget.BudgetError("max_file_bytes", f"{path} inflates to {total} bytes, more than "
+                                     f"the limit max_file_bytes = {limit}")
+        for member in members:
+            key = member.filename.removesuffix(".npy")
+            try:
+                with archive.open(member) as f:
+                    version = npy.read_magic(f)
+                    reader = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+                    if reader is None:
+                        raise ValueError(f"npy format version {version} is not supported")
+                    shape, fortran, dtype = reader(f, max_header_size=10_000)
+                    if dtype.kind not in "biuf" or dtype.hasobject or dtype.fields is not None:
+                        raise SpecError(f"{path}: array {key!r} holds {dtype} values; answers are "
+                                        f"numbers (save them as floats or integers)")
+                    count = 1
+                    for n in shape:
+                        count *= int(n)
+                    body = member.file_size - f.tell()
+                    if count * dtype.itemsize != body:
+                        raise SpecError(f"{path}: array {key!r} declares shape {tuple(shape)} "
+                                        f"({count * dtype.itemsize} bytes) but holds {body} bytes")
+                    data = f.read(body)
+                    if len(data) != body:
+                        raise SpecError(f"{path}: array {key!r} is truncated")
+                    array = np.frombuffer(data, dtype=dtype)
+                    out[key] = (array.reshape(shape[::-1]).T if fortran else array.reshape(shape)).copy()
+            except SpecError:
+                raise
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
+                raise SpecError(f"{path}: array {key!r} is not a readable numpy array ({e})") from None
+    return out
+
+
+__all__ = ["read_text", "load_yaml_text", "load_yaml_file", "load_npz"]

@@ -856,7 +856,8 @@ class TextPrinter(_HandWritten, StrPrinter):
         spec = BY_CLASS.get(type(expr))
         args = ", ".join(self._bare(a) for a in expr.args)
         if isinstance(expr, sp.exp):
-            simple = expr.args[0].is_Atom and not args.startswith("−")
+            arg = expr.args[0]  # e^(1/2), not e^1/2 (which reads back as e/2)
+            simple = arg.is_Atom and not args.startswith("−") and not (arg.is_Rational and not arg.is_Integer)
             return f"e^{args}" if simple else f"e^({args})"
         name = spec.unicode if spec else expr.func.__name__
         return f"{name}({args})"
