@@ -5,6 +5,7 @@
   functions), printed by derive's own text printer.
 * ``reference/api.md`` is generated from the names ``derive`` exports: one mkdocstrings block per
   public name, at the module that defines it today.
+* ``<!-- derive:cli -->`` becomes every command's ``--help``, from click.
 * ``<!-- derive:gallery -->`` becomes the gallery: every spec in ``examples/`` rendered by the
   ``derive`` command line as HTML (linked) and PDF (linked, with a ``pdftoppm`` thumbnail). The
   renders are cached by a hash of the spec and of derive's code, so ``mkdocs serve`` stays quick.
@@ -88,6 +89,30 @@ def tensor_functions_table() -> str:
         count = (f"{spec.min_arity} to {spec.arity}" if spec.defaults else str(spec.arity))
         rows.append(f"| `{name}` | {count} | {_cell(spec.description)} |")
     return "\n".join(rows)
+
+
+# --- the command-line reference ---------------------------------------------------------------
+
+
+def cli_reference() -> str:
+    """``derive --help`` and every command's ``--help``, as click prints them at 80 columns."""
+    import click
+    from derive.cli import cli
+    lines = []
+
+    def help_of(command, name, parent=None):
+        # make_context applies the group's settings (-h as well as --help); resilient parsing
+        # leaves required arguments unchecked
+        ctx = command.make_context(name, [], parent=parent, resilient_parsing=True,
+                                   terminal_width=80, max_content_width=80)
+        return ctx, command.get_help(ctx)
+
+    root, text = help_of(cli, "derive")
+    lines += ["## derive", "", "```text", text, "```", ""]
+    for name in sorted(cli.commands):
+        _, text = help_of(cli.commands[name], name, root)
+        lines += [f"## derive {name}", "", "```text", text, "```", ""]
+    return "\n".join(lines)
 
 
 # --- the API reference -------------------------------------------------------------------------
@@ -307,6 +332,7 @@ def on_page_markdown(markdown, page, config, files):
         "<!-- derive:losses -->": losses_table,
         "<!-- derive:tensor-functions -->": tensor_functions_table,
         "<!-- derive:gallery -->": lambda: gallery_markdown(_gallery),
+        "<!-- derive:cli -->": cli_reference,
     }
     for marker, make in replacements.items():
         if marker in markdown:
