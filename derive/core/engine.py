@@ -866,6 +866,11 @@ def descend(value: sp.Expr, lr: sp.Expr, gradient: sp.Expr) -> sp.Expr:
     >>> descend(3, sp.Rational(1, 10), 8)
     11/5
     """
+    from .interval import Interval
+    if any(isinstance(v, Interval) for v in (value, lr, gradient)):
+        # a student's rounded answer carried forward (derive.checking): the same rule in interval
+        # arithmetic, which SymPy cannot hold
+        return value - lr * gradient
     return DESCENT.xreplace({THETA: sp.sympify(value), ETA: sp.sympify(lr), GRADIENT: sp.sympify(gradient)})
 
 
