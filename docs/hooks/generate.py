@@ -91,6 +91,29 @@ def tensor_functions_table() -> str:
     return "\n".join(rows)
 
 
+def train_fields_table() -> str:
+    """The spec's ``train:`` keys: steps, the optimizer, and each hyperparameter of the optimizer
+    registry with its documentation and default."""
+    try:
+        from derive.training.optimizers import OPTIMIZERS, options
+    except ImportError as e:
+        log.warning(f"the optimizer registry was not found ({e}); update docs/hooks/generate.py")
+        return ""
+    rows = ["| key | meaning | default |", "| --- | --- | --- |",
+            "| `steps` | number of updates | |",
+            f"| `optimizer` | {', '.join(f'`{n}`' for n in OPTIMIZERS)} | `sgd` |"]
+    for hp in options():
+        def number(v):
+            return str(v).lower() if isinstance(v, bool) else f"{float(v):g}"
+        default = hp.default
+        if isinstance(default, tuple):
+            shown = "`[" + ", ".join(map(number, default)) + "]`"
+        else:
+            shown = "" if default is None else f"`{number(default)}`"
+        rows.append(f"| `{hp.name}` | {_cell(hp.doc)} | {shown} |")
+    return "\n".join(rows)
+
+
 # --- the command-line reference ---------------------------------------------------------------
 
 
@@ -310,7 +333,8 @@ def on_files(files, config):
 def _check_spec_fields(markdown: str) -> None:
     from derive.model import spec
     headings = "\n".join(line for line in markdown.splitlines() if line.startswith("#"))
-    fields = list(spec.KNOWN_FIELDS) + [f"train.{k}" for k in spec.TRAIN_FIELDS if k != "lr"]
+    train = spec.train_fields() if hasattr(spec, "train_fields") else spec.TRAIN_FIELDS
+    fields = list(spec.KNOWN_FIELDS) + [f"train.{k}" for k in train if k != "lr"]
     for name in fields:
         short = name.split(".")[-1]
         if f"`{name}`" not in headings and f"`{short}`" not in markdown:
@@ -333,6 +357,7 @@ def on_page_markdown(markdown, page, config, files):
         "<!-- derive:tensor-functions -->": tensor_functions_table,
         "<!-- derive:gallery -->": lambda: gallery_markdown(_gallery),
         "<!-- derive:cli -->": cli_reference,
+        "<!-- derive:train-fields -->": train_fields_table,
     }
     for marker, make in replacements.items():
         if marker in markdown:
