@@ -337,7 +337,7 @@ def check(spec, answers, interactive, rtol, atol, fmt, list_keys):
       derive check spec.yaml answers.yaml
       derive check spec.yaml --interactive
       derive check spec.yaml --keys     # the answer keys it accepts
-      printf '7\n0.9991\n' | derive check spec.yaml --interactive   # answers from a pipe
+      printf '7\\n0.9991\\n' | derive check spec.yaml --interactive   # answers from a pipe
       derive check softmax.yaml grads.npz     # matrix answers: nested lists or a numpy archive
     """
     from .model.spec import load_answers, load_yaml

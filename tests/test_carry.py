@@ -466,3 +466,15 @@ def test_mistakes_inside_a_symbolic_answer_are_named(activation, formula, diagno
     assert words in r.hint("dL/dw")
     right = ex.check({"dL/dw": str(ex.grad("w"))})
     assert right.status("dL/dw") == "correct" and not right.diagnosis("dL/dw")
+
+
+@pytest.mark.parametrize("activation, x, w, lr, wrong", [("tanh", -1, 1, 0.2, -0.53),
+                                                         ("sigmoid", 2, -0.5, 0.5, 0.3)])
+def test_an_update_is_carried_from_a_wrong_gradient(activation, x, w, lr, wrong):
+    """w_new from the student's own (wrong, rounded) gradient: θ − η·g in interval arithmetic
+    (descend once refused the interval with a SymPy error, an internal error in `derive check`)."""
+    ex = derive.neuron(x=x, w=w, b=0, y=0.5, activation=activation, loss="half_squared_error", lr=lr)
+    carried = w - lr * wrong
+    report = ex.check({"dL/dw": wrong, "w_new": carried})
+    assert report.status("dL/dw") == "incorrect" and report.status("w_new") == "carried"
+    assert ex.check({"dL/dw": wrong, "w_new": carried + 0.5}).status("w_new") == "incorrect"

@@ -12,7 +12,8 @@ Per page, in a fresh folder, in the page's order:
 * ``bash`` blocks: every line runs in bash likewise, and must exit 0 (or its ``# exit status N``).
 
 A block that must not run (``pip install``, ``mkdocs serve``) is preceded by the line
-``<!-- docs-test: skip -->``.
+``<!-- docs-test: skip -->``. The README's examples run too, except its opening block (the two
+commands it starts with: an install and the whole test suite).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "hooks" not in p.relative_to(DOCS).parts)
+README = ROOT / "README.md"
 SKIP = "<!-- docs-test: skip -->"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^`\n]*)$")
 
@@ -152,10 +154,10 @@ def bash_commands(code: str) -> list[str]:
     return commands
 
 
-def run_page(page: Path, tmp: Path) -> int:
+def run_page(page: Path, tmp: Path, skip_first: bool = False) -> int:
     """Run every block of ``page`` in ``tmp``; the number of blocks run."""
     import derive
-    name = page.relative_to(DOCS).as_posix()
+    name = page.relative_to(ROOT).as_posix()
     env = _shell(tmp)
     namespace: dict = {"__name__": f"docs.{name}"}
     before = set(derive.FUNCTIONS)
@@ -163,9 +165,9 @@ def run_page(page: Path, tmp: Path) -> int:
     old = os.getcwd()
     os.chdir(tmp)
     try:
-        for block in blocks(page.read_text()):
-            where = f"docs/{name}:{block.line}"
-            if block.skip:
+        for index, block in enumerate(blocks(page.read_text())):
+            where = f"{name}:{block.line}"
+            if block.skip or (skip_first and index == 0):
                 continue
             if block.title:
                 (tmp / block.title).parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +207,14 @@ def run_page(page: Path, tmp: Path) -> int:
 @pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(DOCS).as_posix() for p in PAGES])
 def test_every_code_example_runs(page, tmp_path):
     run_page(page, tmp_path)
+
+
+def test_the_readme_examples_run(tmp_path):
+    first = blocks(README.read_text())[0]
+    # the README starts with its two commands: install and demo, then the whole suite
+    assert README.read_text().startswith("```bash\n") and "derive demo --out output/ --force" in first.code
+    assert "bash .ci/run" in first.code
+    assert run_page(README, tmp_path, skip_first=True) >= 2
 
 
 def test_the_tutorials_have_examples_to_run():

@@ -5,6 +5,7 @@
   functions), printed by derive's own text printer.
 * ``reference/api.md`` is generated from the names ``derive`` exports: one mkdocstrings block per
   public name, at the module that defines it today.
+* ``<!-- derive:cli -->`` becomes every command's ``--help``, from click.
 * ``<!-- derive:gallery -->`` becomes the gallery: every spec in ``examples/`` rendered by the
   ``derive`` command line as HTML (linked) and PDF (linked, with a ``pdftoppm`` thumbnail). The
   renders are cached by a hash of the spec and of derive's code, so ``mkdocs serve`` stays quick.
@@ -88,6 +89,53 @@ def tensor_functions_table() -> str:
         count = (f"{spec.min_arity} to {spec.arity}" if spec.defaults else str(spec.arity))
         rows.append(f"| `{name}` | {count} | {_cell(spec.description)} |")
     return "\n".join(rows)
+
+
+def train_fields_table() -> str:
+    """The spec's ``train:`` keys: steps, the optimizer, and each hyperparameter of the optimizer
+    registry with its documentation and default."""
+    try:
+        from derive.training.optimizers import OPTIMIZERS, options
+    except ImportError as e:
+        log.warning(f"the optimizer registry was not found ({e}); update docs/hooks/generate.py")
+        return ""
+    rows = ["| key | meaning | default |", "| --- | --- | --- |",
+            "| `steps` | number of updates | |",
+            f"| `optimizer` | {', '.join(f'`{n}`' for n in OPTIMIZERS)} | `sgd` |"]
+    for hp in options():
+        def number(v):
+            return str(v).lower() if isinstance(v, bool) else f"{float(v):g}"
+        default = hp.default
+        if isinstance(default, tuple):
+            shown = "`[" + ", ".join(map(number, default)) + "]`"
+        else:
+            shown = "" if default is None else f"`{number(default)}`"
+        rows.append(f"| `{hp.name}` | {_cell(hp.doc)} | {shown} |")
+    return "\n".join(rows)
+
+
+# --- the command-line reference ---------------------------------------------------------------
+
+
+def cli_reference() -> str:
+    """``derive --help`` and every command's ``--help``, as click prints them at 80 columns."""
+    import click
+    from derive.cli import cli
+    lines = []
+
+    def help_of(command, name, parent=None):
+        # make_context applies the group's settings (-h as well as --help); resilient parsing
+        # leaves required arguments unchecked
+        ctx = command.make_context(name, [], parent=parent, resilient_parsing=True,
+                                   terminal_width=80, max_content_width=80)
+        return ctx, command.get_help(ctx)
+
+    root, text = help_of(cli, "derive")
+    lines += ["## derive", "", "```text", text, "```", ""]
+    for name in sorted(cli.commands):
+        _, text = help_of(cli.commands[name], name, root)
+        lines += [f"## derive {name}", "", "```text", text, "```", ""]
+    return "\n".join(lines)
 
 
 # --- the API reference -------------------------------------------------------------------------
@@ -285,7 +333,8 @@ def on_files(files, config):
 def _check_spec_fields(markdown: str) -> None:
     from derive.model import spec
     headings = "\n".join(line for line in markdown.splitlines() if line.startswith("#"))
-    fields = list(spec.KNOWN_FIELDS) + [f"train.{k}" for k in spec.TRAIN_FIELDS if k != "lr"]
+    train = spec.train_fields() if hasattr(spec, "train_fields") else spec.TRAIN_FIELDS
+    fields = list(spec.KNOWN_FIELDS) + [f"train.{k}" for k in train if k != "lr"]
     for name in fields:
         short = name.split(".")[-1]
         if f"`{name}`" not in headings and f"`{short}`" not in markdown:
@@ -307,6 +356,8 @@ def on_page_markdown(markdown, page, config, files):
         "<!-- derive:losses -->": losses_table,
         "<!-- derive:tensor-functions -->": tensor_functions_table,
         "<!-- derive:gallery -->": lambda: gallery_markdown(_gallery),
+        "<!-- derive:cli -->": cli_reference,
+        "<!-- derive:train-fields -->": train_fields_table,
     }
     for marker, make in replacements.items():
         if marker in markdown:
