@@ -75,6 +75,7 @@ def pytest_configure(config):
         settings.load_profile("quick")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m reads the markers added here
 def pytest_collection_modifyitems(config, items):
     quick = config.getoption("--quick")
     kept, dropped = [], []
