@@ -4,6 +4,10 @@ here."""
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import sympy as sp
@@ -62,8 +66,10 @@ ask: ["dL/dw", "dL/db", "w_new"]
 
 
 @functools.lru_cache(maxsize=1)
-def documents(tmp: str) -> dict:
-    """name -> (tex, [side files]). ``tmp`` is a folder for the plots the handout includes."""
+def documents(tmp: str, demo: str | None = None) -> dict:
+    """name -> (tex, [side files]). ``tmp`` is a folder for the plots the handout includes;
+    ``demo``, a folder `derive demo` wrote: its .tex files and plots are used instead of
+    rendering the demo's examples again."""
     from derive.courseware.demo import EXAMPLES
     from derive.courseware.handout import handout_content, slides_content
     from derive.courseware.homework import Generator, _sheet, _sheet_body
@@ -71,11 +77,16 @@ def documents(tmp: str) -> dict:
     from derive.rendering.formats import render_content
     folder = Path(tmp)
     folder.mkdir(parents=True, exist_ok=True)
-    for ex in EXAMPLES:  # the side files (plots, diagrams) every demo document includes
-        if ex.extra is not None:
-            ex.extra(folder)
-    plots = sorted(folder.glob("*.png"))
-    docs = {f"demo-{ex.name}": (ex.render("latex"), plots) for ex in EXAMPLES}
+    if demo is not None:
+        plots = sorted(Path(demo).glob("*.png"))
+        docs = {f"demo-{ex.name}": ((Path(demo) / f"{ex.name}.tex").read_text(encoding="utf-8"), plots)
+                for ex in EXAMPLES}
+    else:
+        for ex in EXAMPLES:  # the side files (plots, diagrams) every demo document includes
+            if ex.extra is not None:
+                ex.extra(folder)
+        plots = sorted(folder.glob("*.png"))
+        docs = {f"demo-{ex.name}": (ex.render("latex"), plots) for ex in EXAMPLES}
     content, _ = handout_content()
     docs["slides"] = (render_content(slides_content(content), "latex", layout="slides"), plots)
     docs["mlp-6-4-3"] = (mlp_643().to_latex(), [])
@@ -100,3 +111,30 @@ def documents(tmp: str) -> dict:
             name = "homework-" + ("solutions" if sol else "problems") + ("-per-page" if per_page else "")
             docs[name] = (_sheet(gen, "latex", sol, body, variants, per_page), [])
     return docs
+
+
+@dataclass(frozen=True)
+class Build:
+    """One pdflatex compile: exit status, its ``!`` error lines, its log, the PDF (None if failed)."""
+    returncode: int
+    errors: list
+    log: str
+    pdf: Path | None
+
+
+def compile_latex(folder: Path, tex: str, resources=()) -> Build:
+    """pdflatex in ``folder`` (run again if it asks to, for references), as derive compiles PDFs."""
+    folder.mkdir(parents=True)
+    for r in resources:
+        shutil.copy(r, folder)
+    (folder / "doc.tex").write_text(tex, encoding="utf-8")
+    env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
+    for _ in range(2):
+        run = subprocess.run(["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                             cwd=folder, capture_output=True, text=True, errors="replace", env=env)
+        if run.returncode != 0 or "Rerun" not in run.stdout:
+            break
+    log = (folder / "doc.log").read_text(errors="replace") if (folder / "doc.log").exists() else ""
+    errors = [l for l in run.stdout.splitlines() if l.startswith("!")]
+    pdf = folder / "doc.pdf"
+    return Build(run.returncode, errors[:2], log, pdf if run.returncode == 0 and pdf.exists() else None)

@@ -326,10 +326,11 @@ def test_unreadable_answers_say_where_and_what():
                                      "|" * 400, "−" * 3000 + "1", "σ(" * 300 + "1" + ")" * 300,
                                      "__import__('os')", "exec('1')", "lambda: 1"])
 def test_answer_notation_keeps_the_parser_bounds(hostile):
-    import time
-    start = time.perf_counter()
-    report = derive.neuron(**SIGMOID).check({"dL/dw": hostile, "z": 7})
-    assert time.perf_counter() - start < 2
+    from work import counted
+    example = derive.neuron(**SIGMOID)
+    with counted() as work:  # refused by the parser's bounds, before any arithmetic on it
+        report = example.check({"dL/dw": hostile, "z": 7})
+    assert work.n < 100_000, work  # as REFUSAL_CALLS in test_reliability.py
     assert report.status("dL/dw") in ("unreadable", "incorrect")
     assert report.status("z") == "correct"
 

@@ -1,7 +1,7 @@
 """The command line: every command documented with an example, clean one-line errors, safe
-writes, PDFs, the demo folder current, and templates found by a non-editable install."""
+writes, PDFs. (The demo folder current: tests/test_golden.py; templates found by a non-editable
+install, the wheel's: tests/test_release.py.)"""
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,47 +118,11 @@ def test_main_exit_codes():
     assert e.value.code == 2
 
 
-def test_demo_output_is_current(tmp_path):
-    from derive.courseware.demo import EXAMPLES, write_demo
-    fresh = tmp_path / "out"
-    write_demo(fresh, pdf=False)
-    committed = ROOT / "output"
-    for path in sorted(fresh.iterdir()):
-        assert (committed / path.name).exists(), f"output/{path.name} missing: run `derive demo --out output/ --force`"
-        if path.name != "README.md":
-            assert (committed / path.name).read_bytes() == path.read_bytes(), \
-                f"output/{path.name} is stale: run `derive demo --out output/ --force`"
-    for ex in EXAMPLES:
-        assert (committed / f"{ex.name}.pdf").exists()
-
-
 def test_demo_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     out = run("demo", "--out", str(tmp_path), "--no-pdf")
     assert out.returncode == 2 and "--force" in out.stderr
     assert (tmp_path / "keep.txt").read_text() == "mine"
-
-
-def test_non_editable_install_finds_its_templates(tmp_path):
-    venv = tmp_path / "venv"
-    # A fresh venv (seeing the already-installed dependencies), and a real, non-editable install
-    # of this tree into it, built with this interpreter's setuptools: no download needed.
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-                   check=True)
-    source = tmp_path / "src"  # build from a copy: setuptools writes build/ into the tree
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", "output", "build", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache"))
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                    "-q", "--no-deps", "--no-build-isolation", str(source)],
-                   check=True, capture_output=True, cwd=tmp_path)
-    python = venv / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed copy, not this tree
-    where = subprocess.run([str(python), "-c", "import derive, derive.rendering.formats as r; print(derive.__file__); print(r.templates_dir())"],
-                           capture_output=True, text=True, cwd=tmp_path, check=True, env=env).stdout.split()
-    assert str(venv) in where[0] and str(venv) in where[1], where
-    out = subprocess.run([str(venv / "bin" / "derive"), *NEURON, "--format", "md"], capture_output=True,
-                         text=True, cwd=tmp_path, env=env)
-    assert out.returncode == 0 and "$$" in out.stdout
 
 
 SPEC = ("title: One sigmoid neuron\nequations: |\n  z = w*x + b\n  a = sigmoid(z)\n  L = (a - y)**2\n"

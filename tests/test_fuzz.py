@@ -1,5 +1,5 @@
 """Fuzzing (issue 17): equations, spec files, answers and command-line options from hypothesis, each
-case run in a worker subprocess under a time limit (10 s) and a memory limit (1 GiB). A case may
+case run in a worker subprocess under a limit of CPU time (10 s) and memory (1 GiB). A case may
 succeed or fail with a one-line DeriveError (exit 2); it may never print a traceback, report an
 internal error, or pass a limit. ≥ 500 cases per CI run; DERIVE_FUZZ_CASES=N runs N per strategy.
 
@@ -45,7 +45,7 @@ class Worker:
         self.process.stdin.write(json.dumps(case) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
-        if not line:  # the worker died: faulthandler's time limit or the memory limit
+        if not line:  # the worker died: its CPU-time limit or the memory limit
             self.process.wait()
             err = self.process.stderr.read()[-1500:]
             self.process = None

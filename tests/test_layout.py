@@ -1,41 +1,29 @@
 """Layout that holds at any size: every LaTeX document the suite produces (demo, handout, slides,
 homework sheets, a 6-4-3 MLP, a 20-layer sigmoid chain, a GELU neuron, every registry function)
-compiles with no overfull box over 2 pt. Compiled once each, two at a time, and the log parsed."""
+compiles with no overfull box over 2 pt. Compiled once each per session, two at a time (the
+``latex_builds`` fixture, whose demo PDFs tests/test_golden.py also compares), and the log parsed."""
 import re
-import shutil
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from derive.rendering.latex_layout import breakable, set_paper, table_parts, width
-from tests.latex_documents import documents
+from tests.latex_documents import compile_latex, mlp_643
 
 OVERFULL = re.compile(r"Overfull \\([hv])box \(([\d.]+)pt too (?:wide|high)\)[^\n]*")
 
 
-def compile_once(folder, tex, resources=()):
-    folder.mkdir()
-    for r in resources:
-        shutil.copy(r, folder)
-    (folder / "doc.tex").write_text(tex, encoding="utf-8")
-    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=folder,
-                         capture_output=True, text=True, errors="replace")
-    log = (folder / "doc.log").read_text(errors="replace")
-    errors = [l for l in run.stdout.splitlines() if l.startswith("!")]
-    overfull = [(m.group(0), float(m.group(2))) for m in OVERFULL.finditer(log) if float(m.group(2)) > 2.0]
-    return run.returncode, errors[:2], overfull
+def overfull(log: str) -> list:
+    return [(m.group(0), float(m.group(2))) for m in OVERFULL.finditer(log) if float(m.group(2)) > 2.0]
 
 
-def test_every_latex_document_fits_its_page(tmp_path, pdflatex):
-    docs = documents(str(tmp_path / "plots"))
+def test_every_latex_document_fits_its_page(latex_builds, tmp_path):
+    docs = latex_builds  # compiled once per session (tests/conftest.py), shared with test_golden.py
     assert len(docs) >= 17 and {"slides", "mlp-6-4-3", "chain-20-sigmoid", "registry",
                                 "homework-problems", "homework-solutions", "demo-handout"} <= set(docs)
-    docs = dict(docs, **{"letter-mlp-6-4-3": (set_paper(docs["mlp-6-4-3"][0], "letter"), [])})
-    with ThreadPoolExecutor(2) as pool:
-        results = dict(zip(docs, pool.map(lambda item: compile_once(tmp_path / item[0], *item[1]),
-                                          docs.items())))
-    failures = {name: r for name, r in results.items() if r[0] != 0 or r[2]}
+    letter = compile_latex(tmp_path / "letter", set_paper(mlp_643().to_latex(), "letter"))
+    results = dict(docs, **{"letter-mlp-6-4-3": letter})
+    failures = {name: (b.returncode, b.errors, overfull(b.log)) for name, b in results.items()
+                if b.returncode != 0 or overfull(b.log)}
     assert not failures, failures
 
 

@@ -385,7 +385,8 @@ def is_zero(expr) -> bool | None:
     large or out of time: compare at random points instead).
 
     >>> import sympy as sp; x = sp.Symbol("x")
-    >>> is_zero(sp.sin(x)**2 + sp.cos(x)**2 - 1)
+    >>> with limits(simplify_seconds=60):  # time enough on a busy machine too
+    ...     is_zero(sp.sin(x)**2 + sp.cos(x)**2 - 1)
     True
     """
     import sympy as sp

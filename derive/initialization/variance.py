@@ -328,10 +328,8 @@ class Simulation:
         left.legend(fontsize=8)
         fig.suptitle(f"{self.depth}-layer {self.activation} network, width {self.width}, batch "
                      f"{self.batch}, seed {self.seed}", fontsize=11)
-        metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None},
-                    "svg": {"Date": None}}.get(path.suffix.lstrip(".").lower(), {})
-        fig.savefig(path, dpi=120, metadata=metadata)
-        return str(path)
+        from ..io.files import save_figure
+        return save_figure(fig, path)
 
 
 def _std(scheme: str, n_in: int, n_out: int) -> float:

@@ -66,11 +66,14 @@ def pdflatex_available() -> bool:
 
 def compile_pdf(tex: str, resources=()) -> bytes:
     """Run pdflatex (twice, for references) on ``tex`` and return the PDF bytes. Deterministic:
-    SOURCE_DATE_EPOCH fixes the dates and the trailer ID."""
+    SOURCE_DATE_EPOCH (with FORCE_SOURCE_DATE) fixes the dates, ``\\pdftrailerid{}`` drops the
+    trailer ID, and the pdfTeX and TeX Live versions (Producer, PTEX.Fullbanner) are left out, so
+    the bytes depend on the document, its fonts and images, not on the machine or the day."""
     if not pdflatex_available():
         raise DeriveError("pdflatex is not installed; install TeX Live (e.g. apt-get install "
                           "texlive-latex-base texlive-latex-recommended lmodern) or use --format tex")
-    tex = tex.replace("\\documentclass", "\\pdftrailerid{}\\documentclass", 1)
+    tex = tex.replace("\\documentclass", "\\pdftrailerid{}\\pdfsuppressptexinfo=-1"
+                      "\\pdfinfo{/Producer (derive)}\\documentclass", 1)
     with tempfile.TemporaryDirectory(prefix="derive-pdf-") as tmp:
         for resource in resources:  # images the document includes
             shutil.copy(resource, Path(tmp) / Path(resource).name)
@@ -91,6 +94,34 @@ def compile_pdf(tex: str, resources=()) -> bytes:
             if "Rerun" not in run.stdout:
                 break
         return (Path(tmp) / "doc.pdf").read_bytes()
+
+
+# --- plots: the same bytes on every run and every machine that renders them alike ---------------
+
+# What matplotlib would otherwise write into a plot file that is not the plot: its version
+# (PNG Software, PDF Creator/Producer, SVG Creator), the time (PDF CreationDate, SVG Date).
+PLOT_METADATA = {"png": {"Software": None},
+                 "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+                 "svg": {"Creator": None, "Date": None}}
+# SVG clip-path and glyph ids are hashes salted with a random uuid unless svg.hashsalt is set.
+PLOT_RC = {"svg.hashsalt": "derive"}
+
+
+def save_figure(figure, path, dpi: int = 120) -> str:
+    """Save a matplotlib ``figure`` to ``path`` (.png, .pdf or .svg, by its suffix) atomically and
+    deterministically: no software version, date or random id in the file, so a file differs
+    from an earlier one only where the plot does. Every plot derive writes goes through here."""
+    import io
+    import matplotlib
+    path = Path(path)
+    kind = path.suffix.lstrip(".").lower() or "png"
+    if kind not in PLOT_METADATA:
+        raise DeriveError(f"{path}: a plot is written as .png, .pdf or .svg")
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(PLOT_RC):
+        figure.savefig(buffer, format=kind, dpi=dpi, metadata=PLOT_METADATA[kind])
+    write_atomic(path, buffer.getvalue(), force=True)
+    return str(path)
 
 
 # --- nothing lost: what derive may replace, and output folders claimed atomically ---------------

@@ -663,18 +663,8 @@ def loss_axes(ax, steps, curves: dict, output: str):
 
 def save_figure(figure, path) -> str:
     """Save deterministically (no timestamps or software versions in the file), atomically."""
-    from ..io.files import write_atomic
-    import io
-    path = Path(path)
-    kind = path.suffix.lstrip(".").lower() or "png"
-    if kind not in ("png", "pdf", "svg"):
-        raise DeriveError(f"{path}: a plot is written as .png, .pdf or .svg")
-    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None},
-                "svg": {"Date": None}}[kind]
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=kind, dpi=120, metadata=metadata)
-    write_atomic(path, buffer.getvalue(), force=True)
-    return str(path)
+    from ..io.files import save_figure as save
+    return save(figure, path)
 
 
 class TrainingComparison:
