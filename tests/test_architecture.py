@@ -284,3 +284,25 @@ def test_the_mistake_flag_check_can_fail():
     source = "def apply(spec, A, ungated=False):\n    return 'mask' in mistakes\n"
     assert mistake_flags(source) == ["parameter ungated", "name mistakes"]
     assert mistake_flags("def f(x, local=None):\n    return x\n") == []
+
+
+def operator_switches(source: str) -> list[int]:
+    """Lines that compare a syntax tree's operator (``node.op == "@"``, ``tree.op in "+-"``):
+    a tensor rule written outside the table."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare) and any(
+                isinstance(side, ast.Attribute) and side.attr == "op" for side in [node.left, *node.comparators]):
+            found.append(node.lineno)
+    return found
+
+
+def test_no_tensor_rule_outside_the_table():
+    """The matrix documents read every rule from derive.core.tensor's one table: no switch on an
+    operator in derive.solutions.matrixdoc."""
+    path = PACKAGE / "solutions" / "matrixdoc.py"
+    assert operator_switches(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_operator_switch_check_can_fail():
+    assert operator_switches("if tree.op == '@':\n    pass\nok = n.op in '+-'\n") == [1, 3]

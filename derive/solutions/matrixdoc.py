@@ -19,7 +19,7 @@ from ..core.matrixmath import (MAX_SHOWN, BatchSum, Dots, Entry, Hadamard, MatPr
 from ..core.notation import Ones
 from ..core.staging import StagedEquation
 from ..core.tensor import TENSOR_FUNCTIONS, NoRule, display, fused_rule_of, operands, rule_of
-from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose
+from ..core.parser import BinOp, Call, Name, Neg, Transpose
 from ..rendering.blocks import Content, Section
 
 ONES = Ones()
@@ -58,13 +58,7 @@ def _shown(t):
 
 def _shape_reader(ex):
     """The shape of a sub-expression of the example's lines, as the shape inference found it."""
-    def shape(tree) -> tuple:
-        if isinstance(tree, Num):
-            return ()
-        if isinstance(tree, Name):
-            return ex.shape(tree.id)
-        return ex.structure.site(tree).out
-    return shape
+    return ex.structure.of
 
 
 def _occurrences(tree, name: str, path=()):
@@ -232,12 +226,17 @@ def zoom_section(ex, name: str, i: int, j: int) -> Section | None:
     """∂L/∂W[i,j] in scalar form, for W used as ``W @ A``: Σ_b ∂L/∂z[i,b] · A[j,b]."""
     for eq in ex.graph.equations:
         for path in _occurrences(eq.tree, name):
-            node, k = path[-1]
-            if not (isinstance(node, BinOp) and node.op == "@" and k == 0 and isinstance(node.right, Name)):
+            # the table's rule along this use: zoom in where it is ∂L/∂z Aᵀ (W used as W A)
+            g = Partial(ex.output, eq.name)
+            try:
+                rule = _rule_along(ex, g, path, _sym(eq.name))
+            except _NoRule:
                 continue
-            if len(path) > 1 and not all(isinstance(n, BinOp) and n.op in "+-" for n, _ in path[:-1]):
+            if not (isinstance(rule, MatProduct) and len(rule.factors) == 2 and rule.factors[0] == g
+                    and isinstance(rule.factors[1], Transposed)
+                    and isinstance(rule.factors[1].operand, sp.Symbol)):
                 continue
-            a_name = node.right.id
+            a_name = rule.factors[1].operand.name
             d = ex.matrix_derivation()
             grad_z = d.gradients[eq.name]
             A = d.values[a_name]
