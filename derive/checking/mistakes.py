@@ -790,6 +790,7 @@ def hand_rounded(ex, digits: int) -> dict:
 #
 # Each entry is defined by the override it applies (``TensorEvaluation.adjoints(of, local=…)``):
 # the student's matrix is the engine's own reverse sweep with that one slip, on this example.
+# (The tensor engine is imported inside them: a scalar check never loads numpy.)
 
 
 def _base(ex, name: str) -> str:
