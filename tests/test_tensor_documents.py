@@ -526,8 +526,10 @@ def test_display_names_are_one_object_every_printer_prints():
 def test_every_exercise_document_compiles_and_fits_its_page(examples, tmp_path, pdflatex):
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.test_layout import compile_once
+    from tests.latex_documents import compile_latex
+    from tests.test_layout import overfull
     with ThreadPoolExecutor(2) as pool:
-        results = dict(zip(examples, pool.map(lambda item: compile_once(tmp_path / item[0], item[1].to_latex()),
-                                              examples.items())))
-    assert {name: r for name, r in results.items() if r[0] != 0 or r[2]} == {}
+        builds = dict(zip(examples, pool.map(lambda item: compile_latex(tmp_path / item[0], item[1].to_latex()),
+                                             examples.items())))
+    assert {name: (b.returncode, b.errors, overfull(b.log)) for name, b in builds.items()
+            if b.returncode != 0 or overfull(b.log)} == {}

@@ -485,6 +485,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return f"{sign}{self._print(coeff)}{dot if (values or coeff.is_Integer) else ' '}{body}"
 
     def _print_Pow(self, expr):
+        if expr.exp == 1:  # a power rule's x^(2−1), kept unevaluated: x
+            return self._print(expr.base)
         if _named_power(expr):  # tanh^2(z), as by hand, not (tanh(z))^2
             return self._print_Function(expr.base, exp=self._print(expr.exp))
         if expr.exp == sp.S.Half:
@@ -766,8 +768,10 @@ def _grouped(text: str, power: bool = False, below: bool = True) -> str:
     """``text`` as one side of a slash on one line: bracketed when it has more than one term or
     factor (a space, a slash, a sign inside — a leading sign too ``below`` the slash), unless it
     is one bracketed group already; with ``power``, a power such as (a + b)² is one group too."""
-    if _one_group(text) or (power and re.fullmatch(r"\(.*\)[⁰¹²³⁴⁵⁶⁷⁸⁹]+", text) and _one_group(text.rstrip("⁰¹²³⁴⁵⁶⁷⁸⁹"))):
+    if _one_group(text):
         return text
+    if power and re.fullmatch(r"\(.*\)[⁰¹²³⁴⁵⁶⁷⁸⁹]+", text) and _one_group(text.rstrip("⁰¹²³⁴⁵⁶⁷⁸⁹")):
+        return text  # (a + b)²
     body = text[1:] if text.startswith("−") and not below else text
     if _one_group(body):
         return text
@@ -934,6 +938,8 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"{sign}{c}{sep}{body}"
 
     def _print_Pow(self, expr, rational=False):
+        if expr.exp == 1:  # a power rule's x^(2−1), kept unevaluated: x
+            return self._print(expr.base)
         if _named_power(expr):  # tanh²(z), as by hand
             text = self._print(expr.base)
             cut = text.index("(")

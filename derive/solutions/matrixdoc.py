@@ -478,10 +478,13 @@ def _through_sentences(ex, name: str) -> list:
         if not (isinstance(t, Call) and t.args and isinstance(t.args[0], Name) and t.args[0].id == name):
             continue
         shape = ex.shape(name)
+        share = (lambda n: sp.Rational(1, n)) if eq.name == ex.output else (
+            lambda n: Scaled(Partial(ex.output, eq.name), sp.Integer(n)))  # ∂L/∂L is 1
         if t.func == "softmax" and _softmax_pair(ex, name) is None:
             a, g = _sym(eq.name), Partial(ex.output, eq.name)
             col_a, col_g = _sym("a"), _sym("g")  # one column of each, as a course writes it
-            column = Hadamard((col_a, Sum((col_g, Product((sp.Integer(-1), MatProduct((Transposed(col_a), col_g))))))))
+            minus_sum = Product((sp.Integer(-1), MatProduct((Transposed(col_a), col_g))))
+            column = Hadamard((col_a, Sum((col_g, minus_sum))))
             if shape != () and shape[1] > 1:
                 said.append(Sentence(
                     "Each output of a softmax depends on every logit of its column, so the gradient "
@@ -499,13 +502,12 @@ def _through_sentences(ex, name: str) -> list:
         elif t.func == "batch_mean" and shape != ():
             said.append(Sentence(
                 f"{{0}} is the mean over the {shape[1]} columns (the examples of the batch), so every "
-                "column of {1} receives {2}.",
-                (_sym(eq.name), _sym(name), Scaled(Partial(ex.output, eq.name), sp.Integer(shape[1])))))
+                "column of {1} receives {2}.", (_sym(eq.name), _sym(name), share(shape[1]))))
         elif t.func == "mean" and shape != ():
             n = shape[0] * shape[1]
             said.append(Sentence(
                 f"{{0}} is the mean of the {n} entries of {{1}}, so every entry receives "
-                f"{{2}}.", (_sym(eq.name), _sym(name), Scaled(Partial(ex.output, eq.name), sp.Integer(n)))))
+                f"{{2}}.", (_sym(eq.name), _sym(name), share(n))))
     return said
 
 
