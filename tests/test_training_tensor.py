@@ -264,37 +264,38 @@ def test_unknown_and_misplaced_options_are_refused_by_name():
             ex.train(1, **kwargs)
 
 
-def _adadelta_entry():
-    """Adadelta (torch.optim.Adadelta, lr 1.0, ρ 0.9, ε 1e-6) — ONE entry: hyperparameters, state, rule."""
-    from derive.training.optimizers import (EPS, ETA, G_T, RHO, THETA_PREV, Hyperparameter, Line, Optimizer,
-                                            State, before, now, nonnegative, unit_interval)
-    half = sp.S.Half
-    mul = lambda *f: sp.Mul(*f, evaluate=False)  # noqa: E731
-    add = lambda *t: sp.Add(*t, evaluate=False)  # noqa: E731
-    root = lambda e: sp.Pow(e, half, evaluate=False)  # noqa: E731
-    return Optimizer(
-        "adadelta", "Adadelta", "Adadelta", sp.Integer(1),
-        lambda h: (Line("s", add(mul(RHO, before("s")), mul(add(1, mul(-1, RHO)), G_T ** 2))),
-                   Line("Δ", mul(root(add(before("u"), EPS)), sp.Pow(root(add(now("s"), EPS)), -1, evaluate=False), G_T)),
-                   Line("u", add(mul(RHO, before("u")), mul(add(1, mul(-1, RHO)), now("Δ") ** 2))),
-                   Line("θ", add(THETA_PREV, mul(-1, ETA, now("Δ"))))),
-        hyperparameters=(Hyperparameter("rho", sp.Rational(9, 10), unit_interval, "Adadelta's averaging factor ρ",
-                                        (RHO,), "ρ"),
-                         Hyperparameter("eps", sp.Rational(1, 10 ** 6), nonnegative, "ε inside both roots",
-                                        (EPS,), "ε")),
-        state=(State("square_avg", "s", "running average of g²"),
-               State("acc_delta", "u", "running average of the squared steps")))
+def _sign_descent_entry():
+    """signSGD (θ − η·sign(g)) — a new optimizer in ONE entry: its hyperparameters, state, rule."""
+    from derive.training.optimizers import ETA, G_T, THETA_PREV, Line, Optimizer
+    return Optimizer("signsgd", "sign descent", "—", sp.Rational(1, 100),
+                     lambda h: (Line("θ", sp.Add(THETA_PREV, sp.Mul(-1, ETA, sp.sign(G_T), evaluate=False),
+                                                 evaluate=False)),))
 
 
 @pytest.fixture
-def adadelta():
+def signsgd():
     from derive.training.optimizers import OPTIMIZERS, register
-    register(_adadelta_entry())
+    register(_sign_descent_entry())
     yield
-    OPTIMIZERS.pop("adadelta")
+    OPTIMIZERS.pop("signsgd")
 
 
-def test_a_new_optimizer_is_one_entry_and_matches_torch(adadelta, tmp_path):
+def test_an_optimizer_registered_from_outside_trains_and_reaches_the_cli(signsgd, tmp_path):
+    ex = derive.Example.from_equations(BATCH_NET, values=BATCH_VALUES)
+    tr = ex.train(2, optimizer="signsgd", lr=0.1)
+    g = ex.grad("W")
+    assert tr.value("W", 1) == sp.Matrix(ex.value("W")) - g.applyfunc(sp.sign) / 10
+    assert "θₜ = θₜ₋₁ − η · sign(gₜ)" in tr.to_text() and tr.state("W", 1) == {}
+    from click.testing import CliRunner
+    from derive.cli import cli
+    (tmp_path / "n.yaml").write_text(SPEC.replace("optimizer: adam", "optimizer: signsgd"))
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "n.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "2 steps of sign descent" in result.output
+    assert "signsgd" in CliRunner().invoke(cli, ["train", "--help"]).output
+
+
+def test_adadelta_added_as_one_entry_matches_torch(tmp_path):
     import torch
     # tensor example
     ex = derive.Example.from_equations(SOFTMAX_NET, values=SOFTMAX_VALUES)

@@ -703,3 +703,22 @@ register(Optimizer("adagrad", "Adagrad", "Adagrad", sp.Rational(1, 100), _adagra
                    hyperparameters=(Hyperparameter("eps", sp.Rational(1, 10 ** 10), nonnegative,
                                                    EPSILON.doc, (EPS,), "ε"),),
                    state=(State("sum", "G", "sum of g²"),)))
+
+
+def _adadelta_rule(h):
+    """torch.optim.Adadelta: a running average of g², the step scaled by the root of the running
+    average of the squared steps (so its units are the parameter's), lr 1 by default."""
+    step = _mul(_div(_sqrt(_add(before("u"), EPS)), _sqrt(_add(now("s"), EPS))), G_T)
+    return (Line("s", _average(RHO, before("s"), G_T ** 2)),
+            Line("Δ", step),
+            Line("u", _average(RHO, before("u"), now("Δ") ** 2)),
+            Line("θ", _add(THETA_PREV, _mul(-1, ETA, now("Δ")))))
+
+
+register(Optimizer("adadelta", "Adadelta", "Adadelta", S.One, _adadelta_rule,
+                   hyperparameters=(Hyperparameter("rho", sp.Rational(9, 10), unit_interval,
+                                                   "Adadelta's averaging factor ρ", (RHO,), "ρ"),
+                                    Hyperparameter("eps", sp.Rational(1, 10 ** 6), nonnegative,
+                                                   "ε inside both roots", (EPS,), "ε")),
+                   state=(State("square_avg", "s", "running average of g²"),
+                          State("acc_delta", "u", "running average of the squared steps"))))
