@@ -57,13 +57,16 @@ def main():
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     inside = {act: (in_process(act), in_process(act, fresh=True)) for act in ("relu", "sigmoid")}
     base_cmd = [sys.executable, "-c", "import sympy"]
+    # The same import with the collector handled as derive's command line handles it (off while
+    # it runs, the heap frozen before exit): what the command costs beyond SymPy's import itself.
+    alike_cmd = [sys.executable, "-c", "import gc; gc.disable(); import sympy; gc.freeze()"]
     cli_cmd = [sys.executable, "-m", "derive.cli", "neuron", "--x", "2", "--w", "3", "--b", "1",
                "--y", "5", "--activation", "sigmoid", "--lr", "0.1", "--format", "md"]
     script = shutil.which("derive")
     with tempfile.TemporaryDirectory() as cache:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = cache
-        commands = {"base": base_cmd, "cli": cli_cmd}
+        commands = {"base": base_cmd, "alike": alike_cmd, "cli": cli_cmd}
         if script:
             commands["script"] = [script, *cli_cmd[3:]]
         for cmd in commands.values():  # writes the bytecode caches
@@ -97,6 +100,10 @@ def main():
     print(f"python -m derive.cli neuron … --format md: median {cli:.3f} s ({spread('cli')}) = "
           f"{cli / base:.2f} × import sympy (per pair {pairs[0]:.2f}–{pairs[-1]:.2f}; CPU "
           f"{cli_cpu / base_cpu:.2f} ×) (target ≤ 1.4, issue 22)")
+    alike, alike_cpu = med("alike", 0), med("alike", 1)
+    print(f"  against `import sympy` with the collector off and the heap frozen at exit, as the "
+          f"command line runs (median {alike:.3f} s, {spread('alike')}): {cli / alike:.2f} × "
+          f"(CPU {cli_cpu / alike_cpu:.2f} ×), the command's own work")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ NOT_FOR_A_SCALAR_DOCUMENT = (
     *HEAVY, "scipy", "pandas", "yaml", "prompt_toolkit", "latexcodec", "nbclient", "PIL",
     "sympy.stats", "derive.checking", "derive.training", "derive.initialization",
     "derive.courseware", "derive.io", "derive.core.tensor", "derive.core.tensorgraph",
-    "derive.core.extend", "derive.model.tensors", "derive.model.layers", "derive.model.fromtorch",
+    "derive.core.extend", "derive.core.matrixmath", "derive.model.tensors", "derive.model.layers", "derive.model.fromtorch",
     "derive.model.spec", "derive.solutions.matrixdoc", "derive.solutions.layerdocs",
     "derive.rendering.notebook", "derive.rendering.diagrams", "derive.rendering.latex_layout",
 )

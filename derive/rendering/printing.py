@@ -6,6 +6,7 @@ strings from here; nothing else builds math text."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import sympy as sp
 from sympy.core.function import AppliedUndef, Function, UndefinedFunction
@@ -15,8 +16,10 @@ from sympy.printing.str import StrPrinter
 from ..core.derivation import (Chain, Note, Ordinal, Partial, Prime, Product, Remark, Row, Subst,  # noqa: F401
                                Sum, Total, Value, Vector)
 from ..core.functions import BY_CLASS, FUNCTIONS, Indicator
-from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled, ShapeOf,
-                               Dots, TensorCall, Transposed, Updated)
+if TYPE_CHECKING:  # the matrix objects are imported where they are printed: a scalar document
+    # (every CLI start) need not build their classes
+    from ..core.matrixmath import (BatchSum, Entry, Hadamard, MatProduct, MatrixValue, Scaled,
+                                   ShapeOf, Dots, TensorCall, Transposed, Updated)
 from ..core.notation import Hat, Indexed, Layered, Notation, PartialOf, ProductOver, SumOver
 from ..core.numbers import format_number, terminating_decimal
 
@@ -669,6 +672,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         """A factor of a matrix or entrywise product: bracketed when it is a sum, a product with
         · or a quotient, or (after the first) when it has a sign — 𝟏ᵀ (−z/T² · g) 𝟏, never
         𝟏ᵀ −z/T² · g 𝟏."""
+        from ..core.matrixmath import Hadamard, Scaled
         text = self._print(f)
         if isinstance(f, (Sum, Hadamard, Scaled)) or (isinstance(f, sp.Basic) and f.is_Add) or (
                 isinstance(f, Product) and len(f.factors) > 1 and not (
@@ -681,10 +685,12 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return " ".join(self._matrix_factor(f, i == 0) for i, f in enumerate(p.factors))
 
     def _print_Hadamard(self, p: Hadamard):
+        from ..core.matrixmath import MatProduct
         return " \\odot ".join(f"\\left({self._print(f)}\\right)" if isinstance(f, MatProduct)
                                 else self._matrix_factor(f, i == 0) for i, f in enumerate(p.factors))
 
     def _print_Transposed(self, t: Transposed):
+        from ..core.matrixmath import MatProduct
         inner = self._matrix_factor(t.operand)
         if isinstance(t.operand, (Partial, MatProduct, Layered)):
             inner = f"\\left({self._print(t.operand)}\\right)"
@@ -1116,6 +1122,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         """A factor of a matrix or entrywise product: bracketed when it is a sum, a product with
         · or a quotient, or (after the first) when it has a sign — 𝟏ᵀ (−z/T² · g) 𝟏, never
         𝟏ᵀ −z/T² · g 𝟏."""
+        from ..core.matrixmath import Hadamard, Scaled
         text = self._print(f)
         if isinstance(f, (Sum, Hadamard, Scaled)) or (isinstance(f, sp.Basic) and f.is_Add) or (
                 isinstance(f, Product) and len(f.factors) > 1 and not (
@@ -1128,10 +1135,12 @@ class TextPrinter(_HandWritten, StrPrinter):
         return " ".join(self._matrix_factor(f, i == 0) for i, f in enumerate(p.factors))
 
     def _print_Hadamard(self, p: Hadamard):
+        from ..core.matrixmath import MatProduct
         return " ⊙ ".join(f"({self._print(f)})" if isinstance(f, MatProduct) else self._matrix_factor(f, i == 0)
                           for i, f in enumerate(p.factors))
 
     def _print_Transposed(self, t: Transposed):
+        from ..core.matrixmath import MatProduct
         inner = self._matrix_factor(t.operand)
         if isinstance(t.operand, (Partial, MatProduct, Layered)):
             inner = f"({self._print(t.operand)})"

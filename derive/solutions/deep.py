@@ -6,7 +6,6 @@ import sympy as sp
 
 from ..core.derivation import Chain, Ordinal, Partial, Prime, Product, Row, Total, Value
 from ..core.engine import descend
-from ..core.matrixmath import Hadamard, MatProduct, Transposed
 from ..core.notation import Indexed, Layered, PartialOf, ProductOver, TotalOf
 from ..rendering.blocks import Content, Section
 from .observations import observations
@@ -261,6 +260,7 @@ def _sigmoid_bound() -> Section:
 def mlp_sections(ex, d) -> list:
     """δ notation, matrix form and the table of every parameter (added to the generic document),
     read from the derivation ``d`` of the loss."""
+    from ..core.matrixmath import Hadamard, MatProduct, Transposed  # only networks show matrices
     widths = ex.meta["widths"]
     layers = ex.meta["layers"]
     acts = ex.meta["activation"]
