@@ -237,7 +237,12 @@ def test_the_harness_compares_what_is_shown():
 
 
 def test_the_site_builds_strictly(tmp_path):
-    pytest.importorskip("mkdocs", reason="pip install .[docs]")
+    try:
+        import mkdocs  # noqa: F401
+    except ImportError:
+        if os.environ.get("DERIVE_REQUIRE_TOOLS"):  # CI installs .[docs]: no skipping there
+            raise
+        pytest.skip("mkdocs is not installed: pip install .[docs]")
     if shutil.which("pdflatex") is None and not os.environ.get("DERIVE_REQUIRE_TOOLS"):
         pytest.skip("the gallery needs pdflatex")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1", PYTHONPATH=str(ROOT))
