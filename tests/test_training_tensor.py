@@ -256,7 +256,8 @@ def test_unknown_and_misplaced_options_are_refused_by_name():
     ex = derive.Example.from_equations(BATCH_NET, values=BATCH_VALUES)
     for kwargs, needle in [({"optimizer": "adam", "alpha": 0.9}, "alpha applies to rmsprop, not adam"),
                            ({"optimizer": "sgd", "eps": 1e-8}, "eps applies to"),
-                           ({"rho": 0.9}, "unknown option 'rho'"),
+                           ({"rho": 0.9}, "rho applies to adadelta, not sgd"),
+                           ({"gamma": 0.9}, "unknown option 'gamma'"),
                            ({"optimizer": "adam", "betas": (0.9, 1.0)}, "betas[1] must be in [0, 1)"),
                            ({"lr": {"W": 0.1}}, "no learning rate for b"),
                            ({"lr": {"X": 0.1, "W": 1, "b": 1}}, "'X' is not a parameter")]:
