@@ -102,3 +102,77 @@ def test_cli_checks_matrix_answers_from_yaml_and_npz(tmp_path):
 
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "derive.cli", *args], capture_output=True, text=True)
+
+
+def printed(m, rows_split=True, digits=6):
+    """A matrix as a student types it: rows split by ; (derive's printed form) or nested lists,
+    with Unicode minus signs."""
+    def entry(v):
+        return f"{v:.{digits}g}".replace("-", "−")
+    rows = [[entry(v) for v in r] for r in np.atleast_2d(m)]
+    if rows_split:
+        return "[" + "; ".join(", ".join(r) for r in rows) + "]"
+    return "[" + ", ".join("[" + ", ".join(r) + "]" for r in rows) + "]"
+
+
+def test_matrix_answers_written_as_text_are_read_entry_by_entry():
+    ex = classifier("tanh")
+    g1, g2, b2 = floats(ex.grad("W1")), floats(ex.grad("W2")), floats(ex.grad("b2"))
+    assert (g1 < 0).any()  # the Unicode minus is exercised
+    report = ex.check({"dL/dW1": printed(g1), "dL/dW2": printed(g2, rows_split=False),
+                       "dL/db2": printed(b2)})  # a column: [a; b; c]
+    assert [report.status(k) for k in report.verdicts] == ["correct"] * 3, str(report)
+    # derive's own printed form of the answer, read back (powers of ten such as 4.289×10⁻⁵)
+    shown = ex.check({"dL/dW1": 0}).verdicts["dL/dW1"].expected
+    assert shown.startswith("[") and ";" in shown
+    assert ex.check({"dL/dW1": shown}).status("dL/dW1") == "correct"
+    tiny = derive.Example.from_equations("z = W @ x\nL = sum(z)", values={"W": [[1, 2]], "x": ["3e-5", "-4e-6"]})
+    assert tiny.check({"dL/dW": "[3×10⁻⁵, −4×10⁻⁶]"}).diagnosis("dL/dW") == "transposed"  # a column
+    for row in ("[[3×10⁻⁵, −4×10⁻⁶]]", "[[3×10⁻⁵, −4×10^-6]]",
+                "[[3*10^-5, -4e-6]]"):
+        assert tiny.check({"dL/dW": row}).status("dL/dW") == "correct", row
+    assert tiny.check({"dL/dW": "[[3×10⁻⁵, 4×10⁻⁶]]"}).hint("dL/dW").startswith("1 of 2 entries differ, at column 2")
+
+
+def test_a_wrong_entry_in_text_is_located_and_the_answer_is_not_a_slip():
+    ex = classifier("tanh")
+    g = floats(ex.grad("W1"))
+    g[2, 1] += 0.01
+    report = ex.check({"dL/dW1": printed(g)})
+    assert report.status("dL/dW1") == "incorrect"
+    assert report.hint("dL/dW1") == "1 of 6 entries differ, at row 3, column 2; recheck this step"
+    g[0, 1] += 0.01
+    assert ex.check({"dL/dW1": printed(g)}).hint("dL/dW1") == \
+        "2 of 6 entries differ, the first at row 1, column 2; recheck this step"
+    b = floats(ex.grad("b2")).ravel()
+    b[1] -= 1
+    assert ex.check({"dL/db2": printed(b)}).hint("dL/db2").startswith("1 of 3 entries differ, at entry 2;")
+
+
+def test_unreadable_text_is_marked_for_its_key_and_the_others_are_still_checked():
+    ex = classifier("tanh")
+    good = printed(floats(ex.grad("W2")))
+    report = ex.check({"dL/dW1": "[0.1, 0.2; 0.3", "dL/db2": "abc", "dL/dW2": good,
+                       "dL/db1": "[1, 2; 3]", "W1_new": "[0.1, x; 1, 2; 3, 4]"})
+    assert [report.status(k) for k in report.verdicts] == \
+        ["unreadable", "unreadable", "correct", "unreadable", "unreadable"]
+    assert "does not close" in report.hint("dL/dW1")
+    assert report.hint("dL/db2").startswith("cannot read 'abc' as a number")
+    assert "rows of different lengths" in report.hint("dL/db1")
+    assert "cannot read the entry 'x'" in report.hint("W1_new")
+    assert not report.ok
+
+
+def test_cli_reads_text_matrices_and_marks_the_unreadable_one(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    from derive.model.spec import example_from_spec, load_spec
+    ex = example_from_spec(load_spec(str(spec)))
+    text = {"dL/dW": printed(floats(ex.grad("W"))), "dL/db": printed(floats(ex.grad("b")))}
+    (tmp_path / "good.yaml").write_text(yaml.safe_dump(text))
+    run = cli("check", str(spec), str(tmp_path / "good.yaml"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**text, "dL/db": "abc"}))
+    run = cli("check", str(spec), str(tmp_path / "bad.yaml"))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "unreadable" in run.stdout and "cannot read 'abc'" in run.stdout and "correct" in run.stdout

@@ -328,3 +328,47 @@ def test_no_hint_gives_the_value_before_the_third_try(ex):
             assert "The value:" in t.respond("?").lines[0]
     assert t.exit_code == 1 and {s.status for s in t.steps} <= {"shown", "carried"}
     assert sum(s.status == "shown" for s in t.steps) > len(t.steps) / 2
+
+
+def matrix_example():
+    return derive.Example.from_equations("z = W @ x + b\nL = sum(tanh(z))",
+                                         values={"W": [[1, -2, 0.5], [0.25, 3, -1]], "x": [0.5, -1, 2],
+                                                 "b": [0, -0.5]}, lr=0.1)
+
+
+def matrix_text(m, digits=8):
+    return "[" + "; ".join(", ".join(f"{float(v):.{digits}g}" for v in row) for row in m.tolist()) + "]"
+
+
+def test_a_matrix_answer_of_the_wrong_shape_costs_no_try_and_names_the_shape():
+    ex = matrix_example()
+    tutor = Tutor(ex, steps=["dL/dW", "z"])
+    reply = tutor.respond("0.375")
+    assert reply.lines == ("  dL/dW is a 2×3 matrix, but that is a number; answer with a 2×3 matrix. "
+                           "Try again (this does not count as a try).",)
+    assert tutor.respond("[1, 2; 3, 4]").lines[0].startswith(
+        "  dL/dW is a 2×3 matrix, but that is a 2×2 matrix;")
+    assert tutor.current.key == "dL/dW" and tutor.current.tries == 0
+    g = ex.grad("W").evalf(30)
+    assert tutor.respond(matrix_text(g)).lines == ("  ✓ correct",)
+    assert tutor.steps[0].tries == 1 and tutor.steps[0].status == "correct"
+    # z is a column of 2: a row [[a, b]] is a slip (transposed), which does cost a try
+    z = ex.value("z").evalf(30)
+    reply = tutor.respond("[[" + ", ".join(f"{float(v):.8g}" for v in z) + "]]")
+    assert "transposed" in " ".join(reply.lines).lower() and tutor.current.tries == 1
+    assert tutor.respond("4").lines[0] == ("  z is a column vector of 2, but that is a number; "
+                                           "answer with a column vector of 2. Try again (this does not count as a try).")
+    assert tutor.current.tries == 1
+
+
+def test_a_matrix_with_wrong_entries_is_told_where_the_first_one_is():
+    ex = matrix_example()
+    tutor = Tutor(ex, steps=["dL/dW"])
+    g = ex.grad("W").evalf(30).tolist()
+    g[1][2] += 1
+    reply = tutor.respond(matrix_text(sp.Matrix(g)))
+    assert reply.lines[:2] == ("  ✗ not right yet", "  1 of 6 entries differ, at row 2, column 3; recheck this step")
+    g[0][1] -= 1
+    reply = tutor.respond(matrix_text(sp.Matrix(g)).replace("-", "−"))
+    assert reply.lines[1] == "  2 of 6 entries differ, the first at row 1, column 2; recheck this step"
+    assert tutor.current.tries == 2

@@ -13,6 +13,8 @@ engine's one reverse sweep: the matrix a student who made it would hand in.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..core.errors import AnswerError, DeriveError
@@ -74,12 +76,85 @@ def expected_answer(ex, text: str) -> Tensor:
     return expected_tensor(ex, parse_key(_Names(ex), text))
 
 
-def _answer_tensor(raw, key: str) -> Tensor:
+_ENTRY_INT = re.compile(r"[+-]?\d+")
+_ENTRY_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def read_matrix(text: str):
+    """A matrix answer as typed: nested lists ``[[1, 2], [3, 4]]``, the printed form
+    ``[1, 2; 3, 4]`` (rows split by ;, entries as printed: ``4.289×10⁻⁵``), or a column ``[1; 2]`` / ``[1, 2]``; anything else (a
+    number, a formula) is returned as typed. Entries are kept as written: a whole number exact, a
+    decimal with its significant figures, ``3/20`` exact (read by the checker, never eval'd).
+
+    >>> read_matrix("[[1, 2.50], [−3, 1/4]]")
+    [[1, 2.5], [-3, '1/4']]
+    >>> read_matrix("[0.5; −1]"), read_matrix("0.25"), read_matrix("[4.289×10⁻⁵, 1]")
+    ([[0.5], [-1]], '0.25', [4.289e-05, 1])
+    """
+    t = text.strip().replace("−", "-").replace("≈", "")
+    if not t.startswith("["):
+        return text
+    if not t.endswith("]"):
+        raise DeriveError(f"cannot read {text!r} as a matrix: it opens with [ but does not close; "
+                          f"write [[1, 2], [3, 4]] or [1, 2; 3, 4]")
+    inner = t[1:-1].strip()
+    if inner.startswith("["):  # nested lists: one [..] per row
+        rows = re.findall(r"\[([^\[\]]*)\]", inner)
+        rest = re.sub(r"\[[^\[\]]*\]", "", inner).replace(",", "").strip()
+        if rest or not rows:
+            raise DeriveError(f"cannot read {text!r} as a matrix; write [[1, 2], [3, 4]] or "
+                              f"[1, 2; 3, 4]")
+    else:
+        rows = inner.split(";")
+        if len(rows) == 1:  # a list: a column vector
+            return [_entry(e, text) for e in _split(rows[0])]
+    return [[_entry(e, text) for e in _split(r)] for r in rows]
+
+
+def _split(row: str) -> list[str]:
+    return [e for e in row.replace(",", " ").split() if e]
+
+
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+# a power of ten as derive prints it (4.289×10⁻⁵) or as typed (4.289×10^-5, 4.289*10^-5)
+_ENTRY_POWER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))[×x·*]10\^?([+-]?\d+)")
+
+
+def _entry(e: str, text: str):
+    power = _ENTRY_POWER.fullmatch(e.translate(_SUPERSCRIPTS))
+    if power:
+        e = f"{power[1]}e{power[2]}"
+    if _ENTRY_INT.fullmatch(e):
+        return int(e)
+    if _ENTRY_DECIMAL.fullmatch(e):
+        return float(e)  # the checker reads its significant figures from the float
+    if "/" in e:
+        return e  # a fraction, exact
+    raise DeriveError(f"cannot read the entry {e!r} of {text!r}; write numbers such as 0.25, -3 or 1/4")
+
+
+def _read(raw):
+    """The answer as a value: a matrix typed as text (``"[1, 2; 3, 4]"``, as printed) becomes
+    its nested lists, entry by entry (never eval'd); anything else stays as given."""
     if isinstance(raw, np.ndarray) and raw.ndim == 0:
         raw = raw.item()
+    return read_matrix(raw) if isinstance(raw, str) else raw
+
+
+def _answer_tensor(raw, key: str) -> Tensor:
     if isinstance(raw, str):
         return scalar(to_exact(raw, key))
     return tensor_value(raw, f"answer {key!r}")
+
+
+def answer_tensor(raw, key: str) -> Tensor:
+    """The exact Tensor an answer to ``key`` stands for, as the check reads it (text such as
+    ``"[1, 2; 3, 4]"`` included); raises a DeriveError when it cannot be read.
+
+    >>> answer_tensor("[1/2; −3]", "dL/dx").a.tolist()
+    [[1/2], [-3]]
+    """
+    return _answer_tensor(_read(raw), key)
 
 
 def _digits(value) -> int | None:
@@ -130,11 +205,19 @@ def check_tensor_answers(ex, answers: dict, rtol=None, atol=None,
                                                  unknown_key_reason(ex, text, e, listed))
             continue
         expected = expected_tensor(ex, key)
-        answer = _answer_tensor(raw, text)
         shown = (printer.doprint(MatrixValue.of(expected)) if not expected.scalar
                  else expected.item())
+        try:
+            value = _read(raw)
+            answer = _answer_tensor(value, text)
+        except DeriveError as e:  # unreadable: reported for this key, the others still checked
+            said = str(e)
+            at = said.find("cannot read")  # the reader's own words, without the key repeated
+            why = said[at:] if at >= 0 else f"cannot read this answer: {said}"
+            report.verdicts[text] = Verdict(text, raw, shown, "unreadable", why)
+            continue
         given = printer.doprint(MatrixValue.of(answer)) if not answer.scalar else raw
-        entries = _raw_entries(raw, answer.size)
+        entries = _raw_entries(value, answer.size)
         if _same(answer, entries, expected, rtol, atol):
             report.verdicts[text] = Verdict(text, given, shown, "correct")
             continue
@@ -150,11 +233,23 @@ def check_tensor_answers(ex, answers: dict, rtol=None, atol=None,
                 verdict.hint = (f"the answer has shape {_shape(answer)} but {text} has shape "
                                 f"{_shape(expected)}")
             else:
-                wrong = sum(not _same(scalar(a), [r], scalar(e), rtol, atol) for a, r, e in
-                            zip(answer.a.ravel(), entries, expected.a.ravel()))
-                verdict.hint = f"{wrong} of {expected.size} entries differ; recheck this step"
+                wrong = [i for i, (a, r, e) in enumerate(zip(answer.a.ravel(), entries, expected.a.ravel()))
+                         if not _same(scalar(a), [r], scalar(e), rtol, atol)]
+                verdict.hint = (f"{len(wrong)} of {expected.size} entries differ{_first(wrong, expected)}; "
+                                f"recheck this step")
         report.verdicts[text] = verdict
     return report
+
+
+def _first(wrong: list, expected: Tensor) -> str:
+    """Where the first differing entry is (1-based, row-major): the position, never its value."""
+    if not wrong:
+        return ""
+    rows, cols = expected.a.shape
+    i, j = divmod(wrong[0], cols)
+    where = (f"entry {i + 1}" if cols == 1 else f"column {j + 1}" if rows == 1
+             else f"row {i + 1}, column {j + 1}")
+    return f", the first at {where}" if len(wrong) > 1 else f", at {where}"
 
 
 def _shape(t: Tensor) -> str:

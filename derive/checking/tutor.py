@@ -45,6 +45,7 @@ import sympy as sp
 
 from ..core.derivation import Chain, Partial, Product, Sum, Total, Value
 from ..core.errors import DeriveError
+from .matrixcheck import read_matrix  # the one reader of typed matrices, shared with check
 
 TRIES = 3  # tries per step before the value is shown
 QUIT = frozenset({"q", "quit", "exit"})
@@ -202,6 +203,9 @@ class Tutor:
         if unreadable is not None:
             said = unreadable if unreadable.startswith("cannot read") else f"cannot read that: {unreadable}"
             return Reply((f"  {said.rstrip('.')}. Try again (this does not count as a try).",))
+        misfit = self._misfit(report, step.key, text)
+        if misfit:  # the wrong kind of answer, not a wrong value: asked again at no cost
+            return Reply((f"  {misfit} Try again (this does not count as a try).",))
         step.attempts.append(text)
         status = report.status(step.key)
         if status == "correct":
@@ -272,6 +276,11 @@ class Tutor:
             if report is not None and rank.get(report.status(key), 2) < rank.get(best.status(key), 2):
                 best = report
         return best, None
+
+    def _misfit(self, report, key: str, text: str) -> str:
+        """Why a readable answer is not an answer to ``key`` at all ("" when it is one): a
+        scalar session has no such answers."""
+        return ""
 
     def _diagnosis(self, report, key: str) -> str:
         """What the checker says about a wrong answer, never the value itself: a diagnosed
@@ -464,56 +473,6 @@ def matrix_steps(ex) -> list[str]:
     return steps
 
 
-_ENTRY_INT = __import__("re").compile(r"[+-]?\d+")
-_ENTRY_DECIMAL = __import__("re").compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def read_matrix(text: str):
-    """A matrix answer as typed: nested lists ``[[1, 2], [3, 4]]``, the printed form
-    ``[1, 2; 3, 4]`` (rows split by ;), or a column ``[1; 2]`` / ``[1, 2]``; anything else (a
-    number, a formula) is returned as typed. Entries are kept as written: a whole number exact, a
-    decimal with its significant figures, ``3/20`` exact (read by the checker, never eval'd).
-
-    >>> read_matrix("[[1, 2.50], [−3, 1/4]]")
-    [[1, 2.5], [-3, '1/4']]
-    >>> read_matrix("[0.5; −1]"), read_matrix("0.25")
-    ([[0.5], [-1]], '0.25')
-    """
-    t = text.strip().replace("−", "-").replace("≈", "")
-    if not t.startswith("["):
-        return text
-    if not t.endswith("]"):
-        raise DeriveError(f"cannot read {text!r} as a matrix: it opens with [ but does not close; "
-                          f"write [[1, 2], [3, 4]] or [1, 2; 3, 4]")
-    inner = t[1:-1].strip()
-    if inner.startswith("["):  # nested lists: one [..] per row
-        import re
-        rows = re.findall(r"\[([^\[\]]*)\]", inner)
-        rest = re.sub(r"\[[^\[\]]*\]", "", inner).replace(",", "").strip()
-        if rest or not rows:
-            raise DeriveError(f"cannot read {text!r} as a matrix; write [[1, 2], [3, 4]] or "
-                              f"[1, 2; 3, 4]")
-    else:
-        rows = inner.split(";")
-        if len(rows) == 1:  # a list: a column vector
-            return [_entry(e, text) for e in _split(rows[0])]
-    return [[_entry(e, text) for e in _split(r)] for r in rows]
-
-
-def _split(row: str) -> list[str]:
-    return [e for e in row.replace(",", " ").split() if e]
-
-
-def _entry(e: str, text: str):
-    if _ENTRY_INT.fullmatch(e):
-        return int(e)
-    if _ENTRY_DECIMAL.fullmatch(e):
-        return float(e)  # the checker reads its significant figures from the float
-    if "/" in e:
-        return e  # a fraction, exact
-    raise DeriveError(f"cannot read the entry {e!r} of {text!r}; write numbers such as 0.25, -3 or 1/4")
-
-
 class MatrixTutor(Tutor):
     """The tutor over a tensor example's steps (whole matrices); ``Tutor(ex)`` returns one for
     a tensor example. Hints come from the matrix rules of the worked solution.
@@ -558,6 +517,23 @@ class MatrixTutor(Tutor):
     def _expected(self, k):
         from .matrixcheck import expected_answer
         return expected_answer(self.ex, k.text)
+
+    def _misfit(self, report, key: str, text: str) -> str:
+        """A number for a 4×3 matrix, or a matrix of another shape with no slip to explain it (a
+        transpose is a slip, and costs a try): the shape wanted, at no cost."""
+        from .matrixcheck import answer_tensor
+        if report.status(key) in CREDITED or report.diagnosis(key):
+            return ""
+        given, wanted = answer_tensor(self.read(text), key), self._expected(self._kind(key))
+        if given.shape == wanted.shape:
+            return ""
+        return (f"{key} is {self._described(wanted)}, but that is {self._described(given)}; "
+                f"answer with {self._described(wanted)}.")
+
+    @staticmethod
+    def _described(tensor) -> str:
+        from ..core.tensor import shape_text
+        return "a number" if tensor.scalar else shape_text(tensor.shape)
 
     def _diagnosis(self, report, key: str) -> str:
         """The matrix check's word on a wrong matrix: a diagnosed slip (a transpose, a missing
