@@ -452,7 +452,7 @@ def matrix_steps(ex) -> list[str]:
     >>> ex = derive.Example.from_equations("z = W @ x + b\\nL = sum(relu(z))",
     ...                                    values={"W": [[1, 2]], "x": [3, 4], "b": [1]}, lr=0.1)
     >>> matrix_steps(ex)
-    ['z', 'L', 'dL/dz', 'dL/dW', 'dL/db', 'W_new', 'b_new']
+    ['z', 'u1', 'L', 'dL/du1', 'dL/dz', 'dL/dW', 'dL/db', 'W_new', 'b_new']
     """
     if ex.meta.get("ask"):
         return list(ex.meta["ask"])
