@@ -417,7 +417,15 @@ def test_homework_with_random_matrices_exports_to_moodle(tmp_path):
         assert ident == row["id"] and len(parts) == 6 + 3 + 3  # one cloze part per entry
         dW, db, b_new = _softmax_answers(row["values"])
         close([p.value for p in parts], np.concatenate([dW.ravel(), db, b_new]), 1e-12)
-    assert len(validate_qti((out / "qti.zip").read_bytes())) == 4 * 12
+    items = validate_qti((out / "qti.zip").read_bytes())
+    assert len(items) == 4 * 3 and [i.title.split(" — ")[-1] for i in items[:3]] == ["dL/dW", "dL/db", "b_new"]
+    assert [i.text.count("Each line computes a whole") for i in items[:3]] == [1, 1, 1]  # the problem once per item
+    import zipfile
+    with zipfile.ZipFile(out / "qti.zip") as z:
+        xml = z.read(next(n for n in z.namelist() if n != "imsmanifest.xml")).decode()
+    assert xml.count("<response_str ") == 4 * (6 + 3 + 3)  # one fill-in per entry
+    dW, _, _ = _softmax_answers(rows[0]["values"])
+    assert items[0].value == pytest.approx(dW[0, 0], rel=1e-12)
     assert len(validate_gift((out / "questions.gift").read_text())) == 4 * 12
     problems = (out / "problems.md").read_text()
     assert "W = \\begin{bmatrix}" in problems and "0.4223" not in problems
