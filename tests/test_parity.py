@@ -335,6 +335,33 @@ def test_tensor_notebook_crosscheck_can_fail():
         exec(compile(code, "cell", "exec"), {"ex": ex})
 
 
+@pytest.mark.parametrize("equations, values", [
+    ("g = sigmoid(Wg @ x + Ug @ h + bg)\nc = tanh(Wc @ x)\nhn = g * c + h\nL = mean((hn - y)**2)",
+     {"Wg": [[0.5, -1], [0, 0.25]], "Ug": [[1, 0], [-0.5, 0.5]], "bg": [0, -0.25],
+      "Wc": [[1, 0.5], [-1, 0]], "x": [1, -1], "h": [0, 0.5], "y": [0.5, 0]}),
+    ("a = relu(W @ x + b)\nL = sum((a - y)**2)", {"W": [[1, -1], [0, 2], [-1, 0]], "x": [0, -1],
+                                                  "b": [-1, 2, 0], "y": [1, 0, -2]}),
+])
+def test_notebook_rebuild_reproduces_the_examples_nodes(equations, values):
+    """The rebuild cell writes the user's lines only (staging runs again): the same nodes, in the
+    same order, with the same values and gradients — no dead u-lines, no duplicates."""
+    from derive.rendering.notebook import equation_lines, rebuild_code
+    ex = derive.TensorExample.from_equations(equations, values=values)
+    assert any(n.startswith("u") for n in ex.nodes)  # the staging did name compound arguments
+    assert equation_lines(ex) == [line.strip() for line in equations.splitlines()]
+    scope = {}
+    exec(compile(rebuild_code(ex), "cell", "exec"), scope)
+    rebuilt = scope["ex"]
+    assert rebuilt.nodes == ex.nodes and rebuilt.inputs == ex.inputs
+    def same(a, b):  # exact expressions, maybe in other forms: equal to 40 digits
+        a, b = (x if isinstance(x, sp.MatrixBase) else sp.Matrix([[x]]) for x in (a, b))
+        return a.shape == b.shape and all(abs(sp.N(d, 40)) < 1e-35 for d in a - b)
+    for name in ex.inputs + ex.nodes:
+        assert same(rebuilt.value(name), ex.value(name)), name
+    for name in ex.inputs:
+        assert same(rebuilt.grad(name), ex.grad(name)), name
+
+
 # --- homework with random matrices -----------------------------------------------------------
 
 HOMEWORK = """title: Softmax layer homework
@@ -390,7 +417,15 @@ def test_homework_with_random_matrices_exports_to_moodle(tmp_path):
         assert ident == row["id"] and len(parts) == 6 + 3 + 3  # one cloze part per entry
         dW, db, b_new = _softmax_answers(row["values"])
         close([p.value for p in parts], np.concatenate([dW.ravel(), db, b_new]), 1e-12)
-    assert len(validate_qti((out / "qti.zip").read_bytes())) == 4 * 12
+    items = validate_qti((out / "qti.zip").read_bytes())
+    assert len(items) == 4 * 3 and [i.title.split(" — ")[-1] for i in items[:3]] == ["dL/dW", "dL/db", "b_new"]
+    assert [i.text.count("Each line computes a whole") for i in items[:3]] == [1, 1, 1]  # the problem once per item
+    import zipfile
+    with zipfile.ZipFile(out / "qti.zip") as z:
+        xml = z.read(next(n for n in z.namelist() if n != "imsmanifest.xml")).decode()
+    assert xml.count("<response_str ") == 4 * (6 + 3 + 3)  # one fill-in per entry
+    dW, _, _ = _softmax_answers(rows[0]["values"])
+    assert items[0].value == pytest.approx(dW[0, 0], rel=1e-12)
     assert len(validate_gift((out / "questions.gift").read_text())) == 4 * 12
     problems = (out / "problems.md").read_text()
     assert "W = \\begin{bmatrix}" in problems and "0.4223" not in problems

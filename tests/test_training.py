@@ -259,6 +259,28 @@ def test_no_false_alarms_on_a_healthy_run():
     assert "dead" not in obs and "diverges" not in obs and "falls from" in obs
 
 
+def _shows(eq, values, steps, **kw):
+    tr = derive.Example.from_equations(eq, values=values, params=list(values)).train(steps, **kw)
+    return tr, " ".join(tr.to_text().split("What the run shows")[1].split())
+
+
+def test_the_loss_trend_is_told_step_by_step_not_first_against_last():
+    tr, text = _shows("L = (w - 3)**2", {"w": 0}, 3, lr=0.1)  # factor (1 - 2η)² = 0.64 per step
+    assert tr.loss == [9, sp.Rational(144, 25), sp.Rational(2304, 625), sp.Rational(36864, 15625)]
+    assert "The loss falls from 9 to 2.359296 in 3 steps, lower at every step." in text
+    tr, text = _shows("L = (v + 1)**2", {"v": "-1.1"}, 3, lr=1.05)  # factor 1.21: rises, not 2×
+    assert [float(l) for l in tr.loss] == pytest.approx([0.01, 0.0121, 0.014641, 0.01771561])
+    assert "The loss rises from 0.01 to 0.01771561 in 3 steps" in text and "falls" not in text
+    assert "diverges" not in text
+    tr, text = _shows("L = (w - 3)**2", {"w": 0}, 4, lr=2, optimizer="adam")  # overshoots after step 2
+    low = min(tr.loss, key=float)
+    assert tr.loss.index(low) == 2 and float(tr.loss[3]) > float(low) and float(tr.loss[4]) > float(tr.loss[3])
+    assert ("The loss falls from 9 to 0.5508 at step 2, then rises to 3.763 at step 4 (still below "
+            "the start): after step 2 the updates overshoot the minimum.") in text
+    tr, text = _shows("L = b**2 + 1", {"b": 0}, 2, lr=0.1)
+    assert tr.loss == [1, 1, 1] and "The loss stays at 1 for all 2 steps" in text
+
+
 # --- documents, plots, display --------------------------------------------------------------
 
 

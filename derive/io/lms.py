@@ -134,26 +134,48 @@ def _field(label: str, entry: str) -> str:
             f"<fieldentry>{escape(entry)}</fieldentry></qtimetadatafield>")
 
 
-def _item(ident: str, title: str, text: str, part: Part, feedback: str) -> str:
+def asked_groups(parts: list) -> list[tuple[str, list]]:
+    """The parts grouped by the asked key they are entries of (``dL/dW[1,2]`` → ``dL/dW``), in
+    order: one question per asked matrix, not one per entry (each repeating the problem).
+
+    >>> [(k, len(g)) for k, g in asked_groups([Part("a[1]", "", 1, 0), Part("a[2]", "", 2, 0), Part("b", "", 3, 0)])]
+    [('a', 2), ('b', 1)]
+    """
+    groups: dict = {}
+    for p in parts:
+        groups.setdefault(re.sub(r"\[\d+(?:,\d+)?\]$", "", p.key), []).append(p)
+    return list(groups.items())
+
+
+def _interval(respident: str, part: Part) -> str:
     lo, hi = part.value - part.tolerance, part.value + part.tolerance
+    return (f'<or><varequal respident="{respident}">{number(part.value)}</varequal>'
+            f'<and><vargte respident="{respident}">{number(lo)}</vargte>'
+            f'<varlte respident="{respident}">{number(hi)}</varlte></and></or>')
+
+
+def _item(ident: str, title: str, text: str, parts: list, feedback: str) -> str:
+    """One numerical item with a decimal fill-in per part (a matrix's entries); the tests of a
+    QTI 1.2 ``conditionvar`` are ANDed, so the score is 100 when every entry is in its interval."""
+    fields = [f'<material><mattext texttype="text/html">{escape(f"<p>{p.label} = ?</p>")}</mattext></material>'
+              f'<response_str ident="response{i}" rcardinality="Single"><render_fib fibtype="Decimal">'
+              f'<response_label ident="answer{i}"/></render_fib></response_str>'
+              for i, p in enumerate(parts, 1)]
     return "\n".join([
         f"<item ident={quoteattr(ident)} title={quoteattr(title)}>",
         "<itemmetadata><qtimetadata>" + _field("question_type", "numerical_question")
         + _field("points_possible", "1.0") + "</qtimetadata></itemmetadata>",
         "<presentation>",
         f'<material><mattext texttype="text/html">{escape(text)}</mattext></material>',
-        '<response_str ident="response1" rcardinality="Single"><render_fib fibtype="Decimal">'
-        '<response_label ident="answer1"/></render_fib></response_str>',
+        *fields,
         "</presentation>",
         "<resprocessing>",
         '<outcomes><decvar maxvalue="100" minvalue="0" varname="SCORE" vartype="Decimal"/></outcomes>',
         '<respcondition continue="Yes"><conditionvar><other/></conditionvar>'
         '<displayfeedback feedbacktype="Response" linkrefid="general_fb"/></respcondition>',
-        '<respcondition continue="No"><conditionvar><or>'
-        f'<varequal respident="response1">{number(part.value)}</varequal>'
-        f'<and><vargte respident="response1">{number(lo)}</vargte>'
-        f'<varlte respident="response1">{number(hi)}</varlte></and>'
-        '</or></conditionvar><setvar action="Set" varname="SCORE">100</setvar></respcondition>',
+        '<respcondition continue="No"><conditionvar>'
+        + "".join(_interval(f"response{i}", p) for i, p in enumerate(parts, 1))
+        + '</conditionvar><setvar action="Set" varname="SCORE">100</setvar></respcondition>',
         "</resprocessing>",
         '<itemfeedback ident="general_fb"><flow_mat><material>'
         f'<mattext texttype="text/html">{escape(feedback)}</mattext></material></flow_mat></itemfeedback>',
@@ -162,11 +184,11 @@ def _item(ident: str, title: str, text: str, part: Part, feedback: str) -> str:
 
 def qti_zip(ident: str, title: str, questions: list[Question]) -> bytes:
     """A QTI 1.2 package (zip): ``imsmanifest.xml`` and one assessment with a numerical item per
-    variant and asked step, each accepting [value − tolerance, value + tolerance]. Same input,
+    variant and asked step (a matrix's entries as fill-ins of one item), each entry accepting [value − tolerance, value + tolerance]. Same input,
     same bytes (fixed timestamps, sorted entries)."""
     ident = re.sub(r"[^A-Za-z0-9_-]", "_", ident)
-    items = [_item(f"{q.ident}-{i}", one_line(f"{q.name} — {p.key}"), f"{q.text}<p>{p.label} = ?</p>", p, q.feedback)
-             for q in questions for i, p in enumerate(q.parts, 1)]
+    items = [_item(f"{q.ident}-{i}", one_line(f"{q.name} — {key}"), q.text, group, q.feedback)
+             for q in questions for i, (key, group) in enumerate(asked_groups(q.parts), 1)]
     assessment = "\n".join([
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<questestinterop xmlns="http://www.imsglobal.org/xsd/ims_qtiasiv1p2" '

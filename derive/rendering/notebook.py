@@ -34,11 +34,15 @@ def _sections(markdown: str) -> list[str]:
 
 
 def equation_lines(ex) -> list[str]:
-    """The example's staged equations as written, one ``name = expression`` per node."""
-    nodes = ex.graph.nodes
-    if isinstance(nodes, dict):
-        return [f"{name} = {node.source}" for name, node in nodes.items()]
-    return [f"{eq.name} = {eq.source}" for eq in ex.graph.equations]  # a tensor graph
+    """The example's equations as the user wrote them, one ``name = expression`` per line. A
+    tensor graph's lines that the staging introduced (u1 = W x + b for σ(W x + b)) are left out:
+    the user's line keeps its original text, and rebuilding stages it again into the same nodes —
+    writing both would add dead and duplicate nodes."""
+    from ..core.staging import StagedEquation
+    if getattr(ex.graph, "tensor", False):
+        return [f"{eq.name} = {eq.source}" for eq in ex.graph.equations
+                if not isinstance(eq, StagedEquation)]
+    return [f"{name} = {node.source}" for name, node in ex.graph.nodes.items()]
 
 
 def value_literal(value):

@@ -118,9 +118,10 @@ def observations(tr) -> list:
         else:
             out.append(Sentence(f"The loss is exactly 0 from step {zero} on: the fit is exact, every "
                                 f"gradient is 0 and the parameters stop changing."))
-    elif n >= 1 and approx(losses[-1]) < approx(losses[0]) and not crawling:
-        out.append(Sentence(f"The loss falls from {{0}} to {{1}} in {n} steps.",
-                            distinct(losses[0], losses[-1])))
+    elif n >= 1 and not crawling:
+        trend = _trend(losses, diverged=n >= 2 and approx(losses[-1]) > 2 * abs(approx(losses[0])))
+        if trend is not None:
+            out.append(trend)
     # Clipping.
     events = [(k + 1, c) for k, r in enumerate(records) for c in r.clipped]
     norm_events = [(k, c) for k, c in events if c[0] == "norm"]
@@ -144,18 +145,58 @@ def observations(tr) -> list:
     return out
 
 
-def distinct(a, b) -> tuple:
-    """Two values shown with just enough significant digits to differ (16.00728 and 16.00678,
-    not 16.01 and 16.01); as ``Value``s when the usual display already tells them apart."""
-    if format_number(a) != format_number(b) or a == b:
-        return Value(a), Value(b)
+def _trend(losses, diverged: bool):
+    """What the loss curve does, step by step: falls at every step, falls then rises (naming the
+    turning step), rises, stays flat, or goes up and down — never just first against last, which
+    hides an overshoot. None when the divergence sentence already says it all."""
+    n = len(losses) - 1
+    a = [approx(l) for l in losses]
+    moves = [(b > p) - (b < p) for p, b in zip(a, a[1:])]  # +1 rise, -1 fall, 0 level
+    low = min(range(n + 1), key=lambda k: a[k])  # the first lowest step
+    steps = f"{n} step{'' if n == 1 else 's'}"
+    if all(m == 0 for m in moves):
+        return Sentence(f"The loss stays at {{0}} for all {steps}: no update changes it.",
+                        (Value(losses[0]),))
+    if all(m <= 0 for m in moves):
+        every = ", lower at every step" if all(m < 0 for m in moves) else ""
+        return Sentence(f"The loss falls from {{0}} to {{1}} in {steps}{every}.",
+                        distinct(losses[0], losses[-1]))
+    if all(m >= 0 for m in moves):
+        if diverged:
+            return None
+        return Sentence(f"The loss rises from {{0}} to {{1}} in {steps}: the steps overshoot "
+                        f"instead of descending.", distinct(losses[0], losses[-1]))
+    if 0 < low < n and all(m <= 0 for m in moves[:low]) and all(m >= 0 for m in moves[low:]):
+        first, lowest, last = distinct(losses[0], losses[low], losses[-1])
+        where = "above" if a[-1] > a[0] else "still below"
+        return Sentence(f"The loss falls from {{0}} to {{1}} at step {low}, then rises "
+                        f"to {{2}} at step {n} ({where} the start): after step {low} "
+                        f"the updates overshoot the minimum.", (first, lowest, last))
+    rises = sum(1 for m in moves if m > 0)
+    falls = sum(1 for m in moves if m < 0)
+    first, lowest, last = distinct(losses[0], losses[low], losses[-1])
+    return Sentence(f"The loss goes up and down: it falls in {falls} and rises in {rises} of {n} "
+                    f"steps, from {{0}} at step 0 to its lowest, {{1}}, at step {low}, and ends "
+                    f"at {{2}} at step {n}.", (first, lowest, last))
+
+
+def distinct(*values) -> tuple:
+    """Values shown with just enough significant digits for unequal ones to differ (16.00728 and
+    16.00678, not 16.01 and 16.01); as ``Value``s when the usual display already tells them apart."""
+    def clash(digits=None):
+        shown = [format_number(v) if digits is None else format_number(v, digits) for v in values]
+        return shown, any(shown[i] == shown[j] and values[i] != values[j]
+                          for i in range(len(values)) for j in range(i))
+    shown, clashing = clash()
+    if not clashing:
+        return tuple(Value(v) for v in values)
     for digits in range(5, 16):
-        ta, tb = format_number(a, digits), format_number(b, digits)
-        if ta != tb:
+        shown, clashing = clash(digits)
+        if not clashing:
             break
-    if "e" in ta + tb:
-        return Value(a), Value(b)
-    return Value(a, digits), Value(b, digits)
+    if any("e" in t for t in shown):
+        return tuple(Value(v) for v in values)
+    return tuple(Value(v, digits) for v in values)
 
 
 _NORM = Norm(sp.Symbol("g"))
