@@ -288,7 +288,7 @@ def test_document_has_every_part():
     tr = derive.mlp(**NET).train(3, optimizer="adam", lr=0.1)
     md = tr.to_markdown(figure="loss.png")
     for part in ("## The training run", "## Forward pass", "## The update rule: Adam", "\\hat{m}_{1}",
-                 "1 - 0.9^{1}", "## The loss at every step", "Update 3 (loss", "![", "(loss.png)",
+                 "{1 - 0.9}", "## The loss at every step", "Update 3 (loss", "![", "(loss.png)",
                  "## What the run shows"):
         assert part in md, part
     assert tr.to_markdown(figure="loss.png") == md  # same input, same bytes
