@@ -16,6 +16,12 @@ def overfull(log: str) -> list:
     return [(m.group(0), float(m.group(2))) for m in OVERFULL.finditer(log) if float(m.group(2)) > 2.0]
 
 
+def compile_once(folder, tex, resources=()):
+    """One compile of a document a test makes itself: (exit status, ``!`` errors, overfull boxes)."""
+    build = compile_latex(folder, tex, resources)
+    return build.returncode, build.errors, overfull(build.log)
+
+
 def test_every_latex_document_fits_its_page(latex_builds, tmp_path):
     docs = latex_builds  # compiled once per session (tests/conftest.py), shared with test_golden.py
     assert len(docs) >= 17 and {"slides", "mlp-6-4-3", "chain-20-sigmoid", "registry",
