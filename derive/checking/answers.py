@@ -351,6 +351,8 @@ def _parse_answer(ex, raw) -> Answer:
     if isinstance(raw, (sp.Basic,)) or not isinstance(raw, str):
         value = to_exact(raw, "answer")
         return Answer(raw, value, None)
+    from ..core.budget import check_answer_size
+    check_answer_size(raw)  # before anything reads it: a 10 MB answer is not graded
     # as copied from a derive document: a Unicode minus, a leading ≈ of a rounded value
     stripped = raw.lstrip()
     prefix = re.match(r"(?:≈|~|\\approx)?\s*", stripped).end()

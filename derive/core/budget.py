@@ -18,7 +18,11 @@ limit                 default    what it bounds
 ``max_variants``      5000       homework variants per run, and the index in a variant id
 ``simplify_seconds``  0.5        time for ``simplify`` in symbolic comparison; past it derive
                                  compares at random points instead
-``max_file_bytes``    1000000    size of a spec, equations or answers file
+``max_file_bytes``    1000000    size of a spec, equations or answers file, and the uncompressed
+                                 size of an ``.npz`` answers archive
+``max_answer_chars``  20000      characters of one answer (longer ones are not graded)
+``max_choices``       5000       items of a homework ``choice:`` list
+``max_yaml_values``   20000      values (scalars, lists, mappings) in one YAML file
 ====================  =========  ================================================================
 
 The limits are options: ``configure(max_digits=20000)`` for the process, ``limits(...)`` as a
@@ -76,6 +80,9 @@ class Limits:
     max_variants: int = 5000
     simplify_seconds: float = 0.5
     max_file_bytes: int = 1_000_000
+    max_answer_chars: int = 20_000
+    max_choices: int = 5000
+    max_yaml_values: int = 20_000
 
 
 _FLOAT_LIMITS = {"simplify_seconds"}
@@ -315,6 +322,40 @@ def check_nesting(depth: int, where: str = "expression") -> None:
                           f"levels, the limit max_nesting); split it into several equations")
 
 
+def check_brackets(text: str, where=lambda column: "expression") -> None:
+    """The brackets of ``text`` nested at most ``max_nesting`` deep, found by one scan *before*
+    the text is tokenized or parsed (400000 nested parentheses took seconds to reach the parser's
+    own check). ``where(column)`` names the place (column 1-based in ``text``).
+
+    >>> check_brackets("((x))")
+    """
+    lim = current()
+    if text.count("(") + text.count("[") + text.count("{") <= lim.max_nesting:
+        return
+    import re
+    depth = 0
+    for m in re.finditer(r"[(\[{)\]}]", text):
+        depth += 1 if m.group() in "([{" else -1
+        if depth > lim.max_nesting:
+            check_nesting(depth, where(m.start() + 1))
+
+
+def check_answer_size(text: str) -> None:
+    """An answer of at most ``max_answer_chars`` characters, checked before it is read."""
+    lim = current()
+    if len(text) > lim.max_answer_chars:
+        raise BudgetError("max_answer_chars", f"the answer has {len(text)} characters, more than the "
+                          f"limit max_answer_chars = {lim.max_answer_chars}")
+
+
+def check_choices(count: int, where: str = "choice") -> None:
+    """A homework ``choice:`` list of at most ``max_choices`` items, checked before any is read."""
+    lim = current()
+    if count > lim.max_choices:
+        raise BudgetError("max_choices", f"{where} has {count} items, more than the limit "
+                          f"max_choices = {lim.max_choices}")
+
+
 def check_nodes(count: int, what: str = "the graph") -> None:
     lim = current()
     if count > lim.max_nodes:
@@ -407,4 +448,4 @@ def _timer_usable() -> bool:
 
 __all__ = ["BudgetError", "Limits", "current", "configure", "limits", "parse_assignments",
            "check_literal", "check_rational", "check_int", "digits_of_int", "python_digits", "check_power", "check_magnitude", "check_nesting",
-           "check_nodes", "check_variants", "check_file_size", "deadline", "is_zero"]
+           "check_nodes", "check_variants", "check_brackets", "check_answer_size", "check_choices", "check_file_size", "deadline", "is_zero"]

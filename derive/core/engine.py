@@ -240,7 +240,73 @@ def _public_form(expr: sp.Basic, max_magnitude: int) -> sp.Expr:
         if len(seen) > PUBLIC_EXPANSION_LIMIT:
             return expr if isinstance(expr, Quantity) else compact("value", expr)
         stack.extend(q.definition.atoms(Quantity))
-    return expand_quantities(expr) if seen else expr
+    if seen and _expanded_size(expr, PUBLIC_EXPANSION_NODES) > PUBLIC_EXPANSION_NODES:
+        # building a large explicit form makes SymPy evaluate and compare it as it goes (seconds
+        # for eight lines of sigmoid, gelu, sin, sqrt): such a value is handed out compact
+        return expr if isinstance(expr, Quantity) else compact("value", expr)
+    if not seen:
+        return expr
+    if _expanded_size(expr, PUBLIC_EVALUATED_NODES) > PUBLIC_EVALUATED_NODES:
+        return _spelled_out(expr)
+    return expand_quantities(expr)
+
+
+PUBLIC_EVALUATED_NODES = 60  # larger explicit forms are built as they stand, not re-evaluated
+
+
+def _spelled_out(expr: sp.Basic) -> sp.Basic:
+    """``expand_quantities(expr)`` without SymPy re-evaluating each rebuilt node: the definitions
+    are evaluated already, and evaluating ``sin``, ``erf`` and ``exp`` of a large exact argument
+    again asks SymPy's assumptions (and evalf) about it at every level — seconds for a 100-node
+    gradient of eight lines."""
+    done: dict = {}
+    stack = [(expr, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if node in done:
+            continue
+        if isinstance(node, Quantity):
+            inner = node.definition
+            if inner in done:
+                done[node] = done[inner]
+            else:
+                stack += [(node, False), (inner, False)]
+            continue
+        if not node.args:
+            done[node] = node
+            continue
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args if a not in done)
+            continue
+        args = [done[a] for a in node.args]
+        if all(a is b for a, b in zip(args, node.args)):
+            done[node] = node
+            continue
+        try:
+            done[node] = node.func(*args, evaluate=False)
+        except TypeError:  # a class without the option
+            done[node] = node.func(*args)
+    return done[expr]
+
+
+# Tree nodes of an explicit form handed out, counted before it is built (a size, not a time:
+# the same input gives the same output on any machine)
+PUBLIC_EXPANSION_NODES = 150  # tree nodes of the explicit form, counted before it is built
+
+
+def _expanded_size(expr: sp.Basic, limit: int) -> int:
+    """Tree nodes of ``expand_quantities(expr)``, counted without building it (at most past
+    ``limit``): each Quantity counts as its definition."""
+    count, stack = 0, [expr]
+    while stack and count <= limit:
+        node = stack.pop()
+        if isinstance(node, Quantity):
+            stack.append(node.definition)
+            continue
+        count += 1
+        stack.extend(node.args)
+    return count
 
 
 def expand_quantities(expr: sp.Expr, limit: int | None = None):
@@ -634,14 +700,17 @@ class Evaluation:
         if known is not None:
             return known
         sym = self.graph.symbols[wrt]
-        found = []
-        stack = [node.expr]
-        while stack:
-            e = stack.pop()
-            spec = BY_CLASS.get(type(e))
-            if spec is not None and e.has(sym):
-                found.append((spec, e))
-            stack.extend(reversed(e.args))
+        every = self.graph._applied.get((node.name, None))
+        if every is None:  # one walk per node, not per parent (a sum of n inputs has n parents)
+            every, stack = [], [node.expr]
+            while stack:
+                e = stack.pop()
+                spec = BY_CLASS.get(type(e))
+                if spec is not None:
+                    every.append((spec, e))
+                stack.extend(reversed(e.args))
+            self.graph._applied[(node.name, None)] = every
+        found = [(spec, e) for spec, e in every if sym in e.free_symbols]
         self.graph._applied[key] = found
         return found
 
@@ -699,7 +768,24 @@ class Evaluation:
         return adjoint
 
     def grad(self, wrt: str, of: str) -> sp.Expr:
+        self._hidden_roots(wrt, of)
         return self.adjoints(of).get(wrt, S.Zero)
+
+    def _hidden_roots(self, wrt: str, of: str) -> None:
+        """A root at 0 in a line as written whose dependency on ``wrt`` simplification removed
+        (``x**(1/3) - x**(1/3)`` at 0 has no edge to x, but its derivative is ∞ − ∞)."""
+        graph = self.graph
+        for name, roots in self._roots_at_zero.items():
+            if wrt in graph.nodes[name].parents:
+                continue  # the edge exists: ``local`` refuses it
+            for root, bases in roots:
+                if graph.symbols.get(wrt) in bases and (name == of or self.paths(name, of, 1) != []):
+                    node = graph.nodes[name]
+                    raise UndefinedValue(
+                        f"{graph.line_of(name)}the derivative of `{name} = {node.source}` with "
+                        f"respect to `{wrt}` is undefined at the given values: the root "
+                        f"{sp.sstr(root)} has an infinite derivative where {sp.sstr(root.base)} = 0; "
+                        f"change the values or the equation")
 
     def paths(self, wrt: str, of: str, limit: int = MAX_PATHS) -> list[tuple[str, ...]] | None:
         """Every path wrt -> … -> of (deterministic order), or None if more than ``limit``."""
@@ -930,7 +1016,7 @@ def _local_rule(expr, parents, wrt, symbols):
     template (parents renamed p0, p1 …), so a 1000-layer chain costs a handful of ``diff`` calls.
     The common numeric factor is pulled out: 2(a − y), as by hand (SymPy distributes the 2)."""
     if len(parents) > len(_PLACEHOLDERS):
-        return _common_factor(sp.diff(expr, symbols[wrt]))
+        return _common_factor(_diff(expr, symbols[wrt]))
     # The same line in another graph (every neuron, every variant built anew) has the same rule.
     line = (expr, tuple(symbols[p] for p in parents), symbols[wrt])
     known = _LINES.get(line)
@@ -942,7 +1028,7 @@ def _local_rule(expr, parents, wrt, symbols):
     key = (template, index)
     rule = _RULES.get(key)
     if rule is None:
-        rule = _common_factor(sp.diff(template, _PLACEHOLDERS[index]))
+        rule = _common_factor(_diff(template, _PLACEHOLDERS[index]))
         if len(_RULES) > 4096:
             _RULES.clear()
         _RULES[key] = rule
@@ -951,6 +1037,38 @@ def _local_rule(expr, parents, wrt, symbols):
         del _LINES[next(iter(_LINES))]  # the oldest
     _LINES[line] = rule
     return rule
+
+
+def _diff(expr: sp.Expr, symbol: sp.Symbol) -> sp.Expr:
+    """``sp.diff(expr, symbol)`` in time that follows the terms that hold ``symbol``: a sum of n
+    inputs has n local derivatives, and SymPy's diff of the whole sum visits all n terms for each
+    (quadratic: 400 inputs took 9 s). A sum keeps only its terms with ``symbol``; a product with
+    one factor holding it is that factor's derivative times the rest."""
+    if (expr.is_Add or expr.is_Mul) and len(expr.args) > 2:
+        holding = _args_holding(expr).get(symbol, [])
+        if expr.is_Add and len(holding) < len(expr.args):
+            return sp.Add(*(_diff(t, symbol) for t in holding)) if holding else sp.S.Zero
+        if expr.is_Mul and len(holding) == 1:
+            rest = sp.Mul(*(f for f in expr.args if f is not holding[0]))
+            return rest * _diff(holding[0], symbol)
+    return sp.diff(expr, symbol)
+
+
+_HOLDING: dict = {}
+
+
+def _args_holding(expr: sp.Expr) -> dict:
+    """symbol -> the arguments of ``expr`` that hold it, built once per expression."""
+    known = _HOLDING.get(expr)
+    if known is None:
+        known = {}
+        for a in expr.args:
+            for symbol in a.free_symbols:
+                known.setdefault(symbol, []).append(a)
+        if len(_HOLDING) > 256:
+            _HOLDING.clear()
+        _HOLDING[expr] = known
+    return known
 
 
 def rename(expr: sp.Expr, mapping: dict) -> sp.Expr:

@@ -124,6 +124,7 @@ class Token:
 
 
 def tokenize(text: str, line: int, column0: int = 1) -> list[Token]:
+    budget.check_brackets(text, lambda col: f"line {line}, column {column0 + col - 1}: expression")
     tokens: list[Token] = []
     pos = 0
     while pos < len(text):
@@ -695,6 +696,7 @@ def parse_answer_expression(text: str, names: dict[str, str], column0: int = 1):
     2*(a - y)*Indicator(z > 0)
     """
     functions, aliases = answer_functions()
+    budget.check_brackets(text, lambda col: f"column {column0 + col - 1}: the answer")
     tokens = tokenize_answer(text, names, functions, aliases, column0)
     return _Parser(tokens, 1, functions, False, frozenset(names.values())).parse()
 
@@ -864,6 +866,14 @@ def _chain_to_sympy(tree, symbols, evaluate, functions=None):
             budget.check_rational(part, "a product of numbers")
     if len(folded) == 1:
         return folded[0]
+    if additive and evaluate and len(folded) > 8:
+        # x + x + … + x: like terms counted here, in one pass, so SymPy's Add sorts a handful
+        # of terms rather than collecting 10⁵ equal ones
+        counts: dict = {}
+        for part in folded:
+            counts[part] = counts.get(part, 0) + 1
+        if len(counts) < len(folded):
+            folded = [part if n == 1 else sp.Integer(n) * part for part, n in counts.items()]
     if additive:
         return sp.Add(*folded, evaluate=evaluate)
     if not evaluate and folded[0] == 1 and len(folded) == 2:

@@ -139,6 +139,9 @@ def parse_random(random: dict, source: str) -> list[Distribution]:
                 raise SpecError(f"{where}: every value in {bounds} is excluded")
         elif kind == "choice":
             options = rule["choice"]
+            if isinstance(options, (list, tuple)):
+                from ..core.budget import check_choices
+                check_choices(len(options), f"{where}: choice")  # before any is read
             if not isinstance(options, list) or not options:
                 raise SpecError(f"{where}: choice needs a non-empty list, e.g. [-1, 0, 1]")
             d = Distribution(name, kind, choices=tuple(to_exact(o, where) for o in options),

@@ -109,7 +109,7 @@ def gift_escape(text: str) -> str:
     """
     text = xml_text(text).replace("\\", "\\\\")  # spelled controls' backslashes escaped too
     # every line break is a space: a blank line would end the question (and start another)
-    return re.sub(r"([~=#{}:])", r"\\\1", text).replace("\r", " ").replace("\n", " ")
+    return re.sub(r"([~=#{}:])", r"\\\1", re.sub("[\r\n\u2028\u2029]", " ", text))
 
 
 def gift(category: str, questions: list[Question]) -> str:
