@@ -51,8 +51,9 @@ def sizes():
     timed("the mixed spec (BCE, gelu, hinge, cos, logsumexp, leaky_relu): build", ex)
     timed("  … to_text()", lambda: ex().to_text())
     timed("  … to_markdown()", lambda: ex().to_markdown())
+    chain = "\n".join(["a0 = relu(w*x)"] + [f"a{i} = relu(a{i - 1} + b)" for i in range(1, 2400)])
     timed("2,400-line chain within max_nodes: build + grad",
-          lambda: derive.chain(depth=2400, weight=1, x=1, activation="relu").grad("w1"))
+          lambda: Example.from_equations(chain, values={"w": 1, "x": 1, "b": "0.5"}).grad("w"))
 
 
 def refusals():

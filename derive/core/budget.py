@@ -329,10 +329,13 @@ def check_brackets(text: str, where=lambda column: "expression") -> None:
 
     >>> check_brackets("((x))")
     """
+    import re
     lim = current()
+    signs = re.search(r"[-+−](?:\s*[-+−]){%d}" % lim.max_nesting, text)  # - - - … x: unary signs nest
+    if signs:
+        check_nesting(lim.max_nesting + 1, where(signs.start() + 1))
     if text.count("(") + text.count("[") + text.count("{") <= lim.max_nesting:
         return
-    import re
     depth = 0
     for m in re.finditer(r"[(\[{)\]}]", text):
         depth += 1 if m.group() in "([{" else -1
