@@ -659,3 +659,31 @@ def test_defined_lines_with_the_same_shape_still_work():
     ex = Example.from_equations("z = sqrt(((w1)**0.5)**2 + 0.5)", values={"w1": 2})
     assert ex.grad("w1") == 1 / (2 * sp.sqrt(sp.Rational(5, 2)))
     assert Example.from_equations("z = 0*log(x) + x", values={"x": 1}).grad("x") == 1
+
+
+# --- issue 27: long sums and products, differentiated term by term ---------------------------------
+
+
+def test_long_sums_and_products_have_the_gradients_of_sympy_diff():
+    names = [f"x{i}" for i in range(90)]
+    values = {n: sp.Rational(i - 40, 7) for i, n in enumerate(names)}
+    text = "L = " + " + ".join(f"{n}*{names[(i + 1) % 90]}" if i % 3 == 0 else f"tanh({n})" if i % 3 == 1
+                               else n for i, n in enumerate(names)) + " + x0*x1*x2*y"
+    ex = Example.from_equations(text, values={**values, "y": 3})
+    symbols = {n: sp.Symbol(n) for n in [*names, "y"]}
+    formula = sp.sympify(text.split("=", 1)[1], locals=symbols)
+    at = {symbols[n]: v for n, v in {**values, "y": 3}.items()}
+    for n in ["x0", "x1", "x2", "x3", "x44", "x89", "y"]:
+        assert sp.simplify(ex.grad(n) - sp.diff(formula, symbols[n]).subs(at)) == 0, n
+    same = Example.from_equations("L = " + " + ".join(["x"] * 500) + " - x*w", values={"x": 2, "w": 3})
+    assert same.value("L") == 994 and same.grad("x") == 497 and same.grad("w") == -2
+
+
+def test_large_explicit_values_are_exact_and_the_same_as_expanded():
+    from derive.core.engine import expand_quantities
+    text = ("n0 = sigmoid(w) - x\nn1 = gelu(n0) - x\nn2 = softplus(w * n1)\nn5 = sin(n0 + n2)\n"
+            "n6 = sqrt(b - n5)\nn7 = sigmoid(n5) * n6")
+    ex = Example.from_equations(text, values={"w": 1, "x": -1, "b": 2})
+    for p in ex.inputs:
+        given, full = ex.grad(p), expand_quantities(ex.evaluation.grad(p, "n7"))
+        assert abs(sp.N(given - full, 50)) < sp.Float("1e-45"), p

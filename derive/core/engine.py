@@ -240,10 +240,6 @@ def _public_form(expr: sp.Basic, max_magnitude: int) -> sp.Expr:
         if len(seen) > PUBLIC_EXPANSION_LIMIT:
             return expr if isinstance(expr, Quantity) else compact("value", expr)
         stack.extend(q.definition.atoms(Quantity))
-    if seen and _expanded_size(expr, PUBLIC_EXPANSION_NODES) > PUBLIC_EXPANSION_NODES:
-        # building a large explicit form makes SymPy evaluate and compare it as it goes (seconds
-        # for eight lines of sigmoid, gelu, sin, sqrt): such a value is handed out compact
-        return expr if isinstance(expr, Quantity) else compact("value", expr)
     if not seen:
         return expr
     if _expanded_size(expr, PUBLIC_EVALUATED_NODES) > PUBLIC_EVALUATED_NODES:
@@ -251,7 +247,9 @@ def _public_form(expr: sp.Basic, max_magnitude: int) -> sp.Expr:
     return expand_quantities(expr)
 
 
-PUBLIC_EVALUATED_NODES = 60  # larger explicit forms are built as they stand, not re-evaluated
+# Larger explicit forms are built as they stand, not re-evaluated: a size counted before the form
+# is built, not a time, so the same input gives the same output on any machine.
+PUBLIC_EVALUATED_NODES = 60
 
 
 def _spelled_out(expr: sp.Basic) -> sp.Basic:
@@ -288,11 +286,6 @@ def _spelled_out(expr: sp.Basic) -> sp.Basic:
         except TypeError:  # a class without the option
             done[node] = node.func(*args)
     return done[expr]
-
-
-# Tree nodes of an explicit form handed out, counted before it is built (a size, not a time:
-# the same input gives the same output on any machine)
-PUBLIC_EXPANSION_NODES = 150  # tree nodes of the explicit form, counted before it is built
 
 
 def _expanded_size(expr: sp.Basic, limit: int) -> int:
