@@ -242,7 +242,7 @@ def _public_form(expr: sp.Basic, max_magnitude: int) -> sp.Expr:
         stack.extend(q.definition.atoms(Quantity))
     if not seen:
         return expr
-    if _expanded_size(expr, PUBLIC_EVALUATED_NODES) > PUBLIC_EVALUATED_NODES:
+    if _expanded_size(expr, PUBLIC_EVALUATED_NODES) > PUBLIC_EVALUATED_NODES and _transcendental(expr):
         return _spelled_out(expr)
     return expand_quantities(expr)
 
@@ -250,6 +250,23 @@ def _public_form(expr: sp.Basic, max_magnitude: int) -> sp.Expr:
 # Larger explicit forms are built as they stand, not re-evaluated: a size counted before the form
 # is built, not a time, so the same input gives the same output on any machine.
 PUBLIC_EVALUATED_NODES = 60
+
+
+def _transcendental(expr: sp.Basic) -> bool:
+    """Whether the explicit form applies a function (exp, sin, erf …): re-evaluating those is the
+    slow part, while algebraic forms (roots, quotients) may simplify to a Rational and must."""
+    seen, stack = set(), [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Quantity):
+            if node not in seen:
+                seen.add(node)
+                stack.append(node.definition)
+            continue
+        if isinstance(node, sp.Function):
+            return True
+        stack.extend(node.args)
+    return False
 
 
 def _spelled_out(expr: sp.Basic) -> sp.Basic:
