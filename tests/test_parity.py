@@ -483,8 +483,9 @@ def test_tutor_asks_the_matrix_steps():
     z1 = floats(ex.value("z1"))
     assert tutor.respond(str(z1.tolist())).lines == ("  ✓ correct",)
     wrong = tutor.respond("[1, 2; 3, 4]")  # h, a 3×3 matrix
-    assert "shape 2×2" in " ".join(wrong.lines) and "3×3" in " ".join(wrong.lines)
-    assert "Hint" not in wrong.lines[1]
+    assert "but that is a 2×2 matrix" in " ".join(wrong.lines) and "does not count as a try" in " ".join(wrong.lines)
+    assert not any("Hint" in l for l in wrong.lines)  # a wrong shape is asked again, no hint spent
+    tutor.respond("[[1, 1, 1], [1, 1, 1], [1, 1, 1]]")  # the first wrong try (the shape did not count)
     hint = tutor.respond("[[0, 0, 0], [0, 0, 0], [0, 0, 0]]").lines
     assert any("Hint: the forward pass: h = ReLU" in l for l in hint)
     assert tutor.respond("?").lines[0].startswith("  The value: h = [0.05, 1, 0;")
