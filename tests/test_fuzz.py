@@ -18,6 +18,10 @@ from hypothesis import strategies as st
 
 from derive import DeriveError, Example
 
+# The case counts and the tally (test_zz_*) add up the cases of the whole module: one worker runs
+# it all under pytest-xdist (--dist loadgroup), so the counts are the module's, not a share.
+pytestmark = pytest.mark.xdist_group("fuzz")
+
 HERE = Path(__file__).resolve().parent
 CASES = int(os.environ.get("DERIVE_FUZZ_CASES", "130"))  # per strategy; 4 strategies → 520
 FUZZ = settings(max_examples=CASES, deadline=None, derandomize=True, database=None,
