@@ -52,7 +52,7 @@ class LossSpec:
     def total(self, predictions, targets) -> sp.Expr:
         """The loss over several outputs, evaluated: scale(n)·Σ summand(aᵢ, yᵢ)."""
         n = len(predictions)
-        terms = [_evaluated(self.summand(sp.sympify(a), sp.sympify(y))) for a, y in zip(predictions, targets)]
+        terms = [_evaluated(self.summand(sp.sympify(a, strict=True), sp.sympify(y, strict=True))) for a, y in zip(predictions, targets)]
         return self.scale(n) * sp.Add(*terms)
 
     def equation(self, predictions: list[str], targets: list[str]) -> str:
