@@ -489,7 +489,8 @@ class Optimizer:
         """
         prepared = self.prepare(defaults(self) if h is None else h)
         env = dict(prepared.bindings)
-        env.update({THETA_PREV: sp.sympify(theta), G_T: sp.sympify(g), ETA: sp.sympify(lr), T: S.One})
+        env.update({THETA_PREV: sp.sympify(theta, strict=True), G_T: sp.sympify(g, strict=True),
+                    ETA: sp.sympify(lr, strict=True), T: S.One})
         env.update({before(s.symbol): S.Zero for s in self.state})
         for line in prepared.lines:
             env[line.symbol] = line.rhs.xreplace(env)
