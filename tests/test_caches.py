@@ -93,3 +93,23 @@ def test_evaluations_of_one_graph_share_symbolic_work_not_numbers():
     assert shared[0].paths("w", "L") == [("w", "z", "a", "L")]
     shared[0].paths("w", "L").append(("changed",))  # a caller's copy: the graph's stays
     assert shared[1].paths("w", "L") == [("w", "z", "a", "L")]
+
+
+def test_a_cached_product_rule_holds_for_an_equal_expression_built_anew():
+    """The term-by-term derivative remembers which arguments hold a symbol, keyed by equality. An
+    equal product built after SymPy's cache was emptied has equal but distinct arguments, and its
+    derivative must still leave the differentiated factor out of the rest (it once gave
+    −y·log(a)/a for ∂(−y·log a)/∂a when the suite had run long enough to evict SymPy's cache)."""
+    from sympy.core.cache import clear_cache
+    from derive.core.engine import _diff
+    a, y = sp.symbols("a y", real=True)
+    first = sp.Mul(-1, y, sp.log(a), evaluate=False)
+    assert _diff(first, a) == -y / a
+    clear_cache()
+    again = sp.Mul(-1, y, sp.log(a), evaluate=False)
+    assert again == first and again.args[2] is not first.args[2]
+    assert _diff(again, a) == -y / a and _diff(again, y) == -sp.log(a)
+    total = sp.Add(a, y, sp.log(a), evaluate=False)
+    assert _diff(total, a) == 1 + 1 / a
+    clear_cache()
+    assert _diff(sp.Add(a, y, sp.log(a), evaluate=False), a) == 1 + 1 / a

@@ -688,3 +688,40 @@ def test_large_explicit_values_are_exact_and_the_same_as_expanded():
     for p in ex.inputs:
         given, full = ex.grad(p), expand_quantities(ex.evaluation.grad(p, "n7"))
         assert abs(sp.N(given - full, 50)) < sp.Float("1e-45"), p
+
+
+@pytest.mark.parametrize("fmt", ["moodle", "qti", "gift"])
+def test_an_lms_export_of_a_value_beyond_a_double_is_refused_by_name(tmp_path, fmt, capsys):
+    """An LMS keeps numeric answers as doubles: exp(800) would be written as inf and mark every
+    student wrong. The export names the variant and the step instead."""
+    from derive.cli import main
+    spec = tmp_path / "big.yaml"
+    spec.write_text("equations: |\n  z = w*x\n  L = exp(z)\nvalues: {x: 800}\n"
+                    "random:\n  w: {integers: [1, 2]}\nask: [dL/dw]\n")
+    with pytest.raises(SystemExit) as info:
+        main(["homework", str(spec), "--variants", "2", "--seed", "1", "--format", fmt,
+              "--out", str(tmp_path / "hw")])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "dL/dw" in err and "beyond the range" in err and "variant" in err, err
+    assert not (tmp_path / "hw").exists()
+
+
+def test_answer_keys_beyond_a_double_hold_the_value_as_text_never_inf(tmp_path):
+    """A homework whose answers are beyond a double's range still gets its sheets and keys: the
+    JSON and CSV keys write the value (and its tolerance) as text in scientific notation."""
+    import json
+    from derive.cli import main
+    spec = tmp_path / "big.yaml"
+    spec.write_text("equations: |\n  z = w*x\n  L = exp(z)\nvalues: {x: 800}\n"
+                    "random:\n  w: {integers: [1, 2]}\nask: [dL/dw]\n")
+    main(["homework", str(spec), "--variants", "2", "--seed", "1", "--out", str(tmp_path / "hw")])
+    rows = json.loads((tmp_path / "hw" / "answers.json").read_text())
+    by_w = {r["values"]["w"]: r for r in rows}
+    exact = 800 * sp.exp(800 * 2)
+    assert by_w[2]["answers"]["dL/dw"] == "5.9464946459695844e+697"
+    assert abs(sp.Float(by_w[2]["answers"]["dL/dw"], 30) / sp.N(exact, 30) - 1) < 1e-16
+    assert float(sp.Float(by_w[1]["answers"]["dL/dw"], 17) / sp.N(800 * sp.exp(800), 20)) == pytest.approx(1, abs=1e-15)
+    assert by_w[2]["tolerance"]["dL/dw"] == "5.0e+693"  # half a unit in the 4th figure of 5.946e697
+    csv_text = (tmp_path / "hw" / "answers.csv").read_text()
+    assert "inf" not in csv_text and "e+697" in csv_text

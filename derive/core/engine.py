@@ -1055,12 +1055,13 @@ def _diff(expr: sp.Expr, symbol: sp.Symbol) -> sp.Expr:
     (quadratic: 400 inputs took 9 s). A sum keeps only its terms with ``symbol``; a product with
     one factor holding it is that factor's derivative times the rest."""
     if (expr.is_Add or expr.is_Mul) and len(expr.args) > 2:
+        args = expr.args
         holding = _args_holding(expr).get(symbol, [])
-        if expr.is_Add and len(holding) < len(expr.args):
-            return sp.Add(*(_diff(t, symbol) for t in holding)) if holding else sp.S.Zero
+        if expr.is_Add and len(holding) < len(args):
+            return sp.Add(*(_diff(args[i], symbol) for i in holding)) if holding else sp.S.Zero
         if expr.is_Mul and len(holding) == 1:
-            rest = sp.Mul(*(f for f in expr.args if f is not holding[0]))
-            return rest * _diff(holding[0], symbol)
+            (i,) = holding
+            return sp.Mul(*args[:i], *args[i + 1:]) * _diff(args[i], symbol)
     return sp.diff(expr, symbol)
 
 
@@ -1068,13 +1069,16 @@ _HOLDING: dict = {}
 
 
 def _args_holding(expr: sp.Expr) -> dict:
-    """symbol -> the arguments of ``expr`` that hold it, built once per expression."""
+    """symbol -> the positions of the arguments of ``expr`` that hold it, built once per
+    expression. Positions, not the arguments themselves: the cache is keyed by equality, and an
+    equal expression built elsewhere has equal but distinct arguments (an identity test against
+    those once kept a factor in "the rest", giving −y·log(a)/a for ∂(−y·log a)/∂a)."""
     known = _HOLDING.get(expr)
     if known is None:
         known = {}
-        for a in expr.args:
+        for i, a in enumerate(expr.args):
             for symbol in a.free_symbols:
-                known.setdefault(symbol, []).append(a)
+                known.setdefault(symbol, []).append(i)
         if len(_HOLDING) > 256:
             _HOLDING.clear()
         _HOLDING[expr] = known

@@ -33,6 +33,8 @@ class Tolerance:
         """The largest accepted |answer − value| around an exact ``value`` (a positive float;
         a zero value under a relative rule gets a tiny absolute floor instead of none)."""
         x = abs(float(value))
+        if not math.isfinite(x):  # an exact value beyond a double's range: no float bound either
+            return math.inf
         if self.kind == "absolute":
             return float(self.amount)
         if self.kind == "relative":

@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -487,6 +488,17 @@ def _number(value) -> float | int:
     return float(approx(value))
 
 
+def _key_number(value) -> float | int | str:
+    """A number for the answer keys (JSON, CSV): a float, or, for an exact value beyond a
+    double's range, its 17 significant digits as text ("1.9355…e+347"), never ``inf``."""
+    x = _number(value)
+    if isinstance(x, float) and not math.isfinite(x):
+        import mpmath
+        from ..core.approx import approx
+        return mpmath.nstr(approx(value), 17, min_fixed=1, max_fixed=0)
+    return x
+
+
 def _entries(value) -> list[tuple[str, object]]:
     """A value's numbers with the suffix that names each: ``[("", x)]`` for a number, and
     ``[("[1,1]", …), ("[1,2]", …) …]`` (``[i]`` for a column vector) for a matrix, row by row —
@@ -508,7 +520,7 @@ def _entries(value) -> list[tuple[str, object]]:
 def _plain(value, convert=None):
     """A value for answers.json: a number, or nested lists of numbers (a column vector as a list)."""
     from ..core.tensor import Tensor
-    convert = convert or _number
+    convert = convert or _key_number
     if isinstance(value, Tensor):
         if value.scalar:
             return convert(value.item())
@@ -528,7 +540,7 @@ def answer_key_json(gen, variants, answers) -> str:
                      "answers": {k: _plain(a) for k, a in answers[v.id].items()},
                      "exact": {k: _plain(a, sp.sstr) for k, a in answers[v.id].items()},
                      # the accepted |answer − exact| under the spec's `tolerance:` rule (per entry)
-                     "tolerance": {k: _plain(a, lambda e: tolerance(e, gen))
+                     "tolerance": {k: _plain(a, lambda e: _key_tolerance(e, gen))
                                    for k, a in answers[v.id].items()}})
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
 
@@ -544,8 +556,25 @@ def answer_key_csv(gen, variants, answers) -> str:
     writer.writerow(["id", *inputs, *keys])  # a matrix: one column per entry, W[1,1] W[1,2] …
     for v in variants:
         writer.writerow([v.id, *[_number(_exact(e)) for x in v.values.values() for _, e in _entries(x)],
-                         *[repr(_number(e)) for a in answers[v.id].values() for _, e in _entries(a)]])
+                         *[str(_key_number(e)) if isinstance(_key_number(e), str) else repr(_number(e))
+                           for a in answers[v.id].values() for _, e in _entries(a)]])
     return buf.getvalue()
+
+
+def _key_tolerance(value, gen) -> float | str:
+    """The tolerance for the JSON key; beyond a double's range, computed at high precision and
+    written as text, as the answer is (``Infinity`` is not JSON)."""
+    bound = tolerance(value, gen)
+    if math.isfinite(bound):
+        return bound
+    import mpmath
+    from ..core.approx import approx
+    r, x = rule(gen), abs(approx(value))
+    if r.kind == "absolute":
+        return float(r.amount)
+    exact = (mpmath.mpf(r.amount) * x if r.kind == "relative" else
+             mpmath.mpf(10) ** (int(mpmath.floor(mpmath.log10(x))) - int(r.amount) + 1) / 2)
+    return mpmath.nstr(exact, 17, min_fixed=1, max_fixed=0)
 
 
 def _exact(value):

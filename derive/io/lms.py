@@ -11,12 +11,14 @@ checked by the tests (well-formed, manifest present, intervals right).
 from __future__ import annotations
 
 import io
+import math
 import re
 import zipfile
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape as _xml_escape
 from xml.sax.saxutils import quoteattr as _xml_quoteattr
 
+from ..core.errors import InvalidValue
 from ..core.escape import one_line, xml_text
 
 
@@ -55,6 +57,17 @@ class Question:
     text: str  # HTML: the problem statement
     parts: list = field(default_factory=list)
     feedback: str = ""  # HTML: the worked solution
+
+    def __post_init__(self):
+        # An LMS stores a numeric answer as a double: a value beyond its range would be written
+        # as "inf" and every student's answer marked wrong, so the export is refused instead.
+        for p in self.parts:
+            for what, x in (("value", p.value), ("tolerance", p.tolerance)):
+                if not math.isfinite(x):
+                    raise InvalidValue(
+                        f"variant {self.ident}: the {what} of {p.key} is beyond the range of an LMS "
+                        f"numeric answer (a double, up to about 1.8e308); choose smaller numbers in "
+                        f"the spec, or leave {p.key} out of ask")
 
 
 def number(x: float) -> str:
