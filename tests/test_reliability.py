@@ -725,3 +725,17 @@ def test_answer_keys_beyond_a_double_hold_the_value_as_text_never_inf(tmp_path):
     assert by_w[2]["tolerance"]["dL/dw"] == "5.0e+693"  # half a unit in the 4th figure of 5.946e697
     csv_text = (tmp_path / "hw" / "answers.csv").read_text()
     assert "inf" not in csv_text and "e+697" in csv_text
+
+
+def test_a_sum_beyond_max_terms_is_refused_before_parsing_and_within_it_is_exact():
+    big = "L = " + " + ".join(["x"] * 100_000)
+    with counted() as work, pytest.raises(BudgetError, match="max_terms") as info:
+        Example.from_equations(big, values={"x": 2})
+    assert work.n < REFUSAL_CALLS, f"{work.n} calls before the sum was refused"
+    assert "have 99999 operations" in str(info.value)
+    with budget.limits(max_terms=200_000), pytest.raises(BudgetError, match="max_nodes"):
+        Example.from_equations("\n".join(f"z{i} = x" for i in range(6000)), values={"x": 1})
+    ok = Example.from_equations("L = " + " + ".join(f"{i % 7 - 3}*x*x" for i in range(3000)) + " - w",
+                                values={"x": 3, "w": -1})
+    assert ok.value("L") == sum(i % 7 - 3 for i in range(3000)) * 9 + 1
+    assert ok.grad("x") == sum(i % 7 - 3 for i in range(3000)) * 6 and ok.grad("w") == -1

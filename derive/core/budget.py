@@ -15,6 +15,7 @@ limit                 default    what it bounds
 ``max_magnitude``     4000       decimal orders of magnitude of any value (``exp(1e6)`` is refused)
 ``max_nesting``       100        parentheses, unary signs and calls nested in one expression
 ``max_nodes``         5000       nodes plus inputs of one graph (a chain of depth d has 2d + 1)
+``max_terms``         20000      operations (+ − * /) in one text of equations
 ``max_variants``      5000       homework variants per run, and the index in a variant id
 ``simplify_seconds``  0.5        time for ``simplify`` in symbolic comparison; past it derive
                                  compares at random points instead
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import threading
 from contextlib import contextmanager
@@ -77,6 +79,7 @@ class Limits:
     max_magnitude: int = 4000
     max_nesting: int = 100
     max_nodes: int = 5000
+    max_terms: int = 20_000
     max_variants: int = 5000
     simplify_seconds: float = 0.5
     max_file_bytes: int = 1_000_000
@@ -329,7 +332,6 @@ def check_brackets(text: str, where=lambda column: "expression") -> None:
 
     >>> check_brackets("((x))")
     """
-    import re
     lim = current()
     signs = re.search(r"[-+−](?:\s*[-+−]){%d}" % lim.max_nesting, text)  # - - - … x: unary signs nest
     if signs:
@@ -364,6 +366,20 @@ def check_nodes(count: int, what: str = "the graph") -> None:
     if count > lim.max_nodes:
         raise BudgetError("max_nodes", f"{what} has {count} nodes and inputs, more than the limit "
                           f"max_nodes = {lim.max_nodes}")
+
+
+def check_terms(text: str, what: str = "the equations") -> None:
+    """At most ``max_terms`` operations (+ − * /) in ``text``, counted by one scan *before* it is
+    tokenized: parsing and differentiating are linear in the terms, but a sum of 10⁵ terms still
+    takes seconds, and a refusal must take none."""
+    lim = current()
+    count = len(_OPERATOR.findall(text))
+    if count > lim.max_terms:
+        raise BudgetError("max_terms", f"{what} have {count} operations (+ − * /), more than the "
+                          f"limit max_terms = {lim.max_terms}")
+
+
+_OPERATOR = re.compile(r"\*\*|[-+*/−·×÷]")
 
 
 def check_variants(count: int, what: str = "--variants") -> None:

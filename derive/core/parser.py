@@ -717,6 +717,7 @@ def parse_equations(text: str, functions: dict | None = None) -> list[Equation]:
     lines = text.replace("\r\n", "\n").split("\n")
     budget.check_nodes(sum(1 for l in lines if l.strip() and not l.lstrip().startswith("#")),
                        "the text of the equations")  # before parsing thousands of lines
+    budget.check_terms(text)  # before parsing a sum of 10⁵ terms
     for number, raw in enumerate(lines, start=1):
         line = raw.split("#", 1)[0].rstrip()
         if not line.strip():
