@@ -720,6 +720,29 @@ def demo(out, force, no_pdf):
     click.echo(f"wrote {len(written)} files to {out}/", err=True)
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (the default: this computer only).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
+def serve(host, port, open_browser):
+    """A local web app: type equations (or use a builder, or upload a spec) and see the
+    derivation live; check answers step by step with hints; train; download every format.
+
+    \b
+    Example:
+      derive serve --open
+    """
+    import gc
+    gc.enable()  # a long-running server: collect as usual
+    try:
+        from .serve.app import serve as run
+    except ImportError as e:
+        raise DeriveError(f"derive serve needs the web packages ({e.name}); pip install 'derive[serve]'") from None
+    click.echo(f"derive serve: http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    run(host, port, open_browser)
+
+
 def _terminate_cleanly():
     """SIGTERM unwinds like Ctrl-C: staging folders and temporary build folders are removed on the
     way out, and the command ends with one line (``derive: interrupted``)."""
