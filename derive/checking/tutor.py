@@ -468,8 +468,8 @@ def matrix_steps(ex) -> list[str]:
               if eq.name in relevant and eq.name != out]
     params = [n for n in ex.inputs if ex.roles.get(n) == "parameter" and n in relevant]
     steps += [f"d{out}/d{p}" for p in params]
-    if ex.lr is not None:
-        steps += [f"{p}_new" for p in params]
+    if ex.lr is not None:  # a builder's matrices update entry by entry (w1_1_1_new), not as W1_new
+        steps += [f"{p}_new" for p in params if not getattr(ex, "params", None) or p in ex.params]
     return steps
 
 
