@@ -445,7 +445,7 @@ def _check_homework(spec, given: dict, rtol, atol, name: str) -> int:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same variants.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.option("--format", "fmts", default="md,tex", show_default=True,
-              help="Comma-separated: md, tex, pdf, html, ipynb, text, moodle, qti, gift "
+              help="Comma-separated: md, tex, pdf, html, ipynb, text, moodle, qti, gift, worksheet "
                    "(answers.csv/json are always written).")
 @click.option("--per-page", is_flag=True, help="One variant per page, each with its own name and ID line.")
 @PAPER
@@ -488,7 +488,7 @@ def homework(spec, variants, seed, out, fmts, jobs, force, per_page, paper):
     from .model.spec import load_spec
     check_variants(variants)
     if not [f for f in fmts.split(",") if f.strip()]:
-        raise DeriveError("--format is empty; give one or more of md, tex, pdf, html, ipynb, text, moodle, qti, gift")
+        raise DeriveError("--format is empty; give one or more of md, tex, pdf, html, ipynb, text, moodle, qti, gift, worksheet")
     written = generate(load_spec(spec), variants, seed, out, fmts.split(","), jobs=jobs, force=force,
                        per_page=per_page, paper=paper)
     click.echo(f"wrote {len(written)} files to {out}", err=True)

@@ -71,15 +71,16 @@ def _problem(ex) -> str:
     return html
 
 
-def worksheet(ex, tolerance=None, title: str | None = None) -> str:
+def worksheet(ex, tolerance=None, steps=None, title: str | None = None) -> str:
     """The worksheet page for ``ex`` (an example with values); ``tolerance``: a spec's
-    ``Tolerance`` (relative or absolute, replacing the digits rule as in ``derive check``)."""
+    ``Tolerance`` (relative or absolute, replacing the digits rule as in ``derive check``);
+    ``steps``: the answer keys asked (default: the spec's ``ask:``, else the worked solution's)."""
     from ..checking.tutor import Tutor
     from ..rendering.formats import Writer, get_format
     from ..rendering.worksheet import page
     if ex.symbolic:
         raise DeriveError("a worksheet needs an example with values: give every input a value")
-    tutor = Tutor(ex)
+    tutor = Tutor(ex, steps=steps)
     html = Writer(get_format("html"), precision=ex.precision or 4, notation=ex.notation)
     steps, secret = [], []
     for st in tutor.steps:

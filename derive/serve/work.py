@@ -192,8 +192,10 @@ def _from_spec_file(path: Path) -> Loaded:
         args = spec.tolerance.check_args()
         rtol, atol = args.get("rtol"), args.get("atol")
     if spec.random:  # a homework spec: its first variant (seed 0), as `derive homework` draws it
-        from ..courseware.homework import Generator
-        example = Generator(spec, 0).variants(1)[0].example
+        from ..courseware.homework import Generator, ask_keys
+        generator = Generator(spec, 0)
+        example = generator.variants(1)[0].example
+        example.meta["ask"] = ask_keys(generator, example)  # this request's own example
     else:
         if isinstance(spec.lr, dict):
             spec.lr = None  # a learning rate per parameter: a training option
