@@ -152,18 +152,24 @@
   function hint(li, index) {
     var s = state[index], step = data.steps[index], box = li.querySelector(".verdict");
     if (s.hints < step.hints.length) {
-      line(box, "hint", "Hint " + (s.hints + 1) + ": " + step.hints[s.hints]);
       s.hints++;
+      var left = box.querySelector(".left");
+      line(box, "hint", "Hint " + s.hints + ": " + step.hints[s.hints - 1]);
+      if (left) { box.appendChild(left); }  // "try again" stays last
     } else {
       reveal(li, index);
     }
   }
 
+  function hints(box, s, step) {  // the hints asked for so far stay on show, in order
+    for (var i = 0; i < s.hints; i++) { line(box, "hint", "Hint " + (i + 1) + ": " + step.hints[i]); }
+  }
+
   function reveal(li, index) {
     var s = state[index], step = data.steps[index], box = li.querySelector(".verdict");
-    if (s.revealed) { return; }
     s.revealed = true;
     s.done = true;
+    if (box.querySelector(".reveal")) { return; }
     step.reveal.forEach(function (text) { line(box, "reveal", text); });
     li.querySelector(".hint").disabled = true;
     li.querySelector(".show").disabled = true;
@@ -186,7 +192,7 @@
       li.classList.add("correct");
       s.credit = !s.revealed;
       s.done = true;
-      line(box, "mark", "✓ correct");
+      line(box, "mark", s.credit ? "✓ correct" : "✓ correct (after the value was shown: no credit)");
       score();
       var next = li.nextElementSibling && li.nextElementSibling.querySelector(".answer");
       if (next) { next.focus(); }
@@ -196,10 +202,11 @@
     var left = TRIES - s.tries;
     line(box, "mark", left > 0 ? "✗ not right yet" : "✗ incorrect");
     if (result.text) { line(box, "message", result.text); }
-    if (left <= 0) { reveal(li, index); score(); return; }
     // as the tutor: the rule after a first undiagnosed miss, the formula with numbers after the second
-    if (s.tries === 1 && !result.text && s.hints === 0) { hint(li, index); }
-    else if (s.tries >= 2 && s.hints < step.hints.length) { s.hints = Math.max(s.hints, step.hints.length - 1); hint(li, index); }
+    if (s.tries === 1 && !result.text) { s.hints = Math.max(s.hints, 1); }
+    else if (s.tries >= 2) { s.hints = step.hints.length; }
+    hints(box, s, step);
+    if (left <= 0 || s.revealed) { reveal(li, index); score(); return; }
     line(box, "left", "Try again (" + left + (left === 1 ? " try" : " tries") + " left; Show gives the value).");
   }
 
@@ -220,4 +227,7 @@
     section.scrollIntoView();
   });
   score();
+  // the rules, for a reader (and the tests) to try in the console: deriveWorksheet.judge(0, "7")
+  window.deriveWorksheet = {judge: function (index, raw) { return judge(data.steps[index], raw, data.tolerance).status; },
+                            readNumber: readNumber};
 })();
