@@ -35,7 +35,9 @@ def chrome(width: int = 1280, height: int = 900, downloads: Path | None = None):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     if downloads is not None:
         options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                                  "download.prompt_for_download": False})
+                                                  "download.prompt_for_download": False,
+                                                  # several downloads from one page are not "automatic"
+                                                  "profile.default_content_setting_values.automatic_downloads": 1})
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_page_load_timeout(60)
     return driver
@@ -47,8 +49,9 @@ def console_errors(driver) -> list[str]:
 
 def screenshot(driver, path: Path, width: int) -> Path:
     """A full-page screenshot at ``width`` px (saved also under $DERIVE_SCREENS, to look at)."""
-    height = driver.execute_script("return Math.max(document.body.scrollHeight, 600)")
-    driver.set_window_size(width, min(int(height) + 120, 6000))
+    driver.set_window_size(width, 900)  # the page reflows at this width first
+    height = driver.execute_script("return Math.max(document.documentElement.scrollHeight, 600)")
+    driver.set_window_size(width, min(int(height) + 120, 8000))
     driver.save_screenshot(str(path))
     if SCREENS is not None:
         SCREENS.mkdir(parents=True, exist_ok=True)
