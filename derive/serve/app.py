@@ -124,6 +124,7 @@ def _context(form: dict) -> dict:
         return {"source": source.query(), "link": source.link(),
                 "title": loaded.example.title or "Derivation",
                 "html": work.derivation_html(loaded.example),
+                "diagram": work.diagram_html(loaded.example),
                 "steps": work.check_steps(loaded, {}, {}, set()),
                 "train": loaded.train, "symbolic": loaded.example.symbolic}
     derived, error = guarded(compute)
