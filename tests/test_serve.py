@@ -18,11 +18,10 @@ import derive
 from derive.cli import main
 from tests.conftest import ROOT
 
-pytest.importorskip("httpx")
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
-from derive.serve import app as web  # noqa: E402
-from derive.serve import work  # noqa: E402
+from derive.serve import app as web
+from derive.serve import work
 
 SEED_SPEC = """title: Backprop through one ReLU neuron
 equations: |

@@ -84,12 +84,10 @@ def worksheet(ex, tolerance=None, steps=None, title: str | None = None) -> str:
     html = Writer(get_format("html"), precision=ex.precision or 4, notation=ex.notation)
     steps, secret = [], []
     for st in tutor.steps:
-        kind = tutor._kind(st.key)
-        steps.append({"key": st.key, "label": html.inline(tutor._label(kind))})
-        secret.append({"value": _floats(tutor._expected(kind)),
-                       "hints": [tutor._rule(st.key), tutor._formula(st.key)],
-                       "reveal": [line.strip() for line in tutor._reveal(st.key)],
-                       "mistakes": _mistakes(ex, st.key)})
+        told = tutor.help(st.key)
+        steps.append({"key": st.key, "label": html.inline(told.label)})
+        secret.append({"value": _floats(told.expected), "hints": [told.rule, told.formula],
+                       "reveal": list(told.reveal), "mistakes": _mistakes(ex, st.key)})
     title = title or ex.title or "Worksheet"
     data = {"steps": secret, "tolerance": tolerance.check_args() if tolerance is not None else None,
             "solution": ex.render("html", fragment=True)}

@@ -121,10 +121,11 @@ def _context(form: dict) -> dict:
     def compute():
         source = work.Source.from_form(form)
         loaded = work.load(source)
+        html = work.derivation_html(loaded.example)
         return {"source": source.query(), "link": source.link(),
                 "title": loaded.example.title or "Derivation",
-                "html": work.derivation_html(loaded.example),
-                "diagram": work.diagram_html(loaded.example),
+                "html": html,
+                "diagram": "" if 'class="diagram"' in html else work.diagram_html(loaded.example),
                 "steps": work.check_steps(loaded, {}, {}, set()),
                 "train": loaded.train, "symbolic": loaded.example.symbolic}
     derived, error = guarded(compute)

@@ -278,7 +278,7 @@ def check_steps(loaded: Loaded, answers: dict, levels: dict, show: set) -> list[
         key = step.key
         text = str(answers.get(key, "")).strip()
         level = max(0, min(HINT_LEVELS, int(levels.get(key, 0) or 0)))
-        views.append(StepView(key, html.inline(tutor._label(tutor._kind(key))), text, level=level,
+        views.append(StepView(key, html.inline(tutor.help(key).label), text, level=level,
                               shown=key in show))
         if text:
             try:
@@ -295,10 +295,11 @@ def check_steps(loaded: Loaded, answers: dict, levels: dict, show: set) -> list[
             if v.status in ("carried", "unreadable"):
                 v.message = report.hint(v.key)
             elif v.status == "incorrect":
-                v.message = tutor._diagnosis(report, v.key) or _budget_note(report.hint(v.key))
-        v.hints = [tutor._rule(v.key), tutor._formula(v.key)][:v.level]
+                v.message = tutor.diagnosis(report, v.key) or _budget_note(report.hint(v.key))
+        told = tutor.help(v.key)
+        v.hints = [told.rule, told.formula][:v.level]
         if v.shown:
-            v.revealed = [line.strip() for line in tutor._reveal(v.key)]
+            v.revealed = list(told.reveal)
             if report is not None and v.status == "incorrect" and v.key in read and not v.message:
                 v.revealed.append(report.hint(v.key))  # derive check's own words, with the value
     return views
