@@ -212,6 +212,18 @@ def test_hostile_input_gets_the_one_line_message_and_the_server_goes_on(site, ca
     assert "Backward pass" in _css(driver, "#derivation").text
 
 
+def test_a_million_digit_literal_in_a_builder_field(site):
+    driver, url = site
+    driver.get(url + "/")
+    _css(driver, "[data-tab=neuron]").click()
+    driver.execute_script("arguments[0].value = arguments[1]", _css(driver, "#tab-neuron input[name=x]"), "9" * 10 ** 6)
+    _css(driver, "#tab-neuron button[type=submit]").click()
+    message = _text_appears(driver, "#result .error", "derive: error:")
+    assert "has 1000000 digits, more than the limit max_digits = 4000" in message
+    driver.get(url + "/?" + urlencode({"build": "neuron", "x": "2", "w": "3", "b": "1", "y": "5"}))
+    assert "Backward pass" in _css(driver, "#derivation").text
+
+
 def test_a_script_in_a_title_name_or_answer_never_runs(site):
     driver, url = site
     attack = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'

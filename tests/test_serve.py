@@ -193,6 +193,7 @@ HOSTILE = [
     ({"build": "editor", "equations": "z = w*x\nL = z**2", "values": "w = 3\nx = " + "9" * 5000}, "max_digits"),
     ({"build": "editor", "equations": "L = " + "(" * 3000 + "x" + ")" * 3000, "values": "x = 1"}, "max_nesting"),
     ({"build": "editor", "equations": "z = exp(exp(exp(exp(w))))\nL = z", "values": "w = 10"}, "max_magnitude"),
+    ({"build": "neuron", **work.BUILDER_FIELDS["neuron"], "x": "9" * 10 ** 6}, "has 1000000 digits, more than the limit max_digits"),
     ({"build": "chain", **work.BUILDER_FIELDS["chain"], "depth": "100000"}, "max_nodes"),
     ({"spec": "a: *x\n"}, "malformed YAML"),
     ({"build": "teleport"}, "unknown builder"),
