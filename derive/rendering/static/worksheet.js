@@ -116,7 +116,7 @@
     if (Array.isArray(step.value)) { return judgeMatrix(raw, step.value, tol); }
     var answer = readNumber(raw);
     if (answer.error) {
-      return {status: "unreadable", text: "cannot read that: " + answer.error +
+      return {status: "unreadable", text: answer.error +
               " (this page reads numbers like 0.25, -3.5e-2 or 3/20; derive check also reads formulas)"};
     }
     var verdict = judgeNumber(answer, step.value, tol);
@@ -184,7 +184,8 @@
     li.classList.remove("correct", "incorrect", "unreadable");
     if (result.status === "unreadable") {
       li.classList.add("unreadable");
-      line(box, "mark", "? " + result.text + ". Try again (this does not count as a try).");
+      line(box, "mark", "? cannot read that");
+      line(box, "message", result.text + ". Try again (this does not count as a try).");
       return;
     }
     s.tries++;
