@@ -53,6 +53,7 @@ class Source:
     spec: str = ""
     build: str = ""
     fields: tuple = ()  # (name, text) pairs of the builder form
+    typed: bool = False  # the spec was written from the equation editor (errors name its lines)
 
     @classmethod
     def from_form(cls, form: dict) -> "Source":
@@ -65,7 +66,7 @@ class Source:
             defaults = BUILDER_FIELDS[build]
             return cls(build=build, fields=tuple((k, str(form.get(k, v) or "").strip()) for k, v in defaults.items()))
         if build == "editor" or (not form.get("spec") and form.get("equations")):
-            return cls(spec=editor_spec({k: form.get(k, "") for k in EDITOR_FIELDS}))
+            return cls(spec=editor_spec({k: form.get(k, "") for k in EDITOR_FIELDS}), typed=True)
         spec = form.get("spec") or ""
         if not spec.strip():
             raise ServeError("nothing to derive: write equations, choose a builder or paste a spec")
@@ -140,7 +141,7 @@ def load(source: Source) -> Loaded:
     """The example a request describes, built afresh (never shared between requests)."""
     if source.build:
         return Loaded(_built(source.build, dict(source.fields)))
-    return _from_spec_text(source.spec)
+    return _from_spec_text(source.spec, "" if source.typed else "spec.yaml")
 
 
 def _number(text: str, name: str):
@@ -168,9 +169,10 @@ def _built(build: str, f: dict):
     return _from_spec_text("\n".join(lines) + "\n").example
 
 
-def _from_spec_text(text: str) -> Loaded:
+def _from_spec_text(text: str, name: str = "spec.yaml") -> Loaded:
     """A spec's text, read by the very loaders of ``derive render``/``mlp``/``check``: it is
-    written to a private temporary file whose name the messages then show as ``spec.yaml``."""
+    written to a private temporary file whose name the messages then show as ``name`` (none for
+    the equation editor's spec, whose lines are the equations' own)."""
     budget.check_file_size(len(text.encode("utf-8")), "the spec")
     with tempfile.TemporaryDirectory(prefix="derive-serve-") as folder:
         path = Path(folder) / "spec.yaml"
@@ -178,7 +180,8 @@ def _from_spec_text(text: str) -> Loaded:
         try:
             return _from_spec_file(path)
         except DeriveError as e:
-            raise ServeError(str(e).replace(str(path), "spec.yaml")) from None
+            shown = str(e).replace(str(path), name) if name else str(e).replace(f"{path}: ", "")
+            raise ServeError(shown.replace(str(path), "the equations")) from None
 
 
 def _from_spec_file(path: Path) -> Loaded:
