@@ -110,6 +110,12 @@ def test_a_network_a_softmax_batch_and_an_uploaded_spec(client):
     assert _error(typed) is None and "tanh" in typed
 
 
+def test_a_symbolic_example_is_derived_without_a_check_panel(client):
+    page = client.get("/", params={"build": "neuron", "x": "", "w": "", "b": "", "y": "", "lr": ""}).text
+    assert _error(page) is None and "Backward pass" in page
+    assert 'class="step' not in page and "give every input a value to check answers" in page
+
+
 def _cli_check(tmp_path, spec_text: str, answers: dict, capsys) -> dict:
     """``derive check SPEC ANSWERS``'s verdicts and hints: {key: (verdict, hint)}."""
     spec, given = tmp_path / "spec.yaml", tmp_path / "answers.yaml"

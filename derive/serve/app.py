@@ -126,7 +126,7 @@ def _context(form: dict) -> dict:
                 "title": loaded.example.title or "Derivation",
                 "html": html,
                 "diagram": "" if 'class="diagram"' in html else work.diagram_html(loaded.example),
-                "steps": work.check_steps(loaded, {}, {}, set()),
+                "steps": [] if loaded.example.symbolic else work.check_steps(loaded, {}, {}, set()),
                 "train": loaded.train, "symbolic": loaded.example.symbolic}
     derived, error = guarded(compute)
     context.update(derived=derived, error=error, optimizers=work.optimizers() if derived else [])
