@@ -89,7 +89,9 @@ def _answer(driver, key: str, text: str, button: str = "check") -> str:
     box.send_keys(text)
     before = _css(driver, "#check form")
     if button == "check":
-        _css(driver, "#check button[name=check]").click()
+        _css(driver, "#check .actions button[name=check]").click()
+    elif button == "enter":
+        pass  # the text ends with a newline: Enter in the box
     else:
         step.find_element("css selector", f"button[name={button}]").click()
     from selenium.common.exceptions import StaleElementReferenceException
@@ -115,7 +117,8 @@ def test_check_the_seed_neuron_wrong_then_right_with_growing_hints(site, tmp_pat
     assert "Hint 1: the forward pass: z = wx + b" in _answer(driver, "z", "6", "hint")
     hinted = _answer(driver, "z", "6", "hint")
     assert "Hint 2: z = wx + b = 3 · 2 + 1" in hinted and "Hint 1:" in hinted
-    assert "✓ correct" in _answer(driver, "z", "7")
+    assert "Hint" not in _answer(driver, "a", "5\n", "enter")  # Enter checks: it asks no hint
+    assert "✓ correct" in _answer(driver, "z", "7\n", "enter")  # Enter checks (it asks no hint)
     assert "sign error in (a − y)" in _answer(driver, "dL/da", "-4")
     # a wrong a = 6, then L = 1 from it: carried forward
     _answer(driver, "a", "6")

@@ -282,6 +282,12 @@ def test_concurrent_requests_share_no_example_state():
         assert list(pool.map(derive_one, range(12))) == ["correct"] * 12
 
 
+def test_cli_serve_binds_to_this_computer_by_default():
+    from derive.cli import cli
+    options = {p.name: p for p in cli.commands["serve"].params}
+    assert options["host"].default == "127.0.0.1" and options["port"].default == 8000
+
+
 def test_cli_serve_refuses_a_bad_port_with_one_line(capsys):
     with pytest.raises(SystemExit) as e:
         main(["serve", "--port", "0"])
