@@ -83,11 +83,11 @@ def test_typed_equations_derive_live_and_the_link_shares_them(site, tmp_path):
 def _answer(driver, key: str, text: str, button: str = "check") -> str:
     """Type ``text`` into the box of ``key``, press a button of the check panel, wait for the
     panel to come back; the step's verdict."""
+    before = _css(driver, "#check form")  # replaced when the answer comes back (Enter may send it at once)
     step = _css(driver, f'.step[data-key="{key}"]')
     box = step.find_element("css selector", "input[name^='answer:']")
     box.clear()
     box.send_keys(text)
-    before = _css(driver, "#check form")
     if button == "check":
         _css(driver, "#check .actions button[name=check]").click()
     elif button == "enter":
