@@ -36,10 +36,12 @@ __version__ = "0.1.0"
 #   training    the optimizer registry, exact training runs, their observations and document
 #   initialization  He/LeCun/Glorot derived, and the variance simulation
 #   model       the examples users build: Example, builders, spec files
-#   courseware  documents made of several examples: comparison, remedies, homework, handout, demo
+#   courseware  documents made of several examples: comparison, remedies, homework, handout, demo,
+#               self-checking worksheets
+#   serve       the web app of `derive serve` (Starlette): derive, check and train in the browser
 #   cli         the command line, thin over the rest
 LAYERS = ("core", "rendering", "io", "solutions", "checking", "training", "initialization", "model",
-          "courseware", "cli")
+          "courseware", "serve", "cli")
 
 _EXPORTS = {
     "Example": "model.example", "neuron": "model.builders", "chain": "model.builders",

@@ -445,7 +445,7 @@ def _check_homework(spec, given: dict, rtol, atol, name: str) -> int:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same variants.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.option("--format", "fmts", default="md,tex", show_default=True,
-              help="Comma-separated: md, tex, pdf, html, ipynb, text, moodle, qti, gift "
+              help="Comma-separated: md, tex, pdf, html, ipynb, text, moodle, qti, gift, worksheet "
                    "(answers.csv/json are always written).")
 @click.option("--per-page", is_flag=True, help="One variant per page, each with its own name and ID line.")
 @PAPER
@@ -488,7 +488,7 @@ def homework(spec, variants, seed, out, fmts, jobs, force, per_page, paper):
     from .model.spec import load_spec
     check_variants(variants)
     if not [f for f in fmts.split(",") if f.strip()]:
-        raise DeriveError("--format is empty; give one or more of md, tex, pdf, html, ipynb, text, moodle, qti, gift")
+        raise DeriveError("--format is empty; give one or more of md, tex, pdf, html, ipynb, text, moodle, qti, gift, worksheet")
     written = generate(load_spec(spec), variants, seed, out, fmts.split(","), jobs=jobs, force=force,
                        per_page=per_page, paper=paper)
     click.echo(f"wrote {len(written)} files to {out}", err=True)
@@ -718,6 +718,29 @@ def demo(out, force, no_pdf):
     from .courseware.demo import write_demo
     written = write_demo(out, force=force, pdf=not no_pdf)
     click.echo(f"wrote {len(written)} files to {out}/", err=True)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (the default: this computer only).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a web browser.")
+def serve(host, port, open_browser):
+    """A local web app: type equations (or use a builder, or upload a spec) and see the
+    derivation live; check answers step by step with hints; train; download every format.
+
+    \b
+    Example:
+      derive serve --open
+    """
+    import gc
+    gc.enable()  # a long-running server: collect as usual
+    try:
+        from .serve.app import serve as run
+    except ImportError as e:
+        raise DeriveError(f"derive serve needs the web packages ({e.name}); pip install 'derive[serve]'") from None
+    click.echo(f"derive serve: http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    run(host, port, open_browser)
 
 
 def _terminate_cleanly():

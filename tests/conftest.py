@@ -33,7 +33,8 @@ settings.load_profile("ci" if os.environ.get("DERIVE_REQUIRE_TOOLS") or os.envir
 # Slow: end-to-end tests of a few seconds or more on an idle two-core machine (pytest --durations).
 # Also slow, whatever their name: every test that uses an external tool or the shared builds.
 SLOW_MODULES = {"test_fuzz.py", "test_publishing.py", "test_release.py", "test_startup.py",
-                "test_layout.py", "test_golden.py", "test_crosscheck.py", "test_tutor.py"}
+                "test_layout.py", "test_golden.py", "test_crosscheck.py", "test_tutor.py",
+                "test_browser.py", "test_worksheet.py", "test_serve.py"}
 SLOW_TESTS = {
     "test_carry.py": {"test_an_interval_holds_every_value_of_its_box", "test_carried_rate_over_a_fixed_sample",
                       "test_follow_on_steps_of_a_single_mistake_are_carried"},

@@ -593,6 +593,7 @@ COMMANDS = {
     "variance": [(["--depth", "3", "--width", "8", "--batch", "16", "--format", "text"], (), 0)],
     "handout": [(["--format", "md", "-o", "{out}.md"], (), 0)],
     "demo": None,  # writes the whole conversation (minutes): test_examples keeps output/ current
+    "serve": None,  # a server: tests/test_serve.py (in-process) and tests/test_browser.py (Chromium)
 }
 
 

@@ -82,6 +82,19 @@ class Reply:
     done: bool = False
 
 
+@dataclass(frozen=True)
+class StepHelp:
+    """What the tutor says about one step before any answer, for pages that show it on request
+    (``derive serve``, worksheets): the step's label (a math object), its exact value, the rule,
+    the formula with its numbers, and the value with its justification (lines of text)."""
+
+    label: object
+    expected: object
+    rule: str
+    formula: str
+    reveal: tuple
+
+
 def worked_steps(ex) -> list[str]:
     """The answer keys of a worked solution of ``ex``, in the order the document shows them: the
     forward values, the local derivatives (from the output back along a single path; in graph
@@ -241,6 +254,22 @@ class Tutor:
     def _advance(self, lines) -> Reply:
         self.index += 1
         return Reply(tuple(lines), self.done)
+
+    def help(self, key: str) -> StepHelp:
+        """The label, value and hints of the step ``key`` (see ``StepHelp``).
+
+        >>> import derive
+        >>> Tutor(derive.neuron(x=2, w=3, b=1, y=5)).help("z").formula
+        'z = wx + b = 3 · 2 + 1'
+        """
+        k = self._kind(key)
+        return StepHelp(self._label(k), self._expected(k), self._rule(key), self._formula(key),
+                        tuple(line.strip() for line in self._reveal(key)))
+
+    def diagnosis(self, report, key: str) -> str:
+        """What the checker's ``report`` says about a wrong answer to ``key`` without giving its
+        value ("" when nothing is diagnosed): the words the tutor shows after a wrong try."""
+        return self._diagnosis(report, key)
 
     # -- judging, through the public checking API --
 
@@ -468,8 +497,8 @@ def matrix_steps(ex) -> list[str]:
               if eq.name in relevant and eq.name != out]
     params = [n for n in ex.inputs if ex.roles.get(n) == "parameter" and n in relevant]
     steps += [f"d{out}/d{p}" for p in params]
-    if ex.lr is not None:
-        steps += [f"{p}_new" for p in params]
+    if ex.lr is not None:  # a builder's matrices update entry by entry (w1_1_1_new), not as W1_new
+        steps += [f"{p}_new" for p in params if not getattr(ex, "params", None) or p in ex.params]
     return steps
 
 

@@ -35,7 +35,7 @@ from ..core.errors import DeriveError, SpecError
 from ..core.numbers import to_exact
 
 MAX_ATTEMPTS = 400  # draws per variant before the constraints are declared unsatisfiable
-FORMATS = ("md", "tex", "pdf", "html", "ipynb", "moodle", "qti", "gift", "text")
+FORMATS = ("md", "tex", "pdf", "html", "ipynb", "moodle", "qti", "gift", "text", "worksheet")
 
 
 # --- random values -----------------------------------------------------------------------
@@ -818,6 +818,12 @@ def _generate(spec, variants, seed, out, formats, jobs, force, progress, per_pag
             (staging / "solutions.ipynb").write_text(
                 notebook(sheets[("markdown", True)], [(f"Variant {v.id}", v.example) for v in chosen]),
                 encoding="utf-8")
+        if "worksheet" in formats:  # one self-checking page per variant, named by its id
+            from .worksheet import worksheet
+            for v in chosen:
+                page = worksheet(v.example, gen.spec.tolerance, ask_keys(gen, v.example),
+                                 f"{gen.spec.title or 'Homework'}: variant {v.id}")
+                (staging / f"worksheet-{v.id}.html").write_text(page, encoding="utf-8")
         (staging / "answers.json").write_text(answer_key_json(gen, chosen, answers), encoding="utf-8")
         (staging / "answers.csv").write_text(answer_key_csv(gen, chosen, answers), encoding="utf-8")
         if {"moodle", "qti", "gift"} & set(formats):

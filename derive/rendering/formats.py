@@ -372,6 +372,8 @@ register(Format("ipynb", "latex", "ipynb", source="markdown", convert=_notebook,
                             "cross-checking each example with PyTorch"))
 register(Format("pytorch", None, "py", export="derive.io.pytorch:to_pytorch",
                 description="a runnable PyTorch script (one example)"))
+register(Format("worksheet", None, "html", export="derive.courseware.worksheet:to_worksheet",
+                description="a self-checking HTML worksheet (offline: answers checked in the page)"))
 
 
 def get_format(name: str) -> Format:
