@@ -5,6 +5,7 @@ entry's printed rule — written with the operands' names, as a document prints 
 the numbers equals the gradient the engine computed."""
 from __future__ import annotations
 
+import copy
 import random
 from fractions import Fraction
 
@@ -16,8 +17,8 @@ import sympy as sp
 import derive
 from derive.core.approx import approx
 from derive.core.parser import Name, Num
-from derive.core.tensor import (TENSOR_OPS, NoRule, evaluate_formula, fused_rule_of, operands,
-                                rule_of)
+from derive.core.tensor import (TENSOR_OPS, NoRule, binary_values, display, evaluate_formula,
+                                fused_rule_of, operands, rule_of)
 from derive.rendering.printing import printer_for
 from test_tensor import torch_gradients
 
@@ -41,6 +42,18 @@ def _matrix(rng, shape, low=-2, high=2, zeros=True, positive=False):
     if not shape:
         return out[0][0]
     return out
+
+
+def _tensor(rng, shape, distinct=False, zeros=True):
+    """An image or a kernel (lists nested 3 or 4 deep); ``distinct``: no two entries equal (a
+    max-pool window without a tie, where central differences would average two slopes)."""
+    if distinct:
+        n = int(np.prod(shape))
+        return (np.array([Fraction(v, 10) for v in rng.sample(range(-5 * n, 5 * n), n)], dtype=object)
+                .reshape(shape).tolist())
+    if len(shape) == 2:
+        return _matrix(rng, shape, zeros=zeros)
+    return [_tensor(rng, shape[1:], zeros=zeros) for _ in range(shape[0])]
 
 
 def _shapes(rng):
@@ -109,6 +122,37 @@ def case(op: str, seed: int):
         values = {"A": _matrix(rng, (length, batch)), "K": _matrix(rng, (k, 1))}
         body = f"u = conv1d(A, K, {stride}, {padding})"
         shape = (len(range(0, length + 2 * padding - k + 1, stride)), batch)
+    elif op == "conv2d":
+        c, h, w = rng.randint(1, 2), rng.randint(3, 5), rng.randint(3, 5)
+        co, kh, kw = rng.randint(1, 2), rng.randint(1, 3), rng.randint(1, 3)
+        stride, padding = rng.randint(1, 2), rng.randint(0, 1)
+        values = {"A": _tensor(rng, (c, h, w)), "K": _tensor(rng, (co, c, kh, kw))}
+        body = f"u = conv2d(A, K, stride={stride}, padding={padding})"
+        shape = (co, (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1)
+    elif op in ("maxpool2d", "avgpool2d"):
+        c, h, w, size = rng.randint(1, 2), rng.randint(3, 5), rng.randint(3, 5), rng.randint(2, 3)
+        stride = rng.choice([None, 1, 2])
+        values = {"A": _tensor(rng, (c, h, w), distinct=op == "maxpool2d")}
+        body = f"u = {op}(A, {size})" if stride is None else f"u = {op}(A, {size}, stride={stride})"
+        stride = stride or size
+        shape = (c, (h - size) // stride + 1, (w - size) // stride + 1)
+    elif op == "embedding":
+        n, d, m = rng.randint(2, 5), rng.randint(1, 3), rng.randint(1, 3)
+        values = {"A": _matrix(rng, (n, d)), "I": [rng.randrange(n) for _ in range(m)]}
+        body, shape = "u = embedding(A, I)", (d, m)
+    elif op == "flatten":
+        dims = rng.choice([(2, 2, 3), (1, 3, 2), (3, 2)])
+        values = {"A": _tensor(rng, dims)}
+        body, shape = "u = flatten(A)", (int(np.prod(dims)), 1)
+    elif op == "feature_mean":
+        shape = _shapes(rng)
+        values = {"A": _matrix(rng, shape)}
+        body, shape = "u = feature_mean(A)", (1, shape[1])
+    elif op == "layer_norm":
+        r, c = rng.randint(2, 4), rng.randint(1, 3)
+        values = {"A": _matrix(rng, (r, c)), "G": [row[0] for row in _matrix(rng, (r, 1))],
+                  "B": [row[0] for row in _matrix(rng, (r, 1))]}
+        body, shape = "u = layer_norm(A, G, B, 0.01)", (r, c)
     elif op == "cross_entropy":
         k, batch = rng.randint(2, 4), rng.randint(1, 3)
         kind = seed % 3
@@ -126,7 +170,7 @@ def case(op: str, seed: int):
                 ["Z", "p"] + (["Y"] if kind != 1 else []), False)
     else:
         raise KeyError(op)
-    values["C"] = _matrix(rng, shape, zeros=False) if shape else _matrix(rng, (), zeros=False)
+    values["C"] = _tensor(rng, shape, zeros=False) if shape else _matrix(rng, (), zeros=False)
     return f"{body}\nL = sum(C * u)", values, [n for n in values if n != "C"], kink
 
 
@@ -135,6 +179,8 @@ def _negative(m):
 
 
 def _floats(m) -> np.ndarray:
+    if isinstance(m, sp.NDimArray):
+        return np.array(m.tolist(), dtype=object).astype(float)
     if isinstance(m, sp.MatrixBase):
         return np.array([[float(e) for e in row] for row in m.tolist()], dtype=float)
     return np.array([[float(m)]])
@@ -183,28 +229,34 @@ def test_vjp_matches_central_differences(op, seed):
             continue
         grad = ex.grad_tensor(name)
         value = values[name]
-        cells = [(i, j) for i in range(len(value)) for j in range(len(value[0]))] \
-            if isinstance(value, list) else [None]
+        dims = np.array(value, dtype=object).shape if isinstance(value, list) else ()
+        cells = list(np.ndindex(*dims)) if dims else [None]
         for cell in rng.sample(cells, min(3, len(cells))):
-            if kink and (value[cell[0]][cell[1]] if cell else value) == 0:
+            entry = value
+            for i in cell or ():
+                entry = entry[i]
+            if kink and entry == 0:
                 continue  # a kink: central differences average the two slopes; torch checks it
             shifted = []
             for sign in (1, -1):
-                moved = {k: [row[:] if isinstance(row, list) else row for row in v] if isinstance(v, list)
-                         else v for k, v in values.items()}
+                moved = copy.deepcopy(values)
                 if cell is None:
                     moved[name] = value + sign * H
                 else:
-                    moved[name][cell[0]][cell[1]] += sign * H
+                    inner = moved[name]
+                    for i in cell[:-1]:
+                        inner = inner[i]
+                    inner[cell[-1]] += sign * H
                 shifted.append(_loss_at(text, moved))
             numeric = (shifted[0] - shifted[1]) / (2 * mpmath.mpf(H.numerator) / H.denominator)
-            exact = approx(grad.item() if grad.scalar else grad.a[cell])
+            exact = approx(grad.item() if grad.scalar else grad.a.reshape(dims)[cell])
             assert abs(numeric - exact) < 1e-10, (op, seed, name, cell, numeric, exact)
 
 
 def _printed_rule(ex, tree, i, g, out):
     """The rule a document prints for operand i of ``tree``: operands by name (or number)."""
-    forms = tuple(a.value if isinstance(a, Num) else sp.Symbol(a.id, real=True) for a in operands(tree))
+    forms = tuple(a.value if isinstance(a, Num) else sp.Symbol(a.id, real=True) if isinstance(a, Name)
+                  else display(a) for a in operands(tree))
     return rule_of(ex.structure, tree, i, g, forms, out)
 
 
@@ -224,6 +276,7 @@ def test_printed_rule_evaluated_at_the_numbers_is_the_vjp(op, seed):
     env = {sp.Symbol(n, real=True): t for n, t in ev.values.items()}
     printer = printer_for("text")
     checked = 0
+    total: dict = {}  # a name used on several lines (layer_norm's steps): the sum of its rules
     for eq in ex.graph.equations:
         env[g] = adjoint[eq.name]  # the gradient reaching this line
         out = sp.Symbol(eq.name, real=True)
@@ -237,8 +290,13 @@ def test_printed_rule_evaluated_at_the_numbers_is_the_vjp(op, seed):
             printed = printer.doprint(rule)
             assert printed and "texttt" not in printed, printed
             numbers = evaluate_formula(rule, env, ev.values[a.id].shape)
-            assert _close(numbers, adjoint[a.id]), (eq.source, a.id, printed)
+            total[a.id] = numbers if a.id not in total else binary_values("+", total[a.id], numbers,
+                                                                            numbers.shape, "Σ")
             checked += 1
+    for name, numbers in total.items():
+        assert _close(numbers, adjoint[name]), (name, numbers)
+    for eq in ex.graph.equations:
+        out = sp.Symbol(eq.name, real=True)
         tree = eq.tree
         step = ev.produced_by[id(ev.values[eq.name])]
         if step.fused is not None:  # δ for the logits of softmax + cross-entropy

@@ -128,3 +128,9 @@ class NotApplicable(DeriveError):
 __all__ = ["DeriveError", "ParseError", "GraphError", "InvalidValue", "UndefinedValue",
            "UnknownName", "AnswerError", "SpecError", "OutputExists",
            "RegistrationError", "NotApplicable"]
+
+
+class DeriveWarning(UserWarning):
+    """Equations that derive evaluates as written but that likely mean something else: a softmax
+    over the axis whose size is the number of examples (a batch written in the other convention).
+    The document says the same in words."""

@@ -71,12 +71,18 @@ class Scaled:
 
 @dataclass(frozen=True)
 class Entry:
-    """One entry of a named matrix, 1-based: W1[2,1]; with ``of``, the gradient ∂of/∂W1[2,1]."""
+    """One entry of a named matrix, 1-based: W1[2,1]; with ``of``, the gradient ∂of/∂W1[2,1];
+    ``more``: the further indices of an image's or a kernel's entry, k[1,2,3,1]."""
 
     name: str
     row: int
     column: int
     of: str = ""
+    more: tuple = ()
+
+    @property
+    def indices(self) -> tuple:
+        return (self.row, self.column, *self.more)
 
 
 @dataclass(frozen=True)

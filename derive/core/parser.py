@@ -16,7 +16,9 @@ matrix product, as binding as ``*``; ``.T`` transposes, binding tightest)::
     power      := postfix (('**' | '^') unary)?
     postfix    := atom ('.T')*
     atom       := NUMBER | NAME | NAME '(' arg (',' arg)* ')' | '(' expr ')'
-    arg        := expr, or a comparison where the function takes one (``where(x > 0, x, 0)``)
+    arg        := expr, or a comparison where the function takes one (``where(x > 0, x, 0)``),
+                  or NAME '=' expr, last, for a function whose arguments have names
+                  (``conv2d(x, k, padding=1)``: placed by name, the skipped ones defaulted)
 """
 from __future__ import annotations
 
@@ -348,17 +350,23 @@ class _Parser:
         args = []
         conditions = getattr(spec, "conditions", ())  # the tensor registry's entries have none
         variadic = getattr(spec, "variadic", False)
+        keywords: dict = {}  # name -> tree, for a function that names its arguments (conv2d's stride)
         if self.tok.text != ")":
             while True:
                 if self.tok.kind == "name" and self.tokens[self.i + 1].text == "=":
-                    self.error("keyword arguments are not allowed; pass values by position, "
-                               f"e.g. `{name.text}(z, 0.1)`")
-                args.append(self.condition() if len(args) in conditions else self.expr())
+                    self._keyword(name, spec, args, keywords)
+                elif keywords:
+                    self.error(f"a positional argument follows a keyword argument in "
+                               f"`{name.text}(…)`; give the keyword arguments last")
+                else:
+                    args.append(self.condition() if len(args) in conditions else self.expr())
                 if self.tok.text != ",":
                     break
                 self.take()
         self.expect(")")
         self.depth -= 1
+        if keywords:
+            args = self._by_position(name, spec, args, keywords)
         if variadic and len(args) < spec.arity:
             self.error(f"`{name.text}` takes at least {spec.arity} arguments, got {len(args)}", name)
         if not variadic and not spec.min_arity <= len(args) <= spec.arity:
@@ -371,6 +379,38 @@ class _Parser:
                 self.error(f"argument {i + 1} of `{name.text}` must be a comparison, "
                            f"e.g. `{name.text}(x > 0, x, 0)`", name)
         return Call(name.text, tuple(args), name.column)
+
+    def _keyword(self, name: Token, spec, args: list, keywords: dict):
+        """``stride=2`` inside a call of a function whose arguments have names (``params``)."""
+        params = getattr(spec, "params", ())
+        key = self.tok
+        if not params:
+            self.error("keyword arguments are not allowed; pass values by position, "
+                       f"e.g. `{name.text}(z, 0.1)`")
+        if key.text not in params:
+            self.error(f"`{name.text}` has no argument `{key.text}`; its arguments are "
+                       f"{', '.join(params)}", key)
+        if key.text in keywords or params.index(key.text) < len(args):
+            self.error(f"argument `{key.text}` of `{name.text}` is given twice", key)
+        self.take()  # the name
+        self.take()  # =
+        keywords[key.text] = self.expr()
+
+    def _by_position(self, name: Token, spec, args: list, keywords: dict) -> list:
+        """The arguments in their positions: keywords placed, the ones they skip filled with their
+        defaults (``conv2d(x, k, padding=1)`` is ``conv2d(x, k, 1, 1)``); later ones left out."""
+        params = spec.params
+        last = max(params.index(k) for k in keywords)
+        out = list(args)
+        for i in range(len(args), last + 1):
+            if params[i] in keywords:
+                out.append(keywords[params[i]])
+                continue
+            if i < spec.min_arity:
+                self.error(f"`{name.text}` needs its argument `{params[i]}` (argument {i + 1})", name)
+            value = spec.defaults[i - spec.min_arity]
+            out.append(Num(value, str(value), name.column))
+        return out
 
 
 def parse_expression(text: str, line: int = 1, column0: int = 1, allow_comparison: bool = False,

@@ -12,6 +12,9 @@ staged line):
   u1 = W_xi x + W_hi h₀ + b_i, then ig = σ(u1), each with its formula and its backward rule. The
   user's lines keep their names and line numbers (answer keys and error messages still speak of
   them); each new line is a ``StagedEquation`` that says what it stands for.
+
+A named composite of the tensor table (``layer_norm``) is written out first by ``expand_composites``:
+its steps become lines of their own (part "step"), each an ordinary entry of the table.
 """
 from __future__ import annotations
 
@@ -26,9 +29,11 @@ class StagedEquation(Equation):
     function ``function``, or "base" of a power), so a document can say what the name stands for."""
 
     of: str = ""
-    part: str = "argument"  # "argument" or "base"
-    function: str = ""  # the function whose argument it is ("" for a power's base)
+    part: str = "argument"  # "argument", "base", or "step" (of a composite such as layer_norm)
+    function: str = ""  # the function whose argument (or step) it is ("" for a power's base)
     exponent: object = None  # the power's exponent (a parser tree) for a base
+    what: str = ""  # a step of a composite: what it computes ("the mean of each example's features")
+    call: object = None  # a step of a composite: the call written out (layer_norm(x, gamma, beta))
 
 
 class FreshNames:
@@ -46,6 +51,15 @@ class FreshNames:
             if candidate not in self.used:
                 self.used.add(candidate)
                 return candidate
+
+    def named(self, stem: str) -> str:
+        """``stem`` itself when unused (mu, xhat: names a document prints as μ, x̂), else stem1 …"""
+        candidate, n = stem, 0
+        while candidate in self.used:
+            n += 1
+            candidate = f"{stem}{n}"
+        self.used.add(candidate)
+        return candidate
 
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 4}
@@ -130,17 +144,102 @@ def stage_expression(tree, name: str) -> list[Equation]:
 _PENDING = "\0"  # the owner of a part whose own line has no name yet
 
 
-def stage_equations(equations: list[Equation]) -> list[Equation]:
-    """Tensor equations with every compound function argument and compound power base named (see
-    the module docstring); the list itself when nothing is compound. A new line comes right
-    before the line that uses it and carries that line's number."""
+def _composite(node):
+    from .tensor import TENSOR_OPS
+    spec = TENSOR_OPS.get(node.func) if isinstance(node, Call) else None
+    return spec if spec is not None and spec.composite is not None else None
+
+
+def expand_composites(equations: list[Equation]) -> list[Equation]:
+    """Each named composite (``y = layer_norm(x, gamma, beta)``) written out in its steps, each a
+    ``StagedEquation`` (part "step") before the user's line, which keeps its name and number; a
+    composite inside a larger expression is named first. The list itself when there is none."""
+    if not any(_composite(n) for eq in equations for n in _nodes(eq.tree)):
+        return equations
     used = set()
     for eq in equations:
         used.add(eq.name)
         used.update(names_in(eq.tree))
     fresh = FreshNames(used)
     out: list[Equation] = []
-    changed = False
+
+    def write_out(target: str, call: Call, eq: Equation, last_is_user: bool):
+        spec = _composite(call)
+        args = []
+        for a in call.args:  # a compound argument is computed once, on a line of its own
+            if _atomic(a):
+                args.append(a)
+                continue
+            name = fresh()
+            out.append(StagedEquation(name, a, eq.line, text_of(a), of=target, part="argument",
+                                      function=call.func))
+            args.append(Name(name, 0))
+        steps = spec.composite(target, tuple(args), fresh.named)
+        written = Call(call.func, tuple(args), call.column)
+        for name, tree, what in steps[:-1]:
+            out.append(StagedEquation(name, tree, eq.line, text_of(tree), of=target, part="step",
+                                      function=call.func, what=what, call=written))
+        name, tree, what = steps[-1]
+        if last_is_user:
+            out.append(Equation(name, tree, eq.line, eq.source))
+        else:
+            out.append(StagedEquation(name, tree, eq.line, text_of(tree), of=target, part="step",
+                                      function=call.func, what=what, call=written))
+
+    def replace_inner(node, eq):
+        if _atomic(node):
+            return node
+        if _composite(node) is not None:
+            name = fresh.named(node.func.replace("_", ""))
+            write_out(name, Call(node.func, tuple(replace_inner(a, eq) for a in node.args), node.column),
+                      eq, False)
+            return Name(name, node.column)
+        if isinstance(node, Call):
+            return Call(node.func, tuple(replace_inner(a, eq) for a in node.args), node.column)
+        if isinstance(node, BinOp):
+            return BinOp(node.op, replace_inner(node.left, eq), replace_inner(node.right, eq), node.column)
+        if isinstance(node, (Neg, Transpose)):
+            return type(node)(replace_inner(node.operand, eq), node.column)
+        return node
+
+    for eq in equations:
+        tree = eq.tree
+        if _composite(tree) is not None:
+            write_out(eq.name, Call(tree.func, tuple(replace_inner(a, eq) for a in tree.args), tree.column),
+                      eq, True)
+            continue
+        new = replace_inner(tree, eq)
+        out.append(eq if new is tree else Equation(eq.name, new, eq.line, eq.source))
+    return out
+
+
+def _nodes(tree):
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, Call):
+            stack.extend(node.args)
+        elif isinstance(node, BinOp):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, (Neg, Transpose)):
+            stack.append(node.operand)
+
+
+def stage_equations(equations: list[Equation]) -> list[Equation]:
+    """Tensor equations with every compound function argument and compound power base named (see
+    the module docstring), named composites written out in their steps first; the list itself
+    when nothing is compound. A new line comes right before the line that uses it and carries
+    that line's number."""
+    expanded = expand_composites(equations)
+    changed = expanded is not equations
+    equations = expanded
+    used = set()
+    for eq in equations:
+        used.add(eq.name)
+        used.update(names_in(eq.tree))
+    fresh = FreshNames(used)
+    out: list[Equation] = []
 
     for eq in equations:
         before: list[Equation] = []
@@ -177,7 +276,8 @@ def stage_equations(equations: list[Equation]) -> list[Equation]:
         if before:
             changed = True
             out.extend(before)
-            out.append(Equation(eq.name, tree, eq.line, eq.source))
+            out.append(replace(eq, tree=tree) if isinstance(eq, StagedEquation)
+                       else Equation(eq.name, tree, eq.line, eq.source))
         else:
             out.append(eq)
     return out if changed else equations
@@ -199,5 +299,5 @@ def introduced(graph) -> list[StagedEquation]:
     return [eq for eq in graph.equations if isinstance(eq, StagedEquation)]
 
 
-__all__ = ["FreshNames", "StagedEquation", "introduced", "stage_equations", "stage_expression",
-           "staged_graph", "text_of"]
+__all__ = ["FreshNames", "StagedEquation", "expand_composites", "introduced", "stage_equations",
+           "stage_expression", "staged_graph", "text_of"]

@@ -116,7 +116,7 @@ def _entry(label: str, recipe: Callable[[], sp.Expr], fx: int) -> sp.Expr:
 class Tensor:
     """An exact vector or matrix (2-D object array of SymPy numbers), or a scalar (shape ())."""
 
-    __slots__ = ("a", "scalar", "_rational", "_ints", "_fixed", "index", "const")
+    __slots__ = ("a", "scalar", "_rational", "_ints", "_fixed", "index", "const", "_cache")
 
     def __init__(self, a: np.ndarray, scalar: bool = False, index: bool = False):
         self.a = a
@@ -124,6 +124,16 @@ class Tensor:
         self.index = index  # holds class indices (integers), not values to differentiate
         self.const = False  # a number written in the equations: takes no gradient
         self._rational = self._ints = self._fixed = None
+        self._cache = None  # matrices built from this tensor (a kernel's band T(k)), by key
+
+    def cached(self, key, build: Callable[[], "Tensor"]) -> "Tensor":
+        """``build()`` once per key: the band matrix of a kernel serves the forward pass and
+        the backward one."""
+        if self._cache is None:
+            self._cache = {}
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     @property
     def shape(self) -> tuple:
@@ -164,8 +174,11 @@ class Tensor:
         return self.a[0, 0]
 
     def to_matrix(self) -> sp.Matrix | sp.Expr:
+        """A SymPy Matrix (an N-d ``sympy.Array`` for a C×H×W image or a kernel), or a number."""
         if self.scalar:
             return self.item()
+        if self.a.ndim > 2:
+            return sp.ImmutableDenseNDimArray(list(self.a.ravel()), self.a.shape)
         return sp.Matrix(self.a.tolist())
 
     def __repr__(self):
@@ -179,20 +192,39 @@ def scalar(value: sp.Expr) -> Tensor:
 
 
 def from_entries(entries, shape: tuple) -> Tensor:
-    """A tensor of shape ``shape`` (() or (r, c)) from a flat list of exact entries."""
+    """A tensor of shape ``shape`` ((), (r, c) or an N-d shape) from a flat list of exact
+    entries (row-major)."""
     if shape == ():
         return scalar(entries[0])
-    a = np.empty(shape[0] * shape[1], dtype=object)
+    a = np.empty(_size(shape), dtype=object)
     a[:] = list(entries)
     return Tensor(a.reshape(shape))
 
 
 def zeros(shape: tuple) -> Tensor:
-    return from_entries([S.Zero] * (1 if shape == () else shape[0] * shape[1]), shape)
+    return from_entries([S.Zero] * _size(shape), shape)
 
 
 def full(shape: tuple, value: sp.Expr) -> Tensor:
-    return from_entries([value] * (1 if shape == () else shape[0] * shape[1]), shape)
+    return from_entries([value] * _size(shape), shape)
+
+
+def reshaped(A: Tensor, shape: tuple) -> Tensor:
+    """The same entries (row-major) in another shape: vec(x) of an image, or back."""
+    if shape == ():
+        return scalar(A.a.ravel()[0])
+    t = Tensor(A.a.reshape(shape))
+    if A._rational is not None:
+        t._rational = A._rational.reshape(shape)
+    if A._ints is not None:
+        t._ints = (A._ints[0].reshape(shape), A._ints[1])
+    return t
+
+
+def vec(A: Tensor) -> Tensor:
+    """An N-d tensor's entries as one column, row-major (channel by channel, row by row):
+    how a C×H×W image enters a matrix product (T(k) vec(x))."""
+    return A if A.scalar or A.a.ndim == 2 else reshaped(A, (A.size, 1))
 
 
 def _from_ints(nums: np.ndarray, den: int) -> np.ndarray:
@@ -204,6 +236,8 @@ def _from_ints(nums: np.ndarray, den: int) -> np.ndarray:
 def shape_text(shape: tuple) -> str:
     if shape == ():
         return "a scalar"
+    if len(shape) != 2:
+        return f"a {'×'.join(map(str, shape))} tensor"
     r, c = shape
     if c == 1:
         return f"a column vector of {r}"
@@ -273,6 +307,8 @@ def transpose(A: Tensor) -> Tensor:
     t = Tensor(A.a.T.copy())
     if A._rational is not None:
         t._rational = A._rational.T.copy()
+    if A._ints is not None:  # a band matrix's integers, built once, serve its transpose too
+        t._ints = (A._ints[0].T.copy(), A._ints[1])
     return t
 
 
@@ -410,15 +446,20 @@ def _softmax_column(col: list) -> tuple[list, sp.Expr]:
     return [compact("softmax", e / total) for e in exps], total
 
 
-def softmax_values(Z: Tensor) -> Tensor:
+def softmax_values(Z: Tensor, axis: int = 0) -> Tensor:
+    """Softmax over each column (axis 0), or over each row (axis 1)."""
+    if axis == 1:
+        return transpose(softmax_values(transpose(Z)))
     return _from_columns([_softmax_column(col)[0] for col in _columns(Z)])
 
 
-def targets(P: Tensor, Y: Tensor, where: Where) -> Tensor:
+def targets(P: Tensor, Y: Tensor, where: Where, rows: bool = False) -> Tensor:
     """Y as a one-hot (or soft) target matrix of P's shape: Y itself when shapes agree, else one
-    0-based class index per column of P."""
+    0-based class index per column of P (per row, when the examples are the rows)."""
     if not P.scalar and Y.shape == P.shape:
         return Y
+    if rows and not P.scalar:
+        return transpose(targets(transpose(P), Y, where))
     k, batch = P.a.shape if not P.scalar else (1, 1)
     indices = list(Y.a.ravel())
     if P.scalar or len(indices) != batch or (not Y.scalar and 1 not in Y.a.shape):
@@ -445,9 +486,11 @@ def is_tensor_value(value) -> bool:
     return isinstance(value, (list, tuple, np.ndarray, sp.MatrixBase))
 
 
-def tensor_value(value, name: str) -> Tensor:
-    """A user's value as an exact Tensor: a number (scalar), a list (column vector), a nested list
-    (matrix, row-major), a numpy array (1-D: column vector) or a SymPy matrix."""
+def tensor_value(value, name: str, rows: bool = False) -> Tensor:
+    """A user's value as an exact Tensor: a number (scalar), a list (a column vector; a row with
+    ``rows``, the convention whose examples are rows), a nested list (matrix, row-major), lists
+    nested three or four deep (a C×H×W image, a C_out×C_in×kh×kw kernel), a numpy array (1-D:
+    a vector as a list) or a SymPy matrix or array."""
     from .errors import InvalidValue
     from .numbers import to_exact as exact_number
     seen: dict = {}
@@ -462,11 +505,15 @@ def tensor_value(value, name: str) -> Tensor:
 
     if isinstance(value, sp.MatrixBase):
         value = value.tolist()
-    if isinstance(value, np.ndarray):
-        if value.ndim > 2:
-            raise InvalidValue(f"{name}: arrays of {value.ndim} dimensions are not supported; give "
-                              f"a vector or a matrix (a batch is a matrix with one column per example)")
+    if isinstance(value, sp.NDimArray):
         value = value.tolist()
+    if isinstance(value, np.ndarray):
+        if value.ndim > 4:
+            raise InvalidValue(f"{name}: arrays of {value.ndim} dimensions are not supported; give "
+                              f"a vector, a matrix, a C×H×W image or a C_out×C_in×kh×kw kernel")
+        value = value.tolist()
+    if _depth(value) > 2:
+        return _nd_value(value, name, to_exact)
     if not isinstance(value, (list, tuple)):
         return scalar(to_exact(value, name))
     if not value:
@@ -475,6 +522,7 @@ def tensor_value(value, name: str) -> Tensor:
     if any(nested) and not all(nested):
         raise InvalidValue(f"{name}: mixes numbers and lists; a matrix is a list of rows of equal "
                           f"length, a vector a list of numbers")
+    rows_convention = rows
     if not any(nested):
         rows = [[to_exact(v, f"{name}[{i}]")] for i, v in enumerate(value)]
     else:
@@ -489,7 +537,43 @@ def tensor_value(value, name: str) -> Tensor:
             rows.append([to_exact(v, f"{name}[{i}][{j}]") for j, v in enumerate(r)])
     a = np.empty((len(rows), len(rows[0])), dtype=object)
     a[:] = rows
+    if rows_convention and not any(nested):
+        a = a.reshape(1, len(rows))  # a vector is a row when the examples are the rows
     return Tensor(a)
+
+
+def _depth(value) -> int:
+    depth = 0
+    while isinstance(value, (list, tuple, np.ndarray)) and len(value):
+        depth += 1
+        value = value[0]
+    return depth
+
+
+def _nd_value(value, name: str, to_exact) -> Tensor:
+    """Lists nested three or four deep: a C×H×W image or a C_out×C_in×kh×kw kernel."""
+    depth = _depth(value)
+    if depth > 4:
+        raise InvalidValue(f"{name}: lists nested {depth} deep; give at most a C_out×C_in×kh×kw "
+                          f"kernel (four deep)")
+
+    def shape_of(v, level):
+        if level == depth:
+            if isinstance(v, (list, tuple, np.ndarray)):
+                raise InvalidValue(f"{name}: lists nested deeper in some places than in others")
+            return ()
+        if not isinstance(v, (list, tuple, np.ndarray)) or not len(v):
+            raise InvalidValue(f"{name}: an empty or missing list inside a {depth}-deep value")
+        inner = {shape_of(u, level + 1) for u in v}
+        if len(inner) != 1:
+            raise InvalidValue(f"{name}: lists of different lengths inside a {depth}-deep value; "
+                              f"every channel needs the same rows and columns")
+        return (len(v),) + inner.pop()
+
+    shape = shape_of(value, 0)
+    flat = np.array(value, dtype=object).reshape(-1)
+    entries = [to_exact(v, f"{name}[{i}]") for i, v in enumerate(flat)]
+    return from_entries(entries, shape)
 
 
 # --- formulas: the printed rules, and their numbers ----------------------------------------------
@@ -556,6 +640,11 @@ def collect(g, shape: tuple, to: tuple):
     every entry (𝟏ᵀ g 𝟏, a scalar)."""
     if shape == to or shape == ():
         return g
+    if len(shape) != 2:  # an image's or a kernel's gradient summed over its broadcast axes
+        axes = tuple(i for i, (n, m) in enumerate(zip(shape, to or (1,) * len(shape))) if n != m)
+        letters = _AXIS_LETTERS[len(shape)]
+        below = ",".join(letters[i] for i in axes)
+        return Applied(rf"\sum_{{{below}}}", f"Σ_{below.replace(',', '')}", (g,), "sum_to", (to,))
     if to == () or to == (1, 1):
         if shape[1] == 1:
             return MatProduct((Transposed(ONES), g))
@@ -567,6 +656,22 @@ def collect(g, shape: tuple, to: tuple):
     if to[0] == 1 and shape[0] != 1:
         g = MatProduct((Transposed(ONES), g))
     return g
+
+
+_AXIS_LETTERS = {3: "chw", 4: "ochw"}  # an image's axes (channel, height, width); a kernel's
+
+
+def sum_to(G: Tensor, to: tuple) -> Tensor:
+    """G summed over the axes along which an operand of shape ``to`` was broadcast."""
+    if to == ():
+        return sum_all(G)
+    axes = tuple(i for i, (n, m) in enumerate(zip(G.a.shape, to)) if n != m)
+    a = G.a
+    out = np.empty(to, dtype=object)
+    for index in np.ndindex(*to):
+        cells = a[tuple(slice(None) if i in axes else index[i] for i in range(a.ndim))]
+        out[index] = _sum_entries(list(np.asarray(cells).ravel()), "Σ")
+    return Tensor(out)
 
 
 def _derivative_rule(spec, extra: tuple):
@@ -618,7 +723,7 @@ def _broadcast(a: tuple, b: tuple) -> tuple:
         return b
     if b == ():
         return a
-    return (max(a[0], b[0]), max(a[1], b[1]))
+    return tuple(max(x, y) for x, y in zip(a, b))
 
 
 def _elementwise(op: str, A: Tensor, B: Tensor, label: str) -> Tensor:
@@ -642,9 +747,11 @@ def _product(factors, env, shape, label) -> Tensor:
         trail, factors = "sum", factors[:-1]
     elif factors and isinstance(factors[-1], Transposed) and _is_ones(factors[-1].operand):
         trail, factors = "spread", factors[:-1]
-    out = evaluate_formula(factors[0], env, None, label)
-    for f in factors[1:]:
-        out = matmul_values(out, evaluate_formula(f, env, None, label), label)
+    out = vec(evaluate_formula(factors[0], env, None, label))
+    for f in factors[1:]:  # an image or a kernel enters a product as its column vec(·)
+        out = matmul_values(out, vec(evaluate_formula(f, env, None, label)), label)
+    if shape is not None and len(shape) > 2 and lead is None and trail is None:
+        return reshaped(out, shape)  # T(k)ᵀ g: the column of an image's entries, as the image
     if lead == "sum":
         out = sum_axis(out, 0, label) if not out.scalar else out
     if trail == "sum":
@@ -720,6 +827,7 @@ class Site:
     extra: tuple = ()  # its numeric arguments after the first (leaky_relu's slope)
     index: bool = False  # cross-entropy: y holds class indices, not one-hot columns
     one_hot: bool = True  # cross-entropy: every column of y sums to 1 (one-hot, or indices)
+    rows: bool = False  # the batch convention: the examples are the rows (X @ W + b), not columns
 
 
 @dataclass(frozen=True)
@@ -755,6 +863,9 @@ class TensorFunction:
     averages: Callable | None = None
     operator: bool = False  # written as an operator (@, +, .T …), not called by name
     display: Callable | None = None  # (operands' formulas, tree) -> the written form; None: f(x, y)
+    params: tuple = ()  # the arguments' names, for keyword arguments (conv2d(x, k, padding=1))
+    composite: Callable | None = None  # (name, args, fresh, rows) -> its steps as equations:
+    # a named composite (layer_norm) that the staging writes out line by line
 
     @property
     def min_arity(self) -> int:
@@ -806,6 +917,8 @@ def _broadcast_shape_of(op: str):
             return b
         if b == ():
             return a
+        if len(a) != 2 or len(b) != 2:
+            return _broadcast_nd(site, op, a, b)
         r = a[0] if a[0] == b[0] or b[0] == 1 else (b[0] if a[0] == 1 else None)
         c = a[1] if a[1] == b[1] or b[1] == 1 else (b[1] if a[1] == 1 else None)
         if r is None or c is None:
@@ -818,11 +931,27 @@ def _broadcast_shape_of(op: str):
     return shape
 
 
+def _broadcast_nd(site: Site, op: str, a: tuple, b: tuple) -> tuple:
+    """Entrywise operands of which one is an image or a kernel: equal ranks, each axis equal or
+    1 in one of them (a channel bias is C×1×1)."""
+    if len(a) == len(b) and all(x == y or 1 in (x, y) for x, y in zip(a, b)):
+        return tuple(max(x, y) for x, y in zip(a, b))
+    where = site.where
+    raise ShapeError(f"{where.prefix()}{where.text(0, 'the left side')} {op} "
+                     f"{where.text(1, 'the right side')} needs equal shapes (or one with 1 where the "
+                     f"other is longer: a channel bias is C×1×1), got {shape_text(a)} and "
+                     f"{shape_text(b)}")
+
+
 def _vector_shape(what: str):
     def shape(site: Site) -> tuple:
-        if site.shapes[0] == ():
+        if site.shapes[0] == () or len(site.shapes[0]) != 2:
             raise ShapeError(f"{site.where.prefix()}{what} needs a vector (or a batch of vectors "
-                             f"as columns); {site.where.text(0, 'its argument')} is a scalar")
+                             f"as columns, or as rows with axis=1); {site.where.text(0, 'its argument')} "
+                             f"is {shape_text(site.shapes[0])}")
+        if len(site.shapes) > 1 and site.numbers[1] not in (0, 1):
+            raise ShapeError(f"{site.where.prefix()}{what}: axis must be written as 0 (over each "
+                             f"column) or 1 (over each row), got {site.where.text(1, 'another value')}")
         return site.shapes[0]
     return shape
 
@@ -839,13 +968,13 @@ def _cross_entropy_shape(site: Site) -> tuple:
     where = site.where
     if p != () and y == p:
         return ()
-    batch = 1 if p == () else p[1]
+    batch = 1 if p == () else (p[0] if site.rows else p[1])
     count = 1 if y == () else y[0] * y[1]
-    if p == () or count != batch or (y != () and 1 not in y):
+    if p == () or len(p) != 2 or count != batch or (y != () and 1 not in y):
         raise ShapeError(f"{where.prefix()}cross_entropy({where.text(0, 'p')}, "
                          f"{where.text(1, 'y')}) needs y one-hot with p's shape "
-                         f"({shape_text(p)}) or one class index per column ({batch}), "
-                         f"got {shape_text(y)}")
+                         f"({shape_text(p)}) or one class index per {'row' if site.rows else 'column'} "
+                         f"({batch}), got {shape_text(y)}")
     return ()
 
 
@@ -919,23 +1048,43 @@ def _batch_mean(args, site):
     return from_entries([compact("mean", e / n) for e in sum_axis(A, 1, "Σ").a.ravel()], site.out)
 
 
+def axis_of(site) -> int:
+    """The axis a softmax normalises over: the one written (``softmax(z, axis=1)``), else the
+    classes' axis of the batch convention — 0 (each column) when the examples are columns, 1
+    (each row) when they are rows."""
+    if len(site.numbers) > 1 and site.numbers[1] is not None:
+        return int(site.numbers[1])
+    return 1 if site.rows else 0
+
+
+def class_axis(site) -> int:
+    """A cross-entropy's classes: down each column, or along each row under ``batch: rows``."""
+    return 1 if site.rows else 0
+
+
 def _softmax(args, site):
-    return softmax_values(args[0])
+    return softmax_values(args[0], axis_of(site))
 
 
-def _log_softmax(args, site):
+def _log_softmax_values(Z: Tensor, axis: int = 0) -> Tensor:
+    if axis == 1:
+        return transpose(_log_softmax_values(transpose(Z)))
     cols = []
-    for col in _columns(args[0]):
+    for col in _columns(Z):
         _, total = _softmax_column(col)
         log_total = compact("log Σexp", sp.log(total))
         cols.append([compact("log_softmax", z - log_total) for z in col])
     return _from_columns(cols)
 
 
+def _log_softmax(args, site):
+    return _log_softmax_values(args[0], axis_of(site))
+
+
 def _cross_entropy(args, site):
     P, Y = args
-    onehot = targets(P, Y, site.where)
-    n = sp.Integer(P.a.shape[1])
+    onehot = targets(P, Y, site.where, site.rows)
+    n = sp.Integer(P.a.shape[0] if site.rows else P.a.shape[1])
     terms = []
     for p, y in zip(P.a.ravel(), onehot.a.ravel()):
         if y != 0:
@@ -997,7 +1146,7 @@ def _onehot(Y: Tensor, k: int) -> Tensor:
 
 
 _APPLIED = {"softmax": softmax_values, "onehot": _onehot, "band": band, "correlate": correlate,
-            "log": lambda P: map_entries(P, sp.log, "log")}
+            "log": lambda P: map_entries(P, sp.log, "log"), "sum_to": sum_to}
 
 
 # --- the rules (each printed, and evaluated, as a formula) --
@@ -1076,29 +1225,42 @@ def _batch_mean_rule(g, i, site, operands, out):
 
 
 def _softmax_rule(g, i, site, operands, out):
-    """The softmax JVP p ⊙ (g − pᵀg), per column of a batch: p ⊙ (g − 𝟏ᵀ(p ⊙ g))."""
+    """The softmax JVP p ⊙ (g − pᵀg), per column of a batch: p ⊙ (g − 𝟏ᵀ(p ⊙ g)); over rows
+    (axis 1) p ⊙ (g − (p ⊙ g) 𝟏)."""
+    if i > 0:
+        return None  # the axis is a number
     p = out
-    inner = MatProduct((_T(p), g)) if site.out[1] == 1 else MatProduct((Transposed(ONES), Hadamard((p, g))))
+    if axis_of(site) == 1:
+        inner = MatProduct((g, _T(p))) if site.out[0] == 1 else MatProduct((Hadamard((p, g)), ONES))
+    else:
+        inner = MatProduct((_T(p), g)) if site.out[1] == 1 else MatProduct((Transposed(ONES), Hadamard((p, g))))
     return Hadamard((p, Sum((g, _negated(inner)))))
 
 
 def _log_softmax_rule(g, i, site, operands, out):
-    """log_softmax's: g − softmax(z) ⊙ (𝟏ᵀg), per column."""
+    """log_softmax's: g − softmax(z) ⊙ (𝟏ᵀg), per column; g − softmax(z) ⊙ (g 𝟏) per row."""
+    if i > 0:
+        return None
     spec = TENSOR_OPS["softmax"]
-    p = Applied(spec.latex, spec.unicode, (operands[0],), "softmax")
-    return Sum((g, _negated(Hadamard((p, MatProduct((Transposed(ONES), g)))))))
+    axis = axis_of(site)
+    p = Applied(spec.latex, spec.unicode, (operands[0],), "softmax", (axis,) if axis else ())
+    total = MatProduct((g, ONES)) if axis == 1 else MatProduct((Transposed(ONES), g))
+    return Sum((g, _negated(Hadamard((p, total)))))
 
 
 def _target(site, y):
     """The target as it enters p − y: y itself when one-hot, onehot(y) when it holds class
-    indices (read literally, p − 2 would subtract the index)."""
+    indices (read literally, p − 2 would subtract the index); onehot(y)ᵀ when the examples are
+    rows."""
     if site.index:
+        if site.rows:
+            return Transposed(Applied(r"\operatorname{onehot}", "onehot", (y,), "onehot", (site.shapes[0][1],)))
         return Applied(r"\operatorname{onehot}", "onehot", (y,), "onehot", (site.shapes[0][0],))
     return y
 
 
 def _batch(site) -> int:
-    return site.shapes[0][1]
+    return site.shapes[0][0] if site.rows else site.shapes[0][1]
 
 
 def _over_batch(f, site):
@@ -1122,13 +1284,14 @@ def _cross_entropy_rule(g, i, site, operands, out):
 
 def _cross_entropy_fused(g, site, operands, out, logits):
     """δ for the logits of p = softmax(z): (p − y)/B; with targets whose columns do not sum to 1,
-    (p ⊙ 𝟏ᵀy − y)/B."""
+    (p ⊙ 𝟏ᵀy − y)/B (rows: (p ⊙ y𝟏 − y)/B)."""
     p, y = operands
     y = _target(site, y)
     if site.one_hot:
         delta = Sum((p, _negated(y)))
     else:
-        delta = Sum((Hadamard((p, MatProduct((Transposed(ONES), y)))), _negated(y)))
+        total = MatProduct((y, ONES)) if site.rows else MatProduct((Transposed(ONES), y))
+        delta = Sum((Hadamard((p, total)), _negated(y)))
     return _scale(g, _over_batch(delta, site), True)
 
 
@@ -1143,7 +1306,7 @@ def _conv_rule(g, i, site, operands, out):
 
 
 def _size(shape) -> int:
-    return 1 if shape == () else shape[0] * shape[1]
+    return 1 if shape == () else int(np.prod(shape))
 
 
 class NoRule(Exception):
@@ -1193,6 +1356,12 @@ def _display_applied(forms, tree, shapes):
     return spec.function(*args, evaluate=False) if spec.name != "sqrt" else sp.sqrt(args[0])
 
 
+def _display_axis(name: str, forms):
+    """softmax(z): the axis is said in the document's words, not written as an argument."""
+    spec = TENSOR_OPS[name]
+    return TensorCall(spec.latex, spec.unicode, forms[:1])
+
+
 _DISPLAYS = {"+": _display_sum, "-": _display_difference, "*": _display_product,
              "/": _display_quotient}
 
@@ -1240,13 +1409,17 @@ register_tensor_function(TensorFunction(
     description="a registry function (relu, sigmoid, exp …) applied to every entry", operator=True,
     display=_display_applied))
 register_tensor_function(TensorFunction(
-    "softmax", 1, _vector_shape("softmax"), _softmax, _softmax_rule, r"\operatorname{softmax}",
-    "softmax", "torch.softmax({0}, dim=0)", "softmax over each column: p_k = e^(z_k) / Σ_m e^(z_m)",
-    layer=True))
+    "softmax", 2, _vector_shape("softmax"), _softmax, _softmax_rule, r"\operatorname{softmax}",
+    "softmax", "torch.softmax({0}, dim=int({1}))",
+    "softmax over each column (axis=0; over each row with axis=1, the default under batch: rows): "
+    "p_k = e^(z_k) / Σ_m e^(z_m)", defaults=(sp.Integer(0),), layer=True, params=("z", "axis"),
+    display=lambda forms, tree, shapes: _display_axis("softmax", forms)))
 register_tensor_function(TensorFunction(
-    "log_softmax", 1, _vector_shape("log_softmax"), _log_softmax, _log_softmax_rule,
-    r"\operatorname{log\,softmax}", "log_softmax", "torch.log_softmax({0}, dim=0)",
-    "log of the softmax, per column: z_k − log Σ_m e^(z_m)", layer=True))
+    "log_softmax", 2, _vector_shape("log_softmax"), _log_softmax, _log_softmax_rule,
+    r"\operatorname{log\,softmax}", "log_softmax", "torch.log_softmax({0}, dim=int({1}))",
+    "log of the softmax, per column (axis=0) or per row (axis=1): z_k − log Σ_m e^(z_m)",
+    defaults=(sp.Integer(0),), layer=True, params=("z", "axis"),
+    display=lambda forms, tree, shapes: _display_axis("log_softmax", forms)))
 register_tensor_function(TensorFunction(
     "sum", 1, lambda site: (), lambda args, site: sum_all(args[0]), _sum_all_rule, r"\sum", "Σ",
     "torch.sum({0})", "sum of every entry"))
@@ -1331,9 +1504,10 @@ class ShapeEvaluation:
     (3, 1)
     """
 
-    def __init__(self, graph: Graph, shapes: dict, given: dict | None = None):
+    def __init__(self, graph: Graph, shapes: dict, given: dict | None = None, rows: bool = False):
         """``given``: the input tensors, when the shapes come from values (their numbers decide
-        what a shape cannot: a function's numeric argument held in a name)."""
+        what a shape cannot: a function's numeric argument held in a name). ``rows``: the batch
+        convention whose examples are the rows (softmax and cross-entropy along each row)."""
         if given is None:
             unknown = [k for k in shapes if k not in graph.inputs]
             if unknown:
@@ -1346,6 +1520,7 @@ class ShapeEvaluation:
             shapes = {n: _shape_of_given(n, shapes[n]) for n in graph.inputs}
         self.graph = graph
         self.given = given
+        self.rows = rows
         self.shapes: dict[str, tuple] = dict(shapes)
         self.sites: dict[int, Site] = {}  # id(sub-tree) -> its Site
         self._of: dict[int, tuple] = {}  # id(sub-tree) -> its shape
@@ -1376,7 +1551,7 @@ class ShapeEvaluation:
         spec = primitive_of(tree)
         if spec is None:
             raise GraphError(f"line {eq.line}: comparisons are not allowed in equations")
-        site = Site(shapes, (), numbers, where)
+        site = Site(shapes, (), numbers, where, rows=self.rows)
         if spec.name == "apply":
             site = self._applied(tree, eq, site)
         if spec.after_softmax:
@@ -1468,14 +1643,16 @@ def evaluate_step_formula(step: TapeStep, G: Tensor, build, shape: tuple) -> Ten
 class TensorEvaluation:
     """Exact forward tensors and reverse-mode gradients of a tensor Graph at given values."""
 
-    def __init__(self, graph: Graph, values: dict):
+    def __init__(self, graph: Graph, values: dict, rows: bool = False):
+        """``rows``: the batch convention whose examples are the rows (a list is then a row
+        vector, and softmax and cross-entropy go along each row)."""
         self.graph = graph
         self.values: dict[str, Tensor] = {}
         for name in graph.inputs:
             v = values[name]
-            self.values[name] = v if isinstance(v, Tensor) else tensor_value(v, name)
+            self.values[name] = v if isinstance(v, Tensor) else tensor_value(v, name, rows)
         self.structure = ShapeEvaluation(graph, {n: t.shape for n, t in self.values.items()},
-                                         given=self.values)
+                                         given=self.values, rows=rows)
         self.tape: list[TapeStep] = []
         self.produced_by: dict[int, TapeStep] = {}
         self._adjoints: dict[str, dict[str, Tensor]] = {}
@@ -1507,10 +1684,11 @@ class TensorEvaluation:
         fused = None
         if op.after_softmax:
             producer = self.produced_by.get(id(args[0]))
-            if producer is not None and producer.op.name == "softmax":
+            if (producer is not None and producer.op.name == "softmax"
+                    and axis_of(producer.site) == class_axis(site)):
                 fused = producer.inputs[0]  # the pair is differentiated at once
             if site.index is False and not args[1].index:
-                site = replace(site, one_hot=_columns_sum_to_one(args[1]))
+                site = replace(site, one_hot=_columns_sum_to_one(args[1], site.rows))
                 self.structure.sites[id(tree)] = site
         out = op.evaluate(list(args), site)
         if op.after_softmax and args[1].index and not site.index:
@@ -1565,9 +1743,12 @@ class TensorEvaluation:
         return self.adjoints(of)[wrt]
 
 
-def _columns_sum_to_one(Y: Tensor) -> bool:
+def _columns_sum_to_one(Y: Tensor, rows: bool = False) -> bool:
+    """Every example's targets sum to 1: each column's (each row's, under ``batch: rows``)."""
     if Y.scalar:
         return Y.item() == 1
+    if rows:
+        Y = transpose(Y)
     return all(sp.Add(*Y.a[:, j]) == 1 for j in range(Y.a.shape[1]))
 
 
@@ -1627,3 +1808,6 @@ def _shape_of_given(name: str, value) -> tuple:
     if not value:
         return ()
     return (value[0], 1) if len(value) == 1 else (value[0], value[1])
+
+
+from . import tensorlayers  # noqa: E402,F401  (the layers' entries of the table: conv2d, pooling …)

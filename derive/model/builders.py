@@ -136,7 +136,7 @@ def chain(depth: int = 3, weight=5, x=1, activation: str = "relu", loss: str = "
 
 
 def mlp(inputs, weights, biases, targets, activation="sigmoid", loss: str = "half_squared_error",
-        lr=None, focus: str | None = None, title: str | None = None) -> Example:
+        lr=None, focus: str | None = None, title: str | None = None, batch: str = "columns") -> Example:
     """A multi-layer perceptron of any widths. ``weights[l][j][i]`` is layer l+1's weight from
     input i to neuron j (PyTorch's (out, in) order), named ``w{l}_{j}_{i}`` (1-based); biases
     ``b{l}_{j}``; nodes ``z{l}_{j}``, ``a{l}_{j}``; inputs ``x1 …``, targets ``y1 …``.
@@ -146,7 +146,12 @@ def mlp(inputs, weights, biases, targets, activation="sigmoid", loss: str = "hal
     and the last activation may be ``"softmax"`` with ``loss="cross_entropy"``, whose ``targets``
     are 0-based class indices (one per example) or one-hot vectors: then the example is built
     with matrices (``W{l}``, ``b{l}``, ``X``, ``Y``; see ``mlp_tensor``), its parameters still
-    named ``w{l}_{j}_{i}`` and ``b{l}_{j}``.
+    named ``w{l}_{j}_{i}`` and ``b{l}_{j}``. With a cross-entropy loss, ``targets=[3]`` for one
+    input vector is one class index (0-based), not a one-hot vector of the wrong length.
+
+    ``batch="rows"`` builds it in the row convention of PyTorch and CS231n: the examples are the
+    rows of ``X``, ``z{l} = a{l−1} @ W{l} + b{l}`` with ``W{l}`` (in × out), the transpose of the
+    columns convention's; the loss is the same, each gradient the transpose.
 
     >>> ex = mlp([1, 2], [[[1, 0], [0, 1]]], [[0, 0]], [1, 2], activation="identity")
     >>> ex.grad("w1_1_1")
@@ -154,8 +159,10 @@ def mlp(inputs, weights, biases, targets, activation="sigmoid", loss: str = "hal
     """
     inputs, weights, biases, targets = _plain(inputs), _plain(weights), _plain(biases), _plain(targets)
     lr = _plain(lr)
-    if _tensor_mlp(inputs, activation, targets):
-        return mlp_tensor(inputs, weights, biases, targets, activation, loss, lr, focus, title)
+    if _one_class_index(inputs, weights, targets, loss):
+        targets = targets[0]  # [3]: one class index for one example, as the contract reads it
+    if batch != "columns" or _tensor_mlp(inputs, activation, targets):
+        return mlp_tensor(inputs, weights, biases, targets, activation, loss, lr, focus, title, batch)
     xs = list(inputs) if isinstance(inputs, (list, tuple)) else None
     ys = list(targets) if isinstance(targets, (list, tuple)) else None
     if not xs or not ys:
@@ -217,6 +224,23 @@ def _is_vector(v) -> bool:
     return isinstance(v, (list, tuple, np.ndarray))
 
 
+def _one_class_index(inputs, weights, targets, loss) -> bool:
+    """``targets=[3]`` with a cross-entropy loss, one input vector and more than one output: one
+    0-based class index (a one-hot vector would need one entry per output)."""
+    from ..core.losses import LOSSES
+    spec = LOSSES.get(loss)
+    if spec is None or not spec.class_targets or not _is_vector(targets) or len(targets) != 1:
+        return False
+    if not _is_vector(inputs) or (len(inputs) and _is_vector(inputs[0])) or _is_vector(targets[0]):
+        return False
+    last = weights[-1] if isinstance(weights, (list, tuple)) and weights else None
+    outputs = len(last) if isinstance(last, (list, tuple)) else 0
+    value = targets[0]
+    whole = isinstance(value, int) and not isinstance(value, bool) or (
+        isinstance(value, float) and value.is_integer())
+    return outputs > 1 and whole
+
+
 def _tensor_mlp(inputs, activation, targets) -> bool:
     """A mini-batch, a layer function over whole vectors (softmax) or a class-index target needs
     the tensor engine; everything else keeps the scalar derivation (one line per neuron)."""
@@ -227,11 +251,12 @@ def _tensor_mlp(inputs, activation, targets) -> bool:
 
 
 def mlp_tensor(inputs, weights, biases, targets, activation="relu", loss: str = "half_squared_error",
-               lr=None, focus: str | None = None, title: str | None = None):
+               lr=None, focus: str | None = None, title: str | None = None, batch: str = "columns"):
     """The MLP in matrix form: ``z{l} = W{l} @ a{l−1} + b{l}``, ``a{l} = f(z{l})``, ``a0 = X``
     (one column per example), then the loss averaged over the batch. Parameters keep the scalar
     names (``w{l}_{j}_{i}`` is ``W{l}[j−1, i−1]``; ``b{l}_{j}``); with one example the nodes do too
-    (``z{l}_{j}``, ``a{l}_{j}``).
+    (``z{l}_{j}``, ``a{l}_{j}``). ``batch="rows"``: one row per example, ``z{l} = a{l−1} @ W{l} +
+    b{l}`` with ``W{l}`` the transpose (in × out; ``w{l}_{j}_{i}`` is ``W{l}[i−1, j−1]``), b a row.
 
     >>> ex = mlp_tensor([[1, 2], [0, 1]], [[[1, -1], [0, 1]]], [[0, 0]], [0, 1],
     ...                 activation=["softmax"], loss="cross_entropy")
@@ -248,7 +273,7 @@ def mlp_tensor(inputs, weights, biases, targets, activation="relu", loss: str = 
 
     rows = [list(np.asarray(v, dtype=object).ravel()) for v in inputs] if (
         _is_vector(inputs) and len(inputs) and _is_vector(inputs[0])) else None
-    batch = rows is not None
+    convention, batch = batch, rows is not None  # ``batch`` from here on: is it a mini-batch
     if rows is None:
         if not _is_vector(inputs) or not len(inputs):
             raise DeriveError("mlp: inputs must be a vector or a list of vectors (a mini-batch)")
@@ -273,8 +298,12 @@ def mlp_tensor(inputs, weights, biases, targets, activation="relu", loss: str = 
         raise DeriveError(f"mlp: the loss {loss!r} has no matrix form")
     if not isinstance(biases, (list, tuple)) or len(biases) != layers:
         raise DeriveError(f"mlp: biases must be a list with one vector per layer ({layers} layers)")
-    values = {"X": [[r[i] for r in rows] for i in range(len(rows[0]))]}
+    by_rows = convention == "rows"
+    values = {"X": [list(r) for r in rows] if by_rows else [[r[i] for r in rows] for i in range(len(rows[0]))]}
     lines, prev, width, aliases = [], "X", len(rows[0]), {}
+
+    def at(j: int, i: int) -> tuple:  # entry (j, i) of the columns convention, in this one's layout
+        return (i, j) if by_rows else (j, i)
     for l, (W, bvec) in enumerate(zip(weights, biases), start=1):
         W = np.asarray(W, dtype=object)
         if W.ndim != 2 or W.shape[1] != width:
@@ -282,36 +311,38 @@ def mlp_tensor(inputs, weights, biases, targets, activation="relu", loss: str = 
                               f"inputs), got shape {W.shape}")
         if len(bvec) != W.shape[0]:
             raise DeriveError(f"mlp: layer {l} has {W.shape[0]} neurons but {len(bvec)} biases")
-        lines.append(f"z{l} = W{l} @ {prev} + b{l}")
+        lines.append(f"z{l} = {prev} @ W{l} + b{l}" if by_rows else f"z{l} = W{l} @ {prev} + b{l}")
         lines.append(f"a{l} = {acts[l - 1]}(z{l})")
-        values[f"W{l}"], values[f"b{l}"] = W.tolist(), list(bvec)
+        values[f"W{l}"], values[f"b{l}"] = (W.T if by_rows else W).tolist(), list(bvec)
         for j in range(W.shape[0]):
             for i in range(W.shape[1]):
-                aliases[f"w{l}_{j + 1}_{i + 1}"] = (f"W{l}", j, i)
+                aliases[f"w{l}_{j + 1}_{i + 1}"] = (f"W{l}", *at(j, i))
         for j in range(W.shape[0]):
-            aliases[f"b{l}_{j + 1}"] = (f"b{l}", j, 0)
+            aliases[f"b{l}_{j + 1}"] = (f"b{l}", *at(j, 0))
             if not batch:
-                aliases[f"z{l}_{j + 1}"] = (f"z{l}", j, 0)
-                aliases[f"a{l}_{j + 1}"] = (f"a{l}", j, 0)
+                aliases[f"z{l}_{j + 1}"] = (f"z{l}", *at(j, 0))
+                aliases[f"a{l}_{j + 1}"] = (f"a{l}", *at(j, 0))
         prev, width = f"a{l}", W.shape[0]
     if not batch:
         for i in range(len(rows[0])):
-            aliases[f"x{i + 1}"] = ("X", i, 0)
+            aliases[f"x{i + 1}"] = ("X", *at(i, 0))
     values["Y"] = _targets(targets, n, width, batch, spec.class_targets)
+    if by_rows and _is_vector(values["Y"]) and _is_vector(values["Y"][0]):
+        values["Y"] = [list(r) for r in zip(*values["Y"])]  # one row per example
     lines.append(f"L = {spec.batch(prev, 'Y', n)}")
     params = [name for name in aliases if name[0] in "wb"]
     focus = focus or params[0]
     if focus not in params:
         raise DeriveError(f"mlp: focus {focus!r} is not a parameter; choose one of {', '.join(params[:6])} …")
     meta = {"activation": acts, "loss": loss, "focus": focus, "layers": layers, "batch": n,
-            "widths": [len(rows[0])] + [len(w) for w in weights]}
+            "widths": [len(rows[0])] + [len(w) for w in weights], "convention": convention}
     title = title or (f"Backpropagation through a {'-'.join(map(str, meta['widths']))} network"
                       + (f" on a mini-batch of {n}" if batch else ""))
     from ..core.functions import FUNCTIONS
     from ..core.parser import parse_equations
     graph = Graph(parse_equations("\n".join(lines), {**FUNCTIONS, **TENSOR_FUNCTIONS}), tensor=True,
                   inputs=["X"] + [k for k in values if k not in ("X", "Y")] + ["Y"])
-    return TensorExample(graph, values, params, lr, title, "mlp", meta, aliases)
+    return TensorExample(graph, values, params, lr, title, "mlp", meta, aliases, batch=convention)
 
 
 def _targets(targets, n: int, k: int, batch: bool, classes: bool):

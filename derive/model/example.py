@@ -139,7 +139,7 @@ class Example(ExampleBase):
     @classmethod
     def from_equations(cls, text: str, values=None, params=None, lr=None, output=None,
                        title: str | None = None, data=None, constants=None,
-                       shapes=None) -> "Example":
+                       shapes=None, batch: str = "columns") -> "Example":
         """Staged equations, one ``name = expression`` per line. ``params`` are the inputs gradient
         descent updates; without it, every input but data and constants (by name, or listed in
         ``data``/``constants``).
@@ -152,7 +152,9 @@ class Example(ExampleBase):
         With vectors or matrices (lists, nested lists, numpy arrays) or ``@``, ``.T``, ``softmax``
         …, the result is a ``TensorExample`` (same API; values and gradients are matrices).
         ``shapes`` instead of values (``{"W": [3, 2], "x": [2]}``) gives a symbolic matrix
-        derivation: the rules with their shapes, no numbers.
+        derivation: the rules with their shapes, no numbers. ``batch``: the examples of a
+        mini-batch are the ``"columns"`` (the default, ``W @ X + b``) or the ``"rows"`` (as in
+        PyTorch, ``X @ W + b``).
         """
         from ..core.functions import FUNCTIONS
         from ..core.tensor import TENSOR_FUNCTIONS, is_tensor_value
@@ -167,7 +169,11 @@ class Example(ExampleBase):
             if params is None:  # the same rule as for scalars: every input but data and constants
                 roles = classify_inputs(graph.inputs, None, data, constants)
                 params = [n for n in graph.inputs if roles[n] == "parameter"]
-            return TensorExample(graph, values, params, lr, title, shapes=shapes)
+            return TensorExample(graph, values, params, lr, title, shapes=shapes, batch=batch)
+        if batch != "columns":
+            from .tensors import BATCH_CONVENTIONS
+            if batch not in BATCH_CONVENTIONS:
+                raise DeriveError(f"batch must be \"columns\" or \"rows\", got {batch!r}")
         return cls(graph_of(text, output, equations=equations), values, params, lr, title,
                    data=data, constants=constants)
 

@@ -10,9 +10,9 @@ from ..core.errors import DeriveError, SpecError
 # with a message that names it and says what to do instead — never silently dropped.
 EQUATION_FIELDS = ("title", "instructions", "equations", "values", "random", "constraints", "ask",
                    "lr", "params", "data", "constants", "output", "precision", "focus", "notation",
-                   "tolerance", "train", "shapes")
+                   "tolerance", "train", "shapes", "batch")
 MLP_FIELDS = ("title", "inputs", "weights", "biases", "targets", "activation", "activations", "loss",
-              "lr", "focus", "precision", "notation", "train")
+              "lr", "focus", "precision", "notation", "train", "batch")
 KNOWN_FIELDS = tuple(dict.fromkeys(EQUATION_FIELDS + MLP_FIELDS))
 
 # What to do with a field that belongs to the other kind of spec.
@@ -55,6 +55,7 @@ class Spec:
     constants: list | None = None
     focus: str | None = None
     shapes: dict | None = None  # {W: [3, 2]}: a symbolic matrix derivation (no values)
+    batch: str = "columns"  # the examples of a mini-batch: the columns (W @ X + b) or the rows (X @ W + b)
 
 
 def load_yaml(path, what: str = "spec file") -> dict:
@@ -147,7 +148,19 @@ def load_spec(path) -> Spec:
                 ask=ask, lr=data.get("lr"), params=params, output=data.get("output"),
                 precision=precision, notation=_notation(data, path), tolerance=tolerance, raw=data,
                 source=str(path), data=_names(data, "data", path),
-                constants=_names(data, "constants", path), focus=focus, shapes=_shapes(data, path))
+                constants=_names(data, "constants", path), focus=focus, shapes=_shapes(data, path),
+                batch=_batch(data, path))
+
+
+def _batch(data: dict, path) -> str:
+    """``batch: columns | rows``: the examples of a mini-batch are the columns (the default,
+    ``W @ X + b``) or the rows (as in PyTorch and CS231n, ``X @ W + b``)."""
+    batch = data.get("batch", "columns")
+    if batch not in ("columns", "rows"):
+        raise SpecError(f"{path}: `batch: {batch}` is not a convention; write `batch: columns` (the "
+                        f"examples are the columns, W @ X + b) or `batch: rows` (they are the rows, "
+                        f"X @ W + b, as in PyTorch)")
+    return batch
 
 
 def _shapes(data: dict, path):
@@ -197,7 +210,8 @@ def example_from_spec(spec: Spec):
     try:
         ex = Example.from_equations(spec.equations, values=spec.values or None, params=spec.params,
                                     lr=spec.lr, output=spec.output, title=spec.title,
-                                    data=spec.data, constants=spec.constants, shapes=spec.shapes)
+                                    data=spec.data, constants=spec.constants, shapes=spec.shapes,
+                                    batch=spec.batch)
     except SpecError:
         raise
     except DeriveError as e:
@@ -247,7 +261,7 @@ def mlp_from_spec(path, focus: str | None = None, training: bool = False):
     ex = mlp(data["inputs"], data["weights"], data["biases"], data["targets"],
              activation=activation, loss=data.get("loss", "half_squared_error"),
              lr=None if training and isinstance(data.get("lr"), dict) else data.get("lr"),
-             focus=focus or data.get("focus"), title=data.get("title"))
+             focus=focus or data.get("focus"), title=data.get("title"), batch=_batch(data, path))
     if precision is not None:
         ex.meta["precision"] = ex.precision = precision
     ex.notation = _notation(data, path)  # δ and 0-based layers matter most for networks

@@ -5,7 +5,13 @@ use ``@``, ``.T`` or a tensor function (``softmax``, ``sum`` …). It has the AP
 (both are an ``ExampleBase``: the same methods, documents in every format): ``value`` and
 ``grad`` return a ``sympy.Matrix`` of the node's shape (a SymPy number for a scalar). What
 cannot apply to matrices (hand-style rounding, the scalar edge-by-edge ``derivation``) is refused
-by name (``NotApplicable``) with what to use instead.
+by name (``NotApplicable``) with what to use instead. An image (C×H×W) or a kernel
+(C_out×C_in×kh×kw) is given as lists nested three or four deep and comes back as a ``sympy.Array``.
+
+The batch convention is a choice (``batch="columns"``, the default, or ``"rows"``): the examples of
+a mini-batch are the columns (``W @ X + b``), or the rows as in PyTorch and CS231n
+(``X @ W + b``). Under rows a list is a row vector (a bias broadcasts over the rows), and softmax,
+cross-entropy and the feature statistics of ``layer_norm`` go along each row.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from ..core.roles import CONSTANT_NAME
 from ..core.staging import staged_graph
 from .base import ExampleBase
 
+BATCH_CONVENTIONS = ("columns", "rows")
 _PARAM = re.compile(r"^(w|b|W|B|theta|bias|weight|gamma|beta|k|kernel)")
 _DATA = re.compile(r"^(x|X|y|Y|t|target|label|input|h0|mask|upstream)")
 PUBLIC_ENTRIES = 400  # up to this many entries, value/grad expand small exact forms (as Example)
@@ -44,7 +51,12 @@ class TensorExample(ExampleBase):
 
     def __init__(self, graph: Graph, values, params=None, lr=None, title: str | None = None,
                  kind: str = "tensor", meta: dict | None = None, aliases: dict | None = None,
-                 shapes: dict | None = None):
+                 shapes: dict | None = None, batch: str = "columns"):
+        if batch not in BATCH_CONVENTIONS:
+            raise DeriveError(f"batch must be \"columns\" (the examples of a mini-batch are the "
+                              f"columns: W @ X + b) or \"rows\" (they are the rows, as in PyTorch: "
+                              f"X @ W + b), got {batch!r}")
+        self.batch = batch
         graph = staged_graph(graph)  # compound arguments named (u1 = W x + b, then σ(u1)): every step one rule
         if values and shapes:
             raise DeriveError("give either values (a worked example with numbers) or shapes (a "
@@ -77,7 +89,7 @@ class TensorExample(ExampleBase):
         self.meta = dict(meta or {})
         self.aliases = dict(aliases or {})  # scalar name -> (tensor name, row, column)
         self.lr = None if lr is None else to_exact(lr, "lr")
-        self.evaluation = TensorEvaluation(graph, given)
+        self.evaluation = TensorEvaluation(graph, given, rows=batch == "rows")
         self.structure = self.evaluation.structure  # shapes and sites: what the rules read
         self.values = {n: self.evaluation.values[n] for n in graph.inputs}
         if params is None:
@@ -101,7 +113,7 @@ class TensorExample(ExampleBase):
         self.aliases = {}
         self.lr = None if lr is None else to_exact(lr, "lr")
         self.evaluation = None
-        self.structure = ShapeEvaluation(graph, shapes)  # shapes and sites: what the rules read
+        self.structure = ShapeEvaluation(graph, shapes, rows=self.batch == "rows")  # what the rules read
         self.shapes = self.structure.shapes
         self.values = None
         if params is None:
@@ -128,7 +140,7 @@ class TensorExample(ExampleBase):
 
     @classmethod
     def from_equations(cls, text: str, values=None, params=None, lr=None, output=None,
-                       title: str | None = None, shapes=None) -> "TensorExample":
+                       title: str | None = None, shapes=None, batch: str = "columns") -> "TensorExample":
         """Staged tensor equations with values, or with ``shapes`` for a symbolic derivation.
 
         >>> ex = TensorExample.from_equations("z = W @ x + b\\nL = sum(z)",
@@ -140,7 +152,7 @@ class TensorExample(ExampleBase):
         from ..core.parser import parse_equations
         from ..core.tensor import TENSOR_FUNCTIONS
         return cls(Graph(parse_equations(text, {**FUNCTIONS, **TENSOR_FUNCTIONS}), output, tensor=True),
-                   values, params, lr, title, shapes=shapes)
+                   values, params, lr, title, shapes=shapes, batch=batch)
 
     # --- the graph --------------------------------------------------------------------------
 
@@ -389,6 +401,11 @@ def _public(value):
         return public_form(value)
     if value.scalar:
         return public_form(value.item())
+    if value.a.ndim > 2:  # an image or a kernel: an N-d SymPy array
+        entries = list(value.a.ravel())
+        if value.size <= PUBLIC_ENTRIES:
+            entries = [public_form(e) for e in entries]
+        return sp.ImmutableDenseNDimArray(entries, value.a.shape)
     rows = value.a.tolist()
     if value.size <= PUBLIC_ENTRIES:
         forms = [public_form(e) for row in rows for e in row]

@@ -703,13 +703,13 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return f"\\frac{{{self._print(s.operand)}}}{{{self._print(s.divisor)}}}"
 
     def _print_Entry(self, e: Entry):
-        entry = f"\\left({self._name(e.name)}\\right)_{{{e.row},{e.column}}}"
+        entry = f"\\left({self._name(e.name)}\\right)_{{{','.join(map(str, e.indices))}}}"
         if e.of:
             return f"\\frac{{\\partial {self._name(e.of)}}}{{\\partial {entry}}}"
         return entry
 
     def _print_ShapeOf(self, s: ShapeOf):
-        return "\\text{scalar}" if s.shape == () else f"{s.shape[0]} \\times {s.shape[1]}"
+        return "\\text{scalar}" if s.shape == () else " \\times ".join(map(str, s.shape))
 
     def _print_Updated(self, u: Updated):
         return latex_name(f"{u.name}_new", self._settings["names"])
@@ -1158,11 +1158,11 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"{_grouped(self._print(s.operand), below=False)}/{_grouped(divisor)}"
 
     def _print_Entry(self, e: Entry):
-        entry = f"{self._name(e.name)}[{e.row},{e.column}]"
+        entry = f"{self._name(e.name)}[{','.join(map(str, e.indices))}]"
         return f"∂{self._name(e.of)}/∂{entry}" if e.of else entry
 
     def _print_ShapeOf(self, s: ShapeOf):
-        return "scalar" if s.shape == () else f"{s.shape[0]}×{s.shape[1]}"
+        return "scalar" if s.shape == () else "×".join(map(str, s.shape))
 
     def _print_Updated(self, u: Updated):
         return f"{text_name(u.name, self._settings['names'])}⁽ⁿᵉʷ⁾"  # as LaTeX's W_1^(new)

@@ -8,7 +8,9 @@ numbers (large matrices elided to their corners, with the shape). A chosen entry
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
+import numpy as np
 import sympy as sp
 
 from ..core.derivation import Chain, Partial, Prime, Product, Row, Sum, Value
@@ -18,7 +20,7 @@ from ..core.matrixmath import (MAX_SHOWN, BatchSum, Dots, Entry, Hadamard, MatPr
                                ShapeOf, TensorCall, Transposed, Updated)
 from ..core.notation import Ones
 from ..core.staging import StagedEquation
-from ..core.tensor import TENSOR_FUNCTIONS, NoRule, display, fused_rule_of, operands, rule_of
+from ..core.tensor import TENSOR_FUNCTIONS, NoRule, Tensor, display, fused_rule_of, operands, rule_of
 from ..core.parser import BinOp, Call, Name, Neg, Transpose
 from ..rendering.blocks import Content, Section
 
@@ -41,7 +43,7 @@ def _side_by_side(names, values, columns: int = 8, most: int = 3) -> list[list[s
     width = 0
     for name in names:
         t = values[name]
-        cols = 1 if t.scalar else min(t.a.shape[1], MAX_SHOWN)
+        cols = 1 if t.scalar else min(t.a.shape[1], MAX_SHOWN) if t.a.ndim == 2 else columns + 1
         if groups and len(groups[-1]) < most and width + cols <= columns:
             groups[-1].append(name)
             width += cols
@@ -54,6 +56,93 @@ def _side_by_side(names, values, columns: int = 8, most: int = 3) -> list[list[s
 def _shown(t):
     """A tensor's numbers as a math object: a matrix, or a plain value for a scalar."""
     return Value(t.item()) if t.scalar else MatrixValue.of(t)
+
+
+CHANNELS_SHOWN = 3  # an image's channels shown in full; beyond, the first two and the last
+
+
+def _slices(t, name: str):
+    """(label, matrix) of each channel of an image (x[1,:,:] …) or each 2-D slice of a kernel
+    (k[1,2,:,:] …); many channels: the first two and the last, with a ⋯ between."""
+    lead = list(np.ndindex(*t.a.shape[:-2]))
+    if len(lead) > CHANNELS_SHOWN:
+        lead = lead[:2] + [None] + lead[-1:]
+    out = []
+    for index in lead:
+        if index is None:
+            out.append(None)
+            continue
+        label = Entry(name, index[0] + 1, *(("*",) if len(index) == 1 else (index[1] + 1,)),
+                      more=("*", "*") if len(index) > 1 else ("*",))
+        out.append((label, Tensor(t.a[index])))
+    return out
+
+
+def show_numbers(s: Section, items: list, t, name: str, of: str = ""):
+    """``items = numbers`` on one line; an image or a kernel channel by channel, each slice on a
+    line of its own (x[1,*,*] = [...]), a long run of channels with the middle left out. Where an
+    elided matrix hides nonzero entries among few, they are listed (a pooled or looked-up
+    gradient is zero nearly everywhere: its nonzero entries are the point)."""
+    if t.scalar or t.a.ndim == 2:
+        s.show(Chain(*items, "=", _shown(t)))
+        hidden = _hidden_nonzeros(t, name, of)
+        if hidden is not None:
+            s.say(hidden)
+        return
+    if len(items) > 1:
+        s.show(Chain(*items))
+    slices = _slices(t, name)
+    if not any(isinstance(b.sentence, Sentence) and b.sentence.template.startswith(_SLICED)
+               for b in s.blocks if hasattr(b, "sentence")):
+        s.say(Sentence(_SLICED + " (* runs over every row and every column of a slice):"))
+    for item in slices:
+        if item is None:
+            s.say(Sentence("⋯ (the channels between are left out)"))
+            continue
+        label, part = item
+        s.show(Chain(replace(label, of=of), "=", MatrixValue.of(part)))
+    hidden = _hidden_nonzeros(t, name, of)
+    if hidden is not None:
+        s.say(hidden)
+
+
+_SLICED = "An image or a kernel is shown slice by slice"
+NONZEROS_LISTED = 12
+
+
+def _hidden_nonzeros(t, name: str, of: str = "") -> Sentence | None:
+    """The nonzero entries of a mostly-zero tensor when its display leaves some of them out."""
+    a = t.a
+    if t.scalar:
+        return None
+    nonzero = [index for index in np.ndindex(*a.shape) if a[index] != 0]
+    if not nonzero or len(nonzero) > NONZEROS_LISTED:
+        return None
+    shown = _visible(a.shape)
+    if all(shown(index) for index in nonzero):
+        return None
+    entries = tuple(Chain(Entry(name, index[0] + 1, index[1] + 1, of, tuple(i + 1 for i in index[2:])),
+                          "=", Value(a[index])) for index in nonzero)
+    return Sentence(f"Only {len(nonzero)} of its {a.size} entries are nonzero: "
+                    + ", ".join(f"{{{i}}}" for i in range(len(entries))) + "; every other entry is 0.",
+                    entries)
+
+
+def _visible(shape: tuple):
+    """Which entries a document's display of a tensor of ``shape`` shows (corners of an elided
+    matrix; the channels shown of an image)."""
+    def kept(n, i, limit=MAX_SHOWN):
+        return n <= limit or i < 3 or i >= n - 2
+
+    def visible(index):
+        lead = index[:-2]
+        if lead:
+            count = int(np.prod(shape[:-2]))
+            flat = int(np.ravel_multi_index(lead, shape[:-2]))
+            if count > CHANNELS_SHOWN and not (flat < 2 or flat == count - 1):
+                return False
+        return kept(shape[-2], index[-2]) and kept(shape[-1], index[-1])
+    return visible
 
 
 def _shape_reader(ex):
@@ -104,7 +193,7 @@ def rules_used(formula) -> list:
 
 
 def _size(shape) -> int:
-    return 1 if shape == () else shape[0] * shape[1]
+    return 1 if shape == () else int(np.prod(shape))
 
 
 def _softmax_pair(ex, name: str):
@@ -286,14 +375,19 @@ def build_matrix(ex) -> Content:
         rows.append([_sym(eq.name), ShapeOf(ex.shape(eq.name)),
                      Chain(_sym(eq.name), "=", display(eq.tree, shapes))])
     s.tabulate(["name", "shape", "role or definition"], rows)
+    for said in _composite_sentences(ex, shapes):
+        s.say(said)
     named = _introduced_sentence(ex, shapes)
     if named is not None:
         s.say(named)
     if not symbolic:  # the numbers the forward pass starts from, as the scalar documents give them
         s.say(Sentence("The given values:"))
         for group in _side_by_side(ex.inputs, values):
+            if len(group) == 1:
+                show_numbers(s, [_sym(group[0])], values[group[0]], group[0])
+                continue
             given = [Chain(_sym(name), "=", _shown(values[name])) for name in group]
-            s.show(given[0] if len(given) == 1 else Row(tuple(given)))
+            s.show(Row(tuple(given)))
     sections.append(s)
 
     s = Section("Forward pass")
@@ -304,7 +398,10 @@ def build_matrix(ex) -> Content:
         else:
             s.say(Sentence("{0} is {1}:", (_sym(eq.name), ShapeOf(shape))))
         items = [_sym(eq.name), "=", display(eq.tree, shapes)]
-        s.show(Chain(*items) if symbolic else Chain(*items, "=", _shown(values[eq.name])))
+        if symbolic:
+            s.show(Chain(*items))
+        else:
+            show_numbers(s, items, values[eq.name], eq.name)
     sections.append(s)
 
     s = Section("Backward pass in matrix form")
@@ -358,16 +455,18 @@ def build_matrix(ex) -> Content:
                                + f" gives {{{len(factors)}}}.",
                                tuple(ShapeOf(f) for f in factors) + (ShapeOf(shape),)))
         else:
-            items = [Partial(ex.output, name), "="]
+            items = [Partial(ex.output, name)]
             if formula is not None:
-                items += [formula, "="]
-            items.append(_shown(grads[name]))
-            s.show(Chain(*items))
+                items += ["=", formula]
+            show_numbers(s, items, grads[name], name, of=ex.output)
         for function in rules_used(formula) if formula is not None else ():
             if function not in stated:  # the registry's rule, once per document
                 stated.append(function)
                 s.say(Sentence("where {0}, entry by entry.", (FUNCTIONS[function].derivative,)))
     sections.append(s)
+
+    from .layersections import layer_sections
+    sections += layer_sections(ex)
 
     focus = None if symbolic else _focus_entry(ex)
     if focus is not None:
@@ -383,7 +482,10 @@ def build_matrix(ex) -> Content:
                        + "against its gradient:", (Chain(eta, "=", Value(ex.lr)),)))
         for name in _param_tensors(ex):
             rule = [Updated(name), "=", Sum((_sym(name), Product((-eta, Partial(ex.output, name)))))]
-            s.show(Chain(*rule) if symbolic else Chain(*rule, "=", _shown(_update(ex, name))))
+            if symbolic:
+                s.show(Chain(*rule))
+            else:
+                show_numbers(s, rule, _update(ex, name), f"{name}_new")
         sections.append(s)
     title = ex.title or "Backpropagation in matrix form"
     return Content(title, sections)
@@ -411,7 +513,7 @@ def _opening(ex) -> Sentence:
 def _introduced_sentence(ex, shapes) -> Sentence | None:
     """What each name the staging introduced stands for: the argument of a function, or the
     base of a power, in one of the user's lines."""
-    staged = [eq for eq in ex.graph.equations if isinstance(eq, StagedEquation)]
+    staged = [eq for eq in ex.graph.equations if isinstance(eq, StagedEquation) and eq.part != "step"]
     if not staged:
         return None
     by_name = {eq.name: eq for eq in ex.graph.equations}
@@ -426,6 +528,28 @@ def _introduced_sentence(ex, shapes) -> Sentence | None:
     return Sentence(("To give every step a rule of its own, a compound argument has a name of its own: "
                      if one else "To give every step a rule of its own, each compound argument has a "
                      "name of its own: ") + "; ".join(parts) + ".", tuple(math))
+
+
+def _composite_sentences(ex, shapes) -> list:
+    """What a named composite (layer_norm) computes, step by step: one sentence per call."""
+    said, by_of = [], {}
+    for eq in ex.graph.equations:
+        if isinstance(eq, StagedEquation) and eq.part == "step":
+            by_of.setdefault(eq.of, []).append(eq)
+    for target, steps in by_of.items():
+        last = ex.graph.by_name[target]
+        spec = TENSOR_FUNCTIONS[steps[0].function]
+        per = "row" if ex.batch == "rows" else "column"
+        math = [Chain(_sym(target), "=", display(steps[0].call, shapes))]
+        parts = []
+        for eq in steps + ([last] if not isinstance(last, StagedEquation) else []):
+            what = eq.what if isinstance(eq, StagedEquation) else "scaled and shifted"
+            parts.append(f"{what}, {{{len(math)}}}")
+            math.append(Chain(_sym(eq.name), "=", display(eq.tree, shapes)))
+        name = "layer normalisation" if spec.name == "layer_norm" else spec.name
+        said.append(Sentence(f"{{0}} is a {name} of each example (each {per}), written out in its "
+                             f"steps: " + "; ".join(parts) + ".", tuple(math)))
+    return said
 
 
 def _backward_opening(ex) -> Sentence:
@@ -504,7 +628,7 @@ def _through_sentences(ex, name: str) -> list:
                 f"{{0}} is the mean over the {shape[1]} columns (the examples of the batch), so every "
                 "column of {1} receives {2}.", (_sym(eq.name), _sym(name), share(shape[1]))))
         elif t.func == "mean" and shape != ():
-            n = shape[0] * shape[1]
+            n = _size(shape)
             said.append(Sentence(
                 f"{{0}} is the mean of the {n} entries of {{1}}, so every entry receives "
                 f"{{2}}.", (_sym(eq.name), _sym(name), share(n))))
