@@ -12,8 +12,7 @@ from ..core.derivation import Chain, Partial, Product, Sum, Value
 from ..core.functions import Sentence
 from ..core.matrixmath import Dots, Entry, MatProduct, MatrixValue, TensorCall, Transposed
 from ..core.parser import BinOp, Call, Name
-from ..core.tensor import Tensor, conv_windows
-from ..core.tensorlayers import band2d, pool_argmax
+from ..core.tensor import Tensor, band2d, conv_windows, pool_argmax
 from ..rendering.blocks import Section
 
 TERMS_SHOWN = 9  # terms of a zoomed-in sum written out; beyond, the first ones and ⋯
@@ -56,17 +55,17 @@ def _sum_of(pairs):
 
 
 def conv_section(ex, eq, call) -> Section | None:
-    ev = ex.evaluation
+    d = ex.matrix_derivation()
     site = ex.structure.site(call)
     x, k = call.args[0].id, call.args[1].id
-    X, K = ev.values[x], ev.values[k]
+    X, K = d.values[x], d.values[k]
     stride = site.numbers[2] if len(site.numbers) > 2 else 1
     padding = site.numbers[3] if len(site.numbers) > 3 else 0
     stride, padding = int(stride), int(padding)
     co, ci, kh, kw = K.shape
     c, h, w = X.shape
     rows, cols = conv_windows(h, kh, stride, padding), conv_windows(w, kw, stride, padding)
-    g = ev.adjoints(ex.output)[eq.name]
+    g = d.gradients[eq.name]
     s = Section(f"The convolution {eq.name}, as a sum and as a matrix")
     # as a sum: the output entry whose window meets the most inputs
     def met(cc, p, q):
@@ -114,7 +113,7 @@ def conv_section(ex, eq, call) -> Section | None:
                      Sum(tuple(Product((_entry(eq.name, out, ex.output), _entry(k, kk)))
                                for out, kk in uses[:TERMS_SHOWN]) + ((Dots(),) if len(uses) > TERMS_SHOWN else ()))))
         s.show(Chain(_entry(x, xx, ex.output), "=", Sum(_terms(pairs)), "=",
-                     Value(ev.adjoints(ex.output)[x].a[xx])))
+                     Value(d.gradients[x].a[xx])))
     # the kernel's gradient: a correlation
     s.say(Sentence("The kernel is shared by every window, so its gradient sums over the windows: entry "
                    "(c, i, a, b) is the output gradient of channel c correlated with input channel i, "
@@ -129,20 +128,20 @@ def conv_section(ex, eq, call) -> Section | None:
                      + ((Dots(),) if len(uses) > TERMS_SHOWN else ()))))
     pairs = [(g.a[out], X.a[xin]) for out, xin in uses]
     s.show(Chain(_entry(k, kk, ex.output), "=", Sum(_terms(pairs)), "=",
-                 Value(ev.adjoints(ex.output)[k].a[kk])))
+                 Value(d.gradients[k].a[kk])))
     return s
 
 
 def maxpool_section(ex, eq, call) -> Section | None:
-    ev = ex.evaluation
+    d = ex.matrix_derivation()
     site = ex.structure.site(call)
     x = call.args[0].id
-    X = ev.values[x]
+    X = d.values[x]
     size = int(site.numbers[1])
     stride = int(site.numbers[2]) if len(site.numbers) > 2 and site.numbers[2] else size
     picks = pool_argmax(X, size, stride)
-    g = ev.adjoints(ex.output)[eq.name]
-    out_shape = ev.values[eq.name].shape
+    g = d.gradients[eq.name]
+    out_shape = d.values[eq.name].shape
     s = Section(f"The max-pooling {eq.name}: where the gradient goes")
     ties = 0
     rows = []
@@ -172,10 +171,10 @@ def maxpool_section(ex, eq, call) -> Section | None:
 
 
 def embedding_section(ex, eq, call) -> Section | None:
-    ev = ex.evaluation
+    d = ex.matrix_derivation()
     E, i = call.args[0].id, call.args[1].id
-    picked = [int(v) for v in ev.values[i].a.ravel()]
-    grad = ev.adjoints(ex.output)[E]
+    picked = [int(v) for v in d.values[i].a.ravel()]
+    grad = d.gradients[E]
     s = Section(f"The embedding {eq.name}: where the gradient lands")
     as_rows = ex.batch == "rows"
     s.say(Sentence("The lookup copies row i + 1 of {0} for class index i (0-based, as PyTorch), so "
