@@ -103,6 +103,18 @@ class TensorExample(ExampleBase):
                                       f"{', '.join(graph.inputs)}")
         self.params = params
         self._settings()
+        self._warn_about_the_convention()
+
+    def _warn_about_the_convention(self):
+        """A likely mismatch of the batch convention, said as a ``DeriveWarning`` and in the
+        document (``meta["warnings"]``)."""
+        said = convention_warnings(self)
+        if said:
+            import warnings
+            from ..core.errors import DeriveWarning
+            self.meta["warnings"] = said
+            for message in said:
+                warnings.warn(message, DeriveWarning, stacklevel=4)
 
     def _init_symbolic(self, graph, shapes, params, lr, title, kind, meta):
         """A derivation from shapes alone: the matrix rules with their shapes, no numbers."""
@@ -394,6 +406,56 @@ class TensorExample(ExampleBase):
     def __repr__(self) -> str:
         shapes = ", ".join(f"{n} {shape_text(self.shape(n))}" for n in self.inputs[:6])
         return f"<derive.TensorExample {self.output} of {shapes}: {len(self.nodes)} nodes>"
+
+
+def _walk(tree):
+    from ..core.tensor import operands
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(operands(node))
+
+
+def convention_warnings(ex) -> list[str]:
+    """Sentences about a softmax (or a cross-entropy) that normalises over an axis whose size is
+    the number of examples rather than the classes': the examples counted from the data matrices
+    the products read (the columns of X in W @ X, the rows of X in X @ W)."""
+    from ..core.parser import BinOp
+    from ..core.tensor import axis_of, class_axis
+    data = {n for n in ex.graph.inputs if ex.roles.get(n) == "data" and len(ex.shape(n)) == 2
+            and not ex.is_index(n) and min(ex.shape(n)) > 1}
+    examples: dict = {}
+    for eq in ex.graph.equations:
+        for node in _walk(eq.tree):
+            if isinstance(node, BinOp) and node.op == "@":
+                if isinstance(node.left, Name) and node.left.id in data:
+                    examples.setdefault(ex.shape(node.left.id)[0], (node.left.id, "rows", f"{node.left.id} @ …"))
+                if isinstance(node.right, Name) and node.right.id in data:
+                    examples.setdefault(ex.shape(node.right.id)[1], (node.right.id, "columns", f"… @ {node.right.id}"))
+    said, lines = [], set()
+    for eq in ex.graph.equations:
+        for node in _walk(eq.tree):
+            if not (isinstance(node, Call) and node.func in ("softmax", "log_softmax", "cross_entropy")):
+                continue
+            site = ex.structure.site(node)
+            shape = site.shapes[0]
+            if len(shape) != 2 or eq.line in lines:
+                continue
+            axis = class_axis(site) if node.func == "cross_entropy" else axis_of(site)
+            n, other = shape[axis], shape[1 - axis]
+            if n in examples and n > 1 and other != n:
+                name, unit, product = examples[n]
+                lines.add(eq.line)
+                fix = ("take the row convention (batch=\"rows\", in a spec batch: rows; the examples "
+                       "are the rows, as in PyTorch)" if unit == "rows" else
+                       "take the column convention (batch=\"columns\"; the examples are the columns)")
+                call = f"{node.func}({', '.join(getattr(a, 'id', '…') for a in node.args[:1])})"
+                said.append(f"line {eq.line}: {call} normalises over an axis of {n} entries, the number "
+                            f"of examples (the {unit} of {name}, as {product} reads them), not over the "
+                            f"{other} classes: the equations look like the other batch convention — "
+                            f"{fix}, or give the axis")
+    return said[:1]  # the first such line: the rest follow from it (the cross-entropy of that softmax)
 
 
 def _public(value):

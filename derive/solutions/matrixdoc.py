@@ -361,6 +361,8 @@ def build_matrix(ex) -> Content:
 
     s = Section("The computation")
     s.say(_opening(ex))
+    for warning in ex.meta.get("warnings", ()):  # a likely mismatch of the batch convention
+        s.say(Sentence("Note, " + warning + "."))
     if symbolic:
         s.say(Sentence("The inputs have shapes but no values: every step below is the matrix "
                        "rule with its shapes, for any numbers of those shapes."))
@@ -498,13 +500,20 @@ def _opening(ex) -> Sentence:
     """What the lines compute: vectors as columns, and a mini-batch only when there is one (its
     examples the columns of the data input that has them)."""
     batch = ex.meta.get("batch")
+    rows = getattr(ex, "batch", "columns") == "rows"
+    unit, axis = ("rows", 0) if rows else ("columns", 1)
+    vectors = "Vectors are rows (the row convention, as in PyTorch)" if rows else "Vectors are columns"
     if batch and batch > 1:
-        data = [n for n in ex.inputs if n not in ex.params and ex.shape(n) != () and ex.shape(n)[1] == batch
-                and not ex.is_index(n)]
-        where = "the columns of {0}" if data else "the columns"
-        return Sentence("Each line computes a whole vector or matrix at once. Vectors are columns; "
+        data = [n for n in ex.inputs if n not in ex.params and len(ex.shape(n)) == 2
+                and ex.shape(n)[axis] == batch and not ex.is_index(n)]
+        where = f"the {unit} of {{0}}" if data else f"the {unit}"
+        return Sentence(f"Each line computes a whole vector or matrix at once. {vectors}; "
                         f"the {batch} examples of the mini-batch are {where}, and the loss is their "
                         "mean.", (_sym(data[0]),) if data else ())
+    if rows:
+        return Sentence("Each line computes a whole vector or matrix at once. Vectors are rows: the "
+                        "examples of a batch are the rows (the row convention, as in PyTorch), and "
+                        "softmax and cross-entropy go along each row.")
     if all(ex.shape(n) == () or ex.shape(n)[1] == 1 for n in ex.inputs + ex.nodes):
         return Sentence("Each line computes a whole vector at once; vectors are columns.")
     return Sentence("Each line computes a whole vector or matrix at once. Vectors are columns.")
