@@ -322,3 +322,65 @@ def test_conv_kernel_channels_must_match_the_image():
     v = conv_pool_values()
     with pytest.raises(DeriveError, match=r"the kernel k takes 2 input channel\(s\) but x has 1"):
         derive.Example.from_equations("o = conv2d(x, k)\nL = sum(o)", values={"x": [v["x"][0]], "k": v["k"]})
+
+
+# --- the documents ------------------------------------------------------------------------------------
+
+
+def exercises() -> dict:
+    """One example of each exercise, as a document compiles it."""
+    rng = random.Random(2)
+    att = {"X": decimals(rng, (3, 4)), "Wq": decimals(rng, (4, 4)), "Wk": decimals(rng, (4, 4)),
+           "Wv": decimals(rng, (4, 2)), "C": decimals(rng, (3, 2))}
+    res = {"x": decimals(rng, (3,)), "W1": decimals(rng, (4, 3)), "b1": decimals(rng, (4,)),
+           "W2": decimals(rng, (3, 4)), "b2": decimals(rng, (3,)), "t": decimals(rng, (3,))}
+    emb = {"E": decimals(rng, (6, 4)), "W": decimals(rng, (3, 4)), "b": decimals(rng, (3,)),
+           "i": [2, 0, 5, 2], "y": [1, 2, 0, 1]}
+    ln = {"x": decimals(rng, (4, 3)), "gamma": decimals(rng, (4,), 0.5, 2), "beta": decimals(rng, (4,)),
+          "C": decimals(rng, (4, 3))}
+    return {
+        "conv-pool": derive.Example.from_equations(CONV_POOL, values=conv_pool_values()),
+        "lenet": derive.Example.from_equations(LENET, values=lenet_values()),
+        "embedding": derive.Example.from_equations(EMBEDDING, values=emb),
+        "attention-rows": derive.Example.from_equations(ATTENTION, values=att, batch="rows"),
+        "residual": derive.Example.from_equations(RESIDUAL, values=res),
+        "layer-norm": derive.Example.from_equations("y = layer_norm(x, gamma, beta)\nL = sum(C * y)", values=ln),
+        "avgpool": derive.Example.from_equations("o = avgpool2d(x, 2, stride=1)\nL = sum(o * o)",
+                                                 values={"x": decimals(rng, (2, 4, 4))}),
+    }
+
+
+def test_every_exercise_document_compiles_and_fits_its_page(pdflatex, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.latex_documents import compile_latex
+    from tests.test_layout import overfull
+    docs = exercises()
+    with ThreadPoolExecutor(2) as pool:
+        builds = dict(zip(docs, pool.map(lambda item: compile_latex(tmp_path / item[0], item[1].to_latex()),
+                                         docs.items())))
+    assert {name: (b.returncode, b.errors, overfull(b.log)) for name, b in builds.items()
+            if b.returncode != 0 or overfull(b.log)} == {}
+
+
+def test_documents_show_the_layers_rules_and_the_nonzero_entries():
+    docs = exercises()
+    words = lambda ex: " ".join(ex.to_text().split())  # noqa: E731 (the text wraps its sentences)
+    conv = words(docs["conv-pool"])
+    assert "∂L/∂x = T(k)ᵀ ∂L/∂o" in conv and "∂L/∂k = corr(x, ∂L/∂o)" in conv
+    assert "vec(o) = T(k) vec(x)" in conv and "(48×98)" in conv  # the convolution as a matrix
+    assert re.search(r"∂L/∂k\[1,1,1,1\] = ∂L/∂o\[1,\d,\d\] · x\[1,\d,\d\]", conv)  # zoomed in
+    assert "∂L/∂o = R(o)ᵀ ∂L/∂p" in conv and "the first one in row-major order" in conv
+    emb = words(docs["embedding"])
+    assert "∂L/∂E = onehot(i) (∂L/∂e)ᵀ" in emb and "zero except in rows 1, 3, 6" in emb
+    for row in (1, 3, 6):
+        assert f"∂L/∂E[{row},*] = [" in emb
+    lenet = words(docs["lenet"])
+    assert "∂L/∂p = vec⁻¹(∂L/∂f)" in lenet and "x[1,*,*] = [" in lenet
+    # a mostly-zero gradient whose display elides entries lists its nonzero ones
+    pooled = derive.Example.from_equations("o = maxpool2d(x, 4)\nL = sum(o)",
+                                           values={"x": distinct(random.Random(1), (1, 8, 8))})
+    text = words(pooled)
+    assert "Only 4 of its 64 entries are nonzero: ∂L/∂x[1," in text
+    body = docs["conv-pool"].to_latex().split("\\begin{document}")[-1]
+    assert "stride=" not in body and "maxpool2d(" not in body  # math, never source code
