@@ -384,3 +384,37 @@ def test_documents_show_the_layers_rules_and_the_nonzero_entries():
     assert "Only 4 of its 64 entries are nonzero: ∂L/∂x[1," in text
     body = docs["conv-pool"].to_latex().split("\\begin{document}")[-1]
     assert "stride=" not in body and "maxpool2d(" not in body  # math, never source code
+
+
+# --- the layer builders over the table ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stride, padding", [(2, 1), (1, 0), (1, 1)])
+def test_the_conv2d_builder_is_the_tables_conv2d_and_shows_every_nonzero_entry(stride, padding):
+    X = [[1, 2, 0, 1], [0, 1, 3, 2], [2, -2, 1, 0], [1, 1, -1, 2]]
+    K = [[1, 0.5], [0, -1]]
+    ex = derive.conv2d(X, K, bias=0.5, stride=stride, padding=padding)
+    n = int(np.sqrt(len(ex.meta["taps"])))
+    g = np.arange(1, n * n + 1).reshape(1, n, n).tolist()  # the builder's default upstream 1, 2, …
+    table = derive.Example.from_equations(f"o = conv2d(x, k, {stride}, {padding}) + b\nL = sum(g * o)",
+                                          values={"x": [X], "k": [[K]], "b": [[[0.5]]], "g": g})
+    for r in range(4):
+        for c in range(4):
+            assert ex.grad(f"x{r + 1}_{c + 1}") == table.grad("x")[0, r, c]
+    for r in range(2):
+        for c in range(2):
+            assert ex.grad(f"k{r + 1}_{c + 1}") == table.grad("k")[0, 0, r, c]
+    shown = " ".join(ex.to_text().split())
+    image = "; ".join(", ".join(format(float(table.grad("x")[0, r, c]), "g").replace("-", "−") for c in range(4))
+                      for r in range(4))
+    assert f"∂L/∂x = Tᵀ δ = [{image}]" in shown  # as the 4×4 image, no entry hidden
+
+
+def test_the_maxpool_builder_routes_as_the_tables_maxpool2d():
+    X = [[1, 5, 2, 0], [3, 5, -1, 4], [0, 0, 2, 2], [1, -3, 2, 1]]  # ties inside windows
+    ex = derive.maxpool(X, size=2)
+    table = derive.Example.from_equations("o = maxpool2d(x, 2)\nL = sum(g * o)",
+                                          values={"x": [X], "g": [[[1, 2], [3, 4]]]})
+    for r in range(4):
+        for c in range(4):
+            assert ex.grad(f"x{r + 1}_{c + 1}") == table.grad("x")[0, r, c]

@@ -13,7 +13,7 @@ from ..core.notation import Hat, Indexed, PartialOf, SumOver
 from ..core.engine import compact, expand_quantities
 from ..core.functions import FUNCTIONS, Sentence, derivative_rule
 from ..core.matrixmath import Hadamard, MatProduct, MatrixValue, Scaled, Transposed
-from ..core.tensor import from_entries
+from ..core.tensor import band, band2d, from_entries, pool_select
 from ..rendering.blocks import Section
 from .content import build_generic, register_layout
 from .matrixdoc import ONES
@@ -166,18 +166,39 @@ def _matvec(rows, vector, label: str) -> list:
             for row in rows]
 
 
+def _grid(names) -> tuple:
+    """(rows, columns) of names x{r}_{c} (1-based)."""
+    cells = [tuple(int(i) for i in n[1:].split("_")) for n in names]
+    return max(r for r, _ in cells), max(c for _, c in cells)
+
+
+def band_of(ex) -> list:
+    """T of a conv1d or conv2d exercise: the tensor table's band matrix of its kernel (the one
+    ``conv1d``/``conv2d`` of the equation language multiply by), as rows of exact numbers."""
+    v, meta = ex.derivation().values, ex.meta
+    xs, ks = meta["inputs"], meta["kernel"]
+    stride, padding = meta["stride"], meta["padding"]
+    if meta["layer"] == "conv2d":
+        h, w = _grid(xs)
+        K = from_entries([v[k] for k in ks], (1, 1) + _grid(ks))
+        T = band2d(K, (1, h, w), stride, padding)
+    else:
+        T = band(from_entries([v[k] for k in ks], (len(ks), 1)), len(xs), stride, padding)
+    return T.a.tolist()
+
+
 def matrix_view_conv(ex) -> dict:
     """The convolution as matrices, from the exact forward values: T (outputs × inputs) with the
-    kernel on its band, P (kernel × outputs) whose column j is output j's window, the upstream g,
-    the pre-activation z = T x + b, δ = g ⊙ f'(z), and the gradients Tᵀδ, Pδ, Σδ (exact)."""
+    kernel on its band (the tensor table's ``band``/``band2d``, as ``conv1d``/``conv2d`` use it),
+    P (kernel × outputs) whose column j is output j's window, the upstream g, the pre-activation
+    z = T x + b, δ = g ⊙ f'(z), and the gradients Tᵀδ, Pδ, Σδ (exact)."""
     v, meta = ex.derivation().values, ex.meta
     xs, ks, taps = meta["inputs"], meta["kernel"], meta["taps"]
     outs = list(taps)
-    T = [[sp.S.Zero] * len(xs) for _ in outs]
+    T = band_of(ex)
     P = [[sp.S.Zero] * len(outs) for _ in ks]
     for j, out in enumerate(outs):
         for k, x in taps[out]:
-            T[j][xs.index(x)] = v[k]
             P[ks.index(k)][j] = v[x]
     x = [v[n] for n in xs]
     z = [compact("z", e + v["b"]) for e in _matvec(T, x, "Tx")]
@@ -217,9 +238,15 @@ def build_conv(ex):
         s.say(Sentence("There is no activation, so the gradient reaching {0} is the upstream one: {1}.",
                    (z, Chain(d, "=", g))))
     s.say(Sentence("Going back through a matrix product takes the transpose: the input's gradient "
-                   "is {0}, what the layer passes to the layer below (CS231n's dx):",
+                   "is {0}, what the layer passes to the layer below (CS231n's dx)"
+                   + (", read back into the image's rows and columns:" if two_d else ":"),
                    (MatProduct((Transposed(T), d)),)))
-    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(T), d)), "=", _vec(m["dx"])))
+    if two_d:  # as the image: a long column would hide its nonzero entries behind ⋮
+        h, w = _grid(meta["inputs"])
+        dx = _mat([m["dx"][r * w:(r + 1) * w] for r in range(h)])
+    else:
+        dx = _vec(m["dx"])
+    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(T), d)), "=", dx))
     s.say(Sentence("The kernel is shared: {0} multiplies one input at every output, so its gradient "
                    "sums over the outputs. Writing output j's window as column j of {1}:",
                    (_v("k_m"), P)))
@@ -238,7 +265,10 @@ def matrix_view_maxpool(ex) -> dict:
     v, meta = ex.derivation().values, ex.meta
     xs, windows = meta["inputs"], meta["windows"]
     R = []
-    for out, cells in windows.items():
+    if "_" in xs[0]:  # an image: the tensor table's selection matrix, as maxpool2d routes it
+        X = from_entries([v[n] for n in xs], (1,) + _grid(xs))
+        R = pool_select(X, meta["size"], meta["stride"]).a.tolist()
+    for out, cells in windows.items() if not R else ():
         values = [v[c] for c in cells]
         top = values[0]
         best = 0
