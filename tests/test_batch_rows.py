@@ -129,3 +129,12 @@ def test_the_spec_field_batch_rows(tmp_path):
     path.write_text("equations: |\n  z = W @ x\n  L = sum(z)\nvalues: {W: [[1]], x: [1]}\nbatch: diagonal\n")
     with pytest.raises(DeriveError, match=r"batch"):
         example_from_spec(load_spec(str(path)))
+
+
+def test_training_keeps_the_row_convention():
+    v = net(4, 3)
+    kw = dict(activation=["relu", "softmax"], loss="cross_entropy", lr=0.5)
+    args = (v["X"].tolist(), [v["W1"].tolist(), v["W2"].tolist()], [v["b1"].tolist(), v["b2"].tolist()], v["y"])
+    cols = derive.mlp(*args, **kw).train(steps=2, optimizer="sgd")
+    rows = derive.mlp(*args, **kw, batch="rows").train(steps=2, optimizer="sgd")
+    assert [float(a) for a in rows.loss] == pytest.approx([float(b) for b in cols.loss], rel=1e-13)

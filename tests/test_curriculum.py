@@ -347,6 +347,9 @@ def exercises() -> dict:
         "layer-norm": derive.Example.from_equations("y = layer_norm(x, gamma, beta)\nL = sum(C * y)", values=ln),
         "avgpool": derive.Example.from_equations("o = avgpool2d(x, 2, stride=1)\nL = sum(o * o)",
                                                  values={"x": decimals(rng, (2, 4, 4))}),
+        "mlp-rows": derive.mlp(decimals(rng, (3, 4)), [decimals(rng, (5, 4)), decimals(rng, (3, 5))],
+                               [decimals(rng, (5,)), decimals(rng, (3,))], [0, 2, 1],
+                               activation=["relu", "softmax"], loss="cross_entropy", batch="rows"),
     }
 
 

@@ -51,13 +51,16 @@ class TensorExample(ExampleBase):
 
     def __init__(self, graph: Graph, values, params=None, lr=None, title: str | None = None,
                  kind: str = "tensor", meta: dict | None = None, aliases: dict | None = None,
-                 shapes: dict | None = None, batch: str = "columns"):
+                 shapes: dict | None = None, batch: str | None = None):
+        if batch is None:  # the graph's own (an example rebuilt at new values keeps it)
+            batch = getattr(graph, "batch", "columns")
         if batch not in BATCH_CONVENTIONS:
             raise DeriveError(f"batch must be \"columns\" (the examples of a mini-batch are the "
                               f"columns: W @ X + b) or \"rows\" (they are the rows, as in PyTorch: "
                               f"X @ W + b), got {batch!r}")
         self.batch = batch
         graph = staged_graph(graph)  # compound arguments named (u1 = W x + b, then σ(u1)): every step one rule
+        graph.batch = batch  # the convention travels with the graph: training and checking rebuild from it
         if values and shapes:
             raise DeriveError("give either values (a worked example with numbers) or shapes (a "
                               "symbolic derivation), not both: the values have their own shapes")
@@ -152,7 +155,7 @@ class TensorExample(ExampleBase):
 
     @classmethod
     def from_equations(cls, text: str, values=None, params=None, lr=None, output=None,
-                       title: str | None = None, shapes=None, batch: str = "columns") -> "TensorExample":
+                       title: str | None = None, shapes=None, batch: str | None = None) -> "TensorExample":
         """Staged tensor equations with values, or with ``shapes`` for a symbolic derivation.
 
         >>> ex = TensorExample.from_equations("z = W @ x + b\\nL = sum(z)",

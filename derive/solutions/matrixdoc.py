@@ -62,15 +62,16 @@ CHANNELS_SHOWN = 3  # an image's channels shown in full; beyond, the first two a
 
 
 def _slices(t, name: str):
-    """(label, matrix) of each channel of an image (x[1,:,:] …) or each 2-D slice of a kernel
-    (k[1,2,:,:] …); many channels: the first two and the last, with a ⋯ between."""
+    """(label, matrix) of each channel of an image (x[1,*,*] …) or each 2-D slice of a kernel
+    (k[1,2,*,*] …); many: the first two and the last, with the count left out between them."""
     lead = list(np.ndindex(*t.a.shape[:-2]))
+    left_out = len(lead) - 3
     if len(lead) > CHANNELS_SHOWN:
         lead = lead[:2] + [None] + lead[-1:]
     out = []
     for index in lead:
         if index is None:
-            out.append(None)
+            out.append(left_out)
             continue
         label = Entry(name, index[0] + 1, *(("*",) if len(index) == 1 else (index[1] + 1,)),
                       more=("*", "*") if len(index) > 1 else ("*",))
@@ -96,8 +97,8 @@ def show_numbers(s: Section, items: list, t, name: str, of: str = ""):
                for b in s.blocks if hasattr(b, "sentence")):
         s.say(Sentence(_SLICED + " (* runs over every row and every column of a slice):"))
     for item in slices:
-        if item is None:
-            s.say(Sentence("⋯ (the channels between are left out)"))
+        if isinstance(item, int):
+            s.say(Sentence(f"({item} slice{'s' if item > 1 else ''} left out here.)"))
             continue
         label, part = item
         s.show(Chain(replace(label, of=of), "=", MatrixValue.of(part)))
