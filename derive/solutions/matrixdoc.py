@@ -20,7 +20,8 @@ from ..core.matrixmath import (MAX_SHOWN, BatchSum, Dots, Entry, Hadamard, MatPr
                                ShapeOf, TensorCall, Transposed, Updated)
 from ..core.notation import Ones
 from ..core.staging import StagedEquation
-from ..core.tensor import TENSOR_FUNCTIONS, NoRule, Tensor, display, fused_rule_of, operands, rule_of
+from ..core.tensor import (TENSOR_FUNCTIONS, NoRule, Tensor, axis_of, class_axis, display, fused_rule_of,
+                           operands, rule_of)
 from ..core.parser import BinOp, Call, Name, Neg, Transpose
 from ..rendering.blocks import Content, Section
 
@@ -210,8 +211,9 @@ def _softmax_pair(ex, name: str):
                         and TENSOR_FUNCTIONS[t2.func].after_softmax and isinstance(t2.args[0], Name)
                         and t2.args[0].id == eq.name and isinstance(t2.args[1], Name)):
                     users = [e for e in graph.equations if eq.name in graph.uses[e.name]]
-                    if len(users) == 1:
-                        batch = ex.shape(eq.name)[1]
+                    # fused only when the softmax normalises along the cross-entropy's classes
+                    if len(users) == 1 and axis_of(ex.structure.site(t)) == class_axis(ex.structure.site(t2)):
+                        batch = ex.shape(eq.name)[0 if ex.batch == "rows" else 1]
                         return eq.name, t2.args[1].id, batch, eq2.name
     return None
 
@@ -246,7 +248,8 @@ def _target(ex, y: str):
     """The target as it enters p − y: y itself when one-hot, onehot(y) when it holds class
     indices (read literally, p − 2 would subtract the index)."""
     if ex.is_index(y):
-        return TensorCall(r"\operatorname{onehot}", "onehot", (_sym(y),))
+        onehot = TensorCall(r"\operatorname{onehot}", "onehot", (_sym(y),))
+        return Transposed(onehot) if ex.batch == "rows" else onehot
     return _sym(y)
 
 
@@ -425,8 +428,9 @@ def build_matrix(ex) -> Content:
                            "logits {0} is the probabilities {1} minus the one-hot targets {2}"
                            + (f", divided by the batch size {batch} (the loss is a mean)"
                               if batch > 1 else "")
-                           + (" — {3} holds class indices, so {2} puts a 1 in the row of each "
-                              "example's class." if onehot else "."),
+                           + ((" — {3} holds class indices, so {2} puts a 1 in the "
+                               + ("column" if ex.batch == "rows" else "row")
+                               + " of each example's class.") if onehot else "."),
                            (_sym(name), _sym(p), _target(ex, y), _sym(y))))
         elif formula is not None and _has_mask(formula):
             if symbolic:  # how many units are active depends on the values
@@ -597,6 +601,10 @@ def _shared_sentence(ex, name: str, formula) -> Sentence | None:
     if isinstance(formula, BatchSum) and ex.shape(name) != ():
         return Sentence("{0} is shared by every column (every example of the batch), so its "
                         "gradient sums the contributions of the columns.", (_sym(name),))
+    if (ex.batch == "rows" and len(ex.shape(name)) == 2 and ex.shape(name)[0] == 1
+            and isinstance(formula, MatProduct) and formula.factors[0] == Transposed(ONES)):
+        return Sentence("{0} is shared by every row (every example of the batch), so its "
+                        "gradient sums the contributions of the rows.", (_sym(name),))
     if ex.shape(name) == () and isinstance(formula, MatProduct) and formula.factors[0] == Transposed(ONES):
         return Sentence("{0} is one number used at every entry, so its gradient sums the "
                         "contributions of all the entries.", (_sym(name),))
@@ -617,16 +625,20 @@ def _through_sentences(ex, name: str) -> list:
         if t.func == "softmax" and _softmax_pair(ex, name) is None:
             a, g = _sym(eq.name), Partial(ex.output, eq.name)
             col_a, col_g = _sym("a"), _sym("g")  # one column of each, as a course writes it
-            minus_sum = Product((sp.Integer(-1), MatProduct((Transposed(col_a), col_g))))
+            by_row = axis_of(ex.structure.site(t)) == 1
+            unit, across = ("row", "column") if by_row else ("column", "row")
+            dot = MatProduct((col_g, Transposed(col_a))) if by_row else MatProduct((Transposed(col_a), col_g))
+            minus_sum = Product((sp.Integer(-1), dot))
             column = Hadamard((col_a, Sum((col_g, minus_sum))))
-            if shape != () and shape[1] > 1:
+            every = (MatProduct((Hadamard((a, g)), ONES)) if by_row
+                     else MatProduct((Transposed(ONES), Hadamard((a, g)))))
+            if shape != () and shape[0 if by_row else 1] > 1:
                 said.append(Sentence(
-                    "Each output of a softmax depends on every logit of its column, so the gradient "
-                    "is its Jacobian applied to {0}: for each column {1} of {2} and {3} of {0}, the "
-                    "column of the gradient is {4}; the row {5} holds every column's {6}, subtracted "
-                    "from each entry of its column.",
-                    (g, col_a, a, col_g, column, MatProduct((Transposed(ONES), Hadamard((a, g)))),
-                     MatProduct((Transposed(col_a), col_g)))))
+                    f"Each output of a softmax depends on every logit of its {unit}, so the gradient "
+                    f"is its Jacobian applied to {{0}}: for each {unit} {{1}} of {{2}} and {{3}} of {{0}}, "
+                    f"the {unit} of the gradient is {{4}}; the {across} {{5}} holds every {unit}'s {{6}}, "
+                    f"subtracted from each entry of its {unit}.",
+                    (g, col_a, a, col_g, column, every, dot)))
             else:
                 said.append(Sentence(
                     "Each output of a softmax depends on every logit, so the gradient is its "
