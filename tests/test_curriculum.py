@@ -421,3 +421,17 @@ def test_the_maxpool_builder_routes_as_the_tables_maxpool2d():
     for r in range(4):
         for c in range(4):
             assert ex.grad(f"x{r + 1}_{c + 1}") == table.grad("x")[0, r, c]
+
+
+def test_check_takes_images_and_kernels_and_what_does_not_yet_refuses_by_name():
+    from derive.core.errors import NotApplicable
+    ex = derive.Example.from_equations(CONV_POOL, values=conv_pool_values(), lr=0.1)
+    assert ex.check({"dL/dk": floats(ex.grad("k")).tolist()}).ok
+    wrong = floats(ex.grad("k"))
+    wrong[1, 0, 2, 1] += 1
+    report = ex.check({"dL/dk": wrong.tolist()})
+    assert not report.ok and "at entry [2,1,3,2]" in str(report)
+    assert ex.update("b")[2, 0, 0] == ex.value("b")[2, 0, 0] - ex.grad("b")[2, 0, 0] / 10
+    for call in (lambda: ex.table(), lambda: ex.train(steps=1), lambda: ex.render("pytorch")):
+        with pytest.raises(NotApplicable, match=r"are images or kernels \(more than two axes\)"):
+            call()

@@ -245,6 +245,10 @@ def _first(wrong: list, expected: Tensor) -> str:
     """Where the first differing entry is (1-based, row-major): the position, never its value."""
     if not wrong:
         return ""
+    if expected.a.ndim > 2:  # an image or a kernel: its 1-based index
+        index = np.unravel_index(wrong[0], expected.a.shape)
+        where = f"entry [{','.join(str(int(i) + 1) for i in index)}]"
+        return f", the first at {where}" if len(wrong) > 1 else f", at {where}"
     rows, cols = expected.a.shape
     i, j = divmod(wrong[0], cols)
     where = (f"entry {i + 1}" if cols == 1 else f"column {j + 1}" if rows == 1
@@ -253,4 +257,4 @@ def _first(wrong: list, expected: Tensor) -> str:
 
 
 def _shape(t: Tensor) -> str:
-    return "1×1 (a number)" if t.scalar else f"{t.a.shape[0]}×{t.a.shape[1]}"
+    return "1×1 (a number)" if t.scalar else "×".join(map(str, t.a.shape))

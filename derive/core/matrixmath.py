@@ -23,6 +23,8 @@ class MatrixValue:
         ``limit`` up to 10 (LaTeX's bmatrix takes at most 10 columns): a small exercise's
         selection or band matrix shown whole."""
         a = tensor.a
+        if a.ndim > 2:  # an image or a kernel in one matrix: its slices' rows stacked
+            a = a.reshape(-1, a.shape[-1])
         r, c = a.shape
         limit = min(limit, 10)
         keep_r = list(range(r)) if r <= limit else [0, 1, 2, r - 2, r - 1]

@@ -376,6 +376,41 @@ class TensorExample(ExampleBase):
         from ..rendering.formats import check_notation
         return check_notation(self.notation if notation is None else notation)
 
+    # --- what does not take images and kernels yet, refused by name -------------------------
+
+    def _images(self) -> list[str]:
+        """The names whose tensors have more than two axes (a C×H×W image, a kernel)."""
+        shapes = self.shapes if self.symbolic else {n: t.shape for n, t in self.evaluation.values.items()}
+        return [n for n, shape in shapes.items() if len(shape) > 2]
+
+    def _refuse_images(self, what: str, instead: str):
+        images = self._images()
+        if images:
+            listed = ", ".join(images[:3]) + (" …" if len(images) > 3 else "")
+            raise NotApplicable(f"{what} takes vectors and matrices; {listed} "
+                                f"{'is an image or a kernel' if len(images) == 1 else 'are images or kernels'} "
+                                f"(more than two axes): {instead}")
+
+    def train(self, steps: int, optimizer: str = "sgd", lr=None, **options):
+        """As ``Example.train``; refused by name for images and kernels (conv2d, pooling)."""
+        self._refuse_images("train()", "take a step with ex.update(name), which works on them")
+        return super().train(steps, optimizer, lr, **options)
+
+    def table(self, as_dataframe: bool = False):
+        """As ``Example.table``; refused by name for images and kernels (conv2d, pooling)."""
+        self._refuse_images("table()", "ex.value(name) and ex.grad(name) give each as a sympy Array")
+        return super().table(as_dataframe)
+
+    def render(self, fmt: str, *args, **kwargs):
+        """As ``Example.render``; the PyTorch export and the notebook are refused by name for
+        images and kernels (the documents — md, tex, pdf, text, html — show every step)."""
+        from ..rendering.formats import get_format
+        chosen = get_format(fmt)
+        if chosen.printer is None or chosen.name == "ipynb":
+            self._refuse_images(f"the {chosen.name} format", "the document formats (md, tex, pdf, "
+                                "text, html) show every step of it")
+        return super().render(fmt, *args, **kwargs)
+
     # --- what applies to scalar examples only, refused by name -------------------------------
 
     def derivation(self, wrt: str | None = None, of: str | None = None):
