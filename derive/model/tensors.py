@@ -392,18 +392,33 @@ class TensorExample(ExampleBase):
                                 f"(more than two axes): {instead}")
 
     def train(self, steps: int, optimizer: str = "sgd", lr=None, **options):
-        """As ``Example.train``; refused by name for images and kernels (conv2d, pooling)."""
+        """As ``Example.train``; refused by name for images and kernels (conv2d, pooling).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z*z)", values={"W": [[1, 2]], "x": [1, 1]})
+        >>> ex.train(1, lr=0.1).loss
+        [9, 81/25]
+        """
         self._refuse_images("train()", "take a step with ex.update(name), which works on them")
         return super().train(steps, optimizer, lr, **options)
 
     def table(self, as_dataframe: bool = False):
-        """As ``Example.table``; refused by name for images and kernels (conv2d, pooling)."""
+        """As ``Example.table``; refused by name for images and kernels (conv2d, pooling).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2]], "x": [3, 4]})
+        >>> ex.table()[0].name
+        'W[1,1]'
+        """
         self._refuse_images("table()", "ex.value(name) and ex.grad(name) give each as a sympy Array")
         return super().table(as_dataframe)
 
     def render(self, fmt: str, *args, **kwargs):
         """As ``Example.render``; the PyTorch export and the notebook are refused by name for
-        images and kernels (the documents — md, tex, pdf, text, html — show every step)."""
+        images and kernels (the documents — md, tex, pdf, text, html — show every step).
+
+        >>> ex = TensorExample.from_equations("o = maxpool2d(x, 2)\\nL = sum(o)", values={"x": [[[1, 2], [3, 4]]]})
+        >>> ex.render("text").splitlines()[0]
+        'Backpropagation in matrix form'
+        """
         from ..rendering.formats import get_format
         chosen = get_format(fmt)
         if chosen.printer is None or chosen.name == "ipynb":
