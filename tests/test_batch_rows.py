@@ -138,3 +138,27 @@ def test_training_keeps_the_row_convention():
     cols = derive.mlp(*args, **kw).train(steps=2, optimizer="sgd")
     rows = derive.mlp(*args, **kw, batch="rows").train(steps=2, optimizer="sgd")
     assert [float(a) for a in rows.loss] == pytest.approx([float(b) for b in cols.loss], rel=1e-13)
+
+
+def test_what_writes_the_columns_convention_refuses_rows_by_name_and_shapes_follow_the_convention():
+    from derive.core.errors import NotApplicable
+    v = net(6, 2)
+    ex = derive.mlp(v["X"].tolist(), [v["W1"].tolist(), v["W2"].tolist()], [v["b1"].tolist(), v["b2"].tolist()],
+                    v["y"], activation=["relu", "softmax"], loss="cross_entropy", batch="rows")
+    with pytest.raises(NotApplicable, match=r"the pytorch export writes the columns convention"):
+        ex.render("pytorch")
+    symbolic = derive.Example.from_equations("z = X @ W + b\nL = sum(z)", shapes={"X": [4, 3], "W": [3, 2], "b": [2]},
+                                             batch="rows")
+    assert symbolic.shape("b") == (1, 2) and symbolic.shape("z") == (4, 2)
+
+
+def test_homework_keeps_the_specs_batch_convention(tmp_path):
+    from derive.courseware.homework import Generator
+    from derive.model.spec import load_spec
+    path = tmp_path / "hw.yaml"
+    path.write_text("equations: |\n  z = X @ W + b\n  p = softmax(z)\n  L = cross_entropy(p, y)\n"
+                    "values: {X: [[1, 2], [0, -1], [2, 1]], b: [0, 0.5], y: [1, 0, 1]}\n"
+                    "random:\n  W: {integers: [-2, 2], shape: [2, 2]}\nbatch: rows\n")
+    variant = Generator(load_spec(str(path)), 1).variants(1)[0]
+    ex = variant.example if hasattr(variant, "example") else variant
+    assert ex.batch == "rows" and ex.shape("b") == (1, 2)

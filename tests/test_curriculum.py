@@ -435,3 +435,23 @@ def test_check_takes_images_and_kernels_and_what_does_not_yet_refuses_by_name():
     for call in (lambda: ex.table(), lambda: ex.train(steps=1), lambda: ex.render("pytorch")):
         with pytest.raises(NotApplicable, match=r"are images or kernels \(more than two axes\)"):
             call()
+
+
+def test_the_conv1d_batchnorm_and_dropout_builders_agree_with_the_table():
+    x, k = [1, 2, -1, 0.5, 3], [1, -0.5, 2]
+    ex = derive.conv1d(x, k, bias=0.5, stride=2, padding=1)
+    table = derive.Example.from_equations("o = conv1d(x, k, 2, 1) + b\nL = sum(g * o)",
+                                          values={"x": x, "k": k, "b": 0.5, "g": [1, 2, 3]})
+    assert [ex.grad(f"x{i + 1}") for i in range(5)] == list(table.grad("x"))
+    assert [ex.grad(f"k{i + 1}") for i in range(3)] == list(table.grad("k"))
+    # batch normalisation of one feature over a batch is layer_norm of that column
+    bn = derive.batchnorm([1, 2, 4], gamma=2, beta=0.5, eps="0.001", upstream=[1, -2, 0.5])
+    ln = derive.Example.from_equations("y = layer_norm(x, gamma, beta, 0.001)\nL = sum(g * y)",
+                                       values={"x": [1, 2, 4], "gamma": 2, "beta": 0.5, "g": [1, -2, 0.5]})
+    for i in range(3):
+        assert float(bn.grad(f"x{i + 1}")) == pytest.approx(float(ln.grad("x")[i]), rel=1e-14)
+    assert float(bn.grad("gamma")) == pytest.approx(float(ln.grad("gamma")), rel=1e-14)
+    drop = derive.dropout([1, -2, 3, 0.5], mask=[1, 0, 1, 1], p=0.25)
+    same = derive.Example.from_equations("o = x * m / (1 - p)\nL = sum(g * o)",
+                                         values={"x": [1, -2, 3, 0.5], "m": [1, 0, 1, 1], "p": 0.25, "g": [1, 2, 3, 4]})
+    assert [drop.grad(f"x{i + 1}") for i in range(4)] == list(same.grad("x"))

@@ -1522,7 +1522,7 @@ class ShapeEvaluation:
             if missing:
                 raise InvalidValue(f"missing shape(s) for {', '.join(missing)}; give every input a "
                                    f"shape, e.g. `{missing[0]}: [3, 1]`")
-            shapes = {n: _shape_of_given(n, shapes[n]) for n in graph.inputs}
+            shapes = {n: _shape_of_given(n, shapes[n], rows) for n in graph.inputs}
         self.graph = graph
         self.given = given
         self.rows = rows
@@ -1802,8 +1802,9 @@ def _accumulate(adj: dict, t: Tensor, g: Tensor):
     adj[key] = g if key not in adj else _sum(adj[key], g)
 
 
-def _shape_of_given(name: str, value) -> tuple:
-    """A user's shape: [rows, columns], [n] (a column vector), [] or 1-free scalar forms."""
+def _shape_of_given(name: str, value, rows: bool = False) -> tuple:
+    """A user's shape: [rows, columns], [n] (a column vector; a row under ``batch: rows``), []
+    or 1-free scalar forms."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, (list, tuple)) or len(value) > 2 or not all(
@@ -1812,7 +1813,9 @@ def _shape_of_given(name: str, value) -> tuple:
                            f"(e.g. `W: [3, 2]`), [n] for a column vector or [] for a scalar")
     if not value:
         return ()
-    return (value[0], 1) if len(value) == 1 else (value[0], value[1])
+    if len(value) == 1:
+        return (1, value[0]) if rows else (value[0], 1)
+    return (value[0], value[1])
 
 
 # === the layers of the language =================================================================

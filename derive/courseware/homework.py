@@ -392,7 +392,8 @@ class Generator:
         if params is None:  # as for scalars: every input but data and constants
             roles = classify_inputs(self.graph.inputs, None, self.spec.data, self.spec.constants)
             params = [n for n in self.graph.inputs if roles[n] == "parameter"]
-        return TensorExample(self.graph, values, params, self.spec.lr, self.spec.title)
+        return TensorExample(self.graph, values, params, self.spec.lr, self.spec.title,
+                             batch=self.spec.batch)
 
     def variant_id(self, index: int) -> str:
         return f"{self.hash}-s{self.seed}-{index}"

@@ -424,6 +424,11 @@ class TensorExample(ExampleBase):
         if chosen.printer is None or chosen.name == "ipynb":
             self._refuse_images(f"the {chosen.name} format", "the document formats (md, tex, pdf, "
                                 "text, html) show every step of it")
+        if chosen.printer is None and self.batch == "rows":  # its code reads softmax and
+            # cross-entropy down the columns: refused rather than silently transposed
+            raise NotApplicable(f"the {chosen.name} export writes the columns convention; this "
+                                f"example's examples are rows (batch=\"rows\"): the document formats "
+                                f"show every step")
         return super().render(fmt, *args, **kwargs)
 
     # --- what applies to scalar examples only, refused by name -------------------------------
