@@ -869,8 +869,8 @@ class TensorFunction:
     operator: bool = False  # written as an operator (@, +, .T …), not called by name
     display: Callable | None = None  # (operands' formulas, tree) -> the written form; None: f(x, y)
     params: tuple = ()  # the arguments' names, for keyword arguments (conv2d(x, k, padding=1))
-    composite: Callable | None = None  # (name, args, fresh, rows) -> its steps as equations:
-    # a named composite (layer_norm) that the staging writes out line by line
+    composite: Callable | None = None  # (target, args, fresh) -> its steps, (name, tree, what)
+    # each: a named composite (layer_norm) that the staging writes out line by line
 
     @property
     def min_arity(self) -> int:
@@ -2193,7 +2193,8 @@ def _layer_norm_shape(site) -> tuple:
 
 
 def _written_out(args, site):
-    raise NoRule("layer_norm is written out in its steps before it is evaluated")
+    raise GraphError(f"{site.where.prefix()}layer_norm is written out in its steps (the staging of "
+                     f"a tensor example) before it is evaluated")
 
 
 def _composite_rule(g, i, site, operands, out):
