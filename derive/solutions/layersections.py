@@ -43,6 +43,12 @@ def _entry(name, index, of=""):
     return Entry(name, index[0], index[1], of, index[2:])
 
 
+def _window_index(out: str, offset: str, stride: int, padding: int) -> str:
+    """The input row (or column) a kernel entry meets, 1-based: s·(p − 1) + a − padding."""
+    start = out + "-1" if stride == 1 else f"{stride}({out}-1)"
+    return f"{start}+{offset}" + (f"-{padding}" if padding else "")
+
+
 def _terms(pairs):
     """Products of shown numbers, the first few and ⋯ when there are many."""
     terms = tuple(Product((Value(a), Value(b))) for a, b in pairs[:TERMS_SHOWN])
@@ -76,7 +82,11 @@ def conv_section(ex, eq, call) -> Section | None:
     s.say(Sentence(f"Each output entry sums a kernel's entries times the inputs its window covers: "
                    f"over the {ci} input channel(s) and the {kh}×{kw} window, the window moved by the "
                    f"stride {stride} and the input padded with {padding} zero(s) on each side "
-                   f"(a padded entry adds nothing). For output channel 1 at position ({p + 1}, {q + 1})"
+                   f"(a padded entry adds nothing; indices from 1):"))
+    s.show(Chain(Entry(eq.name if call is eq.tree else "conv", "c", "p", "", ("q",)), "=", TensorCall(
+        r"\sum_{i,a,b}", "Σ_(i,a,b)", (Product((Entry(k, "c", "i", "", ("a", "b")), Entry(
+            x, "i", _window_index("p", "a", stride, padding), "", (_window_index("q", "b", stride, padding),)))),))))
+    s.say(Sentence(f"For output channel 1 at position ({p + 1}, {q + 1})"
                    + (", before what is added to the convolution:" if call is not eq.tree else ":")))
     s.show(Chain(Sum(tuple(Product((_entry(k, kk), _entry(x, xx))) for kk, xx in pairs[:TERMS_SHOWN])
                      + ((Dots(),) if len(pairs) > TERMS_SHOWN else ()))))
