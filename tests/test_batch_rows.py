@@ -162,3 +162,17 @@ def test_homework_keeps_the_specs_batch_convention(tmp_path):
     variant = Generator(load_spec(str(path)), 1).variants(1)[0]
     ex = variant.example if hasattr(variant, "example") else variant
     assert ex.batch == "rows" and ex.shape("b") == (1, 2)
+
+
+def test_batch_mean_averages_over_the_examples_of_either_convention():
+    X = [[1, 2, -1], [0.5, -2, 3]]  # columns: 3 examples of 2 features
+    text = "mu = batch_mean(X)\nd = X - mu\nv = batch_mean(d**2)\nL = sum(v * v)"
+    cols = derive.Example.from_equations(text, values={"X": X})
+    rows = derive.Example.from_equations(text, values={"X": np.array(X).T.tolist()}, batch="rows")
+    assert rows.shape("mu") == (1, 2) and cols.shape("mu") == (2, 1)
+    assert rows.value("L") == cols.value("L")
+    assert rows.grad("X") == cols.grad("X").T
+    t = torch.tensor(np.array(X).T, dtype=torch.float64, requires_grad=True)
+    v = ((t - t.mean(0, keepdim=True)) ** 2).mean(0)
+    (v * v).sum().backward()
+    assert np.allclose(floats(rows.grad("X")), t.grad.numpy(), atol=1e-12)

@@ -964,8 +964,9 @@ def _vector_shape(what: str):
 def _batch_mean_shape(site: Site) -> tuple:
     if site.shapes[0] == ():
         raise ShapeError(f"{site.where.prefix()}batch_mean needs a vector or a matrix (examples as "
-                         f"columns); {site.where.text(0, 'its argument')} is a scalar")
-    return (site.shapes[0][0], 1)
+                         f"columns, or rows under batch: rows); {site.where.text(0, 'its argument')} "
+                         f"is a scalar")
+    return (1, site.shapes[0][1]) if site.rows else (site.shapes[0][0], 1)
 
 
 def _cross_entropy_shape(site: Site) -> tuple:
@@ -1049,8 +1050,9 @@ def _mean(args, site):
 
 def _batch_mean(args, site):
     A = args[0]
-    n = sp.Integer(A.a.shape[1])
-    return from_entries([compact("mean", e / n) for e in sum_axis(A, 1, "Σ").a.ravel()], site.out)
+    n = sp.Integer(A.a.shape[0] if site.rows else A.a.shape[1])  # the examples: rows or columns
+    return from_entries([compact("mean", e / n) for e in sum_axis(A, 0 if site.rows else 1, "Σ").a.ravel()],
+                        site.out)
 
 
 def axis_of(site) -> int:
@@ -1226,6 +1228,8 @@ def _mean_rule(g, i, site, operands, out):
 
 
 def _batch_mean_rule(g, i, site, operands, out):
+    if site.rows:
+        return Scaled(MatProduct((ONES, g)), sp.Integer(site.shapes[0][0]))
     return Scaled(MatProduct((g, Transposed(ONES))), sp.Integer(site.shapes[0][1]))
 
 
@@ -1434,7 +1438,8 @@ register_tensor_function(TensorFunction(
 register_tensor_function(TensorFunction(
     "batch_mean", 1, _batch_mean_shape, _batch_mean, _batch_mean_rule,
     r"\operatorname{mean}_{\mathrm{batch}}", "mean_batch", "torch.mean({0}, dim=1, keepdim=True)",
-    "mean over the batch (the columns) of each row", averages=lambda site: site.shapes[0][1]))
+    "mean over the batch (the columns) of each row; of each column under batch: rows",
+    averages=lambda site: site.shapes[0][0 if site.rows else 1]))
 register_tensor_function(TensorFunction(
     "conv1d", 4, _conv_shape, _conv1d, _conv_rule, r"\operatorname{conv1d}", "conv1d",
     "torch.nn.functional.conv1d({0}.T.unsqueeze(1), {1}.T.unsqueeze(0), stride=int({2}), "

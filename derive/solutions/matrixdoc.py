@@ -646,9 +646,10 @@ def _through_sentences(ex, name: str) -> list:
                     (g, Hadamard((a, Sum((g, Product((sp.Integer(-1), MatProduct((Transposed(a), g)))))))),
                      MatProduct((Transposed(a), g)))))
         elif t.func == "batch_mean" and shape != ():
+            unit, n = ("rows", shape[0]) if ex.batch == "rows" else ("columns", shape[1])
             said.append(Sentence(
-                f"{{0}} is the mean over the {shape[1]} columns (the examples of the batch), so every "
-                "column of {1} receives {2}.", (_sym(eq.name), _sym(name), share(shape[1]))))
+                f"{{0}} is the mean over the {n} {unit} (the examples of the batch), so every "
+                f"{unit[:-1]} of {{1}} receives {{2}}.", (_sym(eq.name), _sym(name), share(n))))
         elif t.func == "mean" and shape != ():
             n = _size(shape)
             said.append(Sentence(
