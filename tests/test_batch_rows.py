@@ -176,3 +176,9 @@ def test_batch_mean_averages_over_the_examples_of_either_convention():
     v = ((t - t.mean(0, keepdim=True)) ** 2).mean(0)
     (v * v).sum().backward()
     assert np.allclose(floats(rows.grad("X")), t.grad.numpy(), atol=1e-12)
+
+
+def test_conv1d_under_rows_is_refused_by_name():
+    with pytest.raises(DeriveError, match=r"conv1d convolves each column .* batch: rows"):
+        derive.Example.from_equations("o = conv1d(x, k)\nL = sum(o)", values={"x": [1, 2, 3], "k": [1, -1]},
+                                      batch="rows")

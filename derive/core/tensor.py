@@ -994,6 +994,10 @@ def _conv_numbers(site: Site) -> tuple:
 def _conv_shape(site: Site) -> tuple:
     x, k = site.shapes[0], site.shapes[1]
     where = site.where
+    if site.rows:  # refused rather than read along the wrong axis
+        raise ShapeError(f"{where.prefix()}conv1d convolves each column (a batch of signals as "
+                         f"columns), but this example's examples are rows (batch: rows): take the "
+                         f"columns convention for it, or conv2d on a 1×1×n image")
     if x == () or k == () or k[1] != 1:
         raise ShapeError(f"{where.prefix()}conv1d(x, k) needs x a column (or a batch of columns) "
                          f"and k a column vector (the kernel), got {shape_text(x)} and "
@@ -1445,7 +1449,7 @@ register_tensor_function(TensorFunction(
     "torch.nn.functional.conv1d({0}.T.unsqueeze(1), {1}.T.unsqueeze(0), stride=int({2}), "
     "padding=int({3})).squeeze(1).T",
     "1-D convolution (cross-correlation) of each column with a kernel column; stride, padding",
-    defaults=(sp.Integer(1), sp.Integer(0))))
+    defaults=(sp.Integer(1), sp.Integer(0)), params=("x", "k", "stride", "padding")))
 register_tensor_function(TensorFunction(
     "cross_entropy", 2, _cross_entropy_shape, _cross_entropy, _cross_entropy_rule, r"\operatorname{CE}",
     "CE", "-(({1}) * torch.log({0})).sum() / ({0}).shape[1]",
