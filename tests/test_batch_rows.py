@@ -179,6 +179,6 @@ def test_batch_mean_averages_over_the_examples_of_either_convention():
 
 
 def test_conv1d_under_rows_is_refused_by_name():
-    with pytest.raises(DeriveError, match=r"conv1d convolves each column .* batch: rows"):
+    with pytest.raises(DeriveError, match=r"conv1d convolves each column .*\(batch: rows\)"):
         derive.Example.from_equations("o = conv1d(x, k)\nL = sum(o)", values={"x": [1, 2, 3], "k": [1, -1]},
                                       batch="rows")
