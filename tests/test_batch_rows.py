@@ -182,3 +182,11 @@ def test_conv1d_under_rows_is_refused_by_name():
     with pytest.raises(DeriveError, match=r"conv1d convolves each column .*\(batch: rows\)"):
         derive.Example.from_equations("o = conv1d(x, k)\nL = sum(o)", values={"x": [1, 2, 3], "k": [1, -1]},
                                       batch="rows")
+
+
+def test_a_softmax_over_the_examples_in_the_right_convention_is_told_its_axis():
+    X = [[1, 2, 0, -1, 3], [0.5, 1, -1, 2, 0]]  # 5 examples as columns, 2 features
+    W = [[1, 0], [0, 1], [1, 1]]
+    with pytest.warns(DeriveWarning, match=r"softmax\(z\) normalises over an axis of 5 entries.*give axis=0"):
+        derive.Example.from_equations("z = W @ X\np = softmax(z, axis=1)\nL = sum(p * p)",
+                                      values={"W": W, "X": X})

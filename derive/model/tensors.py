@@ -505,14 +505,19 @@ def convention_warnings(ex) -> list[str]:
             if n in examples and n > 1 and other != n:
                 name, unit, product = examples[n]
                 lines.add(eq.line)
-                fix = ("take the row convention (batch=\"rows\", in a spec batch: rows; the examples "
-                       "are the rows, as in PyTorch)" if unit == "rows" else
-                       "take the column convention (batch=\"columns\"; the examples are the columns)")
                 call = f"{node.func}({', '.join(getattr(a, 'id', '…') for a in node.args[:1])})"
+                if unit != ex.batch:
+                    fix = ("the equations look like the other batch convention — take the row "
+                           "convention (batch=\"rows\", in a spec batch: rows; the examples are the "
+                           "rows, as in PyTorch), or give the axis" if unit == "rows" else
+                           "the equations look like the other batch convention — take the column "
+                           "convention (batch=\"columns\"; the examples are the columns), or give "
+                           "the axis")
+                else:
+                    fix = f"the classes are along the other axis: give axis={1 - axis}"
                 said.append(f"line {eq.line}: {call} normalises over an axis of {n} entries, the number "
                             f"of examples (the {unit} of {name}, as {product} reads them), not over the "
-                            f"{other} classes: the equations look like the other batch convention — "
-                            f"{fix}, or give the axis")
+                            f"{other} classes: {fix}")
     return said[:1]  # the first such line: the rest follow from it (the cross-entropy of that softmax)
 
 
