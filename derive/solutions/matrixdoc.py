@@ -117,8 +117,13 @@ def _hidden_nonzeros(t, name: str, of: str = "") -> Sentence | None:
     a = t.a
     if t.scalar:
         return None
-    nonzero = [index for index in np.ndindex(*a.shape) if a[index] != 0]
-    if not nonzero or len(nonzero) > NONZEROS_LISTED:
+    nonzero = []
+    for index in np.ndindex(*a.shape):  # stops at the first entry beyond the few it would list
+        if a[index] != 0:
+            nonzero.append(index)
+            if len(nonzero) > NONZEROS_LISTED:
+                return None
+    if not nonzero:
         return None
     shown = _visible(a.shape)
     if all(shown(index) for index in nonzero):
