@@ -23,7 +23,7 @@ class MatrixValue:
         ``limit`` up to 10 (LaTeX's bmatrix takes at most 10 columns): a small exercise's
         selection or band matrix shown whole."""
         a = tensor.a
-        if a.ndim > 2:  # an image or a kernel in one matrix: its slices' rows stacked
+        if getattr(a, "ndim", 2) > 2:  # an image or a kernel in one matrix: its slices' rows stacked
             a = a.reshape(-1, a.shape[-1])
         r, c = a.shape
         limit = min(limit, 10)
