@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 import sympy as sp
 
 from ..core.engine import Quantity, public_form
@@ -312,8 +314,14 @@ class TensorExample(ExampleBase):
         g = self._tensor(name, self.evaluation.adjoints(self.output))
         if not isinstance(old, Tensor):
             old, g = scalar(old), scalar(g)
-        step = binary_values("*", scalar(self.lr), g, g.shape, "lr·∂L")
-        return _public(binary_values("-", old, step, old.shape, f"{name}_new"))
+        # One sgd step of the optimizer registry, entry by entry: its rule is written once, there.
+        from ..training.optimizers import OPTIMIZERS
+        theta, grad = sp.Dummy("theta"), sp.Dummy("g")
+        rule = OPTIMIZERS["sgd"].step(theta, grad, self.lr)
+        new = np.empty(old.a.shape, dtype=object)
+        for i in np.ndindex(old.a.shape):
+            new[i] = rule.xreplace({theta: old.a[i], grad: g.a[i]})
+        return _public(Tensor(new, scalar=old.scalar))
 
     def gradients(self) -> dict:
         """∂output/∂p for every parameter (exact Tensors' public form), in parameter order.
