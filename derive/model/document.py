@@ -63,6 +63,10 @@ class Document:
         """The course's notation preset this example's documents print with."""
         return notation
 
+    def _refuse_format(self, chosen) -> None:
+        """Raise ``NotApplicable`` naming why this example cannot be written in the registered
+        format ``chosen``; every format applies by default. (A hook, so ``render`` stays one.)"""
+
     def render(self, fmt: str, precision: int | None = None, *, fragment: bool = False,
                exact: bool | None = None, notation: dict | None = None,
                paper: str | None = None):
@@ -78,6 +82,7 @@ class Document:
         True
         """
         chosen = get_format(fmt)
+        self._refuse_format(chosen)
         precision = check_precision(self.precision if precision is None else precision)
         exact = self.exact if exact is None else exact
         if chosen.printer is None:  # an export: its own writer, from the example's numbers

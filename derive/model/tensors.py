@@ -419,16 +419,14 @@ class TensorExample(ExampleBase):
         self._refuse_images("table()", "ex.value(name) and ex.grad(name) give each as a sympy Array")
         return super().table(as_dataframe)
 
-    def render(self, fmt: str, *args, **kwargs):
-        """As ``Example.render``; the PyTorch export and the notebook are refused by name for
-        images and kernels (the documents — md, tex, pdf, text, html — show every step).
+    def _refuse_format(self, chosen) -> None:
+        """The PyTorch export and the notebook are refused by name for images and kernels (the
+        documents — md, tex, pdf, text, html — show every step).
 
         >>> ex = TensorExample.from_equations("o = maxpool2d(x, 2)\\nL = sum(o)", values={"x": [[[1, 2], [3, 4]]]})
         >>> ex.render("text").splitlines()[0]
         'Backpropagation in matrix form'
         """
-        from ..rendering.formats import get_format
-        chosen = get_format(fmt)
         if chosen.printer is None or chosen.name == "ipynb":
             self._refuse_images(f"the {chosen.name} format", "the document formats (md, tex, pdf, "
                                 "text, html) show every step of it")
@@ -437,7 +435,6 @@ class TensorExample(ExampleBase):
             raise NotApplicable(f"the {chosen.name} export writes the columns convention; this "
                                 f"example's examples are rows (batch=\"rows\"): the document formats "
                                 f"show every step")
-        return super().render(fmt, *args, **kwargs)
 
     # --- what applies to scalar examples only, refused by name -------------------------------
 
