@@ -135,6 +135,8 @@ class Scenario:
             return self.value(key.name)
         if key.kind == "derivative":
             return self.derivative(key.of, key.wrt)
+        if key.kind == "local":
+            return self.local(key.of, key.wrt)
         g = self.derivative(self.ex.output, key.name)
         return self._round(descend(self.ex.evaluation.values[key.name], self.ex.lr, g))
 
@@ -217,7 +219,9 @@ def _value(name: str) -> tuple:
 
 
 def _edge(of: str, wrt: str) -> tuple:
-    return ("derivative", "", of, wrt)
+    """The meaning of one edge's local derivative (an answer to ``da/dz`` where z reaches a
+    only through it stands for this too)."""
+    return ("local", "", of, wrt)
 
 
 def _rule(spec) -> str:
