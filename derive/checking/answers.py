@@ -203,6 +203,20 @@ def other_paths(ex, of: str, wrt: str) -> bool:
     return any(c != of and c in upstream for c in graph.consumers[wrt])
 
 
+def meanings(ex, key: Key) -> list:
+    """Every meaning an answer to ``key`` stands for: its own, and for a derivative along one
+    edge that is the only path (∂a/∂z) both the local derivative and the total, which agree."""
+    own = (key.kind, key.name, key.of, key.wrt)
+    if key.kind not in ("derivative", "local") or getattr(ex, "aliases", None) is not None:
+        return [own]
+    graph = ex.graph
+    node = graph.nodes.get(key.of)
+    if node is None or key.wrt not in node.parents or other_paths(ex, key.of, key.wrt):
+        return [own]
+    twin = ("local" if key.kind == "derivative" else "derivative", "", key.of, key.wrt)
+    return [own, twin]
+
+
 def local_reading(ex, key: Key) -> Key | None:
     """The other reading of an ambiguous key: ``dz2/dz1``, where z1 also reaches z2 another way,
     is the total and also — as a worked solution lists it under "The local derivatives" — the
@@ -241,7 +255,9 @@ def delta_node(ex, text: str) -> str | None:
     if not m:
         return None
     from ..core.functions import BY_CLASS
-    graph = ex.graph
+    graph = getattr(ex, "graph", None)
+    if graph is None:  # the tensor checker's name lists: no units to index
+        return None
     units = []
     for node in graph.nodes.values():
         spec = BY_CLASS.get(type(node.expr))

@@ -38,7 +38,7 @@ from ..core.errors import AnswerError, DeriveError
 from ..core.interval import Interval, evaluate
 
 from .answers import (Answer, Key, MIN_SIGNIFICANT, expected_value, half_unit,  # noqa: F401
-                      key_from_display, matches, parse_answer, parse_key)
+                      key_from_display, matches, meanings, parse_answer, parse_key)
 
 
 STATUSES = ("correct", "carried", "incorrect", "unreadable")
@@ -224,8 +224,8 @@ class Report:
                 hints.bullet(Sentence(f"{v.key}: {v.note}"))
         total = len(self.verdicts)
         good = sum(v.status in ("correct", "carried") for v in self.verdicts.values())
-        s.say(Sentence(f"{good} of {total} step{'' if total == 1 else 's'} earn{'s' if good == 1 else ''} credit"
-                       f"{' (carried-forward steps are right given your earlier answers)' if any(v.status == 'carried' for v in self.verdicts.values()) else ''}."))
+        carried = any(v.status == "carried" for v in self.verdicts.values())
+        s.say(Sentence(credit_sentence(good, total, carried)))
         return Content(self.title, [s] + ([hints] if hints.blocks else []))
 
     def to_text(self) -> str:
@@ -309,7 +309,7 @@ class Checker:
         self.text_of = {}  # meaning -> the key as the student wrote it
         self.meanings: dict = {}  # key -> every meaning its answer stands for
         for k, key in self.keys.items():
-            self.meanings[k] = _meanings(ex, key)
+            self.meanings[k] = meanings(ex, key)
             for m in self.meanings[k]:  # the key's own reading first: a second key never displaces it
                 if m not in self.by_meaning or m == _meaning(key):
                     self.by_meaning[m] = self.answers[k]
@@ -383,7 +383,7 @@ class Checker:
         that rounds to it: an ``Interval`` (or an exact value when no answer enters), by the
         engine's one forward pass and one reverse accumulation; None when the student's values
         leave the math undefined. ``inherited()`` then names the answers that entered."""
-        self._top = frozenset(_meanings(self.ex, key))
+        self._top = frozenset(meanings(self.ex, key))
         self._used, self._upstream = set(), _upstream(self.ex, key)
         try:
             with mpmath.workdps(INTERVAL_DIGITS):
@@ -486,23 +486,27 @@ class Checker:
         return descend(ev.values[key.name], ex.lr, grad)
 
 
+def credit_sentence(good: int, total: int, carried: bool = False) -> str:
+    """How many steps earn credit, in words that agree: one step is "The step", several are
+    counted ("2 of 3 steps earn credit").
+
+    >>> credit_sentence(0, 1), credit_sentence(1, 1, carried=True), credit_sentence(1, 3)
+    ('The step earns no credit.', 'The step earns credit (carried forward: right given your earlier answers).', '1 of 3 steps earn credit.')
+    """
+    if total == 1:
+        head = "The step earns credit" if good else "The step earns no credit"
+        return head + (" (carried forward: right given your earlier answers)." if carried else ".")
+    return (f"{good} of {total} steps earn credit"
+            + (" (carried-forward steps are right given your earlier answers)." if carried else "."))
+
+
+def _listed(names: list) -> str:
+    """``z``, ``z and a``, ``z, a and L``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _meaning(key: Key) -> tuple:
     return (key.kind, key.name, key.of, key.wrt)
-
-
-def _meanings(ex, key: Key) -> list:
-    """Every meaning an answer to ``key`` stands for: its own, and for a derivative along one
-    edge that is the only path (∂a/∂z) both the local derivative and the total, which agree."""
-    from .answers import other_paths
-    own = _meaning(key)
-    if key.kind not in ("derivative", "local") or getattr(ex, "aliases", None) is not None:
-        return [own]
-    graph = ex.graph
-    node = graph.nodes.get(key.of)
-    if node is None or key.wrt not in node.parents or other_paths(ex, key.of, key.wrt):
-        return [own]
-    twin = ("local" if key.kind == "derivative" else "derivative", "", key.of, key.wrt)
-    return [own, twin]
 
 
 def _upstream(ex, key: Key) -> tuple:
@@ -607,7 +611,7 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
             # mistake, if any, is diagnosed where it was made)
             verdict.status = "carried"
             inherited = checker.inherited()
-            given = (f"your {', '.join(inherited)}, which this step inherits" if inherited
+            given = (f"your {_listed(inherited)}, which this step inherits" if inherited
                      else "your earlier answers as written (carry more digits)")
             verdict.hint = f"right given {given} (with exact earlier values it would be {_fmt(expected)})"
             report.verdicts[text] = verdict
