@@ -563,7 +563,17 @@ def _mean_count(ex):
     """N of a loss that is a mean over N prediction–target terms, else None, read from the
     graph's loss line: a coefficient 1/(kN) in front of N terms of a registry entry (the mse
     entry, ``sum((a − y)²)/6`` over 3 examples, ``((a1 − y1)² + (a2 − y2)²)/2``) — but not an
-    entry's own factor written in front (½ of the half squared error, over two outputs)."""
+    entry's own factor written in front (½ of the half squared error, over two outputs). Read
+    once per graph."""
+    if ex.graph not in _MEAN_COUNTS:
+        _MEAN_COUNTS[ex.graph] = _read_mean_count(ex)
+    return _MEAN_COUNTS[ex.graph]
+
+
+_MEAN_COUNTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _read_mean_count(ex):
     node = ex.graph.nodes[ex.output]
     coefficient, _ = sp.factor_terms(node.expr).as_coeff_Mul()
     if not coefficient.is_Rational or coefficient.p != 1 or coefficient.q < 2:
@@ -1054,6 +1064,28 @@ def _without_mean(step, G):
     return [times(g) for g in grads], times(fused)
 
 
+def _division_without_batch(ex):
+    """A batch mean written by hand, ``sum(…)/N`` with N a multiple of the batch (the columns of
+    what is summed), with its 1/B forgotten: the division's gradient B times too large. Read
+    from the tape: the divisor is a written number, the numerator a sum over a batch."""
+    from ..core.tensor import binary_values, local_vjp, scalar
+    produced_by = ex.evaluation.produced_by
+
+    def override(step, G):
+        if step.op.name != "/" or step.site.numbers[1] is None or not step.site.numbers[1].is_Integer:
+            return None
+        summed = produced_by.get(id(step.inputs[0]))
+        if summed is None or summed.op.name != "sum" or len(summed.site.shapes[0]) != 2:
+            return None
+        batch = summed.site.shapes[0][1]
+        if batch < 2 or int(step.site.numbers[1]) % batch:
+            return None
+        grads, fused = local_vjp(step, G)
+        times = lambda t: t and binary_values("*", scalar(sp.Integer(batch)), t, t.shape, "×B")  # noqa: E731
+        return [times(g) for g in grads], times(fused)
+    return override
+
+
 def _mask_forgotten(step, G):
     """A gate (ReLU) passing every gradient, as if each unit were active."""
     if step.op.name == "apply" and getattr(step.site.function, "gates", False):
@@ -1105,7 +1137,8 @@ register(Mistake("transposed", "transposed matrix",
                  "∂L/∂W = δ aᵀ, not a δᵀ", _transposed, values="tensor"))
 register(Mistake("missing_mean", "missing 1/N of the batch mean",
                  "every entry is N times too large: the loss is the mean over the batch, so the "
-                 "gradient carries 1/N", lambda ex, key, e: _swept(ex, key, _without_mean),
+                 "gradient carries 1/N", lambda ex, key, e: _swept(ex, key, _without_mean)
+                 + _swept(ex, key, _division_without_batch(ex)),
                  values="tensor"))
 register(Mistake("mask_forgotten", "ReLU mask forgotten",
                  "the gradient went through the activation as if every unit were active: "
