@@ -71,7 +71,7 @@ def parse_key(ex, text: str) -> Key:
     >>> ex = derive.neuron(x=2, w=3, b=1, y=5)
     >>> k = parse_key(ex, "dl/dw"); (k.kind, k.of, k.wrt, k.note)
     ('derivative', 'L', 'w', 'read as dL/dw (names are case-sensitive)')
-    >>> parse_key(ex, "dw").of, parse_key(ex, "dL/dz|direct").kind
+    >>> parse_key(ex, "dw").of, parse_key(ex, "dL/da|direct").kind
     ('L', 'local')
     """
     if not isinstance(text, str):
@@ -162,11 +162,14 @@ def _read_as(text: str, written: tuple, resolved: tuple, canonical: str) -> str:
 def _direct_key(ex, text: str, of: str, wrt: str, note: str) -> Key:
     graph = getattr(ex, "graph", None)
     node = graph.nodes.get(of) if graph is not None and hasattr(graph, "nodes") else None
-    if node is None or wrt not in node.parents or not hasattr(ex, "evaluation") \
-            or getattr(ex, "aliases", None) is not None:
+    if getattr(ex, "aliases", None) is not None or not hasattr(ex, "evaluation"):
+        raise AnswerError(f"answer key {text!r}: |direct names one line's own local derivative, "
+                          f"a key of scalar examples; a tensor example is checked by its "
+                          f"gradients (\"d{of}/d{wrt}\")")
+    if node is None or wrt not in node.parents:
         uses = f"; {of}'s line uses {', '.join(node.parents)}" if node is not None else ""
         raise AnswerError(f"answer key {text!r}: |direct is the derivative of one line with "
-                          f"respect to one of its inputs, and {of} = … does not use {wrt} "
+                          f"respect to one of its inputs, and the line of {of} does not use {wrt} "
                           f"directly{uses}")
     return Key(text, "local", of=of, wrt=wrt, note=note)
 
