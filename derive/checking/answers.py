@@ -200,7 +200,7 @@ def other_paths(ex, of: str, wrt: str) -> bool:
     ``d{of}/d{wrt}`` has two readings: the local derivative and the total over every path."""
     graph = ex.graph
     node = graph.nodes.get(of)
-    if node is None or wrt not in node.parents:
+    if node is None or wrt not in node.parents or len(graph.consumers[wrt]) < 2:
         return False
     upstream = graph.ancestors(of)
     return any(c != of and c in upstream for c in graph.consumers[wrt])
@@ -340,10 +340,14 @@ def answer_keys(ex) -> dict[str, str]:
         for n in names:
             keys[n] = shown(n)
         for child, node in graph.nodes.items():
+            upstream = None
             for parent in node.parents:
                 keys[f"d{child}/d{parent}"] = f"∂{shown(child)}/∂{shown(parent)}"
-                if other_paths(ex, child, parent):  # as documents mark it beside the total
-                    keys[f"d{child}/d{parent}|direct"] = f"∂{shown(child)}/∂{shown(parent)}|direct"
+                if len(graph.consumers[parent]) > 1:  # it may reach child another way
+                    upstream = graph.ancestors(child) if upstream is None else upstream
+                    if any(c != child and c in upstream for c in graph.consumers[parent]):
+                        # as documents mark it beside the total
+                        keys[f"d{child}/d{parent}|direct"] = f"∂{shown(child)}/∂{shown(parent)}|direct"
         for n in names:
             if n != out:
                 keys[f"d{out}/d{n}"] = f"∂{shown(out)}/∂{shown(n)}"
