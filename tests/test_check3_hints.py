@@ -95,6 +95,7 @@ def test_did_you_mean_for_keys_and_function_names():
     assert "unknown name 'w11_1'; did you mean" in hint and "w1_1_1" in hint
     relu = derive.neuron(x=2, w=3, b=1, y=5)
     assert "did you mean `sigmoid`?" in relu.check({"da/dz": "sigmod(z)"}).hint("da/dz")
+    assert "unknown name(s) A (did you mean a?)" in relu.check({"dL/da": "2*(A - y)"}).hint("dL/da")
     with pytest.raises(DeriveError, match=r"unknown function `sigmod` \(did you mean `sigmoid`\?\)"):
         derive.Example.from_equations("z = w*x\na = sigmod(z)", values=dict(w=1, x=2))
     with pytest.raises(DeriveError, match=r"unknown function `frobnicate`; known functions"):

@@ -540,7 +540,10 @@ def _parse_answer(ex, raw) -> Answer:
     used = {n: symbols.get(n) for n in _names(tree)}
     unknown = sorted(n for n, s in used.items() if s is None)
     if unknown:
-        raise AnswerError(f"answer {text!r} uses unknown name(s) {', '.join(unknown)}; the "
+        near = [m for n in unknown for m in _close(n, list(ex.graph.symbols))[:1]
+                or [m for m in ex.graph.symbols if m.casefold() == n.casefold()][:1]]
+        mean = f" (did you mean {' or '.join(near)}?)" if near else ""
+        raise AnswerError(f"answer {text!r} uses unknown name(s) {', '.join(unknown)}{mean}; the "
                           f"example's names are {', '.join(ex.graph.symbols)}")
     expr = to_sympy(tree, used, functions=answer_functions()[0])
     deltas = {s: n for s, n in _deltas(ex).items() if s in expr.free_symbols}
