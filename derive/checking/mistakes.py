@@ -663,6 +663,18 @@ def _has_minus(rule: sp.Expr) -> bool:
     return False
 
 
+_MINUS: dict = {}
+
+
+def _rule_has_minus(spec) -> bool:
+    """``_has_minus`` of the entry's derivative rule, found once per entry (the rule is SymPy's
+    derivative of its function: recomputing it for every diagnosis costs a differentiation)."""
+    known = _MINUS.get(spec.name)
+    if known is None or known[0] is not spec:  # a re-registered entry is a new object: asked afresh
+        known = _MINUS[spec.name] = (spec, _has_minus(derivative_rule(spec, _Z)))
+    return known[1]
+
+
 def _derivative_sign_flipped(checker, key):
     """f'(z) with the wrong sign: a generic slip for every activation (built-in or registered),
     from its derivative rule alone."""
@@ -670,7 +682,7 @@ def _derivative_sign_flipped(checker, key):
     ev = checker.ev
     for a, z, spec in _activation_edges(checker.ex):
         local = ev.local(a, z).value
-        if local == 0 or not _has_minus(derivative_rule(spec, _Z)):
+        if local == 0 or not _rule_has_minus(spec):
             continue
         u = spec.unicode
         out += _local_slip(checker, key, (a, z), -local, title=f"{u}'({z}) with its sign flipped",
