@@ -79,7 +79,10 @@ def test_deep_chain_checks_without_recursion():
     report = ex.check({"dL/dw1": 1, "dL/dw1000": 2, "z500": 1, "a1000": 1, "w1_new": "0.9"})
     assert [v.status for v in report.verdicts.values()] == [
         "correct", "incorrect", "correct", "correct", "correct"]
-    assert report.diagnosis("dL/dw1000") == "factor_two"
+    # the right dL/dw1 inherits ∂L/∂a1000 too: it contradicts a ½ dropped there (issue 25)
+    assert report.diagnosis("dL/dw1000") == ""
+    alone = ex.check({"dL/dw1000": 2, "z500": 1, "a1000": 1})
+    assert alone.diagnosis("dL/dw1000") == "factor_two"
     # a wrong dL/da1000 carried down to dL/dw1 (weights 1, ReLU' = 1): the student's own value
     report = ex.check({"dL/da1000": 3, "dL/dw1": 3})
     assert report.status("dL/dw1") == "carried"

@@ -51,6 +51,8 @@ CATALOGUE_CASES = [
     ("derivative_slip", dict(x=1, w="0.5", b=0, y=1, activation="tanh", lr=0.1), "da/dz", "0.5379"),
     ("derivative_sign_flipped", dict(x=1, w="0.5", b=0, y=1, activation="tanh", lr=0.1), "da/dz",
      "-0.7864"),
+    ("weight_for_input", dict(SIGMOID), "dz/dw", 3),
+    ("leaky_as_relu", dict(x=2, w=-3, b=1, y=5, activation="leaky_relu", lr=0.1), "da/dz", 0),
 ]
 
 
@@ -64,15 +66,20 @@ def test_each_catalogue_mistake_is_diagnosed(name, params, key, value):
 def test_path_not_summed_is_diagnosed():
     ex = Example.from_equations("z = 2*x + 2 + x\nq = relu(z) + z*x\nh = relu(z*z)\ny = h + q + q*x",
                                 values={"x": -4})
-    status, diagnosis = _diagnosed(ex, "dy/dx", 40)  # only the direct path
+    status, diagnosis = _diagnosed(ex, "dy/dx", 36)  # only the path x → z → q → y
     assert status == "incorrect" and diagnosis == "path_not_summed"
+    # only the direct edge is the line's own partial ∂y/∂x|direct: named, not a slip (issue 25)
+    report = ex.check({"dy/dx": 40})
+    assert report.diagnosis("dy/dx") == "" and "the direct partial ∂y/∂x|direct" in report.hint("dy/dx")
 
 
 def test_every_catalogue_entry_has_a_test():
     # premature_rounding needs the rounded value given (issue 15: no "a was rounded" when no a
-    # was given): tested with the conversation's answers above; paths_multiplied in test_carry.py
+    # was given): tested with the conversation's answers above; paths_multiplied in test_carry.py;
+    # upstream_once (a fan-out graph) and missing_mean in test_check3_hints.py
     from test_matrixcheck import SLIPS  # the catalogue's matrix entries
-    tested = {c[0] for c in CATALOGUE_CASES} | {"path_not_summed", "premature_rounding", "paths_multiplied"}
+    tested = {c[0] for c in CATALOGUE_CASES} | {"path_not_summed", "premature_rounding", "paths_multiplied",
+                                                "upstream_once", "missing_mean"}
     assert tested | {s[2] for s in SLIPS} == {m.name for m in MISTAKES}
 
 

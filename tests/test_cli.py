@@ -141,7 +141,7 @@ def test_check_command_exit_codes(tmp_path):
     out = run("check", str(spec), str(bad))
     assert out.returncode == 1 and "premature rounding" in out.stdout and "carried forward" in out.stdout
     broken = tmp_path / "broken.yaml"
-    broken.write_text("dL/dw: __import__('os')\nz: 7\ndL/dW: 3\n")
+    broken.write_text("dL/dw: __import__('os')\nz: 7\ndL/dv: 3\n")  # dL/dW is read as dL/dw
     out = run("check", str(spec), str(broken))
     # unreadable answers and unknown keys are verdicts in the report: exit 1, no error line
     assert out.returncode == 1 and out.stderr == "", out.stderr

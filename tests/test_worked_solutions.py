@@ -140,7 +140,9 @@ def test_plurals():
     ex = Example.from_equations("L = 2*x", values={"x": 1})
     assert "1 value>" in repr(ex) and "1 node," in repr(ex)
     report = ex.check({"L": 2})
-    assert "1 of 1 step earns credit" in report.to_text()
+    assert "The step earns credit." in report.to_text()
+    assert "The step earns no credit." in ex.check({"L": 3}).to_text()
+    assert "1 of 2 steps earn credit." in ex.check({"L": 2, "dL/dx": 3}).to_text()
 
 
 @pytest.mark.parametrize("precision, shown", [(4, "1.000"), (2, "1.0"), (1, "1")])

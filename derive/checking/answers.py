@@ -42,44 +42,204 @@ _NUMPY_MACHINE = {2: (3, 1e-3), 4: (6, 1e-6)}
 
 @dataclass(frozen=True)
 class Key:
-    """What an answer key names: a value, a derivative d(of)/d(wrt), or an update."""
+    """What an answer key names: a value, a derivative d(of)/d(wrt) (the total, over every path),
+    the local derivative ∂(of)/∂(wrt)|direct of one line (``kind="local"``), or an update.
+    ``note``: how a key written loosely was read (``dl/dw`` as dL/dw), for the report."""
 
     text: str
-    kind: str  # "value", "derivative", "update"
+    kind: str  # "value", "derivative", "local", "update"
     name: str = ""  # value / update
     of: str = ""
     wrt: str = ""
+    note: str = ""
+
+
+# the document's mark of a line's own partial derivative beside the total (∂L/∂w|direct)
+_DIRECT = re.compile(r"\s*\|\s*_?\s*\{?\s*direct\s*\}?\s*$")
+# CS231n's names for gradients: dW1, db1, dX are ∂L/∂W1, ∂L/∂b1, ∂L/∂X
+_GRADIENT_ALIAS = re.compile(r"^\s*d([A-Za-z][A-Za-z0-9_]*)\s*$")
 
 
 def parse_key(ex, text: str) -> Key:
+    """What the answer key ``text`` names in ``ex``: ``"z"`` (a value), ``"dL/dw"`` or
+    ``"∂L/∂w"`` (the total derivative), ``"dz2/dz1|direct"`` (one line's own local derivative, as
+    documents mark it beside the total), ``"w_new"``, ``"delta1"``, and CS231n's ``"dW1"`` for
+    ∂L/∂W1. A name written in another case is read when only one name fits (``dl/dw`` is dL/dw;
+    ``note`` says so); an unknown name gets the nearest names as "did you mean".
+
+    >>> import derive
+    >>> ex = derive.neuron(x=2, w=3, b=1, y=5)
+    >>> k = parse_key(ex, "dl/dw"); (k.kind, k.of, k.wrt, k.note)
+    ('derivative', 'L', 'w', 'read as dL/dw (names are case-sensitive)')
+    >>> parse_key(ex, "dw").of, parse_key(ex, "dL/da|direct").kind
+    ('L', 'local')
+    """
     if not isinstance(text, str):
         raise AnswerError(f"answer key {text!r} must be text like \"z\", \"dL/dw\" or \"w_new\"")
-    names = set(ex.inputs) | set(ex.nodes)
-    if text.strip() in names:
+    names = list(ex.inputs) + list(ex.nodes)
+    known = set(names)
+    if text.strip() in known:
         return Key(text, "value", name=text.strip())
-    m = _DERIVATIVE.match(text)
+    direct = _DIRECT.search(text)
+    body = text[:direct.start()] if direct else text
+    m = _DERIVATIVE.match(body)
     if m:
-        of, wrt = m.groups()
-        for n in (of, wrt):
-            if n not in names:
-                raise AnswerError(f"answer key {text!r}: unknown name {n!r}; known: {', '.join(sorted(names))}")
-        return Key(text, "derivative", of=of, wrt=wrt)
+        written = m.groups()
+        of, wrt = (_resolve(text, n, names) for n in written)
+        note = _read_as(text, written, (of, wrt), f"d{of}/d{wrt}" + ("|direct" if direct else ""))
+        if direct:
+            return _direct_key(ex, text, of, wrt, note)
+        return Key(text, "derivative", of=of, wrt=wrt, note=note)
+    if direct:
+        raise AnswerError(f"answer key {text!r}: |direct marks a local derivative, such as "
+                          f"\"dz2/dz1|direct\"")
     m = _NEW.match(text)
-    if m and m.group(1) in ex.inputs:
-        name = m.group(1)
+    if m and _resolved(m.group(1), list(ex.inputs)):
+        name = _resolved(m.group(1), list(ex.inputs))
         params = list(getattr(ex, "params", None) or ())
         if params and name not in params:  # ex.keys() lists no such update: nor is one graded
             role = getattr(ex, "roles", {}).get(name, "data")
             raise AnswerError(f"answer key {text!r}: {name} is {'a constant' if role == 'constant' else 'data'}, "
                               f"given and never updated; the updated parameters are "
                               f"{', '.join(p + '_new' for p in params)}")
-        return Key(text, "update", name=name)
+        return Key(text, "update", name=name, note=_read_as(text, (m.group(1),), (name,), f"{name}_new"))
     delta = delta_node(ex, text)
     if delta is not None:  # δ1, delta2_1: ∂L/∂z of that unit, as backprop is taught
-        return Key(text, "derivative", of=ex.graph.output, wrt=delta)
-    raise AnswerError(f"cannot read the answer key {text!r}: use a name (\"z\"), a derivative "
+        return Key(text, "derivative", of=_output(ex), wrt=delta)
+    alias = _gradient_alias(ex, text, names)
+    if alias is not None:
+        return alias
+    single = _resolved(text.strip(), names)
+    if single is not None:  # a value written in another case: Z for z
+        return Key(text, "value", name=single, note=_read_as(text, (text.strip(),), (single,), single))
+    near = _near(text.strip(), list(answer_keys_of(ex)))
+    raise AnswerError(f"cannot read the answer key {text!r}{near}: use a name (\"z\"), a derivative "
                       f"(\"dL/dw\" or \"∂L/∂w\"), an update (\"w_new\") or a unit's δ "
                       f"(\"delta1\" for ∂L/∂z1)")
+
+
+def _output(ex) -> str:
+    graph = getattr(ex, "graph", None)
+    return graph.output if graph is not None else ex.output
+
+
+def _resolved(written: str, names: list) -> str | None:
+    """``written`` as one of ``names``: itself, else the only name equal to it but for case."""
+    if written in names:
+        return written
+    folded = [n for n in names if n.casefold() == written.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def _resolve(text: str, written: str, names: list) -> str:
+    found = _resolved(written, names)
+    if found is not None:
+        return found
+    folded = [n for n in names if n.casefold() == written.casefold()]
+    close = folded or _close(written, names)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise AnswerError(f"answer key {text!r}: unknown name {written!r}; {hint}known: "
+                      f"{', '.join(sorted(names))}")
+
+
+def _close(written: str, names: list) -> list:
+    import difflib
+    return difflib.get_close_matches(written, names, n=3, cutoff=0.6)
+
+
+def _near(written: str, keys: list) -> str:
+    close = _close(written, keys)
+    return f" (did you mean {' or '.join(repr(k) for k in close)}?)" if close else ""
+
+
+def _read_as(text: str, written: tuple, resolved: tuple, canonical: str) -> str:
+    """The note for a key whose names were written in another case, else ""."""
+    if tuple(written) == tuple(resolved):
+        return ""
+    return f"read as {canonical} (names are case-sensitive)"
+
+
+def _direct_key(ex, text: str, of: str, wrt: str, note: str) -> Key:
+    graph = getattr(ex, "graph", None)
+    node = graph.nodes.get(of) if graph is not None and hasattr(graph, "nodes") else None
+    if getattr(ex, "aliases", None) is not None or not hasattr(ex, "evaluation"):
+        raise AnswerError(f"answer key {text!r}: |direct names one line's own local derivative, "
+                          f"a key of scalar examples; a tensor example is checked by its "
+                          f"gradients (\"d{of}/d{wrt}\")")
+    if node is None or wrt not in node.parents:
+        uses = f"; {of}'s line uses {', '.join(node.parents)}" if node is not None else ""
+        raise AnswerError(f"answer key {text!r}: |direct is the derivative of one line with "
+                          f"respect to one of its inputs, and the line of {of} does not use {wrt} "
+                          f"directly{uses}")
+    return Key(text, "local", of=of, wrt=wrt, note=note)
+
+
+def _gradient_alias(ex, text: str, names: list) -> Key | None:
+    """``dW1`` for ∂L/∂W1 (CS231n's convention), when no name of the example is spelled so."""
+    m = _GRADIENT_ALIAS.match(text)
+    if not m:
+        return None
+    out = _output(ex)
+    name = _resolved(m.group(1), [n for n in names if n != out])
+    if name is None:
+        return None
+    return Key(text, "derivative", of=out, wrt=name, note=f"read as d{out}/d{name}")
+
+
+def answer_keys_of(ex) -> list:
+    """The keys ``answer_keys`` lists, for "did you mean" (an object with only names lists those)."""
+    try:
+        return list(answer_keys(ex))
+    except AttributeError:  # the tensor checker's name lists: the names and their gradients
+        out = _output(ex)
+        return list(ex.inputs) + list(ex.nodes) + [f"d{out}/d{n}" for n in list(ex.inputs) + list(ex.nodes)]
+
+
+def other_paths(ex, of: str, wrt: str) -> bool:
+    """Does ``wrt`` reach ``of`` other than through the edge of ``of``'s own line? Then the key
+    ``d{of}/d{wrt}`` has two readings: the local derivative and the total over every path."""
+    graph = ex.graph
+    node = graph.nodes.get(of)
+    if node is None or wrt not in node.parents or len(graph.consumers[wrt]) < 2:
+        return False
+    upstream = graph.ancestors(of)
+    return any(c != of and c in upstream for c in graph.consumers[wrt])
+
+
+def meanings(ex, key: Key) -> list:
+    """Every meaning an answer to ``key`` stands for: its own, and for a derivative along one
+    edge that is the only path (∂a/∂z) both the local derivative and the total, which agree."""
+    own = (key.kind, key.name, key.of, key.wrt)
+    if key.kind not in ("derivative", "local") or getattr(ex, "aliases", None) is not None:
+        return [own]
+    graph = ex.graph
+    node = graph.nodes.get(key.of)
+    if node is None or key.wrt not in node.parents or other_paths(ex, key.of, key.wrt):
+        return [own]
+    twin = ("local" if key.kind == "derivative" else "derivative", "", key.of, key.wrt)
+    return [own, twin]
+
+
+def local_reading(ex, key: Key) -> Key | None:
+    """The other reading of an ambiguous key: ``dz2/dz1``, where z1 also reaches z2 another way,
+    is the total and also — as a worked solution lists it under "The local derivatives" — the
+    local ∂z2/∂z1. None when the document prints that local under another name (the output's
+    ∂L/∂w|direct beside the total ∂L/∂w) or when the key has one reading."""
+    if key.kind != "derivative" or getattr(ex, "aliases", None) is not None \
+            or not other_paths(ex, key.of, key.wrt):
+        return None
+    if key.of == ex.graph.output and not _partial_written(ex, key.text):
+        return None
+    return Key(key.text, "local", of=key.of, wrt=key.wrt, note=key.note)
+
+
+def _partial_written(ex, text: str) -> bool:
+    """Is ``text`` written with ∂ in a course that writes totals with d (``total: d``), where
+    ∂L/∂w is the line's own partial and dL/dw the total?"""
+    if "∂" not in text or not getattr(ex, "notation", None):
+        return False
+    from ..rendering.formats import check_notation
+    return check_notation(ex.notation)["total"] == "d"
 
 
 _DELTA = re.compile(r"^\s*(?:δ|delta)\s*_?\s*([0-9][0-9_]*)?\s*$")
@@ -98,7 +258,9 @@ def delta_node(ex, text: str) -> str | None:
     if not m:
         return None
     from ..core.functions import BY_CLASS
-    graph = ex.graph
+    graph = getattr(ex, "graph", None)
+    if graph is None:  # the tensor checker's name lists: no units to index
+        return None
     units = []
     for node in graph.nodes.values():
         spec = BY_CLASS.get(type(node.expr))
@@ -178,8 +340,14 @@ def answer_keys(ex) -> dict[str, str]:
         for n in names:
             keys[n] = shown(n)
         for child, node in graph.nodes.items():
+            upstream = None
             for parent in node.parents:
                 keys[f"d{child}/d{parent}"] = f"∂{shown(child)}/∂{shown(parent)}"
+                if len(graph.consumers[parent]) > 1:  # it may reach child another way
+                    upstream = graph.ancestors(child) if upstream is None else upstream
+                    if any(c != child and c in upstream for c in graph.consumers[parent]):
+                        # as documents mark it beside the total
+                        keys[f"d{child}/d{parent}|direct"] = f"∂{shown(child)}/∂{shown(parent)}|direct"
         for n in names:
             if n != out:
                 keys[f"d{out}/d{n}"] = f"∂{shown(out)}/∂{shown(n)}"
@@ -206,6 +374,8 @@ def expected_value(ex, key: Key):
         return ev.values[key.name]
     if key.kind == "derivative":
         return ev.grad(key.wrt, key.of)
+    if key.kind == "local":
+        return ev.local(key.of, key.wrt).value
     if ex.lr is None:
         raise AnswerError(f"answer key {key.text!r} needs a learning rate (lr) in the example")
     from ..core.engine import descend
@@ -370,7 +540,10 @@ def _parse_answer(ex, raw) -> Answer:
     used = {n: symbols.get(n) for n in _names(tree)}
     unknown = sorted(n for n, s in used.items() if s is None)
     if unknown:
-        raise AnswerError(f"answer {text!r} uses unknown name(s) {', '.join(unknown)}; the "
+        near = [m for n in unknown for m in _close(n, list(ex.graph.symbols))[:1]
+                or [m for m in ex.graph.symbols if m.casefold() == n.casefold()][:1]]
+        mean = f" (did you mean {' or '.join(near)}?)" if near else ""
+        raise AnswerError(f"answer {text!r} uses unknown name(s) {', '.join(unknown)}{mean}; the "
                           f"example's names are {', '.join(ex.graph.symbols)}")
     expr = to_sympy(tree, used, functions=answer_functions()[0])
     deltas = {s: n for s, n in _deltas(ex).items() if s in expr.free_symbols}

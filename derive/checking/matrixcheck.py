@@ -39,6 +39,7 @@ class _Names:
     def __init__(self, ex):
         self.inputs = list(ex.inputs) + [a for a in ex.aliases if ex.aliases[a][0] in ex.inputs]
         self.nodes = list(ex.nodes) + [a for a in ex.aliases if ex.aliases[a][0] not in ex.inputs]
+        self.output = ex.output  # dW1 is read as dL/dW1
 
 
 def expected_tensor(ex, key) -> Tensor:

@@ -135,6 +135,8 @@ class Scenario:
             return self.value(key.name)
         if key.kind == "derivative":
             return self.derivative(key.of, key.wrt)
+        if key.kind == "local":
+            return self.local(key.of, key.wrt)
         g = self.derivative(self.ex.output, key.name)
         return self._round(descend(self.ex.evaluation.values[key.name], self.ex.lr, g))
 
@@ -146,7 +148,10 @@ class Candidate:
     meaning ``(kind, name, of, wrt)``, that the mistake says the student wrote, each with the value
     it must show — it fires only when each was given and shows it; ``agrees``: answers that, when
     given, must show the value the mistake implies (a sign slip in ∂L/∂a is no explanation when
-    the student's own ∂L/∂a is right)."""
+    the student's own ∂L/∂a is right). ``scenario``: the slip made wherever it applies — every
+    other answer the student got right must be what the slip gives too, else it contradicts the
+    slip (a sign error in ∂L/∂a is no explanation of a wrong ∂L/∂w when the student's ∂L/∂z, which
+    inherits it, is right)."""
 
     value: object
     detail: str = ""
@@ -154,6 +159,7 @@ class Candidate:
     hint: str = ""
     needs: tuple = ()
     agrees: tuple = ()
+    scenario: object = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +223,9 @@ def _value(name: str) -> tuple:
 
 
 def _edge(of: str, wrt: str) -> tuple:
-    return ("derivative", "", of, wrt)
+    """The meaning of one edge's local derivative (an answer to ``da/dz`` where z reaches a
+    only through it stands for this too)."""
+    return ("local", "", of, wrt)
 
 
 def _rule(spec) -> str:
@@ -229,19 +237,23 @@ def _rule(spec) -> str:
 _LOSSES_FOUND: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _loss_found(ex):
+def _loss_found(ex, expr=None):
     """The output's loss as the registry knows it — (entry, [(prediction, target), …]) — whether
     written as a call (``squared_error(a, y)``) or as its formula (``(a - y)**2``); None for a
-    loss no entry describes. Found once per graph."""
+    loss no entry describes. Found once per graph (``expr``: another form of its line, such as
+    the line times N, looked up afresh)."""
     graph = ex.graph
-    if graph not in _LOSSES_FOUND:
+    if graph not in _LOSSES_FOUND or expr is not None:
         node = graph.nodes[ex.output]
         symbols = graph.symbols
         computed = [symbols[p] for p in node.parents if p in graph.nodes]
         given = [symbols[p] for p in node.parents if p not in graph.nodes]
-        found = find_loss(node.expr, computed, given)
+        line = node.expr if expr is None else expr
+        found = find_loss(line, computed, given)
         if found is None and not computed:  # a loss over inputs only: any input may be the prediction
-            found = find_loss(node.expr, given, given[1:] + given[:1])
+            found = find_loss(line, given, given[1:] + given[:1])
+        if expr is not None:
+            return found
         _LOSSES_FOUND[graph] = found
     return _LOSSES_FOUND[graph]
 
@@ -259,6 +271,8 @@ def _residual(ex, parent: str, squared: bool = False):
     for a, y in pairs:
         if a == symbol:
             return a - y
+        if y == symbol and entry.squared:  # squared_error(y, a): the square is symmetric
+            return y - a
     return None
 
 
@@ -299,8 +313,16 @@ def _with_locals(checker, key, overrides):
 def _local_slip(checker, key, edge, wrong, **words):
     """Candidates for one local derivative replaced by ``wrong`` (the student's own answer for
     that edge, if given, must show ``wrong``)."""
-    return [Candidate(v, agrees=((_edge(*edge), wrong),), **words)
-            for v in _with_locals(checker, key, {edge: wrong})]
+    return _locals_slip(checker, key, {edge: wrong}, **words)
+
+
+def _locals_slip(checker, key, overrides, **words):
+    """Candidates for several local derivatives replaced at once (each given one must show it)."""
+    if key.kind == "value":
+        return []
+    scenario = Scenario(checker.ex, locals_=overrides)
+    agrees = tuple((_edge(*edge), wrong) for edge, wrong in overrides.items())
+    return [Candidate(scenario.answer(key), agrees=agrees, scenario=scenario, **words)]
 
 
 # --- the catalogue ----------------------------------------------------------------------------
@@ -351,7 +373,7 @@ def _combined_step(checker, key, L, a):
 
 def _factor_two(checker, key):
     ex, ev = checker.ex, checker.ev
-    out = []
+    out, every = [], {}
     for L, a in _loss_edges(ex):
         difference = _residual(ex, a, squared=True)
         local = ev.local(L, a).value
@@ -371,6 +393,12 @@ def _factor_two(checker, key):
                                       (2, doubled, "factor 2 too many")):
             out += _local_slip(checker, key, (L, a), factor * local, detail=detail, title=title,
                                hint=hint)
+            every[factor] = every.get(factor, ()) + (((L, a), factor * local, detail, title, hint),)
+    for factor, slips in every.items():  # the same slip in each output's term at once
+        if len(slips) > 1:
+            _, _, detail, title, hint = slips[0]
+            out += _locals_slip(checker, key, {edge: wrong for edge, wrong, *_ in slips},
+                                detail=detail, title=title, hint=hint)
     return out
 
 
@@ -416,6 +444,174 @@ def _derivative_at_output(checker, key):
             hint=f"evaluate {u}' at its input {z} = {_number(ev.values[z])}, not at its output "
                  f"{a} = {_number(ev.values[a])}")
     return out
+
+
+def _path_nodes(ex, of: str, wrt: str) -> set:
+    """The nodes on some path wrt → … → of (both ends included)."""
+    graph = ex.graph
+    upstream = graph.ancestors(of) | {of}
+    below, stack = {wrt}, [wrt]
+    while stack:
+        for c in graph.consumers.get(stack.pop(), ()):
+            if c not in below and c in upstream:
+                below.add(c)
+                stack.append(c)
+    return below if of in below else set()
+
+
+def _key_edges(checker, key) -> list:
+    """The edges (child, parent) a slip can change the answer to ``key`` through, in graph order:
+    the key's own edge for a local derivative, every edge on its paths for a gradient."""
+    ex = checker.ex
+    if key.kind == "local":
+        return [(key.of, key.wrt)]
+    if key.kind == "value":
+        return []
+    of, wrt = (key.of, key.wrt) if key.kind == "derivative" else (ex.output, key.name)
+    on = _path_nodes(ex, of, wrt)
+    return [(c, p) for c in ex.graph.nodes if c in on for p in ex.graph.nodes[c].parents if p in on]
+
+
+def _inactive_slope_dropped(checker, key):
+    """A gate whose inactive side still has a slope (leaky ReLU's α, ELU's αe^z) taken as ReLU's
+    0 there — in the derivative, and also in the forward value (a = 0 for z ≤ 0)."""
+    out = []
+    ex, ev = checker.ex, checker.ev
+    for a, z, spec in _activation_edges(ex):
+        local = ev.local(a, z).value
+        if not spec.gates or not _inactive(checker, z) or local == 0:
+            continue
+        u = spec.unicode
+        words = dict(title=f"{u} taken as ReLU for {z} ≤ 0",
+                     hint=f"{u}'({z}) = {spec.inactive_slope} for {z} ≤ 0 ({spec.convention}), not 0: "
+                          f"the inactive side still passes the gradient on, scaled",
+                     detail=f"here {z} = {_number(ev.values[z])} ≤ 0")
+        out += _local_slip(checker, key, (a, z), sp.S.Zero, **words)
+        if ev.values[a] != 0:  # a = 0 as ReLU gives, with its slope 0
+            scenario = Scenario(ex, values={a: sp.S.Zero}, locals_={(a, z): sp.S.Zero})
+            out.append(Candidate(scenario.answer(key), agrees=((_value(a), sp.S.Zero),
+                                                                (_edge(a, z), sp.S.Zero)),
+                                 scenario=scenario, **words))
+    return out
+
+
+def _weight_for_input(checker, key):
+    """∂z/∂w taken as w instead of its coefficient x (in a term w·x of a linear line): the
+    variable differentiated by, not what multiplies it. Found from the edge's rule (a symbol of
+    another input of the line), never from names."""
+    out = []
+    ex, ev = checker.ex, checker.ev
+    graph = ex.graph
+    for c, p in _key_edges(checker, key)[-12:]:  # near the answer: where a hand calculation ends
+        rule = ev.symbolic_local(c, p)
+        if not rule.is_Symbol or rule == graph.symbols[p] or rule.name not in graph.nodes[c].parents:
+            continue
+        q, wrong = rule.name, ev.values[p]
+        if wrong == ev.values[q]:
+            continue
+        out += _local_slip(checker, key, (c, p), wrong,
+                           title=f"∂{c}/∂{p} taken as {p} instead of {q}",
+                           hint=f"{c} is linear in {p}: the derivative is its coefficient, ∂{c}/∂{p} = {q}",
+                           detail=f"{p} = {_number(wrong)} used for ∂{c}/∂{p}")
+    return out
+
+
+def _fanout_nodes(checker, key):
+    """(node, its consumers on the key's paths) for every node that fans out on them."""
+    ex = checker.ex
+    if key.kind not in ("derivative", "update"):
+        return [], None
+    of, wrt = (key.of, key.wrt) if key.kind == "derivative" else (ex.output, key.name)
+    on = _path_nodes(ex, of, wrt)
+    graph = ex.graph
+    return [(n, [c for c in graph.consumers[n] if c in on]) for n in graph.inputs + list(graph.nodes)
+            if n in on and n != of and sum(1 for c in graph.consumers[n] if c in on) > 1], of
+
+
+def _upstream_once(checker, key):
+    """Where a value fans out, the upstream gradient taken once for every branch: one branch's
+    ∂L/∂c multiplying the sum of all the branches' local derivatives, or multiplying only its own
+    branch (the others' local derivatives added without theirs)."""
+    fans, of = _fanout_nodes(checker, key)
+    ev = checker.ev
+    g = ev.adjoints(of)
+    out = []
+    for n, consumers in fans:
+        ups = {c: (sp.S.One if c == of else g.get(c, sp.S.Zero)) for c in consumers}
+        for chosen in consumers:
+            others = [c for c in consumers if c != chosen]
+            if any(ups[c] == 0 for c in others):
+                continue  # a branch with no upstream: nothing to rescale
+            across = {(c, n): ev.local(c, n).value * ups[chosen] / ups[c] for c in others}
+            alone = {(c, n): ev.local(c, n).value / ups[c] for c in others}
+            for overrides, detail in (
+                    (across, f"∂{of}/∂{chosen} was used as the upstream of every branch of {n} "
+                             f"({', '.join(consumers)})"),
+                    (alone, f"the upstream ∂{of}/∂{chosen} multiplied only the branch through "
+                            f"{chosen}; the other branches of {n} were added without theirs")):
+                if all(ups[c] == ups[chosen] for c in others) and overrides is across:
+                    continue  # the same upstream everywhere: that is the right sum
+                value = Scenario(checker.ex, locals_=overrides).answer(key)
+                out.append(Candidate(value, detail,
+                                     hint=f"{n} feeds {', '.join(consumers)}: each branch carries its "
+                                          f"own upstream gradient, ∂{of}/∂{n} = Σ over them of "
+                                          f"∂{of}/∂c · ∂c/∂{n}"))
+    return out
+
+
+def _mean_count(ex):
+    """N of a loss that is a mean over N prediction–target terms, else None, read from the
+    graph's loss line: a coefficient 1/(kN) in front of N terms of a registry entry (the mse
+    entry, ``sum((a − y)²)/6`` over 3 examples, ``((a1 − y1)² + (a2 − y2)²)/2``) — but not an
+    entry's own factor written in front (½ of the half squared error, over two outputs). Read
+    once per graph."""
+    if ex.graph not in _MEAN_COUNTS:
+        _MEAN_COUNTS[ex.graph] = _read_mean_count(ex)
+    return _MEAN_COUNTS[ex.graph]
+
+
+_MEAN_COUNTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _read_mean_count(ex):
+    node = ex.graph.nodes[ex.output]
+    coefficient, _ = sp.factor_terms(node.expr).as_coeff_Mul()
+    if not coefficient.is_Rational or coefficient.p != 1 or coefficient.q < 2:
+        return None
+    found = _loss_found(ex) or _loss_found(ex, sp.expand(node.expr * coefficient.q))
+    if found is None:
+        return None
+    entry, pairs = found
+    n = len(pairs)
+    if n < 2 or coefficient.q % n:
+        return None
+    if not entry.mean and entry.scale(n) == coefficient and not _divided(node.display, n):
+        return None  # ½(…) summed: the entry's own ½, not a mean
+    return n
+
+
+def _divided(display, n: int) -> bool:
+    """Is the line written as a division by a multiple of n (``(…)/2``), not a factor in front?"""
+    factors = sp.Mul.make_args(display)
+    return any(f.is_Pow and f.exp == -1 and f.base.is_Integer and f.base % n == 0 for f in factors)
+
+
+def _mean_forgotten(checker, key):
+    """The 1/N of a mean over N examples (or outputs) forgotten: every ∂L/∂a of the loss N
+    times too large."""
+    ex, ev = checker.ex, checker.ev
+    n = _mean_count(ex)
+    if n is None:
+        return []
+    edges = _loss_edges(ex)
+    overrides = {e: ev.local(*e).value * n for e in edges if ev.local(*e).value != 0}
+    if not overrides:
+        return []
+    L = ex.output
+    return _locals_slip(checker, key, overrides, title=f"missing 1/{n} of the mean",
+                        hint=f"{L} = {_text(ex.graph.nodes[L].display)} is a mean over {n} terms: "
+                             f"the 1/{n} stays in every ∂{L}/∂a",
+                        detail=f"{', '.join(f'∂{L}/∂{a}' for _, a in overrides)} {n} times too large")
 
 
 def slip_rule(text: str) -> sp.Expr:
@@ -467,6 +663,18 @@ def _has_minus(rule: sp.Expr) -> bool:
     return False
 
 
+_MINUS: dict = {}
+
+
+def _rule_has_minus(spec) -> bool:
+    """``_has_minus`` of the entry's derivative rule, found once per entry (the rule is SymPy's
+    derivative of its function: recomputing it for every diagnosis costs a differentiation)."""
+    known = _MINUS.get(spec.name)
+    if known is None or known[0] is not spec:  # a re-registered entry is a new object: asked afresh
+        known = _MINUS[spec.name] = (spec, _has_minus(derivative_rule(spec, _Z)))
+    return known[1]
+
+
 def _derivative_sign_flipped(checker, key):
     """f'(z) with the wrong sign: a generic slip for every activation (built-in or registered),
     from its derivative rule alone."""
@@ -474,7 +682,7 @@ def _derivative_sign_flipped(checker, key):
     ev = checker.ev
     for a, z, spec in _activation_edges(checker.ex):
         local = ev.local(a, z).value
-        if local == 0 or not _has_minus(derivative_rule(spec, _Z)):
+        if local == 0 or not _rule_has_minus(spec):
             continue
         u = spec.unicode
         out += _local_slip(checker, key, (a, z), -local, title=f"{u}'({z}) with its sign flipped",
@@ -514,8 +722,8 @@ def _activation_not_applied(checker, key):
         agrees = ((_value(a), ev.values[z]),)
         # its local derivative taken as 1 too (the identity's), or still the gate's own
         for locals_ in ({(a, z): sp.S.One}, {}):
-            value = Scenario(ex, values={a: ev.values[z]}, locals_=locals_).answer(key)
-            out.append(Candidate(value, agrees=agrees, **words))
+            scenario = Scenario(ex, values={a: ev.values[z]}, locals_=locals_)
+            out.append(Candidate(scenario.answer(key), agrees=agrees, scenario=scenario, **words))
     return out
 
 
@@ -536,9 +744,9 @@ def _premature_rounding(checker, key):
         written = answer.value
         if written == exact or round_significant(exact, answer.digits) != written:
             continue
-        v = Scenario(ex, values={name: written}, value_form=True).answer(key)
-        out.append(Candidate(v, f"{name} was rounded to {_number(written)} before use",
-                             needs=((meaning, written),)))
+        scenario = Scenario(ex, values={name: written}, value_form=True)
+        out.append(Candidate(scenario.answer(key), f"{name} was rounded to {_number(written)} before use",
+                             needs=((meaning, written),), scenario=scenario))
     for digits in (2, 3, 4):
         if not given or not any(a.digits is not None and a.digits <= digits for _, a in given):
             continue  # nothing the student wrote looks rounded to this many figures
@@ -638,11 +846,16 @@ register(Mistake("update_sign", "update with the wrong sign",
                  "gradient descent moves against the gradient: w_new = w − η·∂L/∂w", _update_sign))
 register(Mistake("update_without_rate", "update without the learning rate η",
                  "scale the gradient by η: w_new = w − η·∂L/∂w", _update_without_rate))
+register(Mistake("leaky_as_relu", "inactive slope taken as 0",
+                 "a gate with a slope on its inactive side (leaky ReLU's α) passes the gradient on "
+                 "there, scaled", _inactive_slope_dropped))
 register(Mistake("relu_gate_ignored", "gate ignored for an inactive unit",
                  "a gate's derivative is its inactive slope where its input is ≤ 0", _gate_ignored))
 register(Mistake("activation_not_applied", "activation not applied",
                  "apply the activation to its input, also where the input is ≤ 0",
                  _activation_not_applied))
+register(Mistake("missing_mean", "missing 1/N of the mean",
+                 "the loss is a mean: its 1/N stays in the gradient", _mean_forgotten))
 register(Mistake("sign_error", "sign error in the loss's derivative",
                  "differentiate the loss with respect to the prediction, keeping the order of "
                  "prediction and target", _sign_error))
@@ -662,12 +875,17 @@ register(Mistake("function_instead_of_derivative", "activation used instead of i
 register(Mistake("derivative_at_output", "derivative evaluated at the output instead of the input",
                  "evaluate the activation's derivative at its input z, not at its output a",
                  _derivative_at_output))
+register(Mistake("weight_for_input", "the variable instead of its coefficient",
+                 "in a term w·x the derivative with respect to w is x, not w", _weight_for_input))
 register(Mistake("premature_rounding", "premature rounding of an intermediate",
                  "carry full precision through the calculation and round only the final answer",
                  _premature_rounding))
 register(Mistake("path_not_summed", "a path not summed",
                  "a value used in several places collects a gradient from each use: sum over "
                  "every path", _path_not_summed))
+register(Mistake("upstream_once", "the upstream gradient used once across the branches",
+                 "where a value fans out, each branch carries its own upstream gradient",
+                 _upstream_once))
 register(Mistake("paths_multiplied", "paths multiplied instead of added",
                  "where a value feeds several others, the chain rule adds the contributions "
                  "through each: ∂L/∂x = Σ over its consumers c of ∂L/∂c · ∂c/∂x", _paths_multiplied))
@@ -684,6 +902,37 @@ def _shows(checker, meaning, value) -> bool | None:
     return matches(answer, value)
 
 
+def _right_answers(checker, own) -> list:
+    """(meaning, answer) of every other answer the student got right as written: the evidence a
+    diagnosis must not contradict."""
+    from .answers import Key, MIN_SIGNIFICANT, matches
+    out = []
+    for meaning, answer in checker.by_meaning.items():
+        if meaning in own or answer.value is None or answer.formula is not None:
+            continue
+        try:
+            exact = checker.expected(Key("", *meaning))
+        except Exception:  # noqa: BLE001 — an update without a learning rate: no evidence
+            continue
+        too_few = answer.digits is not None and answer.digits < MIN_SIGNIFICANT and answer.value != exact
+        if not too_few and matches(answer, exact, checker.rtol, checker.atol):
+            out.append((meaning, answer))
+    return out
+
+
+def _contradicted(scenario, right) -> bool:
+    """Does an answer the student got right differ from what the slip would have given them?"""
+    from .answers import Key, matches
+    for meaning, answer in right:
+        try:
+            slipped = scenario.answer(Key("", *meaning))
+        except Exception:  # noqa: BLE001 — undefined under the slip: no evidence either way
+            continue
+        if not matches(answer, slipped):
+            return True
+    return False
+
+
 def diagnose(checker, key, answer) -> Diagnosis | None:
     """The first catalogue mistake that explains ``answer`` for ``key``, in this example's words.
 
@@ -695,9 +944,11 @@ def diagnose(checker, key, answer) -> Diagnosis | None:
     'sign error in (a − y): ∂L/∂a = a − y: prediction minus target, in that order'
     """
     from dataclasses import replace
-    from .answers import matches
+    from .answers import matches, meanings
     expected = checker.expected(key)
     judged = (key.kind, key.name, key.of, key.wrt)
+    own = set(meanings(checker.ex, key))
+    right = None
     for mistake in MISTAKES:  # catalogue order: the more specific explanation first
         if mistake.values != "scalar":
             continue
@@ -715,6 +966,10 @@ def diagnose(checker, key, answer) -> Diagnosis | None:
                 continue
             if any(m != judged and _shows(checker, m, v) is False for m, v in c.agrees):
                 continue
+            if c.scenario is not None:
+                right = _right_answers(checker, own) if right is None else right
+                if _contradicted(c.scenario, right):
+                    continue
             return Diagnosis(mistake.name, c.title or mistake.title, c.hint or mistake.hint,
                              c.detail)
     return None
@@ -821,6 +1076,28 @@ def _without_mean(step, G):
     return [times(g) for g in grads], times(fused)
 
 
+def _division_without_batch(ex):
+    """A batch mean written by hand, ``sum(…)/N`` with N a multiple of the batch (the columns of
+    what is summed), with its 1/B forgotten: the division's gradient B times too large. Read
+    from the tape: the divisor is a written number, the numerator a sum over a batch."""
+    from ..core.tensor import binary_values, local_vjp, scalar
+    produced_by = ex.evaluation.produced_by
+
+    def override(step, G):
+        if step.op.name != "/" or step.site.numbers[1] is None or not step.site.numbers[1].is_Integer:
+            return None
+        summed = produced_by.get(id(step.inputs[0]))
+        if summed is None or summed.op.name != "sum" or len(summed.site.shapes[0]) != 2:
+            return None
+        batch = summed.site.shapes[0][1]
+        if batch < 2 or int(step.site.numbers[1]) % batch:
+            return None
+        grads, fused = local_vjp(step, G)
+        times = lambda t: t and binary_values("*", scalar(sp.Integer(batch)), t, t.shape, "×B")  # noqa: E731
+        return [times(g) for g in grads], times(fused)
+    return override
+
+
 def _mask_forgotten(step, G):
     """A gate (ReLU) passing every gradient, as if each unit were active."""
     if step.op.name == "apply" and getattr(step.site.function, "gates", False):
@@ -872,7 +1149,8 @@ register(Mistake("transposed", "transposed matrix",
                  "∂L/∂W = δ aᵀ, not a δᵀ", _transposed, values="tensor"))
 register(Mistake("missing_mean", "missing 1/N of the batch mean",
                  "every entry is N times too large: the loss is the mean over the batch, so the "
-                 "gradient carries 1/N", lambda ex, key, e: _swept(ex, key, _without_mean),
+                 "gradient carries 1/N", lambda ex, key, e: _swept(ex, key, _without_mean)
+                 + _swept(ex, key, _division_without_batch(ex)),
                  values="tensor"))
 register(Mistake("mask_forgotten", "ReLU mask forgotten",
                  "the gradient went through the activation as if every unit were active: "

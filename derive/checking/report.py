@@ -38,7 +38,7 @@ from ..core.errors import AnswerError, DeriveError
 from ..core.interval import Interval, evaluate
 
 from .answers import (Answer, Key, MIN_SIGNIFICANT, expected_value, half_unit,  # noqa: F401
-                      key_from_display, matches, parse_answer, parse_key)
+                      key_from_display, matches, meanings, parse_answer, parse_key)
 
 
 STATUSES = ("correct", "carried", "incorrect", "unreadable")
@@ -224,8 +224,8 @@ class Report:
                 hints.bullet(Sentence(f"{v.key}: {v.note}"))
         total = len(self.verdicts)
         good = sum(v.status in ("correct", "carried") for v in self.verdicts.values())
-        s.say(Sentence(f"{good} of {total} step{'' if total == 1 else 's'} earn{'s' if good == 1 else ''} credit"
-                       f"{' (carried-forward steps are right given your earlier answers)' if any(v.status == 'carried' for v in self.verdicts.values()) else ''}."))
+        carried = any(v.status == "carried" for v in self.verdicts.values())
+        s.say(Sentence(credit_sentence(good, total, carried)))
         return Content(self.title, [s] + ([hints] if hints.blocks else []))
 
     def to_text(self) -> str:
@@ -301,15 +301,43 @@ class Checker:
                 else:
                     self.unknown[k] = unknown_key_reason(ex, k, e, listed)
         self.answers = {k: parse_answer(ex, answers[k]) for k in self.keys}
+        self.other_reading: dict = {}  # key -> the reading the answer did not take (dz2/dz1)
+        if not ex.symbolic:
+            for k in list(self.keys):
+                self._read_ambiguous(k)
         self.by_meaning = {}
         self.text_of = {}  # meaning -> the key as the student wrote it
+        self.meanings: dict = {}  # key -> every meaning its answer stands for
         for k, key in self.keys.items():
-            self.by_meaning[_meaning(key)] = self.answers[k]
-            self.text_of[_meaning(key)] = k
+            self.meanings[k] = meanings(ex, key)
+            for m in self.meanings[k]:  # the key's own reading first: a second key never displaces it
+                if m not in self.by_meaning or m == _meaning(key):
+                    self.by_meaning[m] = self.answers[k]
+                    self.text_of[m] = k
         self._intervals: dict = {}
         self._right: dict = {}  # meaning -> is the answer right as written
-        self._top = None
+        self._top: frozenset = frozenset()
         self._used: set = set()
+        self._upstream: tuple = (frozenset(), frozenset())
+
+    def _read_ambiguous(self, k):
+        """``dz2/dz1`` where z1 also reaches z2 another way names the total and — as a worked
+        solution lists it under "The local derivatives" — the local ∂z2/∂z1: the answer says
+        which it gives. An answer equal to the local (and not the total) is read as the local;
+        the other reading is kept for the report's words."""
+        from .answers import local_reading, other_paths
+        key, answer = self.keys[k], self.answers[k]
+        if key.kind != "derivative" or answer.value is None or getattr(self.ex, "aliases", None) is not None \
+                or not other_paths(self.ex, key.of, key.wrt):
+            return
+        local = Key(key.text, "local", of=key.of, wrt=key.wrt, note=key.note)
+        reading = local_reading(self.ex, key)
+        total, own = self.expected(key), self.expected(local)
+        if reading is not None and matches(answer, own, self.rtol, self.atol) \
+                and not matches(answer, total, self.rtol, self.atol):
+            self.keys[k], self.other_reading[k] = reading, key
+        else:
+            self.other_reading[k] = local
 
     # -- exact values --
 
@@ -323,7 +351,7 @@ class Checker:
         is exactly right, else an ``Interval`` (± half a unit in the last digit written; a machine
         value ± its relative tolerance, 1e-9 for a float). None when not given, not a number, or the answer being judged."""
         meaning = (kind, name, of, wrt)
-        if meaning == self._top:  # never the answer being judged
+        if meaning in self._top:  # never the answer being judged
             return None
         answer = self.by_meaning.get(meaning)
         if answer is None or answer.value is None:
@@ -355,25 +383,33 @@ class Checker:
         that rounds to it: an ``Interval`` (or an exact value when no answer enters), by the
         engine's one forward pass and one reverse accumulation; None when the student's values
         leave the math undefined. ``inherited()`` then names the answers that entered."""
-        self._top, self._used = _meaning(key), set()
+        self._top = frozenset(meanings(self.ex, key))
+        self._used, self._upstream = set(), _upstream(self.ex, key)
         try:
             with mpmath.workdps(INTERVAL_DIGITS):
                 return self._carried(key)
         except (Undefined, ZeroDivisionError):
             return None
         finally:
-            self._top = None
+            self._top = frozenset()
 
     def inherited(self) -> list[str]:
-        """The keys of the answers the last ``carried`` used that are not right as written."""
+        """The keys of the answers the last ``carried`` used that are not right as written, and
+        that the step inherits: upstream of it along the graph (a value from the values before
+        it; a gradient also from the local derivatives and gradients on its paths)."""
         out = []
+        values, steps = self._upstream
         for meaning in self._used:
+            if not (meaning[1] in values if meaning[0] == "value" else
+                    meaning[0] == "update" or (meaning[2], meaning[3]) in steps
+                    or (meaning[0] == "derivative" and meaning[3] in steps)):
+                continue
             if meaning not in self._right:
                 answer, exact = self.by_meaning[meaning], self.expected(Key("", *meaning))
                 too_few = (answer.digits is not None and answer.digits < MIN_SIGNIFICANT
                            and answer.value != exact)
                 self._right[meaning] = not too_few and matches(answer, exact)
-            if not self._right[meaning]:
+            if not self._right[meaning] and self.text_of[meaning] not in out:
                 out.append(self.text_of[meaning])
         return sorted(out, key=list(self.keys).index)
 
@@ -419,7 +455,7 @@ class Checker:
             return evaluate(node.expr, at_parents(node))
 
         def local(c, p):
-            mine = self.given("derivative", of=c, wrt=p)
+            mine = self.given("local", of=c, wrt=p)
             if mine is not None:
                 return mine
             node = graph.nodes[c]
@@ -438,6 +474,8 @@ class Checker:
                 return adjoint if isinstance(adjoint, Interval) else exact[n]
             return accumulate(graph, of, local, settle)
 
+        if key.kind == "local":
+            return local(key.of, key.wrt)
         if key.kind == "derivative":
             if key.of == key.wrt:
                 return sp.S.One
@@ -448,8 +486,49 @@ class Checker:
         return descend(ev.values[key.name], ex.lr, grad)
 
 
+def credit_sentence(good: int, total: int, carried: bool = False) -> str:
+    """How many steps earn credit, in words that agree: one step is "The step", several are
+    counted ("2 of 3 steps earn credit").
+
+    >>> credit_sentence(0, 1), credit_sentence(1, 1, carried=True), credit_sentence(1, 3)
+    ('The step earns no credit.', 'The step earns credit (carried forward: right given your earlier answers).', '1 of 3 steps earn credit.')
+    """
+    if total == 1:
+        head = "The step earns credit" if good else "The step earns no credit"
+        return head + (" (carried forward: right given your earlier answers)." if carried else ".")
+    return (f"{good} of {total} steps earn credit"
+            + (" (carried-forward steps are right given your earlier answers)." if carried else "."))
+
+
+def _listed(names: list) -> str:
+    """``z``, ``z and a``, ``z, a and L``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _meaning(key: Key) -> tuple:
     return (key.kind, key.name, key.of, key.wrt)
+
+
+def _upstream(ex, key: Key) -> tuple:
+    """(names whose values a step inherits, the steps it inherits): for a value, everything
+    before it; for ∂of/∂wrt, the values before ``of`` and every edge (and node) on a path from
+    ``wrt`` to ``of``; an update inherits its gradient's."""
+    graph = ex.graph
+    if key.kind == "value":
+        return frozenset(graph.ancestors(key.name)) if key.name in graph.nodes else frozenset(), frozenset()
+    of, wrt = (key.of, key.wrt) if key.kind in ("derivative", "local") else (ex.output, key.name)
+    values = frozenset(graph.ancestors(of))
+    if key.kind == "local":
+        return values, frozenset()
+    below, stack = {wrt}, [wrt]  # what wrt reaches, along its consumers
+    while stack:
+        for c in graph.consumers.get(stack.pop(), ()):
+            if c not in below:
+                below.add(c)
+                stack.append(c)
+    between = {wrt, of} | (below & values)
+    edges = {(c, p) for c in between if c in graph.nodes for p in graph.nodes[c].parents if p in between}
+    return values, frozenset(edges) | frozenset(between)
 
 
 def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) -> Report:
@@ -515,9 +594,10 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
                 verdict.note = (f"read as a machine float ({answer.digits} significant digits, "
                                 f"most of them binary rounding noise): compared within a relative "
                                 f"tolerance of {answer.rtol:g}")
+            verdict.note = "; ".join(n for n in (verdict.note, _reading_note(checker, text)) if n)
             report.verdicts[text] = verdict
             continue
-        verdict = Verdict(text, answer.raw, shown_expected, "incorrect")
+        verdict = Verdict(text, answer.raw, shown_expected, "incorrect", note=_reading_note(checker, text))
         if answer.whole and not explicit and _rounds_to(expected, answer.value):
             too_few = True  # 1 for 0.9991: the value to one figure, so too few digits, not wrong
         if too_few and (answer.whole or matches(answer, expected)):
@@ -531,18 +611,58 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
             # mistake, if any, is diagnosed where it was made)
             verdict.status = "carried"
             inherited = checker.inherited()
-            given = (f"your {', '.join(inherited)}, which this step inherits" if inherited
+            given = (f"your {_listed(inherited)}, which this step inherits" if inherited
                      else "your earlier answers as written (carry more digits)")
             verdict.hint = f"right given {given} (with exact earlier values it would be {_fmt(expected)})"
+            report.verdicts[text] = verdict
+            continue
+        other = checker.other_reading.get(text)
+        if other is not None and matches(answer, checker.expected(other), rtol, atol):
+            # the other reading of the key, not a slip: say which quantity the answer is
+            verdict.hint = _other_reading_hint(checker, key, other)
             report.verdicts[text] = verdict
             continue
         found = diagnose(checker, key, answer)
         if found is not None:
             verdict.diagnosis, verdict.hint = found.name, found.text
         if verdict.status == "incorrect" and not verdict.hint:
-            verdict.hint = f"the correct value is {_fmt(expected)}; recheck this step"
+            also = (f" (the local ∂{key.of}/∂{key.wrt} of {key.of}'s own line is "
+                    f"{_fmt(checker.expected(other))})" if other is not None and other.kind == "local" else "")
+            verdict.hint = f"the correct value is {_fmt(expected)}{also}; recheck this step"
         report.verdicts[text] = verdict
     return report
+
+
+def _paths_words(ex, of: str, wrt: str) -> str:
+    """"both paths (z1 → z2, z1 → a1 → z2)", "all 3 paths", "every path"."""
+    paths = ex.evaluation.paths(wrt, of, 3)
+    if paths is None:
+        return "every path"
+    if len(paths) == 2:
+        return "both paths (" + ", ".join(" → ".join(p) for p in paths) + ")"
+    return f"all {len(paths)} paths"
+
+
+def _reading_note(checker, text) -> str:
+    """How the key was read, when that needs saying: a name in another case (``dl/dw``), or the
+    local reading of ``dz2/dz1`` with the total it is not."""
+    key = checker.keys[text]
+    notes = [key.note] if key.note else []
+    other = checker.other_reading.get(text)
+    if key.kind == "local" and other is not None and other.kind == "derivative":
+        notes.append(f"that is the local derivative ∂{key.of}/∂{key.wrt} of {key.of}'s own line, as "
+                     f"the worked solution lists it; the total over "
+                     f"{_paths_words(checker.ex, key.of, key.wrt)} is {_fmt(checker.expected(other))} "
+                     f"(d{key.of}/d{key.wrt}|direct names the local alone)")
+    return "; ".join(notes)
+
+
+def _other_reading_hint(checker, key: Key, other: Key) -> str:
+    """An answer equal to the local ∂L/∂w|direct under the total's key: named, never a slip."""
+    return (f"that is the direct partial ∂{key.of}/∂{key.wrt}|direct of {key.of}'s own line, "
+            f"{key.wrt}'s other paths held fixed; ∂{key.of}/∂{key.wrt} is the total over "
+            f"{_paths_words(checker.ex, key.of, key.wrt)}, {_fmt(checker.expected(key))} "
+            f"(give the direct partial under the key d{key.of}/d{key.wrt}|direct)")
 
 
 def symbolic_truth(ex, key: Key) -> sp.Expr:
@@ -555,6 +675,8 @@ def symbolic_truth(ex, key: Key) -> sp.Expr:
     symbolic = Evaluation(graph, None)
     if key.kind == "derivative":
         return symbolic.grad(key.wrt, key.of)
+    if key.kind == "local":
+        return symbolic.symbolic_local(key.of, key.wrt)
     if ex.lr is None:
         raise AnswerError(f"answer key {key.text!r} needs a learning rate (lr) in the example")
     return descend(graph.symbols[key.name], ex.lr, symbolic.grad(key.name, graph.output))
@@ -579,7 +701,7 @@ def _restated(ex, key: Key, formula: sp.Expr) -> str:
         return ""  # without values an input is its own symbol: `x: x` is the answer
     if key.kind == "value":
         banned = {key.name} | (set(order[order.index(key.name):]) if key.name in order else set())
-    elif key.kind == "derivative" and key.of in order:
+    elif key.kind in ("derivative", "local") and key.of in order:
         banned = set(order[order.index(key.of) + 1:])
     else:
         return ""

@@ -159,6 +159,17 @@ def tokenize(text: str, line: int, column0: int = 1) -> list[Token]:
 _COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 
 
+def _unknown_function(name: str, functions) -> str:
+    """``unknown function `sigmod` (did you mean `sigmoid`?); known functions: …``: a typo gets
+    the nearest registry names (difflib), the list stays the registry's."""
+    import difflib
+    from .functions import FUNCTIONS
+    candidates = sorted({f for f in list(FUNCTIONS) + list(functions or ()) if f.isidentifier()})
+    near = difflib.get_close_matches(name, candidates, n=2, cutoff=0.7)
+    mean = f" (did you mean {' or '.join(f'`{n}`' for n in near)}?)" if near else ""
+    return f"unknown function `{name}`{mean}; known functions: {', '.join(sorted(FUNCTIONS))}"
+
+
 class _Parser:
     def __init__(self, tokens: list[Token], line: int, functions, allow_comparison: bool,
                  names: frozenset | None = None):
@@ -343,7 +354,9 @@ class _Parser:
         self.error(f"unexpected `{tok.text}`")
 
     def call(self, name: Token):
-        from .functions import lookup
+        from .functions import FUNCTIONS, lookup
+        if name.text not in self.functions and name.text not in FUNCTIONS:
+            raise ParseError(_unknown_function(name.text, self.functions), self.line, name.column)
         spec = lookup(name.text, self.line, name.column) if name.text not in self.functions else self.functions[name.text]
         self.take()  # (
         self.nest()
