@@ -225,6 +225,7 @@ class Answer:
     unreadable: str = ""  # why the answer could not be read (where, and what was expected)
     slack: object = None  # a numeric formula's half-width, from its decimal literals' last digits
     whole: bool = False  # a single-digit whole number written without a point (exact: 0, 1, −1)
+    precision: object = None  # a float32 (float16 …) value: how it was read (derive.checking.machine)
 
     @property
     def machine(self) -> bool:
@@ -336,6 +337,10 @@ def _parse_answer(ex, raw) -> Answer:
     from decimal import Decimal
     if isinstance(raw, bool) or raw is None:
         raise AnswerError(f"answer {raw!r} is not a number or a formula")
+    from .machine import machine_answer  # float32 and torch values, judged at their own precision
+    machine = machine_answer(raw)
+    if machine is not None:
+        return machine
     if type(raw).__module__ == "numpy" and getattr(raw, "shape", None) is not None:
         return _numpy_answer(raw)
     if isinstance(raw, int):

@@ -204,6 +204,7 @@ class Report:
         from ..core.derivation import Value
         from ..rendering.blocks import Content, Section
         from ..core.functions import Sentence
+        from .grids import cell, grid_sections
         s = Section("Step by step")
         rows = []
         for v in self.verdicts.values():
@@ -214,6 +215,7 @@ class Report:
                         else Value(v.expected) if v.expected.is_number else v.expected)
             mark = {"correct": "✓ correct", "incorrect": "✗ incorrect", "carried": "✓ carried forward",
                     "unreadable": "? unreadable"}[v.status]
+            given, expected = cell(v.given, given), cell(v.expected, expected)  # a matrix: a grid below
             rows.append([v.key, given, expected, mark])
         s.tabulate(["step", "your answer", "correct value", "verdict"], rows)
         hints = Section("Hints")
@@ -226,7 +228,7 @@ class Report:
         good = sum(v.status in ("correct", "carried") for v in self.verdicts.values())
         s.say(Sentence(f"{good} of {total} step{'' if total == 1 else 's'} earn{'s' if good == 1 else ''} credit"
                        f"{' (carried-forward steps are right given your earlier answers)' if any(v.status == 'carried' for v in self.verdicts.values()) else ''}."))
-        return Content(self.title, [s] + ([hints] if hints.blocks else []))
+        return Content(self.title, [s] + ([hints] if hints.blocks else []) + grid_sections(self.verdicts.values()))
 
     def to_text(self) -> str:
         """The report as a plain-text table with the hints (also ``str(report)``).
@@ -459,6 +461,7 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
     from ..core.engine import public_form
     from .mistakes import diagnose, diagnose_formula
     from .answers import check_tolerance
+    from .machine import note as machine_note
     rtol, atol = check_tolerance("rtol", rtol), check_tolerance("atol", atol)
     checker = Checker(ex, answers, rtol, atol, listed)
     report = Report(example=ex)
@@ -512,7 +515,7 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
         if not too_few and matches(answer, expected, rtol, atol):
             verdict = Verdict(text, answer.raw, shown_expected, "correct")
             if answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
-                verdict.note = (f"read as a machine float ({answer.digits} significant digits, "
+                verdict.note = machine_note(answer) or (f"read as a machine float ({answer.digits} significant digits, "
                                 f"most of them binary rounding noise): compared within a relative "
                                 f"tolerance of {answer.rtol:g}")
             report.verdicts[text] = verdict

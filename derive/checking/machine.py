@@ -1,0 +1,197 @@
+"""Numbers from machines: answers computed in float32 (or float16, bfloat16) by numpy or PyTorch,
+judged at the precision they were computed in.
+
+A float32 carries about 7 significant digits; the rest of what it prints as a Python float is the
+binary widening (``torch.tensor(-0.8).item()`` is ``-0.800000011920929``), and a float32 forward
+and backward pass is off from the exact value by a few units of its last place. Such a value is
+right when it is within ``ULPS`` float32 units (``ULPS · eps``, relative) of the exact value — in
+a matrix, of the exact entry or of the matrix's largest entry, since an entry that cancels to
+almost nothing keeps the rounding of the terms it cancelled (as ``numpy.allclose`` has an
+absolute part).
+
+Recognised as float32 (and named so in the report's note):
+
+* numpy ``float32``/``float16`` scalars and arrays;
+* torch tensors of any dtype and device: moved to the CPU and detached (torch itself is imported
+  only for an object whose type comes from torch, never otherwise);
+* a Python float that is exactly a float32 and prints with 10 or more digits (``t.item()``);
+* a number written with 8 or 9 significant digits that is a float32 printed to that many digits
+  (``-0.80000007``, as ``torch.set_printoptions(precision=8)`` prints it).
+
+>>> import numpy as np
+>>> precision_of(np.float32(0.25)).name, precision_of(np.float64(0.25))
+('float32', None)
+>>> widened_float32(float(np.float32(-0.8))), widened_float32(-0.8), widened_float32(0.1 * 3)
+(True, False, False)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+# units in the last place of the format a machine value may be off by: a forward and backward pass
+# in float32 rounds at every operation, and a few of them add up (torch's own gradcheck allows more)
+ULPS = 8
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A floating-point format narrower than a Python float: its machine epsilon and the
+    significant decimal digits it carries."""
+
+    name: str
+    eps: float
+    digits: int
+
+    @property
+    def rtol(self) -> float:
+        """The relative tolerance a value of this format is judged with (``ULPS · eps``)."""
+        return ULPS * self.eps
+
+    def note(self, source: str = "") -> str:
+        """How such an answer was judged, for the report: "read as float32 …"."""
+        of = f" ({source})" if source else ""
+        return (f"read as {self.name}{of}: judged to its {self.digits} significant digits, within a "
+                f"relative {self.rtol:.2g} ({ULPS} units in its last place)")
+
+
+PRECISIONS = {
+    "float32": Precision("float32", float(np.finfo(np.float32).eps), 7),
+    "float16": Precision("float16", float(np.finfo(np.float16).eps), 3),
+    "bfloat16": Precision("bfloat16", 2.0 ** -7, 2),
+}
+
+
+def is_torch(value) -> bool:
+    """True for an object whose type comes from torch (a tensor, a parameter)."""
+    return type(value).__module__.split(".", 1)[0] == "torch"
+
+
+def plain(value):
+    """``value`` with a torch tensor replaced by the numpy array it holds (on the CPU, detached;
+    a bfloat16 one as float32, which holds its values exactly) and anything else as given.
+    Returns (value, the tensor's dtype name or "")."""
+    if not is_torch(value) or not hasattr(value, "detach"):
+        return value, ""
+    import torch  # only here: the object is torch's, so torch is installed and imported already
+    tensor = value.detach().cpu()
+    dtype = str(tensor.dtype).removeprefix("torch.")
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.to(torch.float32)
+    if tensor.is_complex():
+        from ..core.errors import InvalidValue
+        raise InvalidValue(f"a complex tensor ({dtype}) is not a real number; give real values")
+    return tensor.numpy(), dtype
+
+
+def precision_of(value, dtype: str = "") -> Precision | None:
+    """The narrow float format of a numpy value (or of the torch dtype ``dtype`` it came from);
+    None for float64, integers and everything else."""
+    if dtype in PRECISIONS:
+        return PRECISIONS[dtype]
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind != "f":
+        return None
+    return PRECISIONS.get(str(value.dtype))
+
+
+def _significant(text: str) -> int:
+    mantissa = re.split(r"[eE]", text.strip().lstrip("+-"))[0]
+    return len(mantissa.replace(".", "").lstrip("0")) or 1
+
+
+def widened_float32(number: float) -> bool:
+    """A float32 seen as a Python float: exactly a float32, printing with 10 or more digits."""
+    if not isinstance(number, float) or number != number or abs(number) == float("inf"):
+        return False
+    with np.errstate(over="ignore"):
+        narrow = np.float32(number)
+    return float(narrow) == number and _significant(float.__repr__(number)) >= 10
+
+
+def printed_float32(text: str) -> bool:
+    """A decimal of 8 or 9 significant digits that is a float32 printed to that many digits."""
+    digits = _significant(text)
+    if not 8 <= digits <= 9:
+        return False
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    with np.errstate(over="ignore"):
+        narrow = np.float32(number)
+    if not np.isfinite(narrow) or number == 0:
+        return False
+    return float(f"{float(narrow):.{digits}g}") == number
+
+
+def float32_text(number: float) -> str:
+    """The shortest decimal of the float32 ``number`` is (``-0.8000000715255737`` → ``-0.8000001``)."""
+    return str(np.float32(number))
+
+
+def machine_answer(raw):
+    """The ``Answer`` for a machine value judged at its own precision — a torch tensor, a numpy
+    float32/float16, a Python float widened from a float32, a float32 printed to 8 or 9 digits —
+    else None (the usual rules apply). A tensor of float64 or of integers is read as the numpy
+    value it holds."""
+    from .answers import parse_answer
+    from ..core.errors import AnswerError
+    from ..core.numbers import parse_decimal, to_exact
+    raw, dtype = plain(raw)
+    if dtype:  # a torch tensor, now its numpy array
+        if raw.size != 1:
+            raise AnswerError(f"expected one number for this key, got a tensor of shape "
+                              f"{tuple(raw.shape)}")
+        raw = raw.reshape(())[()]
+        if precision_of(raw, dtype) is None:
+            return parse_answer(None, raw)  # float64 and integers: as numpy values are read
+    if type(raw).__module__ == "numpy" and getattr(raw, "shape", None) is not None:
+        if raw.size != 1:
+            return None  # the usual reader says what is wrong with it
+        precision = precision_of(raw, dtype)
+        if precision is None:
+            return None
+        scalar = raw.reshape(())[()]
+        value = to_exact(scalar, "answer")  # the decimal it prints as in its own precision
+        source = f"a torch.{dtype} tensor" if dtype else f"numpy {scalar.dtype}"
+        return _answer(scalar, value, str(scalar), precision, source)
+    if isinstance(raw, float) and not isinstance(raw, bool) and widened_float32(raw):
+        text = float32_text(raw)
+        return _answer(raw, parse_decimal(text), text, PRECISIONS["float32"], "a float32 value")
+    text = raw.replace("−", "-").strip() if isinstance(raw, str) else (
+        float.__repr__(raw) if isinstance(raw, float) else None)
+    if text is not None and re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?", text) \
+            and printed_float32(text):
+        return _answer(raw, parse_decimal(text), text, PRECISIONS["float32"], "printed as float32")
+    return None
+
+
+@dataclass(frozen=True)
+class Read:
+    """How a machine answer was read: its format and where it came from ("torch.float32
+    tensor"), for the report's note."""
+
+    precision: Precision
+    source: str
+
+    def note(self) -> str:
+        return self.precision.note(self.source)
+
+
+def _answer(raw, value, text: str, precision: Precision, source: str):
+    from .answers import Answer, _significant_digits
+    return Answer(raw, value, _significant_digits(text), rtol=precision.rtol,
+                  precision=Read(precision, source))
+
+
+def note(answer) -> str:
+    """The report's note on an answer read at a narrow precision ("" for any other)."""
+    read = getattr(answer, "precision", None)
+    return read.note() if read is not None else ""
+
+
+__all__ = ["Precision", "PRECISIONS", "ULPS", "Read", "plain", "precision_of", "machine_answer",
+           "widened_float32", "printed_float32", "note", "is_torch"]
