@@ -33,7 +33,7 @@ import numpy as np
 
 # units in the last place of the format a machine value may be off by: a forward and backward pass
 # in float32 rounds at every operation, and a few of them add up (torch's own gradcheck allows more)
-ULPS = 8
+ULPS = 16
 
 
 @dataclass(frozen=True)

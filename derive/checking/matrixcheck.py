@@ -534,6 +534,52 @@ def _carried(carrier: _Carrier, ex, key, text: str) -> Carried | None:
     return found
 
 
+def _readings(ex, answers: dict) -> tuple[dict, dict]:
+    """(key text -> Key, key text -> Reading) of the answers that can be read (the others left out)."""
+    names = _Names(ex)
+    keys, readings = {}, {}
+    for text, raw in answers.items():
+        try:
+            keys[text] = parse_key(names, text)
+            readings[text] = read_answer(raw, text)
+        except DeriveError:
+            keys.pop(text, None)
+    return keys, readings
+
+
+def entry_answer(text: str) -> Answer:
+    """One entry of a matrix typed on its own (``−0.05``, ``3/20``, ``4.3×10⁻⁵``), as the matrix
+    check reads an entry; a DeriveError when it is not a number."""
+    value = read_matrix(text)
+    if not isinstance(value, str):
+        raise DeriveError(f"cannot read {_short(text)} as one entry: give a number")
+    return _entry_answer(_entry(value.strip().translate(_MINUS).replace("≈", "").strip(), text), text)
+
+
+def entry_verdict(ex, given: dict, key: str, index: int, answer: Answer, rtol=None, atol=None) -> str:
+    """The verdict on one entry (row-major ``index``) of the matrix ``key``, answered on its own:
+    "correct", "few" (too few digits), "carried" (right given the student's other answers
+    ``given``, {key: answer}) or "wrong".
+
+    >>> import derive
+    >>> ex = derive.Example.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2]], "x": [3, 4]})
+    >>> entry_verdict(ex, {}, "dL/dW", 1, entry_answer("4")), entry_verdict(ex, {}, "dL/dW", 1, entry_answer("5"))
+    ('correct', 'wrong')
+    """
+    k = parse_key(_Names(ex), key)
+    expected = expected_tensor(ex, k)
+    status = entry_status(answer, expected.a.ravel()[index], rtol, atol, _scale(expected))
+    if status != "wrong" or not given:
+        return status
+    keys, readings = _readings(ex, {t: v for t, v in given.items() if t != key})
+    carried = _carried(_Carrier(ex, keys, readings), ex, k, key)
+    if carried is None:
+        return status
+    one = Carried(scalar(carried.value.a.ravel()[index]), carried.radius.reshape(-1)[index:index + 1].reshape(1, 1),
+                  carried.inherited)
+    return "carried" if _consistent(Reading(scalar(answer.value), (answer,)), one, rtol, atol) else status
+
+
 # -- the check ----------------------------------------------------------------------------------
 
 
