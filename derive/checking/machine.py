@@ -64,26 +64,11 @@ PRECISIONS = {
 }
 
 
-def is_torch(value) -> bool:
-    """True for an object whose type comes from torch (a tensor, a parameter)."""
-    return type(value).__module__.split(".", 1)[0] == "torch"
-
-
 def plain(value):
-    """``value`` with a torch tensor replaced by the numpy array it holds (on the CPU, detached;
-    a bfloat16 one as float32, which holds its values exactly) and anything else as given.
-    Returns (value, the tensor's dtype name or "")."""
-    if not is_torch(value) or not hasattr(value, "detach"):
-        return value, ""
-    import torch  # only here: the object is torch's, so torch is installed and imported already
-    tensor = value.detach().cpu()
-    dtype = str(tensor.dtype).removeprefix("torch.")
-    if tensor.dtype == torch.bfloat16:
-        tensor = tensor.to(torch.float32)
-    if tensor.is_complex():
-        from ..core.errors import InvalidValue
-        raise InvalidValue(f"a complex tensor ({dtype}) is not a real number; give real values")
-    return tensor.numpy(), dtype
+    """``value`` with a torch tensor replaced by the numpy array it holds, and the tensor's dtype
+    name ("" for anything else): ``derive.core.numbers.from_torch``."""
+    from ..core.numbers import from_torch
+    return from_torch(value)
 
 
 def precision_of(value, dtype: str = "") -> Precision | None:
@@ -152,20 +137,22 @@ def machine_answer(raw):
         if raw.size != 1:
             return None  # the usual reader says what is wrong with it
         precision = precision_of(raw, dtype)
-        if precision is None:
-            return None
         scalar = raw.reshape(())[()]
-        value = to_exact(scalar, "answer")  # the decimal it prints as in its own precision
-        source = f"a torch.{dtype} tensor" if dtype else f"numpy {scalar.dtype}"
-        return _answer(scalar, value, str(scalar), precision, source)
+        if precision is None and scalar.dtype == np.float64 and widened_float32(float(scalar)):
+            raw, dtype = float(scalar), ""  # float32 results widened (.double()): as a float32
+        elif precision is None:
+            return None
+        else:
+            source = f"a torch.{dtype} tensor" if dtype else f"numpy {scalar.dtype}"
+            return _answer(scalar, to_exact(scalar, "answer"), str(scalar), precision, source)
     if isinstance(raw, float) and not isinstance(raw, bool) and widened_float32(raw):
         text = float32_text(raw)
-        return _answer(raw, parse_decimal(text), text, PRECISIONS["float32"], "a float32 value")
+        return _answer(raw, parse_decimal(text), text, PRECISIONS["float32"], "a float holding a float32")
     text = raw.replace("−", "-").strip() if isinstance(raw, str) else (
         float.__repr__(raw) if isinstance(raw, float) else None)
     if text is not None and re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?", text) \
             and printed_float32(text):
-        return _answer(raw, parse_decimal(text), text, PRECISIONS["float32"], "printed as float32")
+        return _answer(raw, parse_decimal(text), text, PRECISIONS["float32"], "a float32 as printed")
     return None
 
 
@@ -194,4 +181,4 @@ def note(answer) -> str:
 
 
 __all__ = ["Precision", "PRECISIONS", "ULPS", "Read", "plain", "precision_of", "machine_answer",
-           "widened_float32", "printed_float32", "note", "is_torch"]
+           "widened_float32", "printed_float32", "note"]

@@ -47,6 +47,9 @@ from .machine import plain, precision_of, Read
 from .mistakes import matrix_mistakes
 from .report import KEYS_LISTED, Report, Verdict, _fmt, _rounds_to, unknown_key_reason
 
+# an exact entry (a SymPy matrix's Rational) that is not exactly right is held to 12 significant
+# digits: a matrix built from floats (sp.Matrix(array)) carries them as long Rationals
+ENTRY_DIGITS = 12
 MAX_PROBES = 64  # entries of the student's gradients swept one by one for a carried range
 
 
@@ -341,6 +344,9 @@ def entry_status(answer: Answer, want, rtol=None, atol=None, scale=None) -> str:
         too_few = True  # 1 for 0.9991: the value to one figure
     if too_few and (answer.whole or matches(answer, want)):
         return "few"
+    if answer.digits is None and not answer.whole and not explicit and answer.slack is None \
+            and matches(replace(answer, digits=ENTRY_DIGITS), want):
+        return "correct"
     return "wrong"
 
 
@@ -409,7 +415,7 @@ class _Carrier:
             exact = self.ev.adjoints(out)[key.wrt]
             if reading.tensor.a.shape == exact.a.shape:
                 self.given[key.wrt] = (text, reading)
-        self.updates = {key.name: (text, readings[text]) for text, key in keys.items()
+        self.updates = {key.wrt: (text, readings[text]) for text, key in keys.items()
                         if key.kind == "derivative" and key.of == out and key.wrt in ex.inputs
                         and text in readings}
 
@@ -452,10 +458,17 @@ class _Carrier:
         value = self._sweep({n: r.tensor for n, (_, r) in used.items()})[name]
         radius = np.zeros(value.a.shape)
         entries = sum(r.tensor.size for _, r in used.values())
-        for n, (_, r) in used.items():
+        reached = []  # the student's gradients that reach ``name`` (not replaced by a later one)
+        for n, (text, r) in used.items():
             radii = _radius(r)
             shape = r.tensor.a.shape
             zero = {m: zeros(t.tensor.shape) for m, (_, t) in used.items() if m != n}
+            # a probe of distinct entries (a constant one is lost in softmax's VJP: p ⊙ (g − pᵀg))
+            probe = from_entries([sp.Integer((i + 1) * (-1) ** i) for i in range(r.tensor.size)],
+                                 r.tensor.shape)
+            if not np.any(_floats(self._sweep({**zero, n: probe}, seed=False)[name])):
+                continue  # every path from n to name passes through another given gradient
+            reached.append(text)
             if entries <= MAX_PROBES:
                 for i in np.flatnonzero(radii):
                     unit = [sp.S.Zero] * radii.size
@@ -471,7 +484,7 @@ class _Carrier:
                     worst = np.maximum(worst, np.abs(_floats(
                         self._sweep({**zero, n: probe}, seed=False)[name])))
                 radius += 2 * worst
-        return Carried(value, radius, tuple(text for text, _ in used.values()))
+        return Carried(value, radius, tuple(reached))
 
     def update(self, name: str, skip: str = "") -> Carried | None:
         """name_new = name − η ∂out/∂name from the student's gradient of ``name`` (or, without

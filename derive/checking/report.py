@@ -514,7 +514,7 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
                    and not matches(replace(answer, digits=None, rtol=None), expected))
         if not too_few and matches(answer, expected, rtol, atol):
             verdict = Verdict(text, answer.raw, shown_expected, "correct")
-            if answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
+            if machine_note(answer) or answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
                 verdict.note = machine_note(answer) or (f"read as a machine float ({answer.digits} significant digits, "
                                 f"most of them binary rounding noise): compared within a relative "
                                 f"tolerance of {answer.rtol:g}")

@@ -441,8 +441,12 @@ def targets(P: Tensor, Y: Tensor, where: Where) -> Tensor:
 
 
 def is_tensor_value(value) -> bool:
-    """True for what the tensor language takes as a vector or matrix: lists, arrays, matrices."""
-    return isinstance(value, (list, tuple, np.ndarray, sp.MatrixBase))
+    """True for what the tensor language takes as a vector or matrix: lists, arrays, matrices,
+    torch tensors of one or two dimensions."""
+    from .numbers import from_torch
+    value = from_torch(value)[0]
+    return isinstance(value, (list, tuple, sp.MatrixBase)) or (
+        isinstance(value, np.ndarray) and value.ndim > 0)
 
 
 def tensor_value(value, name: str) -> Tensor:
@@ -460,13 +464,19 @@ def tensor_value(value, name: str) -> Tensor:
             seen[key] = exact_number(v, label)
         return seen[key]
 
+    from .numbers import from_torch
+    value = from_torch(value)[0]  # a torch tensor: the numpy array it holds
     if isinstance(value, sp.MatrixBase):
         value = value.tolist()
     if isinstance(value, np.ndarray):
         if value.ndim > 2:
             raise InvalidValue(f"{name}: arrays of {value.ndim} dimensions are not supported; give "
                               f"a vector or a matrix (a batch is a matrix with one column per example)")
-        value = value.tolist()
+        if value.ndim == 0:
+            return scalar(to_exact(value, name))
+        # float32 entries as the decimals they print as in their own precision, not widened
+        value = value.tolist() if value.dtype.kind != "f" or value.dtype.itemsize >= 8 else \
+            [list(r) for r in value] if value.ndim == 2 else list(value)
     if not isinstance(value, (list, tuple)):
         return scalar(to_exact(value, name))
     if not value:
