@@ -88,6 +88,11 @@ def expected_tensor(ex, key) -> Tensor:
     return t
 
 
+def tensor_key(ex, text: str):
+    """The Key ``text`` names in a tensor example (whole tensors and their entries' own names)."""
+    return parse_key(_Names(ex), text)
+
+
 def expected_answer(ex, text: str) -> Tensor:
     """The exact Tensor the answer key ``text`` asks of a tensor example (``dL/dW``, ``W_new``,
     ``z``, or an entry's own name such as ``w1_2_1``): what homework keys and the tutor ask.

@@ -174,10 +174,9 @@ class Tutor:
             raise DeriveError("the tutor needs an example with values (give every input a value)")
         if not isinstance(tries, int) or tries < 1:
             raise DeriveError(f"tries must be a whole number ≥ 1, got {tries!r}")
-        from .answers import parse_key
         keys = list(dict.fromkeys(steps)) if steps else self.worked_steps(ex)
         for k in keys:
-            parse_key(ex, k)  # an unknown step is an error now, not in the middle of a session
+            self.key_of(ex, k)  # an unknown step is an error now, not in the middle of a session
         self.ex, self.tries, self.rtol, self.atol = ex, tries, rtol, atol
         self.steps = [StepState(k) for k in keys]
         self.index = 0
@@ -189,6 +188,12 @@ class Tutor:
     def worked_steps(ex) -> list[str]:
         """The steps a session asks by default (see ``worked_steps``)."""
         return worked_steps(ex)
+
+    @staticmethod
+    def key_of(ex, text: str):
+        """What the answer key ``text`` names, as the check reads it."""
+        from .answers import parse_key
+        return parse_key(ex, text)
 
     def read(self, text: str):
         """An answer as the checker takes it (the typed text; a matrix session reads lists)."""
@@ -391,8 +396,7 @@ class Tutor:
     # -- hints, from the derivation --
 
     def _kind(self, key: str):
-        from .answers import parse_key
-        return parse_key(self.ex, key)
+        return self.key_of(self.ex, key)
 
     def _label(self, k):
         ex = self.ex
@@ -632,6 +636,12 @@ class MatrixTutor(Tutor):
     def worked_steps(ex) -> list[str]:
         return matrix_steps(ex)
 
+    @staticmethod
+    def key_of(ex, text: str):
+        """A tensor example's key: whole tensors (W1_new) and their entries' own names."""
+        from .matrixcheck import tensor_key
+        return tensor_key(ex, text)
+
     def read(self, text: str):
         return read_matrix(text)
 
@@ -714,10 +724,14 @@ class MatrixTutor(Tutor):
                       f"  Try again ({left} {'try' if left == 1 else 'tries'} left; ? shows the value)."))
 
     def _entry_hint(self, e, level: int) -> str:
-        where = f"entry {e.label(e.index)} of "
+        """The rule of the whole step, then where this entry sits in it (never its value)."""
+        rule = self._rule(e.key)
         if level <= 0:
-            return where + self._rule(e.key)
-        return where + self._formula(e.key)
+            return f"entry {e.label(e.index)} of {e.key}: {rule}"
+        rows, cols = e.wanted.a.shape
+        r, c = divmod(e.index, cols)
+        return (f"{rule}; {e.key} is {self._described(e.wanted)}, and this entry is its row {r + 1}, "
+                f"column {c + 1}")
 
     def _entry_done(self, e, status: str, lines: list) -> Reply:
         """One entry ended (``status``): the next entry, or the step ends with the whole matrix."""
