@@ -24,7 +24,7 @@ def network():
 
 
 def floats(t):
-    return np.array(t.evalf(17).tolist(), dtype=float) if hasattr(t, "evalf") else float(t)
+    return np.array(t.evalf(17).tolist(), dtype=float) if hasattr(t, "tolist") else float(t)
 
 
 def all_answers(ex):

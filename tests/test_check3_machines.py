@@ -15,7 +15,7 @@ import sympy as sp
 import torch
 
 import derive
-from derive.checking.machine import PRECISIONS, ULPS, printed_float32, widened_float32
+from derive.checking.machine import PRECISIONS, ULPS, printed_machine, widened_float32
 from derive.checking.matrixcheck import read_matrix
 
 
@@ -59,16 +59,24 @@ def test_float32_scalars_from_torch_are_correct_in_every_form(activation):
 
 
 def test_the_issue_values_z_and_dL_dw_from_a_float32_run():
-    # z = w x + b in float32 is −0.80000007…; as printed with 8 digits, as .item() gives it
+    # z = w x + b in float32 is −0.80000007…: as .item() gives it, as torch and numpy print it
     z = torch.tensor(-0.6) * torch.tensor(2.0) + torch.tensor(0.4)
     ex = derive.neuron(x=2, w=-0.6, b=0.4, y=1, activation="sigmoid", loss="squared_error")
-    printed = f"{z.item():.8f}"
-    assert printed == "-0.80000007" and printed_float32(printed)
-    for answer in (z.item(), printed, printed.replace("-", "−"), z):
+    torch.set_printoptions(precision=8)
+    try:
+        printed = repr(z.detach())
+    finally:
+        torch.set_printoptions(profile="default")
+    assert printed == "tensor(-0.80000007)" and printed_machine(printed) == ("-0.80000007", "float32")
+    numpy_printed = repr(np.float32(z.item()))
+    assert numpy_printed == "np.float32(-0.8000001)"
+    for answer in (z.item(), printed, numpy_printed, z, repr(z.detach().numpy())):
         assert ex.check({"z": answer}).ok, answer
-    # a float64 value is still a machine float (1e-9), and a person's 8 digits that are no float32
-    assert not widened_float32(-0.8000000000000002) and not printed_float32("-0.80000003")
-    assert ex.check({"z": "-0.80000003"}).status("z") == "incorrect"
+    assert "read as float32 (as numpy or torch print it)" in ex.check({"z": printed}).verdicts["z"].note
+    # typed by a person, 8 digits are held to their digits; a float64 value is a machine float
+    assert ex.check({"z": "-0.80000007"}).status("z") == "incorrect"
+    assert not widened_float32(-0.8000000000000002) and not widened_float32(-0.8)
+    assert printed_machine("tensor(-0.8, dtype=torch.float64)") is None
 
 
 def test_float16_and_bfloat16_and_integer_tensors():
@@ -253,8 +261,10 @@ def test_read_matrix_keeps_digits_and_forms():
     assert read_matrix("[−0.05878; 0.1931; −0.1343]") == [["-0.05878"], ["0.1931"], ["-0.1343"]]
     assert read_matrix("array([[1., 2.], [3., 4.]])") == [["1.", "2."], ["3.", "4."]]
     entries = read_matrix("array([0.1, -0.25], dtype=float32)")
-    assert [type(e) for e in entries] == [np.float32, np.float32]
-    assert read_matrix("tensor([[ 0.5, -1.0]], requires_grad=True)") == [["0.5", "-1.0"]]
+    assert entries == ["0.1", "-0.25"] and [e.precision for e in entries] == ["float32", "float32"]
+    entries = read_matrix("tensor([[ 0.5, -1.0]], requires_grad=True)")  # torch's default: float32
+    assert entries == [["0.5", "-1.0"]] and entries[0][0].precision == "float32"
+    assert not hasattr(read_matrix("tensor([0.5], dtype=torch.float64)")[0], "precision")
     assert read_matrix("\\begin{bmatrix} \\frac{1}{2} & -3 \\\\ 4.3 \\times 10^{-5} & 0 \\end{bmatrix}") == \
         [["1/2", -3], ["4.3e-5", 0]]
     assert read_matrix("[[1, 2], [3, 4]] (2×2)") == [[1, 2], [3, 4]]

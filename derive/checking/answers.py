@@ -337,10 +337,12 @@ def _parse_answer(ex, raw) -> Answer:
     from decimal import Decimal
     if isinstance(raw, bool) or raw is None:
         raise AnswerError(f"answer {raw!r} is not a number or a formula")
-    from .machine import machine_answer  # float32 and torch values, judged at their own precision
-    machine = machine_answer(raw)
-    if machine is not None:
-        return machine
+    from .machine import machine_number  # float32 and torch values, judged at their own precision
+    machine = machine_number(raw)
+    if machine is not None and machine.read is not None:
+        return Answer(machine.raw, machine.value, _significant_digits(machine.text),
+                      rtol=machine.read.precision.rtol, precision=machine.read)
+    raw = raw if machine is None else machine.raw  # a float64 or integer tensor: its numpy value
     if type(raw).__module__ == "numpy" and getattr(raw, "shape", None) is not None:
         return _numpy_answer(raw)
     if isinstance(raw, int):

@@ -14,9 +14,13 @@ Recognised as float32 (and named so in the report's note):
 * numpy ``float32``/``float16`` scalars and arrays;
 * torch tensors of any dtype and device: moved to the CPU and detached (torch itself is imported
   only for an object whose type comes from torch, never otherwise);
-* a Python float that is exactly a float32 and prints with 10 or more digits (``t.item()``);
-* a number written with 8 or 9 significant digits that is a float32 printed to that many digits
-  (``-0.80000007``, as ``torch.set_printoptions(precision=8)`` prints it).
+* a Python float that is exactly a float32 and prints with 10 or more digits (``t.item()``), and
+  a float64 array or tensor of such values (``t.double()``);
+* a float32 as numpy and torch print it: ``np.float32(-0.8000001)``, ``tensor(-0.80000007)``
+  (torch's default dtype), ``array([0.1, 0.2], dtype=float32)``.
+
+A number typed by a person is held to the digits written, however many: ``-0.80000007`` typed
+is right only within 5e-9.
 
 >>> import numpy as np
 >>> precision_of(np.float32(0.25)).name, precision_of(np.float64(0.25))
@@ -96,64 +100,35 @@ def widened_float32(number: float) -> bool:
     return float(narrow) == number and _significant(float.__repr__(number)) >= 10
 
 
-def printed_float32(text: str) -> bool:
-    """A decimal of 8 or 9 significant digits that is a float32 printed to that many digits."""
-    digits = _significant(text)
-    if not 8 <= digits <= 9:
-        return False
-    try:
-        number = float(text)
-    except ValueError:
-        return False
-    with np.errstate(over="ignore"):
-        narrow = np.float32(number)
-    if not np.isfinite(narrow) or number == 0:
-        return False
-    return float(f"{float(narrow):.{digits}g}") == number
-
-
 def float32_text(number: float) -> str:
     """The shortest decimal of the float32 ``number`` is (``-0.8000000715255737`` → ``-0.8000001``)."""
     return str(np.float32(number))
 
 
-def machine_answer(raw):
-    """The ``Answer`` for a machine value judged at its own precision — a torch tensor, a numpy
-    float32/float16, a Python float widened from a float32, a float32 printed to 8 or 9 digits —
-    else None (the usual rules apply). A tensor of float64 or of integers is read as the numpy
-    value it holds."""
-    from .answers import parse_answer
-    from ..core.errors import AnswerError
-    from ..core.numbers import parse_decimal, to_exact
-    raw, dtype = plain(raw)
-    if dtype:  # a torch tensor, now its numpy array
-        if raw.size != 1:
-            raise AnswerError(f"expected one number for this key, got a tensor of shape "
-                              f"{tuple(raw.shape)}")
-        raw = raw.reshape(())[()]
-        if precision_of(raw, dtype) is None:
-            return parse_answer(None, raw)  # float64 and integers: as numpy values are read
-    if type(raw).__module__ == "numpy" and getattr(raw, "shape", None) is not None:
-        if raw.size != 1:
-            return None  # the usual reader says what is wrong with it
-        precision = precision_of(raw, dtype)
-        scalar = raw.reshape(())[()]
-        if precision is None and scalar.dtype == np.float64 and widened_float32(float(scalar)):
-            raw, dtype = float(scalar), ""  # float32 results widened (.double()): as a float32
-        elif precision is None:
-            return None
-        else:
-            source = f"a torch.{dtype} tensor" if dtype else f"numpy {scalar.dtype}"
-            return _answer(scalar, to_exact(scalar, "answer"), str(scalar), precision, source)
-    if isinstance(raw, float) and not isinstance(raw, bool) and widened_float32(raw):
-        text = float32_text(raw)
-        return _answer(raw, parse_decimal(text), text, PRECISIONS["float32"], "a float holding a float32")
-    text = raw.replace("−", "-").strip() if isinstance(raw, str) else (
-        float.__repr__(raw) if isinstance(raw, float) else None)
-    if text is not None and re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?", text) \
-            and printed_float32(text):
-        return _answer(raw, parse_decimal(text), text, PRECISIONS["float32"], "a float32 as printed")
-    return None
+# what numpy and torch print for one float32: np.float32(-0.8000001), tensor(-0.80000007) (torch's
+# default dtype unless a dtype= follows), array(-0.8, dtype=float32)
+_PRINTED = re.compile(r"^\s*(?:(?:np|numpy)\.(float32|float16)\(\s*([^()]*?)\s*\)|"
+                      r"(?:torch\.)?tensor\(\s*([^(),\[\]]*?)\s*((?:,\s*\w+\s*=[^,()]*(?:\([^()]*\))?)*)\)|"
+                      r"(?:np\.|numpy\.)?array\(\s*([^(),\[\]]*?)\s*,\s*dtype\s*=\s*(?:np\.|numpy\.)?(float32|float16)\s*\))\s*$")
+
+
+def printed_machine(text: str):
+    """(number text, format name) of a float32 (float16) printed by numpy or torch —
+    ``np.float32(-0.8000001)``, ``tensor(-0.80000007)``, ``array(0.5, dtype=float32)`` — else None.
+
+    >>> printed_machine("tensor(-0.80000007, grad_fn=<AddBackward0>)"), printed_machine("0.25")
+    (('-0.80000007', 'float32'), None)
+    """
+    m = _PRINTED.match(text) if isinstance(text, str) else None
+    if not m:
+        return None
+    if m.group(1):
+        return m.group(2), m.group(1)
+    if m.group(5) is not None:
+        return m.group(5), m.group(6)
+    dtype = re.search(r"dtype\s*=\s*(?:torch\.)?(\w+)", m.group(4) or "")
+    name = dtype.group(1) if dtype else "float32"  # torch prints no dtype for its default, float32
+    return (m.group(3), name) if name in PRECISIONS else None
 
 
 @dataclass(frozen=True)
@@ -168,10 +143,53 @@ class Read:
         return self.precision.note(self.source)
 
 
-def _answer(raw, value, text: str, precision: Precision, source: str):
-    from .answers import Answer, _significant_digits
-    return Answer(raw, value, _significant_digits(text), rtol=precision.rtol,
-                  precision=Read(precision, source))
+@dataclass(frozen=True)
+class MachineNumber:
+    """A number as a machine holds it: ``raw`` to show, its exact ``value`` (the decimal it
+    prints as in its own precision), the ``text`` whose digits it has, and how it was ``read``
+    (None: an ordinary number, such as a float64 tensor's, to be read as usual from ``raw``)."""
+
+    raw: object
+    value: object = None
+    text: str = ""
+    read: Read | None = None
+
+
+def machine_number(raw) -> MachineNumber | None:
+    """A machine value to judge at its own precision — a torch tensor, a numpy float32/float16,
+    a Python float widened from a float32, a float32 as numpy or torch print it — else None (the
+    usual rules apply). A tensor of float64 or of integers comes back as the numpy value it holds
+    (``read`` None); a tensor of several numbers raises (it answers no one key)."""
+    from ..core.errors import AnswerError
+    from ..core.numbers import parse_decimal, to_exact
+    raw, dtype = plain(raw)
+    if dtype:  # a torch tensor, now its numpy array
+        if raw.size != 1:
+            raise AnswerError(f"expected one number for this key, got a tensor of shape "
+                              f"{tuple(raw.shape)}")
+        raw = raw.reshape(())[()]
+    if type(raw).__module__ == "numpy" and getattr(raw, "shape", None) is not None:
+        if raw.size != 1:
+            return None  # the usual reader says what is wrong with it
+        precision = precision_of(raw, dtype)
+        scalar = raw.reshape(())[()]
+        if precision is not None:
+            source = f"a torch.{dtype} tensor" if dtype else f"numpy {scalar.dtype}"
+            return MachineNumber(scalar, to_exact(scalar, "answer"), str(scalar), Read(precision, source))
+        if scalar.dtype != np.float64 or not widened_float32(float(scalar)):
+            return MachineNumber(scalar) if dtype else None
+        raw = float(scalar)  # float32 results widened (.double()): judged as float32
+    if isinstance(raw, float) and widened_float32(raw):
+        text = float32_text(raw)
+        return MachineNumber(raw, parse_decimal(text), text,
+                             Read(PRECISIONS["float32"], "a float holding a float32"))
+    printed = printed_machine(raw)
+    if printed is not None:
+        number, name = printed
+        value = parse_decimal(number.replace("−", "-"))
+        if value is not None:
+            return MachineNumber(raw, value, number, Read(PRECISIONS[name], "as numpy or torch print it"))
+    return None
 
 
 def note(answer) -> str:
@@ -180,5 +198,5 @@ def note(answer) -> str:
     return read.note() if read is not None else ""
 
 
-__all__ = ["Precision", "PRECISIONS", "ULPS", "Read", "plain", "precision_of", "machine_answer",
-           "widened_float32", "printed_float32", "note"]
+__all__ = ["Precision", "PRECISIONS", "ULPS", "Read", "MachineNumber", "plain", "precision_of",
+           "machine_number", "printed_machine", "widened_float32", "note"]

@@ -43,9 +43,9 @@ from ..core.tensor import Tensor, binary_values, from_entries, local_vjp, scalar
 from ..rendering.printing import printer_for
 from .answers import MIN_SIGNIFICANT, Answer, half_unit, matches, parse_answer, parse_key
 from .grids import grid
-from .machine import plain, precision_of, Read
+from .machine import PRECISIONS, Read, plain, precision_of
 from .mistakes import matrix_mistakes
-from .report import KEYS_LISTED, Report, Verdict, _fmt, _rounds_to, unknown_key_reason
+from .report import KEYS_LISTED, Report, Verdict, unknown_key_reason
 
 # an exact entry (a SymPy matrix's Rational) that is not exactly right is held to 12 significant
 # digits: a matrix built from floats (sp.Matrix(array)) carries them as long Rationals
@@ -156,7 +156,11 @@ def read_matrix(text: str):
     if wrapped:
         t, options = wrapped.group(2).strip(), wrapped.group(3)
         found = re.search(r"dtype\s*=\s*(?:torch\.|np\.|numpy\.)?(\w+)", options)
-        narrow = found and found.group(1) if found and found.group(1) in ("float32", "float16") else None
+        # torch prints no dtype for its default, float32
+        dtype = found.group(1) if found else "float32" if wrapped.group(1) == "tensor" else None
+        narrow = dtype if dtype in ("float32", "float16") else None
+        if not t.startswith("["):  # one number: tensor(-0.8000), as the machine holds it
+            return _entry(t, text, narrow)
     if "\\begin" in t or "&" in t:
         return _latex_rows(t, text)
     if "\n" in t and not t.startswith("[["):
@@ -212,13 +216,25 @@ def _entry(e: str, text: str, narrow=None):
     if power:
         e = f"{power[1]}e{power[2]}"
     if narrow is not None and (_ENTRY_DECIMAL.fullmatch(e) or _ENTRY_INT.fullmatch(e)):
-        return getattr(np, narrow)(e)  # printed with dtype=float32: a float32 entry
+        return Printed(e, narrow)  # printed by numpy or torch from float32: its digits, its precision
     if _ENTRY_INT.fullmatch(e):
         return int(e)
     if _ENTRY_DECIMAL.fullmatch(e) or _ENTRY_FRACTION.fullmatch(e):
         return e  # as written: the checker reads its significant figures (a fraction: exact)
     raise DeriveError(f"cannot read the entry {e!r} of {_short(text)}; write numbers such as "
                       f"0.25, -3 or 1/4")
+
+
+class Printed(str):
+    """An entry as numpy or torch printed it from a float32 (float16) array: judged by the digits
+    printed or at the format's precision, whichever is wider."""
+
+    precision: str
+
+    def __new__(cls, text: str, precision: str):
+        self = super().__new__(cls, text)
+        self.precision = precision
+        return self
 
 
 def _read(raw):
@@ -273,7 +289,11 @@ def _layout(value, what: str):
 def _entry_answer(entry, what: str) -> Answer:
     if isinstance(entry, str) and _ENTRY_FRACTION.fullmatch(entry.strip()):
         return Answer(entry, to_exact(entry, what), None)  # 3/20: exact
-    answer = parse_answer(None, entry)
+    answer = parse_answer(None, str(entry) if isinstance(entry, Printed) else entry)
+    if isinstance(entry, Printed) and answer.value is not None:
+        precision = PRECISIONS[entry.precision]
+        answer = replace(answer, rtol=max(answer.rtol or 0, precision.rtol),
+                         precision=Read(precision, "as numpy or torch print it"))
     if answer.unreadable or answer.problem or answer.value is None:
         why = answer.problem or answer.unreadable or "not a number"
         raise DeriveError(f"cannot read the entry {entry!r}: {why}")
@@ -410,6 +430,7 @@ class _Carrier:
 
     def __init__(self, ex, keys: dict, readings: dict):
         self.ex, self.ev = ex, ex.evaluation
+        self._sweeps: dict = {}
         out = ex.output
         self.given = {}  # node -> (key text, Reading): the student's ∂out/∂node of a whole line
         for text, key in keys.items():
@@ -451,6 +472,14 @@ class _Carrier:
             return None if given is None else local_vjp(step, given)
         return ev.adjoints(self.ex.output, local=local)
 
+    def _swept(self, substitute: dict, seed: bool = True) -> dict:
+        """``_sweep`` of {node: (tag, Tensor)}, once per substitution: the keys of one report
+        share their sweeps (∂L/∂W2 and ∂L/∂b2 from the same wrong ∂L/∂s)."""
+        key = (seed, tuple(sorted((n, tag) for n, (tag, _) in substitute.items())))
+        if key not in self._sweeps:
+            self._sweeps[key] = self._sweep({n: t for n, (_, t) in substitute.items()}, seed)
+        return self._sweeps[key]
+
     def derivative(self, name: str, skip: str = "") -> Carried | None:
         """∂out/∂name recomputed from the student's gradients of the lines after it (never from
         the answer ``skip`` being judged); None when no such answer differs from the exact one."""
@@ -460,34 +489,35 @@ class _Carrier:
                 if n in after and tr[0] != skip and not _equal(tr[1].tensor, exact[n])}
         if not used:
             return None
-        value = self._sweep({n: r.tensor for n, (_, r) in used.items()})[name]
+        value = self._swept({n: ("given", r.tensor) for n, (_, r) in used.items()})[name]
         radius = np.zeros(value.a.shape)
         entries = sum(r.tensor.size for _, r in used.values())
         reached = []  # the student's gradients that reach ``name`` (not replaced by a later one)
         for n, (text, r) in used.items():
             radii = _radius(r)
             shape = r.tensor.a.shape
-            zero = {m: zeros(t.tensor.shape) for m, (_, t) in used.items() if m != n}
+            zero = {m: ("zero", zeros(t.tensor.shape)) for m, (_, t) in used.items() if m != n}
             # a probe of distinct entries (a constant one is lost in softmax's VJP: p ⊙ (g − pᵀg))
             probe = from_entries([sp.Integer((i + 1) * (-1) ** i) for i in range(r.tensor.size)],
                                  r.tensor.shape)
-            if not np.any(_floats(self._sweep({**zero, n: probe}, seed=False)[name])):
+            if not np.any(_floats(self._swept({**zero, n: ("probe", probe)}, seed=False)[name])):
                 continue  # every path from n to name passes through another given gradient
             reached.append(text)
             if entries <= MAX_PROBES:
                 for i in np.flatnonzero(radii):
                     unit = [sp.S.Zero] * radii.size
                     unit[i] = sp.S.One
-                    column = self._sweep({**zero, n: from_entries(unit, r.tensor.shape)}, seed=False)[name]
+                    column = self._swept({**zero, n: (("unit", i), from_entries(unit, r.tensor.shape))},
+                                         seed=False)[name]
                     radius += np.abs(_floats(column)) * radii.ravel()[i]
             else:  # many entries: the largest response to signed probes, doubled (an estimate)
                 rng = np.random.default_rng(0)
                 worst = np.zeros(value.a.shape)
-                for _ in range(8):
+                for k in range(8):
                     signs = rng.choice([-1, 1], size=shape) * radii
                     probe = from_entries([sp.Float(float(v)) for v in signs.ravel()], r.tensor.shape)
                     worst = np.maximum(worst, np.abs(_floats(
-                        self._sweep({**zero, n: probe}, seed=False)[name])))
+                        self._swept({**zero, n: (("signs", k), probe)}, seed=False)[name])))
                 radius += 2 * worst
         return Carried(value, radius, tuple(reached))
 
@@ -711,6 +741,20 @@ def _first(wrong: list, expected: Tensor) -> str:
     where = (f"entry {i + 1}" if cols == 1 else f"column {j + 1}" if rows == 1
              else f"row {i + 1}, column {j + 1}")
     return f", the first at {where}" if len(wrong) > 1 else f", at {where}"
+
+
+def _fmt(value) -> str:
+    """A value as the report's table prints it (−0.2913, ≈ 8.655×10⁻⁶)."""
+    from ..core.numbers import is_exact_display
+    text = printer_for("text").number(value)
+    return text if is_exact_display(value) else f"≈ {text}"
+
+
+def _rounds_to(value, whole) -> bool:
+    """Is ``value`` the whole number ``whole`` rounded to one significant figure (0.9991 → 1)?"""
+    from .mistakes import round_significant
+    return whole != 0 and getattr(value, "is_number", False) and bool(value.is_real) \
+        and round_significant(value, 1) == whole
 
 
 def _shape(t: Tensor) -> str:
