@@ -40,8 +40,10 @@ class Grid(str):
         return f"{what}, see Matrices"
 
 
-def grid(tensor, marked=(), printer=None) -> Grid:
-    """The Grid of an exact Tensor; ``marked``: flat (row-major) indices of entries to mark."""
+def grid(tensor, marked=(), printer=None, texts=None) -> Grid:
+    """The Grid of an exact Tensor; ``marked``: flat (row-major) indices of entries to mark;
+    ``texts``: the entries as the student gave them (row-major), shown instead of the printed
+    values (a differing entry may agree with the correct one to the 4 digits printed)."""
     from ..rendering.printing import printer_for
     printer = printer or printer_for("text")
     line = printer.doprint(MatrixValue.of(tensor))
@@ -59,10 +61,23 @@ def grid(tensor, marked=(), printer=None) -> Grid:
             if j is None:
                 row.append("⋯")
                 continue
-            text = printer.number(tensor.a[i, j])
+            text = texts[i * c + j] if texts is not None else printer.number(tensor.a[i, j])
             row.append(text + DIFFERS if i * c + j in marked else text)
         cells.append(tuple(row))
     return Grid(line, tuple(cells), (r, c), marked)
+
+
+def as_given(raw, value, printer) -> str:
+    """One entry as the student gave it: typed text as typed, a float to at most 7 significant
+    digits (its binary noise left out), anything else as printed."""
+    if isinstance(raw, str):
+        text = raw.strip()
+    elif isinstance(raw, float) or type(raw).__module__ == "numpy":
+        number = float(raw)
+        text = repr(number) if len(repr(number).lstrip("-0.").replace(".", "")) <= 7 else f"{number:.7g}"
+    else:
+        return printer.number(value)
+    return text.replace("-", "−")
 
 
 def _kept(n: int) -> list:
@@ -101,4 +116,4 @@ def _body(m: Grid) -> list:
     return [["⋮" if i is None else str(i + 1), *cells] for i, cells in zip(rows, m.cells)]
 
 
-__all__ = ["Grid", "grid", "cell", "grid_sections", "LIMIT"]
+__all__ = ["Grid", "grid", "cell", "grid_sections", "as_given", "LIMIT"]

@@ -42,7 +42,7 @@ from ..core.numbers import to_exact
 from ..core.tensor import Tensor, binary_values, from_entries, local_vjp, scalar, tensor_value, zeros
 from ..rendering.printing import printer_for
 from .answers import MIN_SIGNIFICANT, Answer, half_unit, matches, parse_answer, parse_key
-from .grids import grid
+from .grids import as_given, grid
 from .machine import PRECISIONS, Read, plain, precision_of
 from .mistakes import matrix_mistakes
 from .report import KEYS_LISTED, Report, Verdict, unknown_key_reason
@@ -670,7 +670,8 @@ def check_tensor_answers(ex, answers: dict, rtol=None, atol=None,
         answer = reading.tensor
         statuses = _statuses(reading, expected, rtol, atol)
         wrong = [i for i, s in enumerate(statuses or ()) if s != "correct"]
-        given = grid(answer, wrong, printer) if not answer.scalar else _given(raw, reading)
+        given = grid(answer, wrong, printer, [as_given(a.raw, a.value, printer) for a in reading.answers]) \
+            if not answer.scalar else _given(raw, reading)
         note = reading.read.note() if reading.read is not None else ""
         if statuses is not None and not wrong:
             report.verdicts[text] = Verdict(text, given, shown, "correct", note=note)
