@@ -36,7 +36,6 @@ MIN_SIGNIFICANT = 2
 # A float carries 17 significant digits by accident; one typed by a person rarely has 10.
 MACHINE_DIGITS = 10
 MACHINE_RTOL = 1e-9
-# numpy floats by size (bytes): (machine digits, relative tolerance); float64 and wider as a float
 
 
 @dataclass(frozen=True)
