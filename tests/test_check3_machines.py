@@ -148,6 +148,7 @@ def test_a_float32_numpy_backprop_is_correct_and_a_float64_one_too():
     assert np.abs(g32 - floats(ex.grad("W1"))).max() > 1e-9
     note = ex.check({"dL/dW1": g32}).verdicts["dL/dW1"].note
     assert note.startswith("read as float32 (a numpy float32 array)")
+    assert note.endswith("of each entry, or of the matrix's largest entry")
     # one entry off by a hundred float32 units is found, at its place
     bad = g32.copy()
     bad[2, 1] *= np.float32(1 + 100 * PRECISIONS["float32"].eps)
@@ -169,11 +170,16 @@ def test_torch_autograd_on_mlp_and_from_torch_batches_is_correct():
     assert report.verdicts["dL/dW1"].note.startswith("read as float32 (a torch.float32 tensor)")
     # entries by their own names, as tensors (w1_2_3 is W1[2,3])
     assert ex.check({"dL/dw1_2_3": net[0].weight.grad[1, 2], "dL/db2_3": net[2].bias.grad[2]}).ok
-    # the same net through mlp, the weights as torch tensors (values are read from torch too)
-    same = derive.mlp(xb.tolist(), [net[0].weight.detach(), net[2].weight.detach()],
-                      [net[0].bias.detach(), net[2].bias.detach()], yb.tolist(),
-                      activation=["sigmoid", "softmax"], loss="cross_entropy")
+    # the same net through mlp, the weights as torch parameters (values are read from torch too)
+    same = derive.mlp(xb.tolist(), [net[0].weight, net[2].weight], [net[0].bias, net[2].bias],
+                      yb.tolist(), activation=["sigmoid", "softmax"], loss="cross_entropy")
     assert same.check(grads).ok
+    w = net[0].weight.detach().numpy()
+    assert same.value("W1")[1, 2] == sp.Rational(str(w[1, 2]))  # the decimal the float32 prints as
+    # a bfloat16 copy of the gradients: judged at bfloat16's precision, and said so
+    coarse = ex.check({"dL/dW2": net[2].weight.grad.to(torch.bfloat16)})
+    assert coarse.ok and coarse.verdicts["dL/dW2"].note.startswith("read as bfloat16 (a torch.bfloat16 tensor)")
+    assert not ex.check({"dL/dW2": net[2].weight.grad.to(torch.bfloat16) * 1.1}).ok
     # a float32 tensor's gradient that forgot the 1/N of the batch mean is still diagnosed
     wrong = ex.check({"dL/dW1": net[0].weight.grad * 5})
     assert wrong.diagnosis("dL/dW1") == "missing_mean"

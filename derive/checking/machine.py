@@ -54,11 +54,12 @@ class Precision:
         """The relative tolerance a value of this format is judged with (``ULPS · eps``)."""
         return ULPS * self.eps
 
-    def note(self, source: str = "") -> str:
+    def note(self, source: str = "", matrix: bool = False) -> str:
         """How such an answer was judged, for the report: "read as float32 …"."""
         of = f" ({source})" if source else ""
+        where = " of each entry, or of the matrix's largest entry" if matrix else ""
         return (f"read as {self.name}{of}: judged to its {self.digits} significant digits, within a "
-                f"relative {self.rtol:.2g} ({ULPS} units in its last place)")
+                f"relative {self.rtol:.2g} ({ULPS} units in its last place){where}")
 
 
 PRECISIONS = {
@@ -139,8 +140,8 @@ class Read:
     precision: Precision
     source: str
 
-    def note(self) -> str:
-        return self.precision.note(self.source)
+    def note(self, matrix: bool = False) -> str:
+        return self.precision.note(self.source, matrix)
 
 
 @dataclass(frozen=True)

@@ -319,6 +319,10 @@ def read_answer(raw, key: str) -> Reading:
                 continue
             seen[k] = a
         answers.append(seen[k])
+    narrow = PRECISIONS.get(dtype)
+    if narrow is not None:  # a torch tensor (a bfloat16 one read through float32): its own format
+        answers = [replace(a, rtol=narrow.rtol, precision=Read(narrow, f"a torch.{dtype} tensor"))
+                   if a.precision is not None else a for a in answers]
     exact = [a.value for a in answers]
     tensor = scalar(exact[0]) if is_scalar else from_entries(exact, shape)
     read = next((a.precision for a in answers if a.precision is not None), None)
@@ -672,7 +676,7 @@ def check_tensor_answers(ex, answers: dict, rtol=None, atol=None,
         wrong = [i for i, s in enumerate(statuses or ()) if s != "correct"]
         given = grid(answer, wrong, printer, [as_given(a.raw, a.value, printer) for a in reading.answers]) \
             if not answer.scalar else _given(raw, reading)
-        note = reading.read.note() if reading.read is not None else ""
+        note = reading.read.note(matrix=not answer.scalar) if reading.read is not None else ""
         if statuses is not None and not wrong:
             report.verdicts[text] = Verdict(text, given, shown, "correct", note=note)
             continue
