@@ -121,6 +121,7 @@ def test_a_matrix_answered_entry_by_entry():
     wrong = tutor.respond(f"{z1[0, 0] + 1:.6g}").lines
     assert wrong[0] == "  ✗ not right yet" and wrong[1] == "  Hint: entry [1,1] of z1: the forward pass: z1 = W1 X + b1"
     assert tutor.respond("hint").lines[0].endswith("this entry is its row 1, column 1")
+    assert tutor.respond("hint").lines == ("  No more hints for this entry: ? shows its value.",)
     assert tutor.respond("0.3.1").lines[0].startswith("  cannot read")  # no try spent
     assert tutor.respond("−1").lines == ("  ✓ correct",)  # the Unicode minus of a printed value
     assert tutor.prompt() == "z1[1,2] = "

@@ -57,7 +57,7 @@ from .matrixcheck import read_matrix  # the one reader of typed matrices, shared
 TRIES = 3  # tries per step before the value is shown
 QUIT = frozenset({"q", "quit", "exit"})
 SHOW = "?"
-HINT = frozenset({"hint", "h"})
+HINT = frozenset({"hint"})  # never a single letter: "h" may be a name of the example
 HELP = frozenset({"help"})
 ENTRIES = frozenset({"entries", "entry by entry", "by entry"})
 # A step earns credit when it ends in one of these.
@@ -689,7 +689,10 @@ class MatrixTutor(Tutor):
         if text.lower() in HELP:
             return Reply(tuple(self.help()))
         if text.lower() in HINT:
-            return Reply((f"  Hint: {self._entry_hint(e, e.hints)}",))
+            if e.hints >= 2:
+                return Reply(("  No more hints for this entry: ? shows its value.",))
+            e.hints += 1
+            return Reply((f"  Hint: {self._entry_hint(e, e.hints - 1)}",))
         if text.lower() in ENTRIES:
             return Reply((f"  already entry by entry: entry {e.label(e.index)} of {e.key}",))
         if text == SHOW:
