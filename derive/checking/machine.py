@@ -58,12 +58,14 @@ class Precision:
         """The relative tolerance a value of this format is judged with (``ulps · eps``)."""
         return self.ulps * self.eps
 
-    def note(self, source: str = "", matrix: bool = False) -> str:
+    def note(self, source: str = "", matrix: bool = False, printed: bool = False) -> str:
         """How such an answer was judged, for the report: "read as float32 …"."""
         of = f" ({source})" if source else ""
         where = " of each entry, or of the matrix's largest entry" if matrix else ""
-        return (f"read as {self.name}{of}: judged to its {self.digits} significant digits, within a "
-                f"relative {self.rtol:.2g} ({self.ulps} units in its last place){where}")
+        within = f"within a relative {self.rtol:.2g} ({self.ulps} units in its last place){where}"
+        if printed:  # its digits are the printer's, and the value behind them is a float32's
+            return f"read as {self.name}{of}: judged to the digits printed or {within}, whichever is wider"
+        return f"read as {self.name}{of}: judged to its {self.digits} significant digits, {within}"
 
 
 PRECISIONS = {
@@ -143,9 +145,10 @@ class Read:
 
     precision: Precision
     source: str
+    printed: bool = False  # read from the text numpy or torch printed (its digits count too)
 
     def note(self, matrix: bool = False) -> str:
-        return self.precision.note(self.source, matrix)
+        return self.precision.note(self.source, matrix, self.printed)
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ def machine_number(raw) -> MachineNumber | None:
         number, name = printed
         value = parse_decimal(number.replace("−", "-"))
         if value is not None:
-            return MachineNumber(raw, value, number, Read(PRECISIONS[name], "as numpy or torch print it"))
+            return MachineNumber(raw, value, number, Read(PRECISIONS[name], "as numpy or torch print it", True))
     return None
 
 

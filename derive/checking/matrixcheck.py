@@ -293,7 +293,7 @@ def _entry_answer(entry, what: str) -> Answer:
     if isinstance(entry, Printed) and answer.value is not None:
         precision = PRECISIONS[entry.precision]
         answer = replace(answer, rtol=max(answer.rtol or 0, precision.rtol),
-                         precision=Read(precision, "as numpy or torch print it"))
+                         precision=Read(precision, "as numpy or torch print it", True))
     if answer.unreadable or answer.problem or answer.value is None:
         why = answer.problem or answer.unreadable or "not a number"
         raise DeriveError(f"cannot read the entry {entry!r}: {why}")
