@@ -308,6 +308,26 @@ def test_a_gradient_computed_from_a_wrong_upstream_gradient_is_carried():
     assert deeper.hint("dL/dW1").startswith("right given your dL/dh, which this step inherits")
 
 
+def test_a_value_computed_from_a_wrong_earlier_value_is_carried():
+    ex = softmax_batch()
+    h = floats(ex.value("h"))
+    h[0, 0] += 0.2  # one slip in the hidden layer
+    s = W2 @ h + B2
+    p = np.exp(s - s.max(0))
+    p /= p.sum(0)
+    report = ex.check({"h": h, "s": s, "p": p})
+    assert [report.status(k) for k in ("h", "s", "p")] == ["incorrect", "carried", "carried"]
+    assert report.hint("p").startswith("right given your s, which this step inherits")  # s replaces h
+    # s written to 3 decimals, p computed before rounding: still within what s stands for
+    assert ex.check({"h": h, "s": np.round(s, 3), "p": p}).status("p") == "carried"
+    # p from the exact s is not carried from the student's s: it is simply wrong or right
+    exact_p = floats(ex.value("p"))
+    assert ex.check({"s": s, "p": exact_p}).status("p") == "correct"
+    wrong = p.copy()
+    wrong[1, 1] += 0.05
+    assert ex.check({"s": s, "p": wrong}).status("p") == "incorrect"
+
+
 def test_an_update_from_a_wrong_gradient_is_carried_and_the_mlp_names_work():
     ex = derive.mlp([[1, 2], [0, 1], [0.5, -1]], [[[1, -1], [0, 1]], [[1, 0.5], [0.2, 0.3], [-0.5, 0]]],
                     [[0, 0.1], [0.5, 0, -0.25]], [0, 2, 1], activation=["leaky_relu", "softmax"],

@@ -16,7 +16,9 @@ student's gradients in place of the engine's (the sweep's local-VJP hook), each 
 every number that rounds to it: the VJPs are linear in the gradient they are given, so the range
 of each recomputed entry is the recomputed value ± Σ |J eᵢ| rᵢ over the student's entries i of
 radius rᵢ (one sweep per entry; beyond ``MAX_PROBES`` entries, an estimate from signed probes).
-Forward values are the exact ones (a wrong forward value is not carried through the matrices).
+A line's value is carried the same way by the forward pass from the student's values of the lines
+before it (``TensorEvaluation``'s ``lines``), its range estimated by signed probes of their radii.
+The backward sweep uses the exact forward values (a gradient is not carried through a wrong value).
 
 Each slip is an entry of the one mistakes catalogue (``derive.checking.mistakes``, entries with
 ``values="tensor"``), defined by the override of a step's local VJP it applies in the tensor
@@ -39,7 +41,8 @@ import sympy as sp
 from ..core.approx import approx
 from ..core.errors import AnswerError, DeriveError
 from ..core.numbers import to_exact
-from ..core.tensor import Tensor, binary_values, from_entries, local_vjp, scalar, tensor_value, zeros
+from ..core.tensor import (Tensor, TensorEvaluation, binary_values, from_entries, local_vjp, scalar,
+                           tensor_value, zeros)
 from ..rendering.printing import printer_for
 from .answers import MIN_SIGNIFICANT, Answer, half_unit, matches, parse_answer, parse_key
 from .grids import as_given, grid
@@ -445,6 +448,12 @@ class _Carrier:
             exact = self.ev.adjoints(out)[key.wrt]
             if reading.tensor.a.shape == exact.a.shape:
                 self.given[key.wrt] = (text, reading)
+        self.lines = {}  # node -> (key text, Reading): the student's value of a line
+        for text, key in keys.items():
+            reading = readings.get(text)
+            if reading is not None and key.kind == "value" and key.name in ex.nodes \
+                    and reading.tensor.a.shape == self.ev.values[key.name].a.shape:
+                self.lines[key.name] = (text, reading)
         self.updates = {key.wrt: (text, readings[text]) for text, key in keys.items()
                         if key.kind == "derivative" and key.of == out and key.wrt in ex.inputs
                         and text in readings}
@@ -475,6 +484,54 @@ class _Carrier:
             given = by_id.get(id(step.out))
             return None if given is None else local_vjp(step, given)
         return ev.adjoints(self.ex.output, local=local)
+
+    def _reaches(self, start: str, name: str, blocked: set) -> bool:
+        """Does a path of lines lead from ``start`` to ``name`` avoiding the ``blocked`` lines?"""
+        uses = self.ex.graph.uses
+        pending, seen = [start], {start}
+        while pending:
+            here = pending.pop()
+            for n, used in uses.items():
+                if here in used and n not in seen:
+                    if n == name:
+                        return True
+                    if n not in blocked:
+                        seen.add(n)
+                        pending.append(n)
+        return False
+
+    def value(self, name: str, skip: str = "") -> Carried | None:
+        """A line's value recomputed by the forward pass from the student's values of the lines
+        it is computed from; the range by signed probes of their radii (an estimate: the forward
+        pass is not linear). None when no such answer differs from the exact value."""
+        exact = self.ev.values
+        used = {n: tr for n, tr in self.lines.items()
+                if tr[0] != skip and n != name and self._reaches(n, name, set())
+                and not _equal(tr[1].tensor, exact[n])}
+        if not used:
+            return None
+        inputs = {n: exact[n] for n in self.ex.inputs}
+
+        def forward(shift=None):
+            lines = {n: r.tensor if shift is None else _moved(r.tensor, shift[n]) for n, (_, r) in used.items()}
+            try:
+                return TensorEvaluation(self.ex.graph, inputs, lines).values[name]
+            except DeriveError:  # the student's values leave the line undefined (log of 0 …)
+                return None
+        centre = forward()
+        if centre is None:
+            return None
+        radius = np.zeros(centre.a.shape)
+        rng = np.random.default_rng(0)
+        for _ in range(4):
+            shift = {n: rng.choice([-1, 1], size=r.tensor.a.shape) * _radius(r) for n, (_, r) in used.items()}
+            if not any(v.any() for v in shift.values()):
+                break
+            moved = forward(shift)
+            if moved is not None:
+                radius = np.maximum(radius, np.abs(_floats(moved) - _floats(centre)))
+        reached = tuple(text for n, (text, _) in used.items() if self._reaches(n, name, set(used) - {n}))
+        return Carried(centre, 2 * radius, reached)
 
     def _swept(self, substitute: dict, seed: bool = True) -> dict:
         """``_sweep`` of {node: (tag, Tensor)}, once per substitution: the keys of one report
@@ -545,6 +602,12 @@ class _Carrier:
         return Carried(value, grad.radius * abs(float(ex.lr)), grad.inherited)
 
 
+def _moved(t: Tensor, shift: np.ndarray) -> Tensor:
+    """``t`` with each entry moved by ``shift`` (floats)."""
+    return from_entries([e + sp.Float(float(d), 30) if d else e for e, d in zip(t.a.ravel(), shift.ravel())],
+                        t.shape)
+
+
 def _equal(a: Tensor, b: Tensor) -> bool:
     return a.a.shape == b.a.shape and all(x == y for x, y in zip(a.a.ravel(), b.a.ravel()))
 
@@ -573,7 +636,9 @@ def _consistent(reading: Reading, carried: Carried, rtol, atol) -> bool:
 
 
 def _carried(carrier: _Carrier, ex, key, text: str) -> Carried | None:
-    if key.kind == "derivative" and key.of == ex.output and key.wrt != ex.output:
+    if key.kind == "value" and _base(ex, key.name) in ex.nodes:
+        found = carrier.value(_base(ex, key.name), skip=text)
+    elif key.kind == "derivative" and key.of == ex.output and key.wrt != ex.output:
         found = carrier.derivative(_base(ex, key.wrt), skip=text)
     elif key.kind == "update" and ex.lr is not None:
         found = carrier.update(_base(ex, key.name), skip=text)
