@@ -314,7 +314,7 @@ def read_answer(raw, key: str) -> Reading:
     seen: dict = {}
     answers = []
     for e in entries:
-        k = (type(e), e) if isinstance(e, (int, float, str)) else None
+        k = (type(e), e) if isinstance(e, (int, float, str, np.generic)) else None  # repeated values once
         if k is None or k not in seen:
             a = _entry_answer(e, what)
             if k is None:
