@@ -444,9 +444,10 @@ def is_tensor_value(value) -> bool:
     """True for what the tensor language takes as a vector or matrix: lists, arrays, matrices,
     torch tensors of one or two dimensions."""
     from .numbers import from_torch
-    value = from_torch(value)[0]
-    return isinstance(value, (list, tuple, sp.MatrixBase)) or (
-        isinstance(value, np.ndarray) and value.ndim > 0)
+    array, dtype = from_torch(value)
+    if dtype:  # a torch tensor: a scalar one is a number
+        return array.ndim > 0
+    return isinstance(value, (list, tuple, np.ndarray, sp.MatrixBase))
 
 
 def tensor_value(value, name: str) -> Tensor:
