@@ -369,7 +369,7 @@ def test_the_report_shows_matrices_as_grids_in_text_markdown_and_html():
     report = ex.check({"dL/dW2": g, "L": float(ex.value("L"))})
     text = report.to_text()
     table_line = next(line for line in text.splitlines() if line.strip().startswith("dL/dW2"))
-    assert "3×4 matrix, see Matrices" in table_line and len(table_line) < 100
+    assert "3×4 matrix, below" in table_line and len(table_line) < 100
     assert "dL/dW2, your answer:" in text and "dL/dW2, correct value:" in text
     lines = text.splitlines()
     start = lines.index("dL/dW2, your answer:")

@@ -1,6 +1,6 @@
 """Matrices in a checking report, shown as grids: the report's table of steps names a matrix by
-its shape, and a section after it shows the student's matrix and the correct one as tables, one
-row per matrix row — which every format prints as its own table (aligned columns in text, a pipe
+its shape, and under the table the student's matrix and the correct one are tables, one row per
+matrix row — which every format prints as its own table (aligned columns in text, a pipe
 table in Markdown, ``<table>`` in HTML), so a grid's markup comes from each format's one printer.
 
 A ``Grid`` is the matrix's one-line printed form (``[1, 2; 3, 4]``, what ``str`` gives and what
@@ -37,7 +37,7 @@ class Grid(str):
         """What the report's table says in the matrix's place: its shape, shown below."""
         r, c = self.shape
         what = f"column of {r}" if c == 1 else f"row of {c}" if r == 1 else f"{r}×{c} matrix"
-        return f"{what}, see Matrices"
+        return f"{what}, below"
 
 
 def grid(tensor, marked=(), printer=None, texts=None) -> Grid:
@@ -91,19 +91,16 @@ def cell(value, shown):
     return value.describe() if isinstance(value, Grid) else shown
 
 
-def grid_sections(verdicts) -> list:
-    """The section of grids after a report's table: for each verdict on a matrix, the student's
-    matrix (entries that differ marked ✗) and the correct one. Empty when no answer is a matrix."""
+def grid_blocks(section, verdicts) -> None:
+    """The grids under a report's table, added to its ``section``: for each verdict on a matrix,
+    the student's matrix (entries that differ marked ✗) and the correct one."""
     from ..core.functions import Sentence
-    from ..rendering.blocks import Section
-    section = Section("Matrices")
     for v in verdicts:
         shown = [(what, m) for what, m in (("your answer", v.given), ("correct value", v.expected))
                  if isinstance(m, Grid)]
         for what, m in shown:
             section.say(Sentence(f"{v.key}, {what}:"))
             section.tabulate(_header(m), _body(m))
-    return [section] if section.blocks else []
 
 
 def _header(m: Grid) -> list:
@@ -116,4 +113,4 @@ def _body(m: Grid) -> list:
     return [["⋮" if i is None else str(i + 1), *cells] for i, cells in zip(rows, m.cells)]
 
 
-__all__ = ["Grid", "grid", "cell", "grid_sections", "as_given", "LIMIT"]
+__all__ = ["Grid", "grid", "cell", "grid_blocks", "as_given", "LIMIT"]

@@ -204,7 +204,7 @@ class Report:
         from ..core.derivation import Value
         from ..rendering.blocks import Content, Section
         from ..core.functions import Sentence
-        from .grids import cell, grid_sections
+        from .grids import cell, grid_blocks
         s = Section("Step by step")
         rows = []
         for v in self.verdicts.values():
@@ -218,6 +218,7 @@ class Report:
             given, expected = cell(v.given, given), cell(v.expected, expected)  # a matrix: a grid below
             rows.append([v.key, given, expected, mark])
         s.tabulate(["step", "your answer", "correct value", "verdict"], rows)
+        grid_blocks(s, self.verdicts.values())  # the matrices of the table, as grids
         hints = Section("Hints")
         for v in self.verdicts.values():
             if v.hint:
@@ -228,7 +229,7 @@ class Report:
         good = sum(v.status in ("correct", "carried") for v in self.verdicts.values())
         s.say(Sentence(f"{good} of {total} step{'' if total == 1 else 's'} earn{'s' if good == 1 else ''} credit"
                        f"{' (carried-forward steps are right given your earlier answers)' if any(v.status == 'carried' for v in self.verdicts.values()) else ''}."))
-        return Content(self.title, [s] + ([hints] if hints.blocks else []) + grid_sections(self.verdicts.values()))
+        return Content(self.title, [s] + ([hints] if hints.blocks else []))
 
     def to_text(self) -> str:
         """The report as a plain-text table with the hints (also ``str(report)``).
@@ -513,9 +514,9 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
                    and answer.slack is None
                    and not matches(replace(answer, digits=None, rtol=None), expected))
         if not too_few and matches(answer, expected, rtol, atol):
-            verdict = Verdict(text, answer.raw, shown_expected, "correct")
-            if machine_note(answer) or answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
-                verdict.note = machine_note(answer) or (f"read as a machine float ({answer.digits} significant digits, "
+            verdict = Verdict(text, answer.raw, shown_expected, "correct", note=machine_note(answer))
+            if not verdict.note and answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
+                verdict.note = (f"read as a machine float ({answer.digits} significant digits, "
                                 f"most of them binary rounding noise): compared within a relative "
                                 f"tolerance of {answer.rtol:g}")
             report.verdicts[text] = verdict
