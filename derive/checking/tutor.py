@@ -242,7 +242,7 @@ class Tutor:
             return Reply((f"  type your answer for {step.key} ({self.answer_form}); "
                           f"hint, help, ? shows the value, q stops",))
         if text.lower() in HELP:
-            return Reply(tuple(self.help()))
+            return Reply(tuple(self.usage()))
         if text.lower() in HINT:
             return Reply(tuple(self.next_hint(step)))
         command = self.command(text.lower())
@@ -287,8 +287,8 @@ class Tutor:
 
     answer_form = "a number or a formula"
 
-    def help(self) -> list[str]:
-        """What ``help`` shows: how to answer the current step, and the commands."""
+    def usage(self) -> list[str]:
+        """What the command ``help`` shows: how to answer the current step, and the commands."""
         step = self.current
         return [f"  Answer {step.key} with {self.answer_form}; {self.tries} tries per step.",
                 *self.commands()]
@@ -651,12 +651,12 @@ class MatrixTutor(Tutor):
         return ["  entries: answer this matrix entry by entry (each entry judged at once)",
                 *super().commands()]
 
-    def help(self) -> list[str]:
+    def usage(self) -> list[str]:
         if self.entries is not None:
             e = self.entries
             return [f"  Answer entry {e.label(e.index)} of {e.key} with a number; {self.tries} tries "
                     f"per entry.", *super().commands()]
-        return super().help()
+        return super().usage()
 
     def prompt(self) -> str:
         if self.entries is not None and self.current is not None:
@@ -687,7 +687,7 @@ class MatrixTutor(Tutor):
             return Reply((f"  type entry {e.label(e.index)} of {e.key} (a number); hint, help, "
                           f"? shows its value, q stops",))
         if text.lower() in HELP:
-            return Reply(tuple(self.help()))
+            return Reply(tuple(self.usage()))
         if text.lower() in HINT:
             if e.hints >= 2:
                 return Reply(("  No more hints for this entry: ? shows its value.",))
