@@ -63,7 +63,7 @@ def test_one_wrong_entry_and_wrong_shape():
     ex = classifier()
     g = floats(ex.grad("W1"))
     g[1, 0] += 0.01
-    assert "1 of 6 entries differ" in ex.check({"dL/dW1": g}).hint("dL/dW1")
+    assert "1 of 6 entries differs" in ex.check({"dL/dW1": g}).hint("dL/dW1")
     assert "shape 2×2 but dL/dW1 has shape 3×2" in ex.check({"dL/dW1": [[1, 2], [3, 4]]}).hint("dL/dW1")
 
 
@@ -131,7 +131,7 @@ def test_matrix_answers_written_as_text_are_read_entry_by_entry():
     for row in ("[[3×10⁻⁵, −4×10⁻⁶]]", "[[3×10⁻⁵, −4×10^-6]]",
                 "[[3*10^-5, -4e-6]]"):
         assert tiny.check({"dL/dW": row}).status("dL/dW") == "correct", row
-    assert tiny.check({"dL/dW": "[[3×10⁻⁵, 4×10⁻⁶]]"}).hint("dL/dW").startswith("1 of 2 entries differ, at column 2")
+    assert tiny.check({"dL/dW": "[[3×10⁻⁵, 4×10⁻⁶]]"}).hint("dL/dW").startswith("1 of 2 entries differs, at column 2")
 
 
 def test_a_wrong_entry_in_text_is_located_and_the_answer_is_not_a_slip():
@@ -140,13 +140,13 @@ def test_a_wrong_entry_in_text_is_located_and_the_answer_is_not_a_slip():
     g[2, 1] += 0.01
     report = ex.check({"dL/dW1": printed(g)})
     assert report.status("dL/dW1") == "incorrect"
-    assert report.hint("dL/dW1") == "1 of 6 entries differ, at row 3, column 2; recheck this step"
+    assert report.hint("dL/dW1") == "1 of 6 entries differs, at row 3, column 2; recheck this step"
     g[0, 1] += 0.01
     assert ex.check({"dL/dW1": printed(g)}).hint("dL/dW1") == \
         "2 of 6 entries differ, the first at row 1, column 2; recheck this step"
     b = floats(ex.grad("b2")).ravel()
     b[1] -= 1
-    assert ex.check({"dL/db2": printed(b)}).hint("dL/db2").startswith("1 of 3 entries differ, at entry 2;")
+    assert ex.check({"dL/db2": printed(b)}).hint("dL/db2").startswith("1 of 3 entries differs, at entry 2;")
 
 
 def test_unreadable_text_is_marked_for_its_key_and_the_others_are_still_checked():

@@ -367,7 +367,7 @@ def test_a_matrix_with_wrong_entries_is_told_where_the_first_one_is():
     g = ex.grad("W").evalf(30).tolist()
     g[1][2] += 1
     reply = tutor.respond(matrix_text(sp.Matrix(g)))
-    assert reply.lines[:2] == ("  ✗ not right yet", "  1 of 6 entries differ, at row 2, column 3; recheck this step")
+    assert reply.lines[:2] == ("  ✗ not right yet", "  1 of 6 entries differs, at row 2, column 3; recheck this step")
     g[0][1] -= 1
     reply = tutor.respond(matrix_text(sp.Matrix(g)).replace("-", "−"))
     assert reply.lines[1] == "  2 of 6 entries differ, the first at row 1, column 2; recheck this step"

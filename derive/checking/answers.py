@@ -10,8 +10,8 @@ one-element arrays), text. How close a number must be (``matches``):
 * a *machine value* — a float whose shortest repr has 10 or more significant digits
   (``0.1*3 == 0.30000000000000004``, ``float(ex.grad("w"))``), or text or a Decimal written with
   as many — carries its digits by accident of binary arithmetic; it is right within a relative
-  tolerance of 1e-9 (``MACHINE_RTOL``). A numpy float32 (float16) is a machine value from 6 (3)
-  significant digits on, within 1e-6 (1e-3);
+  tolerance of 1e-9 (``MACHINE_RTOL``). A float32 (float16) — numpy, a torch tensor, ``t.item()``
+  — is judged at its own precision (``derive.checking.machine``);
 * an exact form (``3/20``, ``Fraction(3, 20)``, ``2*exp(-7)``) must be exact.
 
 >>> answer = parse_answer(None, 0.1 * 3)
@@ -36,8 +36,6 @@ MIN_SIGNIFICANT = 2
 # A float carries 17 significant digits by accident; one typed by a person rarely has 10.
 MACHINE_DIGITS = 10
 MACHINE_RTOL = 1e-9
-# numpy floats by size (bytes): (machine digits, relative tolerance); float64 and wider as a float
-_NUMPY_MACHINE = {2: (3, 1e-3), 4: (6, 1e-6)}
 
 
 @dataclass(frozen=True)
@@ -395,6 +393,7 @@ class Answer:
     unreadable: str = ""  # why the answer could not be read (where, and what was expected)
     slack: object = None  # a numeric formula's half-width, from its decimal literals' last digits
     whole: bool = False  # a single-digit whole number written without a point (exact: 0, 1, −1)
+    precision: object = None  # a float32 (float16 …) value: how it was read (derive.checking.machine)
 
     @property
     def machine(self) -> bool:
@@ -506,6 +505,12 @@ def _parse_answer(ex, raw) -> Answer:
     from decimal import Decimal
     if isinstance(raw, bool) or raw is None:
         raise AnswerError(f"answer {raw!r} is not a number or a formula")
+    from .machine import machine_number  # float32 and torch values, judged at their own precision
+    machine = machine_number(raw)
+    if machine is not None and machine.read is not None:
+        return Answer(machine.raw, machine.value, _significant_digits(machine.text),
+                      rtol=machine.read.precision.rtol, precision=machine.read)
+    raw = raw if machine is None else machine.raw  # a float64 or integer tensor: its numpy value
     if type(raw).__module__ == "numpy" and getattr(raw, "shape", None) is not None:
         return _numpy_answer(raw)
     if isinstance(raw, int):
@@ -688,8 +693,7 @@ def _numpy_answer(raw) -> Answer:
     value = to_exact(scalar, "answer")
     if scalar.dtype.kind in "iu":
         return Answer(scalar, value, _whole_digits(int(scalar)), whole=abs(int(scalar)) < 10)
-    machine = _NUMPY_MACHINE.get(scalar.dtype.itemsize, (MACHINE_DIGITS, MACHINE_RTOL))
-    return _with_digits(scalar, value, str(scalar), machine)
+    return _with_digits(scalar, value, str(scalar))  # float64: float16/32 are machine.py's
 
 
 def _names(tree):

@@ -204,6 +204,7 @@ class Report:
         from ..core.derivation import Value
         from ..rendering.blocks import Content, Section
         from ..core.functions import Sentence
+        from .grids import cell, grid_blocks
         s = Section("Step by step")
         rows = []
         for v in self.verdicts.values():
@@ -214,8 +215,10 @@ class Report:
                         else Value(v.expected) if v.expected.is_number else v.expected)
             mark = {"correct": "✓ correct", "incorrect": "✗ incorrect", "carried": "✓ carried forward",
                     "unreadable": "? unreadable"}[v.status]
+            given, expected = cell(v.given, given), cell(v.expected, expected)  # a matrix: a grid below
             rows.append([v.key, given, expected, mark])
         s.tabulate(["step", "your answer", "correct value", "verdict"], rows)
+        grid_blocks(s, self.verdicts.values())  # the matrices of the table, as grids
         hints = Section("Hints")
         for v in self.verdicts.values():
             if v.hint:
@@ -538,6 +541,7 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
     from ..core.engine import public_form
     from .mistakes import diagnose, diagnose_formula
     from .answers import check_tolerance
+    from .machine import note as machine_note
     rtol, atol = check_tolerance("rtol", rtol), check_tolerance("atol", atol)
     checker = Checker(ex, answers, rtol, atol, listed)
     report = Report(example=ex)
@@ -589,8 +593,8 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
                    and answer.slack is None
                    and not matches(replace(answer, digits=None, rtol=None), expected))
         if not too_few and matches(answer, expected, rtol, atol):
-            verdict = Verdict(text, answer.raw, shown_expected, "correct")
-            if answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
+            verdict = Verdict(text, answer.raw, shown_expected, "correct", note=machine_note(answer))
+            if not verdict.note and answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
                 verdict.note = (f"read as a machine float ({answer.digits} significant digits, "
                                 f"most of them binary rounding noise): compared within a relative "
                                 f"tolerance of {answer.rtol:g}")

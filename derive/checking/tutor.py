@@ -13,7 +13,12 @@ The rules of a session:
 * an answer the checker cannot read is asked again and does not count as a try;
 * three tries per step; the hints escalate: after the first wrong answer the diagnosed mistake or
   the rule that applies, after the second the formula with the numbers in it, after the third the
-  value. ``?`` shows the value at once (the step then earns no credit), ``q`` stops;
+  value. ``hint`` shows the next hint at once (it costs no try), ``help`` says how to answer,
+  ``?`` shows the value at once (the step then earns no credit), ``q`` stops — none of them is
+  ever taken as an answer;
+* every local derivative of the worked solution is asked, a skip edge's too: where its parent
+  also reaches the line by another path, under the key of the line's own partial
+  (``dz2/dz1|direct``), beside the total;
 * every verdict comes from ``Example.check`` on all answers so far, so an answer that is right
   given the student's own earlier (wrong) answers is carried forward — consistent, and credited;
 * at the end a summary table; the session succeeds (exit status 0) only when every step is
@@ -24,7 +29,9 @@ returns for one): the steps of the matrix solution in its order (each line's val
 gradients going backwards, the parameters' gradients and their updates), answers typed as nested
 lists (``[[1, 2], [3, 4]]``) or in the printed form (``[1, 2; 3, 4]``; a column ``[1; 2]`` or
 ``[1, 2]``), verdicts from the matrix check (entry by entry, transposes and other slips
-diagnosed), hints from the matrix rules.
+diagnosed), hints from the matrix rules. ``entries`` answers the current matrix entry by entry
+(``dL/dW[1,2] = ``), each entry judged at once as a number (carried forward from the student's
+earlier matrices too), the whole matrix then counting as the step's answer for the later steps.
 
 >>> import derive
 >>> tutor = Tutor(derive.neuron(x=2, w=3, b=1, y=5, activation="relu", lr=0.1))
@@ -50,6 +57,9 @@ from .matrixcheck import read_matrix  # the one reader of typed matrices, shared
 TRIES = 3  # tries per step before the value is shown
 QUIT = frozenset({"q", "quit", "exit"})
 SHOW = "?"
+HINT = frozenset({"hint"})  # never a single letter: "h" may be a name of the example
+HELP = frozenset({"help"})
+ENTRIES = frozenset({"entries", "entry by entry", "by entry"})
 # A step earns credit when it ends in one of these.
 CREDITED = ("correct", "carried")
 STATUS_TEXT = {"correct": "✓ correct", "carried": "✓ carried forward", "incorrect": "✗ incorrect",
@@ -64,6 +74,7 @@ class StepState:
     key: str
     attempts: list = field(default_factory=list)  # every readable answer, in order
     status: str = "not answered"  # correct, carried, incorrect, shown, not answered
+    hints: int = 0  # hints shown so far (asked with `hint`, or after a wrong answer)
 
     @property
     def tries(self) -> int:
@@ -111,13 +122,28 @@ def worked_steps(ex) -> list[str]:
     steps = [f.name for f in d.forward]
     single = d.paths is not None and len(d.paths) == 1
     local = list(d.local)[::-1] if single else list(d.local)
-    # A local derivative is asked only when it equals the total d(of)/d(wrt) the answer key
-    # names: the edge is the only way from wrt to of (not so for an L2 term's ∂L/∂w).
-    steps += [f"d{s.of}/d{s.wrt}" for s in local if _only_edge(ex, s.of, s.wrt)]
+    # A local derivative is asked under d(of)/d(wrt) when it equals that total (the edge is the
+    # only way from wrt to of); a skip edge's, under the key of the line's own partial
+    # (dL/dw|direct beside an L2 term's total dL/dw), where the keys have one.
+    steps += [f"d{s.of}/d{s.wrt}" if _only_edge(ex, s.of, s.wrt) else _direct_key(ex, s.of, s.wrt)
+              for s in local]
+    steps = [k for k in steps if k]
     steps.append(f"d{d.output}/d{d.wrt}")
     if d.update is not None:
         steps.append(f"{d.wrt}_new")
     return list(dict.fromkeys(steps))
+
+
+def _direct_key(ex, of: str, wrt: str) -> str:
+    """The key of the local ∂of/∂wrt of a skip edge (``dz2/dz1|direct``), "" where the answer
+    keys have no such form."""
+    from .answers import parse_key
+    key = f"d{of}/d{wrt}|direct"
+    try:
+        parse_key(ex, key)
+    except DeriveError:
+        return ""
+    return key
 
 
 def _only_edge(ex, of: str, wrt: str) -> bool:
@@ -148,10 +174,9 @@ class Tutor:
             raise DeriveError("the tutor needs an example with values (give every input a value)")
         if not isinstance(tries, int) or tries < 1:
             raise DeriveError(f"tries must be a whole number ≥ 1, got {tries!r}")
-        from .answers import parse_key
         keys = list(dict.fromkeys(steps)) if steps else self.worked_steps(ex)
         for k in keys:
-            parse_key(ex, k)  # an unknown step is an error now, not in the middle of a session
+            self.key_of(ex, k)  # an unknown step is an error now, not in the middle of a session
         self.ex, self.tries, self.rtol, self.atol = ex, tries, rtol, atol
         self.steps = [StepState(k) for k in keys]
         self.index = 0
@@ -163,6 +188,12 @@ class Tutor:
     def worked_steps(ex) -> list[str]:
         """The steps a session asks by default (see ``worked_steps``)."""
         return worked_steps(ex)
+
+    @staticmethod
+    def key_of(ex, text: str):
+        """What the answer key ``text`` names, as the check reads it."""
+        from .answers import parse_key
+        return parse_key(ex, text)
 
     def read(self, text: str):
         """An answer as the checker takes it (the typed text; a matrix session reads lists)."""
@@ -194,7 +225,8 @@ class Tutor:
         n = len(self.steps)
         return [ex.title or "Derivation", *_joined("Given: ", given),
                 f"Answer each of the {n} step{'s' if n != 1 else ''} with a number or a formula: "
-                f"{self.tries} tries per step, ? shows the value, q stops."]
+                f"{self.tries} tries per step; hint gives a hint, help says how, ? shows the value, "
+                f"q stops."]
 
     # -- one line of input --
 
@@ -207,8 +239,15 @@ class Tutor:
         if text.lower() in QUIT:
             return self.stop()
         if not text:
-            return Reply((f"  type your answer for {step.key} (a number or a formula); "
-                          f"? shows the value, q stops",))
+            return Reply((f"  type your answer for {step.key} ({self.answer_form}); "
+                          f"hint, help, ? shows the value, q stops",))
+        if text.lower() in HELP:
+            return Reply(tuple(self.usage()))
+        if text.lower() in HINT:
+            return Reply(tuple(self.next_hint(step)))
+        command = self.command(text.lower())
+        if command is not None:
+            return command
         if text == SHOW:
             step.status = "shown"
             return self._advance(self._reveal(step.key))
@@ -237,10 +276,41 @@ class Tutor:
             return self._advance(lines + self._reveal(step.key))
         if step.tries == 1 and not said:
             lines.append(f"  Hint: {self._rule(step.key)}")
+            step.hints = max(step.hints, 1)
         elif step.tries >= 2:
             lines.append(f"  Hint: {self._formula(step.key)}")
+            step.hints = max(step.hints, 2)
         lines.append(f"  Try again ({left} {'try' if left == 1 else 'tries'} left; ? shows the value).")
         return Reply(tuple(lines))
+
+    # -- the commands: help, hint --
+
+    answer_form = "a number or a formula"
+
+    def usage(self) -> list[str]:
+        """What the command ``help`` shows: how to answer the current step, and the commands."""
+        step = self.current
+        return [f"  Answer {step.key} with {self.answer_form}; {self.tries} tries per step.",
+                *self.commands()]
+
+    def commands(self) -> list[str]:
+        return ["  hint: the next hint for this step (costs no try)",
+                "  ?: show the value (the step then earns no credit)",
+                "  q: stop (the steps left are not answered)"]
+
+    def command(self, text: str) -> Reply | None:
+        """A session command beyond help, hint, ? and q (None: the line is an answer)."""
+        return None
+
+    def next_hint(self, step) -> list[str]:
+        """The next hint of the step's ladder (the rule, then the formula with its numbers), at no
+        cost; after the last one, how to see the value."""
+        ladder = (self._rule, self._formula)
+        if step.hints >= len(ladder):
+            return ["  No more hints for this step: ? shows the value (the step then earns no credit)."]
+        hint = ladder[step.hints](step.key)
+        step.hints += 1
+        return [f"  Hint: {hint}"]
 
     def stop(self, reason: str = "Stopped") -> Reply:
         """End the session (``q``, or ``reason="End of input"``): the remaining steps are not
@@ -326,8 +396,7 @@ class Tutor:
     # -- hints, from the derivation --
 
     def _kind(self, key: str):
-        from .answers import parse_key
-        return parse_key(self.ex, key)
+        return self.key_of(self.ex, key)
 
     def _label(self, k):
         ex = self.ex
@@ -335,6 +404,8 @@ class Tutor:
             return ex.graph.symbols[k.name]
         if k.kind == "update":
             return sp.Symbol(f"{k.name}_new")
+        if k.kind == "local":  # a skip edge's own partial, beside the total (∂L/∂w|direct)
+            return Partial(k.of, k.wrt, direct=True)
         return Partial(k.of, k.wrt) if ex.graph.nodes.get(k.of) and k.wrt in ex.graph.nodes[k.of].parents \
             and _only_edge(ex, k.of, k.wrt) else Total(k.of, k.wrt)
 
@@ -502,6 +573,48 @@ def matrix_steps(ex) -> list[str]:
     return steps
 
 
+@dataclass
+class EntryState:
+    """A matrix step answered entry by entry: the entries typed (row-major), how each ended."""
+
+    key: str
+    wanted: object  # the exact Tensor
+    index: int = 0
+    tries: int = 0  # tries over all entries
+    start: int = 0  # ``tries`` when the current entry began
+    hints: int = 0
+    texts: list = field(default_factory=list)
+    statuses: list = field(default_factory=list)
+
+    def entry_tries(self) -> int:
+        return self.tries - self.start
+
+    def label(self, i: int) -> str:
+        rows, cols = self.wanted.a.shape
+        r, c = divmod(i, cols)
+        return f"[{r + 1}]" if cols == 1 else f"[{c + 1}]" if rows == 1 else f"[{r + 1},{c + 1}]"
+
+    def count(self) -> str:
+        rows, cols = self.wanted.a.shape
+        n = rows * cols
+        return f"{n} entr{'y' if n == 1 else 'ies'}" + (f" ({rows}×{cols})" if rows > 1 and cols > 1 else "")
+
+    def matrix_text(self) -> str:
+        """The entries as one matrix in the printed form (rows split by ;), for the later steps."""
+        rows, cols = self.wanted.a.shape
+        texts = [t.replace("−", "-") for t in self.texts]
+        return "[" + "; ".join(", ".join(texts[r * cols:(r + 1) * cols]) for r in range(rows)) + "]"
+
+    def summary(self) -> str:
+        parts = []
+        for status in ("correct", "carried", "incorrect", "shown"):
+            n = self.statuses.count(status)
+            if n:
+                word = {"carried": "carried forward", "shown": "shown with ?"}.get(status, status)
+                parts.append(f"{n} {word}")
+        return ", ".join(parts) + f", of {len(self.statuses)} entries"
+
+
 class MatrixTutor(Tutor):
     """The tutor over a tensor example's steps (whole matrices); ``Tutor(ex)`` returns one for
     a tensor example. Hints come from the matrix rules of the worked solution.
@@ -513,12 +626,133 @@ class MatrixTutor(Tutor):
     ('MatrixTutor', ('  ✓ correct',), ('  ✓ correct',))
     """
 
+    answer_form = "a number or a whole matrix ([[1, 2], [3, 4]] or [1, 2; 3, 4])"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.entries: EntryState | None = None  # the step being answered entry by entry
+
     @staticmethod
     def worked_steps(ex) -> list[str]:
         return matrix_steps(ex)
 
+    @staticmethod
+    def key_of(ex, text: str):
+        """A tensor example's key: whole tensors (W1_new) and their entries' own names."""
+        from .matrixcheck import tensor_key
+        return tensor_key(ex, text)
+
     def read(self, text: str):
         return read_matrix(text)
+
+    # -- entry by entry --
+
+    def commands(self) -> list[str]:
+        return ["  entries: answer this matrix entry by entry (each entry judged at once)",
+                *super().commands()]
+
+    def usage(self) -> list[str]:
+        if self.entries is not None:
+            e = self.entries
+            return [f"  Answer entry {e.label(e.index)} of {e.key} with a number; {self.tries} tries "
+                    f"per entry.", *super().commands()]
+        return super().usage()
+
+    def prompt(self) -> str:
+        if self.entries is not None and self.current is not None:
+            return f"{self.entries.key}{self.entries.label(self.entries.index)} = "
+        return super().prompt()
+
+    def command(self, text: str) -> Reply | None:
+        if text not in ENTRIES:
+            return None
+        step = self.current
+        wanted = self._expected(self._kind(step.key))
+        if wanted.a.size == 1:
+            return Reply((f"  {step.key} is one number: answer it as it is.",))
+        if self.entries is None:
+            self.entries = EntryState(step.key, wanted)
+        e = self.entries
+        return Reply((f"  {step.key} entry by entry: {e.count()}, row by row. ? shows an entry's "
+                      f"value, hint gives a hint.",))
+
+    def respond(self, line: str) -> Reply:
+        if self.entries is None or self.done:
+            return super().respond(line)
+        text = (line or "").strip()
+        e, step = self.entries, self.current
+        if text.lower() in QUIT:
+            return self.stop()
+        if not text:
+            return Reply((f"  type entry {e.label(e.index)} of {e.key} (a number); hint, help, "
+                          f"? shows its value, q stops",))
+        if text.lower() in HELP:
+            return Reply(tuple(self.usage()))
+        if text.lower() in HINT:
+            if e.hints >= 2:
+                return Reply(("  No more hints for this entry: ? shows its value.",))
+            e.hints += 1
+            return Reply((f"  Hint: {self._entry_hint(e, e.hints - 1)}",))
+        if text.lower() in ENTRIES:
+            return Reply((f"  already entry by entry: entry {e.label(e.index)} of {e.key}",))
+        if text == SHOW:
+            return self._entry_done(e, "shown", [f"  The value: {e.key}{e.label(e.index)} = "
+                                                 f"{self.writer.math(Value(e.wanted.a.ravel()[e.index]))}"])
+        from .matrixcheck import entry_answer, entry_verdict
+        try:
+            answer = entry_answer(text)
+        except DeriveError as err:
+            said = str(err)
+            return Reply((f"  {said[said.find('cannot read'):] if 'cannot read' in said else said}. "
+                          f"Try again (this does not count as a try).",))
+        status = entry_verdict(self.ex, {k: self.read(v) for k, v in self.given().items()},
+                               e.key, e.index, answer, self.rtol, self.atol)
+        if status == "few":
+            from .answers import MIN_SIGNIFICANT
+            return Reply((f"  right to the digits you wrote, but too few digits: give at least "
+                          f"{MIN_SIGNIFICANT} significant figures. Try again (this does not count "
+                          f"as a try).",))
+        e.tries += 1
+        if status in CREDITED:
+            e.texts.append(text)
+            return self._entry_done(e, status, ["  ✓ correct" if status == "correct" else
+                                                "  ✓ carried forward: right given your earlier answers"])
+        left = self.tries - e.entry_tries()
+        if not left:
+            e.texts.append(text)
+            return self._entry_done(e, "incorrect", ["  ✗ incorrect", f"  The value: {e.key}"
+                                    f"{e.label(e.index)} = {self.writer.math(Value(e.wanted.a.ravel()[e.index]))}"])
+        e.hints = max(e.hints, min(e.entry_tries(), 2))
+        return Reply(("  ✗ not right yet", f"  Hint: {self._entry_hint(e, e.entry_tries() - 1)}",
+                      f"  Try again ({left} {'try' if left == 1 else 'tries'} left; ? shows the value)."))
+
+    def _entry_hint(self, e, level: int) -> str:
+        """The rule of the whole step, then where this entry sits in it (never its value)."""
+        rule = self._rule(e.key)
+        if level <= 0:
+            return f"entry {e.label(e.index)} of {e.key}: {rule}"
+        rows, cols = e.wanted.a.shape
+        r, c = divmod(e.index, cols)
+        return (f"{rule}; {e.key} is {self._described(e.wanted)}, and this entry is its row {r + 1}, "
+                f"column {c + 1}")
+
+    def _entry_done(self, e, status: str, lines: list) -> Reply:
+        """One entry ended (``status``): the next entry, or the step ends with the whole matrix."""
+        e.statuses.append(status)
+        if status == "shown":
+            e.texts.append(self.writer.math(Value(e.wanted.a.ravel()[e.index])))
+        e.index += 1
+        e.start = e.tries
+        e.hints = 0
+        if e.index < e.wanted.a.size:
+            return Reply(tuple(lines))
+        step = self.current
+        step.attempts.append(e.matrix_text())
+        step.status = ("shown" if "shown" in e.statuses else "incorrect" if "incorrect" in e.statuses
+                       else "carried" if "carried" in e.statuses else "correct")
+        self.entries = None
+        return self._advance(lines + [f"  {step.key}: {STATUS_TEXT[step.status]} "
+                                      f"({e.summary()})"])
 
     def _shown(self, tensor):
         from ..core.matrixmath import MatrixValue
@@ -533,7 +767,8 @@ class MatrixTutor(Tutor):
         return [ex.title or "Derivation in matrix form", *_joined("Given: ", given),
                 f"Answer each of the {n} step{'s' if n != 1 else ''} with a number or a whole "
                 f"matrix, as nested lists [[1, 2], [3, 4]] or rows split by ; as printed "
-                f"[1, 2; 3, 4]: {self.tries} tries per step, ? shows the value, q stops."]
+                f"[1, 2; 3, 4]: {self.tries} tries per step; entries answers a matrix entry by "
+                f"entry, hint gives a hint, help says how, ? shows the value, q stops."]
 
     def _label(self, k):
         from ..core.matrixmath import Updated

@@ -47,6 +47,7 @@ def to_exact(value, name: str = "value") -> sp.Expr:
     """
     if isinstance(value, bool):
         raise InvalidValue(f"{name}: got a boolean ({value}); give a number such as 2 or 0.5")
+    value = from_torch(value)[0]
     if type(value).__module__ == "numpy":
         value = _from_numpy(value, name)
     if isinstance(value, int):
@@ -96,6 +97,26 @@ def to_exact(value, name: str = "value") -> sp.Expr:
     except InvalidValue:
         raise
     raise InvalidValue(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+
+
+def from_torch(value):
+    """(the numpy array a torch tensor holds — on the CPU, detached; bfloat16 as float32, which
+    holds it exactly — and the tensor's dtype name), or (``value``, "") for anything else. Torch
+    is imported only for an object whose type comes from it.
+
+    >>> from_torch(0.5)
+    (0.5, '')
+    """
+    if type(value).__module__.split(".", 1)[0] != "torch" or not hasattr(value, "detach"):
+        return value, ""
+    import torch
+    tensor = value.detach().cpu()
+    dtype = str(tensor.dtype).removeprefix("torch.")
+    if tensor.is_complex():
+        raise InvalidValue(f"a complex tensor ({dtype}) is not a real number; give real values")
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.to(torch.float32)
+    return tensor.numpy(), dtype
 
 
 def _from_numpy(value, name: str):

@@ -487,8 +487,18 @@ def targets(P: Tensor, Y: Tensor, where: Where, rows: bool = False) -> Tensor:
 
 
 def is_tensor_value(value) -> bool:
-    """True for what the tensor language takes as a vector or matrix: lists, arrays, matrices."""
+    """True for what the tensor language takes as a vector or matrix: lists, arrays, matrices,
+    torch tensors of one or two dimensions."""
+    from .numbers import from_torch
+    array, dtype = from_torch(value)
+    if dtype:  # a torch tensor: a scalar one is a number
+        return array.ndim > 0
     return isinstance(value, (list, tuple, np.ndarray, sp.MatrixBase))
+
+
+def _nested_list(a: np.ndarray):
+    """A numpy array as nested lists of its own scalars (float32 entries kept as float32)."""
+    return list(a) if a.ndim == 1 else [_nested_list(r) for r in a]
 
 
 def tensor_value(value, name: str, rows: bool = False) -> Tensor:
@@ -508,6 +518,8 @@ def tensor_value(value, name: str, rows: bool = False) -> Tensor:
             seen[key] = exact_number(v, label)
         return seen[key]
 
+    from .numbers import from_torch
+    value = from_torch(value)[0]  # a torch tensor: the numpy array it holds
     if isinstance(value, sp.MatrixBase):
         value = value.tolist()
     if isinstance(value, sp.NDimArray):
@@ -516,7 +528,11 @@ def tensor_value(value, name: str, rows: bool = False) -> Tensor:
         if value.ndim > 4:
             raise InvalidValue(f"{name}: arrays of {value.ndim} dimensions are not supported; give "
                               f"a vector, a matrix, a C×H×W image or a C_out×C_in×kh×kw kernel")
-        value = value.tolist()
+        if value.ndim == 0:
+            return scalar(to_exact(value, name))
+        # float32 entries as the decimals they print as in their own precision, not widened
+        value = value.tolist() if value.dtype.kind != "f" or value.dtype.itemsize >= 8 else \
+            _nested_list(value)
     if _depth(value) > 2:
         return _nd_value(value, name, to_exact)
     if not isinstance(value, (list, tuple)):
@@ -1657,9 +1673,11 @@ def evaluate_step_formula(step: TapeStep, G: Tensor, build, shape: tuple) -> Ten
 class TensorEvaluation:
     """Exact forward tensors and reverse-mode gradients of a tensor Graph at given values."""
 
-    def __init__(self, graph: Graph, values: dict, rows: bool = False):
+    def __init__(self, graph: Graph, values: dict, rows: bool = False, lines: dict | None = None):
         """``rows``: the batch convention whose examples are the rows (a list is then a row
-        vector, and softmax and cross-entropy go along each row)."""
+        vector, and softmax and cross-entropy go along each row). ``lines`` (optional): tensors
+        that stand for some lines' values instead of computing them (a student's own forward
+        values, as checking carries them forward)."""
         self.graph = graph
         self.values: dict[str, Tensor] = {}
         for name in graph.inputs:
@@ -1672,6 +1690,9 @@ class TensorEvaluation:
         self._adjoints: dict[str, dict[str, Tensor]] = {}
         with gc_paused():
             for eq in graph.equations:
+                if lines and eq.name in lines:
+                    self.values[eq.name] = lines[eq.name]
+                    continue
                 try:
                     self.values[eq.name] = self._eval(eq.tree)
                 except Undefined as reason:

@@ -20,7 +20,10 @@ def _activation_call(name: str, arg: str, alpha=None) -> str:
 def _plain(value):
     """A numpy array as nested lists of its own scalars (``tolist()`` would turn a float32 3.001
     into the Python float 3.0009999275207520); a 0-d array as its scalar; lists and tuples
-    element by element; anything else unchanged. Builders take arrays wherever they take lists."""
+    element by element; anything else unchanged. Builders take arrays wherever they take lists,
+    and torch tensors (parameters too) as the numpy arrays they hold."""
+    from ..core.numbers import from_torch
+    value = from_torch(value)[0]
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) is not None:
         if value.ndim == 0:
             return value[()]
