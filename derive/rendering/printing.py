@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the matrix objects are imported where they are printed: a s
                                    ShapeOf, Dots, TensorCall, Transposed, Updated)
 from ..core.notation import Hat, Indexed, Layered, Notation, PartialOf, ProductOver, SumOver
 from ..core.numbers import format_number, terminating_decimal
+from .arithmetic import member_carries
 
 _GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
                "eta": "η",
@@ -340,9 +341,19 @@ class _HandWritten:
     def _print_Chain(self, c: Chain):
         out = []
         items = c.items
+        # a member combining shown numbers shows enough digits to give the shown result
+        carries = (member_carries(items, self._settings["precision"], self._settings.get("carry", 0))
+                   if len(items) > 2 and any(isinstance(i, Value) for i in items) else {})
+        wider = {}
         for i, item in enumerate(items):
             if not isinstance(item, str):
-                text = self._print(item)
+                if i in carries:
+                    if carries[i] not in wider:
+                        wider[carries[i]] = type(self)({**self._settings,
+                                                        "precision": self._settings["precision"] + carries[i]})
+                    text = wider[carries[i]]._print(item)
+                else:
+                    text = self._print(item)
                 if len(out) >= 2 and out[-1].strip() in ("=", "\\approx", "≈") and text == out[-2]:
                     out.pop()  # "∂y/∂x = 40 = 40": the second member adds nothing
                     continue

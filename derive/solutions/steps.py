@@ -9,6 +9,13 @@ import sympy as sp
 from ..core.derivation import Chain, Partial, Product, Value
 from ..core.functions import BY_CLASS
 from ..core.errors import SpecError
+from ..core.functions import Sentence
+
+# How the numbers were obtained: a remark for the lecturer (``--notes``), not for the students.
+EXACT_NOTE = Sentence("Every number is computed exactly (fractions, and closed forms such as "
+                      "σ(7) = 1/(1 + e⁻⁷)) and rounded only where it is shown; a factor that enters "
+                      "a product or sum is shown with enough digits for the line to be redone from "
+                      "the numbers printed.")
 
 
 def activations_used(ex):

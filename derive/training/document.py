@@ -67,7 +67,7 @@ def training_content(tr, figure: str | None = None) -> Content:
     s = Section("The training run")
     rate = _rate(tr)
     parts = [f"Starting from the given values, {tr.steps} update{'s' if tr.steps != 1 else ''} of "
-             f"{opt.title} (the rule of PyTorch's {opt.torch}, in exact arithmetic)"]
+             f"{opt.title} (the update rule as in PyTorch's {opt.torch})"]
     math = []
     if rate is not None:
         parts.append(" with learning rate {0}")
