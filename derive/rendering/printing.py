@@ -349,7 +349,8 @@ class _HandWritten:
             if not isinstance(item, str):
                 if i in carries:
                     if carries[i] not in wider:
-                        wider[carries[i]] = type(self)({**self._settings,
+                        settings = {k: self._settings[k] for k in self._default_settings}
+                        wider[carries[i]] = type(self)({**settings,
                                                         "precision": self._settings["precision"] + carries[i]})
                     text = wider[carries[i]]._print(item)
                 else:
