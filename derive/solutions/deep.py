@@ -278,6 +278,8 @@ def mlp_sections(ex, d) -> list:
     s.show(Row((Chain(TotalOf(LOSS, Layered(W, L, sp.Tuple(J, I))), "=",
                       Product((Layered(DELTA, L, J), Layered(A, L - 1, I)))),
                 Chain(TotalOf(LOSS, Layered(B, L, J)), "=", Layered(DELTA, L, J)))))
+    s.say(Sentence("The layers count from 1; the network's inputs are layer 0, {0}.",
+                   (Chain(Layered(A, 0, I), "=", Indexed(sp.Symbol("x"), I)),)))
     for l in range(layers, 0, -1):
         act = _activation(acts[l - 1])
         for j in range(1, widths[l] + 1):
