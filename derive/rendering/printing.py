@@ -611,6 +611,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
     def _index(self, index, sep: str) -> str:
         if isinstance(index, sp.Tuple):
+            if any(not i.is_Symbol for i in index):
+                sep = ","  # p_{y_b, b}: an index that is not one letter needs the comma
             return sep.join(self._print(i) for i in index)
         return self._print(index)
 
@@ -1065,6 +1067,8 @@ class TextPrinter(_HandWritten, StrPrinter):
 
     def _index(self, index, sep: str) -> str:
         if isinstance(index, sp.Tuple):
+            if any(not i.is_Symbol for i in index):
+                sep = ","  # p_{y_b, b}: an index that is not one letter needs the comma
             return sep.join(self._print(i) for i in index)
         return self._print(index)
 

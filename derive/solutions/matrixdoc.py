@@ -21,6 +21,7 @@ from ..core.staging import StagedEquation
 from ..core.tensor import TENSOR_FUNCTIONS, NoRule, display, fused_rule_of, operands, rule_of
 from ..core.parser import BinOp, Call, Name, Neg, Transpose
 from ..rendering.blocks import Content, Section
+from .tensorwords import definitions, written_mean
 
 ONES = Ones()
 _FOCUS = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[(\d+),\s*(\d+)\]$")
@@ -289,6 +290,8 @@ def build_matrix(ex) -> Content:
     named = _introduced_sentence(ex, shapes)
     if named is not None:
         s.say(named)
+    for sentence in definitions(ex):  # softmax and cross-entropy, where they are used
+        s.say(sentence)
     if not symbolic:  # the numbers the forward pass starts from, as the scalar documents give them
         s.say(Sentence("The given values:"))
         for group in _side_by_side(ex.inputs, values):
@@ -304,6 +307,9 @@ def build_matrix(ex) -> Content:
         else:
             s.say(Sentence("{0} is {1}:", (_sym(eq.name), ShapeOf(shape))))
         items = [_sym(eq.name), "=", display(eq.tree, shapes)]
+        mean = None if symbolic else written_mean(ex, eq, values)  # −⅓(log … + …), to redo
+        if mean is not None:
+            items += ["=", mean]
         s.show(Chain(*items) if symbolic else Chain(*items, "=", _shown(values[eq.name])))
     sections.append(s)
 
