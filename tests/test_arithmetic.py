@@ -24,10 +24,10 @@ SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 VULGAR = {"½": Fraction(1, 2), "¼": Fraction(1, 4), "⅓": Fraction(1, 3), "¾": Fraction(3, 4)}
 NUMBER = r"−?\d+(?:\.\d+)?(?:×10[⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)?"
 RESULT = re.compile(rf"^{NUMBER}$")
-TOKEN = re.compile(rf"\s*(\d+(?:\.\d+)?(?:×10[⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)?|[½¼⅓¾]|[()\[\]·+−/²³⁴]|σ|tanh|ReLU|softplus|e\^|ln)")
+TOKEN = re.compile(rf"\s*(\d+(?:\.\d+)?(?:×10[⁻]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)?|[½¼⅓¾]|[()\[\]·+−/²³⁴]|σ|tanh|ReLU|softplus|e\^|ln|log)")
 FUNCTIONS = {"σ": lambda x: 1 / (1 + mpmath.exp(-x)), "tanh": mpmath.tanh,
              "ReLU": lambda x: max(x, 0), "softplus": lambda x: mpmath.log(1 + mpmath.exp(x)),
-             "ln": mpmath.log}
+             "ln": mpmath.log, "log": mpmath.log}
 
 
 def number(text: str) -> Fraction:
@@ -211,6 +211,8 @@ def random_example(seed: int):
                           biases=[[_decimal(rng, -0.5, 0.5, 1) for _ in range(h)], [_decimal(rng, -0.5, 0.5, 1)]],
                           targets=[rng.choice([0, 1, 0.5])], activation=rng.choice(["sigmoid", "tanh"]),
                           loss="half_squared_error", lr=0.5)
+    if seed % 12 == 4:  # a softmax classifier on a batch: the cross-entropy's mean written out
+        return _classifier(rng)
     act = rng.choice(["sigmoid", "tanh", "relu"])
     return derive.Example.from_equations(
         f"z = W @ x + b\na = {act}(z)\nL = sum((a - y)**2)",
@@ -218,6 +220,16 @@ def random_example(seed: int):
                 "x": [_decimal(rng, -1, 1, 1), _decimal(rng, -1, 1, 1)],
                 "b": [_decimal(rng, -0.5, 0.5, 1), _decimal(rng, -0.5, 0.5, 1)],
                 "y": [rng.choice([0, 1]), rng.choice([0, 1])]}, lr="0.1")
+
+
+def _classifier(rng):
+    batch = rng.randint(1, 3)
+    X = [[_decimal(rng, -2, 2, 1) for _ in range(batch)] for _ in range(2)]
+    return derive.Example.from_equations(
+        "z = W @ X + b\np = softmax(z)\nL = cross_entropy(p, y)",
+        values={"W": [[_decimal(rng, -1, 1, 1) for _ in range(2)] for _ in range(3)], "X": X,
+                "b": [_decimal(rng, -0.5, 0.5, 1) for _ in range(3)],
+                "y": [rng.randint(0, 2) for _ in range(batch)]}, lr="0.1")
 
 
 def test_the_issues_own_lines_are_checked_as_a_student_would():
