@@ -341,7 +341,7 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
                    f"{{0}}{advice}" + (f"; the argument above for {act} layers gives {{1}}." if differs else "."),
                    (Chain(sp.Symbol("r") if is_bound else Variance(W), "=", chosen),
                     *((Chain(Variance(W), "=", derived),) if differs else ()))))
-    if spec.name == "relu" and scheme == "he":
+    if scheme == "he":
         s.lecturer_note(Sentence("PyTorch's torch.nn.init.kaiming_normal_(w, nonlinearity='relu') "
                                  "draws exactly this: standard deviation gain/√fan_in with gain √2."))
     s.lecturer_note(Sentence("The tutoring conversation this handout follows wrote He's rule as "
