@@ -295,9 +295,10 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
     backward = sp.solve(sp.Eq(lm.slope_gain * n_out * r["Var_w"], 1), r["Var_w"])[0]
     balanced = sp.solve(sp.Eq(lm.slope_gain * (n_in + n_out) / 2 * r["Var_w"], 1), r["Var_w"])[0]
     s.say(Sentence("A gradient flows back through the same weights and through f': each "
-                   "∂L/∂a of the layer below sums over the n_out units it feeds, "
+                   "∂L/∂a of the layer below sums over the {1} units it feeds, "
                    + ("and {0}, so" if lm.exact else "and near 0 {0}, so"),
-                   (Chain(Expectation(sp.Function("f'")(Z) ** 2), "=" if lm.exact else "≈", lm.slope_gain),)))
+                   (Chain(Expectation(sp.Function("f'")(Z) ** 2), "=" if lm.exact else "≈", lm.slope_gain),
+                    n_out)))
     s.show(Chain(Variance(TotalOf(LOSS_SYMBOL, Layered(A, L - 1))), "=" if lm.exact else "≈",
                  sp.Mul(lm.slope_gain, sp.Symbol("n_out"), Variance(W), Variance(TotalOf(LOSS_SYMBOL, Layered(A, L))),
                         evaluate=False)))
@@ -328,8 +329,8 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
          Sentence("bound {0}", (Chain(sp.Symbol("r"), "=", _root(6 / (r["n_in"] + r["n_out"]))),))],
     ]
     s.tabulate(["scheme", "for", "variance Var[w]", "standard deviation"], rows)
-    s.say(Sentence("Glorot's variance is 2/(n_in + n_out), not 1/(n_in + n_out): the mean of the "
-                   "two fan sizes is (n_in + n_out)/2."))
+    s.say(Sentence("Glorot's variance is {0}, not {1}: the mean of the two fan sizes is {2}.",
+                   (r["xavier"], 1 / (n_in + n_out), sp.Mul(n_in + n_out, sp.Pow(2, -1, evaluate=False), evaluate=False))))
     chosen = {"he": r["he"], "lecun": r["lecun"], "xavier": r["xavier"], "xavier_uniform": r["xavier_uniform_bound"],
               "leaky_he": r["leaky_he"], "he_fan_out": r["he_fan_out"]}[scheme]
     is_bound = scheme == "xavier_uniform"
