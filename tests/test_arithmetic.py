@@ -123,7 +123,8 @@ class Parser:
 
 def redo(text: str):
     toks = tokens(text)
-    if not toks or not any(t in ("·", "+", "−", "/", "²", "³") or t in FUNCTIONS for t in toks[1:]):
+    if not toks or not (any(t in ("·", "+", "−", "/", "²", "³") for t in toks[1:])
+                        or any(t in FUNCTIONS or t == "e^" for t in toks)):
         return None  # one number restated, or not arithmetic
     p = Parser(toks)
     value = p.expression()
@@ -262,3 +263,26 @@ def test_more_digits_also_redo_and_the_exact_values_stay_in_the_key():
     key = float(ex.grad("w"))
     assert f"{key:.4g}".replace("-", "−") in ex.to_text()
     assert "≈" in ex.to_text(exact=True)
+
+
+def test_training_comparison_layers_and_homework_lines_redo(tmp_path):
+    from derive.courseware.compare import compare_activations, render_comparison
+    from derive.courseware.homework import generate
+    from derive.model.spec import load_spec
+    docs = {opt: derive.neuron(x=2, w=-1, b=0.5, y=1, activation="sigmoid").train(2, optimizer=opt, lr=0.1).to_text()
+            for opt in ("sgd", "momentum", "adam", "rmsprop")}
+    docs["clipped"] = derive.chain(depth=3, weight=0.7, x=1.5, y=0.2, activation="tanh").train(2, lr=0.1,
+                                                                                            clip_norm=0.5).to_text()
+    docs["compare"] = render_comparison(compare_activations(["relu", "sigmoid", "tanh"], x=1.5, w=-0.7, b=0.3,
+                                                            y=1, lr=0.1), "text")
+    docs["batchnorm"] = derive.batchnorm([1, 2, 4], gamma=2, beta=0.5, upstream=[1, -1, 0.5]).to_text()
+    docs["rnn"] = derive.rnn([1, -1, 2], h0=0, w_xh=0.5, w_hh=1.5, w_hy=1, y=1).to_text()
+    spec = tmp_path / "hw.yaml"
+    spec.write_text("equations: |\n  z = w*x + b\n  a = tanh(z)\n  L = (a - y)**2\nvalues: {y: 0.5}\n"
+                    "random:\n  x: {uniform: [-2, 2], decimals: 1}\n  w: {uniform: [-1, 1], decimals: 2}\n"
+                    "  b: {choice: [-0.3, 0.1]}\nlr: 0.1\n")
+    generate(load_spec(str(spec)), 4, 3, tmp_path / "hw", ["text"], jobs=1)
+    docs["solutions"] = (tmp_path / "hw" / "solutions.txt").read_text()
+    for name, text in docs.items():
+        checked, wrong = check_document(text)
+        assert checked >= 3 and not wrong, (name, wrong)
