@@ -80,8 +80,8 @@ def test_softmax_and_cross_entropy_are_defined_and_the_batch_mean_written_out():
     text = _flat(ex.to_text())
     assert "The softmax turns each column of scores into probabilities that sum to 1" in text
     assert "softmax(z)ᵢ = e^(zᵢ)/Σ_{j=1..k} e^(zⱼ)" in text
-    assert "The cross-entropy is the mean, over the batch's examples b" in text
-    assert "(here p = a2 and y = Y): L = −⅓Σ_{b=1..3} log(p_y_b,b)" in text
+    assert "The cross-entropy (here p = a2 and y = Y) is the mean, over the examples b of the batch" in text
+    assert "class y_b: L = −⅓Σ_{b=1..3} log(p_y_b,b)" in text
     # the three probabilities of the targets' classes (Y = 0, 2, 1), read off a2 above
     m = re.search(r"L = CE\(a2, Y\) = −\(1/3\) · \(log\(([\d.]+)\) \+ log\(([\d.]+)\) \+ log\(([\d.]+)\)\) ≈ ([\d.]+)", text)
     assert m, text[text.index("L is a number"):][:200]

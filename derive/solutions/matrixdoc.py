@@ -21,7 +21,7 @@ from ..core.staging import StagedEquation
 from ..core.tensor import TENSOR_FUNCTIONS, NoRule, display, fused_rule_of, operands, rule_of
 from ..core.parser import BinOp, Call, Name, Neg, Transpose
 from ..rendering.blocks import Content, Section
-from .tensorwords import definitions, written_mean
+from .tensorwords import add_definitions, written_mean
 
 ONES = Ones()
 _FOCUS = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[(\d+),\s*(\d+)\]$")
@@ -290,8 +290,7 @@ def build_matrix(ex) -> Content:
     named = _introduced_sentence(ex, shapes)
     if named is not None:
         s.say(named)
-    for sentence in definitions(ex):  # softmax and cross-entropy, where they are used
-        s.say(sentence)
+    add_definitions(ex, s)  # softmax and cross-entropy, where they are used
     if not symbolic:  # the numbers the forward pass starts from, as the scalar documents give them
         s.say(Sentence("The given values:"))
         for group in _side_by_side(ex.inputs, values):

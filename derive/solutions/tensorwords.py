@@ -17,39 +17,36 @@ def _calls(ex, func: str) -> list:
     return [eq for eq in ex.graph.equations if isinstance(eq.tree, Call) and eq.tree.func == func]
 
 
-def definitions(ex) -> list:
-    """Sentences defining the softmax and cross-entropy lines of ``ex`` (one each), for the
-    section that lists the computation."""
+def add_definitions(ex, s) -> None:
+    """The softmax and cross-entropy of ``ex`` defined (one each), each a sentence and its
+    display, in the section ``s`` that lists the computation."""
     j, i, k, b = sp.symbols("j i k b")
     z = sp.Symbol("z")
-    out = []
     for eq in (_calls(ex, "softmax") + _calls(ex, "log_softmax"))[:1]:
         arg = eq.tree.args[0]
         line = (Chain(sp.Symbol(eq.name), "=", sp.Function(eq.tree.func)(sp.Symbol(arg.id))),) \
             if isinstance(arg, Name) else ()
-        out.append(Sentence("The softmax turns each column of scores into probabilities that sum to 1"
-                            + (" ({1})" if line else "") + ": {0}.",
-                            (Chain(Indexed(sp.Function("softmax")(z), i), "=",
-                                   sp.exp(Indexed(z, i)) / SumOver(sp.exp(Indexed(z, j)), j, 1, k)), *line)))
+        s.say(Sentence("The softmax turns each column of scores into probabilities that sum to 1"
+                       + (" (here {0})" if line else "") + ":", line))
+        s.show(Chain(Indexed(sp.Function("softmax")(z), i), "=",
+                     sp.exp(Indexed(z, i)) / SumOver(sp.exp(Indexed(z, j)), j, 1, k)))
     for eq in _calls(ex, "cross_entropy")[:1]:
-        out.append(_ce_sentence(ex, eq, _batch(ex, eq), b))
-    return out
-
-
-def _ce_sentence(ex, eq, batch: int, b) -> Sentence:
-    p, y = sp.Symbol("p"), sp.Symbol("y")
-    names = tuple(Chain(generic, "=", sp.Symbol(a.id)) for generic, a in zip((p, y), eq.tree.args)
-                  if isinstance(a, Name) and a.id != generic.name)  # the lines' own names
-    given = (" (here " + " and ".join(f"{{{i + 1}}}" for i in range(len(names))) + ")") if names else ""
-    if batch == 1:
-        return Sentence("The cross-entropy is the negative log of the probability p gives the "
-                        "example's class y" + given + ": {0}.",
-                        (Chain(sp.Symbol(eq.name), "=", -sp.log(Indexed(p, y))), *names))
-    term = sp.log(Indexed(p, sp.Tuple(Indexed(y, b), b)))
-    return Sentence("The cross-entropy is the mean, over the batch's examples b, of the negative "
-                    "log of the probability p gives each example's class y_b" + given + ": {0}.",
-                    (Chain(sp.Symbol(eq.name), "=", sp.Mul(sp.Rational(-1, batch), SumOver(term, b, 1, batch),
-                                                          evaluate=False)), *names))
+        batch = _batch(ex, eq)
+        p, y = sp.Symbol("p"), sp.Symbol("y")
+        names = tuple(Chain(generic, "=", sp.Symbol(a.id)) for generic, a in zip((p, y), eq.tree.args)
+                      if isinstance(a, Name) and a.id != generic.name)  # the lines' own names
+        given = (" (here " + " and ".join(f"{{{n + 3}}}" for n in range(len(names))) + ")") if names else ""
+        if batch == 1:
+            s.say(Sentence("The cross-entropy" + given + " is the negative log of the probability "
+                           "{0} gives the example's class {1}:", (p, y, b, *names)))
+            s.show(Chain(sp.Symbol(eq.name), "=", -sp.log(Indexed(p, y))))
+            continue
+        s.say(Sentence("The cross-entropy" + given + " is the mean, over the examples {2} of the "
+                       "batch, of the negative log of the probability {0} gives each example's "
+                       "class {1}:", (p, Indexed(y, b), b, *names)))
+        term = sp.log(Indexed(p, sp.Tuple(Indexed(y, b), b)))
+        s.show(Chain(sp.Symbol(eq.name), "=", sp.Mul(sp.Rational(-1, batch), SumOver(term, b, 1, batch),
+                                                     evaluate=False)))
 
 
 def _batch(ex, eq) -> int:
@@ -90,4 +87,4 @@ def written_mean(ex, eq, values):
     return Subst(expr, tuple(shown))
 
 
-__all__ = ["definitions", "written_mean"]
+__all__ = ["add_definitions", "written_mean"]
