@@ -10,9 +10,9 @@ round to the printed result.
 >>> third = Value(sp.Rational(1, 3))
 >>> carry_for(Product((third, third)), Value(sp.Rational(1, 9)), 4, 0)  # 0.3333 · 0.3333 ≈ 0.1111
 0
->>> a, b = Value(sp.Rational(-1124, 1000) + sp.Rational(3, 10**5)), Value(sp.Rational(9828, 10**5) + sp.Rational(4, 10**6))
->>> carry_for(Product((a, b)), Value(a.number * b.number), 4, 0) > 0  # 1.124 · 0.09828 would round off
-True
+>>> g, eta = Value(sp.Rational(-126853, 3 * 10**6)), Value(sp.Rational(8, 10))  # g = −0.0422843…
+>>> carry_for(Product((g, eta)), Value(g.number * eta.number), 4, 0)  # (−0.04228)·0.8 ≠ −0.03383
+1
 """
 from __future__ import annotations
 
@@ -59,25 +59,18 @@ def evaluate(items, digits: int, subst_digits: int):
             if item in OPERATORS:
                 if term is None:
                     return None
-                total += sign * term
+                total = _plus(total, term if sign == 1 else -term)
                 sign, term = OPERATORS[item], None
-                continue
-            if item in PRODUCT:
-                continue  # juxtaposed factors below multiply
-            return None
+            elif item not in PRODUCT:  # juxtaposed factors multiply; anything else: no arithmetic
+                return None
+            continue
         value = _value(item, digits, subst_digits)
         if value is None:
             return None
         term = value if term is None else _times(term, value)
-        if term is None:
-            return None
     if term is None:
         return None
-    return _plus(total, sign * term) if isinstance(term, Fraction) else _plus(total, _neg(term, sign))
-
-
-def _neg(x, sign):
-    return x if sign == 1 else -x
+    return _plus(total, term if sign == 1 else -term)
 
 
 def _plus(a, b):
@@ -165,11 +158,11 @@ def reproduces(x, printed: str) -> bool:
                 and value.quantize(quantum, ROUND_HALF_UP) == target)
 
 
-def carry_for(member, result: Value, precision: int, subst_carry: int, items=None) -> int | None:
-    """The fewest extra digits the numbers of ``member`` (or of ``items``, a member with operators
-    between its items) need for the line ``member = result`` to be redone from the page; None
-    when the member holds more than numbers (nothing to redo)."""
-    items = (member,) if items is None else items
+def carry_for(member, result: Value, precision: int, subst_carry: int) -> int | None:
+    """The fewest extra digits the numbers of ``member`` (one math object, or a tuple of items
+    with operators between them: w, "−", η·g) need for the line ``member = result`` to be redone
+    from the page; None when the member holds more than numbers (nothing to redo)."""
+    items = member if isinstance(member, tuple) else (member,)
     printed = format_number(result.number, result.digits or precision)
     for carry in range(MAX_CARRY + 1):
         x = evaluate(items, precision + carry, precision + carry + subst_carry)
@@ -195,7 +188,7 @@ def member_carries(items: tuple, precision: int, subst_carry: int) -> dict:
         if relation not in EQUALITIES or not member or len(result) != 1 \
                 or not isinstance(result[0], Value) or not combines(member):
             continue
-        carry = carry_for(None, result[0], precision, subst_carry, items=member)
+        carry = carry_for(tuple(member), result[0], precision, subst_carry)
         if carry:
             out.update({i: carry for i in range(s0, e0)})
     return out
