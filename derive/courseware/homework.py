@@ -757,11 +757,11 @@ def _sheet(gen, fmt: str, solutions: bool, body: str, variants=(), per_page: boo
                                     f"seed give the same variants. Each variant shows its id "
                                     f"(spec-seed-index)."))
         text = _before_end(text, render_content(Content("", [note]), fmt, fragment=True, notes=True,
-                                                macros=False), fmt)
+                                                macros=False))
     return text
 
 
-def _before_end(document: str, part: str, fmt: str) -> str:
+def _before_end(document: str, part: str) -> str:
     """``part`` placed at the end of a whole document (before LaTeX's and HTML's closing lines)."""
     for end in ("\\end{document}", "</main>"):
         if end in document:

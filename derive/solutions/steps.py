@@ -7,9 +7,8 @@ import re
 import sympy as sp
 
 from ..core.derivation import Chain, Partial, Product, Value
-from ..core.functions import BY_CLASS
+from ..core.functions import BY_CLASS, Sentence
 from ..core.errors import SpecError
-from ..core.functions import Sentence
 
 # How the numbers were obtained: a remark for the lecturer (``--notes``), not for the students.
 EXACT_NOTE = Sentence("Every number is computed exactly (fractions, and closed forms such as "

@@ -74,6 +74,8 @@ def training_content(tr, figure: str | None = None) -> Content:
         math.append(Chain(ETA, "=", Value(rate)))
     s.say(Sentence("".join(parts) + ". Step k shows the values after k updates; update k uses the "
                    "gradient at step k − 1.", tuple(math)))
+    s.lecturer_note(Sentence("Every step is computed in exact arithmetic (no floating point), so the "
+                             "run is the optimizer's rule itself, rounded only where it is shown."))
     if rate is None:
         s.say(Sentence("Each parameter has its own learning rate:"))
         s.tabulate(["parameter", "learning rate"], [[symbol(p), Value(h.lr[p])] for p in tr.params])
