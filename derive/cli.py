@@ -32,8 +32,21 @@ PAPER = click.option("--paper", type=click.Choice(("a4", "letter")), default="a4
                      help="Paper size of LaTeX and PDF documents.")
 
 
+def _notes_option(ctx, param, value):
+    ctx.meta["derive.notes"] = value  # read by _notes(): no command signature changes
+    return value
+
+
+def _notes() -> bool:
+    """``--notes``: the remarks for the lecturer (how numbers were obtained), in a closing section."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.meta.get("derive.notes"))
+
+
 def _output_options(f):
     f = PAPER(f)
+    f = click.option("--notes", is_flag=True, expose_value=False, callback=_notes_option,
+                     help="Add the notes for the lecturer (how the numbers were obtained).")(f)
     f = click.option("--force", is_flag=True, help="Overwrite an existing output file.")(f)
     f = click.option("--exact", is_flag=True,
                      help="Also show exact forms of rounded values: σ(7) = 1/(1 + e^(−7)) ≈ 0.9991.")(f)
@@ -183,7 +196,7 @@ def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, f
 def _render(ex, fmt_name: str, fragment: bool) -> str:
     """One example in one format (a document, or an export such as the PyTorch script): the
     example's own ``render``, the same for scalar and tensor examples."""
-    return ex.render(fmt_name, fragment=fragment)
+    return ex.render(fmt_name, fragment=fragment, notes=_notes())
 
 
 @cli.command()
@@ -209,7 +222,7 @@ def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment,
     if None in (x, w, b, y):
         raise DeriveError("compare needs --x, --w, --b and --y")
     comp = compare_activations(activations, x=x, w=w, b=b, y=y, loss=loss, lr=lr)
-    emit(lambda f, frag: render_comparison(comp, f, precision, frag, exact), fmt, output, force, fragment, paper=paper)
+    emit(lambda f, frag: render_comparison(comp, f, precision, frag, exact, notes=_notes()), fmt, output, force, fragment, paper=paper)
 
 
 @cli.command()
@@ -452,6 +465,8 @@ def _check_homework(spec, given: dict, rtol, atol, name: str) -> int:
 @click.option("--jobs", type=int, callback=lambda c, p, v: _jobs(v),
               help="Processes to render with, 1 to 4 × the cores (default: the number of cores).")
 @click.option("--force", is_flag=True, help="Replace the folder if it exists and is not empty.")
+@click.option("--notes", is_flag=True, expose_value=False, callback=_notes_option,
+              help="End the solutions with a note for the lecturer (the spec's hash and the seed).")
 def homework(spec, variants, seed, out, fmts, jobs, force, per_page, paper):
     """Seeded homework variants with constraints: problems.*, solutions.* (the full worked
     derivation per variant), answers.csv, answers.json and Moodle XML.
@@ -490,7 +505,7 @@ def homework(spec, variants, seed, out, fmts, jobs, force, per_page, paper):
     if not [f for f in fmts.split(",") if f.strip()]:
         raise DeriveError("--format is empty; give one or more of md, tex, pdf, html, ipynb, text, moodle, qti, gift, worksheet")
     written = generate(load_spec(spec), variants, seed, out, fmts.split(","), jobs=jobs, force=force,
-                       per_page=per_page, paper=paper)
+                       per_page=per_page, paper=paper, notes=_notes())
     click.echo(f"wrote {len(written)} files to {out}", err=True)
 
 
@@ -608,7 +623,7 @@ def train(spec, steps, plot, fmt, output, precision, fragment, force, exact, pap
             run.plot(plot)
             beside = output and Path(plot).parent.resolve() == Path(output).parent.resolve()
             name = Path(plot).name if beside or fmt == "pdf" else plot  # a PDF is built beside a copy
-        emit(lambda f, frag: run.render(f, precision, frag, name, exact), fmt, output, force, fragment,
+        emit(lambda f, frag: run.render(f, precision, frag, name, exact, notes=_notes()), fmt, output, force, fragment,
              resources=[plot] if plot else [], paper=paper)
 
 
@@ -664,7 +679,7 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
             name = plot
         handout.content.sections.append(simulation_section(sim, name))
         handout.precision = precision
-        emit(lambda f, frag: handout.render(f, frag), fmt, output, force, fragment,
+        emit(lambda f, frag: handout.render(f, frag, notes=_notes()), fmt, output, force, fragment,
              resources=[plot] if plot else [], paper=paper)  # a PDF embeds the plot
 
 

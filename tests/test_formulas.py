@@ -19,7 +19,7 @@ PRINTED = {
     "relu": (
         r"\operatorname{ReLU}(z) = \max(0, z) = " + CASES % ("z", "z > 0", "0", r"z \le 0"),
         "ReLU(z) = max(0, z) = z if z > 0, else 0",
-        r"\operatorname{ReLU}'(z) = \mathbb{1}\left[z > 0\right] = " + CASES % ("1", "z > 0", "0", r"z \le 0")
+        r"\operatorname{ReLU}'(z) = \mathbf{1}\left[z > 0\right] = " + CASES % ("1", "z > 0", "0", r"z \le 0")
         + r"\quad(\operatorname{ReLU}'(0) = 0\text{ by convention})",
         "ReLU'(z) = 𝟙[z > 0] = 1 if z > 0, else 0 (ReLU'(0) = 0 by convention)"),
     "leaky_relu": (
@@ -72,7 +72,7 @@ PRINTED = {
         "∂Huber(r, δ)/∂r = r if |r| ≤ δ, else δ · sign(r)"),
     "hinge": (
         r"\operatorname{hinge}(y, s) = \max\left(0, 1 - y s\right)", "hinge(y, s) = max(0, 1 − ys)",
-        r"\frac{\partial \operatorname{hinge}(y, s)}{\partial s} = - y \mathbb{1}\left[y s \le 1\right] = "
+        r"\frac{\partial \operatorname{hinge}(y, s)}{\partial s} = - y \mathbf{1}\left[y s \le 1\right] = "
         + CASES % ("- y", r"y s \le 1", "0", "y s > 1"),
         "∂hinge(y, s)/∂s = −y · 𝟙[ys ≤ 1] = −y if ys ≤ 1, else 0"),
 }

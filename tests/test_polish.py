@@ -24,7 +24,7 @@ def test_leaky_relu_slope_is_shown_as_written_and_named_in_the_intro():
     assert "LeakyReLU with negative slope α (default 0.01); here α = 0.1:" in text
     assert ex.grad("w") == sp.Rational(-68, 100)  # 2(a − y) · 0.1 · x = 2(−1.7)(0.1)(2)
     latex = ex.to_latex()
-    assert r"\mathbb{1}\left[z > 0\right] + 0.1 \mathbb{1}\left[z \le 0\right]" in latex
+    assert r"\mathbf{1}\left[z > 0\right] + 0.1 \cdot \mathbf{1}\left[z \le 0\right]" in latex
     # the default slope is not repeated as "here"; an active unit at z > 0 passes slope 1
     other = derive.Example.from_equations("z = w*x + b\na = leaky_relu(z)\nL = (a - y)**2",
                                            values=dict(x=2, w=3, b=1, y=1))
@@ -181,37 +181,52 @@ def _indices(text: str) -> set:
             for i in m.group(1).split("_")}
 
 
+def _units(text: str) -> set:
+    """Every unit index of a numbered name in a plain-text document: x1, y1, and every index
+    of w1_2_1, z2_1, δ1_2 but the first (the layer)."""
+    out = set()
+    for m in re.finditer(r"(?<![A-Za-z0-9.])(?:[wbzaxy]|δ)(\d+(?:_\d+)*)\b", text):
+        indices = [int(i) for i in m.group(1).split("_")]
+        out |= set(indices[1:] if len(indices) > 1 else indices)
+    return out
+
+
+def _layers(text: str) -> set:
+    return {int(m.group(1)) for m in re.finditer(r"(?<![A-Za-z0-9.])(?:[wbza]|δ)(\d+)_\d+\b", text)}
+
+
 def test_index_base_zero_and_delta_on_an_mlp_in_every_format():
+    # the 0-based convention: units from 0, layers from 1 with the inputs as layer 0 (a⁽⁰⁾ = x)
     ex = derive.mlp(**MLP)
     one, zero = ex.to_text(), ex.to_text(notation=PRESET)
-    assert _indices(one) == {1, 2} and _indices(zero) == {0, 1}  # every name shifted, none left over
+    assert _units(one) == {1, 2} and _units(zero) == {0, 1}  # every unit shifted, none left over
+    assert _layers(one) == _layers(zero) == {1, 2}  # the layers are not
     z = _flat(zero)
-    assert "Write δ0_0 for ∂L/∂z0_0" in z
-    assert "δ1_0 = ∂L/∂a1_0 · ∂a1_0/∂z1_0 = (−0.4091) · 0.2417 ≈ −0.09891" in z
-    assert "δ0_1 = σ'(z0_1) · (w1_0_1 · δ1_0) = 0.2445 · [(−0.6) · (−0.09891)] ≈ 0.01451" in z
-    assert "∂L/∂w0_1_0 = δ0_1 · x0 = 0.01451 · 1 ≈ 0.01451" in z
-    assert ex.grad("w1_2_1") == ex.grad("w1_2_1")  # the API keeps the builder's names
-    assert abs(float(ex.grad("w1_2_1")) - 0.01451) < 5e-6
+    assert "Write δ1_0 for ∂L/∂z1_0" in z
+    assert "The layers count from 1; the network's inputs are layer 0, a0_i = xᵢ." in z
+    assert "δ2_0 = ∂L/∂a2_0 · ∂a2_0/∂z2_0 = (−0.40915) · 0.24175 ≈ −0.09891" in z
+    assert "δ1_1 = σ'(z1_1) · (w2_0_1 · δ2_0) = 0.2445 · [(−0.6) · (−0.09891)] ≈ 0.01451" in z
+    assert "∂L/∂w1_1_0 = δ1_1 · x0 = 0.01451 · 1 ≈ 0.01451" in z
+    assert abs(float(ex.grad("w1_2_1")) - 0.01451) < 5e-6  # the API keeps the builder's names
     latex = ex.to_latex(notation=PRESET)
     shown = set(re.findall(r"(?:w|b|z|a|\\delta)\^\{\((-?\d)\)\}_\{([\d,]+)\}", latex))
-    assert {layer for layer, _ in shown} == {"0", "1"}
+    assert {layer for layer, _ in shown} == {"1", "2"}  # and a⁽⁰⁾ᵢ = xᵢ stated; never a⁽⁻¹⁾
     assert {int(i) for _, idx in shown for i in idx.split(",")} == {0, 1}
-    assert r"w^{(0)}_{0,0}" in latex and r"\delta^{(1)}_{0}" in latex and r"w^{(2)}" not in latex
+    assert r"w^{(1)}_{0,0}" in latex and r"\delta^{(2)}_{0}" in latex and r"a^{(0)}_{i} = x_{i}" in latex
+    assert "(-1)" not in latex and r"w^{(1)}_{1,1}" in latex and r"w^{(1)}_{2,1}" not in latex
     md = ex.to_markdown(notation=PRESET)
-    assert r"w^{(0)}_{0,0}" in md and r"\delta^{(0)}_{1}" in md and r"w^{(1)}_{1,1}" not in md
+    assert r"w^{(1)}_{0,0}" in md and r"\delta^{(1)}_{1}" in md and r"w^{(1)}_{2,2}" not in md
 
 
-def test_index_base_zero_on_a_chain_numbers_layers_from_zero():
+def test_index_base_zero_on_a_chain_keeps_its_layers():
+    # a chain's one index is its layer: from 1, the input a0 = x, under either index base
     ex = derive.chain(depth=3, weight=5, x=1, activation="tanh", loss="half_squared_error", y=0, lr="0.1")
     text = ex.to_text(notation=PRESET)
-    assert _indices(text) == {0, 1, 2}
     flat = _flat(text)
-    # the rule of every layer l (numbered from 0: layer 0 reads a(−1) = x)
-    assert "each layer l computes z(l) = w(l) · a(l−1) and a(l) = tanh(z(l)), starting from a_(−1) = x." in flat
-    assert re.search(r"layer weight z a tanh'\(z\) [- ]+ 0 5 5 ≈ 0.9999 ≈ 0.0001816 1 5", flat)
-    assert "∂L/∂w0 = ∂L/∂a2 · ∂a2/∂z2 · ∂z2/∂a1 · ∂a1/∂z1 · ∂z1/∂a0 · ∂a0/∂z0 · ∂z0/∂w0" in flat
+    assert "each layer l computes z(l) = w(l) · a(l−1) and a(l) = tanh(z(l)), starting from a0 = x." in flat
+    assert "a_(−1)" not in flat and text == ex.to_text(notation={"delta": True})
     latex = ex.to_latex(notation=PRESET)
-    assert r"a^{(-1)} = x" in latex and r"w^{(3)}" not in latex and r"w^{(0)}" in latex
+    assert r"a^{(0)} = x" in latex and r"a^{(-1)}" not in latex and r"w^{(3)}" in latex
     # an RNN counts from 0 already (h0, the initial state): shown as it is
     rnn = derive.rnn([1, 2], h0=0, w_xh=1, w_hh="0.5", w_hy=1, y=0)
     assert rnn.to_text(notation={"index_base": 0}) == rnn.to_text()
@@ -443,10 +458,10 @@ def test_keys_and_check_follow_the_index_base():
     ex.notation = {"index_base": 0, "delta": True}
     keys = ex.keys()
     assert (keys["dL/dw1_2_1"], keys["w2_1_2"], keys["x1"], keys["w1_1_1_new"]) == (
-        "∂L/∂w⁽⁰⁾₁,₀", "w⁽¹⁾₀,₁", "x₀", "w⁽⁰⁾₀,₀ (updated)")
+        "∂L/∂w⁽¹⁾₁,₀", "w⁽²⁾₀,₁", "x₀", "w⁽¹⁾₀,₀ (updated)")
     g = ex.grad("w1_2_1")
-    report = ex.check({"∂L/∂w⁽⁰⁾₁,₀": float(g), "∂L/∂w⁽⁰⁾₀,₀": float(g)})  # typed as the sheet shows them
-    assert report.status("∂L/∂w⁽⁰⁾₁,₀") == "correct" and report.status("∂L/∂w⁽⁰⁾₀,₀") == "incorrect"
+    report = ex.check({"∂L/∂w⁽¹⁾₁,₀": float(g), "∂L/∂w⁽¹⁾₀,₀": float(g)})  # typed as the sheet shows them
+    assert report.status("∂L/∂w⁽¹⁾₁,₀") == "correct" and report.status("∂L/∂w⁽¹⁾₀,₀") == "incorrect"
 
 
 def test_notation_in_a_network_spec(tmp_path):
@@ -456,8 +471,8 @@ def test_notation_in_a_network_spec(tmp_path):
                     "biases: [[0.1, 0.2], [0.3]]\ntargets: [1]\nactivation: sigmoid\nlr: 0.5\n"
                     "notation: {delta: true, index_base: 0}\n")
     ex = mlp_from_spec(str(spec))
-    assert ex.notation == {"delta": True, "index_base": 0} and ex.keys()["dL/dw1_1_1"] == "∂L/∂w⁽⁰⁾₀,₀"
-    assert "Write δ0_0 for ∂L/∂z0_0" in _flat(ex.to_text())
+    assert ex.notation == {"delta": True, "index_base": 0} and ex.keys()["dL/dw1_1_1"] == "∂L/∂w⁽¹⁾₀,₀"
+    assert "Write δ1_0 for ∂L/∂z1_0" in _flat(ex.to_text())
     spec.write_text(spec.read_text().replace("index_base: 0", "index_base: 3"))
     with pytest.raises(derive.DeriveError, match="net.yaml: notation index_base must be one of 0, 1, got 3"):
         mlp_from_spec(str(spec))

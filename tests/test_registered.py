@@ -74,14 +74,14 @@ def test_kink_sentence_names_the_points_and_the_values(registered):
     registered("hardclip", "max(-1, min(1, z))")
     ex = derive.neuron(x=1, w=-1, b=0, y=3, activation="hardclip")
     text = " ".join(ex.to_text().split())
-    assert ("At the kinks z = −1 and z = 1 the derivative is not defined; derive uses "
+    assert ("At the kinks z = −1 and z = 1 the derivative is not defined; we take "
             "hardclip'(−1) = 0.5 and hardclip'(1) = 0.5, as PyTorch does.") in text
     md = ex.to_markdown()
     assert "At the kinks $z = -1$ and $z = 1$" in md
     assert r"$\operatorname{hardclip}'(1) = 0.5$" in md
     assert "z = 0" not in text.split("Backward")[0]  # the old fixed sentence is gone
     relu = " ".join(derive.neuron(x=1, w=-1, b=0, y=3, activation="relu").to_text().split())
-    assert "At the kink z = 0 the derivative is not defined; derive uses ReLU'(0) = 0" in relu
+    assert "At the kink z = 0 the derivative is not defined; we take ReLU'(0) = 0" in relu
     registered("relu6", "min(max(0, z), 6)")  # a teacher's ReLU6: ½ at 0, unlike relu's 0
     six = " ".join(derive.neuron(x=1, w=-1, b=0, y=3, activation="relu6").to_text().split())
     assert "At the kinks z = 0 and z = 6" in six and "relu6'(0) = 0.5 and relu6'(6) = 0.5" in six
@@ -236,7 +236,7 @@ def test_justification_at_a_kink_states_the_value_used(registered):
     registered("hardclip", "max(-1, min(1, z))")
     ex = derive.neuron(x=1, w=1, b=0, y=3, activation="hardclip")  # z = 1: a kink
     text = " ".join(ex.to_text().split())
-    assert ("z = 1 is a kink of hardclip, where its derivative is not defined; derive uses "
+    assert ("z = 1 is a kink of hardclip, where its derivative is not defined; we take "
             "hardclip'(1) = 0.5, as PyTorch does") in text
     off = " ".join(derive.neuron(x=1, w=sp.Rational(1, 2), b=0, y=3, activation="hardclip").to_text().split())
     assert "is a kink of hardclip" not in off
@@ -274,13 +274,13 @@ def test_an_unbounded_slope_at_a_kink_is_said_and_the_document_renders():
 
 def test_elu_with_its_default_alpha_has_no_kink_and_is_not_called_inactive():
     """ELU's two pieces meet with slope 1 when α = 1: no kink sentence, and at z = 0 nothing is
-    lost; with α = 0.5 the kink is there, with the value derive uses."""
+    lost; with α = 0.5 the kink is there, with the value taken there (in the entry's α)."""
     smooth = " ".join(derive.neuron(x=1, w=0, b=0, y=1, activation="elu").to_text().split())
     assert "At the kink" not in smooth and "is inactive" not in smooth
     assert ("ELU is where its two pieces meet for this input (z = 0), yet its local derivative "
             "is ELU'(z) = 1: the gradient passes on at full strength.") in smooth
     bent = " ".join(derive.neuron(x=1, w=-1, b=0.5, y=1, activation="elu", alpha=0.5).to_text().split())
-    assert "At the kink z = 0 the derivative is not defined; derive uses ELU'(0) = 0.5" in bent
+    assert "At the kink z = 0 the derivative is not defined; we take ELU'(0) = α" in bent
 
 
 def test_exporting_an_example_whose_activation_was_unregistered_says_what_to_do():

@@ -102,7 +102,7 @@ def test_latex_and_text_names(name):
 
 def test_relu_derivative_prints_as_indicator():
     z = sp.Symbol("z", real=True)
-    assert LatexPrinter().doprint(sp.diff(F.Relu(z), z)) == "\\mathbb{1}\\left[z > 0\\right]"
+    assert LatexPrinter().doprint(sp.diff(F.Relu(z), z)) == "\\mathbf{1}\\left[z > 0\\right]"
     assert TextPrinter().doprint(sp.diff(F.Relu(z), z)) == "𝟙[z > 0]"
 
 

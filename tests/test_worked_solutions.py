@@ -104,7 +104,10 @@ def test_variance_for_sigmoid_is_about_sigmoid():
     from derive.initialization.variance import variance_derivation
     h = variance_derivation("sigmoid")
     assert h.content.title == "Why Glorot (Xavier) initialisation: the variance of sigmoid layers, derived"
-    assert "For sigmoid with the Glorot (Xavier), normal scheme: Var[w] = 2/(n_in + n_out)." in h.to_text()
+    text = " ".join(h.to_text().split())
+    assert ("For sigmoid with the Glorot (Xavier), normal scheme: Var[w] = 2/(n_in + n_out); the argument "
+            "above for σ layers gives Var[w] = 32/(n_in + n_out).") in text
+    assert "ReLU layers" not in text and "Step 2: what σ does to the second moment" in text
 
 
 # --- display (item 7) ---------------------------------------------------------------------------

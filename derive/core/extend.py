@@ -254,7 +254,7 @@ def register_activation(name: str, formula: str, latex: str | None = None) -> Fu
         from .derivation import Chain, Prime, Value
         if at_kink and value is not None:  # the value used where f' is not defined, as ReLU's
             return Sentence(f"{{0}} is a kink of {name}, where its derivative is not defined; "
-                            f"derive uses {{1}}, as PyTorch does",
+                            f"we take {{1}}, as PyTorch does",
                             (Chain(arg, "=", Value(value)), Chain(Prime(name, value), "=",
                                                                   Value(at(rule, value)))))
         definition = Chain(cls(arg), "=", at(body, arg))
@@ -267,7 +267,7 @@ def register_activation(name: str, formula: str, latex: str | None = None) -> Fu
     spec = FunctionSpec(
         name, cls, cls, 1, "activation", latex_name, name, None, kink=kink if kinks else None,
         kinks=kinks, justify=justify,
-        description=f"the activation {name} (registered as {formula.strip()})",
+        description=f"the activation {name}",
         convention=("at a kink, the conventions of its parts (as PyTorch)" if kinks else ""),
         expand=lambda z: at(body, z), formula=formula.strip())
     return register(spec)

@@ -208,6 +208,6 @@ def compare_activations(activations, x=None, w=None, b=None, y=None, loss: str =
 
 
 def render_comparison(comp: Comparison, fmt: str, precision: int = 4, fragment: bool = False,
-                      exact: bool = False) -> str:
+                      exact: bool = False, notes: bool = False) -> str:
     from ..rendering.formats import render_content
-    return render_content(comp.content(), fmt, None, precision, fragment, exact=exact)
+    return render_content(comp.content(), fmt, None, precision, fragment, exact=exact, notes=notes)

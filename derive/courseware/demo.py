@@ -146,7 +146,7 @@ def _training(name: str):
     if name == "relu-vs-sigmoid":
         runs = {a: neuron(activation=a, **conversation).train(20, lr="0.1") for a in ["relu", "sigmoid"]}
         return TrainingComparison(
-            "Training the conversation's neuron: ReLU vs sigmoid, 20 steps", runs,
+            "Training one neuron: ReLU vs sigmoid, 20 steps", runs,
             "The same neuron (x = 2, w = 3, b = 1, y = 5, squared error), trained by gradient descent "
             "with learning rate 0.1, once with ReLU and once with a sigmoid.")
     if name == "dying-relu":
@@ -156,7 +156,7 @@ def _training(name: str):
             "clipped to norm 5": chain(depth=3, weight=5, x=1, activation="relu", loss="half_squared_error",
                                        y=0).train(20, lr="0.01", clip_norm=5)}
     return TrainingComparison("The exploding 3-layer ReLU chain, trained with and without gradient clipping",
-                              runs, "The conversation's chain (every weight 5, x = 1, y = 0, ½(a − y)²): "
+                              runs, "A 3-layer ReLU chain (every weight 5, x = 1, y = 0, ½(a − y)²): "
                               "every gradient is 3125 at the start. Gradient descent with learning rate "
                               "0.01, once as it is and once with the gradient norm clipped to 5.")
 

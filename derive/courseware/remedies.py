@@ -102,7 +102,7 @@ def residual_section() -> tuple[Section, dict]:
                  Sum((sp.S.One, Product((Prime("relu", sp.Symbol("z2")), sp.Symbol("w2"))))), "=",
                  Sum((Value(local.value), Product((Value(d.local_step("a2", "z2").value),
                                                    Value(weight))))), "=", Value(total)))
-    s.say(Sentence("Through the engine, the same chain with skips gives {0}: the identity path "
+    s.say(Sentence("With the skips, the same chain gives {0}: the identity path "
                    "keeps the gradient alive however small the weights are.",
                    (Chain(Total("L", "w1"), "=", Value(res.grad("w1"))),)))
     return s, {"plain": plain.grad("w1"), "residual": res.grad("w1"), "local": total}
@@ -127,7 +127,7 @@ def normalisation_section() -> tuple[Section, dict]:
                     Chain(sp.Symbol("a1"), "=", Value(ex.value("a1"))), Chain(sp.Symbol("a2"), "=", Value(ex.value("a2"))),
                     Chain(sp.Symbol("n1"), "=", Value(ex.value("n1"))), Chain(sp.Symbol("n2"), "=", Value(ex.value("n2"))))))
     s.say(Sentence("The gradient reaching the first-layer weight shrinks accordingly: {0} without "
-                   "normalisation, {1} with it (the engine differentiates through r).",
+                   "normalisation, {1} with it (the gradient flows through r as well).",
                    (Chain(Total("L", "w1"), "=", Value(plain.grad("w1"))),
                     Chain(Total("L", "w1"), "=", Value(ex.grad("w1"))))))
     return s, {"plain": plain.grad("w1"), "normalised": ex.grad("w1")}

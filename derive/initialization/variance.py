@@ -7,7 +7,7 @@ The derivation (for one layer z = Σ_i w_i a_i with n = n_in inputs):
 * for z ~ N(0, v): E[ReLU(z)²] = v/2 (sympy.stats integrates it), so E[a²] = ½ Var[z_prev];
 * keeping Var[z] the same from layer to layer: n · Var[w] · ½ = 1, so Var[w] = 2/n (He).
 Note the second moment E[a²], not Var[a]: Var[ReLU(z)] = (½ − 1/(2π)) v, which would give the
-wrong rule; the source conversation used Var[a] and got the right answer only by accident.
+wrong rule.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from functools import lru_cache
 
 import sympy as sp
 
-from ..core.derivation import Chain, Value
-from ..core.notation import Expectation, Indexed, Layered, Normal, StdDev, SumOver, Variance
+from ..core.derivation import Chain, Product, Value
+from ..core.notation import Expectation, Indexed, Layered, Normal, StdDev, SumOver, TotalOf, Variance
 from ..rendering.blocks import Content, Section
 from ..core.errors import DeriveError
 from ..core.functions import FUNCTIONS, Sentence
@@ -25,6 +25,7 @@ from ..core.functions import FUNCTIONS, Sentence
 # the general formulas' symbols: layer l, units j and i, n inputs, weight, activation,
 # pre-activation, variance
 L, J, I, N, W, A, Z, V = sp.symbols("l j i n w a z v")
+LOSS_SYMBOL = sp.Symbol("L")
 
 SCHEMES = ("he", "lecun", "xavier", "xavier_uniform", "leaky_he", "he_fan_out")
 SIM_SCHEMES = {"normal": "std 1", "small": "std 0.01", "xavier": "Glorot, Var 2/(n_in + n_out)",
@@ -115,15 +116,16 @@ class Handout:
         from ..rendering.formats import render_content
         return render_content(self.content, "text", None, self.precision)
 
-    def render(self, fmt: str, fragment: bool = False):
-        """The document in one format of the format registry ("markdown", "latex", "text", "html").
+    def render(self, fmt: str, fragment: bool = False, notes: bool = False):
+        """The document in one format of the format registry ("markdown", "latex", "text", "html");
+        ``notes``: also the remarks for the lecturer.
 
         >>> h = variance_derivation("relu")
         >>> h.render("text") == h.to_text()
         True
         """
         from ..rendering.formats import render_content
-        return render_content(self.content, fmt, None, self.precision, fragment)
+        return render_content(self.content, fmt, None, self.precision, fragment, notes=notes)
 
     def __str__(self):
         return self.to_text()
@@ -137,9 +139,70 @@ SCHEME_NAMES = {"he": "He", "lecun": "LeCun", "xavier": "Glorot (Xavier), normal
                 "he_fan_out": "He, fan-out"}
 
 
+@dataclass(frozen=True)
+class LayerMoments:
+    """What one activation f does to the variance argument, for z ~ N(0, v): the forward factor
+    E[f(z)²]/v (``gain``; exact for a piecewise-linear f, else in the linear regime near 0, where
+    small initial weights keep z), the backward factor E[f'(z)²] (``slope_gain``), and the lines
+    that show them."""
+
+    exact: bool  # piecewise linear: the integrals are exact, not a linear-regime estimate
+    centred: bool  # f(0) = 0 near 0 (the forward condition alone fixes the scale)
+    gain: sp.Expr | None  # E[f(z)²] = gain · v; None when f(0) ≠ 0 (the mean does not scale)
+    slope_gain: sp.Expr  # E[f'(z)²]
+    lines: tuple  # Chains for the document: E[f(z)²] = …, E[f(z)] = …, …
+    mean: sp.Expr  # E[f(z)] (exact) or f(0) (linear regime)
+
+
+@lru_cache(maxsize=None)
+def layer_moments(name: str) -> LayerMoments:
+    """The moments of the activation called ``name`` under z ~ N(0, v), from its registry entry:
+    a homogeneous entry (f(cz) = c·f(z): ReLU, leaky ReLU, the identity) is z above 0 and s·z
+    below, with s = −f(−1) in the entry's own parameters, and its integrals are exact
+    (sympy.stats); a smooth one is linearised at 0, f(z) ≈ f(0) + f'(0)·z."""
+    from sympy.stats import E, Normal
+    from ..core.functions import derivative_rule
+    spec = _activation(name)
+    m = second_moments()
+    v = m["v"]
+    z = sp.Symbol("z", real=True)
+    params = spec.arguments[1:]
+    applied = spec.function(Z, *params)
+    if spec.homogeneous:
+        slope = sp.simplify(-spec.function(sp.S.NegativeOne, *params))
+        if slope.has(*[p for p in params if p.is_Symbol]):
+            slope = slope.xreplace({p: m["alpha"] for p in params if p.is_Symbol})  # α > 0
+        n = Normal("z", 0, sp.sqrt(v))
+        sq = sp.simplify(E(sp.Piecewise((n ** 2, n > 0), (slope ** 2 * n ** 2, True))))
+        mean = sp.simplify(E(sp.Piecewise((n, n > 0), (slope * n, True))))
+        gain = sp.simplify(sq / v)
+        # f' is 1 above 0 and s below, each half the time
+        slope_gain = sp.simplify((1 + slope ** 2) / 2)
+        applied = applied.xreplace({p: m["alpha"] for p in params if p.is_Symbol})
+        two_pi = sp.Mul(2, sp.pi, evaluate=False)
+        root = sp.Pow(sp.Mul(v, sp.Pow(two_pi, -1, evaluate=False), evaluate=False), sp.S.Half,
+                      evaluate=False)  # √(v/(2π)), as by hand
+        mean_shown = (sp.Mul(sp.simplify(mean / sp.sqrt(v / (2 * sp.pi))), root, evaluate=False)
+                      if mean != 0 else mean)
+        ratio = sp.simplify((sq - mean ** 2) / v * 2 * sp.pi)  # over 2π: (π − 1)/(2π) for ReLU
+        var_shown = sp.Mul(ratio, v, sp.Pow(two_pi, -1, evaluate=False), evaluate=False)
+        lines = (Chain(Expectation(applied ** 2), "=", sq), Chain(Expectation(applied), "=", mean_shown),
+                 Chain(Variance(applied), "=", var_shown))
+        mean = mean_shown
+        return LayerMoments(True, True, gain, slope_gain, lines, mean)
+    args = [z, *spec.defaults]
+    f0 = sp.simplify(spec.function(*args).subs(z, 0))
+    d0 = sp.simplify(derivative_rule(spec, z).subs(z, 0))
+    linear = sp.Add(f0, sp.Mul(d0, Z, evaluate=False), evaluate=False) if f0 != 0 else sp.Mul(d0, Z)
+    sq = sp.Add(f0 ** 2, sp.Mul(d0 ** 2, V, evaluate=False), evaluate=False) if f0 != 0 else d0 ** 2 * V
+    lines = (Chain(applied, "≈", linear), Chain(Expectation(applied ** 2), "≈", sq))
+    return LayerMoments(False, f0 == 0, d0 ** 2 if f0 == 0 else None, d0 ** 2, lines, f0)
+
+
 def variance_derivation(activation: str = "relu", scheme: str | None = None) -> Handout:
     """Derive the weight variance that keeps activations (and gradients) from exploding or
-    vanishing, for ``activation`` ("relu", "leaky_relu", "tanh", "identity").
+    vanishing, for ``activation`` ("relu", "leaky_relu", "tanh", "sigmoid", "identity"): the
+    argument is worked for that activation's layers.
 
     >>> variance_derivation("relu").results["he"]
     2/n_in
@@ -151,20 +214,21 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
         raise DeriveError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     m, r = second_moments(), rules()
     n_in, n_out = r["n_in"], r["n_out"]
+    act = spec.unicode
+    lm = layer_moments(spec.name)
+    applied = spec.function(Z, *[m["alpha"] if p.is_Symbol else p for p in spec.arguments[1:]])
     sections = []
 
     s = Section("The question")
-    s.say(Sentence("In a deep network each layer computes {0} and {1}. Backpropagation multiplies "
-                   "one local derivative per layer, so if every layer scales the signal by a "
-                   "factor other than 1, activations and gradients grow or shrink exponentially "
-                   "with depth. How large should the weights be at the start of training?",
+    s.say(Sentence("In a deep network each layer computes {0} and {1}, here with {2}. "
+                   "Backpropagation multiplies one local derivative per layer, so if every layer "
+                   "scales the signal by a factor other than 1, activations and gradients grow or "
+                   "shrink exponentially with depth. How large should the weights be at the start "
+                   "of training?",
                    (Chain(Layered(Z, L, J), "=", SumOver(sp.Mul(Indexed(W, sp.Tuple(J, I)), Layered(A, L - 1, I),
                                                                  evaluate=False), I, 1, N)),
-                    Chain(Layered(A, L, J), "=", sp.Function("f")(Layered(Z, L, J))))))
-    if scheme not in ("he", "he_fan_out"):
-        s.say(Sentence(f"The derivation is worked first for ReLU layers, where it gives He's rule; "
-                       f"the scheme for {activation}, {SCHEME_NAMES[scheme]}, follows from the same "
-                       f"argument in the backward pass and the summary."))
+                    Chain(Layered(A, L, J), "=", sp.Function("f")(Layered(Z, L, J))),
+                    Chain(sp.Function("f")(Z), "=", applied))))
     sections.append(s)
 
     s = Section("Step 1: the variance of a weighted sum")
@@ -178,48 +242,80 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
     s.show(Chain(Variance(Z), "=", SumOver(Variance(sp.Mul(Indexed(W, I), Indexed(A, I), evaluate=False)), I, 1, N),
                  "=", sp.Mul(N, Variance(W), Expectation(A ** 2), evaluate=False)))
     s.say(Sentence("It is the second moment E[a²] that appears, not Var[a]: the two differ "
-                   "whenever the activations do not have mean 0, as ReLU's never do."))
+                   "whenever the activations do not have mean 0"
+                   + (f", as {act}'s do not ({{0}})." if lm.mean != 0 else "."),
+                   ((Chain(Expectation(applied) if lm.exact else spec.function(sp.S.Zero, evaluate=False),
+                           "=", lm.mean),) if lm.mean != 0 else ())))
     sections.append(s)
 
-    s = Section("Step 2: what the activation does to the second moment")
-    s.say(Sentence("Let {0}, v the variance (symmetric, mean 0). SymPy's sympy.stats integrates "
-                   "over the normal density:", (Chain(Z, "~", Normal(0, V)),)))
-    relu, leaky = FUNCTIONS["relu"].function, FUNCTIONS["leaky_relu"].function  # the worked case
-    s.show(Chain(Expectation(relu(Z) ** 2), "=", m["relu_sq"]))
-    s.show(Chain(Expectation(relu(Z)), "=", m["relu_mean"]))
-    s.show(Chain(Variance(relu(Z)), "=", m["relu_var"]))
-    s.show(Chain(Expectation(leaky(Z, sp.Symbol("alpha")) ** 2), "=", m["leaky_sq"]))
-    s.say(Sentence("ReLU zeroes the negative half, so exactly half of the second moment survives: "
-                   "{0}. (Its variance is smaller still, because the mean is no longer 0.) For tanh "
-                   "near 0, tanh(z) ≈ z, so E[a²] ≈ Var[z].",
-                   (Chain(Expectation(A ** 2), "=", Value(r["gain_relu"]), "·", Variance(Z)),)))
+    s = Section(f"Step 2: what {act} does to the second moment")
+    if lm.exact:
+        s.say(Sentence("Let {0}, v the variance (symmetric, mean 0). Integrating over the normal "
+                       "density:", (Chain(Z, "~", Normal(0, V)),)))
+        for line in lm.lines:
+            s.show(line)
+        s.say(Sentence("So a fixed fraction of the second moment survives the activation: {0}.",
+                       (Chain(Expectation(A ** 2), "=", Product((lm.gain, Variance(Z)))),)))
+    else:
+        s.say(Sentence(f"Let {{0}}, v the variance. {act} has no closed-form moments under a normal "
+                       f"density, but at the start of training the weights are small, so z stays "
+                       f"near 0, where {act} is close to its tangent line:", (Chain(Z, "~", Normal(0, V)),)))
+        for line in lm.lines:
+            s.show(line)
+        if lm.centred:
+            s.say(Sentence("so {0} near 0.", (Chain(Expectation(A ** 2), "≈", Product((lm.gain, Variance(Z)))),)))
+        else:
+            s.say(Sentence(f"The constant {{0}} is the square of {act}'s mean at 0: no weight scale "
+                           f"removes it, so the forward pass cannot fix the scale. The backward pass "
+                           f"does, below.", (lm.mean ** 2,)))
     sections.append(s)
 
-    s = Section("Step 3: keep the variance constant from layer to layer")
-    s.say(Sentence("Combining the two steps for ReLU:"))
-    s.show(Chain(Variance(Layered(Z, L)), "=",
-                 sp.Mul(sp.Rational(1, 2), N, Variance(W), Variance(Layered(Z, L - 1)), evaluate=False)))
-    s.say(Sentence("Over L layers the factor is raised to the power L: it must equal 1. Solving "
-                   "{0} for Var[w] (SymPy's solve):",
-                   (Chain(sp.Mul(sp.Rational(1, 2), sp.Symbol("n_in"), Variance(W), evaluate=False), "=", sp.S.One),)))
-    s.show(Chain(Variance(W), "=", r["he"]))
-    s.say(Sentence("That is He initialisation: weights drawn from a normal distribution with "
-                   "variance {0}, i.e. standard deviation {1}. The source conversation wrote "
-                   "N(0, √(2/n)): correct only if the second argument is read as the standard "
-                   "deviation; with the usual N(mean, variance) notation it is N(0, 2/n).",
-                   (Chain(Variance(W), "=", r["he"]), Chain(StdDev(W), "=", _root(r["he"])))))
-    s.say(Sentence("PyTorch's torch.nn.init.kaiming_normal_(w, nonlinearity='relu') draws exactly "
-                   "this: standard deviation gain/√fan_in with gain √2."))
-    sections.append(s)
+    forward = None
+    if lm.gain is not None:
+        s = Section("Step 3: keep the variance constant from layer to layer")
+        s.say(Sentence(f"Combining the two steps for {act} layers:"))
+        s.show(Chain(Variance(Layered(Z, L)), "=" if lm.exact else "≈",
+                     sp.Mul(lm.gain, N, Variance(W), Variance(Layered(Z, L - 1)), evaluate=False)))
+        forward = sp.solve(sp.Eq(lm.gain * n_in * r["Var_w"], 1), r["Var_w"])[0]
+        s.say(Sentence("Over L layers the factor is raised to the power L: it must equal 1. Solving "
+                       "{0} for Var[w]:",
+                       (Chain(sp.Mul(lm.gain, sp.Symbol("n_in"), Variance(W), evaluate=False), "=", sp.S.One),)))
+        s.show(Chain(Variance(W), "=", forward))
+        named = [SCHEME_NAMES[k] for k in ("he", "leaky_he", "lecun") if sp.simplify(r[k] - forward) == 0]
+        s.say(Sentence("That is " + (f"{named[0]} initialisation: " if named else "")
+                       + "weights drawn from a normal distribution with variance {0}, i.e. standard "
+                       "deviation {1}. Beware the notation: {2} is right only when the second "
+                       "argument is read as the standard deviation; written as N(mean, variance), "
+                       "as here, the same distribution is {3}.",
+                       (Chain(Variance(W), "=", forward), Chain(StdDev(W), "=", _root(forward)),
+                        Normal(0, _root(forward)), Normal(0, forward))))
+        sections.append(s)
 
     s = Section("The backward pass")
-    s.say(Sentence("Backpropagation sums over the n_out units a value feeds, so the same argument "
-                   "for gradients gives the fan-out version {0}. Glorot and Bengio balance the two "
-                   "conditions:", (Chain(Variance(W), "=", r["he_fan_out"]),)))
-    s.show(Chain(Indexed(Variance(W), sp.Symbol("Glorot")), "=", r["xavier"]))
-    s.say(Sentence("For a uniform distribution U(−r, r), SymPy gives the variance {0}; setting it "
-                   "equal to the Glorot variance gives the bound {1}.",
-                   (r["uniform_variance"], Chain(sp.Symbol("r"), "=", _root(6 / (n_in + n_out))))))
+    backward = sp.solve(sp.Eq(lm.slope_gain * n_out * r["Var_w"], 1), r["Var_w"])[0]
+    balanced = sp.solve(sp.Eq(lm.slope_gain * (n_in + n_out) / 2 * r["Var_w"], 1), r["Var_w"])[0]
+    s.say(Sentence("A gradient flows back through the same weights and through f': each "
+                   "∂L/∂a of the layer below sums over the {1} units it feeds, "
+                   + ("and {0}, so" if lm.exact else "and near 0 {0}, so"),
+                   (Chain(Expectation(sp.Function("f'")(Z) ** 2), "=" if lm.exact else "≈", lm.slope_gain),
+                    n_out)))
+    s.show(Chain(Variance(TotalOf(LOSS_SYMBOL, Layered(A, L - 1))), "=" if lm.exact else "≈",
+                 sp.Mul(lm.slope_gain, sp.Symbol("n_out"), Variance(W), Variance(TotalOf(LOSS_SYMBOL, Layered(A, L))),
+                        evaluate=False)))
+    s.say(Sentence("Keeping the gradients' variance constant needs {0}. Glorot and Bengio balance "
+                   "the forward and backward conditions with the mean of the two fan sizes:",
+                   (Chain(Variance(W), "=", backward),)))
+    s.show(Chain(Variance(W), "=", balanced))
+    if sp.simplify(balanced - r["xavier"]) != 0:
+        factor = sp.simplify(balanced / r["xavier"])
+        s.say(Sentence("Glorot's own rule {0} assumes f'(0) = 1, as for tanh; for " + act
+                       + " layers the balance is {1} times larger (the uniform bound below {2} times).",
+                       (Chain(Indexed(Variance(W), sp.Symbol("Glorot")), "=", r["xavier"]), factor,
+                        sp.sqrt(factor))))
+    bound = _root(sp.simplify(3 * balanced))
+    s.say(Sentence("For a uniform distribution U(−r, r) the variance is {0}; setting it equal to "
+                   "this variance gives the bound {1}.",
+                   (r["uniform_variance"], Chain(sp.Symbol("r"), "=", bound))))
     sections.append(s)
 
     s = Section("Summary: variances by scheme")
@@ -233,18 +329,31 @@ def variance_derivation(activation: str = "relu", scheme: str | None = None) -> 
          Sentence("bound {0}", (Chain(sp.Symbol("r"), "=", _root(6 / (r["n_in"] + r["n_out"]))),))],
     ]
     s.tabulate(["scheme", "for", "variance Var[w]", "standard deviation"], rows)
-    s.say(Sentence("The source conversation's table gave Glorot as N(0, 1/(n_in + n_out)); the "
-                   "correct variance is 2/(n_in + n_out)."))
+    s.say(Sentence("Glorot's variance is {0}, not {1}: the mean of the two fan sizes is {2}.",
+                   (r["xavier"], 1 / (n_in + n_out), sp.Mul(n_in + n_out, sp.Pow(2, -1, evaluate=False), evaluate=False))))
     chosen = {"he": r["he"], "lecun": r["lecun"], "xavier": r["xavier"], "xavier_uniform": r["xavier_uniform_bound"],
               "leaky_he": r["leaky_he"], "he_fan_out": r["he_fan_out"]}[scheme]
-    bound = scheme == "xavier_uniform"
+    is_bound = scheme == "xavier_uniform"
     advice = ("" if recommended == scheme else
               f" (for {activation} the usual choice is {SCHEME_NAMES[recommended]})")
-    s.say(Sentence(f"For {activation} with the {SCHEME_NAMES[scheme]} scheme: {'bound ' if bound else ''}"
-                   f"{{0}}{advice}.", (Chain(sp.Symbol("r") if bound else Variance(W), "=", chosen),)))
+    derived = balanced if scheme.startswith("xavier") or forward is None else forward
+    differs = not is_bound and sp.simplify(chosen - derived) != 0
+    s.say(Sentence(f"For {activation} with the {SCHEME_NAMES[scheme]} scheme: {'bound ' if is_bound else ''}"
+                   f"{{0}}{advice}" + (f"; the argument above for {act} layers gives {{1}}." if differs else "."),
+                   (Chain(sp.Symbol("r") if is_bound else Variance(W), "=", chosen),
+                    *((Chain(Variance(W), "=", derived),) if differs else ()))))
+    if scheme == "he":
+        s.lecturer_note(Sentence("PyTorch's torch.nn.init.kaiming_normal_(w, nonlinearity='relu') "
+                                 "draws exactly this: standard deviation gain/√fan_in with gain √2."))
+    s.lecturer_note(Sentence("The tutoring conversation this handout follows wrote He's rule as "
+                             "N(0, √(2/n)) and Glorot's as N(0, 1/(n_in + n_out)); the notation "
+                             "remark and the summary's correction answer those."))
+    s.lecturer_note(Sentence("The integrals and the solved conditions are computed symbolically "
+                             "(SymPy's sympy.stats and solve), not looked up."))
     sections.append(s)
     results = dict(r)
     results.update(second_moments())
+    results.update({"forward": forward, "backward": backward, "balanced": balanced})
     short = SCHEME_NAMES[scheme].split(",")[0]
     return Handout(Content(f"Why {short} initialisation: the variance of {activation} layers, derived", sections),
                    results)

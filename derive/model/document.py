@@ -54,6 +54,7 @@ class Document:
     title = None
     precision = 4
     exact = False
+    notes = False  # the remarks for the lecturer (how numbers were obtained), in a closing section
     latex_names = None  # LaTeX for names (the builders' w⁽¹⁾₁,₁); None: from the names
 
     def content(self):  # pragma: no cover - each kind of example supplies its own
@@ -69,12 +70,13 @@ class Document:
 
     def render(self, fmt: str, precision: int | None = None, *, fragment: bool = False,
                exact: bool | None = None, notation: dict | None = None,
-               paper: str | None = None):
+               paper: str | None = None, notes: bool | None = None):
         """The worked example in one registered format, by name or alias (``"md"``, ``"tex"``,
         ``"pdf"`` — bytes —, ``"ipynb"``, ``"pytorch"`` …). ``precision``: significant digits
         of ≈ numbers (default the example's); ``fragment``: the body only (LaTeX, HTML);
         ``exact``: also exact forms; ``notation``: the course's preset (default the example's own);
-        ``paper``: ``"a4"`` or ``"letter"`` for LaTeX and PDF.
+        ``paper``: ``"a4"`` or ``"letter"`` for LaTeX and PDF; ``notes``: also the remarks for
+        the lecturer, in a closing section (default the example's ``notes``, off).
 
         >>> import derive
         >>> ex = derive.Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2})
@@ -85,11 +87,12 @@ class Document:
         self._refuse_format(chosen)
         precision = check_precision(self.precision if precision is None else precision)
         exact = self.exact if exact is None else exact
+        notes = self.notes if notes is None else notes
         if chosen.printer is None:  # an export: its own writer, from the example's numbers
             return exporter(chosen)(self)
         if chosen.source is not None:  # made from another format
             source = self.render(chosen.source, precision, exact=exact, notation=notation,
-                                 paper=paper)
+                                 paper=paper, notes=notes)
             if chosen.binary:
                 from ..io.files import compile_pdf
                 return compile_pdf(source)
@@ -97,7 +100,8 @@ class Document:
         from ..core.engine import gc_paused
         with gc_paused():  # thousands of short-lived printer objects for a deep network
             text = render_content(self.content(), chosen.name, self.latex_names, precision,
-                                  fragment, exact=exact, notation=self.document_notation(notation))
+                                  fragment, exact=exact, notation=self.document_notation(notation),
+                                  notes=notes)
         if paper is not None and chosen.paper is not None:
             text = chosen.paper(text, paper)
         return text
@@ -117,9 +121,10 @@ def _to_format(fmt) -> callable:
     name = fmt.name
 
     def method(self, precision: int | None = None, *, fragment: bool = False,
-               exact: bool | None = None, notation: dict | None = None, paper: str | None = None):
+               exact: bool | None = None, notation: dict | None = None, paper: str | None = None,
+               notes: bool | None = None):
         return self.render(name, precision, fragment=fragment, exact=exact, notation=notation,
-                           paper=paper)
+                           paper=paper, notes=notes)
 
     method.__name__ = method.__qualname__ = f"to_{name}"
     kind = ("bytes" if fmt.binary else "a string")

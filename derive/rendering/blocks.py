@@ -41,6 +41,16 @@ class NotationNote(Block):
 
 
 @dataclass(frozen=True)
+class LecturerNote(Block):
+    """A remark for the lecturer, not the students: how the numbers were obtained, where an
+    example comes from. Printed only when notes are asked for (``notes=True``, ``--notes``),
+    gathered into one closing section; never in the body or on a problem sheet."""
+
+    sentence: object
+    kind = "bullet"
+
+
+@dataclass(frozen=True)
 class Show(Block):
     """Displayed math (a ``Chain``, a SymPy expression or another math object)."""
 
@@ -126,6 +136,10 @@ class Section:
     def show(self, math):
         self.add(Show(math))
 
+    def lecturer_note(self, sentence):
+        """A remark for the lecturer only (see ``LecturerNote``)."""
+        self.add(LecturerNote(sentence))
+
     def step(self, math, reasons=()):
         self.add(Step(math, tuple(reasons)))
 
@@ -140,6 +154,9 @@ class Section:
 
     def tabulate(self, header, rows):
         self.add(Table(tuple(header), tuple(tuple(r) for r in rows)))
+
+
+NOTES_TITLE = "Notes for the lecturer"
 
 
 @dataclass

@@ -56,7 +56,7 @@ _ASCII_SPECIALS = {"\\": r"\textbackslash{}", "^": r"\textasciicircum{}", "~": r
 
 # Symbols our own sentences use that latexcodec does not know (or spells less well).
 _LATEX_SYMBOLS = {"⊙": r"\ensuremath{\odot}", "∂": r"\ensuremath{\partial}", "∏": r"\ensuremath{\prod}",
-                  "⋮": r"\ensuremath{\vdots}", "𝟙": r"\ensuremath{\mathbb{1}}", "≈": r"\ensuremath{\approx}",
+                  "⋮": r"\ensuremath{\vdots}", "𝟙": r"\ensuremath{\mathbf{1}}", "≈": r"\ensuremath{\approx}",
                   "ᵀ": r"\ensuremath{^{\top}}", "×": r"\ensuremath{\times}", "→": r"\ensuremath{\to}",
                   "√": r"\ensuremath{\surd}", "·": r"\ensuremath{\cdot}",
                   # U+03C6 is the loopy φ the printer sets as \varphi (latexcodec: \phi, ϕ)
@@ -491,6 +491,7 @@ BLOCK_WRITERS: dict[type, Callable] = {
     blocks.Say: lambda w, b: {"text": w.sentence(b.sentence)},
     blocks.NotationNote: lambda w, b: {"text": w.sentence(b.sentence)},
     blocks.Bullet: lambda w, b: {"text": w.sentence(b.sentence)},
+    blocks.LecturerNote: lambda w, b: {"text": w.sentence(b.sentence)},
     blocks.Show: lambda w, b: {"math": w.display(b.math)},
     blocks.Step: lambda w, b: {"math": w.display(b.math),  # each rule cited once
                                "why": "; ".join(dict.fromkeys(w.sentence(r) for r in b.reasons))},
@@ -507,13 +508,32 @@ BLOCK_WRITERS: dict[type, Callable] = {
 TABLE_BUDGET = {"document": 41.0, "slides": 46.0}
 
 
+def lecturer_notes(content, notes: bool) -> list:
+    """The content's sections as printed: remarks for the lecturer (``LecturerNote``) taken out
+    of the body and, when ``notes`` is asked for, gathered into one closing section (a bulleted
+    list); otherwise dropped. The students' text never depends on ``notes``."""
+    gathered, sections = [], []
+    for s in content.sections:
+        kept = [b for b in s.blocks if not isinstance(b, blocks.LecturerNote)]
+        gathered += [b for b in s.blocks if isinstance(b, blocks.LecturerNote)]
+        if kept or not any(isinstance(b, blocks.LecturerNote) for b in s.blocks):
+            sections.append(s if len(kept) == len(s.blocks) else
+                            blocks.Section(s.title, kept, s.subtitle))
+    if notes and gathered:
+        unique = list({id(b.sentence): b for b in gathered}.values())  # a note stated once
+        sections.append(blocks.Section(blocks.NOTES_TITLE, [blocks.Bullet(b.sentence) for b in unique]))
+    return sections
+
+
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
                    layout: str = "document", exact: bool = False, body: str = "",
-                   notation=None, carry: int = 0) -> str:
+                   notation=None, carry: int = 0, notes: bool = False, macros: bool = True) -> str:
     """``content`` in one document format, laid out by ``templates/<format>/<layout>.j2``.
     ``body`` is already-rendered text of the same format placed after the sections (used to
     assemble sheets rendered in parallel); ``carry``: extra digits in shown substitutions, so the
-    arithmetic on a homework sheet adds up at the shown precision."""
+    arithmetic on a homework sheet adds up at the shown precision; ``notes``: the remarks for the
+    lecturer, in a closing section (``lecturer_notes``); ``macros``: a fragment's LaTeX
+    definitions (off for the parts of a sheet, whose preamble states them once)."""
     fmt = get_format(fmt_name)
     if not fmt.document:
         raise DeriveError(f"{fmt.name} is not a document format of its own; render "
@@ -521,11 +541,12 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
     notation = check_notation(notation)
     w = Writer(fmt, names, precision, exact, layout, notation, carry)  # display names: every printer
     sections = []
-    for s in content.sections:
+    for s in lecturer_notes(content, notes):
         printed = [w.block(b) for b in s.blocks
                    if not isinstance(b, blocks.NotationNote) or notation.get(b.key)]
         sections.append({"title": fmt.escape(s.title), "blocks": printed,
                          "subtitle": fmt.escape(s.subtitle)})
     template = environment(fmt.template_folder).get_template(f"{layout}.j2")
     return template.render(title=fmt.escape(content.title), sections=sections, fragment=fragment,
-                           footer=fmt.escape(content.footer), body=body, macros=fmt.macros())
+                           footer=fmt.escape(content.footer), body=body,
+                           macros=fmt.macros() if macros else "")

@@ -28,7 +28,13 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 \relpenalty=50 \binoppenalty=400 \emergencystretch=4em \medskip
 \noindent$\displaystyle\if\relax\detokenize{#2}\relax #1\else #2\fi$\par\medskip\endgroup
 \else\[ #1 \]\fi}
+\providecommand{\derivekeep}[1]{\par
+\ifdim\pagegoal<\maxdimen\ifdim\dimexpr\pagegoal-\pagetotal\relax<#1\relax\newpage\fi\fi}
 """
+# \derivekeep{length}: start a new page here unless ``length`` is left on this one (what
+# needspace.sty is for, in plain LaTeX and without output-routine tricks, which upset longtable):
+# a heading, or a sentence ending in ":", is never left at the foot of a page, away from the
+# display or table it introduces.
 
 _DELIMS = {"(": ")", "[": "]", "|": "|", r"\{": r"\}", ".": "."}
 _LEFT = re.compile(r"\\left(\\\{|\\\||[(\[|.])")

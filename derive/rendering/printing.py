@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the matrix objects are imported where they are printed: a s
                                    ShapeOf, Dots, TensorCall, Transposed, Updated)
 from ..core.notation import Hat, Indexed, Layered, Notation, PartialOf, ProductOver, SumOver
 from ..core.numbers import format_number, terminating_decimal
+from .arithmetic import member_carries
 
 _GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
                "eta": "η",
@@ -110,30 +111,34 @@ def name_indices(name: str) -> list[int]:
 
 
 def renumber(name: str, shift: int) -> str:
-    """A name with its indices moved by ``shift`` (the notation preset ``index_base: 0`` shows
-    the builders' 1-based names from 0): ``renumber("w1_2_1", -1)`` -> ``"w0_1_0"``.
+    """A name with its unit indices moved by ``shift`` (the notation preset ``index_base: 0``
+    shows the builders' 1-based units from 0). The first of several indices is the layer, which
+    the 0-based convention still counts from 1, the input being layer 0 (a⁽⁰⁾ = x):
+    ``renumber("w1_2_1", -1)`` -> ``"w1_1_0"``.
 
-    >>> renumber("x1", -1), renumber("w_hh", -1), renumber("z2_1", 0)
-    ('x0', 'w_hh', 'z2_1')
+    >>> renumber("x1", -1), renumber("w_hh", -1), renumber("z2_1", 0), renumber("z2_1", -1)
+    ('x0', 'w_hh', 'z2_1', 'z2_0')
     """
     m = _NUMBERED.match(name) if shift else None
     if m is None:
         return name
-    return m.group(1) + "_".join(str(i + shift) for i in name_indices(name)) + (m.group(4) or "")
+    indices = name_indices(name)
+    moved = indices[:1] + [i + shift for i in indices[1:]] if len(indices) > 1 else [indices[0] + shift]
+    return m.group(1) + "_".join(map(str, moved)) + (m.group(4) or "")
 
 
 def renumber_latex(text: str, shift: int) -> str:
-    r"""LaTeX of a name with its indices moved by ``shift``: subscripts ``_{2,1}`` and layer
-    superscripts ``^{(1)}`` (also in names a builder spelled itself, such as ``\hat{x}_{1}``).
+    r"""LaTeX of a name with its unit indices (subscripts ``_{2,1}``) moved by ``shift``, also in
+    names a builder spelled itself (``\hat{x}_{1}``); a layer superscript ``^{(1)}`` stays (see
+    ``renumber``).
 
     >>> renumber_latex(r"w^{(1)}_{2,1}", -1)
-    'w^{(0)}_{1,0}'
+    'w^{(1)}_{1,0}'
     """
     if not shift:
         return text
-    text = re.sub(r"_\{([\d,]+)\}", lambda m: "_{" + ",".join(str(int(i) + shift) for i in m.group(1).split(","))
+    return re.sub(r"_\{([\d,]+)\}", lambda m: "_{" + ",".join(str(int(i) + shift) for i in m.group(1).split(","))
                   + "}", text)
-    return re.sub(r"\^\{\((\d+)\)\}", lambda m: f"^{{({int(m.group(1)) + shift})}}", text)
 
 
 def _scientific(text: str):
@@ -303,7 +308,7 @@ class _HandWritten:
         return f"\\delta_{{{sub}}}" if self.printmethod == "_latex" else f"δ_{sub}"
 
     def _print_Ordinal(self, o: Ordinal):
-        return str(o.number + self._notation().get("renumber", 0))
+        return str(o.number)  # a layer: from 1 under either index base (the input is layer 0)
 
     def _total_symbol(self) -> str:
         """The notation preset's symbol for total derivatives: "∂" (default) or "d"."""
@@ -340,9 +345,20 @@ class _HandWritten:
     def _print_Chain(self, c: Chain):
         out = []
         items = c.items
+        # a member combining shown numbers shows enough digits to give the shown result
+        carries = (member_carries(items, self._settings["precision"], self._settings.get("carry", 0))
+                   if len(items) > 2 and any(isinstance(i, Value) for i in items) else {})
+        wider = {}
         for i, item in enumerate(items):
             if not isinstance(item, str):
-                text = self._print(item)
+                if i in carries:
+                    if carries[i] not in wider:
+                        settings = {k: self._settings[k] for k in self._default_settings}
+                        wider[carries[i]] = type(self)({**settings,
+                                                        "precision": self._settings["precision"] + carries[i]})
+                    text = wider[carries[i]]._print(item)
+                else:
+                    text = self._print(item)
                 if len(out) >= 2 and out[-1].strip() in ("=", "\\approx", "≈") and text == out[-2]:
                     out.pop()  # "∂y/∂x = 40 = 40": the second member adds nothing
                     continue
@@ -430,7 +446,9 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         return f"{name}\\left({args}\\right)"
 
     def _print_Indicator(self, expr, exp=None):
-        return f"\\mathbb{{1}}\\left[{self._print(expr.args[0])}\\right]"
+        # a bold one: one glyph in every format (pdflatex, MathJax, MathML), no font package, no
+        # macro a fragment's host document must define
+        return f"\\mathbf{{1}}\\left[{self._print(expr.args[0])}\\right]"
 
     def _print_Where(self, expr, exp=None):
         """where(c, a, b) as a lecturer writes it: cases."""
@@ -485,7 +503,10 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             body = f"\\frac{{{body}}}{{{den}}}"
         if coeff == 1:
             return sign + body
-        return f"{sign}{self._print(coeff)}{dot if (values or coeff.is_Integer) else ' '}{body}"
+        # a number before the indicator takes a dot: 0.1 · 𝟏[z ≤ 0], never 0.1𝟏 (read 0.11)
+        indicator = bool(numerator) and isinstance(numerator[0], Indicator)
+        sep = " \\cdot " if indicator else (dot if (values or coeff.is_Integer) else " ")
+        return f"{sign}{self._print(coeff)}{sep}{body}"
 
     def _print_Pow(self, expr):
         if expr.exp == 1:  # a power rule's x^(2−1), kept unevaluated: x
@@ -590,6 +611,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
 
     def _index(self, index, sep: str) -> str:
         if isinstance(index, sp.Tuple):
+            if any(not i.is_Symbol for i in index):
+                sep = ","  # p_{y_b, b}: an index that is not one letter needs the comma
             return sep.join(self._print(i) for i in index)
         return self._print(index)
 
@@ -940,7 +963,7 @@ class TextPrinter(_HandWritten, StrPrinter):
             c = f"({c})" if "/" in c else c
         sep = " · " if values or not (numerator and numerator[0].is_Add) else ""
         if not values and coeff.q == 1 and not (numerator and numerator[0].is_Number):
-            sep = ""
+            sep = "·" if numerator and isinstance(numerator[0], Indicator) else ""  # 2·𝟙[z > 0]
         return f"{sign}{c}{sep}{body}"
 
     def _print_Pow(self, expr, rational=False):
@@ -1044,6 +1067,8 @@ class TextPrinter(_HandWritten, StrPrinter):
 
     def _index(self, index, sep: str) -> str:
         if isinstance(index, sp.Tuple):
+            if any(not i.is_Symbol for i in index):
+                sep = ","  # p_{y_b, b}: an index that is not one letter needs the comma
             return sep.join(self._print(i) for i in index)
         return self._print(index)
 

@@ -19,7 +19,7 @@ from ..core.losses import LOSSES
 from ..rendering.blocks import Content, Section
 from .deep import build_chain, mlp_sections
 from .observations import observations
-from .steps import (activations_used, forward_chain, functions_used, local_chain, partial as _partial,
+from .steps import (EXACT_NOTE, activations_used, forward_chain, functions_used, local_chain, partial as _partial,
                     pre_activations,
                     product_form, roles_sentence)
 from .simplify import local_form as textbook_local, product_form as textbook_product
@@ -88,18 +88,21 @@ def _listed(first: int, count: int) -> str:
 
 
 def kink_sentence(spec, parameters=None) -> Sentence | None:
-    """Where the activation's derivative is not defined and the value derive uses there, from the
-    entry's facts (``kinks``; the rule's value at each): "At the kinks z = −1 and z = 1 …".
+    """Where the activation's derivative is not defined and the value taken there, from the
+    entry's facts (``kinks``; the rule's value at each): "At the kinks z = −1 and z = 1 …". The
+    convention is stated as the math's, in the entry's own parameters (LeakyReLU'(0) = α), the
+    application's values deciding only where it bends.
 
     >>> from derive.core.functions import FUNCTIONS
     >>> kink_sentence(FUNCTIONS["relu"]).template
-    'At the kink {0} the derivative is not defined; derive uses {1}, as PyTorch does.'
+    'At the kink {0} the derivative is not defined; we take {1}, as PyTorch does.'
     """
     z = sp.Symbol("z", real=True)
     slopes = kink_slopes(spec)
     if parameters is not None:  # the application's own α …: a kink only where it bends for them
         names = dict(zip(spec.arguments[1:], parameters))  # α -> the application's value
-        slopes = tuple((k, None if v is None else v.xreplace(names)) for k, v in slopes
+        # the value in the entry's parameters (α) unless it is unbounded for these values
+        slopes = tuple((k, None if v is None or v.xreplace(names).is_finite is False else v) for k, v in slopes
                        if spec.kink is None or spec.kink([k, *parameters]))
     finite = [(k, v) for k, v in slopes if v is not None]
     unbounded = [k for k, v in slopes if v is None]
@@ -107,7 +110,7 @@ def kink_sentence(spec, parameters=None) -> Sentence | None:
     if finite:
         n = len(finite)
         parts.append(f"At the kink{'s' if n > 1 else ''} {_listed(0, n)} the derivative is not "
-                     f"defined; derive uses {_listed(n, n)}, as PyTorch does.")
+                     f"defined; we take {_listed(n, n)}, as PyTorch does.")
         math = (tuple(Chain(z, "=", Value(k)) for k, _ in finite)
                 + tuple(Chain(Prime(spec.name, Value(k)), "=", Value(v) if v.is_number else v)
                         for k, v in finite))
@@ -170,6 +173,7 @@ def build_generic(ex, parameters=None) -> Content:
     for node in ex.graph.nodes.values():
         s.show(Chain(node.symbol, "=", node.display))
     if not ex.symbolic:
+        s.lecturer_note(EXACT_NOTE)
         s.say(Sentence("The given values:"))
         s.tabulate(["input", "value"], [[ex.graph.symbols[n], Value(d.value(n))] for n in ex.inputs])
     if ex.lr is not None:

@@ -9,10 +9,12 @@ from ..core.engine import descend
 from ..core.notation import Indexed, Layered, PartialOf, ProductOver, TotalOf
 from ..rendering.blocks import Content, Section
 from .observations import observations
-from .steps import activations_used, local_chain, roles_sentence
+from .steps import EXACT_NOTE, activations_used, local_chain, roles_sentence
 from ..core.functions import Sentence, activation as _activation
 
 ELIDE = 3  # long products keep this many factors at each end
+SYMBOLIC_NOTE = Sentence("The product over the layers and the maximum of σ' are evaluated "
+                         "symbolically (SymPy's Product and solve), not looked up.")
 TABLE_HEAD = 6  # long tables keep this many rows at each end
 GENERAL_K = (sp.Rational(1, 2), sp.Integer(1), sp.Integer(5))
 GENERAL_D = (3, 10, 50)
@@ -108,6 +110,7 @@ def build_chain(ex) -> Content:
     s.show(Chain(sym["L"], "=", ex.graph.nodes["L"].display))
     weights = ex.meta["weights"]
     same = len({str(w) for w in weights}) == 1
+    s.lecturer_note(EXACT_NOTE)
     s.say(Sentence("Given {0} and {1}; " + ("every weight is {2}." if same else "the weights are listed below."),
                    (Chain(sym["x"], "=", Value(d.value("x"))), Chain(sym["y"], "=", Value(d.value("y"))),
                     Value(d.value("w1")))))
@@ -185,10 +188,11 @@ def _generalisation(ex, d, spec) -> Section:
     act = spec.unicode
     s = Section("Generalisation: D layers, every weight k")
     s.say(Sentence(f"Suppose every weight is {{0}} and every {act} unit is active (each {act}' = 1). "
-                   f"The backward product then keeps one factor {{0}} per layer above the first, and "
-                   f"SymPy evaluates the product over layers 2 … D:", (k,)))
+                   f"The backward product then keeps one factor {{0}} per layer above the first; over "
+                   f"layers 2 … D:", (k,)))
     s.show(Chain(ProductOver(PartialOf(Layered(Z, L), Layered(A, L - 1)), L, 2, D), "=",
                  ProductOver(k, L, 2, D), "=", weights_product))
+    s.lecturer_note(SYMBOLIC_NOTE)
     s.say(Sentence("so the gradient of the first weight is"))
     loss_factor, last = PartialOf(LOSS, Indexed(A, D)), Indexed(A, D)
     s.show(Chain(Total("L", "w1"), "=", Product((loss_factor, weights_product, x))))
@@ -241,10 +245,11 @@ def _sigmoid_bound() -> Section:
     critical, maximum = sigmoid_derivative_maximum()
     k, D, _, weights_product = general_rule()
     s = Section("The same chain with sigmoids")
-    s.say(Sentence("Setting the derivative of σ'(z) to zero gives z = {0}, so σ'(z) ≤ {1} for every z "
-                   "(SymPy solves σ''(z) = 0).", (Value(critical[0]), Chain(
+    s.say(Sentence("Setting the derivative of σ'(z) to zero, σ''(z) = 0, gives z = {0}, so σ'(z) ≤ {1} "
+                   "for every z.", (Value(critical[0]), Chain(
                        Prime("sigmoid", sp.S.Zero), "=", Value(maximum)))))
     bound = (k / 4) ** (D - 1)
+    s.lecturer_note(SYMBOLIC_NOTE)
     s.say(Sentence("Each sigmoid layer multiplies the gradient by at most {0}, so through D layers "
                    "the factor is at most {1}.", (Chain(Product((sp.Symbol("w"), Prime("sigmoid", Z))), "≤",
                                                         k / 4), bound)))
@@ -273,6 +278,8 @@ def mlp_sections(ex, d) -> list:
     s.show(Row((Chain(TotalOf(LOSS, Layered(W, L, sp.Tuple(J, I))), "=",
                       Product((Layered(DELTA, L, J), Layered(A, L - 1, I)))),
                 Chain(TotalOf(LOSS, Layered(B, L, J)), "=", Layered(DELTA, L, J)))))
+    s.say(Sentence("The layers count from 1; the network's inputs are layer 0, {0}.",
+                   (Chain(Layered(A, 0, I), "=", Indexed(sp.Symbol("x"), I)),)))
     for l in range(layers, 0, -1):
         act = _activation(acts[l - 1])
         for j in range(1, widths[l] + 1):

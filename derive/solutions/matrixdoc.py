@@ -24,6 +24,7 @@ from ..core.tensor import (TENSOR_FUNCTIONS, NoRule, Tensor, axis_of, class_axis
                            operands, rule_of)
 from ..core.parser import BinOp, Call, Name, Neg, Transpose
 from ..rendering.blocks import Content, Section
+from .tensorwords import add_definitions, written_mean
 
 ONES = Ones()
 _FOCUS = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[(\d+),\s*(\d+)\]$")
@@ -391,6 +392,7 @@ def build_matrix(ex) -> Content:
     named = _introduced_sentence(ex, shapes)
     if named is not None:
         s.say(named)
+    add_definitions(ex, s)  # softmax and cross-entropy, where they are used
     if not symbolic:  # the numbers the forward pass starts from, as the scalar documents give them
         s.say(Sentence("The given values:"))
         for group in _side_by_side(ex.inputs, values):
@@ -412,6 +414,9 @@ def build_matrix(ex) -> Content:
         if symbolic:
             s.show(Chain(*items))
         else:
+            mean = written_mean(ex, eq, values)  # −⅓(log … + …), to redo
+            if mean is not None:
+                items += ["=", mean]
             show_numbers(s, items, values[eq.name], eq.name)
     sections.append(s)
 

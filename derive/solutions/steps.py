@@ -7,8 +7,14 @@ import re
 import sympy as sp
 
 from ..core.derivation import Chain, Partial, Product, Value
-from ..core.functions import BY_CLASS
+from ..core.functions import BY_CLASS, Sentence
 from ..core.errors import SpecError
+
+# How the numbers were obtained: a remark for the lecturer (``--notes``), not for the students.
+EXACT_NOTE = Sentence("Every number is computed exactly (fractions, and closed forms such as "
+                      "σ(7) = 1/(1 + e⁻⁷)) and rounded only where it is shown; a factor that enters "
+                      "a product or sum is shown with enough digits for the line to be redone from "
+                      "the numbers printed.")
 
 
 def activations_used(ex):
@@ -146,14 +152,18 @@ def pre_activations(ex) -> list[str]:
 def resolve_notation(ex, notation=None):
     """The notation preset (``{total, delta, index_base}``, checked) completed for ``ex``: the δ
     name of each pre-activation (``z2_1`` -> ``delta2_1``, printed δ⁽²⁾₁; another name ``s`` ->
-    δ_s) and the shift of displayed indices. ``index_base: 0`` shows names numbered from 1 (x1,
-    w1_2_1 — the builders' convention) from 0; a graph that already has a 0 index (an RNN's h0)
-    counts from 0 already and is shown as it is.
+    δ_s) and the shift of displayed indices. ``index_base: 0`` is the 0-based convention: units
+    and inputs count from 0 (x₀, w⁽¹⁾₀,₀), layers from 1 with the input as layer 0 (a⁽⁰⁾ = x),
+    so a chain (whose one index is its layer) is shown as it is; a graph that already has a 0
+    index (an RNN's h0) counts from 0 already and is shown as it is too.
 
     >>> import derive
     >>> n = resolve_notation(derive.chain(depth=2, weight=1, x=1), {"delta": True, "index_base": 0})
     >>> n["deltas"], n["renumber"]
-    ({'z1': 'delta1', 'z2': 'delta2'}, -1)
+    ({'z1': 'delta1', 'z2': 'delta2'}, 0)
+    >>> resolve_notation(derive.mlp(inputs=[1, 2], weights=[[[1, 1]]], biases=[[0]], targets=[1]),
+    ...                  {"index_base": 0})["renumber"]
+    -1
     """
     from ..rendering.formats import ResolvedNotation, check_notation
     from ..rendering.printing import name_indices
@@ -171,8 +181,11 @@ def resolve_notation(ex, notation=None):
         raise SpecError("notation index_base: 0 renumbers the names derive generates (neuron, chain, "
                         "mlp, layers); equations keep their names as written: name them from 0 "
                         "(w0, x0, …) and drop index_base")
-    indices = [i for n in [*ex.inputs, *ex.graph.nodes] for i in name_indices(n)]
-    out["renumber"] = -1 if checked.get("index_base") == 0 and indices and min(indices) >= 1 else 0
+    # the unit indices (a layer's, the first of several, counts from 1 in either base; a chain's
+    # one index is its layer): shifted only when they all start at 1
+    units = [i for n in [*ex.inputs, *ex.graph.nodes] for i in (lambda k: k[1:] if len(k) > 1 else k)(
+        name_indices(n))] if ex.kind != "chain" else []
+    out["renumber"] = -1 if checked.get("index_base") == 0 and units and min(units) >= 1 else 0
     return out
 
 

@@ -67,13 +67,15 @@ def training_content(tr, figure: str | None = None) -> Content:
     s = Section("The training run")
     rate = _rate(tr)
     parts = [f"Starting from the given values, {tr.steps} update{'s' if tr.steps != 1 else ''} of "
-             f"{opt.title} (the rule of PyTorch's {opt.torch}, in exact arithmetic)"]
+             f"{opt.title} (the update rule as in PyTorch's {opt.torch})"]
     math = []
     if rate is not None:
         parts.append(" with learning rate {0}")
         math.append(Chain(ETA, "=", Value(rate)))
     s.say(Sentence("".join(parts) + ". Step k shows the values after k updates; update k uses the "
                    "gradient at step k − 1.", tuple(math)))
+    s.lecturer_note(Sentence("Every step is computed in exact arithmetic (no floating point), so the "
+                             "run is the optimizer's rule itself, rounded only where it is shown."))
     if rate is None:
         s.say(Sentence("Each parameter has its own learning rate:"))
         s.tabulate(["parameter", "learning rate"], [[symbol(p), Value(h.lr[p])] for p in tr.params])

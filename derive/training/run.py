@@ -509,9 +509,10 @@ class Training:
         return training_content(self, figure)
 
     def render(self, fmt: str, precision: int | None = None, fragment: bool = False,
-               figure: str | None = None, exact: bool = False) -> str:
+               figure: str | None = None, exact: bool = False, notes: bool = False) -> str:
         """The document in one format ("markdown", "latex", "text"); ``figure`` is the file name
-        of the loss curve (``plot``) to include; ``exact`` also shows exact forms.
+        of the loss curve (``plot``) to include; ``exact`` also shows exact forms; ``notes`` the
+        remarks for the lecturer.
 
         >>> from derive import neuron
         >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
@@ -524,7 +525,7 @@ class Training:
             raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
         with gc_paused():
             return render_content(self.content(figure), fmt, names=self.latex_names(), precision=precision,
-                                  fragment=fragment, exact=exact)
+                                  fragment=fragment, exact=exact, notes=notes)
 
     def latex_names(self) -> dict:
         """LaTeX for every name the document prints: the rule's symbols (η, β₁, m̂ₜ …), the
@@ -721,14 +722,15 @@ class TrainingComparison:
                 sections.append(s)
         return Content(self.title, sections)
 
-    def render(self, fmt: str, precision: int = 4, fragment: bool = False, figure: str | None = None) -> str:
+    def render(self, fmt: str, precision: int = 4, fragment: bool = False, figure: str | None = None,
+               notes: bool = False) -> str:
         from ..rendering.formats import render_content
         names = {}
         for tr in self.runs.values():
             names.update(tr.latex_names())
         with gc_paused():
             return render_content(self.content(figure), fmt, names=names, precision=precision,
-                                  fragment=fragment)
+                                  fragment=fragment, notes=notes)
 
     def to_markdown(self, figure: str | None = None) -> str:
         return self.render("markdown", figure=figure)

@@ -1,0 +1,197 @@
+"""Arithmetic a student can redo: a displayed line that combines shown numbers (a product of
+factors, a sum of path contributions, an update w − η·g) must give its result as those shown
+numbers give it, to the digits shown. The result is the exact value rounded (as everywhere else
+in the document, in the answer key and under ``--exact``); what may change is how many digits the
+combined numbers show: the fewest extra digits (``carry``) for which the rounded numbers, combined,
+round to the printed result.
+
+>>> import sympy as sp
+>>> from derive.core.derivation import Chain, Product, Value
+>>> third = Value(sp.Rational(1, 3))
+>>> carry_for(Product((third, third)), Value(sp.Rational(1, 9)), 4, 0)  # 0.3333 · 0.3333 ≈ 0.1111
+0
+>>> g, eta = Value(sp.Rational(-126853, 3 * 10**6)), Value(sp.Rational(8, 10))  # g = −0.0422843…
+>>> carry_for(Product((g, eta)), Value(g.number * eta.number), 4, 0)  # (−0.04228)·0.8 ≠ −0.03383
+1
+"""
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
+
+import sympy as sp
+
+from ..core.derivation import Product, Subst, Sum, Value
+from ..core.numbers import format_number
+
+MAX_CARRY = 6  # beyond this the line is printed with the document's digits (it cannot be helped)
+EQUALITIES = ("=", "≈")
+OPERATORS = {"+": 1, "-": -1, "−": -1}  # between the items of one member (w − η·g)
+PRODUCT = ("·",)
+
+
+def shown(number, digits: int):
+    """The number as printed with ``digits`` significant digits, as an exact rational (what a
+    student reads off the page), or None when it does not print as a plain decimal."""
+    text = format_number(number, digits)
+    try:
+        return Fraction(Decimal(text))
+    except ArithmeticError:  # "inf", "nan": no arithmetic to redo
+        return None
+
+
+def combines(items) -> bool:
+    """A member of a chain that combines numbers (rather than restating one value)."""
+    if len(items) > 1:
+        return True
+    item = items[0]
+    return isinstance(item, (Product, Sum)) and len(getattr(item, "factors", getattr(item, "terms", ()))) > 1 \
+        or isinstance(item, Subst) and bool(item.values)
+
+
+def evaluate(items, digits: int, subst_digits: int):
+    """The value of one member (items and the operators between them) computed from its numbers
+    as printed with ``digits`` significant digits (``subst_digits`` inside a substitution), or
+    None when it holds anything but numbers."""
+    total, sign, term = Fraction(0), 1, None
+    for item in items:
+        if isinstance(item, str):
+            if item in OPERATORS:
+                if term is None:
+                    return None
+                total = _plus(total, term if sign == 1 else -term)
+                sign, term = OPERATORS[item], None
+            elif item not in PRODUCT:  # juxtaposed factors multiply; anything else: no arithmetic
+                return None
+            continue
+        value = _value(item, digits, subst_digits)
+        if value is None:
+            return None
+        term = value if term is None else _times(term, value)
+    if term is None:
+        return None
+    return _plus(total, term if sign == 1 else -term)
+
+
+def _plus(a, b):
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a + b
+    return _sym(a) + _sym(b)
+
+
+def _times(a, b):
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a * b
+    return _sym(a) * _sym(b)
+
+
+def _sym(x):
+    return sp.Rational(x.numerator, x.denominator) if isinstance(x, Fraction) else x
+
+
+def _value(item, digits: int, subst_digits: int):
+    if isinstance(item, Value):
+        return shown(item.number, item.digits or digits)
+    if isinstance(item, sp.Rational):
+        return Fraction(int(item.p), int(item.q))
+    if isinstance(item, Product):
+        out = Fraction(1)
+        for f in item.factors:
+            v = _value(f, digits, subst_digits)
+            if v is None:
+                return None
+            out = _times(out, v)
+        return out
+    if isinstance(item, Sum):
+        out = Fraction(0)
+        for t in item.terms:
+            v = _value(t, digits, subst_digits)
+            if v is None:
+                return None
+            out = _plus(out, v)
+        return out
+    if isinstance(item, Subst):
+        values = {}
+        for symbol, number in item.values:
+            v = shown(number, subst_digits)
+            if v is None:
+                return None
+            values[symbol] = sp.Rational(v.numerator, v.denominator)
+        try:
+            result = item.expr.xreplace(values)
+        except (TypeError, ValueError, ArithmeticError):
+            return None
+        if not isinstance(result, sp.Expr) or not result.is_number or result.free_symbols:
+            return None
+        if isinstance(result, sp.Rational):
+            return Fraction(int(result.p), int(result.q))
+        return result if result.is_extended_real else None
+    return None
+
+
+def _decimal(x) -> Decimal | None:
+    """``x`` (a Fraction or a real SymPy number) as a Decimal of 40 significant digits."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        if isinstance(x, Fraction):
+            return Decimal(x.numerator) / Decimal(x.denominator)
+        try:
+            return Decimal(format_number(x, 40))
+        except (ArithmeticError, TypeError, ValueError):
+            return None
+
+
+def reproduces(x, printed: str) -> bool:
+    """Does the recomputed value ``x`` round to the printed result, to the digits printed (and
+    unambiguously: not on a tie that rounding half up and half to even would split)?"""
+    try:
+        target = Decimal(printed)
+    except ArithmeticError:
+        return False
+    value = _decimal(x)
+    if value is None:
+        return False
+    quantum = Decimal(1).scaleb(target.as_tuple().exponent)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return (value.quantize(quantum, ROUND_HALF_EVEN) == target
+                and value.quantize(quantum, ROUND_HALF_UP) == target)
+
+
+def carry_for(member, result: Value, precision: int, subst_carry: int) -> int | None:
+    """The fewest extra digits the numbers of ``member`` (one math object, or a tuple of items
+    with operators between them: w, "−", η·g) need for the line ``member = result`` to be redone
+    from the page; None when the member holds more than numbers (nothing to redo)."""
+    items = member if isinstance(member, tuple) else (member,)
+    printed = format_number(result.number, result.digits or precision)
+    for carry in range(MAX_CARRY + 1):
+        x = evaluate(items, precision + carry, precision + carry + subst_carry)
+        if x is None:
+            return None
+        if reproduces(x, printed):
+            return carry
+    return 0
+
+
+def member_carries(items: tuple, precision: int, subst_carry: int) -> dict:
+    """For a relation chain's items, {index of an item: carry} for the items of every member
+    that combines numbers into the single value after the next = or ≈ and needs extra digits."""
+    members, start = [], 0  # (first item, end, the relation after it or None)
+    for i, item in enumerate(items):
+        if isinstance(item, str) and item not in OPERATORS and item not in PRODUCT:
+            members.append((start, i, item))
+            start = i + 1
+    members.append((start, len(items), None))
+    out = {}
+    for (s0, e0, relation), (s1, e1, _) in zip(members, members[1:]):
+        member, result = items[s0:e0], items[s1:e1]
+        if relation not in EQUALITIES or not member or len(result) != 1 \
+                or not isinstance(result[0], Value) or not combines(member):
+            continue
+        carry = carry_for(tuple(member), result[0], precision, subst_carry)
+        if carry:
+            out.update({i: carry for i in range(s0, e0)})
+    return out
+
+
+__all__ = ["carry_for", "member_carries", "reproduces", "shown", "evaluate", "MAX_CARRY"]

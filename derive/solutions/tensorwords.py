@@ -1,0 +1,90 @@
+"""Softmax and cross-entropy defined where a tensor document uses them, and the cross-entropy's
+batch mean written out with its numbers: L = −⅓(log 0.06066 + log 0.3794 + log 0.1307) ≈ 1.935,
+a line a student can redo from the probabilities printed above it."""
+from __future__ import annotations
+
+import sympy as sp
+
+from ..core.derivation import Chain, Subst
+from ..core.functions import Sentence
+from ..core.notation import Indexed, SumOver
+from ..core.parser import Call, Name
+
+MAX_TERMS = 6  # a longer batch mean is stated, not written out term by term
+
+
+def _calls(ex, func: str) -> list:
+    return [eq for eq in ex.graph.equations if isinstance(eq.tree, Call) and eq.tree.func == func]
+
+
+def add_definitions(ex, s) -> None:
+    """The softmax and cross-entropy of ``ex`` defined (one each), each a sentence and its
+    display, in the section ``s`` that lists the computation."""
+    j, i, k, b = sp.symbols("j i k b")
+    z = sp.Symbol("z")
+    for eq in (_calls(ex, "softmax") + _calls(ex, "log_softmax"))[:1]:
+        arg = eq.tree.args[0]
+        line = (Chain(sp.Symbol(eq.name), "=", sp.Function(eq.tree.func)(sp.Symbol(arg.id))),) \
+            if isinstance(arg, Name) else ()
+        s.say(Sentence("The softmax turns each column of scores into probabilities that sum to 1"
+                       + (" (here {0})" if line else "") + ":", line))
+        s.show(Chain(Indexed(sp.Function("softmax")(z), i), "=",
+                     sp.exp(Indexed(z, i)) / SumOver(sp.exp(Indexed(z, j)), j, 1, k)))
+    for eq in _calls(ex, "cross_entropy")[:1]:
+        batch = _batch(ex, eq)
+        p, y = sp.Symbol("p"), sp.Symbol("y")
+        names = tuple(Chain(generic, "=", sp.Symbol(a.id)) for generic, a in zip((p, y), eq.tree.args)
+                      if isinstance(a, Name) and a.id != generic.name)  # the lines' own names
+        given = (" (here " + " and ".join(f"{{{n + 3}}}" for n in range(len(names))) + ")") if names else ""
+        if batch == 1:
+            s.say(Sentence("The cross-entropy" + given + " is the negative log of the probability "
+                           "{0} gives the example's class {1}:", (p, y, b, *names)))
+            s.show(Chain(sp.Symbol(eq.name), "=", -sp.log(Indexed(p, y))))
+            continue
+        s.say(Sentence("The cross-entropy" + given + " is the mean, over the examples {2} of the "
+                       "batch, of the negative log of the probability {0} gives each example's "
+                       "class {1}:", (p, Indexed(y, b), b, *names)))
+        term = sp.log(Indexed(p, sp.Tuple(Indexed(y, b), b)))
+        s.show(Chain(sp.Symbol(eq.name), "=", sp.Mul(sp.Rational(-1, batch), SumOver(term, b, 1, batch),
+                                                     evaluate=False)))
+
+
+def _batch(ex, eq) -> int:
+    shape = ex.shape(eq.tree.args[0].id) if isinstance(eq.tree.args[0], Name) else ()
+    return 1 if shape == () else shape[1]
+
+
+def written_mean(ex, eq, values):
+    """The cross-entropy line ``eq`` written out with the probabilities of the targets' classes,
+    as a substitution (printed, not evaluated): −⅓(log p₁ + log p₂ + log p₃); None when the
+    line is not a cross-entropy of named operands or the batch is too long to write out."""
+    from ..core.tensor import Where, targets
+    tree = eq.tree
+    if not (isinstance(tree, Call) and tree.func == "cross_entropy" and len(tree.args) == 2
+            and all(isinstance(a, Name) for a in tree.args)):
+        return None
+    P, Y = values[tree.args[0].id], values[tree.args[1].id]
+    try:
+        onehot = targets(P, Y, Where(None))
+    except Exception:  # a shape the document states elsewhere; no line to write out
+        return None
+    if P.scalar:
+        return None
+    batch = P.a.shape[1]
+    terms, shown = [], []
+    for col in range(batch):
+        for row in range(P.a.shape[0]):
+            y = onehot.a[row, col]
+            if y == 0:
+                continue
+            s = sp.Symbol(f"p_{row}_{col}")
+            shown.append((s, P.a[row, col]))
+            terms.append(sp.log(s) if y == 1 else sp.Mul(y, sp.log(s), evaluate=False))
+    if not terms or len(terms) > MAX_TERMS:
+        return None
+    total = terms[0] if len(terms) == 1 else sp.Add(*terms, evaluate=False)
+    expr = sp.Mul(sp.Rational(-1, batch), total, evaluate=False) if batch != 1 else sp.Mul(-1, total, evaluate=False)
+    return Subst(expr, tuple(shown))
+
+
+__all__ = ["add_definitions", "written_mean"]
