@@ -115,15 +115,16 @@ class Handout:
         from ..rendering.formats import render_content
         return render_content(self.content, "text", None, self.precision)
 
-    def render(self, fmt: str, fragment: bool = False):
-        """The document in one format of the format registry ("markdown", "latex", "text", "html").
+    def render(self, fmt: str, fragment: bool = False, section_level="section"):
+        """The document in one format of the format registry ("markdown", "latex", "text", "html");
+        ``section_level``: the headings' depth ("subsection" nests a fragment under a section).
 
         >>> h = variance_derivation("relu")
         >>> h.render("text") == h.to_text()
         True
         """
         from ..rendering.formats import render_content
-        return render_content(self.content, fmt, None, self.precision, fragment)
+        return render_content(self.content, fmt, None, self.precision, fragment, level=section_level)
 
     def __str__(self):
         return self.to_text()

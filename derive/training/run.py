@@ -509,9 +509,10 @@ class Training:
         return training_content(self, figure)
 
     def render(self, fmt: str, precision: int | None = None, fragment: bool = False,
-               figure: str | None = None, exact: bool = False) -> str:
+               figure: str | None = None, exact: bool = False, section_level="section") -> str:
         """The document in one format ("markdown", "latex", "text"); ``figure`` is the file name
-        of the loss curve (``plot``) to include; ``exact`` also shows exact forms.
+        of the loss curve (``plot``) to include; ``exact`` also shows exact forms;
+        ``section_level``: the headings' depth ("subsection" nests a fragment under a section).
 
         >>> from derive import neuron
         >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
@@ -524,7 +525,7 @@ class Training:
             raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
         with gc_paused():
             return render_content(self.content(figure), fmt, names=self.latex_names(), precision=precision,
-                                  fragment=fragment, exact=exact)
+                                  fragment=fragment, exact=exact, level=section_level)
 
     def latex_names(self) -> dict:
         """LaTeX for every name the document prints: the rule's symbols (η, β₁, m̂ₜ …), the
