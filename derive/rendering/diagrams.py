@@ -41,6 +41,8 @@ class DNode:
     kind: str  # "input", "op", "more" (collapsed units: ``op`` says how many) or "ghost"
     op: str  # short description of the operation ("+", "ReLU", "(·)²" …) or the shape
     shape: str = ""  # a tensor node's shape ("2×3"); empty for scalars
+    forward: object = None  # the node's value and ∂output/∂node, drawn beside it (networks)
+    gradient: object = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class Diagram:
     svg_name: str | None = None  # set by a writer that rendered the SVG beside the document
     kind: str = "computation graph"  # what is drawn: "computation graph", "network", "layer graph"
     gaps: tuple = ()  # column indices after which layers were left out (a piece ends there)
+    # values on the nodes (above: forward, below: gradient), the operation over each column: a
+    # network's layers are fully connected, and labels on crossing edges would overlap
+    on_nodes: bool = False
 
     @property
     def columns(self) -> int:
@@ -122,8 +127,12 @@ _TREE_OPS = {"+": "+", "-": "−", "*": "⊙", "/": "÷", "@": "@", "**": "(·)�
 
 
 def _tree_label(tree) -> str:
-    """A tensor line's operation from its parsed form: the function's name or the operator."""
+    """A tensor line's operation, written out when short ("W @ x + b", "sum(u1)/2"), else its
+    outermost function or operator."""
     from ..core.parser import BinOp, Call, Transpose
+    text = _tree_text(tree)
+    if len(text) <= 14:
+        return text
     if isinstance(tree, Call):
         return tree.func
     if isinstance(tree, BinOp):
@@ -131,6 +140,28 @@ def _tree_label(tree) -> str:
     if isinstance(tree, Transpose):
         return "(·)ᵀ"
     return "="
+
+
+def _tree_text(tree, outer: int = 0) -> str:
+    from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose
+    if isinstance(tree, Name):
+        return tree.id
+    if isinstance(tree, Num):
+        return tree.text
+    if isinstance(tree, Call):
+        return f"{tree.func}({', '.join(_tree_text(a) for a in tree.args)})"
+    if isinstance(tree, Neg):
+        return "−" + _tree_text(tree.operand, 3)
+    if isinstance(tree, Transpose):
+        return _tree_text(tree.operand, 4) + "ᵀ"
+    if isinstance(tree, BinOp):
+        rank = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 3}.get(tree.op, 0)
+        op = {"-": "−", "*": "·", "**": "^"}.get(tree.op, tree.op)
+        text = f"{_tree_text(tree.left, rank)} {op} {_tree_text(tree.right, rank + 1)}"
+        if tree.op in ("/", "**"):
+            text = text.replace(f" {op} ", op)
+        return f"({text})" if rank < outer else text
+    return "?"
 
 
 def _shape(value) -> str:
@@ -151,7 +182,11 @@ def diagram(ex) -> Diagram:
         # the data flow x → z → a → L stays readable.
         names = [n for n in names if n not in ex.params]
         summary = "The weights and biases are not drawn; their gradients are in the tables. "
-        kind = "network" if ex.kind == "mlp" else kind
+        if ex.kind == "mlp":  # its targets too: they only enter the loss
+            kind = "network"
+            names = [n for n in names if n not in graph.inputs
+                     or set(graph.consumers[n]) != {ex.output}]
+            summary = "The weights, biases and targets are not drawn; their values are in the tables. "
     depth: dict[str, int] = {n: 0 for n in graph.inputs}
     for name, node in graph.nodes.items():
         depth[name] = 1 + max((depth[p] for p in node.parents), default=0)
@@ -174,6 +209,11 @@ def diagram(ex) -> Diagram:
     for name in names:
         if depth[name] in keep_levels:
             columns.setdefault(depth[name], []).append(name)
+    row_of: dict[str, int] = {}
+    for c in sorted(columns):  # operations in the order of their parents' rows, inputs after them
+        col = sorted(columns[c], key=lambda n: (n in graph.inputs and c > 0, _mean_row(graph, n, row_of)))
+        columns[c] = col
+        row_of.update((n, r) for r, n in enumerate(col))
     col_index = {c: i for i, c in enumerate(sorted(columns))}
     values = None if ex.symbolic else ex.evaluation.values
     trees = {eq.name: eq.tree for eq in getattr(graph, "equations", ())}  # a tensor line's form
@@ -191,25 +231,41 @@ def diagram(ex) -> Diagram:
                   else _op_label(graph.nodes[name]))
             shape = _shape(values[name]) if values is not None else _symbolic_shape(ex, name)
             nodes.append(DNode(name, col_index[c], row, node_kind, op, shape))
+    # a network's layers are fully connected and a tensor's labels are long: values on the nodes
+    on_nodes = kind in ("network", "layer graph") and values is not None
+    if kind == "network":  # a unit's sum is the weighted sum; the output node is the loss
+        nodes = [replace(n, op="loss" if n.name == ex.output else "Σ w·a + b" if n.op == "+" else n.op)
+                 for n in nodes]
+    adj = None if ex.symbolic else ex.evaluation.adjoints(ex.output)
+    if on_nodes:
+        nodes = [replace(n, forward=values[n.name], gradient=adj.get(n.name)) if n.kind != "more" else n
+                 for n in nodes]
     if collapsed:
         summary += ("Where a layer has more than four units, the middle ones are collapsed "
                     "into ⋮. ")
     drawn = {n.name for n in nodes}
     edges = []
-    adj = None if ex.symbolic else ex.evaluation.adjoints(ex.output)
     for name, node in graph.nodes.items():
         if name not in drawn:
             continue
         for p in node.parents:
             if p not in drawn:
                 continue
-            forward = None if values is None else values[p]
+            forward = None if values is None or on_nodes else values[p]
             gradient = None
-            if adj is not None and name in adj:
+            if adj is not None and name in adj and not on_nodes:
                 gradient = _along(ex, adj, name, p, tensor)
             edges.append(DEdge(p, name, forward, gradient))
     return Diagram(nodes, edges, ex.output, summary.strip(), dict(ex.latex_names or {}),
-                   kind=kind, gaps=gaps)
+                   kind=kind, gaps=gaps, on_nodes=on_nodes)
+
+
+def _mean_row(graph, name: str, row_of: dict) -> float:
+    """The mean row of a node's parents drawn so far (inputs: of their consumers' other parents
+    is unknown yet, so they keep their order)."""
+    node = graph.nodes.get(name)
+    rows = [row_of[p] for p in (node.parents if node is not None else ()) if p in row_of]
+    return sum(rows) / len(rows) if rows else 0.0
 
 
 DIAGRAM_TITLES = {"computation graph": "The computation graph", "network": "The network diagram",
@@ -271,7 +327,7 @@ def _short(value) -> str:
         if len(entries) <= TENSOR_ENTRIES:
             return "(" + ", ".join(format_number(e, 3) for e in entries) + ")"
         norm = sp.sqrt(sum(sp.Abs(e) ** 2 for e in entries))
-        return "‖·‖ " + format_number(norm, 3)
+        return "‖·‖ = " + format_number(norm, 3)
     return format_number(value, 4)
 
 
@@ -284,6 +340,13 @@ def _labels(e: DEdge) -> list:
 def caption(d: Diagram) -> str:
     """The sentence above a diagram: how to read it, and what was summarised."""
     shapes = " Each node's shape is written under it." if d.kind == "layer graph" else ""
+    if d.on_nodes and d.kind == "layer graph":
+        return ("Above each node, its value (blue: a small tensor's entries, else its norm); "
+                "below it, the gradient of the loss with respect to it (red). Over each column, the "
+                "operation and the shape it gives; an input's shape is in its box. " + d.summary).strip()
+    if d.on_nodes:
+        return (f"Above each unit, its value (blue); below it, the gradient of the loss with respect "
+                f"to it (red). Over each column, the layer's operation. " + d.summary).strip()
     if not any(_labels(e) for e in d.edges):  # symbolic: no numbers to write on the edges
         return (f"Inputs in boxes, operations in circles, each line of the computation one "
                 f"node.{shapes} " + d.summary).strip()
@@ -305,6 +368,21 @@ def _heights(d: Diagram) -> dict:
 # at least 8 pt wherever it is printed. 2.5 cm between columns: a piece of six columns is 13.9 cm,
 # inside a 16:9 frame's text width (14.6 cm) and an A4 page's.
 TIKZ_DX, TIKZ_DY = 2.5, 1.45
+TIKZ_DY_NODES = 1.8  # a network's rows: a value above each node and its gradient below
+
+
+def _column_ops(d: Diagram) -> dict:
+    """column -> the operation of its nodes ("tanh", "+"), when values are on the nodes."""
+    if not d.on_nodes:
+        return {}
+    ops: dict = {}
+    for n in d.nodes:
+        if n.kind == "op" and n.op:
+            ops.setdefault(n.column, [])
+            label = f"{n.op}  {n.shape}" if n.shape else n.op  # a tensor's shape beside its operation
+            if label not in ops[n.column]:
+                ops[n.column].append(label)
+    return {c: " / ".join(o) for c, o in ops.items()}
 
 
 def to_tikz(d: Diagram, printer) -> str:
@@ -322,16 +400,32 @@ def _tikz_piece(d: Diagram, printer) -> str:
              r" note/.style={font=\footnotesize, text=black!60},"
              r" fwd/.style={above, sloped, pos=0.45, inner sep=1.5pt, text=blue!70!black, font=\footnotesize},"
              r" bwd/.style={below, sloped, pos=0.45, inner sep=1.5pt, text=red!75!black, font=\footnotesize}]"]
+    if d.on_nodes:  # the same colours for the values beside the nodes, upright
+        lines[0] = lines[0].replace("above, sloped, pos=0.45, ", "").replace("below, sloped, pos=0.45, ", "")
     heights = _heights(d)
+    dy = TIKZ_DY_NODES if d.on_nodes else TIKZ_DY
+    top = max(heights.values(), default=1) - 1
+    for column, op in _column_ops(d).items():  # a network's layer operations, over its columns
+        lines.append(rf"\node[note, anchor=south] at ({column * TIKZ_DX:.2f},{top / 2 * dy + 0.8:.2f}) "
+                     rf"{{{_tex_text(op)}}};")
     for n in d.nodes:
         x = n.column * TIKZ_DX
-        y = round(-(n.row - (heights[n.column] - 1) / 2) * TIKZ_DY, 2) + 0.0  # never "-0.00"
+        y = round(-(n.row - (heights[n.column] - 1) / 2) * dy, 2) + 0.0  # never "-0.00"
         if n.kind == "more":
             lines.append(rf"\node[note] ({_id(n.name)}) at ({x:.2f},{y:.2f}) {{$\vdots$ {n.op}}};")
             continue
-        label = printer.doprint(sp.Symbol(n.name))
+        label = f"${printer.doprint(sp.Symbol(n.name))}$"
+        if d.on_nodes and n.shape and n.kind != "op":  # an input's shape in its box
+            label += rf"\,{{\footnotesize\color{{black!60}}{_tex_text(n.shape)}}}"
         style = {"input": "var", "op": "op", "ghost": "ghost"}[n.kind]
-        lines.append(rf"\node[{style}] ({_id(n.name)}) at ({x:.2f},{y:.2f}) {{${label}$}};")
+        lines.append(rf"\node[{style}] ({_id(n.name)}) at ({x:.2f},{y:.2f}) {{{label}}};")
+        if d.on_nodes:
+            for value, where, colour in ((n.forward, "south", "fwd"), (n.gradient, "north", "bwd")):
+                if value is not None and n.kind != "ghost":
+                    offset = 0.47 if where == "south" else -0.47
+                    lines.append(rf"\node[{colour}, anchor={where}] at ({x:.2f},{y + offset:.2f}) "
+                                 rf"{{${_tex_number(value)}$}};")
+            continue
         under = " ".join(t for t in (_tex_text(n.op) if n.kind == "op" else "", _tex_text(n.shape)) if t)
         if under:
             lines.append(rf"\node[note, anchor=north] at ({x:.2f},{y - 0.47:.2f}) {{{under}}};")
@@ -346,18 +440,31 @@ def _tikz_piece(d: Diagram, printer) -> str:
 _TEX_TEXT = {"×": r"$\times$", "σ": r"$\sigma$", "^": r"\^{}", "½": r"$\frac12$", "²": r"$^2$",
              "ⁿ": r"$^n$", "·": r"$\cdot$", "⊙": r"$\odot$", "−": r"$-$", "÷": r"$\div$",
              "ᵀ": r"$^\top$", "_": r"\_", "‖": r"$\|$", "φ": r"$\varphi$", "Φ": r"$\Phi$",
-             "≈": r"$\approx$"}
+             "≈": r"$\approx$", "Σ": r"$\Sigma$", "∑": r"$\Sigma$"}
 
 
 def _tex_text(text: str) -> str:
-    """A short label (an operation, a shape) as LaTeX text: its few special characters spelled."""
-    return "".join(_TEX_TEXT.get(ch, ch) if not ch.isascii() or ch in "^_" else ch for ch in text)
+    """A short label (an operation, a shape) as LaTeX text: its special characters spelled (ours,
+    else latexcodec's; a character neither knows is dropped rather than break the document)."""
+    import latexcodec  # noqa: F401  (registers the "latex" codec)
+    out = []
+    for ch in text:
+        if ch in _TEX_TEXT:
+            out.append(_TEX_TEXT[ch])
+        elif ch.isascii():
+            out.append(ch if ch.isalnum() or ch in " +-*/=()[].,:;'!?" else "")
+        else:
+            try:
+                out.append(ch.encode("latex").decode("ascii"))
+            except UnicodeError:
+                out.append("")
+    return "".join(out)
 
 
 def _tex_number(value) -> str:
     text = _short(value)
-    if text.startswith("‖·‖ "):
-        return r"\|\cdot\| = " + _tex_number_text(text[4:])
+    if text.startswith("‖·‖ = "):
+        return r"\|\cdot\| = " + _tex_number_text(text[6:])
     if text.startswith("("):
         return r"(" + ", ".join(_tex_number_text(t) for t in text[1:-1].split(", ")) + ")"
     return _tex_number_text(text)
@@ -379,6 +486,7 @@ def _id(name: str) -> str:
 # Pixels at the page's 1:1 size: 120 px between columns keeps a piece of six columns within a
 # 46rem (830 px) column, so the browser never shrinks the 13 px labels.
 SVG_DX, SVG_DY, SVG_MARGIN = 128, 78, 36
+SVG_DY_NODES = 104  # a network's rows: a value above each node and its gradient below
 SVG_COLOURS = {"forward": "#1f4e9c", "gradient": "#b22222"}
 
 
@@ -395,19 +503,24 @@ def svg_markup(d: Diagram) -> str:
 def _svg_piece(d: Diagram) -> str:
     heights = _heights(d)
     tallest = max(heights.values(), default=1)
+    dy = SVG_DY_NODES if d.on_nodes else SVG_DY
+    header = 24 if d.on_nodes else 0  # the layers' operations, over the columns
     width = 2 * SVG_MARGIN + (d.columns - 1) * SVG_DX + 40
-    height = 2 * SVG_MARGIN + (tallest - 1) * SVG_DY + 30
-    mid = height / 2
+    height = 2 * SVG_MARGIN + (tallest - 1) * dy + 30 + header
+    mid = (height + header) / 2
     pos = {}
     for n in d.nodes:
         pos[n.name] = (SVG_MARGIN + 20 + n.column * SVG_DX,
-                       mid + (n.row - (heights[n.column] - 1) / 2) * SVG_DY)
+                       mid + (n.row - (heights[n.column] - 1) / 2) * dy)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width:.0f} {height:.0f}" '
            f'width="{width:.0f}" height="{height:.0f}" font-family="Helvetica, Arial, sans-serif">',
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
            'fill="#333"/></marker></defs>']
     radius = 19
+    for column, op in _column_ops(d).items():
+        out.append(f'<text x="{SVG_MARGIN + 20 + column * SVG_DX:.1f}" y="{SVG_MARGIN - 8:.1f}" '
+                   f'font-size="13" text-anchor="middle" fill="#666">{escape(op)}</text>')
     for e in d.edges:
         (x1, y1), (x2, y2) = pos[e.parent], pos[e.child]
         length = math.hypot(x2 - x1, y2 - y1) or 1
@@ -433,10 +546,19 @@ def _svg_piece(d: Diagram) -> str:
         else:
             dash = ' stroke-dasharray="4 3"' if n.kind == "ghost" else ""
             fill = "#ffffff" if n.kind == "ghost" else "#f0f0f0"
-            out.append(f'<rect x="{x - 22:.1f}" y="{y - 15:.1f}" width="44" height="30" rx="6" '
+            half = 34 if d.on_nodes and n.shape else 22
+            out.append(f'<rect x="{x - half:.1f}" y="{y - 15:.1f}" width="{2 * half}" height="30" rx="6" '
                        f'fill="{fill}" stroke="#333"{dash}/>')
+        shape = (f'<tspan font-size="11" fill="#666"> {escape(n.shape)}</tspan>'
+                 if d.on_nodes and n.shape and n.kind != "op" else "")
         out.append(f'<text x="{x:.1f}" y="{y + 5:.1f}" font-size="15" text-anchor="middle">'
-                   f'{_svg_name(n.name)}</text>')
+                   f'{_svg_name(n.name)}{shape}</text>')
+        if d.on_nodes:
+            for value, dy_text, kind in ((n.forward, -radius - 6, "forward"), (n.gradient, radius + 17, "gradient")):
+                if value is not None and n.kind != "ghost":
+                    out.append(f'<text x="{x:.1f}" y="{y + dy_text:.1f}" font-size="13" text-anchor="middle" '
+                               f'fill="{SVG_COLOURS[kind]}">{escape(_short(value).replace("-", "−"))}</text>')
+            continue
         under = " ".join(t for t in (n.op if n.kind == "op" else "", n.shape) if t)
         if under:
             out.append(f'<text x="{x:.1f}" y="{y + radius + 15:.1f}" font-size="12" '
@@ -499,9 +621,9 @@ def to_mermaid(d: Diagram) -> str:
         if n.kind == "more":
             shape = f'["⋮ {n.op}"]'
         elif n.kind == "input":
-            shape = f'["{n.name}{shape_note}"]'
+            shape = f'["{n.name}{shape_note}{_node_values(n)}"]'
         else:
-            shape = f'(("{n.name} {n.op}{shape_note}"))'
+            shape = f'(("{n.name} {n.op}{shape_note}{_node_values(n)}"))'
         lines.append(f"  {_id(n.name)}{shape}")
     for e in d.edges:
         parts = [f"{'fwd' if kind == 'forward' else 'grad'} {text}" for kind, text in _labels(e)]
@@ -511,8 +633,15 @@ def to_mermaid(d: Diagram) -> str:
     return "\n".join(lines)
 
 
+def _node_values(n: DNode) -> str:
+    """A network node's values, for Mermaid and text: " = 0.3775, grad 0.1309"."""
+    parts = [f"{'' if kind == 'forward' else 'grad '}{_short(v)}"
+             for kind, v in (("forward", n.forward), ("gradient", n.gradient)) if v is not None]
+    return " = " + ", ".join(parts) if parts else ""
+
+
 def to_text(d: Diagram) -> str:
-    out = []
+    out = [f"    {n.name}{_node_values(n)}" for n in d.nodes if n.forward is not None]
     for e in d.edges:
         info = ", ".join(f"{kind} {text}" for kind, text in _labels(e))
         out.append(f"    {e.parent} ──▶ {e.child}" + (f"   ({info})" if info else ""))
