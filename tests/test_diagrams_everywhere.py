@@ -62,10 +62,12 @@ def test_tensor_layer_graph_has_shapes_and_torch_gradients(exs):
     b = torch.tensor([[0.5], [-1.0]], dtype=torch.float64, requires_grad=True)
     L = (torch.relu(W @ x + b) ** 2).sum() / 2
     L.backward()
-    edge = next(e for e in d.edges if e.parent == "b")
-    assert [float(v) for v in edge.gradient.a.reshape(-1).tolist()] == pytest.approx(b.grad.reshape(-1).tolist())
-    edge = next(e for e in d.edges if e.parent == "W")
-    assert [float(v) for v in edge.gradient.a.reshape(-1).tolist()] == pytest.approx(W.grad.reshape(-1).tolist())
+    node = {n.name: n for n in d.nodes}
+    assert d.on_nodes and all(e.forward is None and e.gradient is None for e in d.edges)
+    for name, grad in (("b", b.grad), ("W", W.grad)):
+        assert [float(v) for v in node[name].gradient.a.reshape(-1).tolist()] == pytest.approx(grad.reshape(-1).tolist())
+    assert float(node["L"].forward.item()) == pytest.approx(L.item())
+    assert {n.op for n in d.nodes if n.kind == "op"} >= {"W @ x + b", "relu(z)"}
 
 
 def test_large_graphs_are_summarised_not_scaled(exs):

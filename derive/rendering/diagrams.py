@@ -327,8 +327,26 @@ def _short(value) -> str:
         if len(entries) <= TENSOR_ENTRIES:
             return "(" + ", ".join(format_number(e, 3) for e in entries) + ")"
         norm = sp.sqrt(sum(sp.Abs(e) ** 2 for e in entries))
-        return "‖·‖ = " + format_number(norm, 3)
-    return format_number(value, 4)
+        return "‖·‖ = " + _compact(norm, 3)
+    return _compact(value, 4)
+
+
+def _compact(value, digits: int) -> str:
+    """A number short enough for a label: very small and very large ones in scientific form
+    (−1.35e−7 rather than −0.000000135), whole numbers as they are."""
+    if isinstance(value, int):
+        value = sp.Integer(value)
+    if getattr(value, "is_Integer", False) and abs(value) < 10 ** 6:
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return format_number(value, digits)
+    if number != 0 and not 1e-3 <= abs(number) < 1e6:
+        mantissa, exponent = f"{number:.{min(digits, 3) - 1}e}".split("e")  # 3 digits: it fits an edge
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}e{int(exponent)}"
+    return format_number(value, digits)
 
 
 def _labels(e: DEdge) -> list:
@@ -365,9 +383,9 @@ def _heights(d: Diagram) -> dict:
 
 # Sizes are nominal: \small (9 pt on a 10 pt beamer frame, 10 pt in an 11 pt article) for node
 # names and \footnotesize (8 pt, 9 pt) for edge labels; the picture is never scaled, so they stay
-# at least 8 pt wherever it is printed. 2.5 cm between columns: a piece of six columns is 13.9 cm,
+# at least 8 pt wherever it is printed. 2.7 cm between columns: a piece of six columns is 14.4 cm,
 # inside a 16:9 frame's text width (14.6 cm) and an A4 page's.
-TIKZ_DX, TIKZ_DY = 2.5, 1.45
+TIKZ_DX, TIKZ_DY = 2.7, 1.45
 TIKZ_DY_NODES = 1.8  # a network's rows: a value above each node and its gradient below
 
 
@@ -398,10 +416,10 @@ def _tikz_piece(d: Diagram, printer) -> str:
              r" op/.style={draw, circle, minimum size=9mm, inner sep=1pt, fill=orange!12},"
              r" ghost/.style={draw, dashed, rounded corners, minimum width=9mm, minimum height=7mm, text=gray},"
              r" note/.style={font=\footnotesize, text=black!60},"
-             r" fwd/.style={above, sloped, pos=0.45, inner sep=1.5pt, text=blue!70!black, font=\footnotesize},"
-             r" bwd/.style={below, sloped, pos=0.45, inner sep=1.5pt, text=red!75!black, font=\footnotesize}]"]
+             r" fwd/.style={above, sloped, pos=0.5, inner sep=1.5pt, text=blue!70!black, font=\footnotesize},"
+             r" bwd/.style={below, sloped, pos=0.5, inner sep=1.5pt, text=red!75!black, font=\footnotesize}]"]
     if d.on_nodes:  # the same colours for the values beside the nodes, upright
-        lines[0] = lines[0].replace("above, sloped, pos=0.45, ", "").replace("below, sloped, pos=0.45, ", "")
+        lines[0] = lines[0].replace("above, sloped, pos=0.5, ", "").replace("below, sloped, pos=0.5, ", "")
     heights = _heights(d)
     dy = TIKZ_DY_NODES if d.on_nodes else TIKZ_DY
     top = max(heights.values(), default=1) - 1
@@ -473,7 +491,7 @@ def _tex_number(value) -> str:
 def _tex_number_text(text: str) -> str:
     if "e" in text:
         mantissa, exponent = text.split("e")
-        return f"{mantissa}\\times 10^{{{int(exponent)}}}"
+        return f"{mantissa}{{\\times}}10^{{{int(exponent)}}}"
     return text
 
 
@@ -483,9 +501,9 @@ def _id(name: str) -> str:
 
 # --- SVG ------------------------------------------------------------------------------------
 
-# Pixels at the page's 1:1 size: 120 px between columns keeps a piece of six columns within a
+# Pixels at the page's 1:1 size: 136 px between columns keeps a piece of six columns within a
 # 46rem (830 px) column, so the browser never shrinks the 13 px labels.
-SVG_DX, SVG_DY, SVG_MARGIN = 128, 78, 36
+SVG_DX, SVG_DY, SVG_MARGIN = 136, 78, 36
 SVG_DY_NODES = 104  # a network's rows: a value above each node and its gradient below
 SVG_COLOURS = {"forward": "#1f4e9c", "gradient": "#b22222"}
 
@@ -529,12 +547,12 @@ def _svg_piece(d: Diagram) -> str:
         out.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex_:.1f}" y2="{ey:.1f}" stroke="#333" '
                    f'stroke-width="1.2" marker-end="url(#arrow)"/>')
         angle = math.degrees(math.atan2(y2 - y1, x2 - x1))
-        lx, ly = sx + (ex_ - sx) * 0.45, sy + (ey - sy) * 0.45
+        lx, ly = sx + (ex_ - sx) * 0.5, sy + (ey - sy) * 0.5
         for kind, text in _labels(e):
             dy = -5 if kind == "forward" else 14
             out.append(f'<text x="{lx:.1f}" y="{ly + dy:.1f}" font-size="13" text-anchor="middle" '
                        f'fill="{SVG_COLOURS[kind]}" transform="rotate({angle:.1f} {lx:.1f} {ly:.1f})">'
-                       f'{escape(text.replace("-", "−"))}</text>')
+                       f'{_svg_number(text)}</text>')
     for n in d.nodes:
         x, y = pos[n.name]
         if n.kind == "more":
@@ -557,7 +575,7 @@ def _svg_piece(d: Diagram) -> str:
             for value, dy_text, kind in ((n.forward, -radius - 6, "forward"), (n.gradient, radius + 17, "gradient")):
                 if value is not None and n.kind != "ghost":
                     out.append(f'<text x="{x:.1f}" y="{y + dy_text:.1f}" font-size="13" text-anchor="middle" '
-                               f'fill="{SVG_COLOURS[kind]}">{escape(_short(value).replace("-", "−"))}</text>')
+                               f'fill="{SVG_COLOURS[kind]}">{_svg_number(_short(value))}</text>')
             continue
         under = " ".join(t for t in (n.op if n.kind == "op" else "", n.shape) if t)
         if under:
@@ -568,6 +586,16 @@ def _svg_piece(d: Diagram) -> str:
 
 
 _NAME = re.compile(r"^([A-Za-z]+?)(\d+)((?:_\d+)*)$")
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _svg_number(text: str) -> str:
+    """A label for SVG: a true minus, 1.35e-7 as 1.35×10⁻⁷."""
+    def sci(m):
+        return f"{m.group(1)}×10{m.group(2).translate(_SUPERSCRIPT)}"
+    return escape(re.sub(r"(\d(?:\.\d+)?)e(-?\d+)", sci, text).replace("-", "−"))
 
 
 def _svg_name(name: str) -> str:

@@ -6,7 +6,8 @@ A section becomes one or more frames: a diagram gets a frame per piece (``Diagra
 scaled, so its 8 pt labels stay 8 pt); a long table is cut into frames of ``TABLE_ROWS`` rows, each
 repeating the header; otherwise blocks fill a frame until its estimated height (``FRAME_LINES``
 lines of the frame's ``\\small`` text) or ``STEPS_PER_FRAME`` justified steps are reached, and a
-sentence that introduces the next display moves with it. Continued frames are numbered "(2/3)".
+sentence that introduces the next display moves with it. Continued frames are numbered "(2/3)";
+a section of a sentence or two opens the next frame, its title the frame's subtitle.
 
 >>> from derive.rendering.blocks import Content, Section
 >>> s = Section("Backward pass")
@@ -20,7 +21,7 @@ from __future__ import annotations
 from .blocks import (Bullet, Content, DiagramBlock, Figure, NotationNote, PageBreak, NameLine, Say,
                      Section, Show, Step, Table)
 
-FRAME_LINES = 12.0  # lines of \small text a 16:9 frame holds below its title
+FRAME_LINES = 14.0  # lines of \small text a 16:9 frame holds below its title (of about 18)
 STEPS_PER_FRAME = 2  # the backward pass a step or two per frame
 TABLE_ROWS = 9  # rows of a \footnotesize table on one frame (with its header and a sentence)
 
@@ -39,9 +40,9 @@ def _lines(block) -> float:
     if isinstance(block, Bullet):
         return 0.5 + _text_length(block.sentence) / 90
     if isinstance(block, Step):
-        return 2.2 + sum(_text_length(r) for r in block.reasons) / 110
+        return 1.9 + sum(_text_length(r) for r in block.reasons) / 110
     if isinstance(block, Show):
-        return 2.0
+        return 1.7
     if isinstance(block, Table):
         return 1.5 + 0.85 * (len(block.rows) + 1)
     return FRAME_LINES  # a figure or a diagram: a frame of its own
@@ -109,11 +110,19 @@ def deck(content: Content, fill: bool = True) -> Content:
     """``content`` cut into frames: one section per frame, each frame's title the section's
     title (numbered when a section takes several frames), its subtitle the section's."""
     sections = []
-    for s in content.sections:
+    lead, lead_title = [], ""  # a few sentences of their own open the next frame
+    for i, s in enumerate(content.sections):
         frames = _frames(s, fill) or [[]]
+        short = (fill and len(frames) == 1 and all(isinstance(b, Say) for b in frames[0])
+                 and sum(_lines(b) for b in frames[0]) <= 3 and i + 1 < len(content.sections))
+        if short and not lead:
+            lead, lead_title = frames[0], s.title
+            continue
+        frames[0] = lead + frames[0]
         for k, blocks in enumerate(frames):
             title = s.title if len(frames) == 1 else f"{s.title} ({k + 1}/{len(frames)})"
-            sections.append(Section(title, blocks, s.subtitle))
+            sections.append(Section(title, blocks, s.subtitle or (lead_title if k == 0 else "")))
+        lead, lead_title = [], ""
     return Content(content.title, sections, content.footer)
 
 
