@@ -9,6 +9,7 @@ import pytest
 
 import derive
 from derive.cli import main
+from tests.test_course_pack import cli
 from derive.rendering.blocks import Content, DiagramBlock, Section, Step, Table
 from derive.rendering.diagrams import diagram
 from derive.rendering.slides import STEPS_PER_FRAME, TABLE_ROWS, deck
@@ -115,15 +116,8 @@ DECKS = {
 @pytest.mark.parametrize("name", sorted(DECKS))
 def test_decks_compile_without_overfull_boxes(name, tmp_path, pdflatex):
     _specs(tmp_path)
-    import os
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        main(DECKS[name] + ["--slides", "--format", "tex", "-o", "deck.tex"])
-    except SystemExit as e:
-        assert e.code == 0
-    finally:
-        os.chdir(cwd)
+    args = [str(tmp_path / a) if a.endswith(".yaml") else a for a in DECKS[name]]
+    cli(*args, "--slides", "--format", "tex", "-o", str(tmp_path / "deck.tex"))
     tex = (tmp_path / "deck.tex").read_text()
     assert tex.startswith(r"\documentclass[10pt,aspectratio=169]{beamer}")
     resources = [tmp_path / "deck.png"] if (tmp_path / "deck.png").exists() else []

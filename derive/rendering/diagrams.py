@@ -322,10 +322,10 @@ def _short(value) -> str:
     """An edge label: a number to 4 digits, a small tensor's entries, a large one's norm."""
     if hasattr(value, "a") and hasattr(value, "scalar"):  # a Tensor
         if value.scalar:
-            return format_number(value.item(), 4)
+            return _compact(value.item(), 4)
         entries = [e for row in value.a.tolist() for e in row]
         if len(entries) <= TENSOR_ENTRIES:
-            return "(" + ", ".join(format_number(e, 3) for e in entries) + ")"
+            return "(" + ", ".join(_compact(e, 3) for e in entries) + ")"
         norm = sp.sqrt(sum(sp.Abs(e) ** 2 for e in entries))
         return "‖·‖ = " + _compact(norm, 3)
     return _compact(value, 4)
@@ -342,11 +342,11 @@ def _compact(value, digits: int) -> str:
         number = float(value)
     except (TypeError, ValueError):
         return format_number(value, digits)
-    if number != 0 and not 1e-3 <= abs(number) < 1e6:
+    if number != 0 and not 1e-3 <= abs(number) < 1e4:
         mantissa, exponent = f"{number:.{min(digits, 3) - 1}e}".split("e")  # 3 digits: it fits an edge
         mantissa = mantissa.rstrip("0").rstrip(".")
         return f"{mantissa}e{int(exponent)}"
-    return format_number(value, digits)
+    return f"{number:.{digits}g}"  # rounded, whatever its exact form: a label, not a result
 
 
 def _labels(e: DEdge) -> list:
@@ -386,7 +386,7 @@ def _heights(d: Diagram) -> dict:
 # at least 8 pt wherever it is printed. 2.7 cm between columns: a piece of six columns is 14.4 cm,
 # inside a 16:9 frame's text width (14.6 cm) and an A4 page's.
 TIKZ_DX, TIKZ_DY = 2.7, 1.45
-TIKZ_DY_NODES = 1.8  # a network's rows: a value above each node and its gradient below
+TIKZ_DX_NODES, TIKZ_DY_NODES = 2.5, 1.8  # values on the nodes: no edge label to make room for
 
 
 def _column_ops(d: Diagram) -> dict:
@@ -423,11 +423,12 @@ def _tikz_piece(d: Diagram, printer) -> str:
     heights = _heights(d)
     dy = TIKZ_DY_NODES if d.on_nodes else TIKZ_DY
     top = max(heights.values(), default=1) - 1
+    dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
     for column, op in _column_ops(d).items():  # a network's layer operations, over its columns
-        lines.append(rf"\node[note, anchor=south] at ({column * TIKZ_DX:.2f},{top / 2 * dy + 0.8:.2f}) "
+        lines.append(rf"\node[note, anchor=south] at ({column * dx:.2f},{top / 2 * dy + 0.8:.2f}) "
                      rf"{{{_tex_text(op)}}};")
     for n in d.nodes:
-        x = n.column * TIKZ_DX
+        x = n.column * dx
         y = round(-(n.row - (heights[n.column] - 1) / 2) * dy, 2) + 0.0  # never "-0.00"
         if n.kind == "more":
             lines.append(rf"\node[note] ({_id(n.name)}) at ({x:.2f},{y:.2f}) {{$\vdots$ {n.op}}};")
@@ -448,9 +449,9 @@ def _tikz_piece(d: Diagram, printer) -> str:
         if under:
             lines.append(rf"\node[note, anchor=north] at ({x:.2f},{y - 0.47:.2f}) {{{under}}};")
     for e in d.edges:
-        fwd = f"${_tex_number(e.forward)}$" if e.forward is not None else ""
-        bwd = f"${_tex_number(e.gradient)}$" if e.gradient is not None else ""
-        lines.append(rf"\draw[->] ({_id(e.parent)}) -- node[fwd] {{{fwd}}} node[bwd] {{{bwd}}} ({_id(e.child)});")
+        labels = "".join(rf"node[{style}] {{${_tex_number(v)}$}} " for style, v in
+                         (("fwd", e.forward), ("bwd", e.gradient)) if v is not None)
+        lines.append(rf"\draw[->] ({_id(e.parent)}) -- {labels}({_id(e.child)});")
     lines.append(r"\end{tikzpicture}")
     return "\n".join(lines)
 

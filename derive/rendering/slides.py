@@ -18,6 +18,8 @@ a section of a sentence or two opens the next frame, its title the frame's subti
 """
 from __future__ import annotations
 
+import math
+
 from .blocks import (Bullet, Content, DiagramBlock, Figure, NotationNote, PageBreak, NameLine, Say,
                      Section, Show, Step, Table)
 
@@ -33,16 +35,25 @@ def _text_length(sentence) -> int:
     return len(template) + 10 * len(getattr(sentence, "math", ()))
 
 
-def _lines(block) -> float:
-    """A block's estimated height in lines of the frame's text (95 characters to a line)."""
+DISPLAY_EMS = 44.0  # a display line of the frame (14.6 cm of \small): wider ones are broken
+
+
+def _lines(block, measure=None) -> float:
+    """A block's estimated height in lines of the frame's text (95 characters to a line; a
+    display as many lines as ``measure`` (its printed width in ems) says it breaks into)."""
     if isinstance(block, (Say, NotationNote)):
         return 0.3 + _text_length(block.sentence) / 95
     if isinstance(block, Bullet):
         return 0.5 + _text_length(block.sentence) / 90
+    rows, row = 1, 1.2
+    if measure is not None and isinstance(block, (Step, Show)):
+        ems, tall = measure(block.math)
+        rows = max(1, math.ceil(ems / DISPLAY_EMS))
+        row = 2.1 if tall else 1.2  # a fraction's line is about two lines of text
     if isinstance(block, Step):
-        return 1.9 + sum(_text_length(r) for r in block.reasons) / 110
+        return 0.7 + row * rows + sum(_text_length(r) for r in block.reasons) / 110
     if isinstance(block, Show):
-        return 1.7
+        return 0.5 + row * rows
     if isinstance(block, Table):
         return 1.5 + 0.85 * (len(block.rows) + 1)
     return FRAME_LINES  # a figure or a diagram: a frame of its own
@@ -55,7 +66,7 @@ def _split_table(t: Table) -> list:
     return [Table(t.header, tuple(rows[i:i + TABLE_ROWS])) for i in range(0, len(rows), TABLE_ROWS)]
 
 
-def _frames(s: Section, fill: bool) -> list[list]:
+def _frames(s: Section, fill: bool, measure=None) -> list[list]:
     """The section's blocks grouped into frames (lists of blocks). ``fill``: also cut by the
     estimated height and the number of steps; otherwise only diagrams and long tables get
     frames of their own (a deck whose frames were planned by hand, like the handout's)."""
@@ -89,7 +100,7 @@ def _frames(s: Section, fill: bool) -> list[list]:
             continue
         parts = _split_table(b) if isinstance(b, Table) else [b]
         for part in parts:
-            cost = _lines(part)
+            cost = _lines(part, measure)
             is_step = isinstance(part, (Step, Show, Table))
             over = fill and frames[-1] and (lines + cost > FRAME_LINES
                                             or isinstance(part, Step) and steps >= STEPS_PER_FRAME)
@@ -99,20 +110,22 @@ def _frames(s: Section, fill: bool) -> list[list]:
                     carry.insert(0, frames[-1].pop())
                 new_frame()
                 frames[-1].extend(carry)
-                lines = sum(_lines(c) for c in carry)
+                lines = sum(_lines(c, measure) for c in carry)
             frames[-1].append(part)
             lines += cost
             steps += isinstance(part, Step)
     return [f for f in frames if f]
 
 
-def deck(content: Content, fill: bool = True) -> Content:
+def deck(content: Content, fill: bool = True, measure=None) -> Content:
     """``content`` cut into frames: one section per frame, each frame's title the section's
-    title (numbered when a section takes several frames), its subtitle the section's."""
+    title (numbered when a section takes several frames), its subtitle the section's;
+    ``measure(math)``: a display's printed width in ems and whether it is tall (a fraction), as
+    ``render_slides`` measures its LaTeX."""
     sections = []
     lead, lead_title = [], ""  # a few sentences of their own open the next frame
     for i, s in enumerate(content.sections):
-        frames = _frames(s, fill) or [[]]
+        frames = _frames(s, fill, measure) or [[]]
         short = (fill and len(frames) == 1 and all(isinstance(b, Say) for b in frames[0])
                  and sum(_lines(b) for b in frames[0]) <= 3 and i + 1 < len(content.sections))
         if short and not lead:
@@ -130,8 +143,15 @@ def render_slides(content: Content, names=None, precision: int = 4, exact: bool 
                   notation=None, fill: bool = True, part: bool = False) -> str:
     """The beamer deck (LaTeX) of ``content``; ``part``: the frames only, to join into another
     deck's body."""
-    from .formats import render_content
-    return render_content(deck(content, fill), "latex", names, precision, layout="slides",
+    from .formats import Writer, check_notation, get_format, render_content
+    from .latex_layout import width
+    writer = Writer(get_format("latex"), names, precision, exact, "slides", check_notation(notation))
+
+    def measure(math):
+        latex = writer.math(math)
+        return width(latex), "\\frac" in latex
+
+    return render_content(deck(content, fill, measure), "latex", names, precision, layout="slides",
                           exact=exact, notation=notation, part=part)
 
 
