@@ -43,6 +43,7 @@ class DNode:
     shape: str = ""  # a tensor node's shape ("2×3"); empty for scalars
     forward: object = None  # the node's value and ∂output/∂node, drawn beside it (networks)
     gradient: object = None
+    formula: object = None  # a tensor line's right-hand side (a math object), printed over it
 
 
 @dataclass(frozen=True)
@@ -123,45 +124,17 @@ def _op_label(node) -> str:
     return "="
 
 
-_TREE_OPS = {"+": "+", "-": "−", "*": "⊙", "/": "÷", "@": "@", "**": "(·)ⁿ"}
+def _formula(ex, tree):
+    """A tensor line's right-hand side as the documents write it (W x + b, σ(u1), a ⊙ a)."""
+    from ..core.tensor import display
+    return display(tree, ex.structure.of)
 
 
-def _tree_label(tree) -> str:
-    """A tensor line's operation, written out when short ("W @ x + b", "sum(u1)/2"), else its
-    outermost function or operator."""
-    from ..core.parser import BinOp, Call, Transpose
-    text = _tree_text(tree)
-    if len(text) <= 14:
-        return text
-    if isinstance(tree, Call):
-        return tree.func
-    if isinstance(tree, BinOp):
-        return _TREE_OPS.get(tree.op, tree.op)
-    if isinstance(tree, Transpose):
-        return "(·)ᵀ"
-    return "="
-
-
-def _tree_text(tree, outer: int = 0) -> str:
-    from ..core.parser import BinOp, Call, Name, Neg, Num, Transpose
-    if isinstance(tree, Name):
-        return tree.id
-    if isinstance(tree, Num):
-        return tree.text
-    if isinstance(tree, Call):
-        return f"{tree.func}({', '.join(_tree_text(a) for a in tree.args)})"
-    if isinstance(tree, Neg):
-        return "−" + _tree_text(tree.operand, 3)
-    if isinstance(tree, Transpose):
-        return _tree_text(tree.operand, 4) + "ᵀ"
-    if isinstance(tree, BinOp):
-        rank = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 3}.get(tree.op, 0)
-        op = {"-": "−", "*": "·", "**": "^"}.get(tree.op, tree.op)
-        text = f"{_tree_text(tree.left, rank)} {op} {_tree_text(tree.right, rank + 1)}"
-        if tree.op in ("/", "**"):
-            text = text.replace(f" {op} ", op)
-        return f"({text})" if rank < outer else text
-    return "?"
+def _formula_text(formula, names) -> str:
+    """The formula as text, when it is short enough to head a column (else empty)."""
+    from .printing import printer_for
+    text = printer_for("text", names).doprint(formula)
+    return text if len(text) <= 16 else ""
 
 
 def _shape(value) -> str:
@@ -227,10 +200,11 @@ def diagram(ex) -> Diagram:
                 nodes.append(DNode(f"more{c}", col_index[c], row, "more", f"{len(col) - 3} more"))
                 continue
             node_kind = "input" if name in graph.inputs else "op"
-            op = ("" if node_kind == "input" else _tree_label(trees[name]) if tensor
+            formula = _formula(ex, trees[name]) if tensor and node_kind == "op" else None
+            op = ("" if node_kind == "input" else _formula_text(formula, ex.latex_names) if tensor
                   else _op_label(graph.nodes[name]))
             shape = _shape(values[name]) if values is not None else _symbolic_shape(ex, name)
-            nodes.append(DNode(name, col_index[c], row, node_kind, op, shape))
+            nodes.append(DNode(name, col_index[c], row, node_kind, op, shape, formula=formula))
     # a network's layers are fully connected and a tensor's labels are long: values on the nodes
     on_nodes = kind in ("network", "layer graph") and values is not None
     if kind == "network":  # a unit's sum is the weighted sum; the output node is the loss
@@ -395,12 +369,21 @@ def _column_ops(d: Diagram) -> dict:
         return {}
     ops: dict = {}
     for n in d.nodes:
-        if n.kind == "op" and n.op:
+        if n.kind == "op" and (n.op or n.shape):
             ops.setdefault(n.column, [])
-            label = f"{n.op}  {n.shape}" if n.shape else n.op  # a tensor's shape beside its operation
-            if label not in ops[n.column]:
-                ops[n.column].append(label)
-    return {c: " / ".join(o) for c, o in ops.items()}
+            if n not in ops[n.column]:
+                ops[n.column].append(n)
+    return ops
+
+
+def _header(nodes, op_text) -> str:
+    """A column's heading: each operation (``op_text(node)``) with the shape it gives."""
+    labels = []
+    for n in nodes:
+        label = " ".join(t for t in (op_text(n), n.shape) if t)
+        if label not in labels:
+            labels.append(label)
+    return " / ".join(labels)
 
 
 def to_tikz(d: Diagram, printer) -> str:
@@ -421,23 +404,30 @@ def _tikz_piece(d: Diagram, printer) -> str:
     if d.on_nodes:  # the same colours for the values beside the nodes, upright
         lines[0] = lines[0].replace("above, sloped, pos=0.5, ", "").replace("below, sloped, pos=0.5, ", "")
     heights = _heights(d)
+    ids = _ids(d)
     dy = TIKZ_DY_NODES if d.on_nodes else TIKZ_DY
     top = max(heights.values(), default=1) - 1
     dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
-    for column, op in _column_ops(d).items():  # a network's layer operations, over its columns
+    def op_tex(n):  # a formula in the document's own LaTeX, else the short label
+        if n.formula is not None and n.op:
+            return f"${printer.doprint(n.formula)}$"
+        return _tex_text(n.op)
+
+    for column, ops in _column_ops(d).items():  # a network's layer operations, over its columns
+        head = _header(ops, op_tex)
         lines.append(rf"\node[note, anchor=south] at ({column * dx:.2f},{top / 2 * dy + 0.8:.2f}) "
-                     rf"{{{_tex_text(op)}}};")
+                     rf"{{{head}}};")
     for n in d.nodes:
         x = n.column * dx
         y = round(-(n.row - (heights[n.column] - 1) / 2) * dy, 2) + 0.0  # never "-0.00"
         if n.kind == "more":
-            lines.append(rf"\node[note] ({_id(n.name)}) at ({x:.2f},{y:.2f}) {{$\vdots$ {n.op}}};")
+            lines.append(rf"\node[note] ({ids[n.name]}) at ({x:.2f},{y:.2f}) {{$\vdots$ {n.op}}};")
             continue
         label = f"${printer.doprint(sp.Symbol(n.name))}$"
         if d.on_nodes and n.shape and n.kind != "op":  # an input's shape in its box
             label += rf"\,{{\footnotesize\color{{black!60}}{_tex_text(n.shape)}}}"
         style = {"input": "var", "op": "op", "ghost": "ghost"}[n.kind]
-        lines.append(rf"\node[{style}] ({_id(n.name)}) at ({x:.2f},{y:.2f}) {{{label}}};")
+        lines.append(rf"\node[{style}] ({ids[n.name]}) at ({x:.2f},{y:.2f}) {{{label}}};")
         if d.on_nodes:
             for value, where, colour in ((n.forward, "south", "fwd"), (n.gradient, "north", "bwd")):
                 if value is not None and n.kind != "ghost":
@@ -451,7 +441,7 @@ def _tikz_piece(d: Diagram, printer) -> str:
     for e in d.edges:
         labels = "".join(rf"node[{style}] {{${_tex_number(v)}$}} " for style, v in
                          (("fwd", e.forward), ("bwd", e.gradient)) if v is not None)
-        lines.append(rf"\draw[->] ({_id(e.parent)}) -- {labels}({_id(e.child)});")
+        lines.append(rf"\draw[->] ({ids[e.parent]}) -- {labels}({ids[e.child]});")
     lines.append(r"\end{tikzpicture}")
     return "\n".join(lines)
 
@@ -496,8 +486,9 @@ def _tex_number_text(text: str) -> str:
     return text
 
 
-def _id(name: str) -> str:
-    return "n" + re.sub(r"[^A-Za-z0-9]", "", name) + str(sum(map(ord, name)) % 97)
+def _ids(d: Diagram) -> dict:
+    """Node ids by position (n0, n1 …): a drawing's source never spells the equations' names."""
+    return {n.name: f"n{i}" for i, n in enumerate(d.nodes)}
 
 
 # --- SVG ------------------------------------------------------------------------------------
@@ -509,17 +500,30 @@ SVG_DY_NODES = 104  # a network's rows: a value above each node and its gradient
 SVG_COLOURS = {"forward": "#1f4e9c", "gradient": "#b22222"}
 
 
-def to_svg(d: Diagram) -> bytes:
-    """The diagram as one standalone SVG file (the pieces one under the other)."""
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + svg_markup(d) + "\n").encode("utf-8")
+def to_svg(d: Diagram, printer=None) -> bytes:
+    """The diagram as one standalone SVG file (the pieces one under the other, each an inner
+    ``<svg>`` of the one document element)."""
+    name = _namer(d, printer)
+    pieces = [_svg_piece(p, name) for p in d.pieces()]
+    if len(pieces) == 1:
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n' + pieces[0] + "\n").encode("utf-8")
+    sizes = [tuple(int(v) for v in re.search(r'width="(\d+)" height="(\d+)"', p).groups()) for p in pieces]
+    width, y, inner = max(w for w, _ in sizes), 0, []
+    for piece, (_, h) in zip(pieces, sizes):
+        inner.append(piece.replace("<svg ", f'<svg x="0" y="{y}" ', 1))
+        y += h + 12
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {y - 12}" width="{width}" '
+            f'height="{y - 12}">\n' + "\n".join(inner) + "\n</svg>\n").encode("utf-8")
 
 
-def svg_markup(d: Diagram) -> str:
+def svg_markup(d: Diagram, printer=None) -> str:
     """The diagram as SVG markup for an HTML page (one ``<svg>`` per piece)."""
-    return "\n".join(_svg_piece(p) for p in d.pieces())
+    name = _namer(d, printer)
+    return "\n".join(_svg_piece(p, name) for p in d.pieces())
 
 
-def _svg_piece(d: Diagram) -> str:
+def _svg_piece(d: Diagram, name) -> str:
     heights = _heights(d)
     tallest = max(heights.values(), default=1)
     dy = SVG_DY_NODES if d.on_nodes else SVG_DY
@@ -537,9 +541,10 @@ def _svg_piece(d: Diagram) -> str:
            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
            'fill="#333"/></marker></defs>']
     radius = 19
-    for column, op in _column_ops(d).items():
+    for column, ops in _column_ops(d).items():
         out.append(f'<text x="{SVG_MARGIN + 20 + column * SVG_DX:.1f}" y="{SVG_MARGIN - 8:.1f}" '
-                   f'font-size="13" text-anchor="middle" fill="#666">{escape(op)}</text>')
+                   f'font-size="13" text-anchor="middle" fill="#666">'
+                   f'{escape(_header(ops, lambda n: n.op))}</text>')
     for e in d.edges:
         (x1, y1), (x2, y2) = pos[e.parent], pos[e.child]
         length = math.hypot(x2 - x1, y2 - y1) or 1
@@ -571,7 +576,7 @@ def _svg_piece(d: Diagram) -> str:
         shape = (f'<tspan font-size="11" fill="#666"> {escape(n.shape)}</tspan>'
                  if d.on_nodes and n.shape and n.kind != "op" else "")
         out.append(f'<text x="{x:.1f}" y="{y + 5:.1f}" font-size="15" text-anchor="middle">'
-                   f'{_svg_name(n.name)}{shape}</text>')
+                   f'{_svg_name(name(n.name))}{shape}</text>')
         if d.on_nodes:
             for value, dy_text, kind in ((n.forward, -radius - 6, "forward"), (n.gradient, radius + 17, "gradient")):
                 if value is not None and n.kind != "ghost":
@@ -600,13 +605,13 @@ def _svg_number(text: str) -> str:
 
 
 def _svg_name(name: str) -> str:
-    """A name with its indices set as SVG sub- and superscripts: w1 → w₁, w1_2_1 → w⁽¹⁾₂,₁."""
-    from .printing import text_name
+    """A name as the text printer writes it, its indices set as SVG sub- and superscripts:
+    w1 → w₁, w1_2_1 → w⁽¹⁾₂,₁ (x̂1, σ² as they are)."""
     m = _NAME.match(name)
     if not m:
-        return escape(text_name(name))
+        return escape(name)
     base, first, rest = m.groups()
-    base = escape(text_name(base))
+    base = escape(base)
     sub = '<tspan baseline-shift="sub" font-size="11">{}</tspan>'
     if not rest:
         return base + sub.format(first)
@@ -619,21 +624,38 @@ def _svg_name(name: str) -> str:
 
 def to_dot(d: Diagram) -> str:
     """The diagram as Graphviz source (for readers who lay it out with their own dot)."""
+    ids = _ids(d)
     lines = ["digraph derive {", '  rankdir=LR; nodesep=0.5; ranksep=1.0;',
              '  node [fontname="Helvetica", fontsize=12];', '  edge [fontname="Helvetica", fontsize=10];']
     for n in d.nodes:
         if n.kind != "op":
-            lines.append(f'  {_id(n.name)} [label="{escape(n.name if n.kind != "more" else "⋮")}", '
+            lines.append(f'  {ids[n.name]} [label="{escape(n.name if n.kind != "more" else "⋮")}", '
                          f'shape=box, style="rounded,filled", fillcolor="#f0f0f0"];')
         else:
-            lines.append(f'  {_id(n.name)} [label=<{escape(n.name)}<br/><font point-size="9" color="#666666">'
+            lines.append(f'  {ids[n.name]} [label=<{escape(n.name)}<br/><font point-size="9" color="#666666">'
                          f'{escape(n.op)}</font>>, shape=circle, style=filled, fillcolor="#fde8d0"];')
     for e in d.edges:
         parts = [f'<font color="{SVG_COLOURS[kind]}">{escape(text)}</font>' for kind, text in _labels(e)]
         label = f" [label=<{'<br/>'.join(parts)}>]" if parts else ""
-        lines.append(f"  {_id(e.parent)} -> {_id(e.child)}{label};")
+        lines.append(f"  {ids[e.parent]} -> {ids[e.child]}{label};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def to_markdown_image(d: Diagram, printer=None) -> str:
+    """The diagram as Markdown images carrying their SVG (data URIs, one per piece): the
+    document stays one file, and Jupyter, pandoc and editors show it as drawn for HTML."""
+    import base64
+    name = _namer(d, printer)
+    return "\n\n".join(
+        f"![{d.kind.capitalize()}: forward values in blue, gradients in red]"
+        f"(data:image/svg+xml;base64,{base64.b64encode(to_svg_piece(p, name)).decode('ascii')})"
+        for p in d.pieces())
+
+
+def to_svg_piece(d: Diagram, name) -> bytes:
+    """One piece as a standalone SVG file."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + _svg_piece(d, name) + "\n").encode("utf-8")
 
 
 def dot_available() -> bool:
@@ -641,7 +663,9 @@ def dot_available() -> bool:
     return True
 
 
-def to_mermaid(d: Diagram) -> str:
+def to_mermaid(d: Diagram, printer=None) -> str:
+    name = _namer(d, printer)
+    ids = _ids(d)
     lines = ["```mermaid", "graph LR"]
     for n in d.nodes:
         if n.kind == "ghost":
@@ -650,14 +674,14 @@ def to_mermaid(d: Diagram) -> str:
         if n.kind == "more":
             shape = f'["⋮ {n.op}"]'
         elif n.kind == "input":
-            shape = f'["{n.name}{shape_note}{_node_values(n)}"]'
+            shape = f'["{name(n.name)}{shape_note}{_node_values(n)}"]'
         else:
-            shape = f'(("{n.name} {n.op}{shape_note}{_node_values(n)}"))'
-        lines.append(f"  {_id(n.name)}{shape}")
+            shape = f'(("{name(n.name)} {n.op}{shape_note}{_node_values(n)}"))'
+        lines.append(f"  {ids[n.name]}{shape}")
     for e in d.edges:
         parts = [f"{'fwd' if kind == 'forward' else 'grad'} {text}" for kind, text in _labels(e)]
         label = f'|"{" / ".join(parts)}"|' if parts else ""
-        lines.append(f"  {_id(e.parent)} -->{label} {_id(e.child)}")
+        lines.append(f"  {ids[e.parent]} -->{label} {ids[e.child]}")
     lines.append("```")
     return "\n".join(lines)
 
@@ -669,9 +693,19 @@ def _node_values(n: DNode) -> str:
     return " = " + ", ".join(parts) if parts else ""
 
 
-def to_text(d: Diagram) -> str:
-    out = [f"    {n.name}{_node_values(n)}" for n in d.nodes if n.forward is not None]
+def _namer(d: Diagram, printer=None):
+    """name -> the name as the document's text shows it (x̂1, ŷ, σ², w0_1_0 under index_base 0):
+    the text printer with the document's names and notation."""
+    from .printing import printer_for
+    settings = getattr(printer, "_settings", {}) if printer is not None else {}
+    text = printer_for("text", settings.get("names") or d.names, notation=settings.get("notation"))
+    return lambda name: text.doprint(sp.Symbol(name))
+
+
+def to_text(d: Diagram, printer=None) -> str:
+    name = _namer(d, printer)
+    out = [f"    {name(n.name)}{_node_values(n)}" for n in d.nodes if n.forward is not None]
     for e in d.edges:
         info = ", ".join(f"{kind} {text}" for kind, text in _labels(e))
-        out.append(f"    {e.parent} ──▶ {e.child}" + (f"   ({info})" if info else ""))
+        out.append(f"    {name(e.parent)} ──▶ {name(e.child)}" + (f"   ({info})" if info else ""))
     return "\n".join(out)

@@ -166,7 +166,7 @@ def _markdown_diagram(d, printer) -> str:
     from . import diagrams
     if d.svg_name:
         return f"![Computation graph: forward values in blue, gradients in red]({d.svg_name})"
-    return diagrams.to_mermaid(d)
+    return diagrams.to_markdown_image(d, printer)
 
 
 def _tikz_diagram(d, printer) -> str:
@@ -176,7 +176,7 @@ def _tikz_diagram(d, printer) -> str:
 
 def _text_diagram(d, printer) -> str:
     from . import diagrams
-    return diagrams.to_text(d)
+    return diagrams.to_text(d, printer)
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,7 @@ def _prefix_minus(mathml_text: str) -> str:
 def _html_diagram(d, printer) -> str:
     """Inline SVG (the page stays one file)."""
     from . import diagrams
-    return (f'<figure class="diagram">{diagrams.svg_markup(d)}<figcaption>Forward values in '
+    return (f'<figure class="diagram">{diagrams.svg_markup(d, printer)}<figcaption>Forward values in '
             f'blue, gradients in red</figcaption></figure>')
 
 
