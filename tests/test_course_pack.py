@@ -62,7 +62,8 @@ def course(tmp_path):
 
 def test_markdown_pack_has_contents_numbered_sections_and_definitions_once(course):
     md = write_course(course, None, "md")
-    assert md.startswith("# Week 5 — backpropagation\n\n## Contents\n")
+    assert md.startswith("# Week 5 — backpropagation\n\n## Contents\n\n- Section 1: One neuron\n"
+                         "- Section 2: A small ReLU network\n")
     headings = re.findall(r"^## (.*)$", md, re.M)
     assert headings == ["Contents", "1. One neuron", "2. A small ReLU network", "3. A deep chain", "4. Remarks"]
     assert "### The computation graph" in md and "### The network diagram" in md

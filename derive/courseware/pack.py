@@ -222,8 +222,8 @@ def parts(course: Course) -> list[tuple[Section, Content | None, object]]:
 
 def contents(course: Course) -> Section:
     s = Section("Contents")
-    for ps in course.sections:
-        s.add(Bullet(ps.heading))
+    for ps in course.sections:  # "1. A" as an item would read as a list of its own in Markdown
+        s.add(Bullet(f"Section {ps.number}: {ps.title}"))
     return s
 
 
