@@ -279,8 +279,8 @@ def with_diagram(content, ex):
 def _symbolic_shape(ex, name) -> str:
     shapes = getattr(ex, "shapes", None) or {}
     shape = shapes.get(name)
-    if shape is None or tuple(shape) == (1, 1):
-        return ""
+    if shape is None or len(tuple(shape)) != 2 or tuple(shape) == (1, 1):
+        return ""  # a scalar
     return f"{shape[0]}×{shape[1]}"
 
 
@@ -401,10 +401,12 @@ def _tikz_piece(d: Diagram, printer) -> str:
              r" note/.style={font=\footnotesize, text=black!60},"
              r" fwd/.style={above, sloped, pos=0.5, inner sep=1.5pt, text=blue!70!black, font=\footnotesize},"
              r" bwd/.style={below, sloped, pos=0.5, inner sep=1.5pt, text=red!75!black, font=\footnotesize}]"]
-    if d.on_nodes:  # the same colours for the values beside the nodes, upright
-        lines[0] = lines[0].replace("above, sloped, pos=0.5, ", "").replace("below, sloped, pos=0.5, ", "")
+    if d.on_nodes:  # the same colours for the values beside the nodes, upright, over the edges
+        lines[0] = (lines[0].replace("above, sloped, pos=0.5, ", "fill=white, fill opacity=0.85, text opacity=1, ")
+                    .replace("below, sloped, pos=0.5, ", "fill=white, fill opacity=0.85, text opacity=1, "))
     heights = _heights(d)
     ids = _ids(d)
+    over = []  # the values on the nodes: drawn after the edges, over them
     dy = TIKZ_DY_NODES if d.on_nodes else TIKZ_DY
     top = max(heights.values(), default=1) - 1
     dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
@@ -432,8 +434,8 @@ def _tikz_piece(d: Diagram, printer) -> str:
             for value, where, colour in ((n.forward, "south", "fwd"), (n.gradient, "north", "bwd")):
                 if value is not None and n.kind != "ghost":
                     offset = 0.47 if where == "south" else -0.47
-                    lines.append(rf"\node[{colour}, anchor={where}] at ({x:.2f},{y + offset:.2f}) "
-                                 rf"{{${_tex_number(value)}$}};")
+                    over.append(rf"\node[{colour}, anchor={where}] at ({x:.2f},{y + offset:.2f}) "
+                                rf"{{${_tex_number(value)}$}};")
             continue
         under = " ".join(t for t in (_tex_text(n.op) if n.kind == "op" else "", _tex_text(n.shape)) if t)
         if under:
@@ -441,7 +443,9 @@ def _tikz_piece(d: Diagram, printer) -> str:
     for e in d.edges:
         labels = "".join(rf"node[{style}] {{${_tex_number(v)}$}} " for style, v in
                          (("fwd", e.forward), ("bwd", e.gradient)) if v is not None)
-        lines.append(rf"\draw[->] ({ids[e.parent]}) -- {labels}({ids[e.child]});")
+        edge = "->, black!45" if d.on_nodes else "->"  # light under the values on the nodes
+        lines.append(rf"\draw[{edge}] ({ids[e.parent]}) -- {labels}({ids[e.child]});")
+    lines += over
     lines.append(r"\end{tikzpicture}")
     return "\n".join(lines)
 
@@ -545,12 +549,13 @@ def _svg_piece(d: Diagram, name) -> str:
         out.append(f'<text x="{SVG_MARGIN + 20 + column * SVG_DX:.1f}" y="{SVG_MARGIN - 8:.1f}" '
                    f'font-size="13" text-anchor="middle" fill="#666">'
                    f'{escape(_header(ops, lambda n: n.op))}</text>')
+    stroke = "#999" if d.on_nodes else "#333"  # light under the values on the nodes
     for e in d.edges:
         (x1, y1), (x2, y2) = pos[e.parent], pos[e.child]
         length = math.hypot(x2 - x1, y2 - y1) or 1
         ux, uy = (x2 - x1) / length, (y2 - y1) / length
         sx, sy, ex_, ey = x1 + ux * radius, y1 + uy * radius, x2 - ux * (radius + 2), y2 - uy * (radius + 2)
-        out.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex_:.1f}" y2="{ey:.1f}" stroke="#333" '
+        out.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex_:.1f}" y2="{ey:.1f}" stroke="{stroke}" '
                    f'stroke-width="1.2" marker-end="url(#arrow)"/>')
         angle = math.degrees(math.atan2(y2 - y1, x2 - x1))
         lx, ly = sx + (ex_ - sx) * 0.5, sy + (ey - sy) * 0.5
@@ -581,7 +586,8 @@ def _svg_piece(d: Diagram, name) -> str:
             for value, dy_text, kind in ((n.forward, -radius - 6, "forward"), (n.gradient, radius + 17, "gradient")):
                 if value is not None and n.kind != "ghost":
                     out.append(f'<text x="{x:.1f}" y="{y + dy_text:.1f}" font-size="13" text-anchor="middle" '
-                               f'fill="{SVG_COLOURS[kind]}">{_svg_number(_short(value))}</text>')
+                               f'fill="{SVG_COLOURS[kind]}" stroke="#fff" stroke-width="3" paint-order="stroke">'
+                               f'{_svg_number(_short(value))}</text>')
             continue
         under = " ".join(t for t in (n.op if n.kind == "op" else "", n.shape) if t)
         if under:
