@@ -84,6 +84,7 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
 #   figure: its first sentence and the plot (the plot shows the table's numbers)
 #   product: without the local derivatives one by one (the product shows each factor's value)
 SLIDE_PLAN = {
+    (2, "The computation graph"): "frame",  # the first match wins: the graph is no skipped listing
     (2, "The computation"): "skip",  # the forward pass shows the same lines with the values in
     (2, "Observations"): "skip",  # said aloud
     (3, "Forward pass"): "skip",  # the comparison table has a and L for both activations

@@ -81,21 +81,17 @@ def _frames(s: Section, fill: bool, measure=None) -> list[list]:
 
     blocks = [b for b in s.blocks if not isinstance(b, (PageBreak, NameLine))]
     for i, b in enumerate(blocks):
-        if isinstance(b, DiagramBlock):
-            # the sentences just before it (its caption) go with its first piece
+        if isinstance(b, (DiagramBlock, Figure)):
+            # a frame of its own (a diagram: one per piece), with the sentences just before it
             lead = []
             while frames[-1] and isinstance(frames[-1][-1], Say):
                 lead.insert(0, frames[-1].pop())
             if not frames[-1] and len(frames) > 1:
                 frames.pop()
-            for k, piece in enumerate(b.diagram.pieces()):
+            pieces = [DiagramBlock(p) for p in b.diagram.pieces()] if isinstance(b, DiagramBlock) else [b]
+            for k, piece in enumerate(pieces):
                 new_frame()
-                frames[-1].extend((lead if k == 0 else []) + [DiagramBlock(piece)])
-            new_frame()
-            continue
-        if isinstance(b, Figure):
-            new_frame()
-            frames[-1].append(b)
+                frames[-1].extend((lead if k == 0 else []) + [piece])
             new_frame()
             continue
         parts = _split_table(b) if isinstance(b, Table) else [b]
