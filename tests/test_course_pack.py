@@ -188,3 +188,9 @@ def test_section_levels_in_markdown_and_html(tmp_path):
     assert "<h3>Forward pass</h3>" in ex.render("html", fragment=True, section_level="subsection")
     with pytest.raises(DeriveError, match="unknown section level 'chapter'"):
         ex.render("md", section_level="chapter")
+
+
+def test_pack_and_deck_bytes_are_deterministic(course):
+    assert write_course(course, None, "tex") == write_course(course, None, "tex")
+    assert write_course(course, None, "html") == write_course(course, None, "html")
+    assert write_course(course, None, "tex", slides=True) == write_course(course, None, "tex", slides=True)
