@@ -183,7 +183,7 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     """Write the handout; a Markdown or LaTeX handout gets its plot and diagrams beside it, named
     after the output (``notes.md`` -> ``notes-variance.png``, ``notes-neuron.svg``); a PDF keeps
     them in its temporary build folder. Without ``output`` return the document text (diagrams as
-    Mermaid or TikZ, no plot)."""
+    inline SVG images or TikZ, no plot)."""
     import tempfile
     from ..io.files import compile_pdf, write_atomic
     from ..rendering.formats import get_format
@@ -210,7 +210,7 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     out = Path(output)
     if out.exists() and not force:
         raise OutputExists(f"{out} exists; pass --force to overwrite it")
-    if fmt == "ipynb":  # Markdown cells (diagrams as Mermaid), code cells rebuilding the examples
+    if fmt == "ipynb":  # Markdown cells (diagrams as SVG images), code cells rebuilding the examples
         from ..rendering.notebook import notebook
         content, extra = handout_content(plot=None, **inputs)
         write_atomic(out, notebook(render_plain(content, "markdown", None), extra["examples"]), force=True)

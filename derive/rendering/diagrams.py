@@ -2,11 +2,14 @@
 nodes laid out left to right, each edge labelled with the forward value above (blue) and the
 gradient flowing back along it below (red). A scalar example draws its computation graph, an
 ``mlp`` its network (the units, without the weights, whose gradients are tabled), a tensor example
-its layer graph with each node's shape.
+its layer graph with each node's shape. A network's and a tensor's values sit on the nodes instead
+(above: value, below: gradient; over each column its operation): their edges cross, and labels on
+crossing edges would overlap.
 
-``Diagram`` is plain data (columns, rows, labels, values). It is drawn as TikZ for LaTeX, as SVG
-(written here, so the bytes never depend on an installed tool) for HTML and beside Markdown, and as
-Mermaid inside Markdown and notebooks. Nothing is ever scaled down: a graph too large to read is
+``Diagram`` is plain data (columns, rows, labels, values). It is drawn as TikZ for LaTeX and as
+SVG (written here, so the bytes never depend on an installed tool) for HTML, beside a handout's
+Markdown and, as data-URI images, inside Markdown and notebooks (``to_mermaid`` and ``to_dot``
+remain for readers who want them). Nothing is ever scaled down: a graph too large to read is
 summarised (the weights left out, a column's middle units collapsed into "⋮", the middle layers
 left out) and a wide one is cut into ``pieces`` of at most ``PIECE_COLUMNS`` columns, drawn one
 under the other (on slides, one per frame); a piece repeats, dashed, the nodes it continues from.
@@ -625,7 +628,7 @@ def _svg_name(name: str) -> str:
             + sub.format(",".join(rest.strip("_").split("_"))))
 
 
-# --- Graphviz, Mermaid and text --------------------------------------------------------------
+# --- Markdown, Graphviz, Mermaid and text -----------------------------------------------------
 
 
 def to_dot(d: Diagram) -> str:
