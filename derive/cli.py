@@ -44,6 +44,12 @@ def _notes() -> bool:
 
 
 def _output_options(f):
+    f = click.option("--section-level", "section_level", default="section", show_default=True,
+                     type=click.Choice(("section", "subsection", "subsubsection")),
+                     help="Depth of the document's headings: with --fragment, subsection nests "
+                          "them under your own \\section.")(f)
+    f = click.option("--slides", is_flag=True,
+                     help="A beamer slide deck, one idea per frame (--format tex or pdf).")(f)
     f = PAPER(f)
     f = click.option("--notes", is_flag=True, expose_value=False, callback=_notes_option,
                      help="Add the notes for the lecturer (how the numbers were obtained).")(f)
@@ -62,10 +68,11 @@ def _output_options(f):
 
 
 def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = False, resources=(),
-         paper: str = "a4", examples=()):
+         paper: str = "a4", examples=(), slides=None):
     """``render(format_name, fragment)`` -> str; write it where the user asked (``resources``:
     images a PDF or HTML page includes; ``paper``: a4 or letter for LaTeX and PDF; ``examples``:
-    (label, Example) pairs a notebook rebuilds and cross-checks in code cells)."""
+    (label, Example) pairs a notebook rebuilds and cross-checks in code cells; ``slides``: a
+    function giving the beamer deck's LaTeX, written instead of the document)."""
     from .rendering.formats import get_format
     chosen = get_format(fmt)
     plain = render
@@ -74,6 +81,12 @@ def emit(render, fmt: str, output: str | None, force: bool, fragment: bool = Fal
         text = plain(name, frag)
         paper_of = get_format(name).paper
         return paper_of(text, paper) if paper_of else text
+    if slides is not None:  # a deck: LaTeX or its PDF, on beamer's own 16:9 page
+        if chosen.name not in ("latex", "pdf"):
+            raise DeriveError(f"--slides makes a beamer deck: use --format tex or pdf, not {fmt}")
+        if fragment:
+            raise DeriveError("--slides makes a whole deck; leave out --fragment")
+        render = lambda name, frag: slides()  # noqa: E731
     if chosen.binary:
         if not output:
             raise DeriveError(f"--format {fmt} needs -o FILE.{chosen.extension} (it is not printed "
@@ -177,7 +190,8 @@ def cli(limits):
 @click.option("--loss", default="squared_error", show_default=True, help="Loss (squared_error, half_squared_error, …).")
 @click.option("--lr", callback=_number, help="Learning rate η for the update.")
 @_output_options
-def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, force, exact, paper):
+def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, force, exact, paper,
+           slides, section_level):
     """One neuron z = w·x + b, a = activation(z), L = loss(a, y), backpropagated by hand.
 
     Leave out every value for a symbolic derivation.
@@ -189,14 +203,20 @@ def neuron(x, w, b, y, activation, loss, lr, fmt, output, precision, fragment, f
     from .model.builders import neuron as build
     ex = build(x=x, w=w, b=b, y=y, activation=activation, loss=loss, lr=lr)
     ex.precision, ex.exact = precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper,
-         examples=[(ex.title or "the example", ex)])
+    _emit_example(ex, fmt, output, force, fragment, paper, slides, section_level)
 
 
-def _render(ex, fmt_name: str, fragment: bool) -> str:
+def _render(ex, fmt_name: str, fragment: bool, section_level: str = "section") -> str:
     """One example in one format (a document, or an export such as the PyTorch script): the
     example's own ``render``, the same for scalar and tensor examples."""
-    return ex.render(fmt_name, fragment=fragment, notes=_notes())
+    return ex.render(fmt_name, fragment=fragment, notes=_notes(), section_level=section_level)
+
+
+def _emit_example(ex, fmt, output, force, fragment, paper, slides, section_level):
+    """Write one example's document (or, with --slides, its deck) where the user asked."""
+    emit(lambda f, frag: _render(ex, f, frag, section_level), fmt, output, force, fragment,
+         paper=paper, examples=[(ex.title or "the example", ex)],
+         slides=(lambda: ex.to_slides("latex")) if slides else None)
 
 
 @cli.command()
@@ -209,7 +229,8 @@ def _render(ex, fmt_name: str, fragment: bool) -> str:
 @click.option("--loss", default="squared_error", show_default=True, help="Loss (squared_error, half_squared_error, …).")
 @click.option("--lr", callback=_number, help="Learning rate η for the update.")
 @_output_options
-def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment, force, exact, paper):
+def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment, force, exact, paper,
+            slides, section_level):
     """The same neuron under several activations, side by side (output, local gradient,
     dL/dw, update, gradient strength).
 
@@ -222,13 +243,16 @@ def compare(activations, x, w, b, y, loss, lr, fmt, output, precision, fragment,
     if None in (x, w, b, y):
         raise DeriveError("compare needs --x, --w, --b and --y")
     comp = compare_activations(activations, x=x, w=w, b=b, y=y, loss=loss, lr=lr)
-    emit(lambda f, frag: render_comparison(comp, f, precision, frag, exact, notes=_notes()), fmt, output, force, fragment, paper=paper)
+    from .rendering.slides import render_slides
+    emit(lambda f, frag: render_comparison(comp, f, precision, frag, exact, section_level, notes=_notes()), fmt, output,
+         force, fragment, paper=paper,
+         slides=(lambda: render_slides(comp.content(), None, precision, exact)) if slides else None)
 
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @_output_options
-def render(spec, fmt, output, precision, fragment, force, exact, paper):
+def render(spec, fmt, output, precision, fragment, force, exact, paper, slides, section_level):
     """Render the worked example of a YAML spec (title, equations, values, lr).
 
     \b
@@ -248,8 +272,7 @@ def render(spec, fmt, output, precision, fragment, force, exact, paper):
     s = load_spec(spec)
     ex = example_from_spec(s)
     ex.precision, ex.exact = s.precision or precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper,
-         examples=[(ex.title or "the example", ex)])
+    _emit_example(ex, fmt, output, force, fragment, paper, slides, section_level)
 
 
 @cli.command()
@@ -262,7 +285,8 @@ def render(spec, fmt, output, precision, fragment, force, exact, paper):
 @click.option("--loss", default="half_squared_error", show_default=True, help="Loss (half_squared_error, squared_error, …).")
 @click.option("--lr", callback=_number, help="Learning rate η for the update.")
 @_output_options
-def chain(depth, weight, x, y, activation, loss, lr, fmt, output, precision, fragment, force, exact, paper):
+def chain(depth, weight, x, y, activation, loss, lr, fmt, output, precision, fragment, force, exact, paper,
+          slides, section_level):
     """A deep chain of single units (exploding and vanishing gradients): the forward table, the
     full chain-rule product, and the generalisation to any depth.
 
@@ -277,15 +301,14 @@ def chain(depth, weight, x, y, activation, loss, lr, fmt, output, precision, fra
     ex = build(depth=depth, weight=weights[0] if len(weights) == 1 else weights, x=x, y=y,
                activation=activation, loss=loss, lr=lr)
     ex.precision, ex.exact = precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper,
-         examples=[(ex.title or "the example", ex)])
+    _emit_example(ex, fmt, output, force, fragment, paper, slides, section_level)
 
 
 @cli.command()
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option("--focus", help="The parameter derived in full detail, e.g. w1_1_1.")
 @_output_options
-def mlp(spec, focus, fmt, output, precision, fragment, force, exact, paper):
+def mlp(spec, focus, fmt, output, precision, fragment, force, exact, paper, slides, section_level):
     """A multi-layer network from a YAML spec: forward pass neuron by neuron, δ notation, matrix
     form, every parameter's gradient and update, one parameter in full detail.
 
@@ -305,8 +328,7 @@ def mlp(spec, focus, fmt, output, precision, fragment, force, exact, paper):
     from .model.spec import mlp_from_spec
     ex = mlp_from_spec(spec, focus)
     ex.precision, ex.exact = ex.meta.get("precision") or precision, exact
-    emit(lambda f, frag: _render(ex, f, frag), fmt, output, force, fragment, paper=paper,
-         examples=[(ex.title or "the example", ex)])
+    _emit_example(ex, fmt, output, force, fragment, paper, slides, section_level)
 
 
 @cli.command()
@@ -577,7 +599,8 @@ class _TrainCommand(click.Command):
 @click.option("--plot", "plot", type=click.Path(dir_okay=False),
               help="Write the loss curve here (.png, .pdf, .svg); with -o it defaults to FILE's name + .png.")
 @_output_options
-def train(spec, steps, plot, fmt, output, precision, fragment, force, exact, paper, **hyperparameters):
+def train(spec, steps, plot, fmt, output, precision, fragment, force, exact, paper, slides, section_level,
+          **hyperparameters):
     """Train an example for several steps with an optimizer (PyTorch's rules, exact numbers):
     step 1 in full, the update rule with its numbers, a table per step, the loss curve and what
     the run shows (dead units, saturation, divergence, clipping). Scalar or tensor equations.
@@ -623,8 +646,11 @@ def train(spec, steps, plot, fmt, output, precision, fragment, force, exact, pap
             run.plot(plot)
             beside = output and Path(plot).parent.resolve() == Path(output).parent.resolve()
             name = Path(plot).name if beside or fmt == "pdf" else plot  # a PDF is built beside a copy
-        emit(lambda f, frag: run.render(f, precision, frag, name, exact, notes=_notes()), fmt, output, force, fragment,
-             resources=[plot] if plot else [], paper=paper)
+        from .rendering.slides import render_slides
+        emit(lambda f, frag: run.render(f, precision, frag, name, exact, section_level=section_level, notes=_notes()),
+             fmt, output, force, fragment, resources=[plot] if plot else [], paper=paper,
+             slides=(lambda: render_slides(run.content(name), run.latex_names(), precision, exact))
+             if slides else None)
 
 
 @cli.command()
@@ -639,7 +665,8 @@ def train(spec, steps, plot, fmt, output, precision, fragment, force, exact, pap
 @click.option("--plot", "plot", type=click.Path(dir_okay=False),
               help="Write the variance plot here (.png, .pdf or .svg); with -o it defaults to FILE's name + .png.")
 @_output_options
-def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, precision, fragment, force, exact, paper):
+def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, precision, fragment, force,
+             exact, paper, slides, section_level):
     """Why He initialisation: the variance rule derived with SymPy (E[ReLU(z)²] = ½·Var[z] from
     sympy.stats), and a Monte Carlo simulation of a deep network under several schemes, plotted.
 
@@ -679,11 +706,14 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
             name = plot
         handout.content.sections.append(simulation_section(sim, name))
         handout.precision = precision
-        emit(lambda f, frag: handout.render(f, frag, notes=_notes()), fmt, output, force, fragment,
-             resources=[plot] if plot else [], paper=paper)  # a PDF embeds the plot
+        from .rendering.slides import render_slides
+        emit(lambda f, frag: handout.render(f, frag, section_level, notes=_notes()), fmt, output, force, fragment,
+             resources=[plot] if plot else [], paper=paper,  # a PDF embeds the plot
+             slides=(lambda: render_slides(handout.content, None, precision)) if slides else None)
 
 
 @cli.command()
+@click.argument("course", required=False, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=FormatChoice(documents_only=True), default="md", show_default=True,
               help="Output format (pdf and ipynb need -o).")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
@@ -697,18 +727,41 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
 @click.option("--b", callback=_number, default="1", show_default=True, help="Bias b.")
 @click.option("--y", callback=_number, default="5", show_default=True, help="Target y.")
 @click.option("--lr", callback=_number, default="0.1", show_default=True, help="Learning rate η.")
-def handout(fmt, output, slides, force, paper, x, w, b, y, lr):
+def handout(course, fmt, output, slides, force, paper, x, w, b, y, lr):
     """The whole conversation as one lecture handout: ReLU and its derivative, one neuron with
     its computation graph, sigmoid instead, exploding gradients, He initialisation with the
     variance plot, remedies. Every number comes from the engine.
 
+    With COURSE (a course file), a course pack instead: one document of numbered sections, each
+    a spec file, a builder call or a paragraph (see docs/guides/course-packs.md).
+
+    \b
+    Example course.yaml:
+      title: Week 5 — backpropagation
+      sections:
+        - {title: One neuron, spec: neuron.yaml}
+        - {title: A deep chain, builder: chain, args: {depth: 3, weight: 5}}
+        - {title: Remarks, text: "Bring your calculator."}
     \b
     Example:
       derive handout --format pdf -o handout.pdf
       derive handout --slides --format pdf -o slides.pdf
+      derive handout course.yaml --format html -o week5.html
     """
     import gc
     gc.enable()
+    if course is not None:
+        ctx = click.get_current_context()
+        given = [f"--{n}" for n in ("x", "w", "b", "y", "lr")
+                 if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            raise DeriveError(f"{given[0]} sets the built-in handout's neuron; a course file's "
+                              f"sections give their own values")
+        from .courseware.pack import write_course
+        text = write_course(course, output, fmt, slides, force, paper)
+        if text is not None:
+            click.echo(text, nl=False)
+        return
     from .courseware.handout import write_handout
     text = write_handout(output, fmt, slides, force, paper=paper, x=x, w=w, b=b, y=y, lr=lr)
     if text is not None:

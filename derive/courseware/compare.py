@@ -208,6 +208,7 @@ def compare_activations(activations, x=None, w=None, b=None, y=None, loss: str =
 
 
 def render_comparison(comp: Comparison, fmt: str, precision: int = 4, fragment: bool = False,
-                      exact: bool = False, notes: bool = False) -> str:
+                      exact: bool = False, section_level="section", notes: bool = False) -> str:
     from ..rendering.formats import render_content
-    return render_content(comp.content(), fmt, None, precision, fragment, exact=exact, notes=notes)
+    return render_content(comp.content(), fmt, None, precision, fragment, exact=exact,
+                          level=section_level, notes=notes)

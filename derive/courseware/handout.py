@@ -28,7 +28,7 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
     the diagrams as separate SVG files (named ``{stem}-{diagram}.svg``, after the output)."""
     from ..model.builders import chain, neuron
     from .compare import compare_activations
-    from ..rendering.diagrams import diagram
+    from ..rendering.diagrams import diagram, diagram_section
     from ..initialization.variance import simulate_variance, simulation_section, variance_derivation
     from .remedies import remedies
 
@@ -42,11 +42,7 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
         if svg_names:
             d.svg_name = f"{stem}-{name}.svg"
         diagrams[name] = d
-        s = Section("The computation graph")
-        s.say(Sentence("Forward values (blue) flow left to right above each edge; the gradient "
-                       "flowing back along each edge (red) is written below it. " + d.summary))
-        s.diagram(d)
-        return [s] + section_list
+        return [diagram_section(ex, d)] + section_list
 
     relu_doc = build(relu).sections
     intro = [s for s in relu_doc if s.title.startswith("The activation")]
@@ -88,6 +84,7 @@ def handout_content(x=2, w=3, b=1, y=5, lr="0.1", chain_weight=5, chain_depth=3,
 #   figure: its first sentence and the plot (the plot shows the table's numbers)
 #   product: without the local derivatives one by one (the product shows each factor's value)
 SLIDE_PLAN = {
+    (2, "The computation graph"): "frame",  # the first match wins: the graph is no skipped listing
     (2, "The computation"): "skip",  # the forward pass shows the same lines with the values in
     (2, "Observations"): "skip",  # said aloud
     (3, "Forward pass"): "skip",  # the comparison table has a and L for both activations
@@ -186,11 +183,12 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     """Write the handout; a Markdown or LaTeX handout gets its plot and diagrams beside it, named
     after the output (``notes.md`` -> ``notes-variance.png``, ``notes-neuron.svg``); a PDF keeps
     them in its temporary build folder. Without ``output`` return the document text (diagrams as
-    Mermaid or TikZ, no plot)."""
+    inline SVG images or TikZ, no plot)."""
     import tempfile
     from ..io.files import compile_pdf, write_atomic
     from ..rendering.formats import get_format
     from ..rendering.formats import render_content as render_plain
+    from ..rendering.slides import deck
 
     def render_content(content, fmt, names, layout):
         text = render_plain(content, fmt, names, layout=layout)
@@ -204,21 +202,22 @@ def write_handout(output: str | None, fmt: str = "md", slides: bool = False, for
     if fmt == "pdf" and not output:
         raise DeriveError("--format pdf needs -o FILE.pdf")
     layout = "slides" if slides else "document"
-    cut = slides_content if slides else (lambda c: c)
+    # the planned frames; a diagram's pieces and a long table's rows then get frames of their own
+    cut = (lambda c: deck(slides_content(c), fill=False)) if slides else (lambda c: c)
     if not output:
         content, _ = handout_content(plot=None, **inputs)
         return render_content(cut(content), fmt, None, layout=layout)
     out = Path(output)
     if out.exists() and not force:
         raise OutputExists(f"{out} exists; pass --force to overwrite it")
-    if fmt == "ipynb":  # Markdown cells (diagrams as Mermaid), code cells rebuilding the examples
+    if fmt == "ipynb":  # Markdown cells (diagrams as SVG images), code cells rebuilding the examples
         from ..rendering.notebook import notebook
         content, extra = handout_content(plot=None, **inputs)
         write_atomic(out, notebook(render_plain(content, "markdown", None), extra["examples"]), force=True)
         return None
-    from ..rendering.diagrams import dot_available, to_svg
+    from ..rendering.diagrams import to_svg
     plot_name, stem = side_file_names(out)
-    svg = fmt == "markdown" and dot_available()
+    svg = fmt == "markdown"
     content, extra = handout_content(svg_names=svg, plot=plot_name, stem=stem, **inputs)
     content = cut(content)
     if fmt == "html":  # one page: plot and diagrams inside it

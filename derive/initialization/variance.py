@@ -116,8 +116,9 @@ class Handout:
         from ..rendering.formats import render_content
         return render_content(self.content, "text", None, self.precision)
 
-    def render(self, fmt: str, fragment: bool = False, notes: bool = False):
+    def render(self, fmt: str, fragment: bool = False, section_level="section", notes: bool = False):
         """The document in one format of the format registry ("markdown", "latex", "text", "html");
+        ``section_level``: the headings' depth ("subsection" nests a fragment under a section);
         ``notes``: also the remarks for the lecturer.
 
         >>> h = variance_derivation("relu")
@@ -125,7 +126,8 @@ class Handout:
         True
         """
         from ..rendering.formats import render_content
-        return render_content(self.content, fmt, None, self.precision, fragment, notes=notes)
+        return render_content(self.content, fmt, None, self.precision, fragment, level=section_level,
+                              notes=notes)
 
     def __str__(self):
         return self.to_text()

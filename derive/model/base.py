@@ -22,6 +22,12 @@ class ExampleBase(Document):
 
     matrices = False  # True when values and gradients are matrices (TensorExample)
 
+    def document_content(self):
+        """The worked solution as its documents print it: ``content()`` with the example's
+        diagram (computation graph, network or layer graph) after the computation it draws."""
+        from ..rendering.diagrams import with_diagram
+        return with_diagram(self.content(), self)
+
     @property
     def inputs(self) -> list[str]:
         """Names used but never assigned, in order of first use (builders: x, w, b, y).

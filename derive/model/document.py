@@ -68,15 +68,46 @@ class Document:
         """Raise ``NotApplicable`` naming why this example cannot be written in the registered
         format ``chosen``; every format applies by default. (A hook, so ``render`` stays one.)"""
 
+    def document_content(self):
+        """What the documents print: ``content()`` and, for an example, its diagram."""
+        return self.content()
+
+    def to_slides(self, fmt: str = "latex", precision: int | None = None, *,
+                  exact: bool | None = None, notation: dict | None = None):
+        """The worked example as a beamer deck, one idea per frame (``derive.rendering.slides``):
+        LaTeX, or with ``fmt="pdf"`` the compiled PDF (bytes).
+
+        >>> import derive
+        >>> "begin{frame}" in derive.neuron(x=2, w=3, b=1, y=5).to_slides()
+        True
+        """
+        from ..rendering.slides import render_slides
+        chosen = get_format(fmt)
+        if chosen.name not in ("latex", "pdf"):
+            raise DeriveError(f"slides are a beamer deck: use the format tex or pdf, not {fmt}")
+        precision = check_precision(self.precision if precision is None else precision)
+        exact = self.exact if exact is None else exact
+        from ..core.engine import gc_paused
+        with gc_paused():
+            tex = render_slides(self.document_content(), self.latex_names, precision, exact,
+                                self.document_notation(notation))
+        if chosen.name == "pdf":
+            from ..io.files import compile_pdf
+            return compile_pdf(tex)
+        return tex
+
     def render(self, fmt: str, precision: int | None = None, *, fragment: bool = False,
                exact: bool | None = None, notation: dict | None = None,
-               paper: str | None = None, notes: bool | None = None):
+               paper: str | None = None, notes: bool | None = None,
+               section_level="section"):
         """The worked example in one registered format, by name or alias (``"md"``, ``"tex"``,
         ``"pdf"`` — bytes —, ``"ipynb"``, ``"pytorch"`` …). ``precision``: significant digits
         of ≈ numbers (default the example's); ``fragment``: the body only (LaTeX, HTML);
         ``exact``: also exact forms; ``notation``: the course's preset (default the example's own);
         ``paper``: ``"a4"`` or ``"letter"`` for LaTeX and PDF; ``notes``: also the remarks for
-        the lecturer, in a closing section (default the example's ``notes``, off).
+        the lecturer, in a closing section (default the example's ``notes``, off);
+        ``section_level``: the headings' depth (``"subsection"``: a fragment nests under the
+        including document's sections).
 
         >>> import derive
         >>> ex = derive.Example.from_equations("L = (w*x)**2", values={"w": 3, "x": 2})
@@ -99,9 +130,9 @@ class Document:
             return chosen.convert(source, [(self.title or "the example", self)])
         from ..core.engine import gc_paused
         with gc_paused():  # thousands of short-lived printer objects for a deep network
-            text = render_content(self.content(), chosen.name, self.latex_names, precision,
+            text = render_content(self.document_content(), chosen.name, self.latex_names, precision,
                                   fragment, exact=exact, notation=self.document_notation(notation),
-                                  notes=notes)
+                                  notes=notes, level=section_level)
         if paper is not None and chosen.paper is not None:
             text = chosen.paper(text, paper)
         return text

@@ -159,6 +159,25 @@ class Section:
 NOTES_TITLE = "Notes for the lecturer"
 
 
+# How deep a document's headings sit (``--section-level``): a fragment's sections nest under the
+# including document's own headings (a subsection under its \section, ### under its ##).
+SECTION_LEVELS = ("section", "subsection", "subsubsection")
+
+
+def section_level(level) -> int:
+    """The depth of ``level`` (a name of ``SECTION_LEVELS`` or 0, 1, 2): 0 for top-level sections.
+
+    >>> section_level("subsection"), section_level(0)
+    (1, 0)
+    """
+    if isinstance(level, int) and not isinstance(level, bool) and 0 <= level < len(SECTION_LEVELS):
+        return level
+    if level in SECTION_LEVELS:
+        return SECTION_LEVELS.index(level)
+    from ..core.errors import DeriveError
+    raise DeriveError(f"unknown section level {level!r}; choose one of: {', '.join(SECTION_LEVELS)}")
+
+
 @dataclass
 class Content:
     """A document's content: its title, its sections and an optional footer."""

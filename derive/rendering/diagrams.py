@@ -1,22 +1,39 @@
-"""Computation-graph diagrams of any Example, as CS231n draws circuits: inputs and operations as
+"""Computation-graph diagrams of any example, as CS231n draws circuits: inputs and operations as
 nodes laid out left to right, each edge labelled with the forward value above (blue) and the
-gradient flowing back along it below (red).
+gradient flowing back along it below (red). A scalar example draws its computation graph, an
+``mlp`` its network (the units, without the weights, whose gradients are tabled), a tensor example
+its layer graph with each node's shape. A network's and a tensor's values sit on the nodes instead
+(above: value, below: gradient; over each column its operation): their edges cross, and labels on
+crossing edges would overlap.
 
-``Diagram`` is plain data (positions, labels, values); it is drawn as TikZ for LaTeX, as SVG by
-Graphviz ``dot`` for Markdown (when dot is installed), else as a Mermaid block. Graphs of more than
-``MAX_NODES`` nodes are summarised (first and last layers) and say so.
+``Diagram`` is plain data (columns, rows, labels, values). It is drawn as TikZ for LaTeX and as
+SVG (written here, so the bytes never depend on an installed tool) for HTML, beside a handout's
+Markdown and, as data-URI images, inside Markdown and notebooks (``to_mermaid`` and ``to_dot``
+remain for readers who want them). Nothing is ever scaled down: a graph too large to read is
+summarised (the weights left out, a column's middle units collapsed into "⋮", the middle layers
+left out) and a wide one is cut into ``pieces`` of at most ``PIECE_COLUMNS`` columns, drawn one
+under the other (on slides, one per frame); a piece repeats, dashed, the nodes it continues from.
+
+>>> import derive
+>>> d = diagram(derive.neuron(x=2, w=3, b=1, y=5))
+>>> [(e.parent, e.child, e.forward, e.gradient) for e in d.edges if e.parent == "w"]
+[('w', 'z', 3, 8)]
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
-from dataclasses import dataclass, field
+import math
+import re
+from dataclasses import dataclass, field, replace
+from xml.sax.saxutils import escape
 
 import sympy as sp
 
 from ..core.numbers import format_number
 
-MAX_NODES = 30
+MAX_NODES = 30  # more drawn nodes than this: only the first and last layers are drawn
+MAX_ROWS = 4  # more nodes in one column: the first two, "⋮" and the last
+PIECE_COLUMNS = 6  # columns of one piece: a 16:9 frame's width (and a page's) at 8 pt labels
+TENSOR_ENTRIES = 3  # a tensor with at most this many entries is labelled with them, else its norm
 
 
 @dataclass(frozen=True)
@@ -24,15 +41,19 @@ class DNode:
     name: str
     column: int
     row: int
-    kind: str  # "input" or "op"
-    op: str  # short description of the operation ("+", "ReLU", "(·)²" …)
+    kind: str  # "input", "op", "more" (collapsed units: ``op`` says how many) or "ghost"
+    op: str  # short description of the operation ("+", "ReLU", "(·)²" …) or the shape
+    shape: str = ""  # a tensor node's shape ("2×3"); empty for scalars
+    forward: object = None  # the node's value and ∂output/∂node, drawn beside it (networks)
+    gradient: object = None
+    formula: object = None  # a tensor line's right-hand side (a math object), printed over it
 
 
 @dataclass(frozen=True)
 class DEdge:
     parent: str
     child: str
-    forward: object  # the parent's value (exact) or None
+    forward: object  # the parent's value (exact number or Tensor) or None
     gradient: object  # ∂output/∂parent contribution along this edge, or None
 
 
@@ -44,6 +65,48 @@ class Diagram:
     summary: str = ""  # non-empty when the graph was too large and was summarised
     names: dict = field(default_factory=dict)  # LaTeX names
     svg_name: str | None = None  # set by a writer that rendered the SVG beside the document
+    kind: str = "computation graph"  # what is drawn: "computation graph", "network", "layer graph"
+    gaps: tuple = ()  # column indices after which layers were left out (a piece ends there)
+    # values on the nodes (above: forward, below: gradient), the operation over each column: a
+    # network's layers are fully connected, and labels on crossing edges would overlap
+    on_nodes: bool = False
+
+    @property
+    def columns(self) -> int:
+        return 1 + max((n.column for n in self.nodes), default=0)
+
+    def pieces(self, columns: int = PIECE_COLUMNS) -> list["Diagram"]:
+        """The diagram cut into consecutive runs of at most ``columns`` columns (and at every
+        gap); each later piece starts with a dashed copy of the nodes its edges come from.
+
+        >>> import derive
+        >>> d = diagram(derive.chain(depth=4, weight=2))
+        >>> [p.columns for p in d.pieces()]
+        [6, 5]
+        """
+        if self.columns <= columns and not self.gaps:
+            return [self]
+        by_name = {n.name: n for n in self.nodes}
+        bounds, start = [], 0
+        while start < self.columns:
+            end = min(start + (columns if start == 0 else columns - 1), self.columns)
+            gap = next((g + 1 for g in sorted(self.gaps) if start <= g < end - 1), None)
+            end = gap or end
+            bounds.append((start, end))
+            start = end
+        out = []
+        for start, end in bounds:
+            inside = [n for n in self.nodes if start <= n.column < end]
+            names = {n.name for n in inside}
+            edges = [e for e in self.edges if e.child in names]
+            ghosts = sorted({e.parent for e in edges if e.parent not in names},
+                            key=lambda p: (by_name[p].column, by_name[p].row))
+            shift = 1 if ghosts else 0
+            nodes = [DNode(g, 0, i, "ghost", by_name[g].op if by_name[g].kind == "input" else "",
+                           by_name[g].shape) for i, g in enumerate(ghosts)]
+            nodes += [replace(n, column=n.column - start + shift) for n in inside]
+            out.append(replace(self, nodes=nodes, edges=edges, svg_name=None, gaps=()))
+        return out
 
 
 def _op_label(node) -> str:
@@ -64,64 +127,203 @@ def _op_label(node) -> str:
     return "="
 
 
+def _formula(ex, tree):
+    """A tensor line's right-hand side as the documents write it (W x + b, σ(u1), a ⊙ a)."""
+    from ..core.tensor import display
+    return display(tree, ex.structure.of)
+
+
+def _formula_text(formula, names) -> str:
+    """The formula as text, when it is short enough to head a column (else empty)."""
+    from .printing import printer_for
+    text = printer_for("text", names).doprint(formula)
+    return text if len(text) <= 16 else ""
+
+
+def _shape(value) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is None or getattr(value, "scalar", True):
+        return ""
+    return f"{shape[0]}×{shape[1]}"
+
+
 def diagram(ex) -> Diagram:
+    """The diagram of any example (scalar, network or tensor), with its values and gradients."""
     graph = ex.graph
+    tensor = bool(getattr(ex, "matrices", False))
     names = list(graph.inputs) + list(graph.nodes)
-    summary = ""
-    if len(names) > 12 and ex.params:
+    summary, kind = "", "layer graph" if tensor else "computation graph"
+    if len(names) > 12 and ex.params and not tensor:
         # A network: leave the weights and biases out of the picture (their gradients are tabled);
         # the data flow x → z → a → L stays readable.
         names = [n for n in names if n not in ex.params]
-        summary = "Weights and biases are not drawn; their gradients are listed in the table. "
-    keep = set(names)
-    if len(names) > MAX_NODES:
-        # Keep the output's neighbourhood and the inputs of the first nodes; say what is left out.
-        order = list(graph.nodes)
-        head = order[:6]
-        tail = order[-8:]
-        kept_nodes = set(head) | set(tail)
-        kept_inputs = {p for n in kept_nodes for p in graph.nodes[n].parents
-                       if p in graph.inputs and p in names}
-        keep = kept_nodes | kept_inputs
-        summary += (f"The graph has {len(names)} nodes; only the first {len(head)} and last "
-                    f"{len(tail)} operations (and their inputs) are drawn.")
+        summary = "The weights and biases are not drawn; their gradients are in the tables. "
+        if ex.kind == "mlp":  # its targets too: they only enter the loss
+            kind = "network"
+            names = [n for n in names if n not in graph.inputs
+                     or set(graph.consumers[n]) != {ex.output}]
+            summary = "The weights, biases and targets are not drawn; their values are in the tables. "
     depth: dict[str, int] = {n: 0 for n in graph.inputs}
     for name, node in graph.nodes.items():
         depth[name] = 1 + max((depth[p] for p in node.parents), default=0)
     # Inputs sit just left of their first consumer, so a late input (y) is drawn near the loss.
     for name in graph.inputs:
-        consumers = [depth[c] for c in graph.consumers[name] if c in keep]
+        consumers = [depth[c] for c in graph.consumers[name]]
         depth[name] = max(0, min(consumers, default=1) - 1)
+    levels = sorted({depth[n] for n in names})
+    gaps: tuple = ()
+    keep_levels = set(levels)
+    if len(names) > MAX_NODES and len(levels) > 2 * PIECE_COLUMNS - 1:
+        # A deep graph: the first and last layers, and a note of how many were left out.
+        head, tail = levels[:PIECE_COLUMNS], levels[-(PIECE_COLUMNS - 1):]
+        keep_levels = set(head) | set(tail)
+        left_out = len(levels) - len(keep_levels)
+        gaps = (len(head) - 1,)
+        summary += (f"The graph has {len(levels)} columns of nodes; only the first {len(head)} and "
+                    f"the last {len(tail)} are drawn; the {left_out} in the middle are left out. ")
     columns: dict[int, list[str]] = {}
     for name in names:
-        if name in keep:
+        if depth[name] in keep_levels:
             columns.setdefault(depth[name], []).append(name)
-    ordered_cols = sorted(columns)
-    col_index = {c: i for i, c in enumerate(ordered_cols)}
-    nodes = []
-    for c in ordered_cols:
-        for row, name in enumerate(columns[c]):
-            kind = "input" if name in graph.inputs else "op"
-            op = "" if kind == "input" else _op_label(graph.nodes[name])
-            nodes.append(DNode(name, col_index[c], row, kind, op))
-    edges = []
+    row_of: dict[str, int] = {}
+    for c in sorted(columns):  # operations in the order of their parents' rows, inputs after them
+        col = sorted(columns[c], key=lambda n: (n in graph.inputs and c > 0, _mean_row(graph, n, row_of)))
+        columns[c] = col
+        row_of.update((n, r) for r, n in enumerate(col))
+    col_index = {c: i for i, c in enumerate(sorted(columns))}
+    values = None if ex.symbolic else ex.evaluation.values
+    trees = {eq.name: eq.tree for eq in getattr(graph, "equations", ())}  # a tensor line's form
+    nodes, collapsed = [], 0
+    for c in sorted(columns):
+        col = columns[c]
+        shown = col if len(col) <= MAX_ROWS else col[:2] + [None] + col[-1:]
+        collapsed += len(col) > MAX_ROWS
+        for row, name in enumerate(shown):
+            if name is None:
+                nodes.append(DNode(f"more{c}", col_index[c], row, "more", f"{len(col) - 3} more"))
+                continue
+            node_kind = "input" if name in graph.inputs else "op"
+            formula = _formula(ex, trees[name]) if tensor and node_kind == "op" else None
+            op = ("" if node_kind == "input" else _formula_text(formula, ex.latex_names) if tensor
+                  else _op_label(graph.nodes[name]))
+            shape = _shape(values[name]) if values is not None else _symbolic_shape(ex, name)
+            nodes.append(DNode(name, col_index[c], row, node_kind, op, shape, formula=formula))
+    # a network's layers are fully connected and a tensor's labels are long: values on the nodes
+    on_nodes = kind in ("network", "layer graph") and values is not None
+    if kind == "network":  # a unit's sum is the weighted sum; the output node is the loss
+        nodes = [replace(n, op="loss" if n.name == ex.output else "Σ w·a + b" if n.op == "+" else n.op)
+                 for n in nodes]
     adj = None if ex.symbolic else ex.evaluation.adjoints(ex.output)
+    if on_nodes:
+        nodes = [replace(n, forward=values[n.name], gradient=adj.get(n.name)) if n.kind != "more" else n
+                 for n in nodes]
+    if collapsed:
+        summary += ("Where a layer has more than four units, the middle ones are collapsed "
+                    "into ⋮. ")
+    drawn = {n.name for n in nodes}
+    edges = []
     for name, node in graph.nodes.items():
-        if name not in keep:
+        if name not in drawn:
             continue
         for p in node.parents:
-            if p not in keep:
+            if p not in drawn:
                 continue
-            forward = None if ex.symbolic else ex.evaluation.values[p]
+            forward = None if values is None or on_nodes else values[p]
             gradient = None
-            if adj is not None and name in adj:
-                gradient = adj[name] * ex.evaluation.local(name, p).value
+            if adj is not None and name in adj and not on_nodes:
+                gradient = _along(ex, adj, name, p, tensor)
             edges.append(DEdge(p, name, forward, gradient))
-    return Diagram(nodes, edges, ex.output, summary, dict(ex.latex_names))
+    return Diagram(nodes, edges, ex.output, summary.strip(), dict(ex.latex_names or {}),
+                   kind=kind, gaps=gaps, on_nodes=on_nodes)
+
+
+def _mean_row(graph, name: str, row_of: dict) -> float:
+    """The mean row of a node's parents drawn so far (inputs: of their consumers' other parents
+    is unknown yet, so they keep their order)."""
+    node = graph.nodes.get(name)
+    rows = [row_of[p] for p in (node.parents if node is not None else ()) if p in row_of]
+    return sum(rows) / len(rows) if rows else 0.0
+
+
+DIAGRAM_TITLES = {"computation graph": "The computation graph", "network": "The network diagram",
+                  "layer graph": "The layer graph"}
+
+
+def diagram_section(ex, d: Diagram | None = None):
+    """The section holding the example's diagram (``d``, else drawn here), its caption first."""
+    from ..core.functions import Sentence
+    from .blocks import Section
+    d = diagram(ex) if d is None else d
+    s = Section(DIAGRAM_TITLES[d.kind])
+    s.say(Sentence(caption(d).replace("{", "{{").replace("}", "}}")))
+    s.diagram(d)
+    return s
+
+
+def with_diagram(content, ex):
+    """``content`` with the example's diagram section after the section that states the
+    computation (or the network), so the picture comes before the passes it annotates.
+
+    >>> import derive
+    >>> c = with_diagram(derive.neuron(x=2, w=3, b=1, y=5).content(), derive.neuron(x=2, w=3, b=1, y=5))
+    >>> [s.title for s in c.sections][:4]
+    ['The activation function', 'The computation', 'The computation graph', 'Forward pass']
+    """
+    from .blocks import Content
+    sections = list(content.sections)
+    if any(b.kind == "diagram" for s in sections for b in s.blocks):
+        return content
+    at = next((i + 1 for i, s in enumerate(sections)
+               if s.title.startswith(("The computation", "The network"))), min(1, len(sections)))
+    sections.insert(at, diagram_section(ex))
+    return Content(content.title, sections, content.footer)
+
+
+def _symbolic_shape(ex, name) -> str:
+    shapes = getattr(ex, "shapes", None) or {}
+    shape = shapes.get(name)
+    if shape is None or len(tuple(shape)) != 2 or tuple(shape) == (1, 1):
+        return ""  # a scalar
+    return f"{shape[0]}×{shape[1]}"
+
+
+def _along(ex, adj, child: str, parent: str, tensor: bool):
+    """The gradient flowing back along the edge parent → child: the upstream gradient times the
+    local derivative (scalar); for tensors the parent's whole gradient (its VJP sum)."""
+    if tensor:
+        return adj.get(parent)
+    return adj[child] * ex.evaluation.local(child, parent).value
 
 
 def _short(value) -> str:
-    return format_number(value, 4)
+    """An edge label: a number to 4 digits, a small tensor's entries, a large one's norm."""
+    if hasattr(value, "a") and hasattr(value, "scalar"):  # a Tensor
+        if value.scalar:
+            return _compact(value.item(), 4)
+        entries = [e for row in value.a.tolist() for e in row]
+        if len(entries) <= TENSOR_ENTRIES:
+            return "(" + ", ".join(_compact(e, 3) for e in entries) + ")"
+        norm = sp.sqrt(sum(sp.Abs(e) ** 2 for e in entries))
+        return "‖·‖ = " + _compact(norm, 3)
+    return _compact(value, 4)
+
+
+def _compact(value, digits: int) -> str:
+    """A number short enough for a label: very small and very large ones in scientific form
+    (−1.35e−7 rather than −0.000000135), whole numbers as they are."""
+    if isinstance(value, int):
+        value = sp.Integer(value)
+    if getattr(value, "is_Integer", False) and abs(value) < 10 ** 6:
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return format_number(value, digits)
+    if number != 0 and not 1e-3 <= abs(number) < 1e4:
+        mantissa, exponent = f"{number:.{min(digits, 3) - 1}e}".split("e")  # 3 digits: it fits an edge
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{number:.{digits}g}"  # rounded, whatever its exact form: a label, not a result
 
 
 def _labels(e: DEdge) -> list:
@@ -130,100 +332,389 @@ def _labels(e: DEdge) -> list:
             if v is not None]
 
 
-# --- TikZ ---------------------------------------------------------------------------------
+def caption(d: Diagram) -> str:
+    """The sentence above a diagram: how to read it, and what was summarised."""
+    shapes = " Each node's shape is written under it." if d.kind == "layer graph" else ""
+    if d.on_nodes and d.kind == "layer graph":
+        return ("Above each node, its value (blue: a small tensor's entries, else its norm); "
+                "below it, the gradient of the loss with respect to it (red). Over each column, the "
+                "operation and the shape it gives; an input's shape is in its box. " + d.summary).strip()
+    if d.on_nodes:
+        return (f"Above each unit, its value (blue); below it, the gradient of the loss with respect "
+                f"to it (red). Over each column, the layer's operation. " + d.summary).strip()
+    if not any(_labels(e) for e in d.edges):  # symbolic: no numbers to write on the edges
+        return (f"Inputs in boxes, operations in circles, each line of the computation one "
+                f"node.{shapes} " + d.summary).strip()
+    return (f"Above each edge, the forward value (blue); below it, the gradient flowing back along "
+            f"it (red).{shapes} " + d.summary).strip()
 
 
-def to_tikz(d: Diagram, printer) -> str:
-    """TikZ picture; node names printed by the (one) LaTeX printer."""
-    dx, dy = 3.2, 1.7
-    wide = max((n.column for n in d.nodes), default=0) >= 5
-    lines = [r"\begin{center}", r"\resizebox{\linewidth}{!}{%" if wide else "", r"\begin{tikzpicture}[>=stealth, every node/.style={font=\small},"
-             r" var/.style={draw, rounded corners, minimum width=10mm, minimum height=7mm, fill=gray!8},"
-             r" op/.style={draw, circle, minimum size=9mm, fill=orange!12},"
-             r" fwd/.style={above, sloped, pos=0.42, text=blue!70!black, font=\scriptsize},"
-             r" bwd/.style={below, sloped, pos=0.42, text=red!75!black, font=\scriptsize}]"]
+def _heights(d: Diagram) -> dict:
     heights = {}
     for n in d.nodes:
         heights[n.column] = max(heights.get(n.column, 0), n.row + 1)
+    return heights
+
+
+# --- TikZ ---------------------------------------------------------------------------------
+
+# Sizes are nominal: \small (9 pt on a 10 pt beamer frame, 10 pt in an 11 pt article) for node
+# names and \footnotesize (8 pt, 9 pt) for edge labels; the picture is never scaled, so they stay
+# at least 8 pt wherever it is printed. 2.7 cm between columns: a piece of six columns is 14.4 cm,
+# inside a 16:9 frame's text width (14.6 cm) and an A4 page's.
+TIKZ_DX, TIKZ_DY = 2.7, 1.45
+TIKZ_DX_NODES, TIKZ_DY_NODES = 2.5, 1.8  # values on the nodes: no edge label to make room for
+
+
+def _column_ops(d: Diagram) -> dict:
+    """column -> the operation of its nodes ("tanh", "+"), when values are on the nodes."""
+    if not d.on_nodes:
+        return {}
+    ops: dict = {}
     for n in d.nodes:
-        y = -(n.row - (heights[n.column] - 1) / 2) * dy
-        label = printer.doprint(sp.Symbol(n.name))
-        if n.kind == "input":
-            lines.append(rf"\node[var] ({_id(n.name)}) at ({n.column * dx:.2f},{y:.2f}) {{${label}$}};")
-        else:
-            op = n.op.replace("×", r"$\times$").replace("σ", r"$\sigma$").replace("^", r"\^{}")
-            lines.append(rf"\node[op] ({_id(n.name)}) at ({n.column * dx:.2f},{y:.2f}) {{${label}$}};")
-            lines.append(rf"\node[font=\scriptsize, gray] at ({n.column * dx:.2f},{y - 0.62:.2f}) {{{op}}};")
+        if n.kind == "op" and (n.op or n.shape):
+            ops.setdefault(n.column, [])
+            if n not in ops[n.column]:
+                ops[n.column].append(n)
+    return ops
+
+
+def _header(nodes, op_text) -> str:
+    """A column's heading: each operation (``op_text(node)``) with the shape it gives."""
+    labels = []
+    for n in nodes:
+        label = " ".join(t for t in (op_text(n), n.shape) if t)
+        if label not in labels:
+            labels.append(label)
+    return " / ".join(labels)
+
+
+def to_tikz(d: Diagram, printer) -> str:
+    """The diagram as TikZ pictures (one per piece, one under the other); node names printed by
+    the (one) LaTeX printer."""
+    pictures = [_tikz_piece(p, printer) for p in d.pieces()]
+    return "\n".join([r"\begin{center}", "\n\\par\\medskip\n".join(pictures), r"\end{center}"])
+
+
+def _tikz_piece(d: Diagram, printer) -> str:
+    lines = [r"\begin{tikzpicture}[>=stealth, every node/.style={font=\small},"
+             r" var/.style={draw, rounded corners, minimum width=9mm, minimum height=7mm, fill=gray!8},"
+             r" op/.style={draw, circle, minimum size=9mm, inner sep=1pt, fill=orange!12},"
+             r" ghost/.style={draw, dashed, rounded corners, minimum width=9mm, minimum height=7mm, text=gray},"
+             r" note/.style={font=\footnotesize, text=black!60},"
+             r" fwd/.style={above, sloped, pos=0.5, inner sep=1.5pt, text=blue!70!black, font=\footnotesize},"
+             r" bwd/.style={below, sloped, pos=0.5, inner sep=1.5pt, text=red!75!black, font=\footnotesize}]"]
+    if d.on_nodes:  # the same colours for the values beside the nodes, upright, over the edges
+        lines[0] = (lines[0].replace("above, sloped, pos=0.5, ", "fill=white, fill opacity=0.85, text opacity=1, ")
+                    .replace("below, sloped, pos=0.5, ", "fill=white, fill opacity=0.85, text opacity=1, "))
+    heights = _heights(d)
+    ids = _ids(d)
+    over = []  # the values on the nodes: drawn after the edges, over them
+    dy = TIKZ_DY_NODES if d.on_nodes else TIKZ_DY
+    top = max(heights.values(), default=1) - 1
+    dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
+    def op_tex(n):  # a formula in the document's own LaTeX, else the short label
+        if n.formula is not None and n.op:
+            return f"${printer.doprint(n.formula)}$"
+        return _tex_text(n.op)
+
+    for column, ops in _column_ops(d).items():  # a network's layer operations, over its columns
+        head = _header(ops, op_tex)
+        lines.append(rf"\node[note, anchor=south] at ({column * dx:.2f},{top / 2 * dy + 0.8:.2f}) "
+                     rf"{{{head}}};")
+    for n in d.nodes:
+        x = n.column * dx
+        y = round(-(n.row - (heights[n.column] - 1) / 2) * dy, 2) + 0.0  # never "-0.00"
+        if n.kind == "more":
+            lines.append(rf"\node[note] ({ids[n.name]}) at ({x:.2f},{y:.2f}) {{$\vdots$ {n.op}}};")
+            continue
+        label = f"${printer.doprint(sp.Symbol(n.name))}$"
+        if d.on_nodes and n.shape and n.kind != "op":  # an input's shape in its box
+            label += rf"\,{{\footnotesize\color{{black!60}}{_tex_text(n.shape)}}}"
+        style = {"input": "var", "op": "op", "ghost": "ghost"}[n.kind]
+        lines.append(rf"\node[{style}] ({ids[n.name]}) at ({x:.2f},{y:.2f}) {{{label}}};")
+        if d.on_nodes:
+            for value, where, colour in ((n.forward, "south", "fwd"), (n.gradient, "north", "bwd")):
+                if value is not None and n.kind != "ghost":
+                    offset = 0.47 if where == "south" else -0.47
+                    over.append(rf"\node[{colour}, anchor={where}] at ({x:.2f},{y + offset:.2f}) "
+                                rf"{{${_tex_number(value)}$}};")
+            continue
+        under = " ".join(t for t in (_tex_text(n.op) if n.kind == "op" else "", _tex_text(n.shape)) if t)
+        if under:
+            lines.append(rf"\node[note, anchor=north] at ({x:.2f},{y - 0.47:.2f}) {{{under}}};")
     for e in d.edges:
-        fwd = f"${_tex_number(e.forward)}$" if e.forward is not None else ""
-        bwd = f"${_tex_number(e.gradient)}$" if e.gradient is not None else ""
-        lines.append(rf"\draw[->] ({_id(e.parent)}) -- node[fwd] {{{fwd}}} node[bwd] {{{bwd}}} ({_id(e.child)});")
+        labels = "".join(rf"node[{style}] {{${_tex_number(v)}$}} " for style, v in
+                         (("fwd", e.forward), ("bwd", e.gradient)) if v is not None)
+        edge = "->, black!45" if d.on_nodes else "->"  # light under the values on the nodes
+        lines.append(rf"\draw[{edge}] ({ids[e.parent]}) -- {labels}({ids[e.child]});")
+    lines += over
     lines.append(r"\end{tikzpicture}")
-    if wide:
-        lines.append("}")  # a long chain is scaled to the text width
-    lines.append(r"\end{center}")
-    return "\n".join(line for line in lines if line)
+    return "\n".join(lines)
+
+
+_TEX_TEXT = {"×": r"$\times$", "σ": r"$\sigma$", "^": r"\^{}", "½": r"$\frac12$", "²": r"$^2$",
+             "ⁿ": r"$^n$", "·": r"$\cdot$", "⊙": r"$\odot$", "−": r"$-$", "÷": r"$\div$",
+             "ᵀ": r"$^\top$", "_": r"\_", "‖": r"$\|$", "φ": r"$\varphi$", "Φ": r"$\Phi$",
+             "≈": r"$\approx$", "Σ": r"$\Sigma$", "∑": r"$\Sigma$"}
+
+
+def _tex_text(text: str) -> str:
+    """A short label (an operation, a shape) as LaTeX text: its special characters spelled (ours,
+    else latexcodec's; a character neither knows is dropped rather than break the document)."""
+    import latexcodec  # noqa: F401  (registers the "latex" codec)
+    out = []
+    for ch in text:
+        if ch in _TEX_TEXT:
+            out.append(_TEX_TEXT[ch])
+        elif ch.isascii():
+            out.append(ch if ch.isalnum() or ch in " +-*/=()[].,:;'!?" else "")
+        else:
+            try:
+                out.append(ch.encode("latex").decode("ascii"))
+            except UnicodeError:
+                out.append("")
+    return "".join(out)
 
 
 def _tex_number(value) -> str:
     text = _short(value)
+    if text.startswith("‖·‖ = "):
+        return r"\|\cdot\| = " + _tex_number_text(text[6:])
+    if text.startswith("("):
+        return r"(" + ", ".join(_tex_number_text(t) for t in text[1:-1].split(", ")) + ")"
+    return _tex_number_text(text)
+
+
+def _tex_number_text(text: str) -> str:
     if "e" in text:
         mantissa, exponent = text.split("e")
-        return f"{mantissa}\\times 10^{{{int(exponent)}}}"
+        return f"{mantissa}{{\\times}}10^{{{int(exponent)}}}"
     return text
 
 
-def _id(name: str) -> str:
-    return "n" + name.replace("_", "")
+def _ids(d: Diagram) -> dict:
+    """Node ids by position (n0, n1 …): a drawing's source never spells the equations' names."""
+    return {n.name: f"n{i}" for i, n in enumerate(d.nodes)}
 
 
-# --- Graphviz and Mermaid ----------------------------------------------------------------
+# --- SVG ------------------------------------------------------------------------------------
+
+# Pixels at the page's 1:1 size: 136 px between columns keeps a piece of six columns within a
+# 46rem (830 px) column, so the browser never shrinks the 13 px labels.
+SVG_DX, SVG_DY, SVG_MARGIN = 136, 78, 36
+SVG_DY_NODES = 104  # a network's rows: a value above each node and its gradient below
+SVG_COLOURS = {"forward": "#1f4e9c", "gradient": "#b22222"}
+
+
+def to_svg(d: Diagram, printer=None) -> bytes:
+    """The diagram as one standalone SVG file (the pieces one under the other, each an inner
+    ``<svg>`` of the one document element)."""
+    name = _namer(d, printer)
+    pieces = [_svg_piece(p, name) for p in d.pieces()]
+    if len(pieces) == 1:
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n' + pieces[0] + "\n").encode("utf-8")
+    sizes = [tuple(int(v) for v in re.search(r'width="(\d+)" height="(\d+)"', p).groups()) for p in pieces]
+    width, y, inner = max(w for w, _ in sizes), 0, []
+    for piece, (_, h) in zip(pieces, sizes):
+        inner.append(piece.replace("<svg ", f'<svg x="0" y="{y}" ', 1))
+        y += h + 12
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {y - 12}" width="{width}" '
+            f'height="{y - 12}">\n' + "\n".join(inner) + "\n</svg>\n").encode("utf-8")
+
+
+def svg_markup(d: Diagram, printer=None) -> str:
+    """The diagram as SVG markup for an HTML page (one ``<svg>`` per piece)."""
+    name = _namer(d, printer)
+    return "\n".join(_svg_piece(p, name) for p in d.pieces())
+
+
+def _svg_piece(d: Diagram, name) -> str:
+    heights = _heights(d)
+    tallest = max(heights.values(), default=1)
+    dy = SVG_DY_NODES if d.on_nodes else SVG_DY
+    header = 24 if d.on_nodes else 0  # the layers' operations, over the columns
+    width = 2 * SVG_MARGIN + (d.columns - 1) * SVG_DX + 40
+    height = 2 * SVG_MARGIN + (tallest - 1) * dy + 30 + header
+    mid = (height + header) / 2
+    pos = {}
+    for n in d.nodes:
+        pos[n.name] = (SVG_MARGIN + 20 + n.column * SVG_DX,
+                       mid + (n.row - (heights[n.column] - 1) / 2) * dy)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width:.0f} {height:.0f}" '
+           f'width="{width:.0f}" height="{height:.0f}" font-family="Helvetica, Arial, sans-serif">',
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+           'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+           'fill="#333"/></marker></defs>']
+    radius = 19
+    for column, ops in _column_ops(d).items():
+        out.append(f'<text x="{SVG_MARGIN + 20 + column * SVG_DX:.1f}" y="{SVG_MARGIN - 8:.1f}" '
+                   f'font-size="13" text-anchor="middle" fill="#666">'
+                   f'{escape(_header(ops, lambda n: n.op))}</text>')
+    stroke = "#999" if d.on_nodes else "#333"  # light under the values on the nodes
+    for e in d.edges:
+        (x1, y1), (x2, y2) = pos[e.parent], pos[e.child]
+        length = math.hypot(x2 - x1, y2 - y1) or 1
+        ux, uy = (x2 - x1) / length, (y2 - y1) / length
+        sx, sy, ex_, ey = x1 + ux * radius, y1 + uy * radius, x2 - ux * (radius + 2), y2 - uy * (radius + 2)
+        out.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex_:.1f}" y2="{ey:.1f}" stroke="{stroke}" '
+                   f'stroke-width="1.2" marker-end="url(#arrow)"/>')
+        angle = math.degrees(math.atan2(y2 - y1, x2 - x1))
+        lx, ly = sx + (ex_ - sx) * 0.5, sy + (ey - sy) * 0.5
+        for kind, text in _labels(e):
+            dy = -5 if kind == "forward" else 14
+            out.append(f'<text x="{lx:.1f}" y="{ly + dy:.1f}" font-size="13" text-anchor="middle" '
+                       f'fill="{SVG_COLOURS[kind]}" transform="rotate({angle:.1f} {lx:.1f} {ly:.1f})">'
+                       f'{_svg_number(text)}</text>')
+    for n in d.nodes:
+        x, y = pos[n.name]
+        if n.kind == "more":
+            out.append(f'<text x="{x:.1f}" y="{y + 5:.1f}" font-size="13" text-anchor="middle" '
+                       f'fill="#666">⋮ {escape(n.op)}</text>')
+            continue
+        if n.kind == "op":
+            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="#fde8d0" stroke="#333"/>')
+        else:
+            dash = ' stroke-dasharray="4 3"' if n.kind == "ghost" else ""
+            fill = "#ffffff" if n.kind == "ghost" else "#f0f0f0"
+            half = 34 if d.on_nodes and n.shape else 22
+            out.append(f'<rect x="{x - half:.1f}" y="{y - 15:.1f}" width="{2 * half}" height="30" rx="6" '
+                       f'fill="{fill}" stroke="#333"{dash}/>')
+        shape = (f'<tspan font-size="11" fill="#666"> {escape(n.shape)}</tspan>'
+                 if d.on_nodes and n.shape and n.kind != "op" else "")
+        out.append(f'<text x="{x:.1f}" y="{y + 5:.1f}" font-size="15" text-anchor="middle">'
+                   f'{_svg_name(name(n.name))}{shape}</text>')
+        if d.on_nodes:
+            for value, dy_text, kind in ((n.forward, -radius - 6, "forward"), (n.gradient, radius + 17, "gradient")):
+                if value is not None and n.kind != "ghost":
+                    out.append(f'<text x="{x:.1f}" y="{y + dy_text:.1f}" font-size="13" text-anchor="middle" '
+                               f'fill="{SVG_COLOURS[kind]}" stroke="#fff" stroke-width="3" paint-order="stroke">'
+                               f'{_svg_number(_short(value))}</text>')
+            continue
+        under = " ".join(t for t in (n.op if n.kind == "op" else "", n.shape) if t)
+        if under:
+            out.append(f'<text x="{x:.1f}" y="{y + radius + 15:.1f}" font-size="12" '
+                       f'text-anchor="middle" fill="#666">{escape(under)}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+_NAME = re.compile(r"^([A-Za-z]+?)(\d+)((?:_\d+)*)$")
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _svg_number(text: str) -> str:
+    """A label for SVG: a true minus, 1.35e-7 as 1.35×10⁻⁷."""
+    def sci(m):
+        return f"{m.group(1)}×10{m.group(2).translate(_SUPERSCRIPT)}"
+    return escape(re.sub(r"(\d(?:\.\d+)?)e(-?\d+)", sci, text).replace("-", "−"))
+
+
+def _svg_name(name: str) -> str:
+    """A name as the text printer writes it, its indices set as SVG sub- and superscripts:
+    w1 → w₁, w1_2_1 → w⁽¹⁾₂,₁ (x̂1, σ² as they are)."""
+    m = _NAME.match(name)
+    if not m:
+        return escape(name)
+    base, first, rest = m.groups()
+    base = escape(base)
+    sub = '<tspan baseline-shift="sub" font-size="11">{}</tspan>'
+    if not rest:
+        return base + sub.format(first)
+    return (base + f'<tspan baseline-shift="super" font-size="10">({first})</tspan>'
+            + sub.format(",".join(rest.strip("_").split("_"))))
+
+
+# --- Markdown, Graphviz, Mermaid and text -----------------------------------------------------
 
 
 def to_dot(d: Diagram) -> str:
-    from xml.sax.saxutils import escape
+    """The diagram as Graphviz source (for readers who lay it out with their own dot)."""
+    ids = _ids(d)
     lines = ["digraph derive {", '  rankdir=LR; nodesep=0.5; ranksep=1.0;',
              '  node [fontname="Helvetica", fontsize=12];', '  edge [fontname="Helvetica", fontsize=10];']
     for n in d.nodes:
-        if n.kind == "input":
-            lines.append(f'  {_id(n.name)} [label="{n.name}", shape=box, style="rounded,filled", fillcolor="#f0f0f0"];')
+        if n.kind != "op":
+            lines.append(f'  {ids[n.name]} [label="{escape(n.name if n.kind != "more" else "⋮")}", '
+                         f'shape=box, style="rounded,filled", fillcolor="#f0f0f0"];')
         else:
-            lines.append(f'  {_id(n.name)} [label=<{escape(n.name)}<br/><font point-size="9" color="#666666">'
+            lines.append(f'  {ids[n.name]} [label=<{escape(n.name)}<br/><font point-size="9" color="#666666">'
                          f'{escape(n.op)}</font>>, shape=circle, style=filled, fillcolor="#fde8d0"];')
-    colours = {"forward": "#1f4e9c", "gradient": "#b22222"}
     for e in d.edges:
-        parts = [f'<font color="{colours[kind]}">{escape(text)}</font>' for kind, text in _labels(e)]
+        parts = [f'<font color="{SVG_COLOURS[kind]}">{escape(text)}</font>' for kind, text in _labels(e)]
         label = f" [label=<{'<br/>'.join(parts)}>]" if parts else ""
-        lines.append(f"  {_id(e.parent)} -> {_id(e.child)}{label};")
+        lines.append(f"  {ids[e.parent]} -> {ids[e.child]}{label};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
+def to_markdown_image(d: Diagram, printer=None) -> str:
+    """The diagram as Markdown images carrying their SVG (data URIs, one per piece): the
+    document stays one file, and Jupyter, pandoc and editors show it as drawn for HTML."""
+    import base64
+    name = _namer(d, printer)
+    return "\n\n".join(
+        f"![{d.kind.capitalize()}: forward values in blue, gradients in red]"
+        f"(data:image/svg+xml;base64,{base64.b64encode(to_svg_piece(p, name)).decode('ascii')})"
+        for p in d.pieces())
+
+
+def to_svg_piece(d: Diagram, name) -> bytes:
+    """One piece as a standalone SVG file."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + _svg_piece(d, name) + "\n").encode("utf-8")
+
+
 def dot_available() -> bool:
-    return shutil.which("dot") is not None
+    """SVG needs no tool any more (``to_svg`` writes it); kept for callers that asked."""
+    return True
 
 
-def to_svg(d: Diagram) -> bytes:
-    run = subprocess.run(["dot", "-Tsvg"], input=to_dot(d).encode(), capture_output=True, check=True)
-    return run.stdout
-
-
-def to_mermaid(d: Diagram) -> str:
+def to_mermaid(d: Diagram, printer=None) -> str:
+    name = _namer(d, printer)
+    ids = _ids(d)
     lines = ["```mermaid", "graph LR"]
     for n in d.nodes:
-        shape = f'["{n.name}"]' if n.kind == "input" else f'(("{n.name} {n.op}"))'
-        lines.append(f"  {_id(n.name)}{shape}")
+        if n.kind == "ghost":
+            continue
+        shape_note = f" {n.shape}" if n.shape else ""
+        if n.kind == "more":
+            shape = f'["⋮ {n.op}"]'
+        elif n.kind == "input":
+            shape = f'["{name(n.name)}{shape_note}{_node_values(n)}"]'
+        else:
+            shape = f'(("{name(n.name)} {n.op}{shape_note}{_node_values(n)}"))'
+        lines.append(f"  {ids[n.name]}{shape}")
     for e in d.edges:
         parts = [f"{'fwd' if kind == 'forward' else 'grad'} {text}" for kind, text in _labels(e)]
         label = f'|"{" / ".join(parts)}"|' if parts else ""
-        lines.append(f"  {_id(e.parent)} -->{label} {_id(e.child)}")
+        lines.append(f"  {ids[e.parent]} -->{label} {ids[e.child]}")
     lines.append("```")
     return "\n".join(lines)
 
 
-def to_text(d: Diagram) -> str:
-    out = []
+def _node_values(n: DNode) -> str:
+    """A network node's values, for Mermaid and text: " = 0.3775, grad 0.1309"."""
+    parts = [f"{'' if kind == 'forward' else 'grad '}{_short(v)}"
+             for kind, v in (("forward", n.forward), ("gradient", n.gradient)) if v is not None]
+    return " = " + ", ".join(parts) if parts else ""
+
+
+def _namer(d: Diagram, printer=None):
+    """name -> the name as the document's text shows it (x̂1, ŷ, σ², w0_1_0 under index_base 0):
+    the text printer with the document's names and notation."""
+    from .printing import printer_for
+    settings = getattr(printer, "_settings", {}) if printer is not None else {}
+    text = printer_for("text", settings.get("names") or d.names, notation=settings.get("notation"))
+    return lambda name: text.doprint(sp.Symbol(name))
+
+
+def to_text(d: Diagram, printer=None) -> str:
+    name = _namer(d, printer)
+    out = [f"    {name(n.name)}{_node_values(n)}" for n in d.nodes if n.forward is not None]
     for e in d.edges:
         info = ", ".join(f"{kind} {text}" for kind, text in _labels(e))
-        out.append(f"    {e.parent} ──▶ {e.child}" + (f"   ({info})" if info else ""))
+        out.append(f"    {name(e.parent)} ──▶ {name(e.child)}" + (f"   ({info})" if info else ""))
     return "\n".join(out)

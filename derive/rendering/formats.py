@@ -166,7 +166,7 @@ def _markdown_diagram(d, printer) -> str:
     from . import diagrams
     if d.svg_name:
         return f"![Computation graph: forward values in blue, gradients in red]({d.svg_name})"
-    return diagrams.to_mermaid(d)
+    return diagrams.to_markdown_image(d, printer)
 
 
 def _tikz_diagram(d, printer) -> str:
@@ -176,7 +176,7 @@ def _tikz_diagram(d, printer) -> str:
 
 def _text_diagram(d, printer) -> str:
     from . import diagrams
-    return diagrams.to_text(d)
+    return diagrams.to_text(d, printer)
 
 
 @dataclass(frozen=True)
@@ -311,14 +311,10 @@ def _prefix_minus(mathml_text: str) -> str:
 
 
 def _html_diagram(d, printer) -> str:
-    """Inline SVG drawn by Graphviz (the page stays one file), else the text drawing."""
+    """Inline SVG (the page stays one file)."""
     from . import diagrams
-    if diagrams.dot_available():
-        svg = diagrams.to_svg(d).decode("utf-8")
-        svg = svg[svg.index("<svg"):]  # inline: no XML prolog or doctype
-        return (f'<figure class="diagram">{svg}<figcaption>Computation graph: forward values in '
-                f'blue, gradients in red</figcaption></figure>')
-    return f"<pre>{_escape_html(diagrams.to_text(d))}</pre>"
+    return (f'<figure class="diagram">{diagrams.svg_markup(d, printer)}<figcaption>Forward values in '
+            f'blue, gradients in red</figcaption></figure>')
 
 
 def _notebook(markdown: str, examples=()) -> str:
@@ -527,13 +523,16 @@ def lecturer_notes(content, notes: bool) -> list:
 
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
                    layout: str = "document", exact: bool = False, body: str = "",
-                   notation=None, carry: int = 0, notes: bool = False, macros: bool = True) -> str:
+                   notation=None, carry: int = 0, notes: bool = False, macros: bool = True,
+                   level="section", part: bool = False) -> str:
     """``content`` in one document format, laid out by ``templates/<format>/<layout>.j2``.
     ``body`` is already-rendered text of the same format placed after the sections (used to
     assemble sheets rendered in parallel); ``carry``: extra digits in shown substitutions, so the
     arithmetic on a homework sheet adds up at the shown precision; ``notes``: the remarks for the
     lecturer, in a closing section (``lecturer_notes``); ``macros``: a fragment's LaTeX
-    definitions (off for the parts of a sheet, whose preamble states them once)."""
+    definitions (off for the parts of a sheet, whose preamble states them once); ``level``: the
+    headings' depth (``blocks.SECTION_LEVELS``); ``part``: the sections only, for a ``body`` (no
+    preamble, not even a fragment's)."""
     fmt = get_format(fmt_name)
     if not fmt.document:
         raise DeriveError(f"{fmt.name} is not a document format of its own; render "
@@ -547,6 +546,7 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
         sections.append({"title": fmt.escape(s.title), "blocks": printed,
                          "subtitle": fmt.escape(s.subtitle)})
     template = environment(fmt.template_folder).get_template(f"{layout}.j2")
-    return template.render(title=fmt.escape(content.title), sections=sections, fragment=fragment,
+    return template.render(title=fmt.escape(content.title), sections=sections, fragment=fragment or part,
                            footer=fmt.escape(content.footer), body=body,
-                           macros=fmt.macros() if macros else "")
+                           macros=fmt.macros() if macros else "",
+                           level=blocks.section_level(level), part=part)

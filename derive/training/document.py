@@ -15,6 +15,7 @@ from ..core.matrixmath import MatrixValue
 from ..core.notation import Nabla, Norm
 from ..core.functions import Sentence
 from ..rendering.blocks import Content, Section
+from ..rendering.diagrams import with_diagram
 from ..solutions.content import build
 from ..solutions.matrixdoc import build_matrix
 from .optimizers import COMMON, ETA, G_T, LAM, THETA, THETA_PREV, first_update, worked_lines
@@ -88,7 +89,7 @@ def training_content(tr, figure: str | None = None) -> Content:
     first = copy.copy(ex)
     plain = _first_update_is_descent(tr)
     first.lr = rate if plain and rate is not None else None  # its update section is update 1 exactly
-    worked = build_matrix(first) if tr.model.tensor else build(first)
+    worked = with_diagram(build_matrix(first) if tr.model.tensor else build(first), first)
     intro = Section("Step 1 in full: the gradients at the start")
     intro.say(Sentence("Every step repeats one computation at new values: the forward pass, then the "
                        "chain rule back to every parameter. Here it is in full for the starting values; "

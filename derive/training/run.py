@@ -509,10 +509,12 @@ class Training:
         return training_content(self, figure)
 
     def render(self, fmt: str, precision: int | None = None, fragment: bool = False,
-               figure: str | None = None, exact: bool = False, notes: bool = False) -> str:
+               figure: str | None = None, exact: bool = False, notes: bool = False,
+               section_level="section") -> str:
         """The document in one format ("markdown", "latex", "text"); ``figure`` is the file name
         of the loss curve (``plot``) to include; ``exact`` also shows exact forms; ``notes`` the
-        remarks for the lecturer.
+        remarks for the lecturer; ``section_level``: the headings' depth ("subsection" nests a
+        fragment under a section).
 
         >>> from derive import neuron
         >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
@@ -525,7 +527,7 @@ class Training:
             raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
         with gc_paused():
             return render_content(self.content(figure), fmt, names=self.latex_names(), precision=precision,
-                                  fragment=fragment, exact=exact, notes=notes)
+                                  fragment=fragment, exact=exact, notes=notes, level=section_level)
 
     def latex_names(self) -> dict:
         """LaTeX for every name the document prints: the rule's symbols (η, β₁, m̂ₜ …), the

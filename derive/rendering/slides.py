@@ -1,0 +1,154 @@
+"""Slides of any document: its content blocks cut into beamer frames, one idea per frame, and
+printed by the one LaTeX writer with ``templates/latex/slides.j2`` (the same blocks and printer as
+the document, so a deck never holds a second copy of the math).
+
+A section becomes one or more frames: a diagram gets a frame per piece (``Diagram.pieces``; never
+scaled, so its 8 pt labels stay 8 pt); a long table is cut into frames of ``TABLE_ROWS`` rows, each
+repeating the header; otherwise blocks fill a frame until its estimated height (``FRAME_LINES``
+lines of the frame's ``\\small`` text) or ``STEPS_PER_FRAME`` justified steps are reached, and a
+sentence that introduces the next display moves with it. Continued frames are numbered "(2/3)";
+a section of a sentence or two opens the next frame, its title the frame's subtitle.
+
+>>> from derive.rendering.blocks import Content, Section
+>>> s = Section("Backward pass")
+>>> for k in range(5):
+...     s.step(k, [f"step {k}"])
+>>> [f.title for f in deck(Content("T", [s])).sections]
+['Backward pass (1/3)', 'Backward pass (2/3)', 'Backward pass (3/3)']
+"""
+from __future__ import annotations
+
+import math
+
+from .blocks import (Bullet, Content, DiagramBlock, Figure, NotationNote, PageBreak, NameLine, Say,
+                     Section, Show, Step, Table)
+
+FRAME_LINES = 14.0  # lines of \small text a 16:9 frame holds below its title (of about 18)
+STEPS_PER_FRAME = 2  # the backward pass a step or two per frame
+TABLE_ROWS = 9  # rows of a \footnotesize table on one frame (with its header and a sentence)
+
+
+def _text_length(sentence) -> int:
+    template = getattr(sentence, "template", None)
+    if template is None:
+        return len(str(sentence))
+    return len(template) + 10 * len(getattr(sentence, "math", ()))
+
+
+DISPLAY_EMS = 44.0  # a display line of the frame (14.6 cm of \small): wider ones are broken
+
+
+def _lines(block, measure=None) -> float:
+    """A block's estimated height in lines of the frame's text (95 characters to a line; a
+    display as many lines as ``measure`` (its printed width in ems) says it breaks into)."""
+    if isinstance(block, (Say, NotationNote)):
+        return 0.3 + _text_length(block.sentence) / 95
+    if isinstance(block, Bullet):
+        return 0.5 + _text_length(block.sentence) / 90
+    rows, row = 1, 1.2
+    if measure is not None and isinstance(block, (Step, Show)):
+        ems, tall = measure(block.math)
+        rows = max(1, math.ceil(ems / DISPLAY_EMS))
+        row = 2.1 if tall else 1.2  # a fraction's line is about two lines of text
+    if isinstance(block, Step):
+        return 0.7 + row * rows + sum(_text_length(r) for r in block.reasons) / 110
+    if isinstance(block, Show):
+        return 0.5 + row * rows
+    if isinstance(block, Table):
+        return 1.5 + 0.85 * (len(block.rows) + 1)
+    return FRAME_LINES  # a figure or a diagram: a frame of its own
+
+
+def _split_table(t: Table) -> list:
+    rows = list(t.rows)
+    if len(rows) <= TABLE_ROWS:
+        return [t]
+    return [Table(t.header, tuple(rows[i:i + TABLE_ROWS])) for i in range(0, len(rows), TABLE_ROWS)]
+
+
+def _frames(s: Section, fill: bool, measure=None) -> list[list]:
+    """The section's blocks grouped into frames (lists of blocks). ``fill``: also cut by the
+    estimated height and the number of steps; otherwise only diagrams and long tables get
+    frames of their own (a deck whose frames were planned by hand, like the handout's)."""
+    frames: list[list] = [[]]
+    lines = steps = 0.0
+
+    def new_frame():
+        nonlocal lines, steps
+        if frames[-1]:
+            frames.append([])
+        lines = steps = 0
+
+    blocks = [b for b in s.blocks if not isinstance(b, (PageBreak, NameLine))]
+    for i, b in enumerate(blocks):
+        if isinstance(b, (DiagramBlock, Figure)):
+            # a frame of its own (a diagram: one per piece), with the sentences just before it
+            lead = []
+            while frames[-1] and isinstance(frames[-1][-1], Say):
+                lead.insert(0, frames[-1].pop())
+            if not frames[-1] and len(frames) > 1:
+                frames.pop()
+            pieces = [DiagramBlock(p) for p in b.diagram.pieces()] if isinstance(b, DiagramBlock) else [b]
+            for k, piece in enumerate(pieces):
+                new_frame()
+                frames[-1].extend((lead if k == 0 else []) + [piece])
+            new_frame()
+            continue
+        parts = _split_table(b) if isinstance(b, Table) else [b]
+        for part in parts:
+            cost = _lines(part, measure)
+            is_step = isinstance(part, (Step, Show, Table))
+            over = fill and frames[-1] and (lines + cost > FRAME_LINES
+                                            or isinstance(part, Step) and steps >= STEPS_PER_FRAME)
+            if (over or len(parts) > 1 and part is not parts[0]) and frames[-1]:
+                carry = []  # a sentence introducing this display moves to the next frame with it
+                while frames[-1] and isinstance(frames[-1][-1], Say) and is_step:
+                    carry.insert(0, frames[-1].pop())
+                new_frame()
+                frames[-1].extend(carry)
+                lines = sum(_lines(c, measure) for c in carry)
+            frames[-1].append(part)
+            lines += cost
+            steps += isinstance(part, Step)
+    return [f for f in frames if f]
+
+
+def deck(content: Content, fill: bool = True, measure=None) -> Content:
+    """``content`` cut into frames: one section per frame, each frame's title the section's
+    title (numbered when a section takes several frames), its subtitle the section's;
+    ``measure(math)``: a display's printed width in ems and whether it is tall (a fraction), as
+    ``render_slides`` measures its LaTeX."""
+    sections = []
+    lead, lead_title = [], ""  # a few sentences of their own open the next frame
+    for i, s in enumerate(content.sections):
+        frames = _frames(s, fill, measure) or [[]]
+        short = (fill and len(frames) == 1 and all(isinstance(b, Say) for b in frames[0])
+                 and sum(_lines(b) for b in frames[0]) <= 3 and i + 1 < len(content.sections))
+        if short and not lead:
+            lead, lead_title = frames[0], s.title
+            continue
+        frames[0] = lead + frames[0]
+        for k, blocks in enumerate(frames):
+            title = s.title if len(frames) == 1 else f"{s.title} ({k + 1}/{len(frames)})"
+            sections.append(Section(title, blocks, s.subtitle or (lead_title if k == 0 else "")))
+        lead, lead_title = [], ""
+    return Content(content.title, sections, content.footer)
+
+
+def render_slides(content: Content, names=None, precision: int = 4, exact: bool = False,
+                  notation=None, fill: bool = True, part: bool = False) -> str:
+    """The beamer deck (LaTeX) of ``content``; ``part``: the frames only, to join into another
+    deck's body."""
+    from .formats import Writer, check_notation, get_format, render_content
+    from .latex_layout import width
+    writer = Writer(get_format("latex"), names, precision, exact, "slides", check_notation(notation))
+
+    def measure(math):
+        latex = writer.math(math)
+        return width(latex), "\\frac" in latex
+
+    return render_content(deck(content, fill, measure), "latex", names, precision, layout="slides",
+                          exact=exact, notation=notation, part=part)
+
+
+__all__ = ["deck", "render_slides", "FRAME_LINES", "STEPS_PER_FRAME", "TABLE_ROWS"]

@@ -1,0 +1,196 @@
+"""Course packs (`derive handout COURSE.yaml`) and fragments: a three-section pack (a spec file, a
+builder call, a paragraph) builds in md, tex, pdf, html and ipynb (the notebook runs) and as
+slides; it has one preamble, a contents list, numbered sections, diagrams, and a definition stated
+once; the course file's fields are checked by name. A fragment states the packages it needs, and
+with them a minimal amsmath document that \\input's it compiles, its headings nested by
+--section-level."""
+import json
+import os
+import re
+
+import pytest
+
+from derive.cli import main
+from derive.core.errors import DeriveError
+from derive.courseware.pack import load_course, write_course
+from tests.latex_documents import compile_latex
+from tests.test_layout import overfull
+
+NEURON = """title: One ReLU neuron
+equations: |
+  z = w*x + b
+  a = relu(z)
+  L = (a - y)**2
+values: {x: 2, w: 3, b: 1, y: 5}
+lr: 0.1
+"""
+NET = """inputs: [0.05, 0.10]
+weights: [[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]]
+biases: [[0.35, 0.35], [0.60, 0.60]]
+targets: [0.01, 0.99]
+activation: relu
+loss: half_squared_error
+lr: 0.5
+"""
+COURSE = """title: Week 5 — backpropagation
+sections:
+  - {title: One neuron, spec: specs/neuron.yaml}
+  - title: A small ReLU network
+    spec: specs/net.yaml
+    text: The same rule, unit by unit.
+  - {title: A deep chain, builder: chain, args: {depth: 3, weight: 5, x: 1, activation: relu}}
+  - {title: Remarks, text: "Bring your calculator."}
+"""
+
+
+def cli(*args) -> None:
+    """The command line in-process; it must succeed (main returns, or exits 0)."""
+    try:
+        main(list(args))
+    except SystemExit as e:
+        assert e.code in (0, None)
+
+
+@pytest.fixture
+def course(tmp_path):
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "neuron.yaml").write_text(NEURON)
+    (tmp_path / "specs" / "net.yaml").write_text(NET)
+    (tmp_path / "week5.yaml").write_text(COURSE)
+    return tmp_path / "week5.yaml"
+
+
+def test_markdown_pack_has_contents_numbered_sections_and_definitions_once(course):
+    md = write_course(course, None, "md")
+    assert md.startswith("# Week 5 — backpropagation\n\n## Contents\n\n- Section 1: One neuron\n"
+                         "- Section 2: A small ReLU network\n")
+    headings = re.findall(r"^## (.*)$", md, re.M)
+    assert headings == ["Contents", "1. One neuron", "2. A small ReLU network", "3. A deep chain", "4. Remarks"]
+    assert "### The computation graph" in md and "### The network diagram" in md
+    assert md.count("](data:image/svg+xml;base64,") >= 3 and "```" not in md  # every example's diagram
+    # ReLU is displayed in section 1 only; the network's definitions section points back to it
+    assert md.count("$$\n\\operatorname{ReLU}(z) = \\max") == 1
+    assert md.count("As defined in Section 1.") == 1
+    assert "The same rule, unit by unit." in md and "Bring your calculator." in md
+
+
+def test_latex_pack_has_one_preamble_and_compiles(course, tmp_path, pdflatex):
+    tex = write_course(course, None, "tex")
+    assert tex.count(r"\documentclass") == 1 and tex.count(r"\begin{document}") == 1
+    assert tex.count(r"\providecommand{\derivedisplay}") == 1 and "A fragment to" not in tex
+    assert re.findall(r"\\section\*\{([^}]*)\}", tex) == ["Contents", "1. One neuron", "2. A small ReLU network",
+                                                          "3. A deep chain", "4. Remarks"]
+    assert tex.count(r"\begin{tikzpicture}") >= 3 and r"\subsection*{Forward pass}" in tex
+    build = compile_latex(tmp_path / "b", tex)
+    assert build.returncode == 0, build.errors
+    assert not overfull(build.log), overfull(build.log)
+
+
+def test_pack_pdf_html_ipynb_from_the_command_line(course, tmp_path, pdflatex):
+    for fmt in ("pdf", "html", "ipynb"):
+        out = tmp_path / f"week5.{fmt}"
+        cli("handout", str(course), "--format", fmt, "-o", str(out))
+        assert out.exists()
+    assert (tmp_path / "week5.pdf").read_bytes().startswith(b"%PDF")
+    html = (tmp_path / "week5.html").read_text()
+    assert html.count("<!DOCTYPE html>") == 1 and html.count("<svg ") >= 3
+    assert "<h2>1. One neuron</h2>" in html and "<h3>Forward pass</h3>" in html
+    nb = json.loads((tmp_path / "week5.ipynb").read_text())
+    assert sum(c["cell_type"] == "code" for c in nb["cells"]) == 6  # rebuild + torch check, 3 examples
+
+
+def test_pack_notebook_runs(course, tmp_path):
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+    pytest.importorskip("torch")
+    out = tmp_path / "week5.ipynb"
+    write_course(course, str(out), "ipynb")
+    nb = nbformat.read(str(out), as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    env = os.environ.get("PYTHONPATH", "")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    os.environ["PYTHONPATH"] = root + (os.pathsep + env if env else "")
+    try:
+        client.execute()
+    finally:
+        os.environ["PYTHONPATH"] = env
+    outputs = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not any(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert outputs
+
+
+def test_pack_slides_compile(course, tmp_path, pdflatex):
+    tex = write_course(course, None, "tex", slides=True)
+    assert tex.count(r"\documentclass") == 1
+    assert r"\framesubtitle{2. A small ReLU network}" in tex
+    build = compile_latex(tmp_path / "b", tex)
+    assert build.returncode == 0, build.errors
+    assert "Overfull" not in build.log, overfull(build.log)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("title: T\nsection: []\n", "unknown field 'section'"),
+    ("title: T\nsections:\n  - {title: A, txt: hi}\n", "section 1: unknown field 'txt'"),
+    ("title: T\nsections:\n  - {title: A}\n", "give a `spec:` file, a `builder:` or a `text:`"),
+    ("title: T\nsections:\n  - {title: A, builder: neuron, args: {x: 1, q: 2}}\n", "takes no argument 'q'"),
+    ("title: T\nsections:\n  - {title: A, builder: perceptron}\n", "unknown builder 'perceptron'"),
+    ("title: T\nsections:\n  - {title: A, spec: missing.yaml}\n", "not found"),
+    ("title: T\nsections:\n  - {title: A, spec: a.yaml, builder: neuron}\n", "not both"),
+    ("sections:\n  - {title: A, text: hi}\n", "`title` must be text"),
+])
+def test_course_fields_are_checked_by_name(tmp_path, text, message):
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(DeriveError, match=re.escape(message)):
+        load_course(tmp_path / "c.yaml")
+
+
+def test_without_a_course_the_handout_is_todays(capsys):
+    cli("handout", "--format", "md")
+    assert capsys.readouterr().out.startswith("# ReLU, backpropagation and exploding gradients")
+
+
+def test_course_with_the_handouts_options_is_refused(course, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["handout", str(course), "--x", "3"])
+    assert e.value.code == 2 and "--x sets the built-in handout" in capsys.readouterr().err
+
+
+# --- fragments ---------------------------------------------------------------------------------
+
+
+def _fragment(tmp_path, *options):
+    out = tmp_path / "body.tex"
+    cli("neuron", "--x", "2", "--w", "3", "--b", "1", "--y", "5", "--lr", "0.1", "--format", "tex",
+        "--fragment", *options, "-o", str(out))
+    return out.read_text()
+
+
+def test_fragment_states_its_packages_and_nests(tmp_path, pdflatex):
+    body = _fragment(tmp_path, "--section-level", "subsection")
+    header = body.splitlines()[:3]
+    assert header[0].startswith("% A fragment to \\input")
+    packages = [line.lstrip("% ") for line in header[1:]]
+    assert r"\subsection*{Forward pass}" in body and r"\section*" not in body
+    doc = "\n".join([r"\documentclass{article}", r"\usepackage{amsmath}", *packages, r"\begin{document}",
+                     r"\section{My own heading}", r"\input{body.tex}", r"\end{document}"])
+    folder = tmp_path / "doc"
+    build = compile_latex(folder, doc, [tmp_path / "body.tex"])
+    assert build.returncode == 0, build.errors
+    assert not overfull(build.log)
+
+
+def test_section_levels_in_markdown_and_html(tmp_path):
+    import derive
+    ex = derive.neuron(x=2, w=3, b=1, y=5)
+    assert "\n#### Forward pass\n" in ex.render("md", fragment=True, section_level="subsubsection")
+    assert "<h3>Forward pass</h3>" in ex.render("html", fragment=True, section_level="subsection")
+    with pytest.raises(DeriveError, match="unknown section level 'chapter'"):
+        ex.render("md", section_level="chapter")
+
+
+def test_pack_and_deck_bytes_are_deterministic(course):
+    assert write_course(course, None, "tex") == write_course(course, None, "tex")
+    assert write_course(course, None, "html") == write_course(course, None, "html")
+    assert write_course(course, None, "tex", slides=True) == write_course(course, None, "tex", slides=True)
