@@ -516,7 +516,8 @@ class _Carrier:
         def forward(shift=None):
             lines = {n: r.tensor if shift is None else _moved(r.tensor, shift[n]) for n, (_, r) in used.items()}
             try:
-                return TensorEvaluation(self.ex.graph, inputs, lines).values[name]
+                return TensorEvaluation(self.ex.graph, inputs, rows=self.ex.batch == "rows",
+                                        lines=lines).values[name]
             except DeriveError:  # the student's values leave the line undefined (log of 0 …)
                 return None
         centre = forward()
