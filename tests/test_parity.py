@@ -212,8 +212,8 @@ def _tensor_table(ex, ref):
     return True
 
 
-DOCUMENT_METHODS = {f"to_{f.name}" for f in FORMATS.values() if f.listed} | {"render", "_repr_html_",
-                                                                               "_repr_markdown_"}
+DOCUMENT_METHODS = {f"to_{f.name}" for f in FORMATS.values() if f.listed} | {
+    "render", "_repr_html_", "_repr_markdown_", "to_slides", "document_content"}
 
 
 def test_every_public_method_has_a_case():

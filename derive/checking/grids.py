@@ -35,6 +35,8 @@ class Grid(str):
 
     def describe(self) -> str:
         """What the report's table says in the matrix's place: its shape, shown below."""
+        if len(self.shape) != 2:  # an image or a kernel: its rows, slice after slice
+            return "×".join(map(str, self.shape)) + " tensor, below (its last two indices as rows and columns, slice after slice)"
         r, c = self.shape
         what = f"column of {r}" if c == 1 else f"row of {c}" if r == 1 else f"{r}×{c} matrix"
         return f"{what}, below"
@@ -47,7 +49,8 @@ def grid(tensor, marked=(), printer=None, texts=None) -> Grid:
     from ..rendering.printing import printer_for
     printer = printer or printer_for("text")
     line = printer.doprint(MatrixValue.of(tensor))
-    r, c = tensor.a.shape
+    a = tensor.a if tensor.a.ndim == 2 else tensor.a.reshape(-1, tensor.a.shape[-1])
+    r, c = a.shape
     rows = _kept(r)
     cols = _kept(c)
     marked = frozenset(marked)
@@ -61,10 +64,10 @@ def grid(tensor, marked=(), printer=None, texts=None) -> Grid:
             if j is None:
                 row.append("⋯")
                 continue
-            text = texts[i * c + j] if texts is not None else printer.number(tensor.a[i, j])
+            text = texts[i * c + j] if texts is not None else printer.number(a[i, j])
             row.append(text + DIFFERS if i * c + j in marked else text)
         cells.append(tuple(row))
-    return Grid(line, tuple(cells), (r, c), marked)
+    return Grid(line, tuple(cells), tuple(tensor.a.shape), marked)
 
 
 def as_given(raw, value, printer) -> str:

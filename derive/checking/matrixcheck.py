@@ -264,14 +264,51 @@ class Reading:
     read: Read | None = None
 
 
+def _depth(value) -> int:
+    return 1 + _depth(value[0]) if isinstance(value, (list, tuple)) and value else 0
+
+
+def _box(value) -> tuple:
+    """The shape nested lists would have if every level were as long as its first list."""
+    return (len(value), *_box(value[0])) if isinstance(value, (list, tuple)) and value else ()
+
+
+def _fill(a: np.ndarray, value) -> bool:
+    """Put nested lists into ``a`` entry by entry; False if they are ragged (not of a's shape)."""
+    for index in np.ndindex(a.shape):
+        v = value
+        for i in index:
+            if not isinstance(v, (list, tuple)) or i >= len(v):
+                return False
+            v = v[i]
+        if isinstance(v, (list, tuple)):
+            return False
+        a[index] = v
+    sizes_match = all(len(v) == n for v, n in _levels(value, a.shape))
+    return sizes_match
+
+
+def _levels(value, shape):
+    """(a nested list, the length its level must have), for every list inside ``value``."""
+    stack = [(value, 0)]
+    while stack:
+        v, k = stack.pop()
+        yield v, shape[k]
+        if k + 1 < len(shape):
+            stack.extend((w, k + 1) for w in v if isinstance(w, (list, tuple)))
+
+
 def _layout(value, what: str):
     """(shape of the 2-D array, the entries row-major, scalar?) of an answer, or the reader's
     error for a malformed one (ragged rows, three dimensions …)."""
     if isinstance(value, sp.MatrixBase):
         value = value.tolist()
     if isinstance(value, np.ndarray):
-        if value.ndim > 2:
+        if value.ndim > 4:
             tensor_value(value, what)  # raises: names the dimensions
+        if value.ndim > 2:  # an image (C×H×W) or a kernel (C_out×C_in×kh×kw)
+            narrow = precision_of(value) is not None
+            return value.shape, list(value.ravel()) if narrow else value.ravel().tolist(), False
         a = value.reshape(1, 1) if value.ndim == 0 else value.reshape(-1, 1) if value.ndim == 1 else value
         narrow = precision_of(a) is not None
         entries = list(a.ravel()) if narrow else a.ravel().tolist()
@@ -286,6 +323,10 @@ def _layout(value, what: str):
         if len(widths) == 1 and 0 not in widths and not any(
                 isinstance(v, (list, tuple, np.ndarray)) for r in value for v in r):
             return (len(value), len(value[0])), [v for r in value for v in r], False
+        if _depth(value) in (3, 4):  # an image or a kernel as nested lists, if not ragged
+            a = np.empty(_box(value), dtype=object)
+            if a.ndim == _depth(value) and _fill(a, value):
+                return a.shape, list(a.ravel()), False
     tensor_value(value, what)  # raises the reader's own error (ragged, mixed, empty)
     raise DeriveError(f"{what}: cannot read this as a matrix; give nested lists of numbers")
 

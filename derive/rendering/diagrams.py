@@ -144,7 +144,7 @@ def _shape(value) -> str:
     shape = getattr(value, "shape", None)
     if shape is None or getattr(value, "scalar", True):
         return ""
-    return f"{shape[0]}×{shape[1]}"
+    return "×".join(str(n) for n in shape)
 
 
 def diagram(ex) -> Diagram:
@@ -300,7 +300,7 @@ def _short(value) -> str:
     if hasattr(value, "a") and hasattr(value, "scalar"):  # a Tensor
         if value.scalar:
             return _compact(value.item(), 4)
-        entries = [e for row in value.a.tolist() for e in row]
+        entries = list(value.a.flat)  # any rank: a vector, a matrix, an image, a kernel
         if len(entries) <= TENSOR_ENTRIES:
             return "(" + ", ".join(_compact(e, 3) for e in entries) + ")"
         norm = sp.sqrt(sum(sp.Abs(e) ** 2 for e in entries))
@@ -696,10 +696,11 @@ def to_mermaid(d: Diagram, printer=None) -> str:
 
 
 def _node_values(n: DNode) -> str:
-    """A network node's values, for Mermaid and text: " = 0.3775, grad 0.1309"."""
-    parts = [f"{'' if kind == 'forward' else 'grad '}{_short(v)}"
+    """A network node's values, for Mermaid and text: ": value 0.3775, gradient −0.1309" (words,
+    not "=": the node's gradient is not its value)."""
+    parts = [f"{'value' if kind == 'forward' else 'gradient'} {_short(v).replace('-', '−')}"
              for kind, v in (("forward", n.forward), ("gradient", n.gradient)) if v is not None]
-    return " = " + ", ".join(parts) if parts else ""
+    return ": " + ", ".join(parts) if parts else ""
 
 
 def _namer(d: Diagram, printer=None):

@@ -453,9 +453,10 @@ class Writer:
                        for part in _holes(s.template))
 
     def diagram(self, d) -> str:
-        """A computation-graph diagram in this format (the format's own diagram writer)."""
+        """A computation-graph diagram in this format: the format's own diagram writer, or, for a
+        format registered without one, the diagram in words (each node, each edge), escaped."""
         if self.fmt.diagram is None:
-            raise DeriveError(f"the {self.fmt.name} format cannot draw diagrams")
+            return self.fmt.escape(_text_diagram(d, self.printer))
         return self.fmt.diagram(d, self.printer)
 
     def cell(self, c) -> str:
