@@ -19,7 +19,7 @@ import os as _os
 # read when SymPy is first imported, so this only takes effect if derive is imported first.
 _os.environ.setdefault("SYMPY_CACHE_SIZE", "20000")
 
-from .core.errors import (AnswerError, DeriveError, GraphError, InvalidValue,  # noqa: E402
+from .core.errors import (AnswerError, DeriveError, DeriveWarning, GraphError, InvalidValue,  # noqa: E402
                           NotApplicable, OutputExists, ParseError, RegistrationError, SpecError,
                           UndefinedValue, UnknownName)
 
@@ -59,7 +59,7 @@ _EXPORTS = {
 
 __all__ = ["DeriveError", "ParseError", "GraphError", "InvalidValue", "UndefinedValue",
            "UnknownName", "AnswerError", "SpecError", "OutputExists", "RegistrationError",
-           "NotApplicable", *_EXPORTS]
+           "NotApplicable", "DeriveWarning", *_EXPORTS]
 
 
 def __getattr__(name):
