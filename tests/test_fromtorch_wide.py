@@ -1,0 +1,324 @@
+"""derive.from_torch beyond Linear + activations: every supported module, models with a forward
+of their own (traced with torch.fx: a residual block, a small CNN), recurrent cells — each
+against PyTorch float64 autograd (loss and every parameter's gradient, 1e-10) — and refusals
+that name the module, function or setting."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import derive
+from derive.model.fromtorch import UnsupportedModel, torch_gradients
+
+F = torch.nn.functional
+nn = torch.nn
+
+
+def decimals(model, seed: int, scale: float = 1.0):
+    """Parameters rounded to two decimals (derive reads the same numbers), in float64."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.round(torch.randn_like(p) * 100 * scale) / 100)
+    return model.double()
+
+
+def data(*shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.round(torch.randn(*shape, generator=g, dtype=torch.float64) * 10) / 10
+
+
+def torch_loss(out, y, loss):
+    if loss == "cross_entropy":
+        return F.cross_entropy(out, y)
+    if loss == "mse":
+        return F.mse_loss(out, y)
+    if loss == "half_squared_error":
+        return 0.5 * ((out - y) ** 2).sum() / (out.shape[0] if out.dim() > 1 else 1)
+    raise ValueError(loss)
+
+
+def assert_matches_torch(model, x, y, loss="mse", masks=None, forward=None, **kw):
+    """from_torch's loss and every parameter's gradient equal PyTorch's own (float64, 1e-10),
+    computed here independently of from_torch's self-check."""
+    ex = derive.from_torch(model, x, y, loss=loss, masks=masks, **kw)
+    model.zero_grad()
+    out = forward() if forward is not None else (model(*x) if isinstance(x, tuple) else model(x))
+    L = torch_loss(out, y, loss)
+    L.backward()
+    assert math.isclose(float(ex.value("L")), L.item(), rel_tol=1e-10, abs_tol=1e-12)
+    ours = torch_gradients(ex)
+    expected = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert set(ours) == set(expected), (sorted(ours), sorted(expected))
+    for name, g in expected.items():
+        np.testing.assert_allclose(ours[name].reshape(g.shape), g.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
+    return ex
+
+
+# --- every supported module, alone after a Linear (so it has a parameter upstream) ------------
+
+LAYERS = {
+    "ReLU": lambda: nn.ReLU(), "Sigmoid": lambda: nn.Sigmoid(), "Tanh": lambda: nn.Tanh(),
+    "SiLU": lambda: nn.SiLU(), "Identity": lambda: nn.Identity(),
+    "LeakyReLU": lambda: nn.LeakyReLU(0.2), "ELU": lambda: nn.ELU(alpha=0.5),
+    "Softplus": lambda: nn.Softplus(beta=2.0, threshold=30.0), "GELU": lambda: nn.GELU("tanh"),
+    "GELU-exact": lambda: nn.GELU(), "Dropout-eval": lambda: nn.Dropout(0.3).eval(),
+    "BatchNorm1d": lambda: nn.BatchNorm1d(4), "BatchNorm1d-eval": lambda: _bn_eval(),
+    "Linear-nobias": lambda: nn.Linear(4, 4, bias=False),
+}
+
+
+def _bn_eval():
+    bn = nn.BatchNorm1d(4).double()
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.tensor([0.5, -0.25, 0.0, 1.0]))
+        bn.running_var.copy_(torch.tensor([2.0, 0.5, 1.0, 0.25]))
+    return bn.eval()
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_each_layer_between_linears_matches_torch(name, loss):
+    model = decimals(nn.Sequential(nn.Linear(3, 4), LAYERS[name](), nn.Linear(4, 3)), 1)
+    x = data(5, 3)
+    y = torch.tensor([0, 2, 1, 1, 0]) if loss == "cross_entropy" else data(5, 3, seed=2)
+    assert_matches_torch(model, x, y, loss)
+
+
+def test_a_single_example_unbatched_matches_torch():
+    model = decimals(nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.1), nn.Linear(4, 2, bias=False)), 4)
+    ex = assert_matches_torch(model, data(3), data(2, seed=5), "mse")
+    assert ex.shape("X") == (3, 1)
+
+
+def test_dropout_in_training_mode_takes_the_mask_by_path():
+    model = decimals(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Dropout(0.25), nn.Linear(4, 2)), 2)
+    x, y = data(3, 3), data(3, 2, seed=1)
+    mask = torch.tensor([[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 1, 1]])
+    ex = derive.from_torch(model, x, y, masks={"2": mask})
+    # PyTorch with this mask: keep where 1, scale the kept by 1/(1 − p)
+    h = torch.tanh(model[0](x)) * mask / 0.75
+    L = F.mse_loss(model[3](h), y)
+    L.backward()
+    assert math.isclose(float(ex.value("L")), L.item(), rel_tol=1e-10)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(torch_gradients(ex)[name].reshape(p.shape), p.grad.numpy(), atol=1e-12)
+    assert "d1 = (a1 ⊙ mask1)/(3/4)" in ex.to_text()
+    # the module itself is a key as good as its path
+    same = derive.from_torch(model, x, y, masks={model[2]: mask})
+    assert float(same.value("L")) == float(ex.value("L"))
+
+
+@pytest.mark.parametrize("masks, message", [
+    (None, r"layer 3 \(Dropout\(p=0.25.*training mode.*masks=\{'2': mask\}.*model.eval\(\)"),
+    ({"2": torch.ones(3, 5)}, r"layer 3 .*mask has shape \(3, 5\).*\(3, 4\)"),
+    ({"2": torch.full((3, 4), 2.0)}, r"layer 3 .*1 \(kept\) and 0 \(dropped\) only"),
+    ({"2": torch.ones(3, 4), "drop": torch.ones(3, 4)}, r"masks are given for 'drop'"),
+])
+def test_dropout_masks_are_required_and_checked(masks, message):
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Dropout(0.25), nn.Linear(4, 2)).double()
+    with pytest.raises(UnsupportedModel, match=message):
+        derive.from_torch(model, data(3, 3), data(3, 2), masks=masks)
+
+
+def test_a_mask_for_an_eval_mode_dropout_is_refused_not_ignored():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.25), nn.Linear(4, 2)).double().eval()
+    with pytest.raises(UnsupportedModel, match=r"layer 2 .*a mask is given but the layer does not drop"):
+        derive.from_torch(model, data(3, 3), data(3, 2), masks={"1": torch.ones(3, 4)})
+
+
+# --- models with a forward of their own, traced --------------------------------------------------
+
+
+class Residual(nn.Module):
+    """x + W2 relu(W1 x + b1) + b2, then a head: the residual block of a ResNet, on vectors."""
+
+    def __init__(self, width=3, classes=2):
+        super().__init__()
+        self.fc1 = nn.Linear(width, width)
+        self.fc2 = nn.Linear(width, width)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        return self.head(torch.tanh(self.fc2(h) + x))
+
+
+def test_a_residual_block_is_traced_and_matches_torch():
+    model = decimals(Residual(), 3)
+    x, y = data(4, 3), torch.tensor([1, 0, 0, 1])
+    ex = assert_matches_torch(model, x, y, "cross_entropy")
+    lines = [str(eq.source) for eq in ex.graph.equations]
+    assert "W2 @ a1 + b2" in lines and "z2 + X" in lines  # the skip connection, as written
+    assert ex.params[:2] == ["w1_1_1", "w1_1_2"]
+
+
+class Gated(nn.Module):
+    """Functions, methods, numbers and a parameter read directly in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.scale = nn.Parameter(torch.tensor([0.5, -1.0, 2.0]))
+        self.out = nn.Linear(3, 1)
+
+    def forward(self, x):
+        h = self.fc(x)
+        g = torch.sigmoid(h) * h.tanh()          # a gate, elementwise
+        g = 2 * g - h / 4 + self.scale * g        # numbers and a parameter vector broadcast
+        return self.out(F.leaky_relu(g, negative_slope=0.3).view(x.size(0), -1))
+
+
+def test_functions_methods_numbers_and_parameters_in_forward_match_torch():
+    model = decimals(Gated(), 5)
+    assert_matches_torch(model, data(4, 3), data(4, 1, seed=3), "mse")
+
+
+class LSTMHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(3, 2)
+        self.out = nn.Linear(2, 2)
+
+    def forward(self, x, h, c):
+        h1, c1 = self.cell(x, (h, c))
+        return self.out(h1 + c1)
+
+
+@pytest.mark.parametrize("cell, bias, state", [
+    ("RNNCell", True, True), ("RNNCell", False, False), ("LSTMCell", True, True),
+    ("LSTMCell", False, False), ("GRUCell", True, True), ("GRUCell", True, False),
+])
+def test_one_step_of_a_recurrent_cell_matches_torch(cell, bias, state):
+    model = decimals(getattr(nn, cell)(3, 2, bias=bias), 7)
+    x, y = data(4, 3), data(4, 2, seed=9)
+    if cell == "LSTMCell":
+        args = (x, (data(4, 2, seed=1), data(4, 2, seed=2))) if state else (x,)
+        out = lambda: model(*args)[0]  # noqa: E731  the loss of h'
+    else:
+        args = (x, data(4, 2, seed=1)) if state else (x,)
+        out = lambda: model(*args)  # noqa: E731
+    ex = assert_matches_torch(model, args if len(args) > 1 else x, y, "mse", forward=out)
+    gates = {"RNNCell": "h", "LSTMCell": "ifgo", "GRUCell": "rzn"}[cell]
+    assert f"W_i{gates[0]}1" in ex.graph.inputs and f"W_h{gates[-1]}1" in ex.graph.inputs
+    assert (f"b_i{gates[0]}1" in ex.graph.inputs) == bias
+
+
+def test_rnn_cell_with_relu_and_an_lstm_cell_inside_a_model():
+    model = decimals(nn.RNNCell(2, 3, nonlinearity="relu"), 2)
+    x, h = data(3, 2), data(3, 3, seed=4)
+    assert_matches_torch(model, (x, h), data(3, 3, seed=5), forward=lambda: model(x, h))
+    lstm = decimals(LSTMHead(), 3)
+    args = (data(2, 3), data(2, 2, seed=1), data(2, 2, seed=2))
+    ex = assert_matches_torch(lstm, args, data(2, 2, seed=3))
+    assert {"X", "H0", "C0"} <= set(ex.graph.inputs)
+
+
+# --- the Conv1d layer (one channel) and flattening ----------------------------------------------
+
+
+class SmallConv1d(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, 3, stride=2, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.relu(self.conv(x)), 1))
+
+
+def test_a_small_conv1d_model_with_a_forward_matches_torch():
+    model = decimals(SmallConv1d(), 8)
+    assert_matches_torch(model, data(3, 1, 7), torch.tensor([2, 0, 1]), "cross_entropy")
+
+
+# --- refused by name -----------------------------------------------------------------------------
+
+
+class Uses(nn.Module):
+    def __init__(self, how):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        self.how = how
+
+    def forward(self, x):
+        h = self.fc(x)
+        if self.how == "cat":
+            return torch.cat([h, x], dim=1)
+        if self.how == "permute":
+            return h.permute(1, 0)
+        if self.how == "index":
+            return h[:, 0]
+        if self.how == "tuple":
+            return h, x
+        return h
+
+
+@pytest.mark.parametrize("how, message", [
+    ("cat", r"`cat` \(node `cat` of the traced forward\): this function is not supported"),
+    ("permute", r"`.permute\(\)` .*this tensor method is not supported"),
+    ("index", r"`getitem` .*indexing a tensor"),
+    ("tuple", r"the model returns 2 tensors"),
+])
+def test_unsupported_functions_and_methods_are_named(how, message):
+    with pytest.raises(UnsupportedModel, match=message):
+        derive.from_torch(Uses(how).double(), data(2, 2), data(2, 2))
+
+
+def test_an_unsupported_module_is_named_by_its_path():
+    class Nested(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = nn.Sequential(nn.Linear(2, 2), nn.Hardswish())
+
+        def forward(self, x):
+            return self.block(x)
+    with pytest.raises(UnsupportedModel, match=r"`block.1` \(Hardswish\(\)\): this module is not supported"):
+        derive.from_torch(Nested().double(), data(2, 2), data(2, 2))
+
+
+def test_data_dependent_control_flow_is_refused_by_the_tracer():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.fc(x) if x.sum() > 0 else x
+    with pytest.raises(UnsupportedModel, match=r"Branchy.forward cannot be traced by torch.fx"):
+        derive.from_torch(Branchy().double(), data(2, 2), data(2, 2))
+
+
+def test_softplus_past_its_threshold_is_refused_not_silently_wrong():
+    # the issue's case: Softplus(threshold=1) gave L = 9.29 where PyTorch gives 9.0
+    model = nn.Sequential(nn.Linear(1, 1), nn.Softplus(threshold=1)).double()
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+        model[0].bias.fill_(0.0)
+    x, y = torch.tensor([[3.0]], dtype=torch.float64), torch.tensor([[0.0]], dtype=torch.float64)
+    assert F.mse_loss(model(x), y).item() == 9.0
+    with pytest.raises(UnsupportedModel, match=r"layer 2 \(Softplus\(beta=1.0, threshold=1\)\): "
+                                               r"threshold=1 makes PyTorch's softplus the identity"
+                                               r".* at 1 entry .*raise threshold above 3"):
+        derive.from_torch(model, x, y)
+    # below the threshold both are the smooth softplus, and agree
+    ex = derive.from_torch(model, torch.tensor([[0.5]], dtype=torch.float64), y)
+    assert math.isclose(float(ex.value("L")), math.log1p(math.exp(0.5)) ** 2, rel_tol=1e-12)
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+
+def test_the_documents_of_a_traced_model_render_without_source_code():
+    ex = derive.from_torch(decimals(Residual(), 3), data(2, 3), torch.tensor([1, 0]), loss="cross_entropy")
+    md = ex.to_markdown()
+    assert "∂L/∂W1" in md or r"\frac{\partial L}{\partial W_{1}}" in md or "W1" in md
+    for code in ("torch", "nn.", "forward", "F.relu"):
+        assert code not in md
+    text = ex.to_text()
+    assert "s2 = z2 + X" in text and "a2 = tanh(s2)" in text
+    assert ex.to_latex().count(r"\begin{document}") == 1
