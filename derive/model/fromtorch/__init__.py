@@ -57,7 +57,7 @@ def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = Non
     masks = _masks(module, masks)
     traced = Traced(module, inputs, masks)
     target = _target(y, loss)
-    pairs = mlp_layers(traced)
+    pairs = mlp_layers(traced) if traced.failure is None else None
     out_ref = traced.outputs
     if pairs is not None:
         check_activations(traced, Net(traced.recorded, sequential=True))

@@ -64,7 +64,8 @@ def write_graph(traced, masks: dict) -> tuple[Net, object]:
     from .modules import MODULES
 
     gm = traced.gm
-    net = Net(traced.recorded, sequential=isinstance(traced.model, torch.nn.Sequential), masks=masks)
+    net = Net(traced.recorded, sequential=isinstance(traced.model, torch.nn.Sequential),
+              failure=traced.failure, masks=masks)
     env: dict = {}
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     for k, node in enumerate(placeholders):
@@ -102,6 +103,8 @@ def write_graph(traced, masks: dict) -> tuple[Net, object]:
                              "write the forward with nn modules, + − * /, and the activations")
         env[node.name] = writer(use)
         net.flows[node.name] = env[node.name]
+    if traced.failure is not None:  # every node written, yet PyTorch failed: its own reason
+        raise UnsupportedModel(f"from_torch: {traced.failure}")
     unused = set(masks) - net.masks_used
     if unused:
         raise UnsupportedModel(f"from_torch: masks are given for {', '.join(sorted(map(repr, unused)))}, "

@@ -109,10 +109,10 @@ class Use:
 
     def torch_in(self, i: int = 0):
         """PyTorch's value of operand i (float64), from the reference run."""
-        return self.net.recorded[self.node.args[i].name]
+        return self.net.reference(self.node.args[i].name)
 
     def torch_out(self):
-        return self.net.recorded[self.node.name]
+        return self.net.reference(self.node.name)
 
 
 @dataclass
@@ -130,6 +130,7 @@ class Net:
 
     recorded: dict  # fx node name -> PyTorch's value (float64) in the reference run
     sequential: bool = False  # the model is an nn.Sequential: messages count its layers
+    failure: str | None = None  # where PyTorch could not run the model, its error
     lines: list = field(default_factory=list)
     values: dict = field(default_factory=dict)
     params: list = field(default_factory=list)  # tensor names, in order
@@ -142,6 +143,12 @@ class Net:
     masks_used: set = field(default_factory=set)
     flows: dict = field(default_factory=dict)  # fx node name -> its Flow (or tuple of Flows)
     seen: dict = field(default_factory=dict)  # PyTorch parameter name -> its derive names
+
+    def reference(self, node: str):
+        """PyTorch's value at a node; where PyTorch stopped before it, its error."""
+        if node not in self.recorded:
+            raise UnsupportedModel(f"from_torch: {self.failure}")
+        return self.recorded[node]
 
     def fresh(self, prefix: str, l: int | None = None) -> str:
         """``{prefix}{l}`` (l the current layer), or with a further number if that is taken."""

@@ -78,7 +78,13 @@ class Traced:
                     return args[0] * (keep / (1 - m.p))
                 return super().call_module(target, args, kwargs)
 
-        self.outputs = Recorder(self.gm).run(*self.inputs)
+        self.failure = None  # PyTorch's own error, where the model does not run on the inputs
+        try:
+            self.outputs = Recorder(self.gm).run(*self.inputs)
+        except Exception as reason:  # any error of the model's own code
+            self.outputs = None
+            first = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+            self.failure = f"PyTorch cannot run the model on these inputs ({first})"
         return recorded
 
 
