@@ -349,9 +349,12 @@ def test_from_torch_names_an_unsupported_layer():
     net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Hardswish(), torch.nn.Linear(2, 1))
     with pytest.raises(derive.DeriveError, match=r"layer 2 \(Hardswish\(\)\): this module is not supported"):
         derive.from_torch(net, torch.ones(1, 2), torch.ones(1, 1))
-    with pytest.raises(derive.DeriveError, match="negative_slope=0.2"):
-        derive.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.LeakyReLU(0.2)),
-                          torch.ones(1, 2), torch.ones(1, 1))
+    # a slope other than the mlp builder's is written out in matrix form, not refused
+    leaky = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.LeakyReLU(0.2)).double()
+    ex = derive.from_torch(leaky, -torch.ones(1, 2).double(), torch.ones(1, 1).double())
+    assert "leaky_relu(z1, 0.2)" in [eq.source for eq in ex.graph.equations]
+    assert math.isclose(float(ex.value("L")), torch.nn.functional.mse_loss(
+        leaky(-torch.ones(1, 2).double()), torch.ones(1, 1).double()).item(), rel_tol=1e-12)
 
 
 def test_mlp_batch_softmax_names_and_mean_loss():
