@@ -59,6 +59,26 @@ def _bn(m):
     return _after_linear(m)
 
 
+def _conv2d(m):
+    x = data(1, m.in_channels, 6, 6)
+    with torch.no_grad():
+        width = m.double()(x).flatten(1).shape[1]
+    return nn.Sequential(m, nn.ReLU(), nn.Flatten(), nn.Linear(width, 2)), x, data(1, 2, seed=3), "mse"
+
+
+def _pool(m):
+    conv, x = nn.Conv2d(1, 2, 3), data(1, 1, 7, 7)
+    with torch.no_grad():
+        out = m(conv.double()(x))
+    width = out.flatten(1).shape[1] if isinstance(out, torch.Tensor) else 1
+    return nn.Sequential(conv, m, nn.Flatten(), nn.Linear(width, 2)), x, data(1, 2, seed=3), "mse"
+
+
+def _embedding(m):
+    return nn.Sequential(m, nn.Linear(m.embedding_dim, 2)), torch.tensor([1, 0, 3, 1]), \
+        data(4, 2, seed=3), "mse"
+
+
 # class -> (required arguments, {argument: values to try}, harness(module) -> model, x, y, loss)
 WALK = {
     "Linear": ({"in_features": 4, "out_features": 3},
@@ -85,6 +105,28 @@ WALK = {
                 "stride": [1, 2, (3,)], "padding": [0, 2, "same", "valid"], "dilation": [1, 2],
                 "groups": [1], "bias": [True, False],
                 "padding_mode": ["zeros", "reflect", "replicate", "circular"]}, _conv1d),
+    "Conv2d": ({"in_channels": 2, "out_channels": 2, "kernel_size": 3, "padding": 1},
+               {"in_channels": [2], "out_channels": [1, 3], "kernel_size": [1, 3, (2, 3)],
+                "stride": [1, 2, (1, 2)], "padding": [0, 2, (1, 0), "same", "valid"],
+                "dilation": [1, 2], "groups": [1, 2], "bias": [True, False],
+                "padding_mode": ["zeros", "reflect", "replicate", "circular"]}, _conv2d),
+    "MaxPool2d": ({"kernel_size": 2},
+                  {"kernel_size": [2, 3, (2, 3)], "stride": [None, 1, 2, (1, 2)], "padding": [0, 1],
+                   "dilation": [1, 2], "return_indices": [False, True], "ceil_mode": [False, True]},
+                  _pool),
+    "AvgPool2d": ({"kernel_size": 2},
+                  {"kernel_size": [2, 3, (2, 3)], "stride": [None, 1, 2], "padding": [0, 1],
+                   "ceil_mode": [False, True], "count_include_pad": [True, False],
+                   "divisor_override": [None, 4, 3]}, _pool),
+    "Embedding": ({"num_embeddings": 5, "embedding_dim": 3},
+                  {"num_embeddings": [5, 7], "embedding_dim": [1, 3], "padding_idx": [None, 2, 1],
+                   "max_norm": [None, 1.0], "norm_type": [2.0, 1.0],
+                   "scale_grad_by_freq": [False, True], "sparse": [False, True],
+                   "_weight": [None, torch.arange(15.0).reshape(5, 3) / 10], "_freeze": [False, True]},
+                  _embedding),
+    "LayerNorm": ({"normalized_shape": 4},
+                  {"normalized_shape": [4, (4,)], "eps": [1e-5, 0.1],
+                   "elementwise_affine": [True, False], "bias": [True, False]}, _after_linear),
     "RNNCell": ({"input_size": 3, "hidden_size": 2},
                 {"input_size": [3], "hidden_size": [1, 3], "bias": [True, False],
                  "nonlinearity": ["tanh", "relu"]}, _cell),
@@ -95,7 +137,7 @@ WALK = {
 }
 
 # a variant may be refused only by a message that names its argument (or the value's meaning)
-NAMES = {"num_features": "normalises", "in_channels": "channels", "out_channels": "channels",
+NAMES = {"num_features": "normalises", "max_norm": "max_norm", "padding_idx": "padding_idx", "in_channels": "channels", "out_channels": "channels",
          "start_dim": "start_dim", "end_dim": "end_dim", "dim": "dim=", "p": "p=1"}
 
 
@@ -173,7 +215,7 @@ def test_batchnorm_in_eval_mode_uses_the_running_statistics():
     (lambda x: F.gelu(x, approximate="tanh"), None),
     (lambda x: F.leaky_relu(x, 0.25), None),
     (lambda x: F.elu(x, alpha=0.75), None),
-    (lambda x: torch.softmax(x, 0), r"dim=0"),
+    (lambda x: torch.softmax(x, 0), None),  # over the batch: axis=1 of the columns
     (lambda x: F.dropout(x, 0.5, training=True), r"training mode"),
     (lambda x: F.dropout(x, 0.5, training=False), None),
     (lambda x: x.softmax(-1), None),

@@ -51,7 +51,8 @@ def assert_matches_torch(model, x, y, loss="mse", masks=None, forward=None, **kw
     L.backward()
     assert math.isclose(float(ex.value("L")), L.item(), rel_tol=1e-10, abs_tol=1e-12)
     ours = torch_gradients(ex)
-    expected = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    expected = {n: p.grad.to_dense() if p.grad.is_sparse else p.grad
+                for n, p in model.named_parameters() if p.requires_grad}
     assert set(ours) == set(expected), (sorted(ours), sorted(expected))
     for name, g in expected.items():
         np.testing.assert_allclose(ours[name].reshape(g.shape), g.numpy(), rtol=1e-10, atol=1e-12,
@@ -234,6 +235,105 @@ class SmallConv1d(nn.Module):
 def test_a_small_conv1d_model_with_a_forward_matches_torch():
     model = decimals(SmallConv1d(), 8)
     assert_matches_torch(model, data(3, 1, 7), torch.tensor([2, 0, 1]), "cross_entropy")
+
+
+# --- images: Conv2d, pooling, and a small CNN ----------------------------------------------------
+
+
+class CNN(nn.Module):
+    """conv (2 channels in, 3 out, stride 2, padding 1) → ReLU → 2×2 max-pool → linear → logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, stride=2, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(3 * 2 * 2, 4)
+
+    def forward(self, x):
+        h = self.pool(F.relu(self.conv(x)))
+        return self.fc(h.view(x.size(0), -1))
+
+
+class LeNet(nn.Module):
+    """The LeNet-style net of the issue: 1×12×12, four 3×3 filters, pool, linear to 10 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4 * 5 * 5, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.max_pool2d(torch.relu(self.conv(x)), 2), 1))
+
+
+class ConvResidual(nn.Module):
+    """A residual block on an image: relu(x + conv2(relu(conv1(x)))), then average-pooled."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 2, 3, padding=1)
+        self.conv2 = nn.Conv2d(2, 2, 3, padding="same", bias=False)
+        self.head = nn.Linear(2 * 2 * 2, 3)
+
+    def forward(self, x):
+        h = torch.relu(x + self.conv2(torch.relu(self.conv1(x))))
+        return self.head(torch.flatten(F.avg_pool2d(h, 2)))
+
+
+def test_a_small_cnn_with_a_forward_matches_torch():
+    model = decimals(CNN(), 1)
+    ex = assert_matches_torch(model, data(1, 2, 7, 7), torch.tensor([2]), "cross_entropy")
+    lines = [eq.source for eq in ex.graph.equations]
+    assert lines[:4] == ["conv2d(X, K1, stride=2, padding=1) + b1", "relu(c1)", "maxpool2d(a1, 2)",
+                         "flatten(p1)"]
+    assert ex.shape("K1") == (3, 2, 3, 3) and ex.shape("X") == (2, 7, 7)
+
+
+def test_the_lenet_style_net_matches_torch():
+    model = decimals(LeNet(), 4, scale=0.3)
+    x = torch.round(torch.rand(1, 1, 12, 12, generator=torch.Generator().manual_seed(1),
+                               dtype=torch.float64) * 100) / 100
+    ex = assert_matches_torch(model, x, torch.tensor([3]), "cross_entropy")
+    assert ex.shape("f1") == (100, 1) and ex.shape("W2") == (10, 100)
+
+
+def test_a_residual_conv_block_on_one_unbatched_image_matches_torch():
+    model = decimals(ConvResidual(), 6)
+    ex = assert_matches_torch(model, data(2, 4, 4), data(3, seed=2), "mse")
+    sources = [eq.source for eq in ex.graph.equations]
+    assert "X + c2" in sources and "conv2d(a1, K2, padding=1)" in sources
+
+
+def test_a_sequential_cnn_with_average_pooling_matches_torch():
+    model = decimals(nn.Sequential(nn.Conv2d(1, 2, 2), nn.Tanh(), nn.AvgPool2d(2, stride=1),
+                                   nn.Flatten(), nn.Linear(2 * 3 * 3, 2)), 2)
+    assert_matches_torch(model, data(1, 1, 5, 5), data(1, 2, seed=1), "mse")
+
+
+def test_a_batch_of_images_is_refused_by_name():
+    with pytest.raises(UnsupportedModel, match=r"batch of 3 images; derive's conv2d .* one image"):
+        derive.from_torch(CNN().double(), data(3, 2, 7, 7), torch.tensor([0, 1, 2]), loss="cross_entropy")
+
+
+# --- Embedding and LayerNorm ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("indices, labels", [([2, 0, 5, 2], [1, 2, 0, 1]), (4, 2)])
+def test_embedding_then_linear_with_class_indices_matches_torch(indices, labels):
+    model = decimals(nn.Sequential(nn.Embedding(6, 4), nn.Tanh(), nn.Linear(4, 3)), 5)
+    ex = assert_matches_torch(model, torch.tensor(indices), torch.tensor(labels), "cross_entropy")
+    assert ex.is_index("i") and ex.shape("E1") == (6, 4)
+    grad = torch_gradients(ex)["0.weight"]
+    picked = set(np.atleast_1d(indices).tolist())
+    assert all(not grad[r].any() for r in range(6) if r not in picked)
+
+
+def test_layer_norm_between_linears_matches_torch():
+    model = decimals(nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4, eps=1e-3), nn.ReLU(),
+                                   nn.Linear(4, 2)), 6)
+    ex = assert_matches_torch(model, data(3, 3), torch.tensor([1, 0, 1]), "cross_entropy")
+    sources = [eq.source for eq in ex.graph.equations]
+    assert "layer_norm(z1, gamma2, beta2, eps2)" in sources and "xc / sigma" in sources
 
 
 # --- refused by name -----------------------------------------------------------------------------

@@ -161,8 +161,8 @@ def _reference(traced, loss: str, out, target, probabilities: bool):
     from .convert import reference_loss
     L = reference_loss(loss, out, target, probabilities)
     L.backward()
-    grads = {name: p.grad.detach().numpy().copy() for name, p in traced.reference.named_parameters()
-             if p.grad is not None}
+    grads = {name: (p.grad.to_dense() if p.grad.is_sparse else p.grad).detach().numpy().copy()
+             for name, p in traced.reference.named_parameters() if p.grad is not None}
     return L.item(), grads
 
 
@@ -178,8 +178,7 @@ def _compare(ex, loss_value: float, grads: dict):
 
 def _title(module, traced, flow) -> str:
     import torch
-    batched = flow.batched
-    batch = f" on a mini-batch of {flow.shape[0]}" if batched else ""
+    batch = f" on a mini-batch of {flow.shape[0]}" if flow.batched and flow.shape[0] > 1 else ""
     if isinstance(module, torch.nn.Sequential):
         return f"Backpropagation through a PyTorch model ({len(module)} layers){batch}"
     return f"Backpropagation through a PyTorch {type(module).__name__}{batch}"

@@ -89,7 +89,9 @@ def _softmax_over_features(name: str):
             dim = 0 if ndim in (0, 1, 3) else 1
         dim = dim + ndim if dim < 0 else dim
         feature_axis = 1 if flow.batched else 0
-        if dim != feature_axis or len(flow.features) != 1:
+        if flow.batched and ndim == 2 and dim == 0 and flow.kind == "data":
+            return f"{name}({{0}}, axis=1)"  # over the batch: along each row of derive's columns
+        if dim != feature_axis or len(flow.features) != 1 or flow.kind != "data":
             raise use.refuse(
                 f"dim={s['dim']} takes the {name} over axis {dim} of a {ndim}-d input of shape "
                 f"{tuple(flow.shape)}; derive's {name} is over the features of each example",
@@ -143,4 +145,4 @@ def write_activation(name: str, settings: dict, use: Use):
         return flow
     node = use.net.fresh("a")
     use.net.equation(node, text.format(flow.name), use)
-    return flow.derived(node, last=entry.last)
+    return flow.derived(node, last=entry.last if "axis" not in text else "")

@@ -95,6 +95,31 @@ def _registered():
     FUNCTIONS[operator.matmul] = FUNCTIONS[torch.matmul] = _matmul
     FUNCTIONS[F.linear] = _linear
     FUNCTIONS[F.dropout] = _dropout_function
+    FUNCTIONS[F.max_pool2d] = _as_module(torch.nn.MaxPool2d, "maxpool2d", (
+        "input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"))
+    FUNCTIONS[F.avg_pool2d] = _as_module(torch.nn.AvgPool2d, "avgpool2d", (
+        "input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+        "divisor_override"))
+
+
+def _as_module(cls, name: str, parameters: tuple):
+    """A function with a module's settings (F.max_pool2d and nn.MaxPool2d): the module's entry,
+    on a module of the call's settings — one writer, one set of checks."""
+    from .modules import MODULES
+
+    def write(use: Use):
+        given = dict(zip(parameters[1:], use.args[1:]), **use.kwargs)
+        unknown = set(given) - set(parameters)
+        if unknown or len(use.args) > len(parameters):
+            raise use.refuse(f"arguments {sorted(unknown) or use.args[len(parameters):]} are not "
+                             f"modelled")
+        try:
+            module = cls(**given)
+        except (TypeError, ValueError) as reason:
+            raise use.refuse(f"its arguments are not {cls.__name__}'s ({reason})") from None
+        return MODULES[cls.__name__].write(Use(use.net, use.node, use.op, use.path, module,
+                                               use.args[:1], {}))
+    return write
 
 
 def _broadcast(use: Use, a, b) -> tuple | None:
@@ -104,7 +129,7 @@ def _broadcast(use: Use, a, b) -> tuple | None:
     if len(flows) == 1:
         return flows[0]
     a_, b_ = flows
-    if a_.shape == b_.shape and a_.kind == b_.kind:
+    if a_.shape == b_.shape and a_.kind == b_.kind and a_.batched == b_.batched:
         return a_
     for big, small in ((a_, b_), (b_, a_)):
         if small.kind == "tensor" and (small.shape == () or (
@@ -141,7 +166,7 @@ def _binary(op: str):
             right = f"{number(alpha)}*{right}"
         node = use.net.fresh("s" if op in "+-" else "q")
         use.net.equation(node, f"{left} {op} {right}", use)
-        return shape.derived(node) if shape.kind == "data" else Flow(node, shape.shape, False, "tensor")
+        return shape.derived(node) if shape.kind != "tensor" else Flow(node, shape.shape, False, "tensor")
     return write
 
 
@@ -173,6 +198,8 @@ def _reshape(use: Use):
     """x.view(B, −1) (or any reshape to (batch, features)): the flatten derive already holds."""
     flow = use.flow(0)
     out = tuple(use.torch_out().shape)
+    if flow.kind == "image" and out in ((1, flow.width), (flow.width,)):
+        return flatten_flow(use, 1 if flow.batched else 0, -1)
     if flow.batched and out == (flow.shape[0], flow.width):
         return Flow(flow.name, out, True)
     if not flow.batched and out == (flow.width,):

@@ -131,10 +131,24 @@ def _input_flows(net: Net, traced, node, k: int):
 
 
 def _input_flow(net: Net, traced, node, value, name: str) -> Flow:
+    """An argument of the forward, laid out for the first module that reads it: class indices
+    for an Embedding (named i), one image for a Conv2d or a pooling, else one column per
+    example."""
     rank = first_rank(traced.gm, node)
     batched = value.dim() > rank if rank is not None else value.dim() >= 2
-    net.given(name, columns(value, batched))
-    return Flow(name, tuple(value.shape), batched)
+    kind = "index" if rank == 0 else ("image" if rank == 3 else "data")
+    if kind == "index":
+        name = "i" if name == "X" else name.lower()
+        if value.is_floating_point() or value.dim() > 1:
+            raise UnsupportedModel(f"from_torch: the input `{node.name}` of shape "
+                                   f"{tuple(value.shape)} feeds an Embedding; give class indices "
+                                   f"(a tensor of whole numbers: one, or one per example)")
+    if kind == "image" and batched and value.shape[0] != 1:
+        raise UnsupportedModel(f"from_torch: the input `{node.name}` is a batch of "
+                               f"{value.shape[0]} images; derive's conv2d and pooling take one "
+                               f"image (C×H×W): pass one example (x[:1] or x[0])")
+    net.given(name, columns(value, batched, kind))
+    return Flow(name, tuple(value.shape), batched, kind)
 
 
 def _attribute(net: Net, traced, node) -> Flow:
@@ -202,9 +216,10 @@ def target_matrix(target, out: Flow, classes: bool):
 
 
 def floats(t) -> np.ndarray:
-    """An exact Tensor's entries as floats (from its fixed-point approximation)."""
+    """An exact Tensor's entries as floats (from its fixed-point approximation), in its shape."""
     scale = 1 << PRECISION
-    return np.array([[int(v) / scale for v in row] for row in t.fixed()], dtype=float)
+    f = t.fixed()
+    return np.array([int(v) / scale for v in f.ravel()], dtype=float).reshape(f.shape)
 
 
 def close(ours: np.ndarray, ref: np.ndarray) -> bool:

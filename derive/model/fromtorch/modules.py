@@ -121,6 +121,14 @@ def flatten_flow(use: Use, start_dim: int, end_dim: int) -> Flow:
     flow = use.flow(0)
     ndim = len(flow.shape)
     end = end_dim + ndim if end_dim < 0 else end_dim
+    if flow.kind == "image":  # one image as one column: f = vec(x), channel by channel, row by row
+        if (start_dim == (1 if flow.batched else 0)) and end == ndim - 1:
+            f = use.net.fresh("f")
+            use.net.equation(f, f"flatten({flow.name})", use)
+            return flow.derived(f, (flow.width,), kind="data")
+        raise use.refuse(f"start_dim={start_dim}, end_dim={end_dim} does not flatten the whole "
+                         f"image {tuple(flow.features)}", "flatten every dimension of the example "
+                         "(start_dim=1 for a batch of one, 0 for one image)")
     if not flow.batched:
         if flow.shape and flow.shape[0] == 1 and ndim >= 2 and start_dim == 1:
             # one example of one row: PyTorch reads (1, n) as a batch of one, as derive does
@@ -337,3 +345,154 @@ def gru_cell(use: Use):
     n = net.equation(net.fresh("n", l), f"tanh({n_in} + {r}*({n_h}))")
     out = net.equation(net.fresh("h", l), f"(1 - {z})*{n} + {z}*{h.name}", use)
     return x.derived(out, (m.hidden_size,))
+
+
+# --- images: one example's C×H×W, as derive's conv2d and pooling take it ------------------------
+
+
+def _square(use: Use, value, what: str) -> int:
+    """A setting PyTorch gives per dimension (3 or (3, 3)) that derive takes as one number."""
+    vals = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(set(vals)) != 1 or not isinstance(vals[0], int):
+        raise use.refuse(f"{what}={value!r} differs between height and width (or is not a whole "
+                         f"number); derive's layer takes one {what} for both",
+                         f"use a square {what}")
+    return vals[0]
+
+
+def _image_input(use: Use, channels: int | None = None) -> Flow:
+    flow = use.flow(0)
+    if flow.kind != "image":
+        raise use.refuse(f"its input has shape {tuple(flow.shape)}; it takes one image "
+                         f"(channels, height, width), or a batch of one")
+    if channels is not None and flow.features[0] != channels:
+        raise use.refuse(f"it takes {channels} channel(s) but receives {flow.features[0]}")
+    return flow
+
+
+@module("Conv2d", 3)
+def conv2d(use: Use):
+    """c = conv2d(x, K, stride, padding) + b: C_out×C_in×kh×kw kernel K (PyTorch's weight), b
+    one number per output channel (C_out×1×1)."""
+    m = use.module
+    flow = _image_input(use, m.in_channels)
+    if m.groups != 1:
+        raise use.refuse(f"groups={m.groups} convolves groups of channels apart; derive's conv2d "
+                         f"connects every input channel to every output channel", "use groups=1")
+    if _square(use, m.dilation, "dilation") != 1:
+        raise use.refuse(f"dilation={m.dilation} is not modelled (derive's conv2d has dilation=1)",
+                         "use dilation=1")
+    kh, kw = m.kernel_size
+    stride = _square(use, m.stride, "stride")
+    if m.padding == "same" and (kh % 2 == 0 or kw % 2 == 0 or kh != kw):
+        raise use.refuse(f"padding='same' with a {kh}×{kw} kernel pads unevenly",
+                         "give the padding as a number")
+    padding = (kh - 1) // 2 if m.padding == "same" else (0 if m.padding == "valid" else
+                                                          _square(use, m.padding, "padding"))
+    if padding and m.padding_mode != "zeros":
+        raise use.refuse(f"padding_mode={m.padding_mode!r} pads with other numbers than zeros; "
+                         f"derive's conv2d pads with zeros", "use padding_mode='zeros'")
+    net = use.net
+    l = net.new_layer()
+    K = net.parameter(use, "weight", f"K{l}")[0]
+    b = net.parameter(use, "bias", f"b{l}", shape=(m.out_channels, 1, 1))[0] if m.bias is not None else ""
+    settings = "".join([f", stride={stride}" if stride != 1 else "", f", padding={padding}" if padding else ""])
+    c = net.fresh("c", l)
+    net.equation(c, f"conv2d({flow.name}, {K}{settings})" + (f" + {b}" if b else ""), use)
+    _, h, w = flow.features
+    out = (m.out_channels, len(conv_windows(h, kh, stride, padding)), len(conv_windows(w, kw, stride, padding)))
+    return flow.derived(c, out)
+
+
+def _pool(use: Use, op: str, size: int, stride: int, ceil_mode: bool) -> Flow:
+    flow = _image_input(use)
+    c, h, w = flow.features
+    rows, cols = conv_windows(h, size, stride, 0), conv_windows(w, size, stride, 0)
+    if ceil_mode and ((h - size) % stride or (w - size) % stride):
+        raise use.refuse("ceil_mode=True adds a partial window at the edge here; derive pools "
+                         "whole windows only", "use ceil_mode=False, or an input the windows tile")
+    p = use.net.fresh("p")
+    settings = f", {stride}" if stride != size else ""
+    use.net.equation(p, f"{op}({flow.name}, {size}{settings})", use)
+    return flow.derived(p, (c, len(rows), len(cols)))
+
+
+@module("MaxPool2d", 3)
+def maxpool2d(use: Use):
+    """p = maxpool2d(x, size, stride): each window's maximum (the first at a tie, as PyTorch)."""
+    m = use.module
+    size = _square(use, m.kernel_size, "kernel_size")
+    stride = _square(use, m.stride if m.stride is not None else size, "stride")
+    if _square(use, m.padding, "padding") != 0:
+        raise use.refuse(f"padding={m.padding} pads with −∞; derive's maxpool2d pools the image "
+                         f"itself", "use padding=0")
+    if _square(use, m.dilation, "dilation") != 1:
+        raise use.refuse(f"dilation={m.dilation} is not modelled", "use dilation=1")
+    if m.return_indices:
+        raise use.refuse("return_indices=True returns the argmax too", "use return_indices=False")
+    return _pool(use, "maxpool2d", size, stride, m.ceil_mode)
+
+
+@module("AvgPool2d", 3)
+def avgpool2d(use: Use):
+    """p = avgpool2d(x, size, stride): each window's mean."""
+    m = use.module
+    size = _square(use, m.kernel_size, "kernel_size")
+    stride = _square(use, m.stride if m.stride is not None else size, "stride")
+    if _square(use, m.padding, "padding") != 0:
+        raise use.refuse(f"padding={m.padding} is not modelled (derive's avgpool2d pools the "
+                         f"image itself)", "use padding=0")
+    # count_include_pad only counts padding, of which there is none here
+    if m.divisor_override not in (None, size * size):
+        raise use.refuse(f"divisor_override={m.divisor_override} divides by other than the "
+                         f"window's {size * size} entries", "use divisor_override=None")
+    return _pool(use, "avgpool2d", size, stride, m.ceil_mode)
+
+
+# --- an embedding and layer normalisation ---------------------------------------------------------
+
+
+@module("Embedding", 0)
+def embedding(use: Use):
+    """h = embedding(E, i): the rows of E picked by the class indices i, one column each."""
+    m = use.module
+    flow = use.flow(0)
+    if flow.kind != "index":
+        raise use.refuse(f"its input `{flow.name}` is not class indices",
+                         "feed the indices to the Embedding first")
+    indices = use.torch_in(0).reshape(-1).tolist()
+    if m.padding_idx is not None and m.padding_idx in indices:
+        raise use.refuse(f"padding_idx={m.padding_idx} is among the indices; PyTorch gives its row "
+                         f"no gradient, which derive does not model", "use indices other than "
+                         "the padding index, or padding_idx=None")
+    if m.max_norm is not None:
+        raise use.refuse(f"max_norm={m.max_norm} rescales the rows it looks up (and the weight "
+                         f"itself); derive does not model it", "use max_norm=None")
+    if m.scale_grad_by_freq and len(set(indices)) != len(indices):
+        raise use.refuse("scale_grad_by_freq=True divides the gradient by how often an index "
+                         "occurs, and indices repeat here", "use scale_grad_by_freq=False")
+    net = use.net
+    l = net.new_layer()
+    E = net.parameter(use, "weight", f"E{l}")[0]
+    h = net.fresh("h", l)
+    net.equation(h, f"embedding({E}, {flow.name})", use)
+    return flow.derived(h, (m.embedding_dim,), kind="data")
+
+
+@module("LayerNorm")
+def layer_norm(use: Use):
+    """z = layer_norm(x, γ, β, ε): each example normalised over its features, then γ ⊙ x̂ + β."""
+    m = use.module
+    flow = use.flow(0)
+    if tuple(m.normalized_shape) != flow.features or len(flow.features) != 1:
+        raise use.refuse(f"normalized_shape={tuple(m.normalized_shape)} over an input of shape "
+                         f"{tuple(flow.shape)}; derive normalises one feature vector per example",
+                         "normalise the last dimension of a (batch, features) input")
+    net = use.net
+    l = net.new_layer()
+    eps = net.given(net.fresh("eps", l), m.eps)
+    gamma = net.parameter(use, "weight", f"gamma{l}")[0] if m.weight is not None else "1"
+    beta = net.parameter(use, "bias", f"beta{l}")[0] if m.bias is not None else "0"
+    z = net.fresh("z", l)
+    net.equation(z, f"layer_norm({flow.name}, {gamma}, {beta}, {eps})", use)
+    return flow.derived(z)

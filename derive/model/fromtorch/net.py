@@ -3,8 +3,11 @@
 A ``Flow`` is one tensor of the model as derive holds it: its name in the equations and PyTorch's
 shape of it. An activation (``kind="data"``) is written with one column per example: PyTorch's
 (batch, features…) becomes a matrix of prod(features) rows and one column per example, the
-features flattened in PyTorch's (row-major) order, so ``Flatten`` changes no number. A parameter
-used directly in a ``forward`` (``kind="tensor"``) keeps PyTorch's matrix, a vector as a column.
+features flattened in PyTorch's (row-major) order, so ``Flatten`` changes no number. An image
+(``kind="image"``: the input and output of a Conv2d or a pooling) is one example's C×H×W tensor,
+as derive's ``conv2d`` takes it. Class indices (``kind="index"``, an Embedding's input) are a
+list of whole numbers. A parameter used directly in a ``forward`` (``kind="tensor"``) keeps
+PyTorch's shape, a vector as a column.
 
 ``Net`` collects the lines, the inputs' values, the parameters (with their scalar names and the
 PyTorch parameter each comes from) and the nodes whose values must agree with PyTorch's.
@@ -38,7 +41,7 @@ class Flow:
     name: str
     shape: tuple
     batched: bool
-    kind: str = "data"  # "data": one column per example; "tensor": a parameter as PyTorch holds it
+    kind: str = "data"  # "data" (one column per example), "image", "index" or "tensor" (see above)
     last: str = ""
 
     @property
@@ -49,19 +52,27 @@ class Flow:
     def width(self) -> int:
         return prod(self.features)
 
-    def derived(self, name: str, features: tuple | None = None, last: str = "") -> "Flow":
-        """The flow of a result with this one's batch (and these features, else the same)."""
+    def derived(self, name: str, features: tuple | None = None, last: str = "",
+                kind: str | None = None) -> "Flow":
+        """The flow of a result with this one's batch (and these features and kind, else the
+        same)."""
         features = self.features if features is None else tuple(features)
         shape = ((self.shape[0],) if self.batched else ()) + features
-        return Flow(name, shape, self.batched, "data", last)
+        return Flow(name, shape, self.batched, kind or self.kind, last)
 
 
-def columns(t, batched: bool, kind: str = "data") -> list:
-    """A PyTorch tensor as derive's nested lists: one column per example (features flattened),
-    or, for a parameter, its matrix (a vector as a column, a 0-d tensor as a number)."""
+def columns(t, batched: bool, kind: str = "data"):
+    """A PyTorch tensor as derive's value of that kind (see the module docstring): one column per
+    example (features flattened); one image C×H×W; class indices; or a parameter as it is (a
+    vector as a column, a 0-d tensor as a number)."""
+    if kind == "index":
+        return t.detach().cpu().long().tolist()
     t = t.detach().cpu().double()
     if kind == "tensor":
-        return t.item() if t.dim() == 0 else t.reshape(t.shape[0], -1).tolist()
+        return t.item() if t.dim() == 0 else (t.reshape(t.shape[0], -1).tolist() if t.dim() <= 2
+                                              else t.tolist())
+    if kind == "image":
+        return t.reshape(t.shape[-3:]).tolist()
     if batched:
         return t.reshape(t.shape[0], -1).T.tolist()
     return t.reshape(-1, 1).tolist()
@@ -91,7 +102,7 @@ class Use:
     def where(self) -> str:
         """Where the node sits, as a message names it: ``layer 2 (Dropout(p=0.5, …))`` in a
         Sequential, else the module's path in the model, or the function and its node."""
-        if self.module is not None:
+        if self.node.op == "call_module":
             if self.net.sequential and self.path.isdigit():
                 return f"layer {int(self.path) + 1} ({self.module})"
             return f"`{self.path}` ({self.module})" if self.path else f"the model ({self.module})"
@@ -198,7 +209,8 @@ class Net:
             self.values[name] = columns(part, False, "tensor")
             if p.requires_grad:
                 self.params.append(name)
-                rows = part.reshape(part.shape[0], -1) if part.dim() else None
+                # entries by scalar names (w1_2_1) for vectors and matrices; a kernel is itself
+                rows = part.reshape(part.shape[0], -1) if 0 < part.dim() <= 2 else None
                 if rows is not None and rows.numel() > 1:
                     scalar = name[0].lower() + name[1:]
                     for j in range(rows.shape[0]):
