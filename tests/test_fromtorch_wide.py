@@ -422,3 +422,27 @@ def test_the_documents_of_a_traced_model_render_without_source_code():
     text = ex.to_text()
     assert "s2 = z2 + X" in text and "a2 = tanh(s2)" in text
     assert ex.to_latex().count(r"\begin{document}") == 1
+
+
+def test_the_documents_of_cnns_and_cells_show_their_layers():
+    cnn = derive.from_torch(decimals(CNN(), 1, scale=0.3), data(1, 2, 7, 7), torch.tensor([2]),
+                            loss="cross_entropy")
+    words = " ".join(cnn.to_text().split())
+    for line in ("c1 = conv2d[s=2, p=1](X, K1) + b1", "p1 = maxpool[size=2](a1)", "f1 = vec(p1)",
+                 "∂L/∂K1 = corr(X, ∂L/∂c1)"):
+        assert line in words, line
+    md = cnn.to_markdown()
+    assert "conv2d(" not in md.replace("\\operatorname{conv2d}", "") and "torch" not in md
+    lstm = derive.from_torch(decimals(nn.LSTMCell(3, 2), 7), (data(2, 3), (data(2, 2, seed=1),
+                                                              data(2, 2, seed=2))), data(2, 2, seed=9))
+    words = " ".join(lstm.to_text().split())
+    assert "c1 = f1 ⊙ C0 + i1 ⊙ g1" in words and "h1 = o1 ⊙ tanh(c1)" in words
+
+
+def test_the_cnn_document_compiles_without_an_overfull_box(pdflatex, tmp_path):
+    from tests.latex_documents import compile_latex
+    from tests.test_layout import overfull
+    ex = derive.from_torch(decimals(CNN(), 1, scale=0.3), data(1, 2, 7, 7), torch.tensor([2]),
+                           loss="cross_entropy")
+    build = compile_latex(tmp_path / "cnn", ex.to_latex())
+    assert (build.returncode, build.errors, overfull(build.log)) == (0, [], [])
