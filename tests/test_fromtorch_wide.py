@@ -174,6 +174,26 @@ class Gated(nn.Module):
         return self.out(F.leaky_relu(g, negative_slope=0.3).view(x.size(0), -1))
 
 
+class Affine(nn.Module):
+    """Parameters used directly: x @ W + b, and F.linear(h, V, c)."""
+
+    def __init__(self):
+        super().__init__()
+        self.W = nn.Parameter(torch.zeros(3, 4))
+        self.b = nn.Parameter(torch.zeros(4))
+        self.V = nn.Parameter(torch.zeros(2, 4))
+        self.c = nn.Parameter(torch.zeros(2))
+
+    def forward(self, x, h=None):
+        return F.linear(torch.tanh(x @ self.W + self.b), self.V, self.c)
+
+
+def test_parameters_multiplied_directly_match_torch():
+    model = decimals(Affine(), 4)
+    ex = assert_matches_torch(model, data(3, 3), data(3, 2, seed=1))
+    assert [eq.source for eq in ex.graph.equations][:1] == ["W.T @ X"]
+
+
 def test_functions_methods_numbers_and_parameters_in_forward_match_torch():
     model = decimals(Gated(), 5)
     assert_matches_torch(model, data(4, 3), data(4, 1, seed=3), "mse")
@@ -328,6 +348,22 @@ def test_embedding_then_linear_with_class_indices_matches_torch(indices, labels)
     assert all(not grad[r].any() for r in range(6) if r not in picked)
 
 
+def test_indices_given_as_a_list_and_pooling_functions_first():
+    emb = decimals(nn.Sequential(nn.Embedding(5, 2), nn.Linear(2, 3)), 1)
+    ex = derive.from_torch(emb, [4, 0, 4], [2, 1, 0], loss="cross_entropy")
+    L = F.cross_entropy(emb(torch.tensor([4, 0, 4])), torch.tensor([2, 1, 0]))
+    assert math.isclose(float(ex.value("L")), L.item(), rel_tol=1e-12)
+
+    class PoolFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2 * 2 * 2, 1)
+
+        def forward(self, x):
+            return self.fc(F.avg_pool2d(x, 2).flatten(1))
+    assert_matches_torch(decimals(PoolFirst(), 2), data(1, 2, 4, 4), data(1, 1, seed=2))
+
+
 def test_layer_norm_between_linears_matches_torch():
     model = decimals(nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4, eps=1e-3), nn.ReLU(),
                                    nn.Linear(4, 2)), 6)
@@ -405,6 +441,12 @@ def test_softplus_past_its_threshold_is_refused_not_silently_wrong():
                                                r"threshold=1 makes PyTorch's softplus the identity"
                                                r".* at 1 entry .*raise threshold above 3"):
         derive.from_torch(model, x, y)
+    # the default threshold (20) too, on the mlp builder's path
+    plain = nn.Sequential(nn.Linear(1, 1), nn.Softplus()).double()
+    with torch.no_grad():
+        plain[0].weight.fill_(10.0)
+    with pytest.raises(UnsupportedModel, match=r"layer 2 \(Softplus\(beta=1.0, threshold=20.0\)\): threshold=20"):
+        derive.from_torch(plain, x, y)
     # below the threshold both are the smooth softplus, and agree
     ex = derive.from_torch(model, torch.tensor([[0.5]], dtype=torch.float64), y)
     assert math.isclose(float(ex.value("L")), math.log1p(math.exp(0.5)) ** 2, rel_tol=1e-12)

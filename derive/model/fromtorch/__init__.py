@@ -53,15 +53,14 @@ def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = Non
     from .net import Net
     from ..tensors import TensorExample
 
-    inputs = _inputs(x)
     masks = _masks(module, masks)
-    traced = Traced(module, inputs, masks)
+    traced = Traced(module, _arguments(x), masks)
     target = _target(y, loss)
     pairs = mlp_layers(traced) if traced.failure is None else None
     out_ref = traced.outputs
     if pairs is not None:
         check_activations(traced, Net(traced.recorded, sequential=True))
-        ex = mlp_example(traced, pairs, inputs[0], target, loss, lr, title)
+        ex = mlp_example(traced, pairs, traced.inputs[0], target, loss, lr, title)
         ex.meta["torch_parameters"] = torch_names(pairs)
         ex.meta["torch_shapes"] = {n: tuple(p.shape) for n, p in traced.reference.named_parameters()}
         loss_value, grads = _reference(traced, loss, out_ref, target, pairs[-1][1] == "softmax")
@@ -112,23 +111,14 @@ def torch_gradients(ex) -> dict:
     return {k: np.concatenate([floats(ex.grad_tensor(n)) for n in v], axis=0) for k, v in names.items()}
 
 
-def _inputs(x) -> tuple:
-    """The forward's arguments as float64 tensors (class indices stay integers): a tuple of
-    tensors (or of lists) is several arguments, anything else one."""
+def _arguments(x) -> tuple:
+    """The forward's arguments: a tuple of tensors (or of lists, arrays, tuples) is several,
+    anything else one."""
     import torch
-    if isinstance(x, tuple) and x and all(isinstance(v, (torch.Tensor, tuple)) or hasattr(v, "shape")
-                                          or isinstance(v, list) for v in x):
-        return tuple(_tensor(v) for v in x)
-    return (_tensor(x),)
-
-
-def _tensor(v):
-    import numpy as np
-    import torch
-    if isinstance(v, tuple):
-        return tuple(_tensor(e) for e in v)
-    t = v.detach() if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v, dtype=float))
-    return t.double() if t.is_floating_point() or not t.dtype.is_signed else t
+    if isinstance(x, tuple) and x and all(isinstance(v, (torch.Tensor, tuple, list)) or hasattr(v, "shape")
+                                          for v in x):
+        return x
+    return (x,)
 
 
 def _target(y, loss: str):

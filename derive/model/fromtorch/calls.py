@@ -15,6 +15,7 @@ from .modules import flatten_flow
 from .net import Flow, Use, number
 
 FUNCTIONS: dict = {}  # function object -> writer(use)
+FUNCTION_RANKS: dict = {}  # function object -> dimensions of one example's input, where it says
 METHODS: dict[str, Callable] = {}  # tensor method name -> writer(use)
 
 
@@ -95,6 +96,7 @@ def _registered():
     FUNCTIONS[operator.matmul] = FUNCTIONS[torch.matmul] = _matmul
     FUNCTIONS[F.linear] = _linear
     FUNCTIONS[F.dropout] = _dropout_function
+    FUNCTION_RANKS[F.max_pool2d] = FUNCTION_RANKS[F.avg_pool2d] = 3
     FUNCTIONS[F.max_pool2d] = _as_module(torch.nn.MaxPool2d, "maxpool2d", (
         "input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"))
     FUNCTIONS[F.avg_pool2d] = _as_module(torch.nn.AvgPool2d, "avgpool2d", (

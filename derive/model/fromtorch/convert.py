@@ -38,24 +38,6 @@ def reference_loss(loss: str, out, y, probabilities: bool):
     return scale * err.sum() / batch
 
 
-def first_rank(gm, node) -> int | None:
-    """How many dimensions one example of this input has: the ``rank`` of the first module that
-    reads it (through functions that keep shapes), None where nothing says."""
-    from .modules import MODULES
-    seen, queue = set(), list(node.users)
-    while queue:
-        n = queue.pop(0)
-        if n.name in seen:
-            continue
-        seen.add(n.name)
-        if n.op == "call_module":
-            entry = MODULES.get(type(gm.get_submodule(n.target)).__name__)
-            if entry is not None and entry.rank is not None:
-                return entry.rank
-        queue.extend(n.users)
-    return None
-
-
 def write_graph(traced, masks: dict) -> tuple[Net, object]:
     """Every node of the traced graph as equations: (the Net, the output's Flow or tuple)."""
     import torch
@@ -68,8 +50,8 @@ def write_graph(traced, masks: dict) -> tuple[Net, object]:
               failure=traced.failure, masks=masks)
     env: dict = {}
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-    for k, node in enumerate(placeholders):
-        env[node.name] = _input_flows(net, traced, node, k)
+    for k, node in enumerate(placeholders):  # one left out takes its default (None: a zero state)
+        env[node.name] = _input_flows(net, traced, node, k) if k < len(traced.inputs) else None
     out = None
     for node in gm.graph.nodes:
         if node.op == "placeholder":
@@ -134,7 +116,7 @@ def _input_flow(net: Net, traced, node, value, name: str) -> Flow:
     """An argument of the forward, laid out for the first module that reads it: class indices
     for an Embedding (named i), one image for a Conv2d or a pooling, else one column per
     example."""
-    rank = first_rank(traced.gm, node)
+    rank = traced.rank(node)
     batched = value.dim() > rank if rank is not None else value.dim() >= 2
     kind = "index" if rank == 0 else ("image" if rank == 3 else "data")
     if kind == "index":

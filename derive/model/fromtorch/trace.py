@@ -27,17 +27,16 @@ class Traced:
     ``paths``: a call_module node's target -> its path in the user's model ('' for the model
     itself, when it is one built-in module)."""
 
-    def __init__(self, module, inputs: tuple, masks: dict):
+    def __init__(self, module, arguments: tuple, masks: dict):
         import torch
         import torch.fx as fx
         if not isinstance(module, torch.nn.Module):
             raise UnsupportedModel(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
         self.model = module
         self.reference = copy.deepcopy(module).double()
-        self.inputs = inputs
         self.masks = masks
         if _leaf(self.reference):
-            self.gm = _single_module_graph(self.reference, len(inputs))
+            self.gm = _single_module_graph(self.reference, len(arguments))
             self.paths = {"model": ""}
         else:
             try:
@@ -48,7 +47,30 @@ class Traced:
                     f"({type(reason).__name__}: {str(reason).splitlines()[0] if str(reason) else ''}); "
                     f"write forward without control flow that depends on the data") from None
             self.paths = {}
+        placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
+        self.inputs = tuple(_as_tensor(a, self.rank(p) == 0) for a, p in zip(arguments, placeholders))
         self.recorded = self._run()
+
+    def rank(self, node) -> int | None:
+        """How many dimensions one example of this input has: the ``rank`` of the first module
+        (or pooling function) that reads it, through functions that keep shapes; None where
+        nothing says. 0: class indices (an Embedding)."""
+        from .calls import FUNCTION_RANKS
+        from .modules import MODULES
+        seen, queue = set(), list(node.users)
+        while queue:
+            n = queue.pop(0)
+            if n.name in seen:
+                continue
+            seen.add(n.name)
+            if n.op == "call_module":
+                entry = MODULES.get(type(self.gm.get_submodule(n.target)).__name__)
+                if entry is not None and entry.rank is not None:
+                    return entry.rank
+            if n.op == "call_function" and n.target in FUNCTION_RANKS:
+                return FUNCTION_RANKS[n.target]
+            queue.extend(n.users)
+        return None
 
     def path(self, target: str) -> str:
         return self.paths.get(target, target)
@@ -86,6 +108,20 @@ class Traced:
             first = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
             self.failure = f"PyTorch cannot run the model on these inputs ({first})"
         return recorded
+
+
+def _as_tensor(v, index: bool):
+    """An argument as PyTorch takes it: float64 (a float32 weight's input too), or class
+    indices as whole numbers (int64) for an Embedding; tuples element by element."""
+    import numpy as np
+    import torch
+    if isinstance(v, tuple):
+        return tuple(_as_tensor(e, index) for e in v)
+    t = v.detach() if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
+    if index:
+        whole = not t.is_floating_point() or bool((t == t.round()).all())
+        return t.long() if whole else t.double()
+    return t.double()
 
 
 def _snapshot(value):
