@@ -36,8 +36,15 @@ def torch_loss(out, y, loss):
         return F.cross_entropy(out, y)
     if loss == "mse":
         return F.mse_loss(out, y)
+    batch = out.shape[0] if out.dim() > 1 else 1
     if loss == "half_squared_error":
-        return 0.5 * ((out - y) ** 2).sum() / (out.shape[0] if out.dim() > 1 else 1)
+        return 0.5 * ((out - y) ** 2).sum() / batch
+    if loss == "squared_error":
+        return ((out - y) ** 2).sum() / batch
+    if loss == "absolute_error":
+        return (out - y).abs().sum() / batch
+    if loss == "binary_cross_entropy":  # derive's: summed over outputs, mean over the batch
+        return F.binary_cross_entropy(out, y, reduction="sum") / batch
     raise ValueError(loss)
 
 
@@ -88,6 +95,16 @@ def test_each_layer_between_linears_matches_torch(name, loss):
     x = data(5, 3)
     y = torch.tensor([0, 2, 1, 1, 0]) if loss == "cross_entropy" else data(5, 3, seed=2)
     assert_matches_torch(model, x, y, loss)
+
+
+@pytest.mark.parametrize("loss", ["half_squared_error", "squared_error", "absolute_error",
+                                  "binary_cross_entropy"])
+@pytest.mark.parametrize("slope", [0.5, 1.0])  # ELU(0.5) is traced; ELU(1) is the mlp builder's
+def test_every_loss_matches_torch(loss, slope):
+    model = decimals(nn.Sequential(nn.Linear(3, 4), nn.ELU(slope), nn.Linear(4, 2), nn.Sigmoid()), 3)
+    y = torch.round(torch.rand(4, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 10) / 10
+    ex = assert_matches_torch(model, data(4, 3), y, loss)
+    assert ("layers" in ex.meta) == (slope == 1.0)  # the mlp builder's example, or the traced one
 
 
 def test_a_single_example_unbatched_matches_torch():

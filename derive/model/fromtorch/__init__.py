@@ -47,11 +47,15 @@ def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = Non
         raise DeriveError(f"from_torch: loss {loss!r} is not supported; choose one of: "
                           + ", ".join(sorted(TORCH_LOSSES)))
     import torch
+    from ...core.engine import Graph
+    from ...core.functions import FUNCTIONS
+    from ...core.parser import parse_equations
+    from ...core.tensor import TENSOR_FUNCTIONS
+    from ..tensors import TensorExample
     from .convert import loss_lines, verify, write_graph
+    from .net import Net
     from .sequential import check_activations, mlp_example, mlp_layers, torch_names
     from .trace import Traced
-    from .net import Net
-    from ..tensors import TensorExample
 
     masks = _masks(module, masks)
     traced = Traced(module, _arguments(x), masks)
@@ -63,27 +67,25 @@ def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = Non
         ex = mlp_example(traced, pairs, traced.inputs[0], target, loss, lr, title)
         ex.meta["torch_parameters"] = torch_names(pairs)
         ex.meta["torch_shapes"] = {n: tuple(p.shape) for n, p in traced.reference.named_parameters()}
-        loss_value, grads = _reference(traced, loss, out_ref, target, pairs[-1][1] == "softmax")
+        batch = out_ref.shape[0] if out_ref.dim() > 1 else 1
+        loss_value, grads = _reference(traced, loss, out_ref, target, pairs[-1][1] == "softmax", batch)
         _compare(ex, loss_value, grads)
         return ex
     net, out = write_graph(traced, masks)
     if isinstance(module, torch.nn.LSTMCell) and isinstance(out, tuple):
         out, out_ref = out[0], out_ref[0]  # one step of a bare LSTMCell: the loss of h'
-    flow, probabilities = loss_lines(net, out, loss, target, "")
-    from ...core.engine import Graph
-    from ...core.functions import FUNCTIONS
-    from ...core.parser import parse_equations
-    from ...core.tensor import TENSOR_FUNCTIONS
+    flow, probabilities = loss_lines(net, out, loss, target)
     inputs_order = [n for n in net.values if n != "Y"] + ["Y"]
     graph = Graph(parse_equations("\n".join(net.lines), {**FUNCTIONS, **TENSOR_FUNCTIONS}),
                   tensor=True, inputs=inputs_order)
     params = net.scalar_params()
     batch = flow.shape[0] if flow.batched else 1
     meta = {"loss": loss, "batch": batch, "focus": params[0] if params else None,
-            "torch_parameters": {k: v.names for k, v in net.torch_parameters.items()}}
+            "torch_parameters": {k: v.names for k, v in net.torch_parameters.items()},
+            "torch_shapes": {k: v.shape for k, v in net.torch_parameters.items()}}
     ex = TensorExample(graph, net.values, params, lr, title or _title(module, traced, flow), "tensor",
                        meta, net.aliases)
-    reference = _reference(traced, loss, out_ref, target, probabilities)
+    reference = _reference(traced, loss, out_ref, target, probabilities, batch)
     verify(ex, net, traced, reference[0], reference[1])
     return ex
 
@@ -105,10 +107,11 @@ def torch_gradients(ex) -> dict:
     names = getattr(ex, "meta", {}).get("torch_parameters")
     if names is None:
         raise DeriveError("torch_gradients: this example was not made by from_torch")
+    shapes = ex.meta["torch_shapes"]
     if not isinstance(ex, TensorExample):  # the scalar mlp of one example: its entries' names
-        shapes = ex.meta["torch_shapes"]
         return {k: scalar_gradient(ex, v[0], shapes[k]) for k, v in names.items()}
-    return {k: np.concatenate([floats(ex.grad_tensor(n)) for n in v], axis=0) for k, v in names.items()}
+    return {k: np.concatenate([floats(ex.grad_tensor(n)).reshape(-1) for n in v]).reshape(shapes[k])
+            for k, v in names.items()}
 
 
 def _arguments(x) -> tuple:
@@ -146,10 +149,10 @@ def _masks(module, masks) -> dict:
     return out
 
 
-def _reference(traced, loss: str, out, target, probabilities: bool):
+def _reference(traced, loss: str, out, target, probabilities: bool, batch: int):
     """PyTorch's loss (float64) and every parameter's gradient."""
     from .convert import reference_loss
-    L = reference_loss(loss, out, target, probabilities)
+    L = reference_loss(loss, out, target, probabilities, batch)
     L.backward()
     grads = {name: (p.grad.to_dense() if p.grad.is_sparse else p.grad).detach().numpy().copy()
              for name, p in traced.reference.named_parameters() if p.grad is not None}

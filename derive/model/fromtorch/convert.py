@@ -14,25 +14,25 @@ from .net import Flow, Net, UnsupportedModel, Use, columns
 TORCH_LOSSES = {
     "mse": "nn.MSELoss() (mean over outputs and the batch)",
     "cross_entropy": "nn.CrossEntropyLoss() on the logits (softmax then cross-entropy, mean over the batch)",
-    "binary_cross_entropy": "nn.BCELoss()",
+    "binary_cross_entropy": "nn.BCELoss(reduction='sum') / batch (summed over outputs, mean over "
+                            "the batch: nn.BCELoss() for one output)",
     "half_squared_error": "0.5 * ((a - y)**2).sum() / batch",
     "squared_error": "((a - y)**2).sum() / batch",
     "absolute_error": "(a - y).abs().sum() / batch",
 }
 
 
-def reference_loss(loss: str, out, y, probabilities: bool):
+def reference_loss(loss: str, out, y, probabilities: bool, batch: int):
     """PyTorch's loss of that name on the model's output (float64), as TORCH_LOSSES states."""
     import torch
     import torch.nn.functional as F
-    batch = out.shape[0] if out.dim() > 1 else 1
     if loss == "cross_entropy":
         return F.nll_loss(torch.log(out), y) if probabilities else F.cross_entropy(out, y)
     y = y.reshape(out.shape)
     if loss == "mse":
         return F.mse_loss(out, y)
     if loss == "binary_cross_entropy":
-        return F.binary_cross_entropy(out, y)
+        return F.binary_cross_entropy(out, y, reduction="sum") / batch
     scale = {"half_squared_error": 0.5, "squared_error": 1.0, "absolute_error": 1.0}[loss]
     err = (out - y).abs() if loss == "absolute_error" else (out - y) ** 2
     return scale * err.sum() / batch
@@ -152,7 +152,7 @@ def _attribute(net: Net, traced, node) -> Flow:
     return Flow(name, tuple(value.shape), False, "tensor")
 
 
-def loss_lines(net: Net, out, loss: str, y, title_hint: str):
+def loss_lines(net: Net, out, loss: str, y):
     """The loss of the output: L = the loss over the batch (a softmax first for cross-entropy
     on logits, as nn.CrossEntropyLoss). Returns (Y's value, the output flow, probabilities?)."""
     from ...core.losses import loss as loss_spec

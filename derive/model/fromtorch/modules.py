@@ -278,7 +278,7 @@ def _gates(use: Use, l: int, gates: str, bias: bool) -> dict:
     return out
 
 
-def _affine(w: dict, k: int, x: str, h: str, inner_state: bool = False) -> tuple[str, str]:
+def _affine(w: dict, k: int, x: str, h: str) -> tuple[str, str]:
     """(W_i x + b_i, W_h h + b_h) of gate k."""
     def term(W, b, v):
         return f"{W} @ {v}" + (f" + {b}" if b else "")
