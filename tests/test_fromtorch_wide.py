@@ -107,6 +107,17 @@ def test_every_loss_matches_torch(loss, slope):
     assert ("layers" in ex.meta) == (slope == 1.0)  # the mlp builder's example, or the traced one
 
 
+@pytest.mark.parametrize("act", [nn.ReLU(), nn.LeakyReLU(0.2), nn.ELU(0.5), nn.ELU(), nn.SiLU()])
+def test_kinks_at_zero_take_pytorchs_derivative(act):
+    model = decimals(nn.Sequential(nn.Linear(2, 2), act, nn.Linear(2, 1)), 1)
+    with torch.no_grad():  # the first unit's pre-activation is exactly 0 on both examples
+        model[0].weight[0] = torch.tensor([1.0, -1.0])
+        model[0].bias[0] = 0.0
+    x = torch.tensor([[1.5, 1.5], [-0.5, -0.5]], dtype=torch.float64)
+    assert (model[0](x)[:, 0] == 0).all()
+    assert_matches_torch(model, x, data(2, 1, seed=4))
+
+
 def test_a_single_example_unbatched_matches_torch():
     model = decimals(nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.1), nn.Linear(4, 2, bias=False)), 4)
     ex = assert_matches_torch(model, data(3), data(2, seed=5), "mse")
@@ -214,6 +225,22 @@ def test_parameters_multiplied_directly_match_torch():
 def test_functions_methods_numbers_and_parameters_in_forward_match_torch():
     model = decimals(Gated(), 5)
     assert_matches_torch(model, data(4, 3), data(4, 1, seed=3), "mse")
+
+
+class Shared(nn.Module):
+    """One Linear applied twice: its gradient sums both uses."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.fc(torch.tanh(self.fc(x)))
+
+
+def test_a_module_used_twice_shares_its_parameters():
+    ex = assert_matches_torch(decimals(Shared(), 2), data(2, 3), data(2, 3, seed=1))
+    assert [eq.source for eq in ex.graph.equations][:3] == ["W1 @ X + b1", "tanh(z1)", "W1 @ a1 + b1"]
 
 
 class LSTMHead(nn.Module):
