@@ -92,6 +92,12 @@ WALK = {
     "ELU": ({}, {"alpha": [0.0, 0.5, 1.0, 2.5], "inplace": [True]}, _after_linear),
     "Softplus": ({}, {"beta": [0.5, 1.0, 3.0], "threshold": [1.0, 5.0, 20.0, 100.0]}, _after_linear),
     "GELU": ({}, {"approximate": ["none", "tanh"]}, _after_linear),
+    "SELU": ({}, {"inplace": [False, True]}, _after_linear),
+    "CELU": ({}, {"alpha": [1.0, 0.5, 2.0], "inplace": [True]}, _after_linear),
+    "LogSigmoid": ({}, {"args": [()], "kwargs": [{}]}, _after_linear),
+    "Softsign": ({}, {"args": [()], "kwargs": [{}]}, _after_linear),
+    "Tanhshrink": ({}, {"args": [()], "kwargs": [{}]}, _after_linear),
+    "Mish": ({}, {"inplace": [False, True]}, _after_linear),
     "Softmax": ({"dim": 1}, {"dim": [None, 0, 1, -1]}, _last),
     "LogSoftmax": ({"dim": 1}, {"dim": [None, 0, 1, -1]}, _last),
     "Dropout": ({}, {"p": [0.0, 0.2, 0.5, 1.0], "inplace": [False, True]}, _after_linear),
@@ -219,6 +225,8 @@ def test_batchnorm_in_eval_mode_uses_the_running_statistics():
     (lambda x: F.dropout(x, 0.5, training=True), r"training mode"),
     (lambda x: F.dropout(x, 0.5, training=False), None),
     (lambda x: x.softmax(-1), None),
+    (lambda x: F.celu(x, 0.5) + F.selu(x) + F.logsigmoid(x) + F.softsign(x) + F.tanhshrink(x)
+     + F.mish(x), None),
 ])
 def test_functional_settings_are_read_by_the_functions_signature(call, message):
     class Model(nn.Module):

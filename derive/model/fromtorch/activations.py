@@ -30,6 +30,11 @@ def _plain(name: str):
     return lambda s, use: f"{name}({{0}})"
 
 
+def _plain_form(form: str):
+    """An activation written with the registry's functions (Mish: z·tanh(softplus(z)))."""
+    return lambda s, use: form
+
+
 def _argument(use: Use, prefix: str, v) -> str:
     """A function's numeric argument: the number, or a negative one as a named constant (an
     argument must be a number or a name)."""
@@ -67,6 +72,18 @@ def _softplus(s, use):
         return "softplus({0})"
     b = number(beta)
     return f"softplus({b}*{{0}})/{b}"
+
+
+def _celu(s, use):
+    """CELU_α(z) = α·ELU(z/α): max(0, z) + min(0, α(e^(z/α) − 1))."""
+    if float(s["alpha"]) == 1:
+        return "elu({0})"
+    a = _argument(use, "alpha", s["alpha"])
+    return f"{a}*elu({{0}}/{a})"
+
+
+# SELU's constants, as PyTorch writes them (float64 holds them to 17 digits)
+SELU_ALPHA, SELU_SCALE = "1.6732632423543772848170429916717", "1.0507009873554804934193349852946"
 
 
 def _gelu(s, use):
@@ -112,13 +129,20 @@ ACTIVATIONS: dict[str, Activation] = {
     "gelu": Activation(_gelu, {"approximate": "none"}, "gelu"),
     "softmax": Activation(_softmax_over_features("softmax"), {"dim": None}, "softmax", "softmax"),
     "log_softmax": Activation(_softmax_over_features("log_softmax"), {"dim": None}, None, "log_softmax"),
+    "selu": Activation(lambda s, use: f"{SELU_SCALE}*elu({{0}}, {SELU_ALPHA})", {"inplace": False}),
+    "celu": Activation(_celu, {"alpha": 1.0, "inplace": False}),
+    "logsigmoid": Activation(_plain_form("log(sigmoid({0}))"), {}),
+    "softsign": Activation(_plain_form("{0}/(1 + abs({0}))"), {}),
+    "tanhshrink": Activation(_plain_form("{0} - tanh({0})"), {}),
+    "mish": Activation(_plain_form("{0}*tanh(softplus({0}))"), {"inplace": False}),
 }
 
 # nn.Module class -> its activation (its settings are the module's attributes of those names)
 ACTIVATION_MODULES = {
     "ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "SiLU": "silu", "Identity": "identity",
     "LeakyReLU": "leaky_relu", "ELU": "elu", "Softplus": "softplus", "GELU": "gelu",
-    "Softmax": "softmax", "LogSoftmax": "log_softmax",
+    "Softmax": "softmax", "LogSoftmax": "log_softmax", "SELU": "selu", "CELU": "celu",
+    "LogSigmoid": "logsigmoid", "Softsign": "softsign", "Tanhshrink": "tanhshrink", "Mish": "mish",
 }
 
 

@@ -75,7 +75,9 @@ def _registered():
             (F.softplus, "softplus", ("input", "beta", "threshold")),
             (F.gelu, "gelu", ("input", "approximate")), (torch.softmax, "softmax", by_dim),
             (F.softmax, "softmax", by_dim), (torch.log_softmax, "log_softmax", by_dim),
-            (F.log_softmax, "log_softmax", by_dim)):
+            (F.log_softmax, "log_softmax", by_dim), (F.selu, "selu", x), (torch.selu, "selu", x),
+            (F.celu, "celu", ("input", "alpha")), (F.logsigmoid, "logsigmoid", x),
+            (F.softsign, "softsign", x), (F.tanhshrink, "tanhshrink", x), (F.mish, "mish", x)):
         FUNCTIONS[fn] = _activation_function(fn, name, positional)
     for name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax"):
         METHODS[name] = _activation_method(name)
