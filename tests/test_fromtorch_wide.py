@@ -118,6 +118,19 @@ def test_kinks_at_zero_take_pytorchs_derivative(act):
     assert_matches_torch(model, x, data(2, 1, seed=4))
 
 
+@pytest.mark.parametrize("last", [nn.Tanh(), nn.LogSoftmax(dim=1)])
+def test_cross_entropy_after_another_activation_softmaxes_it_as_torch(last):
+    # nn.CrossEntropyLoss takes whatever the model gives as logits: a softmax of tanh(z)
+    model = decimals(nn.Sequential(nn.Linear(3, 3), last), 2)
+    ex = assert_matches_torch(model, data(4, 3), torch.tensor([0, 2, 1, 1]), "cross_entropy")
+    assert [eq.source for eq in ex.graph.equations][-2] == "softmax(a1)"
+
+
+def test_an_image_output_with_mse_matches_torch():
+    model = decimals(nn.Sequential(nn.Conv2d(1, 2, 2), nn.Sigmoid()), 3)
+    assert_matches_torch(model, data(1, 1, 4, 4), data(1, 2, 3, 3, seed=1), "mse")
+
+
 def test_a_single_example_unbatched_matches_torch():
     model = decimals(nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(0.1), nn.Linear(4, 2, bias=False)), 4)
     ex = assert_matches_torch(model, data(3), data(2, seed=5), "mse")

@@ -54,13 +54,14 @@ def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = Non
     from ..tensors import TensorExample
     from .convert import loss_lines, verify, write_graph
     from .net import Net
-    from .sequential import check_activations, mlp_example, mlp_layers, torch_names
+    from .sequential import check_activations, mlp_example, mlp_layers, mlp_loss_fits, torch_names
     from .trace import Traced
 
     masks = _masks(module, masks)
     traced = Traced(module, _arguments(x), masks)
     target = _target(y, loss)
     pairs = mlp_layers(traced) if traced.failure is None else None
+    pairs = pairs if pairs is not None and mlp_loss_fits(pairs, loss) else None
     out_ref = traced.outputs
     if pairs is not None:
         check_activations(traced, Net(traced.recorded, sequential=True))

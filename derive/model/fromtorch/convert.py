@@ -8,7 +8,7 @@ import numpy as np
 
 from ...core.errors import DeriveError
 from ...core.tensor import PRECISION
-from .net import Flow, Net, UnsupportedModel, Use, columns
+from .net import Flow, Net, UnsupportedModel, Use, columns, plain_name
 
 # loss name in derive -> what PyTorch's loss of that name computes, for the docs
 TORCH_LOSSES = {
@@ -144,22 +144,25 @@ def _attribute(net: Net, traced, node) -> Flow:
         raise UnsupportedModel(f"from_torch: `{node.target}` is "
                                f"{type(value).__name__ if not isinstance(value, torch.Tensor) else f'a {value.dim()}-d tensor'}; "
                                f"a forward may read parameters of up to 2 dimensions")
-    base = node.target.rsplit(".", 1)[-1]
-    from .net import plain_name
-    name = base if plain_name(base) and base not in net.taken and len(base) <= 8 else net.fresh("P", len(net.params) + 1)
-    net.tensor_parameter(value, node.target, (name,)) if isinstance(value, torch.nn.Parameter) \
-        else net.given(name, columns(value, False, "tensor"))
+    base = node.target.rsplit(".", 1)[-1]  # its own name where the equations can take it
+    fits = plain_name(base) and base not in net.taken and len(base) <= 8
+    name = base if fits else net.fresh("P", len(net.params) + 1)
+    if isinstance(value, torch.nn.Parameter):
+        net.tensor_parameter(value, node.target, (name,))
+    else:
+        net.given(name, columns(value, False, "tensor"))
     return Flow(name, tuple(value.shape), False, "tensor")
 
 
 def loss_lines(net: Net, out, loss: str, y):
-    """The loss of the output: L = the loss over the batch (a softmax first for cross-entropy
-    on logits, as nn.CrossEntropyLoss). Returns (Y's value, the output flow, probabilities?)."""
+    """The loss of the output: L = the loss over the batch (for cross-entropy a softmax first,
+    as nn.CrossEntropyLoss, unless the model ends with one). Returns (the output flow, whether
+    the loss takes it as probabilities)."""
     from ...core.losses import loss as loss_spec
     if isinstance(out, tuple):
         raise UnsupportedModel(f"from_torch: the model returns {len(out)} tensors; the loss needs "
                                f"one (return the prediction only)")
-    if not isinstance(out, Flow) or out.kind != "data":
+    if not isinstance(out, Flow) or out.kind not in ("data", "image"):
         raise UnsupportedModel("from_torch: the model's output is not computed from its input")
     spec = loss_spec(loss)
     prev, probabilities = out.name, out.last == "softmax"
@@ -169,9 +172,6 @@ def loss_lines(net: Net, out, loss: str, y):
             raise UnsupportedModel(f"from_torch: cross_entropy needs class scores per example; the "
                                    f"output has shape {tuple(out.shape)}: add nn.Flatten() "
                                    f"(and a Linear layer)")
-        if out.last and out.last != "softmax":
-            raise UnsupportedModel(f"from_torch: cross_entropy takes the logits of the last layer "
-                                   f"(or a final Softmax); the output is a {out.last}")
         if not probabilities:
             prev = net.equation("p", f"softmax({out.name})")
     net.given("Y", target_matrix(y, out, loss == "cross_entropy"))
@@ -187,6 +187,11 @@ def target_matrix(target, out: Flow, classes: bool):
         target = target.tolist()
     arr = np.asarray(target, dtype=object)
     batch, width = (out.shape[0] if out.batched else 1), out.width
+    if out.kind == "image":
+        if arr.size != width:
+            raise DeriveError(f"from_torch: the model gives an image of shape {out.features}; y "
+                              f"has shape {tuple(np.shape(target))}")
+        return np.asarray(target, dtype=float).reshape(out.features).tolist()
     if classes and arr.size == batch and (arr.ndim <= 1 or arr.shape[-1] != width or width == 1):
         flat = [int(v) for v in arr.reshape(-1)]
         return flat if out.batched else flat[0]

@@ -34,6 +34,12 @@ def mlp_layers(traced) -> list | None:
     return pairs
 
 
+def mlp_loss_fits(pairs, loss: str) -> bool:
+    """Cross-entropy on the mlp builder's path takes logits (or a final Softmax); after another
+    activation PyTorch's softmax of it is written node by node."""
+    return loss != "cross_entropy" or pairs[-1][1] in (None, "identity", "softmax")
+
+
 def check_activations(traced, net: Net):
     """Each activation's own checks (a Softplus input past its threshold …), by its entry."""
     import torch
@@ -62,11 +68,7 @@ def mlp_example(traced, pairs, x, y, loss: str, lr, title):
     biases = [layer.bias.detach().double().tolist() for layer, _, _ in pairs]
     acts = [a or "identity" for _, a, _ in pairs]
     if loss == "cross_entropy" and acts[-1] != "softmax":
-        if acts[-1] != "identity":
-            from .net import UnsupportedModel
-            raise UnsupportedModel(f"from_torch: cross_entropy takes the logits of a Linear layer "
-                                   f"(or a final Softmax); the last layer applies {acts[-1]}")
-        acts[-1] = "softmax"
+        acts[-1] = "softmax"  # the logits' softmax, as nn.CrossEntropyLoss
     xs = x.detach().double().tolist()
     batch = isinstance(xs[0], list)
     if loss == "cross_entropy":
