@@ -387,6 +387,21 @@ def test_a_sequential_cnn_with_average_pooling_matches_torch():
     assert_matches_torch(model, data(1, 1, 5, 5), data(1, 2, seed=1), "mse")
 
 
+def test_flattening_a_batch_of_one_whole_gives_one_example():
+    class Whole(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, 2)
+            self.fc = nn.Linear(9, 2)
+
+        def forward(self, x):
+            return self.fc(torch.flatten(torch.relu(self.conv(x))))  # (1, 1, 3, 3) -> (9,)
+    ex = assert_matches_torch(decimals(Whole(), 3), data(1, 1, 4, 4), data(2, seed=1), "mse")
+    assert ex.shape("z2") == (2, 1)
+    with pytest.raises(UnsupportedModel, match=r"merges the 3 examples of the batch into one vector"):
+        derive.from_torch(nn.Sequential(nn.Linear(2, 2), nn.Flatten(0)).double(), data(3, 2), data(6))
+
+
 def test_a_batch_of_images_is_refused_by_name():
     with pytest.raises(UnsupportedModel, match=r"batch of 3 images; derive's conv2d .* one image"):
         derive.from_torch(CNN().double(), data(3, 2, 7, 7), torch.tensor([0, 1, 2]), loss="cross_entropy")

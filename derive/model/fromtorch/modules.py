@@ -121,6 +121,12 @@ def flatten_flow(use: Use, start_dim: int, end_dim: int) -> Flow:
     flow = use.flow(0)
     ndim = len(flow.shape)
     end = end_dim + ndim if end_dim < 0 else end_dim
+    whole = start_dim == 0 and end == ndim - 1  # the batch too: one vector
+    if whole and flow.batched:
+        if flow.shape[0] != 1:
+            raise use.refuse(f"flattening from dimension 0 merges the {flow.shape[0]} examples of "
+                             f"the batch into one vector", "flatten from dimension 1 (start_dim=1)")
+        flow = Flow(flow.name, flow.features, False, flow.kind, flow.last)  # a batch of one: the example
     if flow.kind == "image":  # one image as one column: f = vec(x), channel by channel, row by row
         if (start_dim == (1 if flow.batched else 0)) and end == ndim - 1:
             f = use.net.fresh("f")
@@ -133,7 +139,7 @@ def flatten_flow(use: Use, start_dim: int, end_dim: int) -> Flow:
         if flow.shape and flow.shape[0] == 1 and ndim >= 2 and start_dim == 1:
             # one example of one row: PyTorch reads (1, n) as a batch of one, as derive does
             flow = Flow(flow.name, flow.shape, True, flow.kind, flow.last)
-        elif start_dim == 0 and end == ndim - 1:
+        elif whole:
             return Flow(flow.name, (flow.width,), False)
         else:
             raise use.refuse(f"flattening one example of shape {tuple(flow.shape)} from dimension "
