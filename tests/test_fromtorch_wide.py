@@ -402,6 +402,16 @@ def test_flattening_a_batch_of_one_whole_gives_one_example():
         derive.from_torch(nn.Sequential(nn.Linear(2, 2), nn.Flatten(0)).double(), data(3, 2), data(6))
 
 
+def test_dropout_on_an_image_takes_an_image_mask():
+    model = decimals(nn.Sequential(nn.Conv2d(1, 2, 2), nn.Dropout(0.5), nn.Flatten(), nn.Linear(18, 1)), 5)
+    x, y = data(1, 1, 4, 4), data(1, 1, seed=1)
+    mask = (torch.arange(18).reshape(1, 2, 3, 3) % 3 != 0).long()
+    ex = derive.from_torch(model, x, y, masks={"1": mask})
+    L = F.mse_loss(model[3](model[2](model[0](x) * mask / 0.5)), y)
+    assert math.isclose(float(ex.value("L")), L.item(), rel_tol=1e-12)
+    assert ex.shape("mask1") == (2, 3, 3)
+
+
 def test_a_batch_of_images_is_refused_by_name():
     with pytest.raises(UnsupportedModel, match=r"batch of 3 images; derive's conv2d .* one image"):
         derive.from_torch(CNN().double(), data(3, 2, 7, 7), torch.tensor([0, 1, 2]), loss="cross_entropy")

@@ -13,7 +13,7 @@ from typing import Callable
 
 from ...core.tensor import conv_windows
 from .activations import ACTIVATION_MODULES, module_settings, write_activation
-from .net import Flow, Use, number
+from .net import Flow, Use, columns, number
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,8 @@ def dropout(use: Use):
 
 
 def mask_columns(use: Use, mask, flow: Flow) -> list:
+    """The mask as the input is laid out (one column per example, or the image), 0s and 1s."""
     import torch
-    from .net import columns
     t = torch.as_tensor(mask).detach()
     if tuple(t.shape) != tuple(flow.shape):
         raise use.refuse(f"its mask has shape {tuple(t.shape)}; it needs the input's shape "
@@ -106,8 +106,11 @@ def mask_columns(use: Use, mask, flow: Flow) -> list:
     if not bool(((t == 0) | (t == 1)).all()):
         raise use.refuse("its mask must hold 1 (kept) and 0 (dropped) only",
                          "pass (output != 0) of a training-mode call, not the scaled output")
-    rows = columns(t, flow.batched)
-    return [[int(v) for v in row] for row in rows]
+    return _whole(columns(t, flow.batched, flow.kind))
+
+
+def _whole(v):
+    return [_whole(e) for e in v] if isinstance(v, list) else int(v)
 
 
 @module("Flatten", None)
