@@ -59,7 +59,7 @@ def assert_matches_torch(model, x, y, loss="mse", masks=None, forward=None, **kw
     assert math.isclose(float(ex.value("L")), L.item(), rel_tol=1e-10, abs_tol=1e-12)
     ours = torch_gradients(ex)
     expected = {n: p.grad.to_dense() if p.grad.is_sparse else p.grad
-                for n, p in model.named_parameters() if p.requires_grad}
+                for n, p in model.named_parameters() if p.grad is not None}  # those the loss reaches
     assert set(ours) == set(expected), (sorted(ours), sorted(expected))
     for name, g in expected.items():
         np.testing.assert_allclose(ours[name].reshape(g.shape), g.numpy(), rtol=1e-10, atol=1e-12,
@@ -570,3 +570,67 @@ def test_the_cnn_document_compiles_without_an_overfull_box(pdflatex, tmp_path):
                            loss="cross_entropy")
     build = compile_latex(tmp_path / "cnn", ex.to_latex())
     assert (build.returncode, build.errors, overfull(build.log)) == (0, [], [])
+
+
+class Calls(nn.Module):
+    """One small forward per refusal: ``how`` picks what it does after a Linear."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.how = how
+        self.grid = nn.Parameter(torch.ones(2, 2, 2))
+        self.norm = nn.LayerNorm(2)
+
+    def forward(self, x):
+        h = self.fc(x)
+        how = self.how
+        if how == "reshape":
+            return h.reshape(-1, 2)
+        if how == "matmul":
+            return torch.matmul(h, h)
+        if how == "transpose":
+            return h.T
+        if how == "alpha":
+            return torch.add(h, x, alpha=0.5)
+        if how == "rounding":
+            return torch.div(h, 2, rounding_mode="floor")
+        if how == "grid":
+            return h * self.grid
+        if how == "norm":
+            return self.norm(h)
+        return h
+
+
+@pytest.mark.parametrize("how, message", [
+    ("reshape", r"reshaping \(3, 4\) to \(6, 2\) is not modelled"),
+    ("matmul", r"`matmul` .*a matrix product of shapes \(3, 4\) and \(3, 4\) is not modelled"),
+    ("transpose", r"`getattr` .*the attribute \.T is not modelled"),
+    ("rounding", r"`div` .*arguments \['rounding_mode'\] are not modelled"),
+    ("grid", r"`grid` is a 3-d tensor"),
+    ("norm", r"`norm` \(LayerNorm\(\(2,\).*normalized_shape=\(2,\) over an input of shape \(3, 4\)"),
+])
+def test_calls_that_are_not_modelled_are_named(how, message):
+    with pytest.raises(UnsupportedModel, match=message):
+        derive.from_torch(Calls(how).double(), data(3, 4), data(3, 4))
+
+
+def test_torch_add_with_alpha_is_modelled():
+    assert_matches_torch(decimals(Calls("alpha"), 1), data(3, 4), data(3, 4, seed=1))
+
+
+@pytest.mark.parametrize("model, x, message", [
+    (lambda: nn.Sequential(nn.Embedding(4, 2)), torch.tensor([[0, 1], [2, 3]]),
+     r"feeds an Embedding; give class indices \(a tensor of whole numbers"),
+    (lambda: nn.Sequential(nn.Embedding(4, 2)), torch.tensor([0.5, 1.0]),
+     r"feeds an Embedding; give class indices"),
+    (lambda: nn.Sequential(nn.Linear(4, 4), nn.MaxPool2d(2)), data(3, 4),
+     r"layer 2 \(MaxPool2d.*it takes one image \(channels, height, width\)"),
+    (lambda: nn.Sequential(nn.Conv2d(2, 1, 2)), data(1, 1, 3, 3),
+     r"layer 1 \(Conv2d.*it takes 2 channel\(s\) but receives 1"),
+    (lambda: nn.GRUCell(3, 2), (data(2, 3), data(2, 3)),
+     r"the model \(GRUCell\(3, 2\)\): its state has shape \(2, 3\); it needs 2 entries per example"),
+])
+def test_inputs_a_layer_cannot_take_are_named(model, x, message):
+    with pytest.raises(UnsupportedModel, match=message):
+        derive.from_torch(model().double(), x, torch.zeros(2))

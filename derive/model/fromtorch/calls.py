@@ -90,6 +90,7 @@ def _registered():
     FUNCTIONS[torch.neg] = _negation
     METHODS["neg"] = _negation
     FUNCTIONS[operator.getitem] = _getitem
+    FUNCTIONS[getattr] = _attribute
     FUNCTIONS[torch.flatten] = _flatten_function
     METHODS["flatten"] = _flatten_function
     METHODS["view"] = METHODS["reshape"] = _reshape
@@ -155,9 +156,10 @@ def _binary(op: str):
     def write(use: Use):
         a, b = use.args[0], use.args[1] if len(use.args) > 1 else use.kwargs.get("other")
         alpha = use.kwargs.get("alpha", 1)
-        extra = set(use.kwargs) - {"other", "alpha"} - ({"rounding_mode"} if op == "/" else set())
-        if extra or use.kwargs.get("rounding_mode") is not None or len(use.args) > 2:
-            raise use.refuse(f"arguments {sorted(extra) or use.args[2:]} are not modelled")
+        extra = sorted(k for k, v in use.kwargs.items()
+                       if k not in ("other", "alpha") and not (k == "rounding_mode" and v is None))
+        if extra or len(use.args) > 2:
+            raise use.refuse(f"arguments {extra or list(use.args[2:])} are not modelled")
         shape = _broadcast(use, a, b)
         if shape is None:
             raise use.refuse(f"its operands have shapes {a.shape} and {b.shape}; derive "
@@ -188,6 +190,15 @@ def _getitem(use: Use):
         return seq[index]
     raise use.refuse("indexing a tensor (x[…]) is not modelled",
                      "write the model without slices (nn.Flatten, separate layers)")
+
+
+def _attribute(use: Use):
+    """x.shape (a number of the reference run, as x.size()); any other attribute is refused."""
+    name = use.args[1] if len(use.args) > 1 else None
+    if name == "shape":
+        return tuple(use.torch_out())
+    raise use.refuse(f"the attribute .{name} is not modelled",
+                     "write the forward with nn modules, + − * /, and the activations")
 
 
 def _flatten_function(use: Use):
