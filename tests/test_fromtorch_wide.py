@@ -634,3 +634,50 @@ def test_torch_add_with_alpha_is_modelled():
 def test_inputs_a_layer_cannot_take_are_named(model, x, message):
     with pytest.raises(UnsupportedModel, match=message):
         derive.from_torch(model().double(), x, torch.zeros(2))
+
+
+# --- the batch convention: the examples as rows, as PyTorch holds them -----------------------------
+
+ROWS = {
+    "mlp": (lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3)), lambda: data(4, 3),
+            torch.tensor([0, 2, 1, 1]), "cross_entropy"),
+    "residual": (lambda: Residual(), lambda: data(4, 3), torch.tensor([1, 0, 0, 1]), "cross_entropy"),
+    "gated": (lambda: Gated(), lambda: data(4, 3), data(4, 1, seed=3), "mse"),
+    "affine": (lambda: Affine(), lambda: data(3, 3), data(3, 2, seed=1), "mse"),
+    "batchnorm": (lambda: nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 2)),
+                  lambda: data(5, 3), data(5, 2, seed=1), "mse"),
+    "batchnorm-eval": (lambda: nn.Sequential(nn.Linear(3, 4), _bn_eval(), nn.Linear(4, 2)),
+                       lambda: data(5, 3), data(5, 2, seed=1), "mse"),
+    "layernorm": (lambda: nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 2)),
+                  lambda: data(3, 3), torch.tensor([1, 0, 1]), "cross_entropy"),
+    "embedding": (lambda: nn.Sequential(nn.Embedding(6, 4), nn.Linear(4, 3)),
+                  lambda: torch.tensor([2, 0, 5, 2]), torch.tensor([1, 2, 0, 1]), "cross_entropy"),
+    "lstm": (lambda: LSTMHead(), lambda: (data(2, 3), data(2, 2, seed=1), data(2, 2, seed=2)),
+             data(2, 2, seed=3), "mse"),
+    "gru": (lambda: nn.GRUCell(3, 2), lambda: data(4, 3), data(4, 2, seed=9), "mse"),
+    "cnn": (lambda: CNN(), lambda: data(1, 2, 7, 7), torch.tensor([2]), "cross_entropy"),
+    "softmax-over-batch": (lambda: nn.Sequential(nn.Linear(3, 3), nn.Softmax(dim=0)),
+                           lambda: data(4, 3), data(4, 3, seed=1), "mse"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROWS))
+def test_the_examples_as_rows_give_pytorchs_numbers_and_the_columns_loss(name):
+    make, x, y, loss = ROWS[name]
+    model = decimals(make(), 3)
+    rows = assert_matches_torch(model, x(), y, loss, batch="rows")
+    cols = derive.from_torch(model, x(), y, loss=loss)
+    assert float(rows.value("L")) == pytest.approx(float(cols.value("L")), rel=1e-12)
+    for k, g in torch_gradients(cols).items():
+        np.testing.assert_allclose(torch_gradients(rows)[k], g, rtol=1e-12, atol=1e-14)
+    if name in ("mlp", "residual"):
+        assert rows.shape("X") == (4, 3) and cols.shape("X") == (3, 4)  # PyTorch's layout, and its transpose
+        assert [eq.source for eq in rows.graph.equations][0] == "X @ W1.T + b1"
+
+
+def test_rows_refuse_what_derive_writes_only_in_columns():
+    model = nn.Sequential(nn.Conv1d(1, 1, 2), nn.Flatten()).double()
+    with pytest.raises(UnsupportedModel, match=r"layer 1 \(Conv1d.*batch=\"rows\" it is not modelled"):
+        derive.from_torch(model, data(2, 1, 4), data(2, 3), batch="rows")
+    with pytest.raises(derive.DeriveError, match=r"batch must be \"columns\" .* or \"rows\""):
+        derive.from_torch(model, data(2, 1, 4), data(2, 3), batch="row")

@@ -26,7 +26,8 @@ from .net import UnsupportedModel
 __all__ = ["from_torch", "torch_gradients", "UnsupportedModel", "TORCH_LOSSES"]
 
 
-def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = None, masks=None):
+def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = None, masks=None,
+               batch: str = "columns"):
     """The Example for ``module`` on inputs ``x`` (one example, or a batch as rows, as PyTorch
     takes it; a tuple for a forward of several arguments, as ``(x, h)`` for an RNNCell or
     ``(x, (h, c))`` for an LSTMCell) and targets ``y`` (class indices for
@@ -36,6 +37,8 @@ def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = Non
     a softmax is added, as ``nn.CrossEntropyLoss`` does. A ``Dropout`` in training mode needs the
     units it keeps: ``masks={"drop": mask}`` by the module's path (its name in
     ``model.named_modules()``), the mask 1 where kept and 0 where dropped, of its input's shape.
+    ``batch="rows"`` writes the examples as rows, as PyTorch holds them (``X @ W1.T + b1``);
+    the default ``"columns"`` makes each example a column (``W1 @ X + b1``).
 
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 3))
@@ -46,6 +49,9 @@ def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = Non
     if loss not in TORCH_LOSSES:
         raise DeriveError(f"from_torch: loss {loss!r} is not supported; choose one of: "
                           + ", ".join(sorted(TORCH_LOSSES)))
+    if batch not in ("columns", "rows"):
+        raise DeriveError(f"from_torch: batch must be \"columns\" (each example a column: W @ X + b) "
+                          f"or \"rows\" (each a row, as PyTorch: X @ W.T + b), got {batch!r}")
     import torch
     from ...core.engine import Graph
     from ...core.functions import FUNCTIONS
@@ -61,18 +67,19 @@ def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = Non
     traced = Traced(module, _arguments(x), masks)
     target = _target(y, loss)
     pairs = mlp_layers(traced) if traced.failure is None else None
-    pairs = pairs if pairs is not None and mlp_loss_fits(pairs, loss) else None
+    # the mlp builder's rows hold W as X @ W reads it (in × out); PyTorch's is written node by node
+    pairs = pairs if pairs is not None and mlp_loss_fits(pairs, loss) and batch == "columns" else None
     out_ref = traced.outputs
     if pairs is not None:
         check_activations(traced, Net(traced.recorded, sequential=True))
         ex = mlp_example(traced, pairs, traced.inputs[0], target, loss, lr, title)
         ex.meta["torch_parameters"] = torch_names(pairs)
         ex.meta["torch_shapes"] = {n: tuple(p.shape) for n, p in traced.reference.named_parameters()}
-        batch = out_ref.shape[0] if out_ref.dim() > 1 else 1
-        loss_value, grads = _reference(traced, loss, out_ref, target, pairs[-1][1] == "softmax", batch)
+        count = out_ref.shape[0] if out_ref.dim() > 1 else 1
+        loss_value, grads = _reference(traced, loss, out_ref, target, pairs[-1][1] == "softmax", count)
         _compare(ex, loss_value, grads)
         return ex
-    net, out = write_graph(traced, masks)
+    net, out = write_graph(traced, masks, rows=batch == "rows")
     if isinstance(module, torch.nn.LSTMCell) and isinstance(out, tuple):
         out, out_ref = out[0], out_ref[0]  # one step of a bare LSTMCell: the loss of h'
     flow, probabilities = loss_lines(net, out, loss, target)
@@ -80,13 +87,13 @@ def from_torch(module, x, y, loss: str = "mse", lr=None, title: str | None = Non
     graph = Graph(parse_equations("\n".join(net.lines), {**FUNCTIONS, **TENSOR_FUNCTIONS}),
                   tensor=True, inputs=inputs_order)
     params = net.scalar_params()
-    batch = flow.shape[0] if flow.batched else 1
-    meta = {"loss": loss, "batch": batch, "focus": params[0] if params else None,
+    count = flow.shape[0] if flow.batched else 1
+    meta = {"loss": loss, "batch": count, "focus": params[0] if params else None,
             "torch_parameters": {k: v.names for k, v in net.torch_parameters.items()},
             "torch_shapes": {k: v.shape for k, v in net.torch_parameters.items()}}
     ex = TensorExample(graph, net.values, params, lr, title or _title(module, traced, flow), "tensor",
-                       meta, net.aliases)
-    reference = _reference(traced, loss, out_ref, target, probabilities, batch)
+                       meta, net.aliases, batch=batch)
+    reference = _reference(traced, loss, out_ref, target, probabilities, count)
     verify(ex, net, traced, reference[0], reference[1])
     return ex
 

@@ -107,7 +107,8 @@ def _softmax_over_features(name: str):
         dim = dim + ndim if dim < 0 else dim
         feature_axis = 1 if flow.batched else 0
         if flow.batched and ndim == 2 and dim == 0 and flow.kind == "data":
-            return f"{name}({{0}}, axis=1)"  # over the batch: along each row of derive's columns
+            # over the batch: along each row of derive's columns (down each column of its rows)
+            return f"{name}({{0}}, axis={0 if use.net.rows else 1})"
         if dim != feature_axis or len(flow.features) != 1 or flow.kind != "data":
             raise use.refuse(
                 f"dim={s['dim']} takes the {name} over axis {dim} of a {ndim}-d input of shape "

@@ -233,15 +233,16 @@ def _matmul(use: Use):
     """x @ W with W a parameter (PyTorch's x Wᵀ-free form): Wᵀ x per example; W @ x for one
     example."""
     a, b = use.args
+    rows = use.net.rows
     if isinstance(a, Flow) and isinstance(b, Flow) and a.kind == "data" and b.kind == "tensor" \
             and len(b.shape) == 2 and len(a.features) == 1 and a.features[0] == b.shape[0]:
         node = use.net.fresh("z")
-        use.net.equation(node, f"{b.name}.T @ {a.name}", use)
+        use.net.equation(node, f"{a.name} @ {b.name}" if rows else f"{b.name}.T @ {a.name}", use)
         return a.derived(node, (b.shape[1],))
     if isinstance(a, Flow) and isinstance(b, Flow) and a.kind == "tensor" and b.kind == "data" \
             and len(a.shape) == 2 and not b.batched and b.shape == (a.shape[1],):
         node = use.net.fresh("z")
-        use.net.equation(node, f"{a.name} @ {b.name}", use)
+        use.net.equation(node, use.net.affine(a.name, b.name), use)
         return b.derived(node, (a.shape[0],))
     raise use.refuse(f"a matrix product of shapes {getattr(a, 'shape', a)} and "
                      f"{getattr(b, 'shape', b)} is not modelled",
@@ -258,7 +259,7 @@ def _linear(use: Use):
     if b is not None and not (isinstance(b, Flow) and b.kind == "tensor" and b.shape == (W.shape[0],)):
         raise use.refuse("its bias must be a parameter vector of the output's width")
     node = use.net.fresh("z")
-    use.net.equation(node, f"{W.name} @ {x.name}" + (f" + {b.name}" if b is not None else ""), use)
+    use.net.equation(node, use.net.affine(W.name, x.name, b.name if b is not None else ""), use)
     return x.derived(node, (W.shape[0],))
 
 

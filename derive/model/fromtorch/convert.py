@@ -8,7 +8,7 @@ import numpy as np
 
 from ...core.errors import DeriveError
 from ...core.tensor import PRECISION
-from .net import Flow, Net, UnsupportedModel, Use, columns, plain_name
+from .net import Flow, Net, UnsupportedModel, Use, plain_name
 
 # loss name in derive -> what PyTorch's loss of that name computes, for the docs
 TORCH_LOSSES = {
@@ -38,7 +38,7 @@ def reference_loss(loss: str, out, y, probabilities: bool, batch: int):
     return scale * err.sum() / batch
 
 
-def write_graph(traced, masks: dict) -> tuple[Net, object]:
+def write_graph(traced, masks: dict, rows: bool = False) -> tuple[Net, object]:
     """Every node of the traced graph as equations: (the Net, the output's Flow or tuple)."""
     import torch
     from torch.fx.node import map_arg
@@ -47,7 +47,7 @@ def write_graph(traced, masks: dict) -> tuple[Net, object]:
 
     gm = traced.gm
     net = Net(traced.recorded, sequential=isinstance(traced.model, torch.nn.Sequential),
-              failure=traced.failure, masks=masks)
+              failure=traced.failure, masks=masks, rows=rows)
     env: dict = {}
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     for k, node in enumerate(placeholders):  # one left out takes its default (None: a zero state)
@@ -129,7 +129,7 @@ def _input_flow(net: Net, traced, node, value, name: str) -> Flow:
         raise UnsupportedModel(f"from_torch: the input `{node.name}` is a batch of "
                                f"{value.shape[0]} images; derive's conv2d and pooling take one "
                                f"image (C×H×W): pass one example (x[:1] or x[0])")
-    net.given(name, columns(value, batched, kind))
+    net.given(name, net.layout(value, batched, kind))
     return Flow(name, tuple(value.shape), batched, kind)
 
 
@@ -150,7 +150,7 @@ def _attribute(net: Net, traced, node) -> Flow:
     if isinstance(value, torch.nn.Parameter):
         net.tensor_parameter(value, node.target, (name,))
     else:
-        net.given(name, columns(value, False, "tensor"))
+        net.given(name, net.layout(value, False, "tensor"))
     return Flow(name, tuple(value.shape), False, "tensor")
 
 
@@ -174,13 +174,14 @@ def loss_lines(net: Net, out, loss: str, y):
                                    f"(and a Linear layer)")
         if not probabilities:
             prev = net.equation("p", f"softmax({out.name})")
-    net.given("Y", target_matrix(y, out, loss == "cross_entropy"))
+    net.given("Y", target_matrix(y, out, loss == "cross_entropy", net.rows))
     net.equation("L", spec.batch(prev, "Y", batch))
     return out, probabilities
 
 
-def target_matrix(target, out: Flow, classes: bool):
-    """Targets as one column per example (outputs × batch), or the class indices (0-based)."""
+def target_matrix(target, out: Flow, classes: bool, rows: bool = False):
+    """Targets as one column per example (outputs × batch; one row each with ``rows``), or the
+    class indices (0-based)."""
     if hasattr(target, "detach"):
         target = target.detach().cpu().tolist()
     elif hasattr(target, "tolist"):
@@ -199,7 +200,7 @@ def target_matrix(target, out: Flow, classes: bool):
         raise DeriveError(f"from_torch: the model gives {width} outputs per example; y has shape "
                           f"{tuple(np.shape(target))}")
     flat = np.asarray(target, dtype=float).reshape(batch, width)
-    return flat.T.tolist()
+    return flat.tolist() if rows else flat.T.tolist()
 
 
 def floats(t) -> np.ndarray:
@@ -224,7 +225,7 @@ def verify(ex, net: Net, traced, loss_value, grads: dict):
             flow, ref = flow[index], ref[index]
         ours = floats(ex.tensor(name))
         agree(f"`{name}` (node `{node}` of the traced forward)", ours,
-               np.asarray(columns(ref, flow.batched, flow.kind), dtype=float))
+               np.asarray(net.layout(ref, flow.batched, flow.kind), dtype=float))
     agree("the loss", floats(ex.tensor(ex.output)), np.array([[loss_value]]))
     for torch_name, where in net.torch_parameters.items():
         if torch_name in grads:

@@ -13,7 +13,7 @@ from typing import Callable
 
 from ...core.tensor import conv_windows
 from .activations import ACTIVATION_MODULES, module_settings, write_activation
-from .net import Flow, Use, columns, number
+from .net import Flow, Use, number
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def linear(use: Use):
     W = use.net.parameter(use, "weight", f"W{l}")[0]
     b = _bias(use, l)
     z = use.net.fresh("z", l)
-    use.net.equation(z, f"{W} @ {flow.name}" + (f" + {b}" if b else ""), use)
+    use.net.equation(z, use.net.affine(W, flow.name, b), use)
     return flow.derived(z, (m.out_features,))
 
 
@@ -106,7 +106,7 @@ def mask_columns(use: Use, mask, flow: Flow) -> list:
     if not bool(((t == 0) | (t == 1)).all()):
         raise use.refuse("its mask must hold 1 (kept) and 0 (dropped) only",
                          "pass (output != 0) of a training-mode call, not the scaled output")
-    return _whole(columns(t, flow.batched, flow.kind))
+    return _whole(use.net.layout(t, flow.batched, flow.kind))
 
 
 def _whole(v):
@@ -176,12 +176,14 @@ def batchnorm1d(use: Use):
             raise use.refuse("it needs a batch of at least 2 examples in training mode (the "
                              "variance of one is 0)")
         mu, d, var = net.fresh("mu", l), net.fresh("d", l), net.fresh("var", l)
-        net.equation(mu, f"batch_mean({x})")
+        # the mean over the batch: of each row of the columns; with rows, of each column
+        over = (lambda e: f"batch_mean(({e}).T).T") if net.rows else (lambda e: f"batch_mean({e})")
+        net.equation(mu, over(x))
         net.equation(d, f"{x} - {mu}")
-        net.equation(var, f"batch_mean({d}**2)")
+        net.equation(var, over(f"{d}**2"))
     else:  # eval: PyTorch's running statistics, which the loss does not differentiate
-        mu = net.given(net.fresh("mu", l), columns_of(m.running_mean))
-        var = net.given(net.fresh("var", l), columns_of(m.running_var))
+        mu = net.given(net.fresh("mu", l), net.layout(m.running_mean, False, "tensor"))
+        var = net.given(net.fresh("var", l), net.layout(m.running_var, False, "tensor"))
         d = net.fresh("d", l)
         net.equation(d, f"{x} - {mu}")
     s, xhat = net.fresh("s", l), net.fresh("xhat", l)
@@ -195,10 +197,6 @@ def batchnorm1d(use: Use):
     else:
         net.equation(z, xhat, use)
     return flow.derived(z)
-
-
-def columns_of(t) -> list:
-    return t.detach().cpu().double().reshape(-1, 1).tolist()
 
 
 def _single(use: Use, value, what: str) -> int:
@@ -228,6 +226,9 @@ def conv1d(use: Use):
     if len(flow.features) != 2:
         raise use.refuse(f"its input has shape {tuple(flow.shape)}; it takes (batch, channels, "
                          f"length)")
+    if use.net.rows:
+        raise use.refuse("derive's conv1d convolves columns; with batch=\"rows\" it is not "
+                         "modelled", "use the default batch=\"columns\"")
     if (m.in_channels, m.out_channels, m.groups) != (1, 1, 1):
         raise use.refuse(f"it has {m.in_channels} input and {m.out_channels} output channels; "
                          f"derive's conv1d takes one channel (in_channels=1, out_channels=1)")
@@ -256,7 +257,8 @@ def _zeros(use: Use, width: int, name: str) -> Flow:
     """The state a call leaves out: zeros, as PyTorch takes it (an input named H0, C0)."""
     x = use.flow(0)
     shape = ((x.shape[0],) if x.batched else ()) + (width,)
-    zeros = [[0] * (x.shape[0] if x.batched else 1) for _ in range(width)]
+    count = x.shape[0] if x.batched else 1
+    zeros = [[0] * width for _ in range(count)] if use.net.rows else [[0] * count for _ in range(width)]
     return Flow(use.net.given(use.net.fresh(name, 0), zeros), shape, x.batched)
 
 
@@ -287,11 +289,9 @@ def _gates(use: Use, l: int, gates: str, bias: bool) -> dict:
     return out
 
 
-def _affine(w: dict, k: int, x: str, h: str) -> tuple[str, str]:
+def _affine(net, w: dict, k: int, x: str, h: str) -> tuple[str, str]:
     """(W_i x + b_i, W_h h + b_h) of gate k."""
-    def term(W, b, v):
-        return f"{W} @ {v}" + (f" + {b}" if b else "")
-    return term(w["W_i"][k], w["b_i"][k], x), term(w["W_h"][k], w["b_h"][k], h)
+    return net.affine(w["W_i"][k], x, w["b_i"][k]), net.affine(w["W_h"][k], h, w["b_h"][k])
 
 
 @module("RNNCell")
@@ -305,7 +305,7 @@ def rnn_cell(use: Use):
     net = use.net
     l = net.new_layer()
     w = _gates(use, l, "h", m.bias)
-    inner, state = _affine(w, 0, x.name, h.name)
+    inner, state = _affine(net, w, 0, x.name, h.name)
     out = net.fresh("h", l)
     net.equation(out, f"{m.nonlinearity}({inner} + {state})", use)
     return x.derived(out, (m.hidden_size,))
@@ -327,7 +327,7 @@ def lstm_cell(use: Use):
     w = _gates(use, l, "ifgo", m.bias)
     nodes = {}
     for k, (g, f) in enumerate(zip("ifgo", ("sigmoid", "sigmoid", "tanh", "sigmoid"))):
-        inner, hidden = _affine(w, k, x.name, h.name)
+        inner, hidden = _affine(net, w, k, x.name, h.name)
         nodes[g] = net.equation(net.fresh(g, l), f"{f}({inner} + {hidden})")
     c_new = net.equation(net.fresh("c", l), f"{nodes['f']}*{c.name} + {nodes['i']}*{nodes['g']}",
                          use, 1)
@@ -346,9 +346,9 @@ def gru_cell(use: Use):
     net = use.net
     l = net.new_layer()
     w = _gates(use, l, "rzn", m.bias)
-    r_in, r_h = _affine(w, 0, x.name, h.name)
-    z_in, z_h = _affine(w, 1, x.name, h.name)
-    n_in, n_h = _affine(w, 2, x.name, h.name)
+    r_in, r_h = _affine(net, w, 0, x.name, h.name)
+    z_in, z_h = _affine(net, w, 1, x.name, h.name)
+    n_in, n_h = _affine(net, w, 2, x.name, h.name)
     r = net.equation(net.fresh("r", l), f"sigmoid({r_in} + {r_h})")
     z = net.equation(net.fresh("z", l), f"sigmoid({z_in} + {z_h})")
     n = net.equation(net.fresh("n", l), f"tanh({n_in} + {r}*({n_h}))")

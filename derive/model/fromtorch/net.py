@@ -61,21 +61,24 @@ class Flow:
         return Flow(name, shape, self.batched, kind or self.kind, last)
 
 
-def columns(t, batched: bool, kind: str = "data"):
+def columns(t, batched: bool, kind: str = "data", rows: bool = False):
     """A PyTorch tensor as derive's value of that kind (see the module docstring): one column per
     example (features flattened); one image C×H×W; class indices; or a parameter as it is (a
-    vector as a column, a 0-d tensor as a number)."""
+    vector as a column, a 0-d tensor as a number). ``rows``: the batch convention whose
+    examples are rows — one row per example, a parameter vector a row."""
     if kind == "index":
         return t.detach().cpu().long().tolist()
     t = t.detach().cpu().double()
     if kind == "tensor":
-        return t.item() if t.dim() == 0 else (t.reshape(t.shape[0], -1).tolist() if t.dim() <= 2
-                                              else t.tolist())
+        if t.dim() == 0:
+            return t.item()
+        if t.dim() == 1:
+            return [t.tolist()] if rows else t.reshape(-1, 1).tolist()
+        return t.tolist()
     if kind == "image":
         return t.reshape(t.shape[-3:]).tolist()
-    if batched:
-        return t.reshape(t.shape[0], -1).T.tolist()
-    return t.reshape(-1, 1).tolist()
+    one_per_example = t.reshape(t.shape[0] if batched else 1, -1)
+    return one_per_example.tolist() if rows else one_per_example.T.tolist()
 
 
 def number(v) -> str:
@@ -152,8 +155,19 @@ class Net:
     taken: set = field(default_factory=lambda: set(RESERVED))
     masks: dict = field(default_factory=dict)  # Dropout path -> the units it keeps
     masks_used: set = field(default_factory=set)
+    rows: bool = False  # the batch convention: the examples are rows (X @ Wᵀ + b), not columns
     flows: dict = field(default_factory=dict)  # fx node name -> its Flow (or tuple of Flows)
     seen: dict = field(default_factory=dict)  # PyTorch parameter name -> its derive names
+
+    def layout(self, t, batched: bool, kind: str = "data"):
+        """A PyTorch tensor as this example's value (``columns`` in its batch convention)."""
+        return columns(t, batched, kind, self.rows)
+
+    def affine(self, W: str, x: str, b: str = "") -> str:
+        """W x + b for every example: ``W @ x + b`` with the examples as columns, ``x @ W.T + b``
+        with them as rows."""
+        product = f"{x} @ {W}.T" if self.rows else f"{W} @ {x}"
+        return product + (f" + {b}" if b else "")
 
     def reference(self, node: str):
         """PyTorch's value at a node; where PyTorch stopped before it, its error."""
@@ -206,7 +220,7 @@ class Net:
         for name, part in zip(names, parts):
             part = part if shape is None else part.reshape(shape)
             self.taken.add(name)
-            self.values[name] = columns(part, False, "tensor")
+            self.values[name] = self.layout(part, False, "tensor")
             if p.requires_grad:
                 self.params.append(name)
                 # entries by scalar names (w1_2_1) for vectors and matrices; a kernel is itself

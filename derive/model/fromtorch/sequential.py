@@ -70,10 +70,10 @@ def mlp_example(traced, pairs, x, y, loss: str, lr, title):
     if loss == "cross_entropy" and acts[-1] != "softmax":
         acts[-1] = "softmax"  # the logits' softmax, as nn.CrossEntropyLoss
     xs = x.detach().double().tolist()
-    batch = isinstance(xs[0], list)
+    several = isinstance(xs[0], list)  # a mini-batch, not one example
     if loss == "cross_entropy":
         ys = [int(v) for v in y.reshape(-1).tolist()]
-        targets = ys if batch else ys[0]
+        targets = ys if several else ys[0]
     else:
         targets = y.detach().double().tolist()
     return mlp(xs, weights, biases, targets, activation=acts, loss=loss, lr=lr, title=title)
