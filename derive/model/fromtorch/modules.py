@@ -176,11 +176,9 @@ def batchnorm1d(use: Use):
             raise use.refuse("it needs a batch of at least 2 examples in training mode (the "
                              "variance of one is 0)")
         mu, d, var = net.fresh("mu", l), net.fresh("d", l), net.fresh("var", l)
-        # the mean over the batch: of each row of the columns; with rows, of each column
-        over = (lambda e: f"batch_mean(({e}).T).T") if net.rows else (lambda e: f"batch_mean({e})")
-        net.equation(mu, over(x))
+        net.equation(mu, f"batch_mean({x})")  # over the examples, in either convention
         net.equation(d, f"{x} - {mu}")
-        net.equation(var, over(f"{d}**2"))
+        net.equation(var, f"batch_mean({d}**2)")
     else:  # eval: PyTorch's running statistics, which the loss does not differentiate
         mu = net.given(net.fresh("mu", l), net.layout(m.running_mean, False, "tensor"))
         var = net.given(net.fresh("var", l), net.layout(m.running_var, False, "tensor"))
