@@ -143,7 +143,7 @@ WALK = {
 }
 
 # a variant may be refused only by a message that names its argument (or the value's meaning)
-NAMES = {"num_features": "normalises", "max_norm": "max_norm", "padding_idx": "padding_idx", "in_channels": "channels", "out_channels": "channels",
+NAMES = {"num_features": "normalises", "in_channels": "channels", "out_channels": "channels",
          "start_dim": "start_dim", "end_dim": "end_dim", "dim": "dim=", "p": "p=1"}
 
 

@@ -141,9 +141,9 @@ def _attribute(net: Net, traced, node) -> Flow:
     for part in node.target.split("."):
         value = getattr(value, part)
     if not isinstance(value, torch.Tensor) or value.dim() > 2:
-        raise UnsupportedModel(f"from_torch: `{node.target}` is "
-                               f"{type(value).__name__ if not isinstance(value, torch.Tensor) else f'a {value.dim()}-d tensor'}; "
-                               f"a forward may read parameters of up to 2 dimensions")
+        what = f"a {value.dim()}-d tensor" if isinstance(value, torch.Tensor) else type(value).__name__
+        raise UnsupportedModel(f"from_torch: `{node.target}` is {what}; a forward may read "
+                               f"parameters of up to 2 dimensions")
     base = node.target.rsplit(".", 1)[-1]  # its own name where the equations can take it
     fits = plain_name(base) and base not in net.taken and len(base) <= 8
     name = base if fits else net.fresh("P", len(net.params) + 1)

@@ -402,12 +402,13 @@ def conv2d(use: Use):
     net = use.net
     l = net.new_layer()
     K = net.parameter(use, "weight", f"K{l}")[0]
-    b = net.parameter(use, "bias", f"b{l}", shape=(m.out_channels, 1, 1))[0] if m.bias is not None else ""
-    settings = "".join([f", stride={stride}" if stride != 1 else "", f", padding={padding}" if padding else ""])
+    b = "" if m.bias is None else net.parameter(use, "bias", f"b{l}", shape=(m.out_channels, 1, 1))[0]
+    settings = (f", stride={stride}" if stride != 1 else "") + (f", padding={padding}" if padding else "")
     c = net.fresh("c", l)
     net.equation(c, f"conv2d({flow.name}, {K}{settings})" + (f" + {b}" if b else ""), use)
     _, h, w = flow.features
-    out = (m.out_channels, len(conv_windows(h, kh, stride, padding)), len(conv_windows(w, kw, stride, padding)))
+    out = (m.out_channels, len(conv_windows(h, kh, stride, padding)),
+           len(conv_windows(w, kw, stride, padding)))
     return flow.derived(c, out)
 
 
