@@ -7,7 +7,8 @@ features flattened in PyTorch's (row-major) order, so ``Flatten`` changes no num
 (``kind="image"``: the input and output of a Conv2d or a pooling) is one example's C×H×W tensor,
 as derive's ``conv2d`` takes it. Class indices (``kind="index"``, an Embedding's input) are a
 list of whole numbers. A parameter used directly in a ``forward`` (``kind="tensor"``) keeps
-PyTorch's shape, a vector as a column.
+PyTorch's shape, a vector as a column. With ``batch="rows"`` an example is a row instead (and a
+parameter vector a row), as PyTorch holds them.
 
 ``Net`` collects the lines, the inputs' values, the parameters (with their scalar names and the
 PyTorch parameter each comes from) and the nodes whose values must agree with PyTorch's.
