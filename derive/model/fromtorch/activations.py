@@ -54,7 +54,8 @@ def _elu(s, use):
 def _softplus(s, use):
     """PyTorch's softplus is (1/β)·log(1 + e^(βz)), and z itself where βz > threshold (a jump:
     at threshold 1 it drops by 0.31). derive writes the smooth form, so it refuses when an entry
-    of the input lies past the threshold."""
+    of the input lies past the threshold — at the given values: the equation language has no
+    thresholded softplus, so a training run that carries an input past it is not re-checked."""
     beta, threshold = float(s["beta"]), float(s["threshold"])
     z = use.torch_in(0)
     over = (z * beta > threshold)
