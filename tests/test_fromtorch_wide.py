@@ -681,3 +681,22 @@ def test_rows_refuse_what_derive_writes_only_in_columns():
         derive.from_torch(model, data(2, 1, 4), data(2, 3), batch="rows")
     with pytest.raises(derive.DeriveError, match=r"batch must be \"columns\" .* or \"rows\""):
         derive.from_torch(model, data(2, 1, 4), data(2, 3), batch="row")
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_training_a_traced_model_follows_pytorchs_optimizer(optimizer):
+    import copy
+    model = decimals(Residual(), 3)
+    x, y = data(4, 3), torch.tensor([1, 0, 0, 1])
+    trained = derive.from_torch(model, x, y, loss="cross_entropy").train(steps=3, optimizer=optimizer,
+                                                                          lr=0.1)
+    ref = copy.deepcopy(model)
+    opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(ref.parameters(), lr=0.1)
+    losses = []
+    for _ in range(4):
+        opt.zero_grad()
+        L = F.cross_entropy(ref(x), y)
+        losses.append(L.item())
+        L.backward()
+        opt.step()
+    np.testing.assert_allclose([float(v) for v in trained.loss], losses, rtol=1e-10)
