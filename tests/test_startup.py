@@ -67,8 +67,8 @@ NOT_FOR_A_SCALAR_DOCUMENT = (
     "derive.courseware", "derive.io", "derive.core.tensor", "derive.core.tensorgraph",
     "derive.core.extend", "derive.core.matrixmath", "derive.model.tensors", "derive.model.layers", "derive.model.fromtorch",
     "derive.model.spec", "derive.solutions.matrixdoc", "derive.solutions.layerdocs",
-    "derive.rendering.notebook", "derive.rendering.diagrams", "derive.rendering.latex_layout",
-)
+    "derive.rendering.notebook", "derive.rendering.latex_layout",
+)  # (derive.rendering.diagrams is printed: every single-example document carries its diagram)
 
 
 @pytest.mark.parametrize("fmt", ["text", "md"])
