@@ -93,6 +93,7 @@ SLIDE_PLAN = {
     (4, "Forward pass"): "table",
     (4, "Backward pass"): "product",
     (4, "Observations"): "skip",
+    (4, "Generalisation"): "math",  # the asides and the conclusion are said aloud
     (5, "The question"): "lead",
     (5, "Simulation"): "figure",
     (6, "The problem"): "lead",
@@ -110,6 +111,9 @@ def _slide_blocks(s: Section, action: str) -> list:
             return blocks[start:]
     if action == "product":
         return [b for b in s.blocks if not isinstance(b, Step)]
+    if action == "math":  # the displays and tables, each with the sentence that introduces it
+        return [b for i, b in enumerate(blocks) if not isinstance(b, Say) or
+                i + 1 < len(blocks) and isinstance(blocks[i + 1], (Show, Table))]
     if action == "figure" and any(isinstance(b, Figure) for b in blocks):
         return blocks[:1] + [b for b in blocks if isinstance(b, Figure)]
     return blocks
