@@ -184,3 +184,92 @@ def test_a_script_in_a_title_never_runs(browser, tmp_path):
     browser.find_element("id", "solution-button").click()
     assert browser.execute_script("return window.pwned === undefined")
     assert "<script>window.pwned" in browser.title
+
+
+def _neuron_answers(x, w, b, y, lr, f, df, z=None, dL_da=None, digits=4):
+    """A neuron's steps (loss (a − y)²) computed from a planted z or ∂L/∂a onward, to ``digits``
+    significant figures: the answers of a student who slipped once and carried on correctly."""
+    import math
+    z = w * x + b if z is None else z
+    a = f(z)
+    g = 2 * (a - y) if dL_da is None else dL_da
+    steps = {"z": z, "a": a, "L": (a - y) ** 2, "dL/da": g, "da/dz": df(z), "dz/dw": x,
+             "dL/dw": g * df(z) * x}
+    steps["w_new"] = w - lr * steps["dL/dw"]
+    return {k: f"{v:.{digits}g}" if not math.isclose(v, round(v)) else str(round(v)) for k, v in steps.items()}
+
+
+def _verdicts(browser, answers: dict) -> dict:
+    """Type every answer, then check each box in order: the page's status per key."""
+    from selenium.webdriver.common.by import By
+    boxes = browser.find_elements(By.CSS_SELECTOR, "li.step")
+    for step in boxes:
+        box = step.find_element(By.CSS_SELECTOR, ".answer")
+        box.clear()
+        if box.get_attribute("data-key") in answers:
+            box.send_keys(answers[box.get_attribute("data-key")])
+    out = {}
+    for step in boxes:
+        key = step.find_element(By.CSS_SELECTOR, ".answer").get_attribute("data-key")
+        if key in answers:
+            step.find_element(By.CSS_SELECTOR, ".check").click()
+            classes = step.get_attribute("class").split()
+            out[key] = next(c for c in ("correct", "carried", "incorrect", "unreadable") if c in classes)
+    return out
+
+
+def test_worksheet_carries_errors_forward_as_derive_check_does(browser, tmp_path):
+    import math
+    tanh, sig = math.tanh, (lambda z: 1 / (1 + math.exp(-z)))
+    cases = [  # (the neuron, its activation and derivative, planted mistakes)
+        (dict(x=1.5, w=-0.8, b=0.3, y=1, lr=0.2), "tanh", tanh, lambda z: 1 - tanh(z) ** 2,
+         [dict(z=-0.5), dict(dL_da=-3.5), dict(z=0.9, digits=6)]),
+        (dict(x=-2, w=0.5, b=0.25, y=0, lr=0.1), "sigmoid", sig, lambda z: sig(z) * (1 - sig(z)),
+         [dict(z=0.75), dict(dL_da=0.9), dict()]),
+    ]
+    compared = carried = 0
+    for n, (values, activation, f, df, plants) in enumerate(cases):
+        ex = derive.neuron(**values, activation=activation)
+        page = tmp_path / f"carry-{n}.html"
+        page.write_text(ex.render("worksheet"), encoding="utf-8")
+        _open(browser, page)
+        for plant in plants:
+            answers = _neuron_answers(**values, f=f, df=df, **plant)
+            for drop in (None, "a"):  # every answer, and with one step left blank
+                given = {k: v for k, v in answers.items() if k != drop}
+                page_says = _verdicts(browser, given)
+                report = ex.check(given)
+                check_says = {k: report.status(k) for k in given}
+                assert page_says == check_says, (activation, plant, drop, page_says, check_says)
+                compared += len(given)
+                carried += sum(s == "carried" for s in check_says.values())
+    assert carried >= 20 and compared > 80  # the planted slips are carried: the test sees carrying
+    # derive's own example of the brief: z wrong, everything else computed from it
+    ex = derive.neuron(x=1.5, w=-0.8, b=0.3, y=1, lr=0.2, activation="tanh")
+    given = _neuron_answers(x=1.5, w=-0.8, b=0.3, y=1, lr=0.2, f=tanh, df=lambda z: 1 - tanh(z) ** 2, z=-0.5)
+    page = tmp_path / "carry-0.html"
+    _open(browser, page)
+    says = _verdicts(browser, given)
+    assert says["z"] == "incorrect" and list(says.values()).count("carried") == 6
+    from selenium.webdriver.common.by import By
+    text = browser.find_elements(By.CSS_SELECTOR, "li.step")[6].find_element(By.CSS_SELECTOR, ".verdict").text
+    assert text.startswith("✓ carried forward") and "which this step inherits" in text
+
+
+def test_a_changed_answer_is_checked_again(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    page = tmp_path / "seed.html"
+    page.write_text(derive.neuron(**SEED).render("worksheet"), encoding="utf-8")
+    _open(browser, page)
+    assert _answer(browser, 0, "7").startswith("✓ correct")
+    assert browser.find_element(By.ID, "score").text == "1 of 8 steps right"
+    step = browser.find_elements(By.CSS_SELECTOR, "li.step")[0]
+    step.find_element(By.CSS_SELECTOR, ".answer").send_keys("9")  # now 79: not checked yet, no credit
+    assert "correct" not in step.get_attribute("class").split()
+    assert browser.find_element(By.ID, "score").text == "0 of 8 steps right"
+    assert "not right yet" in _answer(browser, 0, "79")
+    assert _answer(browser, 0, "").startswith("? type a number")
+    assert _answer(browser, 0, "7").startswith("✓ correct")
+    browser.find_element(By.ID, "solution-button").click()  # the solution shown: no more credit
+    assert browser.find_element(By.ID, "score").text == "0 of 8 steps right"
+    assert "no credit" in _answer(browser, 1, "7")

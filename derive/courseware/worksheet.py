@@ -55,6 +55,99 @@ def _mistakes(ex, key: str) -> list:
     return [[v, t] for v, t in found.items()]
 
 
+class _Unsupported(Exception):
+    """A function the page's little evaluator does not compute (its step is not carried)."""
+
+
+# The functions the page's evaluator computes (worksheet.js ``FUNCTIONS``), by SymPy class name.
+PAGE_FUNCTIONS = {"exp": 1, "log": 1, "tanh": 1, "sin": 1, "cos": 1, "Abs": 1, "sign": 1,
+                  "Relu": 1, "LeakyRelu": 2, "Sigmoid": 1, "Softplus": 1, "Elu": 2, "Silu": 1,
+                  "IdentityActivation": 1, "Indicator": 1, "Maximum": None, "Minimum": None,
+                  "Max": None, "Min": None, "LogSumExp": None}
+RELATIONS = {">": ">", "<": "<", ">=": ">=", "<=": "<=", "==": "==", "!=": "!="}
+
+
+def _tree(e, ref) -> object:
+    """A SymPy expression as the page's evaluator reads it: a number, ``["v", id]`` (the value
+    of another meaning: the student's answer when given, else its own rule), or ``[op, args…]``."""
+    import sympy as sp
+    if e.is_Symbol:
+        return ["v", ref(str(e))]
+    if e is sp.true or e is sp.false:
+        return 1.0 if e is sp.true else 0.0
+    if e.is_Number:
+        return float(e)
+    if e.is_NumberSymbol:
+        return float(e)
+    if isinstance(e, sp.Add):
+        return ["+", *[_tree(a, ref) for a in e.args]]
+    if isinstance(e, sp.Mul):
+        return ["*", *[_tree(a, ref) for a in e.args]]
+    if isinstance(e, sp.Pow):
+        return ["^", _tree(e.base, ref), _tree(e.exp, ref)]
+    if isinstance(e, sp.core.relational.Relational) and e.rel_op in RELATIONS:
+        return [RELATIONS[e.rel_op], _tree(e.lhs, ref), _tree(e.rhs, ref)]
+    if isinstance(e, (sp.And, sp.Or)):
+        return ["and" if isinstance(e, sp.And) else "or", *[_tree(a, ref) for a in e.args]]
+    name = type(e).__name__
+    if isinstance(e, sp.Function) and name in PAGE_FUNCTIONS and \
+            PAGE_FUNCTIONS[name] in (None, len(e.args)):
+        return ["f", name, *[_tree(a, ref) for a in e.args]]
+    raise _Unsupported(name)
+
+
+def _meaning_id(kind, name="", of="", wrt="") -> str:
+    return ":".join((kind, name, of, wrt))
+
+
+def _rules(ex, ofs=()) -> dict:
+    """Carried forward in the page: per meaning (a value, a local derivative, a derivative, an
+    update) derive's own local rule in terms of other meanings — a node's line at its parents'
+    values, the local derivative at them, a derivative as the sum over the node's children of
+    (the child's derivative × the local), an update as θ − η·(its gradient) — so the page
+    recomputes a step from the student's earlier answers as ``derive check`` does (its forward
+    pass and reverse accumulation). {} for a matrix or symbolic example (not carried in the page);
+    a rule whose function the page cannot compute is left out (that step is not carried)."""
+    if getattr(ex, "matrices", False) or ex.symbolic or getattr(ex, "aliases", None) is not None:
+        return {}
+    graph, ev = ex.graph, ex.evaluation
+
+    def value(name):
+        return _meaning_id("value", name)
+    rules = {}
+
+    def add(key, build):
+        try:
+            rules[key] = build()
+        except (_Unsupported, TypeError, ValueError):
+            pass
+    for name in graph.inputs:
+        add(value(name), lambda name=name: float(ev.values[name]))
+    children = {n: [] for n in list(graph.inputs) + list(graph.nodes)}
+    for c, node in graph.nodes.items():
+        add(value(c), lambda node=node: _tree(node.expr, value))
+        for p in node.parents:
+            children.setdefault(p, []).append(c)
+            add(_meaning_id("local", "", c, p), lambda c=c, p=p: _tree(ev.symbolic_local(c, p), value))
+    outputs = {ex.output} | {o for o in ofs if o in graph.nodes}  # the derivatives the steps ask
+    for of in outputs:
+        for n in children:
+            if n == of:
+                rules[_meaning_id("derivative", "", of, n)] = 1.0
+                continue
+            terms = [["*", ["v", _meaning_id("derivative", "", of, c)], ["v", _meaning_id("local", "", c, n)]]
+                     for c in children.get(n, [])]
+            rules[_meaning_id("derivative", "", of, n)] = ["+", *terms] if terms else 0.0
+    if ex.lr is not None:
+        for name in graph.inputs:
+            try:
+                rules[_meaning_id("update", name)] = ["+", float(ev.values[name]), [
+                    "*", -float(ex.lr), ["v", _meaning_id("derivative", "", ex.output, name)]]]
+            except (TypeError, ValueError):
+                pass
+    return rules
+
+
 def _problem(ex) -> str:
     """The problem as HTML: the instructions and the document's section that states the
     computation and the given values (never a section with results)."""
@@ -75,6 +168,7 @@ def worksheet(ex, tolerance=None, steps=None, title: str | None = None) -> str:
     """The worksheet page for ``ex`` (an example with values); ``tolerance``: a spec's
     ``Tolerance`` (relative or absolute, replacing the digits rule as in ``derive check``);
     ``steps``: the answer keys asked (default: the spec's ``ask:``, else the worked solution's)."""
+    from ..checking.answers import meanings, parse_key
     from ..checking.tutor import Tutor
     from ..rendering.formats import Writer, get_format
     from ..rendering.worksheet import page
@@ -87,9 +181,11 @@ def worksheet(ex, tolerance=None, steps=None, title: str | None = None) -> str:
         told = tutor.help(st.key)
         steps.append({"key": st.key, "label": html.inline(told.label)})
         secret.append({"value": _floats(told.expected), "hints": [told.rule, told.formula],
-                       "reveal": list(told.reveal), "mistakes": _mistakes(ex, st.key)})
+                       "reveal": list(told.reveal), "mistakes": _mistakes(ex, st.key),
+                       "meanings": [_meaning_id(*m) for m in meanings(ex, parse_key(ex, st.key))]})
     title = title or ex.title or "Worksheet"
-    data = {"steps": secret, "tolerance": tolerance.check_args() if tolerance is not None else None,
+    ofs = {parse_key(ex, st.key).of for st in tutor.steps}
+    data = {"steps": secret, "rules": _rules(ex, ofs), "tolerance": tolerance.check_args() if tolerance is not None else None,
             "solution": ex.render("html", fragment=True)}
     return page(title, _problem(ex), steps, data, seed=title)
 

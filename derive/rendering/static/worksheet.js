@@ -112,18 +112,137 @@
     return {status: "correct", text: ""};
   }
 
-  function judge(step, raw, tol) {
+  /* Carried forward, as derive check does it: a step recomputed by derive's own local rules
+     (data.rules: per meaning a line, a local derivative, a sum over children, an update) from
+     the student's other answers, each standing for every number that rounds to it. */
+  var FUNCTIONS = {
+    exp: Math.exp, log: Math.log, tanh: Math.tanh, sin: Math.sin, cos: Math.cos, Abs: Math.abs,
+    sign: Math.sign, IdentityActivation: function (z) { return z; },
+    Relu: function (z) { return z > 0 ? z : 0; },
+    LeakyRelu: function (z, a) { return z > 0 ? z : a * z; },
+    Sigmoid: function (z) { return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)); },
+    Softplus: function (z) { return z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z)); },
+    Elu: function (z, a) { return z > 0 ? z : a * Math.expm1(z); },
+    Silu: function (z) { return z * FUNCTIONS.Sigmoid(z); },
+    Indicator: function (c) { return c ? 1 : 0; },
+    Maximum: Math.max, Minimum: Math.min, Max: Math.max, Min: Math.min,
+    LogSumExp: function () {
+      var xs = [].slice.call(arguments), m = Math.max.apply(null, xs);
+      return m + Math.log(xs.reduce(function (t, x) { return t + Math.exp(x - m); }, 0));
+    }
+  };
+  var OPS = {
+    "+": function (a) { return a.reduce(function (t, x) { return t + x; }, 0); },
+    "*": function (a) { return a.reduce(function (t, x) { return t * x; }, 1); },
+    "^": function (a) { return Math.pow(a[0], a[1]); },
+    ">": function (a) { return a[0] > a[1] ? 1 : 0; }, "<": function (a) { return a[0] < a[1] ? 1 : 0; },
+    ">=": function (a) { return a[0] >= a[1] ? 1 : 0; }, "<=": function (a) { return a[0] <= a[1] ? 1 : 0; },
+    "==": function (a) { return a[0] === a[1] ? 1 : 0; }, "!=": function (a) { return a[0] !== a[1] ? 1 : 0; },
+    and: function (a) { return a.every(Boolean) ? 1 : 0; }, or: function (a) { return a.some(Boolean) ? 1 : 0; }
+  };
+
+  function evaluate(tree, v) {
+    if (typeof tree === "number") { return tree; }
+    if (tree[0] === "v") { return v(tree[1]); }
+    var args = tree.slice(tree[0] === "f" ? 2 : 1).map(function (t) { return evaluate(t, v); });
+    return tree[0] === "f" ? FUNCTIONS[tree[1]].apply(null, args) : OPS[tree[0]](args);
+  }
+
+  /* The step recomputed from `given` (meaning -> {value, radius}): {value, lo, hi, used}, or
+     null when a rule is missing or the numbers leave the math undefined. */
+  function carried(index, given) {
+    var step = data.steps[index], rules = data.rules || {}, own = step.meanings[0];
+    if (Array.isArray(step.value) || !(own in rules)) { return null; }
+    var top = {}, used = {};
+    step.meanings.forEach(function (m) { top[m] = true; });  // never the answer being judged
+    function run(shift) {
+      var memo = {};
+      function v(id) {
+        if (id in memo) { return memo[id]; }
+        var out;
+        if (!top[id] && given[id]) {
+          used[id] = true;
+          out = given[id].value + (shift && shift.id === id ? shift.by : 0);
+        } else if (id in rules) {
+          out = evaluate(rules[id], v);
+        } else {
+          throw new Error("no rule for " + id);
+        }
+        memo[id] = out;
+        return out;
+      }
+      return v(own);
+    }
+    var value;
+    try { value = run(null); } catch (e) { return null; }
+    if (!isFinite(value)) { return null; }
+    var spread = 0;  // each answer stands for the numbers that round to it: the range they give
+    Object.keys(used).forEach(function (id) {
+      var r = given[id].radius;
+      if (!r) { return; }
+      var up = run({id: id, by: r}), down = run({id: id, by: -r});
+      spread += Math.max(Math.abs(up - value), Math.abs(down - value));
+    });
+    if (!isFinite(spread)) { return null; }
+    return {value: value, lo: value - spread, hi: value + spread, used: Object.keys(used)};
+  }
+
+  function consistent(answer, range, tol) {
+    var given = answer.value, slack;
+    if (tol) {
+      slack = (tol.atol || 0) + (tol.rtol || 0) * Math.max(Math.abs(range.lo), Math.abs(range.hi));
+    } else {
+      slack = answer.digits === null ? 0 : halfUnit(answer);
+      if (answer.rtol) { slack = Math.max(slack, Math.abs(given) * answer.rtol); }
+    }
+    slack = slack * (1 + 1e-9) + 1e-12 * Math.max(1, Math.abs(range.value));
+    return range.lo - slack <= given && given <= range.hi + slack;
+  }
+
+  /* The other steps' answers as typed now: meaning -> {value, radius, right, key}. */
+  function givenAnswers(except) {
+    var given = {};
+    Array.prototype.forEach.call(document.querySelectorAll("li.step"), function (li) {
+      var i = Number(li.getAttribute("data-index")), step = data.steps[i];
+      if (i === except || Array.isArray(step.value)) { return; }
+      var answer = readNumber(li.querySelector(".answer").value);
+      if (answer.error) { return; }
+      var exactly = matches({value: answer.value, digits: null}, step.value, null);
+      var radius = exactly || answer.digits === null ? 0 : halfUnit(answer);
+      if (!exactly && answer.rtol) { radius = Math.max(radius, Math.abs(answer.value) * answer.rtol); }
+      var entry = {value: exactly ? step.value : answer.value, radius: radius,
+                   right: judgeNumber(answer, step.value, data.tolerance) === "correct",
+                   key: li.querySelector(".answer").getAttribute("data-key")};
+      step.meanings.forEach(function (m, n) { if (n === 0 || !given[m]) { given[m] = entry; } });
+    });
+    return given;
+  }
+
+  function carriedVerdict(step, answer, tol, index) {
+    var given = givenAnswers(index), range = carried(index, given);
+    if (!range || !consistent(answer, range, tol)) { return null; }
+    var inherited = range.used.filter(function (id) { return !given[id].right; })
+      .map(function (id) { return given[id].key; })
+      .filter(function (k, n, all) { return all.indexOf(k) === n; });
+    return {status: "carried", text: "right given " + (inherited.length ? "your " + inherited.join(", ") +
+            ", which this step inherits" : "your earlier answers as written (carry more digits)") +
+            " (with exact earlier values it would be ≈ " + Number(step.value.toPrecision(4)) + ")"};
+  }
+
+  function judge(step, raw, tol, index) {
     if (Array.isArray(step.value)) { return judgeMatrix(raw, step.value, tol); }
     var answer = readNumber(raw);
     if (answer.error) {
       return {status: "unreadable", text: answer.error +
-              " (this page reads numbers like 0.25, -3.5e-2 or 3/20; derive check also reads formulas)"};
+              " (this page reads numbers only, like 0.25, -3.5e-2 or 3/20: work a formula out first)"};
     }
     var verdict = judgeNumber(answer, step.value, tol);
     if (verdict === "correct") { return {status: "correct", text: ""}; }
     if (verdict === "few") {
       return {status: "incorrect", text: "right to the digits you wrote, but too few digits: give at least " + MIN_SIGNIFICANT + " significant figures"};
     }
+    var carry = index === undefined ? null : carriedVerdict(step, answer, tol, index);
+    if (carry) { return carry; }
     for (var i = 0; i < step.mistakes.length; i++) {  // a known slip, recomputed for this example
       var slip = step.mistakes[i];
       if (matches(answer, slip[0], null) && !matches({value: slip[0], digits: answer.digits, decimals: answer.decimals}, step.value, null)) {
@@ -178,10 +297,14 @@
   function check(li, index) {
     var s = state[index], step = data.steps[index], box = li.querySelector(".verdict");
     var raw = li.querySelector(".answer").value;
-    if (!raw.trim() || s.credit) { return; }
-    var result = judge(step, raw, data.tolerance);
     box.textContent = "";
-    li.classList.remove("correct", "incorrect", "unreadable");
+    li.classList.remove("correct", "carried", "incorrect", "unreadable");
+    if (!raw.trim()) {
+      li.classList.add("unreadable");
+      line(box, "mark", "? type a number first");
+      return;
+    }
+    var result = judge(step, raw, data.tolerance, index);
     if (result.status === "unreadable") {
       li.classList.add("unreadable");
       line(box, "mark", "? cannot read that");
@@ -189,17 +312,21 @@
       return;
     }
     s.tries++;
-    if (result.status === "correct") {
-      li.classList.add("correct");
+    if (result.status === "correct" || result.status === "carried") {
+      li.classList.add(result.status);
       s.credit = !s.revealed;
       s.done = true;
-      line(box, "mark", s.credit ? "✓ correct" : "✓ correct (after the value was shown: no credit)");
+      line(box, "mark", (result.status === "correct" ? "✓ correct" : "✓ carried forward") +
+           (s.credit ? "" : " (after the value was shown: no credit)"));
+      if (result.text) { line(box, "message", result.text); }
       score();
       var next = li.nextElementSibling && li.nextElementSibling.querySelector(".answer");
       if (next) { next.focus(); }
       return;
     }
     li.classList.add("incorrect");
+    s.credit = false;
+    score();
     var left = TRIES - s.tries;
     line(box, "mark", left > 0 ? "✗ not right yet" : "✗ incorrect");
     if (result.text) { line(box, "message", result.text); }
@@ -211,11 +338,25 @@
     line(box, "left", "Try again (" + left + (left === 1 ? " try" : " tries") + " left; Show gives the value).");
   }
 
+  /* A changed answer is no longer checked: its verdict and credit go until it is checked again. */
+  function changed(li, index) {
+    var s = state[index], box = li.querySelector(".verdict");
+    if (!li.matches(".correct, .carried, .incorrect, .unreadable")) { return; }
+    li.classList.remove("correct", "carried", "incorrect", "unreadable");
+    box.textContent = "";
+    s.credit = false;
+    s.done = !!s.revealed;
+    hints(box, s, data.steps[index]);
+    if (s.revealed) { data.steps[index].reveal.forEach(function (text) { line(box, "reveal", text); }); }
+    score();
+  }
+
   document.querySelectorAll("li.step").forEach(function (li) {
     var index = Number(li.getAttribute("data-index"));
     li.querySelector(".check").addEventListener("click", function () { check(li, index); });
     li.querySelector(".hint").addEventListener("click", function () { hint(li, index); });
     li.querySelector(".show").addEventListener("click", function () { reveal(li, index); score(); });
+    li.querySelector(".answer").addEventListener("input", function () { changed(li, index); });
     li.querySelector(".answer").addEventListener("keydown", function (event) {
       if (event.key === "Enter") { event.preventDefault(); check(li, index); }
     });
@@ -225,10 +366,12 @@
     section.innerHTML = data.solution;  // derive's own HTML, user text escaped by its printer
     section.hidden = false;
     this.disabled = true;
+    state.forEach(function (s) { s.revealed = true; s.credit = false; });  // shown: no credit from now on
+    score();
     section.scrollIntoView();
   });
   score();
   // the rules, for a reader (and the tests) to try in the console: deriveWorksheet.judge(0, "7")
-  window.deriveWorksheet = {judge: function (index, raw) { return judge(data.steps[index], raw, data.tolerance).status; },
+  window.deriveWorksheet = {judge: function (index, raw) { return judge(data.steps[index], raw, data.tolerance, index).status; },
                             readNumber: readNumber};
 })();
