@@ -180,7 +180,7 @@ def test_downloads_in_every_format(site):
     for label, name, start in (("Markdown", "backprop-through-one-relu-neuron.md", b"# Backprop"),
                                ("LaTeX", "backprop-through-one-relu-neuron.tex", b"\\documentclass"),
                                ("Notebook", "backprop-through-one-relu-neuron.ipynb", b"{"),
-                               ("Worksheet", "backprop-through-one-relu-neuron.html", b"<!DOCTYPE html>")):
+                               ("Worksheet", "backprop-through-one-relu-neuron-worksheet.html", b"<!DOCTYPE html>")):
         driver.find_element("xpath", f"//form[@class='downloads']/button[text()='{label}']").click()
         path = driver.downloads / name
         _wait(driver, lambda d: path.exists() and path.stat().st_size > 0)

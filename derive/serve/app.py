@@ -66,7 +66,7 @@ def one_line_error(e: BaseException) -> str:
     """The CLI's one-line message for an error (``derive.cli._run``'s rules)."""
     from ..core.escape import one_line
     if isinstance(e, DeriveError):
-        return f"derive: error: {one_line(str(e))}"
+        return f"derive: error: {work.server_words(one_line(str(e)))}"
     if isinstance(e, RecursionError):
         return "derive: error: the input is nested too deeply to process"
     return f"derive: internal error ({type(e).__name__}: {one_line(str(e))[:200]}); please report it"

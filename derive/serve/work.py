@@ -141,12 +141,22 @@ def load(source: Source) -> Loaded:
     """The example a request describes, built afresh (never shared between requests)."""
     if source.build:
         return Loaded(_built(source.build, dict(source.fields)))
-    return _from_spec_text(source.spec, "" if source.typed else "spec.yaml")
+    return _from_spec_text(source.spec, "" if source.typed else "the spec")
 
 
 def _number(text: str, name: str):
     from ..core.numbers import to_exact
     return to_exact(text, name) if text.strip() else None
+
+
+def _whole(text: str, name: str, low: int, high: int, what: str, whose: str) -> int:
+    """A whole number from ``low`` to ``high`` typed in a form, or the error naming that range."""
+    text = text.strip()
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ServeError(f"{name}: {text[:20]!r} is not a whole number; give {what} from {low} to {high}")
+    if not low <= int(text[:30]) <= high or len(text) > 30:
+        raise ServeError(f"{name}: {text[:20]} is outside {low} … {high} ({whose} limit)")
+    return int(text)
 
 
 def _built(build: str, f: dict):
@@ -155,8 +165,8 @@ def _built(build: str, f: dict):
         return builders.neuron(**{k: _number(f[k], k) for k in ("x", "w", "b", "y", "lr")},
                                activation=f["activation"], loss=f["loss"])
     if build == "chain":
-        if not re.fullmatch(r"\d{1,6}", f["depth"]):
-            raise ServeError(f"depth: {f['depth'][:20]!r} is not a whole number of layers (1, 2, 3 …)")
+        deepest = (budget.current().max_nodes - 1) // 2  # a chain of depth d has 2d + 1 nodes
+        _whole(f["depth"], "depth", 1, deepest, "layers", "the work budget's max_nodes")
         weights = [_number(p, "weight") for p in f["weight"].split(",") if p.strip()]
         if not weights:
             raise ServeError("weight: give a number, or one per layer separated by commas")
@@ -169,7 +179,7 @@ def _built(build: str, f: dict):
     return _from_spec_text("\n".join(lines) + "\n").example
 
 
-def _from_spec_text(text: str, name: str = "spec.yaml") -> Loaded:
+def _from_spec_text(text: str, name: str = "the spec") -> Loaded:
     """A spec's text, read by the very loaders of ``derive render``/``mlp``/``check``: it is
     written to a private temporary file whose name the messages then show as ``name`` (none for
     the equation editor's spec, whose lines are the equations' own)."""
@@ -240,6 +250,8 @@ def download(ex, fmt: str, tolerance=None) -> tuple[bytes, str, str]:
     name = re.sub(r"[^A-Za-z0-9]+", "-", (ex.title or "derivation").lower()).strip("-")[:60] or "derivation"
     kinds = {"pdf": "application/pdf", "html": "text/html", "ipynb": "application/x-ipynb+json",
              "worksheet": "text/html", "pytorch": "text/x-python"}
+    if chosen.name == "worksheet":  # an HTML file too: its own name beside the HTML download's
+        name += "-worksheet"
     return data, f"{name}.{chosen.extension}", kinds.get(chosen.name, "text/plain") + (
         "" if chosen.binary else "; charset=utf-8")
 
@@ -292,11 +304,11 @@ def check_steps(loaded: Loaded, answers: dict, levels: dict, show: set) -> list[
     report = ex.check(read, rtol=loaded.rtol, atol=loaded.atol) if read else None
     for v in views:
         if v.key in unreadable:
-            v.status, v.message = "unreadable", f"cannot read that: {unreadable[v.key]}"
+            v.status, v.message = "unreadable", _unread(unreadable[v.key])
         elif report is not None and v.key in read:
             v.status = report.status(v.key)
             if v.status in ("carried", "unreadable"):
-                v.message = report.hint(v.key)
+                v.message = report.hint(v.key) if v.status == "carried" else _unread(report.hint(v.key))
             elif v.status == "incorrect":
                 v.message = tutor.diagnosis(report, v.key) or _budget_note(report.hint(v.key))
         told = tutor.help(v.key)
@@ -308,9 +320,21 @@ def check_steps(loaded: Loaded, answers: dict, levels: dict, show: set) -> list[
     return views
 
 
+def _unread(reason: str) -> str:
+    """Why an answer cannot be read, once (the mark already says "cannot read it")."""
+    return re.sub(r"^(cannot read (this answer|that):\s*)+", "", reason)
+
+
+def server_words(message: str) -> str:
+    """A work-budget message as the browser should read it: the request is over the server's
+    limit (the CLI's ``--limit`` and Python advice are no use to a student at a page)."""
+    return re.sub(r"; raise it with --limit \S+ \(Python: [^)]*\)\) if you really need more",
+                  " (over this server's limit for one request)", message)
+
+
 def _budget_note(hint: str) -> str:
     """An answer beyond the work budget is graded incorrect with the budget's reason (not the value)."""
-    return hint if hint.startswith("not graded") else ""
+    return server_words(hint) if hint.startswith("not graded") else ""
 
 
 def summary(views: list[StepView]) -> str:
@@ -330,9 +354,7 @@ def train_html(loaded: Loaded, steps: str, optimizer: str, lr: str) -> str:
     from ..rendering.formats import embed_images
     options = dict(loaded.train)
     if steps.strip():
-        if not re.fullmatch(r"\d{1,4}", steps.strip()):
-            raise ServeError(f"steps: {steps[:20]!r} is not a whole number")
-        options["steps"] = int(steps)
+        options["steps"] = _whole(steps, "steps", 1, MAX_TRAIN_STEPS, "steps", "the page's")
     options.setdefault("steps", 10)
     if not 1 <= options["steps"] <= MAX_TRAIN_STEPS:
         raise ServeError(f"steps: {options['steps']} is outside 1 … {MAX_TRAIN_STEPS} (the page's "
@@ -345,7 +367,9 @@ def train_html(loaded: Loaded, steps: str, optimizer: str, lr: str) -> str:
     with tempfile.TemporaryDirectory(prefix="derive-serve-") as folder:
         plot = Path(folder) / "loss.png"
         run.plot(str(plot))
-        return embed_images(run.render("html", None, True, plot.name), [plot])
+        html = embed_images(run.render("html", None, True, plot.name), [plot])
+    # the page's words: the Python attributes of a Training are not the browser's
+    return html.replace("Training.value, .grad and .state give every one", "derive train lists every one")
 
 
 def optimizers() -> list[str]:
