@@ -341,3 +341,22 @@ def test_the_pages_words_are_the_browsers(client):
                                                       "answer:a": "1e999999"}).text)
     assert "cannot read it" in panel and "cannot read this answer" not in panel
     assert "✗ not graded" in panel and "not right yet" not in panel and "--limit" not in panel
+
+
+def test_a_random_specs_instructions_and_variant_are_on_the_page_and_worksheets(client, tmp_path):
+    spec = ("title: A random neuron\ninstructions: Compute the forward pass first.\nequations: |\n"
+            "  z = w*x + b\n  L = z**2\nvalues: {b: 1}\nrandom:\n  x: {integers: [1, 3]}\n"
+            "  w: {integers: [-3, -1]}\nlr: 0.5\nask: [\"z\", \"w_new\"]\n")
+    page = html.unescape(client.get("/", params={"spec": spec}).text)
+    assert "Compute the forward pass first." in page and "variant 1 of the spec's random problem" in page
+    sheet = html.unescape(client.post("/download", data={"spec": spec, "format": "worksheet"}).text)
+    assert "Compute the forward pass first." in sheet and "variant 1" in sheet
+    (tmp_path / "hw.yaml").write_text(spec, encoding="utf-8")
+    main(["homework", str(tmp_path / "hw.yaml"), "--variants", "2", "--out", str(tmp_path / "hw"),
+          "--format", "worksheet"])
+    first = sorted((tmp_path / "hw").glob("worksheet-*.html"))
+    texts = [html.unescape(p.read_text(encoding="utf-8")) for p in first]
+    assert all("Compute the forward pass first." in t for t in texts)
+    assert sorted(re.search(r"<h1>(.*)</h1>", t).group(1) for t in texts) == [
+        "A random neuron, variant 1", "A random neuron, variant 2"]
+    assert all(f"Variant id {p.stem.removeprefix('worksheet-')}" in t for p, t in zip(first, texts))

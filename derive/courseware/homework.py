@@ -849,9 +849,12 @@ def _generate(spec, variants, seed, out, formats, jobs, force, progress, per_pag
                 encoding="utf-8")
         if "worksheet" in formats:  # one self-checking page per variant, named by its id
             from .worksheet import worksheet
-            for v in chosen:
+            for n, v in enumerate(chosen, 1):
+                if gen.spec.instructions:
+                    v.example.meta["instructions"] = gen.spec.instructions.strip()
+                v.example.meta["variant"] = f"Variant id {v.id}"
                 page = worksheet(v.example, gen.spec.tolerance, ask_keys(gen, v.example),
-                                 f"{gen.spec.title or 'Homework'}: variant {v.id}")
+                                 f"{gen.spec.title or 'Problem set'}, variant {n}")
                 (staging / f"worksheet-{v.id}.html").write_text(page, encoding="utf-8")
         (staging / "answers.json").write_text(answer_key_json(gen, chosen, answers), encoding="utf-8")
         (staging / "answers.csv").write_text(answer_key_csv(gen, chosen, answers), encoding="utf-8")

@@ -157,10 +157,10 @@ def _problem(ex) -> str:
     chosen = [s for s in sections if s.title == "The computation"] or sections[:1]
     html = render_content(Content("", chosen), "html", ex.latex_names, ex.precision or 4, fragment=True,
                           notation=ex.document_notation(ex.notation))
-    instructions = ex.meta.get("instructions")
-    if instructions:
-        import html as markup
-        html = f"<p class=\"instructions\">{markup.escape(instructions)}</p>\n" + html
+    import html as markup
+    for key in ("variant", "instructions"):  # the spec's words, and which variant this page is
+        if ex.meta.get(key):
+            html = f"<p class=\"{key}\">{markup.escape(ex.meta[key])}</p>\n" + html
     return html
 
 

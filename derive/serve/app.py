@@ -127,7 +127,8 @@ def _context(form: dict) -> dict:
                 "html": html,
                 "diagram": "" if 'class="diagram"' in html else work.diagram_html(loaded.example),
                 "steps": [] if loaded.example.symbolic else work.check_steps(loaded, {}, {}, set()),
-                "train": loaded.train, "symbolic": loaded.example.symbolic}
+                "train": loaded.train, "symbolic": loaded.example.symbolic,
+                "variant": loaded.example.meta.get("variant", "")}
     derived, error = guarded(compute)
     context.update(derived=derived, error=error, optimizers=work.optimizers() if derived else [])
     return context

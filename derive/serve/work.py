@@ -209,6 +209,10 @@ def _from_spec_file(path: Path) -> Loaded:
         generator = Generator(spec, 0)
         example = generator.variants(1)[0].example
         example.meta["ask"] = ask_keys(generator, example)  # this request's own example
+        if spec.instructions:  # a variant is still the problem the spec sets
+            example.meta["instructions"] = spec.instructions.strip()
+        example.meta["variant"] = ("This is variant 1 of the spec's random problem (as derive homework "
+                                   "draws it with seed 0); each student's variant has its own numbers.")
     else:
         if isinstance(spec.lr, dict):
             spec.lr = None  # a learning rate per parameter: a training option
