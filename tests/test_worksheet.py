@@ -273,3 +273,17 @@ def test_a_changed_answer_is_checked_again(browser, tmp_path):
     browser.find_element(By.ID, "solution-button").click()  # the solution shown: no more credit
     assert browser.find_element(By.ID, "score").text == "0 of 8 steps right"
     assert "no credit" in _answer(browser, 1, "7")
+
+
+def test_a_matrix_worksheet_states_every_given_its_steps_need():
+    spec = {"equations": "Z = W @ X + b\nP = softmax(Z)\nL = cross_entropy(P, Y)",
+            "values": {"W": [[1, -1], [0.5, 0.5], [-1, 2]], "X": [[1, 0], [2, -1]], "b": [0.1, 0, -0.1],
+                       "Y": [[1, 0], [0, 0], [0, 1]]}, "lr": 0.1}
+    ex = derive.Example.from_equations(spec["equations"], values=spec["values"], lr=spec["lr"])
+    page = ex.render("worksheet")
+    problem = page[page.index('<section class="problem">'):page.index('<section class="answers">')]
+    assert "W_new" in page or "new" in page
+    assert problem.count("The learning rate is") == 1 and "0.1" in problem
+    assert "mean" in problem  # the cross-entropy of a batch is a mean over its examples
+    seed = derive.neuron(**SEED).render("worksheet")
+    assert seed[:seed.index('<section class="answers">')].count("The learning rate is") == 1

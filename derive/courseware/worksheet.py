@@ -155,6 +155,16 @@ def _problem(ex) -> str:
     from ..rendering.formats import render_content
     sections = ex.content().sections
     chosen = [s for s in sections if s.title == "The computation"] or sections[:1]
+    if ex.lr is not None and not any("learning rate" in str(getattr(b, "sentence", "")) for s in chosen
+                                     for b in s.blocks):
+        # a matrix example's computation omits η, which the asked updates need: state it
+        import sympy as sp
+        from dataclasses import replace
+        from ..core.derivation import Chain, Value
+        from ..core.functions import Sentence
+        given = replace(chosen[-1], blocks=list(chosen[-1].blocks))
+        given.say(Sentence("The learning rate is {0}.", (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),)))
+        chosen = chosen[:-1] + [given]
     html = render_content(Content("", chosen), "html", ex.latex_names, ex.precision or 4, fragment=True,
                           notation=ex.document_notation(ex.notation))
     import html as markup
