@@ -6,6 +6,7 @@ answers the next request; a script in a title, a name or an answer never runs. S
 1280 px and 400 px (set DERIVE_SCREENS=folder to keep them and look at them)."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -241,3 +242,17 @@ def test_a_script_in_a_title_name_or_answer_never_runs(site):
     verdict = _answer(driver, "z", attack)
     assert "cannot read" in verdict and not _pwned(driver)
     assert driver.find_elements("css selector", "#check img") == []
+
+
+def test_a_link_too_long_is_answered_with_a_message(site):
+    """A 5 MB ``GET /?spec=`` (past the server's limit): a 414 page that says so, not a reset."""
+    import urllib.error
+    import urllib.request
+    _, url = site
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url + "/?spec=" + "x" * 5_000_000, timeout=60)
+    assert refused.value.code == 414
+    page = refused.value.read().decode("utf-8")
+    assert "the link is 5000005 bytes, more than the server's limit" in html.unescape(page)
+    with urllib.request.urlopen(url + "/health", timeout=10) as r:
+        assert r.read() == b"ok"

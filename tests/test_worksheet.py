@@ -168,7 +168,9 @@ def test_matrix_worksheet_checks_entries_and_shapes(browser, tmp_path):
     z1 = ex.tensor("z1")
     rows = [[float(e) for e in row] for row in z1.a]
     columns = [list(c) for c in zip(*rows)]
-    assert "this step is 2×3 (transposed?)" in _answer(browser, 0, json.dumps(columns))
+    transposed = _answer(browser, 0, json.dumps(columns))  # as derive check: a transposed matrix, a try
+    assert "✗ not right yet" in transposed and "transposed matrix" in transposed and "it is 2×3" in transposed
+    assert "this step is 2×3 (transposed?)" in _answer(browser, 0, json.dumps([[c[0] + 5] + c[1:] for c in columns]))
     wrong = [[rows[0][0] + 1] + rows[0][1:]] + rows[1:]  # one entry off
     assert "1 of 6 entries are not right" in _answer(browser, 0, "[" + "; ".join(", ".join(map(str, r)) for r in wrong) + "]")
     assert _answer(browser, 0, json.dumps(rows)).startswith("✓ correct")

@@ -31,6 +31,7 @@ from ..core.errors import DeriveError
 from . import work
 
 MAX_BODY = 2_000_000  # bytes of one request body (a spec is at most max_file_bytes, 1 MB)
+LONGEST_LINE = 8_000_000  # bytes of a request's head uvicorn reads (a link far past MAX_BODY)
 SECONDS = 30.0  # wall-clock time of one request's work, where the timer can run
 STATIC = Path(__file__).resolve().parent / "static"
 # The only files served from disk, by fixed name (never a path from the request).
@@ -45,7 +46,11 @@ SECURITY = {
 
 
 class TooLarge(DeriveError):
-    pass
+    """A request over the server's size limits (413, or 414 for a link)."""
+
+    def __init__(self, message: str, status: int = 413):
+        super().__init__(message)
+        self.status = status
 
 
 @functools.lru_cache(maxsize=1)
@@ -91,6 +96,10 @@ def guarded(compute, seconds: float | None = None):
 async def _form(request: Request) -> dict:
     """The request's fields: the query string, then a url-encoded body of at most ``MAX_BODY``
     bytes (read in chunks, refused as soon as it grows past the limit)."""
+    query = request.scope.get("query_string", b"")
+    if len(query) > MAX_BODY:
+        raise TooLarge(f"the link is {len(query)} bytes, more than the server's limit of {MAX_BODY}; "
+                       f"paste or upload a spec this long instead", status=414)
     form = {k: v[-1] for k, v in parse_qs(request.url.query, keep_blank_values=True).items()}
     if request.method != "POST":
         return form
@@ -145,7 +154,7 @@ async def home(request: Request) -> Response:
     try:
         form = await _form(request)
     except TooLarge as e:
-        return _page("page.j2", 413, **_context({}) | {"error": one_line_error(e)})
+        return _page("page.j2", e.status, **_context({}) | {"error": one_line_error(e)})
     return _page("page.j2", **_context(form))
 
 
@@ -249,5 +258,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = False)
         import threading
         import webbrowser
         threading.Timer(1.0, webbrowser.open, [f"http://{host}:{port}/"]).start()
+    # a request line up to LONGEST_LINE is read, so an over-long link gets a 414 with a message
+    # rather than a reset connection; the app refuses any past MAX_BODY
     uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=64,
-                h11_max_incomplete_event_size=64 * 1024)
+                h11_max_incomplete_event_size=LONGEST_LINE)

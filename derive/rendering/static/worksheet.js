@@ -97,6 +97,11 @@
     var fits = vector ? flat.length === flatWant.length : rows.length === shape[0] && rows.every(function (r) { return r.length === shape[1]; });
     if (!fits) {
       var transposed = rows.length === shape[1] && rows.every(function (r) { return r.length === shape[0]; });
+      if (transposed && judgeMatrix(JSON.stringify(rows[0].map(function (_, j) {
+            return rows.map(function (r) { return r[j]; }); })).replace(/"/g, ""), want, tol).status === "correct") {
+        return {status: "incorrect", text: "transposed matrix: the answer is this step's value transposed; it is " +
+                shape[0] + "×" + shape[1] + ", the shape of its variable (out × in for a weight)"};
+      }
       return {status: "unreadable", text: "the answer is " + rows.length + "×" + rows[0].length + "; this step is " +
               shape[0] + "×" + shape[1] + (transposed ? " (transposed?)" : "")};
     }
