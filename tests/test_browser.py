@@ -256,3 +256,21 @@ def test_a_link_too_long_is_answered_with_a_message(site):
     assert "the link is 5000005 bytes, more than the server's limit" in html.unescape(page)
     with urllib.request.urlopen(url + "/health", timeout=10) as r:
         assert r.read() == b"ok"
+
+
+def test_the_diagram_keeps_its_natural_size_and_scrolls_on_a_narrow_screen(site, tmp_path):
+    from tests.webdriver import screenshot
+    driver, url = site
+    driver.get(url + "/?build=mlp")
+    for width in (1280, 400):
+        driver.set_window_size(width, 900)
+        figure = driver.find_element("css selector", "#derivation figure.diagram")
+        drawn, natural, view, scroll = driver.execute_script(
+            "var f = arguments[0], s = f.querySelector('svg');"
+            "return [s.getBoundingClientRect().width, Number(s.getAttribute('width')), f.clientWidth, f.scrollWidth]",
+            figure)
+        assert abs(drawn - natural) < 1, (width, drawn, natural)  # never shrunk to a thumbnail
+        assert (scroll > view) == (natural > view)  # it scrolls sideways only when wider than the screen
+        shot = screenshot(driver, tmp_path / f"diagram-{width}.png", width)
+        assert shot.stat().st_size > 5_000
+    driver.set_window_size(1280, 900)

@@ -134,7 +134,6 @@ def _context(form: dict) -> dict:
         return {"source": source.query(), "link": source.link(),
                 "title": loaded.example.title or "Derivation",
                 "html": html,
-                "diagram": "" if 'class="diagram"' in html else work.diagram_html(loaded.example),
                 "steps": [] if loaded.example.symbolic else work.check_steps(loaded, {}, {}, set()),
                 "train": loaded.train, "symbolic": loaded.example.symbolic,
                 "variant": loaded.example.meta.get("variant", "")}

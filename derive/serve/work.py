@@ -224,19 +224,9 @@ def _from_spec_file(path: Path) -> Loaded:
 
 
 def derivation_html(ex) -> str:
-    """The worked example as derive's HTML (MathML, the diagram as inline SVG), body only."""
+    """The worked example as derive's HTML (MathML, derive's own diagram as inline SVG: it
+    summarises a large graph), body only — the page's only drawing of the graph."""
     return ex.render("html", fragment=True)
-
-
-def diagram_html(ex) -> str:
-    """The computation graph with forward values and gradients (as the handout draws it): inline
-    SVG from Graphviz, else the text drawing; "" for a matrix or symbolic example, which has none."""
-    if getattr(ex, "matrices", False) or ex.symbolic:
-        return ""
-    from ..rendering.diagrams import diagram
-    from ..rendering.formats import Writer, get_format
-    d = diagram(ex)
-    return Writer(get_format("html"), precision=ex.precision or 4, notation=ex.notation).diagram(d)
 
 
 def download(ex, fmt: str, tolerance=None) -> tuple[bytes, str, str]:
