@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
