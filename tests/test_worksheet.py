@@ -289,3 +289,26 @@ def test_a_matrix_worksheet_states_every_given_its_steps_need():
     assert "mean" in problem  # the cross-entropy of a batch is a mean over its examples
     seed = derive.neuron(**SEED).render("worksheet")
     assert seed[:seed.index('<section class="answers">')].count("The learning rate is") == 1
+
+
+def test_a_matrix_worksheet_at_400_px_shows_every_given_value_and_wide_boxes(browser, tmp_path):
+    from tests.webdriver import screenshot
+    ex = derive.Example.from_equations(
+        "Z = W @ X + b\nP = softmax(Z)\nL = cross_entropy(P, Y)", lr=0.1,
+        values={"W": [[1, -1], [0.5, 0.5], [-1, 2]], "X": [[1, 0], [2, -1]], "b": [0.1, 0, -0.1],
+                "Y": [[1, 0], [0, 0], [0, 1]]})
+    page = tmp_path / "batch.html"
+    page.write_text(ex.render("worksheet"), encoding="utf-8")
+    _open(browser, page)
+    for width in (1280, 400):
+        browser.set_window_size(width, 900)
+        shown = browser.execute_script(
+            "var body = document.body.getBoundingClientRect();"
+            "return [...document.querySelectorAll('.problem math')].map(function (m) {"
+            "  var r = m.getBoundingClientRect(); return [m.textContent.slice(0, 2), r.left >= body.left - 1 && r.right <= body.right + 1]; })")
+        assert [name for name, inside in shown if not inside] == [], width  # no value cut off (b was)
+        assert sum(name.startswith("b") for name, _ in shown) >= 1
+        boxes = browser.execute_script("return [...document.querySelectorAll('.answer')].map(b => b.getBoundingClientRect().width)")
+        assert min(boxes) > (300 if width == 400 else 250)
+        screenshot(browser, tmp_path / f"batch-{width}.png", width)
+    browser.set_window_size(1280, 900)

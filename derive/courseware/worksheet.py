@@ -148,6 +148,26 @@ def _rules(ex, ofs=()) -> dict:
     return rules
 
 
+GIVEN_GAP = '<mo>&#x0002C;</mo><mspace width="2em" />'  # the printer's "A, \\qquad B" in a row
+
+
+def _given_rows(html: str) -> str:
+    """A display of several given values side by side (``W = …, X = …, b = …``) as one formula
+    each in a wrapping row, so a narrow screen shows every value instead of hiding the last."""
+    import re
+
+    def split(m):
+        body = m.group(2)
+        if GIVEN_GAP not in body:
+            return m.group(0)
+        parts = body.split(GIVEN_GAP)
+        comma = GIVEN_GAP[:GIVEN_GAP.index("<mspace")]
+        return ('<div class="math given">' + "".join(
+            f'<math{m.group(1)}><mrow>{p}{comma if n < len(parts) - 1 else ""}</mrow></math>'
+            for n, p in enumerate(parts)) + "</div>")
+    return re.sub(r'<div class="math"><math([^>]*)><mrow>(.*?)</mrow></math></div>', split, html)
+
+
 def _problem(ex) -> str:
     """The problem as HTML: the instructions and the document's section that states the
     computation and the given values (never a section with results)."""
@@ -167,6 +187,7 @@ def _problem(ex) -> str:
         chosen = chosen[:-1] + [given]
     html = render_content(Content("", chosen), "html", ex.latex_names, ex.precision or 4, fragment=True,
                           notation=ex.document_notation(ex.notation))
+    html = _given_rows(html)
     import html as markup
     for key in ("variant", "instructions"):  # the spec's words, and which variant this page is
         if ex.meta.get(key):
