@@ -312,3 +312,13 @@ def test_a_matrix_worksheet_at_400_px_shows_every_given_value_and_wide_boxes(bro
         assert min(boxes) > (300 if width == 400 else 250)
         screenshot(browser, tmp_path / f"batch-{width}.png", width)
     browser.set_window_size(1280, 900)
+
+
+def test_the_page_reads_numbers_only_and_says_so(browser, tmp_path):
+    page = tmp_path / "tanh.html"
+    page.write_text(derive.neuron(x=1.5, w=-0.8, b=0.3, y=1, lr=0.2, activation="tanh").render("worksheet"),
+                    encoding="utf-8")
+    _open(browser, page)
+    for index, text in ((1, "tanh(-0.9)"), (3, "2*(a-y)"), (1, "abc")):
+        said = _answer(browser, index, text)
+        assert said.startswith("? cannot read that") and "numbers only" in said, (text, said)
