@@ -322,3 +322,29 @@ def test_the_page_reads_numbers_only_and_says_so(browser, tmp_path):
     for index, text in ((1, "tanh(-0.9)"), (3, "2*(a-y)"), (1, "abc")):
         said = _answer(browser, index, text)
         assert said.startswith("? cannot read that") and "numbers only" in said, (text, said)
+
+
+@pytest.mark.parametrize("name", ["two paths", "2-2-1 network"])
+def test_worksheet_verdicts_match_derive_check_with_one_slip_anywhere(browser, tmp_path, name):
+    """Every answer to 4 figures but one slipped step: the page's verdicts are derive check's, on
+    a graph where z reaches L two ways and on the builder's 2-2-1 sigmoid network."""
+    from derive.checking.tutor import Tutor
+    ex = (derive.Example.from_equations("z = w*x + b\na = tanh(z)\nL = (a*z - y)**2", lr=0.1,
+                                        values={"w": 0.7, "x": -1.2, "b": 0.4, "y": 0.3})
+          if name == "two paths" else
+          derive.mlp([1, 2], [[[0.1, 0.2], [0.3, -0.4]], [[0.5, -0.6]]], [[0.1, 0.1], [0.2]], [1],
+                     activation="sigmoid", lr=0.5))
+    tutor = Tutor(ex)
+    exact = {s.key: float(tutor.help(s.key).expected) for s in tutor.steps}
+    page = tmp_path / "slip.html"
+    page.write_text(ex.render("worksheet"), encoding="utf-8")
+    _open(browser, page)
+    statuses = set()
+    for key in exact:
+        given = {k: f"{v:.4g}" for k, v in exact.items()}
+        given[key] = f"{1.5 * exact[key] + 0.1:.4g}"
+        report = ex.check(given)
+        check_says = {k: report.status(k) for k in given}
+        assert _verdicts(browser, given) == check_says, (key, given[key])
+        statuses |= set(check_says.values())
+    assert {"correct", "incorrect"} <= statuses  # (carrying itself: the planted-slip test above)

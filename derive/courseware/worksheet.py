@@ -110,7 +110,7 @@ def _rules(ex, ofs=()) -> dict:
     a rule whose function the page cannot compute is left out (that step is not carried)."""
     if getattr(ex, "matrices", False) or ex.symbolic or getattr(ex, "aliases", None) is not None:
         return {}
-    graph, ev = ex.graph, ex.evaluation
+    graph, edges = ex.graph, ex.derivation().edges  # each edge's local rule, symbolically
 
     def value(name):
         return _meaning_id("value", name)
@@ -122,13 +122,14 @@ def _rules(ex, ofs=()) -> dict:
         except (_Unsupported, TypeError, ValueError):
             pass
     for name in graph.inputs:
-        add(value(name), lambda name=name: float(ev.values[name]))
+        add(value(name), lambda name=name: float(ex.value(name)))
     children = {n: [] for n in list(graph.inputs) + list(graph.nodes)}
     for c, node in graph.nodes.items():
         add(value(c), lambda node=node: _tree(node.expr, value))
         for p in node.parents:
             children.setdefault(p, []).append(c)
-            add(_meaning_id("local", "", c, p), lambda c=c, p=p: _tree(ev.symbolic_local(c, p), value))
+            if (c, p) in edges:
+                add(_meaning_id("local", "", c, p), lambda c=c, p=p: _tree(edges[(c, p)].symbolic, value))
     outputs = {ex.output} | {o for o in ofs if o in graph.nodes}  # the derivatives the steps ask
     for of in outputs:
         for n in children:
@@ -141,7 +142,7 @@ def _rules(ex, ofs=()) -> dict:
     if ex.lr is not None:
         for name in graph.inputs:
             try:
-                rules[_meaning_id("update", name)] = ["+", float(ev.values[name]), [
+                rules[_meaning_id("update", name)] = ["+", float(ex.value(name)), [
                     "*", -float(ex.lr), ["v", _meaning_id("derivative", "", ex.output, name)]]]
             except (TypeError, ValueError):
                 pass
