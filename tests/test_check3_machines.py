@@ -385,3 +385,62 @@ def test_the_report_shows_matrices_as_grids_in_text_markdown_and_html():
     html = report.to_html()
     assert html.count("<table") == 3 and "✗" in html
     assert max(len(line) for line in text.splitlines()) < 120
+
+
+# -- a 1-D answer has no orientation: read in the variable's shape ---------------------------------
+
+
+def rows_net(activation="tanh"):
+    """A batch: rows net (X @ W + b, as in PyTorch): its biases are rows."""
+    return derive.Example.from_equations(f"""
+h = X @ W1 + b1
+a = {activation}(h)
+s = a @ W2 + b2
+p = softmax(s, axis=1)
+L = cross_entropy(p, y)
+""", values={"X": [[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]], "W1": [[0.2, -0.3], [0.4, 0.1], [-0.5, 0.25]],
+             "b1": [0.1, -0.2], "W2": [[0.3, -0.6, 0.2], [0.7, 0.5, -0.4]], "b2": [0.05, 0.0, -0.05],
+             "y": [2, 0]}, batch="rows")
+
+
+def torch_rows_grads(ex, activation):
+    X, W1, b1, W2, b2 = (torch.tensor(floats(ex.value(n)), dtype=torch.float32, requires_grad=n != "X")
+                         for n in ("X", "W1", "b1", "W2", "b2"))
+    act = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}[activation]
+    s = act(X @ W1 + b1.reshape(-1)) @ W2 + b2.reshape(-1)
+    torch.nn.functional.cross_entropy(s, torch.tensor([2, 0])).backward()
+    return b1.grad.reshape(-1), b2.grad.reshape(-1)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_a_one_dimensional_bias_gradient_is_read_as_the_row_it_is_under_batch_rows(activation):
+    ex = rows_net(activation)
+    g1, g2 = floats(ex.grad("b1")), floats(ex.grad("b2"))
+    assert g2.shape == (1, 3) and g1.shape == (1, 2)  # rows under batch: rows
+    tb1, tb2 = torch_rows_grads(ex, activation)
+    assert tb2.shape == (3,) and np.allclose(tb2.numpy(), g2.ravel(), atol=1e-6)
+    row_text = "[" + ", ".join(f"{v:.4f}".replace("-", "−") for v in g2.ravel()) + "]"  # derive's row
+    forms = {"torch b.grad": tb2, "numpy": tb2.numpy(), "list": [round(v, 4) for v in g2.ravel()],
+             "printed row": row_text, "float64 1-D": g2.ravel()}
+    for form, answer in forms.items():
+        report = ex.check({"dL/db2": answer, "dL/db1": tb1})
+        assert report.status("dL/db2") == "correct", (form, report.hint("dL/db2"))
+        assert report.status("dL/db1") == "correct" and report.diagnosis("dL/db2") == ""
+    # an explicit column for a row is still a transpose, and a wrong 1-D list is wrong, not transposed
+    column = [[round(v, 4)] for v in g2.ravel()]
+    assert ex.check({"dL/db2": column}).diagnosis("dL/db2") == "transposed"
+    wrong = [round(v, 4) for v in g2.ravel() + np.array([0.1, 0, 0])]
+    verdict = ex.check({"dL/db2": wrong})
+    assert verdict.status("dL/db2") == "incorrect" and verdict.diagnosis("dL/db2") != "transposed"
+    assert "1 of 3 entries differs, at column 1" in verdict.hint("dL/db2")
+
+
+def test_a_one_dimensional_answer_is_a_column_where_the_variable_is_a_column():
+    ex = derive.Example.from_equations("z = W @ x + b\nL = sum(tanh(z))",
+                                       values={"W": [[1, -2], [0.5, 3], [-1, 0]], "x": [0.3, -0.2],
+                                               "b": [0.1, 0, -0.4]})
+    g = floats(ex.grad("b"))
+    assert g.shape == (3, 1)
+    for answer in ([round(v, 5) for v in g.ravel()], g.ravel(), torch.tensor(g.ravel())):
+        assert ex.check({"dL/db": answer}).status("dL/db") == "correct"
+    assert ex.check({"dL/db": [list(np.round(g.ravel(), 5))]}).diagnosis("dL/db") == "transposed"
