@@ -444,3 +444,61 @@ def test_a_one_dimensional_answer_is_a_column_where_the_variable_is_a_column():
     for answer in ([round(v, 5) for v in g.ravel()], g.ravel(), torch.tensor(g.ravel())):
         assert ex.check({"dL/db": answer}).status("dL/db") == "correct"
     assert ex.check({"dL/db": [list(np.round(g.ravel(), 5))]}).diagnosis("dL/db") == "transposed"
+
+
+# -- float32 where two paths (or two terms) nearly cancel ------------------------------------------
+
+
+CANCEL = """z1 = w1*x
+h = {f}(z1)
+z2 = w3*z1 + w2*h
+L = squared_error(z2, y)"""
+
+
+def torch_cancel(f, vals):
+    t = {k: torch.tensor(float(v), requires_grad=True) for k, v in vals.items()}
+    z1 = t["w1"] * t["x"]
+    z1.retain_grad()
+    h = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}[f](z1)
+    z2 = t["w3"] * z1 + t["w2"] * h
+    z2.retain_grad()
+    ((z2 - t["y"]) ** 2).backward()
+    return {"z2": z2, "dL/dz1": z1.grad, "dL/dw1": t["w1"].grad, "dL/dz2": z2.grad}
+
+
+@pytest.mark.parametrize("f,vals", [
+    ("tanh", {"x": 1.5, "w1": 0.4, "w2": -0.8, "w3": 0.5696, "y": 1}),  # w3 ≈ −w2·tanh'(z1)
+    ("sigmoid", {"x": -1.2, "w1": 0.7, "w2": 1.3, "w3": -0.2738, "y": 0.25}),  # w3 ≈ −w2·σ'(z1)
+    ("tanh", {"x": 0.9, "w1": -0.5, "w2": 1.1, "w3": -0.9042, "y": 2.0})])
+def test_float32_where_two_paths_nearly_cancel_is_judged_at_the_paths_scale(f, vals):
+    ex = derive.Example.from_equations(CANCEL.format(f=f), values=vals)
+    t = torch_cancel(f, vals)
+    rtol = PRECISIONS["float32"].rtol
+    exact = {k: float(ex.check({k: 0}).expected(k, as_float=True)) for k in t}
+    paths = abs(float(ex.grad("z2"))) * abs(vals["w3"])  # one path's contribution to dL/dz1
+    assert abs(exact["dL/dz1"]) < paths / 50  # the paths nearly cancel
+    report = ex.check(t)
+    assert all(report.status(k) == "correct" for k in t), str(report)
+    # well off at the paths' own scale is still wrong, and the report says it judged a float32
+    off = np.float32(exact["dL/dz1"] + 40 * rtol * paths)
+    wrong = ex.check({"dL/dz1": off})
+    assert wrong.status("dL/dz1") == "incorrect"
+    assert "read as float32 (numpy float32)" in wrong.verdicts["dL/dz1"].note
+    assert "float32" in wrong.to_text()
+    # a number typed by a person keeps the digits rule: 7 digits written are 7 digits claimed
+    typed = f"{float(t['dL/dz1']):.7g}"
+    half = 0.5 * 10 ** (np.floor(np.log10(abs(float(typed)))) - 6)
+    assert abs(float(typed) - exact["dL/dz1"]) > half  # float32 noise shows in the 7th digit here
+    assert ex.check({"dL/dz1": typed}).status("dL/dz1") == "incorrect"
+
+
+def test_float32_rounding_scale_of_a_cancelling_sum_of_values():
+    # z = a·x − b·x with a ≈ b: the terms, not their difference, set the float32 scale
+    vals = {"a": 1.0001, "b": 1.0, "x": 3.3}
+    ex = derive.Example.from_equations("z = a*x - b*x\nL = z**2", values=vals)
+    a, b, x = (torch.tensor(vals[k]) for k in ("a", "b", "x"))
+    z = a * x - b * x
+    exact = float(ex.value("z"))
+    assert abs(z.item() - exact) > PRECISIONS["float32"].rtol * abs(exact)  # beyond the value's own tolerance
+    assert ex.check({"z": z}).status("z") == "correct"
+    assert ex.check({"z": np.float32(exact + 0.001)}).status("z") == "incorrect"

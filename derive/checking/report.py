@@ -592,7 +592,8 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
         too_few = (not explicit and answer.digits is not None and answer.digits < MIN_SIGNIFICANT
                    and answer.slack is None
                    and not matches(replace(answer, digits=None, rtol=None), expected))
-        if not too_few and matches(answer, expected, rtol, atol):
+        if not too_few and (matches(answer, expected, rtol, atol)
+                            or not explicit and _within_rounding(ex, key, answer, expected)):
             verdict = Verdict(text, answer.raw, shown_expected, "correct", note=machine_note(answer))
             if not verdict.note and answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
                 verdict.note = (f"read as a machine float ({answer.digits} significant digits, "
@@ -601,7 +602,9 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
             verdict.note = "; ".join(n for n in (verdict.note, _reading_note(checker, text)) if n)
             report.verdicts[text] = verdict
             continue
-        verdict = Verdict(text, answer.raw, shown_expected, "incorrect", note=_reading_note(checker, text))
+        # a float32 marked wrong says it was judged as float32 (the tolerance it missed)
+        verdict = Verdict(text, answer.raw, shown_expected, "incorrect",
+                          note="; ".join(n for n in (machine_note(answer), _reading_note(checker, text)) if n))
         if answer.whole and not explicit and _rounds_to(expected, answer.value):
             too_few = True  # 1 for 0.9991: the value to one figure, so too few digits, not wrong
         if too_few and (answer.whole or matches(answer, expected)):
@@ -635,6 +638,20 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
             verdict.hint = f"the correct value is {_fmt(expected)}{also}; recheck this step"
         report.verdicts[text] = verdict
     return report
+
+
+def _within_rounding(ex, key, answer, expected) -> bool:
+    """A machine answer within its relative tolerance of the step's rounding scale (its sums'
+    largest terms, its largest path): a float32 result whose terms nearly cancel keeps their
+    rounding, as a matrix entry keeps its matrix's (``derive.checking.machine.rounding_scale``)."""
+    from .machine import rounding_scale
+    if not answer.machine or answer.value is None or not expected.is_number:
+        return False
+    try:
+        scale = rounding_scale(ex, key)
+    except (DeriveError, TypeError, ValueError, KeyError):
+        return False
+    return abs(approx(answer.value) - approx(expected)) <= answer.rtol * scale
 
 
 def _paths_words(ex, of: str, wrt: str) -> str:
