@@ -206,15 +206,16 @@ def rounding_scale(ex, key) -> float:
     """The magnitude a machine's rounding in computing ``key`` is relative to: the step's value
     with every sum replaced by its largest term in absolute value — the operands of a sum that
     cancels (z2 = w3·z1 + w2·h), and for a gradient its largest path contribution (a fan-out
-    whose two paths nearly cancel keeps the rounding of each). A float32 answer within its
+    whose two paths nearly cancel keeps the rounding of each; each edge's local derivative at its
+    own value, so a float16 value is not excused for a rule's internal 1 − σ). A float32 answer within its
     relative tolerance of this scale is right, as a matrix entry within it of the matrix's
     largest entry.
 
     >>> import derive
     >>> from derive.checking.answers import parse_key
-    >>> ex = derive.Example.from_equations("z = a*x - b*x\\nL = z**2", values={"a": 1, "b": 0.999, "x": 2})
-    >>> round(rounding_scale(ex, parse_key(ex, "z")), 3), round(rounding_scale(ex, parse_key(ex, "dL/da")), 3)
-    (2.0, 8.0)
+    >>> ex = derive.Example.from_equations("u = a*x\\nv = a*b\\nL = u - v", values={"a": 1, "b": 1.999, "x": 2})
+    >>> float(ex.value("L")), rounding_scale(ex, parse_key(ex, "L")), rounding_scale(ex, parse_key(ex, "dL/da"))
+    (0.001, 2.0, 2.0)
     """
     from ..core.engine import accumulate
     ev, graph = ex.evaluation, ex.graph
@@ -228,8 +229,8 @@ def rounding_scale(ex, key) -> float:
             magnitudes[name] = _float(ev.values[name]) if node is None else _magnitude(ev, node.expr, of_value)
         return magnitudes[name]
 
-    def local(of, wrt):
-        return _magnitude(ev, ev.symbolic_local(of, wrt), of_value)
+    def local(of, wrt):  # an edge's own rule at its |value| (σ' = σ(1 − σ) is no sum of paths)
+        return _float(ev.local(of, wrt).value)
     if key.kind == "value":
         return of_value(key.name)
     if key.kind == "local":
