@@ -502,3 +502,27 @@ def test_float32_rounding_scale_of_a_cancelling_sum_of_values():
     assert abs(z.item() - exact) > PRECISIONS["float32"].rtol * abs(exact)  # beyond the value's own tolerance
     assert ex.check({"z": z}).status("z") == "correct"
     assert ex.check({"z": np.float32(exact + 0.001)}).status("z") == "incorrect"
+
+
+# -- a float that is binary noise around a short decimal is read as that decimal --------------------
+
+
+def test_float_noise_around_a_short_decimal_is_read_as_the_decimal():
+    from derive.checking.answers import parse_answer, short_decimal
+    ex = derive.Example.from_equations(CANCEL.format(f="tanh"),
+                                       values={"x": 1.5, "w1": 0.4, "w2": -0.8, "w3": 0.5, "y": 1}, lr=0.1)
+    exact = float(ex.grad("z1"))
+    assert round(exact, 5) == 0.15648
+    noisy = 1.286 - 1.13
+    assert repr(noisy) == "0.15600000000000014" and short_decimal(noisy) == "0.156"
+    for answer in (noisy, 0.156):  # the same number as a person wrote it
+        assert ex.check({"dL/dz1": answer}).status("dL/dz1") == "correct"
+    assert "read as 0.156" in ex.check({"dL/dz1": noisy}).verdicts["dL/dz1"].note
+    # the digits rule then applies: 0.1567 (noise 0.15670000000000006) is wrong at 4 digits
+    assert ex.check({"dL/dz1": 1.2864 - 1.1297}).status("dL/dz1") == "incorrect"
+    assert ex.check({"dL/dz1": 0.1 + 0.05}).hint("dL/dz1").startswith("the correct value")  # 0.15, 2 digits
+    # floats that are no short decimal stay machine values (1e-9 relative), negative ones too
+    for value in (exact, -exact, 2 ** 0.5, float(ex.grad("w1"))):
+        assert short_decimal(value) is None and parse_answer(None, value).machine
+    assert short_decimal(-(1.286 - 1.13)) == "-0.156" and short_decimal(1.1 * 1.1) == "1.21"
+    assert ex.check({"dL/dz1": exact, "dL/dw1": float(ex.grad("w1"))}).ok

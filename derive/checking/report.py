@@ -595,6 +595,9 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
         if not too_few and (matches(answer, expected, rtol, atol)
                             or not explicit and _within_rounding(ex, key, answer, expected)):
             verdict = Verdict(text, answer.raw, shown_expected, "correct", note=machine_note(answer))
+            if not verdict.note and answer.noise:
+                verdict.note = (f"the float {answer.noise} read as {_short_text(answer)}: the rest of "
+                                f"its digits are binary rounding noise")
             if not verdict.note and answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
                 verdict.note = (f"read as a machine float ({answer.digits} significant digits, "
                                 f"most of them binary rounding noise): compared within a relative "
@@ -638,6 +641,11 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
             verdict.hint = f"the correct value is {_fmt(expected)}{also}; recheck this step"
         report.verdicts[text] = verdict
     return report
+
+
+def _short_text(answer) -> str:
+    from .answers import short_decimal
+    return short_decimal(float(answer.noise)) or answer.noise
 
 
 def _within_rounding(ex, key, answer, expected) -> bool:
