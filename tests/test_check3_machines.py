@@ -526,3 +526,13 @@ def test_float_noise_around_a_short_decimal_is_read_as_the_decimal():
         assert short_decimal(value) is None and parse_answer(None, value).machine
     assert short_decimal(-(1.286 - 1.13)) == "-0.156" and short_decimal(1.1 * 1.1) == "1.21"
     assert ex.check({"dL/dz1": exact, "dL/dw1": float(ex.grad("w1"))}).ok
+
+
+def test_a_float32_that_prints_short_is_judged_as_float32_not_by_its_printed_digits():
+    for activation, w in (("sigmoid", -0.8), ("tanh", -0.5)):
+        ex = derive.neuron(x=1, w=w, b=0, y=1e-7, activation=activation, lr=1e-9)
+        exact = float(ex.check({"w_new": 0}).expected("w_new", as_float=True))
+        assert exact != w and str(np.float32(exact)) == str(w)  # prints with one digit
+        assert ex.check({"w_new": np.float32(exact)}).status("w_new") == "correct"
+    ex = derive.neuron(x=1, w=-0.43, b=0, y=1e-7, activation="sigmoid", lr=1e-7)
+    assert ex.check({"w_new": np.float32(-0.4)}).status("w_new") == "incorrect"  # a 1-digit rounding
