@@ -714,6 +714,14 @@ def short_decimal(number: float) -> str | None:
     return None
 
 
+def as_machine(answer: Answer) -> Answer:
+    """A float read as a short decimal (``noise``) as the machine value it also is: a float that
+    is the exact value to 1e-9 (``float(ex.value("a"))`` = 7.999999999999995) stays right."""
+    from ..core.numbers import to_exact
+    number = float(answer.noise)
+    return _with_digits(answer.raw, to_exact(number, "answer"), answer.noise)
+
+
 def _numpy_answer(raw) -> Answer:
     """A numpy scalar or one-element array: an integer exactly, a float as the decimal it prints
     as in its own precision (``str(np.float32(x))``), a machine value by its size."""

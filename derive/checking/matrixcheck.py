@@ -44,7 +44,7 @@ from ..core.numbers import to_exact
 from ..core.tensor import (Tensor, TensorEvaluation, binary_values, from_entries, local_vjp, scalar,
                            tensor_value, zeros)
 from ..rendering.printing import printer_for
-from .answers import MIN_SIGNIFICANT, Answer, half_unit, matches, parse_answer, parse_key
+from .answers import MIN_SIGNIFICANT, Answer, as_machine, half_unit, matches, parse_answer, parse_key
 from .grids import as_given, grid
 from .machine import PRECISIONS, Read, plain, precision_of
 from .mistakes import matrix_mistakes
@@ -421,7 +421,7 @@ def entry_status(answer: Answer, want, rtol=None, atol=None, scale=None) -> str:
     >>> [entry_status(parse_answer(None, x), sp.Rational(3, 100)) for x in (0.03, 0.0, 0.031, 0.05)]
     ['correct', 'few', 'wrong', 'wrong']
     """
-    if answer.value == want:
+    if answer.value == want or answer.noise and matches(as_machine(answer), want, rtol, atol):
         return "correct"
     explicit = rtol is not None or atol is not None
     if not explicit and answer.machine and scale and \

@@ -37,7 +37,7 @@ from ..core.engine import accumulate, descend, propagate
 from ..core.errors import AnswerError, DeriveError
 from ..core.interval import Interval, evaluate
 
-from .answers import (Answer, Key, MIN_SIGNIFICANT, expected_value, half_unit,  # noqa: F401
+from .answers import (Answer, Key, MIN_SIGNIFICANT, as_machine, expected_value, half_unit,  # noqa: F401
                       key_from_display, matches, meanings, parse_answer, parse_key)
 
 
@@ -588,6 +588,8 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
                                  f"names ({', '.join(ex.inputs)})")
             continue
         explicit = rtol is not None or atol is not None
+        if answer.noise and matches(as_machine(answer), expected, rtol, atol):
+            answer = as_machine(answer)  # the float is the value itself, not noise around a decimal
         # an exact form with a short literal (tanh(0.5)) is exact, not too few digits
         too_few = (not explicit and answer.digits is not None and answer.digits < MIN_SIGNIFICANT
                    and answer.slack is None
