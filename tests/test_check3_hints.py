@@ -257,3 +257,44 @@ def test_credit_sentences_agree_in_number():
     assert "The step earns credit." in ex.check({"z": 7}).to_text()
     assert "2 of 2 steps earn credit." in ex.check({"z": 7, "a": 7}).to_text()
     assert "0 of 1 step" not in ex.check({"z": 8}).to_text()
+
+
+# --- a slip is blamed only when no correct answer contradicts it -----------------------------------
+
+
+FAN_OUT = """z1 = w1*x
+h = {f}(z1)
+z2 = w3*z1 + w2*h
+L = squared_error(z2, y)"""
+
+
+@pytest.mark.parametrize("f,values", [("tanh", dict(x=1.5, w1=0.4, w2=-0.8, w3=0.5, y=1)),
+                                      ("sigmoid", dict(x=-2, w1=0.3, w2=1.5, w3=-0.7, y=0.5))])
+def test_upstream_once_is_not_blamed_when_the_students_own_upstream_steps_are_right(f, values):
+    ex = derive.Example.from_equations(FAN_OUT.format(f=f), values=values, lr=0.1)
+    ev = ex.evaluation
+    g = ev.adjoints("L")
+    # the slip: ∂L/∂z2 used as the upstream of both branches of z1
+    slip = {("h", "z1"): ev.local("h", "z1").value * g["z2"] / g["h"]}
+    once_z1, once_w1 = _slipped(ex, "dL/dz1", locals_=slip), _slipped(ex, "dL/dw1", locals_=slip)
+    assert float(once_z1) == pytest.approx(float(g["z2"] * (values["w3"] + ev.local("h", "z1").value)))
+    assert abs(float(once_z1 - g["z1"])) > 0.05
+    once_new = round(float(_slipped(ex, "w1_new", locals_=slip)), 6)
+    assert once_new == pytest.approx(values["w1"] - 0.1 * float(once_w1), abs=1e-6)
+    # alone, the slip explains the answers
+    assert ex.check({"dL/dw1": once_w1}).diagnosis("dL/dw1") == "upstream_once"
+    assert ex.check({"w1_new": once_new}).diagnosis("w1_new") == "upstream_once"
+    # with the slip's own ∂L/∂z1 beside it, the slip is still named there (no right answer contradicts it)
+    both = ex.check({"dL/dz1": round(float(once_z1), 5), "dL/dw1": round(float(once_w1), 5)})
+    assert both.diagnosis("dL/dz1") == "upstream_once" and both.status("dL/dw1") == "carried"
+    # a right ∂L/∂z1 or ∂L/∂w1 contradicts it: the update's slip is elsewhere
+    right_z1, right_w1 = float(g["z1"]), float(ev.adjoints("L")["w1"])
+    for answers in ({"dL/dz1": right_z1, "dL/dw1": right_w1, "w1_new": once_new},
+                    {"dL/dw1": right_w1, "w1_new": once_new}, {"dL/dz1": right_z1, "w1_new": once_new},
+                    {"dL/dz1": right_z1, "dL/dw1": once_w1}):
+        report = ex.check(answers)
+        judged = "w1_new" if "w1_new" in answers else "dL/dw1"
+        assert report.status(judged) == "incorrect", answers
+        assert report.diagnosis(judged) != "upstream_once", answers
+        assert "upstream gradient used once" not in report.to_text(), answers
+        assert all(report.status(k) == "correct" for k in answers if k != judged)

@@ -385,3 +385,154 @@ def test_the_report_shows_matrices_as_grids_in_text_markdown_and_html():
     html = report.to_html()
     assert html.count("<table") == 3 and "✗" in html
     assert max(len(line) for line in text.splitlines()) < 120
+
+
+# -- a 1-D answer has no orientation: read in the variable's shape ---------------------------------
+
+
+def rows_net(activation="tanh"):
+    """A batch: rows net (X @ W + b, as in PyTorch): its biases are rows."""
+    return derive.Example.from_equations(f"""
+h = X @ W1 + b1
+a = {activation}(h)
+s = a @ W2 + b2
+p = softmax(s, axis=1)
+L = cross_entropy(p, y)
+""", values={"X": [[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]], "W1": [[0.2, -0.3], [0.4, 0.1], [-0.5, 0.25]],
+             "b1": [0.1, -0.2], "W2": [[0.3, -0.6, 0.2], [0.7, 0.5, -0.4]], "b2": [0.05, 0.0, -0.05],
+             "y": [2, 0]}, batch="rows")
+
+
+def torch_rows_grads(ex, activation):
+    X, W1, b1, W2, b2 = (torch.tensor(floats(ex.value(n)), dtype=torch.float32, requires_grad=n != "X")
+                         for n in ("X", "W1", "b1", "W2", "b2"))
+    act = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}[activation]
+    s = act(X @ W1 + b1.reshape(-1)) @ W2 + b2.reshape(-1)
+    torch.nn.functional.cross_entropy(s, torch.tensor([2, 0])).backward()
+    return b1.grad.reshape(-1), b2.grad.reshape(-1)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_a_one_dimensional_bias_gradient_is_read_as_the_row_it_is_under_batch_rows(activation):
+    ex = rows_net(activation)
+    g1, g2 = floats(ex.grad("b1")), floats(ex.grad("b2"))
+    assert g2.shape == (1, 3) and g1.shape == (1, 2)  # rows under batch: rows
+    tb1, tb2 = torch_rows_grads(ex, activation)
+    assert tb2.shape == (3,) and np.allclose(tb2.numpy(), g2.ravel(), atol=1e-6)
+    row_text = "[" + ", ".join(f"{v:.4f}".replace("-", "−") for v in g2.ravel()) + "]"  # derive's row
+    forms = {"torch b.grad": tb2, "numpy": tb2.numpy(), "list": [round(v, 4) for v in g2.ravel()],
+             "printed row": row_text, "float64 1-D": g2.ravel()}
+    for form, answer in forms.items():
+        report = ex.check({"dL/db2": answer, "dL/db1": tb1})
+        assert report.status("dL/db2") == "correct", (form, report.hint("dL/db2"))
+        assert report.status("dL/db1") == "correct" and report.diagnosis("dL/db2") == ""
+    # an explicit column for a row is still a transpose, and a wrong 1-D list is wrong, not transposed
+    column = [[round(v, 4)] for v in g2.ravel()]
+    assert ex.check({"dL/db2": column}).diagnosis("dL/db2") == "transposed"
+    wrong = [round(v, 4) for v in g2.ravel() + np.array([0.1, 0, 0])]
+    verdict = ex.check({"dL/db2": wrong})
+    assert verdict.status("dL/db2") == "incorrect" and verdict.diagnosis("dL/db2") != "transposed"
+    assert "1 of 3 entries differs, at column 1" in verdict.hint("dL/db2")
+
+
+def test_a_one_dimensional_answer_is_a_column_where_the_variable_is_a_column():
+    ex = derive.Example.from_equations("z = W @ x + b\nL = sum(tanh(z))",
+                                       values={"W": [[1, -2], [0.5, 3], [-1, 0]], "x": [0.3, -0.2],
+                                               "b": [0.1, 0, -0.4]})
+    g = floats(ex.grad("b"))
+    assert g.shape == (3, 1)
+    for answer in ([round(v, 5) for v in g.ravel()], g.ravel(), torch.tensor(g.ravel())):
+        assert ex.check({"dL/db": answer}).status("dL/db") == "correct"
+    assert ex.check({"dL/db": [list(np.round(g.ravel(), 5))]}).diagnosis("dL/db") == "transposed"
+
+
+# -- float32 where two paths (or two terms) nearly cancel ------------------------------------------
+
+
+CANCEL = """z1 = w1*x
+h = {f}(z1)
+z2 = w3*z1 + w2*h
+L = squared_error(z2, y)"""
+
+
+def torch_cancel(f, vals):
+    t = {k: torch.tensor(float(v), requires_grad=True) for k, v in vals.items()}
+    z1 = t["w1"] * t["x"]
+    z1.retain_grad()
+    h = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}[f](z1)
+    z2 = t["w3"] * z1 + t["w2"] * h
+    z2.retain_grad()
+    ((z2 - t["y"]) ** 2).backward()
+    return {"z2": z2, "dL/dz1": z1.grad, "dL/dw1": t["w1"].grad, "dL/dz2": z2.grad}
+
+
+@pytest.mark.parametrize("f,vals", [
+    ("tanh", {"x": 1.5, "w1": 0.4, "w2": -0.8, "w3": 0.5696, "y": 1}),  # w3 ≈ −w2·tanh'(z1)
+    ("sigmoid", {"x": -1.2, "w1": 0.7, "w2": 1.3, "w3": -0.2738, "y": 0.25}),  # w3 ≈ −w2·σ'(z1)
+    ("tanh", {"x": 0.9, "w1": -0.5, "w2": 1.1, "w3": -0.9042, "y": 2.0})])
+def test_float32_where_two_paths_nearly_cancel_is_judged_at_the_paths_scale(f, vals):
+    ex = derive.Example.from_equations(CANCEL.format(f=f), values=vals)
+    t = torch_cancel(f, vals)
+    rtol = PRECISIONS["float32"].rtol
+    exact = {k: float(ex.check({k: 0}).expected(k, as_float=True)) for k in t}
+    paths = abs(float(ex.grad("z2"))) * abs(vals["w3"])  # one path's contribution to dL/dz1
+    assert abs(exact["dL/dz1"]) < paths / 50  # the paths nearly cancel
+    report = ex.check(t)
+    assert all(report.status(k) == "correct" for k in t), str(report)
+    # well off at the paths' own scale is still wrong, and the report says it judged a float32
+    off = np.float32(exact["dL/dz1"] + 40 * rtol * paths)
+    wrong = ex.check({"dL/dz1": off})
+    assert wrong.status("dL/dz1") == "incorrect"
+    assert "read as float32 (numpy float32)" in wrong.verdicts["dL/dz1"].note
+    assert "float32" in wrong.to_text()
+    # a number typed by a person keeps the digits rule: 7 digits written are 7 digits claimed
+    typed = f"{float(t['dL/dz1']):.7g}"
+    half = 0.5 * 10 ** (np.floor(np.log10(abs(float(typed)))) - 6)
+    assert abs(float(typed) - exact["dL/dz1"]) > half  # float32 noise shows in the 7th digit here
+    assert ex.check({"dL/dz1": typed}).status("dL/dz1") == "incorrect"
+
+
+def test_float32_rounding_scale_of_a_cancelling_sum_of_values():
+    # z = a·x − b·x with a ≈ b: the terms, not their difference, set the float32 scale
+    vals = {"a": 1.0001, "b": 1.0, "x": 3.3}
+    ex = derive.Example.from_equations("z = a*x - b*x\nL = z**2", values=vals)
+    a, b, x = (torch.tensor(vals[k]) for k in ("a", "b", "x"))
+    z = a * x - b * x
+    exact = float(ex.value("z"))
+    assert abs(z.item() - exact) > PRECISIONS["float32"].rtol * abs(exact)  # beyond the value's own tolerance
+    assert ex.check({"z": z}).status("z") == "correct"
+    assert ex.check({"z": np.float32(exact + 0.001)}).status("z") == "incorrect"
+
+
+# -- a float that is binary noise around a short decimal is read as that decimal --------------------
+
+
+def test_float_noise_around_a_short_decimal_is_read_as_the_decimal():
+    from derive.checking.answers import parse_answer, short_decimal
+    ex = derive.Example.from_equations(CANCEL.format(f="tanh"),
+                                       values={"x": 1.5, "w1": 0.4, "w2": -0.8, "w3": 0.5, "y": 1}, lr=0.1)
+    exact = float(ex.grad("z1"))
+    assert round(exact, 5) == 0.15648
+    noisy = 1.286 - 1.13
+    assert repr(noisy) == "0.15600000000000014" and short_decimal(noisy) == "0.156"
+    for answer in (noisy, 0.156):  # the same number as a person wrote it
+        assert ex.check({"dL/dz1": answer}).status("dL/dz1") == "correct"
+    assert "read as 0.156" in ex.check({"dL/dz1": noisy}).verdicts["dL/dz1"].note
+    # the digits rule then applies: 0.1567 (noise 0.15670000000000006) is wrong at 4 digits
+    assert ex.check({"dL/dz1": 1.2864 - 1.1297}).status("dL/dz1") == "incorrect"
+    assert ex.check({"dL/dz1": 0.1 + 0.05}).hint("dL/dz1").startswith("the correct value")  # 0.15, 2 digits
+    # floats that are no short decimal stay machine values (1e-9 relative), negative ones too
+    for value in (exact, -exact, 2 ** 0.5, float(ex.grad("w1"))):
+        assert short_decimal(value) is None and parse_answer(None, value).machine
+    assert short_decimal(-(1.286 - 1.13)) == "-0.156" and short_decimal(1.1 * 1.1) == "1.21"
+    assert ex.check({"dL/dz1": exact, "dL/dw1": float(ex.grad("w1"))}).ok
+
+
+def test_a_float32_that_prints_short_is_judged_as_float32_not_by_its_printed_digits():
+    for activation, w in (("sigmoid", -0.8), ("tanh", -0.5)):
+        ex = derive.neuron(x=1, w=w, b=0, y=1e-7, activation=activation, lr=1e-9)
+        exact = float(ex.check({"w_new": 0}).expected("w_new", as_float=True))
+        assert exact != w and str(np.float32(exact)) == str(w)  # prints with one digit
+        assert ex.check({"w_new": np.float32(exact)}).status("w_new") == "correct"
+    ex = derive.neuron(x=1, w=-0.43, b=0, y=1e-7, activation="sigmoid", lr=1e-7)
+    assert ex.check({"w_new": np.float32(-0.4)}).status("w_new") == "incorrect"  # a 1-digit rounding

@@ -127,7 +127,9 @@ def test_matrix_answers_written_as_text_are_read_entry_by_entry():
     assert shown.startswith("[") and ";" in shown
     assert ex.check({"dL/dW1": shown}).status("dL/dW1") == "correct"
     tiny = derive.Example.from_equations("z = W @ x\nL = sum(z)", values={"W": [[1, 2]], "x": ["3e-5", "-4e-6"]})
-    assert tiny.check({"dL/dW": "[3×10⁻⁵, −4×10⁻⁶]"}).diagnosis("dL/dW") == "transposed"  # a column
+    # a 1-D list has no orientation: read in the variable's shape (a row here); a column is a transpose
+    assert tiny.check({"dL/dW": "[3×10⁻⁵, −4×10⁻⁶]"}).status("dL/dW") == "correct"
+    assert tiny.check({"dL/dW": "[3×10⁻⁵; −4×10⁻⁶]"}).diagnosis("dL/dW") == "transposed"
     for row in ("[[3×10⁻⁵, −4×10⁻⁶]]", "[[3×10⁻⁵, −4×10^-6]]",
                 "[[3*10^-5, -4e-6]]"):
         assert tiny.check({"dL/dW": row}).status("dL/dW") == "correct", row

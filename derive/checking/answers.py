@@ -7,22 +7,27 @@ one-element arrays), text. How close a number must be (``matches``):
 * a number written with few digits (``0.9991``, ``"≈ 0.9991"``, ``Decimal("0.9991")``) is right
   when it is the exact value rounded to the significant figures written (± half a unit in the last
   digit written);
+* a float that is binary noise around a short decimal (``1.286 - 1.13 == 0.15600000000000014``,
+  ``0.1*3``: 15 or more digits, within 1e-12 of 0.156) is read as that decimal (``short_decimal``),
+  its digits rule and all;
 * a *machine value* — a float whose shortest repr has 10 or more significant digits
-  (``0.1*3 == 0.30000000000000004``, ``float(ex.grad("w"))``), or text or a Decimal written with
+  (``float(ex.grad("w"))``), or text or a Decimal written with
   as many — carries its digits by accident of binary arithmetic; it is right within a relative
   tolerance of 1e-9 (``MACHINE_RTOL``). A float32 (float16) — numpy, a torch tensor, ``t.item()``
   — is judged at its own precision (``derive.checking.machine``);
 * an exact form (``3/20``, ``Fraction(3, 20)``, ``2*exp(-7)``) must be exact.
 
 >>> answer = parse_answer(None, 0.1 * 3)
->>> answer.digits, answer.rtol, matches(answer, sp.Rational(3, 10))
-(17, 1e-09, True)
+>>> answer.digits, answer.rtol, answer.noise, matches(answer, sp.Rational(3, 10))
+(1, None, '0.30000000000000004', True)
+>>> parse_answer(None, 2 ** 0.5).rtol
+1e-09
 """
 from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mpmath
 import sympy as sp
@@ -394,6 +399,7 @@ class Answer:
     slack: object = None  # a numeric formula's half-width, from its decimal literals' last digits
     whole: bool = False  # a single-digit whole number written without a point (exact: 0, 1, −1)
     precision: object = None  # a float32 (float16 …) value: how it was read (derive.checking.machine)
+    noise: str = ""  # a float read as the short decimal it is noise around: the float as given
 
     @property
     def machine(self) -> bool:
@@ -517,6 +523,9 @@ def _parse_answer(ex, raw) -> Answer:
         value = to_exact(raw, "answer")  # within the digit budget before str() is called
         return Answer(raw, value, _whole_digits(raw), whole=abs(raw) < 10)
     if isinstance(raw, float):
+        short = short_decimal(raw)
+        if short is not None:  # 1.286 - 1.13: the decimal 0.156, and its digits rule
+            return replace(_with_digits(raw, parse_decimal(short), short), noise=float.__repr__(raw))
         return _with_digits(raw, to_exact(raw, "answer"), float.__repr__(raw))
     if isinstance(raw, Decimal):  # as written: Decimal("0.9991") has 4 significant figures
         return _with_digits(raw, to_exact(raw, "answer"), str(raw))
@@ -678,6 +687,39 @@ def answer_names(ex) -> tuple[dict, dict]:
         _NAMES_CACHE.clear()
     _NAMES_CACHE[cache_key] = (graph, names, symbols)
     return names, symbols
+
+
+NOISE_RTOL = 1e-12  # binary noise of a few operations on short decimals is ~1e-16 relative
+NOISE_DIGITS = 15  # a shortest repr this long is noise; a person types fewer
+
+
+def short_decimal(number: float) -> str | None:
+    """The short decimal a float is binary noise around — its shortest repr has 15 or more
+    significant digits, yet it is within a relative 1e-12 of a decimal of at most 9, as a person
+    types — else None.
+
+    >>> short_decimal(1.286 - 1.13), short_decimal(0.1 * 3), short_decimal(0.156), short_decimal(2 ** 0.5)
+    ('0.156', '0.3', None, None)
+    """
+    from decimal import Decimal
+    text = float.__repr__(number)
+    if not (number == number and abs(number) != float("inf")) or number == 0 \
+            or _significant_digits(text) < NOISE_DIGITS:
+        return None
+    exact = Decimal(number)
+    for digits in range(1, MACHINE_DIGITS):  # longer decimals are machine values anyway
+        candidate = f"{number:.{digits}g}"
+        if abs(exact - Decimal(candidate)) <= Decimal(NOISE_RTOL) * abs(Decimal(candidate)):
+            return candidate if "e" not in candidate else f"{Decimal(candidate):f}"
+    return None
+
+
+def as_machine(answer: Answer) -> Answer:
+    """A float read as a short decimal (``noise``) as the machine value it also is: a float that
+    is the exact value to 1e-9 (``float(ex.value("a"))`` = 7.999999999999995) stays right."""
+    from ..core.numbers import to_exact
+    number = float(answer.noise)
+    return _with_digits(answer.raw, to_exact(number, "answer"), answer.noise)
 
 
 def _numpy_answer(raw) -> Answer:

@@ -5,9 +5,10 @@ A float32 carries about 7 significant digits; the rest of what it prints as a Py
 binary widening (``torch.tensor(-0.8).item()`` is ``-0.800000011920929``), and a float32 forward
 and backward pass is off from the exact value by a few units of its last place. Such a value is
 right when it is within ``ULPS`` float32 units (``ULPS · eps``, relative) of the exact value — in
-a matrix, of the exact entry or of the matrix's largest entry, since an entry that cancels to
-almost nothing keeps the rounding of the terms it cancelled (as ``numpy.allclose`` has an
-absolute part).
+a matrix, of the exact entry or of the matrix's largest entry, and for one number of its terms
+(``rounding_scale``: a sum's largest term, a gradient's largest path), since a value that
+cancels to almost nothing keeps the rounding of the terms it cancelled (as ``numpy.allclose`` has
+an absolute part).
 
 Recognised as float32 (and named so in the report's note):
 
@@ -61,7 +62,8 @@ class Precision:
     def note(self, source: str = "", matrix: bool = False, printed: bool = False) -> str:
         """How such an answer was judged, for the report: "read as float32 …"."""
         of = f" ({source})" if source else ""
-        where = " of each entry, or of the matrix's largest entry" if matrix else ""
+        where = (" of each entry, or of the matrix's largest entry" if matrix
+                 else " of the value, or of its terms where they cancel")
         within = f"within a relative {self.rtol:.2g} ({self.ulps} units in its last place){where}"
         if printed:  # its digits are the printer's, and the value behind them is a float32's
             return f"read as {self.name}{of}: judged to the digits printed or {within}, whichever is wider"
@@ -200,6 +202,75 @@ def machine_number(raw) -> MachineNumber | None:
     return None
 
 
+def rounding_scale(ex, key) -> float:
+    """The magnitude a machine's rounding in computing ``key`` is relative to: the step's value
+    with every sum replaced by its largest term in absolute value — the operands of a sum that
+    cancels (z2 = w3·z1 + w2·h), and for a gradient its largest path contribution (a fan-out
+    whose two paths nearly cancel keeps the rounding of each; each edge's local derivative at its
+    own value, so a float16 value is not excused for a rule's internal 1 − σ). A float32 answer within its
+    relative tolerance of this scale is right, as a matrix entry within it of the matrix's
+    largest entry.
+
+    >>> import derive
+    >>> from derive.checking.answers import parse_key
+    >>> ex = derive.Example.from_equations("u = a*x\\nv = a*b\\nL = u - v", values={"a": 1, "b": 1.999, "x": 2})
+    >>> float(ex.value("L")), rounding_scale(ex, parse_key(ex, "L")), rounding_scale(ex, parse_key(ex, "dL/da"))
+    (0.001, 2.0, 2.0)
+    """
+    from ..core.engine import accumulate
+    ev, graph = ex.evaluation, ex.graph
+    names = {symbol: name for name, symbol in graph.symbols.items()}
+    magnitudes: dict = {}
+
+    def of_value(symbol):  # a symbol of the graph (or its name): its line's magnitude
+        name = names.get(symbol, symbol)
+        if name not in magnitudes:
+            node = graph.nodes.get(name)
+            magnitudes[name] = _float(ev.values[name]) if node is None else _magnitude(ev, node.expr, of_value)
+        return magnitudes[name]
+
+    def local(of, wrt):  # an edge's own rule at its |value| (σ' = σ(1 − σ) is no sum of paths)
+        return _float(ev.local(of, wrt).value)
+    if key.kind == "value":
+        return of_value(key.name)
+    if key.kind == "local":
+        return local(key.of, key.wrt)
+    def largest(name, collected, term):  # the largest path contribution, not their sum
+        return max(collected, term)
+    if key.kind == "derivative":
+        return float(accumulate(graph, key.of, local, combine=largest).get(key.wrt, 0))
+    gradient = float(accumulate(graph, ex.output, local, combine=largest).get(key.name, 0))
+    return max(_float(ev.values[key.name]), _float(ex.lr if ex.lr is not None else 0) * gradient)
+
+
+def _float(value) -> float:
+    from ..core.approx import approx
+    try:
+        return abs(float(approx(value)))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _magnitude(ev, expr, of_value) -> float:
+    """|expr| at the example's values with each sum replaced by its largest term in absolute
+    value (a symbol: its line's magnitude; a function or a power other than a positive whole
+    one: its own |value|)."""
+    if expr.is_Symbol:
+        return of_value(expr)
+    if expr.is_Number:
+        return abs(float(expr))
+    if expr.is_Add:
+        return max(_magnitude(ev, t, of_value) for t in expr.args)
+    if expr.is_Mul:
+        out = 1.0
+        for f in expr.args:
+            out *= _magnitude(ev, f, of_value)
+        return out
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
+        return _magnitude(ev, expr.base, of_value) ** int(expr.exp)
+    return _float(ev.at(expr))
+
+
 def note(answer) -> str:
     """The report's note on an answer read at a narrow precision ("" for any other)."""
     read = getattr(answer, "precision", None)
@@ -207,4 +278,4 @@ def note(answer) -> str:
 
 
 __all__ = ["Precision", "PRECISIONS", "ULPS", "Read", "MachineNumber", "plain", "precision_of",
-           "machine_number", "printed_machine", "widened_float32", "note"]
+           "machine_number", "printed_machine", "widened_float32", "note", "rounding_scale"]

@@ -44,7 +44,7 @@ from ..core.numbers import to_exact
 from ..core.tensor import (Tensor, TensorEvaluation, binary_values, from_entries, local_vjp, scalar,
                            tensor_value, zeros)
 from ..rendering.printing import printer_for
-from .answers import MIN_SIGNIFICANT, Answer, half_unit, matches, parse_answer, parse_key
+from .answers import MIN_SIGNIFICANT, Answer, as_machine, half_unit, matches, parse_answer, parse_key
 from .grids import as_given, grid
 from .machine import PRECISIONS, Read, plain, precision_of
 from .mistakes import matrix_mistakes
@@ -331,6 +331,14 @@ def _layout(value, what: str):
     raise DeriveError(f"{what}: cannot read this as a matrix; give nested lists of numbers")
 
 
+def _one_dimensional(value) -> bool:
+    """A flat list or a 1-D array: entries with no rows or columns."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 1
+    return isinstance(value, (list, tuple)) and bool(value) and \
+        not any(isinstance(v, (list, tuple, np.ndarray)) for v in value)
+
+
 def _entry_answer(entry, what: str) -> Answer:
     if isinstance(entry, str) and _ENTRY_FRACTION.fullmatch(entry.strip()):
         return Answer(entry, to_exact(entry, what), None)  # 3/20: exact
@@ -345,11 +353,19 @@ def _entry_answer(entry, what: str) -> Answer:
     return answer
 
 
-def read_answer(raw, key: str) -> Reading:
-    """The answer to ``key`` read entry by entry (a DeriveError when it cannot be read)."""
+def read_answer(raw, key: str, shape: tuple | None = None) -> Reading:
+    """The answer to ``key`` read entry by entry (a DeriveError when it cannot be read).
+
+    A 1-D answer (a list, a 1-D array or tensor such as torch's ``b.grad``, derive's printed row
+    ``[1, 2, 3]``) has no orientation: it is read in the variable's ``shape`` (its rows and
+    columns), so a row bias under ``batch: rows`` is a row, and otherwise a column."""
     value, dtype = _read(raw)
     what = f"answer {key!r}"
-    shape, entries, is_scalar = _layout(value, what)
+    shape_read, entries, is_scalar = _layout(value, what)
+    if shape is not None and len(shape) == 2 and shape[0] == 1 and _one_dimensional(value) \
+            and shape_read == (shape[1], 1):
+        shape_read = tuple(shape)  # a row vector's entries, given as a 1-D list
+    shape = shape_read
     if is_scalar and isinstance(entries[0], str) and parse_answer(None, entries[0]).value is None:
         raise DeriveError(f"cannot read {_short(entries[0])} as a number; write it like 2, -0.15, "
                           f"1e-3 or 3/20, or a matrix as [[1, 2], [3, 4]]")
@@ -378,18 +394,19 @@ def read_answer(raw, key: str) -> Reading:
     return Reading(tensor, tuple(answers), read)
 
 
-def _answer_tensor(raw, key: str) -> Tensor:
-    return read_answer(raw, key).tensor
+def _answer_tensor(raw, key: str, shape: tuple | None = None) -> Tensor:
+    return read_answer(raw, key, shape).tensor
 
 
-def answer_tensor(raw, key: str) -> Tensor:
+def answer_tensor(raw, key: str, shape: tuple | None = None) -> Tensor:
     """The exact Tensor an answer to ``key`` stands for, as the check reads it (text such as
-    ``"[1, 2; 3, 4]"`` included); raises a DeriveError when it cannot be read.
+    ``"[1, 2; 3, 4]"`` included; a 1-D answer in the variable's ``shape``); raises a DeriveError
+    when it cannot be read.
 
     >>> answer_tensor("[1/2; −3]", "dL/dx").a.tolist()
     [[1/2], [-3]]
     """
-    return _answer_tensor(raw, key)
+    return _answer_tensor(raw, key, shape)
 
 
 # -- judging an entry as a scalar answer is judged ----------------------------------------------
@@ -404,7 +421,7 @@ def entry_status(answer: Answer, want, rtol=None, atol=None, scale=None) -> str:
     >>> [entry_status(parse_answer(None, x), sp.Rational(3, 100)) for x in (0.03, 0.0, 0.031, 0.05)]
     ['correct', 'few', 'wrong', 'wrong']
     """
-    if answer.value == want:
+    if answer.value == want or answer.noise and matches(as_machine(answer), want, rtol, atol):
         return "correct"
     explicit = rtol is not None or atol is not None
     if not explicit and answer.machine and scale and \
@@ -701,10 +718,19 @@ def _readings(ex, answers: dict) -> tuple[dict, dict]:
     for text, raw in answers.items():
         try:
             keys[text] = parse_key(names, text)
-            readings[text] = read_answer(raw, text)
+            readings[text] = read_answer(raw, text, _wanted_shape(ex, keys[text]))
         except DeriveError:
             keys.pop(text, None)
     return keys, readings
+
+
+def _wanted_shape(ex, key) -> tuple | None:
+    """The shape of the quantity ``key`` asks for (a 1-D answer is read in it); None when the key
+    asks for nothing this example has (reported where it is judged)."""
+    try:
+        return expected_tensor(ex, key).a.shape
+    except DeriveError:
+        return None
 
 
 def entry_answer(text: str) -> Answer:
@@ -762,7 +788,7 @@ def check_tensor_answers(ex, answers: dict, rtol=None, atol=None,
             problems[text] = unknown_key_reason(ex, text, e, listed)
             continue
         try:
-            readings[text] = read_answer(raw, text)
+            readings[text] = read_answer(raw, text, _wanted_shape(ex, keys[text]))
         except DeriveError as e:  # unreadable: reported for this key, the others still checked
             said = str(e)
             at = said.find("cannot read")  # the reader's own words, without the key repeated

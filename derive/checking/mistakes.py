@@ -551,8 +551,10 @@ def _upstream_once(checker, key):
                             f"{chosen}; the other branches of {n} were added without theirs")):
                 if all(ups[c] == ups[chosen] for c in others) and overrides is across:
                     continue  # the same upstream everywhere: that is the right sum
-                value = Scenario(checker.ex, locals_=overrides).answer(key)
-                out.append(Candidate(value, detail,
+                # the scenario: the student's correct answers must agree with the slip (a right
+                # ∂L/∂z1 shows the branches were summed correctly: the slip is not theirs)
+                scenario = Scenario(checker.ex, locals_=overrides)
+                out.append(Candidate(scenario.answer(key), detail, scenario=scenario,
                                      hint=f"{n} feeds {', '.join(consumers)}: each branch carries its "
                                           f"own upstream gradient, ∂{of}/∂{n} = Σ over them of "
                                           f"∂{of}/∂c · ∂c/∂{n}"))

@@ -37,7 +37,7 @@ from ..core.engine import accumulate, descend, propagate
 from ..core.errors import AnswerError, DeriveError
 from ..core.interval import Interval, evaluate
 
-from .answers import (Answer, Key, MIN_SIGNIFICANT, expected_value, half_unit,  # noqa: F401
+from .answers import (Answer, Key, MIN_SIGNIFICANT, as_machine, expected_value, half_unit,  # noqa: F401
                       key_from_display, matches, meanings, parse_answer, parse_key)
 
 
@@ -588,12 +588,20 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
                                  f"names ({', '.join(ex.inputs)})")
             continue
         explicit = rtol is not None or atol is not None
+        if answer.noise and matches(as_machine(answer), expected, rtol, atol):
+            answer = as_machine(answer)  # the float is the value itself, not noise around a decimal
         # an exact form with a short literal (tanh(0.5)) is exact, not too few digits
         too_few = (not explicit and answer.digits is not None and answer.digits < MIN_SIGNIFICANT
                    and answer.slack is None
-                   and not matches(replace(answer, digits=None, rtol=None), expected))
-        if not too_few and matches(answer, expected, rtol, atol):
+                   and not matches(replace(answer, digits=None, rtol=None), expected)
+                   # np.float32(-0.80000001) prints "-0.8", yet holds 7 digits: judged as float32
+                   and not (answer.precision is not None and matches(replace(answer, digits=None), expected)))
+        if not too_few and (matches(answer, expected, rtol, atol)
+                            or not explicit and _within_rounding(ex, key, answer, expected)):
             verdict = Verdict(text, answer.raw, shown_expected, "correct", note=machine_note(answer))
+            if not verdict.note and answer.noise:
+                verdict.note = (f"the float {answer.noise} read as {_short_text(answer)}: the rest of "
+                                f"its digits are binary rounding noise")
             if not verdict.note and answer.machine and not matches(replace(answer, rtol=None), expected, rtol, atol):
                 verdict.note = (f"read as a machine float ({answer.digits} significant digits, "
                                 f"most of them binary rounding noise): compared within a relative "
@@ -601,7 +609,9 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
             verdict.note = "; ".join(n for n in (verdict.note, _reading_note(checker, text)) if n)
             report.verdicts[text] = verdict
             continue
-        verdict = Verdict(text, answer.raw, shown_expected, "incorrect", note=_reading_note(checker, text))
+        # a float32 marked wrong says it was judged as float32 (the tolerance it missed)
+        verdict = Verdict(text, answer.raw, shown_expected, "incorrect",
+                          note="; ".join(n for n in (machine_note(answer), _reading_note(checker, text)) if n))
         if answer.whole and not explicit and _rounds_to(expected, answer.value):
             too_few = True  # 1 for 0.9991: the value to one figure, so too few digits, not wrong
         if too_few and (answer.whole or matches(answer, expected)):
@@ -635,6 +645,25 @@ def check(ex, answers: dict, rtol=None, atol=None, listed: str = KEYS_LISTED) ->
             verdict.hint = f"the correct value is {_fmt(expected)}{also}; recheck this step"
         report.verdicts[text] = verdict
     return report
+
+
+def _short_text(answer) -> str:
+    from .answers import short_decimal
+    return short_decimal(float(answer.noise)) or answer.noise
+
+
+def _within_rounding(ex, key, answer, expected) -> bool:
+    """A machine answer within its relative tolerance of the step's rounding scale (its sums'
+    largest terms, its largest path): a float32 result whose terms nearly cancel keeps their
+    rounding, as a matrix entry keeps its matrix's (``derive.checking.machine.rounding_scale``)."""
+    from .machine import rounding_scale
+    if not answer.machine or answer.value is None or not expected.is_number:
+        return False
+    try:
+        scale = rounding_scale(ex, key)
+    except (DeriveError, TypeError, ValueError, KeyError):
+        return False
+    return abs(approx(answer.value) - approx(expected)) <= answer.rtol * scale
 
 
 def _paths_words(ex, of: str, wrt: str) -> str:

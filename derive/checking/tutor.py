@@ -788,7 +788,8 @@ class MatrixTutor(Tutor):
         from .matrixcheck import answer_tensor
         if report.status(key) in CREDITED or report.diagnosis(key):
             return ""
-        given, wanted = answer_tensor(self.read(text), key), self._expected(self._kind(key))
+        wanted = self._expected(self._kind(key))
+        given = answer_tensor(self.read(text), key, wanted.a.shape)
         if given.shape == wanted.shape:
             return ""
         return (f"{key} is {self._described(wanted)}, but that is {self._described(given)}; "
