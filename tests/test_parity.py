@@ -19,6 +19,18 @@ import derive
 from derive import NotApplicable
 from derive.model.base import ExampleBase
 from derive.model.tensors import TensorExample
+
+
+@pytest.fixture(autouse=True)
+def _torch_default_dtype():
+    """The notebook cells exec'd here set torch's default dtype to float64: restored after each
+    test, so later torch tests in the same process get torch's float32 default."""
+    torch = sys.modules.get("torch")
+    before = torch.get_default_dtype() if torch else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_default_dtype(before or torch.float32)
 from derive.rendering.formats import FORMATS
 
 NET = """z1 = W1 @ X + b1
