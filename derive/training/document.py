@@ -230,9 +230,9 @@ def _table_carries(tr, listed: list, precision: int) -> dict:
     from ..rendering.arithmetic import MAX_CARRY, reproduces, shown as read
     h = tr.hyper
     mu = h.values.get("momentum") or 0
-    if (tr.optimizer.name not in ("sgd", "momentum") or h.values.get("nesterov") or h.values.get("weight_decay")
-            or h.clip_norm is not None or h.clip_value is not None):
-        return {}
+    if ({key for key, _ in _state_header(tr)} - {"velocity"} or h.values.get("nesterov")
+            or h.values.get("weight_decay") or h.clip_norm is not None or h.clip_value is not None):
+        return {}  # a rule these two relations do not describe (plain descent or heavy-ball momentum)
     records = tr.records
     value = {}
     for k in listed:
