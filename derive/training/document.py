@@ -229,8 +229,9 @@ def _table_carries(tr, listed: list, precision: int) -> dict:
     from ..core.numbers import format_number
     from ..rendering.arithmetic import MAX_CARRY, reproduces, shown as read
     h = tr.hyper
-    mu = h.values.get("momentum") or 0
-    if ({key for key, _ in _state_header(tr)} - {"velocity"} or h.values.get("nesterov")
+    from .optimizers import MU, NESTEROV
+    mu = next((h.values.get(hp.name) for hp in tr.optimizer.hyperparameters if MU in hp.symbols), 0) or 0
+    if ({key for key, _ in _state_header(tr)} - {"velocity"} or h.values.get(NESTEROV.name)
             or h.values.get("weight_decay") or h.clip_norm is not None or h.clip_value is not None):
         return {}  # a rule these two relations do not describe (plain descent or heavy-ball momentum)
     records = tr.records
