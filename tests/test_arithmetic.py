@@ -286,3 +286,72 @@ def test_training_comparison_layers_and_homework_lines_redo(tmp_path):
     for name, text in docs.items():
         checked, wrong = check_document(text)
         assert checked >= 3 and not wrong, (name, wrong)
+
+
+def exact_equalities_wrong(text: str) -> tuple[int, list]:
+    """Every member followed by "=" (not ≈) must give its printed result exactly from the
+    printed numbers: 0.3333 · (−3) · 1 = −1 is false as written, (1/3) · (−3) · 1 = −1 is true."""
+    checked, wrong = 0, []
+    for line in text.splitlines():
+        if not line.startswith("    ") or line.startswith("        ") or "   " in line.strip():
+            continue
+        parts = re.split(r" ([=≈]) ", line.strip())
+        for member, relation, result in zip(parts[0::2], parts[1::2], parts[2::2]):
+            result = result.strip()
+            if relation != "=" or not RESULT.match(result) or tokens(member) is None:
+                continue
+            value = redo(member)
+            if value is None:
+                continue
+            checked += 1
+            if not (isinstance(value, Fraction) and value == number(result)):
+                wrong.append(f"{line.strip()}   [{member} gives {value}]")
+    return checked, wrong
+
+
+BATCH_MEAN = ("z1 = w*x1 + b\nz2 = w*x2 + b\nz3 = w*x3 + b\nL1 = squared_error(z1, y1)\n"
+              "L2 = squared_error(z2, y2)\nL3 = squared_error(z3, y3)\nL = (L1 + L2 + L3)/3")
+MULTI_PATH = "h = tanh(w*x)\nu = v*h\nq = c*h\nL = (u + q - y)**2"
+SEVENTH = "z1 = w1*x + b\nz2 = w2*x + b\ns = sigmoid(z1) + relu(z2)\nL = (s - y)**2/7"
+
+
+@pytest.mark.parametrize("equations, values, lines", [
+    (BATCH_MEAN, {"w": 0.5, "b": 0, "x1": 1, "x2": 2, "x3": -1, "y1": 2, "y2": 3, "y3": 0},
+     ["∂L/∂L1 · ∂L1/∂z1 · ∂z1/∂w = (1/3) · (−3) · 1 = −1"]),
+    (BATCH_MEAN, {"w": -1.3, "b": 0.4, "x1": 0.7, "x2": -2, "x3": 3, "y1": -4, "y2": 0.1, "y3": 1.5}, []),
+    (BATCH_MEAN, {"w": 0, "b": 0, "x1": 0, "x2": 0, "x3": 0, "y1": 0, "y2": 0, "y3": 0}, []),
+    (MULTI_PATH, {"w": 0.8, "x": -1.5, "v": 2, "c": -0.3, "y": 0.5}, []),
+    (MULTI_PATH, {"w": -2, "x": 0.1, "v": 0, "c": 4, "y": -1}, []),
+    (SEVENTH, {"w1": 0.5, "w2": -1, "x": 2, "b": 0.3, "y": 1}, []),
+    (SEVENTH, {"w1": -1.2, "w2": 0.7, "x": -0.5, "b": 0, "y": -2}, []),
+])
+def test_batch_means_and_path_sums_say_equal_only_when_the_printed_numbers_give_it(equations, values, lines):
+    ex = derive.Example.from_equations(equations, values=values, lr=0.1)
+    text = ex.to_text()
+    for line in lines:
+        assert line in text
+    checked, wrong = exact_equalities_wrong(text)
+    assert checked >= (3 if equations != MULTI_PATH else 0) and not wrong, "\n".join(wrong)
+    n, bad = check_document(text)  # and every ≈ rounds to its printed result
+    assert n >= 8 and not bad, bad
+
+
+def test_a_third_in_a_product_is_printed_as_a_fraction_and_read_exactly():
+    import sympy as sp
+    from derive.core.derivation import Chain, Partial, Product, Sum, Value
+    from derive.rendering.arithmetic import short_fraction
+    from derive.rendering.printing import printer_for
+    assert short_fraction(sp.Rational(7, 3)) == sp.Rational(7, 3)
+    assert short_fraction(sp.Rational(1, 4)) is None and short_fraction(sp.Rational(1, 13)) is None
+    assert short_fraction(sp.Integer(2)) is None and short_fraction(sp.Rational(200, 3)) is None
+    line = Chain(Partial("L", "w"), "=", Product((Value(sp.Rational(1, 3)), Value(sp.Integer(-3)), Value(sp.Integer(1)))), "=",
+                 Value(sp.Integer(-1)))
+    assert printer_for("text").doprint(line) == "∂L/∂w = (1/3) · (−3) · 1 = −1"
+    assert r"\frac{1}{3} \cdot \left(-3\right) \cdot 1 = -1" in printer_for("latex").doprint(line)
+    # a sum of rounded path terms that is 2 only to its digits says ≈
+    paths = Chain(Partial("L", "b"), "=", Sum((Value(sp.Rational(-2, 15)), Value(sp.Rational(5, 3)),
+                                                Value(sp.Rational(7, 15)))), "=", Value(sp.Integer(2)))
+    text = printer_for("text").doprint(paths)
+    assert text.endswith(" ≈ 2") and "5/3" in text, text
+    checked, wrong = exact_equalities_wrong("    " + text)
+    assert not wrong

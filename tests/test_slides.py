@@ -166,3 +166,31 @@ def test_handout_slides_frames_fit(tmp_path, pdflatex):
     assert build.returncode == 0, build.errors
     assert not overfull(build.log)
     assert r"\resizebox" not in tex and "font=\\scriptsize" not in tex
+
+
+@pytest.mark.parametrize("make", [
+    lambda: derive.chain(depth=4, weight=0.5, x=0.7, y=1, activation="sigmoid", lr=0.1),
+    lambda: derive.chain(depth=2, weight=[-1.2, 0.3], x=-0.4, y=0, activation="tanh", lr=0.5),
+    lambda: derive.mlp(inputs=[0.6, -1.2], weights=[[[0.4, -0.7], [-0.3, 0.9]], [[1.1, -0.6]]],
+                       biases=[[0.1, -0.2], [0.05]], targets=[1], activation=["tanh", "sigmoid"],
+                       loss="binary_cross_entropy", lr=0.5),
+    lambda: derive.neuron(x=1.5, w=-0.8, b=0.3, y=0.5, activation="relu", lr=0.1),
+])
+def test_continued_frames_are_numbered_without_a_gap(make):
+    """A lecturer's note is gathered into the closing notes, so it never takes a frame of its
+    own: a frame of notes only printed nothing and the deck read "(1/3)" then "(3/3)"."""
+    from derive.rendering.blocks import LecturerNote
+    from derive.rendering.slides import render_slides
+    content = make().document_content()
+    for s in deck(content).sections:
+        assert s.blocks and not all(isinstance(b, LecturerNote) for b in s.blocks), s.title
+    tex = render_slides(content)
+    titles = re.findall(r"\\begin\{frame\}\[allowframebreaks=1\]\{(.*)\}", tex)
+    parts: dict = {}
+    for t in titles:
+        m = re.fullmatch(r"(.*) \((\d+)/(\d+)\)", t)
+        if m:
+            parts.setdefault((m.group(1), int(m.group(3))), []).append(int(m.group(2)))
+    assert parts, titles  # the check reads real continued frames
+    for (title, total), numbers in parts.items():
+        assert numbers == list(range(1, total + 1)), (title, numbers)

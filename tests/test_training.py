@@ -425,3 +425,41 @@ def test_cli_train_pdf_and_mlp_spec(tmp_path, pdflatex):
     assert (tmp_path / "curve.svg").read_text().startswith("<?xml")
     bad = _derive("train", "net.yaml", "--format", "pdf", "-o", "net3.pdf", "--plot", "c.svg", cwd=tmp_path)
     assert bad.returncode == 2 and "SVG" in bad.stderr
+
+
+def _step_rows(text: str) -> dict:
+    """{(update, parameter): [at step k − 1, gradient, (v,) at step k]} read off the printed
+    step tables, each number as printed."""
+    out, k = {}, None
+    for line in text[text.index("Step by step"):].splitlines():
+        m = re.match(r"Update (\d+) ", line)
+        if m:
+            k = int(m.group(1))
+            continue
+        cells = [c.replace("≈", "").strip() for c in re.split(r"   +", line.strip())]
+        if k and len(cells) >= 4 and re.fullmatch(r"−?[\d.]+", cells[1]):
+            out[(k, cells[0])] = cells[1:]
+    return out
+
+
+@pytest.mark.parametrize("optimizer, act, x, w, b, y, lr", [
+    ("momentum", "tanh", 1.5, -0.8, 0.3, 0.5, 0.1),
+    ("momentum", "sigmoid", -2, 0.7, -0.1, 1, 0.5),
+    ("sgd", "tanh", 1.5, -0.8, 0.3, 0.5, 0.1),
+    ("sgd", "relu", 0.3, 1.2, -0.4, 2, 0.05),
+])
+def test_step_tables_redo_from_their_printed_numbers(optimizer, act, x, w, b, y, lr):
+    """θₖ = θₖ₋₁ − η·g (− η·vₖ with vₖ = μ·vₖ₋₁ + g) from the printed cells gives the printed θₖ:
+    −0.6223 − 0.1·(−3.865) is −0.2358, so that row shows −0.62233 and −3.8646 for its −0.2359."""
+    from fractions import Fraction
+    from tests.test_arithmetic import number, rounds_to
+    tr = derive.neuron(x=x, w=w, b=b, y=y, activation=act).train(5, optimizer=optimizer, lr=lr)
+    rows = _step_rows(tr.to_text())
+    assert len(rows) == 10, rows
+    eta, mu = Fraction(str(lr)), Fraction(9, 10)
+    for (k, p), cells in rows.items():
+        prev, g, new = number(cells[0]), number(cells[1]), cells[-1]
+        direction = number(cells[2]) if optimizer == "momentum" else g
+        assert rounds_to(prev - eta * direction, new), (k, p, cells)
+        if optimizer == "momentum" and k > 1:
+            assert rounds_to(mu * number(rows[(k - 1, p)][2]) + g, cells[2]), (k, p, cells, rows[(k - 1, p)])

@@ -96,6 +96,45 @@ def test_softmax_and_cross_entropy_are_defined_and_the_batch_mean_written_out():
     assert "L = −log(p_y)" in flat and re.search(r"L = CE\(p, y\) = −log\(0\.947\d+\) ≈ 0\.05364", flat)
 
 
+
+_SOFTMAX_CE = "z = X @ W + b\np = softmax(z)\nL = cross_entropy(p, y)"
+
+
+@pytest.mark.parametrize("batch", [3, 2, 4])
+@pytest.mark.parametrize("rows", [True, False])
+def test_the_batch_mean_reads_the_examples_along_the_batch_convention(batch, rows):
+    """Under ``batch: rows`` softmax goes along each row, L = −(1/B)Σ log(p_{b,y_b}) with B the
+    number of rows (not the class count), and the written-out mean takes p[b, y_b]; the column
+    convention is the transpose of all that."""
+    import math
+    import numpy as np
+    X = np.array([[1, -2], [0.5, 1], [-1, 0], [0.25, -0.5]])[:batch]
+    W = np.array([[0.3, -0.6, 0.2], [-0.4, 0.1, 0.5]])
+    y = [2, 0, 1, 1][:batch]
+    if rows:
+        ex = derive.Example.from_equations(_SOFTMAX_CE, values={"X": X.tolist(), "W": W.tolist(),
+                                           "b": [0.1, 0, -0.1], "y": y}, batch="rows")
+    else:
+        ex = derive.Example.from_equations("z = W @ X + b\np = softmax(z)\nL = cross_entropy(p, y)",
+                                           values={"X": X.T.tolist(), "W": W.T.tolist(),
+                                                   "b": [0.1, 0, -0.1], "y": y})
+    text = _flat(ex.to_text())
+    unit = "row" if rows else "column"
+    assert f"The softmax turns each {unit} of scores into probabilities" in text
+    frac = {2: "½", 3: "⅓", 4: "¼"}[batch]
+    index = "p_b,y_b" if rows else "p_y_b,b"
+    assert f"L = −{frac}Σ_{{b=1..{batch}}} log({index})" in text, text[:1500]
+    P = np.array(ex.value("p"), dtype=float)
+    right = [P[b, y[b]] if rows else P[y[b], b] for b in range(batch)]
+    logs = r" \+ ".join([r"log\(([\d.]+)\)"] * batch)
+    m = re.search(rf"L = CE\(p, y\) = −\(1/{batch}\) · \({logs}\) ≈ ([\d.]+)", text)
+    assert m, text[text.index("L is a number"):][:200]
+    shown = [float(v) for v in m.groups()[:batch]]
+    assert all(abs(a - b) < 5e-4 * abs(b) for a, b in zip(shown, right)), (shown, right)
+    assert abs(-sum(map(math.log, shown)) / batch - float(m.group(batch + 1))) < 5e-4
+    assert abs(float(ex.value("L")) - float(m.group(batch + 1))) < 5e-4
+
+
 def _pages(pdf) -> list[str]:
     out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
     return out.split("\f")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sympy as sp
 
 import derive
 from derive.courseware.compare import compare_activations, render_comparison
@@ -228,3 +229,21 @@ def test_variance_for_sigmoid_works_the_argument_for_sigmoid_layers():
     assert "E[ReLU²(z)] = ½v" in relu and "Var[w] = 2/n_in" in relu and "σ" not in relu.split("Summary")[0]
     tanh = " ".join(variance_derivation("tanh").to_text().split())
     assert "tanh(z) ≈ z" in tanh and "Var[w] = 1/n_in" in tanh
+
+
+@pytest.mark.parametrize("acts, loss", [(["relu", "tanh"], "squared_error"),
+                                        (["sigmoid", "leaky_relu", "elu"], "absolute_error")])
+def test_a_comparison_names_its_loss_learning_rate_and_activations(acts, loss):
+    from derive.courseware.compare import compare_activations, render_comparison
+    comp = compare_activations(acts, x=1.5, w=-0.8, b=0.3, y=0.5, loss=loss, lr=0.1)
+    text = " ".join(render_comparison(comp, "text").split())
+    assert "Each column is the neuron z = wx + b, a = f(z), with its own activation f:" in text
+    from derive.core.functions import FUNCTIONS
+    from derive.rendering.printing import printer_for
+    for name in acts + [loss]:
+        assert printer_for("text").doprint(FUNCTIONS[name].definition) in text, name
+    assert "w_new = w − η · ∂L/∂w, with learning rate η = 0.1" in text
+    assert "updated weight w − η · ∂L/∂w" in text and "w_new −0.8" not in text
+    # the table's update is the stated rule with the stated η: w − 0.1·∂L/∂w
+    for ex in comp.examples.values():
+        assert ex.update("w") == ex.value("w") - sp.Rational(1, 10) * ex.grad("w")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..model.builders import neuron
-from ..core.derivation import Chain, Partial, Value
+from ..core.derivation import Chain, Partial, Product, Value
 from ..rendering.blocks import Content, Section
 from ..core.functions import Sentence, activation as _activation
 
@@ -39,6 +39,7 @@ class Comparison:
 
     activations: list
     examples: dict
+    loss: str = "squared_error"
 
     @property
     def rows(self) -> list[dict]:
@@ -76,6 +77,7 @@ class Comparison:
         s.say(Sentence("Inputs " + ", ".join(f"{{{i}}}" for i in range(len(given))) + "; "
                        "the loss and the learning rate are the same for every column.",
                        tuple(Chain(first.graph.symbols[n], "=", Value(vals[n])) for n in given)))
+        _state_the_setup(s, self, first)
         header = ["", *[s.unicode if s.unicode.isascii() else s.name for s in specs]]
         focus = first.focus
         derivations = [ex.derivation(focus) for ex in self.examples.values()]
@@ -83,7 +85,7 @@ class Comparison:
                 ["local gradient ∂a/∂z"] + [Value(d.local_step("a", "z").value) for d in derivations],
                 [f"gradient ∂L/∂{focus}"] + [Value(d.total) for d in derivations]]
         if first.lr is not None:
-            rows.append([f"updated weight {focus}_new"] + [Value(ex.update(focus))
+            rows.append([f"updated weight {focus} − η · ∂L/∂{focus}"] + [Value(ex.update(focus))
                                                           for ex in self.examples.values()])
         rows.append(["gradient strength"] + [r["strength"] for r in self.rows])
         s.tabulate(header, rows)
@@ -181,6 +183,32 @@ def _chain_line(ex, d):
                  Value(ex.grad(ex.focus)))
 
 
+def _state_setup_math(first):
+    z, a, f = sp.Symbol("z"), sp.Symbol("a"), sp.Function("f")
+    wx = sp.Mul(sp.Symbol("w"), sp.Symbol("x"), evaluate=False)
+    return Chain(z, "=", sp.Add(wx, sp.Symbol("b"), evaluate=False)), Chain(a, "=", f(z))
+
+
+def _state_the_setup(s, comp, first) -> None:
+    """What every column computes, stated once: the neuron, each activation's definition, the
+    loss and the update with its learning rate (a reader cannot redo the table without them)."""
+    from ..core.functions import FUNCTIONS
+    neuron_line, act_line = _state_setup_math(first)
+    s.say(Sentence("Each column is the neuron {0}, {1}, with its own activation {2}:",
+                   (neuron_line, act_line, sp.Symbol("f"))))
+    for name in comp.activations:
+        s.show(_activation(name).definition)
+    loss = FUNCTIONS.get(comp.loss)
+    if loss is not None:
+        s.say(Sentence("The loss is {0}.", (loss.definition,)))
+    if first.lr is not None:
+        focus = first.focus
+        eta = sp.Symbol("eta")
+        new = Chain(sp.Symbol(f"{focus}_new"), "=", sp.Symbol(focus), "-", Product((eta, Partial("L", focus))))
+        s.say(Sentence("One step of gradient descent updates the weight: {0}, with learning rate {1}.",
+                       (new, Chain(eta, "=", Value(first.lr)))))
+
+
 def compare_activations(activations, x=None, w=None, b=None, y=None, loss: str = "squared_error",
                         lr=None) -> Comparison:
     """The same neuron under each activation, side by side.
@@ -204,7 +232,7 @@ def compare_activations(activations, x=None, w=None, b=None, y=None, loss: str =
                                 f"(derive.Example.from_equations) and compare their gradients")
     examples = {name: neuron(x=x, w=w, b=b, y=y, activation=name, loss=loss, lr=lr)
                 for name in activations}
-    return Comparison(list(activations), examples)
+    return Comparison(list(activations), examples, loss)
 
 
 def render_comparison(comp: Comparison, fmt: str, precision: int = 4, fragment: bool = False,

@@ -24,15 +24,34 @@ import sympy as sp
 from ..core.derivation import Product, Subst, Sum, Value
 from ..core.numbers import format_number
 
+FRACTION_DENOMINATOR = 12  # 1/3, 7/3, 5/6: a coefficient no decimal shows exactly, shown as a fraction
 MAX_CARRY = 6  # beyond this the line is printed with the document's digits (it cannot be helped)
 EQUALITIES = ("=", "≈")
 OPERATORS = {"+": 1, "-": -1, "−": -1}  # between the items of one member (w − η·g)
 PRODUCT = ("·",)
 
 
-def shown(number, digits: int):
+def short_fraction(number):
+    """``number`` when it is a rational a decimal cannot show exactly but a short fraction can
+    (1/3, −7/3, 5/6): inside a combining line it is printed so, and the line's arithmetic is exact
+    (0.3333 · (−3) would not give −1). None otherwise."""
+    if not isinstance(number, sp.Rational) or number.is_Integer:
+        return None
+    q = int(number.q)
+    for prime in (2, 5):
+        while q % prime == 0:
+            q //= prime
+    if q == 1 or number.q > FRACTION_DENOMINATOR or abs(number.p) > 99:
+        return None
+    return number
+
+
+def shown(number, digits: int, fractions: bool = False):
     """The number as printed with ``digits`` significant digits, as an exact rational (what a
-    student reads off the page), or None when it does not print as a plain decimal."""
+    student reads off the page), or None when it does not print as a plain decimal. With
+    ``fractions``, a short fraction is printed, and read, exactly."""
+    if fractions and short_fraction(number) is not None:
+        return Fraction(int(number.p), int(number.q))
     text = format_number(number, digits)
     try:
         return Fraction(Decimal(text))
@@ -91,7 +110,7 @@ def _sym(x):
 
 def _value(item, digits: int, subst_digits: int):
     if isinstance(item, Value):
-        return shown(item.number, item.digits or digits)
+        return shown(item.number, item.digits or digits, fractions=True)
     if isinstance(item, sp.Rational):
         return Fraction(int(item.p), int(item.q))
     if isinstance(item, Product):
@@ -113,7 +132,7 @@ def _value(item, digits: int, subst_digits: int):
     if isinstance(item, Subst):
         values = {}
         for symbol, number in item.values:
-            v = shown(number, subst_digits)
+            v = shown(number, subst_digits, fractions=True)
             if v is None:
                 return None
             values[symbol] = sp.Rational(v.numerator, v.denominator)
@@ -173,25 +192,38 @@ def carry_for(member, result: Value, precision: int, subst_carry: int) -> int | 
     return 0
 
 
-def member_carries(items: tuple, precision: int, subst_carry: int) -> dict:
-    """For a relation chain's items, {index of an item: carry} for the items of every member
-    that combines numbers into the single value after the next = or ≈ and needs extra digits."""
+def exactly(member, result: Value, precision: int, carry: int, subst_carry: int) -> bool:
+    """Does ``member``, printed with ``carry`` extra digits, give the printed result exactly (so
+    the line may say =, not ≈)?"""
+    x = evaluate(member, precision + carry, precision + carry + subst_carry)
+    target = shown(result.number, result.digits or precision)
+    return isinstance(x, Fraction) and target is not None and x == target
+
+
+def member_carries(items: tuple, precision: int, subst_carry: int) -> tuple[dict, set]:
+    """For a relation chain's items, ({index of an item: carry} for the items of every member
+    that combines numbers into the single value after the next = or ≈ — printed with ``carry``
+    extra digits and short fractions —, the indices of the = relations whose member, as printed,
+    gives the result only to the digits shown, so they read ≈)."""
     members, start = [], 0  # (first item, end, the relation after it or None)
     for i, item in enumerate(items):
         if isinstance(item, str) and item not in OPERATORS and item not in PRODUCT:
             members.append((start, i, item))
             start = i + 1
     members.append((start, len(items), None))
-    out = {}
+    out, approximate = {}, set()
     for (s0, e0, relation), (s1, e1, _) in zip(members, members[1:]):
         member, result = items[s0:e0], items[s1:e1]
         if relation not in EQUALITIES or not member or len(result) != 1 \
                 or not isinstance(result[0], Value) or not combines(member):
             continue
         carry = carry_for(tuple(member), result[0], precision, subst_carry)
-        if carry:
-            out.update({i: carry for i in range(s0, e0)})
-    return out
+        if carry is None:
+            continue
+        out.update({i: carry for i in range(s0, e0)})
+        if relation == "=" and not exactly(tuple(member), result[0], precision, carry, subst_carry):
+            approximate.add(e0)
+    return out, approximate
 
 
-__all__ = ["carry_for", "member_carries", "reproduces", "shown", "evaluate", "MAX_CARRY"]
+__all__ = ["carry_for", "member_carries", "reproduces", "shown", "short_fraction", "evaluate", "MAX_CARRY"]

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the matrix objects are imported where they are printed: a s
                                    ShapeOf, Dots, TensorCall, Transposed, Updated)
 from ..core.notation import Hat, Indexed, Layered, Notation, PartialOf, ProductOver, SumOver
 from ..core.numbers import format_number, terminating_decimal
-from .arithmetic import member_carries
+from .arithmetic import member_carries, short_fraction
 
 _GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
                "eta": "η",
@@ -268,7 +268,8 @@ class _HandWritten:
     def _plain(self, **settings):
         """A printer of the same kind with the same names and precision (for sub-expressions)."""
         return type(self)({"names": self._settings["names"], "precision": self._settings["precision"],
-                           "notation": self._settings["notation"], **settings})
+                           "notation": self._settings["notation"],
+                           "fractions": self._settings.get("fractions", False), **settings})
 
     def _notation(self) -> dict:
         return self._settings["notation"] or {}
@@ -346,15 +347,15 @@ class _HandWritten:
         out = []
         items = c.items
         # a member combining shown numbers shows enough digits to give the shown result
-        carries = (member_carries(items, self._settings["precision"], self._settings.get("carry", 0))
-                   if len(items) > 2 and any(isinstance(i, Value) for i in items) else {})
+        carries, approximate = (member_carries(items, self._settings["precision"], self._settings.get("carry", 0))
+                                if len(items) > 2 and any(isinstance(i, Value) for i in items) else ({}, set()))
         wider = {}
         for i, item in enumerate(items):
             if not isinstance(item, str):
                 if i in carries:
                     if carries[i] not in wider:
                         settings = {k: self._settings[k] for k in self._default_settings}
-                        wider[carries[i]] = type(self)({**settings,
+                        wider[carries[i]] = type(self)({**settings, "fractions": True,
                                                         "precision": self._settings["precision"] + carries[i]})
                     text = wider[carries[i]]._print(item)
                 else:
@@ -371,6 +372,8 @@ class _HandWritten:
                     not _exact(v.number) and not (self._settings["exact"] and exact_form(v.number) is not None)
                     for v in shown):
                 relation = "≈"  # the value shown is rounded
+            if relation == "=" and i in approximate:
+                relation = "≈"  # the shown numbers give the result only to its digits
             out.append(f" {self.RELATIONS.get(relation, relation)} ")
         return "".join(out)
 
@@ -380,7 +383,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     printed in place of the symbol), ``precision`` (significant digits of ≈ values)."""
 
     _default_settings = dict(_SympyLatex._default_settings, names=None, values=None, precision=4,
-                             order="none", exact=False, notation=None, carry=0)
+                             order="none", exact=False, notation=None, carry=0,
+                             fractions=False)
     RELATIONS = {"≈": "\\approx", "≥": "\\ge", "≤": "\\le", "→": "\\to", "∝": "\\propto", "~": "\\sim",
                  "·": "\\cdot"}
     ROW_GAP = ", \\qquad "
@@ -391,6 +395,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     # -- numbers --
 
     def number(self, value) -> str:
+        if self._settings.get("fractions") and short_fraction(value) is not None:
+            return self._print_Rational(value)  # 1/3 in a combining line: exact, unlike 0.3333
         text = format_number(value, self._settings["precision"])
         sci = _scientific(text)
         if sci:
@@ -847,7 +853,8 @@ class TextPrinter(_HandWritten, StrPrinter):
     """The plain-text (Unicode) printer: σ(z)(1 − σ(z)), 𝟙[z > 0], ∂L/∂w, 3 · 2 + 1."""
 
     _default_settings = dict(StrPrinter._default_settings, names=None, values=None, precision=4,
-                             order="none", exact=False, notation=None, carry=0)
+                             order="none", exact=False, notation=None, carry=0,
+                             fractions=False)
     MINUS = "−"
     RELATIONS = {"-": "−"}
     ROW_GAP = ",    "
@@ -856,6 +863,8 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"({text})"
 
     def number(self, value) -> str:
+        if self._settings.get("fractions") and short_fraction(value) is not None:
+            return self._print_Rational(value)  # 1/3 in a combining line: exact, unlike 0.3333
         text = format_number(value, self._settings["precision"])
         sci = _scientific(text)
         if sci:
@@ -882,7 +891,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         values = self._settings["values"]
         if values and expr in values:
             text = self.number(values[expr])
-            return f"({text})" if text.startswith("−") else text
+            return f"({text})" if text.startswith("−") or "/" in text else text
         return self._name(expr.name)
 
     def _print_Function(self, expr):
@@ -1116,7 +1125,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         parts = []
         for f in p.factors:
             text = self._print(f)
-            wrap = (isinstance(f, Value) and text.startswith("−")) or isinstance(f, Sum) or (
+            wrap = (isinstance(f, Value) and (text.startswith("−") or "/" in text)) or isinstance(f, Sum) or (
                 isinstance(f, sp.Basic) and f.is_Add)
             parts.append((f"[{text}]" if text.startswith("(") else f"({text})") if wrap else text)
         if p.elide and len(parts) > 2 * p.elide + 1:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 
-from .blocks import (Bullet, Content, DiagramBlock, Figure, NotationNote, PageBreak, NameLine, Say,
-                     Section, Show, Step, Table)
+from .blocks import (Bullet, Content, DiagramBlock, Figure, LecturerNote, NotationNote, PageBreak, NameLine,
+                     Say, Section, Show, Step, Table)
 
 FRAME_LINES = 14.0  # lines of \small text a 16:9 frame holds below its title (of about 18)
 STEPS_PER_FRAME = 2  # the backward pass a step or two per frame
@@ -40,7 +40,10 @@ DISPLAY_EMS = 44.0  # a display line of the frame (14.6 cm of \small): wider one
 
 def _lines(block, measure=None) -> float:
     """A block's estimated height in lines of the frame's text (95 characters to a line; a
-    display as many lines as ``measure`` (its printed width in ems) says it breaks into)."""
+    display as many lines as ``measure`` (its printed width in ems) says it breaks into). A
+    lecturer's note takes none: it is gathered into the closing notes, never shown on its frame."""
+    if isinstance(block, LecturerNote):
+        return 0.0
     if isinstance(block, (Say, NotationNote)):
         return 0.3 + _text_length(block.sentence) / 95
     if isinstance(block, Bullet):
@@ -98,7 +101,7 @@ def _frames(s: Section, fill: bool, measure=None) -> list[list]:
         for part in parts:
             cost = _lines(part, measure)
             is_step = isinstance(part, (Step, Show, Table))
-            over = fill and frames[-1] and (lines + cost > FRAME_LINES
+            over = fill and frames[-1] and not isinstance(part, LecturerNote) and (lines + cost > FRAME_LINES
                                             or isinstance(part, Step) and steps >= STEPS_PER_FRAME)
             if (over or len(parts) > 1 and part is not parts[0]) and frames[-1]:
                 carry = []  # a sentence introducing this display moves to the next frame with it
@@ -110,7 +113,13 @@ def _frames(s: Section, fill: bool, measure=None) -> list[list]:
             frames[-1].append(part)
             lines += cost
             steps += isinstance(part, Step)
-    return [f for f in frames if f]
+    out: list[list] = []
+    for f in frames:  # a frame of lecturer's notes only would print empty and skip a number
+        if f and out and all(isinstance(b, LecturerNote) for b in f):
+            out[-1].extend(f)
+        elif f:
+            out.append(f)
+    return out
 
 
 def deck(content: Content, fill: bool = True, measure=None) -> Content:

@@ -9,6 +9,7 @@ from ..core.derivation import Chain, Subst
 from ..core.functions import Sentence
 from ..core.notation import Indexed, SumOver
 from ..core.parser import Call, Name
+from ..core.tensor import axis_of, class_axis
 
 MAX_TERMS = 6  # a longer batch mean is stated, not written out term by term
 
@@ -26,11 +27,13 @@ def add_definitions(ex, s) -> None:
         arg = eq.tree.args[0]
         line = (Chain(sp.Symbol(eq.name), "=", sp.Function(eq.tree.func)(sp.Symbol(arg.id))),) \
             if isinstance(arg, Name) else ()
-        s.say(Sentence("The softmax turns each column of scores into probabilities that sum to 1"
+        unit = "row" if axis_of(ex.structure.site(eq.tree)) == 1 else "column"
+        s.say(Sentence(f"The softmax turns each {unit} of scores into probabilities that sum to 1"
                        + (" (here {0})" if line else "") + ":", line))
         s.show(Chain(Indexed(sp.Function("softmax")(z), i), "=",
                      sp.exp(Indexed(z, i)) / SumOver(sp.exp(Indexed(z, j)), j, 1, k)))
     for eq in _calls(ex, "cross_entropy")[:1]:
+        rows = _rows(ex, eq)
         batch = _batch(ex, eq)
         p, y = sp.Symbol("p"), sp.Symbol("y")
         names = tuple(Chain(generic, "=", sp.Symbol(a.id)) for generic, a in zip((p, y), eq.tree.args)
@@ -44,14 +47,24 @@ def add_definitions(ex, s) -> None:
         s.say(Sentence("The cross-entropy" + given + " is the mean, over the examples {2} of the "
                        "batch, of the negative log of the probability {0} gives each example's "
                        "class {1}:", (p, Indexed(y, b), b, *names)))
-        term = sp.log(Indexed(p, sp.Tuple(Indexed(y, b), b)))
+        # p_{b,y_b} when the examples are the rows, p_{y_b,b} when they are the columns
+        term = sp.log(Indexed(p, sp.Tuple(b, Indexed(y, b)) if rows else sp.Tuple(Indexed(y, b), b)))
         s.show(Chain(sp.Symbol(eq.name), "=", sp.Mul(sp.Rational(-1, batch), SumOver(term, b, 1, batch),
                                                      evaluate=False)))
 
 
+def _rows(ex, eq) -> bool:
+    """True when the cross-entropy ``eq`` reads its classes along each row (examples are rows)."""
+    return class_axis(ex.structure.site(eq.tree)) == 1
+
+
 def _batch(ex, eq) -> int:
+    """The number of examples the cross-entropy ``eq`` averages over: p's rows under
+    ``batch: rows``, its columns otherwise."""
     shape = ex.shape(eq.tree.args[0].id) if isinstance(eq.tree.args[0], Name) else ()
-    return 1 if shape == () else shape[1]
+    if shape == () or len(shape) == 1:
+        return 1
+    return shape[0] if _rows(ex, eq) else shape[1]
 
 
 def written_mean(ex, eq, values):
@@ -64,16 +77,19 @@ def written_mean(ex, eq, values):
             and all(isinstance(a, Name) for a in tree.args)):
         return None
     P, Y = values[tree.args[0].id], values[tree.args[1].id]
+    rows = _rows(ex, eq)
     try:
-        onehot = targets(P, Y, Where(None))
+        onehot = targets(P, Y, Where(None), rows=rows)
     except Exception:  # a shape the document states elsewhere; no line to write out
         return None
     if P.scalar:
         return None
-    batch = P.a.shape[1]
+    batch = _batch(ex, eq)
+    k = P.a.shape[1] if rows else P.a.shape[0]
     terms, shown = [], []
-    for col in range(batch):
-        for row in range(P.a.shape[0]):
+    for example in range(batch):  # in the order of the examples, each one's target classes
+        for cls in range(k):
+            row, col = (example, cls) if rows else (cls, example)
             y = onehot.a[row, col]
             if y == 0:
                 continue

@@ -58,7 +58,7 @@ def _first_update_is_descent(tr) -> bool:
     return True
 
 
-def training_content(tr, figure: str | None = None) -> Content:
+def training_content(tr, figure: str | None = None, precision: int = 4) -> Content:
     ex, h, opt = tr.example, tr.hyper, tr.optimizer
     symbol = _symbol_of(ex)
     title = f"{ex.title or 'Training ' + ex.output}: {tr.steps} step{'s' if tr.steps != 1 else ''} of {opt.title}"
@@ -104,7 +104,7 @@ def training_content(tr, figure: str | None = None) -> Content:
     sections.append(_rule_section(tr))
 
     # 4. Tables: the loss per step, then one table per step.
-    sections.extend(_tables(tr))
+    sections.extend(_tables(tr, precision))
 
     # 5. The loss curve.
     if figure:
@@ -221,7 +221,57 @@ def _state_header(tr):
     return [(st.key, sp.Symbol(st.symbol)) for st in tr.optimizer.carried(tr.hyper.values)]
 
 
-def _tables(tr) -> list:
+def _table_carries(tr, listed: list, precision: int) -> dict:
+    """Extra digits per table cell, {(step, parameter, column): carry}, so that each row's update
+    θₖ = θₖ₋₁ − η·g (or − η·vₖ, with vₖ = μ·vₖ₋₁ + g) gives the printed θₖ from the printed
+    numbers, to the digits printed. Plain descent and heavy-ball momentum on numbers (no clipping,
+    decay or Nesterov); other rules keep the document's digits."""
+    from ..core.numbers import format_number
+    from ..rendering.arithmetic import MAX_CARRY, reproduces, shown as read
+    h = tr.hyper
+    from .optimizers import MU, NESTEROV
+    mu = next((h.values.get(hp.name) for hp in tr.optimizer.hyperparameters if MU in hp.symbols), 0) or 0
+    if ({key for key, _ in _state_header(tr)} - {"velocity"} or h.values.get(NESTEROV.name)
+            or h.values.get("weight_decay") or h.clip_norm is not None or h.clip_value is not None):
+        return {}  # a rule these two relations do not describe (plain descent or heavy-ball momentum)
+    records = tr.records
+    value = {}
+    for k in listed:
+        before, after = records[k - 1], records[k]
+        for p in tr.params:
+            cells = {"prev": before.values[p], "g": before.grads[p], "new": after.values[p]}
+            if mu != 0:
+                cells["v"] = after.state[p]["velocity"]
+            if any(isinstance(v, sp.MatrixBase) for v in cells.values()):
+                return {}
+            value.update({(k, p, c): v for c, v in cells.items()})
+    relations = []  # (result, ((coefficient, cell), ...)): result = Σ coefficient · cell
+    for k in listed:
+        for p in tr.params:
+            eta = h.lr[p]
+            step = (k, p, "v" if mu != 0 else "g")
+            relations.append(((k, p, "new"), ((1, (k, p, "prev")), (-eta, step))))
+            if mu != 0 and k > 1 and (k - 1) in listed:
+                relations.append(((k, p, "v"), ((mu, (k - 1, p, "v")), (1, (k, p, "g")))))
+    carry = dict.fromkeys(value, 0)
+    digits = lambda cell: precision + carry[cell]  # noqa: E731
+    for _ in range(MAX_CARRY * len(relations) + 1):
+        changed = False
+        for result, terms in relations:
+            x = sum(sp.Rational(str(c)) * sp.Rational(read(value[cell], digits(cell))) for c, cell in terms) \
+                if all(read(value[cell], digits(cell)) is not None for _, cell in terms) else None
+            if x is None or reproduces(x, format_number(value[result], digits(result))):
+                continue
+            for _, cell in terms:
+                if carry[cell] < MAX_CARRY:
+                    carry[cell] += 1
+                    changed = True
+        if not changed:
+            break
+    return {cell: c for cell, c in carry.items() if c}
+
+
+def _tables(tr, precision: int = 4) -> list:
     ex, records = tr.example, tr.records
     symbol = _symbol_of(ex)
     output = ex.output
@@ -245,6 +295,11 @@ def _tables(tr) -> list:
     if len(listed) > TABLE_STEPS:
         listed = listed[:TABLE_STEPS // 2 + 1] + listed[-(TABLE_STEPS // 2 - 1):]
     state_header = _state_header(tr)
+    carries = _table_carries(tr, listed, precision)
+
+    def cell(k, p, column, number):  # a number with the digits its row's update needs
+        extra = carries.get((k, p, column))
+        return Value(number, precision + extra) if extra else shown(number)
     s = Section("Step by step")
     s.say(Sentence("Update k takes each parameter from its value at step k − 1, with the gradient "
                    "there" + (" (after clipping)" if clip else "") + (" and the optimizer's state"
@@ -267,12 +322,13 @@ def _tables(tr) -> list:
         head.append(f"at step {k}")
         body = []
         for p in tr.params:
-            row = [symbol(p), shown(before.values[p]),
-                   shown(before.grads[p] if both or not clip else before.used[p])]
+            row = [symbol(p), cell(k, p, "prev", before.values[p]),
+                   cell(k, p, "g", before.grads[p]) if both or not clip else shown(before.used[p])]
             if both:
                 row.append(shown(before.used[p]))
-            row += [shown(after.state[p][key]) for key, _ in state_header]
-            row.append(shown(after.values[p]))
+            row += [cell(k, p, "v", after.state[p][key]) if key == "velocity" else shown(after.state[p][key])
+                    for key, _ in state_header]
+            row.append(cell(k, p, "new", after.values[p]))
             body.append(row)
         s.tabulate(head, body)
     sections.append(s)

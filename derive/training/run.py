@@ -497,8 +497,10 @@ class Training:
 
     # --- documents -------------------------------------------------------------------------
 
-    def content(self, figure: str | None = None) -> Content:
-        """The document as content blocks; ``figure`` names the loss-curve image to include.
+    def content(self, figure: str | None = None, precision: int | None = None) -> Content:
+        """The document as content blocks; ``figure`` names the loss-curve image to include;
+        ``precision``: the digits it will be printed with (a table's row shows the digits its
+        update needs to be redone).
 
         >>> from derive import neuron
         >>> tr = neuron(x=2, w=3, b=1, y=5, activation="relu").train(2, lr=0.01)
@@ -506,7 +508,7 @@ class Training:
         'Backpropagation through one ReLU neuron: 2 steps of SGD'
         """
         from .document import training_content
-        return training_content(self, figure)
+        return training_content(self, figure, self.precision if precision is None else precision)
 
     def render(self, fmt: str, precision: int | None = None, fragment: bool = False,
                figure: str | None = None, exact: bool = False, notes: bool = False,
@@ -526,8 +528,8 @@ class Training:
         if isinstance(precision, bool) or not isinstance(precision, int) or not 1 <= precision <= 30:
             raise DeriveError(f"precision must be a whole number from 1 to 30, got {precision!r}")
         with gc_paused():
-            return render_content(self.content(figure), fmt, names=self.latex_names(), precision=precision,
-                                  fragment=fragment, exact=exact, notes=notes, level=section_level)
+            return render_content(self.content(figure, precision), fmt, names=self.latex_names(),
+                                  precision=precision, fragment=fragment, exact=exact, notes=notes, level=section_level)
 
     def latex_names(self) -> dict:
         """LaTeX for every name the document prints: the rule's symbols (η, β₁, m̂ₜ …), the
