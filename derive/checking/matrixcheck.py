@@ -284,8 +284,7 @@ def _fill(a: np.ndarray, value) -> bool:
         if isinstance(v, (list, tuple)):
             return False
         a[index] = v
-    sizes_match = all(len(v) == n for v, n in _levels(value, a.shape))
-    return sizes_match
+    return all(len(v) == n for v, n in _levels(value, a.shape))  # no level longer than the box
 
 
 def _levels(value, shape):
