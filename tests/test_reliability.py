@@ -168,18 +168,34 @@ def test_symbolic_answers_are_compared_within_the_time_budget(formula, monkeypat
     assert report.status("dL/dw") == "incorrect"
     right = ex.check({"a": "relu(w*x + b)", "L": "(relu(b + x*w) - y)**2"})  # true formulas still are
     assert right.status("a") == "correct" and right.status("L") == "correct"
-    # On a machine so slow that simplify never finishes in time (a patched clock: every deadline
-    # expires at once), the comparison falls back to random points and grades the same.
+    # On a machine so slow that simplify never finishes in time (every deadline expires at once:
+    # the real timer, set to a microsecond, so the simplify is really interrupted and its work not
+    # done), the comparison falls back to random points and grades the same.
     timers = []
+    real_deadline = budget.deadline
 
-    @contextmanager
     def expired(seconds):
         timers.append(seconds)
-        yield [True]
+        return real_deadline(1e-6)
     monkeypatch.setattr(budget, "deadline", expired)
     slow = ex.check({"dL/dw": formula, "a": "relu(w*x + b)", "L": "(relu(b + x*w) - y)**2"})
     assert [slow.status(q) for q in ("dL/dw", "a", "L")] == ["incorrect", "correct", "correct"]
     assert timers and set(timers) == {budget.current().simplify_seconds}
+
+
+def test_a_deadline_that_expires_at_once_leaves_no_timer_behind():
+    """The timer may fire before the block is entered (a loaded machine descheduling us right after
+    arming it): the block is still interrupted, and afterwards no timer is armed and no handler left."""
+    import signal
+    before = signal.getsignal(signal.SIGALRM)
+    interrupted = 0
+    for _ in range(300):
+        with budget.deadline(1e-6) as late:
+            sum(range(50_000))
+        interrupted += late[0]
+        assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
+        assert signal.getsignal(signal.SIGALRM) is before
+    assert interrupted == 300
 
 
 def test_is_zero_gives_up_in_time(monkeypatch):

@@ -422,6 +422,11 @@ def deadline(seconds: float):
             # Python may deliver the exception where it is ignored (a __del__ or weakref callback
             # during the block), so keep firing every 50 ms until the block really stops.
             state[0] = True
+            if frame is not None and frame.f_code in _PLUMBING:
+                # not yet (or no longer) inside the block: raised here, the exception would leave
+                # the timer armed and this handler installed for good; fire again in 1 ms
+                signal.setitimer(signal.ITIMER_REAL, 0.001)
+                return
             signal.setitimer(signal.ITIMER_REAL, 0.05)
             raise _OutOfTime()
     previous = signal.signal(signal.SIGALRM, expire)
@@ -436,6 +441,12 @@ def deadline(seconds: float):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
+
+# The frames between arming the timer and entering the block (and between leaving it and
+# disarming): deadline's own generator and contextlib's enter/exit.
+_PLUMBING = frozenset({deadline.__wrapped__.__code__,
+                       deadline(0).__class__.__enter__.__code__,
+                       deadline(0).__class__.__exit__.__code__})
 
 SIMPLIFY_MAX_OPS = 400  # larger differences go straight to the random-point comparison
 
