@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -232,12 +231,22 @@ def _code_hash() -> str:
 
 
 def _derive(*args, cwd) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "1700000000"))
-    done = subprocess.run([sys.executable, "-m", "derive.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"derive {' '.join(args)}: {done.stderr.strip()}")
+    """``derive ARGS`` run in this process, in ``cwd``: the gallery's two dozen commands would each
+    start an interpreter and import SymPy again. One at a time (the working directory is the
+    process's), with the PDFs' dates fixed as the command line's own runs have them."""
+    from derive.cli import main
+    old_cwd, old_epoch = os.getcwd(), os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = old_epoch or "1700000000"
+    os.chdir(cwd)
+    try:
+        main(list(args))
+    except SystemExit as stop:
+        if stop.code:
+            raise RuntimeError(f"derive {' '.join(args)}: exit status {stop.code}") from None
+    finally:
+        os.chdir(old_cwd)
+        if old_epoch is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
 def _render_example(spec: Path, out: Path, pdf: bool) -> dict:
@@ -289,8 +298,7 @@ def build_gallery() -> tuple[Path, list[dict]]:
         return {**ast.literal_eval(done.read_text()), "folder": folder}
 
     cache.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        entries = list(pool.map(one, specs))
+    entries = [one(spec) for spec in specs]
     return cache, entries
 
 
