@@ -333,9 +333,9 @@ def test_notebook_runs_in_nbclient(kind, tmp_path, monkeypatch):
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    agreed = [o.text for o in outputs if o.output_type == "stream" and "PyTorch agrees" in o.text]
+    agreed = [o.text for o in outputs if o.output_type == "stream" and "PyTorch gives the same" in o.text]
     expected = len(ex.inputs + ex.nodes) - (1 if kind == "tensor" else 0)  # not the class indices
-    assert agreed == [f"PyTorch agrees with derive on {expected} values and "
+    assert agreed == [f"PyTorch gives the same {expected} values and "
                       f"{len(ex.inputs) - (1 if kind == 'tensor' else 0)} gradients\n"]
 
 

@@ -100,7 +100,7 @@ def test_notebooks_execute(published, name):
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(published)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    agreed = [o for o in outputs if o.output_type == "stream" and "PyTorch agrees with derive" in o.text]
+    agreed = [o for o in outputs if o.output_type == "stream" and "PyTorch gives the same" in o.text]
     assert len(agreed) == kinds.count("code") // 2  # one cross-check per example, each passed
 
 

@@ -183,7 +183,7 @@ def test_notebook_registers_the_activations_it_uses(registered, tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "registered: mish, mish2" in text and "PyTorch agrees with derive" in text
+    assert "defined: mish, mish2" in text and "PyTorch gives the same" in text
     assert registration_code([("n", derive.neuron(x=1, w=1, b=0, y=0))]) is None
 
 

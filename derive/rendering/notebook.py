@@ -18,6 +18,13 @@ KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "languag
           "language_info": {"name": "python"}}
 
 
+# Words about the math, as the document's own: what the cells check, not which program runs them
+CROSSCHECK_HEADING = ("## The gradients above, checked with PyTorch\n\n"
+                      "For each example, the first cell rebuilds it from its equations and exact "
+                      "values; the second computes every value and gradient again with PyTorch in "
+                      "float64 and stops with an error if any of them differs from the exact one.")
+
+
 def _sections(markdown: str) -> list[str]:
     """Markdown split before each ``## `` heading (outside code fences): one cell per section."""
     cells, current, fenced = [], [], False
@@ -105,10 +112,10 @@ def registration_code(examples) -> str | None:
                     needed.setdefault(spec.name, spec)
     if not needed:
         return None
-    return "\n".join(["# The activations these examples use, registered as in the session that made "
-                      "them", "import derive", ""] + [
+    return "\n".join(["# The activations these examples use, each defined by its formula",
+                      "import derive", ""] + [
         f"derive.register_activation({s.name!r}, {s.formula!r}, latex={s.latex!r})"
-        for s in needed.values()] + [f"print({'registered: ' + ', '.join(needed)!r})"])
+        for s in needed.values()] + [f"print({'defined: ' + ', '.join(needed)!r})"])
 
 
 def _called(tree):
@@ -131,14 +138,14 @@ def crosscheck_code(ex, var: str = "ex") -> str:
     script = ex.to_pytorch()  # derive.io.pytorch, through the example (a higher layer)
     body = script[script.index("import torch"):script.rindex("print(json.dumps")].rstrip()
     return "\n".join([
-        "# The same example in PyTorch (float64 autograd), compared with derive's exact values.",
+        "# The same values and gradients again with PyTorch (float64), compared with the exact ones.",
         "import numpy as np", "",
         body, "",
         "def exact(x):",
         "    return np.array(x.tolist() if hasattr(x, 'tolist') else x, dtype=float)",
         "",
-        "def agree(name, torch_value, derive_value):",
-        "    want = exact(derive_value)",
+        "def agree(name, torch_value, exact_value):",
+        "    want = exact(exact_value)",
         "    got = np.zeros(want.shape) if torch_value is None else np.array(torch_value, dtype=float)",
         "    assert got.shape == want.shape, (name, got.shape, want.shape)",
         "    assert np.allclose(got, want, rtol=1e-9, atol=1e-12), (name, got, want)",
@@ -147,7 +154,7 @@ def crosscheck_code(ex, var: str = "ex") -> str:
         f"    agree(name, value, {var}.value(name))",
         "for name, grad in gradients.items():",
         f"    agree('d/d' + name, grad, {var}.grad(name))",
-        'print(f"PyTorch agrees with derive on {len(values)} values and {len(gradients)} gradients")',
+        'print(f"PyTorch gives the same {len(values)} values and {len(gradients)} gradients")',
     ])
 
 
@@ -159,9 +166,7 @@ def notebook(markdown: str, examples=()) -> str:
     nb.cells = [new_markdown_cell(text) for text in _sections(markdown)]
     examples = [(label, ex) for label, ex in examples if not ex.symbolic]
     if examples:
-        nb.cells.append(new_markdown_cell(
-            "## Rebuild and cross-check\n\nEach example again from its equations with derive "
-            "(exact), then with PyTorch autograd in float64; the check fails if they disagree."))
+        nb.cells.append(new_markdown_cell(CROSSCHECK_HEADING))
         registration = registration_code(examples)
         if registration:
             nb.cells.append(new_code_cell(registration))
