@@ -667,8 +667,8 @@ def train(spec, steps, plot, fmt, output, precision, fragment, force, exact, pap
 @_output_options
 def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, precision, fragment, force,
              exact, paper, slides, section_level):
-    """Why He initialisation: the variance rule derived with SymPy (E[ReLU(z)²] = ½·Var[z] from
-    sympy.stats), and a Monte Carlo simulation of a deep network under several schemes, plotted.
+    """Why He initialisation: the variance rule derived step by step (E[ReLU(z)²] = ½·Var[z] for z ~
+    N(0, v)), and a Monte Carlo simulation of a deep network under several schemes, plotted.
 
     \b
     Example:
@@ -728,12 +728,12 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
 @click.option("--y", callback=_number, default="5", show_default=True, help="Target y.")
 @click.option("--lr", callback=_number, default="0.1", show_default=True, help="Learning rate η.")
 def handout(course, fmt, output, slides, force, paper, x, w, b, y, lr):
-    """The whole conversation as one lecture handout: ReLU and its derivative, one neuron with
+    """A lecture handout on ReLU and backpropagation: ReLU and its derivative, one neuron with
     its computation graph, sigmoid instead, exploding gradients, He initialisation with the
-    variance plot, remedies. Every number comes from the engine.
+    variance plot, remedies. Every number is exact, rounded only where it is shown.
 
     With COURSE (a course file), a course pack instead: one document of numbered sections, each
-    a spec file, a builder call or a paragraph (see docs/guides/course-packs.md).
+    a spec file, a builder call or a paragraph (see docs/guide/lecture-materials.md).
 
     \b
     Example course.yaml:
@@ -774,8 +774,8 @@ def handout(course, fmt, output, slides, force, paper, x, w, b, y, lr):
 @click.option("--force", is_flag=True, help="Replace the folder's generated files if it exists.")
 @click.option("--no-pdf", is_flag=True, help="Skip PDFs even when pdflatex is installed.")
 def demo(out, force, no_pdf):
-    """Write every worked example of the source conversation (ReLU neuron, sigmoid instead,
-    the comparison, …) as Markdown, LaTeX, text, HTML and PDF, with an index README.md.
+    """Write every built-in worked example (ReLU neuron, sigmoid instead, the comparison, …) as
+    Markdown, LaTeX, text, HTML and PDF, with an index README.md.
 
     \b
     Example:
