@@ -21,15 +21,16 @@ def test_leaky_relu_slope_is_shown_as_written_and_named_in_the_intro():
     text = _flat(ex.to_text())
     assert "∂a/∂z = 𝟙[z > 0] + 0.1·𝟙[z ≤ 0] = 𝟙[−7 > 0] + 0.1 · 𝟙[−7 ≤ 0] = 0.1" in text
     assert "(10𝟙" not in text and "/10" not in text
-    assert "LeakyReLU with negative slope α (default 0.01); here α = 0.1:" in text
+    assert "LeakyReLU with negative slope α; here α = 0.1:" in text
     assert ex.grad("w") == sp.Rational(-68, 100)  # 2(a − y) · 0.1 · x = 2(−1.7)(0.1)(2)
     latex = ex.to_latex()
     assert r"\mathbf{1}\left[z > 0\right] + 0.1 \cdot \mathbf{1}\left[z \le 0\right]" in latex
-    # the default slope is not repeated as "here"; an active unit at z > 0 passes slope 1
+    # the slope left to its usual value is the example's own, stated as such (never "default");
+    # an active unit at z > 0 passes slope 1
     other = derive.Example.from_equations("z = w*x + b\na = leaky_relu(z)\nL = (a - y)**2",
                                            values=dict(x=2, w=3, b=1, y=1))
     t = _flat(other.to_text())
-    assert "(default 0.01):" in t and "here α" not in t
+    assert "LeakyReLU with negative slope α; here α = 0.01:" in t and "default" not in t
     assert "∂a/∂z = 𝟙[z > 0] + 0.01·𝟙[z ≤ 0] = 𝟙[7 > 0] + 0.01 · 𝟙[7 ≤ 0] = 1" in t
 
 

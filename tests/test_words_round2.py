@@ -68,3 +68,53 @@ def test_the_help_checker_finds_what_it_should():
     assert REPO_PATH.findall("derive demo --out output/ and spec.yaml") == []
     text = "Every number comes from the engine; SymPy evaluates the product"
     assert sum(bool(re.search(p, text, flags=re.IGNORECASE)) for p in HELP_BANNED) == 4
+
+
+# --- a sheet states the example's parameter values, never a default ----------------------------
+
+LEAKY_SHEET = """title: One leaky neuron
+equations: |
+  z = w*x + b
+  a = {call}
+  L = (a - y)**2
+values: {{y: 1}}
+random:
+  x: {{integers: [1, 4]}}
+  w: {{integers: [-3, 3], exclude: [0]}}
+  b: {{choice: [-1, 0, 1]}}
+lr: 0.1
+ask: ["dL/dw", "w_new"]
+"""
+
+
+@pytest.mark.parametrize("call, said", [("leaky_relu(z, 0.1)", "here α = 0.1"),
+                                        ("leaky_relu(z)", "here α = 0.01"),
+                                        ("leaky_relu(z, 0.25)", "here α = 0.25"),
+                                        ("elu(z)", "here α = 1"),
+                                        ("elu(z, 0.5)", "here α = 0.5")])
+def test_a_problem_sheet_states_the_examples_alpha_not_a_default(tmp_path, call, said):
+    from derive.courseware.homework import generate
+    from derive.model.spec import load_spec
+    spec = tmp_path / "hw.yaml"
+    spec.write_text(LEAKY_SHEET.format(call=call))
+    for per_page in (False, True):
+        folder = tmp_path / f"hw{per_page}"
+        generate(load_spec(str(spec)), 2, 3, folder, ["text", "md"], jobs=1, per_page=per_page)
+        for name in ("problems.txt", "problems.md", "solutions.txt"):
+            text = " ".join((folder / name).read_text().split())
+            assert "default" not in text, (name, per_page)
+            assert text.count(said + ":") == (2 if per_page else 1), (name, per_page)
+
+
+def test_a_document_states_alpha_given_or_not_and_an_alpha_input_with_the_values():
+    import derive
+    for equations, values, said in (
+            ("a = leaky_relu(z)\nL = a", {"z": "-0.5"}, "LeakyReLU with negative slope α; here α = 0.01:"),
+            ("a = leaky_relu(z, 0.3)\nL = a", {"z": "2"}, "LeakyReLU with negative slope α; here α = 0.3:"),
+            ("a = leaky_relu(z, alpha)\nL = a", {"z": "-2", "alpha": "0.2"}, "LeakyReLU with negative slope α:")):
+        ex = derive.Example.from_equations(equations, values=values)
+        for text in (ex.to_text(), ex.to_markdown()):
+            flat = " ".join(text.split())
+            assert said in flat and "default" not in flat
+    symbolic = " ".join(derive.neuron(activation="leaky_relu").to_text().split())
+    assert "here α = 0.01:" in symbolic and "default" not in symbolic

@@ -632,7 +632,7 @@ register(FunctionSpec(
     "torch.nn.functional.leaky_relu({0}, float({1}))", defaults=(sp.Rational(1, 100),),
     kink=_zero_kink, kinks=(S.Zero,), justify=_relu_like("LeakyReLU", "α"),
     forms=lambda z, alpha: (sp.Piecewise((z, z > 0), (alpha * z, True)),),
-    description="LeakyReLU with negative slope α (default 0.01)", parameters=("α",),
+    description="LeakyReLU with negative slope α", parameters=("α",),
     convention="LeakyReLU'(0) = α", gates=True, inactive_slope="α", init="leaky_he", homogeneous=True,
     numpy=lambda z, alpha: _np().where(z > 0, z, alpha * z)))
 register(FunctionSpec(
@@ -659,7 +659,7 @@ register(FunctionSpec(
     "torch.nn.functional.elu({0}, float({1}))", defaults=(S.One,),
     kink=_elu_kink, kinks=(S.Zero,), justify=_relu_like("ELU", "αe^z", "α"),
     forms=lambda z, alpha: (sp.Piecewise((z, z > 0), (alpha * (sp.exp(z) - 1), True)),),
-    description="exponential linear unit (default α = 1)", parameters=("α",),
+    description="exponential linear unit with parameter α", parameters=("α",),
     convention="ELU'(0) = α", gates=True, inactive_slope="αe^z",
     numpy=lambda z, alpha: _np().where(z > 0, z, alpha * _np().expm1(_np().minimum(z, 0)))))
 register(FunctionSpec(

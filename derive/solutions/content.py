@@ -64,12 +64,19 @@ def build(ex) -> Content:
 
 
 def _chosen(spec, application) -> str:
-    """"; here α = 0.1" for the optional arguments (a slope) the equations set to a number other
-    than the default."""
+    """"; here α = 0.1" for the parameters (a slope) the equations give a number, whether written
+    or left to the function's usual value: a sheet states the example's α, never a default. A
+    parameter that is an input of its own (``leaky_relu(z, alpha)``) is given with the values.
+
+    >>> import sympy as sp
+    >>> from derive.core.functions import FUNCTIONS
+    >>> spec = FUNCTIONS["leaky_relu"]
+    >>> _chosen(spec, spec.function(sp.Symbol("z"), sp.Rational(1, 100)))
+    '; here α = 0.01'
+    """
     from ..core.numbers import format_number
     chosen = [f"{name} = {format_number(value, 4).replace('-', '−')}"
-              for name, value, default in zip(spec.parameters, application.args[1:], spec.defaults)
-              if value.is_number and value != default]  # the default is stated already
+              for name, value in zip(spec.parameters, application.args[1:]) if value.is_number]
     return "; here " + ", ".join(chosen) if chosen else ""
 
 

@@ -27,7 +27,8 @@ def activation_facts(ex, d):
     for spec, _, app in activations_used(ex):
         arg = app.args[0]
         z = d.at(arg)
-        local = _local_rule(spec, app.args[1:]).xreplace({_U: z})
+        # a parameter that is an input of its own (leaky_relu(z, alpha)) at its value too
+        local = _local_rule(spec, tuple(d.at(a) for a in app.args[1:])).xreplace({_U: z})
         out.append((spec, app, arg, z, local))
     return out
 
