@@ -118,3 +118,77 @@ def test_a_document_states_alpha_given_or_not_and_an_alpha_input_with_the_values
             assert said in flat and "default" not in flat
     symbolic = " ".join(derive.neuron(activation="leaky_relu").to_text().split())
     assert "here α = 0.01:" in symbolic and "default" not in symbolic
+
+
+# --- a tensor document's lecturer's note, as a scalar one's -----------------------------------
+
+TENSOR_SPEC = """title: A softmax layer
+equations: |
+  z = W @ x + b
+  p = softmax(z)
+  L = cross_entropy(p, y)
+values: {W: [[0.2, -0.5], [1.5, 1.3], [0.0, 0.25]], x: [1, 2], b: [0.1, -0.2, 0.3], y: [0, 1, 0]}
+lr: 0.5
+"""
+
+
+def _notes(text: str) -> str:
+    from derive.rendering.blocks import NOTES_TITLE
+    assert text.count(NOTES_TITLE) == 1
+    return " ".join(text.split(NOTES_TITLE, 1)[1].split())
+
+
+def _examples():
+    import derive
+    return {
+        "neuron": derive.neuron(x=2, w=-1, b=0.5, y=1, activation="sigmoid", lr=0.1),
+        "chain": derive.chain(depth=3, weight=0.5, x=1, activation="tanh"),
+        "softmax": derive.Example.from_equations("z = W @ x + b\np = softmax(z)\nL = cross_entropy(p, y)",
+                                                 values={"W": [[0.2, -0.5], [1.5, 1.3]], "x": [1, 2],
+                                                         "b": [0.1, -0.2], "y": [0, 1]}),
+        "relu layer": derive.Example.from_equations("z = W @ x + b\na = relu(z)\nL = sum(a*a)",
+                                                    values={"W": [[1, -2], [0.5, 0]], "x": [1, -1], "b": [0, 0.25]}),
+        "rows": derive.Example.from_equations("z = X @ W + b\nL = mean(z*z)", batch="rows",
+                                              values={"X": [[1, 2], [3, -4]], "W": [[1], [2]], "b": [[1]]}),
+        "pool": derive.Example.from_equations("o = maxpool2d(x, 2)\nL = sum(o)", values={"x": [[[1, 2], [3, 4]]]}),
+    }
+
+
+@pytest.mark.parametrize("name", ["neuron", "chain", "softmax", "relu layer", "rows", "pool"])
+def test_every_document_notes_how_its_numbers_were_obtained(name):
+    from derive.rendering.blocks import NOTES_TITLE
+    ex = _examples()[name]
+    tensor = getattr(ex, "matrices", False)
+    for fmt in ("text", "markdown", "latex"):
+        plain, noted = ex.render(fmt), ex.render(fmt, notes=True)
+        assert NOTES_TITLE not in plain
+        notes = _notes(noted)
+        assert ("Every entry is computed exactly" if tensor else "Every number is computed exactly") in notes
+        if tensor:
+            assert "rule printed is the rule the numbers under it were evaluated with" in notes
+        # the PyTorch check is named where the notebook has one (images, the rows convention: none)
+        checked = name not in ("rows", "pool")
+        assert ("again with PyTorch in float64" in notes) == checked, (name, fmt)
+        if checked:  # and it is true: the notebook carries those cells
+            assert "PyTorch gives the same" in ex.to_ipynb()
+
+
+def test_render_notes_on_a_tensor_spec_from_the_command_line(tmp_path):
+    from derive.cli import main
+    spec = tmp_path / "softmax.yaml"
+    spec.write_text(TENSOR_SPEC)
+    for notes in ((), ("--notes",)):
+        out = tmp_path / f"doc{len(notes)}.md"
+        try:
+            main(["render", str(spec), "--format", "md", *notes, "-o", str(out)])
+        except SystemExit as e:
+            assert e.code in (0, None)
+        text = out.read_text()
+        if notes:
+            assert "Every entry is computed exactly" in _notes(text)
+        else:
+            assert "computed exactly" not in text
+    # the body is the same with and without the notes (they close the document)
+    from derive.rendering.blocks import NOTES_TITLE
+    noted = (tmp_path / "doc1.md").read_text().split("## " + NOTES_TITLE)[0]
+    assert (tmp_path / "doc0.md").read_text().rstrip() == noted.rstrip()

@@ -19,9 +19,9 @@ from ..core.losses import LOSSES
 from ..rendering.blocks import Content, Section
 from .deep import build_chain, mlp_sections
 from .observations import observations
-from .steps import (EXACT_NOTE, activations_used, forward_chain, functions_used, local_chain, partial as _partial,
-                    pre_activations,
-                    product_form, roles_sentence)
+from .steps import (CROSSCHECK_NOTE, EXACT_NOTE, activations_used, forward_chain, functions_used,
+                    local_chain, notebook_checks, partial as _partial, pre_activations, product_form,
+                    roles_sentence)
 from .simplify import local_form as textbook_local, product_form as textbook_product
 
 
@@ -181,6 +181,8 @@ def build_generic(ex, parameters=None) -> Content:
         s.show(Chain(node.symbol, "=", node.display))
     if not ex.symbolic:
         s.lecturer_note(EXACT_NOTE)
+        if notebook_checks(ex):
+            s.lecturer_note(CROSSCHECK_NOTE)
         s.say(Sentence("The given values:"))
         s.tabulate(["input", "value"], [[ex.graph.symbols[n], Value(d.value(n))] for n in ex.inputs])
     if ex.lr is not None:

@@ -9,7 +9,7 @@ from ..core.engine import descend
 from ..core.notation import Indexed, Layered, PartialOf, ProductOver, TotalOf
 from ..rendering.blocks import Content, Section
 from .observations import observations
-from .steps import EXACT_NOTE, activations_used, local_chain, roles_sentence
+from .steps import CROSSCHECK_NOTE, EXACT_NOTE, activations_used, local_chain, notebook_checks, roles_sentence
 from ..core.functions import Sentence, activation as _activation
 
 ELIDE = 3  # long products keep this many factors at each end
@@ -111,6 +111,8 @@ def build_chain(ex) -> Content:
     weights = ex.meta["weights"]
     same = len({str(w) for w in weights}) == 1
     s.lecturer_note(EXACT_NOTE)
+    if notebook_checks(ex):
+        s.lecturer_note(CROSSCHECK_NOTE)
     s.say(Sentence("Given {0} and {1}; " + ("every weight is {2}." if same else "the weights are listed below."),
                    (Chain(sym["x"], "=", Value(d.value("x"))), Chain(sym["y"], "=", Value(d.value("y"))),
                     Value(d.value("w1")))))

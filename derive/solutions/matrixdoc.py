@@ -24,7 +24,15 @@ from ..core.tensor import (TENSOR_FUNCTIONS, NoRule, Tensor, axis_of, class_axis
                            operands, rule_of)
 from ..core.parser import BinOp, Call, Name, Neg, Transpose
 from ..rendering.blocks import Content, Section
+from .steps import CROSSCHECK_NOTE, notebook_checks
 from .tensorwords import add_definitions, written_mean
+
+# How a tensor document's numbers were obtained: a remark for the lecturer (``--notes``)
+TENSOR_NOTE = Sentence("Every entry is computed exactly (fractions, and closed forms such as "
+                       "e^(1/2)) and rounded only where it is shown. Each backward step is its "
+                       "operation's rule from one table of tensor operations (the vector–Jacobian "
+                       "product): the rule printed is the rule the numbers under it were evaluated "
+                       "with, entry by entry.")
 
 ONES = Ones()
 _FOCUS = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[(\d+),\s*(\d+)\]$")
@@ -394,6 +402,9 @@ def build_matrix(ex) -> Content:
         s.say(named)
     add_definitions(ex, s)  # softmax and cross-entropy, where they are used
     if not symbolic:  # the numbers the forward pass starts from, as the scalar documents give them
+        s.lecturer_note(TENSOR_NOTE)  # how the numbers were obtained, as a scalar document says it
+        if notebook_checks(ex):
+            s.lecturer_note(CROSSCHECK_NOTE)
         s.say(Sentence("The given values:"))
         for group in _side_by_side(ex.inputs, values):
             if len(group) == 1:

@@ -15,6 +15,30 @@ EXACT_NOTE = Sentence("Every number is computed exactly (fractions, and closed f
                       "σ(7) = 1/(1 + e⁻⁷)) and rounded only where it is shown; a factor that enters "
                       "a product or sum is shown with enough digits for the line to be redone from "
                       "the numbers printed.")
+# The same example as a notebook checks itself: a remark for the lecturer, where it applies.
+CROSSCHECK_NOTE = Sentence("As a notebook (--format ipynb) the example ends with cells that "
+                           "compute every value and gradient again with PyTorch in float64 and "
+                           "stop with an error if any differs from the exact one.")
+
+
+def notebook_checks(ex) -> bool:
+    """True when ``ex`` can be written as a notebook with its PyTorch check (images and the
+    rows convention have no PyTorch export).
+
+    >>> import derive
+    >>> notebook_checks(derive.neuron(x=2, w=3, b=1, y=5)), notebook_checks(derive.neuron())
+    (True, False)
+    """
+    from ..core.errors import NotApplicable
+    from ..rendering.formats import get_format
+    if ex.symbolic:
+        return False
+    try:
+        for name in ("ipynb", "pytorch"):
+            ex._refuse_format(get_format(name))
+    except NotApplicable:
+        return False
+    return True
 
 
 def activations_used(ex):
