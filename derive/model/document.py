@@ -68,6 +68,20 @@ class Document:
         """Raise ``NotApplicable`` naming why this example cannot be written in the registered
         format ``chosen``; every format applies by default. (A hook, so ``render`` stays one.)"""
 
+    def writes(self, fmt: str) -> bool:
+        """True when the example can be written in the registered format ``fmt`` (``render``
+        would refuse it by name otherwise: a PyTorch export of an image, say).
+
+        >>> import derive
+        >>> derive.neuron(x=2, w=3, b=1, y=5).writes("ipynb")
+        True
+        """
+        try:
+            self._refuse_format(get_format(fmt))
+        except NotApplicable:
+            return False
+        return True
+
     def document_content(self):
         """What the documents print: ``content()`` and, for an example, its diagram."""
         return self.content()

@@ -29,16 +29,7 @@ def notebook_checks(ex) -> bool:
     >>> notebook_checks(derive.neuron(x=2, w=3, b=1, y=5)), notebook_checks(derive.neuron())
     (True, False)
     """
-    from ..core.errors import NotApplicable
-    from ..rendering.formats import get_format
-    if ex.symbolic:
-        return False
-    try:
-        for name in ("ipynb", "pytorch"):
-            ex._refuse_format(get_format(name))
-    except NotApplicable:
-        return False
-    return True
+    return not ex.symbolic and ex.writes("ipynb") and ex.writes("pytorch")
 
 
 def activations_used(ex):
