@@ -194,3 +194,71 @@ def test_pack_and_deck_bytes_are_deterministic(course):
     assert write_course(course, None, "tex") == write_course(course, None, "tex")
     assert write_course(course, None, "html") == write_course(course, None, "html")
     assert write_course(course, None, "tex", slides=True) == write_course(course, None, "tex", slides=True)
+
+
+# --- shared definitions stated once (issue 26, QA round 2) -------------------------------------
+
+SIGMOID_BCE = """equations: |
+  z = {z}
+  a = sigmoid(z)
+  L = binary_cross_entropy(a, y)
+values: {values}
+lr: 0.1
+"""
+SOFTMAX_SPEC = """equations: |
+  z = W @ x + b
+  p = softmax(z)
+  L = cross_entropy(p, y)
+values: {W: [[0.2, -0.5], [1.5, 1.3], [0.0, 0.25]], x: [1, 2], b: [0.1, -0.2, 0.3], y: [0, 1, 0]}
+"""
+SOFTMAX_NET = ("{builder: mlp, args: {inputs: [1, -2], weights: [[[0.2, -0.5], [1.5, 1.3]], [[0.5, -0.3], "
+               "[0.1, 0.2], [-1, 0.4]]], biases: [[0.1, -0.2], [0.3, 0, -0.1]], targets: [2], "
+               "activation: [relu, softmax], loss: cross_entropy}}")
+SIGMOID_CHAIN = "{builder: chain, args: {depth: 3, weight: 0.5, activation: sigmoid}}"
+SIGMOID = r"\sigma(z) = \frac{1}{1 + e^{- z}}"
+BCE = r"\operatorname{BCE}(a, y) = - \left(y \log{\left(a \right)}"
+SOFTMAX = r"\mathrm{softmax}\left(z\right)_{i} = \frac{e^{z_{i}}}{\sum_{j = 1}^{k} e^{z_{j}}}"
+
+
+def _shared_pack(tmp_path, sections):
+    (tmp_path / "n1.yaml").write_text(SIGMOID_BCE.format(z="w*x + b", values="{x: 2, w: -1, b: 0.5, y: 1}"))
+    (tmp_path / "n2.yaml").write_text(SIGMOID_BCE.format(z="w1*x1 + w2*x2 + b",
+                                                         values="{x1: 1, x2: -2, w1: 0.5, w2: 0.75, b: 0.25, y: 0}"))
+    (tmp_path / "t.yaml").write_text(SOFTMAX_SPEC)
+    lines = ["title: Shared definitions", "sections:"]
+    for i, section in enumerate(sections, 1):
+        body = section if section.startswith("{") else "{spec: " + section + "}"
+        lines.append(f"  - {{title: Part {i}, " + body[1:])
+    (tmp_path / "c.yaml").write_text("\n".join(lines) + "\n")
+    return tmp_path / "c.yaml"
+
+
+@pytest.mark.parametrize("sections, once, pointers", [
+    # two scalar specs sharing σ and BCE, and a tensor spec
+    (["n1.yaml", "t.yaml", "n2.yaml"], [SIGMOID, BCE, SOFTMAX], ["As defined in Section 1."] * 2),
+    # two tensor sections sharing softmax and cross-entropy, and a chain of σ before a σ neuron
+    (["t.yaml", SOFTMAX_NET, SIGMOID_CHAIN, "n1.yaml"], [SOFTMAX, SIGMOID, BCE],
+     ["(here $a_{2} = \\mathrm{softmax}\\left(z_{2}\\right)$), as defined in Section 1.",
+      "gives the example's class $y$, as defined in Section 1.", "As defined in Section 3."]),
+    # the neuron first: the chain's sentence stating σ points back instead
+    (["n1.yaml", SIGMOID_CHAIN, "t.yaml"], [SIGMOID, BCE, SOFTMAX],
+     ["$\\sigma(z)$ and its derivative are as defined in Section 1."]),
+])
+def test_a_pack_states_each_shared_definition_once(tmp_path, sections, once, pointers):
+    course = _shared_pack(tmp_path, sections)
+    md = write_course(course, None, "md")
+    for formula in once:
+        assert md.count(formula) == 1, formula
+    for pointer in pointers:
+        assert md.count(pointer) == pointers.count(pointer), pointer
+    # each definition is stated in the first section that uses it, before any pointer to it
+    first = md.index("## 2. Part 2")
+    assert all(md.index(f) < first for f in once[:1])
+    tex = write_course(course, None, "tex")
+    html = write_course(course, None, "html")
+    assert tex.count(r"\sigma(z) = \frac{1}{1 + e^{- z}}") == 1 and html.count("As defined in Section") == md.count(
+        "As defined in Section")
+    # a section on its own still defines everything it uses
+    for i, section in enumerate(sections):
+        (tmp_path / f"alone{i}").mkdir()
+        assert "defined in Section" not in write_course(_shared_pack(tmp_path / f"alone{i}", [section]), None, "md")

@@ -14,8 +14,8 @@
 
 Each section is numbered ("2. A deep chain") and listed in the contents at the top; an example's
 own sections (its diagram, forward and backward passes …) sit one level below. A definition shown
-in an earlier section (an activation and its derivative, a loss) is not repeated: the later
-section points back to it. One preamble serves the whole document: the examples are rendered as
+in an earlier section (an activation and its derivative, a loss, a tensor document's softmax and
+cross-entropy, a chain's activation) is not repeated: the later section points back to it. One preamble serves the whole document: the examples are rendered as
 parts of one page (``render_content(part=True)``) and joined into its body. A ``spec:`` path is
 relative to the course file. Every field is checked by name.
 """
@@ -201,9 +201,64 @@ def _once(section: Section, shown: dict, number: int) -> Section:
     return Section(section.title, kept, section.subtitle)
 
 
+def definitions_of(ex) -> set:
+    """The math that defines a function in ``ex``'s document outside its definitions sections:
+    each applied activation's and loss's definition and derivative (a chain states them in a
+    sentence), and a tensor document's softmax and cross-entropy displays (the blocks
+    ``tensorwords.add_definitions`` adds where they are used). Keys as ``_key`` makes them."""
+    if getattr(ex, "matrices", False):
+        from ..solutions.tensorwords import add_definitions
+        scratch = Section("")
+        add_definitions(ex, scratch)
+        return {_key(b.math) for b in scratch.blocks if isinstance(b, Show)}
+    from ..solutions.steps import functions_used
+    used = functions_used(ex, "activation") + functions_used(ex, "loss")
+    return {_key(m) for spec, _, _ in used for m in (spec.definition, spec.derivative)}
+
+
+def _pointer(sentence, number: int) -> Sentence:
+    """The sentence that introduced a display shown before, now pointing back to it: "The
+    softmax turns … (here p = softmax(z)), as defined in Section 1."."""
+    template = sentence.template.rstrip()
+    return Sentence(template.rstrip(":") + f", as defined in Section {number}.", sentence.math)
+
+
+def _once_in_place(section: Section, shown: dict, number: int, defining: set) -> Section:
+    """Any other section without a definition shown before: a repeated display goes and the
+    sentence introducing it points back; a sentence that only states definitions shown before
+    (a chain's "The activation is σ(z) = …; its derivative is …") becomes a pointer. Definitions
+    shown here for the first time are remembered for the sections after."""
+    kept, changed = [], False
+    for b in section.blocks:
+        if isinstance(b, Show) and _key(b.math) in defining:
+            key = _key(b.math)
+            if key not in shown:
+                shown[key] = number
+                kept.append(b)
+                continue
+            changed = True
+            if kept and isinstance(kept[-1], Say) and isinstance(kept[-1].sentence, Sentence):
+                kept[-1] = Say(_pointer(kept[-1].sentence, shown[key]))
+            continue
+        math = getattr(getattr(b, "sentence", None), "math", ()) if isinstance(b, Say) else ()
+        keys = [_key(m) for m in math]
+        if keys and all(k in defining for k in keys):
+            if all(k in shown for k in keys):
+                changed = True
+                named = math[0].items[0] if hasattr(math[0], "items") else math[0]
+                kept.append(Say(Sentence(f"{{0}} and its derivative are as defined in Section "
+                                         f"{shown[keys[0]]}.", (named,))))
+                continue
+            for k in keys:
+                shown.setdefault(k, number)
+        kept.append(b)
+    return Section(section.title, kept, section.subtitle) if changed else section
+
+
 def parts(course: Course) -> list[tuple[Section, Content | None, object]]:
     """Each course section as (its heading section, its example's content or None, example),
-    with the definitions stated once."""
+    with the definitions stated once: in the definitions sections, in a tensor document's
+    computation, in a chain's opening sentence."""
     shown: dict = {}
     out = []
     for ps in course.sections:
@@ -213,8 +268,9 @@ def parts(course: Course) -> list[tuple[Section, Content | None, object]]:
         content = None
         if ps.example is not None:
             c = ps.example.document_content()
-            sections = [_once(s, shown, ps.number) if s.title.startswith(DEFINITIONS) else s
-                        for s in c.sections]
+            defining = definitions_of(ps.example)
+            sections = [_once(s, shown, ps.number) if s.title.startswith(DEFINITIONS)
+                        else _once_in_place(s, shown, ps.number, defining) for s in c.sections]
             content = Content(c.title, [s for s in sections if s.blocks])
         out.append((head, content, ps.example))
     return out
