@@ -192,3 +192,41 @@ def test_render_notes_on_a_tensor_spec_from_the_command_line(tmp_path):
     from derive.rendering.blocks import NOTES_TITLE
     noted = (tmp_path / "doc1.md").read_text().split("## " + NOTES_TITLE)[0]
     assert (tmp_path / "doc0.md").read_text().rstrip() == noted.rstrip()
+
+
+# --- a homework sheet is a whole document: no fragment's comment inside it -----------------------
+
+TENSOR_HOMEWORK = """title: A ReLU layer
+equations: |
+  z = W @ x + b
+  a = relu(z)
+  L = sum(a*a)
+values: {x: [1, -1]}
+random:
+  W: {integers: [-2, 2], shape: [2, 2]}
+  b: {choice: [0, 1]}
+lr: 0.1
+ask: ["dL/dW", "dL/db"]
+"""
+
+
+@pytest.mark.parametrize("kind", ["scalar", "tensor"])
+def test_homework_latex_has_no_fragment_comment(tmp_path, kind):
+    from derive.cli import main
+    spec = tmp_path / "hw.yaml"
+    spec.write_text(LEAKY_SHEET.format(call="leaky_relu(z, 0.1)") if kind == "scalar" else TENSOR_HOMEWORK)
+    for options in ((), ("--per-page",), ("--notes",)):
+        out = tmp_path / f"hw{len(options)}{options[:1]}"
+        try:
+            main(["homework", str(spec), "--variants", "3", "--out", str(out), "--format", "tex",
+                  "--jobs", "2", *options])
+        except SystemExit as e:
+            assert e.code in (0, None)
+        for name in ("problems.tex", "solutions.tex"):
+            tex = (out / name).read_text()
+            assert tex.count(r"\documentclass") == 1 and tex.count(r"\end{document}") == 1
+            assert "A fragment to" not in tex and "% " not in tex.split(r"\begin{document}")[1], (name, options)
+    # a fragment asked for still says what its including document needs
+    import derive
+    fragment = derive.neuron(x=2, w=3, b=1, y=5).to_latex(fragment=True)
+    assert fragment.startswith("% A fragment to \\input")

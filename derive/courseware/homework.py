@@ -729,8 +729,9 @@ def _sheet_body(gen, variants, fmt: str, solutions: bool, precision: int = 4,
         sections += (_solution_sections if solutions else _problem_sections)(gen, v, v.index, per_page)
     ex = variants[0].example if variants else None
     # the sheet's preamble states the macros once: a part repeats none of them
+    # a part of a whole sheet, not a fragment for the user's document: no "% A fragment to \input"
     return render_content(Content("", sections, ""), fmt, ex.latex_names if ex else None, precision,
-                          fragment=True, carry=1, notation=_notation(gen, ex) if ex else gen.spec.notation,
+                          part=True, carry=1, notation=_notation(gen, ex) if ex else gen.spec.notation,
                           macros=False)
 
 
@@ -757,7 +758,7 @@ def _sheet(gen, fmt: str, solutions: bool, body: str, variants=(), per_page: boo
         note.lecturer_note(Sentence(f"Made from spec {gen.hash} with seed {gen.seed}: the same spec and "
                                     f"seed give the same variants. Each variant shows its id "
                                     f"(spec-seed-index)."))
-        text = _before_end(text, render_content(Content("", [note]), fmt, fragment=True, notes=True,
+        text = _before_end(text, render_content(Content("", [note]), fmt, part=True, notes=True,
                                                 macros=False))
     return text
 
