@@ -230,3 +230,89 @@ def test_homework_latex_has_no_fragment_comment(tmp_path, kind):
     import derive
     fragment = derive.neuron(x=2, w=3, b=1, y=5).to_latex(fragment=True)
     assert fragment.startswith("% A fragment to \\input")
+
+
+# --- the deep chain's labels follow the numbers -------------------------------------------------
+
+def _label_cells(ex):
+    """(bound?, label or None, [values at D = 3, 10, 50]) for each row of the chain document's
+    generalisation tables."""
+    from derive.core.derivation import Chain
+    out = []
+    for s in ex.content().sections:
+        for b in s.blocks:
+            if type(b).__name__ != "Table" or not s.title.startswith(("Generalisation", "The same chain")):
+                continue
+            bound = isinstance(b.header[0], Chain)  # "bound (¼k)^(D − 1)" heads a bound's table
+            for row in b.rows:
+                labels = {re.sub(r"^\{0\} ?", "", c.template).strip("()") or None for c in row[1:]}
+                assert len(labels) == 1, row  # one label per weight k, whatever the depth
+                out.append((bound, labels.pop(), [float(c.math[0].number) for c in row[1:]]))
+    return out
+
+
+def _reference_factors(activation: str, weight: float, depth: int, x: float = 1.0) -> list:
+    """w(l)·f'(z(l−1)) for l = 2 … D, from a forward pass in floats (the reference)."""
+    import math
+    f = {"relu": lambda z: max(z, 0.0), "sigmoid": lambda z: 1 / (1 + math.exp(-z)), "tanh": math.tanh}[activation]
+    df = {"relu": lambda z: 1.0 if z > 0 else 0.0, "sigmoid": lambda z: f(z) * (1 - f(z)),
+          "tanh": lambda z: 1 - math.tanh(z) ** 2}[activation]
+    a, zs = x, []
+    for _ in range(depth):
+        z = weight * a
+        zs.append(z)
+        a = f(z)
+    return [weight * df(zs[l - 2]) for l in range(2, depth + 1)]
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("weight", [0, 0.5, 1, 5, -2])
+def test_chain_labels_follow_the_numbers(activation, weight):
+    import derive
+    ex = derive.chain(depth=3, weight=weight, x=1, activation=activation, y=0, lr=0.1)
+    cells = _label_cells(ex)
+    assert cells  # every one of these activations has its generalisation table
+    for bound, label, values in cells:
+        if bound:  # an upper bound decides only that the gradient vanishes
+            assert label in (None, "vanishing"), (label, values)
+            assert (label == "vanishing") == (values[0] < 1), (label, values)
+            continue
+        grows, same = values[1] > values[0] > 1, values[0] == values[1] == 1
+        expected = "exploding" if grows else "stable" if same else "vanishing"
+        assert label == expected, (label, values)
+        assert label != "vanishing" or values[2] < values[1] < values[0] < 1
+    # the example's own factors, said with what they do
+    text = " ".join(ex.to_text().split())
+    factors = _reference_factors(activation, weight, 3)
+    said = re.search(r"In this chain, each step back .*?: (.*?)\. (.*?\.)", text)
+    assert said, text[-1500:]
+    shown = [float(v.replace("−", "-")) for v in re.findall(r"[=≈] (−?[\d.]+)", said.group(1))]
+    assert shown == pytest.approx(factors, rel=1e-3, abs=1e-12)
+    verdict = said.group(2)
+    if any(f == 0 for f in factors):
+        assert verdict.startswith("A factor is 0")
+    elif all(abs(f) > 1 for f in factors):
+        assert verdict.endswith("it explodes.")
+    elif all(abs(f) < 1 for f in factors):
+        assert verdict.endswith("it vanishes.")
+    elif all(abs(f) == 1 for f in factors):
+        assert verdict.endswith("it is stable.")
+    assert "explosion even faster" not in text
+
+
+def test_the_example_factors_of_a_long_mixed_chain():
+    import math
+    import derive
+    weights = [5, 0.1] * 5
+    ex = derive.chain(depth=10, weight=weights, x=1, activation="tanh")
+    text = " ".join(ex.to_text().split())
+    assert "Some are above 1 in size and some below; together they give ∏_{l=2..10} ∂z(l)/∂z(l−1) ≈ " in text
+    a, product = 1.0, 1.0
+    for l, w in enumerate(weights, 1):
+        z = w * a
+        if l < len(weights):
+            product *= weights[l] * (1 - math.tanh(z) ** 2)
+        a = math.tanh(z)
+    m = re.search(r"∂z\(l−1\) ≈ ([\d.]+)×10⁻([⁰¹²³⁴⁵⁶⁷⁸⁹]+)", text)
+    printed, exponent = float(m.group(1)), int(m.group(2).translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")))
+    assert printed * 10 ** -exponent == pytest.approx(product, rel=1e-3)

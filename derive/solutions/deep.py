@@ -22,9 +22,23 @@ GENERAL_D = (3, 10, 50)
 
 def _trend(per_layer) -> str:
     """Exploding, stable or vanishing, from the factor each layer contributes (its size above,
-    at or below 1)."""
+    at or below 1).
+
+    >>> _trend(sp.Rational(1, 2)), _trend(sp.Integer(-1)), _trend(sp.Integer(5))
+    ('vanishing', 'stable', 'exploding')
+    """
     mag = abs(per_layer)
     return "exploding" if mag > 1 else "vanishing" if mag < 1 else "stable"
+
+
+def _bounded_trend(bound) -> str | None:
+    """What an upper bound on each layer's factor decides: below 1 the gradient vanishes; at 1 or
+    above nothing is decided (the actual factors may be far smaller), so no label.
+
+    >>> _bounded_trend(sp.Rational(1, 8)), _bounded_trend(sp.Integer(1)), _bounded_trend(sp.Integer(5))
+    ('vanishing', None, None)
+    """
+    return "vanishing" if abs(bound) < 1 else None
 
 
 def _as_power(total, weights):
@@ -39,19 +53,68 @@ def _as_power(total, weights):
     return sp.Pow(k, n[0], evaluate=False) if n[1] else None
 
 
-def _k_by_depth(factor, k, D) -> list:
-    """Table rows: one weight k per row, one depth D per column, each cell labelled."""
+def _k_by_depth(factor, k, D, bound: bool = False) -> list:
+    """Table rows: one weight k per row, one depth D per column, each cell labelled with what its
+    factor means: the exact factor of an active chain explodes, stays or vanishes as its factor
+    per layer is above, at or below 1; an upper bound decides only when it is below 1."""
     rows = []
     for kv in GENERAL_K:
         row = [Chain(k, "=", Value(kv))]
         # The label follows the factor per layer, not the size at one depth: 25 at D = 3 is the
         # start of an explosion (×5 per layer), not a stable gradient.
-        trend = _trend(factor.subs({k: kv, D: 2}))
+        per_layer = factor.subs({k: kv, D: 2})
+        trend = _bounded_trend(per_layer) if bound else _trend(per_layer)
         for dv in GENERAL_D:
-            value = factor.subs({k: kv, D: dv})
-            row.append(Sentence("{0} (" + trend + ")", (Value(value),)))
+            value = Value(factor.subs({k: kv, D: dv}))
+            row.append(Sentence("{0}" + (f" ({trend})" if trend else ""), (value,)))
         rows.append(row)
     return rows
+
+
+UNDECIDED = Sentence("A bound of 1 or more decides nothing: it allows the gradient to grow but does "
+                     "not make it, as the factors of an actual chain can be far smaller.")
+LISTED_FACTORS = 4  # a longer chain's factors per layer are given by their range
+
+
+def _this_chain(ex, d, spec) -> Sentence | None:
+    """The example's own factors per layer, w(l)·f'(z(l−1)) for l = 2 … D (each step back from
+    z(l) to z(l−1)), and what they do, from their sizes: all above 1 the gradient explodes, all
+    below it vanishes, all exactly 1 it passes unchanged, a zero stops it."""
+    from .observations import magnitude
+    depth = ex.meta["depth"]
+    if depth < 2:
+        return None
+    sym = ex.graph.symbols
+    factors = [(l, d.value(f"w{l}") * d.local_step(f"a{l - 1}", f"z{l - 1}").value)
+               for l in range(2, depth + 1)]
+    # holes 0-2: z(l), z(l−1) and the rule w(l)·f'(z(l−1)); then the numbers
+    math = [Layered(Z, L), Layered(Z, L - 1), Product((Layered(W, L), Prime(spec.name, Layered(Z, L - 1))))]
+
+    def hole(l, f) -> str:
+        math.append(Chain(Product((sym[f"w{l}"], Prime(spec.name, sym[f"z{l - 1}"]))), "=", Value(f)))
+        return f"{{{len(math) - 1}}}"
+    if len(factors) <= LISTED_FACTORS:
+        listing = ", ".join(hole(l, f) for l, f in factors)
+    elif len({f for _, f in factors}) == 1:  # every weight the same, every unit alike
+        listing = f"every one is {hole(*factors[0])}"
+    else:
+        ranked = sorted(factors, key=lambda lf: magnitude(lf[1]))
+        listing = f"from {hole(*ranked[0])} to {hole(*ranked[-1])} in size"
+    values = [f for _, f in factors]
+    if any(f == 0 for f in values):
+        verdict = "A factor is 0, so no gradient reaches the layers below it."
+    elif all((abs(f) - 1).is_zero for f in values):
+        verdict = "Each is 1 in size, so the gradient passes back unchanged: it is stable."
+    elif all(magnitude(f) > 1 for f in values):
+        verdict = "Each is above 1 in size, so the gradient grows layer by layer going back: it explodes."
+    elif all(magnitude(f) < 1 for f in values):
+        verdict = "Each is below 1 in size, so the gradient shrinks layer by layer going back: it vanishes."
+    else:
+        through = ProductOver(PartialOf(Layered(Z, L), Layered(Z, L - 1)), L, 2, sp.Integer(depth))
+        math.append(Chain(through, "=", Value(sp.Mul(*values))))
+        verdict = f"Some are above 1 in size and some below; together they give {{{len(math) - 1}}}."
+    return Sentence("In this chain, each step back from {0} to {1} multiplies the gradient by {2}: "
+                    + listing + ". " + verdict, tuple(math))
 
 
 def _elided_rows(rows: list, head: int = TABLE_HEAD, filler=None) -> list:
@@ -175,7 +238,7 @@ def build_chain(ex) -> Content:
         sections.append(_generalisation(ex, d, spec))
         sections.append(_sigmoid_bound())
     elif spec.saturation_bound is not None:
-        sections.append(_saturation_bound(spec))
+        sections.append(_saturation_bound(ex, d, spec))
     obs = observations(ex, ex.derivation())
     if obs:
         o = Section("Observations")
@@ -200,8 +263,9 @@ def _generalisation(ex, d, spec) -> Section:
     s.show(Chain(Total("L", "w1"), "=", Product((loss_factor, weights_product, x))))
     if _loss_grows_with_depth(ex, d):
         s.say(Sentence("Here the loss's own factor is {0} and {1}, so with {2} the output is {3} and "
-                       "{4} too, and the whole gradient is {5}: the loss factor grows with the depth "
-                       "as well, which makes the explosion even faster than the weight factors alone.",
+                       "{4} too, and the whole gradient is {5}: the loss factor is a power of k as "
+                       "well, so it grows faster than the weight factors alone when k > 1 and "
+                       "shrinks faster when k < 1.",
                        (Chain(loss_factor, "=", last),
                         Chain(sp.Symbol("y"), "=", Value(sp.S.Zero)), Chain(x, "=", Value(sp.S.One)),
                         Chain(last, "=", k ** D),
@@ -212,6 +276,9 @@ def _generalisation(ex, d, spec) -> Section:
     s.say(Sentence(f"Only k = 1 keeps the gradient stable at every depth: an active {act} passes "
                    f"gradients through unchanged, so it cannot stop them from exploding when the "
                    f"weights are large — that is the job of a good initialisation."))
+    own = _this_chain(ex, d, spec)
+    if own is not None:
+        s.say(own)
     return s
 
 
@@ -226,7 +293,7 @@ def _loss_grows_with_depth(ex, d) -> bool:
     return d.value("x") == 1 and sp.simplify(rule - a) == 0
 
 
-def _saturation_bound(spec) -> Section:
+def _saturation_bound(ex, d, spec) -> Section:
     """A chain of a saturating activation: each layer scales the gradient by at most k·bound."""
     k, D, _, _ = general_rule()
     act = spec.unicode
@@ -237,9 +304,13 @@ def _saturation_bound(spec) -> Section:
                    (bound, Chain(sp.Symbol("w"), "·", Prime(spec.name, sp.Symbol("z")), "≤", k * bound),
                     (k * bound) ** (D - 1))))
     s.tabulate([Chain(BOUND, "", (k * bound) ** (D - 1)),
-                *[f"D = {d}" for d in GENERAL_D]], _k_by_depth((k * bound) ** (D - 1), k, D))
+                *[f"D = {depth}" for depth in GENERAL_D]], _k_by_depth((k * bound) ** (D - 1), k, D, bound=True))
     s.say(Sentence(f"With weights below {{0}} a {act} chain's gradients vanish with depth.",
                    (1 / bound,)))
+    s.say(UNDECIDED)
+    own = _this_chain(ex, d, spec)
+    if own is not None:
+        s.say(own)
     return s
 
 
@@ -256,8 +327,9 @@ def _sigmoid_bound() -> Section:
                    "the factor is at most {1}.", (Chain(Product((sp.Symbol("w"), Prime("sigmoid", Z))), "≤",
                                                         k / 4), bound)))
     s.tabulate([Chain(BOUND, "", bound), *[f"D = {d}" for d in GENERAL_D]],
-               _k_by_depth(bound, k, D))
+               _k_by_depth(bound, k, D, bound=True))
     s.say(Sentence("With moderate weights sigmoid chains vanish: the opposite failure from ReLU's."))
+    s.say(UNDECIDED)
     return s
 
 
