@@ -28,11 +28,11 @@ from .steps import CROSSCHECK_NOTE, notebook_checks
 from .tensorwords import add_definitions, written_mean
 
 # How a tensor document's numbers were obtained: a remark for the lecturer (``--notes``)
-TENSOR_NOTE = Sentence("Every entry is computed exactly (fractions, and closed forms such as "
-                       "e^(1/2)) and rounded only where it is shown. Each backward step is its "
-                       "operation's rule from one table of tensor operations (the vector–Jacobian "
-                       "product): the rule printed is the rule the numbers under it were evaluated "
-                       "with, entry by entry.")
+TENSOR_NOTE = Sentence("Every entry is computed exactly (fractions, and closed forms such as {0}) "
+                       "and rounded only where it is shown. Each backward step is its operation's "
+                       "rule from one table of tensor operations (the vector–Jacobian product): the "
+                       "rule printed is the rule the numbers under it were evaluated with, entry by "
+                       "entry.", (sp.exp(sp.Rational(39, 10)),))
 
 ONES = Ones()
 _FOCUS = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[(\d+),\s*(\d+)\]$")

@@ -16,7 +16,7 @@ EXACT_NOTE = Sentence("Every number is computed exactly (fractions, and closed f
                       "a product or sum is shown with enough digits for the line to be redone from "
                       "the numbers printed.")
 # The same example as a notebook checks itself: a remark for the lecturer, where it applies.
-CROSSCHECK_NOTE = Sentence("As a notebook (--format ipynb) the example ends with cells that "
+CROSSCHECK_NOTE = Sentence("As a notebook (the ipynb format) the example ends with cells that "
                            "compute every value and gradient again with PyTorch in float64 and "
                            "stop with an error if any differs from the exact one.")
 
