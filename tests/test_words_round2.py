@@ -316,3 +316,16 @@ def test_the_example_factors_of_a_long_mixed_chain():
     m = re.search(r"∂z\(l−1\) ≈ ([\d.]+)×10⁻([⁰¹²³⁴⁵⁶⁷⁸⁹]+)", text)
     printed, exponent = float(m.group(1)), int(m.group(2).translate(str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")))
     assert printed * 10 ** -exponent == pytest.approx(product, rel=1e-3)
+
+
+@pytest.mark.parametrize("call, said", [("leaky_relu(z)", "; here α = 0.01."), ("leaky_relu(z, 0.2)", "; here α = 0.2."),
+                                        ("elu(z, 0.5)", "; here α = 0.5."), ("leaky_relu(z, alpha)", ". ")])
+def test_a_tensor_document_states_its_alpha(call, said):
+    import derive
+    values = {"W": [[0.2, -0.5], [1.5, 1.3]], "x": [1, 2], "b": [0.1, -0.2]}
+    if "alpha" in call:
+        values["alpha"] = 0.3  # an input of its own: given with the values
+    ex = derive.Example.from_equations(f"z = W @ x + b\na = {call}\nL = sum(a*a)", values=values)
+    for text in (ex.to_text(), ex.to_markdown()):
+        flat = " ".join(text.split())
+        assert "entry by entry" + said in flat + " " and "default" not in flat

@@ -74,9 +74,22 @@ def _chosen(spec, application) -> str:
     >>> _chosen(spec, spec.function(sp.Symbol("z"), sp.Rational(1, 100)))
     '; here α = 0.01'
     """
+    return parameters_said(spec, application.args[1:])
+
+
+def parameters_said(spec, values) -> str:
+    """"; here α = 0.1" for the entry's parameters that ``values`` (its arguments after the
+    first) give as numbers, an argument left out taking the entry's usual value: the example's
+    own α, said as the example's, in scalar and tensor documents alike.
+
+    >>> from derive.core.functions import FUNCTIONS
+    >>> parameters_said(FUNCTIONS["elu"], ())
+    '; here α = 1'
+    """
     from ..core.numbers import format_number
+    values = list(values) + list(spec.defaults[len(values):])
     chosen = [f"{name} = {format_number(value, 4).replace('-', '−')}"
-              for name, value in zip(spec.parameters, application.args[1:]) if value.is_number]
+              for name, value in zip(spec.parameters, values) if value is not None and value.is_number]
     return "; here " + ", ".join(chosen) if chosen else ""
 
 

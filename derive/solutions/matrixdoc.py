@@ -208,6 +208,18 @@ def rules_used(formula) -> list:
     return found
 
 
+def _parameters_of(ex, function: str) -> str:
+    """"; here α = 0.2" for the first line applying ``function`` (leaky_relu(z, 0.2)), its
+    parameters as the equations give them; "" when it has none or they are inputs of their own."""
+    from .content import parameters_said
+    from ..core.parser import Num
+    spec = FUNCTIONS[function]
+    for eq in ex.graph.equations:
+        if spec.parameters and isinstance(eq.tree, Call) and eq.tree.func == function:
+            return parameters_said(spec, [a.value if isinstance(a, Num) else None for a in eq.tree.args[1:]])
+    return ""
+
+
 def _size(shape) -> int:
     return 1 if shape == () else int(np.prod(shape))
 
@@ -490,7 +502,8 @@ def build_matrix(ex) -> Content:
         for function in rules_used(formula) if formula is not None else ():
             if function not in stated:  # the registry's rule, once per document
                 stated.append(function)
-                s.say(Sentence("where {0}, entry by entry.", (FUNCTIONS[function].derivative,)))
+                s.say(Sentence("where {0}, entry by entry" + _parameters_of(ex, function) + ".",
+                               (FUNCTIONS[function].derivative,)))
     sections.append(s)
 
     from .layersections import layer_sections
