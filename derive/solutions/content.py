@@ -63,28 +63,16 @@ def build(ex) -> Content:
     return layout.build(ex)
 
 
-def _chosen(spec, application) -> str:
-    """"; here α = 0.1" for the parameters (a slope) the equations give a number, whether written
-    or left to the function's usual value: a sheet states the example's α, never a default. A
-    parameter that is an input of its own (``leaky_relu(z, alpha)``) is given with the values.
+def parameters_said(spec, values) -> str:
+    """"; here α = 0.1" for the entry's parameters that ``values`` (its arguments after the
+    first) give as numbers, whether written or left to the function's usual value: a sheet
+    states the example's α, never a default, in scalar and tensor documents alike. A parameter
+    that is an input of its own (``leaky_relu(z, alpha)``: None here) is given with the values.
 
     >>> import sympy as sp
     >>> from derive.core.functions import FUNCTIONS
-    >>> spec = FUNCTIONS["leaky_relu"]
-    >>> _chosen(spec, spec.function(sp.Symbol("z"), sp.Rational(1, 100)))
-    '; here α = 0.01'
-    """
-    return parameters_said(spec, application.args[1:])
-
-
-def parameters_said(spec, values) -> str:
-    """"; here α = 0.1" for the entry's parameters that ``values`` (its arguments after the
-    first) give as numbers, an argument left out taking the entry's usual value: the example's
-    own α, said as the example's, in scalar and tensor documents alike.
-
-    >>> from derive.core.functions import FUNCTIONS
-    >>> parameters_said(FUNCTIONS["elu"], ())
-    '; here α = 1'
+    >>> parameters_said(FUNCTIONS["elu"], ()), parameters_said(FUNCTIONS["leaky_relu"], (sp.Rational(1, 10),))
+    ('; here α = 1', '; here α = 0.1')
     """
     from ..core.numbers import format_number
     values = list(values) + list(spec.defaults[len(values):])
@@ -157,7 +145,8 @@ def build_generic(ex, parameters=None) -> Content:
     if used:
         s = Section("The activation function" + ("s" if len(used) > 1 else ""))
         for spec, _, application in used:
-            s.say(Sentence(spec.description[0].upper() + spec.description[1:] + _chosen(spec, application) + ":"))
+            said = parameters_said(spec, application.args[1:])  # "; here α = 0.1"
+            s.say(Sentence(spec.description[0].upper() + spec.description[1:] + said + ":"))
             s.show(spec.definition)
             s.say(Sentence("Its derivative:"))
             s.show(spec.derivative)
