@@ -174,6 +174,7 @@ def scalar_cases(ex):
         "matrix_derivation": lambda: refused(ex.matrix_derivation, "derivation()"),
         "content": lambda: ex.content().sections != [],
         "document_notation": lambda: ex.document_notation({"total": "d"})["total"] == "d",
+        "writes": lambda: ex.writes("ipynb") and ex.writes("pytorch") and ex.writes("md"),
         "from_equations": lambda: type(derive.Example.from_equations("L = w*x")) is derive.Example,
         "from_expr": lambda: derive.Example.from_expr("relu(w*x)").nodes[-1] == "f",
     }
@@ -208,6 +209,8 @@ def tensor_cases(ex, ref):
                                            ref["dW2"]) or True,
         "content": lambda: ex.content().sections != [],
         "document_notation": lambda: ex.document_notation({"total": "d"})["total"] == "d",
+        "writes": lambda: ex.writes("ipynb") and ex.writes("pytorch") and not TensorExample.from_equations(
+            "o = maxpool2d(x, 2)\nL = sum(o)", values={"x": [[[1, 2], [3, 4]]]}).writes("pytorch"),
         "from_equations": lambda: type(TensorExample.from_equations(NET, values=NET_VALUES)) is TensorExample,
         "from_expr": lambda: type(derive.Example.from_expr("relu(w*x)")) is derive.Example,
     }
