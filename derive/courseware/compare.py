@@ -132,7 +132,7 @@ class Comparison:
     def to_latex(self, precision: int = 4, fragment: bool = False) -> str:
         """The comparison as a LaTeX document (or a fragment to \\input).
 
-        >>> compare_activations(["relu", "elu"], x=1, w=-2, b=0, y=1).to_latex().startswith(r"\documentclass")
+        >>> compare_activations(["relu", "elu"], x=1, w=-2, b=0, y=1).to_latex().startswith(r"\\documentclass")
         True
         """
         return self.render("latex", precision, fragment)
