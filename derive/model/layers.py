@@ -258,26 +258,26 @@ def _conv(layer: str, X: list, x_shape: tuple, K: list, k_shape: tuple, bias, st
         pairs = [(ks[m], xs[i]) for m, i in met]
         lines += _unit(out, "z" + out[1:], " + ".join([f"{k}*{x}" for k, x in pairs] + ["b"]), activation)
         pairs_of[out] = pairs
-    _all_used(pairs_of, xs + ks, layer, stride, padding)
+    _all_used({n for pairs in pairs_of.values() for pair in pairs for n in pair}, xs + ks, layer,
+              f"stride {stride} and padding {padding}")
     lines.append(_readout(outs, ups, values))
     meta = {"layer": layer, "stride": stride, "padding": padding, "focus": ks[0], "taps": pairs_of,
             "inputs": xs, "kernel": ks, "activation": activation}
     return "\n".join(lines), values, meta, outs
 
 
-def _all_used(taps: dict, names: list[str], layer: str, stride: int, padding: int) -> None:
-    """Every input and kernel entry must meet the other at least once: one that only ever meets
-    the zero padding (or that the stride skips) is not in the computation at all."""
-    used = {n for pairs in taps.values() for pair in pairs for n in pair}
+def _all_used(used: set, names: list[str], layer: str, settings: str) -> None:
+    """Every input (and kernel entry) must take part at least once: one that only ever meets the
+    zero padding, or that the stride skips, is not in the computation at all."""
     clauses = []
-    for prefix, other in (("x", "the kernel"), ("k", "an input")):
+    for prefix, other in (("x", "the kernel" if layer.startswith("conv") else "a window"), ("k", "an input")):
         unused = [n for n in names if n.startswith(prefix) and n not in used]
         if unused:
             clauses.append(f"{', '.join(unused)} never meet{'s' if len(unused) == 1 else ''} {other}")
     if clauses:
-        raise DeriveError(f"{layer}: with stride {stride} and padding {padding}, "
-                          f"{' and '.join(clauses)} (a gradient of 0, as in PyTorch, but no part of "
-                          f"the computation); use a smaller stride or padding")
+        raise DeriveError(f"{layer}: with {settings}, {' and '.join(clauses)} (a gradient of 0, as in "
+                          f"PyTorch, but no part of the computation); use a smaller stride"
+                          + (" or padding" if layer.startswith("conv") else ""))
 
 
 def conv1d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str = "identity",
@@ -378,6 +378,7 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
     inputs, outs = _names("x", shape), _names("o", out_shape)
     values = dict(zip(inputs, entries))
     windows = [(out, [inputs[i] for i in cells]) for out, cells in zip(outs, windows)]
+    _all_used({n for _, cells in windows for n in cells}, inputs, "maxpool", f"size {size} and stride {stride}")
     ups = _upstream(None if upstream is None else np.asarray(upstream, dtype=object).ravel().tolist(),
                     len(windows))
     lines = []

@@ -261,24 +261,17 @@ def build_conv(ex):
 
 def matrix_view_maxpool(ex) -> dict:
     """Max-pooling as a selection matrix R (outputs × inputs, one 1 per row at the window's
-    first maximum, as PyTorch breaks ties), with o = R x and ∂L/∂x = Rᵀ g (exact)."""
+    first maximum, as PyTorch breaks ties), with o = R x and ∂L/∂x = Rᵀ g (exact). An image's R
+    is the tensor table's (as ``maxpool2d`` routes it); a vector's, which the table does not pool,
+    is read from the scalar lines: row j holds ∂o_j/∂x_i, the routing ``pool_max`` does."""
     v, meta = ex.derivation().values, ex.meta
-    xs, windows = meta["inputs"], meta["windows"]
-    R = []
-    if "_" in xs[0]:  # an image: the tensor table's selection matrix, as maxpool2d routes it
+    xs, outs = meta["inputs"], list(meta["windows"])
+    if "_" in xs[0]:
         X = from_entries([v[n] for n in xs], (1,) + _grid(xs))
         R = pool_select(X, meta["size"], meta["stride"]).a.tolist()
-    for out, cells in windows.items() if not R else ():
-        values = [v[c] for c in cells]
-        top = values[0]
-        best = 0
-        for i, val in enumerate(values):
-            if (val - top).is_positive:
-                top, best = val, i
-        row = [sp.S.Zero] * len(xs)
-        row[xs.index(cells[best])] = sp.S.One
-        R.append(row)
-    g = [v[f"g{j}"] for j in range(1, len(windows) + 1)]
+    else:
+        R = [[ex.grad(x, of=out) for x in xs] for out in outs]
+    g = [v[f"g{j}"] for j in range(1, len(outs) + 1)]
     Rt = [list(col) for col in zip(*R)]
     return {"R": R, "x": [v[n] for n in xs], "o": _matvec(R, [v[n] for n in xs], "Rx"), "g": g,
             "dx": _matvec(Rt, g, "Rᵀg")}
@@ -306,15 +299,13 @@ def build_maxpool(ex):
 
 
 def matrix_view_dropout(ex) -> dict:
-    """Inverted dropout as vectors: out = (m ⊙ x)/(1 − p), ∂L/∂x = (m ⊙ g)/(1 − p) (exact)."""
-    v = ex.derivation().values
+    """Inverted dropout as vectors: out = (m ⊙ x)/(1 − p), ∂L/∂x = (m ⊙ g)/(1 − p), with the
+    numbers of the scalar lines (exact)."""
+    d = ex.derivation()
+    v = d.values
     n = len(ex.meta["inputs"])
-    keep = 1 - v["p"]
-    x = [v[f"x{i}"] for i in range(1, n + 1)]
-    mask = [v[f"m{i}"] for i in range(1, n + 1)]
-    g = [v[f"g{i}"] for i in range(1, n + 1)]
-    return {"x": x, "m": mask, "g": g, "out": [compact("out", mi * xi / keep) for mi, xi in zip(mask, x)],
-            "dx": [compact("dx", mi * gi / keep) for mi, gi in zip(mask, g)], "keep": keep}
+    return {name: [v[f"{name}{i}"] for i in range(1, n + 1)] for name in ("x", "m", "g", "out")} | {
+        "dx": [d.total_of(f"x{i}") for i in range(1, n + 1)], "keep": 1 - v["p"]}
 
 
 def build_dropout(ex):
