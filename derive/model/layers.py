@@ -19,7 +19,8 @@ from ..core.errors import DeriveError
 from ..core.functions import activation as activation_spec
 from ..core.functions import derivative_rule
 from ..core.losses import loss as loss_spec
-from ..core.tensor import TENSOR_OPS, Site, Tensor, Where, from_entries, scalar
+from ..core.parser import BinOp, Call, Name, Num
+from ..core.tensor import TENSOR_OPS, Site, Tensor, Where, from_entries, layer_norm_steps, scalar
 from ..solutions.layerdocs import batchnorm_simplified as simplified  # also registers the layouts
 from .example import Example
 
@@ -80,9 +81,66 @@ def _unit(out: str, pre: str, total: str, activation: str) -> list[str]:
 # --- batch normalisation ---------------------------------------------------------------------
 
 
+# The steps of a normalisation are the tensor table's layer_norm composite: one feature over a batch
+# of n is normalised as layer_norm normalises a column of n features (mean, centred, squared,
+# biased variance, standard deviation, normalised, scaled and shifted). Its stems are named as
+# CS231n's exercise names them, and each step is written entry by entry.
+_NORMALISATION_NAMES = {"mu": "mu", "xc": "d", "sq": "sq", "var": "var", "sigma": "s", "xhat": "xhat"}
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 3}
+
+
+def _normalisation_lines(n: int) -> list[str]:
+    """The scalar lines of ``out = layer_norm(x, gamma, beta, eps)`` over ``x1 … xn``."""
+    steps = layer_norm_steps("out", (Name("x", 0), Name("gamma", 0), Name("beta", 0), Name("eps", 0)),
+                             _NORMALISATION_NAMES.__getitem__)
+    vectors, lines = {"x"}, []
+    for name, tree, _ in steps:
+        if _per_entry(tree, vectors):
+            vectors.add(name)
+            lines += [f"{name}{i} = {_entry_text(tree, i, vectors, n)}" for i in range(1, n + 1)]
+        else:
+            lines.append(f"{name} = {_entry_text(tree, 1, vectors, n)}")
+    return lines
+
+
+def _per_entry(tree, vectors: set) -> bool:
+    """Does the step hold one number per entry (it uses a vector outside a mean)?"""
+    if isinstance(tree, Name):
+        return tree.id in vectors
+    if isinstance(tree, Call):
+        return tree.func != "feature_mean" and any(_per_entry(a, vectors) for a in tree.args)
+    if isinstance(tree, BinOp):
+        return _per_entry(tree.left, vectors) or _per_entry(tree.right, vectors)
+    return False
+
+
+def _entry_text(tree, i: int, vectors: set, n: int) -> str:
+    """Entry ``i`` of a step's tree as an equation: a vector's name is its entry, a feature_mean
+    the mean of its argument's n entries, the rest as written."""
+    if isinstance(tree, Name):
+        return f"{tree.id}{i}" if tree.id in vectors else tree.id
+    if isinstance(tree, Num):
+        return tree.text
+    if isinstance(tree, Call):
+        if tree.func == "feature_mean":
+            return f"({' + '.join(_entry_text(tree.args[0], j, vectors, n) for j in range(1, n + 1))})/{n}"
+        return f"{tree.func}({', '.join(_entry_text(a, i, vectors, n) for a in tree.args)})"
+    rank = _PRECEDENCE[tree.op]
+    sides = []
+    for side, operand in (("left", tree.left), ("right", tree.right)):
+        text = _entry_text(operand, i, vectors, n)
+        inner = _PRECEDENCE.get(operand.op) if isinstance(operand, BinOp) else None
+        if inner is not None and (inner < rank or tree.op == "**"
+                                  or inner == rank and side == "right" and tree.op in ("-", "/")):
+            text = f"({text})"
+        sides.append(text)
+    return f" {tree.op} ".join(sides) if rank == 1 else tree.op.join(sides)
+
+
 def batchnorm(x, gamma=1, beta=0, eps="1e-5", upstream=None, title: str | None = None) -> Example:
     """Batch normalisation of one feature over a batch ``x1 … xn`` (training mode, biased variance
-    as in PyTorch): ``mu``, ``var``, ``xhat_i = (x_i − mu)/sqrt(var + eps)``,
+    as in PyTorch), in the steps of the tensor table's ``layer_norm``: ``mu``, ``d_i = x_i − mu``,
+    ``sq_i = d_i²``, ``var``, ``s = sqrt(var + eps)``, ``xhat_i = d_i/s``,
     ``out_i = gamma·xhat_i + beta``; ``L = Σ g_i·out_i`` with ``g = upstream`` (default 1 … n).
 
     >>> ex = batchnorm([1, 2, 3], gamma=2, beta=0, eps=0, upstream=[1, 0, 0])
@@ -96,12 +154,7 @@ def batchnorm(x, gamma=1, beta=0, eps="1e-5", upstream=None, title: str | None =
     ups = _upstream(upstream, n)
     values = {f"x{i}": v for i, v in enumerate(xs, start=1)}
     values.update({"gamma": gamma, "beta": beta, "eps": eps})
-    lines = [f"mu = ({' + '.join(values_of('x', n))})/{n}"]
-    lines += [f"d{i} = x{i} - mu" for i in range(1, n + 1)]
-    lines.append(f"var = ({' + '.join(f'd{i}**2' for i in range(1, n + 1))})/{n}")
-    lines.append("s = sqrt(var + eps)")
-    lines += [f"xhat{i} = d{i}/s" for i in range(1, n + 1)]
-    lines += [f"out{i} = gamma*xhat{i} + beta" for i in range(1, n + 1)]
+    lines = _normalisation_lines(n)
     lines.append(_readout([f"out{i}" for i in range(1, n + 1)], ups, values))
     xs_names = [f"x{i}" for i in range(1, n + 1)]
     meta = {"layer": "batchnorm", "batch": n, "focus": "x1", "upstream": ups,
