@@ -228,7 +228,7 @@ def rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0, b_y=0, activation: str = "tanh",
         lines.append(f"L = {loss_spec(loss).equation(['yhat'], ['y'])}")
     params = ["w_hh", "w_xh", "w_hy", "b_h", "b_y"]
     meta = {"layer": "rnn", "steps": len(steps), "activation": activation, "loss": loss, "focus": "w_hh"}
-    title = title or f"A recurrent net over {len(steps)} steps: the shared weight w_hh"
+    title = title or f"A recurrent net over {len(steps)} steps: the shared recurrent weight"
     latex = {"w_xh": r"w_{xh}", "w_hh": r"w_{hh}", "w_hy": r"w_{hy}", "b_h": "b_h", "b_y": "b_y",
              "yhat": r"\hat{y}", **{f"h{t}": f"h_{{{t}}}" for t in range(len(steps) + 1)}}
     text = "\n".join(lines)
