@@ -256,11 +256,13 @@ def test_matrix_rnn_builder_is_the_tensor_equations_and_torch():
     h = t([[1], [-1]], grad=False)
     for x in xs:
         h = torch.sigmoid(P["w_xh"] @ t([[v] for v in x], grad=False) + P["w_hh"] @ h + P["b_h"])
-    (0.5 * ((P["w_hy"] @ h + t([[1], [0], [0]], grad=False) - t([[0], [1], [-1]], grad=False)) ** 2).sum()).backward()
+    yhat = P["w_hy"] @ h + t([[1], [0], [0]], grad=False)
+    (0.5 * ((yhat - t([[0], [1], [-1]], grad=False)) ** 2).sum()).backward()
     for name, tensor in P.items():
         mine, theirs = entries(ex.grad(name)), entries(direct.grad(name))
         assert all(exact(a, b) for a, b in zip(mine, theirs)), name
-        assert np.allclose(np.array([float(v) for v in mine]), tensor.grad.numpy().ravel(), atol=TOL, rtol=TOL)
+        assert np.allclose(np.array([float(v) for v in mine]), tensor.grad.numpy().ravel(),
+                           atol=TOL, rtol=TOL)
 
 
 # --- the windows are the table's --------------------------------------------------------------

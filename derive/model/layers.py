@@ -261,9 +261,9 @@ def _table(op: str, operands: list, numbers: tuple) -> Tensor:
     return spec.evaluate(tuple(operands), replace(site, out=spec.shape(site)))
 
 
-def _indicator(shape: tuple, at: int, n: int | None = None) -> Tensor:
+def _indicator(shape: tuple, at: int) -> Tensor:
     """Zeros of ``shape`` with a 1 at flat position ``at``."""
-    return from_entries([sp.S.One if i == at else sp.S.Zero for i in range(n or int(np.prod(shape)))], shape)
+    return from_entries([sp.S.One if i == at else sp.S.Zero for i in range(int(np.prod(shape)))], shape)
 
 
 def _conv_taps(op: str, x_shape: tuple, k_shape: tuple, stride: int, padding: int) -> tuple[tuple, list]:
@@ -382,17 +382,16 @@ def conv2d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str
 
 
 def _pool_windows(shape: tuple, size: int, stride: int) -> tuple[tuple, list[list[int]]]:
-    """(output shape, the flat input positions of each output's window, row-major). For an image, the table's
-    ``maxpool2d`` applied to each input's indicator: an output is 1 where its window holds that
-    input. For a vector (the table pools images only), the windows of ``conv1d`` with a kernel of
-    the window's length: where that kernel sits is a window."""
+    """(output shape, the flat input positions of each output's window, row-major). For an image,
+    the table's ``maxpool2d`` applied to each input's indicator: an output is 1 where its window
+    holds that input. For a vector (the table pools images only), the windows of ``conv1d`` with
+    a kernel of the window's length: where that kernel sits is a window."""
     if len(shape) == 2:
         out_shape, taps = _conv_taps("conv1d", shape, (size, 1), stride, 0)
         return out_shape, [[i for _, i in met] for met in taps]
-    n = int(np.prod(shape))
     windows, seen = None, None
-    for i in range(n):
-        seen = _table("maxpool2d", [_indicator(shape, i, n), scalar(sp.Integer(size)),
+    for i in range(int(np.prod(shape))):
+        seen = _table("maxpool2d", [_indicator(shape, i), scalar(sp.Integer(size)),
                                     scalar(sp.Integer(stride))], (None, sp.Integer(size), sp.Integer(stride)))
         windows = windows or [[] for _ in range(seen.size)]
         for j, hit in enumerate(seen.a.ravel()):
@@ -431,7 +430,8 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
     inputs, outs = _names("x", shape), _names("o", out_shape)
     values = dict(zip(inputs, entries))
     windows = [(out, [inputs[i] for i in cells]) for out, cells in zip(outs, windows)]
-    _all_used({n for _, cells in windows for n in cells}, inputs, "maxpool", f"size {size} and stride {stride}")
+    _all_used({n for _, cells in windows for n in cells}, inputs, "maxpool",
+              f"size {size} and stride {stride}")
     ups = _upstream(None if upstream is None else np.asarray(upstream, dtype=object).ravel().tolist(),
                     len(windows))
     lines = []

@@ -127,8 +127,9 @@ def _through_time(ex, d, product) -> Sentence:
     if bound is None:
         return Sentence(f"From the last step back to the first the factor is {{0}}, {fate}.", (first,))
     limit = abs(w_hh) * bound
+    w = ex.graph.symbols["w_hh"]
     # |w_hh| times f's largest slope (σ' ≤ 1/4, tanh' ≤ 1, a gate's 1)
-    cap = Chain(Product((sp.Abs(ex.graph.symbols["w_hh"]), Value(bound))), "=", Value(limit))
+    cap = Chain(Product((sp.Abs(w), Value(bound))), "=", Value(limit))
     if limit < 1:
         why = (". Since every factor is at most {1} < 1 in size ({2} times the activation's largest "
                "slope), at this {3} the gradient through time vanishes over many steps whatever the inputs")
@@ -136,7 +137,6 @@ def _through_time(ex, d, product) -> Sentence:
         why = (". Every factor is at most {1} in size ({2} times the activation's largest slope), so at "
                "this {3} factors above 1 are possible: the gradient explodes over many steps while the "
                "slopes {4} stay near their maximum, and vanishes where they saturate")
-    w = ex.graph.symbols["w_hh"]
     slope = Prime(ex.meta["activation"], Indexed(sp.Symbol("z"), sp.Symbol("t")))
     return Sentence(f"From the last step back to the first the factor is {{0}}, {fate}{why}.",
                     (first, cap, sp.Abs(w), w, slope))
@@ -257,7 +257,8 @@ def build_conv(ex):
                    "is {0}, what the layer passes to the layer below (CS231n's dx)"
                    + (", read back into the image's rows and columns:" if two_d else ":"),
                    (MatProduct((Transposed(T), d)),)))
-    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(T), d)), "=", _input_gradient(ex, m["dx"])))
+    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(T), d)), "=",
+                 _input_gradient(ex, m["dx"])))
     s.say(Sentence("The kernel is shared: {0} multiplies one input at every output, so its gradient "
                    "sums over the outputs. Writing output j's window as column j of {1}:",
                    (_v("k_m"), P)))
@@ -304,7 +305,8 @@ def build_maxpool(ex):
     s.say(Sentence("Going back through {0} takes its transpose: each output's gradient returns to "
                    "the input it copied, and every other input gets 0"
                    + (" (read back into the image's rows and columns):" if two_d else ":"), (R,)))
-    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(R), g)), "=", _input_gradient(ex, m["dx"])))
+    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(R), g)), "=",
+                 _input_gradient(ex, m["dx"])))
     s.say(Sentence("These are the numbers of the scalar derivation above, entry by entry."))
     _insert(content, s)
     return content
