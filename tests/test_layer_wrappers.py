@@ -220,7 +220,7 @@ def test_batchnorm_builder_is_the_table_layer_norm_and_torch(x, gamma, beta, eps
 # --- rnn -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("activation, xs, h0, w_hh", [
-    ("sigmoid", [0, -2, 1, 3], -1, "-0.5"), ("relu", [2, -3], 0, 2), ("identity", [1, 0, -1], 1, 0),
+    ("sigmoid", [-2, 3], -1, "-0.5"), ("relu", [2, -3], 0, 2), ("identity", [1, 0, -1], 1, 0),
 ])
 def test_scalar_rnn_builder_is_the_unrolled_equations_and_torch(activation, xs, h0, w_hh):
     ex = derive.rnn(xs, h0=h0, w_xh="0.5", w_hh=w_hh, w_hy=-2, y=1, b_h="0.25", b_y=0,
@@ -231,8 +231,10 @@ def test_scalar_rnn_builder_is_the_unrolled_equations_and_torch(activation, xs, 
     values = {**{f"x{s}": v for s, v in enumerate(xs, start=1)}, "h0": h0, "w_xh": "0.5", "w_hh": w_hh,
               "w_hy": -2, "y": 1, "b_h": "0.25", "b_y": 0}
     direct = derive.Example.from_equations(text, values=values)
-    for name in ("w_hh", "w_xh", "w_hy", "b_h", "b_y", "h0", "x1"):
+    for name in ("w_hh", "w_xh", "x1"):  # exact (a sigmoid's takes SymPy's simplify ~1 s each)
         assert exact(ex.grad(name), direct.grad(name)), name
+    for name in ("w_hy", "b_h", "b_y", "h0"):  # the rest to 60 digits
+        assert abs(sp.N(expand_quantities(sp.sympify(ex.grad(name) - direct.grad(name))), 60)) < 1e-55, name
     assert exact(ex.value(f"h{T}"), direct.value(f"h{T}"))
     p = {k: t(float(sp.Rational(v))) for k, v in dict(w_xh="0.5", w_hh=w_hh, w_hy=-2, b_h="0.25").items()}
     h = t(float(h0), grad=False)
