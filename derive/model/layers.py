@@ -9,6 +9,7 @@ for any example. A layer inside a larger net is represented by its upstream grad
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import sympy as sp
@@ -18,6 +19,8 @@ from ..core.errors import DeriveError
 from ..core.functions import activation as activation_spec
 from ..core.functions import derivative_rule
 from ..core.losses import loss as loss_spec
+from ..core.parser import BinOp, Call, Name, Num
+from ..core.tensor import TENSOR_OPS, Site, Tensor, Where, from_entries, layer_norm_steps, scalar
 from ..solutions.layerdocs import batchnorm_simplified as simplified  # also registers the layouts
 from .example import Example
 
@@ -78,9 +81,66 @@ def _unit(out: str, pre: str, total: str, activation: str) -> list[str]:
 # --- batch normalisation ---------------------------------------------------------------------
 
 
+# The steps of a normalisation are the tensor table's layer_norm composite: one feature over a batch
+# of n is normalised as layer_norm normalises a column of n features (mean, centred, squared,
+# biased variance, standard deviation, normalised, scaled and shifted). Its stems are named as
+# CS231n's exercise names them, and each step is written entry by entry.
+_NORMALISATION_NAMES = {"mu": "mu", "xc": "d", "sq": "sq", "var": "var", "sigma": "s", "xhat": "xhat"}
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 3}
+
+
+def _normalisation_lines(n: int) -> list[str]:
+    """The scalar lines of ``out = layer_norm(x, gamma, beta, eps)`` over ``x1 … xn``."""
+    steps = layer_norm_steps("out", (Name("x", 0), Name("gamma", 0), Name("beta", 0), Name("eps", 0)),
+                             _NORMALISATION_NAMES.__getitem__)
+    vectors, lines = {"x"}, []
+    for name, tree, _ in steps:
+        if _per_entry(tree, vectors):
+            vectors.add(name)
+            lines += [f"{name}{i} = {_entry_text(tree, i, vectors, n)}" for i in range(1, n + 1)]
+        else:
+            lines.append(f"{name} = {_entry_text(tree, 1, vectors, n)}")
+    return lines
+
+
+def _per_entry(tree, vectors: set) -> bool:
+    """Does the step hold one number per entry (it uses a vector outside a mean)?"""
+    if isinstance(tree, Name):
+        return tree.id in vectors
+    if isinstance(tree, Call):
+        return tree.func != "feature_mean" and any(_per_entry(a, vectors) for a in tree.args)
+    if isinstance(tree, BinOp):
+        return _per_entry(tree.left, vectors) or _per_entry(tree.right, vectors)
+    return False
+
+
+def _entry_text(tree, i: int, vectors: set, n: int) -> str:
+    """Entry ``i`` of a step's tree as an equation: a vector's name is its entry, a feature_mean
+    the mean of its argument's n entries, the rest as written."""
+    if isinstance(tree, Name):
+        return f"{tree.id}{i}" if tree.id in vectors else tree.id
+    if isinstance(tree, Num):
+        return tree.text
+    if isinstance(tree, Call):
+        if tree.func == "feature_mean":
+            return f"({' + '.join(_entry_text(tree.args[0], j, vectors, n) for j in range(1, n + 1))})/{n}"
+        return f"{tree.func}({', '.join(_entry_text(a, i, vectors, n) for a in tree.args)})"
+    rank = _PRECEDENCE[tree.op]
+    sides = []
+    for side, operand in (("left", tree.left), ("right", tree.right)):
+        text = _entry_text(operand, i, vectors, n)
+        inner = _PRECEDENCE.get(operand.op) if isinstance(operand, BinOp) else None
+        if inner is not None and (inner < rank or tree.op == "**"
+                                  or inner == rank and side == "right" and tree.op in ("-", "/")):
+            text = f"({text})"
+        sides.append(text)
+    return f" {tree.op} ".join(sides) if rank == 1 else tree.op.join(sides)
+
+
 def batchnorm(x, gamma=1, beta=0, eps="1e-5", upstream=None, title: str | None = None) -> Example:
     """Batch normalisation of one feature over a batch ``x1 … xn`` (training mode, biased variance
-    as in PyTorch): ``mu``, ``var``, ``xhat_i = (x_i − mu)/sqrt(var + eps)``,
+    as in PyTorch), in the steps of the tensor table's ``layer_norm``: ``mu``, ``d_i = x_i − mu``,
+    ``sq_i = d_i²``, ``var``, ``s = sqrt(var + eps)``, ``xhat_i = d_i/s``,
     ``out_i = gamma·xhat_i + beta``; ``L = Σ g_i·out_i`` with ``g = upstream`` (default 1 … n).
 
     >>> ex = batchnorm([1, 2, 3], gamma=2, beta=0, eps=0, upstream=[1, 0, 0])
@@ -94,12 +154,7 @@ def batchnorm(x, gamma=1, beta=0, eps="1e-5", upstream=None, title: str | None =
     ups = _upstream(upstream, n)
     values = {f"x{i}": v for i, v in enumerate(xs, start=1)}
     values.update({"gamma": gamma, "beta": beta, "eps": eps})
-    lines = [f"mu = ({' + '.join(values_of('x', n))})/{n}"]
-    lines += [f"d{i} = x{i} - mu" for i in range(1, n + 1)]
-    lines.append(f"var = ({' + '.join(f'd{i}**2' for i in range(1, n + 1))})/{n}")
-    lines.append("s = sqrt(var + eps)")
-    lines += [f"xhat{i} = d{i}/s" for i in range(1, n + 1)]
-    lines += [f"out{i} = gamma*xhat{i} + beta" for i in range(1, n + 1)]
+    lines = _normalisation_lines(n)
     lines.append(_readout([f"out{i}" for i in range(1, n + 1)], ups, values))
     xs_names = [f"x{i}" for i in range(1, n + 1)]
     meta = {"layer": "batchnorm", "batch": n, "focus": "x1", "upstream": ups,
@@ -173,7 +228,7 @@ def rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0, b_y=0, activation: str = "tanh",
         lines.append(f"L = {loss_spec(loss).equation(['yhat'], ['y'])}")
     params = ["w_hh", "w_xh", "w_hy", "b_h", "b_y"]
     meta = {"layer": "rnn", "steps": len(steps), "activation": activation, "loss": loss, "focus": "w_hh"}
-    title = title or f"A recurrent net over {len(steps)} steps: the shared weight w_hh"
+    title = title or f"A recurrent net over {len(steps)} steps: the shared recurrent weight"
     latex = {"w_xh": r"w_{xh}", "w_hh": r"w_{hh}", "w_hy": r"w_{hy}", "b_h": "b_h", "b_y": "b_y",
              "yhat": r"\hat{y}", **{f"h{t}": f"h_{{{t}}}" for t in range(len(steps) + 1)}}
     text = "\n".join(lines)
@@ -186,62 +241,113 @@ def rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0, b_y=0, activation: str = "tanh",
                    "rnn", meta, latex)
 
 
-# --- convolution, pooling, dropout ------------------------------------------------------------
+# --- convolution and pooling: the tensor table's entries, entry by entry -----------------------
+#
+# The windows, strides and paddings of conv1d, conv2d and maxpool2d are defined once, in the tensor
+# table (derive.core.tensor.TENSOR_OPS). A builder asks the table which inputs each output entry
+# meets and writes one scalar line per output from the answer, so its scalar derivation is the
+# table's layer, entry by entry. The table evaluates exact numbers (signs and maxima are decided on
+# their approximations), so it is asked with indicator tensors rather than symbols: the op applied
+# to the input's positions 1 … n with a unit kernel (one kernel entry 1, the rest 0) returns, at
+# each output, the position that kernel entry meets there (0 where it meets the zero padding).
 
 
-def _all_used(taps: dict, names: list[str], layer: str, stride: int, padding: int) -> None:
-    """Every input and kernel entry must meet the other at least once: one that only ever meets
-    the zero padding (or that the stride skips) is not in the computation at all."""
-    used = {n for pairs in taps.values() for pair in pairs for n in pair}
+def _table(op: str, operands: list, numbers: tuple) -> Tensor:
+    """The table entry ``op`` applied as an equation applies it: its shape rule first (which
+    refuses a misfit by name), then its evaluation. ``numbers`` are the settings written among
+    the operands (None for a tensor operand)."""
+    spec = TENSOR_OPS[op]
+    site = Site(tuple(t.shape for t in operands), (), numbers, Where(None, ("x", "the kernel")))
+    return spec.evaluate(tuple(operands), replace(site, out=spec.shape(site)))
+
+
+def _indicator(shape: tuple, at: int) -> Tensor:
+    """Zeros of ``shape`` with a 1 at flat position ``at``."""
+    return from_entries([sp.S.One if i == at else sp.S.Zero for i in range(int(np.prod(shape)))], shape)
+
+
+def _conv_taps(op: str, x_shape: tuple, k_shape: tuple, stride: int, padding: int) -> tuple[tuple, list]:
+    """(output shape, per output entry in row-major order the (kernel, input) flat positions it
+    sums, in kernel order) of ``op`` (conv1d or conv2d) from the table itself."""
+    n = int(np.prod(x_shape))
+    positions = from_entries([sp.Integer(i) for i in range(1, n + 1)], x_shape)
+    settings = [scalar(sp.Integer(stride)), scalar(sp.Integer(padding))]
+    numbers = (None, None, sp.Integer(stride), sp.Integer(padding))
+    taps, out_shape = None, None
+    for m in range(int(np.prod(k_shape))):
+        met = _table(op, [positions, _indicator(k_shape, m), *settings], numbers)
+        out_shape, taps = met.shape, taps or [[] for _ in range(met.size)]
+        for j, position in enumerate(met.a.ravel()):
+            if position != 0:
+                taps[j].append((m, int(position) - 1))
+    return out_shape, taps
+
+
+def _names(base: str, shape: tuple) -> list[str]:
+    """Scalar names of a tensor's entries, row-major: ``x1 …`` for a column, ``x{r}_{c}`` for an
+    image's rows and columns (1-based)."""
+    if len(shape) == 2 and shape[1] == 1:
+        return [f"{base}{i}" for i in range(1, shape[0] + 1)]
+    rows, cols = shape[-2:]
+    return [f"{base}{r}_{c}" for r in range(1, rows + 1) for c in range(1, cols + 1)]
+
+
+def _settings(layer: str, stride, padding) -> None:
+    if not isinstance(stride, int) or stride < 1 or not isinstance(padding, int) or padding < 0:
+        raise DeriveError(f"{layer}: stride must be a whole number ≥ 1 and padding ≥ 0")
+
+
+def _conv(layer: str, X: list, x_shape: tuple, K: list, k_shape: tuple, bias, stride: int,
+          padding: int, activation: str, upstream) -> tuple[str, dict, dict, list[str]]:
+    """The scalar lines of the table's ``layer`` (conv1d or conv2d) with a bias and an
+    activation, and the readout ``L = Σ g·o``: (equations, values, meta, output names)."""
+    _settings(layer, stride, padding)
+    out_shape, taps = _conv_taps(layer, x_shape, k_shape, stride, padding)
+    xs, ks, outs = _names("x", x_shape), _names("k", k_shape), _names("o", out_shape)
+    ups = _upstream(upstream, len(outs))
+    values = {**dict(zip(xs, X)), **dict(zip(ks, K)), "b": bias}
+    lines, pairs_of = [], {}
+    for out, met in zip(outs, taps):
+        pairs = [(ks[m], xs[i]) for m, i in met]
+        lines += _unit(out, "z" + out[1:], " + ".join([f"{k}*{x}" for k, x in pairs] + ["b"]), activation)
+        pairs_of[out] = pairs
+    _all_used({n for pairs in pairs_of.values() for pair in pairs for n in pair}, xs + ks, layer,
+              f"stride {stride} and padding {padding}")
+    lines.append(_readout(outs, ups, values))
+    meta = {"layer": layer, "stride": stride, "padding": padding, "focus": ks[0], "taps": pairs_of,
+            "inputs": xs, "kernel": ks, "activation": activation}
+    return "\n".join(lines), values, meta, outs
+
+
+def _all_used(used: set, names: list[str], layer: str, settings: str) -> None:
+    """Every input (and kernel entry) must take part at least once: one that only ever meets the
+    zero padding, or that the stride skips, is not in the computation at all."""
     clauses = []
-    for prefix, other in (("x", "the kernel"), ("k", "an input")):
+    for prefix, other in (("x", "the kernel" if layer.startswith("conv") else "a window"), ("k", "an input")):
         unused = [n for n in names if n.startswith(prefix) and n not in used]
         if unused:
             clauses.append(f"{', '.join(unused)} never meet{'s' if len(unused) == 1 else ''} {other}")
     if clauses:
-        raise DeriveError(f"{layer}: with stride {stride} and padding {padding}, "
-                          f"{' and '.join(clauses)} (a gradient of 0, as in PyTorch, but no part of "
-                          f"the computation); use a smaller stride or padding")
-
-
-def _window_starts(size: int, k: int, stride: int, padding: int, name: str) -> list[int]:
-    if not isinstance(stride, int) or stride < 1 or not isinstance(padding, int) or padding < 0:
-        raise DeriveError(f"{name}: stride must be a whole number ≥ 1 and padding ≥ 0")
-    span = size + 2 * padding
-    if k > span:
-        raise DeriveError(f"{name}: the kernel ({k}) is longer than the padded input ({span})")
-    return [s - padding for s in range(0, span - k + 1, stride)]
+        raise DeriveError(f"{layer}: with {settings}, {' and '.join(clauses)} (a gradient of 0, as in "
+                          f"PyTorch, but no part of the computation); use a smaller stride"
+                          + (" or padding" if layer.startswith("conv") else ""))
 
 
 def conv1d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str = "identity",
            upstream=None, title: str | None = None) -> Example:
     """1-D convolution (cross-correlation, as PyTorch's ``conv1d``) with a shared kernel:
-    ``o_j = f(Σ_m k_m·x_(j·stride + m − padding) + b)`` (zero padding), ``L = Σ g_j·o_j``.
-    The kernel's gradient sums over every position it was used at.
+    ``o_j = f(Σ_m k_m·x_(j·stride + m − padding) + b)`` (zero padding), ``L = Σ g_j·o_j``: the
+    tensor table's ``conv1d``, one scalar line per output. The kernel's gradient sums over every
+    position it was used at.
 
     >>> ex = conv1d([1, 2, 3, 4], [1, -1], upstream=[1, 1, 1])
     >>> ex.value("o1"), ex.grad("k1"), ex.grad("x2")
     (-1, 6, 0)
     """
     xs, ks = _vector(x, "x"), _vector(kernel, "kernel")
-    starts = _window_starts(len(xs), len(ks), stride, padding, "conv1d")
-    ups = _upstream(upstream, len(starts))
-    values = {f"x{i}": v for i, v in enumerate(xs, start=1)}
-    values.update({f"k{m}": v for m, v in enumerate(ks, start=1)})
-    values["b"] = bias
-    lines, outputs, taps = [], [], {}
-    for j, s in enumerate(starts, start=1):
-        pairs = [(f"k{m + 1}", f"x{s + m + 1}") for m in range(len(ks)) if 0 <= s + m < len(xs)]
-        lines += _unit(f"o{j}", f"z{j}", " + ".join([f"{k}*{x}" for k, x in pairs] + ["b"]), activation)
-        outputs.append(f"o{j}")
-        taps[f"o{j}"] = pairs
-    _all_used(taps, values_of("x", len(xs)) + values_of("k", len(ks)), "conv1d", stride, padding)
-    lines.append(_readout(outputs, ups, values))
-    meta = {"layer": "conv1d", "stride": stride, "padding": padding, "focus": "k1", "taps": taps,
-            "inputs": list(values_of("x", len(xs))), "kernel": list(values_of("k", len(ks))),
-            "activation": activation}
-    return Example(graph_of("\n".join(lines), inputs=list(values)), values,
-                   [f"k{m}" for m in range(1, len(ks) + 1)] + ["b"], None,
+    text, values, meta, _ = _conv("conv1d", xs, (len(xs), 1), ks, (len(ks), 1), bias, stride, padding,
+                                  activation, upstream)
+    return Example(graph_of(text, inputs=list(values)), values, meta["kernel"] + ["b"], None,
                    title or "A 1-D convolution: one kernel shared by every position", "conv", meta)
 
 
@@ -258,46 +364,48 @@ def conv2d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str
            upstream=None, title: str | None = None) -> Example:
     """2-D convolution (cross-correlation, as PyTorch's ``conv2d``), one channel: inputs
     ``x{r}_{c}``, kernel ``k{r}_{c}``, outputs ``o{r}_{c}`` (1-based), ``L = Σ g·o`` with
-    ``upstream`` a matrix of the output's shape (default 1, 2, … row by row).
+    ``upstream`` a matrix of the output's shape (default 1, 2, … row by row): the tensor table's
+    ``conv2d`` on a 1×H×W image, one scalar line per output.
 
     >>> ex = conv2d([[1, 2], [3, 4]], [[1, 0], [0, 1]])
     >>> ex.value("o1_1"), ex.grad("k2_2")
     (5, 4)
     """
     X, K = _matrix(x, "x"), _matrix(kernel, "kernel")
-    rows = _window_starts(len(X), len(K), stride, padding, "conv2d")
-    cols = _window_starts(len(X[0]), len(K[0]), stride, padding, "conv2d")
-    n_out = len(rows) * len(cols)
-    ups = _upstream(None if upstream is None else np.asarray(upstream, dtype=object).ravel().tolist(), n_out)
-    values = {f"x{r + 1}_{c + 1}": v for r, row in enumerate(X) for c, v in enumerate(row)}
-    values.update({f"k{r + 1}_{c + 1}": v for r, row in enumerate(K) for c, v in enumerate(row)})
-    values["b"] = bias
-    lines, outputs, taps = [], [], {}
-    for i, r0 in enumerate(rows, start=1):
-        for j, c0 in enumerate(cols, start=1):
-            pairs = [(f"k{a + 1}_{b + 1}", f"x{r0 + a + 1}_{c0 + b + 1}") for a in range(len(K))
-                     for b in range(len(K[0])) if 0 <= r0 + a < len(X) and 0 <= c0 + b < len(X[0])]
-            lines += _unit(f"o{i}_{j}", f"z{i}_{j}", " + ".join([f"{k}*{x}" for k, x in pairs] + ["b"]),
-                           activation)
-            outputs.append(f"o{i}_{j}")
-            taps[f"o{i}_{j}"] = pairs
-    params = [f"k{r + 1}_{c + 1}" for r in range(len(K)) for c in range(len(K[0]))] + ["b"]
-    _all_used(taps, [k for k in values if k.startswith("x")] + params[:-1], "conv2d", stride, padding)
-    lines.append(_readout(outputs, ups, values))
-    meta = {"layer": "conv2d", "stride": stride, "padding": padding, "focus": "k1_1", "taps": taps,
-            "inputs": [k for k in values if k.startswith("x")], "kernel": params[:-1],
-            "activation": activation}
-    return Example(graph_of("\n".join(lines), inputs=list(values)), values, params,
+    ups = None if upstream is None else np.asarray(upstream, dtype=object).ravel().tolist()
+    text, values, meta, outs = _conv("conv2d", [v for r in X for v in r], (1, len(X), len(X[0])),
+                                     [v for r in K for v in r], (1, 1, len(K), len(K[0])), bias,
+                                     stride, padding, activation, ups)
+    return Example(graph_of(text, inputs=list(values)), values, meta["kernel"] + ["b"],
                    None, title or "A 2-D convolution: one kernel shared by every position",
-                   "conv", meta, latex_names=_grid_names([*values, *outputs, *(
-                       "z" + o[1:] for o in outputs)]))
+                   "conv", meta, latex_names=_grid_names([*values, *outs, *("z" + o[1:] for o in outs)]))
+
+
+def _pool_windows(shape: tuple, size: int, stride: int) -> tuple[tuple, list[list[int]]]:
+    """(output shape, the flat input positions of each output's window, row-major). For an image,
+    the table's ``maxpool2d`` applied to each input's indicator: an output is 1 where its window
+    holds that input. For a vector (the table pools images only), the windows of ``conv1d`` with
+    a kernel of the window's length: where that kernel sits is a window."""
+    if len(shape) == 2:
+        out_shape, taps = _conv_taps("conv1d", shape, (size, 1), stride, 0)
+        return out_shape, [[i for _, i in met] for met in taps]
+    windows, seen = None, None
+    for i in range(int(np.prod(shape))):
+        seen = _table("maxpool2d", [_indicator(shape, i), scalar(sp.Integer(size)),
+                                    scalar(sp.Integer(stride))], (None, sp.Integer(size), sp.Integer(stride)))
+        windows = windows or [[] for _ in range(seen.size)]
+        for j, hit in enumerate(seen.a.ravel()):
+            if hit == 1:
+                windows[j].append(i)
+    return seen.shape, windows
 
 
 def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
             title: str | None = None) -> Example:
     """Max-pooling over windows of ``size`` (``size×size`` for a matrix ``x``), stride ``size`` by
     default: ``o_j = max(window)``; the gradient is routed to the window's maximum (at a tie to the
-    first one, as PyTorch). Inputs ``x1 …`` (or ``x{r}_{c}``), outputs ``o1 …`` (or ``o{r}_{c}``).
+    first one, as PyTorch). Inputs ``x1 …`` (or ``x{r}_{c}``), outputs ``o1 …`` (or ``o{r}_{c}``);
+    the windows are the tensor table's (``maxpool2d``).
 
     >>> ex = maxpool([1, 5, 2, 0], size=2)
     >>> ex.value("o2"), ex.grad("x2"), ex.grad("x1")
@@ -307,20 +415,23 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
         raise DeriveError(f"maxpool: size must be a whole number ≥ 2, got {size!r} (a window of "
                           f"one entry just copies it)")
     stride = stride or size
+    _settings("maxpool", stride, 0)
     two_d = isinstance(x, (list, tuple, np.ndarray)) and any(isinstance(r, (list, tuple, np.ndarray)) for r in x)
     if two_d:
         X = _matrix(x, "x")
-        cells = {(r, c): f"x{r + 1}_{c + 1}" for r in range(len(X)) for c in range(len(X[0]))}
-        values = {cells[r, c]: X[r][c] for r, c in cells}
-        rows = _window_starts(len(X), size, stride, 0, "maxpool")
-        cols = _window_starts(len(X[0]), size, stride, 0, "maxpool")
-        windows = [(f"o{i + 1}_{j + 1}", [cells[r0 + a, c0 + b] for a in range(size) for b in range(size)])
-                   for i, r0 in enumerate(rows) for j, c0 in enumerate(cols)]
+        entries, shape = [v for r in X for v in r], (1, len(X), len(X[0]))
     else:
-        xs = _vector(x, "x")
-        values = {f"x{i}": v for i, v in enumerate(xs, start=1)}
-        windows = [(f"o{j}", [f"x{s + m + 1}" for m in range(size)])
-                   for j, s in enumerate(_window_starts(len(xs), size, stride, 0, "maxpool"), start=1)]
+        entries = _vector(x, "x")
+        shape = (len(entries), 1)
+    if size > min(shape[-2:] if two_d else shape[:1]):
+        raise DeriveError(f"maxpool: the window ({size}{f'×{size}' if two_d else ''}) is larger than "
+                          f"the input ({'×'.join(map(str, shape[-2:] if two_d else shape[:1]))})")
+    out_shape, windows = _pool_windows(shape, size, stride)
+    inputs, outs = _names("x", shape), _names("o", out_shape)
+    values = dict(zip(inputs, entries))
+    windows = [(out, [inputs[i] for i in cells]) for out, cells in zip(outs, windows)]
+    _all_used({n for _, cells in windows for n in cells}, inputs, "maxpool",
+              f"size {size} and stride {stride}")
     ups = _upstream(None if upstream is None else np.asarray(upstream, dtype=object).ravel().tolist(),
                     len(windows))
     lines = []
@@ -328,7 +439,6 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
         # pool_max: at a tie the first maximal entry gets the gradient, as F.max_pool1d/2d
         lines.append(f"{out} = pool_max({', '.join(cells_)})")
     lines.append(_readout([o for o, _ in windows], ups, values))
-    inputs = [k for k in values if k.startswith("x")]
     # no parameters: the exercise asks for the gradient the layer passes down to its inputs
     meta = {"layer": "maxpool", "size": size, "stride": stride, "focus": inputs[0],
             "ask": [f"dL/d{x}" for x in inputs], "windows": dict(windows), "inputs": inputs}

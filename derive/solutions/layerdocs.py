@@ -82,21 +82,25 @@ def build_rnn(ex):
     if not d.paths:
         return content
     steps = ex.meta["steps"]
-    s = Section("Through time: the shared weight w_hh")
-    s.say(Sentence("The same w_hh is used at every step, so its gradient is a sum with one term per "
-                   "use. The term of the use at step t passes back through the later steps, each "
-                   "multiplying by w_hh times the activation's slope:"))
+    w, t = ex.graph.symbols["w_hh"], sp.Symbol("t")
+    s = Section("Through time: the shared recurrent weight")
+    s.say(Sentence("The same {0} is used at every step, so its gradient is a sum with one term per "
+                   "use. The term of the use at step {1} passes back through the later steps, each "
+                   "multiplying by {0} times the activation's slope:", (w, t)))
     rows = []
     for path in sorted(d.paths, key=lambda p: -len(p.nodes)):
         hs = [n for n in path.nodes[1:] if n in ex.graph.nodes and n.startswith("h")]
         rows.append([hs[0][1:], str(len(hs) - 1), Value(path.value)])  # the step t of h_t, steps after it
-    s.tabulate(["w_hh used at step", "later steps passed back", "contribution to ∂L/∂w_hh"], rows)
+    s.tabulate([Sentence("{0} used at step", (w,)), "later steps passed back",
+                Sentence("contribution to {0}", (Chain(Partial(ex.output, "w_hh")),))], rows)
     factors = [ex.derivation(f"h{t - 1}", f"h{t}").total for t in range(2, steps + 1)]
     if factors:
         product = compact("∏", sp.Mul(*factors))
-        s.say(Sentence("Each step back multiplies by ∂h_t/∂h_(t−1) = w_hh · f'(z_t):"))
-        s.tabulate(["step", "∂h_t/∂h_(t−1)"], [[Chain(Partial(f"h{t}", f"h{t - 1}")), Value(f)]
-                                                 for t, f in zip(range(2, steps + 1), factors)])
+        step_back = PartialOf(Indexed(sp.Symbol("h"), t), Indexed(sp.Symbol("h"), t - 1))
+        s.say(Sentence("Each step back multiplies by {0}:", (Chain(step_back, "=", Product((
+            w, Prime(ex.meta["activation"], Indexed(sp.Symbol("z"), t))))),)))
+        s.tabulate(["step", Chain(step_back)], [[Chain(Partial(f"h{t}", f"h{t - 1}")), Value(f)]
+                                                for t, f in zip(range(2, steps + 1), factors)])
         s.say(_through_time(ex, d, product))
     s.show(Chain(Partial(ex.output, "w_hh"), "=", Value(d.total)))
     content.sections.insert(len(content.sections) - (1 if content.sections[-1].title == "Observations" else 0), s)
@@ -123,17 +127,19 @@ def _through_time(ex, d, product) -> Sentence:
     if bound is None:
         return Sentence(f"From the last step back to the first the factor is {{0}}, {fate}.", (first,))
     limit = abs(w_hh) * bound
+    w = ex.graph.symbols["w_hh"]
     # |w_hh| times f's largest slope (σ' ≤ 1/4, tanh' ≤ 1, a gate's 1)
-    cap = Chain(Product((sp.Abs(ex.graph.symbols["w_hh"]), Value(bound))), "=", Value(limit))
+    cap = Chain(Product((sp.Abs(w), Value(bound))), "=", Value(limit))
     if limit < 1:
-        why = (". Since every factor is at most {1} < 1 in size (|w_hh| times the largest slope of f), at "
-               "this w_hh the gradient through time vanishes over many steps whatever the inputs")
+        why = (". Since every factor is at most {1} < 1 in size ({2} times the activation's largest "
+               "slope), at this {3} the gradient through time vanishes over many steps whatever the inputs")
     else:
-        why = (". Every factor is at most {1} in size (|w_hh| times the largest slope of f), so at this "
-               "w_hh factors above 1 are possible: "
-               "the gradient explodes over many steps while the slopes f'(z_t) stay near their "
-               "maximum, and vanishes where they saturate")
-    return Sentence(f"From the last step back to the first the factor is {{0}}, {fate}{why}.", (first, cap))
+        why = (". Every factor is at most {1} in size ({2} times the activation's largest slope), so at "
+               "this {3} factors above 1 are possible: the gradient explodes over many steps while the "
+               "slopes {4} stay near their maximum, and vanishes where they saturate")
+    slope = Prime(ex.meta["activation"], Indexed(sp.Symbol("z"), sp.Symbol("t")))
+    return Sentence(f"From the last step back to the first the factor is {{0}}, {fate}{why}.",
+                    (first, cap, sp.Abs(w), w, slope))
 
 
 # --- the matrix view of convolution, max-pooling and dropout ------------------------------------
@@ -170,6 +176,16 @@ def _grid(names) -> tuple:
     """(rows, columns) of names x{r}_{c} (1-based)."""
     cells = [tuple(int(i) for i in n[1:].split("_")) for n in names]
     return max(r for r, _ in cells), max(c for _, c in cells)
+
+
+def _input_gradient(ex, entries):
+    """∂L/∂x to show: an image's as the image (a long column would hide its nonzero entries
+    behind ⋮), a vector's as a column."""
+    names = ex.meta["inputs"]
+    if "_" not in names[0]:
+        return _vec(entries)
+    h, w = _grid(names)
+    return _mat([entries[r * w:(r + 1) * w] for r in range(h)])
 
 
 def band_of(ex) -> list:
@@ -241,12 +257,8 @@ def build_conv(ex):
                    "is {0}, what the layer passes to the layer below (CS231n's dx)"
                    + (", read back into the image's rows and columns:" if two_d else ":"),
                    (MatProduct((Transposed(T), d)),)))
-    if two_d:  # as the image: a long column would hide its nonzero entries behind ⋮
-        h, w = _grid(meta["inputs"])
-        dx = _mat([m["dx"][r * w:(r + 1) * w] for r in range(h)])
-    else:
-        dx = _vec(m["dx"])
-    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(T), d)), "=", dx))
+    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(T), d)), "=",
+                 _input_gradient(ex, m["dx"])))
     s.say(Sentence("The kernel is shared: {0} multiplies one input at every output, so its gradient "
                    "sums over the outputs. Writing output j's window as column j of {1}:",
                    (_v("k_m"), P)))
@@ -261,24 +273,17 @@ def build_conv(ex):
 
 def matrix_view_maxpool(ex) -> dict:
     """Max-pooling as a selection matrix R (outputs × inputs, one 1 per row at the window's
-    first maximum, as PyTorch breaks ties), with o = R x and ∂L/∂x = Rᵀ g (exact)."""
+    first maximum, as PyTorch breaks ties), with o = R x and ∂L/∂x = Rᵀ g (exact). An image's R
+    is the tensor table's (as ``maxpool2d`` routes it); a vector's, which the table does not pool,
+    is read from the scalar lines: row j holds ∂o_j/∂x_i, the routing ``pool_max`` does."""
     v, meta = ex.derivation().values, ex.meta
-    xs, windows = meta["inputs"], meta["windows"]
-    R = []
-    if "_" in xs[0]:  # an image: the tensor table's selection matrix, as maxpool2d routes it
+    xs, outs = meta["inputs"], list(meta["windows"])
+    if "_" in xs[0]:
         X = from_entries([v[n] for n in xs], (1,) + _grid(xs))
         R = pool_select(X, meta["size"], meta["stride"]).a.tolist()
-    for out, cells in windows.items() if not R else ():
-        values = [v[c] for c in cells]
-        top = values[0]
-        best = 0
-        for i, val in enumerate(values):
-            if (val - top).is_positive:
-                top, best = val, i
-        row = [sp.S.Zero] * len(xs)
-        row[xs.index(cells[best])] = sp.S.One
-        R.append(row)
-    g = [v[f"g{j}"] for j in range(1, len(windows) + 1)]
+    else:
+        R = [[ex.grad(x, of=out) for x in xs] for out in outs]
+    g = [v[f"g{j}"] for j in range(1, len(outs) + 1)]
     Rt = [list(col) for col in zip(*R)]
     return {"R": R, "x": [v[n] for n in xs], "o": _matvec(R, [v[n] for n in xs], "Rx"), "g": g,
             "dx": _matvec(Rt, g, "Rᵀg")}
@@ -297,24 +302,24 @@ def build_maxpool(ex):
                    "selection matrix {2} with one 1 per row:", (x, g, R)))
     s.show(Chain(R, "=", _mat(m["R"])))
     s.show(Chain(_v("o"), "=", MatProduct((R, x)), "=", _vec(m["o"])))
-    s.say(Sentence("Going back through R takes its transpose: each output's gradient returns to "
-                   "the input it copied, and every other input gets 0:"))
-    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(R), g)), "=", _vec(m["dx"])))
+    s.say(Sentence("Going back through {0} takes its transpose: each output's gradient returns to "
+                   "the input it copied, and every other input gets 0"
+                   + (" (read back into the image's rows and columns):" if two_d else ":"), (R,)))
+    s.show(Chain(Partial(ex.output, "x"), "=", MatProduct((Transposed(R), g)), "=",
+                 _input_gradient(ex, m["dx"])))
     s.say(Sentence("These are the numbers of the scalar derivation above, entry by entry."))
     _insert(content, s)
     return content
 
 
 def matrix_view_dropout(ex) -> dict:
-    """Inverted dropout as vectors: out = (m ⊙ x)/(1 − p), ∂L/∂x = (m ⊙ g)/(1 − p) (exact)."""
-    v = ex.derivation().values
+    """Inverted dropout as vectors: out = (m ⊙ x)/(1 − p), ∂L/∂x = (m ⊙ g)/(1 − p), with the
+    numbers of the scalar lines (exact)."""
+    d = ex.derivation()
+    v = d.values
     n = len(ex.meta["inputs"])
-    keep = 1 - v["p"]
-    x = [v[f"x{i}"] for i in range(1, n + 1)]
-    mask = [v[f"m{i}"] for i in range(1, n + 1)]
-    g = [v[f"g{i}"] for i in range(1, n + 1)]
-    return {"x": x, "m": mask, "g": g, "out": [compact("out", mi * xi / keep) for mi, xi in zip(mask, x)],
-            "dx": [compact("dx", mi * gi / keep) for mi, gi in zip(mask, g)], "keep": keep}
+    return {name: [v[f"{name}{i}"] for i in range(1, n + 1)] for name in ("x", "m", "g", "out")} | {
+        "dx": [d.total_of(f"x{i}") for i in range(1, n + 1)], "keep": 1 - v["p"]}
 
 
 def build_dropout(ex):
