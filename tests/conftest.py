@@ -39,6 +39,7 @@ SLOW_TESTS = {
     "test_carry.py": {"test_an_interval_holds_every_value_of_its_box", "test_carried_rate_over_a_fixed_sample",
                       "test_follow_on_steps_of_a_single_mistake_are_carried"},
     "test_chainrule.py": {"test_deep_chain_checks_without_recursion"},
+    "test_layer_wrappers.py": {"test_scalar_rnn_builder_is_the_unrolled_equations_and_torch"},
     "test_checking_input.py": {"test_str_of_every_value_and_gradient_round_trips"},
     "test_cli.py": {"test_check_command_exit_codes", "test_pdf_without_pdflatex_is_a_clear_error", "test_render_spec_and_output_files"},
     "test_deep.py": {"test_random_mlps_match_torch"},
