@@ -315,6 +315,12 @@ class _HandWritten:
         """The notation preset's symbol for total derivatives: "∂" (default) or "d"."""
         return (self._settings["notation"] or {}).get("total", "∂")
 
+    def _entry(self, v) -> str:
+        """A matrix entry: a number, or a ``Value`` carrying the digits its line needs."""
+        if isinstance(v, Value):
+            return self._plain(precision=v.digits).number(v.number) if v.digits else self.number(v.number)
+        return self.number(v)
+
     def _print_Value(self, v: Value):
         if v.digits is not None:  # just enough digits to tell two values apart
             return self._plain(precision=v.digits).number(v.number)
@@ -682,7 +688,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         more_rows, more_cols = m.elided()
         lines = []
         for i, row in enumerate(m.rows):
-            cells = [self.number(v) for v in row]
+            cells = [self._entry(v) for v in row]
             if more_cols:
                 cells = cells[:3] + ["\\cdots"] + cells[3:]
             lines.append(" & ".join(cells))
@@ -1141,7 +1147,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         more_rows, more_cols = m.elided()
         rows = []
         for i, row in enumerate(m.rows):
-            cells = [self.number(v) for v in row]
+            cells = [self._entry(v) for v in row]
             if more_cols:
                 cells = cells[:3] + ["…"] + cells[3:]
             rows.append(", ".join(cells))
