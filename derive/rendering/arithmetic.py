@@ -16,6 +16,7 @@ round to the printed result.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
@@ -24,6 +25,15 @@ import sympy as sp
 
 from ..core.derivation import Product, Subst, Sum, Value
 from ..core.numbers import format_number
+
+@dataclass(frozen=True)
+class Carried:
+    """A matrix entry printed with ``extra`` digits beyond the document's: the digits a later
+    line, redone from this matrix as printed, needs (a bias gradient summing its columns)."""
+
+    number: object
+    extra: int
+
 
 FRACTION_DENOMINATOR = 12  # 1/3, 7/3, 5/6: a coefficient no decimal shows exactly, shown as a fraction
 MAX_CARRY = 6  # beyond this the line is printed with the document's digits (it cannot be helped)
@@ -297,4 +307,4 @@ def member_carries(items: tuple, precision: int, subst_carry: int) -> tuple[dict
     return out, approximate
 
 
-__all__ = ["redo_rule", "carry_for", "member_carries", "reproduces", "shown", "short_fraction", "evaluate", "MAX_CARRY"]
+__all__ = ["Carried", "redo_rule", "carry_for", "member_carries", "reproduces", "shown", "short_fraction", "evaluate", "MAX_CARRY"]

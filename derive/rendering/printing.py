@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the matrix objects are imported where they are printed: a s
                                    ShapeOf, Dots, TensorCall, Transposed, Updated)
 from ..core.notation import Hat, Indexed, Layered, Notation, PartialOf, ProductOver, SumOver
 from ..core.numbers import format_number, terminating_decimal
-from .arithmetic import member_carries, short_fraction
+from .arithmetic import Carried, member_carries, short_fraction
 
 _GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
                "eta": "η",
@@ -316,9 +316,12 @@ class _HandWritten:
         return (self._settings["notation"] or {}).get("total", "∂")
 
     def _entry(self, v) -> str:
-        """A matrix entry: a number, or a ``Value`` carrying the digits its line needs."""
+        """A matrix entry: a number, a ``Value`` with the digits its table row needs, or a
+        ``Carried`` number with the extra digits a later line needs."""
         if isinstance(v, Value):
             return self._plain(precision=v.digits).number(v.number) if v.digits else self.number(v.number)
+        if isinstance(v, Carried):
+            return self._plain(precision=self._settings["precision"] + v.extra, fractions=True).number(v.number)
         return self.number(v)
 
     def _print_Value(self, v: Value):
