@@ -146,12 +146,27 @@ def _evaluate(bound, env: dict, shape: tuple):
     return evaluate_formula(bound, env, shape)
 
 
+def _name_beyond(s: Section, beyond: set, identity: tuple, label):
+    """After a line, the entries its printed operands give only with more digits than shown."""
+    indices = sorted(index for who, index in beyond if who == identity)
+    if not indices:
+        return
+    where = ("entr" + ("y " if len(indices) == 1 else "ies ")
+             + ", ".join(f"({i + 1}, {j + 1})" for i, j in indices) + " of {0}") if indices[0] else "{0}"
+    s.say(Sentence(f"Here {where} {'follows' if len(indices) == 1 else 'follow'} from the numbers above "
+                   "only with more digits than are shown (the exact values are in the answer key and "
+                   "under --exact).", (label,)))
+
+
 def _redoable(t) -> bool:
     """Every entry on the page: a number or a matrix shown whole."""
     return t.scalar or (t.a.ndim == 2 and max(t.a.shape) <= MAX_SHOWN)
 
 
-def matrix_carries(ex, values, grads, precision: int) -> dict:
+MATRIX_CARRY = 2  # extra digits an entry may take for the lines that read it; beyond, the entry is named
+
+
+def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
     """Extra digits per printed entry, {(identity, (i, j)): carry}, so that every line computing
     a matrix from matrices printed before it (W x + b, ∂L/∂z xᵀ, the bias gradient's column sums,
     the update W − η·∂L/∂W, an entrywise product, Σ and mean) gives each printed entry from the
@@ -159,10 +174,12 @@ def matrix_carries(ex, values, grads, precision: int) -> dict:
     the reverse sweep evaluates) is evaluated once at symbols standing for the operands' entries:
     each result entry is then a formula of the entries it depends on, redone at the numbers as
     printed; an entry that does not redo gets one more digit in the one entry that mends it, or
-    else in its least precise ones. A line needing more than MAX_CARRY digits keeps the most."""
+    else in its least precise ones. Returns the carries and the result entries that MATRIX_CARRY
+    digits do not mend (a sum of nearly equal numbers of opposite signs, mostly), which the
+    document names instead of printing ten digits everywhere upstream."""
     from ..core.numbers import format_number
     from ..core.tensor import from_entries, scalar
-    from ..rendering.arithmetic import MAX_CARRY, reproduces, shown as read
+    from ..rendering.arithmetic import reproduces, shown as read
     printed, lines = _printed_lines(ex, values, grads)
     eta = _sym("eta")
     carry: dict = {}
@@ -237,26 +254,41 @@ def matrix_carries(ex, values, grads, precision: int) -> dict:
         return [index for index, value in x.items() if not reproduces(value, format_number(
             t.item() if t.scalar else t.a[index], precision + carry.get((relation[0], index), 0)))]
 
-    for _ in range(MAX_CARRY * 4 + 1):
-        changed = False
-        for relation, deps in relations:
-            for index in failing(relation):
-                room = sorted((c for c in deps[index] if carry.get(c, 0) < MAX_CARRY),
-                              key=lambda c: carry.get(c, 0))
-                for cell in room:  # one more digit in the one entry that mends this one, if one does
-                    carry[cell] = carry.get(cell, 0) + 1
-                    if index not in failing(relation):
-                        break
-                    carry[cell] -= 1
-                else:  # else in the least precise entries it reads
-                    least = carry.get(room[0], 0) if room else None
-                    for cell in room:
-                        if carry.get(cell, 0) == least:
-                            carry[cell] = least + 1
-                changed = changed or bool(room)
-        if not changed:
+    def settle(skipped: set) -> set:
+        """Carries for every result entry but ``skipped``; the entries they cannot mend."""
+        carry.clear()
+        for _ in range(MATRIX_CARRY * 4 + 1):
+            changed = False
+            for relation, deps in relations:
+                for index in failing(relation):
+                    if (relation[0], index) in skipped:
+                        continue
+                    room = sorted((c for c in deps[index] if carry.get(c, 0) < MATRIX_CARRY),
+                                  key=lambda c: carry.get(c, 0))
+                    for cell in room:  # one more digit in the one entry that mends this one, if one does
+                        carry[cell] = carry.get(cell, 0) + 1
+                        if index not in failing(relation):
+                            break
+                        carry[cell] -= 1
+                    else:  # else in the least precise entries it reads
+                        least = carry.get(room[0], 0) if room else None
+                        for cell in room:
+                            if carry.get(cell, 0) == least:
+                                carry[cell] = least + 1
+                    changed = changed or bool(room)
+            if not changed:
+                break
+        return {(relation[0], index) for relation, _ in relations for index in failing(relation)} - skipped
+
+    # an entry no digits mend (a difference of nearly equal numbers) is left out, so that the
+    # digits it asked for go, and the document names it
+    beyond: set = set()
+    for _ in range(4):
+        more = settle(beyond)
+        if not more:
             break
-    return {cell: c for cell, c in carry.items() if c}
+        beyond |= more
+    return {cell: c for cell, c in carry.items() if c}, beyond
 
 
 
@@ -582,7 +614,7 @@ def build_matrix(ex) -> Content:
     shapes = _shape_reader(ex)
     sections = []
     precision = getattr(ex, "precision", 4)
-    carries = {} if symbolic else matrix_carries(ex, values, grads, precision)
+    carries, beyond = ({}, set()) if symbolic else matrix_carries(ex, values, grads, precision)
     def digits(kind, name):  # the extra digits of each entry of one printed matrix
         return {"extra": {index: c for (identity, index), c in carries.items() if identity == (kind, name)},
                 "precision": precision}
@@ -639,6 +671,7 @@ def build_matrix(ex) -> Content:
             if mean is not None:
                 items += ["=", mean]
             show_numbers(s, items, values[eq.name], eq.name, **digits("value", eq.name))
+            _name_beyond(s, beyond, ("value", eq.name), _sym(eq.name))
     sections.append(s)
 
     s = Section("Backward pass in matrix form")
@@ -697,6 +730,7 @@ def build_matrix(ex) -> Content:
             if formula is not None:
                 items += ["=", formula]
             show_numbers(s, items, grads[name], name, of=ex.output, **digits("grad", name))
+            _name_beyond(s, beyond, ("grad", name), Partial(ex.output, name))
         for function in rules_used(formula) if formula is not None else ():
             if function not in stated:  # the registry's rule, once per document
                 stated.append(function)
@@ -725,6 +759,7 @@ def build_matrix(ex) -> Content:
                 s.show(Chain(*rule))
             else:
                 show_numbers(s, rule, _update(ex, name), f"{name}_new", **digits("new", name))
+                _name_beyond(s, beyond, ("new", name), Updated(name))
         sections.append(s)
     title = ex.title or "Backpropagation in matrix form"
     return Content(title, sections)

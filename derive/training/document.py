@@ -449,11 +449,11 @@ def _tables(tr, precision: int = 4) -> list:
         s.tabulate(head, body)
         beyond = sorted({(p, column) for (step, p, column, _) in unredone if step == k},
                         key=lambda pc: (tr.params.index(pc[0]), pc[1]))
-        if beyond:  # a difference of nearly equal numbers: said, so that no one redoes it in vain
+        if beyond:  # mostly a difference of nearly equal numbers: said, so that no one redoes it in vain
             names = " and ".join(f"{{{i}}}" for i in range(len(beyond)))
             s.say(Sentence(f"Here {names} at step {k} "
-                           + ("is a difference" if len(beyond) == 1 else "are differences")
-                           + " of nearly equal numbers: it takes more digits than the table shows "
+                           + ("follows" if len(beyond) == 1 else "follow")
+                           + " from the row's numbers only with more digits than the table shows "
                            "(the exact values are in the answer key and under --exact).",
                            tuple(symbol(p) for p, _ in beyond)))
     sections.append(s)
