@@ -13,6 +13,7 @@ import re
 from fractions import Fraction
 
 import mpmath
+import numpy as np
 import pytest
 
 import derive
@@ -620,3 +621,56 @@ def test_without_the_entries_digits_matrix_lines_do_not_redo(monkeypatch):
         wrong += check_tensor_document(ex.to_text(), rows)[1]
     assert len(wrong) >= 4
     assert any("Σ_batch" in w or "𝟏ᵀ" in w or "ᵀ" in w for w in wrong)
+
+
+def check_first_update(text: str, optimizer: str, parameter: str) -> tuple[int, list]:
+    """A tensor run's "Update 1 with the numbers" matrices (g₁, m₁, v₁, m̂₁, v̂₁ / s₁ / G₁ / v₁,
+    then the new parameter), each redone entry by entry from the matrices printed above it."""
+    h = hyper(text)
+    flat = " ".join(text.split())
+    named = set(re.findall(r"(\S+)(?= and| follows? from the numbers above only with more digits than are "
+                           r"shown, in some entries)", flat))
+    given = re.search(rf"^    (?:.*,    )?{parameter} = (\[[^\]]*\])", text, re.M)
+    section = text[text.index("Update 1 with the numbers"):text.index("Entry by entry")]
+    shown = {}
+    for line in section.splitlines()[1:]:
+        if not line.startswith("    "):
+            continue  # a sentence naming what needs more digits
+        lhs, *_, result = line.strip().split(" = ")
+        shown[lhs] = matrix(result)
+    theta, g = matrix(given.group(1)), shown["g₁"]
+    root = lambda x: mpmath.sqrt(_mp(x))  # noqa: E731
+    b1, b2, lr, eps = h.get("b1"), h.get("b2"), h["lr"], h.get("eps")
+    redo = {
+        "adam": [("m₁", lambda i: (1 - b1) * g[i]), ("v₁", lambda i: (1 - b2) * g[i] ** 2),
+                 ("m̂₁", lambda i: shown["m₁"][i] / (1 - b1)), ("v̂₁", lambda i: shown["v₁"][i] / (1 - b2)),
+                 ("new", lambda i: _mp(theta[i]) - _mp(lr) * _mp(shown["m̂₁"][i]) / (root(shown["v̂₁"][i]) + _mp(eps)))],
+        "rmsprop": [("s₁", lambda i: (1 - h["alpha"]) * g[i] ** 2),
+                    ("new", lambda i: _mp(theta[i]) - _mp(lr) * _mp(g[i]) / (root(shown["s₁"][i]) + _mp(eps)))],
+        "adagrad": [("G₁", lambda i: g[i] ** 2),
+                    ("new", lambda i: _mp(theta[i]) - _mp(lr) * _mp(g[i]) / (root(shown["G₁"][i]) + _mp(eps)))],
+        "nesterov": [("v₁", lambda i: g[i]), ("new", lambda i: theta[i] - lr * (g[i] + h["mu"] * shown["v₁"][i]))],
+    }[optimizer]
+    checked, wrong = 0, []
+    for name, f in redo:
+        key = f"{parameter}_new" if name == "new" else name
+        if key in named:
+            continue
+        printed = printed_entries(section.split(f"{key} = ")[1].splitlines()[0].split(" = ")[-1])
+        for n, index in enumerate(np.ndindex(*g.shape)):
+            checked += 1
+            if not rounds_to(f(index), printed[n]):
+                wrong.append(f"{key}{index}: printed {printed[n]}, redone {mpmath.nstr(_mp(f(index)), 10)}")
+    return checked, wrong
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "adagrad", "nesterov"])
+def test_a_tensor_runs_first_update_matrices_redo(optimizer):
+    checked, wrong = 0, []
+    for seed in range(4):
+        tr = tensor_example(seed).train(1, optimizer=optimizer, lr=[0.1, 0.05, 0.5, 0.01][seed])
+        n, bad = check_first_update(tr.to_text(), optimizer, "W")
+        checked += n
+        wrong += [f"seed {seed}: {w}" for w in bad]
+    assert not wrong, "\n".join(wrong[:20])
+    assert checked >= 4 * 8

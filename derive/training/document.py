@@ -102,7 +102,7 @@ def training_content(tr, figure: str | None = None, precision: int = 4) -> Conte
         sections.append(sec)
 
     # 3. The update rule, once in general and once with step 1's numbers.
-    sections.append(_rule_section(tr))
+    sections.append(_rule_section(tr, precision))
 
     # 4. Tables: the loss per step, then one table per step.
     sections.extend(_tables(tr, precision))
@@ -151,7 +151,75 @@ def _hyper_rows(tr):
     return rows
 
 
-def _rule_section(tr) -> Section:
+def _carried(value, carries: dict, line):
+    """A worked matrix with the extra digits its entries need ({(line, entry): carry})."""
+    from ..rendering.arithmetic import Carried
+    if not isinstance(value, MatrixValue) or any(value.elided()):
+        return value
+    columns = value.shape[1]
+    return replace(value, rows=tuple(tuple(Carried(e, carries[(line, i * columns + j)])
+                                           if carries.get((line, i * columns + j)) else e
+                                           for j, e in enumerate(row)) for i, row in enumerate(value.rows)))
+
+
+def _worked_carries(per_entry: list, g1, precision: int) -> tuple[dict, set]:
+    """Update 1's lines for a matrix, {(line, entry): extra digits}, so that each printed matrix
+    (g₁, m₁, v₁, m̂₁ …) gives the next lines' entries from its printed entries, to the digits
+    printed; the (line, entry) pairs no MATRIX_CARRY digits mend are returned, to be named."""
+    from fractions import Fraction
+    from ..core.numbers import format_number
+    from ..rendering.arithmetic import redo_rule, reproduces, shown as read
+    from ..solutions.matrixdoc import MATRIX_CARRY
+    printed = {g1: "g"} | {line.lhs: k for k, line in enumerate(per_entry[0])}
+    carry: dict = {}
+
+    def fails(e: int, k: int) -> bool:
+        line, env = per_entry[e][k], {}
+        for symbol, number in line.values.items():
+            if symbol in printed:
+                env[symbol] = read(number, precision + carry.get((printed[symbol], e), 0))
+            elif isinstance(number, sp.Rational):
+                env[symbol] = Fraction(int(number.p), int(number.q))
+            else:
+                env[symbol] = read(number, precision)  # the parameter, as the given values show it
+        x = redo_rule(line.rule, env)
+        return x is not None and not reproduces(x, format_number(line.result, precision + carry.get((k, e), 0)))
+
+    def settle(skipped: set) -> set:
+        carry.clear()
+        for _ in range(MATRIX_CARRY * 4 + 1):
+            changed = False
+            for e, lines in enumerate(per_entry):
+                for k, line in enumerate(lines):
+                    if (k, e) in skipped or not fails(e, k):
+                        continue
+                    room = sorted(((printed[sym], e) for sym in line.values if sym in printed
+                                   and carry.get((printed[sym], e), 0) < MATRIX_CARRY),
+                                  key=lambda c: carry.get(c, 0))
+                    for cell in room:
+                        carry[cell] = carry.get(cell, 0) + 1
+                        if not fails(e, k):
+                            break
+                        carry[cell] -= 1
+                    else:
+                        for cell in room:
+                            carry[cell] = carry.get(cell, 0) + 1
+                    changed = changed or bool(room)
+            if not changed:
+                break
+        return {(k, e) for e, lines in enumerate(per_entry) for k in range(len(lines))
+                if (k, e) not in skipped and fails(e, k)}
+
+    unredone: set = set()
+    for _ in range(4):
+        more = settle(unredone)
+        if not more:
+            break
+        unredone |= more
+    return {cell: c for cell, c in carry.items() if c}, unredone
+
+
+def _rule_section(tr, precision: int = 4) -> Section:
     ex, h, opt = tr.example, tr.hyper, tr.optimizer
     symbol = _symbol_of(ex)
     s = Section(f"The update rule: {opt.title}")
@@ -196,17 +264,26 @@ def _rule_section(tr) -> Section:
                      "=", shown(g)))
     elif g_used != g_raw:
         s.show(Chain(g1, "=", shown(g_used), Note("clipped")))
-    else:
-        s.show(Chain(g1, "=", Partial(ex.output, focus), "=", shown(g_raw)))
     per_entry = [worked_lines(opt, h.values, env, focus) for env in record.envs]
     shape = tr.shape(focus)
+    plain_g = not (h.weight_decay != 0 and opt.decay == "l2") and g_used == g_raw
+    # a matrix's lines read each other's printed entries: the digits each entry needs
+    carries, unredone = _worked_carries(per_entry, g1, precision) if plain_g and shape != () else ({}, set())
+    if plain_g:
+        s.show(Chain(g1, "=", Partial(ex.output, focus), "=", _carried(shown(g_raw), carries, "g")))
     if shape == ():
         for line in per_entry[0]:
             s.show(line.chain())
     else:  # every line as a matrix, then one entry with its numbers
         for k, line in enumerate(per_entry[0]):
             result = sp.ImmutableMatrix(shape[0], shape[1], [entry[k].result for entry in per_entry])
-            s.show(Chain(line.lhs, "=", line.rule, "=", shown(result)))
+            s.show(Chain(line.lhs, "=", line.rule, "=", _carried(shown(result), carries, k)))
+        if unredone:
+            lines = sorted({k for k, _ in unredone})
+            s.say(Sentence("Here " + " and ".join(f"{{{i}}}" for i in range(len(lines)))
+                           + " follow" + ("s" if len(lines) == 1 else "") + " from the numbers above only "
+                           "with more digits than are shown, in some entries (the exact values are in "
+                           "the answer key and under --exact).", tuple(per_entry[0][k].lhs for k in lines)))
         moving = [i for i, env in enumerate(record.envs) if env[G_T] != 0]
         k = moving[0] if moving else 0  # an entry the gradient moves, if any
         s.say(Sentence(f"Entry by entry; for instance entry ({k // shape[1] + 1}, {k % shape[1] + 1}):"))
