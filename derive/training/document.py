@@ -211,11 +211,12 @@ def _worked_carries(per_entry: list, g1, precision: int) -> tuple[dict, set]:
                 if (k, e) not in skipped and fails(e, k)}
 
     unredone: set = set()
+    last = len(per_entry[0]) - 1
     for _ in range(4):
         more = settle(unredone)
         if not more:
             break
-        unredone |= more
+        unredone |= {cell for cell in more if cell[0] == last} or more  # the new θ first, as in the tables
     return {cell: c for cell, c in carry.items() if c}, unredone
 
 
