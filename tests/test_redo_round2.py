@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from decimal import Decimal
 from fractions import Fraction
 
 import mpmath
@@ -54,7 +55,6 @@ def tables(text: str):
                 cells = cut(lines[j])
                 rows[cells[0]] = [cell_numbers(c) for c in cells[1:]]
                 j += 1
-            note = lines[j] if j < len(lines) else ""
             beyond = set()
             while j < len(lines) and not lines[j].startswith("Update ") and lines[j].strip():
                 j += 1
@@ -243,7 +243,6 @@ def entry(text: str) -> Fraction:
 
 
 def matrix(text: str):
-    import numpy as np
     rows = [[entry(e.strip()) for e in row.split(",")] for row in text[1:-1].split(";")]
     return np.array(rows, dtype=object)
 
@@ -338,7 +337,7 @@ class MatrixParser:
             value = value / len(entries) if t == "mean" else value
         elif t == "Σ_batch":
             arg, _ = self.factor()
-            value = arg.sum(axis=0 if self.rows else 1).reshape(-1, 1) if False else self.batch_sum(arg)
+            value = self.batch_sum(arg)
         elif t == "onehot":
             assert self.take() == "("
             y = self.expression()
@@ -377,7 +376,6 @@ class MatrixParser:
         return x
 
     def map(self, x, f):
-        import numpy as np
         if self.is_scalar(x):
             return f(x)
         return np.vectorize(f, otypes=[object])(x)
@@ -388,7 +386,6 @@ class MatrixParser:
         if self.is_scalar(a) and self.is_scalar(b):
             return op(a, b)
         a, b = self.broadcast(a, b)
-        import numpy as np
         return np.vectorize(op, otypes=[object])(a, b)
 
     def times(self, a, b):
@@ -402,13 +399,11 @@ class MatrixParser:
         if self.is_scalar(a) and self.is_scalar(b):
             return _add(a, b)
         a, b = self.broadcast(a, b)
-        import numpy as np
         return np.vectorize(_add, otypes=[object])(a, b)
 
     def broadcast(self, a, b):
         """A bias vector spread over the batch: as printed it is a column; under batch: rows the
         examples are rows, so it is added to each row."""
-        import numpy as np
         if self.is_scalar(a):
             a = np.full(b.shape, a, dtype=object)
         if self.is_scalar(b):
@@ -422,7 +417,6 @@ class MatrixParser:
         return a, b
 
     def matmul(self, a, b):
-        import numpy as np
         if isinstance(b, Lazy):  # ∂L/∂z 𝟏: a column of ones sums each row
             b = b.make((a.shape[1], 1))
         out = np.empty((a.shape[0], b.shape[1]), dtype=object)
@@ -435,20 +429,16 @@ class MatrixParser:
         return out
 
     def batch_sum(self, x):
-        import numpy as np
         sums = [sum(list(x[i, :]), Fraction(0)) for i in range(x.shape[0])]
         return np.array(sums, dtype=object).reshape(-1, 1)
 
     def column_sums(self, x):
-        import numpy as np
         return np.array([[sum(list(x[:, j]), Fraction(0)) for j in range(x.shape[1])]], dtype=object)
 
     def ones(self, shape):
-        import numpy as np
         return np.full(shape, Fraction(1), dtype=object)
 
     def onehot(self, y, shape):
-        import numpy as np
         out = np.full(shape, Fraction(0), dtype=object)
         for b, cls in enumerate(y.ravel()):  # a class per column (written onehot(y)ᵀ for rows)
             out[int(cls), b] = Fraction(1)
@@ -469,9 +459,6 @@ def _mul(a, b):
 
 def _div(a, b):
     return a / b if isinstance(a, Fraction) and isinstance(b, Fraction) else _mp(a) / _mp(b)
-
-
-from decimal import Decimal  # noqa: E402
 
 
 def printed_entries(text: str) -> list[str]:
@@ -583,7 +570,8 @@ def random_net(seed: int):
         tail = "L = mean((z2 - y)**2)"
     return derive.Example.from_equations(f"{first}\na1 = {act}(z1)\n{second}\n{tail}",
                                          values={"X": X, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "y": y},
-                                         lr=rng.choice(["0.1", "0.5", "0.05"]), batch="rows" if rows else "columns"), rows
+                                         lr=rng.choice(["0.1", "0.5", "0.05"]),
+                                         batch="rows" if rows else "columns"), rows
 
 
 def test_the_matrix_redo_reads_the_lines_a_student_would():
@@ -644,7 +632,8 @@ def check_first_update(text: str, optimizer: str, parameter: str) -> tuple[int, 
     redo = {
         "adam": [("m₁", lambda i: (1 - b1) * g[i]), ("v₁", lambda i: (1 - b2) * g[i] ** 2),
                  ("m̂₁", lambda i: shown["m₁"][i] / (1 - b1)), ("v̂₁", lambda i: shown["v₁"][i] / (1 - b2)),
-                 ("new", lambda i: _mp(theta[i]) - _mp(lr) * _mp(shown["m̂₁"][i]) / (root(shown["v̂₁"][i]) + _mp(eps)))],
+                 ("new", lambda i: _mp(theta[i]) - _mp(lr) * _mp(shown["m̂₁"][i])
+                  / (root(shown["v̂₁"][i]) + _mp(eps)))],
         "rmsprop": [("s₁", lambda i: (1 - h["alpha"]) * g[i] ** 2),
                     ("new", lambda i: _mp(theta[i]) - _mp(lr) * _mp(g[i]) / (root(shown["s₁"][i]) + _mp(eps)))],
         "adagrad": [("G₁", lambda i: g[i] ** 2),

@@ -307,4 +307,5 @@ def member_carries(items: tuple, precision: int, subst_carry: int) -> tuple[dict
     return out, approximate
 
 
-__all__ = ["Carried", "redo_rule", "carry_for", "member_carries", "reproduces", "shown", "short_fraction", "evaluate", "MAX_CARRY"]
+__all__ = ["Carried", "redo_rule", "carry_for", "member_carries", "reproduces", "shown", "short_fraction",
+           "evaluate", "MAX_CARRY"]
