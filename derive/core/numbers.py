@@ -214,7 +214,10 @@ def format_number(value, precision: int = 4) -> str:
     if text is None:
         text = _format_number(value, precision)
         if len(_PRINTED) >= 4096:
-            del _PRINTED[next(iter(_PRINTED))]  # the oldest
+            try:
+                del _PRINTED[next(iter(_PRINTED))]  # the oldest
+            except (KeyError, RuntimeError, StopIteration):  # another thread (documents built in a pool) evicted it
+                pass
         _PRINTED[key] = text
     return text
 

@@ -16,13 +16,24 @@ round to the printed result.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
+import mpmath
 import sympy as sp
 
 from ..core.derivation import Product, Subst, Sum, Value
 from ..core.numbers import format_number
+
+@dataclass(frozen=True)
+class Carried:
+    """A matrix entry printed with ``extra`` digits beyond the document's: the digits a later
+    line, redone from this matrix as printed, needs (a bias gradient summing its columns)."""
+
+    number: object
+    extra: int
+
 
 FRACTION_DENOMINATOR = 12  # 1/3, 7/3, 5/6: a coefficient no decimal shows exactly, shown as a fraction
 MAX_CARRY = 6  # beyond this the line is printed with the document's digits (it cannot be helped)
@@ -95,6 +106,9 @@ def evaluate(items, digits: int, subst_digits: int):
 def _plus(a, b):
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         return a + b
+    if isinstance(a, mpmath.mpf) or isinstance(b, mpmath.mpf):
+        with mpmath.workdps(REDO_DIGITS):
+            return _mp(a) + _mp(b)
     return _sym(a) + _sym(b)
 
 
@@ -148,12 +162,79 @@ def _value(item, digits: int, subst_digits: int):
     return None
 
 
+REDO_DIGITS = 60  # a recomputed root or quotient, to far more digits than any document prints
+
+
+def redo_rule(expr, env: dict):
+    """A rule's right-hand side (SymPy: +, ·, whole and ½ powers, sign) recomputed from numbers
+    as printed: ``env`` maps its symbols to Fractions (what the page shows) or to ``mpf`` values
+    (unprinted intermediates a student computes on the way). Exact (a Fraction) while no root
+    comes in; an ``mpf`` at REDO_DIGITS after. None when a symbol has no number or the
+    arithmetic is undefined.
+
+    >>> from sympy.abc import a, b
+    >>> redo_rule(a * b + 1, {a: Fraction(1, 2), b: Fraction(3)})
+    Fraction(5, 2)
+    """
+    if expr.is_Symbol:
+        return env.get(expr)
+    if expr.is_Rational:
+        return Fraction(int(expr.p), int(expr.q))
+    if expr.is_Add or expr.is_Mul:
+        out = None
+        for arg in expr.args:
+            v = redo_rule(arg, env)
+            if v is None:
+                return None
+            out = v if out is None else (_plus(out, v) if expr.is_Add else _times_any(out, v))
+        return out
+    if expr.is_Pow:
+        base, k = redo_rule(expr.base, env), redo_rule(expr.exp, env)  # βᵗ: the step t from env
+        if base is None or not isinstance(k, Fraction):
+            return None
+        if k in (Fraction(1, 2), Fraction(-1, 2)):
+            if base < 0:
+                return None
+            with mpmath.workdps(REDO_DIGITS):
+                root = mpmath.sqrt(_mp(base))
+            return root if k > 0 else (None if root == 0 else _divide(Fraction(1), root))
+        if k.denominator != 1 or (base == 0 and k < 0):
+            return None
+        if isinstance(base, Fraction):
+            return base ** int(k)
+        with mpmath.workdps(REDO_DIGITS):
+            return base ** int(k)
+    if isinstance(expr, sp.sign):
+        v = redo_rule(expr.args[0], env)
+        return None if v is None else Fraction((v > 0) - (v < 0))
+    return None
+
+
+def _mp(x):
+    return mpmath.mpf(x.numerator) / x.denominator if isinstance(x, Fraction) else x
+
+
+def _times_any(a, b):
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a * b
+    with mpmath.workdps(REDO_DIGITS):
+        return _mp(a) * _mp(b)
+
+
+def _divide(a, b):
+    with mpmath.workdps(REDO_DIGITS):
+        return _mp(a) / _mp(b)
+
+
 def _decimal(x) -> Decimal | None:
-    """``x`` (a Fraction or a real SymPy number) as a Decimal of 40 significant digits."""
+    """``x`` (a Fraction, an ``mpf`` or a real SymPy number) as a Decimal of 40 significant digits."""
     with localcontext() as ctx:
         ctx.prec = 40
         if isinstance(x, Fraction):
             return Decimal(x.numerator) / Decimal(x.denominator)
+        if isinstance(x, mpmath.mpf):
+            return Decimal(mpmath.nstr(x, 40, strip_zeros=False, min_fixed=-mpmath.inf, max_fixed=mpmath.inf)) \
+                if mpmath.isfinite(x) else None
         try:
             return Decimal(format_number(x, 40))
         except (ArithmeticError, TypeError, ValueError):
@@ -226,4 +307,5 @@ def member_carries(items: tuple, precision: int, subst_carry: int) -> tuple[dict
     return out, approximate
 
 
-__all__ = ["carry_for", "member_carries", "reproduces", "shown", "short_fraction", "evaluate", "MAX_CARRY"]
+__all__ = ["Carried", "redo_rule", "carry_for", "member_carries", "reproduces", "shown", "short_fraction",
+           "evaluate", "MAX_CARRY"]

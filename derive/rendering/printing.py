@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the matrix objects are imported where they are printed: a s
                                    ShapeOf, Dots, TensorCall, Transposed, Updated)
 from ..core.notation import Hat, Indexed, Layered, Notation, PartialOf, ProductOver, SumOver
 from ..core.numbers import format_number, terminating_decimal
-from .arithmetic import member_carries, short_fraction
+from .arithmetic import Carried, member_carries, short_fraction
 
 _GREEK_TEXT = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
                "eta": "η",
@@ -314,6 +314,15 @@ class _HandWritten:
     def _total_symbol(self) -> str:
         """The notation preset's symbol for total derivatives: "∂" (default) or "d"."""
         return (self._settings["notation"] or {}).get("total", "∂")
+
+    def _entry(self, v) -> str:
+        """A matrix entry: a number, a ``Value`` with the digits its table row needs, or a
+        ``Carried`` number with the extra digits a later line needs."""
+        if isinstance(v, Value):
+            return self._plain(precision=v.digits).number(v.number) if v.digits else self.number(v.number)
+        if isinstance(v, Carried):
+            return self._plain(precision=self._settings["precision"] + v.extra, fractions=True).number(v.number)
+        return self.number(v)
 
     def _print_Value(self, v: Value):
         if v.digits is not None:  # just enough digits to tell two values apart
@@ -682,7 +691,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         more_rows, more_cols = m.elided()
         lines = []
         for i, row in enumerate(m.rows):
-            cells = [self.number(v) for v in row]
+            cells = [self._entry(v) for v in row]
             if more_cols:
                 cells = cells[:3] + ["\\cdots"] + cells[3:]
             lines.append(" & ".join(cells))
@@ -1141,7 +1150,7 @@ class TextPrinter(_HandWritten, StrPrinter):
         more_rows, more_cols = m.elided()
         rows = []
         for i, row in enumerate(m.rows):
-            cells = [self.number(v) for v in row]
+            cells = [self._entry(v) for v in row]
             if more_cols:
                 cells = cells[:3] + ["…"] + cells[3:]
             rows.append(", ".join(cells))

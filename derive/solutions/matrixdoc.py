@@ -23,6 +23,7 @@ from ..core.staging import StagedEquation
 from ..core.tensor import (TENSOR_FUNCTIONS, NoRule, Tensor, axis_of, class_axis, display, fused_rule_of,
                            operands, rule_of)
 from ..core.parser import BinOp, Call, Name, Neg, Transpose
+from ..rendering.arithmetic import Carried
 from ..rendering.blocks import Content, Section
 from .steps import CROSSCHECK_NOTE, notebook_checks
 from .tensorwords import add_definitions, written_mean
@@ -63,9 +64,234 @@ def _side_by_side(names, values, columns: int = 8, most: int = 3) -> list[list[s
     return groups
 
 
-def _shown(t):
-    """A tensor's numbers as a math object: a matrix, or a plain value for a scalar."""
-    return Value(t.item()) if t.scalar else MatrixValue.of(t)
+def _shown(t, extra: dict | None = None, precision: int = 4):
+    """A tensor's numbers as a math object: a matrix, or a plain value for a scalar; ``extra``:
+    {entry index: digits beyond the document's} that a later line, redone from these numbers,
+    needs."""
+    extra = extra or {}
+    if t.scalar:
+        return Value(t.item(), precision + extra[()]) if extra.get(()) else Value(t.item())
+    m = MatrixValue.of(t)
+    if extra and t.a.ndim == 2 and max(t.a.shape) <= MAX_SHOWN:  # shown whole: entry (i, j) is row i, column j
+        m = replace(m, rows=tuple(tuple(Carried(e, extra[(i, j)]) if extra.get((i, j)) else e
+                                        for j, e in enumerate(row)) for i, row in enumerate(m.rows)))
+    return m
+
+
+# --- arithmetic a student can redo: the digits each printed matrix needs -------------------------
+
+
+def _bound(f):
+    """A rule formula with each ∂L/∂n (a ``Partial``) as a symbol, so that ``evaluate_formula``
+    computes it from bound tensors."""
+    if isinstance(f, Partial):
+        return sp.Symbol(f"∂{f.wrt}", real=True)
+    if isinstance(f, tuple):
+        return tuple(_bound(x) for x in f)
+    if isinstance(f, sp.Basic) or not hasattr(f, "__dataclass_fields__"):
+        return f
+    return replace(f, **{name: _bound(getattr(f, name)) for name in f.__dataclass_fields__})
+
+
+def _symbols_of(f) -> set:
+    if isinstance(f, sp.Basic):
+        return set(f.free_symbols)
+    if isinstance(f, tuple):
+        return set().union(set(), *(_symbols_of(x) for x in f))
+    if hasattr(f, "__dataclass_fields__"):
+        return set().union(set(), *(_symbols_of(getattr(f, n)) for n in f.__dataclass_fields__))
+    return set()
+
+
+def _identity(symbol: sp.Symbol):
+    """The printed matrix a formula's symbol reads: ("grad", n) for ∂n, else ("value", n)."""
+    name = symbol.name
+    return ("grad", name[1:]) if name.startswith("∂") else ("value", name)
+
+
+def _printed_lines(ex, values, grads) -> tuple[dict, list]:
+    """({identity: exact tensor} of every matrix the document prints, [(result identity,
+    formula)] of every line that computes one from others): the forward lines, the backward
+    rules, the updates."""
+    printed = {("value", n): values[n] for n in ex.inputs}
+    lines = []
+    for eq in ex.graph.equations:
+        printed[("value", eq.name)] = values[eq.name]
+        lines.append((("value", eq.name), display(eq.tree, _shape_reader(ex))))
+    for name, g in grads.items():
+        if ex.is_index(name):
+            continue
+        printed[("grad", name)] = g
+        try:
+            formula = gradient_formula(ex, name)
+        except (DeriveError, NoRule, _NoRule, KeyError, ValueError, TypeError):
+            formula = None
+        if formula is not None:
+            lines.append((("grad", name), formula))
+    if ex.lr is not None:
+        for name in _param_tensors(ex):
+            printed[("new", name)] = _update(ex, name)
+            lines.append((("new", name), Sum((_sym(name), Product((-_sym("eta"), Partial(ex.output, name)))))))
+    return printed, lines
+
+
+def _evaluate(bound, env: dict, shape: tuple):
+    """A printed line's rule at bound tensors: the reverse sweep's ``evaluate_formula``, and the
+    forward pass's Σ(u) and mean(u) of a loss (sums of printed entries, too)."""
+    from ..core.tensor import evaluate_formula, scalar
+    if isinstance(bound, TensorCall) and bound.text in ("Σ", "mean") and len(bound.args) == 1:
+        entries = list(evaluate_formula(bound.args[0], env, None).a.ravel())
+        total = sum(entries, sp.S.Zero)
+        return scalar(total / len(entries) if bound.text == "mean" else total)
+    return evaluate_formula(bound, env, shape)
+
+
+def _name_beyond(s: Section, beyond: set, identity: tuple, label):
+    """After a line, the entries its printed operands give only with more digits than shown."""
+    indices = sorted(index for who, index in beyond if who == identity)
+    if not indices:
+        return
+    where = ("entr" + ("y " if len(indices) == 1 else "ies ")
+             + ", ".join(f"({i + 1}, {j + 1})" for i, j in indices) + " of {0}") if indices[0] else "{0}"
+    s.say(Sentence(f"Here {where} {'follows' if len(indices) == 1 else 'follow'} from the numbers above "
+                   "only with more digits than are shown (the exact values are in the answer key and "
+                   "under --exact).", (label,)))
+
+
+def _redoable(t) -> bool:
+    """Every entry on the page: a number or a matrix shown whole."""
+    return t.scalar or (t.a.ndim == 2 and max(t.a.shape) <= MAX_SHOWN)
+
+
+# extra digits an entry may take for the lines reading it; beyond, the entry is named (40 random
+# nets: 18 entries named in 12 documents; with 2 digits, 51)
+MATRIX_CARRY = 3
+
+
+def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
+    """Extra digits per printed entry, {(identity, (i, j)): carry}, so that every line computing
+    a matrix from matrices printed before it (W x + b, ∂L/∂z xᵀ, the bias gradient's column sums,
+    the update W − η·∂L/∂W, an entrywise product, Σ and mean) gives each printed entry from the
+    printed entries, to the digits printed. The line's own rule (``evaluate_formula``, the rule
+    the reverse sweep evaluates) is evaluated once at symbols standing for the operands' entries:
+    each result entry is then a formula of the entries it depends on, redone at the numbers as
+    printed; an entry that does not redo gets one more digit in the one entry that mends it, or
+    else in its least precise ones. Returns the carries and the result entries that MATRIX_CARRY
+    digits do not mend (a sum of nearly equal numbers of opposite signs, mostly), which the
+    document names instead of printing ten digits everywhere upstream."""
+    from ..core.numbers import format_number
+    from ..core.tensor import from_entries, scalar
+    from ..rendering.arithmetic import reproduces, shown as read
+    printed, lines = _printed_lines(ex, values, grads)
+    eta = _sym("eta")
+    carry: dict = {}
+
+    def entries(t) -> dict:
+        return {(): t.item()} if t.scalar else {index: t.a[index] for index in np.ndindex(*t.a.shape)}
+
+    def on_page(cell):
+        identity, index = cell
+        t, extra = printed[identity], carry.get(cell, 0)
+        number = t.item() if t.scalar else t.a[index]
+        # a carried entry prints a short fraction as one (1/6, not 0.1666667), as scalar lines do
+        n = read(number, precision + extra, fractions=bool(extra) and not t.scalar)
+        return None if n is None else sp.Rational(n.numerator, n.denominator)
+
+    def tensor(identity, number_of):
+        t = printed[identity]
+        if ex.is_index(identity[1]) or t.scalar and number_of(identity, ()) is None:
+            return t  # class indices: whole numbers, read as they are
+        numbers = {index: number_of(identity, index) for index in entries(t)}
+        if any(n is None for n in numbers.values()):
+            return None
+        return scalar(numbers[()]) if t.scalar else from_entries(list(numbers.values()), t.a.shape)
+
+    def redo(relation, number_of=lambda identity, index: on_page((identity, index))):
+        """The result's entries computed from the operands as printed (None: not redone)."""
+        result, operands, bound = relation
+        env = {eta: scalar(ex.lr)} if ex.lr is not None else {}
+        for o in operands:
+            t = tensor(o, number_of)
+            if t is None:
+                return None
+            env[_sym(("∂" if o[0] == "grad" else "") + o[1])] = t
+        target = printed[result]
+        try:
+            x = _evaluate(bound, env, () if target.scalar else target.a.shape)
+        except Exception:  # noqa: BLE001 — a rule with no arithmetic to redo here (softmax, CE)
+            return None
+        got = list(entries(x).values())
+        return dict(zip(entries(target), got)) if len(got) == len(entries(target)) else None
+
+    relations = []  # (result, operands, rule, {result entry: the operand entries it depends on})
+    tiny = sp.Rational(1, 10 ** 40)
+    for result, formula in lines:
+        bound = _bound(formula)
+        operands = sorted(_identity(x) for x in _symbols_of(bound) if x != eta)
+        if any(o not in printed for o in operands) or not all(_redoable(printed[o]) for o in operands + [result]):
+            continue
+        relation = (result, operands, bound)
+        exact_number = lambda identity, index: printed[identity].item() if printed[identity].scalar \
+            else printed[identity].a[index]  # noqa: E731
+        base = redo(relation, exact_number)
+        if base is None:
+            continue
+        deps = {index: [] for index in base}
+        for o in operands:  # which result entries move when one operand entry moves
+            if ex.is_index(o[1]):
+                continue
+            for index in entries(printed[o]):
+                moved = redo(relation, lambda identity, i, o=o, index=index:
+                             exact_number(identity, i) + (tiny if (identity, i) == (o, index) else 0))
+                for r in (moved or {}):
+                    if moved[r] != base[r]:
+                        deps[r].append((o, index))
+        relations.append((relation, deps))
+
+    def failing(relation) -> list:
+        x = redo(relation)
+        if x is None:
+            return []
+        t = printed[relation[0]]
+        return [index for index, value in x.items() if not reproduces(value, format_number(
+            t.item() if t.scalar else t.a[index], precision + carry.get((relation[0], index), 0)))]
+
+    def settle(skipped: set) -> set:
+        """Carries for every result entry but ``skipped``; the entries they cannot mend."""
+        carry.clear()
+        for _ in range(MATRIX_CARRY * 4 + 1):
+            changed = False
+            for relation, deps in relations:
+                for index in failing(relation):
+                    if (relation[0], index) in skipped:
+                        continue
+                    room = sorted((c for c in deps[index] if carry.get(c, 0) < MATRIX_CARRY),
+                                  key=lambda c: carry.get(c, 0))
+                    for cell in room:  # one more digit in the one entry that mends this one, if one does
+                        carry[cell] = carry.get(cell, 0) + 1
+                        if index not in failing(relation):
+                            break
+                        carry[cell] -= 1
+                    else:  # else in the least precise entries it reads
+                        least = carry.get(room[0], 0) if room else None
+                        for cell in room:
+                            if carry.get(cell, 0) == least:
+                                carry[cell] = least + 1
+                    changed = changed or bool(room)
+            if not changed:
+                break
+        return {(relation[0], index) for relation, _ in relations for index in failing(relation)} - skipped
+
+    # an entry no digits mend (a difference of nearly equal numbers) is left out, so that the
+    # digits it asked for go, and the document names it
+    beyond: set = set()
+    for _ in range(4):
+        more = settle(beyond)
+        if not more:
+            break
+        beyond |= more
+    return {cell: c for cell, c in carry.items() if c}, beyond
+
 
 
 CHANNELS_SHOWN = 3  # an image's channels shown in full; beyond, the first two and the last
@@ -89,13 +315,14 @@ def _slices(t, name: str):
     return out
 
 
-def show_numbers(s: Section, items: list, t, name: str, of: str = ""):
+def show_numbers(s: Section, items: list, t, name: str, of: str = "", extra: dict | None = None,
+                 precision: int = 4):
     """``items = numbers`` on one line; an image or a kernel channel by channel, each slice on a
     line of its own (x[1,*,*] = [...]), a long run of channels with the middle left out. Where an
     elided matrix hides nonzero entries among few, they are listed (a pooled or looked-up
     gradient is zero nearly everywhere: its nonzero entries are the point)."""
     if t.scalar or t.a.ndim == 2:
-        s.show(Chain(*items, "=", _shown(t)))
+        s.show(Chain(*items, "=", _shown(t, extra, precision)))
         hidden = _hidden_nonzeros(t, name, of)
         if hidden is not None:
             s.say(hidden)
@@ -388,6 +615,11 @@ def build_matrix(ex) -> Content:
     grads = None if symbolic else d.gradients
     shapes = _shape_reader(ex)
     sections = []
+    precision = getattr(ex, "precision", 4)
+    carries, beyond = ({}, set()) if symbolic else matrix_carries(ex, values, grads, precision)
+    def digits(kind, name):  # the extra digits of each entry of one printed matrix
+        return {"extra": {index: c for (identity, index), c in carries.items() if identity == (kind, name)},
+                "precision": precision}
 
     s = Section("The computation")
     s.say(_opening(ex))
@@ -420,9 +652,9 @@ def build_matrix(ex) -> Content:
         s.say(Sentence("The given values:"))
         for group in _side_by_side(ex.inputs, values):
             if len(group) == 1:
-                show_numbers(s, [_sym(group[0])], values[group[0]], group[0])
+                show_numbers(s, [_sym(group[0])], values[group[0]], group[0], **digits("value", group[0]))
                 continue
-            given = [Chain(_sym(name), "=", _shown(values[name])) for name in group]
+            given = [Chain(_sym(name), "=", _shown(values[name], **digits("value", name))) for name in group]
             s.show(Row(tuple(given)))
     sections.append(s)
 
@@ -440,7 +672,8 @@ def build_matrix(ex) -> Content:
             mean = written_mean(ex, eq, values)  # −⅓(log … + …), to redo
             if mean is not None:
                 items += ["=", mean]
-            show_numbers(s, items, values[eq.name], eq.name)
+            show_numbers(s, items, values[eq.name], eq.name, **digits("value", eq.name))
+            _name_beyond(s, beyond, ("value", eq.name), _sym(eq.name))
     sections.append(s)
 
     s = Section("Backward pass in matrix form")
@@ -498,7 +731,8 @@ def build_matrix(ex) -> Content:
             items = [Partial(ex.output, name)]
             if formula is not None:
                 items += ["=", formula]
-            show_numbers(s, items, grads[name], name, of=ex.output)
+            show_numbers(s, items, grads[name], name, of=ex.output, **digits("grad", name))
+            _name_beyond(s, beyond, ("grad", name), Partial(ex.output, name))
         for function in rules_used(formula) if formula is not None else ():
             if function not in stated:  # the registry's rule, once per document
                 stated.append(function)
@@ -526,7 +760,8 @@ def build_matrix(ex) -> Content:
             if symbolic:
                 s.show(Chain(*rule))
             else:
-                show_numbers(s, rule, _update(ex, name), f"{name}_new")
+                show_numbers(s, rule, _update(ex, name), f"{name}_new", **digits("new", name))
+                _name_beyond(s, beyond, ("new", name), Updated(name))
         sections.append(s)
     title = ex.title or "Backpropagation in matrix form"
     return Content(title, sections)

@@ -4,6 +4,7 @@ loss curve and observations computed from the run."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from types import SimpleNamespace
 
 import sympy as sp
@@ -101,7 +102,7 @@ def training_content(tr, figure: str | None = None, precision: int = 4) -> Conte
         sections.append(sec)
 
     # 3. The update rule, once in general and once with step 1's numbers.
-    sections.append(_rule_section(tr))
+    sections.append(_rule_section(tr, precision))
 
     # 4. Tables: the loss per step, then one table per step.
     sections.extend(_tables(tr, precision))
@@ -150,7 +151,76 @@ def _hyper_rows(tr):
     return rows
 
 
-def _rule_section(tr) -> Section:
+def _carried(value, carries: dict, line):
+    """A worked matrix with the extra digits its entries need ({(line, entry): carry})."""
+    from ..rendering.arithmetic import Carried
+    if not isinstance(value, MatrixValue) or any(value.elided()):
+        return value
+    columns = value.shape[1]
+    return replace(value, rows=tuple(tuple(Carried(e, carries[(line, i * columns + j)])
+                                           if carries.get((line, i * columns + j)) else e
+                                           for j, e in enumerate(row)) for i, row in enumerate(value.rows)))
+
+
+def _worked_carries(per_entry: list, g1, precision: int) -> tuple[dict, set]:
+    """Update 1's lines for a matrix, {(line, entry): extra digits}, so that each printed matrix
+    (g₁, m₁, v₁, m̂₁ …) gives the next lines' entries from its printed entries, to the digits
+    printed; the (line, entry) pairs no MATRIX_CARRY digits mend are returned, to be named."""
+    from fractions import Fraction
+    from ..core.numbers import format_number
+    from ..rendering.arithmetic import redo_rule, reproduces, shown as read
+    from ..solutions.matrixdoc import MATRIX_CARRY
+    printed = {g1: "g"} | {line.lhs: k for k, line in enumerate(per_entry[0])}
+    carry: dict = {}
+
+    def fails(e: int, k: int) -> bool:
+        line, env = per_entry[e][k], {}
+        for symbol, number in line.values.items():
+            if symbol in printed:
+                env[symbol] = read(number, precision + carry.get((printed[symbol], e), 0))
+            elif isinstance(number, sp.Rational):
+                env[symbol] = Fraction(int(number.p), int(number.q))
+            else:
+                env[symbol] = read(number, precision)  # the parameter, as the given values show it
+        x = redo_rule(line.rule, env)
+        return x is not None and not reproduces(x, format_number(line.result, precision + carry.get((k, e), 0)))
+
+    def settle(skipped: set) -> set:
+        carry.clear()
+        for _ in range(MATRIX_CARRY * 4 + 1):
+            changed = False
+            for e, lines in enumerate(per_entry):
+                for k, line in enumerate(lines):
+                    if (k, e) in skipped or not fails(e, k):
+                        continue
+                    room = sorted(((printed[sym], e) for sym in line.values if sym in printed
+                                   and carry.get((printed[sym], e), 0) < MATRIX_CARRY),
+                                  key=lambda c: carry.get(c, 0))
+                    for cell in room:
+                        carry[cell] = carry.get(cell, 0) + 1
+                        if not fails(e, k):
+                            break
+                        carry[cell] -= 1
+                    else:
+                        for cell in room:
+                            carry[cell] = carry.get(cell, 0) + 1
+                    changed = changed or bool(room)
+            if not changed:
+                break
+        return {(k, e) for e, lines in enumerate(per_entry) for k in range(len(lines))
+                if (k, e) not in skipped and fails(e, k)}
+
+    unredone: set = set()
+    last = len(per_entry[0]) - 1
+    for _ in range(4):
+        more = settle(unredone)
+        if not more:
+            break
+        unredone |= {cell for cell in more if cell[0] == last} or more  # the new θ first, as in the tables
+    return {cell: c for cell, c in carry.items() if c}, unredone
+
+
+def _rule_section(tr, precision: int = 4) -> Section:
     ex, h, opt = tr.example, tr.hyper, tr.optimizer
     symbol = _symbol_of(ex)
     s = Section(f"The update rule: {opt.title}")
@@ -195,17 +265,26 @@ def _rule_section(tr) -> Section:
                      "=", shown(g)))
     elif g_used != g_raw:
         s.show(Chain(g1, "=", shown(g_used), Note("clipped")))
-    else:
-        s.show(Chain(g1, "=", Partial(ex.output, focus), "=", shown(g_raw)))
     per_entry = [worked_lines(opt, h.values, env, focus) for env in record.envs]
     shape = tr.shape(focus)
+    plain_g = not (h.weight_decay != 0 and opt.decay == "l2") and g_used == g_raw
+    # a matrix's lines read each other's printed entries: the digits each entry needs
+    carries, unredone = _worked_carries(per_entry, g1, precision) if plain_g and shape != () else ({}, set())
+    if plain_g:
+        s.show(Chain(g1, "=", Partial(ex.output, focus), "=", _carried(shown(g_raw), carries, "g")))
     if shape == ():
         for line in per_entry[0]:
             s.show(line.chain())
     else:  # every line as a matrix, then one entry with its numbers
         for k, line in enumerate(per_entry[0]):
             result = sp.ImmutableMatrix(shape[0], shape[1], [entry[k].result for entry in per_entry])
-            s.show(Chain(line.lhs, "=", line.rule, "=", shown(result)))
+            s.show(Chain(line.lhs, "=", line.rule, "=", _carried(shown(result), carries, k)))
+        if unredone:
+            lines = sorted({k for k, _ in unredone})
+            s.say(Sentence("Here " + " and ".join(f"{{{i}}}" for i in range(len(lines)))
+                           + " follow" + ("s" if len(lines) == 1 else "") + " from the numbers above only "
+                           "with more digits than are shown, in some entries (the exact values are in "
+                           "the answer key and under --exact).", tuple(per_entry[0][k].lhs for k in lines)))
         moving = [i for i, env in enumerate(record.envs) if env[G_T] != 0]
         k = moving[0] if moving else 0  # an entry the gradient moves, if any
         s.say(Sentence(f"Entry by entry; for instance entry ({k // shape[1] + 1}, {k % shape[1] + 1}):"))
@@ -221,54 +300,166 @@ def _state_header(tr):
     return [(st.key, sp.Symbol(st.symbol)) for st in tr.optimizer.carried(tr.hyper.values)]
 
 
-def _table_carries(tr, listed: list, precision: int) -> dict:
-    """Extra digits per table cell, {(step, parameter, column): carry}, so that each row's update
-    θₖ = θₖ₋₁ − η·g (or − η·vₖ, with vₖ = μ·vₖ₋₁ + g) gives the printed θₖ from the printed
-    numbers, to the digits printed. Plain descent and heavy-ball momentum on numbers (no clipping,
-    decay or Nesterov); other rules keep the document's digits."""
-    from ..core.numbers import format_number
-    from ..rendering.arithmetic import MAX_CARRY, reproduces, shown as read
-    h = tr.hyper
-    from .optimizers import MU, NESTEROV
-    mu = next((h.values.get(hp.name) for hp in tr.optimizer.hyperparameters if MU in hp.symbols), 0) or 0
-    if ({key for key, _ in _state_header(tr)} - {"velocity"} or h.values.get(NESTEROV.name)
-            or h.values.get("weight_decay") or h.clip_norm is not None or h.clip_value is not None):
-        return {}  # a rule these two relations do not describe (plain descent or heavy-ball momentum)
-    records = tr.records
-    value = {}
+def _entries(value) -> list:
+    """The (row, column) positions of a cell's number that the table shows: () for a number,
+    every entry of a small matrix, the corners MatrixValue keeps of a large one."""
+    if not isinstance(value, sp.MatrixBase):
+        return [()]
+    from ..core.matrixmath import MAX_SHOWN
+    def kept(n):
+        return list(range(n)) if n <= MAX_SHOWN else [0, 1, 2, n - 2, n - 1]
+    return [(i, j) for i in kept(value.shape[0]) for j in kept(value.shape[1])]
+
+
+def _at(value, index):
+    return value[index] if index else value
+
+
+def _table_cells(tr, listed: list) -> dict:
+    """{(step, parameter, column): exact number or matrix} of every cell a table shows: "prev",
+    "g" (the gradient shown), "used" (the gradient the rule takes, after clipping), the state's
+    keys and "new"."""
+    records, cells = tr.records, {}
     for k in listed:
         before, after = records[k - 1], records[k]
         for p in tr.params:
-            cells = {"prev": before.values[p], "g": before.grads[p], "new": after.values[p]}
-            if mu != 0:
-                cells["v"] = after.state[p]["velocity"]
-            if any(isinstance(v, sp.MatrixBase) for v in cells.values()):
-                return {}
-            value.update({(k, p, c): v for c, v in cells.items()})
-    relations = []  # (result, ((coefficient, cell), ...)): result = Σ coefficient · cell
-    for k in listed:
-        for p in tr.params:
-            eta = h.lr[p]
-            step = (k, p, "v" if mu != 0 else "g")
-            relations.append(((k, p, "new"), ((1, (k, p, "prev")), (-eta, step))))
-            if mu != 0 and k > 1 and (k - 1) in listed:
-                relations.append(((k, p, "v"), ((mu, (k - 1, p, "v")), (1, (k, p, "g")))))
-    carry = dict.fromkeys(value, 0)
-    digits = lambda cell: precision + carry[cell]  # noqa: E731
-    for _ in range(MAX_CARRY * len(relations) + 1):
-        changed = False
-        for result, terms in relations:
-            x = sum(sp.Rational(str(c)) * sp.Rational(read(value[cell], digits(cell))) for c, cell in terms) \
-                if all(read(value[cell], digits(cell)) is not None for _, cell in terms) else None
-            if x is None or reproduces(x, format_number(value[result], digits(result))):
-                continue
-            for _, cell in terms:
-                if carry[cell] < MAX_CARRY:
-                    carry[cell] += 1
-                    changed = True
-        if not changed:
+            cells[(k, p, "prev")] = before.values[p]
+            cells[(k, p, "g")] = before.grads[p]
+            cells[(k, p, "used")] = before.used[p]
+            cells[(k, p, "new")] = after.values[p]
+            for key, _ in _state_header(tr):
+                cells[(k, p, key)] = after.state[p][key]
+    return cells
+
+
+def _table_carries(tr, listed: list, precision: int) -> dict:
+    """Extra digits per table entry, {(step, parameter, column, entry): carry}, so that each row
+    redoes from the printed numbers, to the digits printed: the optimizer's own lines (the rule
+    written once in its registry entry) evaluated at the row's printed θₖ₋₁, gradient and the
+    state printed in the previous update's table, each printed result (a state, θₖ) following
+    from them; a line whose result is not printed (m̂, v̂) is computed on the way, unrounded. A
+    state whose previous value is not printed (after left-out updates) is not redone. Where
+    MAX_CARRY extra digits are not enough (θ − η·1.0000001 at θ = η: a difference of nearly equal
+    numbers), the cells keep MAX_CARRY and the result is returned among the unredone cells, which
+    the table names."""
+    from ..core.numbers import format_number
+    from ..rendering.arithmetic import MAX_CARRY, reproduces, shown as read
+    cells = _table_cells(tr, listed)
+    carry: dict = {}
+
+    def printed(cell):
+        k, p, column, index = cell
+        return read(_at(cells[(k, p, column)], index), precision + carry.get(cell, 0))
+
+    rows = [_RowRedo(tr, k, p, index, listed) for k in listed for p in tr.params
+            for index in _entries(cells[(k, p, "prev")])]
+    def holds(row, target) -> bool:
+        x = row.redo(printed).get(target)
+        k, p, column, index = target
+        return x is None or reproduces(x, format_number(_at(cells[(k, p, column)], index),
+                                                        precision + carry.get(target, 0)))
+
+    def settle(skipped: set) -> set:
+        """Carries for every relation but ``skipped``; the relations they cannot mend."""
+        carry.clear()
+        for _ in range(MAX_CARRY * 8 + 1):
+            changed = False
+            for row in rows:
+                for target in row.inputs:
+                    if target in skipped or holds(row, target):
+                        continue
+                    # one more digit in the one number that mends the row, if one does; else in each
+                    room = [cell for cell in row.inputs[target] if carry.get(cell, 0) < MAX_CARRY]
+                    for cell in sorted(room, key=lambda c: carry.get(c, 0)):
+                        carry[cell] = carry.get(cell, 0) + 1
+                        if holds(row, target):
+                            break
+                        carry[cell] -= 1
+                    else:
+                        for cell in room:
+                            carry[cell] = carry.get(cell, 0) + 1
+                    changed = changed or bool(room)
+            if not changed:
+                break
+        return {target for row in rows for target in row.inputs if target not in skipped and not holds(row, target)}
+
+    # a relation no digits mend is left out, so that the digits it asked for go (and it is named)
+    unredone: set = set()
+    for _ in range(4):
+        failing = settle(unredone)
+        if not failing:
             break
-    return {cell: c for cell, c in carry.items() if c}
+        unredone |= {t for t in failing if t[2] == "new"} or failing
+    return {cell: c for cell, c in carry.items() if c}, unredone
+
+
+class _RowRedo:
+    """One entry of one table row redone as a student would: the rule's lines in order, from the
+    printed θₖ₋₁, gradient (the clipped one where the rule takes it; plus λθ for L2 decay) and
+    previous state; each printed line's result checked, then taken as printed."""
+
+    def __init__(self, tr, k: int, p: str, index: tuple, listed: list):
+        from .optimizers import T, before, now
+        h, opt = tr.hyper, tr.optimizer
+        self.prepared = opt.prepare(h.values)
+        self.k, self.index = k, index
+        self.cell = lambda column, step=k: (step, p, column, index)  # noqa: E731
+        self.states = {now(st.symbol): st.key for st in self.prepared.carried}
+        self.previous = {before(st.symbol): st.key for st in self.prepared.carried}
+        self.decay = h.weight_decay if opt.decay == "l2" else 0
+        self.gradient = self.cell("used" if h.clip_norm is not None or h.clip_value is not None else "g")
+        self.known_state = k == 1 or (k - 1) in listed  # the state before: 0, or printed in the table before
+        self.constants = dict(self.prepared.bindings)
+        self.constants.update({ETA: h.lr[p], T: sp.Integer(k)})
+        self.inputs = {}  # printed result cell -> the printed cells it is computed from
+        depends = {THETA_PREV: {self.cell("prev")},
+                   G_T: {self.gradient} | ({self.cell("prev")} if self.decay else set())}
+        for symbol, key in self.previous.items():
+            depends[symbol] = {self.cell(key, k - 1)} if k > 1 else set()
+        for line in self.prepared.lines:
+            needed = set().union(*(depends.get(s, set()) for s in line.rhs.free_symbols))
+            target = self._target(line)
+            if target is not None:
+                self.inputs[target] = sorted(needed)
+                needed = {target}
+            depends[line.symbol] = needed
+
+    def _target(self, line):
+        if line.lhs == "θ":
+            return self.cell("new")
+        return self.cell(self.states[line.symbol]) if line.symbol in self.states else None
+
+    def redo(self, printed) -> dict:
+        """{printed result cell: its value from the printed numbers (None: not redone)}."""
+        from fractions import Fraction
+        from ..rendering.arithmetic import redo_rule
+        exact = lambda v: Fraction(int(v.p), int(v.q))  # noqa: E731
+        env = {s: exact(v) for s, v in self.constants.items() if isinstance(v, sp.Rational)}
+        theta, g = printed(self.cell("prev")), printed(self.gradient)
+        if theta is None or g is None:
+            return {}
+        env[THETA_PREV] = theta
+        env[G_T] = g + exact(sp.Rational(self.decay)) * theta if self.decay else g
+        for symbol, key in self.previous.items():
+            env[symbol] = (Fraction(0) if self.k == 1 else printed(self.cell(key, self.k - 1))) \
+                if self.known_state else None
+        out = {}
+        for line in self.prepared.lines:
+            value = redo_rule(line.rhs, env)
+            target = self._target(line)
+            if target is not None:
+                out[target] = value
+                value = printed(target)
+            env[line.symbol] = value
+        return out
+
+
+def _digits(number, extra: int | None, precision: int, bare: bool = False):
+    """A table's number with ``extra`` digits beyond the document's (``bare``, a matrix entry:
+    the number itself when it needs none)."""
+    if extra:
+        return Value(number, precision + extra)
+    return number if bare else Value(number)
 
 
 def _tables(tr, precision: int = 4) -> list:
@@ -295,11 +486,15 @@ def _tables(tr, precision: int = 4) -> list:
     if len(listed) > TABLE_STEPS:
         listed = listed[:TABLE_STEPS // 2 + 1] + listed[-(TABLE_STEPS // 2 - 1):]
     state_header = _state_header(tr)
-    carries = _table_carries(tr, listed, precision)
+    carries, unredone = _table_carries(tr, listed, precision)
 
     def cell(k, p, column, number):  # a number with the digits its row's update needs
-        extra = carries.get((k, p, column))
-        return Value(number, precision + extra) if extra else shown(number)
+        if isinstance(number, sp.MatrixBase):
+            matrix, entries = shown(number), iter(_entries(number))
+            rows = tuple(tuple(_digits(v, carries.get((k, p, column, next(entries))), precision, bare=True)
+                               for v in row) for row in matrix.rows)
+            return replace(matrix, rows=rows)
+        return _digits(number, carries.get((k, p, column, ())), precision)
     s = Section("Step by step")
     s.say(Sentence("Update k takes each parameter from its value at step k − 1, with the gradient "
                    "there" + (" (after clipping)" if clip else "") + (" and the optimizer's state"
@@ -323,13 +518,21 @@ def _tables(tr, precision: int = 4) -> list:
         body = []
         for p in tr.params:
             row = [symbol(p), cell(k, p, "prev", before.values[p]),
-                   cell(k, p, "g", before.grads[p]) if both or not clip else shown(before.used[p])]
+                   cell(k, p, "g", before.grads[p]) if both or not clip else cell(k, p, "used", before.used[p])]
             if both:
-                row.append(shown(before.used[p]))
-            row += [cell(k, p, "v", after.state[p][key]) if key == "velocity" else shown(after.state[p][key])
-                    for key, _ in state_header]
+                row.append(cell(k, p, "used", before.used[p]))
+            row += [cell(k, p, key, after.state[p][key]) for key, _ in state_header]
             row.append(cell(k, p, "new", after.values[p]))
             body.append(row)
         s.tabulate(head, body)
+        beyond = sorted({(p, column) for (step, p, column, _) in unredone if step == k},
+                        key=lambda pc: (tr.params.index(pc[0]), pc[1]))
+        if beyond:  # mostly a difference of nearly equal numbers: said, so that no one redoes it in vain
+            names = " and ".join(f"{{{i}}}" for i in range(len(beyond)))
+            s.say(Sentence(f"Here {names} at step {k} "
+                           + ("follows" if len(beyond) == 1 else "follow")
+                           + " from the row's numbers only with more digits than the table shows "
+                           "(the exact values are in the answer key and under --exact).",
+                           tuple(symbol(p) for p, _ in beyond)))
     sections.append(s)
     return sections
