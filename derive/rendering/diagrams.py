@@ -530,74 +530,150 @@ def svg_markup(d: Diagram, printer=None) -> str:
     return "\n".join(_svg_piece(p, name) for p in d.pieces())
 
 
+# A label's width is estimated, generously, from its length: Helvetica's widest common glyphs
+# (digits, capitals, "−") are about 0.6 em; its ascent is 0.8 em and its descent 0.25 em.
+SVG_CHAR_EM, SVG_ASCENT, SVG_DESCENT, SVG_PAD = 0.62, 0.8, 0.25, 4
+
+
+class _SvgCanvas:
+    """The elements of one SVG piece, and the box around everything drawn: the viewBox is that
+    box (a label's estimated extent, rotated with it, included), so no text is cut at its edge
+    and no margin is left empty."""
+
+    def __init__(self):
+        self.out: list[str] = []
+        self.box = [math.inf, math.inf, -math.inf, -math.inf]
+
+    def cover(self, points):
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        self.box = [min(self.box[0], min(xs) - SVG_PAD), min(self.box[1], min(ys) - SVG_PAD),
+                    max(self.box[2], max(xs) + SVG_PAD), max(self.box[3], max(ys) + SVG_PAD)]
+
+    def shape(self, markup: str, x0: float, y0: float, x1: float, y1: float):
+        self.out.append(markup)
+        self.cover([(x0, y0), (x1, y1)])
+
+    def text(self, x: float, y: float, size: float, markup: str, plain: str, attrs: str = ""):
+        """A centred label at (x, y) (its baseline), ``plain`` its characters for the estimate."""
+        half = len(plain) * size * SVG_CHAR_EM / 2
+        corners = [(x + dx, y + dy) for dx in (-half, half)
+                   for dy in (-SVG_ASCENT * size, SVG_DESCENT * size)]
+        self.out.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size:g}" text-anchor="middle"'
+                        f'{attrs}>{markup}</text>')
+        self.cover(corners)
+
+    def rotated_text(self, x: float, y: float, dy: float, size: float, markup: str, plain: str,
+                     attrs: str, angle: float):
+        """A label ``dy`` below (x, y) before the whole is turned by ``angle`` about (x, y)."""
+        half = len(plain) * size * SVG_CHAR_EM / 2
+        turn = math.radians(angle)
+        corners = []
+        for px in (-half, half):
+            for py in (dy - SVG_ASCENT * size, dy + SVG_DESCENT * size):
+                corners.append((x + px * math.cos(turn) - py * math.sin(turn),
+                                y + px * math.sin(turn) + py * math.cos(turn)))
+        self.out.append(f'<text x="{x:.1f}" y="{y + dy:.1f}" font-size="{size:g}" text-anchor="middle"'
+                        f'{attrs} transform="rotate({angle:.1f} {x:.1f} {y:.1f})">{markup}</text>')
+        self.cover(corners)
+
+    def svg(self, head: str, defs: str) -> str:
+        x0, y0, x1, y1 = (math.floor(self.box[0]), math.floor(self.box[1]), math.ceil(self.box[2]),
+                          math.ceil(self.box[3]))
+        width, height = x1 - x0, y1 - y0
+        return "\n".join([f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="{x0} {y0} {width} '
+                           f'{height}" width="{width}" height="{height}" {head}>', defs]
+                          + self.out + ["</svg>"])
+
+
+def _plain(markup: str) -> str:
+    """The characters a label shows (its markup's tags and entities taken out)."""
+    from xml.sax.saxutils import unescape
+    return unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def _svg_columns(d: Diagram, name) -> list:
+    """Each column's x: ``SVG_DX`` apart, or further where the labels written beside two
+    neighbouring columns' nodes (a network's or a tensor's values, a column's operation) are
+    wider than that, so they never run into each other. Spaced by Helvetica's digit width
+    (0.56 em), not the generous estimate that sizes the viewBox."""
+    widths = [0.0] * d.columns
+    for n in d.nodes:
+        texts = [_svg_name(name(n.name)) + (f" {n.shape}" if d.on_nodes and n.shape else "")]
+        if d.on_nodes:
+            texts += [_svg_number(_short(v)) for v in (n.forward, n.gradient) if v is not None]
+        widths[n.column] = max([widths[n.column]] + [len(_plain(t)) * 13 * 0.56 for t in texts])
+    for column, ops in _column_ops(d).items():
+        widths[column] = max(widths[column], len(_header(ops, lambda n: n.op)) * 13 * 0.56)
+    xs = [SVG_MARGIN + 20.0]
+    for c in range(1, d.columns):
+        xs.append(xs[-1] + max(SVG_DX, (widths[c - 1] + widths[c]) / 2 + 12))
+    return xs
+
+
 def _svg_piece(d: Diagram, name) -> str:
     heights = _heights(d)
     tallest = max(heights.values(), default=1)
     dy = SVG_DY_NODES if d.on_nodes else SVG_DY
     header = 24 if d.on_nodes else 0  # the layers' operations, over the columns
-    width = 2 * SVG_MARGIN + (d.columns - 1) * SVG_DX + 40
     height = 2 * SVG_MARGIN + (tallest - 1) * dy + 30 + header
     mid = (height + header) / 2
+    xs = _svg_columns(d, name)
     pos = {}
     for n in d.nodes:
-        pos[n.name] = (SVG_MARGIN + 20 + n.column * SVG_DX,
-                       mid + (n.row - (heights[n.column] - 1) / 2) * dy)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width:.0f} {height:.0f}" '
-           f'width="{width:.0f}" height="{height:.0f}" font-family="Helvetica, Arial, sans-serif">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-           'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-           'fill="#333"/></marker></defs>']
+        pos[n.name] = (xs[n.column], mid + (n.row - (heights[n.column] - 1) / 2) * dy)
+    canvas = _SvgCanvas()
     radius = 19
     for column, ops in _column_ops(d).items():
-        out.append(f'<text x="{SVG_MARGIN + 20 + column * SVG_DX:.1f}" y="{SVG_MARGIN - 8:.1f}" '
-                   f'font-size="13" text-anchor="middle" fill="#666">'
-                   f'{escape(_header(ops, lambda n: n.op))}</text>')
+        head = escape(_header(ops, lambda n: n.op))
+        canvas.text(xs[column], SVG_MARGIN - 8, 13, head, _plain(head), ' fill="#666"')
     stroke = "#999" if d.on_nodes else "#333"  # light under the values on the nodes
     for e in d.edges:
         (x1, y1), (x2, y2) = pos[e.parent], pos[e.child]
         length = math.hypot(x2 - x1, y2 - y1) or 1
         ux, uy = (x2 - x1) / length, (y2 - y1) / length
         sx, sy, ex_, ey = x1 + ux * radius, y1 + uy * radius, x2 - ux * (radius + 2), y2 - uy * (radius + 2)
-        out.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex_:.1f}" y2="{ey:.1f}" stroke="{stroke}" '
-                   f'stroke-width="1.2" marker-end="url(#arrow)"/>')
+        canvas.shape(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex_:.1f}" y2="{ey:.1f}" stroke="{stroke}" '
+                     f'stroke-width="1.2" marker-end="url(#arrow)"/>', min(sx, ex_), min(sy, ey),
+                     max(sx, ex_), max(sy, ey))
         angle = math.degrees(math.atan2(y2 - y1, x2 - x1))
         lx, ly = sx + (ex_ - sx) * 0.5, sy + (ey - sy) * 0.5
         for kind, text in _labels(e):
-            dy = -5 if kind == "forward" else 14
-            out.append(f'<text x="{lx:.1f}" y="{ly + dy:.1f}" font-size="13" text-anchor="middle" '
-                       f'fill="{SVG_COLOURS[kind]}" transform="rotate({angle:.1f} {lx:.1f} {ly:.1f})">'
-                       f'{_svg_number(text)}</text>')
+            label = _svg_number(text)
+            canvas.rotated_text(round(lx, 1), round(ly, 1), -5 if kind == "forward" else 14, 13, label,
+                                _plain(label), f' fill="{SVG_COLOURS[kind]}"', angle)
     for n in d.nodes:
         x, y = pos[n.name]
         if n.kind == "more":
-            out.append(f'<text x="{x:.1f}" y="{y + 5:.1f}" font-size="13" text-anchor="middle" '
-                       f'fill="#666">⋮ {escape(n.op)}</text>')
+            more = f"⋮ {escape(n.op)}"
+            canvas.text(x, y + 5, 13, more, _plain(more), ' fill="#666"')
             continue
         if n.kind == "op":
-            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="#fde8d0" stroke="#333"/>')
+            canvas.shape(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="#fde8d0" stroke="#333"/>',
+                         x - radius, y - radius, x + radius, y + radius)
         else:
             dash = ' stroke-dasharray="4 3"' if n.kind == "ghost" else ""
             fill = "#ffffff" if n.kind == "ghost" else "#f0f0f0"
             half = 34 if d.on_nodes and n.shape else 22
-            out.append(f'<rect x="{x - half:.1f}" y="{y - 15:.1f}" width="{2 * half}" height="30" rx="6" '
-                       f'fill="{fill}" stroke="#333"{dash}/>')
+            canvas.shape(f'<rect x="{x - half:.1f}" y="{y - 15:.1f}" width="{2 * half}" height="30" rx="6" '
+                         f'fill="{fill}" stroke="#333"{dash}/>', x - half, y - 15, x + half, y + 15)
         shape = (f'<tspan font-size="11" fill="#666"> {escape(n.shape)}</tspan>'
                  if d.on_nodes and n.shape and n.kind != "op" else "")
-        out.append(f'<text x="{x:.1f}" y="{y + 5:.1f}" font-size="15" text-anchor="middle">'
-                   f'{_svg_name(name(n.name))}{shape}</text>')
+        label = f"{_svg_name(name(n.name))}{shape}"
+        canvas.text(x, y + 5, 15, label, _plain(label))
         if d.on_nodes:
             for value, dy_text, kind in ((n.forward, -radius - 6, "forward"), (n.gradient, radius + 17, "gradient")):
                 if value is not None and n.kind != "ghost":
-                    out.append(f'<text x="{x:.1f}" y="{y + dy_text:.1f}" font-size="13" text-anchor="middle" '
-                               f'fill="{SVG_COLOURS[kind]}" stroke="#fff" stroke-width="3" paint-order="stroke">'
-                               f'{_svg_number(_short(value))}</text>')
+                    number = _svg_number(_short(value))
+                    canvas.text(x, y + dy_text, 13, number, _plain(number),
+                                f' fill="{SVG_COLOURS[kind]}" stroke="#fff" stroke-width="3" paint-order="stroke"')
             continue
         under = " ".join(t for t in (n.op if n.kind == "op" else "", n.shape) if t)
         if under:
-            out.append(f'<text x="{x:.1f}" y="{y + radius + 15:.1f}" font-size="12" '
-                       f'text-anchor="middle" fill="#666">{escape(under)}</text>')
-    out.append("</svg>")
-    return "\n".join(out)
+            canvas.text(x, y + radius + 15, 12, escape(under), under, ' fill="#666"')
+    return canvas.svg('font-family="Helvetica, Arial, sans-serif"',
+                      '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+                      'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+                      'fill="#333"/></marker></defs>')
 
 
 _NAME = re.compile(r"^([A-Za-z]+?)(\d+)((?:_\d+)*)$")
