@@ -91,3 +91,51 @@ def test_values_beside_neighbouring_columns_do_not_overlap(svg_exs):
             for l2, r2, y2, t2 in boxes[i + 1:]:
                 if abs(y1 - y2) < 13:
                     assert r1 <= l2 or r2 <= l1, (name, t1, t2)
+
+
+# --- 4. a fragment's diagram within a default article's text width --------------------------
+
+ARTICLE = r"""\documentclass{article}
+\usepackage{amsmath}
+\usepackage[T1]{fontenc}
+\usepackage{amssymb,array,booktabs,longtable,graphicx,tikz}
+\begin{document}
+\section{Our own heading}
+\input{body.tex}
+\end{document}
+"""
+
+
+def fragment_examples():
+    return {
+        "mlp-tanh-sigmoid": lambda: derive.mlp(**NET, activation=["tanh", "sigmoid"], loss="binary_cross_entropy",
+                                               lr="0.5"),
+        "mlp-relu": lambda: derive.mlp(**NET, activation="relu", lr="0.1"),
+        "chain-leaky": lambda: derive.chain(depth=5, weight=[2, -1.5, 0.5, 3, 1], x=1, activation="leaky_relu"),
+        "tensor-two-layers": lambda: svg_examples()["tensor-two-layers"],
+    }
+
+
+@pytest.mark.parametrize("name", sorted(fragment_examples()))
+def test_fragment_diagram_fits_a_default_article(name, tmp_path, pdflatex):
+    """A default article's text is 345 pt wide; a six-column piece drawn for derive's pages is
+    about 390 pt: it is scaled down to the line there (and only there), never overfull."""
+    from tests.latex_documents import compile_latex
+    from tests.test_layout import overfull
+    body = fragment_examples()[name]().render("latex", fragment=True)
+    assert r"\begin{tikzpicture}" in body and r"\providecommand{\derivefit}" in body
+    (tmp_path / "body.tex").write_text(body, encoding="utf-8")
+    build = compile_latex(tmp_path / "b", ARTICLE, [tmp_path / "body.tex"])
+    assert build.returncode == 0, build.errors
+    lines = body.splitlines()
+    pictures = [k + 1 for k, line in enumerate(lines) if line.startswith(r"\derivefit{")]
+    assert pictures
+    drawn = set()  # the fragment's lines that draw a diagram (\derivefit{ … \end{tikzpicture}})
+    for start in pictures:
+        end = next(k + 1 for k in range(start - 1, len(lines)) if lines[k].startswith(r"\end{tikzpicture}"))
+        drawn |= set(range(start, end + 1))
+    boxes = overfull(build.log)
+    at = [tuple(map(int, re.search(r"lines (\d+)--(\d+)", b).groups())) for b, _ in boxes]
+    assert not [b for b, (a, z) in zip(boxes, at) if drawn & set(range(a, z + 1))], boxes
+    if name.startswith(("mlp", "tensor")):  # and nothing else runs over either
+        assert not boxes, boxes

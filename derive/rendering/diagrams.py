@@ -392,7 +392,7 @@ def _header(nodes, op_text) -> str:
 def to_tikz(d: Diagram, printer) -> str:
     """The diagram as TikZ pictures (one per piece, one under the other); node names printed by
     the (one) LaTeX printer."""
-    pictures = [_tikz_piece(p, printer) for p in d.pieces()]
+    pictures = [f"\\derivefit{{%\n{_tikz_piece(p, printer)}}}" for p in d.pieces()]
     return "\n".join([r"\begin{center}", "\n\\par\\medskip\n".join(pictures), r"\end{center}"])
 
 

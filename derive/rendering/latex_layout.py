@@ -28,9 +28,14 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 \relpenalty=50 \binoppenalty=400 \emergencystretch=4em \medskip
 \noindent$\displaystyle\if\relax\detokenize{#2}\relax #1\else #2\fi$\par\medskip\endgroup
 \else\[ #1 \]\fi}
+\providecommand{\derivefit}[1]{\setbox2=\hbox{#1}%
+\ifdim\wd2>\linewidth\resizebox{\linewidth}{!}{\box2}\else\box2\fi}
 \providecommand{\derivekeep}[1]{\par
 \ifdim\pagegoal<\maxdimen\ifdim\dimexpr\pagegoal-\pagetotal\relax<#1\relax\newpage\fi\fi}
 """
+# \derivefit{picture}: the picture as drawn, or scaled down to the line if it is wider: a
+# diagram is sized for derive's pages and frames, where it always fits unscaled, but a fragment
+# may be \input into a narrower text (a default article's 345 pt).
 # \derivekeep{length}: start a new page here unless ``length`` is left on this one (what
 # needspace.sty is for, in plain LaTeX and without output-routine tricks, which upset longtable):
 # a heading, or a sentence ending in ":", is never left at the foot of a page, away from the
