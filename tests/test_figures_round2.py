@@ -6,6 +6,7 @@ import math
 import re
 
 import pytest
+import sympy as sp
 
 import derive
 from derive.rendering.diagrams import diagram, svg_markup, to_svg
@@ -139,3 +140,84 @@ def test_fragment_diagram_fits_a_default_article(name, tmp_path, pdflatex):
     assert not [b for b, (a, z) in zip(boxes, at) if drawn & set(range(a, z + 1))], boxes
     if name.startswith(("mlp", "tensor")):  # and nothing else runs over either
         assert not boxes, boxes
+
+
+# --- 3. a heading kept with the diagram it introduces ------------------------------------------
+
+def _page_texts(pdf) -> list:
+    import subprocess
+    from tests.conftest import require_tool
+    pdftotext, pdfinfo = require_tool("pdftotext"), require_tool("pdfinfo")
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run([pdfinfo, str(pdf)], capture_output=True,
+                                                             text=True, check=True).stdout).group(1))
+    return [subprocess.run([pdftotext, "-f", str(p), "-l", str(p), str(pdf), "-"], capture_output=True,
+                           text=True, check=True).stdout for p in range(1, pages + 1)]
+
+
+@pytest.mark.parametrize("name", ["tensor-relu", "mlp", "neuron-tanh-negative"])
+def test_a_diagrams_heading_never_ends_a_page(name, svg_exs, tmp_path, pdflatex):
+    """Paragraphs of growing length, each followed by the diagram's section, put the heading at
+    every height of the page, the page's foot among them: each page that shows the heading (or
+    its caption) shows the picture after it."""
+    from derive.core.functions import Sentence
+    from derive.rendering.blocks import Content, Section
+    from derive.rendering.diagrams import DIAGRAM_TITLES, diagram_section
+    from derive.rendering.formats import render_content
+    from tests.latex_documents import compile_latex
+    ex = svg_exs[name]
+    sections = []
+    for k in range(1, 13):
+        s = Section(f"Paragraph {k}")
+        s.say(Sentence(" ".join(["Some words of a paragraph that fills the page."] * (3 * k))))
+        sections += [s, diagram_section(ex)]
+    build = compile_latex(tmp_path / "b", render_content(Content("Keep", sections), "latex", ex.latex_names))
+    assert build.returncode == 0, build.errors
+    heading = DIAGRAM_TITLES[diagram(ex).kind]
+    pictures = 0
+    for number, text in enumerate(_page_texts(build.pdf), 1):
+        words = [w for w in text.split() if w]
+        for at in [i for i in range(len(words)) if " ".join(words[i:i + len(heading.split())]) == heading]:
+            after = words[at:]
+            # the caption ends "… in its box." / "operation." / "(red)."; the picture's labels follow
+            caption_end = next(i for i, w in enumerate(after) if w.endswith("."))
+            labels = [w for w in after[caption_end + 1:] if re.search(r"\d", w)]
+            assert len(labels) >= 3, (name, number, after[-12:])
+            pictures += 1
+    assert pictures == 12
+
+
+# --- 5. a diagram in `derive compare` ---------------------------------------------------------
+
+@pytest.mark.parametrize("activations, values", [
+    ("relu,sigmoid,tanh", ["--x", "2", "--w", "3", "--b", "1", "--y", "5", "--lr", "0.1"]),
+    ("leaky_relu,elu", ["--x", "-1.5", "--w", "0.4", "--b", "0", "--y", "0"]),
+    ("gelu,softplus,identity", ["--x", "0", "--w", "-2", "--b", "0.5", "--y", "1", "--lr", "0.5"]),
+])
+def test_compare_documents_have_the_shared_diagram(activations, values, tmp_path):
+    from tests.test_course_pack import cli
+    for fmt, mark in (("html", "<svg "), ("tex", r"\begin{tikzpicture}"), ("md", "data:image/svg+xml")):
+        out = tmp_path / f"compare.{fmt}"
+        cli("compare", "--activations", activations, *values, "--format", fmt, "-o", str(out))
+        text = out.read_text(encoding="utf-8")
+        assert text.count(mark) == 1, (fmt, text.count(mark))  # the one neuron all columns share
+
+
+def test_shared_diagram_writes_only_the_values_every_column_has():
+    from derive.courseware.compare import compare_activations
+    from derive.rendering.diagrams import shared_diagrams
+    comp = compare_activations(["relu", "sigmoid", "tanh"], x="-0.5", w="1.5", b="0.25", y=1)
+    [d] = shared_diagrams(list(comp.examples.values()))
+    edges = {(e.parent, e.child): e for e in d.edges}
+    # z = w x + b is the same for every activation: its inputs' values are written …
+    assert [edges[(p, "z")].forward for p in ("x", "w", "b")] == [sp.Rational(-1, 2), sp.Rational(3, 2),
+                                                                     sp.Rational(1, 4)]
+    assert edges[("z", "a")].forward == sp.Rational(-1, 2)
+    # … the gradients, which differ by activation, are not (ReLU's is 0 here, tanh's is not)
+    assert all(e.gradient is None for e in d.edges)
+    assert [n.op for n in d.nodes if n.name == "a"] == ["f"] and "differ by column" in d.summary
+    # one activation alone: its own diagram, every value on it
+    [alone] = shared_diagrams([comp.examples["tanh"]])
+    assert alone == diagram(comp.examples["tanh"])
+    # different graphs: one diagram each
+    other = derive.chain(depth=2, weight=2, x=1)
+    assert len(shared_diagrams([comp.examples["relu"], other])) == 2

@@ -90,6 +90,14 @@ class Comparison:
         rows.append(["gradient strength"] + [r["strength"] for r in self.rows])
         s.tabulate(header, rows)
         sections = [s]
+        # the neuron every column shares, drawn once (its activation f, the shared values on it)
+        from ..rendering.diagrams import diagram_section, shared_diagrams
+        drawn = shared_diagrams(list(self.examples.values()))
+        for name, d in zip(names if len(drawn) > 1 else [None], drawn):
+            t = diagram_section(None, d)
+            if name is not None:
+                t = Section(f"{t.title}: {_shown(name)}", t.blocks)
+            sections.append(t)
         for name, ex in self.examples.items():
             t = Section(f"With {_activation(name).unicode if _activation(name).unicode.isascii() else name}")
             t.show(_chain_line(ex, ex.derivation()))
@@ -130,7 +138,7 @@ class Comparison:
         return self.render("markdown", precision)
 
     def to_latex(self, precision: int = 4, fragment: bool = False) -> str:
-        """The comparison as a LaTeX document (or a fragment to \\input).
+        r"""The comparison as a LaTeX document (or a fragment to \input).
 
         >>> compare_activations(["relu", "elu"], x=1, w=-2, b=0, y=1).to_latex().startswith(r"\\documentclass")
         True

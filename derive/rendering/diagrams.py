@@ -279,6 +279,44 @@ def with_diagram(content, ex):
     return Content(content.title, sections, content.footer)
 
 
+def shared_diagrams(examples, varying: str = "f") -> list:
+    """One diagram for examples that share a graph (``compare``'s neurons, one per activation):
+    the common structure, a node whose operation differs labelled ``varying``, and only the
+    values and gradients every example has in common written on it (the others differ, and are
+    tabled side by side). Examples of different graphs: each its own diagram.
+
+    >>> import derive
+    >>> [d] = shared_diagrams([derive.neuron(x=2, w=3, b=1, y=5, activation=a) for a in ("relu", "tanh")])
+    >>> [n.op for n in d.nodes if n.name == "a"], [(e.parent, e.forward) for e in d.edges if e.child == "z"]
+    (['f'], [('w', 3), ('x', 2), ('b', 1)])
+    """
+    drawn = [diagram(ex) for ex in examples]
+    first = drawn[0]
+
+    def structure(d):
+        return ([(n.name, n.column, n.row, n.kind) for n in d.nodes], [(e.parent, e.child) for e in d.edges],
+                d.kind, d.on_nodes)
+
+    if len(drawn) == 1 or any(structure(d) != structure(first) for d in drawn[1:]):
+        return drawn
+
+    def common(values):  # a value as every example shows it, else none
+        shown = {None if v is None else _short(v) for v in values}
+        return values[0] if len(shown) == 1 else None
+
+    nodes = [replace(n, op=n.op if len({d.nodes[i].op for d in drawn}) == 1 else varying,
+                     forward=common([d.nodes[i].forward for d in drawn]),
+                     gradient=common([d.nodes[i].gradient for d in drawn]))
+             for i, n in enumerate(first.nodes)]
+    edges = [replace(e, forward=common([d.edges[i].forward for d in drawn]),
+                     gradient=common([d.edges[i].gradient for d in drawn]))
+             for i, e in enumerate(first.edges)]
+    left_off = any(a != b for a, b in zip(nodes + edges, first.nodes + first.edges))
+    summary = " ".join(t for t in (first.summary, "Only the values every column shares are written; the "
+                                   "others differ by column and are in the table." if left_off else "") if t)
+    return [replace(first, nodes=nodes, edges=edges, summary=summary)]
+
+
 def _symbolic_shape(ex, name) -> str:
     shapes = getattr(ex, "shapes", None) or {}
     shape = shapes.get(name)
@@ -360,7 +398,8 @@ def _heights(d: Diagram) -> dict:
 
 # Sizes are nominal: \small (9 pt on a 10 pt beamer frame, 10 pt in an 11 pt article) for node
 # names and \footnotesize (8 pt, 9 pt) for edge labels; the picture is never scaled, so they stay
-# at least 8 pt wherever it is printed. 2.7 cm between columns: a piece of six columns is 14.4 cm,
+# at least 8 pt on derive's pages and frames (only a narrower text, a fragment's, has \\derivefit
+# shrink it to the line). 2.7 cm between columns: a piece of six columns is 14.4 cm,
 # inside a 16:9 frame's text width (14.6 cm) and an A4 page's.
 TIKZ_DX, TIKZ_DY = 2.7, 1.45
 TIKZ_DX_NODES, TIKZ_DY_NODES = 2.5, 1.8  # values on the nodes: no edge label to make room for
@@ -392,8 +431,12 @@ def _header(nodes, op_text) -> str:
 def to_tikz(d: Diagram, printer) -> str:
     """The diagram as TikZ pictures (one per piece, one under the other); node names printed by
     the (one) LaTeX printer."""
-    pictures = [f"\\derivefit{{%\n{_tikz_piece(p, printer)}}}" for p in d.pieces()]
-    return "\n".join([r"\begin{center}", "\n\\par\\medskip\n".join(pictures), r"\end{center}"])
+    # Each piece a centred paragraph of its own, the first tied to what comes before (no page
+    # break: not a center environment, whose list penalty would allow one), so a heading and the
+    # caption that introduce the diagram never stay behind at a page's foot; a piece may start a
+    # page of its own after the previous one.
+    pictures = [f"{{\\centering\\noindent\\derivefit{{%\n{_tikz_piece(p, printer)}}}\\par}}" for p in d.pieces()]
+    return "\n".join([r"\par\nopagebreak\smallskip", "\n\\medskip\n".join(pictures), r"\medskip"])
 
 
 def _tikz_piece(d: Diagram, printer) -> str:
