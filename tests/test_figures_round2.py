@@ -221,3 +221,140 @@ def test_shared_diagram_writes_only_the_values_every_column_has():
     # different graphs: one diagram each
     other = derive.chain(depth=2, weight=2, x=1)
     assert len(shared_diagrams([comp.examples["relu"], other])) == 2
+
+
+# --- 1. slide plots at their printed size, labels at least 8 pt --------------------------------
+
+FRAME_TEXT_MM = 160 - 2 * 7  # the 16:9 frame less its 7 mm margins (templates/latex/slides.j2)
+TRAIN_SPECS = {
+    "sigmoid-momentum": """equations: |
+  z = w*x + b
+  a = sigmoid(z)
+  L = (a - y)**2
+values: {x: 2, w: -0.5, b: 0, y: 1}
+train: {steps: 3, optimizer: momentum, lr: 0.5}
+""",
+    "tanh-adam-40-steps": """equations: |
+  z = w*x + b
+  a = tanh(z)
+  L = (a - y)**2
+values: {x: -1.5, w: 0.8, b: 0.2, y: 1}
+train: {steps: 40, optimizer: adam, lr: 0.05}
+""",
+    "tensor-relu-sgd": """equations: |
+  z = W @ x + b
+  a = relu(z)
+  L = sum(a*a)/2
+values: {W: [[1, -2], [0.5, 1]], x: [[1, 0], [-1, 2]], b: [0.5, -1]}
+train: {steps: 2, optimizer: sgd, lr: 0.1}
+""",
+}
+VARIANCE = {"relu": ["--depth", "12", "--width", "16", "--batch", "32"],
+            "sigmoid": ["--depth", "6", "--width", "8", "--batch", "16", "--schemes", "xavier,he,small"]}
+
+
+def _png_inches(path) -> tuple:
+    """A PNG's size in inches, from its pixels and its pHYs resolution (what pdflatex prints it at)."""
+    import struct
+    data = path.read_bytes()
+    width, height = struct.unpack(">II", data[16:24])
+    at = data.index(b"pHYs")
+    per_metre, _, unit = struct.unpack(">IIB", data[at + 4:at + 13])
+    assert unit == 1
+    dpi = per_metre * 0.0254
+    return width / dpi, height / dpi
+
+
+def _smallest_font(figure) -> float:
+    """The smallest size (pt) of any text the saved figure shows, tick labels included."""
+    from matplotlib.text import Text
+    sizes = [t.get_fontsize() for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            sizes += [t.label1.get_fontsize() for t in axis.get_major_ticks() + axis.get_minor_ticks()
+                      if t.label1.get_visible() and t.label1.get_text().strip()]
+    assert len(sizes) >= 8
+    return min(sizes)
+
+
+def _printed_scale(tex: str, png, folder) -> float:
+    """How much the deck scales the plot: its \\includegraphics options (natural size when none),
+    then \\derivefit's shrinking to the frame's text width when it is wider."""
+    [(options, name)] = re.findall(r"\\includegraphics(\[[^\]]*\])?\{([^}]*)\}", tex)
+    assert (folder / name).read_bytes() == png.read_bytes()  # the figure measured is the one shown
+    width_in, height_in = _png_inches(png)
+    printed_mm = width_in * 25.4
+    if options:
+        m = re.fullmatch(r"\[width=([\d.]+)mm\]", options)
+        assert m, options  # only a width in mm can be checked here
+        printed_mm = float(m.group(1))
+    printed_mm = min(printed_mm, FRAME_TEXT_MM)
+    assert height_in * 25.4 * printed_mm / (width_in * 25.4) <= 62  # under the title, with a sentence
+    return printed_mm / (width_in * 25.4)
+
+
+def _check_deck(tmp_path, tex, resources):
+    from tests.latex_documents import compile_latex
+    build = compile_latex(tmp_path / "build", tex, resources)
+    assert build.returncode == 0, build.errors
+    assert "Overfull" not in build.log
+    return build
+
+
+@pytest.mark.parametrize("name", sorted(TRAIN_SPECS))
+def test_training_plot_labels_are_at_least_8pt_on_the_frame(name, tmp_path, pdflatex):
+    from derive.model.spec import training_from_spec
+    from tests.test_course_pack import cli
+    spec = tmp_path / "train.yaml"
+    spec.write_text(TRAIN_SPECS[name])
+    cli("train", str(spec), "--slides", "--format", "tex", "-o", str(tmp_path / "deck.tex"))
+    tex = (tmp_path / "deck.tex").read_text()
+    ex, options = training_from_spec(spec)  # the same run, plotted again to read its fonts
+    figure = ex.train(**options).plot(tmp_path / "again.png")
+    effective = _smallest_font(figure) * _printed_scale(tex, tmp_path / "again.png", tmp_path)
+    assert effective >= 8 - 1e-6, effective
+    _check_deck(tmp_path, tex, [tmp_path / "deck.png"])
+
+
+@pytest.mark.parametrize("activation", sorted(VARIANCE))
+def test_variance_plot_labels_are_at_least_8pt_on_the_frame(activation, tmp_path, pdflatex, monkeypatch):
+    from derive.initialization.variance import simulate_variance
+    from derive.io import files
+    from tests.test_course_pack import cli
+    args = VARIANCE[activation]
+    cli("variance", "--activation", activation, *args, "--slides", "--format", "tex", "-o", str(tmp_path / "v.tex"))
+    tex = (tmp_path / "v.tex").read_text()
+    options = dict(zip(args[::2], args[1::2]))
+    schemes = options.get("--schemes", "normal,small,xavier,he").split(",")
+    sim = simulate_variance(int(options["--depth"]), int(options["--width"]), activation, schemes, 0,
+                            int(options["--batch"]))
+    saved = []  # sim.plot returns its path: the figure is caught on its way to the file
+    original = files.save_figure
+    monkeypatch.setattr(files, "save_figure", lambda figure, path, dpi=None: saved.append(figure)
+                        or original(figure, path, dpi))
+    sim.plot(tmp_path / "again.png")
+    effective = _smallest_font(saved[0]) * _printed_scale(tex, tmp_path / "again.png", tmp_path)
+    assert effective >= 8 - 1e-6, effective
+    build = _check_deck(tmp_path, tex, [tmp_path / "v.png"])
+    # the plot fits its frame: no frame ran over into a continuation, "(2)" (ours are "(2/2)")
+    titles = [t.strip().splitlines()[0] for t in _page_texts(build.pdf) if t.strip()]
+    assert not [t for t in titles if re.search(r"\(\d+\)$", t)], titles
+
+
+def test_fit_plot_keeps_large_fonts_and_lifts_small_ones():
+    from matplotlib.figure import Figure
+    from derive.rendering.slides import PLOT_MM, fit_plot
+    figure = Figure(figsize=(4, 2))  # narrower than a frame: scaled up, labels with it
+    ax = figure.subplots()
+    ax.set_title("small", fontsize=6)
+    ax.set_xlabel("large", fontsize=14)
+    ax.tick_params(labelsize=4)
+    fit_plot(figure)
+    grow = PLOT_MM[0] / 25.4 / 4
+    assert [round(v * 25.4, 3) for v in figure.get_size_inches()] == list(PLOT_MM)
+    assert ax.title.get_fontsize() == pytest.approx(max(8, 6 * grow), abs=0.05)
+    assert ax.xaxis.label.get_fontsize() == pytest.approx(14 * grow, abs=0.05)
+    figure.canvas = None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(figure).draw()
+    assert min(t.label1.get_fontsize() for t in ax.xaxis.get_major_ticks()) >= 8

@@ -107,12 +107,16 @@ PLOT_METADATA = {"png": {"Software": None},
 PLOT_RC = {"svg.hashsalt": "derive"}
 
 
-def save_figure(figure, path, dpi: int = 120) -> str:
+def save_figure(figure, path, dpi: int | None = None) -> str:
     """Save a matplotlib ``figure`` to ``path`` (.png, .pdf or .svg, by its suffix) atomically and
     deterministically: no software version, date or random id in the file, so a file differs
-    from an earlier one only where the plot does. Every plot derive writes goes through here."""
+    from an earlier one only where the plot does. Every plot derive writes goes through here,
+    drawn at the size it is printed on a slide, labels at least 8 pt (``rendering.slides.fit_plot``)."""
     import io
     import matplotlib
+    from ..rendering.slides import PLOT_DPI, fit_plot
+    fit_plot(figure)
+    dpi = PLOT_DPI if dpi is None else dpi
     path = Path(path)
     kind = path.suffix.lstrip(".").lower() or "png"
     if kind not in PLOT_METADATA:

@@ -28,6 +28,44 @@ STEPS_PER_FRAME = 2  # the backward pass a step or two per frame
 TABLE_ROWS = 9  # rows of a \footnotesize table on one frame (with its header and a sentence)
 
 
+# A plot's printed size (mm): the 16:9 frame's text width (160 mm less 7 mm margins, a millimetre
+# spare) by what the frame holds under its title and a sentence. A plot is drawn at this size,
+# so on a frame it is printed at 1:1 and its fonts are their own size; on a page it is enlarged.
+PLOT_MM = (145.0, 58.0)
+PLOT_MIN_PT = 8.0  # every label of a plot, as printed on a frame (and larger on a page)
+PLOT_DPI = 200  # 1142 px across: sharp on a projector, and on a page
+PLOT_LEAD_LINES = 2.5  # what a frame holds above a plot (of its 19 lines, the plot takes 15)
+
+
+def fit_plot(figure):
+    """``figure`` (a matplotlib Figure) resized to ``PLOT_MM``, every text scaled with it but
+    never below ``PLOT_MIN_PT``: drawn for a wider page (10 in with 10 pt ticks), its labels
+    would be 5 pt once the picture is scaled down into a frame. Changes ``figure`` in place and
+    returns it; ``derive.io.files.save_figure`` applies it to every plot derive writes.
+
+    >>> from matplotlib.figure import Figure
+    >>> f = Figure(figsize=(10, 4)); ax = f.subplots(); _ = ax.set_title("loss", fontsize=10)
+    >>> f = fit_plot(f); [round(v * 25.4) for v in f.get_size_inches()], ax.title.get_fontsize()
+    ([145, 58], 8.0)
+    """
+    from matplotlib.text import Text
+    width, height = (v / 25.4 for v in PLOT_MM)
+    scale = width / figure.get_size_inches()[0]
+
+    def fitted(size: float) -> float:
+        return round(max(PLOT_MIN_PT, size * scale), 1)
+    figure.set_size_inches(width, height)
+    for ax in figure.axes:  # tick labels are made afresh at every draw, from the axis' settings
+        for axis in (ax.xaxis, ax.yaxis):
+            for which in ("major", "minor"):
+                ticks = axis.get_major_ticks() if which == "major" else axis.get_minor_ticks()
+                size = ticks[0].label1.get_fontsize() if ticks else PLOT_MIN_PT
+                axis.set_tick_params(which=which, labelsize=fitted(size))
+    for text in figure.findobj(Text):  # titles, axis labels, legends, offsets, the suptitle
+        text.set_fontsize(fitted(text.get_fontsize()))
+    return figure
+
+
 def _text_length(sentence) -> int:
     template = getattr(sentence, "template", None)
     if template is None:
@@ -87,7 +125,8 @@ def _frames(s: Section, fill: bool, measure=None) -> list[list]:
         if isinstance(b, (DiagramBlock, Figure)):
             # a frame of its own (a diagram: one per piece), with the sentences just before it
             lead = []
-            while frames[-1] and isinstance(frames[-1][-1], Say):
+            while frames[-1] and isinstance(frames[-1][-1], Say) and (
+                    isinstance(b, DiagramBlock) or sum(_lines(x) for x in lead + frames[-1][-1:]) <= PLOT_LEAD_LINES):
                 lead.insert(0, frames[-1].pop())
             if not frames[-1] and len(frames) > 1:
                 frames.pop()
@@ -160,4 +199,5 @@ def render_slides(content: Content, names=None, precision: int = 4, exact: bool 
                           exact=exact, notation=notation, part=part)
 
 
-__all__ = ["deck", "render_slides", "FRAME_LINES", "STEPS_PER_FRAME", "TABLE_ROWS"]
+__all__ = ["deck", "render_slides", "fit_plot", "FRAME_LINES", "STEPS_PER_FRAME", "TABLE_ROWS", "PLOT_MM",
+           "PLOT_MIN_PT", "PLOT_DPI"]
