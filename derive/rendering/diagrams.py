@@ -456,6 +456,8 @@ def _tikz_piece(d: Diagram, printer) -> str:
     dy = TIKZ_DY_NODES if d.on_nodes else TIKZ_DY
     top = max(heights.values(), default=1) - 1
     dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
+    # a \footnotesize digit is half its 8-9 pt: 0.16 cm
+    xs = _column_xs(d, _namer(d, printer), dx, 0.16, 0.3) if d.on_nodes else [c * dx for c in range(d.columns)]
     def op_tex(n):  # a formula in the document's own LaTeX, else the short label
         if n.formula is not None and n.op:
             return f"${printer.doprint(n.formula)}$"
@@ -463,10 +465,10 @@ def _tikz_piece(d: Diagram, printer) -> str:
 
     for column, ops in _column_ops(d).items():  # a network's layer operations, over its columns
         head = _header(ops, op_tex)
-        lines.append(rf"\node[note, anchor=south] at ({column * dx:.2f},{top / 2 * dy + 0.8:.2f}) "
+        lines.append(rf"\node[note, anchor=south] at ({xs[column]:.2f},{top / 2 * dy + 0.8:.2f}) "
                      rf"{{{head}}};")
     for n in d.nodes:
-        x = n.column * dx
+        x = xs[n.column]
         y = round(-(n.row - (heights[n.column] - 1) / 2) * dy, 2) + 0.0  # never "-0.00"
         if n.kind == "more":
             lines.append(rf"\node[note] ({ids[n.name]}) at ({x:.2f},{y:.2f}) {{$\vdots$ {n.op}}};")
@@ -634,22 +636,23 @@ def _plain(markup: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", markup))
 
 
-def _svg_columns(d: Diagram, name) -> list:
-    """Each column's x: ``SVG_DX`` apart, or further where the labels written beside two
+def _column_xs(d: Diagram, name, spacing: float, char: float, gap: float) -> list:
+    """Each column's x: ``spacing`` apart, or further where the labels written beside two
     neighbouring columns' nodes (a network's or a tensor's values, a column's operation) are
-    wider than that, so they never run into each other. Spaced by Helvetica's digit width
-    (0.56 em), not the generous estimate that sizes the viewBox."""
+    wider than that, so they never run into each other. ``char``: a label character's width
+    (a digit's, not the generous estimate that sizes an SVG's viewBox), ``gap`` between labels,
+    both in the drawing's units."""
     widths = [0.0] * d.columns
     for n in d.nodes:
         texts = [_svg_name(name(n.name)) + (f" {n.shape}" if d.on_nodes and n.shape else "")]
         if d.on_nodes:
             texts += [_svg_number(_short(v)) for v in (n.forward, n.gradient) if v is not None]
-        widths[n.column] = max([widths[n.column]] + [len(_plain(t)) * 13 * 0.56 for t in texts])
+        widths[n.column] = max([widths[n.column]] + [len(_plain(t)) * char for t in texts])
     for column, ops in _column_ops(d).items():
-        widths[column] = max(widths[column], len(_header(ops, lambda n: n.op)) * 13 * 0.56)
-    xs = [SVG_MARGIN + 20.0]
+        widths[column] = max(widths[column], len(_header(ops, lambda n: n.op)) * char)
+    xs = [0.0]
     for c in range(1, d.columns):
-        xs.append(xs[-1] + max(SVG_DX, (widths[c - 1] + widths[c]) / 2 + 12))
+        xs.append(xs[-1] + max(spacing, (widths[c - 1] + widths[c]) / 2 + gap))
     return xs
 
 
@@ -660,7 +663,7 @@ def _svg_piece(d: Diagram, name) -> str:
     header = 24 if d.on_nodes else 0  # the layers' operations, over the columns
     height = 2 * SVG_MARGIN + (tallest - 1) * dy + 30 + header
     mid = (height + header) / 2
-    xs = _svg_columns(d, name)
+    xs = [SVG_MARGIN + 20 + x for x in _column_xs(d, name, SVG_DX, 13 * 0.56, 12)]  # Helvetica digits
     pos = {}
     for n in d.nodes:
         pos[n.name] = (xs[n.column], mid + (n.row - (heights[n.column] - 1) / 2) * dy)
