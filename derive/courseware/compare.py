@@ -138,7 +138,7 @@ class Comparison:
         return self.render("markdown", precision)
 
     def to_latex(self, precision: int = 4, fragment: bool = False) -> str:
-        r"""The comparison as a LaTeX document (or a fragment to \input).
+        """The comparison as a LaTeX document (or a fragment to \\input).
 
         >>> compare_activations(["relu", "elu"], x=1, w=-2, b=0, y=1).to_latex().startswith(r"\\documentclass")
         True
