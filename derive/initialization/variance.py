@@ -436,7 +436,9 @@ class Simulation:
             ax.set_xlabel("layer")
             ax.set_title(title, fontsize=10)
             ax.grid(True, which="major", alpha=0.3)
-        left.legend(fontsize=8)
+        # below both panels: inside one, the legend hid the steepest curve
+        fig.legend(*left.get_legend_handles_labels(), loc="outside lower center", ncol=2,
+                   fontsize=8, frameon=False)
         fig.suptitle(f"{self.depth}-layer {self.activation} network, width {self.width}, batch "
                      f"{self.batch}, seed {self.seed}", fontsize=11)
         from ..io.files import save_figure
