@@ -407,7 +407,77 @@ def _sum_entries(entries, label: str) -> sp.Expr:
     if all(e.is_Rational for e in entries):
         return sp.Add(*entries) if entries else S.Zero
     fx = sum(fixed(e) for e in entries)
+    if abs(fx) < _TRUSTED and _exactly_zero(entries):  # cancelled to rounding noise: when the
+        # sum is provably 0 (Σ(p − y) over a softmax's axis: Σp = 1 exactly) it is 0, not 1e−72
+        return S.Zero
     return _entry(label, partial(sp.Add, *entries), fx)
+
+
+_UNWRAP_DEPTH = 4  # levels of sums and scalings opened by _exactly_zero (δ = (p − y)/B is two)
+
+
+def _exactly_zero(entries) -> bool:
+    """True when Σ entries is exactly 0 by a linear argument: the entries opened (a few levels
+    of sums and rational multiples) into rational combinations of exact atoms, and every
+    ratio e_k/T whose denominator T is a sum Σ e_k (a softmax output over its total) folded into
+    a number when all of T's terms appear with proportional coefficients (Σ_k e_k/T = 1). No
+    simplify: a combination that is not zero this way stays a sum (False)."""
+    const, atoms, ratios = S.Zero, {}, {}
+    stack = [(e, S.One, 0) for e in entries]
+    while stack:
+        e, c, depth = stack.pop()
+        if e.is_Rational:
+            const += c * e
+            continue
+        if isinstance(e, Quantity) and depth < _UNWRAP_DEPTH:
+            d = e.definition
+            if d.is_Add or d.is_Rational or (d.is_Mul and d.args[0].is_Rational):
+                stack.append((d, c, depth + 1))
+                continue
+            ratio = _ratio(d)
+            if ratio is not None:
+                ratios.setdefault(ratio[1], {})
+                ratios[ratio[1]][ratio[0]] = ratios[ratio[1]].get(ratio[0], S.Zero) + c
+                continue
+        if e.is_Add:
+            stack.extend((a, c, depth) for a in e.args)
+            continue
+        if e.is_Mul and e.args[0].is_Rational:
+            rest = e.func(*e.args[1:])
+            stack.append((rest, c * e.args[0], depth))
+            continue
+        atoms[e] = atoms.get(e, S.Zero) + c
+    for total, numerators in ratios.items():
+        terms = _terms(total.definition)
+        if terms is None or set(terms) != set(numerators):
+            return False
+        scale = {numerators[t] / terms[t] for t in terms}
+        if len(scale) != 1:
+            return False
+        const += scale.pop()
+    return const == 0 and all(c == 0 for c in atoms.values())
+
+
+def _ratio(d):
+    """(e, T) when ``d`` is e/T with T a Quantity defined as a sum; else None."""
+    if not d.is_Mul or len(d.args) != 2:
+        return None
+    for num, den in (d.args, d.args[::-1]):
+        if (den.is_Pow and den.exp == -1 and isinstance(den.base, Quantity)
+                and den.base.definition.is_Add):
+            return num, den.base
+    return None
+
+
+def _terms(d) -> dict | None:
+    """A sum's terms as {atom: rational coefficient}, or None when it has a constant term."""
+    terms = {}
+    for a in d.args:
+        if a.is_Rational:
+            return None
+        c, rest = (a.args[0], a.func(*a.args[1:])) if a.is_Mul and a.args[0].is_Rational else (S.One, a)
+        terms[rest] = terms.get(rest, S.Zero) + c
+    return terms
 
 
 def sum_all(A: Tensor, label: str = "Σ") -> Tensor:
