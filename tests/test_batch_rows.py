@@ -87,9 +87,10 @@ def test_a_one_element_target_list_is_one_class_index_for_one_example():
     assert ex.value("L") == same.value("L") and ex.is_index("Y")
     z = torch.tensor(W, dtype=torch.float64) @ torch.tensor(x, dtype=torch.float64) + torch.tensor(b, dtype=torch.float64)
     assert abs(float(ex.value("L")) - F.cross_entropy(z.unsqueeze(0), torch.tensor([3])).item()) < 1e-12
-    # the default activation too: the contract's mlp(inputs=one_vector, targets=[3], loss=...)
-    plain = derive.mlp(x, [W], [b], [3], loss="cross_entropy")
-    assert plain.is_index("Y")
+    # the default (sigmoid) output: [3] is read as one class index, and refused by name, since
+    # class indices take a softmax output (DESIGN: activation=[…, "softmax"]; issue #24 QA A3)
+    with pytest.raises(DeriveError, match=r"\(3\) are class indices.*activation=\[\"softmax\"\]"):
+        derive.mlp(x, [W], [b], [3], loss="cross_entropy")
 
 
 def test_x_at_w_under_the_columns_convention_gets_a_warning_and_a_sentence():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..core import budget
 from ..core.engine import graph_of
-from ..core.errors import DeriveError
+from ..core.errors import DeriveError, InvalidValue
 from .example import Example
 from ..core.functions import activation as _activation
 from ..core.losses import loss as _loss
@@ -330,6 +330,7 @@ def mlp_tensor(inputs, weights, biases, targets, activation="relu", loss: str = 
         for i in range(len(rows[0])):
             aliases[f"x{i + 1}"] = ("X", *at(i, 0))
     values["Y"] = _targets(targets, n, width, batch, spec.class_targets)
+    _check_class_output(values["Y"], targets, acts, spec.class_targets)
     if by_rows and _is_vector(values["Y"]) and _is_vector(values["Y"][0]):
         values["Y"] = [list(r) for r in zip(*values["Y"])]  # one row per example
     lines.append(f"L = {spec.batch(prev, 'Y', n)}")
@@ -346,6 +347,19 @@ def mlp_tensor(inputs, weights, biases, targets, activation="relu", loss: str = 
     graph = Graph(parse_equations("\n".join(lines), {**FUNCTIONS, **TENSOR_FUNCTIONS}), tensor=True,
                   inputs=["X"] + [k for k in values if k not in ("X", "Y")] + ["Y"])
     return TensorExample(graph, values, params, lr, title, "mlp", meta, aliases, batch=convention)
+
+
+def _check_class_output(Y, targets, acts, classes: bool) -> None:
+    """Class-index targets are compared with probabilities (DESIGN: ``activation=[…, "softmax"]``
+    with ``loss="cross_entropy"`` takes class indices): another output layer (the default
+    sigmoid) gives outputs that do not sum to 1, and −log a_y of them is no cross-entropy."""
+    indices = classes and (not _is_vector(Y) or not any(_is_vector(t) for t in Y))
+    if indices and acts[-1] != "softmax":
+        fixed = ", ".join(f'"{a}"' for a in [*acts[:-1], "softmax"])
+        raise InvalidValue(f"mlp: the targets ({targets!r}) are class indices and cross_entropy reads "
+                           f"them against probabilities, but the output layer is {acts[-1]!r}, "
+                           f"whose outputs do not sum to 1: end with a softmax, "
+                           f"activation=[{fixed}] (or give one-hot targets)")
 
 
 def _targets(targets, n: int, k: int, batch: bool, classes: bool):
