@@ -481,21 +481,44 @@ def _walk(tree):
 
 
 def convention_warnings(ex) -> list[str]:
-    """Sentences about a softmax (or a cross-entropy) that normalises over an axis whose size is
-    the number of examples rather than the classes': the examples counted from the data matrices
-    the products read (the columns of X in W @ X, the rows of X in X @ W)."""
-    from ..core.parser import BinOp
-    from ..core.tensor import axis_of, class_axis
+    """Sentences about a likely mismatch of the batch convention: a softmax (or a cross-entropy)
+    that normalises over an axis whose size is the number of examples rather than the classes'
+    (the examples counted from the data matrices the products read: the columns of X in W @ X
+    and the rows of X in … @ X.T, the rows of X in X @ W and the columns in X.T @ …), and a bias
+    broadcast the other convention's way (a 1×k row added to every row under batch: columns, a
+    k×1 column added to every column under batch: rows). At most one sentence of each kind."""
+    return _softmax_axis_warnings(ex)[:1] + _bias_warnings(ex)[:1]
+
+
+def _examples_read(ex) -> dict:
+    """{number of examples: (their unit as the product reads them, the words for it)} from the
+    data matrices multiplied, as written or transposed."""
+    from ..core.parser import BinOp, Transpose
     data = {n for n in ex.graph.inputs if ex.roles.get(n) == "data" and len(ex.shape(n)) == 2
             and not ex.is_index(n) and min(ex.shape(n)) > 1}
     examples: dict = {}
     for eq in ex.graph.equations:
         for node in _walk(eq.tree):
-            if isinstance(node, BinOp) and node.op == "@":
-                if isinstance(node.left, Name) and node.left.id in data:
-                    examples.setdefault(ex.shape(node.left.id)[0], (node.left.id, "rows", f"{node.left.id} @ …"))
-                if isinstance(node.right, Name) and node.right.id in data:
-                    examples.setdefault(ex.shape(node.right.id)[1], (node.right.id, "columns", f"… @ {node.right.id}"))
+            if not (isinstance(node, BinOp) and node.op == "@"):
+                continue
+            for side, operand in (("left", node.left), ("right", node.right)):
+                flipped = isinstance(operand, Transpose)
+                name = operand.operand if flipped else operand
+                if not (isinstance(name, Name) and name.id in data):
+                    continue
+                written = f"{name.id}.T" if flipped else name.id
+                product = f"{written} @ …" if side == "left" else f"… @ {written}"
+                unit = "rows" if side == "left" else "columns"  # of the product's operand
+                axis = (0 if side == "left" else 1) ^ flipped  # that unit's axis of X itself
+                own = ("rows", "columns")[axis]
+                examples.setdefault(ex.shape(name.id)[axis], (unit, f"the {own} of {name.id}, as "
+                                                                  f"{product} reads them"))
+    return examples
+
+
+def _softmax_axis_warnings(ex) -> list[str]:
+    from ..core.tensor import axis_of, class_axis
+    examples = _examples_read(ex)
     said, lines = [], set()
     for eq in ex.graph.equations:
         for node in _walk(eq.tree):
@@ -508,22 +531,56 @@ def convention_warnings(ex) -> list[str]:
             axis = class_axis(site) if node.func == "cross_entropy" else axis_of(site)
             n, other = shape[axis], shape[1 - axis]
             if n in examples and n > 1 and other != n:
-                name, unit, product = examples[n]
+                unit, read = examples[n]
                 lines.add(eq.line)
                 call = f"{node.func}({', '.join(getattr(a, 'id', '…') for a in node.args[:1])})"
                 if unit != ex.batch:
-                    fix = ("the equations look like the other batch convention — take the row "
-                           "convention (batch=\"rows\", in a spec batch: rows; the examples are the "
-                           "rows, as in PyTorch), or give the axis" if unit == "rows" else
-                           "the equations look like the other batch convention — take the column "
-                           "convention (batch=\"columns\"; the examples are the columns), or give "
-                           "the axis")
+                    fix = _OTHER_CONVENTION[unit] + ", or give the axis"
                 else:
                     fix = f"the classes are along the other axis: give axis={1 - axis}"
                 said.append(f"line {eq.line}: {call} normalises over an axis of {n} entries, the number "
-                            f"of examples (the {unit} of {name}, as {product} reads them), not over the "
-                            f"{other} classes: {fix}")
-    return said[:1]  # the first such line: the rest follow from it (the cross-entropy of that softmax)
+                            f"of examples ({read}), not over the {other} classes: {fix}")
+    return said  # the first such line is said: the rest follow from it (the cross-entropy of that softmax)
+
+
+_OTHER_CONVENTION = {
+    "rows": "the equations look like the other batch convention — take the row convention "
+            "(batch=\"rows\", in a spec batch: rows; the examples are the rows, as in PyTorch)",
+    "columns": "the equations look like the other batch convention — take the column convention "
+               "(batch=\"columns\"; the examples are the columns)",
+}
+
+
+def _bias_warnings(ex) -> list[str]:
+    """A parameter shaped as the other convention's bias, broadcast over more than one example:
+    under columns a 1×k row added to every row of an m×k matrix (CS231n's X @ W + b, written
+    with the examples as rows); under rows a k×1 column added to every column."""
+    from ..core.parser import BinOp
+    params = {n for n in ex.graph.inputs if ex.roles.get(n) == "parameter"}
+    rows = ex.batch == "rows"
+    said = []
+    for eq in ex.graph.equations:
+        for node in _walk(eq.tree):
+            if not (isinstance(node, BinOp) and node.op in "+-"):
+                continue
+            out = ex.structure.site(node).out
+            for operand in (node.left, node.right):
+                if not (isinstance(operand, Name) and operand.id in params) or len(out) != 2:
+                    continue
+                shape = ex.shape(operand.id)
+                along = 0 if rows else 1  # the axis a bias of this convention would not have
+                if len(shape) == 2 and shape[1 - along] == 1 and shape[along] > 1 \
+                        and out[along] == shape[along] and out[1 - along] > 1:
+                    k, m = shape[along], out[1 - along]
+                    what = (f"a column ({k}×1) added to every column of a {k}×{m} matrix" if rows
+                            else f"a row (1×{k}) added to every row of a {m}×{k} matrix")
+                    usual = ("a bias is a row (one entry per output, broadcast over the example "
+                             "rows)" if rows else "a bias is a column (one entry per output, "
+                             "broadcast over the example columns)")
+                    said.append(f"line {eq.line}: {operand.id} is {what}; under batch: {ex.batch} "
+                                f"{usual}: {_OTHER_CONVENTION['columns' if rows else 'rows']}, or "
+                                f"give {operand.id} as a {'row' if rows else 'column'}")
+    return said
 
 
 def _public(value):
