@@ -134,18 +134,30 @@ def _floats(tensor) -> list | float:
     return [[float(approx(e)) for e in row] for row in tensor.a.tolist()]
 
 
-def one_hot_classes(ex, name: str) -> int:
+def one_hot_classes(ex, name: str) -> int | None:
     """How many classes the index target ``name`` chooses from: the rows of the probabilities
-    it is compared with (``cross_entropy(p, y)``)."""
+    it is compared with (``cross_entropy(p, y)``); None when it only picks rows of an embedding
+    (``embedding(E, i)``: the script keeps the indices, which torch reads as ``E[i]``)."""
     from ..core.parser import Call, Name
     from ..core.tensor import TENSOR_FUNCTIONS
+    uses = []
     for eq in ex.graph.equations:
         for t in _calls(eq.tree):
-            if (isinstance(t, Call) and t.func in TENSOR_FUNCTIONS and TENSOR_FUNCTIONS[t.func].after_softmax
+            if not (isinstance(t, Call) and t.func in TENSOR_FUNCTIONS and len(t.args) > 1
                     and isinstance(t.args[1], Name) and t.args[1].id == name):
-                return _shape_of(ex, t.args[0])[0]
+                continue
+            if TENSOR_FUNCTIONS[t.func].after_softmax:
+                uses.append(_shape_of(ex, t.args[0])[0])
+            elif t.func == "embedding":
+                uses.append(None)
     from ..core.errors import DeriveError
-    raise DeriveError(f"`{name}` holds class indices but no cross-entropy compares it with probabilities")
+    if len(set(uses)) > 1:
+        raise DeriveError(f"`{name}` is both an embedding's index and a cross-entropy's target; "
+                          f"the PyTorch export needs one of each: give the targets another name")
+    if not uses:
+        raise DeriveError(f"`{name}` holds class indices but neither a cross-entropy nor an "
+                          f"embedding reads it")
+    return uses[0]
 
 
 def _calls(tree):
@@ -171,12 +183,14 @@ def _tensor_script(ex) -> str:
     targets = {}
     for name in ex.inputs:
         tensor = ex.tensor(name)
-        if ex.is_index(name):  # class indices, one per column: the one-hot matrix they stand for
+        if ex.is_index(name):  # class indices, one per column: the one-hot matrix they stand
+            # for (a cross-entropy's targets), or the indices themselves (an embedding's lookup)
             classes = one_hot_classes(ex, name)
             indices = [int(i) for i in tensor.a.reshape(-1).tolist()]
             targets[name] = classes
-            lines.append(f"v_{name} = torch.nn.functional.one_hot(torch.tensor({indices!r}), "
-                         f"{classes}).T.to(torch.float64)  # class indices {indices}")
+            lines.append(f"v_{name} = torch.tensor({indices!r})  # class indices" if classes is None
+                         else f"v_{name} = torch.nn.functional.one_hot(torch.tensor({indices!r}), "
+                              f"{classes}).T.to(torch.float64)  # class indices {indices}")
         else:
             lines.append(f"v_{name} = torch.tensor({_floats(tensor)!r}, requires_grad=True)")
     lines += ["", "# The staged equations, one node per line"]

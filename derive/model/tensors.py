@@ -420,21 +420,23 @@ class TensorExample(ExampleBase):
         return super().table(as_dataframe)
 
     def _refuse_format(self, chosen) -> None:
-        """The PyTorch export and the notebook are refused by name for images and kernels (the
-        documents — md, tex, pdf, text, html — show every step).
+        """The PyTorch export and the notebook (which runs that export as its check) are refused
+        by name for images and kernels and for the rows convention, each refusal naming the
+        format asked for (the documents — md, tex, pdf, text, html — show every step).
 
         >>> ex = TensorExample.from_equations("o = maxpool2d(x, 2)\\nL = sum(o)", values={"x": [[[1, 2], [3, 4]]]})
         >>> ex.render("text").splitlines()[0]
         'Backpropagation in matrix form'
         """
-        if chosen.printer is None or chosen.name == "ipynb":
-            self._refuse_images(f"the {chosen.name} format", "the document formats (md, tex, pdf, "
-                                "text, html) show every step of it")
-        if chosen.printer is None and self.batch == "rows":  # its code reads softmax and
-            # cross-entropy down the columns: refused rather than silently transposed
-            raise NotApplicable(f"the {chosen.name} export writes the columns convention; this "
-                                f"example's examples are rows (batch=\"rows\"): the document formats "
-                                f"show every step")
+        if chosen.printer is not None and chosen.name != "ipynb":
+            return
+        what = f"the {chosen.name} format" + (" (its PyTorch check)" if chosen.name == "ipynb" else "")
+        self._refuse_images(what, "the document formats (md, tex, pdf, text, html) show every step of it")
+        if self.batch == "rows":  # the export's code reads softmax and cross-entropy down the
+            # columns: refused rather than silently transposed
+            export = what if chosen.name == "ipynb" else f"the {chosen.name} export"
+            raise NotApplicable(f"{export} writes the columns convention; this example's examples "
+                                f"are rows (batch=\"rows\"): the document formats show every step")
 
     # --- what applies to scalar examples only, refused by name -------------------------------
 
