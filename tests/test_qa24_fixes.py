@@ -171,6 +171,8 @@ RIGHT_NETS = {
         dict(X=XR, W=W3, b=[[0.1, 0, -0.1]], y=Y4), "rows"),
     "columns, tanh layer and a scalar offset": (
         "h = tanh(W @ X + b) + c\nL = sum(h * h)", dict(W=W3, X=XC, b=[0, 1, 2], c=0.5), "columns"),
+    "columns, a row of parameters over a parameter matrix (no examples in it)": (
+        "u = A + B\nL = sum(u * u)", dict(A=[[1, -2]], B=[[0.5, 1], [2, 0]]), "columns"),
     "rows, attention Q K^T": (
         "S = Q @ K.T\nA = softmax(S, axis=1)\nO = A @ V\nL = sum(O * G)",
         dict(Q=[[1, 0], [0, 1], [1, 1]], K=[[0.5, 1], [1, -1], [0, 2]], V=[[1, 2], [0, 1], [-1, 0]],

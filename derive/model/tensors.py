@@ -559,6 +559,8 @@ def _bias_warnings(ex) -> list[str]:
     with the examples as rows); under rows a k×1 column added to every column."""
     from ..core.parser import BinOp
     params = {n for n in ex.graph.inputs if ex.roles.get(n) == "parameter"}
+    batched = {n for n in ex.graph.inputs if ex.roles.get(n) == "data" and len(ex.shape(n)) == 2
+               and not ex.is_index(n)}  # what is computed from the examples: a bias is added to it
     rows = ex.batch == "rows"
     said = []
     for eq in ex.graph.equations:
@@ -566,8 +568,9 @@ def _bias_warnings(ex) -> list[str]:
             if not (isinstance(node, BinOp) and node.op in "+-"):
                 continue
             out = ex.structure.site(node).out
-            for operand in (node.left, node.right):
-                if not (isinstance(operand, Name) and operand.id in params) or len(out) != 2:
+            for operand, other in ((node.left, node.right), (node.right, node.left)):
+                if not (isinstance(operand, Name) and operand.id in params) or len(out) != 2 or not any(
+                        isinstance(n, Name) and n.id in batched for n in _walk(other)):
                     continue
                 shape = ex.shape(operand.id)
                 along = 0 if rows else 1  # the axis a bias of this convention would not have
@@ -582,6 +585,8 @@ def _bias_warnings(ex) -> list[str]:
                     said.append(f"line {eq.line}: {operand.id} is {what}; under batch: {ex.batch} "
                                 f"{usual}: {_OTHER_CONVENTION['columns' if rows else 'rows']}, or "
                                 f"give {operand.id} as a {'row' if rows else 'column'}")
+        if any(isinstance(n, Name) and n.id in batched for n in _walk(eq.tree)):
+            batched.add(eq.name)
     return said
 
 
