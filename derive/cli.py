@@ -214,6 +214,9 @@ def _render(ex, fmt_name: str, fragment: bool, section_level: str = "section") -
 
 def _emit_example(ex, fmt, output, force, fragment, paper, slides, section_level):
     """Write one example's document (or, with --slides, its deck) where the user asked."""
+    from .rendering.formats import get_format
+    ex._refuse_format(get_format(fmt))  # a notebook is made from Markdown: refused, if it is,
+    # by the example for the format asked for (ipynb), not by its PyTorch check inside
     emit(lambda f, frag: _render(ex, f, frag, section_level), fmt, output, force, fragment,
          paper=paper, examples=[(ex.title or "the example", ex)],
          slides=(lambda: ex.to_slides("latex")) if slides else None)

@@ -299,8 +299,6 @@ def test_a_refusal_names_the_format_asked_for(case, fmt):
     assert not ex.writes(fmt) and ex.writes("md")
 
 
-@pytest.mark.xfail(strict=True, reason="needs the one cli.py line in /work/wt/fix24_B2_cli.patch "
-                                       "(derive render checks the example for the format asked for)")
 @pytest.mark.parametrize("case", [IMAGE, ROWS], ids=["image", "rows"])
 def test_the_command_line_refusal_names_ipynb(case, tmp_path, capsys):
     import yaml
@@ -318,8 +316,6 @@ def test_the_command_line_refusal_names_ipynb(case, tmp_path, capsys):
 
 # --- B3: to_pdf("out.pdf") ----------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="needs /work/wt/fix24_B3_document.patch (to_<binary format> "
-                                       "takes a path first; derive/model/document.py)")
 @pytest.mark.parametrize("kind", ["scalar", "tensor"])
 def test_to_pdf_writes_a_path_atomically_and_never_overwrites_without_force(kind, tmp_path, pdflatex):
     from pathlib import Path

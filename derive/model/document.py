@@ -167,9 +167,15 @@ def _to_format(fmt) -> callable:
 
     def method(self, precision: int | None = None, *, fragment: bool = False,
                exact: bool | None = None, notation: dict | None = None, paper: str | None = None,
-               notes: bool | None = None):
-        return self.render(name, precision, fragment=fragment, exact=exact, notation=notation,
+               notes: bool | None = None, path=None, force: bool = False):
+        if fmt.binary:  # to_pdf("out.pdf"): a file name first is where to write, not precision
+            precision, path = _path_first(fmt, precision, path)
+        data = self.render(name, precision, fragment=fragment, exact=exact, notation=notation,
                            paper=paper, notes=notes)
+        if path is None:
+            return data
+        from ..io.files import write_atomic  # atomic; an existing file only with force=True
+        return write_atomic(path, data, force)
 
     method.__name__ = method.__qualname__ = f"to_{name}"
     kind = ("bytes" if fmt.binary else "a string")
@@ -181,6 +187,24 @@ def _to_format(fmt) -> callable:
                       f"        >>> ex.to_{name}() == ex.render({name!r})"
                       + ("  # doctest: +SKIP" if fmt.binary else "") + "\n        True\n")
     return method
+
+
+def _path_first(fmt, precision, path) -> tuple:
+    """(precision, path) for a binary format's ``to_<format>(first, …)``: a first argument that
+    is a path (an ``os.PathLike``, or a str ending ``.<extension>``) is the file to write."""
+    import os
+    if isinstance(precision, os.PathLike) or (
+            isinstance(precision, str) and precision.lower().endswith(f".{fmt.extension}")):
+        if path is not None:
+            raise DeriveError(f"to_{fmt.name}: the file is given twice ({precision!s} and "
+                              f"path={path!r}); give it once")
+        return None, precision
+    if isinstance(precision, str):
+        raise DeriveError(f"to_{fmt.name}: {precision!r} is neither a precision (significant "
+                          f"digits, 1 to 30) nor a .{fmt.extension} file name: to write a file "
+                          f"give path={precision!r} (or a name ending .{fmt.extension}); without "
+                          f"a path, to_{fmt.name}() returns the bytes")
+    return precision, path
 
 
 def _notebook_repr(fmt) -> callable:
