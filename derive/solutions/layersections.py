@@ -1,8 +1,12 @@
 """Sections of a tensor document for the layers of the language, from the example's numbers:
 a convolution as a sum and as a matrix (vec(o) = T(k) vec(x), ∂L/∂x = T(k)ᵀ g, the kernel's
 gradient a correlation of the input with g), each zoomed in on one entry; max-pooling's routing
-(each window's gradient to its maximum, ties to the first as PyTorch); an embedding's gradient
-landing in the rows of E that were looked up."""
+(each window's gradient to its maximum, ties to the first as PyTorch) and average-pooling's
+(shared by the window); an embedding's gradient landing in the rows of E that were looked up.
+
+A listing too long to show whole keeps what is its point — every window, term or row that
+carries a nonzero gradient, every tie — then the first others, and says which it shows
+(``chosen``). The windows are the tensor table's, asked through ``derive.core.windows``."""
 from __future__ import annotations
 
 import numpy as np
