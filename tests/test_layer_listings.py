@@ -329,3 +329,38 @@ def test_embedding_shows_every_row_that_carries_gradient(seed):
         k = len(hot)
         assert (f"the {k} that carry gradient" if k > 1 else "the one that carries gradient") in counted[2]
         assert f"{shown - k} more" in counted[2] and "every other row's gradient is 0" in counted[2]
+
+
+# --- the windows, asked of the table --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("x_shape, k_shape, stride, padding", [
+    ((1, 4, 4), (1, 1, 2, 2), 1, 0), ((2, 7, 7), (3, 2, 3, 3), 2, 1), ((1, 6, 5), (2, 1, 3, 2), 1, 1),
+    ((3, 8, 8), (2, 3, 2, 3), 2, 0), ((1, 5, 5), (1, 1, 5, 5), 1, 2)])
+def test_conv_taps_are_pytorchs_windows(x_shape, k_shape, stride, padding):
+    """derive.core.windows reads the windows off one evaluation of the table's conv2d: they are
+    the windows PyTorch places (written out here independently)."""
+    from derive.core.windows import conv_taps
+    c, h, w = x_shape
+    co, ci, kh, kw = k_shape
+    out_shape, taps = conv_taps("conv2d", x_shape, k_shape, stride, padding)
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    assert out_shape == (co, oh, ow)
+    expected = [[(((o * ci + i) * kh + a) * kw + b, (i * h + r) * w + col)
+                 for i in range(ci) for a in range(kh) for b in range(kw)
+                 for r, col in [(p * stride - padding + a, q * stride - padding + b)]
+                 if 0 <= r < h and 0 <= col < w]
+                for o in range(co) for p in range(oh) for q in range(ow)]
+    assert taps == expected
+
+
+@pytest.mark.parametrize("shape, size, stride", [((1, 4, 4), 2, 2), ((2, 7, 7), 3, 2), ((2, 8, 8), 2, 1),
+                                                 ((1, 6, 5), 3, 3)])
+def test_pool_windows_are_pytorchs_windows(shape, size, stride):
+    from derive.core.windows import pool_windows
+    c, h, w = shape
+    out_shape, windows = pool_windows(shape, size, stride)
+    oh, ow = (h - size) // stride + 1, (w - size) // stride + 1
+    assert out_shape == (c, oh, ow)
+    assert windows == [[(ch * h + p * stride + a) * w + q * stride + b for a in range(size) for b in range(size)]
+                       for ch in range(c) for p in range(oh) for q in range(ow)]

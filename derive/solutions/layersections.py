@@ -249,7 +249,7 @@ def _pool(ex, call):
     X = d.values[x]
     size = int(site.numbers[1])
     stride = int(site.numbers[2]) if len(site.numbers) > 2 and site.numbers[2] else size
-    out_shape, windows = pool_windows(X.shape, size, stride, call.func)
+    out_shape, windows = pool_windows(X.shape, size, stride)
     return x, X, size, stride, out_shape, windows
 
 
