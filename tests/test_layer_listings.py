@@ -118,22 +118,22 @@ def sparse(rng, shape, count) -> np.ndarray:
 
 def test_chosen_shows_what_is_the_point_first_then_fills_and_says_so():
     grad, tie = ("that carries gradient", "that carry gradient"), ("with a tie", "with a tie")
-    shown, said = chosen(16, [(*grad, {10, 15}), (*tie, {15, 12})], 8, ("window", "windows"))
+    shown, said = chosen(16, [(*grad, {10, 15}), (*tie, {15, 12})], 8, "windows")
     assert shown == [0, 1, 2, 3, 4, 10, 12, 15]
     assert said == "8 of 16 windows: the 2 that carry gradient, the one other with a tie, and 5 more."
-    shown, said = chosen(16, [(*grad, {10})], 8, ("window", "windows"))
+    shown, said = chosen(16, [(*grad, {10})], 8, "windows")
     assert shown == [0, 1, 2, 3, 4, 5, 6, 10] and said == "8 of 16 windows: the one that carries gradient and 7 more."
     # every item carries gradient: nothing singled out, the first ones
-    shown, said = chosen(16, [(*grad, set(range(16)))], 8, ("window", "windows"))
+    shown, said = chosen(16, [(*grad, set(range(16)))], 8, "windows")
     assert shown == list(range(8)) and said == "The first 8 of 16 windows."
     # more that carry gradient than the limit: all of them, up to POINT_SHOWN
     many = set(range(1, 31, 2))
-    shown, said = chosen(40, [(*grad, many)], 8, ("window", "windows"))
+    shown, said = chosen(40, [(*grad, many)], 8, "windows")
     assert set(shown) == many and said == "15 of 40 windows: the 15 that carry gradient."
     huge = set(range(1, 80, 2))
-    shown, said = chosen(80, [(*grad, huge)], 8, ("window", "windows"))
+    shown, said = chosen(80, [(*grad, huge)], 8, "windows")
     assert len(shown) == POINT_SHOWN and said == f"{POINT_SHOWN} of 80 windows: {POINT_SHOWN} of the 40 that carry gradient."
-    assert chosen(5, [(*grad, {1})], 8, ("window", "windows")) == ([0, 1, 2, 3, 4], "")
+    assert chosen(5, [(*grad, {1})], 8, "windows") == ([0, 1, 2, 3, 4], "")
 
 
 # --- max-pooling ---------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ EMBEDDING_ROWS_SHOWN = 6  # rows of ∂L/∂E shown, each a row of numbers
 POINT_SHOWN = 24  # entries that are the point (a nonzero gradient, a tie) shown beyond the limit
 
 
-def chosen(n: int, groups, limit: int, noun: tuple[str, str]) -> tuple[list[int], str]:
+def chosen(n: int, groups, limit: int, nouns: str) -> tuple[list[int], str]:
     """Which of ``n`` listed items to show, and the words saying which: every item of each group
     (the point of the listing: a nonzero gradient, a tie; up to POINT_SHOWN), then the first
     others up to ``limit``, in their order. ``groups`` are (phrase for one, for many, indices),
@@ -52,11 +52,11 @@ def chosen(n: int, groups, limit: int, noun: tuple[str, str]) -> tuple[list[int]
     parts = [(f"{k} of the {of} {many}" if k < of else f"the one {one}" if k == 1 else f"the {k} {many}")
              for one, many, k, of in claimed if k]
     if not parts:
-        return shown, f"The first {len(shown)} of {n} {noun[1]}."
+        return shown, f"The first {len(shown)} of {n} {nouns}."
     if fill:
         parts.append(f"{len(fill)} more")
     listed = " and ".join(parts) if len(parts) < 3 else ", ".join(parts[:-1]) + ", and " + parts[-1]
-    return shown, f"{len(shown)} of {n} {noun[1]}: {listed}."
+    return shown, f"{len(shown)} of {n} {nouns}: {listed}."
 
 
 def _gapped(shown: list[int], n: int, term) -> tuple:
@@ -72,13 +72,13 @@ def _gapped(shown: list[int], n: int, term) -> tuple:
 
 def _zoom(s, lead: tuple, pairs: list, result, carries) -> None:
     """A zoomed-in sum ``lead`` Σ a·b, written with names and then with numbers: ``pairs`` holds
-    (name a, name b, number a, number b) per term; the terms in ``carries`` (a nonzero gradient or
-    product) are always shown, then the first others up to TERMS_SHOWN, ⋯ where terms are left
-    out, and a sentence saying which are shown — and that the ones left out are 0 when they are,
-    so the shown numbers give the result."""
+    (name a, name b, number a, number b) per term; the terms in ``carries`` (those whose gradient
+    factor is not 0; None for a forward sum, whose first terms are shown) always appear, then the
+    first others up to TERMS_SHOWN, ⋯ where terms are left out, and a sentence saying which are
+    shown — and that the ones left out are 0 when they are, so the shown numbers give the result."""
     n = len(pairs)
     groups = [] if carries is None else [("that carries gradient", "that carry gradient", carries)]
-    shown, words = chosen(n, groups, TERMS_SHOWN, ("term", "terms"))
+    shown, words = chosen(n, groups, TERMS_SHOWN, "terms")
     s.show(Chain(*lead, Sum(_gapped(shown, n, lambda i: Product(pairs[i][:2])))))
     s.show(Chain(*lead, Sum(_gapped(shown, n, lambda i: Product((Value(pairs[i][2]), Value(pairs[i][3]))))),
                  "=", Value(result)))
@@ -217,11 +217,11 @@ def _windows_table(s, out_name: str, x: str, loss: str, g, out_shape: tuple, tap
     covers (channels, rows, columns, within the image) — where ∂L/∂x can be nonzero."""
     n = len(taps)
     shown, words = chosen(n, [("that carries gradient", "that carry gradient", _carrying(g))], ROWS_SHOWN,
-                          ("window", "windows"))
+                          "windows")
     rows = []
     for j in shown:
-        cells = [_at(i, x_shape) for _, i in taps[j]]
-        first, last = tuple(min(c[a] for c in cells) for a in range(3)), tuple(max(c[a] for c in cells) for a in range(3))
+        cells = np.array([_at(i, x_shape) for _, i in taps[j]])  # its block: first and last corner
+        first, last = tuple(int(v) for v in cells.min(axis=0)), tuple(int(v) for v in cells.max(axis=0))
         rows.append([_entry(out_name, _at(j, out_shape)), Value(g.a.ravel()[j]),
                      Sentence("{0} to {1}", (_entry(x, first), _entry(x, last)))])
     s.say(Sentence("Going back, each output's gradient reaches the inputs of its window (the padding "
@@ -271,7 +271,7 @@ def maxpool_section(ex, eq, call) -> Section | None:
                     TensorCall("R", "R", (_sym(x),)), _sym(x))))
     total = len(windows)
     shown, words = chosen(total, [("that carries gradient", "that carry gradient", _carrying(g)),
-                                  ("with a tie", "with a tie", tied)], ROWS_SHOWN, ("window", "windows"))
+                                  ("with a tie", "with a tie", tied)], ROWS_SHOWN, "windows")
     rows = [[_entry(eq.name, _at(j, out_shape)), _entry(x, picks[j]), Value(X.a[picks[j]]),
              "yes" if j in tied else "", Value(g.a.ravel()[j])] for j in shown]
     s.tabulate(["output", "copies", "value", "tie", "gradient routed"], rows)
@@ -296,7 +296,7 @@ def avgpool_section(ex, eq, call) -> Section | None:
                        r"\operatorname{up}", "up", (Partial(ex.output, eq.name),)), n)),
                     TensorCall(r"\operatorname{up}", "up", (Partial(ex.output, eq.name),)))))
     shown, words = chosen(len(windows), [("that carries gradient", "that carry gradient", _carrying(g))],
-                          ROWS_SHOWN, ("window", "windows"))
+                          ROWS_SHOWN, "windows")
     rows = []
     for j in shown:
         cells = [_at(i, X.shape) for i in windows[j]]
@@ -330,7 +330,7 @@ def embedding_section(ex, eq, call) -> Section | None:
     looked = sorted(set(picked))
     carries = {t for t, r in enumerate(looked) if any(v != 0 for v in grad.a[r])}
     shown, words = chosen(len(looked), [("that carries gradient", "that carry gradient", carries)],
-                          EMBEDDING_ROWS_SHOWN, ("row looked up", "rows looked up"))
+                          EMBEDDING_ROWS_SHOWN, "rows looked up")
     for t in shown:
         r = looked[t]
         s.show(Chain(Entry(E, r + 1, "*", ex.output), "=", MatrixValue.of(Tensor(grad.a[r:r + 1, :]))))
