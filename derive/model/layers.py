@@ -9,7 +9,6 @@ for any example. A layer inside a larger net is represented by its upstream grad
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import numpy as np
 import sympy as sp
@@ -20,7 +19,8 @@ from ..core.functions import activation as activation_spec
 from ..core.functions import derivative_rule
 from ..core.losses import loss as loss_spec
 from ..core.parser import BinOp, Call, Name, Num
-from ..core.tensor import TENSOR_OPS, Site, Tensor, Where, from_entries, layer_norm_steps, scalar
+from ..core.tensor import layer_norm_steps
+from ..core.windows import conv_taps, pool_windows
 from ..solutions.layerdocs import batchnorm_simplified as simplified  # also registers the layouts
 from .example import Example
 
@@ -244,43 +244,9 @@ def rnn(xs, h0, w_xh, w_hh, w_hy, y, b_h=0, b_y=0, activation: str = "tanh",
 # --- convolution and pooling: the tensor table's entries, entry by entry -----------------------
 #
 # The windows, strides and paddings of conv1d, conv2d and maxpool2d are defined once, in the tensor
-# table (derive.core.tensor.TENSOR_OPS). A builder asks the table which inputs each output entry
-# meets and writes one scalar line per output from the answer, so its scalar derivation is the
-# table's layer, entry by entry. The table evaluates exact numbers (signs and maxima are decided on
-# their approximations), so it is asked with indicator tensors rather than symbols: the op applied
-# to the input's positions 1 … n with a unit kernel (one kernel entry 1, the rest 0) returns, at
-# each output, the position that kernel entry meets there (0 where it meets the zero padding).
-
-
-def _table(op: str, operands: list, numbers: tuple) -> Tensor:
-    """The table entry ``op`` applied as an equation applies it: its shape rule first (which
-    refuses a misfit by name), then its evaluation. ``numbers`` are the settings written among
-    the operands (None for a tensor operand)."""
-    spec = TENSOR_OPS[op]
-    site = Site(tuple(t.shape for t in operands), (), numbers, Where(None, ("x", "the kernel")))
-    return spec.evaluate(tuple(operands), replace(site, out=spec.shape(site)))
-
-
-def _indicator(shape: tuple, at: int) -> Tensor:
-    """Zeros of ``shape`` with a 1 at flat position ``at``."""
-    return from_entries([sp.S.One if i == at else sp.S.Zero for i in range(int(np.prod(shape)))], shape)
-
-
-def _conv_taps(op: str, x_shape: tuple, k_shape: tuple, stride: int, padding: int) -> tuple[tuple, list]:
-    """(output shape, per output entry in row-major order the (kernel, input) flat positions it
-    sums, in kernel order) of ``op`` (conv1d or conv2d) from the table itself."""
-    n = int(np.prod(x_shape))
-    positions = from_entries([sp.Integer(i) for i in range(1, n + 1)], x_shape)
-    settings = [scalar(sp.Integer(stride)), scalar(sp.Integer(padding))]
-    numbers = (None, None, sp.Integer(stride), sp.Integer(padding))
-    taps, out_shape = None, None
-    for m in range(int(np.prod(k_shape))):
-        met = _table(op, [positions, _indicator(k_shape, m), *settings], numbers)
-        out_shape, taps = met.shape, taps or [[] for _ in range(met.size)]
-        for j, position in enumerate(met.a.ravel()):
-            if position != 0:
-                taps[j].append((m, int(position) - 1))
-    return out_shape, taps
+# table (derive.core.tensor.TENSOR_OPS). A builder asks the table (derive.core.windows, shared with
+# the layer documents) which inputs each output entry meets and writes one scalar line per output
+# from the answer, so its scalar derivation is the table's layer, entry by entry.
 
 
 def _names(base: str, shape: tuple) -> list[str]:
@@ -302,7 +268,7 @@ def _conv(layer: str, X: list, x_shape: tuple, K: list, k_shape: tuple, bias, st
     """The scalar lines of the table's ``layer`` (conv1d or conv2d) with a bias and an
     activation, and the readout ``L = Σ g·o``: (equations, values, meta, output names)."""
     _settings(layer, stride, padding)
-    out_shape, taps = _conv_taps(layer, x_shape, k_shape, stride, padding)
+    out_shape, taps = conv_taps(layer, x_shape, k_shape, stride, padding)
     xs, ks, outs = _names("x", x_shape), _names("k", k_shape), _names("o", out_shape)
     ups = _upstream(upstream, len(outs))
     values = {**dict(zip(xs, X)), **dict(zip(ks, K)), "b": bias}
@@ -381,25 +347,6 @@ def conv2d(x, kernel, bias=0, stride: int = 1, padding: int = 0, activation: str
                    "conv", meta, latex_names=_grid_names([*values, *outs, *("z" + o[1:] for o in outs)]))
 
 
-def _pool_windows(shape: tuple, size: int, stride: int) -> tuple[tuple, list[list[int]]]:
-    """(output shape, the flat input positions of each output's window, row-major). For an image,
-    the table's ``maxpool2d`` applied to each input's indicator: an output is 1 where its window
-    holds that input. For a vector (the table pools images only), the windows of ``conv1d`` with
-    a kernel of the window's length: where that kernel sits is a window."""
-    if len(shape) == 2:
-        out_shape, taps = _conv_taps("conv1d", shape, (size, 1), stride, 0)
-        return out_shape, [[i for _, i in met] for met in taps]
-    windows, seen = None, None
-    for i in range(int(np.prod(shape))):
-        seen = _table("maxpool2d", [_indicator(shape, i), scalar(sp.Integer(size)),
-                                    scalar(sp.Integer(stride))], (None, sp.Integer(size), sp.Integer(stride)))
-        windows = windows or [[] for _ in range(seen.size)]
-        for j, hit in enumerate(seen.a.ravel()):
-            if hit == 1:
-                windows[j].append(i)
-    return seen.shape, windows
-
-
 def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
             title: str | None = None) -> Example:
     """Max-pooling over windows of ``size`` (``size×size`` for a matrix ``x``), stride ``size`` by
@@ -426,7 +373,7 @@ def maxpool(x, size: int = 2, stride: int | None = None, upstream=None,
     if size > min(shape[-2:] if two_d else shape[:1]):
         raise DeriveError(f"maxpool: the window ({size}{f'×{size}' if two_d else ''}) is larger than "
                           f"the input ({'×'.join(map(str, shape[-2:] if two_d else shape[:1]))})")
-    out_shape, windows = _pool_windows(shape, size, stride)
+    out_shape, windows = pool_windows(shape, size, stride)
     inputs, outs = _names("x", shape), _names("o", out_shape)
     values = dict(zip(inputs, entries))
     windows = [(out, [inputs[i] for i in cells]) for out, cells in zip(outs, windows)]

@@ -1,8 +1,12 @@
 """Sections of a tensor document for the layers of the language, from the example's numbers:
 a convolution as a sum and as a matrix (vec(o) = T(k) vec(x), ∂L/∂x = T(k)ᵀ g, the kernel's
 gradient a correlation of the input with g), each zoomed in on one entry; max-pooling's routing
-(each window's gradient to its maximum, ties to the first as PyTorch); an embedding's gradient
-landing in the rows of E that were looked up."""
+(each window's gradient to its maximum, ties to the first as PyTorch) and average-pooling's
+(shared by the window); an embedding's gradient landing in the rows of E that were looked up.
+
+A listing too long to show whole keeps what is its point — every window, term or row that
+carries a nonzero gradient, every tie — then the first others, and says which it shows
+(``chosen``). The windows are the tensor table's, asked through ``derive.core.windows``."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,12 +14,77 @@ import sympy as sp
 
 from ..core.derivation import Chain, Partial, Product, Sum, Value
 from ..core.functions import Sentence
-from ..core.matrixmath import Dots, Entry, MatProduct, MatrixValue, TensorCall, Transposed
+from ..core.matrixmath import Dots, Entry, MatProduct, MatrixValue, Scaled, TensorCall, Transposed
 from ..core.parser import BinOp, Call, Name
-from ..core.tensor import Tensor, band2d, conv_windows, pool_argmax
+from ..core.tensor import Tensor, band2d, pool_argmax
+from ..core.windows import conv_taps, pool_windows
 from ..rendering.blocks import Section
 
-TERMS_SHOWN = 9  # terms of a zoomed-in sum written out; beyond, the first ones and ⋯
+TERMS_SHOWN = 9  # terms of a zoomed-in sum written out; beyond, what carries gradient and ⋯
+ROWS_SHOWN = 8  # rows of a routing table; beyond, what carries gradient or ties, then the first
+EMBEDDING_ROWS_SHOWN = 6  # rows of ∂L/∂E shown, each a row of numbers
+POINT_SHOWN = 24  # entries that are the point (a nonzero gradient, a tie) shown beyond the limit
+
+
+def chosen(n: int, groups, limit: int, nouns: str) -> tuple[list[int], str]:
+    """Which of ``n`` listed items to show, and the words saying which: every item of each group
+    (the point of the listing: a nonzero gradient, a tie; up to POINT_SHOWN), then the first
+    others up to ``limit``, in their order. ``groups`` are (phrase for one, for many, indices),
+    e.g. ("that carries gradient", "that carry gradient", {2, 5}); a group holding every item
+    singles nothing out and is passed over. The words are "" when every item is shown, else
+    "8 of 16 windows: the 2 that carry gradient, the one with a tie, and 5 more"."""
+    taken: set = set()
+    claimed = []
+    for one, many, members in groups:
+        members = sorted(set(members))
+        if len(members) == n:
+            continue
+        fresh = [i for i in members if i not in taken]
+        kept = fresh[:max(POINT_SHOWN - len(taken), 0)]
+        taken.update(kept)
+        if len(fresh) < len(members):  # some are already listed for an earlier reason
+            one, many = f"other {one}", f"others {many}"
+        claimed.append((one, many, len(kept), len(fresh)))
+    fill = [i for i in range(n) if i not in taken][:max(limit - len(taken), 0)]
+    shown = sorted(taken | set(fill))
+    if len(shown) == n:
+        return shown, ""
+    parts = [(f"{k} of the {of} {many}" if k < of else f"the one {one}" if k == 1 else f"the {k} {many}")
+             for one, many, k, of in claimed if k]
+    if not parts:
+        return shown, f"The first {len(shown)} of {n} {nouns}."
+    if fill:
+        parts.append(f"{len(fill)} more")
+    listed = " and ".join(parts) if len(parts) < 3 else ", ".join(parts[:-1]) + ", and " + parts[-1]
+    return shown, f"{len(shown)} of {n} {nouns}: {listed}."
+
+
+def _gapped(shown: list[int], n: int, term) -> tuple:
+    """The terms ``term(i)`` of the shown items with ⋯ wherever items are left out."""
+    out, last = [], -1
+    for i in shown:
+        if i > last + 1:
+            out.append(Dots())
+        out.append(term(i))
+        last = i
+    return tuple(out) + ((Dots(),) if last < n - 1 else ())
+
+
+def _zoom(s, lead: tuple, pairs: list, result, carries) -> None:
+    """A zoomed-in sum ``lead`` Σ a·b, written with names and then with numbers: ``pairs`` holds
+    (name a, name b, number a, number b) per term; the terms in ``carries`` (those whose gradient
+    factor is not 0; None for a forward sum, whose first terms are shown) always appear, then the
+    first others up to TERMS_SHOWN, ⋯ where terms are left out, and a sentence saying which are
+    shown — and that the ones left out are 0 when they are, so the shown numbers give the result."""
+    n = len(pairs)
+    groups = [] if carries is None else [("that carries gradient", "that carry gradient", carries)]
+    shown, words = chosen(n, groups, TERMS_SHOWN, "terms")
+    s.show(Chain(*lead, Sum(_gapped(shown, n, lambda i: Product(pairs[i][:2])))))
+    s.show(Chain(*lead, Sum(_gapped(shown, n, lambda i: Product((Value(pairs[i][2]), Value(pairs[i][3]))))),
+                 "=", Value(result)))
+    if words:
+        zero = all(pairs[i][2] * pairs[i][3] == 0 for i in set(range(n)) - set(shown))
+        s.say(Sentence(f"({words[:-1]}{'; every term left out is 0' if zero else ''}.)"))
 
 
 def _sym(name: str) -> sp.Symbol:
@@ -30,7 +99,7 @@ def _calls(ex, func: str):
         for node in ([t] if isinstance(t, Call) else [t.left, t.right] if isinstance(t, BinOp) and t.op == "+"
                      else []):
             if isinstance(node, Call) and node.func == func and all(
-                    isinstance(a, Name) for a in node.args[:2 if func != "maxpool2d" else 1]):
+                    isinstance(a, Name) for a in node.args[:1 if func in ("maxpool2d", "avgpool2d") else 2]):
                 yield eq, node
 
 
@@ -49,15 +118,18 @@ def _window_index(out: str, offset: str, stride: int, padding: int) -> str:
     return f"{start}+{offset}" + (f"-{padding}" if padding else "")
 
 
-def _terms(pairs):
-    """Products of shown numbers, the first few and ⋯ when there are many."""
-    terms = tuple(Product((Value(a), Value(b))) for a, b in pairs[:TERMS_SHOWN])
-    return terms + ((Dots(),) if len(pairs) > TERMS_SHOWN else ())
-
-
-def _sum_of(pairs):
+def _sum_of(products):
     from ..core.engine import compact
-    return compact("Σ", sp.Add(*[a * b for a, b in pairs]))
+    return compact("Σ", sp.Add(*products))
+
+
+def _at(flat: int, shape: tuple) -> tuple:
+    return tuple(int(i) for i in np.unravel_index(flat, shape))
+
+
+def _carrying(G) -> set:
+    """The flat positions where the gradient ``G`` is not 0."""
+    return {j for j, v in enumerate(G.a.ravel()) if v != 0}
 
 
 def conv_section(ex, eq, call) -> Section | None:
@@ -69,16 +141,11 @@ def conv_section(ex, eq, call) -> Section | None:
     padding = site.numbers[3] if len(site.numbers) > 3 else 0
     stride, padding = int(stride), int(padding)
     co, ci, kh, kw = K.shape
-    c, h, w = X.shape
-    rows, cols = conv_windows(h, kh, stride, padding), conv_windows(w, kw, stride, padding)
+    # which inputs each output meets, with which kernel entry: the table's conv2d, asked
+    out_shape, taps = conv_taps("conv2d", X.shape, K.shape, stride, padding)
     g = d.gradients[eq.name]
+    carries = _carrying(g)
     s = Section(f"The convolution {eq.name}, as a sum and as a matrix")
-    # as a sum: the output entry whose window meets the most inputs
-    def met(cc, p, q):
-        return [((cc, i, a, b), (i, rows[p] + a, cols[q] + b)) for i in range(ci) for a in range(kh)
-                for b in range(kw) if 0 <= rows[p] + a < h and 0 <= cols[q] + b < w]
-    p, q = max(((p, q) for p in range(len(rows)) for q in range(len(cols))), key=lambda pq: len(met(0, *pq)))
-    pairs = met(0, p, q)
     s.say(Sentence(f"Each output entry sums a kernel's entries times the inputs its window covers: "
                    f"over the {ci} input channel(s) and the {kh}×{kw} window, the window moved by the "
                    f"stride {stride} and the input padded with {padding} zero(s) on each side "
@@ -86,12 +153,16 @@ def conv_section(ex, eq, call) -> Section | None:
     s.show(Chain(Entry(eq.name if call is eq.tree else "conv", "c", "p", "", ("q",)), "=", TensorCall(
         r"\sum_{i,a,b}", "Σ_(i,a,b)", (Product((Entry(k, "c", "i", "", ("a", "b")), Entry(
             x, "i", _window_index("p", "a", stride, padding), "", (_window_index("q", "b", stride, padding),)))),))))
+    # as a sum: the output entry of channel 1 whose window meets the most inputs
+    j = max(range(int(np.prod(out_shape[1:]))), key=lambda j: len(taps[j]))
+    _, p, q = _at(j, out_shape)
     s.say(Sentence(f"For output channel 1 at position ({p + 1}, {q + 1})"
                    + (", before what is added to the convolution:" if call is not eq.tree else ":")))
-    s.show(Chain(Sum(tuple(Product((_entry(k, kk), _entry(x, xx))) for kk, xx in pairs[:TERMS_SHOWN])
-                     + ((Dots(),) if len(pairs) > TERMS_SHOWN else ()))))
-    numbers = [(K.a[kk], X.a[xx]) for kk, xx in pairs]
-    s.show(Chain(Sum(_terms(numbers)), "=", Value(_sum_of(numbers))))
+    pairs = [(_entry(k, _at(m, K.shape)), _entry(x, _at(i, X.shape)), K.a.ravel()[m], X.a.ravel()[i])
+             for m, i in taps[j]]
+    _zoom(s, (), pairs, _sum_of([a * b for *_, a, b in pairs]), None)  # a forward sum: the first terms
+    # the outputs that carry gradient, and the windows they send it back through
+    _windows_table(s, eq.name, x, ex.output, g, out_shape, taps, X.shape)
     # as a matrix
     T = band2d(K, X.shape, stride, padding)
     s.say(Sentence("Read the image and the output as columns, their entries channel by channel and row "
@@ -109,61 +180,88 @@ def conv_section(ex, eq, call) -> Section | None:
                    f"gradient of every output whose window covers it, times the kernel entry that met it.",
                    (Chain(Partial(ex.output, x), "=", MatProduct((Transposed(TensorCall("T", "T", (_sym(k),))),
                                                                    Partial(ex.output, eq.name)))),)))
-    # zoom in on one input entry: the one met by the most windows
+    # zoom in on one input entry: among those the gradient reaches, the one it reaches from the
+    # most outputs (then the one met by the most windows)
     meets: dict = {}
-    for cc in range(co):
-        for pp in range(len(rows)):
-            for qq in range(len(cols)):
-                for kk, xx in met(cc, pp, qq):
-                    meets.setdefault(xx, []).append(((cc, pp, qq), kk))
+    for out, met in enumerate(taps):
+        for m, i in met:
+            meets.setdefault(i, []).append((out, m))
     if meets:
-        xx, uses = max(meets.items(), key=lambda item: (len(item[1]), [-i for i in item[0]]))
-        pairs = [(g.a[out], K.a[kk]) for out, kk in uses]
-        s.show(Chain(_entry(x, xx, ex.output), "=",
-                     Sum(tuple(Product((_entry(eq.name, out, ex.output), _entry(k, kk)))
-                               for out, kk in uses[:TERMS_SHOWN]) + ((Dots(),) if len(uses) > TERMS_SHOWN else ()))))
-        s.show(Chain(_entry(x, xx, ex.output), "=", Sum(_terms(pairs)), "=",
-                     Value(d.gradients[x].a[xx])))
-    # the kernel's gradient: a correlation
+        i, uses = max(meets.items(), key=lambda item: (sum(out in carries for out, _ in item[1]),
+                                                        len(item[1]), -item[0]))
+        pairs = [(_entry(eq.name, _at(out, out_shape), ex.output), _entry(k, _at(m, K.shape)),
+                  g.a.ravel()[out], K.a.ravel()[m]) for out, m in uses]
+        _zoom(s, (_entry(x, _at(i, X.shape), ex.output), "="), pairs, d.gradients[x].a.ravel()[i],
+              {t for t, (out, _) in enumerate(uses) if out in carries})
+    # the kernel's gradient, a correlation: the first kernel entry whose gradient is not 0 (the
+    # first one when none is)
+    dk = d.gradients[k].a.ravel()
+    m = next((m for m in range(K.size) if dk[m] != 0), 0)
     s.say(Sentence("The kernel is shared by every window, so its gradient sums over the windows: entry "
                    "(c, i, a, b) is the output gradient of channel c correlated with input channel i, "
-                   "{0}. For the first kernel entry:",
+                   "{0}. " + ("For the first kernel entry:" if m == 0 else
+                             "For {1}, the first kernel entry whose gradient is not 0:"),
                    (Chain(Partial(ex.output, k), "=", TensorCall(r"\operatorname{corr}", "corr",
-                                                                  (_sym(x), Partial(ex.output, eq.name)))),)))
-    kk = (0, 0, 0, 0)
-    uses = [((0, pp, qq), (0, rows[pp], cols[qq])) for pp in range(len(rows)) for qq in range(len(cols))
-            if 0 <= rows[pp] < h and 0 <= cols[qq] < w]
-    s.show(Chain(_entry(k, kk, ex.output), "=",
-                 Sum(tuple(Product((_entry(eq.name, out, ex.output), _entry(x, xin))) for out, xin in uses[:TERMS_SHOWN])
-                     + ((Dots(),) if len(uses) > TERMS_SHOWN else ()))))
-    pairs = [(g.a[out], X.a[xin]) for out, xin in uses]
-    s.show(Chain(_entry(k, kk, ex.output), "=", Sum(_terms(pairs)), "=",
-                 Value(d.gradients[k].a[kk])))
+                                                                  (_sym(x), Partial(ex.output, eq.name)))),
+                    _entry(k, _at(m, K.shape)))))
+    uses = [(out, i) for out, met in enumerate(taps) for mm, i in met if mm == m]
+    pairs = [(_entry(eq.name, _at(out, out_shape), ex.output), _entry(x, _at(i, X.shape)),
+              g.a.ravel()[out], X.a.ravel()[i]) for out, i in uses]
+    _zoom(s, (_entry(k, _at(m, K.shape), ex.output), "="), pairs, dk[m],
+          {t for t, (out, _) in enumerate(uses) if out in carries})
     return s
 
 
-def maxpool_section(ex, eq, call) -> Section | None:
+def _windows_table(s, out_name: str, x: str, loss: str, g, out_shape: tuple, taps: list, x_shape: tuple):
+    """The outputs of a convolution that carry gradient, each with the block of inputs its window
+    covers (channels, rows, columns, within the image) — where ∂L/∂x can be nonzero."""
+    n = len(taps)
+    shown, words = chosen(n, [("that carries gradient", "that carry gradient", _carrying(g))], ROWS_SHOWN,
+                          "windows")
+    rows = []
+    for j in shown:
+        cells = np.array([_at(i, x_shape) for _, i in taps[j]])  # its block: first and last corner
+        first, last = tuple(int(v) for v in cells.min(axis=0)), tuple(int(v) for v in cells.max(axis=0))
+        rows.append([_entry(out_name, _at(j, out_shape)), Value(g.a.ravel()[j]),
+                     Sentence("{0} to {1}", (_entry(x, first), _entry(x, last)))])
+    s.say(Sentence("Going back, each output's gradient reaches the inputs of its window (the padding "
+                   "takes none):"))
+    s.tabulate(["output", Sentence("{0}", (Partial(loss, out_name),)), "window in the input"], rows)
+    _say_shown(s, words, g, shown)
+
+
+def _say_shown(s, words: str, g, shown: list) -> None:
+    """The sentence saying which windows a listing shows — and that every one left out carries no
+    gradient, when so."""
+    if not words:
+        return
+    left = set(range(g.size)) - set(shown)
+    zero = all(g.a.ravel()[j] == 0 for j in left)
+    s.say(Sentence(f"({words[:-1]}; every other output's gradient is 0.)" if zero else f"({words})"))
+
+
+def _pool(ex, call):
+    """(input name, its value, window size, stride, the output shape and each output's window as
+    flat input positions — the table's pool, asked) of a pooling call."""
     d = ex.matrix_derivation()
     site = ex.structure.site(call)
     x = call.args[0].id
     X = d.values[x]
     size = int(site.numbers[1])
     stride = int(site.numbers[2]) if len(site.numbers) > 2 and site.numbers[2] else size
-    picks = pool_argmax(X, size, stride)
+    out_shape, windows = pool_windows(X.shape, size, stride)
+    return x, X, size, stride, out_shape, windows
+
+
+def maxpool_section(ex, eq, call) -> Section | None:
+    d = ex.matrix_derivation()
+    x, X, size, stride, out_shape, windows = _pool(ex, call)
+    picks = pool_argmax(X, size, stride)  # the table's routing: each window's first maximum
     g = d.gradients[eq.name]
-    out_shape = d.values[eq.name].shape
-    s = Section(f"The max-pooling {eq.name}: where the gradient goes")
-    ties = 0
-    rows = []
     fx = X.fixed()
-    for j, (index, cell) in enumerate(zip(np.ndindex(*out_shape), picks)):
-        c, r0, c0 = index[0], index[1] * stride, index[2] * stride
-        window = [(c, r0 + a, c0 + b) for a in range(size) for b in range(size)]
-        tie = sum(1 for other in window if fx[other] == fx[cell]) > 1
-        ties += tie
-        if len(rows) < 8 or tie and len(rows) < 12:
-            rows.append([_entry(eq.name, index), _entry(x, cell), Value(X.a[cell]),
-                         "yes" if tie else "", Value(g.a[index])])
+    tied = {j for j, (cells, cell) in enumerate(zip(windows, picks))
+            if sum(1 for other in cells if fx.ravel()[other] == fx[cell]) > 1}
+    s = Section(f"The max-pooling {eq.name}: where the gradient goes")
     s.say(Sentence(f"Each output copies the largest entry of its {size}×{size} window (stride {stride}); "
                    f"at a tie the first one in row-major order (left to right, then down), as PyTorch "
                    f"does. Going back, each output's gradient returns to the entry it copied — {{0}}, "
@@ -171,12 +269,42 @@ def maxpool_section(ex, eq, call) -> Section | None:
                    (Chain(Partial(ex.output, x), "=", MatProduct((Transposed(TensorCall("R", "R", (_sym(x),))),
                                                                    Partial(ex.output, eq.name)))),
                     TensorCall("R", "R", (_sym(x),)), _sym(x))))
-    s.tabulate(["output", "copies", "value", "tie", f"gradient routed"], rows)
-    total = int(np.prod(out_shape))
-    if len(rows) < total:
-        s.say(Sentence(f"(The first {len(rows)} of {total} windows.)"))
-    s.say(Sentence(f"{ties} of the {total} windows have a tie at these values." if ties else
-                   "No window has a tie at these values."))
+    total = len(windows)
+    shown, words = chosen(total, [("that carries gradient", "that carry gradient", _carrying(g)),
+                                  ("with a tie", "with a tie", tied)], ROWS_SHOWN, "windows")
+    rows = [[_entry(eq.name, _at(j, out_shape)), _entry(x, picks[j]), Value(X.a[picks[j]]),
+             "yes" if j in tied else "", Value(g.a.ravel()[j])] for j in shown]
+    s.tabulate(["output", "copies", "value", "tie", "gradient routed"], rows)
+    _say_shown(s, words, g, shown)
+    ties = len(tied)
+    s.say(Sentence(f"{ties} of the {total} windows {'has' if ties == 1 else 'have'} a tie at these values."
+                   if ties else "No window has a tie at these values."))
+    return s
+
+
+def avgpool_section(ex, eq, call) -> Section | None:
+    d = ex.matrix_derivation()
+    x, X, size, stride, out_shape, windows = _pool(ex, call)
+    g = d.gradients[eq.name]
+    n = sp.Integer(size * size)
+    s = Section(f"The average-pooling {eq.name}: where the gradient goes")
+    s.say(Sentence(f"Each output is the mean of the {n} entries of its {size}×{size} window (stride "
+                   f"{stride}). Going back, each output's gradient is shared equally by its window — "
+                   f"{{0}}, where {{1}} copies each output's gradient onto its window (summed where "
+                   f"windows overlap); every entry no window covers gets 0:",
+                   (Chain(Partial(ex.output, x), "=", Scaled(TensorCall(
+                       r"\operatorname{up}", "up", (Partial(ex.output, eq.name),)), n)),
+                    TensorCall(r"\operatorname{up}", "up", (Partial(ex.output, eq.name),)))))
+    shown, words = chosen(len(windows), [("that carries gradient", "that carry gradient", _carrying(g))],
+                          ROWS_SHOWN, "windows")
+    rows = []
+    for j in shown:
+        cells = [_at(i, X.shape) for i in windows[j]]
+        rows.append([_entry(eq.name, _at(j, out_shape)), Sentence("{0} to {1}", (_entry(x, cells[0]),
+                                                                                 _entry(x, cells[-1]))),
+                     Value(g.a.ravel()[j]), Value(g.a.ravel()[j] / n)])
+    s.tabulate(["output", "window", "gradient", "each entry of the window gets"], rows)
+    _say_shown(s, words, g, shown)
     return s
 
 
@@ -199,12 +327,21 @@ def embedding_section(ex, eq, call) -> Section | None:
                                                                             (_sym(i),)),
                                                                   Partial(ex.output, eq.name) if as_rows else
                                                                   Transposed(Partial(ex.output, eq.name))))))))
-    for r in sorted(set(picked))[:6]:
+    looked = sorted(set(picked))
+    carries = {t for t, r in enumerate(looked) if any(v != 0 for v in grad.a[r])}
+    shown, words = chosen(len(looked), [("that carries gradient", "that carry gradient", carries)],
+                          EMBEDDING_ROWS_SHOWN, "rows looked up")
+    for t in shown:
+        r = looked[t]
         s.show(Chain(Entry(E, r + 1, "*", ex.output), "=", MatrixValue.of(Tensor(grad.a[r:r + 1, :]))))
+    if words:
+        zero = carries <= set(shown)  # the rows left out take no gradient
+        s.say(Sentence(f"({words[:-1]}; every other row's gradient is 0.)" if zero else f"({words})"))
     return s
 
 
-SECTIONS = {"conv2d": conv_section, "maxpool2d": maxpool_section, "embedding": embedding_section}
+SECTIONS = {"conv2d": conv_section, "maxpool2d": maxpool_section, "avgpool2d": avgpool_section,
+            "embedding": embedding_section}
 
 
 def layer_sections(ex) -> list:
