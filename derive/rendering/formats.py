@@ -275,17 +275,60 @@ def mathml(math: str, display: bool = False) -> str:
     from .latex_layout import breakable
     # Browsers space stretchy fences widely: plain parentheses unless they enclose a fraction.
     tex = breakable(mathjax_tex(math.strip()), small="", large=None)
+    tex, names = _hold_operator_names(tex)
     try:
         out = convert(tex, display="block" if display else "inline")
     except Exception:  # latex2mathml raises bare exceptions on what it does not know
         return f'<code class="tex">{_escape_html(math)}</code>'
     # \operatorname{ReLU} arrives as an operator <mo>, which browsers pad like a relation.
     out = re.sub(r"<mo>([A-Za-z]{2,})</mo>", r"<mi>\1</mi>", out)
+    for held, name in names.items():
+        out = out.replace(f"<mi>{held}</mi>", f"<mi>{name}</mi>")
+    # \mathrm{prev} arrives letter by letter, each its own upright <mi>: one name, one <mi>
+    out = _UPRIGHT_LETTERS.sub(lambda m: '<mi mathvariant="normal">' + re.sub("<[^>]*>", "", m.group(1))
+                               + "</mi>", out)
+    # A matrix's brackets are fences that stretch over its rows, grouped with its table (a bare
+    # <mo>[</mo> beside an <mtable> is sized as a glyph of the line by some browsers).
+    out = re.sub(r"<mo>&#x0005B;</mo>(<mtable>.*?</mtable>)<mo>&#x0005D;</mo>",
+                 r'<mrow><mo stretchy="true" fence="true" form="prefix">&#x0005B;</mo>\1'
+                 r'<mo stretchy="true" fence="true" form="postfix">&#x0005D;</mo></mrow>', out)
     # f' arrives as a superscript prime, which browsers raise a second time (a detached accent
     # over ELU′): the prime glyph already sits high, so it follows its function on the line.
     out = re.sub(r"<msup>(<mi>[^<]*</mi>)<mi>&#x02032;</mi></msup>",
                  r'\1<mo lspace="0" rspace="0">&#x02032;</mo>', out)
     return _prefix_minus(out)
+
+
+_UPRIGHT_LETTER = '<mi mathvariant="normal">[^<&]</mi>'
+_UPRIGHT_LETTERS = re.compile(f"<mrow>({_UPRIGHT_LETTER}(?:{_UPRIGHT_LETTER}|<mn>[^<]*</mn>)+)</mrow>")
+_OPERATOR_NAME = re.compile(r"\\operatorname\{((?:[^{}\\]|\\[,;_ ])*)\}")
+_NAME_SPACES = {"\\,": "\u2009", "\\;": "\u2005", "\\ ": " ", "\\_": "_"}
+
+
+def _hold_operator_names(tex: str) -> tuple[str, dict[str, str]]:
+    r"""``tex`` with each ``\operatorname{…}`` that latex2mathml cannot read (it takes letters only:
+    ``conv2d``, ``log\,softmax`` arrive as an empty operator and italic letters) replaced by a
+    placeholder of letters, and the MathML text each placeholder stands for: set upright in one
+    ``<mi>``, like every other operator name.
+
+    >>> _hold_operator_names(r"\operatorname{conv2d}\left(x\right) + \operatorname{ReLU}(y)")
+    ('\\operatorname{derivheldopa}\\left(x\\right) + \\operatorname{ReLU}(y)', {'derivheldopa': 'conv2d'})
+    """
+    import html
+    names: dict[str, str] = {}
+
+    def hold(match):
+        text = match.group(1)
+        if text.isascii() and text.isalpha():
+            return match.group(0)
+        for tex_space, char in _NAME_SPACES.items():
+            text = text.replace(tex_space, char)
+        # the count's digits as letters (0 → a … 9 → j): a placeholder latex2mathml reads
+        held = "derivheldop" + "".join("abcdefghij"[int(d)] for d in str(len(names)))
+        names[held] = html.escape(text.strip(), quote=False)
+        return "\\operatorname{" + held + "}"
+
+    return _OPERATOR_NAME.sub(hold, tex), names
 
 
 _MINUS = "<mo>&#x02212;</mo>"

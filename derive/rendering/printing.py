@@ -703,7 +703,9 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         body = " \\\\ ".join(lines)
         text = f"\\begin{{bmatrix}} {body} \\end{{bmatrix}}"
         if more_rows or more_cols:
-            text += f"_{{{m.shape[0]} \\times {m.shape[1]}}}"
+            # the shape subscripts the whole bracketed matrix: one group, so MathML's <msub> gets
+            # one base (the brackets and the table), not the brackets and table as three
+            text = f"{{{text}}}_{{{m.shape[0]} \\times {m.shape[1]}}}"
         return text
 
     def _matrix_factor(self, f, first: bool = True) -> str:
