@@ -333,3 +333,15 @@ def test_to_pdf_writes_a_path_atomically_and_never_overwrites_without_force(kind
     with pytest.raises(DeriveError, match=r"path='out'"):
         ex.to_pdf("out")
     assert isinstance(ex.to_pdf(5), bytes)  # the first argument is still the precision
+
+
+# --- a lookup's indices are data, whatever their name -------------------------------------------
+
+@pytest.mark.parametrize("index", ["i", "tok", "word_ids"])
+def test_embedding_indices_are_data_not_parameters(index):
+    text = f"e = embedding(E, {index})\nz = V @ e\np = softmax(z)\nL = cross_entropy(p, y)"
+    values = {"E": [[1, 2], [0, 1], [-1, 0]], index: [2, 0, 2], "V": [[1, 0], [0, 1], [1, 1]], "y": [1, 2, 0]}
+    ex = derive.Example.from_equations(text, values=values)
+    assert ex.params == ["E", "V"] and ex.roles[index] == "data"
+    # an explicit data list still counts, and the index stays data beside it
+    assert derive.Example.from_equations(text, values=values, data="V").params == ["E"]

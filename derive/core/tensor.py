@@ -2077,7 +2077,9 @@ def _settings_name(base: str, latex: str, forms, names: tuple, defaults: tuple):
     shown = [(n, f) for n, f, d in zip(names, forms, defaults) if f != d]
     if not shown:
         return latex, base
-    return (latex + "_{" + r",\,".join(f"{n}={f}" for n, f in shown) + "}",
+    # a word is upright (size, not s·i·z·e); a one-letter setting (s, p) stays a variable
+    return (latex + "_{" + r",\,".join(f"{n}={f}" if len(n) == 1 else rf"\mathrm{{{n}}}={f}"
+                                       for n, f in shown) + "}",
             base + "[" + ", ".join(f"{n}={f}" for n, f in shown) + "]")
 
 

@@ -164,10 +164,14 @@ class Example(ExampleBase):
             raise DeriveError(f"values must be a mapping like {{\"x\": 2}}, got {type(values).__name__}")
         if shapes is not None or uses_tensor_syntax(equations) or any(
                 is_tensor_value(v) for v in (values or {}).values()):
-            from .tensors import TensorExample
+            from .tensors import TensorExample, lookup_indices
             graph = Graph(equations, output, tensor=True)
             if params is None:  # the same rule as for scalars: every input but data and constants
-                roles = classify_inputs(graph.inputs, None, data, constants)
+                # (and a lookup's indices, whatever their name: they pick rows, nothing trains them)
+                indices = lookup_indices(graph)
+                given = [data] if isinstance(data, str) else list(data or ())
+                roles = classify_inputs(graph.inputs, None, [*given, *sorted(indices - set(given))],
+                                        constants)
                 params = [n for n in graph.inputs if roles[n] == "parameter"]
             return TensorExample(graph, values, params, lr, title, shapes=shapes, batch=batch)
         if batch != "columns":

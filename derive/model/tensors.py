@@ -98,8 +98,7 @@ class TensorExample(ExampleBase):
         self.structure = self.evaluation.structure  # shapes and sites: what the rules read
         self.values = {n: self.evaluation.values[n] for n in graph.inputs}
         if params is None:
-            params = [n for n in graph.inputs if _PARAM.match(n)] or \
-                     [n for n in graph.inputs if not _DATA.match(n)] or list(graph.inputs)
+            params = _default_params(graph)
         else:
             params = [params] if isinstance(params, str) else list(params)
             for p in params:
@@ -134,8 +133,7 @@ class TensorExample(ExampleBase):
         self.shapes = self.structure.shapes
         self.values = None
         if params is None:
-            params = [n for n in graph.inputs if _PARAM.match(n)] or \
-                     [n for n in graph.inputs if not _DATA.match(n)] or list(graph.inputs)
+            params = _default_params(graph)
         else:
             params = [params] if isinstance(params, str) else list(params)
             for p in params:
@@ -471,6 +469,24 @@ class TensorExample(ExampleBase):
     def __repr__(self) -> str:
         shapes = ", ".join(f"{n} {shape_text(self.shape(n))}" for n in self.inputs[:6])
         return f"<derive.TensorExample {self.output} of {shapes}: {len(self.nodes)} nodes>"
+
+
+def lookup_indices(graph) -> set[str]:
+    """The inputs a lookup reads as indices (``i`` in ``embedding(E, i)``): data, never trained."""
+    from ..core.parser import Call, Name
+    return {node.args[1].id for eq in graph.equations for node in _walk(eq.tree)
+            if isinstance(node, Call) and node.func == "embedding" and len(node.args) > 1
+            and isinstance(node.args[1], Name)}
+
+
+def _default_params(graph) -> list[str]:
+    """What training updates when the caller does not say: the inputs named like parameters (W,
+    b, …), else those not named like data — never a lookup's indices (embedding(E, i): i picks
+    rows of E, it is data whatever its name)."""
+    indices = lookup_indices(graph)
+    inputs = [n for n in graph.inputs if n not in indices]
+    return ([n for n in inputs if _PARAM.match(n)] or [n for n in inputs if not _DATA.match(n)]
+            or inputs or list(graph.inputs))
 
 
 def _walk(tree):
