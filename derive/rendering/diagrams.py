@@ -286,7 +286,7 @@ def shared_diagrams(examples, varying: str = "f") -> list:
     tabled side by side). Examples of different graphs: each its own diagram.
 
     >>> import derive
-    >>> [d] = shared_diagrams([derive.neuron(x=2, w=3, b=1, y=5, activation=a) for a in ("relu", "tanh")])
+    >>> [d] = shared_diagrams([derive.neuron(x=2, w=3, b=1, y=5, activation=a) for a in ["relu", "tanh"]])
     >>> [n.op for n in d.nodes if n.name == "a"], [(e.parent, e.forward) for e in d.edges if e.child == "z"]
     (['f'], [('w', 3), ('x', 2), ('b', 1)])
     """
