@@ -215,8 +215,13 @@ def diagram(ex) -> Diagram:
                  for n in nodes]
     adj = None if ex.symbolic else ex.evaluation.adjoints(ex.output)
     if on_nodes:
-        nodes = [replace(n, forward=values[n.name], gradient=adj.get(n.name)) if n.kind != "more" else n
-                 for n in nodes]
+        # Class indices (a cross-entropy's targets, an embedding's rows) are data that takes no
+        # gradient: a discrete index has no derivative, and a "gradient 0" would read as one.
+        indices = {n.name for n in nodes if n.kind == "input" and ex.is_index(n.name)}
+        nodes = [replace(n, forward=values[n.name], gradient=None if n.name in indices else adj.get(n.name))
+                 if n.kind != "more" else n for n in nodes]
+        if indices:
+            summary += "Class indices take no gradient: only their values are written. "
     if collapsed:
         summary += ("Where a layer has more than four units, the middle ones are collapsed "
                     "into ⋮. ")
