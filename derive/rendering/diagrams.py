@@ -407,7 +407,12 @@ def _heights(d: Diagram) -> dict:
 # shrink it to the line). 2.7 cm between columns: a piece of six columns is 14.4 cm,
 # inside a 16:9 frame's text width (14.6 cm) and an A4 page's.
 TIKZ_DX, TIKZ_DY = 2.7, 1.45
-TIKZ_DX_NODES, TIKZ_DY_NODES = 2.5, 1.8  # values on the nodes: no edge label to make room for
+# Values on the nodes: no edge label to make room for, but a value 0.47 cm above a node and a
+# gradient 0.47 cm below it, each about 0.45 cm tall (\footnotesize, ‖ and its inner sep), so
+# rows 2.05 cm apart keep 0.15 cm between one node's gradient and the next one's value, and a
+# column's heading sits 1.05 cm over its top node, clear of the value written there.
+TIKZ_DX_NODES, TIKZ_DY_NODES = 2.5, 2.05
+TIKZ_HEADER = 1.05
 
 
 def _column_ops(d: Diagram) -> dict:
@@ -461,8 +466,8 @@ def _tikz_piece(d: Diagram, printer) -> str:
     dy = TIKZ_DY_NODES if d.on_nodes else TIKZ_DY
     top = max(heights.values(), default=1) - 1
     dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
-    # a \footnotesize digit is half its 8-9 pt: 0.16 cm
-    xs = _column_xs(d, _namer(d, printer), dx, 0.16, 0.3) if d.on_nodes else [c * dx for c in range(d.columns)]
+    # a \footnotesize digit is half its 8-9 pt: 0.16 cm; 0.4 cm between two columns' headings
+    xs = _column_xs(d, _namer(d, printer), dx, 0.16, 0.4) if d.on_nodes else [c * dx for c in range(d.columns)]
     def op_tex(n):  # a formula in the document's own LaTeX, else the short label
         if n.formula is not None and n.op:
             return f"${printer.doprint(n.formula)}$"
@@ -470,7 +475,7 @@ def _tikz_piece(d: Diagram, printer) -> str:
 
     for column, ops in _column_ops(d).items():  # a network's layer operations, over its columns
         head = _header(ops, op_tex)
-        lines.append(rf"\node[note, anchor=south] at ({xs[column]:.2f},{top / 2 * dy + 0.8:.2f}) "
+        lines.append(rf"\node[note, anchor=south] at ({xs[column]:.2f},{top / 2 * dy + TIKZ_HEADER:.2f}) "
                      rf"{{{head}}};")
     for n in d.nodes:
         x = xs[n.column]
@@ -641,14 +646,16 @@ def _plain(markup: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", markup))
 
 
-def _column_xs(d: Diagram, name, spacing: float, char: float, gap: float) -> list:
+def _column_xs(d: Diagram, name, spacing: float, char: float, gap: float, box=None) -> list:
     """Each column's x: ``spacing`` apart, or further where the labels written beside two
     neighbouring columns' nodes (a network's or a tensor's values, a column's operation) are
     wider than that, so they never run into each other. ``char``: a label character's width
     (a digit's, not the generous estimate that sizes an SVG's viewBox), ``gap`` between labels,
-    both in the drawing's units."""
+    both in the drawing's units; ``box(node)``: a node's drawn width, where it is known."""
     widths = [0.0] * d.columns
     for n in d.nodes:
+        if box is not None:
+            widths[n.column] = max(widths[n.column], box(n))
         texts = [_svg_name(name(n.name)) + (f" {n.shape}" if d.on_nodes and n.shape else "")]
         if d.on_nodes:
             texts += [_svg_number(_short(v)) for v in (n.forward, n.gradient) if v is not None]
@@ -668,7 +675,8 @@ def _svg_piece(d: Diagram, name) -> str:
     header = 24 if d.on_nodes else 0  # the layers' operations, over the columns
     height = 2 * SVG_MARGIN + (tallest - 1) * dy + 30 + header
     mid = (height + header) / 2
-    xs = [SVG_MARGIN + 20 + x for x in _column_xs(d, name, SVG_DX, 13 * 0.56, 12)]  # Helvetica digits
+    xs = [SVG_MARGIN + 20 + x for x in _column_xs(  # Helvetica digits; an input's box as drawn
+        d, name, SVG_DX, 13 * 0.56, 12, lambda n: 2 * _svg_box_half(n, name, d.on_nodes) if n.kind != "op" else 38)]
     pos = {}
     for n in d.nodes:
         pos[n.name] = (xs[n.column], mid + (n.row - (heights[n.column] - 1) / 2) * dy)
@@ -704,7 +712,7 @@ def _svg_piece(d: Diagram, name) -> str:
         else:
             dash = ' stroke-dasharray="4 3"' if n.kind == "ghost" else ""
             fill = "#ffffff" if n.kind == "ghost" else "#f0f0f0"
-            half = 34 if d.on_nodes and n.shape else 22
+            half = _svg_box_half(n, name, d.on_nodes)
             canvas.shape(f'<rect x="{x - half:.1f}" y="{y - 15:.1f}" width="{2 * half}" height="30" rx="6" '
                          f'fill="{fill}" stroke="#333"{dash}/>', x - half, y - 15, x + half, y + 15)
         shape = (f'<tspan font-size="11" fill="#666"> {escape(n.shape)}</tspan>'
@@ -725,6 +733,15 @@ def _svg_piece(d: Diagram, name) -> str:
                       '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
                       'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
                       'fill="#333"/></marker></defs>')
+
+
+def _svg_box_half(n: DNode, name, on_nodes: bool) -> float:
+    """Half an input box's width: at least 22 px, and wide enough for its name (15 px) and, on a
+    layer graph, its shape (11 px), estimated generously, so "k 2×1×3×3" stays inside it."""
+    text = len(_plain(_svg_name(name(n.name)))) * 15 * SVG_CHAR_EM
+    if on_nodes and n.shape:
+        text += len(f" {n.shape}") * 11 * SVG_CHAR_EM
+    return max(22.0, math.ceil(text / 2) + 6)
 
 
 _NAME = re.compile(r"^([A-Za-z]+?)(\d+)((?:_\d+)*)$")
