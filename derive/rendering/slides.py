@@ -19,7 +19,9 @@ a section of a sentence or two opens the next frame, its title the frame's subti
 from __future__ import annotations
 
 import math
+import re
 
+from .latex_layout import width
 from .blocks import (Bullet, Content, DiagramBlock, Figure, LecturerNote, NotationNote, PageBreak, NameLine,
                      Say, Section, Show, Step, Table)
 
@@ -88,9 +90,8 @@ def _lines(block, measure=None) -> float:
         return 0.5 + _text_length(block.sentence) / 90
     rows, row = 1, 1.2
     if measure is not None and isinstance(block, (Step, Show)):
-        ems, tall = measure(block.math)
+        ems, row = measure(block.math)  # its width, and the height of one of its lines
         rows = max(1, math.ceil(ems / DISPLAY_EMS))
-        row = 2.1 if tall else 1.2  # a fraction's line is about two lines of text
     if isinstance(block, Step):
         return 0.7 + row * rows + sum(_text_length(r) for r in block.reasons) / 110
     if isinstance(block, Show):
@@ -100,11 +101,45 @@ def _lines(block, measure=None) -> float:
     return FRAME_LINES  # a figure or a diagram: a frame of its own
 
 
+_MATRIX = re.compile(r"\\begin\{([bpvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
+
+
+def display_size(latex: str) -> tuple:
+    r"""A display's printed width in ems (a matrix as wide as its widest row) and the height of
+    its line in lines of the frame's text: a matrix of r rows is 0.85 r lines and its brackets'
+    overhang, a fraction about two, anything else one and a bit.
+
+    >>> display_size(r"x = \begin{bmatrix} 1 & 2 \\ 3 & 4 \\ 5 & 6 \end{bmatrix}")[1]
+    3.05
+    >>> display_size(r"y = \frac{1}{2}")[1], display_size("y = 2")[1]
+    (2.1, 1.2)
+    """
+    heights = [1.2]
+    def widest_row(m):
+        rows = m.group(2).split("\\\\")
+        heights.append(round(0.85 * len(rows) + 0.5, 2))  # measured: a 6-row matrix is 66 pt of 11.5 pt lines
+        return max(rows, key=width)
+    flat = latex
+    while True:  # until none is left (a block matrix's entries may be matrices)
+        new = _MATRIX.sub(widest_row, flat)
+        if new == flat:
+            break
+        flat = new
+    if "\\frac" in flat:
+        heights.append(2.1)  # a fraction's line is about two lines of text
+    return width(flat), max(heights)
+
+
 def _split_table(t: Table) -> list:
+    """A long table in parts of at most ``TABLE_ROWS`` rows, as even as can be: 13 rows are
+    frames of 7 and 6, never 9 and 4; 10 or 11 rows stay on one frame rather than leave a row
+    or two alone on the next."""
     rows = list(t.rows)
-    if len(rows) <= TABLE_ROWS:
+    if len(rows) <= TABLE_ROWS + 2:  # a row or two more fit: better than a frame for them alone
         return [t]
-    return [Table(t.header, tuple(rows[i:i + TABLE_ROWS])) for i in range(0, len(rows), TABLE_ROWS)]
+    parts = math.ceil(len(rows) / TABLE_ROWS)
+    size = math.ceil(len(rows) / parts)
+    return [Table(t.header, tuple(rows[i:i + size])) for i in range(0, len(rows), size)]
 
 
 def _frames(s: Section, fill: bool, measure=None) -> list[list]:
@@ -158,14 +193,46 @@ def _frames(s: Section, fill: bool, measure=None) -> list[list]:
             out[-1].extend(f)
         elif f:
             out.append(f)
+    if fill and len(out) > 1 and _words_only(out[-1]):
+        _no_lone_sentence(out, measure)
     return out
+
+
+LONE_LINES = 2.0  # a continuation frame of no more than this, in sentences only, is no frame
+SPARE_LINES = 2.0  # of the frame's spare lines (it holds about 18, FRAME_LINES plans 14)
+
+
+def _words_only(blocks) -> bool:
+    return all(isinstance(b, (Say, Bullet, NotationNote, LecturerNote)) for b in blocks) and \
+        sum(_lines(b) for b in blocks) <= LONE_LINES
+
+
+def _no_lone_sentence(frames: list, measure) -> None:
+    """A last frame holding only a sentence or two ("1 of the 12 windows has a tie") joins the
+    frame before it if that has the room (the estimate keeps spare lines); else the display
+    before it (with the sentence introducing it) moves over, so the frame is more than a line."""
+    last, before = frames[-1], frames[-2]
+    used = sum(_lines(b, measure) for b in before)
+    if used + sum(_lines(b) for b in last) <= FRAME_LINES + SPARE_LINES:
+        before.extend(frames.pop())
+        return
+    movable = [k for k, b in enumerate(before) if isinstance(b, (Step, Show, Table))]
+    if not movable or movable[-1] == 0 and len(before) == 1:
+        return
+    k = movable[-1]
+    while k > 0 and isinstance(before[k - 1], Say):  # its introducing sentence goes with it
+        k -= 1
+    if k == 0:
+        return  # the whole frame would move: nothing gained
+    frames[-1] = before[k:] + last
+    del before[k:]
 
 
 def deck(content: Content, fill: bool = True, measure=None) -> Content:
     """``content`` cut into frames: one section per frame, each frame's title the section's
     title (numbered when a section takes several frames), its subtitle the section's;
-    ``measure(math)``: a display's printed width in ems and whether it is tall (a fraction), as
-    ``render_slides`` measures its LaTeX."""
+    ``measure(math)``: a display's printed width in ems and the height of its line in lines of
+    text, as ``render_slides`` measures its LaTeX (``display_size``)."""
     sections = []
     lead, lead_title = [], ""  # a few sentences of their own open the next frame
     for i, s in enumerate(content.sections):
@@ -188,16 +255,14 @@ def render_slides(content: Content, names=None, precision: int = 4, exact: bool 
     """The beamer deck (LaTeX) of ``content``; ``part``: the frames only, to join into another
     deck's body."""
     from .formats import Writer, check_notation, get_format, render_content
-    from .latex_layout import width
     writer = Writer(get_format("latex"), names, precision, exact, "slides", check_notation(notation))
 
     def measure(math):
-        latex = writer.math(math)
-        return width(latex), "\\frac" in latex
+        return display_size(writer.math(math))
 
     return render_content(deck(content, fill, measure), "latex", names, precision, layout="slides",
                           exact=exact, notation=notation, part=part)
 
 
-__all__ = ["deck", "render_slides", "fit_plot", "FRAME_LINES", "STEPS_PER_FRAME", "TABLE_ROWS", "PLOT_MM",
+__all__ = ["deck", "render_slides", "display_size", "fit_plot", "FRAME_LINES", "STEPS_PER_FRAME", "TABLE_ROWS", "PLOT_MM",
            "PLOT_MIN_PT", "PLOT_DPI"]
