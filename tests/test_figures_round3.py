@@ -183,3 +183,91 @@ def test_a_target_that_takes_a_gradient_keeps_it():
     d = diagram(_example(RESIDUAL))
     y = next(n for n in d.nodes if n.name == "y")
     assert y.gradient is not None and "Class indices" not in d.summary
+
+
+# --- 3. slide frames: no overfull box, no orphan row, no lone sentence -----------------------
+
+def _mlp3():
+    return derive.mlp(inputs=[0.5, -1, 2], weights=[[[0.1, -0.2, 0.3], [0.4, 0.5, -0.6], [-0.7, 0.8, 0.9]],
+                                                     [[1, -1, 0.5], [0.25, 0.5, -0.5]], [[0.3, -0.4]]],
+                      biases=[[0, 0.1, -0.1], [0.2, -0.2], [0.05]], targets=[1],
+                      activation=["tanh", "relu", "sigmoid"], loss="binary_cross_entropy", lr="0.1")
+
+
+def decks():
+    return {"conv": lambda: _example(CONV), "lenet": lambda: _example(LENET),
+            "embedding": lambda: _example(EMBEDDING), "mlp-3-layers": _mlp3}
+
+
+DISPLAYS = ("\\derivedisplay", "\\[", "\\begin{tabular", "\\begin{tikzpicture", "\\includegraphics",
+            "\\begin{align")
+
+
+def _frames(tex: str) -> list:
+    """(title, body) of every frame, the body without the frame's font and skip settings."""
+    out = []
+    for title, body in re.findall(r"\\begin\{frame\}(?:\[[^]]*\])?(?:\{(.*?)\})?\n(.*?)\\end\{frame\}", tex, re.S):
+        body = "\n".join(line for line in body.splitlines()
+                         if not line.startswith(("\\small", "%", "\\setlength")))
+        out.append((title, body))
+    return out
+
+
+def _check_frames(name: str, tex: str):
+    frames = _frames(tex)
+    assert len(frames) >= 4
+    tables: dict = {}
+    for title, body in frames:
+        part = re.search(r"\((\d+)/(\d+)\)$", title)
+        if part and int(part.group(1)) > 1 and not any(d in body for d in DISPLAYS):
+            words = re.sub(r"\\\(.*?\\\)", "xxxx", body).strip()  # a formula in a sentence: a word
+            assert len(words) > 200, (name, title, words)  # more than a sentence or two
+        for header, rows in re.findall(r"\\midrule\n(?:.*?\n)??|\\toprule\n(.*?)\\\\\n\\midrule\n(.*?)\\bottomrule",
+                                       body, re.S):
+            if header:
+                tables.setdefault((title.split(" (")[0], header), []).append(rows.count("\\\\"))
+    for (section, header), parts in tables.items():
+        if len(parts) > 1:  # a table cut into frames: no frame holds a row or two of it alone
+            assert min(parts) >= 3, (name, section, header, parts)
+
+
+@pytest.mark.parametrize("name", sorted(decks()))
+def test_slide_frames_hold_more_than_an_orphan(name):
+    _check_frames(name, decks()[name]().to_slides())
+
+
+@pytest.mark.parametrize("name", sorted(decks()))
+def test_slide_decks_have_no_overfull_box(name, tmp_path, pdflatex):
+    from tests.latex_documents import compile_latex
+    from tests.test_layout import overfull
+    build = compile_latex(tmp_path / "b", decks()[name]().to_slides())
+    assert build.returncode == 0, build.errors
+    boxes = [b for b in overfull(build.log) if "vbox" in b[0] or "hbox" in b[0]]
+    assert not boxes, (name, boxes)
+
+
+def test_a_long_table_is_cut_evenly():
+    from derive.rendering.blocks import Section, Table
+    from derive.rendering.slides import TABLE_ROWS, deck
+    for n in (TABLE_ROWS + 1, TABLE_ROWS + 2, TABLE_ROWS + 3, 2 * TABLE_ROWS + 1, 3 * TABLE_ROWS + 4):
+        s = Section("Every name")
+        s.tabulate(["name", "shape"], [[f"a{k}", "scalar"] for k in range(n)])
+        parts = [len(b.rows) for f in deck(Content("T", [s])).sections for b in f.blocks if isinstance(b, Table)]
+        assert sum(parts) == n and max(parts) <= TABLE_ROWS + 2 and max(parts) - min(parts) <= 1, (n, parts)
+        assert len(parts) == (1 if n <= TABLE_ROWS + 2 else -(-n // TABLE_ROWS)), (n, parts)
+
+
+def test_a_closing_sentence_never_has_a_frame_of_its_own():
+    from derive.rendering.blocks import Section, Say
+    from derive.rendering.slides import deck
+    s = Section("Routing")
+    s.say("Each output copies the largest entry of its window. " * 7)
+    s.tabulate(["output", "copies"], [[f"p{k}", f"c{k}"] for k in range(9)])
+    s.say("1 of the 12 windows has a tie.")
+    frames = deck(Content("T", [s, Section("Next", [])])).sections
+    assert frames[0].blocks[-1].sentence == "1 of the 12 windows has a tie." and frames[0].title == "Routing"
+    s.say("Another closing sentence.")  # too much for one frame: the table moves down with them
+    s.tabulate(["output", "copies"], [[f"q{k}", f"d{k}"] for k in range(4)])
+    s.say("And the last one.")
+    frames = [f for f in deck(Content("T", [s])).sections]
+    assert all(any(not isinstance(b, Say) for b in f.blocks) for f in frames), [f.blocks for f in frames]

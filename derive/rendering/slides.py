@@ -138,8 +138,12 @@ def _split_table(t: Table) -> list:
     if len(rows) <= TABLE_ROWS + 2:  # a row or two more fit: better than a frame for them alone
         return [t]
     parts = math.ceil(len(rows) / TABLE_ROWS)
-    size = math.ceil(len(rows) / parts)
-    return [Table(t.header, tuple(rows[i:i + size])) for i in range(0, len(rows), size)]
+    out, start = [], 0
+    for k in range(parts):  # the first ``len(rows) % parts`` parts take a row more
+        size = len(rows) // parts + (k < len(rows) % parts)
+        out.append(Table(t.header, tuple(rows[start:start + size])))
+        start += size
+    return out
 
 
 def _frames(s: Section, fill: bool, measure=None) -> list[list]:
