@@ -271,3 +271,62 @@ def test_a_closing_sentence_never_has_a_frame_of_its_own():
     s.say("And the last one.")
     frames = [f for f in deck(Content("T", [s])).sections]
     assert all(any(not isinstance(b, Say) for b in f.blocks) for f in frames), [f.blocks for f in frames]
+
+
+# --- 4. a fragment in a default article: nothing overfull ------------------------------------
+
+ARTICLE = r"""\documentclass{article}
+\usepackage{amsmath}
+\usepackage[T1]{fontenc}
+\usepackage{amssymb,array,booktabs,longtable,graphicx,tikz}
+\begin{document}
+\section{Our own heading}
+\input{body.tex}
+\end{document}
+"""
+
+
+def fragments():
+    from tests.latex_documents import NET
+    return {
+        "chain-leaky": lambda: derive.chain(depth=5, weight=[2, -1.5, 0.5, 3, 1], x=1, activation="leaky_relu"),
+        "chain-elu-deep": lambda: derive.chain(depth=8, weight=-1.25, x="0.5", activation="elu"),
+        "neuron-leaky": lambda: derive.neuron(x=2, w=-3, b=1, y=5, activation="leaky_relu"),
+        "mlp-tanh-sigmoid": lambda: derive.mlp(**NET, activation=["tanh", "sigmoid"], loss="binary_cross_entropy"),
+        "tensor-leaky": lambda: E("z = W @ x + b\na = leaky_relu(z)\nL = sum(a*a)/2",
+                                  values={"W": [[1, -2], [0.5, 1]], "x": [[1, 0], [-1, 2]], "b": [0.5, -1]}),
+        "tensor-embedding": lambda: _example(EMBEDDING),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(fragments()))
+def test_fragment_in_a_default_article_has_no_overfull_box(name, tmp_path, pdflatex):
+    """The long inline definition of LeakyReLU' (39 pt over a 345 pt line) becomes a display, the
+    depth table's mixed columns are sized from \\linewidth, long inline formulas may stretch."""
+    from tests.latex_documents import compile_latex
+    from tests.test_layout import overfull
+    body = fragments()[name]().render("latex", fragment=True)
+    (tmp_path / "body.tex").write_text(body, encoding="utf-8")
+    build = compile_latex(tmp_path / "b", ARTICLE, [tmp_path / "body.tex"])
+    assert build.returncode == 0, build.errors
+    assert not overfull(build.log), (name, overfull(build.log))
+
+
+def test_a_wide_inline_environment_is_displayed_only_when_too_wide(tmp_path, pdflatex):
+    """\\deriveinline keeps a cases inline where it fits half the line, else displays it with
+    its punctuation; inside a table's cell it always stays inline."""
+    from derive.rendering.latex_layout import MACROS, inline
+    from tests.latex_documents import compile_latex
+    cases = r"f(z) = \begin{cases} z, & z > 0 \\ 0.01 z, & z \le 0 \end{cases}"
+    wide = cases + r"\quad(\text{we take } f'(0) = 0.01 \text{ by convention, as PyTorch does})"
+    tex = (r"\documentclass{article}\usepackage{amsmath}\begin{document}" + MACROS
+           + f"Narrow: {inline(cases)}. Wide: {inline(wide)}. End.\n\n"
+           + r"\begin{tabular}{l}" + inline(wide) + r"\end{tabular}" + "\n\\end{document}\n")
+    assert r"\deriveinline{" in inline(cases) and r"\(" in inline("x + y")
+    build = compile_latex(tmp_path / "b", tex)
+    assert build.returncode == 0, build.errors
+    text = subprocess.run(["pdftotext", "-layout", str(build.pdf), "-"], capture_output=True, text=True).stdout
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    assert any(line.startswith("Narrow:") and "Wide:" in line for line in lines), lines  # inline, then a display
+    assert not any("Wide:" in line and "convention" in line for line in lines), lines
+    assert any(line.endswith("PyTorch does).") for line in lines), lines  # the full stop went with it

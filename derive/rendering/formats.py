@@ -143,8 +143,8 @@ def _latex_inline(math: str) -> str:
     >>> _latex_inline(r"\sigma(z) \left(1 - \sigma(z)\right) = \left(\frac{1}{2}\right)")
     '\\(\\sigma(z) (1 - \\sigma(z)) = \\bigl(\\frac{1}{2}\\bigr)\\)'
     """
-    from .latex_layout import breakable
-    return f"\\({breakable(math, small='', large='big')}\\)"
+    from .latex_layout import inline  # a cases or a matrix: a display when too wide (latex_layout)
+    return inline(math)
 
 
 def _latex_display(math: str) -> str:

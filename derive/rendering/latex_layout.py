@@ -28,11 +28,28 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 \relpenalty=50 \binoppenalty=400 \emergencystretch=4em \medskip
 \noindent$\displaystyle\if\relax\detokenize{#2}\relax #1\else #2\fi$\par\medskip\endgroup
 \else\[ #1 \]\fi}
+\providecommand{\deriveinline}[1]{\def\deriveinlinemath{#1}\futurelet\deriveinlinenext\deriveinlineset}
+\providecommand{\deriveinlineset}{\let\deriveinlinego\deriveinlinetext
+\ifinner\else\setbox0=\hbox{$\deriveinlinemath$}%
+\ifdim\wd0>0.5\linewidth\let\deriveinlinego\deriveinlinedisplay\fi\fi\deriveinlinego}
+\providecommand{\deriveinlinetext}{$\deriveinlinemath$}
+\providecommand{\deriveinlinedisplay}{\let\deriveinlinego\deriveinlinebare
+\ifx\deriveinlinenext.\let\deriveinlinego\deriveinlinepunct\fi
+\ifx\deriveinlinenext,\let\deriveinlinego\deriveinlinepunct\fi
+\ifx\deriveinlinenext;\let\deriveinlinego\deriveinlinepunct\fi
+\ifx\deriveinlinenext:\let\deriveinlinego\deriveinlinepunct\fi
+\deriveinlinego}
+\providecommand{\deriveinlinebare}{\[\deriveinlinemath\]}
+\providecommand{\deriveinlinepunct}[1]{\[\deriveinlinemath#1\]}
 \providecommand{\derivefit}[1]{\setbox2=\hbox{#1}%
 \ifdim\wd2>\linewidth\resizebox{\linewidth}{!}{\box2}\else\box2\fi}
 \providecommand{\derivekeep}[1]{\par
 \ifdim\pagegoal<\maxdimen\ifdim\dimexpr\pagegoal-\pagetotal\relax<#1\relax\newpage\fi\fi}
 """
+# \deriveinline{math}: math in a sentence holding an environment (cases, a matrix), which TeX
+# can never break inside: as it is if it takes at most half the line, else a display taking the
+# punctuation after it along (never in a table's cell or a box: there it stays as it is), so a
+# narrow text (a fragment in a default article's 345 pt) is never overfull by a definition.
 # \derivefit{picture}: the picture as drawn, or scaled down to the line if it is wider: a
 # diagram is sized for derive's pages and frames, where it always fits unscaled, but a fragment
 # may be \input into a narrower text (a default article's 345 pt).
@@ -87,6 +104,23 @@ def breakable(math: str, small: str = "big", large: str | None = "Big") -> str:
     return "".join(out)
 
 
+def inline(math: str) -> str:
+    r"""Math in a sentence, which TeX must be able to break like the words around it: plain
+    brackets (``\bigl`` around a fraction), never ``\left…\right``, which TeX cannot break
+    inside and which sizes brackets in a small inline fraction too large; an environment (cases,
+    a matrix), which TeX cannot break either, in ``\deriveinline``: a display if too wide.
+
+    >>> inline(r"\sigma(z) \left(1 - \sigma(z)\right) = \left(\frac{1}{2}\right)")
+    '\\(\\sigma(z) (1 - \\sigma(z)) = \\bigl(\\frac{1}{2}\\bigr)\\)'
+    >>> inline(r"f(z) = \begin{cases} z, & z > 0 \\ 0, & z \le 0 \end{cases}")[:22]
+    '\\deriveinline{f(z) = \\'
+    """
+    math = breakable(math.strip(), small="", large="big")
+    if "\\begin{" in math:
+        return f"\\deriveinline{{{math}}}"
+    return f"\\({math}\\)"
+
+
 def display(math: str) -> str:
     """A display that breaks when it is too wide for the line (see the module docstring)."""
     math = math.strip()
@@ -125,6 +159,15 @@ def width(latex: str) -> float:
     return 0.5 * len(text) + 0.35 * scripts
 
 
+NARROW = 30.0  # ems a table may take and still fit a default article's 345 pt line (34.5 em)
+_MATH = re.compile(r"\\\(.*?\\\)")
+
+
+def _wraps(cell: str) -> bool:
+    """A cell TeX may break: words beside its math ("\\(0.25\\) (vanishing)"), not one number."""
+    return bool(re.search(r"\S\s+\S", _MATH.sub("M", cell)))
+
+
 def table_parts(header: list[str], rows: list[list[str]], budget: float) -> list[dict]:
     """Split a table into parts that each fit ``budget`` ems: ``[{"spec", "header", "rows"}]``.
 
@@ -152,6 +195,17 @@ def table_parts(header: list[str], rows: list[list[str]], budget: float) -> list
                     specs[c] = f">{{\\raggedright\\arraybackslash}}p{{{w:.1f}em}}"
                     widths[c] = w
                 total = sum(widths) + gap * ncols
+    elif total > NARROW:
+        # Fits derive's page but not a narrower text (a fragment in a default article): the
+        # columns mixing numbers and words ("0.25 (vanishing)") share what the line leaves,
+        # measured by TeX from \linewidth, so they wrap there and stay on one line here.
+        wrap = [c for c in range(1, ncols) if sum(_wraps(r[c]) for r in rows if c < len(r)) * 2 >= len(rows)]
+        if wrap:
+            fixed = sum(widths[c] for c in range(ncols) if c not in wrap)
+            share = sum(widths[c] for c in wrap)
+            for c in wrap:
+                specs[c] = (f">{{\\raggedright\\arraybackslash}}p{{\\dimexpr(\\linewidth-{fixed:.1f}em-{2 * ncols}"
+                            f"\\tabcolsep)*{round(1000 * widths[c] / share)}/1000\\relax}}")
     if total <= budget or ncols <= 2:
         return [{"spec": "".join(specs), "header": header, "rows": rows}]
     # Still too wide: consecutive column groups, each with the first (label) column again.
@@ -186,4 +240,4 @@ def set_paper(tex: str, paper: str) -> str:
     return tex.replace("[a4paper,", f"[{PAPERS[paper]},", 1)
 
 
-__all__ = ["MACROS", "breakable", "display", "width", "table_parts", "set_paper", "PAPERS"]
+__all__ = ["MACROS", "breakable", "inline", "display", "width", "table_parts", "set_paper", "PAPERS"]
