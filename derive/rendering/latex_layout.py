@@ -201,7 +201,8 @@ def table_parts(header: list[str], rows: list[list[str]], budget: float) -> list
         # measured by TeX from \linewidth, so they wrap there and stay on one line here.
         wrap = [c for c in range(1, ncols) if sum(_wraps(r[c]) for r in rows if c < len(r)) * 2 >= len(rows)]
         if wrap:
-            fixed = sum(widths[c] for c in range(ncols) if c not in wrap)
+            # the other columns' estimate, and an em to spare for its error (never over the line)
+            fixed = sum(widths[c] for c in range(ncols) if c not in wrap) + 1.0
             share = sum(widths[c] for c in wrap)
             for c in wrap:
                 specs[c] = (f">{{\\raggedright\\arraybackslash}}p{{\\dimexpr(\\linewidth-{fixed:.1f}em-{2 * ncols}"
