@@ -66,7 +66,9 @@ def test_long_tables_are_cut_with_their_header():
     s.tabulate(["p", "g"], [[str(k), str(k * k)] for k in range(2 * TABLE_ROWS + 1)])
     frames = deck(Content("T", [s])).sections
     tables = [b for f in frames for b in f.blocks if isinstance(b, Table)]
-    assert [len(t.rows) for t in tables] == [TABLE_ROWS, TABLE_ROWS, 1]
+    # cut evenly: no part holds a lone row (2·9 + 1 = 19 rows → 7, 6, 6)
+    sizes = [len(t.rows) for t in tables]
+    assert sum(sizes) == 2 * TABLE_ROWS + 1 and max(sizes) <= TABLE_ROWS and max(sizes) - min(sizes) <= 1
     assert all(t.header == ("p", "g") for t in tables)
     assert [r for t in tables for r in t.rows] == [(str(k), str(k * k)) for k in range(2 * TABLE_ROWS + 1)]
 
