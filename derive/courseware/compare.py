@@ -10,22 +10,34 @@ from ..core.derivation import Chain, Partial, Product, Value
 from ..rendering.blocks import Content, Section
 from ..core.functions import Sentence, activation as _activation
 
-# Local-gradient bands for the "gradient strength" row (|∂a/∂z|).
-STRENGTH = ((sp.Integer(0), "zero: no gradient (inactive unit)"),
-            (sp.Rational(1, 100), "very weak (vanishing gradient)"),
+# The "gradient strength" row judges each column's |∂L/∂w| against the largest |∂L/∂w| of the
+# compared columns (the row above it), so a label can never contradict the printed gradients:
+# bands of that ratio, each label printed with the ratio it was judged from.
+STRENGTH = ((sp.Rational(1, 100), "vanishing"),
             (sp.Rational(1, 5), "weak"),
             (sp.Rational(9, 10), "moderate"))
 
 
-def strength(local) -> str:
+def strength(gradient, largest) -> str:
+    """The label of ``gradient`` relative to ``largest`` (the largest |∂L/∂w| compared), with
+    the ratio as a percentage: ``strength(-0.4, 0.8) == "moderate (50%)"``.
+
+    >>> strength(0, 3), strength(3, 3), strength(sp.Rational(1, 2), 4)
+    ('zero (0%)', 'strong (100%)', 'weak (12.5%)')
+    """
     from ..core.approx import approx
-    mag = abs(approx(local))
-    if mag == 0:
-        return STRENGTH[0][1]
-    for bound, label in STRENGTH[1:]:
-        if mag < approx(bound):
-            return label
-    return "strong (no vanishing)"
+    mag, top = abs(approx(gradient)), abs(approx(largest))
+    if mag == 0 or top == 0:
+        return "zero (0%)"
+    ratio = mag / top
+    percent = f"{float(ratio) * 100:.3g}%"
+    for bound, label in STRENGTH:
+        if ratio < approx(bound):
+            return f"{label} ({percent})"
+    return f"strong ({percent})"
+
+
+STRENGTH_ROW = "gradient strength: |∂L/∂{0}| ÷ the largest"
 
 
 @dataclass
@@ -42,6 +54,12 @@ class Comparison:
     loss: str = "squared_error"
 
     @property
+    def largest_gradient(self):
+        """The largest |∂L/∂w| of the compared columns: what the strength row is judged against."""
+        from ..core.approx import approx
+        return max((abs(ex.grad(ex.focus)) for ex in self.examples.values()), key=approx)
+
+    @property
     def rows(self) -> list[dict]:
         """One dict per activation: its output a, local derivative da/dz, dL/dw, the gradient's
         strength and (with a learning rate) the updated weight.
@@ -50,11 +68,12 @@ class Comparison:
         1
         """
         out = []
+        largest = self.largest_gradient
         for name, ex in self.examples.items():
             from ..core.engine import public_form
             local = ex.derivation().local_step("a", "z").value
             row = {"activation": name, "a": ex.value("a"), "da/dz": public_form(local), "dL/dw": ex.grad(ex.focus),
-                   "strength": strength(local)}
+                   "strength": strength(ex.grad(ex.focus), largest)}
             if ex.lr is not None:
                 row["w_new"] = ex.update(ex.focus)
             out.append(row)
@@ -87,8 +106,11 @@ class Comparison:
         if first.lr is not None:
             rows.append([f"updated weight {focus} − η · ∂L/∂{focus}"] + [Value(ex.update(focus))
                                                           for ex in self.examples.values()])
-        rows.append(["gradient strength"] + [r["strength"] for r in self.rows])
+        rows.append([STRENGTH_ROW.format(focus)] + [r["strength"] for r in self.rows])
         s.tabulate(header, rows)
+        s.say(Sentence(f"The strength row compares each column's |∂L/∂{focus}| with the largest "
+                       f"of the compared ones: strong from 90%, moderate from 20%, weak from 1%, "
+                       f"vanishing below."))
         sections = [s]
         # the neuron every column shares, drawn once (its activation f, the shared values on it)
         from ..rendering.diagrams import diagram_section, shared_diagrams
