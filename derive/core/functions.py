@@ -213,17 +213,21 @@ def _relu_like(name: str, slope_neg: str, slope_at_kink: str | None = None):
             return Sentence(f"{name}' is 1 where the unit is active ({{0}}) and "
                             f"{slope_neg} elsewhere", (sp.StrictGreaterThan(arg, 0),))
         if at_kink:
-            return Sentence(f"{{0}} is exactly {name}'s kink; by convention (as in PyTorch) "
-                            f"{name}'(0) = {at_zero}", (Chain(arg, "=", Value(S.Zero)),))
+            # the convention itself is stated once, with the activation's definition
+            return Sentence(f"{{0}} is exactly {name}'s kink, where we take {name}'(0) = {at_zero}",
+                            (Chain(arg, "=", Value(S.Zero)),))
         if value.is_extended_positive:
             return Sentence(f"since {{0}}, the unit is active and {name}' = 1",
                             (Chain(arg, "=", Value(value), ">", Value(S.Zero)),))
         if value == 0:  # not a kink for these parameters (ELU with α = 1): the pieces meet smoothly
             return Sentence(f"at {{0}} the two pieces of {name} meet with the same slope, so "
                             f"{name}' is defined there", (Chain(arg, "=", Value(S.Zero)),))
-        gate = "passes no gradient" if slope_neg == "0" else f"passes only the slope {slope_neg}"
-        return Sentence(f"since {{0}}, the unit is inactive and {gate}",
-                        (Chain(arg, "=", Value(value), "<", Value(S.Zero)),))
+        below = (Chain(arg, "=", Value(value), "<", Value(S.Zero)),)
+        if slope_neg == "0":
+            return Sentence("since {0}, the unit is inactive and passes no gradient", below)
+        # a slope on the negative side still passes the gradient on: not "inactive"
+        return Sentence(f"since {{0}}, {name} is on its negative side, where {name}' = {slope_neg}",
+                        below)
     return justify
 
 
@@ -391,6 +395,23 @@ class FunctionSpec:
         return Chain(*items)
 
     @cached_property
+    def derivative_cases(self):
+        """f'(z) = … as printable math, a gate's rule also as cases, without the kink convention:
+        for a page whose next sentence states the convention (stated once per page).
+
+        >>> from derive.rendering.printing import printer_for
+        >>> printer_for("text").doprint(FUNCTIONS["relu"].derivative_cases)
+        "ReLU'(z) = 𝟙[z > 0] = 1 if z > 0, else 0"
+        """
+        from .derivation import Chain
+        rule = self.rule.items
+        items = list(rule)
+        cases = _as_cases(rule[-1])
+        if cases is not None:  # 𝟙[z > 0] = cases; a sum of gated terms reads better as cases alone
+            items = items[:-1] + ([] if _indicators(rule[-1]) > 1 else [rule[-1], "="]) + [cases]
+        return Chain(*items)
+
+    @cached_property
     def derivative(self):
         """f'(z) = … as printable math, from the SymPy class's ``fdiff``; a gate's rule also as
         cases, with its kink convention.
@@ -400,20 +421,15 @@ class FunctionSpec:
         "tanh'(z) = 1 − tanh²(z)"
         """
         from .derivation import Chain, Prime, Remark
-        rule = self.rule.items
-        items = list(rule)
-        cases = _as_cases(rule[-1])
-        if cases is not None:  # 𝟙[z > 0] = cases; a sum of gated terms reads better as cases alone
-            items = items[:-1] + ([] if _indicators(rule[-1]) > 1 else [rule[-1], "="]) + [cases]
         if self.kind != "activation" or not self.kinks:
-            return Chain(*items)
+            return self.derivative_cases
         # the value the rule gives at each kink, stated as the convention it is (ReLU'(0) = 0)
         values = tuple(Chain(Prime(self.name, _shown(k)), "=", _shown(v))
                        for k, v in kink_slopes(self) if v is not None)
         if not values:  # unbounded at every kink: no convention to state
-            return Chain(*items)
+            return self.derivative_cases
         holes = ", ".join(f"{{{i}}}" for i in range(len(values)))
-        return Chain(*items, Remark(holes + " by convention", values))
+        return Chain(*self.derivative_cases.items, Remark(holes + " by convention", values))
 
     @cached_property
     def quoted_rule(self):

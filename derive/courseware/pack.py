@@ -213,7 +213,7 @@ def definitions_of(ex) -> set:
         return {_key(b.math) for b in scratch.blocks if isinstance(b, Show)}
     from ..solutions.steps import functions_used
     used = functions_used(ex, "activation") + functions_used(ex, "loss")
-    return {_key(m) for spec, _, _ in used for m in (spec.definition, spec.derivative)}
+    return {_key(m) for spec, _, _ in used for m in (spec.definition, spec.derivative, spec.derivative_cases)}
 
 
 def _pointer(sentence, number: int) -> Sentence:

@@ -238,6 +238,18 @@ class _HandWritten:
         finally:
             self._print_level -= 1
 
+    def _arguments(self, expr, spec) -> str:
+        """A registry function's arguments; a numeric parameter after z (LeakyReLU's α) as the
+        decimal it was written as, 0.2 rather than 1/5, as the sentence "here α = 0.2" says it."""
+        out = []
+        for i, a in enumerate(expr.args):
+            text = None
+            if i >= 1 and spec is not None and spec.parameters and isinstance(a, sp.Rational) \
+                    and not a.is_Integer:
+                text = terminating_decimal(a, 6)
+            out.append(self._bare(a) if text is None else text.replace("-", self.MINUS))
+        return ", ".join(out)
+
     def _signed_join(self, texts) -> str:
         out = []
         for i, text in enumerate(texts):
@@ -452,7 +464,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
                 return super()._print_Function(expr, exp)
             finally:
                 self._bare_arg = None
-        args = ", ".join(self._bare(a) for a in expr.args)
+        args = self._arguments(expr, spec)
         name = spec.latex
         if exp is not None:
             name = f"{name}^{{{exp}}}"
@@ -521,7 +533,9 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         # a number before the indicator takes a dot: 0.1 · 𝟏[z ≤ 0], never 0.1𝟏 (read 0.11)
         indicator = bool(numerator) and isinstance(numerator[0], Indicator)
         sep = " \\cdot " if indicator else (dot if (values or coeff.is_Integer) else " ")
-        return f"{sign}{self._print(coeff)}{sep}{body}"
+        slope = terminating_decimal(coeff, 4) if indicator and not values and coeff.q != 1 else None
+        # a gate's slope as the decimal α is given as (0.2, not 1/5), the same in every format
+        return f"{sign}{slope or self._print(coeff)}{sep}{body}"
 
     def _print_Pow(self, expr):
         if expr.exp == 1:  # a power rule's x^(2−1), kept unevaluated: x
@@ -907,7 +921,7 @@ class TextPrinter(_HandWritten, StrPrinter):
 
     def _print_Function(self, expr):
         spec = BY_CLASS.get(type(expr))
-        args = ", ".join(self._bare(a) for a in expr.args)
+        args = self._arguments(expr, spec)
         if isinstance(expr, sp.exp):
             arg = expr.args[0]  # e^(1/2), not e^1/2 (which reads back as e/2)
             simple = arg.is_Atom and not args.startswith("−") and not (arg.is_Rational and not arg.is_Integer)
@@ -969,9 +983,13 @@ class TextPrinter(_HandWritten, StrPrinter):
         if not body:
             return sign + c
         if coeff.q != 1 and not denominator:
+            gate = bool(numerator) and isinstance(numerator[0], Indicator)
+            slope = terminating_decimal(coeff, 4) if gate and not values else None
+            if slope is not None:  # 0.2·𝟙[z ≤ 0]: a gate's slope as the decimal α is given as
+                return f"{sign}{slope}·{body}"
             vulgar = _VULGAR.get((int(coeff.p), int(coeff.q)))
-            if vulgar and not values:
-                return f"{sign}{vulgar}{body}"
+            if vulgar and not values:  # ⅓·𝟙[z ≤ 0]: a dot before the indicator, as tex/html
+                return f"{sign}{vulgar}{'·' if gate else ''}{body}"
             if not values and _decimal_coefficient(coeff):
                 return f"{sign}{c}·{body}"  # 0.1·𝟙[z ≤ 0], as the user wrote the slope
             if not values:

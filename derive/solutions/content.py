@@ -74,9 +74,14 @@ def parameters_said(spec, values) -> str:
     >>> parameters_said(FUNCTIONS["elu"], ()), parameters_said(FUNCTIONS["leaky_relu"], (sp.Rational(1, 10),))
     ('; here α = 1', '; here α = 0.1')
     """
-    from ..core.numbers import format_number
+    from ..core.numbers import format_number, terminating_decimal
     values = list(values) + list(spec.defaults[len(values):])
-    chosen = [f"{name} = {format_number(value, 4).replace('-', '−')}"
+
+    def said(value):  # as the formulas print it: 0.2 as given, 1/3 exact (never ≈ 0.3333)
+        if isinstance(value, sp.Rational) and terminating_decimal(value, 6) is None:
+            return f"{value.p}/{value.q}"
+        return format_number(value, 4)
+    chosen = [f"{name} = {said(value).replace('-', '−')}"
               for name, value in zip(spec.parameters, values) if value is not None and value.is_number]
     return "; here " + ", ".join(chosen) if chosen else ""
 
@@ -149,12 +154,14 @@ def build_generic(ex, parameters=None) -> Content:
             s.say(Sentence(spec.description[0].upper() + spec.description[1:] + said + ":"))
             s.show(spec.definition)
             s.say(Sentence("Its derivative:"))
-            s.show(spec.derivative)
+            kink = None
             if spec.kinks:
                 given = [d.at(a) for a in application.args[1:]] if not ex.symbolic else None
                 kink = kink_sentence(spec, given)
-                if kink is not None:
-                    s.say(kink)
+            # the convention is stated once: in the kink sentence when there is one
+            s.show(spec.derivative if kink is None else spec.derivative_cases)
+            if kink is not None:
+                s.say(kink)
         sections.append(s)
 
     # 1b. The losses called in the equations (L = binary_cross_entropy(a, y)).

@@ -10,6 +10,9 @@ from ..core.functions import Sentence
 from .steps import activations_used
 
 SMALL_LOCAL_GRADIENT = sp.Rational(1, 100)  # below this an activation is called saturated
+# A gate's slope on its negative side lets "little" gradient through only below this factor (a
+# leaky ReLU with α = 0.01, ELU far left); 0.2 or 0.6 scales the gradient, it does not stop it.
+LITTLE_FACTOR = sp.Rational(1, 10)
 LARGE_GRADIENT = 100
 
 
@@ -44,6 +47,34 @@ def _local_rule(spec, extra: tuple) -> sp.Expr:
     return sp.diff(spec.function(_U, *extra), _U)
 
 
+def _negative_side(spec, app, d, arg, z, local, slope) -> Sentence:
+    """A gate at z ≤ 0, said as its slope there makes true: a slope of 0 passes nothing (a unit
+    that stays there is dead), a slope below ``LITTLE_FACTOR`` little, a slope of at least 1 all
+    of it, and any other slope scales the gradient by itself. Only a slope of 0 is "inactive"."""
+    name = spec.unicode
+    where = (Chain(arg, "=", Value(sp.S.Zero)) if z == 0
+             else Chain(arg, "=", Value(z), "<", Value(sp.S.Zero)))
+    params = [d.at(a) for a in app.args[1:]]
+    at_kink = z == 0 and spec.convention and (spec.kink is None or spec.kink([z, *params]))
+    # the convention itself is stated once per page, with the activation's definition
+    kink = ", its kink" if at_kink else ""
+    if local == 0:
+        return Sentence(
+            f"{name} is inactive for this input ({{0}}{kink}): its local derivative is {{1}}, so no "
+            f"gradient reaches the weights before it. A unit that is inactive for every input "
+            f"never learns again: a 'dead' neuron.", (where, slope))
+    side = "where its two pieces meet" if z == 0 else "on its negative side"
+    size = magnitude(local)
+    if size >= 1:  # ELU with α ≥ 1 near 0: nothing is lost
+        joint, verdict = ", yet", ": the gradient passes on at full strength"
+    elif size < LITTLE_FACTOR:
+        joint, verdict = ":", ", below 0.1, so little gradient reaches the weights before it"
+    else:
+        joint, verdict = ":", ", so every gradient flowing back through it is scaled by that factor"
+    return Sentence(f"{name} is {side} for this input ({{0}}{kink}){joint} its local derivative "
+                    f"is {{1}}{verdict}.", (where, slope))
+
+
 def observations(ex, d) -> list:
     """Sentences a lecturer would add, generated from the values and the registry's facts about
     each activation (never canned, never keyed by an activation's name)."""
@@ -60,25 +91,8 @@ def observations(ex, d) -> list:
                     f"{name} is active for this input ({{0}}): its local derivative is {{1}}, so it "
                     f"passes the gradient on unchanged — no vanishing gradient here.",
                     (Chain(arg, "=", Value(z), ">", Value(sp.S.Zero)), slope)))
-            else:
-                none = spec.inactive_slope == "0"
-                where = (Chain(arg, "=", Value(sp.S.Zero)) if z == 0
-                         else Chain(arg, "=", Value(z), "<", Value(sp.S.Zero)))
-                params = [d.at(a) for a in app.args[1:]]
-                at_kink = z == 0 and spec.convention and (spec.kink is None or spec.kink([z, *params]))
-                kink = f" (the kink: by convention {spec.convention})" if at_kink else ""
-                if not none and magnitude(local) >= 1:  # ELU with α ≥ 1 near 0: nothing is lost
-                    side = ("where its two pieces meet" if z == 0 else "on its negative side")
-                    out.append(Sentence(
-                        f"{name} is {side} for this input ({{0}}), yet its local derivative is "
-                        f"{{1}}: the gradient passes on at full strength.", (where, slope)))
-                    continue
-                out.append(Sentence(
-                    f"{name} is inactive for this input ({{0}}){kink}: its local derivative is {{1}}, "
-                    f"so {'no' if none else 'little'} gradient reaches the weights before it."
-                    + (" A unit that is inactive for every input never learns again: a 'dead' "
-                       "neuron." if none else ""),
-                    (where, slope)))
+                continue
+            out.append(_negative_side(spec, app, d, arg, z, local, slope))
         elif spec.saturation_bound is not None:
             bound = Chain(Prime(spec.name, sp.Symbol("z")), "≤", spec.saturation_bound)
             if magnitude(local) < SMALL_LOCAL_GRADIENT:
