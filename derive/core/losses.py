@@ -44,6 +44,20 @@ class LossSpec:
     class_targets: bool = False  # targets may be 0-based class indices (cross-entropy)
     tensor: str | None = None  # the tensor function computing it over a batch, if any
     mean: bool = False  # the mean over the outputs (written …/n), and over a batch's entries
+    over_outputs: str = ""  # how several outputs combine ("summed over outputs"), said only
+    # when there are several (a single-output neuron's loss is summed over nothing)
+    remark: str = ""  # said after it in brackets ("its derivative is a − y")
+
+    def described(self, outputs: int = 1) -> str:
+        """Its description for a network with ``outputs`` outputs.
+
+        >>> LOSSES["squared_error"].described(1), LOSSES["squared_error"].described(3)
+        ('squared error', 'squared error, summed over outputs')
+        """
+        text = self.description
+        if outputs > 1 and self.over_outputs:
+            text += ", " + self.over_outputs
+        return text + (f" ({self.remark})" if self.remark else "")
 
     def formula(self, a, y) -> sp.Expr:
         """The loss of one output, evaluated by SymPy: (a − y)², ½(a − y)² …"""
@@ -152,17 +166,19 @@ def register(spec: LossSpec) -> LossSpec:
     return spec
 
 
-register(LossSpec("squared_error", _residual_squared, "squared error, summed over outputs",
-                  residual=True, squared=True))
-register(LossSpec("half_squared_error", _residual_squared,
-                  "half squared error, summed over outputs (its derivative is a − y)",
-                  scale=lambda n: S.Half, residual=True, squared=True))
-register(LossSpec("mse", _residual_squared, "mean squared error over outputs",
-                  scale=lambda n: sp.Rational(1, n), residual=True, squared=True, mean=True))
-register(LossSpec("binary_cross_entropy", _bce, "binary cross-entropy (a is a probability in (0, 1))"))
+register(LossSpec("squared_error", _residual_squared, "squared error",
+                  residual=True, squared=True, over_outputs="summed over outputs"))
+register(LossSpec("half_squared_error", _residual_squared, "half squared error",
+                  scale=lambda n: S.Half, residual=True, squared=True,
+                  over_outputs="summed over outputs", remark="its derivative is a − y"))
+register(LossSpec("mse", _residual_squared, "mean squared error",
+                  scale=lambda n: sp.Rational(1, n), residual=True, squared=True, mean=True,
+                  over_outputs="averaged over outputs"))
+register(LossSpec("binary_cross_entropy", _bce, "binary cross-entropy",
+                  remark="a is a probability in (0, 1)", over_outputs="summed over outputs"))
 register(LossSpec("absolute_error",
                   lambda a, y: sp.Abs(_as_written(a, sp.Mul(-1, y, evaluate=False)), evaluate=False),
-                  "absolute error, summed over outputs", residual=True))
+                  "absolute error", residual=True, over_outputs="summed over outputs"))
 register(LossSpec("cross_entropy", lambda p, y: sp.Mul(y, sp.log(p), evaluate=False),
                   "cross-entropy of probabilities p (a softmax output) and a one-hot target or "
                   "class index; the mean over a batch", class_targets=True, tensor="cross_entropy",

@@ -199,7 +199,8 @@ def build_generic(ex, parameters=None) -> Content:
                                      (Chain(sp.Symbol("eta"), "=", Value(ex.lr)),)))
     loss_name = ex.meta.get("loss")
     if loss_name in LOSSES:
-        s.say(Sentence(f"The loss is the {LOSSES[loss_name].description}."))
+        outputs = (ex.meta.get("widths") or [1])[-1]  # a neuron and a chain have one output
+        s.say(Sentence(f"The loss is the {LOSSES[loss_name].described(outputs)}."))
     sections.append(s)
 
     # 3. Forward pass.
