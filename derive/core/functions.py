@@ -351,6 +351,8 @@ class FunctionSpec:
     parameters: tuple = ()  # names of the optional arguments after z, as printed ("α",)
     justify_call: Callable | None = None  # (application, argument values, wrt) -> Sentence,
     # for functions whose justification needs every argument (max, min: which one wins)
+    over_entries: str = ""  # a loss over whole tensors, in the equation language with {0} {1}
+    # its arguments: what to write when a matrix target is given to the one-output loss
     slips: tuple = ()  # common hand slips in f'(z), for diagnosing answers: pairs (what went
     # wrong, the wrong f'(z) in the equation language over z), e.g. ("the square was forgotten",
     # "1 - tanh(z)")
@@ -795,6 +797,16 @@ _LOSS_FORMS = {  # where a loss's own formula reads worse than a textbook's (|r|
         forms=lambda a, y: (sp.Mul(-1, _as_written(y * sp.log(a), (1 - y) * sp.log(1 - a)),
                                    evaluate=False),)),
 }
+# Each loss over every entry of a matrix prediction and target, as PyTorch's losses reduce
+# (mse_loss, l1_loss, binary_cross_entropy: the mean of the entries): the spelling an error
+# offers when a matrix target is handed to the one-output function.
+_OVER_ENTRIES = {
+    "squared_error": "sum(({0} - {1})**2)",
+    "half_squared_error": "0.5*sum(({0} - {1})**2)",
+    "mse": "mean(({0} - {1})**2)",
+    "absolute_error": "mean(abs({0} - {1}))",
+    "binary_cross_entropy": "mean(-({1}*log({0}) + (1 - {1})*log(1 - {0})))",
+}
 for _name, _cls, _latex, _text, _torch, _variables, _wrt, _description in _LOSS_ENTRIES:
     _convention = {"hinge": "at the margin y·s = 1 the gradient is that of the linear piece, "
                             "∂/∂s = −y (as PyTorch's hinge_embedding_loss and scikit-learn's hinge)",
@@ -805,7 +817,7 @@ for _name, _cls, _latex, _text, _torch, _variables, _wrt, _description in _LOSS_
         variables=_variables, wrt=_wrt, **_LOSS_FORMS.get(_name, {}),
         defaults=(S.One,) if _name == "huber" else (),
         kink=_margin if _name == "hinge" else (_zero_kink_residual if _name == "absolute_error" else None),
-        convention=_convention))
+        convention=_convention, over_entries=_OVER_ENTRIES.get(_name, "")))
 
 
 

@@ -1670,6 +1670,14 @@ class ShapeEvaluation:
             value = a.value if isinstance(a, Num) else None
             if value is None and self.given is not None and isinstance(a, Name) and site.shapes[i] == ():
                 value = self.given[a.id].item() if a.id in self.given else None
+            if site.shapes[i] != () and spec.over_entries and len(tree.args) == 2:
+                # a one-output loss handed a matrix target: the spelling over every entry
+                written = [source_text(b) for b in tree.args]
+                written = [w if w.isidentifier() else f"({w})" for w in written]
+                raise GraphError(f"line {eq.line}: `{tree.func}` takes one prediction and one "
+                                 f"target, and `{source_text(a)}` is {shape_text(site.shapes[i])}"
+                                 f"; for the loss over every entry write "
+                                 f"`{spec.over_entries.format(*written)}`")
             if site.shapes[i] != () or value is None or not value.is_Rational:
                 raise GraphError(f"line {eq.line}: argument {i + 1} of `{tree.func}` must be a "
                                  f"number (it is applied to every entry of the first)")
