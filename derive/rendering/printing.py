@@ -1120,7 +1120,8 @@ class TextPrinter(_HandWritten, StrPrinter):
         base, index = self._print(e.args[0]), self._index(e.args[1], "").replace(" ", "")
         if all(c in _SUBSCRIPT for c in index):  # θₜ₋₁, wᵢ
             return base + "".join(_SUBSCRIPT[c] for c in index)
-        return f"{base}_{index}"
+        # a compound subscript bracketed: p_(y+1), p_(y_b,b), never p_y+1 (read as p_y + 1)
+        return f"{base}_{index}" if index.isalnum() else f"{base}_({index})"
 
     def _print_Hat(self, e):
         return self._print(e.args[0]) + "\u0302"

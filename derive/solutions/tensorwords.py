@@ -18,11 +18,28 @@ def _calls(ex, func: str) -> list:
     return [eq for eq in ex.graph.equations if isinstance(eq.tree, Call) and eq.tree.func == func]
 
 
+def index_base(ex) -> int:
+    """Where the document's entries and examples are numbered from: 0 under the notation preset
+    ``index_base: 0``, else 1. A class index counts from 0 in either (PyTorch's targets)."""
+    return 0 if (getattr(ex, "notation", None) or {}).get("index_base") == 0 else 1
+
+
+def _class_indices(ex, eq) -> bool:
+    """True when the cross-entropy ``eq``'s target holds class indices (not one-hot rows)."""
+    y = eq.tree.args[1]
+    return isinstance(y, Name) and ex.is_index(y.id)
+
+
 def add_definitions(ex, s) -> None:
     """The softmax and cross-entropy of ``ex`` defined (one each), each a sentence and its
-    display, in the section ``s`` that lists the computation."""
+    display, in the section ``s`` that lists the computation. Entries and examples are
+    numbered from the document's index base; a class index y counts from 0 (as in PyTorch),
+    so with entries numbered from 1 the class's probability is entry y + 1, and it is written
+    so: −log p_{y+1}."""
     j, i, k, b = sp.symbols("j i k b")
     z = sp.Symbol("z")
+    base = index_base(ex)
+    last = k if base == 1 else k - 1
     for eq in (_calls(ex, "softmax") + _calls(ex, "log_softmax"))[:1]:
         arg = eq.tree.args[0]
         line = (Chain(sp.Symbol(eq.name), "=", sp.Function(eq.tree.func)(sp.Symbol(arg.id))),) \
@@ -31,7 +48,7 @@ def add_definitions(ex, s) -> None:
         s.say(Sentence(f"The softmax turns each {unit} of scores into probabilities that sum to 1"
                        + (" (here {0})" if line else "") + ":", line))
         s.show(Chain(Indexed(sp.Function("softmax")(z), i), "=",
-                     sp.exp(Indexed(z, i)) / SumOver(sp.exp(Indexed(z, j)), j, 1, k)))
+                     sp.exp(Indexed(z, i)) / SumOver(sp.exp(Indexed(z, j)), j, base, last)))
     for eq in _calls(ex, "cross_entropy")[:1]:
         rows = _rows(ex, eq)
         batch = _batch(ex, eq)
@@ -39,17 +56,27 @@ def add_definitions(ex, s) -> None:
         names = tuple(Chain(generic, "=", sp.Symbol(a.id)) for generic, a in zip((p, y), eq.tree.args)
                       if isinstance(a, Name) and a.id != generic.name)  # the lines' own names
         given = (" (here " + " and ".join(f"{{{n + 3}}}" for n in range(len(names))) + ")") if names else ""
+        indices = _class_indices(ex, eq)
+        # the class's entry of p: y itself when entries count from 0 as class indices do, y + 1
+        # when they count from 1 (one-hot targets name no number: their class is the 1 entry)
+        shift = 1 if indices and base == 1 else 0
+        counted = (":" if not indices else
+                   ". The class index {1} counts from 0, as in PyTorch, so the probability of "
+                   "class {1} is entry {1} + 1 of {0}:" if shift else
+                   ". The class index {1} counts from 0, as the entries of {0} do:")
         if batch == 1:
             s.say(Sentence("The cross-entropy" + given + " is the negative log of the probability "
-                           "{0} gives the example's class {1}:", (p, y, b, *names)))
-            s.show(Chain(sp.Symbol(eq.name), "=", -sp.log(Indexed(p, y))))
+                           "{0} gives the example's class {1}" + counted, (p, y, b, *names)))
+            s.show(Chain(sp.Symbol(eq.name), "=", -sp.log(Indexed(p, y + shift))))
             continue
         s.say(Sentence("The cross-entropy" + given + " is the mean, over the examples {2} of the "
                        "batch, of the negative log of the probability {0} gives each example's "
-                       "class {1}:", (p, Indexed(y, b), b, *names)))
+                       "class {1}" + counted, (p, Indexed(y, b), b, *names)))
         # p_{b,y_b} when the examples are the rows, p_{y_b,b} when they are the columns
-        term = sp.log(Indexed(p, sp.Tuple(b, Indexed(y, b)) if rows else sp.Tuple(Indexed(y, b), b)))
-        s.show(Chain(sp.Symbol(eq.name), "=", sp.Mul(sp.Rational(-1, batch), SumOver(term, b, 1, batch),
+        cls = Indexed(y, b) + shift
+        term = sp.log(Indexed(p, sp.Tuple(b, cls) if rows else sp.Tuple(cls, b)))
+        s.show(Chain(sp.Symbol(eq.name), "=", sp.Mul(sp.Rational(-1, batch),
+                                                     SumOver(term, b, base, batch - 1 + base),
                                                      evaluate=False)))
 
 
