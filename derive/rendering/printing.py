@@ -533,7 +533,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         # a number before the indicator takes a dot: 0.1 · 𝟏[z ≤ 0], never 0.1𝟏 (read 0.11)
         indicator = bool(numerator) and isinstance(numerator[0], Indicator)
         sep = " \\cdot " if indicator else (dot if (values or coeff.is_Integer) else " ")
-        slope = terminating_decimal(coeff, 4) if indicator and not values and coeff.q != 1 else None
+        slope = terminating_decimal(coeff, 4) if indicator and coeff.q != 1 else None
         # a gate's slope as the decimal α is given as (0.2, not 1/5), the same in every format
         return f"{sign}{slope or self._print(coeff)}{sep}{body}"
 
@@ -984,9 +984,9 @@ class TextPrinter(_HandWritten, StrPrinter):
             return sign + c
         if coeff.q != 1 and not denominator:
             gate = bool(numerator) and isinstance(numerator[0], Indicator)
-            slope = terminating_decimal(coeff, 4) if gate and not values else None
+            slope = terminating_decimal(coeff, 4) if gate else None
             if slope is not None:  # 0.2·𝟙[z ≤ 0]: a gate's slope as the decimal α is given as
-                return f"{sign}{slope}·{body}"
+                return f"{sign}{slope}{' · ' if values else '·'}{body}"
             vulgar = _VULGAR.get((int(coeff.p), int(coeff.q)))
             if vulgar and not values:  # ⅓·𝟙[z ≤ 0]: a dot before the indicator, as tex/html
                 return f"{sign}{vulgar}{'·' if gate else ''}{body}"
