@@ -162,7 +162,7 @@ def test_a_registered_activation_gets_printed_formulas_for_free():
         assert LATEX.doprint(spec.derivative) == (r"\operatorname{swish2}'(z) = 2 z \sigma\left(2 z\right) "
                                                   r"\left(1 - \sigma\left(2 z\right)\right) + \sigma\left(2 z\right)")
         gate = derive.register_activation("half_gate", "relu(z)/2")
-        assert TEXT.doprint(gate.derivative) == "half_gate'(z) = ½𝟙[z > 0] = 1/2 if z > 0, else 0 (half_gate'(0) = 0 by convention)"
+        assert TEXT.doprint(gate.derivative) == "half_gate'(z) = ½·𝟙[z > 0] = 1/2 if z > 0, else 0 (half_gate'(0) = 0 by convention)"
         leaky = derive.register_activation("leaky_where", "where(z > 0, z, 0.1*z)")
         assert TEXT.doprint(leaky.definition) == "leaky_where(z) = z if z > 0, else 0.1·z"
         assert LATEX.doprint(leaky.definition) == (r"\operatorname{leaky\_where}(z) = "

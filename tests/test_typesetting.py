@@ -81,7 +81,9 @@ def test_softmax_and_cross_entropy_are_defined_and_the_batch_mean_written_out():
     assert "The softmax turns each column of scores into probabilities that sum to 1" in text
     assert "softmax(z)ᵢ = e^(zᵢ)/Σ_{j=1..k} e^(zⱼ)" in text
     assert "The cross-entropy (here p = a2 and y = Y) is the mean, over the examples b of the batch" in text
-    assert "class y_b: L = −⅓Σ_{b=1..3} log(p_y_b,b)" in text
+    # y_b counts from 0 (PyTorch's class indices) and the entries from 1: entry y_b + 1
+    assert ("class y_b. The class index y_b counts from 0, as in PyTorch, so the probability of "
+            "class y_b is entry y_b + 1 of p: L = −⅓Σ_{b=1..3} log(p_(y_b+1,b))") in text
     # the three probabilities of the targets' classes (Y = 0, 2, 1), read off a2 above
     m = re.search(r"L = CE\(a2, Y\) = −\(1/3\) · \(log\(([\d.]+)\) \+ log\(([\d.]+)\) \+ log\(([\d.]+)\)\) ≈ ([\d.]+)", text)
     assert m, text[text.index("L is a number"):][:200]
@@ -122,7 +124,7 @@ def test_the_batch_mean_reads_the_examples_along_the_batch_convention(batch, row
     unit = "row" if rows else "column"
     assert f"The softmax turns each {unit} of scores into probabilities" in text
     frac = {2: "½", 3: "⅓", 4: "¼"}[batch]
-    index = "p_b,y_b" if rows else "p_y_b,b"
+    index = "p_(b,y_b+1)" if rows else "p_(y_b+1,b)"  # class y_b (from 0) is entry y_b + 1
     assert f"L = −{frac}Σ_{{b=1..{batch}}} log({index})" in text, text[:1500]
     P = np.array(ex.value("p"), dtype=float)
     right = [P[b, y[b]] if rows else P[y[b], b] for b in range(batch)]

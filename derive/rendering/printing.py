@@ -533,7 +533,7 @@ class LatexPrinter(_HandWritten, _SympyLatex):
         # a number before the indicator takes a dot: 0.1 · 𝟏[z ≤ 0], never 0.1𝟏 (read 0.11)
         indicator = bool(numerator) and isinstance(numerator[0], Indicator)
         sep = " \\cdot " if indicator else (dot if (values or coeff.is_Integer) else " ")
-        slope = terminating_decimal(coeff, 4) if indicator and coeff.q != 1 else None
+        slope = terminating_decimal(coeff, 4) if indicator and coeff.q % 5 == 0 else None
         # a gate's slope as the decimal α is given as (0.2, not 1/5), the same in every format
         return f"{sign}{slope or self._print(coeff)}{sep}{body}"
 
@@ -984,7 +984,8 @@ class TextPrinter(_HandWritten, StrPrinter):
             return sign + c
         if coeff.q != 1 and not denominator:
             gate = bool(numerator) and isinstance(numerator[0], Indicator)
-            slope = terminating_decimal(coeff, 4) if gate else None
+            # a fifth or a tenth as written (0.2, 0.05); ½ and ¼ stay the fractions they read as
+            slope = terminating_decimal(coeff, 4) if gate and coeff.q % 5 == 0 else None
             if slope is not None:  # 0.2·𝟙[z ≤ 0]: a gate's slope as the decimal α is given as
                 return f"{sign}{slope}{' · ' if values else '·'}{body}"
             vulgar = _VULGAR.get((int(coeff.p), int(coeff.q)))
