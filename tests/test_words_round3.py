@@ -171,7 +171,7 @@ def test_quoted_elu_example_is_no_longer_inactive():
 
 # -- 11: the gate's slope as written, a dot before the indicator, the convention once --
 
-@pytest.mark.parametrize("alpha,shown,dot", [("0.2", "0.2", "0.2·𝟙[z ≤ 0]"), ("0.25", "0.25", "0.25·𝟙[z ≤ 0]"),
+@pytest.mark.parametrize("alpha,shown,dot", [("0.2", "0.2", "0.2·𝟙[z ≤ 0]"), ("0.25", "0.25", "¼·𝟙[z ≤ 0]"),
                                              ("1/3", "1/3", "⅓·𝟙[z ≤ 0]"), ("0.01", "0.01", "0.01·𝟙[z ≤ 0]")])
 @pytest.mark.parametrize("xv", [3, -2])
 def test_leaky_slope_printed_as_given_with_a_dot(alpha, shown, dot, xv):
