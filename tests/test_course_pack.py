@@ -238,8 +238,10 @@ def _shared_pack(tmp_path, sections):
     (["n1.yaml", "t.yaml", "n2.yaml"], [SIGMOID, BCE, SOFTMAX], ["As defined in Section 1."] * 2),
     # two tensor sections sharing softmax and cross-entropy, and a chain of σ before a σ neuron
     (["t.yaml", SOFTMAX_NET, SIGMOID_CHAIN, "n1.yaml"], [SOFTMAX, SIGMOID, BCE],
+     # (the cross-entropy is stated again: Section 1's target is one-hot, Part 2's a class index
+     # counted from 0, so its p entry is y + 1 — another formula, not a repeat)
      ["(here $a_{2} = \\mathrm{softmax}\\left(z_{2}\\right)$), as defined in Section 1.",
-      "gives the example's class $y$, as defined in Section 1.", "As defined in Section 3."]),
+      "As defined in Section 3."]),
     # the neuron first: the chain's sentence stating σ points back instead
     (["n1.yaml", SIGMOID_CHAIN, "t.yaml"], [SIGMOID, BCE, SOFTMAX],
      ["$\\sigma(z)$ and its derivative are as defined in Section 1."]),

@@ -43,7 +43,7 @@ def write_atomic(path, data, force: bool = False) -> Path:
     path = Path(path)
     check_replaceable(path)
     if path.exists() and not force:
-        raise OutputExists(f"{path} exists; pass --force (in Python: force=True) to overwrite it")
+        raise OutputExists(f"{path} exists; pass --force to overwrite it")
     if path.is_dir():
         raise DeriveError(f"{path} is a folder; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)

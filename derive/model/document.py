@@ -174,8 +174,12 @@ def _to_format(fmt) -> callable:
                            paper=paper, notes=notes)
         if path is None:
             return data
+        from ..core.errors import OutputExists
         from ..io.files import write_atomic  # atomic; an existing file only with force=True
-        return write_atomic(path, data, force)
+        try:
+            return write_atomic(path, data, force)
+        except OutputExists as refused:  # said in Python's words, not the command line's
+            raise OutputExists(str(refused).replace("pass --force", "pass force=True")) from None
 
     method.__name__ = method.__qualname__ = f"to_{name}"
     kind = ("bytes" if fmt.binary else "a string")
