@@ -107,10 +107,7 @@ class Comparison:
             rows.append([f"updated weight {focus} − η · ∂L/∂{focus}"] + [Value(ex.update(focus))
                                                           for ex in self.examples.values()])
         rows.append([STRENGTH_ROW.format(focus)] + [r["strength"] for r in self.rows])
-        s.tabulate(header, rows)
-        s.say(Sentence(f"The strength row compares each column's |∂L/∂{focus}| with the largest "
-                       f"of the compared ones: strong from 90%, moderate from 20%, weak from 1%, "
-                       f"vanishing below."))
+        s.tabulate(header, rows)  # the strength row's label and percentages say what it measures
         sections = [s]
         # the neuron every column shares, drawn once (its activation f, the shared values on it)
         from ..rendering.diagrams import diagram_section, shared_diagrams
