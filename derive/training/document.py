@@ -24,6 +24,19 @@ from .observations import observations
 
 TABLE_STEPS = 8  # per-step tables shown in full; longer runs show the first and last ones
 
+
+def mend_with_a_digit(room, carry: dict, holds) -> bool:
+    """One more digit in the least-carried cell of ``room`` that makes ``holds()`` true, if one
+    does; else one more in each. Whether any cell was given a digit."""
+    for cell in sorted(room, key=lambda c: carry.get(c, 0)):
+        carry[cell] = carry.get(cell, 0) + 1
+        if holds():
+            return True
+        carry[cell] -= 1
+    for cell in room:
+        carry[cell] = carry.get(cell, 0) + 1
+    return bool(room)
+
 def _rate(tr):
     rates = list(dict.fromkeys(tr.hyper.lr.values()))
     return rates[0] if len(rates) == 1 else None
@@ -196,15 +209,7 @@ def _worked_carries(per_entry: list, g1, precision: int) -> tuple[dict, set]:
                     room = sorted(((printed[sym], e) for sym in line.values if sym in printed
                                    and carry.get((printed[sym], e), 0) < MATRIX_CARRY),
                                   key=lambda c: carry.get(c, 0))
-                    for cell in room:
-                        carry[cell] = carry.get(cell, 0) + 1
-                        if not fails(e, k):
-                            break
-                        carry[cell] -= 1
-                    else:
-                        for cell in room:
-                            carry[cell] = carry.get(cell, 0) + 1
-                    changed = changed or bool(room)
+                    changed = mend_with_a_digit(room, carry, lambda: not fails(e, k)) or changed
             if not changed:
                 break
         return {(k, e) for e, lines in enumerate(per_entry) for k in range(len(lines))
@@ -370,15 +375,7 @@ def _table_carries(tr, listed: list, precision: int) -> dict:
                         continue
                     # one more digit in the one number that mends the row, if one does; else in each
                     room = [cell for cell in row.inputs[target] if carry.get(cell, 0) < MAX_CARRY]
-                    for cell in sorted(room, key=lambda c: carry.get(c, 0)):
-                        carry[cell] = carry.get(cell, 0) + 1
-                        if holds(row, target):
-                            break
-                        carry[cell] -= 1
-                    else:
-                        for cell in room:
-                            carry[cell] = carry.get(cell, 0) + 1
-                    changed = changed or bool(room)
+                    changed = mend_with_a_digit(room, carry, lambda: holds(row, target)) or changed
             if not changed:
                 break
         return {target for row in rows for target in row.inputs if target not in skipped and not holds(row, target)}
