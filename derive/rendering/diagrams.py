@@ -394,6 +394,174 @@ def _heights(d: Diagram) -> dict:
     return heights
 
 
+# --- Edge routing and label placement (shared by SVG and TikZ) -------------------------------
+# Both writers lay the same diagram out in their own units (SVG pixels, TikZ centimetres), with
+# y growing downwards here (TikZ negates it). An edge whose straight line would pass through a
+# node or its caption (a skip edge, u → L past p) bends into a cubic Bézier above or below the
+# columns it crosses, the least bend that clears them; its labels then go where along it they
+# overlap no other label, node or caption (boxes estimated from text length × font size).
+
+
+@dataclass(frozen=True)
+class Box:
+    """What an edge must not cross and a label must not cover: a node (``round``: its circle of
+    radius ``hw``) or a caption, centred at (x, y) with half-width ``hw`` and half-height ``hh``."""
+    x: float
+    y: float
+    hw: float
+    hh: float
+    owner: str  # the node it belongs to (an edge may touch its own endpoints)
+    round: bool = False
+
+    def hits(self, px: float, py: float, margin: float) -> bool:
+        if self.round:
+            return math.hypot(px - self.x, py - self.y) < self.hw + margin
+        return abs(px - self.x) < self.hw + margin and abs(py - self.y) < self.hh + margin
+
+    def corners(self) -> list:
+        return [(self.x + sx * self.hw, self.y + sy * self.hh) for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One edge as drawn: ``points`` its straight segment (2) or Bézier (start, two controls,
+    end), each from node border to node border; ``labels`` (kind, text, t, corners) with t the
+    curve parameter the label sits at (TikZ's ``pos``) and its box's four corners."""
+    edge: DEdge
+    points: tuple
+    labels: tuple = ()
+
+    @property
+    def curved(self) -> bool:
+        return len(self.points) == 4
+
+    def at(self, t: float) -> tuple:
+        return _bezier(self.points, t)
+
+    def angle(self, t: float) -> float:
+        """The direction (degrees, y downwards) of the edge at t."""
+        dx, dy = _tangent(self.points, t)
+        return math.degrees(math.atan2(dy, dx))
+
+    def samples(self, step: float) -> list:
+        (x0, y0), (x1, y1) = self.points[0], self.points[-1]
+        n = max(16, int(3 * math.hypot(x1 - x0, y1 - y0) / step) + 1)
+        return [self.at(i / n) for i in range(n + 1)]
+
+
+def _bezier(points, t: float) -> tuple:
+    if len(points) == 2:
+        (x0, y0), (x1, y1) = points
+        return x0 + (x1 - x0) * t, y0 + (y1 - y0) * t
+    s = 1 - t
+    weights = (s ** 3, 3 * s * s * t, 3 * s * t * t, t ** 3)
+    return (sum(w * p[0] for w, p in zip(weights, points)), sum(w * p[1] for w, p in zip(weights, points)))
+
+
+def _tangent(points, t: float) -> tuple:
+    if len(points) == 2:
+        return points[1][0] - points[0][0], points[1][1] - points[0][1]
+    s = 1 - t
+    weights = (-3 * s * s, 3 * s * s - 6 * s * t, 6 * s * t - 3 * t * t, 3 * t * t)
+    return (sum(w * p[0] for w, p in zip(weights, points)), sum(w * p[1] for w, p in zip(weights, points)))
+
+
+def _border(box: Box, toward: tuple) -> tuple:
+    """The point where the ray from a node's centre toward ``toward`` leaves its circle or box."""
+    dx, dy = toward[0] - box.x, toward[1] - box.y
+    length = math.hypot(dx, dy) or 1.0
+    if box.round:
+        return box.x + dx / length * box.hw, box.y + dy / length * box.hw
+    scale = min(box.hw / abs(dx) if dx else math.inf, box.hh / abs(dy) if dy else math.inf)
+    return box.x + dx * scale, box.y + dy * scale
+
+
+# labels tried at these places along an edge, the middle first
+LABEL_PLACES = (0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74, 0.2, 0.8)
+
+
+def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin: float) -> list:
+    """The drawn ``Route`` of every edge. ``nodes``: name -> its ``Box``; ``obstacles``: every
+    node's box and caption; ``label_box(kind, text)`` -> (half-width, top, bottom), the label's
+    extent across the edge in the edge's own frame (negative: above it); ``step``: the row
+    spacing, whose fraction a bend grows by; ``margin``: the clearance kept from a node."""
+    paths = [_path(e, nodes, obstacles, step, margin) for e in edges]
+    routes, placed = [], []  # the labels' corner lists placed so far
+    lines = [Route(e, p).samples(step) for e, p in zip(edges, paths)]
+    for i, (e, points) in enumerate(zip(edges, paths)):
+        r = Route(e, points)
+        texts = _labels(e)
+        if not texts:
+            routes.append(r)
+            continue
+        others = [pt for j, line in enumerate(lines) if j != i for pt in line]
+        best = None
+        for order, t in enumerate(LABEL_PLACES):
+            boxes = [_label_corners(r, t, label_box(kind, text)) for kind, text in texts]
+            hard = sum(_overlap(b, c) for b in boxes for c in placed)
+            hard += sum(_overlap(b, o.corners()) for b in boxes for o in obstacles)
+            soft = sum(_inside(pt, b) for b in boxes for pt in others)  # over another edge
+            score = (hard, min(soft, 1), order)
+            if best is None or score < best[0]:
+                best = (score, t, boxes)
+        _, t, boxes = best
+        placed += boxes
+        routes.append(Route(e, points, tuple((kind, text, t, box) for (kind, text), box in zip(texts, boxes))))
+    return routes
+
+
+def _path(e: DEdge, nodes: dict, obstacles: list, step: float, margin: float) -> tuple:
+    """A straight segment if it clears every other node and caption, else the least bend (above
+    or below, in steps of a quarter row) that does."""
+    a, b = nodes[e.parent], nodes[e.child]
+    others = [o for o in obstacles if o.owner not in (e.parent, e.child)]
+
+    def clear(points):
+        r = Route(e, points)
+        return not any(o.hits(px, py, margin) for px, py in r.samples(step) for o in others)
+
+    straight = (_border(a, (b.x, b.y)), _border(b, (a.x, a.y)))
+    if clear(straight):
+        return straight
+    dx = b.x - a.x
+    for k in range(1, 41):
+        for sign in (-1, 1):  # above first: a skip edge over the graph reads like a bridge
+            off = sign * k * step / 4
+            c1, c2 = (a.x + dx / 3, a.y + off), (b.x - dx / 3, b.y + off)
+            points = (_border(a, c1), c1, c2, _border(b, c2))
+            if clear(points):
+                return points
+    return straight  # nothing clears (never met): the plain line
+
+
+def _label_corners(r: Route, t: float, extent) -> list:
+    half, top, bottom = extent
+    x, y = r.at(t)
+    turn = math.radians(r.angle(t))
+    c, s = math.cos(turn), math.sin(turn)
+    return [(x + px * c - py * s, y + px * s + py * c)
+            for px, py in ((-half, top), (half, top), (half, bottom), (-half, bottom))]
+
+
+def _overlap(p: list, q: list) -> bool:
+    """Whether two convex quadrilaterals overlap (no separating axis among their edges)."""
+    for poly in (p, q):
+        for i in range(4):
+            (x0, y0), (x1, y1) = poly[i], poly[(i + 1) % 4]
+            nx, ny = y0 - y1, x1 - x0
+            a = [nx * x + ny * y for x, y in p]
+            b = [nx * x + ny * y for x, y in q]
+            if max(a) <= min(b) or max(b) <= min(a):
+                return False
+    return True
+
+
+def _inside(pt: tuple, poly: list) -> bool:
+    signs = [(x1 - x0) * (pt[1] - y0) - (y1 - y0) * (pt[0] - x0)
+             for (x0, y0), (x1, y1) in zip(poly, poly[1:] + poly[:1])]
+    return all(s > 0 for s in signs) or all(s < 0 for s in signs)
+
+
 # --- TikZ ---------------------------------------------------------------------------------
 
 # Sizes are nominal: \small (9 pt on a 10 pt beamer frame, 10 pt in an 11 pt article) for node
@@ -656,6 +824,32 @@ def _column_xs(d: Diagram, name, spacing: float, char: float, gap: float) -> lis
     return xs
 
 
+def _svg_routes(d: Diagram, name, pos: dict, radius: float) -> list:
+    """The edges of an SVG piece routed around its nodes and captions (pixels, as drawn)."""
+    nodes, obstacles = {}, []
+    for n in d.nodes:
+        x, y = pos[n.name]
+        if n.kind == "more":
+            box = Box(x, y - 1, len(n.op) * 13 * SVG_CHAR_EM / 2 + 8, 7, n.name)
+        elif n.kind == "op":
+            box = Box(x, y, radius, radius, n.name, round=True)
+        else:
+            box = Box(x, y, 34 if d.on_nodes and n.shape else 22, 15, n.name)
+        nodes[n.name] = box
+        obstacles.append(box)
+        under = " ".join(t for t in (n.op if n.kind == "op" else "", n.shape) if t)
+        if under and not d.on_nodes and n.kind != "more":  # the caption under the node
+            obstacles.append(Box(x, y + radius + 12, len(under) * 12 * SVG_CHAR_EM / 2, 7, n.name))
+
+    def label_box(kind, text):
+        half = len(_plain(_svg_number(text))) * 13 * SVG_CHAR_EM / 2 + 1
+        return (half, -5 - SVG_ASCENT * 13, -5 + SVG_DESCENT * 13) if kind == "forward" else \
+            (half, 14 - SVG_ASCENT * 13, 14 + SVG_DESCENT * 13)
+
+    step = SVG_DY_NODES if d.on_nodes else SVG_DY
+    return route(d.edges, nodes, obstacles, label_box, step=step, margin=3)
+
+
 def _svg_piece(d: Diagram, name) -> str:
     heights = _heights(d)
     tallest = max(heights.values(), default=1)
@@ -673,18 +867,23 @@ def _svg_piece(d: Diagram, name) -> str:
         head = escape(_header(ops, lambda n: n.op))
         canvas.text(xs[column], SVG_MARGIN - 8, 13, head, _plain(head), ' fill="#666"')
     stroke = "#999" if d.on_nodes else "#333"  # light under the values on the nodes
-    for e in d.edges:
-        (x1, y1), (x2, y2) = pos[e.parent], pos[e.child]
-        length = math.hypot(x2 - x1, y2 - y1) or 1
-        ux, uy = (x2 - x1) / length, (y2 - y1) / length
-        sx, sy, ex_, ey = x1 + ux * radius, y1 + uy * radius, x2 - ux * (radius + 2), y2 - uy * (radius + 2)
-        canvas.shape(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex_:.1f}" y2="{ey:.1f}" stroke="{stroke}" '
-                     f'stroke-width="1.2" marker-end="url(#arrow)"/>', min(sx, ex_), min(sy, ey),
-                     max(sx, ex_), max(sy, ey))
-        angle = math.degrees(math.atan2(y2 - y1, x2 - x1))
-        lx, ly = sx + (ex_ - sx) * 0.5, sy + (ey - sy) * 0.5
-        for kind, text in _labels(e):
+    for r in _svg_routes(d, name, pos, radius):
+        *rest, (x2, y2) = r.points
+        tx, ty = _tangent(r.points, 1.0)
+        back = 2 / (math.hypot(tx, ty) or 1)  # the arrow's tip stops 2 px short of the border
+        x2, y2 = x2 - tx * back, y2 - ty * back
+        xs_, ys_ = [p[0] for p in r.points], [p[1] for p in r.points]
+        if r.curved:
+            (sx, sy), (c1x, c1y), (c2x, c2y) = rest
+            path = f'<path d="M{sx:.1f},{sy:.1f} C{c1x:.1f},{c1y:.1f} {c2x:.1f},{c2y:.1f} {x2:.1f},{y2:.1f}" fill="none"'
+        else:
+            (sx, sy), = rest
+            path = f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{x2:.1f}" y2="{y2:.1f}"'
+        canvas.shape(f'{path} stroke="{stroke}" stroke-width="1.2" marker-end="url(#arrow)"/>',
+                     min(xs_), min(ys_), max(xs_), max(ys_))
+        for kind, text, t, _ in r.labels:
             label = _svg_number(text)
+            (lx, ly), angle = r.at(t), r.angle(t)
             canvas.rotated_text(round(lx, 1), round(ly, 1), -5 if kind == "forward" else 14, 13, label,
                                 _plain(label), f' fill="{SVG_COLOURS[kind]}"', angle)
     for n in d.nodes:
