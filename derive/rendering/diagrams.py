@@ -607,6 +607,34 @@ def to_tikz(d: Diagram, printer) -> str:
     return "\n".join([r"\par\nopagebreak\smallskip", "\n\\medskip\n".join(pictures), r"\medskip"])
 
 
+def _tikz_routes(d: Diagram, printer, xs: list, heights: dict, dy: float, ids: dict) -> list:
+    """The edges of a TikZ piece routed around its nodes and captions, in centimetres with y
+    downwards (the caller negates it). Sizes as the styles give them: a 9 mm circle, a box at
+    least 9 × 7 mm, \\footnotesize labels (at most 9 pt: 0.18 cm a character, 0.38 cm high)."""
+    name = _namer(d, printer)
+    nodes, obstacles = {}, []
+    for n in d.nodes:
+        x, y = xs[n.column], (n.row - (heights[n.column] - 1) / 2) * dy
+        chars = len(_plain(_svg_name(name(n.name)))) + (len(n.shape) + 1 if d.on_nodes and n.shape else 0)
+        if n.kind == "more":
+            box = Box(x, y, (len(n.op) + 2) * 0.09 + 0.1, 0.3, n.name)
+        elif n.kind == "op":
+            box = Box(x, y, max(0.45, chars * 0.1 + 0.1), max(0.45, chars * 0.1 + 0.1), n.name, round=True)
+        else:
+            box = Box(x, y, max(0.45, chars * 0.1 + 0.12), 0.35, n.name)
+        nodes[n.name] = box
+        obstacles.append(box)
+        under = " ".join(t for t in (n.op if n.kind == "op" else "", n.shape) if t)
+        if under and not d.on_nodes and n.kind != "more":  # the note under the node (anchor north)
+            obstacles.append(Box(x, y + 0.47 + 0.2, len(under) * 0.09 + 0.07, 0.2, n.name))
+
+    def label_box(kind, text):
+        half = len(text) * 0.09 + 0.06
+        return (half, -0.38, 0.0) if kind == "forward" else (half, 0.0, 0.38)
+
+    return route(d.edges, nodes, obstacles, label_box, step=dy, margin=0.06)
+
+
 def _tikz_piece(d: Diagram, printer) -> str:
     lines = [r"\begin{tikzpicture}[>=stealth, every node/.style={font=\small},"
              r" var/.style={draw, rounded corners, minimum width=9mm, minimum height=7mm, fill=gray!8},"
@@ -656,11 +684,17 @@ def _tikz_piece(d: Diagram, printer) -> str:
         under = " ".join(t for t in (_tex_text(n.op) if n.kind == "op" else "", _tex_text(n.shape)) if t)
         if under:
             lines.append(rf"\node[note, anchor=north] at ({x:.2f},{y - 0.47:.2f}) {{{under}}};")
-    for e in d.edges:
-        labels = "".join(rf"node[{style}] {{${_tex_number(v)}$}} " for style, v in
-                         (("fwd", e.forward), ("bwd", e.gradient)) if v is not None)
-        edge = "->, black!45" if d.on_nodes else "->"  # light under the values on the nodes
-        lines.append(rf"\draw[{edge}] ({ids[e.parent]}) -- {labels}({ids[e.child]});")
+    edge = "->, black!45" if d.on_nodes else "->"  # light under the values on the nodes
+    for r in _tikz_routes(d, printer, xs, heights, dy, ids):
+        labels = "".join(rf"node[{'fwd' if kind == 'forward' else 'bwd'}, pos={t:.2f}] {{${_tex_short(text)}$}} "
+                         for kind, text, t, _ in r.labels)
+        a, b = ids[r.edge.parent], ids[r.edge.child]
+        if r.curved:  # TikZ clips the curve at both nodes' borders, toward the controls
+            (c1x, c1y), (c2x, c2y) = r.points[1:3]
+            lines.append(rf"\draw[{edge}] ({a}) .. controls ({c1x:.2f},{-c1y:.2f}) and ({c2x:.2f},{-c2y:.2f}) .. "
+                         rf"{labels}({b});")
+        else:
+            lines.append(rf"\draw[{edge}] ({a}) -- {labels}({b});")
     lines += over
     lines.append(r"\end{tikzpicture}")
     return "\n".join(lines)
@@ -691,7 +725,11 @@ def _tex_text(text: str) -> str:
 
 
 def _tex_number(value) -> str:
-    text = _short(value)
+    return _tex_short(_short(value))
+
+
+def _tex_short(text: str) -> str:
+    """A label (``_short``'s text) as LaTeX math."""
     if text.startswith("‖·‖ = "):
         return r"\|\cdot\| = " + _tex_number_text(text[6:])
     if text.startswith("("):
