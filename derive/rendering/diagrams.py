@@ -476,8 +476,26 @@ def _border(box: Box, toward: tuple) -> tuple:
     return box.x + dx * scale, box.y + dy * scale
 
 
-# labels tried at these places along an edge, the middle first
-LABEL_PLACES = (0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74, 0.2, 0.8)
+# A label's glyphs' widths in em, the wider of Helvetica's (SVG) and Computer Modern's (TikZ):
+# digits 0.556 and 0.5, the minus 0.584 and 0.778; other characters at most 0.75.
+LABEL_EM = {**dict.fromkeys("0123456789", 0.556), ".": 0.278, ",": 0.278, " ": 0.333, "−": 0.778,
+            "-": 0.778, "(": 0.389, ")": 0.389, "‖": 0.5, "·": 0.278, "=": 0.778}
+
+
+def _label_width(text: str, size: float) -> float:
+    return size * sum(LABEL_EM.get(ch, 0.75) for ch in text)
+
+
+def _label_extent(text: str, size: float) -> tuple:
+    """(height above the baseline, depth below it) of a label: a number's digits rise 0.72 em
+    and have no depth; parentheses and bars reach 0.75 em up and 0.25 em down."""
+    tall = any(ch in "()‖" for ch in text)
+    return size * (0.75 if tall else 0.72), size * (0.25 if tall else 0.02)
+
+
+# labels tried at these places along an edge, the middle first, then alternately nearer its
+# ends (in fans of edges into one node the middles crowd, the far ends are apart)
+LABEL_PLACES = (0.5,) + tuple(t for k in range(1, 10) for t in (0.5 - 0.04 * k, 0.5 + 0.04 * k))
 
 
 def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin: float) -> list:
@@ -486,28 +504,63 @@ def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin
     extent across the edge in the edge's own frame (negative: above it); ``step``: the row
     spacing, whose fraction a bend grows by; ``margin``: the clearance kept from a node."""
     paths = [_path(e, nodes, obstacles, step, margin) for e in edges]
-    routes, placed = [], []  # the labels' corner lists placed so far
     lines = [Route(e, p).samples(step) for e, p in zip(edges, paths)]
+    options = {}  # edge index -> its labels' places: (score, t, corners), the best first
     for i, (e, points) in enumerate(zip(edges, paths)):
-        r = Route(e, points)
         texts = _labels(e)
         if not texts:
-            routes.append(r)
             continue
-        others = [pt for j, line in enumerate(lines) if j != i for pt in line]
-        best = None
+        r, others = Route(e, points), [pt for j, line in enumerate(lines) if j != i for pt in line]
+        places = []
         for order, t in enumerate(LABEL_PLACES):
             boxes = [_label_corners(r, t, label_box(kind, text)) for kind, text in texts]
-            hard = sum(_overlap(b, c) for b in boxes for c in placed)
-            hard += sum(_overlap(b, o.corners()) for b in boxes for o in obstacles)
-            soft = sum(_inside(pt, b) for b in boxes for pt in others)  # over another edge
-            score = (hard, min(soft, 1), order)
-            if best is None or score < best[0]:
-                best = (score, t, boxes)
-        _, t, boxes = best
-        placed += boxes
-        routes.append(Route(e, points, tuple((kind, text, t, box) for (kind, text), box in zip(texts, boxes))))
+            hard = sum(_overlap(b, o.corners()) for b in boxes for o in obstacles)
+            soft = min(1, sum(_inside(pt, b) for b in boxes for pt in others))  # over another edge
+            places.append(((hard, soft, order), t, boxes))
+        options[i] = sorted(places, key=lambda p: p[0])
+    chosen = _place(options)
+    routes = []
+    for i, (e, points) in enumerate(zip(edges, paths)):
+        if i not in chosen:
+            routes.append(Route(e, points))
+            continue
+        _, t, boxes = chosen[i]
+        routes.append(Route(e, points, tuple((kind, text, t, box) for (kind, text), box in zip(_labels(e), boxes))))
     return routes
+
+
+def _place(options: dict, budget: int = 4000) -> dict:
+    """One place per edge with no two edges' labels overlapping: a depth-first search over the
+    places clear of every node and caption (the most constrained edge first, each edge's best
+    place first), within ``budget`` tries; else, edge by edge, the place of fewest overlaps."""
+    clear = {i: [p for p in places if p[0][0] == 0] for i, places in options.items()}
+    order = sorted(options, key=lambda i: (len(clear[i]), i))
+    chosen: dict = {}
+    tries = [0]
+
+    def free(place):
+        return not any(_overlap(b, c) for b in place[2] for other in chosen.values() for c in other[2])
+
+    def search(k: int) -> bool:
+        if k == len(order):
+            return True
+        for place in clear[order[k]]:
+            tries[0] += 1
+            if tries[0] > budget:
+                return False
+            if free(place):
+                chosen[order[k]] = place
+                if search(k + 1):
+                    return True
+                del chosen[order[k]]
+        return False
+
+    if search(0):
+        return chosen
+    chosen.clear()
+    for i in sorted(options):  # nothing is clear of everything: the fewest overlaps, greedily
+        chosen[i] = min(options[i], key=lambda p: (p[0][0] + (not free(p)), p[0][1:]))
+    return chosen
 
 
 def _path(e: DEdge, nodes: dict, obstacles: list, step: float, margin: float) -> tuple:
@@ -544,14 +597,16 @@ def _label_corners(r: Route, t: float, extent) -> list:
 
 
 def _overlap(p: list, q: list) -> bool:
-    """Whether two convex quadrilaterals overlap (no separating axis among their edges)."""
+    """Whether two convex quadrilaterals overlap (no separating axis among their edges; touching
+    is not overlapping)."""
     for poly in (p, q):
         for i in range(4):
             (x0, y0), (x1, y1) = poly[i], poly[(i + 1) % 4]
             nx, ny = y0 - y1, x1 - x0
             a = [nx * x + ny * y for x, y in p]
             b = [nx * x + ny * y for x, y in q]
-            if max(a) <= min(b) or max(b) <= min(a):
+            tie = 1e-9 * (abs(nx) + abs(ny))  # a label's two halves share the edge line: touching
+            if max(a) <= min(b) + tie or max(b) <= min(a) + tie:
                 return False
     return True
 
@@ -607,9 +662,57 @@ def to_tikz(d: Diagram, printer) -> str:
     return "\n".join([r"\par\nopagebreak\smallskip", "\n\\medskip\n".join(pictures), r"\medskip"])
 
 
-def _tikz_routes(d: Diagram, printer, xs: list, heights: dict, dy: float, ids: dict) -> list:
-    """The edges of a TikZ piece routed around its nodes and captions, in centimetres with y
-    downwards (the caller negates it). Sizes as the styles give them: a 9 mm circle, a box at
+def _tikz_xs(d: Diagram, printer) -> list:
+    """Each column's x (centimetres)."""
+    dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
+    # a \footnotesize digit is half its 8-9 pt: 0.16 cm
+    return _column_xs(d, _namer(d, printer), dx, 0.16, 0.3) if d.on_nodes else [c * dx for c in range(d.columns)]
+
+
+def edge_layout(d: Diagram, target: str = "svg", printer=None) -> tuple:
+    """(obstacles, routes) of one piece as ``target`` ("svg": pixels, "tikz": centimetres, y
+    downwards in both) draws it: every node's and caption's ``Box`` and every edge's ``Route``
+    with its labels' corners (what tests check for crossings and overlaps)."""
+    if target == "svg":
+        return _svg_layout(d, _namer(d, printer))[2:]
+    from .printing import printer_for
+    return _tikz_layout(d, printer or printer_for("latex", d.names))[2:]
+
+
+def _spread(layout, span: float, widest: float) -> tuple:
+    """(scale, layout(scale)): ``layout(scale)`` -> (obstacles, routes) with the columns and rows
+    ``scale`` times their usual distance apart. The usual distance, unless some labels cannot
+    be placed clear of each other and of the nodes there (a fan of edges into one node crowds
+    them): then the least scale, in tenths, that clears them, keeping the first column to the
+    last (``span`` at scale 1) within ``widest``."""
+    first = layout(1.0)
+    scale = 1.0
+    while not _labels_clear(*first) and span * (scale + 0.1) <= widest + 1e-9:
+        scale += 0.1
+        found = layout(scale)
+        if _labels_clear(*found):
+            return scale, found
+    return 1.0, first  # as wide as a page allows: the closest placement, at the usual size
+
+
+def _labels_clear(obstacles, routes) -> bool:
+    boxes = [corners for r in routes for *_, corners in r.labels]
+    return not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]) and \
+        not any(_overlap(a, o.corners()) for a in boxes for o in obstacles)
+
+
+def _tikz_layout(d: Diagram, printer) -> tuple:
+    """(xs, dy, obstacles, routes) of a TikZ piece: six columns' width at most (a frame's text)."""
+    heights, dy, xs = _heights(d), TIKZ_DY_NODES if d.on_nodes else TIKZ_DY, _tikz_xs(d, printer)
+    scale, (obstacles, routes) = _spread(
+        lambda k: _tikz_routes(d, printer, [x * k for x in xs], heights, dy * k),
+        xs[-1] - xs[0], (PIECE_COLUMNS - 1) * TIKZ_DX)
+    return [x * scale for x in xs], dy * scale, obstacles, routes
+
+
+def _tikz_routes(d: Diagram, printer, xs: list, heights: dict, dy: float) -> tuple:
+    """The nodes' and captions' boxes of a TikZ piece and its edges routed around them, in
+    centimetres with y downwards (the caller negates it). Sizes as the styles give them: a 9 mm circle, a box at
     least 9 × 7 mm, \\footnotesize labels (at most 9 pt: 0.18 cm a character, 0.38 cm high)."""
     name = _namer(d, printer)
     nodes, obstacles = {}, []
@@ -628,11 +731,12 @@ def _tikz_routes(d: Diagram, printer, xs: list, heights: dict, dy: float, ids: d
         if under and not d.on_nodes and n.kind != "more":  # the note under the node (anchor north)
             obstacles.append(Box(x, y + 0.47 + 0.2, len(under) * 0.09 + 0.07, 0.2, n.name))
 
-    def label_box(kind, text):
-        half = len(text) * 0.09 + 0.06
-        return (half, -0.38, 0.0) if kind == "forward" else (half, 0.0, 0.38)
+    def label_box(kind, text):  # \footnotesize is at most 9 pt = 0.316 cm; inner sep 1.5 pt = 0.053 cm
+        half, (up, down) = _label_width(text, 0.316) / 2 + 0.053, _label_extent(text, 0.316)
+        tall = up + down + 2 * 0.053  # "above"/"below" put the label's box against the edge
+        return (half, -tall, 0.0) if kind == "forward" else (half, 0.0, tall)
 
-    return route(d.edges, nodes, obstacles, label_box, step=dy, margin=0.06)
+    return obstacles, route(d.edges, nodes, obstacles, label_box, step=dy, margin=0.06)
 
 
 def _tikz_piece(d: Diagram, printer) -> str:
@@ -649,11 +753,9 @@ def _tikz_piece(d: Diagram, printer) -> str:
     heights = _heights(d)
     ids = _ids(d)
     over = []  # the values on the nodes: drawn after the edges, over them
-    dy = TIKZ_DY_NODES if d.on_nodes else TIKZ_DY
     top = max(heights.values(), default=1) - 1
-    dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
-    # a \footnotesize digit is half its 8-9 pt: 0.16 cm
-    xs = _column_xs(d, _namer(d, printer), dx, 0.16, 0.3) if d.on_nodes else [c * dx for c in range(d.columns)]
+    xs, dy, _, routes = _tikz_layout(d, printer)  # moved apart where labels would crowd
+
     def op_tex(n):  # a formula in the document's own LaTeX, else the short label
         if n.formula is not None and n.op:
             return f"${printer.doprint(n.formula)}$"
@@ -685,7 +787,7 @@ def _tikz_piece(d: Diagram, printer) -> str:
         if under:
             lines.append(rf"\node[note, anchor=north] at ({x:.2f},{y - 0.47:.2f}) {{{under}}};")
     edge = "->, black!45" if d.on_nodes else "->"  # light under the values on the nodes
-    for r in _tikz_routes(d, printer, xs, heights, dy, ids):
+    for r in routes:
         labels = "".join(rf"node[{'fwd' if kind == 'forward' else 'bwd'}, pos={t:.2f}] {{${_tex_short(text)}$}} "
                          for kind, text, t, _ in r.labels)
         a, b = ids[r.edge.parent], ids[r.edge.child]
@@ -754,6 +856,7 @@ def _ids(d: Diagram) -> dict:
 # Pixels at the page's 1:1 size: 136 px between columns keeps a piece of six columns within a
 # 46rem (830 px) column, so the browser never shrinks the 13 px labels.
 SVG_DX, SVG_DY, SVG_MARGIN = 136, 78, 36
+SVG_RADIUS = 19  # an operation's circle
 SVG_DY_NODES = 104  # a network's rows: a value above each node and its gradient below
 SVG_COLOURS = {"forward": "#1f4e9c", "gradient": "#b22222"}
 
@@ -862,8 +965,9 @@ def _column_xs(d: Diagram, name, spacing: float, char: float, gap: float) -> lis
     return xs
 
 
-def _svg_routes(d: Diagram, name, pos: dict, radius: float) -> list:
-    """The edges of an SVG piece routed around its nodes and captions (pixels, as drawn)."""
+def _svg_routes(d: Diagram, name, pos: dict, radius: float) -> tuple:
+    """The nodes' and captions' boxes of an SVG piece, and its edges routed around them
+    (pixels, as drawn)."""
     nodes, obstacles = {}, []
     for n in d.nodes:
         x, y = pos[n.name]
@@ -879,33 +983,45 @@ def _svg_routes(d: Diagram, name, pos: dict, radius: float) -> list:
         if under and not d.on_nodes and n.kind != "more":  # the caption under the node
             obstacles.append(Box(x, y + radius + 12, len(under) * 12 * SVG_CHAR_EM / 2, 7, n.name))
 
-    def label_box(kind, text):
-        half = len(_plain(_svg_number(text))) * 13 * SVG_CHAR_EM / 2 + 1
-        return (half, -5 - SVG_ASCENT * 13, -5 + SVG_DESCENT * 13) if kind == "forward" else \
-            (half, 14 - SVG_ASCENT * 13, 14 + SVG_DESCENT * 13)
+    def label_box(kind, text):  # 13 px, its baseline 5 px above the edge or 14 px below it
+        half, (up, down) = _label_width(_plain(_svg_number(text)), 13) / 2 + 1, _label_extent(text, 13)
+        base = -5 if kind == "forward" else 14
+        return half, base - up, base + down
 
     step = SVG_DY_NODES if d.on_nodes else SVG_DY
-    return route(d.edges, nodes, obstacles, label_box, step=step, margin=3)
+    return obstacles, route(d.edges, nodes, obstacles, label_box, step=step, margin=3)
 
 
-def _svg_piece(d: Diagram, name) -> str:
+def _svg_grid(d: Diagram, name, scale: float = 1.0) -> tuple:
+    """Each column's x and each node's centre (pixels, y downwards), the distances between
+    columns and rows ``scale`` times the usual."""
     heights = _heights(d)
     tallest = max(heights.values(), default=1)
-    dy = SVG_DY_NODES if d.on_nodes else SVG_DY
+    dy = (SVG_DY_NODES if d.on_nodes else SVG_DY) * scale
     header = 24 if d.on_nodes else 0  # the layers' operations, over the columns
     height = 2 * SVG_MARGIN + (tallest - 1) * dy + 30 + header
     mid = (height + header) / 2
-    xs = [SVG_MARGIN + 20 + x for x in _column_xs(d, name, SVG_DX, 13 * 0.56, 12)]  # Helvetica digits
-    pos = {}
-    for n in d.nodes:
-        pos[n.name] = (xs[n.column], mid + (n.row - (heights[n.column] - 1) / 2) * dy)
+    xs = [SVG_MARGIN + 20 + x * scale for x in _column_xs(d, name, SVG_DX, 13 * 0.56, 12)]  # Helvetica digits
+    return xs, {n.name: (xs[n.column], mid + (n.row - (heights[n.column] - 1) / 2) * dy) for n in d.nodes}
+
+
+def _svg_layout(d: Diagram, name) -> tuple:
+    """(xs, pos, obstacles, routes) of an SVG piece: six columns' width at most (46rem)."""
+    xs = _svg_grid(d, name)[0]
+    scale, (obstacles, routes) = _spread(lambda k: _svg_routes(d, name, _svg_grid(d, name, k)[1], SVG_RADIUS),
+                                         xs[-1] - xs[0], (PIECE_COLUMNS - 1) * SVG_DX)
+    return (*_svg_grid(d, name, scale), obstacles, routes)
+
+
+def _svg_piece(d: Diagram, name) -> str:
+    xs, pos, _, routes = _svg_layout(d, name)
     canvas = _SvgCanvas()
-    radius = 19
+    radius = SVG_RADIUS
     for column, ops in _column_ops(d).items():
         head = escape(_header(ops, lambda n: n.op))
         canvas.text(xs[column], SVG_MARGIN - 8, 13, head, _plain(head), ' fill="#666"')
     stroke = "#999" if d.on_nodes else "#333"  # light under the values on the nodes
-    for r in _svg_routes(d, name, pos, radius):
+    for r in routes:
         *rest, (x2, y2) = r.points
         tx, ty = _tangent(r.points, 1.0)
         back = 2 / (math.hypot(tx, ty) or 1)  # the arrow's tip stops 2 px short of the border
