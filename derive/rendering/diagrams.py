@@ -679,20 +679,25 @@ def edge_layout(d: Diagram, target: str = "svg", printer=None) -> tuple:
     return _tikz_layout(d, printer or printer_for("latex", d.names))[2:]
 
 
-def _spread(layout, span: float, widest: float) -> tuple:
-    """(scale, layout(scale)): ``layout(scale)`` -> (obstacles, routes) with the columns and rows
-    ``scale`` times their usual distance apart. The usual distance, unless some labels cannot
-    be placed clear of each other and of the nodes there (a fan of edges into one node crowds
-    them): then the least scale, in tenths, that clears them, keeping the first column to the
-    last (``span`` at scale 1) within ``widest``."""
-    first = layout(1.0)
-    scale = 1.0
-    while not _labels_clear(*first) and span * (scale + 0.1) <= widest + 1e-9:
-        scale += 0.1
-        found = layout(scale)
+def _spread(layout, span: float, widest: float, rows: int) -> tuple:
+    """(sx, sy, layout(sx, sy)): ``layout(sx, sy)`` -> (obstacles, routes) with the columns ``sx``
+    and the rows ``sy`` times their usual distance apart. The usual distance, unless some labels
+    cannot be placed clear of each other and of the nodes there (a fan of edges into one node
+    crowds them): then the least spread, in tenths, that clears them, the first column to the
+    last (``span`` at 1) within ``widest`` and the ``rows`` no taller than MAX_ROWS rows."""
+    first = layout(1.0, 1.0)
+    if _labels_clear(*first):
+        return 1.0, 1.0, first
+    most_x = max(1.0, widest / span) if span else 1.0
+    most_y = max(1.0, (MAX_ROWS - 1) / (rows - 1)) if rows > 1 else 1.0
+    k = 1.0
+    while k < max(most_x, most_y):
+        k += 0.1
+        sx, sy = min(k, most_x), min(k, most_y)
+        found = layout(sx, sy)
         if _labels_clear(*found):
-            return scale, found
-    return 1.0, first  # as wide as a page allows: the closest placement, at the usual size
+            return sx, sy, found
+    return 1.0, 1.0, first  # as large as a page allows: the closest placement, at the usual size
 
 
 def _labels_clear(obstacles, routes) -> bool:
@@ -704,10 +709,10 @@ def _labels_clear(obstacles, routes) -> bool:
 def _tikz_layout(d: Diagram, printer) -> tuple:
     """(xs, dy, obstacles, routes) of a TikZ piece: six columns' width at most (a frame's text)."""
     heights, dy, xs = _heights(d), TIKZ_DY_NODES if d.on_nodes else TIKZ_DY, _tikz_xs(d, printer)
-    scale, (obstacles, routes) = _spread(
-        lambda k: _tikz_routes(d, printer, [x * k for x in xs], heights, dy * k),
-        xs[-1] - xs[0], (PIECE_COLUMNS - 1) * TIKZ_DX)
-    return [x * scale for x in xs], dy * scale, obstacles, routes
+    sx, sy, (obstacles, routes) = _spread(
+        lambda kx, ky: _tikz_routes(d, printer, [x * kx for x in xs], heights, dy * ky),
+        xs[-1] - xs[0], (PIECE_COLUMNS - 1) * TIKZ_DX, max(heights.values(), default=1))
+    return [x * sx for x in xs], dy * sy, obstacles, routes
 
 
 def _tikz_routes(d: Diagram, printer, xs: list, heights: dict, dy: float) -> tuple:
@@ -992,25 +997,26 @@ def _svg_routes(d: Diagram, name, pos: dict, radius: float) -> tuple:
     return obstacles, route(d.edges, nodes, obstacles, label_box, step=step, margin=3)
 
 
-def _svg_grid(d: Diagram, name, scale: float = 1.0) -> tuple:
+def _svg_grid(d: Diagram, name, sx: float = 1.0, sy: float = 1.0) -> tuple:
     """Each column's x and each node's centre (pixels, y downwards), the distances between
-    columns and rows ``scale`` times the usual."""
+    columns ``sx`` and between rows ``sy`` times the usual."""
     heights = _heights(d)
     tallest = max(heights.values(), default=1)
-    dy = (SVG_DY_NODES if d.on_nodes else SVG_DY) * scale
+    dy = (SVG_DY_NODES if d.on_nodes else SVG_DY) * sy
     header = 24 if d.on_nodes else 0  # the layers' operations, over the columns
     height = 2 * SVG_MARGIN + (tallest - 1) * dy + 30 + header
     mid = (height + header) / 2
-    xs = [SVG_MARGIN + 20 + x * scale for x in _column_xs(d, name, SVG_DX, 13 * 0.56, 12)]  # Helvetica digits
+    xs = [SVG_MARGIN + 20 + x * sx for x in _column_xs(d, name, SVG_DX, 13 * 0.56, 12)]  # Helvetica digits
     return xs, {n.name: (xs[n.column], mid + (n.row - (heights[n.column] - 1) / 2) * dy) for n in d.nodes}
 
 
 def _svg_layout(d: Diagram, name) -> tuple:
     """(xs, pos, obstacles, routes) of an SVG piece: six columns' width at most (46rem)."""
     xs = _svg_grid(d, name)[0]
-    scale, (obstacles, routes) = _spread(lambda k: _svg_routes(d, name, _svg_grid(d, name, k)[1], SVG_RADIUS),
-                                         xs[-1] - xs[0], (PIECE_COLUMNS - 1) * SVG_DX)
-    return (*_svg_grid(d, name, scale), obstacles, routes)
+    sx, sy, (obstacles, routes) = _spread(
+        lambda kx, ky: _svg_routes(d, name, _svg_grid(d, name, kx, ky)[1], SVG_RADIUS),
+        xs[-1] - xs[0], (PIECE_COLUMNS - 1) * SVG_DX, max(_heights(d).values(), default=1))
+    return (*_svg_grid(d, name, sx, sy), obstacles, routes)
 
 
 def _svg_piece(d: Diagram, name) -> str:
