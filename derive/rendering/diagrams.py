@@ -399,6 +399,229 @@ def _heights(d: Diagram) -> dict:
     return heights
 
 
+# --- Edge routing and label placement (shared by SVG and TikZ) -------------------------------
+# Both writers lay the same diagram out in their own units (SVG pixels, TikZ centimetres), with
+# y growing downwards here (TikZ negates it). An edge whose straight line would pass through a
+# node or its caption (a skip edge, u → L past p) bends into a cubic Bézier above or below the
+# columns it crosses, the least bend that clears them; its labels then go where along it they
+# overlap no other label, node or caption (boxes estimated from text length × font size).
+
+
+@dataclass(frozen=True)
+class Box:
+    """What an edge must not cross and a label must not cover: a node (``round``: its circle of
+    radius ``hw``) or a caption, centred at (x, y) with half-width ``hw`` and half-height ``hh``."""
+    x: float
+    y: float
+    hw: float
+    hh: float
+    owner: str  # the node it belongs to (an edge may touch its own endpoints)
+    round: bool = False
+
+    def hits(self, px: float, py: float, margin: float) -> bool:
+        if self.round:
+            return math.hypot(px - self.x, py - self.y) < self.hw + margin
+        return abs(px - self.x) < self.hw + margin and abs(py - self.y) < self.hh + margin
+
+    def corners(self) -> list:
+        return [(self.x + sx * self.hw, self.y + sy * self.hh) for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One edge as drawn: ``points`` its straight segment (2) or Bézier (start, two controls,
+    end), each from node border to node border; ``labels`` (kind, text, t, corners) with t the
+    curve parameter the label sits at (TikZ's ``pos``) and its box's four corners."""
+    edge: DEdge
+    points: tuple
+    labels: tuple = ()
+
+    @property
+    def curved(self) -> bool:
+        return len(self.points) == 4
+
+    def at(self, t: float) -> tuple:
+        return _bezier(self.points, t)
+
+    def angle(self, t: float) -> float:
+        """The direction (degrees, y downwards) of the edge at t."""
+        dx, dy = _tangent(self.points, t)
+        return math.degrees(math.atan2(dy, dx))
+
+    def samples(self, step: float) -> list:
+        (x0, y0), (x1, y1) = self.points[0], self.points[-1]
+        n = max(16, int(3 * math.hypot(x1 - x0, y1 - y0) / step) + 1)
+        return [self.at(i / n) for i in range(n + 1)]
+
+
+def _bezier(points, t: float) -> tuple:
+    if len(points) == 2:
+        (x0, y0), (x1, y1) = points
+        return x0 + (x1 - x0) * t, y0 + (y1 - y0) * t
+    s = 1 - t
+    weights = (s ** 3, 3 * s * s * t, 3 * s * t * t, t ** 3)
+    return (sum(w * p[0] for w, p in zip(weights, points)), sum(w * p[1] for w, p in zip(weights, points)))
+
+
+def _tangent(points, t: float) -> tuple:
+    if len(points) == 2:
+        return points[1][0] - points[0][0], points[1][1] - points[0][1]
+    s = 1 - t
+    weights = (-3 * s * s, 3 * s * s - 6 * s * t, 6 * s * t - 3 * t * t, 3 * t * t)
+    return (sum(w * p[0] for w, p in zip(weights, points)), sum(w * p[1] for w, p in zip(weights, points)))
+
+
+def _border(box: Box, toward: tuple) -> tuple:
+    """The point where the ray from a node's centre toward ``toward`` leaves its circle or box."""
+    dx, dy = toward[0] - box.x, toward[1] - box.y
+    length = math.hypot(dx, dy) or 1.0
+    if box.round:
+        return box.x + dx / length * box.hw, box.y + dy / length * box.hw
+    scale = min(box.hw / abs(dx) if dx else math.inf, box.hh / abs(dy) if dy else math.inf)
+    return box.x + dx * scale, box.y + dy * scale
+
+
+# A label's glyphs' widths in em, the wider of Helvetica's (SVG) and Computer Modern's (TikZ):
+# digits 0.556 and 0.5, the minus 0.584 and 0.778; other characters at most 0.75.
+LABEL_EM = {**dict.fromkeys("0123456789", 0.556), ".": 0.278, ",": 0.278, " ": 0.333, "−": 0.778,
+            "-": 0.778, "(": 0.389, ")": 0.389, "‖": 0.5, "·": 0.278, "=": 0.778}
+
+
+def _label_width(text: str, size: float) -> float:
+    return size * sum(LABEL_EM.get(ch, 0.75) for ch in text)
+
+
+def _label_extent(text: str, size: float) -> tuple:
+    """(height above the baseline, depth below it) of a label: a number's digits rise 0.72 em
+    and have no depth; parentheses and bars reach 0.75 em up and 0.25 em down."""
+    tall = any(ch in "()‖" for ch in text)
+    return size * (0.75 if tall else 0.72), size * (0.25 if tall else 0.02)
+
+
+# labels tried at these places along an edge, the middle first, then alternately nearer its
+# ends (in fans of edges into one node the middles crowd, the far ends are apart)
+LABEL_PLACES = (0.5,) + tuple(t for k in range(1, 10) for t in (0.5 - 0.04 * k, 0.5 + 0.04 * k))
+
+
+def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin: float) -> list:
+    """The drawn ``Route`` of every edge. ``nodes``: name -> its ``Box``; ``obstacles``: every
+    node's box and caption; ``label_box(kind, text)`` -> (half-width, top, bottom), the label's
+    extent across the edge in the edge's own frame (negative: above it); ``step``: the row
+    spacing, whose fraction a bend grows by; ``margin``: the clearance kept from a node."""
+    paths = [_path(e, nodes, obstacles, step, margin) for e in edges]
+    lines = [Route(e, p).samples(step) for e, p in zip(edges, paths)]
+    options = {}  # edge index -> its labels' places: (score, t, corners), the best first
+    for i, (e, points) in enumerate(zip(edges, paths)):
+        texts = _labels(e)
+        if not texts:
+            continue
+        r, others = Route(e, points), [pt for j, line in enumerate(lines) if j != i for pt in line]
+        places = []
+        for order, t in enumerate(LABEL_PLACES):
+            boxes = [_label_corners(r, t, label_box(kind, text)) for kind, text in texts]
+            hard = sum(_overlap(b, o.corners()) for b in boxes for o in obstacles)
+            soft = min(1, sum(_inside(pt, b) for b in boxes for pt in others))  # over another edge
+            places.append(((hard, soft, order), t, boxes))
+        options[i] = sorted(places, key=lambda p: p[0])
+    chosen = _place(options)
+    routes = []
+    for i, (e, points) in enumerate(zip(edges, paths)):
+        if i not in chosen:
+            routes.append(Route(e, points))
+            continue
+        _, t, boxes = chosen[i]
+        routes.append(Route(e, points, tuple((kind, text, t, box) for (kind, text), box in zip(_labels(e), boxes))))
+    return routes
+
+
+def _place(options: dict, budget: int = 4000) -> dict:
+    """One place per edge with no two edges' labels overlapping: a depth-first search over the
+    places clear of every node and caption (the most constrained edge first, each edge's best
+    place first), within ``budget`` tries; else, edge by edge, the place of fewest overlaps."""
+    clear = {i: [p for p in places if p[0][0] == 0] for i, places in options.items()}
+    order = sorted(options, key=lambda i: (len(clear[i]), i))
+    chosen: dict = {}
+    tries = [0]
+
+    def free(place):
+        return not any(_overlap(b, c) for b in place[2] for other in chosen.values() for c in other[2])
+
+    def search(k: int) -> bool:
+        if k == len(order):
+            return True
+        for place in clear[order[k]]:
+            tries[0] += 1
+            if tries[0] > budget:
+                return False
+            if free(place):
+                chosen[order[k]] = place
+                if search(k + 1):
+                    return True
+                del chosen[order[k]]
+        return False
+
+    if search(0):
+        return chosen
+    chosen.clear()
+    for i in sorted(options):  # nothing is clear of everything: the fewest overlaps, greedily
+        chosen[i] = min(options[i], key=lambda p: (p[0][0] + (not free(p)), p[0][1:]))
+    return chosen
+
+
+def _path(e: DEdge, nodes: dict, obstacles: list, step: float, margin: float) -> tuple:
+    """A straight segment if it clears every other node and caption, else the least bend (above
+    or below, in steps of a quarter row) that does."""
+    a, b = nodes[e.parent], nodes[e.child]
+    others = [o for o in obstacles if o.owner not in (e.parent, e.child)]
+
+    def clear(points):
+        r = Route(e, points)
+        return not any(o.hits(px, py, margin) for px, py in r.samples(step) for o in others)
+
+    straight = (_border(a, (b.x, b.y)), _border(b, (a.x, a.y)))
+    if clear(straight):
+        return straight
+    dx = b.x - a.x
+    for k in range(1, 41):
+        for sign in (-1, 1):  # above first: a skip edge over the graph reads like a bridge
+            off = sign * k * step / 4
+            c1, c2 = (a.x + dx / 3, a.y + off), (b.x - dx / 3, b.y + off)
+            points = (_border(a, c1), c1, c2, _border(b, c2))
+            if clear(points):
+                return points
+    return straight  # nothing clears (never met): the plain line
+
+
+def _label_corners(r: Route, t: float, extent) -> list:
+    half, top, bottom = extent
+    x, y = r.at(t)
+    turn = math.radians(r.angle(t))
+    c, s = math.cos(turn), math.sin(turn)
+    return [(x + px * c - py * s, y + px * s + py * c)
+            for px, py in ((-half, top), (half, top), (half, bottom), (-half, bottom))]
+
+
+def _overlap(p: list, q: list) -> bool:
+    """Whether two convex quadrilaterals overlap (no separating axis among their edges; touching
+    is not overlapping)."""
+    for poly in (p, q):
+        for i in range(4):
+            (x0, y0), (x1, y1) = poly[i], poly[(i + 1) % 4]
+            nx, ny = y0 - y1, x1 - x0
+            a = [nx * x + ny * y for x, y in p]
+            b = [nx * x + ny * y for x, y in q]
+            tie = 1e-9 * (abs(nx) + abs(ny))  # a label's two halves share the edge line: touching
+            if max(a) <= min(b) + tie or max(b) <= min(a) + tie:
+                return False
+    return True
+
+
+def _inside(pt: tuple, poly: list) -> bool:
+    signs = [(x1 - x0) * (pt[1] - y0) - (y1 - y0) * (pt[0] - x0)
+             for (x0, y0), (x1, y1) in zip(poly, poly[1:] + poly[:1])]
+    return all(s > 0 for s in signs) or all(s < 0 for s in signs)
+
+
 # --- TikZ ---------------------------------------------------------------------------------
 
 # Sizes are nominal: \small (9 pt on a 10 pt beamer frame, 10 pt in an 11 pt article) for node
@@ -449,6 +672,88 @@ def to_tikz(d: Diagram, printer) -> str:
     return "\n".join([r"\par\nopagebreak\smallskip", "\n\\medskip\n".join(pictures), r"\medskip"])
 
 
+def _tikz_xs(d: Diagram, printer) -> list:
+    """Each column's x (centimetres)."""
+    dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
+    # a \footnotesize digit is half its 8-9 pt: 0.16 cm
+    return _column_xs(d, _namer(d, printer), dx, 0.16, 0.4) if d.on_nodes else [c * dx for c in range(d.columns)]
+
+
+def edge_layout(d: Diagram, target: str = "svg", printer=None) -> tuple:
+    """(obstacles, routes) of one piece as ``target`` ("svg": pixels, "tikz": centimetres, y
+    downwards in both) draws it: every node's and caption's ``Box`` and every edge's ``Route``
+    with its labels' corners (what tests check for crossings and overlaps)."""
+    if target == "svg":
+        return _svg_layout(d, _namer(d, printer))[2:]
+    from .printing import printer_for
+    return _tikz_layout(d, printer or printer_for("latex", d.names))[2:]
+
+
+def _spread(layout, span: float, widest: float, rows: int) -> tuple:
+    """(sx, sy, layout(sx, sy)): ``layout(sx, sy)`` -> (obstacles, routes) with the columns ``sx``
+    and the rows ``sy`` times their usual distance apart. The usual distance, unless some labels
+    cannot be placed clear of each other and of the nodes there (a fan of edges into one node
+    crowds them): then the least spread, in tenths, that clears them, the first column to the
+    last (``span`` at 1) within ``widest`` and the ``rows`` no taller than MAX_ROWS rows."""
+    first = layout(1.0, 1.0)
+    if _labels_clear(*first):
+        return 1.0, 1.0, first
+    most_x = max(1.0, widest / span) if span else 1.0
+    most_y = max(1.0, (MAX_ROWS - 1) / (rows - 1)) if rows > 1 else 1.0
+    k = 1.0
+    while k < max(most_x, most_y):
+        k += 0.1
+        sx, sy = min(k, most_x), min(k, most_y)
+        found = layout(sx, sy)
+        if _labels_clear(*found):
+            return sx, sy, found
+    return 1.0, 1.0, first  # as large as a page allows: the closest placement, at the usual size
+
+
+def _labels_clear(obstacles, routes) -> bool:
+    boxes = [corners for r in routes for *_, corners in r.labels]
+    return not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]) and \
+        not any(_overlap(a, o.corners()) for a in boxes for o in obstacles)
+
+
+def _tikz_layout(d: Diagram, printer) -> tuple:
+    """(xs, dy, obstacles, routes) of a TikZ piece: six columns' width at most (a frame's text)."""
+    heights, dy, xs = _heights(d), TIKZ_DY_NODES if d.on_nodes else TIKZ_DY, _tikz_xs(d, printer)
+    sx, sy, (obstacles, routes) = _spread(
+        lambda kx, ky: _tikz_routes(d, printer, [x * kx for x in xs], heights, dy * ky),
+        xs[-1] - xs[0], (PIECE_COLUMNS - 1) * TIKZ_DX, max(heights.values(), default=1))
+    return [x * sx for x in xs], dy * sy, obstacles, routes
+
+
+def _tikz_routes(d: Diagram, printer, xs: list, heights: dict, dy: float) -> tuple:
+    """The nodes' and captions' boxes of a TikZ piece and its edges routed around them, in
+    centimetres with y downwards (the caller negates it). Sizes as the styles give them: a 9 mm circle, a box at
+    least 9 × 7 mm, \\footnotesize labels (at most 9 pt: 0.18 cm a character, 0.38 cm high)."""
+    name = _namer(d, printer)
+    nodes, obstacles = {}, []
+    for n in d.nodes:
+        x, y = xs[n.column], (n.row - (heights[n.column] - 1) / 2) * dy
+        chars = len(_plain(_svg_name(name(n.name)))) + (len(n.shape) + 1 if d.on_nodes and n.shape else 0)
+        if n.kind == "more":
+            box = Box(x, y, (len(n.op) + 2) * 0.09 + 0.1, 0.3, n.name)
+        elif n.kind == "op":
+            box = Box(x, y, max(0.45, chars * 0.1 + 0.1), max(0.45, chars * 0.1 + 0.1), n.name, round=True)
+        else:
+            box = Box(x, y, max(0.45, chars * 0.1 + 0.12), 0.35, n.name)
+        nodes[n.name] = box
+        obstacles.append(box)
+        under = " ".join(t for t in (n.op if n.kind == "op" else "", n.shape) if t)
+        if under and not d.on_nodes and n.kind != "more":  # the note under the node (anchor north)
+            obstacles.append(Box(x, y + 0.47 + 0.2, len(under) * 0.09 + 0.07, 0.2, n.name))
+
+    def label_box(kind, text):  # \footnotesize is at most 9 pt = 0.316 cm; inner sep 1.5 pt = 0.053 cm
+        half, (up, down) = _label_width(text, 0.316) / 2 + 0.053, _label_extent(text, 0.316)
+        tall = up + down + 2 * 0.053  # "above"/"below" put the label's box against the edge
+        return (half, -tall, 0.0) if kind == "forward" else (half, 0.0, tall)
+
+    return obstacles, route(d.edges, nodes, obstacles, label_box, step=dy, margin=0.06)
+
+
 def _tikz_piece(d: Diagram, printer) -> str:
     lines = [r"\begin{tikzpicture}[>=stealth, every node/.style={font=\small},"
              r" var/.style={draw, rounded corners, minimum width=9mm, minimum height=7mm, fill=gray!8},"
@@ -463,11 +768,9 @@ def _tikz_piece(d: Diagram, printer) -> str:
     heights = _heights(d)
     ids = _ids(d)
     over = []  # the values on the nodes: drawn after the edges, over them
-    dy = TIKZ_DY_NODES if d.on_nodes else TIKZ_DY
     top = max(heights.values(), default=1) - 1
-    dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
-    # a \footnotesize digit is half its 8-9 pt: 0.16 cm; 0.4 cm between two columns' headings
-    xs = _column_xs(d, _namer(d, printer), dx, 0.16, 0.4) if d.on_nodes else [c * dx for c in range(d.columns)]
+    xs, dy, _, routes = _tikz_layout(d, printer)  # moved apart where labels would crowd
+
     def op_tex(n):  # a formula in the document's own LaTeX, else the short label
         if n.formula is not None and n.op:
             return f"${printer.doprint(n.formula)}$"
@@ -498,11 +801,17 @@ def _tikz_piece(d: Diagram, printer) -> str:
         under = " ".join(t for t in (_tex_text(n.op) if n.kind == "op" else "", _tex_text(n.shape)) if t)
         if under:
             lines.append(rf"\node[note, anchor=north] at ({x:.2f},{y - 0.47:.2f}) {{{under}}};")
-    for e in d.edges:
-        labels = "".join(rf"node[{style}] {{${_tex_number(v)}$}} " for style, v in
-                         (("fwd", e.forward), ("bwd", e.gradient)) if v is not None)
-        edge = "->, black!45" if d.on_nodes else "->"  # light under the values on the nodes
-        lines.append(rf"\draw[{edge}] ({ids[e.parent]}) -- {labels}({ids[e.child]});")
+    edge = "->, black!45" if d.on_nodes else "->"  # light under the values on the nodes
+    for r in routes:
+        labels = "".join(rf"node[{'fwd' if kind == 'forward' else 'bwd'}, pos={t:.2f}] {{${_tex_short(text)}$}} "
+                         for kind, text, t, _ in r.labels)
+        a, b = ids[r.edge.parent], ids[r.edge.child]
+        if r.curved:  # TikZ clips the curve at both nodes' borders, toward the controls
+            (c1x, c1y), (c2x, c2y) = r.points[1:3]
+            lines.append(rf"\draw[{edge}] ({a}) .. controls ({c1x:.2f},{-c1y:.2f}) and ({c2x:.2f},{-c2y:.2f}) .. "
+                         rf"{labels}({b});")
+        else:
+            lines.append(rf"\draw[{edge}] ({a}) -- {labels}({b});")
     lines += over
     lines.append(r"\end{tikzpicture}")
     return "\n".join(lines)
@@ -533,7 +842,11 @@ def _tex_text(text: str) -> str:
 
 
 def _tex_number(value) -> str:
-    text = _short(value)
+    return _tex_short(_short(value))
+
+
+def _tex_short(text: str) -> str:
+    """A label (``_short``'s text) as LaTeX math."""
     if text.startswith("‖·‖ = "):
         return r"\|\cdot\| = " + _tex_number_text(text[6:])
     if text.startswith("("):
@@ -558,6 +871,7 @@ def _ids(d: Diagram) -> dict:
 # Pixels at the page's 1:1 size: 136 px between columns keeps a piece of six columns within a
 # 46rem (830 px) column, so the browser never shrinks the 13 px labels.
 SVG_DX, SVG_DY, SVG_MARGIN = 136, 78, 36
+SVG_RADIUS = 19  # an operation's circle
 SVG_DY_NODES = 104  # a network's rows: a value above each node and its gradient below
 SVG_COLOURS = {"forward": "#1f4e9c", "gradient": "#b22222"}
 
@@ -668,36 +982,81 @@ def _column_xs(d: Diagram, name, spacing: float, char: float, gap: float, box=No
     return xs
 
 
-def _svg_piece(d: Diagram, name) -> str:
+def _svg_routes(d: Diagram, name, pos: dict, radius: float) -> tuple:
+    """The nodes' and captions' boxes of an SVG piece, and its edges routed around them
+    (pixels, as drawn)."""
+    nodes, obstacles = {}, []
+    for n in d.nodes:
+        x, y = pos[n.name]
+        if n.kind == "more":
+            box = Box(x, y - 1, len(n.op) * 13 * SVG_CHAR_EM / 2 + 8, 7, n.name)
+        elif n.kind == "op":
+            box = Box(x, y, radius, radius, n.name, round=True)
+        else:
+            box = Box(x, y, 34 if d.on_nodes and n.shape else 22, 15, n.name)
+        nodes[n.name] = box
+        obstacles.append(box)
+        under = " ".join(t for t in (n.op if n.kind == "op" else "", n.shape) if t)
+        if under and not d.on_nodes and n.kind != "more":  # the caption under the node
+            obstacles.append(Box(x, y + radius + 12, len(under) * 12 * SVG_CHAR_EM / 2, 7, n.name))
+
+    def label_box(kind, text):  # 13 px, its baseline 5 px above the edge or 14 px below it
+        half, (up, down) = _label_width(_plain(_svg_number(text)), 13) / 2 + 1, _label_extent(text, 13)
+        base = -5 if kind == "forward" else 14
+        return half, base - up, base + down
+
+    step = SVG_DY_NODES if d.on_nodes else SVG_DY
+    return obstacles, route(d.edges, nodes, obstacles, label_box, step=step, margin=3)
+
+
+def _svg_grid(d: Diagram, name, sx: float = 1.0, sy: float = 1.0) -> tuple:
+    """Each column's x and each node's centre (pixels, y downwards), the distances between
+    columns ``sx`` and between rows ``sy`` times the usual."""
     heights = _heights(d)
     tallest = max(heights.values(), default=1)
-    dy = SVG_DY_NODES if d.on_nodes else SVG_DY
+    dy = (SVG_DY_NODES if d.on_nodes else SVG_DY) * sy
     header = 24 if d.on_nodes else 0  # the layers' operations, over the columns
     height = 2 * SVG_MARGIN + (tallest - 1) * dy + 30 + header
     mid = (height + header) / 2
-    xs = [SVG_MARGIN + 20 + x for x in _column_xs(  # Helvetica digits; an input's box as drawn
+    xs = [SVG_MARGIN + 20 + x * sx for x in _column_xs(  # Helvetica digits; an input's box as drawn
         d, name, SVG_DX, 13 * 0.56, 12, lambda n: 2 * _svg_box_half(n, name, d.on_nodes) if n.kind != "op" else 38)]
-    pos = {}
-    for n in d.nodes:
-        pos[n.name] = (xs[n.column], mid + (n.row - (heights[n.column] - 1) / 2) * dy)
+    return xs, {n.name: (xs[n.column], mid + (n.row - (heights[n.column] - 1) / 2) * dy) for n in d.nodes}
+
+
+def _svg_layout(d: Diagram, name) -> tuple:
+    """(xs, pos, obstacles, routes) of an SVG piece: six columns' width at most (46rem)."""
+    xs = _svg_grid(d, name)[0]
+    sx, sy, (obstacles, routes) = _spread(
+        lambda kx, ky: _svg_routes(d, name, _svg_grid(d, name, kx, ky)[1], SVG_RADIUS),
+        xs[-1] - xs[0], (PIECE_COLUMNS - 1) * SVG_DX, max(_heights(d).values(), default=1))
+    return (*_svg_grid(d, name, sx, sy), obstacles, routes)
+
+
+def _svg_piece(d: Diagram, name) -> str:
+    xs, pos, _, routes = _svg_layout(d, name)
     canvas = _SvgCanvas()
-    radius = 19
+    radius = SVG_RADIUS
     for column, ops in _column_ops(d).items():
         head = escape(_header(ops, lambda n: n.op))
         canvas.text(xs[column], SVG_MARGIN - 8, 13, head, _plain(head), ' fill="#666"')
     stroke = "#999" if d.on_nodes else "#333"  # light under the values on the nodes
-    for e in d.edges:
-        (x1, y1), (x2, y2) = pos[e.parent], pos[e.child]
-        length = math.hypot(x2 - x1, y2 - y1) or 1
-        ux, uy = (x2 - x1) / length, (y2 - y1) / length
-        sx, sy, ex_, ey = x1 + ux * radius, y1 + uy * radius, x2 - ux * (radius + 2), y2 - uy * (radius + 2)
-        canvas.shape(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex_:.1f}" y2="{ey:.1f}" stroke="{stroke}" '
-                     f'stroke-width="1.2" marker-end="url(#arrow)"/>', min(sx, ex_), min(sy, ey),
-                     max(sx, ex_), max(sy, ey))
-        angle = math.degrees(math.atan2(y2 - y1, x2 - x1))
-        lx, ly = sx + (ex_ - sx) * 0.5, sy + (ey - sy) * 0.5
-        for kind, text in _labels(e):
+    for r in routes:
+        *rest, (x2, y2) = r.points
+        tx, ty = _tangent(r.points, 1.0)
+        back = 2 / (math.hypot(tx, ty) or 1)  # the arrow's tip stops 2 px short of the border
+        x2, y2 = x2 - tx * back, y2 - ty * back
+        xs_, ys_ = [p[0] for p in r.points], [p[1] for p in r.points]
+        if r.curved:
+            (sx, sy), (c1x, c1y), (c2x, c2y) = rest
+            path = f'<path d="M{sx:.1f},{sy:.1f} C{c1x:.1f},{c1y:.1f} {c2x:.1f},{c2y:.1f} {x2:.1f},{y2:.1f}" fill="none"'
+        else:
+            (sx, sy), = rest
+            path = f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{x2:.1f}" y2="{y2:.1f}"'
+        canvas.shape(f'{path} stroke="{stroke}" stroke-width="1.2" marker-end="url(#arrow)"/>',
+                     min(xs_), min(ys_), max(xs_), max(ys_))
+        for kind, text, t, _ in r.labels:
             label = _svg_number(text)
+            (lx, ly), angle = r.at(t), r.angle(t)
             canvas.rotated_text(round(lx, 1), round(ly, 1), -5 if kind == "forward" else 14, 13, label,
                                 _plain(label), f' fill="{SVG_COLOURS[kind]}"', angle)
     for n in d.nodes:
