@@ -16,14 +16,14 @@ round to the printed result.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
 import mpmath
 import sympy as sp
 
-from ..core.derivation import Product, Subst, Sum, Value
+from ..core.derivation import Chain, Product, Row, Subst, Sum, Value
 from ..core.numbers import format_number
 
 @dataclass(frozen=True)
@@ -307,5 +307,78 @@ def member_carries(items: tuple, precision: int, subst_carry: int) -> tuple[dict
     return out, approximate
 
 
+def _shown_values(item, digits: int):
+    """(Value, digits it prints with) of the numbers a combining member shows, nested ones too."""
+    if isinstance(item, Value):
+        yield item, item.digits or digits
+    for inner in getattr(item, "factors", getattr(item, "terms", ())):
+        yield from _shown_values(inner, digits)
+
+
+def carried_across(sections, precision: int, subst_carry: int = 0) -> list:
+    """The sections with every line's result printed with the digits a later line reads it with:
+    a path's product "1 · 1.6 · 0.7792 · 1.3 ≈ 1.6206" when the sum over the paths adds it as
+    1.6206, so the sum adds the printed terms, and the path line's own factors get the digits
+    that give 1.6206 (one value, one printed form). Lines are visited last to first, so digits a
+    later line asks of a result pass on to the results that line's factors came from."""
+    from .blocks import Section, Show, Step
+    places = []  # (section, block, None or the Row item) of every displayed chain, in reading order
+    for si, s in enumerate(sections):
+        for bi, b in enumerate(s.blocks):
+            if isinstance(b, (Show, Step)):
+                if isinstance(b.math, Chain):
+                    places.append((si, bi, None))
+                elif isinstance(b.math, Row):
+                    places += [(si, bi, ri) for ri, m in enumerate(b.math.items) if isinstance(m, Chain)]
+    chains = [_chain_at(sections, place) for place in places]
+    digits: dict = {}  # chain index -> digits its result is printed with
+    for k in range(len(chains) - 1, -1, -1):
+        chain = _with_result_digits(chains[k], digits.get(k))
+        chains[k] = chain
+        carries, _ = member_carries(chain.items, precision, subst_carry)
+        for i, c in carries.items():
+            for value, wanted in _shown_values(chain.items[i], precision + c):
+                if wanted <= precision or _terminates(value.number, wanted):
+                    continue
+                for j in range(k - 1, -1, -1):  # the nearest line above that printed this value
+                    if _result(chains[j]) == value.number:
+                        digits[j] = max(digits.get(j, 0), wanted)
+                        break
+    if not digits:
+        return sections
+    out = [Section(s.title, list(s.blocks), s.subtitle) for s in sections]
+    for (si, bi, ri), chain in zip(places, chains):
+        block = out[si].blocks[bi]
+        math = chain if ri is None else Row(tuple(chain if n == ri else m for n, m in enumerate(block.math.items)))
+        out[si].blocks[bi] = replace(block, math=math)
+    return out
+
+
+def _chain_at(sections, place):
+    si, bi, ri = place
+    math = sections[si].blocks[bi].math
+    return math if ri is None else math.items[ri]
+
+
+def _result(chain):
+    last = chain.items[-1] if chain.items else None
+    return last.number if isinstance(last, Value) and len(chain.items) > 2 else None
+
+
+def _with_result_digits(chain, digits):
+    if digits is None or _result(chain) is None or (chain.items[-1].digits or 0) >= digits:
+        return chain
+    return Chain(*chain.items[:-1], Value(chain.items[-1].number, digits))
+
+
+def _terminates(number, digits: int) -> bool:
+    """Printed with ``digits`` the same as with fewer (1.6, −0.325): nothing to carry."""
+    try:
+        return Fraction(Decimal(format_number(number, digits))) == Fraction(int(number.p), int(number.q)) \
+            if isinstance(number, sp.Rational) else False
+    except ArithmeticError:
+        return False
+
+
 __all__ = ["Carried", "redo_rule", "carry_for", "member_carries", "reproduces", "shown", "short_fraction",
-           "evaluate", "MAX_CARRY"]
+           "evaluate", "MAX_CARRY", "carried_across"]
