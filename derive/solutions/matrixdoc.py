@@ -158,6 +158,35 @@ def _name_beyond(s: Section, beyond: set, identity: tuple, label):
                    "under --exact).", (label,)))
 
 
+def _through_forward(lines) -> list:
+    """[(result, rule)] of each backward rule that applies an activation the forward pass printed
+    (1 − tanh²(z1) with a1 = tanh(z1) above), with that activation read off the page instead:
+    1 − a1², as a student redoes the line from the printed a1."""
+    forward = {str(f): _sym(r[1]) for r, f in lines if r[0] == "value" and isinstance(f, sp.Function)
+               and len(f.args) == 1 and f.args[0].is_Symbol}
+    out = []
+    for r, f in lines:
+        if r[0] != "grad":
+            continue
+        bound = _bound(f)
+        read = _sympy_mapped(bound, lambda e: e.replace(lambda x: isinstance(x, sp.Function) and str(x) in forward,
+                                                        lambda x: forward[str(x)]))
+        if read != bound:
+            out.append((r, read))
+    return out
+
+
+def _sympy_mapped(f, change):
+    """``f`` (a rule: SymPy inside matrix-rule dataclasses) with ``change`` applied to its SymPy parts."""
+    if isinstance(f, sp.Basic):
+        return change(f)
+    if isinstance(f, tuple):
+        return tuple(_sympy_mapped(x, change) for x in f)
+    if not hasattr(f, "__dataclass_fields__"):
+        return f
+    return replace(f, **{name: _sympy_mapped(getattr(f, name), change) for name in f.__dataclass_fields__})
+
+
 def _redoable(t) -> bool:
     """Every entry on the page: a number or a matrix shown whole."""
     return t.scalar or (t.a.ndim == 2 and max(t.a.shape) <= MAX_SHOWN)
@@ -225,8 +254,7 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
 
     relations = []  # (result, operands, rule, {result entry: the operand entries it depends on})
     tiny = sp.Rational(1, 10 ** 40)
-    for result, formula in lines:
-        bound = _bound(formula)
+    for result, bound in [(r, _bound(f)) for r, f in lines] + _through_forward(lines):
         operands = sorted(_identity(x) for x in _symbols_of(bound) if x != eta)
         if any(o not in printed for o in operands) or not all(_redoable(printed[o]) for o in operands + [result]):
             continue
