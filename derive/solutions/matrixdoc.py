@@ -284,6 +284,10 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
         return [index for index, value in x.items() if not reproduces(value, format_number(
             t.item() if t.scalar else t.a[index], precision + carry.get((relation[0], index), 0)))]
 
+    copies = [(relation[0], relation[1][0]) for relation, _ in relations  # ∂L/∂b = ∂L/∂z: the same numbers
+              if isinstance(relation[2], sp.Symbol) and len(relation[1]) == 1
+              and entries(printed[relation[0]]).keys() == entries(printed[relation[1][0]]).keys()]
+
     def settle(skipped: set) -> set:
         """Carries for every result entry but ``skipped``; the entries they cannot mend."""
         carry.clear()
@@ -306,19 +310,33 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
                             if carry.get(cell, 0) == least:
                                 carry[cell] = least + 1
                     changed = changed or bool(room)
+            for a, b in copies:  # one value, one printed form: ∂L/∂a = ∂L/∂u1 shows its digits
+                for index in entries(printed[a]):
+                    most = max(carry.get((a, index), 0), carry.get((b, index), 0))
+                    if most and (carry.get((a, index), 0) != most or carry.get((b, index), 0) != most):
+                        carry[(a, index)] = carry[(b, index)] = most
+                        changed = True
             if not changed:
                 break
         return {(relation[0], index) for relation, _ in relations for index in failing(relation)} - skipped
 
     # an entry no digits mend (a difference of nearly equal numbers) is left out, so that the
     # digits it asked for go, and the document names it
-    beyond: set = set()
-    for _ in range(4):
-        more = settle(beyond)
-        if not more:
-            break
-        beyond |= more
-    return {cell: c for cell, c in carry.items() if c}, beyond
+    def digits_for() -> tuple[dict, set]:
+        beyond: set = set()
+        for _ in range(4):
+            more = settle(beyond)
+            if not more:
+                break
+            beyond |= more
+        return {cell: c for cell, c in carry.items() if c}, beyond
+
+    found = digits_for()
+    if copies and found[1]:  # a copy's digits (a bias update's tie) cost an entry: copies keep their own
+        copies.clear()
+        fewer = digits_for()
+        found = fewer if len(fewer[1]) < len(found[1]) else found
+    return found
 
 
 
