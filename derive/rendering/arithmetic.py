@@ -346,12 +346,56 @@ def carried_across(sections, precision: int, subst_carry: int = 0) -> list:
                         break
     if not digits:
         return sections
+    # and a factor shows a value as the line that printed it does (0.779152 in both), where the
+    # line still redoes with it
+    for k, chain in enumerate(chains):
+        printed = {}
+        for j in range(k):  # the nearest line above that printed the value decides
+            if _result(chains[j]) is not None:
+                printed[_result(chains[j])] = digits.get(j, 0)
+        carries, _ = member_carries(chain.items, precision, subst_carry)
+        if not any(printed.values()) or not carries:
+            continue
+        wider = Chain(*(_with_digits(item, printed, precision + carries[i]) if i in carries else item
+                        for i, item in enumerate(chain.items)))
+        if wider != chain and _unredone(wider, precision, subst_carry) <= _unredone(chain, precision, subst_carry):
+            chains[k] = wider
     out = [Section(s.title, list(s.blocks), s.subtitle) for s in sections]
     for (si, bi, ri), chain in zip(places, chains):
         block = out[si].blocks[bi]
         math = chain if ri is None else Row(tuple(chain if n == ri else m for n, m in enumerate(block.math.items)))
         out[si].blocks[bi] = replace(block, math=math)
     return out
+
+
+def _with_digits(item, printed: dict, digits: int):
+    """``item`` with each shown value that an earlier line printed with more digits shown so."""
+    if isinstance(item, Value):
+        wanted = printed.get(item.number, 0)
+        return Value(item.number, wanted) if wanted > (item.digits or digits) else item
+    if isinstance(item, Product):
+        return replace(item, factors=tuple(_with_digits(f, printed, digits) for f in item.factors))
+    if isinstance(item, Sum):
+        return replace(item, terms=tuple(_with_digits(t, printed, digits) for t in item.terms))
+    return item
+
+
+def _unredone(chain, precision: int, subst_carry: int) -> int:
+    """How many combining members of ``chain``, printed with their carries, do not give the result."""
+    items = chain.items
+    carries, _ = member_carries(items, precision, subst_carry)
+    bounds = [i for i, item in enumerate(items) if isinstance(item, str) and item in EQUALITIES]
+    count, start = 0, 0
+    for b in bounds:
+        member, result, first = items[start:b], items[b + 1:b + 2], start
+        start = b + 1
+        if first not in carries or not result or not isinstance(result[0], Value):
+            continue  # not a member that combines numbers into one printed value
+        carry = carries[first]
+        x = evaluate(tuple(member), precision + carry, precision + carry + subst_carry)
+        if x is not None and not reproduces(x, format_number(result[0].number, result[0].digits or precision)):
+            count += 1
+    return count
 
 
 def _chain_at(sections, place):
