@@ -338,7 +338,7 @@ def carried_across(sections, precision: int, subst_carry: int = 0) -> list:
         carries, _ = member_carries(chain.items, precision, subst_carry)
         for i, c in carries.items():
             for value, wanted in _shown_values(chain.items[i], precision + c):
-                if wanted <= precision or _terminates(value.number, wanted):
+                if wanted <= precision or _terminates(value.number, wanted) or short_fraction(value.number) is not None:
                     continue
                 for j in range(k - 1, -1, -1):  # the nearest line above that printed this value
                     if _result(chains[j]) == value.number:
