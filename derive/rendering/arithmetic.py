@@ -16,14 +16,14 @@ round to the printed result.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
 import mpmath
 import sympy as sp
 
-from ..core.derivation import Product, Subst, Sum, Value
+from ..core.derivation import Chain, Product, Row, Subst, Sum, Value
 from ..core.numbers import format_number
 
 @dataclass(frozen=True)
@@ -307,5 +307,122 @@ def member_carries(items: tuple, precision: int, subst_carry: int) -> tuple[dict
     return out, approximate
 
 
+def _shown_values(item, digits: int):
+    """(Value, digits it prints with) of the numbers a combining member shows, nested ones too."""
+    if isinstance(item, Value):
+        yield item, item.digits or digits
+    for inner in getattr(item, "factors", getattr(item, "terms", ())):
+        yield from _shown_values(inner, digits)
+
+
+def carried_across(sections, precision: int, subst_carry: int = 0) -> list:
+    """The sections with every line's result printed with the digits a later line reads it with:
+    a path's product "1 · 1.6 · 0.7792 · 1.3 ≈ 1.6206" when the sum over the paths adds it as
+    1.6206, so the sum adds the printed terms, and the path line's own factors get the digits
+    that give 1.6206 (one value, one printed form). Lines are visited last to first, so digits a
+    later line asks of a result pass on to the results that line's factors came from."""
+    from .blocks import Section, Show, Step
+    places = []  # (section, block, None or the Row item) of every displayed chain, in reading order
+    for si, s in enumerate(sections):
+        for bi, b in enumerate(s.blocks):
+            if isinstance(b, (Show, Step)):
+                if isinstance(b.math, Chain):
+                    places.append((si, bi, None))
+                elif isinstance(b.math, Row):
+                    places += [(si, bi, ri) for ri, m in enumerate(b.math.items) if isinstance(m, Chain)]
+    chains = [_chain_at(sections, place) for place in places]
+    digits: dict = {}  # chain index -> digits its result is printed with
+    for k in range(len(chains) - 1, -1, -1):
+        chain = _with_result_digits(chains[k], digits.get(k))
+        chains[k] = chain
+        carries, _ = member_carries(chain.items, precision, subst_carry)
+        for i, c in carries.items():
+            for value, wanted in _shown_values(chain.items[i], precision + c):
+                if wanted <= precision or _terminates(value.number, wanted) or short_fraction(value.number) is not None:
+                    continue
+                for j in range(k - 1, -1, -1):  # the nearest line above that printed this value
+                    if _result(chains[j]) == value.number:
+                        digits[j] = max(digits.get(j, 0), wanted)
+                        break
+    if not digits:
+        return sections
+    # and a factor shows a value as the line that printed it does (0.779152 in both), where the
+    # line still redoes with it
+    for k, chain in enumerate(chains):
+        printed = {}
+        for j in range(k):  # the nearest line above that printed the value decides
+            if _result(chains[j]) is not None:
+                printed[_result(chains[j])] = digits.get(j, 0)
+        carries, _ = member_carries(chain.items, precision, subst_carry)
+        if not any(printed.values()) or not carries:
+            continue
+        wider = Chain(*(_with_digits(item, printed, precision + carries[i]) if i in carries else item
+                        for i, item in enumerate(chain.items)))
+        if wider != chain and _unredone(wider, precision, subst_carry) <= _unredone(chain, precision, subst_carry):
+            chains[k] = wider
+    out = [Section(s.title, list(s.blocks), s.subtitle) for s in sections]
+    for (si, bi, ri), chain in zip(places, chains):
+        block = out[si].blocks[bi]
+        math = chain if ri is None else Row(tuple(chain if n == ri else m for n, m in enumerate(block.math.items)))
+        out[si].blocks[bi] = replace(block, math=math)
+    return out
+
+
+def _with_digits(item, printed: dict, digits: int):
+    """``item`` with each shown value that an earlier line printed with more digits shown so."""
+    if isinstance(item, Value):
+        wanted = printed.get(item.number, 0)
+        return Value(item.number, wanted) if wanted > (item.digits or digits) else item
+    if isinstance(item, Product):
+        return replace(item, factors=tuple(_with_digits(f, printed, digits) for f in item.factors))
+    if isinstance(item, Sum):
+        return replace(item, terms=tuple(_with_digits(t, printed, digits) for t in item.terms))
+    return item
+
+
+def _unredone(chain, precision: int, subst_carry: int) -> int:
+    """How many combining members of ``chain``, printed with their carries, do not give the result."""
+    items = chain.items
+    carries, _ = member_carries(items, precision, subst_carry)
+    bounds = [i for i, item in enumerate(items) if isinstance(item, str) and item in EQUALITIES]
+    count, start = 0, 0
+    for b in bounds:
+        member, result, first = items[start:b], items[b + 1:b + 2], start
+        start = b + 1
+        if first not in carries or not result or not isinstance(result[0], Value):
+            continue  # not a member that combines numbers into one printed value
+        carry = carries[first]
+        x = evaluate(tuple(member), precision + carry, precision + carry + subst_carry)
+        if x is not None and not reproduces(x, format_number(result[0].number, result[0].digits or precision)):
+            count += 1
+    return count
+
+
+def _chain_at(sections, place):
+    si, bi, ri = place
+    math = sections[si].blocks[bi].math
+    return math if ri is None else math.items[ri]
+
+
+def _result(chain):
+    last = chain.items[-1] if chain.items else None
+    return last.number if isinstance(last, Value) and len(chain.items) > 2 else None
+
+
+def _with_result_digits(chain, digits):
+    if digits is None or _result(chain) is None or (chain.items[-1].digits or 0) >= digits:
+        return chain
+    return Chain(*chain.items[:-1], Value(chain.items[-1].number, digits))
+
+
+def _terminates(number, digits: int) -> bool:
+    """Printed with ``digits`` the same as with fewer (1.6, −0.325): nothing to carry."""
+    try:
+        return Fraction(Decimal(format_number(number, digits))) == Fraction(int(number.p), int(number.q)) \
+            if isinstance(number, sp.Rational) else False
+    except ArithmeticError:
+        return False
+
+
 __all__ = ["Carried", "redo_rule", "carry_for", "member_carries", "reproduces", "shown", "short_fraction",
-           "evaluate", "MAX_CARRY"]
+           "evaluate", "MAX_CARRY", "carried_across"]

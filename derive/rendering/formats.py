@@ -18,6 +18,7 @@ from ..core.escape import visible
 from ..core.functions import Sentence
 from . import blocks
 from .printing import printer_for
+from .arithmetic import carried_across
 
 
 def _escape_latex(text: str) -> str:
@@ -584,7 +585,8 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
     notation = check_notation(notation)
     w = Writer(fmt, names, precision, exact, layout, notation, carry)  # display names: every printer
     sections = []
-    for s in lecturer_notes(content, notes):
+    # a line's result printed with the digits a later line reads it with (a path in the sum)
+    for s in carried_across(lecturer_notes(content, notes), precision, carry):
         printed = [w.block(b) for b in s.blocks
                    if not isinstance(b, blocks.NotationNote) or notation.get(b.key)]
         sections.append({"title": fmt.escape(s.title), "blocks": printed,

@@ -158,6 +158,35 @@ def _name_beyond(s: Section, beyond: set, identity: tuple, label):
                    "under --exact).", (label,)))
 
 
+def _through_forward(lines) -> list:
+    """[(result, rule)] of each backward rule that applies an activation the forward pass printed
+    (1 − tanh²(z1) with a1 = tanh(z1) above), with that activation read off the page instead:
+    1 − a1², as a student redoes the line from the printed a1."""
+    forward = {str(f): _sym(r[1]) for r, f in lines if r[0] == "value" and isinstance(f, sp.Function)
+               and len(f.args) == 1 and f.args[0].is_Symbol}
+    out = []
+    for r, f in lines:
+        if r[0] != "grad":
+            continue
+        bound = _bound(f)
+        read = _sympy_mapped(bound, lambda e: e.replace(lambda x: isinstance(x, sp.Function) and str(x) in forward,
+                                                        lambda x: forward[str(x)]))
+        if read != bound:
+            out.append((r, read))
+    return out
+
+
+def _sympy_mapped(f, change):
+    """``f`` (a rule: SymPy inside matrix-rule dataclasses) with ``change`` applied to its SymPy parts."""
+    if isinstance(f, sp.Basic):
+        return change(f)
+    if isinstance(f, tuple):
+        return tuple(_sympy_mapped(x, change) for x in f)
+    if not hasattr(f, "__dataclass_fields__"):
+        return f
+    return replace(f, **{name: _sympy_mapped(getattr(f, name), change) for name in f.__dataclass_fields__})
+
+
 def _redoable(t) -> bool:
     """Every entry on the page: a number or a matrix shown whole."""
     return t.scalar or (t.a.ndim == 2 and max(t.a.shape) <= MAX_SHOWN)
@@ -225,8 +254,7 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
 
     relations = []  # (result, operands, rule, {result entry: the operand entries it depends on})
     tiny = sp.Rational(1, 10 ** 40)
-    for result, formula in lines:
-        bound = _bound(formula)
+    for result, bound in [(r, _bound(f)) for r, f in lines] + _through_forward(lines):
         operands = sorted(_identity(x) for x in _symbols_of(bound) if x != eta)
         if any(o not in printed for o in operands) or not all(_redoable(printed[o]) for o in operands + [result]):
             continue
@@ -256,6 +284,10 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
         return [index for index, value in x.items() if not reproduces(value, format_number(
             t.item() if t.scalar else t.a[index], precision + carry.get((relation[0], index), 0)))]
 
+    copies = [(relation[0], relation[1][0]) for relation, _ in relations  # ∂L/∂b = ∂L/∂z: the same numbers
+              if isinstance(relation[2], sp.Symbol) and len(relation[1]) == 1
+              and entries(printed[relation[0]]).keys() == entries(printed[relation[1][0]]).keys()]
+
     def settle(skipped: set) -> set:
         """Carries for every result entry but ``skipped``; the entries they cannot mend."""
         carry.clear()
@@ -278,19 +310,33 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
                             if carry.get(cell, 0) == least:
                                 carry[cell] = least + 1
                     changed = changed or bool(room)
+            for a, b in copies:  # one value, one printed form: ∂L/∂a = ∂L/∂u1 shows its digits
+                for index in entries(printed[a]):
+                    most = max(carry.get((a, index), 0), carry.get((b, index), 0))
+                    if most and (carry.get((a, index), 0) != most or carry.get((b, index), 0) != most):
+                        carry[(a, index)] = carry[(b, index)] = most
+                        changed = True
             if not changed:
                 break
         return {(relation[0], index) for relation, _ in relations for index in failing(relation)} - skipped
 
     # an entry no digits mend (a difference of nearly equal numbers) is left out, so that the
     # digits it asked for go, and the document names it
-    beyond: set = set()
-    for _ in range(4):
-        more = settle(beyond)
-        if not more:
-            break
-        beyond |= more
-    return {cell: c for cell, c in carry.items() if c}, beyond
+    def digits_for() -> tuple[dict, set]:
+        beyond: set = set()
+        for _ in range(4):
+            more = settle(beyond)
+            if not more:
+                break
+            beyond |= more
+        return {cell: c for cell, c in carry.items() if c}, beyond
+
+    found = digits_for()
+    if copies and found[1]:  # a copy's digits (a bias update's tie) cost an entry: copies keep their own
+        copies.clear()
+        fewer = digits_for()
+        found = fewer if len(fewer[1]) < len(found[1]) else found
+    return found
 
 
 

@@ -376,18 +376,34 @@ def _table_carries(tr, listed: list, precision: int) -> dict:
                     # one more digit in the one number that mends the row, if one does; else in each
                     room = [cell for cell in row.inputs[target] if carry.get(cell, 0) < MAX_CARRY]
                     changed = mend_with_a_digit(room, carry, lambda: holds(row, target)) or changed
+            for a, b in same:  # θₖ at the foot of one table and the head of the next: one printed form
+                most = max(carry.get(a, 0), carry.get(b, 0))
+                if carry.get(a, 0) != most or carry.get(b, 0) != most:
+                    carry[a] = carry[b] = most
+                    changed = True
             if not changed:
                 break
         return {target for row in rows for target in row.inputs if target not in skipped and not holds(row, target)}
 
-    # a relation no digits mend is left out, so that the digits it asked for go (and it is named)
-    unredone: set = set()
-    for _ in range(4):
-        failing = settle(unredone)
-        if not failing:
-            break
-        unredone |= {t for t in failing if t[2] == "new"} or failing
-    return {cell: c for cell, c in carry.items() if c}, unredone
+    same = [((k, p, "new", index), (k + 1, p, "prev", index)) for k in listed if k + 1 in listed
+            for p in tr.params for index in _entries(cells[(k, p, "new")])]
+
+    def digits_for() -> tuple[dict, set]:
+        # a relation no digits mend is left out, so that the digits it asked for go (and it is named)
+        unredone: set = set()
+        for _ in range(4):
+            failing = settle(unredone)
+            if not failing:
+                break
+            unredone |= {t for t in failing if t[2] == "new"} or failing
+        return {cell: c for cell, c in carry.items() if c}, unredone
+
+    found = digits_for()
+    if same and found[1]:  # θₖ's one form costs a row its redo: each table keeps its own digits
+        same.clear()
+        fewer = digits_for()
+        found = fewer if len(fewer[1]) < len(found[1]) else found
+    return found
 
 
 class _RowRedo:
