@@ -22,7 +22,8 @@ BANNED = [r"\bderive\b", r"\bsympy\b", r"\bengine\b", r"\bconversation", r"\bsou
           r"\bgenerated\b", r"\btool\b", r"\bsoftware\b", r"\blibrary\b", r"\bprogram\b",
           r"\bexact arithmetic\b", r"\bfloat64\b", r"\bautograd\b", r"\bregistered\b",
           r"\bcomputed by\b", r"\bevaluated by\b", r"\bsympy\.stats\b", r"\bderive uses\b",
-          r"\bagrees with\b", r"\bsession\b", r"\bcross-check\b"]
+          r"\bagrees with\b", r"\bsession\b", r"\bcross-check\b",
+          r"\banswer key\b", r"[-–]-?exact\b"]
 # PyTorch named where a convention is stated as the math's, or as the check of the numbers
 # (a notebook's last cells): "as PyTorch does", "checked with PyTorch", "PyTorch gives the same"
 PYTORCH_SAID = ("as ", "as in ", "checked with ", "again with ")

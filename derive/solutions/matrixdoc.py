@@ -154,8 +154,7 @@ def _name_beyond(s: Section, beyond: set, identity: tuple, label):
     where = ("entr" + ("y " if len(indices) == 1 else "ies ")
              + ", ".join(f"({i + 1}, {j + 1})" for i, j in indices) + " of {0}") if indices[0] else "{0}"
     s.say(Sentence(f"Here {where} {'follows' if len(indices) == 1 else 'follow'} from the numbers above "
-                   "only with more digits than are shown (the exact values are in the answer key and "
-                   "under --exact).", (label,)))
+                   "only with more digits than are shown: each is the unrounded value, rounded.", (label,)))
 
 
 def _through_forward(lines) -> list:

@@ -288,8 +288,8 @@ def _rule_section(tr, precision: int = 4) -> Section:
             lines = sorted({k for k, _ in unredone})
             s.say(Sentence("Here " + " and ".join(f"{{{i}}}" for i in range(len(lines)))
                            + " follow" + ("s" if len(lines) == 1 else "") + " from the numbers above only "
-                           "with more digits than are shown, in some entries (the exact values are in "
-                           "the answer key and under --exact).", tuple(per_entry[0][k].lhs for k in lines)))
+                           "with more digits than are shown, in some entries: each is the unrounded "
+                           "value, rounded.", tuple(per_entry[0][k].lhs for k in lines)))
         moving = [i for i, env in enumerate(record.envs) if env[G_T] != 0]
         k = moving[0] if moving else 0  # an entry the gradient moves, if any
         s.say(Sentence(f"Entry by entry; for instance entry ({k // shape[1] + 1}, {k % shape[1] + 1}):"))
@@ -544,8 +544,8 @@ def _tables(tr, precision: int = 4) -> list:
             names = " and ".join(f"{{{i}}}" for i in range(len(beyond)))
             s.say(Sentence(f"Here {names} at step {k} "
                            + ("follows" if len(beyond) == 1 else "follow")
-                           + " from the row's numbers only with more digits than the table shows "
-                           "(the exact values are in the answer key and under --exact).",
+                           + " from the row's numbers only with more digits than the table shows"
+                           ": each is the unrounded value, rounded.",
                            tuple(symbol(p) for p, _ in beyond)))
     sections.append(s)
     return sections
