@@ -200,26 +200,29 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
     """Extra digits per printed entry, {(identity, (i, j)): carry}, so that every line computing
     a matrix from matrices printed before it (W x + b, ∂L/∂z xᵀ, the bias gradient's column sums,
     the update W − η·∂L/∂W, an entrywise product, Σ and mean) gives each printed entry from the
-    printed entries, to the digits printed. The line's own rule (``evaluate_formula``, the rule
-    the reverse sweep evaluates) is evaluated once at symbols standing for the operands' entries:
-    each result entry is then a formula of the entries it depends on, redone at the numbers as
-    printed; an entry that does not redo gets one more digit in the one entry that mends it, or
-    else in its least precise ones. Returns the carries and the result entries that MATRIX_CARRY
-    digits do not mend (a sum of nearly equal numbers of opposite signs, mostly), which the
-    document names instead of printing ten digits everywhere upstream."""
+    printed entries, to the digits printed. The digits are one number per printed matrix: every
+    entry of a matrix carries as many as the entry that needs the most (a vector printed
+    [−0.9548; 0.95483] would read as two kinds of number). The line's own rule
+    (``evaluate_formula``, the rule the reverse sweep evaluates) is evaluated once at symbols
+    standing for the operands' entries: each result entry is then a formula of the entries it
+    depends on, redone at the numbers as printed; an entry that does not redo gets one more
+    digit in the one operand matrix that mends it, or else in its least precise ones. Returns
+    the carries and the result entries that MATRIX_CARRY digits do not mend (a sum of nearly
+    equal numbers of opposite signs, mostly), which the document names instead of printing ten
+    digits everywhere upstream."""
     from ..core.numbers import format_number
     from ..core.tensor import from_entries, scalar
     from ..rendering.arithmetic import reproduces, shown as read
     printed, lines = _printed_lines(ex, values, grads)
     eta = _sym("eta")
-    carry: dict = {}
+    level: dict = {}  # identity -> the extra digits of every entry of that printed matrix
 
     def entries(t) -> dict:
         return {(): t.item()} if t.scalar else {index: t.a[index] for index in np.ndindex(*t.a.shape)}
 
     def on_page(cell):
         identity, index = cell
-        t, extra = printed[identity], carry.get(cell, 0)
+        t, extra = printed[identity], level.get(identity, 0)
         number = t.item() if t.scalar else t.a[index]
         # a carried entry prints a short fraction as one (1/6, not 0.1666667), as scalar lines do
         n = read(number, precision + extra, fractions=bool(extra) and not t.scalar)
@@ -251,7 +254,7 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
         got = list(entries(x).values())
         return dict(zip(entries(target), got)) if len(got) == len(entries(target)) else None
 
-    relations = []  # (result, operands, rule, {result entry: the operand entries it depends on})
+    relations = []  # (result, operands, rule, {result entry: the operand matrices it depends on})
     tiny = sp.Rational(1, 10 ** 40)
     for result, bound in [(r, _bound(f)) for r, f in lines] + _through_forward(lines):
         operands = sorted(_identity(x) for x in _symbols_of(bound) if x != eta)
@@ -271,9 +274,13 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
                 moved = redo(relation, lambda identity, i, o=o, index=index:
                              exact_number(identity, i) + (tiny if (identity, i) == (o, index) else 0))
                 for r in (moved or {}):
-                    if moved[r] != base[r]:
-                        deps[r].append((o, index))
+                    if moved[r] != base[r] and o not in deps[r]:
+                        deps[r].append(o)
         relations.append((relation, deps))
+
+    def whole(identity) -> bool:
+        """Every entry already printed exactly (0.5, −1): more digits would change nothing."""
+        return all(on_page((identity, index)) == number for index, number in entries(printed[identity]).items())
 
     def failing(relation) -> list:
         x = redo(relation)
@@ -281,62 +288,77 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
             return []
         t = printed[relation[0]]
         return [index for index, value in x.items() if not reproduces(value, format_number(
-            t.item() if t.scalar else t.a[index], precision + carry.get((relation[0], index), 0)))]
+            t.item() if t.scalar else t.a[index], precision + level.get(relation[0], 0)))]
 
     copies = [(relation[0], relation[1][0]) for relation, _ in relations  # ∂L/∂b = ∂L/∂z: the same numbers
               if isinstance(relation[2], sp.Symbol) and len(relation[1]) == 1
               and entries(printed[relation[0]]).keys() == entries(printed[relation[1][0]]).keys()]
 
+    costly: set = set()  # result entries whose mend took a matrix to the most digits allowed
+
     def settle(skipped: set) -> set:
-        """Carries for every result entry but ``skipped``; the entries they cannot mend."""
-        carry.clear()
+        """Digits for every result entry but ``skipped``; the entries they cannot mend."""
+        level.clear()
         for _ in range(MATRIX_CARRY * 4 + 1):
             changed = False
             for relation, deps in relations:
                 for index in failing(relation):
                     if (relation[0], index) in skipped:
                         continue
-                    room = sorted((c for c in deps[index] if carry.get(c, 0) < MATRIX_CARRY),
-                                  key=lambda c: carry.get(c, 0))
-                    for cell in room:  # one more digit in the one entry that mends this one, if one does
-                        carry[cell] = carry.get(cell, 0) + 1
+                    room = sorted((o for o in deps[index] if level.get(o, 0) < MATRIX_CARRY and not whole(o)),
+                                  key=lambda o: level.get(o, 0))
+                    for o in room:  # one more digit in the one matrix that mends this entry, if one does
+                        level[o] = level.get(o, 0) + 1
                         if index not in failing(relation):
                             break
-                        carry[cell] -= 1
-                    else:  # else in the least precise entries it reads
-                        least = carry.get(room[0], 0) if room else None
-                        for cell in room:
-                            if carry.get(cell, 0) == least:
-                                carry[cell] = least + 1
+                        level[o] -= 1
+                    else:  # else in the least precise matrices it reads
+                        least = level.get(room[0], 0) if room else None
+                        for o in room:
+                            if level.get(o, 0) == least:
+                                level[o] = least + 1
+                    if any(level.get(o, 0) == MATRIX_CARRY for o in room):
+                        costly.add((relation[0], index))
                     changed = changed or bool(room)
             for a, b in copies:  # one value, one printed form: ∂L/∂a = ∂L/∂u1 shows its digits
-                for index in entries(printed[a]):
-                    most = max(carry.get((a, index), 0), carry.get((b, index), 0))
-                    if most and (carry.get((a, index), 0) != most or carry.get((b, index), 0) != most):
-                        carry[(a, index)] = carry[(b, index)] = most
-                        changed = True
+                most = max(level.get(a, 0), level.get(b, 0))
+                if level.get(a, 0) != most or level.get(b, 0) != most:
+                    level[a] = level[b] = most
+                    changed = True
             if not changed:
                 break
         return {(relation[0], index) for relation, _ in relations for index in failing(relation)} - skipped
 
     # an entry no digits mend (a difference of nearly equal numbers) is left out, so that the
     # digits it asked for go, and the document names it
-    def digits_for() -> tuple[dict, set]:
-        beyond: set = set()
+    def digits_for(given: frozenset = frozenset()) -> tuple[dict, set]:
+        beyond: set = set(given)
         for _ in range(4):
             more = settle(beyond)
             if not more:
                 break
             beyond |= more
-        return {cell: c for cell, c in carry.items() if c}, beyond
+        return {(identity, index): c for identity, c in level.items() if c
+                for index in entries(printed[identity])}, beyond
 
-    found = digits_for()
+    def fewest(found):
+        """Since a matrix's entries share their digits, one entry that asks for many (an update
+        that nearly cancels) raises the whole matrix, and then every line that computes it: an
+        entry that took a matrix to the most digits is named instead when fewer are named so."""
+        asked = sorted(costly - found[1])
+        for tried in ([frozenset(asked)] if len(asked) > 1 else []) + [frozenset({c}) for c in asked]:
+            other = digits_for(tried)
+            if len(other[1]) < len(found[1]):
+                found = other
+        return found
+
+    found = fewest(digits_for())
     if copies and found[1]:  # a copy's digits (a bias update's tie) cost an entry: copies keep their own
         copies.clear()
-        fewer = digits_for()
+        costly.clear()
+        fewer = fewest(digits_for())
         found = fewer if len(fewer[1]) < len(found[1]) else found
     return found
-
 
 
 CHANNELS_SHOWN = 3  # an image's channels shown in full; beyond, the first two and the last
