@@ -294,8 +294,6 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
               if isinstance(relation[2], sp.Symbol) and len(relation[1]) == 1
               and entries(printed[relation[0]]).keys() == entries(printed[relation[1][0]]).keys()]
 
-    costly: set = set()  # result entries whose mend took a matrix to the most digits allowed
-
     def settle(skipped: set) -> set:
         """Digits for every result entry but ``skipped``; the entries they cannot mend."""
         level.clear()
@@ -317,8 +315,6 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
                         for o in room:
                             if level.get(o, 0) == least:
                                 level[o] = least + 1
-                    if any(level.get(o, 0) == MATRIX_CARRY for o in room):
-                        costly.add((relation[0], index))
                     changed = changed or bool(room)
             for a, b in copies:  # one value, one printed form: ∂L/∂a = ∂L/∂u1 shows its digits
                 most = max(level.get(a, 0), level.get(b, 0))
@@ -331,32 +327,90 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
 
     # an entry no digits mend (a difference of nearly equal numbers) is left out, so that the
     # digits it asked for go, and the document names it
-    def digits_for(given: frozenset = frozenset()) -> tuple[dict, set]:
-        beyond: set = set(given)
+    def digits_for() -> tuple[dict, set]:
+        beyond: set = set()
         for _ in range(4):
             more = settle(beyond)
             if not more:
                 break
             beyond |= more
-        return {(identity, index): c for identity, c in level.items() if c
-                for index in entries(printed[identity])}, beyond
+        return dict(level), beyond
 
-    def fewest(found):
+    def named(relations_of) -> set:
+        return {(relation[0], index) for relation, _ in relations_of for index in failing(relation)}
+
+    def fewest(levels: dict, tied: list) -> tuple[dict, set]:
         """Since a matrix's entries share their digits, one entry that asks for many (an update
-        that nearly cancels) raises the whole matrix, and then every line that computes it: an
-        entry that took a matrix to the most digits is named instead when fewer are named so."""
-        asked = sorted(costly - found[1])
-        for tried in ([frozenset(asked)] if len(asked) > 1 else []) + [frozenset({c}) for c in asked]:
-            other = digits_for(tried)
-            if len(other[1]) < len(found[1]):
-                found = other
-        return found
+        that nearly cancels) raises the whole matrix, and then every line computing it asks for
+        more again: the digits of each matrix (each group of copies at once) are moved one at a
+        time, down or up, wherever that names fewer entries, or as few with fewer digits."""
+        level.clear()
+        level.update({m: c for m, c in levels.items() if c and not whole(m)})
+        groups = [g for g in tied if not all(whole(m) for m in g)]
+        touching = {m: [k for k, r in enumerate(relations) if r[0][0] == m or m in r[0][1]] for g in groups for m in g}
+        left = named(relations)
 
-    found = fewest(digits_for())
+        def cost(names):
+            return (len(names), sum(level.get(m, 0) * len(entries(printed[m])) for m in level))
+
+        score = cost(left)
+        group_of = {m: k for k, g in enumerate(groups) for m in g}
+        # the groups a move may have to take along: the matrices the lines computing a group read
+        upstream = [sorted({group_of[o] for m in g for k in touching[m] if relations[k][0][0] == m
+                            for o in relations[k][0][1] if o in group_of} - {n}) for n, g in enumerate(groups)]
+
+        def attempt(moving: list, step: int) -> bool:
+            """Move the digits of the groups ``moving`` by ``step``; kept when the cost falls."""
+            nonlocal left, score
+            olds = [level.get(groups[n][0], 0) for n in moving]
+            if not all(0 <= old + step <= MATRIX_CARRY for old in olds):
+                return False
+            around = [relations[k] for k in sorted({k for n in moving for m in groups[n] for k in touching[m]})]
+            before = named(around)
+            for n, old in zip(moving, olds):
+                for m in groups[n]:
+                    level[m] = old + step
+            after = (left - before) | named(around)
+            if cost(after) < score:
+                left, score = after, cost(after)
+                return True
+            for n, old in zip(moving, olds):
+                for m in groups[n]:
+                    level[m] = old
+            return False
+
+        for _ in range(2 * MATRIX_CARRY + 2):
+            moved = False
+            for n in range(len(groups)):
+                for step in (-1, 1):
+                    # alone, or with one matrix its line reads (∂L/∂z1 and the ∂L/∂a1 it is made of)
+                    moved = any(attempt(moving, step) for moving in [[n]] + [[n, u] for u in upstream[n]]) or moved
+            if not moved:
+                break
+        return {(identity, index): c for identity, c in level.items() if c
+                for index in entries(printed[identity])}, left
+
+    def groups_of(pairs) -> list:
+        """The printed matrices, each copy with what it copies (one value, one printed form)."""
+        found: list = [[m] for m in dict.fromkeys(r[0] for r, _ in relations)] + \
+            [[o] for r, _ in relations for o in r[1]]
+        merged: list = []
+        for g in found:
+            if any(g[0] in h for h in merged):
+                continue
+            merged.append(list(g))
+        for a, b in pairs:
+            ga = next(h for h in merged if a in h)
+            gb = next(h for h in merged if b in h)
+            if ga is not gb:
+                ga.extend(gb)
+                merged.remove(gb)
+        return merged
+
+    found = fewest(digits_for()[0], groups_of(copies))
     if copies and found[1]:  # a copy's digits (a bias update's tie) cost an entry: copies keep their own
         copies.clear()
-        costly.clear()
-        fewer = fewest(digits_for())
+        fewer = fewest(digits_for()[0], groups_of(()))
         found = fewer if len(fewer[1]) < len(found[1]) else found
     return found
 
