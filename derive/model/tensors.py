@@ -379,8 +379,8 @@ class TensorExample(ExampleBase):
         >>> ex.document_notation({"total": "d"})["total"]
         'd'
         """
-        from ..rendering.formats import check_notation
-        return check_notation(self.notation if notation is None else notation)
+        from ..solutions.matrixdoc import matrix_notation  # δ for the pre-activations' gradients
+        return matrix_notation(self, notation)
 
     # --- what does not take images and kernels yet, refused by name -------------------------
 

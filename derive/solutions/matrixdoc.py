@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import sympy as sp
 
-from ..core.derivation import Chain, Partial, Prime, Product, Row, Sum, Value
+from ..core.derivation import Chain, Partial, Prime, Product, Row, Sum, Total, Value
 from ..core.errors import DeriveError
 from ..core.functions import FUNCTIONS, Indicator, Sentence
 from ..core.matrixmath import (MAX_SHOWN, BatchSum, Dots, Entry, Hadamard, MatProduct, MatrixValue, Scaled,
@@ -26,7 +26,7 @@ from ..core.parser import BinOp, Call, Name, Neg, Transpose
 from ..rendering.arithmetic import Carried
 from ..rendering.blocks import Content, Section
 from .steps import CROSSCHECK_NOTE, notebook_checks
-from .tensorwords import add_definitions, written_mean
+from .tensorwords import add_definitions, counting_sentence, index_base, written_mean
 
 # How a tensor document's numbers were obtained: a remark for the lecturer (``--notes``)
 TENSOR_NOTE = Sentence("Every entry is computed exactly (fractions, and closed forms such as {0}) "
@@ -146,13 +146,14 @@ def _evaluate(bound, env: dict, shape: tuple):
     return evaluate_formula(bound, env, shape)
 
 
-def _name_beyond(s: Section, beyond: set, identity: tuple, label):
-    """After a line, the entries its printed operands give only with more digits than shown."""
+def _name_beyond(s: Section, beyond: set, identity: tuple, label, base: int = 1):
+    """After a line, the entries its printed operands give only with more digits than shown
+    (numbered from ``base``, the document's index base)."""
     indices = sorted(index for who, index in beyond if who == identity)
     if not indices:
         return
     where = ("entr" + ("y " if len(indices) == 1 else "ies ")
-             + ", ".join(f"({i + 1}, {j + 1})" for i, j in indices) + " of {0}") if indices[0] else "{0}"
+             + ", ".join(f"({i + base}, {j + base})" for i, j in indices) + " of {0}") if indices[0] else "{0}"
     s.say(Sentence(f"Here {where} {'follows' if len(indices) == 1 else 'follow'} from the numbers above "
                    "only with more digits than are shown: each is the unrounded value, rounded.", (label,)))
 
@@ -418,9 +419,10 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
 CHANNELS_SHOWN = 3  # an image's channels shown in full; beyond, the first two and the last
 
 
-def _slices(t, name: str):
+def _slices(t, name: str, base: int = 1):
     """(label, matrix) of each channel of an image (x[1,*,*] …) or each 2-D slice of a kernel
-    (k[1,2,*,*] …); many: the first two and the last, with the count left out between them."""
+    (k[1,2,*,*] …), numbered from ``base``; many: the first two and the last, with the count left
+    out between them."""
     lead = list(np.ndindex(*t.a.shape[:-2]))
     left_out = len(lead) - 3
     if len(lead) > CHANNELS_SHOWN:
@@ -430,27 +432,27 @@ def _slices(t, name: str):
         if index is None:
             out.append(left_out)
             continue
-        label = Entry(name, index[0] + 1, *(("*",) if len(index) == 1 else (index[1] + 1,)),
+        label = Entry(name, index[0] + base, *(("*",) if len(index) == 1 else (index[1] + base,)),
                       more=("*", "*") if len(index) > 1 else ("*",))
         out.append((label, Tensor(t.a[index])))
     return out
 
 
 def show_numbers(s: Section, items: list, t, name: str, of: str = "", extra: dict | None = None,
-                 precision: int = 4):
+                 precision: int = 4, base: int = 1):
     """``items = numbers`` on one line; an image or a kernel channel by channel, each slice on a
     line of its own (x[1,*,*] = [...]), a long run of channels with the middle left out. Where an
     elided matrix hides nonzero entries among few, they are listed (a pooled or looked-up
     gradient is zero nearly everywhere: its nonzero entries are the point)."""
     if t.scalar or t.a.ndim == 2:
         s.show(Chain(*items, "=", _shown(t, extra, precision)))
-        hidden = _hidden_nonzeros(t, name, of)
+        hidden = _hidden_nonzeros(t, name, of, base)
         if hidden is not None:
             s.say(hidden)
         return
     if len(items) > 1:
         s.show(Chain(*items))
-    slices = _slices(t, name)
+    slices = _slices(t, name, base)
     if not any(isinstance(b.sentence, Sentence) and b.sentence.template.startswith(_SLICED)
                for b in s.blocks if hasattr(b, "sentence")):
         s.say(Sentence(_SLICED + " (* runs over every row and every column of a slice):"))
@@ -460,7 +462,7 @@ def show_numbers(s: Section, items: list, t, name: str, of: str = "", extra: dic
             continue
         label, part = item
         s.show(Chain(replace(label, of=of), "=", MatrixValue.of(part)))
-    hidden = _hidden_nonzeros(t, name, of)
+    hidden = _hidden_nonzeros(t, name, of, base)
     if hidden is not None:
         s.say(hidden)
 
@@ -469,7 +471,7 @@ _SLICED = "An image or a kernel is shown slice by slice"
 NONZEROS_LISTED = 12
 
 
-def _hidden_nonzeros(t, name: str, of: str = "") -> Sentence | None:
+def _hidden_nonzeros(t, name: str, of: str = "", base: int = 1) -> Sentence | None:
     """The nonzero entries of a mostly-zero tensor when its display leaves some of them out."""
     a = t.a
     if t.scalar:
@@ -485,7 +487,7 @@ def _hidden_nonzeros(t, name: str, of: str = "") -> Sentence | None:
     shown = _visible(a.shape)
     if all(shown(index) for index in nonzero):
         return None
-    entries = tuple(Chain(Entry(name, index[0] + 1, index[1] + 1, of, tuple(i + 1 for i in index[2:])),
+    entries = tuple(Chain(Entry(name, index[0] + base, index[1] + base, of, tuple(i + base for i in index[2:])),
                           "=", Value(a[index])) for index in nonzero)
     return Sentence(f"Only {len(nonzero)} of its {a.size} entries are nonzero: "
                     + ", ".join(f"{{{i}}}" for i in range(len(entries))) + "; every other entry is 0.",
@@ -673,9 +675,10 @@ def _focus_entry(ex):
     focus = ex.meta.get("focus")
     if not focus:
         return None
+    base = index_base(ex)  # W1[0,0] under index_base: 0, as the document numbers its entries
     m = _FOCUS.match(focus)
     if m:
-        name, i, j = m.group(1), int(m.group(2)) - 1, int(m.group(3)) - 1
+        name, i, j = m.group(1), int(m.group(2)) - base, int(m.group(3)) - base
     elif focus in ex.aliases:
         name, i, j = ex.aliases[focus]
     else:
@@ -685,7 +688,7 @@ def _focus_entry(ex):
         raise DeriveError(f"focus {focus!r}: {name} is not a matrix of this example")
     r, c = values[name].a.shape
     if not (0 <= i < r and 0 <= j < c):
-        raise DeriveError(f"focus {focus!r}: {name} is {r}×{c}; entries are numbered from 1")
+        raise DeriveError(f"focus {focus!r}: {name} is {r}×{c}; entries are numbered from {base}")
     return name, i, j
 
 
@@ -709,20 +712,21 @@ def zoom_section(ex, name: str, i: int, j: int) -> Section | None:
             A = d.values[a_name]
             batch = A.a.shape[1]
             total = d.gradients[name].a[i, j]
+            base = index_base(ex)
             s = Section(f"Zoom in: one entry of ∂{ex.output}/∂{name}")
-            s.say(Sentence(f"Entry ({i + 1}, {j + 1}) of the matrix product {{0}} uses row {{1}} of "
+            s.say(Sentence(f"Entry ({i + base}, {j + base}) of the matrix product {{0}} uses row {{1}} of "
                            f"{{2}} and column {{3}} of {{4}}ᵀ, so one weight's gradient is a sum "
                            + ("over the examples of the batch:" if batch > 1 else "with one term:"),
                            (MatProduct((Partial(ex.output, eq.name), Transposed(_sym(a_name)))),
-                            sp.Integer(i + 1), Partial(ex.output, eq.name), sp.Integer(j + 1), _sym(a_name))))
-            terms = tuple(Product((Entry(eq.name, i + 1, b + 1, ex.output), Entry(a_name, j + 1, b + 1)))
+                            sp.Integer(i + base), Partial(ex.output, eq.name), sp.Integer(j + base), _sym(a_name))))
+            terms = tuple(Product((Entry(eq.name, i + base, b + base, ex.output), Entry(a_name, j + base, b + base)))
                           for b in range(min(batch, 4)))
             numbers = tuple(Product((Value(grad_z.a[i, b]), Value(A.a[j, b]))) for b in range(min(batch, 4)))
             if batch > 4:
                 terms += (Dots(),)
                 numbers += (Dots(),)
-            s.show(Chain(Entry(name, i + 1, j + 1, ex.output), "=", Sum(terms)))
-            s.show(Chain(Entry(name, i + 1, j + 1, ex.output), "=", Sum(numbers), "=", Value(total)))
+            s.show(Chain(Entry(name, i + base, j + base, ex.output), "=", Sum(terms)))
+            s.show(Chain(Entry(name, i + base, j + base, ex.output), "=", Sum(numbers), "=", Value(total)))
             return s
     return None
 
@@ -738,6 +742,7 @@ def build_matrix(ex) -> Content:
     sections = []
     precision = getattr(ex, "precision", 4)
     carries, beyond = ({}, set()) if symbolic else matrix_carries(ex, values, grads, precision)
+    base = index_base(ex)  # entries numbered from 1, or from 0 under index_base: 0
     def digits(kind, name):  # the extra digits of each entry of one printed matrix
         return {"extra": {index: c for (identity, index), c in carries.items() if identity == (kind, name)},
                 "precision": precision}
@@ -765,6 +770,9 @@ def build_matrix(ex) -> Content:
     named = _introduced_sentence(ex, shapes)
     if named is not None:
         s.say(named)
+    counted = counting_sentence(ex)  # under index_base: 0, entries from 0 and a0 = x
+    if counted is not None:
+        s.say(counted)
     add_definitions(ex, s)  # softmax and cross-entropy, where they are used
     if not symbolic:  # the numbers the forward pass starts from, as the scalar documents give them
         s.lecturer_note(TENSOR_NOTE)  # how the numbers were obtained, as a scalar document says it
@@ -773,7 +781,7 @@ def build_matrix(ex) -> Content:
         s.say(Sentence("The given values:"))
         for group in _side_by_side(ex.inputs, values):
             if len(group) == 1:
-                show_numbers(s, [_sym(group[0])], values[group[0]], group[0], **digits("value", group[0]))
+                show_numbers(s, [_sym(group[0])], values[group[0]], group[0], **digits("value", group[0]), base=base)
                 continue
             given = [Chain(_sym(name), "=", _shown(values[name], **digits("value", name))) for name in group]
             s.show(Row(tuple(given)))
@@ -793,12 +801,15 @@ def build_matrix(ex) -> Content:
             mean = written_mean(ex, eq, values)  # −⅓(log … + …), to redo
             if mean is not None:
                 items += ["=", mean]
-            show_numbers(s, items, values[eq.name], eq.name, **digits("value", eq.name))
-            _name_beyond(s, beyond, ("value", eq.name), _sym(eq.name))
+            show_numbers(s, items, values[eq.name], eq.name, **digits("value", eq.name), base=base)
+            _name_beyond(s, beyond, ("value", eq.name), _sym(eq.name), base)
     sections.append(s)
 
     s = Section("Backward pass in matrix form")
     s.say(_backward_opening(ex))
+    note = _delta_note(ex)
+    if note is not None:
+        s.note(note, "delta")
     relevant = _ancestors_of_output(ex)
     order = [eq.name for eq in reversed(ex.graph.equations) if eq.name in relevant]
     order += [n for n in ex.inputs if n in relevant and not ex.is_index(n)]
@@ -852,8 +863,8 @@ def build_matrix(ex) -> Content:
             items = [Partial(ex.output, name)]
             if formula is not None:
                 items += ["=", formula]
-            show_numbers(s, items, grads[name], name, of=ex.output, **digits("grad", name))
-            _name_beyond(s, beyond, ("grad", name), Partial(ex.output, name))
+            show_numbers(s, items, grads[name], name, of=ex.output, **digits("grad", name), base=base)
+            _name_beyond(s, beyond, ("grad", name), Partial(ex.output, name), base)
         for function in rules_used(formula) if formula is not None else ():
             if function not in stated:  # the registry's rule, once per document
                 stated.append(function)
@@ -881,11 +892,91 @@ def build_matrix(ex) -> Content:
             if symbolic:
                 s.show(Chain(*rule))
             else:
-                show_numbers(s, rule, _update(ex, name), f"{name}_new", **digits("new", name))
-                _name_beyond(s, beyond, ("new", name), Updated(name))
+                show_numbers(s, rule, _update(ex, name), f"{name}_new", **digits("new", name), base=base)
+                _name_beyond(s, beyond, ("new", name), Updated(name), base)
         sections.append(s)
     title = ex.title or "Backpropagation in matrix form"
-    return Content(title, sections)
+    return _written(Content(title, sections), ex.output)
+
+
+# --- the notation preset: δ for the gradients of the pre-activations ------------------------------
+
+_PRE_ACTIVATION = re.compile(r"^z(\d+(?:_\d+)*)?$")  # z, z1, z2: δ takes over z's index
+
+
+def pre_activations(ex) -> list[str]:
+    """The lines' pre-activations, in line order: each name an activation (a1 = tanh(z1)) or a
+    layer function (p = softmax(z2)) is applied to, as a whole."""
+    out = []
+    for eq in ex.graph.equations:
+        t = eq.tree
+        if not (isinstance(t, Call) and t.args and isinstance(t.args[0], Name)):
+            continue
+        spec = FUNCTIONS.get(t.func)
+        layer = TENSOR_FUNCTIONS.get(t.func)
+        if (spec is not None and spec.kind == "activation" or layer is not None and getattr(layer, "layer", False)) \
+                and t.args[0].id in ex.graph.by_name and t.args[0].id not in out:
+            out.append(t.args[0].id)
+    return out
+
+
+def matrix_notation(ex, notation=None):
+    """The notation preset (``notation``, else the example's own) completed for a matrix
+    document: under ``delta: true`` the gradient of each pre-activation is written δ (δ1 for
+    ∂L/∂z1, δ_u for another name u), as the scalar documents write it. Names are shown as
+    written (W1, z1: the layers count from 1 under either index base, the input being layer 0);
+    the entries are numbered from the base in the document itself.
+
+    >>> import derive
+    >>> ex = derive.Example.from_equations("z1 = W1 @ x\na1 = tanh(z1)\nL = sum(a1)",
+    ...                                    values={"W1": [[1, 2]], "x": [3, 4]})
+    >>> matrix_notation(ex, {"delta": True})["deltas"]
+    {'z1': 'delta1'}
+    """
+    from ..rendering.formats import ResolvedNotation, check_notation
+    out = ResolvedNotation(check_notation(getattr(ex, "notation", None) if notation is None else notation))
+    out["output"] = ex.output
+    out["deltas"] = {}
+    if out.get("delta"):
+        for z in pre_activations(ex):
+            m = _PRE_ACTIVATION.match(z)
+            out["deltas"][z] = ("delta" + (m.group(1) or "")) if m else None
+    out["renumber"] = 0
+    return out
+
+
+def _delta_note(ex):
+    """What δ stands for, said once where the backward pass begins (shown under ``delta: true``)."""
+    zs = pre_activations(ex)
+    if not zs:
+        return None
+    holes = [f"{{{k}}}" for k in range(len(zs))]
+    listed = holes[0] if len(zs) == 1 else ", ".join(holes[:-1]) + " and " + holes[-1]
+    plural = len(zs) > 1
+    return Sentence("Write " + listed + (", the gradients of the loss with respect to the pre-activations"
+                                         if plural else ", the gradient of the loss with respect to the "
+                                         "pre-activation") + " (each δ has the shape of its pre-activation).",
+                    tuple(Chain(Total(ex.output, z), "=", Total(ex.output, z, abbreviate=False)) for z in zs))
+
+
+def _written(obj, output: str):
+    """The document's gradients of the loss as totals (∂L/∂W1 through every path, which is what
+    every gradient of a matrix document is): printed ∂L/∂W1, dL/dW1 under ``total: d``, and δ for
+    a pre-activation under ``delta: true``."""
+    if isinstance(obj, Partial):
+        return Total(obj.of, obj.wrt) if obj.of == output and not obj.direct else obj
+    if isinstance(obj, (sp.Basic, str, int, float, type(None))):
+        return obj
+    if isinstance(obj, tuple):
+        return tuple(_written(x, output) for x in obj)
+    if isinstance(obj, list):
+        return [_written(x, output) for x in obj]
+    if isinstance(obj, Chain):  # its own __init__(*items)
+        return Chain(*_written(obj.items, output))
+    if hasattr(obj, "__dataclass_fields__") and not isinstance(obj, type):
+        from dataclasses import fields
+        return replace(obj, **{f.name: _written(getattr(obj, f.name), output) for f in fields(obj) if f.init})
+    return obj
 
 
 # --- the words, from the example's facts --------------------------------------------------------

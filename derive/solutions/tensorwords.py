@@ -3,6 +3,8 @@ batch mean written out with its numbers: L = −⅓(log 0.06066 + log 0.3794 + l
 a line a student can redo from the probabilities printed above it."""
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from ..core.derivation import Chain, Subst
@@ -22,6 +24,55 @@ def index_base(ex) -> int:
     """Where the document's entries and examples are numbered from: 0 under the notation preset
     ``index_base: 0``, else 1. A class index counts from 0 in either (PyTorch's targets)."""
     return 0 if (getattr(ex, "notation", None) or {}).get("index_base") == 0 else 1
+
+
+_LAYER_ONE = re.compile(r"^([A-Za-z]+)1$")
+
+
+def _first_layer_input(ex):
+    """(a1's letter "a", the input x) when the lines are layers numbered from 1, the first
+    ``a1 = f(z1)`` of a ``z1`` made from one given input x (and parameters); else None."""
+    from ..core.functions import FUNCTIONS
+    from ..core.tensor import TENSOR_FUNCTIONS
+    for eq in ex.graph.equations:
+        tree, m = eq.tree, _LAYER_ONE.match(eq.name)
+        if not (m and isinstance(tree, Call) and tree.args and isinstance(tree.args[0], Name)):
+            continue
+        spec = TENSOR_FUNCTIONS.get(tree.func)
+        if not (tree.func in FUNCTIONS and FUNCTIONS[tree.func].kind == "activation"
+                or spec is not None and getattr(spec, "layer", False)):
+            continue
+        made = ex.graph.by_name.get(tree.args[0].id)
+        if made is None or not _LAYER_ONE.match(made.name):
+            return None
+        given = [n for n in _names(made.tree) if n in ex.inputs and n not in ex.params
+                 and not ex.is_index(n) and not any(a[0] == n for k, a in ex.aliases.items() if k in ex.params)]
+        given = list(dict.fromkeys(given))
+        return (m.group(1), given[0]) if len(given) == 1 else None
+    return None
+
+
+def _names(tree) -> list:
+    from ..core.tensor import operands
+    if isinstance(tree, Name):
+        return [tree.id]
+    return [n for c in operands(tree) for n in _names(c)]
+
+
+def counting_sentence(ex) -> Sentence | None:
+    """Under ``index_base: 0``, how the document counts: entries from 0, and — when the lines
+    are layers z1, a1, … — the layers from 1 with the input as layer 0, a0 = x (the 0-based
+    convention). None under the default base (entries from 1, as the document always says)."""
+    if index_base(ex) != 0:
+        return None
+    text = ("Entries are numbered from 0: entry (0, 0) of a matrix is its first row and first "
+            "column, and entry 0 of a vector its first entry.")
+    layered = _first_layer_input(ex)
+    if layered is None:
+        return Sentence(text)
+    letter, x = layered
+    return Sentence(text + " The layers count from 1, the input being layer 0: {0}.",
+                    (Chain(sp.Symbol(f"{letter}0"), "=", sp.Symbol(x)),))
 
 
 def _class_indices(ex, eq) -> bool:
@@ -130,4 +181,4 @@ def written_mean(ex, eq, values):
     return Subst(expr, tuple(shown))
 
 
-__all__ = ["add_definitions", "written_mean"]
+__all__ = ["add_definitions", "counting_sentence", "index_base", "written_mean"]
