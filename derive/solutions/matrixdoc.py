@@ -349,7 +349,12 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
         level.update({m: c for m, c in levels.items() if c and not whole(m)})
         groups = [g for g in tied if not all(whole(m) for m in g)]
         touching = {m: [k for k, r in enumerate(relations) if r[0][0] == m or m in r[0][1]] for g in groups for m in g}
-        left = named(relations)
+        fails = {k: named([r]) for k, r in enumerate(relations)}  # each line's entries that do not redo
+
+        def union() -> set:
+            return set().union(*fails.values()) if fails else set()
+
+        left = union()
 
         def cost(names):
             return (len(names), sum(level.get(m, 0) * len(entries(printed[m])) for m in level))
@@ -366,15 +371,17 @@ def matrix_carries(ex, values, grads, precision: int) -> tuple[dict, set]:
             olds = [level.get(groups[n][0], 0) for n in moving]
             if not all(0 <= old + step <= MATRIX_CARRY for old in olds):
                 return False
-            around = [relations[k] for k in sorted({k for n in moving for m in groups[n] for k in touching[m]})]
-            before = named(around)
+            around = sorted({k for n in moving for m in groups[n] for k in touching[m]})
+            kept = {k: fails[k] for k in around}
             for n, old in zip(moving, olds):
                 for m in groups[n]:
                     level[m] = old + step
-            after = (left - before) | named(around)
+            fails.update({k: named([relations[k]]) for k in around})
+            after = union()
             if cost(after) < score:
                 left, score = after, cost(after)
                 return True
+            fails.update(kept)
             for n, old in zip(moving, olds):
                 for m in groups[n]:
                     level[m] = old
@@ -955,7 +962,7 @@ def _delta_note(ex):
     plural = len(zs) > 1
     return Sentence("Write " + listed + (", the gradients of the loss with respect to the pre-activations"
                                          if plural else ", the gradient of the loss with respect to the "
-                                         "pre-activation") + " (each δ has the shape of its pre-activation).",
+                                         "pre-activation") + (" (each has the shape of its pre-activation)." if plural else "."),
                     tuple(Chain(Total(ex.output, z), "=", Total(ex.output, z, abbreviate=False)) for z in zs))
 
 
@@ -965,6 +972,9 @@ def _written(obj, output: str):
     a pre-activation under ``delta: true``."""
     if isinstance(obj, Partial):
         return Total(obj.of, obj.wrt) if obj.of == output and not obj.direct else obj
+    if isinstance(obj, Transposed) and isinstance(obj.operand, Partial) and obj.operand.of == output:
+        # bracketed as a transposed ∂L/∂ŷ is, (∂L/∂ŷ)ᵀ: a one-factor product groups it
+        return Transposed(MatProduct((_written(obj.operand, output),)))
     if isinstance(obj, (sp.Basic, str, int, float, type(None))):
         return obj
     if isinstance(obj, tuple):
