@@ -44,7 +44,8 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 \providecommand{\derivefit}[1]{\setbox2=\hbox{#1}%
 \ifdim\wd2>\linewidth\resizebox{\linewidth}{!}{\box2}\else\box2\fi}
 \providecommand{\derivekeep}[1]{\par
-\ifdim\pagegoal<\maxdimen\ifdim\dimexpr\pagegoal-\pagetotal\relax<#1\relax\newpage\fi\fi}
+\expandafter\ifx\csname if@nobreak\endcsname\iftrue\else
+\ifdim\pagegoal<\maxdimen\ifdim\dimexpr\pagegoal-\pagetotal\relax<#1\relax\newpage\fi\fi\fi}
 """
 # \deriveinline{math}: math in a sentence holding an environment (cases, a matrix), which TeX
 # can never break inside: as it is if it takes at most half the line, else a display taking the
@@ -56,7 +57,9 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 # \derivekeep{length}: start a new page here unless ``length`` is left on this one (what
 # needspace.sty is for, in plain LaTeX and without output-routine tricks, which upset longtable):
 # a heading, or a sentence ending in ":", is never left at the foot of a page, away from the
-# display or table it introduces.
+# display or table it introduces. Right after a heading (LaTeX's \if@nobreak: no paragraph since)
+# it does nothing: a page break there would leave that heading alone at the foot of the page (a
+# user's \section followed by \input of a fragment), and LaTeX keeps a heading with what follows.
 
 _DELIMS = {"(": ")", "[": "]", "|": "|", r"\{": r"\}", ".": "."}
 _LEFT = re.compile(r"\\left(\\\{|\\\||[(\[|.])")
