@@ -45,7 +45,8 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 \ifdim\wd2>\linewidth\resizebox{\linewidth}{!}{\box2}\else\box2\fi}
 \providecommand{\derivekeep}[1]{\par
 \expandafter\ifx\csname if@nobreak\endcsname\iftrue\else
-\ifdim\pagegoal<\maxdimen\ifdim\dimexpr\pagegoal-\pagetotal\relax<#1\relax\newpage\fi\fi\fi}
+\ifdim\pagegoal<\maxdimen\ifdim\pagetotal<\pagegoal
+\ifdim\dimexpr\pagegoal-\pagetotal\relax<#1\relax\newpage\fi\fi\fi\fi}
 """
 # \deriveinline{math}: math in a sentence holding an environment (cases, a matrix), which TeX
 # can never break inside: as it is if it takes at most half the line, else a display taking the
@@ -60,6 +61,9 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 # display or table it introduces. Right after a heading (LaTeX's \if@nobreak: no paragraph since)
 # it does nothing: a page break there would leave that heading alone at the foot of the page (a
 # user's \section followed by \input of a fragment), and LaTeX keeps a heading with what follows.
+# Nor when the page already holds more than it can (a long table's last rows, a paragraph, not yet
+# broken off): TeX breaks before what overflows, which then opens the next page with room to
+# spare, and a \newpage here would end that page after those few lines (a page 90 % empty).
 
 _DELIMS = {"(": ")", "[": "]", "|": "|", r"\{": r"\}", ".": "."}
 _LEFT = re.compile(r"\\left(\\\{|\\\||[(\[|.])")
