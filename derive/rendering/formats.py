@@ -57,7 +57,9 @@ _ASCII_SPECIALS = {"\\": r"\textbackslash{}", "^": r"\textasciicircum{}", "~": r
 
 # Symbols our own sentences use that latexcodec does not know (or spells less well).
 _LATEX_SYMBOLS = {"⊙": r"\ensuremath{\odot}", "∂": r"\ensuremath{\partial}", "∏": r"\ensuremath{\prod}",
-                  "⋮": r"\ensuremath{\vdots}", "𝟙": r"\ensuremath{\mathbf{1}}", "≈": r"\ensuremath{\approx}",
+                  "⋮": r"\ensuremath{\vdots}", "𝟙": r"\ensuremath{\mathbf{1}}",
+                  # the vector of ones (𝟏ᵀ g), as the LaTeX printer writes it
+                  "𝟏": r"\ensuremath{\mathbf{1}}", "≈": r"\ensuremath{\approx}",
                   "ᵀ": r"\ensuremath{^{\top}}", "×": r"\ensuremath{\times}", "→": r"\ensuremath{\to}",
                   "√": r"\ensuremath{\surd}", "·": r"\ensuremath{\cdot}",
                   # U+03C6 is the loopy φ the printer sets as \varphi (latexcodec: \phi, ϕ)
