@@ -568,6 +568,37 @@ def lecturer_notes(content, notes: bool) -> list:
     return sections
 
 
+KEPT_DISPLAYS = 7  # a run of displays longer than this (a long table of equations) may break
+
+
+def _keep_displays_together(printed: list) -> None:
+    r"""Consecutive displays (an update rule's equations, a forward pass) are never split by a
+    page break, up to ``KEPT_DISPLAYS`` of them (a longer run breaks after each such group): each
+    but the run's last gets ``\postdisplaypenalty=10000``, the page break after a display TeX
+    would otherwise take (before a display it never breaks). Changes ``printed`` in place."""
+    from .slides import display_size
+    for k, b in enumerate(printed):  # the sentence introducing a run: room for the whole run
+        if b.get("kind") != "say" or k + 2 >= len(printed) or printed[k + 1].get("kind") != "show" \
+                or printed[k + 2].get("kind") != "show":
+            continue
+        lines = 1.0
+        for d in printed[k + 1:k + 1 + KEPT_DISPLAYS]:
+            if d.get("kind") != "show":
+                break
+            lines += 0.6 + 1.1 * display_size(d["math"])[1]
+        # and its own lines never split (a page break there would part it from the rule)
+        b["text"] = (f"\\derivekeep{{{min(round(lines + 1), 18)}\\baselineskip}}"
+                     f"{{\\interlinepenalty=10000 {b['text']}\\par}}")
+    run = 0
+    for b, after in zip(printed, printed[1:] + [None]):
+        if b.get("kind") != "show":
+            run = 0
+            continue
+        run += 1
+        if after is not None and after.get("kind") == "show" and run % KEPT_DISPLAYS:
+            b["math"] = "\\postdisplaypenalty=10000 " + b["math"] + "\\postdisplaypenalty=0 "
+
+
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
                    layout: str = "document", exact: bool = False, body: str = "",
                    notation=None, carry: int = 0, notes: bool = False, macros: bool = True,
@@ -591,6 +622,8 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
     for s in carried_across(lecturer_notes(content, notes), precision, carry):
         printed = [w.block(b) for b in s.blocks
                    if not isinstance(b, blocks.NotationNote) or notation.get(b.key)]
+        if fmt.name == "latex" and layout == "document":
+            _keep_displays_together(printed)
         sections.append({"title": fmt.escape(s.title), "blocks": printed,
                          "subtitle": fmt.escape(s.subtitle)})
     template = environment(fmt.template_folder).get_template(f"{layout}.j2")
