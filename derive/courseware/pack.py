@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -304,7 +305,7 @@ def render_course(course: Course, fmt: str) -> str:
     return render_content(Content(course.title, [contents(course)]), fmt, body="".join(body))
 
 
-_KEEP = "\\derivekeep{6\\baselineskip}\n"
+_KEEP = re.compile(r"\\derivekeep\{(\d+)\\baselineskip\}\n")
 
 
 def _keep_heading_with_example(heading: str, example: str, head: Section) -> tuple[str, str]:
@@ -315,10 +316,12 @@ def _keep_heading_with_example(heading: str, example: str, head: Section) -> tup
     example's heading (leaving the section's heading and a line at the foot of a page), goes."""
     text = sum(len(str(getattr(b, "sentence", ""))) for b in head.blocks)
     lines = 10 + (math.ceil(text / 95) + 1 if text else 0)
-    if heading.startswith(_KEEP):
-        heading = f"\\derivekeep{{{lines}\\baselineskip}}\n" + heading[len(_KEEP):]
-    if example.startswith(_KEEP):
-        example = example[len(_KEEP):]
+    keep = _KEEP.match(heading)
+    if keep:
+        heading = f"\\derivekeep{{{max(lines, int(keep.group(1)))}\\baselineskip}}\n" + heading[keep.end():]
+    keep = _KEEP.match(example)
+    if keep:
+        example = example[keep.end():]
     return heading, example
 
 
