@@ -243,7 +243,30 @@ def _frames(s: Section, fill: bool, measure=None) -> list[list]:
             out.append(f)
     if fill and len(out) > 1 and _words_only(out[-1]):
         _no_lone_sentence(out, measure)
+    if fill:
+        _join_sparse(out, measure)
     return out
+
+
+def _join_sparse(frames: list, measure) -> None:
+    """Two neighbouring frames of a section that together hold no more than a frame (by the
+    estimate and its spare lines), neither a diagram nor a figure, and no more than
+    ``STEPS_PER_FRAME`` steps, become one: a frame cut early (the given values alone on one)
+    is no frame half empty. Changes ``frames`` in place."""
+    def lines(f):
+        return sum(_lines(b, measure) for b in f)
+
+    def joinable(f):
+        return not any(isinstance(b, (DiagramBlock, Figure)) for b in f)
+    k = 0
+    while k + 1 < len(frames):
+        a, b = frames[k], frames[k + 1]
+        if joinable(a) and joinable(b) and lines(a) + lines(b) <= FRAME_LINES + SPARE_LINES \
+                and sum(isinstance(x, Step) for x in a + b) <= STEPS_PER_FRAME:
+            frames[k] = a + b
+            del frames[k + 1]
+        else:
+            k += 1
 
 
 def _sentence_text(block) -> str:
