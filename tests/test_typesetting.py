@@ -146,7 +146,8 @@ def test_latex_keeps_a_heading_and_an_introducing_sentence_with_what_follows(tmp
     from tests.test_layout import compile_once
     tex = LEAKY.to_latex()
     assert "\\derivekeep{6\\baselineskip}\nThe given values:\\par\\nopagebreak" in tex
-    assert tex.count("\\derivekeep{6\\baselineskip}\n\\section*") == tex.count("\\section*")
+    # every heading asks for room: six lines, more when sentences open its section
+    assert len(re.findall(r"\\derivekeep\{(?:[6-9]|1[0-4])\\baselineskip\}\n\\section\*", tex)) == tex.count("\\section*")
     docs = {"net": derive.mlp(**NET).to_latex(), "batch": derive.mlp(**BATCH).to_latex(),
             "chain": derive.chain(depth=6, weight=0.5, x=1, activation="sigmoid", lr=0.1).to_latex()}
     for name, doc in docs.items():

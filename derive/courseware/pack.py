@@ -22,6 +22,8 @@ relative to the course file. Every field is checked by name.
 from __future__ import annotations
 
 import inspect
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,11 +294,35 @@ def render_course(course: Course, fmt: str) -> str:
     from ..rendering.formats import render_content
     body = []
     for head, content, ex in parts(course):
-        body.append(render_content(Content("", [head]), fmt, part=True))
+        heading = render_content(Content("", [head]), fmt, part=True)
+        example = ""
         if content is not None:
-            body.append(render_content(content, fmt, ex.latex_names, course.precision, part=True,
-                                       level=1, notation=ex.document_notation(None)))
+            example = render_content(content, fmt, ex.latex_names, course.precision, part=True,
+                                     level=1, notation=ex.document_notation(None))
+            if fmt == "latex":
+                heading, example = _keep_heading_with_example(heading, example, head)
+        body += [heading, example]
     return render_content(Content(course.title, [contents(course)]), fmt, body="".join(body))
+
+
+_KEEP = re.compile(r"\\derivekeep\{(\d+)\\baselineskip\}\n")
+
+
+def _keep_heading_with_example(heading: str, example: str, head: Section) -> tuple[str, str]:
+    r"""A section's heading (and its paragraph) and its example's first heading, kept together
+    on a page with a few lines of what they introduce: the section's keep asks for room for all
+    of it (the headings, about 95 characters of the paragraph to a line, four lines more), and
+    the example's first keep, which would break the page between the paragraph and the
+    example's heading (leaving the section's heading and a line at the foot of a page), goes."""
+    text = sum(len(str(getattr(b, "sentence", ""))) for b in head.blocks)
+    lines = 10 + (math.ceil(text / 95) + 1 if text else 0)
+    keep = _KEEP.match(heading)
+    if keep:
+        heading = f"\\derivekeep{{{max(lines, int(keep.group(1)))}\\baselineskip}}\n" + heading[keep.end():]
+    keep = _KEEP.match(example)
+    if keep:
+        example = example[keep.end():]
+    return heading, example
 
 
 def render_course_slides(course: Course) -> str:

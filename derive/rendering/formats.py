@@ -57,7 +57,9 @@ _ASCII_SPECIALS = {"\\": r"\textbackslash{}", "^": r"\textasciicircum{}", "~": r
 
 # Symbols our own sentences use that latexcodec does not know (or spells less well).
 _LATEX_SYMBOLS = {"⊙": r"\ensuremath{\odot}", "∂": r"\ensuremath{\partial}", "∏": r"\ensuremath{\prod}",
-                  "⋮": r"\ensuremath{\vdots}", "𝟙": r"\ensuremath{\mathbf{1}}", "≈": r"\ensuremath{\approx}",
+                  "⋮": r"\ensuremath{\vdots}", "𝟙": r"\ensuremath{\mathbf{1}}",
+                  # the vector of ones (𝟏ᵀ g), as the LaTeX printer writes it
+                  "𝟏": r"\ensuremath{\mathbf{1}}", "≈": r"\ensuremath{\approx}",
                   "ᵀ": r"\ensuremath{^{\top}}", "×": r"\ensuremath{\times}", "→": r"\ensuremath{\to}",
                   "√": r"\ensuremath{\surd}", "·": r"\ensuremath{\cdot}",
                   # U+03C6 is the loopy φ the printer sets as \varphi (latexcodec: \phi, ϕ)
@@ -566,6 +568,62 @@ def lecturer_notes(content, notes: bool) -> list:
     return sections
 
 
+HEADING_LINES = 6  # the room a heading asks for at the foot of a page, in lines of text
+KEEP_MOST = 18  # no keep asks for more: a heading is kept with a few lines, never a whole section
+KEPT_DISPLAYS = 7  # a run of displays longer than this (a long table of equations) may break
+
+
+def _lines_of(text: str) -> int:
+    return 1 + len(re.sub(r"\\[A-Za-z]+|[{}]", "", text)) // 95  # about 95 characters to a line
+
+
+def _keep_displays_together(printed: list) -> int:
+    r"""Keeps for a LaTeX section's printed blocks (changed in place); returns the lines its
+    heading asks for. Consecutive displays (an update rule's equations, a forward pass) are never
+    split by a page break, up to ``KEPT_DISPLAYS`` of them: each but the run's last gets
+    ``\postdisplaypenalty=10000`` (before a display TeX never breaks). The sentence introducing
+    a run asks for the run's room and is never split itself. The heading asks for six lines and
+    the sentences opening its section up to the display they lead to, with that display's room
+    when it is a run (so a page never ends with the heading and a line, the rest overleaf)."""
+    from .slides import display_size
+    leading = 0
+    opening = True  # still in the sentences opening the section
+    for k, b in enumerate(printed):
+        kind = b.get("kind")
+        intro = kind == "say" and k + 2 < len(printed) and printed[k + 1].get("kind") == "show" \
+            and printed[k + 2].get("kind") == "show"
+        if intro:
+            lines = float(_lines_of(b["text"]))
+            for d in printed[k + 1:k + 1 + KEPT_DISPLAYS]:
+                if d.get("kind") != "show":
+                    break
+                lines += 0.6 + 1.1 * display_size(d["math"])[1]
+            room = min(round(lines + 1), KEEP_MOST - (leading if opening else 0))
+            b["text"] = (f"\\derivekeep{{{room}\\baselineskip}}"
+                         f"{{\\interlinepenalty=10000 {b['text']}\\par}}")
+            if opening:
+                return_lines = leading + room
+                opening = False
+                leading = return_lines
+        elif kind == "say" and opening:
+            leading += _lines_of(b["text"])
+        else:
+            if opening:
+                leading += HEADING_LINES
+            opening = False
+    if opening:
+        leading += HEADING_LINES
+    run = 0
+    for b, after in zip(printed, printed[1:] + [None]):
+        if b.get("kind") != "show":
+            run = 0
+            continue
+        run += 1
+        if after is not None and after.get("kind") == "show" and run % KEPT_DISPLAYS:
+            b["math"] = "\\postdisplaypenalty=10000 " + b["math"] + "\\postdisplaypenalty=0 "
+    return int(min(KEEP_MOST, max(HEADING_LINES, leading)))
+
+
 def render_content(content, fmt_name: str, names=None, precision: int = 4, fragment: bool = False,
                    layout: str = "document", exact: bool = False, body: str = "",
                    notation=None, carry: int = 0, notes: bool = False, macros: bool = True,
@@ -589,8 +647,11 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
     for s in carried_across(lecturer_notes(content, notes), precision, carry):
         printed = [w.block(b) for b in s.blocks
                    if not isinstance(b, blocks.NotationNote) or notation.get(b.key)]
+        keep = _keep_displays_together(printed) if fmt.name == "latex" and layout == "document" else 6
         sections.append({"title": fmt.escape(s.title), "blocks": printed,
                          "subtitle": fmt.escape(s.subtitle)})
+        if fmt.name == "latex" and layout == "document":
+            sections[-1]["keep"] = f"{keep}\\baselineskip"
     template = environment(fmt.template_folder).get_template(f"{layout}.j2")
     return template.render(title=fmt.escape(content.title), sections=sections, fragment=fragment or part,
                            footer=fmt.escape(content.footer), body=body,

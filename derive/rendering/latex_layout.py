@@ -43,8 +43,16 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 \providecommand{\deriveinlinepunct}[1]{\[\deriveinlinemath#1\]}
 \providecommand{\derivefit}[1]{\setbox2=\hbox{#1}%
 \ifdim\wd2>\linewidth\resizebox{\linewidth}{!}{\box2}\else\box2\fi}
+\providecommand{\derivetall}[1]{\setbox2=\hbox{#1}%
+\rule[\dimexpr-\dp2-2pt\relax]{0pt}{\dimexpr\ht2+\dp2+4pt\relax}\box2}
+\providecommand{\derivestrut}{\rule[-1.5ex]{0pt}{4ex}}
+\providecommand{\derivenarrow}[1]{\ifdim#1em>\linewidth
+\ifdim#1em>1.1\linewidth\footnotesize\else\small\fi\fi}
+\providecommand{\derivegap}[1]{\hspace{\ifdim#1em>\linewidth0.45\tabcolsep\else\tabcolsep\fi}}
 \providecommand{\derivekeep}[1]{\par
-\ifdim\pagegoal<\maxdimen\ifdim\dimexpr\pagegoal-\pagetotal\relax<#1\relax\newpage\fi\fi}
+\expandafter\ifx\csname if@nobreak\endcsname\iftrue\else
+\ifdim\pagegoal<\maxdimen\ifdim\pagetotal<\pagegoal
+\ifdim\dimexpr\pagegoal-\pagetotal\relax<#1\relax\newpage\fi\fi\fi\fi}
 """
 # \deriveinline{math}: math in a sentence holding an environment (cases, a matrix), which TeX
 # can never break inside: as it is if it takes at most half the line, else a display taking the
@@ -53,10 +61,20 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 # \derivefit{picture}: the picture as drawn, or scaled down to the line if it is wider: a
 # diagram is sized for derive's pages and frames, where it always fits unscaled, but a fragment
 # may be \input into a narrower text (a default article's 345 pt).
+# \derivetall{cell}: a table's tall cell (a fraction, a matrix) with 2 pt of room above and
+# below, so rows never touch; \derivestrut: that room for a fraction in a cell of words.
+# \derivenarrow{ems}, \derivegap{ems}: a table of numbers estimated ``ems`` wide, in a text narrower
+# than that (a fragment in a default article's 345 pt), a size smaller with less space between
+# its columns; on derive's own page, as it is.
 # \derivekeep{length}: start a new page here unless ``length`` is left on this one (what
 # needspace.sty is for, in plain LaTeX and without output-routine tricks, which upset longtable):
 # a heading, or a sentence ending in ":", is never left at the foot of a page, away from the
-# display or table it introduces.
+# display or table it introduces. Right after a heading (LaTeX's \if@nobreak: no paragraph since)
+# it does nothing: a page break there would leave that heading alone at the foot of the page (a
+# user's \section followed by \input of a fragment), and LaTeX keeps a heading with what follows.
+# Nor when the page already holds more than it can (a long table's last rows, a paragraph, not yet
+# broken off): TeX breaks before what overflows, which then opens the next page with room to
+# spare, and a \newpage here would end that page after those few lines (a page 90 % empty).
 
 _DELIMS = {"(": ")", "[": "]", "|": "|", r"\{": r"\}", ".": "."}
 _LEFT = re.compile(r"\\left(\\\{|\\\||[(\[|.])")
@@ -131,7 +149,7 @@ def display(math: str) -> str:
 # --- width estimates ----------------------------------------------------------------------
 
 _ZERO = re.compile(r"\\(left|right|bigl|bigr|Bigl|Bigr|operatorname|mathrm|mathbf|mathit|text|"
-                   r"ensuremath|displaystyle|textstyle|,|!|;|quad)\b|\\[,;!]")
+                   r"ensuremath|derivetall|derivestrut|deriveinline|displaystyle|textstyle|,|!|;|quad)\b|\\[,;!]")
 _SCRIPT = re.compile(r"[_^](\{[^{}]*\}|\\?[A-Za-z0-9])")
 
 
@@ -143,6 +161,8 @@ def width(latex: str) -> float:
     True
     """
     text = latex.replace("\\(", "").replace("\\)", "").replace("$", "")
+    text = widest_rows(text)  # a matrix is as wide as its widest row, not all its entries in a line
+    text = text.replace("\\quad", " mm ")  # an em between a matrix's columns (as "mm" counts)
     # fractions: the wider of numerator and denominator (innermost first)
     frac = re.compile(r"\\frac\{([^{}]*)\}\{([^{}]*)\}")
     while True:
@@ -159,6 +179,33 @@ def width(latex: str) -> float:
     return 0.5 * len(text) + 0.35 * scripts
 
 
+_MATRIX = re.compile(r"\\begin\{([bpvBV]?matrix|array|cases)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
+
+
+def widest_rows(latex: str, rows: list | None = None) -> str:
+    r"""``latex`` with each matrix (array, cases) replaced by its widest row, its entries spaced
+    as the columns are (an em between them), innermost first; ``rows`` collects each one's count.
+
+    >>> widest_rows(r"A = \begin{bmatrix} 1 & 2 \\ 30 & 4 \end{bmatrix}")
+    'A = [ 30 \\quad 4 ]'
+    """
+    def widest(m):
+        lines = m.group(2).split("\\\\")
+        if rows is not None:
+            rows.append(len(lines))
+        return "[" + max(lines, key=lambda r: width(r.replace("&", ""))).replace("&", "\\quad") + "]"
+    while True:
+        new = _MATRIX.sub(widest, latex)
+        if new == latex:
+            return latex
+        latex = new
+
+
+def tall(latex: str) -> bool:
+    """A cell taller than a line of text: a fraction, a big operator, a matrix."""
+    return any(t in latex for t in ("\\frac", "\\begin{", "\\sum", "\\prod", "\\sqrt"))
+
+
 NARROW = 30.0  # ems a table may take and still fit a default article's 345 pt line (34.5 em)
 _MATH = re.compile(r"\\\(.*?\\\)")
 
@@ -166,6 +213,39 @@ _MATH = re.compile(r"\\\(.*?\\\)")
 def _wraps(cell: str) -> bool:
     """A cell TeX may break: words beside its math ("\\(0.25\\) (vanishing)"), not one number."""
     return bool(re.search(r"\S\s+\S", _MATH.sub("M", cell)))
+
+
+def _has_math(cell: str) -> bool:
+    return "\\(" in cell or "\\deriveinline" in cell
+
+
+def padded(cell: str) -> str:
+    r"""A tall cell (a fraction, a matrix) with room above and below it, so the rows of a table
+    never touch: a cell of math only in ``\derivetall`` (its box and 2 pt either side), any other
+    a strut as tall as a fraction.
+
+    >>> padded(r"\(\frac{1}{2}\)"), padded("3")
+    ('\\derivetall{\\(\\frac{1}{2}\\)}', '3')
+    """
+    if not tall(cell):
+        return cell
+    math_only = (cell.startswith("\\(") and cell.endswith("\\)") and cell.count("\\(") == 1) or (
+        cell.startswith("\\deriveinline{") and cell.endswith("}") and cell.count("\\deriveinline") == 1)
+    return f"\\derivetall{{{cell}}}" if math_only else "\\derivestrut " + cell
+
+
+def _narrowing(specs: list[str], total: float) -> str:
+    r"""The column specification of a table of numbers (nothing to wrap) ``total`` ems wide: in a
+    text narrower than that (a fragment in a default article), its cells a size or two smaller
+    with less space between them (``\derivenarrow``, ``\derivegap``: TeX decides against
+    ``\linewidth``), never past the margin; on derive's own page, as it is.
+
+    >>> _narrowing(["l", "l"], 35)
+    '@{\\derivegap{35.0}}>{\\derivenarrow{35.0}}l@{\\derivegap{35.0}}@{\\derivegap{35.0}}>{\\derivenarrow{35.0}}l@{\\derivegap{35.0}}'
+    """
+    est = f"{total:.1f}"
+    gap = f"@{{\\derivegap{{{est}}}}}"
+    return gap + (gap + gap).join(f">{{\\derivenarrow{{{est}}}}}{sp}" for sp in specs) + gap
 
 
 def table_parts(header: list[str], rows: list[list[str]], budget: float) -> list[dict]:
@@ -176,6 +256,7 @@ def table_parts(header: list[str], rows: list[list[str]], budget: float) -> list
     ['lll']
     """
     ncols = len(header)
+    rows = [[padded(c) for c in r] for r in rows]
     cells = [header] + rows
     widths = [max(width(r[c]) for r in cells if c < len(r)) for c in range(ncols)]
     gap = 1.2  # \tabcolsep on both sides of a column, in ems
@@ -184,7 +265,7 @@ def table_parts(header: list[str], rows: list[list[str]], budget: float) -> list
     if total > budget:
         # Long text columns (cells written as words, not math) wrap within a paragraph width.
         text_cols = [c for c in range(ncols) if widths[c] > 8 and
-                     sum("\\(" not in r[c] for r in rows if c < len(r)) * 2 >= len(rows)]
+                     sum(not _has_math(r[c]) for r in rows if c < len(r)) * 2 >= len(rows)]
         if text_cols:
             fixed = sum(widths[c] + gap for c in range(ncols) if c not in text_cols)
             room = budget - fixed - gap * len(text_cols)
@@ -207,6 +288,8 @@ def table_parts(header: list[str], rows: list[list[str]], budget: float) -> list
             for c in wrap:
                 specs[c] = (f">{{\\raggedright\\arraybackslash}}p{{\\dimexpr(\\linewidth-{fixed:.1f}em-{2 * ncols}"
                             f"\\tabcolsep)*{round(1000 * widths[c] / share)}/1000\\relax}}")
+        else:
+            return [{"spec": _narrowing(specs, total), "header": header, "rows": rows}]
     if total <= budget or ncols <= 2:
         return [{"spec": "".join(specs), "header": header, "rows": rows}]
     # Still too wide: consecutive column groups, each with the first (label) column again.
@@ -221,7 +304,9 @@ def table_parts(header: list[str], rows: list[list[str]], budget: float) -> list
     out = []
     for group in parts:
         cols = [0] + group
-        out.append({"spec": "".join(specs[c] for c in cols), "header": [header[c] for c in cols],
+        used = sum(widths[c] + gap for c in cols)
+        narrow = used > NARROW and all(specs[c] == "l" for c in cols)
+        out.append({"spec": _narrowing([specs[c] for c in cols], used) if narrow else "".join(specs[c] for c in cols), "header": [header[c] for c in cols],
                     "rows": [[r[c] if c < len(r) else "" for c in cols] for r in rows]})
     return out
 

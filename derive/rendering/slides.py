@@ -97,8 +97,35 @@ def _lines(block, measure=None) -> float:
     if isinstance(block, Show):
         return 0.5 + row * rows
     if isinstance(block, Table):
-        return 1.5 + 0.85 * (len(block.rows) + 1)
+        return _table_lines(block, measure)
     return FRAME_LINES  # a figure or a diagram: a frame of its own
+
+
+TABLE_BUDGET_EMS = 46.0  # a frame's table width in ems of \\footnotesize (formats.TABLE_BUDGET)
+
+
+def _table_lines(t: Table, measure=None) -> float:
+    """A \\footnotesize table's height in lines of the frame's text: a row of words or numbers
+    0.85 line, a row holding a fraction or a matrix as tall as that (with its 2 pt above and
+    below); a table too wide for the frame is printed as several (its label column repeated)."""
+    if measure is None:
+        return 1.5 + 0.85 * (len(t.rows) + 1)
+    heights, widths = [], [0.0] * len(t.header)
+    for row in t.rows:
+        tallest = 1.2
+        for c, cell in enumerate(row):
+            try:
+                ems, h = measure(cell, cell=True)
+            except Exception:  # a cell the printer cannot size: a line of words
+                ems, h = 6.0, 1.2
+            tallest = max(tallest, h)
+            if c < len(widths):
+                widths[c] = max(widths[c], ems)
+        heights.append(0.85 if tallest <= 1.2 else 0.8 * tallest + 0.4)
+    total = sum(widths) + 1.2 * len(widths)
+    parts = 1 if total <= TABLE_BUDGET_EMS or len(widths) <= 2 else math.ceil(
+        (total - widths[0]) / (TABLE_BUDGET_EMS - widths[0] - 1.2))
+    return parts * (1.5 + 0.85) + sum(heights) * parts
 
 
 _MATRIX = re.compile(r"\\begin\{([bpvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
@@ -181,6 +208,23 @@ def _frames(s: Section, fill: bool, measure=None) -> list[list]:
             is_step = isinstance(part, (Step, Show, Table))
             over = fill and frames[-1] and not isinstance(part, LecturerNote) and (lines + cost > FRAME_LINES
                                             or isinstance(part, Step) and steps >= STEPS_PER_FRAME)
+            if over and _annotates(part, frames[-1]):
+                # "where ELU'(z) = …", "Here W at step 1 follows …" belong to the display just
+                # before them: on its frame if the spare lines hold them, else with it on the next
+                if lines + cost <= FRAME_LINES + SPARE_LINES:
+                    over = False
+                else:
+                    k = len(frames[-1]) - 1
+                    while k > 0 and isinstance(frames[-1][k - 1], Say):
+                        k -= 1  # the display's introducing sentence goes with it
+                    if k > 0:
+                        moved = frames[-1][k:]
+                        del frames[-1][k:]
+                        new_frame()
+                        frames[-1].extend(moved)
+                        lines = sum(_lines(b, measure) for b in moved)
+                        steps = sum(isinstance(b, Step) for b in moved)
+                    over = False
             if (over or len(parts) > 1 and part is not parts[0]) and frames[-1]:
                 carry = []  # a sentence introducing this display moves to the next frame with it
                 while frames[-1] and isinstance(frames[-1][-1], Say) and is_step:
@@ -199,7 +243,45 @@ def _frames(s: Section, fill: bool, measure=None) -> list[list]:
             out.append(f)
     if fill and len(out) > 1 and _words_only(out[-1]):
         _no_lone_sentence(out, measure)
+    if fill:
+        _join_sparse(out, measure)
     return out
+
+
+def _join_sparse(frames: list, measure) -> None:
+    """Two neighbouring frames of a section that together hold no more than a frame (by the
+    estimate and its spare lines), neither a diagram nor a figure, and no more than
+    ``STEPS_PER_FRAME`` steps, become one: a frame cut early (the given values alone on one)
+    is no frame half empty. Changes ``frames`` in place."""
+    def lines(f):
+        return sum(_lines(b, measure) for b in f)
+
+    def joinable(f):
+        return not any(isinstance(b, (DiagramBlock, Figure)) for b in f)
+    k = 0
+    while k + 1 < len(frames):
+        a, b = frames[k], frames[k + 1]
+        if joinable(a) and joinable(b) and lines(a) + lines(b) <= FRAME_LINES + SPARE_LINES \
+                and sum(isinstance(x, Step) for x in a + b) <= STEPS_PER_FRAME:
+            frames[k] = a + b
+            del frames[k + 1]
+        else:
+            k += 1
+
+
+def _sentence_text(block) -> str:
+    sentence = getattr(block, "sentence", "")
+    return str(getattr(sentence, "template", sentence)).strip()
+
+
+def _annotates(block, frame: list) -> bool:
+    """A sentence that speaks of the display just before it (which the frame ends with): one
+    going on from it ("where …", in lower case) or remarking on it, not one introducing what
+    follows (ending in a colon)."""
+    if not isinstance(block, Say) or not frame or not isinstance(frame[-1], (Step, Show, Table)):
+        return False
+    text = _sentence_text(block)
+    return bool(text) and (text[0].islower() or not text.endswith(":"))
 
 
 LONE_LINES = 2.0  # a continuation frame of no more than this, in sentences only, is no frame
@@ -261,8 +343,8 @@ def render_slides(content: Content, names=None, precision: int = 4, exact: bool 
     from .formats import Writer, check_notation, get_format, render_content
     writer = Writer(get_format("latex"), names, precision, exact, "slides", check_notation(notation))
 
-    def measure(math):
-        return display_size(writer.math(math))
+    def measure(obj, cell=False):
+        return display_size(writer.cell(obj) if cell else writer.math(obj))
 
     return render_content(deck(content, fill, measure), "latex", names, precision, layout="slides",
                           exact=exact, notation=notation, part=part)
