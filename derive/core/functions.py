@@ -204,14 +204,17 @@ class Sentence:
     math: tuple = ()
 
 
-def _relu_like(name: str, slope_neg: str, slope_at_kink: str | None = None):
+def _relu_like(name: str, slope_neg, slope_at_kink: str | None = None):
+    """``slope_neg``: the negative side's slope, as text ("0", "α") or as a function of the
+    argument giving math (ELU's α·e^z), so every format typesets it rather than printing "^"."""
     at_zero = slope_at_kink or slope_neg
 
     def justify(arg, value, at_kink: bool):
         from .derivation import Chain, Value
+        slope, holes = (slope_neg, ()) if isinstance(slope_neg, str) else ("{1}", (slope_neg(arg),))
         if value is None:  # symbolic derivation: state the rule
             return Sentence(f"{name}' is 1 where the unit is active ({{0}}) and "
-                            f"{slope_neg} elsewhere", (sp.StrictGreaterThan(arg, 0),))
+                            f"{slope} elsewhere", (sp.StrictGreaterThan(arg, 0),) + holes)
         if at_kink:
             # the convention itself is stated once, with the activation's definition
             return Sentence(f"{{0}} is exactly {name}'s kink, where we take {name}'(0) = {at_zero}",
@@ -226,8 +229,8 @@ def _relu_like(name: str, slope_neg: str, slope_at_kink: str | None = None):
         if slope_neg == "0":
             return Sentence("since {0}, the unit is inactive and passes no gradient", below)
         # a slope on the negative side still passes the gradient on: not "inactive"
-        return Sentence(f"since {{0}}, {name} is on its negative side, where {name}' = {slope_neg}",
-                        below)
+        return Sentence(f"since {{0}}, {name} is on its negative side, where {name}' = {slope}",
+                        below + holes)
     return justify
 
 
@@ -675,7 +678,7 @@ register(FunctionSpec(
 register(FunctionSpec(
     "elu", Elu, Elu, 2, "activation", r"\operatorname{ELU}", "ELU",
     "torch.nn.functional.elu({0}, float({1}))", defaults=(S.One,),
-    kink=_elu_kink, kinks=(S.Zero,), justify=_relu_like("ELU", "αe^z", "α"),
+    kink=_elu_kink, kinks=(S.Zero,), justify=_relu_like("ELU", lambda z: sp.Mul(sp.Symbol("alpha"), sp.exp(z), evaluate=False), "α"),
     forms=lambda z, alpha: (sp.Piecewise((z, z > 0), (alpha * (sp.exp(z) - 1), True)),),
     description="exponential linear unit with parameter α", parameters=("α",),
     convention="ELU'(0) = α", gates=True, inactive_slope="αe^z",
