@@ -23,7 +23,7 @@ from fractions import Fraction
 import mpmath
 import sympy as sp
 
-from ..core.derivation import Chain, Product, Row, Subst, Sum, Value, Vector
+from ..core.derivation import Chain, Product, Remark, Row, Subst, Sum, Value, Vector
 from ..core.numbers import format_number
 
 @dataclass(frozen=True)
@@ -330,14 +330,17 @@ def carried_across(sections, precision: int, subst_carry: int = 0) -> list:
     chains = [_chain_at(sections, place) for place in places]
     plan = DigitPlan(chains, precision)
     out = [type(s)(s.title, list(s.blocks), s.subtitle) for s in sections]
-    for (si, bi, ri), chain in zip(places, chains):
-        chain = plan.annotated(chain)
+    for c, ((si, bi, ri), chain) in enumerate(zip(places, chains)):
+        chain = plan.chain(c, chain)
         block = out[si].blocks[bi]
         math = chain if ri is None else Row(tuple(chain if n == ri else m for n, m in enumerate(block.math.items)))
         out[si].blocks[bi] = replace(block, math=math)
     return out
 
 
+MORE_DIGITS = "here with more digits than elsewhere: the result needs them"
+ROUNDED_GIVE = "the numbers as shown give {0}"
+CHAIN_CARRY = 3  # a value shows at most this many digits more than the document's
 SEARCH = 2  # every way of adding up to this many digits is tried before the uniform carry
 
 
@@ -361,21 +364,25 @@ class DigitPlan:
 
     def __init__(self, chains, precision: int):
         self.precision = precision
-        self.limit = precision + MAX_CARRY
+        self.limit = precision + CHAIN_CARRY
+        self.unmended: set = set()
+        self.local: dict = {}  # unmended line -> the digits its own numbers take there, or None
         self._keys: dict = {}
         self.base: dict = {}  # key -> the digits a builder asked of the value (or the precision)
         self.given: set = set()  # keys of values some line gives (its result)
         self.lines = []  # (member items, result Value) of every member that combines numbers
+        self.chain_of = []  # per line: (its chain, the member's first item, its end)
         self.keys_of = []  # per line: the keys of its numbers, then its result's
         self.lines_of: dict = {}  # key -> the lines that show it
         self._held: dict = {}  # (line, digits of its keys) -> whether it gives its result
-        for chain in chains:
+        for c, chain in enumerate(chains):
             for item in chain.items:
                 for number, digits in _numbers(item):
                     key = self.key(number)
                     if key is not None:
                         self.base[key] = max(self.base.get(key, precision), digits or precision)
-            for member, result in _members(chain.items):
+            for s0, e0, r in _members(chain.items):
+                member, result = chain.items[s0:e0], chain.items[r]
                 keys = []
                 for item in member:
                     for number, _ in _numbers(item):
@@ -388,6 +395,7 @@ class DigitPlan:
                 for k in keys + [key]:
                     self.lines_of.setdefault(k, set()).add(len(self.lines))
                 self.lines.append((member, result))
+                self.chain_of.append((c, s0, e0))
                 self.keys_of.append(tuple(keys) + (key,))  # the result's key last (None: exact)
         self.digits = self._settle()
 
@@ -410,6 +418,27 @@ class DigitPlan:
             key = None
         self._keys[number] = key
         return key
+
+    def chain(self, c: int, chain):
+        """Chain ``c`` with its planned digits; a line no shared digits mend shows its own numbers
+        to the digits it needs, and says so (or, when none do, what its numbers give)."""
+        items = list(self.annotated(chain).items)
+        remarks = []
+        for n, (at, s0, e0) in enumerate(self.chain_of):
+            if at != c or n not in self.unmended:
+                continue
+            digits = self.local.get(n)
+            if digits is not None:
+                items[s0:e0] = [self.annotated(i, digits) for i in chain.items[s0:e0]]
+                remarks.append(Remark(MORE_DIGITS))
+            else:
+                x = evaluate(tuple(self.annotated(i) for i in chain.items[s0:e0]), self.precision, self.precision)
+                if x is not None:
+                    result = self.lines[n][1]
+                    key = self.key(result.number)
+                    remarks.append(Remark(ROUNDED_GIVE, (Value(_number(x), self._digits(key, self.digits)
+                                                                 if key is not None else result.digits),)))
+        return Chain(*items, *remarks[:1])
 
     def _digits(self, key, digits) -> int:
         return digits.get(key, self.base.get(key, self.precision))
@@ -452,10 +481,10 @@ class DigitPlan:
         self._held[state] = held
         return held
 
-    def _slots(self, n: int, digits) -> list:
+    def _slots(self, n: int, digits, limit: int) -> list:
         """The keys of the numbers line ``n`` combines that may take a digit more, values no line
         gives (the given numbers, σ of a given input: no digits pass on from them) first."""
-        slots = [k for k in self.keys_of[n][:-1] if self._digits(k, digits) < self.limit]
+        slots = [k for k in self.keys_of[n][:-1] if self._digits(k, digits) < limit]
         return sorted(slots, key=lambda k: k in self.given)
 
     def _cost(self, trial, slots) -> int:
@@ -463,8 +492,9 @@ class DigitPlan:
         lines = set().union(*(self.lines_of.get(k, ()) for k in slots))
         return sum(not self.holds(m, trial) for m in lines)
 
-    def _mend(self, n: int, digits) -> dict | None:
-        slots = self._slots(n, digits)
+    def _mend(self, n: int, digits, limit: int | None = None) -> dict | None:
+        limit = self.limit if limit is None else limit
+        slots = self._slots(n, digits, limit)
         if not slots:
             return None
         for total in range(1, SEARCH + 1):
@@ -474,14 +504,14 @@ class DigitPlan:
                 for key, more in zip(slots, added):
                     if more:
                         trial[key] = self._digits(key, digits) + more
-                if all(self._digits(k, trial) <= self.limit for k in slots) and self.holds(n, trial):
+                if all(self._digits(k, trial) <= limit for k in slots) and self.holds(n, trial):
                     found.append(trial)
             if found:  # the way that leaves the fewest other lines to mend; the first of equals
                 return min(found, key=lambda t: self._cost(t, slots))
         trial = dict(digits)
-        for _ in range(MAX_CARRY):  # one more digit in each, until it holds
+        for _ in range(limit - self.precision):  # one more digit in each, until it holds
             for key in slots:
-                trial[key] = min(self._digits(key, trial) + 1, self.limit)
+                trial[key] = min(self._digits(key, trial) + 1, limit)
             if self.holds(n, trial):
                 break
         else:
@@ -495,21 +525,43 @@ class DigitPlan:
         return trial
 
     def _settle(self) -> dict:
+        """The digits; ``self.unmended``: the lines no digits within the limit mend. A line that
+        gives its result at the document's digits, but not at the digits a later line asks of
+        its numbers, is not sacrificed to that line: the later line is left unmended instead."""
+        left_out: set = set()
+        for _ in range(len(self.lines) + 1):
+            digits, hopeless, cause = self._mended(left_out)
+            more = set()
+            for n in hopeless:
+                if self.holds(n, {}):  # it held until another line asked more of its numbers
+                    more |= {cause[k] for k in self.keys_of[n] if k in cause}
+                else:  # no shared digits mend it: what it asked of its numbers goes too
+                    more.add(n)
+            if not more - left_out:
+                break
+            left_out |= more
+        self.unmended = {n for n in range(len(self.lines)) if not self.holds(n, digits)}
+        for n in self.unmended:  # its own numbers to more digits, in this line only
+            self.local[n] = self._mend(n, digits, self.precision + MAX_CARRY)
+        return digits
+
+    def _mended(self, left_out: set):
         digits: dict = {}
-        hopeless = set()
+        hopeless, cause = set(), {}  # cause: key -> the line that last gave it digits
         for _ in range(4 * MAX_CARRY * max(len(self.lines), 1)):
             changed = False
             for n in range(len(self.lines) - 1, -1, -1):
-                if n in hopeless or self.holds(n, digits):
+                if n in hopeless or n in left_out or self.holds(n, digits):
                     continue
                 mended = self._mend(n, digits)
                 if mended is None:
                     hopeless.add(n)
                     continue
+                cause.update({k: n for k, d in mended.items() if d != digits.get(k)})
                 digits, changed = mended, True
             if not changed:
                 break
-        return digits
+        return digits, hopeless, cause
 
 
 def _ways(total: int, slots: int):
@@ -526,7 +578,7 @@ def _ways(total: int, slots: int):
 
 
 def _members(items):
-    """(member items, result Value) of every member of a relation chain that combines numbers
+    """(first item, end, result index) of every member of a relation chain that combines numbers
     into the one value after the next = or ≈."""
     members, start = [], 0
     for i, item in enumerate(items):
@@ -538,7 +590,7 @@ def _members(items):
         member, result = items[s0:e0], items[s1:e1]
         if relation in EQUALITIES and member and len(result) == 1 and isinstance(result[0], Value) \
                 and combines(member):
-            yield tuple(member), result[0]
+            yield s0, e0, s1
 
 
 def _numbers(item):
@@ -555,6 +607,15 @@ def _numbers(item):
     elif isinstance(item, Chain):
         for inner in item.items:
             yield from _numbers(inner)
+
+
+def _number(x):
+    """A recomputed value (a Fraction or an ``mpf``) as a SymPy number."""
+    if isinstance(x, Fraction):
+        return sp.Rational(x.numerator, x.denominator)
+    if isinstance(x, mpmath.mpf):
+        return sp.Float(mpmath.nstr(x, 30), 30)
+    return x
 
 
 def _chain_at(sections, place):
