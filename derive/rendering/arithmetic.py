@@ -312,11 +312,13 @@ def carried_across(sections, precision: int, subst_carry: int = 0) -> list:
     """The sections with every shown number printed with the digits the document's lines need,
     and with the same digits wherever it appears: a path's product "1 · 1.6 · 0.7792 · 1.3 ≈
     1.6206" when the sum over the paths adds it as 1.6206, and "p = σ(0.3) ≈ 0.57444" when a
-    later line substitutes p as 0.57444. The digits are the fewest that let every line that
-    combines numbers be redone from the page (``DigitPlan``). A line no MAX_CARRY digits mend
-    keeps the document's digits (``subst_carry`` is ignored: substituted values are printed as
-    the lines that give them print them)."""
-    from .blocks import Show, Step
+    later line substitutes p as 0.57444 (and a sentence stating the value states it so). The
+    digits are the fewest that let every line that combines numbers be redone from the page
+    (``DigitPlan``). A line that shared digits cannot mend (a difference of nearly equal
+    numbers) shows its own numbers to more digits and says so. ``subst_carry`` is not used:
+    a substituted number is printed as the line that gives it prints it."""
+    from ..core.functions import Sentence
+    from .blocks import Bullet, Say, Show, Step
     places = []  # (section, block, None or the Row item) of every displayed chain, in reading order
     for si, s in enumerate(sections):
         for bi, b in enumerate(s.blocks):
@@ -335,6 +337,12 @@ def carried_across(sections, precision: int, subst_carry: int = 0) -> list:
         block = out[si].blocks[bi]
         math = chain if ri is None else Row(tuple(chain if n == ri else m for n, m in enumerate(block.math.items)))
         out[si].blocks[bi] = replace(block, math=math)
+    for s in out:  # and a sentence that states one of these values states it alike
+        for bi, b in enumerate(s.blocks):
+            if isinstance(b, (Say, Bullet)) and isinstance(b.sentence, Sentence) and b.sentence.math:
+                math = tuple(plan.raised(m) for m in b.sentence.math)
+                if math != b.sentence.math:
+                    s.blocks[bi] = replace(b, sentence=replace(b.sentence, math=math))
     return out
 
 
@@ -352,13 +360,16 @@ class DigitPlan:
     digits a later line asks of it pass to the line that gives it, and on to that line's
     numbers. The lines are mended last to first until none changes: a failing line gets the
     fewest added digits that mend it (every way of adding one or two, values no line gives
-    first; else one more digit in each of its numbers at a time, then as many taken back as
-    can be), or none when MAX_CARRY digits cannot mend it.
+    first and then the way that leaves the fewest other lines failing; else one more digit in
+    each of its numbers at a time, then as many taken back as can be), at most CHAIN_CARRY. A
+    line no such digits mend is left out, with what it asked (and a line that held until a
+    later one asked more of its numbers is not sacrificed: the later one is left out): it is
+    ``unmended``, and ``local`` has the digits its own numbers need there (up to MAX_CARRY).
 
     >>> import sympy as sp
-    >>> third = Value(1 / (1 + sp.exp(-sp.Rational(3, 10))))  # σ(0.3) ≈ 0.5744
-    >>> line = Chain(sp.Symbol("q"), "=", Product((Value(sp.Integer(3)), third)), "=", Value(3 * third.number))
-    >>> DigitPlan([line], 4).digits  # 3 · 0.5744 = 1.7232, but 3σ(0.3) ≈ 1.7233: 0.57444 it is
+    >>> sigma = Value(1 / (1 + sp.exp(-sp.Rational(3, 10))))  # σ(0.3) ≈ 0.5744
+    >>> line = Chain(sp.Symbol("q"), "=", Product((Value(sp.Integer(6)), sigma)), "=", Value(6 * sigma.number))
+    >>> DigitPlan([line], 4).digits  # 6 · 0.5744 = 3.4464, but 6σ(0.3) ≈ 3.447: 0.57444 it is
     {'0.574442516811659': 5}
     """
 
@@ -439,6 +450,18 @@ class DigitPlan:
                     remarks.append(Remark(ROUNDED_GIVE, (Value(_number(x), self._digits(key, self.digits)
                                                                  if key is not None else result.digits),)))
         return Chain(*items, *remarks[:1])
+
+    def raised(self, item):
+        """``item`` (a sentence's math) with a value the lines show with more digits shown so."""
+        if isinstance(item, Value):
+            key = self.key(item.number)
+            wanted = self.digits.get(key) if key is not None else None
+            return Value(item.number, wanted) if wanted and wanted > (item.digits or self.precision) else item
+        if isinstance(item, (Chain, Vector)):
+            inner = tuple(self.raised(i) for i in item.items)
+            return item if inner == item.items else (Chain(*inner) if isinstance(item, Chain)
+                                                     else replace(item, items=inner))
+        return item
 
     def _digits(self, key, digits) -> int:
         return digits.get(key, self.base.get(key, self.precision))
