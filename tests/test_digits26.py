@@ -151,3 +151,19 @@ def test_every_value_of_random_scalar_examples_has_one_printed_form(chunk):
         wrong += [f"seed {seed}: {v} printed as {forms}" for v, forms in mixed_digits(text, values)]
     assert not wrong, "\n".join(wrong[:20])
     assert read >= 40 * 8  # the check reads real values (it cannot pass on none)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop", "adagrad"])
+def test_a_training_run_states_update_1_with_the_digits_of_the_worked_step(optimizer):
+    # s₁ was "≈ 0.01468" on its line and √0.014682 in the update; a was 0.1824 and 0.18243
+    tr = derive.neuron(x=2, w=-1, b=0.5, y=1, activation="sigmoid").train(2, optimizer=optimizer, lr=0.1)
+    text = tr.to_text()
+    assert mixed_digits(text, exact_values(tr.example)) == []
+    assert "a = σ(z) = σ(−1.5) ≈ 0.18243\n" in text and "(0.18243 − 1)² ≈ 0.6684" in text
+    n, wrong = check_document(text)
+    assert n >= 8 and not wrong, wrong
+    if optimizer == "rmsprop":  # g/√s at t = 1 is −1/√(1 − α) up to ε: w_new ≈ 0 needs ten digits,
+        # in its own line, which says so; g₁ and s₁ keep their four elsewhere
+        assert "g₁ = ∂L/∂w ≈ −0.4878\n" in text and "≈ 0.002379\n" in text
+        line = next(l for l in text.splitlines() if l.strip().startswith("w_new"))
+        assert "√0.002379033106" in line and line.endswith(f"({MORE_DIGITS})")

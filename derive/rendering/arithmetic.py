@@ -346,7 +346,7 @@ def carried_across(sections, precision: int, subst_carry: int = 0) -> list:
     return out
 
 
-MORE_DIGITS = "here with more digits than elsewhere: the result needs them"
+MORE_DIGITS = "more digits here: the result needs them"
 ROUNDED_GIVE = "the numbers as shown give {0}"
 CHAIN_CARRY = 3  # a value shows at most this many digits more than the document's
 SEARCH = 2  # every way of adding up to this many digits is tried before the uniform carry
