@@ -19,6 +19,7 @@ import pytest
 mpmath.mp.dps = 50  # the functions' values, to far more digits than any document prints
 
 import derive
+from derive.rendering.arithmetic import MORE_DIGITS
 
 SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 VULGAR = {"½": Fraction(1, 2), "¼": Fraction(1, 4), "⅓": Fraction(1, 3), "¾": Fraction(3, 4)}
@@ -158,7 +159,8 @@ def combining_lines(text: str):
             continue  # displays are indented by 4; justifications by 8
         if "   " in line.strip():
             continue  # a table row: columns apart by three spaces
-        members = re.split(r" [=≈] ", line.strip())
+        # a line whose numbers have more digits here than elsewhere says so; it is redone too
+        members = re.split(r" [=≈] ", line.strip().removesuffix(f" ({MORE_DIGITS})"))
         for member, result in zip(members, members[1:]):
             result = result.strip()
             if RESULT.match(result) and tokens(member) is not None:

@@ -73,10 +73,11 @@ def test_a_lone_sum_over_a_fraction_bar_is_bracketed_once():
     ex = derive.Example.from_equations("p = sigmoid(a)\nL = -(y*log(p) + (1 - y)*log(1 - p))",
                                        values=dict(a=0.3, y=1))
     text = ex.to_text()
-    assert "∂L/∂p = (1 − y)/(1 − p) − y/p = (1 − 1)/(1 − 0.57444) − 1/0.57444 ≈ −1.7408" in text
+    assert "∂L/∂p = (1 − y)/(1 − p) − y/p = (1 − 1)/(1 − 0.5744) − 1/0.5744 ≈ −1.741" in text
+    assert "p = σ(a) = σ(0.3) ≈ 0.5744" in text  # p as the line that gives it shows it
     assert "((" not in text
     latex = ex.to_latex()
-    assert r"\frac{1 - y}{1 - p} - \frac{y}{p} = \frac{1 - 1}{1 - 0.57444}" in latex
+    assert r"\frac{1 - y}{1 - p} - \frac{y}{p} = \frac{1 - 1}{1 - 0.5744}" in latex
     # an integer factor still needs its bracket: 2 · (1 − y) over the bar
     two = derive.Example.from_equations("L = 2*(1 - y)/(1 + a)", values=dict(a=1, y=0))
     assert r"\frac{2 \left(1 - y\right)}{a + 1} = \frac{2 \cdot \left(1 - 0\right)}{1 + 1} = 1" in two.to_latex()
@@ -132,9 +133,10 @@ def test_a_fraction_bar_groups_a_substituted_negative():
     # batch norm's x̂2 = d2/s printed \frac{\left(-2.625\right)}{1.781}
     ex = derive.batchnorm([1, -2, 0.5, 3], gamma=1.5, beta=-0.5, upstream=[1, 0, -1, 2])
     latex = ex.to_latex()
-    assert r"\hat{x}_{2} = \frac{d_{2}}{s} = \frac{-2.625}{1.781} \approx -1.474" in latex
+    # s to 6 digits everywhere: out4 = 1.5 · x̂4 − 0.5 ≈ 1.5003 needs x̂4 ≈ 1.33354, so 2.375/s does
+    assert r"\hat{x}_{2} = \frac{d_{2}}{s} = \frac{-2.625}{1.78098} \approx -1.474" in latex
     # under a minus sign the bracket stays, as in the text form − (−2.625)/1.781²
-    assert r"= - \frac{\left(-2.625\right)}{1.781^{2}} \approx 0.8276" in latex
+    assert r"= - \frac{\left(-2.625\right)}{1.78098^{2}} \approx 0.8276" in latex
     ex = derive.Example.from_equations("L = d/s - s/d", values=dict(d=-2.625, s=1.5))
     assert r"= \frac{-2.625}{1.5} - \frac{1.5}{-2.625} \approx" in ex.to_latex()
 

@@ -12,7 +12,9 @@ def test_observation_quotes_the_activations_own_derivative_at_its_input():
                                values={"x": "0.01", "w": 1, "b": 0, "y": 1})
     text = ex.to_text()
     obs = text[text.index("Observations"):]
-    assert "σ's local derivative at b + wx = 0.01 is σ'(b + wx) ≈ 0.2500" in obs
+    # 0.24999, as ∂a/∂b shows it: (−0.9950) · 0.2500 would end on a tie, not on −0.2487
+    assert "σ's local derivative at b + wx = 0.01 is σ'(b + wx) ≈ 0.24999" in obs
+    assert "∂L/∂b = (−0.9950) · 0.24999 ≈ −0.2487" in text
     assert "0.0025" not in obs and "saturated" not in obs
 
 

@@ -416,6 +416,9 @@ class LatexPrinter(_HandWritten, _SympyLatex):
     # -- numbers --
 
     def number(self, value) -> str:
+        if isinstance(value, Value):  # a substituted number with the digits its line gives it
+            return self._plain(precision=value.digits).number(value.number) if value.digits \
+                else self.number(value.number)
         if self._settings.get("fractions") and short_fraction(value) is not None:
             return self._print_Rational(value)  # 1/3 in a combining line: exact, unlike 0.3333
         text = format_number(value, self._settings["precision"])
@@ -888,6 +891,9 @@ class TextPrinter(_HandWritten, StrPrinter):
         return f"({text})"
 
     def number(self, value) -> str:
+        if isinstance(value, Value):  # a substituted number with the digits its line gives it
+            return self._plain(precision=value.digits).number(value.number) if value.digits \
+                else self.number(value.number)
         if self._settings.get("fractions") and short_fraction(value) is not None:
             return self._print_Rational(value)  # 1/3 in a combining line: exact, unlike 0.3333
         text = format_number(value, self._settings["precision"])
