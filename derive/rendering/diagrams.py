@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape
 
 import sympy as sp
 
-from ..core.numbers import format_number
+from ..core.numbers import format_number, significant
 
 MAX_NODES = 30  # more drawn nodes than this: only the first and last layers are drawn
 MAX_ROWS = 4  # more nodes in one column: the first two, "⋮" and the last
@@ -70,6 +70,7 @@ class Diagram:
     # values on the nodes (above: forward, below: gradient), the operation over each column: a
     # network's layers are fully connected, and labels on crossing edges would overlap
     on_nodes: bool = False
+    digits: int = 4  # significant digits of the labels: the document's precision (``at_precision``)
 
     @property
     def columns(self) -> int:
@@ -338,17 +339,25 @@ def _along(ex, adj, child: str, parent: str, tensor: bool):
     return adj[child] * ex.evaluation.local(child, parent).value
 
 
-def _short(value) -> str:
-    """An edge label: a number to 4 digits, a small tensor's entries, a large one's norm."""
+def _short(value, digits: int = 4) -> str:
+    """An edge label: a number to ``digits`` significant digits (the document's precision), a
+    small tensor's entries and a large one's norm to at most 3 (they share one label)."""
     if hasattr(value, "a") and hasattr(value, "scalar"):  # a Tensor
         if value.scalar:
-            return _compact(value.item(), 4)
+            return _compact(value.item(), digits)
         entries = list(value.a.flat)  # any rank: a vector, a matrix, an image, a kernel
         if len(entries) <= TENSOR_ENTRIES:
-            return "(" + ", ".join(_compact(e, 3) for e in entries) + ")"
+            return "(" + ", ".join(_compact(e, min(digits, 3)) for e in entries) + ")"
         norm = sp.sqrt(sum(sp.Abs(e) ** 2 for e in entries))
-        return "‖·‖ = " + _compact(norm, 3)
-    return _compact(value, 4)
+        return "‖·‖ = " + _compact(norm, min(digits, 3))
+    return _compact(value, digits)
+
+
+def at_precision(d: Diagram, printer=None) -> Diagram:
+    """``d`` with its labels to the digits of the document ``printer`` prints (its precision)."""
+    settings = getattr(printer, "_settings", None) or {}
+    digits = settings.get("precision") or d.digits
+    return d if digits == d.digits else replace(d, digits=int(digits))
 
 
 def _compact(value, digits: int) -> str:
@@ -366,12 +375,17 @@ def _compact(value, digits: int) -> str:
         mantissa, exponent = f"{number:.{min(digits, 3) - 1}e}".split("e")  # 3 digits: it fits an edge
         mantissa = mantissa.rstrip("0").rstrip(".")
         return f"{mantissa}e{int(exponent)}"
-    return f"{number:.{digits}g}"  # rounded, whatever its exact form: a label, not a result
+    # rounded as the document rounds (ties away from zero, as its text shows them), whatever its
+    # exact form: a label, not a result; no trailing zeros (0.125, not 0.1250)
+    text = significant(value if isinstance(value, sp.Basic) else sp.Float(number), digits)
+    if "e" not in text and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
 
 
-def _labels(e: DEdge) -> list:
+def _labels(e: DEdge, digits: int = 4) -> list:
     """An edge's labels: ("forward", value) and ("gradient", value), where known."""
-    return [(kind, _short(v)) for kind, v in (("forward", e.forward), ("gradient", e.gradient))
+    return [(kind, _short(v, digits)) for kind, v in (("forward", e.forward), ("gradient", e.gradient))
             if v is not None]
 
 
@@ -503,7 +517,8 @@ def _label_extent(text: str, size: float) -> tuple:
 LABEL_PLACES = (0.5,) + tuple(t for k in range(1, 10) for t in (0.5 - 0.04 * k, 0.5 + 0.04 * k))
 
 
-def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin: float) -> list:
+def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin: float,
+          digits: int = 4) -> list:
     """The drawn ``Route`` of every edge. ``nodes``: name -> its ``Box``; ``obstacles``: every
     node's box and caption; ``label_box(kind, text)`` -> (half-width, top, bottom), the label's
     extent across the edge in the edge's own frame (negative: above it); ``step``: the row
@@ -512,7 +527,7 @@ def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin
     lines = [Route(e, p).samples(step) for e, p in zip(edges, paths)]
     options = {}  # edge index -> its labels' places: (score, t, corners), the best first
     for i, (e, points) in enumerate(zip(edges, paths)):
-        texts = _labels(e)
+        texts = _labels(e, digits)
         if not texts:
             continue
         r, others = Route(e, points), [pt for j, line in enumerate(lines) if j != i for pt in line]
@@ -530,7 +545,7 @@ def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin
             routes.append(Route(e, points))
             continue
         _, t, boxes = chosen[i]
-        routes.append(Route(e, points, tuple((kind, text, t, box) for (kind, text), box in zip(_labels(e), boxes))))
+        routes.append(Route(e, points, tuple((kind, text, t, box) for (kind, text), box in zip(_labels(e, digits), boxes))))
     return routes
 
 
@@ -668,6 +683,7 @@ def to_tikz(d: Diagram, printer) -> str:
     # break: not a center environment, whose list penalty would allow one), so a heading and the
     # caption that introduce the diagram never stay behind at a page's foot; a piece may start a
     # page of its own after the previous one.
+    d = at_precision(d, printer)
     pictures = [f"{{\\centering\\noindent\\derivefit{{%\n{_tikz_piece(p, printer)}}}\\par}}" for p in d.pieces()]
     return "\n".join([r"\par\nopagebreak\smallskip", "\n\\medskip\n".join(pictures), r"\medskip"])
 
@@ -683,6 +699,7 @@ def edge_layout(d: Diagram, target: str = "svg", printer=None) -> tuple:
     """(obstacles, routes) of one piece as ``target`` ("svg": pixels, "tikz": centimetres, y
     downwards in both) draws it: every node's and caption's ``Box`` and every edge's ``Route``
     with its labels' corners (what tests check for crossings and overlaps)."""
+    d = at_precision(d, printer)
     if target == "svg":
         return _svg_layout(d, _namer(d, printer))[2:]
     from .printing import printer_for
@@ -751,7 +768,7 @@ def _tikz_routes(d: Diagram, printer, xs: list, heights: dict, dy: float) -> tup
         tall = up + down + 2 * 0.053  # "above"/"below" put the label's box against the edge
         return (half, -tall, 0.0) if kind == "forward" else (half, 0.0, tall)
 
-    return obstacles, route(d.edges, nodes, obstacles, label_box, step=dy, margin=0.06)
+    return obstacles, route(d.edges, nodes, obstacles, label_box, step=dy, margin=0.06, digits=d.digits)
 
 
 def _tikz_piece(d: Diagram, printer) -> str:
@@ -796,7 +813,7 @@ def _tikz_piece(d: Diagram, printer) -> str:
                 if value is not None and n.kind != "ghost":
                     offset = 0.47 if where == "south" else -0.47
                     over.append(rf"\node[{colour}, anchor={where}] at ({x:.2f},{y + offset:.2f}) "
-                                rf"{{${_tex_number(value)}$}};")
+                                rf"{{${_tex_number(value, d.digits)}$}};")
             continue
         under = " ".join(t for t in (_tex_text(n.op) if n.kind == "op" else "", _tex_text(n.shape)) if t)
         if under:
@@ -841,8 +858,8 @@ def _tex_text(text: str) -> str:
     return "".join(out)
 
 
-def _tex_number(value) -> str:
-    return _tex_short(_short(value))
+def _tex_number(value, digits: int = 4) -> str:
+    return _tex_short(_short(value, digits))
 
 
 def _tex_short(text: str) -> str:
@@ -879,6 +896,7 @@ SVG_COLOURS = {"forward": "#1f4e9c", "gradient": "#b22222"}
 def to_svg(d: Diagram, printer=None) -> bytes:
     """The diagram as one standalone SVG file (the pieces one under the other, each an inner
     ``<svg>`` of the one document element)."""
+    d = at_precision(d, printer)
     name = _namer(d, printer)
     pieces = [_svg_piece(p, name) for p in d.pieces()]
     if len(pieces) == 1:
@@ -895,6 +913,7 @@ def to_svg(d: Diagram, printer=None) -> bytes:
 
 def svg_markup(d: Diagram, printer=None) -> str:
     """The diagram as SVG markup for an HTML page (one ``<svg>`` per piece)."""
+    d = at_precision(d, printer)
     name = _namer(d, printer)
     return "\n".join(_svg_piece(p, name) for p in d.pieces())
 
@@ -972,7 +991,7 @@ def _column_xs(d: Diagram, name, spacing: float, char: float, gap: float, box=No
             widths[n.column] = max(widths[n.column], box(n))
         texts = [_svg_name(name(n.name)) + (f" {n.shape}" if d.on_nodes and n.shape else "")]
         if d.on_nodes:
-            texts += [_svg_number(_short(v)) for v in (n.forward, n.gradient) if v is not None]
+            texts += [_svg_number(_short(v, d.digits)) for v in (n.forward, n.gradient) if v is not None]
         widths[n.column] = max([widths[n.column]] + [len(_plain(t)) * char for t in texts])
     for column, ops in _column_ops(d).items():
         widths[column] = max(widths[column], len(_header(ops, lambda n: n.op)) * char)
@@ -1006,7 +1025,7 @@ def _svg_routes(d: Diagram, name, pos: dict, radius: float) -> tuple:
         return half, base - up, base + down
 
     step = SVG_DY_NODES if d.on_nodes else SVG_DY
-    return obstacles, route(d.edges, nodes, obstacles, label_box, step=step, margin=3)
+    return obstacles, route(d.edges, nodes, obstacles, label_box, step=step, margin=3, digits=d.digits)
 
 
 def _svg_grid(d: Diagram, name, sx: float = 1.0, sy: float = 1.0) -> tuple:
@@ -1081,7 +1100,7 @@ def _svg_piece(d: Diagram, name) -> str:
         if d.on_nodes:
             for value, dy_text, kind in ((n.forward, -radius - 6, "forward"), (n.gradient, radius + 17, "gradient")):
                 if value is not None and n.kind != "ghost":
-                    number = _svg_number(_short(value))
+                    number = _svg_number(_short(value, d.digits))
                     canvas.text(x, y + dy_text, 13, number, _plain(number),
                                 f' fill="{SVG_COLOURS[kind]}" stroke="#fff" stroke-width="3" paint-order="stroke"')
             continue
@@ -1111,9 +1130,19 @@ _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 def _svg_number(text: str) -> str:
     """A label for SVG: a true minus, 1.35e-7 as 1.35×10⁻⁷."""
+    return escape(_text_number(text))
+
+
+def _text_number(text: str) -> str:
+    """A label as the text shows numbers: the true minus sign (−0.4256, as every other number of
+    the document has it), 1.35e-7 as 1.35×10⁻⁷.
+
+    >>> _text_number("-1.35e-7"), _text_number("(0.5, -1)")
+    ('−1.35×10⁻⁷', '(0.5, −1)')
+    """
     def sci(m):
         return f"{m.group(1)}×10{m.group(2).translate(_SUPERSCRIPT)}"
-    return escape(re.sub(r"(\d(?:\.\d+)?)e(-?\d+)", sci, text).replace("-", "−"))
+    return re.sub(r"(\d(?:\.\d+)?)e(-?\d+)", sci, text).replace("-", "−")
 
 
 def _svg_name(name: str) -> str:
@@ -1147,7 +1176,7 @@ def to_dot(d: Diagram) -> str:
             lines.append(f'  {ids[n.name]} [label=<{escape(n.name)}<br/><font point-size="9" color="#666666">'
                          f'{escape(n.op)}</font>>, shape=circle, style=filled, fillcolor="#fde8d0"];')
     for e in d.edges:
-        parts = [f'<font color="{SVG_COLOURS[kind]}">{escape(text)}</font>' for kind, text in _labels(e)]
+        parts = [f'<font color="{SVG_COLOURS[kind]}">{escape(text)}</font>' for kind, text in _labels(e, d.digits)]
         label = f" [label=<{'<br/>'.join(parts)}>]" if parts else ""
         lines.append(f"  {ids[e.parent]} -> {ids[e.child]}{label};")
     lines.append("}")
@@ -1158,6 +1187,7 @@ def to_markdown_image(d: Diagram, printer=None) -> str:
     """The diagram as Markdown images carrying their SVG (data URIs, one per piece): the
     document stays one file, and Jupyter, pandoc and editors show it as drawn for HTML."""
     import base64
+    d = at_precision(d, printer)
     name = _namer(d, printer)
     return "\n\n".join(
         f"![{d.kind.capitalize()}: forward values in blue, gradients in red]"
@@ -1176,6 +1206,7 @@ def dot_available() -> bool:
 
 
 def to_mermaid(d: Diagram, printer=None) -> str:
+    d = at_precision(d, printer)
     name = _namer(d, printer)
     ids = _ids(d)
     lines = ["```mermaid", "graph LR"]
@@ -1186,22 +1217,23 @@ def to_mermaid(d: Diagram, printer=None) -> str:
         if n.kind == "more":
             shape = f'["⋮ {n.op}"]'
         elif n.kind == "input":
-            shape = f'["{name(n.name)}{shape_note}{_node_values(n)}"]'
+            shape = f'["{name(n.name)}{shape_note}{_node_values(n, d.digits)}"]'
         else:
-            shape = f'(("{name(n.name)} {n.op}{shape_note}{_node_values(n)}"))'
+            shape = f'(("{name(n.name)} {n.op}{shape_note}{_node_values(n, d.digits)}"))'
         lines.append(f"  {ids[n.name]}{shape}")
     for e in d.edges:
-        parts = [f"{'fwd' if kind == 'forward' else 'grad'} {text}" for kind, text in _labels(e)]
+        parts = [f"{'fwd' if kind == 'forward' else 'grad'} {_text_number(text)}"
+                 for kind, text in _labels(e, d.digits)]
         label = f'|"{" / ".join(parts)}"|' if parts else ""
         lines.append(f"  {ids[e.parent]} -->{label} {ids[e.child]}")
     lines.append("```")
     return "\n".join(lines)
 
 
-def _node_values(n: DNode) -> str:
+def _node_values(n: DNode, digits: int = 4) -> str:
     """A network node's values, for Mermaid and text: ": value 0.3775, gradient −0.1309" (words,
     not "=": the node's gradient is not its value)."""
-    parts = [f"{'value' if kind == 'forward' else 'gradient'} {_short(v).replace('-', '−')}"
+    parts = [f"{'value' if kind == 'forward' else 'gradient'} {_text_number(_short(v, digits))}"
              for kind, v in (("forward", n.forward), ("gradient", n.gradient)) if v is not None]
     return ": " + ", ".join(parts) if parts else ""
 
@@ -1217,8 +1249,9 @@ def _namer(d: Diagram, printer=None):
 
 def to_text(d: Diagram, printer=None) -> str:
     name = _namer(d, printer)
-    out = [f"    {name(n.name)}{_node_values(n)}" for n in d.nodes if n.forward is not None]
+    d = at_precision(d, printer)
+    out = [f"    {name(n.name)}{_node_values(n, d.digits)}" for n in d.nodes if n.forward is not None]
     for e in d.edges:
-        info = ", ".join(f"{kind} {text}" for kind, text in _labels(e))
+        info = ", ".join(f"{kind} {_text_number(text)}" for kind, text in _labels(e, d.digits))
         out.append(f"    {name(e.parent)} ──▶ {name(e.child)}" + (f"   ({info})" if info else ""))
     return "\n".join(out)
