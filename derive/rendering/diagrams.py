@@ -449,6 +449,7 @@ class Route:
     edge: DEdge
     points: tuple
     labels: tuple = ()
+    clear: bool = True  # its labels are clear of every node, caption and edge (their own place)
 
     @property
     def curved(self) -> bool:
@@ -518,25 +519,30 @@ LABEL_PLACES = (0.5,) + tuple(t for k in range(1, 10) for t in (0.5 - 0.04 * k, 
 
 
 def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin: float,
-          digits: int = 4) -> list:
+          digits: int = 4, gap: float = 0.0, arrow: tuple = (0.0, 0.0)) -> list:
     """The drawn ``Route`` of every edge. ``nodes``: name -> its ``Box``; ``obstacles``: every
     node's box and caption; ``label_box(kind, text)`` -> (half-width, top, bottom), the label's
     extent across the edge in the edge's own frame (negative: above it); ``step``: the row
-    spacing, whose fraction a bend grows by; ``margin``: the clearance kept from a node."""
+    spacing, whose fraction a bend grows by; ``margin``: the clearance kept from a node; ``gap``:
+    the clearance kept between a label and any other edge; ``arrow``: an arrowhead's (length,
+    half-width), the part of an edge a label keeps the wider clearance from. A label never lies
+    across another edge, nor its own where that one bends into it."""
     paths = [_path(e, nodes, obstacles, step, margin) for e in edges]
-    lines = [Route(e, p).samples(step) for e, p in zip(edges, paths)]
+    drawn = [Route(e, p) for e, p in zip(edges, paths)]
+    inks = [_ink(r, step, arrow) for r in drawn]
     options = {}  # edge index -> its labels' places: (score, t, corners), the best first
-    for i, (e, points) in enumerate(zip(edges, paths)):
+    for i, (e, r) in enumerate(zip(edges, drawn)):
         texts = _labels(e, digits)
         if not texts:
             continue
-        r, others = Route(e, points), [pt for j, line in enumerate(lines) if j != i for pt in line]
+        others = [seg for j, ink in enumerate(inks) if j != i for seg in ink]
         places = []
         for order, t in enumerate(LABEL_PLACES):
             boxes = [_label_corners(r, t, label_box(kind, text)) for kind, text in texts]
             hard = sum(_overlap(b, o.corners()) for b in boxes for o in obstacles)
-            soft = min(1, sum(_inside(pt, b) for b in boxes for pt in others))  # over another edge
-            places.append(((hard, soft, order), t, boxes))
+            crossed = sum(_crossed(b, others, gap) for b in boxes)  # across another edge
+            crossed += sum(_crossed(b, inks[i], -gap) for b in boxes)  # its own curve bent into it
+            places.append(((hard + crossed, hard, order), t, boxes))
         options[i] = sorted(places, key=lambda p: p[0])
     chosen = _place(options)
     routes = []
@@ -544,9 +550,97 @@ def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin
         if i not in chosen:
             routes.append(Route(e, points))
             continue
-        _, t, boxes = chosen[i]
-        routes.append(Route(e, points, tuple((kind, text, t, box) for (kind, text), box in zip(_labels(e, digits), boxes))))
+        (bad, _, _), t, boxes = chosen[i]
+        routes.append(Route(e, points, tuple((kind, text, t, box) for (kind, text), box in zip(_labels(e, digits), boxes)),
+                            clear=bad == 0))
     return routes
+
+
+def _ink(r: Route, step: float, arrow: tuple) -> list:
+    """The drawn line of a route as segments (a, b, clearance added): a curve flattened finely
+    enough that a label clear of the segments is clear of the curve; the last ``arrow[0]`` of
+    it, the arrowhead, ``arrow[1]`` wide on either side."""
+    length, half = arrow
+    if r.curved:
+        (x0, y0), (x1, y1) = r.points[0], r.points[-1]
+        n = max(24, int(6 * math.hypot(x1 - x0, y1 - y0) / step))
+        points = [r.at(k / n) for k in range(n + 1)]
+    else:
+        points = list(r.points)
+    # cut off the arrowhead: the stretch within ``length`` of the tip
+    tip, back = points[-1], [points[-1]]
+    remaining, k = length, len(points) - 1
+    while k > 0 and remaining > 0:
+        (ax, ay), (bx, by) = points[k - 1], points[k]
+        seg = math.hypot(bx - ax, by - ay)
+        if seg >= remaining:
+            f = remaining / seg if seg else 0.0
+            back.append((bx + (ax - bx) * f, by + (ay - by) * f))
+            remaining = 0
+        else:
+            back.append((ax, ay))
+            remaining -= seg
+            k -= 1
+    body = points[:k] + [back[-1]] if length > 0 else points
+    segments = [(a, b, 0.0) for a, b in zip(body, body[1:]) if a != b]
+    head = back[::-1]
+    segments += [(a, b, half) for a, b in zip(head, head[1:]) if a != b]
+    del tip
+    return segments
+
+
+def _crossed(corners: list, segments: list, gap: float) -> bool:
+    """Whether any segment comes nearer the label's box than ``gap`` (plus its own clearance); a
+    negative ``gap``: whether one reaches that far into it (the label's own edge touches it)."""
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
+    for a, b, extra in segments:
+        reach = gap + extra
+        if (max(a[0], b[0]) < lo_x - reach or min(a[0], b[0]) > hi_x + reach
+                or max(a[1], b[1]) < lo_y - reach or min(a[1], b[1]) > hi_y + reach):
+            continue
+        if reach >= 0:
+            if _segment_polygon_distance(a, b, corners) < reach - 1e-9:
+                return True
+        elif _depth(a, b, corners) > -reach + 1e-9:
+            return True
+    return False
+
+
+def _segment_polygon_distance(a, b, poly) -> float:
+    """The distance from the segment ab to the convex polygon (0 when they meet)."""
+    if _inside(a, poly) or _inside(b, poly):
+        return 0.0
+    edges = list(zip(poly, poly[1:] + poly[:1]))
+    if any(_segments_cross(a, b, p, q) for p, q in edges):
+        return 0.0
+    return min([_point_segment(c, a, b) for c in poly] + [_point_segment(a, p, q) for p, q in edges]
+               + [_point_segment(b, p, q) for p, q in edges])
+
+
+def _depth(a, b, poly) -> float:
+    """How far the segment ab reaches into the convex polygon (its deepest point's distance
+    from the polygon's border; 0 if it stays outside)."""
+    def depth(pt):
+        if not _inside(pt, poly):
+            return 0.0
+        return min(_point_segment(pt, p, q) for p, q in zip(poly, poly[1:] + poly[:1]))
+    return max(depth(a), depth(b), depth(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)))
+
+
+def _point_segment(pt, a, b) -> float:
+    (px, py), (ax, ay), (bx, by) = pt, a, b
+    dx, dy = bx - ax, by - ay
+    length = dx * dx + dy * dy
+    f = 0.0 if length == 0 else max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / length))
+    return math.hypot(px - ax - f * dx, py - ay - f * dy)
+
+
+def _segments_cross(a, b, c, d) -> bool:
+    def side(p, q, r):
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+    d1, d2, d3, d4 = side(c, d, a), side(c, d, b), side(a, b, c), side(a, b, d)
+    return (d1 > 0) != (d2 > 0) and (d3 > 0) != (d4 > 0) and d1 * d2 < 0 and d3 * d4 < 0
 
 
 def _place(options: dict, budget: int = 4000) -> dict:
@@ -579,7 +673,8 @@ def _place(options: dict, budget: int = 4000) -> dict:
         return chosen
     chosen.clear()
     for i in sorted(options):  # nothing is clear of everything: the fewest overlaps, greedily
-        chosen[i] = min(options[i], key=lambda p: (p[0][0] + (not free(p)), p[0][1:]))
+        # a label covering a node or another label first, one lying across an edge next
+        chosen[i] = min(options[i], key=lambda p: (p[0][1] + (not free(p)), p[0][0], p[0][2]))
     return chosen
 
 
@@ -651,6 +746,9 @@ TIKZ_DX, TIKZ_DY = 2.7, 1.45
 # column's heading sits 1.05 cm over its top node, clear of the value written there.
 TIKZ_DX_NODES, TIKZ_DY_NODES = 2.5, 2.05
 TIKZ_HEADER = 1.05
+# A label keeps 0.06 cm (1.7 pt) from any other edge, and more from an arrowhead: stealth's tip
+# at the default line width is about 0.2 cm long and 0.09 cm to either side of the line.
+TIKZ_GAP, TIKZ_ARROW = 0.06, (0.22, 0.1)
 
 
 def _column_ops(d: Diagram) -> dict:
@@ -715,6 +813,7 @@ def _spread(layout, span: float, widest: float, rows: int) -> tuple:
     first = layout(1.0, 1.0)
     if _labels_clear(*first):
         return 1.0, 1.0, first
+    best = (_faults(*first), 1.0, 1.0, first)
     most_x = max(1.0, widest / span) if span else 1.0
     most_y = max(1.0, (MAX_ROWS - 1) / (rows - 1)) if rows > 1 else 1.0
     k = 1.0
@@ -724,12 +823,21 @@ def _spread(layout, span: float, widest: float, rows: int) -> tuple:
         found = layout(sx, sy)
         if _labels_clear(*found):
             return sx, sy, found
-    return 1.0, 1.0, first  # as large as a page allows: the closest placement, at the usual size
+        best = min(best, (_faults(*found), sx, sy, found), key=lambda b: b[:3])
+    return best[1], best[2], best[3]  # as large as a page allows: the fewest faults
+
+
+def _faults(obstacles, routes) -> tuple:
+    """(labels covering another label or a node, labels lying across an edge) of a layout."""
+    boxes = [corners for r in routes for *_, corners in r.labels]
+    covering = sum(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    covering += sum(_overlap(a, o.corners()) for a in boxes for o in obstacles)
+    return covering, sum(not r.clear for r in routes)
 
 
 def _labels_clear(obstacles, routes) -> bool:
     boxes = [corners for r in routes for *_, corners in r.labels]
-    return not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]) and \
+    return all(r.clear for r in routes) and not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]) and \
         not any(_overlap(a, o.corners()) for a in boxes for o in obstacles)
 
 
@@ -768,7 +876,8 @@ def _tikz_routes(d: Diagram, printer, xs: list, heights: dict, dy: float) -> tup
         tall = up + down + 2 * 0.053  # "above"/"below" put the label's box against the edge
         return (half, -tall, 0.0) if kind == "forward" else (half, 0.0, tall)
 
-    return obstacles, route(d.edges, nodes, obstacles, label_box, step=dy, margin=0.06, digits=d.digits)
+    return obstacles, route(d.edges, nodes, obstacles, label_box, step=dy, margin=0.06, digits=d.digits,
+                            gap=TIKZ_GAP, arrow=TIKZ_ARROW)
 
 
 def _tikz_piece(d: Diagram, printer) -> str:
@@ -891,6 +1000,9 @@ SVG_DX, SVG_DY, SVG_MARGIN = 136, 78, 36
 SVG_RADIUS = 19  # an operation's circle
 SVG_DY_NODES = 104  # a network's rows: a value above each node and its gradient below
 SVG_COLOURS = {"forward": "#1f4e9c", "gradient": "#b22222"}
+# A label keeps 2 px from any other edge, and more from an arrowhead: the marker is 7 stroke
+# widths (8.4 px) long and 4.2 px to either side, its tip 2 px short of the node.
+SVG_GAP, SVG_ARROW = 2.0, (11.0, 4.5)
 
 
 def to_svg(d: Diagram, printer=None) -> bytes:
@@ -1025,7 +1137,8 @@ def _svg_routes(d: Diagram, name, pos: dict, radius: float) -> tuple:
         return half, base - up, base + down
 
     step = SVG_DY_NODES if d.on_nodes else SVG_DY
-    return obstacles, route(d.edges, nodes, obstacles, label_box, step=step, margin=3, digits=d.digits)
+    return obstacles, route(d.edges, nodes, obstacles, label_box, step=step, margin=3, digits=d.digits,
+                            gap=SVG_GAP, arrow=SVG_ARROW)
 
 
 def _svg_grid(d: Diagram, name, sx: float = 1.0, sy: float = 1.0) -> tuple:
