@@ -1010,7 +1010,7 @@ def to_svg(d: Diagram, printer=None) -> bytes:
     ``<svg>`` of the one document element)."""
     d = at_precision(d, printer)
     name = _namer(d, printer)
-    pieces = [_svg_piece(p, name) for p in d.pieces()]
+    pieces = _svg_pieces(d, name)
     if len(pieces) == 1:
         return ('<?xml version="1.0" encoding="UTF-8"?>\n' + pieces[0] + "\n").encode("utf-8")
     sizes = [tuple(int(v) for v in re.search(r'width="(\d+)" height="(\d+)"', p).groups()) for p in pieces]
@@ -1027,7 +1027,27 @@ def svg_markup(d: Diagram, printer=None) -> str:
     """The diagram as SVG markup for an HTML page (one ``<svg>`` per piece)."""
     d = at_precision(d, printer)
     name = _namer(d, printer)
-    return "\n".join(_svg_piece(p, name) for p in d.pieces())
+    return "\n".join(_svg_pieces(d, name))
+
+
+# The widest SVG drawn at its own size: an HTML page's text column at an 800 px window is 755 px
+# (46rem of 18 px, less the padding, is wider), where the 13 px labels stay 13 px. A wider
+# piece would be shrunk by the browser; it is cut into pieces of fewer columns instead.
+SVG_MAX_WIDTH = 755
+
+
+def _svg_width(markup: str) -> int:
+    return int(re.search(r'width="(\d+)"', markup).group(1))
+
+
+def _svg_pieces(d: Diagram, name) -> list:
+    """The SVG markup of each piece: of PIECE_COLUMNS columns, or fewer where that is wider than
+    SVG_MAX_WIDTH (a layer graph's long labels), so no label is ever drawn smaller."""
+    for columns in range(PIECE_COLUMNS, 1, -1):
+        pieces = [_svg_piece(p, name) for p in d.pieces(columns)]
+        if all(_svg_width(m) <= SVG_MAX_WIDTH for m in pieces):
+            return pieces
+    return pieces
 
 
 # A label's width is estimated, generously, from its length: Helvetica's widest common glyphs
@@ -1304,8 +1324,12 @@ def to_markdown_image(d: Diagram, printer=None) -> str:
     name = _namer(d, printer)
     return "\n\n".join(
         f"![{d.kind.capitalize()}: forward values in blue, gradients in red]"
-        f"(data:image/svg+xml;base64,{base64.b64encode(to_svg_piece(p, name)).decode('ascii')})"
-        for p in d.pieces())
+        f"(data:image/svg+xml;base64,{base64.b64encode(_svg_file(m)).decode('ascii')})"
+        for m in _svg_pieces(d, name))
+
+
+def _svg_file(markup: str) -> bytes:
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + markup + "\n").encode("utf-8")
 
 
 def to_svg_piece(d: Diagram, name) -> bytes:
