@@ -111,7 +111,7 @@ class Comparison:
         sections = [s]
         # the neuron every column shares, drawn once (its activation f, the shared values on it)
         from ..rendering.diagrams import diagram_section, shared_diagrams
-        drawn = shared_diagrams(list(self.examples.values()))
+        drawn = [_loss_named(d, self.loss) for d in shared_diagrams(list(self.examples.values()))]
         for name, d in zip(names if len(drawn) > 1 else [None], drawn):
             t = diagram_section(None, d)
             if name is not None:
@@ -173,6 +173,18 @@ class Comparison:
         return self.render("html", precision, fragment)
 
 
+def _loss_named(d, loss: str):
+    """The shared diagram with its loss node captioned by the loss's name (SE(a, y), as the
+    setup defines it), not by the shape of its formula."""
+    from dataclasses import replace
+    from ..core.functions import FUNCTIONS
+    spec = FUNCTIONS.get(loss)
+    if spec is None:
+        return d
+    label = f"{spec.unicode}({', '.join(str(a) for a in spec.arguments)})"
+    return replace(d, nodes=[replace(n, op=label) if n.name == d.output else n for n in d.nodes])
+
+
 def _shown(name: str) -> str:
     spec = _activation(name)
     return spec.unicode if spec.unicode.isascii() else name
@@ -224,7 +236,12 @@ def _state_the_setup(s, comp, first) -> None:
     s.say(Sentence("Each column is the neuron {0}, {1}, with its own activation {2}:",
                    (neuron_line, act_line, sp.Symbol("f"))))
     for name in comp.activations:
-        s.show(_activation(name).definition)
+        spec = _activation(name)
+        if spec.defaults:  # its parameters as every column's neuron takes them (α of LeakyReLU)
+            values = tuple(Chain(arg, "=", Value(v)) for arg, v in zip(spec.arguments[1:], spec.defaults))
+            s.say(Sentence(f"{_shown(name)} with " + " and ".join(f"{{{i}}}" for i in range(len(values))) + ":",
+                           values))
+        s.show(spec.definition)
     loss = FUNCTIONS.get(comp.loss)
     if loss is not None:
         s.say(Sentence("The loss is {0}.", (loss.definition,)))
