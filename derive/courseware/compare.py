@@ -100,12 +100,16 @@ class Comparison:
         header = ["", *[s.unicode if s.unicode.isascii() else s.name for s in specs]]
         focus = first.focus
         derivations = [ex.derivation(focus) for ex in self.examples.values()]
-        rows = [["forward output a"] + [Value(ex.value("a")) for ex in self.examples.values()],
-                ["local gradient ∂a/∂z"] + [Value(d.local_step("a", "z").value) for d in derivations],
-                [f"gradient ∂L/∂{focus}"] + [Value(d.total) for d in derivations]]
+        # the row labels' symbols set as math (italic ∂a/∂z), as everywhere else in the document
+        eta = sp.Symbol("eta")
+        update = Chain(sp.Symbol(focus), "-", Product((eta, Partial("L", focus))))
+        rows = [[Sentence("forward output {0}", (sp.Symbol("a"),))] + [Value(ex.value("a")) for ex in self.examples.values()],
+                [Sentence("local gradient {0}", (Partial("a", "z"),))]
+                + [Value(d.local_step("a", "z").value) for d in derivations],
+                [Sentence("gradient {0}", (Partial("L", focus),))] + [Value(d.total) for d in derivations]]
         if first.lr is not None:
-            rows.append([f"updated weight {focus} − η · ∂L/∂{focus}"] + [Value(ex.update(focus))
-                                                          for ex in self.examples.values()])
+            rows.append([Sentence("updated weight {0}", (update,))] + [Value(ex.update(focus))
+                                                                       for ex in self.examples.values()])
         rows.append([STRENGTH_ROW.format(focus)] + [r["strength"] for r in self.rows])
         s.tabulate(header, rows)  # the strength row's label and percentages say what it measures
         sections = [s]
