@@ -26,7 +26,7 @@ def strength(gradient, largest) -> str:
     ('zero (0%)', 'strong (100%)', 'weak (12.5%)')
     """
     from ..core.approx import approx
-    mag, top = abs(approx(gradient)), abs(approx(largest))
+    mag, top = abs(approx(sp.sympify(gradient))), abs(approx(sp.sympify(largest)))
     if mag == 0 or top == 0:
         return "zero (0%)"
     ratio = mag / top
