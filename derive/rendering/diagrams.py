@@ -695,7 +695,10 @@ def _path(e: DEdge, nodes: dict, obstacles: list, step: float, margin: float) ->
     for k in range(1, 41):
         for sign in (-1, 1):  # above first: a skip edge over the graph reads like a bridge
             off = sign * k * step / 4
-            c1, c2 = (a.x + dx / 3, a.y + off), (b.x - dx / 3, b.y + off)
+            # the controls at most 1.2 rows in from the ends: a long skip edge rises and lands
+            # steeply, clear of the edges that leave and reach its nodes beside it
+            reach = math.copysign(min(abs(dx) / 3, 1.2 * step), dx)
+            c1, c2 = (a.x + reach, a.y + off), (b.x - reach, b.y + off)
             points = (_border(a, c1), c1, c2, _border(b, c2))
             if clear(points):
                 return points
