@@ -26,7 +26,7 @@ def strength(gradient, largest) -> str:
     ('zero (0%)', 'strong (100%)', 'weak (12.5%)')
     """
     from ..core.approx import approx
-    mag, top = abs(approx(gradient)), abs(approx(largest))
+    mag, top = abs(approx(sp.sympify(gradient))), abs(approx(sp.sympify(largest)))
     if mag == 0 or top == 0:
         return "zero (0%)"
     ratio = mag / top
@@ -100,18 +100,22 @@ class Comparison:
         header = ["", *[s.unicode if s.unicode.isascii() else s.name for s in specs]]
         focus = first.focus
         derivations = [ex.derivation(focus) for ex in self.examples.values()]
-        rows = [["forward output a"] + [Value(ex.value("a")) for ex in self.examples.values()],
-                ["local gradient ∂a/∂z"] + [Value(d.local_step("a", "z").value) for d in derivations],
-                [f"gradient ∂L/∂{focus}"] + [Value(d.total) for d in derivations]]
+        # the row labels' symbols set as math (italic ∂a/∂z), as everywhere else in the document
+        eta = sp.Symbol("eta")
+        update = Chain(sp.Symbol(focus), "-", Product((eta, Partial("L", focus))))
+        rows = [[Sentence("forward output {0}", (sp.Symbol("a"),))] + [Value(ex.value("a")) for ex in self.examples.values()],
+                [Sentence("local gradient {0}", (Partial("a", "z"),))]
+                + [Value(d.local_step("a", "z").value) for d in derivations],
+                [Sentence("gradient {0}", (Partial("L", focus),))] + [Value(d.total) for d in derivations]]
         if first.lr is not None:
-            rows.append([f"updated weight {focus} − η · ∂L/∂{focus}"] + [Value(ex.update(focus))
-                                                          for ex in self.examples.values()])
+            rows.append([Sentence("updated weight {0}", (update,))] + [Value(ex.update(focus))
+                                                                       for ex in self.examples.values()])
         rows.append([STRENGTH_ROW.format(focus)] + [r["strength"] for r in self.rows])
         s.tabulate(header, rows)  # the strength row's label and percentages say what it measures
         sections = [s]
         # the neuron every column shares, drawn once (its activation f, the shared values on it)
         from ..rendering.diagrams import diagram_section, shared_diagrams
-        drawn = shared_diagrams(list(self.examples.values()))
+        drawn = [_loss_named(d, self.loss) for d in shared_diagrams(list(self.examples.values()))]
         for name, d in zip(names if len(drawn) > 1 else [None], drawn):
             t = diagram_section(None, d)
             if name is not None:
@@ -173,6 +177,18 @@ class Comparison:
         return self.render("html", precision, fragment)
 
 
+def _loss_named(d, loss: str):
+    """The shared diagram with its loss node captioned by the loss's name (SE(a, y), as the
+    setup defines it), not by the shape of its formula."""
+    from dataclasses import replace
+    from ..core.functions import FUNCTIONS
+    spec = FUNCTIONS.get(loss)
+    if spec is None:
+        return d
+    label = f"{spec.unicode}({', '.join(str(a) for a in spec.arguments)})"
+    return replace(d, nodes=[replace(n, op=label) if n.name == d.output else n for n in d.nodes])
+
+
 def _shown(name: str) -> str:
     spec = _activation(name)
     return spec.unicode if spec.unicode.isascii() else name
@@ -224,7 +240,12 @@ def _state_the_setup(s, comp, first) -> None:
     s.say(Sentence("Each column is the neuron {0}, {1}, with its own activation {2}:",
                    (neuron_line, act_line, sp.Symbol("f"))))
     for name in comp.activations:
-        s.show(_activation(name).definition)
+        spec = _activation(name)
+        if spec.defaults:  # its parameters as every column's neuron takes them (α of LeakyReLU)
+            values = tuple(Chain(arg, "=", Value(v)) for arg, v in zip(spec.arguments[1:], spec.defaults))
+            s.say(Sentence(f"{_shown(name)} with " + " and ".join(f"{{{i}}}" for i in range(len(values))) + ":",
+                           values))
+        s.show(spec.definition)
     loss = FUNCTIONS.get(comp.loss)
     if loss is not None:
         s.say(Sentence("The loss is {0}.", (loss.definition,)))

@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape
 
 import sympy as sp
 
-from ..core.numbers import format_number
+from ..core.numbers import format_number, significant
 
 MAX_NODES = 30  # more drawn nodes than this: only the first and last layers are drawn
 MAX_ROWS = 4  # more nodes in one column: the first two, "⋮" and the last
@@ -70,6 +70,7 @@ class Diagram:
     # values on the nodes (above: forward, below: gradient), the operation over each column: a
     # network's layers are fully connected, and labels on crossing edges would overlap
     on_nodes: bool = False
+    digits: int = 4  # significant digits of the labels: the document's precision (``at_precision``)
 
     @property
     def columns(self) -> int:
@@ -338,17 +339,25 @@ def _along(ex, adj, child: str, parent: str, tensor: bool):
     return adj[child] * ex.evaluation.local(child, parent).value
 
 
-def _short(value) -> str:
-    """An edge label: a number to 4 digits, a small tensor's entries, a large one's norm."""
+def _short(value, digits: int = 4) -> str:
+    """An edge label: a number to ``digits`` significant digits (the document's precision), a
+    small tensor's entries and a large one's norm to at most 3 (they share one label)."""
     if hasattr(value, "a") and hasattr(value, "scalar"):  # a Tensor
         if value.scalar:
-            return _compact(value.item(), 4)
+            return _compact(value.item(), digits)
         entries = list(value.a.flat)  # any rank: a vector, a matrix, an image, a kernel
         if len(entries) <= TENSOR_ENTRIES:
-            return "(" + ", ".join(_compact(e, 3) for e in entries) + ")"
+            return "(" + ", ".join(_compact(e, min(digits, 3)) for e in entries) + ")"
         norm = sp.sqrt(sum(sp.Abs(e) ** 2 for e in entries))
-        return "‖·‖ = " + _compact(norm, 3)
-    return _compact(value, 4)
+        return "‖·‖ = " + _compact(norm, min(digits, 3))
+    return _compact(value, digits)
+
+
+def at_precision(d: Diagram, printer=None) -> Diagram:
+    """``d`` with its labels to the digits of the document ``printer`` prints (its precision)."""
+    settings = getattr(printer, "_settings", None) or {}
+    digits = settings.get("precision") or d.digits
+    return d if digits == d.digits else replace(d, digits=int(digits))
 
 
 def _compact(value, digits: int) -> str:
@@ -366,12 +375,17 @@ def _compact(value, digits: int) -> str:
         mantissa, exponent = f"{number:.{min(digits, 3) - 1}e}".split("e")  # 3 digits: it fits an edge
         mantissa = mantissa.rstrip("0").rstrip(".")
         return f"{mantissa}e{int(exponent)}"
-    return f"{number:.{digits}g}"  # rounded, whatever its exact form: a label, not a result
+    # rounded as the document rounds (ties away from zero, as its text shows them), whatever its
+    # exact form: a label, not a result; no trailing zeros (0.125, not 0.1250)
+    text = significant(value if isinstance(value, sp.Basic) else sp.Float(number), digits)
+    if "e" not in text and "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
 
 
-def _labels(e: DEdge) -> list:
+def _labels(e: DEdge, digits: int = 4) -> list:
     """An edge's labels: ("forward", value) and ("gradient", value), where known."""
-    return [(kind, _short(v)) for kind, v in (("forward", e.forward), ("gradient", e.gradient))
+    return [(kind, _short(v, digits)) for kind, v in (("forward", e.forward), ("gradient", e.gradient))
             if v is not None]
 
 
@@ -435,6 +449,7 @@ class Route:
     edge: DEdge
     points: tuple
     labels: tuple = ()
+    clear: bool = True  # its labels are clear of every node, caption and edge (their own place)
 
     @property
     def curved(self) -> bool:
@@ -503,25 +518,31 @@ def _label_extent(text: str, size: float) -> tuple:
 LABEL_PLACES = (0.5,) + tuple(t for k in range(1, 10) for t in (0.5 - 0.04 * k, 0.5 + 0.04 * k))
 
 
-def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin: float) -> list:
+def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin: float,
+          digits: int = 4, gap: float = 0.0, arrow: tuple = (0.0, 0.0)) -> list:
     """The drawn ``Route`` of every edge. ``nodes``: name -> its ``Box``; ``obstacles``: every
     node's box and caption; ``label_box(kind, text)`` -> (half-width, top, bottom), the label's
     extent across the edge in the edge's own frame (negative: above it); ``step``: the row
-    spacing, whose fraction a bend grows by; ``margin``: the clearance kept from a node."""
+    spacing, whose fraction a bend grows by; ``margin``: the clearance kept from a node; ``gap``:
+    the clearance kept between a label and any other edge; ``arrow``: an arrowhead's (length,
+    half-width), the part of an edge a label keeps the wider clearance from. A label never lies
+    across another edge, nor its own where that one bends into it."""
     paths = [_path(e, nodes, obstacles, step, margin) for e in edges]
-    lines = [Route(e, p).samples(step) for e, p in zip(edges, paths)]
+    drawn = [Route(e, p) for e, p in zip(edges, paths)]
+    inks = [_ink(r, step, arrow) for r in drawn]
     options = {}  # edge index -> its labels' places: (score, t, corners), the best first
-    for i, (e, points) in enumerate(zip(edges, paths)):
-        texts = _labels(e)
+    for i, (e, r) in enumerate(zip(edges, drawn)):
+        texts = _labels(e, digits)
         if not texts:
             continue
-        r, others = Route(e, points), [pt for j, line in enumerate(lines) if j != i for pt in line]
+        others = [seg for j, ink in enumerate(inks) if j != i for seg in ink]
         places = []
         for order, t in enumerate(LABEL_PLACES):
             boxes = [_label_corners(r, t, label_box(kind, text)) for kind, text in texts]
             hard = sum(_overlap(b, o.corners()) for b in boxes for o in obstacles)
-            soft = min(1, sum(_inside(pt, b) for b in boxes for pt in others))  # over another edge
-            places.append(((hard, soft, order), t, boxes))
+            crossed = sum(_crossed(b, others, gap) for b in boxes)  # across another edge
+            crossed += sum(_crossed(b, inks[i], -gap) for b in boxes)  # its own curve bent into it
+            places.append(((hard + crossed, hard, order), t, boxes))
         options[i] = sorted(places, key=lambda p: p[0])
     chosen = _place(options)
     routes = []
@@ -529,9 +550,97 @@ def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin
         if i not in chosen:
             routes.append(Route(e, points))
             continue
-        _, t, boxes = chosen[i]
-        routes.append(Route(e, points, tuple((kind, text, t, box) for (kind, text), box in zip(_labels(e), boxes))))
+        (bad, _, _), t, boxes = chosen[i]
+        routes.append(Route(e, points, tuple((kind, text, t, box) for (kind, text), box in zip(_labels(e, digits), boxes)),
+                            clear=bad == 0))
     return routes
+
+
+def _ink(r: Route, step: float, arrow: tuple) -> list:
+    """The drawn line of a route as segments (a, b, clearance added): a curve flattened finely
+    enough that a label clear of the segments is clear of the curve; the last ``arrow[0]`` of
+    it, the arrowhead, ``arrow[1]`` wide on either side."""
+    length, half = arrow
+    if r.curved:
+        (x0, y0), (x1, y1) = r.points[0], r.points[-1]
+        n = max(24, int(6 * math.hypot(x1 - x0, y1 - y0) / step))
+        points = [r.at(k / n) for k in range(n + 1)]
+    else:
+        points = list(r.points)
+    # cut off the arrowhead: the stretch within ``length`` of the tip
+    tip, back = points[-1], [points[-1]]
+    remaining, k = length, len(points) - 1
+    while k > 0 and remaining > 0:
+        (ax, ay), (bx, by) = points[k - 1], points[k]
+        seg = math.hypot(bx - ax, by - ay)
+        if seg >= remaining:
+            f = remaining / seg if seg else 0.0
+            back.append((bx + (ax - bx) * f, by + (ay - by) * f))
+            remaining = 0
+        else:
+            back.append((ax, ay))
+            remaining -= seg
+            k -= 1
+    body = points[:k] + [back[-1]] if length > 0 else points
+    segments = [(a, b, 0.0) for a, b in zip(body, body[1:]) if a != b]
+    head = back[::-1]
+    segments += [(a, b, half) for a, b in zip(head, head[1:]) if a != b]
+    del tip
+    return segments
+
+
+def _crossed(corners: list, segments: list, gap: float) -> bool:
+    """Whether any segment comes nearer the label's box than ``gap`` (plus its own clearance); a
+    negative ``gap``: whether one reaches that far into it (the label's own edge touches it)."""
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
+    for a, b, extra in segments:
+        reach = gap + extra
+        if (max(a[0], b[0]) < lo_x - reach or min(a[0], b[0]) > hi_x + reach
+                or max(a[1], b[1]) < lo_y - reach or min(a[1], b[1]) > hi_y + reach):
+            continue
+        if reach >= 0:
+            if _segment_polygon_distance(a, b, corners) < reach - 1e-9:
+                return True
+        elif _depth(a, b, corners) > -reach + 1e-9:
+            return True
+    return False
+
+
+def _segment_polygon_distance(a, b, poly) -> float:
+    """The distance from the segment ab to the convex polygon (0 when they meet)."""
+    if _inside(a, poly) or _inside(b, poly):
+        return 0.0
+    edges = list(zip(poly, poly[1:] + poly[:1]))
+    if any(_segments_cross(a, b, p, q) for p, q in edges):
+        return 0.0
+    return min([_point_segment(c, a, b) for c in poly] + [_point_segment(a, p, q) for p, q in edges]
+               + [_point_segment(b, p, q) for p, q in edges])
+
+
+def _depth(a, b, poly) -> float:
+    """How far the segment ab reaches into the convex polygon (its deepest point's distance
+    from the polygon's border; 0 if it stays outside)."""
+    def depth(pt):
+        if not _inside(pt, poly):
+            return 0.0
+        return min(_point_segment(pt, p, q) for p, q in zip(poly, poly[1:] + poly[:1]))
+    return max(depth(a), depth(b), depth(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)))
+
+
+def _point_segment(pt, a, b) -> float:
+    (px, py), (ax, ay), (bx, by) = pt, a, b
+    dx, dy = bx - ax, by - ay
+    length = dx * dx + dy * dy
+    f = 0.0 if length == 0 else max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / length))
+    return math.hypot(px - ax - f * dx, py - ay - f * dy)
+
+
+def _segments_cross(a, b, c, d) -> bool:
+    def side(p, q, r):
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+    d1, d2, d3, d4 = side(c, d, a), side(c, d, b), side(a, b, c), side(a, b, d)
+    return (d1 > 0) != (d2 > 0) and (d3 > 0) != (d4 > 0) and d1 * d2 < 0 and d3 * d4 < 0
 
 
 def _place(options: dict, budget: int = 4000) -> dict:
@@ -564,7 +673,8 @@ def _place(options: dict, budget: int = 4000) -> dict:
         return chosen
     chosen.clear()
     for i in sorted(options):  # nothing is clear of everything: the fewest overlaps, greedily
-        chosen[i] = min(options[i], key=lambda p: (p[0][0] + (not free(p)), p[0][1:]))
+        # a label covering a node or another label first, one lying across an edge next
+        chosen[i] = min(options[i], key=lambda p: (p[0][1] + (not free(p)), p[0][0], p[0][2]))
     return chosen
 
 
@@ -585,7 +695,10 @@ def _path(e: DEdge, nodes: dict, obstacles: list, step: float, margin: float) ->
     for k in range(1, 41):
         for sign in (-1, 1):  # above first: a skip edge over the graph reads like a bridge
             off = sign * k * step / 4
-            c1, c2 = (a.x + dx / 3, a.y + off), (b.x - dx / 3, b.y + off)
+            # the controls at most 1.2 rows in from the ends: a long skip edge rises and lands
+            # steeply, clear of the edges that leave and reach its nodes beside it
+            reach = math.copysign(min(abs(dx) / 3, 1.2 * step), dx)
+            c1, c2 = (a.x + reach, a.y + off), (b.x - reach, b.y + off)
             points = (_border(a, c1), c1, c2, _border(b, c2))
             if clear(points):
                 return points
@@ -636,6 +749,9 @@ TIKZ_DX, TIKZ_DY = 2.7, 1.45
 # column's heading sits 1.05 cm over its top node, clear of the value written there.
 TIKZ_DX_NODES, TIKZ_DY_NODES = 2.5, 2.05
 TIKZ_HEADER = 1.05
+# A label keeps 0.06 cm (1.7 pt) from any other edge, and more from an arrowhead: stealth's tip
+# at the default line width is about 0.2 cm long and 0.09 cm to either side of the line.
+TIKZ_GAP, TIKZ_ARROW = 0.06, (0.22, 0.1)
 
 
 def _column_ops(d: Diagram) -> dict:
@@ -668,6 +784,7 @@ def to_tikz(d: Diagram, printer) -> str:
     # break: not a center environment, whose list penalty would allow one), so a heading and the
     # caption that introduce the diagram never stay behind at a page's foot; a piece may start a
     # page of its own after the previous one.
+    d = at_precision(d, printer)
     pictures = [f"{{\\centering\\noindent\\derivefit{{%\n{_tikz_piece(p, printer)}}}\\par}}" for p in d.pieces()]
     return "\n".join([r"\par\nopagebreak\smallskip", "\n\\medskip\n".join(pictures), r"\medskip"])
 
@@ -683,6 +800,7 @@ def edge_layout(d: Diagram, target: str = "svg", printer=None) -> tuple:
     """(obstacles, routes) of one piece as ``target`` ("svg": pixels, "tikz": centimetres, y
     downwards in both) draws it: every node's and caption's ``Box`` and every edge's ``Route``
     with its labels' corners (what tests check for crossings and overlaps)."""
+    d = at_precision(d, printer)
     if target == "svg":
         return _svg_layout(d, _namer(d, printer))[2:]
     from .printing import printer_for
@@ -698,6 +816,7 @@ def _spread(layout, span: float, widest: float, rows: int) -> tuple:
     first = layout(1.0, 1.0)
     if _labels_clear(*first):
         return 1.0, 1.0, first
+    best = (_faults(*first), 1.0, 1.0, first)
     most_x = max(1.0, widest / span) if span else 1.0
     most_y = max(1.0, (MAX_ROWS - 1) / (rows - 1)) if rows > 1 else 1.0
     k = 1.0
@@ -707,12 +826,21 @@ def _spread(layout, span: float, widest: float, rows: int) -> tuple:
         found = layout(sx, sy)
         if _labels_clear(*found):
             return sx, sy, found
-    return 1.0, 1.0, first  # as large as a page allows: the closest placement, at the usual size
+        best = min(best, (_faults(*found), sx, sy, found), key=lambda b: b[:3])
+    return best[1], best[2], best[3]  # as large as a page allows: the fewest faults
+
+
+def _faults(obstacles, routes) -> tuple:
+    """(labels covering another label or a node, labels lying across an edge) of a layout."""
+    boxes = [corners for r in routes for *_, corners in r.labels]
+    covering = sum(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    covering += sum(_overlap(a, o.corners()) for a in boxes for o in obstacles)
+    return covering, sum(not r.clear for r in routes)
 
 
 def _labels_clear(obstacles, routes) -> bool:
     boxes = [corners for r in routes for *_, corners in r.labels]
-    return not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]) and \
+    return all(r.clear for r in routes) and not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]) and \
         not any(_overlap(a, o.corners()) for a in boxes for o in obstacles)
 
 
@@ -751,7 +879,8 @@ def _tikz_routes(d: Diagram, printer, xs: list, heights: dict, dy: float) -> tup
         tall = up + down + 2 * 0.053  # "above"/"below" put the label's box against the edge
         return (half, -tall, 0.0) if kind == "forward" else (half, 0.0, tall)
 
-    return obstacles, route(d.edges, nodes, obstacles, label_box, step=dy, margin=0.06)
+    return obstacles, route(d.edges, nodes, obstacles, label_box, step=dy, margin=0.06, digits=d.digits,
+                            gap=TIKZ_GAP, arrow=TIKZ_ARROW)
 
 
 def _tikz_piece(d: Diagram, printer) -> str:
@@ -796,7 +925,7 @@ def _tikz_piece(d: Diagram, printer) -> str:
                 if value is not None and n.kind != "ghost":
                     offset = 0.47 if where == "south" else -0.47
                     over.append(rf"\node[{colour}, anchor={where}] at ({x:.2f},{y + offset:.2f}) "
-                                rf"{{${_tex_number(value)}$}};")
+                                rf"{{${_tex_number(value, d.digits)}$}};")
             continue
         under = " ".join(t for t in (_tex_text(n.op) if n.kind == "op" else "", _tex_text(n.shape)) if t)
         if under:
@@ -841,8 +970,8 @@ def _tex_text(text: str) -> str:
     return "".join(out)
 
 
-def _tex_number(value) -> str:
-    return _tex_short(_short(value))
+def _tex_number(value, digits: int = 4) -> str:
+    return _tex_short(_short(value, digits))
 
 
 def _tex_short(text: str) -> str:
@@ -874,13 +1003,17 @@ SVG_DX, SVG_DY, SVG_MARGIN = 136, 78, 36
 SVG_RADIUS = 19  # an operation's circle
 SVG_DY_NODES = 104  # a network's rows: a value above each node and its gradient below
 SVG_COLOURS = {"forward": "#1f4e9c", "gradient": "#b22222"}
+# A label keeps 2 px from any other edge, and more from an arrowhead: the marker is 7 stroke
+# widths (8.4 px) long and 4.2 px to either side, its tip 2 px short of the node.
+SVG_GAP, SVG_ARROW = 2.0, (11.0, 4.5)
 
 
 def to_svg(d: Diagram, printer=None) -> bytes:
     """The diagram as one standalone SVG file (the pieces one under the other, each an inner
     ``<svg>`` of the one document element)."""
+    d = at_precision(d, printer)
     name = _namer(d, printer)
-    pieces = [_svg_piece(p, name) for p in d.pieces()]
+    pieces = _svg_pieces(d, name)
     if len(pieces) == 1:
         return ('<?xml version="1.0" encoding="UTF-8"?>\n' + pieces[0] + "\n").encode("utf-8")
     sizes = [tuple(int(v) for v in re.search(r'width="(\d+)" height="(\d+)"', p).groups()) for p in pieces]
@@ -895,8 +1028,29 @@ def to_svg(d: Diagram, printer=None) -> bytes:
 
 def svg_markup(d: Diagram, printer=None) -> str:
     """The diagram as SVG markup for an HTML page (one ``<svg>`` per piece)."""
+    d = at_precision(d, printer)
     name = _namer(d, printer)
-    return "\n".join(_svg_piece(p, name) for p in d.pieces())
+    return "\n".join(_svg_pieces(d, name))
+
+
+# The widest SVG drawn at its own size: an HTML page's text column at an 800 px window is 755 px
+# (46rem of 18 px, less the padding, is wider), where the 13 px labels stay 13 px. A wider
+# piece would be shrunk by the browser; it is cut into pieces of fewer columns instead.
+SVG_MAX_WIDTH = 755
+
+
+def _svg_width(markup: str) -> int:
+    return int(re.search(r'width="(\d+)"', markup).group(1))
+
+
+def _svg_pieces(d: Diagram, name) -> list:
+    """The SVG markup of each piece: of PIECE_COLUMNS columns, or fewer where that is wider than
+    SVG_MAX_WIDTH (a layer graph's long labels), so no label is ever drawn smaller."""
+    for columns in range(PIECE_COLUMNS, 1, -1):
+        pieces = [_svg_piece(p, name) for p in d.pieces(columns)]
+        if all(_svg_width(m) <= SVG_MAX_WIDTH for m in pieces):
+            return pieces
+    return pieces
 
 
 # A label's width is estimated, generously, from its length: Helvetica's widest common glyphs
@@ -972,7 +1126,7 @@ def _column_xs(d: Diagram, name, spacing: float, char: float, gap: float, box=No
             widths[n.column] = max(widths[n.column], box(n))
         texts = [_svg_name(name(n.name)) + (f" {n.shape}" if d.on_nodes and n.shape else "")]
         if d.on_nodes:
-            texts += [_svg_number(_short(v)) for v in (n.forward, n.gradient) if v is not None]
+            texts += [_svg_number(_short(v, d.digits)) for v in (n.forward, n.gradient) if v is not None]
         widths[n.column] = max([widths[n.column]] + [len(_plain(t)) * char for t in texts])
     for column, ops in _column_ops(d).items():
         widths[column] = max(widths[column], len(_header(ops, lambda n: n.op)) * char)
@@ -1006,7 +1160,8 @@ def _svg_routes(d: Diagram, name, pos: dict, radius: float) -> tuple:
         return half, base - up, base + down
 
     step = SVG_DY_NODES if d.on_nodes else SVG_DY
-    return obstacles, route(d.edges, nodes, obstacles, label_box, step=step, margin=3)
+    return obstacles, route(d.edges, nodes, obstacles, label_box, step=step, margin=3, digits=d.digits,
+                            gap=SVG_GAP, arrow=SVG_ARROW)
 
 
 def _svg_grid(d: Diagram, name, sx: float = 1.0, sy: float = 1.0) -> tuple:
@@ -1081,7 +1236,7 @@ def _svg_piece(d: Diagram, name) -> str:
         if d.on_nodes:
             for value, dy_text, kind in ((n.forward, -radius - 6, "forward"), (n.gradient, radius + 17, "gradient")):
                 if value is not None and n.kind != "ghost":
-                    number = _svg_number(_short(value))
+                    number = _svg_number(_short(value, d.digits))
                     canvas.text(x, y + dy_text, 13, number, _plain(number),
                                 f' fill="{SVG_COLOURS[kind]}" stroke="#fff" stroke-width="3" paint-order="stroke"')
             continue
@@ -1111,9 +1266,19 @@ _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 def _svg_number(text: str) -> str:
     """A label for SVG: a true minus, 1.35e-7 as 1.35×10⁻⁷."""
+    return escape(_text_number(text))
+
+
+def _text_number(text: str) -> str:
+    """A label as the text shows numbers: the true minus sign (−0.4256, as every other number of
+    the document has it), 1.35e-7 as 1.35×10⁻⁷.
+
+    >>> _text_number("-1.35e-7"), _text_number("(0.5, -1)")
+    ('−1.35×10⁻⁷', '(0.5, −1)')
+    """
     def sci(m):
         return f"{m.group(1)}×10{m.group(2).translate(_SUPERSCRIPT)}"
-    return escape(re.sub(r"(\d(?:\.\d+)?)e(-?\d+)", sci, text).replace("-", "−"))
+    return re.sub(r"(\d(?:\.\d+)?)e(-?\d+)", sci, text).replace("-", "−")
 
 
 def _svg_name(name: str) -> str:
@@ -1147,7 +1312,7 @@ def to_dot(d: Diagram) -> str:
             lines.append(f'  {ids[n.name]} [label=<{escape(n.name)}<br/><font point-size="9" color="#666666">'
                          f'{escape(n.op)}</font>>, shape=circle, style=filled, fillcolor="#fde8d0"];')
     for e in d.edges:
-        parts = [f'<font color="{SVG_COLOURS[kind]}">{escape(text)}</font>' for kind, text in _labels(e)]
+        parts = [f'<font color="{SVG_COLOURS[kind]}">{escape(text)}</font>' for kind, text in _labels(e, d.digits)]
         label = f" [label=<{'<br/>'.join(parts)}>]" if parts else ""
         lines.append(f"  {ids[e.parent]} -> {ids[e.child]}{label};")
     lines.append("}")
@@ -1158,11 +1323,16 @@ def to_markdown_image(d: Diagram, printer=None) -> str:
     """The diagram as Markdown images carrying their SVG (data URIs, one per piece): the
     document stays one file, and Jupyter, pandoc and editors show it as drawn for HTML."""
     import base64
+    d = at_precision(d, printer)
     name = _namer(d, printer)
     return "\n\n".join(
         f"![{d.kind.capitalize()}: forward values in blue, gradients in red]"
-        f"(data:image/svg+xml;base64,{base64.b64encode(to_svg_piece(p, name)).decode('ascii')})"
-        for p in d.pieces())
+        f"(data:image/svg+xml;base64,{base64.b64encode(_svg_file(m)).decode('ascii')})"
+        for m in _svg_pieces(d, name))
+
+
+def _svg_file(markup: str) -> bytes:
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + markup + "\n").encode("utf-8")
 
 
 def to_svg_piece(d: Diagram, name) -> bytes:
@@ -1176,6 +1346,7 @@ def dot_available() -> bool:
 
 
 def to_mermaid(d: Diagram, printer=None) -> str:
+    d = at_precision(d, printer)
     name = _namer(d, printer)
     ids = _ids(d)
     lines = ["```mermaid", "graph LR"]
@@ -1186,22 +1357,23 @@ def to_mermaid(d: Diagram, printer=None) -> str:
         if n.kind == "more":
             shape = f'["⋮ {n.op}"]'
         elif n.kind == "input":
-            shape = f'["{name(n.name)}{shape_note}{_node_values(n)}"]'
+            shape = f'["{name(n.name)}{shape_note}{_node_values(n, d.digits)}"]'
         else:
-            shape = f'(("{name(n.name)} {n.op}{shape_note}{_node_values(n)}"))'
+            shape = f'(("{name(n.name)} {n.op}{shape_note}{_node_values(n, d.digits)}"))'
         lines.append(f"  {ids[n.name]}{shape}")
     for e in d.edges:
-        parts = [f"{'fwd' if kind == 'forward' else 'grad'} {text}" for kind, text in _labels(e)]
+        parts = [f"{'fwd' if kind == 'forward' else 'grad'} {_text_number(text)}"
+                 for kind, text in _labels(e, d.digits)]
         label = f'|"{" / ".join(parts)}"|' if parts else ""
         lines.append(f"  {ids[e.parent]} -->{label} {ids[e.child]}")
     lines.append("```")
     return "\n".join(lines)
 
 
-def _node_values(n: DNode) -> str:
+def _node_values(n: DNode, digits: int = 4) -> str:
     """A network node's values, for Mermaid and text: ": value 0.3775, gradient −0.1309" (words,
     not "=": the node's gradient is not its value)."""
-    parts = [f"{'value' if kind == 'forward' else 'gradient'} {_short(v).replace('-', '−')}"
+    parts = [f"{'value' if kind == 'forward' else 'gradient'} {_text_number(_short(v, digits))}"
              for kind, v in (("forward", n.forward), ("gradient", n.gradient)) if v is not None]
     return ": " + ", ".join(parts) if parts else ""
 
@@ -1217,8 +1389,9 @@ def _namer(d: Diagram, printer=None):
 
 def to_text(d: Diagram, printer=None) -> str:
     name = _namer(d, printer)
-    out = [f"    {name(n.name)}{_node_values(n)}" for n in d.nodes if n.forward is not None]
+    d = at_precision(d, printer)
+    out = [f"    {name(n.name)}{_node_values(n, d.digits)}" for n in d.nodes if n.forward is not None]
     for e in d.edges:
-        info = ", ".join(f"{kind} {text}" for kind, text in _labels(e))
+        info = ", ".join(f"{kind} {_text_number(text)}" for kind, text in _labels(e, d.digits))
         out.append(f"    {name(e.parent)} ──▶ {name(e.child)}" + (f"   ({info})" if info else ""))
     return "\n".join(out)
