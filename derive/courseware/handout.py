@@ -88,7 +88,7 @@ SLIDE_PLAN = {
     (2, "The computation"): "skip",  # the forward pass shows the same lines with the values in
     (2, "Observations"): "skip",  # said aloud
     (3, "Forward pass"): "skip",  # the comparison table has a and L for both activations
-    (3, "Observations"): "lead",
+    (3, "Observations"): "skip",  # said aloud: the comparison table shows the saturation
     (4, "The network"): "lead",
     (4, "Forward pass"): "table",
     (4, "Backward pass"): "product",

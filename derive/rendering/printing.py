@@ -170,6 +170,13 @@ def _split_product(expr):
     return coeff, numerator, denominator
 
 
+def _inner_product_grouped(product) -> bool:
+    """An inner product needs its brackets only if it has a coefficient or a denominator of its
+    own (2·(3x), a·(b/c)); y·u inside −(y·u) reads as −yu, as the text printer writes it."""
+    coeff, _, denominator = _split_product(product)
+    return coeff != 1 or bool(denominator)
+
+
 def _one_group(text: str) -> bool:
     """``text`` is one bracketed group, "(a + b)" — not "(a + 1)(b + 1)", whose first bracket
     closes early: a denominator like that needs brackets of its own."""
@@ -504,7 +511,8 @@ class LatexPrinter(_HandWritten, _SympyLatex):
             out = []
             for p in parts:
                 text = self._print(p)
-                if p.is_Add or (p.is_Mul and not values) or (p.is_Rational and p < 0):
+                if p.is_Add or (p.is_Mul and not values and _inner_product_grouped(p)) \
+                        or (p.is_Rational and p < 0):
                     text = f"\\left({text}\\right)"
                 out.append(text)
             sep = dot
