@@ -19,6 +19,7 @@ from ..core.parser import BinOp, Call, Name
 from ..core.tensor import Tensor, band2d, pool_argmax
 from ..core.windows import conv_taps, pool_windows
 from ..rendering.blocks import Section
+from .tensorwords import index_base
 
 TERMS_SHOWN = 9  # terms of a zoomed-in sum written out; beyond, what carries gradient and ⋯
 ROWS_SHOWN = 8  # rows of a routing table; beyond, what carries gradient or ties, then the first
@@ -103,18 +104,23 @@ def _calls(ex, func: str):
                 yield eq, node
 
 
-def _index(*i) -> tuple:
-    return tuple(v + 1 for v in i)
+def _index(*i, base: int = 1) -> tuple:
+    return tuple(v + base for v in i)
 
 
-def _entry(name, index, of=""):
-    index = _index(*index)
+def _entry(name, index, of="", base: int = 1):
+    """Entry ``index`` (0-based positions) of ``name`` as the document numbers it: from ``base``."""
+    index = _index(*index, base=base)
     return Entry(name, index[0], index[1], of, index[2:])
 
 
-def _window_index(out: str, offset: str, stride: int, padding: int) -> str:
-    """The input row (or column) a kernel entry meets, 1-based: s·(p − 1) + a − padding."""
-    start = out + "-1" if stride == 1 else f"{stride}({out}-1)"
+def _window_index(out: str, offset: str, stride: int, padding: int, base: int = 1) -> str:
+    """The input row (or column) a kernel entry meets: s·(p − 1) + a − padding when indices
+    count from 1, s·p + a − padding when they count from 0."""
+    if base == 0:
+        start = out if stride == 1 else f"{stride}{out}"
+    else:
+        start = out + "-1" if stride == 1 else f"{stride}({out}-1)"
     return f"{start}+{offset}" + (f"-{padding}" if padding else "")
 
 
@@ -141,6 +147,7 @@ def conv_section(ex, eq, call) -> Section | None:
     padding = site.numbers[3] if len(site.numbers) > 3 else 0
     stride, padding = int(stride), int(padding)
     co, ci, kh, kw = K.shape
+    base = index_base(ex)  # entries numbered from 1, or from 0 under index_base: 0
     # which inputs each output meets, with which kernel entry: the table's conv2d, asked
     out_shape, taps = conv_taps("conv2d", X.shape, K.shape, stride, padding)
     g = d.gradients[eq.name]
@@ -149,20 +156,21 @@ def conv_section(ex, eq, call) -> Section | None:
     s.say(Sentence(f"Each output entry sums a kernel's entries times the inputs its window covers: "
                    f"over the {ci} input channel(s) and the {kh}×{kw} window, the window moved by the "
                    f"stride {stride} and the input padded with {padding} zero(s) on each side "
-                   f"(a padded entry adds nothing; indices from 1):"))
+                   f"(a padded entry adds nothing; indices from {base}):"))
+    row, col = (_window_index(o, a, stride, padding, base) for o, a in (("p", "a"), ("q", "b")))
     s.show(Chain(Entry(eq.name if call is eq.tree else "conv", "c", "p", "", ("q",)), "=", TensorCall(
-        r"\sum_{i,a,b}", "Σ_(i,a,b)", (Product((Entry(k, "c", "i", "", ("a", "b")), Entry(
-            x, "i", _window_index("p", "a", stride, padding), "", (_window_index("q", "b", stride, padding),)))),))))
-    # as a sum: the output entry of channel 1 whose window meets the most inputs
+        r"\sum_{i,a,b}", "Σ_(i,a,b)", (Product((Entry(k, "c", "i", "", ("a", "b")),
+                                                 Entry(x, "i", row, "", (col,)))),))))
+    # as a sum: the output entry of the first channel whose window meets the most inputs
     j = max(range(int(np.prod(out_shape[1:]))), key=lambda j: len(taps[j]))
     _, p, q = _at(j, out_shape)
-    s.say(Sentence(f"For output channel 1 at position ({p + 1}, {q + 1})"
+    s.say(Sentence(f"For output channel {base} at position ({p + base}, {q + base})"
                    + (", before what is added to the convolution:" if call is not eq.tree else ":")))
-    pairs = [(_entry(k, _at(m, K.shape)), _entry(x, _at(i, X.shape)), K.a.ravel()[m], X.a.ravel()[i])
-             for m, i in taps[j]]
+    pairs = [(_entry(k, _at(m, K.shape), base=base), _entry(x, _at(i, X.shape), base=base),
+              K.a.ravel()[m], X.a.ravel()[i]) for m, i in taps[j]]
     _zoom(s, (), pairs, _sum_of([a * b for *_, a, b in pairs]), None)  # a forward sum: the first terms
     # the outputs that carry gradient, and the windows they send it back through
-    _windows_table(s, eq.name, x, ex.output, g, out_shape, taps, X.shape)
+    _windows_table(s, eq.name, x, ex.output, g, out_shape, taps, X.shape, base)
     # as a matrix
     T = band2d(K, X.shape, stride, padding)
     s.say(Sentence("Read the image and the output as columns, their entries channel by channel and row "
@@ -189,9 +197,9 @@ def conv_section(ex, eq, call) -> Section | None:
     if meets:
         i, uses = max(meets.items(), key=lambda item: (sum(out in carries for out, _ in item[1]),
                                                         len(item[1]), -item[0]))
-        pairs = [(_entry(eq.name, _at(out, out_shape), ex.output), _entry(k, _at(m, K.shape)),
-                  g.a.ravel()[out], K.a.ravel()[m]) for out, m in uses]
-        _zoom(s, (_entry(x, _at(i, X.shape), ex.output), "="), pairs, d.gradients[x].a.ravel()[i],
+        pairs = [(_entry(eq.name, _at(out, out_shape), ex.output, base=base),
+                  _entry(k, _at(m, K.shape), base=base), g.a.ravel()[out], K.a.ravel()[m]) for out, m in uses]
+        _zoom(s, (_entry(x, _at(i, X.shape), ex.output, base=base), "="), pairs, d.gradients[x].a.ravel()[i],
               {t for t, (out, _) in enumerate(uses) if out in carries})
     # the kernel's gradient, a correlation: the first kernel entry whose gradient is not 0 (the
     # first one when none is)
@@ -203,18 +211,20 @@ def conv_section(ex, eq, call) -> Section | None:
                              "For {1}, the first kernel entry whose gradient is not 0:"),
                    (Chain(Partial(ex.output, k), "=", TensorCall(r"\operatorname{corr}", "corr",
                                                                   (_sym(x), Partial(ex.output, eq.name)))),
-                    _entry(k, _at(m, K.shape)))))
+                    _entry(k, _at(m, K.shape), base=base))))
     uses = [(out, i) for out, met in enumerate(taps) for mm, i in met if mm == m]
-    pairs = [(_entry(eq.name, _at(out, out_shape), ex.output), _entry(x, _at(i, X.shape)),
-              g.a.ravel()[out], X.a.ravel()[i]) for out, i in uses]
-    _zoom(s, (_entry(k, _at(m, K.shape), ex.output), "="), pairs, dk[m],
+    pairs = [(_entry(eq.name, _at(out, out_shape), ex.output, base=base),
+              _entry(x, _at(i, X.shape), base=base), g.a.ravel()[out], X.a.ravel()[i]) for out, i in uses]
+    _zoom(s, (_entry(k, _at(m, K.shape), ex.output, base=base), "="), pairs, dk[m],
           {t for t, (out, _) in enumerate(uses) if out in carries})
     return s
 
 
-def _windows_table(s, out_name: str, x: str, loss: str, g, out_shape: tuple, taps: list, x_shape: tuple):
+def _windows_table(s, out_name: str, x: str, loss: str, g, out_shape: tuple, taps: list, x_shape: tuple,
+                   base: int = 1):
     """The outputs of a convolution that carry gradient, each with the block of inputs its window
-    covers (channels, rows, columns, within the image) — where ∂L/∂x can be nonzero."""
+    covers (channels, rows, columns, within the image) — where ∂L/∂x can be nonzero; entries
+    numbered from ``base``."""
     n = len(taps)
     shown, words = chosen(n, [("that carries gradient", "that carry gradient", _carrying(g))], ROWS_SHOWN,
                           "windows")
@@ -222,8 +232,8 @@ def _windows_table(s, out_name: str, x: str, loss: str, g, out_shape: tuple, tap
     for j in shown:
         cells = np.array([_at(i, x_shape) for _, i in taps[j]])  # its block: first and last corner
         first, last = tuple(int(v) for v in cells.min(axis=0)), tuple(int(v) for v in cells.max(axis=0))
-        rows.append([_entry(out_name, _at(j, out_shape)), Value(g.a.ravel()[j]),
-                     Sentence("{0} to {1}", (_entry(x, first), _entry(x, last)))])
+        rows.append([_entry(out_name, _at(j, out_shape), base=base), Value(g.a.ravel()[j]),
+                     Sentence("{0} to {1}", (_entry(x, first, base=base), _entry(x, last, base=base)))])
     s.say(Sentence("Going back, each output's gradient reaches the inputs of its window (the padding "
                    "takes none):"))
     s.tabulate(["output", Sentence("{0}", (Partial(loss, out_name),)), "window in the input"], rows)
@@ -257,6 +267,7 @@ def maxpool_section(ex, eq, call) -> Section | None:
     d = ex.matrix_derivation()
     x, X, size, stride, out_shape, windows = _pool(ex, call)
     picks = pool_argmax(X, size, stride)  # the table's routing: each window's first maximum
+    base = index_base(ex)
     g = d.gradients[eq.name]
     fx = X.fixed()
     tied = {j for j, (cells, cell) in enumerate(zip(windows, picks))
@@ -272,8 +283,8 @@ def maxpool_section(ex, eq, call) -> Section | None:
     total = len(windows)
     shown, words = chosen(total, [("that carries gradient", "that carry gradient", _carrying(g)),
                                   ("with a tie", "with a tie", tied)], ROWS_SHOWN, "windows")
-    rows = [[_entry(eq.name, _at(j, out_shape)), _entry(x, picks[j]), Value(X.a[picks[j]]),
-             "yes" if j in tied else "", Value(g.a.ravel()[j])] for j in shown]
+    rows = [[_entry(eq.name, _at(j, out_shape), base=base), _entry(x, picks[j], base=base),
+             Value(X.a[picks[j]]), "yes" if j in tied else "", Value(g.a.ravel()[j])] for j in shown]
     s.tabulate(["output", "copies", "value", "tie", "gradient routed"], rows)
     _say_shown(s, words, g, shown)
     ties = len(tied)
@@ -287,6 +298,7 @@ def avgpool_section(ex, eq, call) -> Section | None:
     x, X, size, stride, out_shape, windows = _pool(ex, call)
     g = d.gradients[eq.name]
     n = sp.Integer(size * size)
+    base = index_base(ex)
     s = Section(f"The average-pooling {eq.name}: where the gradient goes")
     s.say(Sentence(f"Each output is the mean of the {n} entries of its {size}×{size} window (stride "
                    f"{stride}). Going back, each output's gradient is shared equally by its window — "
@@ -300,8 +312,8 @@ def avgpool_section(ex, eq, call) -> Section | None:
     rows = []
     for j in shown:
         cells = [_at(i, X.shape) for i in windows[j]]
-        rows.append([_entry(eq.name, _at(j, out_shape)), Sentence("{0} to {1}", (_entry(x, cells[0]),
-                                                                                 _entry(x, cells[-1]))),
+        rows.append([_entry(eq.name, _at(j, out_shape), base=base),
+                     Sentence("{0} to {1}", (_entry(x, cells[0], base=base), _entry(x, cells[-1], base=base))),
                      Value(g.a.ravel()[j]), Value(g.a.ravel()[j] / n)])
     s.tabulate(["output", "window", "gradient", "each entry of the window gets"], rows)
     _say_shown(s, words, g, shown)
@@ -313,12 +325,14 @@ def embedding_section(ex, eq, call) -> Section | None:
     E, i = call.args[0].id, call.args[1].id
     picked = [int(v) for v in d.values[i].a.ravel()]
     grad = d.gradients[E]
+    base = index_base(ex)  # rows of E numbered from 1, or from 0 (as the class indices) under index_base: 0
     s = Section(f"The embedding {eq.name}: where the gradient lands")
     as_rows = ex.batch == "rows"
-    s.say(Sentence("The lookup copies row i + 1 of {0} for class index i (0-based, as PyTorch), so "
+    row = "row i + 1" if base == 1 else "row i"
+    s.say(Sentence(f"The lookup copies {row} of {{0}} for class index i (0-based, as PyTorch), so "
                    + ("{1}" if as_rows else "{1} (its transpose, as columns)")
                    + ". Only the rows looked up take part: the gradient {2} is zero except in rows "
-                   + ", ".join(str(r + 1) for r in sorted(set(picked)))
+                   + ", ".join(str(r + base) for r in sorted(set(picked)))
                    + ", each receiving the gradients of the examples that looked it up:",
                    (_sym(E), Chain(_sym(eq.name), "=", MatProduct((Transposed(TensorCall(
                        r"\operatorname{onehot}", "onehot", (_sym(i),))), _sym(E))) if as_rows else MatProduct(
@@ -333,7 +347,7 @@ def embedding_section(ex, eq, call) -> Section | None:
                           EMBEDDING_ROWS_SHOWN, "rows looked up")
     for t in shown:
         r = looked[t]
-        s.show(Chain(Entry(E, r + 1, "*", ex.output), "=", MatrixValue.of(Tensor(grad.a[r:r + 1, :]))))
+        s.show(Chain(Entry(E, r + base, "*", ex.output), "=", MatrixValue.of(Tensor(grad.a[r:r + 1, :]))))
     if words:
         zero = carries <= set(shown)  # the rows left out take no gradient
         s.say(Sentence(f"({words[:-1]}; every other row's gradient is 0.)" if zero else f"({words})"))
