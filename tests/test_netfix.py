@@ -230,3 +230,17 @@ def test_the_printed_gradients_are_the_exact_ones(tmp_path):
             up[i][j] += h
             down[i][j] -= h
             assert float(ex.grad("W1")[i, j]) == pytest.approx((loss(up) - loss(down)) / (2 * h), abs=1e-8)
+
+
+def test_render_time_index_base_numbers_a_tensor_document_as_the_spec_would():
+    # the preset given to to_text numbers the entries too, not only the δ names
+    import copy
+    from derive.model.tensors import TensorExample
+    ex = TensorExample.from_equations("z = W @ x + b\na = tanh(z)\nL = sum(a*a)",
+                                      values={"W": [[1, -2], [0.5, 0]], "x": [-1, 2], "b": [0, 1]})
+    spec_like = copy.copy(ex)
+    spec_like.notation = {"index_base": 0}
+    at_render = ex.to_text(notation={"index_base": 0})
+    assert at_render == spec_like.to_text()
+    assert "Entries are numbered from 0" in at_render and ex.notation is None
+    assert "Entries are numbered from 0" not in ex.to_text()

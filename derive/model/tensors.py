@@ -15,6 +15,7 @@ cross-entropy and the feature statistics of ``layer_norm`` go along each row.
 """
 from __future__ import annotations
 
+import copy
 import re
 
 import numpy as np
@@ -371,6 +372,22 @@ class TensorExample(ExampleBase):
         """
         from ..solutions.matrixdoc import build_matrix
         return build_matrix(self)
+
+    def under_notation(self, notation) -> "TensorExample":
+        """A copy numbering its entries from the render's ``index_base`` where that differs from
+        the example's own (the document counts entries as it is built, not as it is printed).
+
+        >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]})
+        >>> ex.under_notation({"index_base": 0}).notation["index_base"], ex.notation
+        (0, None)
+        """
+        own = self.notation or {}
+        base = (notation or {}).get("index_base")
+        if base is None or base == own.get("index_base", 1):
+            return self
+        other = copy.copy(self)
+        other.notation = {**own, "index_base": base}
+        return other
 
     def document_notation(self, notation):
         """The notation preset the matrix documents print with (``notation``, else the spec's).
