@@ -393,6 +393,8 @@ def source_code(document: str, fmt: str) -> list[str]:
     found = []
     if fmt == "html":  # the page's style sheet is no part of the text (@media print)
         document = re.sub(r"<(style|script)\b.*?</\1>", "", document, flags=re.S)
+    if fmt == "latex" and r"\begin{document}" in document:  # the preamble's macros (\if@nobreak)
+        document = document.split(r"\begin{document}", 1)[1]
     code_font = {"text": [], "markdown": ["`"], "latex": [r"\texttt", r"\verb", r"\lstinline"],
                  "html": ["<code", "<pre", r"\texttt"]}[fmt]
     for mark in code_font + ["@", "**", ".T ", ".T)", "yhat"]:

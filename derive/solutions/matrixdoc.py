@@ -935,7 +935,7 @@ def matrix_notation(ex, notation=None):
     the entries are numbered from the base in the document itself.
 
     >>> import derive
-    >>> ex = derive.Example.from_equations("z1 = W1 @ x\na1 = tanh(z1)\nL = sum(a1)",
+    >>> ex = derive.Example.from_equations("z1 = W1 @ x\\na1 = tanh(z1)\\nL = sum(a1)",
     ...                                    values={"W1": [[1, 2]], "x": [3, 4]})
     >>> matrix_notation(ex, {"delta": True})["deltas"]
     {'z1': 'delta1'}
