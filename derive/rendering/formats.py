@@ -585,7 +585,7 @@ def _keep_displays_together(printed: list) -> int:
     a run asks for the run's room and is never split itself. The heading asks for six lines and
     the sentences opening its section up to the display they lead to, with that display's room
     when it is a run (so a page never ends with the heading and a line, the rest overleaf)."""
-    from .slides import display_size
+    from .latex_layout import display_size
     leading = 0
     opening = True  # still in the sentences opening the section
     for k, b in enumerate(printed):

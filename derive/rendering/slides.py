@@ -19,9 +19,8 @@ a section of a sentence or two opens the next frame, its title the frame's subti
 from __future__ import annotations
 
 import math
-import re
 
-from .latex_layout import width
+from .latex_layout import display_size, width  # display_size: formats' keeps use it too
 from .blocks import (Bullet, Content, DiagramBlock, Figure, LecturerNote, NotationNote, PageBreak, NameLine,
                      Say, Section, Show, Step, Table)
 
@@ -126,35 +125,6 @@ def _table_lines(t: Table, measure=None) -> float:
     parts = 1 if total <= TABLE_BUDGET_EMS or len(widths) <= 2 else math.ceil(
         (total - widths[0]) / (TABLE_BUDGET_EMS - widths[0] - 1.2))
     return parts * (1.5 + 0.85) + sum(heights) * parts
-
-
-_MATRIX = re.compile(r"\\begin\{([bpvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
-
-
-def display_size(latex: str) -> tuple:
-    r"""A display's printed width in ems (a matrix as wide as its widest row) and the height of
-    its line in lines of the frame's text: a matrix of r rows is 0.85 r lines and its brackets'
-    overhang, a fraction about two, anything else one and a bit.
-
-    >>> display_size(r"x = \begin{bmatrix} 1 & 2 \\ 3 & 4 \\ 5 & 6 \end{bmatrix}")[1]
-    3.05
-    >>> display_size(r"y = \frac{1}{2}")[1], display_size("y = 2")[1]
-    (2.1, 1.2)
-    """
-    heights = [1.2]
-    def widest_row(m):
-        rows = m.group(2).split("\\\\")
-        heights.append(round(0.85 * len(rows) + 0.5, 2))  # measured: a 6-row matrix is 66 pt of 11.5 pt lines
-        return max(rows, key=width)
-    flat = latex
-    while True:  # until none is left (a block matrix's entries may be matrices)
-        new = _MATRIX.sub(widest_row, flat)
-        if new == flat:
-            break
-        flat = new
-    if "\\frac" in flat:
-        heights.append(2.1)  # a fraction's line is about two lines of text
-    return width(flat), max(heights)
 
 
 def _split_table(t: Table) -> list:
