@@ -57,3 +57,73 @@ def test_homework_worksheets_have_no_words_about_the_tool(tmp_path):
         body = _visible(p.read_text(encoding="utf-8"))
         assert words_about_the_tool(body) == [] and "scrambled" not in body
         assert "A tanh neuron with half squared error" in body
+
+
+LRELU = """title: A leaky ReLU neuron with BCE
+equations: |
+  z = w*x + b
+  a = leaky_relu(z)
+  p = sigmoid(a)
+  L = binary_cross_entropy(p, y)
+values: {x: -2, w: 0.75, b: 1.5, y: 1}
+lr: 0.3
+"""
+NET = """title: A 2-3-2 ELU/softmax classifier
+inputs: [-1.5, 0]
+weights: [[[0.4, -0.7], [1.2, 0.3], [-0.5, 0.9]], [[0.6, -1.1, 0.8], [-0.2, 0.5, 1.3]]]
+biases: [[0.6, -0.2, 0.1], [0.05, -0.3]]
+targets: [1]
+activations: [elu, softmax]
+loss: cross_entropy
+lr: 0.2
+"""
+COURSE = """title: Week 7
+precision: 4
+sections:
+  - {title: A leaky ReLU neuron, spec: lrelu.yaml}
+  - title: A deep softplus chain
+    builder: chain
+    args: {depth: 4, weight: -2, x: 0.5, activation: softplus}
+  - {title: An ELU network, spec: net.yaml}
+"""
+
+
+def _course(tmp_path):
+    (tmp_path / "lrelu.yaml").write_text(LRELU, encoding="utf-8")
+    (tmp_path / "net.yaml").write_text(NET, encoding="utf-8")
+    course = tmp_path / "course.yaml"
+    course.write_text(COURSE, encoding="utf-8")
+    return course
+
+
+def test_pack_notebook_cells_show_gradients_as_numbers(tmp_path):
+    import json
+    import derive
+    out = tmp_path / "pack.ipynb"
+    main(["handout", str(_course(tmp_path)), "--format", "ipynb", "-o", str(out)])
+    cells = ["".join(c["source"]) for c in json.loads(out.read_text(encoding="utf-8"))["cells"]
+             if c["cell_type"] == "code" and "from_equations" in "".join(c["source"])]
+    assert len(cells) == 3
+    shown = []
+    for src in cells:  # each rebuild cell, run; its last line is what the student sees
+        *body, last = src.rstrip().split("\n")
+        assert last.startswith("{p: number(")
+        scope: dict = {}
+        exec("\n".join(body), scope)
+        shown.append((scope, eval(last, scope)))
+    (s1, g1), (s2, g2), (s3, g3) = shown
+    assert g1 == {"w": 0.01, "b": -0.005}  # z = 0: slope 0.01 (as PyTorch), (p - y)·0.01·x and ·1
+    chain = derive.chain(depth=4, weight=-2, x=0.5, activation="softplus")
+    assert list(g2) == ["w1", "w2", "w3", "w4"]
+    for p, v in g2.items():
+        assert type(v) is float and abs(v - float(chain.grad(p))) < 1e-12
+    assert abs(g2["w1"] - (-0.014766884638934611)) < 1e-12
+    # the ELU network: matrices as rows of floats, bias vectors as lists of floats
+    assert [len(r) for r in g3["W1"]] == [2, 2, 2] and len(g3["b1"]) == 3 and len(g3["b2"]) == 2
+    assert all(type(x) is float for r in g3["W1"] + g3["W2"] for x in r)
+    assert all(type(x) is float for x in g3["b1"] + g3["b2"])
+    assert abs(g3["W1"][0][0] - (-0.9447071257060035)) < 1e-9 and g3["W1"][0][1] == 0.0
+    assert abs(g3["b2"][0] + g3["b2"][1]) < 1e-12  # softmax + cross-entropy: gradients sum to 0
+    assert abs(g3["W2"][0][1] - (-0.680712432727446)) < 1e-9
+    for row, want in zip(g3["W2"], s3["ex3"].grad("W2").tolist()):
+        assert all(abs(x - float(w)) < 1e-12 for x, w in zip(row, want))
