@@ -127,3 +127,54 @@ def test_pack_notebook_cells_show_gradients_as_numbers(tmp_path):
     assert abs(g3["W2"][0][1] - (-0.680712432727446)) < 1e-9
     for row, want in zip(g3["W2"], s3["ex3"].grad("W2").tolist()):
         assert all(abs(x - float(w)) < 1e-12 for x, w in zip(row, want))
+
+
+NEURON = """title: One ReLU neuron
+equations: |
+  z = w*x + b
+  a = relu(z)
+  L = (a - y)**2
+values: {x: 2, w: 3, b: 1, y: 5}
+lr: 0.1
+"""
+WEEK5 = """title: Week 5 — backpropagation
+sections:
+  - {title: One neuron, spec: neuron.yaml}
+  - title: A deep chain
+    builder: chain
+    args: {depth: 3, weight: 5, x: 1, activation: relu}
+    text: Large weights multiply up layer after layer.
+  - {title: Remarks, text: "Bring your calculator."}
+"""
+
+
+def _week5(tmp_path):
+    (tmp_path / "neuron.yaml").write_text(NEURON, encoding="utf-8")
+    (tmp_path / "week5.yaml").write_text(WEEK5, encoding="utf-8")
+    return tmp_path / "week5.yaml"
+
+
+def test_guide_week5_states_relu_once_and_names_the_back_reference(tmp_path):
+    out = tmp_path / "w5.md"
+    main(["handout", str(_week5(tmp_path)), "--format", "md", "-o", str(out)])
+    md = out.read_text(encoding="utf-8")
+    one, two = md.split("## 2. A deep chain")
+    two = two.split("## 3. Remarks")[0]
+    assert one.count(r"\operatorname{ReLU}(z) = \max(0, z)") == 1
+    assert r"\max(0, z)" not in two and r"\mathbf{1}\left[z > 0\right]" not in two
+    assert two.count(r"$\operatorname{ReLU}(z)$ and its derivative are as defined in Section 1.") == 1
+    assert "As defined in Section" not in md
+    # the chain's own layers still say which activation they apply
+    assert r"a^{(l)} = \operatorname{ReLU}\left(z^{(l)}\right)" in two
+
+
+def test_pointer_back_names_several_functions(tmp_path):
+    (tmp_path / "lrelu.yaml").write_text(LRELU, encoding="utf-8")
+    (tmp_path / "c.yaml").write_text("title: Twice\nsections:\n  - {title: A, spec: lrelu.yaml}\n"
+                                     "  - {title: B, spec: lrelu.yaml}\n", encoding="utf-8")
+    out = tmp_path / "c.md"
+    main(["handout", str(tmp_path / "c.yaml"), "--format", "md", "-o", str(out)])
+    two = out.read_text(encoding="utf-8").split("## 2. B")[1]
+    assert (r"$\operatorname{LeakyReLU}(z, \alpha)$ and $\sigma(z)$ and their derivatives are as "
+            "defined in Section 1.") in two
+    assert r"$\operatorname{BCE}(a, y)$ and its derivative are as defined in Section 1." in two
