@@ -178,3 +178,16 @@ def test_pointer_back_names_several_functions(tmp_path):
     assert (r"$\operatorname{LeakyReLU}(z, \alpha)$ and $\sigma(z)$ and their derivatives are as "
             "defined in Section 1.") in two
     assert r"$\operatorname{BCE}(a, y)$ and its derivative are as defined in Section 1." in two
+
+
+def test_handout_help_says_which_formats_a_course_pack_takes(capsys, tmp_path):
+    import pytest
+    with pytest.raises(SystemExit) as e:
+        main(["handout", "--help"])
+    assert e.value.code in (0, None)
+    said = " ".join(capsys.readouterr().out.split())
+    assert "a course pack (COURSE) is md, tex, pdf, html or ipynb" in said
+    with pytest.raises(SystemExit) as e:  # and text is refused for a pack, as the help says
+        main(["handout", str(_week5(tmp_path)), "--format", "txt"])
+    assert e.value.code == 2
+    assert "a course pack is md, tex, pdf, html or ipynb" in capsys.readouterr().err
