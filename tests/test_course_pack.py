@@ -96,7 +96,7 @@ def test_pack_pdf_html_ipynb_from_the_command_line(course, tmp_path, pdflatex):
     assert (tmp_path / "week5.pdf").read_bytes().startswith(b"%PDF")
     html = (tmp_path / "week5.html").read_text()
     assert html.count("<!DOCTYPE html>") == 1 and html.count("<svg ") >= 3
-    assert "<h2>1. One neuron</h2>" in html and "<h3>Forward pass</h3>" in html
+    assert '<h2 id="section-1">1. One neuron</h2>' in html and "<h3>Forward pass</h3>" in html
     nb = json.loads((tmp_path / "week5.ipynb").read_text())
     assert sum(c["cell_type"] == "code" for c in nb["cells"]) == 6  # rebuild + torch check, 3 examples
 

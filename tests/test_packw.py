@@ -192,3 +192,16 @@ def test_handout_help_says_which_formats_a_course_pack_takes(capsys, tmp_path):
         main(["handout", str(_week5(tmp_path)), "--format", "txt"])
     assert e.value.code == 2
     assert "a course pack is md, tex, pdf, html or ipynb" in capsys.readouterr().err
+
+
+def test_html_pack_contents_link_to_the_section_headings(tmp_path):
+    out = tmp_path / "w5.html"
+    main(["handout", str(_week5(tmp_path)), "--format", "html", "-o", str(out)])
+    html = out.read_text(encoding="utf-8")
+    links = re.findall(r'<li><a href="#([^"]+)">([^<]*)</a></li>', html)
+    assert links == [("section-1", "Section 1: One neuron"), ("section-2", "Section 2: A deep chain"),
+                     ("section-3", "Section 3: Remarks")]
+    headings = re.findall(r'<h2 id="([^"]+)">([^<]*)</h2>', html)
+    assert headings == [("section-1", "1. One neuron"), ("section-2", "2. A deep chain"),
+                        ("section-3", "3. Remarks")]
+    assert len(re.findall(r'id="section-1"', html)) == 1  # each target once

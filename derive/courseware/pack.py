@@ -335,8 +335,10 @@ def render_course(course: Course, fmt: str) -> str:
     the contents, then each section and its example one level below it."""
     from ..rendering.formats import render_content
     body = []
-    for head, content, ex in parts(course):
+    for ps, (head, content, ex) in zip(course.sections, parts(course)):
         heading = render_content(Content("", [head]), fmt, part=True)
+        if fmt == "html":  # the contents link to it
+            heading = heading.replace("<h2>", f'<h2 id="{_anchor(ps)}">', 1)
         example = ""
         if content is not None:
             example = render_content(content, fmt, ex.latex_names, course.precision, part=True,
@@ -344,7 +346,29 @@ def render_course(course: Course, fmt: str) -> str:
             if fmt == "latex":
                 heading, example = _keep_heading_with_example(heading, example, head)
         body += [heading, example]
-    return render_content(Content(course.title, [contents(course)]), fmt, body="".join(body))
+    document = render_content(Content(course.title, [contents(course)]), fmt, body="".join(body))
+    return _linked_contents(document, course) if fmt == "html" else document
+
+
+def _anchor(ps) -> str:
+    """The id of a pack section's heading in HTML: ``section-2``."""
+    return f"section-{ps.number}"
+
+
+def _linked_contents(document: str, course: Course) -> str:
+    """The HTML contents list with each item a link to its section's heading: the list that
+    follows the "Contents" heading, one item per section, in order."""
+    at = document.find("<h2>Contents</h2>")
+    start = document.find("<ul>", at)
+    end = document.find("</ul>", start)
+    if at < 0 or start < 0 or end < 0:
+        raise DeriveError("the course pack's contents list is missing from its HTML")
+    items = re.findall(r"<li>(.*?)</li>", document[start:end], flags=re.S)
+    if len(items) != len(course.sections):
+        raise DeriveError("the course pack's contents list does not match its sections")
+    linked = "<ul>\n" + "".join(f'<li><a href="#{_anchor(ps)}">{item}</a></li>\n'
+                                for ps, item in zip(course.sections, items))
+    return document[:start] + linked + document[end:]
 
 
 _KEEP = re.compile(r"\\derivekeep\{(\d+)\\baselineskip\}\n")
