@@ -718,7 +718,8 @@ def variance(activation, depth, width, batch, schemes, seed, plot, fmt, output, 
 @cli.command()
 @click.argument("course", required=False, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=FormatChoice(documents_only=True), default="md", show_default=True,
-              help="Output format (pdf and ipynb need -o).")
+              help="Output format (pdf and ipynb need -o); a course pack (COURSE) is md, tex, pdf, "
+                   "html or ipynb.")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
               help="Write here; md/tex put the plot and diagrams beside it, named after it "
                    "(notes.md -> notes-variance.png); pdf and html keep them inside. Stdout by default.")

@@ -70,7 +70,9 @@ def test_markdown_pack_has_contents_numbered_sections_and_definitions_once(cours
     assert md.count("](data:image/svg+xml;base64,") >= 3 and "```" not in md  # every example's diagram
     # ReLU is displayed in section 1 only; the network's definitions section points back to it
     assert md.count("$$\n\\operatorname{ReLU}(z) = \\max") == 1
-    assert md.count("As defined in Section 1.") == 1
+    # (the network's definitions section and the chain's sentence), naming what they point to
+    assert md.count("$\\operatorname{ReLU}(z)$ and its derivative are as defined in Section 1.") == 2
+    assert md.count("\\operatorname{ReLU}(z) = \\max") == 1 and "As defined in" not in md
     assert "The same rule, unit by unit." in md and "Bring your calculator." in md
 
 
@@ -94,7 +96,7 @@ def test_pack_pdf_html_ipynb_from_the_command_line(course, tmp_path, pdflatex):
     assert (tmp_path / "week5.pdf").read_bytes().startswith(b"%PDF")
     html = (tmp_path / "week5.html").read_text()
     assert html.count("<!DOCTYPE html>") == 1 and html.count("<svg ") >= 3
-    assert "<h2>1. One neuron</h2>" in html and "<h3>Forward pass</h3>" in html
+    assert '<h2 id="section-1">1. One neuron</h2>' in html and "<h3>Forward pass</h3>" in html
     nb = json.loads((tmp_path / "week5.ipynb").read_text())
     assert sum(c["cell_type"] == "code" for c in nb["cells"]) == 6  # rebuild + torch check, 3 examples
 
@@ -235,13 +237,14 @@ def _shared_pack(tmp_path, sections):
 
 @pytest.mark.parametrize("sections, once, pointers", [
     # two scalar specs sharing σ and BCE, and a tensor spec
-    (["n1.yaml", "t.yaml", "n2.yaml"], [SIGMOID, BCE, SOFTMAX], ["As defined in Section 1."] * 2),
+    (["n1.yaml", "t.yaml", "n2.yaml"], [SIGMOID, BCE, SOFTMAX], ["$\\sigma(z)$ and its derivative are as defined in Section 1.",
+                                                          "$\\operatorname{BCE}(a, y)$ and its derivative are as defined in Section 1."]),
     # two tensor sections sharing softmax and cross-entropy, and a chain of σ before a σ neuron
     (["t.yaml", SOFTMAX_NET, SIGMOID_CHAIN, "n1.yaml"], [SOFTMAX, SIGMOID, BCE],
      # (the cross-entropy is stated again: Section 1's target is one-hot, Part 2's a class index
      # counted from 0, so its p entry is y + 1 — another formula, not a repeat)
      ["(here $a_{2} = \\mathrm{softmax}\\left(z_{2}\\right)$), as defined in Section 1.",
-      "As defined in Section 3."]),
+      "$\\sigma(z)$ and its derivative are as defined in Section 3."]),
     # the neuron first: the chain's sentence stating σ points back instead
     (["n1.yaml", SIGMOID_CHAIN, "t.yaml"], [SIGMOID, BCE, SOFTMAX],
      ["$\\sigma(z)$ and its derivative are as defined in Section 1."]),
@@ -258,8 +261,8 @@ def test_a_pack_states_each_shared_definition_once(tmp_path, sections, once, poi
     assert all(md.index(f) < first for f in once[:1])
     tex = write_course(course, None, "tex")
     html = write_course(course, None, "html")
-    assert tex.count(r"\sigma(z) = \frac{1}{1 + e^{- z}}") == 1 and html.count("As defined in Section") == md.count(
-        "As defined in Section")
+    assert tex.count(r"\sigma(z) = \frac{1}{1 + e^{- z}}") == 1 and html.count("defined in Section") == md.count(
+        "defined in Section") and "As defined in" not in md
     # a section on its own still defines everything it uses
     for i, section in enumerate(sections):
         (tmp_path / f"alone{i}").mkdir()

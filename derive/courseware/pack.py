@@ -180,42 +180,81 @@ def _key(obj):
         return repr(obj)
 
 
-def _once(section: Section, shown: dict, number: int) -> Section:
+def _named(math):
+    """What a definition display names: ReLU(z) for ReLU(z) = max(0, z) = …"""
+    return math.items[0] if hasattr(math, "items") and math.items else math
+
+
+def _back(named: list, number: int) -> Sentence:
+    """The pointer back, naming what it points to: "ReLU(z) and its derivative are as defined in
+    Section 1."; "ReLU(z), σ(z) and BCE(a, y) and their derivatives …" for several."""
+    slots = [f"{{{i}}}" for i in range(len(named))]
+    listed = slots[0] if len(slots) == 1 else ", ".join(slots[:-1]) + " and " + slots[-1]
+    its = "its derivative" if len(named) == 1 else "their derivatives"
+    return Sentence(f"{listed} and {its} are as defined in Section {number}.", tuple(named))
+
+
+def _remember(shown: dict, key, number: int, defining: dict) -> None:
+    """Record a display shown in section ``number``, and the function it defines (a chain states
+    ReLU' with its convention, a definitions section without: the same function)."""
+    shown.setdefault(key, number)
+    if key in defining:
+        shown.setdefault(("function",) + defining[key][:1], number)
+
+
+def _where(shown: dict, key, defining: dict):
+    """The section that showed ``key`` or defined its function; None if none did."""
+    if key in shown:
+        return shown[key]
+    if key in defining:
+        return shown.get(("function",) + defining[key][:1])
+    return None
+
+
+def _once(section: Section, shown: dict, number: int, defining: dict | None = None) -> Section:
     """A definitions section without what an earlier section showed: each display shown before
-    goes, with the sentence that introduced it; if no display is left, a pointer back remains."""
-    kept, first = [], None
+    goes, with the sentence that introduced it; if no display is left, a pointer back remains,
+    naming what it points to."""
+    defining = defining or {}
+    kept, first, named = [], None, []
     for b in section.blocks:
-        if isinstance(b, Show) and _key(b.math) in shown:
-            first = first or shown[_key(b.math)]
+        if isinstance(b, Show) and _where(shown, _key(b.math), defining) is not None:
+            key = _key(b.math)
+            first = first or _where(shown, key, defining)
+            name = defining[key][1] if key in defining else _named(b.math)
+            if all(_key(n) != _key(name) for n in named):
+                named.append(name)
             if kept and isinstance(kept[-1], Say):
                 kept.pop()  # "Its derivative:" goes with its display
             continue
         kept.append(b)
     for b in kept:
         if isinstance(b, Show):
-            shown.setdefault(_key(b.math), number)
+            _remember(shown, _key(b.math), number, defining)
     if first is None:
         return section
     if not any(isinstance(b, Show) for b in kept):
-        return Section(section.title, [Say(Sentence(f"As defined in Section {first}."))],
-                       section.subtitle)
-    kept.append(Say(Sentence(f"The functions not restated here are defined in Section {first}.")))
+        return Section(section.title, [Say(_back(named, first))], section.subtitle)
+    kept.append(Say(_back(named, first)))
     return Section(section.title, kept, section.subtitle)
 
 
-def definitions_of(ex) -> set:
+def definitions_of(ex) -> dict:
     """The math that defines a function in ``ex``'s document outside its definitions sections:
     each applied activation's and loss's definition and derivative (a chain states them in a
     sentence), and a tensor document's softmax and cross-entropy displays (the blocks
-    ``tensorwords.add_definitions`` adds where they are used). Keys as ``_key`` makes them."""
+    ``tensorwords.add_definitions`` adds where they are used). Keys as ``_key`` makes them; each
+    maps to (the function's name, what its definition names: ReLU(z))."""
     if getattr(ex, "matrices", False):
         from ..solutions.tensorwords import add_definitions
         scratch = Section("")
         add_definitions(ex, scratch)
-        return {_key(b.math) for b in scratch.blocks if isinstance(b, Show)}
+        return {_key(b.math): (repr(_key(b.math)), _named(b.math))
+                for b in scratch.blocks if isinstance(b, Show)}
     from ..solutions.steps import functions_used
     used = functions_used(ex, "activation") + functions_used(ex, "loss")
-    return {_key(m) for spec, _, _ in used for m in (spec.definition, spec.derivative, spec.derivative_cases)}
+    return {_key(m): (spec.name, _named(spec.definition)) for spec, _, _ in used
+            for m in (spec.definition, spec.derivative, spec.derivative_cases)}
 
 
 def _pointer(sentence, number: int) -> Sentence:
@@ -225,34 +264,37 @@ def _pointer(sentence, number: int) -> Sentence:
     return Sentence(template.rstrip(":") + f", as defined in Section {number}.", sentence.math)
 
 
-def _once_in_place(section: Section, shown: dict, number: int, defining: set) -> Section:
+def _once_in_place(section: Section, shown: dict, number: int, defining: dict) -> Section:
     """Any other section without a definition shown before: a repeated display goes and the
     sentence introducing it points back; a sentence that only states definitions shown before
-    (a chain's "The activation is σ(z) = …; its derivative is …") becomes a pointer. Definitions
-    shown here for the first time are remembered for the sections after."""
+    (a chain's "The activation is σ(z) = …; its derivative is …") becomes a pointer naming them.
+    Definitions shown here for the first time are remembered for the sections after."""
     kept, changed = [], False
     for b in section.blocks:
         if isinstance(b, Show) and _key(b.math) in defining:
             key = _key(b.math)
-            if key not in shown:
-                shown[key] = number
+            if _where(shown, key, defining) is None:
+                _remember(shown, key, number, defining)
                 kept.append(b)
                 continue
             changed = True
             if kept and isinstance(kept[-1], Say) and isinstance(kept[-1].sentence, Sentence):
-                kept[-1] = Say(_pointer(kept[-1].sentence, shown[key]))
+                kept[-1] = Say(_pointer(kept[-1].sentence, _where(shown, key, defining)))
             continue
         math = getattr(getattr(b, "sentence", None), "math", ()) if isinstance(b, Say) else ()
         keys = [_key(m) for m in math]
         if keys and all(k in defining for k in keys):
-            if all(k in shown for k in keys):
+            where = [_where(shown, k, defining) for k in keys]
+            if all(w is not None for w in where):
                 changed = True
-                named = math[0].items[0] if hasattr(math[0], "items") else math[0]
-                kept.append(Say(Sentence(f"{{0}} and its derivative are as defined in Section "
-                                         f"{shown[keys[0]]}.", (named,))))
+                named = []
+                for k in keys:
+                    if all(_key(n) != _key(defining[k][1]) for n in named):
+                        named.append(defining[k][1])
+                kept.append(Say(_back(named, where[0])))
                 continue
             for k in keys:
-                shown.setdefault(k, number)
+                _remember(shown, k, number, defining)
         kept.append(b)
     return Section(section.title, kept, section.subtitle) if changed else section
 
@@ -271,7 +313,7 @@ def parts(course: Course) -> list[tuple[Section, Content | None, object]]:
         if ps.example is not None:
             c = ps.example.document_content()
             defining = definitions_of(ps.example)
-            sections = [_once(s, shown, ps.number) if s.title.startswith(DEFINITIONS)
+            sections = [_once(s, shown, ps.number, defining) if s.title.startswith(DEFINITIONS)
                         else _once_in_place(s, shown, ps.number, defining) for s in c.sections]
             content = Content(c.title, [s for s in sections if s.blocks])
         out.append((head, content, ps.example))
@@ -293,8 +335,10 @@ def render_course(course: Course, fmt: str) -> str:
     the contents, then each section and its example one level below it."""
     from ..rendering.formats import render_content
     body = []
-    for head, content, ex in parts(course):
+    for ps, (head, content, ex) in zip(course.sections, parts(course)):
         heading = render_content(Content("", [head]), fmt, part=True)
+        if fmt == "html":  # the contents link to it
+            heading = heading.replace("<h2>", f'<h2 id="{_anchor(ps)}">', 1)
         example = ""
         if content is not None:
             example = render_content(content, fmt, ex.latex_names, course.precision, part=True,
@@ -302,7 +346,29 @@ def render_course(course: Course, fmt: str) -> str:
             if fmt == "latex":
                 heading, example = _keep_heading_with_example(heading, example, head)
         body += [heading, example]
-    return render_content(Content(course.title, [contents(course)]), fmt, body="".join(body))
+    document = render_content(Content(course.title, [contents(course)]), fmt, body="".join(body))
+    return _linked_contents(document, course) if fmt == "html" else document
+
+
+def _anchor(ps) -> str:
+    """The id of a pack section's heading in HTML: ``section-2``."""
+    return f"section-{ps.number}"
+
+
+def _linked_contents(document: str, course: Course) -> str:
+    """The HTML contents list with each item a link to its section's heading: the list that
+    follows the "Contents" heading, one item per section, in order."""
+    at = document.find("<h2>Contents</h2>")
+    start = document.find("<ul>", at)
+    end = document.find("</ul>", start)
+    if at < 0 or start < 0 or end < 0:
+        raise DeriveError("the course pack's contents list is missing from its HTML")
+    items = re.findall(r"<li>(.*?)</li>", document[start:end], flags=re.S)
+    if len(items) != len(course.sections):
+        raise DeriveError("the course pack's contents list does not match its sections")
+    linked = "<ul>\n" + "".join(f'<li><a href="#{_anchor(ps)}">{item}</a></li>\n'
+                                for ps, item in zip(course.sections, items))
+    return document[:start] + linked + document[end:]
 
 
 _KEEP = re.compile(r"\\derivekeep\{(\d+)\\baselineskip\}\n")

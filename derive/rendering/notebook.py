@@ -64,6 +64,18 @@ def value_literal(value):
     return [row[0] for row in rows] if value.a.shape[1] == 1 else rows
 
 
+# What a rebuild cell shows: every gradient as a number (a vector as a list, a matrix as rows),
+# never the exact form, which may be long (exp(183/100 - …)) or an opaque huge-form atom.
+NUMBER_CODE = [
+    "def number(x):",
+    "    \"\"\"An exact value as a float; a vector as a list of floats, a matrix as rows.\"\"\"",
+    "    if hasattr(x, 'tolist'):",
+    "        rows = [[float(e) for e in row] for row in x.tolist()]",
+    "        return [row[0] for row in rows] if all(len(row) == 1 for row in rows) else rows",
+    "    return float(x)",
+    ""]
+
+
 def rebuild_code(ex, var: str = "ex") -> str:
     """Python that rebuilds ``ex`` with derive from its staged equations and exact values."""
     equations = "\n".join(equation_lines(ex))
@@ -76,8 +88,9 @@ def rebuild_code(ex, var: str = "ex") -> str:
              f"    params={params!r},"]
     if ex.lr is not None:
         lines.append(f"    lr={sp.sstr(ex.lr)!r},")
-    lines += [f"    output={ex.output!r},", ")",
-              f"{{p: {var}.grad(p) for p in {var}.params}}"]
+    lines += [f"    output={ex.output!r},", ")", ""] + NUMBER_CODE + [
+              f"# the gradients as numbers (exact: {var}.grad(p))",
+              f"{{p: number({var}.grad(p)) for p in {var}.params}}"]
     return "\n".join(lines)
 
 

@@ -17,9 +17,11 @@ import json
 from pathlib import Path
 
 STATIC = Path(__file__).resolve().parent / "static"
-NOTE = ("The answers are inside this file, scrambled but not encrypted: anyone who reads its source "
-        "can find them. Use it to practise; for graded work use the LMS exports of derive homework "
-        "(--format moodle, qti or gift) or derive check.")
+# For the lecturer, in an HTML comment (never in the page's body): students read the page, not
+# its markup. No "--" inside: an HTML comment must not hold it.
+NOTE = ("Note for the lecturer: the answers are inside this file, scrambled but not encrypted; "
+        "anyone who reads its markup can find them. Use it to practise; for graded work use the "
+        "homework LMS exports (moodle, qti or gift) or the check command.")
 
 
 def _stream(seed: str, size: int) -> bytes:
