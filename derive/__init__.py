@@ -41,7 +41,7 @@ __version__ = "0.1.0"
 #   serve       the web app of `derive serve` (Starlette): derive, check and train in the browser
 #   cli         the command line, thin over the rest
 LAYERS = ("core", "rendering", "io", "solutions", "checking", "training", "initialization", "model",
-          "courseware", "serve", "cli")
+          "courseware", "serve", "cli", "__main__")
 
 _EXPORTS = {
     "Example": "model.example", "neuron": "model.builders", "chain": "model.builders",

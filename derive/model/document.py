@@ -86,7 +86,7 @@ class Document:
         """What the documents print: ``content()`` and, for an example, its diagram."""
         return self.content()
 
-    def under_notation(self, notation) -> "Document":
+    def _under_notation(self, notation) -> "Document":
         """The document to print under the render's ``notation``: itself, unless its content
         depends on the preset when it is built (a tensor example numbers its entries then)."""
         return self
@@ -108,7 +108,7 @@ class Document:
         exact = self.exact if exact is None else exact
         from ..core.engine import gc_paused
         with gc_paused():
-            tex = render_slides(self.under_notation(notation).document_content(), self.latex_names, precision, exact,
+            tex = render_slides(self._under_notation(notation).document_content(), self.latex_names, precision, exact,
                                 self.document_notation(notation))
         if chosen.name == "pdf":
             from ..io.files import compile_pdf
@@ -149,7 +149,7 @@ class Document:
             return chosen.convert(source, [(self.title or "the example", self)])
         from ..core.engine import gc_paused
         with gc_paused():  # thousands of short-lived printer objects for a deep network
-            text = render_content(self.under_notation(notation).document_content(), chosen.name, self.latex_names, precision,
+            text = render_content(self._under_notation(notation).document_content(), chosen.name, self.latex_names, precision,
                                   fragment, exact=exact, notation=self.document_notation(notation),
                                   notes=notes, level=section_level)
         if paper is not None and chosen.paper is not None:

@@ -373,12 +373,12 @@ class TensorExample(ExampleBase):
         from ..solutions.matrixdoc import build_matrix
         return build_matrix(self)
 
-    def under_notation(self, notation) -> "TensorExample":
+    def _under_notation(self, notation) -> "TensorExample":
         """A copy numbering its entries from the render's ``index_base`` where that differs from
         the example's own (the document counts entries as it is built, not as it is printed).
 
         >>> ex = TensorExample.from_equations("z = W @ x\\nL = sum(z)", values={"W": [[1, 2], [3, 4]], "x": [5, 6]})
-        >>> ex.under_notation({"index_base": 0}).notation["index_base"], ex.notation
+        >>> ex._under_notation({"index_base": 0}).notation["index_base"], ex.notation
         (0, None)
         """
         own = self.notation or {}

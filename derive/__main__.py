@@ -1,0 +1,4 @@
+"""``python -m derive …`` runs the command line, as the ``derive`` command does."""
+from .cli import main
+
+main()
