@@ -71,6 +71,7 @@ class Diagram:
     # network's layers are fully connected, and labels on crossing edges would overlap
     on_nodes: bool = False
     digits: int = 4  # significant digits of the labels: the document's precision (``at_precision``)
+    row_scale: float = 1.0  # the rows' distance apart, of the usual (a slide's tall piece: closer)
 
     @property
     def columns(self) -> int:
@@ -789,6 +790,80 @@ def to_tikz(d: Diagram, printer) -> str:
     return "\n".join([r"\par\nopagebreak\smallskip", "\n\\medskip\n".join(pictures), r"\medskip"])
 
 
+FRAME_CM = 14.6  # a 16:9 frame's text width (415 pt): a piece on a slide is never wider (8 pt labels at 8 pt)
+MIN_ROW_SCALE = 0.85  # rows closer than this: a unit's gradient below would touch the next one's value
+SLIDE_ROWS = 3  # a slide's network too tall for its frame: a layer's first unit, "⋮" and its last
+
+
+def tikz_size(d: Diagram, printer) -> tuple:
+    """(width, height) of a TikZ piece as printed, in centimetres, estimated from its layout: its
+    columns' span and the widest labels of its first and last columns; its rows' span with a
+    unit's value above and gradient below, and the operations over the columns."""
+    d = at_precision(d, printer)
+    xs, dy, _, _ = _tikz_layout(d, printer)
+    widths = _column_widths(d, _namer(d, printer), 0.16, lambda n: 0.9)
+    rows = max(_heights(d).values(), default=1)
+    if d.on_nodes:
+        top = TIKZ_HEADER + 0.45 if _column_ops(d) else 0.95
+        bottom = 0.95
+    else:
+        top, bottom = 0.9, 1.2  # the note under a node, an edge's labels
+    return xs[-1] - xs[0] + (widths[0] + widths[-1]) / 2 + 0.1, (rows - 1) * dy + top + bottom
+
+
+def fewer_rows(d: Diagram, rows: int = SLIDE_ROWS) -> Diagram:
+    """A network with each layer of more than ``rows`` units drawn as its first unit, "⋮ k more"
+    and its last (the caption says so); any other diagram as it is."""
+    if d.kind != "network" or max(_heights(d).values(), default=1) <= rows:
+        return d
+    by_column: dict = {}
+    for n in d.nodes:
+        by_column.setdefault(n.column, []).append(n)
+    nodes = []
+    for c, col in sorted(by_column.items()):
+        col = sorted(col, key=lambda n: n.row)
+        if len(col) <= rows:
+            nodes += col
+            continue
+        hidden = sum(int(n.op.split()[0]) if n.kind == "more" else 1 for n in col[1:-1])
+        nodes += [replace(col[0], row=0), DNode(f"more{c}", c, 1, "more", f"{hidden} more"),
+                  replace(col[-1], row=2)]
+    kept = {n.name for n in nodes}
+    edges = [e for e in d.edges if e.parent in kept and e.child in kept]
+    note = "Where a layer has more than three units, its first and last are drawn, the others collapsed into ⋮."
+    summary = re.sub(r"Where a layer has more than four units[^.]*\. ?", "", d.summary).strip()
+    return replace(d, nodes=nodes, edges=edges, summary=f"{summary} {note}".strip(), svg_name=None)
+
+
+def slide_pieces(d: Diagram, printer, heights: tuple) -> tuple:
+    """(diagram, pieces) for a slide: ``d`` cut into pieces of as many columns as fit a frame's
+    width unscaled (``FRAME_CM``), each no taller than its frame leaves (``heights``: the first
+    piece's, under the caption, and the others', in centimetres): its rows closer, down to
+    ``MIN_ROW_SCALE``, and a network's layers to ``SLIDE_ROWS`` units if that is not enough.
+    ``diagram`` is ``d`` or its summary (whose caption the frame then prints)."""
+    def fitted(base):
+        pieces = base.pieces()
+        for columns in range(PIECE_COLUMNS, 1, -1):
+            pieces = base.pieces(columns)
+            if all(tikz_size(p, printer)[0] <= FRAME_CM for p in pieces):
+                break
+        out, ok = [], True
+        for k, p in enumerate(pieces):
+            budget = heights[0] if k == 0 else heights[1]
+            scale = 1.0
+            while tikz_size(replace(p, row_scale=scale), printer)[1] > budget and scale > MIN_ROW_SCALE:
+                scale = round(max(MIN_ROW_SCALE, scale - 0.05), 2)
+            p = replace(p, row_scale=scale)
+            ok = ok and tikz_size(p, printer)[1] <= budget
+            out.append(p)
+        return out, ok
+    pieces, ok = fitted(d)
+    if not ok and fewer_rows(d) is not d:
+        d = fewer_rows(d)
+        pieces, ok = fitted(d)
+    return d, pieces
+
+
 def _tikz_xs(d: Diagram, printer) -> list:
     """Each column's x (centimetres)."""
     dx = TIKZ_DX_NODES if d.on_nodes else TIKZ_DX
@@ -846,7 +921,8 @@ def _labels_clear(obstacles, routes) -> bool:
 
 def _tikz_layout(d: Diagram, printer) -> tuple:
     """(xs, dy, obstacles, routes) of a TikZ piece: six columns' width at most (a frame's text)."""
-    heights, dy, xs = _heights(d), TIKZ_DY_NODES if d.on_nodes else TIKZ_DY, _tikz_xs(d, printer)
+    heights, xs = _heights(d), _tikz_xs(d, printer)
+    dy = (TIKZ_DY_NODES if d.on_nodes else TIKZ_DY) * d.row_scale
     sx, sy, (obstacles, routes) = _spread(
         lambda kx, ky: _tikz_routes(d, printer, [x * kx for x in xs], heights, dy * ky),
         xs[-1] - xs[0], (PIECE_COLUMNS - 1) * TIKZ_DX, max(heights.values(), default=1))
@@ -1120,6 +1196,15 @@ def _column_xs(d: Diagram, name, spacing: float, char: float, gap: float, box=No
     wider than that, so they never run into each other. ``char``: a label character's width
     (a digit's, not the generous estimate that sizes an SVG's viewBox), ``gap`` between labels,
     both in the drawing's units; ``box(node)``: a node's drawn width, where it is known."""
+    widths = _column_widths(d, name, char, box)
+    xs = [0.0]
+    for c in range(1, d.columns):
+        xs.append(xs[-1] + max(spacing, (widths[c - 1] + widths[c]) / 2 + gap))
+    return xs
+
+
+def _column_widths(d: Diagram, name, char: float, box=None) -> list:
+    """Each column's widest label (or node, by ``box``), in the drawing's units."""
     widths = [0.0] * d.columns
     for n in d.nodes:
         if box is not None:
@@ -1130,10 +1215,7 @@ def _column_xs(d: Diagram, name, spacing: float, char: float, gap: float, box=No
         widths[n.column] = max([widths[n.column]] + [len(_plain(t)) * char for t in texts])
     for column, ops in _column_ops(d).items():
         widths[column] = max(widths[column], len(_header(ops, lambda n: n.op)) * char)
-    xs = [0.0]
-    for c in range(1, d.columns):
-        xs.append(xs[-1] + max(spacing, (widths[c - 1] + widths[c]) / 2 + gap))
-    return xs
+    return widths
 
 
 def _svg_routes(d: Diagram, name, pos: dict, radius: float) -> tuple:

@@ -42,7 +42,8 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 \providecommand{\deriveinlinebare}{\[\deriveinlinemath\]}
 \providecommand{\deriveinlinepunct}[1]{\[\deriveinlinemath#1\]}
 \providecommand{\derivefit}[1]{\setbox2=\hbox{#1}%
-\ifdim\wd2>\linewidth\resizebox{\linewidth}{!}{\box2}\else\box2\fi}
+\ifdim\wd2>\linewidth\typeout{derivefit: \the\wd2 \space into \the\linewidth}%
+\resizebox{\linewidth}{!}{\box2}\else\box2\fi}
 \providecommand{\derivetall}[1]{\setbox2=\hbox{#1}%
 \rule[\dimexpr-\dp2-2pt\relax]{0pt}{\dimexpr\ht2+\dp2+4pt\relax}\box2}
 \providecommand{\derivestrut}{\rule[-1.5ex]{0pt}{4ex}}

@@ -143,7 +143,33 @@ def _split_table(t: Table) -> list:
     return out
 
 
-def _frames(s: Section, fill: bool, measure=None) -> list[list]:
+def _recaptioned(block, old, new):
+    """``block``, the caption of diagram ``old``, as the caption of ``new`` (its summary)."""
+    from ..core.functions import Sentence
+    from .diagrams import caption
+
+    def braced(text):
+        return text.replace("{", "{{").replace("}", "}}")
+    if isinstance(block, Say) and _sentence_text(block) == braced(caption(old)):
+        return Say(Sentence(braced(caption(new))))
+    return block
+
+
+# A diagram's frame, in points: the body under a frame's title (measured: 221.5 pt of \small
+# text), a subtitle's line, a caption's line (\small at 0.96: 10.6 pt) and the skips around the
+# picture and between paragraphs; a caption line holds about 95 characters of the 415 pt text.
+FRAME_BODY_PT, SUBTITLE_PT, CAPTION_LINE_PT, DIAGRAM_SKIPS_PT, CAPTION_CHARS = 221.0, 12.0, 10.8, 16.0, 95
+
+
+def diagram_heights(lead: list, subtitle: bool) -> tuple:
+    """(first, other): the height (cm) a diagram's first piece may take under the sentences
+    ``lead`` (its caption) on its frame, and a later piece on a frame of its own."""
+    rest = FRAME_BODY_PT - DIAGRAM_SKIPS_PT - (SUBTITLE_PT if subtitle else 0.0)
+    words = sum(math.ceil(len(_sentence_text(b)) / CAPTION_CHARS) * CAPTION_LINE_PT + 3.0 for b in lead)
+    return (rest - words) / 28.45, rest / 28.45
+
+
+def _frames(s: Section, fill: bool, measure=None, fit=None) -> list[list]:
     """The section's blocks grouped into frames (lists of blocks). ``fill``: also cut by the
     estimated height and the number of steps; otherwise only diagrams and long tables get
     frames of their own (a deck whose frames were planned by hand, like the handout's)."""
@@ -166,7 +192,15 @@ def _frames(s: Section, fill: bool, measure=None) -> list[list]:
                 lead.insert(0, frames[-1].pop())
             if not frames[-1] and len(frames) > 1:
                 frames.pop()
-            pieces = [DiagramBlock(p) for p in b.diagram.pieces()] if isinstance(b, DiagramBlock) else [b]
+            if isinstance(b, DiagramBlock) and fit is not None:
+                drawn, parts = fit(b.diagram, lead, bool(s.subtitle))
+                if drawn is not b.diagram:  # summarised to fit: its caption says how
+                    lead = [_recaptioned(x, b.diagram, drawn) for x in lead]
+                pieces = [DiagramBlock(p) for p in parts]
+            elif isinstance(b, DiagramBlock):
+                pieces = [DiagramBlock(p) for p in b.diagram.pieces()]
+            else:
+                pieces = [b]
             for k, piece in enumerate(pieces):
                 new_frame()
                 frames[-1].extend((lead if k == 0 else []) + [piece])
@@ -284,15 +318,17 @@ def _no_lone_sentence(frames: list, measure) -> None:
     del before[k:]
 
 
-def deck(content: Content, fill: bool = True, measure=None) -> Content:
+def deck(content: Content, fill: bool = True, measure=None, fit=None) -> Content:
     """``content`` cut into frames: one section per frame, each frame's title the section's
     title (numbered when a section takes several frames), its subtitle the section's;
     ``measure(math)``: a display's printed width in ems and the height of its line in lines of
-    text, as ``render_slides`` measures its LaTeX (``display_size``)."""
+    text, as ``render_slides`` measures its LaTeX (``display_size``); ``fit(diagram, lead,
+    subtitle)``: (the diagram drawn, its pieces) for frames under the sentences ``lead``, each
+    fitting its frame unscaled (``diagrams.slide_pieces``)."""
     sections = []
     lead, lead_title = [], ""  # a few sentences of their own open the next frame
     for i, s in enumerate(content.sections):
-        frames = _frames(s, fill, measure) or [[]]
+        frames = _frames(s, fill, measure, fit) or [[]]
         short = (fill and len(frames) == 1 and all(isinstance(b, Say) for b in frames[0])
                  and sum(_lines(b) for b in frames[0]) <= 3 and i + 1 < len(content.sections))
         if short and not lead:
@@ -316,7 +352,11 @@ def render_slides(content: Content, names=None, precision: int = 4, exact: bool 
     def measure(obj, cell=False):
         return display_size(writer.cell(obj) if cell else writer.math(obj))
 
-    return render_content(deck(content, fill, measure), "latex", names, precision, layout="slides",
+    def fit(d, lead, subtitle):
+        from .diagrams import slide_pieces
+        return slide_pieces(d, writer.printer, diagram_heights(lead, subtitle))
+
+    return render_content(deck(content, fill, measure, fit), "latex", names, precision, layout="slides",
                           exact=exact, notation=notation, part=part)
 
 
