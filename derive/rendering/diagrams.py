@@ -830,7 +830,7 @@ def fewer_rows(d: Diagram, rows: int = SLIDE_ROWS) -> Diagram:
                   replace(col[-1], row=2)]
     kept = {n.name for n in nodes}
     edges = [e for e in d.edges if e.parent in kept and e.child in kept]
-    note = "Where a layer has more than three units, its first and last are drawn, the others collapsed into ⋮."
+    note = "Where a layer has more than three units, the middle ones are collapsed into ⋮."
     summary = re.sub(r"Where a layer has more than four units[^.]*\. ?", "", d.summary).strip()
     return replace(d, nodes=nodes, edges=edges, summary=f"{summary} {note}".strip(), svg_name=None)
 
