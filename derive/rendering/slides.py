@@ -328,7 +328,11 @@ def deck(content: Content, fill: bool = True, measure=None, fit=None) -> Content
     sections = []
     lead, lead_title = [], ""  # a few sentences of their own open the next frame
     for i, s in enumerate(content.sections):
-        frames = _frames(s, fill, measure, fit) or [[]]
+        # the sentences of a short section before open this one's first frame, their title its
+        # subtitle: a diagram there fits under them too
+        opening = None if fit is None else (
+            lambda d, before, subtitle, lead=lead, sub=bool(lead_title): fit(d, lead + before, subtitle or sub))
+        frames = _frames(s, fill, measure, opening) or [[]]
         short = (fill and len(frames) == 1 and all(isinstance(b, Say) for b in frames[0])
                  and sum(_lines(b) for b in frames[0]) <= 3 and i + 1 < len(content.sections))
         if short and not lead:
