@@ -2,7 +2,8 @@
 printed by the one LaTeX writer with ``templates/latex/slides.j2`` (the same blocks and printer as
 the document, so a deck never holds a second copy of the math).
 
-A section becomes one or more frames: a diagram gets a frame per piece (``Diagram.pieces``; never
+A section becomes one or more frames: a diagram gets a frame per piece (``diagrams.slide_pieces``:
+as many columns as the frame's width holds, rows close enough to fit under the caption; never
 scaled, so its 8 pt labels stay 8 pt); a long table is cut into frames of ``TABLE_ROWS`` rows, each
 repeating the header; otherwise blocks fill a frame until its estimated height (``FRAME_LINES``
 lines of the frame's ``\\small`` text) or ``STEPS_PER_FRAME`` justified steps are reached, and a
