@@ -39,7 +39,14 @@ PACK = {"title": "Week 8", "sections": [
     {"title": "A wide network", "spec": "wide.yaml"}]}
 
 
+FIT = "\\providecommand{\\derivefit}[1]{\\setbox2=\\hbox{#1}%\n\\ifdim\\wd2>\\linewidth"
+LOGGED = FIT + "\\typeout{derivefit: \\the\\wd2 \\space into \\the\\linewidth}%\n"
+
+
 def _compile(tmp_path, name):
+    tex = (tmp_path / f"{name}.tex").read_text()
+    assert FIT in tex  # \derivefit logs each picture it scales, and by how much
+    (tmp_path / f"{name}.tex").write_text(tex.replace(FIT, LOGGED, 1))
     for _ in range(2):
         subprocess.run(["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", f"{name}.tex"],
                        cwd=tmp_path, capture_output=True, text=True, errors="replace")

@@ -42,8 +42,7 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 \providecommand{\deriveinlinebare}{\[\deriveinlinemath\]}
 \providecommand{\deriveinlinepunct}[1]{\[\deriveinlinemath#1\]}
 \providecommand{\derivefit}[1]{\setbox2=\hbox{#1}%
-\ifdim\wd2>\linewidth\typeout{derivefit: \the\wd2 \space into \the\linewidth}%
-\resizebox{\linewidth}{!}{\box2}\else\box2\fi}
+\ifdim\wd2>\linewidth\resizebox{\linewidth}{!}{\box2}\else\box2\fi}
 \providecommand{\derivetall}[1]{\setbox2=\hbox{#1}%
 \rule[\dimexpr-\dp2-2pt\relax]{0pt}{\dimexpr\ht2+\dp2+4pt\relax}\box2}
 \providecommand{\derivestrut}{\rule[-1.5ex]{0pt}{4ex}}
@@ -62,7 +61,6 @@ MACROS = r"""\providecommand{\derivedisplay}[2]{%
 # \derivefit{picture}: the picture as drawn, or scaled down to the line if it is wider: a
 # diagram is sized for derive's pages and frames, where it always fits unscaled, but a fragment
 # may be \input into a narrower text (a default article's 345 pt).
-# It logs each picture it scales ("derivefit: W into L"): a slide's never is (tests/test_fitf.py).
 # \derivetall{cell}: a table's tall cell (a fraction, a matrix) with 2 pt of room above and
 # below, so rows never touch; \derivestrut: that room for a fraction in a cell of words.
 # \derivenarrow{ems}, \derivegap{ems}: a table of numbers estimated ``ems`` wide, in a text narrower
