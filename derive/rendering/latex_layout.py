@@ -328,7 +328,7 @@ def set_paper(tex: str, paper: str) -> str:
 
 
 
-_MATRIX = re.compile(r"\\begin\{([bpvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
+_DISPLAY_MATRIX = re.compile(r"\\begin\{([bpvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
 
 
 def display_size(latex: str) -> tuple:
@@ -348,7 +348,7 @@ def display_size(latex: str) -> tuple:
         return max(rows, key=width)
     flat = latex
     while True:  # until none is left (a block matrix's entries may be matrices)
-        new = _MATRIX.sub(widest_row, flat)
+        new = _DISPLAY_MATRIX.sub(widest_row, flat)
         if new == flat:
             break
         flat = new
