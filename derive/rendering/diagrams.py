@@ -519,6 +519,10 @@ def _label_extent(text: str, size: float) -> tuple:
 LABEL_PLACES = (0.5,) + tuple(t for k in range(1, 10) for t in (0.5 - 0.04 * k, 0.5 + 0.04 * k))
 
 
+# clear places kept per edge: enough for the search to give neighbouring labels room
+CLEAR_PLACES = 6
+
+
 def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin: float,
           digits: int = 4, gap: float = 0.0, arrow: tuple = (0.0, 0.0)) -> list:
     """The drawn ``Route`` of every edge. ``nodes``: name -> its ``Box``; ``obstacles``: every
@@ -544,6 +548,8 @@ def route(edges, nodes: dict, obstacles: list, label_box, *, step: float, margin
             crossed = sum(_crossed(b, others, gap) for b in boxes)  # across another edge
             crossed += sum(_crossed(b, inks[i], -gap) for b in boxes)  # its own curve bent into it
             places.append(((hard + crossed, hard, order), t, boxes))
+            if sum(p[0][0] == 0 for p in places) >= CLEAR_PLACES:
+                break  # enough clear places for the search; the rest would be tried after these
         options[i] = sorted(places, key=lambda p: p[0])
     chosen = _place(options)
     routes = []
