@@ -26,7 +26,8 @@ def strength(gradient, largest) -> str:
     ('zero (0%)', 'strong (100%)', 'weak (12.5%)')
     """
     from ..core.approx import approx
-    mag, top = abs(approx(sp.sympify(gradient))), abs(approx(sp.sympify(largest)))
+    # strict: numbers only, never a string (sympify would evaluate one as code)
+    mag, top = abs(approx(sp.sympify(gradient, strict=True))), abs(approx(sp.sympify(largest, strict=True)))
     if mag == 0 or top == 0:
         return "zero (0%)"
     ratio = mag / top
