@@ -306,7 +306,7 @@ def parts(course: Course) -> list[tuple[Section, Content | None, object]]:
     shown: dict = {}
     out = []
     for ps in course.sections:
-        head = Section(ps.heading)
+        head = Section(ps.heading, anchor=_anchor(ps))  # the HTML contents link to it
         if ps.text:
             head.say(Sentence(ps.text.replace("{", "{{").replace("}", "}}")))
         content = None
@@ -337,8 +337,6 @@ def render_course(course: Course, fmt: str) -> str:
     body = []
     for ps, (head, content, ex) in zip(course.sections, parts(course)):
         heading = render_content(Content("", [head]), fmt, part=True)
-        if fmt == "html":  # the contents link to it
-            heading = heading.replace("<h2>", f'<h2 id="{_anchor(ps)}">', 1)
         example = ""
         if content is not None:
             example = render_content(content, fmt, ex.latex_names, course.precision, part=True,

@@ -122,6 +122,7 @@ class Section:
     title: str
     blocks: list = field(default_factory=list)
     subtitle: str = ""  # slides: the part a frame belongs to
+    anchor: str = ""  # HTML: the heading's id, for a contents list linking to it
 
     def add(self, block: Block) -> None:
         self.blocks.append(block)

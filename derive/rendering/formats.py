@@ -649,7 +649,7 @@ def render_content(content, fmt_name: str, names=None, precision: int = 4, fragm
                    if not isinstance(b, blocks.NotationNote) or notation.get(b.key)]
         keep = _keep_displays_together(printed) if fmt.name == "latex" and layout == "document" else 6
         sections.append({"title": fmt.escape(s.title), "blocks": printed,
-                         "subtitle": fmt.escape(s.subtitle)})
+                         "subtitle": fmt.escape(s.subtitle), "anchor": s.anchor})
         if fmt.name == "latex" and layout == "document":
             sections[-1]["keep"] = f"{keep}\\baselineskip"
     template = environment(fmt.template_folder).get_template(f"{layout}.j2")
